@@ -1,0 +1,58 @@
+// Structured logging: one JSON object per line on stderr, with a stable
+// `event` name per kind of line (docs/operations.md lists them). journald
+// keeps stderr, so this is the whole logging story for a systemd service.
+//
+// Fields are JSON values; orderflow::secret has no JSON conversion, so a
+// secret cannot be passed here without an explicit reveal().
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace orderflow::log {
+
+enum class level { debug, info, warn, error };
+
+inline const char* level_name(level l) {
+    switch (l) {
+        case level::debug: return "debug";
+        case level::info: return "info";
+        case level::warn: return "warn";
+        case level::error: return "error";
+    }
+    return "info";
+}
+
+// The process-wide minimum level; lines below it are dropped.
+inline level& threshold() {
+    static level l = level::info;
+    return l;
+}
+
+inline void write(level l, std::string_view event, nlohmann::json fields = nlohmann::json::object()) {
+    if (l < threshold()) return;
+    using namespace std::chrono;
+    auto now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    nlohmann::json line = nlohmann::json::object();
+    line["ts"] = static_cast<double>(now) / 1000.0;
+    line["level"] = level_name(l);
+    line["event"] = event;
+    if (fields.is_object()) {
+        for (auto& [k, v] : fields.items()) line[k] = std::move(v);
+    }
+    std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    text.push_back('\n');
+    std::fwrite(text.data(), 1, text.size(), stderr);
+    std::fflush(stderr);
+}
+
+inline void debug(std::string_view e, nlohmann::json f = nlohmann::json::object()) { write(level::debug, e, std::move(f)); }
+inline void info(std::string_view e, nlohmann::json f = nlohmann::json::object()) { write(level::info, e, std::move(f)); }
+inline void warn(std::string_view e, nlohmann::json f = nlohmann::json::object()) { write(level::warn, e, std::move(f)); }
+inline void error(std::string_view e, nlohmann::json f = nlohmann::json::object()) { write(level::error, e, std::move(f)); }
+
+}  // namespace orderflow::log

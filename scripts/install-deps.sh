@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages orderflow needs, only those missing.
+# Idempotent: does nothing when everything is present. apt-get as root, sudo otherwise.
+set -euo pipefail
+pkgs=(g++ cmake ninja-build ccache pkg-config curl sqlite3
+      libboost1.81-dev libsqlite3-dev nlohmann-json3-dev libsodium-dev libssl-dev
+      catch2 libre2-dev openssl ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
