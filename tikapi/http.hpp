@@ -1,0 +1,122 @@
+// Minimal HTTP/1.1 over Beast: a client (HTTP and HTTPS with certificate and
+// host-name verification) and a server, both on coroutines.
+//
+// Beast stays out of this header (pimpl): only the small value types below
+// and asio::awaitable are visible, so including it costs little. The daemon's
+// ingress and admin listener and the sandbox use http_server; tikapi::client
+// and the daemon's notifiers use http_client.
+#pragma once
+
+#include "tikapi/result.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace orderflow::tikapi {
+
+struct http_header {
+    std::string name;
+    std::string value;
+};
+
+struct http_request {
+    std::string method = "GET";        // "GET", "POST", ...
+    std::string target = "/";          // path plus optional "?query" (already percent-encoded)
+    std::vector<http_header> headers;
+    std::string body;
+    std::string remote;                // server side: peer address "ip:port"
+
+    std::string_view header(std::string_view name) const;   // case-insensitive; "" if absent
+    std::string path() const;                               // target without the query
+    std::map<std::string, std::string> query() const;       // percent-decoded query parameters
+};
+
+struct http_response {
+    int status = 200;
+    std::vector<http_header> headers;
+    std::string body;
+
+    std::string_view header(std::string_view name) const;   // case-insensitive; "" if absent
+    static http_response json(int status, std::string body);   // sets content-type: application/json
+    static http_response text(int status, std::string body);   // text/plain; charset=utf-8
+};
+
+// "https://host[:port][/base/path]"; base_path has no trailing slash.
+struct url {
+    std::string scheme;    // "http" or "https"
+    std::string host;
+    std::uint16_t port = 0;
+    std::string base_path;
+
+    static std::optional<url> parse(std::string_view text);
+    std::string to_string() const;
+};
+
+std::string percent_encode(std::string_view s);     // RFC 3986 unreserved kept
+std::string percent_decode(std::string_view s);
+
+struct tls_options {
+    bool verify = true;       // verify the chain and the host name
+    std::string ca_file;      // empty: the system CA store
+};
+
+class http_client {
+public:
+    explicit http_client(boost::asio::any_io_executor ex, tls_options tls = {});
+    ~http_client();
+    http_client(const http_client&) = delete;
+    http_client& operator=(const http_client&) = delete;
+
+    // Sends one request to base (request.target is appended to base.base_path)
+    // and reads the whole response. Every step (resolve, connect, handshake,
+    // write, read) shares one deadline. Failures come back as api_error with
+    // kind connect/timeout/tls/protocol and request_sent set once the request
+    // was fully written. Non-2xx responses are returned as responses, not errors.
+    boost::asio::awaitable<result<http_response>> send(const url& base, http_request request,
+                                                       std::chrono::milliseconds timeout);
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+struct server_options {
+    std::size_t body_limit = 64 * 1024;                 // larger bodies get 413 without calling the handler
+    std::chrono::milliseconds read_timeout{5000};       // a slow client is disconnected
+    std::chrono::milliseconds idle_timeout{30000};      // keep-alive idle
+};
+
+// A handler gets the request and returns the response. Exceptions escaping a
+// handler become a 500 and are logged (event "http_handler_failed").
+using http_handler = std::function<boost::asio::awaitable<http_response>(http_request&)>;
+
+class http_server {
+public:
+    // Binds and listens immediately (port 0 picks a free port); throws
+    // std::system_error naming the address when the bind fails.
+    http_server(boost::asio::any_io_executor ex, const std::string& host, std::uint16_t port,
+                http_handler handler, server_options options = {});
+    ~http_server();
+    http_server(const http_server&) = delete;
+    http_server& operator=(const http_server&) = delete;
+
+    std::uint16_t port() const;
+    void start();   // spawns the accept loop on the executor
+    void stop();    // stops accepting and closes open connections
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace orderflow::tikapi
