@@ -1,0 +1,298 @@
+// Config loading: a small table-driven validator over the jsonc document, so
+// that every key has one line saying its type, and unknown keys, wrong types
+// and bad values all come back as file:line:column diagnostics.
+#include "daemon/config.hpp"
+
+#include "common/duration.hpp"
+#include "rules/jsonc.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+namespace orderflow::daemon {
+
+namespace {
+
+using json = nlohmann::json;
+using pointer = json::json_pointer;
+
+class validator {
+public:
+    validator(const rules::jsonc_document& doc, config& cfg) : doc_(doc), cfg_(cfg) {}
+
+    std::vector<rules::diagnostic> diagnostics;
+
+    void error(const pointer& at, std::string message, bool of_key = false) {
+        diagnostics.push_back(doc_.error_at(at, std::move(message), of_key));
+    }
+
+    // One section: known keys with a setter each; unknown keys are errors.
+    using setter = std::function<void(const json&, const pointer&)>;
+    void section(const json& obj, const pointer& at, const std::map<std::string, setter>& keys) {
+        if (!obj.is_object()) {
+            error(at, "expected an object, found " + type_name(obj));
+            return;
+        }
+        for (auto& [k, v] : obj.items()) {
+            auto it = keys.find(k);
+            pointer p = at / k;
+            if (it == keys.end()) {
+                std::string known;
+                for (auto& [name, _] : keys) known += (known.empty() ? "" : ", ") + name;
+                error(p, "unknown key '" + path_of(p) + "'; expected one of: " + known, true);
+                continue;
+            }
+            it->second(v, p);
+        }
+    }
+
+    setter string(std::string& out, bool non_empty = true) {
+        return [this, &out, non_empty](const json& v, const pointer& p) {
+            if (!v.is_string()) return error(p, "'" + path_of(p) + "' must be a string, found " + type_name(v));
+            if (non_empty && v.get_ref<const std::string&>().empty()) return error(p, "'" + path_of(p) + "' must not be empty");
+            out = v.get<std::string>();
+        };
+    }
+    setter path(std::filesystem::path& out) {
+        return [this, &out](const json& v, const pointer& p) {
+            std::string s;
+            string(s)(v, p);
+            if (s.empty()) return;
+            out = resolve(s);
+        };
+    }
+    setter secret_path(std::filesystem::path& out) {
+        return [this, &out](const json& v, const pointer& p) {
+            std::string s;
+            string(s)(v, p);
+            if (s.empty()) return;
+            if (s.rfind("credential:", 0) == 0) {
+                const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+                if (!dir) return error(p, "'" + path_of(p) + "' names a systemd credential but $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)");
+                out = std::filesystem::path(dir) / s.substr(std::strlen("credential:"));
+                return;
+            }
+            out = resolve(s);
+        };
+    }
+    template <class Duration>
+    setter duration(Duration& out) {
+        return [this, &out](const json& v, const pointer& p) {
+            if (!v.is_string()) return error(p, "'" + path_of(p) + "' must be a duration string such as \"90s\", \"10m\" or \"24h\", found " + type_name(v));
+            auto d = parse_duration(v.get<std::string>());
+            if (!d) return error(p, "'" + path_of(p) + "': \"" + v.get<std::string>() + "\" is not a duration; expected e.g. \"90s\", \"10m\", \"24h\"");
+            out = std::chrono::duration_cast<Duration>(*d);
+        };
+    }
+    setter listen(listen_address& out) {
+        return [this, &out](const json& v, const pointer& p) {
+            std::string s;
+            string(s)(v, p);
+            if (s.empty()) return;
+            auto colon = s.rfind(':');
+            std::string host = colon == std::string::npos ? "" : s.substr(0, colon);
+            if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+            char* end = nullptr;
+            long port = colon == std::string::npos ? -1 : std::strtol(s.c_str() + colon + 1, &end, 10);
+            if (host.empty() || port < 0 || port > 65535 || (end && *end != '\0') || colon + 1 == s.size())
+                return error(p, "'" + path_of(p) + "': \"" + s + "\" is not host:port (e.g. \"127.0.0.1:8080\")");
+            out = listen_address{host, static_cast<std::uint16_t>(port)};
+        };
+    }
+    setter integer(int& out, int min, int max) {
+        return [this, &out, min, max](const json& v, const pointer& p) {
+            if (!v.is_number_integer()) return error(p, "'" + path_of(p) + "' must be an integer, found " + type_name(v));
+            auto n = v.get<std::int64_t>();
+            if (n < min || n > max) return error(p, "'" + path_of(p) + "' must be between " + std::to_string(min) + " and " + std::to_string(max));
+            out = static_cast<int>(n);
+        };
+    }
+    setter size(std::size_t& out, std::size_t min, std::size_t max) {
+        return [this, &out, min, max](const json& v, const pointer& p) {
+            if (!v.is_number_unsigned()) return error(p, "'" + path_of(p) + "' must be a positive integer, found " + type_name(v));
+            auto n = v.get<std::uint64_t>();
+            if (n < min || n > max) return error(p, "'" + path_of(p) + "' must be between " + std::to_string(min) + " and " + std::to_string(max));
+            out = static_cast<std::size_t>(n);
+        };
+    }
+
+    std::filesystem::path resolve(const std::string& s) const {
+        std::filesystem::path p(s);
+        if (p.is_relative()) p = cfg_.file.parent_path() / p;
+        return p.lexically_normal();
+    }
+
+    static std::string path_of(const pointer& p) {
+        std::string s = p.to_string();
+        for (auto& c : s) if (c == '/') c = '.';
+        return s.empty() ? s : s.substr(1);
+    }
+    static std::string type_name(const json& v) {
+        if (v.is_number_integer()) return "an integer";
+        if (v.is_number()) return "a number";
+        if (v.is_string()) return "a string";
+        if (v.is_boolean()) return "a boolean";
+        if (v.is_array()) return "an array";
+        if (v.is_object()) return "an object";
+        return "null";
+    }
+
+private:
+    const rules::jsonc_document& doc_;
+    config& cfg_;
+};
+
+bool valid_locale(const std::string& s) {
+    if (s.size() < 2 || s.size() > 8) return false;
+    for (char c : s) if (!((c >= 'a' && c <= 'z') || c == '-' || (c >= 'A' && c <= 'Z'))) return false;
+    return true;
+}
+
+}  // namespace
+
+config_result load_config(const std::filesystem::path& file) {
+    config_result out;
+    auto parsed = rules::read_jsonc_file(file);
+    if (auto* d = std::get_if<rules::diagnostic>(&parsed)) {
+        out.diagnostics.push_back(*d);
+        return out;
+    }
+    const auto& doc = std::get<rules::jsonc_document>(parsed);
+    config cfg;
+    cfg.file = std::filesystem::absolute(file);
+    validator v(doc, cfg);
+    const json& root = doc.root();
+    pointer top;
+
+    std::optional<listen_address> admin_listen;
+    std::string log_level = cfg.log_level;
+    v.section(root, top, {
+        {"tiktok", [&](const json& j, const pointer& p) {
+            v.section(j, p, {
+                {"api_base", v.string(cfg.tiktok.api_base)},
+                {"auth_base", v.string(cfg.tiktok.auth_base)},
+                {"app_key", v.string(cfg.tiktok.app_key)},
+                {"app_secret_file", v.secret_path(cfg.tiktok.app_secret_file)},
+                {"shop_cipher", v.string(cfg.tiktok.shop_cipher)},
+                {"shop_id", v.string(cfg.tiktok.shop_id)},
+                {"timeout", v.duration(cfg.tiktok.timeout)},
+                {"ca_file", v.path(cfg.tiktok.ca_file)},
+            });
+        }},
+        {"webhook", [&](const json& j, const pointer& p) {
+            v.section(j, p, {
+                {"listen", v.listen(cfg.webhook.listen)},
+                {"path", v.string(cfg.webhook.path)},
+                {"max_body", v.size(cfg.webhook.max_body, 1024, 16 * 1024 * 1024)},
+                {"read_timeout", v.duration(cfg.webhook.read_timeout)},
+            });
+        }},
+        {"storage", [&](const json& j, const pointer& p) {
+            v.section(j, p, {
+                {"path", v.path(cfg.storage.path)},
+                {"vault_key_file", v.secret_path(cfg.storage.vault_key_file)},
+            });
+        }},
+        {"rules", [&](const json& j, const pointer& p) {
+            v.section(j, p, {
+                {"dir", v.path(cfg.rules.dir)},
+                {"default_locale", [&](const json& x, const pointer& q) {
+                    v.string(cfg.rules.default_locale)(x, q);
+                    if (!valid_locale(cfg.rules.default_locale)) v.error(q, "'rules.default_locale' must be a locale such as \"ja\" or \"en\"");
+                }},
+            });
+        }},
+        {"admin", [&](const json& j, const pointer& p) {
+            v.section(j, p, {
+                {"socket", v.path(cfg.admin.socket)},
+                {"listen", [&](const json& x, const pointer& q) {
+                    listen_address a;
+                    v.listen(a)(x, q);
+                    admin_listen = a;
+                }},
+                {"token_file", v.secret_path(cfg.admin.token_file)},
+            });
+        }},
+        {"timezone", [&](const json& j, const pointer& p) {
+            v.string(cfg.timezone)(j, p);
+            if (!cfg.timezone.empty() && !std::filesystem::exists("/usr/share/zoneinfo/" + cfg.timezone))
+                v.error(p, "'timezone': unknown time zone \"" + cfg.timezone + "\"; expected an IANA name such as \"Asia/Tokyo\"");
+        }},
+        {"poll", [&](const json& j, const pointer& p) {
+            v.section(j, p, {
+                {"interval", v.duration(cfg.poll.interval)},
+                {"overlap", v.duration(cfg.poll.overlap)},
+                {"start", [&](const json& x, const pointer& q) {
+                    v.string(cfg.poll.start)(x, q);
+                    const auto& s = cfg.poll.start;
+                    bool rfc3339 = s.size() >= 20 && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':';
+                    if (s != "now" && !rfc3339) v.error(q, "'poll.start' must be \"now\" or an RFC 3339 time such as \"2026-11-01T00:00:00+09:00\"");
+                }},
+            });
+        }},
+        {"tracking", [&](const json& j, const pointer& p) {
+            v.section(j, p, {{"feed_dir", v.path(cfg.tracking.feed_dir)}});
+        }},
+        {"executor", [&](const json& j, const pointer& p) {
+            v.section(j, p, {
+                {"event_retry_max", v.duration(cfg.executor.event_retry_max)},
+                {"send_retry_max", v.duration(cfg.executor.send_retry_max)},
+                {"max_send_attempts", v.integer(cfg.executor.max_send_attempts, 1, 100)},
+            });
+        }},
+        {"log", [&](const json& j, const pointer& p) {
+            v.section(j, p, {{"level", [&](const json& x, const pointer& q) {
+                v.string(log_level)(x, q);
+                if (log_level != "debug" && log_level != "info" && log_level != "warn" && log_level != "error")
+                    v.error(q, "'log.level' must be one of: debug, info, warn, error");
+            }}});
+        }},
+    });
+    cfg.admin.listen = admin_listen;
+    cfg.log_level = log_level;
+
+    // Required keys, reported at the object that lacks them.
+    auto require = [&](bool present, const char* section, const char* key) {
+        if (present) return;
+        pointer p = root.contains(section) ? pointer("/" + std::string(section)) : pointer();
+        v.error(p, std::string("missing required key '") + section + "." + key + "'");
+    };
+    if (root.is_object()) {
+        require(!cfg.tiktok.app_key.empty(), "tiktok", "app_key");
+        require(!cfg.tiktok.app_secret_file.empty(), "tiktok", "app_secret_file");
+        require(!cfg.tiktok.shop_cipher.empty(), "tiktok", "shop_cipher");
+        require(!cfg.storage.path.empty(), "storage", "path");
+        require(!cfg.storage.vault_key_file.empty(), "storage", "vault_key_file");
+        require(!cfg.rules.dir.empty(), "rules", "dir");
+        if (root.contains("admin") && admin_listen && cfg.admin.token_file.empty())
+            v.error(pointer("/admin"), "'admin.listen' needs 'admin.token_file' (a bearer token for the TCP admin listener)");
+    }
+    if (!cfg.webhook.path.empty() && cfg.webhook.path.front() != '/')
+        v.error(pointer("/webhook/path"), "'webhook.path' must start with '/'");
+
+    out.diagnostics = std::move(v.diagnostics);
+    bool errors = false;
+    for (auto& d : out.diagnostics) errors = errors || !d.warning;
+    if (!errors) out.value = std::move(cfg);
+    return out;
+}
+
+orderflow::secret read_secret_file(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read secret file " + file.string() + ": " + std::strerror(errno));
+    std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) value.pop_back();
+    orderflow::secret s(std::move(value));
+    if (s.empty()) throw std::runtime_error("secret file " + file.string() + " is empty");
+    return s;
+}
+
+}  // namespace orderflow::daemon

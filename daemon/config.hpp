@@ -1,0 +1,98 @@
+// The daemon's configuration: one JSON file with comments (DESIGN.md,
+// "Interfaces"). Loading validates every key and type, resolves relative
+// paths against the config file's folder, and reads secrets from files
+// (`*_file` keys; "credential:NAME" reads $CREDENTIALS_DIRECTORY/NAME, for
+// systemd's LoadCredential=). Errors are rules::diagnostic values with
+// file:line:column, all of them at once, so `orderflowctl check` and a
+// reload report exactly what is wrong.
+#pragma once
+
+#include "common/secret.hpp"
+#include "rules/diagnostic.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace orderflow::daemon {
+
+struct listen_address {
+    std::string host;
+    std::uint16_t port = 0;
+};
+
+struct config {
+    std::filesystem::path file;   // the file it was loaded from
+
+    struct {
+        std::string api_base = "https://open-api.tiktokglobalshop.com";
+        std::string auth_base = "https://auth.tiktok-shops.com";
+        std::string app_key;
+        std::filesystem::path app_secret_file;
+        std::string shop_cipher;
+        std::string shop_id;                          // optional: webhooks for another shop are ignored
+        std::chrono::milliseconds timeout{10000};
+        std::filesystem::path ca_file;                // optional: extra CA bundle (tests, private sandboxes)
+    } tiktok;
+
+    struct {
+        listen_address listen{"127.0.0.1", 8080};
+        std::string path = "/webhooks/tiktok";
+        std::size_t max_body = 256 * 1024;
+        std::chrono::milliseconds read_timeout{5000};
+    } webhook;
+
+    struct {
+        std::filesystem::path path;
+        std::filesystem::path vault_key_file;
+    } storage;
+
+    struct {
+        std::filesystem::path dir;
+        std::string default_locale = "ja";
+    } rules;
+
+    struct {
+        std::filesystem::path socket;
+        std::optional<listen_address> listen;
+        std::filesystem::path token_file;
+    } admin;
+
+    std::string timezone = "Asia/Tokyo";
+
+    struct {
+        std::chrono::seconds interval{300};
+        std::chrono::seconds overlap{600};
+        std::string start = "now";
+    } poll;
+
+    struct {
+        std::filesystem::path feed_dir;
+    } tracking;
+
+    struct {
+        std::chrono::seconds event_retry_max{600};    // cap of the backoff for events that could not be enriched
+        std::chrono::seconds send_retry_max{600};     // cap of the backoff for retryable send failures
+        int max_send_attempts = 8;                     // then the action is failed
+    } executor;
+
+    std::string log_level = "info";
+};
+
+struct config_result {
+    std::optional<config> value;
+    std::vector<rules::diagnostic> diagnostics;   // errors (and warnings) with file:line:column
+    bool ok() const { return value.has_value(); }
+};
+
+// Reads and validates the file. Never throws: an unreadable file is a diagnostic too.
+config_result load_config(const std::filesystem::path& file);
+
+// Reads a secret file (trailing newline dropped). Throws std::runtime_error
+// naming the file (never its content) when it cannot be read or is empty.
+orderflow::secret read_secret_file(const std::filesystem::path& file);
+
+}  // namespace orderflow::daemon

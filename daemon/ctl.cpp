@@ -1,0 +1,308 @@
+// orderflowctl commands. Output is plain text for people; errors go to
+// stderr with what to do next. Secrets and tokens are never printed.
+#include "daemon/ctl.hpp"
+
+#include "common/log.hpp"
+#include "daemon/config.hpp"
+#include "daemon/tokens.hpp"
+#include "rules/ruleset.hpp"
+#include "storage/database.hpp"
+#include "storage/store.hpp"
+#include "storage/vault.hpp"
+#include "tikapi/client.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <sodium.h>
+
+#include <chrono>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace orderflow::daemon {
+
+namespace {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+
+constexpr const char* usage_text =
+    "usage: orderflowctl COMMAND [ARGS] --config FILE\n"
+    "\n"
+    "commands:\n"
+    "  check                 validate the config, rules and templates (exit 1 on any error)\n"
+    "  keygen FILE           write a new vault key (32 random bytes as hex, mode 0600)\n"
+    "  auth url              print the link the seller opens to authorize the app\n"
+    "  auth exchange CODE    trade an authorization code for tokens and store them encrypted\n"
+    "  auth status           show whether the shop is authorized and when tokens expire\n"
+    "  auth disconnect       delete the stored tokens\n"
+    "  status                counts of events and actions, authorization state\n"
+    "  activity [--limit N]  recent webhooks, planned actions and their outcomes\n";
+
+struct args {
+    std::vector<std::string> positional;
+    std::string config;
+    int limit = 20;
+};
+
+std::int64_t now_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string format_time(std::int64_t t) {
+    if (t == 0) return "-";
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    localtime_r(&tt, &tm);
+    std::ostringstream out;
+    out << std::put_time(&tm, "%Y-%m-%d %H:%M:%S %z");
+    return out.str();
+}
+
+std::optional<config> load_config_or_report(const std::string& path) {
+    if (path.empty()) {
+        std::cerr << "orderflowctl: --config FILE is required\n";
+        return std::nullopt;
+    }
+    auto loaded = load_config(path);
+    for (const auto& d : loaded.diagnostics) std::cerr << d.to_string() << "\n";
+    if (!loaded.ok()) return std::nullopt;
+    return std::move(*loaded.value);
+}
+
+int cmd_check(const args& a) {
+    auto loaded = load_config(a.config.empty() ? "" : a.config);
+    if (a.config.empty()) {
+        std::cerr << "orderflowctl: --config FILE is required\n";
+        return 2;
+    }
+    int errors = 0, warnings = 0;
+    for (const auto& d : loaded.diagnostics) {
+        std::cout << d.to_string() << "\n";
+        (d.warning ? warnings : errors)++;
+    }
+    if (loaded.ok()) {
+        const auto& cfg = *loaded.value;
+        auto rules = rules::load_directory(cfg.rules.dir);
+        for (const auto& d : rules.diagnostics) {
+            std::cout << d.to_string() << "\n";
+            (d.warning ? warnings : errors)++;
+        }
+        for (auto [path, key] : {std::pair{cfg.tiktok.app_secret_file, "tiktok.app_secret_file"},
+                                 std::pair{cfg.storage.vault_key_file, "storage.vault_key_file"}}) {
+            if (!std::filesystem::exists(path)) {
+                std::cout << cfg.file.string() << ": error: " << key << ": file " << path.string() << " does not exist\n";
+                ++errors;
+            }
+        }
+        if (rules.ok() && errors == 0) {
+            std::cout << "ok: " << cfg.file.string() << "; " << rules.rules->size() << " rule(s), "
+                      << rules.rules->template_names().size() << " template(s) in " << cfg.rules.dir.string()
+                      << " (rules hash " << rules.rules->hash() << ")";
+            if (warnings) std::cout << "; " << warnings << " warning(s)";
+            std::cout << "\n";
+            return 0;
+        }
+    }
+    std::cout << errors << " error(s), " << warnings << " warning(s)\n";
+    return 1;
+}
+
+int cmd_keygen(const args& a) {
+    if (a.positional.size() != 2) {
+        std::cerr << "usage: orderflowctl keygen FILE\n";
+        return 2;
+    }
+    storage::write_vault_key(a.positional[1]);
+    std::cout << "wrote a new vault key to " << a.positional[1] << " (mode 0600)\n";
+    return 0;
+}
+
+// Everything `auth` and `status` need: the database and the vault.
+struct local_state {
+    explicit local_state(const config& cfg)
+        : db(storage::database::open(cfg.storage.path)), store(db), vault(db, storage::read_vault_key(cfg.storage.vault_key_file)) {}
+    storage::database db;
+    storage::store store;
+    storage::vault vault;
+};
+
+tikapi::client_options client_options_for(const config& cfg) {
+    tikapi::client_options o;
+    auto api = tikapi::url::parse(cfg.tiktok.api_base);
+    auto auth = tikapi::url::parse(cfg.tiktok.auth_base);
+    if (!api || !auth) throw std::runtime_error("tiktok.api_base or tiktok.auth_base is not an http(s) URL");
+    o.api_base = *api;
+    o.auth_base = *auth;
+    o.app_key = cfg.tiktok.app_key;
+    o.app_secret = read_secret_file(cfg.tiktok.app_secret_file);
+    o.shop_cipher = cfg.tiktok.shop_cipher;
+    o.timeout = cfg.tiktok.timeout;
+    o.tls.ca_file = cfg.tiktok.ca_file.string();
+    return o;
+}
+
+int cmd_auth(const args& a) {
+    std::string sub = a.positional.size() > 1 ? a.positional[1] : "";
+    auto cfg = load_config_or_report(a.config);
+    if (!cfg) return 1;
+    if (sub == "url") {
+        unsigned char raw[12];
+        randombytes_buf(raw, sizeof raw);
+        char state[25];
+        sodium_bin2hex(state, sizeof state, raw, sizeof raw);
+        // The legacy form (docs/tiktok-shop-api.md §3); Partner Center also shows a services.* link per region.
+        std::cout << cfg->tiktok.auth_base << "/oauth/authorize?app_key=" << tikapi::percent_encode(cfg->tiktok.app_key)
+                  << "&state=" << state << "\n"
+                  << "Open it as the seller, authorize, then run: orderflowctl auth exchange CODE --config " << cfg->file.string() << "\n";
+        return 0;
+    }
+    local_state st(*cfg);
+    if (sub == "exchange") {
+        if (a.positional.size() != 3) {
+            std::cerr << "usage: orderflowctl auth exchange CODE --config FILE\n";
+            return 2;
+        }
+        asio::io_context io;
+        tikapi::client api(io.get_executor(), client_options_for(*cfg));
+        std::string code = a.positional[2];
+        auto fut = asio::co_spawn(io, api.get_token(code), asio::use_future);
+        io.run();
+        auto r = fut.get();
+        if (!r) {
+            std::cerr << "orderflowctl: token exchange failed: " << r.error().describe()
+                      << "\nAn authorization code works once and for 30 minutes; get a new one with: orderflowctl auth url\n";
+            return 1;
+        }
+        const auto& t = r.value();
+        st.db.transaction([&] {
+            st.vault.put(token_vault_name, tikapi::serialize_tokens(t), now_seconds());
+            st.store.audit(now_seconds(), "orderflowctl", "auth.exchange", "", {{"seller_name", t.seller_name}, {"access_expires_at", t.access_expires_at}});
+        });
+        std::cout << "authorized" << (t.seller_name.empty() ? "" : " shop of " + t.seller_name) << "; access token valid until "
+                  << format_time(t.access_expires_at) << ", refresh token until " << format_time(t.refresh_expires_at)
+                  << "\ntokens are stored encrypted in " << cfg->storage.path.string() << "\n";
+        return 0;
+    }
+    if (sub == "status") {
+        auto stored = st.vault.get(token_vault_name);
+        if (!stored) {
+            std::cout << "not authorized: run orderflowctl auth url, then orderflowctl auth exchange CODE\n";
+            return 1;
+        }
+        auto t = tikapi::parse_tokens(*stored);
+        if (!t) {
+            std::cout << "stored tokens are unreadable: re-authorize with orderflowctl auth exchange CODE\n";
+            return 1;
+        }
+        auto now = now_seconds();
+        std::cout << "authorized" << (t->seller_name.empty() ? "" : " (" + t->seller_name + ")") << "\n"
+                  << "  access token:  " << (t->access_expires_at > now ? "valid until " : "expired at ") << format_time(t->access_expires_at) << "\n"
+                  << "  refresh token: " << (t->refresh_expires_at > now || t->refresh_expires_at == 0 ? "valid until " : "expired at ") << format_time(t->refresh_expires_at) << "\n";
+        if (t->refresh_expires_at != 0 && t->refresh_expires_at <= now) {
+            std::cout << "the refresh token has expired: re-authorize the shop (orderflowctl auth url)\n";
+            return 1;
+        }
+        return 0;
+    }
+    if (sub == "disconnect") {
+        bool had = false;
+        st.db.transaction([&] {
+            had = st.vault.erase(token_vault_name);
+            st.store.audit(now_seconds(), "orderflowctl", "auth.disconnect", "", json::object());
+        });
+        std::cout << (had ? "tokens deleted; the daemon stops calling TikTok until the shop is authorized again\n" : "no tokens were stored\n");
+        return 0;
+    }
+    std::cerr << "usage: orderflowctl auth url|exchange CODE|status|disconnect --config FILE\n";
+    return 2;
+}
+
+int cmd_status(const args& a) {
+    auto cfg = load_config_or_report(a.config);
+    if (!cfg) return 1;
+    local_state st(*cfg);
+    auto counts = st.store.counts();
+    auto stored = st.vault.get(token_vault_name);
+    std::cout << "database: " << cfg->storage.path.string() << "\n"
+              << "auth:     " << (stored ? "tokens stored" : "not authorized (orderflowctl auth url)") << "\n";
+    for (const char* table : {"inbox", "outbox"}) {
+        std::cout << (std::string(table) == "inbox" ? "events:   " : "actions:  ");
+        bool first = true;
+        if (counts.contains(table))
+            for (auto& [state, n] : counts[table].items()) {
+                std::cout << (first ? "" : ", ") << state << " " << n.dump();
+                first = false;
+            }
+        std::cout << (first ? "none" : "") << "\n";
+    }
+    return 0;
+}
+
+int cmd_activity(const args& a) {
+    auto cfg = load_config_or_report(a.config);
+    if (!cfg) return 1;
+    auto db = storage::database::open(cfg->storage.path);
+    storage::store store(db);
+    auto events = store.recent_events(a.limit);
+    std::cout << "events (newest first):\n";
+    for (const auto& e : events)
+        std::cout << "  #" << e.id << "  " << format_time(e.received_at) << "  " << std::left << std::setw(26) << e.event
+                  << " order " << (e.order_id.empty() ? "-" : e.order_id) << "  " << e.state << (e.note.empty() ? "" : " (" + e.note + ")") << "\n";
+    auto actions = store.recent_actions(a.limit);
+    std::cout << "actions (newest first):\n";
+    for (const auto& x : actions) {
+        json p = json::parse(x.payload, nullptr, false);
+        std::string text = p.is_object() ? p.value("text", "") : "";
+        std::cout << "  #" << x.id << "  " << x.kind << " by rule " << x.rule_id << " for order " << x.order_id << ": " << x.state
+                  << (x.reason.empty() ? "" : " (" + x.reason + ")") << "\n";
+        if (!text.empty()) std::cout << "      \"" << text << "\"\n";
+    }
+    return 0;
+}
+
+}  // namespace
+
+int run_orderflowctl(int argc, char** argv) {
+    args a;
+    for (int i = 1; i < argc; ++i) {
+        std::string s = argv[i];
+        if (s == "--config" && i + 1 < argc) a.config = argv[++i];
+        else if (s.rfind("--config=", 0) == 0) a.config = s.substr(9);
+        else if (s == "--limit" && i + 1 < argc) a.limit = std::atoi(argv[++i]);
+        else if (s == "--help" || s == "-h") {
+            std::cout << usage_text;
+            return 0;
+        } else a.positional.push_back(s);
+    }
+    if (a.positional.empty()) {
+        std::cerr << usage_text;
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        std::cerr << "orderflowctl: libsodium failed to initialize\n";
+        return 1;
+    }
+    const std::string& cmd = a.positional[0];
+    try {
+        if (cmd == "check") return cmd_check(a);
+        if (cmd == "keygen") return cmd_keygen(a);
+        if (cmd == "auth") return cmd_auth(a);
+        if (cmd == "status") return cmd_status(a);
+        if (cmd == "activity") return cmd_activity(a);
+    } catch (const std::exception& e) {
+        std::cerr << "orderflowctl " << cmd << ": " << e.what() << "\n";
+        return 1;
+    }
+    std::cerr << "orderflowctl: unknown command '" << cmd << "'\n" << usage_text;
+    return 2;
+}
+
+}  // namespace orderflow::daemon

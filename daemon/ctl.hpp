@@ -1,0 +1,10 @@
+// orderflowctl: the operator's command line. Every command takes --config;
+// `check` runs the very same loaders as the daemon (STYLE.md error policy 2).
+#pragma once
+
+namespace orderflow::daemon {
+
+// The whole of orderflowctl's main. Returns the exit code (0 ok, 1 failure, 2 usage).
+int run_orderflowctl(int argc, char** argv);
+
+}  // namespace orderflow::daemon

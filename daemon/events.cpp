@@ -1,0 +1,115 @@
+// See events.hpp.
+#include "daemon/events.hpp"
+
+#include "storage/database.hpp"
+
+#include <map>
+
+namespace orderflow::daemon {
+
+using json = nlohmann::json;
+
+std::string_view event_for_topic(int type) {
+    switch (type) {
+        case 1: return "order.status_changed";
+        case 3: return "order.address_changed";
+        case 4: return "package.updated";
+        case 6: return "shop.deauthorized";
+        case 7: return "shop.authorization_expiring";
+        case 11: return "order.cancellation_changed";
+        case 12: return "order.return_changed";
+        case 13: return "conversation.created";
+        case 14: return "message.received";
+        default: return "unknown";
+    }
+}
+
+namespace {
+
+std::string string_field(const json& data, const char* key) {
+    if (!data.is_object()) return {};
+    auto it = data.find(key);
+    if (it == data.end()) return {};
+    if (it->is_string()) return it->get<std::string>();
+    if (it->is_number_integer()) return std::to_string(it->get<std::int64_t>());
+    return {};
+}
+
+}  // namespace
+
+storage::new_event inbox_event_from_webhook(const tikapi::webhook_event& w, std::string_view raw_body,
+                                            std::int64_t now) {
+    storage::new_event e;
+    e.dedupe_key = !w.notification_id.empty()
+                       ? "tts:" + w.notification_id
+                       : "h:" + storage::hash_key(std::to_string(w.type) + "\x1f" + w.data.dump());
+    e.source = "webhook";
+    e.topic = w.type;
+    e.event = std::string(event_for_topic(w.type));
+    e.order_id = string_field(w.data, "order_id");
+    e.payload = std::string(raw_body);
+    e.received_at = now;
+    return e;
+}
+
+json order_view(const tikapi::order& o) {
+    json items = json::array();
+    std::map<std::string, int> counts;
+    for (const auto& li : o.line_items) {
+        items.push_back({{"id", li.id}, {"sku_id", li.sku_id}, {"product_id", li.product_id},
+                         {"product_name", li.product_name}, {"sku_name", li.sku_name},
+                         {"seller_sku", li.seller_sku}, {"sale_price", li.sale_price},
+                         {"package_id", li.package_id}});
+        // Line items carry no quantity: each one is a unit (tiktok-shop-api.md §6).
+        ++counts[li.seller_sku.empty() ? li.sku_id : li.seller_sku];
+    }
+    json sku_counts = json::object();
+    for (auto& [sku, n] : counts) sku_counts[sku] = n;
+    return json{{"id", o.id},
+                {"status", o.status},
+                {"user_id", o.user_id},
+                {"buyer_name", o.recipient_name},
+                {"buyer_message", o.buyer_message},
+                {"seller_note", o.seller_note},
+                {"create_time", o.create_time},
+                {"update_time", o.update_time},
+                {"paid_time", o.paid_time},
+                {"is_on_hold", o.is_on_hold},
+                {"shipping_type", o.shipping_type},
+                {"delivery_option_name", o.delivery_option_name},
+                {"tracking_number", o.tracking_number},
+                {"shipping_provider", o.shipping_provider},
+                {"currency", o.currency},
+                {"total_amount", o.total_amount},
+                {"item_count", static_cast<int>(o.line_items.size())},
+                {"line_items", std::move(items)},
+                {"sku_counts", std::move(sku_counts)},
+                {"tags", json::array()}};
+}
+
+json message_view(const json& data) {
+    if (!data.is_object() || !data.contains("message_id")) return nullptr;
+    std::string text;
+    std::string content = string_field(data, "content");
+    // `content` is itself a JSON string such as {"content":"hello"} (§5).
+    json inner = json::parse(content, nullptr, false);
+    if (!inner.is_discarded() && inner.is_object() && inner.contains("content") && inner["content"].is_string())
+        text = inner["content"].get<std::string>();
+    std::string role;
+    if (auto it = data.find("sender"); it != data.end() && it->is_object()) role = string_field(*it, "role");
+    std::int64_t created = 0;
+    if (auto it = data.find("create_time"); it != data.end() && it->is_number_integer()) created = it->get<std::int64_t>();
+    return json{{"id", string_field(data, "message_id")},
+                {"text", text},
+                {"type", string_field(data, "type")},
+                {"sender_role", role},
+                {"conversation_id", string_field(data, "conversation_id")},
+                {"create_time", created}};
+}
+
+bool needs_order(std::string_view event) {
+    return event == "order.status_changed" || event == "order.address_changed" ||
+           event == "order.cancellation_changed" || event == "order.return_changed";
+}
+
+}  // namespace orderflow::daemon

@@ -1,0 +1,38 @@
+// Turning what arrives (webhooks now; polls and the tracking feed later)
+// into inbox events, and TikTok models into the views the rules see.
+// Pure functions: no I/O, so the mapping is unit-tested on its own.
+#pragma once
+
+#include "storage/store.hpp"
+#include "tikapi/models.hpp"
+#include "tikapi/webhook.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace orderflow::daemon {
+
+// Webhook topic number -> rule event name (DESIGN.md "Events"); "unknown"
+// for topics orderflow does not act on (they are stored and counted).
+std::string_view event_for_topic(int type);
+
+// The inbox row for a verified webhook. The dedupe key is the
+// tts_notification_id when present, otherwise a hash of type and data
+// (docs/tiktok-shop-api.md §5: the field is optional on some topics).
+storage::new_event inbox_event_from_webhook(const tikapi::webhook_event& w, std::string_view raw_body,
+                                            std::int64_t now);
+
+// The order as rules see it (rules/fields.hpp lists the fields).
+nlohmann::json order_view(const tikapi::order& o);
+
+// message.* for a NEW_MESSAGE webhook's data; the text is decoded from the
+// JSON-string `content`. Returns null when data is not a message.
+nlohmann::json message_view(const nlohmann::json& data);
+
+// True for events whose rules need the order fetched first.
+bool needs_order(std::string_view event);
+
+}  // namespace orderflow::daemon

@@ -1,0 +1,590 @@
+// See service.hpp for the shape. This file holds the loops; each section
+// below is one stage of DESIGN.md's data flow.
+#include "daemon/service.hpp"
+
+#include "common/log.hpp"
+#include "daemon/detail/wakeup.hpp"
+#include "daemon/events.hpp"
+#include "daemon/systemd.hpp"
+#include "daemon/tokens.hpp"
+#include "rules/engine.hpp"
+#include "rules/ruleset.hpp"
+#include "storage/database.hpp"
+#include "storage/store.hpp"
+#include "storage/vault.hpp"
+#include "tikapi/client.hpp"
+#include "tikapi/http.hpp"
+#include "tikapi/webhook.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <stdexcept>
+
+namespace orderflow::daemon {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+using tikapi::http_request;
+using tikapi::http_response;
+
+namespace {
+
+std::int64_t system_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Capped exponential backoff: 5 s, 10 s, 20 s, ... up to `cap`.
+std::int64_t backoff(int attempts, std::chrono::seconds cap) {
+    std::int64_t delay = 5;
+    for (int i = 0; i < attempts && delay < cap.count(); ++i) delay *= 2;
+    return std::min<std::int64_t>(delay, cap.count());
+}
+
+tikapi::url parse_url_or_throw(const std::string& text, const char* key) {
+    auto u = tikapi::url::parse(text);
+    if (!u) throw std::runtime_error(std::string("config: '") + key + "' is not an http(s) URL: " + text);
+    return *u;
+}
+
+storage::database open_database(const config& cfg) {
+    try {
+        return storage::database::open(cfg.storage.path);
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string(e.what()) + " (storage.path in " + cfg.file.string() + ")");
+    }
+}
+
+std::shared_ptr<const rules::ruleset> load_rules_or_throw(const config& cfg) {
+    auto loaded = rules::load_directory(cfg.rules.dir);
+    for (const auto& d : loaded.diagnostics) log::write(d.warning ? log::level::warn : log::level::error, "rules_diagnostic", {{"message", d.to_string()}});
+    if (!loaded.ok())
+        throw std::runtime_error("rules in " + cfg.rules.dir.string() + " are not valid; run orderflowctl check --config " + cfg.file.string());
+    return loaded.rules;
+}
+
+tikapi::client_options api_options(const config& cfg, orderflow::secret app_secret, std::function<std::int64_t()> clock) {
+    tikapi::client_options o;
+    o.api_base = parse_url_or_throw(cfg.tiktok.api_base, "tiktok.api_base");
+    o.auth_base = parse_url_or_throw(cfg.tiktok.auth_base, "tiktok.auth_base");
+    o.app_key = cfg.tiktok.app_key;
+    o.app_secret = std::move(app_secret);
+    o.shop_cipher = cfg.tiktok.shop_cipher;
+    o.timeout = cfg.tiktok.timeout;
+    o.tls.ca_file = cfg.tiktok.ca_file.string();
+    o.clock = std::move(clock);
+    return o;
+}
+
+enum class write_outcome { inserted, duplicate, unavailable };
+
+// One group commit: every event that arrives while a batch is open is
+// written in the same transaction (DESIGN.md "Runtime model").
+struct write_batch {
+    explicit write_batch(asio::any_io_executor ex) : done_signal(ex) { done_signal.expires_at(asio::steady_timer::time_point::max()); }
+    std::vector<storage::new_event> events;
+    std::vector<write_outcome> outcomes;
+    asio::steady_timer done_signal;
+    bool done = false;
+};
+
+}  // namespace
+
+struct service::impl {
+    impl(asio::io_context& io_, config cfg_, std::function<std::int64_t()> clock_)
+        : io(io_),
+          cfg(std::move(cfg_)),
+          clock(clock_ ? std::move(clock_) : std::function<std::int64_t()>(system_now)),
+          db(open_database(cfg)),
+          store(db),
+          vault(db, storage::read_vault_key(cfg.storage.vault_key_file)),
+          app_secret(read_secret_file(cfg.tiktok.app_secret_file)),
+          api(io.get_executor(), api_options(cfg, app_secret.clone(), clock)),
+          tokens(vault, api, clock),
+          rules(load_rules_or_throw(cfg)),
+          pipeline_wake(io.get_executor()),
+          executor_wake(io.get_executor()) {}
+
+    asio::io_context& io;
+    config cfg;
+    std::function<std::int64_t()> clock;
+    storage::database db;
+    storage::store store;
+    storage::vault vault;
+    orderflow::secret app_secret;
+    tikapi::client api;
+    token_keeper tokens;
+    std::shared_ptr<const rules::ruleset> rules;
+    std::unique_ptr<tikapi::http_server> ingress;
+    detail::wakeup pipeline_wake;
+    detail::wakeup executor_wake;
+    std::shared_ptr<write_batch> open_batch;
+    std::unique_ptr<asio::steady_timer> watchdog;
+    bool stopping = false;
+
+    // ---- ingress -------------------------------------------------------
+
+    asio::awaitable<http_response> on_webhook(http_request& req) {
+        if (req.path() != cfg.webhook.path) co_return http_response::text(404, "not found\n");
+        if (req.method != "POST") co_return http_response::text(405, "use POST\n");
+        if (!tikapi::verify_webhook_signature(cfg.tiktok.app_key, app_secret, req.body, req.header("Authorization"))) {
+            log::warn("webhook_rejected", {{"reason", "signature does not match"}, {"remote", req.remote}, {"bytes", req.body.size()}});
+            co_return http_response{401, {}, {}};
+        }
+        auto parsed = tikapi::parse_webhook(req.body);
+        if (auto* problem = std::get_if<std::string>(&parsed)) {
+            log::warn("webhook_malformed", {{"error", *problem}, {"remote", req.remote}, {"bytes", req.body.size()}});
+            co_return http_response::text(400, "malformed webhook: " + *problem + "\n");
+        }
+        const auto& hook = std::get<tikapi::webhook_event>(parsed);
+        if (!cfg.tiktok.shop_id.empty() && hook.shop_id != cfg.tiktok.shop_id) {
+            log::warn("webhook_other_shop", {{"shop_id", hook.shop_id}, {"type", hook.type}});
+            co_return http_response{200, {}, {}};
+        }
+        auto event = inbox_event_from_webhook(hook, req.body, clock());
+        json fields{{"type", hook.type}, {"topic", std::string(tikapi::topic_name(hook.type))}, {"event", event.event},
+                    {"notification_id", hook.notification_id}, {"order_id", event.order_id}};
+        switch (co_await enqueue(std::move(event))) {
+            case write_outcome::inserted:
+                log::info("webhook_received", std::move(fields));
+                pipeline_wake.notify();
+                co_return http_response{200, {}, {}};
+            case write_outcome::duplicate:
+                log::info("webhook_duplicate", std::move(fields));
+                co_return http_response{200, {}, {}};
+            case write_outcome::unavailable:
+                break;
+        }
+        co_return http_response::text(503, "storage unavailable; retry later\n");
+    }
+
+    asio::awaitable<write_outcome> enqueue(storage::new_event e) {
+        if (!open_batch) {
+            open_batch = std::make_shared<write_batch>(io.get_executor());
+            asio::post(io, [this] { commit_open_batch(); });
+        }
+        auto batch = open_batch;
+        std::size_t index = batch->events.size();
+        batch->events.push_back(std::move(e));
+        if (!batch->done) co_await batch->done_signal.async_wait(asio::as_tuple(asio::use_awaitable));
+        co_return batch->outcomes.at(index);
+    }
+
+    void commit_open_batch() {
+        auto batch = std::move(open_batch);
+        open_batch.reset();
+        batch->outcomes.assign(batch->events.size(), write_outcome::unavailable);
+        try {
+            db.transaction([&] {
+                for (std::size_t i = 0; i < batch->events.size(); ++i)
+                    batch->outcomes[i] = store.add_event(batch->events[i]) ? write_outcome::inserted : write_outcome::duplicate;
+            });
+        } catch (const std::exception& e) {
+            batch->outcomes.assign(batch->events.size(), write_outcome::unavailable);
+            log::error("inbox_commit_failed", {{"error", e.what()}, {"events", batch->events.size()},
+                                               {"advice", "webhooks get 503 and TikTok retries them; check the disk and the database file"}});
+        }
+        batch->done = true;
+        batch->done_signal.cancel();
+    }
+
+    // ---- pipeline ------------------------------------------------------
+
+    asio::awaitable<void> pipeline_loop() {
+        while (!stopping) {
+            std::vector<storage::event_row> events;
+            try {
+                events = store.pending_events(clock(), 50);
+            } catch (const std::exception& e) {
+                log::error("pipeline_storage_failed", {{"error", e.what()}});
+            }
+            if (events.empty()) {
+                co_await pipeline_wake.wait(std::chrono::seconds(5));
+                continue;
+            }
+            for (auto& e : events) {
+                if (stopping) break;
+                try {
+                    co_await process(e);
+                } catch (const std::exception& ex) {
+                    log::error("event_failed", {{"inbox_id", e.id}, {"event", e.event}, {"error", ex.what()}});
+                    try {
+                        store.retry_event(e.id, ex.what(), clock() + backoff(e.attempts, cfg.executor.event_retry_max));
+                    } catch (const std::exception& again) {
+                        log::error("pipeline_storage_failed", {{"error", again.what()}});
+                    }
+                }
+            }
+        }
+    }
+
+    void retry_later(const storage::event_row& e, const std::string& why) {
+        auto at = clock() + backoff(e.attempts, cfg.executor.event_retry_max);
+        store.retry_event(e.id, why, at);
+        log::warn("event_deferred", {{"inbox_id", e.id}, {"event", e.event}, {"order_id", e.order_id}, {"reason", why}, {"retry_at", at}});
+    }
+
+    asio::awaitable<void> process(const storage::event_row& e) {
+        auto rule_set = rules;   // in-flight work finishes on the set it started with
+        if (e.event == "unknown") {
+            store.finish_event(e.id, "ignored", "topic " + std::to_string(e.topic) + " is not used by orderflow", clock());
+            log::info("event_ignored", {{"inbox_id", e.id}, {"topic", e.topic}});
+            co_return;
+        }
+        json payload = json::parse(e.payload, nullptr, false);
+        json data = payload.is_object() && payload.contains("data") ? payload["data"] : json::object();
+
+        rules::context ctx;
+        ctx.event = e.event;
+        ctx.event_id = e.dedupe_key;
+        ctx.now = clock();
+        ctx.default_locale = cfg.rules.default_locale;
+        ctx.event_data = json{{"type", e.topic}, {"source", e.source}};
+        if (data.contains("order_status")) ctx.event_data["order_status"] = data["order_status"];
+        if (data.contains("update_time")) ctx.event_data["update_time"] = data["update_time"];
+
+        if (e.event == "message.received") {
+            ctx.message = message_view(data);
+            auto role = ctx.message.is_object() ? ctx.message.value("sender_role", "") : "";
+            if (role != "BUYER") {
+                // The shop's own messages (ours included) come back as webhooks too.
+                store.finish_event(e.id, "ignored", "message from " + (role.empty() ? std::string("unknown sender") : role), clock());
+                co_return;
+            }
+        }
+
+        std::string buyer_user_id;
+        if (needs_order(e.event)) {
+            if (e.order_id.empty()) {
+                store.finish_event(e.id, "failed", "webhook has no order_id", clock());
+                log::warn("event_failed", {{"inbox_id", e.id}, {"event", e.event}, {"error", "webhook has no order_id"}});
+                co_return;
+            }
+            const orderflow::secret* token = co_await tokens.access();
+            if (!token) co_return retry_later(e, tokens.advice());
+            auto r = co_await api.get_order_detail({e.order_id}, *token);
+            if (!r && r.error().token_expired() && co_await tokens.refresh_after_rejection()) {
+                token = co_await tokens.access();
+                if (!token) co_return retry_later(e, tokens.advice());
+                r = co_await api.get_order_detail({e.order_id}, *token);
+            }
+            if (!r) {
+                const auto& err = r.error();
+                if (err.retryable() || err.token_expired()) co_return retry_later(e, "order detail: " + err.describe());
+                store.finish_event(e.id, "failed", "order detail: " + err.describe(), clock());
+                log::error("event_failed", {{"inbox_id", e.id}, {"order_id", e.order_id}, {"error", err.describe()}});
+                co_return;
+            }
+            auto it = std::find_if(r.value().begin(), r.value().end(), [&](const tikapi::order& o) { return o.id == e.order_id; });
+            if (it == r.value().end()) {
+                store.finish_event(e.id, "failed", "order not returned by Get Order Detail", clock());
+                log::error("event_failed", {{"inbox_id", e.id}, {"order_id", e.order_id}, {"error", "order not found"}});
+                co_return;
+            }
+            ctx.order = order_view(*it);
+            buyer_user_id = it->user_id;
+            if (auto cached = store.get_order(e.order_id)) {
+                json prev = json::parse(cached->snapshot, nullptr, false);
+                if (!prev.is_discarded()) ctx.previous_order = std::move(prev);
+            }
+        }
+
+        auto result = rules::evaluate(*rule_set, ctx);
+        int planned = 0, repeated = 0, skipped = 0;
+        db.transaction([&] {
+            if (ctx.order.is_object())
+                store.put_order({e.order_id, ctx.order.value("status", ""), ctx.order.dump(), ctx.now});
+            for (const auto& a : result.actions) {
+                storage::new_action na;
+                na.idem_key = storage::hash_key(a.key_material);
+                na.rule_id = a.rule_id;
+                na.action_index = a.index;
+                na.kind = a.kind;
+                na.order_id = e.order_id;
+                na.event_id = e.id;
+                json p = a.params;
+                p["buyer_user_id"] = buyer_user_id;
+                if (ctx.message.is_object()) p["conversation_id"] = ctx.message.value("conversation_id", "");
+                na.payload = p.dump();
+                na.state = a.shadow ? "shadow" : (a.error.empty() ? "planned" : "skipped");
+                na.reason = a.error;
+                na.created_at = ctx.now;
+                if (store.add_action(na)) {
+                    if (na.state == "skipped") ++skipped; else ++planned;
+                } else {
+                    ++repeated;
+                }
+            }
+            std::string note = std::to_string(result.matched_rules.size()) + " rule(s) matched";
+            store.finish_event(e.id, "done", note, ctx.now);
+        });
+        log::info("event_processed", {{"inbox_id", e.id}, {"event", e.event}, {"order_id", e.order_id},
+                                      {"matched", result.matched_rules}, {"planned", planned},
+                                      {"already_planned", repeated}, {"skipped", skipped}});
+        for (const auto& a : result.actions)
+            if (!a.error.empty()) log::warn("action_skipped", {{"rule_id", a.rule_id}, {"order_id", e.order_id}, {"reason", a.error}});
+        if (planned > 0) executor_wake.notify();
+    }
+
+    // ---- executor ------------------------------------------------------
+
+    asio::awaitable<void> executor_loop() {
+        while (!stopping) {
+            std::vector<storage::action_row> due;
+            try {
+                due = store.due_actions(clock(), 20);
+            } catch (const std::exception& e) {
+                log::error("executor_storage_failed", {{"error", e.what()}});
+            }
+            if (due.empty()) {
+                co_await executor_wake.wait(std::chrono::seconds(5));
+                continue;
+            }
+            for (auto& a : due) {
+                if (stopping) break;
+                try {
+                    co_await execute(a);
+                } catch (const std::exception& ex) {
+                    // A storage failure after the send leaves the row 'sending':
+                    // it becomes 'unknown' at the next start, never re-sent blindly.
+                    log::error("action_error", {{"action_id", a.id}, {"error", ex.what()}});
+                    co_await executor_wake.wait(std::chrono::seconds(5));
+                }
+            }
+        }
+    }
+
+    void defer(const storage::action_row& a, const std::string& why) {
+        auto at = clock() + backoff(a.attempts, cfg.executor.send_retry_max);
+        store.set_action_state(a.id, "deferred", why, "", clock(), at);
+        log::warn("action_deferred", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"reason", why}, {"retry_at", at}});
+    }
+
+    void fail(const storage::action_row& a, const std::string& why) {
+        db.transaction([&] {
+            store.set_action_state(a.id, "failed", why, "", clock());
+            store.audit(clock(), "orderflowd", a.kind + ".failed", a.order_id, {{"action_id", a.id}, {"rule_id", a.rule_id}, {"error", why}});
+        });
+        log::error("action_failed", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"error", why}});
+    }
+
+    asio::awaitable<void> execute(const storage::action_row& a) {
+        if (a.kind != "send_message") {
+            fail(a, "action kind '" + a.kind + "' is not supported by this version");
+            co_return;
+        }
+        json p = json::parse(a.payload, nullptr, false);
+        std::string buyer = p.is_object() ? p.value("buyer_user_id", "") : "";
+        std::string text = p.is_object() ? p.value("text", "") : "";
+        if (buyer.empty() || text.empty()) {
+            fail(a, "planned message has no buyer or no text");
+            co_return;
+        }
+        const orderflow::secret* token = co_await tokens.access();
+        if (!token) co_return defer(a, tokens.advice());
+
+        // The conversation: cached per buyer, else opened (Create Conversation
+        // reopens an existing one and returns its id).
+        auto conversation = store.conversation_for(buyer);
+        if (!conversation) {
+            auto r = co_await api.create_conversation(buyer, *token);
+            if (!r && r.error().token_expired() && co_await tokens.refresh_after_rejection()) {
+                if (!(token = co_await tokens.access())) co_return defer(a, tokens.advice());
+                r = co_await api.create_conversation(buyer, *token);
+            }
+            if (!r) {
+                // Nothing was sent to the buyer yet, so retrying is safe.
+                if (r.error().retryable() && a.attempts + 1 < cfg.executor.max_send_attempts) co_return defer(a, "create conversation: " + r.error().describe());
+                co_return fail(a, "create conversation: " + r.error().describe());
+            }
+            conversation = r.value();
+            store.put_conversation(buyer, *conversation, clock());
+        }
+
+        // From here the outcome may become unknown: commit 'sending' first, so a
+        // crash mid-send is found at start-up instead of sending twice.
+        store.begin_attempt(a.id, clock());
+        auto r = co_await api.send_text_message(*conversation, text, *token);
+        if (!r && r.error().token_expired() && co_await tokens.refresh_after_rejection()) {
+            if ((token = co_await tokens.access())) r = co_await api.send_text_message(*conversation, text, *token);
+        }
+        if (r) {
+            json result{{"message_id", r.value()}, {"conversation_id", *conversation}};
+            db.transaction([&] {
+                store.set_action_state(a.id, "done", "", result.dump(), clock());
+                store.audit(clock(), "orderflowd", "send_message", a.order_id,
+                            {{"action_id", a.id}, {"rule_id", a.rule_id}, {"conversation_id", *conversation},
+                             {"message_id", r.value()}, {"template", p.value("template", "")}, {"locale", p.value("locale", "")}});
+            });
+            log::info("action_done", {{"action_id", a.id}, {"kind", a.kind}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
+                                      {"message_id", r.value()}});
+            co_return;
+        }
+        const auto& err = r.error();
+        bool maybe_delivered = err.request_sent && (err.kind == tikapi::error_kind::timeout ||
+                                                    err.kind == tikapi::error_kind::connect ||
+                                                    err.kind == tikapi::error_kind::protocol);
+        if (maybe_delivered) {
+            store.set_action_state(a.id, "unknown", "outcome unknown: " + err.describe(), "", clock());
+            log::warn("action_outcome_unknown", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"error", err.describe()},
+                                                 {"advice", "not re-sent automatically; check the buyer conversation"}});
+            co_return;
+        }
+        if (err.retryable() && a.attempts + 1 < cfg.executor.max_send_attempts) co_return defer(a, err.describe());
+        fail(a, err.describe());
+    }
+
+    // ---- lifecycle -----------------------------------------------------
+
+    asio::awaitable<void> watchdog_loop(std::chrono::milliseconds every) {
+        while (!stopping) {
+            systemd::notify("WATCHDOG=1");
+            watchdog->expires_after(every);
+            co_await watchdog->async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+    }
+
+    void spawn(asio::awaitable<void> loop, const char* name) {
+        asio::co_spawn(io, std::move(loop), [name](std::exception_ptr ep) {
+            if (!ep) return;
+            try {
+                std::rethrow_exception(ep);
+            } catch (const std::exception& e) {
+                log::error("loop_crashed", {{"loop", name}, {"error", e.what()}});
+            }
+        });
+    }
+};
+
+service::service(asio::io_context& io, config cfg, std::function<std::int64_t()> clock)
+    : impl_(std::make_unique<impl>(io, std::move(cfg), std::move(clock))) {}
+
+service::~service() = default;
+
+void service::start() {
+    auto& s = *impl_;
+    int interrupted = s.store.mark_interrupted_sends(s.clock());
+    if (interrupted > 0)
+        log::warn("sends_interrupted", {{"count", interrupted},
+                                        {"advice", "these sends were in flight when the daemon stopped; they are marked unknown and not re-sent"}});
+    tikapi::server_options opts;
+    opts.body_limit = s.cfg.webhook.max_body;
+    opts.read_timeout = s.cfg.webhook.read_timeout;
+    s.ingress = std::make_unique<tikapi::http_server>(
+        s.io.get_executor(), s.cfg.webhook.listen.host, s.cfg.webhook.listen.port,
+        [&s](http_request& req) { return s.on_webhook(req); }, opts);
+    s.ingress->start();
+    log::info("webhook_listening", {{"host", s.cfg.webhook.listen.host}, {"port", s.ingress->port()}, {"path", s.cfg.webhook.path}});
+    s.spawn(s.pipeline_loop(), "pipeline");
+    s.spawn(s.executor_loop(), "executor");
+    if (auto every = systemd::watchdog_interval()) {
+        s.watchdog = std::make_unique<asio::steady_timer>(s.io);
+        s.spawn(s.watchdog_loop(*every), "watchdog");
+    }
+    log::info("daemon_ready", {{"rules", s.rules->size()}, {"rules_hash", s.rules->hash()}, {"auth", s.tokens.state()},
+                               {"database", s.cfg.storage.path.string()}});
+    if (s.tokens.state() != "authorized") log::warn("not_authorized", {{"advice", s.tokens.advice()}});
+    systemd::notify("READY=1\nSTATUS=running");
+}
+
+bool service::reload() {
+    auto& s = *impl_;
+    systemd::notify("RELOADING=1");
+    auto loaded_cfg = load_config(s.cfg.file);
+    bool ok = false;
+    if (!loaded_cfg.ok()) {
+        for (const auto& d : loaded_cfg.diagnostics) log::error("reload_failed", {{"message", d.to_string()}});
+    } else {
+        auto loaded = rules::load_directory(loaded_cfg.value->rules.dir);
+        for (const auto& d : loaded.diagnostics)
+            log::write(d.warning ? log::level::warn : log::level::error, d.warning ? "rules_warning" : "rules_reload_failed", {{"message", d.to_string()}});
+        if (loaded.ok()) {
+            s.rules = loaded.rules;
+            s.cfg.rules = loaded_cfg.value->rules;
+            ok = true;
+            log::info("rules_reloaded", {{"rules", s.rules->size()}, {"rules_hash", s.rules->hash()}});
+            if (loaded_cfg.value->webhook.listen.port != s.cfg.webhook.listen.port || loaded_cfg.value->storage.path != s.cfg.storage.path ||
+                loaded_cfg.value->tiktok.api_base != s.cfg.tiktok.api_base)
+                log::warn("config_change_needs_restart", {{"advice", "listen addresses, storage and tiktok settings take effect after a restart"}});
+        }
+    }
+    if (!ok) log::error("rules_kept", {{"rules", s.rules->size()}, {"rules_hash", s.rules->hash()}, {"advice", "fix the errors above and reload again; the previous rules stay in force"}});
+    systemd::notify("READY=1");
+    return ok;
+}
+
+void service::stop() {
+    auto& s = *impl_;
+    if (s.stopping) return;
+    s.stopping = true;
+    systemd::notify("STOPPING=1");
+    log::info("daemon_stopping", {});
+    if (s.ingress) s.ingress->stop();
+    s.pipeline_wake.notify();
+    s.executor_wake.notify();
+    if (s.watchdog) s.watchdog->cancel();
+}
+
+std::uint16_t service::webhook_port() const { return impl_->ingress ? impl_->ingress->port() : 0; }
+
+int run_orderflowd(int argc, char** argv) {
+    std::string config_path;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--config" && i + 1 < argc) config_path = argv[++i];
+        else if (a.rfind("--config=", 0) == 0) config_path = a.substr(9);
+        else if (a == "--help" || a == "-h") {
+            std::cout << "usage: orderflowd --config FILE\n";
+            return 0;
+        } else {
+            std::cerr << "orderflowd: unknown argument '" << a << "'\nusage: orderflowd --config FILE\n";
+            return 2;
+        }
+    }
+    if (config_path.empty()) {
+        std::cerr << "usage: orderflowd --config FILE\n";
+        return 2;
+    }
+    auto loaded = load_config(config_path);
+    for (const auto& d : loaded.diagnostics) log::write(d.warning ? log::level::warn : log::level::error, "config_invalid", {{"message", d.to_string()}});
+    if (!loaded.ok()) return 1;
+    const auto& lvl = loaded.value->log_level;
+    log::threshold() = lvl == "debug" ? log::level::debug : lvl == "warn" ? log::level::warn : lvl == "error" ? log::level::error : log::level::info;
+
+    try {
+        asio::io_context io(1);
+        service svc(io, std::move(*loaded.value));
+        svc.start();
+        asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+            for (;;) {
+                auto [ec, sig] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
+                if (ec) co_return;
+                if (sig == SIGHUP) {
+                    log::info("reload_requested", {{"signal", "SIGHUP"}});
+                    svc.reload();
+                    continue;
+                }
+                log::info("shutdown_requested", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+                svc.stop();
+                co_return;
+            }
+        }, asio::detached);
+        io.run();
+        log::info("daemon_stopped", {});
+        return 0;
+    } catch (const std::exception& e) {
+        log::error("startup_failed", {{"error", e.what()}});
+        return 1;
+    }
+}
+
+}  // namespace orderflow::daemon

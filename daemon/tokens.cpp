@@ -1,0 +1,87 @@
+// See tokens.hpp. Refresh margin: 10 minutes before access_token_expire_in.
+#include "daemon/tokens.hpp"
+
+#include "common/log.hpp"
+
+namespace orderflow::daemon {
+
+namespace {
+constexpr std::int64_t refresh_margin = 600;
+}
+
+token_keeper::token_keeper(storage::vault& vault, tikapi::client& api, std::function<std::int64_t()> clock)
+    : vault_(vault), api_(api), clock_(std::move(clock)) {
+    load();
+}
+
+bool token_keeper::load() {
+    last_load_attempt_ = clock_();
+    auto stored = vault_.get(token_vault_name);
+    if (!stored) {
+        tokens_.reset();
+        if (state_ != "reauthorization_required") state_ = "not_authorized";
+        return false;
+    }
+    auto parsed = tikapi::parse_tokens(*stored);
+    if (!parsed) {
+        log::error("tokens_unreadable", {{"advice", "run: orderflowctl auth exchange CODE"}});
+        tokens_.reset();
+        state_ = "not_authorized";
+        return false;
+    }
+    tokens_ = std::move(*parsed);
+    state_ = tokens_->refresh_expires_at != 0 && tokens_->refresh_expires_at <= clock_() ? "reauthorization_required"
+                                                                                          : "authorized";
+    return state_ == "authorized";
+}
+
+std::string token_keeper::advice() const {
+    if (state_ == "authorized") return "";
+    if (state_ == "reauthorization_required")
+        return "the refresh token is no longer valid: re-authorize the shop (orderflowctl auth url, then orderflowctl auth exchange CODE)";
+    return "the shop is not authorized: run orderflowctl auth url, authorize, then orderflowctl auth exchange CODE";
+}
+
+boost::asio::awaitable<const orderflow::secret*> token_keeper::access() {
+    // Tokens appear in the vault when the operator runs `auth exchange` while
+    // the daemon is running: look again, at most every few seconds.
+    if (!tokens_ && clock_() - last_load_attempt_ >= 5) load();
+    if (!tokens_ || state_ != "authorized") co_return nullptr;
+    if (tokens_->access_expires_at - refresh_margin <= clock_()) {
+        if (!co_await refresh()) {
+            if (state_ != "authorized" || tokens_->access_expires_at <= clock_()) co_return nullptr;
+        }
+    }
+    co_return &tokens_->access_token;
+}
+
+boost::asio::awaitable<bool> token_keeper::refresh_after_rejection() {
+    if (!tokens_) co_return false;
+    co_return co_await refresh();
+}
+
+boost::asio::awaitable<bool> token_keeper::refresh() {
+    if (refreshing_ || !tokens_) co_return false;
+    refreshing_ = true;
+    auto r = co_await api_.refresh_token(tokens_->refresh_token);
+    refreshing_ = false;
+    if (!r) {
+        const auto& e = r.error();
+        if (e.retryable()) {
+            log::warn("token_refresh_failed", {{"error", e.describe()}, {"retry", true}});
+            co_return false;
+        }
+        // The refresh token is dead: stop calling the API until the operator acts.
+        state_ = "reauthorization_required";
+        log::error("token_refresh_failed", {{"error", e.describe()}, {"retry", false}, {"advice", advice()}});
+        co_return false;
+    }
+    tokens_ = std::move(r.value());
+    vault_.put(token_vault_name, tikapi::serialize_tokens(*tokens_), clock_());
+    state_ = "authorized";
+    log::info("token_refreshed", {{"access_expires_at", tokens_->access_expires_at},
+                                  {"refresh_expires_at", tokens_->refresh_expires_at}});
+    co_return true;
+}
+
+}  // namespace orderflow::daemon

@@ -1,0 +1,53 @@
+// Keeps the shop's OAuth tokens: loads them from the vault, refreshes the
+// access token ahead of expiry (and once when TikTok answers 105002),
+// persists rotated tokens immediately, and says plainly when the operator
+// must re-authorize. Single-threaded: used only from the event loop.
+#pragma once
+
+#include "storage/vault.hpp"
+#include "tikapi/client.hpp"
+#include "tikapi/models.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace orderflow::daemon {
+
+inline constexpr const char* token_vault_name = "tiktok_tokens";
+
+class token_keeper {
+public:
+    token_keeper(storage::vault& vault, tikapi::client& api, std::function<std::int64_t()> clock);
+
+    // An access token valid for at least the refresh margin, refreshing if
+    // needed; nullptr when there is none (not authorized, or the refresh
+    // token is dead: state() says which and what to do).
+    boost::asio::awaitable<const orderflow::secret*> access();
+
+    // TikTok said 105002 (expired): refresh now, whatever the clock says.
+    // Returns true when a fresh token is available.
+    boost::asio::awaitable<bool> refresh_after_rejection();
+
+    // "authorized", "not_authorized" or "reauthorization_required".
+    const std::string& state() const { return state_; }
+    // What the operator should do, for logs and `orderflowctl status`.
+    std::string advice() const;
+
+private:
+    bool load();
+    boost::asio::awaitable<bool> refresh();
+
+    storage::vault& vault_;
+    tikapi::client& api_;
+    std::function<std::int64_t()> clock_;
+    std::optional<tikapi::token_set> tokens_;
+    std::string state_ = "not_authorized";
+    std::int64_t last_load_attempt_ = 0;
+    bool refreshing_ = false;
+};
+
+}  // namespace orderflow::daemon
