@@ -78,11 +78,11 @@ std::optional<config> load_config_or_report(const std::string& path) {
 }
 
 int cmd_check(const args& a) {
-    auto loaded = load_config(a.config.empty() ? "" : a.config);
     if (a.config.empty()) {
         std::cerr << "orderflowctl: --config FILE is required\n";
         return 2;
     }
+    auto loaded = load_config(a.config);
     int errors = 0, warnings = 0;
     for (const auto& d : loaded.diagnostics) {
         std::cout << d.to_string() << "\n";

@@ -1,0 +1,141 @@
+// The foundation's end-to-end promise, with the real binaries: a webhook
+// becomes exactly one buyer message, whatever is redelivered or killed.
+#include "tests/integration/harness.hpp"
+
+#include "storage/database.hpp"
+#include "storage/store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+
+using namespace orderflow::testing;
+
+namespace {
+
+const char* thanks_rules = R"({
+  // the rule under test: one thank-you per order when it is ready to ship
+  "templates": {
+    "thanks": {
+      "ja": "{{order.buyer_name}}様、ご注文 {{order.id}} ありがとうございます。発送の準備を進めております。",
+      "en": "Thank you for order {{order.id}}, {{order.buyer_name}}!"
+    }
+  },
+  "rules": [
+    {
+      "id": "thanks-awaiting-shipment",
+      "on": ["order.status_changed"],
+      "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+      "then": [ { "send_message": { "template": "thanks" } } ]
+    }
+  ]
+}
+)";
+
+std::string expected_text(const std::string& order_id) {
+    return "山田 花子様、ご注文 " + order_id + " ありがとうございます。発送の準備を進めております。";
+}
+
+std::string message_text(const json& m) {
+    if (m.contains("text")) return m["text"].get<std::string>();
+    return m.value("content", "");
+}
+
+struct running_stack : stack {
+    running_stack() {
+        write_rules("10-thanks.json", thanks_rules);
+        start_sandbox();
+        write_config();
+        authorize();
+        start_daemon();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("A webhook delivered three times across a SIGKILL and restart sends the buyer exactly one message",
+          "[integration]") {
+    running_stack s;
+    auto order = s.create_order({{"buyer_name", "山田 花子"},
+                                 {"line_items", {{{"seller_sku", "MUG-01"}, {"product_name", "マグカップ"}, {"sale_price", "1800"}}}}});
+    std::string id = order.at("id").get<std::string>();
+    s.set_status(id, "ON_HOLD");
+    s.set_status(id, "AWAITING_SHIPMENT");
+
+    // Delivery 1: processed, one message sent.
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }));
+    wait_for_log(s.daemon.log(), "action_done");
+
+    // Delivery 2: the same notification again; acknowledged as a duplicate.
+    REQUIRE(s.control("POST", "/control/webhooks/redeliver", json::object()).status == 200);
+    wait_for_log(s.daemon.log(), "webhook_duplicate");
+
+    // Crash, restart, delivery 3.
+    s.kill_daemon();
+    s.start_daemon();
+    REQUIRE(s.control("POST", "/control/webhooks/redeliver", json::object()).status == 200);
+    wait_for_log(s.daemon.log(), "webhook_duplicate");
+
+    // A different notification for the same change (as a poll would see it)
+    // gets through the inbox, and the outbox key stops the second send.
+    json again = {{"type", 1}, {"tts_notification_id", "itest-second-sighting"}, {"shop_id", "7494049642642441621"},
+                  {"timestamp", 1700000000},
+                  {"data", {{"order_id", id}, {"order_status", "AWAITING_SHIPMENT"}, {"is_on_hold_order", false}, {"update_time", 1700000000}}}};
+    REQUIRE(s.post_webhook(again.dump()).status == 200);
+    auto processed = wait_for_log(s.daemon.log(), "event_processed");
+    CHECK(processed.at("already_planned").get<int>() == 1);
+    CHECK(processed.at("planned").get<int>() == 0);
+
+    auto messages = s.shop_messages();
+    REQUIRE(messages.size() == 1);
+    CHECK(message_text(messages[0]) == expected_text(id));
+
+    // The database agrees: one outbox row, done; every webhook in the inbox once.
+    auto db = orderflow::storage::database::open(s.db_path());
+    orderflow::storage::store store(db);
+    auto actions = store.actions_for_order(id);
+    REQUIRE(actions.size() == 1);
+    CHECK(actions[0].state == "done");
+    CHECK(actions[0].rule_id == "thanks-awaiting-shipment");
+    auto events = store.recent_events(100);
+    CHECK(events.size() == 4);   // UNPAID, ON_HOLD, AWAITING_SHIPMENT, and the second sighting
+}
+
+TEST_CASE("Webhooks that are forged, oversized or malformed are refused and the daemon keeps serving", "[integration]") {
+    running_stack s;
+    auto db = orderflow::storage::database::open(s.db_path());
+    orderflow::storage::store store(db);
+    auto rows_before = store.recent_events(1000).size();
+    json hook = {{"type", 1}, {"tts_notification_id", "itest-bad-input"}, {"shop_id", "1"}, {"timestamp", 1700000000},
+                 {"data", {{"order_id", "576486316948490001"}, {"order_status", "UNPAID"}, {"update_time", 1700000000}}}};
+
+    SECTION("a wrong signature gets 401 and stores nothing") {
+        CHECK(s.post_webhook(hook.dump(), false).status == 401);
+        CHECK(store.recent_events(1000).size() == rows_before);
+        CHECK(log_lines(s.daemon.log(), "webhook_rejected").size() == 1);
+    }
+    SECTION("a body over webhook.max_body gets 413") {
+        std::string big = R"({"type":1,"data":{"pad":")" + std::string(70000, 'x') + R"("}})";
+        CHECK(s.post_webhook(big).status == 413);
+        CHECK(store.recent_events(1000).size() == rows_before);
+    }
+    SECTION("malformed JSON with a valid signature gets a clear 400 and is logged") {
+        auto r = s.post_webhook("{\"type\": 1, \"data\": {");
+        CHECK(r.status == 400);
+        CHECK(r.body.find("malformed webhook") != std::string::npos);
+        CHECK(log_lines(s.daemon.log(), "webhook_malformed").size() == 1);
+        CHECK(store.recent_events(1000).size() == rows_before);
+    }
+    SECTION("storage that stays locked gets 503, and the retry after it is stored") {
+        db.exec("BEGIN EXCLUSIVE");
+        CHECK(s.post_webhook(hook.dump()).status == 503);
+        CHECK(log_lines(s.daemon.log(), "inbox_commit_failed").size() == 1);
+        db.exec("ROLLBACK");
+        CHECK(s.post_webhook(hook.dump()).status == 200);
+        CHECK(store.recent_events(1000).size() == rows_before + 1);
+    }
+    // Whatever came before, the daemon is alive and a good webhook is taken.
+    REQUIRE(s.daemon.running());
+    hook["tts_notification_id"] = "itest-after-bad-input";
+    CHECK(s.post_webhook(hook.dump()).status == 200);
+}
