@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(g++ cmake ninja-build ccache pkg-config curl sqlite3
       libboost1.81-dev libsqlite3-dev nlohmann-json3-dev libsodium-dev libssl-dev
-      catch2 libre2-dev openssl ca-certificates)
+      catch2 libre2-dev openssl ca-certificates jq)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# make demo: the sandbox and the daemon on loopback, the shop authorized
+# through the sandbox's OAuth, a handful of orders moved through their
+# statuses, and a short account of what happened. Stops both and exits 0.
+set -euo pipefail
+build=${1:-build}
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin="$root/$build/bin"
+work=$(mktemp -d /tmp/orderflow-demo-XXXXXX)
+sandbox_pid= daemon_pid=
+cleanup() {
+  [ -n "$daemon_pid" ] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
+  [ -n "$sandbox_pid" ] && kill -TERM "$sandbox_pid" 2>/dev/null && wait "$sandbox_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+port_from() {  # log file, event name -> port, waiting up to 10 s
+  for _ in $(seq 100); do
+    p=$(grep -o "\"event\":\"$2\"[^}]*" "$1" 2>/dev/null | grep -o '"port":[0-9]*' | head -1 | cut -d: -f2 || true)
+    [ -n "$p" ] && { echo "$p"; return; }
+    sleep 0.1
+  done
+  echo "no $2 line in $1:" >&2; cat "$1" >&2; exit 1
+}
+ctl() { "$bin/orderflowctl" "$@" --config "$work/orderflow.json"; }
+control() {  # method path [json]
+  curl -sS -X "$1" "http://127.0.0.1:$sandbox_port$2" -H 'content-type: application/json' ${3:+-d "$3"}
+}
+
+app_key=demo_app_key
+shop_cipher=ROW_demo_cipher
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/app_secret"; chmod 600 "$work/app_secret"
+cp -r "$root/etc/orderflow/rules" "$work/rules"
+
+say "1. Starting the TikTok Shop sandbox"
+"$bin/orderflow-sandbox" --listen 127.0.0.1:0 --app-key "$app_key" --app-secret-file "$work/app_secret" \
+  --shop-cipher "$shop_cipher" --retry-scale 0.001 2> "$work/sandbox.log" &
+sandbox_pid=$!
+sandbox_port=$(port_from "$work/sandbox.log" sandbox_listening)
+echo "   sandbox on 127.0.0.1:$sandbox_port"
+
+cat > "$work/orderflow.json" <<JSON
+// demo configuration: everything on loopback, against the sandbox
+{
+  "tiktok": { "api_base": "http://127.0.0.1:$sandbox_port", "auth_base": "http://127.0.0.1:$sandbox_port",
+              "app_key": "$app_key", "app_secret_file": "app_secret", "shop_cipher": "$shop_cipher" },
+  "webhook": { "listen": "127.0.0.1:0", "path": "/webhooks/tiktok" },
+  "storage": { "path": "orderflow.db", "vault_key_file": "vault.key" },
+  "rules": { "dir": "rules", "default_locale": "ja" },
+  "admin": { "socket": "admin.sock" },
+  "timezone": "Asia/Tokyo"
+}
+JSON
+
+say "2. Checking the configuration and rules"
+"$bin/orderflowctl" keygen "$work/vault.key" | sed 's/^/   /'
+ctl check | sed 's/^/   /'
+
+say "3. Authorizing the shop through the sandbox's OAuth"
+ctl auth url | head -1 | sed 's/^/   seller opens: /'
+code=$(control POST /control/authorize '{"state":"demo"}' | jq -r .code)
+echo "   seller approved; the callback carries an authorization code"
+ctl auth exchange "$code" | sed 's/^/   /'
+
+say "4. Starting orderflowd"
+"$bin/orderflowd" --config "$work/orderflow.json" 2> "$work/orderflowd.log" &
+daemon_pid=$!
+webhook_port=$(port_from "$work/orderflowd.log" webhook_listening)
+control POST /control/webhook "{\"url\":\"http://127.0.0.1:$webhook_port/webhooks/tiktok\"}" > /dev/null
+echo "   listening for webhooks on 127.0.0.1:$webhook_port; the sandbox delivers there"
+
+say "5. Buyers place orders; the shop moves them along"
+new_order() { control POST /control/orders "$1" | jq -r .id; }
+o1=$(new_order '{"buyer_name":"山田 花子","line_items":[{"seller_sku":"MUG-01","product_name":"有田焼マグカップ","sale_price":"2800"}]}')
+o2=$(new_order '{"buyer_name":"佐藤 健","line_items":[{"seller_sku":"ENG-RING-01","product_name":"刻印リング","sale_price":"4980"}],"buyer_message":""}')
+o3=$(new_order '{"buyer_name":"Emily Carter","line_items":[{"seller_sku":"TEA-SENCHA","product_name":"静岡煎茶 100g","sale_price":"1200"},{"seller_sku":"TEA-SENCHA","product_name":"静岡煎茶 100g","sale_price":"1200"}]}')
+o4=$(new_order '{"buyer_name":"鈴木 一郎","line_items":[{"seller_sku":"CUP-03","product_name":"湯呑み","sale_price":"1800"}]}')
+for o in $o1 $o2 $o3 $o4; do control POST "/control/orders/$o/status" '{"status":"ON_HOLD"}' > /dev/null; done
+for o in $o1 $o2 $o3; do control POST "/control/orders/$o/status" '{"status":"AWAITING_SHIPMENT"}' > /dev/null; done
+control POST "/control/orders/$o4/status" '{"status":"CANCELLED"}' > /dev/null
+for s in AWAITING_COLLECTION IN_TRANSIT DELIVERED; do control POST "/control/orders/$o1/status" "{\"status\":\"$s\"}" > /dev/null; done
+echo "   $o1 山田 花子: paid, shipped, delivered"
+echo "   $o2 佐藤 健: paid, engraving SKU without a note, awaiting shipment"
+echo "   $o3 Emily Carter: paid, two units of one SKU, awaiting shipment"
+echo "   $o4 鈴木 一郎: paid, then cancelled"
+
+# Wait until every webhook is processed and every planned action has run.
+for _ in $(seq 150); do
+  st=$(ctl status)
+  if ! grep -q 'pending\|planned\|sending\|deferred' <<<"$(grep -E '^(events|actions):' <<<"$st")"; then
+    delivered=$(control GET /control/webhooks | jq '[.deliveries[]? // .[]? | select(.delivered == true)] | length' 2>/dev/null || echo 0)
+    processed=$(grep -c '"event":"webhook_received"' "$work/orderflowd.log" || true)
+    [ "$processed" -ge 15 ] && break
+  fi
+  sleep 0.2
+done
+
+say "6. Webhooks that arrived (orderflowctl activity)"
+ctl activity --limit 40 | sed 's/^/   /'
+
+say "7. Messages the buyers received (the sandbox's record)"
+control GET '/control/messages?sender=SHOP' | jq -r '(.messages // .)[] | "   to buyer \(.user_id // .buyer_user_id): \(.text)"'
+
+say "8. Status"
+ctl status | sed 's/^/   /'
+echo
+echo "Logs: $work/orderflowd.log and $work/sandbox.log (JSON lines)."
