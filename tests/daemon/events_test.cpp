@@ -1,0 +1,65 @@
+#include "daemon/events.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace orderflow;
+using json = nlohmann::json;
+
+TEST_CASE("Webhook topics map to rule events; unknown topics are kept as 'unknown'", "[events]") {
+    auto [type, name] = GENERATE(table<int, std::string>({
+        {1, "order.status_changed"}, {3, "order.address_changed"}, {4, "package.updated"}, {6, "shop.deauthorized"},
+        {7, "shop.authorization_expiring"}, {11, "order.cancellation_changed"}, {12, "order.return_changed"},
+        {13, "conversation.created"}, {14, "message.received"}, {5, "unknown"}, {99, "unknown"}}));
+    CHECK(daemon::event_for_topic(type) == name);
+}
+
+TEST_CASE("The inbox dedupe key is the notification id, or a content hash when it is absent", "[events]") {
+    tikapi::webhook_event w;
+    w.type = 1;
+    w.data = {{"order_id", "576486316948490001"}, {"order_status", "UNPAID"}};
+    SECTION("with tts_notification_id") {
+        w.notification_id = "7327112393057371910";
+        auto e = daemon::inbox_event_from_webhook(w, "{}", 100);
+        CHECK(e.dedupe_key == "tts:7327112393057371910");
+        CHECK(e.order_id == "576486316948490001");
+        CHECK(e.event == "order.status_changed");
+        CHECK(e.source == "webhook");
+    }
+    SECTION("without: equal content gives equal keys, different content different keys") {
+        auto a = daemon::inbox_event_from_webhook(w, "{}", 100);
+        auto b = daemon::inbox_event_from_webhook(w, "{ }", 200);
+        w.data["order_status"] = "ON_HOLD";
+        auto c = daemon::inbox_event_from_webhook(w, "{}", 100);
+        CHECK(a.dedupe_key.rfind("h:", 0) == 0);
+        CHECK(a.dedupe_key == b.dedupe_key);
+        CHECK(a.dedupe_key != c.dedupe_key);
+    }
+}
+
+TEST_CASE("The order view counts units per SKU, since line items have no quantity", "[events]") {
+    tikapi::order o;
+    o.id = "1";
+    o.status = "AWAITING_SHIPMENT";
+    o.recipient_name = "山田 花子";
+    o.line_items = {{.id = "a", .seller_sku = "TEA"}, {.id = "b", .seller_sku = "TEA"}, {.id = "c", .seller_sku = "MUG"}};
+    auto v = daemon::order_view(o);
+    CHECK(v["buyer_name"] == "山田 花子");
+    CHECK(v["item_count"] == 3);
+    CHECK(v["sku_counts"]["TEA"] == 2);
+    CHECK(v["sku_counts"]["MUG"] == 1);
+    CHECK(v["line_items"].size() == 3);
+}
+
+TEST_CASE("A NEW_MESSAGE webhook's JSON-string content is decoded into message.text", "[events]") {
+    json data = {{"message_id", "m1"}, {"conversation_id", "c1"}, {"type", "TEXT"}, {"content", "{\"content\":\"届いていません\"}"},
+                 {"create_time", 1700000000}, {"sender", {{"im_user_id", "u"}, {"role", "BUYER"}}}};
+    auto m = daemon::message_view(data);
+    CHECK(m["text"] == "届いていません");
+    CHECK(m["sender_role"] == "BUYER");
+    CHECK(m["conversation_id"] == "c1");
+    SECTION("content that is not JSON gives empty text, not a crash") {
+        data["content"] = "{not json";
+        CHECK(daemon::message_view(data)["text"] == "");
+    }
+    SECTION("data without a message id is not a message") { CHECK(daemon::message_view(json::object()).is_null()); }
+}
