@@ -83,7 +83,7 @@ TEST_CASE("Config errors name the key path with file, line and column", "[config
     using row = std::tuple<std::string, std::string>;
     auto [text, expected] = GENERATE(table<std::string, std::string>({
         row{R"({"tiktok": {"app_key": "k", "app_secret_file": "s", "shop_cipher": "c", "colour": 1}, "storage": {"path": "p", "vault_key_file": "v"}, "rules": {"dir": "r"}})",
-            "c.json:1:75: error: unknown key 'tiktok.colour'"},
+            "c.json:1:73: error: unknown key 'tiktok.colour'"},
         row{R"({"tiktok": {"app_key": 5, "app_secret_file": "s", "shop_cipher": "c"}, "storage": {"path": "p", "vault_key_file": "v"}, "rules": {"dir": "r"}})",
             "c.json:1:24: error: 'tiktok.app_key' must be a string, found an integer"},
         row{R"({"tiktok": {"app_key": "k", "app_secret_file": "s", "shop_cipher": "c"}, "storage": {"path": "p", "vault_key_file": "v"}, "rules": {"dir": "r"}, "poll": {"interval": "5 minutes"}})",
