@@ -1,0 +1,25 @@
+// What a rule sees of one event: the event itself, the order before and
+// after it, the incoming message, and the time. Plain values filled in by the
+// daemon's pipeline; rules never fetch anything themselves (STYLE.md, "Layout").
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace orderflow::rules {
+
+struct context {
+    std::string event;             // "order.status_changed", "message.received", ...
+    std::string event_id;          // unique id of the inbox event (for once_per "event")
+    nlohmann::json event_data;     // fields exposed as event.*
+    nlohmann::json order;          // the order view (rules/fields.hpp); null when the event has no order
+    nlohmann::json previous_order; // the cached view before this event, null if none (for changed_to/changed_from)
+    nlohmann::json message;        // message.* for message.received; null otherwise
+    std::int64_t now = 0;          // unix seconds
+    std::string default_locale = "ja";
+    nlohmann::json shop;           // shop.* (name); null when unknown
+};
+
+}  // namespace orderflow::rules

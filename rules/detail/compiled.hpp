@@ -1,0 +1,90 @@
+// The compiled, immutable form of a ruleset: conditions as trees with their
+// operands pre-processed (regexes compiled, durations parsed, `contains`
+// operands folded), actions with their templates resolved to indexes, and an
+// index from event name to the enabled rules that listen to it.
+#pragma once
+
+#include "rules/detail/path.hpp"
+#include "rules/template.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace re2 {
+class RE2;
+}
+
+namespace orderflow::rules::detail {
+
+enum class op_kind : std::uint8_t {
+    eq, ne, in, not_in, exists, empty, contains, matches,
+    gt, gte, lt, lte, older_than, within, changed_to, changed_from, any, all,
+};
+
+struct condition;
+
+struct operation {
+    op_kind kind = op_kind::eq;
+    nlohmann::json operand;                     // eq/ne/in/not_in/changed_*: the value(s)
+    std::string folded;                         // contains: the folded operand
+    std::shared_ptr<const re2::RE2> regex;      // matches
+    double number = 0;                          // gt/gte/lt/lte
+    std::int64_t seconds = 0;                   // older_than/within
+    bool flag = false;                          // exists/empty
+    std::shared_ptr<const condition> nested;    // any/all: the condition on each element
+};
+
+struct condition {
+    enum class kind : std::uint8_t { all, any, negate, test };
+    kind k = kind::test;
+    std::vector<condition> children;  // all/any: the parts; negate: one child
+    field_ref field;                  // test: the field tested
+    std::vector<operation> ops;       // test: every operation must hold
+};
+
+enum class scope : std::uint8_t { order, package, order_status, message, event };
+
+struct action {
+    std::string kind;              // "send_message"
+    std::string template_name;
+    std::string locale;            // explicit action locale; empty when not given
+    std::size_t template_index = 0;
+};
+
+struct rule {
+    std::string id;
+    std::string description;
+    std::vector<std::string> on;
+    bool has_condition = false;
+    condition when;
+    std::vector<action> then;
+    bool enabled = true;
+    bool shadow = false;
+    scope once_per = scope::order;
+    std::string once_per_name = "order";
+    std::string locale;
+};
+
+struct template_variant {
+    std::string locale;  // empty for a plain-string template (any locale)
+    template_text text;
+};
+
+struct message_template {
+    std::string name;
+    std::vector<template_variant> variants;  // in file order
+};
+
+struct ruleset_data {
+    std::vector<rule> rules;
+    std::vector<message_template> templates;
+    std::unordered_map<std::string, std::vector<std::size_t>> by_event;  // enabled rules, in load order
+    std::string hash;
+};
+
+}  // namespace orderflow::rules::detail

@@ -1,0 +1,242 @@
+// Condition evaluation over the compiled trees and action planning
+// (locale choice, template rendering, key material).
+#include "rules/engine.hpp"
+
+#include "rules/detail/compiled.hpp"
+#include "rules/detail/text.hpp"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+
+namespace orderflow::rules {
+
+namespace {
+
+using json = nlohmann::json;
+using detail::condition;
+using detail::op_kind;
+using detail::operation;
+
+bool equals(const json* value, const json& operand) {
+    if (operand.is_null()) return value == nullptr;
+    return value != nullptr && detail::loose_equal(*value, operand);
+}
+
+bool is_empty(const json* value) {
+    if (!value) return true;
+    if (value->is_string()) return detail::is_blank(value->get_ref<const std::string&>());
+    if (value->is_array() || value->is_object()) return value->empty();
+    return false;
+}
+
+// The value's text for contains/matches; false when it has none.
+bool text_of(const json* value, std::string& buffer, const std::string*& text) {
+    if (!value) return false;
+    if (value->is_string()) {
+        text = &value->get_ref<const std::string&>();
+        return true;
+    }
+    buffer.clear();
+    if (!detail::append_scalar(*value, buffer)) return false;
+    text = &buffer;
+    return true;
+}
+
+bool holds(const condition& c, const context& ctx, const json* element);
+
+bool apply(const operation& op, const json* value, const condition& test, const context& ctx) {
+    switch (op.kind) {
+        case op_kind::eq: return equals(value, op.operand);
+        case op_kind::ne: return !equals(value, op.operand);
+        case op_kind::in:
+            return std::any_of(op.operand.begin(), op.operand.end(), [&](const json& v) { return equals(value, v); });
+        case op_kind::not_in:
+            return std::none_of(op.operand.begin(), op.operand.end(), [&](const json& v) { return equals(value, v); });
+        case op_kind::exists: return (value != nullptr) == op.flag;
+        case op_kind::empty: return is_empty(value) == op.flag;
+        case op_kind::contains: {
+            if (!value) return false;
+            thread_local std::string folded;
+            if (value->is_array()) {
+                return std::any_of(value->begin(), value->end(), [&](const json& e) {
+                    if (!e.is_string()) return false;
+                    folded.clear();
+                    detail::fold(e.get_ref<const std::string&>(), folded);
+                    return folded == op.folded;
+                });
+            }
+            thread_local std::string scratch;
+            const std::string* text = nullptr;
+            if (!text_of(value, scratch, text)) return false;
+            folded.clear();
+            detail::fold(*text, folded);
+            return folded.find(op.folded) != std::string::npos;
+        }
+        case op_kind::matches: {
+            thread_local std::string scratch;
+            const std::string* text = nullptr;
+            if (!text_of(value, scratch, text)) return false;
+            return RE2::PartialMatch(*text, *op.regex);
+        }
+        case op_kind::gt:
+        case op_kind::gte:
+        case op_kind::lt:
+        case op_kind::lte: {
+            if (!value) return false;
+            auto n = detail::as_number(*value);
+            if (!n) return false;
+            switch (op.kind) {
+                case op_kind::gt: return *n > op.number;
+                case op_kind::gte: return *n >= op.number;
+                case op_kind::lt: return *n < op.number;
+                default: return *n <= op.number;
+            }
+        }
+        case op_kind::older_than:
+        case op_kind::within: {
+            if (!value) return false;
+            auto ts = detail::as_number(*value);
+            if (!ts) return false;
+            double age = static_cast<double>(ctx.now) - *ts;
+            return op.kind == op_kind::older_than ? age > static_cast<double>(op.seconds)
+                                                  : age <= static_cast<double>(op.seconds);
+        }
+        case op_kind::changed_to:
+        case op_kind::changed_from: {
+            const json* before = detail::resolve_in(test.field, ctx.previous_order);
+            bool now_is = equals(value, op.operand);
+            bool was = equals(before, op.operand);
+            return op.kind == op_kind::changed_to ? now_is && !was : was && !now_is;
+        }
+        case op_kind::any:
+        case op_kind::all: {
+            if (!value || !value->is_array()) return false;
+            auto element_holds = [&](const json& e) { return holds(*op.nested, ctx, &e); };
+            return op.kind == op_kind::any ? std::any_of(value->begin(), value->end(), element_holds)
+                                           : std::all_of(value->begin(), value->end(), element_holds);
+        }
+    }
+    return false;
+}
+
+bool holds(const condition& c, const context& ctx, const json* element) {
+    switch (c.k) {
+        case condition::kind::all:
+            return std::all_of(c.children.begin(), c.children.end(), [&](const condition& x) { return holds(x, ctx, element); });
+        case condition::kind::any:
+            return std::any_of(c.children.begin(), c.children.end(), [&](const condition& x) { return holds(x, ctx, element); });
+        case condition::kind::negate: return !holds(c.children.front(), ctx, element);
+        case condition::kind::test: {
+            const json* value = detail::resolve(c.field, ctx, element);
+            return std::all_of(c.ops.begin(), c.ops.end(), [&](const operation& op) { return apply(op, value, c, ctx); });
+        }
+    }
+    return false;
+}
+
+// Appends the text of `root[key]` (non-empty scalar) to key material.
+bool append_scope_value(const json& root, const char* key, std::string& out) {
+    if (!root.is_object()) return false;
+    auto it = root.find(key);
+    if (it == root.end()) return false;
+    std::size_t before = out.size();
+    out.push_back('\x1f');
+    if (!detail::append_scalar(*it, out) || out.size() == before + 1) {
+        out.resize(before);
+        return false;
+    }
+    return true;
+}
+
+bool append_scope(detail::scope scope, const context& ctx, std::string& out) {
+    switch (scope) {
+        case detail::scope::order: return append_scope_value(ctx.order, "id", out);
+        case detail::scope::package:
+            return append_scope_value(ctx.event_data, "package_id", out) || append_scope_value(ctx.order, "id", out);
+        case detail::scope::order_status:
+            return append_scope_value(ctx.order, "id", out) && append_scope_value(ctx.order, "status", out);
+        case detail::scope::message: return append_scope_value(ctx.message, "id", out);
+        case detail::scope::event:
+            if (ctx.event_id.empty()) return false;
+            out.push_back('\x1f');
+            out += ctx.event_id;
+            return true;
+    }
+    return false;
+}
+
+// Locale order: the action's, the rule's, the context default, then "en";
+// a template without any of them uses its first text.
+const detail::template_variant& choose_variant(const detail::message_template& t, const detail::action& a,
+                                               const detail::rule& r, const context& ctx, std::string& locale) {
+    const std::string* candidates[] = {&a.locale, &r.locale, &ctx.default_locale, nullptr};
+    static const std::string english = "en";
+    candidates[3] = &english;
+    for (const std::string* c : candidates) {
+        if (c->empty()) continue;
+        for (const auto& v : t.variants) {
+            if (v.locale.empty() || v.locale == *c) {
+                locale = v.locale.empty() ? *c : v.locale;
+                return v;
+            }
+        }
+    }
+    const auto& first = t.variants.front();
+    locale = first.locale;
+    return first;
+}
+
+planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std::size_t index, const context& ctx) {
+    const detail::action& a = r.then[index];
+    planned_action p;
+    p.rule_id = r.id;
+    p.index = static_cast<int>(index);
+    p.kind = a.kind;
+    p.once_per = r.once_per_name;
+    p.shadow = r.shadow;
+
+    std::string key = r.id;
+    key.push_back('\x1f');
+    key += std::to_string(index);
+    key.push_back('\x1f');
+    key += r.once_per_name;
+    bool scoped = append_scope(r.once_per, ctx, key);
+
+    const auto& t = data.templates[a.template_index];
+    std::string locale;
+    const auto& variant = choose_variant(t, a, r, ctx, locale);
+    p.params = json::object();
+    p.params["template"] = t.name;
+    p.params["locale"] = locale;
+    if (!scoped) {
+        p.error = "no " + r.once_per_name + " for once_per";
+        return p;
+    }
+    p.key_material = std::move(key);
+    auto rendered = variant.text.render(ctx);
+    if (!rendered.ok()) {
+        p.error = std::move(rendered.error);
+        return p;
+    }
+    p.params["text"] = std::move(rendered.text);
+    return p;
+}
+
+}  // namespace
+
+evaluation evaluate(const ruleset& rules, const context& ctx) {
+    evaluation out;
+    const detail::ruleset_data& data = *rules.data_;
+    auto it = data.by_event.find(ctx.event);
+    if (it == data.by_event.end()) return out;
+    for (std::size_t i : it->second) {
+        const detail::rule& r = data.rules[i];
+        if (r.has_condition && !holds(r.when, ctx, nullptr)) continue;
+        out.matched_rules.push_back(r.id);
+        for (std::size_t k = 0; k < r.then.size(); ++k) out.actions.push_back(plan(data, r, k, ctx));
+    }
+    return out;
+}
+
+}  // namespace orderflow::rules

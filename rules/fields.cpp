@@ -1,0 +1,190 @@
+// The field catalogue and event list, and the "did you mean" helper used by
+// every load error that names something unknown.
+#include "rules/fields.hpp"
+
+#include <algorithm>
+
+namespace orderflow::rules {
+
+namespace {
+
+constexpr std::string_view sku_count_prefix = "order.sku_counts.";
+
+}  // namespace
+
+std::string_view type_name(field_type type) {
+    switch (type) {
+        case field_type::string: return "string";
+        case field_type::number: return "number";
+        case field_type::boolean: return "boolean";
+        case field_type::timestamp: return "timestamp";
+        case field_type::string_list: return "list of strings";
+        case field_type::object_list: return "list of objects";
+        case field_type::count_map: return "map of counts";
+    }
+    return "value";
+}
+
+const std::vector<field_info>& field_catalogue() {
+    using t = field_type;
+    static const std::vector<field_info> fields = {
+        {"order.id", t::string, "the order id"},
+        {"order.status", t::string, "order status, e.g. AWAITING_SHIPMENT"},
+        {"order.user_id", t::string, "the buyer's user id"},
+        {"order.buyer_name", t::string, "the buyer's name as shown to the seller"},
+        {"order.buyer_message", t::string, "the note the buyer left on the order"},
+        {"order.seller_note", t::string, "the seller's private note"},
+        {"order.create_time", t::timestamp, "when the order was placed"},
+        {"order.update_time", t::timestamp, "when the order last changed"},
+        {"order.paid_time", t::timestamp, "when the order was paid"},
+        {"order.is_on_hold", t::boolean, "true during the buyer's remorse window"},
+        {"order.shipping_type", t::string, "TIKTOK or SELLER"},
+        {"order.delivery_option_name", t::string, "the delivery option the buyer chose"},
+        {"order.tracking_number", t::string, "tracking number, once shipped"},
+        {"order.shipping_provider", t::string, "carrier name, once shipped"},
+        {"order.currency", t::string, "currency code, e.g. JPY"},
+        {"order.total_amount", t::number, "total the buyer paid"},
+        {"order.item_count", t::number, "number of line items (units)"},
+        {"order.line_items", t::object_list, "one element per unit; fields below"},
+        {"order.sku_counts", t::count_map, "seller_sku -> number of units"},
+        {"order.sku_counts.<SKU>", t::number, "units of one seller SKU"},
+        {"order.tags", t::string_list, "tags set on the order"},
+        {"event.type", t::number, "webhook topic number (1 = order status change)"},
+        {"event.order_status", t::string, "order status carried by the webhook"},
+        {"event.update_time", t::timestamp, "update time carried by the event"},
+        {"event.source", t::string, "where the event came from: webhook, poll, ..."},
+        {"event.package_id", t::string, "package the event is about (package.updated, tracking.received)"},
+        {"message.id", t::string, "the incoming buyer message id"},
+        {"message.text", t::string, "the message text"},
+        {"message.type", t::string, "TEXT, IMAGE, ..."},
+        {"message.sender_role", t::string, "BUYER, SHOP, ..."},
+        {"message.conversation_id", t::string, "the conversation the message belongs to"},
+        {"message.create_time", t::timestamp, "when the message was sent"},
+        {"shop.name", t::string, "the shop's name"},
+    };
+    return fields;
+}
+
+const std::vector<field_info>& element_fields(std::string_view list) {
+    using t = field_type;
+    static const std::vector<field_info> line_items = {
+        {"id", t::string, "line item id"},
+        {"sku_id", t::string, "TikTok SKU id"},
+        {"product_id", t::string, "TikTok product id"},
+        {"product_name", t::string, "product name"},
+        {"sku_name", t::string, "variant name"},
+        {"seller_sku", t::string, "the seller's own SKU code"},
+        {"sale_price", t::number, "price paid for this unit"},
+        {"package_id", t::string, "package the unit ships in"},
+    };
+    static const std::vector<field_info> none;
+    return list == "order.line_items" ? line_items : none;
+}
+
+std::optional<field_info> find_field(std::string_view path) {
+    const auto& fields = field_catalogue();
+    if (path.size() > sku_count_prefix.size() && path.substr(0, sku_count_prefix.size()) == sku_count_prefix) {
+        for (const auto& f : fields) {
+            if (f.path == "order.sku_counts.<SKU>") return f;
+        }
+    }
+    for (const auto& f : fields) {
+        if (f.path == path && f.path != "order.sku_counts.<SKU>") return f;
+    }
+    return std::nullopt;
+}
+
+std::optional<field_info> find_element_field(std::string_view list, std::string_view name) {
+    for (const auto& f : element_fields(list)) {
+        if (f.path == name) return f;
+    }
+    return std::nullopt;
+}
+
+const std::vector<std::string_view>& known_events() {
+    static const std::vector<std::string_view> events = {
+        "order.status_changed",
+        "order.address_changed",
+        "order.cancellation_changed",
+        "order.return_changed",
+        "package.updated",
+        "message.received",
+        "conversation.created",
+        "tracking.received",
+        "shop.deauthorized",
+        "shop.authorization_expiring",
+    };
+    return events;
+}
+
+bool is_identifier(std::string_view text) {
+    if (text.empty()) return false;
+    auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    if (!lower_or_digit(text[0])) return false;
+    return std::all_of(text.begin() + 1, text.end(),
+                       [&](char c) { return lower_or_digit(c) || c == '.' || c == '_' || c == '-'; });
+}
+
+bool is_known_event(std::string_view event) {
+    const auto& events = known_events();
+    if (std::find(events.begin(), events.end(), event) != events.end()) return true;
+    constexpr std::string_view timer = "timer.";
+    return event.size() > timer.size() && event.substr(0, timer.size()) == timer && is_identifier(event.substr(timer.size()));
+}
+
+namespace {
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t up = row[j];
+            std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + cost});
+            diagonal = up;
+        }
+    }
+    return row[b.size()];
+}
+
+std::string_view last_segment(std::string_view path) {
+    auto dot = path.rfind('.');
+    return dot == std::string_view::npos ? path : path.substr(dot + 1);
+}
+
+}  // namespace
+
+std::vector<std::string> close_matches(std::string_view word, const std::vector<std::string_view>& candidates,
+                                       std::size_t limit) {
+    std::vector<std::pair<std::size_t, std::string_view>> scored;
+    std::size_t threshold = std::max<std::size_t>(2, word.size() / 3);
+    for (auto c : candidates) {
+        std::size_t d = edit_distance(word, c);
+        if (d > threshold && last_segment(c) == last_segment(word)) d = threshold;  // "buyer_name" under another root
+        if (d <= threshold) scored.emplace_back(d, c);
+    }
+    std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::string> out;
+    for (const auto& [d, c] : scored) {
+        if (out.size() == limit) break;
+        out.emplace_back(c);
+    }
+    return out;
+}
+
+std::string did_you_mean(std::string_view word, const std::vector<std::string_view>& candidates) {
+    auto matches = close_matches(word, candidates);
+    if (matches.empty()) return {};
+    std::string out = "did you mean ";
+    for (std::size_t i = 0; i < matches.size(); ++i) {
+        if (i > 0) out += i + 1 == matches.size() ? " or " : ", ";
+        out += matches[i];
+    }
+    out += '?';
+    return out;
+}
+
+}  // namespace orderflow::rules

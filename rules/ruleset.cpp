@@ -1,0 +1,865 @@
+// The rule file loader: JSONC documents in, a compiled ruleset_data (or a
+// list of diagnostics) out. Validation keeps going after an error so that
+// one load reports every problem; a rule or template with an error is left
+// out, and any error at all means no ruleset is produced. References between
+// files (rules naming templates) are resolved after every file is read.
+#include "rules/ruleset.hpp"
+
+#include "rules/detail/compiled.hpp"
+#include "rules/detail/io.hpp"
+#include "rules/detail/text.hpp"
+#include "rules/fields.hpp"
+#include "rules/jsonc.hpp"
+
+#include "common/duration.hpp"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <set>
+#include <unordered_map>
+
+namespace orderflow::rules {
+
+namespace {
+
+using json = nlohmann::json;
+using pointer = json::json_pointer;
+using detail::op_kind;
+
+const std::vector<std::string_view> rule_keys = {"id", "description", "on", "if", "then",
+                                                 "enabled", "mode", "once_per", "locale"};
+const std::vector<std::string_view> top_keys = {"templates", "rules"};
+const std::vector<std::string_view> supported_actions = {"send_message"};
+// Described in DESIGN.md but not built yet: named so the error says so.
+const std::vector<std::string_view> future_actions = {"reply", "update_tracking", "flag_review", "tag",
+                                                      "untag", "schedule", "stop"};
+const std::vector<std::string_view> send_message_keys = {"template", "locale"};
+const std::vector<std::string_view> scopes = {"order", "package", "order_status", "message", "event"};
+
+struct op_spec {
+    std::string_view name;
+    op_kind kind;
+};
+
+const std::vector<op_spec> operators = {
+    {"eq", op_kind::eq},           {"ne", op_kind::ne},
+    {"in", op_kind::in},           {"not_in", op_kind::not_in},
+    {"exists", op_kind::exists},   {"empty", op_kind::empty},
+    {"contains", op_kind::contains}, {"matches", op_kind::matches},
+    {"gt", op_kind::gt},           {"gte", op_kind::gte},
+    {"lt", op_kind::lt},           {"lte", op_kind::lte},
+    {"older_than", op_kind::older_than}, {"within", op_kind::within},
+    {"changed_to", op_kind::changed_to}, {"changed_from", op_kind::changed_from},
+    {"any", op_kind::any},         {"all", op_kind::all},
+};
+
+std::string join(const std::vector<std::string_view>& words) {
+    std::string out;
+    for (std::size_t i = 0; i < words.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += words[i];
+    }
+    return out;
+}
+
+// A short description of a JSON value for "found ..." in messages.
+std::string describe(const json& v) {
+    switch (v.type()) {
+        case json::value_t::null: return "null";
+        case json::value_t::boolean: return v.get<bool>() ? "true" : "false";
+        case json::value_t::string: {
+            const auto& s = v.get_ref<const std::string&>();
+            return s.size() <= 40 ? "the string \"" + s + "\"" : "a string";
+        }
+        case json::value_t::array: return "an array";
+        case json::value_t::object: return "an object";
+        case json::value_t::number_float:
+        case json::value_t::number_integer:
+        case json::value_t::number_unsigned: return "the number " + v.dump();
+        default: return "a value";
+    }
+}
+
+std::string with_hint(std::string message, const std::string& hint) {
+    if (!hint.empty()) message += "; " + hint;
+    return message;
+}
+
+bool is_scalar(const json& v) { return v.is_string() || v.is_number() || v.is_boolean() || v.is_null(); }
+
+// "ja", "en", "zh-Hant", "pt-BR".
+bool is_locale(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size() && s[i] >= 'a' && s[i] <= 'z') ++i;
+    if (i < 2 || i > 3) return false;
+    while (i < s.size()) {
+        if (s[i] != '-') return false;
+        std::size_t start = ++i;
+        while (i < s.size() && std::isalnum(static_cast<unsigned char>(s[i]))) ++i;
+        if (i - start < 2 || i - start > 8) return false;
+    }
+    return true;
+}
+
+bool is_template_name(std::string_view s) {
+    if (s.empty()) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+    });
+}
+
+std::vector<std::string_view> catalogue_paths() {
+    std::vector<std::string_view> out;
+    for (const auto& f : field_catalogue()) {
+        if (f.path != "order.sku_counts.<SKU>") out.push_back(f.path);
+    }
+    return out;
+}
+
+std::vector<std::string_view> element_names(std::string_view list) {
+    std::vector<std::string_view> out;
+    for (const auto& f : element_fields(list)) out.push_back(f.path);
+    return out;
+}
+
+struct site {
+    std::size_t doc = 0;
+    pointer ptr;
+    bool of_key = false;
+};
+
+struct template_ref {
+    std::size_t doc = 0;
+    pointer name_ptr;             // .../send_message/template
+    std::string name;
+    std::string action_locale;    // explicit, may be empty
+    pointer action_locale_ptr;
+    std::string rule_locale;
+    pointer rule_locale_ptr;
+    std::size_t rule_index = SIZE_MAX;  // SIZE_MAX when the rule had errors
+    std::size_t action_index = 0;
+};
+
+class loader {
+public:
+    void add_file(const std::string& name, std::string_view bytes) {
+        note_file(name);
+        hash_bytes(name);
+        hash_bytes(bytes);
+        auto parsed = parse_jsonc(bytes, name);
+        if (auto* d = std::get_if<diagnostic>(&parsed)) {
+            diags_.push_back(std::move(*d));
+            return;
+        }
+        docs_.push_back(std::move(std::get<jsonc_document>(parsed)));
+        add_document(docs_.size() - 1);
+    }
+
+    void add_failure(diagnostic d) {
+        note_file(d.file);
+        hash_bytes(d.file);
+        diags_.push_back(std::move(d));
+    }
+
+    load_result finish() {
+        resolve_templates();
+        load_result result;
+        std::stable_sort(diags_.begin(), diags_.end(), [&](const diagnostic& a, const diagnostic& b) {
+            auto fa = file_order_[a.file], fb = file_order_[b.file];
+            if (fa != fb) return fa < fb;
+            if (a.line != b.line) return a.line < b.line;
+            return a.column < b.column;
+        });
+        result.diagnostics = std::move(diags_);
+        bool failed = std::any_of(result.diagnostics.begin(), result.diagnostics.end(),
+                                  [](const diagnostic& d) { return !d.warning; });
+        if (failed) return result;
+        for (std::size_t i = 0; i < data_->rules.size(); ++i) {
+            const auto& r = data_->rules[i];
+            if (!r.enabled) continue;
+            for (const auto& e : r.on) data_->by_event[e].push_back(i);
+        }
+        char hex[17];
+        std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash_));
+        data_->hash = hex;
+        result.rules = std::make_shared<const ruleset>(std::move(data_));
+        return result;
+    }
+
+private:
+    void note_file(const std::string& name) { file_order_.emplace(name, static_cast<int>(file_order_.size())); }
+
+    void hash_bytes(std::string_view bytes) {
+        for (unsigned char c : bytes) {
+            hash_ ^= c;
+            hash_ *= 0x100000001b3ULL;
+        }
+        hash_ ^= 0;  // a separator byte between name and content
+        hash_ *= 0x100000001b3ULL;
+    }
+
+    std::size_t error_count() const {
+        return static_cast<std::size_t>(std::count_if(diags_.begin(), diags_.end(), [](const diagnostic& d) { return !d.warning; }));
+    }
+
+    void error(std::size_t doc, const pointer& p, std::string message, bool of_key = false) {
+        diags_.push_back(docs_[doc].error_at(p, std::move(message), of_key));
+    }
+
+    void warning(std::size_t doc, const pointer& p, std::string message, bool of_key = false) {
+        diags_.push_back(docs_[doc].warning_at(p, std::move(message), of_key));
+    }
+
+    std::string where(const site& s) const {
+        auto [line, column] = docs_[s.doc].position(s.ptr, s.of_key);
+        return docs_[s.doc].file() + ":" + std::to_string(line) + ":" + std::to_string(column);
+    }
+
+    void add_document(std::size_t doc) {
+        const json& root = docs_[doc].root();
+        pointer top;
+        if (!root.is_object()) {
+            error(doc, top, "expected a rule file object with \"templates\" and/or \"rules\", found " + describe(root));
+            return;
+        }
+        for (const auto& [key, value] : root.items()) {
+            if (std::find(top_keys.begin(), top_keys.end(), key) == top_keys.end()) {
+                error(doc, top / key,
+                      with_hint("unknown top-level key \"" + key + "\"; allowed keys: templates, rules",
+                                did_you_mean(key, top_keys)),
+                      true);
+            }
+        }
+        if (auto it = root.find("templates"); it != root.end()) load_templates(doc, top / "templates", *it);
+        if (auto it = root.find("rules"); it != root.end()) {
+            if (!it->is_array()) {
+                error(doc, top / "rules", "expected \"rules\" to be an array of rule objects, found " + describe(*it));
+            } else {
+                for (std::size_t i = 0; i < it->size(); ++i) compile_rule(doc, top / "rules" / i, (*it)[i]);
+            }
+        }
+    }
+
+    // ---- templates ----------------------------------------------------------
+
+    void load_templates(std::size_t doc, const pointer& ptr, const json& node) {
+        if (!node.is_object()) {
+            error(doc, ptr, "expected \"templates\" to be an object of name -> texts, found " + describe(node));
+            return;
+        }
+        for (const auto& [name, value] : node.items()) {
+            pointer p = ptr / name;
+            if (!is_template_name(name)) {
+                error(doc, p, "template name \"" + name + "\" may use only letters, digits, '_', '-' and '.'", true);
+                continue;
+            }
+            if (auto it = template_sites_.find(name); it != template_sites_.end()) {
+                error(doc, p, "duplicate template \"" + name + "\"; first defined at " + where(it->second), true);
+                continue;
+            }
+            template_sites_[name] = site{doc, p, true};
+            std::size_t errors = error_count();
+            detail::message_template t;
+            t.name = name;
+            if (value.is_string()) {
+                add_variant(doc, p, "", value.get_ref<const std::string&>(), t);
+            } else if (value.is_object() && !value.empty()) {
+                // nlohmann sorts keys; the file order decides the fallback locale, so restore it.
+                std::vector<std::pair<std::pair<int, int>, std::string>> locales;
+                for (const auto& [locale, text] : value.items()) locales.push_back({docs_[doc].position(p / locale, true), locale});
+                std::sort(locales.begin(), locales.end());
+                for (const auto& [position, locale] : locales) {
+                    const json& text = value.at(locale);
+                    if (!is_locale(locale)) {
+                        error(doc, p / locale, "expected a locale such as \"ja\" or \"en\" as the key, found \"" + locale + "\"", true);
+                    } else if (!text.is_string()) {
+                        error(doc, p / locale, "expected the template text as a string, found " + describe(text));
+                    } else {
+                        add_variant(doc, p / locale, locale, text.get_ref<const std::string&>(), t);
+                    }
+                }
+            } else {
+                error(doc, p, "expected a template text (string) or an object of locale -> text such as {\"ja\": \"...\", \"en\": \"...\"}, found " + describe(value));
+            }
+            if (error_count() == errors) {
+                template_index_[name] = data_->templates.size();
+                data_->templates.push_back(std::move(t));
+            }
+        }
+    }
+
+    void add_variant(std::size_t doc, const pointer& p, std::string locale, const std::string& text, detail::message_template& t) {
+        if (detail::is_blank(text)) {
+            error(doc, p, "empty template text");
+            return;
+        }
+        auto compiled = template_text::compile(text);
+        if (auto* message = std::get_if<std::string>(&compiled)) {
+            error(doc, p, std::move(*message));
+            return;
+        }
+        t.variants.push_back({std::move(locale), std::move(std::get<template_text>(compiled))});
+    }
+
+    void resolve_templates() {
+        std::vector<bool> used(data_->templates.size(), false);
+        auto has_locale = [](const detail::message_template& t, const std::string& locale) {
+            return std::any_of(t.variants.begin(), t.variants.end(),
+                               [&](const auto& v) { return v.locale.empty() || v.locale == locale; });
+        };
+        auto locales_of = [](const detail::message_template& t) {
+            std::string out;
+            for (const auto& v : t.variants) out += (out.empty() ? "" : ", ") + v.locale;
+            return out;
+        };
+        for (const auto& ref : refs_) {
+            if (!template_sites_.count(ref.name)) {
+                std::vector<std::string_view> names;
+                for (const auto& [n, s] : template_sites_) names.push_back(n);
+                std::string hint = did_you_mean(ref.name, names);
+                if (hint.empty()) hint = names.empty() ? "no templates are defined" : "defined templates: " + join(names);
+                error(ref.doc, ref.name_ptr, with_hint("unknown template \"" + ref.name + "\"", hint));
+                continue;
+            }
+            auto it = template_index_.find(ref.name);
+            if (it == template_index_.end()) continue;  // the template itself had an error, already reported
+            const auto& t = data_->templates[it->second];
+            used[it->second] = true;
+            if (!ref.action_locale.empty() && !has_locale(t, ref.action_locale)) {
+                error(ref.doc, ref.action_locale_ptr,
+                      "template \"" + ref.name + "\" has no \"" + ref.action_locale + "\" text; it has: " + locales_of(t));
+            } else if (ref.action_locale.empty() && !ref.rule_locale.empty() && !has_locale(t, ref.rule_locale)) {
+                warning(ref.doc, ref.rule_locale_ptr,
+                        "template \"" + ref.name + "\" has no \"" + ref.rule_locale +
+                            "\" text, so the fallback order applies (docs/rules.md, \"Locales\"); it has: " + locales_of(t));
+            }
+            if (ref.rule_index != SIZE_MAX) data_->rules[ref.rule_index].then[ref.action_index].template_index = it->second;
+        }
+        for (std::size_t i = 0; i < used.size(); ++i) {
+            if (used[i]) continue;
+            const auto& s = template_sites_[data_->templates[i].name];
+            warning(s.doc, s.ptr, "template \"" + data_->templates[i].name + "\" is not used by any rule", true);
+        }
+    }
+
+    // ---- rules --------------------------------------------------------------
+
+    void compile_rule(std::size_t doc, const pointer& ptr, const json& node) {
+        if (!node.is_object()) {
+            error(doc, ptr, "expected a rule object with \"id\", \"on\" and \"then\", found " + describe(node));
+            return;
+        }
+        std::size_t errors = error_count();
+        detail::rule r;
+        for (const auto& [key, value] : node.items()) {
+            if (std::find(rule_keys.begin(), rule_keys.end(), key) == rule_keys.end()) {
+                error(doc, ptr / key,
+                      with_hint("unknown rule key \"" + key + "\"; allowed keys: " + join(rule_keys), did_you_mean(key, rule_keys)),
+                      true);
+            }
+        }
+
+        auto id = node.find("id");
+        if (id == node.end()) {
+            error(doc, ptr, "rule has no \"id\"; every rule needs a unique id such as \"thanks-awaiting-shipment\"");
+        } else if (!id->is_string()) {
+            error(doc, ptr / "id", "expected the rule id as a string, found " + describe(*id));
+        } else if (!is_identifier(id->get_ref<const std::string&>())) {
+            error(doc, ptr / "id",
+                  "rule id \"" + id->get<std::string>() + "\" must match [a-z0-9][a-z0-9._-]* (lower-case letters, digits, '.', '_', '-')");
+        } else if (auto first = rule_sites_.find(id->get<std::string>()); first != rule_sites_.end()) {
+            error(doc, ptr / "id", "duplicate rule id \"" + id->get<std::string>() + "\"; first defined at " + where(first->second));
+        } else {
+            r.id = id->get<std::string>();
+            rule_sites_[r.id] = site{doc, ptr / "id", false};
+        }
+
+        if (auto d = node.find("description"); d != node.end()) {
+            if (d->is_string()) {
+                r.description = d->get<std::string>();
+            } else {
+                error(doc, ptr / "description", "expected \"description\" to be a string, found " + describe(*d));
+            }
+        }
+
+        compile_on(doc, ptr, node, r);
+
+        if (auto c = node.find("if"); c != node.end()) {
+            r.has_condition = compile_condition(doc, ptr / "if", *c, "", r.when);
+        }
+
+        if (auto e = node.find("enabled"); e != node.end()) {
+            if (e->is_boolean()) {
+                r.enabled = e->get<bool>();
+            } else {
+                error(doc, ptr / "enabled", "expected \"enabled\" to be true or false, found " + describe(*e));
+            }
+        }
+        if (auto m = node.find("mode"); m != node.end()) {
+            if (m->is_string() && (*m == "live" || *m == "shadow")) {
+                r.shadow = *m == "shadow";
+            } else {
+                error(doc, ptr / "mode", "expected \"mode\" to be \"live\" or \"shadow\", found " + describe(*m));
+            }
+        }
+        if (auto o = node.find("once_per"); o != node.end()) {
+            auto found = o->is_string() ? std::find(scopes.begin(), scopes.end(), o->get_ref<const std::string&>()) : scopes.end();
+            if (found == scopes.end()) {
+                error(doc, ptr / "once_per", "expected \"once_per\" to be one of " + join(scopes) + ", found " + describe(*o));
+            } else {
+                r.once_per = static_cast<detail::scope>(found - scopes.begin());
+                r.once_per_name = std::string(*found);
+            }
+        }
+        pointer locale_ptr = ptr / "locale";
+        if (auto l = node.find("locale"); l != node.end()) {
+            if (l->is_string() && is_locale(l->get_ref<const std::string&>())) {
+                r.locale = l->get<std::string>();
+            } else {
+                error(doc, locale_ptr, "expected \"locale\" to be a locale such as \"ja\" or \"en\", found " + describe(*l));
+            }
+        }
+
+        std::vector<template_ref> refs;
+        auto then = node.find("then");
+        if (then == node.end()) {
+            error(doc, ptr, "rule has no \"then\"; expected an array of actions such as [{\"send_message\": {\"template\": \"...\"}}]");
+        } else if (!then->is_array() || then->empty()) {
+            error(doc, ptr / "then", "expected \"then\" to be a non-empty array of actions, found " + describe(*then));
+        } else {
+            for (std::size_t i = 0; i < then->size(); ++i) {
+                compile_action(doc, ptr / "then" / i, (*then)[i], r, refs);
+            }
+        }
+        for (auto& ref : refs) {
+            ref.rule_locale = r.locale;
+            ref.rule_locale_ptr = locale_ptr;
+        }
+
+        scope_warnings(doc, ptr, node, r);
+
+        bool ok = error_count() == errors;
+        for (auto& ref : refs) {
+            ref.rule_index = ok ? data_->rules.size() : SIZE_MAX;
+            refs_.push_back(std::move(ref));
+        }
+        if (ok) data_->rules.push_back(std::move(r));
+    }
+
+    void compile_on(std::size_t doc, const pointer& ptr, const json& node, detail::rule& r) {
+        auto on = node.find("on");
+        if (on == node.end()) {
+            error(doc, ptr, "rule has no \"on\"; expected an event such as \"order.status_changed\" or an array of events");
+            return;
+        }
+        auto add = [&](const json& e, const pointer& p) {
+            if (!e.is_string()) {
+                error(doc, p, "expected an event name, found " + describe(e));
+                return;
+            }
+            const auto& name = e.get_ref<const std::string&>();
+            if (!is_known_event(name)) {
+                std::string hint = did_you_mean(name, known_events());
+                if (hint.empty()) hint = "known events: " + join(known_events()) + ", timer.<name>";
+                error(doc, p, with_hint("unknown event \"" + name + "\"", hint));
+                return;
+            }
+            if (std::find(r.on.begin(), r.on.end(), name) == r.on.end()) r.on.push_back(name);
+        };
+        if (on->is_string()) {
+            add(*on, ptr / "on");
+        } else if (on->is_array() && !on->empty()) {
+            for (std::size_t i = 0; i < on->size(); ++i) add((*on)[i], ptr / "on" / i);
+        } else {
+            error(doc, ptr / "on", "expected \"on\" to be an event name or a non-empty array of event names, found " + describe(*on));
+        }
+    }
+
+    void scope_warnings(std::size_t doc, const pointer& ptr, const json& node, const detail::rule& r) {
+        if (r.on.empty()) return;
+        pointer where_ptr = node.contains("once_per") ? ptr / "once_per" : ptr;
+        bool any_message = std::find(r.on.begin(), r.on.end(), "message.received") != r.on.end();
+        bool only_shop = std::all_of(r.on.begin(), r.on.end(), [](const std::string& e) { return e.rfind("shop.", 0) == 0; });
+        if (r.once_per == detail::scope::message && !any_message) {
+            warning(doc, where_ptr, "once_per \"message\" needs a message, but the rule does not listen to message.received");
+        } else if (only_shop && r.once_per != detail::scope::event) {
+            warning(doc, where_ptr, "shop events carry no order, so once_per \"" + r.once_per_name +
+                                        "\" cannot be satisfied; use once_per \"event\"");
+        }
+    }
+
+    void compile_action(std::size_t doc, const pointer& ptr, const json& node, detail::rule& r, std::vector<template_ref>& refs) {
+        if (!node.is_object() || node.size() != 1) {
+            error(doc, ptr, "expected an action object with exactly one key such as {\"send_message\": {\"template\": \"...\"}}, found " +
+                                (node.is_object() ? "an object with " + std::to_string(node.size()) + " keys" : describe(node)));
+            return;
+        }
+        const auto& [name, params] = *node.items().begin();
+        pointer p = ptr / name;
+        if (name != "send_message") {
+            if (std::find(future_actions.begin(), future_actions.end(), name) != future_actions.end()) {
+                error(doc, p, "action \"" + name + "\" is not supported by this version; supported actions: " + join(supported_actions), true);
+            } else {
+                error(doc, p, with_hint("unknown action \"" + name + "\"; known actions: " + join(supported_actions),
+                                        did_you_mean(name, supported_actions)),
+                      true);
+            }
+            return;
+        }
+        if (!params.is_object()) {
+            error(doc, p, "expected send_message parameters such as {\"template\": \"thanks_for_order\"}, found " + describe(params));
+            return;
+        }
+        bool ok = true;
+        for (const auto& [key, value] : params.items()) {
+            if (std::find(send_message_keys.begin(), send_message_keys.end(), key) == send_message_keys.end()) {
+                error(doc, p / key,
+                      with_hint("unknown send_message key \"" + key + "\"; allowed keys: " + join(send_message_keys),
+                                did_you_mean(key, send_message_keys)),
+                      true);
+                ok = false;
+            }
+        }
+        detail::action a;
+        a.kind = name;
+        template_ref ref;
+        ref.doc = doc;
+        auto t = params.find("template");
+        if (t == params.end()) {
+            error(doc, p, "send_message has no \"template\"; expected the name of a template");
+            ok = false;
+        } else if (!t->is_string() || t->get_ref<const std::string&>().empty()) {
+            error(doc, p / "template", "expected \"template\" to be a template name, found " + describe(*t));
+            ok = false;
+        } else {
+            a.template_name = t->get<std::string>();
+        }
+        if (auto l = params.find("locale"); l != params.end()) {
+            if (l->is_string() && is_locale(l->get_ref<const std::string&>())) {
+                a.locale = l->get<std::string>();
+            } else {
+                error(doc, p / "locale", "expected \"locale\" to be a locale such as \"ja\" or \"en\", found " + describe(*l));
+                ok = false;
+            }
+        }
+        if (!ok) return;
+        ref.name_ptr = p / "template";
+        ref.name = a.template_name;
+        ref.action_locale = a.locale;
+        ref.action_locale_ptr = p / "locale";
+        ref.action_index = r.then.size();
+        refs.push_back(std::move(ref));
+        r.then.push_back(std::move(a));
+    }
+
+    // ---- conditions ---------------------------------------------------------
+
+    // Compiles a condition object. `element_list` names the list whose
+    // elements the condition tests ("order.line_items"), empty at top level.
+    bool compile_condition(std::size_t doc, const pointer& ptr, const json& node, std::string_view element_list,
+                           detail::condition& out) {
+        if (!node.is_object()) {
+            error(doc, ptr, "expected a condition object such as {\"order.status\": {\"eq\": \"AWAITING_SHIPMENT\"}}, found " + describe(node));
+            return false;
+        }
+        if (node.empty()) {
+            error(doc, ptr, "empty condition: expected a field test, \"all\", \"any\" or \"not\"");
+            return false;
+        }
+        bool ok = true;
+        std::vector<detail::condition> parts;
+        for (const auto& [key, value] : node.items()) {
+            pointer kp = ptr / key;
+            detail::condition part;
+            if (key == "all" || key == "any") {
+                part.k = key == "all" ? detail::condition::kind::all : detail::condition::kind::any;
+                if (!value.is_array() || value.empty()) {
+                    error(doc, kp, "expected \"" + key + "\" to be a non-empty array of conditions, found " + describe(value));
+                    ok = false;
+                    continue;
+                }
+                for (std::size_t i = 0; i < value.size(); ++i) {
+                    detail::condition child;
+                    if (compile_condition(doc, kp / i, value[i], element_list, child)) {
+                        part.children.push_back(std::move(child));
+                    } else {
+                        ok = false;
+                    }
+                }
+            } else if (key == "not") {
+                part.k = detail::condition::kind::negate;
+                detail::condition child;
+                if (compile_condition(doc, kp, value, element_list, child)) {
+                    part.children.push_back(std::move(child));
+                } else {
+                    ok = false;
+                }
+            } else {
+                std::optional<detail::field_ref> ref;
+                if (element_list.empty()) {
+                    ref = detail::make_field_ref(key);
+                    if (!ref) {
+                        std::string hint = did_you_mean(key, catalogue_paths());
+                        if (hint.empty()) hint = "fields start with order., event., message. or shop. (docs/rules.md lists them)";
+                        error(doc, kp, with_hint("unknown field \"" + key + "\"", hint), true);
+                    }
+                } else if (auto info = find_element_field(element_list, key)) {
+                    ref = detail::make_element_ref(key, info->type);
+                } else {
+                    auto names = element_names(element_list);
+                    std::string hint = did_you_mean(key, names);
+                    error(doc, kp,
+                          with_hint("unknown field \"" + key + "\" of " + std::string(element_list) +
+                                        " elements; they have: " + join(names),
+                                    hint),
+                          true);
+                }
+                if (!ref) {
+                    ok = false;
+                    continue;
+                }
+                part.k = detail::condition::kind::test;
+                if (!compile_test(doc, kp, value, std::move(*ref), part)) ok = false;
+            }
+            parts.push_back(std::move(part));
+        }
+        if (!ok) return false;
+        if (parts.size() == 1) {
+            out = std::move(parts.front());
+        } else {
+            out.k = detail::condition::kind::all;
+            out.children = std::move(parts);
+        }
+        return true;
+    }
+
+    // Compiles {"<op>": operand, ...} on one field into a test condition.
+    bool compile_test(std::size_t doc, const pointer& ptr, const json& ops, detail::field_ref ref, detail::condition& out) {
+        const std::string shown = ref.path.empty() ? "the element" : ref.path;
+        if (!ops.is_object() || ops.empty()) {
+            error(doc, ptr, "expected an object of operators for " + shown + " such as {\"eq\": \"...\"}, found " + describe(ops));
+            return false;
+        }
+        bool ok = true;
+        const field_type type = ref.type;
+        const bool is_list = type == field_type::string_list || type == field_type::object_list;
+        const bool is_map = type == field_type::count_map;
+        auto reject = [&](const pointer& p, std::string message, bool of_key = true) {
+            error(doc, p, std::move(message), of_key);
+            ok = false;
+        };
+        for (const auto& [key, operand] : ops.items()) {
+            pointer p = ptr / key;
+            auto spec = std::find_if(operators.begin(), operators.end(), [&](const op_spec& s) { return s.name == key; });
+            if (spec == operators.end()) {
+                std::vector<std::string_view> names;
+                for (const auto& s : operators) names.push_back(s.name);
+                reject(p, with_hint("unknown operator \"" + key + "\"; known operators: " + join(names), did_you_mean(key, names)));
+                continue;
+            }
+            detail::operation op;
+            op.kind = spec->kind;
+            const std::string name(spec->name);
+            switch (op.kind) {
+                case op_kind::eq:
+                case op_kind::ne:
+                case op_kind::changed_to:
+                case op_kind::changed_from:
+                    if (!is_scalar(operand)) {
+                        reject(p, "expected a string, number, boolean or null for \"" + name + "\", found " + describe(operand), false);
+                    } else if ((op.kind == op_kind::changed_to || op.kind == op_kind::changed_from) && ref.root != detail::root_kind::order) {
+                        reject(p, "\"" + name + "\" compares the order before and after the event, so it works on order.* fields only");
+                    } else if (is_list || is_map) {
+                        reject(p, "\"" + name + "\" compares single values, but " + shown + " is a " + std::string(type_name(type)) +
+                                      (is_list ? "; use \"any\" or \"contains\"" : "; name one entry, e.g. order.sku_counts.<SKU>"));
+                    } else {
+                        op.operand = operand;
+                    }
+                    break;
+                case op_kind::in:
+                case op_kind::not_in:
+                    if (!operand.is_array() || operand.empty() || !std::all_of(operand.begin(), operand.end(), is_scalar)) {
+                        reject(p, "expected a non-empty array of values for \"" + name + "\", found " + describe(operand), false);
+                    } else if (is_list || is_map) {
+                        reject(p, "\"" + name + "\" tests a single value, but " + shown + " is a " + std::string(type_name(type)));
+                    } else {
+                        op.operand = operand;
+                    }
+                    break;
+                case op_kind::exists:
+                case op_kind::empty:
+                    if (!operand.is_boolean()) {
+                        reject(p, "expected true or false for \"" + name + "\", found " + describe(operand), false);
+                    } else {
+                        op.flag = operand.get<bool>();
+                    }
+                    break;
+                case op_kind::contains:
+                    if (!operand.is_string() || operand.get_ref<const std::string&>().empty()) {
+                        reject(p, "expected a non-empty string for \"contains\", found " + describe(operand), false);
+                    } else if (type == field_type::object_list || is_map || type == field_type::boolean) {
+                        reject(p, "\"contains\" works on text and lists of strings, but " + shown + " is a " + std::string(type_name(type)) +
+                                      (type == field_type::object_list ? "; use \"any\" with a condition on the elements" : ""));
+                    } else {
+                        op.folded = detail::fold(operand.get_ref<const std::string&>());
+                    }
+                    break;
+                case op_kind::matches:
+                    if (!operand.is_string()) {
+                        reject(p, "expected a regular expression string for \"matches\", found " + describe(operand), false);
+                    } else if (is_list || is_map || type == field_type::boolean) {
+                        reject(p, "\"matches\" works on text, but " + shown + " is a " + std::string(type_name(type)) +
+                                      (is_list ? "; use \"any\" with \"matches\" on the elements" : ""));
+                    } else {
+                        RE2::Options options;
+                        options.set_log_errors(false);
+                        auto re = std::make_shared<RE2>(operand.get_ref<const std::string&>(), options);
+                        if (!re->ok()) {
+                            reject(p, "invalid regular expression: " + re->error(), false);
+                        } else {
+                            op.regex = std::move(re);
+                        }
+                    }
+                    break;
+                case op_kind::gt:
+                case op_kind::gte:
+                case op_kind::lt:
+                case op_kind::lte:
+                    if (!operand.is_number()) {
+                        reject(p, "expected a number for \"" + name + "\", found " + describe(operand), false);
+                    } else if (type != field_type::number && type != field_type::timestamp) {
+                        reject(p, "\"" + name + "\" compares numbers, but " + shown + " is a " + std::string(type_name(type)));
+                    } else {
+                        op.number = operand.get<double>();
+                    }
+                    break;
+                case op_kind::older_than:
+                case op_kind::within: {
+                    auto d = operand.is_string() ? parse_duration(operand.get_ref<const std::string&>()) : std::nullopt;
+                    if (!d) {
+                        reject(p, "expected a duration such as \"24h\", \"30m\" or \"7d\" for \"" + name + "\", found " + describe(operand), false);
+                    } else if (type != field_type::timestamp) {
+                        reject(p, "\"" + name + "\" works on timestamps (such as order.create_time), but " + shown + " is a " +
+                                      std::string(type_name(type)));
+                    } else {
+                        op.seconds = d->count();
+                    }
+                    break;
+                }
+                case op_kind::any:
+                case op_kind::all: {
+                    if (!is_list) {
+                        reject(p, "\"" + name + "\" tests the elements of a list (order.line_items, order.tags), but " + shown +
+                                      " is a " + std::string(type_name(type)));
+                        break;
+                    }
+                    auto nested = std::make_shared<detail::condition>();
+                    bool nested_ok = type == field_type::object_list
+                                         ? compile_condition(doc, p, operand, ref.path, *nested)
+                                         : compile_test(doc, p, operand, detail::make_element_ref("", field_type::string), *nested);
+                    if (nested_ok) {
+                        op.nested = std::move(nested);
+                    } else {
+                        ok = false;
+                    }
+                    break;
+                }
+            }
+            out.ops.push_back(std::move(op));
+        }
+        out.field = std::move(ref);
+        return ok;
+    }
+
+    std::vector<jsonc_document> docs_;
+    std::vector<diagnostic> diags_;
+    std::unique_ptr<detail::ruleset_data> data_ = std::make_unique<detail::ruleset_data>();
+    std::map<std::string, site> rule_sites_;
+    std::map<std::string, site> template_sites_;
+    std::unordered_map<std::string, std::size_t> template_index_;
+    std::vector<template_ref> refs_;
+    std::map<std::string, int> file_order_;
+    std::uint64_t hash_ = 0xcbf29ce484222325ULL;
+};
+
+}  // namespace
+
+ruleset::ruleset(std::unique_ptr<const detail::ruleset_data> data) : data_(std::move(data)) {}
+ruleset::~ruleset() = default;
+
+std::size_t ruleset::size() const { return data_->rules.size(); }
+const std::string& ruleset::hash() const { return data_->hash; }
+
+std::vector<std::string> ruleset::rule_ids() const {
+    std::vector<std::string> out;
+    out.reserve(data_->rules.size());
+    for (const auto& r : data_->rules) out.push_back(r.id);
+    return out;
+}
+
+std::vector<std::string> ruleset::template_names() const {
+    std::vector<std::string> out;
+    for (const auto& t : data_->templates) out.push_back(t.name);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+bool ruleset::handles(std::string_view event) const { return data_->by_event.count(std::string(event)) > 0; }
+
+bool load_result::ok() const {
+    return rules != nullptr &&
+           std::none_of(diagnostics.begin(), diagnostics.end(), [](const diagnostic& d) { return !d.warning; });
+}
+
+load_result load_files(const std::vector<std::filesystem::path>& files) {
+    loader l;
+    for (const auto& f : files) {
+        auto bytes = detail::read_file_bytes(f);
+        if (auto* d = std::get_if<diagnostic>(&bytes)) {
+            l.add_failure(std::move(*d));
+        } else {
+            l.add_file(f.string(), std::get<std::string>(bytes));
+        }
+    }
+    return l.finish();
+}
+
+load_result load_text(std::string_view text, std::string file_name) {
+    loader l;
+    l.add_file(file_name, text);
+    return l.finish();
+}
+
+load_result load_directory(const std::filesystem::path& dir) {
+    namespace fs = std::filesystem;
+    auto failure = [&](std::string message) {
+        load_result r;
+        r.diagnostics.push_back(diagnostic{dir.string(), 0, 0, std::move(message), false});
+        return r;
+    };
+    std::error_code ec;
+    auto status = fs::status(dir, ec);
+    if (ec || !fs::exists(status)) {
+        return failure("cannot read rules directory: " + (ec ? ec.message() : std::string("No such file or directory")));
+    }
+    if (!fs::is_directory(status)) return failure("rules directory is not a directory");
+    std::vector<fs::path> files;
+    fs::directory_iterator end;
+    for (fs::directory_iterator it(dir, ec); !ec && it != end; it.increment(ec)) {
+        const auto& path = it->path();
+        std::string name = path.filename().string();
+        if (name.empty() || name.front() == '.' || path.extension() != ".json") continue;
+        std::error_code type_ec;
+        if (!it->is_regular_file(type_ec)) continue;
+        files.push_back(path);
+    }
+    if (ec) return failure("cannot read rules directory: " + ec.message());
+    std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); });
+    return load_files(files);
+}
+
+}  // namespace orderflow::rules

@@ -1,0 +1,69 @@
+// Loading rule files into an immutable ruleset.
+//
+// Every *.json file in the rules directory is read in lexical order; each may
+// hold "templates" and "rules" (docs/rules.md). Loading validates everything
+// (fields, operators, regexes, durations, templates, references between
+// files) and returns ALL diagnostics found. A ruleset is only produced when
+// there are no errors, so a reload either swaps in a fully valid set or keeps
+// the old one (DESIGN.md, "Runtime model"). The daemon shares the result as
+// shared_ptr<const ruleset>; evaluation never modifies it.
+#pragma once
+
+#include "rules/diagnostic.hpp"
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace orderflow::rules {
+
+namespace detail {
+struct ruleset_data;
+}
+
+struct context;
+struct evaluation;
+
+class ruleset {
+public:
+    explicit ruleset(std::unique_ptr<const detail::ruleset_data> data);
+    ~ruleset();
+    ruleset(const ruleset&) = delete;
+    ruleset& operator=(const ruleset&) = delete;
+
+    // Number of rules loaded (enabled or not).
+    std::size_t size() const;
+    // FNV-1a 64 of the loaded files' names and bytes, as 16 hex digits;
+    // equal for equal inputs, so a reload can tell whether anything changed.
+    const std::string& hash() const;
+    // Rule ids in evaluation order (file order, then position).
+    std::vector<std::string> rule_ids() const;
+    // Template names, sorted.
+    std::vector<std::string> template_names() const;
+    // True when at least one enabled rule listens to `event`.
+    bool handles(std::string_view event) const;
+
+private:
+    friend evaluation evaluate(const ruleset& rules, const context& ctx);
+    std::unique_ptr<const detail::ruleset_data> data_;
+};
+
+struct load_result {
+    std::shared_ptr<const ruleset> rules;   // null when any error-level diagnostic exists
+    std::vector<diagnostic> diagnostics;    // all errors and warnings, by file then position
+    bool ok() const;
+};
+
+// Every *.json file directly in `dir`, in lexical order of file name (names
+// starting with '.' are skipped, as editors use them for temporary files).
+// A missing or unreadable directory is an error diagnostic.
+load_result load_directory(const std::filesystem::path& dir);
+// The files in the order given.
+load_result load_files(const std::vector<std::filesystem::path>& files);
+// One file's text (for tests and `orderflowctl` checks of a single snippet).
+load_result load_text(std::string_view text, std::string file_name);
+
+}  // namespace orderflow::rules
