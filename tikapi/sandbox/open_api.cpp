@@ -1,0 +1,562 @@
+// The Open API and auth-host paths of the simulated shop, with the checks the
+// real service makes, in the same order: route, rate limit, app_key,
+// timestamp window, sign (§2), shop_cipher, x-tts-access-token (§1, §4).
+// Every answer is the {code,message,request_id,data} envelope, also on
+// errors, and every call is recorded without its credentials.
+//
+// HTTP statuses for error codes are UNCONFIRMED upstream (§8): 401 for sign
+// and token failures (a reported sample), 429 for throttling (§4), 400 for
+// malformed parameters, 404 for unknown paths and records.
+#include "tikapi/sandbox/shop.hpp"
+
+#include "common/log.hpp"
+#include "tikapi/sandbox/detail/util.hpp"
+#include "tikapi/signing.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+namespace orderflow::sandbox {
+
+using nlohmann::json;
+
+namespace {
+
+// Error codes (docs/tiktok-shop-api.md §4).
+constexpr std::int64_t rate_limited = 36009002;
+constexpr std::int64_t bad_request = 36009004;   // app_key, timestamp, unexpected shop_cipher, parameters
+constexpr std::int64_t invalid_path = 36009009;
+constexpr std::int64_t invalid_method = 36009010;
+constexpr std::int64_t body_not_json = 36009022;
+constexpr std::int64_t cipher_mismatch = 101000;
+constexpr std::int64_t token_invalid = 105001;
+constexpr std::int64_t token_expired = 105002;
+constexpr std::int64_t bad_sign = 106001;
+constexpr std::int64_t cipher_missing = 106013;
+constexpr std::int64_t order_not_found = 21008111;
+constexpr std::int64_t record_not_found = 45101003;
+constexpr std::int64_t cannot_start_conversation = 45109003;
+// Auth host (reported by EcomPHP/tiktokshop-php PR #15).
+constexpr std::int64_t auth_record_not_found = 36004005;
+constexpr std::int64_t refresh_token_expired = 36004001;
+
+enum class route_id {
+    token_get,
+    token_refresh,
+    oauth_authorize,
+    shops,
+    orders,
+    orders_search,
+    conversations_create,
+    conversations_list,
+    messages_send,
+    messages_list,
+};
+
+struct route {
+    std::string_view method;
+    std::vector<std::string_view> pattern;   // "*" matches one segment (a path id)
+    route_id id;
+    bool signed_call;
+    bool shop_scoped;
+};
+
+const std::vector<route>& routes() {
+    static const std::vector<route> table = {
+        {"GET", {"api", "v2", "token", "get"}, route_id::token_get, false, false},
+        {"GET", {"api", "v2", "token", "refresh"}, route_id::token_refresh, false, false},
+        {"GET", {"oauth", "authorize"}, route_id::oauth_authorize, false, false},
+        {"GET", {"authorization", "202309", "shops"}, route_id::shops, true, false},
+        {"GET", {"order", "202309", "orders"}, route_id::orders, true, true},
+        {"POST", {"order", "202309", "orders", "search"}, route_id::orders_search, true, true},
+        {"POST", {"customer_service", "202309", "conversations"}, route_id::conversations_create, true, true},
+        {"GET", {"customer_service", "202309", "conversations"}, route_id::conversations_list, true, true},
+        {"POST", {"customer_service", "202309", "conversations", "*", "messages"}, route_id::messages_send, true, true},
+        {"GET", {"customer_service", "202309", "conversations", "*", "messages"}, route_id::messages_list, true, true},
+    };
+    return table;
+}
+
+bool matches(const route& r, const std::vector<std::string>& segments, std::string& captured) {
+    if (r.pattern.size() != segments.size()) return false;
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+        if (r.pattern[i] == "*") {
+            if (segments[i].empty()) return false;
+            captured = segments[i];
+        } else if (r.pattern[i] != segments[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string pattern_key(const route& r) {
+    std::string key(r.method);
+    for (auto p : r.pattern) key += "/" + std::string(p);
+    return key;
+}
+
+bool is_credential(std::string_view key) {
+    return key == "sign" || key == "app_secret" || key == "access_token" || key == "refresh_token" ||
+           key == "auth_code";
+}
+
+std::optional<std::string> query_value(const std::map<std::string, std::string>& q, const std::string& key) {
+    auto it = q.find(key);
+    if (it == q.end()) return std::nullopt;
+    return it->second;
+}
+
+// The body of a POST as a JSON object; an empty body counts as {}.
+std::optional<json> body_object(std::string_view body) {
+    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return json::object();
+    json j = json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return std::nullopt;
+    return j;
+}
+
+// page_size within [1, max]; page_token an offset we handed out before.
+struct page {
+    std::size_t size = 0;
+    std::size_t offset = 0;
+};
+
+}  // namespace
+
+shop::api_reply shop::fail(int http_status, std::int64_t code, std::string message) {
+    return api_reply{http_status, code, std::move(message), nullptr, {}};
+}
+
+std::string shop::request_id() {
+    std::time_t t = static_cast<std::time_t>(now());
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[16];
+    std::strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::uniform_int_distribution<int> nibble(0, 15);
+    std::string id = stamp;
+    for (int i = 0; i < 18; ++i) id.push_back(hex[nibble(rng_)]);
+    return id;
+}
+
+tikapi::http_response shop::open_api(const tikapi::http_request& request) {
+    api_context ctx{request, request.path(), request.query(), {}};
+    ctx.segments = detail::split_path(ctx.path);
+    api_reply reply = dispatch(ctx);
+
+    call_record record;
+    record.seq = calls_.size() + 1;
+    record.time = now();
+    record.method = request.method;
+    record.path = ctx.path;
+    for (const auto& [k, v] : ctx.query)
+        if (!is_credential(k)) record.query[k] = v;
+    record.body = request.body;
+    record.http_status = reply.http_status;
+    record.code = reply.code;
+    calls_.push_back(record);
+    log::info("sandbox_api_call", {{"method", record.method},
+                                   {"path", record.path},
+                                   {"http_status", record.http_status},
+                                   {"code", record.code}});
+
+    json envelope = {{"code", reply.code},
+                     {"message", reply.message},
+                     {"request_id", request_id()},
+                     {"data", reply.code == 0 ? std::move(reply.data) : json(nullptr)}};
+    auto response = tikapi::http_response::json(reply.http_status, envelope.dump());
+    if (!reply.location.empty()) response.headers.push_back({"Location", reply.location});
+    return response;
+}
+
+shop::api_reply shop::dispatch(api_context& ctx) {
+    const route* found = nullptr;
+    bool path_known = false;
+    std::string captured;
+    for (const auto& r : routes()) {
+        if (!matches(r, ctx.segments, captured)) continue;
+        path_known = true;
+        if (r.method == ctx.request.method) {
+            found = &r;
+            break;
+        }
+    }
+    if (!found) {
+        if (path_known) return fail(405, invalid_method, "Invalid method. The method is not allowed for this path");
+        return fail(404, invalid_path, "Invalid path. The request path does not exist");
+    }
+
+    // Injected faults (POST /control/faults) come first: they stand for the
+    // platform failing before it looks at the request.
+    for (auto it = faults_.begin(); it != faults_.end(); ++it) {
+        if (ctx.path.compare(0, it->path_prefix.size(), it->path_prefix) != 0) continue;
+        api_reply reply = fail(it->http_status, it->code, it->message);
+        if (--it->remaining <= 0) faults_.erase(it);
+        return reply;
+    }
+
+    if (found->signed_call && options_.rate_limit_qps > 0) {
+        auto& [second, count] = rate_windows_[pattern_key(*found)];
+        const auto t = now();
+        if (second != t) {
+            second = t;
+            count = 0;
+        }
+        if (++count > options_.rate_limit_qps)
+            return fail(429, rate_limited, "Too many requests. Please retry later");
+    }
+
+    if (found->signed_call) {
+        if (auto rejected = check_signed(ctx, found->shop_scoped)) return std::move(*rejected);
+    }
+
+    switch (found->id) {
+        case route_id::token_get: return token_get(ctx);
+        case route_id::token_refresh: return token_refresh(ctx);
+        case route_id::oauth_authorize: return oauth_authorize(ctx);
+        case route_id::shops: return get_shops(ctx);
+        case route_id::orders: return get_orders(ctx);
+        case route_id::orders_search: return search_orders(ctx);
+        case route_id::conversations_create: return create_conversation(ctx);
+        case route_id::conversations_list: return list_conversations(ctx);
+        case route_id::messages_send: return send_message(ctx, captured);
+        case route_id::messages_list: return get_messages(ctx, captured);
+    }
+    return fail(404, invalid_path, "Invalid path");
+}
+
+std::optional<shop::api_reply> shop::check_signed(api_context& ctx, bool shop_scoped) {
+    const auto& q = ctx.query;
+    auto app_key = query_value(q, "app_key");
+    if (!app_key || *app_key != options_.app_key)
+        return fail(401, bad_request, "Invalid app_key. The app_key query parameter is invalid");
+
+    auto sign = query_value(q, "sign");
+    if (!sign || sign->empty()) return fail(401, bad_request, "Missing signature. The sign query parameter is required");
+
+    auto timestamp_text = query_value(q, "timestamp");
+    auto timestamp = timestamp_text ? detail::parse_int(*timestamp_text) : std::nullopt;
+    const auto t = now();
+    if (!timestamp || *timestamp < 0 || *timestamp < t - 300 || *timestamp > t + 30)
+        return fail(401, bad_request,
+                             "Invalid timestamp. The timestamp must be within 5 minutes before and 30 seconds after "
+                             "the current time");
+
+    const std::string expected = tikapi::sign_request(options_.app_secret.reveal(), ctx.path, q, ctx.request.body);
+    if (!detail::constant_time_equal(expected, detail::lower(*sign)))
+        return fail(401, bad_sign, "signature is invalid");
+
+    auto cipher = query_value(q, "shop_cipher");
+    if (shop_scoped) {
+        if (!cipher || cipher->empty())
+            return fail(400, cipher_missing,
+                                 "Missing identifier. The shop_cipher query parameter is required");
+        if (*cipher != options_.shop_cipher)
+            return fail(401, cipher_mismatch,
+                                 "Invalid x-tts-access-token: the token is not associated with this shop_cipher");
+    } else if (cipher) {
+        return fail(400, bad_request,
+                             "Unexpected identifier. The shop_cipher query parameter is not required for this request");
+    }
+
+    std::string_view header = ctx.request.header("x-tts-access-token");
+    auto tok = access_tokens_.find(header);
+    if (header.empty() || tok == access_tokens_.end() || tok->second.revoked)
+        return fail(401, token_invalid, "access token is invalid");
+    if (tok->second.access_expires_at <= t)
+        return fail(401, token_expired, "access token is expired, please refresh it");
+    return std::nullopt;
+}
+
+// --- auth host (§3) ------------------------------------------------------------
+
+json shop::token_data(const std::string& access, const std::string& refresh) {
+    return {{"access_token", access},
+            {"access_token_expire_in", access_tokens_.at(access).access_expires_at},
+            {"refresh_token", refresh},
+            {"refresh_token_expire_in", refresh_tokens_.at(refresh).expires_at},
+            {"open_id", "sandbox_open_" + options_.shop_id},
+            {"seller_name", options_.shop_name},
+            {"seller_base_region", "JP"},
+            {"user_type", 0},
+            {"granted_scopes", json::array({"seller.order.info", "seller.customer_service", "seller.fulfillment.basic",
+                                            "seller.authorization.info"})}};
+}
+
+shop::api_reply shop::token_get(api_context& ctx) {
+    const auto& q = ctx.query;
+    auto key = query_value(q, "app_key");
+    auto secret = query_value(q, "app_secret");
+    if (!key || *key != options_.app_key || !secret ||
+        !detail::constant_time_equal(*secret, options_.app_secret.reveal()))
+        return fail(401, bad_request, "Invalid app_key or app_secret");
+    if (query_value(q, "grant_type").value_or("") != "authorized_code")
+        return fail(400, bad_request, "grant_type must be authorized_code");
+    auto code = query_value(q, "auth_code");
+    auto it = code ? auth_codes_.find(*code) : auth_codes_.end();
+    if (it == auth_codes_.end() || it->second.used)
+        return fail(400, auth_record_not_found, "can not find related auth record");
+    if (it->second.expires_at <= now()) return fail(400, auth_record_not_found, "auth code has expired");
+    it->second.used = true;
+
+    const std::string access = "TTP_" + random_token(43);
+    const std::string refresh = "TTP_" + random_token(43);
+    access_tokens_[access] = token{refresh, now() + options_.access_ttl, false};
+    refresh_tokens_[refresh] = refresh_record{access, now() + options_.refresh_ttl, false};
+    api_reply reply;
+    reply.message = "success";
+    reply.data = token_data(access, refresh);
+    return reply;
+}
+
+shop::api_reply shop::token_refresh(api_context& ctx) {
+    const auto& q = ctx.query;
+    auto key = query_value(q, "app_key");
+    auto secret = query_value(q, "app_secret");
+    if (!key || *key != options_.app_key || !secret ||
+        !detail::constant_time_equal(*secret, options_.app_secret.reveal()))
+        return fail(401, bad_request, "Invalid app_key or app_secret");
+    if (query_value(q, "grant_type").value_or("") != "refresh_token")
+        return fail(400, bad_request, "grant_type must be refresh_token");
+    auto given = query_value(q, "refresh_token");
+    auto it = given ? refresh_tokens_.find(*given) : refresh_tokens_.end();
+    if (it == refresh_tokens_.end() || it->second.used)
+        return fail(400, auth_record_not_found, "can not find related auth record");
+    if (it->second.expires_at <= now()) return fail(400, refresh_token_expired, "rt has expired");
+
+    // Rotation: the old pair stops working (the brief; TikTok returns a new pair).
+    it->second.used = true;
+    if (auto old = access_tokens_.find(it->second.access_token); old != access_tokens_.end())
+        old->second.revoked = true;
+    const std::string access = "TTP_" + random_token(43);
+    const std::string refresh = "TTP_" + random_token(43);
+    access_tokens_[access] = token{refresh, now() + options_.access_ttl, false};
+    refresh_tokens_[refresh] = refresh_record{access, now() + options_.refresh_ttl, false};
+    api_reply reply;
+    reply.message = "success";
+    reply.data = token_data(access, refresh);
+    return reply;
+}
+
+shop::api_reply shop::oauth_authorize(api_context& ctx) {
+    const auto& q = ctx.query;
+    if (query_value(q, "app_key").value_or("") != options_.app_key)
+        return fail(400, bad_request, "Invalid app_key");
+    const std::string state = query_value(q, "state").value_or("");
+    const std::string code = issue_auth_code();
+    api_reply reply;
+    reply.data = {{"code", code}, {"state", state}};
+    if (auto redirect = query_value(q, "redirect_uri"); redirect && !redirect->empty()) {
+        reply.http_status = 302;
+        reply.location = *redirect + (redirect->find('?') == std::string::npos ? "?" : "&") +
+                         "code=" + tikapi::percent_encode(code) + "&state=" + tikapi::percent_encode(state);
+    }
+    return reply;
+}
+
+// --- signed API (§6) --------------------------------------------------------------
+
+shop::api_reply shop::get_shops(api_context&) {
+    api_reply reply;
+    reply.data = {{"shops", json::array({{{"id", options_.shop_id},
+                                          {"name", options_.shop_name},
+                                          {"region", "JP"},
+                                          {"seller_type", "LOCAL"},
+                                          {"cipher", options_.shop_cipher},
+                                          {"code", options_.shop_code}}})}};
+    return reply;
+}
+
+shop::api_reply shop::get_orders(api_context& ctx) {
+    auto ids_text = query_value(ctx.query, "ids");
+    if (!ids_text || ids_text->empty()) return fail(400, bad_request, "ids is required");
+    std::vector<std::string> ids;
+    std::size_t start = 0;
+    for (;;) {
+        auto comma = ids_text->find(',', start);
+        ids.push_back(ids_text->substr(start, comma - start));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    if (ids.size() > 50) return fail(400, bad_request, "ids: at most 50 order ids per request");
+    json orders = json::array();
+    for (const auto& id : ids) {
+        auto it = order_index_.find(id);
+        if (it == order_index_.end())
+            return fail(404, order_not_found, "The order or package does not belong to the current seller");
+        orders.push_back(order_json(orders_[it->second]));
+    }
+    api_reply reply;
+    reply.data = {{"orders", std::move(orders)}};
+    return reply;
+}
+
+namespace {
+
+std::optional<page> read_page(const std::map<std::string, std::string>& q, std::size_t max, std::string& error) {
+    auto size = detail::parse_int(query_value(q, "page_size").value_or(""));
+    if (!size || *size < 1 || *size > static_cast<std::int64_t>(max)) {
+        error = "page_size is required and must be between 1 and " + std::to_string(max);
+        return std::nullopt;
+    }
+    page p;
+    p.size = static_cast<std::size_t>(*size);
+    auto token = query_value(q, "page_token").value_or("");
+    if (!token.empty()) {
+        auto offset = detail::parse_int(token);
+        if (!offset || *offset < 0) {
+            error = "page_token is invalid";
+            return std::nullopt;
+        }
+        p.offset = static_cast<std::size_t>(*offset);
+    }
+    return p;
+}
+
+std::string next_token(const page& p, std::size_t total) {
+    return p.offset + p.size < total ? std::to_string(p.offset + p.size) : "";
+}
+
+}  // namespace
+
+shop::api_reply shop::search_orders(api_context& ctx) {
+    std::string error;
+    auto p = read_page(ctx.query, 100, error);
+    if (!p) return fail(400, bad_request, error);
+    const std::string sort_field = query_value(ctx.query, "sort_field").value_or("create_time");
+    const std::string sort_order = query_value(ctx.query, "sort_order").value_or("DESC");
+    if (sort_field != "create_time" && sort_field != "update_time")
+        return fail(400, bad_request, "sort_field must be create_time or update_time");
+    if (sort_order != "ASC" && sort_order != "DESC") return fail(400, bad_request, "sort_order must be ASC or DESC");
+    auto body = body_object(ctx.request.body);
+    if (!body) return fail(400, body_not_json, "The request body must be a JSON object");
+
+    auto int_filter = [&](const char* name) -> std::optional<std::int64_t> {
+        auto it = body->find(name);
+        if (it == body->end() || !it->is_number_integer()) return std::nullopt;
+        return it->get<std::int64_t>();
+    };
+    auto string_filter = [&](const char* name) -> std::optional<std::string> {
+        auto it = body->find(name);
+        if (it == body->end() || !it->is_string()) return std::nullopt;
+        return it->get<std::string>();
+    };
+    const auto status = string_filter("order_status");
+    const auto buyer = string_filter("buyer_user_id");
+    const auto create_ge = int_filter("create_time_ge"), create_lt = int_filter("create_time_lt");
+    const auto update_ge = int_filter("update_time_ge"), update_lt = int_filter("update_time_lt");
+
+    std::vector<const order*> hits;
+    for (const auto& o : orders_) {
+        if (status && o.status != *status) continue;
+        if (buyer && o.user_id != *buyer) continue;
+        if (create_ge && o.create_time < *create_ge) continue;
+        if (create_lt && o.create_time >= *create_lt) continue;
+        if (update_ge && o.update_time < *update_ge) continue;
+        if (update_lt && o.update_time >= *update_lt) continue;
+        hits.push_back(&o);
+    }
+    const bool by_update = sort_field == "update_time";
+    const bool ascending = sort_order == "ASC";
+    std::stable_sort(hits.begin(), hits.end(), [&](const order* a, const order* b) {
+        auto ka = by_update ? a->update_time : a->create_time;
+        auto kb = by_update ? b->update_time : b->create_time;
+        return ascending ? ka < kb : ka > kb;
+    });
+    json orders = json::array();
+    for (std::size_t i = p->offset; i < hits.size() && i < p->offset + p->size; ++i) orders.push_back(order_json(*hits[i]));
+    api_reply reply;
+    reply.data = {{"orders", std::move(orders)},
+                  {"total_count", hits.size()},
+                  {"next_page_token", next_token(*p, hits.size())}};
+    return reply;
+}
+
+shop::api_reply shop::create_conversation(api_context& ctx) {
+    auto body = body_object(ctx.request.body);
+    if (!body) return fail(400, body_not_json, "The request body must be a JSON object");
+    auto it = body->find("buyer_user_id");
+    if (it == body->end() || !it->is_string() || it->get<std::string>().empty())
+        return fail(400, bad_request, "buyer_user_id is required");
+    const std::string buyer = it->get<std::string>();
+    if (!known_buyer(buyer))
+        return fail(200, cannot_start_conversation,
+                             "The buyer did not meet the criteria for initiating conversations");
+    bool created = false;
+    const conversation& c = open_conversation(buyer, created);
+    api_reply reply;
+    reply.data = {{"conversation_id", c.id}};
+    return reply;
+}
+
+shop::api_reply shop::list_conversations(api_context& ctx) {
+    std::string error;
+    auto p = read_page(ctx.query, 20, error);
+    if (!p) return fail(400, bad_request, error);
+    std::vector<const conversation*> list;
+    for (const auto& c : conversations_) list.push_back(&c);
+    auto latest = [](const conversation* c) { return c->messages.empty() ? c->create_time : c->messages.back().create_time; };
+    std::stable_sort(list.begin(), list.end(), [&](auto* a, auto* b) { return latest(a) > latest(b); });
+    json out = json::array();
+    for (std::size_t i = p->offset; i < list.size() && i < p->offset + p->size; ++i) {
+        const conversation& c = *list[i];
+        json item = {{"id", c.id},
+                     {"participant_count", 2},
+                     {"can_send_message", true},
+                     {"unread_count", 0},
+                     {"create_time", c.create_time},
+                     {"participants",
+                      json::array({{{"im_user_id", c.buyer_im_user_id}, {"user_id", c.buyer_user_id}, {"role", "BUYER"},
+                                    {"nickname", "buyer"}, {"buyer_platform", "TIKTOK_SHOP"}},
+                                   {{"im_user_id", shop_im_user_id_}, {"role", "SHOP"}, {"nickname", options_.shop_name}}})}};
+        if (!c.messages.empty()) item["latest_message"] = message_json(c.messages.back());
+        out.push_back(std::move(item));
+    }
+    api_reply reply;
+    reply.data = {{"conversations", std::move(out)}, {"next_page_token", next_token(*p, list.size())}};
+    return reply;
+}
+
+shop::api_reply shop::send_message(api_context& ctx, const std::string& conversation_id) {
+    conversation* c = find_conversation(conversation_id);
+    if (!c) return fail(404, record_not_found, "Record not found");
+    auto body = body_object(ctx.request.body);
+    if (!body) return fail(400, body_not_json, "The request body must be a JSON object");
+    auto type = body->find("type");
+    if (type == body->end() || !type->is_string()) return fail(400, bad_request, "type is required");
+    if (*type != "TEXT") return fail(400, bad_request, "the sandbox simulates TEXT messages only");
+    auto content = body->find("content");
+    if (content == body->end() || !content->is_string())
+        return fail(400, bad_request, "content must be a JSON string, e.g. \"{\\\"content\\\":\\\"hi\\\"}\"");
+    json inner = json::parse(content->get<std::string>(), nullptr, false);
+    if (inner.is_discarded() || !inner.is_object() || !inner.contains("content") || !inner["content"].is_string())
+        return fail(400, bad_request, "content must be a JSON string holding {\"content\": \"text\"}");
+    const std::string text = inner["content"].get<std::string>();
+    if (text.empty()) return fail(400, bad_request, "TEXT content must not be empty");
+    if (detail::utf8_length(text) > 2000)
+        return fail(400, bad_request, "TEXT content must be at most 2000 characters");
+    const message& m = add_message(*c, "SHOP", content->get<std::string>());
+    api_reply reply;
+    reply.data = {{"message_id", m.id}};
+    return reply;
+}
+
+shop::api_reply shop::get_messages(api_context& ctx, const std::string& conversation_id) {
+    conversation* c = find_conversation(conversation_id);
+    if (!c) return fail(404, record_not_found, "Record not found");
+    std::string error;
+    auto p = read_page(ctx.query, 10, error);
+    if (!p) return fail(400, bad_request, error);
+    json out = json::array();
+    const std::size_t total = c->messages.size();
+    for (std::size_t i = p->offset; i < total && i < p->offset + p->size; ++i)
+        out.push_back(message_json(c->messages[total - 1 - i]));   // newest first
+    api_reply reply;
+    reply.data = {{"messages", std::move(out)},
+                  {"next_page_token", next_token(*p, total)},
+                  {"unsupported_msg_tips", ""}};
+    return reply;
+}
+
+}  // namespace orderflow::sandbox
