@@ -1,0 +1,429 @@
+// The SQLite connection, statement cache, transactions and migrations behind
+// database.hpp.
+//
+// Prepared statements are cached per SQL text: the daemon runs the same few
+// statements for every webhook, and preparing is a large share of a small
+// INSERT's cost. A statement handed out by prepare() goes back to the cache
+// when destroyed. The connection lives in a shared_ptr that statements only
+// observe (weak_ptr), so a statement outliving its database finalizes itself
+// instead of touching freed memory; sqlite3_close_v2 defers the real close
+// until then.
+#include "storage/database.hpp"
+
+#include "common/log.hpp"
+#include "storage/detail/migrations.hpp"
+#include "storage/detail/sodium.hpp"
+
+#include <sqlite3.h>
+
+#include <cstring>
+#include <map>
+#include <system_error>
+
+namespace orderflow::storage {
+
+namespace fs = std::filesystem;
+
+namespace detail {
+
+struct connection {
+    sqlite3* db = nullptr;
+    fs::path path;
+    std::map<std::string, std::vector<sqlite3_stmt*>, std::less<>> cache;
+    bool in_tx = false;
+
+    connection(sqlite3* handle, fs::path file) : db(handle), path(std::move(file)) {}
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+    ~connection() {
+        for (auto& [sql, idle] : cache) {
+            for (sqlite3_stmt* s : idle) sqlite3_finalize(s);
+        }
+        sqlite3_close_v2(db);
+    }
+};
+
+}  // namespace detail
+
+namespace {
+
+// The statement's SQL on one line, shortened, for error messages. Only SQL
+// text appears, never bound values, so no personal data or secret leaks.
+std::string sql_excerpt(sqlite3_stmt* stmt) {
+    const char* sql = stmt ? sqlite3_sql(stmt) : nullptr;
+    if (sql == nullptr) return {};
+    std::string out;
+    bool space = false;
+    for (const char* p = sql; *p != '\0' && out.size() < 80; ++p) {
+        if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') {
+            space = !out.empty();
+            continue;
+        }
+        if (space) out.push_back(' ');
+        space = false;
+        out.push_back(*p);
+    }
+    if (out.size() >= 80) out += "...";
+    return out;
+}
+
+std::string db_name(sqlite3* db) {
+    const char* name = db ? sqlite3_db_filename(db, "main") : nullptr;
+    return name && *name ? name : "(unknown)";
+}
+
+[[noreturn]] void throw_sqlite(sqlite3* db, int rc, std::string_view context) {
+    std::string msg = "database " + db_name(db) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    if (!context.empty()) {
+        msg += " (while running `";
+        msg += context;
+        msg += "`)";
+    }
+    throw storage_error(rc, msg);
+}
+
+// What an operator should do about an error met while opening the database.
+std::string open_hint(int code) {
+    switch (code & 0xff) {
+        case SQLITE_NOTADB:
+            return "the file is not an SQLite database; check that storage.path points at orderflow's database";
+        case SQLITE_CORRUPT:
+            return "the database is corrupt; stop orderflowd and restore it from a backup";
+        case SQLITE_READONLY:
+        case SQLITE_CANTOPEN:
+        case SQLITE_PERM:
+        case SQLITE_AUTH:
+            return "make the file and its directory writable by the user orderflowd runs as "
+                   "(WAL mode creates -wal and -shm files next to it), or fix storage.path";
+        case SQLITE_FULL:
+        case SQLITE_IOERR:
+            return "the disk is full or failing; free space or check the device, then start again";
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+            return "another process held a lock on it for more than 5 s; look for a stuck orderflowctl or sqlite3 shell";
+        default:
+            return "check storage.path in the config";
+    }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- storage_error
+
+storage_error::storage_error(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+
+bool storage_error::busy() const {
+    int primary = code_ & 0xff;
+    return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+}
+
+bool storage_error::full() const {
+    int primary = code_ & 0xff;
+    return primary == SQLITE_FULL || primary == SQLITE_IOERR;
+}
+
+// -------------------------------------------------------------------- statement
+
+statement::statement(sqlite3_stmt* stmt, std::weak_ptr<detail::connection> owner, std::vector<sqlite3_stmt*>* slot)
+    : stmt_(stmt), owner_(std::move(owner)), slot_(slot) {}
+
+statement::statement(statement&& other) noexcept
+    : stmt_(std::exchange(other.stmt_, nullptr)),
+      owner_(std::move(other.owner_)),
+      slot_(std::exchange(other.slot_, nullptr)) {}
+
+statement& statement::operator=(statement&& other) noexcept {
+    if (this != &other) {
+        release();
+        stmt_ = std::exchange(other.stmt_, nullptr);
+        owner_ = std::move(other.owner_);
+        slot_ = std::exchange(other.slot_, nullptr);
+    }
+    return *this;
+}
+
+statement::~statement() { release(); }
+
+void statement::release() noexcept {
+    if (stmt_ == nullptr) return;
+    sqlite3_stmt* s = std::exchange(stmt_, nullptr);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (auto conn = owner_.lock(); conn && slot_ != nullptr) {
+        try {
+            slot_->push_back(s);
+            s = nullptr;
+        } catch (...) {
+            // Out of memory: just finalize below.
+        }
+    }
+    if (s != nullptr) sqlite3_finalize(s);
+    owner_.reset();
+    slot_ = nullptr;
+}
+
+statement& statement::bind(int index, std::int64_t v) {
+    assert(stmt_ != nullptr);
+    int rc = sqlite3_bind_int64(stmt_, index, v);
+    if (rc != SQLITE_OK) throw_sqlite(sqlite3_db_handle(stmt_), rc, sql_excerpt(stmt_));
+    return *this;
+}
+
+statement& statement::bind(int index, std::string_view text) {
+    assert(stmt_ != nullptr);
+    // A zero-length non-NULL pointer: an empty string is '' in SQL, not NULL.
+    const char* data = text.data() != nullptr ? text.data() : "";
+    int rc = sqlite3_bind_text64(stmt_, index, data, text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    if (rc != SQLITE_OK) throw_sqlite(sqlite3_db_handle(stmt_), rc, sql_excerpt(stmt_));
+    return *this;
+}
+
+statement& statement::bind(int index, std::nullptr_t) {
+    assert(stmt_ != nullptr);
+    int rc = sqlite3_bind_null(stmt_, index);
+    if (rc != SQLITE_OK) throw_sqlite(sqlite3_db_handle(stmt_), rc, sql_excerpt(stmt_));
+    return *this;
+}
+
+statement& statement::bind_blob(int index, std::span<const unsigned char> bytes) {
+    assert(stmt_ != nullptr);
+    static const unsigned char empty = 0;
+    const void* data = bytes.data() != nullptr ? static_cast<const void*>(bytes.data()) : &empty;
+    int rc = sqlite3_bind_blob64(stmt_, index, data, bytes.size(), SQLITE_TRANSIENT);
+    if (rc != SQLITE_OK) throw_sqlite(sqlite3_db_handle(stmt_), rc, sql_excerpt(stmt_));
+    return *this;
+}
+
+bool statement::step() {
+    assert(stmt_ != nullptr);
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    sqlite3* db = sqlite3_db_handle(stmt_);
+    std::string sql = sql_excerpt(stmt_);
+    std::string msg = "database " + db_name(db) + ": " + sqlite3_errmsg(db) + " (while running `" + sql + "`)";
+    sqlite3_reset(stmt_);
+    throw storage_error(rc, msg);
+}
+
+std::int64_t statement::int64(int col) const {
+    assert(stmt_ != nullptr);
+    return sqlite3_column_int64(stmt_, col);
+}
+
+std::string statement::text(int col) const {
+    assert(stmt_ != nullptr);
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    if (p == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+}
+
+std::optional<std::string> statement::text_or_null(int col) const {
+    if (is_null(col)) return std::nullopt;
+    return text(col);
+}
+
+std::vector<unsigned char> statement::blob(int col) const {
+    assert(stmt_ != nullptr);
+    const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(stmt_, col));
+    if (p == nullptr) return {};
+    return std::vector<unsigned char>(p, p + sqlite3_column_bytes(stmt_, col));
+}
+
+bool statement::is_null(int col) const {
+    assert(stmt_ != nullptr);
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+}
+
+void statement::reset() {
+    assert(stmt_ != nullptr);
+    sqlite3_reset(stmt_);
+}
+
+// --------------------------------------------------------------------- database
+
+database::database(std::shared_ptr<detail::connection> conn) : conn_(std::move(conn)) {}
+database::database(database&&) noexcept = default;
+database& database::operator=(database&&) noexcept = default;
+database::~database() = default;
+
+database database::open(const fs::path& file) {
+    const std::string name = file.string();
+    fs::path dir = file.parent_path();
+    if (dir.empty()) dir = ".";
+
+    // SQLite's own message for a missing directory is "unable to open
+    // database file"; say what is actually wrong.
+    std::error_code ec;
+    auto dir_status = fs::status(dir, ec);
+    if (!fs::exists(dir_status)) {
+        throw storage_error(SQLITE_CANTOPEN, "cannot open database " + name + ": directory " + dir.string() +
+                                                 " does not exist; create it (writable by the user orderflowd runs as) "
+                                                 "or fix storage.path in the config");
+    }
+    if (!fs::is_directory(dir_status)) {
+        throw storage_error(SQLITE_CANTOPEN, "cannot open database " + name + ": " + dir.string() +
+                                                 " is not a directory; fix storage.path in the config");
+    }
+    if (fs::is_directory(fs::status(file, ec))) {
+        throw storage_error(SQLITE_CANTOPEN, "cannot open database " + name +
+                                                 ": it is a directory; storage.path must name a file");
+    }
+
+    sqlite3* raw = nullptr;
+    int rc = sqlite3_open_v2(name.c_str(), &raw,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+                             nullptr);
+    if (rc != SQLITE_OK) {
+        std::string why = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
+        int err = raw ? sqlite3_system_errno(raw) : 0;
+        if (err != 0) why += std::string(" (") + std::strerror(err) + ")";
+        sqlite3_close_v2(raw);
+        throw storage_error(rc, "cannot open database " + name + ": " + why + "; " + open_hint(rc));
+    }
+    sqlite3_extended_result_codes(raw, 1);
+    database db(std::make_shared<detail::connection>(raw, file));
+
+    try {
+        if (sqlite3_db_readonly(raw, "main") == 1) {
+            throw storage_error(SQLITE_READONLY, "the file is read-only for this user");
+        }
+        db.exec("PRAGMA busy_timeout = 5000");
+        std::string mode;
+        {
+            auto st = db.prepare("PRAGMA journal_mode = WAL");
+            if (st.step()) mode = st.text(0);
+        }
+        db.exec("PRAGMA synchronous = FULL");
+        db.exec("PRAGMA foreign_keys = ON");
+        if (mode != "wal") {
+            // Still durable (synchronous=FULL), just slower; e.g. a
+            // filesystem without shared-memory support.
+            log::warn("storage_wal_unavailable", {{"file", name}, {"journal_mode", mode}});
+        }
+        db.migrate();
+    } catch (const storage_error& e) {
+        throw storage_error(e.code(), "cannot open database " + name + ": " + e.what() + "; " + open_hint(e.code()));
+    }
+    return db;
+}
+
+void database::migrate() {
+    const auto list = detail::migrations();
+    const int known = static_cast<int>(list.size());
+    const int current = schema_version();
+    if (current > known) {
+        throw storage_error(SQLITE_ERROR, "schema version " + std::to_string(current) +
+                                              " is newer than this build of orderflow knows (" + std::to_string(known) +
+                                              "); run the newer orderflowd that wrote it, or restore a backup");
+    }
+    for (int v = current + 1; v <= known; ++v) {
+        try {
+            transaction([&] {
+                // Re-read under the write lock: another process (orderflowctl)
+                // may have migrated since we looked.
+                if (schema_version() >= v) return;
+                exec(list[static_cast<std::size_t>(v - 1)]);
+                exec("PRAGMA user_version = " + std::to_string(v));
+            });
+        } catch (const storage_error& e) {
+            throw storage_error(e.code(), "migration " + std::to_string(v) + " failed, the database stays at version " +
+                                              std::to_string(v - 1) + ": " + e.what());
+        }
+        log::info("storage_migrated", {{"file", conn_->path.string()}, {"version", v}});
+    }
+}
+
+int database::latest_schema_version() { return static_cast<int>(detail::migrations().size()); }
+
+void database::exec(std::string_view sql) {
+    assert(conn_);
+    std::string text(sql);
+    char* err = nullptr;
+    int rc = sqlite3_exec(conn_->db, text.c_str(), nullptr, nullptr, &err);
+    if (rc != SQLITE_OK) {
+        std::string why = err ? err : sqlite3_errstr(rc);
+        sqlite3_free(err);
+        int code = sqlite3_extended_errcode(conn_->db);
+        if ((code & 0xff) != (rc & 0xff)) code = rc;
+        std::string excerpt = text.substr(0, 60);
+        for (char& c : excerpt) {
+            if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+        }
+        throw storage_error(code, "database " + conn_->path.string() + ": " + why + " (while running `" + excerpt +
+                                      (text.size() > 60 ? "...`)" : "`)"));
+    }
+}
+
+statement database::prepare(std::string_view sql) {
+    assert(conn_);
+    auto& cache = conn_->cache;
+    auto it = cache.find(sql);
+    if (it == cache.end()) it = cache.emplace(std::string(sql), std::vector<sqlite3_stmt*>{}).first;
+    auto& idle = it->second;
+    if (!idle.empty()) {
+        sqlite3_stmt* s = idle.back();
+        idle.pop_back();
+        return statement(s, conn_, &idle);
+    }
+    sqlite3_stmt* s = nullptr;
+    const char* tail = nullptr;
+    int rc = sqlite3_prepare_v3(conn_->db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s,
+                                &tail);
+    if (rc != SQLITE_OK) throw_sqlite(conn_->db, rc, sql.substr(0, 80));
+    if (s == nullptr) throw storage_error(SQLITE_MISUSE, "database " + conn_->path.string() + ": empty SQL statement");
+    for (const char* p = tail; p != nullptr && p < sql.data() + sql.size(); ++p) {
+        if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r' && *p != ';') {
+            sqlite3_finalize(s);
+            throw storage_error(SQLITE_MISUSE, "database " + conn_->path.string() +
+                                                   ": prepare() takes one statement; use exec() for several");
+        }
+    }
+    return statement(s, conn_, &idle);
+}
+
+void database::begin_transaction() {
+    assert(conn_);
+    assert(!conn_->in_tx && "database::transaction is not nestable");
+    prepare("BEGIN IMMEDIATE").step();
+    conn_->in_tx = true;
+}
+
+void database::commit_transaction() {
+    prepare("COMMIT").step();
+    conn_->in_tx = false;
+}
+
+void database::rollback_transaction() noexcept {
+    conn_->in_tx = false;
+    // SQLite rolls back by itself on some errors (e.g. SQLITE_FULL); then
+    // there is nothing left to roll back.
+    if (sqlite3_get_autocommit(conn_->db) == 0) sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+bool database::in_transaction() const { return conn_ && conn_->in_tx; }
+
+int database::schema_version() {
+    auto st = prepare("PRAGMA user_version");
+    st.step();
+    return static_cast<int>(st.int64(0));
+}
+
+std::int64_t database::last_insert_rowid() { return sqlite3_last_insert_rowid(conn_->db); }
+
+int database::changes() { return sqlite3_changes(conn_->db); }
+
+const fs::path& database::path() const { return conn_->path; }
+
+// --------------------------------------------------------------------- hash_key
+
+std::string hash_key(std::string_view material) {
+    detail::ensure_sodium();
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(material.data()), material.size());
+    char hex[crypto_hash_sha256_BYTES * 2 + 1];
+    sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+    return std::string(hex, crypto_hash_sha256_BYTES * 2);
+}
+
+}  // namespace orderflow::storage

@@ -1,0 +1,167 @@
+// A small RAII layer over SQLite: one connection (`database`), prepared
+// statements (`statement`), transactions, schema migrations and the error type
+// every storage function throws (`storage_error`).
+//
+// The daemon calls this from its single event-loop thread, so nothing here
+// locks. Durability comes from WAL + synchronous=FULL (DESIGN.md, "Runtime
+// model"): a commit that returned is on disk. Errors carry the SQLite extended
+// result code so callers can tell "try again" (busy) from "the disk is full"
+// (ingress answers 503 in both cases, but logs them differently).
+#pragma once
+
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+struct sqlite3_stmt;
+
+namespace orderflow::storage {
+
+namespace detail {
+struct connection;
+}
+
+// Thrown by every storage function on a database failure. The message names
+// the file and, where there is one, what the operator should do.
+class storage_error : public std::runtime_error {
+public:
+    // code: the SQLite extended result code (0 when the error did not come
+    // from SQLite, e.g. a vault entry that does not decrypt).
+    storage_error(int code, const std::string& message);
+
+    int code() const { return code_; }
+    // SQLITE_BUSY / SQLITE_LOCKED: another connection held the lock past the
+    // busy timeout. Retrying later can succeed.
+    bool busy() const;
+    // SQLITE_FULL or an I/O error: the disk is full or failing.
+    bool full() const;
+
+private:
+    int code_;
+};
+
+// One prepared statement. Move-only. Obtained from database::prepare; when it
+// is destroyed it is reset and handed back to the database's cache. A
+// statement may outlive its database (it is then simply finalized), but it can
+// no longer be stepped usefully.
+//
+// Parameter indexes are 1-based and column indexes 0-based, as in SQLite.
+class statement {
+public:
+    statement() = default;
+    statement(statement&& other) noexcept;
+    statement& operator=(statement&& other) noexcept;
+    statement(const statement&) = delete;
+    statement& operator=(const statement&) = delete;
+    ~statement();
+
+    statement& bind(int index, std::int64_t v);
+    statement& bind(int index, std::string_view text);  // copied by SQLite
+    statement& bind(int index, std::nullptr_t);
+    statement& bind_blob(int index, std::span<const unsigned char> bytes);
+
+    // true: a row is available; false: the statement is done. Throws
+    // storage_error on failure (and resets the statement).
+    bool step();
+
+    std::int64_t int64(int col) const;
+    std::string text(int col) const;  // "" for NULL
+    std::optional<std::string> text_or_null(int col) const;
+    std::vector<unsigned char> blob(int col) const;
+    bool is_null(int col) const;
+
+    // Back to the start, ready to step again. Bindings are kept (as in
+    // sqlite3_reset); bind again to change them.
+    void reset();
+
+private:
+    friend class database;
+    statement(sqlite3_stmt* stmt, std::weak_ptr<detail::connection> owner, std::vector<sqlite3_stmt*>* slot);
+    void release() noexcept;
+
+    sqlite3_stmt* stmt_ = nullptr;
+    std::weak_ptr<detail::connection> owner_;
+    std::vector<sqlite3_stmt*>* slot_ = nullptr;  // where the cache keeps idle copies of this SQL
+};
+
+// One SQLite connection. Move-only; owns the sqlite3 handle.
+class database {
+public:
+    // Opens or creates the file; sets journal_mode=WAL, synchronous=FULL,
+    // busy_timeout=5000 and foreign_keys=ON; runs pending migrations (each in
+    // its own transaction, recorded in PRAGMA user_version). Throws
+    // storage_error whose message names the file and says what to do (missing
+    // or unwritable directory, read-only file, not a database, a schema newer
+    // than this build).
+    static database open(const std::filesystem::path& file);
+
+    database(database&&) noexcept;
+    database& operator=(database&&) noexcept;
+    database(const database&) = delete;
+    database& operator=(const database&) = delete;
+    ~database();
+
+    // Runs one or more SQL statements that return no rows we need.
+    void exec(std::string_view sql);
+    // Prepares one statement. Statements are cached by their SQL text, so
+    // preparing the same text again is cheap.
+    statement prepare(std::string_view sql);
+
+    // Runs body inside BEGIN IMMEDIATE ... COMMIT and returns what it
+    // returns. If body throws, or COMMIT fails, the transaction is rolled back
+    // and the exception propagates. Not nestable.
+    template <class F>
+    decltype(auto) transaction(F&& body) {
+        begin_transaction();
+        try {
+            if constexpr (std::is_void_v<std::invoke_result_t<F&&>>) {
+                std::invoke(std::forward<F>(body));
+                commit_transaction();
+            } else {
+                decltype(auto) result = std::invoke(std::forward<F>(body));
+                commit_transaction();
+                return result;
+            }
+        } catch (...) {
+            rollback_transaction();
+            throw;
+        }
+    }
+    bool in_transaction() const;
+
+    int schema_version();
+    // The version a freshly opened database ends up at (the number of
+    // migrations this build knows).
+    static int latest_schema_version();
+
+    std::int64_t last_insert_rowid();
+    int changes();
+    const std::filesystem::path& path() const;
+
+private:
+    explicit database(std::shared_ptr<detail::connection> conn);
+    void begin_transaction();
+    void commit_transaction();
+    void rollback_transaction() noexcept;
+    void migrate();
+
+    std::shared_ptr<detail::connection> conn_;
+};
+
+// Lowercase hex SHA-256 of material (libsodium crypto_hash_sha256). Used for
+// idempotency keys, which are kept after personal data is purged because a
+// hash does not reveal what it was made from.
+std::string hash_key(std::string_view material);
+
+}  // namespace orderflow::storage

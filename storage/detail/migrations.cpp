@@ -1,0 +1,100 @@
+// The schema of orderflow's database, one migration per entry.
+//
+// To change the schema, append a new string to `list` (never edit one that has
+// shipped: databases in the field already ran it). Each runs inside its own
+// transaction together with the user_version bump, so a failed migration
+// leaves the database at the previous version.
+//
+// Tables are STRICT (SQLite >= 3.37; Debian 12 ships 3.40) so a wrongly typed
+// value is an error instead of being stored silently. State columns carry
+// CHECK constraints: a typo in a state name fails loudly at the write.
+#include "storage/detail/migrations.hpp"
+
+namespace orderflow::storage::detail {
+
+namespace {
+
+// Migration 1: inbox, orders cache, outbox, conversations, audit log, vault.
+constexpr std::string_view v1 = R"sql(
+CREATE TABLE inbox (
+    id          INTEGER PRIMARY KEY,
+    dedupe_key  TEXT    NOT NULL UNIQUE,
+    source      TEXT    NOT NULL,
+    topic       INTEGER NOT NULL DEFAULT 0,
+    event       TEXT    NOT NULL,
+    order_id    TEXT    NOT NULL DEFAULT '',
+    payload     TEXT    NOT NULL,
+    received_at INTEGER NOT NULL,
+    state       TEXT    NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'done', 'ignored', 'failed')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    not_before  INTEGER NOT NULL DEFAULT 0,
+    note        TEXT    NOT NULL DEFAULT '',
+    finished_at INTEGER NOT NULL DEFAULT 0
+) STRICT;
+-- Partial index: the pending set stays small while done rows pile up.
+CREATE INDEX inbox_pending ON inbox (id) WHERE state = 'pending';
+CREATE INDEX inbox_order ON inbox (order_id);
+
+CREATE TABLE orders (
+    order_id   TEXT    PRIMARY KEY,
+    status     TEXT    NOT NULL,
+    snapshot   TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE outbox (
+    id           INTEGER PRIMARY KEY,
+    idem_key     TEXT    NOT NULL UNIQUE,
+    rule_id      TEXT    NOT NULL,
+    action_index INTEGER NOT NULL,
+    kind         TEXT    NOT NULL,
+    order_id     TEXT    NOT NULL DEFAULT '',
+    event_id     INTEGER NOT NULL DEFAULT 0,
+    payload      TEXT    NOT NULL,
+    state        TEXT    NOT NULL DEFAULT 'planned'
+                 CHECK (state IN ('planned', 'deferred', 'sending', 'done', 'failed',
+                                  'skipped', 'unknown', 'shadow')),
+    reason       TEXT    NOT NULL DEFAULT '',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    not_before   INTEGER NOT NULL DEFAULT 0,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    result       TEXT    NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX outbox_due ON outbox (state, not_before);
+CREATE INDEX outbox_order ON outbox (order_id);
+
+CREATE TABLE conversations (
+    buyer_user_id   TEXT    PRIMARY KEY,
+    conversation_id TEXT    NOT NULL,
+    updated_at      INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE audit_log (
+    id       INTEGER PRIMARY KEY,
+    at       INTEGER NOT NULL,
+    actor    TEXT    NOT NULL,
+    action   TEXT    NOT NULL,
+    order_id TEXT    NOT NULL DEFAULT '',
+    detail   TEXT    NOT NULL
+) STRICT;
+CREATE INDEX audit_log_order ON audit_log (order_id);
+
+CREATE TABLE vault (
+    name       TEXT    PRIMARY KEY,
+    nonce      BLOB    NOT NULL,
+    ciphertext BLOB    NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+)sql";
+
+constexpr std::string_view list[] = {
+    v1,
+};
+
+}  // namespace
+
+std::span<const std::string_view> migrations() { return list; }
+
+}  // namespace orderflow::storage::detail

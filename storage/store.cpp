@@ -1,0 +1,294 @@
+// SQL behind store.hpp. Every statement goes through database::prepare, which
+// caches it, so the hot paths (add_event on each webhook, due_actions on each
+// executor tick) do not re-parse SQL.
+#include "storage/store.hpp"
+
+#include <cassert>
+
+namespace orderflow::storage {
+
+namespace {
+
+constexpr std::string_view event_columns =
+    "id, dedupe_key, source, topic, event, order_id, payload, received_at, state, attempts, not_before, note, "
+    "finished_at";
+
+event_row read_event(const statement& st) {
+    event_row r;
+    r.id = st.int64(0);
+    r.dedupe_key = st.text(1);
+    r.source = st.text(2);
+    r.topic = static_cast<int>(st.int64(3));
+    r.event = st.text(4);
+    r.order_id = st.text(5);
+    r.payload = st.text(6);
+    r.received_at = st.int64(7);
+    r.state = st.text(8);
+    r.attempts = static_cast<int>(st.int64(9));
+    r.not_before = st.int64(10);
+    r.note = st.text(11);
+    r.finished_at = st.int64(12);
+    return r;
+}
+
+constexpr std::string_view action_columns =
+    "id, idem_key, rule_id, action_index, kind, order_id, event_id, payload, state, reason, attempts, not_before, "
+    "created_at, updated_at, result";
+
+action_row read_action(const statement& st) {
+    action_row r;
+    r.id = st.int64(0);
+    r.idem_key = st.text(1);
+    r.rule_id = st.text(2);
+    r.action_index = static_cast<int>(st.int64(3));
+    r.kind = st.text(4);
+    r.order_id = st.text(5);
+    r.event_id = st.int64(6);
+    r.payload = st.text(7);
+    r.state = st.text(8);
+    r.reason = st.text(9);
+    r.attempts = static_cast<int>(st.int64(10));
+    r.not_before = st.int64(11);
+    r.created_at = st.int64(12);
+    r.updated_at = st.int64(13);
+    r.result = st.text(14);
+    return r;
+}
+
+template <class Row, class Read>
+std::vector<Row> collect(statement& st, Read read) {
+    std::vector<Row> rows;
+    while (st.step()) rows.push_back(read(st));
+    return rows;
+}
+
+std::string select_from(std::string_view columns, std::string_view rest) {
+    std::string sql = "SELECT ";
+    sql += columns;
+    sql += ' ';
+    sql += rest;
+    return sql;
+}
+
+}  // namespace
+
+store::store(database& db) : db_(db) {}
+
+// ------------------------------------------------------------------------ inbox
+
+bool store::add_event(const new_event& e) {
+    auto st = db_.prepare(
+        "INSERT INTO inbox (dedupe_key, source, topic, event, order_id, payload, received_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (dedupe_key) DO NOTHING");
+    st.bind(1, e.dedupe_key)
+        .bind(2, e.source)
+        .bind(3, std::int64_t{e.topic})
+        .bind(4, e.event)
+        .bind(5, e.order_id)
+        .bind(6, e.payload)
+        .bind(7, e.received_at);
+    st.step();
+    return db_.changes() == 1;
+}
+
+std::vector<event_row> store::pending_events(std::int64_t now, int limit) {
+    static const std::string sql =
+        select_from(event_columns, "FROM inbox WHERE state = 'pending' AND not_before <= ?1 ORDER BY id LIMIT ?2");
+    auto st = db_.prepare(sql);
+    st.bind(1, now).bind(2, std::int64_t{limit});
+    return collect<event_row>(st, read_event);
+}
+
+void store::finish_event(std::int64_t id, std::string_view state, std::string_view note, std::int64_t now) {
+    assert(state == "done" || state == "ignored" || state == "failed");
+    auto st = db_.prepare("UPDATE inbox SET state = ?2, note = ?3, finished_at = ?4 WHERE id = ?1");
+    st.bind(1, id).bind(2, state).bind(3, note).bind(4, now);
+    st.step();
+}
+
+void store::retry_event(std::int64_t id, std::string_view error, std::int64_t not_before) {
+    auto st = db_.prepare(
+        "UPDATE inbox SET attempts = attempts + 1, note = ?2, not_before = ?3 WHERE id = ?1 AND state = 'pending'");
+    st.bind(1, id).bind(2, error).bind(3, not_before);
+    st.step();
+}
+
+std::vector<event_row> store::recent_events(int limit) {
+    static const std::string sql = select_from(event_columns, "FROM inbox ORDER BY id DESC LIMIT ?1");
+    auto st = db_.prepare(sql);
+    st.bind(1, std::int64_t{limit});
+    return collect<event_row>(st, read_event);
+}
+
+std::optional<event_row> store::get_event(std::int64_t id) {
+    static const std::string sql = select_from(event_columns, "FROM inbox WHERE id = ?1");
+    auto st = db_.prepare(sql);
+    st.bind(1, id);
+    if (!st.step()) return std::nullopt;
+    return read_event(st);
+}
+
+// ----------------------------------------------------------------------- orders
+
+void store::put_order(const order_row& o) {
+    auto st = db_.prepare(
+        "INSERT INTO orders (order_id, status, snapshot, updated_at) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, snapshot = excluded.snapshot, "
+        "updated_at = excluded.updated_at");
+    st.bind(1, o.order_id).bind(2, o.status).bind(3, o.snapshot).bind(4, o.updated_at);
+    st.step();
+}
+
+std::optional<order_row> store::get_order(std::string_view order_id) {
+    auto st = db_.prepare("SELECT order_id, status, snapshot, updated_at FROM orders WHERE order_id = ?1");
+    st.bind(1, order_id);
+    if (!st.step()) return std::nullopt;
+    return order_row{st.text(0), st.text(1), st.text(2), st.int64(3)};
+}
+
+// ----------------------------------------------------------------------- outbox
+
+bool store::add_action(const new_action& a) {
+    auto st = db_.prepare(
+        "INSERT INTO outbox (idem_key, rule_id, action_index, kind, order_id, event_id, payload, state, reason, "
+        "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) "
+        "ON CONFLICT (idem_key) DO NOTHING");
+    st.bind(1, a.idem_key)
+        .bind(2, a.rule_id)
+        .bind(3, std::int64_t{a.action_index})
+        .bind(4, a.kind)
+        .bind(5, a.order_id)
+        .bind(6, a.event_id)
+        .bind(7, a.payload)
+        .bind(8, a.state)
+        .bind(9, a.reason)
+        .bind(10, a.created_at);
+    st.step();
+    return db_.changes() == 1;
+}
+
+std::vector<action_row> store::due_actions(std::int64_t now, int limit) {
+    // Two index ranges on outbox_due (state, not_before), merged by id.
+    static const std::string sql = select_from(
+        action_columns,
+        "FROM outbox WHERE state IN ('planned', 'deferred') AND not_before <= ?1 ORDER BY id LIMIT ?2");
+    auto st = db_.prepare(sql);
+    st.bind(1, now).bind(2, std::int64_t{limit});
+    return collect<action_row>(st, read_action);
+}
+
+void store::set_action_state(std::int64_t id, std::string_view state, std::string_view reason,
+                             std::string_view result, std::int64_t now, std::int64_t not_before) {
+    auto st = db_.prepare(
+        "UPDATE outbox SET state = ?2, reason = ?3, result = ?4, updated_at = ?5, not_before = ?6 WHERE id = ?1");
+    st.bind(1, id).bind(2, state).bind(3, reason).bind(4, result).bind(5, now).bind(6, not_before);
+    st.step();
+}
+
+void store::begin_attempt(std::int64_t id, std::int64_t now) {
+    auto st = db_.prepare(
+        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1");
+    st.bind(1, id).bind(2, now);
+    st.step();
+}
+
+int store::mark_interrupted_sends(std::int64_t now) {
+    auto st = db_.prepare(
+        "UPDATE outbox SET state = 'unknown', reason = 'interrupted: outcome unknown', updated_at = ?1 "
+        "WHERE state = 'sending'");
+    st.bind(1, now);
+    st.step();
+    return db_.changes();
+}
+
+std::vector<action_row> store::recent_actions(int limit) {
+    static const std::string sql = select_from(action_columns, "FROM outbox ORDER BY id DESC LIMIT ?1");
+    auto st = db_.prepare(sql);
+    st.bind(1, std::int64_t{limit});
+    return collect<action_row>(st, read_action);
+}
+
+std::vector<action_row> store::actions_for_order(std::string_view order_id) {
+    static const std::string sql = select_from(action_columns, "FROM outbox WHERE order_id = ?1 ORDER BY id");
+    auto st = db_.prepare(sql);
+    st.bind(1, order_id);
+    return collect<action_row>(st, read_action);
+}
+
+std::optional<action_row> store::get_action(std::int64_t id) {
+    static const std::string sql = select_from(action_columns, "FROM outbox WHERE id = ?1");
+    auto st = db_.prepare(sql);
+    st.bind(1, id);
+    if (!st.step()) return std::nullopt;
+    return read_action(st);
+}
+
+// ---------------------------------------------------------------- conversations
+
+std::optional<std::string> store::conversation_for(std::string_view buyer_user_id) {
+    auto st = db_.prepare("SELECT conversation_id FROM conversations WHERE buyer_user_id = ?1");
+    st.bind(1, buyer_user_id);
+    if (!st.step()) return std::nullopt;
+    return st.text(0);
+}
+
+void store::put_conversation(std::string_view buyer_user_id, std::string_view conversation_id, std::int64_t now) {
+    auto st = db_.prepare(
+        "INSERT INTO conversations (buyer_user_id, conversation_id, updated_at) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (buyer_user_id) DO UPDATE SET conversation_id = excluded.conversation_id, "
+        "updated_at = excluded.updated_at");
+    st.bind(1, buyer_user_id).bind(2, conversation_id).bind(3, now);
+    st.step();
+}
+
+// -------------------------------------------------------------------- audit log
+
+void store::audit(std::int64_t at, std::string_view actor, std::string_view action, std::string_view order_id,
+                  const nlohmann::json& detail) {
+    // replace: buyer text with broken UTF-8 must not make the audit write throw.
+    const std::string text = detail.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    auto st = db_.prepare("INSERT INTO audit_log (at, actor, action, order_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)");
+    st.bind(1, at).bind(2, actor).bind(3, action).bind(4, order_id).bind(5, text);
+    st.step();
+}
+
+std::vector<nlohmann::json> store::recent_audit(int limit) {
+    auto st = db_.prepare("SELECT id, at, actor, action, order_id, detail FROM audit_log ORDER BY id DESC LIMIT ?1");
+    st.bind(1, std::int64_t{limit});
+    std::vector<nlohmann::json> rows;
+    while (st.step()) {
+        auto detail = nlohmann::json::parse(st.text(5), nullptr, false);
+        if (detail.is_discarded()) detail = st.text(5);
+        rows.push_back({{"id", st.int64(0)},
+                        {"at", st.int64(1)},
+                        {"actor", st.text(2)},
+                        {"action", st.text(3)},
+                        {"order_id", st.text(4)},
+                        {"detail", std::move(detail)}});
+    }
+    return rows;
+}
+
+// ----------------------------------------------------------------------- counts
+
+nlohmann::json store::counts() {
+    nlohmann::json out = {
+        {"inbox", {{"pending", 0}, {"done", 0}, {"ignored", 0}, {"failed", 0}}},
+        {"outbox",
+         {{"planned", 0},
+          {"deferred", 0},
+          {"sending", 0},
+          {"done", 0},
+          {"failed", 0},
+          {"skipped", 0},
+          {"unknown", 0},
+          {"shadow", 0}}},
+    };
+    for (const char* table : {"inbox", "outbox"}) {
+        auto st = db_.prepare(std::string("SELECT state, count(*) FROM ") + table + " GROUP BY state");
+        while (st.step()) out[table][st.text(0)] = st.int64(1);
+    }
+    return out;
+}
+
+}  // namespace orderflow::storage

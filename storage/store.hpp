@@ -1,0 +1,131 @@
+// The order-flow tables: the inbox of incoming events (deduplicated), the
+// orders cache, the outbox of planned effects (unique idempotency keys), the
+// buyer -> conversation map and the audit log.
+//
+// Methods do not open transactions themselves (a single statement commits on
+// its own); callers group them in database::transaction, e.g. "event done +
+// its actions planned" as one commit (DESIGN.md, "Data flow"). All methods
+// throw storage_error on database failure. Times are unix seconds, passed in
+// by the caller so tests control the clock.
+#pragma once
+
+#include "storage/database.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace orderflow::storage {
+
+struct new_event {
+    std::string dedupe_key;        // tts_notification_id, or a hash of the content when absent
+    std::string source;            // "webhook" | "poll" | "tracking" | "timer"
+    int topic = 0;                 // webhook type number (0 if none)
+    std::string event;             // "order.status_changed", ... or "unknown"
+    std::string order_id;          // may be empty
+    std::string payload;           // the raw JSON
+    std::int64_t received_at = 0;  // unix seconds
+};
+
+struct event_row : new_event {
+    std::int64_t id = 0;
+    std::string state;  // pending | done | ignored | failed
+    int attempts = 0;
+    std::int64_t not_before = 0;
+    std::string note;
+    std::int64_t finished_at = 0;
+};
+
+struct order_row {
+    std::string order_id;
+    std::string status;
+    std::string snapshot;  // JSON order view
+    std::int64_t updated_at = 0;
+};
+
+struct new_action {
+    std::string idem_key;  // hash_key(...): UNIQUE
+    std::string rule_id;
+    int action_index = 0;
+    std::string kind;
+    std::string order_id;
+    std::int64_t event_id = 0;      // inbox id that planned it
+    std::string payload;            // JSON: what to do (e.g. {"text":..., "buyer_user_id":...})
+    std::string state = "planned";  // planned | skipped | shadow (shadow: recorded, never executed)
+    std::string reason;             // why skipped
+    std::int64_t created_at = 0;
+};
+
+struct action_row : new_action {
+    std::int64_t id = 0;
+    int attempts = 0;
+    std::int64_t not_before = 0;
+    std::int64_t updated_at = 0;
+    std::string result;
+};
+
+class store {
+public:
+    // db must outlive the store.
+    explicit store(database& db);
+
+    // ---- inbox
+    // INSERT OR IGNORE on dedupe_key; true when the event is new.
+    bool add_event(const new_event& e);
+    // Events in state pending with not_before <= now, oldest (lowest id) first.
+    std::vector<event_row> pending_events(std::int64_t now, int limit);
+    // state: done | ignored | failed.
+    void finish_event(std::int64_t id, std::string_view state, std::string_view note, std::int64_t now);
+    // attempts+1, note = error, stays pending until not_before.
+    void retry_event(std::int64_t id, std::string_view error, std::int64_t not_before);
+    // Newest first, for orderflowctl and the demo.
+    std::vector<event_row> recent_events(int limit);
+    std::optional<event_row> get_event(std::int64_t id);
+
+    // ---- orders cache
+    void put_order(const order_row& o);  // upsert
+    std::optional<order_row> get_order(std::string_view order_id);
+
+    // ---- outbox
+    // INSERT OR IGNORE on idem_key; true when the action is new.
+    bool add_action(const new_action& a);
+    // Actions in state planned or deferred with not_before <= now, by id.
+    std::vector<action_row> due_actions(std::int64_t now, int limit);
+    // Any state transition; the CHECK constraint rejects unknown states.
+    void set_action_state(std::int64_t id, std::string_view state, std::string_view reason, std::string_view result,
+                          std::int64_t now, std::int64_t not_before = 0);
+    // state = sending, attempts+1. Commit this before the network call, so a
+    // crash mid-send is visible at start-up (mark_interrupted_sends).
+    void begin_attempt(std::int64_t id, std::int64_t now);
+    // At start-up: every 'sending' row becomes 'unknown' with reason
+    // "interrupted: outcome unknown"; it is reconciled, never blindly resent.
+    // Returns how many rows changed.
+    int mark_interrupted_sends(std::int64_t now);
+    std::vector<action_row> recent_actions(int limit);  // newest first
+    std::vector<action_row> actions_for_order(std::string_view order_id);  // by id
+    std::optional<action_row> get_action(std::int64_t id);
+
+    // ---- conversations
+    std::optional<std::string> conversation_for(std::string_view buyer_user_id);
+    void put_conversation(std::string_view buyer_user_id, std::string_view conversation_id, std::int64_t now);
+
+    // ---- audit log (never pass secrets in detail)
+    void audit(std::int64_t at, std::string_view actor, std::string_view action, std::string_view order_id,
+               const nlohmann::json& detail);
+    // Newest first: {"id","at","actor","action","order_id","detail"}.
+    std::vector<nlohmann::json> recent_audit(int limit);
+
+    // {"inbox":{"pending":n,"done":n,"ignored":n,"failed":n},
+    //  "outbox":{"planned":n,"deferred":n,"sending":n,"done":n,...}}; every known
+    // state is present, zero when no row has it.
+    nlohmann::json counts();
+
+private:
+    database& db_;
+};
+
+}  // namespace orderflow::storage

@@ -1,0 +1,347 @@
+// Tests for storage/database.hpp: pragmas, migrations, transactions,
+// statements, error classification and the messages an operator sees when the
+// database cannot be opened.
+#include "storage/database.hpp"
+
+#include "tests/storage/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <stdexcept>
+
+using orderflow::storage::database;
+using orderflow::storage::statement;
+using orderflow::storage::storage_error;
+using orderflow::storage::testing::temp_dir;
+
+namespace {
+
+std::int64_t count_rows(database& db, const std::string& table) {
+    auto st = db.prepare("SELECT count(*) FROM " + table);
+    REQUIRE(st.step());
+    return st.int64(0);
+}
+
+std::string pragma_text(database& db, const std::string& name) {
+    auto st = db.prepare("PRAGMA " + name);
+    REQUIRE(st.step());
+    return st.text(0);
+}
+
+// The message of the storage_error that opening file throws ("" if none).
+std::string open_error(const std::filesystem::path& file) {
+    try {
+        database::open(file);
+    } catch (const storage_error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("Opening a database sets WAL, full sync, a busy timeout and foreign keys", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    CHECK(pragma_text(db, "journal_mode") == "wal");
+    CHECK(pragma_text(db, "synchronous") == "2");  // FULL
+    CHECK(pragma_text(db, "busy_timeout") == "5000");
+    CHECK(pragma_text(db, "foreign_keys") == "1");
+    CHECK(db.path() == dir / "orderflow.db");
+}
+
+TEST_CASE("Opening a new database creates every table at the latest schema version", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    CHECK(database::latest_schema_version() >= 1);
+    CHECK(db.schema_version() == database::latest_schema_version());
+    for (const char* table : {"inbox", "orders", "outbox", "conversations", "audit_log", "vault"}) {
+        INFO(table);
+        auto st = db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1");
+        st.bind(1, std::string_view(table));
+        REQUIRE(st.step());
+        CHECK(st.int64(0) == 1);
+    }
+}
+
+TEST_CASE("Reopening a database keeps its data and runs no migration twice", "[database]") {
+    temp_dir dir;
+    const auto file = dir / "orderflow.db";
+    {
+        auto db = database::open(file);
+        db.exec("INSERT INTO orders (order_id, status, snapshot, updated_at) VALUES ('o1', 'UNPAID', '{}', 1)");
+    }
+    for (int i = 0; i < 2; ++i) {
+        // A migration that ran again would fail on CREATE TABLE (or wipe data).
+        auto db = database::open(file);
+        CHECK(db.schema_version() == database::latest_schema_version());
+        CHECK(count_rows(db, "orders") == 1);
+    }
+}
+
+TEST_CASE("A database written by a newer build is refused with a message saying so", "[database]") {
+    temp_dir dir;
+    const auto file = dir / "orderflow.db";
+    {
+        auto db = database::open(file);
+        db.exec("PRAGMA user_version = " + std::to_string(database::latest_schema_version() + 1));
+    }
+    const std::string message = open_error(file);
+    CHECK_THAT(message, Catch::Contains(file.string()));
+    CHECK_THAT(message, Catch::Contains("newer than this build"));
+}
+
+TEST_CASE("A transaction commits its writes and returns the body's value", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    int answer = db.transaction([&] {
+        CHECK(db.in_transaction());
+        db.exec("INSERT INTO orders (order_id, status, snapshot, updated_at) VALUES ('o1', 'UNPAID', '{}', 1)");
+        return 42;
+    });
+    CHECK(answer == 42);
+    CHECK_FALSE(db.in_transaction());
+    CHECK(count_rows(db, "orders") == 1);
+
+    SECTION("and a void body works too") {
+        db.transaction([&] { db.exec("DELETE FROM orders"); });
+        CHECK(count_rows(db, "orders") == 0);
+    }
+}
+
+TEST_CASE("A transaction whose body throws is rolled back and the exception propagates", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+
+    SECTION("an exception of the body's own") {
+        CHECK_THROWS_WITH(db.transaction([&] {
+            db.exec("INSERT INTO orders (order_id, status, snapshot, updated_at) VALUES ('o1', 'UNPAID', '{}', 1)");
+            throw std::runtime_error("rule engine blew up");
+        }),
+                          "rule engine blew up");
+    }
+    SECTION("a storage_error from a later statement in the body") {
+        CHECK_THROWS_AS(db.transaction([&] {
+            db.exec("INSERT INTO orders (order_id, status, snapshot, updated_at) VALUES ('o1', 'UNPAID', '{}', 1)");
+            db.exec("INSERT INTO inbox (dedupe_key, source, event, payload, received_at, state) "
+                    "VALUES ('k', 'webhook', 'x', '{}', 1, 'no-such-state')");
+        }),
+                        storage_error);
+    }
+    CHECK_FALSE(db.in_transaction());
+    CHECK(count_rows(db, "orders") == 0);
+
+    // The connection is usable again afterwards.
+    db.transaction([&] {
+        db.exec("INSERT INTO orders (order_id, status, snapshot, updated_at) VALUES ('o2', 'UNPAID', '{}', 1)");
+    });
+    CHECK(count_rows(db, "orders") == 1);
+}
+
+TEST_CASE("A committed transaction is visible to another connection", "[database]") {
+    temp_dir dir;
+    auto writer = database::open(dir / "orderflow.db");
+    auto reader = database::open(dir / "orderflow.db");
+    writer.transaction([&] {
+        writer.exec("INSERT INTO orders (order_id, status, snapshot, updated_at) VALUES ('o1', 'UNPAID', '{}', 1)");
+        CHECK(count_rows(reader, "orders") == 0);  // not before COMMIT
+    });
+    CHECK(count_rows(reader, "orders") == 1);
+}
+
+TEST_CASE("Statements bind and read back integers, text, NULL and blobs", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    db.exec("CREATE TABLE t (i INTEGER, s TEXT, n TEXT, b BLOB)");
+    const std::string with_nul("a\0b", 3);
+    const unsigned char raw[] = {0x00, 0xff, 0x10};
+    auto insert = db.prepare("INSERT INTO t VALUES (?1, ?2, ?3, ?4)");
+    insert.bind(1, std::int64_t{-9'000'000'000}).bind(2, with_nul).bind(3, nullptr).bind_blob(4, raw);
+    CHECK_FALSE(insert.step());
+    CHECK(db.changes() == 1);
+    CHECK(db.last_insert_rowid() == 1);
+
+    auto st = db.prepare("SELECT i, s, n, b FROM t");
+    REQUIRE(st.step());
+    CHECK(st.int64(0) == -9'000'000'000);
+    CHECK(st.text(1) == with_nul);
+    CHECK(st.text_or_null(1) == with_nul);
+    CHECK(st.is_null(2));
+    CHECK(st.text(2).empty());
+    CHECK_FALSE(st.text_or_null(2).has_value());
+    CHECK(st.blob(3) == std::vector<unsigned char>{0x00, 0xff, 0x10});
+    CHECK_FALSE(st.step());
+
+    SECTION("reset steps the same query again") {
+        st.reset();
+        REQUIRE(st.step());
+        CHECK(st.int64(0) == -9'000'000'000);
+    }
+    SECTION("an empty string is stored as '' and not as NULL") {
+        db.prepare("DELETE FROM t").step();
+        db.prepare("INSERT INTO t (s) VALUES (?1)").bind(1, std::string_view{}).step();
+        auto q = db.prepare("SELECT s IS NULL, s FROM t");
+        REQUIRE(q.step());
+        CHECK(q.int64(0) == 0);
+        CHECK(q.text_or_null(1) == std::string{});
+    }
+}
+
+TEST_CASE("A statement handed back to the cache starts fresh when prepared again", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    db.exec("CREATE TABLE t (i INTEGER)");
+    db.exec("INSERT INTO t VALUES (1), (2), (3)");
+    const std::string sql = "SELECT i FROM t WHERE i >= ?1 ORDER BY i";
+    {
+        auto st = db.prepare(sql);
+        st.bind(1, std::int64_t{2});
+        REQUIRE(st.step());
+        CHECK(st.int64(0) == 2);
+        // Destroyed mid-iteration: must not keep a read transaction open.
+    }
+    db.exec("INSERT INTO t VALUES (4)");
+    auto again = db.prepare(sql);
+    again.bind(1, std::int64_t{4});
+    REQUIRE(again.step());
+    CHECK(again.int64(0) == 4);
+
+    SECTION("two copies of the same SQL can be open at once") {
+        auto other = db.prepare(sql);
+        other.bind(1, std::int64_t{1});
+        REQUIRE(other.step());
+        CHECK(other.int64(0) == 1);
+        CHECK(again.int64(0) == 4);
+    }
+}
+
+TEST_CASE("A statement that outlives its database can still be destroyed", "[database]") {
+    temp_dir dir;
+    statement survivor;
+    {
+        auto db = database::open(dir / "orderflow.db");
+        survivor = db.prepare("SELECT 1");
+    }
+    survivor = statement{};  // finalizes; must not touch the freed connection
+    SUCCEED();
+}
+
+TEST_CASE("prepare refuses more than one statement", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    CHECK_THROWS_AS(db.prepare("SELECT 1; SELECT 2"), storage_error);
+    CHECK_NOTHROW(db.prepare("SELECT 1;"));
+}
+
+TEST_CASE("Failed statements throw storage_error carrying the SQLite extended code", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+
+    SECTION("a CHECK constraint") {
+        auto st = db.prepare(
+            "INSERT INTO inbox (dedupe_key, source, event, payload, received_at, state) "
+            "VALUES ('k', 'webhook', 'x', '{}', 1, 'bogus')");
+        try {
+            st.step();
+            FAIL("no exception");
+        } catch (const storage_error& e) {
+            CHECK(e.code() == SQLITE_CONSTRAINT_CHECK);
+            CHECK_FALSE(e.busy());
+            CHECK_FALSE(e.full());
+            CHECK_THAT(e.what(), Catch::Contains("orderflow.db"));
+        }
+    }
+    SECTION("a syntax error in exec") {
+        try {
+            db.exec("SELEKT 1");
+            FAIL("no exception");
+        } catch (const storage_error& e) {
+            CHECK((e.code() & 0xff) == SQLITE_ERROR);
+            CHECK_THAT(e.what(), Catch::Contains("SELEKT"));
+        }
+    }
+    SECTION("another connection holding the write lock is reported as busy") {
+        auto other = database::open(dir / "orderflow.db");
+        other.exec("PRAGMA busy_timeout = 0");  // fail at once instead of waiting 5 s
+        db.transaction([&] {
+            db.exec("INSERT INTO orders (order_id, status, snapshot, updated_at) VALUES ('o1', 'UNPAID', '{}', 1)");
+            try {
+                other.exec("INSERT INTO orders (order_id, status, snapshot, updated_at) VALUES ('o2', 'X', '{}', 1)");
+                FAIL("no exception");
+            } catch (const storage_error& e) {
+                CHECK(e.busy());
+                CHECK_FALSE(e.full());
+            }
+        });
+    }
+}
+
+TEST_CASE("storage_error classifies full disks and I/O errors", "[database]") {
+    using Catch::Generators::table;
+    auto [code, busy, full] = GENERATE(table<int, bool, bool>({
+        {SQLITE_FULL, false, true},
+        {SQLITE_IOERR_WRITE, false, true},
+        {SQLITE_IOERR_FSYNC, false, true},
+        {SQLITE_BUSY, true, false},
+        {SQLITE_BUSY_SNAPSHOT, true, false},
+        {SQLITE_LOCKED, true, false},
+        {SQLITE_CONSTRAINT_UNIQUE, false, false},
+        {0, false, false},
+    }));
+    storage_error e(code, "x");
+    CHECK(e.code() == code);
+    CHECK(e.busy() == busy);
+    CHECK(e.full() == full);
+}
+
+TEST_CASE("Opening a database where it cannot be created gives a clear storage_error", "[database]") {
+    temp_dir dir;
+
+    SECTION("the directory does not exist") {
+        const auto file = dir / "missing" / "orderflow.db";
+        const std::string message = open_error(file);
+        CHECK_THAT(message, Catch::Contains(file.string()));
+        CHECK_THAT(message, Catch::Contains("does not exist"));
+        CHECK_THAT(message, Catch::Contains("storage.path"));
+        CHECK_FALSE(std::filesystem::exists(dir / "missing"));
+    }
+    SECTION("the directory is a regular file") {
+        std::ofstream(dir / "plain").put('x');
+        const std::string message = open_error(dir / "plain" / "orderflow.db");
+        CHECK_THAT(message, Catch::Contains("is not a directory"));
+    }
+    SECTION("the path is a directory") {
+        std::filesystem::create_directory(dir / "db");
+        CHECK_THAT(open_error(dir / "db"), Catch::Contains("is a directory"));
+    }
+    SECTION("the directory is not writable") {
+        if (::geteuid() == 0) {
+            // root ignores permission bits; /proc refuses new files even to root.
+            const std::string message = open_error("/proc/orderflow-storage-test.db");
+            CHECK_THAT(message, Catch::Contains("cannot open database /proc/orderflow-storage-test.db"));
+            CHECK_THAT(message, Catch::Contains("writable"));
+        } else {
+            std::filesystem::create_directory(dir / "ro");
+            std::filesystem::permissions(dir / "ro", std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+            const std::string message = open_error(dir / "ro" / "orderflow.db");
+            CHECK_THAT(message, Catch::Contains((dir / "ro" / "orderflow.db").string()));
+            CHECK_THAT(message, Catch::Contains("writable"));
+        }
+    }
+    SECTION("the file is not a database") {
+        std::ofstream(dir / "notes.txt") << std::string(4096, 'x');
+        const std::string message = open_error(dir / "notes.txt");
+        CHECK_THAT(message, Catch::Contains("notes.txt"));
+        CHECK_THAT(message, Catch::Contains("not an SQLite database"));
+    }
+}
+
+TEST_CASE("hash_key is lowercase hex SHA-256", "[database]") {
+    using orderflow::storage::hash_key;
+    CHECK(hash_key("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(hash_key("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    CHECK(hash_key("rule-1|0|order:123") != hash_key("rule-1|0|order:124"));
+}

@@ -1,0 +1,324 @@
+// Tests for storage/store.hpp: inbox deduplication and scheduling, the orders
+// cache, the outbox's idempotency keys and state machine, conversations, the
+// audit log and counts.
+#include "storage/store.hpp"
+
+#include "tests/storage/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <stdexcept>
+
+using namespace orderflow::storage;
+using orderflow::storage::testing::temp_dir;
+
+namespace {
+
+new_event make_event(std::string key, std::int64_t received_at = 100) {
+    new_event e;
+    e.dedupe_key = std::move(key);
+    e.source = "webhook";
+    e.topic = 1;
+    e.event = "order.status_changed";
+    e.order_id = "576461413038785752";
+    e.payload = R"({"type":1,"data":{"order_id":"576461413038785752","order_status":"AWAITING_SHIPMENT"}})";
+    e.received_at = received_at;
+    return e;
+}
+
+new_action make_action(std::string rule, int index, std::string order_id = "o1") {
+    new_action a;
+    a.idem_key = hash_key(rule + "|" + std::to_string(index) + "|order:" + order_id);
+    a.rule_id = std::move(rule);
+    a.action_index = index;
+    a.kind = "send_message";
+    a.order_id = std::move(order_id);
+    a.event_id = 1;
+    a.payload = R"({"text":"Thanks!","buyer_user_id":"b1"})";
+    a.created_at = 100;
+    return a;
+}
+
+std::vector<std::int64_t> ids(const auto& rows) {
+    std::vector<std::int64_t> out;
+    for (const auto& r : rows) out.push_back(r.id);
+    return out;
+}
+
+std::int64_t count_rows(database& db, const std::string& table) {
+    auto st = db.prepare("SELECT count(*) FROM " + table);
+    REQUIRE(st.step());
+    return st.int64(0);
+}
+
+struct fixture {
+    temp_dir dir;
+    database db = database::open(dir / "orderflow.db");
+    store s{db};
+};
+
+}  // namespace
+
+TEST_CASE("add_event stores an event once per dedupe key", "[store]") {
+    fixture f;
+    CHECK(f.s.add_event(make_event("n-1")));
+
+    auto again = make_event("n-1", 200);
+    again.payload = R"({"redelivered":true})";
+    CHECK_FALSE(f.s.add_event(again));
+    CHECK(count_rows(f.db, "inbox") == 1);
+
+    auto rows = f.s.pending_events(1000, 10);
+    REQUIRE(rows.size() == 1);
+    const auto& r = rows[0];
+    CHECK(r.dedupe_key == "n-1");
+    CHECK(r.source == "webhook");
+    CHECK(r.topic == 1);
+    CHECK(r.event == "order.status_changed");
+    CHECK(r.order_id == "576461413038785752");
+    CHECK(r.payload == make_event("n-1").payload);  // the first delivery wins
+    CHECK(r.received_at == 100);
+    CHECK(r.state == "pending");
+    CHECK(r.attempts == 0);
+    CHECK(r.not_before == 0);
+    CHECK(f.s.get_event(r.id)->dedupe_key == "n-1");
+    CHECK_FALSE(f.s.get_event(r.id + 1).has_value());
+
+    CHECK(f.s.add_event(make_event("n-2")));
+    CHECK(count_rows(f.db, "inbox") == 2);
+}
+
+TEST_CASE("pending_events returns pending events due now, oldest first, up to the limit", "[store]") {
+    fixture f;
+    for (int i = 1; i <= 4; ++i) REQUIRE(f.s.add_event(make_event("n-" + std::to_string(i))));
+    auto all = f.s.pending_events(100, 10);
+    REQUIRE(ids(all) == std::vector<std::int64_t>{1, 2, 3, 4});
+
+    SECTION("the limit caps the batch") { CHECK(ids(f.s.pending_events(100, 2)) == std::vector<std::int64_t>{1, 2}); }
+
+    SECTION("finished events are no longer pending") {
+        f.s.finish_event(1, "done", "", 150);
+        f.s.finish_event(2, "ignored", "no rule matched", 151);
+        f.s.finish_event(3, "failed", "bad payload", 152);
+        CHECK(ids(f.s.pending_events(1000, 10)) == std::vector<std::int64_t>{4});
+        auto row = f.s.get_event(2);
+        REQUIRE(row);
+        CHECK(row->state == "ignored");
+        CHECK(row->note == "no rule matched");
+        CHECK(row->finished_at == 151);
+    }
+
+    SECTION("a retried event waits for not_before and counts its attempts") {
+        f.s.retry_event(2, "order API timed out", 500);
+        CHECK(ids(f.s.pending_events(499, 10)) == std::vector<std::int64_t>{1, 3, 4});
+        CHECK(ids(f.s.pending_events(500, 10)) == std::vector<std::int64_t>{1, 2, 3, 4});
+        f.s.retry_event(2, "order API timed out again", 900);
+        auto row = f.s.get_event(2);
+        REQUIRE(row);
+        CHECK(row->state == "pending");
+        CHECK(row->attempts == 2);
+        CHECK(row->note == "order API timed out again");
+        CHECK(row->not_before == 900);
+    }
+}
+
+TEST_CASE("recent_events lists the newest events first", "[store]") {
+    fixture f;
+    for (int i = 1; i <= 3; ++i) REQUIRE(f.s.add_event(make_event("n-" + std::to_string(i))));
+    f.s.finish_event(3, "done", "", 200);
+    CHECK(ids(f.s.recent_events(10)) == std::vector<std::int64_t>{3, 2, 1});
+    CHECK(ids(f.s.recent_events(1)) == std::vector<std::int64_t>{3});
+}
+
+TEST_CASE("put_order inserts and then replaces an order snapshot", "[store]") {
+    fixture f;
+    CHECK_FALSE(f.s.get_order("o1").has_value());
+    f.s.put_order({"o1", "UNPAID", R"({"id":"o1"})", 10});
+    f.s.put_order({"o1", "AWAITING_SHIPMENT", R"({"id":"o1","paid":true})", 20});
+    auto o = f.s.get_order("o1");
+    REQUIRE(o);
+    CHECK(o->order_id == "o1");
+    CHECK(o->status == "AWAITING_SHIPMENT");
+    CHECK(o->snapshot == R"({"id":"o1","paid":true})");
+    CHECK(o->updated_at == 20);
+    CHECK(count_rows(f.db, "orders") == 1);
+}
+
+TEST_CASE("add_action plans an action once per idempotency key", "[store]") {
+    fixture f;
+    auto a = make_action("ask-engraving-text", 0);
+    CHECK(f.s.add_action(a));
+
+    auto replay = a;  // a redelivered webhook or a reload plans the same key
+    replay.payload = R"({"text":"different"})";
+    replay.created_at = 999;
+    CHECK_FALSE(f.s.add_action(replay));
+    CHECK(count_rows(f.db, "outbox") == 1);
+
+    auto rows = f.s.actions_for_order("o1");
+    REQUIRE(rows.size() == 1);
+    const auto& r = rows[0];
+    CHECK(r.idem_key == a.idem_key);
+    CHECK(r.rule_id == "ask-engraving-text");
+    CHECK(r.action_index == 0);
+    CHECK(r.kind == "send_message");
+    CHECK(r.event_id == 1);
+    CHECK(r.payload == a.payload);
+    CHECK(r.state == "planned");
+    CHECK(r.created_at == 100);
+    CHECK(r.updated_at == 100);
+    CHECK(r.attempts == 0);
+
+    CHECK(f.s.add_action(make_action("ask-engraving-text", 1)));
+    CHECK(count_rows(f.db, "outbox") == 2);
+}
+
+TEST_CASE("due_actions returns planned and deferred actions whose time has come", "[store]") {
+    fixture f;
+    for (int i = 0; i < 6; ++i) REQUIRE(f.s.add_action(make_action("r", i)));
+    auto shadow = make_action("shadow-rule", 0);
+    shadow.state = "shadow";
+    REQUIRE(f.s.add_action(shadow));  // id 7
+    auto skipped = make_action("skipped-rule", 0);
+    skipped.state = "skipped";
+    skipped.reason = "quiet hours";
+    REQUIRE(f.s.add_action(skipped));  // id 8
+
+    f.s.set_action_state(2, "deferred", "quiet hours", "", 110, 500);
+    f.s.set_action_state(3, "deferred", "rate limited", "", 110, 200);
+    f.s.begin_attempt(4, 110);
+    f.s.set_action_state(5, "done", "", R"({"message_id":"m1"})", 111);
+
+    CHECK(ids(f.s.due_actions(199, 10)) == std::vector<std::int64_t>{1, 6});
+    CHECK(ids(f.s.due_actions(200, 10)) == std::vector<std::int64_t>{1, 3, 6});
+    CHECK(ids(f.s.due_actions(500, 10)) == std::vector<std::int64_t>{1, 2, 3, 6});
+    CHECK(ids(f.s.due_actions(500, 2)) == std::vector<std::int64_t>{1, 2});
+
+    auto done = f.s.get_action(5);
+    REQUIRE(done);
+    CHECK(done->state == "done");
+    CHECK(done->result == R"({"message_id":"m1"})");
+    CHECK(done->updated_at == 111);
+    auto skipped_row = f.s.get_action(8);
+    REQUIRE(skipped_row);
+    CHECK(skipped_row->reason == "quiet hours");
+}
+
+TEST_CASE("set_action_state rejects a state the outbox does not know", "[store]") {
+    fixture f;
+    REQUIRE(f.s.add_action(make_action("r", 0)));
+    CHECK_THROWS_AS(f.s.set_action_state(1, "sent", "", "", 100), storage_error);
+    CHECK(f.s.get_action(1)->state == "planned");
+}
+
+TEST_CASE("Sends interrupted by a crash become unknown at start-up and are not due again", "[store]") {
+    fixture f;
+    for (int i = 0; i < 3; ++i) REQUIRE(f.s.add_action(make_action("r", i)));
+    f.s.begin_attempt(1, 120);
+    f.s.begin_attempt(2, 121);
+    f.s.set_action_state(2, "done", "", "ok", 122);
+    f.s.begin_attempt(3, 123);
+
+    auto sending = f.s.get_action(1);
+    REQUIRE(sending);
+    CHECK(sending->state == "sending");
+    CHECK(sending->attempts == 1);
+
+    CHECK(f.s.mark_interrupted_sends(300) == 2);
+    for (std::int64_t id : {1, 3}) {
+        auto row = f.s.get_action(id);
+        REQUIRE(row);
+        CHECK(row->state == "unknown");
+        CHECK(row->reason == "interrupted: outcome unknown");
+        CHECK(row->updated_at == 300);
+    }
+    CHECK(f.s.get_action(2)->state == "done");
+    CHECK(f.s.due_actions(1000, 10).empty());
+    CHECK(f.s.mark_interrupted_sends(301) == 0);
+}
+
+TEST_CASE("recent_actions and actions_for_order list the outbox", "[store]") {
+    fixture f;
+    REQUIRE(f.s.add_action(make_action("r", 0, "o1")));
+    REQUIRE(f.s.add_action(make_action("r", 0, "o2")));
+    REQUIRE(f.s.add_action(make_action("r", 1, "o1")));
+    CHECK(ids(f.s.recent_actions(10)) == std::vector<std::int64_t>{3, 2, 1});
+    CHECK(ids(f.s.recent_actions(2)) == std::vector<std::int64_t>{3, 2});
+    CHECK(ids(f.s.actions_for_order("o1")) == std::vector<std::int64_t>{1, 3});
+    CHECK(f.s.actions_for_order("o9").empty());
+}
+
+TEST_CASE("conversation_for remembers the latest conversation of a buyer", "[store]") {
+    fixture f;
+    CHECK_FALSE(f.s.conversation_for("b1").has_value());
+    f.s.put_conversation("b1", "c1", 10);
+    CHECK(f.s.conversation_for("b1") == "c1");
+    f.s.put_conversation("b1", "c2", 20);
+    CHECK(f.s.conversation_for("b1") == "c2");
+    CHECK_FALSE(f.s.conversation_for("b2").has_value());
+    CHECK(count_rows(f.db, "conversations") == 1);
+}
+
+TEST_CASE("The audit log keeps entries with their JSON detail, newest first", "[store]") {
+    fixture f;
+    f.s.audit(10, "executor", "send_message", "o1", {{"action_id", 1}, {"message_id", "m1"}});
+    f.s.audit(11, "staff:alice", "review_resolved", "", nlohmann::json::object());
+    f.s.audit(12, "executor", "send_message", "o2", {{"text", std::string("broken \xff utf-8")}});
+
+    auto rows = f.s.recent_audit(10);
+    REQUIRE(rows.size() == 3);
+    CHECK(rows[0]["at"] == 12);
+    CHECK(rows[0]["detail"]["text"].get<std::string>().starts_with("broken "));
+    CHECK(rows[1]["actor"] == "staff:alice");
+    CHECK(rows[1]["order_id"] == "");
+    CHECK(rows[2]["action"] == "send_message");
+    CHECK(rows[2]["order_id"] == "o1");
+    CHECK(rows[2]["detail"] == nlohmann::json{{"action_id", 1}, {"message_id", "m1"}});
+    CHECK(f.s.recent_audit(1).size() == 1);
+}
+
+TEST_CASE("counts reports every inbox and outbox state", "[store]") {
+    fixture f;
+    auto empty = f.s.counts();
+    CHECK(empty["inbox"]["pending"] == 0);
+    CHECK(empty["outbox"]["unknown"] == 0);
+    CHECK(empty["outbox"].size() == 8);
+
+    REQUIRE(f.s.add_event(make_event("n-1")));
+    REQUIRE(f.s.add_event(make_event("n-2")));
+    f.s.finish_event(1, "done", "", 100);
+    REQUIRE(f.s.add_action(make_action("r", 0)));
+    REQUIRE(f.s.add_action(make_action("r", 1)));
+    f.s.set_action_state(2, "deferred", "quiet hours", "", 100, 500);
+
+    auto c = f.s.counts();
+    CHECK(c["inbox"] == nlohmann::json{{"pending", 1}, {"done", 1}, {"ignored", 0}, {"failed", 0}});
+    CHECK(c["outbox"]["planned"] == 1);
+    CHECK(c["outbox"]["deferred"] == 1);
+    CHECK(c["outbox"]["done"] == 0);
+}
+
+TEST_CASE("Finishing an event and planning its actions commit or roll back together", "[store]") {
+    fixture f;
+    REQUIRE(f.s.add_event(make_event("n-1")));
+
+    SECTION("a failure in the middle leaves the event pending and plans nothing") {
+        CHECK_THROWS(f.db.transaction([&] {
+            f.s.add_action(make_action("r", 0));
+            f.s.finish_event(1, "done", "", 100);
+            throw std::runtime_error("crash before commit");
+        }));
+        CHECK(f.s.pending_events(100, 10).size() == 1);
+        CHECK(count_rows(f.db, "outbox") == 0);
+    }
+    SECTION("a successful commit does both, and replaying the event plans nothing new") {
+        f.db.transaction([&] {
+            CHECK(f.s.add_action(make_action("r", 0)));
+            f.s.finish_event(1, "done", "", 100);
+        });
+        CHECK(f.s.pending_events(100, 10).empty());
+        bool added = f.db.transaction([&] { return f.s.add_action(make_action("r", 0)); });
+        CHECK_FALSE(added);
+        CHECK(count_rows(f.db, "outbox") == 1);
+    }
+}
