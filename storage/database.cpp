@@ -303,7 +303,11 @@ database database::open(const fs::path& file) {
         }
         db.migrate();
     } catch (const storage_error& e) {
-        throw storage_error(e.code(), "cannot open database " + name + ": " + e.what() + "; " + open_hint(e.code()));
+        // Errors from statements already start with "database FILE: ".
+        std::string why = e.what();
+        const std::string prefix = "database " + db_name(raw) + ": ";
+        if (why.starts_with(prefix)) why.erase(0, prefix.size());
+        throw storage_error(e.code(), "cannot open database " + name + ": " + why + "; " + open_hint(e.code()));
     }
     return db;
 }
@@ -350,7 +354,7 @@ void database::exec(std::string_view sql) {
         for (char& c : excerpt) {
             if (c == '\n' || c == '\t' || c == '\r') c = ' ';
         }
-        throw storage_error(code, "database " + conn_->path.string() + ": " + why + " (while running `" + excerpt +
+        throw storage_error(code, "database " + db_name(conn_->db) + ": " + why + " (while running `" + excerpt +
                                       (text.size() > 60 ? "...`)" : "`)"));
     }
 }
@@ -371,11 +375,11 @@ statement database::prepare(std::string_view sql) {
     int rc = sqlite3_prepare_v3(conn_->db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s,
                                 &tail);
     if (rc != SQLITE_OK) throw_sqlite(conn_->db, rc, sql.substr(0, 80));
-    if (s == nullptr) throw storage_error(SQLITE_MISUSE, "database " + conn_->path.string() + ": empty SQL statement");
+    if (s == nullptr) throw storage_error(SQLITE_MISUSE, "database " + db_name(conn_->db) + ": empty SQL statement");
     for (const char* p = tail; p != nullptr && p < sql.data() + sql.size(); ++p) {
         if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r' && *p != ';') {
             sqlite3_finalize(s);
-            throw storage_error(SQLITE_MISUSE, "database " + conn_->path.string() +
+            throw storage_error(SQLITE_MISUSE, "database " + db_name(conn_->db) +
                                                    ": prepare() takes one statement; use exec() for several");
         }
     }

@@ -112,7 +112,7 @@ orderflow::secret read_vault_key(const fs::path& file) {
     if (len > 0 && buf[len - 1] == '\n') --len;
     if (len > 0 && buf[len - 1] == '\r') --len;
 
-    const std::string fix = "; restore the right key file, or write a new one with " + keygen +
+    const std::string fix = "; restore the right key file, or remove it and write a new one with " + keygen +
                             " (tokens stored under the old key are then lost and the shop must be re-authorized)";
     if (len != key_hex) {
         std::string found = over_long ? "more than " + std::to_string(key_hex + 2) : std::to_string(len);

@@ -336,6 +336,7 @@ TEST_CASE("Opening a database where it cannot be created gives a clear storage_e
         const std::string message = open_error(dir / "notes.txt");
         CHECK_THAT(message, Catch::Contains("notes.txt"));
         CHECK_THAT(message, Catch::Contains("not an SQLite database"));
+        CHECK(message.find("notes.txt") == message.rfind("notes.txt"));  // named once, not repeated
     }
 }
 
