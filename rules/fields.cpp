@@ -160,7 +160,8 @@ std::string_view last_segment(std::string_view path) {
 std::vector<std::string> close_matches(std::string_view word, const std::vector<std::string_view>& candidates,
                                        std::size_t limit) {
     std::vector<std::pair<std::size_t, std::string_view>> scored;
-    std::size_t threshold = std::max<std::size_t>(2, word.size() / 3);
+    // Generous enough for a typo or two, strict enough not to list everything.
+    std::size_t threshold = std::max<std::size_t>(2, word.size() / 4);
     for (auto c : candidates) {
         std::size_t d = edit_distance(word, c);
         if (d > threshold && last_segment(c) == last_segment(word)) d = threshold;  // "buyer_name" under another root
@@ -169,7 +170,7 @@ std::vector<std::string> close_matches(std::string_view word, const std::vector<
     std::stable_sort(scored.begin(), scored.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     std::vector<std::string> out;
     for (const auto& [d, c] : scored) {
-        if (out.size() == limit) break;
+        if (out.size() == limit || d > scored.front().first + 1) break;
         out.emplace_back(c);
     }
     return out;

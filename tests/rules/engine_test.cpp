@@ -1,0 +1,321 @@
+// Tests for rules/engine.hpp: every operator (true and false), combinators,
+// event filtering and order, shadow mode, and idempotency key material.
+#include "rules/engine.hpp"
+
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace orderflow::rules;
+using json = nlohmann::json;
+using orderflow::rules::test::must_load;
+
+namespace {
+
+constexpr std::int64_t now = 1'700'000'000;
+
+context sample_context() {
+    context ctx;
+    ctx.event = "order.status_changed";
+    ctx.event_id = "evt-1";
+    ctx.now = now;
+    ctx.event_data = {{"type", 1}, {"order_status", "AWAITING_SHIPMENT"}, {"source", "webhook"}, {"update_time", now - 10}};
+    ctx.order = {
+        {"id", "576461413038785752"},
+        {"status", "AWAITING_SHIPMENT"},
+        {"buyer_name", "山田 太郎"},
+        {"buyer_message", ""},
+        {"tracking_number", nullptr},
+        {"create_time", now - 30 * 3600},
+        {"is_on_hold", false},
+        {"total_amount", 4980},
+        {"item_count", 2},
+        {"currency", "JPY"},
+        {"shipping_provider", "ヤマト運輸"},
+        {"line_items",
+         {{{"seller_sku", "ENG-001"}, {"product_name", "真鍮キーホルダー"}, {"sale_price", 2490}},
+          {{"seller_sku", "STD-002"}, {"product_name", "レザーケース"}, {"sale_price", 2490.0}}}},
+        {"sku_counts", {{"ENG-001", 1}, {"STD-002", 1}}},
+        {"tags", {"VIP", "repeat"}},
+    };
+    ctx.previous_order = {{"id", "576461413038785752"}, {"status", "ON_HOLD"}};
+    ctx.message = {{"id", "msg-9"}, {"text", "刻印は「ＡＢＣ」でお願いします。ｶﾞﾝﾊﾞﾚ"}, {"create_time", now - 60},
+                   {"conversation_id", "　"}};
+    ctx.shop = {{"name", "刻印工房"}};
+    return ctx;
+}
+
+std::string rule_with_condition(const std::string& condition) {
+    return R"({"templates": {"t": "hi"}, "rules": [{"id": "r", "on": "order.status_changed", "if": )" + condition +
+           R"(, "then": [{"send_message": {"template": "t"}}]}]})";
+}
+
+bool fires(const std::string& condition, const context& ctx) {
+    auto rules = must_load(rule_with_condition(condition));
+    return !evaluate(*rules, ctx).matched_rules.empty();
+}
+
+}  // namespace
+
+TEST_CASE("Every operator is true and false in the right cases", "[engine]") {
+    auto [condition, expected] = GENERATE(table<std::string, bool>({
+        // eq / ne
+        {R"({"order.status": {"eq": "AWAITING_SHIPMENT"}})", true},
+        {R"({"order.status": {"eq": "awaiting_shipment"}})", false},
+        {R"({"order.total_amount": {"eq": 4980}})", true},
+        {R"({"order.total_amount": {"eq": "4980"}})", true},
+        {R"({"order.total_amount": {"eq": 4981}})", false},
+        {R"({"order.is_on_hold": {"eq": false}})", true},
+        {R"({"order.seller_note": {"eq": null}})", true},
+        {R"({"order.tracking_number": {"eq": null}})", true},
+        {R"({"event.type": {"eq": 1}})", true},
+        {R"({"shop.name": {"eq": "刻印工房"}})", true},
+        {R"({"order.status": {"ne": "CANCELLED"}})", true},
+        {R"({"order.status": {"ne": "AWAITING_SHIPMENT"}})", false},
+        {R"({"order.seller_note": {"ne": "x"}})", true},
+        // in / not_in
+        {R"({"order.status": {"in": ["AWAITING_SHIPMENT", "AWAITING_COLLECTION"]}})", true},
+        {R"({"order.status": {"in": ["DELIVERED"]}})", false},
+        {R"({"order.status": {"not_in": ["CANCELLED", "CANCEL"]}})", true},
+        {R"({"order.status": {"not_in": ["AWAITING_SHIPMENT"]}})", false},
+        // exists / empty
+        {R"({"order.buyer_name": {"exists": true}})", true},
+        {R"({"order.seller_note": {"exists": true}})", false},
+        {R"({"order.seller_note": {"exists": false}})", true},
+        {R"({"order.tracking_number": {"exists": true}})", false},
+        {R"({"order.buyer_message": {"empty": true}})", true},
+        {R"({"order.buyer_name": {"empty": true}})", false},
+        {R"({"order.seller_note": {"empty": true}})", true},
+        {R"({"message.conversation_id": {"empty": true}})", true},
+        {R"({"order.tags": {"empty": false}})", true},
+        {R"({"order.sku_counts": {"empty": true}})", false},
+        // contains: case-insensitive, full-width and half-width forms folded
+        {R"({"message.text": {"contains": "abc"}})", true},
+        {R"({"message.text": {"contains": "ＡＢＣ"}})", true},
+        {R"({"message.text": {"contains": "刻印"}})", true},
+        {R"({"message.text": {"contains": "ガンバレ"}})", true},
+        {R"({"message.text": {"contains": "ｶﾞﾝﾊﾞﾚ"}})", true},
+        {R"({"message.text": {"contains": "キャンセル"}})", false},
+        {R"({"order.buyer_name": {"contains": "山田"}})", true},
+        {R"({"order.tags": {"contains": "vip"}})", true},
+        {R"({"order.tags": {"contains": "vi"}})", false},
+        {R"({"order.total_amount": {"contains": "98"}})", true},
+        // matches: RE2 on the text as written
+        {R"({"message.text": {"matches": "「[Ａ-Ｚ]+」"}})", true},
+        {R"({"message.text": {"matches": "^刻印"}})", true},
+        {R"({"message.text": {"matches": "^お願い"}})", false},
+        {R"({"message.text": {"matches": "(?i)ｶﾞﾝ"}})", true},
+        {R"({"order.id": {"matches": "^5764"}})", true},
+        {R"({"order.buyer_message": {"matches": "."}})", false},
+        {R"({"order.seller_note": {"matches": ".*"}})", false},
+        // gt / gte / lt / lte
+        {R"({"order.total_amount": {"gt": 4979}})", true},
+        {R"({"order.total_amount": {"gt": 4980}})", false},
+        {R"({"order.total_amount": {"gte": 4980}})", true},
+        {R"({"order.total_amount": {"lt": 4980}})", false},
+        {R"({"order.total_amount": {"lte": 4980}})", true},
+        {R"({"order.total_amount": {"lt": 4980.5}})", true},
+        {R"({"order.total_amount": {"gte": 1000, "lt": 5000}})", true},
+        {R"({"order.item_count": {"lt": 2}})", false},
+        {R"({"order.sku_counts.ENG-001": {"gte": 1}})", true},
+        {R"({"order.sku_counts.ENG-999": {"gte": 1}})", false},
+        {R"({"order.paid_time": {"lt": 1}})", false},
+        // older_than / within against ctx.now
+        {R"({"order.create_time": {"older_than": "24h"}})", true},
+        {R"({"order.create_time": {"older_than": "2d"}})", false},
+        {R"({"order.create_time": {"within": "2d"}})", true},
+        {R"({"order.create_time": {"within": "24h"}})", false},
+        {R"({"message.create_time": {"within": "5m"}})", true},
+        {R"({"message.create_time": {"older_than": "1m"}})", false},
+        {R"({"order.paid_time": {"within": "24h"}})", false},
+        {R"({"order.paid_time": {"older_than": "24h"}})", false},
+        // changed_to / changed_from (previous status ON_HOLD)
+        {R"({"order.status": {"changed_to": "AWAITING_SHIPMENT"}})", true},
+        {R"({"order.status": {"changed_to": "ON_HOLD"}})", false},
+        {R"({"order.status": {"changed_from": "ON_HOLD"}})", true},
+        {R"({"order.status": {"changed_from": "UNPAID"}})", false},
+        {R"({"order.id": {"changed_to": "576461413038785752"}})", false},
+        // any / all over lists
+        {R"({"order.line_items": {"any": {"seller_sku": {"matches": "^ENG-"}}}})", true},
+        {R"({"order.line_items": {"all": {"seller_sku": {"matches": "^ENG-"}}}})", false},
+        {R"({"order.line_items": {"all": {"sale_price": {"gte": 2490}}}})", true},
+        {R"({"order.line_items": {"any": {"product_name": {"contains": "キーホルダー"}}}})", true},
+        {R"({"order.line_items": {"any": {"all": [{"seller_sku": {"eq": "STD-002"}}, {"sale_price": {"gt": 3000}}]}}})", false},
+        {R"({"order.line_items": {"any": {"not": {"seller_sku": {"matches": "^ENG-"}}}}})", true},
+        {R"({"order.tags": {"any": {"eq": "VIP"}}})", true},
+        {R"({"order.tags": {"all": {"eq": "VIP"}}})", false},
+        // combinators
+        {R"({"all": [{"order.status": {"eq": "AWAITING_SHIPMENT"}}, {"order.is_on_hold": {"eq": false}}]})", true},
+        {R"({"all": [{"order.status": {"eq": "AWAITING_SHIPMENT"}}, {"order.is_on_hold": {"eq": true}}]})", false},
+        {R"({"any": [{"order.status": {"eq": "DELIVERED"}}, {"order.currency": {"eq": "JPY"}}]})", true},
+        {R"({"any": [{"order.status": {"eq": "DELIVERED"}}, {"order.currency": {"eq": "USD"}}]})", false},
+        {R"({"not": {"order.status": {"eq": "DELIVERED"}}})", true},
+        {R"({"not": {"order.status": {"eq": "AWAITING_SHIPMENT"}}})", false},
+        {R"({"order.status": {"eq": "AWAITING_SHIPMENT"}, "order.is_on_hold": {"eq": true}})", false},
+    }));
+    CAPTURE(condition);
+    CHECK(fires(condition, sample_context()) == expected);
+}
+
+TEST_CASE("changed_to fires only on the edge into the value", "[engine]") {
+    const std::string condition = R"({"order.status": {"changed_to": "AWAITING_SHIPMENT"}})";
+    auto ctx = sample_context();
+    SECTION("the first time the order is seen counts as a change") {
+        ctx.previous_order = nullptr;
+        CHECK(fires(condition, ctx));
+    }
+    SECTION("a redelivered event with the status already cached does not") {
+        ctx.previous_order = ctx.order;
+        CHECK_FALSE(fires(condition, ctx));
+    }
+    SECTION("changed_from needs a previous value") {
+        ctx.previous_order = nullptr;
+        CHECK_FALSE(fires(R"({"order.status": {"changed_from": "ON_HOLD"}})", ctx));
+    }
+}
+
+TEST_CASE("Timestamps given as digit strings are compared as numbers", "[engine]") {
+    auto ctx = sample_context();
+    ctx.order["create_time"] = std::to_string(now - 3600);
+    CHECK(fires(R"({"order.create_time": {"within": "2h"}})", ctx));
+    CHECK_FALSE(fires(R"({"order.create_time": {"older_than": "2h"}})", ctx));
+}
+
+TEST_CASE("Only rules listening to the event fire, in load order", "[engine]") {
+    auto rules = must_load(R"({"templates": {"t": "hi"}, "rules": [
+      {"id": "b-first", "on": ["message.received", "order.status_changed"], "then": [{"send_message": {"template": "t"}}]},
+      {"id": "package-only", "on": "package.updated", "then": [{"send_message": {"template": "t"}}]},
+      {"id": "disabled", "enabled": false, "on": "order.status_changed", "then": [{"send_message": {"template": "t"}}]},
+      {"id": "a-second", "on": "order.status_changed", "then": [{"send_message": {"template": "t"}}, {"send_message": {"template": "t"}}]},
+      {"id": "timer", "on": "timer.engraving.reminder", "then": [{"send_message": {"template": "t"}}]}
+    ]})");
+    auto ctx = sample_context();
+    auto result = evaluate(*rules, ctx);
+    CHECK(result.matched_rules == std::vector<std::string>{"b-first", "a-second"});
+    REQUIRE(result.actions.size() == 3);
+    CHECK(result.actions[0].rule_id == "b-first");
+    CHECK(result.actions[1].rule_id == "a-second");
+    CHECK(result.actions[1].index == 0);
+    CHECK(result.actions[2].index == 1);
+
+    ctx.event = "timer.engraving.reminder";
+    CHECK(evaluate(*rules, ctx).matched_rules == std::vector<std::string>{"timer"});
+    ctx.event = "conversation.created";
+    CHECK(evaluate(*rules, ctx).matched_rules.empty());
+}
+
+TEST_CASE("Shadow rules plan actions marked shadow, live rules do not", "[engine]") {
+    auto rules = must_load(R"({"templates": {"t": "hi"}, "rules": [
+      {"id": "live", "on": "order.status_changed", "then": [{"send_message": {"template": "t"}}]},
+      {"id": "trial", "mode": "shadow", "on": "order.status_changed", "then": [{"send_message": {"template": "t"}}]}
+    ]})");
+    auto result = evaluate(*rules, sample_context());
+    REQUIRE(result.actions.size() == 2);
+    CHECK_FALSE(result.actions[0].shadow);
+    CHECK(result.actions[1].shadow);
+    CHECK(result.actions[1].params["text"] == "hi");
+    CHECK(result.actions[1].error.empty());
+}
+
+TEST_CASE("Key material is rule id, index, scope and scope values", "[engine]") {
+    auto [once_per, expected] = GENERATE(table<std::string, std::string>({
+        {"order", "r\x1f" "0\x1forder\x1f" "576461413038785752"},
+        {"order_status", "r\x1f" "0\x1forder_status\x1f" "576461413038785752\x1f" "AWAITING_SHIPMENT"},
+        {"package", "r\x1f" "0\x1fpackage\x1fpkg-7"},
+        {"message", "r\x1f" "0\x1fmessage\x1fmsg-9"},
+        {"event", "r\x1f" "0\x1f" "event\x1f" "evt-1"},
+    }));
+    CAPTURE(once_per);
+    auto rules = must_load(R"({"templates": {"t": "hi"}, "rules": [{"id": "r", "on": "order.status_changed", "once_per": ")" +
+                           once_per + R"(", "then": [{"send_message": {"template": "t"}}]}]})");
+    auto ctx = sample_context();
+    ctx.event_data["package_id"] = "pkg-7";
+    auto result = evaluate(*rules, ctx);
+    REQUIRE(result.actions.size() == 1);
+    CHECK(result.actions[0].once_per == once_per);
+    CHECK(result.actions[0].key_material == expected);
+    CHECK(result.actions[0].error.empty());
+}
+
+TEST_CASE("The package scope falls back to the order id without a package", "[engine]") {
+    auto rules = must_load(R"({"templates": {"t": "hi"}, "rules": [{"id": "r", "on": "order.status_changed", "once_per": "package",
+        "then": [{"send_message": {"template": "t"}}]}]})");
+    auto result = evaluate(*rules, sample_context());
+    REQUIRE(result.actions.size() == 1);
+    CHECK(result.actions[0].key_material == "r\x1f" "0\x1fpackage\x1f" "576461413038785752");
+}
+
+TEST_CASE("Editing a rule's text keeps its keys; other orders get other keys", "[engine]") {
+    auto v1 = must_load(R"({"templates": {"t": "Thanks!"}, "rules": [{"id": "thanks", "on": "order.status_changed",
+        "then": [{"send_message": {"template": "t"}}]}]})");
+    auto v2 = must_load(R"({"templates": {"t2": "Thank you very much, {{order.buyer_name}}!"}, "rules": [{"id": "thanks",
+        "description": "now with a condition", "on": ["order.status_changed", "package.updated"],
+        "if": {"order.status": {"eq": "AWAITING_SHIPMENT"}}, "locale": "en",
+        "then": [{"send_message": {"template": "t2"}}]}]})");
+    auto ctx = sample_context();
+    auto a = evaluate(*v1, ctx);
+    auto b = evaluate(*v2, ctx);
+    REQUIRE(a.actions.size() == 1);
+    REQUIRE(b.actions.size() == 1);
+    CHECK(a.actions[0].key_material == b.actions[0].key_material);
+    CHECK(a.actions[0].params["text"] != b.actions[0].params["text"]);
+
+    auto other = ctx;
+    other.order["id"] = "576461413038785753";
+    auto c = evaluate(*v1, other);
+    REQUIRE(c.actions.size() == 1);
+    CHECK(c.actions[0].key_material != a.actions[0].key_material);
+
+    auto redelivered = ctx;
+    redelivered.event_id = "evt-2";
+    CHECK(evaluate(*v1, redelivered).actions[0].key_material == a.actions[0].key_material);
+}
+
+TEST_CASE("A missing scope value plans an action with an error and no key", "[engine]") {
+    auto [once_per, blank] = GENERATE(table<std::string, std::string>({
+        {"order", "order"},
+        {"order_status", "order"},
+        {"message", "message"},
+        {"event", "event"},
+        {"package", "order"},
+    }));
+    CAPTURE(once_per);
+    auto rules = must_load(R"({"templates": {"t": "hi"}, "rules": [{"id": "r", "on": "message.received", "once_per": ")" +
+                           once_per + R"(", "then": [{"send_message": {"template": "t"}}]}]})");
+    auto ctx = sample_context();
+    ctx.event = "message.received";
+    if (blank == "order") ctx.order = nullptr;
+    if (blank == "message") ctx.message["id"] = "";
+    if (blank == "event") ctx.event_id.clear();
+    auto result = evaluate(*rules, ctx);
+    REQUIRE(result.actions.size() == 1);
+    CHECK(result.actions[0].error == "no " + once_per + " for once_per");
+    CHECK(result.actions[0].key_material.empty());
+    CHECK_FALSE(result.actions[0].params.contains("text"));
+    CHECK(result.actions[0].params["template"] == "t");
+}
+
+TEST_CASE("Conditions on events without an order or message are simply false", "[engine]") {
+    auto ctx = sample_context();
+    ctx.order = nullptr;
+    ctx.previous_order = nullptr;
+    ctx.message = nullptr;
+    CHECK_FALSE(fires(R"({"order.status": {"eq": "AWAITING_SHIPMENT"}})", ctx));
+    CHECK_FALSE(fires(R"({"order.line_items": {"any": {"seller_sku": {"eq": "x"}}}})", ctx));
+    CHECK_FALSE(fires(R"({"message.text": {"contains": "x"}})", ctx));
+    CHECK(fires(R"({"order.buyer_message": {"empty": true}})", ctx));
+    CHECK(fires(R"({"order.status": {"ne": "CANCELLED"}})", ctx));
+}
+
+TEST_CASE("Order fields of unexpected types do not crash evaluation", "[engine]") {
+    auto ctx = sample_context();
+    ctx.order["line_items"] = "not a list";
+    ctx.order["total_amount"] = json::object();
+    ctx.order["status"] = 17;
+    ctx.message["text"] = json::array({1, 2});
+    CHECK_FALSE(fires(R"({"order.line_items": {"any": {"seller_sku": {"eq": "x"}}}})", ctx));
+    CHECK_FALSE(fires(R"({"order.total_amount": {"gt": 1}})", ctx));
+    CHECK_FALSE(fires(R"({"order.status": {"matches": "^A"}})", ctx));
+    CHECK_FALSE(fires(R"({"message.text": {"matches": "1"}})", ctx));
+    CHECK(fires(R"({"message.text": {"contains": "1"}})", ctx) == false);
+}

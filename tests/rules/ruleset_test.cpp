@@ -1,0 +1,320 @@
+// Tests for rules/ruleset.hpp: loading files and directories, every load
+// error at its exact file:line:column, collecting all diagnostics, and the
+// example rule file shipped in etc/.
+#include "rules/ruleset.hpp"
+
+#include "support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+using namespace orderflow::rules;
+using orderflow::rules::test::all_diagnostics;
+using orderflow::rules::test::errors_of;
+using orderflow::rules::test::temp_dir;
+
+namespace {
+
+const std::string then_t = R"("then": [{"send_message": {"template": "t"}}])";
+
+// A file whose only rule is `rule`, on line 4 starting at column 5.
+std::string frame(const std::string& rule) {
+    return "{\n"
+           "  \"templates\": {\"t\": {\"ja\": \"こんにちは\", \"en\": \"hello\"}},\n"
+           "  \"rules\": [\n"
+           "    " + rule + "\n"
+           "  ]\n"
+           "}\n";
+}
+
+// "f.json:<line>:<column of token in text line>: error: message". The rule
+// text is ASCII, so byte offsets are columns.
+std::string error_at(int line, const std::string& line_text, const std::string& token, const std::string& message,
+                     int first_column = 5) {
+    auto offset = line_text.find(token);
+    REQUIRE(offset != std::string::npos);
+    return "f.json:" + std::to_string(line) + ":" + std::to_string(first_column + static_cast<int>(offset)) +
+           ": error: " + message;
+}
+
+}  // namespace
+
+TEST_CASE("The example rule file in etc/ loads without errors or warnings", "[ruleset]") {
+    const char* source = std::getenv("ORDERFLOW_SOURCE");
+    REQUIRE(source != nullptr);
+    auto result = load_directory(std::filesystem::path(source) / "etc/orderflow/rules");
+    INFO(all_diagnostics(result));
+    REQUIRE(result.ok());
+    CHECK(result.diagnostics.empty());
+    CHECK(result.rules->rule_ids() ==
+          std::vector<std::string>{"thanks-awaiting-shipment", "ask-engraving-text", "thanks-delivered"});
+    CHECK(result.rules->template_names() ==
+          std::vector<std::string>{"ask_engraving", "thanks_delivered", "thanks_for_order"});
+}
+
+TEST_CASE("Each rule error is reported at its exact line and column", "[ruleset]") {
+    const std::string on = R"("on": "order.status_changed")";
+    auto [rule, token, message] = GENERATE_COPY(table<std::string, std::string, std::string>({
+        {R"({"id": "a", "on": "order.status_changed", "bogus": 1, )" + then_t + "}", "\"bogus\"",
+         "unknown rule key \"bogus\"; allowed keys: id, description, on, if, then, enabled, mode, once_per, locale"},
+        {R"({"id": "a", "on": "order.status_changed", "iff": {}, )" + then_t + "}", "\"iff\"",
+         "unknown rule key \"iff\"; allowed keys: id, description, on, if, then, enabled, mode, once_per, locale; did you mean if or id?"},
+        {"{" + on + ", " + then_t + "}", "{",
+         "rule has no \"id\"; every rule needs a unique id such as \"thanks-awaiting-shipment\""},
+        {R"({"id": "Bad Id", "on": "order.status_changed", )" + then_t + "}", "\"Bad Id\"",
+         "rule id \"Bad Id\" must match [a-z0-9][a-z0-9._-]* (lower-case letters, digits, '.', '_', '-')"},
+        {R"({"id": 7, "on": "order.status_changed", )" + then_t + "}", "7",
+         "expected the rule id as a string, found the number 7"},
+        {R"({"id": "a", )" + then_t + "}", "{",
+         "rule has no \"on\"; expected an event such as \"order.status_changed\" or an array of events"},
+        {R"({"id": "a", "on": "order.status_change", )" + then_t + "}", "\"order.status_change\"",
+         "unknown event \"order.status_change\"; did you mean order.status_changed?"},
+        {R"({"id": "a", "on": ["package.updated", "timer.Bad"], )" + then_t + "}", "\"timer.Bad\"",
+         "unknown event \"timer.Bad\"; known events: order.status_changed, order.address_changed, order.cancellation_changed, "
+         "order.return_changed, package.updated, message.received, conversation.created, tracking.received, "
+         "shop.deauthorized, shop.authorization_expiring, timer.<name>"},
+        {R"({"id": "a", "on": [], )" + then_t + "}", "[]",
+         "expected \"on\" to be an event name or a non-empty array of event names, found an array"},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"order.buyer_nme": {"eq": "x"}}, )" + then_t + "}", "\"order.buyer_nme\"",
+         "unknown field \"order.buyer_nme\"; did you mean order.buyer_name?"},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"buyer": {"eq": "x"}}, )" + then_t + "}", "\"buyer\"",
+         "unknown field \"buyer\"; fields start with order., event., message. or shop. (docs/rules.md lists them)"},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"order.status": {"equals": "x"}}, )" + then_t + "}", "\"equals\"",
+         "unknown operator \"equals\"; known operators: eq, ne, in, not_in, exists, empty, contains, matches, gt, gte, lt, "
+         "lte, older_than, within, changed_to, changed_from, any, all"},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"message.text": {"matches": "(abc"}}, )" + then_t + "}", "\"(abc\"",
+         "invalid regular expression: missing ): (abc"},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"order.create_time": {"older_than": "1 day"}}, )" + then_t + "}", "\"1 day\"",
+         "expected a duration such as \"24h\", \"30m\" or \"7d\" for \"older_than\", found the string \"1 day\""},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"order.status": {"within": "1h"}}, )" + then_t + "}", "\"within\"",
+         "\"within\" works on timestamps (such as order.create_time), but order.status is a string"},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"event.order_status": {"changed_to": "DELIVERED"}}, )" + then_t + "}",
+         "\"changed_to\"",
+         "\"changed_to\" compares the order before and after the event, so it works on order.* fields only"},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"order.status": {"any": {"eq": "x"}}}, )" + then_t + "}", "\"any\"",
+         "\"any\" tests the elements of a list (order.line_items, order.tags), but order.status is a string"},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"order.line_items": {"any": {"quantity": {"gt": 1}}}}, )" + then_t + "}",
+         "\"quantity\"",
+         "unknown field \"quantity\" of order.line_items elements; they have: id, sku_id, product_id, product_name, "
+         "sku_name, seller_sku, sale_price, package_id"},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"order.total_amount": {"gt": "1000"}}, )" + then_t + "}", "\"1000\"",
+         "expected a number for \"gt\", found the string \"1000\""},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"order.status": {"in": "A"}}, )" + then_t + "}", "\"A\"",
+         "expected a non-empty array of values for \"in\", found the string \"A\""},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"order.id": {"exists": "yes"}}, )" + then_t + "}", "\"yes\"",
+         "expected true or false for \"exists\", found the string \"yes\""},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"order.tags": {"eq": "vip"}}, )" + then_t + "}", "\"eq\"",
+         "\"eq\" compares single values, but order.tags is a list of strings; use \"any\" or \"contains\""},
+        {"{\"id\": \"a\", " + on + R"(, "if": "order.status == X", )" + then_t + "}", "\"order.status == X\"",
+         "expected a condition object such as {\"order.status\": {\"eq\": \"AWAITING_SHIPMENT\"}}, found the string \"order.status == X\""},
+        {"{\"id\": \"a\", " + on + R"(, "if": {"all": []}, )" + then_t + "}", "[]",
+         "expected \"all\" to be a non-empty array of conditions, found an array"},
+        {"{\"id\": \"a\", " + on + R"(, "if": {}, )" + then_t + "}", "{}",
+         "empty condition: expected a field test, \"all\", \"any\" or \"not\""},
+        {"{\"id\": \"a\", " + on + R"(, "then": []})", "[]",
+         "expected \"then\" to be a non-empty array of actions, found an array"},
+        {"{\"id\": \"a\", " + on + R"(, "then": [{"send_email": {"template": "t"}}]})", "\"send_email\"",
+         "unknown action \"send_email\"; known actions: send_message"},
+        {"{\"id\": \"a\", " + on + R"(, "then": [{"schedule": {"after": "24h"}}]})", "\"schedule\"",
+         "action \"schedule\" is not supported by this version; supported actions: send_message"},
+        {"{\"id\": \"a\", " + on + R"(, "then": [{"send_message": {"template": "t", "locale": "fr"}}]})", "\"fr\"",
+         "template \"t\" has no \"fr\" text; it has: ja, en"},
+        {"{\"id\": \"a\", " + on + R"(, "then": [{"send_message": {"template": "thanks"}}]})", "\"thanks\"",
+         "unknown template \"thanks\"; defined templates: t"},
+        {"{\"id\": \"a\", " + on + R"(, "then": [{"send_message": {"template": "t", "name": "x"}}]})", "\"name\"",
+         "unknown send_message key \"name\"; allowed keys: template, locale"},
+        {"{\"id\": \"a\", " + on + R"(, "mode": "dry-run", )" + then_t + "}", "\"dry-run\"",
+         "expected \"mode\" to be \"live\" or \"shadow\", found the string \"dry-run\""},
+        {"{\"id\": \"a\", " + on + R"(, "once_per": "buyer", )" + then_t + "}", "\"buyer\"",
+         "expected \"once_per\" to be one of order, package, order_status, message, event, found the string \"buyer\""},
+        {"{\"id\": \"a\", " + on + R"(, "enabled": "yes", )" + then_t + "}", "\"yes\"",
+         "expected \"enabled\" to be true or false, found the string \"yes\""},
+        {"{\"id\": \"a\", " + on + R"(, "locale": "Japanese", )" + then_t + "}", "\"Japanese\"",
+         "expected \"locale\" to be a locale such as \"ja\" or \"en\", found the string \"Japanese\""},
+    }));
+    CAPTURE(rule);
+    auto result = load_text(frame(rule), "f.json");
+    CHECK_FALSE(result.ok());
+    CHECK(result.rules == nullptr);
+    auto errors = errors_of(result);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors.front() == error_at(4, rule, token, message));
+}
+
+TEST_CASE("Each template error is reported at the template text's position", "[ruleset]") {
+    auto [entry, token, message] = GENERATE(table<std::string, std::string, std::string>({
+        {R"("x": {"ja": "{{order.buyer_nme}}様"})", "\"{{", "unknown placeholder {{order.buyer_nme}}; did you mean order.buyer_name?"},
+        {R"("x": {"en": "Hi {{ order.id"})", "\"Hi", "unclosed '{{' in \"{{ order.id\": expected '}}' after the field name"},
+        {R"("x": {"en": "{{order.line_items}}"})", "\"{{",
+         "placeholder {{order.line_items}} names a list of objects, which cannot be rendered as text"},
+        {R"("x": {"en": "Hi {{}}"})", "\"Hi", "empty placeholder {{}}: expected a field such as {{order.buyer_name}}"},
+        {R"("x": {"JA": "hi"})", "\"JA\"", "expected a locale such as \"ja\" or \"en\" as the key, found \"JA\""},
+        {R"("x": {"en": " "})", "\" \"", "empty template text"},
+        {R"("x": {"en": 5})", "5", "expected the template text as a string, found the number 5"},
+        {R"("x": [])", "[]",
+         "expected a template text (string) or an object of locale -> text such as {\"ja\": \"...\", \"en\": \"...\"}, found an array"},
+        {R"("bad name": "hi")", "\"bad name\"", "template name \"bad name\" may use only letters, digits, '_', '-' and '.'"},
+    }));
+    CAPTURE(entry);
+    std::string text = "{\n  \"templates\": {\n    " + entry + "\n  }\n}\n";
+    auto result = load_text(text, "f.json");
+    auto errors = errors_of(result);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors.front() == error_at(3, entry, token, message));
+}
+
+TEST_CASE("File-level errors name the key or value at fault", "[ruleset]") {
+    SECTION("unknown top-level key") {
+        auto result = load_text("{\n  \"rule\": []\n}", "f.json");
+        CHECK(errors_of(result) ==
+              std::vector<std::string>{"f.json:2:3: error: unknown top-level key \"rule\"; allowed keys: templates, rules; did you mean rules?"});
+    }
+    SECTION("the file is not an object") {
+        auto result = load_text("[]", "f.json");
+        CHECK(errors_of(result) ==
+              std::vector<std::string>{"f.json:1:1: error: expected a rule file object with \"templates\" and/or \"rules\", found an array"});
+    }
+    SECTION("rules is not an array") {
+        auto result = load_text("{\"rules\": {}}", "f.json");
+        CHECK(errors_of(result) ==
+              std::vector<std::string>{"f.json:1:11: error: expected \"rules\" to be an array of rule objects, found an object"});
+    }
+    SECTION("a syntax error") {
+        auto result = load_text("{\n  \"rules\": [\n    {\"id\": \"a\"}\n    {\"id\": \"b\"}\n  ]\n}", "f.json");
+        CHECK(errors_of(result) ==
+              std::vector<std::string>{"f.json:4:5: error: expected ',' or ']' after array element, found '{'"});
+    }
+}
+
+TEST_CASE("All errors in a file are reported, in order of position", "[ruleset]") {
+    std::string text = "{\n"
+                       "  \"templates\": {\"t\": \"hi {{order.nope}}\"},\n"
+                       "  \"rules\": [\n"
+                       "    {\"id\": \"a\", \"on\": \"order.nope\", \"then\": [{\"send_message\": {\"template\": \"t\"}}]},\n"
+                       "    {\"id\": \"b\", \"on\": \"order.status_changed\", \"if\": {\"order.x\": {\"eq\": 1}, \"order.status\": {\"eq\": 1, \"nope\": 2}},\n"
+                       "     \"then\": [{\"send_message\": {\"template\": \"missing\"}}]}\n"
+                       "  ]\n"
+                       "}\n";
+    auto result = load_text(text, "f.json");
+    CHECK(result.rules == nullptr);
+    auto errors = errors_of(result);
+    INFO(all_diagnostics(result));
+    REQUIRE(errors.size() == 5);
+    CHECK(errors[0].rfind("f.json:2:22: error: unknown placeholder {{order.nope}}", 0) == 0);
+    CHECK(errors[1].rfind("f.json:4:23: error: unknown event \"order.nope\"", 0) == 0);
+    CHECK(errors[2].rfind("f.json:5:54: error: unknown field \"order.x\"", 0) == 0);
+    CHECK(errors[3].rfind("f.json:5:102: error: unknown operator \"nope\"", 0) == 0);
+    CHECK(errors[4].rfind("f.json:6:45: error: unknown template \"missing\"", 0) == 0);
+}
+
+TEST_CASE("Warnings do not stop a ruleset from loading", "[ruleset]") {
+    std::string text = R"({
+  "templates": {"t": "hi", "unused": "never sent"},
+  "rules": [
+    {"id": "a", "on": "order.status_changed", "once_per": "message", "then": [{"send_message": {"template": "t"}}]},
+    {"id": "b", "on": "shop.deauthorized", "locale": "fr", "then": [{"send_message": {"template": "t"}}]}
+  ]
+})";
+    auto result = load_text(text, "f.json");
+    INFO(all_diagnostics(result));
+    REQUIRE(result.ok());
+    std::vector<std::string> lines;
+    for (const auto& d : result.diagnostics) {
+        CHECK(d.warning);
+        lines.push_back(d.to_string());
+    }
+    CHECK(lines == std::vector<std::string>{
+                       "f.json:2:28: warning: template \"unused\" is not used by any rule",
+                       "f.json:4:59: warning: once_per \"message\" needs a message, but the rule does not listen to message.received",
+                       "f.json:5:5: warning: shop events carry no order, so once_per \"order\" cannot be satisfied; use once_per \"event\"",
+                   });
+}
+
+TEST_CASE("Duplicate rule ids and template names across files name both places", "[ruleset]") {
+    temp_dir dir;
+    dir.write("10-a.json", "{\n  \"templates\": {\"t\": \"hi\"},\n  \"rules\": [\n    {\"id\": \"same\", \"on\": \"order.status_changed\", \"then\": [{\"send_message\": {\"template\": \"t\"}}]}\n  ]\n}\n");
+    dir.write("20-b.json", "{\n  \"templates\": {\"t\": \"again\"},\n  \"rules\": [\n    {\"id\": \"same\", \"on\": \"package.updated\", \"then\": [{\"send_message\": {\"template\": \"t\"}}]}\n  ]\n}\n");
+    auto result = load_directory(dir.path());
+    CHECK_FALSE(result.ok());
+    auto a = (dir.path() / "10-a.json").string();
+    auto b = (dir.path() / "20-b.json").string();
+    CHECK(errors_of(result) == std::vector<std::string>{
+                                   b + ":2:17: error: duplicate template \"t\"; first defined at " + a + ":2:17",
+                                   b + ":4:12: error: duplicate rule id \"same\"; first defined at " + a + ":4:12",
+                               });
+}
+
+TEST_CASE("A directory loads its *.json files in lexical order", "[ruleset]") {
+    temp_dir dir;
+    auto rule = [](const std::string& id) {
+        return "{\"templates\": {\"t_" + id + "\": \"hi\"}, \"rules\": [{\"id\": \"" + id +
+               "\", \"on\": \"order.status_changed\", \"then\": [{\"send_message\": {\"template\": \"t_" + id + "\"}}]}]}";
+    };
+    dir.write("20-second.json", rule("second"));
+    dir.write("10-first.json", rule("first"));
+    dir.write("30-third.json", rule("third"));
+    dir.write("notes.txt", "not json");
+    dir.write(".#10-first.json", "{ editor lock file");
+    std::filesystem::create_directories(dir.path() / "sub.json");
+    auto result = load_directory(dir.path());
+    INFO(all_diagnostics(result));
+    REQUIRE(result.ok());
+    CHECK(result.rules->size() == 3);
+    CHECK(result.rules->rule_ids() == std::vector<std::string>{"first", "second", "third"});
+    CHECK(result.rules->template_names() == std::vector<std::string>{"t_first", "t_second", "t_third"});
+    CHECK(result.rules->handles("order.status_changed"));
+    CHECK_FALSE(result.rules->handles("package.updated"));
+}
+
+TEST_CASE("Errors in several files are all reported, each with its own file", "[ruleset]") {
+    temp_dir dir;
+    auto a = dir.write("a.json", "{\"rules\": [}");
+    auto b = dir.write("b.json", "{\"rules\": [{\"id\": \"x\", \"on\": \"nope\", \"then\": [{\"send_message\": {\"template\": \"t\"}}]}]}");
+    auto result = load_files({a, b, dir.path() / "c.json"});
+    auto errors = errors_of(result);
+    INFO(all_diagnostics(result));
+    REQUIRE(errors.size() == 4);
+    CHECK(errors[0] == a.string() + ":1:12: error: expected a JSON value (object, array, string, number, true, false or null), found '}'");
+    CHECK(errors[1].rfind(b.string() + ":1:30: error: unknown event \"nope\"", 0) == 0);
+    CHECK(errors[2] == b.string() + ":1:77: error: unknown template \"t\"; no templates are defined");
+    CHECK(errors[3] == (dir.path() / "c.json").string() + ": error: cannot read file: No such file or directory");
+}
+
+TEST_CASE("A missing rules directory is an error", "[ruleset]") {
+    temp_dir dir;
+    auto result = load_directory(dir.path() / "absent");
+    CHECK_FALSE(result.ok());
+    REQUIRE(result.diagnostics.size() == 1);
+    CHECK(result.diagnostics[0].to_string() ==
+          (dir.path() / "absent").string() + ": error: cannot read rules directory: No such file or directory");
+    auto file = dir.write("plain.json", "{}");
+    CHECK(load_directory(file).diagnostics.at(0).message == "rules directory is not a directory");
+}
+
+TEST_CASE("An empty directory gives an empty, valid ruleset", "[ruleset]") {
+    temp_dir dir;
+    auto result = load_directory(dir.path());
+    REQUIRE(result.ok());
+    CHECK(result.rules->size() == 0);
+}
+
+TEST_CASE("The hash is stable for the same files and changes with any byte", "[ruleset]") {
+    std::string text = R"({"templates": {"t": "hi"}, "rules": [{"id": "a", "on": "order.status_changed", "then": [{"send_message": {"template": "t"}}]}]})";
+    auto first = test::must_load(text);
+    auto again = test::must_load(text);
+    CHECK(first->hash().size() == 16);
+    CHECK(first->hash().find_first_not_of("0123456789abcdef") == std::string::npos);
+    CHECK(first->hash() == again->hash());
+    std::string edited = text;
+    edited.replace(edited.find("hi"), 2, "ho");
+    CHECK(test::must_load(edited)->hash() != first->hash());
+}
+
+TEST_CASE("Disabled rules load and count but are never evaluated", "[ruleset]") {
+    auto rules = test::must_load(R"({"templates": {"t": "hi"}, "rules": [
+        {"id": "off", "enabled": false, "on": "order.status_changed", "then": [{"send_message": {"template": "t"}}]}]})");
+    CHECK(rules->size() == 1);
+    CHECK(rules->rule_ids() == std::vector<std::string>{"off"});
+    CHECK_FALSE(rules->handles("order.status_changed"));
+}
