@@ -412,7 +412,7 @@ void shop::record_attempt(std::uint64_t seq, int status, std::string error, deli
         return;
     }
     auto delay = std::chrono::duration<double>(webhook_retry_schedule[d.attempts - 1]) * options_.retry_scale;
-    d.due = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
+    d.due = now + std::chrono::round<std::chrono::steady_clock::duration>(delay);
 }
 
 json shop::delivery_json(const delivery& d) const {
