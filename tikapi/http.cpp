@@ -104,7 +104,9 @@ asio::awaitable<result<http_response>> exchange(Stream& stream, bhttp::request<b
                                                 std::chrono::steady_clock::time_point deadline,
                                                 const std::string& where) {
     beast::get_lowest_layer(stream).expires_at(deadline);
-    auto [wec, written] = co_await bhttp::async_write(stream, req, use_tuple);
+    auto r_wec = co_await bhttp::async_write(stream, req, use_tuple);
+    auto wec = std::get<0>(std::move(r_wec));
+    auto written = std::get<1>(std::move(r_wec));
     (void)written;
     if (wec) {
         co_return make_error(is_timeout(wec) ? error_kind::timeout : error_kind::connect,
@@ -115,7 +117,9 @@ asio::awaitable<result<http_response>> exchange(Stream& stream, bhttp::request<b
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
     beast::get_lowest_layer(stream).expires_at(deadline);
-    auto [rec, read] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    auto r_rec = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    auto rec = std::get<0>(std::move(r_rec));
+    auto read = std::get<1>(std::move(r_rec));
     (void)read;
     if (rec) {
         error_kind kind = error_kind::connect;
@@ -318,7 +322,9 @@ asio::awaitable<result<http_response>> http_client::send(const url& base, http_r
     resolve_timer.async_wait([resolver](const error_code& ec) {
         if (!ec) resolver->cancel();
     });
-    auto [resolve_ec, endpoints] = co_await resolver->async_resolve(base.host, std::to_string(base.port), use_tuple);
+    auto r_resolve_ec = co_await resolver->async_resolve(base.host, std::to_string(base.port), use_tuple);
+    auto resolve_ec = std::get<0>(std::move(r_resolve_ec));
+    auto endpoints = std::get<1>(std::move(r_resolve_ec));
     resolve_timer.cancel();
     if (resolve_ec) {
         co_return make_error(is_timeout(resolve_ec) ? error_kind::timeout : error_kind::connect,
@@ -349,14 +355,17 @@ asio::awaitable<result<http_response>> http_client::send(const url& base, http_r
         if (impl_->tls.verify) stream.set_verify_callback(ssl::host_name_verification(base.host));
 
         beast::get_lowest_layer(stream).expires_at(deadline);
-        auto [connect_ec, ep] = co_await beast::get_lowest_layer(stream).async_connect(endpoints, use_tuple);
+        auto r_connect_ec = co_await beast::get_lowest_layer(stream).async_connect(endpoints, use_tuple);
+        auto connect_ec = std::get<0>(std::move(r_connect_ec));
+        auto ep = std::get<1>(std::move(r_connect_ec));
         (void)ep;
         if (connect_ec) {
             co_return make_error(is_timeout(connect_ec) ? error_kind::timeout : error_kind::connect,
                                  "connecting to " + where + ": " + connect_ec.message(), false);
         }
         beast::get_lowest_layer(stream).expires_at(deadline);
-        auto [hs_ec] = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
+        auto r_hs_ec = co_await stream.async_handshake(ssl::stream_base::client, use_tuple);
+        auto hs_ec = std::get<0>(std::move(r_hs_ec));
         if (hs_ec) {
             std::string reason = hs_ec.message();
             long verify = SSL_get_verify_result(stream.native_handle());
@@ -372,11 +381,11 @@ asio::awaitable<result<http_response>> http_client::send(const url& base, http_r
 
     beast::tcp_stream stream(impl_->executor);
     stream.expires_at(deadline);
-    auto [connect_ec, ep] = co_await stream.async_connect(endpoints, use_tuple);
-    (void)ep;
-    if (connect_ec) {
-        co_return make_error(is_timeout(connect_ec) ? error_kind::timeout : error_kind::connect,
-                             "connecting to " + where + ": " + connect_ec.message(), false);
+    auto plain_connect = co_await stream.async_connect(endpoints, use_tuple);
+    auto plain_connect_ec = std::get<0>(plain_connect);
+    if (plain_connect_ec) {
+        co_return make_error(is_timeout(plain_connect_ec) ? error_kind::timeout : error_kind::connect,
+                             "connecting to " + where + ": " + plain_connect_ec.message(), false);
     }
     auto response = co_await exchange(stream, req, deadline, where);
     error_code ignored;
@@ -419,7 +428,9 @@ asio::awaitable<void> lingering_close(beast::tcp_stream& stream, std::chrono::mi
     std::array<char, 8192> sink{};
     std::size_t total = 0;
     while (total < 16 * 1024 * 1024) {
-        auto [rec, n] = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+        auto r_rec = co_await stream.async_read_some(asio::buffer(sink), use_tuple);
+        auto rec = std::get<0>(std::move(r_rec));
+        auto n = std::get<1>(std::move(r_rec));
         if (rec) break;
         total += n;
     }
@@ -441,7 +452,9 @@ bhttp::response<bhttp::string_body> to_beast(const http_response& r, bool keep_a
 
 asio::awaitable<void> http_server::impl::accept_loop(std::shared_ptr<impl> self) {
     while (!self->stopped) {
-        auto [ec, socket] = co_await self->acceptor.async_accept(use_tuple);
+        auto r_ec = co_await self->acceptor.async_accept(use_tuple);
+        auto ec = std::get<0>(std::move(r_ec));
+        auto socket = std::get<1>(std::move(r_ec));
         if (self->stopped || ec == asio::error::operation_aborted) co_return;
         if (ec) {
             // Out of file descriptors and the like: say so, back off, go on.
@@ -483,7 +496,9 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
         // request has begun it must arrive whole within read_timeout.
         if (!first && buffer.size() == 0) {
             stream->expires_after(options.idle_timeout);
-            auto [ec, n] = co_await stream->async_read_some(buffer.prepare(8192), use_tuple);
+            auto r_ec = co_await stream->async_read_some(buffer.prepare(8192), use_tuple);
+            auto ec = std::get<0>(std::move(r_ec));
+            auto n = std::get<1>(std::move(r_ec));
             if (ec) break;
             buffer.commit(n);
         }
@@ -492,12 +507,16 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
         bhttp::request_parser<bhttp::string_body> parser;
         parser.body_limit(options.body_limit);
         stream->expires_after(options.read_timeout);
-        auto [ec, n] = co_await bhttp::async_read(*stream, buffer, parser, use_tuple);
+        auto r_ec = co_await bhttp::async_read(*stream, buffer, parser, use_tuple);
+        auto ec = std::get<0>(std::move(r_ec));
+        auto n = std::get<1>(std::move(r_ec));
         (void)n;
         if (ec == bhttp::error::body_limit) {
             auto res = to_beast(http_response::text(413, "request body too large\n"), false);
             stream->expires_after(options.read_timeout);
-            auto [wec, wn] = co_await bhttp::async_write(*stream, res, use_tuple);
+            auto r_wec = co_await bhttp::async_write(*stream, res, use_tuple);
+            auto wec = std::get<0>(std::move(r_wec));
+            auto wn = std::get<1>(std::move(r_wec));
             (void)wn;
             if (!wec) co_await lingering_close(*stream, options.read_timeout);
             break;
@@ -506,7 +525,9 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
         if (ec && is_http_parse_error(ec)) {
             auto res = to_beast(http_response::text(400, "bad request\n"), false);
             stream->expires_after(options.read_timeout);
-            auto [wec, wn] = co_await bhttp::async_write(*stream, res, use_tuple);
+            auto r_wec = co_await bhttp::async_write(*stream, res, use_tuple);
+            auto wec = std::get<0>(std::move(r_wec));
+            auto wn = std::get<1>(std::move(r_wec));
             (void)wn;
             if (!wec) co_await lingering_close(*stream, options.read_timeout);
             break;
@@ -546,7 +567,9 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
         auto res = to_beast(response, keep_alive);
         if (request.method == "HEAD") res.body().clear();
         stream->expires_after(options.read_timeout);
-        auto [wec, wn] = co_await bhttp::async_write(*stream, res, use_tuple);
+        auto r_wec = co_await bhttp::async_write(*stream, res, use_tuple);
+        auto wec = std::get<0>(std::move(r_wec));
+        auto wn = std::get<1>(std::move(r_wec));
         (void)wn;
         if (wec || !keep_alive) break;
     }
