@@ -43,9 +43,66 @@ bool text_of(const json* value, std::string& buffer, const std::string*& text) {
     return true;
 }
 
-bool holds(const condition& c, const context& ctx, const json* element);
+// Per-evaluation memory: each catalogue field is resolved once per event
+// (many rules test order.status), and each text is folded once for
+// `contains`. Kept thread_local and reused, so steady-state evaluation of
+// rules that do not fire allocates nothing.
+class eval_state {
+public:
+    void reset(const context& ctx, std::size_t field_count) {
+        ctx_ = &ctx;
+        values_.assign(field_count, nullptr);
+        resolved_.assign(field_count, 0);
+        folds_used_ = 0;
+    }
 
-bool apply(const operation& op, const json* value, const condition& test, const context& ctx) {
+    const context& ctx() const { return *ctx_; }
+
+    const json* value(const detail::field_ref& ref, const json* element) {
+        if (ref.id == detail::field_ref::no_id) return detail::resolve(ref, *ctx_, element);
+        if (!resolved_[ref.id]) {
+            values_[ref.id] = detail::resolve(ref, *ctx_, element);
+            resolved_[ref.id] = 1;
+        }
+        return values_[ref.id];
+    }
+
+    // The folded form of `text`, which lives inside `key` (a JSON value of the context).
+    const std::string& folded(const json* key, std::string_view text) {
+        for (std::size_t i = 0; i < folds_used_; ++i) {
+            if (folds_[i].first == key) return folds_[i].second;
+        }
+        if (folds_used_ == folds_.size()) {
+            if (folds_.size() >= max_folds) {
+                scratch_.clear();
+                detail::fold(text, scratch_);
+                return scratch_;
+            }
+            folds_.emplace_back();
+        }
+        auto& slot = folds_[folds_used_++];
+        slot.first = key;
+        slot.second.clear();
+        detail::fold(text, slot.second);
+        return slot.second;
+    }
+
+    std::string& scratch_text() { return text_; }
+
+private:
+    static constexpr std::size_t max_folds = 32;
+    const context* ctx_ = nullptr;
+    std::vector<const json*> values_;
+    std::vector<std::uint8_t> resolved_;
+    std::vector<std::pair<const json*, std::string>> folds_;
+    std::size_t folds_used_ = 0;
+    std::string scratch_;
+    std::string text_;
+};
+
+bool holds(const condition& c, eval_state& state, const json* element);
+
+bool apply(const operation& op, const json* value, const condition& test, eval_state& state) {
     switch (op.kind) {
         case op_kind::eq: return equals(value, op.operand);
         case op_kind::ne: return !equals(value, op.operand);
@@ -57,26 +114,18 @@ bool apply(const operation& op, const json* value, const condition& test, const 
         case op_kind::empty: return is_empty(value) == op.flag;
         case op_kind::contains: {
             if (!value) return false;
-            thread_local std::string folded;
             if (value->is_array()) {
                 return std::any_of(value->begin(), value->end(), [&](const json& e) {
-                    if (!e.is_string()) return false;
-                    folded.clear();
-                    detail::fold(e.get_ref<const std::string&>(), folded);
-                    return folded == op.folded;
+                    return e.is_string() && state.folded(&e, e.get_ref<const std::string&>()) == op.folded;
                 });
             }
-            thread_local std::string scratch;
             const std::string* text = nullptr;
-            if (!text_of(value, scratch, text)) return false;
-            folded.clear();
-            detail::fold(*text, folded);
-            return folded.find(op.folded) != std::string::npos;
+            if (!text_of(value, state.scratch_text(), text)) return false;
+            return state.folded(value, *text).find(op.folded) != std::string::npos;
         }
         case op_kind::matches: {
-            thread_local std::string scratch;
             const std::string* text = nullptr;
-            if (!text_of(value, scratch, text)) return false;
+            if (!text_of(value, state.scratch_text(), text)) return false;
             return RE2::PartialMatch(*text, *op.regex);
         }
         case op_kind::gt:
@@ -98,13 +147,13 @@ bool apply(const operation& op, const json* value, const condition& test, const 
             if (!value) return false;
             auto ts = detail::as_number(*value);
             if (!ts) return false;
-            double age = static_cast<double>(ctx.now) - *ts;
+            double age = static_cast<double>(state.ctx().now) - *ts;
             return op.kind == op_kind::older_than ? age > static_cast<double>(op.seconds)
                                                   : age <= static_cast<double>(op.seconds);
         }
         case op_kind::changed_to:
         case op_kind::changed_from: {
-            const json* before = detail::resolve_in(test.field, ctx.previous_order);
+            const json* before = detail::resolve_in(test.field, state.ctx().previous_order);
             bool now_is = equals(value, op.operand);
             bool was = equals(before, op.operand);
             return op.kind == op_kind::changed_to ? now_is && !was : was && !now_is;
@@ -112,7 +161,7 @@ bool apply(const operation& op, const json* value, const condition& test, const 
         case op_kind::any:
         case op_kind::all: {
             if (!value || !value->is_array()) return false;
-            auto element_holds = [&](const json& e) { return holds(*op.nested, ctx, &e); };
+            auto element_holds = [&](const json& e) { return holds(*op.nested, state, &e); };
             return op.kind == op_kind::any ? std::any_of(value->begin(), value->end(), element_holds)
                                            : std::all_of(value->begin(), value->end(), element_holds);
         }
@@ -120,16 +169,16 @@ bool apply(const operation& op, const json* value, const condition& test, const 
     return false;
 }
 
-bool holds(const condition& c, const context& ctx, const json* element) {
+bool holds(const condition& c, eval_state& state, const json* element) {
     switch (c.k) {
         case condition::kind::all:
-            return std::all_of(c.children.begin(), c.children.end(), [&](const condition& x) { return holds(x, ctx, element); });
+            return std::all_of(c.children.begin(), c.children.end(), [&](const condition& x) { return holds(x, state, element); });
         case condition::kind::any:
-            return std::any_of(c.children.begin(), c.children.end(), [&](const condition& x) { return holds(x, ctx, element); });
-        case condition::kind::negate: return !holds(c.children.front(), ctx, element);
+            return std::any_of(c.children.begin(), c.children.end(), [&](const condition& x) { return holds(x, state, element); });
+        case condition::kind::negate: return !holds(c.children.front(), state, element);
         case condition::kind::test: {
-            const json* value = detail::resolve(c.field, ctx, element);
-            return std::all_of(c.ops.begin(), c.ops.end(), [&](const operation& op) { return apply(op, value, c, ctx); });
+            const json* value = state.value(c.field, element);
+            return std::all_of(c.ops.begin(), c.ops.end(), [&](const operation& op) { return apply(op, value, c, state); });
         }
     }
     return false;
@@ -230,9 +279,11 @@ evaluation evaluate(const ruleset& rules, const context& ctx) {
     const detail::ruleset_data& data = *rules.data_;
     auto it = data.by_event.find(ctx.event);
     if (it == data.by_event.end()) return out;
+    thread_local eval_state state;
+    state.reset(ctx, data.field_count);
     for (std::size_t i : it->second) {
         const detail::rule& r = data.rules[i];
-        if (r.has_condition && !holds(r.when, ctx, nullptr)) continue;
+        if (r.has_condition && !holds(r.when, state, nullptr)) continue;
         out.matched_rules.push_back(r.id);
         for (std::size_t k = 0; k < r.then.size(); ++k) out.actions.push_back(plan(data, r, k, ctx));
     }

@@ -186,6 +186,7 @@ public:
         char hex[17];
         std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash_));
         data_->hash = hex;
+        data_->field_count = field_ids_.size();
         result.rules = std::make_shared<const ruleset>(std::move(data_));
         return result;
     }
@@ -622,6 +623,10 @@ private:
                     ok = false;
                     continue;
                 }
+                if (ref->root != detail::root_kind::element) {
+                    auto [it, inserted] = field_ids_.emplace(ref->path, static_cast<std::uint32_t>(field_ids_.size()));
+                    ref->id = it->second;
+                }
                 part.k = detail::condition::kind::test;
                 if (!compile_test(doc, kp, value, std::move(*ref), part)) ok = false;
             }
@@ -783,6 +788,7 @@ private:
     std::unordered_map<std::string, std::size_t> template_index_;
     std::vector<template_ref> refs_;
     std::map<std::string, int> file_order_;
+    std::unordered_map<std::string, std::uint32_t> field_ids_;
     std::uint64_t hash_ = 0xcbf29ce484222325ULL;
 };
 

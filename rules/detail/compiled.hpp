@@ -85,6 +85,7 @@ struct ruleset_data {
     std::vector<message_template> templates;
     std::unordered_map<std::string, std::vector<std::size_t>> by_event;  // enabled rules, in load order
     std::string hash;
+    std::size_t field_count = 0;  // distinct field_ref ids used by conditions
 };
 
 }  // namespace orderflow::rules::detail

@@ -22,6 +22,10 @@ struct field_ref {
     std::vector<std::string> segments;  // keys below the root; empty means the root itself
     std::string path;                   // as written, for messages ("order.buyer_name")
     field_type type = field_type::string;
+    // Index of this path among the ruleset's distinct non-element fields, so
+    // evaluation resolves each field once per event; no_id for element fields.
+    static constexpr std::uint32_t no_id = UINT32_MAX;
+    std::uint32_t id = no_id;
 };
 
 // A catalogue path ("order.sku_counts.ENG-1" keeps "ENG-1" as one key, dots and all).

@@ -88,6 +88,12 @@ bool ends_with_kana(const std::string& out, std::uint32_t& cp) {
 void fold(std::string_view text, std::string& out) {
     std::size_t i = 0;
     while (i < text.size()) {
+        auto byte = static_cast<unsigned char>(text[i]);
+        if (byte < 0x80) {  // the common case, without decoding
+            out.push_back(static_cast<char>(byte >= 'A' && byte <= 'Z' ? byte + 32 : byte));
+            ++i;
+            continue;
+        }
         std::size_t start = i;
         std::uint32_t cp = decode(text, i);
         if (cp == 0xFFFFFFFF) {

@@ -42,7 +42,7 @@ std::string error_at(int line, const std::string& line_text, const std::string& 
 
 TEST_CASE("The example rule file in etc/ loads without errors or warnings", "[ruleset]") {
     const char* source = std::getenv("ORDERFLOW_SOURCE");
-    REQUIRE(source != nullptr);
+    if (source == nullptr || *source == '\0') source = ORDERFLOW_SOURCE_DIR;
     auto result = load_directory(std::filesystem::path(source) / "etc/orderflow/rules");
     INFO(all_diagnostics(result));
     REQUIRE(result.ok());
