@@ -258,16 +258,32 @@ planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std
     p.params = json::object();
     p.params["template"] = t.name;
     p.params["locale"] = locale;
+    // An action that cannot be prepared is keyed to this event, not to its
+    // scope: the daemon records the skip for this event, and a later event
+    // that can be prepared still gets the real key (an error never sends, so
+    // this cannot double anything).
+    auto per_event_key = [&] {
+        std::string k = r.id;
+        k.push_back('\x1f');
+        k += std::to_string(index);
+        k.push_back('\x1f');
+        k += r.once_per_name;
+        k += "\x1f!error\x1f";
+        k += ctx.event_id;
+        return k;
+    };
     if (!scoped) {
         p.error = "no " + r.once_per_name + " for once_per";
+        p.key_material = per_event_key();
         return p;
     }
-    p.key_material = std::move(key);
     auto rendered = variant.text.render(ctx);
     if (!rendered.ok()) {
         p.error = std::move(rendered.error);
+        p.key_material = per_event_key();
         return p;
     }
+    p.key_material = std::move(key);
     p.params["text"] = std::move(rendered.text);
     return p;
 }

@@ -22,8 +22,9 @@ struct planned_action {
     std::string kind;              // "send_message"
     std::string once_per;          // "order" | "package" | "order_status" | "message" | "event"
     // rule id, index, once_per and the scope values, joined with '\x1f'.
-    // Never rule text: editing a rule keeps its keys. Empty when `error` says
-    // the scope value is missing.
+    // Never rule text: editing a rule keeps its keys. When `error` is set it
+    // is rule id, index, once_per, "!error" and ctx.event_id instead: the skip
+    // is recorded once per event and does not use up the real key.
     std::string key_material;
     bool shadow = false;           // the rule has mode "shadow": record only, send nothing
     nlohmann::json params;         // send_message: {"template": name, "locale": "ja", "text": rendered text}

@@ -499,7 +499,10 @@ private:
                                 (node.is_object() ? "an object with " + std::to_string(node.size()) + " keys" : describe(node)));
             return;
         }
-        const auto& [name, params] = *node.items().begin();
+        // Named iterator: GCC 12 at -O2 flags a binding into items()'s temporary.
+        auto first = node.begin();
+        const std::string& name = first.key();
+        const json& params = first.value();
         pointer p = ptr / name;
         if (name != "send_message") {
             if (std::find(future_actions.begin(), future_actions.end(), name) != future_actions.end()) {

@@ -271,7 +271,7 @@ TEST_CASE("Editing a rule's text keeps its keys; other orders get other keys", "
     CHECK(evaluate(*v1, redelivered).actions[0].key_material == a.actions[0].key_material);
 }
 
-TEST_CASE("A missing scope value plans an action with an error and no key", "[engine]") {
+TEST_CASE("A missing scope value plans an action with an error keyed to the event", "[engine]") {
     auto [once_per, blank] = GENERATE(table<std::string, std::string>({
         {"order", "order"},
         {"order_status", "order"},
@@ -290,7 +290,7 @@ TEST_CASE("A missing scope value plans an action with an error and no key", "[en
     auto result = evaluate(*rules, ctx);
     REQUIRE(result.actions.size() == 1);
     CHECK(result.actions[0].error == "no " + once_per + " for once_per");
-    CHECK(result.actions[0].key_material.empty());
+    CHECK(result.actions[0].key_material == "r\x1f" "0\x1f" + once_per + "\x1f!error\x1f" + ctx.event_id);
     CHECK_FALSE(result.actions[0].params.contains("text"));
     CHECK(result.actions[0].params["template"] == "t");
 }

@@ -109,7 +109,13 @@ TEST_CASE("send_message renders its template into the planned action", "[templat
         const auto& a = result.actions[0];
         CHECK(a.error == "missing value for order.buyer_name");
         CHECK(a.params == json{{"template", "thanks"}, {"locale", "ja"}});
-        CHECK_FALSE(a.key_material.empty());
+        // Keyed to this event, so a later event with the name can still send.
+        CHECK(a.key_material == "thanks\x1f" "0\x1forder\x1f!error\x1f" "evt-1");
+        ctx.order["buyer_name"] = "佐藤";
+        ctx.event_id = "evt-2";
+        auto later = evaluate(*rules, ctx);
+        CHECK(later.actions.at(0).error.empty());
+        CHECK(later.actions.at(0).key_material == "thanks\x1f" "0\x1forder\x1f" "576461413038785752");
     }
 }
 
