@@ -409,7 +409,11 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
     bool started = false;
     bool stopped = false;
     std::uint64_t next_connection = 0;
-    std::map<std::uint64_t, std::weak_ptr<beast::tcp_stream>> connections;
+    struct connection {
+        std::weak_ptr<beast::tcp_stream> stream;
+        bool busy = false;   // between a complete request and its written response
+    };
+    std::map<std::uint64_t, connection> connections;
 
     static asio::awaitable<void> accept_loop(std::shared_ptr<impl> self);
     static asio::awaitable<void> session(std::shared_ptr<impl> self, tcp::socket socket);
@@ -481,7 +485,7 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
 
     auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
     const auto id = self->next_connection++;
-    self->connections.emplace(id, stream);
+    self->connections.emplace(id, connection{stream, false});
     struct unregister {
         impl* owner;
         std::uint64_t id;
@@ -534,6 +538,7 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
         }
         if (ec) break;   // timeout, reset, closed by stop()
 
+        self->connections[id].busy = true;
         auto& msg = parser.get();
         http_request request;
         request.method = std::string(msg.method_string());
@@ -562,16 +567,17 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
                        {{"method", request.method}, {"path", request.path()}, {"error", failure}});
             response = http_response::text(500, "internal error\n");
         }
-        if (self->stopped) break;
-
-        auto res = to_beast(response, keep_alive);
+        // A request in flight when stop() came still gets its answer (an
+        // acknowledged webhook must not look lost), then the connection closes.
+        auto res = to_beast(response, keep_alive && !self->stopped);
         if (request.method == "HEAD") res.body().clear();
         stream->expires_after(options.read_timeout);
         auto r_wec = co_await bhttp::async_write(*stream, res, use_tuple);
         auto wec = std::get<0>(std::move(r_wec));
         auto wn = std::get<1>(std::move(r_wec));
         (void)wn;
-        if (wec || !keep_alive) break;
+        self->connections[id].busy = false;
+        if (wec || !res.keep_alive()) break;
     }
     error_code ignored;
     stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -629,11 +635,13 @@ void http_server::stop() {
     impl_->stopped = true;
     error_code ignored;
     impl_->acceptor.close(ignored);
-    // Closing cancels whatever each connection is waiting for; its coroutine
-    // then finishes and unregisters itself.
+    // Closing cancels whatever an idle or still-reading connection waits
+    // for; its coroutine then finishes and unregisters itself. Connections
+    // busy in the handler write their answer first and then close.
     auto connections = impl_->connections;
-    for (auto& [id, weak] : connections) {
-        if (auto stream = weak.lock()) stream->socket().close(ignored);
+    for (auto& [id, c] : connections) {
+        if (c.busy) continue;
+        if (auto stream = c.stream.lock()) stream->socket().close(ignored);
     }
 }
 

@@ -112,7 +112,10 @@ public:
 
     std::uint16_t port() const;
     void start();   // spawns the accept loop on the executor
-    void stop();    // stops accepting and closes open connections
+    // Stops accepting and closes idle connections; a request already in the
+    // handler still gets its response (with Connection: close). Call it on
+    // the executor's thread. Once handlers finish, io_context::run() returns.
+    void stop();
 
 private:
     struct impl;

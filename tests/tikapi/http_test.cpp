@@ -281,6 +281,25 @@ TEST_CASE("stop closes idle keep-alive connections so run returns", "[http]") {
     CHECK(received == "closed");
 }
 
+TEST_CASE("a request in the handler when stop is called still gets its response", "[http]") {
+    asio::io_context ioc;
+    std::unique_ptr<http_server> server;
+    server = std::make_unique<http_server>(ioc.get_executor(), "127.0.0.1", 0,
+                                           [&](http_request&) -> asio::awaitable<http_response> {
+                                               server->stop();   // e.g. SIGTERM while a webhook is being stored
+                                               co_return http_response::text(200, "stored");
+                                           });
+    server->start();
+    http_client client(ioc.get_executor());
+    http_request req;
+    auto res = run(ioc, [&]() -> asio::awaitable<result<http_response>> {
+        co_return co_await client.send(local(server->port()), req, 5s);
+    }());
+    REQUIRE(res.ok());
+    CHECK(res.value().body == "stored");
+    CHECK(res.value().header("connection") == "close");
+}
+
 TEST_CASE("binding an address in use throws an error naming the address", "[http]") {
     asio::io_context ioc;
     asio::ip::tcp::acceptor taken(ioc, {asio::ip::make_address("127.0.0.1"), 0}, false);
