@@ -6,7 +6,7 @@
 #include "tikapi/sandbox/shop.hpp"
 
 #include "tikapi/sandbox/detail/util.hpp"
-#include "tikapi/signing.hpp"
+#include "tikapi/webhook.hpp"
 
 #include <algorithm>
 #include <array>
@@ -368,8 +368,7 @@ void shop::emit_webhook(int type, json data, std::string order_id) {
     d.type = type;
     d.order_id = std::move(order_id);
     d.body = payload.dump();
-    // §5: hex HMAC-SHA256(app_secret, app_key + body).
-    d.signature = tikapi::hmac_sha256_hex(options_.app_secret.reveal(), options_.app_key + d.body);
+    d.signature = tikapi::webhook_signature(options_.app_key, options_.app_secret.reveal(), d.body);
     d.due = std::chrono::steady_clock::now();
     deliveries_.push_back(std::move(d));
     if (on_queued_) on_queued_();
