@@ -37,13 +37,11 @@ inline void write(level l, std::string_view event, nlohmann::json fields = nlohm
     if (l < threshold()) return;
     using namespace std::chrono;
     auto now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-    nlohmann::json line = nlohmann::json::object();
+    nlohmann::json line = fields.is_object() ? std::move(fields) : nlohmann::json::object();
+    // The reserved keys always win, so `event` stays the stable name.
     line["ts"] = static_cast<double>(now) / 1000.0;
     line["level"] = level_name(l);
     line["event"] = event;
-    if (fields.is_object()) {
-        for (auto& [k, v] : fields.items()) line[k] = std::move(v);
-    }
     std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     text.push_back('\n');
     std::fwrite(text.data(), 1, text.size(), stderr);

@@ -8,7 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
+#include <tuple>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -117,7 +119,8 @@ public:
     }
     setter size(std::size_t& out, std::size_t min, std::size_t max) {
         return [this, &out, min, max](const json& v, const pointer& p) {
-            if (!v.is_number_unsigned()) return error(p, "'" + path_of(p) + "' must be a positive integer, found " + type_name(v));
+            if (!v.is_number_integer() || v.get<std::int64_t>() < 0)
+                return error(p, "'" + path_of(p) + "' must be a positive integer, found " + (v.is_number_integer() ? "a negative one" : type_name(v)));
             auto n = v.get<std::uint64_t>();
             if (n < min || n > max) return error(p, "'" + path_of(p) + "' must be between " + std::to_string(min) + " and " + std::to_string(max));
             out = static_cast<std::size_t>(n);
@@ -260,8 +263,9 @@ config_result load_config(const std::filesystem::path& file) {
     cfg.log_level = log_level;
 
     // Required keys, reported at the object that lacks them.
-    auto require = [&](bool present, const char* section, const char* key) {
-        if (present) return;
+    auto require = [&](bool /*set*/, const char* section, const char* key) {
+        // Present but invalid is already reported where it stands.
+        if (root.contains(section) && root[section].is_object() && root[section].contains(key)) return;
         pointer p = root.contains(section) ? pointer("/" + std::string(section)) : pointer();
         v.error(p, std::string("missing required key '") + section + "." + key + "'");
     };
@@ -279,6 +283,9 @@ config_result load_config(const std::filesystem::path& file) {
         v.error(pointer("/webhook/path"), "'webhook.path' must start with '/'");
 
     out.diagnostics = std::move(v.diagnostics);
+    std::stable_sort(out.diagnostics.begin(), out.diagnostics.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
     bool errors = false;
     for (auto& d : out.diagnostics) errors = errors || !d.warning;
     if (!errors) out.value = std::move(cfg);

@@ -13,7 +13,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
+#include <boost/asio/detached.hpp>
 
 #include <sodium.h>
 
@@ -173,9 +173,10 @@ int cmd_auth(const args& a) {
         asio::io_context io;
         tikapi::client api(io.get_executor(), client_options_for(*cfg));
         std::string code = a.positional[2];
-        auto fut = asio::co_spawn(io, api.get_token(code), asio::use_future);
+        std::optional<tikapi::result<tikapi::token_set>> outcome;
+        asio::co_spawn(io, [&]() -> asio::awaitable<void> { outcome.emplace(co_await api.get_token(code)); }, asio::detached);
         io.run();
-        auto r = fut.get();
+        auto& r = *outcome;
         if (!r) {
             std::cerr << "orderflowctl: token exchange failed: " << r.error().describe()
                       << "\nAn authorization code works once and for 30 minutes; get a new one with: orderflowctl auth url\n";

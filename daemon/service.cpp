@@ -150,9 +150,12 @@ struct service::impl {
             co_return http_response{200, {}, {}};
         }
         auto event = inbox_event_from_webhook(hook, req.body, clock());
-        json fields{{"type", hook.type}, {"topic", std::string(tikapi::topic_name(hook.type))}, {"event", event.event},
+        json fields{{"type", hook.type}, {"topic", std::string(tikapi::topic_name(hook.type))}, {"rule_event", event.event},
                     {"notification_id", hook.notification_id}, {"order_id", event.order_id}};
-        switch (co_await enqueue(std::move(event))) {
+        // co_await only as a whole statement: GCC 12 miscompiles it inside
+        // conditions and short-circuit operators.
+        const write_outcome outcome = co_await enqueue(std::move(event));
+        switch (outcome) {
             case write_outcome::inserted:
                 log::info("webhook_received", std::move(fields));
                 pipeline_wake.notify();
@@ -215,7 +218,7 @@ struct service::impl {
                 try {
                     co_await process(e);
                 } catch (const std::exception& ex) {
-                    log::error("event_failed", {{"inbox_id", e.id}, {"event", e.event}, {"error", ex.what()}});
+                    log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"error", ex.what()}});
                     try {
                         store.retry_event(e.id, ex.what(), clock() + backoff(e.attempts, cfg.executor.event_retry_max));
                     } catch (const std::exception& again) {
@@ -229,7 +232,7 @@ struct service::impl {
     void retry_later(const storage::event_row& e, const std::string& why) {
         auto at = clock() + backoff(e.attempts, cfg.executor.event_retry_max);
         store.retry_event(e.id, why, at);
-        log::warn("event_deferred", {{"inbox_id", e.id}, {"event", e.event}, {"order_id", e.order_id}, {"reason", why}, {"retry_at", at}});
+        log::warn("event_deferred", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"reason", why}, {"retry_at", at}});
     }
 
     asio::awaitable<void> process(const storage::event_row& e) {
@@ -265,20 +268,22 @@ struct service::impl {
         if (needs_order(e.event)) {
             if (e.order_id.empty()) {
                 store.finish_event(e.id, "failed", "webhook has no order_id", clock());
-                log::warn("event_failed", {{"inbox_id", e.id}, {"event", e.event}, {"error", "webhook has no order_id"}});
+                log::warn("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"error", "webhook has no order_id"}});
                 co_return;
             }
             const orderflow::secret* token = co_await tokens.access();
-            if (!token) co_return retry_later(e, tokens.advice());
-            auto r = co_await api.get_order_detail({e.order_id}, *token);
-            if (!r && r.error().token_expired() && co_await tokens.refresh_after_rejection()) {
-                token = co_await tokens.access();
-                if (!token) co_return retry_later(e, tokens.advice());
-                r = co_await api.get_order_detail({e.order_id}, *token);
+            if (!token) { retry_later(e, tokens.advice()); co_return; }
+            // Named arguments only: GCC 12 mishandles class-type temporaries inside co_await.
+            const std::vector<std::string> ids{e.order_id};
+            auto r = co_await api.get_order_detail(ids, *token);
+            if (!r && r.error().token_expired()) {
+                const bool refreshed = co_await tokens.refresh_after_rejection();
+                if (refreshed) token = co_await tokens.access();
+                if (refreshed && token) r = co_await api.get_order_detail(ids, *token);
             }
             if (!r) {
                 const auto& err = r.error();
-                if (err.retryable() || err.token_expired()) co_return retry_later(e, "order detail: " + err.describe());
+                if (err.retryable() || err.token_expired()) { retry_later(e, "order detail: " + err.describe()); co_return; }
                 store.finish_event(e.id, "failed", "order detail: " + err.describe(), clock());
                 log::error("event_failed", {{"inbox_id", e.id}, {"order_id", e.order_id}, {"error", err.describe()}});
                 co_return;
@@ -326,7 +331,7 @@ struct service::impl {
             std::string note = std::to_string(result.matched_rules.size()) + " rule(s) matched";
             store.finish_event(e.id, "done", note, ctx.now);
         });
-        log::info("event_processed", {{"inbox_id", e.id}, {"event", e.event}, {"order_id", e.order_id},
+        log::info("event_processed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id},
                                       {"matched", result.matched_rules}, {"planned", planned},
                                       {"already_planned", repeated}, {"skipped", skipped}});
         for (const auto& a : result.actions)
@@ -348,17 +353,19 @@ struct service::impl {
                 co_await executor_wake.wait(std::chrono::seconds(5));
                 continue;
             }
+            bool storage_trouble = false;
             for (auto& a : due) {
-                if (stopping) break;
+                if (stopping || storage_trouble) break;
                 try {
                     co_await execute(a);
                 } catch (const std::exception& ex) {
                     // A storage failure after the send leaves the row 'sending':
                     // it becomes 'unknown' at the next start, never re-sent blindly.
                     log::error("action_error", {{"action_id", a.id}, {"error", ex.what()}});
-                    co_await executor_wake.wait(std::chrono::seconds(5));
+                    storage_trouble = true;
                 }
             }
+            if (storage_trouble) co_await executor_wake.wait(std::chrono::seconds(5));
         }
     }
 
@@ -389,21 +396,23 @@ struct service::impl {
             co_return;
         }
         const orderflow::secret* token = co_await tokens.access();
-        if (!token) co_return defer(a, tokens.advice());
+        if (!token) { defer(a, tokens.advice()); co_return; }
 
         // The conversation: cached per buyer, else opened (Create Conversation
         // reopens an existing one and returns its id).
         auto conversation = store.conversation_for(buyer);
         if (!conversation) {
             auto r = co_await api.create_conversation(buyer, *token);
-            if (!r && r.error().token_expired() && co_await tokens.refresh_after_rejection()) {
-                if (!(token = co_await tokens.access())) co_return defer(a, tokens.advice());
+            if (!r && r.error().token_expired()) {
+                const bool refreshed = co_await tokens.refresh_after_rejection();
+                if (refreshed) token = co_await tokens.access();
+                if (!refreshed || !token) { defer(a, tokens.advice()); co_return; }
                 r = co_await api.create_conversation(buyer, *token);
             }
             if (!r) {
                 // Nothing was sent to the buyer yet, so retrying is safe.
-                if (r.error().retryable() && a.attempts + 1 < cfg.executor.max_send_attempts) co_return defer(a, "create conversation: " + r.error().describe());
-                co_return fail(a, "create conversation: " + r.error().describe());
+                if (r.error().retryable() && a.attempts + 1 < cfg.executor.max_send_attempts) { defer(a, "create conversation: " + r.error().describe()); co_return; }
+                { fail(a, "create conversation: " + r.error().describe()); co_return; }
             }
             conversation = r.value();
             store.put_conversation(buyer, *conversation, clock());
@@ -413,8 +422,11 @@ struct service::impl {
         // crash mid-send is found at start-up instead of sending twice.
         store.begin_attempt(a.id, clock());
         auto r = co_await api.send_text_message(*conversation, text, *token);
-        if (!r && r.error().token_expired() && co_await tokens.refresh_after_rejection()) {
-            if ((token = co_await tokens.access())) r = co_await api.send_text_message(*conversation, text, *token);
+        if (!r && r.error().token_expired()) {
+            // 105002 means TikTok refused the request: nothing was sent, so one retry is safe.
+            const bool refreshed = co_await tokens.refresh_after_rejection();
+            if (refreshed) token = co_await tokens.access();
+            if (refreshed && token) r = co_await api.send_text_message(*conversation, text, *token);
         }
         if (r) {
             json result{{"message_id", r.value()}, {"conversation_id", *conversation}};
@@ -438,7 +450,7 @@ struct service::impl {
                                                  {"advice", "not re-sent automatically; check the buyer conversation"}});
             co_return;
         }
-        if (err.retryable() && a.attempts + 1 < cfg.executor.max_send_attempts) co_return defer(a, err.describe());
+        if (err.retryable() && a.attempts + 1 < cfg.executor.max_send_attempts) { defer(a, err.describe()); co_return; }
         fail(a, err.describe());
     }
 

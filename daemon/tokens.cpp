@@ -48,7 +48,8 @@ boost::asio::awaitable<const orderflow::secret*> token_keeper::access() {
     if (!tokens_ && clock_() - last_load_attempt_ >= 5) load();
     if (!tokens_ || state_ != "authorized") co_return nullptr;
     if (tokens_->access_expires_at - refresh_margin <= clock_()) {
-        if (!co_await refresh()) {
+        const bool refreshed = co_await refresh();   // as a statement: see service.cpp on GCC 12
+        if (!refreshed) {
             if (state_ != "authorized" || tokens_->access_expires_at <= clock_()) co_return nullptr;
         }
     }
@@ -57,7 +58,8 @@ boost::asio::awaitable<const orderflow::secret*> token_keeper::access() {
 
 boost::asio::awaitable<bool> token_keeper::refresh_after_rejection() {
     if (!tokens_) co_return false;
-    co_return co_await refresh();
+    const bool refreshed = co_await refresh();
+    co_return refreshed;
 }
 
 boost::asio::awaitable<bool> token_keeper::refresh() {

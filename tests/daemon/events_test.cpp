@@ -41,7 +41,12 @@ TEST_CASE("The order view counts units per SKU, since line items have no quantit
     o.id = "1";
     o.status = "AWAITING_SHIPMENT";
     o.recipient_name = "山田 花子";
-    o.line_items = {{.id = "a", .seller_sku = "TEA"}, {.id = "b", .seller_sku = "TEA"}, {.id = "c", .seller_sku = "MUG"}};
+    for (auto [id, sku] : {std::pair{"a", "TEA"}, std::pair{"b", "TEA"}, std::pair{"c", "MUG"}}) {
+        tikapi::line_item li;
+        li.id = id;
+        li.seller_sku = sku;
+        o.line_items.push_back(li);
+    }
     auto v = daemon::order_view(o);
     CHECK(v["buyer_name"] == "山田 花子");
     CHECK(v["item_count"] == 3);

@@ -6,7 +6,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
+#include <boost/asio/detached.hpp>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -30,14 +30,12 @@ namespace fs = std::filesystem;
 
 fs::path bin_dir() {
     const char* p = std::getenv("ORDERFLOW_BIN");
-    if (!p) throw std::runtime_error("ORDERFLOW_BIN is not set (run the tests through ctest)");
-    return p;
+    return p && *p ? p : ORDERFLOW_BIN_DIR;
 }
 
 fs::path source_dir() {
     const char* p = std::getenv("ORDERFLOW_SOURCE");
-    if (!p) throw std::runtime_error("ORDERFLOW_SOURCE is not set (run the tests through ctest)");
-    return p;
+    return p && *p ? p : ORDERFLOW_SOURCE_DIR;
 }
 
 temp_dir::temp_dir() {
@@ -175,9 +173,12 @@ http_reply http(std::uint16_t port, const std::string& method, const std::string
     req.body = body;
     for (auto& [k, v] : headers) req.headers.push_back({k, v});
     if (!body.empty()) req.headers.push_back({"Content-Type", "application/json"});
-    auto fut = boost::asio::co_spawn(io, client.send(base, std::move(req), std::chrono::seconds(20)), boost::asio::use_future);
+    std::optional<tikapi::result<tikapi::http_response>> outcome;
+    boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> {
+        outcome.emplace(co_await client.send(base, std::move(req), std::chrono::seconds(20)));
+    }, boost::asio::detached);
     io.run();
-    auto r = fut.get();
+    auto& r = *outcome;
     if (!r) throw std::runtime_error(method + " " + target + " on port " + std::to_string(port) + ": " + r.error().describe());
     return {r.value().status, r.value().body};
 }

@@ -81,9 +81,9 @@ TEST_CASE("orderflowctl check reports config errors naming the key path and posi
     write_file(s.config_path(), "{\n  \"webhook\": { \"lissen\": \"127.0.0.1:1\" },\n  \"storage\": { \"path\": 5 }\n}\n");
     auto r = s.check();
     CHECK(r.exit_code == 1);
-    CHECK_THAT(r.output, Catch::Contains("orderflow.json:2:17:"));
+    CHECK_THAT(r.output, Catch::Contains("orderflow.json:2:16:"));
     CHECK_THAT(r.output, Catch::Contains("webhook.lissen"));
-    CHECK_THAT(r.output, Catch::Contains("orderflow.json:3:25:"));
+    CHECK_THAT(r.output, Catch::Contains("orderflow.json:3:24:"));
     CHECK_THAT(r.output, Catch::Contains("'storage.path' must be a string"));
     CHECK_THAT(r.output, Catch::Contains("missing required key 'tiktok.app_key'"));
 }
