@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <iomanip>
@@ -44,7 +45,7 @@ constexpr const char* usage_text =
     "  auth status           show whether the shop is authorized and when tokens expire\n"
     "  auth disconnect       delete the stored tokens\n"
     "  status                counts of events and actions, authorization state\n"
-    "  activity [--limit N]  recent webhooks, planned actions and their outcomes\n";
+    "  activity [--limit N]  recent events, what the rules did, and the actions' outcomes\n";
 
 struct args {
     std::vector<std::string> positional;
@@ -247,24 +248,40 @@ int cmd_status(const args& a) {
     return 0;
 }
 
+// What happened, oldest first: each event with what the rules made of it, and
+// each action with its outcome and text. For operators and for `make demo`.
 int cmd_activity(const args& a) {
     auto cfg = load_config_or_report(a.config);
     if (!cfg) return 1;
     auto db = storage::database::open(cfg->storage.path);
     storage::store store(db);
     auto events = store.recent_events(a.limit);
-    std::cout << "events (newest first):\n";
-    for (const auto& e : events)
-        std::cout << "  #" << e.id << "  " << format_time(e.received_at) << "  " << std::left << std::setw(26) << e.event
-                  << " order " << (e.order_id.empty() ? "-" : e.order_id) << "  " << e.state << (e.note.empty() ? "" : " (" + e.note + ")") << "\n";
+    std::reverse(events.begin(), events.end());
+    std::cout << "events (oldest first):\n";
+    for (const auto& e : events) {
+        json payload = json::parse(e.payload, nullptr, false);
+        std::string detail;
+        if (payload.is_object() && payload.contains("data") && payload["data"].is_object()) {
+            const auto& d = payload["data"];
+            if (d.contains("order_status") && d["order_status"].is_string()) detail = " -> " + d["order_status"].get<std::string>();
+        }
+        std::cout << "  #" << e.id << "  " << format_time(e.received_at) << "  " << e.source << "  " << e.event << detail
+                  << (e.order_id.empty() ? "" : "  order " + e.order_id) << "\n"
+                  << "        " << e.state << (e.note.empty() ? "" : ": " + e.note) << "\n";
+    }
     auto actions = store.recent_actions(a.limit);
-    std::cout << "actions (newest first):\n";
+    std::reverse(actions.begin(), actions.end());
+    std::cout << "actions (oldest first):\n";
     for (const auto& x : actions) {
         json p = json::parse(x.payload, nullptr, false);
         std::string text = p.is_object() ? p.value("text", "") : "";
-        std::cout << "  #" << x.id << "  " << x.kind << " by rule " << x.rule_id << " for order " << x.order_id << ": " << x.state
+        std::cout << "  #" << x.id << "  " << x.kind << " (rule " << x.rule_id << ") for order " << x.order_id << ": " << x.state
                   << (x.reason.empty() ? "" : " (" + x.reason + ")") << "\n";
-        if (!text.empty()) std::cout << "      \"" << text << "\"\n";
+        if (!text.empty()) {
+            std::string indented = "        | ";
+            for (char c : text) indented += c == '\n' ? std::string("\n        | ") : std::string(1, c);
+            std::cout << indented << "\n";
+        }
     }
     return 0;
 }

@@ -328,7 +328,8 @@ struct service::impl {
                     ++repeated;
                 }
             }
-            std::string note = std::to_string(result.matched_rules.size()) + " rule(s) matched";
+            std::string note = result.matched_rules.empty() ? "no rule matched" : "matched:";
+            for (const auto& id : result.matched_rules) note += " " + id;
             store.finish_event(e.id, "done", note, ctx.now);
         });
         log::info("event_processed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id},

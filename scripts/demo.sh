@@ -80,27 +80,38 @@ for o in $o1 $o2 $o3 $o4; do control POST "/control/orders/$o/status" '{"status"
 for o in $o1 $o2 $o3; do control POST "/control/orders/$o/status" '{"status":"AWAITING_SHIPMENT"}' > /dev/null; done
 control POST "/control/orders/$o4/status" '{"status":"CANCELLED"}' > /dev/null
 for s in AWAITING_COLLECTION IN_TRANSIT DELIVERED; do control POST "/control/orders/$o1/status" "{\"status\":\"$s\"}" > /dev/null; done
+# TikTok redelivers webhooks; so does the sandbox on request: the same notification again.
+first=$(control GET /control/webhooks | jq -r '[.webhooks[] | select(.type == 1)][0].notification_id')
+control POST /control/webhooks/redeliver "{\"notification_id\":\"$first\"}" > /dev/null
+control POST /control/webhooks/redeliver "{\"notification_id\":\"$first\"}" > /dev/null
 echo "   $o1 山田 花子: paid, shipped, delivered"
 echo "   $o2 佐藤 健: paid, engraving SKU without a note, awaiting shipment"
 echo "   $o3 Emily Carter: paid, two units of one SKU, awaiting shipment"
 echo "   $o4 鈴木 一郎: paid, then cancelled"
+echo "   and the sandbox redelivered notification $first twice, as TikTok does after a timeout"
 
-# Wait until every webhook is processed and every planned action has run.
+# Wait (at most 30 s) until the sandbox has delivered every webhook and the
+# daemon has processed every event and run every planned action.
+settled=
 for _ in $(seq 150); do
-  st=$(ctl status)
-  if ! grep -q 'pending\|planned\|sending\|deferred' <<<"$(grep -E '^(events|actions):' <<<"$st")"; then
-    delivered=$(control GET /control/webhooks | jq '[.deliveries[]? // .[]? | select(.delivered == true)] | length' 2>/dev/null || echo 0)
-    processed=$(grep -c '"event":"webhook_received"' "$work/orderflowd.log" || true)
-    [ "$processed" -ge 15 ] && break
-  fi
+  undelivered=$(control GET /control/webhooks | jq '[.webhooks[] | select(.delivered != true)] | length')
+  busy=$(ctl status | grep -E '^(events|actions):' | grep -oE '(pending|planned|sending|deferred) [1-9]' || true)
+  if [ "$undelivered" = 0 ] && [ -z "$busy" ]; then settled=1; break; fi
   sleep 0.2
 done
+[ -n "$settled" ] || echo "   (still busy after 30 s; showing what happened so far)"
 
-say "6. Webhooks that arrived (orderflowctl activity)"
-ctl activity --limit 40 | sed 's/^/   /'
+say "6. Webhooks that arrived, what the rules did, and the sends (orderflowctl activity)"
+ctl activity --limit 50 | sed 's/^/   /'
 
 say "7. Messages the buyers received (the sandbox's record)"
-control GET '/control/messages?sender=SHOP' | jq -r '(.messages // .)[] | "   to buyer \(.user_id // .buyer_user_id): \(.text)"'
+control GET '/control/messages?sender=SHOP' |
+  jq -r '.messages[] | "   to buyer \(.user_id):\n" + (.text | split("\n") | map("     | " + .) | join("\n"))'
+total=$(control GET '/control/messages?sender=SHOP' | jq '.messages | length')
+distinct=$(control GET '/control/messages?sender=SHOP' | jq '[.messages[] | .user_id + .text] | unique | length')
+if [ "$total" = "$distinct" ]; then echo "   $total messages in all, none sent twice."; else echo "   $total messages but only $distinct distinct: something was sent twice!"; fi
+
+echo "   redeliveries acknowledged and dropped: $(grep -c '"event":"webhook_duplicate"' "$work/orderflowd.log" || true)"
 
 say "8. Status"
 ctl status | sed 's/^/   /'
