@@ -304,6 +304,9 @@ int run_orderflowctl(int argc, char** argv) {
         std::cerr << usage_text;
         return 2;
     }
+    // The library's info lines (e.g. storage_migrated) are for the daemon's
+    // journal; on a terminal only warnings and errors are worth showing.
+    log::threshold() = log::level::warn;
     if (sodium_init() < 0) {
         std::cerr << "orderflowctl: libsodium failed to initialize\n";
         return 1;
