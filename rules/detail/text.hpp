@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,9 @@ namespace orderflow::rules::detail {
 // katakana (ｶﾞ) to full-width (ガ). Invalid UTF-8 bytes are copied as is.
 void fold(std::string_view text, std::string& out);
 std::string fold(std::string_view text);
+
+// Appends the UTF-8 encoding of a Unicode scalar value.
+void append_utf8(std::string& out, std::uint32_t cp);
 
 // True when the text is only spaces (ASCII whitespace or U+3000).
 bool is_blank(std::string_view text);
