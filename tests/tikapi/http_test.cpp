@@ -364,3 +364,26 @@ TEST_CASE("request headers are looked up case-insensitively", "[http]") {
     CHECK(q.at("flag").empty());
     CHECK(req.path() == "/p");
 }
+
+TEST_CASE("a client that stops sending mid-request is disconnected after the read timeout", "[http]") {
+    asio::io_context ioc;
+    int calls = 0;
+    server_options opts;
+    opts.read_timeout = 200ms;
+    http_server server(ioc.get_executor(), "127.0.0.1", 0, [&](http_request&) -> asio::awaitable<http_response> {
+        ++calls;
+        co_return http_response::text(200, "ok");
+    }, opts);
+    server.start();
+
+    // Half a request, then silence: raw_exchange returns only once the server
+    // closes the connection (run()'s own deadline fails the test otherwise).
+    auto received = run(ioc, [&]() -> asio::awaitable<std::string> {
+        auto text = co_await raw_exchange(server.port(), "POST /webhooks HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"type\":");
+        server.stop();
+        co_return text;
+    }());
+
+    CHECK(calls == 0);
+    CHECK(received.find("200") == std::string::npos);
+}
