@@ -392,7 +392,9 @@ struct service::impl {
         json p = json::parse(a.payload, nullptr, false);
         std::string buyer = p.is_object() ? p.value("buyer_user_id", "") : "";
         std::string text = p.is_object() ? p.value("text", "") : "";
-        if (buyer.empty() || text.empty()) {
+        // An event from a conversation (message.received) names it; order events name the buyer.
+        std::string known_conversation = p.is_object() ? p.value("conversation_id", "") : "";
+        if ((buyer.empty() && known_conversation.empty()) || text.empty()) {
             fail(a, "planned message has no buyer or no text");
             co_return;
         }
@@ -401,7 +403,9 @@ struct service::impl {
 
         // The conversation: cached per buyer, else opened (Create Conversation
         // reopens an existing one and returns its id).
-        auto conversation = store.conversation_for(buyer);
+        std::optional<std::string> conversation;
+        if (!known_conversation.empty()) conversation = known_conversation;
+        else conversation = store.conversation_for(buyer);
         if (!conversation) {
             auto r = co_await api.create_conversation(buyer, *token);
             if (!r && r.error().token_expired()) {
@@ -416,7 +420,11 @@ struct service::impl {
                 { fail(a, "create conversation: " + r.error().describe()); co_return; }
             }
             conversation = r.value();
-            store.put_conversation(buyer, *conversation, clock());
+            db.transaction([&] {
+                store.put_conversation(buyer, *conversation, clock());
+                store.audit(clock(), "orderflowd", "create_conversation", a.order_id,
+                            {{"action_id", a.id}, {"conversation_id", *conversation}});
+            });
         }
 
         // From here the outcome may become unknown: commit 'sending' first, so a

@@ -153,3 +153,45 @@ TEST_CASE("Webhooks that are forged, oversized or malformed are refused and the 
     hook["tts_notification_id"] = "itest-after-bad-input";
     CHECK(s.post_webhook(hook.dump()).status == 200);
 }
+
+TEST_CASE("A buyer message matched by a rule gets one reply per message, in the buyer's conversation", "[integration]") {
+    stack s;
+    s.write_rules("10-ask.json", R"({
+      "templates": { "where_is_it": { "ja": "お問い合わせありがとうございます。配送状況を確認し、担当者よりご連絡いたします。" } },
+      "rules": [ {
+        "id": "reply-where-is-my-order",
+        "on": "message.received",
+        "if": { "message.text": { "contains": "届いていません" } },
+        "once_per": "message",
+        "then": [ { "send_message": { "template": "where_is_it" } } ]
+      } ]
+    })");
+    s.start_sandbox();
+    s.write_config();
+    s.authorize();
+    s.start_daemon();
+    auto order = s.create_order({{"buyer_name", "高橋 美咲"}, {"line_items", {{{"seller_sku", "BAG-07"}, {"product_name", "帆布トート"}, {"sale_price", "3900"}}}}});
+    std::string id = order.at("id").get<std::string>();
+
+    auto first = s.control("POST", "/control/messages", {{"order_id", id}, {"text", "商品がまだ届いていません。"}}).json_body();
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }));
+    s.control("POST", "/control/messages", {{"order_id", id}, {"text", "ありがとうございます"}});        // no rule matches
+    s.control("POST", "/control/messages", {{"order_id", id}, {"text", "やはり届いていません…"}});   // a second matching message
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 2; }));
+    // The same NEW_MESSAGE webhook again plans nothing.
+    auto received_before = log_lines(s.daemon.log(), "webhook_duplicate").size();
+    const json deliveries = s.control("GET", "/control/webhooks").json_body();
+    std::string first_message_notification;
+    for (const auto& w : deliveries.at("webhooks"))
+        if (w.value("type", 0) == 14 && first_message_notification.empty()) first_message_notification = w.at("notification_id");
+    REQUIRE_FALSE(first_message_notification.empty());
+    s.control("POST", "/control/webhooks/redeliver", {{"notification_id", first_message_notification}});
+    REQUIRE(eventually([&] { return log_lines(s.daemon.log(), "webhook_duplicate").size() > received_before; }));
+
+    auto messages = s.shop_messages();
+    REQUIRE(messages.size() == 2);
+    for (const auto& m : messages) {
+        CHECK(m.at("conversation_id") == first.at("conversation_id"));
+        CHECK(message_text(m) == "お問い合わせありがとうございます。配送状況を確認し、担当者よりご連絡いたします。");
+    }
+}
