@@ -31,5 +31,9 @@ test: build
 demo: build
 	scripts/demo.sh $(BUILD)
 
+bench: deps configure
+	cmake --build $(BUILD) --target benchmarks
+	@for b in $(BUILD)/bench/*_bench; do echo "== $$b"; $$b; done
+
 clean:
 	rm -rf build build-san
