@@ -13,6 +13,7 @@
 #include <tuple>
 #include <cstdlib>
 #include <cstring>
+#include <string.h>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -296,8 +297,11 @@ orderflow::secret read_secret_file(const std::filesystem::path& file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw std::runtime_error("cannot read secret file " + file.string() + ": " + std::strerror(errno));
     std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) value.pop_back();
-    orderflow::secret s(std::move(value));
+    std::size_t length = value.size();
+    while (length > 0 && (value[length - 1] == '\n' || value[length - 1] == '\r' || value[length - 1] == ' ')) --length;
+    orderflow::secret s(value.substr(0, length));
+    explicit_bzero(value.data(), value.size());   // the only other copy
+
     if (s.empty()) throw std::runtime_error("secret file " + file.string() + " is empty");
     return s;
 }
