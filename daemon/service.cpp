@@ -27,6 +27,8 @@
 #include <csignal>
 #include <cstring>
 #include <iostream>
+#include <limits>
+#include <map>
 #include <stdexcept>
 
 namespace orderflow::daemon {
@@ -342,8 +344,112 @@ struct service::impl {
 
     // ---- executor ------------------------------------------------------
 
+    // ---- reconciliation of sends whose outcome is unknown ----------------
+    //
+    // A send that was in flight when the process died, or whose answer never
+    // came, is never resent blindly (DESIGN.md "Effects"). Instead the buyer
+    // conversation is read: the exact text from the shop, after the action
+    // was planned, means it was delivered (done); a complete look that does
+    // not find it means it was not (planned again, once, under the same key);
+    // anything else stays unknown for a person to check.
+
+    asio::awaitable<void> reconcile_unknown_sends() {
+        std::vector<storage::action_row> rows;
+        try {
+            rows = store.actions_in_state("unknown", 100);
+        } catch (const std::exception& e) {
+            log::error("executor_storage_failed", {{"error", e.what()}});
+        }
+        for (const auto& a : rows) {
+            if (stopping) break;
+            json previous = json::parse(a.result.empty() ? "{}" : a.result, nullptr, false);
+            if (a.kind != "send_message" || (previous.is_object() && previous.contains("reconciled"))) continue;
+            co_await reconcile(a);
+        }
+    }
+
+    asio::awaitable<void> reconcile(const storage::action_row& a) {
+        json p = json::parse(a.payload, nullptr, false);
+        if (!p.is_object()) co_return;
+        const std::string text = p.value("text", "");
+        std::optional<std::string> conversation;
+        if (!p.value("conversation_id", "").empty()) conversation = p.value("conversation_id", "");
+        else conversation = store.conversation_for(p.value("buyer_user_id", ""));
+        if (!conversation) {
+            // The conversation is opened (and cached) before a message is sent.
+            replan(a, "reconciled: no conversation was opened, so nothing was sent");
+            co_return;
+        }
+        const orderflow::secret* token = co_await tokens.access();
+        if (!token) co_return;   // stays unknown; looked at again on the next start
+
+        const std::string path = "/customer_service/202309/conversations/" + *conversation + "/messages";
+        bool found = false, complete = false;
+        std::string message_id, page_token;
+        for (int page = 0; page < 10 && !found && !complete; ++page) {
+            std::map<std::string, std::string> query{{"page_size", "10"}};
+            if (!page_token.empty()) query["page_token"] = page_token;
+            auto r = co_await api.call("GET", path, query, nullptr, *token);
+            if (!r) {
+                log::warn("reconcile_failed", {{"action_id", a.id}, {"error", r.error().describe()}});
+                co_return;   // stays unknown; looked at again on the next start
+            }
+            const json& data = r.value();
+            const json messages = data.is_object() && data.contains("messages") && data["messages"].is_array() ? data["messages"] : json::array();
+            std::int64_t oldest = std::numeric_limits<std::int64_t>::max();
+            for (const auto& m : messages) {
+                if (!m.is_object()) continue;
+                std::int64_t created = m.contains("create_time") && m["create_time"].is_number_integer() ? m["create_time"].get<std::int64_t>() : 0;
+                oldest = std::min(oldest, created);
+                std::string role = m.contains("sender") && m["sender"].is_object() ? m["sender"].value("role", "") : "";
+                auto inner = json::parse(m.value("content", ""), nullptr, false);
+                std::string sent = inner.is_object() && inner.contains("content") && inner["content"].is_string() ? inner["content"].get<std::string>() : "";
+                if ((role == "SHOP" || role == "CUSTOMER_SERVICE") && sent == text && created >= a.created_at) {
+                    found = true;
+                    message_id = m.value("id", "");
+                    break;
+                }
+            }
+            page_token = data.is_object() ? data.value("next_page_token", "") : "";
+            // Newest first: once a page reaches back before the action was planned,
+            // or there is no further page, the look is complete.
+            complete = messages.empty() || oldest < a.created_at || page_token.empty();
+        }
+        if (found) {
+            json result{{"message_id", message_id}, {"conversation_id", *conversation}, {"reconciled", "found"}};
+            db.transaction([&] {
+                store.set_action_state(a.id, "done", "reconciled: the message is in the conversation", result.dump(), clock());
+                store.audit(clock(), "orderflowd", "send_message.reconciled", a.order_id,
+                            {{"action_id", a.id}, {"rule_id", a.rule_id}, {"message_id", message_id}, {"outcome", "delivered"}});
+            });
+            log::info("action_reconciled", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"outcome", "delivered"}});
+        } else if (complete && a.attempts < 2) {
+            replan(a, "reconciled: not in the conversation; sending once more under the same key");
+        } else {
+            store.set_action_state(a.id, "unknown", "reconciliation could not tell whether it was delivered; check the conversation",
+                                   json{{"reconciled", "inconclusive"}}.dump(), clock());
+            log::warn("action_reconcile_inconclusive", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
+                                                        {"advice", "look at the buyer conversation; it is not re-sent automatically"}});
+        }
+    }
+
+    void replan(const storage::action_row& a, const std::string& why) {
+        db.transaction([&] {
+            store.set_action_state(a.id, "planned", why, json{{"reconciled", "absent"}}.dump(), clock());
+            store.audit(clock(), "orderflowd", "send_message.reconciled", a.order_id,
+                        {{"action_id", a.id}, {"rule_id", a.rule_id}, {"outcome", "not delivered"}});
+        });
+        log::info("action_reconciled", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"outcome", "not delivered"}});
+    }
+
     asio::awaitable<void> executor_loop() {
+        std::int64_t last_reconcile = 0;
         while (!stopping) {
+            // At start (crash leftovers) and then every half minute (timeouts).
+            if (clock() - last_reconcile >= 30) {
+                last_reconcile = clock();
+                co_await reconcile_unknown_sends();
+            }
             std::vector<storage::action_row> due;
             try {
                 due = store.due_actions(clock(), 20);

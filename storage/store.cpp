@@ -215,6 +215,14 @@ std::vector<action_row> store::actions_for_order(std::string_view order_id) {
     return collect<action_row>(st, read_action);
 }
 
+std::vector<action_row> store::actions_in_state(std::string_view state, int limit) {
+    static const std::string sql = select_from(action_columns, "FROM outbox WHERE state = ?1 ORDER BY id LIMIT ?2");
+    auto st = db_.prepare(sql);
+    st.bind(1, state);
+    st.bind(2, static_cast<std::int64_t>(limit));
+    return collect<action_row>(st, read_action);
+}
+
 std::optional<action_row> store::get_action(std::int64_t id) {
     static const std::string sql = select_from(action_columns, "FROM outbox WHERE id = ?1");
     auto st = db_.prepare(sql);

@@ -107,6 +107,7 @@ public:
     int mark_interrupted_sends(std::int64_t now);
     std::vector<action_row> recent_actions(int limit);  // newest first
     std::vector<action_row> actions_for_order(std::string_view order_id);  // by id
+    std::vector<action_row> actions_in_state(std::string_view state, int limit);   // by id (e.g. 'unknown' for reconciliation)
     std::optional<action_row> get_action(std::int64_t id);
 
     // ---- conversations

@@ -235,6 +235,9 @@ TEST_CASE("Sends interrupted by a crash become unknown at start-up and are not d
     CHECK(f.s.get_action(2)->state == "done");
     CHECK(f.s.due_actions(1000, 10).empty());
     CHECK(f.s.mark_interrupted_sends(301) == 0);
+    CHECK(ids(f.s.actions_in_state("unknown", 10)) == std::vector<std::int64_t>{1, 3});
+    CHECK(ids(f.s.actions_in_state("unknown", 1)) == std::vector<std::int64_t>{1});
+    CHECK(ids(f.s.actions_in_state("done", 10)) == std::vector<std::int64_t>{2});
 }
 
 TEST_CASE("recent_actions and actions_for_order list the outbox", "[store]") {

@@ -1,0 +1,112 @@
+// Sends whose outcome is unknown after a crash are reconciled against the
+// buyer conversation (the sandbox's record), never resent blindly.
+#include "tests/integration/harness.hpp"
+
+#include "storage/database.hpp"
+#include "storage/store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <csignal>
+
+using namespace orderflow::testing;
+
+namespace {
+
+const char* rules_text = R"({
+  "templates": { "thanks": { "ja": "{{order.buyer_name}}様、ご注文 {{order.id}} ありがとうございます。" } },
+  "rules": [ { "id": "thanks", "on": "order.status_changed",
+               "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+               "then": [ { "send_message": { "template": "thanks" } } ] } ]
+})";
+
+std::int64_t now_seconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+struct running_stack : stack {
+    running_stack() {
+        write_rules("10-thanks.json", rules_text);
+        start_sandbox();
+        write_config();
+        authorize();
+        start_daemon();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("A send cut off after TikTok took it is found in the conversation and not sent again", "[integration][reconcile]") {
+    running_stack s;
+    auto order = s.create_order({{"buyer_name", "山田 花子"}, {"line_items", {{{"seller_sku", "MUG-01"}, {"product_name", "マグ"}, {"sale_price", "1800"}}}}});
+    std::string id = order.at("id").get<std::string>();
+    s.set_status(id, "ON_HOLD");
+    s.set_status(id, "AWAITING_SHIPMENT");
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }));
+    wait_for_log(s.daemon.log(), "action_done");
+    s.kill_daemon();
+
+    // As if the process had died after the request left but before the answer was recorded.
+    {
+        auto db = orderflow::storage::database::open(s.db_path());
+        db.exec("UPDATE outbox SET state = 'sending', result = '' WHERE rule_id = 'thanks'");
+    }
+    s.start_daemon();
+    auto line = wait_for_log(s.daemon.log(), "action_reconciled");
+    CHECK(line.at("outcome") == "delivered");
+    CHECK(log_lines(s.daemon.log(), "sends_interrupted").size() == 1);
+
+    CHECK(s.shop_messages().size() == 1);
+    auto db = orderflow::storage::database::open(s.db_path());
+    orderflow::storage::store store(db);
+    auto actions = store.actions_for_order(id);
+    REQUIRE(actions.size() == 1);
+    CHECK(actions[0].state == "done");
+    CHECK_THAT(actions[0].result, Catch::Contains("\"reconciled\":\"found\""));
+}
+
+TEST_CASE("A send cut off before TikTok took it is sent once more, and only once", "[integration][reconcile]") {
+    running_stack s;
+    auto order = s.create_order({{"buyer_name", "佐藤 健"}, {"line_items", {{{"seller_sku", "TEA-02"}, {"product_name", "煎茶"}, {"sale_price", "1200"}}}}});
+    std::string id = order.at("id").get<std::string>();
+    std::string buyer = order.at("user_id").get<std::string>();
+    const std::string text = "佐藤 健様、ご注文 " + id + " ありがとうございます。";
+
+    bool conversation_known = GENERATE(false, true);
+    if (conversation_known) {
+        // The buyer wrote first, so the conversation exists and orderflow knows it.
+        auto posted = s.control("POST", "/control/messages", {{"order_id", id}, {"text", "よろしくお願いします"}}).json_body();
+        auto db = orderflow::storage::database::open(s.db_path());
+        orderflow::storage::store(db).put_conversation(buyer, posted.at("conversation_id").get<std::string>(), now_seconds());
+    }
+    s.kill_daemon();
+    {
+        auto db = orderflow::storage::database::open(s.db_path());
+        orderflow::storage::store store(db);
+        orderflow::storage::new_action a;
+        a.idem_key = orderflow::storage::hash_key("reconcile-test\x1f" + id);
+        a.rule_id = "thanks";
+        a.kind = "send_message";
+        a.order_id = id;
+        a.payload = json{{"text", text}, {"buyer_user_id", buyer}, {"template", "thanks"}, {"locale", "ja"}}.dump();
+        a.created_at = now_seconds() - 5;
+        REQUIRE(store.add_action(a));
+        store.begin_attempt(store.actions_for_order(id).at(0).id, now_seconds());
+    }
+    s.start_daemon();
+    auto line = wait_for_log(s.daemon.log(), "action_reconciled");
+    CHECK(line.at("outcome") == "not delivered");
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }));
+    wait_for_log(s.daemon.log(), "action_done");
+
+    auto messages = s.shop_messages();
+    REQUIRE(messages.size() == 1);
+    CHECK(messages[0].at("text") == text);
+    auto db = orderflow::storage::database::open(s.db_path());
+    orderflow::storage::store store(db);
+    auto actions = store.actions_for_order(id);
+    REQUIRE(actions.size() == 1);
+    CHECK(actions[0].state == "done");
+    CHECK(actions[0].attempts == 2);
+}
