@@ -1,5 +1,6 @@
 // Condition evaluation over the compiled trees and action planning
-// (locale choice, template rendering, key material).
+// (locale choice, template rendering, key material), and the trace of the
+// same evaluation for operators (`explain`).
 #include "rules/engine.hpp"
 
 #include "rules/detail/compiled.hpp"
@@ -8,6 +9,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <optional>
 
 namespace orderflow::rules {
 
@@ -288,7 +290,166 @@ planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std
     return p;
 }
 
+// ---- explain ----------------------------------------------------------------
+//
+// `blame` walks a condition that does not hold down to the part that made it
+// false. It decides nothing itself: every true/false comes from `holds` and
+// `apply`, the functions evaluate runs, so the trace cannot drift from the
+// real evaluation.
+
+std::optional<json> seen_value(const json* value) {
+    if (!value) return std::nullopt;
+    return *value;
+}
+
+condition_failure blame(const detail::rule& r, const condition& c, eval_state& state, const json* element);
+
+// The failure of one operation of a test, with the value it saw.
+condition_failure blame_operation(const detail::rule& r, const condition& test, const operation& op, const json* value,
+                                  eval_state& state) {
+    condition_failure f;
+    f.file = r.file;
+    f.line = op.at.line;
+    f.column = op.at.column;
+    f.field = test.field.path.empty() ? "the element" : test.field.path;
+    f.op = std::string(detail::op_name(op.kind));
+    f.operand = op.written;
+    f.seen = seen_value(value);
+    if (op.kind == op_kind::changed_to || op.kind == op_kind::changed_from) {
+        f.has_before = true;
+        f.before = seen_value(detail::resolve_in(test.field, state.ctx().previous_order));
+    }
+    if ((op.kind == op_kind::any || op.kind == op_kind::all) && value && value->is_array()) {
+        // Name the element that decided it: for "all" the first that fails;
+        // for "any" (none holds) the first element's reason.
+        std::size_t index = 0;
+        for (const json& e : *value) {
+            if (!holds(*op.nested, state, &e)) {
+                condition_failure inner = blame(r, *op.nested, state, &e);
+                std::string shown = inner.to_string();
+                // The element's failure without its file name: it is in the same file.
+                if (auto at = shown.find(": "); at != std::string::npos) shown = shown.substr(at + 2);
+                f.note = (op.kind == op_kind::any ? "no element matched; element " : "element ") + std::to_string(index) +
+                         ": " + shown;
+                break;
+            }
+            ++index;
+        }
+        if (value->empty()) f.note = "the list is empty";
+    }
+    return f;
+}
+
+condition_failure blame(const detail::rule& r, const condition& c, eval_state& state, const json* element) {
+    switch (c.k) {
+        case condition::kind::all:
+            for (const auto& child : c.children) {
+                if (!holds(child, state, element)) return blame(r, child, state, element);
+            }
+            break;
+        case condition::kind::any: {
+            // Every alternative failed; the first one's reason stands for them.
+            condition_failure f = blame(r, c.children.front(), state, element);
+            std::string note = "none of the " + std::to_string(c.children.size()) + " alternatives of \"any\" held; the first failed";
+            f.note = f.note.empty() ? note : note + "; " + f.note;
+            return f;
+        }
+        case condition::kind::negate: {
+            const condition& inner = c.children.front();
+            condition_failure f;
+            f.file = r.file;
+            f.line = c.at.line;
+            f.column = c.at.column;
+            f.op = "not";
+            if (inner.k == condition::kind::test && inner.ops.size() == 1) {
+                const auto& op = inner.ops.front();
+                const json* value = state.value(inner.field, element);
+                f.field = inner.field.path;
+                f.op = "not " + std::string(detail::op_name(op.kind));
+                f.operand = op.written;
+                f.seen = seen_value(value);
+            } else {
+                f.note = "the negated condition held";
+            }
+            return f;
+        }
+        case condition::kind::test: {
+            const json* value = state.value(c.field, element);
+            for (const auto& op : c.ops) {
+                if (!apply(op, value, c, state)) return blame_operation(r, c, op, value, state);
+            }
+            break;
+        }
+    }
+    // Only reached when `c` holds after all, which callers rule out.
+    condition_failure f;
+    f.file = r.file;
+    f.line = c.at.line;
+    f.column = c.at.column;
+    f.note = "the condition holds";
+    return f;
+}
+
+// A JSON value for one line of output: compact, UTF-8 kept, at most ~120 bytes.
+std::string short_json(const json& v) {
+    std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
+    constexpr std::size_t limit = 120;
+    if (text.size() <= limit) return text;
+    std::size_t cut = limit - 3;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+    text.resize(cut);
+    text += "…";
+    return text;
+}
+
+std::string shown_value(const std::optional<json>& v) { return v ? short_json(*v) : "(missing)"; }
+
 }  // namespace
+
+std::string condition_failure::to_string() const {
+    std::string out = file;
+    if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
+    out += ": ";
+    if (!field.empty()) out += field + " ";
+    out += op;
+    if (op != "not" || !field.empty()) out += " " + short_json(operand);
+    if (op != "not" || !field.empty()) {
+        out += ": saw " + shown_value(seen);
+        if (has_before) out += ", before " + shown_value(before);
+    }
+    if (!note.empty()) out += " (" + note + ")";
+    return out;
+}
+
+std::vector<rule_trace> explain(const ruleset& rules, const context& ctx) {
+    const detail::ruleset_data& data = *rules.data_;
+    std::vector<rule_trace> out;
+    out.reserve(data.rules.size());
+    eval_state state;
+    state.reset(ctx, data.field_count);
+    for (const detail::rule& r : data.rules) {
+        rule_trace t;
+        t.rule_id = r.id;
+        t.file = r.file;
+        t.line = r.at.line;
+        t.column = r.at.column;
+        t.on = r.on;
+        t.shadow = r.shadow;
+        if (!r.enabled) {
+            t.verdict = rule_verdict::disabled;
+        } else if (std::find(r.on.begin(), r.on.end(), ctx.event) == r.on.end()) {
+            t.verdict = rule_verdict::not_listening;
+        } else if (r.has_condition && !holds(r.when, state, nullptr)) {
+            t.verdict = rule_verdict::not_matched;
+            t.failure = blame(r, r.when, state, nullptr);
+        } else {
+            t.verdict = rule_verdict::matched;
+            for (std::size_t k = 0; k < r.then.size(); ++k) t.actions.push_back(plan(data, r, k, ctx));
+        }
+        out.push_back(std::move(t));
+    }
+    return out;
+}
 
 evaluation evaluate(const ruleset& rules, const context& ctx) {
     evaluation out;

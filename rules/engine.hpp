@@ -4,6 +4,11 @@
 // Pure and cheap: no I/O, no clock (ctx.now is passed in), and nothing is
 // allocated for rules that do not fire beyond the result itself. The daemon
 // hashes key_material into the outbox's idempotency key (DESIGN.md, "Effects").
+//
+// `explain` is the operator's view of the same evaluation (orderflowctl rules
+// explain, issue 4): every rule, whether it listens, whether it matched, and
+// the first condition that failed. It calls the very functions `evaluate`
+// uses to decide, so the two cannot disagree; `evaluate` pays nothing for it.
 #pragma once
 
 #include "rules/context.hpp"
@@ -11,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,5 +47,51 @@ struct evaluation {
 // Rules run in load order (file order, then position); disabled rules are
 // skipped; a rule fires when ctx.event is in its `on` and its `if` holds.
 evaluation evaluate(const ruleset& rules, const context& ctx);
+
+// The first condition that made a rule not match, and what it saw.
+struct condition_failure {
+    std::string file;               // the rule file
+    int line = 0;                   // of the operator ("eq") or, for "not", of the "not" key
+    int column = 0;
+    std::string field;              // "order.status"; an element field by name ("seller_sku"); empty for "not" over several conditions
+    std::string op;                 // "eq", "changed_to", "any", ...; "not" when a negated condition held
+    nlohmann::json operand;         // as written in the rule file
+    std::optional<nlohmann::json> seen;    // the value; nullopt when missing (absent or null)
+    // changed_to / changed_from: the value in the previous order view.
+    bool has_before = false;
+    std::optional<nlohmann::json> before;
+    // More about why: "none of the 2 alternatives of "any" held", or for
+    // any/all over a list the element that failed and why.
+    std::string note;
+
+    // "file:line:column: order.status changed_to "DELIVERED": saw "AWAITING_SHIPMENT""
+    // (values as JSON, long ones shortened; "(missing)" for a missing value).
+    std::string to_string() const;
+};
+
+enum class rule_verdict {
+    disabled,        // enabled: false; never evaluated
+    not_listening,   // ctx.event is not in its `on`
+    not_matched,     // listens, but its `if` does not hold (see failure)
+    matched,         // fires: its actions are planned
+};
+
+struct rule_trace {
+    std::string rule_id;
+    std::string file;
+    int line = 0;
+    int column = 0;
+    rule_verdict verdict = rule_verdict::not_listening;
+    std::vector<std::string> on;                  // the events it listens to
+    bool shadow = false;
+    std::optional<condition_failure> failure;     // set for not_matched
+    std::vector<planned_action> actions;          // set for matched: exactly what evaluate plans
+};
+
+// Every loaded rule, in evaluation order, with its verdict for ctx. The
+// matched rules and their actions are the same as evaluate(rules, ctx) gives.
+// Slower than evaluate (it allocates a trace per rule): for operators, not for
+// the pipeline.
+std::vector<rule_trace> explain(const ruleset& rules, const context& ctx);
 
 }  // namespace orderflow::rules

@@ -215,6 +215,12 @@ private:
         diags_.push_back(docs_[doc].warning_at(p, std::move(message), of_key));
     }
 
+    // Where `p` was written, kept in the compiled form for rules::explain.
+    detail::source_position position_of(std::size_t doc, const pointer& p, bool of_key = false) const {
+        auto [line, column] = docs_[doc].position(p, of_key);
+        return {line, column};
+    }
+
     std::string where(const site& s) const {
         auto [line, column] = docs_[s.doc].position(s.ptr, s.of_key);
         return docs_[s.doc].file() + ":" + std::to_string(line) + ":" + std::to_string(column);
@@ -356,6 +362,8 @@ private:
         }
         std::size_t errors = error_count();
         detail::rule r;
+        r.file = docs_[doc].file();
+        r.at = position_of(doc, ptr);
         for (const auto& [key, value] : node.items()) {
             if (std::find(rule_keys.begin(), rule_keys.end(), key) == rule_keys.end()) {
                 error(doc, ptr / key,
@@ -579,6 +587,7 @@ private:
         for (const auto& [key, value] : node.items()) {
             pointer kp = ptr / key;
             detail::condition part;
+            part.at = position_of(doc, kp, true);
             if (key == "all" || key == "any") {
                 part.k = key == "all" ? detail::condition::kind::all : detail::condition::kind::any;
                 if (!value.is_array() || value.empty()) {
@@ -641,6 +650,7 @@ private:
         } else {
             out.k = detail::condition::kind::all;
             out.children = std::move(parts);
+            out.at = position_of(doc, ptr);
         }
         return true;
     }
@@ -671,6 +681,8 @@ private:
             }
             detail::operation op;
             op.kind = spec->kind;
+            op.written = operand;
+            op.at = position_of(doc, p, true);
             const std::string name(spec->name);
             switch (op.kind) {
                 case op_kind::eq:

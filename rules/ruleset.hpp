@@ -26,6 +26,7 @@ struct ruleset_data;
 
 struct context;
 struct evaluation;
+struct rule_trace;
 
 class ruleset {
 public:
@@ -48,6 +49,7 @@ public:
 
 private:
     friend evaluation evaluate(const ruleset& rules, const context& ctx);
+    friend std::vector<rule_trace> explain(const ruleset& rules, const context& ctx);
     std::unique_ptr<const detail::ruleset_data> data_;
 };
 

@@ -2,6 +2,11 @@
 // operands pre-processed (regexes compiled, durations parsed, `contains`
 // operands folded), actions with their templates resolved to indexes, and an
 // index from event name to the enabled rules that listen to it.
+//
+// Conditions, operations and rules also keep where they were written
+// (line:column in the rule file) and operands as written, so that
+// `rules::explain` can point at the condition that failed; evaluation never
+// reads those.
 #pragma once
 
 #include "rules/detail/path.hpp"
@@ -12,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -26,6 +32,21 @@ enum class op_kind : std::uint8_t {
     gt, gte, lt, lte, older_than, within, changed_to, changed_from, any, all,
 };
 
+// The operator's name as written in rule files ("eq", "changed_to").
+constexpr std::string_view op_name(op_kind kind) {
+    constexpr std::string_view names[] = {
+        "eq", "ne", "in", "not_in", "exists", "empty", "contains", "matches",
+        "gt", "gte", "lt", "lte", "older_than", "within", "changed_to", "changed_from", "any", "all",
+    };
+    return names[static_cast<std::size_t>(kind)];
+}
+
+// 1-based line and column in the rule file; 0 when unknown.
+struct source_position {
+    int line = 0;
+    int column = 0;
+};
+
 struct condition;
 
 struct operation {
@@ -37,6 +58,8 @@ struct operation {
     std::int64_t seconds = 0;                   // older_than/within
     bool flag = false;                          // exists/empty
     std::shared_ptr<const condition> nested;    // any/all: the condition on each element
+    nlohmann::json written;                     // the operand as written (for explain)
+    source_position at;                         // the operator's key
 };
 
 struct condition {
@@ -45,6 +68,7 @@ struct condition {
     std::vector<condition> children;  // all/any: the parts; negate: one child
     field_ref field;                  // test: the field tested
     std::vector<operation> ops;       // test: every operation must hold
+    source_position at;               // the key ("all", "not", the field), or the object for an implicit "all"
 };
 
 enum class scope : std::uint8_t { order, package, order_status, message, event };
@@ -58,6 +82,8 @@ struct action {
 
 struct rule {
     std::string id;
+    std::string file;       // the rule file, as named to the loader
+    source_position at;     // the rule object
     std::string description;
     std::vector<std::string> on;
     bool has_condition = false;
