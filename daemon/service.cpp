@@ -237,6 +237,16 @@ struct service::impl {
         log::warn("event_deferred", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"reason", why}, {"retry_at", at}});
     }
 
+    // The event cannot be processed: recorded as failed, and a person is told.
+    void fail_event(const storage::event_row& e, const std::string& why) {
+        db.transaction([&] {
+            store.finish_event(e.id, "failed", why, clock());
+            raise_review(e.order_id, "event_failed", "warning", e.event + " could not be processed: " + why,
+                         {{"inbox_id", e.id}, {"event", e.event}, {"source", e.source}, {"error", why}});
+        });
+        log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"error", why}});
+    }
+
     asio::awaitable<void> process(const storage::event_row& e) {
         auto rule_set = rules;   // in-flight work finishes on the set it started with
         if (e.event == "unknown") {
@@ -269,8 +279,7 @@ struct service::impl {
         std::string buyer_user_id;
         if (needs_order(e.event)) {
             if (e.order_id.empty()) {
-                store.finish_event(e.id, "failed", "webhook has no order_id", clock());
-                log::warn("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"error", "webhook has no order_id"}});
+                fail_event(e, "webhook has no order_id");
                 co_return;
             }
             const orderflow::secret* token = co_await tokens.access();
@@ -286,14 +295,12 @@ struct service::impl {
             if (!r) {
                 const auto& err = r.error();
                 if (err.retryable() || err.token_expired()) { retry_later(e, "order detail: " + err.describe()); co_return; }
-                store.finish_event(e.id, "failed", "order detail: " + err.describe(), clock());
-                log::error("event_failed", {{"inbox_id", e.id}, {"order_id", e.order_id}, {"error", err.describe()}});
+                fail_event(e, "order detail: " + err.describe());
                 co_return;
             }
             auto it = std::find_if(r.value().begin(), r.value().end(), [&](const tikapi::order& o) { return o.id == e.order_id; });
             if (it == r.value().end()) {
-                store.finish_event(e.id, "failed", "order not returned by Get Order Detail", clock());
-                log::error("event_failed", {{"inbox_id", e.id}, {"order_id", e.order_id}, {"error", "order not found"}});
+                fail_event(e, "order not returned by Get Order Detail");
                 co_return;
             }
             ctx.order = order_view(*it);
@@ -325,7 +332,14 @@ struct service::impl {
                 na.reason = a.error;
                 na.created_at = ctx.now;
                 if (store.add_action(na)) {
-                    if (na.state == "skipped") ++skipped; else ++planned;
+                    if (na.state == "skipped") {
+                        ++skipped;
+                        // Never a message with a hole in it: a person decides instead.
+                        raise_review(e.order_id, "action_not_prepared", "warning", "rule " + a.rule_id + ": " + a.error,
+                                     {{"rule_id", a.rule_id}, {"event", e.event}, {"inbox_id", e.id}, {"error", a.error}});
+                    } else {
+                        ++planned;
+                    }
                 } else {
                     ++repeated;
                 }
@@ -426,8 +440,13 @@ struct service::impl {
         } else if (complete && a.attempts < 2) {
             replan(a, "reconciled: not in the conversation; sending once more under the same key");
         } else {
-            store.set_action_state(a.id, "unknown", "reconciliation could not tell whether it was delivered; check the conversation",
-                                   json{{"reconciled", "inconclusive"}}.dump(), clock());
+            db.transaction([&] {
+                store.set_action_state(a.id, "unknown", "reconciliation could not tell whether it was delivered; check the conversation",
+                                       json{{"reconciled", "inconclusive"}}.dump(), clock());
+                raise_review(a.order_id, "send_unknown", "critical",
+                             "rule " + a.rule_id + ": a message may or may not have reached the buyer; check conversation " + *conversation,
+                             {{"action_id", a.id}, {"rule_id", a.rule_id}, {"conversation_id", *conversation}, {"text", text}});
+            });
             log::warn("action_reconcile_inconclusive", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
                                                         {"advice", "look at the buyer conversation; it is not re-sent automatically"}});
         }
@@ -476,6 +495,15 @@ struct service::impl {
         }
     }
 
+    // Opens (or adds to) a review item; call inside the transaction that records
+    // the outcome, so the item exists exactly when the outcome does.
+    void raise_review(const std::string& order_id, const char* reason, const char* severity, const std::string& summary,
+                      const json& evidence) {
+        auto id = store.raise_review(order_id, reason, severity, summary, evidence, clock());
+        log::warn("review_raised", {{"review_id", id}, {"order_id", order_id}, {"reason", reason}, {"severity", severity},
+                                    {"summary", summary}, {"advice", "orderflowctl review show " + std::to_string(id)}});
+    }
+
     void defer(const storage::action_row& a, const std::string& why) {
         auto at = clock() + backoff(a.attempts, cfg.executor.send_retry_max);
         store.set_action_state(a.id, "deferred", why, "", clock(), at);
@@ -486,6 +514,8 @@ struct service::impl {
         db.transaction([&] {
             store.set_action_state(a.id, "failed", why, "", clock());
             store.audit(clock(), "orderflowd", a.kind + ".failed", a.order_id, {{"action_id", a.id}, {"rule_id", a.rule_id}, {"error", why}});
+            raise_review(a.order_id, "send_failed", "warning", "rule " + a.rule_id + ": " + a.kind + " failed: " + why,
+                         {{"action_id", a.id}, {"rule_id", a.rule_id}, {"error", why}, {"attempts", a.attempts}});
         });
         log::error("action_failed", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"error", why}});
     }

@@ -249,6 +249,80 @@ void store::put_conversation(std::string_view buyer_user_id, std::string_view co
     st.step();
 }
 
+// ------------------------------------------------------------------ review queue
+
+namespace {
+
+constexpr const char* review_columns =
+    "id, order_id, reason, severity, summary, evidence, state, occurrences, created_at, updated_at, resolved_by, note";
+
+review_item read_review(const statement& st) {
+    review_item r;
+    r.id = st.int64(0);
+    r.order_id = st.text(1);
+    r.reason = st.text(2);
+    r.severity = st.text(3);
+    r.summary = st.text(4);
+    r.evidence = st.text(5);
+    r.state = st.text(6);
+    r.occurrences = static_cast<int>(st.int64(7));
+    r.created_at = st.int64(8);
+    r.updated_at = st.int64(9);
+    r.resolved_by = st.text(10);
+    r.note = st.text(11);
+    return r;
+}
+
+}  // namespace
+
+std::int64_t store::raise_review(std::string_view order_id, std::string_view reason, std::string_view severity,
+                                 std::string_view summary, const nlohmann::json& evidence, std::int64_t now) {
+    auto st = db_.prepare(
+        "INSERT INTO review (order_id, reason, severity, summary, evidence, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
+        "ON CONFLICT (order_id, reason) WHERE state != 'resolved' DO UPDATE SET "
+        "occurrences = occurrences + 1, summary = excluded.summary, evidence = excluded.evidence, "
+        "updated_at = excluded.updated_at, "
+        "severity = CASE WHEN excluded.severity = 'critical' OR severity = 'critical' THEN 'critical' "
+        "                WHEN excluded.severity = 'warning' OR severity = 'warning' THEN 'warning' ELSE 'info' END "
+        "RETURNING id");
+    st.bind(1, order_id).bind(2, reason).bind(3, severity).bind(4, summary);
+    const std::string evidence_text = evidence.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    st.bind(5, evidence_text).bind(6, now);
+    if (!st.step()) throw storage_error(0, "raise_review returned no row");
+    auto id = st.int64(0);
+    while (st.step()) {
+    }
+    return id;
+}
+
+std::vector<review_item> store::reviews(bool include_resolved, int limit) {
+    static const std::string open_sql =
+        std::string("SELECT ") + review_columns + " FROM review WHERE state != 'resolved' ORDER BY id DESC LIMIT ?1";
+    static const std::string all_sql = std::string("SELECT ") + review_columns + " FROM review ORDER BY id DESC LIMIT ?1";
+    auto st = db_.prepare(include_resolved ? all_sql : open_sql);
+    st.bind(1, static_cast<std::int64_t>(limit));
+    return collect<review_item>(st, read_review);
+}
+
+std::optional<review_item> store::get_review(std::int64_t id) {
+    static const std::string sql = std::string("SELECT ") + review_columns + " FROM review WHERE id = ?1";
+    auto st = db_.prepare(sql);
+    st.bind(1, id);
+    if (!st.step()) return std::nullopt;
+    return read_review(st);
+}
+
+bool store::set_review_state(std::int64_t id, std::string_view state, std::string_view by, std::string_view note,
+                             std::int64_t now) {
+    auto st = db_.prepare(
+        "UPDATE review SET state = ?2, resolved_by = ?3, note = CASE WHEN ?4 = '' THEN note ELSE ?4 END, updated_at = ?5 "
+        "WHERE id = ?1");
+    st.bind(1, id).bind(2, state).bind(3, by).bind(4, note).bind(5, now);
+    st.step();
+    return db_.changes() > 0;
+}
+
 // -------------------------------------------------------------------- audit log
 
 void store::audit(std::int64_t at, std::string_view actor, std::string_view action, std::string_view order_id,

@@ -68,6 +68,22 @@ struct action_row : new_action {
     std::string result;
 };
 
+// One item of the staff review queue.
+struct review_item {
+    std::int64_t id = 0;
+    std::string order_id;
+    std::string reason;      // a short stable code: send_failed, send_unknown, action_not_prepared, ...
+    std::string severity;    // info | warning | critical
+    std::string summary;     // one line for people
+    std::string evidence;    // JSON: the buyer message, the failed action, the API error
+    std::string state;       // open | acknowledged | resolved
+    int occurrences = 1;
+    std::int64_t created_at = 0;
+    std::int64_t updated_at = 0;
+    std::string resolved_by;
+    std::string note;
+};
+
 class store {
 public:
     // db must outlive the store.
@@ -107,7 +123,17 @@ public:
     int mark_interrupted_sends(std::int64_t now);
     std::vector<action_row> recent_actions(int limit);  // newest first
     std::vector<action_row> actions_for_order(std::string_view order_id);  // by id
-    std::vector<action_row> actions_in_state(std::string_view state, int limit);   // by id (e.g. 'unknown' for reconciliation)
+    std::vector<action_row> actions_in_state(std::string_view state, int limit);
+
+    // Review queue. raise_review opens an item, or, when one for the same order
+    // and reason is still open or acknowledged, counts one more occurrence and
+    // takes the newer summary, evidence and the higher severity. Returns its id.
+    std::int64_t raise_review(std::string_view order_id, std::string_view reason, std::string_view severity,
+                              std::string_view summary, const nlohmann::json& evidence, std::int64_t now);
+    std::vector<review_item> reviews(bool include_resolved, int limit);   // newest first
+    std::optional<review_item> get_review(std::int64_t id);
+    // acknowledged | resolved; false when there is no such item.
+    bool set_review_state(std::int64_t id, std::string_view state, std::string_view by, std::string_view note, std::int64_t now);   // by id (e.g. 'unknown' for reconciliation)
     std::optional<action_row> get_action(std::int64_t id);
 
     // ---- conversations

@@ -89,8 +89,30 @@ CREATE TABLE vault (
 ) STRICT;
 )sql";
 
+// 2: the staff review queue. One open (or acknowledged) item per order and
+// reason: a new occurrence updates it instead of piling up (issue 5).
+constexpr std::string_view v2 = R"sql(
+CREATE TABLE review (
+    id          INTEGER PRIMARY KEY,
+    order_id    TEXT    NOT NULL DEFAULT '',
+    reason      TEXT    NOT NULL,
+    severity    TEXT    NOT NULL DEFAULT 'warning' CHECK (severity IN ('info', 'warning', 'critical')),
+    summary     TEXT    NOT NULL,
+    evidence    TEXT    NOT NULL DEFAULT '{}',
+    state       TEXT    NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'acknowledged', 'resolved')),
+    occurrences INTEGER NOT NULL DEFAULT 1,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    resolved_by TEXT    NOT NULL DEFAULT '',
+    note        TEXT    NOT NULL DEFAULT ''
+) STRICT;
+CREATE UNIQUE INDEX review_one_open ON review (order_id, reason) WHERE state != 'resolved';
+CREATE INDEX review_state ON review (state, id);
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
+    v2,
 };
 
 }  // namespace

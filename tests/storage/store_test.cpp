@@ -325,3 +325,47 @@ TEST_CASE("Finishing an event and planning its actions commit or roll back toget
         CHECK(count_rows(f.db, "outbox") == 1);
     }
 }
+
+TEST_CASE("The review queue keeps one open item per order and reason and counts repeats", "[store][review]") {
+    fixture f;
+    auto first = f.s.raise_review("o1", "send_failed", "warning", "message not sent", {{"error", "45109001"}}, 100);
+    auto again = f.s.raise_review("o1", "send_failed", "critical", "message not sent again", {{"error", "45101006"}}, 110);
+    auto other_reason = f.s.raise_review("o1", "send_unknown", "warning", "unknown", nlohmann::json::object(), 120);
+    auto other_order = f.s.raise_review("o2", "send_failed", "info", "x", nlohmann::json::object(), 130);
+    CHECK(again == first);
+    CHECK(other_reason != first);
+    CHECK(other_order != first);
+
+    auto item = f.s.get_review(first);
+    REQUIRE(item);
+    CHECK(item->occurrences == 2);
+    CHECK(item->severity == "critical");
+    CHECK(item->summary == "message not sent again");
+    CHECK(item->evidence == R"({"error":"45101006"})");
+    CHECK(item->created_at == 100);
+    CHECK(item->updated_at == 110);
+    CHECK(f.s.reviews(false, 10).size() == 3);
+
+    SECTION("an acknowledged item still absorbs repeats") {
+        REQUIRE(f.s.set_review_state(first, "acknowledged", "hanako", "", 140));
+        CHECK(f.s.raise_review("o1", "send_failed", "info", "third", nlohmann::json::object(), 150) == first);
+        CHECK(f.s.get_review(first)->occurrences == 3);
+        CHECK(f.s.get_review(first)->severity == "critical");
+    }
+    SECTION("after resolving, a new occurrence opens a new item") {
+        REQUIRE(f.s.set_review_state(first, "resolved", "hanako", "replied by hand", 140));
+        auto resolved = f.s.get_review(first);
+        CHECK(resolved->state == "resolved");
+        CHECK(resolved->resolved_by == "hanako");
+        CHECK(resolved->note == "replied by hand");
+        CHECK(f.s.reviews(false, 10).size() == 2);
+        CHECK(f.s.reviews(true, 10).size() == 3);
+        auto fresh = f.s.raise_review("o1", "send_failed", "warning", "again", nlohmann::json::object(), 160);
+        CHECK(fresh != first);
+        CHECK(f.s.get_review(fresh)->occurrences == 1);
+    }
+    SECTION("unknown ids and states are refused") {
+        CHECK_FALSE(f.s.set_review_state(999, "resolved", "x", "", 140));
+        CHECK_THROWS_AS(f.s.set_review_state(first, "closed", "x", "", 140), storage_error);
+    }
+}
