@@ -5,6 +5,8 @@
 #include "common/log.hpp"
 #include "daemon/config.hpp"
 #include "daemon/tokens.hpp"
+#include "rules/engine.hpp"
+#include "rules/fixture.hpp"
 #include "rules/ruleset.hpp"
 #include "storage/database.hpp"
 #include "storage/store.hpp"
@@ -20,11 +22,15 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace orderflow::daemon {
@@ -45,12 +51,20 @@ constexpr const char* usage_text =
     "  auth status           show whether the shop is authorized and when tokens expire\n"
     "  auth disconnect       delete the stored tokens\n"
     "  status                counts of events and actions, authorization state\n"
-    "  activity [--limit N]  recent events, what the rules did, and the actions' outcomes\n";
+    "  activity [--limit N]  recent events, what the rules did, and the actions' outcomes\n"
+    "  rules test FILE...    run fixture files against the rules (--config FILE or --rules DIR);\n"
+    "                        PASS/FAIL per case with a diff, exit 1 on any failure\n"
+    "  rules explain --event FILE [--order FILE] [--previous FILE] [--message FILE]\n"
+    "                        for one event, every rule: listens? matched? the first condition\n"
+    "                        that failed and the value it saw; rendered texts. Sends nothing\n";
 
 struct args {
     std::vector<std::string> positional;
     std::string config;
     int limit = 20;
+    // rules test / rules explain
+    std::string rules_dir;
+    std::string event_file, order_file, previous_file, message_file;
 };
 
 std::int64_t now_seconds() {
@@ -286,6 +300,163 @@ int cmd_activity(const args& a) {
     return 0;
 }
 
+// ---- rules test / rules explain ---------------------------------------------
+//
+// The parsing, running and comparing live in rules/fixture.hpp and
+// rules::explain (unit-tested there); these functions load and print.
+
+// The rules and the defaults for cases (the config's default locale): from
+// --rules DIR, or the config's rules.dir. Diagnostics go to stderr.
+struct loaded_rules {
+    std::shared_ptr<const rules::ruleset> rules;
+    rules::fixture_defaults defaults;
+};
+
+std::optional<loaded_rules> load_rules_for_tools(const args& a) {
+    loaded_rules out;
+    out.defaults.now = now_seconds();
+    std::filesystem::path dir;
+    if (!a.rules_dir.empty()) {
+        dir = a.rules_dir;
+        if (!a.config.empty()) {
+            auto cfg = load_config_or_report(a.config);
+            if (!cfg) return std::nullopt;
+            out.defaults.locale = cfg->rules.default_locale;
+        }
+    } else {
+        if (a.config.empty()) {
+            std::cerr << "orderflowctl: --config FILE or --rules DIR is required\n";
+            return std::nullopt;
+        }
+        auto cfg = load_config_or_report(a.config);
+        if (!cfg) return std::nullopt;
+        dir = cfg->rules.dir;
+        out.defaults.locale = cfg->rules.default_locale;
+    }
+    auto loaded = rules::load_directory(dir);
+    for (const auto& d : loaded.diagnostics) std::cerr << d.to_string() << "\n";
+    if (!loaded.ok()) {
+        std::cerr << "orderflowctl: the rules in " << dir.string() << " do not load; fix them first (orderflowctl check)\n";
+        return std::nullopt;
+    }
+    out.rules = loaded.rules;
+    return out;
+}
+
+int cmd_rules_test(const args& a) {
+    std::vector<std::string> files(a.positional.begin() + 2, a.positional.end());
+    if (files.empty()) {
+        std::cerr << "usage: orderflowctl rules test FILE... (--config FILE | --rules DIR)\n";
+        return 2;
+    }
+    auto loaded = load_rules_for_tools(a);
+    if (!loaded) return 1;
+    int passed = 0, failed = 0;
+    bool malformed = false;
+    for (const auto& file : files) {
+        auto fixture = rules::read_fixture_file(file, loaded->defaults);
+        for (const auto& d : fixture.diagnostics) std::cout << d.to_string() << "\n";
+        if (!fixture.ok()) {
+            std::cout << file << ": malformed fixture, no case run\n";
+            malformed = true;
+            continue;
+        }
+        for (const auto& c : fixture.cases) {
+            auto result = rules::run_case(*loaded->rules, c);
+            if (result.passed) {
+                std::cout << "PASS " << c.name << "\n";
+                ++passed;
+            } else {
+                std::cout << "FAIL " << c.name << " (" << c.file << ":" << c.line << ":" << c.column << ")\n" << result.diff;
+                ++failed;
+            }
+        }
+    }
+    std::cout << passed << " passed, " << failed << " failed\n";
+    return failed == 0 && !malformed ? 0 : 1;
+}
+
+void print_indented(const std::string& text, const std::string& prefix) {
+    std::string out = prefix;
+    for (char c : text) out += c == '\n' ? "\n" + prefix : std::string(1, c);
+    std::cout << out << "\n";
+}
+
+int cmd_rules_explain(const args& a) {
+    if (a.event_file.empty() || a.positional.size() != 2) {
+        std::cerr << "usage: orderflowctl rules explain --event FILE [--order FILE] [--previous FILE] [--message FILE] "
+                     "(--config FILE | --rules DIR)\n";
+        return 2;
+    }
+    auto loaded = load_rules_for_tools(a);
+    if (!loaded) return 1;
+    bool bad = false;
+    auto event = rules::read_event_file(a.event_file, loaded->defaults);
+    for (const auto& d : event.diagnostics) std::cerr << d.to_string() << "\n";
+    if (!event.ctx) return 1;
+    rules::context ctx = std::move(*event.ctx);
+    for (auto [file, root, into] : {std::tuple{&a.order_file, "order", &ctx.order}, std::tuple{&a.previous_file, "order", &ctx.previous_order},
+                                    std::tuple{&a.message_file, "message", &ctx.message}}) {
+        if (file->empty()) continue;
+        auto object = rules::read_object_file(*file, root);
+        for (const auto& d : object.diagnostics) std::cerr << d.to_string() << "\n";
+        if (object.value) {
+            *into = std::move(*object.value);
+        } else {
+            bad = true;
+        }
+    }
+    if (bad) return 1;
+
+    std::cout << "event " << ctx.event << " (id " << ctx.event_id << ", now " << rules::format_utc(ctx.now) << ")";
+    if (ctx.order.is_object() && ctx.order.contains("id")) std::cout << " order " << ctx.order["id"].dump();
+    std::cout << "\n";
+    auto traces = rules::explain(*loaded->rules, ctx);
+    std::size_t matched = 0, actions = 0;
+    for (const auto& t : traces) {
+        std::cout << t.rule_id << " (" << t.file << ":" << t.line << ":" << t.column << "): ";
+        switch (t.verdict) {
+            case rules::rule_verdict::disabled: std::cout << "disabled\n"; break;
+            case rules::rule_verdict::not_listening: {
+                std::string on;
+                for (const auto& e : t.on) on += (on.empty() ? "" : ", ") + e;
+                std::cout << "does not listen to " << ctx.event << " (on: " << on << ")\n";
+                break;
+            }
+            case rules::rule_verdict::not_matched:
+                std::cout << "not matched\n  first failed: " << (t.failure ? t.failure->to_string() : "?") << "\n";
+                break;
+            case rules::rule_verdict::matched:
+                ++matched;
+                std::cout << "MATCHED" << (t.shadow ? " (shadow: would be recorded, not sent)" : "") << "\n";
+                for (const auto& p : t.actions) {
+                    ++actions;
+                    std::cout << "  " << p.kind;
+                    if (p.params.is_object() && p.params.contains("template")) {
+                        std::cout << " " << p.params["template"].get<std::string>() << " (" << p.params.value("locale", "") << ")";
+                    }
+                    if (!p.error.empty()) {
+                        std::cout << ": error: " << p.error << " (would be skipped)\n";
+                    } else {
+                        std::cout << ":\n";
+                        print_indented(p.params.value("text", ""), "    | ");
+                    }
+                }
+                break;
+        }
+    }
+    std::cout << matched << " of " << traces.size() << " rule(s) matched, " << actions << " action(s) planned; nothing was sent\n";
+    return 0;
+}
+
+int cmd_rules(const args& a) {
+    std::string sub = a.positional.size() > 1 ? a.positional[1] : "";
+    if (sub == "test") return cmd_rules_test(a);
+    if (sub == "explain") return cmd_rules_explain(a);
+    std::cerr << "usage: orderflowctl rules test FILE... | rules explain --event FILE [--order FILE] ... (--config FILE | --rules DIR)\n";
+    return 2;
+}
+
 }  // namespace
 
 int run_orderflowctl(int argc, char** argv) {
@@ -295,6 +466,11 @@ int run_orderflowctl(int argc, char** argv) {
         if (s == "--config" && i + 1 < argc) a.config = argv[++i];
         else if (s.rfind("--config=", 0) == 0) a.config = s.substr(9);
         else if (s == "--limit" && i + 1 < argc) a.limit = std::atoi(argv[++i]);
+        else if (s == "--rules" && i + 1 < argc) a.rules_dir = argv[++i];
+        else if (s == "--event" && i + 1 < argc) a.event_file = argv[++i];
+        else if (s == "--order" && i + 1 < argc) a.order_file = argv[++i];
+        else if (s == "--previous" && i + 1 < argc) a.previous_file = argv[++i];
+        else if (s == "--message" && i + 1 < argc) a.message_file = argv[++i];
         else if (s == "--help" || s == "-h") {
             std::cout << usage_text;
             return 0;
@@ -318,6 +494,7 @@ int run_orderflowctl(int argc, char** argv) {
         if (cmd == "auth") return cmd_auth(a);
         if (cmd == "status") return cmd_status(a);
         if (cmd == "activity") return cmd_activity(a);
+        if (cmd == "rules") return cmd_rules(a);
     } catch (const std::exception& e) {
         std::cerr << "orderflowctl " << cmd << ": " << e.what() << "\n";
         return 1;

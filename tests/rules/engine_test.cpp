@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 using namespace orderflow::rules;
 using json = nlohmann::json;
 using orderflow::rules::test::must_load;
@@ -318,4 +320,145 @@ TEST_CASE("Order fields of unexpected types do not crash evaluation", "[engine]"
     CHECK_FALSE(fires(R"({"order.status": {"matches": "^A"}})", ctx));
     CHECK_FALSE(fires(R"({"message.text": {"matches": "1"}})", ctx));
     CHECK(fires(R"({"message.text": {"contains": "1"}})", ctx) == false);
+}
+
+// ---- explain ----------------------------------------------------------------
+
+namespace {
+
+// One rule whose `if` is `condition`; its trace for ctx.
+rule_trace explain_one(const std::string& condition, const context& ctx) {
+    auto rules = must_load(rule_with_condition(condition));
+    auto traces = explain(*rules, ctx);
+    REQUIRE(traces.size() == 1);
+    return traces.front();
+}
+
+}  // namespace
+
+TEST_CASE("Explain gives every rule in order with whether it listens, is disabled or matched", "[engine][explain]") {
+    auto rules = must_load(R"({
+  "templates": {"t": "hi {{order.buyer_name}}"},
+  "rules": [
+    {"id": "a", "on": "order.status_changed", "if": {"order.status": {"eq": "AWAITING_SHIPMENT"}}, "then": [{"send_message": {"template": "t"}}]},
+    {"id": "b", "on": "message.received", "then": [{"send_message": {"template": "t"}}]},
+    {"id": "c", "on": "order.status_changed", "enabled": false, "then": [{"send_message": {"template": "t"}}]},
+    {"id": "d", "on": "order.status_changed", "if": {"order.status": {"eq": "DELIVERED"}}, "then": [{"send_message": {"template": "t"}}]},
+    {"id": "e", "on": ["order.status_changed"], "mode": "shadow", "then": [{"send_message": {"template": "t"}}]}
+  ]})");
+    auto traces = explain(*rules, sample_context());
+    REQUIRE(traces.size() == 5);
+    CHECK(traces[0].rule_id == "a");
+    CHECK(traces[0].verdict == rule_verdict::matched);
+    CHECK(traces[1].verdict == rule_verdict::not_listening);
+    CHECK(traces[1].on == std::vector<std::string>{"message.received"});
+    CHECK(traces[2].verdict == rule_verdict::disabled);
+    CHECK(traces[3].verdict == rule_verdict::not_matched);
+    REQUIRE(traces[3].failure);
+    CHECK(traces[4].verdict == rule_verdict::matched);
+    CHECK(traces[4].shadow);
+    CHECK(traces[0].file == "test.json");
+    CHECK(traces[0].line == 4);
+    CHECK(traces[0].column == 5);
+    REQUIRE(traces[0].actions.size() == 1);
+    CHECK(traces[0].actions[0].params["text"] == "hi 山田 太郎");
+}
+
+TEST_CASE("Explain matches and plans exactly what evaluate does", "[engine][explain]") {
+    auto rules = must_load(R"({
+  "templates": {"t": "hi {{order.buyer_name}}", "u": "order {{order.seller_note}}"},
+  "rules": [
+    {"id": "edge", "on": "order.status_changed", "if": {"order.status": {"changed_to": "AWAITING_SHIPMENT"}}, "then": [{"send_message": {"template": "t"}}]},
+    {"id": "eng", "on": "order.status_changed", "if": {"order.line_items": {"any": {"seller_sku": {"matches": "^ENG-"}}}}, "then": [{"send_message": {"template": "t"}}, {"send_message": {"template": "u"}}]},
+    {"id": "vip", "on": "order.status_changed", "if": {"any": [{"order.tags": {"contains": "vip"}}, {"order.total_amount": {"gt": 10000}}]}, "then": [{"send_message": {"template": "t"}}]},
+    {"id": "msg", "on": "message.received", "if": {"message.text": {"contains": "abc"}}, "then": [{"send_message": {"template": "t"}}]},
+    {"id": "no", "on": "order.status_changed", "if": {"not": {"order.status": {"eq": "AWAITING_SHIPMENT"}}}, "then": [{"send_message": {"template": "t"}}]}
+  ]})");
+    auto variant = GENERATE(0, 1, 2, 3);
+    context ctx = sample_context();
+    if (variant == 1) ctx.previous_order["status"] = "AWAITING_SHIPMENT";
+    if (variant == 2) ctx.order["status"] = "CANCELLED";
+    if (variant == 3) ctx.event = "message.received";
+    auto evaluated = evaluate(*rules, ctx);
+    auto traces = explain(*rules, ctx);
+    std::vector<std::string> matched;
+    std::vector<std::string> keys, evaluated_keys;
+    for (const auto& t : traces) {
+        if (t.verdict == rule_verdict::matched) matched.push_back(t.rule_id);
+        for (const auto& a : t.actions) keys.push_back(a.key_material + "|" + a.params.dump() + "|" + a.error);
+    }
+    for (const auto& a : evaluated.actions) evaluated_keys.push_back(a.key_material + "|" + a.params.dump() + "|" + a.error);
+    CHECK(matched == evaluated.matched_rules);
+    CHECK(keys == evaluated_keys);
+}
+
+TEST_CASE("Explain names the first failed condition with its place, operand and the value seen", "[engine][explain]") {
+    context ctx = sample_context();
+    SECTION("the first failing part of an all") {
+        auto t = explain_one(R"({"all": [{"order.currency": {"eq": "JPY"}}, {"order.status": {"eq": "DELIVERED"}}, {"order.total_amount": {"gt": 99999}}]})", ctx);
+        REQUIRE(t.failure);
+        const auto& f = *t.failure;
+        CHECK(f.file == "test.json");
+        CHECK(f.line == 1);
+        CHECK(f.column == 148);   // the "eq" of order.status
+        CHECK(f.field == "order.status");
+        CHECK(f.op == "eq");
+        CHECK(f.operand == "DELIVERED");
+        REQUIRE(f.seen);
+        CHECK(*f.seen == "AWAITING_SHIPMENT");
+        CHECK(f.to_string() == R"(test.json:1:148: order.status eq "DELIVERED": saw "AWAITING_SHIPMENT")");
+    }
+    SECTION("a missing value") {
+        auto t = explain_one(R"({"order.seller_note": {"contains": "gift"}})", ctx);
+        REQUIRE(t.failure);
+        CHECK_FALSE(t.failure->seen);
+        CHECK(t.failure->to_string() == R"(test.json:1:109: order.seller_note contains "gift": saw (missing))");
+    }
+    SECTION("the second operator on one field") {
+        auto t = explain_one(R"({"order.total_amount": {"gt": 100, "lt": 1000}})", ctx);
+        REQUIRE(t.failure);
+        CHECK(t.failure->op == "lt");
+        CHECK(t.failure->operand == 1000);
+        CHECK(*t.failure->seen == 4980);
+    }
+    SECTION("changed_to shows the value before") {
+        ctx.previous_order["status"] = "AWAITING_SHIPMENT";
+        auto t = explain_one(R"({"order.status": {"changed_to": "AWAITING_SHIPMENT"}})", ctx);
+        REQUIRE(t.failure);
+        CHECK(t.failure->has_before);
+        CHECK(t.failure->to_string() ==
+              R"(test.json:1:104: order.status changed_to "AWAITING_SHIPMENT": saw "AWAITING_SHIPMENT", before "AWAITING_SHIPMENT")");
+    }
+    SECTION("any over a list names the element that failed") {
+        auto t = explain_one(R"({"order.line_items": {"any": {"seller_sku": {"matches": "^GIFT-"}}}})", ctx);
+        REQUIRE(t.failure);
+        CHECK(t.failure->op == "any");
+        CHECK(t.failure->note == R"(no element matched; element 0: seller_sku matches "^GIFT-": saw "ENG-001")");
+    }
+    SECTION("all over a list names the first element that fails") {
+        auto t = explain_one(R"({"order.line_items": {"all": {"sale_price": {"gte": 2490}, "seller_sku": {"matches": "^ENG"}}}})", ctx);
+        REQUIRE(t.failure);
+        CHECK(t.failure->note.rfind("element 1: seller_sku matches \"^ENG\": saw \"STD-002\"", 0) == 0);
+    }
+    SECTION("an any of alternatives reports the first and says none held") {
+        auto t = explain_one(R"({"any": [{"order.tags": {"contains": "gift"}}, {"order.total_amount": {"gt": 10000}}]})", ctx);
+        REQUIRE(t.failure);
+        CHECK(t.failure->field == "order.tags");
+        CHECK(t.failure->note.find("none of the 2 alternatives") != std::string::npos);
+    }
+    SECTION("a not over a test that held") {
+        auto t = explain_one(R"({"not": {"order.status": {"eq": "AWAITING_SHIPMENT"}}})", ctx);
+        REQUIRE(t.failure);
+        CHECK(t.failure->op == "not eq");
+        CHECK(t.failure->field == "order.status");
+        CHECK(t.failure->column == 87);   // the "not" key
+    }
+    SECTION("a long buyer text is shortened in the message") {
+        ctx.message["text"] = std::string(300, 'x');
+        auto t = explain_one(R"({"message.text": {"contains": "y"}})", ctx);
+        REQUIRE(t.failure);
+        auto text = t.failure->to_string();
+        CHECK(text.size() < 250);
+        CHECK(text.find("…") != std::string::npos);
+    }
 }
