@@ -4,6 +4,7 @@
 
 #include "common/log.hpp"
 #include "daemon/config.hpp"
+#include "daemon/review_cli.hpp"
 #include "daemon/tokens.hpp"
 #include "rules/engine.hpp"
 #include "rules/fixture.hpp"
@@ -56,7 +57,11 @@ constexpr const char* usage_text =
     "                        PASS/FAIL per case with a diff, exit 1 on any failure\n"
     "  rules explain --event FILE [--order FILE] [--previous FILE] [--message FILE]\n"
     "                        for one event, every rule: listens? matched? the first condition\n"
-    "                        that failed and the value it saw; rendered texts. Sends nothing\n";
+    "                        that failed and the value it saw; rendered texts. Sends nothing\n"
+    "  review list [--all]   the staff review queue (open and acknowledged items)\n"
+    "  review show ID        one item with its evidence and the order's actions\n"
+    "  review ack ID         someone is on it (--note, --by optional)\n"
+    "  review resolve ID --note TEXT   close it, saying what was done (--by NAME)\n";
 
 struct args {
     std::vector<std::string> positional;
@@ -65,6 +70,9 @@ struct args {
     // rules test / rules explain
     std::string rules_dir;
     std::string event_file, order_file, previous_file, message_file;
+    // review
+    std::string note, by;
+    bool all = false;
 };
 
 std::int64_t now_seconds() {
@@ -471,6 +479,9 @@ int run_orderflowctl(int argc, char** argv) {
         else if (s == "--order" && i + 1 < argc) a.order_file = argv[++i];
         else if (s == "--previous" && i + 1 < argc) a.previous_file = argv[++i];
         else if (s == "--message" && i + 1 < argc) a.message_file = argv[++i];
+        else if (s == "--note" && i + 1 < argc) a.note = argv[++i];
+        else if (s == "--by" && i + 1 < argc) a.by = argv[++i];
+        else if (s == "--all") a.all = true;
         else if (s == "--help" || s == "-h") {
             std::cout << usage_text;
             return 0;
@@ -495,6 +506,7 @@ int run_orderflowctl(int argc, char** argv) {
         if (cmd == "status") return cmd_status(a);
         if (cmd == "activity") return cmd_activity(a);
         if (cmd == "rules") return cmd_rules(a);
+        if (cmd == "review") return run_review_command({a.positional, a.config, a.note, a.by, a.all, a.limit});
     } catch (const std::exception& e) {
         std::cerr << "orderflowctl " << cmd << ": " << e.what() << "\n";
         return 1;

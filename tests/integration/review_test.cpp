@@ -1,0 +1,71 @@
+// When a send cannot succeed, a person hears about it: the review queue, as
+// staff see it through orderflowctl review.
+#include "tests/integration/harness.hpp"
+
+#include "storage/database.hpp"
+#include "storage/store.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace orderflow::testing;
+
+TEST_CASE("A send refused by conversation rules fails at once and opens one review item staff can resolve", "[integration][review]") {
+    stack s;
+    s.write_rules("10-thanks.json", R"({
+      "templates": { "thanks": { "ja": "{{order.buyer_name}}様、ありがとうございます。" } },
+      "rules": [ { "id": "thanks", "on": "order.status_changed",
+                   "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+                   "then": [ { "send_message": { "template": "thanks" } } ] } ]
+    })");
+    s.start_sandbox();
+    s.write_config();
+    s.authorize();
+    s.start_daemon();
+    // TikTok refuses to open the conversation (45109001 is not retryable).
+    REQUIRE(s.control("POST", "/control/faults", {{"path", "/customer_service/202309/conversations"}, {"code", 45109001},
+                                                   {"http_status", 200}, {"message", "Unable to send messages due to conversation rules"},
+                                                   {"count", 1}}).status == 200);
+    auto order = s.create_order({{"buyer_name", "伊藤 蓮"}, {"line_items", {{{"seller_sku", "CUP-9"}, {"product_name", "湯呑み"}, {"sale_price", "900"}}}}});
+    std::string id = order.at("id").get<std::string>();
+    s.set_status(id, "ON_HOLD");
+    s.set_status(id, "AWAITING_SHIPMENT");
+
+    auto failed = wait_for_log(s.daemon.log(), "action_failed");
+    CHECK_THAT(failed.at("error").get<std::string>(), Catch::Contains("45109001"));
+    auto raised = wait_for_log(s.daemon.log(), "review_raised");
+    CHECK(raised.at("reason") == "send_failed");
+    CHECK(s.shop_messages().empty());
+
+    auto ctl = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), (bin_dir() / "orderflowctl").string());
+        args.push_back("--config");
+        args.push_back(s.config_path().string());
+        return run(args);
+    };
+    auto list = ctl({"review", "list"});
+    CHECK(list.exit_code == 0);
+    CHECK_THAT(list.output, Catch::Contains("send_failed"));
+    CHECK_THAT(list.output, Catch::Contains(id));
+
+    std::string review_id = std::to_string(raised.at("review_id").get<std::int64_t>());
+    auto show = ctl({"review", "show", review_id});
+    CHECK(show.exit_code == 0);
+    CHECK_THAT(show.output, Catch::Contains("Unable to send messages due to conversation rules"));
+
+    CHECK(ctl({"review", "resolve", review_id}).exit_code == 2);   // a resolution needs a note
+    auto resolved = ctl({"review", "resolve", review_id, "--note", "電話で連絡済み", "--by", "hanako"});
+    CHECK(resolved.exit_code == 0);
+    CHECK_THAT(ctl({"review", "list"}).output, Catch::Contains("nothing needs review"));
+
+    auto db = orderflow::storage::database::open(s.db_path());
+    orderflow::storage::store store(db);
+    auto item = store.get_review(std::stoll(review_id));
+    REQUIRE(item);
+    CHECK(item->state == "resolved");
+    CHECK(item->resolved_by == "hanako");
+    CHECK(item->note == "電話で連絡済み");
+    auto actions = store.actions_for_order(id);
+    REQUIRE(actions.size() == 1);
+    CHECK(actions[0].state == "failed");
+    CHECK(actions[0].attempts == 0);   // refused before any message was sent: no retries
+}
