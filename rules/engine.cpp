@@ -55,6 +55,8 @@ public:
         ctx_ = &ctx;
         values_.assign(field_count, nullptr);
         resolved_.assign(field_count, 0);
+        previous_resolved_.assign(field_count, 0);
+        previous_values_.resize(field_count);
         folds_used_ = 0;
     }
 
@@ -67,6 +69,17 @@ public:
             resolved_[ref.id] = 1;
         }
         return values_[ref.id];
+    }
+
+    // The value of `ref` in the previous order view (changed_to/changed_from),
+    // resolved once per event like value().
+    const json* previous(const detail::field_ref& ref) {
+        if (ref.id == detail::field_ref::no_id) return detail::resolve_in(ref, ctx_->previous_order);
+        if (!previous_resolved_[ref.id]) {
+            previous_values_[ref.id] = detail::resolve_in(ref, ctx_->previous_order);
+            previous_resolved_[ref.id] = 1;
+        }
+        return previous_values_[ref.id];
     }
 
     // The folded form of `text`, which lives inside `key` (a JSON value of the context).
@@ -96,6 +109,8 @@ private:
     const context* ctx_ = nullptr;
     std::vector<const json*> values_;
     std::vector<std::uint8_t> resolved_;
+    std::vector<const json*> previous_values_;
+    std::vector<std::uint8_t> previous_resolved_;
     std::vector<std::pair<const json*, std::string>> folds_;
     std::size_t folds_used_ = 0;
     std::string scratch_;
@@ -155,7 +170,7 @@ bool apply(const operation& op, const json* value, const condition& test, eval_s
         }
         case op_kind::changed_to:
         case op_kind::changed_from: {
-            const json* before = detail::resolve_in(test.field, state.ctx().previous_order);
+            const json* before = state.previous(test.field);
             bool now_is = equals(value, op.operand);
             bool was = equals(before, op.operand);
             return op.kind == op_kind::changed_to ? now_is && !was : was && !now_is;
