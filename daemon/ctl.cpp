@@ -267,6 +267,11 @@ int cmd_status(const args& a) {
             }
         std::cout << (first ? "none" : "") << "\n";
     }
+    auto open_reviews = st.store.reviews(false, 1000);
+    int critical = 0;
+    for (const auto& r : open_reviews) critical += r.severity == "critical";
+    std::cout << "review:   " << open_reviews.size() << " open" << (critical ? " (" + std::to_string(critical) + " critical)" : "")
+              << (open_reviews.empty() ? "" : "; see orderflowctl review list") << "\n";
     return 0;
 }
 
