@@ -397,6 +397,11 @@ struct service::impl {
         const orderflow::secret* token = co_await tokens.access();
         if (!token) co_return;   // stays unknown; looked at again on the next start
 
+        // TikTok's clock and ours may differ: look a little before the planning
+        // time. Erring this way can only mistake an older identical text for
+        // this one (not sent: at most once), never send twice.
+        constexpr std::int64_t clock_skew = 300;
+        const std::int64_t since = a.created_at - clock_skew;
         const std::string path = "/customer_service/202309/conversations/" + *conversation + "/messages";
         bool found = false, complete = false;
         std::string message_id, page_token;
@@ -418,7 +423,7 @@ struct service::impl {
                 std::string role = m.contains("sender") && m["sender"].is_object() ? m["sender"].value("role", "") : "";
                 auto inner = json::parse(m.value("content", ""), nullptr, false);
                 std::string sent = inner.is_object() && inner.contains("content") && inner["content"].is_string() ? inner["content"].get<std::string>() : "";
-                if ((role == "SHOP" || role == "CUSTOMER_SERVICE") && sent == text && created >= a.created_at) {
+                if ((role == "SHOP" || role == "CUSTOMER_SERVICE") && sent == text && created >= since) {
                     found = true;
                     message_id = m.value("id", "");
                     break;
@@ -427,7 +432,7 @@ struct service::impl {
             page_token = data.is_object() ? data.value("next_page_token", "") : "";
             // Newest first: once a page reaches back before the action was planned,
             // or there is no further page, the look is complete.
-            complete = messages.empty() || oldest < a.created_at || page_token.empty();
+            complete = messages.empty() || oldest < since || page_token.empty();
         }
         if (found) {
             json result{{"message_id", message_id}, {"conversation_id", *conversation}, {"reconciled", "found"}};
