@@ -285,22 +285,21 @@ json shop::token_data(const std::string& access, const std::string& refresh) {
                                             "seller.authorization.info"})}};
 }
 
-shop::api_reply shop::token_get(api_context& ctx) {
+// The auth host's own check: app_key and app_secret in the query (§3), and the grant type.
+std::optional<shop::api_reply> shop::check_app_credentials(api_context& ctx, std::string_view grant_type) {
     const auto& q = ctx.query;
     auto key = query_value(q, "app_key");
     auto secret = query_value(q, "app_secret");
     if (!key || *key != options_.app_key || !secret ||
         !detail::constant_time_equal(*secret, options_.app_secret.reveal()))
         return fail(401, bad_request, "Invalid app_key or app_secret");
-    if (query_value(q, "grant_type").value_or("") != "authorized_code")
-        return fail(400, bad_request, "grant_type must be authorized_code");
-    auto code = query_value(q, "auth_code");
-    auto it = code ? auth_codes_.find(*code) : auth_codes_.end();
-    if (it == auth_codes_.end() || it->second.used)
-        return fail(400, auth_record_not_found, "can not find related auth record");
-    if (it->second.expires_at <= now()) return fail(400, auth_record_not_found, "auth code has expired");
-    it->second.used = true;
+    if (query_value(q, "grant_type").value_or("") != grant_type)
+        return fail(400, bad_request, "grant_type must be " + std::string(grant_type));
+    return std::nullopt;
+}
 
+// A fresh access and refresh token pair, as both token endpoints return it.
+shop::api_reply shop::issue_tokens() {
     const std::string access = "TTP_" + random_token(43);
     const std::string refresh = "TTP_" + random_token(43);
     access_tokens_[access] = token{refresh, now() + options_.access_ttl, false};
@@ -311,15 +310,22 @@ shop::api_reply shop::token_get(api_context& ctx) {
     return reply;
 }
 
+shop::api_reply shop::token_get(api_context& ctx) {
+    const auto& q = ctx.query;
+    if (auto refused = check_app_credentials(ctx, "authorized_code")) return *refused;
+    auto code = query_value(q, "auth_code");
+    auto it = code ? auth_codes_.find(*code) : auth_codes_.end();
+    if (it == auth_codes_.end() || it->second.used)
+        return fail(400, auth_record_not_found, "can not find related auth record");
+    if (it->second.expires_at <= now()) return fail(400, auth_record_not_found, "auth code has expired");
+    it->second.used = true;
+
+    return issue_tokens();
+}
+
 shop::api_reply shop::token_refresh(api_context& ctx) {
     const auto& q = ctx.query;
-    auto key = query_value(q, "app_key");
-    auto secret = query_value(q, "app_secret");
-    if (!key || *key != options_.app_key || !secret ||
-        !detail::constant_time_equal(*secret, options_.app_secret.reveal()))
-        return fail(401, bad_request, "Invalid app_key or app_secret");
-    if (query_value(q, "grant_type").value_or("") != "refresh_token")
-        return fail(400, bad_request, "grant_type must be refresh_token");
+    if (auto refused = check_app_credentials(ctx, "refresh_token")) return *refused;
     auto given = query_value(q, "refresh_token");
     auto it = given ? refresh_tokens_.find(*given) : refresh_tokens_.end();
     if (it == refresh_tokens_.end() || it->second.used)
@@ -330,14 +336,7 @@ shop::api_reply shop::token_refresh(api_context& ctx) {
     it->second.used = true;
     if (auto old = access_tokens_.find(it->second.access_token); old != access_tokens_.end())
         old->second.revoked = true;
-    const std::string access = "TTP_" + random_token(43);
-    const std::string refresh = "TTP_" + random_token(43);
-    access_tokens_[access] = token{refresh, now() + options_.access_ttl, false};
-    refresh_tokens_[refresh] = refresh_record{access, now() + options_.refresh_ttl, false};
-    api_reply reply;
-    reply.message = "success";
-    reply.data = token_data(access, refresh);
-    return reply;
+    return issue_tokens();
 }
 
 shop::api_reply shop::oauth_authorize(api_context& ctx) {

@@ -203,6 +203,8 @@ private:
     static api_reply fail(int http_status, std::int64_t code, std::string message);
     tikapi::http_response open_api(const tikapi::http_request& request);
     api_reply dispatch(api_context& ctx);
+    std::optional<api_reply> check_app_credentials(api_context& ctx, std::string_view grant_type);
+    api_reply issue_tokens();
     api_reply token_get(api_context& ctx);
     api_reply token_refresh(api_context& ctx);
     api_reply oauth_authorize(api_context& ctx);
