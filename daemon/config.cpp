@@ -252,6 +252,47 @@ config_result load_config(const std::filesystem::path& file) {
                 {"max_send_attempts", v.integer(cfg.executor.max_send_attempts, 1, 100)},
             });
         }},
+        {"notify", [&](const json& j, const pointer& p) {
+            v.section(j, p, {{"channels", [&](const json& chans, const pointer& cp) {
+                if (!chans.is_object()) return v.error(cp, "'notify.channels' must be an object of channels by name");
+                for (auto& [name, c] : chans.items()) {
+                    config::channel ch;
+                    ch.name = name;
+                    pointer at = cp / name;
+                    v.section(c, at, {
+                        {"type", [&](const json& x, const pointer& q) {
+                            v.string(ch.type)(x, q);
+                            if (!ch.type.empty() && ch.type != "slack" && ch.type != "webhook" && ch.type != "command")
+                                v.error(q, "'" + validator::path_of(q) + "' must be one of: slack, webhook, command");
+                        }},
+                        {"url", [&](const json& x, const pointer& q) {
+                            v.string(ch.url)(x, q);
+                            if (!ch.url.empty() && ch.url.rfind("http://", 0) != 0 && ch.url.rfind("https://", 0) != 0)
+                                v.error(q, "'" + validator::path_of(q) + "' must be an http(s) URL");
+                        }},
+                        {"secret_file", v.secret_path(ch.secret_file)},
+                        {"command", [&](const json& x, const pointer& q) {
+                            if (!x.is_array() || x.empty()) return v.error(q, "'" + validator::path_of(q) + "' must be a non-empty array: the program and its arguments");
+                            for (std::size_t i = 0; i < x.size(); ++i) {
+                                if (!x[i].is_string()) return v.error(q / i, "'" + validator::path_of(q) + "' items must be strings");
+                                ch.command.push_back(x[i].get<std::string>());
+                            }
+                        }},
+                        {"min_severity", [&](const json& x, const pointer& q) {
+                            v.string(ch.min_severity)(x, q);
+                            if (ch.min_severity != "info" && ch.min_severity != "warning" && ch.min_severity != "critical")
+                                v.error(q, "'" + validator::path_of(q) + "' must be one of: info, warning, critical");
+                        }},
+                    });
+                    if (!c.is_object()) continue;
+                    if (ch.type.empty()) v.error(at, "channel '" + name + "' needs a 'type' (slack, webhook or command)");
+                    else if (ch.type != "command" && ch.url.empty()) v.error(at, "channel '" + name + "' needs a 'url'");
+                    else if (ch.type == "command" && ch.command.empty()) v.error(at, "channel '" + name + "' needs a 'command'");
+                    else if (ch.type == "webhook" && ch.secret_file.empty()) v.error(at, "channel '" + name + "' needs a 'secret_file' for its HMAC signature");
+                    cfg.channels.push_back(std::move(ch));
+                }
+            }}});
+        }},
         {"log", [&](const json& j, const pointer& p) {
             v.section(j, p, {{"level", [&](const json& x, const pointer& q) {
                 v.string(log_level)(x, q);

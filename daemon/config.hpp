@@ -80,6 +80,18 @@ struct config {
     } executor;
 
     std::string log_level = "info";
+
+    // Staff notification channels, by name (issue 5). A review item goes to
+    // every channel whose min_severity it reaches.
+    struct channel {
+        std::string name;
+        std::string type;                         // "slack" (Slack/Mattermost/Rocket.Chat incoming webhook), "webhook" (JSON, HMAC-signed), "command"
+        std::string url;                          // slack, webhook
+        std::filesystem::path secret_file;        // webhook: HMAC-SHA256 key, sent as X-Orderflow-Signature
+        std::vector<std::string> command;         // command: argv; the notification is JSON on stdin
+        std::string min_severity = "warning";     // info | warning | critical
+    };
+    std::vector<channel> channels;
 };
 
 struct config_result {

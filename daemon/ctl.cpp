@@ -61,7 +61,8 @@ constexpr const char* usage_text =
     "  review list [--all]   the staff review queue (open and acknowledged items)\n"
     "  review show ID        one item with its evidence and the order's actions\n"
     "  review ack ID         someone is on it (--note, --by optional)\n"
-    "  review resolve ID --note TEXT   close it, saying what was done (--by NAME)\n";
+    "  review resolve ID --note TEXT   close it, saying what was done (--by NAME)\n"
+    "  notify test CHANNEL   queue a test notification; orderflowd sends it like a review alert\n";
 
 struct args {
     std::vector<std::string> positional;
@@ -470,6 +471,36 @@ int cmd_rules(const args& a) {
     return 2;
 }
 
+// Queues a test notification in the durable notification outbox, so the
+// running daemon delivers it through the very path a review item takes.
+int cmd_notify(const args& a) {
+    if (a.positional.size() != 3 || a.positional[1] != "test") {
+        std::cerr << "usage: orderflowctl notify test CHANNEL --config FILE\n";
+        return 2;
+    }
+    auto cfg = load_config_or_report(a.config);
+    if (!cfg) return 1;
+    const std::string& name = a.positional[2];
+    auto ch = std::find_if(cfg->channels.begin(), cfg->channels.end(), [&](const auto& c) { return c.name == name; });
+    if (ch == cfg->channels.end()) {
+        std::cerr << "orderflowctl notify: no channel '" << name << "' in notify.channels of " << cfg->file.string() << "\n";
+        return 1;
+    }
+    auto db = storage::database::open(cfg->storage.path);
+    storage::store store(db);
+    unsigned char raw[6];
+    randombytes_buf(raw, sizeof raw);
+    char tag[13];
+    sodium_bin2hex(tag, sizeof tag, raw, sizeof raw);
+    auto now = now_seconds();
+    json payload{{"kind", "test"}, {"severity", "info"}, {"order_id", ""},
+                 {"summary", "test notification from orderflowctl for channel " + name}, {"act", "nothing to do"}, {"at", now}};
+    store.add_notification(name, "test:" + std::to_string(now) + ":" + tag, 0, payload, now);
+    std::cout << "queued a test notification for channel " << name << " (" << ch->type
+              << "); orderflowd delivers it within seconds and logs notification_sent or notification_failed\n";
+    return 0;
+}
+
 }  // namespace
 
 int run_orderflowctl(int argc, char** argv) {
@@ -511,6 +542,7 @@ int run_orderflowctl(int argc, char** argv) {
         if (cmd == "status") return cmd_status(a);
         if (cmd == "activity") return cmd_activity(a);
         if (cmd == "rules") return cmd_rules(a);
+        if (cmd == "notify") return cmd_notify(a);
         if (cmd == "review") return run_review_command({a.positional, a.config, a.note, a.by, a.all, a.limit});
     } catch (const std::exception& e) {
         std::cerr << "orderflowctl " << cmd << ": " << e.what() << "\n";

@@ -3,8 +3,10 @@
 #include "daemon/service.hpp"
 
 #include "common/log.hpp"
+#include "daemon/detail/run_command.hpp"
 #include "daemon/detail/wakeup.hpp"
 #include "daemon/events.hpp"
+#include "daemon/notify.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/tokens.hpp"
 #include "rules/engine.hpp"
@@ -14,6 +16,7 @@
 #include "storage/vault.hpp"
 #include "tikapi/client.hpp"
 #include "tikapi/http.hpp"
+#include "tikapi/signing.hpp"
 #include "tikapi/webhook.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -113,7 +116,12 @@ struct service::impl {
           tokens(vault, api, clock),
           rules(load_rules_or_throw(cfg)),
           pipeline_wake(io.get_executor()),
-          executor_wake(io.get_executor()) {}
+          executor_wake(io.get_executor()),
+          notifier_wake(io.get_executor()),
+          notify_http(io.get_executor()) {
+        for (const auto& ch : cfg.channels)
+            if (ch.type == "webhook") channel_secrets.emplace(ch.name, read_secret_file(ch.secret_file));
+    }
 
     asio::io_context& io;
     config cfg;
@@ -128,6 +136,9 @@ struct service::impl {
     std::unique_ptr<tikapi::http_server> ingress;
     detail::wakeup pipeline_wake;
     detail::wakeup executor_wake;
+    detail::wakeup notifier_wake;
+    tikapi::http_client notify_http;
+    std::map<std::string, orderflow::secret> channel_secrets;   // webhook channels' HMAC keys
     std::shared_ptr<write_batch> open_batch;
     std::unique_ptr<asio::steady_timer> watchdog;
     bool stopping = false;
@@ -507,6 +518,82 @@ struct service::impl {
         auto id = store.raise_review(order_id, reason, severity, summary, evidence, clock());
         log::warn("review_raised", {{"review_id", id}, {"order_id", order_id}, {"reason", reason}, {"severity", severity},
                                     {"summary", summary}, {"advice", "orderflowctl review show " + std::to_string(id)}});
+        // Staff hear about an item once, when it opens; repeats only raise its count.
+        auto item = store.get_review(id);
+        if (!item || item->occurrences != 1) return;
+        json payload = review_notification(*item);
+        for (const auto& ch : cfg.channels)
+            if (severity_rank(item->severity) >= severity_rank(ch.min_severity))
+                store.add_notification(ch.name, "review:" + std::to_string(id), id, payload, clock());
+        notifier_wake.notify();
+    }
+
+    // ---- staff notifications -------------------------------------------
+    //
+    // A durable outbox of their own: queued in the transaction that opens the
+    // review item, delivered by this loop, retried with backoff until the
+    // channel takes it (a receiver that is down gets it once it is back).
+
+    asio::awaitable<void> notifier_loop() {
+        while (!stopping) {
+            std::vector<storage::notification_row> due;
+            try {
+                due = store.due_notifications(clock(), 20);
+            } catch (const std::exception& e) {
+                log::error("notifier_storage_failed", {{"error", e.what()}});
+            }
+            if (due.empty()) {
+                co_await notifier_wake.wait(std::chrono::seconds(5));
+                continue;
+            }
+            for (const auto& n : due) {
+                if (stopping) break;
+                co_await deliver(n);
+            }
+        }
+    }
+
+    asio::awaitable<void> deliver(const storage::notification_row& n) {
+        auto ch = std::find_if(cfg.channels.begin(), cfg.channels.end(), [&](const auto& c) { return c.name == n.channel; });
+        json payload = json::parse(n.payload, nullptr, false);
+        std::string error;
+        if (ch == cfg.channels.end()) {
+            error = "channel '" + n.channel + "' is no longer configured";
+        } else if (ch->type == "command") {
+            auto r = detail::run_command(ch->command, n.payload, std::chrono::seconds(10));
+            if (!r.ok) error = r.error;
+        } else {
+            auto base = tikapi::url::parse(ch->url);
+            if (!base) {
+                error = "not a URL";
+            } else {
+                tikapi::http_request req;
+                req.method = "POST";
+                req.target = base->base_path.empty() ? "/" : base->base_path;
+                base->base_path.clear();
+                req.body = ch->type == "slack" ? json{{"text", notification_text(payload)}}.dump() : n.payload;
+                req.headers.push_back({"Content-Type", "application/json"});
+                if (ch->type == "webhook")
+                    req.headers.push_back({"X-Orderflow-Signature", "sha256=" + tikapi::hmac_sha256_hex(channel_secrets.at(ch->name).reveal(), req.body)});
+                const auto timeout = std::chrono::milliseconds(10000);
+                auto r = co_await notify_http.send(*base, req, timeout);
+                if (!r) error = r.error().describe();
+                else if (r.value().status < 200 || r.value().status >= 300) error = "HTTP " + std::to_string(r.value().status);
+            }
+        }
+        try {
+            if (error.empty()) {
+                store.notification_sent(n.id, clock());
+                log::info("notification_sent", {{"notification_id", n.id}, {"channel", n.channel}, {"review_id", n.review_id}});
+            } else {
+                std::int64_t delay = std::min<std::int64_t>(600, 5LL << std::min(n.attempts, 7));
+                store.notification_retry(n.id, error, clock() + delay, clock());
+                log::warn("notification_failed", {{"notification_id", n.id}, {"channel", n.channel}, {"error", error},
+                                                  {"attempts", n.attempts + 1}, {"retry_in_s", delay}});
+            }
+        } catch (const std::exception& e) {
+            log::error("notifier_storage_failed", {{"error", e.what()}});
+        }
     }
 
     void defer(const storage::action_row& a, const std::string& why) {
@@ -647,6 +734,7 @@ void service::start() {
     log::info("webhook_listening", {{"host", s.cfg.webhook.listen.host}, {"port", s.ingress->port()}, {"path", s.cfg.webhook.path}});
     s.spawn(s.pipeline_loop(), "pipeline");
     s.spawn(s.executor_loop(), "executor");
+    s.spawn(s.notifier_loop(), "notifier");
     if (auto every = systemd::watchdog_interval()) {
         s.watchdog = std::make_unique<asio::steady_timer>(s.io);
         s.spawn(s.watchdog_loop(*every), "watchdog");
@@ -692,6 +780,7 @@ void service::stop() {
     if (s.ingress) s.ingress->stop();
     s.pipeline_wake.notify();
     s.executor_wake.notify();
+    s.notifier_wake.notify();
     if (s.watchdog) s.watchdog->cancel();
 }
 

@@ -323,6 +323,67 @@ bool store::set_review_state(std::int64_t id, std::string_view state, std::strin
     return db_.changes() > 0;
 }
 
+// ----------------------------------------------------------------- notifications
+
+namespace {
+
+constexpr const char* notification_columns = "id, channel, dedupe, review_id, payload, state, attempts, not_before, last_error";
+
+notification_row read_notification(const statement& st) {
+    notification_row n;
+    n.id = st.int64(0);
+    n.channel = st.text(1);
+    n.dedupe = st.text(2);
+    n.review_id = st.int64(3);
+    n.payload = st.text(4);
+    n.state = st.text(5);
+    n.attempts = static_cast<int>(st.int64(6));
+    n.not_before = st.int64(7);
+    n.last_error = st.text(8);
+    return n;
+}
+
+}  // namespace
+
+bool store::add_notification(std::string_view channel, std::string_view dedupe, std::int64_t review_id,
+                             const nlohmann::json& payload, std::int64_t now) {
+    auto st = db_.prepare(
+        "INSERT INTO notifications (channel, dedupe, review_id, payload, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (channel, dedupe) DO NOTHING");
+    const std::string text = payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    st.bind(1, channel).bind(2, dedupe).bind(3, review_id).bind(4, text).bind(5, now);
+    st.step();
+    return db_.changes() > 0;
+}
+
+std::vector<notification_row> store::due_notifications(std::int64_t now, int limit) {
+    static const std::string sql = std::string("SELECT ") + notification_columns +
+                                   " FROM notifications WHERE state = 'pending' AND not_before <= ?1 ORDER BY id LIMIT ?2";
+    auto st = db_.prepare(sql);
+    st.bind(1, now).bind(2, static_cast<std::int64_t>(limit));
+    return collect<notification_row>(st, read_notification);
+}
+
+void store::notification_sent(std::int64_t id, std::int64_t now) {
+    auto st = db_.prepare("UPDATE notifications SET state = 'sent', attempts = attempts + 1, last_error = '', updated_at = ?2 WHERE id = ?1");
+    st.bind(1, id).bind(2, now);
+    st.step();
+}
+
+void store::notification_retry(std::int64_t id, std::string_view error, std::int64_t not_before, std::int64_t now) {
+    auto st = db_.prepare(
+        "UPDATE notifications SET attempts = attempts + 1, last_error = ?2, not_before = ?3, updated_at = ?4 WHERE id = ?1");
+    st.bind(1, id).bind(2, error).bind(3, not_before).bind(4, now);
+    st.step();
+}
+
+std::vector<notification_row> store::recent_notifications(int limit) {
+    static const std::string sql = std::string("SELECT ") + notification_columns + " FROM notifications ORDER BY id DESC LIMIT ?1";
+    auto st = db_.prepare(sql);
+    st.bind(1, static_cast<std::int64_t>(limit));
+    return collect<notification_row>(st, read_notification);
+}
+
 // -------------------------------------------------------------------- audit log
 
 void store::audit(std::int64_t at, std::string_view actor, std::string_view action, std::string_view order_id,

@@ -84,6 +84,19 @@ struct review_item {
     std::string note;
 };
 
+// A staff notification waiting for (or done with) its channel.
+struct notification_row {
+    std::int64_t id = 0;
+    std::string channel;
+    std::string dedupe;
+    std::int64_t review_id = 0;
+    std::string payload;     // JSON
+    std::string state;       // pending | sent | failed
+    int attempts = 0;
+    std::int64_t not_before = 0;
+    std::string last_error;
+};
+
 class store {
 public:
     // db must outlive the store.
@@ -133,7 +146,16 @@ public:
     std::vector<review_item> reviews(bool include_resolved, int limit);   // newest first
     std::optional<review_item> get_review(std::int64_t id);
     // acknowledged | resolved; false when there is no such item.
-    bool set_review_state(std::int64_t id, std::string_view state, std::string_view by, std::string_view note, std::int64_t now);   // by id (e.g. 'unknown' for reconciliation)
+    bool set_review_state(std::int64_t id, std::string_view state, std::string_view by, std::string_view note, std::int64_t now);
+
+    // Notifications. add_notification is idempotent on (channel, dedupe): true when new.
+    bool add_notification(std::string_view channel, std::string_view dedupe, std::int64_t review_id,
+                          const nlohmann::json& payload, std::int64_t now);
+    std::vector<notification_row> due_notifications(std::int64_t now, int limit);   // pending, not_before <= now, by id
+    // sent, or pending again at `not_before` with the error (attempts + 1).
+    void notification_sent(std::int64_t id, std::int64_t now);
+    void notification_retry(std::int64_t id, std::string_view error, std::int64_t not_before, std::int64_t now);
+    std::vector<notification_row> recent_notifications(int limit);   // newest first   // by id (e.g. 'unknown' for reconciliation)
     std::optional<action_row> get_action(std::int64_t id);
 
     // ---- conversations

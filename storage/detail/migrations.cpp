@@ -110,9 +110,30 @@ CREATE UNIQUE INDEX review_one_open ON review (order_id, reason) WHERE state != 
 CREATE INDEX review_state ON review (state, id);
 )sql";
 
+// 3: staff notifications, a durable outbox of their own: one row per channel
+// and occasion (dedupe), retried until delivered, never sent twice on purpose.
+constexpr std::string_view v3 = R"sql(
+CREATE TABLE notifications (
+    id         INTEGER PRIMARY KEY,
+    channel    TEXT    NOT NULL,
+    dedupe     TEXT    NOT NULL,
+    review_id  INTEGER NOT NULL DEFAULT 0,
+    payload    TEXT    NOT NULL,
+    state      TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    not_before INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT    NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (channel, dedupe)
+) STRICT;
+CREATE INDEX notifications_due ON notifications (state, not_before);
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
+    v3,
 };
 
 }  // namespace

@@ -215,6 +215,7 @@ void stack::write_config() {
         {"timezone", "Asia/Tokyo"},
         {"executor", {{"send_retry_max", "2s"}, {"event_retry_max", "2s"}}},
     };
+    cfg.merge_patch(extra_config);
     write_file(config_path(), "// written by the integration test\n" + cfg.dump(2) + "\n");
 }
 

@@ -369,3 +369,28 @@ TEST_CASE("The review queue keeps one open item per order and reason and counts 
         CHECK_THROWS_AS(f.s.set_review_state(first, "closed", "x", "", 140), storage_error);
     }
 }
+
+TEST_CASE("Notifications are queued once per channel and occasion and retried until sent", "[store][notify]") {
+    fixture f;
+    CHECK(f.s.add_notification("slack", "review:1:1", 1, {{"text", "x"}}, 100));
+    CHECK_FALSE(f.s.add_notification("slack", "review:1:1", 1, {{"text", "again"}}, 101));
+    CHECK(f.s.add_notification("pager", "review:1:1", 1, {{"text", "x"}}, 100));
+    auto due = f.s.due_notifications(100, 10);
+    REQUIRE(due.size() == 2);
+    CHECK(due[0].payload == R"({"text":"x"})");
+
+    f.s.notification_retry(due[0].id, "HTTP 503", 160, 110);
+    CHECK(f.s.due_notifications(150, 10).size() == 1);
+    auto later = f.s.due_notifications(160, 10);
+    REQUIRE(later.size() == 2);
+    CHECK(later[0].attempts == 1);
+    CHECK(later[0].last_error == "HTTP 503");
+
+    f.s.notification_sent(due[0].id, 170);
+    f.s.notification_sent(due[1].id, 170);
+    CHECK(f.s.due_notifications(1000, 10).empty());
+    auto recent = f.s.recent_notifications(10);
+    REQUIRE(recent.size() == 2);
+    CHECK(recent[1].state == "sent");
+    CHECK(recent[1].attempts == 2);
+}
