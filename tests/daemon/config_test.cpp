@@ -97,6 +97,12 @@ TEST_CASE("Config errors name the key path with file, line and column", "[config
         row{R"({"tiktok": {"app_key": "k", "app_secret_file": "s", "shop_cipher": "c"}, "storage": {"path": "p", "vault_key_file": "v"}, "rules": {"dir": "r"}, "admin": {"listen": "127.0.0.1:1"}})",
             "'admin.listen' needs 'admin.token_file'"},
         row{"{\n  \"tiktok\": {\n    \"app_key\": \"k\",,\n  }\n}", "c.json:3:20:"},
+        row{R"({"tiktok": {"app_key": "k", "app_secret_file": "s", "shop_cipher": "c"}, "storage": {"path": "p", "vault_key_file": "v"}, "rules": {"dir": "r"}, "notify": {"channels": {"ops": {"type": "webhook", "url": "https://x.example/h"}}}})",
+            "channel 'ops' needs a 'secret_file'"},
+        row{R"({"tiktok": {"app_key": "k", "app_secret_file": "s", "shop_cipher": "c"}, "storage": {"path": "p", "vault_key_file": "v"}, "rules": {"dir": "r"}, "notify": {"channels": {"ops": {"type": "sms", "url": "https://x.example/h"}}}})",
+            "'notify.channels.ops.type' must be one of: slack, webhook, command"},
+        row{R"({"tiktok": {"app_key": "k", "app_secret_file": "s", "shop_cipher": "c"}, "storage": {"path": "p", "vault_key_file": "v"}, "rules": {"dir": "r"}, "notify": {"channels": {"ops": {"type": "command", "command": []}}}})",
+            "'notify.channels.ops.command' must be a non-empty array"},
     }));
     auto r = load_config(t.write("c.json", text));
     CHECK_FALSE(r.ok());
