@@ -41,10 +41,7 @@ TEST_CASE("Killed with SIGKILL 20 times mid-flow, the daemon never messages a bu
     stack s;
     s.write_rules("10-crash.json", crash_rules);
     s.sandbox_retry_scale = "0.0001";   // TikTok's 2 min / 30 min / 3 h / 12 h, as 12 ms / 180 ms / 1 s / 4 s
-    s.start_sandbox();
-    s.write_config();
-    s.authorize();
-    s.start_daemon();
+    s.start_all();
 
     std::random_device rd;
     const unsigned seed = rd();

@@ -18,16 +18,8 @@ using namespace orderflow::testing;
 TEST_CASE("With 20% retryable and 2% permanent send failures every order ends done or in review, none twice",
           "[integration][faults]") {
     stack s;
-    s.write_rules("10-thanks.json", R"({
-      "templates": { "thanks": { "ja": "{{order.buyer_name}}様、ご注文 {{order.id}} ありがとうございます。" } },
-      "rules": [ { "id": "thanks", "on": "order.status_changed",
-                   "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
-                   "then": [ { "send_message": { "template": "thanks" } } ] } ]
-    })");
-    s.start_sandbox();
-    s.write_config();
-    s.authorize();
-    s.start_daemon();
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
 
     // 50 orders: 10 meet a retryable fault, 1 a permanent one, in a random order.
     std::vector<int> fault_kind(50, 0);

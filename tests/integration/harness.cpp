@@ -241,6 +241,24 @@ void stack::start_daemon() {
     if (r.status != 200) throw std::runtime_error("sandbox refused the webhook URL: " + r.body);
 }
 
+void stack::start_all() {
+    start_sandbox();
+    write_config();
+    authorize();
+    start_daemon();
+}
+
+const char* const thanks_rules = R"({
+  "templates": { "thanks": { "ja": "{{order.buyer_name}}様、ご注文 {{order.id}} ありがとうございます。" } },
+  "rules": [ { "id": "thanks", "on": "order.status_changed",
+               "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+               "then": [ { "send_message": { "template": "thanks" } } ] } ]
+})";
+
+std::string thanks_text(const std::string& buyer_name, const std::string& order_id) {
+    return buyer_name + "様、ご注文 " + order_id + " ありがとうございます。";
+}
+
 void stack::kill_daemon() {
     daemon.signal(SIGKILL);
     daemon.wait();

@@ -83,6 +83,10 @@ struct http_reply {
 http_reply http(std::uint16_t port, const std::string& method, const std::string& target, const std::string& body = "",
                 const std::vector<std::pair<std::string, std::string>>& headers = {});
 
+// The rule most tests need: one thank-you per order when it is ready to ship.
+extern const char* const thanks_rules;
+std::string thanks_text(const std::string& buyer_name, const std::string& order_id);   // its rendered text
+
 // A sandbox plus a daemon configured against it, in one temporary directory.
 class stack {
 public:
@@ -113,6 +117,7 @@ public:
     // `orderflowctl auth exchange`, as an operator would.
     void authorize();
     void start_daemon();        // waits for webhook_listening and points the sandbox's webhooks at it
+    void start_all();           // sandbox, config, authorization, daemon: the usual start of a test
     void kill_daemon();         // SIGKILL, as a crash
     http_reply control(const std::string& method, const std::string& target, const json& body = nullptr);
     json create_order(const json& order);

@@ -80,16 +80,8 @@ TEST_CASE("A review item reaches chat, a signed webhook and a command, once each
         {"mail", {{"type", "command"}, {"command", {"/bin/sh", "-c", "cat > " + (s.dir / "mail.json").string()}}}},
         {"pager", {{"type", "slack"}, {"url", hook.url("/pager")}, {"min_severity", "critical"}}},
     }}}}};
-    s.write_rules("10-thanks.json", R"({
-      "templates": { "thanks": { "ja": "{{order.buyer_name}}様、ありがとうございます。" } },
-      "rules": [ { "id": "thanks", "on": "order.status_changed",
-                   "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
-                   "then": [ { "send_message": { "template": "thanks" } } ] } ]
-    })");
-    s.start_sandbox();
-    s.write_config();
-    s.authorize();
-    s.start_daemon();
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
     s.control("POST", "/control/faults", {{"path", "/customer_service/202309/conversations"}, {"code", 45109001}, {"http_status", 200},
                                           {"message", "Unable to send messages due to conversation rules"}, {"count", 1}});
     auto order = s.create_order({{"buyer_name", "中村 葵"}, {"line_items", {{{"seller_sku", "PEN-1"}, {"product_name", "万年筆"}, {"sale_price", "5000"}}}}});

@@ -167,10 +167,7 @@ TEST_CASE("SIGHUP swaps in valid rules, keeps the old ones when a file is broken
 TEST_CASE("No log line of a whole run contains the app secret or a token", "[integration]") {
     stack s;
     s.write_rules("10-good.json", good_rules);
-    s.start_sandbox();
-    s.write_config();
-    s.authorize();
-    s.start_daemon();
+    s.start_all();
     auto order = s.create_order({{"buyer_name", "鈴木 一郎"}, {"line_items", {{{"seller_sku", "CUP-03"}, {"product_name", "湯呑み"}, {"sale_price", "2500"}}}}});
     std::string id = order.at("id").get<std::string>();
     s.set_status(id, "ON_HOLD");

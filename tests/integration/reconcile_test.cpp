@@ -14,24 +14,14 @@ using namespace orderflow::testing;
 
 namespace {
 
-const char* rules_text = R"({
-  "templates": { "thanks": { "ja": "{{order.buyer_name}}様、ご注文 {{order.id}} ありがとうございます。" } },
-  "rules": [ { "id": "thanks", "on": "order.status_changed",
-               "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
-               "then": [ { "send_message": { "template": "thanks" } } ] } ]
-})";
-
 std::int64_t now_seconds() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 struct running_stack : stack {
     running_stack() {
-        write_rules("10-thanks.json", rules_text);
-        start_sandbox();
-        write_config();
-        authorize();
-        start_daemon();
+        write_rules("10-thanks.json", thanks_rules);
+        start_all();
     }
 };
 
@@ -71,7 +61,7 @@ TEST_CASE("A send cut off before TikTok took it is sent once more, and only once
     auto order = s.create_order({{"buyer_name", "佐藤 健"}, {"line_items", {{{"seller_sku", "TEA-02"}, {"product_name", "煎茶"}, {"sale_price", "1200"}}}}});
     std::string id = order.at("id").get<std::string>();
     std::string buyer = order.at("user_id").get<std::string>();
-    const std::string text = "佐藤 健様、ご注文 " + id + " ありがとうございます。";
+    const std::string text = thanks_text("佐藤 健", id);
 
     bool conversation_known = GENERATE(false, true);
     if (conversation_known) {

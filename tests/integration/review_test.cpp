@@ -11,16 +11,8 @@ using namespace orderflow::testing;
 
 TEST_CASE("A send refused by conversation rules fails at once and opens one review item staff can resolve", "[integration][review]") {
     stack s;
-    s.write_rules("10-thanks.json", R"({
-      "templates": { "thanks": { "ja": "{{order.buyer_name}}様、ありがとうございます。" } },
-      "rules": [ { "id": "thanks", "on": "order.status_changed",
-                   "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
-                   "then": [ { "send_message": { "template": "thanks" } } ] } ]
-    })");
-    s.start_sandbox();
-    s.write_config();
-    s.authorize();
-    s.start_daemon();
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
     // TikTok refuses to open the conversation (45109001 is not retryable).
     REQUIRE(s.control("POST", "/control/faults", {{"path", "/customer_service/202309/conversations"}, {"code", 45109001},
                                                    {"http_status", 200}, {"message", "Unable to send messages due to conversation rules"},

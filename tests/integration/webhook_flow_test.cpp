@@ -13,7 +13,7 @@ using namespace orderflow::testing;
 
 namespace {
 
-const char* thanks_rules = R"({
+const char* flow_rules = R"({
   // the rule under test: one thank-you per order when it is ready to ship
   "templates": {
     "thanks": {
@@ -43,11 +43,8 @@ std::string message_text(const json& m) {
 
 struct running_stack : stack {
     running_stack() {
-        write_rules("10-thanks.json", thanks_rules);
-        start_sandbox();
-        write_config();
-        authorize();
-        start_daemon();
+        write_rules("10-thanks.json", flow_rules);
+        start_all();
     }
 };
 
@@ -166,10 +163,7 @@ TEST_CASE("A buyer message matched by a rule gets one reply per message, in the 
         "then": [ { "send_message": { "template": "where_is_it" } } ]
       } ]
     })");
-    s.start_sandbox();
-    s.write_config();
-    s.authorize();
-    s.start_daemon();
+    s.start_all();
     auto order = s.create_order({{"buyer_name", "高橋 美咲"}, {"line_items", {{{"seller_sku", "BAG-07"}, {"product_name", "帆布トート"}, {"sale_price", "3900"}}}}});
     std::string id = order.at("id").get<std::string>();
 
