@@ -452,6 +452,16 @@ bhttp::response<bhttp::string_body> to_beast(const http_response& r, bool keep_a
     return res;
 }
 
+// Answers a request the server will not handle (413, 400) and closes the
+// connection gracefully, so the client can read the answer.
+asio::awaitable<void> refuse(beast::tcp_stream& stream, int status, std::string text, std::chrono::milliseconds limit) {
+    auto res = to_beast(http_response::text(status, std::move(text)), false);
+    stream.expires_after(limit);
+    auto r_wec = co_await bhttp::async_write(stream, res, use_tuple);
+    auto wec = std::get<0>(std::move(r_wec));
+    if (!wec) co_await lingering_close(stream, limit);
+}
+
 }  // namespace
 
 asio::awaitable<void> http_server::impl::accept_loop(std::shared_ptr<impl> self) {
@@ -516,24 +526,12 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
         auto n = std::get<1>(std::move(r_ec));
         (void)n;
         if (ec == bhttp::error::body_limit) {
-            auto res = to_beast(http_response::text(413, "request body too large\n"), false);
-            stream->expires_after(options.read_timeout);
-            auto r_wec = co_await bhttp::async_write(*stream, res, use_tuple);
-            auto wec = std::get<0>(std::move(r_wec));
-            auto wn = std::get<1>(std::move(r_wec));
-            (void)wn;
-            if (!wec) co_await lingering_close(*stream, options.read_timeout);
+            co_await refuse(*stream, 413, "request body too large\n", options.read_timeout);
             break;
         }
         if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) break;
         if (ec && is_http_parse_error(ec)) {
-            auto res = to_beast(http_response::text(400, "bad request\n"), false);
-            stream->expires_after(options.read_timeout);
-            auto r_wec = co_await bhttp::async_write(*stream, res, use_tuple);
-            auto wec = std::get<0>(std::move(r_wec));
-            auto wn = std::get<1>(std::move(r_wec));
-            (void)wn;
-            if (!wec) co_await lingering_close(*stream, options.read_timeout);
+            co_await refuse(*stream, 400, "bad request\n", options.read_timeout);
             break;
         }
         if (ec) break;   // timeout, reset, closed by stop()
