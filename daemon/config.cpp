@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <tuple>
 #include <cstdlib>
@@ -108,6 +109,23 @@ public:
             if (host.empty() || port < 0 || port > 65535 || (end && *end != '\0') || colon + 1 == s.size())
                 return error(p, "'" + path_of(p) + "': \"" + s + "\" is not host:port (e.g. \"127.0.0.1:8080\")");
             out = listen_address{host, static_cast<std::uint16_t>(port)};
+        };
+    }
+    // "HH:MM" (24-hour clock) as minutes after midnight.
+    setter time_of_day(int& out) {
+        return [this, &out](const json& v, const pointer& p) {
+            const std::string s = v.is_string() ? v.get<std::string>() : "";
+            bool ok = s.size() == 5 && s[2] == ':' && std::isdigit(static_cast<unsigned char>(s[0])) && std::isdigit(static_cast<unsigned char>(s[1])) &&
+                      std::isdigit(static_cast<unsigned char>(s[3])) && std::isdigit(static_cast<unsigned char>(s[4]));
+            int h = ok ? (s[0] - '0') * 10 + (s[1] - '0') : 0, m = ok ? (s[3] - '0') * 10 + (s[4] - '0') : 0;
+            if (!ok || h > 23 || m > 59) return error(p, "'" + path_of(p) + "' must be a time of day \"HH:MM\" such as \"21:00\", found " + (v.is_string() ? "\"" + s + "\"" : type_name(v)));
+            out = h * 60 + m;
+        };
+    }
+    setter boolean(bool& out) {
+        return [this, &out](const json& v, const pointer& p) {
+            if (!v.is_boolean()) return error(p, "'" + path_of(p) + "' must be true or false, found " + type_name(v));
+            out = v.get<bool>();
         };
     }
     setter integer(int& out, int min, int max) {
@@ -250,10 +268,42 @@ config_result load_config(const std::filesystem::path& file) {
                 {"event_retry_max", v.duration(cfg.executor.event_retry_max)},
                 {"send_retry_max", v.duration(cfg.executor.send_retry_max)},
                 {"max_send_attempts", v.integer(cfg.executor.max_send_attempts, 1, 100)},
+                {"give_up_after", v.duration(cfg.executor.give_up_after)},
             });
         }},
+        {"guards", [&](const json& j, const pointer& p) {
+            v.section(j, p, {
+                {"messages_per_order_per_day", v.integer(cfg.guards.messages_per_order_per_day, 1, 1000)},
+                {"messages_per_buyer_per_day", v.integer(cfg.guards.messages_per_buyer_per_day, 1, 1000)},
+                {"quiet_hours", [&](const json& x, const pointer& q) {
+                    int from = -1, to = -1;
+                    v.section(x, q, {{"from", v.time_of_day(from)}, {"to", v.time_of_day(to)}});
+                    if (!x.is_object()) return;
+                    if (from < 0 || to < 0) return v.error(q, "'guards.quiet_hours' needs 'from' and 'to', e.g. {\"from\": \"21:00\", \"to\": \"09:00\"}");
+                    if (from == to) return v.error(q, "'guards.quiet_hours': 'from' and 'to' are the same time");
+                    cfg.guards.quiet_hours = std::pair{from, to};
+                }},
+            });
+        }},
+        {"breaker", [&](const json& j, const pointer& p) {
+            v.section(j, p, {
+                {"max_sends", v.integer(cfg.breaker.max_sends, 1, 1000000)},
+                {"interval", v.duration(cfg.breaker.interval)},
+            });
+        }},
+        {"retention", [&](const json& j, const pointer& p) {
+            v.section(j, p, {{"personal_data", v.duration(cfg.retention.personal_data)}});
+        }},
         {"notify", [&](const json& j, const pointer& p) {
-            v.section(j, p, {{"channels", [&](const json& chans, const pointer& cp) {
+            v.section(j, p, {
+              {"digest_interval", v.duration(cfg.digest_interval)},
+              {"heartbeat", [&](const json& x, const pointer& q) {
+                  if (x.is_string() && x.get<std::string>() == "off") { cfg.heartbeat_at.reset(); return; }
+                  int at = -1;
+                  v.time_of_day(at)(x, q);
+                  if (at >= 0) cfg.heartbeat_at = at;
+              }},
+              {"channels", [&](const json& chans, const pointer& cp) {
                 if (!chans.is_object()) return v.error(cp, "'notify.channels' must be an object of channels by name");
                 for (auto& [name, c] : chans.items()) {
                     config::channel ch;
@@ -283,6 +333,7 @@ config_result load_config(const std::filesystem::path& file) {
                             if (ch.min_severity != "info" && ch.min_severity != "warning" && ch.min_severity != "critical")
                                 v.error(q, "'" + validator::path_of(q) + "' must be one of: info, warning, critical");
                         }},
+                        {"heartbeat", v.boolean(ch.heartbeat)},
                     });
                     if (!c.is_object()) continue;
                     if (ch.type.empty()) v.error(at, "channel '" + name + "' needs a 'type' (slack, webhook or command)");
@@ -291,7 +342,8 @@ config_result load_config(const std::filesystem::path& file) {
                     else if (ch.type == "webhook" && ch.secret_file.empty()) v.error(at, "channel '" + name + "' needs a 'secret_file' for its HMAC signature");
                     cfg.channels.push_back(std::move(ch));
                 }
-            }}});
+              }},
+            });
         }},
         {"log", [&](const json& j, const pointer& p) {
             v.section(j, p, {{"level", [&](const json& x, const pointer& q) {
@@ -302,6 +354,11 @@ config_result load_config(const std::filesystem::path& file) {
         }},
     });
     cfg.admin.listen = admin_listen;
+    // The admin socket defaults to the database's folder, which only the
+    // service's user and group can enter (StateDirectoryMode=0750).
+    if (cfg.admin.socket.empty() && !cfg.storage.path.empty()) cfg.admin.socket = cfg.storage.path.parent_path() / "admin.sock";
+    if (cfg.admin.socket.native().size() > 107)
+        v.error(root.contains("admin") ? pointer("/admin") : pointer(), "'admin.socket' is longer than a Unix socket path may be (107 bytes): " + cfg.admin.socket.string());
     cfg.log_level = log_level;
 
     // Required keys, reported at the object that lacks them.

@@ -77,7 +77,28 @@ struct config {
         std::chrono::seconds event_retry_max{600};    // cap of the backoff for events that could not be enriched
         std::chrono::seconds send_retry_max{600};     // cap of the backoff for retryable send failures
         int max_send_attempts = 8;                     // then the action is failed
+        std::chrono::seconds give_up_after{24 * 3600}; // retryable failures stop this long after planning; then review
     } executor;
+
+    // Checked by the executor just before each send (DESIGN.md "Effects").
+    struct {
+        int messages_per_order_per_day = 5;            // automated messages to one order in 24 h; more are skipped for review
+        int messages_per_buyer_per_day = 10;           // the same for one buyer across orders
+        std::optional<std::pair<int, int>> quiet_hours;   // minutes after local midnight [from, to); sends wait for `to`
+    } guards;
+
+    // Circuit breaker: more planned messages than max_sends within `interval`
+    // (a rule gone wrong) pauses all sending until `orderflowctl resume`.
+    struct {
+        int max_sends = 200;
+        std::chrono::seconds interval{600};
+    } breaker;
+
+    // Personal data (payloads, snapshots, rendered texts, evidence) of finished
+    // rows is purged this long after their last change; keys are kept.
+    struct {
+        std::chrono::seconds personal_data{90 * 86400};
+    } retention;
 
     std::string log_level = "info";
 
@@ -90,8 +111,11 @@ struct config {
         std::filesystem::path secret_file;        // webhook: HMAC-SHA256 key, sent as X-Orderflow-Signature
         std::vector<std::string> command;         // command: argv; the notification is JSON on stdin
         std::string min_severity = "warning";     // info | warning | critical
+        bool heartbeat = true;                    // gets the daily heartbeat
     };
     std::vector<channel> channels;
+    std::chrono::seconds digest_interval{300};    // review alerts to one channel: at most one message per interval, the rest as a digest
+    std::optional<int> heartbeat_at = 9 * 60;     // minutes after local midnight; nullopt: "off"
 };
 
 struct config_result {

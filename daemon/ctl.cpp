@@ -3,8 +3,8 @@
 #include "daemon/ctl.hpp"
 
 #include "common/log.hpp"
+#include "daemon/admin.hpp"
 #include "daemon/config.hpp"
-#include "daemon/review_cli.hpp"
 #include "daemon/tokens.hpp"
 #include "rules/engine.hpp"
 #include "rules/fixture.hpp"
@@ -62,6 +62,9 @@ constexpr const char* usage_text =
     "  review show ID        one item with its evidence and the order's actions\n"
     "  review ack ID         someone is on it (--note, --by optional)\n"
     "  review resolve ID --note TEXT   close it, saying what was done (--by NAME)\n"
+    "  resume [--drop-held]  continue sending after the circuit breaker paused it; --drop-held\n"
+    "                        skips the messages it held instead of sending them\n"
+    "  reload                re-read config and rules in the running daemon (like SIGHUP)\n"
     "  notify test CHANNEL   queue a test notification; orderflowd sends it like a review alert\n";
 
 struct args {
@@ -74,6 +77,7 @@ struct args {
     // review
     std::string note, by;
     bool all = false;
+    bool drop_held = false;
 };
 
 std::int64_t now_seconds() {
@@ -273,6 +277,13 @@ int cmd_status(const args& a) {
     for (const auto& r : open_reviews) critical += r.severity == "critical";
     std::cout << "review:   " << open_reviews.size() << " open" << (critical ? " (" + std::to_string(critical) + " critical)" : "")
               << (open_reviews.empty() ? "" : "; see orderflowctl review list") << "\n";
+    json breaker = json::parse(st.store.get_state("breaker").value_or("{}"), nullptr, false);
+    if (breaker.is_object() && breaker.value("open", false))
+        std::cout << "sending:  PAUSED by the circuit breaker since " << format_time(breaker.value("tripped_at", std::int64_t{0})) << ": "
+                  << breaker.value("planned", 0) << " messages planned within " << breaker.value("interval_s", 0) / 60
+                  << " min (limit " << breaker.value("limit", 0) << "); check the rules, then orderflowctl resume [--drop-held]\n";
+    else
+        std::cout << "sending:  on\n";
     return 0;
 }
 
@@ -501,6 +512,30 @@ int cmd_notify(const args& a) {
     return 0;
 }
 
+// Commands the running daemon carries out, over the admin socket: its file
+// permissions decide who may use them, and the daemon records who did.
+int cmd_admin(const args& a) {
+    if (a.config.empty()) {
+        std::cerr << "orderflowctl " << a.positional[0] << ": --config FILE is required\n";
+        return 2;
+    }
+    auto cfg = load_config_or_report(a.config);
+    if (!cfg) return 1;
+    std::string by = a.by;
+    if (by.empty()) by = std::getenv("SUDO_USER") ? std::getenv("SUDO_USER") : std::getenv("USER") ? std::getenv("USER") : "";
+    json request{{"argv", a.positional}, {"note", a.note}, {"by", by}, {"all", a.all}, {"limit", a.limit}, {"drop_held", a.drop_held}};
+    json reply;
+    try {
+        reply = admin_call(cfg->admin.socket, request);
+    } catch (const std::exception& e) {
+        std::cerr << "orderflowctl " << a.positional[0] << ": " << e.what() << "\n";
+        return 1;
+    }
+    std::cout << reply.value("stdout", "");
+    std::cerr << reply.value("stderr", "");
+    return reply["exit"].is_number_integer() ? reply["exit"].get<int>() : 1;
+}
+
 }  // namespace
 
 int run_orderflowctl(int argc, char** argv) {
@@ -518,6 +553,7 @@ int run_orderflowctl(int argc, char** argv) {
         else if (s == "--note" && i + 1 < argc) a.note = argv[++i];
         else if (s == "--by" && i + 1 < argc) a.by = argv[++i];
         else if (s == "--all") a.all = true;
+        else if (s == "--drop-held") a.drop_held = true;
         else if (s == "--help" || s == "-h") {
             std::cout << usage_text;
             return 0;
@@ -543,7 +579,7 @@ int run_orderflowctl(int argc, char** argv) {
         if (cmd == "activity") return cmd_activity(a);
         if (cmd == "rules") return cmd_rules(a);
         if (cmd == "notify") return cmd_notify(a);
-        if (cmd == "review") return run_review_command({a.positional, a.config, a.note, a.by, a.all, a.limit});
+        if (cmd == "review" || cmd == "resume" || cmd == "reload") return cmd_admin(a);
     } catch (const std::exception& e) {
         std::cerr << "orderflowctl " << cmd << ": " << e.what() << "\n";
         return 1;

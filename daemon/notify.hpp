@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace orderflow::daemon {
 
@@ -18,7 +19,17 @@ int severity_rank(std::string_view severity);
 // {"kind":"review","review_id","order_id","reason","severity","summary","act","at"}
 nlohmann::json review_notification(const storage::review_item& r);
 
-// "[critical] order 5764...: summary. Act: orderflowctl review show 7"
+// Several review alerts for one channel as one message (a storm):
+// {"kind":"digest","count","severity" (the highest),"items":[review payloads],
+//  "summary","act","at"}.
+nlohmann::json digest_notification(const std::vector<nlohmann::json>& items, std::int64_t now);
+
+// The daily "alive and what it did" message: {"kind":"heartbeat","severity":"info",
+// "summary":"alive; last 24 h: 43 messages sent, 2 need review ...","counts":{...},"at"}.
+nlohmann::json heartbeat_notification(const storage::activity_summary& last_day, bool sending_paused, std::int64_t now);
+
+// "[critical] order 5764...: summary. Act: orderflowctl review show 7"; a
+// digest lists its items, one line each (at most 20, then "... and N more").
 std::string notification_text(const nlohmann::json& payload);
 
 }  // namespace orderflow::daemon

@@ -3,7 +3,10 @@
 #include "daemon/service.hpp"
 
 #include "common/log.hpp"
+#include "daemon/admin.hpp"
+#include "daemon/detail/local_time.hpp"
 #include "daemon/detail/run_command.hpp"
+#include "daemon/review_cli.hpp"
 #include "daemon/detail/wakeup.hpp"
 #include "daemon/events.hpp"
 #include "daemon/notify.hpp"
@@ -20,6 +23,9 @@
 #include "tikapi/webhook.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -32,7 +38,10 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <sstream>
 #include <stdexcept>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace orderflow::daemon {
 
@@ -121,6 +130,10 @@ struct service::impl {
           notify_http(io.get_executor()) {
         for (const auto& ch : cfg.channels)
             if (ch.type == "webhook") channel_secrets.emplace(ch.name, read_secret_file(ch.secret_file));
+        // The shop's time zone for quiet hours and the heartbeat (detail/local_time.hpp).
+        ::setenv("TZ", cfg.timezone.c_str(), 1);
+        ::tzset();
+        load_breaker();
     }
 
     asio::io_context& io;
@@ -141,7 +154,16 @@ struct service::impl {
     std::map<std::string, orderflow::secret> channel_secrets;   // webhook channels' HMAC keys
     std::shared_ptr<write_batch> open_batch;
     std::unique_ptr<asio::steady_timer> watchdog;
+    std::unique_ptr<asio::local::stream_protocol::acceptor> admin;
     bool stopping = false;
+
+    // The circuit breaker (persisted as daemon_state "breaker", so a restart
+    // does not quietly resume sending).
+    struct {
+        bool open = false;
+        std::int64_t counted_from = 0;   // sends planned before this (the last resume) do not count
+    } breaker;
+    std::map<std::string, std::int64_t> channel_last_review;   // digest pacing, per channel
 
     // ---- ingress -------------------------------------------------------
 
@@ -339,6 +361,7 @@ struct service::impl {
                 p["buyer_user_id"] = buyer_user_id;
                 if (ctx.message.is_object()) p["conversation_id"] = ctx.message.value("conversation_id", "");
                 na.payload = p.dump();
+                na.buyer_user_id = buyer_user_id;
                 na.state = a.shadow ? "shadow" : (a.error.empty() ? "planned" : "skipped");
                 na.reason = a.error;
                 na.created_at = ctx.now;
@@ -495,10 +518,12 @@ struct service::impl {
                 co_await executor_wake.wait(std::chrono::seconds(5));
                 continue;
             }
-            bool storage_trouble = false;
+            bool storage_trouble = false, paused = false;
             for (auto& a : due) {
                 if (stopping || storage_trouble) break;
                 try {
+                    paused = !breaker_allows_sending();
+                    if (paused) break;
                     co_await execute(a);
                 } catch (const std::exception& ex) {
                     // A storage failure after the send leaves the row 'sending':
@@ -507,7 +532,7 @@ struct service::impl {
                     storage_trouble = true;
                 }
             }
-            if (storage_trouble) co_await executor_wake.wait(std::chrono::seconds(5));
+            if (storage_trouble || paused) co_await executor_wake.wait(std::chrono::seconds(5));
         }
     }
 
@@ -538,7 +563,8 @@ struct service::impl {
         while (!stopping) {
             std::vector<storage::notification_row> due;
             try {
-                due = store.due_notifications(clock(), 20);
+                queue_heartbeat();
+                due = store.due_notifications(clock(), 500);
             } catch (const std::exception& e) {
                 log::error("notifier_storage_failed", {{"error", e.what()}});
             }
@@ -546,21 +572,67 @@ struct service::impl {
                 co_await notifier_wake.wait(std::chrono::seconds(5));
                 continue;
             }
+            // Per channel: tests and heartbeats go at once; review alerts go
+            // at most once per digest_interval, what gathered meanwhile as
+            // one digest (a storm is one message, not hundreds).
+            std::map<std::string, std::vector<storage::notification_row>> reviews;
             for (const auto& n : due) {
                 if (stopping) break;
-                co_await deliver(n);
+                if (n.review_id == 0) {
+                    const std::vector<storage::notification_row> one{n};
+                    co_await deliver(one);
+                } else {
+                    reviews[n.channel].push_back(n);
+                }
+            }
+            for (const auto& [channel, rows] : reviews) {
+                if (stopping) break;
+                auto [last, fresh] = channel_last_review.try_emplace(channel, 0);
+                if (fresh) last->second = store.last_review_notification(channel);
+                const std::int64_t next = last->second + cfg.digest_interval.count();
+                if (last->second > 0 && next > clock()) {
+                    store.postpone_notifications(channel, next);
+                    continue;
+                }
+                co_await deliver(rows);
             }
         }
     }
 
-    asio::awaitable<void> deliver(const storage::notification_row& n) {
-        auto ch = std::find_if(cfg.channels.begin(), cfg.channels.end(), [&](const auto& c) { return c.name == n.channel; });
-        json payload = json::parse(n.payload, nullptr, false);
+    // Once a day at notify.heartbeat (shop time), every channel that takes
+    // heartbeats gets one; the dedupe key is the date, so restarts never double it.
+    void queue_heartbeat() {
+        if (!cfg.heartbeat_at || cfg.channels.empty()) return;
+        const std::int64_t now = clock();
+        if (detail::local_minute_of_day(now) < *cfg.heartbeat_at) return;
+        const std::string dedupe = "heartbeat:" + detail::local_date(now);
+        std::optional<json> payload;
+        for (const auto& ch : cfg.channels) {
+            if (!ch.heartbeat) continue;
+            if (!payload) payload = heartbeat_notification(store.activity_since(now - 86400), breaker.open, now);
+            if (store.add_notification(ch.name, dedupe, 0, *payload, now))
+                log::info("heartbeat_queued", {{"channel", ch.name}, {"summary", (*payload)["summary"]}});
+        }
+    }
+
+    // One message to one channel: a single notification as it is, several
+    // review alerts as one digest. All rows share the outcome.
+    asio::awaitable<void> deliver(const std::vector<storage::notification_row>& rows) {
+        const std::string& channel = rows.front().channel;
+        auto ch = std::find_if(cfg.channels.begin(), cfg.channels.end(), [&](const auto& c) { return c.name == channel; });
+        std::string body;
+        if (rows.size() == 1) {
+            body = rows.front().payload;
+        } else {
+            std::vector<json> items;
+            for (const auto& n : rows) items.push_back(json::parse(n.payload, nullptr, false));
+            body = digest_notification(items, clock()).dump(-1, ' ', false, json::error_handler_t::replace);
+        }
         std::string error;
         if (ch == cfg.channels.end()) {
-            error = "channel '" + n.channel + "' is no longer configured";
+            error = "channel '" + channel + "' is no longer configured";
         } else if (ch->type == "command") {
-            auto r = detail::run_command(ch->command, n.payload, std::chrono::seconds(10));
+            auto r = detail::run_command(ch->command, body, std::chrono::seconds(10));
             if (!r.ok) error = r.error;
         } else {
             auto base = tikapi::url::parse(ch->url);
@@ -571,7 +643,7 @@ struct service::impl {
                 req.method = "POST";
                 req.target = base->base_path.empty() ? "/" : base->base_path;
                 base->base_path.clear();
-                req.body = ch->type == "slack" ? json{{"text", notification_text(payload)}}.dump() : n.payload;
+                req.body = ch->type == "slack" ? json{{"text", notification_text(json::parse(body, nullptr, false))}}.dump() : body;
                 req.headers.push_back({"Content-Type", "application/json"});
                 if (ch->type == "webhook")
                     req.headers.push_back({"X-Orderflow-Signature", "sha256=" + tikapi::hmac_sha256_hex(channel_secrets.at(ch->name).reveal(), req.body)});
@@ -582,21 +654,40 @@ struct service::impl {
             }
         }
         try {
+            const std::int64_t now = clock();
+            db.transaction([&] {
+                for (const auto& n : rows) {
+                    if (error.empty()) store.notification_sent(n.id, now);
+                    else store.notification_retry(n.id, error, now + std::min<std::int64_t>(600, 5LL << std::min(n.attempts, 7)), now);
+                }
+            });
+            std::vector<std::int64_t> ids, review_ids;
+            for (const auto& n : rows) {
+                ids.push_back(n.id);
+                if (n.review_id) review_ids.push_back(n.review_id);
+            }
             if (error.empty()) {
-                store.notification_sent(n.id, clock());
-                log::info("notification_sent", {{"notification_id", n.id}, {"channel", n.channel}, {"review_id", n.review_id}});
+                if (!review_ids.empty()) channel_last_review[channel] = now;
+                log::info("notification_sent", {{"notification_ids", ids}, {"channel", channel}, {"review_ids", review_ids},
+                                                {"digest", rows.size() > 1}});
             } else {
-                std::int64_t delay = std::min<std::int64_t>(600, 5LL << std::min(n.attempts, 7));
-                store.notification_retry(n.id, error, clock() + delay, clock());
-                log::warn("notification_failed", {{"notification_id", n.id}, {"channel", n.channel}, {"error", error},
-                                                  {"attempts", n.attempts + 1}, {"retry_in_s", delay}});
+                log::warn("notification_failed", {{"notification_ids", ids}, {"channel", channel}, {"error", error},
+                                                  {"attempts", rows.front().attempts + 1},
+                                                  {"retry_in_s", std::min<std::int64_t>(600, 5LL << std::min(rows.front().attempts, 7))}});
             }
         } catch (const std::exception& e) {
             log::error("notifier_storage_failed", {{"error", e.what()}});
         }
     }
 
+    // A retryable failure: tried again later, until executor.give_up_after
+    // has passed since the action was planned; then it fails into review.
     void defer(const storage::action_row& a, const std::string& why) {
+        if (clock() - a.created_at >= cfg.executor.give_up_after.count()) {
+            fail(a, "gave up after " + std::to_string(cfg.executor.give_up_after.count() / 3600) +
+                        " h of retryable failures; last: " + why);
+            return;
+        }
         auto at = clock() + backoff(a.attempts, cfg.executor.send_retry_max);
         store.set_action_state(a.id, "deferred", why, "", clock(), at);
         log::warn("action_deferred", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"reason", why}, {"retry_at", at}});
@@ -612,11 +703,127 @@ struct service::impl {
         log::error("action_failed", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"error", why}});
     }
 
+    // ---- guards at send time (DESIGN.md "Effects") ------------------------
+    //
+    // Checked just before each send, against what is known now: the order's
+    // latest status (the orders cache, refreshed by every order webhook),
+    // the messages already sent, the clock. A send that must wait is deferred
+    // (not an attempt); one that must not happen is skipped, saying why.
+
+    enum class verdict { go, waited, stopped };
+
+    verdict check_guards(const storage::action_row& a) {
+        const std::int64_t now = clock();
+        if (const auto& quiet = cfg.guards.quiet_hours) {
+            if (detail::in_daily_window(detail::local_minute_of_day(now), quiet->first, quiet->second)) {
+                const auto until = detail::next_local_time(now, quiet->second);
+                char hhmm[32];
+                std::snprintf(hhmm, sizeof hhmm, "%02d:%02d", quiet->second / 60, quiet->second % 60);
+                store.set_action_state(a.id, "deferred", std::string("quiet hours: waits until ") + hhmm + " " + cfg.timezone, "", now, until);
+                log::info("action_deferred", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
+                                              {"reason", "quiet hours"}, {"retry_at", until}});
+                return verdict::waited;
+            }
+        }
+        if (!a.order_id.empty()) {
+            if (auto cached = store.get_order(a.order_id); cached && (cached->status == "CANCELLED" || cached->status == "CANCEL")) {
+                skip(a, "the order was cancelled after this message was planned", false);
+                return verdict::stopped;
+            }
+            const int to_order = store.messages_to_order_since(a.order_id, now - 86400);
+            if (to_order >= cfg.guards.messages_per_order_per_day) {
+                skip(a, "cap: " + std::to_string(to_order) + " automated messages to this order in 24 h (guards.messages_per_order_per_day)", true);
+                return verdict::stopped;
+            }
+        }
+        json p = json::parse(a.payload, nullptr, false);
+        const std::string buyer = p.is_object() ? p.value("buyer_user_id", "") : "";
+        const int to_buyer = store.messages_to_buyer_since(buyer, now - 86400);
+        if (!buyer.empty() && to_buyer >= cfg.guards.messages_per_buyer_per_day) {
+            skip(a, "cap: " + std::to_string(to_buyer) + " automated messages to this buyer in 24 h (guards.messages_per_buyer_per_day)", true);
+            return verdict::stopped;
+        }
+        return verdict::go;
+    }
+
+    // Not sent, on purpose; a cap is worth a person's look, a cancelled order is not.
+    void skip(const storage::action_row& a, const std::string& why, bool review) {
+        db.transaction([&] {
+            store.set_action_state(a.id, "skipped", why, "", clock());
+            store.audit(clock(), "orderflowd", a.kind + ".skipped", a.order_id, {{"action_id", a.id}, {"rule_id", a.rule_id}, {"reason", why}});
+            if (review)
+                raise_review(a.order_id, "message_cap", "warning", "rule " + a.rule_id + ": not sent: " + why,
+                             {{"action_id", a.id}, {"rule_id", a.rule_id}, {"reason", why}});
+        });
+        log::warn("action_skipped", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"reason", why}});
+    }
+
+    // ---- circuit breaker ---------------------------------------------------
+    //
+    // More messages planned within breaker.interval than breaker.max_sends
+    // means a rule has gone wrong: sending pauses (the planned rows wait),
+    // staff get a critical review item, and only `orderflowctl resume`
+    // continues. The state is persisted, so a restart keeps it paused.
+
+    void load_breaker() {
+        json st = json::parse(store.get_state("breaker").value_or("{}"), nullptr, false);
+        if (!st.is_object()) return;
+        breaker.open = st.value("open", false);
+        breaker.counted_from = st.value("resumed_at", std::int64_t{0});
+    }
+
+    // True when sending may go on; trips the breaker when the volume is exceeded.
+    bool breaker_allows_sending() {
+        if (breaker.open) return false;
+        const std::int64_t now = clock();
+        const std::int64_t since = std::max(now - cfg.breaker.interval.count(), breaker.counted_from);
+        const int planned = store.sends_planned_since(since);
+        if (planned <= cfg.breaker.max_sends) return true;
+        json st{{"open", true}, {"tripped_at", now}, {"planned", planned}, {"limit", cfg.breaker.max_sends},
+                {"interval_s", cfg.breaker.interval.count()}, {"resumed_at", breaker.counted_from}};
+        db.transaction([&] {
+            store.put_state("breaker", st.dump(), now);
+            store.audit(now, "orderflowd", "breaker.tripped", "", st);
+            raise_review("", "circuit_breaker", "critical",
+                         "sending paused: " + std::to_string(planned) + " messages planned within " +
+                             std::to_string(cfg.breaker.interval.count() / 60) + " min (limit " + std::to_string(cfg.breaker.max_sends) +
+                             "); check the rules (orderflowctl activity), then orderflowctl resume, or resume --drop-held to skip what was held",
+                         st);
+        });
+        breaker.open = true;
+        log::error("sending_paused", {{"planned", planned}, {"limit", cfg.breaker.max_sends}, {"interval_s", cfg.breaker.interval.count()},
+                                      {"advice", "a rule may have gone wrong: check orderflowctl activity, fix it, then orderflowctl resume"}});
+        return false;
+    }
+
+    // orderflowctl resume: sending continues; what was planned before now no
+    // longer counts against the limit. With drop_held the held messages are
+    // skipped instead of sent. The breaker's review item is resolved.
+    std::string resume(const std::string& by, const std::string& peer, bool drop_held) {
+        if (!breaker.open) return "";
+        const std::int64_t now = clock();
+        int dropped = 0;
+        db.transaction([&] {
+            if (drop_held) dropped = store.skip_held_sends(now + 1, "held by the circuit breaker and dropped at resume by " + by, now);
+            store.put_state("breaker", json{{"open", false}, {"resumed_at", now}, {"resumed_by", by}, {"dropped", dropped}}.dump(), now);
+            store.audit(now, "orderflowctl", "breaker.resumed", "", {{"by", by}, {"peer", peer}, {"dropped", dropped}});
+            for (const auto& r : store.reviews(false, 1000))
+                if (r.reason == "circuit_breaker" && r.order_id.empty())
+                    store.set_review_state(r.id, "resolved", by, drop_held ? "resumed; held messages dropped" : "resumed", now);
+        });
+        breaker.open = false;
+        breaker.counted_from = now;
+        log::warn("sending_resumed", {{"by", by}, {"dropped", dropped}});
+        executor_wake.notify();
+        return "sending resumed by " + by + (drop_held ? "; " + std::to_string(dropped) + " held messages dropped (skipped)" : "") + "\n";
+    }
+
     asio::awaitable<void> execute(const storage::action_row& a) {
         if (a.kind != "send_message") {
             fail(a, "action kind '" + a.kind + "' is not supported by this version");
             co_return;
         }
+        if (check_guards(a) != verdict::go) co_return;
         json p = json::parse(a.payload, nullptr, false);
         std::string buyer = p.is_object() ? p.value("buyer_user_id", "") : "";
         std::string text = p.is_object() ? p.value("text", "") : "";
@@ -691,6 +898,159 @@ struct service::impl {
         fail(a, err.describe());
     }
 
+    // SIGHUP and orderflowctl reload: all or nothing (STYLE.md error policy 2).
+    bool reload_rules() {
+        auto& s = *this;
+        systemd::notify("RELOADING=1");
+        auto loaded_cfg = load_config(s.cfg.file);
+        bool ok = false;
+        if (!loaded_cfg.ok()) {
+            for (const auto& d : loaded_cfg.diagnostics) log::error("reload_failed", {{"message", d.to_string()}});
+        } else {
+            auto loaded = rules::load_directory(loaded_cfg.value->rules.dir);
+            for (const auto& d : loaded.diagnostics)
+                log::write(d.warning ? log::level::warn : log::level::error, d.warning ? "rules_warning" : "rules_reload_failed", {{"message", d.to_string()}});
+            if (loaded.ok()) {
+                s.rules = loaded.rules;
+                // What takes effect without a restart: rules and the
+                // executor's, guards', breaker's, retention's and digest settings.
+                s.cfg.rules = loaded_cfg.value->rules;
+                s.cfg.executor = loaded_cfg.value->executor;
+                s.cfg.guards = loaded_cfg.value->guards;
+                s.cfg.breaker = loaded_cfg.value->breaker;
+                s.cfg.retention = loaded_cfg.value->retention;
+                s.cfg.digest_interval = loaded_cfg.value->digest_interval;
+                s.cfg.heartbeat_at = loaded_cfg.value->heartbeat_at;
+                ok = true;
+                log::info("rules_reloaded", {{"rules", s.rules->size()}, {"rules_hash", s.rules->hash()}});
+                if (loaded_cfg.value->webhook.listen.port != s.cfg.webhook.listen.port || loaded_cfg.value->storage.path != s.cfg.storage.path ||
+                    loaded_cfg.value->tiktok.api_base != s.cfg.tiktok.api_base)
+                    log::warn("config_change_needs_restart", {{"advice", "listen addresses, storage and tiktok settings take effect after a restart"}});
+            }
+        }
+        if (!ok) {
+            log::error("rules_kept", {{"rules", s.rules->size()}, {"rules_hash", s.rules->hash()}, {"advice", "fix the errors above and reload again; the previous rules stay in force"}});
+            try {
+                db.transaction([&] {
+                    raise_review("", "reload_failed", "warning",
+                                 "a reload failed; the previous rules stay in force. Run orderflowctl check --config " + cfg.file.string(),
+                                 {{"rules_hash", s.rules->hash()}, {"config", cfg.file.string()}});
+                });
+            } catch (const std::exception& e) {
+                log::error("pipeline_storage_failed", {{"error", e.what()}});
+            }
+        }
+        systemd::notify("READY=1");
+        return ok;
+    }
+
+    // ---- admin socket ----------------------------------------------------
+    //
+    // One JSON request line in, one JSON reply out (daemon/admin.hpp). The
+    // socket is 0660: the service's user and group, nobody else. Requests are
+    // served on the event-loop thread, like everything else, so a command
+    // sees the same database state as the loops and needs no locks.
+
+    void open_admin_socket() {
+        using local = asio::local::stream_protocol;
+        const auto& path = cfg.admin.socket;
+        std::error_code fs_ec;
+        std::filesystem::create_directories(path.parent_path(), fs_ec);
+        if (std::filesystem::exists(path)) {
+            // A socket left by a daemon that died can be replaced; a live one cannot.
+            local::socket probe(io);
+            boost::system::error_code ec;
+            probe.connect(local::endpoint(path.string()), ec);
+            if (!ec) throw std::runtime_error("another orderflowd is listening on admin.socket " + path.string() + "; stop it first");
+            std::filesystem::remove(path, fs_ec);
+        }
+        admin = std::make_unique<local::acceptor>(io);
+        boost::system::error_code ec;
+        admin->open(local(), ec);
+        if (!ec) admin->bind(local::endpoint(path.string()), ec);
+        if (!ec) admin->listen(16, ec);
+        if (ec) throw std::runtime_error("cannot listen on admin.socket " + path.string() + ": " + ec.message() + " (check that its folder exists and is writable by the service)");
+        ::chmod(path.c_str(), 0660);
+        log::info("admin_listening", {{"socket", path.string()}});
+    }
+
+    asio::awaitable<void> admin_loop() {
+        while (!stopping) {
+            auto [ec, sock] = co_await admin->async_accept(asio::as_tuple(asio::use_awaitable));
+            if (ec) {
+                if (stopping || ec == asio::error::operation_aborted) co_return;
+                log::warn("admin_accept_failed", {{"error", ec.message()}});
+                continue;
+            }
+            spawn(admin_session(std::move(sock)), "admin");
+        }
+    }
+
+    asio::awaitable<void> admin_session(asio::local::stream_protocol::socket sock) {
+        const std::string peer = peer_user(sock.native_handle());
+        asio::steady_timer deadline(io);
+        deadline.expires_after(std::chrono::seconds(10));
+        deadline.async_wait([&sock](boost::system::error_code ec) {
+            if (!ec) sock.close();   // a client that never finishes its request
+        });
+        std::string line;
+        // Named arguments only: GCC 12 mishandles class-type temporaries inside co_await.
+        auto buffer = asio::dynamic_buffer(line, 64 * 1024);
+        auto [ec, n] = co_await asio::async_read_until(sock, buffer, '\n', asio::as_tuple(asio::use_awaitable));
+        if (ec) {
+            deadline.cancel();
+            co_return;
+        }
+        json request = json::parse(line.substr(0, n), nullptr, false);
+        json reply = admin_dispatch(request, peer);
+        const std::string out = reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+        auto reply_buffer = asio::buffer(out);
+        auto [wec, written] = co_await asio::async_write(sock, reply_buffer, asio::as_tuple(asio::use_awaitable));
+        (void)wec;
+        (void)written;
+        deadline.cancel();
+        boost::system::error_code ignored;
+        sock.shutdown(asio::local::stream_protocol::socket::shutdown_both, ignored);
+    }
+
+    json admin_dispatch(const json& request, const std::string& peer) {
+        std::ostringstream out, err;
+        int exit_code = 2;
+        if (!request.is_object() || !request.contains("argv") || !request["argv"].is_array() || request["argv"].empty()) {
+            return {{"exit", 2}, {"stdout", ""}, {"stderr", "orderflowd: the request is not an orderflowctl command\n"}};
+        }
+        std::vector<std::string> argv;
+        for (const auto& x : request["argv"]) argv.push_back(x.is_string() ? x.get<std::string>() : x.dump());
+        // Who acted: the name they give (a shared account may serve several
+        // people), else who the socket says they are; the audit log keeps both.
+        const std::string by_claim = request.value("by", "");
+        const std::string by = by_claim.empty() ? peer : by_claim;
+        log::info("admin_request", {{"command", argv[0]}, {"peer", peer}});
+        try {
+            if (argv[0] == "review") {
+                review_args ra{argv, request.value("note", ""), by, peer, request.value("all", false), request.value("limit", 50)};
+                exit_code = review_command(db, store, ra, out, err, clock());
+            } else if (argv[0] == "resume") {
+                std::string done = resume(by, peer, request.value("drop_held", false));
+                if (done.empty()) out << "sending is not paused; nothing to resume\n";
+                else out << done;
+                exit_code = 0;
+            } else if (argv[0] == "reload") {
+                const bool ok = reload_rules();
+                if (ok) out << "reloaded: " << rules->size() << " rules in force (hash " << rules->hash() << ")\n";
+                else err << "reload failed; the previous rules stay in force (" << rules->size() << " rules, hash " << rules->hash()
+                         << "). orderflowctl check --config " << cfg.file.string() << " shows why\n";
+                exit_code = ok ? 0 : 1;
+            } else {
+                err << "orderflowd: unknown admin command '" << argv[0] << "'\n";
+            }
+        } catch (const std::exception& e) {
+            err << "orderflowd: " << argv[0] << " failed: " << e.what() << "\n";
+            exit_code = 1;
+        }
+        return {{"exit", exit_code}, {"stdout", out.str()}, {"stderr", err.str()}};
+    }
+
     // ---- lifecycle -----------------------------------------------------
 
     asio::awaitable<void> watchdog_loop(std::chrono::milliseconds every) {
@@ -732,6 +1092,8 @@ void service::start() {
         [&s](http_request& req) { return s.on_webhook(req); }, opts);
     s.ingress->start();
     log::info("webhook_listening", {{"host", s.cfg.webhook.listen.host}, {"port", s.ingress->port()}, {"path", s.cfg.webhook.path}});
+    s.open_admin_socket();
+    s.spawn(s.admin_loop(), "admin");
     s.spawn(s.pipeline_loop(), "pipeline");
     s.spawn(s.executor_loop(), "executor");
     s.spawn(s.notifier_loop(), "notifier");
@@ -742,34 +1104,12 @@ void service::start() {
     log::info("daemon_ready", {{"rules", s.rules->size()}, {"rules_hash", s.rules->hash()}, {"auth", s.tokens.state()},
                                {"database", s.cfg.storage.path.string()}});
     if (s.tokens.state() != "authorized") log::warn("not_authorized", {{"advice", s.tokens.advice()}});
+    if (s.breaker.open)
+        log::error("sending_paused", {{"advice", "the circuit breaker paused sending before this start; check orderflowctl status, then orderflowctl resume"}});
     systemd::notify("READY=1\nSTATUS=running");
 }
 
-bool service::reload() {
-    auto& s = *impl_;
-    systemd::notify("RELOADING=1");
-    auto loaded_cfg = load_config(s.cfg.file);
-    bool ok = false;
-    if (!loaded_cfg.ok()) {
-        for (const auto& d : loaded_cfg.diagnostics) log::error("reload_failed", {{"message", d.to_string()}});
-    } else {
-        auto loaded = rules::load_directory(loaded_cfg.value->rules.dir);
-        for (const auto& d : loaded.diagnostics)
-            log::write(d.warning ? log::level::warn : log::level::error, d.warning ? "rules_warning" : "rules_reload_failed", {{"message", d.to_string()}});
-        if (loaded.ok()) {
-            s.rules = loaded.rules;
-            s.cfg.rules = loaded_cfg.value->rules;
-            ok = true;
-            log::info("rules_reloaded", {{"rules", s.rules->size()}, {"rules_hash", s.rules->hash()}});
-            if (loaded_cfg.value->webhook.listen.port != s.cfg.webhook.listen.port || loaded_cfg.value->storage.path != s.cfg.storage.path ||
-                loaded_cfg.value->tiktok.api_base != s.cfg.tiktok.api_base)
-                log::warn("config_change_needs_restart", {{"advice", "listen addresses, storage and tiktok settings take effect after a restart"}});
-        }
-    }
-    if (!ok) log::error("rules_kept", {{"rules", s.rules->size()}, {"rules_hash", s.rules->hash()}, {"advice", "fix the errors above and reload again; the previous rules stay in force"}});
-    systemd::notify("READY=1");
-    return ok;
-}
+bool service::reload() { return impl_->reload_rules(); }
 
 void service::stop() {
     auto& s = *impl_;
@@ -778,6 +1118,12 @@ void service::stop() {
     systemd::notify("STOPPING=1");
     log::info("daemon_stopping", {});
     if (s.ingress) s.ingress->stop();
+    if (s.admin) {
+        boost::system::error_code ignored;
+        s.admin->close(ignored);
+        std::error_code fs_ignored;
+        std::filesystem::remove(s.cfg.admin.socket, fs_ignored);
+    }
     s.pipeline_wake.notify();
     s.executor_wake.notify();
     s.notifier_wake.notify();

@@ -4,6 +4,7 @@
 #include "storage/store.hpp"
 
 #include <cassert>
+#include <utility>
 
 namespace orderflow::storage {
 
@@ -151,7 +152,7 @@ std::optional<order_row> store::get_order(std::string_view order_id) {
 bool store::add_action(const new_action& a) {
     auto st = db_.prepare(
         "INSERT INTO outbox (idem_key, rule_id, action_index, kind, order_id, event_id, payload, state, reason, "
-        "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) "
+        "created_at, updated_at, buyer_user_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11) "
         "ON CONFLICT (idem_key) DO NOTHING");
     st.bind(1, a.idem_key)
         .bind(2, a.rule_id)
@@ -162,7 +163,8 @@ bool store::add_action(const new_action& a) {
         .bind(7, a.payload)
         .bind(8, a.state)
         .bind(9, a.reason)
-        .bind(10, a.created_at);
+        .bind(10, a.created_at)
+        .bind(11, a.buyer_user_id);
     st.step();
     return db_.changes() == 1;
 }
@@ -177,12 +179,32 @@ std::vector<action_row> store::due_actions(std::int64_t now, int limit) {
     return collect<action_row>(st, read_action);
 }
 
+bool outbox_transition_allowed(std::string_view from, std::string_view to) {
+    // The same table as migration 4's outbox_transitions (a test keeps them equal).
+    static constexpr std::pair<std::string_view, std::string_view> allowed[] = {
+        {"planned", "sending"},  {"planned", "deferred"},  {"planned", "failed"},   {"planned", "skipped"},
+        {"deferred", "sending"}, {"deferred", "deferred"}, {"deferred", "failed"},  {"deferred", "skipped"},
+        {"sending", "done"},     {"sending", "failed"},    {"sending", "deferred"}, {"sending", "unknown"},
+        {"unknown", "done"},     {"unknown", "planned"},   {"unknown", "unknown"},
+    };
+    for (const auto& [f, t] : allowed)
+        if (f == from && t == to) return true;
+    return false;
+}
+
 void store::set_action_state(std::int64_t id, std::string_view state, std::string_view reason,
                              std::string_view result, std::int64_t now, std::int64_t not_before) {
     auto st = db_.prepare(
         "UPDATE outbox SET state = ?2, reason = ?3, result = ?4, updated_at = ?5, not_before = ?6 WHERE id = ?1");
     st.bind(1, id).bind(2, state).bind(3, reason).bind(4, result).bind(5, now).bind(6, not_before);
-    st.step();
+    try {
+        st.step();
+    } catch (const storage_error& e) {
+        auto row = get_action(id);
+        throw storage_error(e.code(), "outbox action " + std::to_string(id) + ": " + (row ? row->state : "(missing)") +
+                                          " -> " + std::string(state) + " refused: " + e.what());
+    }
+    if (db_.changes() == 0) throw storage_error(0, "outbox action " + std::to_string(id) + " does not exist");
 }
 
 void store::begin_attempt(std::int64_t id, std::int64_t now) {
@@ -190,6 +212,7 @@ void store::begin_attempt(std::int64_t id, std::int64_t now) {
         "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1");
     st.bind(1, id).bind(2, now);
     st.step();
+    if (db_.changes() == 0) throw storage_error(0, "outbox action " + std::to_string(id) + " does not exist");
 }
 
 int store::mark_interrupted_sends(std::int64_t now) {
@@ -221,6 +244,84 @@ std::vector<action_row> store::actions_in_state(std::string_view state, int limi
     st.bind(1, state);
     st.bind(2, static_cast<std::int64_t>(limit));
     return collect<action_row>(st, read_action);
+}
+
+std::vector<history_row> store::action_history(std::int64_t id) {
+    auto st = db_.prepare("SELECT at, state, reason, attempt FROM outbox_history WHERE action_id = ?1 ORDER BY id");
+    st.bind(1, id);
+    std::vector<history_row> rows;
+    while (st.step()) rows.push_back({st.int64(0), st.text(1), st.text(2), static_cast<int>(st.int64(3))});
+    return rows;
+}
+
+namespace {
+
+int count_of(statement& st) {
+    if (!st.step()) return 0;
+    int n = static_cast<int>(st.int64(0));
+    while (st.step()) {
+    }
+    return n;
+}
+
+}  // namespace
+
+int store::sends_planned_since(std::int64_t since) {
+    auto st = db_.prepare(
+        "SELECT count(*) FROM outbox WHERE created_at >= ?1 AND kind = 'send_message' AND state NOT IN ('shadow', 'skipped')");
+    st.bind(1, since);
+    return count_of(st);
+}
+
+int store::messages_to_order_since(std::string_view order_id, std::int64_t since) {
+    auto st = db_.prepare(
+        "SELECT count(*) FROM outbox WHERE order_id = ?1 AND kind = 'send_message' "
+        "AND state IN ('done', 'sending', 'unknown') AND updated_at >= ?2");
+    st.bind(1, order_id).bind(2, since);
+    return count_of(st);
+}
+
+int store::messages_to_buyer_since(std::string_view buyer_user_id, std::int64_t since) {
+    if (buyer_user_id.empty()) return 0;
+    auto st = db_.prepare(
+        "SELECT count(*) FROM outbox WHERE buyer_user_id = ?1 AND buyer_user_id != '' AND updated_at >= ?2 "
+        "AND kind = 'send_message' AND state IN ('done', 'sending', 'unknown')");
+    st.bind(1, buyer_user_id).bind(2, since);
+    return count_of(st);
+}
+
+int store::skip_held_sends(std::int64_t before, std::string_view reason, std::int64_t now) {
+    auto st = db_.prepare(
+        "UPDATE outbox SET state = 'skipped', reason = ?2, updated_at = ?3, not_before = 0 "
+        "WHERE state IN ('planned', 'deferred') AND kind = 'send_message' AND created_at < ?1");
+    st.bind(1, before).bind(2, reason).bind(3, now);
+    st.step();
+    return db_.changes();
+}
+
+activity_summary store::activity_since(std::int64_t since) {
+    activity_summary s;
+    auto st = db_.prepare(
+        "SELECT state, count(*) FROM outbox WHERE kind = 'send_message' AND updated_at >= ?1 "
+        "AND state IN ('done', 'failed', 'skipped', 'unknown') GROUP BY state");
+    st.bind(1, since);
+    while (st.step()) {
+        const auto state = st.text(0);
+        const int n = static_cast<int>(st.int64(1));
+        if (state == "done") s.messages_sent = n;
+        else if (state == "failed") s.messages_failed = n;
+        else if (state == "skipped") s.messages_skipped = n;
+        else s.messages_unknown = n;
+    }
+    auto ev = db_.prepare("SELECT count(*) FROM inbox WHERE state = 'done' AND finished_at >= ?1");
+    ev.bind(1, since);
+    s.events_processed = count_of(ev);
+    auto opened = db_.prepare("SELECT count(*) FROM review WHERE created_at >= ?1");
+    opened.bind(1, since);
+    s.reviews_opened = count_of(opened);
+    auto open = db_.prepare("SELECT count(*) FROM review WHERE state != 'resolved'");
+    s.reviews_open = count_of(open);
+    return s;
 }
 
 std::optional<action_row> store::get_action(std::int64_t id) {
@@ -377,6 +478,24 @@ void store::notification_retry(std::int64_t id, std::string_view error, std::int
     st.step();
 }
 
+void store::postpone_notifications(std::string_view channel, std::int64_t until) {
+    auto st = db_.prepare(
+        "UPDATE notifications SET not_before = ?2 WHERE channel = ?1 AND state = 'pending' AND review_id != 0 AND not_before < ?2");
+    st.bind(1, channel).bind(2, until);
+    st.step();
+}
+
+std::int64_t store::last_review_notification(std::string_view channel) {
+    auto st = db_.prepare(
+        "SELECT max(updated_at) FROM notifications WHERE channel = ?1 AND state = 'sent' AND review_id != 0");
+    st.bind(1, channel);
+    if (!st.step() || st.is_null(0)) return 0;
+    auto at = st.int64(0);
+    while (st.step()) {
+    }
+    return at;
+}
+
 std::vector<notification_row> store::recent_notifications(int limit) {
     static const std::string sql = std::string("SELECT ") + notification_columns + " FROM notifications ORDER BY id DESC LIMIT ?1";
     auto st = db_.prepare(sql);
@@ -410,6 +529,23 @@ std::vector<nlohmann::json> store::recent_audit(int limit) {
                         {"detail", std::move(detail)}});
     }
     return rows;
+}
+
+// ----------------------------------------------------------------- daemon state
+
+std::optional<std::string> store::get_state(std::string_view name) {
+    auto st = db_.prepare("SELECT value FROM daemon_state WHERE name = ?1");
+    st.bind(1, name);
+    if (!st.step()) return std::nullopt;
+    return st.text(0);
+}
+
+void store::put_state(std::string_view name, std::string_view value, std::int64_t now) {
+    auto st = db_.prepare(
+        "INSERT INTO daemon_state (name, value, updated_at) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at");
+    st.bind(1, name).bind(2, value).bind(3, now);
+    st.step();
 }
 
 // ----------------------------------------------------------------------- counts

@@ -58,6 +58,7 @@ struct new_action {
     std::string state = "planned";  // planned | skipped | shadow (shadow: recorded, never executed)
     std::string reason;             // why skipped
     std::int64_t created_at = 0;
+    std::string buyer_user_id;      // who receives it (per-buyer caps); may be empty
 };
 
 struct action_row : new_action {
@@ -66,6 +67,34 @@ struct action_row : new_action {
     std::int64_t not_before = 0;
     std::int64_t updated_at = 0;
     std::string result;
+};
+
+// One step in an action's life (outbox_history, written by a trigger on every
+// state change, so nothing can change state without leaving a record).
+struct history_row {
+    std::int64_t at = 0;
+    std::string state;
+    std::string reason;
+    int attempt = 0;
+};
+
+// True when the outbox may move from one state to the other (DESIGN.md
+// "Effects"); the database refuses every other transition. planned and
+// deferred go to sending, deferred, failed or skipped; sending ends done,
+// failed, deferred (a refusal that nothing was sent) or unknown; unknown is
+// reconciled to done, or planned once more, or stays unknown. done, failed,
+// skipped and shadow are final.
+bool outbox_transition_allowed(std::string_view from, std::string_view to);
+
+// What the daemon did over a period, for the daily heartbeat.
+struct activity_summary {
+    int messages_sent = 0;
+    int messages_failed = 0;
+    int messages_skipped = 0;
+    int messages_unknown = 0;
+    int events_processed = 0;
+    int reviews_opened = 0;
+    int reviews_open = 0;      // now, any age
 };
 
 // One item of the staff review queue.
@@ -124,7 +153,9 @@ public:
     bool add_action(const new_action& a);
     // Actions in state planned or deferred with not_before <= now, by id.
     std::vector<action_row> due_actions(std::int64_t now, int limit);
-    // Any state transition; the CHECK constraint rejects unknown states.
+    // A state transition. Throws storage_error naming both states when the
+    // transition is not allowed (outbox_transition_allowed) or the action
+    // does not exist. Every transition lands in outbox_history.
     void set_action_state(std::int64_t id, std::string_view state, std::string_view reason, std::string_view result,
                           std::int64_t now, std::int64_t not_before = 0);
     // state = sending, attempts+1. Commit this before the network call, so a
@@ -137,6 +168,19 @@ public:
     std::vector<action_row> recent_actions(int limit);  // newest first
     std::vector<action_row> actions_for_order(std::string_view order_id);  // by id
     std::vector<action_row> actions_in_state(std::string_view state, int limit);
+    std::vector<history_row> action_history(std::int64_t id);   // oldest first
+    // Messages (send_message, not shadow or skipped) planned at or after `since`:
+    // the circuit breaker's measure.
+    int sends_planned_since(std::int64_t since);
+    // Automated messages that reached, or may have reached (sending, unknown),
+    // an order's or a buyer's conversation since `since`: the caps' measure.
+    int messages_to_order_since(std::string_view order_id, std::int64_t since);
+    int messages_to_buyer_since(std::string_view buyer_user_id, std::int64_t since);
+    // Every planned or deferred send_message planned before `before` becomes
+    // skipped with `reason` (a rule gone wrong: staff drop what the circuit
+    // breaker held). Returns how many.
+    int skip_held_sends(std::int64_t before, std::string_view reason, std::int64_t now);
+    activity_summary activity_since(std::int64_t since);
 
     // Review queue. raise_review opens an item, or, when one for the same order
     // and reason is still open or acknowledged, counts one more occurrence and
@@ -155,8 +199,17 @@ public:
     // sent, or pending again at `not_before` with the error (attempts + 1).
     void notification_sent(std::int64_t id, std::int64_t now);
     void notification_retry(std::int64_t id, std::string_view error, std::int64_t not_before, std::int64_t now);
-    std::vector<notification_row> recent_notifications(int limit);   // newest first   // by id (e.g. 'unknown' for reconciliation)
+    std::vector<notification_row> recent_notifications(int limit);   // newest first
+    // Pending review notifications of one channel wait until `until` (a digest is being gathered).
+    void postpone_notifications(std::string_view channel, std::int64_t until);
+    // When the channel last took a review notification (0: never).
+    std::int64_t last_review_notification(std::string_view channel);
+    // By id (e.g. 'unknown' for reconciliation).
     std::optional<action_row> get_action(std::int64_t id);
+
+    // ---- daemon state that survives restarts (name -> JSON text)
+    std::optional<std::string> get_state(std::string_view name);
+    void put_state(std::string_view name, std::string_view value, std::int64_t now);
 
     // ---- conversations
     std::optional<std::string> conversation_for(std::string_view buyer_user_id);

@@ -130,10 +130,70 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_due ON notifications (state, not_before);
 )sql";
 
+// 4: the outbox's state machine enforced by the database itself (a table of
+// the allowed transitions and a trigger that refuses the others), every
+// transition recorded in outbox_history (trigger-written, so no code path can
+// forget it), the buyer of each action (per-buyer message caps), and a small
+// key/value table for daemon state that must survive restarts (the circuit
+// breaker). Issue 5.
+constexpr std::string_view v4 = R"sql(
+CREATE TABLE outbox_transitions (
+    from_state TEXT NOT NULL,
+    to_state   TEXT NOT NULL,
+    PRIMARY KEY (from_state, to_state)
+) STRICT, WITHOUT ROWID;
+INSERT INTO outbox_transitions (from_state, to_state) VALUES
+    ('planned',  'sending'), ('planned',  'deferred'), ('planned',  'failed'), ('planned',  'skipped'),
+    ('deferred', 'sending'), ('deferred', 'deferred'), ('deferred', 'failed'), ('deferred', 'skipped'),
+    ('sending',  'done'),    ('sending',  'failed'),   ('sending',  'deferred'), ('sending', 'unknown'),
+    ('unknown',  'done'),    ('unknown',  'planned'),  ('unknown',  'unknown');
+
+CREATE TRIGGER outbox_transition_check BEFORE UPDATE OF state ON outbox
+WHEN NOT EXISTS (SELECT 1 FROM outbox_transitions WHERE from_state = OLD.state AND to_state = NEW.state)
+BEGIN
+    SELECT RAISE(ABORT, 'outbox state transition not allowed');
+END;
+
+CREATE TABLE outbox_history (
+    id        INTEGER PRIMARY KEY,
+    action_id INTEGER NOT NULL,
+    at        INTEGER NOT NULL,
+    state     TEXT    NOT NULL,
+    reason    TEXT    NOT NULL DEFAULT '',
+    attempt   INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX outbox_history_action ON outbox_history (action_id, id);
+INSERT INTO outbox_history (action_id, at, state, reason, attempt)
+    SELECT id, updated_at, state, reason, attempts FROM outbox;
+
+CREATE TRIGGER outbox_history_on_insert AFTER INSERT ON outbox
+BEGIN
+    INSERT INTO outbox_history (action_id, at, state, reason, attempt)
+    VALUES (NEW.id, NEW.updated_at, NEW.state, NEW.reason, NEW.attempts);
+END;
+CREATE TRIGGER outbox_history_on_update AFTER UPDATE OF state ON outbox
+BEGIN
+    INSERT INTO outbox_history (action_id, at, state, reason, attempt)
+    VALUES (NEW.id, NEW.updated_at, NEW.state, NEW.reason, NEW.attempts);
+END;
+
+ALTER TABLE outbox ADD COLUMN buyer_user_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX outbox_buyer ON outbox (buyer_user_id, updated_at) WHERE buyer_user_id != '';
+CREATE INDEX outbox_created ON outbox (created_at);
+CREATE INDEX notifications_channel ON notifications (channel, state, updated_at);
+
+CREATE TABLE daemon_state (
+    name       TEXT    PRIMARY KEY,
+    value      TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
     v3,
+    v4,
 };
 
 }  // namespace

@@ -74,7 +74,7 @@ TEST_CASE("A review item reaches chat, a signed webhook and a command, once each
     receiver hook(0);
     stack s;
     write_file(s.dir / "hook_secret", "notify-hmac-key-4b1e", 0600);
-    s.extra_config = {{"notify", {{"channels", {
+    s.extra_config = {{"notify", {{"heartbeat", "off"}, {"channels", {
         {"ops-chat", {{"type", "slack"}, {"url", chat.url("/hooks/T000/B000/XXXX")}, {"min_severity", "warning"}}},
         {"ops-hook", {{"type", "webhook"}, {"url", hook.url("/orderflow")}, {"secret_file", "hook_secret"}}},
         {"mail", {{"type", "command"}, {"command", {"/bin/sh", "-c", "cat > " + (s.dir / "mail.json").string()}}}},

@@ -187,6 +187,7 @@ TEST_CASE("due_actions returns planned and deferred actions whose time has come"
     f.s.set_action_state(2, "deferred", "quiet hours", "", 110, 500);
     f.s.set_action_state(3, "deferred", "rate limited", "", 110, 200);
     f.s.begin_attempt(4, 110);
+    f.s.begin_attempt(5, 110);
     f.s.set_action_state(5, "done", "", R"({"message_id":"m1"})", 111);
 
     CHECK(ids(f.s.due_actions(199, 10)) == std::vector<std::int64_t>{1, 6});
@@ -209,6 +210,121 @@ TEST_CASE("set_action_state rejects a state the outbox does not know", "[store]"
     REQUIRE(f.s.add_action(make_action("r", 0)));
     CHECK_THROWS_AS(f.s.set_action_state(1, "sent", "", "", 100), storage_error);
     CHECK(f.s.get_action(1)->state == "planned");
+}
+
+TEST_CASE("Every outbox state transition is allowed or refused as the state machine says, and each lands in the history", "[store]") {
+    static const char* const states[] = {"planned", "deferred", "sending", "done", "failed", "skipped", "unknown", "shadow"};
+    auto [from, to] = GENERATE(table<int, int>({
+        {0, 0}, {0, 1}, {0, 2}, {0, 3}, {0, 4}, {0, 5}, {0, 6}, {0, 7},
+        {1, 0}, {1, 1}, {1, 2}, {1, 3}, {1, 4}, {1, 5}, {1, 6}, {1, 7},
+        {2, 0}, {2, 1}, {2, 2}, {2, 3}, {2, 4}, {2, 5}, {2, 6}, {2, 7},
+        {3, 0}, {3, 1}, {3, 2}, {3, 3}, {3, 4}, {3, 5}, {3, 6}, {3, 7},
+        {4, 0}, {4, 1}, {4, 2}, {4, 3}, {4, 4}, {4, 5}, {4, 6}, {4, 7},
+        {5, 0}, {5, 1}, {5, 2}, {5, 3}, {5, 4}, {5, 5}, {5, 6}, {5, 7},
+        {6, 0}, {6, 1}, {6, 2}, {6, 3}, {6, 4}, {6, 5}, {6, 6}, {6, 7},
+        {7, 0}, {7, 1}, {7, 2}, {7, 3}, {7, 4}, {7, 5}, {7, 6}, {7, 7},
+    }));
+    const std::string f_state = states[from], t_state = states[to];
+    CAPTURE(f_state, t_state);
+    fixture f;
+    auto a = make_action("r", 0);
+    a.state = f_state;
+    REQUIRE(f.s.add_action(a));
+
+    // The state machine of DESIGN.md "Effects", spelled out once more here so
+    // that a change to it is a deliberate change to this test too.
+    const bool expected = (f_state == "planned" || f_state == "deferred")
+                              ? (t_state == "sending" || t_state == "deferred" || t_state == "failed" || t_state == "skipped")
+                          : f_state == "sending" ? (t_state == "done" || t_state == "failed" || t_state == "deferred" || t_state == "unknown")
+                          : f_state == "unknown" ? (t_state == "done" || t_state == "planned" || t_state == "unknown")
+                                                 : false;
+    CHECK(outbox_transition_allowed(f_state, t_state) == expected);
+    if (expected) {
+        f.s.set_action_state(1, t_state, "why", "", 200, 0);
+        CHECK(f.s.get_action(1)->state == t_state);
+        auto h = f.s.action_history(1);
+        REQUIRE(h.size() == 2);
+        CHECK(h[0].state == f_state);
+        CHECK(h[1].state == t_state);
+        CHECK(h[1].reason == "why");
+        CHECK(h[1].at == 200);
+    } else {
+        try {
+            f.s.set_action_state(1, t_state, "why", "", 200, 0);
+            FAIL("the transition was accepted");
+        } catch (const storage_error& e) {
+            CHECK_THAT(e.what(), Catch::Contains(f_state + " -> " + t_state + " refused"));
+        }
+        CHECK(f.s.get_action(1)->state == f_state);
+        CHECK(f.s.action_history(1).size() == 1);
+    }
+}
+
+TEST_CASE("The database's transition table is the one outbox_transition_allowed describes", "[store]") {
+    fixture f;
+    auto st = f.db.prepare("SELECT from_state, to_state FROM outbox_transitions");
+    int rows = 0;
+    while (st.step()) {
+        CAPTURE(st.text(0), st.text(1));
+        CHECK(outbox_transition_allowed(st.text(0), st.text(1)));
+        ++rows;
+    }
+    CHECK(rows == 15);
+}
+
+TEST_CASE("An action's history records every attempt with its number and reason", "[store]") {
+    fixture f;
+    REQUIRE(f.s.add_action(make_action("r", 0)));
+    f.s.begin_attempt(1, 101);
+    f.s.set_action_state(1, "deferred", "36009003: busy", "", 102, 110);
+    f.s.begin_attempt(1, 110);
+    f.s.set_action_state(1, "unknown", "outcome unknown: timeout", "", 111);
+    f.s.set_action_state(1, "planned", "reconciled: absent", "", 140);
+    f.s.begin_attempt(1, 141);
+    f.s.set_action_state(1, "done", "", "{}", 142);
+    auto h = f.s.action_history(1);
+    std::vector<std::string> seen;
+    for (const auto& x : h) seen.push_back(x.state + "/" + std::to_string(x.attempt));
+    CHECK(seen == std::vector<std::string>{"planned/0", "sending/1", "deferred/1", "sending/2", "unknown/2", "planned/2", "sending/3", "done/3"});
+    CHECK(h[2].reason == "36009003: busy");
+    CHECK_THROWS_AS(f.s.set_action_state(99, "done", "", "", 1), storage_error);
+}
+
+TEST_CASE("Caps and the circuit breaker count only the messages that count", "[store]") {
+    fixture f;
+    for (int i = 0; i < 4; ++i) {
+        auto a = make_action("r", i, i < 3 ? "o1" : "o2");
+        a.buyer_user_id = "b1";
+        a.created_at = 100 + i;
+        REQUIRE(f.s.add_action(a));
+    }
+    auto shadow = make_action("s", 0);
+    shadow.state = "shadow";
+    shadow.created_at = 200;
+    REQUIRE(f.s.add_action(shadow));
+    CHECK(f.s.sends_planned_since(100) == 4);   // shadow rows send nothing
+    CHECK(f.s.sends_planned_since(102) == 2);
+    CHECK(f.s.messages_to_order_since("o1", 0) == 0);   // planned is not sent
+    f.s.begin_attempt(1, 300);
+    f.s.set_action_state(1, "done", "", "{}", 301);
+    f.s.begin_attempt(2, 302);                          // in flight counts: it may arrive
+    f.s.begin_attempt(4, 303);
+    f.s.set_action_state(4, "unknown", "timeout", "", 304);
+    CHECK(f.s.messages_to_order_since("o1", 0) == 2);
+    CHECK(f.s.messages_to_order_since("o1", 302) == 1);
+    CHECK(f.s.messages_to_buyer_since("b1", 0) == 3);
+    CHECK(f.s.messages_to_buyer_since("", 0) == 0);
+    CHECK(f.s.skip_held_sends(103, "dropped by staff", 400) == 1);   // id 3 (planned, created 102)
+    CHECK(f.s.get_action(3)->state == "skipped");
+    CHECK(f.s.get_action(3)->reason == "dropped by staff");
+}
+
+TEST_CASE("Daemon state survives as name and value", "[store]") {
+    fixture f;
+    CHECK_FALSE(f.s.get_state("breaker"));
+    f.s.put_state("breaker", R"({"open":true})", 10);
+    f.s.put_state("breaker", R"({"open":false})", 11);
+    CHECK(f.s.get_state("breaker") == std::optional<std::string>(R"({"open":false})"));
 }
 
 TEST_CASE("Sends interrupted by a crash become unknown at start-up and are not due again", "[store]") {

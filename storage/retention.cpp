@@ -1,0 +1,94 @@
+// SQL behind retention.hpp: one UPDATE or DELETE per table, all in one
+// transaction, written against the columns of migrations 1-3.
+//
+// Each WHERE clause leaves out rows an earlier run already blanked, so
+// db.changes() is what this run changed and a repeated purge is a no-op.
+// Timestamps are kept as they are (blanking is not an update that anyone
+// scheduled), which is also what keeps a repeated purge from matching a row
+// again. Where an index leads with the state column (outbox_due, review_state,
+// notifications_due) the statement names the states so SQLite can seek into
+// it; inbox, orders and conversations have no index on their time column, so
+// those are table scans, acceptable for a job that runs about once a day.
+#include "storage/retention.hpp"
+
+namespace orderflow::storage {
+
+namespace {
+
+// Runs one data-changing statement whose ?1 is the cutoff; returns the rows it changed.
+int run(database& db, std::string_view sql, std::int64_t cutoff) {
+    auto st = db.prepare(sql);
+    st.bind(1, cutoff);
+    st.step();
+    return db.changes();
+}
+
+}  // namespace
+
+int purge_counts::total() const { return events + orders + actions + conversations + reviews + notifications; }
+
+purge_counts purge_personal_data(database& db, std::int64_t cutoff) {
+    return db.transaction([&] {
+        purge_counts n;
+
+        // The raw webhook body names the buyer and may carry the address. A
+        // pending event still needs it; dedupe_key is what recognises a redelivery.
+        n.events = run(db,
+                       "UPDATE inbox SET payload = '{}' "
+                       "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND payload != '{}'",
+                       cutoff);
+
+        // A cache of order details (buyer name, address); fetched again if the
+        // order ever comes back.
+        n.orders = run(db, "DELETE FROM orders WHERE updated_at < ?1", cutoff);
+
+        // payload holds the rendered message text and the buyer id, result the
+        // API's answer. Only terminal rows: the executor and the reconciler
+        // still read the payload of planned, deferred, sending and unknown ones.
+        // idem_key stays, so re-planning the action is still refused.
+        n.actions = run(db,
+                        "UPDATE outbox SET payload = '{}', result = '', buyer_user_id = '' "
+                        "WHERE state IN ('done', 'failed', 'skipped', 'shadow') AND updated_at < ?1 "
+                        "AND (payload != '{}' OR result != '' OR buyer_user_id != '')",
+                        cutoff);
+
+        // Reconciling an unknown send looks its buyer's conversation up here and,
+        // finding none, concludes that nothing was sent and plans it again
+        // (daemon/service.cpp, reconcile): so a buyer named by an unfinished
+        // action keeps the row, however old. The CASE keeps json_extract away
+        // from a payload that is not JSON (it would fail the whole purge); the
+        // IS NOT NULL keeps one NULL from making NOT IN match nothing.
+        n.conversations = run(db,
+                              "DELETE FROM conversations WHERE updated_at < ?1 AND buyer_user_id NOT IN ("
+                              "  SELECT buyer FROM ("
+                              "    SELECT CASE WHEN json_valid(payload) THEN json_extract(payload, '$.buyer_user_id') END"
+                              "      AS buyer"
+                              "    FROM outbox WHERE state IN ('planned', 'deferred', 'sending', 'unknown'))"
+                              "  WHERE buyer IS NOT NULL)",
+                              cutoff);
+
+        // Evidence holds the buyer message, the failed text, the API error; the
+        // summary may quote them. Reason, note, resolved_by and order_id stay
+        // for the record. Open and acknowledged items are still being worked on.
+        {
+            auto st = db.prepare(
+                "UPDATE review SET evidence = '{}', summary = ?2 "
+                "WHERE state = 'resolved' AND updated_at < ?1 AND (evidence != '{}' OR summary != ?2)");
+            st.bind(1, cutoff).bind(2, purged_summary);
+            st.step();
+            n.reviews = db.changes();
+        }
+
+        // The payload repeats the review's summary. Deleting drops the (channel,
+        // dedupe) key too, which is safe: the daemon queues a notification only
+        // when a review item opens, and its dedupe names that item's id, so no
+        // later occasion can produce the same key again.
+        n.notifications = run(db, "DELETE FROM notifications WHERE state IN ('sent', 'failed') AND updated_at < ?1",
+                              cutoff);
+
+        // audit_log: kept; its details hold ids and outcomes, no buyer text.
+        return n;
+    });
+}
+
+}  // namespace orderflow::storage

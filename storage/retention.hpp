@@ -1,0 +1,52 @@
+// The retention purge: personal data (addresses, names, buyer messages, notes,
+// rendered message texts) is removed or blanked once its rows are old and
+// finished with, while every idempotency and dedupe key stays, so a webhook
+// redelivered or an action re-planned after the purge is still recognised and
+// does nothing (DESIGN.md, "Privacy and security" and "Effects").
+//
+// The daemon or orderflowctl decides when to run it and with which cutoff;
+// this file only knows the tables.
+#pragma once
+
+#include "storage/database.hpp"
+
+#include <cstdint>
+#include <string_view>
+
+namespace orderflow::storage {
+
+// What one purge changed, per table. Rows purged by an earlier run are not
+// counted again, so a second run with the same cutoff reports zero.
+struct purge_counts {
+    int events = 0;         // inbox payloads blanked
+    int orders = 0;         // order snapshots deleted
+    int actions = 0;        // outbox payloads and results blanked
+    int conversations = 0;  // buyer -> conversation rows deleted
+    int reviews = 0;        // resolved review items whose evidence and summary were blanked
+    int notifications = 0;  // delivered (or given up) notifications deleted
+    int total() const;
+};
+
+// The summary a purged review item is left with (its own may quote the buyer).
+inline constexpr std::string_view purged_summary = "purged after the retention period";
+
+// Removes or blanks personal data in rows last touched before `cutoff` (unix
+// seconds, exclusive) that are finished with:
+// - inbox: done / ignored / failed events lose their payload ('{}'); pending
+//   events are untouched. dedupe_key, event, order_id, state and note stay.
+// - orders: cached snapshots are deleted.
+// - outbox: done / failed / skipped / shadow actions lose payload ('{}') and
+//   result (''); idem_key, rule_id, kind, order_id, state and reason stay.
+//   planned, deferred, sending and unknown actions are untouched.
+// - conversations: buyer -> conversation rows are deleted, except those of a
+//   buyer named by a planned, deferred, sending or unknown action: reconciling
+//   an unknown send reads the conversation, and without it would conclude that
+//   nothing was sent and send again.
+// - review: resolved items lose evidence ('{}') and summary (purged_summary).
+// - notifications: sent and failed ones are deleted.
+// - audit_log is kept: it holds no buyer text.
+// Runs as one transaction, so it must be called outside any transaction. Throws
+// storage_error on failure, and then nothing has changed.
+purge_counts purge_personal_data(database& db, std::int64_t cutoff);
+
+}  // namespace orderflow::storage

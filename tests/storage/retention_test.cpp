@@ -1,0 +1,274 @@
+// Tests for storage/retention.hpp: the purge blanks or deletes personal data
+// in old, finished rows only, keeps every dedupe and idempotency key (so a
+// redelivered webhook or a re-planned action is still refused afterwards),
+// never touches what the daemon still needs, and counts only what it changed.
+#include "storage/retention.hpp"
+
+#include "storage/store.hpp"
+#include "tests/storage/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace orderflow::storage;
+using orderflow::storage::testing::temp_dir;
+
+namespace {
+
+// Rows are aged by the times passed to the store: `old_time` is before the
+// cutoff, `recent` after it.
+constexpr std::int64_t cutoff = 1'000'000;
+constexpr std::int64_t old_time = 500'000;
+constexpr std::int64_t recent = 1'500'000;
+
+const std::string event_payload =
+    R"({"type":1,"data":{"order_id":"o1","buyer":"Jane Doe","address":"1 High Street"}})";
+const std::string action_payload = R"({"text":"Hi Jane, your parcel is on its way","buyer_user_id":"b1"})";
+const std::string action_result = R"({"message_id":"m1","conversation_id":"c1"})";
+
+new_event make_event(std::string key, std::int64_t received_at) {
+    new_event e;
+    e.dedupe_key = std::move(key);
+    e.source = "webhook";
+    e.topic = 1;
+    e.event = "order.status_changed";
+    e.order_id = "o1";
+    e.payload = event_payload;
+    e.received_at = received_at;
+    return e;
+}
+
+new_action make_action(std::string rule, std::int64_t created_at, std::string payload = action_payload) {
+    new_action a;
+    a.idem_key = hash_key(rule + "|0|order:o1");
+    a.rule_id = std::move(rule);
+    a.kind = "send_message";
+    a.order_id = "o1";
+    a.event_id = 1;
+    a.payload = std::move(payload);
+    a.created_at = created_at;
+    return a;
+}
+
+std::int64_t count_rows(database& db, const std::string& table) {
+    auto st = db.prepare("SELECT count(*) FROM " + table);
+    REQUIRE(st.step());
+    return st.int64(0);
+}
+
+struct fixture {
+    temp_dir dir;
+    database db = database::open(dir / "orderflow.db");
+    store s{db};
+
+    std::int64_t add_event(const std::string& key, std::int64_t at, const char* state = nullptr) {
+        REQUIRE(s.add_event(make_event(key, at)));
+        auto id = db.last_insert_rowid();
+        if (state) s.finish_event(id, state, "handled", at);
+        return id;
+    }
+    // An action that reached `state` at time `at` the way the daemon takes it
+    // there (the outbox refuses shortcuts such as planned -> done).
+    std::int64_t add_action(const std::string& rule, std::int64_t at, const std::string& state,
+                            std::string payload = action_payload) {
+        auto a = make_action(rule, at, std::move(payload));
+        if (state == "shadow") {  // recorded as such, never executed
+            a.state = state;
+            a.reason = "why: " + state;
+        }
+        REQUIRE(s.add_action(a));
+        auto id = db.last_insert_rowid();
+        if (state == "done" || state == "failed" || state == "unknown") s.begin_attempt(id, at);
+        if (state != "planned" && state != "shadow") s.set_action_state(id, state, "why: " + state, action_result, at);
+        return id;
+    }
+    std::int64_t add_notification(const std::string& dedupe, std::int64_t at, bool sent) {
+        REQUIRE(s.add_notification("slack", dedupe, 1, {{"summary", "Jane Doe says the parcel is late"}}, at));
+        auto id = db.last_insert_rowid();
+        if (sent) s.notification_sent(id, at);
+        return id;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("A purge blanks old finished events and still recognises their redelivery", "[retention]") {
+    fixture f;
+    const std::string state = GENERATE(as<std::string>{}, "done", "ignored", "failed");
+    auto finished = f.add_event("n-old-finished", old_time, state.c_str());
+    auto pending = f.add_event("n-old-pending", old_time);
+    auto fresh = f.add_event("n-recent", recent, "done");
+
+    auto n = purge_personal_data(f.db, cutoff);
+    CHECK(n.events == 1);
+    CHECK(n.total() == 1);
+
+    auto e = f.s.get_event(finished);
+    REQUIRE(e);
+    CHECK(e->payload == "{}");
+    CHECK(e->dedupe_key == "n-old-finished");
+    CHECK(e->event == "order.status_changed");
+    CHECK(e->order_id == "o1");
+    CHECK(e->state == state);
+    CHECK(e->note == "handled");
+
+    CHECK_FALSE(f.s.add_event(make_event("n-old-finished", recent)));  // still deduplicated
+    CHECK(count_rows(f.db, "inbox") == 3);
+
+    CHECK(f.s.get_event(pending)->payload == event_payload);
+    CHECK(f.s.get_event(pending)->state == "pending");
+    CHECK(f.s.get_event(fresh)->payload == event_payload);
+}
+
+TEST_CASE("A purge blanks old finished actions and still refuses to plan them again", "[retention]") {
+    fixture f;
+    const std::string state = GENERATE(as<std::string>{}, "done", "failed", "skipped", "shadow");
+    auto finished = f.add_action("finished", old_time, state);
+    auto unknown = f.add_action("unknown", old_time, "unknown");
+    auto deferred = f.add_action("deferred", old_time, "deferred");
+    auto planned = f.add_action("planned", old_time, "planned");
+    auto fresh = f.add_action("recent", recent, "done");
+
+    auto n = purge_personal_data(f.db, cutoff);
+    CHECK(n.actions == 1);
+    CHECK(n.total() == 1);
+
+    auto a = f.s.get_action(finished);
+    REQUIRE(a);
+    CHECK(a->payload == "{}");
+    CHECK(a->result == "");
+    CHECK(a->idem_key == make_action("finished", 0).idem_key);
+    CHECK(a->rule_id == "finished");
+    CHECK(a->kind == "send_message");
+    CHECK(a->order_id == "o1");
+    CHECK(a->state == state);
+    CHECK(a->reason == "why: " + state);
+
+    CHECK_FALSE(f.s.add_action(make_action("finished", recent)));  // the key still refuses a re-plan
+    CHECK(count_rows(f.db, "outbox") == 5);
+
+    // The reconciler and the executor still read these.
+    CHECK(f.s.get_action(unknown)->payload == action_payload);
+    CHECK(f.s.get_action(unknown)->result == action_result);
+    CHECK(f.s.get_action(deferred)->payload == action_payload);
+    CHECK(f.s.get_action(planned)->payload == action_payload);
+    CHECK(f.s.get_action(fresh)->payload == action_payload);
+    CHECK(f.s.get_action(fresh)->result == action_result);
+}
+
+TEST_CASE("A purge deletes old orders and conversations and keeps recent ones", "[retention]") {
+    fixture f;
+    f.s.put_order({"o-old", "DELIVERED", R"({"buyer":"Jane Doe","address":"1 High Street"})", old_time});
+    f.s.put_order({"o-new", "AWAITING_SHIPMENT", R"({"buyer":"John Roe"})", recent});
+    f.s.put_conversation("b-old", "c-old", old_time);
+    f.s.put_conversation("b-new", "c-new", recent);
+
+    auto n = purge_personal_data(f.db, cutoff);
+    CHECK(n.orders == 1);
+    CHECK(n.conversations == 1);
+    CHECK(n.total() == 2);
+
+    CHECK_FALSE(f.s.get_order("o-old"));
+    REQUIRE(f.s.get_order("o-new"));
+    CHECK(f.s.get_order("o-new")->snapshot == R"({"buyer":"John Roe"})");
+    CHECK_FALSE(f.s.conversation_for("b-old"));
+    CHECK(f.s.conversation_for("b-new") == "c-new");
+}
+
+TEST_CASE("A purge keeps an old conversation while an unfinished send to that buyer needs it", "[retention]") {
+    // Reconciling an unknown send without the conversation would conclude that
+    // nothing was sent and send again.
+    fixture f;
+    f.s.put_conversation("b1", "c1", old_time);
+    f.s.put_conversation("b2", "c2", old_time);
+    f.add_action("unknown-to-b1", old_time, "unknown");
+    f.add_action("done-to-b2", old_time, "done", R"({"text":"Hi","buyer_user_id":"b2"})");
+    // Payloads without a buyer, or not JSON at all, neither protect nor break anything.
+    f.add_action("no-buyer", old_time, "planned", R"({"text":"Hi","conversation_id":"c9"})");
+    f.add_action("not-json", old_time, "deferred", "not json");
+
+    auto n = purge_personal_data(f.db, cutoff);
+    CHECK(n.conversations == 1);
+    CHECK(f.s.conversation_for("b1") == "c1");
+    CHECK_FALSE(f.s.conversation_for("b2"));
+}
+
+TEST_CASE("A purge blanks resolved old review items and keeps the ones still being worked on", "[retention]") {
+    fixture f;
+    const nlohmann::json evidence = {{"text", "Jane Doe: where is my parcel?"}};
+    auto resolved = f.s.raise_review("o1", "send_failed", "warning", "Jane Doe asked twice", evidence, old_time);
+    REQUIRE(f.s.set_review_state(resolved, "resolved", "alice", "called the buyer", old_time));
+    auto open = f.s.raise_review("o2", "send_failed", "warning", "John Roe asked", evidence, old_time);
+    auto acknowledged = f.s.raise_review("o3", "send_unknown", "critical", "check c3", evidence, old_time);
+    REQUIRE(f.s.set_review_state(acknowledged, "acknowledged", "bob", "", old_time));
+    auto resolved_recently = f.s.raise_review("o4", "send_failed", "info", "Ann asked", evidence, recent);
+    REQUIRE(f.s.set_review_state(resolved_recently, "resolved", "alice", "", recent));
+
+    auto n = purge_personal_data(f.db, cutoff);
+    CHECK(n.reviews == 1);
+    CHECK(n.total() == 1);
+
+    auto r = f.s.get_review(resolved);
+    REQUIRE(r);
+    CHECK(r->evidence == "{}");
+    CHECK(r->summary == purged_summary);
+    CHECK(r->note == "called the buyer");
+    CHECK(r->resolved_by == "alice");
+    CHECK(r->reason == "send_failed");
+    CHECK(r->order_id == "o1");
+    CHECK(r->state == "resolved");
+
+    for (auto id : {open, acknowledged, resolved_recently}) {
+        auto kept = f.s.get_review(id);
+        REQUIRE(kept);
+        CHECK(kept->evidence == evidence.dump());
+        CHECK(kept->summary != purged_summary);
+    }
+    CHECK(f.s.get_review(open)->summary == "John Roe asked");
+}
+
+TEST_CASE("A purge deletes old delivered notifications and keeps pending ones", "[retention]") {
+    fixture f;
+    f.add_notification("review:1", old_time, true);
+    auto pending = f.add_notification("review:2", old_time, false);
+    auto sent_recently = f.add_notification("review:3", recent, true);
+
+    auto n = purge_personal_data(f.db, cutoff);
+    CHECK(n.notifications == 1);
+    CHECK(n.total() == 1);
+
+    std::vector<std::int64_t> left;
+    for (const auto& row : f.s.recent_notifications(10)) left.push_back(row.id);
+    CHECK(left == std::vector<std::int64_t>{sent_recently, pending});
+    CHECK(f.s.due_notifications(recent, 10).size() == 1);  // the pending one is still delivered
+}
+
+TEST_CASE("A second purge with the same cutoff changes nothing", "[retention]") {
+    fixture f;
+    f.add_event("n-1", old_time, "done");
+    f.add_event("n-2", old_time);
+    f.add_action("rule", old_time, "done");
+    f.add_action("other", old_time, "unknown", R"({"text":"Hi","buyer_user_id":"b2"})");
+    f.s.put_order({"o1", "DELIVERED", R"({"buyer":"Jane Doe"})", old_time});
+    f.s.put_conversation("b1", "c1", old_time);
+    f.s.put_conversation("b2", "c2", old_time);
+    auto review = f.s.raise_review("o1", "send_failed", "warning", "Jane Doe", {{"text", "hi"}}, old_time);
+    REQUIRE(f.s.set_review_state(review, "resolved", "alice", "", old_time));
+    f.add_notification("review:1", old_time, true);
+    f.s.audit(old_time, "orderflowd", "send_message", "o1", {{"action_id", 1}});
+
+    auto first = purge_personal_data(f.db, cutoff);
+    CHECK(first.events == 1);
+    CHECK(first.orders == 1);
+    CHECK(first.actions == 1);
+    CHECK(first.conversations == 1);
+    CHECK(first.reviews == 1);
+    CHECK(first.notifications == 1);
+    CHECK(first.total() == 6);
+
+    CHECK(purge_personal_data(f.db, cutoff).total() == 0);
+    CHECK(count_rows(f.db, "audit_log") == 1);  // the audit log is kept
+    CHECK(f.s.conversation_for("b2") == "c2");  // still protected by the unknown send
+}
