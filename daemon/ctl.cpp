@@ -280,8 +280,8 @@ int cmd_status(const args& a) {
     json breaker = json::parse(st.store.get_state("breaker").value_or("{}"), nullptr, false);
     if (breaker.is_object() && breaker.value("open", false))
         std::cout << "sending:  PAUSED by the circuit breaker since " << format_time(breaker.value("tripped_at", std::int64_t{0})) << ": "
-                  << breaker.value("planned", 0) << " messages planned within " << breaker.value("interval_s", 0) / 60
-                  << " min (limit " << breaker.value("limit", 0) << "); check the rules, then orderflowctl resume [--drop-held]\n";
+                  << breaker.value("planned", 0) << " messages planned within " << breaker.value("interval_s", 0)
+                  << " s (limit " << breaker.value("limit", 0) << "); check the rules, then orderflowctl resume [--drop-held]\n";
     else
         std::cout << "sending:  on\n";
     return 0;

@@ -15,6 +15,7 @@
 #include "rules/engine.hpp"
 #include "rules/ruleset.hpp"
 #include "storage/database.hpp"
+#include "storage/retention.hpp"
 #include "storage/store.hpp"
 #include "storage/vault.hpp"
 #include "tikapi/client.hpp"
@@ -54,6 +55,14 @@ namespace {
 
 std::int64_t system_now() {
     return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// "24 h", "10 min", "90 s": a config duration as a person reads it.
+std::string spoken(std::chrono::seconds d) {
+    const auto n = d.count();
+    if (n >= 3600 && n % 3600 == 0) return std::to_string(n / 3600) + " h";
+    if (n >= 60 && n % 60 == 0) return std::to_string(n / 60) + " min";
+    return std::to_string(n) + " s";
 }
 
 // Capped exponential backoff: 5 s, 10 s, 20 s, ... up to `cap`.
@@ -127,6 +136,7 @@ struct service::impl {
           pipeline_wake(io.get_executor()),
           executor_wake(io.get_executor()),
           notifier_wake(io.get_executor()),
+          housekeeping_wake(io.get_executor()),
           notify_http(io.get_executor()) {
         for (const auto& ch : cfg.channels)
             if (ch.type == "webhook") channel_secrets.emplace(ch.name, read_secret_file(ch.secret_file));
@@ -150,6 +160,7 @@ struct service::impl {
     detail::wakeup pipeline_wake;
     detail::wakeup executor_wake;
     detail::wakeup notifier_wake;
+    detail::wakeup housekeeping_wake;
     tikapi::http_client notify_http;
     std::map<std::string, orderflow::secret> channel_secrets;   // webhook channels' HMAC keys
     std::shared_ptr<write_batch> open_batch;
@@ -684,8 +695,7 @@ struct service::impl {
     // has passed since the action was planned; then it fails into review.
     void defer(const storage::action_row& a, const std::string& why) {
         if (clock() - a.created_at >= cfg.executor.give_up_after.count()) {
-            fail(a, "gave up after " + std::to_string(cfg.executor.give_up_after.count() / 3600) +
-                        " h of retryable failures; last: " + why);
+            fail(a, "gave up after " + spoken(cfg.executor.give_up_after) + " of retryable failures; last: " + why);
             return;
         }
         auto at = clock() + backoff(a.attempts, cfg.executor.send_retry_max);
@@ -786,7 +796,7 @@ struct service::impl {
             store.audit(now, "orderflowd", "breaker.tripped", "", st);
             raise_review("", "circuit_breaker", "critical",
                          "sending paused: " + std::to_string(planned) + " messages planned within " +
-                             std::to_string(cfg.breaker.interval.count() / 60) + " min (limit " + std::to_string(cfg.breaker.max_sends) +
+                             spoken(cfg.breaker.interval) + " (limit " + std::to_string(cfg.breaker.max_sends) +
                              "); check the rules (orderflowctl activity), then orderflowctl resume, or resume --drop-held to skip what was held",
                          st);
         });
@@ -944,6 +954,28 @@ struct service::impl {
         return ok;
     }
 
+    // ---- retention ---------------------------------------------------------
+    //
+    // At start and then hourly: personal data of finished rows older than
+    // retention.personal_data is purged (storage/retention.hpp); idempotency
+    // and dedupe keys stay, so nothing purged can be sent again.
+
+    asio::awaitable<void> housekeeping_loop() {
+        while (!stopping) {
+            try {
+                const std::int64_t cutoff = clock() - cfg.retention.personal_data.count();
+                auto n = storage::purge_personal_data(db, cutoff);
+                if (n.total() > 0)
+                    log::info("retention_purged", {{"events", n.events}, {"orders", n.orders}, {"actions", n.actions},
+                                                   {"conversations", n.conversations}, {"reviews", n.reviews},
+                                                   {"notifications", n.notifications}, {"older_than", cutoff}});
+            } catch (const std::exception& e) {
+                log::error("retention_failed", {{"error", e.what()}, {"advice", "retried within the hour; check the disk and the database"}});
+            }
+            co_await housekeeping_wake.wait(std::chrono::hours(1));
+        }
+    }
+
     // ---- admin socket ----------------------------------------------------
     //
     // One JSON request line in, one JSON reply out (daemon/admin.hpp). The
@@ -1097,6 +1129,7 @@ void service::start() {
     s.spawn(s.pipeline_loop(), "pipeline");
     s.spawn(s.executor_loop(), "executor");
     s.spawn(s.notifier_loop(), "notifier");
+    s.spawn(s.housekeeping_loop(), "housekeeping");
     if (auto every = systemd::watchdog_interval()) {
         s.watchdog = std::make_unique<asio::steady_timer>(s.io);
         s.spawn(s.watchdog_loop(*every), "watchdog");
@@ -1127,6 +1160,7 @@ void service::stop() {
     s.pipeline_wake.notify();
     s.executor_wake.notify();
     s.notifier_wake.notify();
+    s.housekeeping_wake.notify();
     if (s.watchdog) s.watchdog->cancel();
 }
 
