@@ -9,6 +9,7 @@
 #include "daemon/review_cli.hpp"
 #include "daemon/detail/wakeup.hpp"
 #include "daemon/events.hpp"
+#include "daemon/reconcile.hpp"
 #include "daemon/notify.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/tokens.hpp"
@@ -458,28 +459,14 @@ struct service::impl {
                 log::warn("reconcile_failed", {{"action_id", a.id}, {"error", r.error().describe()}});
                 co_return;   // stays unknown; looked at again on the next start
             }
-            const json& data = r.value();
-            const json messages = data.is_object() && data.contains("messages") && data["messages"].is_array() ? data["messages"] : json::array();
-            std::int64_t oldest = std::numeric_limits<std::int64_t>::max();
-            for (const auto& m : messages) {
-                if (!m.is_object()) continue;
-                std::int64_t created = m.contains("create_time") && m["create_time"].is_number_integer() ? m["create_time"].get<std::int64_t>() : 0;
-                oldest = std::min(oldest, created);
-                std::string role = m.contains("sender") && m["sender"].is_object() ? m["sender"].value("role", "") : "";
-                auto inner = json::parse(m.value("content", ""), nullptr, false);
-                std::string sent = inner.is_object() && inner.contains("content") && inner["content"].is_string() ? inner["content"].get<std::string>() : "";
-                if ((role == "SHOP" || role == "CUSTOMER_SERVICE") && sent == text && created >= since) {
-                    found = true;
-                    message_id = m.value("id", "");
-                    break;
-                }
-            }
-            page_token = data.is_object() ? data.value("next_page_token", "") : "";
-            // Newest first: once a page reaches back before the action was planned,
-            // or there is no further page, the look is complete.
-            complete = messages.empty() || oldest < since || page_token.empty();
+            const page_scan scan = scan_page(r.value(), text, since);
+            found = scan.found;
+            message_id = scan.message_id;
+            complete = scan.complete;
+            page_token = scan.next_page_token;
         }
-        if (found) {
+        const reconcile_verdict verdict = decide_reconcile(found, complete, a.attempts);
+        if (verdict == reconcile_verdict::delivered) {
             json result{{"message_id", message_id}, {"conversation_id", *conversation}, {"reconciled", "found"}};
             db.transaction([&] {
                 store.set_action_state(a.id, "done", "reconciled: the message is in the conversation", result.dump(), clock());
@@ -487,7 +474,7 @@ struct service::impl {
                             {{"action_id", a.id}, {"rule_id", a.rule_id}, {"message_id", message_id}, {"outcome", "delivered"}});
             });
             log::info("action_reconciled", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"outcome", "delivered"}});
-        } else if (complete && a.attempts < 2) {
+        } else if (verdict == reconcile_verdict::send_again) {
             replan(a, "reconciled: not in the conversation; sending once more under the same key");
         } else {
             db.transaction([&] {
@@ -720,9 +707,9 @@ struct service::impl {
     // the messages already sent, the clock. A send that must wait is deferred
     // (not an attempt); one that must not happen is skipped, saying why.
 
-    enum class verdict { go, waited, stopped };
+    enum class guard_result { go, waited, stopped };
 
-    verdict check_guards(const storage::action_row& a) {
+    guard_result check_guards(const storage::action_row& a) {
         const std::int64_t now = clock();
         if (const auto& quiet = cfg.guards.quiet_hours) {
             if (detail::in_daily_window(detail::local_minute_of_day(now), quiet->first, quiet->second)) {
@@ -732,18 +719,18 @@ struct service::impl {
                 store.set_action_state(a.id, "deferred", std::string("quiet hours: waits until ") + hhmm + " " + cfg.timezone, "", now, until);
                 log::info("action_deferred", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
                                               {"reason", "quiet hours"}, {"retry_at", until}});
-                return verdict::waited;
+                return guard_result::waited;
             }
         }
         if (!a.order_id.empty()) {
             if (auto cached = store.get_order(a.order_id); cached && (cached->status == "CANCELLED" || cached->status == "CANCEL")) {
                 skip(a, "the order was cancelled after this message was planned", false);
-                return verdict::stopped;
+                return guard_result::stopped;
             }
             const int to_order = store.messages_to_order_since(a.order_id, now - 86400);
             if (to_order >= cfg.guards.messages_per_order_per_day) {
                 skip(a, "cap: " + std::to_string(to_order) + " automated messages to this order in 24 h (guards.messages_per_order_per_day)", true);
-                return verdict::stopped;
+                return guard_result::stopped;
             }
         }
         json p = json::parse(a.payload, nullptr, false);
@@ -751,9 +738,9 @@ struct service::impl {
         const int to_buyer = store.messages_to_buyer_since(buyer, now - 86400);
         if (!buyer.empty() && to_buyer >= cfg.guards.messages_per_buyer_per_day) {
             skip(a, "cap: " + std::to_string(to_buyer) + " automated messages to this buyer in 24 h (guards.messages_per_buyer_per_day)", true);
-            return verdict::stopped;
+            return guard_result::stopped;
         }
-        return verdict::go;
+        return guard_result::go;
     }
 
     // Not sent, on purpose; a cap is worth a person's look, a cancelled order is not.
@@ -833,7 +820,7 @@ struct service::impl {
             fail(a, "action kind '" + a.kind + "' is not supported by this version");
             co_return;
         }
-        if (check_guards(a) != verdict::go) co_return;
+        if (check_guards(a) != guard_result::go) co_return;
         json p = json::parse(a.payload, nullptr, false);
         std::string buyer = p.is_object() ? p.value("buyer_user_id", "") : "";
         std::string text = p.is_object() ? p.value("text", "") : "";
