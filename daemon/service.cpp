@@ -32,6 +32,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -167,6 +169,9 @@ struct service::impl {
     std::shared_ptr<write_batch> open_batch;
     std::unique_ptr<asio::steady_timer> watchdog;
     std::unique_ptr<asio::local::stream_protocol::acceptor> admin;
+    // Command channels run here, off the event loop: a slow mail bridge must
+    // not delay webhook acknowledgements (TikTok waits 3 s at most).
+    asio::thread_pool command_runner{1};
     bool stopping = false;
 
     // The circuit breaker (persisted as daemon_state "breaker", so a restart
@@ -630,7 +635,11 @@ struct service::impl {
         if (ch == cfg.channels.end()) {
             error = "channel '" + channel + "' is no longer configured";
         } else if (ch->type == "command") {
-            auto r = detail::run_command(ch->command, body, std::chrono::seconds(10));
+            const std::vector<std::string> argv = ch->command;
+            auto run = [argv, body]() -> asio::awaitable<detail::command_result> {
+                co_return detail::run_command(argv, body, std::chrono::seconds(10));
+            };
+            auto r = co_await asio::co_spawn(command_runner.get_executor(), run, asio::use_awaitable);
             if (!r.ok) error = r.error;
         } else {
             auto base = tikapi::url::parse(ch->url);
