@@ -297,16 +297,10 @@ struct service::impl {
         log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"error", why}});
     }
 
-    asio::awaitable<void> process(const storage::event_row& e) {
-        auto rule_set = rules;   // in-flight work finishes on the set it started with
-        if (e.event == "unknown") {
-            store.finish_event(e.id, "ignored", "topic " + std::to_string(e.topic) + " is not used by orderflow", clock());
-            log::info("event_ignored", {{"inbox_id", e.id}, {"topic", e.topic}});
-            co_return;
-        }
+    // What rules see of an inbox event, before the order is added.
+    rules::context event_context(const storage::event_row& e) {
         json payload = json::parse(e.payload, nullptr, false);
         json data = payload.is_object() && payload.contains("data") ? payload["data"] : json::object();
-
         rules::context ctx;
         ctx.event = e.event;
         ctx.event_id = e.dedupe_key;
@@ -315,9 +309,52 @@ struct service::impl {
         ctx.event_data = json{{"type", e.topic}, {"source", e.source}};
         if (data.contains("order_status")) ctx.event_data["order_status"] = data["order_status"];
         if (data.contains("update_time")) ctx.event_data["update_time"] = data["update_time"];
+        if (e.event == "message.received") ctx.message = message_view(data);
+        return ctx;
+    }
 
+    // Get Order Detail for one order, refreshing the token once on 105002.
+    struct fetched_order {
+        std::optional<tikapi::order> order;
+        std::string error;          // when there is no order
+        bool retryable = false;     // try again later (TikTok busy, not authorized yet)
+    };
+    asio::awaitable<fetched_order> fetch_order(const std::string& order_id) {
+        fetched_order out;
+        const orderflow::secret* token = co_await tokens.access();
+        if (!token) {
+            out.error = tokens.advice();
+            out.retryable = true;
+            co_return out;
+        }
+        // Named arguments only: GCC 12 mishandles class-type temporaries inside co_await.
+        const std::vector<std::string> ids{order_id};
+        auto r = co_await api.get_order_detail(ids, *token);
+        if (!r && r.error().token_expired()) {
+            const bool refreshed = co_await tokens.refresh_after_rejection();
+            if (refreshed) token = co_await tokens.access();
+            if (refreshed && token) r = co_await api.get_order_detail(ids, *token);
+        }
+        if (!r) {
+            out.error = "order detail: " + r.error().describe();
+            out.retryable = r.error().retryable() || r.error().token_expired();
+            co_return out;
+        }
+        auto it = std::find_if(r.value().begin(), r.value().end(), [&](const tikapi::order& o) { return o.id == order_id; });
+        if (it == r.value().end()) out.error = "order not returned by Get Order Detail";
+        else out.order = *it;
+        co_return out;
+    }
+
+    asio::awaitable<void> process(const storage::event_row& e) {
+        auto rule_set = rules;   // in-flight work finishes on the set it started with
+        if (e.event == "unknown") {
+            store.finish_event(e.id, "ignored", "topic " + std::to_string(e.topic) + " is not used by orderflow", clock());
+            log::info("event_ignored", {{"inbox_id", e.id}, {"topic", e.topic}});
+            co_return;
+        }
+        rules::context ctx = event_context(e);
         if (e.event == "message.received") {
-            ctx.message = message_view(data);
             auto role = ctx.message.is_object() ? ctx.message.value("sender_role", "") : "";
             if (role != "BUYER") {
                 // The shop's own messages (ours included) come back as webhooks too.
@@ -332,29 +369,15 @@ struct service::impl {
                 fail_event(e, "webhook has no order_id");
                 co_return;
             }
-            const orderflow::secret* token = co_await tokens.access();
-            if (!token) { retry_later(e, tokens.advice()); co_return; }
-            // Named arguments only: GCC 12 mishandles class-type temporaries inside co_await.
-            const std::vector<std::string> ids{e.order_id};
-            auto r = co_await api.get_order_detail(ids, *token);
-            if (!r && r.error().token_expired()) {
-                const bool refreshed = co_await tokens.refresh_after_rejection();
-                if (refreshed) token = co_await tokens.access();
-                if (refreshed && token) r = co_await api.get_order_detail(ids, *token);
-            }
-            if (!r) {
-                const auto& err = r.error();
-                if (err.retryable() || err.token_expired()) { retry_later(e, "order detail: " + err.describe()); co_return; }
-                fail_event(e, "order detail: " + err.describe());
+            const std::string order_id = e.order_id;
+            auto fetched = co_await fetch_order(order_id);
+            if (!fetched.order) {
+                if (fetched.retryable) retry_later(e, fetched.error);
+                else fail_event(e, fetched.error);
                 co_return;
             }
-            auto it = std::find_if(r.value().begin(), r.value().end(), [&](const tikapi::order& o) { return o.id == e.order_id; });
-            if (it == r.value().end()) {
-                fail_event(e, "order not returned by Get Order Detail");
-                co_return;
-            }
-            ctx.order = order_view(*it);
-            buyer_user_id = it->user_id;
+            ctx.order = order_view(*fetched.order);
+            buyer_user_id = fetched.order->user_id;
             if (auto cached = store.get_order(e.order_id)) {
                 json prev = json::parse(cached->snapshot, nullptr, false);
                 if (!prev.is_discarded()) ctx.previous_order = std::move(prev);
@@ -733,12 +756,12 @@ struct service::impl {
         }
         if (!a.order_id.empty()) {
             if (auto cached = store.get_order(a.order_id); cached && (cached->status == "CANCELLED" || cached->status == "CANCEL")) {
-                skip(a, "the order was cancelled after this message was planned", false);
+                skip(a, "the order was cancelled after this message was planned", "order_cancelled", "info");
                 return guard_result::stopped;
             }
             const int to_order = store.messages_to_order_since(a.order_id, now - 86400);
             if (to_order >= cfg.guards.messages_per_order_per_day) {
-                skip(a, "cap: " + std::to_string(to_order) + " automated messages to this order in 24 h (guards.messages_per_order_per_day)", true);
+                skip(a, "cap: " + std::to_string(to_order) + " automated messages to this order in 24 h (guards.messages_per_order_per_day)", "message_cap");
                 return guard_result::stopped;
             }
         }
@@ -746,22 +769,48 @@ struct service::impl {
         const std::string buyer = p.is_object() ? p.value("buyer_user_id", "") : "";
         const int to_buyer = store.messages_to_buyer_since(buyer, now - 86400);
         if (!buyer.empty() && to_buyer >= cfg.guards.messages_per_buyer_per_day) {
-            skip(a, "cap: " + std::to_string(to_buyer) + " automated messages to this buyer in 24 h (guards.messages_per_buyer_per_day)", true);
+            skip(a, "cap: " + std::to_string(to_buyer) + " automated messages to this buyer in 24 h (guards.messages_per_buyer_per_day)", "message_cap");
             return guard_result::stopped;
         }
         return guard_result::go;
     }
 
-    // Not sent, on purpose; a cap is worth a person's look, a cancelled order is not.
-    void skip(const storage::action_row& a, const std::string& why, bool review) {
+    // Not sent, on purpose, saying why; with a review reason a person hears of it.
+    void skip(const storage::action_row& a, const std::string& why, const char* review_reason = nullptr,
+              const char* severity = "warning") {
         db.transaction([&] {
             store.set_action_state(a.id, "skipped", why, "", clock());
             store.audit(clock(), "orderflowd", a.kind + ".skipped", a.order_id, {{"action_id", a.id}, {"rule_id", a.rule_id}, {"reason", why}});
-            if (review)
-                raise_review(a.order_id, "message_cap", "warning", "rule " + a.rule_id + ": not sent: " + why,
+            if (review_reason)
+                raise_review(a.order_id, review_reason, severity, "rule " + a.rule_id + ": not sent: " + why,
                              {{"action_id", a.id}, {"rule_id", a.rule_id}, {"reason", why}});
         });
         log::warn("action_skipped", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"reason", why}});
+    }
+
+    // A send that waited (quiet hours, a retry) is checked once more against
+    // the order as it is now: its rule must still match. previous_order is
+    // left empty, so an edge (changed_to) counts as given and what is tested
+    // is the present: still AWAITING_SHIPMENT, still no buyer note, ...
+    // False when the action was deferred or skipped here.
+    asio::awaitable<bool> rule_still_matches(const storage::action_row& a) {
+        auto event = store.get_event(a.event_id);
+        if (!event || !needs_order(event->event)) co_return true;
+        const std::string order_id = a.order_id;
+        auto fetched = co_await fetch_order(order_id);
+        if (!fetched.order) {
+            if (fetched.retryable) defer(a, "re-check before sending: " + fetched.error);
+            else skip(a, "re-check before sending: " + fetched.error, "send_failed");
+            co_return false;
+        }
+        rules::context ctx = event_context(*event);
+        ctx.order = order_view(*fetched.order);
+        store.put_order({order_id, ctx.order.value("status", ""), ctx.order.dump(), clock()});
+        auto rule_set = rules;
+        const auto result = rules::evaluate(*rule_set, ctx);
+        if (std::find(result.matched_rules.begin(), result.matched_rules.end(), a.rule_id) != result.matched_rules.end()) co_return true;
+        skip(a, "its rule no longer matches the order as it is now (checked again after waiting)");
+        co_return false;
     }
 
     // ---- circuit breaker ---------------------------------------------------
@@ -830,6 +879,10 @@ struct service::impl {
             co_return;
         }
         if (check_guards(a) != guard_result::go) co_return;
+        if (a.state == "deferred" && !a.order_id.empty()) {
+            const bool still = co_await rule_still_matches(a);
+            if (!still) co_return;
+        }
         json p = json::parse(a.payload, nullptr, false);
         std::string buyer = p.is_object() ? p.value("buyer_user_id", "") : "";
         std::string text = p.is_object() ? p.value("text", "") : "";

@@ -242,6 +242,20 @@ TEST_CASE("Guards at send time: a cap skips for review, quiet hours defer, and r
         CHECK(wait_s <= 61 * 60);
         CHECK(s.shop_messages().empty());
     }
+    SECTION("a send that waited is checked again against the order as it is now") {
+        s.write_rules("10-thanks.json", thanks_rules);
+        s.start_all();
+        REQUIRE(s.control("POST", "/control/faults", {{"path", "/customer_service/202309/conversations"}, {"code", 36009003},
+                                                       {"http_status", 500}, {"count", 3}}).status == 200);
+        auto id = new_order(s, 1);
+        s.set_status(id, "ON_HOLD");
+        s.set_status(id, "AWAITING_SHIPMENT");
+        wait_for_log(s.daemon.log(), "action_deferred");
+        s.set_status(id, "AWAITING_COLLECTION");   // shipped meanwhile: the thank-you rule no longer matches
+        REQUIRE(eventually([&] { return only_action(s, id).state == "skipped"; }, std::chrono::seconds(30)));
+        CHECK_THAT(only_action(s, id).reason, Catch::Contains("no longer matches"));
+        CHECK(s.shop_messages().empty());
+    }
     SECTION("giving up") {
         s.extra_config = {{"executor", {{"give_up_after", "3s"}, {"send_retry_max", "1s"}}}};
         s.write_rules("10-thanks.json", thanks_rules);
