@@ -87,12 +87,14 @@ public:
             out = resolve(s);
         };
     }
+    // min: the shortest value that makes sense (0 s would switch a safety off).
     template <class Duration>
-    setter duration(Duration& out) {
-        return [this, &out](const json& v, const pointer& p) {
+    setter duration(Duration& out, std::chrono::seconds min = std::chrono::seconds(0)) {
+        return [this, &out, min](const json& v, const pointer& p) {
             if (!v.is_string()) return error(p, "'" + path_of(p) + "' must be a duration string such as \"90s\", \"10m\" or \"24h\", found " + type_name(v));
             auto d = parse_duration(v.get<std::string>());
             if (!d) return error(p, "'" + path_of(p) + "': \"" + v.get<std::string>() + "\" is not a duration; expected e.g. \"90s\", \"10m\", \"24h\"");
+            if (*d < min) return error(p, "'" + path_of(p) + "' must be at least " + std::to_string(min.count()) + " s");
             out = std::chrono::duration_cast<Duration>(*d);
         };
     }
@@ -268,7 +270,7 @@ config_result load_config(const std::filesystem::path& file) {
                 {"event_retry_max", v.duration(cfg.executor.event_retry_max)},
                 {"send_retry_max", v.duration(cfg.executor.send_retry_max)},
                 {"max_send_attempts", v.integer(cfg.executor.max_send_attempts, 1, 100)},
-                {"give_up_after", v.duration(cfg.executor.give_up_after)},
+                {"give_up_after", v.duration(cfg.executor.give_up_after, std::chrono::seconds(1))},
             });
         }},
         {"guards", [&](const json& j, const pointer& p) {
@@ -279,7 +281,10 @@ config_result load_config(const std::filesystem::path& file) {
                     int from = -1, to = -1;
                     v.section(x, q, {{"from", v.time_of_day(from)}, {"to", v.time_of_day(to)}});
                     if (!x.is_object()) return;
-                    if (from < 0 || to < 0) return v.error(q, "'guards.quiet_hours' needs 'from' and 'to', e.g. {\"from\": \"21:00\", \"to\": \"09:00\"}");
+                    // A present but invalid time is already reported where it stands.
+                    if ((from < 0 && !x.contains("from")) || (to < 0 && !x.contains("to")))
+                        return v.error(q, "'guards.quiet_hours' needs 'from' and 'to', e.g. {\"from\": \"21:00\", \"to\": \"09:00\"}");
+                    if (from < 0 || to < 0) return;
                     if (from == to) return v.error(q, "'guards.quiet_hours': 'from' and 'to' are the same time");
                     cfg.guards.quiet_hours = std::pair{from, to};
                 }},
@@ -288,11 +293,11 @@ config_result load_config(const std::filesystem::path& file) {
         {"breaker", [&](const json& j, const pointer& p) {
             v.section(j, p, {
                 {"max_sends", v.integer(cfg.breaker.max_sends, 1, 1000000)},
-                {"interval", v.duration(cfg.breaker.interval)},
+                {"interval", v.duration(cfg.breaker.interval, std::chrono::seconds(10))},
             });
         }},
         {"retention", [&](const json& j, const pointer& p) {
-            v.section(j, p, {{"personal_data", v.duration(cfg.retention.personal_data)}});
+            v.section(j, p, {{"personal_data", v.duration(cfg.retention.personal_data, std::chrono::hours(24))}});
         }},
         {"notify", [&](const json& j, const pointer& p) {
             v.section(j, p, {
@@ -302,6 +307,7 @@ config_result load_config(const std::filesystem::path& file) {
                   int at = -1;
                   v.time_of_day(at)(x, q);
                   if (at >= 0) cfg.heartbeat_at = at;
+                  else v.error(q, "'notify.heartbeat' may also be \"off\"");
               }},
               {"channels", [&](const json& chans, const pointer& cp) {
                 if (!chans.is_object()) return v.error(cp, "'notify.channels' must be an object of channels by name");
@@ -357,8 +363,13 @@ config_result load_config(const std::filesystem::path& file) {
     // The admin socket defaults to the database's folder, which only the
     // service's user and group can enter (StateDirectoryMode=0750).
     if (cfg.admin.socket.empty() && !cfg.storage.path.empty()) cfg.admin.socket = cfg.storage.path.parent_path() / "admin.sock";
-    if (cfg.admin.socket.native().size() > 107)
-        v.error(root.contains("admin") ? pointer("/admin") : pointer(), "'admin.socket' is longer than a Unix socket path may be (107 bytes): " + cfg.admin.socket.string());
+    if (cfg.admin.socket.native().size() > 107) {
+        const bool set = root.contains("admin") && root["admin"].is_object() && root["admin"].contains("socket");
+        v.error(set ? pointer("/admin/socket") : pointer("/storage/path"),
+                set ? "'admin.socket' is longer than a Unix socket path may be (107 bytes): " + cfg.admin.socket.string()
+                    : "the default admin socket next to 'storage.path', " + cfg.admin.socket.string() +
+                          ", would be longer than a Unix socket path may be (107 bytes); set 'admin.socket' to a shorter path");
+    }
     cfg.log_level = log_level;
 
     // Required keys, reported at the object that lacks them.

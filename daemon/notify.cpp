@@ -23,7 +23,7 @@ nlohmann::json review_notification(const storage::review_item& r) {
 nlohmann::json digest_notification(const std::vector<nlohmann::json>& items, std::int64_t now) {
     std::string severity = "info";
     for (const auto& i : items)
-        if (severity_rank(i.value("severity", "warning")) > severity_rank(severity)) severity = i.value("severity", "warning");
+        if (severity_rank(i.value("severity", "warning")) > severity_rank(severity)) severity = severity_rank(i.value("severity", "warning")) == 2 ? "critical" : "warning";
     return {{"kind", "digest"},
             {"count", items.size()},
             {"severity", severity},

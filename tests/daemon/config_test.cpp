@@ -1,10 +1,19 @@
+// Tests for daemon/config.cpp: load_config() reads a JSON-with-comments file
+// into a config with defaults, resolves relative paths against the file's
+// folder, and reports every wrong key, type and value as a file:line:column
+// diagnostic that names the key; read_secret_file() drops the trailing newline
+// and never echoes the secret.
 #include "daemon/config.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <initializer_list>
+#include <optional>
 #include <string>
+#include <tuple>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -37,6 +46,23 @@ std::string all_messages(const orderflow::daemon::config_result& r) {
     std::string s;
     for (auto& d : r.diagnostics) s += d.to_string() + "\n";
     return s;
+}
+
+// `minimal` with `extra` (one or more top-level "key": value pairs) added on
+// its own line, so that a diagnostic about `extra` is on line 6 of the file.
+std::string minimal_with(const std::string& extra) {
+    std::string s = minimal;
+    s.erase(s.rfind("\n}"));
+    return s + ",\n  " + extra + "\n}";
+}
+constexpr int extra_line = 6;
+
+// The first diagnostic whose message contains every one of `parts`, or nullptr.
+const orderflow::rules::diagnostic* diagnostic_containing(const orderflow::daemon::config_result& r,
+                                                          std::initializer_list<std::string> parts) {
+    for (auto& d : r.diagnostics)
+        if (std::all_of(parts.begin(), parts.end(), [&](auto& p) { return d.message.find(p) != std::string::npos; })) return &d;
+    return nullptr;
 }
 
 }  // namespace
@@ -142,4 +168,202 @@ TEST_CASE("Secret files are read without their trailing newline and never echoed
     auto empty = t.write("empty", "\n");
     CHECK_THROWS_WITH(orderflow::daemon::read_secret_file(empty), Catch::Contains("is empty"));
     CHECK_THROWS_WITH(orderflow::daemon::read_secret_file(t.path / "missing"), Catch::Contains("cannot read secret file"));
+}
+
+TEST_CASE("The send guards, breaker, retention and notification keys have their documented defaults", "[config]") {
+    temp_folder t;
+    auto r = load_config(t.write("orderflow.json", minimal));
+    REQUIRE(r.ok());
+    const auto& c = *r.value;
+    CHECK(c.executor.give_up_after == std::chrono::hours(24));
+    CHECK(c.guards.messages_per_order_per_day == 5);
+    CHECK(c.guards.messages_per_buyer_per_day == 10);
+    CHECK_FALSE(c.guards.quiet_hours.has_value());
+    CHECK(c.breaker.max_sends == 200);
+    CHECK(c.breaker.interval == std::chrono::minutes(10));
+    CHECK(c.retention.personal_data == std::chrono::hours(24 * 90));
+    CHECK(c.digest_interval == std::chrono::minutes(5));
+    REQUIRE(c.heartbeat_at.has_value());
+    CHECK(*c.heartbeat_at == 9 * 60);
+    // Unset, the admin socket sits next to the database (storage.path is "db/orderflow.db").
+    CHECK(c.admin.socket == t.path / "db" / "admin.sock");
+}
+
+TEST_CASE("The send guards, breaker, retention and notification keys are read from the file", "[config]") {
+    temp_folder t;
+    auto r = load_config(t.write("orderflow.json", minimal_with(R"(
+      "executor": { "give_up_after": "36h" },
+      "guards": { "messages_per_order_per_day": 3, "messages_per_buyer_per_day": 7, "quiet_hours": { "from": "21:00", "to": "09:30" } },
+      "breaker": { "max_sends": 50, "interval": "1h" },
+      "retention": { "personal_data": "30d" },
+      "notify": { "digest_interval": "2m", "heartbeat": "18:45", "channels": {
+        "chat": { "type": "slack", "url": "https://chat.example/hook", "heartbeat": false },
+        "pager": { "type": "command", "command": ["/bin/true"] } } },
+      "admin": { "socket": "run/admin.sock" })")));
+    INFO(all_messages(r));
+    REQUIRE(r.ok());
+    const auto& c = *r.value;
+    CHECK(c.executor.give_up_after == std::chrono::hours(36));
+    CHECK(c.guards.messages_per_order_per_day == 3);
+    CHECK(c.guards.messages_per_buyer_per_day == 7);
+    REQUIRE(c.guards.quiet_hours.has_value());
+    CHECK(c.guards.quiet_hours->first == 21 * 60);
+    CHECK(c.guards.quiet_hours->second == 9 * 60 + 30);
+    CHECK(c.breaker.max_sends == 50);
+    CHECK(c.breaker.interval == std::chrono::hours(1));
+    CHECK(c.retention.personal_data == std::chrono::hours(24 * 30));
+    CHECK(c.digest_interval == std::chrono::minutes(2));
+    CHECK(c.heartbeat_at == std::optional<int>(18 * 60 + 45));
+    CHECK(c.admin.socket == t.path / "run" / "admin.sock");
+
+    REQUIRE(c.channels.size() == 2);
+    auto channel = [&](const std::string& name) {
+        auto it = std::find_if(c.channels.begin(), c.channels.end(), [&](auto& ch) { return ch.name == name; });
+        REQUIRE(it != c.channels.end());
+        return *it;
+    };
+    CHECK_FALSE(channel("chat").heartbeat);
+    CHECK(channel("pager").heartbeat);   // the default
+}
+
+TEST_CASE("notify.heartbeat takes a time of day or \"off\"", "[config]") {
+    temp_folder t;
+    auto [text, expected] = GENERATE(table<std::string, std::optional<int>>({
+        {R"("off")", std::nullopt},
+        {R"("00:00")", 0},
+        {R"("23:59")", 23 * 60 + 59},
+        {R"("09:05")", 9 * 60 + 5},
+    }));
+    auto r = load_config(t.write("c.json", minimal_with(R"("notify": { "heartbeat": )" + text + " }")));
+    INFO(text << "\n" << all_messages(r));
+    REQUIRE(r.ok());
+    CHECK(r.value->heartbeat_at == expected);
+}
+
+TEST_CASE("Guard limits and quiet hours accept the ends of their ranges", "[config]") {
+    temp_folder t;
+    SECTION("the smallest values") {
+        auto r = load_config(t.write("c.json", minimal_with(
+            R"("guards": { "messages_per_order_per_day": 1, "messages_per_buyer_per_day": 1, "quiet_hours": { "from": "00:00", "to": "23:59" } }, "breaker": { "max_sends": 1 })")));
+        INFO(all_messages(r));
+        REQUIRE(r.ok());
+        CHECK(r.value->guards.messages_per_order_per_day == 1);
+        CHECK(r.value->guards.messages_per_buyer_per_day == 1);
+        CHECK(r.value->guards.quiet_hours == std::optional(std::pair{0, 23 * 60 + 59}));
+        CHECK(r.value->breaker.max_sends == 1);
+    }
+    SECTION("the largest values") {
+        auto r = load_config(t.write("c.json", minimal_with(
+            R"("guards": { "messages_per_order_per_day": 1000, "messages_per_buyer_per_day": 1000 }, "breaker": { "max_sends": 1000000 })")));
+        INFO(all_messages(r));
+        REQUIRE(r.ok());
+        CHECK(r.value->guards.messages_per_order_per_day == 1000);
+        CHECK(r.value->guards.messages_per_buyer_per_day == 1000);
+        CHECK(r.value->breaker.max_sends == 1000000);
+    }
+}
+
+TEST_CASE("An admin socket path of 107 bytes is accepted and one of 108 is refused", "[config]") {
+    temp_folder t;
+    const std::string longest = "/" + std::string(106, 's');
+    SECTION("107 bytes") {
+        auto r = load_config(t.write("c.json", minimal_with(R"("admin": { "socket": ")" + longest + R"(" })")));
+        INFO(all_messages(r));
+        REQUIRE(r.ok());
+        CHECK(r.value->admin.socket == longest);
+    }
+    SECTION("108 bytes, set explicitly") {
+        auto file = t.write("c.json", minimal_with(R"("admin": { "socket": ")" + longest + R"(s" })"));
+        auto r = load_config(file);
+        CHECK_FALSE(r.ok());
+        INFO(all_messages(r));
+        auto* d = diagnostic_containing(r, {"'admin.socket' is longer than a Unix socket path may be (107 bytes)"});
+        REQUIRE(d);
+        CHECK(d->line == extra_line);
+        CHECK_THAT(d->to_string(), Catch::StartsWith(file.string() + ":6:"));
+    }
+    SECTION("108 bytes, defaulted from a long storage.path") {
+        // admin.sock is 10 bytes, so a database folder of 98 bytes gives 108.
+        const std::string folder = "/" + std::string(96, 'd') + "/";
+        auto file = t.write("c.json", R"({
+  "tiktok": { "app_key": "k", "app_secret_file": "secret", "shop_cipher": "c" },
+  "storage": { "path": ")" + folder + R"(orderflow.db", "vault_key_file": "v" },
+  "rules": { "dir": "rules" }
+})");
+        auto r = load_config(file);
+        CHECK_FALSE(r.ok());
+        INFO(all_messages(r));
+        auto* d = diagnostic_containing(r, {"the default admin socket next to 'storage.path'", "set 'admin.socket'"});
+        REQUIRE(d);
+        CHECK(d->line == 3);   // at storage.path, which the operator wrote
+        CHECK_THAT(d->to_string(), Catch::StartsWith(file.string() + ":" + std::to_string(d->line) + ":"));
+        CHECK_THAT(d->message, Catch::Contains(folder + "admin.sock"));
+    }
+}
+
+TEST_CASE("Bad guard, breaker, retention and notification values name the key at its line", "[config]") {
+    temp_folder t;
+    using row = std::tuple<std::string, std::string, std::string>;
+    auto [extra, key, what] = GENERATE(table<std::string, std::string, std::string>({
+        row{R"("executor": { "give_up_after": "a day" })", "executor.give_up_after", "is not a duration"},
+        row{R"("executor": { "give_up_after": 86400 })", "executor.give_up_after", "must be a duration string"},
+        row{R"("guards": { "messages_per_order_per_day": 0 })", "guards.messages_per_order_per_day", "must be between 1 and 1000"},
+        row{R"("guards": { "messages_per_order_per_day": 1001 })", "guards.messages_per_order_per_day", "must be between 1 and 1000"},
+        row{R"("guards": { "messages_per_order_per_day": "5" })", "guards.messages_per_order_per_day", "must be an integer, found a string"},
+        row{R"("guards": { "messages_per_buyer_per_day": 2.5 })", "guards.messages_per_buyer_per_day", "must be an integer, found a number"},
+        row{R"("guards": { "messages_per_buyer_per_day": -1 })", "guards.messages_per_buyer_per_day", "must be between 1 and 1000"},
+        row{R"("guards": { "quiet_hours": { "from": "25:00", "to": "09:00" } })", "guards.quiet_hours.from", "must be a time of day \"HH:MM\""},
+        row{R"("guards": { "quiet_hours": { "from": "21:00", "to": "09:60" } })", "guards.quiet_hours.to", "must be a time of day \"HH:MM\""},
+        row{R"("guards": { "quiet_hours": { "from": "21:00", "to": "9:00" } })", "guards.quiet_hours.to", "found \"9:00\""},
+        row{R"("guards": { "quiet_hours": { "from": 21, "to": "09:00" } })", "guards.quiet_hours.from", "found an integer"},
+        row{R"("guards": { "quiet_hours": { "to": "09:00" } })", "guards.quiet_hours", "needs 'from' and 'to'"},
+        row{R"("guards": { "quiet_hours": { "from": "21:00" } })", "guards.quiet_hours", "needs 'from' and 'to'"},
+        row{R"("guards": { "quiet_hours": { "from": "21:00", "to": "21:00" } })", "guards.quiet_hours", "'from' and 'to' are the same time"},
+        row{R"("guards": { "quiet_hours": { "from": "21:00", "to": "09:00", "tz": "UTC" } })", "guards.quiet_hours.tz", "unknown key"},
+        row{R"("breaker": { "max_sends": 0 })", "breaker.max_sends", "must be between 1 and 1000000"},
+        row{R"("breaker": { "interval": "ten minutes" })", "breaker.interval", "is not a duration"},
+        row{R"("retention": { "personal_data": "90days" })", "retention.personal_data", "is not a duration"},
+        row{R"("notify": { "digest_interval": "5min" })", "notify.digest_interval", "is not a duration"},
+        row{R"("notify": { "heartbeat": "9am" })", "notify.heartbeat", "must be a time of day"},
+        row{R"("notify": { "heartbeat": "24:00" })", "notify.heartbeat", "must be a time of day"},
+        row{R"("notify": { "heartbeat": 9 })", "notify.heartbeat", "found an integer"},
+        row{R"("notify": { "heartbeat": false })", "notify.heartbeat", "found a boolean"},
+        row{R"("notify": { "channels": { "ops": { "type": "slack", "url": "https://chat.example/h", "heartbeat": "yes" } } })",
+            "notify.channels.ops.heartbeat", "must be true or false, found a string"},
+    }));
+    auto file = t.write("c.json", minimal_with(extra));
+    auto r = load_config(file);
+    CHECK_FALSE(r.ok());
+    INFO(extra << "\n" << all_messages(r));
+    auto* d = diagnostic_containing(r, {"'" + key + "'", what});
+    REQUIRE(d);
+    CHECK(d->line == extra_line);
+    CHECK_THAT(d->to_string(), Catch::StartsWith(file.string() + ":6:"));
+}
+
+TEST_CASE("A bad quiet-hours time is one error where it stands, and a zero safety interval is refused", "[config]") {
+    temp_folder t;
+    SECTION("a bad 'from' is not also reported as missing") {
+        auto r = load_config(t.write("c.json", minimal_with(R"("guards": { "quiet_hours": { "from": "25:00", "to": "09:00" } })")));
+        REQUIRE(r.diagnostics.size() == 1);
+        CHECK_THAT(r.diagnostics[0].message, Catch::Contains("'guards.quiet_hours.from' must be a time of day"));
+    }
+    SECTION("a missing 'to' is reported") {
+        auto r = load_config(t.write("c.json", minimal_with(R"("guards": { "quiet_hours": { "from": "21:00" } })")));
+        REQUIRE(r.diagnostics.size() == 1);
+        CHECK_THAT(r.diagnostics[0].message, Catch::Contains("needs 'from' and 'to'"));
+    }
+    SECTION("0s would switch the breaker or retention off") {
+        for (const char* extra : {R"("breaker": { "interval": "0s" })", R"("retention": { "personal_data": "1h" })",
+                                  R"("executor": { "give_up_after": "0s" })"}) {
+            CAPTURE(extra);
+            auto r = load_config(t.write("c.json", minimal_with(extra)));
+            CHECK_FALSE(r.ok());
+            CHECK(diagnostic_containing(r, {"must be at least"}) != nullptr);
+        }
+    }
+    SECTION("the heartbeat's error says that \"off\" is allowed too") {
+        auto r = load_config(t.write("c.json", minimal_with(R"("notify": { "heartbeat": "never" })")));
+        CHECK(diagnostic_containing(r, {"may also be \"off\""}) != nullptr);
+    }
 }
