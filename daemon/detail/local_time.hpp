@@ -32,7 +32,10 @@ inline std::string local_date(std::int64_t t) {
 }
 
 // The first moment after `t` whose local time is `minute` after midnight
-// (today's if it is still ahead, else tomorrow's).
+// (today's if it is still ahead, else tomorrow's). Across a daylight-saving
+// change mktime decides: a time skipped in spring comes out an hour later,
+// and of a repeated autumn hour glibc may pick the second. Japan has no DST;
+// elsewhere quiet hours can end an hour late on those two nights.
 inline std::int64_t next_local_time(std::int64_t t, int minute) {
     std::time_t tt = static_cast<std::time_t>(t);
     std::tm tm{};
