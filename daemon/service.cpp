@@ -181,6 +181,7 @@ struct service::impl {
         std::int64_t counted_from = 0;   // sends planned before this (the last resume) do not count
     } breaker;
     std::map<std::string, std::int64_t> channel_last_review;   // digest pacing, per channel
+    std::string heartbeat_done;                                 // dedupe key of the last heartbeat queued
 
     // ---- ingress -------------------------------------------------------
 
@@ -632,6 +633,8 @@ struct service::impl {
         const std::int64_t now = clock();
         if (detail::local_minute_of_day(now) < *cfg.heartbeat_at) return;
         const std::string dedupe = "heartbeat:" + detail::local_date(now);
+        if (dedupe == heartbeat_done) return;   // today's is queued (the database key makes sure across restarts)
+        heartbeat_done = dedupe;
         std::optional<json> payload;
         for (const auto& ch : cfg.channels) {
             if (!ch.heartbeat) continue;
