@@ -442,6 +442,7 @@ int cmd_rules_explain(const args& a) {
         std::cout << t.rule_id << " (" << t.file << ":" << t.line << ":" << t.column << "): ";
         switch (t.verdict) {
             case rules::rule_verdict::disabled: std::cout << "disabled\n"; break;
+            case rules::rule_verdict::after_stop: std::cout << "not evaluated: an earlier rule stopped this event\n"; break;
             case rules::rule_verdict::not_listening: {
                 std::string on;
                 for (const auto& e : t.on) on += (on.empty() ? "" : ", ") + e;
@@ -462,6 +463,11 @@ int cmd_rules_explain(const args& a) {
                     }
                     if (!p.error.empty()) {
                         std::cout << ": error: " << p.error << " (would be skipped)\n";
+                    } else if (p.kind == "flag_review") {
+                        std::cout << " " << p.params.value("reason", "") << " (" << p.params.value("severity", "") << ")"
+                                  << (p.params.value("note", "").empty() ? "" : ": " + p.params.value("note", "")) << "\n";
+                    } else if (p.kind == "tag" || p.kind == "untag") {
+                        std::cout << " " << p.params.value("tag", "") << "\n";
                     } else {
                         std::cout << ":\n";
                         print_indented(p.params.value("text", ""), "    | ");

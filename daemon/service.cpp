@@ -68,6 +68,10 @@ std::string spoken(std::chrono::seconds d) {
     return std::to_string(n) + " s";
 }
 
+// Actions that send the buyer a message (guards, caps, the breaker and
+// reconciliation are about these); the others change orderflow's own state.
+bool is_message(std::string_view kind) { return kind == "send_message" || kind == "reply"; }
+
 // Capped exponential backoff: 5 s, 10 s, 20 s, ... up to `cap`.
 std::int64_t backoff(int attempts, std::chrono::seconds cap) {
     std::int64_t delay = 5;
@@ -178,7 +182,7 @@ struct service::impl {
     // does not quietly resume sending).
     struct {
         bool open = false;
-        std::int64_t counted_from = 0;   // sends planned before this (the last resume) do not count
+        std::int64_t counted_after = 0;   // outbox id at the last resume: what was planned before it does not count
     } breaker;
     std::map<std::string, std::int64_t> channel_last_review;   // digest pacing, per channel
     std::string heartbeat_done;                                 // dedupe key of the last heartbeat queued
@@ -378,6 +382,7 @@ struct service::impl {
                 co_return;
             }
             ctx.order = order_view(*fetched.order);
+            ctx.order["tags"] = store.tags(e.order_id);
             buyer_user_id = fetched.order->user_id;
             if (auto cached = store.get_order(e.order_id)) {
                 json prev = json::parse(cached->snapshot, nullptr, false);
@@ -401,6 +406,8 @@ struct service::impl {
                 json p = a.params;
                 p["buyer_user_id"] = buyer_user_id;
                 if (ctx.message.is_object()) p["conversation_id"] = ctx.message.value("conversation_id", "");
+                if (a.kind == "flag_review" && ctx.message.is_object())
+                    p["message"] = {{"id", ctx.message.value("id", "")}, {"text", ctx.message.value("text", "")}};
                 na.payload = p.dump();
                 na.buyer_user_id = buyer_user_id;
                 na.state = a.shadow ? "shadow" : (a.error.empty() ? "planned" : "skipped");
@@ -452,7 +459,7 @@ struct service::impl {
         for (const auto& a : rows) {
             if (stopping) break;
             json previous = json::parse(a.result.empty() ? "{}" : a.result, nullptr, false);
-            if (a.kind != "send_message" || (previous.is_object() && previous.contains("reconciled"))) continue;
+            if (!is_message(a.kind) || (previous.is_object() && previous.contains("reconciled"))) continue;
             co_await reconcile(a);
         }
     }
@@ -549,8 +556,10 @@ struct service::impl {
             for (auto& a : due) {
                 if (stopping || storage_trouble) break;
                 try {
-                    paused = !breaker_allows_sending();
-                    if (paused) break;
+                    if (is_message(a.kind) && !breaker_allows_sending()) {
+                        paused = true;   // messages wait; reviews and tags go on
+                        continue;
+                    }
                     co_await execute(a);
                 } catch (const std::exception& ex) {
                     // A storage failure after the send leaves the row 'sending':
@@ -563,21 +572,23 @@ struct service::impl {
         }
     }
 
-    // Opens (or adds to) a review item; call inside the transaction that records
-    // the outcome, so the item exists exactly when the outcome does.
-    void raise_review(const std::string& order_id, const char* reason, const char* severity, const std::string& summary,
+    // Opens (or adds to) a review item and returns its id; call inside the
+    // transaction that records the outcome, so the item exists exactly when
+    // the outcome does.
+    std::int64_t raise_review(const std::string& order_id, const std::string& reason, const std::string& severity, const std::string& summary,
                       const json& evidence) {
         auto id = store.raise_review(order_id, reason, severity, summary, evidence, clock());
         log::warn("review_raised", {{"review_id", id}, {"order_id", order_id}, {"reason", reason}, {"severity", severity},
                                     {"summary", summary}, {"advice", "orderflowctl review show " + std::to_string(id)}});
         // Staff hear about an item once, when it opens; repeats only raise its count.
         auto item = store.get_review(id);
-        if (!item || item->occurrences != 1) return;
+        if (!item || item->occurrences != 1) return id;
         json payload = review_notification(*item);
         for (const auto& ch : cfg.channels)
             if (severity_rank(item->severity) >= severity_rank(ch.min_severity))
                 store.add_notification(ch.name, "review:" + std::to_string(id), id, payload, clock());
         notifier_wake.notify();
+        return id;
     }
 
     // ---- staff notifications -------------------------------------------
@@ -808,6 +819,7 @@ struct service::impl {
         }
         rules::context ctx = event_context(*event);
         ctx.order = order_view(*fetched.order);
+        ctx.order["tags"] = store.tags(order_id);
         store.put_order({order_id, ctx.order.value("status", ""), ctx.order.dump(), clock()});
         auto rule_set = rules;
         const auto result = rules::evaluate(*rule_set, ctx);
@@ -827,18 +839,17 @@ struct service::impl {
         json st = json::parse(store.get_state("breaker").value_or("{}"), nullptr, false);
         if (!st.is_object()) return;
         breaker.open = st.value("open", false);
-        breaker.counted_from = st.value("resumed_at", std::int64_t{0});
+        breaker.counted_after = st.value("resumed_after_action", std::int64_t{0});
     }
 
     // True when sending may go on; trips the breaker when the volume is exceeded.
     bool breaker_allows_sending() {
         if (breaker.open) return false;
         const std::int64_t now = clock();
-        const std::int64_t since = std::max(now - cfg.breaker.interval.count(), breaker.counted_from);
-        const int planned = store.sends_planned_since(since);
+        const int planned = store.sends_planned_since(now - cfg.breaker.interval.count(), breaker.counted_after);
         if (planned <= cfg.breaker.max_sends) return true;
         json st{{"open", true}, {"tripped_at", now}, {"planned", planned}, {"limit", cfg.breaker.max_sends},
-                {"interval_s", cfg.breaker.interval.count()}, {"resumed_at", breaker.counted_from}};
+                {"interval_s", cfg.breaker.interval.count()}, {"resumed_after_action", breaker.counted_after}};
         db.transaction([&] {
             store.put_state("breaker", st.dump(), now);
             store.audit(now, "orderflowd", "breaker.tripped", "", st);
@@ -861,23 +872,58 @@ struct service::impl {
         if (!breaker.open) return "";
         const std::int64_t now = clock();
         int dropped = 0;
+        const std::int64_t newest = store.newest_action_id();
         db.transaction([&] {
             if (drop_held) dropped = store.skip_held_sends(now + 1, "held by the circuit breaker and dropped at resume by " + by, now);
-            store.put_state("breaker", json{{"open", false}, {"resumed_at", now}, {"resumed_by", by}, {"dropped", dropped}}.dump(), now);
+            store.put_state("breaker", json{{"open", false}, {"resumed_at", now}, {"resumed_after_action", newest},
+                                            {"resumed_by", by}, {"dropped", dropped}}.dump(), now);
             store.audit(now, "orderflowctl", "breaker.resumed", "", {{"by", by}, {"peer", peer}, {"dropped", dropped}});
             for (const auto& r : store.reviews(false, 1000))
                 if (r.reason == "circuit_breaker" && r.order_id.empty())
                     store.set_review_state(r.id, "resolved", by, drop_held ? "resumed; held messages dropped" : "resumed", now);
         });
         breaker.open = false;
-        breaker.counted_from = now;
+        breaker.counted_after = newest;
         log::warn("sending_resumed", {{"by", by}, {"dropped", dropped}});
         executor_wake.notify();
         return "sending resumed by " + by + (drop_held ? "; " + std::to_string(dropped) + " held messages dropped (skipped)" : "") + "\n";
     }
 
+    // flag_review, tag, untag: orderflow's own state, in one transaction with
+    // the action's outcome, so each happens exactly once.
+    void apply(const storage::action_row& a) {
+        json p = json::parse(a.payload, nullptr, false);
+        if (!p.is_object()) p = json::object();
+        const std::int64_t now = clock();
+        json result = json::object();
+        db.transaction([&] {
+            store.begin_attempt(a.id, now);
+            if (a.kind == "flag_review") {
+                const std::string reason = p.value("reason", "flagged"), note = p.value("note", "");
+                json evidence{{"rule_id", a.rule_id}, {"action_id", a.id}, {"inbox_id", a.event_id}};
+                if (auto ev = store.get_event(a.event_id)) evidence["event"] = ev->event;
+                if (p.contains("message")) evidence["buyer_message"] = p["message"];
+                if (!note.empty()) evidence["note"] = note;
+                result["review_id"] = raise_review(a.order_id, reason, p.value("severity", "warning"),
+                                                   "rule " + a.rule_id + ": " + (note.empty() ? reason : note), evidence);
+            } else if (a.kind == "tag") {
+                store.add_tag(a.order_id, p.value("tag", ""), now);
+            } else {
+                store.remove_tag(a.order_id, p.value("tag", ""));
+            }
+            store.set_action_state(a.id, "done", "", result.dump(), now);
+            store.audit(now, "orderflowd", a.kind, a.order_id, {{"action_id", a.id}, {"rule_id", a.rule_id}, {"params", p.value("tag", p.value("reason", ""))}});
+        });
+        log::info("action_done", {{"action_id", a.id}, {"kind", a.kind}, {"rule_id", a.rule_id}, {"order_id", a.order_id}});
+    }
+
     asio::awaitable<void> execute(const storage::action_row& a) {
-        if (a.kind != "send_message") {
+        if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag") {
+            if (a.order_id.empty() && a.kind != "flag_review") { fail(a, a.kind + " needs an order"); co_return; }
+            apply(a);
+            co_return;
+        }
+        if (!is_message(a.kind)) {
             fail(a, "action kind '" + a.kind + "' is not supported by this version");
             co_return;
         }

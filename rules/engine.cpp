@@ -269,6 +269,24 @@ planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std
     key += r.once_per_name;
     bool scoped = append_scope(r.once_per, ctx, key);
 
+    if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag") {
+        p.params = a.kind == "flag_review" ? json{{"reason", a.reason}, {"severity", a.severity}, {"note", a.note}} : json{{"tag", a.tag}};
+        if (!scoped) {
+            p.error = "no " + r.once_per_name + " for once_per";
+            std::string k = r.id;
+            k.push_back('\x1f');
+            k += std::to_string(index);
+            k.push_back('\x1f');
+            k += r.once_per_name;
+            k += "\x1f!error\x1f";
+            k += ctx.event_id;
+            p.key_material = std::move(k);
+            return p;
+        }
+        p.key_material = std::move(key);
+        return p;
+    }
+
     const auto& t = data.templates[a.template_index];
     std::string locale;
     const auto& variant = choose_variant(t, a, r, ctx, locale);
@@ -442,6 +460,7 @@ std::vector<rule_trace> explain(const ruleset& rules, const context& ctx) {
     out.reserve(data.rules.size());
     eval_state state;
     state.reset(ctx, data.field_count);
+    bool stopped = false;   // an earlier matched rule had {"stop": true}
     for (const detail::rule& r : data.rules) {
         rule_trace t;
         t.rule_id = r.id;
@@ -452,6 +471,8 @@ std::vector<rule_trace> explain(const ruleset& rules, const context& ctx) {
         t.shadow = r.shadow;
         if (!r.enabled) {
             t.verdict = rule_verdict::disabled;
+        } else if (stopped && std::find(r.on.begin(), r.on.end(), ctx.event) != r.on.end()) {
+            t.verdict = rule_verdict::after_stop;
         } else if (std::find(r.on.begin(), r.on.end(), ctx.event) == r.on.end()) {
             t.verdict = rule_verdict::not_listening;
         } else if (r.has_condition && !holds(r.when, state, nullptr)) {
@@ -459,7 +480,9 @@ std::vector<rule_trace> explain(const ruleset& rules, const context& ctx) {
             t.failure = blame(r, r.when, state, nullptr);
         } else {
             t.verdict = rule_verdict::matched;
-            for (std::size_t k = 0; k < r.then.size(); ++k) t.actions.push_back(plan(data, r, k, ctx));
+            for (std::size_t k = 0; k < r.then.size(); ++k)
+                if (r.then[k].kind != "stop") t.actions.push_back(plan(data, r, k, ctx));
+            stopped = r.stops;
         }
         out.push_back(std::move(t));
     }
@@ -477,7 +500,9 @@ evaluation evaluate(const ruleset& rules, const context& ctx) {
         const detail::rule& r = data.rules[i];
         if (r.has_condition && !holds(r.when, state, nullptr)) continue;
         out.matched_rules.push_back(r.id);
-        for (std::size_t k = 0; k < r.then.size(); ++k) out.actions.push_back(plan(data, r, k, ctx));
+        for (std::size_t k = 0; k < r.then.size(); ++k)
+            if (r.then[k].kind != "stop") out.actions.push_back(plan(data, r, k, ctx));
+        if (r.stops) break;   // {"stop": true}: no further rules for this event
     }
     return out;
 }

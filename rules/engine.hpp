@@ -25,7 +25,7 @@ namespace orderflow::rules {
 struct planned_action {
     std::string rule_id;
     int index = 0;                 // position in the rule's `then`
-    std::string kind;              // "send_message"
+    std::string kind;              // send_message | reply | flag_review | tag | untag
     std::string once_per;          // "order" | "package" | "order_status" | "message" | "event"
     // rule id, index, once_per and the scope values, joined with '\x1f'.
     // Never rule text: editing a rule keeps its keys. When `error` is set it
@@ -33,7 +33,8 @@ struct planned_action {
     // is recorded once per event and does not use up the real key.
     std::string key_material;
     bool shadow = false;           // the rule has mode "shadow": record only, send nothing
-    nlohmann::json params;         // send_message: {"template": name, "locale": "ja", "text": rendered text}
+    nlohmann::json params;         // send_message, reply: {"template": name, "locale": "ja", "text": rendered text};
+                                   // flag_review: {"reason", "severity", "note"}; tag, untag: {"tag"}
     // Non-empty when the action could not be prepared ("missing value for
     // order.buyer_name", "no order for once_per"); params then has no "text".
     std::string error;
@@ -74,6 +75,7 @@ enum class rule_verdict {
     not_listening,   // ctx.event is not in its `on`
     not_matched,     // listens, but its `if` does not hold (see failure)
     matched,         // fires: its actions are planned
+    after_stop,      // listens, but an earlier matched rule said {"stop": true}; not evaluated
 };
 
 struct rule_trace {

@@ -33,10 +33,22 @@ using detail::op_kind;
 const std::vector<std::string_view> rule_keys = {"id", "description", "on", "if", "then",
                                                  "enabled", "mode", "once_per", "locale"};
 const std::vector<std::string_view> top_keys = {"templates", "rules"};
-const std::vector<std::string_view> supported_actions = {"send_message"};
+const std::vector<std::string_view> supported_actions = {"send_message", "reply", "flag_review", "tag", "untag", "stop"};
 // Described in DESIGN.md but not built yet: named so the error says so.
-const std::vector<std::string_view> future_actions = {"reply", "update_tracking", "flag_review", "tag",
-                                                      "untag", "schedule", "stop"};
+const std::vector<std::string_view> future_actions = {"update_tracking", "schedule"};
+const std::vector<std::string_view> flag_review_keys = {"reason", "severity", "note"};
+const std::vector<std::string_view> severities = {"info", "warning", "critical"};
+
+// Review reasons and tags are short stable codes: staff filter and rules test on them.
+bool is_code(const std::string& s, bool allow_upper) {
+    if (s.empty() || s.size() > 64) return false;
+    for (char c : s) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' || c == ':' ||
+                        (allow_upper && c >= 'A' && c <= 'Z');
+        if (!ok) return false;
+    }
+    return true;
+}
 const std::vector<std::string_view> send_message_keys = {"template", "locale"};
 const std::vector<std::string_view> scopes = {"order", "package", "order_status", "message", "event"};
 
@@ -512,7 +524,7 @@ private:
         const std::string& name = first.key();
         const json& params = first.value();
         pointer p = ptr / name;
-        if (name != "send_message") {
+        if (std::find(supported_actions.begin(), supported_actions.end(), name) == supported_actions.end()) {
             if (std::find(future_actions.begin(), future_actions.end(), name) != future_actions.end()) {
                 error(doc, p, "action \"" + name + "\" is not supported by this version; supported actions: " + join(supported_actions), true);
             } else {
@@ -522,15 +534,28 @@ private:
             }
             return;
         }
+        if (name == "flag_review") return compile_flag_review(doc, p, params, r);
+        if (name == "tag" || name == "untag") return compile_tag(doc, p, name, params, r);
+        if (name == "stop") return compile_stop(doc, p, params, r);
+        if (name == "reply") {
+            // A reply goes to the conversation of the buyer message being handled.
+            const bool only_messages = !r.on.empty() && std::all_of(r.on.begin(), r.on.end(), [](const std::string& e) {
+                return e == "message.received";
+            });
+            if (!only_messages) {
+                error(doc, p, "\"reply\" answers a buyer message: the rule must listen only to \"message.received\" (use send_message otherwise)", true);
+                return;
+            }
+        }
         if (!params.is_object()) {
-            error(doc, p, "expected send_message parameters such as {\"template\": \"thanks_for_order\"}, found " + describe(params));
+            error(doc, p, "expected " + name + " parameters such as {\"template\": \"thanks_for_order\"}, found " + describe(params));
             return;
         }
         bool ok = true;
         for (const auto& [key, value] : params.items()) {
             if (std::find(send_message_keys.begin(), send_message_keys.end(), key) == send_message_keys.end()) {
                 error(doc, p / key,
-                      with_hint("unknown send_message key \"" + key + "\"; allowed keys: " + join(send_message_keys),
+                      with_hint("unknown " + name + " key \"" + key + "\"; allowed keys: " + join(send_message_keys),
                                 did_you_mean(key, send_message_keys)),
                       true);
                 ok = false;
@@ -542,7 +567,7 @@ private:
         ref.doc = doc;
         auto t = params.find("template");
         if (t == params.end()) {
-            error(doc, p, "send_message has no \"template\"; expected the name of a template");
+            error(doc, p, name + " has no \"template\"; expected the name of a template");
             ok = false;
         } else if (!t->is_string() || t->get_ref<const std::string&>().empty()) {
             error(doc, p / "template", "expected \"template\" to be a template name, found " + describe(*t));
@@ -566,6 +591,76 @@ private:
         ref.action_index = r.then.size();
         refs.push_back(std::move(ref));
         r.then.push_back(std::move(a));
+    }
+
+    // {"flag_review": {"reason": "damage_reported", "severity": "warning", "note": "..."}}
+    void compile_flag_review(std::size_t doc, const pointer& p, const json& params, detail::rule& r) {
+        if (!params.is_object()) {
+            error(doc, p, "expected flag_review parameters such as {\"reason\": \"damage_reported\", \"severity\": \"warning\"}, found " + describe(params));
+            return;
+        }
+        bool ok = true;
+        for (const auto& [key, value] : params.items()) {
+            if (std::find(flag_review_keys.begin(), flag_review_keys.end(), key) == flag_review_keys.end()) {
+                error(doc, p / key, with_hint("unknown flag_review key \"" + key + "\"; allowed keys: " + join(flag_review_keys),
+                                              did_you_mean(key, flag_review_keys)), true);
+                ok = false;
+            }
+        }
+        detail::action a;
+        a.kind = "flag_review";
+        auto reason = params.find("reason");
+        if (reason == params.end()) {
+            error(doc, p, "flag_review has no \"reason\"; expected a short code such as \"damage_reported\"");
+            ok = false;
+        } else if (!reason->is_string() || !is_code(reason->get<std::string>(), false)) {
+            error(doc, p / "reason", "expected \"reason\" to be a short code of a-z, 0-9, _ and - such as \"damage_reported\", found " + describe(*reason));
+            ok = false;
+        } else {
+            a.reason = reason->get<std::string>();
+        }
+        a.severity = "warning";
+        if (auto sev = params.find("severity"); sev != params.end()) {
+            if (sev->is_string() && std::find(severities.begin(), severities.end(), sev->get_ref<const std::string&>()) != severities.end()) {
+                a.severity = sev->get<std::string>();
+            } else {
+                error(doc, p / "severity", "expected \"severity\" to be one of " + join(severities) + ", found " + describe(*sev));
+                ok = false;
+            }
+        }
+        if (auto note = params.find("note"); note != params.end()) {
+            if (note->is_string()) {
+                a.note = note->get<std::string>();
+            } else {
+                error(doc, p / "note", "expected \"note\" to be text for staff, found " + describe(*note));
+                ok = false;
+            }
+        }
+        if (ok) r.then.push_back(std::move(a));
+    }
+
+    // {"tag": "vip"} / {"untag": "awaiting_reply"}
+    void compile_tag(std::size_t doc, const pointer& p, const std::string& name, const json& params, detail::rule& r) {
+        if (!params.is_string() || !is_code(params.get<std::string>(), true)) {
+            error(doc, p, "expected " + name + " to name a tag of letters, digits, _ - . : (at most 64), such as {\"" + name + "\": \"vip\"}, found " + describe(params));
+            return;
+        }
+        detail::action a;
+        a.kind = name;
+        a.tag = params.get<std::string>();
+        r.then.push_back(std::move(a));
+    }
+
+    // {"stop": true}: no further rules for this event.
+    void compile_stop(std::size_t doc, const pointer& p, const json& params, detail::rule& r) {
+        if (!(params.is_boolean() && params.get<bool>()) && !(params.is_object() && params.empty())) {
+            error(doc, p, "expected {\"stop\": true}, found " + describe(params));
+            return;
+        }
+        detail::action a;
+        a.kind = "stop";
+        r.then.push_back(std::move(a));
+        r.stops = true;
     }
 
     // ---- conditions ---------------------------------------------------------

@@ -266,16 +266,26 @@ int count_of(statement& st) {
 
 }  // namespace
 
-int store::sends_planned_since(std::int64_t since) {
+int store::sends_planned_since(std::int64_t since, std::int64_t after_id) {
     auto st = db_.prepare(
-        "SELECT count(*) FROM outbox WHERE created_at >= ?1 AND kind = 'send_message' AND state NOT IN ('shadow', 'skipped')");
-    st.bind(1, since);
+        "SELECT count(*) FROM outbox WHERE created_at >= ?1 AND id > ?2 AND kind IN ('send_message', 'reply') "
+        "AND state NOT IN ('shadow', 'skipped')");
+    st.bind(1, since).bind(2, after_id);
     return count_of(st);
+}
+
+std::int64_t store::newest_action_id() {
+    auto st = db_.prepare("SELECT coalesce(max(id), 0) FROM outbox");
+    if (!st.step()) return 0;
+    auto id = st.int64(0);
+    while (st.step()) {
+    }
+    return id;
 }
 
 int store::messages_to_order_since(std::string_view order_id, std::int64_t since) {
     auto st = db_.prepare(
-        "SELECT count(*) FROM outbox WHERE order_id = ?1 AND kind = 'send_message' "
+        "SELECT count(*) FROM outbox WHERE order_id = ?1 AND kind IN ('send_message', 'reply') "
         "AND state IN ('done', 'sending', 'unknown') AND updated_at >= ?2");
     st.bind(1, order_id).bind(2, since);
     return count_of(st);
@@ -285,7 +295,7 @@ int store::messages_to_buyer_since(std::string_view buyer_user_id, std::int64_t 
     if (buyer_user_id.empty()) return 0;
     auto st = db_.prepare(
         "SELECT count(*) FROM outbox WHERE buyer_user_id = ?1 AND buyer_user_id != '' AND updated_at >= ?2 "
-        "AND kind = 'send_message' AND state IN ('done', 'sending', 'unknown')");
+        "AND kind IN ('send_message', 'reply') AND state IN ('done', 'sending', 'unknown')");
     st.bind(1, buyer_user_id).bind(2, since);
     return count_of(st);
 }
@@ -293,7 +303,7 @@ int store::messages_to_buyer_since(std::string_view buyer_user_id, std::int64_t 
 int store::skip_held_sends(std::int64_t before, std::string_view reason, std::int64_t now) {
     auto st = db_.prepare(
         "UPDATE outbox SET state = 'skipped', reason = ?2, updated_at = ?3, not_before = 0 "
-        "WHERE state IN ('planned', 'deferred') AND kind = 'send_message' AND created_at < ?1");
+        "WHERE state IN ('planned', 'deferred') AND kind IN ('send_message', 'reply') AND created_at < ?1");
     st.bind(1, before).bind(2, reason).bind(3, now);
     st.step();
     return db_.changes();
@@ -302,7 +312,7 @@ int store::skip_held_sends(std::int64_t before, std::string_view reason, std::in
 activity_summary store::activity_since(std::int64_t since) {
     activity_summary s;
     auto st = db_.prepare(
-        "SELECT state, count(*) FROM outbox WHERE kind = 'send_message' AND updated_at >= ?1 "
+        "SELECT state, count(*) FROM outbox WHERE kind IN ('send_message', 'reply') AND updated_at >= ?1 "
         "AND state IN ('done', 'failed', 'skipped', 'unknown') GROUP BY state");
     st.bind(1, since);
     while (st.step()) {
@@ -330,6 +340,28 @@ std::optional<action_row> store::get_action(std::int64_t id) {
     st.bind(1, id);
     if (!st.step()) return std::nullopt;
     return read_action(st);
+}
+
+// ------------------------------------------------------------------- order tags
+
+std::vector<std::string> store::tags(std::string_view order_id) {
+    auto st = db_.prepare("SELECT tag FROM order_tags WHERE order_id = ?1 ORDER BY tag");
+    st.bind(1, order_id);
+    std::vector<std::string> out;
+    while (st.step()) out.push_back(st.text(0));
+    return out;
+}
+
+void store::add_tag(std::string_view order_id, std::string_view tag, std::int64_t now) {
+    auto st = db_.prepare("INSERT INTO order_tags (order_id, tag, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING");
+    st.bind(1, order_id).bind(2, tag).bind(3, now);
+    st.step();
+}
+
+void store::remove_tag(std::string_view order_id, std::string_view tag) {
+    auto st = db_.prepare("DELETE FROM order_tags WHERE order_id = ?1 AND tag = ?2");
+    st.bind(1, order_id).bind(2, tag);
+    st.step();
 }
 
 // ---------------------------------------------------------------- conversations

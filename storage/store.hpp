@@ -169,9 +169,11 @@ public:
     std::vector<action_row> actions_for_order(std::string_view order_id);  // by id
     std::vector<action_row> actions_in_state(std::string_view state, int limit);
     std::vector<history_row> action_history(std::int64_t id);   // oldest first
-    // Messages (send_message, not shadow or skipped) planned at or after `since`:
-    // the circuit breaker's measure.
-    int sends_planned_since(std::int64_t since);
+    // Messages (send_message and reply, not shadow or skipped) planned at or
+    // after `since` and with an id above `after_id`: the circuit breaker's
+    // measure (after_id: the newest action when staff resumed).
+    int sends_planned_since(std::int64_t since, std::int64_t after_id = 0);
+    std::int64_t newest_action_id();   // 0 when the outbox is empty
     // Automated messages that reached, or may have reached (sending, unknown),
     // an order's or a buyer's conversation since `since`: the caps' measure.
     int messages_to_order_since(std::string_view order_id, std::int64_t since);
@@ -210,6 +212,11 @@ public:
     // ---- daemon state that survives restarts (name -> JSON text)
     std::optional<std::string> get_state(std::string_view name);
     void put_state(std::string_view name, std::string_view value, std::int64_t now);
+
+    // ---- order tags (the rules' tag / untag)
+    std::vector<std::string> tags(std::string_view order_id);   // sorted
+    void add_tag(std::string_view order_id, std::string_view tag, std::int64_t now);   // idempotent
+    void remove_tag(std::string_view order_id, std::string_view tag);                  // idempotent
 
     // ---- conversations
     std::optional<std::string> conversation_for(std::string_view buyer_user_id);

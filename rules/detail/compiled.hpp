@@ -74,10 +74,14 @@ struct condition {
 enum class scope : std::uint8_t { order, package, order_status, message, event };
 
 struct action {
-    std::string kind;              // "send_message"
-    std::string template_name;
+    std::string kind;              // send_message | reply | flag_review | tag | untag | stop
+    std::string template_name;     // send_message, reply
     std::string locale;            // explicit action locale; empty when not given
     std::size_t template_index = 0;
+    std::string reason;            // flag_review
+    std::string severity;          // flag_review
+    std::string note;              // flag_review
+    std::string tag;               // tag, untag
 };
 
 struct rule {
@@ -89,6 +93,7 @@ struct rule {
     bool has_condition = false;
     condition when;
     std::vector<action> then;
+    bool stops = false;     // a "stop" action: no further rules for this event
     bool enabled = true;
     bool shadow = false;
     scope once_per = scope::order;

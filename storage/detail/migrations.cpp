@@ -189,11 +189,23 @@ CREATE TABLE daemon_state (
 ) STRICT;
 )sql";
 
+// 5: per-order tags, set and cleared by the rules' tag/untag actions and
+// tested in conditions as order.tags (issue 4).
+constexpr std::string_view v5 = R"sql(
+CREATE TABLE order_tags (
+    order_id   TEXT    NOT NULL,
+    tag        TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (order_id, tag)
+) STRICT, WITHOUT ROWID;
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
     v3,
     v4,
+    v5,
 };
 
 }  // namespace

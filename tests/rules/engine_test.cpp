@@ -462,3 +462,57 @@ TEST_CASE("Explain names the first failed condition with its place, operand and 
         CHECK(text.find("…") != std::string::npos);
     }
 }
+
+TEST_CASE("flag_review, tag and stop: staff are told, the order is tagged, and later rules do not run", "[engine][actions]") {
+    auto rules = must_load(R"({
+  "templates": {"t": "hi {{order.buyer_name}}"},
+  "rules": [
+    {"id": "vip", "on": "order.status_changed", "if": {"order.total_amount": {"gte": 3000}},
+     "then": [{"tag": "big-order"}, {"untag": "new"}]},
+    {"id": "damage", "on": "order.status_changed", "if": {"order.tags": {"contains": "fragile"}},
+     "then": [{"flag_review": {"reason": "fragile_order", "severity": "critical", "note": "pack by hand"}}, {"stop": true},
+              {"send_message": {"template": "t"}}]},
+    {"id": "thanks", "on": "order.status_changed", "then": [{"send_message": {"template": "t"}}]}
+  ]})");
+    auto ctx = sample_context();
+    SECTION("without the tag the later rule runs") {
+        auto r = evaluate(*rules, ctx);
+        CHECK(r.matched_rules == std::vector<std::string>{"vip", "thanks"});
+        REQUIRE(r.actions.size() == 3);
+        CHECK(r.actions[0].kind == "tag");
+        CHECK(r.actions[0].params == json{{"tag", "big-order"}});
+        CHECK(r.actions[1].kind == "untag");
+        CHECK(r.actions[2].kind == "send_message");
+    }
+    SECTION("with it, the review is planned, the rule's own later actions too, and no further rule") {
+        ctx.order["tags"] = json::array({"fragile"});
+        auto r = evaluate(*rules, ctx);
+        CHECK(r.matched_rules == std::vector<std::string>{"vip", "damage"});
+        REQUIRE(r.actions.size() == 4);
+        CHECK(r.actions[2].kind == "flag_review");
+        CHECK(r.actions[2].params == json{{"reason", "fragile_order"}, {"severity", "critical"}, {"note", "pack by hand"}});
+        CHECK(r.actions[2].error.empty());
+        CHECK(r.actions[3].kind == "send_message");
+        CHECK(r.actions[3].index == 2);   // positions count the stop: keys do not shift when one is added
+        auto traces = explain(*rules, ctx);
+        REQUIRE(traces.size() == 3);
+        CHECK(traces[1].verdict == rule_verdict::matched);
+        CHECK(traces[2].verdict == rule_verdict::after_stop);
+        CHECK(traces[1].actions.size() == 2);
+    }
+}
+
+TEST_CASE("reply is planned like a message, in the conversation of the buyer message", "[engine][actions]") {
+    auto rules = must_load(R"({
+  "templates": {"where": {"ja": "{{order.buyer_name}}様、お問い合わせありがとうございます。", "en": "Thanks for asking."}},
+  "rules": [{"id": "where", "on": "message.received", "once_per": "message", "if": {"message.text": {"contains": "届いていません"}},
+             "then": [{"reply": {"template": "where"}}]}]})");
+    auto ctx = sample_context();
+    ctx.event = "message.received";
+    ctx.message = {{"id", "m-1"}, {"text", "まだ届いていません"}, {"type", "TEXT"}, {"sender_role", "BUYER"}, {"conversation_id", "c-1"}};
+    auto r = evaluate(*rules, ctx);
+    REQUIRE(r.actions.size() == 1);
+    CHECK(r.actions[0].kind == "reply");
+    CHECK(r.actions[0].params.at("text") == "山田 太郎様、お問い合わせありがとうございます。");
+    CHECK(r.actions[0].key_material.find("m-1") != std::string::npos);
+}

@@ -304,6 +304,8 @@ TEST_CASE("Caps and the circuit breaker count only the messages that count", "[s
     REQUIRE(f.s.add_action(shadow));
     CHECK(f.s.sends_planned_since(100) == 4);   // shadow rows send nothing
     CHECK(f.s.sends_planned_since(102) == 2);
+    CHECK(f.s.sends_planned_since(0, 2) == 2);   // after a resume at action 2, only 3 and 4 count
+    CHECK(f.s.newest_action_id() == 5);
     CHECK(f.s.messages_to_order_since("o1", 0) == 0);   // planned is not sent
     f.s.begin_attempt(1, 300);
     f.s.set_action_state(1, "done", "", "{}", 301);
