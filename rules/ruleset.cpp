@@ -471,6 +471,12 @@ private:
         if (ok) data_->rules.push_back(std::move(r));
     }
 
+    static std::string join_on(const detail::rule& r) {
+        std::string out;
+        for (const auto& e : r.on) out += (out.empty() ? "" : ", ") + e;
+        return out;
+    }
+
     void compile_on(std::size_t doc, const pointer& ptr, const json& node, detail::rule& r) {
         auto on = node.find("on");
         if (on == node.end()) {
@@ -502,6 +508,15 @@ private:
 
     void scope_warnings(std::size_t doc, const pointer& ptr, const json& node, const detail::rule& r) {
         if (r.on.empty()) return;
+        // Buyer messages and shop events come without an order: nothing to tag.
+        const bool orderless = std::all_of(r.on.begin(), r.on.end(), [](const std::string& e) {
+            return e == "message.received" || e == "conversation.created" || e.rfind("shop.", 0) == 0;
+        });
+        if (orderless)
+            for (std::size_t i = 0; i < r.then.size(); ++i)
+                if (r.then[i].kind == "tag" || r.then[i].kind == "untag")
+                    warning(doc, ptr / "then" / i, "\"" + r.then[i].kind + "\" needs an order, but " + join_on(r) +
+                                                       " carries none; it will be skipped");
         pointer where_ptr = node.contains("once_per") ? ptr / "once_per" : ptr;
         bool any_message = std::find(r.on.begin(), r.on.end(), "message.received") != r.on.end();
         bool only_shop = std::all_of(r.on.begin(), r.on.end(), [](const std::string& e) { return e.rfind("shop.", 0) == 0; });

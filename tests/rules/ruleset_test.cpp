@@ -332,3 +332,15 @@ TEST_CASE("Disabled rules load and count but are never evaluated", "[ruleset]") 
     CHECK(rules->rule_ids() == std::vector<std::string>{"off"});
     CHECK_FALSE(rules->handles("order.status_changed"));
 }
+
+TEST_CASE("Tagging in a rule whose events carry no order is a warning at the action", "[ruleset]") {
+    auto result = load_text(R"({
+  "rules": [{"id": "m", "on": "message.received", "once_per": "message", "then": [{"flag_review": {"reason": "asked"}}, {"tag": "asked"}]},
+            {"id": "o", "on": ["message.received", "order.status_changed"], "then": [{"tag": "mixed"}]}]
+})", "f.json");
+    REQUIRE(result.ok());
+    std::vector<std::string> lines;
+    for (const auto& d : result.diagnostics) lines.push_back(d.to_string());
+    CHECK(lines == std::vector<std::string>{
+                       "f.json:2:121: warning: \"tag\" needs an order, but message.received carries none; it will be skipped"});
+}

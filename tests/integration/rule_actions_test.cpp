@@ -1,0 +1,87 @@
+// The rule actions beyond send_message, end to end: a buyer who reports
+// damage is flagged for staff (with their words as evidence) and `stop`
+// keeps the auto-reply from answering them; a "where is my order" question
+// gets a reply in its conversation; and a tag set on one event changes what a
+// later event does (a gift order gets no "it was delivered" message, since
+// the buyer is not the one who received it).
+#include "tests/integration/harness.hpp"
+
+#include "storage/database.hpp"
+#include "storage/store.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace orderflow::testing;
+
+namespace {
+
+const char* const rules_text = R"({
+  "templates": {
+    "where": { "ja": "お問い合わせありがとうございます。配送状況を確認いたします。" },
+    "delivered": { "ja": "{{order.buyer_name}}様、商品がお手元に届きました。ありがとうございました。" }
+  },
+  "rules": [
+    { "id": "damage", "on": "message.received", "once_per": "message",
+      "if": { "message.text": { "matches": "破損|壊れ|damaged" } },
+      "then": [ { "flag_review": { "reason": "damage_reported", "severity": "critical", "note": "buyer reports damage; call them, no auto-reply" } },
+                { "stop": true } ] },
+    { "id": "where", "on": "message.received", "once_per": "message",
+      "if": { "message.text": { "contains": "届" } },
+      "then": [ { "reply": { "template": "where" } } ] },
+    { "id": "gift", "on": "order.status_changed",
+      "if": { "all": [ { "order.status": { "eq": "AWAITING_SHIPMENT" } }, { "order.buyer_message": { "contains": "ギフト" } } ] },
+      "then": [ { "tag": "gift" }, { "flag_review": { "reason": "gift_wrap", "severity": "info", "note": "wrap as a gift" } } ] },
+    { "id": "delivered", "on": "order.status_changed",
+      "if": { "all": [ { "order.status": { "changed_to": "DELIVERED" } }, { "not": { "order.tags": { "contains": "gift" } } } ] },
+      "then": [ { "send_message": { "template": "delivered" } } ] }
+  ]
+})";
+
+std::string text_of(const json& m) { return m.at("text").get<std::string>(); }
+
+void walk_to_delivered(stack& s, const std::string& id) {
+    for (const char* st : {"ON_HOLD", "AWAITING_SHIPMENT", "AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED"}) s.set_status(id, st);
+}
+
+}  // namespace
+
+TEST_CASE("A damage report is flagged without an auto-reply, a question gets a reply, and a gift tag stops the delivery message",
+          "[integration][actions]") {
+    stack s;
+    s.write_rules("10-care.json", rules_text);
+    s.start_all();
+    auto gift = s.create_order({{"buyer_name", "小林 翔"}, {"buyer_message", "ギフト包装でお願いします"},
+                                {"line_items", {{{"seller_sku", "CUP-1"}, {"product_name", "湯呑み"}, {"sale_price", "1200"}}}}});
+    auto plain = s.create_order({{"buyer_name", "加藤 結衣"}, {"line_items", {{{"seller_sku", "CUP-2"}, {"product_name", "急須"}, {"sale_price", "3400"}}}}});
+    const std::string gift_id = gift.at("id"), plain_id = plain.at("id");
+
+    // "届いた" matches "where" too, but the damage rule stops first.
+    REQUIRE(s.control("POST", "/control/messages", {{"order_id", gift_id}, {"text", "届いたのですが、湯呑みが割れて破損していました。"}}).status == 200);
+    auto raised = wait_for_log(s.daemon.log(), "review_raised");
+    CHECK(raised.at("reason") == "damage_reported");
+    CHECK(raised.at("severity") == "critical");
+    REQUIRE(s.control("POST", "/control/messages", {{"order_id", plain_id}, {"text", "まだ届いていません"}}).status == 200);
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }));
+    CHECK(text_of(s.shop_messages().at(0)) == "お問い合わせありがとうございます。配送状況を確認いたします。");
+
+    auto db = orderflow::storage::database::open(s.db_path());
+    orderflow::storage::store store(db);
+    auto item = store.get_review(raised.at("review_id").get<std::int64_t>());
+    REQUIRE(item);
+    CHECK_THAT(item->summary, Catch::Contains("call them, no auto-reply"));
+    CHECK_THAT(item->evidence, Catch::Contains("割れて破損"));   // the buyer's words are the evidence
+
+    walk_to_delivered(s, gift_id);
+    walk_to_delivered(s, plain_id);
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 2; }));
+    REQUIRE(eventually([&] { return store.counts()["inbox"].value("pending", 0) == 0; }));
+    CHECK(store.tags(gift_id) == std::vector<std::string>{"gift"});
+    CHECK(store.tags(plain_id).empty());
+    bool wrap_review = false;
+    for (const auto& r : store.reviews(false, 100)) wrap_review |= r.reason == "gift_wrap" && r.order_id == gift_id && r.severity == "info";
+    CHECK(wrap_review);
+    auto messages = s.shop_messages();
+    REQUIRE(messages.size() == 2);   // nothing to the gift order's buyer
+    CHECK(text_of(messages.at(1)) == "加藤 結衣様、商品がお手元に届きました。ありがとうございました。");
+    for (const auto& a : store.actions_for_order(gift_id)) CHECK(a.kind != "send_message");
+}
