@@ -277,6 +277,18 @@ int cmd_status(const args& a) {
     for (const auto& r : open_reviews) critical += r.severity == "critical";
     std::cout << "review:   " << open_reviews.size() << " open" << (critical ? " (" + std::to_string(critical) + " critical)" : "")
               << (open_reviews.empty() ? "" : "; see orderflowctl review list") << "\n";
+    json rules_state = json::parse(st.store.get_state("rules").value_or("{}"), nullptr, false);
+    if (rules_state.is_object() && rules_state.contains("in_force")) {
+        const json& f = rules_state["in_force"];
+        std::cout << "rules:    " << f.value("count", 0) << " in force (hash " << f.value("hash", "").substr(0, 12) << "), since "
+                  << format_time(f.value("since", std::int64_t{0})) << " (" << f.value("how", "") << ")\n";
+    }
+    if (rules_state.is_object() && rules_state.contains("last_reload")) {
+        const json& r = rules_state["last_reload"];
+        std::cout << "reload:   last " << format_time(r.value("at", std::int64_t{0})) << " " << (r.value("ok", false) ? "ok" : "FAILED; the rules above stay in force");
+        for (const auto& e : r.value("errors", json::array())) std::cout << "\n          " << e.get<std::string>();
+        std::cout << "\n";
+    }
     json breaker = json::parse(st.store.get_state("breaker").value_or("{}"), nullptr, false);
     if (breaker.is_object() && breaker.value("open", false))
         std::cout << "sending:  PAUSED by the circuit breaker since " << format_time(breaker.value("tripped_at", std::int64_t{0})) << ": "

@@ -1009,18 +1009,39 @@ struct service::impl {
         fail(a, err.describe());
     }
 
+    // What `orderflowctl status` shows of the rules in force and of the last
+    // reload (daemon_state "rules"); kept across restarts.
+    void record_rules(const char* how, bool ok, const std::vector<std::string>& errors) {
+        const std::int64_t now = clock();
+        json st = json::parse(store.get_state("rules").value_or("{}"), nullptr, false);
+        if (!st.is_object()) st = json::object();
+        if (ok) st["in_force"] = {{"count", rules->size()}, {"hash", rules->hash()}, {"since", now}, {"how", how}};
+        if (std::string_view(how) != "start") st["last_reload"] = {{"at", now}, {"ok", ok}, {"errors", errors}};
+        try {
+            store.put_state("rules", st.dump(), now);
+        } catch (const std::exception& e) {
+            log::error("pipeline_storage_failed", {{"error", e.what()}});
+        }
+    }
+
     // SIGHUP and orderflowctl reload: all or nothing (STYLE.md error policy 2).
     bool reload_rules() {
         auto& s = *this;
         systemd::notify("RELOADING=1");
         auto loaded_cfg = load_config(s.cfg.file);
         bool ok = false;
+        std::vector<std::string> errors;
         if (!loaded_cfg.ok()) {
-            for (const auto& d : loaded_cfg.diagnostics) log::error("reload_failed", {{"message", d.to_string()}});
+            for (const auto& d : loaded_cfg.diagnostics) {
+                log::error("reload_failed", {{"message", d.to_string()}});
+                if (!d.warning && errors.size() < 5) errors.push_back(d.to_string());
+            }
         } else {
             auto loaded = rules::load_directory(loaded_cfg.value->rules.dir);
-            for (const auto& d : loaded.diagnostics)
+            for (const auto& d : loaded.diagnostics) {
                 log::write(d.warning ? log::level::warn : log::level::error, d.warning ? "rules_warning" : "rules_reload_failed", {{"message", d.to_string()}});
+                if (!d.warning && errors.size() < 5) errors.push_back(d.to_string());
+            }
             if (loaded.ok()) {
                 s.rules = loaded.rules;
                 // What takes effect without a restart: rules and the
@@ -1051,6 +1072,7 @@ struct service::impl {
                 log::error("pipeline_storage_failed", {{"error", e.what()}});
             }
         }
+        record_rules("reload", ok, errors);
         systemd::notify("READY=1");
         return ok;
     }
@@ -1235,6 +1257,7 @@ void service::start() {
         s.watchdog = std::make_unique<asio::steady_timer>(s.io);
         s.spawn(s.watchdog_loop(*every), "watchdog");
     }
+    s.record_rules("start", true, {});
     log::info("daemon_ready", {{"rules", s.rules->size()}, {"rules_hash", s.rules->hash()}, {"auth", s.tokens.state()},
                                {"database", s.cfg.storage.path.string()}});
     if (s.tokens.state() != "authorized") log::warn("not_authorized", {{"advice", s.tokens.advice()}});
