@@ -480,6 +480,9 @@ int cmd_rules_explain(const args& a) {
                                   << (p.params.value("note", "").empty() ? "" : ": " + p.params.value("note", "")) << "\n";
                     } else if (p.kind == "tag" || p.kind == "untag") {
                         std::cout << " " << p.params.value("tag", "") << "\n";
+                    } else if (p.kind == "schedule") {
+                        std::cout << " " << p.params.value("event", "") << " in " << p.params.value("after_s", std::int64_t{0})
+                                  << " s (at " << rules::format_utc(p.params.value("fire_at", std::int64_t{0})) << ")\n";
                     } else {
                         std::cout << ":\n";
                         print_indented(p.params.value("text", ""), "    | ");

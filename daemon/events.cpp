@@ -109,7 +109,7 @@ json message_view(const json& data) {
 
 bool needs_order(std::string_view event) {
     return event == "order.status_changed" || event == "order.address_changed" ||
-           event == "order.cancellation_changed" || event == "order.return_changed";
+           event == "order.cancellation_changed" || event == "order.return_changed" || event.rfind("timer.", 0) == 0;
 }
 
 }  // namespace orderflow::daemon

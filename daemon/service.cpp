@@ -314,6 +314,7 @@ struct service::impl {
         ctx.event_data = json{{"type", e.topic}, {"source", e.source}};
         if (data.contains("order_status")) ctx.event_data["order_status"] = data["order_status"];
         if (data.contains("update_time")) ctx.event_data["update_time"] = data["update_time"];
+        if (data.contains("fire_at")) ctx.event_data["fire_at"] = data["fire_at"];
         if (e.event == "message.received") ctx.message = message_view(data);
         return ctx;
     }
@@ -889,8 +890,11 @@ struct service::impl {
         return "sending resumed by " + by + (drop_held ? "; " + std::to_string(dropped) + " held messages dropped (skipped)" : "") + "\n";
     }
 
-    // flag_review, tag, untag: orderflow's own state, in one transaction with
-    // the action's outcome, so each happens exactly once.
+    // flag_review, tag, untag, schedule: orderflow's own state, in one
+    // transaction with the action's outcome, so each happens exactly once. A
+    // schedule is an inbox event that waits (not_before) for its time: durable,
+    // fired once (its dedupe key is the action's key), and processed like any
+    // event, so its rules are evaluated on the order as it is then.
     void apply(const storage::action_row& a) {
         json p = json::parse(a.payload, nullptr, false);
         if (!p.is_object()) p = json::object();
@@ -906,6 +910,18 @@ struct service::impl {
                 if (!note.empty()) evidence["note"] = note;
                 result["review_id"] = raise_review(a.order_id, reason, p.value("severity", "warning"),
                                                    "rule " + a.rule_id + ": " + (note.empty() ? reason : note), evidence);
+            } else if (a.kind == "schedule") {
+                storage::new_event timer;
+                timer.dedupe_key = "timer:" + a.idem_key;
+                timer.source = "timer";
+                timer.event = p.value("event", "");
+                timer.order_id = a.order_id;
+                timer.not_before = p.value("fire_at", now);
+                timer.received_at = now;
+                timer.payload = json{{"data", {{"order_id", a.order_id}, {"timer", timer.event}, {"scheduled_by", a.rule_id},
+                                               {"action_id", a.id}, {"fire_at", timer.not_before}}}}.dump();
+                store.add_event(timer);
+                result["fire_at"] = timer.not_before;
             } else if (a.kind == "tag") {
                 store.add_tag(a.order_id, p.value("tag", ""), now);
             } else {
@@ -918,7 +934,7 @@ struct service::impl {
     }
 
     asio::awaitable<void> execute(const storage::action_row& a) {
-        if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag") {
+        if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag" || a.kind == "schedule") {
             if (a.order_id.empty() && a.kind != "flag_review") {
                 skip(a, a.kind + " needs an order, and this event has none (orderflowctl check warns of it)");
                 co_return;

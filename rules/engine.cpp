@@ -269,8 +269,10 @@ planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std
     key += r.once_per_name;
     bool scoped = append_scope(r.once_per, ctx, key);
 
-    if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag") {
-        p.params = a.kind == "flag_review" ? json{{"reason", a.reason}, {"severity", a.severity}, {"note", a.note}} : json{{"tag", a.tag}};
+    if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag" || a.kind == "schedule") {
+        if (a.kind == "flag_review") p.params = {{"reason", a.reason}, {"severity", a.severity}, {"note", a.note}};
+        else if (a.kind == "schedule") p.params = {{"event", a.timer}, {"after_s", a.after_s}, {"fire_at", ctx.now + a.after_s}};
+        else p.params = {{"tag", a.tag}};
         if (!scoped) {
             p.error = "no " + r.once_per_name + " for once_per";
             std::string k = r.id;

@@ -33,9 +33,10 @@ using detail::op_kind;
 const std::vector<std::string_view> rule_keys = {"id", "description", "on", "if", "then",
                                                  "enabled", "mode", "once_per", "locale"};
 const std::vector<std::string_view> top_keys = {"templates", "rules"};
-const std::vector<std::string_view> supported_actions = {"send_message", "reply", "flag_review", "tag", "untag", "stop"};
+const std::vector<std::string_view> supported_actions = {"send_message", "reply", "flag_review", "tag", "untag", "schedule", "stop"};
 // Described in DESIGN.md but not built yet: named so the error says so.
-const std::vector<std::string_view> future_actions = {"update_tracking", "schedule"};
+const std::vector<std::string_view> future_actions = {"update_tracking"};
+const std::vector<std::string_view> schedule_keys = {"after", "event"};
 const std::vector<std::string_view> flag_review_keys = {"reason", "severity", "note"};
 const std::vector<std::string_view> severities = {"info", "warning", "critical"};
 
@@ -179,6 +180,7 @@ public:
 
     load_result finish() {
         resolve_templates();
+        check_timers();
         load_result result;
         std::stable_sort(diags_.begin(), diags_.end(), [&](const diagnostic& a, const diagnostic& b) {
             auto fa = file_order_[a.file], fb = file_order_[b.file];
@@ -514,7 +516,7 @@ private:
         });
         if (orderless)
             for (std::size_t i = 0; i < r.then.size(); ++i)
-                if (r.then[i].kind == "tag" || r.then[i].kind == "untag")
+                if (r.then[i].kind == "tag" || r.then[i].kind == "untag" || r.then[i].kind == "schedule")
                     warning(doc, ptr / "then" / i, "\"" + r.then[i].kind + "\" needs an order, but " + join_on(r) +
                                                        " carries none; it will be skipped");
         pointer where_ptr = node.contains("once_per") ? ptr / "once_per" : ptr;
@@ -552,6 +554,7 @@ private:
         if (name == "flag_review") return compile_flag_review(doc, p, params, r);
         if (name == "tag" || name == "untag") return compile_tag(doc, p, name, params, r);
         if (name == "stop") return compile_stop(doc, p, params, r);
+        if (name == "schedule") return compile_schedule(doc, p, params, r);
         if (name == "reply") {
             // A reply goes to the conversation of the buyer message being handled.
             const bool only_messages = !r.on.empty() && std::all_of(r.on.begin(), r.on.end(), [](const std::string& e) {
@@ -664,6 +667,62 @@ private:
         a.kind = name;
         a.tag = params.get<std::string>();
         r.then.push_back(std::move(a));
+    }
+
+    // {"schedule": {"after": "24h", "event": "engraving.reminder"}}: a durable
+    // timer that fires timer.engraving.reminder for the order after 24 h.
+    void compile_schedule(std::size_t doc, const pointer& p, const json& params, detail::rule& r) {
+        if (!params.is_object()) {
+            error(doc, p, "expected schedule parameters such as {\"after\": \"24h\", \"event\": \"engraving.reminder\"}, found " + describe(params));
+            return;
+        }
+        bool ok = true;
+        for (const auto& [key, value] : params.items()) {
+            if (std::find(schedule_keys.begin(), schedule_keys.end(), key) == schedule_keys.end()) {
+                error(doc, p / key, with_hint("unknown schedule key \"" + key + "\"; allowed keys: " + join(schedule_keys),
+                                              did_you_mean(key, schedule_keys)), true);
+                ok = false;
+            }
+        }
+        detail::action a;
+        a.kind = "schedule";
+        auto after = params.find("after");
+        std::optional<std::chrono::seconds> d;
+        if (after != params.end() && after->is_string()) d = parse_duration(after->get<std::string>());
+        if (after == params.end()) {
+            error(doc, p, "schedule has no \"after\"; expected a duration such as \"24h\"");
+            ok = false;
+        } else if (!d || d->count() <= 0) {
+            error(doc, p / "after", "expected \"after\" to be a duration such as \"30m\", \"24h\" or \"3d\", found " + describe(*after));
+            ok = false;
+        } else {
+            a.after_s = d->count();
+        }
+        auto event = params.find("event");
+        std::string name = event != params.end() && event->is_string() ? event->get<std::string>() : "";
+        if (name.rfind("timer.", 0) == 0) name = name.substr(6);
+        if (event == params.end()) {
+            error(doc, p, "schedule has no \"event\"; expected a timer name such as \"engraving.reminder\" (it fires timer.<name>)");
+            ok = false;
+        } else if (!is_identifier(name)) {
+            error(doc, p / "event", "expected \"event\" to be a timer name of a-z, 0-9, . _ - such as \"engraving.reminder\", found " + describe(*event));
+            ok = false;
+        } else {
+            a.timer = "timer." + name;
+            schedule_sites_.push_back({a.timer, site{doc, p / "event", false}});
+        }
+        if (ok) r.then.push_back(std::move(a));
+    }
+
+    // A timer that no rule listens to would fire into the void.
+    void check_timers() {
+        std::set<std::string> heard;
+        for (const auto& r : data_->rules)
+            if (r.enabled) heard.insert(r.on.begin(), r.on.end());
+        for (const auto& [timer, where] : schedule_sites_) {
+            if (heard.count(timer)) continue;
+            warning(where.doc, where.ptr, "no rule listens to \"" + timer + "\", so this timer fires without effect");
+        }
     }
 
     // {"stop": true}: no further rules for this event.
@@ -910,6 +969,7 @@ private:
     std::unique_ptr<detail::ruleset_data> data_ = std::make_unique<detail::ruleset_data>();
     std::map<std::string, site> rule_sites_;
     std::map<std::string, site> template_sites_;
+    std::vector<std::pair<std::string, site>> schedule_sites_;
     std::unordered_map<std::string, std::size_t> template_index_;
     std::vector<template_ref> refs_;
     std::map<std::string, int> file_order_;

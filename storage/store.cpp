@@ -79,15 +79,16 @@ store::store(database& db) : db_(db) {}
 
 bool store::add_event(const new_event& e) {
     auto st = db_.prepare(
-        "INSERT INTO inbox (dedupe_key, source, topic, event, order_id, payload, received_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (dedupe_key) DO NOTHING");
+        "INSERT INTO inbox (dedupe_key, source, topic, event, order_id, payload, received_at, not_before) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (dedupe_key) DO NOTHING");
     st.bind(1, e.dedupe_key)
         .bind(2, e.source)
         .bind(3, std::int64_t{e.topic})
         .bind(4, e.event)
         .bind(5, e.order_id)
         .bind(6, e.payload)
-        .bind(7, e.received_at);
+        .bind(7, e.received_at)
+        .bind(8, e.not_before);
     st.step();
     return db_.changes() == 1;
 }
@@ -584,7 +585,7 @@ void store::put_state(std::string_view name, std::string_view value, std::int64_
 
 nlohmann::json store::counts() {
     nlohmann::json out = {
-        {"inbox", {{"pending", 0}, {"done", 0}, {"ignored", 0}, {"failed", 0}}},
+        {"inbox", {{"pending", 0}, {"timers", 0}, {"done", 0}, {"ignored", 0}, {"failed", 0}}},
         {"outbox",
          {{"planned", 0},
           {"deferred", 0},
@@ -595,10 +596,12 @@ nlohmann::json store::counts() {
           {"unknown", 0},
           {"shadow", 0}}},
     };
-    for (const char* table : {"inbox", "outbox"}) {
-        auto st = db_.prepare(std::string("SELECT state, count(*) FROM ") + table + " GROUP BY state");
-        while (st.step()) out[table][st.text(0)] = st.int64(1);
-    }
+    // Timers waiting to fire are pending inbox rows too; they are counted apart.
+    auto inbox = db_.prepare(
+        "SELECT CASE WHEN state = 'pending' AND source = 'timer' THEN 'timers' ELSE state END, count(*) FROM inbox GROUP BY 1");
+    while (inbox.step()) out["inbox"][inbox.text(0)] = inbox.int64(1);
+    auto outbox = db_.prepare("SELECT state, count(*) FROM outbox GROUP BY state");
+    while (outbox.step()) out["outbox"][outbox.text(0)] = outbox.int64(1);
     return out;
 }
 

@@ -29,6 +29,7 @@ struct new_event {
     std::string order_id;          // may be empty
     std::string payload;           // the raw JSON
     std::int64_t received_at = 0;  // unix seconds
+    std::int64_t not_before = 0;   // not processed before this (a timer's firing time)
 };
 
 struct event_row : new_event {
@@ -228,7 +229,7 @@ public:
     // Newest first: {"id","at","actor","action","order_id","detail"}.
     std::vector<nlohmann::json> recent_audit(int limit);
 
-    // {"inbox":{"pending":n,"done":n,"ignored":n,"failed":n},
+    // {"inbox":{"pending":n,"timers":n (pending timer events),"done":n,"ignored":n,"failed":n},
     //  "outbox":{"planned":n,"deferred":n,"sending":n,"done":n,...}}; every known
     // state is present, zero when no row has it.
     nlohmann::json counts();

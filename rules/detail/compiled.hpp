@@ -74,7 +74,7 @@ struct condition {
 enum class scope : std::uint8_t { order, package, order_status, message, event };
 
 struct action {
-    std::string kind;              // send_message | reply | flag_review | tag | untag | stop
+    std::string kind;              // send_message | reply | flag_review | tag | untag | schedule | stop
     std::string template_name;     // send_message, reply
     std::string locale;            // explicit action locale; empty when not given
     std::size_t template_index = 0;
@@ -82,6 +82,8 @@ struct action {
     std::string severity;          // flag_review
     std::string note;              // flag_review
     std::string tag;               // tag, untag
+    std::int64_t after_s = 0;      // schedule: seconds after the action is planned
+    std::string timer;             // schedule: "timer.<name>", the event it fires
 };
 
 struct rule {

@@ -85,3 +85,47 @@ TEST_CASE("A damage report is flagged without an auto-reply, a question gets a r
     CHECK(text_of(messages.at(1)) == "加藤 結衣様、商品がお手元に届きました。ありがとうございました。");
     for (const auto& a : store.actions_for_order(gift_id)) CHECK(a.kind != "send_message");
 }
+
+TEST_CASE("A scheduled reminder survives a crash, fires once, and checks the order as it is when it fires", "[integration][actions][schedule]") {
+    stack s;
+    s.write_rules("10-engrave.json", R"({
+      "templates": {
+        "ask": { "ja": "{{order.buyer_name}}様、刻印する文字をお知らせください。" },
+        "remind": { "ja": "{{order.buyer_name}}様、刻印の文字をまだ伺っておりません。ご返信をお待ちしております。" }
+      },
+      "rules": [
+        { "id": "ask-engraving", "on": "order.status_changed",
+          "if": { "all": [ { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+                           { "order.line_items": { "any": { "seller_sku": { "matches": "^ENG-" } } } } ] },
+          "then": [ { "send_message": { "template": "ask" } }, { "schedule": { "after": "4s", "event": "engraving.reminder" } } ] },
+        { "id": "remind-engraving", "on": "timer.engraving.reminder",
+          "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+          "then": [ { "send_message": { "template": "remind" } } ] }
+      ] })");
+    s.start_all();
+    auto waiting = s.create_order({{"buyer_name", "森 大輔"}, {"line_items", {{{"seller_sku", "ENG-RING"}, {"product_name", "指輪"}, {"sale_price", "9800"}}}}});
+    auto shipped = s.create_order({{"buyer_name", "林 七海"}, {"line_items", {{{"seller_sku", "ENG-PEN"}, {"product_name", "万年筆"}, {"sale_price", "7800"}}}}});
+    const std::string waiting_id = waiting.at("id"), shipped_id = shipped.at("id");
+    for (const auto& id : {waiting_id, shipped_id}) {
+        s.set_status(id, "ON_HOLD");
+        s.set_status(id, "AWAITING_SHIPMENT");
+    }
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 2; }));
+    s.set_status(shipped_id, "AWAITING_COLLECTION");   // shipped before the reminder is due
+    {
+        auto db = orderflow::storage::database::open(s.db_path());
+        REQUIRE(eventually([&] { return orderflow::storage::store(db).counts()["inbox"].value("timers", 0) == 2; }));
+    }
+    s.kill_daemon();    // the timers are in the database, not in memory
+    s.start_daemon();
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 3; }, std::chrono::seconds(30)));
+    auto db = orderflow::storage::database::open(s.db_path());
+    orderflow::storage::store store(db);
+    REQUIRE(eventually([&] {
+        auto c = store.counts()["inbox"];
+        return c.value("timers", 0) == 0 && c.value("pending", 0) == 0;
+    }, std::chrono::seconds(30)));
+    auto messages = s.shop_messages();
+    REQUIRE(messages.size() == 3);   // once, and not for the shipped order
+    CHECK(messages.at(2).at("text") == "森 大輔様、刻印の文字をまだ伺っておりません。ご返信をお待ちしております。");
+}

@@ -516,3 +516,25 @@ TEST_CASE("reply is planned like a message, in the conversation of the buyer mes
     CHECK(r.actions[0].params.at("text") == "山田 太郎様、お問い合わせありがとうございます。");
     CHECK(r.actions[0].key_material.find("m-1") != std::string::npos);
 }
+
+TEST_CASE("schedule plans a timer event at now + after, keyed like any action", "[engine][actions]") {
+    auto rules = must_load(R"({
+  "rules": [{"id": "ask", "on": "order.status_changed", "then": [{"schedule": {"after": "1d2h", "event": "engraving.reminder"}}]},
+            {"id": "remind", "on": "timer.engraving.reminder", "then": [{"flag_review": {"reason": "no_engraving_text"}}]}]})");
+    auto ctx = sample_context();
+    auto r = evaluate(*rules, ctx);
+    REQUIRE(r.actions.size() == 1);
+    CHECK(r.actions[0].kind == "schedule");
+    CHECK(r.actions[0].params == json{{"event", "timer.engraving.reminder"}, {"after_s", 93600}, {"fire_at", ctx.now + 93600}});
+    CHECK(r.actions[0].key_material == "ask\x1f" "0\x1forder\x1f" "576461413038785752");
+    ctx.event = "timer.engraving.reminder";
+    CHECK(evaluate(*rules, ctx).matched_rules == std::vector<std::string>{"remind"});
+}
+
+TEST_CASE("A timer nobody listens to is a load warning", "[engine][actions]") {
+    auto result = load_text(R"({"rules": [{"id": "ask", "on": "order.status_changed", "then": [{"schedule": {"after": "1h", "event": "nobody"}}]}]})", "f.json");
+    REQUIRE(result.ok());
+    REQUIRE(result.diagnostics.size() == 1);
+    CHECK(result.diagnostics[0].warning);
+    CHECK_THAT(result.diagnostics[0].message, Catch::Contains("no rule listens to \"timer.nobody\""));
+}
