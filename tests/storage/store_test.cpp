@@ -411,9 +411,16 @@ TEST_CASE("counts reports every inbox and outbox state", "[store]") {
     REQUIRE(f.s.add_action(make_action("r", 0)));
     REQUIRE(f.s.add_action(make_action("r", 1)));
     f.s.set_action_state(2, "deferred", "quiet hours", "", 100, 500);
+    auto timer = make_event("timer:k");
+    timer.source = "timer";
+    timer.event = "timer.engraving.reminder";
+    timer.not_before = 5000;
+    REQUIRE(f.s.add_event(timer));
 
     auto c = f.s.counts();
-    CHECK(c["inbox"] == nlohmann::json{{"pending", 1}, {"done", 1}, {"ignored", 0}, {"failed", 0}});
+    CHECK(c["inbox"] == nlohmann::json{{"pending", 1}, {"timers", 1}, {"done", 1}, {"ignored", 0}, {"failed", 0}});
+    CHECK(f.s.pending_events(4999, 10).size() == 1);   // the timer waits for its time
+    CHECK(f.s.pending_events(5000, 10).size() == 2);
     CHECK(c["outbox"]["planned"] == 1);
     CHECK(c["outbox"]["deferred"] == 1);
     CHECK(c["outbox"]["done"] == 0);
