@@ -2,6 +2,7 @@
 // stderr with what to do next. Secrets and tokens are never printed.
 #include "daemon/ctl.hpp"
 
+#include "common/duration.hpp"
 #include "common/log.hpp"
 #include "daemon/admin.hpp"
 #include "daemon/config.hpp"
@@ -58,6 +59,8 @@ constexpr const char* usage_text =
     "  rules explain --event FILE [--order FILE] [--previous FILE] [--message FILE]\n"
     "                        for one event, every rule: listens? matched? the first condition\n"
     "                        that failed and the value it saw; rendered texts. Sends nothing\n"
+    "  rules coverage [--since 7d|TIME]\n"
+    "                        how often each rule matched and acted; the rules that never fired\n"
     "  review list [--all]   the staff review queue (open and acknowledged items)\n"
     "  review show ID        one item with its evidence and the order's actions\n"
     "  review ack ID         someone is on it (--note, --by optional)\n"
@@ -78,6 +81,7 @@ struct args {
     std::string note, by;
     bool all = false;
     bool drop_held = false;
+    std::string since;   // rules coverage
 };
 
 std::int64_t now_seconds() {
@@ -495,11 +499,65 @@ int cmd_rules_explain(const args& a) {
     return 0;
 }
 
+// How often each rule matched and acted over a period, and the rules that
+// never fired: from the database (read only), against the rules in rules.dir.
+int cmd_rules_coverage(const args& a) {
+    auto cfg = load_config_or_report(a.config);
+    if (!cfg) return 1;
+    const std::int64_t now = now_seconds();
+    std::int64_t since = now - 7 * 86400;
+    if (!a.since.empty()) {
+        if (auto d = parse_duration(a.since)) since = now - d->count();
+        else if (auto t = rules::parse_rfc3339(a.since)) since = *t;
+        else {
+            std::cerr << "orderflowctl rules coverage: --since takes a duration back from now (\"7d\", \"24h\") or an RFC 3339 time, not \"" << a.since << "\"\n";
+            return 2;
+        }
+    }
+    auto loaded = rules::load_directory(cfg->rules.dir);
+    for (const auto& d : loaded.diagnostics)
+        if (!d.warning) std::cerr << d.to_string() << "\n";
+    std::vector<std::string> ids = loaded.rules ? loaded.rules->rule_ids() : std::vector<std::string>{};
+    auto db = storage::database::open(cfg->storage.path);
+    storage::store store(db);
+    auto cov = store.rule_coverage(since);
+    std::cout << "rules coverage since " << format_time(since) << ": " << cov.events << " events processed\n";
+    auto line = [&](const std::string& id, const storage::store::rule_activity* r, const char* suffix) {
+        std::cout << "  " << std::left << std::setw(32) << id;
+        if (!r || (r->matched == 0 && r->actions.empty())) {
+            std::cout << "never fired" << suffix << "\n";
+            return;
+        }
+        std::cout << "matched " << r->matched << " event" << (r->matched == 1 ? "" : "s");
+        if (!r->actions.empty()) {
+            std::cout << "; actions:";
+            bool first = true;
+            for (const auto& [state, n] : r->actions) {
+                std::cout << (first ? " " : ", ") << state << " " << n;
+                first = false;
+            }
+        }
+        std::cout << suffix << "\n";
+    };
+    int never = 0;
+    for (const auto& id : ids) {
+        auto it = cov.rules.find(id);
+        const auto* r = it == cov.rules.end() ? nullptr : &it->second;
+        never += !r || (r->matched == 0 && r->actions.empty());
+        line(id, r, "");
+    }
+    for (const auto& [id, r] : cov.rules)
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) line(id, &r, " (no longer in the rules)");
+    if (never) std::cout << never << " rule" << (never == 1 ? "" : "s") << " never fired in this period\n";
+    return 0;
+}
+
 int cmd_rules(const args& a) {
     std::string sub = a.positional.size() > 1 ? a.positional[1] : "";
     if (sub == "test") return cmd_rules_test(a);
     if (sub == "explain") return cmd_rules_explain(a);
-    std::cerr << "usage: orderflowctl rules test FILE... | rules explain --event FILE [--order FILE] ... (--config FILE | --rules DIR)\n";
+    if (sub == "coverage") return cmd_rules_coverage(a);
+    std::cerr << "usage: orderflowctl rules test FILE... | rules explain --event FILE [--order FILE] ... | rules coverage [--since 7d] (--config FILE | --rules DIR)\n";
     return 2;
 }
 
@@ -575,6 +633,7 @@ int run_orderflowctl(int argc, char** argv) {
         else if (s == "--by" && i + 1 < argc) a.by = argv[++i];
         else if (s == "--all") a.all = true;
         else if (s == "--drop-held") a.drop_held = true;
+        else if (s == "--since" && i + 1 < argc) a.since = argv[++i];
         else if (s == "--help" || s == "-h") {
             std::cout << usage_text;
             return 0;

@@ -335,6 +335,30 @@ activity_summary store::activity_since(std::int64_t since) {
     return s;
 }
 
+store::coverage store::rule_coverage(std::int64_t since) {
+    coverage out;
+    auto ev = db_.prepare("SELECT note FROM inbox WHERE state = 'done' AND finished_at >= ?1");
+    ev.bind(1, since);
+    while (ev.step()) {
+        ++out.events;
+        const std::string note = ev.text(0);
+        constexpr std::string_view prefix = "matched:";
+        if (note.rfind(prefix, 0) != 0) continue;
+        std::size_t i = prefix.size();
+        while (i < note.size()) {
+            while (i < note.size() && note[i] == ' ') ++i;
+            std::size_t j = note.find(' ', i);
+            if (j == std::string::npos) j = note.size();
+            if (j > i) ++out.rules[note.substr(i, j - i)].matched;
+            i = j;
+        }
+    }
+    auto act = db_.prepare("SELECT rule_id, state, count(*) FROM outbox WHERE created_at >= ?1 GROUP BY rule_id, state");
+    act.bind(1, since);
+    while (act.step()) out.rules[act.text(0)].actions[act.text(1)] = static_cast<int>(act.int64(2));
+    return out;
+}
+
 std::optional<action_row> store::get_action(std::int64_t id) {
     static const std::string sql = select_from(action_columns, "FROM outbox WHERE id = ?1");
     auto st = db_.prepare(sql);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -184,6 +185,19 @@ public:
     // breaker held). Returns how many.
     int skip_held_sends(std::int64_t before, std::string_view reason, std::int64_t now);
     activity_summary activity_since(std::int64_t since);
+
+    // What each rule did since `since`: the events it matched (from the
+    // inbox's "matched: ..." notes) and its actions by state. For
+    // `orderflowctl rules coverage`.
+    struct rule_activity {
+        int matched = 0;
+        std::map<std::string, int> actions;   // state -> count
+    };
+    struct coverage {
+        int events = 0;                           // events processed (done) in the period
+        std::map<std::string, rule_activity> rules;
+    };
+    coverage rule_coverage(std::int64_t since);
 
     // Review queue. raise_review opens an item, or, when one for the same order
     // and reason is still open or acknowledged, counts one more occurrence and

@@ -33,7 +33,8 @@ const char* const rules_text = R"({
       "then": [ { "tag": "gift" }, { "flag_review": { "reason": "gift_wrap", "severity": "info", "note": "wrap as a gift" } } ] },
     { "id": "delivered", "on": "order.status_changed",
       "if": { "all": [ { "order.status": { "changed_to": "DELIVERED" } }, { "not": { "order.tags": { "contains": "gift" } } } ] },
-      "then": [ { "send_message": { "template": "delivered" } } ] }
+      "then": [ { "send_message": { "template": "delivered" } } ] },
+    { "id": "returns", "on": "order.return_changed", "then": [ { "flag_review": { "reason": "return_requested" } } ] }
   ]
 })";
 
@@ -84,6 +85,14 @@ TEST_CASE("A damage report is flagged without an auto-reply, a question gets a r
     REQUIRE(messages.size() == 2);   // nothing to the gift order's buyer
     CHECK(text_of(messages.at(1)) == "加藤 結衣様、商品がお手元に届きました。ありがとうございました。");
     for (const auto& a : store.actions_for_order(gift_id)) CHECK(a.kind != "send_message");
+
+    // What each rule did, and the one that never fired.
+    auto coverage = run({(bin_dir() / "orderflowctl").string(), "rules", "coverage", "--since", "1h", "--config", s.config_path().string()});
+    CHECK(coverage.exit_code == 0);
+    CHECK_THAT(coverage.output, Catch::Contains("matched 1 event; actions: done 1"));             // damage: the review
+    CHECK_THAT(coverage.output, Catch::Matches("(.|\n)*delivered +matched 1 event; actions: done 1(.|\n)*"));
+    CHECK_THAT(coverage.output, Catch::Matches("(.|\n)*returns +never fired(.|\n)*"));
+    CHECK_THAT(coverage.output, Catch::Contains("1 rule never fired in this period"));
 }
 
 TEST_CASE("A scheduled reminder survives a crash, fires once, and checks the order as it is when it fires", "[integration][actions][schedule]") {
