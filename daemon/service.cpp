@@ -758,33 +758,52 @@ struct service::impl {
 
     guard_result check_guards(const storage::action_row& a) {
         const std::int64_t now = clock();
-        if (const auto& quiet = cfg.guards.quiet_hours) {
-            if (detail::in_daily_window(detail::local_minute_of_day(now), quiet->first, quiet->second)) {
-                const auto until = detail::next_local_time(now, quiet->second);
-                char hhmm[32];
-                std::snprintf(hhmm, sizeof hhmm, "%02d:%02d", quiet->second / 60, quiet->second % 60);
-                store.set_action_state(a.id, "deferred", std::string("quiet hours: waits until ") + hhmm + " " + cfg.timezone, "", now, until);
-                log::info("action_deferred", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
-                                              {"reason", "quiet hours"}, {"retry_at", until}});
-                return guard_result::waited;
+        json p = json::parse(a.payload, nullptr, false);
+        if (!p.is_object()) p = json::object();
+        // The rule's own guards (docs/rules.md "Guards") override the config's.
+        const json g = p.contains("guards") && p["guards"].is_object() ? p["guards"] : json::object();
+        // Plain ints: GCC 12 warns falsely of an uninitialized optional<pair> here.
+        bool quiet_on = cfg.guards.quiet_hours.has_value();
+        int quiet_from = quiet_on ? cfg.guards.quiet_hours->first : 0, quiet_to = quiet_on ? cfg.guards.quiet_hours->second : 0;
+        if (g.contains("quiet_hours")) {
+            const json& q = g["quiet_hours"];
+            quiet_on = q.is_object();
+            if (quiet_on) {
+                quiet_from = q.value("from", 0);
+                quiet_to = q.value("to", 0);
             }
         }
+        const int per_order = g.value("messages_per_order_per_day", cfg.guards.messages_per_order_per_day);
+        const int per_buyer = g.value("messages_per_buyer_per_day", cfg.guards.messages_per_buyer_per_day);
+        const bool cancelled_ok = g.value("cancelled", false);
+
+        if (quiet_on && detail::in_daily_window(detail::local_minute_of_day(now), quiet_from, quiet_to)) {
+            const auto until = detail::next_local_time(now, quiet_to);
+            char hhmm[32];
+            std::snprintf(hhmm, sizeof hhmm, "%02d:%02d", quiet_to / 60, quiet_to % 60);
+            store.set_action_state(a.id, "deferred", std::string("quiet hours: waits until ") + hhmm + " " + cfg.timezone, "", now, until);
+            log::info("action_deferred", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
+                                          {"reason", "quiet hours"}, {"retry_at", until}});
+            return guard_result::waited;
+        }
         if (!a.order_id.empty()) {
-            if (auto cached = store.get_order(a.order_id); cached && (cached->status == "CANCELLED" || cached->status == "CANCEL")) {
-                skip(a, "the order was cancelled after this message was planned", "order_cancelled", "info");
+            auto cached = store.get_order(a.order_id);
+            if (!cancelled_ok && cached && (cached->status == "CANCELLED" || cached->status == "CANCEL")) {
+                skip(a, "the order is cancelled (a rule may allow it with \"guards\": {\"cancelled\": true})", "order_cancelled", "info");
                 return guard_result::stopped;
             }
             const int to_order = store.messages_to_order_since(a.order_id, now - 86400);
-            if (to_order >= cfg.guards.messages_per_order_per_day) {
-                skip(a, "cap: " + std::to_string(to_order) + " automated messages to this order in 24 h (guards.messages_per_order_per_day)", "message_cap");
+            if (to_order >= per_order) {
+                skip(a, "cap: " + std::to_string(to_order) + " automated messages to this order in 24 h (messages_per_order_per_day " +
+                            std::to_string(per_order) + ")", "message_cap");
                 return guard_result::stopped;
             }
         }
-        json p = json::parse(a.payload, nullptr, false);
-        const std::string buyer = p.is_object() ? p.value("buyer_user_id", "") : "";
+        const std::string buyer = p.value("buyer_user_id", "");
         const int to_buyer = store.messages_to_buyer_since(buyer, now - 86400);
-        if (!buyer.empty() && to_buyer >= cfg.guards.messages_per_buyer_per_day) {
-            skip(a, "cap: " + std::to_string(to_buyer) + " automated messages to this buyer in 24 h (guards.messages_per_buyer_per_day)", "message_cap");
+        if (!buyer.empty() && to_buyer >= per_buyer) {
+            skip(a, "cap: " + std::to_string(to_buyer) + " automated messages to this buyer in 24 h (messages_per_buyer_per_day " +
+                        std::to_string(per_buyer) + ")", "message_cap");
             return guard_result::stopped;
         }
         return guard_result::go;

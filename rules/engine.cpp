@@ -322,6 +322,7 @@ planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std
     }
     p.key_material = std::move(key);
     p.params["text"] = std::move(rendered.text);
+    if (r.guards.is_object() && !r.guards.empty()) p.params["guards"] = r.guards;
     return p;
 }
 

@@ -16,6 +16,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -31,7 +32,9 @@ using pointer = json::json_pointer;
 using detail::op_kind;
 
 const std::vector<std::string_view> rule_keys = {"id", "description", "on", "if", "then",
-                                                 "enabled", "mode", "once_per", "locale"};
+                                                 "enabled", "mode", "once_per", "locale", "guards"};
+const std::vector<std::string_view> guard_keys = {"quiet_hours", "messages_per_order_per_day", "messages_per_buyer_per_day",
+                                                  "cancelled"};
 const std::vector<std::string_view> top_keys = {"templates", "rules"};
 const std::vector<std::string_view> supported_actions = {"send_message", "reply", "flag_review", "tag", "untag", "schedule", "stop"};
 // Described in DESIGN.md but not built yet: named so the error says so.
@@ -438,6 +441,7 @@ private:
                 r.once_per_name = std::string(*found);
             }
         }
+        if (auto g = node.find("guards"); g != node.end()) compile_guards(doc, ptr / "guards", *g, r);
         pointer locale_ptr = ptr / "locale";
         if (auto l = node.find("locale"); l != node.end()) {
             if (l->is_string() && is_locale(l->get_ref<const std::string&>())) {
@@ -723,6 +727,49 @@ private:
             if (heard.count(timer)) continue;
             warning(where.doc, where.ptr, "no rule listens to \"" + timer + "\", so this timer fires without effect");
         }
+    }
+
+    // Per-rule guards, overriding the config's for this rule's messages:
+    // {"quiet_hours": false | {"from": "21:00", "to": "09:00"},
+    //  "messages_per_order_per_day": 2, "messages_per_buyer_per_day": 3,
+    //  "cancelled": true (message cancelled orders too)}
+    void compile_guards(std::size_t doc, const pointer& p, const json& g, detail::rule& r) {
+        if (!g.is_object()) {
+            error(doc, p, "expected \"guards\" to be an object such as {\"quiet_hours\": false}, found " + describe(g));
+            return;
+        }
+        json out = json::object();
+        auto hhmm = [](const json& v) -> int {
+            if (!v.is_string()) return -1;
+            const auto& t = v.get_ref<const std::string&>();
+            if (t.size() != 5 || t[2] != ':' || !std::isdigit(static_cast<unsigned char>(t[0])) || !std::isdigit(static_cast<unsigned char>(t[1])) ||
+                !std::isdigit(static_cast<unsigned char>(t[3])) || !std::isdigit(static_cast<unsigned char>(t[4])))
+                return -1;
+            int h = (t[0] - '0') * 10 + (t[1] - '0'), m = (t[3] - '0') * 10 + (t[4] - '0');
+            return h < 24 && m < 60 ? h * 60 + m : -1;
+        };
+        for (const auto& [key, value] : g.items()) {
+            const pointer kp = p / key;
+            if (std::find(guard_keys.begin(), guard_keys.end(), key) == guard_keys.end()) {
+                error(doc, kp, with_hint("unknown guard \"" + key + "\"; allowed: " + join(guard_keys), did_you_mean(key, guard_keys)), true);
+            } else if (key == "quiet_hours") {
+                if (value.is_boolean() && !value.get<bool>()) {
+                    out["quiet_hours"] = false;
+                } else if (value.is_object() && value.size() == 2 && hhmm(value.value("from", json())) >= 0 && hhmm(value.value("to", json())) >= 0 &&
+                           hhmm(value["from"]) != hhmm(value["to"])) {
+                    out["quiet_hours"] = {{"from", hhmm(value["from"])}, {"to", hhmm(value["to"])}};
+                } else {
+                    error(doc, kp, "expected \"quiet_hours\" to be false (no quiet hours for this rule) or {\"from\": \"21:00\", \"to\": \"09:00\"}, found " + describe(value));
+                }
+            } else if (key == "cancelled") {
+                if (value.is_boolean()) out["cancelled"] = value.get<bool>();
+                else error(doc, kp, "expected \"cancelled\" to be true (message cancelled orders too) or false, found " + describe(value));
+            } else {
+                if (value.is_number_integer() && value.get<std::int64_t>() >= 1 && value.get<std::int64_t>() <= 1000) out[key] = value;
+                else error(doc, kp, "expected \"" + key + "\" to be a whole number from 1 to 1000, found " + describe(value));
+            }
+        }
+        r.guards = std::move(out);
     }
 
     // {"stop": true}: no further rules for this event.

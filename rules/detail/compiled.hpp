@@ -96,6 +96,7 @@ struct rule {
     condition when;
     std::vector<action> then;
     bool stops = false;     // a "stop" action: no further rules for this event
+    nlohmann::json guards;  // per-rule guard overrides, checked by the daemon at send time; null when none
     bool enabled = true;
     bool shadow = false;
     scope once_per = scope::order;

@@ -242,6 +242,39 @@ TEST_CASE("Guards at send time: a cap skips for review, quiet hours defer, and r
         CHECK(wait_s <= 61 * 60);
         CHECK(s.shop_messages().empty());
     }
+    SECTION("a rule's own guards: no quiet hours for it, and a message to cancelled orders") {
+        s.extra_config = {{"guards", {{"quiet_hours", {{"from", tokyo_clock(-60)}, {"to", tokyo_clock(60)}}}}}};
+        s.write_rules("10-rules.json", R"({
+          "templates": { "ready": { "ja": "発送準備中です。" }, "urgent": { "ja": "至急のご連絡です。" },
+                         "sorry": { "ja": "ご注文のキャンセルを承りました。" } },
+          "rules": [
+            { "id": "ready", "on": "order.status_changed", "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+              "then": [ { "send_message": { "template": "ready" } } ] },
+            { "id": "urgent", "on": "order.status_changed", "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+              "guards": { "quiet_hours": false }, "then": [ { "send_message": { "template": "urgent" } } ] },
+            { "id": "sorry", "on": "order.status_changed", "if": { "order.status": { "eq": "CANCELLED" } },
+              "guards": { "quiet_hours": false, "cancelled": true }, "then": [ { "send_message": { "template": "sorry" } } ] },
+            { "id": "sorry-unguarded", "on": "order.status_changed", "if": { "order.status": { "eq": "CANCELLED" } },
+              "guards": { "quiet_hours": false }, "then": [ { "send_message": { "template": "sorry" } } ] } ] })");
+        s.start_all();
+        auto id = new_order(s, 1);
+        s.set_status(id, "ON_HOLD");
+        s.set_status(id, "AWAITING_SHIPMENT");
+        REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }));
+        CHECK(s.shop_messages().at(0).at("text") == "至急のご連絡です。");   // "ready" waits for the quiet hours to end
+        auto other = new_order(s, 2);
+        s.set_status(other, "CANCELLED");
+        REQUIRE(eventually([&] { return s.shop_messages().size() == 2; }));
+        CHECK(s.shop_messages().at(1).at("text") == "ご注文のキャンセルを承りました。");
+        auto skipped = wait_for_log(s.daemon.log(), "action_skipped");   // the rule without "cancelled": true
+        CHECK(skipped.at("rule_id") == "sorry-unguarded");
+        CHECK_THAT(skipped.at("reason").get<std::string>(), Catch::Contains("cancelled"));
+        auto db = orderflow::storage::database::open(s.db_path());
+        orderflow::storage::store store(db);
+        bool ready_deferred = false;
+        for (const auto& a : store.actions_for_order(id)) ready_deferred |= a.rule_id == "ready" && a.state == "deferred";
+        CHECK(ready_deferred);
+    }
     SECTION("a send that waited is checked again against the order as it is now") {
         s.write_rules("10-thanks.json", thanks_rules);
         s.start_all();

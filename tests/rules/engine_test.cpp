@@ -538,3 +538,18 @@ TEST_CASE("A timer nobody listens to is a load warning", "[engine][actions]") {
     CHECK(result.diagnostics[0].warning);
     CHECK_THAT(result.diagnostics[0].message, Catch::Contains("no rule listens to \"timer.nobody\""));
 }
+
+TEST_CASE("A rule's guards travel with its messages for the send-time checks", "[engine][actions]") {
+    auto rules = must_load(R"({
+  "templates": {"t": "hi"},
+  "rules": [{"id": "urgent", "on": "order.status_changed", "guards": {"quiet_hours": false, "cancelled": true, "messages_per_order_per_day": 2},
+             "then": [{"send_message": {"template": "t"}}]},
+            {"id": "night", "on": "order.status_changed", "guards": {"quiet_hours": {"from": "22:30", "to": "07:00"}},
+             "then": [{"send_message": {"template": "t"}}]},
+            {"id": "plain", "on": "order.status_changed", "then": [{"send_message": {"template": "t"}}]}]})");
+    auto r = evaluate(*rules, sample_context());
+    REQUIRE(r.actions.size() == 3);
+    CHECK(r.actions[0].params.at("guards") == json{{"quiet_hours", false}, {"cancelled", true}, {"messages_per_order_per_day", 2}});
+    CHECK(r.actions[1].params.at("guards") == json{{"quiet_hours", {{"from", 22 * 60 + 30}, {"to", 7 * 60}}}});
+    CHECK_FALSE(r.actions[2].params.contains("guards"));
+}
