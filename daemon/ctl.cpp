@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 #include "daemon/admin.hpp"
 #include "daemon/config.hpp"
+#include "daemon/detail/local_time.hpp"
 #include "daemon/tokens.hpp"
 #include "rules/engine.hpp"
 #include "rules/fixture.hpp"
@@ -353,9 +354,18 @@ struct loaded_rules {
     rules::fixture_defaults defaults;
 };
 
+// The shop's UTC offset at `now` (template date filters), as the daemon
+// computes it: from the config's timezone (Asia/Tokyo when there is none).
+std::int64_t shop_utc_offset(const std::string& timezone, std::int64_t now) {
+    ::setenv("TZ", timezone.c_str(), 1);
+    ::tzset();
+    return detail::local_utc_offset(now);
+}
+
 std::optional<loaded_rules> load_rules_for_tools(const args& a) {
     loaded_rules out;
     out.defaults.now = now_seconds();
+    out.defaults.utc_offset = shop_utc_offset(config{}.timezone, out.defaults.now);
     std::filesystem::path dir;
     if (!a.rules_dir.empty()) {
         dir = a.rules_dir;
@@ -363,6 +373,7 @@ std::optional<loaded_rules> load_rules_for_tools(const args& a) {
             auto cfg = load_config_or_report(a.config);
             if (!cfg) return std::nullopt;
             out.defaults.locale = cfg->rules.default_locale;
+            out.defaults.utc_offset = shop_utc_offset(cfg->timezone, out.defaults.now);
         }
     } else {
         if (a.config.empty()) {
@@ -373,6 +384,7 @@ std::optional<loaded_rules> load_rules_for_tools(const args& a) {
         if (!cfg) return std::nullopt;
         dir = cfg->rules.dir;
         out.defaults.locale = cfg->rules.default_locale;
+        out.defaults.utc_offset = shop_utc_offset(cfg->timezone, out.defaults.now);
     }
     auto loaded = rules::load_directory(dir);
     for (const auto& d : loaded.diagnostics) std::cerr << d.to_string() << "\n";

@@ -310,6 +310,7 @@ struct service::impl {
         ctx.event = e.event;
         ctx.event_id = e.dedupe_key;
         ctx.now = clock();
+        ctx.utc_offset = detail::local_utc_offset(ctx.now);
         ctx.default_locale = cfg.rules.default_locale;
         ctx.event_data = json{{"type", e.topic}, {"source", e.source}};
         if (data.contains("order_status")) ctx.event_data["order_status"] = data["order_status"];

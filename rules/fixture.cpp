@@ -172,6 +172,7 @@ public:
             }
         }
         ctx.default_locale = defaults_.locale;
+        ctx.utc_offset = defaults_.utc_offset;
         if (auto locale = node.find("locale"); locale != node.end()) {
             if (locale->is_string() && !locale->get_ref<const std::string&>().empty()) {
                 ctx.default_locale = locale->get<std::string>();

@@ -53,6 +53,7 @@ struct fixture_case {
 struct fixture_defaults {
     std::int64_t now = 0;
     std::string locale = "ja";
+    std::int64_t utc_offset = 0;   // the shop's time zone (date filters); orderflowctl takes it from the config
 };
 
 struct fixture_parse_result {

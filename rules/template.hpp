@@ -1,7 +1,11 @@
 // One message text with {{ placeholders }}, compiled once at load.
 //
 // Placeholders name catalogue fields (rules/fields.hpp): `{{order.buyer_name}}`,
-// spaces inside the braces allowed. Compiling checks every placeholder, so an
+// spaces inside the braces allowed, with an optional filter:
+// `{{order.create_time | date_ja}}` (date, date_ja, time, datetime: in the
+// shop's time, context::utc_offset) and `{{order.total_amount | money}}`
+// (with order.currency: ¥4,980, $12.50, 1,234.50 EUR). An unknown filter, or
+// one that does not fit the field's type, is a load error. Compiling checks every placeholder, so an
 // unknown field, a list or map that cannot be rendered, or an unclosed `{{`
 // is a load error. Rendering never produces a message with a hole: a missing,
 // null or empty value makes the render fail with "missing value for <field>".
@@ -41,6 +45,7 @@ private:
         std::string literal;       // text before the placeholder (or the tail)
         bool has_field = false;
         detail::field_ref field;
+        std::string filter;        // "", "date", "date_ja", "time", "datetime", "money"
     };
     std::vector<part> parts_;
     std::vector<std::string> placeholders_;

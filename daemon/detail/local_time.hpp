@@ -21,6 +21,14 @@ inline int local_minute_of_day(std::int64_t t) {
     return tm.tm_hour * 60 + tm.tm_min;
 }
 
+// Seconds east of UTC of the local time at `t` (Asia/Tokyo: 32400).
+inline std::int64_t local_utc_offset(std::int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    localtime_r(&tt, &tm);
+    return tm.tm_gmtoff;
+}
+
 // The local date at `t` as "YYYY-MM-DD".
 inline std::string local_date(std::int64_t t) {
     std::time_t tt = static_cast<std::time_t>(t);

@@ -145,3 +145,52 @@ TEST_CASE("The locale is the action's, else the rule's, else the default, else e
     CHECK(result.actions[0].params["locale"] == locale);
     CHECK(result.actions[0].params["text"] == text);
 }
+
+TEST_CASE("Filters render times in the shop's time zone and money with its currency", "[template][filters]") {
+    auto [text, currency, expected] = GENERATE(table<std::string, std::string, std::string>({
+        {"{{order.create_time | date}}", "JPY", "2026-12-04"},          // 2026-12-03T23:30Z is the 4th in Tokyo
+        {"{{order.create_time|date_ja}}", "JPY", "2026年12月4日"},
+        {"{{ order.create_time | time }}", "JPY", "08:30"},
+        {"{{order.create_time | datetime}}", "JPY", "2026-12-04 08:30"},
+        {"{{order.total_amount | money}}", "JPY", "¥1,234,980"},
+        {"{{order.total_amount | money}}", "USD", "$1,234,980.00"},
+        {"{{order.total_amount | money}}", "EUR", "1,234,980.00 EUR"},
+        {"{{order.total_amount | money}}", "", "1,234,980.00"},
+    }));
+    CAPTURE(text, currency);
+    auto t = compile_ok(text);
+    auto ctx = order_context();
+    ctx.utc_offset = 9 * 3600;
+    ctx.order["create_time"] = 1796340600;   // 2026-12-03T23:30:00Z
+    ctx.order["total_amount"] = 1234980;
+    if (!currency.empty()) ctx.order["currency"] = currency;
+    auto r = t.render(ctx);
+    REQUIRE(r.ok());
+    CHECK(r.text == expected);
+}
+
+TEST_CASE("Money keeps cents, rounds, and takes amounts written as text", "[template][filters]") {
+    auto t = compile_ok("{{order.total_amount | money}}");
+    auto ctx = order_context();
+    ctx.order["currency"] = "USD";
+    ctx.order["total_amount"] = 12.5;
+    CHECK(t.render(ctx).text == "$12.50");
+    ctx.order["total_amount"] = 0.005;
+    CHECK(t.render(ctx).text == "$0.01");
+    ctx.order["currency"] = "JPY";
+    ctx.order["total_amount"] = 980;
+    CHECK(t.render(ctx).text == "¥980");
+    ctx.order.erase("total_amount");
+    CHECK(t.render(ctx).error == "missing value for order.total_amount");   // never a hole
+}
+
+TEST_CASE("An unknown filter, or one that does not fit the field, is a load error", "[template][filters]") {
+    auto [text, error] = GENERATE(table<std::string, std::string>({
+        {"{{order.create_time | dat}}", "unknown filter \"dat\" in {{order.create_time | dat}}; filters: date, date_ja, time, datetime, money"},
+        {"{{order.buyer_name | date}}", "filter \"date\" in {{order.buyer_name | date}} needs a time, but order.buyer_name is a string"},
+        {"{{order.create_time | money}}", "filter \"money\" in {{order.create_time | money}} needs an amount, but order.create_time is a timestamp"},
+    }));
+    auto r = template_text::compile(text);
+    REQUIRE(std::holds_alternative<std::string>(r));
+    CHECK(std::get<std::string>(r) == error);
+}
