@@ -31,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -62,6 +63,9 @@ constexpr const char* usage_text =
     "                        that failed and the value it saw; rendered texts. Sends nothing\n"
     "  rules coverage [--since 7d|TIME]\n"
     "                        how often each rule matched and acted; the rules that never fired\n"
+    "  replay --since TIME [--rules DIR]\n"
+    "                        the stored events since TIME through candidate rules: what would be\n"
+    "                        new and what would no longer happen. Sends nothing\n"
     "  review list [--all]   the staff review queue (open and acknowledged items)\n"
     "  review show ID        one item with its evidence and the order's actions\n"
     "  review ack ID         someone is on it (--note, --by optional)\n"
@@ -564,6 +568,105 @@ int cmd_rules_coverage(const args& a) {
     return 0;
 }
 
+// `orderflowctl replay --since TIME [--rules DIR]`: the stored events of a
+// period through a candidate rule set (by default the rules in rules.dir), with
+// exactly what the live rules saw (the inbox keeps each event's context), and
+// what would change against what happened: actions that would be new, and
+// actions that happened but would not. Reads the database; sends nothing.
+int cmd_replay(const args& a) {
+    auto cfg = load_config_or_report(a.config);
+    if (!cfg) return 1;
+    if (a.since.empty()) {
+        std::cerr << "usage: orderflowctl replay --since TIME|DURATION [--rules DIR] --config FILE\n";
+        return 2;
+    }
+    const std::int64_t now = now_seconds();
+    std::int64_t since = 0;
+    if (auto d = parse_duration(a.since)) since = now - d->count();
+    else if (auto t = rules::parse_rfc3339(a.since)) since = *t;
+    else {
+        std::cerr << "orderflowctl replay: --since takes a duration back from now (\"24h\", \"7d\") or an RFC 3339 time, not \"" << a.since << "\"\n";
+        return 2;
+    }
+    const std::filesystem::path dir = a.rules_dir.empty() ? cfg->rules.dir : std::filesystem::path(a.rules_dir);
+    auto loaded = rules::load_directory(dir);
+    for (const auto& d : loaded.diagnostics) std::cerr << d.to_string() << "\n";
+    if (!loaded.ok()) {
+        std::cerr << "orderflowctl replay: the rules in " << dir.string() << " do not load; fix them first (orderflowctl check)\n";
+        return 1;
+    }
+    auto db = storage::database::open(cfg->storage.path);
+    storage::store store(db);
+    auto events = store.events_with_context(since, 1000000);
+
+    struct candidate {
+        std::string order_id, rule_id, kind, text;
+        std::int64_t inbox_id = 0;
+        bool shadow = false;
+    };
+    std::map<std::string, candidate> planned;   // idempotency key -> the first event that plans it
+    std::set<std::string> actual_keys;
+    std::vector<storage::action_row> actual;
+    int skipped = 0;
+    for (const auto& [e, context_text] : events) {
+        json c = json::parse(context_text, nullptr, false);
+        if (!c.is_object()) continue;
+        rules::context ctx;
+        ctx.event = e.event;
+        ctx.event_id = e.dedupe_key;
+        ctx.now = c.value("now", e.finished_at);
+        ctx.utc_offset = c.value("utc_offset", std::int64_t{0});
+        ctx.default_locale = c.value("locale", cfg->rules.default_locale);
+        ctx.order = c.value("order", json());
+        ctx.previous_order = c.value("previous_order", json());
+        ctx.message = c.value("message", json());
+        ctx.event_data = c.value("event_data", json::object());
+        for (const auto& p : rules::evaluate(*loaded.rules, ctx).actions) {
+            if (!p.error.empty()) {
+                ++skipped;
+                continue;
+            }
+            const std::string key = storage::hash_key(p.key_material);
+            planned.try_emplace(key, candidate{e.order_id, p.rule_id, p.kind, p.params.value("text", ""), e.id, p.shadow});
+        }
+        for (auto& row : store.actions_of_event(e.id)) {
+            actual_keys.insert(row.idem_key);
+            actual.push_back(std::move(row));
+        }
+    }
+    std::cout << "replay of " << events.size() << " events since " << format_time(since) << " through the rules in " << dir.string()
+              << " (" << loaded.rules->size() << " rules, hash " << loaded.rules->hash() << "); nothing is sent\n";
+    auto show_text = [](const std::string& text) {
+        if (text.empty()) return;
+        std::string indented = "      | ";
+        for (char ch : text) indented += ch == '\n' ? std::string("\n      | ") : std::string(1, ch);
+        std::cout << indented << "\n";
+    };
+    int added = 0, removed = 0, same = 0;
+    for (const auto& [key, p] : planned) {
+        if (actual_keys.count(key) || store.action_by_key(key)) {
+            ++same;
+            continue;
+        }
+        ++added;
+        std::cout << "+ order " << (p.order_id.empty() ? "-" : p.order_id) << ": rule " << p.rule_id << " would " << p.kind
+                  << (p.shadow ? " (shadow: recorded only)" : "") << " (event #" << p.inbox_id << ")\n";
+        show_text(p.text);
+    }
+    for (const auto& row : actual) {
+        if (planned.count(row.idem_key)) continue;
+        ++removed;
+        json pl = json::parse(row.payload, nullptr, false);
+        std::cout << "- order " << (row.order_id.empty() ? "-" : row.order_id) << ": rule " << row.rule_id << " " << row.kind
+                  << " would no longer happen (it was " << row.state << ", event #" << row.event_id << ")\n";
+        show_text(pl.is_object() ? pl.value("text", "") : "");
+    }
+    std::cout << added << " new, " << removed << " no longer, " << same << " unchanged";
+    if (skipped) std::cout << "; " << skipped << " could not be prepared (a value missing)";
+    std::cout << "\n";
+    return 0;
+}
+
 int cmd_rules(const args& a) {
     std::string sub = a.positional.size() > 1 ? a.positional[1] : "";
     if (sub == "test") return cmd_rules_test(a);
@@ -671,6 +774,7 @@ int run_orderflowctl(int argc, char** argv) {
         if (cmd == "activity") return cmd_activity(a);
         if (cmd == "rules") return cmd_rules(a);
         if (cmd == "notify") return cmd_notify(a);
+        if (cmd == "replay") return cmd_replay(a);
         if (cmd == "review" || cmd == "resume" || cmd == "reload") return cmd_admin(a);
     } catch (const std::exception& e) {
         std::cerr << "orderflowctl " << cmd << ": " << e.what() << "\n";

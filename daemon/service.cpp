@@ -428,6 +428,11 @@ struct service::impl {
                     ++repeated;
                 }
             }
+            // What the rules saw, for orderflowctl replay (purged with the payload).
+            store.set_event_context(e.id, json{{"order", ctx.order}, {"previous_order", ctx.previous_order}, {"message", ctx.message},
+                                               {"event_data", ctx.event_data}, {"now", ctx.now}, {"utc_offset", ctx.utc_offset},
+                                               {"locale", ctx.default_locale}}
+                                              .dump(-1, ' ', false, json::error_handler_t::replace));
             std::string note = result.matched_rules.empty() ? "no rule matched" : "matched:";
             for (const auto& id : result.matched_rules) note += " " + id;
             store.finish_event(e.id, "done", note, ctx.now);

@@ -34,8 +34,8 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff) {
         // The raw webhook body names the buyer and may carry the address. A
         // pending event still needs it; dedupe_key is what recognises a redelivery.
         n.events = run(db,
-                       "UPDATE inbox SET payload = '{}' "
-                       "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND payload != '{}'",
+                       "UPDATE inbox SET payload = '{}', context = '' "
+                       "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND (payload != '{}' OR context != '')",
                        cutoff);
 
         // A cache of order details (buyer name, address); fetched again if the

@@ -122,6 +122,22 @@ std::vector<event_row> store::recent_events(int limit) {
     return collect<event_row>(st, read_event);
 }
 
+void store::set_event_context(std::int64_t id, std::string_view context) {
+    auto st = db_.prepare("UPDATE inbox SET context = ?2 WHERE id = ?1");
+    st.bind(1, id).bind(2, context);
+    st.step();
+}
+
+std::vector<std::pair<event_row, std::string>> store::events_with_context(std::int64_t since, int limit) {
+    static const std::string sql = select_from(event_columns, ", context FROM inbox WHERE received_at >= ?1 AND state = 'done' "
+                                                              "AND context != '' ORDER BY id LIMIT ?2");
+    auto st = db_.prepare(sql);
+    st.bind(1, since).bind(2, std::int64_t{limit});
+    std::vector<std::pair<event_row, std::string>> out;
+    while (st.step()) out.emplace_back(read_event(st), st.text(13));
+    return out;
+}
+
 std::optional<event_row> store::get_event(std::int64_t id) {
     static const std::string sql = select_from(event_columns, "FROM inbox WHERE id = ?1");
     auto st = db_.prepare(sql);
@@ -357,6 +373,21 @@ store::coverage store::rule_coverage(std::int64_t since) {
     act.bind(1, since);
     while (act.step()) out.rules[act.text(0)].actions[act.text(1)] = static_cast<int>(act.int64(2));
     return out;
+}
+
+std::optional<action_row> store::action_by_key(std::string_view idem_key) {
+    static const std::string sql = select_from(action_columns, "FROM outbox WHERE idem_key = ?1");
+    auto st = db_.prepare(sql);
+    st.bind(1, idem_key);
+    if (!st.step()) return std::nullopt;
+    return read_action(st);
+}
+
+std::vector<action_row> store::actions_of_event(std::int64_t event_id) {
+    static const std::string sql = select_from(action_columns, "FROM outbox WHERE event_id = ?1 ORDER BY id");
+    auto st = db_.prepare(sql);
+    st.bind(1, event_id);
+    return collect<action_row>(st, read_action);
 }
 
 std::optional<action_row> store::get_action(std::int64_t id) {

@@ -140,6 +140,11 @@ public:
     std::vector<event_row> pending_events(std::int64_t now, int limit);
     // state: done | ignored | failed.
     void finish_event(std::int64_t id, std::string_view state, std::string_view note, std::int64_t now);
+    // What the rules saw when the event was processed (JSON), for replay.
+    void set_event_context(std::int64_t id, std::string_view context);
+    // Processed events received at or after `since`, oldest first, with
+    // their context: {id, dedupe_key, event, order_id, context}.
+    std::vector<std::pair<event_row, std::string>> events_with_context(std::int64_t since, int limit);
     // attempts+1, note = error, stays pending until not_before.
     void retry_event(std::int64_t id, std::string_view error, std::int64_t not_before);
     // Newest first, for orderflowctl and the demo.
@@ -223,6 +228,8 @@ public:
     std::int64_t last_review_notification(std::string_view channel);
     // By id (e.g. 'unknown' for reconciliation).
     std::optional<action_row> get_action(std::int64_t id);
+    std::optional<action_row> action_by_key(std::string_view idem_key);
+    std::vector<action_row> actions_of_event(std::int64_t event_id);   // planned by that inbox event
 
     // ---- daemon state that survives restarts (name -> JSON text)
     std::optional<std::string> get_state(std::string_view name);

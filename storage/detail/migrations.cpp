@@ -200,12 +200,22 @@ CREATE TABLE order_tags (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// 6: what the rules saw for each event (the order before and after, the
+// message, the time), so `orderflowctl replay` can run a candidate rule set
+// on exactly that. Personal data: purged with the payload.
+constexpr std::string_view v6 = R"sql(
+ALTER TABLE inbox ADD COLUMN context TEXT NOT NULL DEFAULT '';
+CREATE INDEX inbox_received ON inbox (received_at);
+CREATE INDEX outbox_event ON outbox (event_id);
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
     v3,
     v4,
     v5,
+    v6,
 };
 
 }  // namespace

@@ -120,3 +120,44 @@ TEST_CASE("Reloading while webhooks arrive loses nothing, sends nothing twice, a
     CHECK(log_lines(s.daemon.log(), "rules_kept").size() == 2);
     REQUIRE(eventually([&] { return log_lines(s.daemon.log(), "rules_reloaded").size() == 2; }));
 }
+
+TEST_CASE("Replay runs the stored events through candidate rules and shows what would change, sending nothing",
+          "[integration][replay]") {
+    stack s;
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
+    auto cup = s.create_order({{"buyer_name", "青木 蒼"}, {"line_items", {{{"seller_sku", "CUP-1"}, {"product_name", "湯呑み"}, {"sale_price", "900"}}}}});
+    auto pen = s.create_order({{"buyer_name", "石井 凛"}, {"line_items", {{{"seller_sku", "PEN-1"}, {"product_name", "万年筆"}, {"sale_price", "5000"}}}}});
+    const std::string cup_id = cup.at("id"), pen_id = pen.at("id");
+    for (const auto& id : {cup_id, pen_id})
+        for (const char* st : {"ON_HOLD", "AWAITING_SHIPMENT", "AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED"}) s.set_status(id, st);
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 2; }));
+    auto db = orderflow::storage::database::open(s.db_path());
+    orderflow::storage::store store(db);
+    REQUIRE(eventually([&] { return store.counts()["inbox"].value("pending", 0) == 0 && store.counts()["inbox"].value("done", 0) >= 12; }));
+
+    // The candidate: thanks only for cups, and a new message on delivery.
+    temp_dir candidate;
+    write_file(candidate / "10-rules.json", R"({
+      "templates": { "thanks": { "ja": "{{order.buyer_name}}様、ご注文 {{order.id}} ありがとうございます。" },
+                     "delivered": { "ja": "{{order.buyer_name}}様、お届けが完了しました。" } },
+      "rules": [ { "id": "thanks", "on": "order.status_changed",
+                   "if": { "all": [ { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+                                    { "order.line_items": { "any": { "seller_sku": { "matches": "^CUP-" } } } } ] },
+                   "then": [ { "send_message": { "template": "thanks" } } ] },
+                 { "id": "delivered", "on": "order.status_changed", "if": { "order.status": { "changed_to": "DELIVERED" } },
+                   "then": [ { "send_message": { "template": "delivered" } } ] } ] })");
+    auto r = ctl(s, {"replay", "--since", "1h", "--rules", candidate.path().string()});
+    CHECK(r.exit_code == 0);
+    INFO(r.output);
+    CHECK_THAT(r.output, Catch::Contains("2 new, 1 no longer, 1 unchanged"));
+    CHECK_THAT(r.output, Catch::Contains("- order " + pen_id + ": rule thanks send_message would no longer happen (it was done"));
+    CHECK_THAT(r.output, Catch::Contains("+ order " + cup_id + ": rule delivered would send_message"));
+    CHECK_THAT(r.output, Catch::Contains("| 石井 凛様、お届けが完了しました。"));
+    CHECK(s.shop_messages().size() == 2);   // nothing was sent
+    CHECK(store.counts()["outbox"].value("planned", 0) == 0);
+
+    // The rules in force replay to no change at all.
+    CHECK_THAT(ctl(s, {"replay", "--since", "1h"}).output, Catch::Contains("0 new, 0 no longer, 2 unchanged"));
+    CHECK(ctl(s, {"replay"}).exit_code == 2);
+}
