@@ -416,6 +416,7 @@ private:
 
         if (auto c = node.find("if"); c != node.end()) {
             r.has_condition = compile_condition(doc, ptr / "if", *c, "", r.when);
+            if (r.has_condition) contradiction_warnings(doc, r.when);
         }
 
         if (auto e = node.find("enabled"); e != node.end()) {
@@ -716,6 +717,94 @@ private:
             schedule_sites_.push_back({a.timer, site{doc, p / "event", false}});
         }
         if (ok) r.then.push_back(std::move(a));
+    }
+
+    // Conditions that can never all hold ("can never fire"): within one
+    // "all" (or one field test with several operators), the same field must
+    // equal two different values, equal a value it must not, lie outside its
+    // "in" list, be missing and tested, or fall in an empty numeric range.
+    void contradiction_warnings(std::size_t doc, const detail::condition& c) {
+        if (c.k == detail::condition::kind::any || c.k == detail::condition::kind::negate) {
+            for (const auto& child : c.children) contradiction_warnings(doc, child);
+            return;
+        }
+        std::vector<const detail::condition*> tests;
+        if (c.k == detail::condition::kind::test) tests.push_back(&c);
+        for (const auto& child : c.children) {
+            if (child.k == detail::condition::kind::test) tests.push_back(&child);
+            else contradiction_warnings(doc, child);
+        }
+        struct bounds {
+            std::optional<json> eq;
+            std::vector<json> excluded;
+            std::optional<std::vector<json>> in;
+            bool missing = false, tested = false;
+            double low = -1e300, high = 1e300;
+            bool low_open = false, high_open = false;
+        };
+        std::map<std::string, bounds> by_field;
+        auto warn = [&](const detail::operation& op, const std::string& field, const std::string& why) {
+            diagnostic d;
+            d.file = docs_[doc].file();
+            d.line = op.at.line;
+            d.column = op.at.column;
+            d.warning = true;
+            d.message = "this rule can never fire: " + field + " " + why;
+            diags_.push_back(std::move(d));
+        };
+        for (const auto* t : tests) {
+            auto& b = by_field[t->field.path];
+            for (const auto& op : t->ops) {
+                switch (op.kind) {
+                    case op_kind::eq:
+                        if (b.eq && *b.eq != op.operand) warn(op, t->field.path, "must equal both " + b.eq->dump() + " and " + op.operand.dump());
+                        else if (std::find(b.excluded.begin(), b.excluded.end(), op.operand) != b.excluded.end()) warn(op, t->field.path, "must equal and not equal " + op.operand.dump());
+                        else if (b.in && std::find(b.in->begin(), b.in->end(), op.operand) == b.in->end()) warn(op, t->field.path, "must equal " + op.operand.dump() + ", which its \"in\" list does not hold");
+                        b.eq = op.operand;
+                        b.tested = true;
+                        break;
+                    case op_kind::ne:
+                        if (b.eq && *b.eq == op.operand) warn(op, t->field.path, "must equal and not equal " + op.operand.dump());
+                        b.excluded.push_back(op.operand);
+                        break;
+                    case op_kind::in:
+                        if (op.operand.is_array()) {
+                            std::vector<json> list(op.operand.begin(), op.operand.end());
+                            if (b.eq && std::find(list.begin(), list.end(), *b.eq) == list.end())
+                                warn(op, t->field.path, "must equal " + b.eq->dump() + ", which this \"in\" list does not hold");
+                            if (b.in) {
+                                std::vector<json> both;
+                                for (const auto& v : list)
+                                    if (std::find(b.in->begin(), b.in->end(), v) != b.in->end()) both.push_back(v);
+                                if (both.empty()) warn(op, t->field.path, "must be in two lists that share no value");
+                                list = both;
+                            }
+                            b.in = list;
+                            b.tested = true;
+                        }
+                        break;
+                    case op_kind::exists:
+                        if (!op.flag) b.missing = true;
+                        else b.tested = true;
+                        if (b.missing && b.tested) warn(op, t->field.path, "must be missing and present at once");
+                        break;
+                    case op_kind::gt: case op_kind::gte:
+                        if (op.number > b.low || (op.number == b.low && op.kind == op_kind::gt)) { b.low = op.number; b.low_open = op.kind == op_kind::gt; }
+                        b.tested = true;
+                        if (b.low > b.high || (b.low == b.high && (b.low_open || b.high_open))) warn(op, t->field.path, "has no number in its range");
+                        break;
+                    case op_kind::lt: case op_kind::lte:
+                        if (op.number < b.high || (op.number == b.high && op.kind == op_kind::lt)) { b.high = op.number; b.high_open = op.kind == op_kind::lt; }
+                        b.tested = true;
+                        if (b.low > b.high || (b.low == b.high && (b.low_open || b.high_open))) warn(op, t->field.path, "has no number in its range");
+                        break;
+                    default:
+                        if (op.kind != op_kind::empty) b.tested = true;   // every other test needs a value
+                        break;
+                }
+                if (b.missing && b.tested && op.kind != op_kind::exists) warn(op, t->field.path, "must be missing and present at once");
+            }
+        }
     }
 
     // A timer that no rule listens to would fire into the void.

@@ -356,3 +356,34 @@ TEST_CASE("Tagging in a rule whose events carry no order is a warning at the act
     CHECK(lines == std::vector<std::string>{
                        "f.json:2:121: warning: \"tag\" needs an order, but message.received carries none; it will be skipped"});
 }
+
+TEST_CASE("Conditions that can never all hold are a warning that the rule can never fire", "[ruleset][warnings]") {
+    auto [condition, warning] = GENERATE(table<std::string, std::string>({
+        {R"({"all": [{"order.status": {"eq": "A"}}, {"order.status": {"eq": "B"}}]})", "order.status must equal both \"A\" and \"B\""},
+        {R"({"order.status": {"eq": "A", "ne": "A"}})", "order.status must equal and not equal \"A\""},
+        {R"({"all": [{"order.status": {"in": ["B", "C"]}}, {"order.status": {"eq": "A"}}]})", "order.status must equal \"A\", which its \"in\" list does not hold"},
+        {R"({"all": [{"order.status": {"in": ["A"]}}, {"order.status": {"in": ["B"]}}]})", "order.status must be in two lists that share no value"},
+        {R"({"order.total_amount": {"gt": 10, "lt": 5}})", "order.total_amount has no number in its range"},
+        {R"({"order.total_amount": {"gte": 5, "lt": 5}})", "order.total_amount has no number in its range"},
+        {R"({"all": [{"order.buyer_message": {"exists": false}}, {"order.buyer_message": {"contains": "x"}}]})", "order.buyer_message must be missing and present at once"},
+        {R"({"any": [{"order.status": {"eq": "X"}}, {"all": [{"order.status": {"eq": "A"}}, {"order.status": {"eq": "B"}}]}]})", "order.status must equal both \"A\" and \"B\""},
+        {R"({"all": [{"order.status": {"eq": "A"}}, {"order.status": {"ne": "B"}}]})", ""},
+        {R"({"any": [{"order.status": {"eq": "A"}}, {"order.status": {"eq": "B"}}]})", ""},
+        {R"({"order.total_amount": {"gte": 5, "lte": 5}})", ""},
+    }));
+    CAPTURE(condition);
+    auto result = load_text(R"({"templates": {"t": "hi"}, "rules": [{"id": "a", "on": "order.status_changed", "if": )" + condition +
+                                R"(, "then": [{"send_message": {"template": "t"}}]}]})", "f.json");
+    REQUIRE(result.ok());   // a warning, not an error: orderflowctl check still passes
+    std::vector<std::string> warnings;
+    for (const auto& d : result.diagnostics)
+        if (d.warning) warnings.push_back(d.message);
+    if (warning.empty()) {
+        CHECK(warnings.empty());
+    } else {
+        REQUIRE(warnings.size() == 1);
+        CHECK(warnings[0] == "this rule can never fire: " + warning);
+        CHECK(result.diagnostics[0].line == 1);
+        CHECK(result.diagnostics[0].column > 0);
+    }
+}
