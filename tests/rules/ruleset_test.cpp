@@ -40,7 +40,7 @@ std::string error_at(int line, const std::string& line_text, const std::string& 
 
 }  // namespace
 
-TEST_CASE("The example rule file in etc/ loads without errors or warnings", "[ruleset]") {
+TEST_CASE("The example rule files in etc/ load without errors or warnings", "[ruleset]") {
     const char* source = std::getenv("ORDERFLOW_SOURCE");
     if (source == nullptr || *source == '\0') source = ORDERFLOW_SOURCE_DIR;
     auto result = load_directory(std::filesystem::path(source) / "etc/orderflow/rules");
@@ -48,9 +48,11 @@ TEST_CASE("The example rule file in etc/ loads without errors or warnings", "[ru
     REQUIRE(result.ok());
     CHECK(result.diagnostics.empty());
     CHECK(result.rules->rule_ids() ==
-          std::vector<std::string>{"thanks-awaiting-shipment", "ask-engraving-text", "thanks-delivered"});
+          std::vector<std::string>{"thanks-awaiting-shipment", "ask-engraving-text", "thanks-delivered", "damage-or-anger-to-staff",
+                                   "where-is-my-order", "remind-engraving", "remind-engraving-fire", "shipping-sla",
+                                   "shipping-sla-missed", "return-requested"});
     CHECK(result.rules->template_names() ==
-          std::vector<std::string>{"ask_engraving", "thanks_delivered", "thanks_for_order"});
+          std::vector<std::string>{"ask_engraving", "remind_engraving", "thanks_delivered", "thanks_for_order", "where_is_my_order"});
 }
 
 TEST_CASE("Each rule error is reported at its exact line and column", "[ruleset]") {

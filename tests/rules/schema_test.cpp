@@ -266,7 +266,7 @@ TEST_CASE("The schema's top-level and rule keys are exactly the keys the loader 
     }
 }
 
-TEST_CASE("The schema lists exactly the actions the loader knows, with their parameters", "[schema]") {
+TEST_CASE("The schema lists exactly the actions the loader knows and their parameters", "[schema]") {
     const json& action = def("action");
     const names listed = enum_of(action.at("propertyNames"));
     CHECK(keys_of(action.at("properties")) == listed);
@@ -334,7 +334,7 @@ TEST_CASE("The schema lists exactly the actions the loader knows, with their par
     }
 }
 
-TEST_CASE("The schema's once_per scopes, modes, guards and events are the ones the loader accepts", "[schema]") {
+TEST_CASE("The schema offers exactly the once_per scopes and modes and guard keys and events the loader accepts", "[schema]") {
     const json& props = def("rule").at("properties");
     SECTION("once_per") {
         const names scopes = enum_of(props.at("once_per"));
@@ -458,7 +458,7 @@ TEST_CASE("Each pattern in the schema gives the loader's verdict on a table of s
     }
 }
 
-TEST_CASE("Every catalogue field is a field test in the schema, with exactly the operators the loader accepts for it", "[schema]") {
+TEST_CASE("Every catalogue field is a field test in the schema with exactly the operators the loader accepts for it", "[schema]") {
     const json& condition = def("condition");
     const json& props = condition.at("properties");
     CHECK(condition.at("additionalProperties") == false);
@@ -536,7 +536,7 @@ TEST_CASE("Every catalogue field is a field test in the schema, with exactly the
     }
 }
 
-TEST_CASE("The example rule files use only keys, actions, fields and operators the schema lists", "[schema]") {
+TEST_CASE("The example rule files use nothing the schema does not list", "[schema]") {
     const json& rule_props = def("rule").at("properties");
     const json& action_props = def("action").at("properties");
     const names actions = enum_of(def("action").at("propertyNames"));
