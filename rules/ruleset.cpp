@@ -637,7 +637,7 @@ private:
             error(doc, p, "flag_review has no \"reason\"; expected a short code such as \"damage_reported\"");
             ok = false;
         } else if (!reason->is_string() || !is_code(reason->get<std::string>(), false)) {
-            error(doc, p / "reason", "expected \"reason\" to be a short code of a-z, 0-9, _ and - such as \"damage_reported\", found " + describe(*reason));
+            error(doc, p / "reason", "expected \"reason\" to be a short code of a-z, 0-9 and _ - . : (at most 64) such as \"damage_reported\", found " + describe(*reason));
             ok = false;
         } else {
             a.reason = reason->get<std::string>();

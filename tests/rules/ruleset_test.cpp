@@ -131,7 +131,7 @@ TEST_CASE("Each rule error is reported at its exact line and column", "[ruleset]
         {"{\"id\": \"a\", " + on + R"(, "then": [{"flag_review": {"severity": "warning"}}]})", "{\"severity\"",
          "flag_review has no \"reason\"; expected a short code such as \"damage_reported\""},
         {"{\"id\": \"a\", " + on + R"(, "then": [{"flag_review": {"reason": "Damage Reported"}}]})", "\"Damage Reported\"",
-         "expected \"reason\" to be a short code of a-z, 0-9, _ and - such as \"damage_reported\", found the string \"Damage Reported\""},
+         "expected \"reason\" to be a short code of a-z, 0-9 and _ - . : (at most 64) such as \"damage_reported\", found the string \"Damage Reported\""},
         {"{\"id\": \"a\", " + on + R"(, "then": [{"flag_review": {"reason": "x", "severity": "high"}}]})", "\"high\"",
          "expected \"severity\" to be one of info, warning, critical, found the string \"high\""},
         {"{\"id\": \"a\", " + on + R"(, "then": [{"flag_review": {"reason": "x", "channel": "ops"}}]})", "\"channel\"",
