@@ -262,30 +262,29 @@ planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std
     p.once_per = r.once_per_name;
     p.shadow = r.shadow;
 
+    // rule id, index, once_per: the prefix of every key this action can have.
     std::string key = r.id;
     key.push_back('\x1f');
     key += std::to_string(index);
     key.push_back('\x1f');
     key += r.once_per_name;
-    bool scoped = append_scope(r.once_per, ctx, key);
+    // An action that cannot be prepared is keyed to this event, not to its
+    // scope: the daemon records the skip for this event, and a later event
+    // that can be prepared still gets the real key (an error never sends, so
+    // this cannot double anything).
+    const std::size_t prefix = key.size();
+    auto per_event_key = [&] { return key.substr(0, prefix) + "\x1f!error\x1f" + ctx.event_id; };   // built only on an error
+    const bool scoped = append_scope(r.once_per, ctx, key);
+    if (!scoped) {
+        p.error = "no " + r.once_per_name + " for once_per";
+        p.key_material = per_event_key();
+    }
 
     if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag" || a.kind == "schedule") {
         if (a.kind == "flag_review") p.params = {{"reason", a.reason}, {"severity", a.severity}, {"note", a.note}};
         else if (a.kind == "schedule") p.params = {{"event", a.timer}, {"after_s", a.after_s}, {"fire_at", ctx.now + a.after_s}};
         else p.params = {{"tag", a.tag}};
-        if (!scoped) {
-            p.error = "no " + r.once_per_name + " for once_per";
-            std::string k = r.id;
-            k.push_back('\x1f');
-            k += std::to_string(index);
-            k.push_back('\x1f');
-            k += r.once_per_name;
-            k += "\x1f!error\x1f";
-            k += ctx.event_id;
-            p.key_material = std::move(k);
-            return p;
-        }
-        p.key_material = std::move(key);
+        if (scoped) p.key_material = std::move(key);
         return p;
     }
 
@@ -295,25 +294,7 @@ planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std
     p.params = json::object();
     p.params["template"] = t.name;
     p.params["locale"] = locale;
-    // An action that cannot be prepared is keyed to this event, not to its
-    // scope: the daemon records the skip for this event, and a later event
-    // that can be prepared still gets the real key (an error never sends, so
-    // this cannot double anything).
-    auto per_event_key = [&] {
-        std::string k = r.id;
-        k.push_back('\x1f');
-        k += std::to_string(index);
-        k.push_back('\x1f');
-        k += r.once_per_name;
-        k += "\x1f!error\x1f";
-        k += ctx.event_id;
-        return k;
-    };
-    if (!scoped) {
-        p.error = "no " + r.once_per_name + " for once_per";
-        p.key_material = per_event_key();
-        return p;
-    }
+    if (!scoped) return p;
     auto rendered = variant.text.render(ctx);
     if (!rendered.ok()) {
         p.error = std::move(rendered.error);
