@@ -73,6 +73,7 @@ constexpr const char* usage_text =
     "  resume [--drop-held]  continue sending after the circuit breaker paused it; --drop-held\n"
     "                        skips the messages it held instead of sending them\n"
     "  reload                re-read config and rules in the running daemon (like SIGHUP)\n"
+    "  metrics               the running daemon's gauges in Prometheus text format\n"
     "  notify test CHANNEL   queue a test notification; orderflowd sends it like a review alert\n";
 
 struct args {
@@ -775,7 +776,7 @@ int run_orderflowctl(int argc, char** argv) {
         if (cmd == "rules") return cmd_rules(a);
         if (cmd == "notify") return cmd_notify(a);
         if (cmd == "replay") return cmd_replay(a);
-        if (cmd == "review" || cmd == "resume" || cmd == "reload") return cmd_admin(a);
+        if (cmd == "review" || cmd == "resume" || cmd == "reload" || cmd == "metrics") return cmd_admin(a);
     } catch (const std::exception& e) {
         std::cerr << "orderflowctl " << cmd << ": " << e.what() << "\n";
         return 1;

@@ -1209,6 +1209,39 @@ struct service::impl {
         sock.shutdown(asio::local::stream_protocol::socket::shutdown_both, ignored);
     }
 
+    // Prometheus text exposition (orderflowctl metrics; e.g. for node_exporter's
+    // textfile collector): rules in force and the last reload, the queues by
+    // state, open reviews, the breaker and pending notifications.
+    std::string metrics_text() {
+        std::ostringstream m;
+        json rs = json::parse(store.get_state("rules").value_or("{}"), nullptr, false);
+        const json last = rs.is_object() ? rs.value("last_reload", json::object()) : json::object();
+        m << "# HELP orderflow_rules_loaded Rules in force.\n# TYPE orderflow_rules_loaded gauge\n"
+          << "orderflow_rules_loaded{hash=\"" << rules->hash() << "\"} " << rules->size() << "\n";
+        m << "# HELP orderflow_rules_last_reload_ok 1 when the last reload succeeded (1 before any reload).\n"
+          << "# TYPE orderflow_rules_last_reload_ok gauge\norderflow_rules_last_reload_ok " << (last.value("ok", true) ? 1 : 0) << "\n";
+        m << "# HELP orderflow_rules_last_reload_timestamp_seconds When the last reload ran (0: none since the database was made).\n"
+          << "# TYPE orderflow_rules_last_reload_timestamp_seconds gauge\norderflow_rules_last_reload_timestamp_seconds "
+          << last.value("at", std::int64_t{0}) << "\n";
+        const json c = store.counts();
+        m << "# HELP orderflow_events Inbox events by state.\n# TYPE orderflow_events gauge\n";
+        for (const auto& [state, n] : c["inbox"].items()) m << "orderflow_events{state=\"" << state << "\"} " << n.dump() << "\n";
+        m << "# HELP orderflow_actions Outbox actions by state.\n# TYPE orderflow_actions gauge\n";
+        for (const auto& [state, n] : c["outbox"].items()) m << "orderflow_actions{state=\"" << state << "\"} " << n.dump() << "\n";
+        int open = 0, critical = 0;
+        for (const auto& r : store.reviews(false, 100000)) {
+            ++open;
+            critical += r.severity == "critical";
+        }
+        m << "# HELP orderflow_reviews_open Open or acknowledged review items.\n# TYPE orderflow_reviews_open gauge\n"
+          << "orderflow_reviews_open " << open << "\norderflow_reviews_open_critical " << critical << "\n";
+        m << "# HELP orderflow_sending_paused 1 while the circuit breaker holds messages.\n# TYPE orderflow_sending_paused gauge\n"
+          << "orderflow_sending_paused " << (breaker.open ? 1 : 0) << "\n";
+        m << "# HELP orderflow_notifications_pending Staff notifications not yet delivered.\n# TYPE orderflow_notifications_pending gauge\n"
+          << "orderflow_notifications_pending " << store.due_notifications(std::numeric_limits<std::int64_t>::max(), 100000).size() << "\n";
+        return m.str();
+    }
+
     json admin_dispatch(const json& request, const std::string& peer) {
         std::ostringstream out, err;
         int exit_code = 2;
@@ -1230,6 +1263,9 @@ struct service::impl {
                 std::string done = resume(by, peer, request.value("drop_held", false));
                 if (done.empty()) out << "sending is not paused; nothing to resume\n";
                 else out << done;
+                exit_code = 0;
+            } else if (argv[0] == "metrics") {
+                out << metrics_text();
                 exit_code = 0;
             } else if (argv[0] == "reload") {
                 const bool ok = reload_rules();

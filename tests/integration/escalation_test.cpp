@@ -333,6 +333,13 @@ TEST_CASE("Staff commands go over the admin socket, which only the service's use
     CHECK(broken.exit_code == 1);
     CHECK_THAT(broken.output, Catch::Contains("previous rules stay in force"));
     CHECK_THAT(ctl(s, {"review", "list"}).output, Catch::Contains("reload_failed"));
+    auto metrics = ctl(s, {"metrics"});
+    CHECK(metrics.exit_code == 0);
+    CHECK_THAT(metrics.output, Catch::Contains("orderflow_rules_last_reload_ok 0"));   // the broken one was last
+    CHECK_THAT(metrics.output, Catch::Contains("orderflow_rules_loaded{hash=\""));
+    CHECK_THAT(metrics.output, Catch::Contains("orderflow_reviews_open 1"));
+    CHECK_THAT(metrics.output, Catch::Contains("orderflow_sending_paused 0"));
+    CHECK_THAT(metrics.output, Catch::Contains("orderflow_actions{state=\"done\"} 0"));
 
     s.daemon.signal(SIGTERM);
     REQUIRE(s.daemon.wait() == 0);
