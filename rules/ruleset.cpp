@@ -535,6 +535,20 @@ private:
         }
     }
 
+    // Every key of an action's parameters must be one it takes; each stray
+    // one is reported at its key. False when there was one.
+    bool known_params(std::size_t doc, const pointer& p, const std::string& action, const json& params,
+                      const std::vector<std::string_view>& allowed) {
+        bool ok = true;
+        for (const auto& [key, value] : params.items()) {
+            if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+            error(doc, p / key, with_hint("unknown " + action + " key \"" + key + "\"; allowed keys: " + join(allowed), did_you_mean(key, allowed)),
+                  true);
+            ok = false;
+        }
+        return ok;
+    }
+
     void compile_action(std::size_t doc, const pointer& ptr, const json& node, detail::rule& r, std::vector<template_ref>& refs) {
         if (!node.is_object() || node.size() != 1) {
             error(doc, ptr, "expected an action object with exactly one key such as {\"send_message\": {\"template\": \"...\"}}, found " +
@@ -574,16 +588,7 @@ private:
             error(doc, p, "expected " + name + " parameters such as {\"template\": \"thanks_for_order\"}, found " + describe(params));
             return;
         }
-        bool ok = true;
-        for (const auto& [key, value] : params.items()) {
-            if (std::find(send_message_keys.begin(), send_message_keys.end(), key) == send_message_keys.end()) {
-                error(doc, p / key,
-                      with_hint("unknown " + name + " key \"" + key + "\"; allowed keys: " + join(send_message_keys),
-                                did_you_mean(key, send_message_keys)),
-                      true);
-                ok = false;
-            }
-        }
+        bool ok = known_params(doc, p, name, params, send_message_keys);
         detail::action a;
         a.kind = name;
         template_ref ref;
@@ -622,14 +627,7 @@ private:
             error(doc, p, "expected flag_review parameters such as {\"reason\": \"damage_reported\", \"severity\": \"warning\"}, found " + describe(params));
             return;
         }
-        bool ok = true;
-        for (const auto& [key, value] : params.items()) {
-            if (std::find(flag_review_keys.begin(), flag_review_keys.end(), key) == flag_review_keys.end()) {
-                error(doc, p / key, with_hint("unknown flag_review key \"" + key + "\"; allowed keys: " + join(flag_review_keys),
-                                              did_you_mean(key, flag_review_keys)), true);
-                ok = false;
-            }
-        }
+        bool ok = known_params(doc, p, "flag_review", params, flag_review_keys);
         detail::action a;
         a.kind = "flag_review";
         auto reason = params.find("reason");
@@ -681,14 +679,7 @@ private:
             error(doc, p, "expected schedule parameters such as {\"after\": \"24h\", \"event\": \"engraving.reminder\"}, found " + describe(params));
             return;
         }
-        bool ok = true;
-        for (const auto& [key, value] : params.items()) {
-            if (std::find(schedule_keys.begin(), schedule_keys.end(), key) == schedule_keys.end()) {
-                error(doc, p / key, with_hint("unknown schedule key \"" + key + "\"; allowed keys: " + join(schedule_keys),
-                                              did_you_mean(key, schedule_keys)), true);
-                ok = false;
-            }
-        }
+        bool ok = known_params(doc, p, "schedule", params, schedule_keys);
         detail::action a;
         a.kind = "schedule";
         auto after = params.find("after");
