@@ -201,6 +201,16 @@ bool holds(const condition& c, eval_state& state, const json* element) {
     return false;
 }
 
+// The text of `root[key]` when it is a string or a number; "" otherwise.
+std::string string_at(const json& root, const char* key) {
+    if (!root.is_object()) return {};
+    auto it = root.find(key);
+    if (it == root.end()) return {};
+    if (it->is_string()) return it->get<std::string>();
+    if (it->is_number_integer()) return std::to_string(it->get<std::int64_t>());
+    return {};
+}
+
 // Appends the text of `root[key]` (non-empty scalar) to key material.
 bool append_scope_value(const json& root, const char* key, std::string& out) {
     if (!root.is_object()) return false;
@@ -280,6 +290,28 @@ planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std
         p.key_material = per_event_key();
     }
 
+    if (a.kind == "update_tracking") {
+        // The tracking number and carrier are part of the key: the same
+        // number twice is one update, a corrected number is a new one.
+        std::string carrier = a.carrier.empty() ? string_at(ctx.event_data, "carrier") : a.carrier;
+        std::string number = string_at(ctx.event_data, "tracking_number");
+        p.params = {{"order_id", string_at(ctx.order, "id")},
+                    {"package_id", string_at(ctx.event_data, "package_id")},
+                    {"carrier", carrier},
+                    {"tracking_number", number}};
+        if (!scoped) return p;
+        if (number.empty() || carrier.empty()) {
+            p.error = number.empty() ? "missing value for event.tracking_number" : "missing value for event.carrier";
+            p.key_material = per_event_key();
+            return p;
+        }
+        key.push_back('\x1f');
+        key += number;
+        key.push_back('\x1f');
+        key += carrier;
+        p.key_material = std::move(key);
+        return p;
+    }
     if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag" || a.kind == "schedule") {
         if (a.kind == "flag_review") p.params = {{"reason", a.reason}, {"severity", a.severity}, {"note", a.note}};
         else if (a.kind == "schedule") p.params = {{"event", a.timer}, {"after_s", a.after_s}, {"fire_at", ctx.now + a.after_s}};

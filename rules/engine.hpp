@@ -25,7 +25,7 @@ namespace orderflow::rules {
 struct planned_action {
     std::string rule_id;
     int index = 0;                 // position in the rule's `then`
-    std::string kind;              // send_message | reply | flag_review | tag | untag
+    std::string kind;              // send_message | reply | update_tracking | flag_review | tag | untag | schedule
     std::string once_per;          // "order" | "package" | "order_status" | "message" | "event"
     // rule id, index, once_per and the scope values, joined with '\x1f'.
     // Never rule text: editing a rule keeps its keys. When `error` is set it

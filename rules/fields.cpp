@@ -54,6 +54,8 @@ const std::vector<field_info>& field_catalogue() {
         {"event.update_time", t::timestamp, "update time carried by the event"},
         {"event.source", t::string, "where the event came from: webhook, poll, ..."},
         {"event.package_id", t::string, "package the event is about (package.updated, tracking.received)"},
+        {"event.carrier", t::string, "carrier name from the tracking feed (tracking.received), e.g. ヤマト運輸"},
+        {"event.tracking_number", t::string, "tracking number from the tracking feed (tracking.received)"},
         {"message.id", t::string, "the incoming buyer message id"},
         {"message.text", t::string, "the message text"},
         {"message.type", t::string, "TEXT, IMAGE, ..."},

@@ -36,9 +36,9 @@ const std::vector<std::string_view> rule_keys = {"id", "description", "on", "if"
 const std::vector<std::string_view> guard_keys = {"quiet_hours", "messages_per_order_per_day", "messages_per_buyer_per_day",
                                                   "cancelled"};
 const std::vector<std::string_view> top_keys = {"templates", "rules"};
-const std::vector<std::string_view> supported_actions = {"send_message", "reply", "flag_review", "tag", "untag", "schedule", "stop"};
-// Described in DESIGN.md but not built yet: named so the error says so.
-const std::vector<std::string_view> future_actions = {"update_tracking"};
+const std::vector<std::string_view> supported_actions = {"send_message", "reply", "update_tracking", "flag_review",
+                                                          "tag",          "untag", "schedule",        "stop"};
+const std::vector<std::string_view> update_tracking_keys = {"carrier"};
 const std::vector<std::string_view> schedule_keys = {"after", "event"};
 const std::vector<std::string_view> flag_review_keys = {"reason", "severity", "note"};
 const std::vector<std::string_view> severities = {"info", "warning", "critical"};
@@ -467,6 +467,12 @@ private:
             ref.rule_locale = r.locale;
             ref.rule_locale_ptr = locale_ptr;
         }
+        // Tracking updates are per package by default (DESIGN.md, "Effects").
+        if (!node.contains("once_per") &&
+            std::any_of(r.then.begin(), r.then.end(), [](const detail::action& a) { return a.kind == "update_tracking"; })) {
+            r.once_per = detail::scope::package;
+            r.once_per_name = "package";
+        }
 
         scope_warnings(doc, ptr, node, r);
 
@@ -561,19 +567,16 @@ private:
         const json& params = first.value();
         pointer p = ptr / name;
         if (std::find(supported_actions.begin(), supported_actions.end(), name) == supported_actions.end()) {
-            if (std::find(future_actions.begin(), future_actions.end(), name) != future_actions.end()) {
-                error(doc, p, "action \"" + name + "\" is not supported by this version; supported actions: " + join(supported_actions), true);
-            } else {
-                error(doc, p, with_hint("unknown action \"" + name + "\"; known actions: " + join(supported_actions),
-                                        did_you_mean(name, supported_actions)),
-                      true);
-            }
+            error(doc, p, with_hint("unknown action \"" + name + "\"; known actions: " + join(supported_actions),
+                                    did_you_mean(name, supported_actions)),
+                  true);
             return;
         }
         if (name == "flag_review") return compile_flag_review(doc, p, params, r);
         if (name == "tag" || name == "untag") return compile_tag(doc, p, name, params, r);
         if (name == "stop") return compile_stop(doc, p, params, r);
         if (name == "schedule") return compile_schedule(doc, p, params, r);
+        if (name == "update_tracking") return compile_update_tracking(doc, p, params, r);
         if (name == "reply") {
             // A reply goes to the conversation of the buyer message being handled.
             const bool only_messages = !r.on.empty() && std::all_of(r.on.begin(), r.on.end(), [](const std::string& e) {
@@ -654,6 +657,36 @@ private:
                 a.note = note->get<std::string>();
             } else {
                 error(doc, p / "note", "expected \"note\" to be text for staff, found " + describe(*note));
+                ok = false;
+            }
+        }
+        if (ok) r.then.push_back(std::move(a));
+    }
+
+    // {"update_tracking": {}} or {"update_tracking": {"carrier": "ヤマト運輸"}}:
+    // ships the package (or corrects its shipping info) with the carrier and
+    // tracking number of the tracking.received event being handled.
+    void compile_update_tracking(std::size_t doc, const pointer& p, const json& params, detail::rule& r) {
+        const bool only_tracking = !r.on.empty() && std::all_of(r.on.begin(), r.on.end(), [](const std::string& e) {
+            return e == "tracking.received";
+        });
+        if (!only_tracking) {
+            error(doc, p, "\"update_tracking\" uses the carrier and tracking number of a tracking.received event: the rule must listen only to \"tracking.received\"",
+                  true);
+            return;
+        }
+        if (!params.is_object()) {
+            error(doc, p, "expected update_tracking parameters such as {} or {\"carrier\": \"ヤマト運輸\"}, found " + describe(params));
+            return;
+        }
+        bool ok = known_params(doc, p, "update_tracking", params, update_tracking_keys);
+        detail::action a;
+        a.kind = "update_tracking";
+        if (auto c = params.find("carrier"); c != params.end()) {
+            if (c->is_string() && !c->get_ref<const std::string&>().empty()) {
+                a.carrier = c->get<std::string>();
+            } else {
+                error(doc, p / "carrier", "expected \"carrier\" to be a carrier name such as \"ヤマト運輸\", found " + describe(*c));
                 ok = false;
             }
         }

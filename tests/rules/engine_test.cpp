@@ -553,3 +553,36 @@ TEST_CASE("A rule's guards travel with its messages for the send-time checks", "
     CHECK(r.actions[1].params.at("guards") == json{{"quiet_hours", {{"from", 22 * 60 + 30}, {"to", 7 * 60}}}});
     CHECK_FALSE(r.actions[2].params.contains("guards"));
 }
+
+TEST_CASE("update_tracking plans the event's carrier and number, keyed per package and number", "[engine][actions]") {
+    auto rules = must_load(R"({
+  "rules": [{"id": "ship", "on": "tracking.received", "then": [{"update_tracking": {}}]},
+            {"id": "ship-fixed", "on": "tracking.received", "then": [{"update_tracking": {"carrier": "佐川急便"}}]}]})");
+    auto ctx = sample_context();
+    ctx.event = "tracking.received";
+    ctx.event_data = {{"source", "tracking_feed"}, {"package_id", "1152921504606846976"},
+                      {"carrier", "ヤマト運輸"}, {"tracking_number", "4912-3456-7890"}};
+    auto r = evaluate(*rules, ctx);
+    REQUIRE(r.actions.size() == 2);
+    CHECK(r.actions[0].kind == "update_tracking");
+    CHECK(r.actions[0].once_per == "package");
+    CHECK(r.actions[0].error.empty());
+    CHECK(r.actions[0].params == json{{"order_id", "576461413038785752"}, {"package_id", "1152921504606846976"},
+                                      {"carrier", "ヤマト運輸"}, {"tracking_number", "4912-3456-7890"}});
+    CHECK(r.actions[0].key_material ==
+          "ship\x1f" "0\x1fpackage\x1f" "1152921504606846976\x1f" "4912-3456-7890\x1f" "ヤマト運輸");
+    CHECK(r.actions[1].params["carrier"] == "佐川急便");
+
+    SECTION("a corrected number is a new key; the same number again is the same key") {
+        auto again = evaluate(*rules, ctx);
+        CHECK(again.actions[0].key_material == r.actions[0].key_material);
+        ctx.event_data["tracking_number"] = "4912-3456-7891";
+        CHECK(evaluate(*rules, ctx).actions[0].key_material != r.actions[0].key_material);
+    }
+    SECTION("without a tracking number nothing is prepared and the error says what is missing") {
+        ctx.event_data.erase("tracking_number");
+        auto e = evaluate(*rules, ctx);
+        CHECK(e.actions[0].error == "missing value for event.tracking_number");
+        CHECK(e.actions[0].key_material.find("!error") != std::string::npos);
+    }
+}
