@@ -78,6 +78,15 @@ store::store(database& db) : db_(db) {}
 // ------------------------------------------------------------------------ inbox
 
 bool store::add_event(const new_event& e) {
+    std::int64_t claimed_by = 0;
+    if (!e.change_key.empty()) {
+        auto q = db_.prepare("SELECT inbox_id FROM inbox_changes WHERE change_key = ?1");
+        q.bind(1, e.change_key);
+        if (q.step()) claimed_by = q.int64(0);
+        // A poll that sees a change already taken in adds nothing; a webhook
+        // is kept (every acked webhook is in the inbox) but not processed.
+        if (claimed_by != 0 && e.source != "webhook") return false;
+    }
     auto st = db_.prepare(
         "INSERT INTO inbox (dedupe_key, source, topic, event, order_id, payload, received_at, not_before) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (dedupe_key) DO NOTHING");
@@ -90,7 +99,19 @@ bool store::add_event(const new_event& e) {
         .bind(7, e.received_at)
         .bind(8, e.not_before);
     st.step();
-    return db_.changes() == 1;
+    if (db_.changes() != 1) return false;
+    if (e.change_key.empty()) return true;
+    const std::int64_t id = db_.last_insert_rowid();
+    if (claimed_by != 0) {
+        auto u = db_.prepare("UPDATE inbox SET state = 'ignored', note = ?2, finished_at = received_at WHERE id = ?1");
+        u.bind(1, id).bind(2, "same change as inbox event " + std::to_string(claimed_by));
+        u.step();
+    } else {
+        auto c = db_.prepare("INSERT INTO inbox_changes (change_key, inbox_id) VALUES (?1, ?2)");
+        c.bind(1, e.change_key).bind(2, id);
+        c.step();
+    }
+    return true;
 }
 
 std::vector<event_row> store::pending_events(std::int64_t now, int limit) {

@@ -31,6 +31,9 @@ struct new_event {
     std::string payload;           // the raw JSON
     std::int64_t received_at = 0;  // unix seconds
     std::int64_t not_before = 0;   // not processed before this (a timer's firing time)
+    // The change this event reports ("order:ID:STATUS", "msg:ID"); empty
+    // when it has none. Only the first event of a change is processed.
+    std::string change_key;
 };
 
 struct event_row : new_event {

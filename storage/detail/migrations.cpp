@@ -209,6 +209,18 @@ CREATE INDEX inbox_received ON inbox (received_at);
 CREATE INDEX outbox_event ON outbox (event_id);
 )sql";
 
+// 7: one event per change, whichever source sees it first. A webhook and
+// a poll that see the same change (order X reached status S; buyer message
+// M) share a change key: the first claims it, a later webhook is stored
+// but ignored, a later poll stores nothing. Also the poller's cursors live
+// in daemon_state; nothing else is needed for them.
+constexpr std::string_view v7 = R"sql(
+CREATE TABLE inbox_changes (
+    change_key TEXT    PRIMARY KEY,
+    inbox_id   INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
@@ -216,6 +228,7 @@ constexpr std::string_view list[] = {
     v4,
     v5,
     v6,
+    v7,
 };
 
 }  // namespace

@@ -88,6 +88,43 @@ TEST_CASE("add_event stores an event once per dedupe key", "[store]") {
     CHECK(count_rows(f.db, "inbox") == 2);
 }
 
+TEST_CASE("One change is processed once, whichever of webhook and poll sees it first", "[store]") {
+    fixture f;
+    auto hook = make_event("tts:1");
+    hook.change_key = "order:576461413038785752:AWAITING_SHIPMENT";
+    auto poll = make_event("poll:order:576461413038785752:AWAITING_SHIPMENT");
+    poll.source = "poll";
+    poll.change_key = hook.change_key;
+
+    SECTION("webhook first: the poll adds nothing") {
+        CHECK(f.s.add_event(hook));
+        CHECK_FALSE(f.s.add_event(poll));
+        CHECK(count_rows(f.db, "inbox") == 1);
+        CHECK(f.s.pending_events(1000, 10).size() == 1);
+    }
+    SECTION("poll first: a late webhook is kept but not processed") {
+        CHECK(f.s.add_event(poll));
+        CHECK(f.s.add_event(hook));
+        CHECK(count_rows(f.db, "inbox") == 2);
+        auto pending = f.s.pending_events(1000, 10);
+        REQUIRE(pending.size() == 1);
+        CHECK(pending[0].source == "poll");
+        auto late = f.s.get_event(pending[0].id + 1);
+        REQUIRE(late);
+        CHECK(late->state == "ignored");
+        CHECK(late->note == "same change as inbox event " + std::to_string(pending[0].id));
+        // A redelivery of that webhook is still just a duplicate.
+        CHECK_FALSE(f.s.add_event(hook));
+    }
+    SECTION("another status of the same order is another change") {
+        CHECK(f.s.add_event(hook));
+        poll.change_key = "order:576461413038785752:IN_TRANSIT";
+        poll.dedupe_key = "poll:" + poll.change_key;
+        CHECK(f.s.add_event(poll));
+        CHECK(f.s.pending_events(1000, 10).size() == 2);
+    }
+}
+
 TEST_CASE("pending_events returns pending events due now, oldest first, up to the limit", "[store]") {
     fixture f;
     for (int i = 1; i <= 4; ++i) REQUIRE(f.s.add_event(make_event("n-" + std::to_string(i))));
