@@ -4,6 +4,7 @@
 #include "daemon/config.hpp"
 
 #include "common/duration.hpp"
+#include "rules/fixture.hpp"
 #include "rules/jsonc.hpp"
 
 #include <nlohmann/json.hpp>
@@ -209,6 +210,7 @@ config_result load_config(const std::filesystem::path& file) {
                 {"shop_id", v.string(cfg.tiktok.shop_id)},
                 {"timeout", v.duration(cfg.tiktok.timeout)},
                 {"ca_file", v.path(cfg.tiktok.ca_file)},
+                {"rate_limit_qps", v.integer(cfg.tiktok.rate_limit_qps, 0, 10000)},
             });
         }},
         {"webhook", [&](const json& j, const pointer& p) {
@@ -252,18 +254,31 @@ config_result load_config(const std::filesystem::path& file) {
         }},
         {"poll", [&](const json& j, const pointer& p) {
             v.section(j, p, {
-                {"interval", v.duration(cfg.poll.interval)},
+                {"interval", v.duration(cfg.poll.interval, std::chrono::seconds(1))},
                 {"overlap", v.duration(cfg.poll.overlap)},
+                {"enabled", v.boolean(cfg.poll.enabled)},
                 {"start", [&](const json& x, const pointer& q) {
                     v.string(cfg.poll.start)(x, q);
-                    const auto& s = cfg.poll.start;
-                    bool rfc3339 = s.size() >= 20 && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':';
-                    if (s != "now" && !rfc3339) v.error(q, "'poll.start' must be \"now\" or an RFC 3339 time such as \"2026-11-01T00:00:00+09:00\"");
+                    if (cfg.poll.start == "now") return;
+                    cfg.poll.start_at = rules::parse_rfc3339(cfg.poll.start);
+                    if (!cfg.poll.start_at) v.error(q, "'poll.start' must be \"now\" or an RFC 3339 time such as \"2026-11-01T00:00:00+09:00\", found \"" + cfg.poll.start + "\"");
                 }},
             });
         }},
         {"tracking", [&](const json& j, const pointer& p) {
-            v.section(j, p, {{"feed_dir", v.path(cfg.tracking.feed_dir)}});
+            v.section(j, p, {
+                {"feed_dir", v.path(cfg.tracking.feed_dir)},
+                {"scan_interval", v.duration(cfg.tracking.scan_interval, std::chrono::seconds(1))},
+                {"carriers", [&](const json& x, const pointer& q) {
+                    if (!x.is_object()) return v.error(q, "'tracking.carriers' must be an object of carrier name -> TikTok shipping provider name or id, e.g. {\"ヤマト運輸\": \"Yamato Transport\"}");
+                    for (const auto& [name, target] : x.items()) {
+                        if (!target.is_string() || target.get_ref<const std::string&>().empty() || name.empty())
+                            v.error(q / name, "'tracking.carriers." + name + "' must be a non-empty shipping provider name or id");
+                        else
+                            cfg.tracking.carriers.emplace_back(name, target.get<std::string>());
+                    }
+                }},
+            });
         }},
         {"executor", [&](const json& j, const pointer& p) {
             v.section(j, p, {

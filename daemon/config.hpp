@@ -36,6 +36,7 @@ struct config {
         std::string shop_id;                          // optional: webhooks for another shop are ignored
         std::chrono::milliseconds timeout{10000};
         std::filesystem::path ca_file;                // optional: extra CA bundle (tests, private sandboxes)
+        int rate_limit_qps = 50;                      // per API and shop (docs §4); 0: no client-side limit
     } tiktok;
 
     struct {
@@ -67,10 +68,16 @@ struct config {
         std::chrono::seconds interval{300};
         std::chrono::seconds overlap{600};
         std::string start = "now";
+        std::optional<std::int64_t> start_at;         // unix seconds of an RFC 3339 `start`; nullopt for "now"
+        bool enabled = true;
     } poll;
 
     struct {
-        std::filesystem::path feed_dir;
+        std::filesystem::path feed_dir;                // CSV drop folder; empty: none
+        std::chrono::seconds scan_interval{10};
+        // Warehouse carrier name -> TikTok shipping provider name or id
+        // (Get Shipping Providers); names are also matched directly.
+        std::vector<std::pair<std::string, std::string>> carriers;
     } tracking;
 
     struct {

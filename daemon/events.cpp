@@ -49,6 +49,61 @@ storage::new_event inbox_event_from_webhook(const tikapi::webhook_event& w, std:
     e.order_id = string_field(w.data, "order_id");
     e.payload = std::string(raw_body);
     e.received_at = now;
+    e.change_key = change_key_of(w.type, w.data);
+    return e;
+}
+
+std::string normalize_status(std::string_view status) {
+    // The webhook page spells it CANCEL; the order object CANCELLED (§5).
+    if (status == "CANCEL") return "CANCELLED";
+    return std::string(status);
+}
+
+std::string change_key_of(int type, const json& data) {
+    if (type == 1) {
+        std::string id = string_field(data, "order_id"), status = string_field(data, "order_status");
+        if (!id.empty() && !status.empty()) return "order:" + id + ":" + normalize_status(status);
+    }
+    if (type == 14) {
+        std::string id = string_field(data, "message_id");
+        if (!id.empty()) return "msg:" + id;
+    }
+    return {};
+}
+
+storage::new_event inbox_event_from_polled_order(const tikapi::order& o, std::int64_t now) {
+    json data{{"order_id", o.id}, {"order_status", normalize_status(o.status)}, {"is_on_hold_order", o.is_on_hold},
+              {"update_time", o.update_time}};
+    storage::new_event e;
+    e.change_key = change_key_of(1, data);
+    e.dedupe_key = "poll:" + e.change_key;
+    e.source = "poll";
+    e.topic = 1;
+    e.event = "order.status_changed";
+    e.order_id = o.id;
+    e.payload = json{{"type", 1}, {"source", "poll"}, {"data", std::move(data)}}.dump();
+    e.received_at = now;
+    return e;
+}
+
+storage::new_event inbox_event_from_polled_message(const tikapi::cs_message& m, const std::string& conversation_id,
+                                                   std::int64_t now) {
+    json data{{"message_id", m.id},
+              {"conversation_id", conversation_id},
+              {"type", m.type},
+              {"content", m.content},
+              {"create_time", m.create_time},
+              {"index", std::to_string(m.index)},
+              {"is_visible", m.is_visible},
+              {"sender", {{"role", m.sender_role}, {"im_user_id", m.sender_im_user_id}}}};
+    storage::new_event e;
+    e.change_key = change_key_of(14, data);
+    e.dedupe_key = "poll:" + e.change_key;
+    e.source = "poll";
+    e.topic = 14;
+    e.event = "message.received";
+    e.payload = json{{"type", 14}, {"source", "poll"}, {"data", std::move(data)}}.dump();
+    e.received_at = now;
     return e;
 }
 
@@ -108,7 +163,7 @@ json message_view(const json& data) {
 }
 
 bool needs_order(std::string_view event) {
-    return event == "order.status_changed" || event == "order.address_changed" ||
+    return event == "order.status_changed" || event == "order.address_changed" || event == "tracking.received" ||
            event == "order.cancellation_changed" || event == "order.return_changed" || event.rfind("timer.", 0) == 0;
 }
 

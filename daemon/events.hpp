@@ -25,6 +25,24 @@ std::string_view event_for_topic(int type);
 storage::new_event inbox_event_from_webhook(const tikapi::webhook_event& w, std::string_view raw_body,
                                             std::int64_t now);
 
+// CANCEL (the webhook's spelling) -> CANCELLED; other statuses unchanged.
+std::string normalize_status(std::string_view status);
+
+// The change a webhook reports, shared with the poller so that a webhook and
+// a poll that see the same change make one event: "order:ID:STATUS" for an
+// order status change (type 1), "msg:ID" for a new message (type 14), ""
+// for topics the poller cannot see.
+std::string change_key_of(int type, const nlohmann::json& data);
+
+// The inbox row for an order the poller found changed: an
+// order.status_changed event shaped like a type 1 webhook, source "poll".
+storage::new_event inbox_event_from_polled_order(const tikapi::order& o, std::int64_t now);
+
+// The inbox row for a buyer message the poller found: message.received,
+// shaped like a type 14 webhook, source "poll".
+storage::new_event inbox_event_from_polled_message(const tikapi::cs_message& m, const std::string& conversation_id,
+                                                   std::int64_t now);
+
 // The order as rules see it (rules/fields.hpp lists the fields).
 nlohmann::json order_view(const tikapi::order& o);
 

@@ -13,6 +13,7 @@
 #include "daemon/notify.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/tokens.hpp"
+#include "daemon/tracking.hpp"
 #include "rules/engine.hpp"
 #include "rules/ruleset.hpp"
 #include "storage/database.hpp"
@@ -39,6 +40,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -164,6 +167,8 @@ struct service::impl {
     token_keeper tokens;
     std::shared_ptr<const rules::ruleset> rules;
     std::unique_ptr<tikapi::http_server> ingress;
+    std::unique_ptr<tikapi::http_server> admin_http;   // admin.listen: the tracking feed
+    orderflow::secret admin_token;
     detail::wakeup pipeline_wake;
     detail::wakeup executor_wake;
     detail::wakeup notifier_wake;
@@ -256,6 +261,126 @@ struct service::impl {
         batch->done_signal.cancel();
     }
 
+    // ---- tracking feed ---------------------------------------------------
+    //
+    // The warehouse posts {"order_id", "package_id"?, "carrier",
+    // "tracking_number"} to POST /v1/tracking on the admin listener with
+    // "Authorization: Bearer <admin.token_file>", or drops CSV files with
+    // those columns into tracking.feed_dir. Each submission becomes one
+    // tracking.received event; the same submission twice is one event.
+
+    asio::awaitable<http_response> on_admin_http(http_request& req) {
+        const auto auth = req.header("Authorization");
+        constexpr std::string_view bearer = "Bearer ";
+        const bool authorized = auth.size() > bearer.size() && auth.substr(0, bearer.size()) == bearer &&
+                                // Hashed first, so the comparison takes the same time whatever the lengths.
+                                tikapi::signature_equals(tikapi::hmac_sha256_hex("orderflow-admin", admin_token.reveal()),
+                                                         tikapi::hmac_sha256_hex("orderflow-admin", auth.substr(bearer.size())));
+        if (!authorized) {
+            log::warn("admin_http_rejected", {{"remote", req.remote}, {"path", req.path()},
+                                              {"reason", auth.empty() ? "no bearer token" : "wrong bearer token"}});
+            co_return http_response::json(401, json{{"error", "missing or wrong bearer token (admin.token_file)"}}.dump());
+        }
+        if (req.path() != "/v1/tracking")
+            co_return http_response::json(404, json{{"error", "no such endpoint; the tracking feed is POST /v1/tracking"}}.dump());
+        if (req.method != "POST") co_return http_response::json(405, json{{"error", "use POST"}}.dump());
+        auto parsed = parse_tracking_request(req.body);
+        if (auto* why = std::get_if<std::string>(&parsed)) {
+            log::warn("tracking_rejected", {{"remote", req.remote}, {"error", *why}});
+            co_return http_response::json(400, json{{"error", *why}}.dump());
+        }
+        const auto& submission = std::get<tracking_submission>(parsed);
+        auto event = tracking_event(submission, "api", clock());
+        json fields{{"order_id", submission.order_id}, {"package_id", submission.package_id}, {"carrier", submission.carrier},
+                    {"via", "api"}};
+        const write_outcome outcome = co_await enqueue(std::move(event));
+        if (outcome == write_outcome::unavailable)
+            co_return http_response::json(503, json{{"error", "storage unavailable; retry later"}}.dump());
+        const bool fresh = outcome == write_outcome::inserted;
+        log::info(fresh ? "tracking_received" : "tracking_duplicate", std::move(fields));
+        if (fresh) pipeline_wake.notify();
+        co_return http_response::json(fresh ? 202 : 200, json{{"accepted", true}, {"duplicate", !fresh}}.dump());
+    }
+
+    // One pass over the drop folder: every *.csv file whose writer is done
+    // (unchanged for 2 s) is read, its good rows committed as events in one
+    // transaction, then the file is moved to processed/ with a
+    // .errors.txt beside it naming each bad line, and staff are told.
+    void scan_feed_dir() {
+        namespace fs = std::filesystem;
+        const fs::path dir = cfg.tracking.feed_dir;
+        std::error_code ec;
+        if (dir.empty() || !fs::is_directory(dir, ec)) return;
+        std::vector<fs::path> files;
+        for (const auto& entry : fs::directory_iterator(dir, ec)) {
+            if (!entry.is_regular_file() || entry.path().extension() != ".csv") continue;
+            auto age = fs::file_time_type::clock::now() - entry.last_write_time(ec);
+            if (!ec && age >= std::chrono::seconds(2)) files.push_back(entry.path());
+        }
+        std::sort(files.begin(), files.end());
+        for (const auto& file : files) process_feed_file(file);
+    }
+
+    void process_feed_file(const std::filesystem::path& file) {
+        namespace fs = std::filesystem;
+        std::ifstream in(file, std::ios::binary);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (!in.good() && !in.eof()) {
+            log::error("tracking_file_unreadable", {{"file", file.string()}, {"advice", "check the file's permissions"}});
+            return;
+        }
+        auto parsed = parse_tracking_csv(text);
+        int added = 0;
+        try {
+            db.transaction([&] {
+                for (const auto& row : parsed.rows)
+                    if (store.add_event(tracking_event(row.submission, "csv", clock()))) ++added;
+                if (!parsed.problems.empty()) {
+                    std::string summary = file.filename().string() + ": " + std::to_string(parsed.problems.size()) + " bad row(s), first line " +
+                                          std::to_string(parsed.problems.front().line) + ": " + parsed.problems.front().why;
+                    json lines = json::array();
+                    for (const auto& p : parsed.problems) lines.push_back({{"line", p.line}, {"error", p.why}});
+                    raise_review("", "tracking_feed_bad_rows", "warning", summary, {{"file", file.filename().string()}, {"problems", lines}});
+                }
+            });
+        } catch (const std::exception& e) {
+            log::error("tracking_file_failed", {{"file", file.string()}, {"error", e.what()},
+                                                {"advice", "the file stays in place and is read again on the next scan"}});
+            return;
+        }
+        // Committed: the file moves aside. A crash before the move reads it
+        // again, and its rows are duplicates of the events already in.
+        std::error_code ec;
+        const fs::path done_dir = file.parent_path() / "processed";
+        fs::create_directories(done_dir, ec);
+        fs::path target = done_dir / file.filename();
+        if (fs::exists(target, ec)) target = done_dir / (file.stem().string() + "." + std::to_string(clock()) + file.extension().string());
+        fs::rename(file, target, ec);
+        if (ec) log::error("tracking_file_not_moved", {{"file", file.string()}, {"error", ec.message()}});
+        if (!parsed.problems.empty()) {
+            std::ofstream report(target.string() + ".errors.txt");
+            for (const auto& p : parsed.problems) report << file.filename().string() << ":" << p.line << ": " << p.why << "\n";
+        }
+        for (const auto& p : parsed.problems)
+            log::warn("tracking_bad_row", {{"file", file.filename().string()}, {"line", p.line}, {"error", p.why}});
+        log::info("tracking_file_processed", {{"file", file.filename().string()}, {"rows", parsed.rows.size()}, {"new_events", added},
+                                              {"bad_rows", parsed.problems.size()}, {"moved_to", target.string()}});
+        if (added > 0) pipeline_wake.notify();
+    }
+
+    asio::awaitable<void> feed_dir_loop() {
+        asio::steady_timer timer(io);
+        while (!stopping) {
+            try {
+                scan_feed_dir();
+            } catch (const std::exception& e) {
+                log::error("tracking_scan_failed", {{"error", e.what()}});
+            }
+            timer.expires_after(cfg.tracking.scan_interval);
+            co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+    }
+
     // ---- pipeline ------------------------------------------------------
 
     asio::awaitable<void> pipeline_loop() {
@@ -316,6 +441,9 @@ struct service::impl {
         if (data.contains("order_status")) ctx.event_data["order_status"] = data["order_status"];
         if (data.contains("update_time")) ctx.event_data["update_time"] = data["update_time"];
         if (data.contains("fire_at")) ctx.event_data["fire_at"] = data["fire_at"];
+        for (const char* key : {"package_id", "carrier", "tracking_number"})
+            if (data.contains(key) && data[key].is_string() && !data[key].get_ref<const std::string&>().empty())
+                ctx.event_data[key] = data[key];
         if (e.event == "message.received") ctx.message = message_view(data);
         return ctx;
     }
@@ -466,6 +594,11 @@ struct service::impl {
         for (const auto& a : rows) {
             if (stopping) break;
             json previous = json::parse(a.result.empty() ? "{}" : a.result, nullptr, false);
+            if (a.kind == "update_tracking") {
+                // Interrupted mid-call: shipping and updating are safe to repeat.
+                replan(a, "outcome unknown after a restart; a tracking update is safe to repeat, so it is tried again");
+                continue;
+            }
             if (!is_message(a.kind) || (previous.is_object() && previous.contains("reconciled"))) continue;
             co_await reconcile(a);
         }
@@ -967,6 +1100,10 @@ struct service::impl {
             apply(a);
             co_return;
         }
+        if (a.kind == "update_tracking") {
+            co_await execute_tracking(a);
+            co_return;
+        }
         if (!is_message(a.kind)) {
             fail(a, "action kind '" + a.kind + "' is not supported by this version");
             co_return;
@@ -1048,6 +1185,174 @@ struct service::impl {
         }
         if (err.retryable() && a.attempts + 1 < cfg.executor.max_send_attempts) { defer(a, err.describe()); co_return; }
         fail(a, err.describe());
+    }
+
+    // ---- update_tracking -------------------------------------------------
+    //
+    // Ships the package with the warehouse's carrier and tracking number
+    // (Ship Package, self_shipment), or corrects the shipping info of one
+    // that has shipped (Update Package Shipping Info). Guards: never while
+    // the order is ON_HOLD (deferred until it is not), never for a cancelled
+    // order (skipped), never past TikTok's 72 hours after shipping (skipped,
+    // for staff). Both calls are safe to repeat (a second ship is refused
+    // with 11006021, the same info twice changes nothing), so an outcome that
+    // is not known is simply tried again.
+
+    struct provider_list {
+        std::int64_t fetched_at = 0;
+        std::vector<std::pair<std::string, std::string>> providers;   // id, name
+    };
+    std::map<std::string, provider_list> providers_by_option;
+
+    asio::awaitable<std::optional<std::vector<std::pair<std::string, std::string>>>> shipping_providers(
+        const std::string& delivery_option_id, const orderflow::secret& token, std::string& error) {
+        auto cached = providers_by_option.find(delivery_option_id);
+        if (cached != providers_by_option.end() && clock() - cached->second.fetched_at < 3600) co_return cached->second.providers;
+        auto r = co_await api.get_shipping_providers(delivery_option_id, token);
+        if (!r) {
+            error = "shipping providers: " + r.error().describe();
+            co_return std::nullopt;
+        }
+        provider_list list{clock(), {}};
+        for (const auto& p : r.value()) list.providers.emplace_back(p.id, p.name);
+        providers_by_option[delivery_option_id] = list;
+        co_return list.providers;
+    }
+
+    static bool has_shipped(const std::string& status) {
+        return status == "AWAITING_COLLECTION" || status == "IN_TRANSIT" || status == "DELIVERED" || status == "COMPLETED" ||
+               status == "PARTIALLY_SHIPPING";
+    }
+
+    void finish_tracking(const storage::action_row& a, const std::string& call, const json& result) {
+        db.transaction([&] {
+            store.set_action_state(a.id, "done", "", result.dump(), clock());
+            json detail = result;
+            detail["action_id"] = a.id;
+            detail["rule_id"] = a.rule_id;
+            store.audit(clock(), "orderflowd", call, a.order_id, detail);
+        });
+        log::info("action_done", {{"action_id", a.id}, {"kind", a.kind}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"call", call}});
+    }
+
+    asio::awaitable<void> execute_tracking(const storage::action_row& a) {
+        json p = json::parse(a.payload, nullptr, false);
+        if (!p.is_object()) p = json::object();
+        const std::string order_id = p.value("order_id", a.order_id);
+        const std::string number = p.value("tracking_number", "");
+        const std::string carrier = p.value("carrier", "");
+        std::string package_id = p.value("package_id", "");
+        if (order_id.empty() || number.empty() || carrier.empty()) {
+            fail(a, "planned tracking update has no order, carrier or tracking number");
+            co_return;
+        }
+        const orderflow::secret* token = co_await tokens.access();
+        if (!token) { defer(a, tokens.advice()); co_return; }
+
+        // The order as it is now: status, packages, what shipped.
+        auto fetched = co_await fetch_order(order_id);
+        if (!fetched.order) {
+            if (fetched.retryable) defer(a, fetched.error);
+            else fail(a, fetched.error);
+            co_return;
+        }
+        const tikapi::order& o = *fetched.order;
+        const std::string status = normalize_status(o.status);
+        if (status == "CANCELLED") {
+            skip(a, "the order is cancelled; nothing is shipped", "tracking_for_cancelled_order", "warning");
+            co_return;
+        }
+        if (status == "UNPAID" || status == "ON_HOLD" || o.is_on_hold) {
+            // TikTok refuses fulfilment in the buyer's remorse window (21011044); it ends by itself.
+            defer(a, "the order is " + status + ": no fulfilment until it is AWAITING_SHIPMENT");
+            co_return;
+        }
+        if (package_id.empty()) {
+            if (o.package_ids.size() != 1) {
+                fail(a, o.package_ids.empty() ? "the order has no package yet; the warehouse must name package_id"
+                                              : "the order has " + std::to_string(o.package_ids.size()) +
+                                                    " packages; the tracking feed must name package_id");
+                co_return;
+            }
+            package_id = o.package_ids.front();
+        } else if (!o.package_ids.empty() &&
+                   std::find(o.package_ids.begin(), o.package_ids.end(), package_id) == o.package_ids.end()) {
+            fail(a, "package " + package_id + " is not one of the order's packages");
+            co_return;
+        }
+
+        std::string error;
+        auto providers = co_await shipping_providers(o.delivery_option_id, *token, error);
+        if (!providers) {
+            defer(a, error);
+            co_return;
+        }
+        auto provider_id = resolve_provider(carrier, cfg.tracking.carriers, *providers);
+        if (!provider_id) {
+            std::string names;
+            for (const auto& pr : *providers) names += (names.empty() ? "" : ", ") + pr.second;
+            fail(a, "carrier \"" + carrier + "\" is not a shipping provider of this order's delivery option (" + names +
+                        "); map it in tracking.carriers");
+            co_return;
+        }
+
+        // What TikTok has for the package now.
+        std::string current_number = o.tracking_number, current_provider = o.shipping_provider_id;
+        for (const auto& li : o.line_items)
+            if (li.package_id == package_id && !li.tracking_number.empty()) {
+                current_number = li.tracking_number;
+                current_provider = li.shipping_provider_id;
+            }
+        json result{{"package_id", package_id}, {"tracking_number", number}, {"shipping_provider_id", *provider_id}, {"carrier", carrier}};
+        const bool shipped = has_shipped(status);
+        if (shipped && current_number == number && (current_provider.empty() || current_provider == *provider_id)) {
+            result["note"] = "TikTok already has this tracking number";
+            finish_tracking(a, "tracking.already_current", result);
+            co_return;
+        }
+        if (shipped && o.rts_time > 0 && clock() - o.rts_time > 72 * 3600) {
+            skip(a, "shipped more than 72 hours ago, when TikTok no longer takes shipping info updates; correct it in Seller Center",
+                 "tracking_update_too_late", "warning");
+            co_return;
+        }
+
+        store.begin_attempt(a.id, clock());
+        const char* call = shipped ? "update_package_shipping_info" : "ship_package";
+        // co_await only as a whole statement (GCC 12).
+        tikapi::result<tikapi::nothing> r = tikapi::api_error{};
+        if (shipped) r = co_await api.update_package_shipping_info(package_id, number, *provider_id, *token);
+        else r = co_await api.ship_package(package_id, number, *provider_id, *token);
+        if (r) {
+            finish_tracking(a, call, result);
+            co_return;
+        }
+        const auto& err = r.error();
+        if (err.token_expired()) {
+            co_await tokens.refresh_after_rejection();
+            defer(a, err.describe());
+            co_return;
+        }
+        if (err.kind == tikapi::error_kind::api && err.code == 11006021) {
+            // Shipped meanwhile (or our earlier attempt did ship it): the next
+            // attempt looks again and updates the info if it differs.
+            defer(a, "TikTok says the package has shipped already; checking its tracking number next");
+            co_return;
+        }
+        if (err.kind == tikapi::error_kind::api && err.code == 21011044) {
+            defer(a, "TikTok says the order is on hold: " + err.describe());
+            co_return;
+        }
+        if (err.kind == tikapi::error_kind::api && (err.code == 21011049 || err.code == 21011050 || err.code == 21011051 || err.code == 21011052)) {
+            skip(a, "TikTok no longer takes shipping info updates for this package: " + err.describe(), "tracking_update_too_late", "warning");
+            co_return;
+        }
+        const bool unknown = err.request_sent && (err.kind == tikapi::error_kind::timeout || err.kind == tikapi::error_kind::connect ||
+                                                  err.kind == tikapi::error_kind::protocol);
+        if ((unknown || err.retryable()) && a.attempts + 1 < cfg.executor.max_send_attempts) {
+            defer(a, (unknown ? "outcome unknown, tried again (safe to repeat): " : "") + err.describe());
+            co_return;
+        }
+        fail(a, std::string(call) + ": " + err.describe());
     }
 
     // What `orderflowctl status` shows of the rules in force and of the last
@@ -1137,6 +1442,146 @@ struct service::impl {
                 log::error("retention_failed", {{"error", e.what()}, {"advice", "retried within the hour; check the disk and the database"}});
             }
             co_await housekeeping_wake.wait(std::chrono::hours(1));
+        }
+    }
+
+    // ---- poller: the backstop for lost webhooks ------------------------------
+    //
+    // Every poll.interval: Search Orders by update_time from the cursor
+    // minus poll.overlap, and the buyer conversations for messages newer
+    // than the message cursor minus the overlap. What it finds goes into the
+    // inbox with the same change key a webhook would have, so a change seen
+    // by both is one event. Cursors (daemon_state "poll.orders",
+    // "poll.messages") advance to the start of a pass that read every page;
+    // on the very first start they begin at poll.start ("now" by default),
+    // so the shop's history is not messaged.
+
+    std::int64_t poll_cursor(const char* name) {
+        if (auto v = store.get_state(name)) return std::stoll(*v);
+        const std::int64_t start = cfg.poll.start_at.value_or(clock());
+        store.put_state(name, std::to_string(start), clock());
+        log::info("poll_cursor_started", {{"cursor", name}, {"from", start}});
+        return start;
+    }
+
+    // Commits polled events in one transaction; returns how many were new changes.
+    int add_polled(const std::vector<storage::new_event>& events) {
+        int added = 0;
+        if (events.empty()) return 0;
+        db.transaction([&] {
+            for (const auto& e : events)
+                if (store.add_event(e)) ++added;
+        });
+        if (added > 0) pipeline_wake.notify();
+        return added;
+    }
+
+    asio::awaitable<bool> poll_orders(const orderflow::secret& token) {
+        const std::int64_t started = clock();
+        const std::int64_t cursor = poll_cursor("poll.orders");
+        tikapi::order_search q;
+        q.update_time_ge = cursor - cfg.poll.overlap.count();
+        q.sort_field = "update_time";
+        q.sort_order = "ASC";
+        q.page_size = 50;
+        int pages = 0, seen = 0, added = 0;
+        for (;;) {
+            auto page = co_await api.search_orders(q, token);
+            if (!page) {
+                log::warn("poll_failed", {{"what", "orders"}, {"error", page.error().describe()}, {"pages_read", pages},
+                                          {"advice", "the cursor stays; the next poll reads the same window again"}});
+                co_return page.error().token_expired();
+            }
+            ++pages;
+            std::vector<storage::new_event> events;
+            for (const auto& o : page.value().orders) {
+                ++seen;
+                if (o.status.empty()) continue;
+                events.push_back(inbox_event_from_polled_order(o, clock()));
+            }
+            added += add_polled(events);
+            if (page.value().next_page_token.empty() || stopping) break;
+            q.page_token = page.value().next_page_token;
+        }
+        store.put_state("poll.orders", std::to_string(started), clock());
+        log::info("poll_done", {{"what", "orders"}, {"from", *q.update_time_ge}, {"pages", pages}, {"orders", seen}, {"new_changes", added}});
+        co_return false;
+    }
+
+    asio::awaitable<bool> poll_messages(const orderflow::secret& token) {
+        const std::int64_t started = clock();
+        const std::int64_t from = poll_cursor("poll.messages") - cfg.poll.overlap.count();
+        std::string page_token;
+        int pages = 0, conversations = 0, added = 0;
+        for (int page_no = 0; page_no < 20 && !stopping; ++page_no) {
+            auto page = co_await api.get_conversations(20, page_token, token);
+            if (!page) {
+                log::warn("poll_failed", {{"what", "conversations"}, {"error", page.error().describe()},
+                                          {"advice", "the cursor stays; the next poll reads the same window again"}});
+                co_return page.error().token_expired();
+            }
+            ++pages;
+            bool older_seen = false;
+            for (const auto& c : page.value().conversations) {
+                if (!c.latest_message || c.latest_message->create_time < from) {
+                    older_seen = true;
+                    continue;
+                }
+                ++conversations;
+                if (auto buyer = c.buyer_user_id(); !buyer.empty()) store.put_conversation(buyer, c.id, clock());
+                const std::string conversation_id = c.id;
+                std::string message_token;
+                for (int message_page = 0; message_page < 10 && !stopping; ++message_page) {
+                    auto messages = co_await api.get_conversation_messages(conversation_id, 10, message_token, token);
+                    if (!messages) {
+                        log::warn("poll_failed", {{"what", "messages"}, {"conversation_id", conversation_id},
+                                                  {"error", messages.error().describe()}});
+                        co_return messages.error().token_expired();
+                    }
+                    std::vector<storage::new_event> events;
+                    bool reached_old = false;
+                    for (const auto& m : messages.value().messages) {
+                        if (m.create_time < from) {
+                            reached_old = true;
+                            continue;
+                        }
+                        if (m.sender_role != "BUYER") continue;
+                        events.push_back(inbox_event_from_polled_message(m, conversation_id, clock()));
+                    }
+                    added += add_polled(events);
+                    if (reached_old || messages.value().next_page_token.empty()) break;
+                    message_token = messages.value().next_page_token;
+                }
+            }
+            // Conversations come most recently active first: past the window, stop.
+            if (older_seen || page.value().next_page_token.empty()) break;
+            page_token = page.value().next_page_token;
+        }
+        store.put_state("poll.messages", std::to_string(started), clock());
+        log::info("poll_done", {{"what", "messages"}, {"from", from}, {"pages", pages}, {"conversations", conversations},
+                                {"new_changes", added}});
+        co_return false;
+    }
+
+    asio::awaitable<void> poll_loop() {
+        asio::steady_timer timer(io);
+        while (!stopping) {
+            try {
+                const orderflow::secret* token = co_await tokens.access();
+                if (token) {
+                    bool expired = co_await poll_orders(*token);
+                    if (expired) co_await tokens.refresh_after_rejection();
+                    token = co_await tokens.access();
+                    if (token && !stopping) {
+                        expired = co_await poll_messages(*token);
+                        if (expired) co_await tokens.refresh_after_rejection();
+                    }
+                }
+            } catch (const std::exception& e) {
+                log::error("poll_failed", {{"error", e.what()}});
+            }
+            timer.expires_after(cfg.poll.interval);
+            co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
         }
     }
 
@@ -1326,6 +1771,23 @@ void service::start() {
     log::info("webhook_listening", {{"host", s.cfg.webhook.listen.host}, {"port", s.ingress->port()}, {"path", s.cfg.webhook.path}});
     s.open_admin_socket();
     s.spawn(s.admin_loop(), "admin");
+    if (s.cfg.admin.listen) {
+        s.admin_token = read_secret_file(s.cfg.admin.token_file);
+        tikapi::server_options admin_opts;
+        admin_opts.body_limit = 16 * 1024;
+        s.admin_http = std::make_unique<tikapi::http_server>(
+            s.io.get_executor(), s.cfg.admin.listen->host, s.cfg.admin.listen->port,
+            [&s](http_request& req) { return s.on_admin_http(req); }, admin_opts);
+        s.admin_http->start();
+        log::info("admin_listening", {{"host", s.cfg.admin.listen->host}, {"port", s.admin_http->port()}, {"paths", {"POST /v1/tracking"}}});
+    }
+    if (s.cfg.poll.enabled) s.spawn(s.poll_loop(), "poller");
+    if (!s.cfg.tracking.feed_dir.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(s.cfg.tracking.feed_dir, ec);
+        s.spawn(s.feed_dir_loop(), "tracking_feed");
+        log::info("tracking_feed_watching", {{"dir", s.cfg.tracking.feed_dir.string()}, {"every_s", s.cfg.tracking.scan_interval.count()}});
+    }
     s.spawn(s.pipeline_loop(), "pipeline");
     s.spawn(s.executor_loop(), "executor");
     s.spawn(s.notifier_loop(), "notifier");
@@ -1352,6 +1814,7 @@ void service::stop() {
     systemd::notify("STOPPING=1");
     log::info("daemon_stopping", {});
     if (s.ingress) s.ingress->stop();
+    if (s.admin_http) s.admin_http->stop();
     if (s.admin) {
         boost::system::error_code ignored;
         s.admin->close(ignored);
@@ -1366,6 +1829,7 @@ void service::stop() {
 }
 
 std::uint16_t service::webhook_port() const { return impl_->ingress ? impl_->ingress->port() : 0; }
+std::uint16_t service::admin_port() const { return impl_->admin_http ? impl_->admin_http->port() : 0; }
 
 int run_orderflowd(int argc, char** argv) {
     std::string config_path;

@@ -33,6 +33,7 @@ public:
     void stop();      // stops accepting and lets the loops finish; io_context::run returns
 
     std::uint16_t webhook_port() const;
+    std::uint16_t admin_port() const;   // the TCP admin listener (admin.listen); 0 when there is none
 
 private:
     struct impl;

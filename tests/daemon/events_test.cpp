@@ -68,3 +68,34 @@ TEST_CASE("A NEW_MESSAGE webhook's JSON-string content is decoded into message.t
     }
     SECTION("data without a message id is not a message") { CHECK(daemon::message_view(json::object()).is_null()); }
 }
+
+TEST_CASE("A webhook and a poll that see the same change share a change key", "[events]") {
+    tikapi::webhook_event w;
+    w.type = 1;
+    w.notification_id = "7327112393057371910";
+    w.data = {{"order_id", "576486316948490001"}, {"order_status", "CANCEL"}, {"update_time", 1700000000}};
+    auto hook = daemon::inbox_event_from_webhook(w, "{}", 100);
+    CHECK(hook.change_key == "order:576486316948490001:CANCELLED");
+
+    tikapi::order o;
+    o.id = "576486316948490001";
+    o.status = "CANCELLED";
+    o.update_time = 1700000000;
+    auto poll = daemon::inbox_event_from_polled_order(o, 200);
+    CHECK(poll.change_key == hook.change_key);
+    CHECK(poll.source == "poll");
+    CHECK(poll.event == "order.status_changed");
+    CHECK(poll.dedupe_key == "poll:order:576486316948490001:CANCELLED");
+    auto payload = json::parse(poll.payload);
+    CHECK(payload["data"]["order_status"] == "CANCELLED");
+    CHECK(payload["data"]["update_time"] == 1700000000);
+
+    SECTION("messages are keyed by their id; other topics have no change key") {
+        w.type = 14;
+        w.data = {{"message_id", "7494560109732334854"}, {"conversation_id", "c1"}};
+        CHECK(daemon::inbox_event_from_webhook(w, "{}", 100).change_key == "msg:7494560109732334854");
+        w.type = 3;
+        w.data = {{"order_id", "576486316948490001"}};
+        CHECK(daemon::inbox_event_from_webhook(w, "{}", 100).change_key.empty());
+    }
+}
