@@ -1,13 +1,20 @@
 // The TikTok Shop API client (see client.hpp): signing, envelope parsing,
-// token calls and the order-flow endpoints on top of http_client.
+// rate limiting and retries, token calls and the order-flow endpoints on top
+// of http_client.
 #include "tikapi/client.hpp"
 
 #include "common/log.hpp"
 #include "tikapi/signing.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <sodium.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <random>
 
 namespace orderflow::tikapi {
 
@@ -40,7 +47,67 @@ result<std::string> required_string(const json& data, const char* key, std::stri
     return it->get<std::string>();
 }
 
+// Puts the path in front of a decode error from a model parser.
+template <class T>
+result<T> at_path(result<T> r, std::string_view path) {
+    if (r.ok()) return r;
+    api_error e = r.error();
+    e.message = std::string(path) + ": " + e.message;
+    return e;
+}
+
+// An id as one path segment: percent-encoded; "" / "." / ".." refused (the
+// last two would change the path itself).
+result<std::string> id_segment(std::string_view id, std::string_view what, std::string_view call) {
+    if (id.empty() || id == "." || id == "..") {
+        return make_error(error_kind::decode, std::string(call) + ": the " + std::string(what) + " id is " +
+                                                  (id.empty() ? "empty" : "not an id"));
+    }
+    return percent_encode(id);
+}
+
+result<nothing> page_size_error(std::string_view path, int page_size, int max) {
+    if (page_size >= 1 && page_size <= max) return nothing{};
+    return make_error(error_kind::decode, std::string(path) + ": page_size must be 1.." + std::to_string(max) +
+                                              ", got " + std::to_string(page_size));
+}
+
+// Body of the shipping-info updates.
+json shipping_body(std::string_view tracking_number, std::string_view shipping_provider_id) {
+    return json{{"tracking_number", std::string(tracking_number)},
+                {"shipping_provider_id", std::string(shipping_provider_id)}};
+}
+
+result<nothing> shipping_args_error(std::string_view call, std::string_view tracking_number,
+                                    std::string_view shipping_provider_id) {
+    if (tracking_number.empty()) return make_error(error_kind::decode, std::string(call) + ": the tracking number is empty");
+    if (shipping_provider_id.empty()) {
+        return make_error(error_kind::decode, std::string(call) + ": the shipping provider id is empty");
+    }
+    return nothing{};
+}
+
+std::int64_t utc_day(std::int64_t unix_seconds) {
+    return unix_seconds >= 0 ? unix_seconds / 86400 : (unix_seconds - 86399) / 86400;
+}
+
 }  // namespace
+
+std::chrono::milliseconds backoff_ceiling(int retry_number, std::chrono::milliseconds base,
+                                          std::chrono::milliseconds cap) {
+    if (retry_number < 1 || base.count() <= 0 || cap.count() <= 0) return std::chrono::milliseconds(0);
+    std::int64_t ceiling = base.count();
+    for (int i = 1; i < retry_number && ceiling < cap.count(); ++i) ceiling *= 2;   // stops before overflow
+    return std::chrono::milliseconds(std::min(ceiling, static_cast<std::int64_t>(cap.count())));
+}
+
+std::chrono::milliseconds retry_delay(int retry_number, std::chrono::milliseconds base, std::chrono::milliseconds cap,
+                                      double unit) {
+    const auto ceiling = backoff_ceiling(retry_number, base, cap);
+    if (!(unit > 0)) return std::chrono::milliseconds(0);   // also NaN
+    if (unit >= 1) return ceiling;
+    return std::chrono::milliseconds(static_cast<std::int64_t>(std::floor(unit * static_cast<double>(ceiling.count()))));
+}
 
 std::string encode_query(const std::map<std::string, std::string>& query) {
     std::string out;
@@ -99,12 +166,46 @@ result<json> parse_envelope(const http_response& response, std::string_view path
 }
 
 struct client::impl {
-    impl(boost::asio::any_io_executor ex, client_options o) : options(std::move(o)), http(ex, options.tls) {
+    impl(boost::asio::any_io_executor ex, client_options o)
+        : executor(ex), options(std::move(o)), http(ex, options.tls) {
         if (!options.clock) options.clock = system_clock_seconds;
+        if (!options.limiter) {
+            rate_limiter_options lo;
+            lo.rate = std::max(0.0, options.rate_limit_qps);
+            lo.burst = lo.rate;
+            options.limiter = std::make_shared<rate_limiter>(lo);
+        }
+        rng.seed(options.random_seed != 0 ? options.random_seed : std::random_device{}());
     }
 
+    boost::asio::any_io_executor executor;
     client_options options;
     http_client http;
+    std::mt19937 rng;
+    std::int64_t cs_day = 0;     // utc_day of the customer-service count
+    std::int64_t cs_count = 0;
+
+    void count_cs_call() {
+        const std::int64_t day = utc_day(options.clock());
+        if (day != cs_day) {
+            cs_day = day;
+            cs_count = 0;
+        }
+        ++cs_count;
+    }
+
+    std::chrono::milliseconds next_delay(int retry_number) {
+        std::uniform_real_distribution<double> unit(0.0, 1.0);
+        return retry_delay(retry_number, options.backoff_base, options.backoff_cap, unit(rng));
+    }
+
+    // Waits `d`; false when the wait was cancelled.
+    boost::asio::awaitable<bool> sleep(std::chrono::nanoseconds d) {
+        boost::asio::steady_timer timer(executor);
+        timer.expires_after(d);
+        auto waited = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        co_return !std::get<0>(waited);
+    }
 
     // The token endpoints (§3): unsigned GETs on the auth host that carry
     // the app secret in the query. The target never leaves this function
@@ -141,41 +242,90 @@ client& client::operator=(client&&) noexcept = default;
 
 const client_options& client::options() const { return impl_->options; }
 
+std::int64_t client::cs_calls_today() const {
+    const auto& im = *impl_;
+    return utc_day(im.options.clock()) == im.cs_day ? im.cs_count : 0;
+}
+
 boost::asio::awaitable<result<json>> client::call(std::string_view method, std::string_view path,
                                                   std::map<std::string, std::string> query, const json* body,
-                                                  const orderflow::secret& access_token, bool shop_scoped) {
-    const auto& o = impl_->options;
+                                                  const orderflow::secret& access_token, bool shop_scoped,
+                                                  retry mode) {
+    auto& im = *impl_;
+    const auto& o = im.options;
+    const std::string path_text(path);
+    const std::string api = api_template(path_text);
+    const bool customer_service = path_text.rfind("/customer_service/", 0) == 0;
+    const int max_attempts = std::max(1, o.max_attempts);
     query.erase("sign");
     query.erase("access_token");   // deprecated in the query; the header carries it (§1)
     query["app_key"] = o.app_key;
-    query["timestamp"] = std::to_string(o.clock());
     if (shop_scoped && !o.shop_cipher.empty()) query["shop_cipher"] = o.shop_cipher;
-
     // Serialize once and sign exactly the bytes that are sent (§2).
-    std::string body_text = body ? dump(*body) : std::string();
-    const std::string path_text(path);
-    query["sign"] = sign_request(o.app_secret.reveal(), o.api_base.base_path + path_text, query, body_text);
+    const std::string body_text = body ? dump(*body) : std::string();
 
-    http_request req;
-    req.method = std::string(method);
-    req.target = path_text + "?" + encode_query(query);
-    req.headers.push_back({"content-type", "application/json"});
-    if (!access_token.empty()) req.headers.push_back({"x-tts-access-token", access_token.reveal()});
-    req.body = std::move(body_text);
+    std::optional<api_error> failure;   // of the latest attempt
+    for (int attempt = 1;; ++attempt) {
+        const auto wait = o.limiter->reserve(api, rate_limiter::clock::now());
+        if (wait.count() > 0) {
+            const bool waited = co_await im.sleep(wait);
+            if (!waited) {
+                if (failure) co_return *failure;
+                api_error e = make_error(error_kind::timeout, path_text + ": cancelled while waiting for the rate limit");
+                co_return e;
+            }
+        }
 
-    auto response = co_await impl_->http.send(o.api_base, std::move(req), o.timeout);
-    if (!response.ok()) {
-        api_error e = response.error();
-        e.message = path_text + ": " + e.message;
-        log::debug("tikapi_call", {{"method", method}, {"path", path_text}, {"error", e.describe()}});
-        co_return e;
+        // A fresh timestamp, hence a fresh signature, for every attempt.
+        query["timestamp"] = std::to_string(o.clock());
+        query.erase("sign");
+        query["sign"] = sign_request(o.app_secret.reveal(), o.api_base.base_path + path_text, query, body_text);
+
+        http_request req;
+        req.method = std::string(method);
+        req.target = path_text + "?" + encode_query(query);
+        req.headers.push_back({"content-type", "application/json"});
+        if (!access_token.empty()) req.headers.push_back({"x-tts-access-token", access_token.reveal()});
+        req.body = body_text;
+
+        auto response = co_await im.http.send(o.api_base, std::move(req), o.timeout);
+        if (customer_service && (response.ok() || response.error().request_sent)) im.count_cs_call();
+
+        if (!response.ok()) {
+            api_error e = response.error();
+            e.message = path_text + ": " + e.message;
+            log::debug("tikapi_call", {{"method", method}, {"path", path_text}, {"attempt", attempt},
+                                       {"error", e.describe()}});
+            failure = std::move(e);
+        } else {
+            auto data = parse_envelope(response.value(), path_text);
+            log::debug("tikapi_call", {{"method", method},
+                                       {"path", path_text},
+                                       {"attempt", attempt},
+                                       {"status", response.value().status},
+                                       {"code", data.ok() ? 0 : data.error().code}});
+            if (data.ok()) co_return data;
+            failure = data.error();
+        }
+
+        const api_error& e = *failure;
+        if (e.rate_limited()) {
+            o.limiter->throttled(api, rate_limiter::clock::now());
+            log::info("tikapi_throttled", {{"method", method}, {"path", path_text}, {"api", api}});
+        }
+        if (attempt >= max_attempts || !should_retry(e, mode)) co_return e;
+
+        const auto delay = im.next_delay(attempt);
+        log::info("tikapi_retry", {{"method", method},
+                                   {"path", path_text},
+                                   {"attempt", attempt},
+                                   {"delay_ms", delay.count()},
+                                   {"error", e.describe()}});
+        if (delay.count() > 0) {
+            const bool waited = co_await im.sleep(delay);
+            if (!waited) co_return e;
+        }
     }
-    auto data = parse_envelope(response.value(), path_text);
-    log::debug("tikapi_call", {{"method", method},
-                               {"path", path_text},
-                               {"status", response.value().status},
-                               {"code", data.ok() ? 0 : data.error().code}});
-    co_return data;
 }
 
 boost::asio::awaitable<result<token_set>> client::get_token(std::string_view auth_code) {
@@ -211,23 +361,11 @@ boost::asio::awaitable<result<std::vector<order>>> client::get_order_detail(cons
     }
     std::map<std::string, std::string> query;
     query["ids"] = joined;
-    auto data = co_await call("GET", path, std::move(query), nullptr, access_token);
+    auto data = co_await call("GET", path, std::move(query), nullptr, access_token, true, retry::idempotent);
     if (!data.ok()) co_return data.error();
-
-    std::vector<order> orders;
-    auto it = data.value().find("orders");
-    if (it == data.value().end() || it->is_null()) co_return orders;
-    if (!it->is_array()) co_return make_error(error_kind::decode, path + ": data.orders must be an array");
-    for (const auto& j : *it) {
-        auto o = parse_order(j);
-        if (!o.ok()) {
-            api_error e = o.error();
-            e.message = path + ": " + e.message;
-            co_return e;
-        }
-        orders.push_back(std::move(o).value());
-    }
-    co_return orders;
+    auto page = at_path(parse_order_page(data.value()), path);
+    if (!page.ok()) co_return page.error();
+    co_return std::move(page.value().orders);
 }
 
 boost::asio::awaitable<result<std::string>> client::create_conversation(std::string_view buyer_user_id,
@@ -236,7 +374,7 @@ boost::asio::awaitable<result<std::string>> client::create_conversation(std::str
     if (buyer_user_id.empty()) co_return make_error(error_kind::decode, path + ": the buyer user id is empty");
     json body{{"buyer_user_id", std::string(buyer_user_id)}};
     std::map<std::string, std::string> no_query;
-    auto data = co_await call("POST", path, std::move(no_query), &body, access_token);
+    auto data = co_await call("POST", path, std::move(no_query), &body, access_token, true, retry::at_most_once);
     if (!data.ok()) co_return data.error();
     co_return required_string(data.value(), "conversation_id", path);
 }
@@ -244,11 +382,9 @@ boost::asio::awaitable<result<std::string>> client::create_conversation(std::str
 boost::asio::awaitable<result<std::string>> client::send_text_message(std::string_view conversation_id,
                                                                       std::string_view text,
                                                                       const orderflow::secret& access_token) {
-    const std::string path =
-        "/customer_service/202309/conversations/" + percent_encode(conversation_id) + "/messages";
-    if (conversation_id.empty()) {
-        co_return make_error(error_kind::decode, "send message: the conversation id is empty");
-    }
+    auto segment = id_segment(conversation_id, "conversation", "send message");
+    if (!segment.ok()) co_return segment.error();
+    const std::string path = "/customer_service/202309/conversations/" + segment.value() + "/messages";
     if (text.empty()) co_return make_error(error_kind::decode, path + ": the message text is empty");
     if (auto n = utf8_length(text); n > max_text_message_chars) {
         co_return make_error(error_kind::decode, path + ": message too long (" + std::to_string(n) +
@@ -257,9 +393,224 @@ boost::asio::awaitable<result<std::string>> client::send_text_message(std::strin
     // content is itself a JSON string (§6): {"type":"TEXT","content":"{\"content\":\"...\"}"}
     json body{{"type", "TEXT"}, {"content", dump(json{{"content", std::string(text)}})}};
     std::map<std::string, std::string> no_query;
-    auto data = co_await call("POST", path, std::move(no_query), &body, access_token);
+    auto data = co_await call("POST", path, std::move(no_query), &body, access_token, true, retry::at_most_once);
     if (!data.ok()) co_return data.error();
     co_return required_string(data.value(), "message_id", path);
+}
+
+boost::asio::awaitable<result<order_page>> client::search_orders(const order_search& q,
+                                                                 const orderflow::secret& access_token) {
+    const std::string path = "/order/202309/orders/search";
+    if (auto bad = page_size_error(path, q.page_size, max_order_page_size); !bad.ok()) co_return bad.error();
+    std::map<std::string, std::string> query;
+    query["page_size"] = std::to_string(q.page_size);
+    if (!q.page_token.empty()) query["page_token"] = q.page_token;
+    if (!q.sort_field.empty()) query["sort_field"] = q.sort_field;
+    if (!q.sort_order.empty()) query["sort_order"] = q.sort_order;
+    json body = json::object();
+    if (q.order_status.size() == 1) body["order_status"] = q.order_status.front();
+    if (q.create_time_ge) body["create_time_ge"] = *q.create_time_ge;
+    if (q.create_time_lt) body["create_time_lt"] = *q.create_time_lt;
+    if (q.update_time_ge) body["update_time_ge"] = *q.update_time_ge;
+    if (q.update_time_lt) body["update_time_lt"] = *q.update_time_lt;
+    if (!q.buyer_user_id.empty()) body["buyer_user_id"] = q.buyer_user_id;
+
+    auto data = co_await call("POST", path, std::move(query), &body, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    auto page = at_path(parse_order_page(data.value()), path);
+    if (!page.ok()) co_return page.error();
+    if (q.order_status.size() > 1) {
+        // TikTok filters on one status only; the rest is filtered here (models.hpp, order_search).
+        auto& orders = page.value().orders;
+        std::erase_if(orders, [&](const order& o) {
+            return std::find(q.order_status.begin(), q.order_status.end(), o.status) == q.order_status.end();
+        });
+    }
+    co_return page;
+}
+
+boost::asio::awaitable<result<package>> client::get_package_detail(std::string_view package_id,
+                                                                   const orderflow::secret& access_token) {
+    auto segment = id_segment(package_id, "package", "get package detail");
+    if (!segment.ok()) co_return segment.error();
+    const std::string path = "/fulfillment/202309/packages/" + segment.value();
+    std::map<std::string, std::string> no_query;
+    auto data = co_await call("GET", path, std::move(no_query), nullptr, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return at_path(parse_package(data.value()), path);
+}
+
+boost::asio::awaitable<result<package_page>> client::search_packages(const package_search& q,
+                                                                     const orderflow::secret& access_token) {
+    const std::string path = "/fulfillment/202309/packages/search";
+    if (auto bad = page_size_error(path, q.page_size, max_package_page_size); !bad.ok()) co_return bad.error();
+    std::map<std::string, std::string> query;
+    query["page_size"] = std::to_string(q.page_size);
+    if (!q.page_token.empty()) query["page_token"] = q.page_token;
+    if (!q.sort_field.empty()) query["sort_field"] = q.sort_field;
+    if (!q.sort_order.empty()) query["sort_order"] = q.sort_order;
+    json body = json::object();
+    if (q.create_time_ge) body["create_time_ge"] = *q.create_time_ge;
+    if (q.create_time_lt) body["create_time_lt"] = *q.create_time_lt;
+    if (q.update_time_ge) body["update_time_ge"] = *q.update_time_ge;
+    if (q.update_time_lt) body["update_time_lt"] = *q.update_time_lt;
+    if (!q.package_status.empty()) body["package_status"] = q.package_status;
+
+    auto data = co_await call("POST", path, std::move(query), &body, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return at_path(parse_package_page(data.value()), path);
+}
+
+boost::asio::awaitable<result<nothing>> client::ship_package(std::string_view package_id,
+                                                             std::string_view tracking_number,
+                                                             std::string_view shipping_provider_id,
+                                                             const orderflow::secret& access_token) {
+    auto segment = id_segment(package_id, "package", "ship package");
+    if (!segment.ok()) co_return segment.error();
+    const std::string path = "/fulfillment/202309/packages/" + segment.value() + "/ship";
+    if (auto bad = shipping_args_error(path, tracking_number, shipping_provider_id); !bad.ok()) co_return bad.error();
+    json body{{"self_shipment", shipping_body(tracking_number, shipping_provider_id)}};
+    std::map<std::string, std::string> no_query;
+    auto data = co_await call("POST", path, std::move(no_query), &body, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return nothing{};
+}
+
+boost::asio::awaitable<result<nothing>> client::update_order_shipping_info(std::string_view order_id,
+                                                                           std::string_view tracking_number,
+                                                                           std::string_view shipping_provider_id,
+                                                                           const orderflow::secret& access_token) {
+    auto segment = id_segment(order_id, "order", "update order shipping info");
+    if (!segment.ok()) co_return segment.error();
+    const std::string path = "/fulfillment/202309/orders/" + segment.value() + "/shipping_info/update";
+    if (auto bad = shipping_args_error(path, tracking_number, shipping_provider_id); !bad.ok()) co_return bad.error();
+    json body = shipping_body(tracking_number, shipping_provider_id);
+    std::map<std::string, std::string> no_query;
+    auto data = co_await call("POST", path, std::move(no_query), &body, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return nothing{};
+}
+
+boost::asio::awaitable<result<nothing>> client::update_package_shipping_info(std::string_view package_id,
+                                                                             std::string_view tracking_number,
+                                                                             std::string_view shipping_provider_id,
+                                                                             const orderflow::secret& access_token) {
+    auto segment = id_segment(package_id, "package", "update package shipping info");
+    if (!segment.ok()) co_return segment.error();
+    const std::string path = "/fulfillment/202309/packages/" + segment.value() + "/shipping_info/update";
+    if (auto bad = shipping_args_error(path, tracking_number, shipping_provider_id); !bad.ok()) co_return bad.error();
+    json body = shipping_body(tracking_number, shipping_provider_id);
+    std::map<std::string, std::string> no_query;
+    auto data = co_await call("POST", path, std::move(no_query), &body, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return nothing{};
+}
+
+boost::asio::awaitable<result<std::vector<tracking_event>>> client::get_tracking(
+    std::string_view order_id, const orderflow::secret& access_token) {
+    auto segment = id_segment(order_id, "order", "get tracking");
+    if (!segment.ok()) co_return segment.error();
+    const std::string path = "/fulfillment/202309/orders/" + segment.value() + "/tracking";
+    std::map<std::string, std::string> no_query;
+    auto data = co_await call("GET", path, std::move(no_query), nullptr, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return at_path(parse_tracking(data.value()), path);
+}
+
+boost::asio::awaitable<result<std::vector<shipping_provider>>> client::get_shipping_providers(
+    std::string_view delivery_option_id, const orderflow::secret& access_token) {
+    auto segment = id_segment(delivery_option_id, "delivery option", "get shipping providers");
+    if (!segment.ok()) co_return segment.error();
+    const std::string path = "/logistics/202309/delivery_options/" + segment.value() + "/shipping_providers";
+    std::map<std::string, std::string> no_query;
+    auto data = co_await call("GET", path, std::move(no_query), nullptr, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return at_path(parse_shipping_providers(data.value()), path);
+}
+
+boost::asio::awaitable<result<conversation_page>> client::get_conversations(int page_size,
+                                                                            std::string_view page_token,
+                                                                            const orderflow::secret& access_token) {
+    const std::string path = "/customer_service/202309/conversations";
+    if (auto bad = page_size_error(path, page_size, max_conversation_page_size); !bad.ok()) co_return bad.error();
+    std::map<std::string, std::string> query;
+    query["page_size"] = std::to_string(page_size);
+    if (!page_token.empty()) query["page_token"] = std::string(page_token);
+    auto data = co_await call("GET", path, std::move(query), nullptr, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return at_path(parse_conversation_page(data.value()), path);
+}
+
+boost::asio::awaitable<result<message_page>> client::get_conversation_messages(std::string_view conversation_id,
+                                                                               int page_size,
+                                                                               std::string_view page_token,
+                                                                               const orderflow::secret& access_token) {
+    auto segment = id_segment(conversation_id, "conversation", "get conversation messages");
+    if (!segment.ok()) co_return segment.error();
+    const std::string path = "/customer_service/202309/conversations/" + segment.value() + "/messages";
+    if (auto bad = page_size_error(path, page_size, max_message_page_size); !bad.ok()) co_return bad.error();
+    std::map<std::string, std::string> query;
+    query["page_size"] = std::to_string(page_size);
+    if (!page_token.empty()) query["page_token"] = std::string(page_token);
+    auto data = co_await call("GET", path, std::move(query), nullptr, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return at_path(parse_message_page(data.value()), path);
+}
+
+boost::asio::awaitable<result<nothing>> client::mark_read(std::string_view conversation_id,
+                                                          const orderflow::secret& access_token) {
+    auto segment = id_segment(conversation_id, "conversation", "mark read");
+    if (!segment.ok()) co_return segment.error();
+    const std::string path = "/customer_service/202309/conversations/" + segment.value() + "/messages/read";
+    std::map<std::string, std::string> no_query;
+    auto data = co_await call("POST", path, std::move(no_query), nullptr, access_token, true, retry::at_most_once);
+    if (!data.ok()) co_return data.error();
+    co_return nothing{};
+}
+
+boost::asio::awaitable<result<std::vector<authorized_shop>>> client::get_authorized_shops(
+    const orderflow::secret& access_token) {
+    const std::string path = "/authorization/202309/shops";
+    std::map<std::string, std::string> no_query;
+    auto data = co_await call("GET", path, std::move(no_query), nullptr, access_token, false, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return at_path(parse_authorized_shops(data.value()), path);
+}
+
+boost::asio::awaitable<result<std::vector<webhook_subscription>>> client::get_webhooks(
+    const orderflow::secret& access_token) {
+    const std::string path = "/event/202309/webhooks";
+    std::map<std::string, std::string> no_query;
+    auto data = co_await call("GET", path, std::move(no_query), nullptr, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return at_path(parse_webhooks(data.value()), path);
+}
+
+boost::asio::awaitable<result<nothing>> client::put_webhook(std::string_view event_type, std::string_view address,
+                                                            const orderflow::secret& access_token) {
+    const std::string path = "/event/202309/webhooks";
+    if (event_type.empty()) co_return make_error(error_kind::decode, path + ": the event type is empty");
+    if (address.empty()) co_return make_error(error_kind::decode, path + ": the webhook address is empty");
+    if (auto n = utf8_length(address); n > max_webhook_address_chars) {
+        co_return make_error(error_kind::decode, path + ": the webhook address is too long (" + std::to_string(n) +
+                                                     " characters, the limit is 255)");
+    }
+    json body{{"address", std::string(address)}, {"event_type", std::string(event_type)}};
+    std::map<std::string, std::string> no_query;
+    auto data = co_await call("PUT", path, std::move(no_query), &body, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return nothing{};
+}
+
+boost::asio::awaitable<result<nothing>> client::delete_webhook(std::string_view event_type,
+                                                               const orderflow::secret& access_token) {
+    const std::string path = "/event/202309/webhooks";
+    if (event_type.empty()) co_return make_error(error_kind::decode, path + ": the event type is empty");
+    json body{{"event_type", std::string(event_type)}};
+    std::map<std::string, std::string> no_query;
+    auto data = co_await call("DELETE", path, std::move(no_query), &body, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return nothing{};
 }
 
 }  // namespace orderflow::tikapi

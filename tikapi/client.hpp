@@ -5,11 +5,16 @@
 // Every call returns result<T>; nothing throws on a remote failure. Errors
 // name the API path only: the token calls carry the app secret in the query,
 // and no URL with a query string ever reaches an error message or a log line.
+//
+// Open API calls (not the auth host) go through a per-API rate limiter
+// (rate_limiter.hpp) and are retried with capped, fully jittered exponential
+// backoff as far as the call's retry mode allows (result.hpp, should_retry).
 #pragma once
 
 #include "common/secret.hpp"
 #include "tikapi/http.hpp"
 #include "tikapi/models.hpp"
+#include "tikapi/rate_limiter.hpp"
 #include "tikapi/result.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -36,11 +41,30 @@ struct client_options {
     std::chrono::milliseconds timeout{10000};
     tls_options tls;
     std::function<std::int64_t()> clock;   // unix seconds; default: system clock
+
+    // TikTok limits each API per app + shop (§4): give every client of the
+    // same app and shop the same limiter. nullptr: the client makes its own
+    // with rate_limit_qps (burst the same; 0 disables limiting), and
+    // options().limiter then returns it.
+    std::shared_ptr<rate_limiter> limiter;
+    double rate_limit_qps = 50;
+
+    // Attempts per call (1: never retry), and the backoff between them:
+    // uniform in [0, min(backoff_cap, backoff_base * 2^(retry - 1))].
+    int max_attempts = 4;
+    std::chrono::milliseconds backoff_base{200}, backoff_cap{5000};
+    std::uint32_t random_seed = 0;   // for the backoff jitter; 0: std::random_device
 };
 
 // Limits the API documents (§6).
 inline constexpr std::size_t max_order_ids_per_call = 50;
 inline constexpr std::size_t max_text_message_chars = 2000;
+inline constexpr int max_order_page_size = 100;
+inline constexpr int max_package_page_size = 50;
+inline constexpr int max_conversation_page_size = 20;
+inline constexpr int max_message_page_size = 10;
+inline constexpr std::size_t max_webhook_address_chars = 255;
+inline constexpr std::int64_t cs_daily_quota = 10000;   // error 45101004 past it
 
 class client {
 public:
@@ -67,6 +91,85 @@ public:
                                                                   std::string_view text,
                                                                   const orderflow::secret& access_token);
 
+    // Argument checks shared by the calls below: an id that goes in the path
+    // must not be empty, "." or ".." (it is percent-encoded), and a page size
+    // must be within the API's range. A bad argument is an error of kind
+    // decode, returned without calling. Unless said otherwise, calls are
+    // retried as retry::idempotent, and they are shop scoped.
+
+    // POST /order/202309/orders/search; see order_search for how
+    // order_status is sent.
+    boost::asio::awaitable<result<order_page>> search_orders(const order_search& q,
+                                                             const orderflow::secret& access_token);
+    // GET /fulfillment/202309/packages/{package_id}.
+    boost::asio::awaitable<result<package>> get_package_detail(std::string_view package_id,
+                                                               const orderflow::secret& access_token);
+    // POST /fulfillment/202309/packages/search.
+    boost::asio::awaitable<result<package_page>> search_packages(const package_search& q,
+                                                                 const orderflow::secret& access_token);
+    // POST /fulfillment/202309/packages/{package_id}/ship with
+    // {"self_shipment":{"tracking_number","shipping_provider_id"}} (seller
+    // shipping). Retried: TikTok refuses a second ship with 11006021, so a
+    // 11006021 after a retry may mean the first attempt went through; check
+    // get_package_detail's tracking_number.
+    boost::asio::awaitable<result<nothing>> ship_package(std::string_view package_id, std::string_view tracking_number,
+                                                         std::string_view shipping_provider_id,
+                                                         const orderflow::secret& access_token);
+    // POST /fulfillment/202309/orders/{order_id}/shipping_info/update (shipped,
+    // seller-shipped orders, within 72 h of shipping).
+    boost::asio::awaitable<result<nothing>> update_order_shipping_info(std::string_view order_id,
+                                                                       std::string_view tracking_number,
+                                                                       std::string_view shipping_provider_id,
+                                                                       const orderflow::secret& access_token);
+    // POST /fulfillment/202309/packages/{package_id}/shipping_info/update.
+    boost::asio::awaitable<result<nothing>> update_package_shipping_info(std::string_view package_id,
+                                                                         std::string_view tracking_number,
+                                                                         std::string_view shipping_provider_id,
+                                                                         const orderflow::secret& access_token);
+    // GET /fulfillment/202309/orders/{order_id}/tracking.
+    boost::asio::awaitable<result<std::vector<tracking_event>>> get_tracking(std::string_view order_id,
+                                                                             const orderflow::secret& access_token);
+    // GET /logistics/202309/delivery_options/{delivery_option_id}/shipping_providers
+    // (21008117 when TikTok ships that option itself).
+    boost::asio::awaitable<result<std::vector<shipping_provider>>> get_shipping_providers(
+        std::string_view delivery_option_id, const orderflow::secret& access_token);
+
+    // Customer service (§6). Each request that reaches TikTok counts towards
+    // the 10,000/day quota (cs_calls_today).
+    // GET /customer_service/202309/conversations, page_size 1..20.
+    boost::asio::awaitable<result<conversation_page>> get_conversations(int page_size, std::string_view page_token,
+                                                                        const orderflow::secret& access_token);
+    // GET /customer_service/202309/conversations/{id}/messages, page_size
+    // 1..10. Does not mark the messages read.
+    boost::asio::awaitable<result<message_page>> get_conversation_messages(std::string_view conversation_id,
+                                                                           int page_size, std::string_view page_token,
+                                                                           const orderflow::secret& access_token);
+    // POST /customer_service/202309/conversations/{id}/messages/read (retry::at_most_once).
+    boost::asio::awaitable<result<nothing>> mark_read(std::string_view conversation_id,
+                                                      const orderflow::secret& access_token);
+
+    // GET /authorization/202309/shops (not shop scoped): the shops the token
+    // may act for, with the cipher to configure as shop_cipher.
+    boost::asio::awaitable<result<std::vector<authorized_shop>>> get_authorized_shops(
+        const orderflow::secret& access_token);
+
+    // The Event API (§5). GET /event/202309/webhooks.
+    boost::asio::awaitable<result<std::vector<webhook_subscription>>> get_webhooks(
+        const orderflow::secret& access_token);
+    // PUT /event/202309/webhooks {"address","event_type"}; the address is at
+    // most 255 characters. Retried (setting the same address twice is harmless).
+    boost::asio::awaitable<result<nothing>> put_webhook(std::string_view event_type, std::string_view address,
+                                                        const orderflow::secret& access_token);
+    // DELETE /event/202309/webhooks {"event_type"}. Retried: a repeat after a
+    // lost answer may come back as TikTok's error for a missing subscription.
+    boost::asio::awaitable<result<nothing>> delete_webhook(std::string_view event_type,
+                                                           const orderflow::secret& access_token);
+
+    // Customer-service requests that reached TikTok (answered, or failed
+    // after being sent) in the current UTC day by options().clock, retries
+    // included. Not persisted: a restart starts again from zero.
+    std::int64_t cs_calls_today() const;
+
     // The generic signed call. Adds app_key, timestamp, shop_cipher (when
     // shop_scoped and configured) and sign; sends x-tts-access-token (when
     // not empty) and content-type application/json; serializes `body` once and
@@ -74,11 +177,20 @@ public:
     // Parses the envelope on any HTTP status: code != 0 -> kind api; a non-2xx
     // without an envelope -> kind http_status; a 2xx that is not an envelope -> decode.
     // Returns `data` (an empty object when absent or null).
+    //
+    // Before each attempt it waits for the rate limiter's slot of the path's
+    // template (api_template). A 429 / 36009002 throttles that API in the
+    // limiter. A failed attempt is repeated, up to options().max_attempts
+    // times in all, when should_retry(error, mode) says so, after
+    // retry_delay(); each attempt is signed anew with a fresh timestamp. The
+    // last error is returned. A cancelled wait returns the error so far (or
+    // kind timeout, request_sent false, before the first attempt).
     boost::asio::awaitable<result<nlohmann::json>> call(std::string_view method, std::string_view path,
                                                         std::map<std::string, std::string> query,
                                                         const nlohmann::json* body,
                                                         const orderflow::secret& access_token,
-                                                        bool shop_scoped = true);
+                                                        bool shop_scoped = true,
+                                                        retry mode = retry::at_most_once);
 
     const client_options& options() const;
 
@@ -96,5 +208,15 @@ result<nlohmann::json> parse_envelope(const http_response& response, std::string
 
 // Counts Unicode code points in UTF-8 text (invalid bytes count one each).
 std::size_t utf8_length(std::string_view text);
+
+// The upper bound of the wait before retry `retry_number` (1 = the first
+// retry): min(cap, base * 2^(retry_number - 1)), without overflow.
+std::chrono::milliseconds backoff_ceiling(int retry_number, std::chrono::milliseconds base,
+                                          std::chrono::milliseconds cap);
+// "Full jitter" (the docs recommend random exponential backoff, §4): the wait
+// is `unit` (a uniform draw in [0, 1)) times backoff_ceiling. Pure; the client
+// draws `unit` from its seeded std::mt19937.
+std::chrono::milliseconds retry_delay(int retry_number, std::chrono::milliseconds base,
+                                      std::chrono::milliseconds cap, double unit);
 
 }  // namespace orderflow::tikapi

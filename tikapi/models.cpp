@@ -1,4 +1,5 @@
-// Defensive decoding of token and order payloads (see models.hpp).
+// Defensive decoding of token, order, package, logistics, customer-service,
+// shop and webhook payloads (see models.hpp).
 //
 // A small field reader collects the first type error with its JSON path
 // ("order.line_items[1].sale_price must be a string") instead of throwing,
@@ -6,6 +7,10 @@
 #include "tikapi/models.hpp"
 
 #include <sodium.h>
+
+#include <charconv>
+#include <limits>
+#include <system_error>
 
 namespace orderflow::tikapi {
 
@@ -60,6 +65,42 @@ public:
         if (it->is_array()) return &*it;
         fail(at(key), "an array");
         return nullptr;
+    }
+    void integer(const json& j, const char* key, int& out) {
+        std::int64_t v = out;
+        integer(j, key, v);
+        if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max()) fail(at(key), "a 32-bit integer");
+        else out = static_cast<int>(v);
+    }
+    // An integer sent either as a JSON number or as a string of digits
+    // (message `index`: a string in webhooks, GUESS: a number elsewhere).
+    void integer_or_string(const json& j, const char* key, std::int64_t& out) {
+        auto it = j.find(key);
+        if (it == j.end() || it->is_null()) return;
+        if (it->is_number_integer()) {
+            out = it->get<std::int64_t>();
+            return;
+        }
+        if (it->is_string()) {
+            const auto& s = it->get_ref<const std::string&>();
+            std::int64_t v = 0;
+            auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+            if (!s.empty() && ec == std::errc() && end == s.data() + s.size()) {
+                out = v;
+                return;
+            }
+        }
+        fail(at(key), "an integer or a string of digits");
+    }
+    // An array of strings; a non-string element is an error naming its index.
+    void strings(const json& j, const char* key, std::vector<std::string>& out) {
+        const json* a = array(j, key);
+        if (!a) return;
+        for (std::size_t i = 0; i < a->size(); ++i) {
+            const json& v = (*a)[i];
+            if (v.is_string()) out.push_back(v.get<std::string>());
+            else if (!v.is_null()) fail(at(key) + "[" + std::to_string(i) + "]", "a string");
+        }
     }
 
 private:
@@ -138,10 +179,14 @@ result<token_set> parse_token_data(const nlohmann::json& data) {
     return t;
 }
 
-result<order> parse_order(const nlohmann::json& j) {
-    if (!j.is_object()) return decode_error("order must be an object");
+namespace {
+
+// parse_order with the name errors use for the order ("order", or
+// "data.orders[3]" inside a page).
+result<order> parse_order_named(const json& j, const std::string& name) {
+    if (!j.is_object()) return decode_error(name + " must be an object");
     order o;
-    reader r("order");
+    reader r(name);
     r.string(j, "id", o.id);
     r.string(j, "status", o.status);
     r.string(j, "user_id", o.user_id);
@@ -153,26 +198,34 @@ result<order> parse_order(const nlohmann::json& j) {
     r.string(j, "tracking_number", o.tracking_number);
     r.string(j, "shipping_provider", o.shipping_provider);
     r.string(j, "shipping_provider_id", o.shipping_provider_id);
+    r.string(j, "warehouse_id", o.warehouse_id);
+    r.string(j, "cancel_reason", o.cancel_reason);
+    r.string(j, "fulfillment_type", o.fulfillment_type);
     r.integer(j, "create_time", o.create_time);
     r.integer(j, "update_time", o.update_time);
     r.integer(j, "paid_time", o.paid_time);
+    r.integer(j, "rts_time", o.rts_time);
+    r.integer(j, "delivery_time", o.delivery_time);
+    r.integer(j, "cancel_time", o.cancel_time);
+    r.integer(j, "shipping_due_time", o.shipping_due_time);
     r.boolean(j, "is_on_hold_order", o.is_on_hold);
+    r.boolean(j, "is_buyer_request_cancel", o.is_buyer_request_cancel);
 
     if (const json* payment = r.object(j, "payment")) {
-        reader p("order.payment");
+        reader p(name + ".payment");
         p.string(*payment, "currency", o.currency);
         p.string(*payment, "total_amount", o.total_amount);
         if (p.failed()) return decode_error(p.error());
     }
 
     if (const json* address = r.object(j, "recipient_address")) {
-        reader a("order.recipient_address");
-        std::string name, first, last;
-        a.string(*address, "name", name);
+        reader a(name + ".recipient_address");
+        std::string recipient, first, last;
+        a.string(*address, "name", recipient);
         a.string(*address, "first_name", first);
         a.string(*address, "last_name", last);
         if (a.failed()) return decode_error(a.error());
-        if (!name.empty()) o.recipient_name = name;
+        if (!recipient.empty()) o.recipient_name = recipient;
         else if (!first.empty() && !last.empty()) o.recipient_name = first + " " + last;
         else o.recipient_name = first.empty() ? last : first;
     }
@@ -180,7 +233,7 @@ result<order> parse_order(const nlohmann::json& j) {
     if (const json* items = r.array(j, "line_items")) {
         for (std::size_t i = 0; i < items->size(); ++i) {
             const json& item = (*items)[i];
-            std::string where = "order.line_items[" + std::to_string(i) + "]";
+            std::string where = name + ".line_items[" + std::to_string(i) + "]";
             if (!item.is_object()) return decode_error(where + " must be an object");
             reader li(where);
             line_item l;
@@ -194,6 +247,10 @@ result<order> parse_order(const nlohmann::json& j) {
             li.string(item, "currency", l.currency);
             li.string(item, "package_id", l.package_id);
             li.string(item, "display_status", l.display_status);
+            li.string(item, "package_status", l.package_status);
+            li.string(item, "tracking_number", l.tracking_number);
+            li.string(item, "shipping_provider_id", l.shipping_provider_id);
+            li.string(item, "shipping_provider_name", l.shipping_provider_name);
             if (li.failed()) return decode_error(li.error());
             o.line_items.push_back(std::move(l));
         }
@@ -201,21 +258,261 @@ result<order> parse_order(const nlohmann::json& j) {
 
     if (const json* packages = r.array(j, "packages")) {
         for (std::size_t i = 0; i < packages->size(); ++i) {
-            const json& package = (*packages)[i];
-            std::string where = "order.packages[" + std::to_string(i) + "]";
-            if (!package.is_object()) return decode_error(where + " must be an object");
+            const json& pkg = (*packages)[i];
+            std::string where = name + ".packages[" + std::to_string(i) + "]";
+            if (!pkg.is_object()) return decode_error(where + " must be an object");
             reader pk(where);
             std::string id;
-            pk.string(package, "id", id);
+            pk.string(pkg, "id", id);
             if (pk.failed()) return decode_error(pk.error());
             if (!id.empty()) o.package_ids.push_back(std::move(id));
         }
     }
 
     if (r.failed()) return decode_error(r.error());
-    if (o.id.empty()) return decode_error("order.id is missing");
+    if (o.id.empty()) return decode_error(name + ".id is missing");
     if (o.currency.empty() && !o.line_items.empty()) o.currency = o.line_items.front().currency;
     return o;
+}
+
+result<package> parse_package_named(const json& j, const std::string& name) {
+    if (!j.is_object()) return decode_error(name + " must be an object");
+    package p;
+    reader r(name);
+    std::string package_id, id, package_status, status;
+    r.string(j, "package_id", package_id);
+    r.string(j, "id", id);
+    r.string(j, "package_status", package_status);
+    r.string(j, "status", status);
+    r.string(j, "tracking_number", p.tracking_number);
+    r.string(j, "shipping_provider_id", p.shipping_provider_id);
+    r.string(j, "shipping_provider_name", p.shipping_provider_name);
+    r.string(j, "shipping_type", p.shipping_type);
+    r.string(j, "delivery_option_id", p.delivery_option_id);
+    r.string(j, "handover_method", p.handover_method);
+    r.integer(j, "create_time", p.create_time);
+    r.integer(j, "update_time", p.update_time);
+    r.strings(j, "order_line_item_ids", p.order_line_item_ids);
+    if (const json* orders = r.array(j, "orders")) {
+        for (std::size_t i = 0; i < orders->size(); ++i) {
+            const json& o = (*orders)[i];
+            std::string where = name + ".orders[" + std::to_string(i) + "]";
+            if (!o.is_object()) return decode_error(where + " must be an object");
+            reader ro(where);
+            std::string order_id;
+            ro.string(o, "id", order_id);
+            if (ro.failed()) return decode_error(ro.error());
+            if (!order_id.empty()) p.order_ids.push_back(std::move(order_id));
+        }
+    }
+    if (r.failed()) return decode_error(r.error());
+    p.id = !package_id.empty() ? std::move(package_id) : std::move(id);
+    p.status = !package_status.empty() ? std::move(package_status) : std::move(status);
+    if (p.id.empty()) return decode_error(name + ".package_id is missing");
+    return p;
+}
+
+result<cs_message> parse_message_named(const json& j, const std::string& name) {
+    if (!j.is_object()) return decode_error(name + " must be an object");
+    cs_message m;
+    reader r(name);
+    r.string(j, "id", m.id);
+    r.string(j, "type", m.type);
+    r.string(j, "content", m.content);
+    r.integer(j, "create_time", m.create_time);
+    r.integer_or_string(j, "index", m.index);
+    r.boolean(j, "is_visible", m.is_visible);
+    if (const json* sender = r.object(j, "sender")) {
+        reader rs(name + ".sender");
+        rs.string(*sender, "role", m.sender_role);
+        rs.string(*sender, "im_user_id", m.sender_im_user_id);
+        if (rs.failed()) return decode_error(rs.error());
+    }
+    if (r.failed()) return decode_error(r.error());
+    if (m.id.empty()) return decode_error(name + ".id is missing");
+    // content is a JSON string: {"content":"hi"} for TEXT (§5, §6). An
+    // unreadable one is kept raw; the text stays empty.
+    if (m.type == "TEXT" && !m.content.empty()) {
+        auto c = json::parse(m.content, nullptr, false);
+        if (!c.is_discarded() && c.is_object()) {
+            auto it = c.find("content");
+            if (it != c.end() && it->is_string()) m.text = it->get<std::string>();
+        }
+    }
+    return m;
+}
+
+result<conversation> parse_conversation_named(const json& j, const std::string& name) {
+    if (!j.is_object()) return decode_error(name + " must be an object");
+    conversation c;
+    reader r(name);
+    r.string(j, "id", c.id);
+    r.integer(j, "participant_count", c.participant_count);
+    r.integer(j, "unread_count", c.unread_count);
+    r.boolean(j, "can_send_message", c.can_send_message);
+    r.integer(j, "create_time", c.create_time);
+    if (const json* people = r.array(j, "participants")) {
+        for (std::size_t i = 0; i < people->size(); ++i) {
+            const json& pj = (*people)[i];
+            std::string where = name + ".participants[" + std::to_string(i) + "]";
+            if (!pj.is_object()) return decode_error(where + " must be an object");
+            reader rp(where);
+            participant p;
+            rp.string(pj, "im_user_id", p.im_user_id);
+            rp.string(pj, "user_id", p.user_id);
+            rp.string(pj, "role", p.role);
+            rp.string(pj, "nickname", p.nickname);
+            if (rp.failed()) return decode_error(rp.error());
+            c.participants.push_back(std::move(p));
+        }
+    }
+    if (const json* latest = r.object(j, "latest_message"); latest && !latest->empty()) {
+        auto m = parse_message_named(*latest, name + ".latest_message");
+        if (!m.ok()) return m.error();
+        c.latest_message = std::move(m).value();
+    }
+    if (r.failed()) return decode_error(r.error());
+    if (c.id.empty()) return decode_error(name + ".id is missing");
+    return c;
+}
+
+// The array data[key] decoded element by element with `parse`, whose errors
+// name the element ("data.orders[3].id must be a string"). Absent or null is
+// an empty list.
+template <class T, class Parse>
+result<std::vector<T>> parse_list(const json& data, const char* key, Parse parse) {
+    std::vector<T> out;
+    if (!data.is_object()) return decode_error("data must be an object");
+    reader r("data");
+    const json* items = r.array(data, key);
+    if (r.failed()) return decode_error(r.error());
+    if (!items) return out;
+    out.reserve(items->size());
+    for (std::size_t i = 0; i < items->size(); ++i) {
+        result<T> item = parse((*items)[i], "data." + std::string(key) + "[" + std::to_string(i) + "]");
+        if (!item.ok()) return item.error();
+        out.push_back(std::move(item).value());
+    }
+    return out;
+}
+
+// A page's next_page_token and (when `total` is given) total_count; a
+// decode error when either has the wrong type.
+std::optional<api_error> page_fields(const json& data, std::string& next_page_token, std::int64_t* total) {
+    reader r("data");
+    r.string(data, "next_page_token", next_page_token);
+    if (total) r.integer(data, "total_count", *total);
+    if (r.failed()) return decode_error(r.error());
+    return std::nullopt;
+}
+
+}  // namespace
+
+result<order> parse_order(const nlohmann::json& j) { return parse_order_named(j, "order"); }
+result<package> parse_package(const nlohmann::json& j) { return parse_package_named(j, "package"); }
+result<cs_message> parse_message(const nlohmann::json& j) { return parse_message_named(j, "message"); }
+result<conversation> parse_conversation(const nlohmann::json& j) { return parse_conversation_named(j, "conversation"); }
+
+std::string conversation::buyer_user_id() const {
+    for (const auto& p : participants) {
+        if (p.role == "BUYER") return p.user_id;
+    }
+    return {};
+}
+
+result<order_page> parse_order_page(const nlohmann::json& data) {
+    auto orders = parse_list<order>(data, "orders", parse_order_named);
+    if (!orders.ok()) return orders.error();
+    order_page page;
+    page.orders = std::move(orders).value();
+    if (auto e = page_fields(data, page.next_page_token, &page.total_count)) return *e;
+    return page;
+}
+
+result<package_page> parse_package_page(const nlohmann::json& data) {
+    auto packages = parse_list<package>(data, "packages", parse_package_named);
+    if (!packages.ok()) return packages.error();
+    package_page page;
+    page.packages = std::move(packages).value();
+    if (auto e = page_fields(data, page.next_page_token, &page.total_count)) return *e;
+    return page;
+}
+
+result<conversation_page> parse_conversation_page(const nlohmann::json& data) {
+    auto conversations = parse_list<conversation>(data, "conversations", parse_conversation_named);
+    if (!conversations.ok()) return conversations.error();
+    conversation_page page;
+    page.conversations = std::move(conversations).value();
+    if (auto e = page_fields(data, page.next_page_token, nullptr)) return *e;
+    return page;
+}
+
+result<message_page> parse_message_page(const nlohmann::json& data) {
+    auto messages = parse_list<cs_message>(data, "messages", parse_message_named);
+    if (!messages.ok()) return messages.error();
+    message_page page;
+    page.messages = std::move(messages).value();
+    if (auto e = page_fields(data, page.next_page_token, nullptr)) return *e;
+    return page;
+}
+
+result<std::vector<shipping_provider>> parse_shipping_providers(const nlohmann::json& data) {
+    return parse_list<shipping_provider>(data, "shipping_providers",
+                                         [](const json& j, const std::string& name) -> result<shipping_provider> {
+                                             if (!j.is_object()) return decode_error(name + " must be an object");
+                                             shipping_provider p;
+                                             reader r(name);
+                                             r.string(j, "id", p.id);
+                                             r.string(j, "name", p.name);
+                                             if (r.failed()) return decode_error(r.error());
+                                             if (p.id.empty()) return decode_error(name + ".id is missing");
+                                             return p;
+                                         });
+}
+
+result<std::vector<tracking_event>> parse_tracking(const nlohmann::json& data) {
+    return parse_list<tracking_event>(data, "tracking",
+                                      [](const json& j, const std::string& name) -> result<tracking_event> {
+                                          if (!j.is_object()) return decode_error(name + " must be an object");
+                                          tracking_event t;
+                                          reader r(name);
+                                          r.string(j, "description", t.description);
+                                          r.integer(j, "update_time_millis", t.update_time_millis);
+                                          if (r.failed()) return decode_error(r.error());
+                                          return t;
+                                      });
+}
+
+result<std::vector<authorized_shop>> parse_authorized_shops(const nlohmann::json& data) {
+    return parse_list<authorized_shop>(data, "shops",
+                                       [](const json& j, const std::string& name) -> result<authorized_shop> {
+                                           if (!j.is_object()) return decode_error(name + " must be an object");
+                                           authorized_shop s;
+                                           reader r(name);
+                                           r.string(j, "id", s.id);
+                                           r.string(j, "name", s.name);
+                                           r.string(j, "region", s.region);
+                                           r.string(j, "seller_type", s.seller_type);
+                                           r.string(j, "cipher", s.cipher);
+                                           r.string(j, "code", s.code);
+                                           if (r.failed()) return decode_error(r.error());
+                                           return s;
+                                       });
+}
+
+result<std::vector<webhook_subscription>> parse_webhooks(const nlohmann::json& data) {
+    return parse_list<webhook_subscription>(
+        data, "webhooks", [](const json& j, const std::string& name) -> result<webhook_subscription> {
+            if (!j.is_object()) return decode_error(name + " must be an object");
+            webhook_subscription w;
+            reader r(name);
+            r.string(j, "event_type", w.event_type);
+            r.string(j, "address", w.address);
+            r.integer(j, "create_time", w.create_time);
+            r.integer(j, "update_time", w.update_time);
+            if (r.failed()) return decode_error(r.error());
+            return w;
+        });
 }
 
 }  // namespace orderflow::tikapi

@@ -36,19 +36,162 @@ result<token_set> parse_token_data(const nlohmann::json& data);
 struct line_item {
     std::string id, sku_id, product_id, product_name, sku_name, seller_sku, sale_price, currency, package_id,
         display_status;
+    // TO_FULFILL, PROCESSING, FULFILLING, COMPLETED, CANCELLED. For local US and
+    // UK sellers, package_id and package_status are absent before shipping (§6).
+    std::string package_status, tracking_number, shipping_provider_id, shipping_provider_name;
 };
 
 struct order {
     std::string id, status, user_id, buyer_message, seller_note, shipping_type, delivery_option_id,
         delivery_option_name, tracking_number, shipping_provider, shipping_provider_id, currency, total_amount,
         recipient_name;   // recipient_address.name, or first_name + " " + last_name
+    std::string warehouse_id, cancel_reason, fulfillment_type;   // fulfillment_type: e.g. FULFILLMENT_BY_SELLER
     std::int64_t create_time = 0, update_time = 0, paid_time = 0;
+    std::int64_t rts_time = 0, delivery_time = 0, cancel_time = 0, shipping_due_time = 0;   // unix seconds, 0 if absent
     bool is_on_hold = false;
+    bool is_buyer_request_cancel = false;
     std::vector<line_item> line_items;   // one unit each: TikTok has no quantity
     std::vector<std::string> package_ids;
 };
 
 // One element of data.orders[]; `id` is required, the rest optional.
 result<order> parse_order(const nlohmann::json& j);
+
+// The `data` of a call that returns nothing ({} for Ship Package, Update
+// Shop Webhook, Mark Read...).
+struct nothing {};
+
+// POST /order/202309/orders/search (§6). The time bounds and buyer_user_id go
+// in the body only when set; sort_field, sort_order, page_size and page_token
+// go in the query.
+//
+// order_status: TikTok's body field takes one status. With exactly one, it is
+// sent and TikTok filters. With several, no status is sent and the client
+// keeps only the orders whose status is in the list: such a page may then be
+// shorter than page_size, even empty, while next_page_token is still set (page
+// until the token is empty, not until a short page), and total_count is
+// TikTok's count over all statuses.
+struct order_search {
+    std::vector<std::string> order_status;
+    std::optional<std::int64_t> create_time_ge, create_time_lt, update_time_ge, update_time_lt;
+    std::string buyer_user_id;
+    std::string sort_field = "update_time";   // create_time or update_time
+    std::string sort_order = "ASC";           // ASC or DESC
+    int page_size = 50;                       // 1..100; anything else is refused without calling
+    std::string page_token;                   // "" for the first page
+};
+
+struct order_page {
+    std::vector<order> orders;
+    std::string next_page_token;   // "" on the last page
+    std::int64_t total_count = 0;
+};
+
+// The `data` of Search Orders: orders[], next_page_token, total_count.
+result<order_page> parse_order_page(const nlohmann::json& data);
+
+// A package as Get Package Detail (`package_id`, `package_status`,
+// orders[].id) or Search Packages (`id`, `status`) returns it (§6).
+struct package {
+    std::string id, status, tracking_number, shipping_provider_id, shipping_provider_name, shipping_type,
+        delivery_option_id, handover_method;
+    std::vector<std::string> order_ids, order_line_item_ids;
+    std::int64_t create_time = 0, update_time = 0;
+};
+
+// Accepts "package_id" (detail) and "id" (search); one of them is required.
+// The status is read from "package_status" or "status".
+result<package> parse_package(const nlohmann::json& j);
+
+// POST /fulfillment/202309/packages/search: time bounds and package_status
+// in the body when set; the rest in the query.
+struct package_search {
+    std::optional<std::int64_t> update_time_ge, update_time_lt, create_time_ge, create_time_lt;
+    std::string package_status;               // "" for any
+    std::string sort_field = "update_time";   // create_time, update_time or order_pay_time
+    std::string sort_order = "ASC";
+    int page_size = 50;                       // 1..50; anything else is refused without calling
+    std::string page_token;
+};
+
+struct package_page {
+    std::vector<package> packages;
+    std::string next_page_token;
+    std::int64_t total_count = 0;
+};
+
+result<package_page> parse_package_page(const nlohmann::json& data);
+
+// One of data.shipping_providers[] of Get Shipping Providers.
+struct shipping_provider {
+    std::string id, name;
+};
+result<std::vector<shipping_provider>> parse_shipping_providers(const nlohmann::json& data);
+
+// One of data.tracking[] of Get Tracking; the time is in milliseconds.
+struct tracking_event {
+    std::string description;
+    std::int64_t update_time_millis = 0;
+};
+result<std::vector<tracking_event>> parse_tracking(const nlohmann::json& data);
+
+// A conversation member (customer service, §6).
+struct participant {
+    std::string im_user_id, user_id, role, nickname;   // role: BUYER, SHOP, CUSTOMER_SERVICE, ...
+};
+
+// A customer-service message (messages[] and latest_message).
+struct cs_message {
+    std::string id, type, content;      // content: the raw JSON string, e.g. {"content":"hi"}
+    std::string text;                   // content.content decoded for TEXT, "" otherwise or when unreadable
+    std::string sender_role, sender_im_user_id;
+    std::int64_t create_time = 0;
+    std::int64_t index = 0;             // sent as a string or a number: both are accepted
+    bool is_visible = true;
+};
+
+// `id` is required. `content` must be a string; when it is not valid JSON
+// with a string "content", `text` stays empty (that is not an error).
+result<cs_message> parse_message(const nlohmann::json& j);
+
+struct conversation {
+    std::string id;
+    int participant_count = 0, unread_count = 0;
+    bool can_send_message = true;
+    std::int64_t create_time = 0;
+    std::vector<participant> participants;
+    std::optional<cs_message> latest_message;   // nullopt when absent, null or {}
+
+    std::string buyer_user_id() const;   // user_id of the participant with role BUYER, "" if none
+};
+
+// `id` is required.
+result<conversation> parse_conversation(const nlohmann::json& j);
+
+struct conversation_page {
+    std::vector<conversation> conversations;
+    std::string next_page_token;
+};
+result<conversation_page> parse_conversation_page(const nlohmann::json& data);
+
+struct message_page {
+    std::vector<cs_message> messages;
+    std::string next_page_token;
+};
+result<message_page> parse_message_page(const nlohmann::json& data);
+
+// One of data.shops[] of Get Authorized Shops (§3); `cipher` is the value for
+// shop_cipher.
+struct authorized_shop {
+    std::string id, name, region, seller_type, cipher, code;
+};
+result<std::vector<authorized_shop>> parse_authorized_shops(const nlohmann::json& data);
+
+// One of data.webhooks[] of Get Shop Webhooks (§5).
+struct webhook_subscription {
+    std::string event_type, address;
+    std::int64_t create_time = 0, update_time = 0;
+};
+result<std::vector<webhook_subscription>> parse_webhooks(const nlohmann::json& data);
 
 }  // namespace orderflow::tikapi

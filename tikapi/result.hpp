@@ -65,6 +65,45 @@ struct api_error {
     }
 };
 
+// How client::call may repeat a request that failed (docs/tiktok-shop-api.md §4).
+enum class retry {
+    // Repeating is harmless: reads, searches, ship_package (a second ship is
+    // refused with 11006021), update_*_shipping_info, webhook PUT/DELETE.
+    idempotent,
+    // A repeat could act twice (a message sent twice): only repeat what
+    // TikTok certainly did not act on.
+    at_most_once,
+};
+
+// Whether `mode` allows another attempt after `e`:
+// - idempotent: 36009003 (internal error), 36009007 (request timeout),
+//   36009002 / HTTP 429 (rate limit), HTTP 502 / 503 / 504 with or without an
+//   envelope, timeouts and connection errors whether or not the request was sent.
+// - at_most_once: rate-limit rejections (36009002 / 429: refused, not acted
+//   on), and connection errors or timeouts that happened before the request
+//   was fully written (request_sent == false). A timeout, a reset or a
+//   36009003 after sending is returned: the caller records it as unknown.
+// Nothing else is retried (105002 in particular: the caller refreshes).
+inline bool should_retry(const api_error& e, retry mode) {
+    if (e.rate_limited() && (e.kind == error_kind::api || e.kind == error_kind::http_status)) return true;
+    if (mode == retry::at_most_once) {
+        return (e.kind == error_kind::connect || e.kind == error_kind::timeout) && !e.request_sent;
+    }
+    switch (e.kind) {
+        case error_kind::connect:
+        case error_kind::timeout: return true;
+        case error_kind::http_status:
+        case error_kind::api:
+            if (e.token_expired()) return false;
+            if (e.kind == error_kind::api && (e.code == 36009003 || e.code == 36009007)) return true;
+            return e.http_status == 502 || e.http_status == 503 || e.http_status == 504;
+        case error_kind::tls:
+        case error_kind::protocol:
+        case error_kind::decode: return false;
+    }
+    return false;
+}
+
 template <class T>
 class [[nodiscard]] result {
 public:

@@ -1,9 +1,10 @@
-// tikapi::client against a tiny in-test TikTok: an http_server on 127.0.0.1
-// (port 0) that checks every signature with sign_request, as TikTok would,
-// and answers with the envelopes of docs/tiktok-shop-api.md §4.
+// tikapi::client against a tiny in-test TikTok (fake_tiktok.hpp): the
+// generic signed call, envelopes and errors, retries and their modes, the
+// rate limiter in the call path, customer-service counting, and the token
+// and messaging calls.
 #include "tikapi/client.hpp"
 
-#include "tikapi/signing.hpp"
+#include "tests/tikapi/fake_tiktok.hpp"
 #include "tests/tikapi/test_support.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -12,63 +13,11 @@
 
 namespace asio = boost::asio;
 using namespace orderflow::tikapi;
+using namespace orderflow::tikapi::test;
 using orderflow::secret;
-using orderflow::tikapi::test::run;
 using json = nlohmann::json;
 
 namespace {
-
-constexpr const char* app_key = "29a39d";
-constexpr const char* app_secret = "e59af819cc";
-constexpr std::int64_t now = 1623812664;
-
-// The fake TikTok. `respond` decides the answer once the signature checked
-// out; a bad signature gets the real error (106001, HTTP 401).
-struct fake_tiktok {
-    asio::io_context ioc;
-    std::vector<http_request> received;
-    std::function<http_response(const http_request&)> respond = [](const http_request&) {
-        return http_response::json(200, R"({"code":0,"message":"Success","request_id":"r1","data":{}})");
-    };
-    http_server server{ioc.get_executor(), "127.0.0.1", 0,
-                       [this](http_request& req) -> asio::awaitable<http_response> {
-                           received.push_back(req);
-                           if (req.path().rfind("/api/v2/token/", 0) != 0) {
-                               auto q = req.query();
-                               auto it = q.find("sign");
-                               if (it == q.end() || it->second != sign_request(app_secret, req.path(), q, req.body)) {
-                                   co_return http_response::json(
-                                       401, R"({"code":106001,"message":"signature is invalid","request_id":"bad"})");
-                               }
-                           }
-                           co_return respond(req);
-                       }};
-
-    fake_tiktok() { server.start(); }
-
-    client_options options() {
-        client_options o;
-        o.api_base = *url::parse("http://127.0.0.1:" + std::to_string(server.port()));
-        o.auth_base = o.api_base;
-        o.app_key = app_key;
-        o.app_secret = secret(app_secret);
-        o.shop_cipher = "GCP_XF90";
-        o.timeout = std::chrono::milliseconds(5000);
-        o.clock = [] { return now; };
-        return o;
-    }
-
-    // Runs one client call to completion, then stops the server.
-    template <class T>
-    T call(std::function<asio::awaitable<T>(client&)> body) {
-        client c(ioc.get_executor(), options());
-        return run(ioc, [&]() -> asio::awaitable<T> {
-            auto r = co_await body(c);
-            server.stop();
-            co_return r;
-        }());
-    }
-};
 
 const secret access_token("TTP_access_token_value");
 
@@ -140,7 +89,10 @@ TEST_CASE("code 105002 is an api error that says the token expired", "[client]")
 }
 
 TEST_CASE("rate limiting and internal errors are retryable api errors", "[client]") {
-    auto [status, code] = GENERATE(table<int, int>({{429, 36009002}, {200, 36009003}, {503, 36009003}}));
+    // A plain call is at_most_once: only the rate-limit rejection is tried again
+    // (4 attempts in all); the internal errors are returned at once.
+    auto [status, code, attempts] =
+        GENERATE(table<int, int, std::size_t>({{429, 36009002, 4}, {200, 36009003, 1}, {503, 36009003, 1}}));
     fake_tiktok tiktok;
     tiktok.respond = [status = status, code = code](const http_request&) {
         return http_response::json(status, json{{"code", code}, {"message", "try later"}, {"request_id", "x"}}.dump());
@@ -153,6 +105,7 @@ TEST_CASE("rate limiting and internal errors are retryable api errors", "[client
     CHECK(res.error().kind == error_kind::api);
     CHECK(res.error().code == code);
     CHECK(res.error().retryable());
+    CHECK(tiktok.received.size() == attempts);
 }
 
 TEST_CASE("a non-JSON 502 is an http_status error", "[client]") {
@@ -242,7 +195,7 @@ TEST_CASE("a malformed order in the response is a decode error", "[client]") {
     });
     REQUIRE_FALSE(res.ok());
     CHECK(res.error().kind == error_kind::decode);
-    CHECK(res.error().message.find("order.create_time must be an integer") != std::string::npos);
+    CHECK(res.error().message == "/order/202309/orders: data.orders[0].create_time must be an integer");
 }
 
 TEST_CASE("create_conversation posts the buyer id in a signed body", "[client]") {
@@ -370,4 +323,244 @@ TEST_CASE("utf8_length counts characters", "[client]") {
     CHECK(utf8_length("abc") == 3);
     CHECK(utf8_length("あい") == 2);
     CHECK(utf8_length("\xF0\x9F\x98\x80") == 1);
+}
+
+// ---------------------------------------------------------------------------
+// Retries, the rate limiter in the call path, customer-service counting.
+
+TEST_CASE("an idempotent call is retried through two 36009003s and then succeeds", "[client][retry]") {
+    fake_tiktok tiktok;
+    tiktok.respond = [&tiktok](const http_request&) {
+        if (tiktok.received.size() <= 2) return error_envelope(200, 36009003, "internal error, retry");
+        return ok_envelope({{"orders", {{{"id", "1"}}}}});
+    };
+    auto res = tiktok.call<result<std::vector<order>>>([](client& c) -> asio::awaitable<result<std::vector<order>>> {
+        std::vector<std::string> ids{"1"};
+        co_return co_await c.get_order_detail(ids, access_token);
+    });
+    REQUIRE(res.ok());
+    CHECK(res.value().at(0).id == "1");
+    REQUIRE(tiktok.received.size() == 3);
+    // Each attempt is signed anew (the fake checked every signature) with the same body.
+    for (const auto& r : tiktok.received) CHECK(r.query().at("ids") == "1");
+}
+
+TEST_CASE("retries stop after max_attempts and return the last error", "[client][retry]") {
+    fake_tiktok tiktok;
+    tiktok.respond = [](const http_request&) { return error_envelope(503, 36009003); };
+    auto attempts = GENERATE(1, 2, 4);
+    auto o = tiktok.options();
+    o.max_attempts = attempts;
+    auto res = tiktok.call_with<result<json>>(std::move(o), [](client& c) -> asio::awaitable<result<json>> {
+        std::map<std::string, std::string> query;
+        co_return co_await c.call("GET", "/order/202309/orders", std::move(query), nullptr, access_token, true,
+                                  retry::idempotent);
+    });
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.error().code == 36009003);
+    CHECK(tiktok.received.size() == static_cast<std::size_t>(attempts));
+}
+
+TEST_CASE("an at_most_once call is not retried after an internal error", "[client][retry]") {
+    fake_tiktok tiktok;
+    tiktok.respond = [](const http_request&) { return error_envelope(200, 36009003); };
+    auto res = tiktok.call<result<std::string>>([](client& c) -> asio::awaitable<result<std::string>> {
+        co_return co_await c.send_text_message("conv-1", "hello", access_token);
+    });
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.error().code == 36009003);
+    CHECK(tiktok.received.size() == 1);
+}
+
+TEST_CASE("an at_most_once call is retried after a rate-limit rejection", "[client][retry]") {
+    fake_tiktok tiktok;
+    tiktok.respond = [&tiktok](const http_request&) {
+        if (tiktok.received.size() == 1) return error_envelope(429, 36009002, "Too many requests");
+        return ok_envelope({{"message_id", "m-1"}});
+    };
+    auto res = tiktok.call<result<std::string>>([](client& c) -> asio::awaitable<result<std::string>> {
+        co_return co_await c.send_text_message("conv-1", "hello", access_token);
+    });
+    REQUIRE(res.ok());
+    CHECK(res.value() == "m-1");
+    CHECK(tiktok.received.size() == 2);
+}
+
+TEST_CASE("a send that times out after sending is not retried", "[client][retry]") {
+    fake_tiktok tiktok;
+    tiktok.slow_requests = 1;
+    tiktok.slow_delay = std::chrono::milliseconds(400);
+    tiktok.respond = [](const http_request&) { return ok_envelope({{"message_id", "m-1"}}); };
+    auto o = tiktok.options();
+    o.timeout = std::chrono::milliseconds(100);
+    auto res = tiktok.call_with<result<std::string>>(std::move(o), [](client& c) -> asio::awaitable<result<std::string>> {
+        co_return co_await c.send_text_message("conv-1", "hello", access_token);
+    });
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.error().kind == error_kind::timeout);
+    CHECK(res.error().request_sent);   // the caller's outbox records it as unknown
+    CHECK(tiktok.received.size() == 1);
+}
+
+TEST_CASE("an idempotent read that times out is retried", "[client][retry]") {
+    fake_tiktok tiktok;
+    tiktok.slow_requests = 1;
+    tiktok.slow_delay = std::chrono::milliseconds(400);
+    tiktok.respond = [](const http_request&) { return ok_envelope({{"tracking", json::array()}}); };
+    auto o = tiktok.options();
+    o.timeout = std::chrono::milliseconds(100);
+    auto res = tiktok.call_with<result<std::vector<tracking_event>>>(
+        std::move(o), [](client& c) -> asio::awaitable<result<std::vector<tracking_event>>> {
+            co_return co_await c.get_tracking("576486316948490001", access_token);
+        });
+    REQUIRE(res.ok());
+    CHECK(tiktok.received.size() == 2);
+}
+
+TEST_CASE("an expired token (105002) is returned at once, for the daemon to refresh", "[client][retry]") {
+    fake_tiktok tiktok;
+    tiktok.respond = [](const http_request&) { return error_envelope(401, 105002, "Expired credentials"); };
+    auto res = tiktok.call<result<std::vector<order>>>([](client& c) -> asio::awaitable<result<std::vector<order>>> {
+        std::vector<std::string> ids{"1"};
+        co_return co_await c.get_order_detail(ids, access_token);
+    });
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.error().token_expired());
+    CHECK(tiktok.received.size() == 1);
+}
+
+TEST_CASE("the backoff is capped exponential with full jitter", "[client][retry]") {
+    using std::chrono::milliseconds;
+    const milliseconds base{200}, cap{5000};
+    CHECK(backoff_ceiling(1, base, cap) == milliseconds(200));
+    CHECK(backoff_ceiling(2, base, cap) == milliseconds(400));
+    CHECK(backoff_ceiling(3, base, cap) == milliseconds(800));
+    CHECK(backoff_ceiling(5, base, cap) == milliseconds(3200));
+    CHECK(backoff_ceiling(6, base, cap) == milliseconds(5000));
+    CHECK(backoff_ceiling(1000, base, cap) == milliseconds(5000));   // no overflow
+    CHECK(backoff_ceiling(0, base, cap) == milliseconds(0));
+
+    CHECK(retry_delay(3, base, cap, 0.0) == milliseconds(0));
+    CHECK(retry_delay(3, base, cap, 0.5) == milliseconds(400));
+    CHECK(retry_delay(3, base, cap, 0.999) == milliseconds(799));
+    CHECK(retry_delay(10, base, cap, 0.25) == milliseconds(1250));
+    CHECK(retry_delay(2, base, cap, 1.0) == milliseconds(400));   // clamped to the ceiling
+}
+
+TEST_CASE("all callers of one shared limiter draw from the same bucket", "[client][rate_limit]") {
+    fake_tiktok tiktok;
+    rate_limiter_options lo;
+    lo.rate = 0.001;   // nothing refills while the test runs
+    lo.burst = 3;
+    auto shared = std::make_shared<rate_limiter>(lo);
+    auto o = tiktok.options();
+    o.limiter = shared;
+    auto res = tiktok.call_with<result<conversation_page>>(
+        std::move(o), [](client& c) -> asio::awaitable<result<conversation_page>> {
+            auto a = co_await c.get_conversation_messages("conv-1", 10, "", access_token);
+            auto b = co_await c.get_conversation_messages("conv-2", 10, "", access_token);
+            (void)a;
+            (void)b;
+            co_return co_await c.get_conversations(20, "", access_token);
+        });
+    REQUIRE(res.ok());
+    const auto now = rate_limiter::clock::now();
+    // Two conversations share the messages bucket: its burst of 3 has one token left.
+    CHECK(shared->reserve("/customer_service/202309/conversations/{id}/messages", now) == std::chrono::nanoseconds(0));
+    CHECK(shared->reserve("/customer_service/202309/conversations/{id}/messages", now) > std::chrono::nanoseconds(0));
+    // The conversations list has its own bucket, of which one token was used.
+    CHECK(shared->reserve("/customer_service/202309/conversations", now) == std::chrono::nanoseconds(0));
+    CHECK(shared->reserve("/customer_service/202309/conversations", now) == std::chrono::nanoseconds(0));
+    CHECK(shared->reserve("/customer_service/202309/conversations", now) > std::chrono::nanoseconds(0));
+}
+
+TEST_CASE("a 429 throttles that API in the limiter", "[client][rate_limit]") {
+    fake_tiktok tiktok;
+    tiktok.respond = [](const http_request&) { return error_envelope(429, 36009002, "Too many requests"); };
+    rate_limiter_options lo;
+    lo.penalty = std::chrono::minutes(1);   // long, so the check below cannot race it
+    auto shared = std::make_shared<rate_limiter>(lo);
+    auto o = tiktok.options();
+    o.limiter = shared;
+    o.max_attempts = 1;   // do not wait out the penalty
+    auto res = tiktok.call_with<result<std::vector<tracking_event>>>(
+        std::move(o), [](client& c) -> asio::awaitable<result<std::vector<tracking_event>>> {
+            co_return co_await c.get_tracking("576486316948490001", access_token);
+        });
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.error().rate_limited());
+    const auto now = rate_limiter::clock::now();
+    CHECK(shared->reserve("/fulfillment/202309/orders/{id}/tracking", now) > std::chrono::seconds(30));
+    CHECK(shared->reserve("/fulfillment/202309/packages/{id}", now) == std::chrono::nanoseconds(0));
+}
+
+TEST_CASE("the client makes its own limiter when none is given", "[client][rate_limit]") {
+    fake_tiktok tiktok;
+    auto o = tiktok.options();
+    o.limiter = nullptr;
+    o.rate_limit_qps = 7;
+    client c(tiktok.ioc.get_executor(), std::move(o));
+    REQUIRE(c.options().limiter);
+    CHECK(c.options().limiter->options().rate == 7);
+    CHECK(c.options().limiter->options().burst == 7);
+}
+
+TEST_CASE("customer-service calls are counted per UTC day", "[client][quota]") {
+    fake_tiktok tiktok;
+    tiktok.respond = [&tiktok](const http_request& req) {
+        // The first conversations call fails twice with 36009003: retries count too.
+        if (req.path() == "/customer_service/202309/conversations" && tiktok.received.size() <= 2) {
+            return error_envelope(200, 36009003);
+        }
+        return ok_envelope(json::object());
+    };
+    client c(tiktok.ioc.get_executor(), tiktok.options());
+    CHECK(c.cs_calls_today() == 0);
+    auto counts = run(tiktok.ioc, [&]() -> asio::awaitable<std::vector<std::int64_t>> {
+        std::vector<std::int64_t> out;
+        auto a = co_await c.get_conversations(20, "", access_token);   // 3 requests
+        out.push_back(c.cs_calls_today());
+        auto b = co_await c.mark_read("conv-1", access_token);
+        auto d = co_await c.get_conversation_messages("conv-1", 10, "", access_token);
+        out.push_back(c.cs_calls_today());
+        auto e = co_await c.get_tracking("576486316948490001", access_token);   // not customer service
+        out.push_back(c.cs_calls_today());
+        auto f = co_await c.get_conversations(21, "", access_token);   // refused: nothing sent
+        (void)a, (void)b, (void)d, (void)e, (void)f;
+
+        tiktok.clock_now = 1623887999;   // 23:59:59 UTC, same day
+        out.push_back(c.cs_calls_today());
+        tiktok.clock_now = 1623888000;   // midnight UTC: a new day
+        out.push_back(c.cs_calls_today());
+        auto g = co_await c.mark_read("conv-1", access_token);
+        (void)g;
+        out.push_back(c.cs_calls_today());
+        tiktok.server.stop();
+        co_return out;
+    }());
+    CHECK(counts == std::vector<std::int64_t>{3, 5, 5, 5, 0, 1});
+}
+
+TEST_CASE("requests that never reached TikTok are not counted against the quota", "[client][quota]") {
+    asio::io_context ioc;
+    std::uint16_t port = 0;
+    {
+        asio::ip::tcp::acceptor probe(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+        port = probe.local_endpoint().port();
+    }
+    client_options o;
+    o.api_base = *url::parse("http://127.0.0.1:" + std::to_string(port));
+    o.auth_base = o.api_base;
+    o.app_key = app_key;
+    o.app_secret = secret(app_secret);
+    o.backoff_base = std::chrono::milliseconds(1);
+    o.backoff_cap = std::chrono::milliseconds(2);
+    client c(ioc.get_executor(), std::move(o));
+    auto res = run(ioc, [&]() -> asio::awaitable<result<conversation_page>> {
+        co_return co_await c.get_conversations(20, "", access_token);
+    }());
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.error().kind == error_kind::connect);
+    CHECK_FALSE(res.error().request_sent);
+    CHECK(c.cs_calls_today() == 0);
 }
