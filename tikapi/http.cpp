@@ -9,6 +9,8 @@
 // keep-alive. Limits: body_limit (413, then a lingering close so the client
 // can read the answer), read_timeout per request, idle_timeout between
 // requests; malformed requests get 400; handler exceptions get 500 and a log line.
+// A handler may return a response with `drop` set: the connection is then
+// closed without an answer (fault injection in the sandbox).
 #include "tikapi/http.hpp"
 
 #include "common/log.hpp"
@@ -565,6 +567,12 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
                        {{"method", request.method}, {"path", request.path()}, {"error", failure}});
             response = http_response::text(500, "internal error\n");
         }
+        if (response.drop) {
+            // The handler asked for no answer at all: reset-free close, as a
+            // server that dies mid-request would leave the client.
+            self->connections[id].busy = false;
+            break;
+        }
         // A request in flight when stop() came still gets its answer (an
         // acknowledged webhook must not look lost), then the connection closes.
         auto res = to_beast(response, keep_alive && !self->stopped);
@@ -586,6 +594,8 @@ http_server::http_server(asio::any_io_executor ex, const std::string& host, std:
                          http_handler handler, server_options options)
     : impl_(std::make_shared<impl>(ex, std::move(handler), options)) {
     const std::string where = host + ":" + std::to_string(port);
+    if (!options.tls_cert_file.empty() || !options.tls_key_file.empty())
+        throw std::invalid_argument("serving TLS is not implemented yet");
     tcp::endpoint endpoint;
     error_code ec;
     auto address = asio::ip::make_address(host, ec);

@@ -45,6 +45,9 @@ struct http_response {
     int status = 200;
     std::vector<http_header> headers;
     std::string body;
+    // Server side only: close the connection without writing anything (the
+    // sandbox's "dropped connection" fault). Clients never see it set.
+    bool drop = false;
 
     std::string_view header(std::string_view name) const;   // case-insensitive; "" if absent
     static http_response json(int status, std::string body);   // sets content-type: application/json
@@ -94,6 +97,11 @@ struct server_options {
     std::size_t body_limit = 64 * 1024;                 // larger bodies get 413 without calling the handler
     std::chrono::milliseconds read_timeout{5000};       // a slow client is disconnected
     std::chrono::milliseconds idle_timeout{30000};      // keep-alive idle
+    // Both set: serve HTTPS (TLS 1.2+) with this PEM certificate chain and
+    // private key, read when the server is constructed (std::system_error
+    // naming the file when that fails).
+    std::string tls_cert_file;
+    std::string tls_key_file;
 };
 
 // A handler gets the request and returns the response. Exceptions escaping a

@@ -10,6 +10,7 @@
 #include <openssl/hmac.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -67,11 +68,17 @@ inline http_request plain(const std::string& method, const std::string& target, 
 
 inline json body_of(const http_response& r) { return json::parse(r.body, nullptr, false); }
 
+using tweak_options = std::function<void(orderflow::sandbox::shop_options&)>;
+
 struct fixture {
     std::int64_t clock = 1'700'000'000;
-    orderflow::sandbox::shop shop{make_options()};
+    tweak_options tweak;
+    orderflow::sandbox::shop shop;
     std::string access_token;
     std::string refresh_token;
+
+    // `change` adjusts the options before the shop is built (hold_seconds, faults...).
+    explicit fixture(tweak_options change = {}) : tweak(std::move(change)), shop(make_options()) {}
 
     orderflow::sandbox::shop_options make_options() {
         orderflow::sandbox::shop_options o;
@@ -81,6 +88,7 @@ struct fixture {
         o.seed = 42;
         o.retry_scale = 0.001;
         o.clock = [this] { return clock; };
+        if (tweak) tweak(o);
         return o;
     }
 
@@ -133,6 +141,25 @@ struct fixture {
         if (!user_id.empty()) body["user_id"] = user_id;
         return body_of(control("POST", "/control/orders", body));
     }
+
+    // Ship Package with the seller's own carrier (§6); returns the envelope.
+    json ship(const std::string& package_id, const std::string& tracking = "YMT-123456789012",
+              const std::string& provider_id = "7129736402373338881") {
+        return call("POST", "/fulfillment/202309/packages/" + package_id + "/ship", {},
+                    json{{"self_shipment", {{"tracking_number", tracking}, {"shipping_provider_id", provider_id}}}}.dump());
+    }
+
+    json order_detail(const std::string& id) {
+        return call("GET", "/order/202309/orders", {{"ids", id}})["data"]["orders"][0];
+    }
 };
+
+// Stable ids the sandbox hands out (tikapi/sandbox/fulfillment.cpp).
+inline constexpr const char* standard_option = "7208502187360519982";
+inline constexpr const char* tiktok_option = "7208502187360519984";
+inline constexpr const char* yamato = "7129736402373338881";
+inline constexpr const char* japan_post = "7129736402373338883";
+
+
 
 }  // namespace sandbox_test

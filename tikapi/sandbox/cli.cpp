@@ -22,7 +22,13 @@ namespace orderflow::sandbox {
 std::string usage() {
     return "usage: orderflow-sandbox --listen 127.0.0.1:PORT --app-key KEY --app-secret-file FILE "
            "--shop-cipher CIPHER [--shop-id ID] [--webhook-url URL] [--retry-scale 0.001] "
-           "[--access-ttl 604800] [--seed N]";
+           "[--access-ttl 604800] [--seed N] [--hold-seconds 3600] [--auto-advance N,M] "
+           "[--webhook-cancel-status CANCEL|CANCELLED] [--require-subscription true|false] [--rate-limit-qps 50] "
+           "[--fault-error-share S] [--fault-throttle-share S] [--fault-drop-share S] [--fault-drop-after-share S] "
+           "[--fault-slow-share S] [--fault-slow-ms MS] [--webhook-lose-share S] [--webhook-duplicate-share S] "
+           "[--webhook-reorder-ms MS] [--token-early-share S] [--token-early-after SECONDS] "
+           "[--load-orders N] [--load-rate PER_SECOND] [--load-custom-share S] [--load-note-share S] "
+           "[--load-message-share S] [--tls-cert FILE --tls-key FILE]";
 }
 
 namespace {
@@ -86,10 +92,69 @@ std::variant<command_line, std::string> parse_command_line(int argc, const char*
             auto v = detail::parse_int(value);
             if (!v || *v < 0) return "--seed must be a non-negative integer";
             cl.shop.seed = static_cast<std::uint64_t>(*v);
+        } else if (arg == "--hold-seconds") {
+            auto v = detail::parse_int(value);
+            if (!v || *v < 0) return "--hold-seconds must be a non-negative number of seconds";
+            cl.shop.hold_seconds = *v;
+        } else if (arg == "--rate-limit-qps") {
+            auto v = detail::parse_int(value);
+            if (!v || *v < 0) return "--rate-limit-qps must be a non-negative integer (0 disables throttling)";
+            cl.shop.rate_limit_qps = *v;
+        } else if (arg == "--auto-advance") {
+            auto comma = value.find(',');
+            auto n = detail::parse_int(value.substr(0, comma));
+            auto m = comma == std::string::npos ? std::optional<std::int64_t>{} : detail::parse_int(value.substr(comma + 1));
+            if (!n || !m || *n < 0 || *m < *n)
+                return "--auto-advance must be N,M: seconds after shipping until IN_TRANSIT and until DELIVERED (M >= N)";
+            cl.shop.auto_in_transit_after = *n;
+            cl.shop.auto_delivered_after = *m;
+        } else if (arg == "--webhook-cancel-status") {
+            if (value != "CANCEL" && value != "CANCELLED") return "--webhook-cancel-status must be CANCEL or CANCELLED";
+            cl.shop.webhook_cancel_status = value;
+        } else if (arg == "--require-subscription") {
+            if (value != "true" && value != "false") return "--require-subscription must be true or false";
+            cl.shop.require_subscription = value == "true";
+        } else if (double* share = arg == "--fault-error-share"         ? &cl.shop.faults.error_share
+                                   : arg == "--fault-throttle-share"    ? &cl.shop.faults.throttle_share
+                                   : arg == "--fault-drop-share"        ? &cl.shop.faults.drop_share
+                                   : arg == "--fault-drop-after-share"  ? &cl.shop.faults.drop_after_share
+                                   : arg == "--fault-slow-share"        ? &cl.shop.faults.slow_share
+                                   : arg == "--webhook-lose-share"      ? &cl.shop.faults.webhook_lose_share
+                                   : arg == "--webhook-duplicate-share" ? &cl.shop.faults.webhook_duplicate_share
+                                   : arg == "--token-early-share"       ? &cl.shop.faults.token_early_share
+                                   : arg == "--load-custom-share"       ? &cl.load.custom_share
+                                   : arg == "--load-note-share"         ? &cl.load.note_share
+                                   : arg == "--load-message-share"      ? &cl.load.message_share
+                                                                        : nullptr) {
+            auto v = parse_double(value);
+            if (!v || *v < 0 || *v > 1) return std::string(arg) + " must be a share from 0 to 1, e.g. 0.05";
+            *share = *v;
+        } else if (std::int64_t* count = arg == "--fault-slow-ms"        ? &cl.shop.faults.slow_ms
+                                         : arg == "--webhook-reorder-ms" ? &cl.shop.faults.webhook_reorder_ms
+                                         : arg == "--token-early-after"  ? &cl.shop.faults.token_early_after
+                                         : arg == "--load-orders"        ? &cl.load.orders
+                                                                         : nullptr) {
+            auto v = detail::parse_int(value);
+            if (!v || *v < 0) return std::string(arg) + " must be a non-negative integer";
+            *count = *v;
+        } else if (arg == "--load-rate") {
+            auto v = parse_double(value);
+            if (!v || *v <= 0 || *v > 10000) return "--load-rate must be a number of orders per second, above 0";
+            cl.load.rate = *v;
+        } else if (arg == "--tls-cert") {
+            cl.tls_cert = value;
+        } else if (arg == "--tls-key") {
+            cl.tls_key = value;
         } else {
             return "unknown option " + std::string(arg) + "\n" + usage();
         }
     }
+    {
+        const auto& f = cl.shop.faults;
+        if (f.error_share + f.throttle_share + f.drop_share + f.drop_after_share + f.slow_share > 1.0 + 1e-9)
+            return "the --fault-*-share values must add up to at most 1";
+    }
+    if (cl.tls_cert.empty() != cl.tls_key.empty()) return "--tls-cert and --tls-key go together";
     if (listen.empty() || cl.shop.app_key.empty() || secret_file.empty() || cl.shop.shop_cipher.empty())
         return "--listen, --app-key, --app-secret-file and --shop-cipher are required\n" + usage();
     auto hp = parse_listen(listen);
@@ -127,8 +192,9 @@ int run(int argc, const char* const* argv) {
         boost::asio::io_context io;
         const std::string webhook_url = cl.shop.webhook_url;
         shop the_shop(std::move(cl.shop));
-        server srv(io.get_executor(), the_shop, cl.host, cl.port);
+        server srv(io.get_executor(), the_shop, cl.host, cl.port, cl.tls_cert, cl.tls_key);
         srv.start();
+        if (cl.load.orders > 0) the_shop.start_load(cl.load);
 
         boost::asio::signal_set signals(io, SIGTERM, SIGINT);
         signals.async_wait([&](const boost::system::error_code& ec, int signal) {
@@ -143,7 +209,9 @@ int run(int argc, const char* const* argv) {
                                         {"shop_id", the_shop.shop_id()},
                                         {"shop_cipher", the_shop.shop_cipher()},
                                         {"app_key", the_shop.app_key()},
-                                        {"webhook_url", webhook_url}});
+                                        {"webhook_url", webhook_url},
+                                        {"tls", !cl.tls_cert.empty()},
+                                        {"hold_seconds", the_shop.options().hold_seconds}});
         io.run();
         return 0;
     } catch (const std::exception& e) {

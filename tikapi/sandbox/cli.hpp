@@ -3,7 +3,8 @@
 //
 //   orderflow-sandbox --listen 127.0.0.1:0 --app-key KEY --app-secret-file FILE
 //                     --shop-cipher CIPHER [--shop-id ID] [--webhook-url URL]
-//                     [--retry-scale 0.001] [--access-ttl 604800] [--seed N]
+//                     [--retry-scale 0.001] [--access-ttl 604800] [--seed N] and the
+//                     time, fault, load and TLS options listed by usage() and README.md
 #pragma once
 
 #include "tikapi/sandbox/shop.hpp"
@@ -18,6 +19,8 @@ struct command_line {
     shop_options shop;
     std::string host;
     std::uint16_t port = 0;
+    load_options load;                 // --load-orders N starts load mode at start-up
+    std::string tls_cert, tls_key;     // both set: serve HTTPS
 };
 
 // Parses the arguments and reads the app secret file (trailing whitespace

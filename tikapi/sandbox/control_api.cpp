@@ -9,6 +9,7 @@
 #include "tikapi/sandbox/detail/util.hpp"
 
 #include <algorithm>
+#include <set>
 
 namespace orderflow::sandbox {
 
@@ -26,6 +27,39 @@ std::optional<std::string> string_field(const json& j, const char* name) {
     return it->get<std::string>();
 }
 
+// {"prefecture","city","address_line1","address_detail","postal_code"}, each optional.
+std::optional<std::string> read_address(const json& j, address& a) {
+    for (auto [key, field] : {std::pair{"prefecture", &a.prefecture}, std::pair{"city", &a.city},
+                              std::pair{"address_line1", &a.line1}, std::pair{"address_detail", &a.detail},
+                              std::pair{"postal_code", &a.postal_code}}) {
+        auto it = j.find(key);
+        if (it == j.end()) continue;
+        if (!it->is_string()) return std::string(key) + " must be a string";
+        *field = it->get<std::string>();
+    }
+    return std::nullopt;
+}
+
+// A share from 0 to 1, an integer of at least 0, or a bool: nullopt when the
+// field is absent, an error text when it is malformed.
+std::optional<std::string> read_share(const json& j, const char* name, double& out) {
+    auto it = j.find(name);
+    if (it == j.end()) return std::nullopt;
+    if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 1)
+        return std::string(name) + " must be a number from 0 to 1";
+    out = it->get<double>();
+    return std::nullopt;
+}
+
+std::optional<std::string> read_count(const json& j, const char* name, std::int64_t& out, std::int64_t min = 0) {
+    auto it = j.find(name);
+    if (it == j.end()) return std::nullopt;
+    if (!it->is_number_integer() || it->get<std::int64_t>() < min)
+        return std::string(name) + " must be an integer of at least " + std::to_string(min);
+    out = it->get<std::int64_t>();
+    return std::nullopt;
+}
+
 }  // namespace
 
 tikapi::http_response shop::control(const tikapi::http_request& request) {
@@ -35,7 +69,7 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
     const std::string& method = request.method;
 
     json body = json::object();
-    if (method == "POST" && request.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+    if ((method == "POST" || method == "DELETE") && request.body.find_first_not_of(" \t\r\n") != std::string::npos) {
         body = json::parse(request.body, nullptr, false);
         if (body.is_discarded() || !body.is_object()) return error(400, "the request body must be a JSON object");
     }
@@ -60,6 +94,11 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         o.seller_note = string_field(body, "seller_note").value_or("");
         o.status = string_field(body, "status").value_or("UNPAID");
         if (!is_order_status(o.status)) return error(400, "unknown order status '" + o.status + "'");
+        o.delivery_option_id = string_field(body, "delivery_option_id").value_or("");
+        if (auto a = body.find("address"); a != body.end()) {
+            if (!a->is_object()) return error(400, "address must be an object");
+            if (auto problem = read_address(*a, o.recipient)) return error(400, *problem);
+        }
         auto items = body.find("line_items");
         if (items == body.end() || !items->is_array() || items->empty())
             return error(400, "line_items must be a non-empty array");
@@ -109,7 +148,10 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         if (!status) return error(400, "status is required");
         if (!is_order_status(*status)) return error(400, "unknown order status '" + *status + "'");
         order& o = orders_[it->second];
-        if (*status == "CANCELLED") o.cancel_reason = string_field(body, "cancel_reason").value_or("Buyer cancelled");
+        if (*status == "CANCELLED") {
+            o.cancel_reason = string_field(body, "cancel_reason").value_or("Buyer cancelled");
+            o.cancellation_initiator = string_field(body, "cancellation_initiator").value_or("BUYER");
+        }
         if (auto problem = change_status(o, *status)) return error(409, *problem);
         return reply(200, order_json(o));
     }
@@ -181,7 +223,9 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
                             {"query", c.query},
                             {"body", c.body},
                             {"http_status", c.http_status},
-                            {"code", c.code}});
+                            {"code", c.has_code ? json(c.code) : json(nullptr)},
+                            {"api", c.api},
+                            {"fault", c.fault.empty() ? json(nullptr) : json(c.fault)}});
         }
         return reply(200, {{"calls", std::move(list)}});
     }
@@ -190,7 +234,9 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         json list = json::array();
         for (const auto& d : deliveries_) list.push_back(delivery_json(d));
         json target = webhook_target_ ? json(options_.webhook_url) : json(nullptr);
-        return reply(200, {{"webhooks", std::move(list)}, {"target", std::move(target)}});
+        json subs = json::object();
+        for (const auto& [event_type, sub] : subscriptions_) subs[event_type] = sub.address;
+        return reply(200, {{"webhooks", std::move(list)}, {"target", std::move(target)}, {"subscriptions", std::move(subs)}});
     }
 
     // POST /control/webhook {"url"}
@@ -213,19 +259,14 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         }
         if (!source) return error(404, wanted ? "no notification " + *wanted : "no webhook has been sent yet");
         delivery copy;
-        copy.seq = deliveries_.size() + 1;
         copy.notification_id = source->notification_id;
         copy.type = source->type;
         copy.order_id = source->order_id;
         copy.body = source->body;
         copy.signature = source->signature;
         copy.redelivery = true;
-        copy.due = std::chrono::steady_clock::now();
-        deliveries_.push_back(std::move(copy));
-        const delivery& queued = deliveries_.back();
-        json out = delivery_json(queued);
-        if (on_queued_) on_queued_();
-        return reply(200, out);
+        queue_delivery(std::move(copy), std::chrono::milliseconds(0));
+        return reply(200, delivery_json(deliveries_.back()));
     }
 
     // POST /control/authorize {"state"?}
@@ -260,12 +301,297 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         return reply(200, {{"path", f.path_prefix}, {"code", f.code}, {"http_status", f.http_status}, {"count", f.remaining}});
     }
 
+
+    // --- platform-side order moves and the notifications they bring ---------------
+    // POST /control/orders/{id}/{collect|deliver|complete}
+    if (method == "POST" && seg.size() == 4 && seg[1] == "orders" &&
+        (seg[3] == "collect" || seg[3] == "deliver" || seg[3] == "complete")) {
+        auto it = order_index_.find(seg[2]);
+        if (it == order_index_.end()) return error(404, "no order " + seg[2]);
+        order& o = orders_[it->second];
+        const std::string to = seg[3] == "collect" ? "IN_TRANSIT" : seg[3] == "deliver" ? "DELIVERED" : "COMPLETED";
+        if (auto problem = change_status(o, to)) return error(409, *problem);
+        return reply(200, order_json(o));
+    }
+
+    // POST /control/orders/{id}/address {"prefecture"?, "city"?, "address_line1"?, "address_detail"?, "postal_code"?}: type 3.
+    if (is("POST", {"orders", "*", "address"})) {
+        auto it = order_index_.find(seg[2]);
+        if (it == order_index_.end()) return error(404, "no order " + seg[2]);
+        order& o = orders_[it->second];
+        address updated = o.recipient;
+        if (auto problem = read_address(body, updated)) return error(400, *problem);
+        o.recipient = updated;
+        o.update_time = now();
+        emit_webhook(3, {{"order_id", o.id}, {"update_time", o.update_time}}, o.id);
+        return reply(200, order_json(o));
+    }
+
+    // POST /control/orders/{id}/cancellation {"cancel_status"?, "role"?, "cancel_reason"?}: type 11.
+    if (is("POST", {"orders", "*", "cancellation"})) {
+        auto it = order_index_.find(seg[2]);
+        if (it == order_index_.end()) return error(404, "no order " + seg[2]);
+        order& o = orders_[it->second];
+        const std::string cancel_status = string_field(body, "cancel_status").value_or("CANCELLATION_REQUEST_PENDING");
+        const std::string role = string_field(body, "role").value_or("BUYER");
+        static const std::set<std::string> statuses = {"CANCELLATION_REQUEST_PENDING", "CANCELLATION_REQUEST_SUCCESS",
+                                                       "CANCELLATION_REQUEST_CANCELLED", "CANCELLATION_REQUEST_COMPLETE"};
+        if (!statuses.count(cancel_status)) return error(400, "cancel_status must be one of CANCELLATION_REQUEST_{PENDING,SUCCESS,CANCELLED,COMPLETE}");
+        if (role != "BUYER" && role != "SELLER" && role != "SYSTEM") return error(400, "role must be BUYER, SELLER or SYSTEM");
+        const bool cancels = cancel_status == "CANCELLATION_REQUEST_SUCCESS" || cancel_status == "CANCELLATION_REQUEST_COMPLETE";
+        if (cancels && o.status != "CANCELLED" && !is_legal_transition(o.status, "CANCELLED"))
+            return error(409, "illegal transition " + o.status + " -> CANCELLED for order " + o.id);
+        if (o.cancel_id.empty()) o.cancel_id = fresh_id("58", 18);
+        o.buyer_request_cancel = cancel_status == "CANCELLATION_REQUEST_PENDING" && role == "BUYER";
+        o.update_time = now();
+        emit_webhook(11, {{"order_id", o.id}, {"cancellations_role", role}, {"cancel_status", cancel_status},
+                          {"cancel_id", o.cancel_id}, {"create_time", now()}},
+                     o.id);
+        if (cancels && o.status != "CANCELLED") {
+            o.cancellation_initiator = role;
+            o.cancel_reason = string_field(body, "cancel_reason").value_or(role == "BUYER" ? "Buyer cancelled" : "Cancelled");
+            change_status(o, "CANCELLED");
+        }
+        return reply(200, order_json(o));
+    }
+
+    // POST /control/orders/{id}/return {"return_status"?, "return_type"?, "role"?}: type 12.
+    if (is("POST", {"orders", "*", "return"})) {
+        auto it = order_index_.find(seg[2]);
+        if (it == order_index_.end()) return error(404, "no order " + seg[2]);
+        order& o = orders_[it->second];
+        if (o.return_id.empty()) o.return_id = fresh_id("46", 18);
+        const auto t = now();
+        json data = {{"order_id", o.id},
+                     {"return_id", o.return_id},
+                     {"return_role", string_field(body, "role").value_or("BUYER")},
+                     {"return_type", string_field(body, "return_type").value_or("RETURN_AND_REFUND")},
+                     {"return_status", string_field(body, "return_status").value_or("RETURN_OR_REFUND_REQUEST_PENDING")},
+                     {"create_time", t},
+                     {"update_time", t}};
+        emit_webhook(12, data, o.id);
+        return reply(200, data);
+    }
+
+    // POST /control/deauthorize {"message"?}: type 6; every token stops working (105001).
+    if (is("POST", {"deauthorize"})) {
+        int revoked = 0;
+        for (auto& [value, tok] : access_tokens_) {
+            if (!tok.revoked) ++revoked;
+            tok.revoked = true;
+        }
+        for (auto& [value, rt] : refresh_tokens_) rt.used = true;
+        emit_webhook(6, {{"message", string_field(body, "message").value_or("The seller has deauthorized the app")}}, "");
+        return reply(200, {{"revoked", revoked}});
+    }
+
+    // POST /control/authorization/expiring {"expiration_time"?}: type 7.
+    if (is("POST", {"authorization", "expiring"})) {
+        const std::string when = string_field(body, "expiration_time").value_or(std::to_string(now() + 30 * 86400));
+        emit_webhook(7, {{"message", "The authorization will expire soon"}, {"expiration_time", when}}, "");
+        return reply(200, {{"expiration_time", when}});
+    }
+
+    // POST /control/webhooks/emit {"type", "data", "order_id"?}: any notification.
+    if (is("POST", {"webhooks", "emit"})) {
+        auto type = body.find("type");
+        auto data = body.find("data");
+        if (type == body.end() || !type->is_number_integer() || data == body.end() || !data->is_object())
+            return error(400, "type (an integer) and data (an object) are required");
+        emit_webhook(type->get<int>(), *data, string_field(body, "order_id").value_or(""));
+        return reply(200, delivery_json(deliveries_.back()));
+    }
+
+    // POST /control/conversations/{id}/close and /reopen: can_send_message false / true.
+    if (is("POST", {"conversations", "*", "close"}) || is("POST", {"conversations", "*", "reopen"})) {
+        conversation* c = find_conversation(seg[2]);
+        if (!c) return error(404, "no conversation " + seg[2]);
+        c->closed = seg[3] == "close";
+        return reply(200, {{"conversation_id", c->id}, {"closed", c->closed}, {"can_send_message", can_send_message(*c)}});
+    }
+
+    // GET /control/conversations: what the shop holds, with the CS flags.
+    if (is("GET", {"conversations"})) {
+        json list = json::array();
+        for (const auto& c : conversations_)
+            list.push_back({{"id", c.id}, {"user_id", c.buyer_user_id}, {"closed", c.closed},
+                            {"can_send_message", can_send_message(c)}, {"unread_count", unread_count(c)},
+                            {"messages", c.messages.size()}});
+        return reply(200, {{"conversations", std::move(list)}});
+    }
+
+    // GET /control/calls/summary[?path=prefix][&since_seq=N]
+    if (is("GET", {"calls", "summary"})) return reply(200, calls_summary(query));
+
+    // GET / POST /control/settings: hold_seconds, auto_advance, webhook_cancel_status, require_subscription, rate_limit_qps.
+    if (is("GET", {"settings"})) return reply(200, settings_json());
+    if (is("POST", {"settings"})) {
+        shop_options& o = options_;
+        std::int64_t hold = o.hold_seconds, qps = o.rate_limit_qps;
+        if (auto problem = read_count(body, "hold_seconds", hold)) return error(400, *problem);
+        if (auto problem = read_count(body, "rate_limit_qps", qps)) return error(400, *problem);
+        std::int64_t transit = o.auto_in_transit_after, delivered = o.auto_delivered_after;
+        if (auto a = body.find("auto_advance"); a != body.end()) {
+            if (a->is_null()) {
+                transit = delivered = -1;
+            } else if (a->is_object()) {
+                if (auto problem = read_count(*a, "in_transit_after", transit)) return error(400, "auto_advance." + *problem);
+                if (auto problem = read_count(*a, "delivered_after", delivered)) return error(400, "auto_advance." + *problem);
+            } else {
+                return error(400, "auto_advance must be {\"in_transit_after\": N, \"delivered_after\": M} or null");
+            }
+        }
+        std::string spelling = string_field(body, "webhook_cancel_status").value_or(o.webhook_cancel_status);
+        if (spelling != "CANCEL" && spelling != "CANCELLED") return error(400, "webhook_cancel_status must be CANCEL or CANCELLED");
+        bool require = o.require_subscription;
+        if (auto r = body.find("require_subscription"); r != body.end()) {
+            if (!r->is_boolean()) return error(400, "require_subscription must be true or false");
+            require = r->get<bool>();
+        }
+        o.hold_seconds = hold;
+        o.rate_limit_qps = qps;
+        o.auto_in_transit_after = transit;
+        o.auto_delivered_after = delivered;
+        o.webhook_cancel_status = spelling;
+        o.require_subscription = require;
+        // Re-examine every order: the new settings may make changes due now.
+        note_timer(now());
+        return reply(200, settings_json());
+    }
+
+    // GET / POST /control/faults/random
+    if (is("GET", {"faults", "random"})) return reply(200, faults_json());
+    if (is("POST", {"faults", "random"})) {
+        fault_options f = options_.faults;
+        for (auto [name, field] : {std::pair{"error_share", &f.error_share}, std::pair{"throttle_share", &f.throttle_share},
+                                   std::pair{"drop_share", &f.drop_share}, std::pair{"drop_after_share", &f.drop_after_share},
+                                   std::pair{"slow_share", &f.slow_share}, std::pair{"webhook_lose_share", &f.webhook_lose_share},
+                                   std::pair{"webhook_duplicate_share", &f.webhook_duplicate_share},
+                                   std::pair{"token_early_share", &f.token_early_share}})
+            if (auto problem = read_share(body, name, *field)) return error(400, *problem);
+        for (auto [name, field] : {std::pair{"slow_ms", &f.slow_ms}, std::pair{"webhook_reorder_ms", &f.webhook_reorder_ms},
+                                   std::pair{"token_early_after", &f.token_early_after}})
+            if (auto problem = read_count(body, name, *field)) return error(400, *problem);
+        if (f.error_share + f.throttle_share + f.drop_share + f.drop_after_share + f.slow_share > 1.0 + 1e-9)
+            return error(400, "error_share + throttle_share + drop_share + drop_after_share + slow_share must not exceed 1");
+        std::int64_t seed = 0;
+        if (auto problem = read_count(body, "seed", seed)) return error(400, *problem);
+        set_faults(f, static_cast<std::uint64_t>(seed));
+        return reply(200, faults_json());
+    }
+
+    // POST /control/load {"orders", "rate", "custom_share"?, "note_share"?, "message_share"?, "seed"?}; GET; DELETE stops.
+    if (is("GET", {"load"})) return reply(200, load_json());
+    if (is("DELETE", {"load"})) {
+        load_.running = false;
+        load_.messages.clear();
+        return reply(200, load_json());
+    }
+    if (is("POST", {"load"})) {
+        load_options l;
+        if (auto problem = read_count(body, "orders", l.orders, 1)) return error(400, *problem);
+        if (!body.contains("orders")) return error(400, "orders is required");
+        if (auto r = body.find("rate"); r != body.end()) {
+            if (!r->is_number() || r->get<double>() <= 0 || r->get<double>() > 10000)
+                return error(400, "rate must be a number of orders per second, above 0 and at most 10000");
+            l.rate = r->get<double>();
+        }
+        for (auto [name, field] : {std::pair{"custom_share", &l.custom_share}, std::pair{"note_share", &l.note_share},
+                                   std::pair{"message_share", &l.message_share}})
+            if (auto problem = read_share(body, name, *field)) return error(400, *problem);
+        std::int64_t seed = 0;
+        if (auto problem = read_count(body, "seed", seed)) return error(400, *problem);
+        l.seed = static_cast<std::uint64_t>(seed);
+        start_load(l);
+        return reply(200, load_json());
+    }
+
     return error(404, "no control endpoint " + method + " " + path);
 }
 
-tikapi::http_response shop::handle(const tikapi::http_request& request) {
+json shop::settings_json() const {
+    const auto& o = options_;
+    json advance = nullptr;
+    if (o.auto_in_transit_after >= 0 || o.auto_delivered_after >= 0)
+        advance = {{"in_transit_after", o.auto_in_transit_after}, {"delivered_after", o.auto_delivered_after}};
+    return {{"hold_seconds", o.hold_seconds},
+            {"auto_advance", advance},
+            {"webhook_cancel_status", o.webhook_cancel_status},
+            {"require_subscription", o.require_subscription},
+            {"rate_limit_qps", o.rate_limit_qps}};
+}
+
+json shop::faults_json() const {
+    const auto& f = options_.faults;
+    json applied = json::object();
+    for (const auto& [name, n] : fault_counts_.calls) applied[name] = n;
+    return {{"error_share", f.error_share},
+            {"throttle_share", f.throttle_share},
+            {"drop_share", f.drop_share},
+            {"drop_after_share", f.drop_after_share},
+            {"slow_share", f.slow_share},
+            {"slow_ms", f.slow_ms},
+            {"webhook_lose_share", f.webhook_lose_share},
+            {"webhook_duplicate_share", f.webhook_duplicate_share},
+            {"webhook_reorder_ms", f.webhook_reorder_ms},
+            {"token_early_share", f.token_early_share},
+            {"token_early_after", f.token_early_after},
+            {"applied",
+             {{"calls", std::move(applied)},
+              {"webhooks_lost", fault_counts_.webhooks_lost},
+              {"webhooks_duplicated", fault_counts_.webhooks_duplicated},
+              {"tokens_early", fault_counts_.tokens_early}}}};
+}
+
+json shop::load_json() const {
+    const auto& l = load_.options;
+    return {{"running", load_.running},
+            {"orders", l.orders},
+            {"rate", l.rate},
+            {"custom_share", l.custom_share},
+            {"note_share", l.note_share},
+            {"message_share", l.message_share},
+            {"created", load_.created},
+            {"messages_planned", load_.messages_planned},
+            {"messages_sent", load_.messages_sent},
+            {"started_at_ms", load_.start_ms}};
+}
+
+json shop::calls_summary(const std::map<std::string, std::string>& query) const {
+    auto prefix = query.find("path");
+    std::uint64_t since = 0;
+    if (auto s = query.find("since_seq"); s != query.end()) since = static_cast<std::uint64_t>(detail::parse_int(s->second).value_or(0));
+    std::map<std::string, std::int64_t> by_path, by_api, by_code, by_fault;
+    std::map<std::pair<int, std::string>, std::int64_t> by_status_code;
+    std::int64_t total = 0;
+    for (const auto& c : calls_) {
+        if (c.seq <= since) continue;
+        if (prefix != query.end() && c.path.compare(0, prefix->second.size(), prefix->second) != 0) continue;
+        ++total;
+        ++by_path[c.path];
+        ++by_api[c.api.empty() ? c.method + " " + c.path : c.api];
+        const std::string code = c.has_code ? std::to_string(c.code) : "none";
+        ++by_code[code];
+        ++by_status_code[{c.http_status, code}];
+        if (!c.fault.empty()) ++by_fault[c.fault];
+    }
+    json pairs = json::array();
+    for (const auto& [key, n] : by_status_code)
+        pairs.push_back({{"http_status", key.first},
+                         {"code", key.second == "none" ? json(nullptr) : json(std::stoll(key.second))},
+                         {"count", n}});
+    return {{"total", total}, {"by_path", by_path},   {"by_api", by_api},
+            {"by_code", by_code}, {"by_status_code", std::move(pairs)}, {"by_fault", by_fault}};
+}
+
+served shop::serve(const tikapi::http_request& request) {
+    advance();
     const std::string path = request.path();
-    if (path == "/control" || path.rfind("/control/", 0) == 0) return control(request);
+    if (path == "/control" || path.rfind("/control/", 0) == 0) {
+        served out{control(request), {}};
+        advance();   // a control change may be due at once (hold_seconds 0, a load started)
+        return out;
+    }
     return open_api(request);
 }
 

@@ -10,6 +10,7 @@
 #include "tikapi/sandbox/shop.hpp"
 
 #include "common/log.hpp"
+#include "tikapi/sandbox/detail/params.hpp"
 #include "tikapi/sandbox/detail/util.hpp"
 #include "tikapi/signing.hpp"
 
@@ -19,11 +20,16 @@
 namespace orderflow::sandbox {
 
 using nlohmann::json;
+using detail::body_object;
+using detail::next_token;
+using detail::query_value;
+using detail::read_page;
 
 namespace {
 
 // Error codes (docs/tiktok-shop-api.md §4).
 constexpr std::int64_t rate_limited = 36009002;
+constexpr std::int64_t internal_error = 36009003;
 constexpr std::int64_t bad_request = 36009004;   // app_key, timestamp, unexpected shop_cipher, parameters
 constexpr std::int64_t invalid_path = 36009009;
 constexpr std::int64_t invalid_method = 36009010;
@@ -36,6 +42,7 @@ constexpr std::int64_t cipher_missing = 106013;
 constexpr std::int64_t order_not_found = 21008111;
 constexpr std::int64_t record_not_found = 45101003;
 constexpr std::int64_t cannot_start_conversation = 45109003;
+constexpr std::int64_t conversation_rules = 45109001;
 // Auth host (reported by EcomPHP/tiktokshop-php PR #15).
 constexpr std::int64_t auth_record_not_found = 36004005;
 constexpr std::int64_t refresh_token_expired = 36004001;
@@ -51,6 +58,18 @@ enum class route_id {
     conversations_list,
     messages_send,
     messages_list,
+    messages_read,
+    shipping_providers,
+    package_ship,
+    order_mark_shipped,
+    order_shipping_info,
+    package_shipping_info,
+    package_detail,
+    packages_search,
+    order_tracking,
+    webhooks_get,
+    webhooks_put,
+    webhooks_delete,
 };
 
 struct route {
@@ -73,6 +92,18 @@ const std::vector<route>& routes() {
         {"GET", {"customer_service", "202309", "conversations"}, route_id::conversations_list, true, true},
         {"POST", {"customer_service", "202309", "conversations", "*", "messages"}, route_id::messages_send, true, true},
         {"GET", {"customer_service", "202309", "conversations", "*", "messages"}, route_id::messages_list, true, true},
+        {"POST", {"customer_service", "202309", "conversations", "*", "messages", "read"}, route_id::messages_read, true, true},
+        {"GET", {"logistics", "202309", "delivery_options", "*", "shipping_providers"}, route_id::shipping_providers, true, true},
+        {"POST", {"fulfillment", "202309", "packages", "*", "ship"}, route_id::package_ship, true, true},
+        {"POST", {"fulfillment", "202309", "orders", "*", "packages"}, route_id::order_mark_shipped, true, true},
+        {"POST", {"fulfillment", "202309", "orders", "*", "shipping_info", "update"}, route_id::order_shipping_info, true, true},
+        {"POST", {"fulfillment", "202309", "packages", "*", "shipping_info", "update"}, route_id::package_shipping_info, true, true},
+        {"GET", {"fulfillment", "202309", "packages", "*"}, route_id::package_detail, true, true},
+        {"POST", {"fulfillment", "202309", "packages", "search"}, route_id::packages_search, true, true},
+        {"GET", {"fulfillment", "202309", "orders", "*", "tracking"}, route_id::order_tracking, true, true},
+        {"GET", {"event", "202309", "webhooks"}, route_id::webhooks_get, true, true},
+        {"PUT", {"event", "202309", "webhooks"}, route_id::webhooks_put, true, true},
+        {"DELETE", {"event", "202309", "webhooks"}, route_id::webhooks_delete, true, true},
     };
     return table;
 }
@@ -90,9 +121,12 @@ bool matches(const route& r, const std::vector<std::string>& segments, std::stri
     return true;
 }
 
-std::string pattern_key(const route& r) {
+// "POST /customer_service/202309/conversations/{id}/messages": one API, the
+// unit of rate limiting (§4) and of the call summary.
+std::string api_name(const route& r) {
     std::string key(r.method);
-    for (auto p : r.pattern) key += "/" + std::string(p);
+    key += " ";
+    for (auto p : r.pattern) key += "/" + std::string(p == "*" ? "{id}" : p);
     return key;
 }
 
@@ -100,26 +134,6 @@ bool is_credential(std::string_view key) {
     return key == "sign" || key == "app_secret" || key == "access_token" || key == "refresh_token" ||
            key == "auth_code";
 }
-
-std::optional<std::string> query_value(const std::map<std::string, std::string>& q, const std::string& key) {
-    auto it = q.find(key);
-    if (it == q.end()) return std::nullopt;
-    return it->second;
-}
-
-// The body of a POST as a JSON object; an empty body counts as {}.
-std::optional<json> body_object(std::string_view body) {
-    if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) return json::object();
-    json j = json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return std::nullopt;
-    return j;
-}
-
-// page_size within [1, max]; page_token an offset we handed out before.
-struct page {
-    std::size_t size = 0;
-    std::size_t offset = 0;
-};
 
 }  // namespace
 
@@ -140,12 +154,97 @@ std::string shop::request_id() {
     return id;
 }
 
-tikapi::http_response shop::open_api(const tikapi::http_request& request) {
-    api_context ctx{request, request.path(), request.query(), {}};
+served shop::open_api(const tikapi::http_request& request) {
+    api_context ctx{request, request.path(), request.query(), {}, {}};
     ctx.segments = detail::split_path(ctx.path);
-    api_reply reply = dispatch(ctx);
 
+    // The route first: the unit of faults, throttling and the call summary.
+    int route_index = -1;
+    bool path_known = false;
+    const auto& table = routes();
+    for (std::size_t i = 0; i < table.size(); ++i) {
+        std::string captured;
+        if (!matches(table[i], ctx.segments, captured)) continue;
+        path_known = true;
+        if (table[i].method == request.method) {
+            route_index = static_cast<int>(i);
+            ctx.captured = captured;
+            break;
+        }
+    }
+
+    served out;
     call_record record;
+    api_reply reply;
+    if (route_index < 0) {
+        reply = path_known ? fail(405, invalid_method, "Invalid method. The method is not allowed for this path")
+                           : fail(404, invalid_path, "Invalid path. The request path does not exist");
+    } else {
+        record.api = api_name(table[static_cast<std::size_t>(route_index)]);
+        // Injected faults (POST /control/faults) come first: they stand for the
+        // platform failing before it looks at the request.
+        bool injected = false;
+        for (auto it = faults_.begin(); it != faults_.end(); ++it) {
+            if (ctx.path.compare(0, it->path_prefix.size(), it->path_prefix) != 0) continue;
+            reply = fail(it->http_status, it->code, it->message);
+            if (--it->remaining <= 0) faults_.erase(it);
+            injected = true;
+            record.fault = "injected";
+            break;
+        }
+        if (!injected) {
+            // Random faults: one draw picks at most one of them.
+            const auto& f = options_.faults;
+            const double shares[] = {f.error_share, f.throttle_share, f.drop_share, f.drop_after_share, f.slow_share};
+            double total = 0;
+            for (double share : shares) total += std::max(0.0, share);
+            int picked = -1;
+            if (total > 0) {
+                const double u = std::uniform_real_distribution<double>(0, 1)(fault_rng_);
+                double edge = 0;
+                for (int i = 0; i < 5; ++i) {
+                    edge += std::max(0.0, shares[i]);
+                    if (u < edge) {
+                        picked = i;
+                        break;
+                    }
+                }
+            }
+            switch (picked) {
+                case 0:
+                    if (draw(0.5)) {
+                        record.fault = "error_500";
+                        reply = fail(500, internal_error, "Internal error. Please try again.");
+                    } else {
+                        record.fault = "error_503";
+                        record.has_code = false;
+                        out.response = tikapi::http_response::text(503, "Service Unavailable\n");
+                    }
+                    break;
+                case 1:
+                    record.fault = "throttle";
+                    reply = fail(429, rate_limited, "Too many requests. Please retry later");
+                    break;
+                case 2:
+                    record.fault = "drop";
+                    record.has_code = false;
+                    out.response.drop = true;
+                    break;
+                default:
+                    reply = dispatch(ctx, route_index);
+                    if (picked == 3) {
+                        record.fault = "drop_after";
+                        out.response.drop = true;
+                    } else if (picked == 4) {
+                        record.fault = "slow";
+                        out.delay = std::chrono::milliseconds(std::max<std::int64_t>(0, f.slow_ms));
+                    }
+                    break;
+            }
+            if (!record.fault.empty()) ++fault_counts_.calls[record.fault];
+        }
+    }
+
     record.seq = calls_.size() + 1;
     record.time = now();
     record.method = request.method;
@@ -153,65 +252,53 @@ tikapi::http_response shop::open_api(const tikapi::http_request& request) {
     for (const auto& [k, v] : ctx.query)
         if (!is_credential(k)) record.query[k] = v;
     record.body = request.body;
-    record.http_status = reply.http_status;
-    record.code = reply.code;
-    calls_.push_back(record);
-    log::info("sandbox_api_call", {{"method", record.method},
-                                   {"path", record.path},
-                                   {"http_status", record.http_status},
-                                   {"code", record.code}});
+    const bool enveloped = record.has_code;
+    record.http_status = record.fault == "drop" ? 0 : (enveloped ? reply.http_status : out.response.status);
+    record.code = enveloped ? reply.code : 0;
+    json fields = {{"method", record.method},
+                   {"path", record.path},
+                   {"http_status", record.http_status},
+                   {"code", enveloped ? json(record.code) : json(nullptr)}};
+    if (!record.fault.empty()) fields["fault"] = record.fault;
+    calls_.push_back(std::move(record));
+    log::info("sandbox_api_call", fields);
 
+    if (!enveloped) return out;   // plain 503, or dropped before processing
     json envelope = {{"code", reply.code},
                      {"message", reply.message},
                      {"request_id", request_id()},
                      {"data", reply.code == 0 ? std::move(reply.data) : json(nullptr)}};
-    auto response = tikapi::http_response::json(reply.http_status, envelope.dump());
-    if (!reply.location.empty()) response.headers.push_back({"Location", reply.location});
-    return response;
+    const bool drop = out.response.drop;
+    out.response = tikapi::http_response::json(reply.http_status, envelope.dump());
+    out.response.drop = drop;
+    if (!reply.location.empty()) out.response.headers.push_back({"Location", reply.location});
+    return out;
 }
 
-shop::api_reply shop::dispatch(api_context& ctx) {
-    const route* found = nullptr;
-    bool path_known = false;
-    std::string captured;
-    for (const auto& r : routes()) {
-        if (!matches(r, ctx.segments, captured)) continue;
-        path_known = true;
-        if (r.method == ctx.request.method) {
-            found = &r;
-            break;
-        }
-    }
-    if (!found) {
-        if (path_known) return fail(405, invalid_method, "Invalid method. The method is not allowed for this path");
-        return fail(404, invalid_path, "Invalid path. The request path does not exist");
-    }
+// Throttling (§4): at most rate_limit_qps accepted calls per API, app and
+// shop in any 1-second window. Refused calls do not count.
+std::optional<shop::api_reply> shop::check_rate(api_context& ctx, int route_index) {
+    if (options_.rate_limit_qps <= 0) return std::nullopt;
+    const std::string key = api_name(routes()[static_cast<std::size_t>(route_index)]) + "|" +
+                            query_value(ctx.query, "app_key").value_or("") + "|" +
+                            query_value(ctx.query, "shop_cipher").value_or("");
+    auto& window = rate_windows_[key];
+    const auto t = now_ms();
+    window.erase(window.begin(), std::find_if(window.begin(), window.end(), [&](std::int64_t at) { return at > t - 1000; }));
+    if (static_cast<std::int64_t>(window.size()) >= options_.rate_limit_qps)
+        return fail(429, rate_limited, "Too many requests. Please retry later");
+    window.push_back(t);
+    return std::nullopt;
+}
 
-    // Injected faults (POST /control/faults) come first: they stand for the
-    // platform failing before it looks at the request.
-    for (auto it = faults_.begin(); it != faults_.end(); ++it) {
-        if (ctx.path.compare(0, it->path_prefix.size(), it->path_prefix) != 0) continue;
-        api_reply reply = fail(it->http_status, it->code, it->message);
-        if (--it->remaining <= 0) faults_.erase(it);
-        return reply;
+shop::api_reply shop::dispatch(api_context& ctx, int route_index) {
+    const route& found = routes()[static_cast<std::size_t>(route_index)];
+    if (found.signed_call) {
+        if (auto throttled = check_rate(ctx, route_index)) return std::move(*throttled);
+        if (auto rejected = check_signed(ctx, found.shop_scoped)) return std::move(*rejected);
     }
-
-    if (found->signed_call && options_.rate_limit_qps > 0) {
-        auto& [second, count] = rate_windows_[pattern_key(*found)];
-        const auto t = now();
-        if (second != t) {
-            second = t;
-            count = 0;
-        }
-        if (++count > options_.rate_limit_qps)
-            return fail(429, rate_limited, "Too many requests. Please retry later");
-    }
-
-    if (found->signed_call) {
-        if (auto rejected = check_signed(ctx, found->shop_scoped)) return std::move(*rejected);
-    }
-
-    switch (found->id) {
+    const std::string& id = ctx.captured;
+    switch (found.id) {
         case route_id::token_get: return token_get(ctx);
         case route_id::token_refresh: return token_refresh(ctx);
         case route_id::oauth_authorize: return oauth_authorize(ctx);
@@ -220,8 +307,20 @@ shop::api_reply shop::dispatch(api_context& ctx) {
         case route_id::orders_search: return search_orders(ctx);
         case route_id::conversations_create: return create_conversation(ctx);
         case route_id::conversations_list: return list_conversations(ctx);
-        case route_id::messages_send: return send_message(ctx, captured);
-        case route_id::messages_list: return get_messages(ctx, captured);
+        case route_id::messages_send: return send_message(ctx, id);
+        case route_id::messages_list: return get_messages(ctx, id);
+        case route_id::messages_read: return mark_read(ctx, id);
+        case route_id::shipping_providers: return shipping_providers(ctx, id);
+        case route_id::package_ship: return ship_package(ctx, id);
+        case route_id::order_mark_shipped: return mark_shipped(ctx, id);
+        case route_id::order_shipping_info: return update_shipping_info(ctx, id, false);
+        case route_id::package_shipping_info: return update_shipping_info(ctx, id, true);
+        case route_id::package_detail: return package_detail(ctx, id);
+        case route_id::packages_search: return search_packages(ctx);
+        case route_id::order_tracking: return get_tracking(ctx, id);
+        case route_id::webhooks_get: return get_webhooks(ctx);
+        case route_id::webhooks_put: return put_webhook(ctx);
+        case route_id::webhooks_delete: return delete_webhook(ctx);
     }
     return fail(404, invalid_path, "Invalid path");
 }
@@ -265,7 +364,7 @@ std::optional<shop::api_reply> shop::check_signed(api_context& ctx, bool shop_sc
     auto tok = access_tokens_.find(header);
     if (header.empty() || tok == access_tokens_.end() || tok->second.revoked)
         return fail(401, token_invalid, "access token is invalid");
-    if (tok->second.access_expires_at <= t)
+    if (tok->second.effective_expires_at <= t)
         return fail(401, token_expired, "access token is expired, please refresh it");
     return std::nullopt;
 }
@@ -302,7 +401,13 @@ std::optional<shop::api_reply> shop::check_app_credentials(api_context& ctx, std
 shop::api_reply shop::issue_tokens() {
     const std::string access = "TTP_" + random_token(43);
     const std::string refresh = "TTP_" + random_token(43);
-    access_tokens_[access] = token{refresh, now() + options_.access_ttl, false};
+    token tok{refresh, now() + options_.access_ttl, now() + options_.access_ttl, false};
+    // token_early_share: the token stops working long before it says it will.
+    if (draw(options_.faults.token_early_share)) {
+        tok.effective_expires_at = std::min(tok.access_expires_at, now() + std::max<std::int64_t>(0, options_.faults.token_early_after));
+        ++fault_counts_.tokens_early;
+    }
+    access_tokens_[access] = tok;
     refresh_tokens_[refresh] = refresh_record{access, now() + options_.refresh_ttl, false};
     api_reply reply;
     reply.message = "success";
@@ -392,34 +497,6 @@ shop::api_reply shop::get_orders(api_context& ctx) {
     return reply;
 }
 
-namespace {
-
-std::optional<page> read_page(const std::map<std::string, std::string>& q, std::size_t max, std::string& error) {
-    auto size = detail::parse_int(query_value(q, "page_size").value_or(""));
-    if (!size || *size < 1 || *size > static_cast<std::int64_t>(max)) {
-        error = "page_size is required and must be between 1 and " + std::to_string(max);
-        return std::nullopt;
-    }
-    page p;
-    p.size = static_cast<std::size_t>(*size);
-    auto token = query_value(q, "page_token").value_or("");
-    if (!token.empty()) {
-        auto offset = detail::parse_int(token);
-        if (!offset || *offset < 0) {
-            error = "page_token is invalid";
-            return std::nullopt;
-        }
-        p.offset = static_cast<std::size_t>(*offset);
-    }
-    return p;
-}
-
-std::string next_token(const page& p, std::size_t total) {
-    return p.offset + p.size < total ? std::to_string(p.offset + p.size) : "";
-}
-
-}  // namespace
-
 shop::api_reply shop::search_orders(api_context& ctx) {
     std::string error;
     auto p = read_page(ctx.query, 100, error);
@@ -484,7 +561,8 @@ shop::api_reply shop::create_conversation(api_context& ctx) {
         return fail(200, cannot_start_conversation,
                              "The buyer did not meet the criteria for initiating conversations");
     bool created = false;
-    const conversation& c = open_conversation(buyer, created);
+    conversation& c = open_conversation(buyer, created);
+    c.closed = false;   // §6: "If a conversation already exists, it is reopened"
     api_reply reply;
     reply.data = {{"conversation_id", c.id}};
     return reply;
@@ -503,8 +581,8 @@ shop::api_reply shop::list_conversations(api_context& ctx) {
         const conversation& c = *list[i];
         json item = {{"id", c.id},
                      {"participant_count", 2},
-                     {"can_send_message", true},
-                     {"unread_count", 0},
+                     {"can_send_message", can_send_message(c)},
+                     {"unread_count", unread_count(c)},
                      {"create_time", c.create_time},
                      {"participants",
                       json::array({{{"im_user_id", c.buyer_im_user_id}, {"user_id", c.buyer_user_id}, {"role", "BUYER"},
@@ -536,6 +614,8 @@ shop::api_reply shop::send_message(api_context& ctx, const std::string& conversa
     if (text.empty()) return fail(400, bad_request, "TEXT content must not be empty");
     if (detail::utf8_length(text) > 2000)
         return fail(400, bad_request, "TEXT content must be at most 2000 characters");
+    if (!can_send_message(*c))
+        return fail(200, conversation_rules, "Unable to send messages due to conversation rules");
     const message& m = add_message(*c, "SHOP", content->get<std::string>());
     api_reply reply;
     reply.data = {{"message_id", m.id}};
@@ -557,6 +637,56 @@ shop::api_reply shop::get_messages(api_context& ctx, const std::string& conversa
                   {"next_page_token", next_token(*p, total)},
                   {"unsupported_msg_tips", ""}};
     return reply;
+}
+
+shop::api_reply shop::mark_read(api_context&, const std::string& conversation_id) {
+    conversation* c = find_conversation(conversation_id);
+    if (!c) return fail(404, record_not_found, "Record not found");
+    c->read_index = message_index_;
+    return api_reply{};
+}
+
+// --- Event API (§5) ----------------------------------------------------------------
+
+shop::api_reply shop::get_webhooks(api_context&) {
+    json list = json::array();
+    for (const auto& [event_type, sub] : subscriptions_)
+        list.push_back({{"event_type", event_type},
+                        {"address", sub.address},
+                        {"create_time", sub.create_time},
+                        {"update_time", sub.update_time}});
+    api_reply reply;
+    reply.data = {{"webhooks", std::move(list)}, {"total_count", subscriptions_.size()}};
+    return reply;
+}
+
+shop::api_reply shop::put_webhook(api_context& ctx) {
+    auto body = body_object(ctx.request.body);
+    if (!body) return fail(400, body_not_json, "The request body must be a JSON object");
+    const auto event_type = detail::string_field(*body, "event_type").value_or("");
+    const auto address = detail::string_field(*body, "address").value_or("");
+    if (!is_event_type(event_type)) return fail(400, bad_request, "event_type is invalid");
+    if (address.empty() || address.size() > 255) return fail(400, bad_request, "address is required, at most 255 characters");
+    auto parsed = tikapi::url::parse(address);
+    if (!parsed) return fail(400, bad_request, "address must be an http(s) URL");
+    const auto t = now();
+    auto [it, inserted] = subscriptions_.try_emplace(event_type);
+    if (inserted) it->second.create_time = t;
+    it->second.address = address;
+    it->second.update_time = t;
+    // The sandbox delivers to loopback only: a loopback address becomes the
+    // delivery target; any other address is stored and never called.
+    if (detail::is_loopback_host(parsed->host)) set_webhook_url(address);
+    return api_reply{};
+}
+
+shop::api_reply shop::delete_webhook(api_context& ctx) {
+    auto body = body_object(ctx.request.body);
+    if (!body) return fail(400, body_not_json, "The request body must be a JSON object");
+    const auto event_type = detail::string_field(*body, "event_type").value_or("");
+    if (!is_event_type(event_type)) return fail(400, bad_request, "event_type is invalid");
+    subscriptions_.erase(event_type);
+    return api_reply{};
 }
 
 }  // namespace orderflow::sandbox

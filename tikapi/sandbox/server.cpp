@@ -6,6 +6,14 @@
 // deadline), then records the attempt; the shop schedules retries. When
 // nothing is due it sleeps on a timer until the next retry is due or the shop
 // reports a new notification (the timer is cancelled), so nothing polls.
+//
+// Time: a second coroutine calls shop::advance() when the shop's next timed
+// change is due (end of ON_HOLD, auto_advance, load mode), at least once a
+// second, and is woken early when the shop reports an earlier one.
+//
+// Faults: a response the shop marks `drop` is never written (http_server
+// closes the connection); a "slow" one is held back on a timer first. Those
+// timers are cancelled by stop(), so a slow answer never delays shutdown.
 #include "tikapi/sandbox/server.hpp"
 
 #include "common/log.hpp"
@@ -14,8 +22,11 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+#include <set>
 #include <stdexcept>
 
 namespace orderflow::sandbox {
@@ -25,28 +36,62 @@ using std::chrono::steady_clock;
 
 namespace {
 
-asio::awaitable<tikapi::http_response> respond(shop* s, tikapi::http_request& request) {
-    co_return s->handle(request);
+// The slow answers waiting on their timer, so that stop() can cut them short.
+struct delays {
+    std::set<asio::steady_timer*> timers;
+    bool stopped = false;
+};
+
+asio::awaitable<tikapi::http_response> respond(shop* s, std::shared_ptr<delays> pending, tikapi::http_request& request) {
+    served answer = s->serve(request);
+    if (answer.delay.count() > 0 && !pending->stopped) {
+        auto executor = co_await asio::this_coro::executor;
+        asio::steady_timer timer(executor, answer.delay);
+        pending->timers.insert(&timer);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        pending->timers.erase(&timer);
+    }
+    co_return std::move(answer.response);
 }
 
 }  // namespace
 
 struct server::impl {
-    impl(asio::any_io_executor executor, shop& s, const std::string& host, std::uint16_t port)
+    impl(asio::any_io_executor executor, shop& s, const std::string& host, std::uint16_t port,
+         tikapi::server_options options)
         : ex(executor),
           the_shop(s),
-          http(executor, host, port, [s = &s](tikapi::http_request& r) { return respond(s, r); }),
-          wake(executor) {}
+          pending(std::make_shared<delays>()),
+          http(executor, host, port,
+               [s = &s, p = pending](tikapi::http_request& r) { return respond(s, p, r); }, std::move(options)),
+          wake(executor),
+          tick(executor) {}
 
     asio::any_io_executor ex;
     shop& the_shop;
+    std::shared_ptr<delays> pending;
     tikapi::http_server http;
     asio::steady_timer wake;
+    asio::steady_timer tick;
     bool started = false;
     bool stopped = false;
 
     static asio::awaitable<void> deliver_loop(std::shared_ptr<impl> self);
+    static asio::awaitable<void> time_loop(std::shared_ptr<impl> self);
 };
+
+asio::awaitable<void> server::impl::time_loop(std::shared_ptr<impl> self) {
+    while (!self->stopped) {
+        self->the_shop.advance();
+        auto wait = std::chrono::milliseconds(1000);
+        if (auto next = self->the_shop.next_timer_ms()) {
+            const auto until = *next - self->the_shop.now_ms();
+            wait = std::chrono::milliseconds(std::clamp<std::int64_t>(until, 1, 1000));
+        }
+        self->tick.expires_after(wait);
+        co_await self->tick.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+}
 
 asio::awaitable<void> server::impl::deliver_loop(std::shared_ptr<impl> self) {
     tikapi::http_client client(self->ex);
@@ -101,11 +146,15 @@ asio::awaitable<void> server::impl::deliver_loop(std::shared_ptr<impl> self) {
     }
 }
 
-server::server(asio::any_io_executor ex, shop& shop, const std::string& host, std::uint16_t port) {
+server::server(asio::any_io_executor ex, shop& shop, const std::string& host, std::uint16_t port,
+               const std::string& tls_cert, const std::string& tls_key) {
     if (!detail::is_loopback_host(host))
         throw std::invalid_argument("the sandbox listens on loopback only (127.0.0.1, ::1, localhost), not '" + host +
                                     "'");
-    impl_ = std::make_shared<impl>(ex, shop, host, port);
+    tikapi::server_options options;
+    options.tls_cert_file = tls_cert;
+    options.tls_key_file = tls_key;
+    impl_ = std::make_shared<impl>(ex, shop, host, port, std::move(options));
 }
 
 server::~server() { stop(); }
@@ -120,6 +169,9 @@ void server::start() {
     impl_->the_shop.on_webhook_queued([weak] {
         if (auto self = weak.lock()) self->wake.cancel();
     });
+    impl_->the_shop.on_timers_changed([weak] {
+        if (auto self = weak.lock()) self->tick.cancel();
+    });
     asio::co_spawn(impl_->ex, impl::deliver_loop(impl_), [](std::exception_ptr e) {
         if (!e) return;
         try {
@@ -128,13 +180,25 @@ void server::start() {
             log::error("sandbox_webhook_loop_failed", {{"error", ex.what()}});
         }
     });
+    asio::co_spawn(impl_->ex, impl::time_loop(impl_), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            log::error("sandbox_time_loop_failed", {{"error", ex.what()}});
+        }
+    });
 }
 
 void server::stop() {
     if (!impl_ || impl_->stopped) return;
     impl_->stopped = true;
     impl_->the_shop.on_webhook_queued(nullptr);
+    impl_->the_shop.on_timers_changed(nullptr);
     impl_->wake.cancel();
+    impl_->tick.cancel();
+    impl_->pending->stopped = true;
+    for (auto* timer : impl_->pending->timers) timer->cancel();
     impl_->http.stop();
 }
 

@@ -22,8 +22,10 @@ class server {
 public:
     // Binds host:port at once (port 0 picks a free port). Refuses a host that
     // is not a loopback address (std::invalid_argument); a failed bind
-    // throws std::system_error. `shop` must outlive the server.
-    server(boost::asio::any_io_executor ex, shop& shop, const std::string& host, std::uint16_t port);
+    // throws std::system_error. `shop` must outlive the server. With
+    // tls_cert and tls_key (PEM files) it serves HTTPS instead of HTTP.
+    server(boost::asio::any_io_executor ex, shop& shop, const std::string& host, std::uint16_t port,
+           const std::string& tls_cert = "", const std::string& tls_key = "");
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;

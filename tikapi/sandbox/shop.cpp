@@ -1,8 +1,10 @@
-// The shop's state and how it changes: ids, orders and their state machine,
-// conversations and messages, and the queue of signed webhooks with TikTok's
-// retry schedule. The request handlers live in open_api.cpp and
-// control_api.cpp; they only change state through the functions here, so every
-// change emits its webhook.
+// The shop's state and how it changes: ids, orders with their package and
+// the state machine (with the ON_HOLD window and auto_advance driven by
+// advance()), conversations and messages, and the queue of signed webhooks
+// with TikTok's retry schedule and the webhook faults (lose, duplicate,
+// reorder). The request handlers live in open_api.cpp, fulfillment.cpp and
+// control_api.cpp; they only change state through the functions here, so
+// every change emits its webhook.
 #include "tikapi/sandbox/shop.hpp"
 
 #include "tikapi/sandbox/detail/util.hpp"
@@ -46,15 +48,22 @@ constexpr transition transitions[] = {
     {"IN_TRANSIT", "CANCELLED"},
 };
 
-bool paid(std::string_view status) { return status != "UNPAID" && status != "CANCELLED"; }
+// §5 "event_type strings" with the webhook type each one carries (0: a topic
+// the sandbox never sends).
+struct event_topic {
+    std::string_view name;
+    int type;
+};
+constexpr event_topic event_topics[] = {
+    {"ORDER_STATUS_CHANGE", 1},        {"RECIPIENT_ADDRESS_UPDATE", 3},    {"PACKAGE_UPDATE", 4},
+    {"PRODUCT_STATUS_CHANGE", 5},      {"SELLER_DEAUTHORIZATION", 6},      {"UPCOMING_AUTHORIZATION_EXPIRATION", 7},
+    {"CANCELLATION_STATUS_CHANGE", 11}, {"RETURN_STATUS_CHANGE", 12},      {"NEW_CONVERSATION", 13},
+    {"NEW_MESSAGE", 14},               {"PRODUCT_INFORMATION_CHANGE", 15}, {"PRODUCT_CREATION", 16},
+    {"PRODUCT_CATEGORY_CHANGE", 18},   {"NEW_MESSAGE_LISTENER", 33},       {"INVOICE_STATUS_CHANGE", 36},
+    {"PRODUCT_AUDIT_STATUS_CHANGE", 37}, {"REVERSE_STATUS_UPDATE", 2},
+};
 
-std::string_view package_status(std::string_view order_status) {
-    if (order_status == "CANCELLED") return "CANCELLED";
-    if (order_status == "AWAITING_COLLECTION" || order_status == "PARTIALLY_SHIPPING") return "PROCESSING";
-    if (order_status == "IN_TRANSIT") return "FULFILLING";
-    if (order_status == "DELIVERED" || order_status == "COMPLETED") return "COMPLETED";
-    return "TO_FULFILL";
-}
+bool paid(std::string_view status) { return status != "UNPAID" && status != "CANCELLED"; }
 
 // "山田 花子" -> last "山田", first "花子" (Japanese order: family name first).
 std::pair<std::string, std::string> split_name(const std::string& name) {
@@ -62,6 +71,15 @@ std::pair<std::string, std::string> split_name(const std::string& name) {
     if (space == std::string::npos) return {name, ""};
     return {name.substr(0, space), name.substr(space + 1)};
 }
+
+std::int64_t system_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// The 30 / 60-day windows of the customer-service rules (§6 notes).
+constexpr std::int64_t conversation_window = 30 * 86400;
+constexpr std::int64_t order_window = 60 * 86400;
 
 }  // namespace
 
@@ -74,17 +92,41 @@ bool is_legal_transition(std::string_view from, std::string_view to) {
                        [&](const transition& t) { return t.from == from && t.to == to; });
 }
 
+bool is_event_type(std::string_view event_type) {
+    return std::any_of(std::begin(event_topics), std::end(event_topics),
+                       [&](const event_topic& t) { return t.name == event_type; });
+}
+
+std::string_view event_type_of(int webhook_type) {
+    for (const auto& t : event_topics)
+        if (t.type == webhook_type) return t.name;
+    return "";
+}
+
+std::string_view package_status(const order& o) {
+    if (o.status == "CANCELLED") return "CANCELLED";
+    if (o.status == "UNPAID") return "TO_FULFILL";
+    if (o.status == "DELIVERED" || o.status == "COMPLETED") return "COMPLETED";
+    if (o.shipped() || o.status == "AWAITING_COLLECTION" || o.status == "IN_TRANSIT" ||
+        o.status == "PARTIALLY_SHIPPING")
+        return "FULFILLING";
+    return "PROCESSING";
+}
+
 shop::shop(shop_options options) : options_(std::move(options)) {
     std::uint64_t seed = options_.seed;
     if (seed == 0) seed = (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
     rng_.seed(seed);
+    fault_rng_.seed(seed ^ 0x9e3779b97f4a7c15ULL);
     if (!options_.clock) {
         options_.clock = [] {
             return std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                 .count();
         };
+        if (!options_.clock_ms) options_.clock_ms = system_ms;
     }
+    if (!options_.clock_ms) options_.clock_ms = [clock = options_.clock] { return clock() * 1000; };
     shop_im_user_id_ = fresh_id("72", 19);
     if (!options_.webhook_url.empty()) {
         if (auto error = set_webhook_url(options_.webhook_url)) throw std::invalid_argument(*error);
@@ -92,6 +134,7 @@ shop::shop(shop_options options) : options_(std::move(options)) {
 }
 
 std::int64_t shop::now() const { return options_.clock(); }
+std::int64_t shop::now_ms() const { return options_.clock_ms(); }
 
 std::string shop::fresh_id(std::string_view prefix, int digits) {
     std::uniform_int_distribution<int> digit(0, 9);
@@ -111,6 +154,17 @@ std::string shop::random_token(int length) {
     return s;
 }
 
+bool shop::draw(double share) {
+    if (share <= 0) return false;
+    if (share >= 1) return true;
+    return std::uniform_real_distribution<double>(0, 1)(fault_rng_) < share;
+}
+
+void shop::set_faults(const fault_options& faults, std::uint64_t seed) {
+    options_.faults = faults;
+    if (seed != 0) fault_rng_.seed(seed ^ 0x9e3779b97f4a7c15ULL);
+}
+
 std::string shop::issue_auth_code() {
     std::string code = random_token(40);
     auth_codes_[code] = auth_code{now() + options_.auth_code_ttl, false};
@@ -121,8 +175,8 @@ int shop::expire_access_tokens() {
     int n = 0;
     const auto t = now();
     for (auto& [value, tok] : access_tokens_) {
-        if (!tok.revoked && tok.access_expires_at > t - 1) {
-            tok.access_expires_at = t - 1;
+        if (!tok.revoked && tok.effective_expires_at > t - 1) {
+            tok.effective_expires_at = t - 1;
             ++n;
         }
     }
@@ -137,14 +191,81 @@ std::optional<order> shop::find_order(std::string_view id) const {
 
 std::vector<order> shop::orders() const { return orders_; }
 
+order* shop::find_package(std::string_view package_id) {
+    auto it = package_index_.find(package_id);
+    if (it == package_index_.end() || !orders_[it->second].has_package()) return nullptr;
+    return &orders_[it->second];
+}
+
+// --- time ---------------------------------------------------------------------
+
+void shop::note_timer(std::int64_t unix_second) {
+    if (next_timer_second_ == 0 || unix_second < next_timer_second_) {
+        next_timer_second_ = unix_second;
+        if (on_timers_changed_) on_timers_changed_();
+    }
+}
+
+void shop::advance() {
+    if (advancing_) return;   // change_status -> webhook -> ... never re-enters, but be sure
+    advancing_ = true;
+    const auto t = now();
+    if (next_timer_second_ != 0 && next_timer_second_ <= t) {
+        next_timer_second_ = 0;
+        const bool transit = options_.auto_in_transit_after >= 0;
+        const bool deliver = options_.auto_delivered_after >= 0;
+        for (auto& o : orders_) {
+            if (o.status == "ON_HOLD") {
+                if (o.hold_until <= t) change_status(o, "AWAITING_SHIPMENT");
+                else note_timer(o.hold_until);
+            }
+            if (!o.shipped()) continue;
+            if (transit && o.status == "AWAITING_COLLECTION") {
+                const auto due = o.rts_time + options_.auto_in_transit_after;
+                if (due <= t) change_status(o, "IN_TRANSIT");
+                else note_timer(due);
+            }
+            if (deliver && o.status == "IN_TRANSIT") {
+                const auto due = o.rts_time + std::max(options_.auto_delivered_after, options_.auto_in_transit_after);
+                if (due <= t) change_status(o, "DELIVERED");
+                else note_timer(due);
+            }
+        }
+    }
+    advance_load();
+    advancing_ = false;
+}
+
+std::optional<std::int64_t> shop::next_timer_ms() const {
+    std::optional<std::int64_t> next;
+    auto consider = [&](std::int64_t ms) {
+        if (!next || ms < *next) next = ms;
+    };
+    if (next_timer_second_ != 0) consider(next_timer_second_ * 1000);
+    if (load_.running && load_.created < load_.options.orders && load_.options.rate > 0)
+        consider(load_.start_ms + static_cast<std::int64_t>(static_cast<double>(load_.created) * 1000.0 /
+                                                            load_.options.rate));
+    for (const auto& m : load_.messages) consider(m.due_ms);
+    return next;
+}
+
+// --- orders ---------------------------------------------------------------------
+
 order& shop::add_order(order o) {
     const auto t = now();
     o.id = fresh_id("57", 18);
     o.package_id = fresh_id("11", 18);
     if (o.user_id.empty()) o.user_id = fresh_id("7", 19);
+    if (o.delivery_option_id.empty()) o.delivery_option_id = "7208502187360519982";
     o.create_time = o.update_time = t;
     if (paid(o.status)) o.paid_time = t;
-    if (o.status == "CANCELLED") o.cancel_time = t;
+    // A package exists once paid; an order created CANCELLED counts as paid and then cancelled.
+    if (o.status != "UNPAID") o.package_create_time = o.package_update_time = t;
+    if (o.status == "ON_HOLD") o.hold_until = t + options_.hold_seconds;
+    if (o.status == "CANCELLED") {
+        o.cancel_time = t;
+        if (o.cancellation_initiator.empty()) o.cancellation_initiator = "BUYER";
+    }
     for (auto& item : o.line_items) {
         item.id = fresh_id("57", 18);
         item.package_id = o.package_id;
@@ -154,12 +275,35 @@ order& shop::add_order(order o) {
         item.sku_id = sku->second.second;
     }
     order_index_[o.id] = orders_.size();
+    package_index_[o.package_id] = orders_.size();
     orders_.push_back(std::move(o));
     order& stored = orders_.back();
-    emit_webhook(1, {{"order_id", stored.id}, {"order_status", stored.status},
-                     {"is_on_hold_order", stored.status == "ON_HOLD"}, {"update_time", stored.update_time}},
-                 stored.id);
+    if (stored.status == "ON_HOLD") note_timer(stored.hold_until);
+    emit_order_status(stored);
     return stored;
+}
+
+std::string_view shop::order_status_for_webhook(const order& o) const {
+    // §5: the type 1 page lists CANCEL, the order object says CANCELLED.
+    if (o.status == "CANCELLED") return options_.webhook_cancel_status;
+    return o.status;
+}
+
+void shop::emit_order_status(const order& o) {
+    emit_webhook(1, {{"order_id", o.id}, {"order_status", order_status_for_webhook(o)},
+                     {"is_on_hold_order", o.status == "ON_HOLD"}, {"update_time", o.update_time}},
+                 o.id);
+}
+
+void shop::emit_package_update(const order& o) {
+    emit_webhook(4, {{"package_list", json::array({{{"package_id", o.package_id}, {"order_id_list", json::array({o.id})}}})},
+                     {"role_type", "ROLE_SELLER"},
+                     {"update_time", o.package_update_time}},
+                 o.id);
+}
+
+void shop::add_tracking(order& o, std::string description) {
+    o.tracking.push_back({std::move(description), now_ms()});
 }
 
 std::optional<std::string> shop::change_status(order& o, const std::string& status) {
@@ -167,25 +311,64 @@ std::optional<std::string> shop::change_status(order& o, const std::string& stat
     if (!is_legal_transition(o.status, status))
         return "illegal transition " + o.status + " -> " + status + " for order " + o.id;
     const auto t = now();
-    if (o.status == "UNPAID" && paid(status)) o.paid_time = t;
-    if (status == "AWAITING_COLLECTION") o.rts_time = t;
-    if (status == "IN_TRANSIT") o.collection_time = t;
-    if (status == "DELIVERED") o.delivery_time = t;
-    if (status == "CANCELLED") o.cancel_time = t;
+    const std::string carrier = o.shipping_provider_name.empty() ? "the carrier" : o.shipping_provider_name;
+    if (o.status == "UNPAID" && paid(status)) {
+        o.paid_time = t;
+        o.package_create_time = o.package_update_time = t;
+    }
+    if (status == "ON_HOLD") {
+        o.hold_until = t + options_.hold_seconds;
+        note_timer(o.hold_until);
+    }
+    if (status == "AWAITING_COLLECTION" && !o.rts_time) o.rts_time = t;
+    if (status == "IN_TRANSIT") {
+        o.collection_time = t;
+        if (o.shipped()) add_tracking(o, "The package has been picked up by " + carrier);
+    }
+    if (status == "DELIVERED") {
+        o.delivery_time = t;
+        if (o.shipped()) add_tracking(o, "The package has been delivered");
+    }
+    if (status == "CANCELLED") {
+        o.cancel_time = t;
+        o.buyer_request_cancel = false;
+        if (o.cancellation_initiator.empty()) o.cancellation_initiator = "BUYER";
+        if (o.cancel_reason.empty()) o.cancel_reason = "Buyer cancelled";
+    }
     o.status = status;
     o.update_time = t;
-    emit_webhook(1, {{"order_id", o.id}, {"order_status", o.status}, {"is_on_hold_order", o.status == "ON_HOLD"},
-                     {"update_time", o.update_time}},
-                 o.id);
+    if (o.has_package()) o.package_update_time = t;
+    // Shipped orders move on by themselves with auto_advance.
+    if (status == "AWAITING_COLLECTION" && options_.auto_in_transit_after >= 0)
+        note_timer(o.rts_time + options_.auto_in_transit_after);
+    if (status == "IN_TRANSIT" && options_.auto_delivered_after >= 0 && o.rts_time)
+        note_timer(o.rts_time + std::max(options_.auto_delivered_after, options_.auto_in_transit_after));
+    emit_order_status(o);
     return std::nullopt;
 }
 
+// --- customer service -------------------------------------------------------------
+
 bool shop::known_buyer(std::string_view user_id) const {
+    // §6 notes: a prior conversation within 30 days, or an order within 60 days.
+    const auto t = now();
     for (const auto& o : orders_)
-        if (o.user_id == user_id) return true;
-    for (const auto& c : conversations_)
-        if (c.buyer_user_id == user_id) return true;
+        if (o.user_id == user_id && o.create_time > t - order_window) return true;
+    for (const auto& c : conversations_) {
+        if (c.buyer_user_id != user_id) continue;
+        const auto last = c.messages.empty() ? c.create_time : c.messages.back().create_time;
+        if (last > t - conversation_window) return true;
+    }
     return false;
+}
+
+bool shop::can_send_message(const conversation& c) const { return !c.closed && known_buyer(c.buyer_user_id); }
+
+std::int64_t shop::unread_count(const conversation& c) const {
+    std::int64_t n = 0;
+    for (const auto& m : c.messages)
+        if (m.role == "BUYER" && m.index > c.read_index) ++n;
+    return n;
 }
 
 conversation* shop::find_conversation(std::string_view id) {
@@ -251,10 +434,33 @@ json shop::message_json(const message& m) const {
             {"index", std::to_string(m.index)}};
 }
 
+// --- JSON -------------------------------------------------------------------------------
+
+json shop::address_json(const order& o) const {
+    auto [last, first] = split_name(o.buyer_name);
+    const address& a = o.recipient;
+    return {
+        {"name", o.buyer_name},
+        {"first_name", first},
+        {"last_name", last},
+        {"full_address", a.full()},
+        {"address_detail", a.detail},
+        {"address_line1", a.line1},
+        {"address_line2", ""},
+        {"phone_number", "(+81)90*****" + o.id.substr(o.id.size() - 3)},
+        {"postal_code", a.postal_code},
+        {"region_code", "JP"},
+        {"district_info",
+         json::array({{{"address_level_name", "Prefecture"}, {"address_name", a.prefecture}, {"address_level", "L1"}},
+                      {{"address_level_name", "City"}, {"address_name", a.city}, {"address_level", "L2"}}})},
+    };
+}
+
 json shop::order_json(const order& o) const {
     std::int64_t total = 0;
     for (const auto& item : o.line_items) total += detail::parse_amount(item.sale_price).value_or(0);
     const std::string amount = std::to_string(total);
+    const bool by_tiktok = o.delivery_option_id == "7208502187360519984";
     json j = {
         {"id", o.id},
         {"status", o.status},
@@ -264,19 +470,21 @@ json shop::order_json(const order& o) const {
         {"buyer_message", o.buyer_message},
         {"buyer_email", "v2_" + o.user_id.substr(0, 8) + "@scs.tiktokw.jp"},
         {"seller_note", o.seller_note},
-        {"shipping_type", "SELLER"},
-        {"fulfillment_type", "FULFILLMENT_BY_SELLER"},
-        {"delivery_option_id", "7208502187360519982"},
-        {"delivery_option_name", "Standard shipping"},
+        {"shipping_type", by_tiktok ? "TIKTOK" : "SELLER"},
+        {"fulfillment_type", by_tiktok ? "FULFILLMENT_BY_TIKTOK" : "FULFILLMENT_BY_SELLER"},
+        {"delivery_option_id", o.delivery_option_id},
+        {"delivery_option_name", by_tiktok ? "Shipped by TikTok" : (o.delivery_option_id == "7208502187360519983"
+                                                                        ? "Express shipping"
+                                                                        : "Standard shipping")},
         {"warehouse_id", "7208502187360519001"},
         {"is_on_hold_order", o.status == "ON_HOLD"},
-        {"is_buyer_request_cancel", false},
+        {"is_buyer_request_cancel", o.buyer_request_cancel},
         {"is_cod", false},
         {"is_sample_order", false},
         {"is_replacement_order", false},
         {"order_type", "NORMAL"},
         {"split_or_combine_tag", ""},
-        {"packages", json::array({{{"id", o.package_id}}})},
+        {"packages", o.has_package() ? json::array({{{"id", o.package_id}}}) : json::array()},
         {"payment",
          {{"currency", "JPY"},
           {"sub_total", amount},
@@ -292,32 +500,22 @@ json shop::order_json(const order& o) const {
     if (o.rts_time) j["rts_time"] = o.rts_time;
     if (o.collection_time) j["collection_time"] = o.collection_time;
     if (o.delivery_time) j["delivery_time"] = o.delivery_time;
+    if (o.status == "ON_HOLD") j["rts_sla_time"] = o.hold_until + 2 * 86400;
+    if (o.shipped()) {
+        j["tracking_number"] = o.tracking_number;
+        j["shipping_provider"] = o.shipping_provider_name;
+        j["shipping_provider_id"] = o.shipping_provider_id;
+    }
     if (o.cancel_time) {
         j["cancel_time"] = o.cancel_time;
         j["cancel_reason"] = o.cancel_reason;
-        j["cancellation_initiator"] = "SELLER";
+        j["cancellation_initiator"] = o.cancellation_initiator;
     }
     // §6: the address is "not available under UNPAID and ON_HOLD statuses".
-    if (o.status != "UNPAID" && o.status != "ON_HOLD") {
-        auto [last, first] = split_name(o.buyer_name);
-        j["recipient_address"] = {
-            {"name", o.buyer_name},
-            {"first_name", first},
-            {"last_name", last},
-            {"full_address", "東京都渋谷区神南1-2-3 サンドボックスビル101"},
-            {"address_detail", "サンドボックスビル101"},
-            {"address_line1", "神南1-2-3"},
-            {"phone_number", "(+81)90*****" + o.id.substr(o.id.size() - 3)},
-            {"postal_code", "150-0041"},
-            {"region_code", "JP"},
-            {"district_info",
-             json::array({{{"address_level_name", "Prefecture"}, {"address_name", "東京都"}, {"address_level", "L1"}},
-                          {{"address_level_name", "City"}, {"address_name", "渋谷区"}, {"address_level", "L2"}}})},
-        };
-    }
+    if (o.status != "UNPAID" && o.status != "ON_HOLD") j["recipient_address"] = address_json(o);
     json items = json::array();
     for (const auto& item : o.line_items) {
-        items.push_back({
+        json li = {
             {"id", item.id},
             {"sku_id", item.sku_id},
             {"product_id", item.product_id},
@@ -328,12 +526,23 @@ json shop::order_json(const order& o) const {
             {"original_price", item.sale_price},
             {"sale_price", item.sale_price},
             {"currency", "JPY"},
-            {"package_id", item.package_id},
-            {"package_status", package_status(o.status)},
+            {"package_status", package_status(o)},
             {"display_status", o.status},
             {"is_gift", false},
             {"is_on_hold_order", o.status == "ON_HOLD"},
-        });
+        };
+        if (o.has_package()) li["package_id"] = item.package_id;
+        if (o.shipped()) {
+            li["tracking_number"] = o.tracking_number;
+            li["shipping_provider_id"] = o.shipping_provider_id;
+            li["shipping_provider_name"] = o.shipping_provider_name;
+            li["rts_time"] = o.rts_time;
+        }
+        if (o.cancel_time) {
+            li["cancel_user"] = o.cancellation_initiator;
+            li["cancel_reason"] = o.cancel_reason;
+        }
+        items.push_back(std::move(li));
     }
     j["line_items"] = std::move(items);
     return j;
@@ -363,13 +572,38 @@ void shop::emit_webhook(int type, json data, std::string order_id) {
                     {"timestamp", now()},
                     {"data", std::move(data)}};
     delivery d;
-    d.seq = deliveries_.size() + 1;
     d.notification_id = payload["tts_notification_id"].get<std::string>();
     d.type = type;
     d.order_id = std::move(order_id);
     d.body = payload.dump();
     d.signature = tikapi::webhook_signature(options_.app_key, options_.app_secret.reveal(), d.body);
-    d.due = std::chrono::steady_clock::now();
+    if (options_.require_subscription && !subscriptions_.count(std::string(event_type_of(type))))
+        d.unsubscribed = true;
+
+    const auto& f = options_.faults;
+    auto hold_back = [&] {
+        if (f.webhook_reorder_ms <= 0) return std::chrono::milliseconds(0);
+        return std::chrono::milliseconds(
+            std::uniform_int_distribution<std::int64_t>(0, f.webhook_reorder_ms)(fault_rng_));
+    };
+    if (!d.unsubscribed && draw(f.webhook_lose_share)) {
+        d.lost = true;
+        ++fault_counts_.webhooks_lost;
+    }
+    const bool twice = !d.unsubscribed && !d.lost && draw(f.webhook_duplicate_share);
+    delivery copy;
+    if (twice) {
+        copy = d;
+        copy.duplicate = true;
+        ++fault_counts_.webhooks_duplicated;
+    }
+    queue_delivery(std::move(d), hold_back());
+    if (twice) queue_delivery(std::move(copy), hold_back() + std::chrono::milliseconds(1));
+}
+
+void shop::queue_delivery(delivery d, std::chrono::milliseconds hold_back) {
+    d.seq = deliveries_.size() + 1;
+    d.due = std::chrono::steady_clock::now() + hold_back;
     deliveries_.push_back(std::move(d));
     if (on_queued_) on_queued_();
 }
@@ -379,7 +613,7 @@ std::optional<std::uint64_t> shop::next_delivery(delivery::time_point now, deliv
     if (!webhook_target_) return std::nullopt;
     const delivery* best = nullptr;
     for (const auto& d : deliveries_) {
-        if (d.delivered || d.gave_up) continue;
+        if (d.delivered || d.gave_up || d.lost || d.unsubscribed) continue;
         if (d.due > now) {
             next_due = std::min(next_due, d.due);
             continue;
@@ -424,7 +658,10 @@ json shop::delivery_json(const delivery& d) const {
               {"last_error", d.last_error},
               {"delivered", d.delivered},
               {"gave_up", d.gave_up},
-              {"redelivery", d.redelivery}};
+              {"redelivery", d.redelivery},
+              {"lost", d.lost},
+              {"duplicate", d.duplicate},
+              {"unsubscribed", d.unsubscribed}};
     j["payload"] = json::parse(d.body, nullptr, false);
     return j;
 }

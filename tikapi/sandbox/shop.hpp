@@ -33,6 +33,34 @@
 
 namespace orderflow::sandbox {
 
+// Random faults (docs §4, §5): each share is the probability, from 0 to 1,
+// that one Open API call (never a /control/ path) or one webhook meets that
+// fault. Decisions come from their own generator seeded by shop_options::seed,
+// so one seed gives the same faults for the same sequence of calls.
+struct fault_options {
+    double error_share = 0;         // answered 36009003 / HTTP 500 (envelope) or a plain-text HTTP 503, half each; not processed
+    double throttle_share = 0;      // answered 36009002 / HTTP 429; not processed
+    double drop_share = 0;          // connection closed without an answer; not processed
+    double drop_after_share = 0;    // processed, then the connection is closed without an answer
+    double slow_share = 0;          // processed, then answered after slow_ms (the client times out first)
+    std::int64_t slow_ms = 15000;
+    double webhook_lose_share = 0;       // never delivered; listed in /control/webhooks with "lost": true
+    double webhook_duplicate_share = 0;  // delivered twice with the same tts_notification_id and bytes
+    std::int64_t webhook_reorder_ms = 0; // each notification held back a random 0..N ms, so later ones may overtake it
+    double token_early_share = 0;   // a new access token stops working (105002) token_early_after s after issue,
+    std::int64_t token_early_after = 60;   // long before its stated access_token_expire_in
+};
+
+// Load mode: a stream of paid orders for the demo and benchmarks.
+struct load_options {
+    std::int64_t orders = 0;        // how many
+    double rate = 10;               // orders per second
+    double custom_share = 0.2;      // share with a custom (engraved, "ENG-...") SKU
+    double note_share = 0.3;        // share with a buyer note (buyer_message)
+    double message_share = 0.3;     // share whose buyer writes to the shop a little later
+    std::uint64_t seed = 0;         // 0: derived from the shop's seed
+};
+
 struct shop_options {
     std::string app_key;
     orderflow::secret app_secret;
@@ -45,9 +73,17 @@ struct shop_options {
     std::int64_t access_ttl = 604800;         // seconds; TikTok's default is 7 days (§3)
     std::int64_t refresh_ttl = 31536000;      // seconds; UNCONFIRMED upstream, commonly reported as 365 days
     std::int64_t auth_code_ttl = 1800;        // the auth code expires in 30 minutes (§3)
-    std::int64_t rate_limit_qps = 50;         // per API path and second (§4); 0 disables throttling
+    std::int64_t rate_limit_qps = 50;         // per API, app and shop, in a sliding 1 s window (§4); 0 disables
     std::uint64_t seed = 0;                   // 0: a random seed; otherwise ids and tokens are reproducible
     std::function<std::int64_t()> clock;      // unix seconds; empty: the system clock
+    std::function<std::int64_t()> clock_ms;   // unix milliseconds; empty: clock() * 1000 when clock is set,
+                                              // else the system clock
+    std::int64_t hold_seconds = 3600;         // the ON_HOLD remorse window after payment (§7)
+    std::int64_t auto_in_transit_after = -1;  // seconds after shipping until IN_TRANSIT; -1: only via control
+    std::int64_t auto_delivered_after = -1;   // seconds after shipping until DELIVERED; -1: only via control
+    std::string webhook_cancel_status = "CANCEL";   // type 1 order_status of a cancelled order (§5), or "CANCELLED"
+    bool require_subscription = false;        // deliver only event types subscribed through /event/202309/webhooks
+    fault_options faults;
 };
 
 // The 202309 order statuses (§7).
@@ -55,16 +91,53 @@ bool is_order_status(std::string_view status);
 // Whether the platform can move an order from `from` to `to` (§7 "Transitions").
 bool is_legal_transition(std::string_view from, std::string_view to);
 
+// The webhook event_type strings of the Event API (§5), and the numeric
+// webhook type each stands for ("" / 0 when there is none).
+bool is_event_type(std::string_view event_type);
+std::string_view event_type_of(int webhook_type);
+
 struct line_item {
     std::string id, sku_id, product_id, product_name, sku_name, seller_sku, sale_price, package_id;
 };
 
+struct address {
+    std::string prefecture = "東京都", city = "渋谷区", line1 = "神南1-2-3", detail = "サンドボックスビル101",
+                postal_code = "150-0041";
+    std::string full() const { return prefecture + city + line1 + " " + detail; }
+};
+
+struct tracking_event {
+    std::string description;
+    std::int64_t time_ms = 0;
+};
+
+// One order with its one package (the sandbox neither splits nor combines).
+// The package exists once the order is paid; its status is derived from the
+// order's (package_status()).
 struct order {
     std::string id, status, user_id, buyer_name, buyer_message, seller_note, package_id, cancel_reason;
+    std::string cancellation_initiator;   // BUYER, SELLER or SYSTEM once cancelled
     std::int64_t create_time = 0, update_time = 0, paid_time = 0, rts_time = 0, collection_time = 0,
                  delivery_time = 0, cancel_time = 0;
     std::vector<line_item> line_items;   // one per unit: there is no quantity (§6)
+    address recipient;
+    std::string delivery_option_id;
+    std::int64_t hold_until = 0;          // ON_HOLD ends at this unix second
+    bool buyer_request_cancel = false;    // a cancellation request is pending
+    // The package (§6 "Package detail").
+    std::int64_t package_create_time = 0, package_update_time = 0;
+    std::string tracking_number, shipping_provider_id, shipping_provider_name, handover_method;
+    int shipping_info_updates = 0;        // successful shipping_info/update calls
+    std::vector<tracking_event> tracking; // oldest first
+    std::string cancel_id, return_id;     // set by the first type 11 / type 12 notification
+
+    bool has_package() const { return package_create_time != 0; }
+    bool shipped() const { return rts_time != 0; }
 };
+
+// PROCESSING before shipping, FULFILLING once shipped, COMPLETED once
+// delivered, CANCELLED; TO_FULFILL while unpaid (line items only).
+std::string_view package_status(const order& o);
 
 struct message {
     std::string id, conversation_id, type, content;   // content is the JSON string, e.g. {"content":"hi"}
@@ -77,6 +150,8 @@ struct conversation {
     std::string id, buyer_user_id, buyer_im_user_id;
     std::int64_t create_time = 0;
     std::vector<message> messages;   // oldest first
+    bool closed = false;             // closed by the platform (control API): sending gets 45109001
+    std::int64_t read_index = 0;     // buyer messages with a larger index are unread
 };
 
 // One Open API call as received. Credentials (sign, app_secret, tokens,
@@ -85,10 +160,13 @@ struct call_record {
     std::uint64_t seq = 0;
     std::int64_t time = 0;
     std::string method, path;
+    std::string api;                 // the route template, e.g. "POST /fulfillment/202309/packages/{id}/ship"
     std::map<std::string, std::string> query;
     std::string body;
-    int http_status = 0;
+    int http_status = 0;             // 0: the connection was dropped before any answer
     std::int64_t code = 0;
+    bool has_code = true;            // false for a plain-text 503 or a dropped connection
+    std::string fault;               // "" or error_500, error_503, throttle, drop, drop_after, slow, injected
 };
 
 // One webhook notification and its delivery state.
@@ -106,12 +184,23 @@ struct delivery {
     bool delivered = false;
     bool gave_up = false;          // the 4th retry failed too (§5)
     bool redelivery = false;       // queued by /control/webhooks/redeliver
+    bool lost = false;             // fault injection: never sent
+    bool duplicate = false;        // fault injection: the second copy of the delivery before it
+    bool unsubscribed = false;     // require_subscription and nobody subscribed to its event type: never sent
     time_point due{};              // next attempt, on the steady clock
 };
 
 // TikTok's retry delays after the 1st..4th failed attempt (§5), unscaled.
 inline constexpr std::chrono::seconds webhook_retry_schedule[4] = {
     std::chrono::minutes(2), std::chrono::minutes(30), std::chrono::hours(3), std::chrono::hours(12)};
+
+// What the server needs to answer one request: the response, and how long
+// to hold it back first (the "slow" fault). A response with `drop` set is
+// never written: the server closes the connection instead.
+struct served {
+    tikapi::http_response response;
+    std::chrono::milliseconds delay{0};
+};
 
 class shop {
 public:
@@ -121,15 +210,29 @@ public:
 
     // Answers one request: the Open API and auth paths (always the
     // {code,message,request_id,data} envelope, recorded in the call log) or
-    // the /control/ API (plain JSON, {"error": ...} on failure). Never throws
-    // on malformed input.
-    tikapi::http_response handle(const tikapi::http_request& request);
+    // the /control/ API (plain JSON, {"error": ...} on failure). Runs the
+    // timed changes that are due first (advance()). Never throws on
+    // malformed input. serve() also says how long to delay the answer.
+    served serve(const tikapi::http_request& request);
+    tikapi::http_response handle(const tikapi::http_request& request) { return serve(request).response; }
+
+    // --- time ----------------------------------------------------------------
+    std::int64_t now() const;
+    std::int64_t now_ms() const;
+    // Makes the changes that time brings and that are due now: the end of
+    // the ON_HOLD window, auto_advance moves, load-mode orders and their
+    // buyers' messages. Called by serve() and by the server's timer.
+    void advance();
+    // When advance() next has something to do (unix ms); nullopt if never.
+    std::optional<std::int64_t> next_timer_ms() const;
+    // Called when next_timer_ms() may have moved earlier.
+    void on_timers_changed(std::function<void()> callback) { on_timers_changed_ = std::move(callback); }
 
     // --- programmatic access (tests, the demo) -------------------------------
-    std::int64_t now() const;
     const std::string& app_key() const { return options_.app_key; }
     const std::string& shop_id() const { return options_.shop_id; }
     const std::string& shop_cipher() const { return options_.shop_cipher; }
+    const shop_options& options() const { return options_; }
 
     std::optional<order> find_order(std::string_view id) const;
     std::vector<order> orders() const;
@@ -141,6 +244,11 @@ public:
     std::string issue_auth_code();
     // Expires every live access token now; returns how many.
     int expire_access_tokens();
+
+    // Random faults: replaces the settings; a nonzero seed restarts their generator.
+    void set_faults(const fault_options& faults, std::uint64_t seed = 0);
+    // Starts load mode (replacing a running one); see load_options.
+    void start_load(const load_options& load);
 
     // The 202309 "Order object" JSON (§6) of an order.
     nlohmann::json order_json(const order& o) const;
@@ -155,7 +263,8 @@ public:
     void on_webhook_queued(std::function<void()> callback) { on_queued_ = std::move(callback); }
     // The pending delivery due at `now` that comes first (earliest due, then
     // oldest); nullopt if none, with `next_due` set to the earliest future due
-    // time (or time_point::max()). Returns the delivery's seq.
+    // time (or time_point::max()). Returns the delivery's seq. Lost and
+    // unsubscribed notifications are never returned.
     std::optional<std::uint64_t> next_delivery(delivery::time_point now, delivery::time_point& next_due) const;
     const delivery* find_delivery(std::uint64_t seq) const;
     // Records one attempt: `status` is the HTTP status (0 for no response).
@@ -176,10 +285,12 @@ private:
         std::string path;
         std::map<std::string, std::string> query;
         std::vector<std::string> segments;   // path split on '/'
+        std::string captured;                // the {id} of the route, if it has one
     };
     struct token {
         std::string refresh_token;
-        std::int64_t access_expires_at = 0;
+        std::int64_t access_expires_at = 0;     // as stated in access_token_expire_in
+        std::int64_t effective_expires_at = 0;  // when it really stops working (earlier with token_early_share)
         bool revoked = false;
     };
     struct refresh_record {
@@ -198,11 +309,33 @@ private:
         std::string message;
         int remaining = 1;
     };
+    struct subscription {
+        std::string address;
+        std::int64_t create_time = 0, update_time = 0;
+    };
+    struct pending_message {
+        std::int64_t due_ms = 0;
+        std::string user_id, text;
+    };
+    struct load_state {
+        load_options options;
+        bool running = false;
+        std::int64_t start_ms = 0;
+        std::int64_t created = 0;
+        std::int64_t messages_planned = 0, messages_sent = 0;
+        std::mt19937_64 rng;
+        std::vector<pending_message> messages;   // not yet sent
+    };
+    struct fault_counts {
+        std::map<std::string, std::int64_t> calls;   // fault name -> calls
+        std::int64_t webhooks_lost = 0, webhooks_duplicated = 0, tokens_early = 0;
+    };
 
     // open_api.cpp
     static api_reply fail(int http_status, std::int64_t code, std::string message);
-    tikapi::http_response open_api(const tikapi::http_request& request);
-    api_reply dispatch(api_context& ctx);
+    served open_api(const tikapi::http_request& request);
+    api_reply dispatch(api_context& ctx, int route_index);
+    std::optional<api_reply> check_rate(api_context& ctx, int route_index);
     std::optional<api_reply> check_app_credentials(api_context& ctx, std::string_view grant_type);
     api_reply issue_tokens();
     api_reply token_get(api_context& ctx);
@@ -216,30 +349,69 @@ private:
     api_reply list_conversations(api_context& ctx);
     api_reply send_message(api_context& ctx, const std::string& conversation_id);
     api_reply get_messages(api_context& ctx, const std::string& conversation_id);
+    api_reply mark_read(api_context& ctx, const std::string& conversation_id);
+    api_reply get_webhooks(api_context& ctx);
+    api_reply put_webhook(api_context& ctx);
+    api_reply delete_webhook(api_context& ctx);
     nlohmann::json token_data(const std::string& access, const std::string& refresh);
     std::string request_id();
 
+    // fulfillment.cpp
+    api_reply shipping_providers(api_context& ctx, const std::string& delivery_option_id);
+    api_reply ship_package(api_context& ctx, const std::string& package_id);
+    api_reply mark_shipped(api_context& ctx, const std::string& order_id);
+    api_reply update_shipping_info(api_context& ctx, const std::string& id, bool by_package);
+    api_reply package_detail(api_context& ctx, const std::string& package_id);
+    api_reply search_packages(api_context& ctx);
+    api_reply get_tracking(api_context& ctx, const std::string& order_id);
+    std::optional<api_reply> ship(order& o, const std::string& tracking_number, const std::string& provider_id,
+                                  const std::string& handover_method, std::int64_t already_shipped_code);
+    order* find_package(std::string_view package_id);
+    nlohmann::json package_json(const order& o) const;
+    nlohmann::json package_summary_json(const order& o) const;
+
     // control_api.cpp
     tikapi::http_response control(const tikapi::http_request& request);
+    nlohmann::json faults_json() const;
+    nlohmann::json settings_json() const;
+    nlohmann::json load_json() const;
+    nlohmann::json calls_summary(const std::map<std::string, std::string>& query) const;
 
     // shop.cpp: state changes
     std::string fresh_id(std::string_view prefix, int digits);
     std::string random_token(int length);
     order& add_order(order o);
     std::optional<std::string> change_status(order& o, const std::string& status);
+    void add_tracking(order& o, std::string description);
+    void emit_order_status(const order& o);
+    void emit_package_update(const order& o);
     conversation& open_conversation(const std::string& buyer_user_id, bool& created);
     const message& add_message(conversation& c, const std::string& role, std::string content_json);
     conversation* find_conversation(std::string_view id);
     bool known_buyer(std::string_view user_id) const;
+    bool can_send_message(const conversation& c) const;
+    std::int64_t unread_count(const conversation& c) const;
     void emit_webhook(int type, nlohmann::json data, std::string order_id);
+    void queue_delivery(delivery d, std::chrono::milliseconds hold_back);
     nlohmann::json message_json(const message& m) const;
     nlohmann::json delivery_json(const delivery& d) const;
+    nlohmann::json address_json(const order& o) const;
+    void note_timer(std::int64_t unix_second);
+    bool draw(double share);   // fault generator: true with probability `share`
+    std::string_view order_status_for_webhook(const order& o) const;
+
+    // load.cpp
+    void advance_load();
+    void create_load_order();
 
     shop_options options_;
     std::mt19937_64 rng_;
+    std::mt19937_64 fault_rng_;
+    fault_counts fault_counts_;
     std::set<std::string> used_ids_;
     std::vector<order> orders_;                        // creation order
     std::map<std::string, std::size_t, std::less<>> order_index_;
+    std::map<std::string, std::size_t, std::less<>> package_index_;
     std::map<std::string, std::pair<std::string, std::string>> skus_;   // seller_sku -> (product_id, sku_id)
     std::vector<conversation> conversations_;
     std::map<std::string, std::string> buyer_im_ids_;  // user_id -> im_user_id
@@ -252,8 +424,13 @@ private:
     std::vector<delivery> deliveries_;
     std::optional<tikapi::url> webhook_target_;
     std::function<void()> on_queued_;
+    std::function<void()> on_timers_changed_;
     std::vector<fault> faults_;
-    std::map<std::string, std::pair<std::int64_t, std::int64_t>> rate_windows_;   // path -> (second, count)
+    std::map<std::string, std::vector<std::int64_t>> rate_windows_;   // api+app+shop -> accepted call times (ms)
+    std::map<std::string, subscription> subscriptions_;              // event_type -> subscription
+    std::int64_t next_timer_second_ = 0;   // 0: no order has a timed change due; else the earliest such second
+    load_state load_;
+    bool advancing_ = false;
 };
 
 }  // namespace orderflow::sandbox
