@@ -78,15 +78,18 @@ public:
     // GET auth_base/api/v2/token/refresh.
     boost::asio::awaitable<result<token_set>> refresh_token(const orderflow::secret& refresh_token);
 
-    // GET /order/202309/orders?ids=a,b (at most 50 ids; none -> empty, no call).
+    // GET /order/202309/orders?ids=a,b (at most 50 ids; none -> empty, no
+    // call). Retried as retry::idempotent.
     boost::asio::awaitable<result<std::vector<order>>> get_order_detail(const std::vector<std::string>& ids,
                                                                         const orderflow::secret& access_token);
     // POST /customer_service/202309/conversations -> conversation_id (an
-    // existing conversation is reopened and its id returned).
+    // existing conversation is reopened and its id returned). retry::at_most_once.
     boost::asio::awaitable<result<std::string>> create_conversation(std::string_view buyer_user_id,
                                                                     const orderflow::secret& access_token);
     // POST /customer_service/202309/conversations/{id}/messages, type TEXT ->
-    // message_id. Text over 2000 characters is refused (kind decode) without sending.
+    // message_id. Text over 2000 characters is refused (kind decode) without
+    // sending. retry::at_most_once: a timeout after sending comes back as
+    // kind timeout with request_sent, for the caller to reconcile.
     boost::asio::awaitable<result<std::string>> send_text_message(std::string_view conversation_id,
                                                                   std::string_view text,
                                                                   const orderflow::secret& access_token);
