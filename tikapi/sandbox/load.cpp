@@ -84,10 +84,13 @@ void shop::start_load(const load_options& load) {
 void shop::advance_load() {
     if (!load_.running && load_.messages.empty()) return;
     const auto t = now_ms();
-    while (load_.running && load_.created < load_.options.orders &&
-           load_.start_ms + static_cast<std::int64_t>(static_cast<double>(load_.created) * 1000.0 /
-                                                      load_.options.rate) <= t)
-        create_load_order();
+    for (;;) {
+        if (!load_.running || load_.created >= load_.options.orders) break;
+        const auto due = load_.start_ms + static_cast<std::int64_t>(static_cast<double>(load_.created) * 1000.0 /
+                                                                    load_.options.rate);
+        if (due > t) break;
+        create_load_order(due);
+    }
     if (load_.created >= load_.options.orders) load_.running = false;
 
     // Buyers' messages that are due, oldest first.
@@ -105,7 +108,9 @@ void shop::advance_load() {
     load_.messages.erase(load_.messages.begin(), load_.messages.begin() + static_cast<std::ptrdiff_t>(sent));
 }
 
-void shop::create_load_order() {
+// `due_ms` is when the order was due: a buyer's message is timed from it, so
+// a late advance() catches up on messages too.
+void shop::create_load_order(std::int64_t due_ms) {
     auto& rng = load_.rng;
     const auto& opt = load_.options;
     order o;
@@ -137,7 +142,7 @@ void shop::create_load_order() {
     const order& stored = add_order(std::move(o));
     ++load_.created;
     if (writes) {
-        load_.messages.push_back({now_ms() + delay_ms, stored.user_id, text});
+        load_.messages.push_back({due_ms + delay_ms, stored.user_id, text});
         ++load_.messages_planned;
     }
 }

@@ -402,7 +402,7 @@ private:
 
     // load.cpp
     void advance_load();
-    void create_load_order();
+    void create_load_order(std::int64_t due_ms);
 
     shop_options options_;
     std::mt19937_64 rng_;
