@@ -79,3 +79,63 @@ TEST_CASE("The command line refuses what would be wrong, saying why", "[cli]") {
     CHECK_THAT(message, Catch::Contains(expected));
     CHECK(message.find("s3cr3t-value") == std::string::npos);
 }
+
+TEST_CASE("The command line reads the time, fault and load options", "[cli]") {
+    temp_file secret("s3cr3t-value");
+    auto result = parse({"--listen", "127.0.0.1:0", "--app-key", "K", "--app-secret-file", secret.path.string(),
+                         "--shop-cipher", "C", "--hold-seconds", "0", "--auto-advance", "5,20",
+                         "--webhook-cancel-status", "CANCELLED", "--require-subscription", "true",
+                         "--rate-limit-qps", "10", "--fault-error-share", "0.1", "--fault-throttle-share", "0.05",
+                         "--fault-drop-share", "0.02", "--fault-drop-after-share", "0.03", "--fault-slow-share", "0.04",
+                         "--fault-slow-ms", "12000", "--webhook-lose-share", "0.1", "--webhook-duplicate-share", "0.2",
+                         "--webhook-reorder-ms", "500", "--token-early-share", "0.5", "--token-early-after", "30",
+                         "--load-orders", "100", "--load-rate", "20", "--load-custom-share", "0.5",
+                         "--load-note-share", "0.1", "--load-message-share", "0.2"});
+    REQUIRE(std::holds_alternative<orderflow::sandbox::command_line>(result));
+    auto& cl = std::get<orderflow::sandbox::command_line>(result);
+    CHECK(cl.shop.hold_seconds == 0);
+    CHECK(cl.shop.auto_in_transit_after == 5);
+    CHECK(cl.shop.auto_delivered_after == 20);
+    CHECK(cl.shop.webhook_cancel_status == "CANCELLED");
+    CHECK(cl.shop.require_subscription);
+    CHECK(cl.shop.rate_limit_qps == 10);
+    const auto& f = cl.shop.faults;
+    CHECK(f.error_share == Approx(0.1));
+    CHECK(f.throttle_share == Approx(0.05));
+    CHECK(f.drop_share == Approx(0.02));
+    CHECK(f.drop_after_share == Approx(0.03));
+    CHECK(f.slow_share == Approx(0.04));
+    CHECK(f.slow_ms == 12000);
+    CHECK(f.webhook_lose_share == Approx(0.1));
+    CHECK(f.webhook_duplicate_share == Approx(0.2));
+    CHECK(f.webhook_reorder_ms == 500);
+    CHECK(f.token_early_share == Approx(0.5));
+    CHECK(f.token_early_after == 30);
+    CHECK(cl.load.orders == 100);
+    CHECK(cl.load.rate == Approx(20));
+    CHECK(cl.load.custom_share == Approx(0.5));
+    CHECK(cl.load.note_share == Approx(0.1));
+    CHECK(cl.load.message_share == Approx(0.2));
+}
+
+TEST_CASE("The command line refuses bad time, fault and load options", "[cli]") {
+    temp_file secret("s3cr3t-value");
+    auto [extra, expected] = GENERATE(table<std::vector<std::string>, std::string>({
+        {{"--hold-seconds", "-1"}, "--hold-seconds"},
+        {{"--auto-advance", "20,5"}, "--auto-advance"},
+        {{"--auto-advance", "5"}, "--auto-advance"},
+        {{"--webhook-cancel-status", "CANCELED"}, "CANCEL or CANCELLED"},
+        {{"--require-subscription", "yes"}, "true or false"},
+        {{"--fault-error-share", "1.5"}, "share from 0 to 1"},
+        {{"--fault-error-share", "0.6", "--fault-slow-share", "0.6"}, "at most 1"},
+        {{"--fault-slow-ms", "soon"}, "--fault-slow-ms"},
+        {{"--load-rate", "0"}, "--load-rate"},
+        {{"--tls-cert", "/tmp/cert.pem"}, "go together"},
+    }));
+    std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--app-key", "K", "--app-secret-file",
+                                     secret.path.string(), "--shop-cipher", "C"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto result = parse(args);
+    REQUIRE(std::holds_alternative<std::string>(result));
+    CHECK_THAT(std::get<std::string>(result), Catch::Contains(expected));
+}

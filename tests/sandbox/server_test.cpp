@@ -146,3 +146,92 @@ TEST_CASE("The server refuses to listen anywhere but loopback", "[server]") {
     fixture f;
     CHECK_THROWS_AS(orderflow::sandbox::server(io.get_executor(), f.shop, "0.0.0.0", 0), std::invalid_argument);
 }
+
+namespace {
+
+// A sandbox on a socket with a client, for the fault tests below.
+struct socket_rig {
+    asio::io_context io;
+    fixture f;
+    orderflow::sandbox::server sandbox{io.get_executor(), f.shop, "127.0.0.1", 0};
+
+    explicit socket_rig(tweak_options change = {}) : f(std::move(change)) { sandbox.start(); }
+    ~socket_rig() {
+        sandbox.stop();
+        io.run_for(std::chrono::seconds(2));
+    }
+
+    orderflow::tikapi::result<http_response> send(http_request request, std::chrono::milliseconds timeout) {
+        std::optional<orderflow::tikapi::result<http_response>> answer;
+        asio::co_spawn(
+            io,
+            [&, request]() mutable -> asio::awaitable<void> {
+                orderflow::tikapi::http_client client(io.get_executor());
+                auto base = *orderflow::tikapi::url::parse("http://127.0.0.1:" + std::to_string(sandbox.port()));
+                auto r = co_await client.send(base, std::move(request), timeout);
+                answer.emplace(std::move(r));
+            },
+            asio::detached);
+        auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!answer && std::chrono::steady_clock::now() < deadline) io.run_one_for(50ms);
+        REQUIRE(answer.has_value());
+        return std::move(*answer);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("Over a socket, a dropped call closes the connection unanswered, after the request was sent",
+          "[server][faults]") {
+    socket_rig rig([](auto& o) { o.faults.drop_after_share = 1.0; });
+    rig.f.authorize();
+    json order = rig.f.create_order("AWAITING_SHIPMENT");
+    const std::string package = order["packages"][0]["id"];
+    auto answer = rig.send(rig.f.signed_request("POST", "/fulfillment/202309/packages/" + package + "/ship", {},
+                                                json{{"self_shipment", {{"tracking_number", "YMT-1234567"},
+                                                                        {"shipping_provider_id", yamato}}}}.dump()),
+                           5s);
+    REQUIRE_FALSE(answer.ok());
+    CHECK(answer.error().request_sent);
+    // Processed before the drop, as a timed-out write at TikTok may have been.
+    CHECK(rig.f.shop.find_order(order["id"].get<std::string>())->status == "AWAITING_COLLECTION");
+    // Control paths are never faulted.
+    auto control = rig.send(plain("GET", "/control/orders"), 5s);
+    REQUIRE(control.ok());
+    CHECK(control.value().status == 200);
+}
+
+TEST_CASE("Over a socket, a slow answer outlasts the client's timeout although the call was processed",
+          "[server][faults]") {
+    socket_rig rig([](auto& o) { o.faults.slow_share = 1.0; o.faults.slow_ms = 400; });
+    rig.f.authorize();
+    auto answer = rig.send(rig.f.signed_request("GET", "/authorization/202309/shops", {}, "", false), 100ms);
+    REQUIRE_FALSE(answer.ok());
+    CHECK(answer.error().kind == orderflow::tikapi::error_kind::timeout);
+    REQUIRE(rig.f.shop.calls().size() == 2);
+    CHECK(rig.f.shop.calls().back().fault == "slow");
+    CHECK(rig.f.shop.calls().back().code == 0);
+}
+
+TEST_CASE("The server's timer ends the ON_HOLD window without any request", "[server][time]") {
+    asio::io_context io;
+    orderflow::sandbox::shop_options options;
+    options.app_key = app_key;
+    options.app_secret = orderflow::secret(app_secret);
+    options.shop_cipher = cipher;
+    options.hold_seconds = 0;   // due at once: the timer, not a request, must move it
+    orderflow::sandbox::shop shop(std::move(options));
+    orderflow::sandbox::server sandbox(io.get_executor(), shop, "127.0.0.1", 0);
+    sandbox.start();
+    shop.handle(plain("POST", "/control/load", json{{"orders", 3}, {"rate", 1000}, {"message_share", 0}}.dump()));
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    auto all_ready = [&] {
+        auto orders = shop.orders();
+        return orders.size() == 3 && std::all_of(orders.begin(), orders.end(),
+                                                 [](const auto& o) { return o.status == "AWAITING_SHIPMENT"; });
+    };
+    while (!all_ready() && std::chrono::steady_clock::now() < deadline) io.run_one_for(50ms);
+    CHECK(all_ready());
+    sandbox.stop();
+    io.run_for(2s);
+}
