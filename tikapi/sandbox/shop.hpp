@@ -1,9 +1,13 @@
 // The simulated TikTok Shop: all of its state and every request handler.
 //
-// A `shop` holds one seller's shop in memory (orders with the 202309 state
-// machine, buyer conversations and messages, OAuth codes and tokens), answers
-// the Open API paths with the same signing checks, envelope and error codes as
-// the real service (docs/tiktok-shop-api.md §2-§7), answers the unsigned
+// A `shop` holds one seller's shop in memory (orders with their package and
+// the 202309 state machine, buyer conversations and messages, OAuth codes and
+// tokens, webhook subscriptions), answers the Open API paths with the same
+// signing checks, envelope and error codes as the real service
+// (docs/tiktok-shop-api.md §2-§7), injects faults on request (random 5xx,
+// 429, dropped and slow answers; lost, duplicated and reordered webhooks;
+// tokens expiring early), runs time-driven changes (ON_HOLD window,
+// auto_advance, load mode) in advance(), answers the unsigned
 // `/control/` API that tests and the demo use to play the buyer and the
 // platform, records every Open API call it receives, and queues a signed
 // webhook for every change. It does no I/O: `handle()` is a plain function
