@@ -10,7 +10,10 @@
 // can read the answer), read_timeout per request, idle_timeout between
 // requests; malformed requests get 400; handler exceptions get 500 and a log line.
 // A handler may return a response with `drop` set: the connection is then
-// closed without an answer (fault injection in the sandbox).
+// closed without an answer (fault injection in the sandbox). With
+// server_options tls_cert_file / tls_key_file every connection starts with a
+// TLS handshake (TLS 1.2+, within read_timeout); the same session code then
+// runs on the TLS stream.
 #include "tikapi/http.hpp"
 
 #include "common/log.hpp"
@@ -417,8 +420,13 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
     };
     std::map<std::uint64_t, connection> connections;
 
+    std::unique_ptr<ssl::context> tls;   // set: every connection starts with a TLS handshake
+
     static asio::awaitable<void> accept_loop(std::shared_ptr<impl> self);
     static asio::awaitable<void> session(std::shared_ptr<impl> self, tcp::socket socket);
+    template <class Stream>
+    static asio::awaitable<void> serve(std::shared_ptr<impl> self, std::shared_ptr<Stream> stream,
+                                       std::string remote, std::uint64_t id);
 };
 
 namespace {
@@ -456,12 +464,13 @@ bhttp::response<bhttp::string_body> to_beast(const http_response& r, bool keep_a
 
 // Answers a request the server will not handle (413, 400) and closes the
 // connection gracefully, so the client can read the answer.
-asio::awaitable<void> refuse(beast::tcp_stream& stream, int status, std::string text, std::chrono::milliseconds limit) {
+template <class Stream>
+asio::awaitable<void> refuse(Stream& stream, int status, std::string text, std::chrono::milliseconds limit) {
     auto res = to_beast(http_response::text(status, std::move(text)), false);
-    stream.expires_after(limit);
+    beast::get_lowest_layer(stream).expires_after(limit);
     auto r_wec = co_await bhttp::async_write(stream, res, use_tuple);
     auto wec = std::get<0>(std::move(r_wec));
-    if (!wec) co_await lingering_close(stream, limit);
+    if (!wec) co_await lingering_close(beast::get_lowest_layer(stream), limit);
 }
 
 }  // namespace
@@ -494,16 +503,36 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
     error_code ep_ec;
     auto peer = socket.remote_endpoint(ep_ec);
     const std::string remote = ep_ec ? std::string() : endpoint_string(peer);
-
-    auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
     const auto id = self->next_connection++;
-    self->connections.emplace(id, connection{stream, false});
     struct unregister {
         impl* owner;
         std::uint64_t id;
         ~unregister() { owner->connections.erase(id); }
     } guard{self.get(), id};
 
+    if (!self->tls) {
+        auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+        self->connections.emplace(id, connection{stream, false});
+        co_await serve(self, stream, remote, id);
+        co_return;
+    }
+    auto stream = std::make_shared<beast::ssl_stream<beast::tcp_stream>>(std::move(socket), *self->tls);
+    // stop() closes the TCP layer; the aliasing pointer shares the TLS stream's lifetime.
+    self->connections.emplace(id, connection{std::shared_ptr<beast::tcp_stream>(stream, &stream->next_layer()), false});
+    beast::get_lowest_layer(*stream).expires_after(self->options.read_timeout);
+    auto r_hs = co_await stream->async_handshake(ssl::stream_base::server, use_tuple);
+    auto hs_ec = std::get<0>(std::move(r_hs));
+    if (hs_ec) {
+        error_code ignored;
+        beast::get_lowest_layer(*stream).socket().close(ignored);
+        co_return;
+    }
+    co_await serve(self, stream, remote, id);
+}
+
+template <class Stream>
+asio::awaitable<void> http_server::impl::serve(std::shared_ptr<impl> self, std::shared_ptr<Stream> stream,
+                                               std::string remote, std::uint64_t id) {
     const auto& options = self->options;
     beast::flat_buffer buffer;
     bool first = true;
@@ -511,7 +540,7 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
         // Between requests the connection may idle for idle_timeout; once a
         // request has begun it must arrive whole within read_timeout.
         if (!first && buffer.size() == 0) {
-            stream->expires_after(options.idle_timeout);
+            beast::get_lowest_layer(*stream).expires_after(options.idle_timeout);
             auto r_ec = co_await stream->async_read_some(buffer.prepare(8192), use_tuple);
             auto ec = std::get<0>(std::move(r_ec));
             auto n = std::get<1>(std::move(r_ec));
@@ -522,7 +551,7 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
 
         bhttp::request_parser<bhttp::string_body> parser;
         parser.body_limit(options.body_limit);
-        stream->expires_after(options.read_timeout);
+        beast::get_lowest_layer(*stream).expires_after(options.read_timeout);
         auto r_ec = co_await bhttp::async_read(*stream, buffer, parser, use_tuple);
         auto ec = std::get<0>(std::move(r_ec));
         auto n = std::get<1>(std::move(r_ec));
@@ -577,7 +606,7 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
         // acknowledged webhook must not look lost), then the connection closes.
         auto res = to_beast(response, keep_alive && !self->stopped);
         if (request.method == "HEAD") res.body().clear();
-        stream->expires_after(options.read_timeout);
+        beast::get_lowest_layer(*stream).expires_after(options.read_timeout);
         auto r_wec = co_await bhttp::async_write(*stream, res, use_tuple);
         auto wec = std::get<0>(std::move(r_wec));
         auto wn = std::get<1>(std::move(r_wec));
@@ -586,16 +615,26 @@ asio::awaitable<void> http_server::impl::session(std::shared_ptr<impl> self, tcp
         if (wec || !res.keep_alive()) break;
     }
     error_code ignored;
-    stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream->close();
+    beast::get_lowest_layer(*stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
+    beast::get_lowest_layer(*stream).close();
 }
 
 http_server::http_server(asio::any_io_executor ex, const std::string& host, std::uint16_t port,
                          http_handler handler, server_options options)
     : impl_(std::make_shared<impl>(ex, std::move(handler), options)) {
     const std::string where = host + ":" + std::to_string(port);
-    if (!options.tls_cert_file.empty() || !options.tls_key_file.empty())
-        throw std::invalid_argument("serving TLS is not implemented yet");
+    if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
+        auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+        context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                             ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+        error_code tls_ec;
+        context->use_certificate_chain_file(options.tls_cert_file, tls_ec);
+        if (tls_ec)
+            throw std::system_error(std::error_code(tls_ec), "cannot load the TLS certificate " + options.tls_cert_file);
+        context->use_private_key_file(options.tls_key_file, ssl::context::pem, tls_ec);
+        if (tls_ec) throw std::system_error(std::error_code(tls_ec), "cannot load the TLS key " + options.tls_key_file);
+        impl_->tls = std::move(context);
+    }
     tcp::endpoint endpoint;
     error_code ec;
     auto address = asio::ip::make_address(host, ec);

@@ -1,5 +1,6 @@
 // Minimal HTTP/1.1 over Beast: a client (HTTP and HTTPS with certificate and
-// host-name verification) and a server, both on coroutines.
+// host-name verification) and a server (HTTP, or HTTPS with a certificate and
+// key file), both on coroutines.
 //
 // Beast stays out of this header (pimpl): only the small value types below
 // and asio::awaitable are visible, so including it costs little. The daemon's
