@@ -124,7 +124,7 @@ TEST_CASE("Ship Package refuses what TikTok refuses, with its codes", "[fulfillm
         {"empty tracking number", "AWAITING_SHIPMENT", "", yamato, 21011022},
         {"unknown provider", "AWAITING_SHIPMENT", "YMT-123456789012", "123", 21011022},
         {"tracking no carrier could issue", "AWAITING_SHIPMENT", "追跡番号", yamato, 11028006},
-        {"tracking too short", "AWAITING_SHIPMENT", "123", yamato, 11028006},
+        {"tracking too long", "AWAITING_SHIPMENT", std::string(41, '1'), yamato, 11028006},
     }));
     CAPTURE(name);
     json created = f.create_order(status);
