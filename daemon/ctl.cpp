@@ -270,8 +270,26 @@ int cmd_status(const args& a) {
     local_state st(*cfg);
     auto counts = st.store.counts();
     auto stored = st.vault.get(token_vault_name);
-    std::cout << "database: " << cfg->storage.path.string() << "\n"
-              << "auth:     " << (stored ? "tokens stored" : "not authorized (orderflowctl auth url)") << "\n";
+    std::cout << "database: " << cfg->storage.path.string() << "\n";
+    // What the daemon last knew of the tokens (daemon_state "auth"), else what is stored.
+    json auth = json::parse(st.store.get_state("auth").value_or("{}"), nullptr, false);
+    const std::string auth_state = auth.is_object() ? auth.value("state", "") : "";
+    if (!stored) {
+        std::cout << "auth:     not authorized (orderflowctl auth url, then orderflowctl auth exchange CODE)\n";
+    } else if (auth_state == "reauthorization_required" || auth_state == "deauthorized") {
+        std::cout << "auth:     STOPPED since " << format_time(auth.value("since", std::int64_t{0})) << ": " << auth.value("advice", "")
+                  << "\n";
+    } else {
+        std::cout << "auth:     tokens stored" << (auth_state.empty() ? "" : "; daemon: " + auth_state) << "\n";
+    }
+    json cs = json::parse(st.store.get_state("cs_calls").value_or("{}"), nullptr, false);
+    if (cs.is_object() && cs.contains("count"))
+        std::cout << "tiktok:   customer-service calls on " << cs.value("day", "") << " (UTC): " << cs.value("count", 0)
+                  << " of 10000\n";
+    for (const char* cursor : {"poll.orders", "poll.messages"})
+        if (auto v = st.store.get_state(cursor))
+            std::cout << (std::string(cursor) == "poll.orders" ? "poll:     orders up to " : "          messages up to ")
+                      << format_time(std::stoll(*v)) << "\n";
     for (const char* table : {"inbox", "outbox"}) {
         std::cout << (std::string(table) == "inbox" ? "events:   " : "actions:  ");
         bool first = true;

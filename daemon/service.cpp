@@ -114,6 +114,7 @@ tikapi::client_options api_options(const config& cfg, orderflow::secret app_secr
     o.timeout = cfg.tiktok.timeout;
     o.tls.ca_file = cfg.tiktok.ca_file.string();
     o.clock = std::move(clock);
+    o.rate_limit_qps = cfg.tiktok.rate_limit_qps;
     return o;
 }
 
@@ -154,6 +155,17 @@ struct service::impl {
         ::setenv("TZ", cfg.timezone.c_str(), 1);
         ::tzset();
         load_breaker();
+        // The operator hears of dead tokens three ways: the log, status, and staff.
+        tokens.on_change([this](const std::string& state, const std::string& advice) {
+            try {
+                store.put_state("auth", json{{"state", state}, {"advice", advice}, {"since", clock()}}.dump(), clock());
+                if (state == "reauthorization_required" || state == "deauthorized")
+                    raise_review("", state, "critical", "orderflow has stopped calling TikTok: " + advice, {{"state", state}});
+            } catch (const std::exception& e) {
+                log::error("auth_state_not_recorded", {{"error", e.what()}});
+            }
+        });
+        store.put_state("auth", json{{"state", tokens.state()}, {"advice", tokens.advice()}, {"since", clock()}}.dump(), clock());
     }
 
     asio::io_context& io;
@@ -489,6 +501,16 @@ struct service::impl {
             co_return;
         }
         rules::context ctx = event_context(e);
+        if (e.event == "shop.deauthorized") tokens.deauthorized();
+        if (e.event == "shop.authorization_expiring") {
+            json payload = json::parse(e.payload, nullptr, false);
+            std::string when = payload.is_object() && payload.contains("data") && payload["data"].is_object()
+                                   ? payload["data"].value("expiration_time", std::string()) : std::string();
+            raise_review("", "authorization_expiring", "warning",
+                         "TikTok says the shop's authorization expires" + (when.empty() ? std::string() : " at " + when) +
+                             "; re-authorize before then: orderflowctl auth url, then orderflowctl auth exchange CODE",
+                         {{"expiration_time", when}});
+        }
         if (e.event == "message.received") {
             auto role = ctx.message.is_object() ? ctx.message.value("sender_role", "") : "";
             if (role != "BUYER") {
@@ -630,7 +652,7 @@ struct service::impl {
         for (int page = 0; page < 10 && !found && !complete; ++page) {
             std::map<std::string, std::string> query{{"page_size", "10"}};
             if (!page_token.empty()) query["page_token"] = page_token;
-            auto r = co_await api.call("GET", path, query, nullptr, *token);
+            auto r = co_await api.call("GET", path, query, nullptr, *token, true, tikapi::retry::idempotent);
             if (!r) {
                 log::warn("reconcile_failed", {{"action_id", a.id}, {"error", r.error().describe()}});
                 co_return;   // stays unknown; looked at again on the next start
@@ -707,6 +729,11 @@ struct service::impl {
                     log::error("action_error", {{"action_id", a.id}, {"error", ex.what()}});
                     storage_trouble = true;
                 }
+            }
+            try {
+                record_cs_calls();
+            } catch (const std::exception&) {
+                storage_trouble = true;
             }
             if (storage_trouble || paused) co_await executor_wake.wait(std::chrono::seconds(5));
         }
@@ -1456,10 +1483,12 @@ struct service::impl {
     // on the very first start they begin at poll.start ("now" by default),
     // so the shop's history is not messaged.
 
-    std::int64_t poll_cursor(const char* name) {
-        if (auto v = store.get_state(name)) return std::stoll(*v);
+    // Where a pass starts reading: the cursor minus the overlap, or on the
+    // very first pass exactly the start point (nothing before it).
+    std::int64_t poll_from(const char* name) {
+        if (auto v = store.get_state(name)) return std::stoll(*v) - cfg.poll.overlap.count();
         const std::int64_t start = cfg.poll.start_at.value_or(clock());
-        store.put_state(name, std::to_string(start), clock());
+        store.put_state(name, std::to_string(start + cfg.poll.overlap.count()), clock());
         log::info("poll_cursor_started", {{"cursor", name}, {"from", start}});
         return start;
     }
@@ -1478,9 +1507,8 @@ struct service::impl {
 
     asio::awaitable<bool> poll_orders(const orderflow::secret& token) {
         const std::int64_t started = clock();
-        const std::int64_t cursor = poll_cursor("poll.orders");
         tikapi::order_search q;
-        q.update_time_ge = cursor - cfg.poll.overlap.count();
+        q.update_time_ge = poll_from("poll.orders");
         q.sort_field = "update_time";
         q.sort_order = "ASC";
         q.page_size = 50;
@@ -1510,7 +1538,7 @@ struct service::impl {
 
     asio::awaitable<bool> poll_messages(const orderflow::secret& token) {
         const std::int64_t started = clock();
-        const std::int64_t from = poll_cursor("poll.messages") - cfg.poll.overlap.count();
+        const std::int64_t from = poll_from("poll.messages");
         std::string page_token;
         int pages = 0, conversations = 0, added = 0;
         for (int page_no = 0; page_no < 20 && !stopping; ++page_no) {
@@ -1558,9 +1586,20 @@ struct service::impl {
             page_token = page.value().next_page_token;
         }
         store.put_state("poll.messages", std::to_string(started), clock());
+        record_cs_calls();
         log::info("poll_done", {{"what", "messages"}, {"from", from}, {"pages", pages}, {"conversations", conversations},
                                 {"new_changes", added}});
         co_return false;
+    }
+
+    // Customer-service calls count against 10,000 a day (45101004); status shows it.
+    void record_cs_calls() {
+        const std::time_t t = static_cast<std::time_t>(clock());
+        std::tm utc{};
+        gmtime_r(&t, &utc);
+        char day[16];
+        std::strftime(day, sizeof day, "%Y-%m-%d", &utc);
+        store.put_state("cs_calls", json{{"day", day}, {"count", api.cs_calls_today()}}.dump(), clock());
     }
 
     asio::awaitable<void> poll_loop() {
@@ -1779,7 +1818,7 @@ void service::start() {
             s.io.get_executor(), s.cfg.admin.listen->host, s.cfg.admin.listen->port,
             [&s](http_request& req) { return s.on_admin_http(req); }, admin_opts);
         s.admin_http->start();
-        log::info("admin_listening", {{"host", s.cfg.admin.listen->host}, {"port", s.admin_http->port()}, {"paths", {"POST /v1/tracking"}}});
+        log::info("admin_http_listening", {{"host", s.cfg.admin.listen->host}, {"port", s.admin_http->port()}, {"paths", {"POST /v1/tracking"}}});
     }
     if (s.cfg.poll.enabled) s.spawn(s.poll_loop(), "poller");
     if (!s.cfg.tracking.feed_dir.empty()) {

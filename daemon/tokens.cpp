@@ -14,38 +14,63 @@ token_keeper::token_keeper(storage::vault& vault, tikapi::client& api, std::func
     load();
 }
 
+void token_keeper::set_state(std::string state) {
+    if (state == state_) return;
+    state_ = std::move(state);
+    if (on_change_) on_change_(state_, advice());
+}
+
 bool token_keeper::load() {
     last_load_attempt_ = clock_();
     auto stored = vault_.get(token_vault_name);
     if (!stored) {
         tokens_.reset();
-        if (state_ != "reauthorization_required") state_ = "not_authorized";
+        dead_refresh_token_ = orderflow::secret();
+        if (state_ != "reauthorization_required" && state_ != "deauthorized") set_state("not_authorized");
         return false;
     }
     auto parsed = tikapi::parse_tokens(*stored);
     if (!parsed) {
         log::error("tokens_unreadable", {{"advice", "run: orderflowctl auth exchange CODE"}});
         tokens_.reset();
-        state_ = "not_authorized";
+        set_state("not_authorized");
         return false;
     }
+    // The same tokens that TikTok refused stay refused: only a new
+    // authorization (auth exchange writes new ones) resumes calling.
+    if (!dead_refresh_token_.empty() && parsed->refresh_token.reveal() == dead_refresh_token_.reveal()) return false;
+    dead_refresh_token_ = orderflow::secret();
     tokens_ = std::move(*parsed);
-    state_ = tokens_->refresh_expires_at != 0 && tokens_->refresh_expires_at <= clock_() ? "reauthorization_required"
-                                                                                          : "authorized";
+    set_state(tokens_->refresh_expires_at != 0 && tokens_->refresh_expires_at <= clock_() ? "reauthorization_required"
+                                                                                           : "authorized");
     return state_ == "authorized";
+}
+
+void token_keeper::mark_dead(const std::string& state) {
+    if (tokens_) dead_refresh_token_ = tokens_->refresh_token.clone();
+    tokens_.reset();
+    set_state(state);
+}
+
+void token_keeper::deauthorized() {
+    log::error("shop_deauthorized", {{"advice", "the seller removed the app's authorization; orderflow stops calling TikTok. "
+                                                "Re-authorize: orderflowctl auth url, then orderflowctl auth exchange CODE"}});
+    mark_dead("deauthorized");
 }
 
 std::string token_keeper::advice() const {
     if (state_ == "authorized") return "";
     if (state_ == "reauthorization_required")
         return "the refresh token is no longer valid: re-authorize the shop (orderflowctl auth url, then orderflowctl auth exchange CODE)";
+    if (state_ == "deauthorized")
+        return "the seller deauthorized the app in TikTok Shop: re-authorize the shop (orderflowctl auth url, then orderflowctl auth exchange CODE)";
     return "the shop is not authorized: run orderflowctl auth url, authorize, then orderflowctl auth exchange CODE";
 }
 
 boost::asio::awaitable<const orderflow::secret*> token_keeper::access() {
     // Tokens appear in the vault when the operator runs `auth exchange` while
     // the daemon is running: look again, at most every few seconds.
-    if (!tokens_ && clock_() - last_load_attempt_ >= 5) load();
+    if ((!tokens_ || state_ != "authorized") && clock_() - last_load_attempt_ >= 5) load();
     if (!tokens_ || state_ != "authorized") co_return nullptr;
     if (tokens_->access_expires_at - refresh_margin <= clock_()) {
         const bool refreshed = co_await refresh();   // as a statement: see service.cpp on GCC 12
@@ -74,13 +99,13 @@ boost::asio::awaitable<bool> token_keeper::refresh() {
             co_return false;
         }
         // The refresh token is dead: stop calling the API until the operator acts.
-        state_ = "reauthorization_required";
+        mark_dead("reauthorization_required");
         log::error("token_refresh_failed", {{"error", e.describe()}, {"retry", false}, {"advice", advice()}});
         co_return false;
     }
     tokens_ = std::move(r.value());
     vault_.put(token_vault_name, tikapi::serialize_tokens(*tokens_), clock_());
-    state_ = "authorized";
+    set_state("authorized");
     log::info("token_refreshed", {{"access_expires_at", tokens_->access_expires_at},
                                   {"refresh_expires_at", tokens_->refresh_expires_at}});
     co_return true;

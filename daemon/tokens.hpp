@@ -32,13 +32,23 @@ public:
     // Returns true when a fresh token is available.
     boost::asio::awaitable<bool> refresh_after_rejection();
 
-    // "authorized", "not_authorized" or "reauthorization_required".
+    // The seller deauthorized the app (webhook 6): forget the tokens and
+    // stop calling TikTok until new ones are stored.
+    void deauthorized();
+
+    // Called with the new state and the advice whenever the state changes.
+    void on_change(std::function<void(const std::string&, const std::string&)> callback) { on_change_ = std::move(callback); }
+
+    // "authorized", "not_authorized", "reauthorization_required" or "deauthorized".
     const std::string& state() const { return state_; }
+    const std::optional<tikapi::token_set>& tokens() const { return tokens_; }
     // What the operator should do, for logs and `orderflowctl status`.
     std::string advice() const;
 
 private:
     bool load();
+    void set_state(std::string state);
+    void mark_dead(const std::string& state);
     boost::asio::awaitable<bool> refresh();
 
     storage::vault& vault_;
@@ -48,6 +58,8 @@ private:
     std::string state_ = "not_authorized";
     std::int64_t last_load_attempt_ = 0;
     bool refreshing_ = false;
+    orderflow::secret dead_refresh_token_;   // of tokens TikTok refused: not loaded again
+    std::function<void(const std::string&, const std::string&)> on_change_;
 };
 
 }  // namespace orderflow::daemon
