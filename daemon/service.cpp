@@ -148,6 +148,8 @@ struct service::impl {
           executor_wake(io.get_executor()),
           notifier_wake(io.get_executor()),
           housekeeping_wake(io.get_executor()),
+          poll_wake(io.get_executor()),
+          feed_wake(io.get_executor()),
           notify_http(io.get_executor()) {
         for (const auto& ch : cfg.channels)
             if (ch.type == "webhook") channel_secrets.emplace(ch.name, read_secret_file(ch.secret_file));
@@ -185,6 +187,8 @@ struct service::impl {
     detail::wakeup executor_wake;
     detail::wakeup notifier_wake;
     detail::wakeup housekeeping_wake;
+    detail::wakeup poll_wake;
+    detail::wakeup feed_wake;
     tikapi::http_client notify_http;
     std::map<std::string, orderflow::secret> channel_secrets;   // webhook channels' HMAC keys
     std::shared_ptr<write_batch> open_batch;
@@ -381,15 +385,13 @@ struct service::impl {
     }
 
     asio::awaitable<void> feed_dir_loop() {
-        asio::steady_timer timer(io);
         while (!stopping) {
             try {
                 scan_feed_dir();
             } catch (const std::exception& e) {
                 log::error("tracking_scan_failed", {{"error", e.what()}});
             }
-            timer.expires_after(cfg.tracking.scan_interval);
-            co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            co_await feed_wake.wait(cfg.tracking.scan_interval);
         }
     }
 
@@ -1603,7 +1605,6 @@ struct service::impl {
     }
 
     asio::awaitable<void> poll_loop() {
-        asio::steady_timer timer(io);
         while (!stopping) {
             try {
                 const orderflow::secret* token = co_await tokens.access();
@@ -1619,8 +1620,7 @@ struct service::impl {
             } catch (const std::exception& e) {
                 log::error("poll_failed", {{"error", e.what()}});
             }
-            timer.expires_after(cfg.poll.interval);
-            co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+            co_await poll_wake.wait(cfg.poll.interval);
         }
     }
 
@@ -1864,6 +1864,8 @@ void service::stop() {
     s.executor_wake.notify();
     s.notifier_wake.notify();
     s.housekeeping_wake.notify();
+    s.poll_wake.notify();
+    s.feed_wake.notify();
     if (s.watchdog) s.watchdog->cancel();
 }
 

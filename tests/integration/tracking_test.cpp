@@ -75,7 +75,7 @@ std::string tracking_of(const json& order) {
 
 }  // namespace
 
-TEST_CASE("A tracking post ships the package once with the mapped provider; a correction updates it", "[integration][tracking]") {
+TEST_CASE("A tracking post ships the package once with the mapped provider, and a correction updates it", "[integration][tracking]") {
     feed_stack f;
     const std::string id = f.paid_order("佐藤 花子");
 
