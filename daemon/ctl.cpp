@@ -220,7 +220,8 @@ int cmd_auth(const args& a) {
                       << "\nAn authorization code works once and for 30 minutes; get a new one with: orderflowctl auth url\n";
             return 1;
         }
-        const auto& t = r.value();
+        auto& t = r.value();
+        t.obtained_at = now_seconds();   // the daemon refreshes a quarter of the token's life ahead (at most 10 min)
         st.db.transaction([&] {
             st.vault.put(token_vault_name, tikapi::serialize_tokens(t), now_seconds());
             st.store.audit(now_seconds(), "orderflowctl", "auth.exchange", "", {{"seller_name", t.seller_name}, {"access_expires_at", t.access_expires_at}});

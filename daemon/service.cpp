@@ -22,6 +22,7 @@
 #include "storage/vault.hpp"
 #include "tikapi/client.hpp"
 #include "tikapi/http.hpp"
+#include "tikapi/rate_limiter.hpp"
 #include "tikapi/signing.hpp"
 #include "tikapi/webhook.hpp"
 
@@ -114,7 +115,16 @@ tikapi::client_options api_options(const config& cfg, orderflow::secret app_secr
     o.timeout = cfg.tiktok.timeout;
     o.tls.ca_file = cfg.tiktok.ca_file.string();
     o.clock = std::move(clock);
+    // TikTok counts requests per API in each second (§4). A bucket of B
+    // tokens refilled at R/s lets B + R through in any one second, so R and B
+    // are chosen to sum to the limit: 90% steady rate, 10% burst.
     o.rate_limit_qps = cfg.tiktok.rate_limit_qps;
+    if (cfg.tiktok.rate_limit_qps > 0) {
+        tikapi::rate_limiter_options limits;
+        limits.rate = cfg.tiktok.rate_limit_qps * 0.9;
+        limits.burst = std::max(1.0, cfg.tiktok.rate_limit_qps * 0.1);
+        o.limiter = std::make_shared<tikapi::rate_limiter>(limits);
+    }
     return o;
 }
 
@@ -409,6 +419,10 @@ struct service::impl {
                 co_await pipeline_wake.wait(std::chrono::seconds(5));
                 continue;
             }
+            // One Get Order Detail for the orders of the whole page (it takes
+            // 50 ids), instead of one call per event: a backlog drains at
+            // TikTok's rate limit fifty times faster.
+            co_await prefetch_orders(events);
             for (auto& e : events) {
                 if (stopping) break;
                 try {
@@ -422,6 +436,30 @@ struct service::impl {
                     }
                 }
             }
+            prefetched.clear();
+        }
+    }
+
+    // Orders fetched for the page of events being processed, by id.
+    std::map<std::string, tikapi::order> prefetched;
+
+    asio::awaitable<void> prefetch_orders(const std::vector<storage::event_row>& events) {
+        prefetched.clear();
+        std::vector<std::string> ids;
+        for (const auto& e : events)
+            if (needs_order(e.event) && !e.order_id.empty() && std::find(ids.begin(), ids.end(), e.order_id) == ids.end())
+                ids.push_back(e.order_id);
+        if (ids.size() < 2) co_return;   // one order: process() fetches it as usual
+        const orderflow::secret* token = co_await tokens.access();
+        if (!token) co_return;
+        for (std::size_t i = 0; i < ids.size(); i += tikapi::max_order_ids_per_call) {
+            const std::vector<std::string> chunk(ids.begin() + static_cast<std::ptrdiff_t>(i),
+                                                 ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), i + tikapi::max_order_ids_per_call)));
+            auto r = co_await api.get_order_detail(chunk, *token);
+            // On any failure the events fetch their orders one by one, and
+            // each one's error is handled there as before.
+            if (!r) co_return;
+            for (auto& o : r.value()) prefetched[o.id] = std::move(o);
         }
     }
 
@@ -470,6 +508,11 @@ struct service::impl {
     };
     asio::awaitable<fetched_order> fetch_order(const std::string& order_id) {
         fetched_order out;
+        if (auto hit = prefetched.find(order_id); hit != prefetched.end()) {
+            out.order = std::move(hit->second);
+            prefetched.erase(hit);   // a second event of the same order fetches afresh
+            co_return out;
+        }
         const orderflow::secret* token = co_await tokens.access();
         if (!token) {
             out.error = tokens.advice();
@@ -701,8 +744,8 @@ struct service::impl {
     asio::awaitable<void> executor_loop() {
         std::int64_t last_reconcile = 0;
         while (!stopping) {
-            // At start (crash leftovers) and then every half minute (timeouts).
-            if (clock() - last_reconcile >= 30) {
+            // At start (crash leftovers) and then every 10 s (timeouts).
+            if (clock() - last_reconcile >= 10) {
                 last_reconcile = clock();
                 co_await reconcile_unknown_sends();
             }
@@ -1336,6 +1379,7 @@ struct service::impl {
         const bool shipped = has_shipped(status);
         if (shipped && current_number == number && (current_provider.empty() || current_provider == *provider_id)) {
             result["note"] = "TikTok already has this tracking number";
+            store.begin_attempt(a.id, clock());   // done is reached only through sending (the state machine)
             finish_tracking(a, "tracking.already_current", result);
             co_return;
         }
@@ -1530,19 +1574,24 @@ struct service::impl {
                 events.push_back(inbox_event_from_polled_order(o, clock()));
             }
             added += add_polled(events);
-            if (page.value().next_page_token.empty() || stopping) break;
+            if (page.value().next_page_token.empty()) break;
+            if (stopping) co_return false;   // not read to the end: the cursor stays
             q.page_token = page.value().next_page_token;
         }
-        store.put_state("poll.orders", std::to_string(started), clock());
+        // Never behind the start point: the next pass reads from here minus the overlap.
+        store.put_state("poll.orders", std::to_string(std::max(started, *q.update_time_ge + cfg.poll.overlap.count())), clock());
         log::info("poll_done", {{"what", "orders"}, {"from", *q.update_time_ge}, {"pages", pages}, {"orders", seen}, {"new_changes", added}});
         co_return false;
     }
+
+    std::map<std::string, std::string> polled_latest;   // conversation id -> latest message id already read
 
     asio::awaitable<bool> poll_messages(const orderflow::secret& token) {
         const std::int64_t started = clock();
         const std::int64_t from = poll_from("poll.messages");
         std::string page_token;
         int pages = 0, conversations = 0, added = 0;
+        bool complete = false;
         for (int page_no = 0; page_no < 20 && !stopping; ++page_no) {
             auto page = co_await api.get_conversations(20, page_token, token);
             if (!page) {
@@ -1557,6 +1606,12 @@ struct service::impl {
                     older_seen = true;
                     continue;
                 }
+                // Only conversations with something new from the buyer: the
+                // latest message is the buyer's, or some are unread, and the
+                // latest is not the one this process already looked at.
+                const bool buyer_news = c.latest_message->sender_role == "BUYER" || c.unread_count > 0;
+                const std::string latest_id = c.latest_message->id;
+                if (!buyer_news || polled_latest[c.id] == latest_id) continue;
                 ++conversations;
                 if (auto buyer = c.buyer_user_id(); !buyer.empty()) store.put_conversation(buyer, c.id, clock());
                 const std::string conversation_id = c.id;
@@ -1582,12 +1637,21 @@ struct service::impl {
                     if (reached_old || messages.value().next_page_token.empty()) break;
                     message_token = messages.value().next_page_token;
                 }
+                polled_latest[conversation_id] = latest_id;   // read completely
             }
             // Conversations come most recently active first: past the window, stop.
-            if (older_seen || page.value().next_page_token.empty()) break;
+            if (older_seen || page.value().next_page_token.empty()) {
+                complete = true;
+                break;
+            }
             page_token = page.value().next_page_token;
         }
-        store.put_state("poll.messages", std::to_string(started), clock());
+        if (!complete) {
+            // Stopped, or more active conversations than one pass reads: the cursor stays.
+            log::warn("poll_incomplete", {{"what", "messages"}, {"pages", pages}, {"conversations", conversations}});
+            co_return false;
+        }
+        store.put_state("poll.messages", std::to_string(std::max(started, from + cfg.poll.overlap.count())), clock());
         record_cs_calls();
         log::info("poll_done", {{"what", "messages"}, {"from", from}, {"pages", pages}, {"conversations", conversations},
                                 {"new_changes", added}});

@@ -3,10 +3,19 @@
 
 #include "common/log.hpp"
 
+#include <algorithm>
+
 namespace orderflow::daemon {
 
 namespace {
-constexpr std::int64_t refresh_margin = 600;
+// Refresh this long before the access token expires: 10 minutes, or a
+// quarter of the token's life when that is shorter (short-lived tokens),
+// but never less than 5 s. The life is counted from when the token was
+// issued (stored with it), not from when this process loaded it.
+std::int64_t refresh_margin(const tikapi::token_set& t) {
+    if (t.obtained_at <= 0 || t.obtained_at >= t.access_expires_at) return 600;
+    return std::max<std::int64_t>(5, std::min<std::int64_t>(600, (t.access_expires_at - t.obtained_at) / 4));
+}
 }
 
 token_keeper::token_keeper(storage::vault& vault, tikapi::client& api, std::function<std::int64_t()> clock)
@@ -72,7 +81,7 @@ boost::asio::awaitable<const orderflow::secret*> token_keeper::access() {
     // the daemon is running: look again, at most every few seconds.
     if ((!tokens_ || state_ != "authorized") && clock_() - last_load_attempt_ >= 5) load();
     if (!tokens_ || state_ != "authorized") co_return nullptr;
-    if (tokens_->access_expires_at - refresh_margin <= clock_()) {
+    if (tokens_->access_expires_at - refresh_margin(*tokens_) <= clock_()) {
         const bool refreshed = co_await refresh();   // as a statement: see service.cpp on GCC 12
         if (!refreshed) {
             if (state_ != "authorized" || tokens_->access_expires_at <= clock_()) co_return nullptr;
@@ -104,6 +113,7 @@ boost::asio::awaitable<bool> token_keeper::refresh() {
         co_return false;
     }
     tokens_ = std::move(r.value());
+    tokens_->obtained_at = clock_();
     vault_.put(token_vault_name, tikapi::serialize_tokens(*tokens_), clock_());
     set_state("authorized");
     log::info("token_refreshed", {{"access_expires_at", tokens_->access_expires_at},

@@ -132,7 +132,8 @@ orderflow::secret serialize_tokens(const token_set& tokens) {
            {"refresh_expires_at", tokens.refresh_expires_at},
            {"open_id", tokens.open_id},
            {"seller_name", tokens.seller_name},
-           {"seller_base_region", tokens.seller_base_region}};
+           {"seller_base_region", tokens.seller_base_region},
+           {"obtained_at", tokens.obtained_at}};
     orderflow::secret out(j.dump());
     wipe_string_field(j, "access_token");
     wipe_string_field(j, "refresh_token");
@@ -152,6 +153,7 @@ std::optional<token_set> parse_tokens(const orderflow::secret& text) {
     r.string(j, "open_id", t.open_id);
     r.string(j, "seller_name", t.seller_name);
     r.string(j, "seller_base_region", t.seller_base_region);
+    r.integer(j, "obtained_at", t.obtained_at);
     t.access_token = orderflow::secret(std::move(access));
     t.refresh_token = orderflow::secret(std::move(refresh));
     wipe_string_field(j, "access_token");

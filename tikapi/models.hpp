@@ -21,6 +21,7 @@ struct token_set {
     orderflow::secret refresh_token;
     std::int64_t access_expires_at = 0;    // absolute unix seconds (access_token_expire_in)
     std::int64_t refresh_expires_at = 0;   // absolute unix seconds (refresh_token_expire_in)
+    std::int64_t obtained_at = 0;          // unix seconds the access token was issued to us; 0 when unknown
     std::string open_id, seller_name, seller_base_region;
 };
 

@@ -196,10 +196,11 @@ void stack::write_rules(const std::string& file_name, const std::string& text) {
 
 void stack::start_sandbox() {
     write_file(dir / "app_secret", app_secret, 0600);
-    sandbox = process({(bin_dir() / "orderflow-sandbox").string(), "--listen", "127.0.0.1:0", "--app-key", app_key,
-                       "--app-secret-file", (dir / "app_secret").string(), "--shop-cipher", shop_cipher,
-                       "--retry-scale", sandbox_retry_scale},
-                      dir / "sandbox.log");
+    std::vector<std::string> argv = {(bin_dir() / "orderflow-sandbox").string(), "--listen", "127.0.0.1:0", "--app-key", app_key,
+                                     "--app-secret-file", (dir / "app_secret").string(), "--shop-cipher", shop_cipher,
+                                     "--retry-scale", sandbox_retry_scale};
+    argv.insert(argv.end(), sandbox_args.begin(), sandbox_args.end());
+    sandbox = process(argv, dir / "sandbox.log");
     sandbox_port = wait_for_log(sandbox.log(), "sandbox_listening").at("port").get<std::uint16_t>();
 }
 

@@ -104,6 +104,7 @@ public:
     std::uint16_t webhook_port = 0;
     int daemon_starts = 0;
     std::string sandbox_retry_scale = "0.001";   // TikTok's webhook retry schedule, scaled
+    std::vector<std::string> sandbox_args;        // more orderflow-sandbox flags (faults, --hold-seconds, ...)
     json extra_config = json::object();           // merged into the generated config (e.g. notify channels)
 
     std::filesystem::path config_path() const { return dir / "orderflow.json"; }
