@@ -45,7 +45,9 @@ struct api_error {
         return false;
     }
     bool rate_limited() const { return code == 36009002 || http_status == 429; }
-    bool token_expired() const { return kind == error_kind::api && code == 105002; }
+    // 105002 expired, or 105001 invalid (e.g. rotated away by a refresh
+    // whose answer was lost): either way, refresh once and try again.
+    bool token_expired() const { return kind == error_kind::api && (code == 105002 || code == 105001); }
 
     // One line for logs and operator output.
     std::string describe() const {

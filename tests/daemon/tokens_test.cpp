@@ -227,7 +227,12 @@ TEST_CASE("access() refreshes within 10 minutes of expiry and persists the rotat
         REQUIRE(keeper.tokens().has_value());
         CHECK(keeper.tokens()->access_expires_at > env.now + 600);
         CHECK(env.try_token(*token) == "ok");
-        CHECK(env.try_token(stored.access_token) == "105001");   // rotated away
+        // Rotated away: the old token still works for the sandbox's 60 s
+        // reuse window (calls in flight are not refused), then expires.
+        CHECK(env.try_token(stored.access_token) == "ok");
+        env.now += 61;
+        CHECK(env.try_token(stored.access_token) == "105002");
+        env.now -= 61;
 
         token_keeper second(env.vault, env.api, env.clock);
         REQUIRE(second.tokens().has_value());

@@ -412,7 +412,7 @@ shop::api_reply shop::issue_tokens() {
         ++fault_counts_.tokens_early;
     }
     access_tokens_[access] = tok;
-    refresh_tokens_[refresh] = refresh_record{access, now() + options_.refresh_ttl, false};
+    refresh_tokens_[refresh] = refresh_record{access, now() + options_.refresh_ttl, false, 0, nullptr};
     api_reply reply;
     reply.message = "success";
     reply.data = token_data(access, refresh);
@@ -432,20 +432,39 @@ shop::api_reply shop::token_get(api_context& ctx) {
     return issue_tokens();
 }
 
+// Seconds after a refresh during which the same refresh token may be sent again.
+constexpr std::int64_t refresh_reuse_window = 60;
+
 shop::api_reply shop::token_refresh(api_context& ctx) {
     const auto& q = ctx.query;
     if (auto refused = check_app_credentials(ctx, "refresh_token")) return *refused;
     auto given = query_value(q, "refresh_token");
     auto it = given ? refresh_tokens_.find(*given) : refresh_tokens_.end();
-    if (it == refresh_tokens_.end() || it->second.used)
+    if (it == refresh_tokens_.end()) return fail(400, auth_record_not_found, "can not find related auth record");
+    if (it->second.used) {
+        // A retry of a refresh whose answer was lost in transit (a timeout)
+        // gets the same new pair within a short reuse window, as OAuth
+        // servers allow; after it, the spent token is unknown.
+        if (now() - it->second.used_at <= refresh_reuse_window && it->second.reissued.is_object()) {
+            api_reply again;
+            again.data = it->second.reissued;
+            return again;
+        }
         return fail(400, auth_record_not_found, "can not find related auth record");
+    }
     if (it->second.expires_at <= now()) return fail(400, refresh_token_expired, "rt has expired");
 
     // Rotation: the old pair stops working (the brief; TikTok returns a new pair).
     it->second.used = true;
+    it->second.used_at = now();
+    // The old access token keeps working for the same window, so calls in
+    // flight while the answer travels are not refused; then it is gone.
     if (auto old = access_tokens_.find(it->second.access_token); old != access_tokens_.end())
-        old->second.revoked = true;
-    return issue_tokens();
+        old->second.effective_expires_at = std::min(old->second.effective_expires_at, now() + refresh_reuse_window);
+    api_reply fresh = issue_tokens();
+    // issue_tokens() may have grown the map: look the spent token up again.
+    if (auto spent = refresh_tokens_.find(*given); spent != refresh_tokens_.end()) spent->second.reissued = fresh.data;
+    return fresh;
 }
 
 shop::api_reply shop::oauth_authorize(api_context& ctx) {

@@ -301,6 +301,8 @@ private:
         std::string access_token;
         std::int64_t expires_at = 0;
         bool used = false;
+        std::int64_t used_at = 0;
+        nlohmann::json reissued;   // what the refresh answered: repeated for a retry within the reuse window
     };
     struct auth_code {
         std::int64_t expires_at = 0;
