@@ -34,8 +34,10 @@ enum class reconcile_verdict {
 };
 
 // found -> delivered. A complete look without it -> send_again, but only
-// while the action has had fewer than 2 attempts (it is sent once more, not
-// again and again). Anything else -> inconclusive.
-reconcile_verdict decide_reconcile(bool found, bool complete, int attempts);
+// when reconciliation has not sent it again before (`resent`: how often an
+// earlier reconciliation found it absent and planned it again): once more,
+// not again and again. Attempts TikTok refused outright (a 503, a 36009003)
+// do not count. Anything else -> inconclusive.
+reconcile_verdict decide_reconcile(bool found, bool complete, int resent);
 
 }  // namespace orderflow::daemon

@@ -708,7 +708,10 @@ struct service::impl {
             complete = scan.complete;
             page_token = scan.next_page_token;
         }
-        const reconcile_verdict verdict = decide_reconcile(found, complete, a.attempts);
+        int resent = 0;
+        for (const auto& h : store.action_history(a.id))
+            resent += h.state == "planned" && h.reason.rfind("reconciled", 0) == 0;
+        const reconcile_verdict verdict = decide_reconcile(found, complete, resent);
         if (verdict == reconcile_verdict::delivered) {
             json result{{"message_id", message_id}, {"conversation_id", *conversation}, {"reconciled", "found"}};
             db.transaction([&] {

@@ -41,7 +41,8 @@ void add_extension(X509* cert, X509* issuer, int nid, const char* value) {
     X509_EXTENSION_free(ext);
 }
 
-std::unique_ptr<X509, cert_deleter> make_cert(EVP_PKEY* key, EVP_PKEY* signer_key, X509* issuer, const char* cn) {
+std::unique_ptr<X509, cert_deleter> make_cert(EVP_PKEY* key, EVP_PKEY* signer_key, X509* issuer, const char* cn,
+                                              const char* san = "IP:127.0.0.1,DNS:localhost") {
     std::unique_ptr<X509, cert_deleter> cert(X509_new());
     X509* x = cert.get();
     X509_set_version(x, 2);
@@ -58,7 +59,7 @@ std::unique_ptr<X509, cert_deleter> make_cert(EVP_PKEY* key, EVP_PKEY* signer_ke
     } else {
         add_extension(x, issuer, NID_basic_constraints, "CA:FALSE");
         add_extension(x, issuer, NID_ext_key_usage, "serverAuth");
-        add_extension(x, issuer, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
+        add_extension(x, issuer, NID_subject_alt_name, san);
     }
     REQUIRE(X509_sign(x, signer_key, EVP_sha256()) > 0);
     return cert;
@@ -77,7 +78,8 @@ void write_pem(const std::filesystem::path& path, Write write) {
 struct pki {
     std::filesystem::path dir;
     std::filesystem::path ca, cert, key;
-    pki() {
+    // `san`: the names the server certificate is for.
+    explicit pki(const char* san = "IP:127.0.0.1,DNS:localhost") {
         dir = std::filesystem::temp_directory_path() / ("orderflow-sandbox-tls-" + std::to_string(std::random_device{}()));
         std::filesystem::create_directories(dir);
         ca = dir / "ca.pem";
@@ -87,7 +89,7 @@ struct pki {
         REQUIRE(ca_key);
         REQUIRE(server_key);
         auto ca_cert = make_cert(ca_key.get(), ca_key.get(), nullptr, "sandbox test CA");
-        auto server_cert = make_cert(server_key.get(), ca_key.get(), ca_cert.get(), "sandbox");
+        auto server_cert = make_cert(server_key.get(), ca_key.get(), ca_cert.get(), "sandbox", san);
         write_pem(ca, [&](BIO* b) { PEM_write_bio_X509(b, ca_cert.get()); });
         write_pem(cert, [&](BIO* b) { PEM_write_bio_X509(b, server_cert.get()); });
         write_pem(key, [&](BIO* b) { PEM_write_bio_PrivateKey(b, server_key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
@@ -136,6 +138,30 @@ TEST_CASE("With a certificate and key the sandbox serves the Open API over HTTPS
         auto refused = send("https", orderflow::tikapi::tls_options{}, plain("GET", "/control/orders"));
         REQUIRE_FALSE(refused.ok());
         CHECK(refused.error().kind == orderflow::tikapi::error_kind::tls);
+    }
+    SECTION("the client refuses a certificate for another host name, even from the trusted CA") {
+        pki other("DNS:open-api.tiktokglobalshop.com");
+        orderflow::sandbox::server misnamed(io.get_executor(), f.shop, "127.0.0.1", 0, other.cert.string(), other.key.string());
+        misnamed.start();
+        orderflow::tikapi::tls_options trusts_other;
+        trusts_other.ca_file = other.ca.string();
+        std::optional<orderflow::tikapi::result<http_response>> answer;
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+                orderflow::tikapi::http_client client(io.get_executor(), trusts_other);
+                auto base = *orderflow::tikapi::url::parse("https://127.0.0.1:" + std::to_string(misnamed.port()));
+                auto request = plain("GET", "/control/orders");
+                auto r = co_await client.send(base, std::move(request), 5s);
+                answer.emplace(std::move(r));
+            },
+            asio::detached);
+        auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!answer && std::chrono::steady_clock::now() < deadline) io.run_one_for(50ms);
+        REQUIRE(answer.has_value());
+        REQUIRE_FALSE(answer->ok());
+        CHECK(answer->error().kind == orderflow::tikapi::error_kind::tls);
+        misnamed.stop();
     }
     SECTION("plain HTTP gets no answer") {
         auto plain_http = send("http", trusted, plain("GET", "/control/orders"));
