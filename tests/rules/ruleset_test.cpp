@@ -48,7 +48,7 @@ TEST_CASE("The example rule files in etc/ load without errors or warnings", "[ru
     REQUIRE(result.ok());
     CHECK(result.diagnostics.empty());
     CHECK(result.rules->rule_ids() ==
-          std::vector<std::string>{"thanks-awaiting-shipment", "ask-engraving-text", "thanks-delivered", "damage-or-anger-to-staff",
+          std::vector<std::string>{"thanks-awaiting-shipment", "ask-engraving-text", "thanks-delivered", "ship-from-warehouse", "damage-or-anger-to-staff",
                                    "where-is-my-order", "remind-engraving", "remind-engraving-fire", "shipping-sla",
                                    "shipping-sla-missed", "return-requested"});
     CHECK(result.rules->template_names() ==

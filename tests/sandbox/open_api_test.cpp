@@ -261,7 +261,7 @@ TEST_CASE("An authorization code can be exchanged once, within 30 minutes", "[oa
     SECTION("a made-up code is refused") { CHECK(f.token_get("nonsense")["code"] == 36004005); }
 }
 
-TEST_CASE("Refreshing rotates both tokens and invalidates the old access token", "[oauth]") {
+TEST_CASE("Refreshing rotates both tokens; the old pair works only for the 60 s reuse window", "[oauth]") {
     fixture f;
     f.authorize();
     const std::string old_access = f.access_token;
@@ -281,10 +281,18 @@ TEST_CASE("Refreshing rotates both tokens and invalidates the old access token",
     CHECK(env["data"]["refresh_token"] != old_refresh);
     CHECK(env["data"]["access_token_expire_in"] == f.clock + 604800);
 
-    CHECK(f.call("GET", "/authorization/202309/shops", {}, "", false)["code"] == 105001);   // old token
+    // Within the window: the old access token still works (calls in flight),
+    // and the spent refresh token gets the same new pair (an answer lost in transit).
+    CHECK(f.call("GET", "/authorization/202309/shops", {}, "", false)["code"] == 0);
+    json again = refresh(old_refresh);
+    REQUIRE(again["code"] == 0);
+    CHECK(again["data"]["access_token"] == new_access);
+    // After it: the old access token has expired and the old refresh token is spent.
+    f.clock += 61;
+    CHECK(f.call("GET", "/authorization/202309/shops", {}, "", false)["code"] == 105002);
     f.access_token = new_access;
     CHECK(f.call("GET", "/authorization/202309/shops", {}, "", false)["code"] == 0);
-    CHECK(refresh(old_refresh)["code"] == 36004005);   // the old refresh token is spent
+    CHECK(refresh(old_refresh)["code"] == 36004005);
 }
 
 TEST_CASE("The legacy authorize link redirects to redirect_uri with code and state", "[oauth]") {
