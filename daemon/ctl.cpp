@@ -287,10 +287,12 @@ int cmd_status(const args& a) {
     if (cs.is_object() && cs.contains("count"))
         std::cout << "tiktok:   customer-service calls on " << cs.value("day", "") << " (UTC): " << cs.value("count", 0)
                   << " of 10000\n";
+    // What the next poll pass reads: changes since the cursor minus the overlap.
     for (const char* cursor : {"poll.orders", "poll.messages"})
         if (auto v = st.store.get_state(cursor))
-            std::cout << (std::string(cursor) == "poll.orders" ? "poll:     orders up to " : "          messages up to ")
-                      << format_time(std::stoll(*v)) << "\n";
+            std::cout << (std::string(cursor) == "poll.orders" ? "poll:     next pass reads orders changed since "
+                                                                : "          and buyer messages since ")
+                      << format_time(std::stoll(*v) - cfg->poll.overlap.count()) << "\n";
     for (const char* table : {"inbox", "outbox"}) {
         std::cout << (std::string(table) == "inbox" ? "events:   " : "actions:  ");
         bool first = true;

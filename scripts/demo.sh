@@ -48,10 +48,13 @@ cat > "$work/orderflow.json" <<JSON
   "webhook": { "listen": "127.0.0.1:0", "path": "/webhooks/tiktok" },
   "storage": { "path": "orderflow.db", "vault_key_file": "vault.key" },
   "rules": { "dir": "rules", "default_locale": "ja" },
-  "admin": { "socket": "admin.sock" },
+  "admin": { "socket": "admin.sock", "listen": "127.0.0.1:0", "token_file": "admin.token" },
+  "tracking": { "carriers": { "ヤマト運輸": "Yamato Transport" } },
   "timezone": "Asia/Tokyo"
 }
 JSON
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/admin.token"
+chmod 600 "$work/admin.token"
 
 say "2. Checking the configuration and rules"
 "$bin/orderflowctl" keygen "$work/vault.key" | sed 's/^/   /'
@@ -67,6 +70,7 @@ say "4. Starting orderflowd"
 "$bin/orderflowd" --config "$work/orderflow.json" 2> "$work/orderflowd.log" &
 daemon_pid=$!
 webhook_port=$(port_from "$work/orderflowd.log" webhook_listening)
+admin_port=$(port_from "$work/orderflowd.log" admin_http_listening)
 control POST /control/webhook "{\"url\":\"http://127.0.0.1:$webhook_port/webhooks/tiktok\"}" > /dev/null
 echo "   listening for webhooks on 127.0.0.1:$webhook_port; the sandbox delivers there"
 
@@ -100,6 +104,17 @@ for _ in $(seq 150); do
   sleep 0.2
 done
 [ -n "$settled" ] || echo "   (still busy after 30 s; showing what happened so far)"
+
+say "5b. The warehouse sends a tracking number (POST /v1/tracking on the admin listener)"
+curl -sS -X POST "http://127.0.0.1:$admin_port/v1/tracking" -H "Authorization: Bearer $(cat "$work/admin.token")" \
+  -H 'content-type: application/json' -d "{\"order_id\":\"$o3\",\"carrier\":\"ヤマト運輸\",\"tracking_number\":\"4912-3456-7890\"}" \
+  | sed 's/^/   answer: /'; echo
+for _ in $(seq 100); do
+  [ "$(control GET "/control/orders/$o3" | jq -r .status)" = AWAITING_COLLECTION ] && break
+  sleep 0.2
+done
+control GET "/control/orders/$o3" | jq -r '"   \(.id) Emily Carter: \(.status), shipped with \(.shipping_provider) \(.tracking_number)"'
+echo "   (update_tracking mapped ヤマト運輸 to TikTok's shipping provider and called Ship Package once)"
 
 say "6. Webhooks that arrived, what the rules did, and the sends (orderflowctl activity)"
 ctl activity --limit 50 | sed 's/^/   /'
