@@ -224,6 +224,8 @@ int cmd_auth(const args& a) {
         t.obtained_at = now_seconds();   // the daemon refreshes a quarter of the token's life ahead (at most 10 min)
         st.db.transaction([&] {
             st.vault.put(token_vault_name, tikapi::serialize_tokens(t), now_seconds());
+            // The running daemon takes the new tokens within seconds; status says so now.
+            st.store.put_state("auth", json{{"state", "authorized"}, {"advice", ""}, {"since", now_seconds()}}.dump(), now_seconds());
             st.store.audit(now_seconds(), "orderflowctl", "auth.exchange", "", {{"seller_name", t.seller_name}, {"access_expires_at", t.access_expires_at}});
         });
         std::cout << "authorized" << (t.seller_name.empty() ? "" : " shop of " + t.seller_name) << "; access token valid until "
@@ -257,6 +259,8 @@ int cmd_auth(const args& a) {
         st.db.transaction([&] {
             had = st.vault.erase(token_vault_name);
             st.store.audit(now_seconds(), "orderflowctl", "auth.disconnect", "", json::object());
+            st.store.put_state("auth", json{{"state", "not_authorized"}, {"advice", "disconnected by orderflowctl auth disconnect"},
+                                            {"since", now_seconds()}}.dump(), now_seconds());
         });
         std::cout << (had ? "tokens deleted; the daemon stops calling TikTok until the shop is authorized again\n" : "no tokens were stored\n");
         return 0;

@@ -546,7 +546,18 @@ struct service::impl {
             co_return;
         }
         rules::context ctx = event_context(e);
-        if (e.event == "shop.deauthorized") tokens.deauthorized();
+        if (e.event == "shop.deauthorized") {
+            // A late retry of an old notification must not undo a newer authorization.
+            json payload = json::parse(e.payload, nullptr, false);
+            const std::int64_t sent_at = payload.is_object() && payload.contains("timestamp") && payload["timestamp"].is_number_integer()
+                                             ? payload["timestamp"].get<std::int64_t>() : 0;
+            const auto& current = tokens.tokens();
+            if (current && current->obtained_at > 0 && sent_at > 0 && sent_at < current->obtained_at)
+                log::warn("deauthorization_ignored", {{"inbox_id", e.id}, {"sent_at", sent_at}, {"tokens_obtained_at", current->obtained_at},
+                                                      {"reason", "the shop was authorized again after this notification was sent"}});
+            else
+                tokens.deauthorized();
+        }
         if (e.event == "shop.authorization_expiring") {
             json payload = json::parse(e.payload, nullptr, false);
             std::string when = payload.is_object() && payload.contains("data") && payload["data"].is_object()

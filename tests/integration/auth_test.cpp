@@ -1,0 +1,59 @@
+// The shop's authorization as the operator lives it: the seller removes the
+// app (webhook 6), orderflow stops and says so in status and to staff; the
+// operator re-authorizes and it resumes without a restart; a late retry of
+// the old deauthorization does not undo the new authorization.
+#include "tests/integration/harness.hpp"
+
+#include "storage/database.hpp"
+#include "storage/store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <ctime>
+
+using namespace orderflow::testing;
+
+namespace {
+
+std::string status_of(stack& s) {
+    return run({(bin_dir() / "orderflowctl").string(), "status", "--config", s.config_path().string()}).output;
+}
+
+}  // namespace
+
+TEST_CASE("Deauthorization stops orderflow with advice; a new authorization resumes it, and a late retry is ignored",
+          "[integration][auth]") {
+    stack s;
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
+
+    REQUIRE(s.control("POST", "/control/deauthorize", json::object()).status == 200);
+    wait_for_log(s.daemon.log(), "shop_deauthorized");
+    REQUIRE(eventually([&] { return status_of(s).find("auth:     STOPPED") != std::string::npos; }));
+    CHECK(status_of(s).find("orderflowctl auth url") != std::string::npos);
+    {
+        auto db = orderflow::storage::database::open(s.db_path());
+        bool critical = false;
+        for (const auto& r : orderflow::storage::store(db).reviews(false, 100))
+            critical = critical || (r.reason == "deauthorized" && r.severity == "critical");
+        CHECK(critical);
+    }
+
+    // The operator authorizes again; the running daemon takes the new tokens.
+    s.authorize();
+    REQUIRE(eventually([&] { return status_of(s).find("daemon: authorized") != std::string::npos; }));
+    auto order = s.create_order({{"buyer_name", "山田 花子"},
+                                 {"line_items", {{{"seller_sku", "MUG-01"}, {"product_name", "マグカップ"}, {"sale_price", "1800"}}}}});
+    const std::string id = order.at("id").get<std::string>();
+    s.set_status(id, "ON_HOLD");
+    s.set_status(id, "AWAITING_SHIPMENT");
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }));
+
+    // TikTok retries an old notification hours later: it was sent before the new tokens.
+    json late = {{"type", 6}, {"tts_notification_id", "itest-late-deauth"}, {"shop_id", "7494049642642441621"},
+                 {"timestamp", static_cast<std::int64_t>(std::time(nullptr)) - 3600},
+                 {"data", {{"message", "seller deauthorized"}}}};
+    REQUIRE(s.post_webhook(late.dump()).status == 200);
+    wait_for_log(s.daemon.log(), "deauthorization_ignored");
+    CHECK(status_of(s).find("daemon: authorized") != std::string::npos);
+}
