@@ -33,7 +33,7 @@ page_scan scan_page(const json& data, std::string_view text, std::int64_t since)
 
 reconcile_verdict decide_reconcile(bool found, bool complete, int resent) {
     if (found) return reconcile_verdict::delivered;
-    if (complete && resent < 1) return reconcile_verdict::send_again;
+    if (complete && resent < max_resends) return reconcile_verdict::send_again;
     return reconcile_verdict::inconclusive;
 }
 

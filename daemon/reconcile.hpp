@@ -35,9 +35,11 @@ enum class reconcile_verdict {
 
 // found -> delivered. A complete look without it -> send_again, but only
 // when reconciliation has not sent it again before (`resent`: how often an
-// earlier reconciliation found it absent and planned it again): once more,
-// not again and again. Attempts TikTok refused outright (a 503, a 36009003)
+// earlier reconciliation found it absent and planned it again): each time
+// only after a complete look shows it absent, and at most max_resends times,
+// never again and again. Attempts TikTok refused outright (a 503, a 36009003)
 // do not count. Anything else -> inconclusive.
+inline constexpr int max_resends = 3;
 reconcile_verdict decide_reconcile(bool found, bool complete, int resent);
 
 }  // namespace orderflow::daemon

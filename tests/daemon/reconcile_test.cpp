@@ -79,13 +79,15 @@ TEST_CASE("Malformed pages and messages are passed over, never thrown on", "[rec
     }
 }
 
-TEST_CASE("Not found after a complete look is sent once more, and only once; otherwise a person decides", "[reconcile]") {
+TEST_CASE("Not found after a complete look is sent again, at most three times; otherwise a person decides", "[reconcile]") {
     auto [found, complete, resent, verdict] = GENERATE(table<bool, bool, int, reconcile_verdict>({
         {true, true, 0, reconcile_verdict::delivered},
         {true, false, 0, reconcile_verdict::delivered},
         {true, true, 1, reconcile_verdict::delivered},
         {false, true, 0, reconcile_verdict::send_again},
-        {false, true, 1, reconcile_verdict::inconclusive}, // already sent once more: never a third time
+        {false, true, 1, reconcile_verdict::send_again},   // the resend was lost too (a dropped connection): looked at again
+        {false, true, 2, reconcile_verdict::send_again},
+        {false, true, 3, reconcile_verdict::inconclusive}, // three resends: a person looks, never a fourth
         {false, false, 0, reconcile_verdict::inconclusive},// ten pages and still not back to the send
     }));
     CAPTURE(found, complete, resent);
