@@ -476,6 +476,24 @@ boost::asio::awaitable<result<nothing>> client::ship_package(std::string_view pa
     co_return nothing{};
 }
 
+namespace {
+
+// Update Shipping Info, for an order or a package: the same body and rules,
+// only the path differs. Safe to repeat, so retried as idempotent.
+boost::asio::awaitable<result<nothing>> post_shipping_info(client& api, const std::string& path,
+                                                           std::string_view tracking_number,
+                                                           std::string_view shipping_provider_id,
+                                                           const orderflow::secret& access_token) {
+    if (auto bad = shipping_args_error(path, tracking_number, shipping_provider_id); !bad.ok()) co_return bad.error();
+    json body = shipping_body(tracking_number, shipping_provider_id);
+    std::map<std::string, std::string> no_query;
+    auto data = co_await api.call("POST", path, std::move(no_query), &body, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return nothing{};
+}
+
+}  // namespace
+
 boost::asio::awaitable<result<nothing>> client::update_order_shipping_info(std::string_view order_id,
                                                                            std::string_view tracking_number,
                                                                            std::string_view shipping_provider_id,
@@ -483,12 +501,8 @@ boost::asio::awaitable<result<nothing>> client::update_order_shipping_info(std::
     auto segment = id_segment(order_id, "order", "update order shipping info");
     if (!segment.ok()) co_return segment.error();
     const std::string path = "/fulfillment/202309/orders/" + segment.value() + "/shipping_info/update";
-    if (auto bad = shipping_args_error(path, tracking_number, shipping_provider_id); !bad.ok()) co_return bad.error();
-    json body = shipping_body(tracking_number, shipping_provider_id);
-    std::map<std::string, std::string> no_query;
-    auto data = co_await call("POST", path, std::move(no_query), &body, access_token, true, retry::idempotent);
-    if (!data.ok()) co_return data.error();
-    co_return nothing{};
+    auto r = co_await post_shipping_info(*this, path, tracking_number, shipping_provider_id, access_token);
+    co_return r;
 }
 
 boost::asio::awaitable<result<nothing>> client::update_package_shipping_info(std::string_view package_id,
@@ -498,12 +512,8 @@ boost::asio::awaitable<result<nothing>> client::update_package_shipping_info(std
     auto segment = id_segment(package_id, "package", "update package shipping info");
     if (!segment.ok()) co_return segment.error();
     const std::string path = "/fulfillment/202309/packages/" + segment.value() + "/shipping_info/update";
-    if (auto bad = shipping_args_error(path, tracking_number, shipping_provider_id); !bad.ok()) co_return bad.error();
-    json body = shipping_body(tracking_number, shipping_provider_id);
-    std::map<std::string, std::string> no_query;
-    auto data = co_await call("POST", path, std::move(no_query), &body, access_token, true, retry::idempotent);
-    if (!data.ok()) co_return data.error();
-    co_return nothing{};
+    auto r = co_await post_shipping_info(*this, path, tracking_number, shipping_provider_id, access_token);
+    co_return r;
 }
 
 boost::asio::awaitable<result<std::vector<tracking_event>>> client::get_tracking(
