@@ -7,7 +7,9 @@
 #include "daemon/detail/local_time.hpp"
 #include "daemon/detail/run_command.hpp"
 #include "daemon/review_cli.hpp"
+#include "daemon/detail/trouble.hpp"
 #include "daemon/detail/wakeup.hpp"
+#include "daemon/supervisor.hpp"
 #include "daemon/events.hpp"
 #include "daemon/reconcile.hpp"
 #include "daemon/notify.hpp"
@@ -45,9 +47,12 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <malloc.h>
 #include <map>
 #include <sstream>
 #include <stdexcept>
+#include <cerrno>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -202,11 +207,16 @@ struct service::impl {
     tikapi::http_client notify_http;
     std::map<std::string, orderflow::secret> channel_secrets;   // webhook channels' HMAC keys
     std::shared_ptr<write_batch> open_batch;
-    std::unique_ptr<asio::steady_timer> watchdog;
+    supervisor sup{io.get_executor()};
+    detail::wakeup storage_watch_wake{io.get_executor()};
+    bool storage_lost = false;   // the database file was deleted or replaced under us
     std::unique_ptr<asio::local::stream_protocol::acceptor> admin;
     // Command channels run here, off the event loop: a slow mail bridge must
     // not delay webhook acknowledgements (TikTok waits 3 s at most).
     asio::thread_pool command_runner{1};
+    // Reading and parsing files (CSV drops, rules at reload) happens here,
+    // off the event loop, so a large file never stalls webhooks.
+    asio::thread_pool background{1};
     bool stopping = false;
 
     // The circuit breaker (persisted as daemon_state "breaker", so a restart
@@ -273,6 +283,12 @@ struct service::impl {
         auto batch = std::move(open_batch);
         open_batch.reset();
         batch->outcomes.assign(batch->events.size(), write_outcome::unavailable);
+        if (database_lost()) {
+            // A commit into a deleted file is lost at the next start: 503, and TikTok retries.
+            batch->done = true;
+            batch->done_signal.cancel();
+            return;
+        }
         try {
             db.transaction([&] {
                 for (std::size_t i = 0; i < batch->events.size(); ++i)
@@ -285,6 +301,48 @@ struct service::impl {
         }
         batch->done = true;
         batch->done_signal.cancel();
+    }
+
+    // ---- the database file ---------------------------------------------
+    //
+    // If the file is deleted (or replaced) while the daemon runs, SQLite goes
+    // on writing into the unlinked file, and everything acknowledged or sent
+    // meanwhile is lost at the next start, tokens included. Checked before
+    // every inbox commit and every 5 s: while the file is not the one opened,
+    // webhooks get 503, nothing is polled, processed or sent, and staff hear
+    // of it through a critical review item (the notifier still reads the
+    // open file). If the file comes back (moved back), work resumes.
+    bool database_lost() {
+        const bool lost = !db.file_intact();
+        if (lost == storage_lost) return lost;
+        storage_lost = lost;
+        if (!lost) {
+            log::warn("database_file_back", {{"database", cfg.storage.path.string()}});
+            pipeline_wake.notify();
+            executor_wake.notify();
+            return false;
+        }
+        const std::string advice = "webhooks get 503 and nothing is sent until it is back; if it was moved, move it back; "
+                                   "otherwise restore it from a backup and restart orderflowd";
+        log::error("database_file_missing", {{"database", cfg.storage.path.string()}, {"advice", advice}});
+        try {
+            db.transaction([&] {
+                raise_review("", "database_file_missing", "critical",
+                             "the database file " + cfg.storage.path.string() + " was deleted or replaced while orderflowd was running; " + advice,
+                             {{"database", cfg.storage.path.string()}});
+            });
+        } catch (const std::exception& e) {
+            log::error("review_not_recorded", {{"error", e.what()}});
+        }
+        return true;
+    }
+
+    asio::awaitable<void> storage_watch_loop() {
+        while (!stopping) {
+            sup.beat("storage_watch", std::chrono::seconds(5));
+            database_lost();
+            co_await storage_watch_wake.wait(std::chrono::seconds(5));
+        }
     }
 
     // ---- tracking feed ---------------------------------------------------
@@ -328,76 +386,181 @@ struct service::impl {
         co_return http_response::json(fresh ? 202 : 200, json{{"accepted", true}, {"duplicate", !fresh}}.dump());
     }
 
+    // The largest CSV file the drop folder takes (documented in
+    // docs/operations.md): a day's shipments are a few thousand rows, well
+    // under a megabyte. A larger file is refused with a review item.
+    static constexpr std::uintmax_t max_feed_file_bytes = 10 * 1024 * 1024;
+    // Rows committed per transaction, the event loop served between them.
+    static constexpr std::size_t feed_rows_per_commit = 500;
+
     // One pass over the drop folder: every *.csv file whose writer is done
-    // (unchanged for 2 s) is read, its good rows committed as events in one
-    // transaction, then the file is moved to processed/ with a
-    // .errors.txt beside it naming each bad line, and staff are told.
-    void scan_feed_dir() {
+    // (unchanged for 2 s) is read and parsed off the event loop, its good
+    // rows committed as events in chunks, then the file is moved to
+    // processed/ with a .errors.txt beside it naming each bad line, and
+    // staff are told. Symbolic links and anything but a regular file are
+    // never opened; they, and files over the size limit, go to rejected/.
+    asio::awaitable<void> scan_feed_dir() {
         namespace fs = std::filesystem;
         const fs::path dir = cfg.tracking.feed_dir;
         std::error_code ec;
-        if (dir.empty() || !fs::is_directory(dir, ec)) return;
+        if (dir.empty() || !fs::is_directory(dir, ec)) co_return;
         std::vector<fs::path> files;
         for (const auto& entry : fs::directory_iterator(dir, ec)) {
-            if (!entry.is_regular_file() || entry.path().extension() != ".csv") continue;
+            if (entry.path().extension() != ".csv") continue;
+            if (entry.is_symlink(ec) || (!entry.is_regular_file(ec) && !entry.is_directory(ec))) {
+                files.push_back(entry.path());   // refused when its turn comes
+                continue;
+            }
+            if (!entry.is_regular_file(ec)) continue;
             auto age = fs::file_time_type::clock::now() - entry.last_write_time(ec);
             if (!ec && age >= std::chrono::seconds(2)) files.push_back(entry.path());
         }
         std::sort(files.begin(), files.end());
-        for (const auto& file : files) process_feed_file(file);
+        for (const auto& file : files) {
+            if (stopping) break;
+            sup.beat("tracking_feed");
+            co_await process_feed_file(file);
+        }
     }
 
-    void process_feed_file(const std::filesystem::path& file) {
-        namespace fs = std::filesystem;
-        std::ifstream in(file, std::ios::binary);
-        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        if (!in.good() && !in.eof()) {
-            log::error("tracking_file_unreadable", {{"file", file.string()}, {"advice", "check the file's permissions"}});
-            return;
+    // What the background thread makes of one file.
+    struct feed_file {
+        std::string refused;     // why the file is not taken at all ("" when it is)
+        bool unreadable = false; // a read error: left in place, tried again
+        csv_result parsed;
+    };
+
+    // Runs on a background thread: no storage, no loop state.
+    static feed_file read_feed_file(const std::filesystem::path& file) {
+        feed_file out;
+        // O_NOFOLLOW: a link planted in the folder (to /etc/shadow, say) is
+        // never opened; O_NONBLOCK: a FIFO cannot hang the reader.
+        int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+            if (errno == ELOOP) out.refused = "it is a symbolic link; put the file itself in the folder";
+            else out.unreadable = true;
+            return out;
         }
-        auto parsed = parse_tracking_csv(text);
-        int added = 0;
-        try {
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            ::close(fd);
+            out.refused = "it is not a regular file";
+            return out;
+        }
+        if (static_cast<std::uintmax_t>(st.st_size) > max_feed_file_bytes) {
+            ::close(fd);
+            out.refused = "it is " + std::to_string(st.st_size) + " bytes, over the limit of " + std::to_string(max_feed_file_bytes) +
+                          " bytes; split it into smaller files";
+            return out;
+        }
+        std::string text;
+        text.reserve(static_cast<std::size_t>(st.st_size));
+        char buf[65536];
+        for (;;) {
+            const ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                out.unreadable = true;
+                break;
+            }
+            if (n == 0) break;
+            text.append(buf, static_cast<std::size_t>(n));
+            if (text.size() > max_feed_file_bytes) {   // grew while being read
+                out.refused = "it grew over the limit of " + std::to_string(max_feed_file_bytes) + " bytes while being read";
+                break;
+            }
+        }
+        ::close(fd);
+        if (out.refused.empty() && !out.unreadable) out.parsed = parse_tracking_csv(text);
+        return out;
+    }
+
+    // Moves a file into dir/sub/, beside a .errors.txt naming its problems. Returns the new path.
+    std::filesystem::path move_feed_file(const std::filesystem::path& file, const char* sub, const std::vector<std::string>& report) {
+        namespace fs = std::filesystem;
+        std::error_code ec;
+        const fs::path done_dir = file.parent_path() / sub;
+        fs::create_directories(done_dir, ec);
+        fs::path target = done_dir / file.filename();
+        if (fs::exists(fs::symlink_status(target, ec))) target = done_dir / (file.stem().string() + "." + std::to_string(clock()) + file.extension().string());
+        fs::rename(file, target, ec);
+        if (ec) log::error("tracking_file_not_moved", {{"file", file.string()}, {"error", ec.message()}});
+        if (!report.empty()) {
+            std::ofstream out(target.string() + ".errors.txt");
+            for (const auto& line : report) out << line << "\n";
+        }
+        return target;
+    }
+
+    asio::awaitable<void> process_feed_file(const std::filesystem::path& file) {
+        const std::filesystem::path path = file;
+        auto read = [path]() -> asio::awaitable<feed_file> { co_return read_feed_file(path); };
+        feed_file got = co_await asio::co_spawn(background.get_executor(), read, asio::use_awaitable);
+        const std::string name = file.filename().string();
+        if (got.unreadable) {
+            log::error("tracking_file_unreadable", {{"file", file.string()}, {"advice", "check the file's permissions"}});
+            co_return;
+        }
+        if (!got.refused.empty()) {
             db.transaction([&] {
-                for (const auto& row : parsed.rows)
-                    if (store.add_event(tracking_event(row.submission, "csv", clock()))) ++added;
-                if (!parsed.problems.empty()) {
-                    std::string summary = file.filename().string() + ": " + std::to_string(parsed.problems.size()) + " bad row(s), first line " +
+                raise_review("", "tracking_file_refused", "warning", name + " was not read: " + got.refused, {{"file", name}, {"why", got.refused}});
+            });
+            const auto target = move_feed_file(file, "rejected", {name + ": " + got.refused});
+            log::warn("tracking_file_refused", {{"file", name}, {"why", got.refused}, {"moved_to", target.string()}});
+            co_return;
+        }
+        const auto& parsed = got.parsed;
+        // Committed in chunks, the loop serving webhooks between them. A
+        // crash part-way reads the file again; the rows already in are
+        // duplicates of their events and add nothing.
+        int added = 0;
+        for (std::size_t at = 0; at < parsed.rows.size(); at += feed_rows_per_commit) {
+            const std::size_t end = std::min(parsed.rows.size(), at + feed_rows_per_commit);
+            try {
+                db.transaction([&] {
+                    for (std::size_t i = at; i < end; ++i)
+                        if (store.add_event(tracking_event(parsed.rows[i].submission, "csv", clock()))) ++added;
+                });
+            } catch (const std::exception& e) {
+                log::error("tracking_file_failed", {{"file", file.string()}, {"error", e.what()}, {"rows_committed", at},
+                                                    {"advice", "the file stays in place and is read again on the next scan"}});
+                if (added > 0) pipeline_wake.notify();
+                co_return;
+            }
+            sup.beat("tracking_feed");
+            co_await asio::post(io, asio::use_awaitable);
+        }
+        std::vector<std::string> report;
+        for (const auto& p : parsed.problems) report.push_back(name + ":" + std::to_string(p.line) + ": " + p.why);
+        if (!parsed.problems.empty()) {
+            try {
+                db.transaction([&] {
+                    std::string summary = name + ": " + std::to_string(parsed.problems.size()) + " bad row(s), first line " +
                                           std::to_string(parsed.problems.front().line) + ": " + parsed.problems.front().why;
                     json lines = json::array();
                     for (const auto& p : parsed.problems) lines.push_back({{"line", p.line}, {"error", p.why}});
-                    raise_review("", "tracking_feed_bad_rows", "warning", summary, {{"file", file.filename().string()}, {"problems", lines}});
-                }
-            });
-        } catch (const std::exception& e) {
-            log::error("tracking_file_failed", {{"file", file.string()}, {"error", e.what()},
-                                                {"advice", "the file stays in place and is read again on the next scan"}});
-            return;
+                    raise_review("", "tracking_feed_bad_rows", "warning", summary, {{"file", name}, {"problems", lines}});
+                });
+            } catch (const std::exception& e) {
+                log::error("tracking_file_failed", {{"file", file.string()}, {"error", e.what()},
+                                                    {"advice", "the file stays in place and is read again on the next scan"}});
+                co_return;
+            }
         }
-        // Committed: the file moves aside. A crash before the move reads it
-        // again, and its rows are duplicates of the events already in.
-        std::error_code ec;
-        const fs::path done_dir = file.parent_path() / "processed";
-        fs::create_directories(done_dir, ec);
-        fs::path target = done_dir / file.filename();
-        if (fs::exists(target, ec)) target = done_dir / (file.stem().string() + "." + std::to_string(clock()) + file.extension().string());
-        fs::rename(file, target, ec);
-        if (ec) log::error("tracking_file_not_moved", {{"file", file.string()}, {"error", ec.message()}});
-        if (!parsed.problems.empty()) {
-            std::ofstream report(target.string() + ".errors.txt");
-            for (const auto& p : parsed.problems) report << file.filename().string() << ":" << p.line << ": " << p.why << "\n";
-        }
+        // Committed: the file moves aside.
+        const auto target = move_feed_file(file, "processed", report);
         for (const auto& p : parsed.problems)
-            log::warn("tracking_bad_row", {{"file", file.filename().string()}, {"line", p.line}, {"error", p.why}});
-        log::info("tracking_file_processed", {{"file", file.filename().string()}, {"rows", parsed.rows.size()}, {"new_events", added},
+            log::warn("tracking_bad_row", {{"file", name}, {"line", p.line}, {"error", p.why}});
+        log::info("tracking_file_processed", {{"file", name}, {"rows", parsed.rows.size()}, {"new_events", added},
                                               {"bad_rows", parsed.problems.size()}, {"moved_to", target.string()}});
         if (added > 0) pipeline_wake.notify();
     }
 
     asio::awaitable<void> feed_dir_loop() {
         while (!stopping) {
+            sup.beat("tracking_feed", cfg.tracking.scan_interval);
             try {
-                scan_feed_dir();
+                co_await scan_feed_dir();
             } catch (const std::exception& e) {
                 log::error("tracking_scan_failed", {{"error", e.what()}});
             }
@@ -407,15 +570,42 @@ struct service::impl {
 
     // ---- pipeline ------------------------------------------------------
 
+    // An event whose processing started this many times without an orderly
+    // outcome (the process died each time) is set aside as failed, with a
+    // review item, so no input can crash-loop the daemon.
+    static constexpr int max_event_starts = 3;
+
+    detail::trouble pipeline_trouble{"pipeline_storage_failed"};
+
     asio::awaitable<void> pipeline_loop() {
         while (!stopping) {
+            sup.beat("pipeline", std::chrono::seconds(5));
+            if (storage_lost) {
+                co_await pipeline_wake.wait(std::chrono::seconds(5));
+                continue;
+            }
             std::vector<storage::event_row> events;
+            std::string storage_error;
             try {
                 events = store.pending_events(clock(), 50);
+                // Counted and committed before processing (one commit for the
+                // page); an event that was in a page when the process died is
+                // processed alone afterwards, its own start counted, so only
+                // the event that kills the process reaches the limit.
+                if (!events.empty())
+                    db.transaction([&] {
+                        for (const auto& e : events)
+                            if (e.starts == 0) store.mark_started(e.id);
+                    });
             } catch (const std::exception& e) {
-                log::error("pipeline_storage_failed", {{"error", e.what()}});
+                storage_error = e.what();
+            }
+            if (!storage_error.empty()) {
+                co_await pipeline_wake.wait(pipeline_trouble.failed(storage_error));
+                continue;
             }
             if (events.empty()) {
+                pipeline_trouble.ok();
                 co_await pipeline_wake.wait(std::chrono::seconds(5));
                 continue;
             }
@@ -423,21 +613,56 @@ struct service::impl {
             // 50 ids), instead of one call per event: a backlog drains at
             // TikTok's rate limit fifty times faster.
             co_await prefetch_orders(events);
+            bool storage_trouble = false;
             for (auto& e : events) {
-                if (stopping) break;
+                if (stopping || storage_trouble) break;
+                sup.beat("pipeline");
+                try {
+                    if (e.starts >= max_event_starts) {
+                        quarantine(e);
+                        continue;
+                    }
+                    if (e.starts > 0) db.transaction([&] { store.mark_started(e.id); });
+                } catch (const std::exception& ex) {
+                    storage_error = ex.what();
+                    storage_trouble = true;
+                    break;
+                }
                 try {
                     co_await process(e);
+                    continue;
                 } catch (const std::exception& ex) {
-                    log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"error", ex.what()}});
-                    try {
-                        store.retry_event(e.id, ex.what(), clock() + backoff(e.attempts, cfg.executor.event_retry_max));
-                    } catch (const std::exception& again) {
-                        log::error("pipeline_storage_failed", {{"error", again.what()}});
-                    }
+                    storage_error = ex.what();
+                }
+                log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"error", storage_error}});
+                try {
+                    store.retry_event(e.id, storage_error, clock() + backoff(e.attempts, cfg.executor.event_retry_max));
+                    storage_error.clear();
+                } catch (const std::exception& again) {
+                    // Not even the retry could be recorded: the database refuses
+                    // writes. Back off in memory rather than re-read it at once.
+                    storage_error = again.what();
+                    storage_trouble = true;
                 }
             }
             prefetched.clear();
+            if (storage_trouble) co_await pipeline_wake.wait(pipeline_trouble.failed(storage_error));
+            else pipeline_trouble.ok();
         }
+    }
+
+    void quarantine(const storage::event_row& e) {
+        const std::string why = "processing started " + std::to_string(e.starts) +
+                                " times and never finished (the daemon stopped or crashed each time); set aside so it cannot do so again";
+        db.transaction([&] {
+            store.finish_event(e.id, "failed", why, clock());
+            raise_review(e.order_id, "event_quarantined", "critical",
+                         e.event + " (inbox " + std::to_string(e.id) + ") was set aside: " + why +
+                             ". Look at it with orderflowctl activity; the webhook's payload is kept",
+                         {{"inbox_id", e.id}, {"event", e.event}, {"source", e.source}, {"starts", e.starts}});
+        });
+        log::error("event_quarantined", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"starts", e.starts},
+                                         {"advice", "see the review item; the event is not processed again"}});
     }
 
     // Orders fetched for the page of events being processed, by id.
@@ -450,7 +675,14 @@ struct service::impl {
             if (needs_order(e.event) && !e.order_id.empty() && std::find(ids.begin(), ids.end(), e.order_id) == ids.end())
                 ids.push_back(e.order_id);
         if (ids.size() < 2) co_return;   // one order: process() fetches it as usual
-        const orderflow::secret* token = co_await tokens.access();
+        // Best effort: on any failure (the vault busy, TikTok down) each event
+        // fetches its own order and handles the error there.
+        const orderflow::secret* token = nullptr;
+        try {
+            token = co_await tokens.access();
+        } catch (const std::exception& e) {
+            log::warn("prefetch_failed", {{"error", e.what()}});
+        }
         if (!token) co_return;
         for (std::size_t i = 0; i < ids.size(); i += tikapi::max_order_ids_per_call) {
             const std::vector<std::string> chunk(ids.begin() + static_cast<std::ptrdiff_t>(i),
@@ -755,27 +987,47 @@ struct service::impl {
         log::info("action_reconciled", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"outcome", "not delivered"}});
     }
 
+    detail::trouble executor_trouble{"executor_storage_failed"};
+
     asio::awaitable<void> executor_loop() {
         std::int64_t last_reconcile = 0;
         while (!stopping) {
+            sup.beat("executor", std::chrono::seconds(5));
+            if (storage_lost) {
+                co_await executor_wake.wait(std::chrono::seconds(5));
+                continue;
+            }
+            std::string storage_error;
             // At start (crash leftovers) and then every 10 s (timeouts).
             if (clock() - last_reconcile >= 10) {
                 last_reconcile = clock();
-                co_await reconcile_unknown_sends();
+                try {
+                    co_await reconcile_unknown_sends();
+                } catch (const std::exception& e) {
+                    storage_error = e.what();
+                }
             }
             std::vector<storage::action_row> due;
-            try {
-                due = store.due_actions(clock(), 20);
-            } catch (const std::exception& e) {
-                log::error("executor_storage_failed", {{"error", e.what()}});
+            if (storage_error.empty()) {
+                try {
+                    due = store.due_actions(clock(), 20);
+                } catch (const std::exception& e) {
+                    storage_error = e.what();
+                }
+            }
+            if (!storage_error.empty()) {
+                co_await executor_wake.wait(executor_trouble.failed(storage_error));
+                continue;
             }
             if (due.empty()) {
+                executor_trouble.ok();
                 co_await executor_wake.wait(std::chrono::seconds(5));
                 continue;
             }
             bool storage_trouble = false, paused = false;
             for (auto& a : due) {
                 if (stopping || storage_trouble) break;
+                sup.beat("executor");
                 try {
                     if (is_message(a.kind) && !breaker_allows_sending()) {
                         paused = true;   // messages wait; reviews and tags go on
@@ -786,15 +1038,19 @@ struct service::impl {
                     // A storage failure after the send leaves the row 'sending':
                     // it becomes 'unknown' at the next start, never re-sent blindly.
                     log::error("action_error", {{"action_id", a.id}, {"error", ex.what()}});
+                    storage_error = ex.what();
                     storage_trouble = true;
                 }
             }
             try {
                 record_cs_calls();
-            } catch (const std::exception&) {
+            } catch (const std::exception& e) {
+                storage_error = e.what();
                 storage_trouble = true;
             }
-            if (storage_trouble || paused) co_await executor_wake.wait(std::chrono::seconds(5));
+            if (storage_trouble) co_await executor_wake.wait(executor_trouble.failed(storage_error));
+            else if (paused) co_await executor_wake.wait(std::chrono::seconds(5));
+            if (!storage_trouble) executor_trouble.ok();
         }
     }
 
@@ -823,43 +1079,65 @@ struct service::impl {
     // review item, delivered by this loop, retried with backoff until the
     // channel takes it (a receiver that is down gets it once it is back).
 
+    detail::trouble notifier_trouble{"notifier_storage_failed"};
+
     asio::awaitable<void> notifier_loop() {
         while (!stopping) {
+            sup.beat("notifier", std::chrono::seconds(5));
             std::vector<storage::notification_row> due;
+            std::string storage_error;
             try {
                 queue_heartbeat();
                 due = store.due_notifications(clock(), 500);
             } catch (const std::exception& e) {
-                log::error("notifier_storage_failed", {{"error", e.what()}});
+                storage_error = e.what();
+            }
+            if (!storage_error.empty()) {
+                co_await notifier_wake.wait(notifier_trouble.failed(storage_error));
+                continue;
             }
             if (due.empty()) {
+                notifier_trouble.ok();
                 co_await notifier_wake.wait(std::chrono::seconds(5));
                 continue;
             }
             // Per channel: tests and heartbeats go at once; review alerts go
             // at most once per digest_interval, what gathered meanwhile as
-            // one digest (a storm is one message, not hundreds).
+            // one digest (a storm is one message, not hundreds). When an
+            // outcome cannot be recorded the pass ends and the loop backs
+            // off: going on would deliver the same rows again at once.
             std::map<std::string, std::vector<storage::notification_row>> reviews;
             for (const auto& n : due) {
-                if (stopping) break;
+                if (stopping || !storage_error.empty()) break;
+                sup.beat("notifier");
                 if (n.review_id == 0) {
                     const std::vector<storage::notification_row> one{n};
-                    co_await deliver(one);
+                    storage_error = co_await deliver(one);
                 } else {
                     reviews[n.channel].push_back(n);
                 }
             }
             for (const auto& [channel, rows] : reviews) {
-                if (stopping) break;
-                auto [last, fresh] = channel_last_review.try_emplace(channel, 0);
-                if (fresh) last->second = store.last_review_notification(channel);
-                const std::int64_t next = last->second + cfg.digest_interval.count();
-                if (last->second > 0 && next > clock()) {
-                    store.postpone_notifications(channel, next);
-                    continue;
+                if (stopping || !storage_error.empty()) break;
+                sup.beat("notifier");
+                bool postponed = false;
+                try {
+                    auto [last, fresh] = channel_last_review.try_emplace(channel, 0);
+                    if (fresh) last->second = store.last_review_notification(channel);
+                    const std::int64_t next = last->second + cfg.digest_interval.count();
+                    if (last->second > 0 && next > clock()) {
+                        store.postpone_notifications(channel, next);
+                        postponed = true;
+                    }
+                } catch (const std::exception& e) {
+                    storage_error = e.what();
+                    break;
                 }
-                co_await deliver(rows);
+                if (postponed) continue;
+                storage_error = co_await deliver(rows);
             }
+            if (!storage_error.empty()) co_await notifier_wake.wait(notifier_trouble.failed(storage_error));
+            else notifier_trouble.ok();
         }
     }
 
@@ -883,7 +1161,8 @@ struct service::impl {
 
     // One message to one channel: a single notification as it is, several
     // review alerts as one digest. All rows share the outcome.
-    asio::awaitable<void> deliver(const std::vector<storage::notification_row>& rows) {
+    // Returns the storage error when the outcome could not be recorded ("" when it was).
+    asio::awaitable<std::string> deliver(const std::vector<storage::notification_row>& rows) {
         const std::string& channel = rows.front().channel;
         auto ch = std::find_if(cfg.channels.begin(), cfg.channels.end(), [&](const auto& c) { return c.name == channel; });
         std::string body;
@@ -946,8 +1225,9 @@ struct service::impl {
                                                   {"retry_in_s", std::min<std::int64_t>(600, 5LL << std::min(rows.front().attempts, 7))}});
             }
         } catch (const std::exception& e) {
-            log::error("notifier_storage_failed", {{"error", e.what()}});
+            co_return e.what();
         }
+        co_return std::string();
     }
 
     // A retryable failure: tried again later, until executor.give_up_after
@@ -1457,11 +1737,43 @@ struct service::impl {
         }
     }
 
-    // SIGHUP and orderflowctl reload: all or nothing (STYLE.md error policy 2).
-    bool reload_rules() {
-        auto& s = *this;
+    // What a reload reads, read on the background thread.
+    struct candidate {
+        config_result cfg;
+        std::optional<rules::load_result> rules;   // when the config was valid
+    };
+    bool reloading = false;
+
+    // SIGHUP and orderflowctl reload: all or nothing (error policy in
+    // docs/architecture.md). The files are read and compiled off the event
+    // loop, so webhooks are served meanwhile; the swap happens on the loop.
+    // Reloads run one at a time, in the order asked.
+    asio::awaitable<bool> reload_rules() {
+        while (reloading) {
+            asio::steady_timer turn(io);
+            turn.expires_after(std::chrono::milliseconds(20));
+            co_await turn.async_wait(asio::as_tuple(asio::use_awaitable));
+        }
+        reloading = true;
         systemd::notify("RELOADING=1");
-        auto loaded_cfg = load_config(s.cfg.file);
+        const std::filesystem::path file = cfg.file;
+        auto read = [file]() -> asio::awaitable<candidate> {
+            candidate c{load_config(file), std::nullopt};
+            if (c.cfg.ok()) c.rules = rules::load_directory(c.cfg.value->rules.dir);
+            co_return c;
+        };
+        candidate next = co_await asio::co_spawn(background.get_executor(), read, asio::use_awaitable);
+        const bool ok = apply_reload(next);
+        next = candidate{};
+        // A large rejected rule set is freed above; hand its pages back to the system.
+        ::malloc_trim(0);
+        reloading = false;
+        co_return ok;
+    }
+
+    bool apply_reload(candidate& next) {
+        auto& s = *this;
+        auto& loaded_cfg = next.cfg;
         bool ok = false;
         std::vector<std::string> errors;
         if (!loaded_cfg.ok()) {
@@ -1470,7 +1782,7 @@ struct service::impl {
                 if (!d.warning && errors.size() < 5) errors.push_back(d.to_string());
             }
         } else {
-            auto loaded = rules::load_directory(loaded_cfg.value->rules.dir);
+            auto& loaded = *next.rules;
             for (const auto& d : loaded.diagnostics) {
                 log::write(d.warning ? log::level::warn : log::level::error, d.warning ? "rules_warning" : "rules_reload_failed", {{"message", d.to_string()}});
                 if (!d.warning && errors.size() < 5) errors.push_back(d.to_string());
@@ -1518,6 +1830,7 @@ struct service::impl {
 
     asio::awaitable<void> housekeeping_loop() {
         while (!stopping) {
+            sup.beat("housekeeping", std::chrono::hours(1));
             try {
                 const std::int64_t cutoff = clock() - cfg.retention.personal_data.count();
                 auto n = storage::purge_personal_data(db, cutoff);
@@ -1581,6 +1894,7 @@ struct service::impl {
                 co_return page.error().token_expired();
             }
             ++pages;
+            sup.beat("poller");
             std::vector<storage::new_event> events;
             for (const auto& o : page.value().orders) {
                 ++seen;
@@ -1614,6 +1928,7 @@ struct service::impl {
                 co_return page.error().token_expired();
             }
             ++pages;
+            sup.beat("poller");
             bool older_seen = false;
             for (const auto& c : page.value().conversations) {
                 if (!c.latest_message || c.latest_message->create_time < from) {
@@ -1684,6 +1999,11 @@ struct service::impl {
 
     asio::awaitable<void> poll_loop() {
         while (!stopping) {
+            sup.beat("poller", cfg.poll.interval);
+            if (storage_lost) {
+                co_await poll_wake.wait(cfg.poll.interval);
+                continue;
+            }
             try {
                 const orderflow::secret* token = co_await tokens.access();
                 if (token) {
@@ -1734,13 +2054,15 @@ struct service::impl {
 
     asio::awaitable<void> admin_loop() {
         while (!stopping) {
+            // Waiting for a connection is its normal state, for as long as it takes.
+            sup.beat("admin", std::chrono::hours(24 * 365));
             auto [ec, sock] = co_await admin->async_accept(asio::as_tuple(asio::use_awaitable));
             if (ec) {
                 if (stopping || ec == asio::error::operation_aborted) co_return;
                 log::warn("admin_accept_failed", {{"error", ec.message()}});
                 continue;
             }
-            spawn(admin_session(std::move(sock)), "admin");
+            spawn_session(admin_session(std::move(sock)));
         }
     }
 
@@ -1755,12 +2077,16 @@ struct service::impl {
         // Named arguments only: GCC 12 mishandles class-type temporaries inside co_await.
         auto buffer = asio::dynamic_buffer(line, 64 * 1024);
         auto [ec, n] = co_await asio::async_read_until(sock, buffer, '\n', asio::as_tuple(asio::use_awaitable));
-        if (ec) {
+        json reply;
+        if (ec == asio::error::not_found) {
+            reply = admin_error("the request is longer than 64 KiB");
+        } else if (ec) {
             deadline.cancel();
             co_return;
+        } else {
+            line.resize(n);
+            reply = co_await admin_dispatch(std::move(line), peer);
         }
-        json request = json::parse(line.substr(0, n), nullptr, false);
-        json reply = admin_dispatch(request, peer);
         const std::string out = reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
         auto reply_buffer = asio::buffer(out);
         auto [wec, written] = co_await asio::async_write(sock, reply_buffer, asio::as_tuple(asio::use_awaitable));
@@ -1804,14 +2130,31 @@ struct service::impl {
         return m.str();
     }
 
-    json admin_dispatch(const json& request, const std::string& peer) {
+    static json admin_error(const std::string& why) {
+        log::warn("admin_request_malformed", {{"error", why}});
+        return {{"exit", 2}, {"stdout", ""}, {"stderr", "orderflowd: malformed request: " + why + "\n"}};
+    }
+
+    // One request line: {"argv": [strings], "by"?: string, "note"?: string,
+    // "all"?: bool, "limit"?: integer, "drop_held"?: bool}. Anything else
+    // gets an error reply naming what is wrong; nothing here throws.
+    asio::awaitable<json> admin_dispatch(std::string line, std::string peer) {
+        json request = json::parse(line, nullptr, false);
+        if (request.is_discarded() || !request.is_object()) co_return admin_error("not a JSON object");
+        if (!request.contains("argv") || !request["argv"].is_array() || request["argv"].empty())
+            co_return admin_error("\"argv\" must be a non-empty array of strings");
+        std::vector<std::string> argv;
+        for (const auto& x : request["argv"]) {
+            if (!x.is_string()) co_return admin_error("\"argv\" must be a non-empty array of strings");
+            argv.push_back(x.get<std::string>());
+        }
+        for (const char* key : {"by", "note"})
+            if (request.contains(key) && !request[key].is_string()) co_return admin_error(std::string("\"") + key + "\" must be a string");
+        for (const char* key : {"all", "drop_held"})
+            if (request.contains(key) && !request[key].is_boolean()) co_return admin_error(std::string("\"") + key + "\" must be true or false");
+        if (request.contains("limit") && !request["limit"].is_number_integer()) co_return admin_error("\"limit\" must be an integer");
         std::ostringstream out, err;
         int exit_code = 2;
-        if (!request.is_object() || !request.contains("argv") || !request["argv"].is_array() || request["argv"].empty()) {
-            return {{"exit", 2}, {"stdout", ""}, {"stderr", "orderflowd: the request is not an orderflowctl command\n"}};
-        }
-        std::vector<std::string> argv;
-        for (const auto& x : request["argv"]) argv.push_back(x.is_string() ? x.get<std::string>() : x.dump());
         // Who acted: the name they give (a shared account may serve several
         // people), else who the socket says they are; the audit log keeps both.
         const std::string by_claim = request.value("by", "");
@@ -1819,7 +2162,8 @@ struct service::impl {
         log::info("admin_request", {{"command", argv[0]}, {"peer", peer}});
         try {
             if (argv[0] == "review") {
-                review_args ra{argv, request.value("note", ""), by, peer, request.value("all", false), request.value("limit", 50)};
+                review_args ra{argv, request.value("note", ""), by, peer, request.value("all", false),
+                               static_cast<int>(std::clamp<std::int64_t>(request.value("limit", std::int64_t{50}), 1, 100000))};
                 exit_code = review_command(db, store, ra, out, err, clock());
             } else if (argv[0] == "resume") {
                 std::string done = resume(by, peer, request.value("drop_held", false));
@@ -1830,7 +2174,7 @@ struct service::impl {
                 out << metrics_text();
                 exit_code = 0;
             } else if (argv[0] == "reload") {
-                const bool ok = reload_rules();
+                const bool ok = co_await reload_rules();
                 if (ok) out << "reloaded: " << rules->size() << " rules in force (hash " << rules->hash() << ")\n";
                 else err << "reload failed; the previous rules stay in force (" << rules->size() << " rules, hash " << rules->hash()
                          << "). orderflowctl check --config " << cfg.file.string() << " shows why\n";
@@ -1842,26 +2186,20 @@ struct service::impl {
             err << "orderflowd: " << argv[0] << " failed: " << e.what() << "\n";
             exit_code = 1;
         }
-        return {{"exit", exit_code}, {"stdout", out.str()}, {"stderr", err.str()}};
+        co_return json{{"exit", exit_code}, {"stdout", out.str()}, {"stderr", err.str()}};
     }
 
     // ---- lifecycle -----------------------------------------------------
 
-    asio::awaitable<void> watchdog_loop(std::chrono::milliseconds every) {
-        while (!stopping) {
-            systemd::notify("WATCHDOG=1");
-            watchdog->expires_after(every);
-            co_await watchdog->async_wait(asio::as_tuple(asio::use_awaitable));
-        }
-    }
-
-    void spawn(asio::awaitable<void> loop, const char* name) {
-        asio::co_spawn(io, std::move(loop), [name](std::exception_ptr ep) {
+    // One admin connection: not supervised (it ends by itself), but what
+    // escapes it is logged and harms nothing else.
+    void spawn_session(asio::awaitable<void> session) {
+        asio::co_spawn(io, std::move(session), [](std::exception_ptr ep) {
             if (!ep) return;
             try {
                 std::rethrow_exception(ep);
             } catch (const std::exception& e) {
-                log::error("loop_crashed", {{"loop", name}, {"error", e.what()}});
+                log::error("admin_session_failed", {{"error", e.what()}});
             }
         });
     }
@@ -1887,7 +2225,7 @@ void service::start() {
     s.ingress->start();
     log::info("webhook_listening", {{"host", s.cfg.webhook.listen.host}, {"port", s.ingress->port()}, {"path", s.cfg.webhook.path}});
     s.open_admin_socket();
-    s.spawn(s.admin_loop(), "admin");
+    s.sup.run("admin", [&s] { return s.admin_loop(); });
     if (s.cfg.admin.listen) {
         s.admin_token = read_secret_file(s.cfg.admin.token_file);
         tikapi::server_options admin_opts;
@@ -1898,21 +2236,21 @@ void service::start() {
         s.admin_http->start();
         log::info("admin_http_listening", {{"host", s.cfg.admin.listen->host}, {"port", s.admin_http->port()}, {"paths", {"POST /v1/tracking"}}});
     }
-    if (s.cfg.poll.enabled) s.spawn(s.poll_loop(), "poller");
+    if (s.cfg.poll.enabled) s.sup.run("poller", [&s] { return s.poll_loop(); });
     if (!s.cfg.tracking.feed_dir.empty()) {
         std::error_code ec;
         std::filesystem::create_directories(s.cfg.tracking.feed_dir, ec);
-        s.spawn(s.feed_dir_loop(), "tracking_feed");
+        s.sup.run("tracking_feed", [&s] { return s.feed_dir_loop(); });
         log::info("tracking_feed_watching", {{"dir", s.cfg.tracking.feed_dir.string()}, {"every_s", s.cfg.tracking.scan_interval.count()}});
     }
-    s.spawn(s.pipeline_loop(), "pipeline");
-    s.spawn(s.executor_loop(), "executor");
-    s.spawn(s.notifier_loop(), "notifier");
-    s.spawn(s.housekeeping_loop(), "housekeeping");
-    if (auto every = systemd::watchdog_interval()) {
-        s.watchdog = std::make_unique<asio::steady_timer>(s.io);
-        s.spawn(s.watchdog_loop(*every), "watchdog");
-    }
+    s.sup.run("pipeline", [&s] { return s.pipeline_loop(); });
+    s.sup.run("executor", [&s] { return s.executor_loop(); });
+    s.sup.run("notifier", [&s] { return s.notifier_loop(); });
+    s.sup.run("housekeeping", [&s] { return s.housekeeping_loop(); });
+    s.sup.run("storage_watch", [&s] { return s.storage_watch_loop(); });
+    // WATCHDOG=1 only while every loop above makes progress (supervisor.hpp).
+    if (auto every = systemd::watchdog_interval())
+        asio::co_spawn(s.io, s.sup.watchdog(*every, [] { systemd::notify("WATCHDOG=1"); }), asio::detached);
     s.record_rules("start", true, {});
     log::info("daemon_ready", {{"rules", s.rules->size()}, {"rules_hash", s.rules->hash()}, {"auth", s.tokens.state()},
                                {"database", s.cfg.storage.path.string()}});
@@ -1922,7 +2260,7 @@ void service::start() {
     systemd::notify("READY=1\nSTATUS=running");
 }
 
-bool service::reload() { return impl_->reload_rules(); }
+asio::awaitable<bool> service::reload() { return impl_->reload_rules(); }
 
 void service::stop() {
     auto& s = *impl_;
@@ -1944,7 +2282,8 @@ void service::stop() {
     s.housekeeping_wake.notify();
     s.poll_wake.notify();
     s.feed_wake.notify();
-    if (s.watchdog) s.watchdog->cancel();
+    s.storage_watch_wake.notify();
+    s.sup.stop();
 }
 
 std::uint16_t service::webhook_port() const { return impl_->ingress ? impl_->ingress->port() : 0; }
@@ -1985,7 +2324,8 @@ int run_orderflowd(int argc, char** argv) {
                 if (ec) co_return;
                 if (sig == SIGHUP) {
                     log::info("reload_requested", {{"signal", "SIGHUP"}});
-                    svc.reload();
+                    // Detached, so a SIGTERM during a reload is still heard at once.
+                    asio::co_spawn(io, svc.reload(), asio::detached);
                     continue;
                 }
                 log::info("shutdown_requested", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});

@@ -29,7 +29,9 @@ public:
     ~service();
 
     void start();     // binds the webhook listener, spawns the loops, sends READY=1
-    bool reload();    // re-reads config and rules; swaps only when all is valid
+    // Re-reads config and rules (off the event loop); swaps only when all is
+    // valid. Completes with whether it did.
+    boost::asio::awaitable<bool> reload();
     void stop();      // stops accepting and lets the loops finish; io_context::run returns
 
     std::uint16_t webhook_port() const;

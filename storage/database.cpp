@@ -17,6 +17,9 @@
 #include <sqlite3.h>
 
 #include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <map>
 #include <system_error>
 
@@ -29,6 +32,10 @@ namespace detail {
 struct connection {
     sqlite3* db = nullptr;
     fs::path path;
+    // The file's identity when it was opened: file_intact() compares it with
+    // what the path names now (deleted or replaced under the daemon's feet).
+    dev_t device = 0;
+    ino_t inode = 0;
     std::map<std::string, std::vector<sqlite3_stmt*>, std::less<>> cache;
     bool in_tx = false;
 
@@ -270,6 +277,14 @@ database database::open(const fs::path& file) {
                                                  ": it is a directory; storage.path must name a file");
     }
 
+    // Created 0600: the file holds buyer names, addresses and messages, and
+    // SQLite gives the -wal and -shm files the main file's mode. Done here,
+    // not by SQLite, so the mode does not depend on the caller's umask.
+    if (!fs::exists(fs::symlink_status(file, ec))) {
+        int fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) ::close(fd);
+    }
+
     sqlite3* raw = nullptr;
     int rc = sqlite3_open_v2(name.c_str(), &raw,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
@@ -282,7 +297,13 @@ database database::open(const fs::path& file) {
         throw storage_error(rc, "cannot open database " + name + ": " + why + "; " + open_hint(rc));
     }
     sqlite3_extended_result_codes(raw, 1);
-    database db(std::make_shared<detail::connection>(raw, file));
+    auto conn = std::make_shared<detail::connection>(raw, file);
+    struct stat st {};
+    if (::stat(name.c_str(), &st) == 0) {
+        conn->device = st.st_dev;
+        conn->inode = st.st_ino;
+    }
+    database db(std::move(conn));
 
     try {
         if (sqlite3_db_readonly(raw, "main") == 1) {
@@ -310,6 +331,12 @@ database database::open(const fs::path& file) {
         throw storage_error(e.code(), "cannot open database " + name + ": " + why + "; " + open_hint(e.code()));
     }
     return db;
+}
+
+bool database::file_intact() const {
+    struct stat st {};
+    if (::stat(conn_->path.c_str(), &st) != 0) return false;
+    return st.st_dev == conn_->device && st.st_ino == conn_->inode;
 }
 
 void database::migrate() {

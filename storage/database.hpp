@@ -98,7 +98,7 @@ private:
 // One SQLite connection. Move-only; owns the sqlite3 handle.
 class database {
 public:
-    // Opens or creates the file; sets journal_mode=WAL, synchronous=FULL,
+    // Opens or creates the file (created with mode 0600); sets journal_mode=WAL, synchronous=FULL,
     // busy_timeout=5000 and foreign_keys=ON; runs pending migrations (each in
     // its own transaction, recorded in PRAGMA user_version). Throws
     // storage_error whose message names the file and says what to do (missing
@@ -148,6 +148,10 @@ public:
     std::int64_t last_insert_rowid();
     int changes();
     const std::filesystem::path& path() const;
+    // False when the path no longer names the file that was opened: it was
+    // deleted (writes would go to an unlinked file, lost at the next start)
+    // or replaced by another file. One stat(2); cheap enough per commit.
+    bool file_intact() const;
 
 private:
     explicit database(std::shared_ptr<detail::connection> conn);

@@ -12,7 +12,7 @@ namespace {
 
 constexpr std::string_view event_columns =
     "id, dedupe_key, source, topic, event, order_id, payload, received_at, state, attempts, not_before, note, "
-    "finished_at";
+    "finished_at, starts";
 
 event_row read_event(const statement& st) {
     event_row r;
@@ -29,6 +29,7 @@ event_row read_event(const statement& st) {
     r.not_before = st.int64(10);
     r.note = st.text(11);
     r.finished_at = st.int64(12);
+    r.starts = static_cast<int>(st.int64(13));
     return r;
 }
 
@@ -124,15 +125,21 @@ std::vector<event_row> store::pending_events(std::int64_t now, int limit) {
 
 void store::finish_event(std::int64_t id, std::string_view state, std::string_view note, std::int64_t now) {
     assert(state == "done" || state == "ignored" || state == "failed");
-    auto st = db_.prepare("UPDATE inbox SET state = ?2, note = ?3, finished_at = ?4 WHERE id = ?1");
+    auto st = db_.prepare("UPDATE inbox SET state = ?2, note = ?3, finished_at = ?4, starts = 0 WHERE id = ?1");
     st.bind(1, id).bind(2, state).bind(3, note).bind(4, now);
     st.step();
 }
 
 void store::retry_event(std::int64_t id, std::string_view error, std::int64_t not_before) {
     auto st = db_.prepare(
-        "UPDATE inbox SET attempts = attempts + 1, note = ?2, not_before = ?3 WHERE id = ?1 AND state = 'pending'");
+        "UPDATE inbox SET attempts = attempts + 1, starts = 0, note = ?2, not_before = ?3 WHERE id = ?1 AND state = 'pending'");
     st.bind(1, id).bind(2, error).bind(3, not_before);
+    st.step();
+}
+
+void store::mark_started(std::int64_t id) {
+    auto st = db_.prepare("UPDATE inbox SET starts = starts + 1 WHERE id = ?1 AND state = 'pending'");
+    st.bind(1, id);
     st.step();
 }
 

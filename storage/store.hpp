@@ -43,6 +43,9 @@ struct event_row : new_event {
     std::int64_t not_before = 0;
     std::string note;
     std::int64_t finished_at = 0;
+    // Processing starts since the last orderly outcome (finish or retry):
+    // more than one means the process died while processing it.
+    int starts = 0;
 };
 
 struct order_row {
@@ -148,6 +151,9 @@ public:
     // Processed events received at or after `since`, oldest first, with
     // their context: {id, dedupe_key, event, order_id, context}.
     std::vector<std::pair<event_row, std::string>> events_with_context(std::int64_t since, int limit);
+    // starts+1 (call in a transaction committed before processing begins).
+    // finish_event and retry_event set starts back to 0.
+    void mark_started(std::int64_t id);
     // attempts+1, note = error, stays pending until not_before.
     void retry_event(std::int64_t id, std::string_view error, std::int64_t not_before);
     // Newest first, for orderflowctl and the demo.

@@ -221,6 +221,14 @@ CREATE TABLE inbox_changes (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// 8: how many times processing of a pending event has started since its
+// last orderly outcome (done, failed, ignored or a retry). Counted and
+// committed before processing, so an event that crashes the process every
+// time it is processed is found and quarantined instead of crash-looping.
+constexpr std::string_view v8 = R"sql(
+ALTER TABLE inbox ADD COLUMN starts INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
@@ -229,6 +237,7 @@ constexpr std::string_view list[] = {
     v5,
     v6,
     v7,
+    v8,
 };
 
 }  // namespace

@@ -5,7 +5,7 @@
 using namespace orderflow;
 using json = nlohmann::json;
 
-TEST_CASE("Webhook topics map to rule events; unknown topics are kept as 'unknown'", "[events]") {
+TEST_CASE("Webhook topics map to rule events, unknown topics are kept as 'unknown'", "[events]") {
     auto [type, name] = GENERATE(table<int, std::string>({
         {1, "order.status_changed"}, {3, "order.address_changed"}, {4, "package.updated"}, {6, "shop.deauthorized"},
         {7, "shop.authorization_expiring"}, {11, "order.cancellation_changed"}, {12, "order.return_changed"},

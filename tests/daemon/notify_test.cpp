@@ -36,7 +36,7 @@ std::size_t count_of(const std::string& text, const std::string& part) {
 
 }  // namespace
 
-TEST_CASE("Severity names rank info, warning, critical; unknown names count as warning", "[notify]") {
+TEST_CASE("Severity names rank info, warning, critical, unknown names count as warning", "[notify]") {
     auto [name, rank] = GENERATE(table<std::string, int>({
         {"info", 0}, {"warning", 1}, {"critical", 2}, {"", 1}, {"bogus", 1}, {"CRITICAL", 1}}));
     CHECK(daemon::severity_rank(name) == rank);

@@ -79,7 +79,7 @@ TEST_CASE("Malformed pages and messages are passed over, never thrown on", "[rec
     }
 }
 
-TEST_CASE("Not found after a complete look is sent again, at most three times; otherwise a person decides", "[reconcile]") {
+TEST_CASE("Not found after a complete look is sent again, at most three times, otherwise a person decides", "[reconcile]") {
     auto [found, complete, resent, verdict] = GENERATE(table<bool, bool, int, reconcile_verdict>({
         {true, true, 0, reconcile_verdict::delivered},
         {true, false, 0, reconcile_verdict::delivered},

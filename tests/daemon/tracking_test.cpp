@@ -83,7 +83,7 @@ TEST_CASE("A CSV file gives its good rows and names each bad line", "[tracking][
     }
 }
 
-TEST_CASE("The same submission is the same inbox event; another number is another", "[tracking]") {
+TEST_CASE("The same submission is the same inbox event, another number is another", "[tracking]") {
     tracking_submission s{"576461413038785752", "", "ヤマト運輸", "4912-3456-7890"};
     auto a = tracking_event(s, "api", 100);
     auto b = tracking_event(s, "csv", 200);

@@ -21,7 +21,7 @@ std::string status_of(stack& s) {
 
 }  // namespace
 
-TEST_CASE("Deauthorization stops orderflow with advice; a new authorization resumes it, and a late retry is ignored",
+TEST_CASE("Deauthorization stops orderflow with advice, a new authorization resumes it, and a late retry is ignored",
           "[integration][auth]") {
     stack s;
     s.write_rules("10-thanks.json", thanks_rules);

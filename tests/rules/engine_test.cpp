@@ -247,7 +247,7 @@ TEST_CASE("The package scope falls back to the order id without a package", "[en
     CHECK(result.actions[0].key_material == "r\x1f" "0\x1fpackage\x1f" "576461413038785752");
 }
 
-TEST_CASE("Editing a rule's text keeps its keys; other orders get other keys", "[engine]") {
+TEST_CASE("Editing a rule's text keeps its keys, other orders get other keys", "[engine]") {
     auto v1 = must_load(R"({"templates": {"t": "Thanks!"}, "rules": [{"id": "thanks", "on": "order.status_changed",
         "then": [{"send_message": {"template": "t"}}]}]})");
     auto v2 = must_load(R"({"templates": {"t2": "Thank you very much, {{order.buyer_name}}!"}, "rules": [{"id": "thanks",

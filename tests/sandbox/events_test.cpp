@@ -20,7 +20,7 @@ std::string text_message(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("Conversations show participants, unread_count and can_send_message; mark read clears unread", "[cs]") {
+TEST_CASE("Conversations show participants, unread_count and can_send_message, mark read clears unread", "[cs]") {
     fixture f;
     f.authorize();
     json order = f.create_order();
@@ -86,7 +86,7 @@ TEST_CASE("Sending is refused with 45109001 while the conversation rules forbid 
     }
 }
 
-TEST_CASE("The Event API stores subscriptions; a loopback address becomes the delivery target", "[event][webhooks]") {
+TEST_CASE("The Event API stores subscriptions, a loopback address becomes the delivery target", "[event][webhooks]") {
     fixture f;
     f.authorize();
     json empty = f.call("GET", "/event/202309/webhooks");
@@ -182,7 +182,7 @@ TEST_CASE("The control API triggers the order notifications of types 3, 11 and 1
     }
 }
 
-TEST_CASE("Deauthorization sends type 6 and stops every token; expiry warnings are type 7", "[control][webhooks][oauth]") {
+TEST_CASE("Deauthorization sends type 6 and stops every token, expiry warnings are type 7", "[control][webhooks][oauth]") {
     fixture f;
     f.authorize();
     CHECK(f.call("GET", "/authorization/202309/shops", {}, "", false)["code"] == 0);

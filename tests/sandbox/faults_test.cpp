@@ -80,7 +80,7 @@ TEST_CASE("Random faults hit roughly their share of Open API calls, reproducibly
     CHECK(run(8) != first);
 }
 
-TEST_CASE("A call dropped before processing changed nothing; one dropped after, or slow, did happen", "[faults]") {
+TEST_CASE("A call dropped before processing changed nothing, one dropped after, or slow, did happen", "[faults]") {
     fixture f(no_throttle);
     f.authorize();
     json order = f.create_order("AWAITING_SHIPMENT");

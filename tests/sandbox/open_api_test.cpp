@@ -261,7 +261,7 @@ TEST_CASE("An authorization code can be exchanged once, within 30 minutes", "[oa
     SECTION("a made-up code is refused") { CHECK(f.token_get("nonsense")["code"] == 36004005); }
 }
 
-TEST_CASE("Refreshing rotates both tokens; the old pair works only for the 60 s reuse window", "[oauth]") {
+TEST_CASE("Refreshing rotates both tokens, the old pair works only for the 60 s reuse window", "[oauth]") {
     fixture f;
     f.authorize();
     const std::string old_access = f.access_token;

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -345,4 +346,40 @@ TEST_CASE("hash_key is lowercase hex SHA-256", "[database]") {
     CHECK(hash_key("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     CHECK(hash_key("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     CHECK(hash_key("rule-1|0|order:123") != hash_key("rule-1|0|order:124"));
+}
+
+TEST_CASE("A new database file is created readable and writable by its owner only, whatever the umask", "[database]") {
+    temp_dir dir;
+    const mode_t old = ::umask(0);
+    auto db = database::open(dir.path() / "new.db");
+    ::umask(old);
+    struct stat st {};
+    REQUIRE(::stat((dir.path() / "new.db").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    // SQLite gives the WAL the main file's mode.
+    db.exec("CREATE TABLE t (x INTEGER)");
+    REQUIRE(::stat((dir.path() / "new.db-wal").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+}
+
+TEST_CASE("file_intact says whether the path still names the file that was opened", "[database]") {
+    temp_dir dir;
+    const auto path = dir.path() / "orders.db";
+    auto db = database::open(path);
+    CHECK(db.file_intact());
+    SECTION("deleted") {
+        std::filesystem::remove(path);
+        CHECK_FALSE(db.file_intact());
+    }
+    SECTION("moved away and back") {
+        std::filesystem::rename(path, dir.path() / "aside.db");
+        CHECK_FALSE(db.file_intact());
+        std::filesystem::rename(dir.path() / "aside.db", path);
+        CHECK(db.file_intact());
+    }
+    SECTION("replaced by another file") {
+        std::filesystem::remove(path);
+        std::ofstream(path) << "x";
+        CHECK_FALSE(db.file_intact());
+    }
 }

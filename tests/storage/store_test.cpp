@@ -556,3 +556,32 @@ TEST_CASE("Notifications are queued once per channel and occasion and retried un
     CHECK(recent[1].state == "sent");
     CHECK(recent[1].attempts == 2);
 }
+
+TEST_CASE("Processing starts are counted durably and set back to zero by an orderly outcome", "[store]") {
+    fixture f;
+    REQUIRE(f.s.add_event(make_event("a")));
+    REQUIRE(f.s.add_event(make_event("b")));
+    const auto first = f.s.pending_events(1000, 10);
+    REQUIRE(first.size() == 2);
+    CHECK(first[0].starts == 0);
+    f.db.transaction([&] {
+        f.s.mark_started(first[0].id);
+        f.s.mark_started(first[1].id);
+    });
+    f.s.mark_started(first[0].id);
+    {
+        // What the next process sees after a crash: reopened from the file.
+        auto again = database::open(f.dir / "orderflow.db");
+        auto rows = store(again).pending_events(1000, 10);
+        CHECK(rows[0].starts == 2);
+        CHECK(rows[1].starts == 1);
+    }
+    f.s.retry_event(first[0].id, "TikTok busy", 0);
+    f.s.finish_event(first[1].id, "done", "", 1000);
+    CHECK(f.s.get_event(first[0].id)->starts == 0);
+    CHECK(f.s.get_event(first[0].id)->attempts == 1);
+    CHECK(f.s.get_event(first[1].id)->starts == 0);
+    // A finished event is not counted any more.
+    f.s.mark_started(first[1].id);
+    CHECK(f.s.get_event(first[1].id)->starts == 0);
+}

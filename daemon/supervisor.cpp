@@ -1,0 +1,130 @@
+// See supervisor.hpp. The state is shared (impl behind a shared_ptr) with the
+// coroutines it spawns, so a loop still winding down after the supervisor is
+// destroyed touches nothing freed.
+#include "daemon/supervisor.hpp"
+
+#include "common/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <set>
+
+namespace orderflow::daemon {
+
+namespace asio = boost::asio;
+using steady = std::chrono::steady_clock;
+
+struct supervisor::impl {
+    asio::any_io_executor ex;
+    options opts;
+    clock_fn now;
+    bool stopping = false;
+
+    struct watched {
+        steady::time_point deadline;   // unhealthy after this without a beat
+        int crashes = 0;
+    };
+    std::map<std::string, watched, std::less<>> loops;
+    std::set<asio::steady_timer*> sleeping;   // backoff and watchdog waits, cancelled by stop()
+
+    impl(asio::any_io_executor e, options o, clock_fn n) : ex(std::move(e)), opts(o), now(std::move(n)) {}
+
+    asio::awaitable<void> sleep(steady::duration d) {
+        asio::steady_timer timer(ex);
+        timer.expires_after(d);
+        sleeping.insert(&timer);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        sleeping.erase(&timer);
+    }
+};
+
+supervisor::supervisor(asio::any_io_executor ex, options opts, clock_fn now)
+    : impl_(std::make_shared<impl>(std::move(ex), opts, now ? std::move(now) : clock_fn([] { return steady::now(); }))) {}
+
+supervisor::~supervisor() { stop(); }
+
+void supervisor::run(std::string name, std::function<asio::awaitable<void>()> loop) {
+    auto s = impl_;
+    s->loops[name] = {s->now() + s->opts.wedged_after, 0};
+    auto body = [s, name, loop = std::move(loop)]() -> asio::awaitable<void> {
+        auto backoff = std::chrono::duration_cast<steady::duration>(s->opts.first_backoff);
+        while (!s->stopping) {
+            const auto started = s->now();
+            std::string error;
+            try {
+                co_await loop();
+            } catch (const std::exception& e) {
+                error = e.what();
+            } catch (...) {
+                error = "unknown exception";
+            }
+            if (s->stopping) break;
+            if (error.empty()) error = "the loop returned while the daemon was running";
+            // A loop that ran a good while before failing starts over from
+            // the shortest backoff; one that fails at once backs off further.
+            if (s->now() - started > std::chrono::seconds(60)) backoff = s->opts.first_backoff;
+            auto& w = s->loops[name];
+            ++w.crashes;
+            log::error("loop_crashed", {{"loop", name}, {"error", error}, {"crashes", w.crashes},
+                                        {"restart_in_ms", std::chrono::duration_cast<std::chrono::milliseconds>(backoff).count()},
+                                        {"advice", "the loop restarts by itself; if this repeats, the error says what to fix"}});
+            // No beat here: a loop that fails at every pass makes no progress,
+            // and after wedged_after the watchdog says so.
+            co_await s->sleep(backoff);
+            backoff = std::min<steady::duration>(backoff * 2, s->opts.max_backoff);
+            if (!s->stopping) log::info("loop_restarted", {{"loop", name}});
+        }
+        s->loops.erase(name);
+    };
+    asio::co_spawn(s->ex, std::move(body), asio::detached);
+}
+
+void supervisor::beat(std::string_view name, steady::duration quiet) {
+    auto it = impl_->loops.find(name);
+    if (it != impl_->loops.end()) it->second.deadline = impl_->now() + quiet + impl_->opts.wedged_after;
+}
+
+std::vector<std::string> supervisor::unhealthy() const {
+    std::vector<std::string> out;
+    const auto t = impl_->now();
+    for (const auto& [name, w] : impl_->loops)
+        if (t > w.deadline) out.push_back(name);
+    return out;
+}
+
+int supervisor::crashes(std::string_view name) const {
+    auto it = impl_->loops.find(name);
+    return it == impl_->loops.end() ? 0 : it->second.crashes;
+}
+
+asio::awaitable<void> supervisor::watchdog(std::chrono::milliseconds every, std::function<void()> ping) {
+    auto s = impl_;
+    std::vector<std::string> withheld_for;
+    while (!s->stopping) {
+        auto bad = unhealthy();
+        if (bad.empty()) {
+            if (!withheld_for.empty()) log::info("watchdog_resumed", {});
+            withheld_for.clear();
+            ping();
+        } else if (bad != withheld_for) {
+            withheld_for = bad;
+            log::error("watchdog_withheld", {{"loops", bad},
+                                             {"advice", "these loops are dead or stuck; systemd restarts the daemon when its watchdog runs out"}});
+        }
+        co_await s->sleep(every);
+    }
+}
+
+void supervisor::stop() {
+    impl_->stopping = true;
+    for (auto* t : impl_->sleeping) t->cancel();
+}
+
+bool supervisor::stopping() const { return impl_->stopping; }
+
+}  // namespace orderflow::daemon
