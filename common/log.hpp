@@ -27,6 +27,11 @@ inline const char* level_name(level l) {
     return "info";
 }
 
+// "debug", "info", "warn", "error" (config log_level); anything else is info.
+inline level parse_level(std::string_view name) {
+    return name == "debug" ? level::debug : name == "warn" ? level::warn : name == "error" ? level::error : level::info;
+}
+
 // The process-wide minimum level; lines below it are dropped.
 inline level& threshold() {
     static level l = level::info;
