@@ -3,6 +3,8 @@
 
 #include "storage/database.hpp"
 
+#include "common/json_limits.hpp"
+
 #include <map>
 
 namespace orderflow::daemon {
@@ -146,10 +148,12 @@ json message_view(const json& data) {
     if (!data.is_object() || !data.contains("message_id")) return nullptr;
     std::string text;
     std::string content = string_field(data, "content");
-    // `content` is itself a JSON string such as {"content":"hello"} (§5).
-    json inner = json::parse(content, nullptr, false);
-    if (!inner.is_discarded() && inner.is_object() && inner.contains("content") && inner["content"].is_string())
-        text = inner["content"].get<std::string>();
+    // `content` is itself a JSON string such as {"content":"hello"} (§5);
+    // one nested deeper than the limit is unreadable, like invalid JSON.
+    auto parsed = parse_untrusted_json(content);
+    if (const auto* inner = std::get_if<json>(&parsed); inner != nullptr && inner->is_object()) {
+        if (auto it = inner->find("content"); it != inner->end() && it->is_string()) text = it->get<std::string>();
+    }
     std::string role;
     if (auto it = data.find("sender"); it != data.end() && it->is_object()) role = string_field(*it, "role");
     std::int64_t created = 0;

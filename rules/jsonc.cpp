@@ -20,8 +20,6 @@ namespace detail {
 
 namespace {
 
-constexpr int max_depth = 128;
-
 // RFC 6901 escaping of one reference token, as json_pointer::to_string does.
 void append_token(std::string& path, std::string_view token) {
     path.push_back('/');
@@ -167,7 +165,12 @@ private:
 
     bool parse_value(nlohmann::json& out, int depth) {
         doc_.values_[path_] = {line_, column_};
-        if (depth > max_depth) return fail("nesting deeper than " + std::to_string(max_depth) + " levels");
+        // `depth` counts the arrays and objects around this value, so this
+        // one would be level depth + 1.
+        if ((peek() == '{' || peek() == '[') && depth >= max_jsonc_depth) {
+            return fail("nested deeper than " + std::to_string(max_jsonc_depth) +
+                        " levels of [ and {, the limit for rule and config files; rules need far fewer, so flatten the nesting");
+        }
         char c = peek();
         if (c == '{') return parse_object(out, depth);
         if (c == '[') return parse_array(out, depth);
@@ -410,7 +413,8 @@ private:
     jsonc_document doc_;
 };
 
-std::variant<std::string, diagnostic> read_file_bytes(const std::filesystem::path& path) {
+std::variant<std::string, diagnostic> read_file_bytes(const std::filesystem::path& path, std::uintmax_t max_bytes,
+                                                      std::string_view too_large) {
     auto failed = [&](int err) {
         return diagnostic{path.string(), 0, 0, std::string("cannot read file: ") + std::strerror(err), false};
     };
@@ -418,14 +422,25 @@ std::variant<std::string, diagnostic> read_file_bytes(const std::filesystem::pat
     if (!f) return failed(errno);
     std::string bytes;
     char buffer[65536];
+    bool over = false;
     while (true) {
         std::size_t n = std::fread(buffer, 1, sizeof buffer, f);
         bytes.append(buffer, n);
+        // A file that grew since its size was checked, or one with no size
+        // (a pipe, a device), stops here rather than filling memory.
+        if (bytes.size() > max_bytes) {
+            over = true;
+            break;
+        }
         if (n < sizeof buffer) break;
     }
-    int err = std::ferror(f) ? errno : 0;
+    int err = !over && std::ferror(f) ? errno : 0;
     std::fclose(f);
     if (err != 0) return failed(err);
+    if (over) {
+        return diagnostic{path.string(), 0, 0,
+                          "file is larger than " + std::to_string(max_bytes) + " bytes; " + std::string(too_large), false};
+    }
     return bytes;
 }
 

@@ -51,6 +51,12 @@ private:
     std::unordered_map<std::string, std::pair<int, int>> keys_;
 };
 
+// The deepest nesting of [ and { the parser takes. It recurses once per
+// level, so a deeper file is an error at the line:column of the first value
+// past the limit rather than a stack overflow. Rule and config files nest
+// fewer than 10 levels.
+inline constexpr int max_jsonc_depth = 128;
+
 // Parses `text`; on a syntax error returns one diagnostic at the exact
 // line:column, e.g. "expected ',' or '}' after object member, found ']'".
 std::variant<jsonc_document, diagnostic> parse_jsonc(std::string_view text, std::string file_name);

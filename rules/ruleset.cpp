@@ -263,9 +263,26 @@ private:
             if (!it->is_array()) {
                 error(doc, top / "rules", "expected \"rules\" to be an array of rule objects, found " + describe(*it));
             } else {
-                for (std::size_t i = 0; i < it->size(); ++i) compile_rule(doc, top / "rules" / i, (*it)[i]);
+                for (std::size_t i = 0; i < it->size(); ++i) {
+                    if (!within_limit(rules_seen_, max_rules, doc, top / "rules" / i, "rules", false)) break;
+                    compile_rule(doc, top / "rules" / i, (*it)[i]);
+                }
             }
         }
+    }
+
+    // Counts one more rule or template against `limit` (ruleset.hpp). The
+    // first one past it is an error at its place (templates come in name
+    // order, as nlohmann keeps them); it and all after it, in this file and
+    // later ones, are not checked, so a huge file costs no more than the limit.
+    bool within_limit(std::size_t& seen, std::size_t limit, std::size_t doc, const pointer& p, const char* what, bool of_key) {
+        if (seen > limit) return false;
+        if (++seen <= limit) return true;
+        error(doc, p,
+              std::string("more than ") + std::to_string(limit) + " " + what + " in the rule files together (the limit); the " +
+                  what + " from here on were not checked. Remove " + what + " that are not needed or combine similar ones",
+              of_key);
+        return false;
     }
 
     // ---- templates ----------------------------------------------------------
@@ -277,6 +294,7 @@ private:
         }
         for (const auto& [name, value] : node.items()) {
             pointer p = ptr / name;
+            if (!within_limit(templates_seen_, max_templates, doc, p, "templates", true)) break;
             if (!is_template_name(name)) {
                 error(doc, p, "template name \"" + name + "\" may use only letters, digits, '_', '-' and '.'", true);
                 continue;
@@ -1135,6 +1153,8 @@ private:
     std::map<std::string, int> file_order_;
     std::unordered_map<std::string, std::uint32_t> field_ids_;
     std::uint64_t hash_ = 0xcbf29ce484222325ULL;
+    std::size_t rules_seen_ = 0;       // against max_rules
+    std::size_t templates_seen_ = 0;   // against max_templates
 };
 
 }  // namespace
@@ -1166,13 +1186,46 @@ bool load_result::ok() const {
            std::none_of(diagnostics.begin(), diagnostics.end(), [](const diagnostic& d) { return !d.warning; });
 }
 
+namespace {
+
+// The messages spell the limits out for people too.
+static_assert(max_rule_file_bytes == 1024 * 1024 && max_rule_directory_bytes == 4 * 1024 * 1024);
+const std::string file_limit = "the limit for one rule file is " + std::to_string(max_rule_file_bytes) +
+                               " bytes (1 MiB); split it into several files";
+const std::string directory_limit = "the limit for all rule files together is " +
+                                    std::to_string(max_rule_directory_bytes) +
+                                    " bytes (4 MiB); remove files that are not needed";
+
+}  // namespace
+
 load_result load_files(const std::vector<std::filesystem::path>& files) {
     loader l;
+    std::uintmax_t total = 0;
     for (const auto& f : files) {
-        auto bytes = detail::read_file_bytes(f);
+        // Sizes are checked before reading, so an oversized file costs a
+        // stat, not its bytes. A file without a size (not a regular file)
+        // is bounded by the read itself.
+        std::error_code ec;
+        const std::uintmax_t size = std::filesystem::file_size(f, ec);
+        if (!ec && size > max_rule_file_bytes) {
+            l.add_failure(diagnostic{f.string(), 0, 0, "file is " + std::to_string(size) + " bytes; " + file_limit, false});
+            continue;
+        }
+        const std::uintmax_t room = max_rule_directory_bytes - total;
+        if (!ec && size > room) {
+            l.add_failure(diagnostic{f.string(), 0, 0,
+                                     "file is " + std::to_string(size) + " bytes and the rule files before it " +
+                                         std::to_string(total) + " bytes; " + directory_limit +
+                                         " (this file and the ones after it were not read)",
+                                     false});
+            break;
+        }
+        auto bytes = room >= max_rule_file_bytes ? detail::read_file_bytes(f, max_rule_file_bytes, file_limit)
+                                                 : detail::read_file_bytes(f, room, directory_limit);
         if (auto* d = std::get_if<diagnostic>(&bytes)) {
             l.add_failure(std::move(*d));
         } else {
+            total += std::get<std::string>(bytes).size();
             l.add_file(f.string(), std::get<std::string>(bytes));
         }
     }
@@ -1181,7 +1234,11 @@ load_result load_files(const std::vector<std::filesystem::path>& files) {
 
 load_result load_text(std::string_view text, std::string file_name) {
     loader l;
-    l.add_file(file_name, text);
+    if (text.size() > max_rule_file_bytes) {
+        l.add_failure(diagnostic{file_name, 0, 0, "file is " + std::to_string(text.size()) + " bytes; " + file_limit, false});
+    } else {
+        l.add_file(file_name, text);
+    }
     return l.finish();
 }
 

@@ -12,6 +12,7 @@
 #include "rules/diagnostic.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -58,6 +59,19 @@ struct load_result {
     std::vector<diagnostic> diagnostics;    // all errors and warnings, by file then position
     bool ok() const;
 };
+
+// Limits on what one load takes in (docs/rules.md, "Files"), far above what
+// a person writes (a generous hand-written rule file is tens of KB) and low
+// enough that a load stays quick and small. Each one exceeded is an ordinary
+// error diagnostic, so check and reload say it the same way.
+// A file's size is checked before it is read.
+inline constexpr std::uintmax_t max_rule_file_bytes = 1024 * 1024;
+// The files of one load together, checked the same way, file by file.
+inline constexpr std::uintmax_t max_rule_directory_bytes = 4 * 1024 * 1024;
+inline constexpr std::size_t max_rules = 1000;       // across all files
+inline constexpr std::size_t max_templates = 1000;   // across all files
+// The nesting of [ and { in a rule file is limited by the JSONC parser
+// (rules/jsonc.hpp, max_jsonc_depth).
 
 // Every *.json file directly in `dir`, in lexical order of file name (names
 // starting with '.' are skipped, as editors use them for temporary files).

@@ -3,6 +3,7 @@
 // of http_client.
 #include "tikapi/client.hpp"
 
+#include "common/json_limits.hpp"
 #include "common/log.hpp"
 #include "tikapi/signing.hpp"
 
@@ -130,17 +131,21 @@ std::size_t utf8_length(std::string_view text) {
 
 result<json> parse_envelope(const http_response& response, std::string_view path) {
     const bool success_status = response.status >= 200 && response.status < 300;
-    auto j = json::parse(response.body, nullptr, false);
-    const bool envelope = !j.is_discarded() && j.is_object() && j.contains("code") && j["code"].is_number_integer();
+    // Depth first: the answer is copied and compared recursively later, so
+    // one nested deeper than the limit is refused before it is built.
+    auto parsed = parse_untrusted_json(response.body);
+    auto* found = std::get_if<json>(&parsed);
+    const bool envelope = found != nullptr && found->is_object() && found->contains("code") && (*found)["code"].is_number_integer();
     if (!envelope) {
-        if (success_status) {
-            return make_error(error_kind::decode, std::string(path) + ": the response is not a TikTok envelope");
-        }
+        const std::string problem = found == nullptr ? "the response is " + std::get<std::string>(parsed)
+                                                      : std::string("the response is not a TikTok envelope");
+        if (success_status) return make_error(error_kind::decode, std::string(path) + ": " + problem);
         api_error e = make_error(error_kind::http_status, std::string(path) + ": no TikTok envelope in the response");
         e.http_status = response.status;
         e.request_sent = true;
         return e;
     }
+    json& j = *found;
 
     api_error e;
     e.http_status = response.status;

@@ -207,6 +207,8 @@ std::string encode_query(const std::map<std::string, std::string>& query);
 
 // Reads a TikTok envelope from an HTTP response: `data` on code 0, otherwise
 // the matching api_error. `path` is used in messages (never a query string).
+// A body nested deeper than orderflow::max_json_depth is not read: a 2xx is a
+// decode error "PATH: the response is JSON nested deeper than 64 levels".
 result<nlohmann::json> parse_envelope(const http_response& response, std::string_view path);
 
 // Counts Unicode code points in UTF-8 text (invalid bytes count one each).

@@ -6,6 +6,8 @@
 // so one odd field from the API is a decode error, never a crash.
 #include "tikapi/models.hpp"
 
+#include "common/json_limits.hpp"
+
 #include <sodium.h>
 
 #include <charconv>
@@ -141,8 +143,10 @@ orderflow::secret serialize_tokens(const token_set& tokens) {
 }
 
 std::optional<token_set> parse_tokens(const orderflow::secret& text) {
-    auto j = json::parse(text.reveal(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return std::nullopt;
+    auto parsed = parse_untrusted_json(text.reveal());
+    auto* found = std::get_if<json>(&parsed);
+    if (found == nullptr || !found->is_object()) return std::nullopt;
+    json& j = *found;
     token_set t;
     reader r("tokens");
     std::string access, refresh;
@@ -335,10 +339,11 @@ result<cs_message> parse_message_named(const json& j, const std::string& name) {
     // content is a JSON string: {"content":"hi"} for TEXT (§5, §6). An
     // unreadable one is kept raw; the text stays empty.
     if (m.type == "TEXT" && !m.content.empty()) {
-        auto c = json::parse(m.content, nullptr, false);
-        if (!c.is_discarded() && c.is_object()) {
-            auto it = c.find("content");
-            if (it != c.end() && it->is_string()) m.text = it->get<std::string>();
+        // A content nested too deep is unreadable too (common/json_limits.hpp).
+        auto parsed = parse_untrusted_json(m.content);
+        if (const auto* c = std::get_if<json>(&parsed); c != nullptr && c->is_object()) {
+            auto it = c->find("content");
+            if (it != c->end() && it->is_string()) m.text = it->get<std::string>();
         }
     }
     return m;

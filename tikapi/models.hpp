@@ -152,7 +152,8 @@ struct cs_message {
 };
 
 // `id` is required. `content` must be a string; when it is not valid JSON
-// with a string "content", `text` stays empty (that is not an error).
+// with a string "content", or nests deeper than orderflow::max_json_depth,
+// `text` stays empty (that is not an error).
 result<cs_message> parse_message(const nlohmann::json& j);
 
 struct conversation {

@@ -4,6 +4,8 @@
 #include "tikapi/detail/hmac.hpp"
 #include "tikapi/signing.hpp"
 
+#include "common/json_limits.hpp"
+
 #include <sodium.h>
 
 #include <limits>
@@ -49,8 +51,11 @@ std::optional<std::string> optional_id(const nlohmann::json& j, const char* key,
 }  // namespace
 
 std::variant<webhook_event, std::string> parse_webhook(std::string_view body) {
-    auto j = nlohmann::json::parse(body, nullptr, false);
-    if (j.is_discarded()) return std::string("body is not valid JSON");
+    // Depth is checked before anything is built: the daemon hashes and
+    // copies `data` recursively, so a body nested too deep must never get in.
+    auto parsed = parse_untrusted_json(body);
+    if (auto* problem = std::get_if<std::string>(&parsed)) return "body is " + *problem;
+    auto& j = std::get<nlohmann::json>(parsed);
     if (!j.is_object()) return std::string("body must be a JSON object");
 
     webhook_event event;

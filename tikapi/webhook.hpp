@@ -33,7 +33,9 @@ struct webhook_event {
 };
 
 // Either the event or a one-line reason fit for a 400 answer and a log line,
-// e.g. "field 'type' must be an integer".
+// e.g. "field 'type' must be an integer". A body nested deeper than
+// orderflow::max_json_depth (common/json_limits.hpp) is refused unparsed:
+// "body is JSON nested deeper than 64 levels".
 std::variant<webhook_event, std::string> parse_webhook(std::string_view body);
 
 // 1 -> "ORDER_STATUS_CHANGE", 14 -> "NEW_MESSAGE", ...; "UNKNOWN" otherwise.

@@ -66,6 +66,10 @@ TEST_CASE("A NEW_MESSAGE webhook's JSON-string content is decoded into message.t
         data["content"] = "{not json";
         CHECK(daemon::message_view(data)["text"] == "");
     }
+    SECTION("content nested deeper than the JSON depth limit gives empty text") {
+        data["content"] = R"({"content":"hi","x":)" + std::string(70'000, '[') + std::string(70'000, ']') + "}";
+        CHECK(daemon::message_view(data)["text"] == "");
+    }
     SECTION("data without a message id is not a message") { CHECK(daemon::message_view(json::object()).is_null()); }
 }
 

@@ -140,6 +140,17 @@ TEST_CASE("Webhooks that are forged, oversized or malformed are refused and the 
         CHECK(log_lines(s.daemon.log(), "webhook_malformed").size() == 1);
         CHECK(store.recent_events(1000).size() == rows_before);
     }
+    SECTION("a signed body nested deeper than the JSON depth limit gets 400 and stores nothing") {
+        // 30,000 levels fit this stack's 64 KiB max_body. Without a
+        // notification id the dedupe hash would dump() it recursively.
+        std::string deep = R"({"type":1,"shop_id":"1","data":{"deep":)" + std::string(30000, '[') +
+                           std::string(30000, ']') + "}}";
+        auto r = s.post_webhook(deep);
+        CHECK(r.status == 400);
+        CHECK(r.body == "malformed webhook: body is JSON nested deeper than 64 levels\n");
+        CHECK(log_lines(s.daemon.log(), "webhook_malformed").size() == 1);
+        CHECK(store.recent_events(1000).size() == rows_before);
+    }
     SECTION("storage that stays locked gets 503, and the retry after it is stored") {
         db.exec("BEGIN EXCLUSIVE");
         CHECK(s.post_webhook(hook.dump()).status == 503);

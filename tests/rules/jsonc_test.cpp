@@ -103,7 +103,29 @@ TEST_CASE("Nesting deeper than the limit is an error, not a stack overflow", "[j
     std::string text(100000, '[');
     auto r = parse_jsonc(text, "deep.json");
     REQUIRE(std::holds_alternative<diagnostic>(r));
-    CHECK(std::get<diagnostic>(r).message == "nesting deeper than 128 levels");
+    CHECK(std::get<diagnostic>(r).to_string() ==
+          "deep.json:1:129: error: nested deeper than 128 levels of [ and {, the limit for rule and config files; "
+          "rules need far fewer, so flatten the nesting");
+}
+
+TEST_CASE("Nesting of exactly the limit parses and one level more is an error at that bracket", "[jsonc]") {
+    auto nested = [](int depth) {
+        std::string text;
+        for (int i = 0; i < depth; ++i) text += (i % 2 == 0) ? "{\"k\": " : "[";
+        text += "1";
+        for (int i = depth - 1; i >= 0; --i) text += (i % 2 == 0) ? "}" : "]";
+        return text;
+    };
+    REQUIRE(max_jsonc_depth == 128);
+    auto doc = parse_ok(nested(max_jsonc_depth));
+    CHECK(doc.root().is_object());
+
+    auto r = parse_jsonc("\n  " + nested(max_jsonc_depth + 1), "t.json");
+    REQUIRE(std::holds_alternative<diagnostic>(r));
+    const auto& d = std::get<diagnostic>(r);
+    CHECK(d.line == 2);
+    CHECK(d.column == 3 + 64 * 6 + 64);   // after "  ", 64 of `{"k": ` (6 characters each) and 64 of `[`
+    CHECK(d.message.rfind("nested deeper than 128 levels", 0) == 0);
 }
 
 TEST_CASE("A byte order mark at the start of a file is skipped", "[jsonc]") {

@@ -7,7 +7,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 using namespace orderflow::rules;
 using orderflow::rules::test::all_diagnostics;
@@ -392,4 +395,126 @@ TEST_CASE("Conditions that can never all hold are a warning that the rule can ne
         CHECK(result.diagnostics[0].line == 1);
         CHECK(result.diagnostics[0].column > 0);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Limits (ruleset.hpp): each one is an ordinary error diagnostic.
+
+TEST_CASE("A rule file over the size limit is refused by its size, without being read", "[ruleset][limits]") {
+    temp_dir dir;
+    auto big = dir.path() / "10-big.json";
+    std::ofstream(big, std::ios::binary).close();
+    // Sparse: all zero bytes, which the parser would report as a control
+    // character if the file were read; the exact size in the message can
+    // only come from the file's size, not from reading it.
+    std::filesystem::resize_file(big, max_rule_file_bytes + 1);
+    auto result = load_directory(dir.path());
+    CHECK_FALSE(result.ok());
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{big.string() + ": error: file is 1048577 bytes; the limit for one rule file is 1048576 "
+                                                  "bytes (1 MiB); split it into several files"});
+}
+
+TEST_CASE("A rule file of exactly the size limit loads", "[ruleset][limits]") {
+    temp_dir dir;
+    std::string text = R"({"rules": [{"id": "a", "on": "order.status_changed", "then": [{"tag": "x"}]}]})";
+    text.resize(max_rule_file_bytes, ' ');
+    dir.write("10-full.json", text);
+    auto result = load_directory(dir.path());
+    INFO(all_diagnostics(result));
+    REQUIRE(result.ok());
+    CHECK(result.rules->size() == 1);
+}
+
+TEST_CASE("Rule text over the size limit is refused before it is parsed", "[ruleset][limits]") {
+    auto result = load_text(std::string(max_rule_file_bytes + 1, '['), "f.json");
+    CHECK(errors_of(result) == std::vector<std::string>{
+                                   "f.json: error: file is 1048577 bytes; the limit for one rule file is 1048576 bytes "
+                                   "(1 MiB); split it into several files"});
+}
+
+TEST_CASE("Rule files past the total size limit are not read", "[ruleset][limits]") {
+    temp_dir dir;
+    std::string full = "{}";
+    full.resize(max_rule_file_bytes, ' ');
+    REQUIRE(max_rule_directory_bytes == 4 * max_rule_file_bytes);
+    for (const char* name : {"10-a.json", "20-b.json", "30-c.json", "40-d.json"}) dir.write(name, full);
+    SECTION("exactly the limit loads") {
+        auto result = load_directory(dir.path());
+        INFO(all_diagnostics(result));
+        CHECK(result.ok());
+    }
+    SECTION("the file that goes past it is an error and later files are not read") {
+        auto over = dir.write("50-e.json", "{}\n");
+        dir.write("60-f.json", "{ not even JSON");
+        auto result = load_directory(dir.path());
+        CHECK_FALSE(result.ok());
+        CHECK(errors_of(result) ==
+              std::vector<std::string>{over.string() + ": error: file is 3 bytes and the rule files before it 4194304 bytes; "
+                                                       "the limit for all rule files together is 4194304 bytes (4 MiB); "
+                                                       "remove files that are not needed (this file and the ones after it "
+                                                       "were not read)"});
+    }
+}
+
+namespace {
+
+// `count` valid rules (tag actions, no templates) as one rule file, one per line.
+std::string many_rules(std::size_t count, const std::string& prefix = "r") {
+    std::string text = "{\"rules\": [\n";
+    for (std::size_t i = 0; i < count; ++i) {
+        text += std::string(i == 0 ? "" : ",\n") + "{\"id\": \"" + prefix + std::to_string(i) +
+                "\", \"on\": \"order.status_changed\", \"then\": [{\"tag\": \"x\"}]}";
+    }
+    return text + "\n]}\n";
+}
+
+}  // namespace
+
+TEST_CASE("More rules than the limit across the files is an error at the first rule past it", "[ruleset][limits]") {
+    temp_dir dir;
+    dir.write("10-a.json", many_rules(600, "a"));
+    SECTION("exactly the limit loads") {
+        dir.write("20-b.json", many_rules(max_rules - 600, "b"));
+        auto result = load_directory(dir.path());
+        INFO(all_diagnostics(result));
+        REQUIRE(result.ok());
+        CHECK(result.rules->size() == max_rules);
+    }
+    SECTION("one more is refused, reported once") {
+        auto b = dir.write("20-b.json", many_rules(max_rules - 600 + 1, "b"));
+        dir.write("30-c.json", many_rules(5, "c"));
+        auto result = load_directory(dir.path());
+        CHECK_FALSE(result.ok());
+        CHECK(errors_of(result) ==
+              std::vector<std::string>{b.string() + ":402:1: error: more than 1000 rules in the rule files together (the limit); "
+                                                    "the rules from here on were not checked. Remove rules that are not "
+                                                    "needed or combine similar ones"});
+    }
+}
+
+TEST_CASE("More templates than the limit is an error at the first template past it", "[ruleset][limits]") {
+    std::string text = "{\"templates\": {\n";
+    for (std::size_t i = 0; i <= max_templates; ++i) {
+        char name[16];
+        std::snprintf(name, sizeof name, "t%05zu", i);   // sorted like the file, so the last one is past the limit
+        text += std::string(i == 0 ? "" : ",\n") + "\"" + name + "\": \"hi\"";
+    }
+    text += "\n}}\n";
+    auto result = load_text(text, "f.json");
+    CHECK_FALSE(result.ok());
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{"f.json:1002:1: error: more than 1000 templates in the rule files together (the limit); "
+                                   "the templates from here on were not checked. Remove templates that are not needed or "
+                                   "combine similar ones"});
+}
+
+TEST_CASE("A rule file nested 100,000 levels deep is a diagnostic at its place, not a crash", "[ruleset][limits]") {
+    temp_dir dir;
+    auto deep = dir.write("10-deep.json", "{\"rules\": " + std::string(100'000, '[') + std::string(100'000, ']') + "}");
+    auto result = load_directory(dir.path());
+    CHECK_FALSE(result.ok());
+    CHECK(errors_of(result) ==
+          std::vector<std::string>{deep.string() + ":1:138: error: nested deeper than 128 levels of [ and {, the limit for "
+                                                   "rule and config files; rules need far fewer, so flatten the nesting"});
 }

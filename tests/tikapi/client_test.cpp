@@ -135,6 +135,23 @@ TEST_CASE("a 200 whose body is not an envelope is a decode error", "[client]") {
     CHECK(res.error().kind == error_kind::decode);
 }
 
+TEST_CASE("an answer nested 10,000 levels deep is a decode error that names the limit", "[client]") {
+    fake_tiktok tiktok;
+    tiktok.respond = [](const http_request&) {
+        return http_response::json(200, R"({"code":0,"message":"Success","data":{"deep":)" + std::string(10'000, '[') +
+                                            std::string(10'000, ']') + "}}");
+    };
+    auto res = tiktok.call<result<json>>([](client& c) -> asio::awaitable<result<json>> {
+        std::map<std::string, std::string> query;
+        co_return co_await c.call("GET", "/order/202309/orders", std::move(query), nullptr, access_token);
+    });
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.error().kind == error_kind::decode);
+    CHECK_FALSE(res.error().retryable());
+    CHECK(res.error().message == "/order/202309/orders: the response is JSON nested deeper than 64 levels");
+    CHECK(tiktok.received.size() == 1);   // not retried: the same answer would come back
+}
+
 TEST_CASE("a wrong app secret is caught by the server's signature check", "[client]") {
     fake_tiktok tiktok;
     client_options o = tiktok.options();

@@ -179,6 +179,12 @@ TEST_CASE("the vault form is rejected when it is not what serialize_tokens wrote
     CHECK_FALSE(parse_tokens(orderflow::secret(text)));
 }
 
+TEST_CASE("a vault form nested deeper than the limit is rejected", "[models]") {
+    const std::string deep = R"({"access_token":"a","refresh_token":"r","x":)" + std::string(10'000, '[') +
+                             std::string(10'000, ']') + "}";
+    CHECK_FALSE(parse_tokens(orderflow::secret(deep)));
+}
+
 // ---------------------------------------------------------------------------
 // The other payloads of docs/tiktok-shop-api.md §3, §5 and §6.
 
@@ -518,6 +524,16 @@ TEST_CASE("message decoding is defensive", "[models]") {
         CHECK(parsed.value().text.empty());
         m["content"] = R"({"content":5})";
         CHECK(parse_message(m).value().text.empty());
+    }
+    SECTION("TEXT content nested 10,000 levels deep is kept raw with no text") {
+        // Past the depth limit (common/json_limits.hpp), content is unreadable
+        // even though its "content" string comes first.
+        const std::string deep = R"({"content":"hi","x":)" + std::string(10'000, '[') + std::string(10'000, ']') + "}";
+        m["content"] = deep;
+        auto parsed = parse_message(m);
+        REQUIRE(parsed.ok());
+        CHECK(parsed.value().content == deep);
+        CHECK(parsed.value().text.empty());
     }
     SECTION("a message without an id is a decode error") {
         m.erase("id");

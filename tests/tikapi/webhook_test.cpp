@@ -111,3 +111,36 @@ TEST_CASE("topic numbers map to the documented event type names", "[webhook]") {
     }));
     CHECK(topic_name(type) == name);
 }
+
+namespace {
+
+// A NEW_MESSAGE webhook whose data holds `depth` levels in all: the envelope
+// object and `data` count as two.
+std::string webhook_nested(std::size_t depth) {
+    const std::size_t inner = depth - 2;
+    return R"({"type":14,"tts_notification_id":"1","shop_id":"7494049642642441621","timestamp":1,"data":{"deep":)" +
+           std::string(inner, '[') + std::string(inner, ']') + "}}";
+}
+
+}  // namespace
+
+TEST_CASE("a correctly signed webhook nested 70,000 levels deep is malformed, naming the limit", "[webhook]") {
+    const std::string body = webhook_nested(70'000);
+    REQUIRE(body.size() < 256 * 1024);   // under the default webhook.max_body
+    secret app_secret("fake_app_secret");
+    REQUIRE(verify_webhook_signature("fake_app_key", app_secret, body,
+                                     webhook_signature("fake_app_key", "fake_app_secret", body)));
+    auto parsed = parse_webhook(body);
+    REQUIRE(std::holds_alternative<std::string>(parsed));
+    CHECK(std::get<std::string>(parsed) == "body is JSON nested deeper than 64 levels");
+}
+
+TEST_CASE("a webhook nested exactly 64 levels is accepted and 65 levels is not", "[webhook]") {
+    auto at_limit = parse_webhook(webhook_nested(64));
+    REQUIRE(std::holds_alternative<webhook_event>(at_limit));
+    CHECK(std::get<webhook_event>(at_limit).data.at("deep").is_array());
+
+    auto over = parse_webhook(webhook_nested(65));
+    REQUIRE(std::holds_alternative<std::string>(over));
+    CHECK(std::get<std::string>(over) == "body is JSON nested deeper than 64 levels");
+}
