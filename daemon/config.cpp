@@ -6,17 +6,15 @@
 #include "common/duration.hpp"
 #include "rules/fixture.hpp"
 #include "rules/jsonc.hpp"
+#include "storage/vault.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <tuple>
 #include <cstdlib>
 #include <cstring>
-#include <string.h>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -74,18 +72,24 @@ public:
             out = resolve(s);
         };
     }
-    setter secret_path(std::filesystem::path& out) {
+    setter secret(daemon::secret_path& out) {
         return [this, &out](const json& v, const pointer& p) {
             std::string s;
             string(s)(v, p);
             if (s.empty()) return;
-            if (s.rfind("credential:", 0) == 0) {
-                const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
-                if (!dir) return error(p, "'" + path_of(p) + "' names a systemd credential but $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)");
-                out = std::filesystem::path(dir) / s.substr(std::strlen("credential:"));
+            if (s.rfind("credential:", 0) != 0) {
+                out = daemon::secret_path(resolve(s), path_of(p));
                 return;
             }
-            out = resolve(s);
+            const std::string name = s.substr(std::strlen("credential:"));
+            if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+                return error(p, "'" + path_of(p) + "': \"" + s + "\" is not a credential name; expected \"credential:NAME\", e.g. \"credential:app_secret\"");
+            // Under systemd, the unit loads the credential (LoadCredential=); from a
+            // shell, the file it loads it from, by convention secrets/NAME next to
+            // this file (systemd/orderflow.service), so orderflowctl works there too.
+            const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+            const std::filesystem::path file = dir && *dir ? std::filesystem::path(dir) / name : cfg_.file.parent_path() / "secrets" / name;
+            out = daemon::secret_path(file.lexically_normal(), path_of(p), name);
         };
     }
     // min: the shortest value that makes sense (0 s would switch a safety off).
@@ -205,7 +209,7 @@ config_result load_config(const std::filesystem::path& file) {
                 {"api_base", v.string(cfg.tiktok.api_base)},
                 {"auth_base", v.string(cfg.tiktok.auth_base)},
                 {"app_key", v.string(cfg.tiktok.app_key)},
-                {"app_secret_file", v.secret_path(cfg.tiktok.app_secret_file)},
+                {"app_secret_file", v.secret(cfg.tiktok.app_secret_file)},
                 {"shop_cipher", v.string(cfg.tiktok.shop_cipher)},
                 {"shop_id", v.string(cfg.tiktok.shop_id)},
                 {"timeout", v.duration(cfg.tiktok.timeout)},
@@ -224,7 +228,7 @@ config_result load_config(const std::filesystem::path& file) {
         {"storage", [&](const json& j, const pointer& p) {
             v.section(j, p, {
                 {"path", v.path(cfg.storage.path)},
-                {"vault_key_file", v.secret_path(cfg.storage.vault_key_file)},
+                {"vault_key_file", v.secret(cfg.storage.vault_key_file)},
             });
         }},
         {"rules", [&](const json& j, const pointer& p) {
@@ -244,7 +248,7 @@ config_result load_config(const std::filesystem::path& file) {
                     v.listen(a)(x, q);
                     admin_listen = a;
                 }},
-                {"token_file", v.secret_path(cfg.admin.token_file)},
+                {"token_file", v.secret(cfg.admin.token_file)},
             });
         }},
         {"timezone", [&](const json& j, const pointer& p) {
@@ -341,7 +345,7 @@ config_result load_config(const std::filesystem::path& file) {
                             if (!ch.url.empty() && ch.url.rfind("http://", 0) != 0 && ch.url.rfind("https://", 0) != 0)
                                 v.error(q, "'" + validator::path_of(q) + "' must be an http(s) URL");
                         }},
-                        {"secret_file", v.secret_path(ch.secret_file)},
+                        {"secret_file", v.secret(ch.secret_file)},
                         {"command", [&](const json& x, const pointer& q) {
                             if (!x.is_array() || x.empty()) return v.error(q, "'" + validator::path_of(q) + "' must be a non-empty array: the program and its arguments");
                             for (std::size_t i = 0; i < x.size(); ++i) {
@@ -417,17 +421,36 @@ config_result load_config(const std::filesystem::path& file) {
     return out;
 }
 
-orderflow::secret read_secret_file(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read secret file " + file.string() + ": " + std::strerror(errno));
-    std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::size_t length = value.size();
-    while (length > 0 && (value[length - 1] == '\n' || value[length - 1] == '\r' || value[length - 1] == ' ')) --length;
-    orderflow::secret s(value.substr(0, length));
-    explicit_bzero(value.data(), value.size());   // the only other copy
+orderflow::secret read_secret_file(const std::filesystem::path& file, std::string_view config_key) {
+    return read_secret_file(secret_path(file, std::string(config_key)));
+}
 
-    if (s.empty()) throw std::runtime_error("secret file " + file.string() + " is empty");
-    return s;
+orderflow::secret read_secret_file(const secret_path& file) {
+    constexpr std::size_t max_bytes = 64 * 1024;   // a secret is a line; a bigger file is the wrong file
+    const std::string& key = file.config_key;
+    std::string advice;
+    if (file.credential.empty())
+        advice = "put the secret in it (mode 0600), or point " + key + " at the file that holds it";
+    else if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir && *dir)
+        advice = "load it in the unit with LoadCredential=" + file.credential + ":FILE (systemd/orderflow.service)";
+    else
+        advice = "put the secret in it (mode 0600); \"credential:" + file.credential +
+                 "\" is that file when $CREDENTIALS_DIRECTORY is not set, and the unit loads it with LoadCredential=" +
+                 file.credential + ":" + file.string();
+    orderflow::secret raw = storage::read_secret_bytes(file, key, advice, max_bytes);
+    const std::string& value = raw.reveal();
+    if (value.size() == max_bytes)
+        throw std::runtime_error(key + ": secret file " + file.string() + " is larger than 64 KiB, which no secret is; point " + key +
+                                 " at the file that holds the secret");
+    std::size_t length = value.size();
+    while (length > 0 && (value[length - 1] == '\n' || value[length - 1] == '\r' || value[length - 1] == ' ' || value[length - 1] == '\t'))
+        --length;
+    std::string trimmed(value, 0, length);
+    orderflow::secret out(std::move(trimmed));
+    // A short value lives inside the string object (SSO) and a move copies
+    // it: overwrite what the moved-from one may hold. `raw` wipes itself.
+    trimmed.assign(trimmed.capacity(), '\0');
+    return out;
 }
 
 }  // namespace orderflow::daemon

@@ -1,10 +1,13 @@
 // The daemon's configuration: one JSON file with comments (DESIGN.md,
 // "Interfaces"). Loading validates every key and type, resolves relative
-// paths against the config file's folder, and reads secrets from files
-// (`*_file` keys; "credential:NAME" reads $CREDENTIALS_DIRECTORY/NAME, for
-// systemd's LoadCredential=). Errors are rules::diagnostic values with
+// paths against the config file's folder, and names secret files (`*_file`
+// keys; "credential:NAME" is $CREDENTIALS_DIRECTORY/NAME under systemd's
+// LoadCredential=, and `secrets/NAME` next to the config file when that
+// variable is not set, as from a shell: the file the shipped unit loads the
+// credential from). Errors are rules::diagnostic values with
 // file:line:column, all of them at once, so `orderflowctl check` and a
-// reload report exactly what is wrong.
+// reload report exactly what is wrong. Loading reads no secret: commands that
+// need none work for users who may not read them.
 #pragma once
 
 #include "common/secret.hpp"
@@ -15,9 +18,21 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace orderflow::daemon {
+
+// A secret file's path with the config key that named it, so that every
+// message about the file names both (read_secret_file). It is a path, so code
+// that only needs the file uses it as one.
+struct secret_path : std::filesystem::path {
+    secret_path() = default;
+    secret_path(std::filesystem::path file, std::string key, std::string credential_name = {})
+        : std::filesystem::path(std::move(file)), config_key(std::move(key)), credential(std::move(credential_name)) {}
+    std::string config_key;   // e.g. "tiktok.app_secret_file"
+    std::string credential;   // NAME of a "credential:NAME" value, else empty
+};
 
 struct listen_address {
     std::string host;
@@ -31,7 +46,7 @@ struct config {
         std::string api_base = "https://open-api.tiktokglobalshop.com";
         std::string auth_base = "https://auth.tiktok-shops.com";
         std::string app_key;
-        std::filesystem::path app_secret_file;
+        secret_path app_secret_file;
         std::string shop_cipher;
         std::string shop_id;                          // optional: webhooks for another shop are ignored
         std::chrono::milliseconds timeout{10000};
@@ -48,7 +63,7 @@ struct config {
 
     struct {
         std::filesystem::path path;
-        std::filesystem::path vault_key_file;
+        secret_path vault_key_file;
     } storage;
 
     struct {
@@ -59,7 +74,7 @@ struct config {
     struct {
         std::filesystem::path socket;
         std::optional<listen_address> listen;
-        std::filesystem::path token_file;
+        secret_path token_file;
     } admin;
 
     std::string timezone = "Asia/Tokyo";
@@ -115,7 +130,7 @@ struct config {
         std::string name;
         std::string type;                         // "slack" (Slack/Mattermost/Rocket.Chat incoming webhook), "webhook" (JSON, HMAC-signed), "command"
         std::string url;                          // slack, webhook
-        std::filesystem::path secret_file;        // webhook: HMAC-SHA256 key, sent as X-Orderflow-Signature
+        secret_path secret_file;                  // webhook: HMAC-SHA256 key, sent as X-Orderflow-Signature
         std::vector<std::string> command;         // command: argv; the notification is JSON on stdin
         std::string min_severity = "warning";     // info | warning | critical
         bool heartbeat = true;                    // gets the daily heartbeat
@@ -134,8 +149,15 @@ struct config_result {
 // Reads and validates the file. Never throws: an unreadable file is a diagnostic too.
 config_result load_config(const std::filesystem::path& file);
 
-// Reads a secret file (trailing newline dropped). Throws std::runtime_error
-// naming the file (never its content) when it cannot be read or is empty.
-orderflow::secret read_secret_file(const std::filesystem::path& file);
+// Reads a secret file under the rule for every secret file
+// (storage::read_secret_bytes), trailing whitespace dropped. Throws
+// std::runtime_error naming the config key and the file (never the content)
+// and saying what to do when the file does not exist, cannot be read, is not
+// a regular file, is readable or writable by group or others, is empty or is
+// larger than 64 KiB. orderflowd and `orderflowctl check` both read secrets
+// with it (and the vault key with storage::read_vault_key), so check refuses
+// exactly what the daemon refuses, with the same message.
+orderflow::secret read_secret_file(const secret_path& file);
+orderflow::secret read_secret_file(const std::filesystem::path& file, std::string_view config_key);
 
 }  // namespace orderflow::daemon

@@ -26,6 +26,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -48,7 +49,7 @@ constexpr const char* usage_text =
     "usage: orderflowctl COMMAND [ARGS] --config FILE\n"
     "\n"
     "commands:\n"
-    "  check                 validate the config, rules and templates (exit 1 on any error)\n"
+    "  check                 validate the config, rules, templates and secret files (exit 1 on any error)\n"
     "  keygen FILE           write a new vault key (32 random bytes as hex, mode 0600)\n"
     "  auth url              print the link the seller opens to authorize the app\n"
     "  auth exchange CODE    trade an authorization code for tokens and store them encrypted\n"
@@ -133,13 +134,22 @@ int cmd_check(const args& a) {
             std::cout << d.to_string() << "\n";
             (d.warning ? warnings : errors)++;
         }
-        for (auto [path, key] : {std::pair{cfg.tiktok.app_secret_file, "tiktok.app_secret_file"},
-                                 std::pair{cfg.storage.vault_key_file, "storage.vault_key_file"}}) {
-            if (!std::filesystem::exists(path)) {
-                std::cout << cfg.file.string() << ": error: " << key << ": file " << path.string() << " does not exist\n";
+        // Every secret the config names, read by the very functions orderflowd
+        // reads them with at start, so check refuses what the daemon would
+        // refuse, with the daemon's message.
+        auto read = [&](const std::function<orderflow::secret()>& read_secret) {
+            try {
+                read_secret();
+            } catch (const std::exception& e) {
+                std::cout << cfg.file.string() << ": error: " << e.what() << "\n";
                 ++errors;
             }
-        }
+        };
+        read([&] { return storage::read_vault_key(cfg.storage.vault_key_file); });
+        read([&] { return read_secret_file(cfg.tiktok.app_secret_file); });
+        if (cfg.admin.listen) read([&] { return read_secret_file(cfg.admin.token_file); });
+        for (const auto& ch : cfg.channels)
+            if (ch.type == "webhook") read([&] { return read_secret_file(ch.secret_file); });
         if (rules.ok() && errors == 0) {
             std::cout << "ok: " << cfg.file.string() << "; " << rules.rules->size() << " rule(s), "
                       << rules.rules->template_names().size() << " template(s) in " << cfg.rules.dir.string()
@@ -163,7 +173,7 @@ int cmd_keygen(const args& a) {
     return 0;
 }
 
-// Everything `auth` and `status` need: the database and the vault.
+// Everything `auth` needs: the database and the vault (with its key).
 struct local_state {
     explicit local_state(const config& cfg)
         : db(storage::database::open(cfg.storage.path)), store(db), vault(db, storage::read_vault_key(cfg.storage.vault_key_file)) {}
@@ -272,12 +282,14 @@ int cmd_auth(const args& a) {
 int cmd_status(const args& a) {
     auto cfg = load_config_or_report(a.config);
     if (!cfg) return 1;
-    local_state st(*cfg);
-    auto counts = st.store.counts();
-    auto stored = st.vault.get(token_vault_name);
+    // No secret: staff who may not read the vault key can still see the state.
+    auto db = storage::database::open(cfg->storage.path);
+    storage::store store(db);
+    auto counts = store.counts();
+    const bool stored = storage::vault::stored(db, token_vault_name);
     std::cout << "database: " << cfg->storage.path.string() << "\n";
     // What the daemon last knew of the tokens (daemon_state "auth"), else what is stored.
-    json auth = json::parse(st.store.get_state("auth").value_or("{}"), nullptr, false);
+    json auth = json::parse(store.get_state("auth").value_or("{}"), nullptr, false);
     const std::string auth_state = auth.is_object() ? auth.value("state", "") : "";
     if (!stored) {
         std::cout << "auth:     not authorized (orderflowctl auth url, then orderflowctl auth exchange CODE)\n";
@@ -287,13 +299,13 @@ int cmd_status(const args& a) {
     } else {
         std::cout << "auth:     tokens stored" << (auth_state.empty() ? "" : "; daemon: " + auth_state) << "\n";
     }
-    json cs = json::parse(st.store.get_state("cs_calls").value_or("{}"), nullptr, false);
+    json cs = json::parse(store.get_state("cs_calls").value_or("{}"), nullptr, false);
     if (cs.is_object() && cs.contains("count"))
         std::cout << "tiktok:   customer-service calls on " << cs.value("day", "") << " (UTC): " << cs.value("count", 0)
                   << " of 10000\n";
     // What the next poll pass reads: changes since the cursor minus the overlap.
     for (const char* cursor : {"poll.orders", "poll.messages"})
-        if (auto v = st.store.get_state(cursor))
+        if (auto v = store.get_state(cursor))
             std::cout << (std::string(cursor) == "poll.orders" ? "poll:     next pass reads orders changed since "
                                                                 : "          and buyer messages since ")
                       << format_time(std::stoll(*v) - cfg->poll.overlap.count()) << "\n";
@@ -307,12 +319,12 @@ int cmd_status(const args& a) {
             }
         std::cout << (first ? "none" : "") << "\n";
     }
-    auto open_reviews = st.store.reviews(false, 1000);
+    auto open_reviews = store.reviews(false, 1000);
     int critical = 0;
     for (const auto& r : open_reviews) critical += r.severity == "critical";
     std::cout << "review:   " << open_reviews.size() << " open" << (critical ? " (" + std::to_string(critical) + " critical)" : "")
               << (open_reviews.empty() ? "" : "; see orderflowctl review list") << "\n";
-    json rules_state = json::parse(st.store.get_state("rules").value_or("{}"), nullptr, false);
+    json rules_state = json::parse(store.get_state("rules").value_or("{}"), nullptr, false);
     if (rules_state.is_object() && rules_state.contains("in_force")) {
         const json& f = rules_state["in_force"];
         std::cout << "rules:    " << f.value("count", 0) << " in force (hash " << f.value("hash", "").substr(0, 12) << "), since "
@@ -324,7 +336,7 @@ int cmd_status(const args& a) {
         for (const auto& e : r.value("errors", json::array())) std::cout << "\n          " << e.get<std::string>();
         std::cout << "\n";
     }
-    json breaker = json::parse(st.store.get_state("breaker").value_or("{}"), nullptr, false);
+    json breaker = json::parse(store.get_state("breaker").value_or("{}"), nullptr, false);
     if (breaker.is_object() && breaker.value("open", false))
         std::cout << "sending:  PAUSED by the circuit breaker since " << format_time(breaker.value("tripped_at", std::int64_t{0})) << ": "
                   << breaker.value("planned", 0) << " messages planned within " << breaker.value("interval_s", 0)

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <iconv.h>
+
 #include <algorithm>
 #include <array>
 
@@ -15,6 +17,97 @@ using json = nlohmann::json;
 namespace {
 
 constexpr std::size_t max_field = 128;
+constexpr const char* not_utf8 = "not valid UTF-8 (save the file as UTF-8 or Shift_JIS)";
+
+// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
+// U+10FFFF. nlohmann::json refuses to dump anything else (type_error.316).
+bool valid_utf8(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        // n continuation bytes; the first of them in [lo, hi] (RFC 3629's table).
+        std::size_t n = 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            if (c == 0xE0) lo = 0xA0;        // overlong
+            if (c == 0xED) hi = 0x9F;        // surrogates
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            if (c == 0xF0) lo = 0x90;        // overlong
+            if (c == 0xF4) hi = 0x8F;        // above U+10FFFF
+        } else {
+            return false;
+        }
+        if (i + n >= s.size()) return false;   // cut short
+        for (std::size_t k = 1; k <= n; ++k) {
+            const auto b = static_cast<unsigned char>(s[i + k]);
+            if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return false;
+        }
+        i += n + 1;
+    }
+    return true;
+}
+
+// Whether some line is valid UTF-8 with non-ASCII text in it. Shift_JIS text
+// practically never forms valid UTF-8, so such a line says the file is UTF-8
+// and its invalid rows are damage, not another encoding.
+bool has_utf8_text_line(std::string_view text) {
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string_view::npos) end = text.size();
+        std::string_view line = text.substr(start, end - start);
+        if (std::any_of(line.begin(), line.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }) && valid_utf8(line))
+            return true;
+        start = end + 1;
+    }
+    return false;
+}
+
+// All of `text` from CP932 (Shift_JIS as Windows and Excel write it) to
+// UTF-8; nullopt when some byte sequence is not CP932 or iconv lacks it.
+std::optional<std::string> cp932_to_utf8(std::string_view text) {
+    iconv_t cd = ::iconv_open("UTF-8", "CP932");
+    if (cd == reinterpret_cast<iconv_t>(-1)) return std::nullopt;
+    std::string out(text.size() * 3 + 4, '\0');   // one CP932 byte is at most 3 UTF-8 bytes
+    char* in = const_cast<char*>(text.data());    // iconv's signature; it does not write the input
+    std::size_t in_left = text.size();
+    char* to = out.data();
+    std::size_t out_left = out.size();
+    const bool ok = ::iconv(cd, &in, &in_left, &to, &out_left) != static_cast<std::size_t>(-1) && in_left == 0 &&
+                    ::iconv(cd, nullptr, nullptr, &to, &out_left) != static_cast<std::size_t>(-1);
+    ::iconv_close(cd);
+    if (!ok) return std::nullopt;
+    out.resize(out.size() - out_left);
+    if (!valid_utf8(out)) return std::nullopt;
+    return out;
+}
+
+// The longest line of a record's text (line ends not counted).
+std::size_t longest_line(std::string_view record) {
+    std::size_t longest = 0, start = 0;
+    while (start <= record.size()) {
+        std::size_t end = record.find('\n', start);
+        if (end == std::string_view::npos) end = record.size();
+        std::size_t length = end - start;
+        if (length > 0 && record[end - 1] == '\r') --length;
+        longest = std::max(longest, length);
+        start = end + 1;
+    }
+    return longest;
+}
+
+std::string too_long(std::size_t length) {
+    return "the line is " + std::to_string(length) + " bytes long; a CSV line may have at most " + std::to_string(max_csv_line) +
+           " (is this the tracking CSV?)";
+}
 
 bool printable(std::string_view s) {
     return std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
@@ -89,6 +182,7 @@ std::string check_submission(const tracking_submission& s) {
             continue;
         }
         if (f.value.size() > max_field) return std::string(f.name) + " is longer than " + std::to_string(max_field) + " bytes";
+        if (!valid_utf8(f.value)) return std::string(f.name) + " is not valid UTF-8";
         if (!printable(f.value)) return std::string(f.name) + " contains control characters";
     }
     auto digits = [](const std::string& v) { return std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }); };
@@ -119,9 +213,11 @@ std::variant<tracking_submission, std::string> parse_tracking_request(std::strin
     return s;
 }
 
-csv_result parse_tracking_csv(std::string_view text) {
-    csv_result out;
-    if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+namespace {
+
+// The CSV itself, once the encoding is known: `text` is UTF-8 except for
+// rows that are damaged, each reported as a bad row.
+void parse_csv_rows(std::string_view text, csv_result& out) {
     std::size_t pos = 0;
     int line = 1;
     std::vector<std::string> fields;
@@ -131,7 +227,11 @@ csv_result parse_tracking_csv(std::string_view text) {
     int col_order = -1, col_package = -1, col_carrier = -1, col_number = -1;
     if (!read_record(text, pos, fields, lines, why)) {
         out.problems.push_back({1, "header: " + why});
-        return out;
+        return;
+    }
+    if (std::size_t n = longest_line(text.substr(0, pos)); n > max_csv_line) {
+        out.problems.push_back({1, "header: " + too_long(n)});
+        return;
     }
     for (std::size_t i = 0; i < fields.size(); ++i) {
         std::string name = carrier_key(trim(fields[i]));
@@ -147,22 +247,58 @@ csv_result parse_tracking_csv(std::string_view text) {
     if (!missing.empty()) {
         out.problems.push_back({1, "the header row lacks the column(s)" + missing +
                                        "; expected a first row such as order_id,package_id,carrier,tracking_number"});
-        return out;
+        return;
     }
     line += lines;
     while (pos < text.size()) {
         const int at = line;
+        const std::size_t start = pos;
         if (!read_record(text, pos, fields, lines, why)) {
             out.problems.push_back({at, why});
             break;
         }
         line += lines;
+        const std::string_view record = text.substr(start, pos - start);
+        if (std::size_t n = longest_line(record); n > max_csv_line) {
+            out.problems.push_back({at, too_long(n)});
+            continue;
+        }
+        if (!valid_utf8(record)) {
+            out.problems.push_back({at, not_utf8});
+            continue;
+        }
         if (fields.size() == 1 && trim(fields[0]).empty()) continue;   // a blank line
         auto get = [&](int col) { return col >= 0 && static_cast<std::size_t>(col) < fields.size() ? trim(fields[col]) : std::string(); };
         tracking_submission s{get(col_order), get(col_package), get(col_carrier), get(col_number)};
         if (auto problem = check_submission(s); !problem.empty()) out.problems.push_back({at, problem});
         else out.rows.push_back({at, std::move(s)});
     }
+}
+
+}  // namespace
+
+csv_result parse_tracking_csv(std::string_view text) {
+    csv_result out;
+    if (text.substr(0, 2) == "\xFF\xFE" || text.substr(0, 2) == "\xFE\xFF") {
+        out.encoding = "utf-16";
+        out.problems.push_back({0, "the file is UTF-16 (Excel's \"Unicode text\"); save it as \"CSV UTF-8\" or as CSV (Shift_JIS)"});
+        return out;
+    }
+    if (text.substr(0, 3) == "\xEF\xBB\xBF") {
+        // A BOM says UTF-8: rows that are not are damaged, not another encoding.
+        out.encoding = "utf-8-bom";
+        parse_csv_rows(text.substr(3), out);
+        return out;
+    }
+    out.encoding = "utf-8";
+    if (!valid_utf8(text) && !has_utf8_text_line(text)) {
+        if (auto converted = cp932_to_utf8(text)) {
+            out.encoding = "cp932";
+            parse_csv_rows(*converted, out);
+            return out;
+        }
+    }
+    parse_csv_rows(text, out);
     return out;
 }
 
@@ -180,7 +316,7 @@ storage::new_event tracking_event(const tracking_submission& s, std::string_view
                        {"package_id", s.package_id},
                        {"carrier", s.carrier},
                        {"tracking_number", s.tracking_number}}}}
-                    .dump();
+                    .dump(-1, ' ', false, json::error_handler_t::replace);
     e.received_at = now;
     return e;
 }

@@ -7,6 +7,7 @@
 
 #include "storage/store.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -24,8 +25,9 @@ struct tracking_submission {
     std::string tracking_number;
 };
 
-// An empty string when the submission is complete and plausible; otherwise
-// what is wrong, for the warehouse ("order_id is missing", ...).
+// An empty string when the submission is complete and plausible (every field
+// valid UTF-8 without control characters); otherwise what is wrong, for the
+// warehouse ("order_id is missing", ...), itself always valid UTF-8.
 std::string check_submission(const tracking_submission& s);
 
 // The JSON body of POST /v1/tracking:
@@ -44,19 +46,34 @@ struct csv_problem {
 struct csv_result {
     std::vector<csv_row> rows;
     std::vector<csv_problem> problems;
+    // What the file was read as, for the log: "utf-8", "utf-8-bom", "cp932"
+    // (Shift_JIS as Windows and Excel write it, converted) or "utf-16" (not
+    // read: one problem says how to save it).
+    std::string encoding;
 };
+
+// The longest CSV line taken; a longer one is a bad row (a tracking row is
+// about 100 bytes, so a longer line is not one).
+constexpr std::size_t max_csv_line = 4096;
 
 // A CSV file with a header row naming the columns order_id, package_id
 // (optional), carrier and tracking_number, in any order (RFC 4180 quoting,
-// comma separated, UTF-8 with or without a BOM, CRLF or LF). Blank lines are
-// skipped. Each bad row is a problem with its line number; the good rows
-// are returned whatever the bad ones are. A missing header column is one
-// problem at line 1 and no rows.
+// comma separated, CRLF or LF). The encoding is detected: UTF-8 with or
+// without a BOM is taken as is; a file that is not valid UTF-8 and has no
+// row that is (a row with non-ASCII UTF-8 text means the file is UTF-8) is
+// converted from CP932 when all of it converts; otherwise each row that is
+// not valid UTF-8 is a bad row. Blank lines are skipped. Each bad row is a
+// problem with its line number (also a line longer than max_csv_line); the
+// good rows are returned whatever the bad ones are. A missing header column
+// is one problem at line 1 and no rows. Never throws on any input, and every
+// row and problem text it returns is valid UTF-8.
 csv_result parse_tracking_csv(std::string_view text);
 
 // The inbox row: tracking.received for the order, source "tracking_feed".
 // The same submission twice (a re-posted request, the same CSV row in two
-// files) has the same dedupe key, so it is one event.
+// files) has the same dedupe key, so it is one event. Never throws for
+// invalid UTF-8 (check_submission refuses it; should any reach here, it is
+// replaced by U+FFFD in the payload).
 storage::new_event tracking_event(const tracking_submission& s, std::string_view via, std::int64_t now);
 
 // Finds the shipping provider id for a carrier name. `aliases` (config

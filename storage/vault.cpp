@@ -1,9 +1,10 @@
 // The encrypted vault and its key file (vault.hpp).
 //
-// Key file checks follow DESIGN.md ("Interfaces"): a key readable by others,
-// or malformed, is refused with a message saying so. Messages name the file
-// and the fix but never contain key material: not even the offending
-// character of a malformed file, only its position.
+// Every secret file is read under one rule (read_secret_bytes): a regular
+// file, not readable or writable by group or others, not empty; the vault key
+// must also be well formed. Messages name the config key, the file and the
+// fix but never contain secret material: not even the offending character of
+// a malformed key, only its position.
 #include "storage/vault.hpp"
 
 #include "storage/detail/sodium.hpp"
@@ -68,47 +69,71 @@ const unsigned char* bytes(const std::string& s) { return reinterpret_cast<const
 
 }  // namespace
 
+orderflow::secret read_secret_bytes(const fs::path& file, std::string_view config_key, std::string_view advice,
+                                    std::size_t max_bytes) {
+    const std::string name = file.string();
+    const std::string what = (config_key.empty() ? "" : std::string(config_key) + ": ") + "secret file " + name;
+
+    // O_NONBLOCK: a FIFO planted in place of the file must not hang the start.
+    fd_guard fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+    if (fd.get() < 0) {
+        int err = errno;
+        if (err == ENOENT) throw std::runtime_error(what + " does not exist; " + std::string(advice));
+        throw std::runtime_error(what + " cannot be read: " + std::strerror(err) +
+                                 "; make it readable (mode 0600) by the user orderflowd runs as, and run orderflowctl "
+                                 "as that user or as root");
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw std::runtime_error(what + " cannot be examined: " + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) {
+        throw std::runtime_error(what + " is not a regular file; point " + std::string(config_key) +
+                                 " at the file that holds the secret");
+    }
+    // Group as well as others: staff join the service's group to use the
+    // review commands (docs/operations.md) and must not thereby read secrets.
+    if ((st.st_mode & 077) != 0) {
+        throw std::runtime_error(what + " is readable or writable by group or others (mode " + mode_string(st.st_mode) +
+                                 "); run `chmod 600 " + name +
+                                 "` and, if someone else may have read it, treat the secret as compromised and replace it");
+    }
+
+    std::string content(max_bytes, '\0');
+    std::size_t len = 0;
+    while (len < max_bytes) {
+        ssize_t n = ::read(fd.get(), content.data() + len, max_bytes - len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            sodium_memzero(content.data(), content.size());
+            throw std::runtime_error(what + " cannot be read: " + std::strerror(err));
+        }
+        if (n == 0) break;
+        len += static_cast<std::size_t>(n);
+    }
+    // Shortening never reallocates, so no unwiped copy is left behind; the
+    // holder wipes the buffer.
+    content.resize(len);
+    orderflow::secret out(std::move(content));
+    if (out.reveal().find_first_not_of(" \t\r\n") == std::string::npos)
+        throw std::runtime_error(what + " is empty; " + std::string(advice));
+    return out;
+}
+
 orderflow::secret read_vault_key(const fs::path& file) {
     detail::ensure_sodium();
     const std::string name = file.string();
     const std::string keygen = "`orderflowctl keygen " + name + "`";
-
-    fd_guard fd(::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-    if (fd.get() < 0) {
-        int err = errno;
-        if (err == ENOENT) {
-            throw std::runtime_error("vault key file " + name + " does not exist; create one with " + keygen +
-                                     ", or point storage.vault_key_file at the existing key");
-        }
-        throw std::runtime_error("cannot read vault key file " + name + ": " + std::strerror(err) +
-                                 "; make it readable (mode 0600) by the user orderflowd runs as");
-    }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        throw std::runtime_error("cannot stat vault key file " + name + ": " + std::strerror(errno));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        throw std::runtime_error("vault key file " + name + " is not a regular file; create one with " + keygen);
-    }
-    if ((st.st_mode & 077) != 0) {
-        throw std::runtime_error("vault key file " + name + " is readable or writable by group or others (mode " +
-                                 mode_string(st.st_mode) + "); run `chmod 600 " + name +
-                                 "` and, if someone else may have read it, treat the key as compromised");
-    }
+    const std::string what = "storage.vault_key_file: vault key file " + name;
 
     // 64 hex characters, then "\n" or "\r\n". Read a little more than that so
     // an over-long file is seen as such.
-    unsigned char buf[key_hex + 8];
-    wipe_on_exit wipe_buf(buf);
-    std::size_t len = 0;
-    while (len < sizeof buf) {
-        ssize_t n = ::read(fd.get(), buf + len, sizeof buf - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw std::runtime_error("cannot read vault key file " + name + ": " + std::strerror(errno));
-        if (n == 0) break;
-        len += static_cast<std::size_t>(n);
-    }
-    const bool over_long = len == sizeof buf;
+    constexpr std::size_t max_bytes = key_hex + 8;
+    const orderflow::secret raw = read_secret_bytes(
+        file, "storage.vault_key_file",
+        "create one with " + keygen + " (remove an empty file first), or point storage.vault_key_file at the existing key", max_bytes);
+    const std::string& buf = raw.reveal();
+    std::size_t len = buf.size();
+    const bool over_long = len == max_bytes;
     if (len > 0 && buf[len - 1] == '\n') --len;
     if (len > 0 && buf[len - 1] == '\r') --len;
 
@@ -116,25 +141,25 @@ orderflow::secret read_vault_key(const fs::path& file) {
                             " (tokens stored under the old key are then lost and the shop must be re-authorized)";
     if (len != key_hex) {
         std::string found = over_long ? "more than " + std::to_string(key_hex + 2) : std::to_string(len);
-        throw std::runtime_error("vault key file " + name + " is malformed: expected " + std::to_string(key_hex) +
+        throw std::runtime_error(what + " is malformed: expected " + std::to_string(key_hex) +
                                  " hex characters (32 bytes) and an optional newline, found " + found +
                                  " characters" + fix);
     }
     for (std::size_t i = 0; i < key_hex; ++i) {
-        unsigned char c = buf[i];
+        unsigned char c = static_cast<unsigned char>(buf[i]);
         bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
         if (!hex) {
-            throw std::runtime_error("vault key file " + name + " is malformed: character " + std::to_string(i + 1) +
+            throw std::runtime_error(what + " is malformed: character " + std::to_string(i + 1) +
                                      " is not a hex digit" + fix);
         }
     }
     std::string key(key_bytes, '\0');
     std::size_t bin_len = 0;
-    if (sodium_hex2bin(reinterpret_cast<unsigned char*>(key.data()), key.size(), reinterpret_cast<const char*>(buf),
-                       key_hex, nullptr, &bin_len, nullptr) != 0 ||
+    if (sodium_hex2bin(reinterpret_cast<unsigned char*>(key.data()), key.size(), buf.data(), key_hex, nullptr, &bin_len,
+                       nullptr) != 0 ||
         bin_len != key_bytes) {
         sodium_memzero(key.data(), key.size());
-        throw std::runtime_error("vault key file " + name + " is malformed: not 32 bytes of hex" + fix);
+        throw std::runtime_error(what + " is malformed: not 32 bytes of hex" + fix);
     }
     return orderflow::secret(std::move(key));  // 32 bytes: heap-allocated, moved without a copy
 }
@@ -230,6 +255,12 @@ std::optional<orderflow::secret> vault::get(std::string_view name) {
     // overwrite what the moved-from object may still hold.
     plain.assign(plain.capacity(), '\0');
     return out;
+}
+
+bool vault::stored(database& db, std::string_view name) {
+    auto st = db.prepare("SELECT 1 FROM vault WHERE name = ?1");
+    st.bind(1, name);
+    return st.step();
 }
 
 bool vault::erase(std::string_view name) {

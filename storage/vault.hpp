@@ -10,6 +10,7 @@
 #include "common/secret.hpp"
 #include "storage/database.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -17,10 +18,22 @@
 
 namespace orderflow::storage {
 
-// Reads a vault key file: 64 hex characters (+ an optional newline) -> 32 raw
-// bytes. Throws std::runtime_error naming the file and saying what to do when
-// the file is missing, is not a regular file, is readable or writable by
-// group/others, or is malformed. The message never contains key material.
+// The one rule for every secret file (the vault key, the app secret, the
+// admin token, notification HMAC keys): reads at most max_bytes of `file`.
+// Throws std::runtime_error, starting with config_key (the config key that
+// names the file, e.g. "tiktok.app_secret_file") and naming the file, never
+// its content, when the file does not exist or holds nothing but whitespace
+// (the message then ends with `advice`: how to create it), cannot be read,
+// is not a regular file, or is readable or writable by group or others.
+// A result of exactly max_bytes may mean the file is longer: the caller judges.
+orderflow::secret read_secret_bytes(const std::filesystem::path& file, std::string_view config_key, std::string_view advice,
+                                    std::size_t max_bytes);
+
+// Reads a vault key file (config key storage.vault_key_file) under the rule
+// above: 64 hex characters (+ an optional newline) -> 32 raw bytes. Throws
+// std::runtime_error naming the key and file and saying what to do when the
+// rule refuses the file or it is malformed. The message never contains key
+// material.
 orderflow::secret read_vault_key(const std::filesystem::path& file);
 
 // Writes a new random key (32 bytes as 64 hex characters and a newline) to a
@@ -41,6 +54,9 @@ public:
     std::optional<orderflow::secret> get(std::string_view name);
     // true when an entry was removed.
     bool erase(std::string_view name);
+    // Whether an entry exists, without the key: for `orderflowctl status`,
+    // which staff may run without being able to read the key file.
+    static bool stored(database& db, std::string_view name);
 
 private:
     database& db_;

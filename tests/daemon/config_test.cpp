@@ -1,8 +1,10 @@
 // Tests for daemon/config.cpp: load_config() reads a JSON-with-comments file
 // into a config with defaults, resolves relative paths against the file's
 // folder, and reports every wrong key, type and value as a file:line:column
-// diagnostic that names the key; read_secret_file() drops the trailing newline
-// and never echoes the secret.
+// diagnostic that names the key; "credential:NAME" is found under systemd and
+// from a shell; read_secret_file() refuses a secret file that others may read,
+// that is empty or missing, naming the config key and the fix, drops the
+// trailing newline and never echoes the secret.
 #include "daemon/config.hpp"
 
 #include <catch2/catch.hpp>
@@ -153,21 +155,72 @@ TEST_CASE("credential: paths read from $CREDENTIALS_DIRECTORY", "[config]") {
         CHECK(r.value->tiktok.app_secret_file == "/run/credentials/orderflow.service/app_secret");
         CHECK(r.value->storage.vault_key_file == "/run/credentials/orderflow.service/vault_key");
     }
-    SECTION("unset") {
+    SECTION("unset, as from a shell: secrets/NAME next to the config file, where the unit loads it from") {
         unsetenv("CREDENTIALS_DIRECTORY");
         auto r = load_config(t.write("c.json", text));
+        INFO(all_messages(r));
+        REQUIRE(r.ok());
+        CHECK(r.value->tiktok.app_secret_file == t.path / "secrets" / "app_secret");
+        CHECK(r.value->tiktok.app_secret_file.config_key == "tiktok.app_secret_file");
+        CHECK(r.value->tiktok.app_secret_file.credential == "app_secret");
+        CHECK(r.value->storage.vault_key_file == t.path / "secrets" / "vault_key");
+    }
+    SECTION("a name that is not a file name is an error at its key") {
+        unsetenv("CREDENTIALS_DIRECTORY");
+        auto r = load_config(t.write("c.json", R"({"tiktok": {"app_key": "k", "app_secret_file": "credential:../app_secret", "shop_cipher": "c"}, "storage": {"path": "p", "vault_key_file": "v"}, "rules": {"dir": "r"}})"));
         CHECK_FALSE(r.ok());
-        CHECK_THAT(all_messages(r), Catch::Contains("$CREDENTIALS_DIRECTORY is not set"));
+        CHECK(diagnostic_containing(r, {"'tiktok.app_secret_file'", "is not a credential name"}));
     }
 }
 
 TEST_CASE("Secret files are read without their trailing newline and never echoed in errors", "[config]") {
     temp_folder t;
     auto f = t.write("secret", "s3cr3t-value\n");
-    CHECK(orderflow::daemon::read_secret_file(f).reveal() == "s3cr3t-value");
-    auto empty = t.write("empty", "\n");
-    CHECK_THROWS_WITH(orderflow::daemon::read_secret_file(empty), Catch::Contains("is empty"));
-    CHECK_THROWS_WITH(orderflow::daemon::read_secret_file(t.path / "missing"), Catch::Contains("cannot read secret file"));
+    fs::permissions(f, fs::perms::owner_read | fs::perms::owner_write);
+    CHECK(orderflow::daemon::read_secret_file(f, "tiktok.app_secret_file").reveal() == "s3cr3t-value");
+}
+
+TEST_CASE("Every secret file is refused when group or others may read or write it, naming the config key and the fix", "[config]") {
+    using fs::perms;
+    temp_folder t;
+    auto [mode, shown] = GENERATE(table<perms, std::string>({
+        {perms::owner_read | perms::owner_write | perms::group_read | perms::group_write | perms::others_read | perms::others_write, "0666"},
+        {perms::owner_read | perms::owner_write | perms::group_read | perms::others_read, "0644"},
+        {perms::owner_read | perms::owner_write | perms::group_read, "0640"},
+    }));
+    auto f = t.write("admin.token", "warehouse-token-9c1f\n");
+    fs::permissions(f, mode);
+    std::string message;
+    try {
+        orderflow::daemon::read_secret_file(orderflow::daemon::secret_path(f, "admin.token_file"));
+    } catch (const std::exception& e) {
+        message = e.what();
+    }
+    CHECK_THAT(message, Catch::StartsWith("admin.token_file: "));
+    CHECK_THAT(message, Catch::Contains(f.string()));
+    CHECK_THAT(message, Catch::Contains("mode " + shown));
+    CHECK_THAT(message, Catch::Contains("chmod 600 " + f.string()));
+    CHECK_THAT(message, !Catch::Contains("warehouse-token"));
+}
+
+TEST_CASE("A secret file that is empty, missing or not a file is refused with what to do", "[config]") {
+    temp_folder t;
+    using orderflow::daemon::read_secret_file;
+    auto owner_only = [](const fs::path& p) { fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write); return p; };
+    CHECK_THROWS_WITH(read_secret_file(owner_only(t.write("empty", "\n")), "tiktok.app_secret_file"),
+                      Catch::StartsWith("tiktok.app_secret_file: secret file " + (t.path / "empty").string() + " is empty; put the secret in it"));
+    CHECK_THROWS_WITH(read_secret_file(t.path / "missing", "notify.channels.ops.secret_file"),
+                      Catch::StartsWith("notify.channels.ops.secret_file: secret file " + (t.path / "missing").string() + " does not exist"));
+    fs::create_directory(t.path / "folder");
+    CHECK_THROWS_WITH(read_secret_file(t.path / "folder", "tiktok.app_secret_file"), Catch::Contains("is not a regular file"));
+    auto big = owner_only(t.write("big", std::string(64 * 1024, 'x')));
+    CHECK_THROWS_WITH(read_secret_file(big, "tiktok.app_secret_file"), Catch::Contains("is larger than 64 KiB"));
+
+    SECTION("a missing credential says where it is read from") {
+        unsetenv("CREDENTIALS_DIRECTORY");
+        orderflow::daemon::secret_path p(t.path / "secrets" / "app_secret", "tiktok.app_secret_file", "app_secret");
+        CHECK_THROWS_WITH(read_secret_file(p), Catch::Contains("LoadCredential=app_secret:" + p.string()));
+    }
 }
 
 TEST_CASE("The send guards, breaker, retention and notification keys have their documented defaults", "[config]") {

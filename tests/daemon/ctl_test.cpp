@@ -1,12 +1,17 @@
-// Tests for `orderflowctl rules test` and `orderflowctl rules explain`
-// (daemon/ctl.cpp): the real binary on temporary rule and fixture files, its
-// output and exit status. The fixture logic itself is unit-tested in
-// tests/rules/fixture_test.cpp; this checks what an operator sees.
+// Tests for `orderflowctl rules test`, `rules explain` and `check`, and for
+// the commands an operator runs from a shell with the shipped configuration
+// (daemon/ctl.cpp): the real binary on temporary rule, fixture, config and
+// secret files, its output and exit status; for `check`, against what the
+// real orderflowd says of the same files. The fixture logic itself is
+// unit-tested in tests/rules/fixture_test.cpp; this checks what an operator
+// sees.
 #include "daemon/ctl.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -54,9 +59,12 @@ struct run_result {
     std::string output;   // stdout and stderr together
 };
 
-// Runs orderflowctl with `args` (already shell-safe: temp paths have no spaces or quotes).
-run_result ctl(const std::string& args) {
-    std::string command = (bin_dir() / "orderflowctl").string() + " " + args + " 2>&1";
+// Runs a shell command line, as from an operator's shell: without systemd's
+// $CREDENTIALS_DIRECTORY, unless `credentials_directory` is given (as the unit
+// sets it).
+run_result shell(const std::string& command_line, const std::string& credentials_directory = "") {
+    std::string command = (credentials_directory.empty() ? "env -u CREDENTIALS_DIRECTORY " : "env CREDENTIALS_DIRECTORY=" + credentials_directory + " ") +
+                          command_line + " 2>&1";
     run_result r;
     FILE* pipe = ::popen(command.c_str(), "r");
     REQUIRE(pipe != nullptr);
@@ -66,6 +74,11 @@ run_result ctl(const std::string& args) {
     int status = ::pclose(pipe);
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return r;
+}
+
+// Runs orderflowctl with `args` (already shell-safe: temp paths have no spaces or quotes).
+run_result ctl(const std::string& args, const std::string& credentials_directory = "") {
+    return shell((bin_dir() / "orderflowctl").string() + " " + args, credentials_directory);
 }
 
 const char* rules_text = R"({
@@ -180,4 +193,122 @@ TEST_CASE("rules explain shows each rule's verdict, the failed condition and ren
         CHECK(r.exit_code == 2);
         CHECK(r.output.find("usage: orderflowctl rules explain --event FILE") != std::string::npos);
     }
+}
+
+namespace {
+
+// An installation as shipped: every secret is a "credential:NAME", kept in
+// secrets/NAME next to the config (where the unit's LoadCredential= reads it).
+struct installation {
+    temp_dir dir;
+    fs::path config;
+
+    installation() {
+        dir.write("rules/10-a.json", rules_text);
+        fs::create_directories(dir.path() / "secrets");
+        write_secret("app_secret", "app-secret-3e1f\n");
+        write_secret("admin_token", "admin-token-7a2b\n");
+        write_secret("notify_hmac", "notify-hmac-5c9d\n");
+        auto keygen = ctl("keygen " + secret("vault_key").string());
+        INFO(keygen.output);
+        REQUIRE(keygen.exit_code == 0);
+        config = dir.write("orderflow.json", R"({
+  "tiktok": {"app_key": "k", "app_secret_file": "credential:app_secret", "shop_cipher": "c"},
+  "webhook": {"listen": "127.0.0.1:0"},
+  "storage": {"path": "orderflow.db", "vault_key_file": "credential:vault_key"},
+  "rules": {"dir": "rules"},
+  "admin": {"listen": "127.0.0.1:0", "token_file": "credential:admin_token"},
+  "poll": {"enabled": false},
+  "notify": {"channels": {"ops": {"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret_file": "credential:notify_hmac"}}}
+})");
+    }
+    fs::path secret(const std::string& name) const { return dir.path() / "secrets" / name; }
+    void write_secret(const std::string& name, const std::string& content, fs::perms mode = fs::perms::owner_read | fs::perms::owner_write) const {
+        fs::remove(secret(name));
+        std::ofstream(secret(name), std::ios::binary) << content;
+        fs::permissions(secret(name), mode);
+    }
+};
+
+// orderflowd's start-up error (its startup_failed log line) for `config`, or
+// "" when it logged none. `timeout` only ends a daemon that started: then
+// the test fails on the empty message.
+std::string daemon_startup_error(const fs::path& config, const std::string& credentials_directory) {
+    auto r = shell("timeout 20 " + (bin_dir() / "orderflowd").string() + " --config " + config.string(), credentials_directory);
+    std::size_t start = 0;
+    while (start < r.output.size()) {
+        std::size_t end = r.output.find('\n', start);
+        if (end == std::string::npos) end = r.output.size();
+        auto line = nlohmann::json::parse(r.output.substr(start, end - start), nullptr, false);
+        if (line.is_object() && line.value("event", "") == "startup_failed") return line.value("error", "");
+        start = end + 1;
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("check reads credential: references from secrets/NAME next to the config when $CREDENTIALS_DIRECTORY is not set", "[ctl][secrets]") {
+    installation inst;
+    auto r = ctl("check --config " + inst.config.string());
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::StartsWith("ok: " + inst.config.string()));
+}
+
+TEST_CASE("check refuses every secret file orderflowd refuses, with the daemon's message", "[ctl][secrets]") {
+    using fs::perms;
+    installation inst;
+    // As the unit runs both (the credentials folder is the secrets folder
+    // here), and from a shell, where "credential:NAME" is secrets/NAME.
+    const std::string credentials = GENERATE(as<std::string>{}, "", "unit");
+    const std::string credentials_directory = credentials.empty() ? "" : (inst.dir.path() / "secrets").string();
+    auto [what, key, fragment] = GENERATE(table<std::string, std::string, std::string>({
+        {"app secret at 0666", "tiktok.app_secret_file", "(mode 0666)"},
+        {"empty app secret", "tiktok.app_secret_file", "is empty"},
+        {"admin token at 0644", "admin.token_file", "(mode 0644)"},
+        {"vault key at 0644", "storage.vault_key_file", "(mode 0644)"},
+        {"malformed vault key", "storage.vault_key_file", "is malformed"},
+        {"missing channel secret", "notify.channels.ops.secret_file", "does not exist"},
+    }));
+    CAPTURE(what, credentials);
+    const auto rw_all = perms::owner_read | perms::owner_write | perms::group_read | perms::group_write | perms::others_read | perms::others_write;
+    const auto rw_r_r = perms::owner_read | perms::owner_write | perms::group_read | perms::others_read;
+    if (what == "app secret at 0666") fs::permissions(inst.secret("app_secret"), rw_all);
+    if (what == "empty app secret") inst.write_secret("app_secret", "");
+    if (what == "admin token at 0644") fs::permissions(inst.secret("admin_token"), rw_r_r);
+    if (what == "vault key at 0644") fs::permissions(inst.secret("vault_key"), rw_r_r);
+    if (what == "malformed vault key") inst.write_secret("vault_key", "not-a-key\n");
+    if (what == "missing channel secret") fs::remove(inst.secret("notify_hmac"));
+
+    const std::string daemon_error = daemon_startup_error(inst.config, credentials_directory);
+    REQUIRE_FALSE(daemon_error.empty());
+    CHECK_THAT(daemon_error, Catch::StartsWith(key + ": "));
+    CHECK_THAT(daemon_error, Catch::Contains(fragment));
+
+    auto r = ctl("check --config " + inst.config.string(), credentials_directory);
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains(inst.config.string() + ": error: " + daemon_error + "\n"));
+    CHECK_THAT(r.output, !Catch::Contains("ok: "));
+    for (const char* content : {"app-secret-3e1f", "admin-token-7a2b", "notify-hmac-5c9d"}) {
+        CHECK_THAT(r.output, !Catch::Contains(content));
+        CHECK_THAT(daemon_error, !Catch::Contains(content));
+    }
+}
+
+TEST_CASE("status and review work from a shell without the secrets", "[ctl][secrets]") {
+    installation inst;
+    fs::remove_all(inst.dir.path() / "secrets");
+
+    auto status = ctl("status --config " + inst.config.string());
+    INFO(status.output);
+    CHECK(status.exit_code == 0);
+    CHECK_THAT(status.output, Catch::Contains("auth:     not authorized"));
+
+    // No daemon runs: review says so, not that a secret is missing.
+    auto review = ctl("review list --config " + inst.config.string());
+    INFO(review.output);
+    CHECK(review.exit_code == 1);
+    CHECK_THAT(review.output, Catch::Contains("orderflowd is not listening on " + (inst.dir.path() / "admin.sock").string()));
 }

@@ -110,3 +110,117 @@ TEST_CASE("Carrier names map to shipping provider ids through aliases or by name
     CHECK_FALSE(resolve_provider("西濃運輸", aliases, providers).has_value());
     CHECK_FALSE(resolve_provider("ヤマト運輸", aliases, {}).has_value());
 }
+
+namespace {
+
+// Whether the event's payload holds the submission's carrier, as UTF-8.
+bool event_carries(const tracking_submission& s, const std::string& carrier) {
+    return json::parse(tracking_event(s, "csv", 1).payload)["data"]["carrier"] == carrier;
+}
+
+}  // namespace
+
+TEST_CASE("A Shift_JIS (CP932) CSV, as Excel saves it in Japan, is converted and its rows read", "[tracking][csv]") {
+    // ヤマト運輸, 佐川急便 and halfwidth ﾔﾏﾄ in CP932 (printf '...' | iconv -f UTF-8 -t CP932 | xxd).
+    const std::string yamato = "\x83\x84\x83\x7d\x83\x67\x89\x5e\x97\x41";
+    const std::string sagawa = "\x8d\xb2\x90\xec\x8b\x7d\x95\xd6";
+    const std::string halfwidth_yamato = "\xd4\xcf\xc4";
+    const std::string text = "order_id,carrier,tracking_number\r\n"
+                             "576461413038785001," + yamato + ",4912-0001\r\n"
+                             "576461413038785002," + sagawa + ",4912-0002\r\n"
+                             "57646141303878500X," + halfwidth_yamato + ",4912-0003\r\n";
+    auto r = parse_tracking_csv(text);
+    CHECK(r.encoding == "cp932");
+    REQUIRE(r.rows.size() == 2);
+    CHECK(r.rows[0].submission.carrier == "ヤマト運輸");
+    CHECK(r.rows[1].submission.carrier == "佐川急便");
+    CHECK(r.rows[1].line == 3);
+    REQUIRE(r.problems.size() == 1);
+    CHECK(r.problems[0].line == 4);
+    CHECK(r.problems[0].why == "order_id must be digits, found \"57646141303878500X\"");
+    CHECK(event_carries(r.rows[0].submission, "ヤマト運輸"));
+}
+
+TEST_CASE("A UTF-8 CSV with a BOM or without one is read as it is", "[tracking][csv]") {
+    const std::string body = "order_id,carrier,tracking_number\n576461413038785001,ヤマト運輸,4912-0001\n";
+    auto plain = parse_tracking_csv(body);
+    CHECK(plain.encoding == "utf-8");
+    REQUIRE(plain.rows.size() == 1);
+    CHECK(plain.rows[0].submission.carrier == "ヤマト運輸");
+    auto bom = parse_tracking_csv("\xEF\xBB\xBF" + body);
+    CHECK(bom.encoding == "utf-8-bom");
+    REQUIRE(bom.rows.size() == 1);
+    CHECK(bom.rows[0].submission.carrier == "ヤマト運輸");
+    CHECK(bom.problems.empty());
+}
+
+TEST_CASE("A row that is not valid UTF-8 is a bad row by line, and the good rows are kept", "[tracking][csv]") {
+    // A byte sequence that is neither UTF-8 nor CP932 (0xFF, and a lead byte cut short by the line end).
+    const std::string garbage = "\xff\xfe\x81";
+    auto [label, good_carrier] = GENERATE(table<std::string, std::string>({
+        {"Japanese UTF-8 rows", "ヤマト運輸"},
+        {"ASCII rows", "Yamato Transport"},
+    }));
+    CAPTURE(label);
+    const std::string text = "order_id,carrier,tracking_number\n"
+                             "576461413038785001," + good_carrier + ",4912-0001\n"
+                             "576461413038785002," + garbage + ",4912-0002\n"
+                             "576461413038785003," + good_carrier + ",4912-0003\n";
+    csv_result r;
+    REQUIRE_NOTHROW(r = parse_tracking_csv(text));
+    CHECK(r.encoding == "utf-8");
+    REQUIRE(r.rows.size() == 2);
+    CHECK(r.rows[0].line == 2);
+    CHECK(r.rows[1].line == 4);
+    CHECK(r.rows[1].submission.carrier == good_carrier);
+    REQUIRE(r.problems.size() == 1);
+    CHECK(r.problems[0].line == 3);
+    CHECK(r.problems[0].why == "not valid UTF-8 (save the file as UTF-8 or Shift_JIS)");
+    for (const auto& row : r.rows) CHECK(event_carries(row.submission, row.submission.carrier));
+}
+
+TEST_CASE("Building the event never throws, whatever bytes a submission holds", "[tracking]") {
+    auto carrier = GENERATE(as<std::string>{},
+                            "\xff\x83 broken",      // not UTF-8 at all
+                            "\xc0\xaf",              // an overlong "/"
+                            "\xed\xa0\x80",          // a surrogate
+                            "\xf4\x90\x80\x80",      // above U+10FFFF
+                            "\xe3\x83");             // cut short
+    CAPTURE(carrier);
+    const tracking_submission s{"576461413038785001", "", carrier, "4912-0001"};
+    CHECK(check_submission(s) == "carrier is not valid UTF-8");
+    orderflow::storage::new_event e;
+    REQUIRE_NOTHROW(e = tracking_event(s, "csv", 1));
+    CHECK(json::parse(e.payload)["data"]["order_id"] == "576461413038785001");
+}
+
+TEST_CASE("Four-byte UTF-8 is valid in a submission", "[tracking]") {
+    CHECK(check_submission({"576461413038785001", "", "\xf0\x9f\x9a\x9a 𠮷", "4912-0001"}).empty());
+}
+
+TEST_CASE("A CSV line longer than 4 KiB is a bad row that says so", "[tracking][csv]") {
+    const std::string text = "order_id,carrier,tracking_number,note\n"
+                             "576461413038785001,ヤマト運輸,4912-0001," + std::string(max_csv_line, 'n') + "\n"
+                             "576461413038785002,ヤマト運輸,4912-0002,short\n";
+    auto r = parse_tracking_csv(text);
+    REQUIRE(r.rows.size() == 1);
+    CHECK(r.rows[0].line == 3);
+    REQUIRE(r.problems.size() == 1);
+    CHECK(r.problems[0].line == 2);
+    CHECK_THAT(r.problems[0].why, Catch::Contains("a CSV line may have at most 4096"));
+
+    SECTION("a header that long is the file's only problem") {
+        auto h = parse_tracking_csv("order_id,carrier,tracking_number," + std::string(max_csv_line, 'h') + "\n1,x,2\n");
+        CHECK(h.rows.empty());
+        REQUIRE(h.problems.size() == 1);
+        CHECK(h.problems[0].line == 1);
+    }
+}
+
+TEST_CASE("A UTF-16 CSV is refused as a whole, saying how to save it", "[tracking][csv]") {
+    auto r = parse_tracking_csv(std::string("\xff\xfeo\0r\0d\0", 8));
+    CHECK(r.encoding == "utf-16");
+    CHECK(r.rows.empty());
+    REQUIRE(r.problems.size() == 1);
+    CHECK_THAT(r.problems[0].why, Catch::Contains("save it as \"CSV UTF-8\""));
+}

@@ -1,6 +1,7 @@
 // Tests for storage/vault.hpp: encryption round trips, that no plaintext
-// reaches the database files, wrong keys, and the key file rules (mode 0600,
-// 64 hex characters, never overwritten).
+// reaches the database files, wrong keys, the rule for every secret file
+// (read_secret_bytes: owner only, a regular file, not empty) and the key
+// file's own (64 hex characters, never overwritten).
 #include "storage/vault.hpp"
 
 #include "storage/store.hpp"
@@ -95,6 +96,10 @@ TEST_CASE("The vault returns what was put into it", "[vault]") {
         CHECK_FALSE(v.get("access_token").has_value());
         CHECK_FALSE(v.erase("access_token"));
         CHECK(v.get("refresh_token").has_value());
+    }
+    SECTION("stored says whether an entry exists, without the key") {
+        CHECK(vault::stored(db, "refresh_token"));
+        CHECK_FALSE(vault::stored(db, "id_token"));
     }
     SECTION("another vault object with the same key reads the entries after a reopen") {
         db = database::open(dir / "orderflow.db");
@@ -221,7 +226,6 @@ TEST_CASE("read_vault_key refuses a malformed key file without echoing it", "[va
     temp_dir dir;
     const auto file = dir / "vault.key";
     auto [content, expect] = GENERATE(table<std::string, std::string>({
-        {"", "found 0 characters"},
         {key_a_hex.substr(0, 63) + "\n", "found 63 characters"},
         {key_a_hex + "00", "found 66 characters"},
         {key_a_hex + "\n\n", "found 65 characters"},
@@ -236,6 +240,43 @@ TEST_CASE("read_vault_key refuses a malformed key file without echoing it", "[va
     CHECK_THAT(message, Catch::Contains(expect));
     CHECK_THAT(message, Catch::Contains("orderflowctl keygen"));
     CHECK_THAT(message, !Catch::Contains(key_a_hex.substr(20, 16)));
+}
+
+TEST_CASE("read_vault_key refuses an empty key file like any empty secret file, naming storage.vault_key_file", "[vault]") {
+    temp_dir dir;
+    const auto file = dir / "vault.key";
+    auto content = GENERATE(as<std::string>{}, "", "\n", " \r\n");
+    write_file(file, content, owner_rw);
+    const std::string message = error_of([&] { read_vault_key(file); });
+    CHECK_THAT(message, Catch::StartsWith("storage.vault_key_file: secret file " + file.string() + " is empty"));
+    CHECK_THAT(message, Catch::Contains("orderflowctl keygen " + file.string()));
+}
+
+TEST_CASE("read_secret_bytes is the rule for every secret file: owner only, a regular file, not empty", "[vault]") {
+    using std::filesystem::perms;
+    temp_dir dir;
+    const auto file = dir / "app_secret";
+    SECTION("a file only its owner may read is read as it is") {
+        write_file(file, "app-secret-77\n", owner_rw);
+        CHECK(read_secret_bytes(file, "tiktok.app_secret_file", "put it there", 1024).reveal() == "app-secret-77\n");
+        CHECK(read_secret_bytes(file, "tiktok.app_secret_file", "put it there", 4).reveal() == "app-");
+    }
+    SECTION("group or others may read or write it") {
+        auto mode = GENERATE(perms::owner_read | perms::group_read, perms::owner_read | perms::owner_write | perms::others_write,
+                             perms::owner_read | perms::owner_write | perms::group_read | perms::others_read | perms::others_write);
+        write_file(file, "app-secret-77\n", mode);
+        const std::string message = error_of([&] { read_secret_bytes(file, "tiktok.app_secret_file", "put it there", 1024); });
+        CHECK_THAT(message, Catch::StartsWith("tiktok.app_secret_file: secret file " + file.string() + " is readable or writable by group or others"));
+        CHECK_THAT(message, Catch::Contains("chmod 600 " + file.string()));
+        CHECK_THAT(message, !Catch::Contains("app-secret-77"));
+    }
+    SECTION("missing or empty: the advice") {
+        CHECK(error_of([&] { read_secret_bytes(file, "k", "put it there", 1024); }) ==
+              "k: secret file " + file.string() + " does not exist; put it there");
+        write_file(file, "\n", owner_rw);
+        CHECK(error_of([&] { read_secret_bytes(file, "k", "put it there", 1024); }) ==
+              "k: secret file " + file.string() + " is empty; put it there");
+    }
 }
 
 TEST_CASE("read_vault_key refuses a missing key file and says how to create one", "[vault]") {
