@@ -162,7 +162,7 @@ std::vector<std::pair<event_row, std::string>> store::events_with_context(std::i
     auto st = db_.prepare(sql);
     st.bind(1, since).bind(2, std::int64_t{limit});
     std::vector<std::pair<event_row, std::string>> out;
-    while (st.step()) out.emplace_back(read_event(st), st.text(13));
+    while (st.step()) out.emplace_back(read_event(st), st.text(14));
     return out;
 }
 

@@ -585,3 +585,15 @@ TEST_CASE("Processing starts are counted durably and set back to zero by an orde
     f.s.mark_started(first[1].id);
     CHECK(f.s.get_event(first[1].id)->starts == 0);
 }
+
+TEST_CASE("events_with_context returns each processed event with the context stored for it", "[store]") {
+    fixture f;
+    REQUIRE(f.s.add_event(make_event("ctx-1", 500)));
+    const auto id = f.s.pending_events(1000, 1).at(0).id;
+    f.s.set_event_context(id, R"({"now":500})");
+    f.s.finish_event(id, "done", "matched: thanks", 600);
+    const auto rows = f.s.events_with_context(400, 10);
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].first.id == id);
+    CHECK(rows[0].second == R"({"now":500})");
+}
