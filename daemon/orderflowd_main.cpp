@@ -1,4 +1,4 @@
 // orderflowd: the daemon. All of it lives in the orderflow::daemon library.
-#include "daemon/service.hpp"
+#include "daemon/app.hpp"
 
 int main(int argc, char** argv) { return orderflow::daemon::run_orderflowd(argc, argv); }

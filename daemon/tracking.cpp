@@ -1,6 +1,8 @@
 // See tracking.hpp.
 #include "daemon/tracking.hpp"
 
+#include "common/json_limits.hpp"
+
 #include "storage/database.hpp"
 
 #include <nlohmann/json.hpp>
@@ -192,8 +194,10 @@ std::string check_submission(const tracking_submission& s) {
 }
 
 std::variant<tracking_submission, std::string> parse_tracking_request(std::string_view body) {
-    json j = json::parse(body, nullptr, false);
-    if (j.is_discarded()) return std::string("the body is not JSON");
+    // Depth-limited before anything is built (docs/operations.md, "Limits on every door").
+    auto parsed = parse_untrusted_json(body);
+    if (auto* why = std::get_if<std::string>(&parsed)) return "the body is " + *why;
+    json j = std::move(std::get<json>(parsed));
     if (!j.is_object()) return std::string("expected a JSON object {\"order_id\", \"carrier\", \"tracking_number\", \"package_id\"?}");
     tracking_submission s;
     static const char* const known[] = {"order_id", "package_id", "carrier", "tracking_number"};

@@ -24,7 +24,10 @@ TEST_CASE("A tracking request is read from JSON and checked", "[tracking]") {
     CHECK(std::get<tracking_submission>(numeric).package_id == "1152921504606846976");
 
     auto [body, why] = GENERATE(table<std::string, std::string>({
-        {"not json", "the body is not JSON"},
+        {"not json", "the body is not valid JSON"},
+        {std::string(10000, '[') + std::string(10000, ']'), "the body is JSON nested deeper than 64 levels"},
+        {R"({"order_id": "1", "carrier": "x", "tracking_number": "1", "package_id": )" + std::string(70, '[') + std::string(70, ']') + "}",
+         "the body is JSON nested deeper than 64 levels"},
         {"[1]", "expected a JSON object {\"order_id\", \"carrier\", \"tracking_number\", \"package_id\"?}"},
         {R"({"carrier": "x", "tracking_number": "1"})", "order_id is missing"},
         {R"({"order_id": "1", "tracking_number": "1"})", "carrier is missing"},

@@ -1,0 +1,85 @@
+// See commands.hpp.
+#include "daemon/admin/commands.hpp"
+
+#include "common/json_limits.hpp"
+#include "common/log.hpp"
+#include "daemon/admin/metrics.hpp"
+#include "daemon/executor/breaker.hpp"
+#include "daemon/review_cli.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+namespace orderflow::daemon {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+
+admin_commands::admin_commands(context ctx, const rules_in_force& in_force, breaker& brk, reload_fn reload)
+    : ctx_(std::move(ctx)), in_force_(in_force), breaker_(brk), reload_(std::move(reload)) {}
+
+json admin_commands::malformed(const std::string& why) {
+    log::warn("admin_request_malformed", {{"error", why}});
+    return {{"exit", 2}, {"stdout", ""}, {"stderr", "orderflowd: malformed request: " + why + "\n"}};
+}
+
+// One request line: {"argv": [strings], "by"?: string, "note"?: string,
+// "all"?: bool, "limit"?: integer, "drop_held"?: bool}. Anything else
+// gets an error reply naming what is wrong; nothing here throws.
+asio::awaitable<json> admin_commands::dispatch(std::string line, std::string peer) {
+    auto parsed = parse_untrusted_json(line);
+    if (auto* why = std::get_if<std::string>(&parsed)) co_return malformed("the request is " + *why);
+    json request = std::move(std::get<json>(parsed));
+    if (!request.is_object()) co_return malformed("not a JSON object");
+    if (!request.contains("argv") || !request["argv"].is_array() || request["argv"].empty())
+        co_return malformed("\"argv\" must be a non-empty array of strings");
+    std::vector<std::string> argv;
+    for (const auto& x : request["argv"]) {
+        if (!x.is_string()) co_return malformed("\"argv\" must be a non-empty array of strings");
+        argv.push_back(x.get<std::string>());
+    }
+    for (const char* key : {"by", "note"})
+        if (request.contains(key) && !request[key].is_string()) co_return malformed(std::string("\"") + key + "\" must be a string");
+    for (const char* key : {"all", "drop_held"})
+        if (request.contains(key) && !request[key].is_boolean()) co_return malformed(std::string("\"") + key + "\" must be true or false");
+    if (request.contains("limit") && !request["limit"].is_number_integer()) co_return malformed("\"limit\" must be an integer");
+    std::ostringstream out, err;
+    int exit_code = 2;
+    // Who acted: the name they give (a shared account may serve several
+    // people), else who the socket says they are; the audit log keeps both.
+    const std::string by_claim = request.value("by", "");
+    const std::string by = by_claim.empty() ? peer : by_claim;
+    log::info("admin_request", {{"command", argv[0]}, {"peer", peer}});
+    try {
+        if (argv[0] == "review") {
+            review_args ra{argv, request.value("note", ""), by, peer, request.value("all", false),
+                           static_cast<int>(std::clamp<std::int64_t>(request.value("limit", std::int64_t{50}), 1, 100000))};
+            exit_code = review_command(ctx_.db, ctx_.store, ra, out, err, ctx_.clock());
+        } else if (argv[0] == "resume") {
+            std::string done = breaker_.resume(by, peer, request.value("drop_held", false));
+            if (done.empty()) out << "sending is not paused; nothing to resume\n";
+            else out << done;
+            exit_code = 0;
+        } else if (argv[0] == "metrics") {
+            out << metrics_text(ctx_, in_force_, breaker_);
+            exit_code = 0;
+        } else if (argv[0] == "reload") {
+            const rules_in_force::reload_outcome outcome = co_await reload_();
+            const bool ok = outcome.ok;
+            const auto rules = in_force_.rules();
+            if (ok) out << "reloaded: " << rules->size() << " rules in force (hash " << rules->hash() << ")\n";
+            else err << "reload failed; the previous rules stay in force (" << rules->size() << " rules, hash " << rules->hash()
+                     << "). orderflowctl check --config " << in_force_.cfg().file.string() << " shows why\n";
+            for (const auto& key : outcome.needs_restart) err << key << " changed; it takes effect after a restart\n";
+            exit_code = ok ? 0 : 1;
+        } else {
+            err << "orderflowd: unknown admin command '" << argv[0] << "'\n";
+        }
+    } catch (const std::exception& e) {
+        err << "orderflowd: " << argv[0] << " failed: " << e.what() << "\n";
+        exit_code = 1;
+    }
+    co_return json{{"exit", exit_code}, {"stdout", out.str()}, {"stderr", err.str()}};
+}
+
+}  // namespace orderflow::daemon

@@ -1,0 +1,42 @@
+// The commands the admin socket serves: one JSON request line in
+// ({"argv": [strings], "by"?: string, "note"?: string, "all"?: bool,
+// "limit"?: integer, "drop_held"?: bool}), one JSON reply out
+// ({"exit", "stdout", "stderr"}), as orderflowctl sends and prints them
+// (daemon/admin.hpp is the client side). Commands: review (the staff
+// queue), resume (after the circuit breaker), metrics, reload. A request of
+// any other shape gets exit 2 and what is wrong; nothing here throws.
+#pragma once
+
+#include "daemon/context.hpp"
+#include "daemon/rules_in_force.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+
+namespace orderflow::daemon {
+
+class breaker;
+
+class admin_commands {
+public:
+    using reload_fn = std::function<boost::asio::awaitable<rules_in_force::reload_outcome>()>;
+
+    admin_commands(context ctx, const rules_in_force& in_force, breaker& brk, reload_fn reload);
+
+    // peer: the Unix user on the other end of the socket.
+    boost::asio::awaitable<nlohmann::json> dispatch(std::string line, std::string peer);
+
+    // The reply to a request that could not be read.
+    static nlohmann::json malformed(const std::string& why);
+
+private:
+    context ctx_;
+    const rules_in_force& in_force_;
+    breaker& breaker_;
+    reload_fn reload_;
+};
+
+}  // namespace orderflow::daemon

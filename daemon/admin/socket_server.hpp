@@ -1,0 +1,36 @@
+// The admin socket (admin.socket): a Unix socket, mode 0660, so the service's
+// user and group may use it and nobody else. Each connection carries one
+// request line and gets one reply (admin/commands.hpp); a client that does
+// not finish its request within 10 s is disconnected. Requests are served on
+// the event loop's thread, so a command sees the same database state as the
+// loops and needs no locks. At most 64 KiB per request.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <filesystem>
+#include <memory>
+
+namespace orderflow::daemon {
+
+class admin_commands;
+class supervisor;
+
+class admin_socket_server {
+public:
+    admin_socket_server(boost::asio::any_io_executor ex, std::filesystem::path socket, admin_commands& commands, supervisor& sup);
+    ~admin_socket_server();
+
+    // Binds the socket (replacing one left by a daemon that died; refusing
+    // when another daemon is listening). Throws std::runtime_error saying what to do.
+    void open();
+    boost::asio::awaitable<void> loop();   // supervised as "admin"
+    void stop();                           // closes and removes the socket
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace orderflow::daemon

@@ -1,0 +1,300 @@
+// See app.hpp. Construction order is dependency order; the wake-up callbacks
+// between components (the pipeline wakes the executor, the review desk the
+// notifier, ...) name members constructed later, which is safe because no
+// callback runs before start().
+#include "daemon/app.hpp"
+
+#include "common/log.hpp"
+#include "daemon/admin/commands.hpp"
+#include "daemon/admin/socket_server.hpp"
+#include "daemon/context.hpp"
+#include "daemon/executor/breaker.hpp"
+#include "daemon/executor/executor.hpp"
+#include "daemon/executor/guards.hpp"
+#include "daemon/executor/message_sender.hpp"
+#include "daemon/executor/outcomes.hpp"
+#include "daemon/executor/reconciler.hpp"
+#include "daemon/executor/tracking_sender.hpp"
+#include "daemon/housekeeping.hpp"
+#include "daemon/ingress/inbox_writer.hpp"
+#include "daemon/ingress/poller.hpp"
+#include "daemon/ingress/tracking_feed.hpp"
+#include "daemon/ingress/webhook_ingress.hpp"
+#include "daemon/notifier/notifier.hpp"
+#include "daemon/order_source.hpp"
+#include "daemon/pipeline.hpp"
+#include "daemon/review_desk.hpp"
+#include "daemon/rules_in_force.hpp"
+#include "daemon/storage_watch.hpp"
+#include "daemon/supervisor.hpp"
+#include "daemon/systemd.hpp"
+#include "daemon/tokens.hpp"
+#include "storage/vault.hpp"
+#include "tikapi/client.hpp"
+#include "tikapi/rate_limiter.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+namespace orderflow::daemon {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+
+namespace {
+
+tikapi::url parse_url_or_throw(const std::string& text, const char* key) {
+    auto u = tikapi::url::parse(text);
+    if (!u) throw std::runtime_error(std::string("config: '") + key + "' is not an http(s) URL: " + text);
+    return *u;
+}
+
+storage::database open_database(const config& cfg) {
+    try {
+        return storage::database::open(cfg.storage.path);
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string(e.what()) + " (storage.path in " + cfg.file.string() + ")");
+    }
+}
+
+tikapi::client_options api_options(const config& cfg, orderflow::secret app_secret, std::function<std::int64_t()> clock) {
+    tikapi::client_options o;
+    o.api_base = parse_url_or_throw(cfg.tiktok.api_base, "tiktok.api_base");
+    o.auth_base = parse_url_or_throw(cfg.tiktok.auth_base, "tiktok.auth_base");
+    o.app_key = cfg.tiktok.app_key;
+    o.app_secret = std::move(app_secret);
+    o.shop_cipher = cfg.tiktok.shop_cipher;
+    o.timeout = cfg.tiktok.timeout;
+    o.tls.ca_file = cfg.tiktok.ca_file.string();
+    o.clock = std::move(clock);
+    // TikTok counts requests per API in each second (docs/tiktok-shop-api.md,
+    // "Rate limits"). A bucket of B tokens refilled at R/s lets B + R through
+    // in any one second, so R and B are chosen to sum to the limit: 90%
+    // steady rate, 10% burst.
+    o.rate_limit_qps = cfg.tiktok.rate_limit_qps;
+    if (cfg.tiktok.rate_limit_qps > 0) {
+        tikapi::rate_limiter_options limits;
+        limits.rate = cfg.tiktok.rate_limit_qps * 0.9;
+        limits.burst = std::max(1.0, cfg.tiktok.rate_limit_qps * 0.1);
+        o.limiter = std::make_shared<tikapi::rate_limiter>(limits);
+    }
+    return o;
+}
+
+}  // namespace
+
+struct service::impl {
+    impl(asio::io_context& io_, config cfg, std::function<std::int64_t()> clock_)
+        : io(io_),
+          clock(clock_ ? std::move(clock_) : std::function<std::int64_t()>(system_now)),
+          db(open_database(cfg)),
+          store(db),
+          ctx{io.get_executor(), db, store, clock},
+          vault(db, storage::read_vault_key(cfg.storage.vault_key_file)),
+          app_secret(read_secret_file(cfg.tiktok.app_secret_file)),
+          api(io.get_executor(), api_options(cfg, app_secret.clone(), clock)),
+          tokens(vault, api, clock),
+          in_force(ctx, cfg, load_rules_or_throw(cfg), read_channel_secrets(cfg)),
+          desk(ctx, in_force, [this] { notify.wake(); }),
+          watch(ctx, desk, sup, [this] {
+              pipe.wake();
+              exec.wake();
+          }),
+          writer(ctx, watch),
+          orders(api, tokens),
+          pipe(ctx, in_force, orders, tokens, desk, watch, sup, [this] { exec.wake(); }),
+          out(ctx, in_force, desk),
+          brk(ctx, in_force, desk, [this] { exec.wake(); }),
+          grd(ctx, in_force, out, orders),
+          messages(ctx, in_force, api, tokens, out, grd),
+          tracking(ctx, in_force, api, tokens, out, orders),
+          recon(ctx, api, tokens, desk),
+          exec(ctx, executor::parts{brk, out, messages, tracking, recon}, desk, api, watch, sup),
+          notify(ctx, in_force, sup, command_runner.get_executor(), [this] { return brk.open(); }),
+          webhooks(ctx, in_force, app_secret, writer, [this] { pipe.wake(); }),
+          feed(ctx, in_force, writer, desk, sup, background.get_executor(), [this] { pipe.wake(); }),
+          poll(ctx, in_force, api, tokens, writer, watch, sup, [this] { pipe.wake(); }),
+          house(ctx, in_force, sup),
+          commands(ctx, in_force, brk, [this] { return in_force.reload(background.get_executor(), desk); }),
+          admin(io.get_executor(), in_force.cfg().admin.socket, commands, sup) {
+        // The shop's time zone for quiet hours and the heartbeat (detail/local_time.hpp).
+        apply_timezone(in_force.cfg().timezone);
+        // The operator hears of dead tokens three ways: the log, status, and staff.
+        tokens.on_change([this](const std::string& state, const std::string& advice) {
+            try {
+                store.put_state("auth", json{{"state", state}, {"advice", advice}, {"since", clock()}}.dump(), clock());
+                if (state == "reauthorization_required" || state == "deauthorized")
+                    db.transaction([&] { desk.raise("", state, "critical", "orderflow has stopped calling TikTok: " + advice, {{"state", state}}); });
+            } catch (const std::exception& e) {
+                log::error("auth_state_not_recorded", {{"error", e.what()}});
+            }
+        });
+        store.put_state("auth", json{{"state", tokens.state()}, {"advice", tokens.advice()}, {"since", clock()}}.dump(), clock());
+    }
+
+    asio::io_context& io;
+    std::function<std::int64_t()> clock;
+    storage::database db;
+    storage::store store;
+    context ctx;
+    storage::vault vault;
+    orderflow::secret app_secret;
+    tikapi::client api;
+    token_keeper tokens;
+    // Reading and parsing files (CSV drops, rules at reload) happens here,
+    // off the event loop, so a large file never stalls webhooks; command
+    // channels run on their own thread, so a slow one delays nothing else.
+    asio::thread_pool background{1};
+    asio::thread_pool command_runner{1};
+    supervisor sup{io.get_executor()};
+    rules_in_force in_force;
+    review_desk desk;
+    storage_watch watch;
+    inbox_writer writer;
+    order_source orders;
+    pipeline pipe;
+    outcomes out;
+    breaker brk;
+    guards grd;
+    message_sender messages;
+    tracking_sender tracking;
+    reconciler recon;
+    executor exec;
+    notifier notify;
+    webhook_ingress webhooks;
+    tracking_feed feed;
+    poller poll;
+    housekeeping house;
+    admin_commands commands;
+    admin_socket_server admin;
+    bool stopping = false;
+};
+
+service::service(asio::io_context& io, config cfg, std::function<std::int64_t()> clock)
+    : impl_(std::make_unique<impl>(io, std::move(cfg), std::move(clock))) {}
+
+service::~service() = default;
+
+void service::start() {
+    auto& s = *impl_;
+    const auto& cfg = s.in_force.cfg();
+    int interrupted = s.store.mark_interrupted_sends(s.clock());
+    if (interrupted > 0)
+        log::warn("sends_interrupted", {{"count", interrupted},
+                                        {"advice", "these sends were in flight when the daemon stopped; they are marked unknown and not re-sent"}});
+    s.webhooks.start();
+    s.admin.open();
+    s.sup.run("admin", [&s] { return s.admin.loop(); });
+    s.feed.start_listener();
+    if (cfg.poll.enabled) s.sup.run("poller", [&s] { return s.poll.loop(); });
+    if (!cfg.tracking.feed_dir.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(cfg.tracking.feed_dir, ec);
+        s.sup.run("tracking_feed", [&s] { return s.feed.loop(); });
+        log::info("tracking_feed_watching", {{"dir", cfg.tracking.feed_dir.string()}, {"every_s", cfg.tracking.scan_interval.count()}});
+    }
+    s.sup.run("pipeline", [&s] { return s.pipe.loop(); });
+    s.sup.run("executor", [&s] { return s.exec.loop(); });
+    s.sup.run("notifier", [&s] { return s.notify.loop(); });
+    s.sup.run("housekeeping", [&s] { return s.house.loop(); });
+    s.sup.run("storage_watch", [&s] { return s.watch.loop(); });
+    // WATCHDOG=1 only while every loop above makes progress (supervisor.hpp).
+    if (auto every = systemd::watchdog_interval())
+        asio::co_spawn(s.io, s.sup.watchdog(*every, [] { systemd::notify("WATCHDOG=1"); }), asio::detached);
+    s.in_force.record("start", true, {});
+    const auto rules = s.in_force.rules();
+    log::info("daemon_ready", {{"rules", rules->size()}, {"rules_hash", rules->hash()}, {"auth", s.tokens.state()},
+                               {"database", cfg.storage.path.string()}});
+    if (s.tokens.state() != "authorized") log::warn("not_authorized", {{"advice", s.tokens.advice()}});
+    if (s.brk.open())
+        log::error("sending_paused", {{"advice", "the circuit breaker paused sending before this start; check orderflowctl status, then orderflowctl resume"}});
+    systemd::notify("READY=1\nSTATUS=running");
+}
+
+asio::awaitable<bool> service::reload() {
+    auto& s = *impl_;
+    const auto outcome = co_await s.in_force.reload(s.background.get_executor(), s.desk);
+    co_return outcome.ok;
+}
+
+void service::stop() {
+    auto& s = *impl_;
+    if (s.stopping) return;
+    s.stopping = true;
+    systemd::notify("STOPPING=1");
+    log::info("daemon_stopping", {});
+    s.webhooks.stop();
+    s.feed.stop();
+    s.admin.stop();
+    s.pipe.stop();
+    s.exec.stop();
+    s.notify.stop();
+    s.house.stop();
+    s.poll.stop();
+    s.watch.stop();
+    s.sup.stop();
+}
+
+std::uint16_t service::webhook_port() const { return impl_->webhooks.port(); }
+std::uint16_t service::admin_port() const { return impl_->feed.port(); }
+
+int run_orderflowd(int argc, char** argv) {
+    std::string config_path;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--config" && i + 1 < argc) config_path = argv[++i];
+        else if (a.rfind("--config=", 0) == 0) config_path = a.substr(9);
+        else if (a == "--help" || a == "-h") {
+            std::cout << "usage: orderflowd --config FILE\n";
+            return 0;
+        } else {
+            std::cerr << "orderflowd: unknown argument '" << a << "'\nusage: orderflowd --config FILE\n";
+            return 2;
+        }
+    }
+    if (config_path.empty()) {
+        std::cerr << "usage: orderflowd --config FILE\n";
+        return 2;
+    }
+    auto loaded = load_config(config_path);
+    for (const auto& d : loaded.diagnostics) log::write(d.warning ? log::level::warn : log::level::error, "config_invalid", {{"message", d.to_string()}});
+    if (!loaded.ok()) return 1;
+    log::threshold() = log::parse_level(loaded.value->log_level);
+
+    try {
+        asio::io_context io(1);
+        service svc(io, std::move(*loaded.value));
+        svc.start();
+        asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+            for (;;) {
+                auto [ec, sig] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
+                if (ec) co_return;
+                if (sig == SIGHUP) {
+                    log::info("reload_requested", {{"signal", "SIGHUP"}});
+                    // Detached, so a SIGTERM during a reload is still heard at once.
+                    asio::co_spawn(io, svc.reload(), asio::detached);
+                    continue;
+                }
+                log::info("shutdown_requested", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+                svc.stop();
+                co_return;
+            }
+        }, asio::detached);
+        io.run();
+        log::info("daemon_stopped", {});
+        return 0;
+    } catch (const std::exception& e) {
+        log::error("startup_failed", {{"error", e.what()}});
+        return 1;
+    }
+}
+
+}  // namespace orderflow::daemon

@@ -1,0 +1,157 @@
+// See executor.hpp.
+#include "daemon/executor/executor.hpp"
+
+#include "common/log.hpp"
+#include "daemon/executor/breaker.hpp"
+#include "daemon/executor/message_sender.hpp"
+#include "daemon/executor/outcomes.hpp"
+#include "daemon/executor/reconciler.hpp"
+#include "daemon/executor/tracking_sender.hpp"
+#include "daemon/ingress/poller.hpp"
+#include "daemon/review_desk.hpp"
+#include "daemon/storage_watch.hpp"
+#include "daemon/supervisor.hpp"
+
+namespace orderflow::daemon {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+
+executor::executor(context ctx, parts p, review_desk& desk, tikapi::client& api, storage_watch& watch, supervisor& sup)
+    : ctx_(std::move(ctx)), parts_(p), desk_(desk), api_(api), watch_(watch), sup_(sup), wake_(ctx_.ex) {}
+
+void executor::stop() {
+    stopping_ = true;
+    parts_.reconcile.stop();
+    wake_.notify();
+}
+
+asio::awaitable<void> executor::loop() {
+    std::int64_t last_reconcile = 0;
+    while (!stopping_) {
+        sup_.beat("executor", std::chrono::seconds(5));
+        if (watch_.known_lost()) {
+            co_await wake_.wait(std::chrono::seconds(5));
+            continue;
+        }
+        std::string storage_error;
+        // At start (crash leftovers) and then every 10 s (timeouts).
+        if (ctx_.clock() - last_reconcile >= 10) {
+            last_reconcile = ctx_.clock();
+            try {
+                co_await parts_.reconcile.pass();
+            } catch (const std::exception& e) {
+                storage_error = e.what();
+            }
+        }
+        std::vector<storage::action_row> due;
+        if (storage_error.empty()) {
+            try {
+                due = ctx_.store.due_actions(ctx_.clock(), 20);
+            } catch (const std::exception& e) {
+                storage_error = e.what();
+            }
+        }
+        if (!storage_error.empty()) {
+            co_await wake_.wait(trouble_.failed(storage_error));
+            continue;
+        }
+        if (due.empty()) {
+            trouble_.ok();
+            co_await wake_.wait(std::chrono::seconds(5));
+            continue;
+        }
+        bool storage_trouble = false, paused = false;
+        for (auto& a : due) {
+            if (stopping_ || storage_trouble) break;
+            sup_.beat("executor");
+            try {
+                if (is_message(a.kind) && !parts_.brk.allows_sending()) {
+                    paused = true;   // messages wait; reviews and tags go on
+                    continue;
+                }
+                co_await execute(a);
+            } catch (const std::exception& ex) {
+                // A storage failure after the send leaves the row 'sending':
+                // it becomes 'unknown' at the next start, never re-sent blindly.
+                log::error("action_error", {{"action_id", a.id}, {"error", ex.what()}});
+                storage_error = ex.what();
+                storage_trouble = true;
+            }
+        }
+        try {
+            record_cs_calls(ctx_, api_);
+        } catch (const std::exception& e) {
+            storage_error = e.what();
+            storage_trouble = true;
+        }
+        if (storage_trouble) co_await wake_.wait(trouble_.failed(storage_error));
+        else if (paused) co_await wake_.wait(std::chrono::seconds(5));
+        if (!storage_trouble) trouble_.ok();
+    }
+}
+
+// flag_review, tag, untag, schedule: orderflow's own state, in one
+// transaction with the action's outcome, so each happens exactly once. A
+// schedule is an inbox event that waits (not_before) for its time: durable,
+// fired once (its dedupe key is the action's key), and processed like any
+// event, so its rules are evaluated on the order as it is then.
+void executor::apply(const storage::action_row& a) {
+    json p = json::parse(a.payload, nullptr, false);
+    if (!p.is_object()) p = json::object();
+    const std::int64_t now = ctx_.clock();
+    json result = json::object();
+    ctx_.db.transaction([&] {
+        ctx_.store.begin_attempt(a.id, now);
+        if (a.kind == "flag_review") {
+            const std::string reason = p.value("reason", "flagged"), note = p.value("note", "");
+            json evidence{{"rule_id", a.rule_id}, {"action_id", a.id}, {"inbox_id", a.event_id}};
+            if (auto ev = ctx_.store.get_event(a.event_id)) evidence["event"] = ev->event;
+            if (p.contains("message")) evidence["buyer_message"] = p["message"];
+            if (!note.empty()) evidence["note"] = note;
+            result["review_id"] = desk_.raise(a.order_id, reason, p.value("severity", "warning"),
+                                               "rule " + a.rule_id + ": " + (note.empty() ? reason : note), evidence);
+        } else if (a.kind == "schedule") {
+            storage::new_event timer;
+            timer.dedupe_key = "timer:" + a.idem_key;
+            timer.source = "timer";
+            timer.event = p.value("event", "");
+            timer.order_id = a.order_id;
+            timer.not_before = p.value("fire_at", now);
+            timer.received_at = now;
+            timer.payload = json{{"data", {{"order_id", a.order_id}, {"timer", timer.event}, {"scheduled_by", a.rule_id},
+                                           {"action_id", a.id}, {"fire_at", timer.not_before}}}}.dump();
+            ctx_.store.add_event(timer);
+            result["fire_at"] = timer.not_before;
+        } else if (a.kind == "tag") {
+            ctx_.store.add_tag(a.order_id, p.value("tag", ""), now);
+        } else {
+            ctx_.store.remove_tag(a.order_id, p.value("tag", ""));
+        }
+        ctx_.store.set_action_state(a.id, "done", "", result.dump(), now);
+        ctx_.store.audit(now, "orderflowd", a.kind, a.order_id, {{"action_id", a.id}, {"rule_id", a.rule_id}, {"params", p.value("tag", p.value("reason", ""))}});
+    });
+    log::info("action_done", {{"action_id", a.id}, {"kind", a.kind}, {"rule_id", a.rule_id}, {"order_id", a.order_id}});
+}
+
+asio::awaitable<void> executor::execute(const storage::action_row& a) {
+    if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag" || a.kind == "schedule") {
+        if (a.order_id.empty() && a.kind != "flag_review") {
+            parts_.out.skip(a, a.kind + " needs an order, and this event has none (orderflowctl check warns of it)");
+            co_return;
+        }
+        apply(a);
+        co_return;
+    }
+    if (a.kind == "update_tracking") {
+        co_await parts_.tracking.send(a);
+        co_return;
+    }
+    if (!is_message(a.kind)) {
+        parts_.out.fail(a, "action kind '" + a.kind + "' is not supported by this version");
+        co_return;
+    }
+    co_await parts_.messages.send(a);
+}
+
+}  // namespace orderflow::daemon

@@ -1,0 +1,66 @@
+// The executor: the outbox's one consumer. Every pass it reconciles sends
+// whose outcome is unknown (at start, then every 10 s), then carries out the
+// due actions by kind: messages through the circuit breaker and the message
+// sender, tracking updates through the tracking sender, and orderflow's own
+// state (flag_review, tag, untag, schedule) applied in one transaction with
+// the action's outcome, so each happens exactly once. A storage failure ends
+// the pass and backs off in memory; a row left 'sending' becomes 'unknown'
+// at the next start and is reconciled, never blindly re-sent.
+#pragma once
+
+#include "daemon/context.hpp"
+#include "daemon/detail/trouble.hpp"
+#include "daemon/detail/wakeup.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <string>
+
+namespace orderflow::tikapi {
+class client;
+}
+
+namespace orderflow::daemon {
+
+class breaker;
+class message_sender;
+class outcomes;
+class reconciler;
+class review_desk;
+class storage_watch;
+class supervisor;
+class tracking_sender;
+
+class executor {
+public:
+    struct parts {
+        breaker& brk;
+        outcomes& out;
+        message_sender& messages;
+        tracking_sender& tracking;
+        reconciler& reconcile;
+    };
+    executor(context ctx, parts p, review_desk& desk, tikapi::client& api, storage_watch& watch, supervisor& sup);
+
+    boost::asio::awaitable<void> loop();   // supervised as "executor"
+    void wake() { wake_.notify(); }
+    void stop();
+
+    // One action by its kind (public for tests). Throws storage_error.
+    boost::asio::awaitable<void> execute(const storage::action_row& a);
+
+private:
+    void apply(const storage::action_row& a);
+
+    context ctx_;
+    parts parts_;
+    review_desk& desk_;
+    tikapi::client& api_;
+    storage_watch& watch_;
+    supervisor& sup_;
+    detail::wakeup wake_;
+    detail::trouble trouble_{"executor_storage_failed"};
+    bool stopping_ = false;
+};
+
+}  // namespace orderflow::daemon

@@ -1,0 +1,99 @@
+// See guards.hpp.
+#include "daemon/executor/guards.hpp"
+
+#include "common/log.hpp"
+#include "daemon/detail/local_time.hpp"
+#include "daemon/events.hpp"
+#include "daemon/executor/outcomes.hpp"
+#include "daemon/order_source.hpp"
+#include "daemon/pipeline.hpp"
+#include "daemon/rules_in_force.hpp"
+#include "rules/engine.hpp"
+#include "rules/ruleset.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace orderflow::daemon {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+
+guards::guards(context ctx, const rules_in_force& in_force, outcomes& out, order_source& orders)
+    : ctx_(std::move(ctx)), in_force_(in_force), out_(out), orders_(orders) {}
+
+guard_result guards::check(const storage::action_row& a) {
+    const std::int64_t now = ctx_.clock();
+    json p = json::parse(a.payload, nullptr, false);
+    if (!p.is_object()) p = json::object();
+    // The rule's own guards (docs/rules.md "Guards") override the config's.
+    const json g = p.contains("guards") && p["guards"].is_object() ? p["guards"] : json::object();
+    // Plain ints: GCC 12 warns falsely of an uninitialized optional<pair> here.
+    bool quiet_on = in_force_.cfg().guards.quiet_hours.has_value();
+    int quiet_from = quiet_on ? in_force_.cfg().guards.quiet_hours->first : 0, quiet_to = quiet_on ? in_force_.cfg().guards.quiet_hours->second : 0;
+    if (g.contains("quiet_hours")) {
+        const json& q = g["quiet_hours"];
+        quiet_on = q.is_object();
+        if (quiet_on) {
+            quiet_from = q.value("from", 0);
+            quiet_to = q.value("to", 0);
+        }
+    }
+    const int per_order = g.value("messages_per_order_per_day", in_force_.cfg().guards.messages_per_order_per_day);
+    const int per_buyer = g.value("messages_per_buyer_per_day", in_force_.cfg().guards.messages_per_buyer_per_day);
+    const bool cancelled_ok = g.value("cancelled", false);
+
+    if (quiet_on && detail::in_daily_window(detail::local_minute_of_day(now), quiet_from, quiet_to)) {
+        const auto until = detail::next_local_time(now, quiet_to);
+        char hhmm[32];
+        std::snprintf(hhmm, sizeof hhmm, "%02d:%02d", quiet_to / 60, quiet_to % 60);
+        ctx_.store.set_action_state(a.id, "deferred", std::string("quiet hours: waits until ") + hhmm + " " + in_force_.cfg().timezone, "", now, until);
+        log::info("action_deferred", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
+                                      {"reason", "quiet hours"}, {"retry_at", until}});
+        return guard_result::waited;
+    }
+    if (!a.order_id.empty()) {
+        auto cached = ctx_.store.get_order(a.order_id);
+        if (!cancelled_ok && cached && (cached->status == "CANCELLED" || cached->status == "CANCEL")) {
+            out_.skip(a, "the order is cancelled (a rule may allow it with \"guards\": {\"cancelled\": true})", "order_cancelled", "info");
+            return guard_result::stopped;
+        }
+        const int to_order = ctx_.store.messages_to_order_since(a.order_id, now - 86400);
+        if (to_order >= per_order) {
+            out_.skip(a, "cap: " + std::to_string(to_order) + " automated messages to this order in 24 h (messages_per_order_per_day " +
+                        std::to_string(per_order) + ")", "message_cap");
+            return guard_result::stopped;
+        }
+    }
+    const std::string buyer = p.value("buyer_user_id", "");
+    const int to_buyer = ctx_.store.messages_to_buyer_since(buyer, now - 86400);
+    if (!buyer.empty() && to_buyer >= per_buyer) {
+        out_.skip(a, "cap: " + std::to_string(to_buyer) + " automated messages to this buyer in 24 h (messages_per_buyer_per_day " +
+                    std::to_string(per_buyer) + ")", "message_cap");
+        return guard_result::stopped;
+    }
+    return guard_result::go;
+}
+
+asio::awaitable<bool> guards::rule_still_matches(const storage::action_row& a) {
+    auto event = ctx_.store.get_event(a.event_id);
+    if (!event || !needs_order(event->event)) co_return true;
+    const std::string order_id = a.order_id;
+    auto fetched = co_await orders_.fetch(order_id);
+    if (!fetched.order) {
+        if (fetched.retryable) out_.defer(a, "re-check before sending: " + fetched.error);
+        else out_.skip(a, "re-check before sending: " + fetched.error, "send_failed");
+        co_return false;
+    }
+    rules::context ctx = event_context(*event, ctx_.clock(), in_force_.cfg().rules.default_locale);
+    ctx.order = order_view(*fetched.order);
+    ctx.order["tags"] = ctx_.store.tags(order_id);
+    ctx_.store.put_order({order_id, ctx.order.value("status", ""), ctx.order.dump(), ctx_.clock()});
+    auto rule_set = in_force_.rules();
+    const auto result = rules::evaluate(*rule_set, ctx);
+    if (std::find(result.matched_rules.begin(), result.matched_rules.end(), a.rule_id) != result.matched_rules.end()) co_return true;
+    out_.skip(a, "its rule no longer matches the order as it is now (checked again after waiting)");
+    co_return false;
+}
+
+}  // namespace orderflow::daemon

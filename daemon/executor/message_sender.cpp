@@ -1,0 +1,100 @@
+// See message_sender.hpp.
+#include "daemon/executor/message_sender.hpp"
+
+#include "common/log.hpp"
+#include "daemon/executor/guards.hpp"
+#include "daemon/executor/outcomes.hpp"
+#include "daemon/rules_in_force.hpp"
+#include "daemon/tokens.hpp"
+#include "tikapi/client.hpp"
+
+namespace orderflow::daemon {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+
+message_sender::message_sender(context ctx, const rules_in_force& in_force, tikapi::client& api, token_keeper& tokens, outcomes& out,
+                               guards& g)
+    : ctx_(std::move(ctx)), in_force_(in_force), api_(api), tokens_(tokens), out_(out), guards_(g) {}
+
+asio::awaitable<void> message_sender::send(const storage::action_row& a) {
+    if (guards_.check(a) != guard_result::go) co_return;
+    if (a.state == "deferred" && !a.order_id.empty()) {
+        const bool still = co_await guards_.rule_still_matches(a);
+        if (!still) co_return;
+    }
+    json p = json::parse(a.payload, nullptr, false);
+    std::string buyer = p.is_object() ? p.value("buyer_user_id", "") : "";
+    std::string text = p.is_object() ? p.value("text", "") : "";
+    // An event from a conversation (message.received) names it; order events name the buyer.
+    std::string known_conversation = p.is_object() ? p.value("conversation_id", "") : "";
+    if ((buyer.empty() && known_conversation.empty()) || text.empty()) {
+        out_.fail(a, "planned message has no buyer or no text");
+        co_return;
+    }
+    const orderflow::secret* token = co_await tokens_.access();
+    if (!token) { out_.defer(a, tokens_.advice()); co_return; }
+
+    // The conversation: cached per buyer, else opened (Create Conversation
+    // reopens an existing one and returns its id).
+    std::optional<std::string> conversation;
+    if (!known_conversation.empty()) conversation = known_conversation;
+    else conversation = ctx_.store.conversation_for(buyer);
+    if (!conversation) {
+        auto r = co_await api_.create_conversation(buyer, *token);
+        if (!r && r.error().token_expired()) {
+            const bool refreshed = co_await tokens_.refresh_after_rejection();
+            if (refreshed) token = co_await tokens_.access();
+            if (!refreshed || !token) { out_.defer(a, tokens_.advice()); co_return; }
+            r = co_await api_.create_conversation(buyer, *token);
+        }
+        if (!r) {
+            // Nothing was sent to the buyer yet, so retrying is safe.
+            if (r.error().retryable() && a.attempts + 1 < in_force_.cfg().executor.max_send_attempts) { out_.defer(a, "create conversation: " + r.error().describe()); co_return; }
+            { out_.fail(a, "create conversation: " + r.error().describe()); co_return; }
+        }
+        conversation = r.value();
+        ctx_.db.transaction([&] {
+            ctx_.store.put_conversation(buyer, *conversation, ctx_.clock());
+            ctx_.store.audit(ctx_.clock(), "orderflowd", "create_conversation", a.order_id,
+                        {{"action_id", a.id}, {"conversation_id", *conversation}});
+        });
+    }
+
+    // From here the outcome may become unknown: commit 'sending' first, so a
+    // crash mid-send is found at start-up instead of sending twice.
+    ctx_.store.begin_attempt(a.id, ctx_.clock());
+    auto r = co_await api_.send_text_message(*conversation, text, *token);
+    if (!r && r.error().token_expired()) {
+        // 105002 means TikTok refused the request: nothing was sent, so one retry is safe.
+        const bool refreshed = co_await tokens_.refresh_after_rejection();
+        if (refreshed) token = co_await tokens_.access();
+        if (refreshed && token) r = co_await api_.send_text_message(*conversation, text, *token);
+    }
+    if (r) {
+        json result{{"message_id", r.value()}, {"conversation_id", *conversation}};
+        ctx_.db.transaction([&] {
+            ctx_.store.set_action_state(a.id, "done", "", result.dump(), ctx_.clock());
+            ctx_.store.audit(ctx_.clock(), "orderflowd", "send_message", a.order_id,
+                        {{"action_id", a.id}, {"rule_id", a.rule_id}, {"conversation_id", *conversation},
+                         {"message_id", r.value()}, {"template", p.value("template", "")}, {"locale", p.value("locale", "")}});
+        });
+        log::info("action_done", {{"action_id", a.id}, {"kind", a.kind}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
+                                  {"message_id", r.value()}});
+        co_return;
+    }
+    const auto& err = r.error();
+    bool maybe_delivered = err.request_sent && (err.kind == tikapi::error_kind::timeout ||
+                                                err.kind == tikapi::error_kind::connect ||
+                                                err.kind == tikapi::error_kind::protocol);
+    if (maybe_delivered) {
+        ctx_.store.set_action_state(a.id, "unknown", "outcome unknown: " + err.describe(), "", ctx_.clock());
+        log::warn("action_outcome_unknown", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"error", err.describe()},
+                                             {"advice", "not re-sent automatically; check the buyer conversation"}});
+        co_return;
+    }
+    if (err.retryable() && a.attempts + 1 < in_force_.cfg().executor.max_send_attempts) { out_.defer(a, err.describe()); co_return; }
+    out_.fail(a, err.describe());
+}
+
+}  // namespace orderflow::daemon

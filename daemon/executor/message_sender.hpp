@@ -1,0 +1,39 @@
+// Sends one planned buyer message (send_message, or reply in the buyer's
+// conversation): the guards first, then the conversation (cached per buyer,
+// else opened with Create Conversation), then 'sending' is committed before
+// Send Message, so a crash mid-send is found at start-up instead of sending
+// twice. A refusal that certainly sent nothing is retried (deferred); an
+// answer that never came makes the outcome `unknown`, for the reconciler.
+#pragma once
+
+#include "daemon/context.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+namespace orderflow::tikapi {
+class client;
+}
+
+namespace orderflow::daemon {
+
+class guards;
+class outcomes;
+class rules_in_force;
+class token_keeper;
+
+class message_sender {
+public:
+    message_sender(context ctx, const rules_in_force& in_force, tikapi::client& api, token_keeper& tokens, outcomes& out, guards& g);
+
+    boost::asio::awaitable<void> send(const storage::action_row& a);
+
+private:
+    context ctx_;
+    const rules_in_force& in_force_;
+    tikapi::client& api_;
+    token_keeper& tokens_;
+    outcomes& out_;
+    guards& guards_;
+};
+
+}  // namespace orderflow::daemon

@@ -1,0 +1,111 @@
+// See reconciler.hpp.
+#include "daemon/executor/reconciler.hpp"
+
+#include "common/log.hpp"
+#include "daemon/reconcile.hpp"
+#include "daemon/review_desk.hpp"
+#include "daemon/tokens.hpp"
+#include "tikapi/client.hpp"
+
+#include <map>
+
+namespace orderflow::daemon {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+
+reconciler::reconciler(context ctx, tikapi::client& api, token_keeper& tokens, review_desk& desk)
+    : ctx_(std::move(ctx)), api_(api), tokens_(tokens), desk_(desk) {}
+
+asio::awaitable<void> reconciler::pass() {
+    const std::vector<storage::action_row> rows = ctx_.store.actions_in_state("unknown", 100);
+    for (const auto& a : rows) {
+        if (stopping_) break;
+        json previous = json::parse(a.result.empty() ? "{}" : a.result, nullptr, false);
+        if (a.kind == "update_tracking") {
+            // Interrupted mid-call: shipping and updating are safe to repeat.
+            replan(a, "outcome unknown after a restart; a tracking update is safe to repeat, so it is tried again");
+            continue;
+        }
+        // An inconclusive look already has a critical review item: a person
+        // decides. Anything else unknown is looked at, a resend that was
+        // itself interrupted included (the resend limit bounds it).
+        if (!is_message(a.kind) || (previous.is_object() && previous.value("reconciled", "") == "inconclusive")) continue;
+        co_await reconcile(a);
+    }
+}
+
+asio::awaitable<void> reconciler::reconcile(const storage::action_row& a) {
+    json p = json::parse(a.payload, nullptr, false);
+    if (!p.is_object()) co_return;
+    const std::string text = p.value("text", "");
+    std::optional<std::string> conversation;
+    if (!p.value("conversation_id", "").empty()) conversation = p.value("conversation_id", "");
+    else conversation = ctx_.store.conversation_for(p.value("buyer_user_id", ""));
+    if (!conversation) {
+        // The conversation is opened (and cached) before a message is sent.
+        replan(a, "reconciled: no conversation was opened, so nothing was sent");
+        co_return;
+    }
+    const orderflow::secret* token = co_await tokens_.access();
+    if (!token) co_return;   // stays unknown; looked at again on the next start
+
+    // TikTok's clock and ours may differ: look a little before the planning
+    // time. Erring this way can only mistake an older identical text for
+    // this one (not sent: at most once), never send twice.
+    constexpr std::int64_t clock_skew = 300;
+    const std::int64_t since = a.created_at - clock_skew;
+    const std::string path = "/customer_service/202309/conversations/" + *conversation + "/messages";
+    bool found = false, complete = false;
+    std::string message_id, page_token;
+    for (int page = 0; page < 10 && !found && !complete; ++page) {
+        std::map<std::string, std::string> query{{"page_size", "10"}};
+        if (!page_token.empty()) query["page_token"] = page_token;
+        auto r = co_await api_.call("GET", path, query, nullptr, *token, true, tikapi::retry::idempotent);
+        if (!r) {
+            log::warn("reconcile_failed", {{"action_id", a.id}, {"error", r.error().describe()}});
+            co_return;   // stays unknown; looked at again on the next start
+        }
+        const page_scan scan = scan_page(r.value(), text, since);
+        found = scan.found;
+        message_id = scan.message_id;
+        complete = scan.complete;
+        page_token = scan.next_page_token;
+    }
+    int resent = 0;
+    for (const auto& h : ctx_.store.action_history(a.id))
+        resent += h.state == "planned" && h.reason.rfind("reconciled", 0) == 0;
+    const reconcile_verdict verdict = decide_reconcile(found, complete, resent);
+    if (verdict == reconcile_verdict::delivered) {
+        json result{{"message_id", message_id}, {"conversation_id", *conversation}, {"reconciled", "found"}};
+        ctx_.db.transaction([&] {
+            ctx_.store.set_action_state(a.id, "done", "reconciled: the message is in the conversation", result.dump(), ctx_.clock());
+            ctx_.store.audit(ctx_.clock(), "orderflowd", "send_message.reconciled", a.order_id,
+                        {{"action_id", a.id}, {"rule_id", a.rule_id}, {"message_id", message_id}, {"outcome", "delivered"}});
+        });
+        log::info("action_reconciled", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"outcome", "delivered"}});
+    } else if (verdict == reconcile_verdict::send_again) {
+        replan(a, "reconciled: not in the conversation; sending once more under the same key");
+    } else {
+        ctx_.db.transaction([&] {
+            ctx_.store.set_action_state(a.id, "unknown", "reconciliation could not tell whether it was delivered; check the conversation",
+                                   json{{"reconciled", "inconclusive"}}.dump(), ctx_.clock());
+            desk_.raise(a.order_id, "send_unknown", "critical",
+                         "rule " + a.rule_id + ": a message may or may not have reached the buyer; check conversation " + *conversation,
+                         {{"action_id", a.id}, {"rule_id", a.rule_id}, {"conversation_id", *conversation}, {"text", text}});
+        });
+        log::warn("action_reconcile_inconclusive", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
+                                                    {"advice", "look at the buyer conversation; it is not re-sent automatically"}});
+    }
+}
+
+void reconciler::replan(const storage::action_row& a, const std::string& why) {
+    ctx_.db.transaction([&] {
+        ctx_.store.set_action_state(a.id, "planned", why, json{{"reconciled", "absent"}}.dump(), ctx_.clock());
+        ctx_.store.audit(ctx_.clock(), "orderflowd", "send_message.reconciled", a.order_id,
+                    {{"action_id", a.id}, {"rule_id", a.rule_id}, {"outcome", "not delivered"}});
+    });
+    log::info("action_reconciled", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"outcome", "not delivered"}});
+}
+
+}  // namespace orderflow::daemon

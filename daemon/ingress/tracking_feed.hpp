@@ -1,0 +1,92 @@
+// The warehouse's tracking feed: POST /v1/tracking on the TCP admin listener
+// (admin.listen, with "Authorization: Bearer <admin.token_file>"), and CSV
+// files dropped into tracking.feed_dir. Each submission becomes one
+// tracking.received inbox event; the same submission twice is one event.
+//
+// Drop-folder files are read and parsed on a background thread and their
+// rows committed in chunks of 500, the event loop serving webhooks between
+// them. Symbolic links and anything but a regular file are never opened
+// (O_NOFOLLOW), and files over 10 MiB are refused: both go to rejected/
+// with a review item. A processed file moves to processed/, with a
+// .errors.txt naming each bad line (docs/operations.md, "The tracking feed").
+#pragma once
+
+#include "common/secret.hpp"
+#include "daemon/context.hpp"
+#include "daemon/detail/wakeup.hpp"
+#include "daemon/tracking.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace orderflow::tikapi {
+class http_server;
+struct http_request;
+struct http_response;
+}
+
+namespace orderflow::daemon {
+
+class inbox_writer;
+class review_desk;
+class rules_in_force;
+class supervisor;
+
+class tracking_feed {
+public:
+    // The largest CSV file the drop folder takes: a day's shipments are a few
+    // thousand rows, well under a megabyte.
+    static constexpr std::uintmax_t max_file_bytes = 10 * 1024 * 1024;
+    // Rows committed per transaction.
+    static constexpr std::size_t rows_per_commit = 500;
+
+    // background: where files are read and parsed. on_new_events: wakes the pipeline.
+    tracking_feed(context ctx, const rules_in_force& in_force, inbox_writer& writer, review_desk& desk, supervisor& sup,
+                  boost::asio::any_io_executor background, std::function<void()> on_new_events);
+    ~tracking_feed();
+
+    // Binds admin.listen when configured (reads admin.token_file; throws
+    // naming the file or the address). The drop folder's loop is loop().
+    void start_listener();
+    std::uint16_t port() const;   // 0 when there is no listener
+    boost::asio::awaitable<void> loop();   // supervised as "tracking_feed"
+    void stop();
+
+    // One POST to the admin listener (public for tests).
+    boost::asio::awaitable<tikapi::http_response> handle(tikapi::http_request& req);
+    // One pass over the drop folder (public for tests).
+    boost::asio::awaitable<void> scan();
+
+    // What the background thread makes of one file.
+    struct file_read {
+        std::string refused;      // why the file is not taken at all ("" when it is)
+        bool unreadable = false;  // a read error: left in place, tried again
+        csv_result parsed;
+    };
+    // Opens (never following a link), checks and parses one file. No storage: runs on any thread.
+    static file_read read_file(const std::filesystem::path& file);
+
+private:
+    boost::asio::awaitable<void> process(const std::filesystem::path& file);
+    std::filesystem::path move_aside(const std::filesystem::path& file, const char* sub, const std::vector<std::string>& report);
+
+    context ctx_;
+    const rules_in_force& in_force_;
+    inbox_writer& writer_;
+    review_desk& desk_;
+    supervisor& sup_;
+    boost::asio::any_io_executor background_;
+    std::function<void()> on_new_events_;
+    detail::wakeup wake_;
+    orderflow::secret token_;
+    std::unique_ptr<tikapi::http_server> server_;
+    bool stopping_ = false;
+};
+
+}  // namespace orderflow::daemon

@@ -1,0 +1,78 @@
+// See webhook_ingress.hpp.
+#include "daemon/ingress/webhook_ingress.hpp"
+
+#include "common/log.hpp"
+#include "daemon/events.hpp"
+#include "daemon/ingress/inbox_writer.hpp"
+#include "daemon/rules_in_force.hpp"
+#include "tikapi/http.hpp"
+#include "tikapi/webhook.hpp"
+
+namespace orderflow::daemon {
+
+using json = nlohmann::json;
+using tikapi::http_request;
+using tikapi::http_response;
+
+webhook_ingress::webhook_ingress(context ctx, const rules_in_force& in_force, const orderflow::secret& app_secret,
+                                 inbox_writer& writer, std::function<void()> on_new_event)
+    : ctx_(std::move(ctx)), in_force_(in_force), app_secret_(app_secret), writer_(writer), on_new_event_(std::move(on_new_event)) {}
+
+webhook_ingress::~webhook_ingress() = default;
+
+void webhook_ingress::start() {
+    const auto& cfg = in_force_.cfg();
+    tikapi::server_options opts;
+    opts.body_limit = cfg.webhook.max_body;
+    opts.read_timeout = cfg.webhook.read_timeout;
+    server_ = std::make_unique<tikapi::http_server>(ctx_.ex, cfg.webhook.listen.host, cfg.webhook.listen.port,
+                                                    [this](http_request& req) { return handle(req); }, opts);
+    server_->start();
+    log::info("webhook_listening", {{"host", cfg.webhook.listen.host}, {"port", server_->port()}, {"path", cfg.webhook.path}});
+}
+
+void webhook_ingress::stop() {
+    if (server_) server_->stop();
+}
+
+std::uint16_t webhook_ingress::port() const { return server_ ? server_->port() : 0; }
+
+boost::asio::awaitable<http_response> webhook_ingress::handle(http_request& req) {
+    const auto& cfg = in_force_.cfg();
+    if (req.path() != cfg.webhook.path) co_return http_response::text(404, "not found\n");
+    if (req.method != "POST") co_return http_response::text(405, "use POST\n");
+    if (!tikapi::verify_webhook_signature(cfg.tiktok.app_key, app_secret_, req.body, req.header("Authorization"))) {
+        log::warn("webhook_rejected", {{"reason", "signature does not match"}, {"remote", req.remote}, {"bytes", req.body.size()}});
+        co_return http_response{401, {}, {}};
+    }
+    auto parsed = tikapi::parse_webhook(req.body);
+    if (auto* problem = std::get_if<std::string>(&parsed)) {
+        log::warn("webhook_malformed", {{"error", *problem}, {"remote", req.remote}, {"bytes", req.body.size()}});
+        co_return http_response::text(400, "malformed webhook: " + *problem + "\n");
+    }
+    const auto& hook = std::get<tikapi::webhook_event>(parsed);
+    if (!cfg.tiktok.shop_id.empty() && hook.shop_id != cfg.tiktok.shop_id) {
+        log::warn("webhook_other_shop", {{"shop_id", hook.shop_id}, {"type", hook.type}});
+        co_return http_response{200, {}, {}};
+    }
+    auto event = inbox_event_from_webhook(hook, req.body, ctx_.clock());
+    json fields{{"type", hook.type}, {"topic", std::string(tikapi::topic_name(hook.type))}, {"rule_event", event.event},
+                {"notification_id", hook.notification_id}, {"order_id", event.order_id}};
+    // co_await only as a whole statement: GCC 12 miscompiles it inside
+    // conditions and short-circuit operators.
+    const write_outcome outcome = co_await writer_.enqueue(std::move(event));
+    switch (outcome) {
+        case write_outcome::inserted:
+            log::info("webhook_received", std::move(fields));
+            if (on_new_event_) on_new_event_();
+            co_return http_response{200, {}, {}};
+        case write_outcome::duplicate:
+            log::info("webhook_duplicate", std::move(fields));
+            co_return http_response{200, {}, {}};
+        case write_outcome::unavailable:
+            break;
+    }
+    co_return http_response::text(503, "storage unavailable; retry later\n");
+}
+
+}  // namespace orderflow::daemon

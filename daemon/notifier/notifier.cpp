@@ -1,0 +1,194 @@
+// See notifier.hpp.
+#include "daemon/notifier/notifier.hpp"
+
+#include "common/log.hpp"
+#include "daemon/detail/local_time.hpp"
+#include "daemon/detail/run_command.hpp"
+#include "daemon/notify.hpp"
+#include "daemon/rules_in_force.hpp"
+#include "daemon/supervisor.hpp"
+#include "tikapi/http.hpp"
+#include "tikapi/signing.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <optional>
+
+namespace orderflow::daemon {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+
+notifier::notifier(context ctx, const rules_in_force& in_force, supervisor& sup, asio::any_io_executor commands,
+                   std::function<bool()> sending_paused)
+    : ctx_(std::move(ctx)),
+      in_force_(in_force),
+      sup_(sup),
+      commands_(std::move(commands)),
+      sending_paused_(std::move(sending_paused)),
+      http_(std::make_unique<tikapi::http_client>(ctx_.ex)),
+      wake_(ctx_.ex) {}
+
+notifier::~notifier() = default;
+
+void notifier::stop() {
+    stopping_ = true;
+    wake_.notify();
+}
+
+asio::awaitable<void> notifier::loop() {
+    while (!stopping_) {
+        sup_.beat("notifier", std::chrono::seconds(5));
+        std::vector<storage::notification_row> due;
+        std::string storage_error;
+        try {
+            queue_heartbeat();
+            due = ctx_.store.due_notifications(ctx_.clock(), 500);
+        } catch (const std::exception& e) {
+            storage_error = e.what();
+        }
+        if (!storage_error.empty()) {
+            co_await wake_.wait(trouble_.failed(storage_error));
+            continue;
+        }
+        if (due.empty()) {
+            trouble_.ok();
+            co_await wake_.wait(std::chrono::seconds(5));
+            continue;
+        }
+        // Per channel: tests and heartbeats go at once; review alerts go
+        // at most once per digest_interval, what gathered meanwhile as
+        // one digest (a storm is one message, not hundreds). When an
+        // outcome cannot be recorded the pass ends and the loop backs
+        // off: going on would deliver the same rows again at once.
+        std::map<std::string, std::vector<storage::notification_row>> reviews;
+        for (const auto& n : due) {
+            if (stopping_ || !storage_error.empty()) break;
+            sup_.beat("notifier");
+            if (n.review_id == 0) {
+                const std::vector<storage::notification_row> one{n};
+                storage_error = co_await deliver(one);
+            } else {
+                reviews[n.channel].push_back(n);
+            }
+        }
+        for (const auto& [channel, rows] : reviews) {
+            if (stopping_ || !storage_error.empty()) break;
+            sup_.beat("notifier");
+            bool postponed = false;
+            try {
+                auto [last, fresh] = channel_last_review_.try_emplace(channel, 0);
+                if (fresh) last->second = ctx_.store.last_review_notification(channel);
+                const std::int64_t next = last->second + in_force_.cfg().digest_interval.count();
+                if (last->second > 0 && next > ctx_.clock()) {
+                    ctx_.store.postpone_notifications(channel, next);
+                    postponed = true;
+                }
+            } catch (const std::exception& e) {
+                storage_error = e.what();
+                break;
+            }
+            if (postponed) continue;
+            storage_error = co_await deliver(rows);
+        }
+        if (!storage_error.empty()) co_await wake_.wait(trouble_.failed(storage_error));
+        else trouble_.ok();
+    }
+}
+
+// Once a day at notify.heartbeat (shop time), every channel that takes
+// heartbeats gets one; the dedupe key is the date, so restarts never double it.
+void notifier::queue_heartbeat() {
+    if (!in_force_.cfg().heartbeat_at || in_force_.cfg().channels.empty()) return;
+    const std::int64_t now = ctx_.clock();
+    if (detail::local_minute_of_day(now) < *in_force_.cfg().heartbeat_at) return;
+    const std::string dedupe = "heartbeat:" + detail::local_date(now);
+    if (dedupe == heartbeat_done_) return;   // today's is queued (the database key makes sure across restarts)
+    heartbeat_done_ = dedupe;
+    std::optional<json> payload;
+    for (const auto& ch : in_force_.cfg().channels) {
+        if (!ch.heartbeat) continue;
+        if (!payload) payload = heartbeat_notification(ctx_.store.activity_since(now - 86400), sending_paused_(), now);
+        if (ctx_.store.add_notification(ch.name, dedupe, 0, *payload, now))
+            log::info("heartbeat_queued", {{"channel", ch.name}, {"summary", (*payload)["summary"]}});
+    }
+}
+
+// One message to one channel: a single notification as it is, several
+// review alerts as one digest. All rows share the outcome.
+asio::awaitable<std::string> notifier::deliver(const std::vector<storage::notification_row>& rows) {
+    const std::string& channel = rows.front().channel;
+    // A copy: a reload while this message is under way may replace the channel list.
+    const auto& channels = in_force_.cfg().channels;
+    auto found = std::find_if(channels.begin(), channels.end(), [&](const auto& c) { return c.name == channel; });
+    const std::optional<config::channel> ch = found == channels.end() ? std::nullopt : std::optional<config::channel>(*found);
+    std::string body;
+    if (rows.size() == 1) {
+        body = rows.front().payload;
+    } else {
+        std::vector<json> items;
+        for (const auto& n : rows) items.push_back(json::parse(n.payload, nullptr, false));
+        body = digest_notification(items, ctx_.clock()).dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+    std::string error;
+    if (!ch) {
+        error = "channel '" + channel + "' is no longer configured";
+    } else if (ch->type == "command") {
+        const std::vector<std::string> argv = ch->command;
+        auto run = [argv, body]() -> asio::awaitable<detail::command_result> {
+            co_return detail::run_command(argv, body, std::chrono::seconds(10));
+        };
+        auto r = co_await asio::co_spawn(commands_, run, asio::use_awaitable);
+        if (!r.ok) error = r.error;
+    } else {
+        auto base = tikapi::url::parse(ch->url);
+        if (!base) {
+            error = "not a URL";
+        } else {
+            tikapi::http_request req;
+            req.method = "POST";
+            req.target = base->base_path.empty() ? "/" : base->base_path;
+            base->base_path.clear();
+            req.body = ch->type == "slack" ? json{{"text", notification_text(json::parse(body, nullptr, false))}}.dump() : body;
+            req.headers.push_back({"Content-Type", "application/json"});
+            if (ch->type == "webhook") {
+                const orderflow::secret* key = in_force_.channel_secret(ch->name);
+                if (key) req.headers.push_back({"X-Orderflow-Signature", "sha256=" + tikapi::hmac_sha256_hex(key->reveal(), req.body)});
+            }
+            const auto timeout = std::chrono::milliseconds(10000);
+            auto r = co_await http_->send(*base, req, timeout);
+            if (!r) error = r.error().describe();
+            else if (r.value().status < 200 || r.value().status >= 300) error = "HTTP " + std::to_string(r.value().status);
+        }
+    }
+    try {
+        const std::int64_t now = ctx_.clock();
+        ctx_.db.transaction([&] {
+            for (const auto& n : rows) {
+                if (error.empty()) ctx_.store.notification_sent(n.id, now);
+                else ctx_.store.notification_retry(n.id, error, now + std::min<std::int64_t>(600, 5LL << std::min(n.attempts, 7)), now);
+            }
+        });
+        std::vector<std::int64_t> ids, review_ids;
+        for (const auto& n : rows) {
+            ids.push_back(n.id);
+            if (n.review_id) review_ids.push_back(n.review_id);
+        }
+        if (error.empty()) {
+            if (!review_ids.empty()) channel_last_review_[channel] = now;
+            log::info("notification_sent", {{"notification_ids", ids}, {"channel", channel}, {"review_ids", review_ids},
+                                            {"digest", rows.size() > 1}});
+        } else {
+            log::warn("notification_failed", {{"notification_ids", ids}, {"channel", channel}, {"error", error},
+                                              {"attempts", rows.front().attempts + 1},
+                                              {"retry_in_s", std::min<std::int64_t>(600, 5LL << std::min(rows.front().attempts, 7))}});
+        }
+    } catch (const std::exception& e) {
+        co_return e.what();
+    }
+    co_return std::string();
+}
+
+}  // namespace orderflow::daemon

@@ -1,0 +1,291 @@
+// See pipeline.hpp.
+#include "daemon/pipeline.hpp"
+
+#include "common/json_limits.hpp"
+#include "common/log.hpp"
+#include "daemon/detail/local_time.hpp"
+#include "daemon/events.hpp"
+#include "daemon/order_source.hpp"
+#include "daemon/review_desk.hpp"
+#include "daemon/rules_in_force.hpp"
+#include "daemon/storage_watch.hpp"
+#include "daemon/supervisor.hpp"
+#include "daemon/tokens.hpp"
+#include "rules/ruleset.hpp"
+
+#include <algorithm>
+
+namespace orderflow::daemon {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+
+// What rules see of an inbox event, before the order is added.
+rules::context event_context(const storage::event_row& e, std::int64_t now, const std::string& default_locale) {
+    auto parsed = parse_untrusted_json(e.payload);
+    json* payload = std::get_if<json>(&parsed);
+    json data = payload && payload->is_object() && payload->contains("data") ? (*payload)["data"] : json::object();
+    rules::context ctx;
+    ctx.event = e.event;
+    ctx.event_id = e.dedupe_key;
+    ctx.now = now;
+    ctx.utc_offset = detail::local_utc_offset(ctx.now);
+    ctx.default_locale = default_locale;
+    ctx.event_data = json{{"type", e.topic}, {"source", e.source}};
+    if (data.contains("order_status")) ctx.event_data["order_status"] = data["order_status"];
+    if (data.contains("update_time")) ctx.event_data["update_time"] = data["update_time"];
+    if (data.contains("fire_at")) ctx.event_data["fire_at"] = data["fire_at"];
+    for (const char* key : {"package_id", "carrier", "tracking_number"})
+        if (data.contains(key) && data[key].is_string() && !data[key].get_ref<const std::string&>().empty())
+            ctx.event_data[key] = data[key];
+    if (e.event == "message.received") ctx.message = message_view(data);
+    return ctx;
+}
+
+
+pipeline::pipeline(context ctx, const rules_in_force& in_force, order_source& orders, token_keeper& tokens, review_desk& desk,
+                   storage_watch& watch, supervisor& sup, std::function<void()> on_planned)
+    : ctx_(std::move(ctx)),
+      in_force_(in_force),
+      orders_(orders),
+      tokens_(tokens),
+      desk_(desk),
+      watch_(watch),
+      sup_(sup),
+      on_planned_(std::move(on_planned)),
+      wake_(ctx_.ex) {}
+
+void pipeline::stop() {
+    stopping_ = true;
+    wake_.notify();
+}
+
+asio::awaitable<void> pipeline::loop() {
+    while (!stopping_) {
+        sup_.beat("pipeline", std::chrono::seconds(5));
+        if (watch_.known_lost()) {
+            co_await wake_.wait(std::chrono::seconds(5));
+            continue;
+        }
+        const bool ok = co_await pass();
+        if (!ok) co_await wake_.wait(trouble_.failed(last_error_));
+    }
+}
+
+asio::awaitable<bool> pipeline::pass() {
+    std::vector<storage::event_row> events;
+    try {
+        events = ctx_.store.pending_events(ctx_.clock(), 50);
+        // Counted and committed before processing (one commit for the
+        // page); an event that was in a page when the process died is
+        // processed alone afterwards, its own start counted, so only
+        // the event that kills the process reaches the limit.
+        if (!events.empty())
+            ctx_.db.transaction([&] {
+                for (const auto& e : events)
+                    if (e.starts == 0) ctx_.store.mark_started(e.id);
+            });
+    } catch (const std::exception& e) {
+        last_error_ = e.what();
+        co_return false;
+    }
+    if (events.empty()) {
+        trouble_.ok();
+        co_await wake_.wait(std::chrono::seconds(5));
+        co_return true;
+    }
+    // One Get Order Detail for the orders of the whole page (it takes
+    // 50 ids), instead of one call per event: a backlog drains at
+    // TikTok's rate limit fifty times faster.
+    std::vector<std::string> ids;
+    for (const auto& e : events)
+        if (needs_order(e.event) && !e.order_id.empty() && std::find(ids.begin(), ids.end(), e.order_id) == ids.end())
+            ids.push_back(e.order_id);
+    co_await orders_.prefetch(ids);
+    bool storage_ok = true;
+    for (auto& e : events) {
+        if (stopping_ || !storage_ok) break;
+        sup_.beat("pipeline");
+        std::string error;
+        try {
+            if (e.starts >= max_event_starts) {
+                quarantine(e);
+                continue;
+            }
+            if (e.starts > 0) ctx_.db.transaction([&] { ctx_.store.mark_started(e.id); });
+        } catch (const std::exception& ex) {
+            last_error_ = ex.what();
+            storage_ok = false;
+            break;
+        }
+        try {
+            co_await process(e);
+            continue;
+        } catch (const std::exception& ex) {
+            error = ex.what();
+        }
+        log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"error", error}});
+        try {
+            ctx_.store.retry_event(e.id, error, ctx_.clock() + backoff(e.attempts, in_force_.cfg().executor.event_retry_max));
+        } catch (const std::exception& again) {
+            // Not even the retry could be recorded: the database refuses
+            // writes. Back off in memory rather than re-read it at once.
+            last_error_ = again.what();
+            storage_ok = false;
+        }
+    }
+    orders_.forget_prefetched();
+    if (storage_ok) trouble_.ok();
+    co_return storage_ok;
+}
+
+void pipeline::quarantine(const storage::event_row& e) {
+    const std::string why = "processing started " + std::to_string(e.starts) +
+                            " times and never finished (the daemon stopped or crashed each time); set aside so it cannot do so again";
+    ctx_.db.transaction([&] {
+        ctx_.store.finish_event(e.id, "failed", why, ctx_.clock());
+        desk_.raise(e.order_id, "event_quarantined", "critical",
+                     e.event + " (inbox " + std::to_string(e.id) + ") was set aside: " + why +
+                         ". Look at it with orderflowctl activity; the webhook's payload is kept",
+                     {{"inbox_id", e.id}, {"event", e.event}, {"source", e.source}, {"starts", e.starts}});
+    });
+    log::error("event_quarantined", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"starts", e.starts},
+                                     {"advice", "see the review item; the event is not processed again"}});
+}
+
+void pipeline::retry_later(const storage::event_row& e, const std::string& why) {
+    auto at = ctx_.clock() + backoff(e.attempts, in_force_.cfg().executor.event_retry_max);
+    ctx_.store.retry_event(e.id, why, at);
+    log::warn("event_deferred", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"reason", why}, {"retry_at", at}});
+}
+
+// The event cannot be processed: recorded as failed, and a person is told.
+void pipeline::fail_event(const storage::event_row& e, const std::string& why) {
+    ctx_.db.transaction([&] {
+        ctx_.store.finish_event(e.id, "failed", why, ctx_.clock());
+        desk_.raise(e.order_id, "event_failed", "warning", e.event + " could not be processed: " + why,
+                     {{"inbox_id", e.id}, {"event", e.event}, {"source", e.source}, {"error", why}});
+    });
+    log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"error", why}});
+}
+
+asio::awaitable<void> pipeline::process(const storage::event_row& e) {
+    auto rule_set = in_force_.rules();   // in-flight work finishes on the set it started with
+    if (e.event == "unknown") {
+        ctx_.store.finish_event(e.id, "ignored", "topic " + std::to_string(e.topic) + " is not used by orderflow", ctx_.clock());
+        log::info("event_ignored", {{"inbox_id", e.id}, {"topic", e.topic}});
+        co_return;
+    }
+    // Checked here too: a payload stored before ingress limited the depth
+    // would overflow the stack in the recursive copies below.
+    if (json_nests_deeper_than(e.payload, max_json_depth)) {
+        fail_event(e, "its payload is JSON nested deeper than " + std::to_string(max_json_depth) + " levels");
+        co_return;
+    }
+    rules::context ctx = event_context(e, ctx_.clock(), in_force_.cfg().rules.default_locale);
+    if (e.event == "shop.deauthorized") {
+        // A late retry of an old notification must not undo a newer authorization.
+        json payload = json::parse(e.payload, nullptr, false);
+        const std::int64_t sent_at = payload.is_object() && payload.contains("timestamp") && payload["timestamp"].is_number_integer()
+                                         ? payload["timestamp"].get<std::int64_t>() : 0;
+        const auto& current = tokens_.tokens();
+        if (current && current->obtained_at > 0 && sent_at > 0 && sent_at < current->obtained_at)
+            log::warn("deauthorization_ignored", {{"inbox_id", e.id}, {"sent_at", sent_at}, {"tokens_obtained_at", current->obtained_at},
+                                                  {"reason", "the shop was authorized again after this notification was sent"}});
+        else
+            tokens_.deauthorized();
+    }
+    if (e.event == "shop.authorization_expiring") {
+        json payload = json::parse(e.payload, nullptr, false);
+        std::string when = payload.is_object() && payload.contains("data") && payload["data"].is_object()
+                               ? payload["data"].value("expiration_time", std::string()) : std::string();
+        desk_.raise("", "authorization_expiring", "warning",
+                     "TikTok says the shop's authorization expires" + (when.empty() ? std::string() : " at " + when) +
+                         "; re-authorize before then: orderflowctl auth url, then orderflowctl auth exchange CODE",
+                     {{"expiration_time", when}});
+    }
+    if (e.event == "message.received") {
+        auto role = ctx.message.is_object() ? ctx.message.value("sender_role", "") : "";
+        if (role != "BUYER") {
+            // The shop's own messages (ours included) come back as webhooks too.
+            ctx_.store.finish_event(e.id, "ignored", "message from " + (role.empty() ? std::string("unknown sender") : role), ctx_.clock());
+            co_return;
+        }
+    }
+
+    std::string buyer_user_id;
+    if (needs_order(e.event)) {
+        if (e.order_id.empty()) {
+            fail_event(e, "webhook has no order_id");
+            co_return;
+        }
+        const std::string order_id = e.order_id;
+        auto fetched = co_await orders_.fetch(order_id);
+        if (!fetched.order) {
+            if (fetched.retryable) retry_later(e, fetched.error);
+            else fail_event(e, fetched.error);
+            co_return;
+        }
+        ctx.order = order_view(*fetched.order);
+        ctx.order["tags"] = ctx_.store.tags(e.order_id);
+        buyer_user_id = fetched.order->user_id;
+        if (auto cached = ctx_.store.get_order(e.order_id)) {
+            json prev = json::parse(cached->snapshot, nullptr, false);
+            if (!prev.is_discarded()) ctx.previous_order = std::move(prev);
+        }
+    }
+
+    auto result = rules::evaluate(*rule_set, ctx);
+    int planned = 0, repeated = 0, skipped = 0;
+    ctx_.db.transaction([&] {
+        if (ctx.order.is_object())
+            ctx_.store.put_order({e.order_id, ctx.order.value("status", ""), ctx.order.dump(), ctx.now});
+        for (const auto& a : result.actions) {
+            storage::new_action na;
+            na.idem_key = storage::hash_key(a.key_material);
+            na.rule_id = a.rule_id;
+            na.action_index = a.index;
+            na.kind = a.kind;
+            na.order_id = e.order_id;
+            na.event_id = e.id;
+            json p = a.params;
+            p["buyer_user_id"] = buyer_user_id;
+            if (ctx.message.is_object()) p["conversation_id"] = ctx.message.value("conversation_id", "");
+            if (a.kind == "flag_review" && ctx.message.is_object())
+                p["message"] = {{"id", ctx.message.value("id", "")}, {"text", ctx.message.value("text", "")}};
+            na.payload = p.dump();
+            na.buyer_user_id = buyer_user_id;
+            na.state = a.shadow ? "shadow" : (a.error.empty() ? "planned" : "skipped");
+            na.reason = a.error;
+            na.created_at = ctx.now;
+            if (ctx_.store.add_action(na)) {
+                if (na.state == "skipped") {
+                    ++skipped;
+                    // Never a message with a hole in it: a person decides instead.
+                    desk_.raise(e.order_id, "action_not_prepared", "warning", "rule " + a.rule_id + ": " + a.error,
+                                 {{"rule_id", a.rule_id}, {"event", e.event}, {"inbox_id", e.id}, {"error", a.error}});
+                } else {
+                    ++planned;
+                }
+            } else {
+                ++repeated;
+            }
+        }
+        // What the rules saw, for orderflowctl replay (purged with the payload).
+        ctx_.store.set_event_context(e.id, json{{"order", ctx.order}, {"previous_order", ctx.previous_order}, {"message", ctx.message},
+                                           {"event_data", ctx.event_data}, {"now", ctx.now}, {"utc_offset", ctx.utc_offset},
+                                           {"locale", ctx.default_locale}}
+                                          .dump(-1, ' ', false, json::error_handler_t::replace));
+        std::string note = result.matched_rules.empty() ? "no rule matched" : "matched:";
+        for (const auto& id : result.matched_rules) note += " " + id;
+        ctx_.store.finish_event(e.id, "done", note, ctx.now);
+    });
+    log::info("event_processed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id},
+                                  {"matched", result.matched_rules}, {"planned", planned},
+                                  {"already_planned", repeated}, {"skipped", skipped}});
+    for (const auto& a : result.actions)
+        if (!a.error.empty()) log::warn("action_skipped", {{"rule_id", a.rule_id}, {"order_id", e.order_id}, {"reason", a.error}});
+    if (planned > 0) on_planned_();
+}
+
+}  // namespace orderflow::daemon

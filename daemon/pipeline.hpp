@@ -1,0 +1,77 @@
+// The pipeline: inbox events in, planned actions out. For each pending
+// event: enrich it (the order from Get Order Detail, its tags, the cached
+// previous snapshot), evaluate the rules in force, and commit in ONE
+// transaction "event done + its actions planned" (INSERT OR IGNORE on the
+// idempotency key), so a redelivery, a restart or a reload plans nothing
+// twice (docs/architecture.md, "Pipeline").
+//
+// Every start of processing is counted durably first; an event that was
+// being processed three times when the process died is set aside as failed
+// with a critical review item, so no input can crash-loop the daemon. A
+// storage failure backs off in memory (the database may not even take the
+// record of the failure).
+#pragma once
+
+#include "daemon/context.hpp"
+#include "daemon/detail/trouble.hpp"
+#include "daemon/detail/wakeup.hpp"
+#include "rules/engine.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <string>
+
+namespace orderflow::daemon {
+
+class order_source;
+class review_desk;
+class rules_in_force;
+class storage_watch;
+class supervisor;
+class token_keeper;
+
+// What rules see of an inbox event before the order is added: the event's
+// own fields, the time, the buyer message. A payload that is not readable
+// JSON, or nested too deep, gives an event without data.
+rules::context event_context(const storage::event_row& e, std::int64_t now, const std::string& default_locale);
+
+class pipeline {
+public:
+    // Processing started this many times without an orderly outcome: quarantined.
+    static constexpr int max_event_starts = 3;
+
+    // on_planned: called when actions were planned (wakes the executor).
+    pipeline(context ctx, const rules_in_force& in_force, order_source& orders, token_keeper& tokens, review_desk& desk,
+             storage_watch& watch, supervisor& sup, std::function<void()> on_planned);
+
+    boost::asio::awaitable<void> loop();   // supervised as "pipeline"
+    void wake() { wake_.notify(); }
+    void stop();
+
+    // One pass: the due events, at most 50 (public for tests). Returns
+    // false when storage failed (the loop then backs off).
+    boost::asio::awaitable<bool> pass();
+    // One event (public for tests); throws on storage failure.
+    boost::asio::awaitable<void> process(const storage::event_row& e);
+
+private:
+    void quarantine(const storage::event_row& e);
+    void retry_later(const storage::event_row& e, const std::string& why);
+    void fail_event(const storage::event_row& e, const std::string& why);
+
+    context ctx_;
+    const rules_in_force& in_force_;
+    order_source& orders_;
+    token_keeper& tokens_;
+    review_desk& desk_;
+    storage_watch& watch_;
+    supervisor& sup_;
+    std::function<void()> on_planned_;
+    detail::wakeup wake_;
+    detail::trouble trouble_{"pipeline_storage_failed"};
+    std::string last_error_;
+    bool stopping_ = false;
+};
+
+}  // namespace orderflow::daemon

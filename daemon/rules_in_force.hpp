@@ -1,0 +1,91 @@
+// The rules and settings in force, and the one reload function that
+// replaces them (SIGHUP and `orderflowctl reload` both come here).
+//
+// A reload reads the config file and the rules directory it names into a
+// new candidate on a background thread (a large file never stalls the event
+// loop), validates all of it, and swaps on the loop only when everything is
+// valid; otherwise the old set stays, the log says why with file:line, staff
+// get a `reload_failed` review item and status shows the failure
+// (docs/architecture.md, "Reload"). Settings that cannot change without a
+// restart (listen addresses, storage, TikTok credentials, ...) are named
+// in the log and the reply when they differ; everything else applies at once.
+//
+// Components keep a reference to cfg(): the object stays, its reloadable
+// fields are replaced in place, on the loop's thread, between passes.
+// In-flight work holds the shared_ptr it took from rules() and finishes on
+// the set it started with.
+#pragma once
+
+#include "common/secret.hpp"
+#include "daemon/config.hpp"
+#include "daemon/context.hpp"
+#include "rules/ruleset.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace orderflow::daemon {
+
+class review_desk;
+
+// Reads the secret of every webhook channel (its HMAC key), by channel name.
+// Throws std::runtime_error naming the file, like read_secret_file.
+std::map<std::string, orderflow::secret> read_channel_secrets(const config& cfg);
+
+// Loads the rules directory the config names; throws std::runtime_error
+// saying to run `orderflowctl check` when it is not valid (start-up).
+std::shared_ptr<const rules::ruleset> load_rules_or_throw(const config& cfg);
+
+class rules_in_force {
+public:
+    rules_in_force(context ctx, config cfg, std::shared_ptr<const rules::ruleset> rules,
+                   std::map<std::string, orderflow::secret> channel_secrets);
+
+    const config& cfg() const { return cfg_; }
+    std::shared_ptr<const rules::ruleset> rules() const { return rules_; }
+    // A webhook channel's HMAC key; nullptr when the channel has none.
+    const orderflow::secret* channel_secret(const std::string& channel) const;
+
+    struct reload_outcome {
+        bool ok = false;
+        std::vector<std::string> errors;           // file:line:column: error: ... (first five)
+        std::vector<std::string> needs_restart;    // config keys that changed but apply only after a restart
+    };
+    // The whole reload: RELOADING=1, read on `background`, validate, swap or
+    // keep (review item on failure), record for status, READY=1. One at a
+    // time; a second waits for the first.
+    boost::asio::awaitable<reload_outcome> reload(boost::asio::any_io_executor background, review_desk& desk);
+
+    // What status shows of the rules in force and the last reload
+    // (daemon_state "rules"); `how`: "start" or "reload".
+    void record(const char* how, bool ok, const std::vector<std::string>& errors);
+
+    // The candidate a reload reads (public for tests).
+    struct candidate {
+        config_result cfg;
+        std::optional<rules::load_result> rules;
+        std::map<std::string, orderflow::secret> channel_secrets;
+        std::string secret_error;   // a channel secret could not be read
+    };
+    static candidate read_candidate(const std::filesystem::path& file);
+    // Swaps when the candidate is valid (on the loop's thread).
+    reload_outcome adopt(candidate& next);
+
+private:
+    context ctx_;
+    config cfg_;
+    std::shared_ptr<const rules::ruleset> rules_;
+    std::map<std::string, orderflow::secret> channel_secrets_;
+    bool reloading_ = false;
+};
+
+// Applies config.timezone to the process (quiet hours, the heartbeat).
+void apply_timezone(const std::string& tz);
+
+}  // namespace orderflow::daemon

@@ -1,0 +1,76 @@
+// Test support for the daemon's components: one environment with what they
+// share, real and in-process: a temporary SQLite database, the in-process
+// sandbox shop served on a loopback port, the real tikapi client and token
+// keeper (authorized), one injected clock (unix seconds) shared by all of
+// them, a supervisor, the rules in force (from a rules text) and a review
+// desk. A test constructs the component under test on top of it.
+#pragma once
+
+#include "daemon/config.hpp"
+#include "daemon/context.hpp"
+#include "daemon/review_desk.hpp"
+#include "daemon/rules_in_force.hpp"
+#include "daemon/supervisor.hpp"
+#include "daemon/tokens.hpp"
+#include "storage/database.hpp"
+#include "storage/store.hpp"
+#include "storage/vault.hpp"
+#include "tests/storage/temp_dir.hpp"
+#include "tikapi/client.hpp"
+#include "tikapi/sandbox/server.hpp"
+#include "tikapi/sandbox/shop.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace orderflow::daemon::testing {
+
+// One rule most component tests need: thank the buyer once the order is ready to ship.
+extern const char* const thanks_rules;
+
+struct runtime_env {
+    // rules_text: the one rules file in force (JSON with comments).
+    explicit runtime_env(const std::string& rules_text = thanks_rules);
+    ~runtime_env();
+
+    std::int64_t now = 1'790'000'000;
+    std::function<std::int64_t()> clock = [this] { return now; };
+    boost::asio::io_context io;
+    orderflow::storage::testing::temp_dir dir;
+    std::unique_ptr<sandbox::shop> shop;
+    std::unique_ptr<sandbox::server> server;
+    std::unique_ptr<tikapi::client> api;
+    storage::database db;
+    storage::store store{db};
+    std::unique_ptr<storage::vault> vault;
+    std::unique_ptr<token_keeper> tokens;
+    context ctx{io.get_executor(), db, store, clock};
+    supervisor sup{io.get_executor()};
+    config cfg;                                   // what in_force started with
+    std::unique_ptr<rules_in_force> in_force;
+    int notifier_wakes = 0;                       // review_desk's wake-ups of the notifier
+    std::unique_ptr<review_desk> desk;
+
+    // Trades a fresh authorization code and stores the tokens, as `orderflowctl auth exchange` does.
+    void authorize();
+    // The sandbox's /control/ API, in process: e.g. control("POST", "/control/orders", {...}).
+    nlohmann::json control(const std::string& method, const std::string& target, const nlohmann::json& body = nullptr);
+    // A new order (UNPAID) for `buyer_name` with one line item; returns its id.
+    std::string create_order(const std::string& buyer_name = "山田 太郎");
+    // UNPAID -> ON_HOLD -> AWAITING_SHIPMENT, as the sandbox allows.
+    void make_ready_to_ship(const std::string& order_id);
+    // Runs one coroutine to its end on the io_context (which also serves the sandbox).
+    void drive(std::function<boost::asio::awaitable<void>()> body);
+    // Runs the io_context a little (loops, timers).
+    void run_for(std::chrono::milliseconds d);
+    // Messages the shop sent (the sandbox's record): {"conversation_id", "text", "user_id"}.
+    std::vector<nlohmann::json> shop_messages();
+};
+
+}  // namespace orderflow::daemon::testing
