@@ -5,7 +5,9 @@
 // Beast stays out of this header (pimpl): only the small value types below
 // and asio::awaitable are visible, so including it costs little. The daemon's
 // ingress and admin listener and the sandbox use http_server; tikapi::client
-// and the daemon's notifiers use http_client.
+// and the daemon's notifiers use http_client. http_server guards itself
+// against connection floods (server_options); raise_open_file_limit gives
+// the process the file descriptors those limits assume.
 #pragma once
 
 #include "tikapi/result.hpp"
@@ -94,10 +96,32 @@ private:
     std::unique_ptr<impl> impl_;
 };
 
+// Limits of one listener. The defaults suit the daemon's webhook listener
+// on the internet (directly or behind a reverse proxy); docs/operations.md
+// ("Limits on every door") lists what a client gets when it hits each one.
 struct server_options {
     std::size_t body_limit = 64 * 1024;                 // larger bodies get 413 without calling the handler
-    std::chrono::milliseconds read_timeout{5000};       // a slow client is disconnected
+    std::size_t header_limit = 16 * 1024;               // request line plus header fields; larger get 431
+    std::size_t max_header_count = 100;                 // more header fields get 431
+    // From accept (TLS handshake included), or from the first byte of a
+    // later request on a kept-alive connection, the request line and all
+    // header fields must arrive within header_timeout; a client that sends
+    // its header slowly ("slowloris") is cut then. A genuine client sends its
+    // header in one round trip.
+    std::chrono::milliseconds header_timeout{3000};
+    std::chrono::milliseconds read_timeout{5000};       // the body, once the header is in; and writing the answer
     std::chrono::milliseconds idle_timeout{30000};      // keep-alive idle
+    // Concurrent connections, on the whole listener and per peer address
+    // (IPv6: per /64, which one host typically owns); 0: no cap. When a cap
+    // is reached, the oldest connection that is still idle or still sending
+    // its header is closed to make room, so a flood of slow clients cannot
+    // keep a genuine request out; if every connection is past its header,
+    // the new one gets 503 with Retry-After (over HTTPS it is closed). Behind a reverse proxy every
+    // connection comes from the proxy's address: give the proxy its own
+    // limits and keep max_connections_per_peer at least its upstream
+    // concurrency.
+    std::size_t max_connections = 256;
+    std::size_t max_connections_per_peer = 32;
     // Both set: serve HTTPS (TLS 1.2+) with this PEM certificate chain and
     // private key, read when the server is constructed (std::system_error
     // naming the file when that fails).
@@ -130,5 +154,13 @@ private:
     struct impl;
     std::shared_ptr<impl> impl_;
 };
+
+// Raises the soft limit on open files (RLIMIT_NOFILE) to the hard limit, so
+// that a listener runs out of connections (its caps) long before the process
+// runs out of file descriptors. Call it once at start-up, before any thread
+// is started. Never throws: when the limit cannot be raised it stays as it
+// was. Returns the soft limit in force afterwards and logs it (event
+// "open_file_limit"; a warning when it is below 4096).
+std::uint64_t raise_open_file_limit();
 
 }  // namespace orderflow::tikapi
