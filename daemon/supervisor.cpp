@@ -6,6 +6,8 @@
 #include "common/log.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -31,6 +33,9 @@ struct supervisor::impl {
     };
     std::map<std::string, watched, std::less<>> loops;
     std::set<asio::steady_timer*> sleeping;   // backoff and watchdog waits, cancelled by stop()
+    // One per running loop: stop() emits terminal cancellation into whatever
+    // the loop awaits (a TikTok call that never answers included).
+    std::map<std::string, std::shared_ptr<asio::cancellation_signal>, std::less<>> signals;
 
     impl(asio::any_io_executor e, options o, clock_fn n) : ex(std::move(e)), opts(o), now(std::move(n)) {}
 
@@ -51,6 +56,8 @@ supervisor::~supervisor() { stop(); }
 void supervisor::run(std::string name, std::function<asio::awaitable<void>()> loop) {
     auto s = impl_;
     s->loops[name] = {s->now() + s->opts.wedged_after, 0};
+    auto signal = std::make_shared<asio::cancellation_signal>();
+    s->signals[name] = signal;
     auto body = [s, name, loop = std::move(loop)]() -> asio::awaitable<void> {
         auto backoff = std::chrono::duration_cast<steady::duration>(s->opts.first_backoff);
         while (!s->stopping) {
@@ -81,7 +88,12 @@ void supervisor::run(std::string name, std::function<asio::awaitable<void>()> lo
         }
         s->loops.erase(name);
     };
-    asio::co_spawn(s->ex, std::move(body), asio::detached);
+    // The completion handler keeps the signal alive until the loop has ended.
+    asio::co_spawn(s->ex, std::move(body),
+                   asio::bind_cancellation_slot(signal->slot(), [s, name, signal](std::exception_ptr) {
+                       auto it = s->signals.find(name);
+                       if (it != s->signals.end() && it->second == signal) s->signals.erase(it);
+                   }));
 }
 
 void supervisor::beat(std::string_view name, steady::duration quiet) {
@@ -121,8 +133,12 @@ asio::awaitable<void> supervisor::watchdog(std::chrono::milliseconds every, std:
 }
 
 void supervisor::stop() {
+    if (impl_->stopping) return;
     impl_->stopping = true;
     for (auto* t : impl_->sleeping) t->cancel();
+    // Copied first: a loop that ends at once erases its own entry.
+    auto signals = impl_->signals;
+    for (auto& [name, signal] : signals) signal->emit(asio::cancellation_type::terminal);
 }
 
 bool supervisor::stopping() const { return impl_->stopping; }

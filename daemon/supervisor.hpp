@@ -65,7 +65,10 @@ public:
     // `watchdog_withheld` naming the loops (once per change) and sends nothing.
     boost::asio::awaitable<void> watchdog(std::chrono::milliseconds every, std::function<void()> ping);
 
-    // Loops are no longer restarted; the watchdog coroutine returns.
+    // Loops are no longer restarted, and whatever each one awaits is
+    // cancelled (terminal cancellation: a TikTok call in flight ends at once,
+    // and the loop's next co_await throws), so shutdown never waits for an
+    // answer that may not come. The watchdog coroutine returns.
     void stop();
     bool stopping() const;
 
