@@ -40,7 +40,7 @@ nlohmann::json admin_call(const std::filesystem::path& socket, const nlohmann::j
         std::string why = std::strerror(e);
         if (e == ENOENT || e == ECONNREFUSED)
             throw admin_unreachable("orderflowd is not listening on " + path + " (" + why +
-                                    "): is it running? (systemctl status orderflow)");
+                                    "): is it running? (systemctl status orderflow)", true);
         if (e == EACCES || e == EPERM)
             throw admin_unreachable("no permission to use " + path + " (" + why +
                                     "): run as the service's user, or join its group (usermod -aG orderflow $USER)");

@@ -25,7 +25,13 @@ namespace orderflow::daemon {
 // The message says which and what to do.
 class admin_unreachable : public std::runtime_error {
 public:
-    using std::runtime_error::runtime_error;
+    explicit admin_unreachable(const std::string& what, bool not_running = false) : std::runtime_error(what), not_running_(not_running) {}
+    // Nothing listens on the socket (it is missing, or refuses): the daemon
+    // is not running, so a command may act on the database directly.
+    bool not_running() const { return not_running_; }
+
+private:
+    bool not_running_;
 };
 
 // One request and its reply. Throws admin_unreachable when the socket cannot

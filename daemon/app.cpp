@@ -39,6 +39,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -137,6 +138,30 @@ struct service::impl {
             }
         });
         store.put_state("auth", json{{"state", tokens.state()}, {"advice", tokens.advice()}, {"since", clock()}}.dump(), clock());
+        // orderflowctl auth disconnect on the running daemon: API calls stop
+        // at once, the tokens leave memory and disk together.
+        commands.on_auth_disconnect([this](const std::string& by) -> std::string {
+            bool had = false;
+            db.transaction([&] {
+                had = vault.erase(token_vault_name);
+                store.audit(clock(), "orderflowctl", "auth.disconnect", "", {{"by", by}});
+            });
+            tokens.disconnected();
+            return had ? "tokens deleted; orderflowd stopped calling TikTok and makes no call until the shop is authorized again\n"
+                       : "no tokens were stored; orderflowd makes no TikTok call until the shop is authorized\n";
+        });
+        // orderflowctl notify test CHANNEL: through the very path a review alert takes.
+        commands.on_notify_test([this](const std::string& name) -> std::string {
+            const auto& channels = in_force.cfg().channels;
+            if (std::none_of(channels.begin(), channels.end(), [&](const auto& c) { return c.name == name; }))
+                return "no channel '" + name + "' in notify.channels of " + in_force.cfg().file.string();
+            const std::int64_t now = clock();
+            json payload{{"kind", "test"}, {"severity", "info"}, {"order_id", ""},
+                         {"summary", "test notification from orderflowctl for channel " + name}, {"act", "nothing to do"}, {"at", now}};
+            store.add_notification(name, "test:" + std::to_string(now) + ":" + std::to_string(++notify_tests), 0, payload, now);
+            notify.wake();
+            return "";
+        });
     }
 
     asio::io_context& io;
@@ -175,6 +200,7 @@ struct service::impl {
     admin_commands commands;
     admin_socket_server admin;
     bool stopping = false;
+    std::int64_t notify_tests = 0;   // makes each test notification's dedupe key unique
 };
 
 service::service(asio::io_context& io, config cfg, std::function<std::int64_t()> clock)

@@ -197,6 +197,13 @@ tikapi::client_options client_options_for(const config& cfg) {
     return o;
 }
 
+// Who runs the command, as the audit log names them: the person behind sudo, else the login.
+std::string invoking_user() {
+    if (const char* u = std::getenv("SUDO_USER")) return u;
+    if (const char* u = std::getenv("USER")) return u;
+    return "";
+}
+
 int cmd_auth(const args& a) {
     std::string sub = a.positional.size() > 1 ? a.positional[1] : "";
     auto cfg = load_config_or_report(a.config);
@@ -265,6 +272,23 @@ int cmd_auth(const args& a) {
         return 0;
     }
     if (sub == "disconnect") {
+        // The running daemon holds the tokens in memory too: it deletes them
+        // from both at once. Only when it is not running is the database
+        // changed here.
+        try {
+            json reply = admin_call(cfg->admin.socket, {{"argv", {"auth", "disconnect"}}, {"by", invoking_user()}});
+            std::cout << reply.value("stdout", "");
+            std::cerr << reply.value("stderr", "");
+            return reply.value("exit", 1);
+        } catch (const admin_unreachable& e) {
+            if (!e.not_running()) {
+                std::cerr << "orderflowctl auth disconnect: " << e.what() << "\n";
+                return 1;
+            }
+        } catch (const std::exception& e) {
+            std::cerr << "orderflowctl auth disconnect: " << e.what() << "\n";
+            return 1;
+        }
         bool had = false;
         st.db.transaction([&] {
             had = st.vault.erase(token_vault_name);
@@ -291,11 +315,12 @@ int cmd_status(const args& a) {
     // What the daemon last knew of the tokens (daemon_state "auth"), else what is stored.
     json auth = json::parse(store.get_state("auth").value_or("{}"), nullptr, false);
     const std::string auth_state = auth.is_object() ? auth.value("state", "") : "";
-    if (!stored) {
-        std::cout << "auth:     not authorized (orderflowctl auth url, then orderflowctl auth exchange CODE)\n";
-    } else if (auth_state == "reauthorization_required" || auth_state == "deauthorized") {
+    // A deauthorization deletes the tokens: the daemon's word comes first.
+    if (auth_state == "reauthorization_required" || auth_state == "deauthorized") {
         std::cout << "auth:     STOPPED since " << format_time(auth.value("since", std::int64_t{0})) << ": " << auth.value("advice", "")
                   << "\n";
+    } else if (!stored) {
+        std::cout << "auth:     not authorized (orderflowctl auth url, then orderflowctl auth exchange CODE)\n";
     } else {
         std::cout << "auth:     tokens stored" << (auth_state.empty() ? "" : "; daemon: " + auth_state) << "\n";
     }
@@ -724,24 +749,21 @@ int cmd_notify(const args& a) {
     auto cfg = load_config_or_report(a.config);
     if (!cfg) return 1;
     const std::string& name = a.positional[2];
-    auto ch = std::find_if(cfg->channels.begin(), cfg->channels.end(), [&](const auto& c) { return c.name == name; });
-    if (ch == cfg->channels.end()) {
+    if (std::none_of(cfg->channels.begin(), cfg->channels.end(), [&](const auto& c) { return c.name == name; })) {
         std::cerr << "orderflowctl notify: no channel '" << name << "' in notify.channels of " << cfg->file.string() << "\n";
         return 1;
     }
-    auto db = storage::database::open(cfg->storage.path);
-    storage::store store(db);
-    unsigned char raw[6];
-    randombytes_buf(raw, sizeof raw);
-    char tag[13];
-    sodium_bin2hex(tag, sizeof tag, raw, sizeof raw);
-    auto now = now_seconds();
-    json payload{{"kind", "test"}, {"severity", "info"}, {"order_id", ""},
-                 {"summary", "test notification from orderflowctl for channel " + name}, {"act", "nothing to do"}, {"at", now}};
-    store.add_notification(name, "test:" + std::to_string(now) + ":" + tag, 0, payload, now);
-    std::cout << "queued a test notification for channel " << name << " (" << ch->type
-              << "); orderflowd delivers it within seconds and logs notification_sent or notification_failed\n";
-    return 0;
+    // The daemon queues it and delivers it through the very path a review
+    // alert takes; with the daemon down there is nobody to deliver it.
+    try {
+        json reply = admin_call(cfg->admin.socket, {{"argv", {"notify", "test", name}}, {"by", invoking_user()}});
+        std::cout << reply.value("stdout", "");
+        std::cerr << reply.value("stderr", "");
+        return reply.value("exit", 1);
+    } catch (const std::exception& e) {
+        std::cerr << "orderflowctl notify: " << e.what() << "; nothing was queued\n";
+        return 1;
+    }
 }
 
 // Commands the running daemon carries out, over the admin socket: its file
@@ -754,7 +776,7 @@ int cmd_admin(const args& a) {
     auto cfg = load_config_or_report(a.config);
     if (!cfg) return 1;
     std::string by = a.by;
-    if (by.empty()) by = std::getenv("SUDO_USER") ? std::getenv("SUDO_USER") : std::getenv("USER") ? std::getenv("USER") : "";
+    if (by.empty()) by = invoking_user();
     json request{{"argv", a.positional}, {"note", a.note}, {"by", by}, {"all", a.all}, {"limit", a.limit}, {"drop_held", a.drop_held}};
     json reply;
     try {

@@ -65,6 +65,17 @@ void token_keeper::deauthorized() {
     log::error("shop_deauthorized", {{"advice", "the seller removed the app's authorization; orderflow stops calling TikTok. "
                                                 "Re-authorize: orderflowctl auth url, then orderflowctl auth exchange CODE"}});
     mark_dead("deauthorized");
+    // The stored tokens are worthless now and must not linger (the privacy
+    // policy: disconnecting the shop deletes its tokens).
+    vault_.erase(token_vault_name);
+}
+
+void token_keeper::disconnected() {
+    tokens_.reset();
+    dead_refresh_token_ = orderflow::secret();
+    set_state("not_authorized");
+    log::warn("shop_disconnected", {{"advice", "orderflowctl auth disconnect: the tokens are deleted; orderflow makes no TikTok call "
+                                               "until the shop is authorized again (orderflowctl auth url, then auth exchange CODE)"}});
 }
 
 std::string token_keeper::advice() const {

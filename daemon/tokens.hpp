@@ -35,6 +35,10 @@ public:
     // The seller deauthorized the app (webhook 6): forget the tokens and
     // stop calling TikTok until new ones are stored.
     void deauthorized();
+    // `orderflowctl auth disconnect` on the running daemon: the tokens are
+    // wiped from memory at once and no further call is made until the shop
+    // is authorized again (the caller deletes them from the vault).
+    void disconnected();
 
     // Called with the new state and the advice whenever the state changes.
     void on_change(std::function<void(const std::string&, const std::string&)> callback) { on_change_ = std::move(callback); }

@@ -72,6 +72,19 @@ asio::awaitable<json> admin_commands::dispatch(std::string line, std::string pee
                      << "). orderflowctl check --config " << in_force_.cfg().file.string() << " shows why\n";
             for (const auto& key : outcome.needs_restart) err << key << " changed; it takes effect after a restart\n";
             exit_code = ok ? 0 : 1;
+        } else if (argv[0] == "auth" && argv.size() == 2 && argv[1] == "disconnect" && auth_disconnect_) {
+            out << auth_disconnect_(by);
+            exit_code = 0;
+        } else if (argv[0] == "notify" && argv.size() == 3 && argv[1] == "test" && notify_test_) {
+            const std::string why = notify_test_(argv[2]);
+            if (why.empty()) {
+                out << "queued a test notification for channel " << argv[2]
+                    << "; orderflowd delivers it within seconds and logs notification_sent or notification_failed\n";
+                exit_code = 0;
+            } else {
+                err << "orderflowd: " << why << "\n";
+                exit_code = 1;
+            }
         } else {
             err << "orderflowd: unknown admin command '" << argv[0] << "'\n";
         }

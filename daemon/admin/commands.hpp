@@ -3,7 +3,8 @@
 // "limit"?: integer, "drop_held"?: bool}), one JSON reply out
 // ({"exit", "stdout", "stderr"}), as orderflowctl sends and prints them
 // (daemon/admin.hpp is the client side). Commands: review (the staff
-// queue), resume (after the circuit breaker), metrics, reload. A request of
+// queue), resume (after the circuit breaker), metrics, reload, auth
+// disconnect, notify test CHANNEL. A request of
 // any other shape gets exit 2 and what is wrong; nothing here throws.
 #pragma once
 
@@ -29,6 +30,12 @@ public:
     // peer: the Unix user on the other end of the socket.
     boost::asio::awaitable<nlohmann::json> dispatch(std::string line, std::string peer);
 
+    // `auth disconnect`: deletes the stored tokens and wipes them from the
+    // running daemon; returns what to tell the person.
+    void on_auth_disconnect(std::function<std::string(const std::string& by)> f) { auth_disconnect_ = std::move(f); }
+    // `notify test CHANNEL`: queues a test notification; returns "" or why not.
+    void on_notify_test(std::function<std::string(const std::string& channel)> f) { notify_test_ = std::move(f); }
+
     // The reply to a request that could not be read.
     static nlohmann::json malformed(const std::string& why);
 
@@ -37,6 +44,8 @@ private:
     const rules_in_force& in_force_;
     breaker& breaker_;
     reload_fn reload_;
+    std::function<std::string(const std::string&)> auth_disconnect_;
+    std::function<std::string(const std::string&)> notify_test_;
 };
 
 }  // namespace orderflow::daemon
