@@ -35,7 +35,7 @@ struct supervisor::impl {
     std::set<asio::steady_timer*> sleeping;   // backoff and watchdog waits, cancelled by stop()
     // One per running loop: stop() emits terminal cancellation into whatever
     // the loop awaits (a TikTok call that never answers included).
-    std::map<std::string, std::shared_ptr<asio::cancellation_signal>, std::less<>> signals;
+    std::vector<std::shared_ptr<asio::cancellation_signal>> signals;
 
     impl(asio::any_io_executor e, options o, clock_fn n) : ex(std::move(e)), opts(o), now(std::move(n)) {}
 
@@ -57,7 +57,7 @@ void supervisor::run(std::string name, std::function<asio::awaitable<void>()> lo
     auto s = impl_;
     s->loops[name] = {s->now() + s->opts.wedged_after, 0};
     auto signal = std::make_shared<asio::cancellation_signal>();
-    s->signals[name] = signal;
+    s->signals.push_back(signal);
     auto body = [s, name, loop = std::move(loop)]() -> asio::awaitable<void> {
         auto backoff = std::chrono::duration_cast<steady::duration>(s->opts.first_backoff);
         while (!s->stopping) {
@@ -88,12 +88,10 @@ void supervisor::run(std::string name, std::function<asio::awaitable<void>()> lo
         }
         s->loops.erase(name);
     };
-    // The completion handler keeps the signal alive until the loop has ended.
-    asio::co_spawn(s->ex, std::move(body),
-                   asio::bind_cancellation_slot(signal->slot(), [s, name, signal](std::exception_ptr) {
-                       auto it = s->signals.find(name);
-                       if (it != s->signals.end() && it->second == signal) s->signals.erase(it);
-                   }));
+    // The signal lives as long as the supervisor (it is never erased): asio
+    // touches the slot after the completion handler has run, so it must not
+    // be freed there. Emitting on a finished loop's signal does nothing.
+    asio::co_spawn(s->ex, std::move(body), asio::bind_cancellation_slot(signal->slot(), asio::detached));
 }
 
 void supervisor::beat(std::string_view name, steady::duration quiet) {
@@ -136,9 +134,7 @@ void supervisor::stop() {
     if (impl_->stopping) return;
     impl_->stopping = true;
     for (auto* t : impl_->sleeping) t->cancel();
-    // Copied first: a loop that ends at once erases its own entry.
-    auto signals = impl_->signals;
-    for (auto& [name, signal] : signals) signal->emit(asio::cancellation_type::terminal);
+    for (auto& signal : impl_->signals) signal->emit(asio::cancellation_type::terminal);
 }
 
 bool supervisor::stopping() const { return impl_->stopping; }
