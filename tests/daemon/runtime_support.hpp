@@ -37,6 +37,9 @@ extern const char* const thanks_rules;
 struct runtime_env {
     // rules_text: the one rules file in force (JSON with comments).
     explicit runtime_env(const std::string& rules_text = thanks_rules);
+    // configure: changes cfg (e.g. notification channels, retention) before
+    // the rules in force and the review desk are built on it.
+    explicit runtime_env(std::function<void(config&)> configure, const std::string& rules_text = thanks_rules);
     ~runtime_env();
 
     std::int64_t now = 1'790'000'000;

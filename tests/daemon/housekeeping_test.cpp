@@ -1,0 +1,138 @@
+// Tests for daemon/housekeeping.cpp: purge() removes the personal data of
+// rows finished longer ago than retention.personal_data (the config in
+// force, measured on the injected clock) and keeps every dedupe and
+// idempotency key, so a redelivery after the purge still does nothing;
+// recent and unfinished rows keep their data.
+#include "daemon/housekeeping.hpp"
+
+#include "tests/daemon/runtime_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+
+using namespace orderflow;
+using namespace orderflow::daemon;
+using json = nlohmann::json;
+using orderflow::daemon::testing::runtime_env;
+
+namespace {
+
+constexpr std::int64_t day = 86400;
+
+const std::string buyer_payload =
+    R"({"type":1,"data":{"order_id":"5761","order_status":"AWAITING_SHIPMENT","buyer_name":"山田 太郎"}})";
+
+// An order event received at `at`, finished (`state`) then, or left pending.
+std::int64_t add_event(runtime_env& env, const std::string& key, std::int64_t at, const std::string& state = "done") {
+    storage::new_event e;
+    e.dedupe_key = key;
+    e.source = "webhook";
+    e.topic = 1;
+    e.event = "order.status_changed";
+    e.order_id = "5761";
+    e.payload = buyer_payload;
+    e.received_at = at;
+    REQUIRE(env.store.add_event(e));
+    const auto id = env.store.recent_events(1).front().id;
+    if (state != "pending") {
+        env.store.set_event_context(id, R"({"order":{"buyer_name":"山田 太郎"}})");
+        env.store.finish_event(id, state, "matched: thanks", at);
+    }
+    return id;
+}
+
+storage::new_event redelivery(const std::string& key, std::int64_t at) {
+    storage::new_event e;
+    e.dedupe_key = key;
+    e.source = "webhook";
+    e.topic = 1;
+    e.event = "order.status_changed";
+    e.order_id = "5761";
+    e.payload = buyer_payload;
+    e.received_at = at;
+    return e;
+}
+
+}  // namespace
+
+TEST_CASE("purge blanks the personal data of an old finished event and keeps its dedupe key", "[housekeeping]") {
+    runtime_env env;
+    housekeeping house(env.ctx, *env.in_force, env.sup);
+    const auto old_id = add_event(env, "tts:old", env.now - 100 * day);
+    const auto recent_id = add_event(env, "tts:recent", env.now - 10 * day);
+
+    house.purge();
+
+    auto old_row = env.store.get_event(old_id);
+    REQUIRE(old_row.has_value());
+    CHECK(old_row->payload == "{}");
+    CHECK(old_row->payload.find("山田") == std::string::npos);
+    CHECK(old_row->dedupe_key == "tts:old");
+    CHECK(old_row->state == "done");
+    CHECK(old_row->note == "matched: thanks");
+    // The webhook delivered again after the purge is still recognised.
+    CHECK_FALSE(env.store.add_event(redelivery("tts:old", env.now)));
+
+    auto recent = env.store.get_event(recent_id);
+    REQUIRE(recent.has_value());
+    CHECK(recent->payload == buyer_payload);
+}
+
+TEST_CASE("purge leaves an old event that is still pending alone", "[housekeeping]") {
+    runtime_env env;
+    housekeeping house(env.ctx, *env.in_force, env.sup);
+    const auto id = add_event(env, "tts:waiting", env.now - 100 * day, "pending");
+
+    house.purge();
+
+    CHECK(env.store.get_event(id)->payload == buyer_payload);
+}
+
+TEST_CASE("purge measures the retention period from the config in force on the injected clock", "[housekeeping]") {
+    runtime_env env([](config& cfg) { cfg.retention.personal_data = std::chrono::hours(7 * 24); });
+    housekeeping house(env.ctx, *env.in_force, env.sup);
+    const auto just_older = add_event(env, "tts:a", env.now - 7 * day - 1);
+    const auto exactly = add_event(env, "tts:b", env.now - 7 * day);
+
+    house.purge();
+
+    CHECK(env.store.get_event(just_older)->payload == "{}");
+    CHECK(env.store.get_event(exactly)->payload == buyer_payload);
+
+    // A day later the second one is old enough too.
+    env.now += day;
+    house.purge();
+    CHECK(env.store.get_event(exactly)->payload == "{}");
+}
+
+TEST_CASE("purge drops an old order snapshot and blanks a sent message but keeps its idempotency key", "[housekeeping]") {
+    runtime_env env;
+    housekeeping house(env.ctx, *env.in_force, env.sup);
+    const std::int64_t then = env.now - 100 * day;
+    env.store.put_order({"5761", "AWAITING_SHIPMENT", R"({"buyer_name":"山田 太郎"})", then});
+    storage::new_action a;
+    a.idem_key = storage::hash_key("thanks\x1f" "0\x1f" "order\x1f" "5761");
+    a.rule_id = "thanks";
+    a.kind = "send_message";
+    a.order_id = "5761";
+    a.payload = json{{"text", "山田 太郎様、ありがとうございます。"}, {"buyer_user_id", "u-1"}}.dump();
+    a.buyer_user_id = "u-1";
+    a.created_at = then;
+    REQUIRE(env.store.add_action(a));
+    const auto action_id = env.store.newest_action_id();
+    env.store.begin_attempt(action_id, then);
+    env.store.set_action_state(action_id, "done", "", R"({"message_id":"m-1"})", then);
+
+    house.purge();
+
+    CHECK_FALSE(env.store.get_order("5761").has_value());
+    auto row = env.store.get_action(action_id);
+    REQUIRE(row.has_value());
+    CHECK(row->payload == "{}");
+    CHECK(row->result.empty());
+    CHECK(row->state == "done");
+    // Planned again after the purge, the message is still refused.
+    CHECK_FALSE(env.store.add_action(a));
+}

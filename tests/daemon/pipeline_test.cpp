@@ -1,0 +1,422 @@
+// Tests for daemon/pipeline.cpp: one pass over the inbox plans what the rules
+// in force say, once, with the event done in the same commit; processing
+// starts are counted before the work so an event that keeps killing the
+// process is set aside with a critical review item; events that cannot be
+// processed fail (a person is told) or wait (not authorized yet); the shop's
+// own messages are ignored. Against a real database and the sandbox shop
+// (runtime_support.hpp); event_context() is checked on its own.
+#include "daemon/pipeline.hpp"
+
+#include "daemon/events.hpp"
+#include "daemon/order_source.hpp"
+#include "daemon/storage_watch.hpp"
+#include "tests/daemon/runtime_support.hpp"
+#include "tikapi/webhook.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace asio = boost::asio;
+using namespace orderflow;
+using namespace orderflow::daemon;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using orderflow::daemon::testing::runtime_env;
+
+namespace {
+
+// The thanks rule, and one that flags every buyer message for staff.
+const std::string thanks_and_messages_rules = R"({
+  "templates": { "thanks": { "ja": "{{order.buyer_name}}様、ご注文 {{order.id}} ありがとうございます。" } },
+  "rules": [ { "id": "thanks", "on": "order.status_changed",
+               "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+               "then": [ { "send_message": { "template": "thanks" } } ] },
+             { "id": "ask", "on": "message.received", "once_per": "message",
+               "then": [ { "flag_review": { "reason": "buyer_message" } } ] } ]
+})";
+
+// A type 1 webhook body as TikTok sends it.
+std::string order_webhook(const std::string& notification_id, const std::string& order_id, const std::string& status,
+                          std::int64_t at) {
+    return json{{"type", 1},
+                {"tts_notification_id", notification_id},
+                {"shop_id", "7000000001"},
+                {"timestamp", at},
+                {"data", {{"order_id", order_id}, {"order_status", status}, {"update_time", at}}}}
+        .dump();
+}
+
+// A type 14 webhook body: a message in a conversation from `role`.
+std::string message_webhook(const std::string& message_id, const std::string& role, std::int64_t at) {
+    return json{{"type", 14},
+                {"tts_notification_id", "n-" + message_id},
+                {"shop_id", "7000000001"},
+                {"timestamp", at},
+                {"data",
+                 {{"message_id", message_id},
+                  {"conversation_id", "conv-1"},
+                  {"type", "TEXT"},
+                  {"content", json{{"content", "いつ届きますか"}}.dump()},
+                  {"create_time", at},
+                  {"sender", {{"role", role}, {"im_user_id", "im-1"}}}}}}
+        .dump();
+}
+
+storage::new_event event_from(const std::string& body, std::int64_t now) {
+    auto parsed = tikapi::parse_webhook(body);
+    auto* w = std::get_if<tikapi::webhook_event>(&parsed);
+    REQUIRE(w != nullptr);
+    return inbox_event_from_webhook(*w, body, now);
+}
+
+// Calls of Get Order Detail the shop received.
+std::size_t order_detail_calls(const sandbox::shop& shop) {
+    const auto& calls = shop.calls();
+    return static_cast<std::size_t>(std::count_if(calls.begin(), calls.end(), [](const sandbox::call_record& c) {
+        return c.method == "GET" && c.path == "/order/202309/orders";
+    }));
+}
+
+std::vector<storage::review_item> reviews_for(runtime_env& env, const std::string& reason) {
+    std::vector<storage::review_item> out;
+    for (auto& r : env.store.reviews(true, 100))
+        if (r.reason == reason) out.push_back(r);
+    return out;
+}
+
+// The environment with a pipeline on it; `authorized`: tokens stored first.
+struct pipeline_rig {
+    runtime_env env;
+    storage_watch watch{env.ctx, *env.desk, env.sup, [] {}};
+    std::unique_ptr<order_source> orders;
+    std::unique_ptr<pipeline> pipe;
+    int planned_wakes = 0;
+
+    explicit pipeline_rig(bool authorized = true, const std::string& rules = thanks_and_messages_rules) : env(rules) {
+        if (authorized) env.authorize();
+        orders = std::make_unique<order_source>(*env.api, *env.tokens);
+        pipe = std::make_unique<pipeline>(env.ctx, *env.in_force, *orders, *env.tokens, *env.desk, watch, env.sup,
+                                          [this] { ++planned_wakes; });
+    }
+
+    // Adds the event to the inbox; returns its id.
+    std::int64_t add(const storage::new_event& e) {
+        REQUIRE(env.store.add_event(e));
+        return env.store.recent_events(1).front().id;
+    }
+    std::int64_t add_order_event(const std::string& notification_id, const std::string& order_id,
+                                 const std::string& status = "AWAITING_SHIPMENT") {
+        return add(event_from(order_webhook(notification_id, order_id, status, env.now), env.now));
+    }
+    // One pass (only with events due: an empty pass waits for a wake-up).
+    bool pass() {
+        bool ok = false;
+        env.drive([&]() -> asio::awaitable<void> { ok = co_await pipe->pass(); });
+        return ok;
+    }
+    storage::event_row event(std::int64_t id) {
+        auto e = env.store.get_event(id);
+        REQUIRE(e.has_value());
+        return *e;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("A pass plans the rule's message for an order ready to ship and finishes the event with it", "[pipeline]") {
+    pipeline_rig rig;
+    const std::string order_id = rig.env.create_order("山田 太郎");
+    rig.env.make_ready_to_ship(order_id);
+    const auto id = rig.add_order_event("n-1", order_id);
+
+    CHECK(rig.pass());
+
+    auto e = rig.event(id);
+    CHECK(e.state == "done");
+    CHECK(e.note == "matched: thanks");
+    CHECK(e.starts == 0);
+    auto actions = rig.env.store.actions_for_order(order_id);
+    REQUIRE(actions.size() == 1);
+    CHECK(actions[0].state == "planned");
+    CHECK(actions[0].kind == "send_message");
+    CHECK(actions[0].rule_id == "thanks");
+    CHECK(actions[0].event_id == id);
+    const json payload = json::parse(actions[0].payload);
+    CHECK(payload.at("text").get<std::string>() == "山田 太郎様、ご注文 " + order_id + " ありがとうございます。");
+    CHECK_FALSE(payload.at("buyer_user_id").get<std::string>().empty());
+    CHECK(rig.planned_wakes == 1);
+    // Planning is not sending: the executor does that.
+    CHECK(rig.env.shop_messages().empty());
+    // The order the rules saw is cached for the next event's previous_order.
+    auto cached = rig.env.store.get_order(order_id);
+    REQUIRE(cached.has_value());
+    CHECK(cached->status == "AWAITING_SHIPMENT");
+}
+
+TEST_CASE("The same order change reaching the pipeline twice plans the message once", "[pipeline]") {
+    pipeline_rig rig;
+    const std::string order_id = rig.env.create_order();
+    rig.env.make_ready_to_ship(order_id);
+    const bool same_pass = GENERATE(true, false);
+    const auto first = rig.add_order_event("n-1", order_id);
+    // A second notification of the same change without the status TikTok
+    // sometimes leaves out: the inbox cannot tell it is the same change.
+    auto again = event_from(json{{"type", 1}, {"tts_notification_id", "n-2"}, {"timestamp", rig.env.now},
+                                 {"data", {{"order_id", order_id}, {"update_time", rig.env.now + 1}}}}
+                                .dump(),
+                            rig.env.now);
+    REQUIRE(again.change_key.empty());
+    std::int64_t second = 0;
+    if (same_pass) {
+        second = rig.add(again);
+        CHECK(rig.pass());
+    } else {
+        CHECK(rig.pass());
+        second = rig.add(again);
+        CHECK(rig.pass());
+    }
+
+    CHECK(rig.event(first).state == "done");
+    CHECK(rig.event(second).state == "done");
+    CHECK(rig.event(second).note == "matched: thanks");
+    auto actions = rig.env.store.actions_for_order(order_id);
+    REQUIRE(actions.size() == 1);
+    CHECK(actions[0].event_id == first);
+    CHECK(rig.planned_wakes == 1);
+}
+
+TEST_CASE("A redelivered webhook of the same change is not processed again", "[pipeline]") {
+    pipeline_rig rig;
+    const std::string order_id = rig.env.create_order();
+    rig.env.make_ready_to_ship(order_id);
+    const auto first = rig.add_order_event("n-1", order_id);
+    const auto second = rig.add_order_event("n-2", order_id);   // same change, a new notification id
+
+    CHECK(rig.pass());
+
+    CHECK(rig.event(first).state == "done");
+    CHECK(rig.event(second).state == "ignored");
+    CHECK(rig.env.store.actions_for_order(order_id).size() == 1);
+}
+
+TEST_CASE("An event whose processing started too often is quarantined and its neighbour is processed", "[pipeline]") {
+    pipeline_rig rig;
+    const std::string bad_order = rig.env.create_order("佐藤 花子");
+    const std::string good_order = rig.env.create_order("鈴木 一郎");
+    rig.env.make_ready_to_ship(bad_order);
+    rig.env.make_ready_to_ship(good_order);
+    const auto bad = rig.add_order_event("n-1", bad_order);
+    const auto good = rig.add_order_event("n-2", good_order);
+    // The daemon died while processing it, every time.
+    for (int i = 0; i < pipeline::max_event_starts; ++i) rig.env.store.mark_started(bad);
+
+    CHECK(rig.pass());
+
+    auto e = rig.event(bad);
+    CHECK(e.state == "failed");
+    CHECK(e.note.find("started 3 times") != std::string::npos);
+    auto items = reviews_for(rig.env, "event_quarantined");
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].severity == "critical");
+    CHECK(items[0].order_id == bad_order);
+    CHECK(json::parse(items[0].evidence).at("inbox_id").get<std::int64_t>() == bad);
+    CHECK(rig.env.store.actions_for_order(bad_order).empty());
+
+    CHECK(rig.event(good).state == "done");
+    CHECK(rig.env.store.actions_for_order(good_order).size() == 1);
+}
+
+TEST_CASE("An event that was being processed when the daemon stopped is processed again below the limit", "[pipeline]") {
+    pipeline_rig rig;
+    const std::string order_id = rig.env.create_order();
+    rig.env.make_ready_to_ship(order_id);
+    const auto id = rig.add_order_event("n-1", order_id);
+    const int earlier_starts = GENERATE(1, pipeline::max_event_starts - 1);
+    for (int i = 0; i < earlier_starts; ++i) rig.env.store.mark_started(id);
+
+    CHECK(rig.pass());
+
+    auto e = rig.event(id);
+    CHECK(e.state == "done");
+    CHECK(e.starts == 0);
+    CHECK(reviews_for(rig.env, "event_quarantined").empty());
+    CHECK(rig.env.store.actions_for_order(order_id).size() == 1);
+}
+
+TEST_CASE("Every event of a page has its start committed before TikTok is asked and cleared when it finishes", "[pipeline]") {
+    pipeline_rig rig;
+    const std::string a = rig.env.create_order("佐藤 花子");
+    const std::string b = rig.env.create_order("鈴木 一郎");
+    rig.env.make_ready_to_ship(a);
+    rig.env.make_ready_to_ship(b);
+    const auto first = rig.add_order_event("n-1", a);
+    const auto second = rig.add_order_event("n-2", b);
+    const auto calls_before = order_detail_calls(*rig.env.shop);
+
+    // The pass runs until TikTok has the order request: the pipeline is
+    // waiting for the answer, as a process would be when it dies there.
+    bool done = false;
+    asio::co_spawn(rig.env.io, rig.pipe->pass(), [&](std::exception_ptr, bool) { done = true; });
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done && order_detail_calls(*rig.env.shop) == calls_before && std::chrono::steady_clock::now() < deadline)
+        rig.env.io.run_one_for(50ms);
+    REQUIRE_FALSE(done);
+    REQUIRE(order_detail_calls(*rig.env.shop) > calls_before);
+    CHECK(rig.event(first).starts == 1);
+    CHECK(rig.event(second).starts == 1);
+    CHECK(rig.event(first).state == "pending");
+
+    while (!done && std::chrono::steady_clock::now() < deadline) rig.env.io.run_one_for(50ms);
+    REQUIRE(done);
+    CHECK(rig.event(first).state == "done");
+    CHECK(rig.event(first).starts == 0);
+    CHECK(rig.event(second).state == "done");
+    CHECK(rig.event(second).starts == 0);
+    // One Get Order Detail for the page, not one per event.
+    CHECK(order_detail_calls(*rig.env.shop) == calls_before + 1);
+}
+
+TEST_CASE("An event for an order TikTok does not know fails and a person is told", "[pipeline]") {
+    pipeline_rig rig;
+    const std::string unknown = "576999999999999999";
+    const auto id = rig.add_order_event("n-1", unknown);
+
+    CHECK(rig.pass());
+
+    auto e = rig.event(id);
+    CHECK(e.state == "failed");
+    CHECK(e.note.find("order detail") != std::string::npos);
+    auto items = reviews_for(rig.env, "event_failed");
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].order_id == unknown);
+    CHECK(items[0].severity == "warning");
+    CHECK(rig.env.store.actions_for_order(unknown).empty());
+}
+
+TEST_CASE("An event waits for authorization instead of failing when the shop is not authorized", "[pipeline]") {
+    pipeline_rig rig(false);
+    const std::string order_id = rig.env.create_order();
+    rig.env.make_ready_to_ship(order_id);
+    const auto id = rig.add_order_event("n-1", order_id);
+
+    CHECK(rig.pass());
+
+    auto e = rig.event(id);
+    CHECK(e.state == "pending");
+    CHECK(e.attempts == 1);
+    CHECK(e.not_before > rig.env.now);
+    CHECK(e.starts == 0);
+    CHECK(e.note == rig.env.tokens->advice());
+    CHECK(rig.env.store.reviews(true, 10).empty());
+    CHECK(order_detail_calls(*rig.env.shop) == 0);
+    CHECK(rig.env.store.actions_for_order(order_id).empty());
+}
+
+TEST_CASE("An event whose payload is nested deeper than 64 levels fails cleanly", "[pipeline]") {
+    pipeline_rig rig;
+    const std::string order_id = rig.env.create_order();
+    rig.env.make_ready_to_ship(order_id);
+    storage::new_event e;
+    e.dedupe_key = "tts:deep";
+    e.source = "webhook";
+    e.topic = 1;
+    e.event = "order.status_changed";
+    e.order_id = order_id;
+    e.payload = R"({"type":1,"data":{"order_id":")" + order_id + R"(","x":)" + std::string(100, '[') + std::string(100, ']') + "}}";
+    e.received_at = rig.env.now;
+    const auto id = rig.add(e);
+
+    CHECK(rig.pass());
+
+    auto row = rig.event(id);
+    CHECK(row.state == "failed");
+    CHECK(row.note.find("nested deeper than 64 levels") != std::string::npos);
+    CHECK(reviews_for(rig.env, "event_failed").size() == 1);
+    CHECK(order_detail_calls(*rig.env.shop) == 0);
+    CHECK(rig.env.store.actions_for_order(order_id).empty());
+}
+
+TEST_CASE("A message from the shop itself is ignored while a buyer's is processed", "[pipeline]") {
+    pipeline_rig rig;
+    const std::string role = GENERATE(std::string("SHOP"), std::string("BUYER"));
+    const auto id = rig.add(event_from(message_webhook("m-1", role, rig.env.now), rig.env.now));
+
+    CHECK(rig.pass());
+
+    auto e = rig.event(id);
+    auto actions = rig.env.store.actions_of_event(id);
+    if (role == "SHOP") {
+        CHECK(e.state == "ignored");
+        CHECK(e.note == "message from SHOP");
+        CHECK(actions.empty());
+        CHECK(rig.planned_wakes == 0);
+    } else {
+        CHECK(e.state == "done");
+        CHECK(e.note == "matched: ask");
+        REQUIRE(actions.size() == 1);
+        CHECK(actions[0].kind == "flag_review");
+        CHECK(json::parse(actions[0].payload).at("message").at("text") == "いつ届きますか");
+    }
+}
+
+TEST_CASE("event_context fills the event's fields and the buyer message for the rules", "[pipeline]") {
+    storage::event_row e;
+    e.id = 7;
+    e.dedupe_key = "tts:n-7";
+    e.source = "webhook";
+    e.topic = 1;
+    e.event = "order.status_changed";
+    e.payload = json{{"type", 1},
+                     {"data",
+                      {{"order_id", "5761"},
+                       {"order_status", "AWAITING_SHIPMENT"},
+                       {"update_time", 1'790'000'100},
+                       {"package_id", "pkg-1"},
+                       {"carrier", ""},
+                       {"tracking_number", "1234-5678"},
+                       {"buyer_address", "not for rules"}}}}
+                    .dump();
+
+    auto ctx = event_context(e, 1'790'000'200, "en");
+    CHECK(ctx.event == "order.status_changed");
+    CHECK(ctx.event_id == "tts:n-7");
+    CHECK(ctx.now == 1'790'000'200);
+    CHECK(ctx.default_locale == "en");
+    CHECK(ctx.event_data == json{{"type", 1},
+                                 {"source", "webhook"},
+                                 {"order_status", "AWAITING_SHIPMENT"},
+                                 {"update_time", 1'790'000'100},
+                                 {"package_id", "pkg-1"},
+                                 {"tracking_number", "1234-5678"}});
+    CHECK(ctx.message.is_null());
+
+    e.event = "message.received";
+    e.topic = 14;
+    e.payload = message_webhook("m-9", "BUYER", 1'790'000'000);
+    ctx = event_context(e, 1'790'000'200, "ja");
+    REQUIRE(ctx.message.is_object());
+    CHECK(ctx.message.at("id") == "m-9");
+    CHECK(ctx.message.at("text") == "いつ届きますか");
+    CHECK(ctx.message.at("sender_role") == "BUYER");
+    CHECK(ctx.message.at("conversation_id") == "conv-1");
+}
+
+TEST_CASE("event_context gives an unreadable or too deep payload no data", "[pipeline]") {
+    storage::event_row e;
+    e.dedupe_key = "h:x";
+    e.source = "poll";
+    e.topic = 1;
+    e.event = "order.status_changed";
+    e.payload = GENERATE(std::string("not json"), std::string(R"({"data":)") + std::string(80, '[') + std::string(80, ']') + "}");
+
+    auto ctx = event_context(e, 1'790'000'000, "ja");
+    CHECK(ctx.event_data == json{{"type", 1}, {"source", "poll"}});
+    CHECK(ctx.message.is_null());
+}
