@@ -22,10 +22,13 @@ const char* const thanks_rules = R"({
                "then": [ { "send_message": { "template": "thanks" } } ] } ]
 })";
 
+const char* const test_app_key = "runtime_test_app_key";
+const char* const test_app_secret = "runtime-test-app-secret-7d2a";
+
 namespace {
 
-constexpr const char* app_key = "runtime_test_app_key";
-constexpr const char* app_secret = "runtime-test-app-secret-7d2a";
+const char* const app_key = test_app_key;
+const char* const app_secret = test_app_secret;
 constexpr const char* shop_cipher = "ROW_runtimetest";
 
 }  // namespace
@@ -67,6 +70,8 @@ runtime_env::runtime_env(std::function<void(config&)> configure, const std::stri
     cfg.rules.dir = dir / "rules";
     cfg.storage.path = dir / "orderflow.db";
     cfg.timezone = "Asia/Tokyo";
+    cfg.tiktok.app_key = app_key;
+    cfg.tiktok.shop_cipher = shop_cipher;
     if (configure) configure(cfg);
     auto loaded = rules::load_text(rules_text, (dir / "rules" / "10-rules.json").string());
     if (!loaded.ok()) throw std::runtime_error("runtime_env: the rules text does not load: " + loaded.diagnostics.front().to_string());
@@ -138,6 +143,12 @@ std::vector<json> runtime_env::shop_messages() {
     if (list.is_array())
         for (const auto& m : list) out.push_back(m);
     return out;
+}
+
+std::unique_ptr<rules_in_force> runtime_env::in_force_with(const std::function<void(config&)>& change) {
+    config changed = cfg;
+    change(changed);
+    return std::make_unique<rules_in_force>(ctx, std::move(changed), in_force->rules(), std::map<std::string, secret>{});
 }
 
 }  // namespace orderflow::daemon::testing

@@ -34,6 +34,11 @@ namespace orderflow::daemon::testing {
 // One rule most component tests need: thank the buyer once the order is ready to ship.
 extern const char* const thanks_rules;
 
+// The app's credentials the sandbox, the client and cfg.tiktok share: a test
+// signs a webhook with them (tikapi::webhook_signature).
+extern const char* const test_app_key;
+extern const char* const test_app_secret;
+
 struct runtime_env {
     // rules_text: the one rules file in force (JSON with comments).
     explicit runtime_env(const std::string& rules_text = thanks_rules);
@@ -74,6 +79,10 @@ struct runtime_env {
     void run_for(std::chrono::milliseconds d);
     // Messages the shop sent (the sandbox's record): {"conversation_id", "text", "user_id"}.
     std::vector<nlohmann::json> shop_messages();
+    // Rules in force over a copy of `cfg` changed by `change`: for settings
+    // the environment leaves unset (tracking.feed_dir, admin.listen,
+    // poll.start_at, tiktok.shop_id, ...). The rules are the same.
+    std::unique_ptr<rules_in_force> in_force_with(const std::function<void(config&)>& change);
 };
 
 }  // namespace orderflow::daemon::testing

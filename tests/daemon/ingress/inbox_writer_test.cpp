@@ -1,0 +1,158 @@
+// Tests for daemon/ingress/inbox_writer.hpp: the group commit (events
+// enqueued together are written in one transaction and each writer learns
+// its own outcome), add_now for the poller's pages, and `unavailable` when
+// the database file is gone or the database refuses the write. Against the
+// real SQLite database of runtime_env.
+#include "daemon/ingress/inbox_writer.hpp"
+
+#include "daemon/storage_watch.hpp"
+#include "tests/daemon/runtime_support.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using namespace orderflow;
+using namespace orderflow::daemon;
+using namespace std::chrono_literals;
+using orderflow::daemon::testing::runtime_env;
+
+namespace {
+
+storage::new_event webhook_event(const std::string& key, std::int64_t now) {
+    storage::new_event e;
+    e.dedupe_key = key;
+    e.source = "webhook";
+    e.topic = 1;
+    e.event = "order.status_changed";
+    e.order_id = "576461413038785001";
+    e.payload = R"({"type":1})";
+    e.received_at = now;
+    return e;
+}
+
+std::size_t inbox_size(runtime_env& env) { return env.store.recent_events(100).size(); }
+
+// The writer and what it needs, on runtime_env.
+struct writer_env {
+    runtime_env env;
+    storage_watch watch{env.ctx, *env.desk, env.sup, {}};
+    inbox_writer writer{env.ctx, watch};
+
+    write_outcome enqueue(const std::string& key) {
+        std::optional<write_outcome> got;
+        env.drive([&]() -> asio::awaitable<void> { got = co_await writer.enqueue(webhook_event(key, env.now)); });
+        REQUIRE(got.has_value());
+        return *got;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("Events enqueued while a batch is open are committed together and each writer learns its own outcome", "[inbox_writer]") {
+    writer_env w;
+    REQUIRE(w.env.store.add_event(webhook_event("tts:already-in", w.env.now)));
+    const std::vector<std::string> keys{"tts:first", "tts:already-in", "tts:second", "tts:first"};
+    std::vector<std::optional<write_outcome>> outcomes(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i)
+        asio::co_spawn(w.env.io, [&, i]() -> asio::awaitable<void> {
+            outcomes[i] = co_await w.writer.enqueue(webhook_event(keys[i], w.env.now));
+        }, asio::detached);
+
+    // Step the loop one handler at a time: the first moment anything is in
+    // the inbox, the whole batch is (one transaction), and no writer has
+    // had an answer before it.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (inbox_size(w.env) == 1 && std::chrono::steady_clock::now() < deadline) {
+        for (const auto& o : outcomes) REQUIRE_FALSE(o.has_value());
+        w.env.io.run_one_for(50ms);
+    }
+    CHECK(inbox_size(w.env) == 3);   // already-in, first, second
+    while (std::chrono::steady_clock::now() < deadline) {
+        bool all = true;
+        for (const auto& o : outcomes) all = all && o.has_value();
+        if (all) break;
+        w.env.io.run_one_for(50ms);
+    }
+    REQUIRE(outcomes[0].has_value());
+    REQUIRE(outcomes[1].has_value());
+    REQUIRE(outcomes[2].has_value());
+    REQUIRE(outcomes[3].has_value());
+    CHECK(*outcomes[0] == write_outcome::inserted);
+    CHECK(*outcomes[1] == write_outcome::duplicate);
+    CHECK(*outcomes[2] == write_outcome::inserted);
+    CHECK(*outcomes[3] == write_outcome::duplicate);   // the same key twice in one batch is one event
+}
+
+TEST_CASE("A later enqueue opens a new batch and a redelivery is a duplicate", "[inbox_writer]") {
+    writer_env w;
+    CHECK(w.enqueue("tts:once") == write_outcome::inserted);
+    CHECK(w.enqueue("tts:once") == write_outcome::duplicate);
+    CHECK(w.enqueue("tts:other") == write_outcome::inserted);
+    CHECK(inbox_size(w.env) == 2);
+}
+
+TEST_CASE("add_now commits a page at once and counts only the events that were new", "[inbox_writer]") {
+    writer_env w;
+    REQUIRE(w.env.store.add_event(webhook_event("poll:seen", w.env.now)));
+    CHECK(w.writer.add_now({webhook_event("poll:a", w.env.now), webhook_event("poll:seen", w.env.now), webhook_event("poll:b", w.env.now)}) == 2);
+    CHECK(inbox_size(w.env) == 3);
+    CHECK(w.writer.add_now({}) == 0);
+    CHECK(w.writer.add_now({webhook_event("poll:a", w.env.now)}) == 0);
+    CHECK(inbox_size(w.env) == 3);
+}
+
+TEST_CASE("While the database file is missing nothing is committed and the writer hears unavailable", "[inbox_writer]") {
+    writer_env w;
+    const fs::path file = w.env.db.path();
+    const fs::path aside = w.env.dir / "moved-away.db";
+    fs::rename(file, aside);
+
+    CHECK(w.enqueue("tts:while-gone") == write_outcome::unavailable);
+    CHECK(inbox_size(w.env) == 0);
+    // Staff hear of it through a critical review item.
+    auto items = w.env.store.reviews(false, 10);
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].reason == "database_file_missing");
+    CHECK(items[0].severity == "critical");
+
+    // Moved back: the same event (TikTok retries it) goes in.
+    fs::rename(aside, file);
+    CHECK(w.enqueue("tts:while-gone") == write_outcome::inserted);
+    CHECK(inbox_size(w.env) == 1);
+}
+
+TEST_CASE("When the database refuses the write every writer in the batch hears unavailable and add_now throws", "[inbox_writer]") {
+    writer_env w;
+    // Another connection holds the write lock; no waiting for it here.
+    w.env.db.exec("PRAGMA busy_timeout = 0");
+    auto other = storage::database::open(w.env.db.path());
+    other.exec("BEGIN IMMEDIATE");
+
+    std::optional<write_outcome> a, b;
+    w.env.drive([&]() -> asio::awaitable<void> {
+        asio::co_spawn(w.env.io, [&]() -> asio::awaitable<void> { b = co_await w.writer.enqueue(webhook_event("tts:b", w.env.now)); },
+                       asio::detached);
+        a = co_await w.writer.enqueue(webhook_event("tts:a", w.env.now));
+    });
+    // b's answer came with a's, in the same commit; it resumes next.
+    for (int i = 0; i < 100 && !b; ++i) w.env.io.run_one_for(50ms);
+    REQUIRE(a.has_value());
+    REQUIRE(b.has_value());
+    CHECK(*a == write_outcome::unavailable);
+    CHECK(*b == write_outcome::unavailable);
+    CHECK_THROWS_AS(w.writer.add_now({webhook_event("poll:c", w.env.now)}), storage::storage_error);
+
+    other.exec("ROLLBACK");
+    CHECK(inbox_size(w.env) == 0);
+    CHECK(w.enqueue("tts:a") == write_outcome::inserted);
+    CHECK(w.writer.add_now({webhook_event("poll:c", w.env.now)}) == 1);
+}

@@ -1,0 +1,171 @@
+// Tests for daemon/ingress/webhook_ingress.hpp: handle() is called with
+// requests built here (no socket), signed as TikTok signs them, and what the
+// answer promises is checked in the real inbox: 200 only once the event is
+// committed (or was already in), 401/400 with nothing stored, 503 while the
+// database file is gone.
+#include "daemon/ingress/webhook_ingress.hpp"
+
+#include "daemon/ingress/inbox_writer.hpp"
+#include "daemon/storage_watch.hpp"
+#include "tests/daemon/runtime_support.hpp"
+#include "tikapi/http.hpp"
+#include "tikapi/webhook.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace orderflow;
+using namespace orderflow::daemon;
+namespace support = orderflow::daemon::testing;
+using support::runtime_env;
+
+namespace {
+
+constexpr const char* our_shop = "7494049642642441621";
+constexpr const char* order_id = "576461413038785001";
+
+std::string order_webhook(const std::string& notification_id, const std::string& shop_id = our_shop) {
+    return json{{"type", 1},
+                {"tts_notification_id", notification_id},
+                {"shop_id", shop_id},
+                {"timestamp", 1'790'000'000},
+                {"data", {{"order_id", order_id}, {"order_status", "AWAITING_SHIPMENT"}, {"update_time", 1'790'000'000}}}}
+        .dump();
+}
+
+tikapi::http_request post(const std::string& body, const std::string& signature) {
+    tikapi::http_request req;
+    req.method = "POST";
+    req.target = "/webhooks/tiktok";
+    req.body = body;
+    req.remote = "127.0.0.1:40000";
+    if (!signature.empty()) req.headers.push_back({"Authorization", signature});
+    return req;
+}
+
+tikapi::http_request signed_post(const std::string& body) {
+    return post(body, tikapi::webhook_signature(support::test_app_key, support::test_app_secret, body));
+}
+
+// The ingress and what it needs, on runtime_env, for shop `our_shop`.
+struct ingress_env {
+    runtime_env env;
+    std::unique_ptr<rules_in_force> in_force = env.in_force_with([](config& c) { c.tiktok.shop_id = our_shop; });
+    storage_watch watch{env.ctx, *env.desk, env.sup, {}};
+    inbox_writer writer{env.ctx, watch};
+    orderflow::secret app_secret{support::test_app_secret};
+    int wakes = 0;
+    webhook_ingress ingress{env.ctx, *in_force, app_secret, writer, [this] { ++wakes; }};
+
+    tikapi::http_response handle(tikapi::http_request req) {
+        std::optional<tikapi::http_response> got;
+        env.drive([&]() -> asio::awaitable<void> { got = co_await ingress.handle(req); });
+        REQUIRE(got.has_value());
+        return *got;
+    }
+    std::size_t inbox_size() { return env.store.recent_events(100).size(); }
+};
+
+}  // namespace
+
+TEST_CASE("A signed order webhook is stored, wakes the pipeline and is answered 200", "[webhook_ingress]") {
+    ingress_env w;
+    const std::string body = order_webhook("tts-1001");
+    auto r = w.handle(signed_post(body));
+    CHECK(r.status == 200);
+    auto events = w.env.store.recent_events(10);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].dedupe_key == "tts:tts-1001");
+    CHECK(events[0].source == "webhook");
+    CHECK(events[0].event == "order.status_changed");
+    CHECK(events[0].order_id == order_id);
+    CHECK(events[0].payload == body);   // the raw bytes, as signed
+    CHECK(events[0].received_at == w.env.now);
+    CHECK(w.wakes == 1);
+}
+
+TEST_CASE("The same webhook delivered again is answered 200 and stored once", "[webhook_ingress]") {
+    ingress_env w;
+    const std::string body = order_webhook("tts-1002");
+    REQUIRE(w.handle(signed_post(body)).status == 200);
+    auto again = w.handle(signed_post(body));
+    CHECK(again.status == 200);
+    CHECK(w.inbox_size() == 1);
+    CHECK(w.wakes == 1);   // nothing new for the pipeline
+}
+
+TEST_CASE("A webhook whose signature does not match is refused with 401 and nothing is stored", "[webhook_ingress]") {
+    ingress_env w;
+    const std::string body = order_webhook("tts-1003");
+    const auto variant = GENERATE(as<std::string>{}, "no header", "another secret", "body changed after signing", "another app key");
+    CAPTURE(variant);
+    tikapi::http_request req;
+    if (variant == "no header") req = post(body, "");
+    else if (variant == "another secret") req = post(body, tikapi::webhook_signature(support::test_app_key, "not-the-secret", body));
+    else if (variant == "another app key") req = post(body, tikapi::webhook_signature("another_app", support::test_app_secret, body));
+    else req = post(order_webhook("tts-1004"), tikapi::webhook_signature(support::test_app_key, support::test_app_secret, body));
+    auto r = w.handle(req);
+    CHECK(r.status == 401);
+    CHECK(w.inbox_size() == 0);
+    CHECK(w.wakes == 0);
+}
+
+TEST_CASE("A request to another path is 404 and a GET is 405", "[webhook_ingress]") {
+    ingress_env w;
+    auto wrong_path = signed_post(order_webhook("tts-1005"));
+    wrong_path.target = "/webhooks/other";
+    CHECK(w.handle(wrong_path).status == 404);
+    auto get = signed_post(order_webhook("tts-1005"));
+    get.method = "GET";
+    CHECK(w.handle(get).status == 405);
+    CHECK(w.inbox_size() == 0);
+}
+
+TEST_CASE("A signed body that is not a webhook is refused with 400 saying why and nothing is stored", "[webhook_ingress]") {
+    ingress_env w;
+    auto [body, why] = GENERATE(table<std::string, std::string>({
+        {"not json at all", "body is"},
+        {R"({"type":"one","shop_id":"7494049642642441621","data":{}})", "field 'type' must be an integer"},
+        {R"({"type":1,"shop_id":"7494049642642441621"})", "field 'data' is missing"},
+        {std::string(100, '[') + std::string(100, ']'), "nested deeper than 64"},
+        {R"({"type":1,"data":)" + std::string(70, '{') + std::string(70, '}') + "}", "nested deeper than 64"},
+    }));
+    CAPTURE(body);
+    auto r = w.handle(signed_post(body));
+    CHECK(r.status == 400);
+    CHECK_THAT(r.body, Catch::Contains("malformed webhook") && Catch::Contains(why));
+    CHECK(w.inbox_size() == 0);
+    CHECK(w.wakes == 0);
+}
+
+TEST_CASE("A webhook for another shop is answered 200 and not stored", "[webhook_ingress]") {
+    ingress_env w;
+    auto r = w.handle(signed_post(order_webhook("tts-1006", "1111111111111111111")));
+    CHECK(r.status == 200);   // TikTok must not retry it
+    CHECK(w.inbox_size() == 0);
+    CHECK(w.wakes == 0);
+}
+
+TEST_CASE("While the database file is missing a webhook gets 503 and is stored once it is back", "[webhook_ingress]") {
+    ingress_env w;
+    const fs::path file = w.env.db.path();
+    const fs::path aside = w.env.dir / "moved-away.db";
+    fs::rename(file, aside);
+    const std::string body = order_webhook("tts-1007");
+    auto r = w.handle(signed_post(body));
+    CHECK(r.status == 503);
+    CHECK_THAT(r.body, Catch::Contains("retry later"));
+    CHECK(w.inbox_size() == 0);
+    CHECK(w.wakes == 0);
+
+    fs::rename(aside, file);
+    CHECK(w.handle(signed_post(body)).status == 200);   // TikTok's retry
+    CHECK(w.inbox_size() == 1);
+    CHECK(w.wakes == 1);
+}
