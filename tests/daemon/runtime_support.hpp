@@ -37,6 +37,11 @@ extern const char* const thanks_rules;
 struct runtime_env {
     // rules_text: the one rules file in force (JSON with comments).
     explicit runtime_env(const std::string& rules_text = thanks_rules);
+    // configure: sets config fields (guards, breaker, channels, ...) before
+    // the rules in force are built from cfg. cfg.file's folder is the
+    // environment's temporary directory, for files a setting names (a
+    // webhook channel's secret_file is read as orderflowd reads it).
+    runtime_env(const std::string& rules_text, const std::function<void(config&)>& configure);
     ~runtime_env();
 
     std::int64_t now = 1'790'000'000;
