@@ -16,24 +16,31 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace orderflow::daemon::testing {
 
 // The executor's parts, wired as in app.cpp. resumes counts the breaker's
-// on_resumed calls (the executor's wake-up).
+// on_resumed calls; wake_executor, when set, is called then too (as the
+// daemon wakes its executor).
 struct executor_parts {
     explicit executor_parts(runtime_env& env)
         : orders(*env.api, *env.tokens),
           out(env.ctx, *env.in_force, *env.desk),
-          brk(env.ctx, *env.in_force, *env.desk, [this] { ++resumes; }),
+          brk(env.ctx, *env.in_force, *env.desk,
+              [this] {
+                  ++resumes;
+                  if (wake_executor) wake_executor();
+              }),
           grd(env.ctx, *env.in_force, out, orders),
           messages(env.ctx, *env.in_force, *env.api, *env.tokens, out, grd),
           tracking(env.ctx, *env.in_force, *env.api, *env.tokens, out, orders),
           recon(env.ctx, *env.api, *env.tokens, *env.desk) {}
 
     int resumes = 0;
+    std::function<void()> wake_executor;
     order_source orders;
     outcomes out;
     breaker brk;
