@@ -16,6 +16,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -41,7 +42,7 @@ struct hook_server {
               std::lock_guard lock(mutex);
               received.push_back(req);
               tikapi::http_response r;
-              r.status = status;
+              r.status = status.load();
               r.body = "ok";
               co_return r;
           }) {
@@ -63,7 +64,7 @@ struct hook_server {
     std::thread thread;
     std::mutex mutex;
     std::vector<tikapi::http_request> received;
-    int status = 200;
+    std::atomic<int> status = 200;   // set by the test's thread, read by the server's
 };
 
 config::channel command_channel(const std::string& name, std::vector<std::string> argv) {
