@@ -80,7 +80,7 @@ asio::awaitable<void> reconciler::reconcile(const storage::action_row& a) {
         json result{{"message_id", message_id}, {"conversation_id", *conversation}, {"reconciled", "found"}};
         ctx_.db.transaction([&] {
             ctx_.store.set_action_state(a.id, "done", "reconciled: the message is in the conversation", result.dump(), ctx_.clock());
-            ctx_.store.audit(ctx_.clock(), "orderflowd", "send_message.reconciled", a.order_id,
+            ctx_.store.audit(ctx_.clock(), "orderflowd", a.kind + ".reconciled", a.order_id,
                         {{"action_id", a.id}, {"rule_id", a.rule_id}, {"message_id", message_id}, {"outcome", "delivered"}});
         });
         log::info("action_reconciled", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"outcome", "delivered"}});
@@ -102,7 +102,7 @@ asio::awaitable<void> reconciler::reconcile(const storage::action_row& a) {
 void reconciler::replan(const storage::action_row& a, const std::string& why) {
     ctx_.db.transaction([&] {
         ctx_.store.set_action_state(a.id, "planned", why, json{{"reconciled", "absent"}}.dump(), ctx_.clock());
-        ctx_.store.audit(ctx_.clock(), "orderflowd", "send_message.reconciled", a.order_id,
+        ctx_.store.audit(ctx_.clock(), "orderflowd", a.kind + ".reconciled", a.order_id,
                     {{"action_id", a.id}, {"rule_id", a.rule_id}, {"outcome", "not delivered"}});
     });
     log::info("action_reconciled", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"outcome", "not delivered"}});

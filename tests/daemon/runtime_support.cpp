@@ -33,9 +33,11 @@ constexpr const char* shop_cipher = "ROW_runtimetest";
 
 }  // namespace
 
-runtime_env::runtime_env(const std::string& rules_text) : runtime_env(std::function<void(config&)>(), rules_text) {}
+runtime_env::runtime_env(const std::string& rules_text) : runtime_env(rules_text, nullptr) {}
 
-runtime_env::runtime_env(std::function<void(config&)> configure, const std::string& rules_text)
+runtime_env::runtime_env(std::function<void(config&)> configure, const std::string& rules_text) : runtime_env(rules_text, configure) {}
+
+runtime_env::runtime_env(const std::string& rules_text, const std::function<void(config&)>& configure)
     : db(storage::database::open(dir / "orderflow.db")) {
     sandbox::shop_options so;
     so.app_key = app_key;
@@ -75,7 +77,7 @@ runtime_env::runtime_env(std::function<void(config&)> configure, const std::stri
     if (configure) configure(cfg);
     auto loaded = rules::load_text(rules_text, (dir / "rules" / "10-rules.json").string());
     if (!loaded.ok()) throw std::runtime_error("runtime_env: the rules text does not load: " + loaded.diagnostics.front().to_string());
-    in_force = std::make_unique<rules_in_force>(ctx, cfg, loaded.rules, std::map<std::string, secret>{});
+    in_force = std::make_unique<rules_in_force>(ctx, cfg, loaded.rules, read_channel_secrets(cfg));
     desk = std::make_unique<review_desk>(ctx, *in_force, [this] { ++notifier_wakes; });
 }
 

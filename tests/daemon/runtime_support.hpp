@@ -45,6 +45,11 @@ struct runtime_env {
     // configure: changes cfg (e.g. notification channels, retention) before
     // the rules in force and the review desk are built on it.
     explicit runtime_env(std::function<void(config&)> configure, const std::string& rules_text = thanks_rules);
+    // configure: sets config fields (guards, breaker, channels, ...) before
+    // the rules in force are built from cfg. cfg.file's folder is the
+    // environment's temporary directory, for files a setting names (a
+    // webhook channel's secret_file is read as orderflowd reads it).
+    runtime_env(const std::string& rules_text, const std::function<void(config&)>& configure);
     ~runtime_env();
 
     std::int64_t now = 1'790'000'000;

@@ -1,0 +1,189 @@
+// Tests for daemon/executor/executor.hpp: execute() by kind (orderflow's
+// own state: review items, tags, timers; an unsupported kind fails), and
+// one pass of the loop while the circuit breaker holds messages, against
+// the real outbox and inbox and the sandbox shop's record of messages.
+#include "daemon/executor/executor.hpp"
+
+#include "daemon/storage_watch.hpp"
+#include "tests/daemon/executor/outbox_support.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+
+using namespace orderflow;
+using namespace orderflow::daemon;
+using namespace orderflow::daemon::testing;
+using json = nlohmann::json;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The executor on top of its parts, as app.cpp builds it.
+struct executor_rig {
+    explicit executor_rig(runtime_env& env_)
+        : env(env_),
+          parts(env),
+          watch(env.ctx, *env.desk, env.sup, [] {}),
+          exec(env.ctx, executor::parts{parts.brk, parts.out, parts.messages, parts.tracking, parts.recon}, *env.desk, *env.api, watch, env.sup) {
+        parts.wake_executor = [this] { exec.wake(); };
+    }
+
+    void execute(const storage::action_row& a) {
+        env.drive([&]() -> asio::awaitable<void> { co_await exec.execute(a); });
+    }
+
+    // A loop still running (a failed check ended the test early) ends
+    // before the executor it runs in goes away.
+    ~executor_rig() {
+        if (loop_started && !loop_ended) {
+            exec.stop();
+            run_until([] { return false; });
+        }
+    }
+
+    // Starts the loop (as the supervisor does in the daemon, minus the restarts).
+    void start_loop() {
+        loop_started = true;
+        asio::co_spawn(env.io, exec.loop(), [this](std::exception_ptr) { loop_ended = true; });
+    }
+    // Runs the io_context until `done` holds or the loop ended (at most 10 s).
+    void run_until(const std::function<bool()>& done) {
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (!done() && !loop_ended && std::chrono::steady_clock::now() < deadline) env.io.run_one_for(20ms);
+    }
+    void stop_loop() {
+        exec.stop();
+        run_until([] { return false; });
+        REQUIRE(loop_ended);
+    }
+
+    runtime_env& env;
+    executor_parts parts;
+    storage_watch watch;
+    executor exec;
+    bool loop_started = false, loop_ended = false;
+};
+
+std::int64_t inbox_event(runtime_env& env, const std::string& order_id) {
+    storage::new_event e;
+    e.dedupe_key = "test:" + order_id;
+    e.source = "webhook";
+    e.topic = 14;
+    e.event = "message.received";
+    e.order_id = order_id;
+    e.payload = json{{"type", 14}, {"data", {{"content", "{\"content\":\"刻印は「HANA」で\"}"}}}}.dump();
+    e.received_at = env.now;
+    REQUIRE(env.store.add_event(e));
+    return env.store.recent_events(1).front().id;
+}
+
+}  // namespace
+
+TEST_CASE("execute() of flag_review opens a review item with the rule's reason, note and the event as evidence", "[executor]") {
+    runtime_env env;
+    executor_rig rig(env);
+    const auto event_id = inbox_event(env, "O-1");
+    const auto a = plant_action(env, "flag_review", "O-1", {{"reason", "engraving"}, {"note", "check the engraving text"}, {"severity", "critical"}},
+                                "engraving_check", event_id);
+    rig.execute(a);
+
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "done");
+    const auto items = reviews_for(env, "engraving");
+    REQUIRE(items.size() == 1);
+    CHECK(json::parse(row.result)["review_id"] == items[0].id);
+    CHECK(items[0].order_id == "O-1");
+    CHECK(items[0].severity == "critical");
+    CHECK(items[0].summary == "rule engraving_check: check the engraving text");
+    const json evidence = json::parse(items[0].evidence);
+    CHECK(evidence["event"] == "message.received");
+    CHECK(evidence["action_id"] == a.id);
+    CHECK(audit_of(env, "flag_review").size() == 1);
+
+    // Done is final: the row is not due again.
+    CHECK(env.store.due_actions(env.now + 86400, 10).empty());
+}
+
+TEST_CASE("execute() of tag and untag changes the order's tags once each", "[executor]") {
+    runtime_env env;
+    executor_rig rig(env);
+    rig.execute(plant_action(env, "tag", "O-2", {{"tag", "vip"}}, "vip"));
+    rig.execute(plant_action(env, "tag", "O-2", {{"tag", "gift"}}, "gift"));
+    CHECK(env.store.tags("O-2") == std::vector<std::string>{"gift", "vip"});
+    const auto untag = plant_action(env, "untag", "O-2", {{"tag", "vip"}}, "vip");
+    rig.execute(untag);
+    CHECK(env.store.tags("O-2") == std::vector<std::string>{"gift"});
+    CHECK(action_now(env, untag.id).state == "done");
+}
+
+TEST_CASE("execute() of schedule puts a timer event in the inbox that waits for its time", "[executor]") {
+    runtime_env env;
+    executor_rig rig(env);
+    const std::int64_t fire_at = env.now + 3 * 86400;
+    const auto a = plant_action(env, "schedule", "O-3", {{"event", "timer.review_request"}, {"fire_at", fire_at}}, "ask_for_review");
+    rig.execute(a);
+
+    CHECK(action_now(env, a.id).state == "done");
+    CHECK(env.store.pending_events(env.now, 10).empty());
+    const auto due = env.store.pending_events(fire_at, 10);
+    REQUIRE(due.size() == 1);
+    CHECK(due[0].source == "timer");
+    CHECK(due[0].event == "timer.review_request");
+    CHECK(due[0].order_id == "O-3");
+    CHECK(due[0].not_before == fire_at);
+    CHECK(json::parse(due[0].payload)["data"]["scheduled_by"] == "ask_for_review");
+}
+
+TEST_CASE("execute() of a tag for an event without an order skips it saying why", "[executor]") {
+    runtime_env env;
+    executor_rig rig(env);
+    const auto a = plant_action(env, "tag", "", {{"tag", "vip"}});
+    rig.execute(a);
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "skipped");
+    CHECK_THAT(row.reason, Catch::Contains("needs an order"));
+}
+
+TEST_CASE("execute() of a kind this version does not support fails it for staff", "[executor]") {
+    runtime_env env;
+    executor_rig rig(env);
+    const auto a = plant_action(env, "issue_refund", "O-4", {{"amount", "1000"}});
+    rig.execute(a);
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "failed");
+    CHECK(row.reason == "action kind 'issue_refund' is not supported by this version");
+    CHECK(reviews_for(env, "send_failed").size() == 1);
+}
+
+TEST_CASE("While the breaker is open the loop holds messages and still carries out tags, and sends them after resume", "[executor]") {
+    runtime_env env(thanks_rules, [](config& c) { c.breaker.max_sends = 1; });
+    env.authorize();
+    executor_rig rig(env);
+    const std::string order_id = env.create_order();
+    env.make_ready_to_ship(order_id);
+    const std::string buyer = buyer_of(env, order_id);
+    const auto first = plant_action(env, "send_message", order_id, {{"text", "ありがとうございます。"}, {"buyer_user_id", buyer}});
+    const auto second = plant_action(env, "send_message", order_id, {{"text", "発送準備中です。"}, {"buyer_user_id", buyer}});
+    const auto tag = plant_action(env, "tag", order_id, {{"tag", "thanked"}}, "tag_thanked");
+
+    rig.start_loop();
+    rig.run_until([&] { return action_now(env, tag.id).state == "done"; });
+    CHECK(env.store.tags(order_id) == std::vector<std::string>{"thanked"});
+    CHECK(rig.parts.brk.open());
+    CHECK(action_now(env, first.id).state == "planned");
+    CHECK(action_now(env, second.id).state == "planned");
+    CHECK(env.shop_messages().empty());
+    CHECK(reviews_for(env, "circuit_breaker").size() == 1);
+
+    // Resume wakes the paused loop, which sends what it held, once each.
+    rig.parts.brk.resume("hanako", "uid 1000", false);
+    rig.run_until([&] { return action_now(env, second.id).state == "done"; });
+    rig.stop_loop();
+    CHECK(action_now(env, first.id).state == "done");
+    CHECK(action_now(env, second.id).state == "done");
+    CHECK(env.shop_messages().size() == 2);
+}

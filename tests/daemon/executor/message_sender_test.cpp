@@ -1,0 +1,154 @@
+// Tests for daemon/executor/message_sender.hpp: a planned buyer message
+// against the sandbox shop, checked by what the shop received (one message,
+// or none) and by the row's state, result and history: sent once and done;
+// a refusal that sent nothing deferred and sent on the next try; a
+// permanent refusal failed for staff; an answer lost after the shop acted
+// left unknown, never sent again by the sender.
+#include "daemon/executor/message_sender.hpp"
+
+#include "tests/daemon/executor/outbox_support.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <catch2/catch.hpp>
+
+using namespace orderflow;
+using namespace orderflow::daemon;
+using namespace orderflow::daemon::testing;
+using json = nlohmann::json;
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* thanks_text = "山田 太郎様、ご注文ありがとうございます。";
+
+// A paid order ready to ship, as the thanks rule sees it; returns {order id, buyer user id}.
+std::pair<std::string, std::string> ready_order(runtime_env& env) {
+    const std::string id = env.create_order();
+    env.make_ready_to_ship(id);
+    return {id, buyer_of(env, id)};
+}
+
+void send(runtime_env& env, message_sender& sender, const storage::action_row& a) {
+    env.drive([&]() -> asio::awaitable<void> { co_await sender.send(a); });
+}
+
+int calls_to(runtime_env& env, const std::string& api) {
+    int n = 0;
+    for (const auto& c : env.shop->calls()) n += c.api == api;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("send() delivers a planned message once and records the message id", "[message_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto [order_id, buyer] = ready_order(env);
+    const auto a = plant_action(env, "send_message", order_id, {{"text", thanks_text}, {"buyer_user_id", buyer}, {"template", "thanks"}});
+    send(env, parts.messages, a);
+
+    const auto sent = env.shop_messages();
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0]["text"] == thanks_text);
+    CHECK(sent[0]["user_id"] == buyer);
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "done");
+    CHECK(row.attempts == 1);
+    CHECK(states_of(env, a.id) == std::vector<std::string>{"planned", "sending", "done"});
+    const json result = json::parse(row.result);
+    CHECK(result["conversation_id"] == sent[0]["conversation_id"]);
+    CHECK_FALSE(result.value("message_id", "").empty());
+    CHECK(env.store.conversation_for(buyer) == sent[0]["conversation_id"].get<std::string>());
+    const auto audit = audit_of(env, "send_message");
+    REQUIRE(audit.size() == 1);
+    CHECK(audit[0]["detail"]["message_id"] == result["message_id"]);
+    CHECK(audit[0]["detail"]["template"] == "thanks");
+
+    // The next message to the buyer uses the cached conversation.
+    const auto again = plant_action(env, "send_message", order_id, {{"text", "発送しました。"}, {"buyer_user_id", buyer}});
+    send(env, parts.messages, again);
+    CHECK(action_now(env, again.id).state == "done");
+    CHECK(env.shop_messages().size() == 2);
+    CHECK(calls_to(env, "POST /customer_service/202309/conversations") == 1);
+}
+
+TEST_CASE("A retryable refusal of the send defers the message and the next try sends it once", "[message_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto [order_id, buyer] = ready_order(env);
+    const auto a = plant_action(env, "send_message", order_id, {{"text", thanks_text}, {"buyer_user_id", buyer}});
+    env.control("POST", "/control/faults", {{"path", "/customer_service/202309/conversations/"}, {"code", 36009003}, {"http_status", 500}, {"count", 1}});
+    send(env, parts.messages, a);
+
+    auto row = action_now(env, a.id);
+    CHECK(row.state == "deferred");
+    CHECK_THAT(row.reason, Catch::Contains("36009003"));
+    CHECK(row.not_before > env.now);
+    CHECK(env.shop_messages().empty());
+    CHECK(env.store.reviews(false, 10).empty());
+
+    env.now = row.not_before;
+    const auto due = env.store.due_actions(env.now, 10);
+    REQUIRE(due.size() == 1);
+    send(env, parts.messages, due.front());
+    row = action_now(env, a.id);
+    CHECK(row.state == "done");
+    CHECK(row.attempts == 2);
+    CHECK(env.shop_messages().size() == 1);
+}
+
+TEST_CASE("A permanent refusal of the send fails the message with a send_failed review item", "[message_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto [order_id, buyer] = ready_order(env);
+    const auto a = plant_action(env, "send_message", order_id, {{"text", thanks_text}, {"buyer_user_id", buyer}});
+    env.control("POST", "/control/faults", {{"path", "/customer_service/202309/conversations/"}, {"code", 45109001}, {"http_status", 200},
+                                            {"message", "cannot send messages in this conversation"}, {"count", 1}});
+    send(env, parts.messages, a);
+
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "failed");
+    CHECK_THAT(row.reason, Catch::Contains("45109001"));
+    CHECK(env.shop_messages().empty());
+    const auto items = reviews_for(env, "send_failed");
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].order_id == order_id);
+    CHECK(env.store.due_actions(env.now + 86400, 10).empty());
+}
+
+TEST_CASE("An answer lost after the shop sent the message leaves it unknown and it is not sent again", "[message_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto [order_id, buyer] = ready_order(env);
+    // The buyer wrote first: the conversation exists and is known, so the
+    // one call under the fault is Send Message.
+    const auto opened = env.control("POST", "/control/messages", {{"order_id", order_id}, {"text", "いつ届きますか?"}});
+    env.store.put_conversation(buyer, opened.at("conversation_id").get<std::string>(), env.now);
+    const auto a = plant_action(env, "send_message", order_id, {{"text", thanks_text}, {"buyer_user_id", buyer}});
+    env.control("POST", "/control/faults/random", {{"drop_after_share", 1.0}});
+    send(env, parts.messages, a);
+
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "unknown");
+    CHECK_THAT(row.reason, Catch::StartsWith("outcome unknown"));
+    CHECK(env.shop_messages().size() == 1);   // the shop did send it
+    CHECK(env.store.due_actions(env.now + 86400, 10).empty());
+    CHECK(calls_to(env, "POST /customer_service/202309/conversations/{id}/messages") == 1);
+}
+
+TEST_CASE("A planned message without text fails without calling TikTok", "[message_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto a = plant_action(env, "send_message", "O-1", {{"buyer_user_id", "buyer-1"}});
+    const auto calls_before = env.shop->calls().size();
+    send(env, parts.messages, a);
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "failed");
+    CHECK(row.reason == "planned message has no buyer or no text");
+    CHECK(env.shop->calls().size() == calls_before);
+}

@@ -1,0 +1,142 @@
+// Tests for daemon/executor/tracking_sender.hpp: update_tracking against the
+// sandbox shop, checked by what the shop recorded (the package's tracking
+// number, the calls it received) and by the row's state and review items.
+#include "daemon/executor/tracking_sender.hpp"
+
+#include "tests/daemon/executor/outbox_support.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <catch2/catch.hpp>
+
+using namespace orderflow;
+using namespace orderflow::daemon;
+using namespace orderflow::daemon::testing;
+using json = nlohmann::json;
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* ship_api = "POST /fulfillment/202309/packages/{id}/ship";
+constexpr const char* update_api = "POST /fulfillment/202309/packages/{id}/shipping_info/update";
+
+void send(runtime_env& env, tracking_sender& sender, const storage::action_row& a) {
+    env.drive([&]() -> asio::awaitable<void> { co_await sender.send(a); });
+}
+
+storage::action_row plan_tracking(runtime_env& env, const std::string& order_id, const std::string& carrier,
+                                  const std::string& number = "4711-0815-2024") {
+    return plant_action(env, "update_tracking", order_id, {{"order_id", order_id}, {"tracking_number", number}, {"carrier", carrier}},
+                        "ship_from_feed");
+}
+
+int calls_to(runtime_env& env, const std::string& api) {
+    int n = 0;
+    for (const auto& c : env.shop->calls()) n += c.api == api;
+    return n;
+}
+
+void with_yamato_alias(config& c) { c.tracking.carriers = {{"ヤマト", "Yamato Transport"}}; }
+
+}  // namespace
+
+TEST_CASE("update_tracking ships the package of an order awaiting shipment with the carrier's provider", "[tracking_sender]") {
+    runtime_env env(thanks_rules, with_yamato_alias);
+    env.authorize();
+    executor_parts parts(env);
+    const std::string id = env.create_order();
+    env.make_ready_to_ship(id);
+    // By the provider's own name, or by the warehouse's name mapped in tracking.carriers.
+    const std::string carrier = GENERATE("Yamato Transport", "ヤマト");
+    const auto a = plan_tracking(env, id, carrier);
+    send(env, parts.tracking, a);
+
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "done");
+    const json result = json::parse(row.result);
+    CHECK(result["tracking_number"] == "4711-0815-2024");
+    CHECK(result["shipping_provider_id"] == "7129736402373338881");
+    const json order = env.control("GET", "/control/orders/" + id);
+    CHECK(order["status"] == "AWAITING_COLLECTION");
+    CHECK(order["tracking_number"] == "4711-0815-2024");
+    CHECK(order["shipping_provider_id"] == "7129736402373338881");
+    CHECK(calls_to(env, ship_api) == 1);
+    CHECK(audit_of(env, "ship_package").size() == 1);
+}
+
+TEST_CASE("update_tracking of an order on hold is deferred without a fulfilment call", "[tracking_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const std::string id = env.create_order();
+    env.control("POST", "/control/orders/" + id + "/status", {{"status", "ON_HOLD"}});
+    const auto a = plan_tracking(env, id, "Yamato Transport");
+    send(env, parts.tracking, a);
+
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "deferred");
+    CHECK_THAT(row.reason, Catch::Contains("ON_HOLD"));
+    CHECK(row.not_before > env.now);
+    CHECK(calls_to(env, ship_api) == 0);
+    CHECK(env.store.reviews(false, 10).empty());
+}
+
+TEST_CASE("update_tracking of a cancelled order is skipped with a review item", "[tracking_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const std::string id = env.create_order();
+    env.control("POST", "/control/orders/" + id + "/status", {{"status", "CANCELLED"}});
+    const auto a = plan_tracking(env, id, "Yamato Transport");
+    send(env, parts.tracking, a);
+
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "skipped");
+    CHECK_THAT(row.reason, Catch::Contains("cancelled"));
+    CHECK(calls_to(env, ship_api) == 0);
+    const auto items = reviews_for(env, "tracking_for_cancelled_order");
+    REQUIRE(items.size() == 1);
+    CHECK(items[0].order_id == id);
+}
+
+TEST_CASE("update_tracking with a carrier the delivery option does not offer fails naming the providers", "[tracking_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const std::string id = env.create_order();
+    env.make_ready_to_ship(id);
+    const auto a = plan_tracking(env, id, "Kangaroo Express");
+    send(env, parts.tracking, a);
+
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "failed");
+    CHECK_THAT(row.reason, Catch::Contains("\"Kangaroo Express\"") && Catch::Contains("Yamato Transport") &&
+                               Catch::Contains("Japan Post") && Catch::Contains("tracking.carriers"));
+    CHECK(calls_to(env, ship_api) == 0);
+    CHECK(reviews_for(env, "send_failed").size() == 1);
+}
+
+TEST_CASE("update_tracking that TikTok already has is done without a call", "[tracking_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const std::string id = env.create_order();
+    env.make_ready_to_ship(id);
+    send(env, parts.tracking, plan_tracking(env, id, "Yamato Transport"));
+    REQUIRE(calls_to(env, ship_api) == 1);
+
+    const auto again = plan_tracking(env, id, "Yamato Transport");
+    send(env, parts.tracking, again);
+    const auto row = action_now(env, again.id);
+    CHECK(row.state == "done");
+    CHECK(json::parse(row.result)["note"] == "TikTok already has this tracking number");
+    CHECK(calls_to(env, ship_api) == 1);
+    CHECK(calls_to(env, update_api) == 0);
+    CHECK(audit_of(env, "tracking.already_current").size() == 1);
+
+    // A different number for the shipped package corrects its shipping info.
+    const auto corrected = plan_tracking(env, id, "Yamato Transport", "4711-0815-9999");
+    send(env, parts.tracking, corrected);
+    CHECK(action_now(env, corrected.id).state == "done");
+    CHECK(calls_to(env, update_api) == 1);
+    CHECK(env.control("GET", "/control/orders/" + id)["tracking_number"] == "4711-0815-9999");
+}
