@@ -11,8 +11,8 @@ review_desk::review_desk(context ctx, const rules_in_force& in_force, std::funct
     : ctx_(std::move(ctx)), in_force_(in_force), wake_notifier_(std::move(wake_notifier)) {}
 
 std::int64_t review_desk::raise(const std::string& order_id, const std::string& reason, const std::string& severity,
-                                const std::string& summary, const nlohmann::json& evidence) {
-    auto id = ctx_.store.raise_review(order_id, reason, severity, summary, evidence, ctx_.clock());
+                                const std::string& summary, const nlohmann::json& evidence, const std::string& case_key) {
+    auto id = ctx_.store.raise_review(order_id, reason, severity, summary, evidence, ctx_.clock(), case_key);
     log::warn("review_raised", {{"review_id", id}, {"order_id", order_id}, {"reason", reason}, {"severity", severity},
                                 {"summary", summary}, {"advice", "orderflowctl review show " + std::to_string(id)}});
     // Staff hear about an item once, when it opens; repeats only raise its count.

@@ -23,9 +23,11 @@ public:
     // wake_notifier: called when a notification was queued.
     review_desk(context ctx, const rules_in_force& in_force, std::function<void()> wake_notifier);
 
-    // Returns the item's id. Throws storage_error.
+    // Returns the item's id. case_key tells apart cases that share an order
+    // id and reason: items without an order (a buyer's message) are keyed by
+    // their conversation; empty for the rest. Throws storage_error.
     std::int64_t raise(const std::string& order_id, const std::string& reason, const std::string& severity, const std::string& summary,
-                       const nlohmann::json& evidence);
+                       const nlohmann::json& evidence, const std::string& case_key = {});
 
 private:
     context ctx_;

@@ -493,11 +493,11 @@ review_item read_review(const statement& st) {
 }  // namespace
 
 std::int64_t store::raise_review(std::string_view order_id, std::string_view reason, std::string_view severity,
-                                 std::string_view summary, const nlohmann::json& evidence, std::int64_t now) {
+                                 std::string_view summary, const nlohmann::json& evidence, std::int64_t now, std::string_view case_key) {
     auto st = db_.prepare(
-        "INSERT INTO review (order_id, reason, severity, summary, evidence, created_at, updated_at) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
-        "ON CONFLICT (order_id, reason) WHERE state != 'resolved' DO UPDATE SET "
+        "INSERT INTO review (order_id, reason, severity, summary, evidence, created_at, updated_at, case_key) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) "
+        "ON CONFLICT (order_id, reason, case_key) WHERE state != 'resolved' DO UPDATE SET "
         "occurrences = occurrences + 1, summary = excluded.summary, evidence = excluded.evidence, "
         "updated_at = excluded.updated_at, "
         "severity = CASE WHEN excluded.severity = 'critical' OR severity = 'critical' THEN 'critical' "
@@ -505,7 +505,7 @@ std::int64_t store::raise_review(std::string_view order_id, std::string_view rea
         "RETURNING id");
     st.bind(1, order_id).bind(2, reason).bind(3, severity).bind(4, summary);
     const std::string evidence_text = evidence.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    st.bind(5, evidence_text).bind(6, now);
+    st.bind(5, evidence_text).bind(6, now).bind(7, case_key);
     if (!st.step()) throw storage_error(0, "raise_review returned no row");
     auto id = st.int64(0);
     while (st.step()) {

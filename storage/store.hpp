@@ -213,11 +213,14 @@ public:
     };
     coverage rule_coverage(std::int64_t since);
 
-    // Review queue. raise_review opens an item, or, when one for the same order
-    // and reason is still open or acknowledged, counts one more occurrence and
-    // takes the newer summary, evidence and the higher severity. Returns its id.
+    // Review queue. raise_review opens an item, or, when one for the same order,
+    // reason and case key is still open or acknowledged, counts one more
+    // occurrence and takes the newer summary, evidence and the higher
+    // severity. Returns its id. case_key tells apart cases without an order
+    // (e.g. "conversation:ID" for a buyer's message); empty for the rest.
     std::int64_t raise_review(std::string_view order_id, std::string_view reason, std::string_view severity,
-                              std::string_view summary, const nlohmann::json& evidence, std::int64_t now);
+                              std::string_view summary, const nlohmann::json& evidence, std::int64_t now,
+                              std::string_view case_key = {});
     std::vector<review_item> reviews(bool include_resolved, int limit);   // newest first
     std::optional<review_item> get_review(std::int64_t id);
     // acknowledged | resolved; false when there is no such item.

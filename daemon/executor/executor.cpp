@@ -109,8 +109,12 @@ void executor::apply(const storage::action_row& a) {
             if (auto ev = ctx_.store.get_event(a.event_id)) evidence["event"] = ev->event;
             if (p.contains("message")) evidence["buyer_message"] = p["message"];
             if (!note.empty()) evidence["note"] = note;
+            // Without an order (a buyer's message), each conversation is its own case.
+            const std::string conversation = p.value("conversation_id", "");
+            const std::string case_key = a.order_id.empty() && !conversation.empty() ? "conversation:" + conversation : "";
+            if (!conversation.empty()) evidence["conversation_id"] = conversation;
             result["review_id"] = desk_.raise(a.order_id, reason, p.value("severity", "warning"),
-                                               "rule " + a.rule_id + ": " + (note.empty() ? reason : note), evidence);
+                                              "rule " + a.rule_id + ": " + (note.empty() ? reason : note), evidence, case_key);
         } else if (a.kind == "schedule") {
             storage::new_event timer;
             timer.dedupe_key = "timer:" + a.idem_key;

@@ -229,6 +229,15 @@ constexpr std::string_view v8 = R"sql(
 ALTER TABLE inbox ADD COLUMN starts INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// 9: review items without an order (a buyer's message, say) are told apart
+// by a case key (e.g. the conversation), so two buyers' complaints are two
+// items instead of one whose evidence the second overwrites.
+constexpr std::string_view v9 = R"sql(
+ALTER TABLE review ADD COLUMN case_key TEXT NOT NULL DEFAULT '';
+DROP INDEX review_one_open;
+CREATE UNIQUE INDEX review_one_open ON review (order_id, reason, case_key) WHERE state != 'resolved';
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
@@ -238,6 +247,7 @@ constexpr std::string_view list[] = {
     v6,
     v7,
     v8,
+    v9,
 };
 
 }  // namespace

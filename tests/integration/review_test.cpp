@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 using namespace orderflow::testing;
 
 TEST_CASE("A send refused by conversation rules fails at once and opens one review item staff can resolve", "[integration][review]") {
@@ -60,4 +62,41 @@ TEST_CASE("A send refused by conversation rules fails at once and opens one revi
     REQUIRE(actions.size() == 1);
     CHECK(actions[0].state == "failed");
     CHECK(actions[0].attempts == 0);   // refused before any message was sent: no retries
+}
+
+TEST_CASE("Two buyers' complaints are two review items, each notified, with its own evidence", "[integration][review]") {
+    stack s;
+    const std::string mail = (s.dir / "mail.jsonl").string();
+    json mail_channel = {{"type", "command"}, {"command", {"/bin/sh", "-c", "cat >> " + mail + "; echo >> " + mail}}};
+    json notify = {{"heartbeat", "off"}, {"digest_interval", "1s"}, {"channels", {{"mail", mail_channel}}}};
+    s.extra_config = {{"notify", notify}};
+    s.write_rules("10-complaints.json", R"({
+      "rules": [ { "id": "complaint", "on": "message.received", "once_per": "message",
+                   "if": { "message.text": { "matches": "壊れ" } },
+                   "then": [ { "flag_review": { "reason": "buyer_complaint", "severity": "critical" } } ] } ] })");
+    s.start_all();
+    const json items = {{{"seller_sku", "SKU-1"}, {"product_name", "品物"}, {"sale_price", "1000"}}};
+    const auto a = s.create_order({{"buyer_name", "甲 一郎"}, {"line_items", items}}).at("id").get<std::string>();
+    const auto b = s.create_order({{"buyer_name", "乙 二郎"}, {"line_items", items}}).at("id").get<std::string>();
+    s.control("POST", "/control/messages", {{"order_id", a}, {"text", "商品が壊れていました"}});
+    s.control("POST", "/control/messages", {{"order_id", b}, {"text", "箱が壊れて届きました"}});
+    auto complaints = [&] {
+        auto db = orderflow::storage::database::open(s.db_path());
+        std::vector<orderflow::storage::review_item> out;
+        for (const auto& r : orderflow::storage::store(db).reviews(false, 100))
+            if (r.reason == "buyer_complaint") out.push_back(r);
+        return out;
+    };
+    REQUIRE(eventually([&] { return complaints().size() == 2; }));
+    const auto items_now = complaints();
+    CHECK(items_now[0].evidence != items_now[1].evidence);
+    CHECK(items_now[0].occurrences == 1);
+    CHECK(items_now[1].occurrences == 1);
+    // Staff heard of each.
+    REQUIRE(eventually([&] {
+        std::ifstream in(s.dir / "mail.jsonl");
+        std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        return all.find("review show " + std::to_string(items_now[0].id)) != std::string::npos &&
+               all.find("review show " + std::to_string(items_now[1].id)) != std::string::npos;
+    }));
 }

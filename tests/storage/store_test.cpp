@@ -597,3 +597,15 @@ TEST_CASE("events_with_context returns each processed event with the context sto
     CHECK(rows[0].first.id == id);
     CHECK(rows[0].second == R"({"now":500})");
 }
+
+TEST_CASE("Review items without an order are told apart by their case key", "[store]") {
+    fixture f;
+    auto a = f.s.raise_review("", "buyer_complaint", "critical", "buyer A: broken", {{"text", "broken"}}, 100, "conversation:A");
+    auto b = f.s.raise_review("", "buyer_complaint", "critical", "buyer B: late", {{"text", "late"}}, 110, "conversation:B");
+    auto a_again = f.s.raise_review("", "buyer_complaint", "critical", "buyer A: still broken", {{"text", "still"}}, 120, "conversation:A");
+    CHECK(a != b);
+    CHECK(a_again == a);
+    CHECK(f.s.get_review(a)->occurrences == 2);
+    CHECK(f.s.get_review(b)->occurrences == 1);
+    CHECK(f.s.get_review(b)->summary == "buyer B: late");
+}
