@@ -312,3 +312,20 @@ TEST_CASE("status and review work from a shell without the secrets", "[ctl][secr
     CHECK(review.exit_code == 1);
     CHECK_THAT(review.output, Catch::Contains("orderflowd is not listening on " + (inst.dir.path() / "admin.sock").string()));
 }
+
+TEST_CASE("An unknown flag, or one the command does not take, is an error naming it and never a positional argument", "[ctl]") {
+    const auto [line, says] = GENERATE(table<std::string, std::string>({
+        {"status --config x.json --bogus", "unknown flag '--bogus'"},
+        {"status --config x.json --limit 5", "status: it does not take --limit"},
+        {"review list --config x.json --drop-held", "review: it does not take --drop-held"},
+        {"activity --config x.json --limit abc", "--limit needs a positive number, not 'abc'"},
+        {"activity --config x.json --limit", "--limit needs a value"},
+        {"resume --drop-held=yes --config x.json", "--drop-held takes no value"},
+        {"frobnicate --config x.json", "unknown command 'frobnicate'"},
+    }));
+    CAPTURE(line);
+    auto r = ctl(line);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(r.output.find(says) != std::string::npos);
+}

@@ -1,0 +1,213 @@
+// orderflowctl check, keygen and auth: setting the daemon up. Secrets are never printed.
+#include "daemon/ctl/common.hpp"
+
+#include "daemon/api_options.hpp"
+
+#include "common/duration.hpp"
+#include "common/log.hpp"
+#include "daemon/admin.hpp"
+#include "daemon/config.hpp"
+#include "daemon/detail/local_time.hpp"
+#include "daemon/tokens.hpp"
+#include "rules/engine.hpp"
+#include "rules/fixture.hpp"
+#include "rules/ruleset.hpp"
+#include "storage/database.hpp"
+#include "storage/store.hpp"
+#include "storage/vault.hpp"
+#include "tikapi/client.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+
+namespace orderflow::daemon::ctl {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+
+int cmd_check(const args& a) {
+    if (a.config.empty()) {
+        std::cerr << "orderflowctl: --config FILE is required\n";
+        return 2;
+    }
+    auto loaded = load_config(a.config);
+    int errors = 0, warnings = 0;
+    for (const auto& d : loaded.diagnostics) {
+        std::cout << d.to_string() << "\n";
+        (d.warning ? warnings : errors)++;
+    }
+    if (loaded.ok()) {
+        const auto& cfg = *loaded.value;
+        auto rules = rules::load_directory(cfg.rules.dir);
+        for (const auto& d : rules.diagnostics) {
+            std::cout << d.to_string() << "\n";
+            (d.warning ? warnings : errors)++;
+        }
+        // Every secret the config names, read by the very functions orderflowd
+        // reads them with at start, so check refuses what the daemon would
+        // refuse, with the daemon's message.
+        auto read = [&](const std::function<orderflow::secret()>& read_secret) {
+            try {
+                read_secret();
+            } catch (const std::exception& e) {
+                std::cout << cfg.file.string() << ": error: " << e.what() << "\n";
+                ++errors;
+            }
+        };
+        read([&] { return storage::read_vault_key(cfg.storage.vault_key_file); });
+        read([&] { return read_secret_file(cfg.tiktok.app_secret_file); });
+        if (cfg.admin.listen) read([&] { return read_secret_file(cfg.admin.token_file); });
+        for (const auto& ch : cfg.channels)
+            if (ch.type == "webhook") read([&] { return read_secret_file(ch.secret_file); });
+        if (rules.ok() && errors == 0) {
+            std::cout << "ok: " << cfg.file.string() << "; " << rules.rules->size() << " rule(s), "
+                      << rules.rules->template_names().size() << " template(s) in " << cfg.rules.dir.string()
+                      << " (rules hash " << rules.rules->hash() << ")";
+            if (warnings) std::cout << "; " << warnings << " warning(s)";
+            std::cout << "\n";
+            return 0;
+        }
+    }
+    std::cout << errors << " error(s), " << warnings << " warning(s)\n";
+    return 1;
+}
+
+int cmd_keygen(const args& a) {
+    if (a.positional.size() != 2) {
+        std::cerr << "usage: orderflowctl keygen FILE\n";
+        return 2;
+    }
+    storage::write_vault_key(a.positional[1]);
+    std::cout << "wrote a new vault key to " << a.positional[1] << " (mode 0600)\n";
+    return 0;
+}
+
+// Everything `auth` needs: the database and the vault (with its key).
+struct local_state {
+    explicit local_state(const config& cfg)
+        : db(storage::database::open(cfg.storage.path)), store(db), vault(db, storage::read_vault_key(cfg.storage.vault_key_file)) {}
+    storage::database db;
+    storage::store store;
+    storage::vault vault;
+};
+
+int cmd_auth(const args& a) {
+    std::string sub = a.positional.size() > 1 ? a.positional[1] : "";
+    auto cfg = load_config_or_report(a.config);
+    if (!cfg) return 1;
+    if (sub == "url") {
+        unsigned char raw[12];
+        randombytes_buf(raw, sizeof raw);
+        char state[25];
+        sodium_bin2hex(state, sizeof state, raw, sizeof raw);
+        // The legacy form (docs/tiktok-shop-api.md §3); Partner Center also shows a services.* link per region.
+        std::cout << cfg->tiktok.auth_base << "/oauth/authorize?app_key=" << tikapi::percent_encode(cfg->tiktok.app_key)
+                  << "&state=" << state << "\n"
+                  << "Open it as the seller, authorize, then run: orderflowctl auth exchange CODE --config " << cfg->file.string() << "\n";
+        return 0;
+    }
+    local_state st(*cfg);
+    if (sub == "exchange") {
+        if (a.positional.size() != 3) {
+            std::cerr << "usage: orderflowctl auth exchange CODE --config FILE\n";
+            return 2;
+        }
+        asio::io_context io;
+        tikapi::client api(io.get_executor(), api_options(*cfg, read_secret_file(cfg->tiktok.app_secret_file)));
+        std::string code = a.positional[2];
+        std::optional<tikapi::result<tikapi::token_set>> outcome;
+        asio::co_spawn(io, [&]() -> asio::awaitable<void> { outcome.emplace(co_await api.get_token(code)); }, asio::detached);
+        io.run();
+        auto& r = *outcome;
+        if (!r) {
+            std::cerr << "orderflowctl: token exchange failed: " << r.error().describe()
+                      << "\nAn authorization code works once and for 30 minutes; get a new one with: orderflowctl auth url\n";
+            return 1;
+        }
+        auto& t = r.value();
+        t.obtained_at = now_seconds();   // the daemon refreshes a quarter of the token's life ahead (at most 10 min)
+        st.db.transaction([&] {
+            st.vault.put(token_vault_name, tikapi::serialize_tokens(t), now_seconds());
+            // The running daemon takes the new tokens within seconds; status says so now.
+            st.store.put_state("auth", json{{"state", "authorized"}, {"advice", ""}, {"since", now_seconds()}}.dump(), now_seconds());
+            st.store.audit(now_seconds(), "orderflowctl", "auth.exchange", "", {{"seller_name", t.seller_name}, {"access_expires_at", t.access_expires_at}});
+        });
+        std::cout << "authorized" << (t.seller_name.empty() ? "" : " shop of " + t.seller_name) << "; access token valid until "
+                  << format_time(t.access_expires_at) << ", refresh token until " << format_time(t.refresh_expires_at)
+                  << "\ntokens are stored encrypted in " << cfg->storage.path.string() << "\n";
+        return 0;
+    }
+    if (sub == "status") {
+        auto stored = st.vault.get(token_vault_name);
+        if (!stored) {
+            std::cout << "not authorized: run orderflowctl auth url, then orderflowctl auth exchange CODE\n";
+            return 1;
+        }
+        auto t = tikapi::parse_tokens(*stored);
+        if (!t) {
+            std::cout << "stored tokens are unreadable: re-authorize with orderflowctl auth exchange CODE\n";
+            return 1;
+        }
+        auto now = now_seconds();
+        std::cout << "authorized" << (t->seller_name.empty() ? "" : " (" + t->seller_name + ")") << "\n"
+                  << "  access token:  " << (t->access_expires_at > now ? "valid until " : "expired at ") << format_time(t->access_expires_at) << "\n"
+                  << "  refresh token: " << (t->refresh_expires_at > now || t->refresh_expires_at == 0 ? "valid until " : "expired at ") << format_time(t->refresh_expires_at) << "\n";
+        if (t->refresh_expires_at != 0 && t->refresh_expires_at <= now) {
+            std::cout << "the refresh token has expired: re-authorize the shop (orderflowctl auth url)\n";
+            return 1;
+        }
+        return 0;
+    }
+    if (sub == "disconnect") {
+        // The running daemon holds the tokens in memory too: it deletes them
+        // from both at once. Only when it is not running is the database
+        // changed here.
+        try {
+            json reply = admin_call(cfg->admin.socket, {{"argv", {"auth", "disconnect"}}, {"by", invoking_user()}});
+            std::cout << reply.value("stdout", "");
+            std::cerr << reply.value("stderr", "");
+            return reply.value("exit", 1);
+        } catch (const admin_unreachable& e) {
+            if (!e.not_running()) {
+                std::cerr << "orderflowctl auth disconnect: " << e.what() << "\n";
+                return 1;
+            }
+        } catch (const std::exception& e) {
+            std::cerr << "orderflowctl auth disconnect: " << e.what() << "\n";
+            return 1;
+        }
+        bool had = false;
+        st.db.transaction([&] {
+            had = st.vault.erase(token_vault_name);
+            st.store.audit(now_seconds(), "orderflowctl", "auth.disconnect", "", json::object());
+            st.store.put_state("auth", json{{"state", "not_authorized"}, {"advice", "disconnected by orderflowctl auth disconnect"},
+                                            {"since", now_seconds()}}.dump(), now_seconds());
+        });
+        std::cout << (had ? "tokens deleted; the daemon stops calling TikTok until the shop is authorized again\n" : "no tokens were stored\n");
+        return 0;
+    }
+    std::cerr << "usage: orderflowctl auth url|exchange CODE|status|disconnect --config FILE\n";
+    return 2;
+}
+
+}  // namespace orderflow::daemon::ctl
