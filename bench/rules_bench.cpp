@@ -1,5 +1,5 @@
 // Rule evaluation throughput: events per second on one core with 100 realistic
-// rules (DESIGN.md, "Targets": >= 100,000 events/s; issue 4).
+// rules (docs/architecture.md, "Performance targets": >= 100,000 events/s).
 //
 // The 100 rules are generated as rule-file text, the way a shop with ten
 // product lines writes them, and loaded through rules::load_text, the loader
@@ -13,8 +13,8 @@
 // process, in alternating rounds: the baseline is the per-event work that
 // exists without any rules (copying a context into place, as the daemon's
 // pipeline must build one per event), and the measured loop is that copy plus
-// rules::evaluate. A benchmark, not a test: nothing here asserts on time
-// (STYLE.md, "Tests"). See bench/README.md.
+// rules::evaluate. A benchmark, not a test: nothing here asserts on time.
+// See bench/README.md.
 #include "rules/engine.hpp"
 #include "rules/ruleset.hpp"
 
@@ -732,7 +732,7 @@ int main(int argc, char** argv) {
     std::printf("per second of this thread's CPU time: %s events/s; the thread had the core %.0f%% of the wall time%s\n",
                 grouped(median(rules_cpu_rates)).c_str(), 100 * median(cpu_shares),
                 median(cpu_shares) < 0.9 ? " (the machine is busy: wall-clock rates are low)" : "");
-    std::printf("target (DESIGN.md): >= %s events/s on one core with 100 rules: %s (%.2fx the target)\n",
+    std::printf("target (docs/architecture.md): >= %s events/s on one core with 100 rules: %s (%.2fx the target)\n",
                 grouped(target_events_per_second).c_str(), rate >= target_events_per_second ? "met" : "NOT met",
                 rate / target_events_per_second);
     std::printf("(checksum %llu)\n", static_cast<unsigned long long>(sink));

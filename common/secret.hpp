@@ -2,7 +2,7 @@
 //
 // Secrets are move-only, wiped from memory when destroyed, and have no
 // stream or JSON conversion, so they cannot end up in a log line by accident
-// (STYLE.md, "Errors have a written policy", point 6). Call reveal() only at
+// (docs/architecture.md, "Error policy"). Call reveal() only at
 // the point of use (signing, a header, encryption).
 #pragma once
 

@@ -1,5 +1,5 @@
-// The daemon's configuration: one JSON file with comments (DESIGN.md,
-// "Interfaces"). Loading validates every key and type, resolves relative
+// The daemon's configuration: one JSON file with comments (README.md,
+// "Configuration"). Loading validates every key and type, resolves relative
 // paths against the config file's folder, and names secret files (`*_file`
 // keys; "credential:NAME" is $CREDENTIALS_DIRECTORY/NAME under systemd's
 // LoadCredential=, and `secrets/NAME` next to the config file when that
@@ -51,7 +51,7 @@ struct config {
         std::string shop_id;                          // optional: webhooks for another shop are ignored
         std::chrono::milliseconds timeout{10000};
         std::filesystem::path ca_file;                // optional: extra CA bundle (tests, private sandboxes)
-        int rate_limit_qps = 50;                      // per API and shop (docs §4); 0: no client-side limit
+        int rate_limit_qps = 50;                      // per API and shop (docs/tiktok-shop-api.md §4); 0: no client-side limit
     } tiktok;
 
     struct {
@@ -102,7 +102,8 @@ struct config {
         std::chrono::seconds give_up_after{24 * 3600}; // retryable failures stop this long after planning; then review
     } executor;
 
-    // Checked by the executor just before each send (DESIGN.md "Effects").
+    // Checked by the executor just before each send (docs/architecture.md,
+    // "Effects").
     struct {
         int messages_per_order_per_day = 5;            // automated messages to one order in 24 h; more are skipped for review
         int messages_per_buyer_per_day = 10;           // the same for one buyer across orders
@@ -124,8 +125,8 @@ struct config {
 
     std::string log_level = "info";
 
-    // Staff notification channels, by name (issue 5). A review item goes to
-    // every channel whose min_severity it reaches.
+    // Staff notification channels, by name. A review item goes to every channel
+    // whose min_severity it reaches.
     struct channel {
         std::string name;
         std::string type;                         // "slack" (Slack/Mattermost/Rocket.Chat incoming webhook), "webhook" (JSON, HMAC-signed), "command"

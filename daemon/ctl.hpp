@@ -1,5 +1,6 @@
 // orderflowctl: the operator's command line. Every command takes --config;
-// `check` runs the very same loaders as the daemon (STYLE.md error policy 2).
+// `check` runs the very same loaders as the daemon (docs/architecture.md,
+// "Error policy").
 #pragma once
 
 namespace orderflow::daemon {

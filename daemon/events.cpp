@@ -56,7 +56,8 @@ storage::new_event inbox_event_from_webhook(const tikapi::webhook_event& w, std:
 }
 
 std::string normalize_status(std::string_view status) {
-    // The webhook page spells it CANCEL; the order object CANCELLED (§5).
+    // The webhook page spells it CANCEL; the order object CANCELLED
+    // (docs/tiktok-shop-api.md §5).
     if (status == "CANCEL") return "CANCELLED";
     return std::string(status);
 }
@@ -117,7 +118,8 @@ json order_view(const tikapi::order& o) {
                          {"product_name", li.product_name}, {"sku_name", li.sku_name},
                          {"seller_sku", li.seller_sku}, {"sale_price", li.sale_price},
                          {"package_id", li.package_id}});
-        // Line items carry no quantity: each one is a unit (tiktok-shop-api.md §6).
+        // Line items carry no quantity: each one is a unit
+        // (docs/tiktok-shop-api.md §6).
         ++counts[li.seller_sku.empty() ? li.sku_id : li.seller_sku];
     }
     json sku_counts = json::object();

@@ -15,7 +15,7 @@
 
 namespace orderflow::daemon {
 
-// Webhook topic number -> rule event name (DESIGN.md "Events"); "unknown"
+// Webhook topic number -> rule event name (docs/rules.md, "Events"); "unknown"
 // for topics orderflow does not act on (they are stored and counted).
 std::string_view event_for_topic(int type);
 

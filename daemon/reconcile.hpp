@@ -1,8 +1,8 @@
-// The decisions of reconciliation, as pure functions (DESIGN.md "Effects"):
-// a send whose outcome is unknown is looked for in the buyer conversation,
-// page by page, newest first, and then judged delivered, not delivered, or
-// impossible to tell. The daemon does the I/O (service.cpp); these functions
-// hold every branch, so unit tests cover each one.
+// The decisions of reconciliation, as pure functions (docs/architecture.md,
+// "Effects"): a send whose outcome is unknown is looked for in the buyer
+// conversation, page by page, newest first, and then judged delivered, not
+// delivered, or impossible to tell. The daemon does the I/O (service.cpp);
+// these functions hold every branch, so unit tests cover each one.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -1,8 +1,8 @@
-// The warehouse's tracking feed (DESIGN.md "Interfaces"): what it submits,
-// through POST /v1/tracking on the admin listener or as CSV files in the
-// drop folder, turned into tracking.received inbox events; and the mapping
-// of the warehouse's carrier names to TikTok shipping provider ids.
-// Pure functions: no I/O, so each rule is unit-tested on its own.
+// The warehouse's tracking feed (docs/architecture.md, "Ingress"): what it
+// submits, through POST /v1/tracking on the admin listener or as CSV files in
+// the drop folder, turned into tracking.received inbox events; and the mapping
+// of the warehouse's carrier names to TikTok shipping provider ids. Pure
+// functions: no I/O, so each rule is unit-tested on its own.
 #pragma once
 
 #include "storage/store.hpp"

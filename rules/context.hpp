@@ -1,6 +1,6 @@
 // What a rule sees of one event: the event itself, the order before and
 // after it, the incoming message, and the time. Plain values filled in by the
-// daemon's pipeline; rules never fetch anything themselves (STYLE.md, "Layout").
+// daemon's pipeline; rules never fetch anything themselves.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -1,8 +1,8 @@
-// A message about a rule, template or config file, pointing at the exact
-// place (file:line:column) that needs fixing. Loading collects every
-// diagnostic it finds rather than stopping at the first, so an operator can
-// fix a whole file in one pass (DESIGN.md, "Rules": load errors name the
-// file, line and column and say what was expected).
+// A message about a rule, template or config file, pointing at the exact place
+// (file:line:column) that needs fixing. Loading collects every diagnostic it
+// finds rather than stopping at the first, so an operator can fix a whole file
+// in one pass (docs/rules.md, "Load errors": each error names the file, line
+// and column and says what was expected).
 #pragma once
 
 #include <string>

@@ -3,12 +3,13 @@
 //
 // Pure and cheap: no I/O, no clock (ctx.now is passed in), and nothing is
 // allocated for rules that do not fire beyond the result itself. The daemon
-// hashes key_material into the outbox's idempotency key (DESIGN.md, "Effects").
+// hashes key_material into the outbox's idempotency key (docs/architecture.md,
+// "Effects").
 //
 // `explain` is the operator's view of the same evaluation (orderflowctl rules
-// explain, issue 4): every rule, whether it listens, whether it matched, and
-// the first condition that failed. It calls the very functions `evaluate`
-// uses to decide, so the two cannot disagree; `evaluate` pays nothing for it.
+// explain): every rule, whether it listens, whether it matched, and the first
+// condition that failed. It calls the very functions `evaluate` uses to decide,
+// so the two cannot disagree; `evaluate` pays nothing for it.
 #pragma once
 
 #include "rules/context.hpp"

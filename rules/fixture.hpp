@@ -1,9 +1,8 @@
-// Fixture tests for rule files (`orderflowctl rules test`, issue 4): a
-// fixture file lists cases, each one event with the order before and after
-// it, and the actions the rules must plan for it (or none). Running a case
-// evaluates it with rules::evaluate, exactly as the daemon would, and
-// compares the planned actions with the expectation, producing a diff an
-// operator can read.
+// Fixture tests for rule files (`orderflowctl rules test`): a fixture file
+// lists cases, each one event with the order before and after it, and the
+// actions the rules must plan for it (or none). Running a case evaluates it
+// with rules::evaluate, exactly as the daemon would, and compares the planned
+// actions with the expectation, producing a diff an operator can read.
 //
 // The same case shape, without "name" and "expect", is the event file of
 // `orderflowctl rules explain`.

@@ -485,7 +485,8 @@ private:
             ref.rule_locale = r.locale;
             ref.rule_locale_ptr = locale_ptr;
         }
-        // Tracking updates are per package by default (DESIGN.md, "Effects").
+        // Tracking updates are per package by default (docs/architecture.md,
+        // "Effects").
         if (!node.contains("once_per") &&
             std::any_of(r.then.begin(), r.then.end(), [](const detail::action& a) { return a.kind == "update_tracking"; })) {
             r.once_per = detail::scope::package;

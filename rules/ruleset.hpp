@@ -2,10 +2,10 @@
 //
 // Every *.json file in the rules directory is read in lexical order; each may
 // hold "templates" and "rules" (docs/rules.md). Loading validates everything
-// (fields, operators, regexes, durations, templates, references between
-// files) and returns ALL diagnostics found. A ruleset is only produced when
-// there are no errors, so a reload either swaps in a fully valid set or keeps
-// the old one (DESIGN.md, "Runtime model"). The daemon shares the result as
+// (fields, operators, regexes, durations, templates, references between files)
+// and returns ALL diagnostics found. A ruleset is only produced when there are
+// no errors, so a reload either swaps in a fully valid set or keeps the old one
+// (docs/architecture.md, "Reload"). The daemon shares the result as
 // shared_ptr<const ruleset>; evaluation never modifies it.
 #pragma once
 

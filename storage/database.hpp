@@ -3,10 +3,10 @@
 // every storage function throws (`storage_error`).
 //
 // The daemon calls this from its single event-loop thread, so nothing here
-// locks. Durability comes from WAL + synchronous=FULL (DESIGN.md, "Runtime
-// model"): a commit that returned is on disk. Errors carry the SQLite extended
-// result code so callers can tell "try again" (busy) from "the disk is full"
-// (ingress answers 503 in both cases, but logs them differently).
+// locks. Durability comes from WAL + synchronous=FULL (docs/architecture.md,
+// "Threading model"): a commit that returned is on disk. Errors carry the
+// SQLite extended result code so callers can tell "try again" (busy) from "the
+// disk is full" (ingress answers 503 in both cases, but logs them differently).
 #pragma once
 
 #include <cassert>

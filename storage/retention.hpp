@@ -2,7 +2,7 @@
 // rendered message texts) is removed or blanked once its rows are old and
 // finished with, while every idempotency and dedupe key stays, so a webhook
 // redelivered or an action re-planned after the purge is still recognised and
-// does nothing (DESIGN.md, "Privacy and security" and "Effects").
+// does nothing (docs/architecture.md, "Privacy and security" and "Effects").
 //
 // The daemon or orderflowctl decides when to run it and with which cutoff;
 // this file only knows the tables.

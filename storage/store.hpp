@@ -3,10 +3,10 @@
 // buyer -> conversation map and the audit log.
 //
 // Methods do not open transactions themselves (a single statement commits on
-// its own); callers group them in database::transaction, e.g. "event done +
-// its actions planned" as one commit (DESIGN.md, "Data flow"). All methods
-// throw storage_error on database failure. Times are unix seconds, passed in
-// by the caller so tests control the clock.
+// its own); callers group them in database::transaction, e.g. "event done + its
+// actions planned" as one commit (docs/architecture.md, "Data flow"). All
+// methods throw storage_error on database failure. Times are unix seconds,
+// passed in by the caller so tests control the clock.
 #pragma once
 
 #include "storage/database.hpp"
@@ -86,12 +86,12 @@ struct history_row {
     int attempt = 0;
 };
 
-// True when the outbox may move from one state to the other (DESIGN.md
-// "Effects"); the database refuses every other transition. planned and
-// deferred go to sending, deferred, failed or skipped; sending ends done,
-// failed, deferred (a refusal that nothing was sent) or unknown; unknown is
-// reconciled to done, or planned once more, or stays unknown. done, failed,
-// skipped and shadow are final.
+// True when the outbox may move from one state to the other
+// (docs/architecture.md, "Effects"); the database refuses every other
+// transition. planned and deferred go to sending, deferred, failed or skipped;
+// sending ends done, failed, deferred (a refusal that nothing was sent) or
+// unknown; unknown is reconciled to done, or planned once more, or stays
+// unknown. done, failed, skipped and shadow are final.
 bool outbox_transition_allowed(std::string_view from, std::string_view to);
 
 // What the daemon did over a period, for the daily heartbeat.

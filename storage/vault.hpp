@@ -1,7 +1,7 @@
 // Secrets at rest: access and refresh tokens are stored encrypted in the
 // `vault` table (libsodium crypto_secretbox_easy: XSalsa20-Poly1305, a fresh
 // random nonce per write), under a 32-byte key read from a file that only the
-// service may read (DESIGN.md, "Privacy and security").
+// service may read (docs/architecture.md, "Privacy and security").
 //
 // Plaintext only ever exists in orderflow::secret holders; it is never
 // written to the database file, its WAL, or an error message.

@@ -212,9 +212,9 @@ struct client::impl {
         co_return !std::get<0>(waited);
     }
 
-    // The token endpoints (§3): unsigned GETs on the auth host that carry
-    // the app secret in the query. The target never leaves this function
-    // except into the request itself.
+    // The token endpoints (docs/tiktok-shop-api.md §3): unsigned GETs on the
+    // auth host that carry the app secret in the query. The target never leaves
+    // this function except into the request itself.
     boost::asio::awaitable<result<token_set>> token_call(std::string path, std::map<std::string, std::string> query) {
         query["app_key"] = options.app_key;
         query["app_secret"] = options.app_secret.reveal();

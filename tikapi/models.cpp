@@ -336,8 +336,9 @@ result<cs_message> parse_message_named(const json& j, const std::string& name) {
     }
     if (r.failed()) return decode_error(r.error());
     if (m.id.empty()) return decode_error(name + ".id is missing");
-    // content is a JSON string: {"content":"hi"} for TEXT (§5, §6). An
-    // unreadable one is kept raw; the text stays empty.
+    // content is a JSON string: {"content":"hi"} for TEXT
+    // (docs/tiktok-shop-api.md §5, §6). An unreadable one is kept raw; the text
+    // stays empty.
     if (m.type == "TEXT" && !m.content.empty()) {
         // A content nested too deep is unreadable too (common/json_limits.hpp).
         auto parsed = parse_untrusted_json(m.content);

@@ -1,6 +1,6 @@
-// The result type of every remote call in tikapi (STYLE.md, error policy 4):
-// either a value or an api_error that says what failed and whether trying
-// again can help. Expected remote failures never throw.
+// The result type of every remote call in tikapi (docs/architecture.md, "Error
+// policy"): either a value or an api_error that says what failed and whether
+// trying again can help. Expected remote failures never throw.
 #pragma once
 
 #include <cassert>

@@ -90,7 +90,7 @@ CREATE TABLE vault (
 )sql";
 
 // 2: the staff review queue. One open (or acknowledged) item per order and
-// reason: a new occurrence updates it instead of piling up (issue 5).
+// reason: a new occurrence updates it instead of piling up.
 constexpr std::string_view v2 = R"sql(
 CREATE TABLE review (
     id          INTEGER PRIMARY KEY,
@@ -135,7 +135,7 @@ CREATE INDEX notifications_due ON notifications (state, not_before);
 // transition recorded in outbox_history (trigger-written, so no code path can
 // forget it), the buyer of each action (per-buyer message caps), and a small
 // key/value table for daemon state that must survive restarts (the circuit
-// breaker). Issue 5.
+// breaker).
 constexpr std::string_view v4 = R"sql(
 CREATE TABLE outbox_transitions (
     from_state TEXT NOT NULL,
@@ -190,7 +190,7 @@ CREATE TABLE daemon_state (
 )sql";
 
 // 5: per-order tags, set and cleared by the rules' tag/untag actions and
-// tested in conditions as order.tags (issue 4).
+// tested in conditions as order.tags.
 constexpr std::string_view v5 = R"sql(
 CREATE TABLE order_tags (
     order_id   TEXT    NOT NULL,

@@ -1,4 +1,4 @@
-// Reloads while webhooks keep arriving (issue 4): no event is lost or
+// Reloads while webhooks keep arriving: no event is lost or
 // processed twice, a reload never re-sends (keys depend on rule ids, not
 // text), and a broken or half-written rule file leaves the running rules
 // working. `orderflowctl status` tells what is in force and how the last

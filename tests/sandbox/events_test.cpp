@@ -64,7 +64,7 @@ TEST_CASE("Sending is refused with 45109001 while the conversation rules forbid 
         json refused = f.call("POST", path, {}, text_message("まだ送れる？"));
         CHECK(refused["code"] == 45109001);
         CHECK(f.call("GET", "/customer_service/202309/conversations", {{"page_size", "5"}})["data"]["conversations"][0]["can_send_message"] == false);
-        // §6: creating the conversation again reopens it.
+        // docs/tiktok-shop-api.md §6: creating the conversation again reopens it.
         json again = f.call("POST", "/customer_service/202309/conversations", {}, json{{"buyer_user_id", order["user_id"]}}.dump());
         CHECK(again["data"]["conversation_id"] == id);
         CHECK(f.call("POST", path, {}, text_message("再開しました"))["code"] == 0);

@@ -52,7 +52,7 @@ TEST_CASE("The order state machine allows the documented moves and refuses the r
         CHECK(last.type == 1);
         CHECK(last.order_id == id);
         json payload = json::parse(last.body);
-        CHECK(payload["data"]["order_status"] == (to == "CANCELLED" ? "CANCEL" : to));   // §5 spelling
+        CHECK(payload["data"]["order_status"] == (to == "CANCELLED" ? "CANCEL" : to));   // docs/tiktok-shop-api.md §5 spelling
         CHECK(payload["data"]["update_time"] == f.clock);
     } else {
         CHECK(response.status == 409);

@@ -268,8 +268,8 @@ TEST_CASE("Every outbox state transition is allowed or refused as the state mach
     a.state = f_state;
     REQUIRE(f.s.add_action(a));
 
-    // The state machine of DESIGN.md "Effects", spelled out once more here so
-    // that a change to it is a deliberate change to this test too.
+    // The state machine of docs/architecture.md, "Effects", spelled out once
+    // more here so that a change to it is a deliberate change to this test too.
     const bool expected = (f_state == "planned" || f_state == "deferred")
                               ? (t_state == "sending" || t_state == "deferred" || t_state == "failed" || t_state == "skipped")
                           : f_state == "sending" ? (t_state == "done" || t_state == "failed" || t_state == "deferred" || t_state == "unknown")

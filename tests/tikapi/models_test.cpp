@@ -9,8 +9,9 @@ using json = nlohmann::json;
 
 namespace {
 
-// Shaped after the 202309 Get Order Detail reference (docs §6): no quantity,
-// one line item per unit, amounts as strings, recipient_address with name.
+// Shaped after the 202309 Get Order Detail reference (docs/tiktok-shop-api.md
+// §6): no quantity, one line item per unit, amounts as strings,
+// recipient_address with name.
 json sample_order() {
     return json::parse(R"({
       "id": "576486316948490001",

@@ -113,7 +113,8 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
                 return error(400, "each line item needs seller_sku and product_name");
             if (!detail::parse_amount(li.sale_price))
                 return error(400, "sale_price must be an amount written as a string, e.g. \"4980\"");
-            // One line item per unit (§6); "quantity" here is a convenience.
+            // One line item per unit (docs/tiktok-shop-api.md §6); "quantity"
+            // here is a convenience.
             auto quantity = item.find("quantity");
             std::int64_t n = 1;
             if (quantity != item.end()) {

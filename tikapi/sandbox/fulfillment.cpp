@@ -1,9 +1,10 @@
-// The fulfillment and logistics paths of the simulated shop (§6): shipping
-// providers per delivery option, Ship Package and Mark Package As Shipped,
-// Update (Package) Shipping Info with its 72-hour window and update limit,
-// Package Detail, Search Packages and order tracking, with the endpoint error
-// codes of the reference pages (docs/tiktok-shop-api.md §4 "Endpoint-specific
-// codes"; lazykern/ecommerce-api-docs fulfillment/*.spec.json).
+// The fulfillment and logistics paths of the simulated shop
+// (docs/tiktok-shop-api.md §6): shipping providers per delivery option, Ship
+// Package and Mark Package As Shipped, Update (Package) Shipping Info with its
+// 72-hour window and update limit, Package Detail, Search Packages and order
+// tracking, with the endpoint error codes of the reference pages
+// (docs/tiktok-shop-api.md §4 "Endpoint-specific codes";
+// lazykern/ecommerce-api-docs fulfillment/*.spec.json).
 //
 // Each order has exactly one package (no split or combine). Shipping is
 // allowed only in AWAITING_SHIPMENT: the order then moves to

@@ -1,10 +1,10 @@
 // The Open API and auth-host paths of the simulated shop, with the checks the
 // real service makes, in the same order: route, injected and random faults,
 // rate limit (per API template, app and shop, sliding 1 s window), app_key,
-// timestamp window, sign (§2), shop_cipher, x-tts-access-token (§1, §4); the
-// order and customer-service handlers and the Event API. The fulfillment
-// handlers live in fulfillment.cpp. Every answer is the
-// {code,message,request_id,data} envelope, also on errors (except the plain
+// timestamp window, sign (docs/tiktok-shop-api.md §2), shop_cipher,
+// x-tts-access-token (§1, §4); the order and customer-service handlers and the
+// Event API. The fulfillment handlers live in fulfillment.cpp. Every answer is
+// the {code,message,request_id,data} envelope, also on errors (except the plain
 // 503 and dropped-connection faults), and every call is recorded without its
 // credentials, with the fault it met.
 //

@@ -1,7 +1,7 @@
-// The sandbox on a socket: a `shop` behind an http_server, plus the
-// coroutine that delivers the shop's queued webhooks, one at a time in queue
-// order, each signed and retried on TikTok's schedule (docs §5) scaled by
-// --retry-scale.
+// The sandbox on a socket: a `shop` behind an http_server, plus the coroutine
+// that delivers the shop's queued webhooks, one at a time in queue order, each
+// signed and retried on TikTok's schedule (docs/tiktok-shop-api.md §5) scaled
+// by --retry-scale.
 //
 // The server does not own the shop, so tests can create orders and read the
 // logs directly while the server runs. Both live on one io_context thread.

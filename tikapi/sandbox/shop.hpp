@@ -15,8 +15,8 @@
 // `sandbox::server` (server.hpp) puts it behind a socket and delivers the
 // queued webhooks.
 //
-// Single-threaded by design (one io_context thread, DESIGN.md "Runtime
-// model"): no member is safe to call from two threads at once.
+// Single-threaded by design (one io_context thread, docs/architecture.md,
+// "Threading model"): no member is safe to call from two threads at once.
 #pragma once
 
 #include "common/secret.hpp"
@@ -37,10 +37,11 @@
 
 namespace orderflow::sandbox {
 
-// Random faults (docs §4, §5): each share is the probability, from 0 to 1,
-// that one Open API call (never a /control/ path) or one webhook meets that
-// fault. Decisions come from their own generator seeded by shop_options::seed,
-// so one seed gives the same faults for the same sequence of calls.
+// Random faults (docs/tiktok-shop-api.md §4, §5): each share is the
+// probability, from 0 to 1, that one Open API call (never a /control/ path) or
+// one webhook meets that fault. Decisions come from their own generator seeded
+// by shop_options::seed, so one seed gives the same faults for the same
+// sequence of calls.
 struct fault_options {
     double error_share = 0;         // answered 36009003 / HTTP 500 (envelope) or a plain-text HTTP 503, half each; not processed
     double throttle_share = 0;      // answered 36009002 / HTTP 429; not processed

@@ -1,6 +1,7 @@
 // Request-parameter helpers shared by the Open API handlers (open_api.cpp,
 // fulfillment.cpp): query values, the JSON body, and cursor pagination with
-// page_size / page_token (§1 "Common query parameters").
+// page_size / page_token (docs/tiktok-shop-api.md §1 "Common query
+// parameters").
 #pragma once
 
 #include "tikapi/sandbox/detail/util.hpp"
