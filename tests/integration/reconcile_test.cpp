@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <ctime>
 
 using namespace orderflow::testing;
 
@@ -105,4 +106,55 @@ TEST_CASE("A send cut off before TikTok took it is sent once more, and only once
     REQUIRE(actions.size() == 1);
     CHECK(actions[0].state == "done");
     CHECK(actions[0].attempts == 2);
+}
+
+TEST_CASE("A resend interrupted by a crash is reconciled at the next start, not left unknown for ever", "[integration][reconcile]") {
+    stack s;
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
+    auto order = s.create_order({{"buyer_name", "再 送子"},
+                                 {"line_items", {{{"seller_sku", "SKU-1"}, {"product_name", "品物"}, {"sale_price", "1000"}}}}});
+    const std::string order_id = order.at("id").get<std::string>();
+    const json listed = s.control("GET", "/control/orders/" + order_id).json_body();
+    INFO(listed.dump());
+    const std::string buyer = listed.value("user_id", "");
+    REQUIRE(!buyer.empty());
+    s.daemon.signal(SIGTERM);
+    REQUIRE(s.daemon.wait() == 0);
+
+    // What a crash during a reconciliation resend leaves: the row was planned
+    // again by reconciliation ({"reconciled": "absent"}), went to 'sending',
+    // the process died, and the next start marked it 'unknown'.
+    const std::string text = thanks_text("再 送子", order_id);
+    std::int64_t id = 0;
+    {
+        auto db = orderflow::storage::database::open(s.db_path());
+        orderflow::storage::store store(db);
+        orderflow::storage::new_action a;
+        a.idem_key = orderflow::storage::hash_key("crash-during-resend|" + order_id);
+        a.rule_id = "thanks";
+        a.kind = "send_message";
+        a.order_id = order_id;
+        a.payload = json{{"text", text}, {"buyer_user_id", buyer}}.dump();
+        a.buyer_user_id = buyer;
+        a.created_at = static_cast<std::int64_t>(std::time(nullptr));
+        REQUIRE(store.add_action(a));
+        id = store.action_by_key(a.idem_key)->id;
+        store.begin_attempt(id, a.created_at);
+        store.set_action_state(id, "unknown", "interrupted: outcome unknown", json{{"reconciled", "absent"}}.dump(), a.created_at);
+    }
+    s.start_daemon();
+    auto settled = [&] {
+        auto db = orderflow::storage::database::open(s.db_path());
+        orderflow::storage::store store(db);
+        const auto row = store.get_action(id);
+        if (row && row->state == "done") return true;
+        for (const auto& r : store.reviews(false, 100))
+            if (r.reason == "send_unknown") return true;
+        return false;
+    };
+    REQUIRE(eventually(settled, std::chrono::seconds(30)));
+    int sent = 0;
+    for (const auto& m : s.shop_messages()) sent += m.value("text", "") == text;
+    CHECK(sent == 1);
 }
