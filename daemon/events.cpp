@@ -173,4 +173,25 @@ bool needs_order(std::string_view event) {
            event == "order.cancellation_changed" || event == "order.return_changed" || event.rfind("timer.", 0) == 0;
 }
 
+nlohmann::json context_json(const rules::context& ctx) {
+    return {{"order", ctx.order},           {"previous_order", ctx.previous_order}, {"message", ctx.message},
+            {"event_data", ctx.event_data}, {"now", ctx.now},                       {"utc_offset", ctx.utc_offset},
+            {"locale", ctx.default_locale}};
+}
+
+rules::context context_from_json(const nlohmann::json& c, const storage::event_row& e, const std::string& default_locale) {
+    using json = nlohmann::json;
+    rules::context ctx;
+    ctx.event = e.event;
+    ctx.event_id = e.dedupe_key;
+    ctx.now = c.value("now", e.finished_at);
+    ctx.utc_offset = c.value("utc_offset", std::int64_t{0});
+    ctx.default_locale = c.value("locale", default_locale);
+    ctx.order = c.value("order", json());
+    ctx.previous_order = c.value("previous_order", json());
+    ctx.message = c.value("message", json());
+    ctx.event_data = c.value("event_data", json::object());
+    return ctx;
+}
+
 }  // namespace orderflow::daemon

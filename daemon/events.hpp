@@ -3,6 +3,7 @@
 // Pure functions: no I/O, so the mapping is unit-tested on its own.
 #pragma once
 
+#include "rules/engine.hpp"
 #include "storage/store.hpp"
 #include "tikapi/models.hpp"
 #include "tikapi/webhook.hpp"
@@ -52,5 +53,12 @@ nlohmann::json message_view(const nlohmann::json& data);
 
 // True for events whose rules need the order fetched first.
 bool needs_order(std::string_view event);
+
+// What the rules saw for an event, as stored with it (inbox.context) for
+// `orderflowctl replay`, and back: the pipeline writes it, replay reads it,
+// so both agree on the form. Fields missing when reading take the
+// defaults given (an older row, or a purged one).
+nlohmann::json context_json(const rules::context& ctx);
+rules::context context_from_json(const nlohmann::json& stored, const storage::event_row& e, const std::string& default_locale);
 
 }  // namespace orderflow::daemon

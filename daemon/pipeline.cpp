@@ -272,10 +272,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
             }
         }
         // What the rules saw, for orderflowctl replay (purged with the payload).
-        ctx_.store.set_event_context(e.id, json{{"order", ctx.order}, {"previous_order", ctx.previous_order}, {"message", ctx.message},
-                                           {"event_data", ctx.event_data}, {"now", ctx.now}, {"utc_offset", ctx.utc_offset},
-                                           {"locale", ctx.default_locale}}
-                                          .dump(-1, ' ', false, json::error_handler_t::replace));
+        ctx_.store.set_event_context(e.id, context_json(ctx).dump(-1, ' ', false, json::error_handler_t::replace));
         std::string note = result.matched_rules.empty() ? "no rule matched" : "matched:";
         for (const auto& id : result.matched_rules) note += " " + id;
         ctx_.store.finish_event(e.id, "done", note, ctx.now);

@@ -1,6 +1,8 @@
 // See common.hpp.
 #include "daemon/ctl/common.hpp"
 
+#include "daemon/context.hpp"
+
 #include "common/duration.hpp"
 #include "common/log.hpp"
 #include "daemon/admin.hpp"
@@ -43,9 +45,7 @@ namespace orderflow::daemon::ctl {
 namespace asio = boost::asio;
 using json = nlohmann::json;
 
-std::int64_t now_seconds() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+std::int64_t now_seconds() { return system_now(); }
 
 std::string format_time(std::int64_t t) {
     if (t == 0) return "-";

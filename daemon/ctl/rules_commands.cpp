@@ -1,6 +1,8 @@
 // orderflowctl rules test / explain / coverage and replay: the operator's tools for rules. They send nothing.
 #include "daemon/ctl/common.hpp"
 
+#include "daemon/events.hpp"
+
 #include "common/duration.hpp"
 #include "common/log.hpp"
 #include "daemon/admin.hpp"
@@ -303,16 +305,7 @@ int cmd_replay(const args& a) {
     for (const auto& [e, context_text] : events) {
         json c = json::parse(context_text, nullptr, false);
         if (!c.is_object()) continue;
-        rules::context ctx;
-        ctx.event = e.event;
-        ctx.event_id = e.dedupe_key;
-        ctx.now = c.value("now", e.finished_at);
-        ctx.utc_offset = c.value("utc_offset", std::int64_t{0});
-        ctx.default_locale = c.value("locale", cfg->rules.default_locale);
-        ctx.order = c.value("order", json());
-        ctx.previous_order = c.value("previous_order", json());
-        ctx.message = c.value("message", json());
-        ctx.event_data = c.value("event_data", json::object());
+        rules::context ctx = context_from_json(c, e, cfg->rules.default_locale);
         for (const auto& p : rules::evaluate(*loaded.rules, ctx).actions) {
             if (!p.error.empty()) {
                 ++skipped;

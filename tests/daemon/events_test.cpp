@@ -103,3 +103,32 @@ TEST_CASE("A webhook and a poll that see the same change share a change key", "[
         CHECK(daemon::inbox_event_from_webhook(w, "{}", 100).change_key.empty());
     }
 }
+
+TEST_CASE("A rule context stored for replay reads back as the same context", "[events]") {
+    orderflow::rules::context ctx;
+    ctx.order = {{"id", "1"}, {"status", "AWAITING_SHIPMENT"}};
+    ctx.previous_order = {{"id", "1"}, {"status", "ON_HOLD"}};
+    ctx.message = {{"text", "hi"}};
+    ctx.event_data = {{"type", 1}};
+    ctx.now = 1790000000;
+    ctx.utc_offset = 32400;
+    ctx.default_locale = "en";
+    orderflow::storage::event_row e;
+    e.event = "order.status_changed";
+    e.dedupe_key = "k1";
+    const auto back = orderflow::daemon::context_from_json(nlohmann::json::parse(orderflow::daemon::context_json(ctx).dump()), e, "ja");
+    CHECK(back.order == ctx.order);
+    CHECK(back.previous_order == ctx.previous_order);
+    CHECK(back.message == ctx.message);
+    CHECK(back.event_data == ctx.event_data);
+    CHECK(back.now == ctx.now);
+    CHECK(back.utc_offset == ctx.utc_offset);
+    CHECK(back.default_locale == "en");
+    CHECK(back.event == "order.status_changed");
+    CHECK(back.event_id == "k1");
+    // An older row without these fields takes the defaults given.
+    e.finished_at = 42;
+    const auto old = orderflow::daemon::context_from_json(nlohmann::json::object(), e, "ja");
+    CHECK(old.now == 42);
+    CHECK(old.default_locale == "ja");
+}
