@@ -75,6 +75,14 @@ asio::awaitable<void> pipeline::loop() {
 asio::awaitable<bool> pipeline::pass() {
     std::vector<storage::event_row> events;
     try {
+        // Starts that ended in a storage failure, not a crash: taken back,
+        // so an outage of the database cannot quarantine good events.
+        if (!interrupted_.empty()) {
+            ctx_.db.transaction([&] {
+                for (std::int64_t id : interrupted_) ctx_.store.undo_start(id);
+            });
+            interrupted_.clear();
+        }
         events = ctx_.store.pending_events(ctx_.clock(), 50);
         // Counted and committed before processing (one commit for the
         // page); an event that was in a page when the process died is
@@ -132,6 +140,7 @@ asio::awaitable<bool> pipeline::pass() {
             // writes. Back off in memory rather than re-read it at once.
             last_error_ = again.what();
             storage_ok = false;
+            interrupted_.push_back(e.id);
         }
     }
     orders_.forget_prefetched();

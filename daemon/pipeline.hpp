@@ -21,6 +21,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace orderflow::daemon {
 
@@ -71,6 +72,7 @@ private:
     detail::wakeup wake_;
     detail::trouble trouble_{"pipeline_storage_failed"};
     std::string last_error_;
+    std::vector<std::int64_t> interrupted_;   // events whose start ended in a storage failure
     bool stopping_ = false;
 };
 

@@ -143,6 +143,12 @@ void store::mark_started(std::int64_t id) {
     st.step();
 }
 
+void store::undo_start(std::int64_t id) {
+    auto st = db_.prepare("UPDATE inbox SET starts = MAX(starts - 1, 0) WHERE id = ?1 AND state = 'pending'");
+    st.bind(1, id);
+    st.step();
+}
+
 std::vector<event_row> store::recent_events(int limit) {
     static const std::string sql = select_from(event_columns, "FROM inbox ORDER BY id DESC LIMIT ?1");
     auto st = db_.prepare(sql);

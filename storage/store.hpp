@@ -154,6 +154,9 @@ public:
     // starts+1 (call in a transaction committed before processing begins).
     // finish_event and retry_event set starts back to 0.
     void mark_started(std::int64_t id);
+    // starts-1 (not below 0): that start ended in a storage failure the
+    // process survived, not in a crash, so it does not count toward quarantine.
+    void undo_start(std::int64_t id);
     // attempts+1, note = error, stays pending until not_before.
     void retry_event(std::int64_t id, std::string_view error, std::int64_t not_before);
     // Newest first, for orderflowctl and the demo.

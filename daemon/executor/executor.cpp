@@ -35,10 +35,12 @@ asio::awaitable<void> executor::loop() {
             continue;
         }
         std::string storage_error;
-        // At start (crash leftovers) and then every 10 s (timeouts).
-        if (ctx_.clock() - last_reconcile >= 10) {
+        // At start (crash leftovers), every 10 s (timeouts), and at once
+        // after a storage failure cut an action short.
+        if (interrupted_ || ctx_.clock() - last_reconcile >= 10) {
             last_reconcile = ctx_.clock();
             try {
+                if (interrupted_) settle_interrupted();
                 co_await parts_.reconcile.pass();
             } catch (const std::exception& e) {
                 storage_error = e.what();
@@ -72,11 +74,13 @@ asio::awaitable<void> executor::loop() {
                 }
                 co_await execute(a);
             } catch (const std::exception& ex) {
-                // A storage failure after the send leaves the row 'sending':
-                // it becomes 'unknown' at the next start, never re-sent blindly.
+                // A storage failure after the send leaves the row 'sending';
+                // once the database takes writes again it becomes 'unknown'
+                // and is reconciled, never re-sent blindly.
                 log::error("action_error", {{"action_id", a.id}, {"error", ex.what()}});
                 storage_error = ex.what();
                 storage_trouble = true;
+                interrupted_ = true;
             }
         }
         try {
@@ -89,6 +93,18 @@ asio::awaitable<void> executor::loop() {
         else if (paused) co_await wake_.wait(std::chrono::seconds(5));
         if (!storage_trouble) trouble_.ok();
     }
+}
+
+// Nothing is in flight at the top of a pass (this loop is the outbox's one
+// consumer), so a row still 'sending' is one a storage failure cut short
+// after it began: its outcome is unknown, as after a crash.
+void executor::settle_interrupted() {
+    const int n = ctx_.store.mark_interrupted_sends(ctx_.clock());
+    interrupted_ = false;
+    if (n > 0)
+        log::warn("sends_interrupted", {{"count", n},
+                                        {"advice", "a storage failure cut these actions short after they began; they are marked unknown "
+                                                   "and reconciled with TikTok, not re-sent blindly"}});
 }
 
 // flag_review, tag, untag, schedule: orderflow's own state, in one

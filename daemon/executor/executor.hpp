@@ -4,8 +4,9 @@
 // sender, tracking updates through the tracking sender, and orderflow's own
 // state (flag_review, tag, untag, schedule) applied in one transaction with
 // the action's outcome, so each happens exactly once. A storage failure ends
-// the pass and backs off in memory; a row left 'sending' becomes 'unknown'
-// at the next start and is reconciled, never blindly re-sent.
+// the pass and backs off in memory; a row it left 'sending' becomes
+// 'unknown' once the database takes writes again (or at the next start, after
+// a crash) and is reconciled, never blindly re-sent.
 #pragma once
 
 #include "daemon/context.hpp"
@@ -51,6 +52,7 @@ public:
 
 private:
     void apply(const storage::action_row& a);
+    void settle_interrupted();
 
     context ctx_;
     parts parts_;
@@ -60,6 +62,7 @@ private:
     supervisor& sup_;
     detail::wakeup wake_;
     detail::trouble trouble_{"executor_storage_failed"};
+    bool interrupted_ = false;   // a storage failure cut an action short
     bool stopping_ = false;
 };
 

@@ -44,6 +44,7 @@ asio::awaitable<void> notifier::loop() {
         std::vector<storage::notification_row> due;
         std::string storage_error;
         try {
+            record_unrecorded();
             queue_heartbeat();
             due = ctx_.store.due_notifications(ctx_.clock(), 500);
         } catch (const std::exception& e) {
@@ -163,32 +164,49 @@ asio::awaitable<std::string> notifier::deliver(const std::vector<storage::notifi
             else if (r.value().status < 200 || r.value().status >= 300) error = "HTTP " + std::to_string(r.value().status);
         }
     }
+    unrecorded outcome{rows, error, ctx_.clock()};
     try {
-        const std::int64_t now = ctx_.clock();
-        ctx_.db.transaction([&] {
-            for (const auto& n : rows) {
-                if (error.empty()) ctx_.store.notification_sent(n.id, now);
-                else ctx_.store.notification_retry(n.id, error, now + std::min<std::int64_t>(600, 5LL << std::min(n.attempts, 7)), now);
-            }
-        });
-        std::vector<std::int64_t> ids, review_ids;
-        for (const auto& n : rows) {
-            ids.push_back(n.id);
-            if (n.review_id) review_ids.push_back(n.review_id);
-        }
-        if (error.empty()) {
-            if (!review_ids.empty()) channel_last_review_[channel] = now;
-            log::info("notification_sent", {{"notification_ids", ids}, {"channel", channel}, {"review_ids", review_ids},
-                                            {"digest", rows.size() > 1}});
-        } else {
-            log::warn("notification_failed", {{"notification_ids", ids}, {"channel", channel}, {"error", error},
-                                              {"attempts", rows.front().attempts + 1},
-                                              {"retry_in_s", std::min<std::int64_t>(600, 5LL << std::min(rows.front().attempts, 7))}});
-        }
+        record(outcome);
     } catch (const std::exception& e) {
+        // Kept, so the next pass records it instead of delivering again.
+        unrecorded_.push_back(std::move(outcome));
         co_return e.what();
     }
     co_return std::string();
+}
+
+void notifier::record(const unrecorded& outcome) {
+    const auto& rows = outcome.rows;
+    const std::string& error = outcome.error;
+    const std::int64_t now = outcome.at;
+    ctx_.db.transaction([&] {
+        for (const auto& n : rows) {
+            if (error.empty()) ctx_.store.notification_sent(n.id, now);
+            else ctx_.store.notification_retry(n.id, error, now + std::min<std::int64_t>(600, 5LL << std::min(n.attempts, 7)), now);
+        }
+    });
+    std::vector<std::int64_t> ids, review_ids;
+    for (const auto& n : rows) {
+        ids.push_back(n.id);
+        if (n.review_id) review_ids.push_back(n.review_id);
+    }
+    const std::string& channel = rows.front().channel;
+    if (error.empty()) {
+        if (!review_ids.empty()) channel_last_review_[channel] = now;
+        log::info("notification_sent", {{"notification_ids", ids}, {"channel", channel}, {"review_ids", review_ids},
+                                        {"digest", rows.size() > 1}});
+    } else {
+        log::warn("notification_failed", {{"notification_ids", ids}, {"channel", channel}, {"error", error},
+                                          {"attempts", rows.front().attempts + 1},
+                                          {"retry_in_s", std::min<std::int64_t>(600, 5LL << std::min(rows.front().attempts, 7))}});
+    }
+}
+
+void notifier::record_unrecorded() {
+    while (!unrecorded_.empty()) {
+        record(unrecorded_.front());
+        unrecorded_.erase(unrecorded_.begin());
+    }
 }
 
 }  // namespace orderflow::daemon

@@ -5,7 +5,9 @@
 // takes it. Review alerts go to a channel at most once per digest_interval,
 // what gathered meanwhile as one digest, so a storm is one message. Once a
 // day at notify.heartbeat (shop time) every channel that takes heartbeats
-// gets a summary. What each message says is the pure notify.hpp.
+// gets a summary. What each message says is the pure notify.hpp. A message
+// delivered whose outcome the database refused (locked, full) is remembered
+// and recorded first once it takes writes again, so it is not delivered twice.
 #pragma once
 
 #include "daemon/context.hpp"
@@ -48,7 +50,16 @@ public:
     boost::asio::awaitable<std::string> deliver(const std::vector<storage::notification_row>& rows);
 
 private:
+    // A delivery's outcome the database refused to record.
+    struct unrecorded {
+        std::vector<storage::notification_row> rows;
+        std::string error;   // "" when delivered
+        std::int64_t at = 0;
+    };
+
     void queue_heartbeat();
+    void record(const unrecorded& outcome);
+    void record_unrecorded();   // throws while the database still refuses
 
     context ctx_;
     const rules_in_force& in_force_;
@@ -60,6 +71,7 @@ private:
     detail::trouble trouble_{"notifier_storage_failed"};
     std::map<std::string, std::int64_t> channel_last_review_;   // digest pacing, per channel
     std::string heartbeat_done_;                                 // dedupe key of the last heartbeat queued
+    std::vector<unrecorded> unrecorded_;                         // recorded before anything is delivered again
     bool stopping_ = false;
 };
 

@@ -420,3 +420,50 @@ TEST_CASE("event_context gives an unreadable or too deep payload no data", "[pip
     CHECK(ctx.event_data == json{{"type", 1}, {"source", "poll"}});
     CHECK(ctx.message.is_null());
 }
+
+TEST_CASE("An event whose processing the database keeps refusing is not quarantined and is processed once it takes writes", "[pipeline]") {
+    pipeline_rig rig;
+    const std::string order_id = rig.env.create_order();
+    rig.env.make_ready_to_ship(order_id);
+    const auto id = rig.add_order_event("n-1", order_id);
+
+    // More storage failures than the quarantine limit, each after the
+    // event's start was committed: the process survives them all.
+    for (int i = 0; i < pipeline::max_event_starts + 1; ++i) {
+        const auto calls_before = order_detail_calls(*rig.env.shop);
+        bool done = false, ok = true;
+        asio::co_spawn(rig.env.io, rig.pipe->pass(), [&](std::exception_ptr, bool passed) {
+            done = true;
+            ok = passed;
+        });
+        // The start is in; TikTok is asked for the order when the lock is taken.
+        REQUIRE(rig.env.run_until([&] { return done || order_detail_calls(*rig.env.shop) > calls_before; }));
+        REQUIRE_FALSE(done);
+        daemon::testing::outside_write_lock lock(rig.env);
+        REQUIRE(rig.env.run_until([&] { return done; }));
+        CHECK_FALSE(ok);
+        CHECK(rig.event(id).state == "pending");
+        CHECK(rig.env.store.actions_for_order(order_id).empty());
+    }
+
+    CHECK(rig.pass());
+    CHECK(rig.event(id).state == "done");
+    CHECK(reviews_for(rig.env, "event_quarantined").empty());
+    CHECK(rig.env.store.actions_for_order(order_id).size() == 1);
+}
+
+TEST_CASE("A pass while the database refuses writes leaves the inbox as it was", "[pipeline]") {
+    pipeline_rig rig;
+    const std::string order_id = rig.env.create_order();
+    rig.env.make_ready_to_ship(order_id);
+    const auto id = rig.add_order_event("n-1", order_id);
+    {
+        daemon::testing::outside_write_lock lock(rig.env);
+        CHECK_FALSE(rig.pass());
+        CHECK(rig.event(id).starts == 0);
+        CHECK(rig.event(id).state == "pending");
+    }
+    CHECK(rig.pass());
+    CHECK(rig.event(id).state == "done");
+    CHECK(rig.env.store.actions_for_order(order_id).size() == 1);
+}

@@ -138,6 +138,34 @@ void runtime_env::drive(std::function<asio::awaitable<void>()> body) {
 
 void runtime_env::run_for(std::chrono::milliseconds d) { io.run_for(d); }
 
+bool runtime_env::run_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        io.run_one_for(20ms);
+    }
+    return true;
+}
+
+outside_write_lock::outside_write_lock(runtime_env& env) : env_(env), other_(storage::database::open(env.db.path())) {
+    env_.db.exec("PRAGMA busy_timeout = 0");
+    other_.exec("BEGIN IMMEDIATE");
+}
+
+outside_write_lock::~outside_write_lock() {
+    try {
+        release();
+    } catch (...) {
+    }
+}
+
+void outside_write_lock::release() {
+    if (!held_) return;
+    held_ = false;
+    other_.exec("ROLLBACK");
+    env_.db.exec("PRAGMA busy_timeout = 5000");
+}
+
 std::vector<json> runtime_env::shop_messages() {
     auto j = control("GET", "/control/messages?sender=SHOP");
     std::vector<json> out;

@@ -88,6 +88,29 @@ struct runtime_env {
     // the environment leaves unset (tracking.feed_dir, admin.listen,
     // poll.start_at, tiktok.shop_id, ...). The rules are the same.
     std::unique_ptr<rules_in_force> in_force_with(const std::function<void(config&)>& change);
+    // Runs the io_context until `done` holds (checked after every handler)
+    // or `limit` passes; returns whether it holds.
+    bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = std::chrono::seconds(10));
+};
+
+// The database's write lock held by another connection, as a backup tool or
+// a stuck sqlite3 shell would hold it for longer than the busy timeout. While
+// it is held the environment's connection gives up at once (busy timeout 0
+// stands in for the daemon's 5 s wait running out), so every write by a
+// component fails with a storage_error; reads still work (WAL).
+class outside_write_lock {
+public:
+    explicit outside_write_lock(runtime_env& env);
+    ~outside_write_lock();
+    outside_write_lock(const outside_write_lock&) = delete;
+    outside_write_lock& operator=(const outside_write_lock&) = delete;
+
+    void release();   // the components' writes succeed again (busy timeout back to 5 s)
+
+private:
+    runtime_env& env_;
+    storage::database other_;
+    bool held_ = true;
 };
 
 }  // namespace orderflow::daemon::testing

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <optional>
 
 using namespace orderflow;
 using namespace orderflow::daemon;
@@ -186,4 +187,30 @@ TEST_CASE("While the breaker is open the loop holds messages and still carries o
     CHECK(action_now(env, first.id).state == "done");
     CHECK(action_now(env, second.id).state == "done");
     CHECK(env.shop_messages().size() == 2);
+}
+
+TEST_CASE("A message whose outcome the database refused is reconciled once it takes writes again and reaches the buyer once", "[executor]") {
+    runtime_env env;
+    env.authorize();
+    executor_rig rig(env);
+    const std::string order_id = env.create_order();
+    env.make_ready_to_ship(order_id);
+    const auto a = plant_action(env, "send_message", order_id, {{"text", "ありがとうございます。"}, {"buyer_user_id", buyer_of(env, order_id)}});
+
+    rig.start_loop();
+    // The shop has the message; its answer is on the way back when the
+    // database's write lock is taken from outside.
+    REQUIRE(env.run_until([&] { return env.shop_messages().size() == 1; }));
+    std::optional<outside_write_lock> lock(std::in_place, env);
+    env.run_for(300ms);   // the answer arrives; recording it fails
+    CHECK(action_now(env, a.id).state == "sending");
+
+    lock.reset();
+    // The next pass marks the row unknown and asks TikTok: the message is
+    // in the conversation, so it is done, not sent again.
+    REQUIRE(env.run_until([&] { return action_now(env, a.id).state == "done"; }));
+    rig.stop_loop();
+    CHECK(states_of(env, a.id) == std::vector<std::string>{"planned", "sending", "unknown", "done"});
+    CHECK(json::parse(action_now(env, a.id).result).value("reconciled", "") == "found");
+    CHECK(env.shop_messages().size() == 1);
 }

@@ -271,3 +271,22 @@ TEST_CASE("record_cs_calls writes the count of the clock's UTC day", "[poller]")
     record_cs_calls(env.ctx, *env.api);
     CHECK(json::parse(env.store.get_state("cs_calls").value_or("{}")) == json{{"day", "2026-09-22"}, {"count", 0}});
 }
+
+TEST_CASE("An orders pass while the database refuses writes adds nothing and keeps its cursor, and the next finds the change once", "[poller]") {
+    poller_env p;
+    CHECK_FALSE(p.orders_pass());
+    const std::string cursor = p.state("poll.orders");
+    p.env.now += 3600;
+    const std::string order_id = changed_order(p.env);
+    {
+        daemon::testing::outside_write_lock lock(p.env);
+        CHECK_THROWS_AS(p.orders_pass(), storage::storage_error);
+        CHECK(p.state("poll.orders") == cursor);
+        CHECK(p.events().empty());
+    }
+    CHECK_FALSE(p.orders_pass());
+    REQUIRE(p.events().size() == 1);
+    CHECK(p.events()[0].order_id == order_id);
+    CHECK_FALSE(p.orders_pass());
+    CHECK(p.events().size() == 1);
+}

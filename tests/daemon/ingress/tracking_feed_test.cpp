@@ -315,3 +315,30 @@ TEST_CASE("read_file parses a regular file and tells a missing file from a refus
     fs::resize_file(dir / "exact.csv", tracking_feed::max_file_bytes);   // at the limit is taken
     CHECK(tracking_feed::read_file(dir / "exact.csv").refused.empty());
 }
+
+TEST_CASE("While the database refuses writes a CSV file stays in the folder and a post gets 503, and both go in once afterwards", "[tracking_feed]") {
+    feed_env f;
+    write_file(f.drop / "ship.csv",
+               "order_id,carrier,tracking_number\n"
+               "576461413038785001,ヤマト運輸,4912-0001\n"
+               "57646141303878500X,ヤマト運輸,4912-0002\n"
+               "576461413038785003,佐川急便,4912-0003\n");
+    settle(f.drop / "ship.csv");
+    {
+        daemon::testing::outside_write_lock lock(f.env);
+        f.scan();
+        CHECK(present(f.drop / "ship.csv"));
+        CHECK_FALSE(present(f.drop / "processed" / "ship.csv"));
+        CHECK(f.handle(tracking_post(good_post)).status == 503);
+        CHECK(f.events().empty());
+        CHECK(f.reviews().empty());
+    }
+    f.scan();
+    CHECK(f.handle(tracking_post(good_post)).status == 200);   // the file brought the same row
+    CHECK(f.events().size() == 2);
+    CHECK(present(f.drop / "processed" / "ship.csv"));
+    REQUIRE(f.reviews().size() == 1);
+    CHECK(f.reviews()[0].reason == "tracking_feed_bad_rows");
+    f.scan();
+    CHECK(f.events().size() == 2);
+}

@@ -11,6 +11,7 @@
 #include "tikapi/signing.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -20,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -231,4 +233,35 @@ TEST_CASE("A failing channel keeps the notification pending with backoff and cou
         CHECK(notification(env, id).state == "sent");
         CHECK(hook.requests().size() == 3);
     }
+}
+
+TEST_CASE("A notification delivered while the database refused its outcome is recorded afterwards and not delivered again", "[notifier]") {
+    runtime_env env(thanks_rules, [](config& c) {
+        const auto out = (c.file.parent_path() / "notified.jsonl").string();
+        c.channels = {command_channel("ops", {"sh", "-c", "cat >> '" + out + "' && echo >> '" + out + "'"})};
+    });
+    notifier_rig rig(env);
+    env.desk->raise("O-1", "send_failed", "warning", "rule thanks: send_message failed", json::object());
+    auto deliveries = [&] {
+        std::ifstream in(env.dir / "notified.jsonl");
+        int lines = 0;
+        for (std::string line; std::getline(in, line);) lines += !line.empty();
+        return lines;
+    };
+
+    std::optional<outside_write_lock> lock(std::in_place, env);
+    bool ended = false;
+    asio::co_spawn(env.io, rig.notify.loop(), [&](std::exception_ptr) { ended = true; });
+    REQUIRE(env.run_until([&] { return deliveries() == 1; }));
+    // The loop backs off and tries again to record the outcome, still in
+    // vain; it does not deliver the same notification a second time.
+    env.run_for(std::chrono::milliseconds(1500));
+    CHECK(deliveries() == 1);
+    CHECK(env.store.recent_notifications(10).at(0).state == "pending");
+
+    lock.reset();
+    REQUIRE(env.run_until([&] { return env.store.recent_notifications(10).at(0).state == "sent"; }));
+    rig.notify.stop();
+    REQUIRE(env.run_until([&] { return ended; }));
+    CHECK(deliveries() == 1);
 }
