@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
@@ -89,5 +90,24 @@ struct runtime_env {
     // poll.start_at, tiktok.shop_id, ...). The rules are the same.
     std::unique_ptr<rules_in_force> in_force_with(const std::function<void(config&)>& change);
 };
+
+// Captures what is written to stderr (the log) while it lives: for a test
+// that checks a log line names what happened.
+class log_capture {
+public:
+    log_capture();
+    ~log_capture();
+    log_capture(const log_capture&) = delete;
+    log_capture& operator=(const log_capture&) = delete;
+    // Stops capturing and returns everything captured.
+    std::string finish();
+
+private:
+    std::FILE* file_;
+    int saved_;
+};
+
+// The JSON log lines of `text` whose event is `event`.
+std::vector<nlohmann::json> log_lines(const std::string& text, const std::string& event);
 
 }  // namespace orderflow::daemon::testing

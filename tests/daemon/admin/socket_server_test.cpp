@@ -26,10 +26,8 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <future>
-#include <sstream>
 #include <thread>
 
 using namespace orderflow;
@@ -50,41 +48,6 @@ std::size_t open_fds() {
     std::size_t n = 0;
     for ([[maybe_unused]] const auto& entry : fs::directory_iterator("/proc/self/fd")) ++n;
     return n;
-}
-
-// Captures what is written to stderr (the log) while it lives.
-struct stderr_capture {
-    std::FILE* file = std::tmpfile();
-    int saved = ::dup(STDERR_FILENO);
-    stderr_capture() {
-        std::fflush(stderr);
-        ::dup2(::fileno(file), STDERR_FILENO);
-    }
-    std::string finish() {
-        std::fflush(stderr);
-        ::dup2(saved, STDERR_FILENO);
-        std::string text;
-        std::rewind(file);
-        char chunk[4096];
-        for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, file)) > 0;) text.append(chunk, n);
-        return text;
-    }
-    ~stderr_capture() {
-        std::fflush(stderr);
-        ::dup2(saved, STDERR_FILENO);
-        ::close(saved);
-        std::fclose(file);
-    }
-};
-
-std::vector<json> log_lines(const std::string& text, const std::string& event) {
-    std::vector<json> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        auto j = json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.is_object() && j.value("event", "") == event) out.push_back(j);
-    }
-    return out;
 }
 
 // A blocking client socket connected to `path`, or -1.
@@ -246,7 +209,7 @@ TEST_CASE("A malformed admin request gets exit 2 naming what is wrong and the ne
         {R"({"by":"hanako"})" "\n", "\"argv\" must be a non-empty array of strings"},
     }));
     CAPTURE(request.substr(0, 60));
-    stderr_capture capture;
+    log_capture capture;
     const raw_reply r = send_and_read(rig.path, request);
     const json next = rig.call(metrics_request);
     const auto logged = log_lines(capture.finish(), "admin_request_malformed");
@@ -348,7 +311,7 @@ TEST_CASE("One admin connection over the limit is told to try again and the next
     admin_rig rig(env, options);
     REQUIRE(is_metrics_reply(rig.call(metrics_request)));   // the database's files are open
     REQUIRE(rig.wait_for_connections(0) == 0);   // its server side closed too
-    stderr_capture capture;
+    log_capture capture;
     const std::size_t baseline = open_fds();
 
     std::vector<int> held;
@@ -380,7 +343,7 @@ TEST_CASE("After a flood of silent admin clients the descriptors and connections
     admin_rig rig(env, options);
     REQUIRE(is_metrics_reply(rig.call(metrics_request)));
     REQUIRE(rig.wait_for_connections(0) == 0);   // its server side closed too
-    stderr_capture capture;
+    log_capture capture;
     const std::size_t baseline = open_fds();
 
     std::vector<int> flood;
