@@ -988,6 +988,8 @@ http_server::~http_server() { stop(); }
 
 std::uint16_t http_server::port() const { return impl_->port; }
 
+std::size_t http_server::connections() const { return impl_->connections.size() + impl_->refusing.size(); }
+
 void http_server::start() {
     if (impl_->started || impl_->stopped) return;
     impl_->started = true;

@@ -149,6 +149,10 @@ public:
     // handler still gets its response (with Connection: close). Call it on
     // the executor's thread. Once handlers finish, io_context::run() returns.
     void stop();
+    // Connections the server holds now, served or being refused (call on
+    // the executor's thread): 0 once every client has gone, so a test can
+    // tell that a flood left nothing behind.
+    std::size_t connections() const;
 
 private:
     struct impl;

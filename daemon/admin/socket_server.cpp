@@ -16,54 +16,130 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <map>
+
 namespace orderflow::daemon {
 
 namespace asio = boost::asio;
 using local = asio::local::stream_protocol;
 using json = nlohmann::json;
 
+namespace {
+
+constexpr std::size_t max_request = 64 * 1024;
+// How long a client may take to read its reply and hang up.
+constexpr auto max_linger = std::chrono::milliseconds(1000);
+
+}  // namespace
+
 struct admin_socket_server::impl {
+    impl(asio::any_io_executor e, std::filesystem::path p, admin_commands& c, supervisor& s, admin_socket_options o)
+        : ex(std::move(e)), path(std::move(p)), commands(c), sup(s), options(o) {}
+
     asio::any_io_executor ex;
     std::filesystem::path path;
     admin_commands& commands;
     supervisor& sup;
+    admin_socket_options options;
     std::unique_ptr<local::acceptor> acceptor;
     bool stopping = false;
+    std::size_t open_connections = 0;   // served and refused
+    std::size_t refusing = 0;           // of those, being told "too many"
+    std::uint64_t next_id = 0;
+    std::map<std::uint64_t, local::socket*> reading;   // still waiting for their request: stop() closes them
+
+    // Counts a connection for as long as its coroutine runs.
+    struct counted {
+        std::size_t& n;
+        explicit counted(std::size_t& count) : n(count) { ++n; }
+        ~counted() { --n; }
+        counted(const counted&) = delete;
+        counted& operator=(const counted&) = delete;
+    };
+
+    // Closes `sock` when `timer` expires first (a client that stalls).
+    static void close_on_expiry(asio::steady_timer& timer, local::socket& sock) {
+        timer.async_wait([&sock](boost::system::error_code ec) {
+            if (!ec) sock.close();
+        });
+    }
+
+    // Writes the reply, then stops sending and reads whatever the client
+    // still sends until it hangs up: closing with unread data would reset
+    // the connection, and the client would see "connection reset" instead
+    // of the reply (e.g. after a request over 64 KiB).
+    asio::awaitable<void> answer(local::socket& sock, const json& reply) {
+        const std::string out = reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+        auto reply_buffer = asio::buffer(out);
+        auto [wec, written] = co_await asio::async_write(sock, reply_buffer, asio::as_tuple(asio::use_awaitable));
+        (void)written;
+        boost::system::error_code ignored;
+        if (!wec) {
+            sock.shutdown(local::socket::shutdown_send, ignored);
+            asio::steady_timer linger(ex);
+            linger.expires_after(std::min<std::chrono::milliseconds>(options.request_timeout, max_linger));
+            close_on_expiry(linger, sock);
+            std::array<char, 4096> sink{};
+            for (std::size_t total = 0; total < 16 * max_request;) {
+                auto [rec, n] = co_await sock.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
+                if (rec) break;
+                total += n;
+            }
+            linger.cancel();
+        }
+        sock.close(ignored);
+    }
 
     asio::awaitable<void> session(local::socket sock) {
+        counted live(open_connections);
         const std::string peer = peer_user(sock.native_handle());
+        const std::uint64_t id = next_id++;
         asio::steady_timer deadline(ex);
-        deadline.expires_after(std::chrono::seconds(10));
-        deadline.async_wait([&sock](boost::system::error_code ec) {
-            if (!ec) sock.close();   // a client that never finishes its request
-        });
+        deadline.expires_after(options.request_timeout);
+        close_on_expiry(deadline, sock);   // a client that never finishes its request
+        reading.emplace(id, &sock);
         std::string line;
         // Named arguments only: GCC 12 mishandles class-type temporaries inside co_await.
-        auto buffer = asio::dynamic_buffer(line, 64 * 1024);
+        auto buffer = asio::dynamic_buffer(line, max_request);
         auto [ec, n] = co_await asio::async_read_until(sock, buffer, '\n', asio::as_tuple(asio::use_awaitable));
+        reading.erase(id);
+        deadline.cancel();
         json reply;
         if (ec == asio::error::not_found) {
             reply = admin_commands::malformed("the request is longer than 64 KiB");
         } else if (ec) {
-            deadline.cancel();
+            boost::system::error_code ignored;
+            sock.close(ignored);
             co_return;
         } else {
             line.resize(n);
             reply = co_await commands.dispatch(std::move(line), peer);
         }
-        const std::string out = reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-        auto reply_buffer = asio::buffer(out);
-        auto [wec, written] = co_await asio::async_write(sock, reply_buffer, asio::as_tuple(asio::use_awaitable));
-        (void)wec;
-        (void)written;
-        deadline.cancel();
-        boost::system::error_code ignored;
-        sock.shutdown(local::socket::shutdown_both, ignored);
+        co_await answer(sock, reply);
+    }
+
+    // A connection over max_connections: told so at once, without reading
+    // its request, so orderflowctl prints why and exits 2.
+    asio::awaitable<void> refuse(local::socket sock) {
+        counted live(open_connections);
+        counted refused(refusing);
+        // Built before co_await: GCC 12 mishandles class-type temporaries inside it.
+        const std::string why = "orderflowd: too many admin requests at once (" + std::to_string(options.max_connections) +
+                                " are being served); try again in a moment\n";
+        json reply = json::object();
+        reply["exit"] = 2;
+        reply["stdout"] = "";
+        reply["stderr"] = why;
+        co_await answer(sock, reply);
     }
 };
 
-admin_socket_server::admin_socket_server(asio::any_io_executor ex, std::filesystem::path socket, admin_commands& commands, supervisor& sup)
-    : impl_(std::make_unique<impl>(impl{std::move(ex), std::move(socket), commands, sup, nullptr, false})) {}
+admin_socket_server::admin_socket_server(asio::any_io_executor ex, std::filesystem::path socket, admin_commands& commands, supervisor& sup,
+                                         admin_socket_options options)
+    : impl_(std::make_unique<impl>(std::move(ex), std::move(socket), commands, sup, options)) {}
 
 admin_socket_server::~admin_socket_server() = default;
 
@@ -93,6 +169,16 @@ void admin_socket_server::open() {
 
 asio::awaitable<void> admin_socket_server::loop() {
     auto& s = *impl_;
+    // A connection is not supervised (it ends by itself), but what escapes
+    // it is logged and harms nothing else.
+    const auto session_ended = [](std::exception_ptr ep) {
+        if (!ep) return;
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            log::error("admin_session_failed", {{"error", e.what()}});
+        }
+    };
     while (!s.stopping) {
         // Waiting for a connection is its normal state, for as long as it takes.
         s.sup.beat("admin", std::chrono::hours(24 * 365));
@@ -106,16 +192,17 @@ asio::awaitable<void> admin_socket_server::loop() {
             co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
             continue;
         }
-        // One connection: not supervised (it ends by itself), but what
-        // escapes it is logged and harms nothing else.
-        asio::co_spawn(s.ex, s.session(std::move(sock)), [](std::exception_ptr ep) {
-            if (!ep) return;
-            try {
-                std::rethrow_exception(ep);
-            } catch (const std::exception& e) {
-                log::error("admin_session_failed", {{"error", e.what()}});
-            }
-        });
+        const std::size_t served = s.open_connections - s.refusing;
+        if (served >= s.options.max_connections) {
+            log::warn("admin_request_refused", {{"limit", "max_connections"}, {"max", s.options.max_connections},
+                                                {"peer", peer_user(sock.native_handle())},
+                                                {"advice", "a script may be opening admin connections without finishing them"}});
+            // Refusing costs a descriptor too: past as many refusals again, close at once.
+            if (s.refusing >= s.options.max_connections) continue;
+            asio::co_spawn(s.ex, s.refuse(std::move(sock)), session_ended);
+            continue;
+        }
+        asio::co_spawn(s.ex, s.session(std::move(sock)), session_ended);
     }
 }
 
@@ -128,6 +215,15 @@ void admin_socket_server::stop() {
         std::error_code fs_ignored;
         std::filesystem::remove(s.path, fs_ignored);
     }
+    // A client still to send its request would hold the event loop open
+    // for up to the request timeout; a request already read is answered.
+    auto reading = s.reading;
+    for (auto& [id, sock] : reading) {
+        boost::system::error_code ignored;
+        sock->close(ignored);
+    }
 }
+
+std::size_t admin_socket_server::connections() const { return impl_->open_connections; }
 
 }  // namespace orderflow::daemon

@@ -420,3 +420,14 @@ TEST_CASE("A bad quiet-hours time is one error where it stands, and a zero safet
         CHECK(diagnostic_containing(r, {"may also be \"off\""}) != nullptr);
     }
 }
+
+TEST_CASE("A config file nested deeper than 128 levels is an error at the bracket past the limit", "[config]") {
+    temp_folder t;
+    const int depth = 200;
+    auto r = load_config(t.write("c.json", minimal_with("\"deep\": " + std::string(depth, '[') + std::string(depth, ']'))));
+    CHECK_FALSE(r.ok());
+    // The file's own object is level 1, so the 128th [ is the first past the limit.
+    const int column = 3 + static_cast<int>(std::string("\"deep\": ").size()) + 127;
+    CHECK_THAT(all_messages(r), Catch::Contains("c.json:" + std::to_string(extra_line) + ":" + std::to_string(column) +
+                                                ": error: nested deeper than 128 levels"));
+}

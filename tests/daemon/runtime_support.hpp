@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
@@ -112,5 +113,24 @@ private:
     storage::database other_;
     bool held_ = true;
 };
+
+// Captures what is written to stderr (the log) while it lives: for a test
+// that checks a log line names what happened.
+class log_capture {
+public:
+    log_capture();
+    ~log_capture();
+    log_capture(const log_capture&) = delete;
+    log_capture& operator=(const log_capture&) = delete;
+    // Stops capturing and returns everything captured.
+    std::string finish();
+
+private:
+    std::FILE* file_;
+    int saved_;
+};
+
+// The JSON log lines of `text` whose event is `event`.
+std::vector<nlohmann::json> log_lines(const std::string& text, const std::string& event);
 
 }  // namespace orderflow::daemon::testing

@@ -1,8 +1,10 @@
 // http_server under connection floods (server_options' caps and deadlines,
 // tikapi/http.cpp): slow clients give way to genuine requests, busy caps get
 // 503, oversized headers 431, running out of file descriptors neither hangs
-// nor kills the accept loop, limits are logged by name, and descriptors are
-// back to their count afterwards. Clients are raw sockets on loopback; one
+// nor kills the accept loop, every limit is logged by its name, valid
+// requests are served while and after a limit is hit, and afterwards the
+// process's descriptors are back to their count and the server holds no
+// connection (http_server::connections(): its bookkeeping is released). Clients are raw sockets on loopback; one
 // bound to 127.0.0.2 is "another peer" (all of 127/8 is loopback on Linux).
 // The tests that exhaust descriptors lower this process's soft
 // RLIMIT_NOFILE for a moment and restore it.
@@ -145,6 +147,25 @@ asio::awaitable<std::size_t> wait_for_fds(std::size_t n) {
         co_await tick.async_wait(use_tuple);
     }
     co_return open_fds();
+}
+
+// What a flood left behind once its clients have gone: the process's open
+// descriptors and the connections the server still holds (its bookkeeping:
+// 0 means every connection's state and per-peer count was released).
+struct aftermath {
+    std::size_t fds = 0;
+    std::size_t connections = 0;
+};
+
+// Polls (bounded) until the process has `baseline` descriptors again and the
+// server holds no connection.
+asio::awaitable<aftermath> settle(const http_server& server, std::size_t baseline) {
+    asio::steady_timer tick(co_await asio::this_coro::executor);
+    for (int i = 0; i < 1000 && (open_fds() != baseline || server.connections() != 0); ++i) {
+        tick.expires_after(10ms);
+        co_await tick.async_wait(use_tuple);
+    }
+    co_return aftermath{open_fds(), server.connections()};
 }
 
 // Lowers the soft descriptor limit and fills every free descriptor below
@@ -407,9 +428,11 @@ TEST_CASE("when the process is out of file descriptors a slow client gives way t
     options.read_timeout = 60s;
     http_server server(ioc.get_executor(), "127.0.0.1", 0, plain, options);
     server.start();
+    stderr_capture capture;
+    const std::size_t baseline = open_fds();
     descriptor_famine famine;
 
-    auto [genuine, slow_count] = run(ioc, [&]() -> asio::awaitable<std::pair<reply, std::size_t>> {
+    auto [genuine, slow_count, after] = run(ioc, [&]() -> asio::awaitable<std::tuple<reply, std::size_t, aftermath>> {
         auto genuine_client = open_from(ioc, "127.0.0.2");   // its descriptor is taken before the famine
         famine.limit_to_room(40);
         std::vector<client> slow;
@@ -425,12 +448,21 @@ TEST_CASE("when the process is out of file descriptors a slow client gives way t
         co_await connect_and_send(*genuine_client, server.port(), get("/webhook"));
         auto r = co_await read_to_end(*genuine_client);
         famine.end();
+        const std::size_t n = slow.size();
+        slow.clear();
+        genuine_client.reset();
+        auto a = co_await settle(server, baseline);
         server.stop();
-        co_return std::pair{std::move(r), slow.size()};
+        co_return std::tuple{std::move(r), n, a};
     }());
+    const auto evicted = log_lines(capture.finish(), "http_connection_evicted");
 
     CHECK(slow_count > 5);   // the famine really was made of slow clients
     CHECK(starts_with(genuine.text, "HTTP/1.1 200"));
+    REQUIRE_FALSE(evicted.empty());
+    for (const auto& line : evicted) CHECK(line["limit"] == "file_descriptors");
+    CHECK(after.fds == baseline);
+    CHECK(after.connections == 0);
 }
 
 TEST_CASE("when the process is out of file descriptors and no connection can give way a new connection is closed at once and serving resumes afterwards", "[http][limits]") {
@@ -445,11 +477,14 @@ TEST_CASE("when the process is out of file descriptors and no connection can giv
     gated g(ioc);
     http_server server(ioc.get_executor(), "127.0.0.1", 0, g.handler());
     server.start();
+    stderr_capture capture;
+    const std::size_t baseline = open_fds();
     descriptor_famine famine;
 
     struct outcome {
         reply starved, after;
         std::vector<reply> busy;
+        aftermath left;
     };
     auto o = run(ioc, [&]() -> asio::awaitable<outcome> {
         outcome out;
@@ -465,14 +500,25 @@ TEST_CASE("when the process is out of file descriptors and no connection can giv
         g.release();
         for (auto& c : busy) out.busy.push_back(co_await read_to_end(*c));
         out.after = co_await exchange("127.0.0.2", server.port(), get("/after"));
+        busy.clear();
+        starved_client.reset();
+        out.left = co_await settle(server, baseline);
         server.stop();
         co_return out;
     }());
+    const auto refused = log_lines(capture.finish(), "http_connection_refused");
 
     CHECK(o.starved.closed);   // told at once, not left in the backlog
     CHECK(o.starved.text.empty());
     for (const auto& r : o.busy) CHECK(r.text.find("slow done") != std::string::npos);
     CHECK(starts_with(o.after.text, "HTTP/1.1 200"));
+    REQUIRE_FALSE(refused.empty());
+    for (const auto& line : refused) {
+        CHECK(line["limit"] == "file_descriptors");
+        CHECK(line["advice"].get<std::string>().find("LimitNOFILE") != std::string::npos);
+    }
+    CHECK(o.left.fds == baseline);
+    CHECK(o.left.connections == 0);
 }
 
 TEST_CASE("after a flood of slow clients the process has as many file descriptors open as before", "[http][limits]") {
@@ -552,4 +598,195 @@ TEST_CASE("raising the open file limit leaves the soft limit at the hard limit",
     CHECK(soft == now.rlim_cur);
     if (saved.rlim_max != RLIM_INFINITY) CHECK(now.rlim_cur == now.rlim_max);
     else CHECK(now.rlim_cur > 512);   // an infinite hard limit: as far as the kernel allows (fs.nr_open)
+}
+
+TEST_CASE("a connection cap makes a waiting connection give way and answers 503 when all are busy, logs both by the limit's name and leaves nothing behind", "[http][limits]") {
+    const std::string limit = GENERATE(std::string("max_connections"), std::string("max_connections_per_peer"));
+    CAPTURE(limit);
+    const bool per_peer = limit == "max_connections_per_peer";
+    // The flood's addresses: one for the per-peer cap, many for the listener's.
+    auto flood_address = [&](int i) { return per_peer ? std::string("127.0.0.1") : "127.0.0." + std::to_string(10 + i); };
+    asio::io_context ioc;
+    gated g(ioc);
+    server_options options;
+    options.max_connections = per_peer ? 0 : 4;
+    options.max_connections_per_peer = per_peer ? 4 : 0;
+    options.header_timeout = 30s;
+    http_server server(ioc.get_executor(), "127.0.0.1", 0, g.handler(), options);
+    server.start();
+    stderr_capture capture;
+    const std::size_t baseline = open_fds();
+
+    struct outcome {
+        std::vector<reply> waiting, busy;
+        reply refused, later;
+        aftermath after;
+    };
+    auto o = run(ioc, [&]() -> asio::awaitable<outcome> {
+        outcome out;
+        std::vector<client> waiting, busy;
+        for (int i = 0; i < 4; ++i) waiting.push_back(co_await connect_from(flood_address(i), server.port(), half_header));
+        // Each of these takes the place of a waiting one.
+        for (int i = 0; i < 4; ++i) busy.push_back(co_await connect_from(flood_address(4 + i), server.port(), get("/slow")));
+        co_await g.wait_entered(4);
+        out.refused = co_await exchange(flood_address(8), server.port(), get("/refused"));
+        g.release();
+        for (auto& c : busy) out.busy.push_back(co_await read_to_end(*c));
+        for (auto& c : waiting) out.waiting.push_back(co_await read_to_end(*c));
+        out.later = co_await exchange(flood_address(9), server.port(), get("/later"));
+        busy.clear();
+        waiting.clear();
+        out.after = co_await settle(server, baseline);
+        server.stop();   // says what the throttled log still holds
+        co_return out;
+    }());
+    const std::string log = capture.finish();
+
+    for (const auto& r : o.waiting) {
+        CHECK(r.closed);
+        CHECK(r.text.empty());
+    }
+    for (const auto& r : o.busy) CHECK(r.text.find("slow done") != std::string::npos);
+    CHECK(starts_with(o.refused.text, "HTTP/1.1 503"));
+    CHECK(o.refused.text.find("Retry-After: 1") != std::string::npos);
+    CHECK(starts_with(o.later.text, "HTTP/1.1 200"));
+    CHECK(o.later.text.find("ok /later") != std::string::npos);
+    std::size_t evicted = 0, refused = 0;
+    for (const auto& line : log_lines(log, "http_connection_evicted")) {
+        CHECK(line["limit"] == limit);
+        CHECK(line["max"] == 4);
+        evicted += line["count"].get<std::size_t>();
+    }
+    for (const auto& line : log_lines(log, "http_connection_refused")) {
+        CHECK(line["limit"] == limit);
+        CHECK(line["max"] == 4);
+        refused += line["count"].get<std::size_t>();
+    }
+    CHECK(evicted == 4);
+    CHECK(refused == 1);
+    CHECK(o.after.fds == baseline);
+    CHECK(o.after.connections == 0);
+}
+
+TEST_CASE("a client too slow for header_timeout or read_timeout is closed, logged by the limit's name, and others are served meanwhile", "[http][limits]") {
+    const std::string limit = GENERATE(std::string("header_timeout"), std::string("read_timeout"));
+    CAPTURE(limit);
+    const bool header = limit == "header_timeout";
+    asio::io_context ioc;
+    int calls = 0;
+    server_options options;
+    options.header_timeout = header ? 200ms : 30s;
+    options.read_timeout = header ? 30s : 200ms;
+    http_server server(
+        ioc.get_executor(), "127.0.0.1", 0,
+        [&](http_request& r) -> asio::awaitable<http_response> {
+            ++calls;
+            co_return http_response::text(200, "ok " + r.path());
+        },
+        options);
+    server.start();
+    stderr_capture capture;
+    const std::size_t baseline = open_fds();
+    // Half a header, or a whole header and half the body it announces.
+    const std::string slow_request =
+        header ? half_header : "POST /webhooks/tiktok HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"type\":";
+
+    auto [slow, meanwhile, after] = run(ioc, [&]() -> asio::awaitable<std::tuple<reply, reply, aftermath>> {
+        auto c = co_await connect_from("127.0.0.1", server.port(), slow_request);
+        auto m = co_await exchange("127.0.0.1", server.port(), get("/meanwhile"));
+        auto s = co_await read_to_end(*c);   // returns when the server closes it
+        c.reset();
+        auto a = co_await settle(server, baseline);
+        server.stop();
+        co_return std::tuple{std::move(s), std::move(m), a};
+    }());
+    const auto lines = log_lines(capture.finish(), "http_connection_timed_out");
+
+    CHECK(slow.closed);
+    CHECK(slow.text.empty());
+    CHECK(starts_with(meanwhile.text, "HTTP/1.1 200"));
+    CHECK(calls == 1);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["limit"] == limit);
+    CHECK(lines[0]["peer"] == "127.0.0.1");
+    CHECK(after.fds == baseline);
+    CHECK(after.connections == 0);
+}
+
+TEST_CASE("a kept-alive connection idle for idle_timeout is closed without a log line and the next connection is served", "[http][limits]") {
+    asio::io_context ioc;
+    server_options options;
+    options.idle_timeout = 200ms;
+    options.header_timeout = 30s;
+    http_server server(ioc.get_executor(), "127.0.0.1", 0, plain, options);
+    server.start();
+    stderr_capture capture;
+    const std::size_t baseline = open_fds();
+
+    auto [idle, next, after] = run(ioc, [&]() -> asio::awaitable<std::tuple<reply, reply, aftermath>> {
+        // HTTP/1.1 keeps the connection alive: the answer comes, then silence until idle_timeout.
+        auto i = co_await exchange("127.0.0.1", server.port(), "GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+        auto n = co_await exchange("127.0.0.1", server.port(), get("/next"));
+        auto a = co_await settle(server, baseline);
+        server.stop();
+        co_return std::tuple{std::move(i), std::move(n), a};
+    }());
+    const std::string log = capture.finish();
+
+    CHECK(starts_with(idle.text, "HTTP/1.1 200"));
+    CHECK(idle.text.find("ok /first") != std::string::npos);
+    CHECK(idle.closed);   // by the server, at idle_timeout, not by the test's guard
+    CHECK(starts_with(next.text, "HTTP/1.1 200"));
+    CHECK(log_lines(log, "http_connection_timed_out").empty());
+    CHECK(after.fds == baseline);
+    CHECK(after.connections == 0);
+}
+
+TEST_CASE("a request over header_limit, max_header_count or body_limit is refused with its status, logged by the limit's name, and the next request is served", "[http][limits]") {
+    auto header_fields = [](int n, std::size_t value_size) {
+        std::string text = "GET /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+        for (int i = 0; i < n; ++i) text += "X-Field-" + std::to_string(i) + ": " + std::string(value_size, 'v') + "\r\n";
+        return text + "\r\n";
+    };
+    const std::string big_body(4096, 'b');
+    const auto [limit, request, status] = GENERATE_COPY(table<std::string, std::string, std::string>({
+        {"header_limit", header_fields(1, 2000), "HTTP/1.1 431"},
+        {"max_header_count", header_fields(20, 1), "HTTP/1.1 431"},
+        {"body_limit", "POST /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 4096\r\n\r\n" + big_body, "HTTP/1.1 413"},
+    }));
+    CAPTURE(limit);
+    asio::io_context ioc;
+    int calls = 0;
+    server_options options;
+    options.header_limit = 1024;
+    options.max_header_count = 10;
+    options.body_limit = 1024;
+    http_server server(
+        ioc.get_executor(), "127.0.0.1", 0,
+        [&](http_request& r) -> asio::awaitable<http_response> {
+            ++calls;
+            co_return http_response::text(200, "ok " + r.path());
+        },
+        options);
+    server.start();
+    stderr_capture capture;
+    const std::size_t baseline = open_fds();
+
+    auto [refused, next, after] = run(ioc, [&]() -> asio::awaitable<std::tuple<reply, reply, aftermath>> {
+        auto r = co_await exchange("127.0.0.1", server.port(), request);
+        auto n = co_await exchange("127.0.0.1", server.port(), get("/next"));
+        auto a = co_await settle(server, baseline);
+        server.stop();
+        co_return std::tuple{std::move(r), std::move(n), a};
+    }());
+    const auto lines = log_lines(capture.finish(), "http_request_refused");
+
+    CHECK(starts_with(refused.text, status));
+    CHECK(starts_with(next.text, "HTTP/1.1 200"));
+    CHECK(calls == 1);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["limit"] == limit);
+    CHECK(lines[0]["max"] == (limit == "max_header_count" ? 10 : 1024));
+    CHECK(after.fds == baseline);
+    CHECK(after.connections == 0);
 }

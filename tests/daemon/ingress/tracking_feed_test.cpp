@@ -11,7 +11,11 @@
 #include "tests/daemon/runtime_support.hpp"
 #include "tikapi/http.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -19,6 +23,7 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <set>
 #include <string>
 #include <sys/stat.h>
 
@@ -28,6 +33,8 @@ using json = nlohmann::json;
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace std::chrono_literals;
+using orderflow::daemon::testing::log_capture;
+using orderflow::daemon::testing::log_lines;
 using orderflow::daemon::testing::runtime_env;
 
 namespace {
@@ -341,4 +348,61 @@ TEST_CASE("While the database refuses writes a CSV file stays in the folder and 
     CHECK(f.reviews()[0].reason == "tracking_feed_bad_rows");
     f.scan();
     CHECK(f.events().size() == 2);
+
+TEST_CASE("A tracking post nested deeper than 64 levels is refused with 400 naming the limit and the next post is accepted", "[tracking_feed]") {
+    feed_env f;
+    const std::string deep = R"({"order_id":"576461413038785001","carrier":"ヤマト運輸","tracking_number":"4912-0001","x":)" +
+                             std::string(70, '[') + std::string(70, ']') + "}";
+    log_capture capture;
+    const auto refused = f.handle(tracking_post(deep));
+    const auto next = f.handle(tracking_post(good_post));
+    const auto lines = log_lines(capture.finish(), "tracking_rejected");
+
+    CHECK(refused.status == 400);
+    CHECK(json::parse(refused.body).value("error", "") == "the body is JSON nested deeper than 64 levels");
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["error"] == "the body is JSON nested deeper than 64 levels");
+    CHECK(next.status == 202);
+    CHECK(f.events().size() == 1);
+}
+
+TEST_CASE("A large CSV file is committed 500 rows at a time with the event loop free between the commits", "[tracking_feed]") {
+    feed_env f;
+    constexpr int rows = 1234;
+    std::string text = "order_id,carrier,tracking_number\n";
+    for (int i = 0; i < rows; ++i) text += std::to_string(576461413038780000LL + i) + ",ヤマト運輸,4912-" + std::to_string(i) + "\n";
+    write_file(f.drop / "big.csv", text);
+    settle(f.drop / "big.csv");
+    auto inbox_rows = [&] {
+        auto q = f.env.db.prepare("SELECT count(*) FROM inbox");
+        REQUIRE(q.step());
+        return q.int64(0);
+    };
+
+    // A probe that runs whenever the event loop is free, as a webhook would,
+    // and notes how many rows the inbox holds then.
+    std::set<std::int64_t> seen;
+    bool scanning = true, probe_done = false;
+    f.env.drive([&]() -> asio::awaitable<void> {
+        asio::co_spawn(
+            f.env.io,
+            [&]() -> asio::awaitable<void> {
+                while (scanning) {
+                    seen.insert(inbox_rows());
+                    co_await asio::post(f.env.io, asio::use_awaitable);
+                }
+                probe_done = true;
+            },
+            asio::detached);
+        co_await f.feed->scan();
+        scanning = false;
+        while (!probe_done) co_await asio::post(f.env.io, asio::use_awaitable);
+    });
+
+    CHECK(inbox_rows() == rows);
+    CHECK(present(f.drop / "processed" / "big.csv"));
+    // The loop ran after each commit of 500 rows, and never saw part of one.
+    CHECK(seen.count(500) == 1);
+    CHECK(seen.count(1000) == 1);
+    for (auto n : seen) CHECK((n == 0 || n == 500 || n == 1000 || n == rows));
 }
