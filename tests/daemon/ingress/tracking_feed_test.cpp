@@ -348,6 +348,7 @@ TEST_CASE("While the database refuses writes a CSV file stays in the folder and 
     CHECK(f.reviews()[0].reason == "tracking_feed_bad_rows");
     f.scan();
     CHECK(f.events().size() == 2);
+}
 
 TEST_CASE("A tracking post nested deeper than 64 levels is refused with 400 naming the limit and the next post is accepted", "[tracking_feed]") {
     feed_env f;
