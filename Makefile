@@ -1,6 +1,8 @@
 # make test  - install missing Debian packages, build, run every test
 # make demo  - install, build, run the daemon against the sandbox and narrate
 # make test SANITIZE=1 - the same tests built with address and UB sanitizers
+# make fuzz  - build the libFuzzer harnesses (clang 14) in build-fuzz and run
+#              each door for FUZZ_SECONDS (default 60); see tests/fuzz/README.md
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
 BUILD ?= build-san
@@ -10,7 +12,7 @@ BUILD ?= build
 CMAKE_FLAGS += -DCMAKE_BUILD_TYPE=RelWithDebInfo
 endif
 
-.PHONY: all deps configure build test demo bench clean
+.PHONY: all deps configure build test demo bench fuzz clean
 
 all: build
 
@@ -35,5 +37,8 @@ bench: deps configure
 	cmake --build $(BUILD) --target benchmarks
 	@for b in $(BUILD)/bench/*_bench; do echo "== $$b"; $$b; done
 
+fuzz: deps
+	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/fuzz.sh
+
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz

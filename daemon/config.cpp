@@ -185,11 +185,9 @@ bool valid_locale(const std::string& s) {
     return true;
 }
 
-}  // namespace
-
-config_result load_config(const std::filesystem::path& file) {
+// Validates a parsed config file (load_config and parse_config).
+config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> parsed, const std::filesystem::path& file) {
     config_result out;
-    auto parsed = rules::read_jsonc_file(file);
     if (auto* d = std::get_if<rules::diagnostic>(&parsed)) {
         out.diagnostics.push_back(*d);
         return out;
@@ -419,6 +417,14 @@ config_result load_config(const std::filesystem::path& file) {
     for (auto& d : out.diagnostics) errors = errors || !d.warning;
     if (!errors) out.value = std::move(cfg);
     return out;
+}
+
+}  // namespace
+
+config_result load_config(const std::filesystem::path& file) { return validate(rules::read_jsonc_file(file), file); }
+
+config_result parse_config(std::string_view text, const std::filesystem::path& file) {
+    return validate(rules::parse_jsonc(text, file.string()), file);
 }
 
 orderflow::secret read_secret_file(const std::filesystem::path& file, std::string_view config_key) {

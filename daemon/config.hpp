@@ -150,6 +150,10 @@ struct config_result {
 // Reads and validates the file. Never throws: an unreadable file is a diagnostic too.
 config_result load_config(const std::filesystem::path& file);
 
+// Validates `text` as the contents of `file` (whose folder relative paths
+// resolve against): what load_config does once the file is read. Never throws.
+config_result parse_config(std::string_view text, const std::filesystem::path& file);
+
 // Reads a secret file under the rule for every secret file
 // (storage::read_secret_bytes), trailing whitespace dropped. Throws
 // std::runtime_error naming the config key and the file (never the content)

@@ -1020,7 +1020,10 @@ private:
         };
         for (const auto& [key, operand] : ops.items()) {
             pointer p = ptr / key;
-            auto spec = std::find_if(operators.begin(), operators.end(), [&](const op_spec& s) { return s.name == key; });
+            // A lambda captures the name, not the structured binding: clang
+            // before 16 cannot capture bindings.
+            const std::string& written = key;
+            auto spec = std::find_if(operators.begin(), operators.end(), [&written](const op_spec& s) { return s.name == written; });
             if (spec == operators.end()) {
                 std::vector<std::string_view> names;
                 for (const auto& s : operators) names.push_back(s.name);

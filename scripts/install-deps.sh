@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages orderflow needs, only those missing.
 # Idempotent: does nothing when everything is present. apt-get as root, sudo otherwise.
+# With arguments, installs those packages instead (scripts/fuzz.sh passes
+# the fuzzing toolchain, which only `make fuzz` needs).
 set -euo pipefail
 pkgs=(g++ cmake ninja-build ccache pkg-config curl sqlite3
       libboost1.81-dev libsqlite3-dev nlohmann-json3-dev libsodium-dev libssl-dev
       catch2 libre2-dev openssl ca-certificates jq)
+if [ $# -gt 0 ]; then pkgs=("$@"); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -25,38 +25,51 @@ json admin_commands::malformed(const std::string& why) {
 
 // One request line: {"argv": [strings], "by"?: string, "note"?: string,
 // "all"?: bool, "limit"?: integer, "drop_held"?: bool}. Anything else
-// gets an error reply naming what is wrong; nothing here throws.
-asio::awaitable<json> admin_commands::dispatch(std::string line, std::string peer) {
+// is what is wrong; nothing here throws.
+std::variant<admin_request, std::string> parse_admin_request(std::string_view line) {
     auto parsed = parse_untrusted_json(line);
-    if (auto* why = std::get_if<std::string>(&parsed)) co_return malformed("the request is " + *why);
-    json request = std::move(std::get<json>(parsed));
-    if (!request.is_object()) co_return malformed("not a JSON object");
-    if (!request.contains("argv") || !request["argv"].is_array() || request["argv"].empty())
-        co_return malformed("\"argv\" must be a non-empty array of strings");
-    std::vector<std::string> argv;
-    for (const auto& x : request["argv"]) {
-        if (!x.is_string()) co_return malformed("\"argv\" must be a non-empty array of strings");
-        argv.push_back(x.get<std::string>());
+    if (auto* why = std::get_if<std::string>(&parsed)) return "the request is " + *why;
+    const json& request = std::get<json>(parsed);
+    if (!request.is_object()) return std::string("not a JSON object");
+    auto argv = request.find("argv");
+    if (argv == request.end() || !argv->is_array() || argv->empty())
+        return std::string("\"argv\" must be a non-empty array of strings");
+    admin_request out;
+    for (const auto& x : *argv) {
+        if (!x.is_string()) return std::string("\"argv\" must be a non-empty array of strings");
+        out.argv.push_back(x.get<std::string>());
     }
     for (const char* key : {"by", "note"})
-        if (request.contains(key) && !request[key].is_string()) co_return malformed(std::string("\"") + key + "\" must be a string");
+        if (request.contains(key) && !request[key].is_string()) return std::string("\"") + key + "\" must be a string";
     for (const char* key : {"all", "drop_held"})
-        if (request.contains(key) && !request[key].is_boolean()) co_return malformed(std::string("\"") + key + "\" must be true or false");
-    if (request.contains("limit") && !request["limit"].is_number_integer()) co_return malformed("\"limit\" must be an integer");
+        if (request.contains(key) && !request[key].is_boolean()) return std::string("\"") + key + "\" must be true or false";
+    if (request.contains("limit") && !request["limit"].is_number_integer()) return std::string("\"limit\" must be an integer");
+    out.by = request.value("by", "");
+    out.note = request.value("note", "");
+    out.all = request.value("all", false);
+    out.limit = request.value("limit", std::int64_t{50});
+    out.drop_held = request.value("drop_held", false);
+    return out;
+}
+
+asio::awaitable<json> admin_commands::dispatch(std::string line, std::string peer) {
+    auto parsed = parse_admin_request(line);
+    if (auto* why = std::get_if<std::string>(&parsed)) co_return malformed(*why);
+    const admin_request& request = std::get<admin_request>(parsed);
+    const std::vector<std::string>& argv = request.argv;
     std::ostringstream out, err;
     int exit_code = 2;
     // Who acted: the name they give (a shared account may serve several
     // people), else who the socket says they are; the audit log keeps both.
-    const std::string by_claim = request.value("by", "");
-    const std::string by = by_claim.empty() ? peer : by_claim;
+    const std::string by = request.by.empty() ? peer : request.by;
     log::info("admin_request", {{"command", argv[0]}, {"peer", peer}});
     try {
         if (argv[0] == "review") {
-            review_args ra{argv, request.value("note", ""), by, peer, request.value("all", false),
-                           static_cast<int>(std::clamp<std::int64_t>(request.value("limit", std::int64_t{50}), 1, 100000))};
+            review_args ra{argv, request.note, by, peer, request.all,
+                           static_cast<int>(std::clamp<std::int64_t>(request.limit, 1, 100000))};
             exit_code = review_command(ctx_.db, ctx_.store, ra, out, err, ctx_.clock());
         } else if (argv[0] == "resume") {
-            std::string done = breaker_.resume(by, peer, request.value("drop_held", false));
+            std::string done = breaker_.resume(by, peer, request.drop_held);
             if (done.empty()) out << "sending is not paused; nothing to resume\n";
             else out << done;
             exit_code = 0;

@@ -14,12 +14,32 @@
 #include <boost/asio/awaitable.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
 
 namespace orderflow::daemon {
 
 class breaker;
+
+// One admin request line, checked (the socket's only door for bytes from
+// outside; the fuzz harness drives it directly).
+struct admin_request {
+    std::vector<std::string> argv;   // non-empty
+    std::string by;                  // "" when not given
+    std::string note;
+    bool all = false;
+    std::int64_t limit = 50;         // as sent; review clamps it
+    bool drop_held = false;
+};
+
+// The request, or what is wrong with it ("\"argv\" must be a non-empty
+// array of strings"), the text admin_commands::malformed puts in its reply.
+// Pure: no log, no throw on any input.
+std::variant<admin_request, std::string> parse_admin_request(std::string_view line);
 
 class admin_commands {
 public:

@@ -2,6 +2,7 @@
 #include "daemon/ingress/webhook_ingress.hpp"
 
 #include "common/log.hpp"
+#include "daemon/config.hpp"
 #include "daemon/events.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
 #include "daemon/rules_in_force.hpp"
@@ -37,25 +38,52 @@ void webhook_ingress::stop() {
 
 std::uint16_t webhook_ingress::port() const { return server_ ? server_->port() : 0; }
 
-boost::asio::awaitable<http_response> webhook_ingress::handle(http_request& req) {
-    const auto& cfg = in_force_.cfg();
-    if (req.path() != cfg.webhook.path) co_return http_response::text(404, "not found\n");
-    if (req.method != "POST") co_return http_response::text(405, "use POST\n");
-    if (!tikapi::verify_webhook_signature(cfg.tiktok.app_key, app_secret_, req.body, req.header("Authorization"))) {
-        log::warn("webhook_rejected", {{"reason", "signature does not match"}, {"remote", req.remote}, {"bytes", req.body.size()}});
-        co_return http_response{401, {}, {}};
+webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_secret, const http_request& req,
+                              std::int64_t now) {
+    webhook_verdict v;
+    if (req.path() != cfg.webhook.path) {
+        v.status = 404;
+        return v;
+    }
+    if (req.method != "POST") {
+        v.status = 405;
+        return v;
+    }
+    if (!tikapi::verify_webhook_signature(cfg.tiktok.app_key, app_secret, req.body, req.header("Authorization"))) {
+        v.status = 401;
+        return v;
     }
     auto parsed = tikapi::parse_webhook(req.body);
     if (auto* problem = std::get_if<std::string>(&parsed)) {
-        log::warn("webhook_malformed", {{"error", *problem}, {"remote", req.remote}, {"bytes", req.body.size()}});
-        co_return http_response::text(400, "malformed webhook: " + *problem + "\n");
+        v.status = 400;
+        v.problem = std::move(*problem);
+        return v;
     }
-    const auto& hook = std::get<tikapi::webhook_event>(parsed);
-    if (!cfg.tiktok.shop_id.empty() && hook.shop_id != cfg.tiktok.shop_id) {
+    v.hook = std::move(std::get<tikapi::webhook_event>(parsed));
+    if (!cfg.tiktok.shop_id.empty() && v.hook->shop_id != cfg.tiktok.shop_id) return v;
+    v.event = inbox_event_from_webhook(*v.hook, req.body, now);
+    return v;
+}
+
+boost::asio::awaitable<http_response> webhook_ingress::handle(http_request& req) {
+    auto verdict = judge_webhook(in_force_.cfg(), app_secret_, req, ctx_.clock());
+    switch (verdict.status) {
+        case 404: co_return http_response::text(404, "not found\n");
+        case 405: co_return http_response::text(405, "use POST\n");
+        case 401:
+            log::warn("webhook_rejected", {{"reason", "signature does not match"}, {"remote", req.remote}, {"bytes", req.body.size()}});
+            co_return http_response{401, {}, {}};
+        case 400:
+            log::warn("webhook_malformed", {{"error", verdict.problem}, {"remote", req.remote}, {"bytes", req.body.size()}});
+            co_return http_response::text(400, "malformed webhook: " + verdict.problem + "\n");
+        default: break;
+    }
+    const auto& hook = *verdict.hook;
+    if (!verdict.event) {
         log::warn("webhook_other_shop", {{"shop_id", hook.shop_id}, {"type", hook.type}});
         co_return http_response{200, {}, {}};
     }
-    auto event = inbox_event_from_webhook(hook, req.body, ctx_.clock());
+    auto event = std::move(*verdict.event);
     json fields{{"type", hook.type}, {"topic", std::string(tikapi::topic_name(hook.type))}, {"rule_event", event.event},
                 {"notification_id", hook.notification_id}, {"order_id", event.order_id}};
     // co_await only as a whole statement: GCC 12 miscompiles it inside

@@ -7,12 +7,16 @@
 
 #include "common/secret.hpp"
 #include "daemon/context.hpp"
+#include "storage/store.hpp"
+#include "tikapi/webhook.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 
 namespace orderflow::tikapi {
 class http_server;
@@ -24,6 +28,22 @@ namespace orderflow::daemon {
 
 class inbox_writer;
 class rules_in_force;
+struct config;
+
+// What one request to the webhook listener comes to before storage, decided
+// from the request alone (pure: no I/O, no log; the fuzz harness drives it).
+// Only a request whose signature verifies is parsed, and only a parsed
+// webhook for this shop becomes an event.
+struct webhook_verdict {
+    // 404 wrong path, 405 not POST, 401 bad signature, 400 malformed,
+    // 200 accepted (an event) or ignored (another shop's: no event).
+    int status = 200;
+    std::string problem;                         // 400: what is wrong with the body
+    std::optional<tikapi::webhook_event> hook;   // set once the body parsed
+    std::optional<storage::new_event> event;     // set when the webhook is to be committed
+};
+webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_secret, const tikapi::http_request& req,
+                              std::int64_t now);
 
 class webhook_ingress {
 public:
