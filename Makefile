@@ -1,6 +1,7 @@
 # make test  - install missing Debian packages, build, run every test
 # make demo  - install, build, run the daemon against the sandbox and narrate
 # make test SANITIZE=1 - the same tests built with address and UB sanitizers
+# CTEST_ARGS=...      - passed to ctest (e.g. -R NAME, -LE integration_tests)
 # make fuzz  - build the libFuzzer harnesses (clang 14) in build-fuzz and run
 #              each door for FUZZ_SECONDS (default 60); see tests/fuzz/README.md
 SANITIZE ?= 0
@@ -28,7 +29,7 @@ build: deps configure
 	cmake --build $(BUILD)
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j2 --timeout 300
+	cd $(BUILD) && ctest --output-on-failure -j2 --timeout 300 $(CTEST_ARGS)
 
 demo: build
 	scripts/demo.sh $(BUILD)
