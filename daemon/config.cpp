@@ -19,6 +19,8 @@
 #include <map>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
+#include <system_error>
 
 namespace orderflow::daemon {
 
@@ -26,6 +28,25 @@ namespace {
 
 using json = nlohmann::json;
 using pointer = json::json_pointer;
+
+// An IANA zone name ("Asia/Tokyo", "Etc/GMT+9") with a file in the system's
+// zone database. The name's shape is checked first: it is joined to a path,
+// so ".." or an absolute path must not lead elsewhere, and a name too long
+// for the file system must be an error, not an exception.
+bool known_time_zone(const std::string& name) {
+    if (name.empty() || name.size() > 64 || name.front() == '/' || name.back() == '/') return false;
+    std::string_view rest = name;
+    while (!rest.empty()) {
+        const auto slash = rest.find('/');
+        const std::string_view part = rest.substr(0, slash);
+        if (part.empty() || part.front() == '.') return false;
+        for (char c : part)
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '+') return false;
+        rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    }
+    std::error_code ec;
+    return std::filesystem::is_regular_file("/usr/share/zoneinfo/" + name, ec);
+}
 
 class validator {
 public:
@@ -251,7 +272,7 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
         }},
         {"timezone", [&](const json& j, const pointer& p) {
             v.string(cfg.timezone)(j, p);
-            if (!cfg.timezone.empty() && !std::filesystem::exists("/usr/share/zoneinfo/" + cfg.timezone))
+            if (!cfg.timezone.empty() && !known_time_zone(cfg.timezone))
                 v.error(p, "'timezone': unknown time zone \"" + cfg.timezone + "\"; expected an IANA name such as \"Asia/Tokyo\"");
         }},
         {"poll", [&](const json& j, const pointer& p) {

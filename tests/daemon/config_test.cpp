@@ -122,6 +122,13 @@ TEST_CASE("Config errors name the key path with file, line and column", "[config
             "missing required key 'storage.vault_key_file'"},
         row{R"({"tiktok": {"app_key": "k", "app_secret_file": "s", "shop_cipher": "c"}, "storage": {"path": "p", "vault_key_file": "v"}, "rules": {"dir": "r"}, "timezone": "Mars/Olympus"})",
             "unknown time zone"},
+        // Joined to a path: a way out of the zone database is no zone, and a
+        // name too long for the file system is an error, not an exception.
+        row{R"({"tiktok": {"app_key": "k", "app_secret_file": "s", "shop_cipher": "c"}, "storage": {"path": "p", "vault_key_file": "v"}, "rules": {"dir": "r"}, "timezone": "../../../etc/passwd"})",
+            "unknown time zone"},
+        row{R"({"tiktok": {"app_key": "k", "app_secret_file": "s", "shop_cipher": "c"}, "storage": {"path": "p", "vault_key_file": "v"}, "rules": {"dir": "r"}, "timezone": ")" +
+                std::string(5000, 'T') + "\"}",
+            "unknown time zone"},
         row{R"({"tiktok": {"app_key": "k", "app_secret_file": "s", "shop_cipher": "c"}, "storage": {"path": "p", "vault_key_file": "v"}, "rules": {"dir": "r"}, "admin": {"listen": "127.0.0.1:1"}})",
             "'admin.listen' needs 'admin.token_file'"},
         row{"{\n  \"tiktok\": {\n    \"app_key\": \"k\",,\n  }\n}", "c.json:3:20:"},
