@@ -153,10 +153,19 @@ struct admin_rig {
         return on_io([this] { return server.connections(); });
     }
 
-    // Polls (bounded) until the server holds `n` connections; returns how many it holds.
+    // Polls (bounded) until the server has held `n` connections for 200 ms
+    // in a row; returns how many it holds. In a row: a connection that is
+    // about to end (another server's probe, accepted and at its end of
+    // file) must not pass for one that stays.
     std::size_t wait_for_connections(std::size_t n) {
-        for (int i = 0; i < 500 && connections() != n; ++i) std::this_thread::sleep_for(10ms);
-        return connections();
+        std::size_t seen = connections();
+        for (int i = 0, in_a_row = 0; i < 1000 && in_a_row < 20; ++i) {
+            std::this_thread::sleep_for(10ms);
+            const std::size_t now = connections();
+            in_a_row = now == n && now == seen ? in_a_row + 1 : 0;
+            seen = now;
+        }
+        return seen;
     }
 
     json call(const json& request) { return admin_call(path, request, std::chrono::seconds(guard_seconds)); }
