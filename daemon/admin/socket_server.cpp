@@ -20,6 +20,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 
 namespace orderflow::daemon {
 
@@ -60,10 +61,15 @@ struct admin_socket_server::impl {
         counted& operator=(const counted&) = delete;
     };
 
-    // Closes `sock` when `timer` expires first (a client that stalls).
-    static void close_on_expiry(asio::steady_timer& timer, local::socket& sock) {
-        timer.async_wait([&sock](boost::system::error_code ec) {
-            if (!ec) sock.close();
+    // Closes `sock` when `timer` expires first (a client that stalls). The
+    // handler shares the socket: a timer that expired just as the work it
+    // guards finished has its handler queued already, and cancel() cannot
+    // take it back, so it may run after the coroutine that owned the timer
+    // is gone.
+    static void close_on_expiry(asio::steady_timer& timer, std::shared_ptr<local::socket> sock) {
+        timer.async_wait([sock = std::move(sock)](boost::system::error_code ec) {
+            boost::system::error_code ignored;
+            if (!ec) sock->close(ignored);
         });
     }
 
@@ -71,7 +77,8 @@ struct admin_socket_server::impl {
     // still sends until it hangs up: closing with unread data would reset
     // the connection, and the client would see "connection reset" instead
     // of the reply (e.g. after a request over 64 KiB).
-    asio::awaitable<void> answer(local::socket& sock, const json& reply) {
+    asio::awaitable<void> answer(const std::shared_ptr<local::socket>& shared, const json& reply) {
+        local::socket& sock = *shared;
         const std::string out = reply.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
         auto reply_buffer = asio::buffer(out);
         auto [wec, written] = co_await asio::async_write(sock, reply_buffer, asio::as_tuple(asio::use_awaitable));
@@ -81,7 +88,7 @@ struct admin_socket_server::impl {
             sock.shutdown(local::socket::shutdown_send, ignored);
             asio::steady_timer linger(ex);
             linger.expires_after(std::min<std::chrono::milliseconds>(options.request_timeout, max_linger));
-            close_on_expiry(linger, sock);
+            close_on_expiry(linger, shared);
             std::array<char, 4096> sink{};
             for (std::size_t total = 0; total < 16 * max_request;) {
                 auto [rec, n] = co_await sock.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
@@ -93,13 +100,15 @@ struct admin_socket_server::impl {
         sock.close(ignored);
     }
 
-    asio::awaitable<void> session(local::socket sock) {
+    asio::awaitable<void> session(local::socket accepted) {
         counted live(open_connections);
+        const auto shared = std::make_shared<local::socket>(std::move(accepted));
+        local::socket& sock = *shared;
         const std::string peer = peer_user(sock.native_handle());
         const std::uint64_t id = next_id++;
         asio::steady_timer deadline(ex);
         deadline.expires_after(options.request_timeout);
-        close_on_expiry(deadline, sock);   // a client that never finishes its request
+        close_on_expiry(deadline, shared);   // a client that never finishes its request
         reading.emplace(id, &sock);
         std::string line;
         // Named arguments only: GCC 12 mishandles class-type temporaries inside co_await.
@@ -118,12 +127,13 @@ struct admin_socket_server::impl {
             line.resize(n);
             reply = co_await commands.dispatch(std::move(line), peer);
         }
-        co_await answer(sock, reply);
+        co_await answer(shared, reply);
     }
 
     // A connection over max_connections: told so at once, without reading
     // its request, so orderflowctl prints why and exits 2.
-    asio::awaitable<void> refuse(local::socket sock) {
+    asio::awaitable<void> refuse(local::socket accepted) {
+        const auto shared = std::make_shared<local::socket>(std::move(accepted));
         counted live(open_connections);
         counted refused(refusing);
         // Built before co_await: GCC 12 mishandles class-type temporaries inside it.
@@ -133,7 +143,7 @@ struct admin_socket_server::impl {
         reply["exit"] = 2;
         reply["stdout"] = "";
         reply["stderr"] = why;
-        co_await answer(sock, reply);
+        co_await answer(shared, reply);
     }
 };
 
