@@ -136,3 +136,17 @@ TEST_CASE("purge drops an old order snapshot and blanks a sent message but keeps
     // Planned again after the purge, the message is still refused.
     CHECK_FALSE(env.store.add_action(a));
 }
+
+TEST_CASE("purge while the database refuses writes changes nothing and the next purge does the work", "[housekeeping]") {
+    runtime_env env;
+    housekeeping house(env.ctx, *env.in_force, env.sup);
+    const auto old_id = add_event(env, "tts:old", env.now - 100 * day);
+    {
+        orderflow::daemon::testing::outside_write_lock lock(env);
+        CHECK_THROWS_AS(house.purge(), storage::storage_error);   // the loop logs retention_failed and tries again
+        CHECK(env.store.get_event(old_id)->payload == buyer_payload);
+    }
+    house.purge();
+    CHECK(env.store.get_event(old_id)->payload == "{}");
+    CHECK_FALSE(env.store.add_event(redelivery("tts:old", env.now)));
+}
