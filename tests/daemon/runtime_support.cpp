@@ -184,36 +184,4 @@ std::unique_ptr<rules_in_force> runtime_env::in_force_with(const std::function<v
     return std::make_unique<rules_in_force>(ctx, std::move(changed), in_force->rules(), std::map<std::string, secret>{});
 }
 
-log_capture::log_capture() : file_(std::tmpfile()), saved_(::dup(STDERR_FILENO)) {
-    std::fflush(stderr);
-    ::dup2(::fileno(file_), STDERR_FILENO);
-}
-
-std::string log_capture::finish() {
-    std::fflush(stderr);
-    ::dup2(saved_, STDERR_FILENO);
-    std::string text;
-    std::rewind(file_);
-    char chunk[4096];
-    for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, file_)) > 0;) text.append(chunk, n);
-    return text;
-}
-
-log_capture::~log_capture() {
-    std::fflush(stderr);
-    ::dup2(saved_, STDERR_FILENO);
-    ::close(saved_);
-    std::fclose(file_);
-}
-
-std::vector<json> log_lines(const std::string& text, const std::string& event) {
-    std::vector<json> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        auto j = json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.is_object() && j.value("event", "") == event) out.push_back(j);
-    }
-    return out;
-}
-
 }  // namespace orderflow::daemon::testing

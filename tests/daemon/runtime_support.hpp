@@ -15,6 +15,7 @@
 #include "storage/database.hpp"
 #include "storage/store.hpp"
 #include "storage/vault.hpp"
+#include "tests/common/log_capture.hpp"
 #include "tests/storage/temp_dir.hpp"
 #include "tikapi/client.hpp"
 #include "tikapi/sandbox/server.hpp"
@@ -114,23 +115,8 @@ private:
     bool held_ = true;
 };
 
-// Captures what is written to stderr (the log) while it lives: for a test
-// that checks a log line names what happened.
-class log_capture {
-public:
-    log_capture();
-    ~log_capture();
-    log_capture(const log_capture&) = delete;
-    log_capture& operator=(const log_capture&) = delete;
-    // Stops capturing and returns everything captured.
-    std::string finish();
-
-private:
-    std::FILE* file_;
-    int saved_;
-};
-
-// The JSON log lines of `text` whose event is `event`.
-std::vector<nlohmann::json> log_lines(const std::string& text, const std::string& event);
+// Log capture for the components' tests (tests/common/log_capture.hpp).
+using orderflow::testing::log_capture;
+using orderflow::testing::log_lines;
 
 }  // namespace orderflow::daemon::testing

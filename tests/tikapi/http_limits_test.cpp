@@ -10,6 +10,7 @@
 // RLIMIT_NOFILE for a moment and restore it.
 #include "tikapi/http.hpp"
 
+#include "tests/common/log_capture.hpp"
 #include "tests/tikapi/test_support.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -40,6 +41,9 @@ using orderflow::tikapi::test::run;
 using tcp = asio::ip::tcp;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
+
+using orderflow::testing::log_capture;
+using orderflow::testing::log_lines;
 
 namespace {
 
@@ -198,41 +202,6 @@ struct descriptor_famine {
     }
     ~descriptor_famine() { end(); }
 };
-
-// Captures what is written to stderr (the log) while it lives.
-struct stderr_capture {
-    std::FILE* file = std::tmpfile();
-    int saved = ::dup(STDERR_FILENO);
-    stderr_capture() {
-        std::fflush(stderr);
-        ::dup2(::fileno(file), STDERR_FILENO);
-    }
-    std::string finish() {
-        std::fflush(stderr);
-        ::dup2(saved, STDERR_FILENO);
-        std::string text;
-        std::rewind(file);
-        char chunk[4096];
-        for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, file)) > 0;) text.append(chunk, n);
-        return text;
-    }
-    ~stderr_capture() {
-        std::fflush(stderr);
-        ::dup2(saved, STDERR_FILENO);
-        ::close(saved);
-        std::fclose(file);
-    }
-};
-
-std::vector<json> log_lines(const std::string& text, const std::string& event) {
-    std::vector<json> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        auto j = json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.is_object() && j.value("event", "") == event) out.push_back(j);
-    }
-    return out;
-}
 
 }  // namespace
 
@@ -428,7 +397,7 @@ TEST_CASE("when the process is out of file descriptors a slow client gives way t
     options.read_timeout = 60s;
     http_server server(ioc.get_executor(), "127.0.0.1", 0, plain, options);
     server.start();
-    stderr_capture capture;
+    log_capture capture;
     const std::size_t baseline = open_fds();
     descriptor_famine famine;
 
@@ -477,7 +446,7 @@ TEST_CASE("when the process is out of file descriptors and no connection can giv
     gated g(ioc);
     http_server server(ioc.get_executor(), "127.0.0.1", 0, g.handler());
     server.start();
-    stderr_capture capture;
+    log_capture capture;
     const std::size_t baseline = open_fds();
     descriptor_famine famine;
 
@@ -555,7 +524,7 @@ TEST_CASE("refused connections are logged with the limit's name and a count inst
     options.max_connections_per_peer = 1;
     http_server server(ioc.get_executor(), "127.0.0.1", 0, g.handler(), options);
     server.start();
-    stderr_capture capture;
+    log_capture capture;
 
     auto refused = run(ioc, [&]() -> asio::awaitable<int> {
         auto busy = co_await connect_from("127.0.0.1", server.port(), get("/slow"));
@@ -614,7 +583,7 @@ TEST_CASE("a connection cap makes a waiting connection give way and answers 503 
     options.header_timeout = 30s;
     http_server server(ioc.get_executor(), "127.0.0.1", 0, g.handler(), options);
     server.start();
-    stderr_capture capture;
+    log_capture capture;
     const std::size_t baseline = open_fds();
 
     struct outcome {
@@ -685,7 +654,7 @@ TEST_CASE("a client too slow for header_timeout or read_timeout is closed, logge
         },
         options);
     server.start();
-    stderr_capture capture;
+    log_capture capture;
     const std::size_t baseline = open_fds();
     // Half a header, or a whole header and half the body it announces.
     const std::string slow_request =
@@ -720,7 +689,7 @@ TEST_CASE("a kept-alive connection idle for idle_timeout is closed without a log
     options.header_timeout = 30s;
     http_server server(ioc.get_executor(), "127.0.0.1", 0, plain, options);
     server.start();
-    stderr_capture capture;
+    log_capture capture;
     const std::size_t baseline = open_fds();
 
     auto [idle, next, after] = run(ioc, [&]() -> asio::awaitable<std::tuple<reply, reply, aftermath>> {
@@ -769,7 +738,7 @@ TEST_CASE("a request over header_limit, max_header_count or body_limit is refuse
         },
         options);
     server.start();
-    stderr_capture capture;
+    log_capture capture;
     const std::size_t baseline = open_fds();
 
     auto [refused, next, after] = run(ioc, [&]() -> asio::awaitable<std::tuple<reply, reply, aftermath>> {
