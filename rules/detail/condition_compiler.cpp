@@ -1,0 +1,378 @@
+// Compiling a rule's "if" condition: "all", "any" and "not" into a tree,
+// field names checked against the catalogue (rules/fields.hpp), each
+// operator's operand checked against the field's type and pre-processed
+// (regexes compiled, durations parsed, `contains` operands folded), and a
+// warning for a combination of tests that can never all hold. Part of the
+// loader (rules/detail/loader.hpp).
+#include "rules/detail/loader.hpp"
+
+#include "rules/detail/text.hpp"
+#include "rules/fields.hpp"
+
+#include "common/duration.hpp"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <optional>
+
+namespace orderflow::rules::detail {
+
+namespace {
+
+struct op_spec {
+    std::string_view name;
+    op_kind kind;
+};
+
+const std::vector<op_spec> operators = {
+    {"eq", op_kind::eq},           {"ne", op_kind::ne},
+    {"in", op_kind::in},           {"not_in", op_kind::not_in},
+    {"exists", op_kind::exists},   {"empty", op_kind::empty},
+    {"contains", op_kind::contains}, {"matches", op_kind::matches},
+    {"gt", op_kind::gt},           {"gte", op_kind::gte},
+    {"lt", op_kind::lt},           {"lte", op_kind::lte},
+    {"older_than", op_kind::older_than}, {"within", op_kind::within},
+    {"changed_to", op_kind::changed_to}, {"changed_from", op_kind::changed_from},
+    {"any", op_kind::any},         {"all", op_kind::all},
+};
+
+bool is_scalar(const json& v) { return v.is_string() || v.is_number() || v.is_boolean() || v.is_null(); }
+
+std::vector<std::string_view> catalogue_paths() {
+    std::vector<std::string_view> out;
+    for (const auto& f : field_catalogue()) {
+        if (f.path != "order.sku_counts.<SKU>") out.push_back(f.path);
+    }
+    return out;
+}
+
+std::vector<std::string_view> element_names(std::string_view list) {
+    std::vector<std::string_view> out;
+    for (const auto& f : element_fields(list)) out.push_back(f.path);
+    return out;
+}
+
+}  // namespace
+
+// ---- conditions ---------------------------------------------------------
+
+// Conditions that can never all hold ("can never fire"): within one
+// "all" (or one field test with several operators), the same field must
+// equal two different values, equal a value it must not, lie outside its
+// "in" list, be missing and tested, or fall in an empty numeric range.
+void loader::contradiction_warnings(std::size_t doc, const detail::condition& c) {
+    if (c.k == detail::condition::kind::any || c.k == detail::condition::kind::negate) {
+        for (const auto& child : c.children) contradiction_warnings(doc, child);
+        return;
+    }
+    std::vector<const detail::condition*> tests;
+    if (c.k == detail::condition::kind::test) tests.push_back(&c);
+    for (const auto& child : c.children) {
+        if (child.k == detail::condition::kind::test) tests.push_back(&child);
+        else contradiction_warnings(doc, child);
+    }
+    struct bounds {
+        std::optional<json> eq;
+        std::vector<json> excluded;
+        std::optional<std::vector<json>> in;
+        bool missing = false, tested = false;
+        double low = -1e300, high = 1e300;
+        bool low_open = false, high_open = false;
+    };
+    std::map<std::string, bounds> by_field;
+    auto warn = [&](const detail::operation& op, const std::string& field, const std::string& why) {
+        diagnostic d;
+        d.file = docs_[doc].file();
+        d.line = op.at.line;
+        d.column = op.at.column;
+        d.warning = true;
+        d.message = "this rule can never fire: " + field + " " + why;
+        diags_.push_back(std::move(d));
+    };
+    for (const auto* t : tests) {
+        auto& b = by_field[t->field.path];
+        for (const auto& op : t->ops) {
+            switch (op.kind) {
+                case op_kind::eq:
+                    if (b.eq && *b.eq != op.operand) warn(op, t->field.path, "must equal both " + b.eq->dump() + " and " + op.operand.dump());
+                    else if (std::find(b.excluded.begin(), b.excluded.end(), op.operand) != b.excluded.end()) warn(op, t->field.path, "must equal and not equal " + op.operand.dump());
+                    else if (b.in && std::find(b.in->begin(), b.in->end(), op.operand) == b.in->end()) warn(op, t->field.path, "must equal " + op.operand.dump() + ", which its \"in\" list does not hold");
+                    b.eq = op.operand;
+                    b.tested = true;
+                    break;
+                case op_kind::ne:
+                    if (b.eq && *b.eq == op.operand) warn(op, t->field.path, "must equal and not equal " + op.operand.dump());
+                    b.excluded.push_back(op.operand);
+                    break;
+                case op_kind::in:
+                    if (op.operand.is_array()) {
+                        std::vector<json> list(op.operand.begin(), op.operand.end());
+                        if (b.eq && std::find(list.begin(), list.end(), *b.eq) == list.end())
+                            warn(op, t->field.path, "must equal " + b.eq->dump() + ", which this \"in\" list does not hold");
+                        if (b.in) {
+                            std::vector<json> both;
+                            for (const auto& v : list)
+                                if (std::find(b.in->begin(), b.in->end(), v) != b.in->end()) both.push_back(v);
+                            if (both.empty()) warn(op, t->field.path, "must be in two lists that share no value");
+                            list = both;
+                        }
+                        b.in = list;
+                        b.tested = true;
+                    }
+                    break;
+                case op_kind::exists:
+                    if (!op.flag) b.missing = true;
+                    else b.tested = true;
+                    if (b.missing && b.tested) warn(op, t->field.path, "must be missing and present at once");
+                    break;
+                case op_kind::gt: case op_kind::gte:
+                    if (op.number > b.low || (op.number == b.low && op.kind == op_kind::gt)) { b.low = op.number; b.low_open = op.kind == op_kind::gt; }
+                    b.tested = true;
+                    if (b.low > b.high || (b.low == b.high && (b.low_open || b.high_open))) warn(op, t->field.path, "has no number in its range");
+                    break;
+                case op_kind::lt: case op_kind::lte:
+                    if (op.number < b.high || (op.number == b.high && op.kind == op_kind::lt)) { b.high = op.number; b.high_open = op.kind == op_kind::lt; }
+                    b.tested = true;
+                    if (b.low > b.high || (b.low == b.high && (b.low_open || b.high_open))) warn(op, t->field.path, "has no number in its range");
+                    break;
+                default:
+                    if (op.kind != op_kind::empty) b.tested = true;   // every other test needs a value
+                    break;
+            }
+            if (b.missing && b.tested && op.kind != op_kind::exists) warn(op, t->field.path, "must be missing and present at once");
+        }
+    }
+}
+
+// Compiles a condition object. `element_list` names the list whose
+// elements the condition tests ("order.line_items"), empty at top level.
+bool loader::compile_condition(std::size_t doc, const pointer& ptr, const json& node, std::string_view element_list,
+                       detail::condition& out) {
+    if (!node.is_object()) {
+        error(doc, ptr, "expected a condition object such as {\"order.status\": {\"eq\": \"AWAITING_SHIPMENT\"}}, found " + describe(node));
+        return false;
+    }
+    if (node.empty()) {
+        error(doc, ptr, "empty condition: expected a field test, \"all\", \"any\" or \"not\"");
+        return false;
+    }
+    bool ok = true;
+    std::vector<detail::condition> parts;
+    for (const auto& [key, value] : node.items()) {
+        pointer kp = ptr / key;
+        detail::condition part;
+        part.at = position_of(doc, kp, true);
+        if (key == "all" || key == "any") {
+            part.k = key == "all" ? detail::condition::kind::all : detail::condition::kind::any;
+            if (!value.is_array() || value.empty()) {
+                error(doc, kp, "expected \"" + key + "\" to be a non-empty array of conditions, found " + describe(value));
+                ok = false;
+                continue;
+            }
+            for (std::size_t i = 0; i < value.size(); ++i) {
+                detail::condition child;
+                if (compile_condition(doc, kp / i, value[i], element_list, child)) {
+                    part.children.push_back(std::move(child));
+                } else {
+                    ok = false;
+                }
+            }
+        } else if (key == "not") {
+            part.k = detail::condition::kind::negate;
+            detail::condition child;
+            if (compile_condition(doc, kp, value, element_list, child)) {
+                part.children.push_back(std::move(child));
+            } else {
+                ok = false;
+            }
+        } else {
+            std::optional<detail::field_ref> ref;
+            if (element_list.empty()) {
+                ref = detail::make_field_ref(key);
+                if (!ref) {
+                    std::string hint = did_you_mean(key, catalogue_paths());
+                    if (hint.empty()) hint = "fields start with order., event., message. or shop. (docs/rules.md lists them)";
+                    error(doc, kp, with_hint("unknown field \"" + key + "\"", hint), true);
+                }
+            } else if (auto info = find_element_field(element_list, key)) {
+                ref = detail::make_element_ref(key, info->type);
+            } else {
+                auto names = element_names(element_list);
+                std::string hint = did_you_mean(key, names);
+                error(doc, kp,
+                      with_hint("unknown field \"" + key + "\" of " + std::string(element_list) +
+                                    " elements; they have: " + join(names),
+                                hint),
+                      true);
+            }
+            if (!ref) {
+                ok = false;
+                continue;
+            }
+            if (ref->root != detail::root_kind::element) {
+                auto [it, inserted] = field_ids_.emplace(ref->path, static_cast<std::uint32_t>(field_ids_.size()));
+                ref->id = it->second;
+            }
+            part.k = detail::condition::kind::test;
+            if (!compile_test(doc, kp, value, std::move(*ref), part)) ok = false;
+        }
+        parts.push_back(std::move(part));
+    }
+    if (!ok) return false;
+    if (parts.size() == 1) {
+        out = std::move(parts.front());
+    } else {
+        out.k = detail::condition::kind::all;
+        out.children = std::move(parts);
+        out.at = position_of(doc, ptr);
+    }
+    return true;
+}
+
+// Compiles {"<op>": operand, ...} on one field into a test condition.
+bool loader::compile_test(std::size_t doc, const pointer& ptr, const json& ops, detail::field_ref ref, detail::condition& out) {
+    const std::string shown = ref.path.empty() ? "the element" : ref.path;
+    if (!ops.is_object() || ops.empty()) {
+        error(doc, ptr, "expected an object of operators for " + shown + " such as {\"eq\": \"...\"}, found " + describe(ops));
+        return false;
+    }
+    bool ok = true;
+    const field_type type = ref.type;
+    const bool is_list = type == field_type::string_list || type == field_type::object_list;
+    const bool is_map = type == field_type::count_map;
+    auto reject = [&](const pointer& p, std::string message, bool of_key = true) {
+        error(doc, p, std::move(message), of_key);
+        ok = false;
+    };
+    for (const auto& [key, operand] : ops.items()) {
+        pointer p = ptr / key;
+        // A lambda captures the name, not the structured binding: clang
+        // before 16 cannot capture bindings.
+        const std::string& written = key;
+        auto spec = std::find_if(operators.begin(), operators.end(), [&written](const op_spec& s) { return s.name == written; });
+        if (spec == operators.end()) {
+            std::vector<std::string_view> names;
+            for (const auto& s : operators) names.push_back(s.name);
+            reject(p, with_hint("unknown operator \"" + key + "\"; known operators: " + join(names), did_you_mean(key, names)));
+            continue;
+        }
+        detail::operation op;
+        op.kind = spec->kind;
+        op.written = operand;
+        op.at = position_of(doc, p, true);
+        const std::string name(spec->name);
+        switch (op.kind) {
+            case op_kind::eq:
+            case op_kind::ne:
+            case op_kind::changed_to:
+            case op_kind::changed_from:
+                if (!is_scalar(operand)) {
+                    reject(p, "expected a string, number, boolean or null for \"" + name + "\", found " + describe(operand), false);
+                } else if ((op.kind == op_kind::changed_to || op.kind == op_kind::changed_from) && ref.root != detail::root_kind::order) {
+                    reject(p, "\"" + name + "\" compares the order before and after the event, so it works on order.* fields only");
+                } else if (is_list || is_map) {
+                    reject(p, "\"" + name + "\" compares single values, but " + shown + " is a " + std::string(type_name(type)) +
+                                  (is_list ? "; use \"any\" or \"contains\"" : "; name one entry, e.g. order.sku_counts.<SKU>"));
+                } else {
+                    op.operand = operand;
+                }
+                break;
+            case op_kind::in:
+            case op_kind::not_in:
+                if (!operand.is_array() || operand.empty() || !std::all_of(operand.begin(), operand.end(), is_scalar)) {
+                    reject(p, "expected a non-empty array of values for \"" + name + "\", found " + describe(operand), false);
+                } else if (is_list || is_map) {
+                    reject(p, "\"" + name + "\" tests a single value, but " + shown + " is a " + std::string(type_name(type)));
+                } else {
+                    op.operand = operand;
+                }
+                break;
+            case op_kind::exists:
+            case op_kind::empty:
+                if (!operand.is_boolean()) {
+                    reject(p, "expected true or false for \"" + name + "\", found " + describe(operand), false);
+                } else {
+                    op.flag = operand.get<bool>();
+                }
+                break;
+            case op_kind::contains:
+                if (!operand.is_string() || operand.get_ref<const std::string&>().empty()) {
+                    reject(p, "expected a non-empty string for \"contains\", found " + describe(operand), false);
+                } else if (type == field_type::object_list || is_map || type == field_type::boolean) {
+                    reject(p, "\"contains\" works on text and lists of strings, but " + shown + " is a " + std::string(type_name(type)) +
+                                  (type == field_type::object_list ? "; use \"any\" with a condition on the elements" : ""));
+                } else {
+                    op.folded = detail::fold(operand.get_ref<const std::string&>());
+                }
+                break;
+            case op_kind::matches:
+                if (!operand.is_string()) {
+                    reject(p, "expected a regular expression string for \"matches\", found " + describe(operand), false);
+                } else if (is_list || is_map || type == field_type::boolean) {
+                    reject(p, "\"matches\" works on text, but " + shown + " is a " + std::string(type_name(type)) +
+                                  (is_list ? "; use \"any\" with \"matches\" on the elements" : ""));
+                } else {
+                    RE2::Options options;
+                    options.set_log_errors(false);
+                    auto re = std::make_shared<RE2>(operand.get_ref<const std::string&>(), options);
+                    if (!re->ok()) {
+                        reject(p, "invalid regular expression: " + re->error(), false);
+                    } else {
+                        op.regex = std::move(re);
+                    }
+                }
+                break;
+            case op_kind::gt:
+            case op_kind::gte:
+            case op_kind::lt:
+            case op_kind::lte:
+                if (!operand.is_number()) {
+                    reject(p, "expected a number for \"" + name + "\", found " + describe(operand), false);
+                } else if (type != field_type::number && type != field_type::timestamp) {
+                    reject(p, "\"" + name + "\" compares numbers, but " + shown + " is a " + std::string(type_name(type)));
+                } else {
+                    op.number = operand.get<double>();
+                }
+                break;
+            case op_kind::older_than:
+            case op_kind::within: {
+                auto d = operand.is_string() ? parse_duration(operand.get_ref<const std::string&>()) : std::nullopt;
+                if (!d) {
+                    reject(p, "expected a duration such as \"24h\", \"30m\" or \"7d\" for \"" + name + "\", found " + describe(operand), false);
+                } else if (type != field_type::timestamp) {
+                    reject(p, "\"" + name + "\" works on timestamps (such as order.create_time), but " + shown + " is a " +
+                                  std::string(type_name(type)));
+                } else {
+                    op.seconds = d->count();
+                }
+                break;
+            }
+            case op_kind::any:
+            case op_kind::all: {
+                if (!is_list) {
+                    reject(p, "\"" + name + "\" tests the elements of a list (order.line_items, order.tags), but " + shown +
+                                  " is a " + std::string(type_name(type)));
+                    break;
+                }
+                auto nested = std::make_shared<detail::condition>();
+                bool nested_ok = type == field_type::object_list
+                                     ? compile_condition(doc, p, operand, ref.path, *nested)
+                                     : compile_test(doc, p, operand, detail::make_element_ref("", field_type::string), *nested);
+                if (nested_ok) {
+                    op.nested = std::move(nested);
+                } else {
+                    ok = false;
+                }
+                break;
+            }
+        }
+        out.ops.push_back(std::move(op));
+    }
+    out.field = std::move(ref);
+    return ok;
+}
+
+}  // namespace orderflow::rules::detail
