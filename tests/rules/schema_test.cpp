@@ -3,7 +3,8 @@
 // whose every $ref resolves, and it stays in step with the loader. The lists
 // it offers (top-level and rule keys, actions and their parameters, once_per
 // scopes, modes, guard keys, severities, events, operators) are compared
-// with what rules/ruleset.cpp accepts, read from the loader's own "allowed
+// with what the loader (rules/ruleset.cpp, rules/detail/rule_compiler.cpp,
+// rules/detail/condition_compiler.cpp) accepts, read from its own "allowed
 // keys: ..." and "known ...: ..." messages where it prints them, and every
 // name, default and example the schema gives is loaded to show the loader
 // takes it; each pattern the schema uses gives the same verdict as the loader

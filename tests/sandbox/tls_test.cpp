@@ -1,5 +1,5 @@
 // The sandbox over HTTPS (server_options tls_cert_file / tls_key_file in
-// tikapi/http.cpp, --tls-cert / --tls-key): a CA and a certificate for
+// tikapi/http_server.cpp, --tls-cert / --tls-key): a CA and a certificate for
 // 127.0.0.1 are generated here with OpenSSL's C API, and the real client,
 // verifying the chain against that CA, signs and sends Open API calls.
 #include "tikapi/sandbox/server.hpp"

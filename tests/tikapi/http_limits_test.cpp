@@ -1,6 +1,6 @@
 // http_server under connection floods (server_options' caps and deadlines,
-// tikapi/http.cpp): slow clients give way to genuine requests, busy caps get
-// 503, oversized headers 431, running out of file descriptors neither hangs
+// tikapi/http_server.cpp): slow clients give way to genuine requests, busy
+// caps get 503, oversized headers 431, running out of file descriptors neither hangs
 // nor kills the accept loop, every limit is logged by its name, valid
 // requests are served while and after a limit is hit, and afterwards the
 // process's descriptors are back to their count and the server holds no
