@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -32,9 +33,10 @@ inline level parse_level(std::string_view name) {
     return name == "debug" ? level::debug : name == "warn" ? level::warn : name == "error" ? level::error : level::info;
 }
 
-// The process-wide minimum level; lines below it are dropped.
-inline level& threshold() {
-    static level l = level::info;
+// The process-wide minimum level; lines below it are dropped. Atomic: the
+// webhook listener's thread reads it while a reload may change it.
+inline std::atomic<level>& threshold() {
+    static std::atomic<level> l{level::info};
     return l;
 }
 

@@ -229,6 +229,8 @@ void service::stop() {
     log::info("daemon_stopping", {});
     s.webhooks.stop();
     s.feed.stop();
+    // Commits what the listeners handed over (their 200s go out), then no more.
+    s.writer.stop();
     s.admin.stop();
     s.pipe.stop();
     s.exec.stop();

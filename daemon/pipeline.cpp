@@ -20,6 +20,15 @@ namespace orderflow::daemon {
 namespace asio = boost::asio;
 using json = nlohmann::json;
 
+// The pipeline's commits need not survive a power loss, only a crash of the
+// process: its input (the inbox) is durable already, and what it plans is
+// keyed, so a power loss that takes its commits back only means the same
+// events are processed again and plan the same actions. Every effect outside
+// is preceded by a durable commit (the executor's 'sending', the notifier's
+// store::make_durable), whose fsync carries these along. So a page of events
+// costs no fsync, and a burst of webhooks keeps the disk for their 200s.
+constexpr auto crash_safe = storage::database::durability::process_crash;
+
 // What rules see of an inbox event, before the order is added.
 rules::context event_context(const storage::event_row& e, std::int64_t now, const std::string& default_locale) {
     auto parsed = parse_untrusted_json(e.payload);
@@ -80,7 +89,7 @@ asio::awaitable<bool> pipeline::pass() {
         if (!interrupted_.empty()) {
             ctx_.db.transaction([&] {
                 for (std::int64_t id : interrupted_) ctx_.store.undo_start(id);
-            });
+            }, crash_safe);
             interrupted_.clear();
         }
         events = ctx_.store.pending_events(ctx_.clock(), 50);
@@ -92,7 +101,7 @@ asio::awaitable<bool> pipeline::pass() {
             ctx_.db.transaction([&] {
                 for (const auto& e : events)
                     if (e.starts == 0) ctx_.store.mark_started(e.id);
-            });
+            }, crash_safe);
     } catch (const std::exception& e) {
         last_error_ = e.what();
         co_return false;
@@ -120,7 +129,7 @@ asio::awaitable<bool> pipeline::pass() {
                 quarantine(e);
                 continue;
             }
-            if (e.starts > 0) ctx_.db.transaction([&] { ctx_.store.mark_started(e.id); });
+            if (e.starts > 0) ctx_.db.transaction([&] { ctx_.store.mark_started(e.id); }, crash_safe);
         } catch (const std::exception& ex) {
             last_error_ = ex.what();
             storage_ok = false;
@@ -134,7 +143,8 @@ asio::awaitable<bool> pipeline::pass() {
         }
         log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"error", error}});
         try {
-            ctx_.store.retry_event(e.id, error, ctx_.clock() + backoff(e.attempts, in_force_.cfg().executor.event_retry_max));
+            const auto at = ctx_.clock() + backoff(e.attempts, in_force_.cfg().executor.event_retry_max);
+            ctx_.db.transaction([&] { ctx_.store.retry_event(e.id, error, at); }, crash_safe);
         } catch (const std::exception& again) {
             // Not even the retry could be recorded: the database refuses
             // writes. Back off in memory rather than re-read it at once.
@@ -157,14 +167,14 @@ void pipeline::quarantine(const storage::event_row& e) {
                      e.event + " (inbox " + std::to_string(e.id) + ") was set aside: " + why +
                          ". Look at it with orderflowctl activity; the webhook's payload is kept",
                      {{"inbox_id", e.id}, {"event", e.event}, {"source", e.source}, {"starts", e.starts}});
-    });
+    }, crash_safe);
     log::error("event_quarantined", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"starts", e.starts},
                                      {"advice", "see the review item; the event is not processed again"}});
 }
 
 void pipeline::retry_later(const storage::event_row& e, const std::string& why) {
     auto at = ctx_.clock() + backoff(e.attempts, in_force_.cfg().executor.event_retry_max);
-    ctx_.store.retry_event(e.id, why, at);
+    ctx_.db.transaction([&] { ctx_.store.retry_event(e.id, why, at); }, crash_safe);
     log::warn("event_deferred", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"reason", why}, {"retry_at", at}});
 }
 
@@ -174,14 +184,16 @@ void pipeline::fail_event(const storage::event_row& e, const std::string& why) {
         ctx_.store.finish_event(e.id, "failed", why, ctx_.clock());
         desk_.raise(e.order_id, "event_failed", "warning", e.event + " could not be processed: " + why,
                      {{"inbox_id", e.id}, {"event", e.event}, {"source", e.source}, {"error", why}});
-    });
+    }, crash_safe);
     log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"error", why}});
 }
 
 asio::awaitable<void> pipeline::process(const storage::event_row& e) {
     auto rule_set = in_force_.rules();   // in-flight work finishes on the set it started with
     if (e.event == "unknown") {
-        ctx_.store.finish_event(e.id, "ignored", "topic " + std::to_string(e.topic) + " is not used by orderflow", ctx_.clock());
+        ctx_.db.transaction([&] {
+            ctx_.store.finish_event(e.id, "ignored", "topic " + std::to_string(e.topic) + " is not used by orderflow", ctx_.clock());
+        }, crash_safe);
         log::info("event_ignored", {{"inbox_id", e.id}, {"topic", e.topic}});
         co_return;
     }
@@ -217,7 +229,10 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         auto role = ctx.message.is_object() ? ctx.message.value("sender_role", "") : "";
         if (role != "BUYER") {
             // The shop's own messages (ours included) come back as webhooks too.
-            ctx_.store.finish_event(e.id, "ignored", "message from " + (role.empty() ? std::string("unknown sender") : role), ctx_.clock());
+            ctx_.db.transaction([&] {
+                ctx_.store.finish_event(e.id, "ignored", "message from " + (role.empty() ? std::string("unknown sender") : role),
+                                        ctx_.clock());
+            }, crash_safe);
             co_return;
         }
     }
@@ -285,7 +300,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         std::string note = result.matched_rules.empty() ? "no rule matched" : "matched:";
         for (const auto& id : result.matched_rules) note += " " + id;
         ctx_.store.finish_event(e.id, "done", note, ctx.now);
-    });
+    }, crash_safe);
     log::info("event_processed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id},
                                   {"matched", result.matched_rules}, {"planned", planned},
                                   {"already_planned", repeated}, {"skipped", skipped}});

@@ -38,6 +38,9 @@ struct connection {
     ino_t inode = 0;
     std::map<std::string, std::vector<sqlite3_stmt*>, std::less<>> cache;
     bool in_tx = false;
+    bool relaxed_tx = false;      // the open transaction commits with synchronous=NORMAL
+    bool unsynced = false;        // see database::has_unsynced_commits
+    sqlite3_int64 changes_at_begin = 0;
 
     connection(sqlite3* handle, fs::path file) : db(handle), path(std::move(file)) {}
     connection(const connection&) = delete;
@@ -413,23 +416,52 @@ statement database::prepare(std::string_view sql) {
     return statement(s, conn_, &idle);
 }
 
-void database::begin_transaction() {
+// The synchronous level is the pager's and applies to the next commit; it
+// is set outside the transaction and put back to FULL once it has ended, so
+// every other statement keeps the default.
+void database::begin_transaction(durability d) {
     assert(conn_);
     assert(!conn_->in_tx && "database::transaction is not nestable");
-    prepare("BEGIN IMMEDIATE").step();
+    if (d == durability::process_crash) {
+        prepare("PRAGMA synchronous = NORMAL").step();
+        conn_->relaxed_tx = true;
+    }
+    try {
+        prepare("BEGIN IMMEDIATE").step();
+    } catch (...) {
+        end_relaxed();
+        throw;
+    }
     conn_->in_tx = true;
+    conn_->changes_at_begin = sqlite3_total_changes64(conn_->db);
 }
 
 void database::commit_transaction() {
     prepare("COMMIT").step();
     conn_->in_tx = false;
+    const bool wrote = sqlite3_total_changes64(conn_->db) != conn_->changes_at_begin;
+    if (conn_->relaxed_tx) {
+        if (wrote) conn_->unsynced = true;
+        end_relaxed();
+    } else if (wrote) {
+        conn_->unsynced = false;   // this commit's fsync carried the WAL before it too
+    }
 }
+
+void database::end_relaxed() noexcept {
+    if (!conn_->relaxed_tx) return;
+    conn_->relaxed_tx = false;
+    sqlite3_exec(conn_->db, "PRAGMA synchronous = FULL", nullptr, nullptr, nullptr);
+}
+
+bool database::has_unsynced_commits() const { return conn_ && conn_->unsynced; }
 
 void database::rollback_transaction() noexcept {
     conn_->in_tx = false;
     // SQLite rolls back by itself on some errors (e.g. SQLITE_FULL); then
     // there is nothing left to roll back.
     if (sqlite3_get_autocommit(conn_->db) == 0) sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+    end_relaxed();
 }
 
 bool database::in_transaction() const { return conn_ && conn_->in_tx; }

@@ -118,12 +118,26 @@ public:
     // preparing the same text again is cheap.
     statement prepare(std::string_view sql);
 
+    // How far a commit must reach before transaction() returns.
+    enum class durability {
+        // synchronous=FULL: on stable storage, so it survives a power loss.
+        // For what orderflow promises outside: a webhook's 200, and the
+        // intent recorded before an effect (a send, a shipment).
+        power_loss,
+        // synchronous=NORMAL (WAL): handed to the kernel, so it survives the
+        // process crashing, not the machine. For work that can be done again
+        // from what is durable (the pipeline's bookkeeping), so a commit
+        // costs no fsync. The next power_loss commit syncs the WAL, and
+        // with it every earlier commit (has_unsynced_commits()).
+        process_crash,
+    };
+
     // Runs body inside BEGIN IMMEDIATE ... COMMIT and returns what it
     // returns. If body throws, or COMMIT fails, the transaction is rolled back
     // and the exception propagates. Not nestable.
     template <class F>
-    decltype(auto) transaction(F&& body) {
-        begin_transaction();
+    decltype(auto) transaction(F&& body, durability d = durability::power_loss) {
+        begin_transaction(d);
         try {
             if constexpr (std::is_void_v<std::invoke_result_t<F&&>>) {
                 std::invoke(std::forward<F>(body));
@@ -139,6 +153,11 @@ public:
         }
     }
     bool in_transaction() const;
+    // True when a process_crash commit has not yet been followed by a
+    // power_loss commit that wrote something: a power loss now could take
+    // those commits back. Before an effect that depends on them, write
+    // something with durability::power_loss (store::make_durable).
+    bool has_unsynced_commits() const;
 
     int schema_version();
     // The version a freshly opened database ends up at (the number of
@@ -155,9 +174,10 @@ public:
 
 private:
     explicit database(std::shared_ptr<detail::connection> conn);
-    void begin_transaction();
+    void begin_transaction(durability d);
     void commit_transaction();
     void rollback_transaction() noexcept;
+    void end_relaxed() noexcept;
     void migrate();
 
     std::shared_ptr<detail::connection> conn_;

@@ -4,59 +4,119 @@
 #include "common/log.hpp"
 #include "daemon/storage_watch.hpp"
 
-#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace orderflow::daemon {
 
 namespace asio = boost::asio;
 
-// One group commit: the events, their outcomes once committed, and the
-// signal their writers wait on.
-struct inbox_writer::batch {
-    explicit batch(asio::any_io_executor ex) : done_signal(ex) { done_signal.expires_at(asio::steady_timer::time_point::max()); }
-    std::vector<storage::new_event> events;
-    std::vector<write_outcome> outcomes;
-    asio::steady_timer done_signal;
-    bool done = false;
-};
+namespace {
 
-inbox_writer::inbox_writer(context ctx, storage_watch& watch) : ctx_(std::move(ctx)), watch_(watch) {}
-inbox_writer::~inbox_writer() = default;
-
-asio::awaitable<write_outcome> inbox_writer::enqueue(storage::new_event e) {
-    if (!open_batch_) {
-        open_batch_ = std::make_shared<batch>(ctx_.ex);
-        asio::post(ctx_.ex, [this] { commit_open_batch(); });
-    }
-    auto b = open_batch_;
-    const std::size_t index = b->events.size();
-    b->events.push_back(std::move(e));
-    if (!b->done) co_await b->done_signal.async_wait(asio::as_tuple(asio::use_awaitable));
-    co_return b->outcomes.at(index);
+// A caller's executor that counts as work while an event waits for its
+// commit, so the caller's event loop does not run dry meanwhile.
+asio::any_io_executor tracked(const asio::any_io_executor& ex) {
+    return asio::prefer(ex, asio::execution::outstanding_work.tracked);
 }
 
-void inbox_writer::commit_open_batch() {
-    auto b = std::move(open_batch_);
-    open_batch_.reset();
-    b->outcomes.assign(b->events.size(), write_outcome::unavailable);
-    // A commit into a deleted file is lost at the next start: 503, and TikTok retries.
-    if (!watch_.lost()) {
-        try {
-            ctx_.db.transaction([&] {
-                for (std::size_t i = 0; i < b->events.size(); ++i)
-                    b->outcomes[i] = ctx_.store.add_event(b->events[i]) ? write_outcome::inserted : write_outcome::duplicate;
-            });
-        } catch (const std::exception& e) {
-            b->outcomes.assign(b->events.size(), write_outcome::unavailable);
-            log::error("inbox_commit_failed", {{"error", e.what()}, {"events", b->events.size()},
-                                               {"advice", "webhooks get 503 and TikTok retries them; check the disk and the database file"}});
+}  // namespace
+
+inbox_writer::inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout)
+    : ctx_(std::move(ctx)), watch_(watch) {
+    db_ = std::make_unique<storage::database>(storage::database::open(ctx_.db.path()));
+    db_->exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout.count()));
+    store_ = std::make_unique<storage::store>(*db_);
+    thread_ = std::thread([this] { run(); });
+}
+
+inbox_writer::~inbox_writer() { stop(); }
+
+void inbox_writer::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    queued_.notify_one();
+    if (thread_.joinable()) {
+        thread_.join();
+        if (commits_ > 0)
+            log::info("inbox_writer_stopped", {{"commits", commits_.load()}, {"events", committed_events_.load()}});
+    }
+}
+
+asio::awaitable<write_outcome> inbox_writer::enqueue(storage::new_event e) {
+    auto ex = co_await asio::this_coro::executor;
+    const write_outcome outcome = co_await asio::async_initiate<decltype(asio::use_awaitable), void(write_outcome)>(
+        [this, ex](auto handler, storage::new_event event) {
+            submit(pending{std::move(event), std::move(handler), tracked(ex)});
+        },
+        asio::use_awaitable, std::move(e));
+    co_return outcome;
+}
+
+void inbox_writer::submit(pending p) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!stopping_) {
+            queue_.push_back(std::move(p));
+            queued_.notify_one();
+            return;
         }
     }
-    b->done = true;
-    b->done_signal.cancel();
+    auto work = p.work;
+    asio::post(work, [done = std::move(p.done)]() mutable { std::move(done)(write_outcome::unavailable); });
+}
+
+// The writer thread: everything queued since the last commit is the next
+// batch, so the batch grows while the disk is slow and stays small when it
+// is fast.
+void inbox_writer::run() {
+    for (;;) {
+        std::vector<pending> batch;
+        {
+            std::unique_lock lock(mutex_);
+            queued_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;   // stopping, and everything answered
+            batch.swap(queue_);
+        }
+        bool file_lost = false;
+        const auto outcomes = commit(batch, file_lost);
+        if (file_lost) {
+            // The watch raises the alarm on the event loop (posted first, so
+            // a caller there hears unavailable only after it is raised).
+            asio::post(ctx_.ex, [watch = &watch_] { watch->lost(); });
+        }
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            auto work = batch[i].work;
+            asio::post(work, [done = std::move(batch[i].done), o = outcomes[i]]() mutable { std::move(done)(o); });
+        }
+    }
+}
+
+std::vector<write_outcome> inbox_writer::commit(const std::vector<pending>& batch, bool& file_lost) {
+    std::vector<write_outcome> outcomes(batch.size(), write_outcome::unavailable);
+    // A commit into a deleted file is lost at the next start: 503, and TikTok retries.
+    if (!db_->file_intact()) {
+        file_lost = true;
+        return outcomes;
+    }
+    try {
+        db_->transaction([&] {
+            for (std::size_t i = 0; i < batch.size(); ++i)
+                outcomes[i] = store_->add_event(batch[i].event) ? write_outcome::inserted : write_outcome::duplicate;
+        });
+        ++commits_;
+        committed_events_ += batch.size();
+    } catch (const std::exception& e) {
+        outcomes.assign(batch.size(), write_outcome::unavailable);
+        log::error("inbox_commit_failed", {{"error", e.what()}, {"events", batch.size()},
+                                           {"advice", "webhooks get 503 and TikTok retries them; check the disk and the database file"}});
+    }
+    return outcomes;
 }
 
 int inbox_writer::add_now(const std::vector<storage::new_event>& events) {

@@ -1,17 +1,31 @@
-// The inbox's one writer for what arrives from outside: group commit. Every
-// event enqueued while a commit is being prepared is written in the same
-// transaction, so durability (synchronous=FULL) costs one fsync per batch,
-// not per webhook (docs/architecture.md, "Ingress"). A caller learns its
-// event's outcome only after the commit: ingress answers 200 only then.
-// While the database file is missing (storage_watch) nothing is committed:
-// the outcome is `unavailable` and webhooks get 503.
+// The inbox's one writer for what arrives from outside: group commit on a
+// thread of its own. Events are queued from any thread; the writer thread
+// takes everything queued since its last commit and writes it in ONE
+// transaction on its own connection, so durability (synchronous=FULL) costs
+// one fsync per batch, not per webhook, and the fsync never blocks the
+// threads that read and parse requests or run the loops: while one commit
+// waits for the disk, the next batch gathers (docs/architecture.md,
+// "Ingress"). A caller learns its event's outcome only after the commit, on
+// its own executor: ingress answers 200 only then.
+//
+// While the database file is missing or replaced nothing is committed: the
+// outcome is `unavailable` (webhooks get 503) and the storage watch raises
+// the alarm.
 #pragma once
 
 #include "daemon/context.hpp"
 
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 namespace orderflow::daemon {
@@ -22,23 +36,52 @@ enum class write_outcome { inserted, duplicate, unavailable };
 
 class inbox_writer {
 public:
-    inbox_writer(context ctx, storage_watch& watch);
-    ~inbox_writer();
+    // Opens a second connection to ctx.db's file and starts the writer
+    // thread. busy_timeout: how long a commit waits for another
+    // connection's write lock before its events are answered unavailable.
+    inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout = std::chrono::seconds(5));
+    ~inbox_writer();   // stop()
+    inbox_writer(const inbox_writer&) = delete;
+    inbox_writer& operator=(const inbox_writer&) = delete;
 
-    // Queues the event for the next group commit and waits for it.
+    // Queues the event for the next group commit and waits for it; safe to
+    // call from any thread, and resumes on the caller's executor.
     boost::asio::awaitable<write_outcome> enqueue(storage::new_event e);
 
-    // Commits these events now, in one transaction (the poller's pages).
-    // Returns how many were new. Throws storage_error.
+    // Commits these events now, in one transaction on the caller's
+    // connection (ctx.db: the poller's pages, on the event loop). Returns
+    // how many were new. Throws storage_error.
     int add_now(const std::vector<storage::new_event>& events);
 
+    // Commits what is queued, then ends the thread; later enqueues are
+    // answered unavailable at once. Call from the event loop's thread.
+    void stop();
+
+    // Transactions committed by the writer thread (for tests and the
+    // shutdown log line: events per commit is the batching achieved).
+    std::uint64_t commits() const { return commits_.load(); }
+    std::uint64_t committed_events() const { return committed_events_.load(); }
+
 private:
-    struct batch;
-    void commit_open_batch();
+    struct pending {
+        storage::new_event event;
+        boost::asio::any_completion_handler<void(write_outcome)> done;
+        boost::asio::any_io_executor work;   // the caller's, where `done` runs
+    };
+    void submit(pending p);
+    void run();
+    std::vector<write_outcome> commit(const std::vector<pending>& batch, bool& file_lost);
 
     context ctx_;
     storage_watch& watch_;
-    std::shared_ptr<batch> open_batch_;
+    std::unique_ptr<storage::database> db_;   // the writer thread's own connection
+    std::unique_ptr<storage::store> store_;
+    std::mutex mutex_;
+    std::condition_variable queued_;
+    std::vector<pending> queue_;
+    bool stopping_ = false;
+    std::atomic<std::uint64_t> commits_{0}, committed_events_{0};
+    std::thread thread_;
 };
 
 }  // namespace orderflow::daemon

@@ -9,6 +9,9 @@
 #include "tikapi/http.hpp"
 #include "tikapi/webhook.hpp"
 
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
 namespace orderflow::daemon {
 
 using json = nlohmann::json;
@@ -19,21 +22,31 @@ webhook_ingress::webhook_ingress(context ctx, const rules_in_force& in_force, co
                                  inbox_writer& writer, std::function<void()> on_new_event)
     : ctx_(std::move(ctx)), in_force_(in_force), app_secret_(app_secret), writer_(writer), on_new_event_(std::move(on_new_event)) {}
 
-webhook_ingress::~webhook_ingress() = default;
+// The inbox writer answers every event it was given before it stops, so
+// nothing here waits on it any more; what the listener still holds (idle
+// connections) ends with its io_context.
+webhook_ingress::~webhook_ingress() {
+    listener_io_.stop();
+    if (listener_thread_.joinable()) listener_thread_.join();
+    server_.reset();
+}
 
 void webhook_ingress::start() {
     const auto& cfg = in_force_.cfg();
     tikapi::server_options opts;
     opts.body_limit = cfg.webhook.max_body;
     opts.read_timeout = cfg.webhook.read_timeout;
-    server_ = std::make_unique<tikapi::http_server>(ctx_.ex, cfg.webhook.listen.host, cfg.webhook.listen.port,
+    server_ = std::make_unique<tikapi::http_server>(listener_io_.get_executor(), cfg.webhook.listen.host, cfg.webhook.listen.port,
                                                     [this](http_request& req) { return handle(req); }, opts);
     server_->start();
     log::info("webhook_listening", {{"host", cfg.webhook.listen.host}, {"port", server_->port()}, {"path", cfg.webhook.path}});
+    listener_thread_ = std::thread([this] { listener_io_.run(); });
 }
 
 void webhook_ingress::stop() {
-    if (server_) server_->stop();
+    if (!server_) return;
+    boost::asio::post(listener_io_, [this] { server_->stop(); });
+    listener_work_.reset();
 }
 
 std::uint16_t webhook_ingress::port() const { return server_ ? server_->port() : 0; }
@@ -92,7 +105,7 @@ boost::asio::awaitable<http_response> webhook_ingress::handle(http_request& req)
     switch (outcome) {
         case write_outcome::inserted:
             log::info("webhook_received", std::move(fields));
-            if (on_new_event_) on_new_event_();
+            if (on_new_event_) boost::asio::dispatch(ctx_.ex, on_new_event_);   // at once when on the event loop
             co_return http_response{200, {}, {}};
         case write_outcome::duplicate:
             log::info("webhook_duplicate", std::move(fields));

@@ -3,6 +3,12 @@
 // is committed (or was already in: a redelivery); 401 for a bad signature,
 // 400 for a body that is not a webhook, 503 when storage cannot take it, so
 // TikTok retries (docs/architecture.md, "Ingress").
+//
+// The listener runs on a thread of its own, and the commit on the inbox
+// writer's: reading, verifying and parsing requests never waits for the
+// event loop's work or for the disk. What handle() reads of the settings
+// (webhook.*, tiktok.app_key, tiktok.shop_id) changes only with a restart,
+// so a reload on the event loop never touches it.
 #pragma once
 
 #include "common/secret.hpp"
@@ -11,12 +17,15 @@
 #include "tikapi/webhook.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 namespace orderflow::tikapi {
 class http_server;
@@ -52,11 +61,14 @@ public:
                     std::function<void()> on_new_event);
     ~webhook_ingress();
 
-    void start();   // binds webhook.listen; throws std::system_error naming the address
-    void stop();    // stops accepting
+    // Binds webhook.listen (throws std::system_error naming the address)
+    // and starts the listener's thread.
+    void start();
+    void stop();    // stops accepting; callable from any thread
     std::uint16_t port() const;
 
-    // One request, as the listener hands it over (public for tests).
+    // One request, as the listener hands it over (public for tests); runs
+    // on any executor, and wakes the pipeline through ctx.ex.
     boost::asio::awaitable<tikapi::http_response> handle(tikapi::http_request& req);
 
 private:
@@ -65,7 +77,12 @@ private:
     const orderflow::secret& app_secret_;
     inbox_writer& writer_;
     std::function<void()> on_new_event_;
+    // Declared before the server, so the server goes first; the thread is
+    // joined in the destructor before either.
+    boost::asio::io_context listener_io_{1};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> listener_work_{listener_io_.get_executor()};
     std::unique_ptr<tikapi::http_server> server_;
+    std::thread listener_thread_;
 };
 
 }  // namespace orderflow::daemon

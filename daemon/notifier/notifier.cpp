@@ -47,6 +47,11 @@ asio::awaitable<void> notifier::loop() {
             record_unrecorded();
             queue_heartbeat();
             due = ctx_.store.due_notifications(ctx_.clock(), 500);
+            // What a notification tells of (a review item the pipeline
+            // raised) may sit in a commit that only survives a crash of the
+            // process: made to survive a power loss first, so staff are
+            // never told of something that a power loss then takes back.
+            if (!due.empty()) ctx_.store.make_durable(ctx_.clock());
         } catch (const std::exception& e) {
             storage_error = e.what();
         }

@@ -383,3 +383,123 @@ TEST_CASE("file_intact says whether the path still names the file that was opene
         CHECK_FALSE(db.file_intact());
     }
 }
+
+namespace {
+
+// A VFS over the default one that counts xSync calls (fsync, fdatasync):
+// registered as the default for one test, so database::open uses it and the
+// test sees how many times a commit went to the disk.
+struct counting_file {
+    sqlite3_file base;
+    sqlite3_file* real;   // lives right after this struct
+};
+
+int syncs = 0;
+sqlite3_vfs* real_vfs = nullptr;
+sqlite3_io_methods counting_methods{};
+
+sqlite3_file* real_of(sqlite3_file* f) { return reinterpret_cast<counting_file*>(f)->real; }
+
+int counting_open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags, int* out_flags) {
+    auto* cf = reinterpret_cast<counting_file*>(file);
+    cf->real = reinterpret_cast<sqlite3_file*>(cf + 1);
+    int rc = real_vfs->xOpen(real_vfs, name, cf->real, flags, out_flags);
+    // xClose is called on the file even when xOpen fails, if methods are set.
+    cf->base.pMethods = cf->real->pMethods ? &counting_methods : nullptr;
+    if (cf->real->pMethods && counting_methods.iVersion == 0) {
+        const sqlite3_io_methods* m = cf->real->pMethods;
+        counting_methods = *m;
+        counting_methods.xClose = [](sqlite3_file* f) { return real_of(f)->pMethods->xClose(real_of(f)); };
+        counting_methods.xRead = [](sqlite3_file* f, void* b, int n, sqlite3_int64 o) { return real_of(f)->pMethods->xRead(real_of(f), b, n, o); };
+        counting_methods.xWrite = [](sqlite3_file* f, const void* b, int n, sqlite3_int64 o) { return real_of(f)->pMethods->xWrite(real_of(f), b, n, o); };
+        counting_methods.xTruncate = [](sqlite3_file* f, sqlite3_int64 n) { return real_of(f)->pMethods->xTruncate(real_of(f), n); };
+        counting_methods.xSync = [](sqlite3_file* f, int fl) {
+            ++syncs;
+            return real_of(f)->pMethods->xSync(real_of(f), fl);
+        };
+        counting_methods.xFileSize = [](sqlite3_file* f, sqlite3_int64* n) { return real_of(f)->pMethods->xFileSize(real_of(f), n); };
+        counting_methods.xLock = [](sqlite3_file* f, int l) { return real_of(f)->pMethods->xLock(real_of(f), l); };
+        counting_methods.xUnlock = [](sqlite3_file* f, int l) { return real_of(f)->pMethods->xUnlock(real_of(f), l); };
+        counting_methods.xCheckReservedLock = [](sqlite3_file* f, int* r) { return real_of(f)->pMethods->xCheckReservedLock(real_of(f), r); };
+        counting_methods.xFileControl = [](sqlite3_file* f, int op, void* a) { return real_of(f)->pMethods->xFileControl(real_of(f), op, a); };
+        counting_methods.xSectorSize = [](sqlite3_file* f) { return real_of(f)->pMethods->xSectorSize(real_of(f)); };
+        counting_methods.xDeviceCharacteristics = [](sqlite3_file* f) { return real_of(f)->pMethods->xDeviceCharacteristics(real_of(f)); };
+        counting_methods.xShmMap = [](sqlite3_file* f, int r, int sz, int e, void volatile** p) { return real_of(f)->pMethods->xShmMap(real_of(f), r, sz, e, p); };
+        counting_methods.xShmLock = [](sqlite3_file* f, int o, int n, int fl) { return real_of(f)->pMethods->xShmLock(real_of(f), o, n, fl); };
+        counting_methods.xShmBarrier = [](sqlite3_file* f) { real_of(f)->pMethods->xShmBarrier(real_of(f)); };
+        counting_methods.xShmUnmap = [](sqlite3_file* f, int d) { return real_of(f)->pMethods->xShmUnmap(real_of(f), d); };
+        counting_methods.xFetch = [](sqlite3_file* f, sqlite3_int64 o, int n, void** p) { return real_of(f)->pMethods->xFetch(real_of(f), o, n, p); };
+        counting_methods.xUnfetch = [](sqlite3_file* f, sqlite3_int64 o, void* p) { return real_of(f)->pMethods->xUnfetch(real_of(f), o, p); };
+    }
+    return rc;
+}
+
+// Registered as the default VFS while it lives.
+class counting_vfs {
+public:
+    counting_vfs() {
+        real_vfs = sqlite3_vfs_find(nullptr);
+        vfs_ = *real_vfs;
+        vfs_.zName = "orderflow-counting";
+        vfs_.szOsFile = static_cast<int>(sizeof(counting_file)) + real_vfs->szOsFile;
+        vfs_.xOpen = counting_open;
+        sqlite3_vfs_register(&vfs_, 1);
+    }
+    ~counting_vfs() {
+        sqlite3_vfs_unregister(&vfs_);
+        sqlite3_vfs_register(real_vfs, 1);
+    }
+    counting_vfs(const counting_vfs&) = delete;
+    counting_vfs& operator=(const counting_vfs&) = delete;
+
+private:
+    sqlite3_vfs vfs_{};
+};
+
+void insert_order(database& db, const std::string& id) {
+    db.exec("INSERT INTO orders (order_id, status, snapshot, updated_at) VALUES ('" + id + "', 'UNPAID', '{}', 1)");
+}
+
+}  // namespace
+
+TEST_CASE("A crash-safe commit goes to the disk only with the next durable commit that writes", "[database]") {
+    temp_dir dir;
+    counting_vfs vfs;
+    auto db = database::open(dir / "orderflow.db");
+    const auto crash_safe = database::durability::process_crash;
+    CHECK_FALSE(db.has_unsynced_commits());
+
+    syncs = 0;
+    db.transaction([&] { insert_order(db, "o1"); });
+    CHECK(syncs > 0);   // the default: synchronous=FULL, the WAL synced at commit
+    CHECK_FALSE(db.has_unsynced_commits());
+
+    syncs = 0;
+    db.transaction([&] { insert_order(db, "o2"); }, crash_safe);
+    db.transaction([&] { insert_order(db, "o3"); }, crash_safe);
+    CHECK(syncs == 0);   // handed to the kernel only
+    CHECK(db.has_unsynced_commits());
+    CHECK(pragma_text(db, "synchronous") == "2");   // FULL again for everything else
+    CHECK(count_rows(db, "orders") == 3);
+
+    // A durable transaction that writes nothing syncs nothing, so it
+    // leaves the earlier commits unsynced.
+    db.transaction([&] { count_rows(db, "orders"); });
+    CHECK(db.has_unsynced_commits());
+
+    db.transaction([&] { insert_order(db, "o4"); });
+    CHECK(syncs > 0);
+    CHECK_FALSE(db.has_unsynced_commits());
+}
+
+TEST_CASE("A crash-safe transaction that is rolled back leaves nothing unsynced and full sync in force", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    CHECK_THROWS(db.transaction([&] {
+        insert_order(db, "o1");
+        throw std::runtime_error("no");
+    }, database::durability::process_crash));
+    CHECK_FALSE(db.has_unsynced_commits());
+    CHECK(pragma_text(db, "synchronous") == "2");
+    CHECK(count_rows(db, "orders") == 0);
+}
