@@ -38,6 +38,7 @@ struct connection {
     ino_t inode = 0;
     std::map<std::string, std::vector<sqlite3_stmt*>, std::less<>> cache;
     bool in_tx = false;
+    std::function<void(std::string_view)> observer;  // database::observe_prepares
 
     connection(sqlite3* handle, fs::path file) : db(handle), path(std::move(file)) {}
     connection(const connection&) = delete;
@@ -386,8 +387,14 @@ void database::exec(std::string_view sql) {
     }
 }
 
+void database::observe_prepares(std::function<void(std::string_view sql)> observer) {
+    assert(conn_);
+    conn_->observer = std::move(observer);
+}
+
 statement database::prepare(std::string_view sql) {
     assert(conn_);
+    if (conn_->observer) conn_->observer(sql);
     auto& cache = conn_->cache;
     auto it = cache.find(sql);
     if (it == cache.end()) it = cache.emplace(std::string(sql), std::vector<sqlite3_stmt*>{}).first;
