@@ -386,7 +386,7 @@ activity_summary store::activity_since(std::int64_t since) {
     opened.bind(1, since);
     s.reviews_opened = count_of(opened);
     // open or acknowledged: the same rows as state != 'resolved' (the CHECK
-    // constraint allows no other state), found through review_state.
+    // constraint allows no other state), found through an index on state.
     auto open = db_.prepare("SELECT count(*) FROM review WHERE state IN ('open', 'acknowledged')");
     s.reviews_open = count_of(open);
     return s;
@@ -528,8 +528,8 @@ std::int64_t store::raise_review(std::string_view order_id, std::string_view rea
 
 std::vector<review_item> store::reviews(bool include_resolved, int limit) {
     // state IN ('open', 'acknowledged') is state != 'resolved' (the CHECK
-    // constraint allows no other state), written so SQLite seeks into
-    // review_state instead of walking every resolved item.
+    // constraint allows no other state), written so SQLite seeks into an
+    // index on state instead of walking every resolved item.
     static const std::string open_sql = std::string("SELECT ") + review_columns +
                                         " FROM review WHERE state IN ('open', 'acknowledged') ORDER BY id DESC LIMIT ?1";
     static const std::string all_sql = std::string("SELECT ") + review_columns + " FROM review ORDER BY id DESC LIMIT ?1";
