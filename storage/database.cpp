@@ -41,6 +41,7 @@ struct connection {
     bool relaxed_tx = false;      // the open transaction commits with synchronous=NORMAL
     bool unsynced = false;        // see database::has_unsynced_commits
     sqlite3_int64 changes_at_begin = 0;
+    std::function<void(std::string_view)> observer;  // database::observe_prepares
 
     connection(sqlite3* handle, fs::path file) : db(handle), path(std::move(file)) {}
     connection(const connection&) = delete;
@@ -389,8 +390,14 @@ void database::exec(std::string_view sql) {
     }
 }
 
+void database::observe_prepares(std::function<void(std::string_view sql)> observer) {
+    assert(conn_);
+    conn_->observer = std::move(observer);
+}
+
 statement database::prepare(std::string_view sql) {
     assert(conn_);
+    if (conn_->observer) conn_->observer(sql);
     auto& cache = conn_->cache;
     auto it = cache.find(sql);
     if (it == cache.end()) it = cache.emplace(std::string(sql), std::vector<sqlite3_stmt*>{}).first;

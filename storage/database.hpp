@@ -117,6 +117,10 @@ public:
     // Prepares one statement. Statements are cached by their SQL text, so
     // preparing the same text again is cheap.
     statement prepare(std::string_view sql);
+    // For tests: while set, every SQL text prepare() is given (cache hits
+    // too) is passed to `observer`, so a test can run EXPLAIN QUERY PLAN on
+    // every statement a code path uses. An empty function stops it.
+    void observe_prepares(std::function<void(std::string_view sql)> observer);
 
     // How far a commit must reach before transaction() returns.
     enum class durability {

@@ -1,14 +1,16 @@
 // SQL behind retention.hpp: one UPDATE or DELETE per table, all in one
-// transaction, written against the columns of migrations 1-3.
+// transaction, written against the columns of migrations 1-3 and the indexes of 10.
 //
 // Each WHERE clause leaves out rows an earlier run already blanked, so
 // db.changes() is what this run changed and a repeated purge is a no-op.
 // Timestamps are kept as they are (blanking is not an update that anyone
 // scheduled), which is also what keeps a repeated purge from matching a row
-// again. Where an index leads with the state column (outbox_due, review_state,
-// notifications_due) the statement names the states so SQLite can seek into
-// it; inbox, orders and conversations have no index on their time column, so
-// those are table scans, acceptable for a job that runs about once a day.
+// again. Every statement seeks through an index (migration 10; the plans are
+// checked by tests/storage/query_plan_test.cpp), because the purge runs every
+// hour on the daemon's only thread. Inbox and outbox rows are never deleted,
+// so a range on their time column alone would walk every row purged before;
+// their statements name the partial indexes of rows that still hold personal
+// data (INDEXED BY: an error, not a silent full walk, if the index is gone).
 #include "storage/retention.hpp"
 
 namespace orderflow::storage {
@@ -34,7 +36,7 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff) {
         // The raw webhook body names the buyer and may carry the address. A
         // pending event still needs it; dedupe_key is what recognises a redelivery.
         n.events = run(db,
-                       "UPDATE inbox SET payload = '{}', context = '' "
+                       "UPDATE inbox INDEXED BY inbox_unpurged SET payload = '{}', context = '' "
                        "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND (payload != '{}' OR context != '')",
                        cutoff);
 
@@ -47,7 +49,7 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff) {
         // still read the payload of planned, deferred, sending and unknown ones.
         // idem_key stays, so re-planning the action is still refused.
         n.actions = run(db,
-                        "UPDATE outbox SET payload = '{}', result = '', buyer_user_id = '' "
+                        "UPDATE outbox INDEXED BY outbox_unpurged SET payload = '{}', result = '', buyer_user_id = '' "
                         "WHERE state IN ('done', 'failed', 'skipped', 'shadow') AND updated_at < ?1 "
                         "AND (payload != '{}' OR result != '' OR buyer_user_id != '')",
                         cutoff);

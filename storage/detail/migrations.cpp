@@ -238,6 +238,88 @@ DROP INDEX review_one_open;
 CREATE UNIQUE INDEX review_one_open ON review (order_id, reason, case_key) WHERE state != 'resolved';
 )sql";
 
+// 10: indexes for the statements that read every row of a growing table
+// (tests/storage/query_plan_test.cpp checks every statement's plan), and
+// per-state row counts kept by triggers, so `orderflowctl status` and
+// /metrics read a dozen rows instead of counting millions.
+// - inbox_finished, outbox_settled, review_created: the daily heartbeat's
+//   activity over the last day and `rules coverage`. inbox_finished leaves
+//   the state out: with it, SQLite would read the pending events through it
+//   and sort them, instead of walking the partial index inbox_pending in id
+//   order.
+// - inbox_unpurged, outbox_unpurged: partial indexes of the rows that still
+//   hold personal data, so the hourly retention purge walks the retention
+//   window only, not every row that was ever purged. inbox_unpurged also
+//   serves `replay` (events_with_context), which was inbox_received's only
+//   other use, so that index goes.
+// - orders_updated, conversations_updated, notifications_settled,
+//   review_settled: the purge's cutoffs.
+// - row_counts: one row per table and state, every state present (zero when
+//   no row has it); the inbox's pending timer events count as 'timers', as in
+//   store::counts. A state added to a CHECK constraint later needs its row here.
+constexpr std::string_view v10 = R"sql(
+CREATE INDEX inbox_finished ON inbox (finished_at);
+CREATE INDEX inbox_unpurged ON inbox (received_at) WHERE payload != '{}' OR context != '';
+DROP INDEX inbox_received;
+CREATE INDEX outbox_settled ON outbox (state, updated_at);
+CREATE INDEX outbox_unpurged ON outbox (updated_at) WHERE payload != '{}' OR result != '' OR buyer_user_id != '';
+CREATE INDEX orders_updated ON orders (updated_at);
+CREATE INDEX conversations_updated ON conversations (updated_at);
+CREATE INDEX notifications_settled ON notifications (state, updated_at);
+CREATE INDEX review_created ON review (created_at);
+CREATE INDEX review_settled ON review (state, updated_at);
+
+CREATE TABLE row_counts (
+    tbl   TEXT    NOT NULL,
+    state TEXT    NOT NULL,
+    n     INTEGER NOT NULL,
+    PRIMARY KEY (tbl, state)
+) STRICT, WITHOUT ROWID;
+INSERT INTO row_counts (tbl, state, n) VALUES
+    ('inbox', 'pending', 0), ('inbox', 'timers', 0), ('inbox', 'done', 0), ('inbox', 'ignored', 0),
+    ('inbox', 'failed', 0),
+    ('outbox', 'planned', 0), ('outbox', 'deferred', 0), ('outbox', 'sending', 0), ('outbox', 'done', 0),
+    ('outbox', 'failed', 0), ('outbox', 'skipped', 0), ('outbox', 'unknown', 0), ('outbox', 'shadow', 0);
+UPDATE row_counts SET n = (
+    SELECT count(*) FROM inbox
+    WHERE CASE WHEN inbox.state = 'pending' AND inbox.source = 'timer' THEN 'timers' ELSE inbox.state END = row_counts.state)
+WHERE tbl = 'inbox';
+UPDATE row_counts SET n = (SELECT count(*) FROM outbox WHERE outbox.state = row_counts.state) WHERE tbl = 'outbox';
+
+CREATE TRIGGER inbox_count_insert AFTER INSERT ON inbox
+BEGIN
+    UPDATE row_counts SET n = n + 1 WHERE tbl = 'inbox'
+        AND state = CASE WHEN NEW.state = 'pending' AND NEW.source = 'timer' THEN 'timers' ELSE NEW.state END;
+END;
+CREATE TRIGGER inbox_count_update AFTER UPDATE OF state, source ON inbox
+WHEN OLD.state IS NOT NEW.state OR OLD.source IS NOT NEW.source
+BEGIN
+    UPDATE row_counts SET n = n - 1 WHERE tbl = 'inbox'
+        AND state = CASE WHEN OLD.state = 'pending' AND OLD.source = 'timer' THEN 'timers' ELSE OLD.state END;
+    UPDATE row_counts SET n = n + 1 WHERE tbl = 'inbox'
+        AND state = CASE WHEN NEW.state = 'pending' AND NEW.source = 'timer' THEN 'timers' ELSE NEW.state END;
+END;
+CREATE TRIGGER inbox_count_delete AFTER DELETE ON inbox
+BEGIN
+    UPDATE row_counts SET n = n - 1 WHERE tbl = 'inbox'
+        AND state = CASE WHEN OLD.state = 'pending' AND OLD.source = 'timer' THEN 'timers' ELSE OLD.state END;
+END;
+CREATE TRIGGER outbox_count_insert AFTER INSERT ON outbox
+BEGIN
+    UPDATE row_counts SET n = n + 1 WHERE tbl = 'outbox' AND state = NEW.state;
+END;
+CREATE TRIGGER outbox_count_update AFTER UPDATE OF state ON outbox
+WHEN OLD.state IS NOT NEW.state
+BEGIN
+    UPDATE row_counts SET n = n - 1 WHERE tbl = 'outbox' AND state = OLD.state;
+    UPDATE row_counts SET n = n + 1 WHERE tbl = 'outbox' AND state = NEW.state;
+END;
+CREATE TRIGGER outbox_count_delete AFTER DELETE ON outbox
+BEGIN
+    UPDATE row_counts SET n = n - 1 WHERE tbl = 'outbox' AND state = OLD.state;
+END;
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
@@ -248,6 +330,7 @@ constexpr std::string_view list[] = {
     v7,
     v8,
     v9,
+    v10,
 };
 
 }  // namespace

@@ -463,6 +463,101 @@ TEST_CASE("counts reports every inbox and outbox state", "[store]") {
     CHECK(c["outbox"]["done"] == 0);
 }
 
+namespace {
+
+// counts() as it was computed before migration 10 kept the numbers: by
+// counting the rows.
+nlohmann::json counted(database& db) {
+    nlohmann::json out = {{"inbox", nlohmann::json::object()}, {"outbox", nlohmann::json::object()}};
+    for (const char* s : {"pending", "timers", "done", "ignored", "failed"}) out["inbox"][s] = 0;
+    for (const char* s : {"planned", "deferred", "sending", "done", "failed", "skipped", "unknown", "shadow"}) out["outbox"][s] = 0;
+    auto in = db.prepare(
+        "SELECT CASE WHEN state = 'pending' AND source = 'timer' THEN 'timers' ELSE state END, count(*) FROM inbox GROUP BY 1");
+    while (in.step()) out["inbox"][in.text(0)] = in.int64(1);
+    auto ob = db.prepare("SELECT state, count(*) FROM outbox GROUP BY state");
+    while (ob.step()) out["outbox"][ob.text(0)] = ob.int64(1);
+    return out;
+}
+
+// A mix of every way rows arrive and change state.
+void fill_inbox_and_outbox(store& s) {
+    for (int i = 0; i < 6; ++i) REQUIRE(s.add_event(make_event("n-" + std::to_string(i))));
+    auto timer = make_event("timer:k");
+    timer.source = "timer";
+    timer.not_before = 5000;
+    REQUIRE(s.add_event(timer));
+    auto hook = make_event("tts:c1");
+    hook.change_key = "order:o1:SHIPPED";
+    auto poll = make_event("poll:c1");
+    poll.source = "poll";
+    poll.change_key = hook.change_key;
+    REQUIRE(s.add_event(poll));
+    REQUIRE(s.add_event(hook));   // stored as ignored
+    s.finish_event(1, "done", "", 100);
+    s.finish_event(2, "failed", "bad", 100);
+    s.finish_event(7, "done", "", 5000);   // the timer fired
+    s.retry_event(3, "timeout", 200);
+    for (int i = 0; i < 5; ++i) REQUIRE(s.add_action(make_action("r", i)));
+    auto shadow = make_action("r", 9);
+    shadow.state = "shadow";
+    REQUIRE(s.add_action(shadow));
+    s.begin_attempt(1, 100);
+    s.set_action_state(1, "done", "", "{}", 101);
+    s.begin_attempt(2, 100);
+    s.set_action_state(2, "unknown", "timeout", "", 101);
+    s.set_action_state(2, "planned", "absent", "", 102);
+    s.set_action_state(3, "deferred", "quiet", "", 101, 500);
+    s.set_action_state(3, "deferred", "quiet", "", 102, 600);   // deferred to deferred
+    s.begin_attempt(4, 100);
+    CHECK(s.mark_interrupted_sends(103) == 1);
+}
+
+}  // namespace
+
+TEST_CASE("counts equals counting the rows after inserts, state changes, rollbacks and deletes", "[store]") {
+    fixture f;
+    fill_inbox_and_outbox(f.s);
+    CHECK_THROWS(f.db.transaction([&] {
+        f.s.finish_event(4, "done", "", 100);
+        REQUIRE(f.s.add_action(make_action("rolled back", 0)));
+        throw std::runtime_error("crash before commit");
+    }));
+    CHECK(f.s.counts() == counted(f.db));
+    CHECK(f.s.counts()["inbox"]["ignored"] == 1);
+    CHECK(f.s.counts()["outbox"]["unknown"] == 1);
+
+    f.db.exec("DELETE FROM inbox WHERE id IN (1, 5, 7); DELETE FROM outbox WHERE id IN (1, 6)");
+    CHECK(f.s.counts() == counted(f.db));
+}
+
+TEST_CASE("Migration 10 counts the inbox and outbox rows already stored", "[store][migration]") {
+    temp_dir dir;
+    {
+        auto db = database::open(dir / "orderflow.db");
+        // Back to version 9, which had no row_counts, then rows stored by it.
+        db.exec(R"sql(
+            DROP TABLE row_counts;
+            DROP TRIGGER inbox_count_insert; DROP TRIGGER inbox_count_update; DROP TRIGGER inbox_count_delete;
+            DROP TRIGGER outbox_count_insert; DROP TRIGGER outbox_count_update; DROP TRIGGER outbox_count_delete;
+            DROP INDEX inbox_finished; DROP INDEX inbox_unpurged; DROP INDEX outbox_settled; DROP INDEX outbox_unpurged;
+            DROP INDEX orders_updated; DROP INDEX conversations_updated; DROP INDEX notifications_settled;
+            DROP INDEX review_created; DROP INDEX review_settled;
+            CREATE INDEX inbox_received ON inbox (received_at);
+            PRAGMA user_version = 9;
+        )sql");
+        store s(db);
+        fill_inbox_and_outbox(s);
+    }
+    auto db = database::open(dir / "orderflow.db");
+    REQUIRE(db.schema_version() == database::latest_schema_version());
+    store s(db);
+    CHECK(s.counts() == counted(db));
+    CHECK(s.counts()["inbox"]["done"] == 2);
+    // And the triggers keep them from then on.
+    REQUIRE(s.add_event(make_event("after")));
+    CHECK(s.counts() == counted(db));
+}
+
 TEST_CASE("Finishing an event and planning its actions commit or roll back together", "[store]") {
     fixture f;
     REQUIRE(f.s.add_event(make_event("n-1")));

@@ -1,0 +1,244 @@
+// Query plans of the statements in storage/store.cpp and storage/retention.cpp.
+//
+// The inbox, the outbox and their neighbours grow without end (a shop with a
+// million orders keeps a few million inbox rows), so a statement the daemon's
+// loops run over and over, or that `orderflowctl status` and `review list` run,
+// must reach its rows through an index: a full scan that takes a millisecond on
+// a test database takes seconds on a real one, on the daemon's only thread.
+// Speed itself is measured in bench/ (bench/bigdb.cpp); this test checks the
+// plans, which do not depend on the machine.
+//
+// How: database::observe_prepares records the SQL text of every statement the
+// store functions prepare while the test calls every one of them (the loops'
+// calls and the rest of store.hpp), then EXPLAIN QUERY PLAN runs on each text.
+// Plans come from SQLite's own estimates, with no ANALYZE statistics, as in the
+// field: the daemon never runs ANALYZE.
+//
+// The rule, for a growing table (growing_tables below):
+// - `SCAN t` (every row) or `SCAN t USING [COVERING] INDEX i` (every index
+//   entry) fails, except
+//   - when the index is partial: it holds only the rows still being worked on
+//     (pending events), which stay few however large the table grows;
+//   - for a bounded walk: the statement has a LIMIT and no WHERE, and the plan
+//     needs no temporary B-tree, so the walk follows ORDER BY and stops after
+//     LIMIT rows (`recent_events`: the newest n).
+// - `SEARCH t USING INDEX i (state=?)`, a search on the state alone, fails when
+//   the statement's WHERE names a state in which rows pile up (done, failed, sent,
+//   resolved, ...): it walks every row that ever reached that state, a scan in
+//   all but name. A search on a state where rows only pass through (pending,
+//   planned, unknown) is fine.
+// Everything else is a SEARCH on a key or a range and passes.
+#include "storage/database.hpp"
+
+#include "storage/retention.hpp"
+#include "storage/store.hpp"
+#include "storage/vault.hpp"
+#include "tests/storage/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace orderflow::storage;
+using orderflow::storage::testing::temp_dir;
+
+namespace {
+
+// Tables whose row count grows with the shop's orders. daemon_state, vault,
+// outbox_transitions and row_counts hold a fixed handful of rows.
+const std::set<std::string> growing_tables = {"inbox",  "inbox_changes",  "orders",        "outbox",    "outbox_history",
+                                              "review", "notifications", "audit_log",     "order_tags", "conversations"};
+
+// States in which rows accumulate: a search on one of these alone is a scan.
+const std::regex settled_state_literal("'(done|ignored|failed|skipped|shadow|sent|resolved)'");
+
+std::vector<std::string> query_plan(database& db, const std::string& sql) {
+    auto st = db.prepare("EXPLAIN QUERY PLAN " + sql);
+    std::vector<std::string> lines;
+    while (st.step()) lines.push_back(st.text(3));
+    return lines;
+}
+
+bool partial_index(database& db, const std::string& index) {
+    auto st = db.prepare("SELECT sql LIKE '% WHERE %' FROM sqlite_schema WHERE type = 'index' AND name = ?1");
+    st.bind(1, index);
+    return st.step() && st.int64(0) == 1;
+}
+
+// What is wrong with one statement's plan; empty when nothing is.
+std::vector<std::string> plan_problems(database& db, const std::string& sql) {
+    static const std::regex scan(R"(^SCAN (\w+)(?: USING (?:COVERING )?INDEX (\w+))?)");
+    static const std::regex state_only_search(R"(^SEARCH (\w+) USING (?:COVERING )?INDEX \w+ \(state=\?\)$)");
+    const auto plan = query_plan(db, sql);
+    bool temp_btree = false;
+    for (const auto& line : plan) temp_btree = temp_btree || line.find("TEMP B-TREE") != std::string::npos;
+    const bool bounded_walk = sql.find(" LIMIT ") != std::string::npos && sql.find(" WHERE ") == std::string::npos && !temp_btree;
+
+    std::vector<std::string> problems;
+    for (const auto& line : plan) {
+        std::smatch m;
+        if (std::regex_search(line, m, scan) && growing_tables.contains(m[1].str())) {
+            if (m[2].matched && partial_index(db, m[2].str())) continue;
+            if (bounded_walk) continue;
+            problems.push_back(line);
+        } else if (std::regex_search(line, m, state_only_search) && growing_tables.contains(m[1].str()) &&
+                   std::regex_search(sql.substr(std::min(sql.find(" WHERE "), sql.size())), settled_state_literal)) {
+            problems.push_back(line + " (a settled state: every row that ever reached it)");
+        }
+    }
+    return problems;
+}
+
+new_event event(std::string key, std::string order_id, std::string change_key = {}, std::string source = "webhook") {
+    new_event e;
+    e.dedupe_key = std::move(key);
+    e.source = std::move(source);
+    e.topic = 1;
+    e.event = "order.status_changed";
+    e.order_id = std::move(order_id);
+    e.payload = R"({"type":1,"data":{"order_status":"AWAITING_SHIPMENT"}})";
+    e.received_at = 100;
+    e.change_key = std::move(change_key);
+    return e;
+}
+
+new_action action(std::string rule, std::string order_id, std::int64_t event_id) {
+    new_action a;
+    a.idem_key = hash_key(rule + "|" + order_id);
+    a.rule_id = std::move(rule);
+    a.kind = "send_message";
+    a.order_id = std::move(order_id);
+    a.event_id = event_id;
+    a.payload = R"({"text":"Thanks!","buyer_user_id":"b1"})";
+    a.created_at = 100;
+    a.buyer_user_id = "b1";
+    return a;
+}
+
+// Calls every function of store.hpp and the retention purge, with enough
+// rows that each runs all of its statements (both branches of add_event's
+// change key, a refused transition's error path, ...).
+void run_every_store_function(database& db, store& s) {
+    // Pipeline: events in, processed, orders cached, actions planned.
+    REQUIRE(s.add_event(event("n-1", "o1", "order:o1:AWAITING_SHIPMENT")));
+    REQUIRE(s.add_event(event("n-2", "o1", "order:o1:AWAITING_SHIPMENT")));  // same change: stored, ignored
+    auto timer = event("t-1", "o1", "", "timer");
+    timer.not_before = 50;
+    REQUIRE(s.add_event(timer));
+    auto pending = s.pending_events(1000, 50);
+    REQUIRE(pending.size() == 2);
+    const std::int64_t e1 = pending[0].id;
+    s.mark_started(e1);
+    s.undo_start(e1);
+    s.retry_event(pending[1].id, "timeout", 120);
+    CHECK_FALSE(s.get_order("o1"));
+    s.put_order({"o1", "AWAITING_SHIPMENT", R"({"status":"AWAITING_SHIPMENT"})", 100});
+    CHECK(s.get_order("o1"));
+    CHECK(s.tags("o1").empty());
+    REQUIRE(s.add_action(action("welcome", "o1", e1)));
+    REQUIRE(s.add_action(action("thanks", "o1", e1)));
+    s.set_event_context(e1, R"({"order":{}})");
+    s.finish_event(e1, "done", "matched: welcome thanks", 110);
+    CHECK(s.get_event(e1));
+
+    // Executor: due actions, guards, sends, tags, timers, the breaker.
+    auto due = s.due_actions(1000, 20);
+    REQUIRE(due.size() == 2);
+    CHECK(s.messages_to_order_since("o1", 0) == 0);
+    CHECK(s.messages_to_buyer_since("b1", 0) == 0);
+    CHECK_FALSE(s.conversation_for("b1"));
+    s.put_conversation("b1", "c1", 100);
+    s.begin_attempt(due[0].id, 110);
+    s.set_action_state(due[0].id, "done", "", R"({"message_id":"m1"})", 111);
+    s.set_action_state(due[1].id, "deferred", "quiet hours", "", 111, 200);
+    CHECK_THROWS_AS(s.set_action_state(due[0].id, "planned", "", "", 112), storage_error);
+    s.add_tag("o1", "vip", 111);
+    s.remove_tag("o1", "vip");
+    CHECK(s.mark_interrupted_sends(112) == 0);
+    CHECK(s.sends_planned_since(0) == 2);
+    CHECK(s.newest_action_id() == due[1].id);
+    CHECK(s.skip_held_sends(0, "dropped", 112) == 0);
+    CHECK_FALSE(s.get_state("breaker"));
+    s.put_state("breaker", R"({"open":false})", 112);
+    s.audit(112, "orderflowd", "send_message", "o1", {{"action_id", due[0].id}});
+
+    // Reconciler.
+    CHECK(s.actions_in_state("unknown", 100).empty());
+    CHECK(s.action_history(due[0].id).size() == 3);
+    CHECK(s.get_action(due[0].id));
+
+    // Review desk and notifier.
+    const auto review = s.raise_review("o1", "send_failed", "warning", "could not send", {{"error", "x"}}, 113);
+    CHECK(s.raise_review("o1", "send_failed", "critical", "could not send", {{"error", "y"}}, 114) == review);
+    CHECK(s.get_review(review));
+    CHECK(s.add_notification("mail", "review:" + std::to_string(review), review, {{"summary", "x"}}, 114));
+    auto notes = s.due_notifications(1000, 500);
+    REQUIRE(notes.size() == 1);
+    s.postpone_notifications("mail", 120);
+    CHECK(s.last_review_notification("mail") == 0);
+    s.notification_retry(notes[0].id, "timeout", 130, 115);
+    s.notification_sent(notes[0].id, 131);
+    (void)s.activity_since(0);
+
+    // orderflowctl status, review list / show / resolve, activity, rules coverage and replay; /metrics.
+    (void)s.counts();
+    CHECK(s.reviews(false, 1000).size() == 1);
+    CHECK(s.reviews(true, 50).size() == 1);
+    CHECK(s.actions_for_order("o1").size() == 2);
+    CHECK(s.set_review_state(review, "resolved", "staff", "done", 140));
+    CHECK_FALSE(vault::stored(db, "tiktok_tokens"));
+    CHECK(s.recent_events(20).size() == 3);
+    CHECK(s.recent_actions(20).size() == 2);
+    CHECK(s.recent_notifications(20).size() == 1);
+    CHECK(s.recent_audit(20).size() == 1);
+    CHECK(s.rule_coverage(0).events == 1);
+    CHECK(s.events_with_context(0, 100).size() == 1);
+    CHECK(s.action_by_key(due[0].idem_key));
+    CHECK(s.actions_of_event(e1).size() == 2);
+
+    // Housekeeping.
+    CHECK(purge_personal_data(db, 1000).total() > 0);
+}
+
+}  // namespace
+
+TEST_CASE("The plan check flags a full scan of a growing table and a search on a settled state alone", "[query_plan]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    CHECK(plan_problems(db, "SELECT id FROM inbox WHERE payload = ?1").size() == 1);
+    CHECK(plan_problems(db, "SELECT id FROM inbox WHERE state = 'done' ORDER BY id DESC LIMIT 5").size() == 1);
+    CHECK(plan_problems(db, "SELECT id FROM outbox INDEXED BY outbox_due WHERE state = 'done'").size() == 1);
+    CHECK(plan_problems(db, "SELECT id FROM inbox ORDER BY id DESC LIMIT 5").empty());
+    CHECK(plan_problems(db, "SELECT id FROM inbox WHERE id = ?1").empty());
+    CHECK(plan_problems(db, "SELECT name FROM daemon_state").empty());
+}
+
+TEST_CASE("Every statement of the store and the retention purge reads growing tables through an index", "[query_plan]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    store s(db);
+    std::set<std::string> statements;
+    db.observe_prepares([&](std::string_view sql) { statements.emplace(sql); });
+    run_every_store_function(db, s);
+    db.observe_prepares({});
+
+    // Transaction control and pragmas have no plan.
+    std::erase_if(statements, [](const std::string& sql) {
+        return sql.starts_with("BEGIN") || sql.starts_with("COMMIT") || sql.starts_with("ROLLBACK") ||
+               sql.starts_with("PRAGMA");
+    });
+    // The recording saw the store's statements (the count of functions above,
+    // some with two or three statements): an empty set would pass vacuously.
+    CHECK(statements.size() >= 60);
+
+    for (const auto& sql : statements) {
+        std::string plan;
+        for (const auto& line : query_plan(db, sql)) plan += "\n  " + line;
+        INFO("statement: " << sql << "\nplan:" << plan);
+        CHECK(plan_problems(db, sql) == std::vector<std::string>{});
+    }
+}
