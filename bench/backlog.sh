@@ -16,6 +16,7 @@
 # environment: BACKLOG=10000 ENG_SHARE=0.1 QPS=50 SENDERS=16
 #   LIMIT (seconds to wait for the drain; default twice the messages at QPS, plus 2 minutes)
 #   KEEP=1 keeps the temporary folder (logs, database)
+# shellcheck disable=SC2154  # w_* and d_* are set by eval of bench/tools.py output
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +32,7 @@ for b in orderflowd orderflowctl orderflow-sandbox; do
 done
 
 work=$(mktemp -d /tmp/orderflow-bench-backlog-XXXXXX)
-sandbox_pid= sandbox_port=
+sandbox_pid='' sandbox_port=''
 # shellcheck source=bench/common.bash
 source "$root/bench/common.bash"
 finish() {

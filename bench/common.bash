@@ -2,6 +2,7 @@
 # bench` runs bench/*.sh, so this file is named .bash). Expects $root, $bin
 # and $work set; every process started through `started` is stopped by
 # `stop_all` (the scripts' EXIT trap), newest first.
+# shellcheck shell=bash disable=SC2154,SC2034  # variables cross the source boundary both ways
 
 tools() { python3 "$root/bench/tools.py" "$@"; }
 

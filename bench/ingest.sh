@@ -15,9 +15,10 @@
 #
 # usage: bench/ingest.sh [BUILD_DIR]   (default build; run by `make bench`)
 # environment: DURATION=5 (seconds per wrk run; not SECONDS, bash's own clock),
-#   THREADS=1 CONNECTIONS=32 WEBHOOKS=200000 REDELIVERY_SHARE=0.05 ORDERS=20000
+#   THREADS=1 CONNECTIONS=32 WEBHOOKS=200000 REDELIVERY_SHARE=0.05 ORDERS=50000
 #   DRAIN_LIMIT=120 (seconds system 4 may take to process what it stored)
 #   KEEP=1 keeps the temporary folder (logs, databases)
+# shellcheck disable=SC2154  # w_* and d_* are set by eval of bench/tools.py output
 set -euo pipefail
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +28,7 @@ threads=${THREADS:-1}
 connections=${CONNECTIONS:-32}
 webhooks=${WEBHOOKS:-200000}
 redelivery_share=${REDELIVERY_SHARE:-0.05}
-orders=${ORDERS:-20000}
+orders=${ORDERS:-50000}
 drain_limit=${DRAIN_LIMIT:-120}
 node_red_dir=${XDG_CACHE_HOME:-$HOME/.cache}/orderflow-bench/node-red
 
@@ -47,7 +48,7 @@ node_red_version=$(node -e "console.log(require('$node_red_dir/node_modules/node
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 work=$(mktemp -d /tmp/orderflow-bench-ingest-XXXXXX)
-sandbox_pid= sandbox_port=
+sandbox_pid='' sandbox_port=''
 # shellcheck source=bench/common.bash
 source "$root/bench/common.bash"
 finish() {
@@ -69,6 +70,7 @@ tools orders "$sandbox_port" "$orders" "$work/order_ids"
 tools stream --webhooks "$webhooks" --redelivery-share "$redelivery_share" --orders "$work/order_ids" \
   --shop-id "$shop_id" --app-key "$app_key" --secret-file "$work/app_secret" --out "$work/stream.txt" --ids "$work/stream.ids"
 tools wrk-lua "$work/stream.lua"
+stream_length=$(wc -l < "$work/stream.txt")
 bad_body='{"type":1,"tts_notification_id":"bench-bad-signature","shop_id":"1","timestamp":1,"data":{}}'
 
 declare -A rps
@@ -79,7 +81,7 @@ run_wrk() {
   local name=$1 pid=$2 port=$3 label=${4:-process}
   local out="$work/wrk-$name.txt" c0 c1 t0
   echo "   load before: $(loadavg)"
-  c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
+  c0=$(cpu_ticks "$pid")
   wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$work/stream.lua" \
     "http://127.0.0.1:$port/webhooks/tiktok" -- "$work/stream.txt" /webhooks/tiktok > "$out" 2>&1 ||
     { cat "$out"; echo "wrk failed" >&2; exit 1; }
@@ -90,11 +92,16 @@ run_wrk() {
   rps[$name]=$rate
   errors=$((w_connect + w_read + w_write + w_timeout))
   awk -v r="$rate" -v p50="$w_p50_us" -v p99="$w_p99_us" -v n2="$w_non2xx" -v e="$errors" -v c="$w_completed" \
-      -v d0="$c0" -v d1="$c1" -v hz="$clk_tck" -v rss="$(peak_rss_mb "$pid")" -v label="$label" 'BEGIN {
+      -v d0="$c0" -v d1="$c1" -v hz="$clk_tck" -v rss="$(peak_rss_mb "$pid")" -v label="$label" \
+      -v wc="$w_cpu_ticks" -v wd="$w_duration_us" -v wt="$threads" 'BEGIN {
     printf "   requests/s: %d   p50: %.2f ms   p99: %.2f ms   non-2xx: %d   socket errors: %d   (%d requests)\n", r, p50 / 1000, p99 / 1000, n2, e, c
     printf "   server CPU: %.1f us per request (%.2f s in %s); peak RSS: %s MB\n", (d1 - d0) / hz * 1e6 / (c > 0 ? c : 1), (d1 - d0) / hz, label, rss
+    printf "   wrk itself: %.2f s CPU, %.0f%% of its %d thread(s) (near 100%%: the client, not the server, set the rate)\n", wc / hz, 100 * wc / hz / (wd / 1e6) / wt, wt
   }'
   echo "   load after:  $(loadavg)"
+  if [ "$name" != nginx ] && [ "$w_issued" -gt "$stream_length" ]; then
+    echo "   note: wrk went past the end of the stream ($stream_length requests): the rest were repeats, cheap duplicates for a deduplicating server (raise WEBHOOKS)"
+  fi
 }
 
 echo
@@ -124,7 +131,8 @@ NGINX
 "$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" 2> "$work/nginx/stderr.log" &
 nginx_pid=$!; started "$nginx_pid"
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$nginx_port/" && break; sleep 0.1; done
-nginx_worker=$(pgrep -P "$nginx_pid" | head -1)
+nginx_worker=$(pgrep -P "$nginx_pid" | head -1 || true)
+[ -n "$nginx_worker" ] || { echo "nginx did not start:" >&2; cat "$work/nginx/stderr.log" "$work/nginx/error.log" >&2 2>/dev/null; exit 1; }
 run_wrk nginx "$nginx_worker" "$nginx_port" "the worker"
 stop_pid "$nginx_pid"
 
@@ -240,6 +248,7 @@ echo "== ratios (requests/s)"
 awk -v a="${rps[orderflowd-ingest]}" -v n="${rps[node-red]}" -v x="${rps[nginx]}" -v f="${rps[orderflowd-full]}" 'BEGIN {
   printf "   orderflowd ingest / Node-RED: %.2fx   (%d / %d)\n", a / n, a, n
   printf "   orderflowd ingest / nginx:    %.3fx  (%d / %d)\n", a / x, a, x
+  printf "   orderflowd full / Node-RED:   %.2fx   (%d / %d)\n", f / n, f, n
   printf "   orderflowd full / nginx:      %.3fx  (%d / %d)\n", f / x, f, x
 }'
 if [ "$failures" -gt 0 ]; then echo "!!! $failures acknowledged-vs-stored MISMATCH(es) above" >&2; exit 1; fi
