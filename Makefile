@@ -1,5 +1,7 @@
 # make test  - install missing Debian packages, build, run every test
 # make demo  - install, build, run the daemon against the sandbox and narrate
+# make bench - the C++ benchmarks, then bench/*.sh (webhook ingest against nginx
+#              and Node-RED, backlog drain at the rate limit; see bench/README.md)
 # make test SANITIZE=1 - the same tests built with address and UB sanitizers
 # CTEST_ARGS=...      - passed to ctest (e.g. -R NAME, -LE integration_tests)
 # make fuzz  - build the libFuzzer harnesses (clang 14) in build-fuzz and run
@@ -35,8 +37,9 @@ demo: build
 	scripts/demo.sh $(BUILD)
 
 bench: deps configure
-	cmake --build $(BUILD) --target benchmarks
+	cmake --build $(BUILD) --target benchmarks orderflowd orderflowctl orderflow-sandbox
 	@for b in $(BUILD)/bench/*_bench; do echo "== $$b"; $$b; done
+	@for s in bench/*.sh; do echo "== $$s"; $$s $(BUILD) || exit 1; done
 
 fuzz: deps
 	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/fuzz.sh
