@@ -115,9 +115,13 @@ bool store::add_event(const new_event& e) {
     return true;
 }
 
+// The due ids first, from inbox_due alone (deferred events are never
+// read), then their rows.
 std::vector<event_row> store::pending_events(std::int64_t now, int limit) {
     static const std::string sql =
-        select_from(event_columns, "FROM inbox WHERE state = 'pending' AND not_before <= ?1 ORDER BY id LIMIT ?2");
+        select_from(event_columns,
+                    "FROM inbox WHERE id IN (SELECT id FROM inbox INDEXED BY inbox_due "
+                    "WHERE state = 'pending' AND not_before <= ?1 ORDER BY id LIMIT ?2) ORDER BY id");
     auto st = db_.prepare(sql);
     st.bind(1, now).bind(2, std::int64_t{limit});
     return collect<event_row>(st, read_event);
@@ -226,10 +230,13 @@ bool store::add_action(const new_action& a) {
 }
 
 std::vector<action_row> store::due_actions(std::int64_t now, int limit) {
-    // Two index ranges on outbox_due (state, not_before), merged by id.
+    // The due ids from two index ranges on outbox_due (state, not_before),
+    // sorted alone, then their rows: with a backlog, sorting every due row
+    // whole (payloads included) for each page cost more than the sends.
     static const std::string sql = select_from(
         action_columns,
-        "FROM outbox WHERE state IN ('planned', 'deferred') AND not_before <= ?1 ORDER BY id LIMIT ?2");
+        "FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state IN ('planned', 'deferred') AND not_before <= ?1 "
+        "ORDER BY id LIMIT ?2) ORDER BY id");
     auto st = db_.prepare(sql);
     st.bind(1, now).bind(2, std::int64_t{limit});
     return collect<action_row>(st, read_action);
@@ -322,11 +329,11 @@ int count_of(statement& st) {
 
 }  // namespace
 
-int store::sends_planned_since(std::int64_t since, std::int64_t after_id) {
+int store::sends_planned_since(std::int64_t since, std::int64_t after_id, int cap) {
     auto st = db_.prepare(
-        "SELECT count(*) FROM outbox WHERE created_at >= ?1 AND id > ?2 AND kind IN ('send_message', 'reply') "
-        "AND state NOT IN ('shadow', 'skipped')");
-    st.bind(1, since).bind(2, after_id);
+        "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE created_at >= ?1 AND id > ?2 AND kind IN ('send_message', 'reply') "
+        "AND state NOT IN ('shadow', 'skipped') LIMIT ?3)");
+    st.bind(1, since).bind(2, after_id).bind(3, std::int64_t{cap});
     return count_of(st);
 }
 

@@ -191,7 +191,9 @@ public:
     // Messages (send_message and reply, not shadow or skipped) planned at or
     // after `since` and with an id above `after_id`: the circuit breaker's
     // measure (after_id: the newest action when staff resumed).
-    int sends_planned_since(std::int64_t since, std::int64_t after_id = 0);
+    // Counting stops at `cap` (the breaker asks only whether its limit is
+    // passed, so a backlog of planned sends costs it nothing extra).
+    int sends_planned_since(std::int64_t since, std::int64_t after_id = 0, int cap = 1'000'000'000);
     std::int64_t newest_action_id();   // 0 when the outbox is empty
     // Automated messages that reached, or may have reached (sending, unknown),
     // an order's or a buyer's conversation since `since`: the caps' measure.

@@ -20,7 +20,8 @@ breaker::breaker(context ctx, const rules_in_force& in_force, review_desk& desk,
 bool breaker::allows_sending() {
     if (open_) return false;
     const std::int64_t now = ctx_.clock();
-    const int planned = ctx_.store.sends_planned_since(now - in_force_.cfg().breaker.interval.count(), counted_after_);
+    const int planned = ctx_.store.sends_planned_since(now - in_force_.cfg().breaker.interval.count(), counted_after_,
+                                                       in_force_.cfg().breaker.max_sends + 1);
     if (planned <= in_force_.cfg().breaker.max_sends) return true;
     json st{{"open", true}, {"tripped_at", now}, {"planned", planned}, {"limit", in_force_.cfg().breaker.max_sends},
             {"interval_s", in_force_.cfg().breaker.interval.count()}, {"resumed_after_action", counted_after_}};

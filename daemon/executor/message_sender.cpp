@@ -54,11 +54,13 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
             { out_.fail(a, "create conversation: " + r.error().describe()); co_return; }
         }
         conversation = r.value();
+        // Crash-safe is enough: a cache, and Create Conversation answers
+        // the same conversation again if a power loss takes it back.
         ctx_.db.transaction([&] {
             ctx_.store.put_conversation(buyer, *conversation, ctx_.clock());
             ctx_.store.audit(ctx_.clock(), "orderflowd", "create_conversation", a.order_id,
                         {{"action_id", a.id}, {"conversation_id", *conversation}});
-        });
+        }, storage::database::durability::process_crash);
     }
 
     // From here the outcome may become unknown: commit 'sending' first, so a
@@ -73,12 +75,15 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
     }
     if (r) {
         json result{{"message_id", r.value()}, {"conversation_id", *conversation}};
+        // Crash-safe is enough: the 'sending' before the call is durable, so
+        // a power loss that takes this back leaves the row 'sending', found
+        // at start-up as unknown and reconciled, never sent again.
         ctx_.db.transaction([&] {
             ctx_.store.set_action_state(a.id, "done", "", result.dump(), ctx_.clock());
             ctx_.store.audit(ctx_.clock(), "orderflowd", "send_message", a.order_id,
                         {{"action_id", a.id}, {"rule_id", a.rule_id}, {"conversation_id", *conversation},
                          {"message_id", r.value()}, {"template", p.value("template", "")}, {"locale", p.value("locale", "")}});
-        });
+        }, storage::database::durability::process_crash);
         log::info("action_done", {{"action_id", a.id}, {"kind", a.kind}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
                                   {"message_id", r.value()}});
         co_return;

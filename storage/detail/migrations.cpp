@@ -244,9 +244,8 @@ CREATE UNIQUE INDEX review_one_open ON review (order_id, reason, case_key) WHERE
 // /metrics read a dozen rows instead of counting millions.
 // - inbox_finished, outbox_settled, review_created: the daily heartbeat's
 //   activity over the last day and `rules coverage`. inbox_finished leaves
-//   the state out: with it, SQLite would read the pending events through it
-//   and sort them, instead of walking the partial index inbox_pending in id
-//   order.
+//   the state out: with it, SQLite could read the pending events through it
+//   instead of through inbox_due (below).
 // - inbox_unpurged, outbox_unpurged: partial indexes of the rows that still
 //   hold personal data, so the hourly retention purge walks the retention
 //   window only, not every row that was ever purged. inbox_unpurged also
@@ -254,10 +253,17 @@ CREATE UNIQUE INDEX review_one_open ON review (order_id, reason, case_key) WHERE
 //   other use, so that index goes.
 // - orders_updated, conversations_updated, notifications_settled,
 //   review_settled: the purge's cutoffs.
+// - inbox_due replaces inbox_pending: the pipeline asks for the pending
+//   events due now, oldest first. Walking pending events in id order read
+//   every deferred one (not authorized yet, retrying) on every pass, a row
+//   lookup each; inbox_due finds the due ones by not_before and sorts only
+//   their ids.
 // - row_counts: one row per table and state, every state present (zero when
 //   no row has it); the inbox's pending timer events count as 'timers', as in
 //   store::counts. A state added to a CHECK constraint later needs its row here.
 constexpr std::string_view v10 = R"sql(
+CREATE INDEX inbox_due ON inbox (not_before, id) WHERE state = 'pending';
+DROP INDEX inbox_pending;
 CREATE INDEX inbox_finished ON inbox (finished_at);
 CREATE INDEX inbox_unpurged ON inbox (received_at) WHERE payload != '{}' OR context != '';
 DROP INDEX inbox_received;

@@ -342,6 +342,7 @@ TEST_CASE("Caps and the circuit breaker count only the messages that count", "[s
     CHECK(f.s.sends_planned_since(100) == 4);   // shadow rows send nothing
     CHECK(f.s.sends_planned_since(102) == 2);
     CHECK(f.s.sends_planned_since(0, 2) == 2);   // after a resume at action 2, only 3 and 4 count
+    CHECK(f.s.sends_planned_since(100, 0, 3) == 3);   // counting stops at the cap
     CHECK(f.s.newest_action_id() == 5);
     CHECK(f.s.messages_to_order_since("o1", 0) == 0);   // planned is not sent
     f.s.begin_attempt(1, 300);
@@ -542,7 +543,9 @@ TEST_CASE("Migration 10 counts the inbox and outbox rows already stored", "[stor
             DROP INDEX inbox_finished; DROP INDEX inbox_unpurged; DROP INDEX outbox_settled; DROP INDEX outbox_unpurged;
             DROP INDEX orders_updated; DROP INDEX conversations_updated; DROP INDEX notifications_settled;
             DROP INDEX review_created; DROP INDEX review_settled;
+            DROP INDEX inbox_due;
             CREATE INDEX inbox_received ON inbox (received_at);
+            CREATE INDEX inbox_pending ON inbox (id) WHERE state = 'pending';
             PRAGMA user_version = 9;
         )sql");
         store s(db);
