@@ -93,6 +93,7 @@ asio::awaitable<bool> pipeline::pass() {
             interrupted_.clear();
         }
         events = ctx_.store.pending_events(ctx_.clock(), 50);
+        events = defer_while_unauthorized(std::move(events));
         // Counted and committed before processing (one commit for the
         // page); an event that was in a page when the process died is
         // processed alone afterwards, its own start counted, so only
@@ -156,6 +157,35 @@ asio::awaitable<bool> pipeline::pass() {
     orders_.forget_prefetched();
     if (storage_ok) trouble_.ok();
     co_return storage_ok;
+}
+
+// Without tokens no order can be fetched: the page's events that need one
+// wait, all in one commit and one log line, with no start counted, instead of
+// each taking its turn to fail (a burst of webhooks before the shop is
+// authorized would otherwise cost a commit and a line per event). Returns
+// the events that can be processed now.
+std::vector<storage::event_row> pipeline::defer_while_unauthorized(std::vector<storage::event_row> events) {
+    if (tokens_.tokens() || events.empty()) return events;
+    std::vector<storage::event_row> now;
+    std::vector<const storage::event_row*> waiting;
+    for (const auto& e : events)
+        if (needs_order(e.event) && !e.order_id.empty()) waiting.push_back(&e);
+    if (waiting.empty()) return events;
+    const std::string why = tokens_.advice();
+    const std::int64_t t = ctx_.clock();
+    std::int64_t first_retry = 0;
+    ctx_.db.transaction([&] {
+        for (const auto* e : waiting) {
+            const std::int64_t at = t + backoff(e->attempts, in_force_.cfg().executor.event_retry_max);
+            ctx_.store.retry_event(e->id, why, at);
+            first_retry = first_retry == 0 ? at : std::min(first_retry, at);
+        }
+    }, crash_safe);
+    log::warn("events_deferred", {{"count", waiting.size()}, {"reason", why}, {"retry_at", first_retry},
+                                  {"first_inbox_id", waiting.front()->id}, {"last_inbox_id", waiting.back()->id}});
+    for (auto& e : events)
+        if (!(needs_order(e.event) && !e.order_id.empty())) now.push_back(std::move(e));
+    return now;
 }
 
 void pipeline::quarantine(const storage::event_row& e) {

@@ -10,6 +10,7 @@
 #include "daemon/events.hpp"
 #include "daemon/order_source.hpp"
 #include "daemon/storage_watch.hpp"
+#include "tests/common/log_capture.hpp"
 #include "tests/daemon/runtime_support.hpp"
 #include "tikapi/webhook.hpp"
 
@@ -89,6 +90,19 @@ std::vector<storage::review_item> reviews_for(runtime_env& env, const std::strin
     for (auto& r : env.store.reviews(true, 100))
         if (r.reason == reason) out.push_back(r);
     return out;
+}
+
+// How many lines of a log contain `needle`.
+int count_lines(const std::string& log, const std::string& needle) {
+    int n = 0;
+    std::size_t start = 0;
+    while (start < log.size()) {
+        std::size_t end = log.find('\n', start);
+        if (end == std::string::npos) end = log.size();
+        if (log.substr(start, end - start).find(needle) != std::string::npos) ++n;
+        start = end + 1;
+    }
+    return n;
 }
 
 // The environment with a pipeline on it; `authorized`: tokens stored first.
@@ -317,6 +331,31 @@ TEST_CASE("An event waits for authorization instead of failing when the shop is 
     CHECK(rig.env.store.reviews(true, 10).empty());
     CHECK(order_detail_calls(*rig.env.shop) == 0);
     CHECK(rig.env.store.actions_for_order(order_id).empty());
+}
+
+TEST_CASE("Before the shop is authorized a page of order events waits in one line of log and a buyer message is still processed", "[pipeline]") {
+    pipeline_rig rig(false);
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < 5; ++i) ids.push_back(rig.add_order_event("n-" + std::to_string(i), "57646141303878500" + std::to_string(i)));
+    const auto message_id = rig.add(event_from(message_webhook("m-1", "BUYER", rig.env.now), rig.env.now));
+
+    orderflow::testing::log_capture logs;
+    CHECK(rig.pass());
+    const std::string text = logs.finish();
+
+    for (auto id : ids) {
+        auto e = rig.event(id);
+        CHECK(e.state == "pending");
+        CHECK(e.attempts == 1);
+        CHECK(e.not_before > rig.env.now);
+        CHECK(e.starts == 0);   // never started: no crash can be blamed on it
+        CHECK(e.note == rig.env.tokens->advice());
+    }
+    CHECK(rig.event(message_id).state != "pending");   // needs no order: processed
+    CHECK(count_lines(text, "\"event\":\"events_deferred\"") == 1);
+    CHECK(count_lines(text, "\"count\":5") == 1);
+    CHECK(count_lines(text, "\"event\":\"event_deferred\"") == 0);
+    CHECK(order_detail_calls(*rig.env.shop) == 0);
 }
 
 TEST_CASE("An event whose payload is nested deeper than 64 levels fails cleanly", "[pipeline]") {
