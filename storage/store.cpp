@@ -35,7 +35,7 @@ event_row read_event(const statement& st) {
 
 constexpr std::string_view action_columns =
     "id, idem_key, rule_id, action_index, kind, order_id, event_id, payload, state, reason, attempts, not_before, "
-    "created_at, updated_at, result";
+    "created_at, updated_at, result, buyer_user_id";
 
 action_row read_action(const statement& st) {
     action_row r;
@@ -54,6 +54,7 @@ action_row read_action(const statement& st) {
     r.created_at = st.int64(12);
     r.updated_at = st.int64(13);
     r.result = st.text(14);
+    r.buyer_user_id = st.text(15);
     return r;
 }
 

@@ -12,6 +12,15 @@
 #include "daemon/storage_watch.hpp"
 #include "daemon/supervisor.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <exception>
+#include <map>
+
 namespace orderflow::daemon {
 
 namespace asio = boost::asio;
@@ -49,7 +58,7 @@ asio::awaitable<void> executor::loop() {
         std::vector<storage::action_row> due;
         if (storage_error.empty()) {
             try {
-                due = ctx_.store.due_actions(ctx_.clock(), 20);
+                due = ctx_.store.due_actions(ctx_.clock(), 50);
             } catch (const std::exception& e) {
                 storage_error = e.what();
             }
@@ -63,26 +72,11 @@ asio::awaitable<void> executor::loop() {
             co_await wake_.wait(std::chrono::seconds(5));
             continue;
         }
-        bool storage_trouble = false, paused = false;
-        for (auto& a : due) {
-            if (stopping_ || storage_trouble) break;
-            sup_.beat("executor");
-            try {
-                if (is_message(a.kind) && !parts_.brk.allows_sending()) {
-                    paused = true;   // messages wait; reviews and tags go on
-                    continue;
-                }
-                co_await execute(a);
-            } catch (const std::exception& ex) {
-                // A storage failure after the send leaves the row 'sending';
-                // once the database takes writes again it becomes 'unknown'
-                // and is reconciled, never re-sent blindly.
-                log::error("action_error", {{"action_id", a.id}, {"error", ex.what()}});
-                storage_error = ex.what();
-                storage_trouble = true;
-                interrupted_ = true;
-            }
-        }
+        pass_state st;
+        co_await run_lanes(into_lanes(std::move(due)), st);
+        bool storage_trouble = st.storage_trouble;
+        const bool paused = st.paused;
+        if (storage_trouble) storage_error = st.storage_error;
         try {
             record_cs_calls(ctx_, api_);
         } catch (const std::exception& e) {
@@ -92,6 +86,77 @@ asio::awaitable<void> executor::loop() {
         if (storage_trouble) co_await wake_.wait(trouble_.failed(storage_error));
         else if (paused) co_await wake_.wait(std::chrono::seconds(5));
         if (!storage_trouble) trouble_.ok();
+    }
+}
+
+// The key that keeps actions in one lane: the buyer (per-buyer caps are
+// checked at send time, so one buyer's sends must not overlap), else the
+// order, else the conversation (replies in the order they were planned),
+// else the action alone.
+std::vector<std::vector<storage::action_row>> executor::into_lanes(std::vector<storage::action_row> due) {
+    std::vector<std::vector<storage::action_row>> lanes;
+    std::map<std::string, std::size_t> lane_of;
+    for (auto& a : due) {
+        std::string key;
+        if (!a.buyer_user_id.empty()) key = "buyer:" + a.buyer_user_id;
+        else if (!a.order_id.empty()) key = "order:" + a.order_id;
+        else {
+            json p = json::parse(a.payload, nullptr, false);
+            const std::string conversation = p.is_object() ? p.value("conversation_id", "") : "";
+            key = conversation.empty() ? "action:" + std::to_string(a.id) : "conversation:" + conversation;
+        }
+        auto [it, fresh] = lane_of.try_emplace(key, lanes.size());
+        if (fresh) lanes.emplace_back();
+        lanes[it->second].push_back(std::move(a));
+    }
+    return lanes;
+}
+
+// Up to max_lanes workers take lanes in turn; each lane runs its actions in
+// id order. Returns when every worker has finished, so nothing is in flight
+// once the pass is over.
+asio::awaitable<void> executor::run_lanes(std::vector<std::vector<storage::action_row>> lanes, pass_state& st) {
+    std::size_t next = 0;
+    int running = 0;
+    std::exception_ptr unexpected;
+    asio::steady_timer all_done(ctx_.ex, asio::steady_timer::time_point::max());
+    auto worker = [&]() -> asio::awaitable<void> {
+        while (next < lanes.size() && !stopping_ && !st.storage_trouble) {
+            auto& lane = lanes[next++];
+            for (auto& a : lane) {
+                if (stopping_ || st.storage_trouble) break;
+                co_await run_one(a, st);
+            }
+        }
+    };
+    const std::size_t workers = std::min(lanes.size(), max_lanes);
+    for (std::size_t i = 0; i < workers; ++i) {
+        ++running;
+        asio::co_spawn(ctx_.ex, worker(), [&](std::exception_ptr e) {
+            if (e && !unexpected) unexpected = e;
+            if (--running == 0) all_done.cancel();
+        });
+    }
+    while (running > 0) co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (unexpected) std::rethrow_exception(unexpected);
+}
+
+asio::awaitable<void> executor::run_one(const storage::action_row& a, pass_state& st) {
+    sup_.beat("executor");
+    try {
+        if (is_message(a.kind) && !parts_.brk.allows_sending()) {
+            st.paused = true;   // messages wait; reviews and tags go on
+            co_return;
+        }
+        co_await execute(a);
+    } catch (const std::exception& ex) {
+        // A storage failure after the send leaves the row 'sending';
+        // once the database takes writes again it becomes 'unknown'
+        // and is reconciled, never re-sent blindly.
+        log::error("action_error", {{"action_id", a.id}, {"error", ex.what()}});
+        if (!st.storage_trouble) st.storage_error = ex.what();
+        st.storage_trouble = true;
+        interrupted_ = true;
     }
 }
 

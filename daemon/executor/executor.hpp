@@ -15,7 +15,9 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <cstddef>
 #include <string>
+#include <vector>
 
 namespace orderflow::tikapi {
 class client;
@@ -50,7 +52,20 @@ public:
     // One action by its kind (public for tests). Throws storage_error.
     boost::asio::awaitable<void> execute(const storage::action_row& a);
 
+    // Lanes run side by side, at most this many at once: enough to keep
+    // TikTok's 50 calls/s per API busy when each send waits on a round trip
+    // and an fsync; the client's rate limiter keeps them under it.
+    static constexpr std::size_t max_lanes = 8;
+
 private:
+    struct pass_state {
+        bool storage_trouble = false;   // a storage failure: the pass ends, the loop backs off
+        bool paused = false;            // the breaker held messages back
+        std::string storage_error;
+    };
+    static std::vector<std::vector<storage::action_row>> into_lanes(std::vector<storage::action_row> due);
+    boost::asio::awaitable<void> run_lanes(std::vector<std::vector<storage::action_row>> lanes, pass_state& st);
+    boost::asio::awaitable<void> run_one(const storage::action_row& a, pass_state& st);
     void apply(const storage::action_row& a);
     void settle_interrupted();
 

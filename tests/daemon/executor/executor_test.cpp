@@ -11,7 +11,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <vector>
 #include <optional>
 
 using namespace orderflow;
@@ -213,4 +216,45 @@ TEST_CASE("A message whose outcome the database refused is reconciled once it ta
     CHECK(states_of(env, a.id) == std::vector<std::string>{"planned", "sending", "unknown", "done"});
     CHECK(json::parse(action_now(env, a.id).result).value("reconciled", "") == "found");
     CHECK(env.shop_messages().size() == 1);
+}
+
+TEST_CASE("Actions of different buyers are carried out side by side and one buyer's one at a time in order", "[executor]") {
+    runtime_env env;
+    env.authorize();
+    executor_rig rig(env);
+    std::vector<std::string> orders, buyers;
+    for (int i = 0; i < 3; ++i) {
+        orders.push_back(env.create_order());
+        env.make_ready_to_ship(orders.back());
+        buyers.push_back(buyer_of(env, orders.back()));
+    }
+    REQUIRE(buyers[0] != buyers[1]);
+    REQUIRE(buyers[1] != buyers[2]);
+    const auto first = plant_action(env, "send_message", orders[0], {{"text", "一通目"}, {"buyer_user_id", buyers[0]}});
+    const auto second = plant_action(env, "send_message", orders[0], {{"text", "二通目"}, {"buyer_user_id", buyers[0]}});
+    const auto other = plant_action(env, "send_message", orders[1], {{"text", "ありがとうございます。"}, {"buyer_user_id", buyers[1]}});
+    const auto third = plant_action(env, "send_message", orders[2], {{"text", "ありがとうございます。"}, {"buyer_user_id", buyers[2]}});
+    // Every TikTok answer takes 300 ms, so sends overlap if anything lets them.
+    env.control("POST", "/control/faults/random", {{"slow_share", 1.0}, {"slow_ms", 300}});
+
+    std::size_t most_sending = 0, most_for_one_buyer = 0;
+    rig.start_loop();
+    rig.run_until([&] {
+        const auto sending = env.store.actions_in_state("sending", 100);
+        std::map<std::string, std::size_t> per_buyer;
+        for (const auto& a : sending) most_for_one_buyer = std::max(most_for_one_buyer, ++per_buyer[a.buyer_user_id]);
+        most_sending = std::max(most_sending, sending.size());
+        for (const auto* a : {&first, &second, &other, &third})
+            if (action_now(env, a->id).state != "done") return false;
+        return true;
+    });
+    rig.stop_loop();
+    for (const auto* a : {&first, &second, &other, &third}) CHECK(action_now(env, a->id).state == "done");
+    CHECK(most_sending >= 2);          // different buyers: side by side
+    CHECK(most_for_one_buyer == 1);    // one buyer: one at a time
+    std::vector<std::string> to_first_buyer;
+    for (const auto& m : env.shop_messages())
+        if (m.value("user_id", "") == buyers[0]) to_first_buyer.push_back(m.value("text", ""));
+    CHECK(to_first_buyer == std::vector<std::string>{"一通目", "二通目"});
+    CHECK(env.shop_messages().size() == 4);   // each once
 }
