@@ -37,6 +37,15 @@ private:
     std::function<void()> on_resumed_;
     bool open_ = false;
     std::int64_t counted_after_ = 0;   // outbox id at the last resume: what was planned before it does not count
+    // The last count below the limit, and what it was counted for: while no
+    // action was planned since and the settings are the same, the count can
+    // only have fallen (the window slides), so "below the limit" still holds
+    // and a backlog of sends does not recount the window for each message.
+    struct count {
+        std::int64_t newest_action = -1, after = 0, interval = 0;
+        int limit = 0, planned = 0;
+    };
+    count last_;
 };
 
 }  // namespace orderflow::daemon

@@ -136,3 +136,23 @@ TEST_CASE("resume while sending is not paused changes nothing", "[breaker]") {
     CHECK(action_now(env, a.id).state == "planned");
     CHECK_FALSE(env.store.get_state("breaker").has_value());
 }
+
+TEST_CASE("The breaker counts the window again only when something new was planned, and trips on the message that passes the limit", "[breaker]") {
+    runtime_env env(thanks_rules, limit_to_two_in_ten_minutes);
+    breaker brk(env.ctx, *env.in_force, *env.desk, nullptr);
+    plan_message(env, "O-1");
+    plan_message(env, "O-2");
+    int counts = 0;
+    env.db.observe_prepares([&](std::string_view sql) {
+        if (sql.find("SELECT count(*) FROM (SELECT 1 FROM outbox WHERE created_at") != std::string_view::npos) ++counts;
+    });
+    // A backlog of sends asks before each message: one count serves them all.
+    for (int i = 0; i < 5; ++i) CHECK(brk.allows_sending());
+    CHECK(counts == 1);
+
+    plan_message(env, "O-3");   // the third within ten minutes: over the limit of two
+    CHECK_FALSE(brk.allows_sending());
+    CHECK(counts == 2);
+    CHECK(brk.open());
+    env.db.observe_prepares({});
+}
