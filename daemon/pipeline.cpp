@@ -93,7 +93,7 @@ asio::awaitable<bool> pipeline::pass() {
             interrupted_.clear();
         }
         events = ctx_.store.pending_events(ctx_.clock(), 50);
-        events = defer_while_unauthorized(std::move(events));
+        events = co_await defer_while_unauthorized(std::move(events));
         // Counted and committed before processing (one commit for the
         // page); an event that was in a page when the process died is
         // processed alone afterwards, its own start counted, so only
@@ -159,18 +159,21 @@ asio::awaitable<bool> pipeline::pass() {
     co_return storage_ok;
 }
 
-// Without tokens no order can be fetched: the page's events that need one
+// Without a usable token no order can be fetched: the page's events that need one
 // wait, all in one commit and one log line, with no start counted, instead of
 // each taking its turn to fail (a burst of webhooks before the shop is
 // authorized would otherwise cost a commit and a line per event). Returns
 // the events that can be processed now.
-std::vector<storage::event_row> pipeline::defer_while_unauthorized(std::vector<storage::event_row> events) {
-    if (tokens_.tokens() || events.empty()) return events;
+asio::awaitable<std::vector<storage::event_row>> pipeline::defer_while_unauthorized(std::vector<storage::event_row> events) {
+    if (events.empty()) co_return events;
+    // access(): tokens stored by `auth exchange` while running are picked up here.
+    const orderflow::secret* token = co_await tokens_.access();
+    if (token) co_return events;
     std::vector<storage::event_row> now;
     std::vector<const storage::event_row*> waiting;
     for (const auto& e : events)
         if (needs_order(e.event) && !e.order_id.empty()) waiting.push_back(&e);
-    if (waiting.empty()) return events;
+    if (waiting.empty()) co_return events;
     const std::string why = tokens_.advice();
     const std::int64_t t = ctx_.clock();
     std::int64_t first_retry = 0;
@@ -185,7 +188,7 @@ std::vector<storage::event_row> pipeline::defer_while_unauthorized(std::vector<s
                                   {"first_inbox_id", waiting.front()->id}, {"last_inbox_id", waiting.back()->id}});
     for (auto& e : events)
         if (!(needs_order(e.event) && !e.order_id.empty())) now.push_back(std::move(e));
-    return now;
+    co_return now;
 }
 
 void pipeline::quarantine(const storage::event_row& e) {

@@ -57,7 +57,7 @@ public:
     boost::asio::awaitable<void> process(const storage::event_row& e);
 
 private:
-    std::vector<storage::event_row> defer_while_unauthorized(std::vector<storage::event_row> events);
+    boost::asio::awaitable<std::vector<storage::event_row>> defer_while_unauthorized(std::vector<storage::event_row> events);
     void quarantine(const storage::event_row& e);
     void retry_later(const storage::event_row& e, const std::string& why);
     void fail_event(const storage::event_row& e, const std::string& why);

@@ -13,12 +13,16 @@
 #include "daemon/supervisor.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <exception>
+#include <list>
 #include <map>
 
 namespace orderflow::daemon {
@@ -114,31 +118,52 @@ std::vector<std::vector<storage::action_row>> executor::into_lanes(std::vector<s
 
 // Up to max_lanes workers take lanes in turn; each lane runs its actions in
 // id order. Returns when every worker has finished, so nothing is in flight
-// once the pass is over.
-asio::awaitable<void> executor::run_lanes(std::vector<std::vector<storage::action_row>> lanes, pass_state& st) {
+// once the pass is over. What the workers share lives on the heap, and a
+// cancellation of the loop (the supervisor stopping it) is passed on to
+// them: a send that TikTok never answers ends at once, and the pass still
+// waits for every worker before it returns.
+struct executor::lanes_run {
+    explicit lanes_run(asio::any_io_executor ex) : all_done(ex, asio::steady_timer::time_point::max()) {}
+    std::vector<std::vector<storage::action_row>> lanes;
     std::size_t next = 0;
     int running = 0;
+    pass_state st;
     std::exception_ptr unexpected;
-    asio::steady_timer all_done(ctx_.ex, asio::steady_timer::time_point::max());
-    auto worker = [&]() -> asio::awaitable<void> {
-        while (next < lanes.size() && !stopping_ && !st.storage_trouble) {
-            auto& lane = lanes[next++];
+    asio::steady_timer all_done;
+    std::list<asio::cancellation_signal> signals;   // one per worker
+};
+
+asio::awaitable<void> executor::run_lanes(std::vector<std::vector<storage::action_row>> lanes, pass_state& st) {
+    auto run = std::make_shared<lanes_run>(ctx_.ex);
+    run->lanes = std::move(lanes);
+    auto worker = [this](std::shared_ptr<lanes_run> r) -> asio::awaitable<void> {
+        while (r->next < r->lanes.size() && !stopping_ && !r->st.storage_trouble) {
+            auto& lane = r->lanes[r->next++];
             for (auto& a : lane) {
-                if (stopping_ || st.storage_trouble) break;
-                co_await run_one(a, st);
+                if (stopping_ || r->st.storage_trouble) break;
+                co_await run_one(a, r->st);
             }
         }
     };
-    const std::size_t workers = std::min(lanes.size(), max_lanes);
+    const std::size_t workers = std::min(run->lanes.size(), max_lanes);
     for (std::size_t i = 0; i < workers; ++i) {
-        ++running;
-        asio::co_spawn(ctx_.ex, worker(), [&](std::exception_ptr e) {
-            if (e && !unexpected) unexpected = e;
-            if (--running == 0) all_done.cancel();
-        });
+        ++run->running;
+        auto& signal = run->signals.emplace_back();
+        asio::co_spawn(ctx_.ex, worker(run), asio::bind_cancellation_slot(signal.slot(), [run](std::exception_ptr e) {
+            if (e && !run->unexpected) run->unexpected = e;
+            if (--run->running == 0) run->all_done.cancel();
+        }));
     }
-    while (running > 0) co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (unexpected) std::rethrow_exception(unexpected);
+    while (run->running > 0) {
+        co_await run->all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+        auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
+        if (cancelled != asio::cancellation_type::none && run->running > 0) {
+            for (auto& signal : run->signals) signal.emit(asio::cancellation_type::terminal);
+            co_await asio::this_coro::reset_cancellation_state();
+        }
+    }
+    st = run->st;
+    if (run->unexpected) std::rethrow_exception(run->unexpected);
 }
 
 asio::awaitable<void> executor::run_one(const storage::action_row& a, pass_state& st) {
@@ -150,6 +175,14 @@ asio::awaitable<void> executor::run_one(const storage::action_row& a, pass_state
         }
         co_await execute(a);
     } catch (const std::exception& ex) {
+        if (stopping_) {
+            // Cut short by the shutdown, not by storage: the row stays
+            // 'sending' and the next start reconciles it.
+            log::info("action_interrupted", {{"action_id", a.id}, {"kind", a.kind}, {"reason", ex.what()},
+                                             {"advice", "reconciled at the next start, never sent twice"}});
+            st.storage_trouble = true;
+            co_return;
+        }
         // A storage failure after the send leaves the row 'sending';
         // once the database takes writes again it becomes 'unknown'
         // and is reconciled, never re-sent blindly.

@@ -63,6 +63,7 @@ private:
         bool paused = false;            // the breaker held messages back
         std::string storage_error;
     };
+    struct lanes_run;
     static std::vector<std::vector<storage::action_row>> into_lanes(std::vector<storage::action_row> due);
     boost::asio::awaitable<void> run_lanes(std::vector<std::vector<storage::action_row>> lanes, pass_state& st);
     boost::asio::awaitable<void> run_one(const storage::action_row& a, pass_state& st);
