@@ -35,13 +35,7 @@ work=$(mktemp -d /tmp/orderflow-bench-backlog-XXXXXX)
 sandbox_pid='' sandbox_port=''
 # shellcheck source=bench/common.bash
 source "$root/bench/common.bash"
-finish() {
-  local rc=$?
-  stop_all
-  if [ "$rc" -eq 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$work"; else echo "logs and database kept in $work" >&2; fi
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
+stop_all_on_exit
 
 echo "== backlog benchmark: $backlog events at TikTok's rate limit ($qps calls/s per API, app and shop), $(nproc) cores, $(date -u +%FT%TZ)"
 start_sandbox --rate-limit-qps "$qps"

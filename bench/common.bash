@@ -92,3 +92,14 @@ start_daemon() {  # dir -> daemon_pid, webhook_port
   daemon_pid=$!; started "$daemon_pid"
   webhook_port=$(port_from "$1/orderflowd.log" webhook_listening)
 }
+# On exit (normal, failed or interrupted): everything stopped, and $work
+# removed unless the run failed or KEEP is set.
+stop_all_on_exit() {
+  trap _finish EXIT
+  trap 'exit 130' INT TERM
+}
+_finish() {
+  local rc=$?
+  stop_all
+  if [ "$rc" -eq 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$work"; else echo "logs and databases kept in $work" >&2; fi
+}

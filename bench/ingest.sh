@@ -51,13 +51,7 @@ work=$(mktemp -d /tmp/orderflow-bench-ingest-XXXXXX)
 sandbox_pid='' sandbox_port=''
 # shellcheck source=bench/common.bash
 source "$root/bench/common.bash"
-finish() {
-  local rc=$?
-  stop_all
-  if [ "$rc" -eq 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$work"; else echo "logs and databases kept in $work" >&2; fi
-}
-trap finish EXIT
-trap 'exit 130' INT TERM
+stop_all_on_exit
 
 echo "== ingest benchmark: wrk -t$threads -c$connections -d${duration}s, $(nproc) cores, $(date -u +%FT%TZ)"
 echo "   wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), $("$nginx_bin" -v 2>&1 | sed 's/.*: //'), Node-RED $node_red_version on node $(node --version)"
