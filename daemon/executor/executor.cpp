@@ -136,20 +136,11 @@ struct executor::lanes_run {
 asio::awaitable<void> executor::run_lanes(std::vector<std::vector<storage::action_row>> lanes, pass_state& st) {
     auto run = std::make_shared<lanes_run>(ctx_.ex);
     run->lanes = std::move(lanes);
-    auto worker = [this](std::shared_ptr<lanes_run> r) -> asio::awaitable<void> {
-        while (r->next < r->lanes.size() && !stopping_ && !r->st.storage_trouble) {
-            auto& lane = r->lanes[r->next++];
-            for (auto& a : lane) {
-                if (stopping_ || r->st.storage_trouble) break;
-                co_await run_one(a, r->st);
-            }
-        }
-    };
     const std::size_t workers = std::min(run->lanes.size(), max_lanes);
     for (std::size_t i = 0; i < workers; ++i) {
         ++run->running;
         auto& signal = run->signals.emplace_back();
-        asio::co_spawn(ctx_.ex, worker(run), asio::bind_cancellation_slot(signal.slot(), [run](std::exception_ptr e) {
+        asio::co_spawn(ctx_.ex, lane_worker(run), asio::bind_cancellation_slot(signal.slot(), [run](std::exception_ptr e) {
             if (e && !run->unexpected) run->unexpected = e;
             if (--run->running == 0) run->all_done.cancel();
         }));
@@ -164,6 +155,18 @@ asio::awaitable<void> executor::run_lanes(std::vector<std::vector<storage::actio
     }
     st = run->st;
     if (run->unexpected) std::rethrow_exception(run->unexpected);
+}
+
+// A member, not a lambda: its frame then holds everything it uses (the
+// shared run, `this`), nothing that lives in run_lanes' frame.
+asio::awaitable<void> executor::lane_worker(std::shared_ptr<lanes_run> r) {
+    while (r->next < r->lanes.size() && !stopping_ && !r->st.storage_trouble) {
+        auto& lane = r->lanes[r->next++];
+        for (auto& a : lane) {
+            if (stopping_ || r->st.storage_trouble) break;
+            co_await run_one(a, r->st);
+        }
+    }
 }
 
 asio::awaitable<void> executor::run_one(const storage::action_row& a, pass_state& st) {
