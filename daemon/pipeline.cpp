@@ -144,8 +144,7 @@ asio::awaitable<bool> pipeline::pass() {
         }
         log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"error", error}});
         try {
-            const auto at = ctx_.clock() + backoff(e.attempts, in_force_.cfg().executor.event_retry_max);
-            ctx_.db.transaction([&] { ctx_.store.retry_event(e.id, error, at); }, crash_safe);
+            ctx_.db.transaction([&] { ctx_.store.retry_event(e.id, error, retry_at(e)); }, crash_safe);
         } catch (const std::exception& again) {
             // Not even the retry could be recorded: the database refuses
             // writes. Back off in memory rather than re-read it at once.
@@ -169,26 +168,23 @@ asio::awaitable<std::vector<storage::event_row>> pipeline::defer_while_unauthori
     // access(): tokens stored by `auth exchange` while running are picked up here.
     const orderflow::secret* token = co_await tokens_.access();
     if (token) co_return events;
-    std::vector<storage::event_row> now;
-    std::vector<const storage::event_row*> waiting;
-    for (const auto& e : events)
-        if (needs_order(e.event) && !e.order_id.empty()) waiting.push_back(&e);
-    if (waiting.empty()) co_return events;
+    // The events that can go on first, those that wait after them, each in id order.
+    const auto waiting = std::stable_partition(events.begin(), events.end(),
+                                               [](const auto& e) { return !needs_order(e.event) || e.order_id.empty(); });
+    if (waiting == events.end()) co_return events;
     const std::string why = tokens_.advice();
-    const std::int64_t t = ctx_.clock();
     std::int64_t first_retry = 0;
     ctx_.db.transaction([&] {
-        for (const auto* e : waiting) {
-            const std::int64_t at = t + backoff(e->attempts, in_force_.cfg().executor.event_retry_max);
+        for (auto e = waiting; e != events.end(); ++e) {
+            const std::int64_t at = retry_at(*e);
             ctx_.store.retry_event(e->id, why, at);
             first_retry = first_retry == 0 ? at : std::min(first_retry, at);
         }
     }, crash_safe);
-    log::warn("events_deferred", {{"count", waiting.size()}, {"reason", why}, {"retry_at", first_retry},
-                                  {"first_inbox_id", waiting.front()->id}, {"last_inbox_id", waiting.back()->id}});
-    for (auto& e : events)
-        if (!(needs_order(e.event) && !e.order_id.empty())) now.push_back(std::move(e));
-    co_return now;
+    log::warn("events_deferred", {{"count", events.end() - waiting}, {"reason", why}, {"retry_at", first_retry},
+                                  {"first_inbox_id", waiting->id}, {"last_inbox_id", events.back().id}});
+    events.erase(waiting, events.end());
+    co_return events;
 }
 
 void pipeline::quarantine(const storage::event_row& e) {
@@ -205,8 +201,13 @@ void pipeline::quarantine(const storage::event_row& e) {
                                      {"advice", "see the review item; the event is not processed again"}});
 }
 
+// When an event that could not be processed now is due again.
+std::int64_t pipeline::retry_at(const storage::event_row& e) const {
+    return ctx_.clock() + backoff(e.attempts, in_force_.cfg().executor.event_retry_max);
+}
+
 void pipeline::retry_later(const storage::event_row& e, const std::string& why) {
-    auto at = ctx_.clock() + backoff(e.attempts, in_force_.cfg().executor.event_retry_max);
+    const auto at = retry_at(e);
     ctx_.db.transaction([&] { ctx_.store.retry_event(e.id, why, at); }, crash_safe);
     log::warn("event_deferred", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"reason", why}, {"retry_at", at}});
 }

@@ -58,6 +58,7 @@ public:
 
 private:
     boost::asio::awaitable<std::vector<storage::event_row>> defer_while_unauthorized(std::vector<storage::event_row> events);
+    std::int64_t retry_at(const storage::event_row& e) const;
     void quarantine(const storage::event_row& e);
     void retry_later(const storage::event_row& e, const std::string& why);
     void fail_event(const storage::event_row& e, const std::string& why);

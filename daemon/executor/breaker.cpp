@@ -21,14 +21,11 @@ bool breaker::allows_sending() {
     if (open_) return false;
     const std::int64_t now = ctx_.clock();
     const auto& limits = in_force_.cfg().breaker;
-    const count key{ctx_.store.newest_action_id(), counted_after_, limits.interval.count(), limits.max_sends, 0};
-    if (key.newest_action == last_.newest_action && key.after == last_.after && key.interval == last_.interval &&
-        key.limit == last_.limit)
-        return true;
+    const count key{ctx_.store.newest_action_id(), counted_after_, limits.interval.count(), limits.max_sends};
+    if (key == last_) return true;
     const int planned = ctx_.store.sends_planned_since(now - limits.interval.count(), counted_after_, limits.max_sends + 1);
     if (planned <= limits.max_sends) {
         last_ = key;
-        last_.planned = planned;
         return true;
     }
     last_ = count{};

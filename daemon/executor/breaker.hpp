@@ -43,7 +43,8 @@ private:
     // and a backlog of sends does not recount the window for each message.
     struct count {
         std::int64_t newest_action = -1, after = 0, interval = 0;
-        int limit = 0, planned = 0;
+        int limit = 0;
+        bool operator==(const count&) const = default;
     };
     count last_;
 };

@@ -76,10 +76,8 @@ asio::awaitable<void> executor::loop() {
             co_await wake_.wait(std::chrono::seconds(5));
             continue;
         }
-        pass_state st;
-        co_await run_lanes(into_lanes(std::move(due)), st);
+        const pass_state st = co_await run_lanes(into_lanes(std::move(due)));
         bool storage_trouble = st.storage_trouble;
-        const bool paused = st.paused;
         if (storage_trouble) storage_error = st.storage_error;
         try {
             record_cs_calls(ctx_, api_);
@@ -88,7 +86,7 @@ asio::awaitable<void> executor::loop() {
             storage_trouble = true;
         }
         if (storage_trouble) co_await wake_.wait(trouble_.failed(storage_error));
-        else if (paused) co_await wake_.wait(std::chrono::seconds(5));
+        else if (st.paused) co_await wake_.wait(std::chrono::seconds(5));
         if (!storage_trouble) trouble_.ok();
     }
 }
@@ -133,7 +131,7 @@ struct executor::lanes_run {
     std::list<asio::cancellation_signal> signals;   // one per worker
 };
 
-asio::awaitable<void> executor::run_lanes(std::vector<std::vector<storage::action_row>> lanes, pass_state& st) {
+asio::awaitable<executor::pass_state> executor::run_lanes(std::vector<std::vector<storage::action_row>> lanes) {
     auto run = std::make_shared<lanes_run>(ctx_.ex);
     run->lanes = std::move(lanes);
     const std::size_t workers = std::min(run->lanes.size(), max_lanes);
@@ -153,8 +151,8 @@ asio::awaitable<void> executor::run_lanes(std::vector<std::vector<storage::actio
             co_await asio::this_coro::reset_cancellation_state();
         }
     }
-    st = run->st;
     if (run->unexpected) std::rethrow_exception(run->unexpected);
+    co_return run->st;
 }
 
 // A member, not a lambda: its frame then holds everything it uses (the

@@ -66,7 +66,7 @@ private:
     };
     struct lanes_run;
     static std::vector<std::vector<storage::action_row>> into_lanes(std::vector<storage::action_row> due);
-    boost::asio::awaitable<void> run_lanes(std::vector<std::vector<storage::action_row>> lanes, pass_state& st);
+    boost::asio::awaitable<pass_state> run_lanes(std::vector<std::vector<storage::action_row>> lanes);
     boost::asio::awaitable<void> lane_worker(std::shared_ptr<lanes_run> r);
     boost::asio::awaitable<void> run_one(const storage::action_row& a, pass_state& st);
     void apply(const storage::action_row& a);

@@ -46,7 +46,6 @@ void webhook_ingress::start() {
 void webhook_ingress::stop() {
     if (!server_) return;
     boost::asio::post(listener_io_, [this] { server_->stop(); });
-    listener_work_.reset();
 }
 
 std::uint16_t webhook_ingress::port() const { return server_ ? server_->port() : 0; }

@@ -17,7 +17,6 @@
 #include "tikapi/webhook.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <cstdint>
@@ -80,7 +79,6 @@ private:
     // Declared before the server, so the server goes first; the thread is
     // joined in the destructor before either.
     boost::asio::io_context listener_io_{1};
-    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> listener_work_{listener_io_.get_executor()};
     std::unique_ptr<tikapi::http_server> server_;
     std::thread listener_thread_;
 };
