@@ -27,6 +27,7 @@
 #include "daemon/review_desk.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/storage_watch.hpp"
+#include "storage/checkpointer.hpp"
 #include "daemon/supervisor.hpp"
 #include "daemon/systemd.hpp"
 #include "daemon/tokens.hpp"
@@ -68,6 +69,7 @@ struct service::impl {
         : io(io_),
           clock(clock_ ? std::move(clock_) : std::function<std::int64_t()>(system_now)),
           db(open_database(cfg)),
+          checkpoints(db.path()),
           store(db),
           ctx{io.get_executor(), db, store, clock},
           vault(db, storage::read_vault_key(cfg.storage.vault_key_file)),
@@ -80,7 +82,7 @@ struct service::impl {
               pipe.wake();
               exec.wake();
           }),
-          writer(ctx, watch),
+          writer(ctx, watch, std::chrono::seconds(5), &checkpoints),
           orders(api, tokens),
           pipe(ctx, in_force, orders, tokens, desk, watch, sup, [this] { exec.wake(); }),
           out(ctx, in_force, desk),
@@ -97,6 +99,7 @@ struct service::impl {
           house(ctx, in_force, sup),
           commands(ctx, in_force, brk, [this] { return in_force.reload(background.get_executor(), desk); }),
           admin(io.get_executor(), in_force.cfg().admin.socket, commands, sup) {
+        checkpoints.serve(db);
         // The shop's time zone for quiet hours and the heartbeat (detail/local_time.hpp).
         apply_timezone(in_force.cfg().timezone);
         // The operator hears of dead tokens three ways: the log, status, and staff.
@@ -139,6 +142,9 @@ struct service::impl {
     asio::io_context& io;
     std::function<std::int64_t()> clock;
     storage::database db;
+    // Checkpoints the WAL for db and the inbox writer's connection, off
+    // both their threads (storage/checkpointer.hpp).
+    storage::checkpointer checkpoints;
     storage::store store;
     context ctx;
     storage::vault vault;

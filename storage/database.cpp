@@ -42,6 +42,7 @@ struct connection {
     bool unsynced = false;        // see database::has_unsynced_commits
     sqlite3_int64 changes_at_begin = 0;
     std::function<void(std::string_view)> observer;  // database::observe_prepares
+    std::function<bool(int)> wal_grew;                // database::hand_off_checkpoints
 
     connection(sqlite3* handle, fs::path file) : db(handle), path(std::move(file)) {}
     connection(const connection&) = delete;
@@ -393,6 +394,26 @@ void database::exec(std::string_view sql) {
 void database::observe_prepares(std::function<void(std::string_view sql)> observer) {
     assert(conn_);
     conn_->observer = std::move(observer);
+}
+
+void database::hand_off_checkpoints(std::function<bool(int wal_pages)> wal_grew) {
+    assert(conn_);
+    conn_->wal_grew = std::move(wal_grew);
+    if (!conn_->wal_grew) {
+        sqlite3_wal_autocheckpoint(conn_->db, 1000);   // SQLite's default
+        return;
+    }
+    // Replaces the hook wal_autocheckpoint installed: SQLite no longer checkpoints after commits.
+    sqlite3_wal_hook(
+        conn_->db,
+        [](void* arg, sqlite3* db, const char* name, int pages) {
+            // As SQLite's own hook does: a checkpoint that cannot run now
+            // (another is running) is simply not made.
+            if (static_cast<detail::connection*>(arg)->wal_grew(pages))
+                sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+            return SQLITE_OK;
+        },
+        conn_.get());
 }
 
 statement database::prepare(std::string_view sql) {

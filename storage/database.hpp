@@ -122,6 +122,15 @@ public:
     // every statement a code path uses. An empty function stops it.
     void observe_prepares(std::function<void(std::string_view sql)> observer);
 
+    // Hands this connection's checkpoints to someone else: SQLite's own
+    // (wal_autocheckpoint, run by the committing connection right after its
+    // commit) stops, and `wal_grew` hears the WAL's length in pages after
+    // every commit of this connection (storage::checkpointer does the work
+    // on its thread). When it answers true, this connection checkpoints
+    // right away (PASSIVE), as SQLite's own would have. An empty function
+    // gives the checkpoints back to SQLite.
+    void hand_off_checkpoints(std::function<bool(int wal_pages)> wal_grew);
+
     // How far a commit must reach before transaction() returns.
     enum class durability {
         // synchronous=FULL: on stable storage, so it survives a power loss.

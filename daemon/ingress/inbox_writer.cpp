@@ -3,6 +3,7 @@
 
 #include "common/log.hpp"
 #include "daemon/storage_watch.hpp"
+#include "storage/checkpointer.hpp"
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -25,10 +26,12 @@ asio::any_io_executor tracked(const asio::any_io_executor& ex) {
 
 }  // namespace
 
-inbox_writer::inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout)
+inbox_writer::inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout,
+                           storage::checkpointer* checkpoints)
     : ctx_(std::move(ctx)), watch_(watch) {
     db_ = std::make_unique<storage::database>(storage::database::open(ctx_.db.path()));
     db_->exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout.count()));
+    if (checkpoints) checkpoints->serve(*db_);
     store_ = std::make_unique<storage::store>(*db_);
     thread_ = std::thread([this] { run(); });
 }

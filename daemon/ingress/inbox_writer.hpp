@@ -28,6 +28,10 @@
 #include <thread>
 #include <vector>
 
+namespace orderflow::storage {
+class checkpointer;
+}
+
 namespace orderflow::daemon {
 
 class storage_watch;
@@ -39,7 +43,10 @@ public:
     // Opens a second connection to ctx.db's file and starts the writer
     // thread. busy_timeout: how long a commit waits for another
     // connection's write lock before its events are answered unavailable.
-    inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout = std::chrono::seconds(5));
+    // checkpoints: when given, it checkpoints this connection's WAL on its
+    // own thread, so a batch never waits for a checkpoint.
+    inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout = std::chrono::seconds(5),
+                 storage::checkpointer* checkpoints = nullptr);
     ~inbox_writer();   // stop()
     inbox_writer(const inbox_writer&) = delete;
     inbox_writer& operator=(const inbox_writer&) = delete;

@@ -12,6 +12,9 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
+#include <chrono>
+#include <utility>
+
 namespace orderflow::daemon {
 
 using json = nlohmann::json;
@@ -95,24 +98,81 @@ boost::asio::awaitable<http_response> webhook_ingress::handle(http_request& req)
         log::warn("webhook_other_shop", {{"shop_id", hook.shop_id}, {"type", hook.type}});
         co_return http_response{200, {}, {}};
     }
-    auto event = std::move(*verdict.event);
-    json fields{{"type", hook.type}, {"topic", std::string(tikapi::topic_name(hook.type))}, {"rule_event", event.event},
-                {"notification_id", hook.notification_id}, {"order_id", event.order_id}};
     // co_await only as a whole statement: GCC 12 miscompiles it inside
     // conditions and short-circuit operators.
-    const write_outcome outcome = co_await writer_.enqueue(std::move(event));
+    std::string rule_event = verdict.event->event, order_id = verdict.event->order_id;
+    const write_outcome outcome = co_await writer_.enqueue(std::move(*verdict.event));
     switch (outcome) {
         case write_outcome::inserted:
-            log::info("webhook_received", std::move(fields));
+            log_accepted(hook, rule_event, order_id, false);
             if (on_new_event_) boost::asio::dispatch(ctx_.ex, on_new_event_);   // at once when on the event loop
             co_return http_response{200, {}, {}};
         case write_outcome::duplicate:
-            log::info("webhook_duplicate", std::move(fields));
+            log_accepted(hook, rule_event, order_id, true);
             co_return http_response{200, {}, {}};
         case write_outcome::unavailable:
             break;
     }
     co_return http_response::text(503, "storage unavailable; retry later\n");
+}
+
+bool webhook_log_budget::admit(std::int64_t now_ms, bool duplicate) {
+    const std::int64_t second = now_ms / 1000;
+    if (second != second_) {
+        second_ = second;
+        logged_ = 0;
+    }
+    if (logged_ < per_second_) {
+        ++logged_;
+        return true;
+    }
+    if (held_.received + held_.duplicate == 0) held_.second = second;
+    ++(duplicate ? held_.duplicate : held_.received);
+    return false;
+}
+
+std::optional<webhook_log_budget::held_back> webhook_log_budget::take_summary(std::int64_t now_ms) {
+    if (held_.received + held_.duplicate == 0 || held_.second >= now_ms / 1000) return std::nullopt;
+    return std::exchange(held_, held_back{});
+}
+
+namespace {
+
+std::int64_t wall_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+// On the listener's thread (handle() runs there in the daemon).
+void webhook_ingress::log_accepted(const tikapi::webhook_event& hook, const std::string& rule_event, const std::string& order_id,
+                                   bool duplicate) {
+    const char* name = duplicate ? "webhook_duplicate" : "webhook_received";
+    const auto level = log::threshold().load();
+    if (level > log::level::info) return;
+    if (level == log::level::info && !log_budget_.admit(wall_ms(), duplicate)) {
+        schedule_summary();
+        return;
+    }
+    log::info(name, {{"type", hook.type}, {"topic", std::string(tikapi::topic_name(hook.type))}, {"rule_event", rule_event},
+                     {"notification_id", hook.notification_id}, {"order_id", order_id}});
+}
+
+// The summary of a second is written just after it ends, by a timer on the
+// listener's io_context (so a burst's last second is told even if nothing
+// follows it).
+void webhook_ingress::schedule_summary() {
+    if (summary_due_) return;
+    summary_due_ = true;
+    summary_timer_.expires_after(std::chrono::milliseconds(1000 - wall_ms() % 1000 + 1));
+    summary_timer_.async_wait([this](boost::system::error_code ec) {
+        summary_due_ = false;
+        if (ec) return;
+        if (auto held = log_budget_.take_summary(wall_ms()))
+            log::info("webhooks_summary", {{"received", held->received}, {"duplicate", held->duplicate}, {"second", held->second},
+                                           {"why", "more webhooks in that second than get a line each; all are in the inbox"}});
+    });
 }
 
 }  // namespace orderflow::daemon

@@ -18,6 +18,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -53,6 +54,39 @@ struct webhook_verdict {
 webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_secret, const tikapi::http_request& req,
                               std::int64_t now);
 
+// How many webhooks get a line of their own (webhook_received,
+// webhook_duplicate): the first `per_second` of each second; the rest are
+// counted and told in one webhooks_summary line when their second is over.
+// A burst of thousands a second (a flash sale, TikTok redelivering after an
+// outage) would otherwise write a line each, which costs the listener about a
+// fifth of its rate and is more than journald keeps (by default 10,000 lines
+// per 30 s per service, the rest dropped). Every webhook is in the inbox
+// whether or not it got a line. Pure (the caller passes the time); used on
+// the listener's thread only.
+class webhook_log_budget {
+public:
+    explicit webhook_log_budget(int per_second) : per_second_(per_second) {}
+
+    // What is held back from a second that is over, to be told in one line.
+    struct held_back {
+        std::int64_t second = 0;   // the second (of now_ms / 1000) they arrived in
+        long received = 0;
+        long duplicate = 0;
+    };
+    // A webhook arrived at now_ms: true when it gets its own line. Otherwise
+    // it is counted (duplicate: a redelivery) for the summary.
+    bool admit(std::int64_t now_ms, bool duplicate);
+    // The counts of an earlier second than now_ms's, once (then forgotten);
+    // nothing while the second is still running or nothing was held back.
+    std::optional<held_back> take_summary(std::int64_t now_ms);
+
+private:
+    int per_second_;
+    std::int64_t second_ = -1;
+    int logged_ = 0;
+    held_back held_;
+};
+
 class webhook_ingress {
 public:
     // on_new_event: called after an event was committed (wakes the pipeline).
@@ -80,7 +114,13 @@ private:
     // joined in the destructor before either.
     boost::asio::io_context listener_io_{1};
     std::unique_ptr<tikapi::http_server> server_;
+    webhook_log_budget log_budget_{20};
+    boost::asio::steady_timer summary_timer_{listener_io_};
+    bool summary_due_ = false;
     std::thread listener_thread_;
+
+    void log_accepted(const tikapi::webhook_event& hook, const std::string& rule_event, const std::string& order_id, bool duplicate);
+    void schedule_summary();
 };
 
 }  // namespace orderflow::daemon

@@ -546,6 +546,8 @@ TEST_CASE("Migration 10 counts the inbox and outbox rows already stored", "[stor
             DROP INDEX inbox_due;
             CREATE INDEX inbox_received ON inbox (received_at);
             CREATE INDEX inbox_pending ON inbox (id) WHERE state = 'pending';
+            CREATE INDEX inbox_order ON inbox (order_id);   -- until version 11
+            CREATE INDEX review_state ON review (state, id);
             PRAGMA user_version = 9;
         )sql");
         store s(db);

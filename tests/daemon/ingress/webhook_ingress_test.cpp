@@ -169,3 +169,26 @@ TEST_CASE("While the database file is missing a webhook gets 503 and is stored o
     CHECK(w.inbox_size() == 1);
     CHECK(w.wakes == 1);
 }
+
+TEST_CASE("Webhooks get a line each up to the budget of their second; the rest are told in one summary", "[webhook_ingress]") {
+    webhook_log_budget budget(3);
+    const std::int64_t second = 1'796'000'000;
+    const std::int64_t t = second * 1000;
+    for (int i = 0; i < 3; ++i) CHECK(budget.admit(t + 10 * i, false));
+    CHECK_FALSE(budget.admit(t + 100, false));
+    CHECK_FALSE(budget.admit(t + 200, true));
+    CHECK_FALSE(budget.admit(t + 999, false));
+    CHECK_FALSE(budget.take_summary(t + 999));   // the second is still running
+
+    CHECK(budget.admit(t + 1000, false));          // a new second, a new budget
+    auto held = budget.take_summary(t + 1000);
+    REQUIRE(held);
+    CHECK(held->second == second);
+    CHECK(held->received == 2);
+    CHECK(held->duplicate == 1);
+    CHECK_FALSE(budget.take_summary(t + 5000));   // told once
+
+    // A quiet second holds nothing back: no summary.
+    CHECK(budget.admit(t + 9000, false));
+    CHECK_FALSE(budget.take_summary(t + 10'000));
+}

@@ -1,0 +1,77 @@
+// See checkpointer.hpp.
+#include "storage/checkpointer.hpp"
+
+#include "common/log.hpp"
+
+#include <chrono>
+
+namespace orderflow::storage {
+
+checkpointer::checkpointer(const std::filesystem::path& file, int wal_pages)
+    : db_(database::open(file)), threshold_(wal_pages), thread_([this] { run(); }) {}
+
+checkpointer::~checkpointer() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+}
+
+void checkpointer::serve(database& db) {
+    db.hand_off_checkpoints([this](int pages) { return wal_grew(pages); });
+}
+
+// Wakes the thread when the WAL passed the threshold, and again each time it
+// grew by another threshold since the last pass looked (so not after every
+// commit while a WAL that cannot start over yet stays long).
+bool checkpointer::wal_grew(int pages) {
+    if (pages >= 4 * threshold_) return true;
+    {
+        std::lock_guard lock(mutex_);
+        if (pages < seen_) seen_ = 0;   // the WAL started over
+        if (due_ || pages < seen_ + threshold_) return false;
+        due_ = true;
+    }
+    wake_.notify_one();
+    return false;
+}
+
+// A pass copies what was committed when it started; commits go on
+// meanwhile, so it passes again (each pass shorter) until the WAL is copied
+// whole, or a few times.
+void checkpointer::run() {
+    using clock = std::chrono::steady_clock;
+    clock::time_point last_failure_logged{};
+    for (;;) {
+        {
+            std::unique_lock lock(mutex_);
+            wake_.wait(lock, [&] { return stopping_ || due_; });
+            if (stopping_) return;
+        }
+        std::int64_t wal = 0;
+        try {
+            for (int pass = 0; pass < 4; ++pass) {
+                auto st = db_.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+                st.step();
+                wal = st.int64(1);
+                const std::int64_t copied = st.int64(2);
+                ++checkpoints_;
+                if (copied >= wal) break;
+            }
+        } catch (const storage_error& e) {
+            // The next wake tries again; a full disk is told by the commits too.
+            if (clock::now() - last_failure_logged > std::chrono::minutes(1)) {
+                last_failure_logged = clock::now();
+                log::warn("checkpoint_failed", {{"error", e.what()},
+                                                {"advice", "the WAL file grows until a checkpoint succeeds; check the disk"}});
+            }
+        }
+        std::lock_guard lock(mutex_);
+        seen_ = static_cast<int>(wal);
+        due_ = false;
+    }
+}
+
+}  // namespace orderflow::storage

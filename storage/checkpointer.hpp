@@ -1,0 +1,69 @@
+// Copies the WAL back into the database file on a thread of its own.
+//
+// In WAL mode a commit appends pages to the -wal file; a checkpoint copies
+// them into the database file (and syncs both) so the WAL can start over.
+// SQLite's default runs it inside the commit that pushes the WAL past 1,000
+// pages, so that commit's caller waits for a few thousand page copies and
+// two more fsyncs: for the inbox writer, every webhook waiting in that batch.
+// Connections that hand_off_checkpoints() to a checkpointer only wake it; it
+// runs PASSIVE checkpoints (never waiting for a lock, never blocking a
+// writer or a reader) until everything is copied.
+//
+// The WAL starts over only when a commit finds it copied whole (and no reader
+// in it), and commits go on while the thread copies, so under a load that
+// never pauses it may keep growing. At four thresholds the committing
+// connection checkpoints itself, as SQLite would have: by then the thread has
+// copied nearly everything, so that costs the commit little, and the next
+// commit starts the WAL over.
+//
+// Only in-process connections hand off; orderflowctl's own connections keep
+// SQLite's default, which is harmless beside this one (a checkpoint that
+// finds another running simply does nothing).
+#pragma once
+
+#include "storage/database.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+namespace orderflow::storage {
+
+class checkpointer {
+public:
+    // Opens its own connection to `file` (which must exist, migrated).
+    // wal_pages: the WAL length that starts a checkpoint (SQLite's own
+    // threshold is 1,000 pages, 4 MiB).
+    explicit checkpointer(const std::filesystem::path& file, int wal_pages = 1000);
+    ~checkpointer();   // stops (a checkpoint under way finishes first)
+    checkpointer(const checkpointer&) = delete;
+    checkpointer& operator=(const checkpointer&) = delete;
+
+    // Makes db's commits wake this checkpointer instead of checkpointing
+    // themselves. The checkpointer must outlive db's use of it: call
+    // db.hand_off_checkpoints({}) or destroy db first.
+    void serve(database& db);
+    // A commit left the WAL `pages` long (any thread); true: that commit's
+    // connection should checkpoint now, itself.
+    bool wal_grew(int pages);
+
+    std::int64_t checkpoints() const { return checkpoints_; }   // passes on the thread, for tests
+
+private:
+    void run();
+
+    database db_;
+    const int threshold_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool due_ = false;
+    int seen_ = 0;   // the WAL's length when the last pass ended
+    bool stopping_ = false;
+    std::atomic<std::int64_t> checkpoints_{0};
+    std::thread thread_;   // last: started once everything above exists
+};
+
+}  // namespace orderflow::storage

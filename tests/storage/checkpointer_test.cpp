@@ -1,0 +1,146 @@
+// Tests for storage/checkpointer.hpp: a connection that hands its
+// checkpoints off stops checkpointing itself, the checkpointer's thread
+// copies the WAL back and lets it start over, and a reader that never
+// leaves the WAL is waited out by a RESTART. Real files, real threads: the
+// checkpointer is asynchronous, so the checks wait (with a deadline) for what
+// must eventually be true.
+#include "storage/checkpointer.hpp"
+
+#include "storage/database.hpp"
+#include "tests/storage/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+
+using namespace orderflow::storage;
+using orderflow::storage::testing::temp_dir;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool eventually(const std::function<bool()>& ok) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (ok()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return ok();
+}
+
+// One commit of about one page (a 3,000-byte row).
+void commit_a_page(database& db, int i) {
+    db.transaction([&] {
+        auto st = db.prepare("INSERT INTO filler (n, pad) VALUES (?1, ?2)");
+        st.bind(1, std::int64_t{i}).bind(2, std::string(3000, static_cast<char>('a' + i % 26)));
+        st.step();
+    });
+}
+
+database filled_db(const fs::path& file) {
+    auto db = database::open(file);
+    db.exec("CREATE TABLE IF NOT EXISTS filler (n INTEGER PRIMARY KEY, pad TEXT NOT NULL)");
+    return db;
+}
+
+std::uintmax_t wal_size(const fs::path& file) {
+    std::error_code ec;
+    auto n = fs::file_size(fs::path(file.string() + "-wal"), ec);
+    return ec ? 0 : n;
+}
+
+std::int64_t rows(database& db) {
+    auto st = db.prepare("SELECT count(*) FROM filler");
+    st.step();
+    return st.int64(0);
+}
+
+}  // namespace
+
+TEST_CASE("A connection that hands off its checkpoints no longer makes them itself", "[checkpointer]") {
+    temp_dir dir;
+    auto db = filled_db(dir / "orderflow.db");
+    db.hand_off_checkpoints([](int) { return false; });   // handed to no one
+    for (int i = 0; i < 1500; ++i) commit_a_page(db, i);
+    // SQLite's own checkpoint would have restarted the WAL near 1,000 pages.
+    CHECK(wal_size(dir / "orderflow.db") > 1400 * 4096);
+
+    db.hand_off_checkpoints({});   // back to SQLite: the next commit past 1,000 pages checkpoints
+    commit_a_page(db, 1500);
+    auto st = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    st.step();
+    CHECK(st.int64(1) == st.int64(2));   // everything was copied already
+}
+
+TEST_CASE("The checkpointer copies the WAL back on its thread and the WAL starts over", "[checkpointer]") {
+    temp_dir dir;
+    auto db = filled_db(dir / "orderflow.db");
+    checkpointer ck(dir / "orderflow.db", 100);
+    ck.serve(db);
+    int heard = 0;
+    for (int i = 0; i < 2000; ++i) {
+        commit_a_page(db, i);
+        if (i % 100 == 99) std::this_thread::sleep_for(std::chrono::milliseconds(2));   // gives the thread a moment
+        heard = i;
+    }
+    REQUIRE(eventually([&] { return ck.checkpoints() > 0; }));
+    // 2,000 commits of a page each, against a threshold of 100 pages: had
+    // the WAL never restarted it would hold 2,000 pages.
+    CHECK(wal_size(dir / "orderflow.db") < 1000 * 4096);
+    CHECK(rows(db) == heard + 1);
+    db.hand_off_checkpoints({});
+}
+
+TEST_CASE("At four thresholds the committing connection checkpoints itself, so the WAL starts over", "[checkpointer]") {
+    temp_dir dir;
+    auto db = filled_db(dir / "orderflow.db");
+    checkpointer ck(dir / "orderflow.db", 50);
+    ck.serve(db);
+    CHECK_FALSE(ck.wal_grew(10));
+    CHECK(ck.wal_grew(200));
+
+    // A read transaction keeps its snapshot: nothing after it can be copied
+    // back, so the WAL grows past four thresholds and cannot start over.
+    commit_a_page(db, 0);
+    auto reader = database::open(dir / "orderflow.db");
+    reader.exec("BEGIN");
+    CHECK(rows(reader) == 1);
+    for (int i = 1; i < 400; ++i) commit_a_page(db, i);
+    CHECK(wal_size(dir / "orderflow.db") > 350 * 4096);
+    reader.exec("COMMIT");
+
+    // The reader gone, the next commit copies the rest itself and the one
+    // after starts the WAL over (or the one after that, should the thread's
+    // pass have held the checkpoint at that moment).
+    auto wal_frames = [&] {
+        auto st = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+        st.step();
+        return st.int64(1);
+    };
+    int n = 400;
+    while (n < 410) {
+        commit_a_page(db, n++);
+        if (n > 401 && wal_frames() < 50) break;
+    }
+    CHECK(wal_frames() < 50);   // the WAL holds only what came after it started over
+    CHECK(rows(db) == n);
+    db.hand_off_checkpoints({});
+}
+
+TEST_CASE("A checkpointer stops at once when nothing is due", "[checkpointer]") {
+    temp_dir dir;
+    auto db = filled_db(dir / "orderflow.db");
+    {
+        checkpointer ck(dir / "orderflow.db");
+        ck.serve(db);
+        commit_a_page(db, 1);
+        CHECK(ck.checkpoints() == 0);   // one page is far below the threshold
+        db.hand_off_checkpoints({});
+    }
+    commit_a_page(db, 2);
+    CHECK(rows(db) == 2);
+}
