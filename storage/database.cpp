@@ -290,6 +290,15 @@ database database::open(const fs::path& file) {
         if (fd >= 0) ::close(fd);
     }
 
+    // SQLite counts every allocation under one process-wide mutex unless told
+    // not to, before it initializes; nothing here reads those counts, and the
+    // inbox writer, the checkpointer and the event loop would contend for it.
+    static const bool configured = [] {
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);   // SQLITE_MISUSE if already initialized: harmless
+        return true;
+    }();
+    (void)configured;
+
     sqlite3* raw = nullptr;
     int rc = sqlite3_open_v2(name.c_str(), &raw,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,

@@ -170,7 +170,7 @@ TEST_CASE("While the database file is missing a webhook gets 503 and is stored o
     CHECK(w.wakes == 1);
 }
 
-TEST_CASE("Webhooks get a line each up to the budget of their second; the rest are told in one summary", "[webhook_ingress]") {
+TEST_CASE("Webhooks get a line each up to the budget of their second, and the rest are told in one summary", "[webhook_ingress]") {
     webhook_log_budget budget(3);
     const std::int64_t second = 1'796'000'000;
     const std::int64_t t = second * 1000;
