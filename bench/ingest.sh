@@ -17,6 +17,7 @@
 # environment: DURATION=5 (seconds per wrk run; not SECONDS, bash's own clock),
 #   THREADS=1 CONNECTIONS=32 WEBHOOKS=200000 REDELIVERY_SHARE=0.05 ORDERS=50000
 #   DRAIN_LIMIT=120 (seconds system 4 may take to process what it stored)
+#   SYSTEMS="1 2 3 4" (which to run: SYSTEMS=3 DURATION=15 for comparing two builds of orderflowd)
 #   KEEP=1 keeps the temporary folder (logs, databases)
 # shellcheck disable=SC2154  # w_* and d_* are set by eval of bench/tools.py output
 set -euo pipefail
@@ -30,6 +31,7 @@ webhooks=${WEBHOOKS:-200000}
 redelivery_share=${REDELIVERY_SHARE:-0.05}
 orders=${ORDERS:-50000}
 drain_limit=${DRAIN_LIMIT:-120}
+systems=${SYSTEMS:-1 2 3 4}
 node_red_dir=${XDG_CACHE_HOME:-$HOME/.cache}/orderflow-bench/node-red
 
 for b in orderflowd orderflowctl orderflow-sandbox; do
@@ -98,6 +100,24 @@ run_wrk() {
   fi
 }
 
+# settle DB: after wrk stops, requests still in flight are committed; wait
+# until the inbox stops growing (1 s unchanged, at most 15 s).
+settle() {
+  local last=-1 n
+  for _ in $(seq 15); do
+    n=$(sqlite3 -readonly "$1" "SELECT count(*) FROM inbox WHERE source = 'webhook'" 2>/dev/null || echo -1)
+    [ "$n" = "$last" ] && return
+    last=$n; sleep 1
+  done
+}
+ack_check() {  # db
+  tools ack-check "$work/stream.ids" "$1" "$w_issued" "$((w_completed - w_non2xx))" || failures=$((failures + 1))
+}
+
+# wants N: system N is in SYSTEMS.
+wants() { [[ " $systems " == *" $1 "* ]]; }
+
+if wants 1; then
 echo
 echo "== 1. nginx: return 200 (the ceiling)"
 mkdir -p "$work/nginx"
@@ -129,7 +149,9 @@ nginx_worker=$(pgrep -P "$nginx_pid" | head -1 || true)
 [ -n "$nginx_worker" ] || { echo "nginx did not start:" >&2; cat "$work/nginx/stderr.log" "$work/nginx/error.log" >&2 2>/dev/null; exit 1; }
 run_wrk nginx "$nginx_worker" "$nginx_port" "the worker"
 stop_pid "$nginx_pid"
+fi
 
+if wants 2; then
 echo
 echo "== 2. Node-RED $node_red_version: http in -> function (HMAC over the raw body, dedupe in a Set) -> http response"
 mkdir -p "$work/node-red"
@@ -176,21 +198,9 @@ done
 echo "   a bad signature is answered 401"
 run_wrk node-red "$nr_pid" "$nr_port" "node"
 stop_pid "$nr_pid"
+fi
 
-# settle DB: after wrk stops, requests still in flight are committed; wait
-# until the inbox stops growing (1 s unchanged, at most 15 s).
-settle() {
-  local last=-1 n
-  for _ in $(seq 15); do
-    n=$(sqlite3 -readonly "$1" "SELECT count(*) FROM inbox WHERE source = 'webhook'" 2>/dev/null || echo -1)
-    [ "$n" = "$last" ] && return
-    last=$n; sleep 1
-  done
-}
-ack_check() {  # db
-  tools ack-check "$work/stream.ids" "$1" "$w_issued" "$((w_completed - w_non2xx))" || failures=$((failures + 1))
-}
-
+if wants 3; then
 echo
 echo "== 3. orderflowd ingest alone (not authorized: every event stored and deferred)"
 d3="$work/orderflowd-ingest"
@@ -203,7 +213,9 @@ run_wrk orderflowd-ingest "$daemon_pid" "$webhook_port" "orderflowd"
 settle "$d3/orderflow.db"
 ack_check "$d3/orderflow.db"
 stop_pid "$daemon_pid"
+fi
 
+if wants 4; then
 echo
 echo "== 4. orderflowd full flow: authorized against the sandbox, shipped rules (etc/orderflow/rules)"
 d4="$work/orderflowd-full"
@@ -236,13 +248,15 @@ ack_check "$d4/orderflow.db"
 peak_daemon=$(peak_rss_mb "$daemon_pid")
 echo "   peak RSS after processing: $peak_daemon MB"
 stop_pid "$daemon_pid"
+fi
 
 echo
 echo "== ratios (requests/s)"
-awk -v a="${rps[orderflowd-ingest]}" -v n="${rps[node-red]}" -v x="${rps[nginx]}" -v f="${rps[orderflowd-full]}" 'BEGIN {
-  printf "   orderflowd ingest / Node-RED: %.2fx   (%d / %d)\n", a / n, a, n
-  printf "   orderflowd ingest / nginx:    %.3fx  (%d / %d)\n", a / x, a, x
-  printf "   orderflowd full / Node-RED:   %.2fx   (%d / %d)\n", f / n, f, n
-  printf "   orderflowd full / nginx:      %.3fx  (%d / %d)\n", f / x, f, x
+awk -v a="${rps[orderflowd-ingest]:-0}" -v n="${rps[node-red]:-0}" -v x="${rps[nginx]:-0}" -v f="${rps[orderflowd-full]:-0}" 'BEGIN {
+  if (a > 0 && n > 0) printf "   orderflowd ingest / Node-RED: %.2fx   (%d / %d)\n", a / n, a, n
+  if (a > 0 && x > 0) printf "   orderflowd ingest / nginx:    %.3fx  (%d / %d)\n", a / x, a, x
+  if (f > 0 && n > 0) printf "   orderflowd full / Node-RED:   %.2fx   (%d / %d)\n", f / n, f, n
+  if (f > 0 && x > 0) printf "   orderflowd full / nginx:      %.3fx  (%d / %d)\n", f / x, f, x
+  if ((a + f) == 0 || (n + x) == 0) print "   none: a ratio needs orderflowd (3 or 4) and nginx or Node-RED (1 or 2) in SYSTEMS"
 }'
 if [ "$failures" -gt 0 ]; then echo "!!! $failures acknowledged-vs-stored MISMATCH(es) above" >&2; exit 1; fi
