@@ -139,6 +139,10 @@ struct service::impl {
         });
     }
 
+    // db outlives the checkpointer it hands its checkpoints to (members go
+    // in reverse order): take them back first.
+    ~impl() { db.hand_off_checkpoints({}); }
+
     asio::io_context& io;
     std::function<std::int64_t()> clock;
     storage::database db;

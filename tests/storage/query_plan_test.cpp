@@ -204,6 +204,21 @@ void run_every_store_function(database& db, store& s) {
     CHECK(purge_personal_data(db, 1000).total() > 0);
 }
 
+// The SQL text of every statement run_every_store_function prepares, but
+// transaction control and pragmas, which have no plan.
+std::set<std::string> every_store_statement(database& db) {
+    store s(db);
+    std::set<std::string> statements;
+    db.observe_prepares([&](std::string_view sql) { statements.emplace(sql); });
+    run_every_store_function(db, s);
+    db.observe_prepares({});
+    std::erase_if(statements, [](const std::string& sql) {
+        return sql.starts_with("BEGIN") || sql.starts_with("COMMIT") || sql.starts_with("ROLLBACK") ||
+               sql.starts_with("PRAGMA");
+    });
+    return statements;
+}
+
 }  // namespace
 
 TEST_CASE("The plan check flags a full scan of a growing table and a search on a settled state alone", "[query_plan]") {
@@ -220,17 +235,7 @@ TEST_CASE("The plan check flags a full scan of a growing table and a search on a
 TEST_CASE("Every statement of the store and the retention purge reads growing tables through an index", "[query_plan]") {
     temp_dir dir;
     auto db = database::open(dir / "orderflow.db");
-    store s(db);
-    std::set<std::string> statements;
-    db.observe_prepares([&](std::string_view sql) { statements.emplace(sql); });
-    run_every_store_function(db, s);
-    db.observe_prepares({});
-
-    // Transaction control and pragmas have no plan.
-    std::erase_if(statements, [](const std::string& sql) {
-        return sql.starts_with("BEGIN") || sql.starts_with("COMMIT") || sql.starts_with("ROLLBACK") ||
-               sql.starts_with("PRAGMA");
-    });
+    const auto statements = every_store_statement(db);
     // The recording saw the store's statements (the count of functions above,
     // some with two or three statements): an empty set would pass vacuously.
     CHECK(statements.size() >= 60);
@@ -250,17 +255,11 @@ TEST_CASE("Every statement of the store and the retention purge reads growing ta
 TEST_CASE("Every index on a growing table serves some statement of the store or the purge", "[query_plan]") {
     temp_dir dir;
     auto db = database::open(dir / "orderflow.db");
-    store s(db);
-    std::set<std::string> statements;
-    db.observe_prepares([&](std::string_view sql) { statements.emplace(sql); });
-    run_every_store_function(db, s);
-    db.observe_prepares({});
+    const auto statements = every_store_statement(db);
 
     static const std::regex uses_index(R"((?:USING (?:COVERING )?INDEX|INDEXED BY) (\w+))");
     std::set<std::string> used;
     for (const auto& sql : statements) {
-        if (sql.starts_with("BEGIN") || sql.starts_with("COMMIT") || sql.starts_with("ROLLBACK") || sql.starts_with("PRAGMA"))
-            continue;
         std::vector<std::string> texts = query_plan(db, sql);
         texts.push_back(sql);   // INDEXED BY names its index in the text
         for (const auto& text : texts)
