@@ -2,9 +2,11 @@
 // statements (`statement`), transactions, schema migrations and the error type
 // every storage function throws (`storage_error`).
 //
-// The daemon calls this from its single event-loop thread, so nothing here
-// locks. Durability comes from WAL + synchronous=FULL (docs/architecture.md,
-// "Threading model"): a commit that returned is on disk. Errors carry the
+// A connection is used by one thread (it is opened without SQLite's own
+// mutexes), so nothing here locks: the daemon's event loop, its inbox writer
+// and its checkpointer each open their own (docs/architecture.md, "Threading
+// model"). Durability comes from WAL + synchronous=FULL: a commit that
+// returned is on disk, unless it asked for less (durability). Errors carry the
 // SQLite extended result code so callers can tell "try again" (busy) from "the
 // disk is full" (ingress answers 503 in both cases, but logs them differently).
 #pragma once
