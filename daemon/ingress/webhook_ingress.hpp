@@ -69,7 +69,7 @@ public:
 
     // What is held back from a second that is over, to be told in one line.
     struct held_back {
-        std::int64_t second = 0;   // the second (of now_ms / 1000) they arrived in
+        std::int64_t second = 0;   // the second (now_ms / 1000) the first of them arrived in
         long received = 0;
         long duplicate = 0;
     };
