@@ -13,6 +13,7 @@
 #include <boost/asio/post.hpp>
 
 #include <chrono>
+#include <limits>
 #include <utility>
 
 namespace orderflow::daemon {
@@ -31,6 +32,8 @@ webhook_ingress::webhook_ingress(context ctx, const rules_in_force& in_force, co
 webhook_ingress::~webhook_ingress() {
     listener_io_.stop();
     if (listener_thread_.joinable()) listener_thread_.join();
+    // The listener's thread is gone: what the last second held back is told now.
+    if (auto held = log_budget_.take_summary(std::numeric_limits<std::int64_t>::max())) log_summary(*held);
     server_.reset();
 }
 
@@ -169,10 +172,13 @@ void webhook_ingress::schedule_summary() {
     summary_timer_.async_wait([this](boost::system::error_code ec) {
         summary_due_ = false;
         if (ec) return;
-        if (auto held = log_budget_.take_summary(wall_ms()))
-            log::info("webhooks_summary", {{"received", held->received}, {"duplicate", held->duplicate}, {"second", held->second},
-                                           {"why", "more webhooks in that second than get a line each; all are in the inbox"}});
+        if (auto held = log_budget_.take_summary(wall_ms())) log_summary(*held);
     });
+}
+
+void webhook_ingress::log_summary(const webhook_log_budget::held_back& held) {
+    log::info("webhooks_summary", {{"received", held.received}, {"duplicate", held.duplicate}, {"second", held.second},
+                                   {"why", "more webhooks in that second than get a line each; all are in the inbox"}});
 }
 
 }  // namespace orderflow::daemon

@@ -121,6 +121,7 @@ private:
 
     void log_accepted(const tikapi::webhook_event& hook, const std::string& rule_event, const std::string& order_id, bool duplicate);
     void schedule_summary();
+    static void log_summary(const webhook_log_budget::held_back& held);
 };
 
 }  // namespace orderflow::daemon

@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -191,4 +192,30 @@ TEST_CASE("Webhooks get a line each up to the budget of their second, and the re
     // A quiet second holds nothing back: no summary.
     CHECK(budget.admit(t + 9000, false));
     CHECK_FALSE(budget.take_summary(t + 10'000));
+}
+
+TEST_CASE("Every accepted webhook is in the log, on a line of its own or counted in a summary, the last second's at stop",
+          "[webhook_ingress]") {
+    constexpr int webhooks = 45;   // more than two seconds' budget of lines, sent well within two seconds
+    support::log_capture capture;
+    const auto started = std::chrono::steady_clock::now();
+    {
+        ingress_env w;
+        for (int i = 0; i < webhooks; ++i) REQUIRE(w.handle(signed_post(order_webhook("tts-burst-" + std::to_string(i)))).status == 200);
+        REQUIRE(w.handle(signed_post(order_webhook("tts-burst-0"))).status == 200);   // a redelivery
+        CHECK(w.inbox_size() == webhooks);
+    }   // the ingress goes: what its last second held back is told now
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    const std::string log = capture.finish();
+    long received = static_cast<long>(support::log_lines(log, "webhook_received").size());
+    long duplicate = static_cast<long>(support::log_lines(log, "webhook_duplicate").size());
+    const auto summaries = support::log_lines(log, "webhooks_summary");
+    for (const auto& s : summaries) {
+        received += s.at("received").get<long>();
+        duplicate += s.at("duplicate").get<long>();
+    }
+    CHECK(received == webhooks);
+    CHECK(duplicate == 1);
+    // Within two seconds at most 40 got a line: the rest must be in a summary.
+    if (elapsed < std::chrono::seconds(2)) CHECK_FALSE(summaries.empty());
 }
