@@ -10,6 +10,8 @@
 #include "tikapi/http.hpp"
 #include "tikapi/signing.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -146,7 +148,13 @@ asio::awaitable<std::string> notifier::deliver(const std::vector<storage::notifi
         auto run = [argv, body]() -> asio::awaitable<detail::command_result> {
             co_return detail::run_command(argv, body, std::chrono::seconds(10));
         };
-        auto r = co_await asio::co_spawn(commands_, run, asio::use_awaitable);
+        // Not cancellable from here: the stop's terminal cancellation would
+        // be handed to the command thread after the command may have ended
+        // and its coroutine gone (a crash at stop, seen in
+        // tests/integration/auth_test.cpp). The command has its own 10 s
+        // limit, which bounds the wait at stop.
+        auto r = co_await asio::co_spawn(commands_, run,
+                                         asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
         if (!r.ok) error = r.error;
     } else {
         auto base = tikapi::url::parse(ch->url);
