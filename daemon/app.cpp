@@ -9,6 +9,8 @@
 #include "daemon/admin/socket_server.hpp"
 #include "daemon/api_options.hpp"
 #include "daemon/context.hpp"
+#include "daemon/data_rights.hpp"
+#include "daemon/events.hpp"
 #include "daemon/executor/breaker.hpp"
 #include "daemon/executor/executor.hpp"
 #include "daemon/executor/guards.hpp"
@@ -45,6 +47,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <malloc.h>
 
 namespace orderflow::daemon {
@@ -125,6 +128,35 @@ struct service::impl {
             return had ? "tokens deleted; orderflowd stopped calling TikTok and makes no call until the shop is authorized again\n"
                        : "no tokens were stored; orderflowd makes no TikTok call until the shop is authorized\n";
         });
+        // orderflowctl buyer forget hashes ids with a key derived from the vault's;
+        // the pipeline sets aside events about buyers forgotten with suppression.
+        {
+            orderflow::secret key = forget_key(storage::read_vault_key(in_force.cfg().storage.vault_key_file));
+            pipe.set_forget_key(key.clone());
+            commands.set_forget_key(std::move(key));
+        }
+        // orderflowctl buyer refresh: TikTok is the source of truth for order
+        // data; the cached copies are replaced by what it says now.
+        commands.on_buyer_refresh([this](std::vector<std::string> ids) -> asio::awaitable<std::pair<bool, std::string>> {
+            std::ostringstream said;
+            int replaced = 0, failed = 0;
+            for (const auto& id : ids) {
+                auto fetched = co_await orders.fetch(id);
+                if (!fetched.order) {
+                    said << "order " << id << ": not refreshed: " << fetched.error << "\n";
+                    ++failed;
+                    continue;
+                }
+                json view = order_view(*fetched.order);
+                view["tags"] = store.tags(id);
+                db.transaction([&] { store.put_order({id, view.value("status", ""), view.dump(), clock()}); });
+                ++replaced;
+            }
+            if (ids.empty()) said << "no order of this buyer is known to orderflow; nothing to refresh\n";
+            else said << "replaced " << replaced << " cached order(s) with TikTok's current copy" << (failed ? "; " : "") 
+                      << (failed ? std::to_string(failed) + " could not be read (see above); run it again later" : "") << "\n";
+            co_return std::pair{failed == 0, said.str()};
+        });
         // orderflowctl notify test CHANNEL: through the very path a review alert takes.
         commands.on_notify_test([this](const std::string& name) -> std::string {
             const auto& channels = in_force.cfg().channels;
@@ -193,6 +225,8 @@ service::~service() = default;
 void service::start() {
     auto& s = *impl_;
     const auto& cfg = s.in_force.cfg();
+    for (const auto& w : storage::permission_warnings(cfg.storage.path))
+        log::warn("storage_permissions_wide", {{"message", w}});
     int interrupted = s.store.mark_interrupted_sends(s.clock());
     if (interrupted > 0)
         log::warn("sends_interrupted", {{"count", interrupted},
@@ -229,6 +263,15 @@ void service::start() {
 asio::awaitable<bool> service::reload() {
     auto& s = *impl_;
     const auto outcome = co_await s.in_force.reload(s.background.get_executor(), s.desk);
+    try {
+        const auto rules = s.in_force.rules();
+        s.db.transaction([&] {
+            s.store.audit(s.clock(), "orderflowd", "config.reload", "",
+                          {{"by", "SIGHUP"}, {"ok", outcome.ok}, {"rules", rules->size()}, {"rules_hash", rules->hash()}});
+        });
+    } catch (const std::exception& e) {
+        log::error("audit_failed", {{"action", "config.reload"}, {"error", e.what()}});
+    }
     co_return outcome.ok;
 }
 

@@ -337,6 +337,9 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
         {"retention", [&](const json& j, const pointer& p) {
             v.section(j, p, {{"personal_data", v.duration(cfg.retention.personal_data, std::chrono::hours(24))}});
         }},
+        {"privacy", [&](const json& j, const pointer& p) {
+            v.section(j, p, {{"suppress_forgotten", v.boolean(cfg.privacy.suppress_forgotten)}});
+        }},
         {"notify", [&](const json& j, const pointer& p) {
             v.section(j, p, {
               {"digest_interval", v.duration(cfg.digest_interval)},

@@ -123,6 +123,14 @@ struct config {
         std::chrono::seconds personal_data{90 * 86400};
     } retention;
 
+    // A buyer's data erased at their request (orderflowctl buyer forget):
+    // with suppress_forgotten, a keyed hash of their ids is kept and later
+    // events about them are set aside unread; without it (the default), a
+    // later order from them is handled like anyone's (docs/privacy.md).
+    struct {
+        bool suppress_forgotten = false;
+    } privacy;
+
     std::string log_level = "info";
 
     // Staff notification channels, by name. A review item goes to every channel

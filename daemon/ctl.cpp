@@ -4,7 +4,8 @@
 // The commands themselves are in ctl/: setup_commands.cpp (check, keygen,
 // auth), status_commands.cpp (status, activity), rules_commands.cpp (rules
 // test/explain/coverage, replay) and staff_commands.cpp (review, resume,
-// reload, metrics, notify test: through the running daemon's admin socket).
+// reload, metrics, notify test: through the running daemon's admin socket),
+// privacy_commands.cpp (buyer export/forget/refresh, order tag, audit, backup).
 #include "daemon/ctl.hpp"
 
 #include "common/log.hpp"
@@ -56,13 +57,23 @@ constexpr const char* usage_text =
     "                        skips the messages it held instead of sending them\n"
     "  reload                re-read config and rules in the running daemon (like SIGHUP)\n"
     "  metrics               the running daemon's gauges in Prometheus text format\n"
-    "  notify test CHANNEL   queue a test notification; orderflowd sends it like a review alert\n";
+    "  notify test CHANNEL   queue a test notification; orderflowd sends it like a review alert\n"
+    "  buyer export --buyer ID | --order ID | --conversation ID\n"
+    "                        everything orderflow holds about that buyer, as one JSON document\n"
+    "  buyer forget (the same)   erase that buyer's personal data from every table and the WAL;\n"
+    "                        keys that stop resends are kept as hashes (docs/privacy.md)\n"
+    "  buyer refresh (the same)  replace the cached copies of the buyer's orders with TikTok's\n"
+    "  order tag|untag ORDER TAG correct an order's tags (audited)\n"
+    "  audit [--since 7d|TIME] [--order ID] [--buyer ID] [--action NAME] [--limit N] [--json]\n"
+    "                        who did what when: sends, shipping updates, reviews, resumes, reloads,\n"
+    "                        auth changes, exports, forgets, backups (oldest first)\n"
+    "  backup FILE           a consistent copy of the database, taken while orderflowd runs (mode 0600)\n";
 
 
 // Flags that take a value, and flags that stand alone.
 const std::set<std::string> value_flags = {"--config", "--limit", "--rules", "--event", "--order", "--previous", "--message",
-                                           "--note", "--by", "--since"};
-const std::set<std::string> switch_flags = {"--all", "--drop-held"};
+                                           "--note", "--by", "--since", "--buyer", "--conversation", "--action"};
+const std::set<std::string> switch_flags = {"--all", "--drop-held", "--json"};
 
 struct command {
     const char* name;
@@ -84,6 +95,10 @@ const std::vector<command>& commands() {
         {"resume", {"--drop-held", "--by"}, ctl::cmd_admin},
         {"reload", {}, ctl::cmd_admin},
         {"metrics", {}, ctl::cmd_admin},
+        {"buyer", {"--buyer", "--order", "--conversation", "--by"}, ctl::cmd_data_rights},
+        {"audit", {"--since", "--order", "--buyer", "--action", "--limit", "--json"}, ctl::cmd_data_rights},
+        {"order", {"--by"}, ctl::cmd_data_rights},
+        {"backup", {"--by"}, ctl::cmd_backup},
     };
     return table;
 }
@@ -128,6 +143,7 @@ int run_orderflowctl(int argc, char** argv) {
                 const long n = std::strtol(value.c_str(), &end, 10);
                 if (value.empty() || *end != '\0' || n <= 0) return usage_error("--limit needs a positive number, not '" + value + "'");
                 a.limit = static_cast<int>(n);
+                a.limit_set = true;
             } else if (name == "--rules") a.rules_dir = value;
             else if (name == "--event") a.event_file = value;
             else if (name == "--order") a.order_file = value;
@@ -136,6 +152,10 @@ int run_orderflowctl(int argc, char** argv) {
             else if (name == "--note") a.note = value;
             else if (name == "--by") a.by = value;
             else if (name == "--since") a.since = value;
+            else if (name == "--buyer") a.buyer = value;
+            else if (name == "--conversation") a.conversation = value;
+            else if (name == "--action") a.action = value;
+            else if (name == "--json") a.json = true;
             else if (name == "--all") a.all = true;
             else if (name == "--drop-held") a.drop_held = true;
             continue;

@@ -12,6 +12,7 @@
 #include "daemon/supervisor.hpp"
 #include "daemon/tokens.hpp"
 #include "rules/ruleset.hpp"
+#include "storage/buyer_data.hpp"
 
 #include <algorithm>
 
@@ -222,6 +223,21 @@ void pipeline::fail_event(const storage::event_row& e, const std::string& why) {
     log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"error", why}});
 }
 
+// With privacy.suppress_forgotten, an event about a buyer whose data was
+// erased at their request is emptied and set aside, and nothing about it is
+// cached or planned (docs/privacy.md). True when it was.
+bool pipeline::set_aside_if_forgotten(const storage::event_row& e, const rules::context& ctx, const std::string& buyer_user_id) {
+    if (forget_key_.empty() || !in_force_.cfg().privacy.suppress_forgotten) return false;
+    const std::string& k = forget_key_.reveal();
+    const std::span<const unsigned char> key{reinterpret_cast<const unsigned char*>(k.data()), k.size()};
+    const std::string conversation = ctx.message.is_object() ? ctx.message.value("conversation_id", "") : "";
+    if (!storage::is_forgotten(ctx_.db, key, buyer_user_id, e.order_id, conversation)) return false;
+    ctx_.db.transaction([&] { storage::set_aside_event(ctx_.db, key, e.id, ctx_.clock()); }, crash_safe);
+    log::info("event_set_aside", {{"inbox_id", e.id}, {"rule_event", e.event},
+                                  {"reason", "about a buyer whose data was erased at their request (privacy.suppress_forgotten)"}});
+    return true;
+}
+
 asio::awaitable<void> pipeline::process(const storage::event_row& e) {
     auto rule_set = in_force_.rules();   // in-flight work finishes on the set it started with
     if (e.event == "unknown") {
@@ -259,6 +275,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
                          "; re-authorize before then: orderflowctl auth url, then orderflowctl auth exchange CODE",
                      {{"expiration_time", when}});
     }
+    if (set_aside_if_forgotten(e, ctx, "")) co_return;
     if (e.event == "message.received") {
         auto role = ctx.message.is_object() ? ctx.message.value("sender_role", "") : "";
         if (role != "BUYER") {
@@ -287,6 +304,8 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         ctx.order = order_view(*fetched.order);
         ctx.order["tags"] = ctx_.store.tags(e.order_id);
         buyer_user_id = fetched.order->user_id;
+        // A new order of a buyer forgotten with suppression: not cached, not acted on.
+        if (set_aside_if_forgotten(e, ctx, buyer_user_id)) co_return;
         if (auto cached = ctx_.store.get_order(e.order_id)) {
             json prev = json::parse(cached->snapshot, nullptr, false);
             if (!prev.is_discarded()) ctx.previous_order = std::move(prev);

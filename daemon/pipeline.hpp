@@ -12,6 +12,7 @@
 // record of the failure).
 #pragma once
 
+#include "common/secret.hpp"
 #include "daemon/context.hpp"
 #include "daemon/detail/trouble.hpp"
 #include "daemon/detail/wakeup.hpp"
@@ -48,6 +49,10 @@ public:
 
     boost::asio::awaitable<void> loop();   // supervised as "pipeline"
     void wake() { wake_.notify(); }
+    // The key buyer forget hashed ids with (daemon/data_rights.hpp): with
+    // privacy.suppress_forgotten, events about a forgotten buyer are set
+    // aside unread (storage::set_aside_event). Without a key, nothing is.
+    void set_forget_key(orderflow::secret key) { forget_key_ = std::move(key); }
     void stop();
 
     // One pass: the due events, at most 50 (public for tests). Returns
@@ -57,6 +62,7 @@ public:
     boost::asio::awaitable<void> process(const storage::event_row& e);
 
 private:
+    bool set_aside_if_forgotten(const storage::event_row& e, const rules::context& ctx, const std::string& buyer_user_id);
     boost::asio::awaitable<std::vector<storage::event_row>> defer_while_unauthorized(std::vector<storage::event_row> events);
     std::int64_t retry_at(const storage::event_row& e) const;
     void quarantine(const storage::event_row& e);
@@ -71,6 +77,7 @@ private:
     storage_watch& watch_;
     supervisor& sup_;
     std::function<void()> on_planned_;
+    orderflow::secret forget_key_;
     detail::wakeup wake_;
     detail::trouble trouble_{"pipeline_storage_failed"};
     std::string last_error_;

@@ -128,6 +128,7 @@ rules_in_force::reload_outcome rules_in_force::adopt(candidate& next) {
     cfg_.guards = n.guards;
     cfg_.breaker = n.breaker;
     cfg_.retention = n.retention;
+    cfg_.privacy = n.privacy;
     cfg_.digest_interval = n.digest_interval;
     cfg_.heartbeat_at = n.heartbeat_at;
     cfg_.channels = n.channels;

@@ -182,6 +182,14 @@ public:
     std::int64_t last_insert_rowid();
     int changes();
     const std::filesystem::path& path() const;
+    // A consistent copy of the whole database in a new file `dest` (mode
+    // 0600; refused if it exists), taken with SQLite's online backup API
+    // in one read transaction: writers go on meanwhile (WAL), the copy is
+    // the database as of one commit, never torn. The copy is checked
+    // (PRAGMA integrity_check) and synced before it is given its name, so
+    // `dest` either is a whole database or does not exist. Returns its size
+    // in bytes. Throws storage_error saying what went wrong.
+    std::int64_t backup_to(const std::filesystem::path& dest);
     // False when the path no longer names the file that was opened: it was
     // deleted (writes would go to an unlinked file, lost at the next start)
     // or replaced by another file. One stat(2); cheap enough per commit.
@@ -197,6 +205,13 @@ private:
 
     std::shared_ptr<detail::connection> conn_;
 };
+
+// What is wrong with the modes of the database file, its -wal and -shm
+// files (they hold buyer data): one line each for a file that others may
+// read or write, or that its group may write. Group read is allowed (a
+// deliberate 0640 to a group staff do not get by default) and not reported.
+// Missing files are skipped.
+std::vector<std::string> permission_warnings(const std::filesystem::path& file);
 
 // Lowercase hex SHA-256 of material (libsodium crypto_hash_sha256). Used for
 // idempotency keys, which are kept after personal data is purged because a

@@ -4,6 +4,8 @@
 #include "common/json_limits.hpp"
 #include "common/log.hpp"
 #include "daemon/admin/metrics.hpp"
+#include "daemon/data_rights.hpp"
+#include "storage/buyer_data.hpp"
 #include "daemon/executor/breaker.hpp"
 #include "daemon/review_cli.hpp"
 
@@ -39,16 +41,23 @@ std::variant<admin_request, std::string> parse_admin_request(std::string_view li
         if (!x.is_string()) return std::string("\"argv\" must be a non-empty array of strings");
         out.argv.push_back(x.get<std::string>());
     }
-    for (const char* key : {"by", "note"})
+    for (const char* key : {"by", "note", "buyer", "order", "conversation", "action"})
         if (request.contains(key) && !request[key].is_string()) return std::string("\"") + key + "\" must be a string";
-    for (const char* key : {"all", "drop_held"})
+    for (const char* key : {"all", "drop_held", "json"})
         if (request.contains(key) && !request[key].is_boolean()) return std::string("\"") + key + "\" must be true or false";
-    if (request.contains("limit") && !request["limit"].is_number_integer()) return std::string("\"limit\" must be an integer");
+    for (const char* key : {"limit", "since"})
+        if (request.contains(key) && !request[key].is_number_integer()) return std::string("\"") + key + "\" must be an integer";
     out.by = request.value("by", "");
     out.note = request.value("note", "");
     out.all = request.value("all", false);
     out.limit = request.value("limit", std::int64_t{50});
     out.drop_held = request.value("drop_held", false);
+    out.buyer = request.value("buyer", "");
+    out.order = request.value("order", "");
+    out.conversation = request.value("conversation", "");
+    out.action = request.value("action", "");
+    out.since = request.value("since", std::int64_t{0});
+    out.json = request.value("json", false);
     return out;
 }
 
@@ -84,6 +93,10 @@ asio::awaitable<json> admin_commands::dispatch(std::string line, std::string pee
             else err << "reload failed; the previous rules stay in force (" << rules->size() << " rules, hash " << rules->hash()
                      << "). orderflowctl check --config " << in_force_.cfg().file.string() << " shows why\n";
             for (const auto& key : outcome.needs_restart) err << key << " changed; it takes effect after a restart\n";
+            ctx_.db.transaction([&] {
+                ctx_.store.audit(ctx_.clock(), "orderflowctl", "config.reload", "",
+                                 {{"by", by}, {"ok", ok}, {"rules", rules->size()}, {"rules_hash", rules->hash()}});
+            });
             exit_code = ok ? 0 : 1;
         } else if (argv[0] == "auth" && argv.size() == 2 && argv[1] == "disconnect" && auth_disconnect_) {
             out << auth_disconnect_(by);
@@ -98,6 +111,33 @@ asio::awaitable<json> admin_commands::dispatch(std::string line, std::string pee
                 err << "orderflowd: " << why << "\n";
                 exit_code = 1;
             }
+        } else if (argv[0] == "buyer" && argv.size() == 2 && argv[1] == "refresh" && buyer_refresh_) {
+            data_request dr;
+            dr.argv = argv;
+            dr.buyer = request.buyer;
+            dr.order = request.order;
+            dr.conversation = request.conversation;
+            storage::buyer_lookup lookup;
+            if (!buyer_lookup_of(dr, lookup, err)) {
+                exit_code = 2;
+            } else {
+                const auto who = storage::find_buyer(ctx_.db, lookup);
+                std::vector<std::string> ids(who.order_ids.begin(), who.order_ids.end());
+                auto [ok, said] = co_await buyer_refresh_(ids);
+                (ok ? out : err) << said;
+                ctx_.db.transaction([&] {
+                    ctx_.store.audit(ctx_.clock(), "orderflowctl", "buyer.refresh", request.order,
+                                     {{"by", by}, {"buyer_user_id", who.buyer_user_id}, {"orders", ids.size()}, {"ok", ok}});
+                });
+                exit_code = ok ? 0 : 1;
+            }
+        } else if (argv[0] == "buyer" || argv[0] == "audit" || argv[0] == "order") {
+            data_request dr{argv, by, request.buyer, request.order, request.conversation, request.action, request.since,
+                            static_cast<int>(std::clamp<std::int64_t>(request.limit, 1, 1000000)), request.json,
+                            in_force_.cfg().privacy.suppress_forgotten};
+            const std::string& k = forget_key_.reveal();
+            exit_code = data_rights_command(ctx_.db, ctx_.store, {reinterpret_cast<const unsigned char*>(k.data()), k.size()},
+                                            dr, out, err, ctx_.clock());
         } else {
             err << "orderflowd: unknown admin command '" << argv[0] << "'\n";
         }

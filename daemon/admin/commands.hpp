@@ -1,13 +1,16 @@
 // The commands the admin socket serves: one JSON request line in
 // ({"argv": [strings], "by"?: string, "note"?: string, "all"?: bool,
-// "limit"?: integer, "drop_held"?: bool}), one JSON reply out
+// "limit"?: integer, "drop_held"?: bool, "buyer"?, "order"?, "conversation"?,
+// "action"?: string, "since"?: integer, "json"?: bool}), one JSON reply out
 // ({"exit", "stdout", "stderr"}), as orderflowctl sends and prints them
 // (daemon/admin.hpp is the client side). Commands: review (the staff
 // queue), resume (after the circuit breaker), metrics, reload, auth
-// disconnect, notify test CHANNEL. A request of
+// disconnect, notify test CHANNEL, buyer export|forget|refresh, audit,
+// order tag|untag (daemon/data_rights.hpp). A request of
 // any other shape gets exit 2 and what is wrong; nothing here throws.
 #pragma once
 
+#include "common/secret.hpp"
 #include "daemon/context.hpp"
 #include "daemon/rules_in_force.hpp"
 
@@ -34,6 +37,10 @@ struct admin_request {
     bool all = false;
     std::int64_t limit = 50;         // as sent; review clamps it
     bool drop_held = false;
+    // buyer, audit, order (daemon/data_rights.hpp)
+    std::string buyer, order, conversation, action;
+    std::int64_t since = 0;
+    bool json = false;
 };
 
 // The request, or what is wrong with it ("\"argv\" must be a non-empty
@@ -55,6 +62,12 @@ public:
     void on_auth_disconnect(std::function<std::string(const std::string& by)> f) { auth_disconnect_ = std::move(f); }
     // `notify test CHANNEL`: queues a test notification; returns "" or why not.
     void on_notify_test(std::function<std::string(const std::string& channel)> f) { notify_test_ = std::move(f); }
+    // `buyer refresh`: re-reads these orders from TikTok into the cache;
+    // returns what to tell the person, and whether it all worked.
+    using refresh_fn = std::function<boost::asio::awaitable<std::pair<bool, std::string>>(std::vector<std::string> order_ids)>;
+    void on_buyer_refresh(refresh_fn f) { buyer_refresh_ = std::move(f); }
+    // The key buyer forget hashes ids with (daemon/data_rights.hpp, forget_key).
+    void set_forget_key(orderflow::secret key) { forget_key_ = std::move(key); }
 
     // The reply to a request that could not be read.
     static nlohmann::json malformed(const std::string& why);
@@ -66,6 +79,8 @@ private:
     reload_fn reload_;
     std::function<std::string(const std::string&)> auth_disconnect_;
     std::function<std::string(const std::string&)> notify_test_;
+    refresh_fn buyer_refresh_;
+    orderflow::secret forget_key_;
 };
 
 }  // namespace orderflow::daemon

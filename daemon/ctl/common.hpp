@@ -25,7 +25,11 @@ struct args {
     std::string note, by;
     bool all = false;
     bool drop_held = false;
-    std::string since;   // rules coverage
+    std::string since;   // rules coverage, audit
+    bool limit_set = false;
+    // buyer, audit (--order is order_file's flag: an id there)
+    std::string buyer, conversation, action;
+    bool json = false;
 };
 
 std::int64_t now_seconds();
@@ -45,5 +49,7 @@ int cmd_rules(const args& a);
 int cmd_replay(const args& a);
 int cmd_notify(const args& a);
 int cmd_admin(const args& a);
+int cmd_data_rights(const args& a);   // buyer, audit, order
+int cmd_backup(const args& a);
 
 }  // namespace orderflow::daemon::ctl

@@ -79,6 +79,11 @@ int cmd_check(const args& a) {
         if (cfg.admin.listen) read([&] { return read_secret_file(cfg.admin.token_file); });
         for (const auto& ch : cfg.channels)
             if (ch.type == "webhook") read([&] { return read_secret_file(ch.secret_file); });
+        // The database holds buyer data: its files are the service's alone.
+        for (const auto& w : storage::permission_warnings(cfg.storage.path)) {
+            std::cout << cfg.file.string() << ": warning: storage.path: " << w << "\n";
+            ++warnings;
+        }
         if (rules.ok() && errors == 0) {
             std::cout << "ok: " << cfg.file.string() << "; " << rules.rules->size() << " rule(s), "
                       << rules.rules->template_names().size() << " template(s) in " << cfg.rules.dir.string()

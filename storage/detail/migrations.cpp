@@ -339,6 +339,18 @@ DROP INDEX inbox_order;
 DROP INDEX review_state;
 )sql";
 
+// Version 12: buyers forgotten at their request, when the shop keeps them
+// suppressed (privacy.suppress_forgotten): a keyed hash (storage/
+// buyer_data.hpp, forget_hash) of "buyer:ID", "order:ID" or
+// "conversation:ID", never the id itself. Events about them are set aside
+// unread.
+constexpr std::string_view v12 = R"sql(
+CREATE TABLE forgotten (
+    subject TEXT    PRIMARY KEY,
+    at      INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
@@ -351,6 +363,7 @@ constexpr std::string_view list[] = {
     v9,
     v10,
     v11,
+    v12,
 };
 
 }  // namespace

@@ -1,0 +1,211 @@
+// See data_rights.hpp.
+#include "daemon/data_rights.hpp"
+
+#include "common/secret.hpp"
+#include "storage/buyer_data.hpp"
+#include "storage/database.hpp"
+#include "storage/store.hpp"
+
+#include <nlohmann/json.hpp>
+#include <sodium.h>
+
+#include <algorithm>
+#include <ctime>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+
+namespace orderflow::daemon {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* buyer_usage =
+    "usage: orderflowctl buyer export|forget|refresh --buyer ID | --order ID | --conversation ID --config FILE\n";
+
+std::string when(std::int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    localtime_r(&tt, &tm);
+    std::ostringstream out;
+    out << std::put_time(&tm, "%Y-%m-%d %H:%M:%S %z");
+    return out.str();
+}
+
+std::span<const unsigned char> bytes(const std::string& s) {
+    return {reinterpret_cast<const unsigned char*>(s.data()), s.size()};
+}
+
+// Who acted on an audit row: the person the detail names, else the program.
+std::string actor_of(const json& row) {
+    const json& d = row.at("detail");
+    if (d.is_object() && d.contains("by") && d["by"].is_string() && !d["by"].get_ref<const std::string&>().empty())
+        return d["by"].get<std::string>();
+    return row.at("actor").get<std::string>();
+}
+
+bool action_matches(const std::string& action, const std::string& filter) {
+    return filter.empty() || action == filter || (action.size() > filter.size() && action.starts_with(filter) && action[filter.size()] == '.');
+}
+
+int audit(storage::database& db, const data_request& r, std::ostream& out, std::ostream& err) {
+    if (r.argv.size() != 1) {
+        err << "usage: orderflowctl audit [--since 7d|TIME] [--order ID] [--buyer ID] [--action NAME] [--limit N] [--json] --config FILE\n";
+        return 2;
+    }
+    std::vector<json> rows;
+    if (!r.buyer.empty()) {
+        // Everything about the buyer, found as an export finds it.
+        storage::buyer_lookup by;
+        by.buyer_user_id = r.buyer;
+        for (auto& row : storage::audit_rows_about(db, storage::find_buyer(db, by))) {
+            if (row.at("at").get<std::int64_t>() < r.since) continue;
+            if (!r.order.empty() && row.at("order_id") != r.order) continue;
+            rows.push_back(std::move(row));
+        }
+        std::reverse(rows.begin(), rows.end());
+    } else {
+        // By order, the index on audit_log.order_id; else newest first by id.
+        std::string sql = "SELECT id, at, actor, action, order_id, detail FROM audit_log WHERE at >= ?1";
+        if (!r.order.empty()) sql += " AND order_id = ?2";
+        sql += " ORDER BY id DESC";
+        auto st = db.prepare(sql);
+        st.bind(1, r.since);
+        if (!r.order.empty()) st.bind(2, r.order);
+        while (st.step()) {
+            json detail = json::parse(st.text(5), nullptr, false);
+            if (detail.is_discarded()) detail = st.text(5);
+            rows.push_back({{"id", st.int64(0)}, {"at", st.int64(1)}, {"actor", st.text(2)}, {"action", st.text(3)},
+                            {"order_id", st.text(4)}, {"detail", std::move(detail)}});
+            // The action filter is applied as rows come, so --limit counts matches.
+            if (!action_matches(rows.back().at("action").get<std::string>(), r.action)) rows.pop_back();
+            if (static_cast<int>(rows.size()) >= r.limit) break;
+        }
+    }
+    std::erase_if(rows, [&](const json& row) { return !action_matches(row.at("action").get<std::string>(), r.action); });
+    if (static_cast<int>(rows.size()) > r.limit) rows.resize(static_cast<std::size_t>(r.limit));
+    std::reverse(rows.begin(), rows.end());   // oldest first, as a log reads
+    if (r.json) {
+        for (const auto& row : rows) out << row.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+        return 0;
+    }
+    if (rows.empty()) {
+        out << "no audit entries match\n";
+        return 0;
+    }
+    for (const auto& row : rows) {
+        json detail = row.at("detail");
+        if (detail.is_object()) detail.erase("by");
+        out << when(row.at("at").get<std::int64_t>()) << "  " << std::left << std::setw(14) << actor_of(row) << " "
+            << std::setw(26) << row.at("action").get<std::string>() << " "
+            << (row.at("order_id").get<std::string>().empty() ? "-" : "order " + row.at("order_id").get<std::string>()) << "  "
+            << detail.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    }
+    out << rows.size() << " entr" << (rows.size() == 1 ? "y" : "ies") << " (oldest first; --limit " << r.limit << ")\n";
+    return 0;
+}
+
+int buyer(storage::database& db, storage::store& store, std::span<const unsigned char> key, const data_request& r,
+          std::ostream& out, std::ostream& err, std::int64_t now) {
+    if (r.argv.size() != 2 || (r.argv[1] != "export" && r.argv[1] != "forget")) {
+        err << buyer_usage;
+        return 2;
+    }
+    storage::buyer_lookup lookup;
+    if (!buyer_lookup_of(r, lookup, err)) return 2;
+    const storage::buyer_subject who = storage::find_buyer(db, lookup);
+    if (r.argv[1] == "export") {
+        json doc = storage::export_buyer(db, who);
+        doc["exported_at"] = now;
+        doc["exported_by"] = r.by;
+        json counts = json::object();
+        for (const char* part : {"orders", "tags", "events", "actions", "conversations", "reviews", "notifications", "audit"})
+            counts[part] = doc[part].size();
+        // Who handed over whose data: the export is in the audit log, and so
+        // in the next export, and erased with the rest by a forget.
+        db.transaction([&] {
+            store.audit(now, "orderflowctl", "buyer.export", lookup.order_id,
+                        {{"by", r.by}, {"buyer_user_id", who.buyer_user_id}, {"conversation_id", lookup.conversation_id},
+                         {"counts", counts}});
+        });
+        out << doc.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+        return 0;
+    }
+    try {
+        const storage::forget_counts n = storage::forget_buyer(db, who, key, r.suppress, now, r.by);
+        out << "erased the buyer's data: " << n.orders << " cached order(s), " << n.tags << " tag(s), " << n.events
+            << " event(s), " << n.actions << " action(s), " << n.conversations << " conversation(s), " << n.reviews
+            << " review item(s), " << n.notifications << " notification(s), " << n.audit << " audit entr"
+            << (n.audit == 1 ? "y" : "ies") << "\n";
+        if (n.total() == 0) out << "nothing was held about them\n";
+        out << "kept: the keys that stop anything being sent twice (hashes)";
+        if (r.suppress) out << "; " << n.suppressed << " suppression entr" << (n.suppressed == 1 ? "y" : "ies")
+                            << " (keyed hashes): later events about this buyer are set aside unread";
+        else out << "; no suppression entry (privacy.suppress_forgotten is off): a later order from them is handled as anyone's";
+        out << "\n";
+        return 0;
+    } catch (const storage::forget_refused& e) {
+        err << "orderflowctl buyer forget: " << e.what() << "\n";
+        return 1;
+    }
+}
+
+// Staff correct an order's tags (the attributes rules set and read).
+int order_tags(storage::database& db, storage::store& store, const data_request& r, std::ostream& out, std::ostream& err,
+               std::int64_t now) {
+    if (r.argv.size() != 4 || (r.argv[1] != "tag" && r.argv[1] != "untag") || r.argv[2].empty() || r.argv[3].empty()) {
+        err << "usage: orderflowctl order tag|untag ORDER_ID TAG --config FILE\n";
+        return 2;
+    }
+    const std::string& order_id = r.argv[2];
+    const std::string& tag = r.argv[3];
+    bool changed = false;
+    db.transaction([&] {
+        const auto before = store.tags(order_id);
+        const bool had = std::find(before.begin(), before.end(), tag) != before.end();
+        if (r.argv[1] == "tag") store.add_tag(order_id, tag, now);
+        else store.remove_tag(order_id, tag);
+        changed = (r.argv[1] == "tag") != had;
+        if (changed) store.audit(now, "orderflowctl", "order." + r.argv[1], order_id, {{"by", r.by}, {"tag", tag}});
+    });
+    if (!changed) out << "order " << order_id << (r.argv[1] == "tag" ? " already has" : " does not have") << " tag " << tag << "; nothing changed\n";
+    else out << "order " << order_id << ": tag " << tag << (r.argv[1] == "tag" ? " set" : " removed") << " by " << r.by << "\n";
+    return 0;
+}
+
+}  // namespace
+
+orderflow::secret forget_key(const orderflow::secret& vault_key) {
+    unsigned char k[32];
+    constexpr std::string_view context = "orderflow: forget_hash key, v1";
+    crypto_generichash(k, sizeof k, reinterpret_cast<const unsigned char*>(context.data()), context.size(),
+                       bytes(vault_key.reveal()).data(), vault_key.reveal().size());
+    orderflow::secret out(std::string(reinterpret_cast<const char*>(k), sizeof k));
+    sodium_memzero(k, sizeof k);
+    return out;
+}
+
+bool buyer_lookup_of(const data_request& r, storage::buyer_lookup& out, std::ostream& err) {
+    const int given = !r.buyer.empty() + !r.order.empty() + !r.conversation.empty();
+    if (given != 1) {
+        err << "orderflowctl buyer: name the buyer by exactly one of --buyer USER_ID, --order ORDER_ID, --conversation ID\n";
+        return false;
+    }
+    out.buyer_user_id = r.buyer;
+    out.order_id = r.order;
+    out.conversation_id = r.conversation;
+    return true;
+}
+
+int data_rights_command(storage::database& db, storage::store& store, std::span<const unsigned char> key,
+                        const data_request& r, std::ostream& out, std::ostream& err, std::int64_t now) {
+    if (r.argv.empty()) return 2;
+    if (r.argv[0] == "audit") return audit(db, r, out, err);
+    if (r.argv[0] == "buyer") return buyer(db, store, key, r, out, err, now);
+    if (r.argv[0] == "order") return order_tags(db, store, r, out, err, now);
+    err << "unknown command '" << r.argv[0] << "'\n";
+    return 2;
+}
+
+}  // namespace orderflow::daemon

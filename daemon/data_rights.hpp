@@ -1,0 +1,59 @@
+// The buyer's requests and the record of who did what (docs/privacy.md):
+//
+//   buyer export  --buyer ID | --order ID | --conversation ID
+//   buyer forget  (the same)
+//   audit [--since T] [--order ID] [--buyer ID] [--action NAME] [--limit N] [--json]
+//   order tag|untag ORDER TAG        (staff correct an order's tags, audited)
+//
+// Like `review`, these run inside orderflowd on a request over the admin
+// socket (the socket's permissions decide who may, the daemon records who
+// did), or, when the daemon is not running, in orderflowctl against the
+// database directly: the same function either way. `buyer refresh` needs
+// TikTok and so the running daemon (admin/commands.cpp).
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace orderflow {
+class secret;
+}
+
+namespace orderflow::storage {
+class database;
+class store;
+struct buyer_lookup;
+}  // namespace orderflow::storage
+
+namespace orderflow::daemon {
+
+struct data_request {
+    std::vector<std::string> argv;     // "buyer", "export"; "audit"; "order", "tag", ORDER, TAG
+    std::string by;                    // who acts, as they say (or the socket's user)
+    std::string buyer, order, conversation;
+    std::string action;                // audit: an action name, or its prefix before '.' ("review")
+    std::int64_t since = 0;            // audit: unix seconds, 0 for all
+    int limit = 100;                   // audit: the newest this many
+    bool json = false;                 // audit: JSON lines instead of a table
+    bool suppress = false;             // forget: config privacy.suppress_forgotten
+};
+
+// The key forget_hash is keyed with, derived from the vault key (so it is
+// as secret as the tokens, and nobody without it can test an id against
+// the suppression list).
+orderflow::secret forget_key(const orderflow::secret& vault_key);
+
+// Runs one of the commands above; output for people (or the export's JSON)
+// on `out`, problems on `err`. Returns the exit code: 0 ok, 1 failure, 2
+// usage. Throws storage_error when the database fails.
+int data_rights_command(storage::database& db, storage::store& store, std::span<const unsigned char> forget_key,
+                        const data_request& r, std::ostream& out, std::ostream& err, std::int64_t now);
+
+// The buyer's ids from the request (usage on `err` and false when none or
+// more than one kind is given).
+bool buyer_lookup_of(const data_request& r, storage::buyer_lookup& out, std::ostream& err);
+
+}  // namespace orderflow::daemon

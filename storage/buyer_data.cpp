@@ -1,0 +1,445 @@
+// SQL behind buyer_data.hpp. Sets of ids go to SQLite as one JSON array
+// parameter and are read with json_each, so each question is one statement
+// however many orders the buyer has.
+//
+// Columns that hold JSON written by orderflow (payloads, snapshots, details)
+// are read with json_extract behind json_valid, so one row that is not JSON
+// cannot fail a whole export or forget.
+#include "storage/buyer_data.hpp"
+
+#include "storage/detail/sodium.hpp"
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+namespace orderflow::storage {
+
+namespace {
+
+using json = nlohmann::json;
+
+template <class Set>
+std::string json_array(const Set& s) {
+    json a = json::array();
+    for (const auto& v : s) a.push_back(v);
+    return a.dump();
+}
+
+json parsed_or_text(const std::string& text) {
+    if (text.empty()) return "";
+    json j = json::parse(text, nullptr, false);
+    return j.is_discarded() ? json(text) : j;
+}
+
+// Adds what `sql` (binding ?1) returns in column 0 to `out`; true when something new came.
+bool add_texts(database& db, std::string_view sql, std::string_view arg, std::set<std::string>& out) {
+    auto st = db.prepare(sql);
+    st.bind(1, arg);
+    bool grew = false;
+    while (st.step()) {
+        std::string v = st.text(0);
+        if (!v.empty() && out.insert(std::move(v)).second) grew = true;
+    }
+    return grew;
+}
+
+// Adds the ids `sql` returns (?1 orders, ?2 conversations, ?3 the buyer or the events) to `out`.
+void add_ids(database& db, std::string_view sql, const std::string& a1, const std::string& a2, const std::string& a3,
+             std::set<std::int64_t>& out) {
+    auto st = db.prepare(sql);
+    st.bind(1, a1).bind(2, a2);
+    if (sql.find("?3") != std::string_view::npos) st.bind(3, a3);
+    while (st.step()) out.insert(st.int64(0));
+}
+
+// The conversation a JSON column names ($.conversation_id, or $.data.conversation_id for an inbox payload).
+constexpr std::string_view outbox_conversation =
+    "CASE WHEN json_valid(payload) THEN json_extract(payload, '$.conversation_id') END";
+
+}  // namespace
+
+// ------------------------------------------------------------------- find_buyer
+
+buyer_subject find_buyer(database& db, const buyer_lookup& by) {
+    buyer_subject s;
+    s.buyer_user_id = by.buyer_user_id;
+    if (!by.order_id.empty()) s.order_ids.insert(by.order_id);
+    if (!by.conversation_id.empty()) s.conversation_ids.insert(by.conversation_id);
+
+    // Each round follows every link once; a buyer with orders, actions and
+    // conversations is complete after two, three rounds bound it.
+    for (int round = 0; round < 3; ++round) {
+        bool grew = false;
+        std::set<std::string> buyers;
+        for (const auto& o : s.order_ids) {
+            add_texts(db, "SELECT CASE WHEN json_valid(snapshot) THEN json_extract(snapshot, '$.user_id') END FROM orders WHERE order_id = ?1",
+                      o, buyers);
+            add_texts(db, "SELECT DISTINCT buyer_user_id FROM outbox WHERE order_id = ?1 AND buyer_user_id != ''", o, buyers);
+        }
+        for (const auto& c : s.conversation_ids)
+            add_texts(db, "SELECT buyer_user_id FROM conversations WHERE conversation_id = ?1", c, buyers);
+        if (s.buyer_user_id.empty() && buyers.size() == 1) {
+            s.buyer_user_id = *buyers.begin();
+            grew = true;
+        }
+        if (!s.buyer_user_id.empty()) {
+            const std::string& b = s.buyer_user_id;
+            grew |= add_texts(db,
+                              "SELECT order_id FROM orders WHERE json_valid(snapshot) AND json_extract(snapshot, '$.user_id') = ?1",
+                              b, s.order_ids);
+            grew |= add_texts(db, "SELECT DISTINCT order_id FROM outbox WHERE buyer_user_id = ?1 AND order_id != ''", b, s.order_ids);
+            grew |= add_texts(db, "SELECT conversation_id FROM conversations WHERE buyer_user_id = ?1", b, s.conversation_ids);
+        }
+        if (!grew) break;
+    }
+
+    const std::string orders = json_array(s.order_ids), conversations = json_array(s.conversation_ids);
+    const std::string& buyer = s.buyer_user_id;
+    add_ids(db,
+            std::string("SELECT id FROM outbox WHERE order_id IN (SELECT value FROM json_each(?1)) "
+                        "OR (?3 != '' AND buyer_user_id = ?3) "
+                        "OR (instr(payload, 'conversation_id') AND ") + std::string(outbox_conversation) +
+                " IN (SELECT value FROM json_each(?2)))",
+            orders, conversations, buyer, s.action_ids);
+    add_ids(db,
+            "SELECT id FROM inbox WHERE order_id IN (SELECT value FROM json_each(?1)) "
+            "OR (payload != '{}' AND instr(payload, 'conversation_id') AND json_valid(payload) "
+            "    AND json_extract(payload, '$.data.conversation_id') IN (SELECT value FROM json_each(?2)))",
+            orders, conversations, buyer, s.event_ids);
+    // An event that planned one of the buyer's actions is about the buyer too.
+    {
+        auto st = db.prepare("SELECT DISTINCT event_id FROM outbox WHERE id IN (SELECT value FROM json_each(?1)) AND event_id != 0");
+        st.bind(1, json_array(s.action_ids));
+        while (st.step()) s.event_ids.insert(st.int64(0));
+    }
+    {
+        auto st = db.prepare(
+            "SELECT id FROM review WHERE order_id IN (SELECT value FROM json_each(?1)) "
+            "OR case_key IN (SELECT 'conversation:' || value FROM json_each(?2)) "
+            "OR (json_valid(evidence) AND (json_extract(evidence, '$.conversation_id') IN (SELECT value FROM json_each(?2)) "
+            "    OR json_extract(evidence, '$.inbox_id') IN (SELECT value FROM json_each(?3)) "
+            "    OR json_extract(evidence, '$.action_id') IN (SELECT value FROM json_each(?4))))");
+        st.bind(1, orders).bind(2, conversations).bind(3, json_array(s.event_ids)).bind(4, json_array(s.action_ids));
+        while (st.step()) s.review_ids.insert(st.int64(0));
+    }
+    return s;
+}
+
+// ----------------------------------------------------------------------- export
+
+std::vector<json> audit_rows_about(database& db, const buyer_subject& who) {
+    auto st = db.prepare(
+        "SELECT id, at, actor, action, order_id, detail FROM audit_log "
+        "WHERE order_id IN (SELECT value FROM json_each(?1)) "
+        "OR (json_valid(detail) AND (json_extract(detail, '$.conversation_id') IN (SELECT value FROM json_each(?2)) "
+        "    OR json_extract(detail, '$.action_id') IN (SELECT value FROM json_each(?3)) "
+        "    OR (?4 != '' AND json_extract(detail, '$.buyer_user_id') = ?4))) "
+        "ORDER BY id");
+    st.bind(1, json_array(who.order_ids)).bind(2, json_array(who.conversation_ids)).bind(3, json_array(who.action_ids));
+    st.bind(4, who.buyer_user_id);
+    std::vector<json> rows;
+    while (st.step())
+        rows.push_back({{"id", st.int64(0)}, {"at", st.int64(1)}, {"actor", st.text(2)}, {"action", st.text(3)},
+                        {"order_id", st.text(4)}, {"detail", parsed_or_text(st.text(5))}});
+    return rows;
+}
+
+json export_buyer(database& db, const buyer_subject& who) {
+    const std::string orders = json_array(who.order_ids);
+    json doc{{"format", "orderflow-buyer-export/1"},
+             {"buyer", {{"buyer_user_id", who.buyer_user_id},
+                        {"order_ids", who.order_ids},
+                        {"conversation_ids", who.conversation_ids}}}};
+    // One read transaction: every section from the same moment.
+    db.exec("BEGIN");
+    try {
+        json& out_orders = doc["orders"] = json::array();
+        {
+            auto st = db.prepare("SELECT order_id, status, snapshot, updated_at FROM orders WHERE order_id IN (SELECT value FROM json_each(?1)) ORDER BY order_id");
+            st.bind(1, orders);
+            while (st.step())
+                out_orders.push_back({{"order_id", st.text(0)}, {"status", st.text(1)}, {"order", parsed_or_text(st.text(2))},
+                                      {"cached_at", st.int64(3)}});
+        }
+        json& tags = doc["tags"] = json::array();
+        {
+            auto st = db.prepare("SELECT order_id, tag, created_at FROM order_tags WHERE order_id IN (SELECT value FROM json_each(?1)) ORDER BY order_id, tag");
+            st.bind(1, orders);
+            while (st.step()) tags.push_back({{"order_id", st.text(0)}, {"tag", st.text(1)}, {"set_at", st.int64(2)}});
+        }
+        json& events = doc["events"] = json::array();
+        {
+            auto st = db.prepare(
+                "SELECT id, source, event, order_id, received_at, state, note, finished_at, payload, context "
+                "FROM inbox WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id");
+            st.bind(1, json_array(who.event_ids));
+            while (st.step())
+                events.push_back({{"id", st.int64(0)}, {"source", st.text(1)}, {"event", st.text(2)}, {"order_id", st.text(3)},
+                                  {"received_at", st.int64(4)}, {"state", st.text(5)}, {"note", st.text(6)},
+                                  {"finished_at", st.int64(7)}, {"payload", parsed_or_text(st.text(8))},
+                                  {"rules_saw", parsed_or_text(st.text(9))}});
+        }
+        json& actions = doc["actions"] = json::array();
+        {
+            auto st = db.prepare(
+                "SELECT id, kind, rule_id, order_id, state, reason, created_at, updated_at, payload, result, attempts "
+                "FROM outbox WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id");
+            st.bind(1, json_array(who.action_ids));
+            while (st.step()) {
+                json a{{"id", st.int64(0)}, {"kind", st.text(1)}, {"rule_id", st.text(2)}, {"order_id", st.text(3)},
+                       {"state", st.text(4)}, {"reason", st.text(5)}, {"planned_at", st.int64(6)}, {"updated_at", st.int64(7)},
+                       {"what", parsed_or_text(st.text(8))}, {"tiktok_answer", parsed_or_text(st.text(9))}, {"attempts", st.int64(10)}};
+                auto h = db.prepare("SELECT at, state, reason FROM outbox_history WHERE action_id = ?1 ORDER BY id");
+                h.bind(1, st.int64(0));
+                json& history = a["history"] = json::array();
+                while (h.step()) history.push_back({{"at", h.int64(0)}, {"state", h.text(1)}, {"reason", h.text(2)}});
+                actions.push_back(std::move(a));
+            }
+        }
+        json& conversations = doc["conversations"] = json::array();
+        {
+            auto st = db.prepare(
+                "SELECT buyer_user_id, conversation_id, updated_at FROM conversations "
+                "WHERE (?1 != '' AND buyer_user_id = ?1) OR conversation_id IN (SELECT value FROM json_each(?2)) ORDER BY conversation_id");
+            st.bind(1, who.buyer_user_id).bind(2, json_array(who.conversation_ids));
+            while (st.step())
+                conversations.push_back({{"buyer_user_id", st.text(0)}, {"conversation_id", st.text(1)}, {"updated_at", st.int64(2)}});
+        }
+        json& reviews = doc["reviews"] = json::array();
+        {
+            auto st = db.prepare(
+                "SELECT id, order_id, reason, severity, summary, evidence, state, created_at, updated_at, resolved_by, note "
+                "FROM review WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id");
+            st.bind(1, json_array(who.review_ids));
+            while (st.step())
+                reviews.push_back({{"id", st.int64(0)}, {"order_id", st.text(1)}, {"reason", st.text(2)}, {"severity", st.text(3)},
+                                   {"summary", st.text(4)}, {"evidence", parsed_or_text(st.text(5))}, {"state", st.text(6)},
+                                   {"created_at", st.int64(7)}, {"updated_at", st.int64(8)}, {"resolved_by", st.text(9)},
+                                   {"note", st.text(10)}});
+        }
+        json& notifications = doc["notifications"] = json::array();
+        {
+            auto st = db.prepare(
+                "SELECT id, channel, review_id, payload, state, updated_at FROM notifications "
+                "WHERE review_id IN (SELECT value FROM json_each(?1)) ORDER BY id");
+            st.bind(1, json_array(who.review_ids));
+            while (st.step())
+                notifications.push_back({{"id", st.int64(0)}, {"channel", st.text(1)}, {"review_id", st.int64(2)},
+                                         {"payload", parsed_or_text(st.text(3))}, {"state", st.text(4)}, {"updated_at", st.int64(5)}});
+        }
+        doc["audit"] = audit_rows_about(db, who);
+        db.exec("COMMIT");
+    } catch (...) {
+        try {
+            db.exec("ROLLBACK");
+        } catch (...) {
+        }
+        throw;
+    }
+    return doc;
+}
+
+// ----------------------------------------------------------------------- forget
+
+std::string forget_hash(std::span<const unsigned char> key, std::string_view material) {
+    detail::ensure_sodium();
+    unsigned char digest[16];
+    crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(material.data()), material.size(),
+                       key.data(), key.size());
+    char hex[sizeof digest * 2 + 1];
+    sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+    return std::string(hex, sizeof digest * 2);
+}
+
+json forget_counts::to_json() const {
+    return {{"orders", orders},   {"tags", tags},       {"events", events},       {"actions", actions},
+            {"conversations", conversations}, {"reviews", reviews}, {"notifications", notifications},
+            {"audit", audit},     {"suppressed", suppressed}};
+}
+
+namespace {
+
+int run(database& db, std::string_view sql, const std::string& ids) {
+    auto st = db.prepare(sql);
+    st.bind(1, ids);
+    st.step();
+    return db.changes();
+}
+
+// Keys that name the buyer's orders or messages ("poll:order:ID:STATUS",
+// "order:ID:STATUS", "msg:ID") become hashes of themselves, so they still
+// tell a repeated change apart and no longer say whose it was. A key whose
+// hashed form is already there (the same change, forgotten before) is the
+// same row twice: the newer one goes.
+void hash_keys_of_event(database& db, std::span<const unsigned char> key, std::int64_t id) {
+    auto st = db.prepare("SELECT dedupe_key FROM inbox WHERE id = ?1");
+    st.bind(1, id);
+    if (st.step()) {
+        const std::string k = st.text(0);
+        if (k.starts_with("poll:")) {
+            const std::string hashed = "forgotten:" + forget_hash(key, k);
+            auto taken = db.prepare("SELECT 1 FROM inbox WHERE dedupe_key = ?1");
+            taken.bind(1, hashed);
+            if (taken.step()) {
+                auto del = db.prepare("DELETE FROM inbox WHERE id = ?1");
+                del.bind(1, id);
+                del.step();
+            } else {
+                auto up = db.prepare("UPDATE inbox SET dedupe_key = ?2 WHERE id = ?1");
+                up.bind(1, id).bind(2, hashed);
+                up.step();
+            }
+        }
+    }
+    std::vector<std::string> changes;
+    {
+        auto ch = db.prepare("SELECT change_key FROM inbox_changes WHERE inbox_id = ?1 AND change_key NOT LIKE 'forgotten:%'");
+        ch.bind(1, id);
+        while (ch.step()) changes.push_back(ch.text(0));
+    }
+    for (const auto& k : changes) {
+        auto del = db.prepare("DELETE FROM inbox_changes WHERE change_key = ?1");
+        del.bind(1, k);
+        del.step();
+        auto ins = db.prepare("INSERT OR IGNORE INTO inbox_changes (change_key, inbox_id) VALUES (?1, ?2)");
+        ins.bind(1, "forgotten:" + forget_hash(key, k)).bind(2, id);
+        ins.step();
+    }
+}
+
+}  // namespace
+
+forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<const unsigned char> key, bool suppress,
+                           std::int64_t now, std::string_view by) {
+    const std::string orders = json_array(who.order_ids), actions = json_array(who.action_ids),
+                      events = json_array(who.event_ids), reviews = json_array(who.review_ids),
+                      conversations = json_array(who.conversation_ids);
+    // Freed and overwritten bytes are zeroed, not left in free pages.
+    db.exec("PRAGMA secure_delete = ON");
+    forget_counts n;
+    try {
+        db.transaction([&] {
+            {
+                auto st = db.prepare("SELECT count(*) FROM outbox WHERE id IN (SELECT value FROM json_each(?1)) AND state IN ('sending', 'unknown')");
+                st.bind(1, actions);
+                st.step();
+                if (st.int64(0) > 0)
+                    throw forget_refused(std::to_string(st.int64(0)) +
+                                         " message(s) to this buyer are being sent or have an unknown outcome, and reconciling them needs "
+                                         "their text; nothing was erased. Try again once they are settled (orderflowctl review list "
+                                         "shows the unknown ones)");
+            }
+            n.orders = run(db, "DELETE FROM orders WHERE order_id IN (SELECT value FROM json_each(?1))", orders);
+            n.tags = run(db, "DELETE FROM order_tags WHERE order_id IN (SELECT value FROM json_each(?1))", orders);
+
+            // The audit rows first: they are found by the ids about to be erased.
+            const std::vector<json> audit = audit_rows_about(db, who);
+            for (const auto& row : audit) {
+                auto st = db.prepare("UPDATE audit_log SET order_id = '', detail = ?2 WHERE id = ?1");
+                st.bind(1, row.at("id").get<std::int64_t>()).bind(2, json{{"erased", "at the buyer's request"}}.dump());
+                st.step();
+                ++n.audit;
+            }
+
+            {
+                auto st = db.prepare(
+                    "UPDATE outbox SET state = 'skipped', reason = 'the buyer''s data was erased at their request', updated_at = ?2 "
+                    "WHERE id IN (SELECT value FROM json_each(?1)) AND state IN ('planned', 'deferred')");
+                st.bind(1, actions).bind(2, now);
+                st.step();
+            }
+            n.actions = run(db,
+                            "UPDATE outbox SET payload = '{}', result = '', buyer_user_id = '', order_id = '' "
+                            "WHERE id IN (SELECT value FROM json_each(?1))",
+                            actions);
+            // The history's reasons may quote an API error about the order.
+            run(db, "UPDATE outbox_history SET reason = '' WHERE action_id IN (SELECT value FROM json_each(?1))", actions);
+
+            for (std::int64_t id : who.event_ids) hash_keys_of_event(db, key, id);
+            n.events = run(db,
+                           "UPDATE inbox SET payload = '{}', context = '', order_id = '', "
+                           "note = CASE WHEN state = 'pending' THEN '' ELSE note END, "
+                           "state = CASE WHEN state = 'pending' THEN 'ignored' ELSE state END "
+                           "WHERE id IN (SELECT value FROM json_each(?1))",
+                           events);
+
+            {
+                auto st = db.prepare(
+                    "DELETE FROM conversations WHERE (?1 != '' AND buyer_user_id = ?1) OR conversation_id IN (SELECT value FROM json_each(?2))");
+                st.bind(1, who.buyer_user_id).bind(2, conversations);
+                st.step();
+                n.conversations = db.changes();
+            }
+            n.notifications = run(db, "DELETE FROM notifications WHERE review_id IN (SELECT value FROM json_each(?1))", reviews);
+            {
+                auto st = db.prepare(
+                    "UPDATE review SET order_id = '', case_key = '', evidence = '{}', summary = 'erased at the buyer''s request', "
+                    "state = 'resolved', resolved_by = CASE WHEN state = 'resolved' THEN resolved_by ELSE ?2 END, "
+                    "note = CASE WHEN state = 'resolved' THEN note ELSE 'closed by a forget of the buyer''s data' END, updated_at = ?3 "
+                    "WHERE id IN (SELECT value FROM json_each(?1))");
+                st.bind(1, reviews).bind(2, by).bind(3, now);
+                st.step();
+                n.reviews = db.changes();
+            }
+
+            if (suppress) {
+                std::vector<std::string> subjects;
+                if (!who.buyer_user_id.empty()) subjects.push_back("buyer:" + who.buyer_user_id);
+                for (const auto& o : who.order_ids) subjects.push_back("order:" + o);
+                for (const auto& c : who.conversation_ids) subjects.push_back("conversation:" + c);
+                for (const auto& s : subjects) {
+                    auto st = db.prepare("INSERT OR IGNORE INTO forgotten (subject, at) VALUES (?1, ?2)");
+                    st.bind(1, forget_hash(key, s)).bind(2, now);
+                    st.step();
+                    n.suppressed += db.changes();
+                }
+            }
+
+            auto st = db.prepare("INSERT INTO audit_log (at, actor, action, order_id, detail) VALUES (?1, ?2, 'buyer.forget', '', ?3)");
+            json detail = n.to_json();
+            detail["by"] = by;
+            st.bind(1, now).bind(2, "orderflowctl").bind(3, detail.dump());
+            st.step();
+        });
+    } catch (...) {
+        db.exec("PRAGMA secure_delete = OFF");
+        throw;
+    }
+    db.exec("PRAGMA secure_delete = OFF");
+    // The old page images are still in the WAL: copied over and the WAL
+    // emptied. TRUNCATE waits (busy timeout) for readers of older snapshots.
+    auto st = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+    if (st.step() && st.int64(0) != 0)
+        throw storage_error(SQLITE_BUSY, "the buyer's data was erased, but the write-ahead log could not be emptied now "
+                                              "(another connection was reading); it is emptied by the next checkpoint, "
+                                              "or run the forget again");
+    return n;
+}
+
+void set_aside_event(database& db, std::span<const unsigned char> key, std::int64_t id, std::int64_t now) {
+    hash_keys_of_event(db, key, id);
+    auto st = db.prepare(
+        "UPDATE inbox SET payload = '{}', context = '', order_id = '', state = 'ignored', "
+        "note = 'about a buyer whose data was erased at their request; not read or acted on', finished_at = ?2, starts = 0 "
+        "WHERE id = ?1 AND state = 'pending'");
+    st.bind(1, id).bind(2, now);
+    st.step();
+}
+
+bool is_forgotten(database& db, std::span<const unsigned char> key, std::string_view buyer_user_id, std::string_view order_id,
+                  std::string_view conversation_id) {
+    {
+        auto any = db.prepare("SELECT 1 FROM forgotten LIMIT 1");
+        if (!any.step()) return false;
+    }
+    auto st = db.prepare("SELECT 1 FROM forgotten WHERE subject = ?1");
+    auto check = [&](std::string_view kind, std::string_view id) {
+        if (id.empty()) return false;
+        st.reset();
+        st.bind(1, forget_hash(key, std::string(kind) + std::string(id)));
+        return st.step();
+    };
+    return check("buyer:", buyer_user_id) || check("order:", order_id) || check("conversation:", conversation_id);
+}
+
+}  // namespace orderflow::storage

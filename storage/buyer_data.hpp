@@ -1,0 +1,114 @@
+// One buyer's data, for the buyer's requests (docs/privacy.md): find
+// everything orderflow holds about a buyer, hand it over as one JSON
+// document, or erase it while keeping what stops anything being sent twice.
+//
+// A buyer is known by their TikTok user id, an order id or a conversation
+// id; find_buyer follows the links between them (the cached order names its
+// buyer, an action names the buyer it was for, the conversation map names
+// the buyer of each conversation) until nothing new turns up. Rows are
+// matched on those ids exactly, never on a substring, so another buyer whose
+// id merely contains this one's is never included.
+//
+// Synchronous, like the rest of storage; the scans read the inbox, the outbox
+// and the audit log once each (they have no index on the buyer), which is
+// fine for a command an operator runs now and then.
+#pragma once
+
+#include "storage/database.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace orderflow::storage {
+
+// What the person asking gave: one (or more) of the three.
+struct buyer_lookup {
+    std::string buyer_user_id;
+    std::string order_id;
+    std::string conversation_id;
+};
+
+// Everything that identifies the buyer in orderflow's tables.
+struct buyer_subject {
+    std::string buyer_user_id;                 // "" when no row names it
+    std::set<std::string> order_ids;
+    std::set<std::string> conversation_ids;
+    std::set<std::int64_t> action_ids;         // outbox rows for this buyer
+    std::set<std::int64_t> event_ids;          // inbox rows about this buyer
+    std::set<std::int64_t> review_ids;         // review items about this buyer
+    bool nothing_found() const { return action_ids.empty() && event_ids.empty() && review_ids.empty() && order_ids.empty() && conversation_ids.empty() && buyer_user_id.empty(); }
+};
+
+// Follows the links from what was given; ids given are kept even when no
+// row mentions them (the answer is then "nothing held").
+buyer_subject find_buyer(database& db, const buyer_lookup& by);
+
+// The buyer's data as one document (fields described in docs/privacy.md):
+// {"format", "buyer", "orders", "tags", "events", "actions", "conversations",
+//  "reviews", "notifications", "audit"}; JSON held in a column (payloads,
+// snapshots, evidence) is embedded as JSON, not as a string.
+nlohmann::json export_buyer(database& db, const buyer_subject& who);
+
+// The audit rows about the buyer (by order, action, conversation or buyer
+// id), oldest first, in the shape of store::recent_audit.
+std::vector<nlohmann::json> audit_rows_about(database& db, const buyer_subject& who);
+
+// A keyed one-way hash (BLAKE2b, 128 bits, hex) of `material`: what a
+// forget keeps instead of an id. key: the vault key (32 bytes).
+std::string forget_hash(std::span<const unsigned char> key, std::string_view material);
+
+// What forget_buyer changed, per table.
+struct forget_counts {
+    int orders = 0;          // cached orders deleted
+    int tags = 0;            // order tags deleted
+    int events = 0;          // inbox rows emptied (payload, context, order id; ids in keys hashed)
+    int actions = 0;         // outbox rows emptied (texts, results, ids); pending ones skipped
+    int conversations = 0;   // buyer -> conversation rows deleted
+    int reviews = 0;         // review items emptied (and resolved)
+    int notifications = 0;   // staff notifications about them deleted
+    int audit = 0;           // audit rows whose ids and details were removed
+    int suppressed = 0;      // suppression entries written (keyed hashes)
+    int total() const { return orders + tags + events + actions + conversations + reviews + notifications + audit; }
+    nlohmann::json to_json() const;
+};
+
+// Thrown when a forget cannot run now; the message says why and what to do.
+class forget_refused : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Erases the buyer's personal data from every table, in one transaction
+// with secure_delete on (freed bytes are overwritten), then checkpoints the
+// WAL and truncates it, so the database file and its WAL hold no trace of
+// the buyer's name, address, messages or ids (docs/privacy.md, "Forget").
+// Kept: idempotency keys (already hashes), webhook notification ids
+// (TikTok's, not the buyer's), the event and action rows themselves with
+// their states, so nothing is sent twice; keys that contain an id are
+// replaced by forget_hash of themselves. With `suppress`, keyed hashes of the
+// buyer, order and conversation ids are written to `forgotten`, so later
+// events about them are set aside unread (is_forgotten).
+// Planned and deferred actions for the buyer become skipped. Refuses
+// (forget_refused) while one is being sent or its outcome is unknown: the
+// reconciliation needs its text. `by` and the counts go to the audit log
+// (no id of the buyer). Must be called outside a transaction.
+forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<const unsigned char> key, bool suppress,
+                           std::int64_t now, std::string_view by);
+
+// True when one of the ids given (empty ones are skipped) was forgotten with
+// suppression. Reads one small table; false at once when it is empty.
+bool is_forgotten(database& db, std::span<const unsigned char> key, std::string_view buyer_user_id,
+                  std::string_view order_id, std::string_view conversation_id);
+
+// An event about a forgotten buyer (is_forgotten) is emptied as a forget
+// would have, without being read, and finished 'ignored' (or deleted when its
+// hashed key shows the same change was set aside before). Call inside a
+// transaction.
+void set_aside_event(database& db, std::span<const unsigned char> key, std::int64_t id, std::int64_t now);
+
+}  // namespace orderflow::storage
