@@ -225,6 +225,18 @@ service::~service() = default;
 void service::start() {
     auto& s = *impl_;
     const auto& cfg = s.in_force.cfg();
+    // The first start on a database restored from a backup: for a day,
+    // every message is looked for in the conversation before it is sent.
+    if (auto b = s.store.get_state("backup")) {
+        json j = json::parse(*b, nullptr, false);
+        if (j.is_object() && !j.contains("restored_at")) {
+            j["restored_at"] = s.clock();
+            s.store.put_state("backup", j.dump(), s.clock());
+            log::warn("restored_from_backup", {{"taken_at", j.value("taken_at", std::int64_t{0})},
+                                               {"advice", "messages are checked against the buyer's conversation before they are sent "
+                                                          "for 24 h, so what went out after the backup is not sent again"}});
+        }
+    }
     for (const auto& w : storage::permission_warnings(cfg.storage.path))
         log::warn("storage_permissions_wide", {{"message", w}});
     int interrupted = s.store.mark_interrupted_sends(s.clock());

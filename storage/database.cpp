@@ -556,6 +556,24 @@ std::int64_t database::backup_to(const fs::path& dest) {
     const int finish = sqlite3_backup_finish(b);
     if (rc != SQLITE_DONE) fail(rc, "copying");
     if (finish != SQLITE_OK) fail(finish, "finishing the copy");
+    // A message planned when the copy was taken may have been sent since.
+    // In the copy it is 'sending': a daemon started on it finds it
+    // interrupted (unknown) and reconciles it against the conversation
+    // before anything is sent, so a restore never sends a message twice.
+    if ((rc = sqlite3_exec(out,
+                           "UPDATE outbox SET state = 'sending', reason = 'in a backup: may have been sent after the copy was taken' "
+                           "WHERE state IN ('planned', 'deferred') AND kind IN ('send_message', 'reply')",
+                           nullptr, nullptr, nullptr)) != SQLITE_OK)
+        fail(rc, "marking the copy's unfinished messages");
+    // The copy knows when it was taken: a daemon started on it reconciles
+    // every message for a day before sending it (daemon/executor/
+    // message_sender.cpp), because changes after this moment may have been
+    // messaged already and the copy cannot know.
+    if ((rc = sqlite3_exec(out,
+                           "INSERT OR REPLACE INTO daemon_state (name, value, updated_at) "
+                           "VALUES ('backup', json_object('taken_at', unixepoch()), unixepoch())",
+                           nullptr, nullptr, nullptr)) != SQLITE_OK)
+        fail(rc, "marking the copy");
     // The copy is in WAL mode like its source; fold its WAL in, so the one
     // file is the whole backup.
     if ((rc = sqlite3_exec(out, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr)) != SQLITE_OK) fail(rc, "checkpointing the copy");

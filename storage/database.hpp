@@ -187,7 +187,10 @@ public:
     // in one read transaction: writers go on meanwhile (WAL), the copy is
     // the database as of one commit, never torn. The copy is checked
     // (PRAGMA integrity_check) and synced before it is given its name, so
-    // `dest` either is a whole database or does not exist. Returns its size
+    // `dest` either is a whole database or does not exist. Messages still
+    // planned in the copy are marked 'sending' there, so a daemon started on
+    // a restored copy reconciles them before sending (one may have gone out
+    // after the copy was taken). Returns its size
     // in bytes. Throws storage_error saying what went wrong.
     std::int64_t backup_to(const std::filesystem::path& dest);
     // False when the path no longer names the file that was opened: it was

@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "daemon/executor/guards.hpp"
 #include "daemon/executor/outcomes.hpp"
+#include "daemon/executor/reconciler.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/tokens.hpp"
 #include "tikapi/client.hpp"
@@ -34,6 +35,24 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
     }
     const orderflow::secret* token = co_await tokens_.access();
     if (!token) { out_.defer(a, tokens_.advice()); co_return; }
+
+    // Restored from a backup a day ago or less: this message may have gone
+    // out after the copy was taken. The reconciler looks for it in the
+    // conversation first, and sends it only if it is not there.
+    if (in_restore_window(ctx_.store, ctx_.clock())) {
+        bool looked = false;
+        for (const auto& h : ctx_.store.action_history(a.id))
+            looked |= h.reason.starts_with("in a backup") || h.reason.starts_with("reconciled");
+        if (!looked) {
+            ctx_.db.transaction([&] {
+                ctx_.store.begin_attempt(a.id, ctx_.clock());
+                ctx_.store.set_action_state(a.id, "unknown",
+                                            "in a backup window: the database was restored from a backup; "
+                                            "looked for in the conversation before it is sent", "", ctx_.clock());
+            });
+            co_return;
+        }
+    }
 
     // The conversation: cached per buyer, else opened (Create Conversation
     // reopens an existing one and returns its id).

@@ -14,6 +14,21 @@ namespace orderflow::daemon {
 namespace asio = boost::asio;
 using json = nlohmann::json;
 
+std::int64_t restored_backup_taken_at(storage::store& store) {
+    auto v = store.get_state("backup");
+    if (!v) return 0;
+    json j = json::parse(*v, nullptr, false);
+    return j.is_object() ? j.value("taken_at", std::int64_t{0}) : 0;
+}
+
+bool in_restore_window(storage::store& store, std::int64_t now) {
+    auto v = store.get_state("backup");
+    if (!v) return false;
+    json j = json::parse(*v, nullptr, false);
+    const std::int64_t restored = j.is_object() ? j.value("restored_at", std::int64_t{0}) : 0;
+    return restored > 0 && now < restored + restore_window_seconds;
+}
+
 reconciler::reconciler(context ctx, tikapi::client& api, token_keeper& tokens, review_desk& desk)
     : ctx_(std::move(ctx)), api_(api), tokens_(tokens), desk_(desk) {}
 
@@ -42,19 +57,33 @@ asio::awaitable<void> reconciler::reconcile(const storage::action_row& a) {
     std::optional<std::string> conversation;
     if (!p.value("conversation_id", "").empty()) conversation = p.value("conversation_id", "");
     else conversation = ctx_.store.conversation_for(p.value("buyer_user_id", ""));
-    if (!conversation) {
+    // A send restored from a backup (storage::database::backup_to) may have
+    // gone out after the copy was taken, through a conversation the copy
+    // never cached: ask TikTok for the buyer's conversation (Create
+    // Conversation returns the existing one) instead of concluding.
+    bool from_backup = false;
+    for (const auto& h : ctx_.store.action_history(a.id)) from_backup |= h.reason.starts_with("in a backup");
+    from_backup = from_backup && restored_backup_taken_at(ctx_.store) > 0;
+    if (!conversation && !from_backup) {
         // The conversation is opened (and cached) before a message is sent.
         replan(a, "reconciled: no conversation was opened, so nothing was sent");
         co_return;
     }
     const orderflow::secret* token = co_await tokens_.access();
     if (!token) co_return;   // stays unknown; looked at again on the next start
+    if (!conversation) {
+        auto opened = co_await api_.create_conversation(p.value("buyer_user_id", ""), *token);
+        if (!opened) co_return;   // stays unknown; looked at again on the next pass or start
+        conversation = opened.value();
+    }
 
     // TikTok's clock and ours may differ: look a little before the planning
     // time. Erring this way can only mistake an older identical text for
     // this one (not sent: at most once), never send twice.
     constexpr std::int64_t clock_skew = 300;
-    const std::int64_t since = a.created_at - clock_skew;
+    std::int64_t since = a.created_at - clock_skew;
+    // Restored from a backup: the message may have gone out any time after the copy was taken.
+    if (from_backup) since = std::min(since, restored_backup_taken_at(ctx_.store) - clock_skew);
     const std::string path = "/customer_service/202309/conversations/" + *conversation + "/messages";
     bool found = false, complete = false;
     std::string message_id, page_token;

@@ -23,6 +23,16 @@ namespace orderflow::daemon {
 class review_desk;
 class token_keeper;
 
+// A database restored from a backup (storage::database::backup_to marks
+// the copy with daemon_state "backup" = {"taken_at"}; the first start on it
+// adds "restored_at"). For a day after the restore every message is
+// reconciled against the buyer's conversation before it is sent: it may
+// have gone out between the backup and the restore, which the copy cannot
+// know (docs/operations.md, "Backups").
+constexpr std::int64_t restore_window_seconds = 86400;
+std::int64_t restored_backup_taken_at(storage::store& store);   // 0: not a restored copy
+bool in_restore_window(storage::store& store, std::int64_t now);
+
 class reconciler {
 public:
     reconciler(context ctx, tikapi::client& api, token_keeper& tokens, review_desk& desk);

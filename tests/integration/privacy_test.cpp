@@ -1,0 +1,219 @@
+// A buyer's requests, as staff answer them with orderflowctl against the
+// running daemon (over its admin socket): export everything held about
+// them, forget it (no byte left in the database file or its WAL), and a
+// redelivered webhook afterwards sends nothing. The audit log tells who did
+// what. A backup taken during a burst of webhooks is whole, and a daemon
+// started on it sends nothing twice.
+#include "tests/integration/harness.hpp"
+
+#include "storage/database.hpp"
+#include "storage/store.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using namespace orderflow::testing;
+
+namespace {
+
+std::string raw_bytes(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+run_result ctl(const stack& s, std::vector<std::string> args) {
+    args.insert(args.begin(), (bin_dir() / "orderflowctl").string());
+    args.push_back("--config");
+    args.push_back(s.config_path().string());
+    return run(args);
+}
+
+const char* privacy_rules = R"({
+  "templates": {
+    "thanks": { "ja": "{{order.buyer_name}}様、ご注文 {{order.id}} ありがとうございます。" },
+    "noted": { "ja": "ご連絡ありがとうございます。担当者が確認いたします。" }
+  },
+  "rules": [
+    { "id": "thanks", "on": "order.status_changed", "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+      "then": [ { "send_message": { "template": "thanks" } } ] },
+    { "id": "noted", "on": "message.received", "once_per": "message", "if": { "message.text": { "contains": "住所" } },
+      "then": [ { "send_message": { "template": "noted" } } ] }
+  ]
+})";
+
+}  // namespace
+
+TEST_CASE("Staff export a buyer's data, forget it without a trace in the database, and a redelivery sends nothing",
+          "[integration][privacy]") {
+    stack s;
+    // The poller would read the order back in (it is TikTok's, not the
+    // buyer's request to the shop); the webhooks are the test here.
+    s.extra_config = {{"poll", {{"enabled", false}}}, {"privacy", {{"suppress_forgotten", true}}}};
+    s.write_rules("10-privacy.json", privacy_rules);
+    s.start_all();
+
+    const std::string name = "森 さくら", asked = "住所を変更したいです、横浜市中区山下町1-1";
+    const json placed = s.create_order({{"buyer_name", name}, {"line_items", {{{"seller_sku", "VASE-3"}, {"product_name", "花瓶"}, {"sale_price", "3200"}}}}});
+    const std::string order = placed.at("id").get<std::string>(), user = placed.at("user_id").get<std::string>();
+    // Someone else's order, which must come through untouched.
+    const std::string other_name = "林 大輔";
+    const json other = s.create_order({{"buyer_name", other_name}, {"line_items", {{{"seller_sku", "CUP-1"}, {"product_name", "湯呑み"}, {"sale_price", "900"}}}}});
+    for (const auto& id : {order, other.at("id").get<std::string>()}) {
+        s.set_status(id, "ON_HOLD");
+        s.set_status(id, "AWAITING_SHIPMENT");
+    }
+    REQUIRE(s.control("POST", "/control/messages", {{"order_id", order}, {"text", asked}}).status == 200);
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 3; }));
+
+    // The audit log, by order, before anything is erased.
+    const auto by_order = ctl(s, {"audit", "--order", order});
+    CHECK(by_order.exit_code == 0);
+    CHECK_THAT(by_order.output, Catch::Contains("send_message"));
+
+    // Export: one JSON document with their order, messages and what was sent.
+    const auto exported = ctl(s, {"buyer", "export", "--order", order, "--by", "privacy-officer"});
+    REQUIRE(exported.exit_code == 0);
+    const json doc = json::parse(exported.output);
+    CHECK(doc.at("buyer").at("buyer_user_id") == user);
+    REQUIRE(doc.at("orders").size() == 1);
+    CHECK(doc["orders"][0]["order"]["buyer_name"] == name);
+    REQUIRE(doc.at("conversations").size() == 1);
+    const std::string conversation = doc["conversations"][0]["conversation_id"].get<std::string>();
+    std::string texts;
+    for (const auto& a : doc.at("actions")) texts += a.at("what").value("text", "") + "\n";
+    CHECK_THAT(texts, Catch::Contains(thanks_text(name, order)));
+    CHECK_THAT(texts, Catch::Contains("担当者が確認いたします"));
+    CHECK_THAT(doc.at("events").dump(), Catch::Contains("住所を変更したいです"));
+    CHECK_THAT(exported.output, !Catch::Contains(other_name));
+    // The same buyer by their conversation.
+    const json by_conversation = json::parse(ctl(s, {"buyer", "export", "--conversation", conversation}).output);
+    CHECK(by_conversation.at("buyer").at("order_ids") == json::array({order}));
+
+    // Forget, through the running daemon.
+    const auto forgot = ctl(s, {"buyer", "forget", "--buyer", user, "--by", "privacy-officer"});
+    INFO(forgot.output);
+    REQUIRE(forgot.exit_code == 0);
+    CHECK_THAT(forgot.output, Catch::Contains("erased the buyer's data: 1 cached order(s)"));
+    CHECK_THAT(forgot.output, Catch::Contains("suppression"));
+    const std::string disk = raw_bytes(s.db_path()) + raw_bytes(s.dir / "orderflow.db-wal");
+    for (const std::string& trace : {name, user, order, conversation, std::string("住所を変更したいです"), std::string("横浜市中区"),
+                                     thanks_text(name, order)}) {
+        INFO("a trace of the forgotten buyer in the database files: " << trace);
+        CHECK(disk.find(trace) == std::string::npos);
+    }
+    CHECK(disk.find(other_name) != std::string::npos);
+
+    // TikTok redelivers the order's webhook: nothing is sent.
+    std::string notification;
+    const json hooks = s.control("GET", "/control/webhooks").json_body();
+    for (const auto& w : hooks.at("webhooks"))
+        if (w.value("order_id", "") == order && w.value("type", 0) == 1 && w.value("delivered", false))
+            notification = w.at("notification_id").get<std::string>();
+    REQUIRE_FALSE(notification.empty());
+    REQUIRE(s.control("POST", "/control/webhooks/redeliver", {{"notification_id", notification}}).status == 200);
+    wait_for_log(s.daemon.log(), "webhook_duplicate");
+    // A new change of the forgotten order is set aside unread.
+    s.set_status(order, "CANCELLED");
+    wait_for_log(s.daemon.log(), "event_set_aside");
+    CHECK(s.shop_messages().size() == 3);
+    {
+        auto db = orderflow::storage::database::open(s.db_path());
+        orderflow::storage::store store(db);
+        CHECK_FALSE(store.get_order(order).has_value());
+        for (const auto& e : store.recent_events(100)) {
+            INFO(e.dedupe_key << " " << e.payload);
+            CHECK(e.payload.find(order) == std::string::npos);
+        }
+    }
+
+    // The audit log tells who exported and who forgot, with counts, not content.
+    const auto audit = ctl(s, {"audit", "--action", "buyer"});
+    CHECK(audit.exit_code == 0);
+    CHECK_THAT(audit.output, Catch::Contains("buyer.export"));
+    CHECK_THAT(audit.output, Catch::Contains("buyer.forget"));
+    CHECK_THAT(audit.output, Catch::Contains("privacy-officer"));
+    CHECK_THAT(audit.output, !Catch::Contains(user));
+    const auto as_json = ctl(s, {"audit", "--action", "buyer.forget", "--json"});
+    REQUIRE(as_json.exit_code == 0);
+    const json line = json::parse(as_json.output.substr(0, as_json.output.find('\n')));
+    CHECK(line.at("detail").at("orders") == 1);
+    // A bad flag combination is a usage error, not a guess.
+    CHECK(ctl(s, {"buyer", "export", "--order", order, "--buyer", user}).exit_code == 2);
+}
+
+TEST_CASE("A backup taken during a burst of webhooks is whole, and a daemon started on it sends nothing twice",
+          "[integration][privacy][backup]") {
+    stack s;
+    // The poller stays on: after the restore it re-reads the changes made
+    // since the backup, and the restored daemon must not message them again.
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
+    std::vector<std::string> orders;
+    for (int i = 0; i < 20; ++i)
+        orders.push_back(s.create_order({{"buyer_name", "客 " + std::to_string(i)},
+                                         {"line_items", {{{"seller_sku", "SKU-1"}, {"product_name", "品物"}, {"sale_price", "1000"}}}}})
+                             .at("id").get<std::string>());
+    const auto backup = s.dir / "nightly.db";
+    std::thread burst([&] {
+        for (const auto& id : orders) {
+            s.set_status(id, "ON_HOLD");
+            s.set_status(id, "AWAITING_SHIPMENT");
+        }
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));   // mid-burst
+    const auto taken = ctl(s, {"backup", backup.string()});
+    burst.join();
+    INFO(taken.output);
+    REQUIRE(taken.exit_code == 0);
+    CHECK_THAT(taken.output, Catch::Contains("integrity checked"));
+    CHECK(ctl(s, {"backup", backup.string()}).exit_code == 1);   // never overwritten
+    REQUIRE(eventually([&] { return s.shop_messages().size() == orders.size(); }, std::chrono::seconds(60)));
+    CHECK_THAT(ctl(s, {"audit", "--action", "backup"}).output, Catch::Contains("nightly.db"));
+
+    // Restore: the daemon stops, its database is replaced by the backup, it starts again.
+    s.daemon.signal(SIGTERM);
+    REQUIRE(s.daemon.wait() == 0);
+    {
+        auto copy = orderflow::storage::database::open(backup);
+        auto check = copy.prepare("PRAGMA integrity_check");
+        REQUIRE(check.step());
+        CHECK(check.text(0) == "ok");
+    }
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(s.db_path().string() + suffix);
+    std::filesystem::copy_file(backup, s.db_path());
+    s.start_daemon();
+    // Every order is settled: its message done (reconciled, or sent if it
+    // never went out), and each buyer has exactly one.
+    REQUIRE(eventually([&] {
+        auto db = orderflow::storage::database::open(s.db_path());
+        auto counts = orderflow::storage::store(db).counts();
+        return counts["inbox"].value("pending", 0) == 0 && counts["outbox"].value("planned", 0) == 0 &&
+               counts["outbox"].value("sending", 0) == 0 && counts["outbox"].value("unknown", 0) == 0 &&
+               counts["outbox"].value("deferred", 0) == 0;
+    }, std::chrono::seconds(60)));
+    std::map<std::string, int> per_buyer;
+    for (const auto& m : s.shop_messages()) ++per_buyer[m.value("text", "")];
+    CHECK(per_buyer.size() == orders.size());
+    for (const auto& [text, n] : per_buyer) {
+        INFO(text);
+        CHECK(n == 1);
+    }
+}
+
+TEST_CASE("orderflowctl check warns when the database is readable by others", "[integration][privacy][permissions]") {
+    stack s;
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
+    CHECK_THAT(ctl(s, {"check"}).output, !Catch::Contains("chmod 600"));
+    std::filesystem::permissions(s.db_path(), std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+    const auto checked = ctl(s, {"check"});
+    CHECK(checked.exit_code == 0);   // a warning, not an error
+    CHECK_THAT(checked.output, Catch::Contains("warning: storage.path"));
+    CHECK_THAT(checked.output, Catch::Contains("chmod 600"));
+}

@@ -1,0 +1,312 @@
+// Tests for storage/buyer_data.hpp: two buyers' data planted in every table
+// that can hold it; an export of one has all of theirs and nothing of the
+// other's; a forget leaves no byte of theirs in the database file or its WAL
+// while the other's stays, and keeps the keys that stop a resend; with
+// suppression, later events about them are recognised by keyed hash.
+#include "storage/buyer_data.hpp"
+
+#include "storage/store.hpp"
+#include "tests/storage/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace orderflow::storage;
+using orderflow::storage::testing::temp_dir;
+using json = nlohmann::json;
+
+namespace {
+
+struct buyer {
+    std::string user_id, order_id, conversation_id, message_id, name, address, message, sent_text;
+};
+
+const buyer hanako{"7100000000000001", "5770000000000001", "conv-hanako-0001", "msg-hanako-0001", "山田 花子",
+                   "東京都港区芝公園4-2-8", "刻印は HANAKO でお願いします", "山田 花子様、ご注文ありがとうございます"};
+const buyer ken{"7200000000000002", "5880000000000002", "conv-ken-0002", "msg-ken-0002", "佐藤 健",
+                "大阪府大阪市北区梅田3-1-1", "まだ届いていません", "佐藤 健様、ご注文ありがとうございます"};
+
+const std::vector<unsigned char> key(32, 0x5a);
+
+std::string read_bytes(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+struct fixture {
+    temp_dir dir;
+    database db = database::open(dir / "orderflow.db");
+    store s{db};
+    std::int64_t now = 1'700'000'000;
+
+    std::string everything_on_disk() {
+        return read_bytes(dir / "orderflow.db") + read_bytes(dir / "orderflow.db-wal");
+    }
+
+    // Everything the daemon writes about one buyer, the way it writes it.
+    void plant(const buyer& b) {
+        db.transaction([&] {
+            json order{{"id", b.order_id}, {"user_id", b.user_id}, {"buyer_name", b.name}, {"address", b.address},
+                       {"status", "AWAITING_SHIPMENT"}};
+            s.put_order({b.order_id, "AWAITING_SHIPMENT", order.dump(), now});
+            s.add_tag(b.order_id, "engraving", now);
+
+            new_event hook{"tts:" + hash_key(b.order_id).substr(0, 19), "webhook", 1, "order.status_changed", b.order_id,
+                           json{{"type", 1}, {"data", {{"order_id", b.order_id}, {"order_status", "AWAITING_SHIPMENT"}}}}.dump(), now, 0,
+                           "order:" + b.order_id + ":AWAITING_SHIPMENT"};
+            REQUIRE(s.add_event(hook));
+            const auto hook_id = db.last_insert_rowid();
+            s.set_event_context(hook_id, json{{"order", order}}.dump());
+            s.finish_event(hook_id, "done", "matched: thanks", now);
+
+            new_event poll{"poll:order:" + b.order_id + ":IN_TRANSIT", "poll", 1, "order.status_changed", b.order_id,
+                           json{{"type", 1}, {"data", {{"order_id", b.order_id}, {"order_status", "IN_TRANSIT"}}}}.dump(), now, 0,
+                           "order:" + b.order_id + ":IN_TRANSIT"};
+            REQUIRE(s.add_event(poll));
+
+            json content{{"content", b.message}};
+            new_event msg{"tts:" + hash_key(b.message_id).substr(0, 19), "webhook", 14, "message.received", "",
+                          json{{"type", 14}, {"data", {{"message_id", b.message_id}, {"conversation_id", b.conversation_id},
+                                                       {"content", content.dump()}, {"sender", {{"role", "BUYER"}}}}}}.dump(),
+                          now, 0, "msg:" + b.message_id};
+            REQUIRE(s.add_event(msg));
+            const auto msg_id = db.last_insert_rowid();
+
+            new_action thanks;
+            thanks.idem_key = hash_key("thanks|0|order:" + b.order_id);
+            thanks.rule_id = "thanks";
+            thanks.kind = "send_message";
+            thanks.order_id = b.order_id;
+            thanks.event_id = hook_id;
+            thanks.payload = json{{"text", b.sent_text}, {"buyer_user_id", b.user_id}}.dump();
+            thanks.buyer_user_id = b.user_id;
+            thanks.created_at = now;
+            REQUIRE(s.add_action(thanks));
+            const auto thanks_id = db.last_insert_rowid();
+            s.begin_attempt(thanks_id, now);
+            s.set_action_state(thanks_id, "done", "", json{{"message_id", "sent-" + b.order_id}, {"conversation_id", b.conversation_id}}.dump(), now);
+
+            new_action reply;
+            reply.idem_key = hash_key("reply|0|message:" + b.message_id);
+            reply.rule_id = "reply";
+            reply.kind = "send_message";
+            reply.event_id = msg_id;
+            reply.payload = json{{"text", "お問い合わせありがとうございます"}, {"conversation_id", b.conversation_id}}.dump();
+            reply.created_at = now;
+            REQUIRE(s.add_action(reply));
+
+            s.put_conversation(b.user_id, b.conversation_id, now);
+            const auto review = s.raise_review(b.order_id, "send_failed", "warning", "could not reach " + b.name,
+                                               {{"conversation_id", b.conversation_id}, {"text", b.sent_text}}, now);
+            s.raise_review("", "buyer_message", "info", "buyer asks: " + b.message, {{"message", b.message}}, now,
+                           "conversation:" + b.conversation_id);
+            s.add_notification("staff", "review:" + std::to_string(review), review, {{"summary", "could not reach " + b.name}}, now);
+            s.audit(now, "orderflowd", "create_conversation", b.order_id, {{"action_id", thanks_id}, {"conversation_id", b.conversation_id}});
+            s.audit(now, "orderflowd", "send_message", b.order_id, {{"action_id", thanks_id}, {"conversation_id", b.conversation_id}});
+        });
+    }
+};
+
+// The strings that identify or describe one buyer.
+std::vector<std::string> traces(const buyer& b) {
+    return {b.user_id, b.order_id, b.conversation_id, b.message_id, b.name, b.address, b.message, b.sent_text};
+}
+
+}  // namespace
+
+TEST_CASE("A buyer is found by user, order or conversation id, and the three agree", "[buyer_data]") {
+    fixture f;
+    f.plant(hanako);
+    f.plant(ken);
+    for (const buyer_lookup& by : {buyer_lookup{hanako.user_id, "", ""}, buyer_lookup{"", hanako.order_id, ""},
+                                   buyer_lookup{"", "", hanako.conversation_id}}) {
+        const auto who = find_buyer(f.db, by);
+        CHECK(who.buyer_user_id == hanako.user_id);
+        CHECK(who.order_ids == std::set<std::string>{hanako.order_id});
+        CHECK(who.conversation_ids == std::set<std::string>{hanako.conversation_id});
+        CHECK(who.event_ids.size() == 3);
+        CHECK(who.action_ids.size() == 2);
+        CHECK(who.review_ids.size() == 2);
+    }
+    const auto nobody = find_buyer(f.db, {"9999", "", ""});
+    CHECK(nobody.order_ids.empty());
+    CHECK(nobody.event_ids.empty());
+}
+
+TEST_CASE("An export holds the buyer's data from every table and nothing of another buyer's", "[buyer_data]") {
+    fixture f;
+    f.plant(hanako);
+    f.plant(ken);
+    const json doc = export_buyer(f.db, find_buyer(f.db, {"", hanako.order_id, ""}));
+    for (const char* part : {"orders", "tags", "events", "actions", "conversations", "reviews", "notifications", "audit"}) {
+        INFO(part);
+        REQUIRE(doc.contains(part));
+        CHECK(!doc[part].empty());
+    }
+    const std::string text = doc.dump();
+    for (const auto& t : traces(hanako)) {
+        INFO(t);
+        CHECK(text.find(t) != std::string::npos);
+    }
+    for (const auto& t : traces(ken)) {
+        INFO(t);
+        CHECK(text.find(t) == std::string::npos);
+    }
+    // Embedded as JSON a person can read, not as escaped strings.
+    CHECK(doc["orders"][0]["order"]["buyer_name"] == hanako.name);
+    CHECK(doc["actions"][0]["what"]["text"] == hanako.sent_text);
+    CHECK(doc["actions"][0]["history"].size() == 3);   // planned, sending, done
+}
+
+TEST_CASE("A forget leaves no byte of the buyer in the database file or its WAL, and keeps what stops a resend", "[buyer_data]") {
+    fixture f;
+    f.plant(hanako);
+    f.plant(ken);
+    {
+        const std::string before = f.everything_on_disk();
+        for (const auto& t : traces(hanako)) REQUIRE(before.find(t) != std::string::npos);   // the search can see them
+    }
+    const auto n = forget_buyer(f.db, find_buyer(f.db, {hanako.user_id, "", ""}), key, false, f.now, "hanako-request");
+    CHECK(n.orders == 1);
+    CHECK(n.tags == 1);
+    CHECK(n.events == 3);
+    CHECK(n.actions == 2);
+    CHECK(n.conversations == 1);
+    CHECK(n.reviews == 2);
+    CHECK(n.notifications == 1);
+    CHECK(n.audit == 2);
+    CHECK(n.suppressed == 0);
+
+    const std::string after = f.everything_on_disk();
+    for (const auto& t : traces(hanako)) {
+        INFO("a trace of the forgotten buyer: " << t);
+        CHECK(after.find(t) == std::string::npos);
+    }
+    for (const auto& t : traces(ken)) {
+        INFO("the other buyer's data: " << t);
+        CHECK(after.find(t) != std::string::npos);
+    }
+    // Nothing is sent twice: the idempotency key and the webhook's dedupe key stay.
+    new_action again;
+    again.idem_key = hash_key("thanks|0|order:" + hanako.order_id);
+    again.rule_id = "thanks";
+    again.kind = "send_message";
+    again.payload = "{}";
+    again.created_at = f.now;
+    CHECK_FALSE(f.s.add_action(again));
+    new_event redelivered{"tts:" + hash_key(hanako.order_id).substr(0, 19), "webhook", 1, "order.status_changed", hanako.order_id, "{}", f.now, 0, ""};
+    CHECK_FALSE(f.s.add_event(redelivered));
+    // The planned reply to the buyer's message is not sent any more.
+    bool skipped = false;
+    for (const auto& a : f.s.recent_actions(100))
+        if (a.rule_id == "reply" && a.payload == "{}") skipped = a.state == "skipped";
+    CHECK(skipped);
+    // The forget is in the audit log, with counts and who, without the buyer.
+    const auto audit = f.s.recent_audit(1);
+    REQUIRE(audit.size() == 1);
+    CHECK(audit[0]["action"] == "buyer.forget");
+    CHECK(audit[0]["detail"]["by"] == "hanako-request");
+    CHECK(audit[0]["detail"]["events"] == 3);
+    // The export now finds nothing of theirs.
+    const json doc = export_buyer(f.db, find_buyer(f.db, {hanako.user_id, "", ""}));
+    CHECK(doc["orders"].empty());
+    CHECK(doc["actions"].empty());
+    CHECK(doc["conversations"].empty());
+}
+
+TEST_CASE("With suppression, a forgotten buyer's later events are recognised by keyed hash and set aside", "[buyer_data]") {
+    fixture f;
+    f.plant(hanako);
+    f.plant(ken);
+    CHECK_FALSE(is_forgotten(f.db, key, hanako.user_id, "", ""));
+    const auto n = forget_buyer(f.db, find_buyer(f.db, {"", "", hanako.conversation_id}), key, true, f.now, "staff");
+    CHECK(n.suppressed == 3);   // the buyer, the order, the conversation
+    CHECK(is_forgotten(f.db, key, hanako.user_id, "", ""));
+    CHECK(is_forgotten(f.db, key, "", hanako.order_id, ""));
+    CHECK(is_forgotten(f.db, key, "", "", hanako.conversation_id));
+    CHECK_FALSE(is_forgotten(f.db, key, ken.user_id, ken.order_id, ken.conversation_id));
+    // Another key (another shop's vault) does not match.
+    CHECK_FALSE(is_forgotten(f.db, std::vector<unsigned char>(32, 0x01), hanako.user_id, "", ""));
+    {
+        const std::string after = f.everything_on_disk();
+        for (const auto& t : traces(hanako)) CHECK(after.find(t) == std::string::npos);
+    }
+
+    // A later poll sees the same change again: stored under its plain key,
+    // then set aside, and its key becomes the hash already there: the row goes.
+    new_event seen_again{"poll:order:" + hanako.order_id + ":IN_TRANSIT", "poll", 1, "order.status_changed", hanako.order_id,
+                         json{{"data", {{"order_id", hanako.order_id}}}}.dump(), f.now, 0, ""};
+    REQUIRE(f.s.add_event(seen_again));
+    const auto id = f.db.last_insert_rowid();
+    f.db.transaction([&] { set_aside_event(f.db, key, id, f.now); });
+    CHECK_FALSE(f.s.get_event(id).has_value());
+    // A new change is kept as an empty, ignored row.
+    new_event delivered{"poll:order:" + hanako.order_id + ":DELIVERED", "poll", 1, "order.status_changed", hanako.order_id,
+                        json{{"data", {{"order_id", hanako.order_id}}}}.dump(), f.now, 0, ""};
+    REQUIRE(f.s.add_event(delivered));
+    const auto id2 = f.db.last_insert_rowid();
+    f.db.transaction([&] { set_aside_event(f.db, key, id2, f.now); });
+    const auto row = f.s.get_event(id2);
+    REQUIRE(row);
+    CHECK(row->state == "ignored");
+    CHECK(row->payload == "{}");
+    CHECK(row->order_id.empty());
+    CHECK(row->dedupe_key.starts_with("forgotten:"));
+}
+
+TEST_CASE("A forget waits while a message to the buyer has an unknown outcome, and erases nothing", "[buyer_data]") {
+    fixture f;
+    f.plant(hanako);
+    const auto who = find_buyer(f.db, {hanako.user_id, "", ""});
+    std::int64_t reply = 0;
+    for (const auto& a : f.s.recent_actions(10))
+        if (a.rule_id == "reply") reply = a.id;
+    f.db.transaction([&] {
+        f.s.begin_attempt(reply, f.now);
+        f.s.set_action_state(reply, "unknown", "timeout", "", f.now);
+    });
+    CHECK_THROWS_AS(forget_buyer(f.db, who, key, false, f.now, "staff"), forget_refused);
+    CHECK(f.s.get_order(hanako.order_id).has_value());
+    CHECK(f.everything_on_disk().find(hanako.name) != std::string::npos);
+}
+
+TEST_CASE("A backup is a whole, checked copy in a new 0600 file, and never overwrites one", "[buyer_data][backup]") {
+    fixture f;
+    f.plant(hanako);
+    const auto dest = f.dir / "copy.db";
+    const auto bytes = f.db.backup_to(dest);
+    CHECK(bytes > 0);
+    struct stat st {};
+    REQUIRE(::stat(dest.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    CHECK_FALSE(std::filesystem::exists(f.dir / "copy.db.partial"));
+    {
+        auto copy = database::open(dest);
+        store cs(copy);
+        CHECK(cs.get_order(hanako.order_id).has_value());
+        auto check = copy.prepare("PRAGMA integrity_check");
+        REQUIRE(check.step());
+        CHECK(check.text(0) == "ok");
+    }
+    CHECK_THROWS_WITH(f.db.backup_to(dest), Catch::Contains("already exists"));
+}
+
+TEST_CASE("Database files that others may read are reported; 0600 and 0640 are not", "[buyer_data][permissions]") {
+    fixture f;
+    const auto file = f.dir / "orderflow.db";
+    CHECK(permission_warnings(file).empty());   // created 0600
+    std::filesystem::permissions(file, std::filesystem::perms::group_read, std::filesystem::perm_options::add);
+    CHECK(permission_warnings(file).empty());   // 0640: a deliberate group
+    std::filesystem::permissions(file, std::filesystem::perms::others_read, std::filesystem::perm_options::add);
+    const auto w = permission_warnings(file);
+    REQUIRE(w.size() == 1);
+    CHECK(w[0].find("0644") != std::string::npos);
+    CHECK(w[0].find("chmod 600") != std::string::npos);
+}
