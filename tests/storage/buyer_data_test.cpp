@@ -298,7 +298,7 @@ TEST_CASE("A backup is a whole, checked copy in a new 0600 file, and never overw
     CHECK_THROWS_WITH(f.db.backup_to(dest), Catch::Contains("already exists"));
 }
 
-TEST_CASE("Database files that others may read are reported; 0600 and 0640 are not", "[buyer_data][permissions]") {
+TEST_CASE("Database files that others may read are reported, 0600 and 0640 are not", "[buyer_data][permissions]") {
     fixture f;
     const auto file = f.dir / "orderflow.db";
     CHECK(permission_warnings(file).empty());   // created 0600

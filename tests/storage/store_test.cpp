@@ -548,6 +548,7 @@ TEST_CASE("Migration 10 counts the inbox and outbox rows already stored", "[stor
             CREATE INDEX inbox_pending ON inbox (id) WHERE state = 'pending';
             CREATE INDEX inbox_order ON inbox (order_id);   -- until version 11
             CREATE INDEX review_state ON review (state, id);
+            DROP TABLE forgotten;                           -- from version 12
             PRAGMA user_version = 9;
         )sql");
         store s(db);
