@@ -131,7 +131,7 @@ struct service::impl {
         // orderflowctl buyer forget hashes ids with a key derived from the vault's;
         // the pipeline sets aside events about buyers forgotten with suppression.
         {
-            orderflow::secret key = forget_key(storage::read_vault_key(in_force.cfg().storage.vault_key_file));
+            orderflow::secret key = forget_key(vault);
             pipe.set_forget_key(key.clone());
             commands.set_forget_key(std::move(key));
         }

@@ -2,18 +2,17 @@
 #include "daemon/data_rights.hpp"
 
 #include "common/secret.hpp"
+#include "daemon/detail/local_time.hpp"
 #include "storage/buyer_data.hpp"
 #include "storage/database.hpp"
 #include "storage/store.hpp"
+#include "storage/vault.hpp"
 
 #include <nlohmann/json.hpp>
-#include <sodium.h>
 
 #include <algorithm>
-#include <ctime>
 #include <iomanip>
 #include <ostream>
-#include <sstream>
 
 namespace orderflow::daemon {
 
@@ -23,19 +22,6 @@ namespace {
 
 constexpr const char* buyer_usage =
     "usage: orderflowctl buyer export|forget|refresh --buyer ID | --order ID | --conversation ID --config FILE\n";
-
-std::string when(std::int64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    localtime_r(&tt, &tm);
-    std::ostringstream out;
-    out << std::put_time(&tm, "%Y-%m-%d %H:%M:%S %z");
-    return out.str();
-}
-
-std::span<const unsigned char> bytes(const std::string& s) {
-    return {reinterpret_cast<const unsigned char*>(s.data()), s.size()};
-}
 
 // Who acted on an audit row: the person the detail names, else the program.
 std::string actor_of(const json& row) {
@@ -54,17 +40,20 @@ int audit(storage::database& db, const data_request& r, std::ostream& out, std::
         err << "usage: orderflowctl audit [--since 7d|TIME] [--order ID] [--buyer ID] [--action NAME] [--limit N] [--json] --config FILE\n";
         return 2;
     }
+    // Newest first until --limit matches, then turned around.
     std::vector<json> rows;
+    auto take = [&](json row) {
+        if (row.at("at").get<std::int64_t>() < r.since) return;
+        if (!r.order.empty() && row.at("order_id") != r.order) return;
+        if (!action_matches(row.at("action").get<std::string>(), r.action)) return;
+        if (static_cast<int>(rows.size()) < r.limit) rows.push_back(std::move(row));
+    };
     if (!r.buyer.empty()) {
         // Everything about the buyer, found as an export finds it.
         storage::buyer_lookup by;
         by.buyer_user_id = r.buyer;
-        for (auto& row : storage::audit_rows_about(db, storage::find_buyer(db, by))) {
-            if (row.at("at").get<std::int64_t>() < r.since) continue;
-            if (!r.order.empty() && row.at("order_id") != r.order) continue;
-            rows.push_back(std::move(row));
-        }
-        std::reverse(rows.begin(), rows.end());
+        auto about = storage::audit_rows_about(db, storage::find_buyer(db, by));
+        for (auto it = about.rbegin(); it != about.rend(); ++it) take(std::move(*it));
     } else {
         // By order, the index on audit_log.order_id; else newest first by id.
         std::string sql = "SELECT id, at, actor, action, order_id, detail FROM audit_log WHERE at >= ?1";
@@ -73,18 +62,13 @@ int audit(storage::database& db, const data_request& r, std::ostream& out, std::
         auto st = db.prepare(sql);
         st.bind(1, r.since);
         if (!r.order.empty()) st.bind(2, r.order);
-        while (st.step()) {
+        while (static_cast<int>(rows.size()) < r.limit && st.step()) {
             json detail = json::parse(st.text(5), nullptr, false);
             if (detail.is_discarded()) detail = st.text(5);
-            rows.push_back({{"id", st.int64(0)}, {"at", st.int64(1)}, {"actor", st.text(2)}, {"action", st.text(3)},
-                            {"order_id", st.text(4)}, {"detail", std::move(detail)}});
-            // The action filter is applied as rows come, so --limit counts matches.
-            if (!action_matches(rows.back().at("action").get<std::string>(), r.action)) rows.pop_back();
-            if (static_cast<int>(rows.size()) >= r.limit) break;
+            take({{"id", st.int64(0)}, {"at", st.int64(1)}, {"actor", st.text(2)}, {"action", st.text(3)},
+                  {"order_id", st.text(4)}, {"detail", std::move(detail)}});
         }
     }
-    std::erase_if(rows, [&](const json& row) { return !action_matches(row.at("action").get<std::string>(), r.action); });
-    if (static_cast<int>(rows.size()) > r.limit) rows.resize(static_cast<std::size_t>(r.limit));
     std::reverse(rows.begin(), rows.end());   // oldest first, as a log reads
     if (r.json) {
         for (const auto& row : rows) out << row.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
@@ -97,7 +81,7 @@ int audit(storage::database& db, const data_request& r, std::ostream& out, std::
     for (const auto& row : rows) {
         json detail = row.at("detail");
         if (detail.is_object()) detail.erase("by");
-        out << when(row.at("at").get<std::int64_t>()) << "  " << std::left << std::setw(14) << actor_of(row) << " "
+        out << detail::local_time_text(row.at("at").get<std::int64_t>()) << "  " << std::left << std::setw(14) << actor_of(row) << " "
             << std::setw(26) << row.at("action").get<std::string>() << " "
             << (row.at("order_id").get<std::string>().empty() ? "-" : "order " + row.at("order_id").get<std::string>()) << "  "
             << detail.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
@@ -176,14 +160,10 @@ int order_tags(storage::database& db, storage::store& store, const data_request&
 
 }  // namespace
 
-orderflow::secret forget_key(const orderflow::secret& vault_key) {
-    unsigned char k[32];
-    constexpr std::string_view context = "orderflow: forget_hash key, v1";
-    crypto_generichash(k, sizeof k, reinterpret_cast<const unsigned char*>(context.data()), context.size(),
-                       bytes(vault_key.reveal()).data(), vault_key.reveal().size());
-    orderflow::secret out(std::string(reinterpret_cast<const char*>(k), sizeof k));
-    sodium_memzero(k, sizeof k);
-    return out;
+orderflow::secret forget_key(const storage::vault& vault) { return vault.derived_key("orderflow: forget_hash key, v1"); }
+
+std::span<const unsigned char> key_bytes(const orderflow::secret& key) {
+    return {reinterpret_cast<const unsigned char*>(key.reveal().data()), key.reveal().size()};
 }
 
 bool buyer_lookup_of(const data_request& r, storage::buyer_lookup& out, std::ostream& err) {
@@ -198,11 +178,11 @@ bool buyer_lookup_of(const data_request& r, storage::buyer_lookup& out, std::ost
     return true;
 }
 
-int data_rights_command(storage::database& db, storage::store& store, std::span<const unsigned char> key,
+int data_rights_command(storage::database& db, storage::store& store, const orderflow::secret& forget_key,
                         const data_request& r, std::ostream& out, std::ostream& err, std::int64_t now) {
     if (r.argv.empty()) return 2;
     if (r.argv[0] == "audit") return audit(db, r, out, err);
-    if (r.argv[0] == "buyer") return buyer(db, store, key, r, out, err, now);
+    if (r.argv[0] == "buyer") return buyer(db, store, key_bytes(forget_key), r, out, err, now);
     if (r.argv[0] == "order") return order_tags(db, store, r, out, err, now);
     err << "unknown command '" << r.argv[0] << "'\n";
     return 2;

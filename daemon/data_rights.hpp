@@ -25,6 +25,7 @@ class secret;
 namespace orderflow::storage {
 class database;
 class store;
+class vault;
 struct buyer_lookup;
 }  // namespace orderflow::storage
 
@@ -44,12 +45,14 @@ struct data_request {
 // The key forget_hash is keyed with, derived from the vault key (so it is
 // as secret as the tokens, and nobody without it can test an id against
 // the suppression list).
-orderflow::secret forget_key(const orderflow::secret& vault_key);
+orderflow::secret forget_key(const storage::vault& vault);
+// A key's bytes, as storage/buyer_data.hpp takes them.
+std::span<const unsigned char> key_bytes(const orderflow::secret& key);
 
 // Runs one of the commands above; output for people (or the export's JSON)
 // on `out`, problems on `err`. Returns the exit code: 0 ok, 1 failure, 2
 // usage. Throws storage_error when the database fails.
-int data_rights_command(storage::database& db, storage::store& store, std::span<const unsigned char> forget_key,
+int data_rights_command(storage::database& db, storage::store& store, const orderflow::secret& forget_key,
                         const data_request& r, std::ostream& out, std::ostream& err, std::int64_t now);
 
 // The buyer's ids from the request (usage on `err` and false when none or

@@ -3,6 +3,7 @@
 
 #include "common/json_limits.hpp"
 #include "common/log.hpp"
+#include "daemon/data_rights.hpp"
 #include "daemon/detail/local_time.hpp"
 #include "daemon/events.hpp"
 #include "daemon/order_source.hpp"
@@ -228,8 +229,7 @@ void pipeline::fail_event(const storage::event_row& e, const std::string& why) {
 // cached or planned (docs/privacy.md). True when it was.
 bool pipeline::set_aside_if_forgotten(const storage::event_row& e, const rules::context& ctx, const std::string& buyer_user_id) {
     if (forget_key_.empty() || !in_force_.cfg().privacy.suppress_forgotten) return false;
-    const std::string& k = forget_key_.reveal();
-    const std::span<const unsigned char> key{reinterpret_cast<const unsigned char*>(k.data()), k.size()};
+    const auto key = key_bytes(forget_key_);
     const std::string conversation = ctx.message.is_object() ? ctx.message.value("conversation_id", "") : "";
     if (!storage::is_forgotten(ctx_.db, key, buyer_user_id, e.order_id, conversation)) return false;
     ctx_.db.transaction([&] { storage::set_aside_event(ctx_.db, key, e.id, ctx_.clock()); }, crash_safe);

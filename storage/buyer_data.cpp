@@ -43,12 +43,8 @@ bool add_texts(database& db, std::string_view sql, std::string_view arg, std::se
     return grew;
 }
 
-// Adds the ids `sql` returns (?1 orders, ?2 conversations, ?3 the buyer or the events) to `out`.
-void add_ids(database& db, std::string_view sql, const std::string& a1, const std::string& a2, const std::string& a3,
-             std::set<std::int64_t>& out) {
-    auto st = db.prepare(sql);
-    st.bind(1, a1).bind(2, a2);
-    if (sql.find("?3") != std::string_view::npos) st.bind(3, a3);
+// Adds the ids `st` returns in column 0 to `out`.
+void add_ids(statement& st, std::set<std::int64_t>& out) {
     while (st.step()) out.insert(st.int64(0));
 }
 
@@ -95,22 +91,27 @@ buyer_subject find_buyer(database& db, const buyer_lookup& by) {
 
     const std::string orders = json_array(s.order_ids), conversations = json_array(s.conversation_ids);
     const std::string& buyer = s.buyer_user_id;
-    add_ids(db,
-            std::string("SELECT id FROM outbox WHERE order_id IN (SELECT value FROM json_each(?1)) "
-                        "OR (?3 != '' AND buyer_user_id = ?3) "
-                        "OR (instr(payload, 'conversation_id') AND ") + std::string(outbox_conversation) +
-                " IN (SELECT value FROM json_each(?2)))",
-            orders, conversations, buyer, s.action_ids);
-    add_ids(db,
+    {
+        auto st = db.prepare(std::string("SELECT id FROM outbox WHERE order_id IN (SELECT value FROM json_each(?1)) "
+                                         "OR (?3 != '' AND buyer_user_id = ?3) "
+                                         "OR (instr(payload, 'conversation_id') AND ") + std::string(outbox_conversation) +
+                             " IN (SELECT value FROM json_each(?2)))");
+        st.bind(1, orders).bind(2, conversations).bind(3, buyer);
+        add_ids(st, s.action_ids);
+    }
+    {
+        auto st = db.prepare(
             "SELECT id FROM inbox WHERE order_id IN (SELECT value FROM json_each(?1)) "
             "OR (payload != '{}' AND instr(payload, 'conversation_id') AND json_valid(payload) "
-            "    AND json_extract(payload, '$.data.conversation_id') IN (SELECT value FROM json_each(?2)))",
-            orders, conversations, buyer, s.event_ids);
+            "    AND json_extract(payload, '$.data.conversation_id') IN (SELECT value FROM json_each(?2)))");
+        st.bind(1, orders).bind(2, conversations);
+        add_ids(st, s.event_ids);
+    }
     // An event that planned one of the buyer's actions is about the buyer too.
     {
         auto st = db.prepare("SELECT DISTINCT event_id FROM outbox WHERE id IN (SELECT value FROM json_each(?1)) AND event_id != 0");
         st.bind(1, json_array(s.action_ids));
-        while (st.step()) s.event_ids.insert(st.int64(0));
+        add_ids(st, s.event_ids);
     }
     {
         auto st = db.prepare(
@@ -120,7 +121,7 @@ buyer_subject find_buyer(database& db, const buyer_lookup& by) {
             "    OR json_extract(evidence, '$.inbox_id') IN (SELECT value FROM json_each(?3)) "
             "    OR json_extract(evidence, '$.action_id') IN (SELECT value FROM json_each(?4))))");
         st.bind(1, orders).bind(2, conversations).bind(3, json_array(s.event_ids)).bind(4, json_array(s.action_ids));
-        while (st.step()) s.review_ids.insert(st.int64(0));
+        add_ids(st, s.review_ids);
     }
     return s;
 }
@@ -333,12 +334,13 @@ forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<con
             n.tags = run(db, "DELETE FROM order_tags WHERE order_id IN (SELECT value FROM json_each(?1))", orders);
 
             // The audit rows first: they are found by the ids about to be erased.
-            const std::vector<json> audit = audit_rows_about(db, who);
-            for (const auto& row : audit) {
-                auto st = db.prepare("UPDATE audit_log SET order_id = '', detail = ?2 WHERE id = ?1");
-                st.bind(1, row.at("id").get<std::int64_t>()).bind(2, json{{"erased", "at the buyer's request"}}.dump());
+            {
+                json ids = json::array();
+                for (const auto& row : audit_rows_about(db, who)) ids.push_back(row.at("id"));
+                auto st = db.prepare("UPDATE audit_log SET order_id = '', detail = ?2 WHERE id IN (SELECT value FROM json_each(?1))");
+                st.bind(1, ids.dump()).bind(2, json{{"erased", "at the buyer's request"}}.dump());
                 st.step();
-                ++n.audit;
+                n.audit = db.changes();
             }
 
             {

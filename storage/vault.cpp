@@ -215,6 +215,15 @@ vault::vault(database& db, orderflow::secret key) : db_(db), key_(std::move(key)
     }
 }
 
+orderflow::secret vault::derived_key(std::string_view purpose) const {
+    unsigned char k[32];
+    crypto_generichash(k, sizeof k, reinterpret_cast<const unsigned char*>(purpose.data()), purpose.size(),
+                       reinterpret_cast<const unsigned char*>(key_.reveal().data()), key_.reveal().size());
+    orderflow::secret out(std::string(reinterpret_cast<const char*>(k), sizeof k));
+    sodium_memzero(k, sizeof k);
+    return out;
+}
+
 void vault::put(std::string_view name, const orderflow::secret& plaintext, std::int64_t now) {
     const std::string& m = plaintext.reveal();
     unsigned char nonce[crypto_secretbox_NONCEBYTES];

@@ -57,6 +57,10 @@ public:
     // Whether an entry exists, without the key: for `orderflowctl status`,
     // which staff may run without being able to read the key file.
     static bool stored(database& db, std::string_view name);
+    // A 32-byte key derived from the vault key for another use, named by
+    // `purpose` (BLAKE2b keyed with the vault key): the vault key itself is
+    // used for nothing but the vault.
+    orderflow::secret derived_key(std::string_view purpose) const;
 
 private:
     database& db_;

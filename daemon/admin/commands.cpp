@@ -135,9 +135,7 @@ asio::awaitable<json> admin_commands::dispatch(std::string line, std::string pee
             data_request dr{argv, by, request.buyer, request.order, request.conversation, request.action, request.since,
                             static_cast<int>(std::clamp<std::int64_t>(request.limit, 1, 1000000)), request.json,
                             in_force_.cfg().privacy.suppress_forgotten};
-            const std::string& k = forget_key_.reveal();
-            exit_code = data_rights_command(ctx_.db, ctx_.store, {reinterpret_cast<const unsigned char*>(k.data()), k.size()},
-                                            dr, out, err, ctx_.clock());
+            exit_code = data_rights_command(ctx_.db, ctx_.store, forget_key_, dr, out, err, ctx_.clock());
         } else {
             err << "orderflowd: unknown admin command '" << argv[0] << "'\n";
         }

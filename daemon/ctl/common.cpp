@@ -48,13 +48,7 @@ using json = nlohmann::json;
 std::int64_t now_seconds() { return system_now(); }
 
 std::string format_time(std::int64_t t) {
-    if (t == 0) return "-";
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    localtime_r(&tt, &tm);
-    std::ostringstream out;
-    out << std::put_time(&tm, "%Y-%m-%d %H:%M:%S %z");
-    return out.str();
+    return t == 0 ? "-" : detail::local_time_text(t);
 }
 
 std::optional<config> load_config_or_report(const std::string& path) {

@@ -64,10 +64,8 @@ int cmd_data_rights(const args& a) {
     storage::store store(db);
     data_request r{a.positional, by, a.buyer, a.order_file, a.conversation, a.action, since, limit, a.json,
                    cfg->privacy.suppress_forgotten};
-    const orderflow::secret key = forget_key(storage::read_vault_key(cfg->storage.vault_key_file));
-    const std::string& k = key.reveal();
-    return data_rights_command(db, store, {reinterpret_cast<const unsigned char*>(k.data()), k.size()}, r, std::cout, std::cerr,
-                               now_seconds());
+    const orderflow::secret key = forget_key(storage::vault(db, storage::read_vault_key(cfg->storage.vault_key_file)));
+    return data_rights_command(db, store, key, r, std::cout, std::cerr, now_seconds());
 }
 
 // A consistent copy of the database, taken while orderflowd runs.

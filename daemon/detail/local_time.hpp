@@ -39,6 +39,16 @@ inline std::string local_date(std::int64_t t) {
     return buf;
 }
 
+// The local time at `t` for people: "2026-12-04 21:05:09 +0900".
+inline std::string local_time_text(std::int64_t t) {
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm{};
+    localtime_r(&tt, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", &tm);
+    return buf;
+}
+
 // The first moment after `t` whose local time is `minute` after midnight
 // (today's if it is still ahead, else tomorrow's). Across a daylight-saving
 // change mktime decides: a time skipped in spring comes out an hour later,

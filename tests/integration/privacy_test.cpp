@@ -12,20 +12,11 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 using namespace orderflow::testing;
 
 namespace {
-
-std::string raw_bytes(const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 run_result ctl(const stack& s, std::vector<std::string> args) {
     args.insert(args.begin(), (bin_dir() / "orderflowctl").string());
@@ -101,7 +92,7 @@ TEST_CASE("Staff export a buyer's data, forget it without a trace in the databas
     REQUIRE(forgot.exit_code == 0);
     CHECK_THAT(forgot.output, Catch::Contains("erased the buyer's data: 1 cached order(s)"));
     CHECK_THAT(forgot.output, Catch::Contains("suppression"));
-    const std::string disk = raw_bytes(s.db_path()) + raw_bytes(s.dir / "orderflow.db-wal");
+    const std::string disk = read_file(s.db_path()) + read_file(s.dir / "orderflow.db-wal");
     for (const std::string& trace : {name, user, order, conversation, std::string("住所を変更したいです"), std::string("横浜市中区"),
                                      thanks_text(name, order)}) {
         INFO("a trace of the forgotten buyer in the database files: " << trace);
