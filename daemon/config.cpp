@@ -335,7 +335,12 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
             });
         }},
         {"retention", [&](const json& j, const pointer& p) {
-            v.section(j, p, {{"personal_data", v.duration(cfg.retention.personal_data, std::chrono::hours(24))}});
+            v.section(j, p, {{"personal_data", v.duration(cfg.retention.personal_data, std::chrono::hours(24))},
+                             // TikTok redelivers for about a day and a poll looks back minutes: a month is far past both.
+                             {"keys", v.duration(cfg.retention.keys, std::chrono::hours(24 * 30))},
+                             {"reviews", v.duration(cfg.retention.reviews, std::chrono::hours(24))},
+                             {"audit", v.duration(cfg.retention.audit, std::chrono::hours(24))},
+                             {"interval", v.duration(cfg.retention.interval, std::chrono::seconds(1))}});
         }},
         {"privacy", [&](const json& j, const pointer& p) {
             v.section(j, p, {{"suppress_forgotten", v.boolean(cfg.privacy.suppress_forgotten)}});

@@ -119,8 +119,17 @@ struct config {
 
     // Personal data (payloads, snapshots, rendered texts, evidence) of finished
     // rows is purged this long after their last change; keys are kept.
+    // Whole rows go later, each table after its own period (docs/privacy.md):
+    // finished events and settled actions with their keys after `keys`
+    // (long past any redelivery or poll that could bring the change back),
+    // resolved review items after `reviews`, audit entries after `audit`.
+    // The purge runs every `interval`.
     struct {
         std::chrono::seconds personal_data{90 * 86400};
+        std::chrono::seconds keys{180 * 86400};
+        std::chrono::seconds reviews{365 * 86400};
+        std::chrono::seconds audit{730 * 86400};
+        std::chrono::seconds interval{3600};
     } retention;
 
     // A buyer's data erased at their request (orderflowctl buyer forget):

@@ -35,7 +35,7 @@ bool action_matches(const std::string& action, const std::string& filter) {
     return filter.empty() || action == filter || (action.size() > filter.size() && action.starts_with(filter) && action[filter.size()] == '.');
 }
 
-int audit(storage::database& db, const data_request& r, std::ostream& out, std::ostream& err) {
+int audit(storage::database& db, storage::store& store, const data_request& r, std::ostream& out, std::ostream& err) {
     if (r.argv.size() != 1) {
         err << "usage: orderflowctl audit [--since 7d|TIME] [--order ID] [--buyer ID] [--action NAME] [--limit N] [--json] --config FILE\n";
         return 2;
@@ -55,19 +55,7 @@ int audit(storage::database& db, const data_request& r, std::ostream& out, std::
         auto about = storage::audit_rows_about(db, storage::find_buyer(db, by));
         for (auto it = about.rbegin(); it != about.rend(); ++it) take(std::move(*it));
     } else {
-        // By order, the index on audit_log.order_id; else newest first by id.
-        std::string sql = "SELECT id, at, actor, action, order_id, detail FROM audit_log WHERE at >= ?1";
-        if (!r.order.empty()) sql += " AND order_id = ?2";
-        sql += " ORDER BY id DESC";
-        auto st = db.prepare(sql);
-        st.bind(1, r.since);
-        if (!r.order.empty()) st.bind(2, r.order);
-        while (static_cast<int>(rows.size()) < r.limit && st.step()) {
-            json detail = json::parse(st.text(5), nullptr, false);
-            if (detail.is_discarded()) detail = st.text(5);
-            take({{"id", st.int64(0)}, {"at", st.int64(1)}, {"actor", st.text(2)}, {"action", st.text(3)},
-                  {"order_id", st.text(4)}, {"detail", std::move(detail)}});
-        }
+        for (auto& row : store.audit_entries(r.since, r.order, r.action, r.limit)) take(std::move(row));
     }
     std::reverse(rows.begin(), rows.end());   // oldest first, as a log reads
     if (r.json) {
@@ -181,7 +169,7 @@ bool buyer_lookup_of(const data_request& r, storage::buyer_lookup& out, std::ost
 int data_rights_command(storage::database& db, storage::store& store, const orderflow::secret& forget_key,
                         const data_request& r, std::ostream& out, std::ostream& err, std::int64_t now) {
     if (r.argv.empty()) return 2;
-    if (r.argv[0] == "audit") return audit(db, r, out, err);
+    if (r.argv[0] == "audit") return audit(db, store, r, out, err);
     if (r.argv[0] == "buyer") return buyer(db, store, key_bytes(forget_key), r, out, err, now);
     if (r.argv[0] == "order") return order_tags(db, store, r, out, err, now);
     err << "unknown command '" << r.argv[0] << "'\n";

@@ -1,10 +1,14 @@
-// Retention: at start and then hourly, personal data of finished rows older
-// than retention.personal_data is purged (storage/retention.hpp);
-// idempotency and dedupe keys stay, so nothing purged can be sent again.
+// Retention: at start and then every retention.interval (an hour), personal
+// data of finished rows older than retention.personal_data is purged, then
+// whole rows past their own periods (retention.keys, .reviews, .audit) are
+// deleted in batches, and the space is given back (storage/retention.hpp).
+// Keys stay until retention.keys, long after anything could bring their
+// change back, so nothing purged can be sent again.
 #pragma once
 
 #include "daemon/context.hpp"
 #include "daemon/detail/wakeup.hpp"
+#include "storage/retention.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -19,10 +23,17 @@ public:
 
     boost::asio::awaitable<void> loop();   // supervised as "housekeeping"
     void stop();
-    // One purge now (public for tests); logs what it did. Throws storage_error.
+    // One whole purge now (public for tests); logs what it did. Throws storage_error.
     void purge();
 
 private:
+    // Rows per table per transaction: the write lock (which webhooks' commits
+    // wait for) is held for one batch at a time.
+    static constexpr int batch_rows = 2000;
+    void purge_personal_data();
+    // One batch of whole rows; adds to `sum`. Returns how many it deleted.
+    int delete_rows(storage::row_purge_counts& sum);
+    void finish(const storage::row_purge_counts& sum);
     context ctx_;
     const rules_in_force& in_force_;
     supervisor& sup_;

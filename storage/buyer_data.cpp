@@ -361,6 +361,7 @@ forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<con
             n.events = run(db,
                            "UPDATE inbox SET payload = '{}', context = '', order_id = '', "
                            "note = CASE WHEN state = 'pending' THEN '' ELSE note END, "
+                           "finished_at = CASE WHEN state = 'pending' THEN unixepoch() ELSE finished_at END, "
                            "state = CASE WHEN state = 'pending' THEN 'ignored' ELSE state END "
                            "WHERE id IN (SELECT value FROM json_each(?1))",
                            events);

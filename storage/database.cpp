@@ -325,6 +325,15 @@ database database::open(const fs::path& file) {
             throw storage_error(SQLITE_READONLY, "the file is read-only for this user");
         }
         db.exec("PRAGMA busy_timeout = 5000");
+        // A new file gives the space the retention purge frees back to the
+        // file system (storage/retention.hpp, return_free_pages); this can
+        // only be chosen before the first table exists.
+        bool empty = false;
+        {
+            auto tables = db.prepare("SELECT count(*) FROM sqlite_schema");
+            empty = tables.step() && tables.int64(0) == 0;
+        }
+        if (empty) db.exec("PRAGMA auto_vacuum = INCREMENTAL");
         std::string mode;
         {
             auto st = db.prepare("PRAGMA journal_mode = WAL");

@@ -93,4 +93,44 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff) {
     });
 }
 
+row_purge_counts purge_rows(database& db, const row_cutoffs& c, int max_rows) {
+    auto batch = [&](std::string_view sql, std::int64_t cutoff) {
+        auto st = db.prepare(sql);
+        st.bind(1, cutoff).bind(2, std::int64_t{max_rows});
+        st.step();
+        return db.changes();
+    };
+    return db.transaction([&] {
+        row_purge_counts n;
+        // finished_at is 0 only while pending: the range starts at 1.
+        n.events = batch("DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE finished_at BETWEEN 1 AND ?1 - 1 "
+                         "AND state != 'pending' LIMIT ?2)",
+                         c.keys);
+        // One range per settled state on outbox_settled (state, updated_at).
+        n.actions = batch("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                          "WHERE state IN ('done', 'failed', 'skipped', 'shadow') AND updated_at < ?1 LIMIT ?2)",
+                          c.keys);
+        n.tags = batch("DELETE FROM order_tags WHERE (order_id, tag) IN "
+                       "(SELECT order_id, tag FROM order_tags WHERE created_at < ?1 LIMIT ?2)",
+                       c.keys);
+        n.reviews = batch("DELETE FROM review WHERE id IN (SELECT id FROM review WHERE state = 'resolved' AND updated_at < ?1 LIMIT ?2)",
+                          c.reviews);
+        n.audit = batch("DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ?1 LIMIT ?2)", c.audit);
+        return n;
+    });
+}
+
+int return_free_pages(database& db, int max_pages) {
+    auto mode = db.prepare("PRAGMA auto_vacuum");
+    if (!mode.step() || mode.int64(0) != 2) return 0;   // 2: INCREMENTAL
+    auto pages = [&] {
+        auto st = db.prepare("PRAGMA page_count");
+        st.step();
+        return st.int64(0);
+    };
+    const std::int64_t before = pages();
+    db.exec("PRAGMA incremental_vacuum(" + std::to_string(max_pages) + ")");
+    return static_cast<int>(before - pages());
+}
+
 }  // namespace orderflow::storage

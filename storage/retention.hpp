@@ -49,4 +49,44 @@ inline constexpr std::string_view purged_summary = "purged after the retention p
 // storage_error on failure, and then nothing has changed.
 purge_counts purge_personal_data(database& db, std::int64_t cutoff);
 
+// When whole rows go, per table (unix seconds, exclusive).
+struct row_cutoffs {
+    std::int64_t keys = 0;      // finished events, settled actions, tags
+    std::int64_t reviews = 0;   // resolved review items
+    std::int64_t audit = 0;     // audit entries
+};
+
+// What one purge_rows call deleted, per table.
+struct row_purge_counts {
+    int events = 0;    // finished inbox rows (their change keys go with them)
+    int actions = 0;   // done, failed, skipped and shadow outbox rows (their history goes with them)
+    int tags = 0;
+    int reviews = 0;
+    int audit = 0;
+    int total() const { return events + actions + tags + reviews + audit; }
+};
+
+// Deletes whole rows that can no longer matter, at most `max_rows` per
+// table, in one transaction (call again while it deletes something: the
+// write lock is held for one batch, not for a backlog of a year):
+// - inbox: done, ignored and failed events finished before cutoffs.keys,
+//   with their inbox_changes keys. Pending events (timers, retries) stay.
+// - outbox: done, failed, skipped and shadow actions last changed before
+//   cutoffs.keys, with their outbox_history. planned, deferred, sending and
+//   unknown actions stay, however old.
+// - order_tags set before cutoffs.keys.
+// - review: resolved items last changed before cutoffs.reviews.
+// - audit_log: entries written before cutoffs.audit.
+// Keys live until cutoffs.keys: long past TikTok's redeliveries (about a day)
+// and a poll's look back, so a change can no longer come back and re-plan an
+// action once its key is gone (config keeps `retention.keys` at 30 days or more).
+row_purge_counts purge_rows(database& db, const row_cutoffs& cutoffs, int max_rows);
+
+// Returns up to `max_pages` free pages to the file system (PRAGMA
+// incremental_vacuum) when the database was created with
+// auto_vacuum=INCREMENTAL (database::open does so for a new file); returns
+// how many pages the file shrank by. A database created before that keeps
+// its size and reuses its free pages (docs/operations.md, "Retention").
+int return_free_pages(database& db, int max_pages);
+
 }  // namespace orderflow::storage

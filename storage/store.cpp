@@ -654,9 +654,9 @@ void store::audit(std::int64_t at, std::string_view actor, std::string_view acti
     st.step();
 }
 
-std::vector<nlohmann::json> store::recent_audit(int limit) {
-    auto st = db_.prepare("SELECT id, at, actor, action, order_id, detail FROM audit_log ORDER BY id DESC LIMIT ?1");
-    st.bind(1, std::int64_t{limit});
+namespace {
+
+std::vector<nlohmann::json> audit_rows(statement& st) {
     std::vector<nlohmann::json> rows;
     while (st.step()) {
         auto detail = nlohmann::json::parse(st.text(5), nullptr, false);
@@ -669,6 +669,28 @@ std::vector<nlohmann::json> store::recent_audit(int limit) {
                         {"detail", std::move(detail)}});
     }
     return rows;
+}
+
+}  // namespace
+
+std::vector<nlohmann::json> store::recent_audit(int limit) {
+    auto st = db_.prepare("SELECT id, at, actor, action, order_id, detail FROM audit_log ORDER BY id DESC LIMIT ?1");
+    st.bind(1, std::int64_t{limit});
+    return audit_rows(st);
+}
+
+std::vector<nlohmann::json> store::audit_entries(std::int64_t since, std::string_view order_id, std::string_view action, int limit) {
+    // By order through audit_log_order; else by time through audit_log_at,
+    // whose entries are in (at, id) order, so no sort is needed.
+    constexpr std::string_view matches = "(?3 = '' OR action = ?3 OR substr(action, 1, length(?3) + 1) = ?3 || '.')";
+    auto st = db_.prepare(order_id.empty()
+                              ? "SELECT id, at, actor, action, order_id, detail FROM audit_log WHERE at >= ?1 AND " +
+                                    std::string(matches) + " ORDER BY at DESC, id DESC LIMIT ?4"
+                              : "SELECT id, at, actor, action, order_id, detail FROM audit_log WHERE order_id = ?2 AND at >= ?1 AND " +
+                                    std::string(matches) + " ORDER BY id DESC LIMIT ?4");
+    st.bind(1, since).bind(3, action).bind(4, std::int64_t{limit});
+    if (!order_id.empty()) st.bind(2, order_id);
+    return audit_rows(st);
 }
 
 // ----------------------------------------------------------------- daemon state

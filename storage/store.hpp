@@ -271,6 +271,11 @@ public:
                const nlohmann::json& detail);
     // Newest first: {"id","at","actor","action","order_id","detail"}.
     std::vector<nlohmann::json> recent_audit(int limit);
+    // Entries written at or after `since`, of one order when order_id is not
+    // empty, whose action is `action` or starts with `action` + "." when it is
+    // not empty ("review" matches review.resolve); newest first, at most
+    // `limit`, shaped as recent_audit's. For `orderflowctl audit`.
+    std::vector<nlohmann::json> audit_entries(std::int64_t since, std::string_view order_id, std::string_view action, int limit);
 
     // {"inbox":{"pending":n,"timers":n (pending timer events),"done":n,"ignored":n,"failed":n},
     //  "outbox":{"planned":n,"deferred":n,"sending":n,"done":n,...}}; every known

@@ -351,6 +351,27 @@ CREATE TABLE forgotten (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// Version 13: whole rows go once they can no longer matter (storage/
+// retention.hpp, purge_rows), each table after its own period.
+// - inbox_changes_inbox, and a trigger: an inbox row's change keys go with
+//   it. inbox ids only grow, so each webhook appends to the index's last
+//   page (unlike inbox_order, dropped in 11, whose keys landed anywhere).
+// - outbox_history goes with its action (outbox_history_action serves it).
+// - order_tags_created, audit_log_at: the purge's cutoffs.
+constexpr std::string_view v13 = R"sql(
+CREATE INDEX inbox_changes_inbox ON inbox_changes (inbox_id);
+CREATE TRIGGER inbox_changes_on_delete AFTER DELETE ON inbox
+BEGIN
+    DELETE FROM inbox_changes WHERE inbox_id = OLD.id;
+END;
+CREATE TRIGGER outbox_history_on_delete AFTER DELETE ON outbox
+BEGIN
+    DELETE FROM outbox_history WHERE action_id = OLD.id;
+END;
+CREATE INDEX order_tags_created ON order_tags (created_at);
+CREATE INDEX audit_log_at ON audit_log (at);
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
@@ -364,6 +385,7 @@ constexpr std::string_view list[] = {
     v10,
     v11,
     v12,
+    v13,
 };
 
 }  // namespace

@@ -242,6 +242,11 @@ TEST_CASE("The send guards, breaker, retention and notification keys have their 
     CHECK(c.breaker.max_sends == 200);
     CHECK(c.breaker.interval == std::chrono::minutes(10));
     CHECK(c.retention.personal_data == std::chrono::hours(24 * 90));
+    CHECK(c.retention.keys == std::chrono::hours(24 * 180));
+    CHECK(c.retention.reviews == std::chrono::hours(24 * 365));
+    CHECK(c.retention.audit == std::chrono::hours(24 * 730));
+    CHECK(c.retention.interval == std::chrono::hours(1));
+    CHECK_FALSE(c.privacy.suppress_forgotten);
     CHECK(c.digest_interval == std::chrono::minutes(5));
     REQUIRE(c.heartbeat_at.has_value());
     CHECK(*c.heartbeat_at == 9 * 60);
@@ -255,7 +260,8 @@ TEST_CASE("The send guards, breaker, retention and notification keys are read fr
       "executor": { "give_up_after": "36h" },
       "guards": { "messages_per_order_per_day": 3, "messages_per_buyer_per_day": 7, "quiet_hours": { "from": "21:00", "to": "09:30" } },
       "breaker": { "max_sends": 50, "interval": "1h" },
-      "retention": { "personal_data": "30d" },
+      "retention": { "personal_data": "30d", "keys": "60d", "reviews": "90d", "audit": "400d", "interval": "10m" },
+      "privacy": { "suppress_forgotten": true },
       "notify": { "digest_interval": "2m", "heartbeat": "18:45", "channels": {
         "chat": { "type": "slack", "url": "https://chat.example/hook", "heartbeat": false },
         "pager": { "type": "command", "command": ["/bin/true"] } } },
@@ -272,6 +278,11 @@ TEST_CASE("The send guards, breaker, retention and notification keys are read fr
     CHECK(c.breaker.max_sends == 50);
     CHECK(c.breaker.interval == std::chrono::hours(1));
     CHECK(c.retention.personal_data == std::chrono::hours(24 * 30));
+    CHECK(c.retention.keys == std::chrono::hours(24 * 60));
+    CHECK(c.retention.reviews == std::chrono::hours(24 * 90));
+    CHECK(c.retention.audit == std::chrono::hours(24 * 400));
+    CHECK(c.retention.interval == std::chrono::minutes(10));
+    CHECK(c.privacy.suppress_forgotten);
     CHECK(c.digest_interval == std::chrono::minutes(2));
     CHECK(c.heartbeat_at == std::optional<int>(18 * 60 + 45));
     CHECK(c.admin.socket == t.path / "run" / "admin.sock");
@@ -415,6 +426,7 @@ TEST_CASE("A bad quiet-hours time is one error where it stands, and a zero safet
     }
     SECTION("0s would switch the breaker or retention off") {
         for (const char* extra : {R"("breaker": { "interval": "0s" })", R"("retention": { "personal_data": "1h" })",
+                                  R"("retention": { "keys": "7d" })",
                                   R"("executor": { "give_up_after": "0s" })"}) {
             CAPTURE(extra);
             auto r = load_config(t.write("c.json", minimal_with(extra)));

@@ -5,6 +5,7 @@
 // recent and unfinished rows keep their data.
 #include "daemon/housekeeping.hpp"
 
+#include "tests/common/log_capture.hpp"
 #include "tests/daemon/runtime_support.hpp"
 
 #include <catch2/catch.hpp>
@@ -149,4 +150,26 @@ TEST_CASE("purge while the database refuses writes changes nothing and the next 
     house.purge();
     CHECK(env.store.get_event(old_id)->payload == "{}");
     CHECK_FALSE(env.store.add_event(redelivery("tts:old", env.now)));
+}
+
+TEST_CASE("purge deletes finished events past retention.keys in batches and says what it deleted", "[housekeeping]") {
+    runtime_env env([](config& cfg) { cfg.retention.keys = std::chrono::hours(30 * 24); });
+    housekeeping house(env.ctx, *env.in_force, env.sup);
+    // More than one batch (2,000 rows a table) of old finished events.
+    for (int i = 0; i < 4500; ++i) add_event(env, "tts:gone-" + std::to_string(i), env.now - 40 * day);
+    const auto kept = add_event(env, "tts:kept", env.now - 20 * day);
+    const auto waiting = add_event(env, "tts:waiting", env.now - 40 * day, "pending");
+
+    orderflow::testing::log_capture logs;
+    house.purge();
+    const std::string text = logs.finish();
+
+    CHECK(env.store.recent_events(10000).size() == 2);
+    CHECK(env.store.get_event(kept));
+    CHECK(env.store.get_event(waiting));
+    CHECK(text.find("\"event\":\"retention_rows_deleted\"") != std::string::npos);
+    CHECK(text.find("\"events\":4500") != std::string::npos);
+    // Gone means gone: the same webhook now would be new, which is why the
+    // keys are kept far past any redelivery (config: 30 days at least).
+    CHECK(env.store.add_event(redelivery("tts:gone-1", env.now)));
 }

@@ -12,6 +12,8 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <ctime>
+#include <set>
 #include <thread>
 
 using namespace orderflow::testing;
@@ -207,4 +209,68 @@ TEST_CASE("orderflowctl check warns when the database is readable by others", "[
     CHECK(checked.exit_code == 0);   // a warning, not an error
     CHECK_THAT(checked.output, Catch::Contains("warning: storage.path"));
     CHECK_THAT(checked.output, Catch::Contains("chmod 600"));
+}
+
+TEST_CASE("The running daemon purges on schedule: old rows go, each table after its own period", "[integration][privacy][retention]") {
+    stack s;
+    s.extra_config = {{"retention", {{"interval", "1s"}, {"keys", "30d"}}}};
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
+    const std::int64_t now = std::time(nullptr), day = 86400;
+    std::int64_t old_action = 0, recent_action = 0;
+    {
+        // Rows from long ago, written while the daemon runs.
+        auto db = orderflow::storage::database::open(s.db_path());
+        orderflow::storage::store store(db);
+        db.transaction([&] {
+            auto event = [&](const std::string& key, std::int64_t at) {
+                orderflow::storage::new_event e;
+                e.dedupe_key = key;
+                e.source = "webhook";
+                e.topic = 1;
+                e.event = "order.status_changed";
+                e.order_id = "577000000000000040";
+                e.payload = R"({"data":{"order_id":"577000000000000040","buyer":"古川 智子"}})";
+                e.received_at = at;
+                REQUIRE(store.add_event(e));
+                store.finish_event(db.last_insert_rowid(), "done", "matched: thanks", at);
+            };
+            event("tts:forty-days-ago", now - 40 * day);
+            event("tts:ten-days-ago", now - 10 * day);
+            auto action = [&](const std::string& rule, std::int64_t at) {
+                orderflow::storage::new_action a;
+                a.idem_key = orderflow::storage::hash_key(rule + "|old");
+                a.rule_id = rule;
+                a.kind = "send_message";
+                a.payload = R"({"text":"古川 智子様、ありがとうございます"})";
+                a.created_at = at;
+                REQUIRE(store.add_action(a));
+                const auto id = db.last_insert_rowid();
+                store.begin_attempt(id, at);
+                store.set_action_state(id, "done", "", "{}", at);
+                return id;
+            };
+            old_action = action("forty", now - 40 * day);
+            recent_action = action("ten", now - 10 * day);
+            store.add_tag("577000000000000040", "engraving", now - 40 * day);
+            store.audit(now - 800 * day, "orderflowd", "send_message", "577000000000000040", {{"action_id", old_action}});
+        });
+    }
+    const json deleted = wait_for_log(s.daemon.log(), "retention_rows_deleted");
+    CHECK(deleted.at("events") == 1);
+    CHECK(deleted.at("actions") == 1);
+    CHECK(deleted.at("tags") == 1);
+    CHECK(deleted.at("audit") == 1);
+    auto db = orderflow::storage::database::open(s.db_path());
+    orderflow::storage::store store(db);
+    std::set<std::string> keys;
+    for (const auto& e : store.recent_events(1000)) keys.insert(e.dedupe_key);
+    CHECK_FALSE(keys.contains("tts:forty-days-ago"));
+    CHECK(keys.contains("tts:ten-days-ago"));
+    CHECK_FALSE(store.get_action(old_action));
+    CHECK(store.get_action(recent_action));
+    CHECK(store.action_history(old_action).empty());
+    CHECK(store.tags("577000000000000040").empty());
+    // Inside every period a row keeps its data (personal data goes after 90 days by default).
+    CHECK(store.get_action(recent_action)->payload.find("古川") != std::string::npos);
 }

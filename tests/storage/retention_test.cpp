@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -271,4 +273,144 @@ TEST_CASE("A second purge with the same cutoff changes nothing", "[retention]") 
     CHECK(purge_personal_data(f.db, cutoff).total() == 0);
     CHECK(count_rows(f.db, "audit_log") == 1);  // the audit log is kept
     CHECK(f.s.conversation_for("b2") == "c2");  // still protected by the unknown send
+}
+
+TEST_CASE("Whole rows go after their own periods, and what is still needed stays", "[retention]") {
+    fixture f;
+    // Finished events with their change keys: old ones go, the rest stay.
+    auto old_event = make_event("n-old", old_time);
+    old_event.change_key = "order:o1:DELIVERED";
+    REQUIRE(f.s.add_event(old_event));
+    f.s.finish_event(f.db.last_insert_rowid(), "done", "handled", old_time);
+    const auto pending = f.add_event("n-old-pending", old_time);   // a timer or a retry: never deleted
+    const auto fresh = f.add_event("n-recent", recent, "done");
+    // Settled actions go with their history; unfinished ones stay however old.
+    const auto done = f.add_action("done", old_time, "done");
+    const auto unknown = f.add_action("unknown", old_time, "unknown");
+    const auto planned = f.add_action("planned", old_time, "planned");
+    const auto recent_done = f.add_action("recent", recent, "done");
+    f.s.add_tag("o1", "old-tag", old_time);
+    f.s.add_tag("o1", "new-tag", recent);
+    const auto resolved = f.s.raise_review("o1", "send_failed", "warning", "x", {}, old_time);
+    REQUIRE(f.s.set_review_state(resolved, "resolved", "alice", "done", old_time));
+    const auto open = f.s.raise_review("o2", "send_failed", "warning", "y", {}, old_time);
+    f.s.audit(old_time, "orderflowd", "send_message", "o1", {{"action_id", done}});
+    f.s.audit(recent, "orderflowd", "send_message", "o1", {{"action_id", recent_done}});
+    const auto history_of = [&](std::int64_t id) { return f.s.action_history(id).size(); };
+    REQUIRE(history_of(done) == 3);
+
+    // One row per table per batch: the second call takes what the first left.
+    const auto first = purge_rows(f.db, {cutoff, cutoff, cutoff}, 1);
+    CHECK(first.events == 1);
+    CHECK(first.actions == 1);
+    CHECK(first.tags == 1);
+    CHECK(first.reviews == 1);
+    CHECK(first.audit == 1);
+    CHECK(purge_rows(f.db, {cutoff, cutoff, cutoff}, 1).total() == 0);
+
+    CHECK(count_rows(f.db, "inbox") == 2);
+    CHECK(f.s.get_event(pending));
+    CHECK(f.s.get_event(fresh));
+    CHECK(count_rows(f.db, "inbox_changes") == 0);            // went with its event
+    CHECK_FALSE(f.s.get_action(done));
+    CHECK(history_of(done) == 0);                              // went with its action
+    CHECK(f.s.get_action(unknown));
+    CHECK(f.s.get_action(planned));
+    CHECK(f.s.get_action(recent_done));
+    CHECK(f.s.tags("o1") == std::vector<std::string>{"new-tag"});
+    CHECK_FALSE(f.s.get_review(resolved));
+    CHECK(f.s.get_review(open));
+    CHECK(f.s.recent_audit(10).size() == 1);
+    // The per-state counts followed the deletes.
+    CHECK(f.s.counts()["inbox"]["done"] == 1);
+    CHECK(f.s.counts()["outbox"]["done"] == 1);
+}
+
+TEST_CASE("A year of traffic with daily purges: the database stays bounded and nothing is planned twice", "[retention][year]") {
+    fixture f;
+    constexpr std::int64_t day = 86400;
+    constexpr int orders_per_day = 60;
+    constexpr std::int64_t keys_days = 30, personal_days = 7;
+    const std::int64_t start = 1'700'000'000;
+    std::int64_t size_at_day_90 = 0, size_at_day_365 = 0, most_inbox_rows = 0;
+    auto file_size = [&] {
+        f.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        return static_cast<std::int64_t>(std::filesystem::file_size(f.dir / "orderflow.db"));
+    };
+    auto order_id = [](int d, int i) { return "o" + std::to_string(d) + "-" + std::to_string(i); };
+    for (int d = 0; d < 365; ++d) {
+        const std::int64_t now = start + d * day;
+        f.db.transaction([&] {
+            for (int i = 0; i < orders_per_day; ++i) {
+                const std::string id = order_id(d, i);
+                new_event e = make_event("tts:" + id, now);
+                e.order_id = id;
+                e.change_key = "order:" + id + ":AWAITING_SHIPMENT";
+                e.payload = R"({"type":1,"data":{"order_id":")" + id + R"(","buyer":"Jane Doe","address":"1 High Street"}})";
+                REQUIRE(f.s.add_event(e));
+                f.s.finish_event(f.db.last_insert_rowid(), "done", "matched: thanks", now);
+                new_action a = make_action("thanks", now, R"({"text":"Hi Jane, thank you for order )" + id + R"(","buyer_user_id":"b1"})");
+                a.idem_key = hash_key("thanks|0|order:" + id);
+                a.order_id = id;
+                REQUIRE(f.s.add_action(a));
+                const auto aid = f.db.last_insert_rowid();
+                f.s.begin_attempt(aid, now);
+                f.s.set_action_state(aid, "done", "", action_result, now);
+                f.s.put_order({id, "AWAITING_SHIPMENT", R"({"buyer_name":"Jane Doe"})", now});
+                f.s.add_tag(id, "vip", now);
+                f.s.audit(now, "orderflowd", "send_message", id, {{"action_id", aid}});
+            }
+        });
+        // Within the keys' period, yesterday's webhooks redelivered and
+        // yesterday's actions re-planned are all refused.
+        if (d > 0) {
+            for (int i = 0; i < orders_per_day; i += 7) {
+                const std::string id = order_id(d - 1, i);
+                CHECK_FALSE(f.s.add_event(make_event("tts:" + id, now)));
+                new_action again = make_action("thanks", now);
+                again.idem_key = hash_key("thanks|0|order:" + id);
+                CHECK_FALSE(f.s.add_action(again));
+            }
+        }
+        purge_personal_data(f.db, now - personal_days * day);
+        while (purge_rows(f.db, {now - keys_days * day, now - keys_days * day, now - 60 * day}, 500).total() > 0) {
+        }
+        return_free_pages(f.db, 100000);
+        most_inbox_rows = std::max(most_inbox_rows, count_rows(f.db, "inbox"));
+        if (d == 89) size_at_day_90 = file_size();
+    }
+    size_at_day_365 = file_size();
+    INFO("file size at day 90: " << size_at_day_90 << " bytes, at day 365: " << size_at_day_365 << " bytes");
+    // Bounded: the rows of the keys' period, not of the year.
+    CHECK(most_inbox_rows <= (keys_days + 1) * orders_per_day);
+    CHECK(count_rows(f.db, "outbox") <= (keys_days + 1) * orders_per_day);
+    CHECK(count_rows(f.db, "audit_log") <= 61 * orders_per_day);
+    CHECK(size_at_day_365 <= size_at_day_90 * 11 / 10);
+    // A year's worth would be more than four times as large.
+    CHECK(count_rows(f.db, "inbox") * 4 < 365 * orders_per_day);
+}
+
+TEST_CASE("The space of deleted rows goes back to the file system", "[retention]") {
+    fixture f;
+    const std::string big(2000, 'x');
+    f.db.transaction([&] {
+        for (int i = 0; i < 3000; ++i) {
+            new_event e = make_event("n-" + std::to_string(i), old_time);
+            e.payload = R"({"note":")" + big + R"("})";
+            REQUIRE(f.s.add_event(e));
+            f.s.finish_event(f.db.last_insert_rowid(), "done", "", old_time);
+        }
+    });
+    auto size = [&] {
+        f.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        return std::filesystem::file_size(f.dir / "orderflow.db");
+    };
+    const auto full = size();
+    while (purge_rows(f.db, {cutoff, cutoff, cutoff}, 1000).total() > 0) {
+    }
+    CHECK(size() == full);   // deleted rows leave free pages behind
+    CHECK(return_free_pages(f.db, 100000) > 1000);
+    const auto after = size();
+    INFO("before: " << full << " bytes, after: " << after);
+    CHECK(after * 10 < full);
 }
