@@ -88,6 +88,33 @@ TEST_CASE("Staff export a buyer's data, forget it without a trace in the databas
     const json by_conversation = json::parse(ctl(s, {"buyer", "export", "--conversation", conversation}).output);
     CHECK(by_conversation.at("buyer").at("order_ids") == json::array({order}));
 
+    // Correction: TikTok's order changed while its webhook was lost; a
+    // refresh replaces the cached copy with TikTok's.
+    REQUIRE(s.control("POST", "/control/faults/random", {{"webhook_lose_share", 1.0}}).status == 200);
+    s.set_status(order, "AWAITING_COLLECTION");
+    const auto cached_status = [&] {
+        auto db = orderflow::storage::database::open(s.db_path());
+        return orderflow::storage::store(db).get_order(order).value().status;
+    };
+    CHECK(cached_status() == "AWAITING_SHIPMENT");
+    const auto refreshed = ctl(s, {"buyer", "refresh", "--conversation", conversation});
+    CHECK(refreshed.exit_code == 0);
+    CHECK_THAT(refreshed.output, Catch::Contains("replaced 1 cached order(s)"));
+    CHECK(cached_status() == "AWAITING_COLLECTION");
+    REQUIRE(s.control("POST", "/control/faults/random", {{"webhook_lose_share", 0.0}}).status == 200);
+    // Staff correct the order's tags; who did is on record.
+    CHECK(ctl(s, {"order", "tag", order, "gift-wrap", "--by", "hanako"}).exit_code == 0);
+    {
+        auto db = orderflow::storage::database::open(s.db_path());
+        CHECK(orderflow::storage::store(db).tags(order) == std::vector<std::string>{"gift-wrap"});
+    }
+    // Everything on record about the buyer, recent entries only.
+    const auto about = ctl(s, {"audit", "--buyer", user, "--since", "1h"});
+    CHECK(about.exit_code == 0);
+    for (const char* action : {"send_message", "buyer.export", "buyer.refresh", "order.tag"}) CHECK_THAT(about.output, Catch::Contains(action));
+    CHECK_THAT(about.output, Catch::Contains("hanako"));
+    CHECK_THAT(ctl(s, {"audit", "--buyer", user, "--since", "2099-01-01T00:00:00Z"}).output, Catch::Contains("no audit entries match"));
+
     // Forget, through the running daemon.
     const auto forgot = ctl(s, {"buyer", "forget", "--buyer", user, "--by", "privacy-officer"});
     INFO(forgot.output);
@@ -112,7 +139,7 @@ TEST_CASE("Staff export a buyer's data, forget it without a trace in the databas
     REQUIRE(s.control("POST", "/control/webhooks/redeliver", {{"notification_id", notification}}).status == 200);
     wait_for_log(s.daemon.log(), "webhook_duplicate");
     // A new change of the forgotten order is set aside unread.
-    s.set_status(order, "CANCELLED");
+    s.set_status(order, "IN_TRANSIT");
     wait_for_log(s.daemon.log(), "event_set_aside");
     CHECK(s.shop_messages().size() == 3);
     {
@@ -273,4 +300,30 @@ TEST_CASE("The running daemon purges on schedule: old rows go, each table after 
     CHECK(store.tags("577000000000000040").empty());
     // Inside every period a row keeps its data (personal data goes after 90 days by default).
     CHECK(store.get_action(recent_action)->payload.find("古川") != std::string::npos);
+}
+
+TEST_CASE("With the daemon stopped, orderflowctl exports and forgets a buyer on the database itself", "[integration][privacy]") {
+    stack s;
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
+    const std::string name = "石井 翼";
+    const json placed = s.create_order({{"buyer_name", name}, {"line_items", {{{"seller_sku", "BAG-2"}, {"product_name", "鞄"}, {"sale_price", "5400"}}}}});
+    const std::string order = placed.at("id").get<std::string>();
+    s.set_status(order, "ON_HOLD");
+    s.set_status(order, "AWAITING_SHIPMENT");
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }));
+    s.daemon.signal(SIGTERM);
+    REQUIRE(s.daemon.wait() == 0);
+
+    const auto exported = ctl(s, {"buyer", "export", "--order", order});
+    REQUIRE(exported.exit_code == 0);
+    CHECK(json::parse(exported.output).at("orders").at(0).at("order").at("buyer_name") == name);
+    const auto forgot = ctl(s, {"buyer", "forget", "--order", order, "--by", "offline-desk"});
+    INFO(forgot.output);
+    REQUIRE(forgot.exit_code == 0);
+    const std::string disk = read_file(s.db_path()) + read_file(s.dir / "orderflow.db-wal");
+    CHECK(disk.find(name) == std::string::npos);
+    CHECK(disk.find(order) == std::string::npos);
+    CHECK_THAT(ctl(s, {"buyer", "refresh", "--order", order}).output, Catch::Contains("orderflowd is not running"));
+    CHECK_THAT(ctl(s, {"audit", "--action", "buyer.forget"}).output, Catch::Contains("offline-desk"));
 }
