@@ -38,12 +38,11 @@ int housekeeping::delete_rows(storage::row_purge_counts& sum) {
 }
 
 void housekeeping::finish(const storage::row_purge_counts& sum) {
+    if (sum.total() == 0) return;
     // At most 16,000 pages (64 MiB) a purge: the rest goes at the next one.
-    int freed = 0;
-    if (sum.total() > 0) freed = storage::return_free_pages(ctx_.db, 16000);
-    if (sum.total() > 0)
-        log::info("retention_rows_deleted", {{"events", sum.events}, {"actions", sum.actions}, {"tags", sum.tags},
-                                             {"reviews", sum.reviews}, {"audit", sum.audit}, {"pages_freed", freed}});
+    const int freed = storage::return_free_pages(ctx_.db, 16000);
+    log::info("retention_rows_deleted", {{"events", sum.events}, {"actions", sum.actions}, {"tags", sum.tags},
+                                         {"reviews", sum.reviews}, {"audit", sum.audit}, {"pages_freed", freed}});
 }
 
 void housekeeping::purge() {
