@@ -225,10 +225,14 @@ TEST_CASE("A database deleted while the daemon runs stops acknowledging webhooks
     CHECK(reply.status == 503);
     auto line = wait_for_log(s.daemon.log(), "database_file_missing");
     CHECK(line.at("advice").get<std::string>().find("503") != std::string::npos);
-    CHECK(log_lines(s.daemon.log(), "review_raised").size() >= 1);
+    // The review item is raised just after the line above: waited for, not assumed.
     bool critical = false;
-    for (const auto& l : log_lines(s.daemon.log(), "review_raised"))
-        critical = critical || (l.value("reason", "") == "database_file_missing" && l.value("severity", "") == "critical");
+    eventually([&] {
+        for (const auto& l : log_lines(s.daemon.log(), "review_raised"))
+            critical = critical || (l.value("reason", "") == "database_file_missing" && l.value("severity", "") == "critical");
+        return critical;
+    }, std::chrono::seconds(10));
+    CHECK(log_lines(s.daemon.log(), "review_raised").size() >= 1);
     CHECK(critical);
     CHECK(s.daemon.running());
 }
