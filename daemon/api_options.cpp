@@ -1,9 +1,11 @@
 // See api_options.hpp.
 #include "daemon/api_options.hpp"
 
+#include "daemon/telemetry.hpp"
 #include "tikapi/rate_limiter.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -44,6 +46,13 @@ tikapi::client_options api_options(const config& cfg, orderflow::secret app_secr
         limits.burst = std::max(1.0, cfg.tiktok.rate_limit_qps * 0.02);
         o.limiter = std::make_shared<tikapi::rate_limiter>(limits);
     }
+    o.on_attempt = [](const tikapi::attempt_report& r) {
+        const std::string api(r.api);
+        telemetry::count("orderflow_tiktok_calls_total", {{"api", api}, {"code", r.result}}).add();
+        telemetry::timing("orderflow_tiktok_call_seconds", {{"api", api}}).observe(std::chrono::duration<double>(r.took).count());
+        if (r.retried) telemetry::count("orderflow_tiktok_retries_total", {{"api", api}}).add();
+        if (r.throttled) telemetry::count("orderflow_tiktok_throttled_total", {{"api", api}}).add();
+    };
     return o;
 }
 

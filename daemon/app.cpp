@@ -6,6 +6,8 @@
 
 #include "common/log.hpp"
 #include "daemon/admin/commands.hpp"
+#include "daemon/admin/http_admin.hpp"
+#include "daemon/admin/metrics.hpp"
 #include "daemon/admin/socket_server.hpp"
 #include "daemon/api_options.hpp"
 #include "daemon/context.hpp"
@@ -28,6 +30,7 @@
 #include "daemon/pipeline.hpp"
 #include "daemon/review_desk.hpp"
 #include "daemon/rules_in_force.hpp"
+#include "daemon/security_watch.hpp"
 #include "daemon/storage_watch.hpp"
 #include "daemon/supervisor.hpp"
 #include "daemon/systemd.hpp"
@@ -81,6 +84,7 @@ struct service::impl {
           tokens(vault, api, clock),
           in_force(ctx, cfg, load_rules_or_throw(cfg), read_channel_secrets(cfg)),
           desk(ctx, in_force, [this] { notify.wake(); }),
+          security(ctx, desk),
           watch(ctx, desk, sup, [this] {
               pipe.wake();
               exec.wake();
@@ -96,13 +100,15 @@ struct service::impl {
           recon(ctx, api, tokens, desk),
           exec(ctx, executor::parts{brk, out, messages, tracking, recon}, desk, api, watch, sup),
           notify(ctx, in_force, sup, command_runner.get_executor(), [this] { return brk.open(); }),
-          webhooks(ctx, in_force, app_secret, writer, [this] { pipe.wake(); }),
+          webhooks(ctx, in_force, app_secret, writer, security, [this] { pipe.wake(); }),
           feed(ctx, in_force, writer, desk, sup, background.get_executor(), [this] { pipe.wake(); }),
+          web(ctx, in_force, feed, security, {[this] { return readiness(); }, [this] { return metrics(); }}),
           poll(ctx, in_force, api, tokens, writer, watch, sup, [this] { pipe.wake(); }),
           house(ctx, in_force, sup),
           commands(ctx, in_force, brk, [this] { return in_force.reload(background.get_executor(), desk); }),
           admin(io.get_executor(), in_force.cfg().admin.socket, commands, sup) {
         checkpoints.serve(db);
+        commands.on_metrics([this] { return metrics(); });
         // The shop's time zone for quiet hours and the heartbeat (detail/local_time.hpp).
         apply_timezone(in_force.cfg().timezone);
         // The operator hears of dead tokens three ways: the log, status, and staff.
@@ -175,6 +181,41 @@ struct service::impl {
     // in reverse order): take them back first.
     ~impl() { db.hand_off_checkpoints({}); }
 
+    std::string metrics() {
+        return metrics_text(ctx, in_force, brk, {tokens.state() == "authorized", static_cast<int>(sup.unhealthy().size()), started_at});
+    }
+
+    // GET /readyz: each check names what fails and what to do.
+    std::vector<readiness_check> readiness() {
+        std::vector<readiness_check> out;
+        readiness_check database{"database", false, ""};
+        if (watch.known_lost()) {
+            database.detail = "the database file " + db.path().string() + " is missing or was replaced; see the review item";
+        } else {
+            try {
+                db.transaction([&] { store.put_state("ready_probe", std::to_string(clock()), clock()); });
+                database.ok = true;
+                database.detail = "writable";
+            } catch (const std::exception& e) {
+                database.detail = std::string("a write failed: ") + e.what();
+            }
+        }
+        out.push_back(std::move(database));
+        const auto rules = in_force.rules();
+        json state = json::parse(store.get_state("rules").value_or("{}"), nullptr, false);
+        const bool reload_failed = state.is_object() && state.contains("last_reload") && !state["last_reload"].value("ok", true);
+        out.push_back({"rules", true, std::to_string(rules->size()) + " rule(s) in force, hash " + rules->hash() +
+                                          (reload_failed ? "; the last reload failed and these stay in force (orderflowctl status)" : "")});
+        const bool authorized = tokens.state() == "authorized";
+        out.push_back({"authorized", authorized, authorized ? "TikTok tokens usable" : tokens.state() + ": " + tokens.advice()});
+        const auto unhealthy = sup.unhealthy();
+        std::string loops;
+        for (const auto& name : unhealthy) loops += (loops.empty() ? "" : ", ") + name;
+        out.push_back({"loops", unhealthy.empty(),
+                       unhealthy.empty() ? "every loop made progress recently" : "dead or wedged: " + loops + " (see loop_crashed in the log)"});
+        return out;
+    }
+
     asio::io_context& io;
     std::function<std::int64_t()> clock;
     storage::database db;
@@ -195,6 +236,7 @@ struct service::impl {
     supervisor sup{io.get_executor()};
     rules_in_force in_force;
     review_desk desk;
+    security_watch security;
     storage_watch watch;
     inbox_writer writer;
     order_source orders;
@@ -209,11 +251,13 @@ struct service::impl {
     notifier notify;
     webhook_ingress webhooks;
     tracking_feed feed;
+    http_admin web;
     poller poll;
     housekeeping house;
     admin_commands commands;
     admin_socket_server admin;
     bool stopping = false;
+    std::int64_t started_at = clock();
     std::int64_t notify_tests = 0;   // makes each test notification's dedupe key unique
 };
 
@@ -246,7 +290,7 @@ void service::start() {
     s.webhooks.start();
     s.admin.open();
     s.sup.run("admin", [&s] { return s.admin.loop(); });
-    s.feed.start_listener();
+    s.web.start();
     if (cfg.poll.enabled) s.sup.run("poller", [&s] { return s.poll.loop(); });
     if (!cfg.tracking.feed_dir.empty()) {
         std::error_code ec;
@@ -295,6 +339,7 @@ void service::stop() {
     log::info("daemon_stopping", {});
     s.webhooks.stop();
     s.feed.stop();
+    s.web.stop();
     // Commits what the listeners handed over (their 200s go out), then no more.
     s.writer.stop();
     s.admin.stop();
@@ -308,7 +353,7 @@ void service::stop() {
 }
 
 std::uint16_t service::webhook_port() const { return impl_->webhooks.port(); }
-std::uint16_t service::admin_port() const { return impl_->feed.port(); }
+std::uint16_t service::admin_port() const { return impl_->web.port(); }
 
 int run_orderflowd(int argc, char** argv) {
     std::string config_path;

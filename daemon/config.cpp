@@ -200,6 +200,10 @@ private:
     config& cfg_;
 };
 
+bool is_loopback_host(const std::string& host) {
+    return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 bool valid_locale(const std::string& s) {
     if (s.size() < 2 || s.size() > 8) return false;
     for (char c : s) if (!((c >= 'a' && c <= 'z') || c == '-' || (c >= 'A' && c <= 'Z'))) return false;
@@ -268,6 +272,7 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
                     admin_listen = a;
                 }},
                 {"token_file", v.secret(cfg.admin.token_file)},
+                {"open_metrics", v.boolean(cfg.admin.open_metrics)},
             });
         }},
         {"timezone", [&](const json& j, const pointer& p) {
@@ -434,6 +439,10 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
         require(!cfg.rules.dir.empty(), "rules", "dir");
         if (root.contains("admin") && admin_listen && cfg.admin.token_file.empty())
             v.error(pointer("/admin"), "'admin.listen' needs 'admin.token_file' (a bearer token for the TCP admin listener)");
+        if (cfg.admin.open_metrics && (!admin_listen || !is_loopback_host(admin_listen->host)))
+            v.error(pointer("/admin/open_metrics"),
+                    "'admin.open_metrics' serves /metrics and the health checks without a token, which is only allowed when "
+                    "'admin.listen' is a loopback address (127.0.0.1, ::1 or localhost); put a token-checking proxy in front otherwise");
     }
     if (!cfg.webhook.path.empty() && cfg.webhook.path.front() != '/')
         v.error(pointer("/webhook/path"), "'webhook.path' must start with '/'");

@@ -75,6 +75,9 @@ struct config {
         std::filesystem::path socket;
         std::optional<listen_address> listen;
         secret_path token_file;
+        // GET /metrics, /healthz and /readyz without the bearer token; only
+        // allowed when admin.listen is a loopback address.
+        bool open_metrics = false;
     } admin;
 
     std::string timezone = "Asia/Tokyo";

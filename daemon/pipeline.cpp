@@ -11,6 +11,7 @@
 #include "daemon/rules_in_force.hpp"
 #include "daemon/storage_watch.hpp"
 #include "daemon/supervisor.hpp"
+#include "daemon/telemetry.hpp"
 #include "daemon/tokens.hpp"
 #include "rules/ruleset.hpp"
 #include "storage/buyer_data.hpp"
@@ -30,6 +31,14 @@ using json = nlohmann::json;
 // store::make_durable), whose fsync carries these along. So a page of events
 // costs no fsync, and a burst of webhooks keeps the disk for their 200s.
 constexpr auto crash_safe = storage::database::durability::process_crash;
+
+namespace {
+
+telemetry::counter& events_counted(const char* outcome) {
+    return telemetry::count("orderflow_events_processed_total", {{"outcome", outcome}});
+}
+
+}  // namespace
 
 // What rules see of an inbox event, before the order is added.
 rules::context event_context(const storage::event_row& e, std::int64_t now, const std::string& default_locale) {
@@ -147,6 +156,7 @@ asio::awaitable<bool> pipeline::pass() {
         log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"error", error}});
         try {
             ctx_.db.transaction([&] { ctx_.store.retry_event(e.id, error, retry_at(e)); }, crash_safe);
+            events_counted("retried").add();
         } catch (const std::exception& again) {
             // Not even the retry could be recorded: the database refuses
             // writes. Back off in memory rather than re-read it at once.
@@ -183,6 +193,7 @@ asio::awaitable<std::vector<storage::event_row>> pipeline::defer_while_unauthori
             first_retry = first_retry == 0 ? at : std::min(first_retry, at);
         }
     }, crash_safe);
+    events_counted("retried").add(static_cast<std::uint64_t>(events.end() - waiting));
     log::warn("events_deferred", {{"count", events.end() - waiting}, {"reason", why}, {"retry_at", first_retry},
                                   {"first_inbox_id", waiting->id}, {"last_inbox_id", events.back().id}});
     events.erase(waiting, events.end());
@@ -199,6 +210,7 @@ void pipeline::quarantine(const storage::event_row& e) {
                          ". Look at it with orderflowctl activity; the webhook's payload is kept",
                      {{"inbox_id", e.id}, {"event", e.event}, {"source", e.source}, {"starts", e.starts}});
     }, crash_safe);
+    events_counted("quarantined").add();
     log::error("event_quarantined", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"starts", e.starts},
                                      {"advice", "see the review item; the event is not processed again"}});
 }
@@ -211,6 +223,7 @@ std::int64_t pipeline::retry_at(const storage::event_row& e) const {
 void pipeline::retry_later(const storage::event_row& e, const std::string& why) {
     const auto at = retry_at(e);
     ctx_.db.transaction([&] { ctx_.store.retry_event(e.id, why, at); }, crash_safe);
+    events_counted("retried").add();
     log::warn("event_deferred", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"reason", why}, {"retry_at", at}});
 }
 
@@ -221,6 +234,7 @@ void pipeline::fail_event(const storage::event_row& e, const std::string& why) {
         desk_.raise(e.order_id, "event_failed", "warning", e.event + " could not be processed: " + why,
                      {{"inbox_id", e.id}, {"event", e.event}, {"source", e.source}, {"error", why}});
     }, crash_safe);
+    events_counted("failed").add();
     log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"error", why}});
 }
 
@@ -233,6 +247,7 @@ bool pipeline::set_aside_if_forgotten(const storage::event_row& e, const rules::
     const std::string conversation = ctx.message.is_object() ? ctx.message.value("conversation_id", "") : "";
     if (!storage::is_forgotten(ctx_.db, key, buyer_user_id, e.order_id, conversation)) return false;
     ctx_.db.transaction([&] { storage::set_aside_event(ctx_.db, key, e.id, ctx_.clock()); }, crash_safe);
+    events_counted("set_aside").add();
     log::info("event_set_aside", {{"inbox_id", e.id}, {"rule_event", e.event},
                                   {"reason", "about a buyer whose data was erased at their request (privacy.suppress_forgotten)"}});
     return true;
@@ -244,6 +259,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         ctx_.db.transaction([&] {
             ctx_.store.finish_event(e.id, "ignored", "topic " + std::to_string(e.topic) + " is not used by orderflow", ctx_.clock());
         }, crash_safe);
+        events_counted("ignored").add();
         log::info("event_ignored", {{"inbox_id", e.id}, {"topic", e.topic}});
         co_return;
     }
@@ -284,6 +300,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
                 ctx_.store.finish_event(e.id, "ignored", "message from " + (role.empty() ? std::string("unknown sender") : role),
                                         ctx_.clock());
             }, crash_safe);
+            events_counted("ignored").add();
             co_return;
         }
     }
@@ -354,6 +371,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         for (const auto& id : result.matched_rules) note += " " + id;
         ctx_.store.finish_event(e.id, "done", note, ctx.now);
     }, crash_safe);
+    events_counted("done").add();
     log::info("event_processed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id},
                                   {"matched", result.matched_rules}, {"planned", planned},
                                   {"already_planned", repeated}, {"skipped", skipped}});

@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "daemon/review_desk.hpp"
 #include "daemon/systemd.hpp"
+#include "daemon/telemetry.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -189,6 +190,7 @@ asio::awaitable<rules_in_force::reload_outcome> rules_in_force::reload(asio::any
 
 void rules_in_force::record(const char* how, bool ok, const std::vector<std::string>& errors) {
     const std::int64_t now = ctx_.clock();
+    if (std::string_view(how) == "reload") telemetry::count("orderflow_reloads_total", {{"result", ok ? "ok" : "failed"}}).add();
     try {
         json st = json::parse(ctx_.store.get_state("rules").value_or("{}"), nullptr, false);
         if (!st.is_object()) st = json::object();

@@ -23,6 +23,20 @@ namespace {
 
 using json = nlohmann::json;
 
+// An attempt's result as a metric label: few values, never free text.
+std::string result_name(const api_error& e) {
+    switch (e.kind) {
+        case error_kind::connect: return "connect";
+        case error_kind::timeout: return "timeout";
+        case error_kind::tls: return "tls";
+        case error_kind::protocol: return "protocol";
+        case error_kind::decode: return "decode";
+        case error_kind::http_status: return "http_" + std::to_string(e.http_status);
+        case error_kind::api: return std::to_string(e.code);
+    }
+    return "unknown";
+}
+
 api_error make_error(error_kind kind, std::string message) {
     api_error e;
     e.kind = kind;
@@ -293,7 +307,9 @@ boost::asio::awaitable<result<json>> client::call(std::string_view method, std::
         if (!access_token.empty()) req.headers.push_back({"x-tts-access-token", access_token.reveal()});
         req.body = body_text;
 
+        const auto sent_at = std::chrono::steady_clock::now();
         auto response = co_await im.http.send(o.api_base, std::move(req), o.timeout);
+        attempt_report report{api, {}, std::chrono::steady_clock::now() - sent_at};
         if (customer_service && (response.ok() || response.error().request_sent)) im.count_cs_call();
 
         if (!response.ok()) {
@@ -309,7 +325,11 @@ boost::asio::awaitable<result<json>> client::call(std::string_view method, std::
                                        {"attempt", attempt},
                                        {"status", response.value().status},
                                        {"code", data.ok() ? 0 : data.error().code}});
-            if (data.ok()) co_return data;
+            if (data.ok()) {
+                report.result = "0";
+                if (o.on_attempt) o.on_attempt(report);
+                co_return data;
+            }
             failure = data.error();
         }
 
@@ -318,7 +338,14 @@ boost::asio::awaitable<result<json>> client::call(std::string_view method, std::
             o.limiter->throttled(api, rate_limiter::clock::now());
             log::info("tikapi_throttled", {{"method", method}, {"path", path_text}, {"api", api}});
         }
-        if (attempt >= max_attempts || !should_retry(e, mode)) co_return e;
+        const bool again = attempt < max_attempts && should_retry(e, mode);
+        if (o.on_attempt) {
+            report.result = result_name(e);
+            report.throttled = e.rate_limited();
+            report.retried = again;
+            o.on_attempt(report);
+        }
+        if (!again) co_return e;
 
         const auto delay = im.next_delay(attempt);
         log::info("tikapi_retry", {{"method", method},

@@ -54,6 +54,18 @@ struct client_options {
     int max_attempts = 4;
     std::chrono::milliseconds backoff_base{200}, backoff_cap{5000};
     std::uint32_t random_seed = 0;   // for the backoff jitter; 0: std::random_device
+
+    // Told of every attempt of a signed API call (the daemon's metrics); may be empty.
+    std::function<void(const struct attempt_report&)> on_attempt;
+};
+
+// One attempt of client::call, as on_attempt hears of it.
+struct attempt_report {
+    std::string_view api;     // the path template, e.g. "/order/202309/orders"
+    std::string result;       // "0" on success, TikTok's code, "http_503", or the failure: "timeout", "connect", "tls", "protocol", "decode"
+    std::chrono::nanoseconds took{0};
+    bool throttled = false;   // the answer said the rate limit was reached
+    bool retried = false;     // another attempt follows
 };
 
 // Limits the API documents (§6).

@@ -83,7 +83,7 @@ asio::awaitable<json> admin_commands::dispatch(std::string line, std::string pee
             else out << done;
             exit_code = 0;
         } else if (argv[0] == "metrics") {
-            out << metrics_text(ctx_, in_force_, breaker_);
+            out << (metrics_ ? metrics_() : metrics_text(ctx_, in_force_, breaker_, {}));
             exit_code = 0;
         } else if (argv[0] == "reload") {
             const rules_in_force::reload_outcome outcome = co_await reload_();

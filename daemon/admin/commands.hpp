@@ -66,6 +66,8 @@ public:
     // returns what to tell the person, and whether it all worked.
     using refresh_fn = std::function<boost::asio::awaitable<std::pair<bool, std::string>>(std::vector<std::string> order_ids)>;
     void on_buyer_refresh(refresh_fn f) { buyer_refresh_ = std::move(f); }
+    // `metrics`: the whole text GET /metrics serves (admin/metrics.hpp).
+    void on_metrics(std::function<std::string()> f) { metrics_ = std::move(f); }
     // The key buyer forget hashes ids with (daemon/data_rights.hpp, forget_key).
     void set_forget_key(orderflow::secret key) { forget_key_ = std::move(key); }
 
@@ -80,6 +82,7 @@ private:
     std::function<std::string(const std::string&)> auth_disconnect_;
     std::function<std::string(const std::string&)> notify_test_;
     refresh_fn buyer_refresh_;
+    std::function<std::string()> metrics_;
     orderflow::secret forget_key_;
 };
 

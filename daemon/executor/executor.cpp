@@ -11,6 +11,7 @@
 #include "daemon/review_desk.hpp"
 #include "daemon/storage_watch.hpp"
 #include "daemon/supervisor.hpp"
+#include "daemon/telemetry.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -175,6 +176,7 @@ asio::awaitable<void> executor::run_one(const storage::action_row& a, pass_state
             co_return;
         }
         co_await execute(a);
+        count_outcome(a);
     } catch (const std::exception& ex) {
         if (stopping_) {
             // Cut short by the shutdown, not by storage: the row stays
@@ -191,6 +193,24 @@ asio::awaitable<void> executor::run_one(const storage::action_row& a, pass_state
         if (!st.storage_trouble) st.storage_error = ex.what();
         st.storage_trouble = true;
         interrupted_ = true;
+    }
+}
+
+// For /metrics: how the action ended this time (done, deferred, failed,
+// skipped, unknown) and, when it is over, how long after its event arrived
+// (a timer's event arrives when it fires). A read that fails costs the
+// metric, not the pass.
+void executor::count_outcome(const storage::action_row& a) {
+    try {
+        const auto now = ctx_.store.get_action(a.id);
+        if (!now || now->state == "sending") return;
+        telemetry::count("orderflow_actions_total", {{"kind", a.kind}, {"outcome", now->state}}).add();
+        if (now->state != "done" && now->state != "failed" && now->state != "skipped") return;
+        if (const auto ev = ctx_.store.get_event(a.event_id))
+            telemetry::timing("orderflow_event_to_action_seconds")
+                .observe(static_cast<double>(ctx_.clock() - std::max(ev->received_at, ev->not_before)));
+    } catch (const std::exception& e) {
+        log::debug("action_not_counted", {{"action_id", a.id}, {"error", e.what()}});
     }
 }
 

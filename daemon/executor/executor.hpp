@@ -70,6 +70,7 @@ private:
     boost::asio::awaitable<void> lane_worker(std::shared_ptr<lanes_run> r);
     boost::asio::awaitable<void> run_one(const storage::action_row& a, pass_state& st);
     void apply(const storage::action_row& a);
+    void count_outcome(const storage::action_row& a);
     void settle_interrupted();
 
     context ctx_;

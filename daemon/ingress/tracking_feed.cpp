@@ -7,8 +7,8 @@
 #include "daemon/review_desk.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/supervisor.hpp"
+#include "daemon/telemetry.hpp"
 #include "tikapi/http.hpp"
-#include "tikapi/signing.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
@@ -41,44 +41,19 @@ tracking_feed::tracking_feed(context ctx, const rules_in_force& in_force, inbox_
 
 tracking_feed::~tracking_feed() = default;
 
-void tracking_feed::start_listener() {
-    const auto& cfg = in_force_.cfg();
-    if (!cfg.admin.listen) return;
-    token_ = read_secret_file(cfg.admin.token_file);
-    tikapi::server_options opts;
-    opts.body_limit = 16 * 1024;
-    server_ = std::make_unique<tikapi::http_server>(ctx_.ex, cfg.admin.listen->host, cfg.admin.listen->port,
-                                                    [this](http_request& req) { return handle(req); }, opts);
-    server_->start();
-    log::info("admin_http_listening", {{"host", cfg.admin.listen->host}, {"port", server_->port()}, {"paths", {"POST /v1/tracking"}}});
-}
-
-std::uint16_t tracking_feed::port() const { return server_ ? server_->port() : 0; }
-
 void tracking_feed::stop() {
     stopping_ = true;
-    if (server_) server_->stop();
     wake_.notify();
 }
 
 asio::awaitable<http_response> tracking_feed::handle(http_request& req) {
-    const auto auth = req.header("Authorization");
-    constexpr std::string_view bearer = "Bearer ";
-    const bool authorized = auth.size() > bearer.size() && auth.substr(0, bearer.size()) == bearer &&
-                            // Hashed first, so the comparison takes the same time whatever the lengths.
-                            tikapi::signature_equals(tikapi::hmac_sha256_hex("orderflow-admin", token_.reveal()),
-                                                     tikapi::hmac_sha256_hex("orderflow-admin", auth.substr(bearer.size())));
-    if (!authorized) {
-        log::warn("admin_http_rejected", {{"remote", req.remote}, {"path", req.path()},
-                                          {"reason", auth.empty() ? "no bearer token" : "wrong bearer token"}});
-        co_return http_response::json(401, json{{"error", "missing or wrong bearer token (admin.token_file)"}}.dump());
-    }
     if (req.path() != "/v1/tracking")
         co_return http_response::json(404, json{{"error", "no such endpoint; the tracking feed is POST /v1/tracking"}}.dump());
     if (req.method != "POST") co_return http_response::json(405, json{{"error", "use POST"}}.dump());
     auto parsed = parse_tracking_request(req.body);
     if (auto* why = std::get_if<std::string>(&parsed)) {
         log::warn("tracking_rejected", {{"remote", req.remote}, {"error", *why}});
+        telemetry::count("orderflow_tracking_submissions_total", {{"result", "invalid"}}).add();
         co_return http_response::json(400, json{{"error", *why}}.dump());
     }
     const auto& submission = std::get<tracking_submission>(parsed);
@@ -86,9 +61,12 @@ asio::awaitable<http_response> tracking_feed::handle(http_request& req) {
     json fields{{"order_id", submission.order_id}, {"package_id", submission.package_id}, {"carrier", submission.carrier},
                 {"via", "api"}};
     const write_outcome outcome = co_await writer_.enqueue(std::move(event));
-    if (outcome == write_outcome::unavailable)
+    if (outcome == write_outcome::unavailable) {
+        telemetry::count("orderflow_tracking_submissions_total", {{"result", "unavailable"}}).add();
         co_return http_response::json(503, json{{"error", "storage unavailable; retry later"}}.dump());
+    }
     const bool fresh = outcome == write_outcome::inserted;
+    telemetry::count("orderflow_tracking_submissions_total", {{"result", fresh ? "accepted" : "duplicate"}}).add();
     log::info(fresh ? "tracking_received" : "tracking_duplicate", std::move(fields));
     if (fresh) on_new_events_();
     co_return http_response::json(fresh ? 202 : 200, json{{"accepted", true}, {"duplicate", !fresh}}.dump());

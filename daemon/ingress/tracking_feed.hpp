@@ -1,5 +1,5 @@
 // The warehouse's tracking feed: POST /v1/tracking on the TCP admin listener
-// (admin.listen, with "Authorization: Bearer <admin.token_file>"), and CSV
+// (admin/http_admin.hpp checks the bearer token and hands it here), and CSV
 // files dropped into tracking.feed_dir. Each submission becomes one
 // tracking.received inbox event; the same submission twice is one event.
 //
@@ -11,7 +11,6 @@
 // .errors.txt naming each bad line (docs/operations.md, "The tracking feed").
 #pragma once
 
-#include "common/secret.hpp"
 #include "daemon/context.hpp"
 #include "daemon/detail/wakeup.hpp"
 #include "daemon/tracking.hpp"
@@ -26,7 +25,6 @@
 #include <vector>
 
 namespace orderflow::tikapi {
-class http_server;
 struct http_request;
 struct http_response;
 }
@@ -51,14 +49,10 @@ public:
                   boost::asio::any_io_executor background, std::function<void()> on_new_events);
     ~tracking_feed();
 
-    // Binds admin.listen when configured (reads admin.token_file; throws
-    // naming the file or the address). The drop folder's loop is loop().
-    void start_listener();
-    std::uint16_t port() const;   // 0 when there is no listener
     boost::asio::awaitable<void> loop();   // supervised as "tracking_feed"
     void stop();
 
-    // One POST to the admin listener (public for tests).
+    // One authorized request for /v1/tracking from the admin listener.
     boost::asio::awaitable<tikapi::http_response> handle(tikapi::http_request& req);
     // One pass over the drop folder (public for tests).
     boost::asio::awaitable<void> scan();
@@ -84,8 +78,6 @@ private:
     boost::asio::any_io_executor background_;
     std::function<void()> on_new_events_;
     detail::wakeup wake_;
-    orderflow::secret token_;
-    std::unique_ptr<tikapi::http_server> server_;
     bool stopping_ = false;
 };
 

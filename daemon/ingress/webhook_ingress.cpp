@@ -6,6 +6,7 @@
 #include "daemon/events.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
 #include "daemon/rules_in_force.hpp"
+#include "daemon/security_watch.hpp"
 #include "tikapi/http.hpp"
 #include "tikapi/webhook.hpp"
 
@@ -22,9 +23,22 @@ using json = nlohmann::json;
 using tikapi::http_request;
 using tikapi::http_response;
 
+namespace {
+
+telemetry::counter& answered(const char* result) { return telemetry::count("orderflow_webhooks_total", {{"result", result}}); }
+
+}  // namespace
+
 webhook_ingress::webhook_ingress(context ctx, const rules_in_force& in_force, const orderflow::secret& app_secret,
-                                 inbox_writer& writer, std::function<void()> on_new_event)
-    : ctx_(std::move(ctx)), in_force_(in_force), app_secret_(app_secret), writer_(writer), on_new_event_(std::move(on_new_event)) {}
+                                 inbox_writer& writer, security_watch& security, std::function<void()> on_new_event)
+    : ctx_(std::move(ctx)),
+      in_force_(in_force),
+      app_secret_(app_secret),
+      writer_(writer),
+      security_(security),
+      on_new_event_(std::move(on_new_event)),
+      counted_{answered("accepted"), answered("duplicate"), answered("rejected"), answered("malformed"),
+               answered("unavailable"), answered("other_shop"), telemetry::timing("orderflow_webhook_ack_seconds")} {}
 
 // The inbox writer answers every event it was given before it stops, so
 // nothing here waits on it any more; what the listener still holds (idle
@@ -84,21 +98,34 @@ webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_se
 }
 
 boost::asio::awaitable<http_response> webhook_ingress::handle(http_request& req) {
+    const auto started = std::chrono::steady_clock::now();
+    http_response r = co_await answer(req);
+    if (r.status != 404 && r.status != 405)
+        counted_.ack.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    co_return r;
+}
+
+boost::asio::awaitable<http_response> webhook_ingress::answer(http_request& req) {
     auto verdict = judge_webhook(in_force_.cfg(), app_secret_, req, ctx_.clock());
     switch (verdict.status) {
         case 404: co_return http_response::text(404, "not found\n");
         case 405: co_return http_response::text(405, "use POST\n");
         case 401:
             log::warn("webhook_rejected", {{"reason", "signature does not match"}, {"remote", req.remote}, {"bytes", req.body.size()}});
+            counted_.rejected.add();
+            security_.refused("webhook_signature", req.remote);
             co_return http_response{401, {}, {}};
         case 400:
             log::warn("webhook_malformed", {{"error", verdict.problem}, {"remote", req.remote}, {"bytes", req.body.size()}});
+            counted_.malformed.add();
             co_return http_response::text(400, "malformed webhook: " + verdict.problem + "\n");
         default: break;
     }
     const auto& hook = *verdict.hook;
     if (!verdict.event) {
         log::warn("webhook_other_shop", {{"shop_id", hook.shop_id}, {"type", hook.type}});
+        counted_.other_shop.add();
+        security_.refused("other_shop", req.remote, "shop " + hook.shop_id);
         co_return http_response{200, {}, {}};
     }
     // co_await only as a whole statement: GCC 12 miscompiles it inside
@@ -107,15 +134,18 @@ boost::asio::awaitable<http_response> webhook_ingress::handle(http_request& req)
     const write_outcome outcome = co_await writer_.enqueue(std::move(*verdict.event));
     switch (outcome) {
         case write_outcome::inserted:
+            counted_.accepted.add();
             log_accepted(hook, rule_event, order_id, false);
             if (on_new_event_) boost::asio::dispatch(ctx_.ex, on_new_event_);   // at once when on the event loop
             co_return http_response{200, {}, {}};
         case write_outcome::duplicate:
+            counted_.duplicate.add();
             log_accepted(hook, rule_event, order_id, true);
             co_return http_response{200, {}, {}};
         case write_outcome::unavailable:
             break;
     }
+    counted_.unavailable.add();
     co_return http_response::text(503, "storage unavailable; retry later\n");
 }
 

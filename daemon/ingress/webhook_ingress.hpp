@@ -13,6 +13,7 @@
 
 #include "common/secret.hpp"
 #include "daemon/context.hpp"
+#include "daemon/telemetry.hpp"
 #include "storage/store.hpp"
 #include "tikapi/webhook.hpp"
 
@@ -37,6 +38,7 @@ namespace orderflow::daemon {
 
 class inbox_writer;
 class rules_in_force;
+class security_watch;
 struct config;
 
 // What one request to the webhook listener comes to before storage, decided
@@ -90,8 +92,9 @@ private:
 class webhook_ingress {
 public:
     // on_new_event: called after an event was committed (wakes the pipeline).
+    // security: told of every bad signature and every webhook for another shop.
     webhook_ingress(context ctx, const rules_in_force& in_force, const orderflow::secret& app_secret, inbox_writer& writer,
-                    std::function<void()> on_new_event);
+                    security_watch& security, std::function<void()> on_new_event);
     ~webhook_ingress();
 
     // Binds webhook.listen (throws std::system_error naming the address)
@@ -105,11 +108,19 @@ public:
     boost::asio::awaitable<tikapi::http_response> handle(tikapi::http_request& req);
 
 private:
+    boost::asio::awaitable<tikapi::http_response> answer(tikapi::http_request& req);
+
     context ctx_;
     const rules_in_force& in_force_;
     const orderflow::secret& app_secret_;
     inbox_writer& writer_;
+    security_watch& security_;
     std::function<void()> on_new_event_;
+    // The answers by result, and their latency (telemetry.hpp).
+    struct counted {
+        telemetry::counter &accepted, &duplicate, &rejected, &malformed, &unavailable, &other_shop;
+        telemetry::histogram& ack;
+    } counted_;
     // Declared before the server, so the server goes first; the thread is
     // joined in the destructor before either.
     boost::asio::io_context listener_io_{1};

@@ -7,6 +7,7 @@
 #include "daemon/notify.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/supervisor.hpp"
+#include "daemon/telemetry.hpp"
 #include "tikapi/http.hpp"
 #include "tikapi/signing.hpp"
 
@@ -204,6 +205,8 @@ void notifier::record(const unrecorded& outcome) {
         if (n.review_id) review_ids.push_back(n.review_id);
     }
     const std::string& channel = rows.front().channel;
+    telemetry::count("orderflow_notifications_total", {{"channel", channel}, {"outcome", error.empty() ? "sent" : "retried"}})
+        .add(rows.size());
     if (error.empty()) {
         if (!review_ids.empty()) channel_last_review_[channel] = now;
         log::info("notification_sent", {{"notification_ids", ids}, {"channel", channel}, {"review_ids", review_ids},

@@ -47,7 +47,7 @@ TEST_CASE("metrics_text has a gauge for every part of the daemon's state", "[met
     env.desk->raise("O-1", "send_failed", "critical", "failed", json::object());
     env.desk->raise("O-2", "engraving", "warning", "check", json::object());
 
-    std::string m = metrics_text(env.ctx, *env.in_force, brk);
+    std::string m = metrics_text(env.ctx, *env.in_force, brk, {});
     const auto rules = env.in_force->rules();
     CHECK_THAT(m, Catch::Contains("orderflow_rules_loaded{hash=\"" + rules->hash() + "\"} 1\n"));
     CHECK_THAT(m, Catch::Contains("orderflow_rules_last_reload_ok 1\n"));
@@ -66,7 +66,7 @@ TEST_CASE("metrics_text has a gauge for every part of the daemon's state", "[met
     env.in_force->record("reload", false, {"10-rules.json:3:5: error: unknown field"});
     plan(env, "c", "send_message");
     REQUIRE_FALSE(brk.allows_sending());
-    m = metrics_text(env.ctx, *env.in_force, brk);
+    m = metrics_text(env.ctx, *env.in_force, brk, {});
     CHECK_THAT(m, Catch::Contains("orderflow_rules_last_reload_ok 0\n"));
     CHECK_THAT(m, Catch::Contains("orderflow_rules_last_reload_timestamp_seconds " + std::to_string(env.now) + "\n"));
     CHECK_THAT(m, Catch::Contains("orderflow_sending_paused 1\n"));

@@ -6,7 +6,9 @@
 // each good row one event, each bad line named, refused files moved aside.
 #include "daemon/ingress/tracking_feed.hpp"
 
+#include "daemon/admin/http_admin.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
+#include "daemon/security_watch.hpp"
 #include "daemon/storage_watch.hpp"
 #include "tests/daemon/runtime_support.hpp"
 #include "tikapi/http.hpp"
@@ -68,6 +70,8 @@ struct feed_env {
     asio::thread_pool background{1};
     int wakes = 0;
     std::unique_ptr<tracking_feed> feed;
+    security_watch security{env.ctx, *env.desk};
+    std::unique_ptr<http_admin> admin;
 
     feed_env() {
         write_file(env.dir / "admin.token", std::string(admin_token) + "\n");
@@ -80,16 +84,19 @@ struct feed_env {
         });
         feed = std::make_unique<tracking_feed>(env.ctx, *in_force, writer, *env.desk, env.sup, background.get_executor(),
                                                [this] { ++wakes; });
-        feed->start_listener();
+        admin = std::make_unique<http_admin>(env.ctx, *in_force, *feed, security,
+                                             http_admin::sources{[] { return std::vector<readiness_check>{}; }, [] { return std::string(); }});
+        admin->start();
     }
     ~feed_env() {
+        admin->stop();
         feed->stop();
         background.join();
     }
 
     tikapi::http_response handle(tikapi::http_request req) {
         std::optional<tikapi::http_response> got;
-        env.drive([&]() -> asio::awaitable<void> { got = co_await feed->handle(req); });
+        env.drive([&]() -> asio::awaitable<void> { got = co_await admin->handle(req); });
         REQUIRE(got.has_value());
         return *got;
     }

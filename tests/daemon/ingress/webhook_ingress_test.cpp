@@ -6,6 +6,7 @@
 #include "daemon/ingress/webhook_ingress.hpp"
 
 #include "daemon/ingress/inbox_writer.hpp"
+#include "daemon/security_watch.hpp"
 #include "daemon/storage_watch.hpp"
 #include "tests/daemon/runtime_support.hpp"
 #include "tikapi/http.hpp"
@@ -62,7 +63,8 @@ struct ingress_env {
     inbox_writer writer{env.ctx, watch};
     orderflow::secret app_secret{support::test_app_secret};
     int wakes = 0;
-    webhook_ingress ingress{env.ctx, *in_force, app_secret, writer, [this] { ++wakes; }};
+    security_watch security{env.ctx, *env.desk};
+    webhook_ingress ingress{env.ctx, *in_force, app_secret, writer, security, [this] { ++wakes; }};
 
     tikapi::http_response handle(tikapi::http_request req) {
         std::optional<tikapi::http_response> got;

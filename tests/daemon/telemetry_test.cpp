@@ -1,0 +1,56 @@
+// Tests for daemon/telemetry.hpp: series are made on first use and kept,
+// counters and histograms render in Prometheus's text format (cumulative
+// buckets, +Inf, _sum and _count, escaped labels), and a family that was
+// never declared is refused at the call site.
+#include "daemon/telemetry.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <stdexcept>
+#include <string>
+
+using namespace orderflow::daemon;
+
+TEST_CASE("A counter is one series per label set, and the same labels give the same counter", "[telemetry]") {
+    auto& a = telemetry::count("orderflow_reloads_total", {{"result", "telemetry-test-a"}});
+    auto& again = telemetry::count("orderflow_reloads_total", {{"result", "telemetry-test-a"}});
+    auto& b = telemetry::count("orderflow_reloads_total", {{"result", "telemetry-test-b"}});
+    CHECK(&a == &again);
+    CHECK(&a != &b);
+    const auto before = a.value();
+    a.add();
+    again.add(2);
+    CHECK(a.value() == before + 3);
+    const std::string text = telemetry::render();
+    CHECK_THAT(text, Catch::Contains("# HELP orderflow_reloads_total "));
+    CHECK_THAT(text, Catch::Contains("# TYPE orderflow_reloads_total counter\n"));
+    CHECK_THAT(text, Catch::Contains("orderflow_reloads_total{result=\"telemetry-test-a\"} " + std::to_string(before + 3) + "\n"));
+    CHECK_THAT(text, Catch::Contains("orderflow_reloads_total{result=\"telemetry-test-b\"} 0\n"));
+}
+
+TEST_CASE("A histogram renders cumulative buckets up to +Inf, with its sum and count", "[telemetry]") {
+    auto& h = telemetry::timing("orderflow_tiktok_call_seconds", {{"api", "/telemetry/test"}});
+    h.observe(0.02);    // le 0.025
+    h.observe(0.02);
+    h.observe(0.3);     // le 0.5
+    h.observe(100);     // above every bound
+    h.observe(-1);      // a clock step back counts as 0
+    const std::string text = telemetry::render();
+    CHECK_THAT(text, Catch::Contains("# TYPE orderflow_tiktok_call_seconds histogram\n"));
+    CHECK_THAT(text, Catch::Contains("orderflow_tiktok_call_seconds_bucket{api=\"/telemetry/test\",le=\"0.01\"} 1\n"));
+    CHECK_THAT(text, Catch::Contains("orderflow_tiktok_call_seconds_bucket{api=\"/telemetry/test\",le=\"0.025\"} 3\n"));
+    CHECK_THAT(text, Catch::Contains("orderflow_tiktok_call_seconds_bucket{api=\"/telemetry/test\",le=\"0.25\"} 3\n"));
+    CHECK_THAT(text, Catch::Contains("orderflow_tiktok_call_seconds_bucket{api=\"/telemetry/test\",le=\"0.5\"} 4\n"));
+    CHECK_THAT(text, Catch::Contains("orderflow_tiktok_call_seconds_bucket{api=\"/telemetry/test\",le=\"30\"} 4\n"));
+    CHECK_THAT(text, Catch::Contains("orderflow_tiktok_call_seconds_bucket{api=\"/telemetry/test\",le=\"+Inf\"} 5\n"));
+    CHECK_THAT(text, Catch::Contains("orderflow_tiktok_call_seconds_sum{api=\"/telemetry/test\"} 100.34\n"));
+    CHECK_THAT(text, Catch::Contains("orderflow_tiktok_call_seconds_count{api=\"/telemetry/test\"} 5\n"));
+}
+
+TEST_CASE("Label values are escaped, and an undeclared family or the wrong type is refused", "[telemetry]") {
+    telemetry::count("orderflow_notifications_total", {{"channel", "a\"b\\c\nd"}, {"outcome", "sent"}}).add();
+    CHECK_THAT(telemetry::render(), Catch::Contains("orderflow_notifications_total{channel=\"a\\\"b\\\\c\\nd\",outcome=\"sent\"} 1\n"));
+    CHECK_THROWS_AS(telemetry::count("orderflow_no_such_total"), std::logic_error);
+    CHECK_THROWS_AS(telemetry::timing("orderflow_reloads_total"), std::logic_error);
+    CHECK_THROWS_AS(telemetry::count("orderflow_webhook_ack_seconds"), std::logic_error);
+}
