@@ -4,6 +4,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
+#include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -82,6 +84,36 @@ std::string peer_user(int fd) {
     char buf[4096];
     if (::getpwuid_r(cred.uid, &pw, buf, sizeof buf, &found) == 0 && found) return found->pw_name;
     return "uid " + std::to_string(cred.uid);
+}
+
+std::vector<std::string> user_groups(const std::string& user) {
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) return {};
+    int count = 64;
+    std::vector<gid_t> gids(count);
+    if (::getgrouplist(user.c_str(), found->pw_gid, gids.data(), &count) < 0) {
+        gids.resize(count);
+        if (::getgrouplist(user.c_str(), found->pw_gid, gids.data(), &count) < 0) return {};
+    }
+    gids.resize(count);
+    std::vector<std::string> names;
+    for (gid_t g : gids) {
+        group gr{};
+        group* hit = nullptr;
+        std::vector<char> gbuf(16384);
+        if (::getgrgid_r(g, &gr, gbuf.data(), gbuf.size(), &hit) == 0 && hit) names.emplace_back(hit->gr_name);
+    }
+    return names;
+}
+
+bool is_operator(const std::string& user, const std::vector<std::string>& operators) {
+    if (operators.empty()) return true;
+    if (std::find(operators.begin(), operators.end(), user) != operators.end()) return true;
+    for (const auto& g : user_groups(user))
+        if (std::find(operators.begin(), operators.end(), "@" + g) != operators.end()) return true;
+    return false;
 }
 
 }  // namespace orderflow::daemon

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace orderflow::daemon {
 
@@ -43,5 +44,13 @@ nlohmann::json admin_call(const std::filesystem::path& socket, const nlohmann::j
 // "name" of the user on the other end of a connected Unix socket, or
 // "uid N" when the name cannot be looked up; "unknown" without credentials.
 std::string peer_user(int fd);
+
+// The names of the groups a Unix user belongs to (primary and
+// supplementary); empty when the user is unknown.
+std::vector<std::string> user_groups(const std::string& user);
+
+// True when `user` is listed in `operators` by name, or through a "@group"
+// it belongs to; an empty list makes everyone an operator.
+bool is_operator(const std::string& user, const std::vector<std::string>& operators);
 
 }  // namespace orderflow::daemon

@@ -273,6 +273,14 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
                 }},
                 {"token_file", v.secret(cfg.admin.token_file)},
                 {"open_metrics", v.boolean(cfg.admin.open_metrics)},
+                {"operators", [&](const json& x, const pointer& q) {
+                    if (!x.is_array()) return v.error(q, "'admin.operators' must be an array of Unix user names and \"@group\" names");
+                    for (std::size_t i = 0; i < x.size(); ++i) {
+                        if (!x[i].is_string() || x[i].get_ref<const std::string&>().empty() || x[i].get_ref<const std::string&>() == "@")
+                            return v.error(q / i, "'admin.operators' items must be user names or \"@group\" names");
+                        cfg.admin.operators.push_back(x[i].get<std::string>());
+                    }
+                }},
             });
         }},
         {"timezone", [&](const json& j, const pointer& p) {

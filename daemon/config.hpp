@@ -78,6 +78,11 @@ struct config {
         // GET /metrics, /healthz and /readyz without the bearer token; only
         // allowed when admin.listen is a loopback address.
         bool open_metrics = false;
+        // Who may run the operator commands over the admin socket (resume,
+        // reload, auth, buyer, audit): Unix user names, and "@group" for the
+        // members of a group. Empty: everyone who can reach the socket.
+        // Everyone else is staff: review, metrics, order tag, notify test.
+        std::vector<std::string> operators;
     } admin;
 
     std::string timezone = "Asia/Tokyo";

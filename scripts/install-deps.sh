@@ -6,7 +6,8 @@
 set -euo pipefail
 pkgs=(g++ cmake ninja-build ccache pkg-config curl sqlite3
       libboost1.81-dev libsqlite3-dev nlohmann-json3-dev libsodium-dev libssl-dev
-      catch2 libre2-dev openssl ca-certificates jq)
+      catch2 libre2-dev openssl ca-certificates jq
+      prometheus)   # promtool: the /metrics test lints the exposition with it
 if [ $# -gt 0 ]; then pkgs=("$@"); fi
 missing=()
 for p in "${pkgs[@]}"; do

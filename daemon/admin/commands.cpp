@@ -3,6 +3,7 @@
 
 #include "common/json_limits.hpp"
 #include "common/log.hpp"
+#include "daemon/admin.hpp"
 #include "daemon/admin/metrics.hpp"
 #include "daemon/data_rights.hpp"
 #include "storage/buyer_data.hpp"
@@ -10,6 +11,7 @@
 #include "daemon/review_cli.hpp"
 
 #include <algorithm>
+#include <set>
 #include <sstream>
 
 namespace orderflow::daemon {
@@ -72,6 +74,15 @@ asio::awaitable<json> admin_commands::dispatch(std::string line, std::string pee
     // people), else who the socket says they are; the audit log keeps both.
     const std::string by = request.by.empty() ? peer : request.by;
     log::info("admin_request", {{"command", argv[0]}, {"peer", peer}});
+    // Staff (admin.operators) review, read metrics, tag orders and test a
+    // channel; what changes the daemon or reads buyers' data is the operators'.
+    static const std::set<std::string, std::less<>> operator_commands{"resume", "reload", "auth", "buyer", "audit"};
+    if (operator_commands.count(argv[0]) && !is_operator(peer, in_force_.cfg().admin.operators)) {
+        log::warn("admin_request_refused", {{"command", argv[0]}, {"peer", peer}, {"reason", "staff may not run operator commands"}});
+        co_return json{{"exit", 1}, {"stdout", ""},
+                       {"stderr", "orderflowd: '" + argv[0] + "' is an operator command and " + peer +
+                                      " is staff; admin.operators in " + in_force_.cfg().file.string() + " lists the operators\n"}};
+    }
     try {
         if (argv[0] == "review") {
             review_args ra{argv, request.note, by, peer, request.all,

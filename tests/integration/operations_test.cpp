@@ -178,3 +178,25 @@ TEST_CASE("A burst of bad signatures and a burst of wrong admin tokens each rais
     CHECK(read_file(o.s.daemon.log()).find("guess-3") == std::string::npos);
     CHECK(!wait_for_log(o.s.daemon.log(), "security_alert").empty());
 }
+
+TEST_CASE("orderflowctl run by staff (admin.operators) reviews but cannot reload, resume or export a buyer", "[integration][operations]") {
+    stack s;
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.extra_config = {{"admin", {{"operators", {"@orderflow-operators-absent"}}}}, {"poll", {{"enabled", false}}}};
+    s.start_all();
+    const std::string ctl = (bin_dir() / "orderflowctl").string();
+    for (std::vector<std::string> args : {std::vector<std::string>{"reload"}, {"resume"}, {"buyer", "export", "--buyer", "b1"}}) {
+        args.insert(args.begin(), ctl);
+        args.insert(args.end(), {"--config", s.config_path().string()});
+        const auto r = run(args);
+        INFO(r.output);
+        CHECK(r.exit_code == 1);
+        CHECK_THAT(r.output, Catch::Contains("is an operator command and"));
+        CHECK_THAT(r.output, Catch::Contains("admin.operators"));
+    }
+    const auto review = run({ctl, "review", "list", "--config", s.config_path().string()});
+    INFO(review.output);
+    CHECK(review.exit_code == 0);
+    CHECK(!log_lines(s.daemon.log(), "admin_request_refused").empty());
+    CHECK(log_lines(s.daemon.log(), "reload_done").empty());
+}

@@ -4,6 +4,7 @@
 // calls the reload function it was given and reports its outcome.
 #include "daemon/admin/commands.hpp"
 
+#include "daemon/admin.hpp"
 #include "daemon/executor/breaker.hpp"
 #include "tests/daemon/runtime_support.hpp"
 
@@ -169,4 +170,36 @@ TEST_CASE("reload calls the reload function and reports the rules in force", "[a
                             Catch::Contains("orderflowctl check --config " + env.cfg.file.string()) &&
                             Catch::Contains("webhook.listen changed; it takes effect after a restart"));
     }
+}
+
+TEST_CASE("With admin.operators set, staff may review and read metrics but not resume, reload, run auth or read buyers' data",
+          "[admin_commands]") {
+    // root's primary group exists everywhere; "hanako" is not a user here, so she belongs to no group.
+    runtime_env env([](config& c) { c.admin.operators = {"taro", "@root"}; });
+    commands_rig rig(env);
+    rig.outcome.ok = true;
+    for (const char* command : {"resume", "reload", "auth", "buyer", "audit"}) {
+        const json reply = rig.dispatch(json{{"argv", {command}}}.dump(), "hanako");
+        INFO(command);
+        CHECK(reply["exit"] == 1);
+        CHECK_THAT(reply["stderr"].get<std::string>(), Catch::Contains("is an operator command and hanako is staff"));
+    }
+    CHECK(rig.reloads == 0);
+    CHECK(rig.dispatch(json{{"argv", {"review", "list"}}}.dump(), "hanako")["exit"] == 0);
+    CHECK(rig.dispatch(json{{"argv", {"metrics"}}}.dump(), "hanako")["exit"] == 0);
+
+    // Operators by name, and through a group they belong to.
+    CHECK(rig.dispatch(json{{"argv", {"reload"}}}.dump(), "taro")["exit"] == 0);
+    CHECK(rig.dispatch(json{{"argv", {"reload"}}}.dump(), "root")["exit"] == 0);
+    CHECK(rig.reloads == 2);
+}
+
+TEST_CASE("Without admin.operators everyone who can reach the socket is an operator, as before", "[admin_commands]") {
+    runtime_env env;
+    commands_rig rig(env);
+    rig.outcome.ok = true;
+    CHECK(rig.dispatch(json{{"argv", {"reload"}}}.dump(), "hanako")["exit"] == 0);
+    CHECK(is_operator("anyone", {}));
+    CHECK_FALSE(is_operator("no-such-user-zz", {"@root"}));
+    CHECK(is_operator("root", {"@root"}));
 }
