@@ -115,6 +115,7 @@ file(WRITE ${orderflow_staging}/conffiles "${orderflow_conffiles}\n")
 # CPack copies the maintainer scripts with their mode; the source files are
 # 0755, but a checkout under umask 077 must not make them 0700.
 foreach(script postinst prerm postrm)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS packaging/${script})
   file(COPY packaging/${script} DESTINATION ${orderflow_staging}
     FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
 endforeach()

@@ -4,9 +4,13 @@
 # With arguments, installs those packages instead (scripts/fuzz.sh passes
 # the fuzzing toolchain, which only `make fuzz` needs).
 set -euo pipefail
+# The last line is for `make package` and tests/package: dpkg-shlibdeps
+# (dpkg-dev) and file for cpack's Depends, lintian, and systemd for
+# systemd-analyze, systemd-sysusers and systemd-tmpfiles.
 pkgs=(g++ cmake ninja-build ccache pkg-config curl sqlite3
       libboost1.81-dev libsqlite3-dev nlohmann-json3-dev libsodium-dev libssl-dev
-      catch2 libre2-dev openssl ca-certificates jq)
+      catch2 libre2-dev openssl ca-certificates jq
+      dpkg-dev file lintian systemd)
 if [ $# -gt 0 ]; then pkgs=("$@"); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -111,7 +111,7 @@ done
 # The service is never enabled or started by the package, only restarted
 # after an upgrade if it runs (try-restart).
 # (Commands only: the next-steps text it prints names `systemctl enable`.)
-if grep -nE '^[[:space:]]*(systemctl|deb-systemd-invoke|deb-systemd-helper)[[:space:]].*[[:space:]](enable|start|restart|reenable)([[:space:]]|$)' "$scratch/control/postinst"; then
+if grep -nE '^[[:space:]]*(systemctl|deb-systemd-invoke|deb-systemd-helper)[[:space:]](.*[[:space:]])?(enable|start|restart|reenable)([[:space:]]|$)' "$scratch/control/postinst"; then
     fail "the postinst enables or starts the service (lines above)"
 fi
 
