@@ -19,9 +19,10 @@ include(GNUInstallDirs)
 
 set(orderflow_staging ${CMAKE_BINARY_DIR}/packaging)
 
-# Install-time folders, relative to / (install() takes a destination that
-# starts with a variable for a path relative to the prefix, so the absolute
-# ones are written "/${orderflow_etc}").
+# The folders that depend on the prefix, decided when installing. install()
+# takes a DESTINATION that does not start with "/" as relative to the prefix,
+# so these are written "/${orderflow_etc}", the variable holding the path
+# without its leading slash.
 install(CODE [[
   string(REGEX REPLACE "/+$" "" orderflow_prefix "${CMAKE_INSTALL_PREFIX}")
   string(REGEX REPLACE "^/+" "" orderflow_prefix_rel "${orderflow_prefix}")
@@ -112,13 +113,6 @@ list(PREPEND orderflow_rule_files etc/orderflow/orderflow.json)
 list(TRANSFORM orderflow_rule_files PREPEND /)
 list(JOIN orderflow_rule_files "\n" orderflow_conffiles)
 file(WRITE ${orderflow_staging}/conffiles "${orderflow_conffiles}\n")
-# CPack copies the maintainer scripts with their mode; the source files are
-# 0755, but a checkout under umask 077 must not make them 0700.
-foreach(script postinst prerm postrm)
-  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS packaging/${script})
-  file(COPY packaging/${script} DESTINATION ${orderflow_staging}
-    FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
-endforeach()
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME orderflow)
@@ -150,9 +144,10 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
   "ca-certificates, tzdata, systemd | systemd-standalone-sysusers | systemd-sysusers, systemd | systemd-standalone-tmpfiles")
 set(CPACK_STRIP_FILES ON)
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-  ${orderflow_staging}/conffiles ${orderflow_staging}/postinst ${orderflow_staging}/prerm ${orderflow_staging}/postrm)
+# The maintainer scripts are read from packaging/ when cpack runs; with
+# STRICT_PERMISSION CPack gives them mode 0755 and the conffiles list 0644,
+# whatever the checkout's umask made of them.
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${orderflow_staging}/conffiles
+  ${CMAKE_SOURCE_DIR}/packaging/postinst ${CMAKE_SOURCE_DIR}/packaging/prerm ${CMAKE_SOURCE_DIR}/packaging/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
-# Build-tree artefacts that `cpack` must not pick up as sources.
-set(CPACK_SOURCE_IGNORE_FILES "/build/;/build-san/;/build-fuzz/;/\\\\.git/")
 include(CPack)
