@@ -6,6 +6,8 @@
 # CTEST_ARGS=...      - passed to ctest (e.g. -R NAME, -LE integration_tests)
 # make fuzz  - build the libFuzzer harnesses (clang 14) in build-fuzz and run
 #              each door for FUZZ_SECONDS (default 60); see tests/fuzz/README.md
+# make package - the Debian package (CPack) in build/, path printed at the end;
+#              see docs/operations.md, "Installing from the Debian package"
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
 BUILD ?= build-san
@@ -15,7 +17,7 @@ BUILD ?= build
 CMAKE_FLAGS += -DCMAKE_BUILD_TYPE=RelWithDebInfo
 endif
 
-.PHONY: all deps configure build test demo bench fuzz clean
+.PHONY: all deps configure build test demo bench fuzz package clean
 
 all: build
 
@@ -43,6 +45,17 @@ bench: deps configure
 
 fuzz: deps
 	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/fuzz.sh
+
+# cpack would build `all` itself (its preinstall step); building first shows
+# compiler errors the usual way.
+package: deps configure
+ifeq ($(SANITIZE),1)
+	@echo "make package: a package of sanitized binaries makes no sense; run it without SANITIZE=1" >&2; exit 1
+endif
+	cmake --build $(BUILD)
+	rm -f $(BUILD)/orderflow_*.deb
+	cd $(BUILD) && cpack -G DEB
+	@echo "package: $$(ls $(BUILD)/orderflow_*.deb)"
 
 clean:
 	rm -rf build build-san build-fuzz

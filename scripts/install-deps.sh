@@ -4,10 +4,15 @@
 # With arguments, installs those packages instead (scripts/fuzz.sh passes
 # the fuzzing toolchain, which only `make fuzz` needs).
 set -euo pipefail
+# The last two lines are for the tests: promtool (prometheus) lints GET
+# /metrics; `make package` and tests/package need dpkg-shlibdeps (dpkg-dev)
+# and file for cpack's Depends, lintian, and systemd for systemd-analyze,
+# systemd-sysusers and systemd-tmpfiles.
 pkgs=(g++ cmake ninja-build ccache pkg-config curl sqlite3
       libboost1.81-dev libsqlite3-dev nlohmann-json3-dev libsodium-dev libssl-dev
       catch2 libre2-dev openssl ca-certificates jq
-      prometheus)   # promtool: the /metrics test lints the exposition with it
+      prometheus
+      dpkg-dev file lintian systemd)
 if [ $# -gt 0 ]; then pkgs=("$@"); fi
 missing=()
 for p in "${pkgs[@]}"; do
