@@ -130,32 +130,36 @@ void histogram::observe(double seconds) {
     count_.fetch_add(1, std::memory_order_relaxed);
 }
 
-counter& count(std::string_view family, const labels& l) {
+namespace {
+
+// The series of one declared family with these labels, made by `make` on first use.
+template <class Series, class Make>
+Series& series_of(std::map<std::string, std::map<std::string, Series*>, std::less<>>& families, std::string_view family,
+                  kind type, const labels& l, Make make) {
     const auto& spec = spec_of(family);
-    if (spec.type != kind::counter) throw std::logic_error("telemetry: " + std::string(family) + " is not a counter");
+    if (spec.type != type)
+        throw std::logic_error("telemetry: " + std::string(family) + " is a " + (spec.type == kind::counter ? "counter" : "histogram"));
     auto& r = the_registry();
     std::lock_guard lock(r.mutex);
-    auto& series = r.counters[spec.name];
+    auto& series = families[spec.name];
     auto key = label_text(l);
     auto it = series.find(key);
     if (it != series.end()) return *it->second;
-    counter& c = r.counter_store.emplace_back();
-    series.emplace(std::move(key), &c);
-    return c;
+    Series& made = make(r, spec);
+    series.emplace(std::move(key), &made);
+    return made;
+}
+
+}  // namespace
+
+counter& count(std::string_view family, const labels& l) {
+    return series_of(the_registry().counters, family, kind::counter, l,
+                     [](registry& r, const family_spec&) -> counter& { return r.counter_store.emplace_back(); });
 }
 
 histogram& timing(std::string_view family, const labels& l) {
-    const auto& spec = spec_of(family);
-    if (spec.type != kind::histogram) throw std::logic_error("telemetry: " + std::string(family) + " is not a histogram");
-    auto& r = the_registry();
-    std::lock_guard lock(r.mutex);
-    auto& series = r.histograms[spec.name];
-    auto key = label_text(l);
-    auto it = series.find(key);
-    if (it != series.end()) return *it->second;
-    histogram& h = r.histogram_store.emplace_back(spec.bounds);
-    series.emplace(std::move(key), &h);
-    return h;
+    return series_of(the_registry().histograms, family, kind::histogram, l,
+                     [](registry& r, const family_spec& spec) -> histogram& { return r.histogram_store.emplace_back(spec.bounds); });
 }
 
 std::string render() {
