@@ -200,6 +200,10 @@ TEST_CASE("The daily heartbeat says what the daemon did and a restart the same d
     CHECK(beat.at("kind") == "heartbeat");
     CHECK_THAT(beat.at("summary").get<std::string>(), Catch::Contains("alive") && Catch::Contains("messages sent") && Catch::Contains("need review"));
     CHECK(beat.at("counts").contains("messages_sent"));
+    // The delivery is recorded after the command exits: a crash before that
+    // sends the heartbeat again (notifications are at least once), so the
+    // restart comes after the record.
+    wait_for_log(s.daemon.log(), "notification_sent");
     s.kill_daemon();
     s.start_daemon();
     wait_for_log(s.daemon.log(), "daemon_ready");
