@@ -39,6 +39,9 @@
 #include <tuple>
 #include <vector>
 
+#include <grp.h>
+#include <pwd.h>
+
 
 namespace orderflow::daemon::ctl {
 
@@ -79,6 +82,16 @@ int cmd_check(const args& a) {
         if (cfg.admin.listen) read([&] { return read_secret_file(cfg.admin.token_file); });
         for (const auto& ch : cfg.channels)
             if (ch.type == "webhook") read([&] { return read_secret_file(ch.secret_file); });
+        // An operator named who does not exist here is no operator: say so
+        // now rather than when the person is refused.
+        for (const auto& who : cfg.admin.operators) {
+            const bool group = who.front() == '@';
+            const bool known = group ? ::getgrnam(who.c_str() + 1) != nullptr : ::getpwnam(who.c_str()) != nullptr;
+            if (known) continue;
+            std::cout << cfg.file.string() << ": warning: admin.operators: no " << (group ? "group '" + who.substr(1) : "user '" + who)
+                      << "' on this machine; nobody is an operator through it until it exists\n";
+            ++warnings;
+        }
         // The database holds buyer data: its files are the service's alone.
         for (const auto& w : storage::permission_warnings(cfg.storage.path)) {
             std::cout << cfg.file.string() << ": warning: storage.path: " << w << "\n";

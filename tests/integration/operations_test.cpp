@@ -194,6 +194,11 @@ TEST_CASE("orderflowctl run by staff (admin.operators) reviews but cannot reload
         CHECK_THAT(r.output, Catch::Contains("is an operator command and"));
         CHECK_THAT(r.output, Catch::Contains("admin.operators"));
     }
+    // check says that the group does not exist, and passes.
+    const auto check = run({ctl, "check", "--config", s.config_path().string()});
+    INFO(check.output);
+    CHECK(check.exit_code == 0);
+    CHECK_THAT(check.output, Catch::Contains("warning: admin.operators: no group 'orderflow-operators-absent' on this machine"));
     const auto review = run({ctl, "review", "list", "--config", s.config_path().string()});
     INFO(review.output);
     CHECK(review.exit_code == 0);
