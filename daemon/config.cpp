@@ -4,6 +4,7 @@
 #include "daemon/config.hpp"
 
 #include "common/duration.hpp"
+#include "common/loopback.hpp"
 #include "rules/fixture.hpp"
 #include "rules/jsonc.hpp"
 #include "storage/vault.hpp"
@@ -199,10 +200,6 @@ private:
     const rules::jsonc_document& doc_;
     config& cfg_;
 };
-
-bool is_loopback_host(const std::string& host) {
-    return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
 
 bool valid_locale(const std::string& s) {
     if (s.size() < 2 || s.size() > 8) return false;

@@ -450,3 +450,21 @@ TEST_CASE("A config file nested deeper than 128 levels is an error at the bracke
     CHECK_THAT(all_messages(r), Catch::Contains("c.json:" + std::to_string(extra_line) + ":" + std::to_string(column) +
                                                 ": error: nested deeper than 128 levels"));
 }
+
+TEST_CASE("admin.open_metrics is accepted only on a loopback address, and a name that merely starts with 127. is not one",
+          "[config]") {
+    temp_folder t;
+    auto [host, ok] = GENERATE(table<std::string, bool>({{"127.0.0.1", true},
+                                                           {"127.1.2.3", true},
+                                                           {"localhost", true},
+                                                           {"0.0.0.0", false},
+                                                           {"192.0.2.10", false},
+                                                           {"127.example.com", false},
+                                                           {"127.0.0.1.example.com", false}}));
+    auto file = t.write("c.json", minimal_with(R"("admin": { "listen": ")" + host +
+                                               R"(:8081", "token_file": "admin.token", "open_metrics": true })"));
+    auto r = load_config(file);
+    INFO(host << "\n" << all_messages(r));
+    CHECK(r.ok() == ok);
+    CHECK((diagnostic_containing(r, {"'admin.open_metrics'", "loopback"}) == nullptr) == ok);
+}

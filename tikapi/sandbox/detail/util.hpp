@@ -3,6 +3,8 @@
 // the loopback check that keeps the sandbox on this machine.
 #pragma once
 
+#include "common/loopback.hpp"
+
 #include <charconv>
 #include <cstdint>
 #include <optional>
@@ -67,23 +69,8 @@ inline bool constant_time_equal(std::string_view a, std::string_view b) {
     return diff == 0;
 }
 
-inline bool is_loopback_host(std::string_view host) {
-    if (host == "localhost" || host == "::1" || host == "[::1]") return true;
-    if (host.substr(0, 4) != "127.") return false;
-    // 127.0.0.0/8 in dotted form: four numbers 0..255.
-    int parts = 0;
-    std::size_t start = 0;
-    for (;;) {
-        auto dot = host.find('.', start);
-        auto part = host.substr(start, dot - start);
-        auto v = parse_int(part);
-        if (!v || *v < 0 || *v > 255 || part.size() > 3) return false;
-        ++parts;
-        if (dot == std::string_view::npos) break;
-        start = dot + 1;
-    }
-    return parts == 4;
-}
+// The loopback check is shared with the daemon (common/loopback.hpp).
+using orderflow::is_loopback_host;
 
 inline std::string lower(std::string_view s) {
     std::string out(s);
