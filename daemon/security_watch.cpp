@@ -75,22 +75,21 @@ void security_watch::refused(std::string_view door, std::string_view remote, std
     if (it == doors_.end()) it = doors_.emplace(std::string(door), door_state{}).first;
     door_state& d = it->second;
     while (!d.times.empty() && d.times.front() <= now - window_ms) d.times.pop_front();
+    // Nothing was building up: what was counted for the next alert is old news.
+    if (d.times.empty() && now - d.last_alert_ms >= quiet_ms) {
+        d.first_ms = 0;
+        d.sources.clear();
+        d.details.clear();
+    }
     d.times.push_back(now);
     if (d.first_ms == 0) d.first_ms = now;
     // Sources and details are kept per alert, bounded: a flood from many
     // addresses keeps the first thousand.
-    if (d.sources.size() < 1000 || d.sources.count(address_of(remote))) ++d.sources[address_of(remote)];
-    if (!detail.empty() && (d.details.size() < 100 || d.details.count(std::string(detail)))) ++d.details[std::string(detail)];
-    if (static_cast<int>(d.times.size()) < opts_.threshold) {
-        // Nothing is building up: what was counted for the next alert is old news.
-        if (d.times.size() == 1 && now - d.last_alert_ms >= quiet_ms) {
-            d.first_ms = now;
-            d.sources = {{address_of(remote), 1}};
-            d.details.clear();
-            if (!detail.empty()) d.details[std::string(detail)] = 1;
-        }
-        return;
-    }
+    const std::string source = address_of(remote);
+    if (d.sources.size() < 1000 || d.sources.count(source)) ++d.sources[source];
+    const std::string what(detail);
+    if (!what.empty() && (d.details.size() < 100 || d.details.count(what))) ++d.details[what];
+    if (static_cast<int>(d.times.size()) < opts_.threshold) return;
     if (d.last_alert_ms != 0 && now - d.last_alert_ms < quiet_ms) return;
     d.last_alert_ms = now;
     const int count = static_cast<int>(d.times.size());

@@ -1,9 +1,8 @@
 // See telemetry.hpp.
 #include "daemon/telemetry.hpp"
 
+#include <charconv>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <deque>
 #include <sstream>
 #include <stdexcept>
@@ -83,21 +82,12 @@ std::string label_text(const labels& l) {
     return out + "}";
 }
 
+// The shortest fixed-point text that reads back as the same double ("0.0005", "10", "100.34").
 std::string number(double v) {
     if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-    char buf[32];
-    if (v == std::floor(v) && std::fabs(v) < 1e15) {
-        std::snprintf(buf, sizeof buf, "%.0f", v);
-        return buf;
-    }
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    // Shortest form that reads back the same: try fewer digits first.
-    for (int digits = 1; digits < 17; ++digits) {
-        char shorter[32];
-        std::snprintf(shorter, sizeof shorter, "%.*g", digits, v);
-        if (std::strtod(shorter, nullptr) == v) return shorter;
-    }
-    return buf;
+    char buf[400];   // fixed notation of any double fits
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+    return ec == std::errc{} ? std::string(buf, end) : std::string("NaN");
 }
 
 struct registry {

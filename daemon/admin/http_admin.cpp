@@ -66,12 +66,7 @@ boost::asio::awaitable<http_response> http_admin::handle(http_request& req) {
         co_return http_response::json(404, json{{"error", "no such endpoint: POST /v1/tracking, GET /metrics, /healthz, /readyz"}}.dump());
     if (req.method != "GET" && req.method != "HEAD") co_return http_response::json(405, json{{"error", "use GET"}}.dump());
     if (path == "/healthz") co_return http_response::text(200, "ok\n");
-    if (path == "/metrics") {
-        http_response r = http_response::text(200, from_.metrics());
-        for (auto& h : r.headers)
-            if (h.name == "content-type" || h.name == "Content-Type") h.value = "text/plain; version=0.0.4; charset=utf-8";
-        co_return r;
-    }
+    if (path == "/metrics") co_return http_response{200, {{"content-type", "text/plain; version=0.0.4; charset=utf-8"}}, from_.metrics()};
     // /readyz: every check, each on a line; 503 when one fails.
     bool ready = true;
     std::string body;
