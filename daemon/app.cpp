@@ -6,6 +6,7 @@
 
 #include "common/log.hpp"
 #include "daemon/admin/commands.hpp"
+#include "daemon/admin/console.hpp"
 #include "daemon/admin/http_admin.hpp"
 #include "daemon/admin/metrics.hpp"
 #include "daemon/admin/socket_server.hpp"
@@ -102,7 +103,10 @@ struct service::impl {
           notify(ctx, in_force, sup, command_runner.get_executor(), [this] { return brk.open(); }),
           webhooks(ctx, in_force, app_secret, writer, security, [this] { pipe.wake(); }),
           feed(ctx, in_force, writer, desk, sup, background.get_executor(), [this] { pipe.wake(); }),
-          web(ctx, in_force, feed, security, {[this] { return readiness(); }, [this] { return metrics(); }}),
+          ui(ctx, in_force,
+             {brk, security, background.get_executor(), [this] { return in_force.reload(background.get_executor(), desk); },
+              [this] { return readiness(); }}),
+          web(ctx, in_force, feed, security, ui, {[this] { return readiness(); }, [this] { return metrics(); }}),
           poll(ctx, in_force, api, tokens, writer, watch, sup, [this] { pipe.wake(); }),
           house(ctx, in_force, sup),
           commands(ctx, in_force, brk, [this] { return in_force.reload(background.get_executor(), desk); }),
@@ -251,6 +255,7 @@ struct service::impl {
     notifier notify;
     webhook_ingress webhooks;
     tracking_feed feed;
+    console ui;
     http_admin web;
     poller poll;
     housekeeping house;

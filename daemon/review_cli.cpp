@@ -103,18 +103,27 @@ int review_command(storage::database& db, storage::store& store, const review_ar
         err << "orderflowctl review resolve: say what was done with --note \"...\"\n";
         return 2;
     }
-    if (item->state == "resolved") {
-        err << "orderflowctl review: #" << id << " is already resolved\n";
+    if (std::string why = settle_review(db, store, *item, sub, "orderflowctl", by, a.peer, a.note, now); !why.empty()) {
+        err << "orderflowctl review: " << why << "\n";
         return 1;
     }
     const char* state = sub == "ack" ? "acknowledged" : "resolved";
-    db.transaction([&] {
-        store.set_review_state(id, state, by, a.note, now);
-        store.audit(now, "orderflowctl", std::string("review.") + sub, item->order_id,
-                    {{"review_id", id}, {"by", by}, {"peer", a.peer}, {"note", a.note}});
-    });
     out << "review #" << id << " " << state << " by " << by << "\n";
     return 0;
+}
+
+std::string settle_review(storage::database& db, storage::store& store, const storage::review_item& item, std::string_view verb,
+                          std::string_view actor, const std::string& by, const std::string& peer, const std::string& note,
+                          std::int64_t now) {
+    if (verb == "resolve" && note.empty()) return "a resolution needs a note saying what was done";
+    if (item.state == "resolved") return "#" + std::to_string(item.id) + " is already resolved";
+    const char* state = verb == "ack" ? "acknowledged" : "resolved";
+    db.transaction([&] {
+        store.set_review_state(item.id, state, by, note, now);
+        store.audit(now, actor, "review." + std::string(verb), item.order_id,
+                    {{"review_id", item.id}, {"by", by}, {"peer", peer}, {"note", note}});
+    });
+    return "";
 }
 
 }  // namespace orderflow::daemon

@@ -9,11 +9,13 @@
 #include <cstdint>
 #include <iosfwd>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace orderflow::storage {
 class database;
 class store;
+struct review_item;
 }  // namespace orderflow::storage
 
 namespace orderflow::daemon {
@@ -32,5 +34,14 @@ struct review_args {
 // such item), 2 usage. Throws storage_error when the database fails.
 int review_command(storage::database& db, storage::store& store, const review_args& args, std::ostream& out,
                    std::ostream& err, std::int64_t now);
+
+// Acknowledges (verb "ack") or resolves ("resolve") an item and writes the
+// audit entry (`actor` "orderflowctl" or "console"; by: who acted, peer:
+// where from), in one transaction. Returns "" when done, else why not (a
+// resolution without a note, an item already resolved). The one path both
+// orderflowctl and the staff console take.
+std::string settle_review(storage::database& db, storage::store& store, const storage::review_item& item, std::string_view verb,
+                          std::string_view actor, const std::string& by, const std::string& peer, const std::string& note,
+                          std::int64_t now);
 
 }  // namespace orderflow::daemon

@@ -2,6 +2,7 @@
 #include "daemon/admin/http_admin.hpp"
 
 #include "common/log.hpp"
+#include "daemon/admin/console.hpp"
 #include "daemon/ingress/tracking_feed.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/security_watch.hpp"
@@ -24,8 +25,9 @@ bool bearer_matches(std::string_view authorization, const orderflow::secret& tok
                                     tikapi::hmac_sha256_hex("orderflow-admin", authorization.substr(bearer.size())));
 }
 
-http_admin::http_admin(context ctx, const rules_in_force& in_force, tracking_feed& feed, security_watch& security, sources from)
-    : ctx_(std::move(ctx)), in_force_(in_force), feed_(feed), security_(security), from_(std::move(from)) {}
+http_admin::http_admin(context ctx, const rules_in_force& in_force, tracking_feed& feed, security_watch& security, console& ui,
+                       sources from)
+    : ctx_(std::move(ctx)), in_force_(in_force), feed_(feed), security_(security), console_(ui), from_(std::move(from)) {}
 
 http_admin::~http_admin() = default;
 
@@ -39,7 +41,7 @@ void http_admin::start() {
                                                     [this](http_request& req) { return handle(req); }, opts);
     server_->start();
     log::info("admin_http_listening", {{"host", cfg.admin.listen->host}, {"port", server_->port()},
-                                       {"paths", {"POST /v1/tracking", "GET /metrics", "GET /healthz", "GET /readyz"}},
+                                       {"paths", {"POST /v1/tracking", "GET /metrics", "GET /healthz", "GET /readyz", "/console"}},
                                        {"open_metrics", cfg.admin.open_metrics}});
 }
 
@@ -51,6 +53,8 @@ void http_admin::stop() {
 
 boost::asio::awaitable<http_response> http_admin::handle(http_request& req) {
     const std::string path = req.path();
+    // The console checks its own logins; a browser never holds the bearer token.
+    if (console::serves(path)) co_return co_await console_.handle(req);
     const bool read_only = path == "/metrics" || path == "/healthz" || path == "/readyz";
     if (!(read_only && in_force_.cfg().admin.open_metrics)) {
         const auto auth = req.header("Authorization");
@@ -63,7 +67,7 @@ boost::asio::awaitable<http_response> http_admin::handle(http_request& req) {
     }
     if (path == "/v1/tracking") co_return co_await feed_.handle(req);
     if (!read_only)
-        co_return http_response::json(404, json{{"error", "no such endpoint: POST /v1/tracking, GET /metrics, /healthz, /readyz"}}.dump());
+        co_return http_response::json(404, json{{"error", "no such endpoint: POST /v1/tracking, GET /metrics, /healthz, /readyz, /console"}}.dump());
     if (req.method != "GET" && req.method != "HEAD") co_return http_response::json(405, json{{"error", "use GET"}}.dump());
     if (path == "/healthz") co_return http_response::text(200, "ok\n");
     if (path == "/metrics") co_return http_response{200, {{"content-type", "text/plain; version=0.0.4; charset=utf-8"}}, from_.metrics()};

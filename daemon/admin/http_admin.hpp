@@ -8,8 +8,9 @@
 //   GET  /readyz         200 when every check passes, 503 naming the ones that fail:
 //                        database writable, rules in force, shop authorized,
 //                        every loop made progress recently
+//   /console/...         the staff console (console.hpp), with its own logins
 //
-// Every path needs "Authorization: Bearer <admin.token_file>", except the
+// Every other path needs "Authorization: Bearer <admin.token_file>", except the
 // three read-only ones above when admin.open_metrics is set (the config allows
 // that only on a loopback address). A wrong or missing token is answered 401,
 // logged (`admin_http_rejected`) and counted towards a security alert
@@ -37,6 +38,7 @@ struct http_response;
 
 namespace orderflow::daemon {
 
+class console;
 class rules_in_force;
 class security_watch;
 class tracking_feed;
@@ -61,7 +63,7 @@ public:
         std::function<std::string()> metrics;   // the whole /metrics body
     };
 
-    http_admin(context ctx, const rules_in_force& in_force, tracking_feed& feed, security_watch& security, sources from);
+    http_admin(context ctx, const rules_in_force& in_force, tracking_feed& feed, security_watch& security, console& ui, sources from);
     ~http_admin();
 
     // Binds admin.listen when configured (reads admin.token_file; throws
@@ -78,6 +80,7 @@ private:
     const rules_in_force& in_force_;
     tracking_feed& feed_;
     security_watch& security_;
+    console& console_;
     sources from_;
     orderflow::secret token_;
     std::unique_ptr<tikapi::http_server> server_;

@@ -6,7 +6,9 @@
 // each good row one event, each bad line named, refused files moved aside.
 #include "daemon/ingress/tracking_feed.hpp"
 
+#include "daemon/admin/console.hpp"
 #include "daemon/admin/http_admin.hpp"
+#include "daemon/executor/breaker.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
 #include "daemon/security_watch.hpp"
 #include "daemon/storage_watch.hpp"
@@ -71,6 +73,8 @@ struct feed_env {
     int wakes = 0;
     std::unique_ptr<tracking_feed> feed;
     security_watch security{env.ctx, *env.desk};
+    std::unique_ptr<breaker> brk;
+    std::unique_ptr<console> ui;
     std::unique_ptr<http_admin> admin;
 
     feed_env() {
@@ -84,7 +88,9 @@ struct feed_env {
         });
         feed = std::make_unique<tracking_feed>(env.ctx, *in_force, writer, *env.desk, env.sup, background.get_executor(),
                                                [this] { ++wakes; });
-        admin = std::make_unique<http_admin>(env.ctx, *in_force, *feed, security,
+        brk = std::make_unique<breaker>(env.ctx, *in_force, *env.desk, nullptr);
+        ui = std::make_unique<console>(env.ctx, *in_force, console::parts{*brk, security, background.get_executor(), nullptr, nullptr});
+        admin = std::make_unique<http_admin>(env.ctx, *in_force, *feed, security, *ui,
                                              http_admin::sources{[] { return std::vector<readiness_check>{}; }, [] { return std::string(); }});
         admin->start();
     }

@@ -1,0 +1,386 @@
+// See console.hpp.
+#include "daemon/admin/console.hpp"
+
+#include "common/log.hpp"
+#include "daemon/admin/console_pages.hpp"
+#include "daemon/executor/breaker.hpp"
+#include "daemon/review_cli.hpp"
+#include "daemon/security_watch.hpp"
+#include "storage/accounts.hpp"
+#include "storage/buyer_data.hpp"
+#include "tikapi/http.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <map>
+
+namespace orderflow::daemon {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+using tikapi::http_request;
+using tikapi::http_response;
+namespace html = console_html;
+
+namespace {
+
+constexpr std::string_view session_cookie = "orderflow_session";
+constexpr std::string_view lang_cookie = "orderflow_lang";
+// Logins waiting for their password check; more are refused at once, so a
+// flood cannot queue work (and 64 MiB each) behind the background thread.
+constexpr int max_pending_logins = 4;
+
+std::map<std::string, std::string> parse_form(std::string_view body) {
+    std::map<std::string, std::string> out;
+    while (!body.empty()) {
+        const auto amp = body.find('&');
+        std::string pair(body.substr(0, amp));
+        body = amp == std::string_view::npos ? std::string_view() : body.substr(amp + 1);
+        std::replace(pair.begin(), pair.end(), '+', ' ');
+        const auto eq = pair.find('=');
+        if (eq == std::string::npos) out[tikapi::percent_decode(pair)] = "";
+        else out[tikapi::percent_decode(pair.substr(0, eq))] = tikapi::percent_decode(pair.substr(eq + 1));
+    }
+    return out;
+}
+
+std::string cookie(const http_request& req, std::string_view name) {
+    std::string_view all = req.header("Cookie");
+    while (!all.empty()) {
+        const auto semi = all.find(';');
+        std::string_view one = all.substr(0, semi);
+        all = semi == std::string_view::npos ? std::string_view() : all.substr(semi + 1);
+        while (!one.empty() && one.front() == ' ') one.remove_prefix(1);
+        if (one.size() > name.size() && one.substr(0, name.size()) == name && one[name.size()] == '=')
+            return std::string(one.substr(name.size() + 1));
+    }
+    return {};
+}
+
+html::lang language_of(const http_request& req) {
+    const std::string chosen = cookie(req, lang_cookie);
+    if (chosen == "ja") return html::lang::ja;
+    if (chosen == "en") return html::lang::en;
+    return req.header("Accept-Language").substr(0, 2) == "ja" ? html::lang::ja : html::lang::en;
+}
+
+// A page: nothing cached, nothing loaded or framed from elsewhere.
+http_response html_response(int status, std::string body) {
+    return http_response{status,
+                         {{"content-type", "text/html; charset=utf-8"},
+                          {"cache-control", "no-store"},
+                          {"content-security-policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+                                                      "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"},
+                          {"x-content-type-options", "nosniff"},
+                          {"x-frame-options", "DENY"},
+                          {"referrer-policy", "same-origin"}},
+                         std::move(body)};
+}
+
+http_response redirect(const std::string& to, std::vector<tikapi::http_header> extra = {}) {
+    http_response r{303, {{"location", to}, {"cache-control", "no-store"}}, ""};
+    for (auto& h : extra) r.headers.push_back(std::move(h));
+    return r;
+}
+
+// Only a console path is a place to go back to (no "//host", no scheme).
+std::string safe_next(std::string_view next) {
+    if (next.rfind("/console/", 0) != 0 || next.find("//") != std::string_view::npos || next.find('\\') != std::string_view::npos)
+        return "/console/reviews";
+    return std::string(next);
+}
+
+std::string session_cookie_header(const http_request& req, std::string_view value, bool clear) {
+    std::string c = std::string(session_cookie) + "=" + std::string(value) + "; Path=/console; HttpOnly; SameSite=Strict";
+    if (clear) c += "; Max-Age=0";
+    if (req.header("X-Forwarded-Proto") == "https") c += "; Secure";
+    return c;
+}
+
+// A browser's POST names where its page came from; it must be this console.
+bool origin_ok(const http_request& req) {
+    const std::string_view origin = req.header("Origin");
+    if (origin.empty()) return true;   // not a browser (curl), or an old one: the CSRF token still decides
+    const std::string_view host = req.header("Host");
+    const auto scheme_end = origin.find("://");
+    return !host.empty() && scheme_end != std::string_view::npos && origin.substr(scheme_end + 3) == host;
+}
+
+std::optional<std::int64_t> number(std::string_view text) {
+    if (text.empty() || text.size() > 18 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
+    return std::stoll(std::string(text));
+}
+
+std::string value_of(const std::map<std::string, std::string>& m, const std::string& key) {
+    auto it = m.find(key);
+    return it == m.end() ? std::string() : it->second;
+}
+
+// What the last action did, from a fixed set (never text from the request).
+std::string notice_for(const html::viewer& v, std::string_view done) {
+    static const std::map<std::string_view, std::pair<std::string_view, std::string_view>> said{
+        {"acknowledged", {"Acknowledged.", "対応中にしました。"}},
+        {"resolved", {"Resolved; it left the queue.", "解決済みにしました。一覧から外れました。"}},
+        {"resumed", {"Sending resumed.", "送信を再開しました。"}},
+        {"not_paused", {"Sending was not paused; nothing to resume.", "送信は停止していません。"}},
+        {"reloaded", {"Reloaded: the new rules are in force.", "再読み込みしました。新しいルールが適用されています。"}},
+        {"reload_failed", {"The reload failed; the previous rules stay in force. orderflowctl check on the server shows why.",
+                           "再読み込みに失敗しました。以前のルールが引き続き適用されます。原因はサーバーで orderflowctl check を実行すると表示されます。"}},
+    };
+    auto it = said.find(done);
+    if (it == said.end()) return {};
+    return std::string(v.language == html::lang::ja ? it->second.second : it->second.first);
+}
+
+}  // namespace
+
+struct console::request {
+    http_request& http;
+    std::string path;
+    std::map<std::string, std::string> query;
+    std::map<std::string, std::string> form;
+    html::viewer who;
+    std::string token;
+};
+
+console::console(context ctx, const rules_in_force& in_force, parts p, console_sessions::options sessions)
+    : ctx_(std::move(ctx)), in_force_(in_force), parts_(std::move(p)), sessions_(sessions) {}
+
+bool console::serves(std::string_view path) { return path == "/console" || path.rfind("/console/", 0) == 0; }
+
+asio::awaitable<http_response> console::handle(http_request& req) {
+    const std::string path = req.path();
+    const bool get = req.method == "GET" || req.method == "HEAD";
+    if (!get && req.method != "POST") co_return html_response(405, "use GET or POST");
+    if (path == "/console" || path == "/console/") co_return redirect("/console/reviews");
+    if (path == "/console/static/console.css" && get)
+        co_return http_response{200, {{"content-type", "text/css; charset=utf-8"}, {"cache-control", "max-age=300"}}, std::string(html::stylesheet)};
+    if (path == "/console/static/console.js" && get)
+        co_return http_response{200, {{"content-type", "text/javascript; charset=utf-8"}, {"cache-control", "max-age=300"}}, std::string(html::script)};
+    if (path == "/console/lang" && get) {
+        auto q = req.query();
+        const std::string to = value_of(q, "to") == "ja" ? "ja" : "en";
+        const std::string back = value_of(q, "back") == "/console/login" ? "/console/login" : safe_next(value_of(q, "back"));
+        co_return redirect(back, {{"set-cookie", std::string(lang_cookie) + "=" + to + "; Path=/console; Max-Age=31536000; SameSite=Strict"}});
+    }
+    if (path == "/console/login") {
+        if (!get) co_return co_await login(req);
+        bool none = false;
+        try {
+            none = storage::list_accounts(ctx_.db).empty();
+        } catch (const std::exception&) {
+        }
+        co_return html_response(200, html::login_page(language_of(req), "", safe_next(value_of(req.query(), "next")), none));
+    }
+
+    // Everything else needs a session whose account still exists.
+    request r{req, path, req.query(), get ? std::map<std::string, std::string>{} : parse_form(req.body), {}, cookie(req, session_cookie)};
+    const std::int64_t now = ctx_.clock();
+    auto session = sessions_.find(r.token, now);
+    std::optional<storage::account> acct;
+    if (session) acct = storage::get_account(ctx_.db, session->account);
+    if (!acct) {
+        if (session) sessions_.close(r.token);
+        if (get) co_return redirect("/console/login?next=" + tikapi::percent_encode(req.target));
+        log::warn("console_request_refused", {{"remote", req.remote}, {"path", path}, {"reason", "no session"}});
+        co_return html_response(403, html::login_page(language_of(req), "Your session ended; log in again. / セッションが終了しました。もう一度ログインしてください。",
+                                                      "/console/reviews", false));
+    }
+    r.who = {acct->name, acct->role, session->csrf, language_of(req), req.target};
+    if (get) {
+        try {
+            co_return page_for(r);
+        } catch (const storage::storage_error& e) {
+            log::error("console_page_failed", {{"path", path}, {"error", e.what()}});
+            co_return html_response(503, html::message_page(r.who, "503", std::string("The database could not be read: ") + e.what()));
+        }
+    }
+    // State changes: from this console's own pages only.
+    const std::string given = r.form.count("csrf") ? r.form["csrf"] : std::string(req.header("X-CSRF-Token"));
+    if (!origin_ok(req) || !console_sessions::csrf_matches(session->csrf, given)) {
+        const char* why = !origin_ok(req) ? "the request came from another site (Origin)" : "the CSRF token is missing or wrong";
+        log::warn("console_request_refused", {{"remote", req.remote}, {"path", path}, {"account", acct->name}, {"reason", why}});
+        co_return html_response(403, html::message_page(r.who, html::label(r.who.language, "forbidden"),
+                                                       std::string("Refused: ") + why + ". Reload the page and try again."));
+    }
+    co_return co_await act(r);
+}
+
+asio::awaitable<http_response> console::login(http_request& req) {
+    const html::lang lang = language_of(req);
+    auto form = parse_form(req.body);
+    const std::string next = safe_next(value_of(form, "next"));
+    if (!origin_ok(req)) {
+        log::warn("console_request_refused", {{"remote", req.remote}, {"path", "/console/login"}, {"reason", "the request came from another site (Origin)"}});
+        co_return html_response(403, html::login_page(lang, "Refused: the login form came from another site.", next, false));
+    }
+    if (pending_logins_ >= max_pending_logins) {
+        parts_.security.refused("console_login", req.remote, "too many logins at once");
+        co_return html_response(429, html::login_page(lang, "Too many logins at once; wait a moment and try again.", next, false));
+    }
+    const std::string name = value_of(form, "name");
+    std::string password = value_of(form, "password");
+    std::optional<storage::account> acct;
+    if (storage::account_name_problem(name).empty()) acct = storage::get_account(ctx_.db, name);
+    std::string hash = acct ? acct->password_hash : std::string();
+    ++pending_logins_;
+    // Off the event loop; an unknown name costs the same as a wrong password.
+    auto check = [&hash, &password]() -> asio::awaitable<bool> {
+        if (hash.empty()) {
+            (void)storage::hash_password(password);
+            co_return false;
+        }
+        co_return storage::check_password(hash, password);
+    };
+    const bool ok = co_await asio::co_spawn(parts_.background, check, asio::use_awaitable);
+    co_await asio::post(ctx_.ex, asio::use_awaitable);
+    --pending_logins_;
+    sodium_memzero(password.data(), password.size());
+    for (auto& [k, v] : form) sodium_memzero(v.data(), v.size());
+    if (!ok) {
+        // Not the name typed: it may be a password typed in the wrong box.
+        log::warn("console_login_refused", {{"remote", req.remote}, {"reason", "wrong account name or password"}});
+        parts_.security.refused("console_login", req.remote, "POST /console/login");
+        co_return html_response(401, html::login_page(lang, html::label(lang, "login_failed"), next, false));
+    }
+    const std::int64_t now = ctx_.clock();
+    const std::string token = sessions_.open(acct->name, now);
+    ctx_.db.transaction([&] { ctx_.store.audit(now, "console", "console.login", "", {{"by", acct->name}, {"role", acct->role}, {"remote", req.remote}}); });
+    log::info("console_login", {{"account", acct->name}, {"role", acct->role}, {"remote", req.remote}});
+    co_return redirect(next, {{"set-cookie", session_cookie_header(req, token, false)}});
+}
+
+http_response console::page_for(request& r) {
+    const html::viewer& v = r.who;
+    const std::string notice = notice_for(v, value_of(r.query, "done"));
+    const std::int64_t now = ctx_.clock();
+    auto audit_view = [&](const std::string& order_id, json detail) {
+        detail["by"] = v.account;
+        ctx_.db.transaction([&] { ctx_.store.audit(now, "console", "console.view", order_id, detail); });
+    };
+    if (r.path == "/console/reviews") {
+        html::review_filter f;
+        f.state = value_of(r.query, "state");
+        if (f.state != "acknowledged" && f.state != "resolved" && f.state != "all") f.state = "open";
+        f.severity = value_of(r.query, "severity");
+        f.reason = value_of(r.query, "reason");
+        f.order = value_of(r.query, "order");
+        std::vector<storage::review_item> shown;
+        for (auto& item : ctx_.store.reviews(f.state == "resolved" || f.state == "all", 5000)) {
+            if ((f.state == "open" && item.state == "resolved") || (f.state == "acknowledged" && item.state != "acknowledged") ||
+                (f.state == "resolved" && item.state != "resolved") || (!f.severity.empty() && item.severity != f.severity) ||
+                (!f.reason.empty() && item.reason != f.reason) || (!f.order.empty() && item.order_id != f.order))
+                continue;
+            shown.push_back(std::move(item));
+            if (shown.size() == 200) break;
+        }
+        return html_response(200, html::review_list(v, shown, f, notice));
+    }
+    if (r.path.rfind("/console/reviews/", 0) == 0) {
+        auto id = number(std::string_view(r.path).substr(17));
+        auto item = id ? ctx_.store.get_review(*id) : std::nullopt;
+        if (!item) return html_response(404, html::message_page(v, "404", "No such review item."));
+        json doc;
+        if (!item->order_id.empty()) {
+            doc = storage::export_buyer(ctx_.db, storage::find_buyer(ctx_.db, {"", item->order_id, ""}));
+            audit_view(item->order_id, {{"what", "review"}, {"review_id", item->id}});
+        }
+        return html_response(200, html::review_page(v, *item, doc, notice));
+    }
+    if (r.path == "/console/orders") {
+        const std::string q = value_of(r.query, "q");
+        if (q.empty()) return html_response(200, html::lookup_page(v, "", nullptr));
+        // An order id first, then a buyer's user id, then a conversation id.
+        if (ctx_.store.get_order(q)) return redirect("/console/orders/" + tikapi::percent_encode(q));
+        for (int by = 0; by < 3; ++by) {
+            storage::buyer_lookup look;
+            (by == 0 ? look.order_id : by == 1 ? look.buyer_user_id : look.conversation_id) = q;
+            auto who = storage::find_buyer(ctx_.db, look);
+            if (who.event_ids.empty() && who.action_ids.empty() && who.review_ids.empty()) continue;
+            if (by == 0) return redirect("/console/orders/" + tikapi::percent_encode(q));
+            audit_view("", {{"what", "lookup"}, {by == 1 ? "buyer_user_id" : "conversation_id", q}});
+            return html_response(200, html::lookup_page(v, q, storage::export_buyer(ctx_.db, who)));
+        }
+        return html_response(404, html::lookup_page(v, q, nullptr));
+    }
+    if (r.path.rfind("/console/orders/", 0) == 0) {
+        const std::string id = tikapi::percent_decode(r.path.substr(16));
+        auto who = storage::find_buyer(ctx_.db, {"", id, ""});
+        if (!ctx_.store.get_order(id) && who.event_ids.empty() && who.action_ids.empty())
+            return html_response(404, html::lookup_page(v, id, nullptr));
+        audit_view(id, {{"what", "order"}});
+        return html_response(200, html::order_page(v, id, storage::export_buyer(ctx_.db, who)));
+    }
+    if (r.path == "/console/conversation") {
+        storage::buyer_lookup look{value_of(r.query, "buyer"), value_of(r.query, "order"), ""};
+        if (look.buyer_user_id.empty() && look.order_id.empty()) return redirect("/console/orders");
+        auto who = storage::find_buyer(ctx_.db, look);
+        audit_view(look.order_id, {{"what", "conversation"}, {"buyer_user_id", who.buyer_user_id}});
+        return html_response(200, html::conversation_page(v, storage::export_buyer(ctx_.db, who)));
+    }
+    if (r.path == "/console/status") {
+        html::status_facts s;
+        s.checks = parts_.readiness ? parts_.readiness() : std::vector<readiness_check>{};
+        s.counts = ctx_.store.counts();
+        const auto rules = in_force_.rules();
+        s.rules = rules->size();
+        s.rules_hash = rules->hash();
+        json state = json::parse(ctx_.store.get_state("rules").value_or("{}"), nullptr, false);
+        if (state.is_object() && state.contains("last_reload")) s.last_reload = state["last_reload"];
+        s.breaker_open = parts_.brk.open();
+        s.reviews_open = static_cast<int>(ctx_.store.reviews(false, 100000).size());
+        return html_response(200, html::status_page(v, s, notice));
+    }
+    return html_response(404, html::message_page(v, "404", "No such page."));
+}
+
+asio::awaitable<http_response> console::act(request& r) {
+    const html::viewer& v = r.who;
+    const std::string remote = r.http.remote;
+    const std::int64_t now = ctx_.clock();
+    if (r.path == "/console/logout") {
+        sessions_.close(r.token);
+        ctx_.db.transaction([&] { ctx_.store.audit(now, "console", "console.logout", "", {{"by", v.account}, {"remote", remote}}); });
+        co_return redirect("/console/login", {{"set-cookie", session_cookie_header(r.http, "", true)}});
+    }
+    if (r.path.rfind("/console/reviews/", 0) == 0) {
+        const std::string rest = r.path.substr(17);
+        const auto slash = rest.find('/');
+        const std::string verb = slash == std::string::npos ? "" : rest.substr(slash + 1);
+        auto id = number(rest.substr(0, slash));
+        auto item = id && (verb == "ack" || verb == "resolve") ? ctx_.store.get_review(*id) : std::nullopt;
+        if (!item) co_return html_response(404, html::message_page(v, "404", "No such review item or action."));
+        const std::string why = settle_review(ctx_.db, ctx_.store, *item, verb, "console", v.account, "console " + remote, value_of(r.form, "note"), now);
+        if (!why.empty()) co_return html_response(409, html::message_page(v, html::label(v.language, "item"), why));
+        log::info("console_action", {{"account", v.account}, {"action", "review." + verb}, {"review_id", item->id}});
+        co_return redirect(verb == "ack" ? "/console/reviews/" + std::to_string(item->id) + "?done=acknowledged" : "/console/reviews?done=resolved");
+    }
+    if (r.path == "/console/resume" || r.path == "/console/reload") {
+        if (!v.is_operator()) {
+            log::warn("console_request_refused", {{"remote", remote}, {"path", r.path}, {"account", v.account}, {"reason", "staff may not resume or reload"}});
+            co_return html_response(403, html::message_page(v, html::label(v.language, "forbidden"), html::label(v.language, "operators_only")));
+        }
+        if (r.path == "/console/resume") {
+            const std::string done = parts_.brk.resume(v.account, "console " + remote, value_of(r.form, "drop_held") == "1");
+            log::info("console_action", {{"account", v.account}, {"action", "breaker.resume"}, {"was_paused", !done.empty()}});
+            co_return redirect(done.empty() ? "/console/status?done=not_paused" : "/console/status?done=resumed");
+        }
+        const rules_in_force::reload_outcome outcome = co_await parts_.reload();
+        const auto rules = in_force_.rules();
+        ctx_.db.transaction([&] {
+            ctx_.store.audit(ctx_.clock(), "console", "config.reload", "",
+                             {{"by", v.account}, {"ok", outcome.ok}, {"rules", rules->size()}, {"rules_hash", rules->hash()}});
+        });
+        log::info("console_action", {{"account", v.account}, {"action", "config.reload"}, {"ok", outcome.ok}});
+        co_return redirect(outcome.ok ? "/console/status?done=reloaded" : "/console/status?done=reload_failed");
+    }
+    co_return html_response(404, html::message_page(v, "404", "No such action."));
+}
+
+}  // namespace orderflow::daemon

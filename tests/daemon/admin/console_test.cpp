@@ -1,0 +1,231 @@
+// Tests for daemon/admin/console.hpp: logins (Argon2id, refused ones counted
+// towards a security alert), the session cookie's attributes, CSRF tokens
+// and Origin checks on every state change, the roles, session expiry and
+// removal, escaping, and the language. The browser test
+// (tests/integration/console_test.cpp) walks the pages as staff would.
+#include "daemon/admin/console.hpp"
+
+#include "daemon/executor/breaker.hpp"
+#include "daemon/security_watch.hpp"
+#include "storage/accounts.hpp"
+#include "tests/daemon/runtime_support.hpp"
+#include "tikapi/http.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+#include <catch2/catch.hpp>
+
+#include <regex>
+
+using namespace orderflow;
+using namespace orderflow::daemon;
+using namespace orderflow::daemon::testing;
+using json = nlohmann::json;
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr const char* staff_password = "a staff password";
+constexpr const char* operator_password = "an operator password";
+
+struct console_rig {
+    explicit console_rig(runtime_env& env_, console_sessions::options sessions = {})
+        : env(env_),
+          brk(env.ctx, *env.in_force, *env.desk, nullptr),
+          security(env.ctx, *env.desk, {3, std::chrono::seconds(60), std::chrono::seconds(900)}),
+          ui(env.ctx, *env.in_force,
+             {brk, security, background.get_executor(),
+              [this]() -> asio::awaitable<rules_in_force::reload_outcome> {
+                  ++reloads;
+                  co_return rules_in_force::reload_outcome{true, {}, {}};
+              },
+              [] { return std::vector<readiness_check>{{"database", true, "writable"}}; }},
+             sessions) {
+        storage::put_account(env.db, {"hanako", "staff", storage::hash_password(staff_password)}, env.now);
+        storage::put_account(env.db, {"taro", "operator", storage::hash_password(operator_password)}, env.now);
+    }
+    ~console_rig() { background.join(); }
+
+    tikapi::http_response send(std::string method, std::string target, std::string body = {}, std::vector<tikapi::http_header> headers = {}) {
+        tikapi::http_request req;
+        req.method = std::move(method);
+        req.target = std::move(target);
+        req.body = std::move(body);
+        req.headers = std::move(headers);
+        req.remote = "192.0.2.7:5000";
+        if (!cookie.empty()) req.headers.push_back({"Cookie", "orderflow_session=" + cookie});
+        tikapi::http_response out;
+        env.drive([&]() -> asio::awaitable<void> { out = co_await ui.handle(req); });
+        return out;
+    }
+
+    // Logs in; keeps the session cookie. Returns the response.
+    tikapi::http_response login(const std::string& name, const std::string& password) {
+        auto r = send("POST", "/console/login", "name=" + name + "&password=" + tikapi::percent_encode(password) + "&next=%2Fconsole%2Fstatus",
+                      {{"Content-Type", "application/x-www-form-urlencoded"}});
+        const std::string set = std::string(r.header("set-cookie"));
+        std::smatch m;
+        if (std::regex_search(set, m, std::regex("orderflow_session=([0-9a-f]{64})"))) cookie = m[1];
+        return r;
+    }
+
+    // The CSRF token the pages carry.
+    std::string csrf() {
+        auto page = send("GET", "/console/status");
+        std::smatch m;
+        REQUIRE(std::regex_search(page.body, m, std::regex("name=\"csrf\" value=\"([0-9a-f]{64})\"")));
+        return m[1];
+    }
+
+    runtime_env& env;
+    asio::thread_pool background{1};
+    breaker brk;
+    security_watch security;
+    int reloads = 0;
+    console ui;
+    std::string cookie;
+};
+
+}  // namespace
+
+TEST_CASE("A console login opens a session whose cookie is HttpOnly and SameSite=Strict; a wrong password is refused and counted",
+          "[console]") {
+    runtime_env env;
+    console_rig rig(env);
+    // Without a session every page leads to the login, remembering where it was going.
+    auto anonymous = rig.send("GET", "/console/reviews?state=all");
+    CHECK(anonymous.status == 303);
+    CHECK(anonymous.header("location") == "/console/login?next=" + tikapi::percent_encode("/console/reviews?state=all"));
+
+    for (int i = 0; i < 3; ++i) {
+        auto wrong = rig.login("hanako", "not the password " + std::to_string(i));
+        CHECK(wrong.status == 401);
+        CHECK(wrong.header("set-cookie").empty());
+        CHECK_THAT(wrong.body, Catch::Contains("Wrong account name or password"));
+    }
+    CHECK(rig.login("nobody", staff_password).status == 401);   // an unknown name: the same answer
+    // The refusals are a burst at the console_login door.
+    env.run_for(std::chrono::milliseconds(20));
+    bool alert = false;
+    for (const auto& r : env.store.reviews(false, 10)) alert = alert || (r.reason == "security" && r.evidence.find("console_login") != std::string::npos);
+    CHECK(alert);
+
+    auto ok = rig.login("hanako", staff_password);
+    CHECK(ok.status == 303);
+    CHECK(ok.header("location") == "/console/status");
+    const std::string set = std::string(ok.header("set-cookie"));
+    CHECK_THAT(set, Catch::Contains("HttpOnly") && Catch::Contains("SameSite=Strict") && Catch::Contains("Path=/console"));
+    CHECK_THAT(set, !Catch::Contains("Secure"));   // plain HTTP on loopback: a Secure cookie would never come back
+    REQUIRE(rig.cookie.size() == 64);
+    auto page = rig.send("GET", "/console/reviews");
+    CHECK(page.status == 200);
+    CHECK(page.header("content-security-policy").find("default-src 'none'") != std::string_view::npos);
+    CHECK_THAT(page.body, Catch::Contains("hanako (staff)"));
+    CHECK(env.store.audit_entries(0, "", "console.login", 10).size() == 1);
+
+    // Behind an HTTPS proxy the cookie is Secure.
+    rig.cookie.clear();
+    auto proxied = rig.send("POST", "/console/login", std::string("name=hanako&password=") + tikapi::percent_encode(staff_password),
+                            {{"X-Forwarded-Proto", "https"}});
+    CHECK_THAT(std::string(proxied.header("set-cookie")), Catch::Contains("; Secure"));
+}
+
+TEST_CASE("Console state changes need the session's CSRF token and, from a browser, this console's Origin", "[console]") {
+    runtime_env env;
+    console_rig rig(env);
+    std::int64_t id = 0;
+    env.db.transaction([&] { id = env.desk->raise("577000000000000001", "engraving_check", "warning", "check the engraving", {{"rule_id", "engraving"}}); });
+    REQUIRE(rig.login("hanako", staff_password).status == 303);
+    const std::string csrf = rig.csrf();
+    const std::string target = "/console/reviews/" + std::to_string(id) + "/resolve";
+
+    CHECK(rig.send("POST", target, "note=done").status == 403);
+    CHECK(rig.send("POST", target, "note=done&csrf=" + std::string(64, '0')).status == 403);
+    CHECK(rig.send("POST", target, "note=done&csrf=" + csrf, {{"Origin", "http://evil.example"}, {"Host", "127.0.0.1:8080"}}).status == 403);
+    CHECK(env.store.get_review(id)->state == "open");
+    // A resolution needs a note.
+    CHECK(rig.send("POST", target, "csrf=" + csrf).status == 409);
+    CHECK(env.store.get_review(id)->state == "open");
+
+    auto done = rig.send("POST", target, "note=%E9%9B%BB%E8%A9%B1%E3%81%A7%E7%A2%BA%E8%AA%8D&csrf=" + csrf,
+                         {{"Origin", "http://127.0.0.1:8080"}, {"Host", "127.0.0.1:8080"}});
+    CHECK(done.status == 303);
+    CHECK(done.header("location") == "/console/reviews?done=resolved");
+    auto item = env.store.get_review(id);
+    CHECK(item->state == "resolved");
+    CHECK(item->resolved_by == "hanako");
+    CHECK(item->note == "電話で確認");
+    auto audit = env.store.audit_entries(0, "577000000000000001", "review.resolve", 10);
+    REQUIRE(audit.size() == 1);
+    CHECK(audit[0]["actor"] == "console");
+    CHECK(audit[0]["detail"]["by"] == "hanako");
+    // Gone from the queue.
+    CHECK_THAT(rig.send("GET", "/console/reviews").body, Catch::Contains("Nothing needs review"));
+}
+
+TEST_CASE("Staff are refused resume and reload; an operator reloads and resumes", "[console]") {
+    runtime_env env;
+    console_rig rig(env);
+    REQUIRE(rig.login("hanako", staff_password).status == 303);
+    std::string csrf = rig.csrf();
+    CHECK_THAT(rig.send("GET", "/console/status").body, !Catch::Contains("id=\"reload\""));
+    CHECK(rig.send("POST", "/console/reload", "csrf=" + csrf).status == 403);
+    CHECK(rig.send("POST", "/console/resume", "csrf=" + csrf).status == 403);
+    CHECK(rig.reloads == 0);
+
+    CHECK(rig.send("POST", "/console/logout", "csrf=" + csrf).status == 303);
+    CHECK(rig.send("GET", "/console/status").status == 303);   // the session is gone
+    REQUIRE(rig.login("taro", operator_password).status == 303);
+    csrf = rig.csrf();
+    CHECK_THAT(rig.send("GET", "/console/status").body, Catch::Contains("id=\"reload\""));
+    auto reloaded = rig.send("POST", "/console/reload", "csrf=" + csrf);
+    CHECK(reloaded.header("location") == "/console/status?done=reloaded");
+    CHECK(rig.reloads == 1);
+    CHECK(rig.send("POST", "/console/resume", "csrf=" + csrf).header("location") == "/console/status?done=not_paused");
+    CHECK(env.store.audit_entries(0, "", "config.reload", 10).at(0)["detail"]["by"] == "taro");
+}
+
+TEST_CASE("A console session ends after its idle time, at its lifetime, and when its account is removed", "[console]") {
+    runtime_env env;
+    console_rig rig(env, {std::chrono::seconds(600), std::chrono::seconds(3600), 10});
+    REQUIRE(rig.login("hanako", staff_password).status == 303);
+    env.now += 599;
+    CHECK(rig.send("GET", "/console/reviews").status == 200);
+    env.now += 599;
+    CHECK(rig.send("GET", "/console/reviews").status == 200);   // each request moves the idle deadline
+    env.now += 600;
+    CHECK(rig.send("GET", "/console/reviews").status == 303);   // idle too long
+
+    REQUIRE(rig.login("hanako", staff_password).status == 303);
+    for (int i = 0; i < 7; ++i) {
+        env.now += 500;
+        CHECK(rig.send("GET", "/console/reviews").status == 200);
+    }
+    env.now += 200;
+    CHECK(rig.send("GET", "/console/reviews").status == 303);   // an hour after the login
+
+    REQUIRE(rig.login("hanako", staff_password).status == 303);
+    CHECK(storage::remove_account(env.db, "hanako"));
+    CHECK(rig.send("GET", "/console/reviews").status == 303);
+}
+
+TEST_CASE("The console escapes what it shows and speaks Japanese when asked", "[console]") {
+    runtime_env env;
+    console_rig rig(env);
+    env.db.transaction([&] {
+        env.desk->raise("5770<b>", "buyer_complaint", "critical", "<script>alert(1)</script>", {{"text", "\"><img src=x>"}});
+    });
+    REQUIRE(rig.login("hanako", staff_password).status == 303);
+    auto list = rig.send("GET", "/console/reviews");
+    CHECK_THAT(list.body, Catch::Contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !Catch::Contains("<script>alert"));
+    CHECK_THAT(list.body, !Catch::Contains("5770<b>"));
+    auto item = rig.send("GET", "/console/reviews/1");
+    CHECK_THAT(item.body, !Catch::Contains("<img src=x>"));
+
+    auto ja = rig.send("GET", "/console/reviews", "", {{"Accept-Language", "ja,en;q=0.5"}});
+    CHECK_THAT(ja.body, Catch::Contains("<html lang=\"ja\"") && Catch::Contains("確認待ち"));
+    auto chosen = rig.send("GET", "/console/lang?to=en&back=%2Fconsole%2Freviews");
+    CHECK(chosen.header("location") == "/console/reviews");
+    CHECK_THAT(std::string(chosen.header("set-cookie")), Catch::Contains("orderflow_lang=en"));
+    // Only a console path is a place to go back to.
+    CHECK(rig.send("GET", "/console/lang?to=ja&back=https%3A%2F%2Fevil.example").header("location") == "/console/reviews");
+}
