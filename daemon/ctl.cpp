@@ -5,7 +5,8 @@
 // auth), status_commands.cpp (status, activity), rules_commands.cpp (rules
 // test/explain/coverage, replay) and staff_commands.cpp (review, resume,
 // reload, metrics, notify test: through the running daemon's admin socket),
-// privacy_commands.cpp (buyer export/forget/refresh, order tag, audit, backup).
+// privacy_commands.cpp (buyer export/forget/refresh, order tag, audit, backup),
+// account_commands.cpp (account add/list/remove: the staff console's accounts).
 #include "daemon/ctl.hpp"
 
 #include "common/log.hpp"
@@ -67,12 +68,19 @@ constexpr const char* usage_text =
     "  audit [--since 7d|TIME] [--order ID] [--buyer ID] [--action NAME] [--limit N] [--json]\n"
     "                        who did what when: sends, shipping updates, reviews, resumes, reloads,\n"
     "                        auth changes, exports, forgets, backups (oldest first)\n"
-    "  backup FILE           a consistent copy of the database, taken while orderflowd runs (mode 0600)\n";
+    "  backup FILE           a consistent copy of the database, taken while orderflowd runs (mode 0600)\n"
+    "  account add NAME --role staff|operator\n"
+    "                        add a staff console account, or give an existing one a new role and\n"
+    "                        password; the password is asked for twice (one line of stdin when it is\n"
+    "                        not a terminal) and only its Argon2id hash leaves orderflowctl\n"
+    "  account list          the console accounts: name, role, created, updated\n"
+    "  account remove NAME   delete a console account\n";
 
 
 // Flags that take a value, and flags that stand alone.
 const std::set<std::string> value_flags = {"--config", "--limit", "--rules", "--event", "--order", "--previous", "--message",
-                                           "--note", "--by", "--since", "--buyer", "--conversation", "--action"};
+                                           "--note", "--by", "--since", "--buyer", "--conversation", "--action",
+                                           "--role"};
 const std::set<std::string> switch_flags = {"--all", "--drop-held", "--json"};
 
 struct command {
@@ -99,6 +107,7 @@ const std::vector<command>& commands() {
         {"audit", {"--since", "--order", "--buyer", "--action", "--limit", "--json"}, ctl::cmd_data_rights},
         {"order", {"--by"}, ctl::cmd_data_rights},
         {"backup", {"--by"}, ctl::cmd_backup},
+        {"account", {"--role", "--by"}, ctl::cmd_account},
     };
     return table;
 }
@@ -155,6 +164,7 @@ int run_orderflowctl(int argc, char** argv) {
             else if (name == "--buyer") a.buyer = value;
             else if (name == "--conversation") a.conversation = value;
             else if (name == "--action") a.action = value;
+            else if (name == "--role") a.role = value;
             else if (name == "--json") a.json = true;
             else if (name == "--all") a.all = true;
             else if (name == "--drop-held") a.drop_held = true;

@@ -1,5 +1,5 @@
-// The staff console's named accounts (docs/operations.md, "The staff
-// console"): a name, a role and a password hash, in the database's
+// The staff console's named accounts (docs/operations.md, "Console
+// accounts"): a name, a role and a password hash, in the database's
 // console_accounts table. A password is never stored or passed around in
 // the clear beyond the call that hashes or checks it: hash_password makes a
 // libsodium crypto_pwhash string (Argon2id, the library's interactive
@@ -49,8 +49,10 @@ bool check_password(std::string_view password_hash, std::string_view password);
 // takes hashes made by orderflowctl and refuses anything else).
 bool looks_like_password_hash(std::string_view text);
 
-// Adds the account, or replaces the role and hash of the one with that name.
-// Returns true when it is new. The caller checks the name, role and hash.
+// Adds the account, or replaces the role and hash of the one with that name
+// (created_at stays). Returns true when it is new. The caller checks the
+// name, role and hash. Runs in the caller's transaction when one is open
+// (so an audit entry can commit with it), else in its own.
 bool put_account(database& db, const account& a, std::int64_t now);
 std::optional<account> get_account(database& db, std::string_view name);
 std::vector<account> list_accounts(database& db);   // by name

@@ -3,6 +3,7 @@
 
 #include "common/json_limits.hpp"
 #include "common/log.hpp"
+#include "daemon/account_cli.hpp"
 #include "daemon/admin.hpp"
 #include "daemon/admin/metrics.hpp"
 #include "daemon/data_rights.hpp"
@@ -28,8 +29,9 @@ json admin_commands::malformed(const std::string& why) {
 }
 
 // One request line: {"argv": [strings], "by"?: string, "note"?: string,
-// "all"?: bool, "limit"?: integer, "drop_held"?: bool}. Anything else
-// is what is wrong; nothing here throws.
+// "all"?: bool, "limit"?: integer, "drop_held"?: bool, and the strings and
+// numbers of buyer, audit and account (commands.hpp)}. Anything else is
+// what is wrong; nothing here throws.
 std::variant<admin_request, std::string> parse_admin_request(std::string_view line) {
     auto parsed = parse_untrusted_json(line);
     if (auto* why = std::get_if<std::string>(&parsed)) return "the request is " + *why;
@@ -43,7 +45,7 @@ std::variant<admin_request, std::string> parse_admin_request(std::string_view li
         if (!x.is_string()) return std::string("\"argv\" must be a non-empty array of strings");
         out.argv.push_back(x.get<std::string>());
     }
-    for (const char* key : {"by", "note", "buyer", "order", "conversation", "action"})
+    for (const char* key : {"by", "note", "buyer", "order", "conversation", "action", "role", "password_hash"})
         if (request.contains(key) && !request[key].is_string()) return std::string("\"") + key + "\" must be a string";
     for (const char* key : {"all", "drop_held", "json"})
         if (request.contains(key) && !request[key].is_boolean()) return std::string("\"") + key + "\" must be true or false";
@@ -60,6 +62,8 @@ std::variant<admin_request, std::string> parse_admin_request(std::string_view li
     out.action = request.value("action", "");
     out.since = request.value("since", std::int64_t{0});
     out.json = request.value("json", false);
+    out.role = request.value("role", "");
+    out.password_hash = request.value("password_hash", "");
     return out;
 }
 
@@ -75,8 +79,9 @@ asio::awaitable<json> admin_commands::dispatch(std::string line, std::string pee
     const std::string by = request.by.empty() ? peer : request.by;
     log::info("admin_request", {{"command", argv[0]}, {"peer", peer}});
     // Staff (admin.operators) review, read metrics, tag orders and test a
-    // channel; what changes the daemon or reads buyers' data is the operators'.
-    static const std::set<std::string, std::less<>> operator_commands{"resume", "reload", "auth", "buyer", "audit"};
+    // channel; what changes the daemon, reads buyers' data or says who may
+    // use the staff console is the operators'.
+    static const std::set<std::string, std::less<>> operator_commands{"resume", "reload", "auth", "buyer", "audit", "account"};
     if (operator_commands.count(argv[0]) && !is_operator(peer, in_force_.cfg().admin.operators)) {
         log::warn("admin_request_refused", {{"command", argv[0]}, {"peer", peer}, {"reason", "staff may not run operator commands"}});
         co_return json{{"exit", 1}, {"stdout", ""},
@@ -147,6 +152,9 @@ asio::awaitable<json> admin_commands::dispatch(std::string line, std::string pee
                             static_cast<int>(std::clamp<std::int64_t>(request.limit, 1, 1000000)), request.json,
                             in_force_.cfg().privacy.suppress_forgotten};
             exit_code = data_rights_command(ctx_.db, ctx_.store, forget_key_, dr, out, err, ctx_.clock());
+        } else if (argv[0] == "account") {
+            account_request ar{argv, request.role, request.password_hash, by};
+            exit_code = account_command(ctx_.db, ctx_.store, ar, out, err, ctx_.clock());
         } else {
             err << "orderflowd: unknown admin command '" << argv[0] << "'\n";
         }

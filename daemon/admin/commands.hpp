@@ -1,12 +1,14 @@
 // The commands the admin socket serves: one JSON request line in
 // ({"argv": [strings], "by"?: string, "note"?: string, "all"?: bool,
 // "limit"?: integer, "drop_held"?: bool, "buyer"?, "order"?, "conversation"?,
-// "action"?: string, "since"?: integer, "json"?: bool}), one JSON reply out
-// ({"exit", "stdout", "stderr"}), as orderflowctl sends and prints them
-// (daemon/admin.hpp is the client side). Commands: review (the staff
-// queue), resume (after the circuit breaker), metrics, reload, auth
-// disconnect, notify test CHANNEL, buyer export|forget|refresh, audit,
-// order tag|untag (daemon/data_rights.hpp). A request of
+// "action"?: string, "since"?: integer, "json"?: bool, "role"?,
+// "password_hash"?: string}), one JSON reply out ({"exit", "stdout",
+// "stderr"}), as orderflowctl sends and prints them (daemon/admin.hpp is the
+// client side). Commands: review (the staff queue), resume (after the
+// circuit breaker), metrics, reload, auth disconnect, notify test CHANNEL,
+// buyer export|forget|refresh, audit, order tag|untag
+// (daemon/data_rights.hpp), account add|list|remove (daemon/account_cli.hpp).
+// A request of
 // any other shape gets exit 2 and what is wrong; nothing here throws.
 #pragma once
 
@@ -41,6 +43,8 @@ struct admin_request {
     std::string buyer, order, conversation, action;
     std::int64_t since = 0;
     bool json = false;
+    // account add (daemon/account_cli.hpp): a password hash, never a password
+    std::string role, password_hash;
 };
 
 // The request, or what is wrong with it ("\"argv\" must be a non-empty

@@ -30,6 +30,7 @@ struct args {
     // buyer, audit (--order is order_file's flag: an id there)
     std::string buyer, conversation, action;
     bool json = false;
+    std::string role;    // account add
 };
 
 std::int64_t now_seconds();
@@ -51,5 +52,6 @@ int cmd_notify(const args& a);
 int cmd_admin(const args& a);
 int cmd_data_rights(const args& a);   // buyer, audit, order
 int cmd_backup(const args& a);
+int cmd_account(const args& a);   // account add|list|remove
 
 }  // namespace orderflow::daemon::ctl

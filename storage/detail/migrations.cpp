@@ -372,6 +372,19 @@ CREATE INDEX order_tags_created ON order_tags (created_at);
 CREATE INDEX audit_log_at ON audit_log (at);
 )sql";
 
+// Version 14: the staff console's named accounts (storage/accounts.hpp): a
+// role and a libsodium crypto_pwhash string (Argon2id), never a password.
+// A handful of rows read by name: the primary key is the only index needed.
+constexpr std::string_view v14 = R"sql(
+CREATE TABLE console_accounts (
+    name          TEXT    PRIMARY KEY,
+    role          TEXT    NOT NULL CHECK (role IN ('staff', 'operator')),
+    password_hash TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
@@ -386,6 +399,7 @@ constexpr std::string_view list[] = {
     v11,
     v12,
     v13,
+    v14,
 };
 
 }  // namespace

@@ -23,12 +23,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const auto& request = std::get<admin_request>(parsed);
     ORDERFLOW_FUZZ_CHECK(!request.argv.empty());
-    nlohmann::json again{{"argv", request.argv}, {"by", request.by},        {"note", request.note},
-                         {"all", request.all},   {"limit", request.limit}, {"drop_held", request.drop_held}};
+    nlohmann::json again{{"argv", request.argv},
+                         {"by", request.by},
+                         {"note", request.note},
+                         {"all", request.all},
+                         {"limit", request.limit},
+                         {"drop_held", request.drop_held},
+                         {"role", request.role},
+                         {"password_hash", request.password_hash}};
     auto reparsed = orderflow::daemon::parse_admin_request(again.dump() + "\n");
     ORDERFLOW_FUZZ_CHECK(std::holds_alternative<admin_request>(reparsed));
     const auto& r2 = std::get<admin_request>(reparsed);
     ORDERFLOW_FUZZ_CHECK(r2.argv == request.argv && r2.by == request.by && r2.note == request.note && r2.all == request.all &&
-                         r2.limit == request.limit && r2.drop_held == request.drop_held);
+                         r2.limit == request.limit && r2.drop_held == request.drop_held && r2.role == request.role &&
+                         r2.password_hash == request.password_hash);
     return 0;
 }

@@ -65,12 +65,12 @@ std::string read_file(const fs::path& p) {
     return s.str();
 }
 
-process::process(std::vector<std::string> argv, fs::path log) : log_(std::move(log)) {
+process::process(std::vector<std::string> argv, fs::path log, const fs::path& input) : log_(std::move(log)) {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 1, log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 0, input.c_str(), O_RDONLY, 0);
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
@@ -124,6 +124,16 @@ run_result run(std::vector<std::string> argv) {
     temp_dir tmp;
     auto out = tmp / "output";
     process p(std::move(argv), out);
+    auto status = p.wait(std::chrono::seconds(60));
+    return {status.value_or(-999), read_file(out)};
+}
+
+run_result run_with_stdin(std::vector<std::string> argv, const std::string& input) {
+    temp_dir tmp;
+    auto in = tmp / "input";
+    write_file(in, input, 0600);
+    auto out = tmp / "output";
+    process p(std::move(argv), out, in);
     auto status = p.wait(std::chrono::seconds(60));
     return {status.value_or(-999), read_file(out)};
 }

@@ -37,11 +37,12 @@ private:
 void write_file(const std::filesystem::path& p, const std::string& content, unsigned mode = 0644);
 std::string read_file(const std::filesystem::path& p);
 
-// A child process with stdout and stderr appended to `log`.
+// A child process with stdout and stderr appended to `log`, and stdin
+// read from `input` (nothing by default).
 class process {
 public:
     process() = default;
-    process(std::vector<std::string> argv, std::filesystem::path log);
+    process(std::vector<std::string> argv, std::filesystem::path log, const std::filesystem::path& input = "/dev/null");
     process(process&&) noexcept;
     process& operator=(process&&) noexcept;
     ~process();
@@ -65,6 +66,8 @@ struct run_result {
     std::string output;
 };
 run_result run(std::vector<std::string> argv);
+// The same, with `input` on the command's stdin (a file, not a terminal).
+run_result run_with_stdin(std::vector<std::string> argv, const std::string& input);
 
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(20));
 

@@ -49,7 +49,8 @@ using orderflow::storage::testing::temp_dir;
 namespace {
 
 // Tables whose row count grows with the shop's orders. daemon_state, vault,
-// outbox_transitions and row_counts hold a fixed handful of rows.
+// outbox_transitions, row_counts and console_accounts (the staff console's
+// accounts, read by their primary key) hold a fixed handful of rows.
 const std::set<std::string> growing_tables = {"inbox",  "inbox_changes",  "orders",        "outbox",    "outbox_history",
                                               "review", "notifications", "audit_log",     "order_tags", "conversations"};
 

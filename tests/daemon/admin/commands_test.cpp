@@ -6,6 +6,7 @@
 
 #include "daemon/admin.hpp"
 #include "daemon/executor/breaker.hpp"
+#include "storage/accounts.hpp"
 #include "tests/daemon/runtime_support.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -76,6 +77,8 @@ TEST_CASE("A malformed admin request gets exit 2 and says what is wrong", "[admi
         {R"({"argv": ["resume"], "drop_held": "yes"})", "\"drop_held\" must be true or false"},
         {R"({"argv": ["review", "list"], "all": 1})", "\"all\" must be true or false"},
         {R"({"argv": ["review", "list"], "limit": "10"})", "\"limit\" must be an integer"},
+        {R"({"argv": ["account", "list"], "role": 1})", "\"role\" must be a string"},
+        {R"({"argv": ["account", "list"], "password_hash": ["x"]})", "\"password_hash\" must be a string"},
     }));
     CAPTURE(line);
     const json reply = rig.dispatch(line);
@@ -172,13 +175,14 @@ TEST_CASE("reload calls the reload function and reports the rules in force", "[a
     }
 }
 
-TEST_CASE("With admin.operators set, staff may review and read metrics but not resume, reload, run auth or read buyers' data",
+TEST_CASE("With admin.operators set, staff may review and read metrics but not resume, reload, run auth, read buyers' data "
+          "or manage accounts",
           "[admin_commands]") {
     // root's primary group exists everywhere; "hanako" is not a user here, so she belongs to no group.
     runtime_env env([](config& c) { c.admin.operators = {"taro", "@root"}; });
     commands_rig rig(env);
     rig.outcome.ok = true;
-    for (const char* command : {"resume", "reload", "auth", "buyer", "audit"}) {
+    for (const char* command : {"resume", "reload", "auth", "buyer", "audit", "account"}) {
         const json reply = rig.dispatch(json{{"argv", {command}}}.dump(), "hanako");
         INFO(command);
         CHECK(reply["exit"] == 1);
@@ -202,4 +206,46 @@ TEST_CASE("Without admin.operators everyone who can reach the socket is an opera
     CHECK(is_operator("anyone", {}));
     CHECK_FALSE(is_operator("no-such-user-zz", {"@root"}));
     CHECK(is_operator("root", {"@root"}));
+}
+
+TEST_CASE("account over the socket: operators add, list and remove accounts, staff are refused and nothing changes",
+          "[admin_commands][account]") {
+    runtime_env env([](config& c) { c.admin.operators = {"taro"}; });
+    commands_rig rig(env);
+    const std::string hash = storage::hash_password("a long enough passphrase");
+    const json add{{"argv", {"account", "add", "hanako"}}, {"role", "staff"}, {"password_hash", hash}};
+
+    json reply = rig.dispatch(add.dump(), "hanako");
+    CHECK(reply["exit"] == 1);
+    CHECK_THAT(reply["stderr"].get<std::string>(), Catch::Contains("'account' is an operator command and hanako is staff"));
+    CHECK(rig.dispatch(json{{"argv", {"account", "list"}}}.dump(), "hanako")["exit"] == 1);
+    CHECK(storage::list_accounts(env.db).empty());
+
+    reply = rig.dispatch(add.dump(), "taro");
+    CHECK(reply["exit"] == 0);
+    CHECK(reply["stdout"] == "added account hanako (staff)\n");
+    const auto stored = storage::get_account(env.db, "hanako");
+    REQUIRE(stored.has_value());
+    CHECK(stored->password_hash == hash);
+    // Who acted: the socket's user, as no name was given.
+    const auto audited = env.store.audit_entries(0, "", "account.add", 10);
+    REQUIRE(audited.size() == 1);
+    CHECK(audited[0].at("detail").at("by") == "taro");
+
+    reply = rig.dispatch(json{{"argv", {"account", "list"}}}.dump(), "taro");
+    CHECK(reply["exit"] == 0);
+    CHECK_THAT(reply["stdout"].get<std::string>(), Catch::Contains("hanako") && Catch::Contains("staff"));
+    CHECK(reply.dump().find(hash) == std::string::npos);
+
+    // A password where the hash belongs is refused and not repeated.
+    reply = rig.dispatch(json{{"argv", {"account", "add", "jiro"}}, {"role", "operator"}, {"password_hash", "hunter2hunter2"}}.dump(),
+                         "taro");
+    CHECK(reply["exit"] == 2);
+    CHECK(reply.dump().find("hunter2hunter2") == std::string::npos);
+
+    CHECK(rig.dispatch(json{{"argv", {"account", "remove", "hanako"}}}.dump(), "hanako")["exit"] == 1);
+    CHECK(storage::get_account(env.db, "hanako").has_value());
+    CHECK(rig.dispatch(json{{"argv", {"account", "remove", "hanako"}}}.dump(), "taro")["exit"] == 0);
+    CHECK_FALSE(storage::get_account(env.db, "hanako").has_value());
+    CHECK(rig.dispatch(json{{"argv", {"account", "remove", "hanako"}}}.dump(), "taro")["exit"] == 1);
 }
