@@ -6,6 +6,8 @@
 # CTEST_ARGS=...      - passed to ctest (e.g. -R NAME, -LE integration_tests)
 # make fuzz  - build the libFuzzer harnesses (clang 14) in build-fuzz and run
 #              each door for FUZZ_SECONDS (default 60); see tests/fuzz/README.md
+# make console-screenshots - the staff console's browser test, keeping its
+#              screenshots in docs/console/ (docs/operations.md links them)
 # make package - the Debian package (CPack) in build/, path printed at the end;
 #              see docs/operations.md, "Installing from the Debian package"
 SANITIZE ?= 0
@@ -17,7 +19,7 @@ BUILD ?= build
 CMAKE_FLAGS += -DCMAKE_BUILD_TYPE=RelWithDebInfo
 endif
 
-.PHONY: all deps configure build test demo bench fuzz package clean
+.PHONY: all deps configure build test demo bench fuzz package console-screenshots clean
 
 all: build
 
@@ -45,6 +47,9 @@ bench: deps configure
 
 fuzz: deps
 	FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/fuzz.sh
+
+console-screenshots: build
+	cd $(BUILD) && ORDERFLOW_CONSOLE_SHOTS=$(CURDIR)/docs/console ./tests/integration_tests "Staff resolve a flagged order*"
 
 # cpack would build `all` itself (its preinstall step); building first shows
 # compiler errors the usual way.

@@ -46,7 +46,7 @@ const char* advice_for(std::string_view door) {
                "otherwise someone is probing the webhook URL (the sources are listed)";
     if (door == "admin_token")
         return "check the warehouse's and the scraper's admin token; unknown sources are probing the admin listener";
-    if (door == "console_login") return "someone is guessing console passwords; check the accounts named, and block the sources";
+    if (door == "console_login") return "someone is guessing console passwords; block the sources (orderflowctl account list shows who has an account)";
     return "check tiktok.shop_id and the app's authorized shops in Partner Center";
 }
 

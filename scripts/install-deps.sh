@@ -7,12 +7,15 @@ set -euo pipefail
 # The last two lines are for the tests: promtool (prometheus) lints GET
 # /metrics; `make package` and tests/package need dpkg-shlibdeps (dpkg-dev)
 # and file for cpack's Depends, lintian, and systemd for systemd-analyze,
-# systemd-sysusers and systemd-tmpfiles.
+# systemd-sysusers and systemd-tmpfiles. The staff console's browser test
+# drives headless Chromium with Selenium (chromium, chromium-driver,
+# python3-selenium; a Japanese font for its screenshots).
 pkgs=(g++ cmake ninja-build ccache pkg-config curl sqlite3
       libboost1.81-dev libsqlite3-dev nlohmann-json3-dev libsodium-dev libssl-dev
       catch2 libre2-dev openssl ca-certificates jq
       prometheus
-      dpkg-dev file lintian systemd)
+      dpkg-dev file lintian systemd
+      chromium chromium-driver python3-selenium fonts-ipafont-gothic)
 if [ $# -gt 0 ]; then pkgs=("$@"); fi
 missing=()
 for p in "${pkgs[@]}"; do

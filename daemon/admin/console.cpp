@@ -74,7 +74,7 @@ http_response html_response(int status, std::string body) {
     return http_response{status,
                          {{"content-type", "text/html; charset=utf-8"},
                           {"cache-control", "no-store"},
-                          {"content-security-policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+                          {"content-security-policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; "
                                                       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"},
                           {"x-content-type-options", "nosniff"},
                           {"x-frame-options", "DENY"},

@@ -464,6 +464,7 @@ a { color: var(--accent); }
 h1 { font-size: 1.4em; margin: .4em 0 .6em; }
 h2 { font-size: 1.1em; margin: 1.4em 0 .4em; }
 table { border-collapse: collapse; width: 100%; background: #fff; }
+#reviews td:nth-child(-n+4), th { white-space: nowrap; }
 th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid var(--line); vertical-align: top; }
 form { margin: .6em 0; display: flex; gap: .8em; flex-wrap: wrap; align-items: end; }
 label { display: flex; flex-direction: column; font-size: .9em; color: var(--muted); }

@@ -55,6 +55,8 @@ boost::asio::awaitable<http_response> http_admin::handle(http_request& req) {
     const std::string path = req.path();
     // The console checks its own logins; a browser never holds the bearer token.
     if (console::serves(path)) co_return co_await console_.handle(req);
+    // Every browser asks for one; a refusal here would count towards a security alert.
+    if (path == "/favicon.ico") co_return http_response::text(404, "no icon\n");
     const bool read_only = path == "/metrics" || path == "/healthz" || path == "/readyz";
     if (!(read_only && in_force_.cfg().admin.open_metrics)) {
         const auto auth = req.header("Authorization");

@@ -17,6 +17,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <set>
 
 using namespace orderflow::testing;
 
@@ -107,6 +108,8 @@ TEST_CASE("Staff resolve a flagged order in a real browser, cannot resume or rel
     CHECK(resolved->resolved_by == "hanako");
     CHECK(resolved->note == "刻印の文字を電話で確認しました");
     CHECK(review_of(other)->state == "open");
+    // A browser's own requests (its icon) are no attack on the admin token.
+    CHECK(log_lines(s.daemon.log(), "admin_http_rejected").empty());
     auto db = orderflow::storage::database::open(s.db_path());
     orderflow::storage::store store(db);
     bool resolve_audited = false, reload_audited = false, view_audited = false;
