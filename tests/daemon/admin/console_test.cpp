@@ -87,7 +87,7 @@ struct console_rig {
 
 }  // namespace
 
-TEST_CASE("A console login opens a session whose cookie is HttpOnly and SameSite=Strict; a wrong password is refused and counted",
+TEST_CASE("A console login opens a session whose cookie is HttpOnly and SameSite=Strict, and a wrong password is refused and counted",
           "[console]") {
     runtime_env env;
     console_rig rig(env);
@@ -162,7 +162,7 @@ TEST_CASE("Console state changes need the session's CSRF token and, from a brows
     CHECK_THAT(rig.send("GET", "/console/reviews").body, Catch::Contains("Nothing needs review"));
 }
 
-TEST_CASE("Staff are refused resume and reload; an operator reloads and resumes", "[console]") {
+TEST_CASE("Staff are refused resume and reload, an operator reloads and resumes", "[console]") {
     runtime_env env;
     console_rig rig(env);
     REQUIRE(rig.login("hanako", staff_password).status == 303);
