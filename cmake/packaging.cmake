@@ -66,6 +66,9 @@ install(DIRECTORY etc/orderflow/rules-tests DESTINATION ${CMAKE_INSTALL_DATADIR}
 install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 file(GLOB orderflow_docs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/*.md)
 install(FILES ${orderflow_docs} DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
+# The staff console's screenshots, which docs/operations.md shows.
+file(GLOB orderflow_doc_images CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/docs/console/*.png)
+install(FILES ${orderflow_doc_images} DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs/console)
 
 # ---------------------------------------------------------------- Debian package
 # Debian's copyright file (machine-readable format) is made from LICENSE, so

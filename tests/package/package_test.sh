@@ -86,6 +86,7 @@ expect -rw-r--r-- /usr/share/orderflow/rules.schema.json
 for f in "$src"/etc/orderflow/rules-tests/*; do expect -rw-r--r-- "/usr/share/orderflow/rules-tests/$(basename "$f")"; done
 for f in copyright changelog.Debian.gz README.md; do expect -rw-r--r-- "/usr/share/doc/orderflow/$f"; done
 for f in "$src"/docs/*.md; do expect -rw-r--r-- "/usr/share/doc/orderflow/docs/$(basename "$f")"; done
+for f in "$src"/docs/console/*.png; do expect -rw-r--r-- "/usr/share/doc/orderflow/docs/console/$(basename "$f")"; done
 expect -rw-r--r-- /usr/share/man/man1/orderflowd.1.gz
 expect -rw-r--r-- /usr/share/man/man1/orderflowctl.1.gz
 # Nothing else is executable, every folder is 0755, everything is root's.
