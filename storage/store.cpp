@@ -546,6 +546,23 @@ std::vector<review_item> store::reviews(bool include_resolved, int limit) {
     return collect<review_item>(st, read_review);
 }
 
+std::vector<review_item> store::find_reviews(std::string_view state, std::string_view severity, std::string_view reason,
+                                            std::string_view order_id, int limit) {
+    static const std::string sql = std::string("SELECT ") + review_columns +
+                                   " FROM review WHERE (?1 = 'all' OR (?1 = 'open' AND state IN ('open', 'acknowledged')) OR state = ?1)"
+                                   " AND (?2 = '' OR severity = ?2) AND (?3 = '' OR reason = ?3) AND (?4 = '' OR order_id = ?4)"
+                                   " ORDER BY id DESC LIMIT ?5";
+    auto st = db_.prepare(sql);
+    st.bind(1, state).bind(2, severity).bind(3, reason).bind(4, order_id).bind(5, static_cast<std::int64_t>(limit));
+    return collect<review_item>(st, read_review);
+}
+
+int store::open_review_count() {
+    auto st = db_.prepare("SELECT count(*) FROM review WHERE state IN ('open', 'acknowledged')");
+    st.step();
+    return static_cast<int>(st.int64(0));
+}
+
 std::optional<review_item> store::get_review(std::int64_t id) {
     static const std::string sql = std::string("SELECT ") + review_columns + " FROM review WHERE id = ?1";
     auto st = db_.prepare(sql);

@@ -228,6 +228,12 @@ public:
                               std::string_view case_key = {});
     std::vector<review_item> reviews(bool include_resolved, int limit);   // newest first
     std::optional<review_item> get_review(std::int64_t id);
+    // The staff console's queue: newest first, at most `limit`. state: "open"
+    // (open and acknowledged), "acknowledged", "resolved" or "all"; severity,
+    // reason, order_id: exact, "" for any.
+    std::vector<review_item> find_reviews(std::string_view state, std::string_view severity, std::string_view reason,
+                                          std::string_view order_id, int limit);
+    int open_review_count();   // open and acknowledged
     // acknowledged | resolved; false when there is no such item.
     bool set_review_state(std::int64_t id, std::string_view state, std::string_view by, std::string_view note, std::int64_t now);
 

@@ -277,7 +277,19 @@ asio::awaitable<void> lingering_close(beast::tcp_stream& stream, std::chrono::mi
     stream.close();
 }
 
-bhttp::response<bhttp::string_body> to_beast(const http_response& r, bool keep_alive) {
+// A header name or value with a line break or NUL would let whoever chose
+// it add headers of their own (Beast writes them as they are).
+bool header_safe(std::string_view text) { return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos; }
+
+bhttp::response<bhttp::string_body> to_beast(const http_response& given, bool keep_alive) {
+    const bool safe = std::all_of(given.headers.begin(), given.headers.end(),
+                                  [](const http_header& h) { return header_safe(h.name) && header_safe(h.value); });
+    http_response refused;
+    if (!safe) {
+        log::error("http_header_refused", {{"status", given.status}, {"reason", "a header held a line break or NUL"}});
+        refused = http_response::text(500, "internal error: a response header was malformed\n");
+    }
+    const http_response& r = safe ? given : refused;
     bhttp::response<bhttp::string_body> res;
     res.version(11);
     res.result(static_cast<unsigned>(r.status));

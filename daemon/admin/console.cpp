@@ -33,7 +33,7 @@ constexpr std::string_view session_cookie = "orderflow_session";
 constexpr std::string_view lang_cookie = "orderflow_lang";
 // Logins waiting for their password check; more are refused at once, so a
 // flood cannot queue work (and 64 MiB each) behind the background thread.
-constexpr int max_pending_logins = 4;
+constexpr std::size_t max_pending_logins = 4;
 
 std::map<std::string, std::string> parse_form(std::string_view body) {
     std::map<std::string, std::string> out;
@@ -90,7 +90,9 @@ http_response redirect(const std::string& to, std::vector<tikapi::http_header> e
 
 // Only a console path is a place to go back to (no "//host", no scheme).
 std::string safe_next(std::string_view next) {
-    if (next.rfind("/console/", 0) != 0 || next.find("//") != std::string_view::npos || next.find('\\') != std::string_view::npos)
+    const bool printable = std::all_of(next.begin(), next.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+    if (!printable || next.size() > 1024 || next.rfind("/console/", 0) != 0 || next.find("//") != std::string_view::npos ||
+        next.find('\\') != std::string_view::npos)
         return "/console/reviews";
     return std::string(next);
 }
@@ -100,6 +102,19 @@ std::string session_cookie_header(const http_request& req, std::string_view valu
     if (clear) c += "; Max-Age=0";
     if (req.header("X-Forwarded-Proto") == "https") c += "; Secure";
     return c;
+}
+
+// The name the browser used to reach the console: an address (the listener
+// itself, or an SSH tunnel's), localhost, or, behind an HTTPS proxy, the
+// name the proxy serves. Any other name is a page that had its own name
+// pointed at the listener (DNS rebinding), and is refused.
+bool host_ok(const http_request& req) {
+    std::string_view host = req.header("Host");
+    if (req.header("X-Forwarded-Proto") == "https") return true;
+    if (host.empty()) return false;
+    if (host.front() == '[') return host.find(']') != std::string_view::npos;   // an IPv6 address
+    host = host.substr(0, host.find(':'));
+    return host == "localhost" || std::all_of(host.begin(), host.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
 }
 
 // A browser's POST names where its page came from; it must be this console.
@@ -152,12 +167,22 @@ struct console::request {
 console::console(context ctx, const rules_in_force& in_force, parts p, console_sessions::options sessions)
     : ctx_(std::move(ctx)), in_force_(in_force), parts_(std::move(p)), sessions_(sessions) {}
 
+console::~console() { passwords_.join(); }
+
 bool console::serves(std::string_view path) { return path == "/console" || path.rfind("/console/", 0) == 0; }
 
 asio::awaitable<http_response> console::handle(http_request& req) {
     const std::string path = req.path();
     const bool get = req.method == "GET" || req.method == "HEAD";
-    if (!get && req.method != "POST") co_return html_response(405, "use GET or POST");
+    if (!get && req.method != "POST") {
+        auto r = html_response(405, "use GET or POST");
+        r.headers.push_back({"allow", "GET, HEAD, POST"});
+        co_return r;
+    }
+    if (!host_ok(req)) {
+        log::warn("console_request_refused", {{"remote", req.remote}, {"path", path}, {"reason", "a Host that is not this console's"}});
+        co_return html_response(421, "This console answers to its address (or localhost), or behind an HTTPS proxy that sets X-Forwarded-Proto.");
+    }
     if (path == "/console" || path == "/console/") co_return redirect("/console/reviews");
     if (path == "/console/static/console.css" && get)
         co_return http_response{200, {{"content-type", "text/css; charset=utf-8"}, {"cache-control", "max-age=300"}}, std::string(html::stylesheet)};
@@ -185,9 +210,10 @@ asio::awaitable<http_response> console::handle(http_request& req) {
     auto session = sessions_.find(r.token, now);
     std::optional<storage::account> acct;
     if (session) acct = storage::get_account(ctx_.db, session->account);
+    if (acct && acct->password_hash != session->credential) acct.reset();   // a new password ends the old sessions
     if (!acct) {
         if (session) sessions_.close(r.token);
-        if (get) co_return redirect("/console/login?next=" + tikapi::percent_encode(req.target));
+        if (get || path == "/console/logout") co_return redirect("/console/login?next=" + tikapi::percent_encode(get ? req.target : "/console/reviews"));
         log::warn("console_request_refused", {{"remote", req.remote}, {"path", path}, {"reason", "no session"}});
         co_return html_response(403, html::login_page(language_of(req), "Your session ended; log in again. / セッションが終了しました。もう一度ログインしてください。",
                                                       "/console/reviews", false));
@@ -199,6 +225,9 @@ asio::awaitable<http_response> console::handle(http_request& req) {
         } catch (const storage::storage_error& e) {
             log::error("console_page_failed", {{"path", path}, {"error", e.what()}});
             co_return html_response(503, html::message_page(r.who, "503", std::string("The database could not be read: ") + e.what()));
+        } catch (const std::exception& e) {
+            log::error("console_page_failed", {{"path", path}, {"error", e.what()}});
+            co_return html_response(500, html::message_page(r.who, "500", std::string("This page could not be shown: ") + e.what()));
         }
     }
     // State changes: from this console's own pages only.
@@ -209,7 +238,12 @@ asio::awaitable<http_response> console::handle(http_request& req) {
         co_return html_response(403, html::message_page(r.who, html::label(r.who.language, "forbidden"),
                                                        std::string("Refused: ") + why + ". Reload the page and try again."));
     }
-    co_return co_await act(r);
+    try {
+        co_return co_await act(r);
+    } catch (const std::exception& e) {
+        log::error("console_action_failed", {{"path", path}, {"account", acct->name}, {"error", e.what()}});
+        co_return html_response(503, html::message_page(r.who, "503", std::string("Nothing was changed: ") + e.what()));
+    }
 }
 
 asio::awaitable<http_response> console::login(http_request& req) {
@@ -220,29 +254,46 @@ asio::awaitable<http_response> console::login(http_request& req) {
         log::warn("console_request_refused", {{"remote", req.remote}, {"path", "/console/login"}, {"reason", "the request came from another site (Origin)"}});
         co_return html_response(403, html::login_page(lang, "Refused: the login form came from another site.", next, false));
     }
-    if (pending_logins_ >= max_pending_logins) {
+    // One login waiting per address, a few in all: a flood neither queues
+    // work (and 64 MiB each) nor keeps others out for long.
+    const std::string address = req.remote.substr(0, req.remote.rfind(':'));
+    std::size_t waiting = 0;
+    for (const auto& [from, n] : pending_logins_) waiting += static_cast<std::size_t>(n);
+    if (waiting >= max_pending_logins || pending_logins_.count(address)) {
         parts_.security.refused("console_login", req.remote, "too many logins at once");
         co_return html_response(429, html::login_page(lang, "Too many logins at once; wait a moment and try again.", next, false));
     }
     const std::string name = value_of(form, "name");
-    std::string password = value_of(form, "password");
     std::optional<storage::account> acct;
     if (storage::account_name_problem(name).empty()) acct = storage::get_account(ctx_.db, name);
-    std::string hash = acct ? acct->password_hash : std::string();
-    ++pending_logins_;
-    // Off the event loop; an unknown name costs the same as a wrong password.
-    auto check = [&hash, &password]() -> asio::awaitable<bool> {
-        if (hash.empty()) {
-            (void)storage::hash_password(password);
+    // What the password thread needs, owned by the check itself: it outlives
+    // this coroutine if the daemon stops meanwhile. Wiped when done.
+    struct secrets {
+        std::string hash, password;
+        ~secrets() {
+            sodium_memzero(password.data(), password.size());
+        }
+    };
+    auto held = std::make_shared<secrets>(secrets{acct ? acct->password_hash : std::string(), value_of(form, "password")});
+    for (auto& [k, v] : form) sodium_memzero(v.data(), v.size());
+    auto check = [held]() -> asio::awaitable<bool> {
+        // An unknown name costs the same as a wrong password.
+        if (held->hash.empty()) {
+            (void)storage::hash_password(held->password);
             co_return false;
         }
-        co_return storage::check_password(hash, password);
+        co_return storage::check_password(held->hash, held->password);
     };
-    const bool ok = co_await asio::co_spawn(parts_.background, check, asio::use_awaitable);
+    ++pending_logins_[address];
+    bool ok = false;
+    try {
+        ok = co_await asio::co_spawn(passwords_.get_executor(), check, asio::use_awaitable);
+    } catch (const std::exception& e) {
+        log::error("console_login_failed", {{"remote", req.remote}, {"error", e.what()}});
+    }
+    held.reset();
     co_await asio::post(ctx_.ex, asio::use_awaitable);
-    --pending_logins_;
-    sodium_memzero(password.data(), password.size());
-    for (auto& [k, v] : form) sodium_memzero(v.data(), v.size());
+    if (--pending_logins_[address] <= 0) pending_logins_.erase(address);
     if (!ok) {
         // Not the name typed: it may be a password typed in the wrong box.
         log::warn("console_login_refused", {{"remote", req.remote}, {"reason", "wrong account name or password"}});
@@ -250,7 +301,7 @@ asio::awaitable<http_response> console::login(http_request& req) {
         co_return html_response(401, html::login_page(lang, html::label(lang, "login_failed"), next, false));
     }
     const std::int64_t now = ctx_.clock();
-    const std::string token = sessions_.open(acct->name, now);
+    const std::string token = sessions_.open(acct->name, acct->password_hash, now);
     ctx_.db.transaction([&] { ctx_.store.audit(now, "console", "console.login", "", {{"by", acct->name}, {"role", acct->role}, {"remote", req.remote}}); });
     log::info("console_login", {{"account", acct->name}, {"role", acct->role}, {"remote", req.remote}});
     co_return redirect(next, {{"set-cookie", session_cookie_header(req, token, false)}});
@@ -271,15 +322,7 @@ http_response console::page_for(request& r) {
         f.severity = value_of(r.query, "severity");
         f.reason = value_of(r.query, "reason");
         f.order = value_of(r.query, "order");
-        std::vector<storage::review_item> shown;
-        for (auto& item : ctx_.store.reviews(f.state == "resolved" || f.state == "all", 5000)) {
-            if ((f.state == "open" && item.state == "resolved") || (f.state == "acknowledged" && item.state != "acknowledged") ||
-                (f.state == "resolved" && item.state != "resolved") || (!f.severity.empty() && item.severity != f.severity) ||
-                (!f.reason.empty() && item.reason != f.reason) || (!f.order.empty() && item.order_id != f.order))
-                continue;
-            shown.push_back(std::move(item));
-            if (shown.size() == 200) break;
-        }
+        const auto shown = ctx_.store.find_reviews(f.state, f.severity, f.reason, f.order, 200);
         return html_response(200, html::review_list(v, shown, f, notice));
     }
     if (r.path.rfind("/console/reviews/", 0) == 0) {
@@ -334,7 +377,7 @@ http_response console::page_for(request& r) {
         json state = json::parse(ctx_.store.get_state("rules").value_or("{}"), nullptr, false);
         if (state.is_object() && state.contains("last_reload")) s.last_reload = state["last_reload"];
         s.breaker_open = parts_.brk.open();
-        s.reviews_open = static_cast<int>(ctx_.store.reviews(false, 100000).size());
+        s.reviews_open = ctx_.store.open_review_count();
         return html_response(200, html::status_page(v, s, notice));
     }
     return html_response(404, html::message_page(v, "404", "No such page."));
@@ -357,7 +400,7 @@ asio::awaitable<http_response> console::act(request& r) {
         auto item = id && (verb == "ack" || verb == "resolve") ? ctx_.store.get_review(*id) : std::nullopt;
         if (!item) co_return html_response(404, html::message_page(v, "404", "No such review item or action."));
         const std::string why = settle_review(ctx_.db, ctx_.store, *item, verb, "console", v.account, "console " + remote, value_of(r.form, "note"), now);
-        if (!why.empty()) co_return html_response(409, html::message_page(v, html::label(v.language, "item"), why));
+        if (!why.empty()) co_return html_response(item->state == "resolved" ? 409 : 400, html::message_page(v, html::label(v.language, "item"), why));
         log::info("console_action", {{"account", v.account}, {"action", "review." + verb}, {"review_id", item->id}});
         co_return redirect(verb == "ack" ? "/console/reviews/" + std::to_string(item->id) + "?done=acknowledged" : "/console/reviews?done=resolved");
     }

@@ -6,7 +6,7 @@
 // Who may do what comes from named accounts (storage/accounts.hpp, added
 // with `orderflowctl account add`): staff review and look orders up;
 // operators may also resume sending and reload. A login checks the password
-// (Argon2id, off the event loop, one at a time) and opens a session
+// (Argon2id, on its own thread, one at a time) and opens a session
 // (console_sessions.hpp) whose cookie is HttpOnly and SameSite=Strict, and
 // Secure behind an HTTPS proxy. Every POST but the login needs the session's
 // CSRF token and, when the browser sends one, an Origin matching the Host.
@@ -22,8 +22,11 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <functional>
+#include <map>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -37,13 +40,12 @@ public:
     struct parts {
         breaker& brk;
         security_watch& security;
-        // Password checks run here, never on the event loop.
-        boost::asio::any_io_executor background;
         std::function<boost::asio::awaitable<rules_in_force::reload_outcome>()> reload;
         std::function<std::vector<readiness_check>()> readiness;
     };
 
     console(context ctx, const rules_in_force& in_force, parts p, console_sessions::options sessions = {});
+    ~console();
 
     // True for /console and everything under it.
     static bool serves(std::string_view path);
@@ -59,7 +61,11 @@ private:
     const rules_in_force& in_force_;
     parts parts_;
     console_sessions sessions_;
-    int pending_logins_ = 0;
+    // Password checks (Argon2id: a tenth of a second and 64 MiB each) run
+    // here, one at a time, never on the event loop or the thread that reads
+    // files and reloads. At most max_pending_logins wait, one per address.
+    boost::asio::thread_pool passwords_{1};
+    std::map<std::string, int, std::less<>> pending_logins_;   // address -> logins waiting
 };
 
 }  // namespace orderflow::daemon

@@ -36,7 +36,7 @@ bool console_sessions::expired(const console_session& s, std::int64_t now) const
     return now - s.last_seen >= opts_.idle.count() || now - s.opened_at >= opts_.lifetime.count();
 }
 
-std::string console_sessions::open(std::string_view account, std::int64_t now) {
+std::string console_sessions::open(std::string_view account, std::string_view credential, std::int64_t now) {
     // Expired sessions go first; then, at the cap, the least recently used.
     std::erase_if(by_hash_, [&](const auto& kv) { return expired(kv.second, now); });
     while (!by_hash_.empty() && by_hash_.size() >= opts_.max_sessions)
@@ -44,7 +44,7 @@ std::string console_sessions::open(std::string_view account, std::int64_t now) {
             return a.second.last_seen < b.second.last_seen;
         }));
     std::string token = random_hex();
-    by_hash_[token_hash(token)] = console_session{std::string(account), random_hex(), now, now};
+    by_hash_[token_hash(token)] = console_session{std::string(account), std::string(credential), random_hex(), now, now};
     return token;
 }
 

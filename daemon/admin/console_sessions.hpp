@@ -21,6 +21,9 @@ namespace orderflow::daemon {
 
 struct console_session {
     std::string account;
+    // The account's password hash at the login: a session ends when the
+    // password changes, or the account is removed and added again.
+    std::string credential;
     std::string csrf;            // 64 hex digits
     std::int64_t opened_at = 0;  // unix seconds
     std::int64_t last_seen = 0;
@@ -38,7 +41,7 @@ public:
     explicit console_sessions(options opts) : opts_(opts) {}
 
     // A new session for the account; returns the cookie's token (64 hex digits).
-    std::string open(std::string_view account, std::int64_t now);
+    std::string open(std::string_view account, std::string_view credential, std::int64_t now);
     // The session the token opens, its last_seen moved to now; nullopt when
     // there is none or it expired (it is then dropped).
     std::optional<console_session> find(std::string_view token, std::int64_t now);

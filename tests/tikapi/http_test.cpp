@@ -218,6 +218,28 @@ TEST_CASE("an exception from the handler becomes a 500 and the server keeps serv
     CHECK(fine.value().body == "fine");
 }
 
+TEST_CASE("a response header with a line break becomes a 500 instead of a header of the sender's choosing", "[http]") {
+    asio::io_context ioc;
+    http_server server(ioc.get_executor(), "127.0.0.1", 0, [&](http_request&) -> asio::awaitable<http_response> {
+        http_response r;
+        r.status = 303;
+        r.headers.push_back({"location", "/console/x\r\nSet-Cookie: session=attacker"});
+        co_return r;
+    });
+    server.start();
+    http_client client(ioc.get_executor());
+    auto res = run(ioc, [&]() -> asio::awaitable<result<http_response>> {
+        http_request req;
+        auto r = co_await client.send(local(server.port()), req, 5s);
+        server.stop();
+        co_return r;
+    }());
+    REQUIRE(res.ok());
+    CHECK(res.value().status == 500);
+    CHECK(res.value().header("Set-Cookie").empty());
+    CHECK(res.value().header("Location").empty());
+}
+
 TEST_CASE("a server that never answers makes the client time out", "[http]") {
     asio::io_context ioc;
     // Listening but never accepting: the kernel completes the handshake and

@@ -33,7 +33,7 @@ struct console_rig {
           brk(env.ctx, *env.in_force, *env.desk, nullptr),
           security(env.ctx, *env.desk, {3, std::chrono::seconds(60), std::chrono::seconds(900)}),
           ui(env.ctx, *env.in_force,
-             {brk, security, background.get_executor(),
+             {brk, security,
               [this]() -> asio::awaitable<rules_in_force::reload_outcome> {
                   ++reloads;
                   co_return rules_in_force::reload_outcome{true, {}, {}};
@@ -43,7 +43,6 @@ struct console_rig {
         storage::put_account(env.db, {"hanako", "staff", storage::hash_password(staff_password)}, env.now);
         storage::put_account(env.db, {"taro", "operator", storage::hash_password(operator_password)}, env.now);
     }
-    ~console_rig() { background.join(); }
 
     tikapi::http_response send(std::string method, std::string target, std::string body = {}, std::vector<tikapi::http_header> headers = {}) {
         tikapi::http_request req;
@@ -52,6 +51,7 @@ struct console_rig {
         req.body = std::move(body);
         req.headers = std::move(headers);
         req.remote = "192.0.2.7:5000";
+        if (req.header("Host").empty()) req.headers.push_back({"Host", "127.0.0.1:8080"});
         if (!cookie.empty()) req.headers.push_back({"Cookie", "orderflow_session=" + cookie});
         tikapi::http_response out;
         env.drive([&]() -> asio::awaitable<void> { out = co_await ui.handle(req); });
@@ -77,7 +77,6 @@ struct console_rig {
     }
 
     runtime_env& env;
-    asio::thread_pool background{1};
     breaker brk;
     security_watch security;
     int reloads = 0;
@@ -143,7 +142,7 @@ TEST_CASE("Console state changes need the session's CSRF token and, from a brows
     CHECK(rig.send("POST", target, "note=done&csrf=" + csrf, {{"Origin", "http://evil.example"}, {"Host", "127.0.0.1:8080"}}).status == 403);
     CHECK(env.store.get_review(id)->state == "open");
     // A resolution needs a note.
-    CHECK(rig.send("POST", target, "csrf=" + csrf).status == 409);
+    CHECK(rig.send("POST", target, "csrf=" + csrf).status == 400);
     CHECK(env.store.get_review(id)->state == "open");
 
     auto done = rig.send("POST", target, "note=%E9%9B%BB%E8%A9%B1%E3%81%A7%E7%A2%BA%E8%AA%8D&csrf=" + csrf,
@@ -228,4 +227,31 @@ TEST_CASE("The console escapes what it shows and speaks Japanese when asked", "[
     CHECK_THAT(std::string(chosen.header("set-cookie")), Catch::Contains("orderflow_lang=en"));
     // Only a console path is a place to go back to.
     CHECK(rig.send("GET", "/console/lang?to=ja&back=https%3A%2F%2Fevil.example").header("location") == "/console/reviews");
+}
+
+TEST_CASE("A new password ends the account's open sessions", "[console]") {
+    runtime_env env;
+    console_rig rig(env);
+    REQUIRE(rig.login("hanako", staff_password).status == 303);
+    CHECK(rig.send("GET", "/console/reviews").status == 200);
+    storage::put_account(env.db, {"hanako", "staff", storage::hash_password("a brand new password")}, env.now);
+    CHECK(rig.send("GET", "/console/reviews").status == 303);
+    REQUIRE(rig.login("hanako", "a brand new password").status == 303);
+    CHECK(rig.send("GET", "/console/reviews").status == 200);
+}
+
+TEST_CASE("The console refuses line breaks in where to go back to, and Host names it does not answer to", "[console]") {
+    runtime_env env;
+    console_rig rig(env);
+    auto injected = rig.send("GET", "/console/lang?to=ja&back=%2Fconsole%2Fx%0d%0aSet-Cookie:%20orderflow_session%3Dattacker");
+    CHECK(injected.header("location") == "/console/reviews");
+    auto login = rig.send("GET", "/console/login?next=%2Fconsole%2Fx%0aLocation:%20https://evil.example");
+    CHECK_THAT(login.body, Catch::Contains("value=\"/console/reviews\""));
+    // A page that pointed its own name at the listener (DNS rebinding) is refused; addresses and localhost are not.
+    CHECK(rig.send("GET", "/console/login", "", {{"Host", "evil.example:8080"}}).status == 421);
+    CHECK(rig.send("POST", "/console/login", "name=hanako&password=x", {{"Host", "rebind.evil.example"}}).status == 421);
+    CHECK(rig.send("GET", "/console/login", "", {{"Host", "localhost:8081"}}).status == 200);
+    CHECK(rig.send("GET", "/console/login", "", {{"Host", "[::1]:8081"}}).status == 200);
+    // Behind an HTTPS proxy the proxy's name is the console's.
+    CHECK(rig.send("GET", "/console/login", "", {{"Host", "console.shop.example"}, {"X-Forwarded-Proto", "https"}}).status == 200);
 }

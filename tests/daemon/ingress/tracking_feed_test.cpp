@@ -89,7 +89,7 @@ struct feed_env {
         feed = std::make_unique<tracking_feed>(env.ctx, *in_force, writer, *env.desk, env.sup, background.get_executor(),
                                                [this] { ++wakes; });
         brk = std::make_unique<breaker>(env.ctx, *in_force, *env.desk, nullptr);
-        ui = std::make_unique<console>(env.ctx, *in_force, console::parts{*brk, security, background.get_executor(), nullptr, nullptr});
+        ui = std::make_unique<console>(env.ctx, *in_force, console::parts{*brk, security, nullptr, nullptr});
         admin = std::make_unique<http_admin>(env.ctx, *in_force, *feed, security, *ui,
                                              http_admin::sources{[] { return std::vector<readiness_check>{}; }, [] { return std::string(); }});
         admin->start();
