@@ -2,6 +2,8 @@
 // this on its own connection when a request comes over the admin socket.
 #include "daemon/review_cli.hpp"
 
+#include "daemon/detail/local_time.hpp"
+
 #include "storage/database.hpp"
 #include "storage/store.hpp"
 
@@ -18,14 +20,7 @@ namespace orderflow::daemon {
 
 namespace {
 
-std::string when(std::int64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    localtime_r(&tt, &tm);
-    std::ostringstream out;
-    out << std::put_time(&tm, "%Y-%m-%d %H:%M");
-    return out.str();
-}
+std::string when(std::int64_t t) { return detail::local_minute_text(t); }
 
 constexpr const char* usage =
     "usage: orderflowctl review list [--all] --config FILE\n"

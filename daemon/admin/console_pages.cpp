@@ -1,6 +1,7 @@
 // See console_pages.hpp.
 #include "daemon/admin/console_pages.hpp"
 
+#include "daemon/detail/local_time.hpp"
 #include "daemon/events.hpp"
 #include "tikapi/http.hpp"
 
@@ -210,15 +211,7 @@ std::string_view label(lang lg, std::string_view key) {
     return key;
 }
 
-std::string when(std::int64_t t) {
-    if (t == 0) return "-";
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    localtime_r(&tt, &tm);
-    std::ostringstream out;
-    out << std::put_time(&tm, "%Y-%m-%d %H:%M");
-    return out.str();
-}
+std::string when(std::int64_t t) { return t == 0 ? "-" : detail::local_minute_text(t); }
 
 std::string page(const viewer& v, std::string_view title, std::string_view body, std::string_view notice) {
     const char* lang_attr = v.language == lang::ja ? "ja" : "en";
