@@ -62,10 +62,6 @@ std::optional<console_session> console_sessions::find(std::string_view token, st
 
 void console_sessions::close(std::string_view token) { by_hash_.erase(token_hash(token)); }
 
-int console_sessions::close_account(std::string_view account) {
-    return static_cast<int>(std::erase_if(by_hash_, [&](const auto& kv) { return kv.second.account == account; }));
-}
-
 bool console_sessions::csrf_matches(std::string_view expected, std::string_view given) {
     if (expected.empty() || expected.size() != given.size()) return false;
     return sodium_memcmp(expected.data(), given.data(), expected.size()) == 0;

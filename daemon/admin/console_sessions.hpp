@@ -46,10 +46,6 @@ public:
     // there is none or it expired (it is then dropped).
     std::optional<console_session> find(std::string_view token, std::int64_t now);
     void close(std::string_view token);
-    // Ends every session of the account (it was removed); returns how many.
-    int close_account(std::string_view account);
-    std::size_t size() const { return by_hash_.size(); }
-    const options& limits() const { return opts_; }
 
     // Constant-time equality of two CSRF tokens ("" never matches).
     static bool csrf_matches(std::string_view expected, std::string_view given);

@@ -39,25 +39,21 @@ inline std::string local_date(std::int64_t t) {
     return buf;
 }
 
-// The local minute at `t`, for lists people read: "2026-12-04 21:05".
-inline std::string local_minute_text(std::int64_t t) {
-    std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    localtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-    return buf;
-}
-
-// The local time at `t` for people: "2026-12-04 21:05:09 +0900".
-inline std::string local_time_text(std::int64_t t) {
+// `t` in the local zone, written with strftime's `format`.
+inline std::string local_text(std::int64_t t, const char* format) {
     std::time_t tt = static_cast<std::time_t>(t);
     std::tm tm{};
     localtime_r(&tt, &tm);
     char buf[64];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", &tm);
+    std::strftime(buf, sizeof buf, format, &tm);
     return buf;
 }
+
+// The local minute at `t`, for lists people read: "2026-12-04 21:05".
+inline std::string local_minute_text(std::int64_t t) { return local_text(t, "%Y-%m-%d %H:%M"); }
+
+// The local time at `t` for people: "2026-12-04 21:05:09 +0900".
+inline std::string local_time_text(std::int64_t t) { return local_text(t, "%Y-%m-%d %H:%M:%S %z"); }
 
 // The first moment after `t` whose local time is `minute` after midnight
 // (today's if it is still ahead, else tomorrow's). Across a daylight-saving
