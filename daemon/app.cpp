@@ -27,6 +27,7 @@
 #include "daemon/ingress/tracking_feed.hpp"
 #include "daemon/ingress/webhook_ingress.hpp"
 #include "daemon/notifier/notifier.hpp"
+#include "daemon/conversation_linker.hpp"
 #include "daemon/order_source.hpp"
 #include "daemon/pipeline.hpp"
 #include "daemon/review_desk.hpp"
@@ -92,7 +93,8 @@ struct service::impl {
           }),
           writer(ctx, watch, std::chrono::seconds(5), &checkpoints),
           orders(api, tokens),
-          pipe(ctx, in_force, orders, tokens, desk, watch, sup, [this] { exec.wake(); }),
+          links(ctx, api, tokens),
+          pipe(ctx, in_force, orders, links, tokens, desk, watch, sup, [this] { exec.wake(); }),
           out(ctx, in_force, desk),
           brk(ctx, in_force, desk, [this] { exec.wake(); }),
           grd(ctx, in_force, out, orders),
@@ -243,6 +245,7 @@ struct service::impl {
     storage_watch watch;
     inbox_writer writer;
     order_source orders;
+    conversation_linker links;
     pipeline pipe;
     outcomes out;
     breaker brk;

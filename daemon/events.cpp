@@ -148,24 +148,28 @@ json order_view(const tikapi::order& o) {
 
 json message_view(const json& data) {
     if (!data.is_object() || !data.contains("message_id")) return nullptr;
-    std::string text;
+    std::string text, card_order;
     std::string content = string_field(data, "content");
     // `content` is itself a JSON string such as {"content":"hello"} (§5);
     // one nested deeper than the limit is unreadable, like invalid JSON.
+    // An ORDER_CARD's names its order: {"order_id":"..."} (docs/tiktok-shop-api.md).
     auto parsed = parse_untrusted_json(content);
     if (const auto* inner = std::get_if<json>(&parsed); inner != nullptr && inner->is_object()) {
         if (auto it = inner->find("content"); it != inner->end() && it->is_string()) text = it->get<std::string>();
+        if (string_field(data, "type") == "ORDER_CARD") card_order = string_field(*inner, "order_id");
     }
     std::string role;
     if (auto it = data.find("sender"); it != data.end() && it->is_object()) role = string_field(*it, "role");
     std::int64_t created = 0;
     if (auto it = data.find("create_time"); it != data.end() && it->is_number_integer()) created = it->get<std::int64_t>();
-    return json{{"id", string_field(data, "message_id")},
-                {"text", text},
-                {"type", string_field(data, "type")},
-                {"sender_role", role},
-                {"conversation_id", string_field(data, "conversation_id")},
-                {"create_time", created}};
+    json view{{"id", string_field(data, "message_id")},
+              {"text", text},
+              {"type", string_field(data, "type")},
+              {"sender_role", role},
+              {"conversation_id", string_field(data, "conversation_id")},
+              {"create_time", created}};
+    if (!card_order.empty()) view["order_id"] = card_order;
+    return view;
 }
 
 bool needs_order(std::string_view event) {
@@ -175,6 +179,7 @@ bool needs_order(std::string_view event) {
 
 nlohmann::json context_json(const rules::context& ctx) {
     return {{"order", ctx.order},           {"previous_order", ctx.previous_order}, {"message", ctx.message},
+            {"conversation", ctx.conversation},
             {"event_data", ctx.event_data}, {"now", ctx.now},                       {"utc_offset", ctx.utc_offset},
             {"locale", ctx.default_locale}};
 }
@@ -190,6 +195,7 @@ rules::context context_from_json(const nlohmann::json& c, const storage::event_r
     ctx.order = c.value("order", json());
     ctx.previous_order = c.value("previous_order", json());
     ctx.message = c.value("message", json());
+    ctx.conversation = c.value("conversation", json());
     ctx.event_data = c.value("event_data", json::object());
     return ctx;
 }

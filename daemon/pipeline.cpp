@@ -3,6 +3,7 @@
 
 #include "common/json_limits.hpp"
 #include "common/log.hpp"
+#include "daemon/conversation_linker.hpp"
 #include "daemon/data_rights.hpp"
 #include "daemon/detail/local_time.hpp"
 #include "daemon/events.hpp"
@@ -15,6 +16,7 @@
 #include "daemon/tokens.hpp"
 #include "rules/ruleset.hpp"
 #include "storage/buyer_data.hpp"
+#include "storage/conversation_links.hpp"
 
 #include <algorithm>
 
@@ -63,11 +65,12 @@ rules::context event_context(const storage::event_row& e, std::int64_t now, cons
 }
 
 
-pipeline::pipeline(context ctx, const rules_in_force& in_force, order_source& orders, token_keeper& tokens, review_desk& desk,
-                   storage_watch& watch, supervisor& sup, std::function<void()> on_planned)
+pipeline::pipeline(context ctx, const rules_in_force& in_force, order_source& orders, conversation_linker& links,
+                   token_keeper& tokens, review_desk& desk, storage_watch& watch, supervisor& sup, std::function<void()> on_planned)
     : ctx_(std::move(ctx)),
       in_force_(in_force),
       orders_(orders),
+      links_(links),
       tokens_(tokens),
       desk_(desk),
       watch_(watch),
@@ -181,8 +184,10 @@ asio::awaitable<std::vector<storage::event_row>> pipeline::defer_while_unauthori
     const orderflow::secret* token = co_await tokens_.access();
     if (token) co_return events;
     // The events that can go on first, those that wait after them, each in id order.
-    const auto waiting = std::stable_partition(events.begin(), events.end(),
-                                               [](const auto& e) { return !needs_order(e.event) || e.order_id.empty(); });
+    // A buyer message too: its order is found through TikTok (conversation_linker).
+    const auto waiting = std::stable_partition(events.begin(), events.end(), [](const auto& e) {
+        return e.event != "message.received" && (!needs_order(e.event) || e.order_id.empty());
+    });
     if (waiting == events.end()) co_return events;
     const std::string why = tokens_.advice();
     std::int64_t first_retry = 0;
@@ -305,42 +310,71 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         }
     }
 
+    // The order the event is about: its own, or for a buyer message the one
+    // the conversation is linked to (daemon/conversation_linker.hpp).
+    std::string order_id = e.order_id;
     std::string buyer_user_id;
-    if (needs_order(e.event)) {
-        if (e.order_id.empty()) {
-            fail_event(e, "webhook has no order_id");
+    const bool buyer_message = e.event == "message.received";
+    if (buyer_message) {
+        auto link = co_await links_.link(ctx.message);
+        if (!link.error.empty()) {
+            if (link.retryable) retry_later(e, link.error);
+            else fail_event(e, link.error);
             co_return;
         }
-        const std::string order_id = e.order_id;
+        order_id = link.order_id;
+        buyer_user_id = link.buyer_user_id;
+        ctx.conversation = link.view();
+        if (set_aside_if_forgotten(e, ctx, buyer_user_id)) co_return;
+    }
+    if (needs_order(e.event) && order_id.empty()) {
+        fail_event(e, "webhook has no order_id");
+        co_return;
+    }
+    if (!order_id.empty()) {
         auto fetched = co_await orders_.fetch(order_id);
-        if (!fetched.order) {
+        if (!fetched.order && buyer_message && !fetched.retryable) {
+            // An order card naming an order TikTok will not show: the
+            // message is still handled, without an order.
+            log::warn("message_order_unavailable", {{"inbox_id", e.id}, {"order_id", order_id}, {"error", fetched.error}});
+            ctx.conversation["order_link"] = "order_unavailable";
+            order_id.clear();
+        } else if (!fetched.order) {
             if (fetched.retryable) retry_later(e, fetched.error);
             else fail_event(e, fetched.error);
             co_return;
-        }
-        ctx.order = order_view(*fetched.order);
-        ctx.order["tags"] = ctx_.store.tags(e.order_id);
-        buyer_user_id = fetched.order->user_id;
-        // A new order of a buyer forgotten with suppression: not cached, not acted on.
-        if (set_aside_if_forgotten(e, ctx, buyer_user_id)) co_return;
-        if (auto cached = ctx_.store.get_order(e.order_id)) {
-            json prev = json::parse(cached->snapshot, nullptr, false);
-            if (!prev.is_discarded()) ctx.previous_order = std::move(prev);
+        } else {
+            ctx.order = order_view(*fetched.order);
+            ctx.order["tags"] = ctx_.store.tags(order_id);
+            ctx.order["attributes"] = storage::order_attributes(ctx_.db, order_id);
+            buyer_user_id = fetched.order->user_id;
+            if (buyer_message && !ctx.conversation.contains("buyer_user_id") && !buyer_user_id.empty())
+                ctx.conversation["buyer_user_id"] = buyer_user_id;
+            // A new order of a buyer forgotten with suppression: not cached, not acted on.
+            if (set_aside_if_forgotten(e, ctx, buyer_user_id)) co_return;
+            // The previous view is for order events' edges (changed_to). A
+            // message neither reads nor moves it: a status change fetched
+            // here first must still be an edge for its own webhook.
+            if (!buyer_message)
+                if (auto cached = ctx_.store.get_order(order_id)) {
+                    json prev = json::parse(cached->snapshot, nullptr, false);
+                    if (!prev.is_discarded()) ctx.previous_order = std::move(prev);
+                }
         }
     }
 
     auto result = rules::evaluate(*rule_set, ctx);
     int planned = 0, repeated = 0, skipped = 0;
     ctx_.db.transaction([&] {
-        if (ctx.order.is_object())
-            ctx_.store.put_order({e.order_id, ctx.order.value("status", ""), ctx.order.dump(), ctx.now});
+        if (ctx.order.is_object() && !buyer_message)
+            ctx_.store.put_order({order_id, ctx.order.value("status", ""), ctx.order.dump(), ctx.now});
         for (const auto& a : result.actions) {
             storage::new_action na;
             na.idem_key = storage::hash_key(a.key_material);
             na.rule_id = a.rule_id;
             na.action_index = a.index;
             na.kind = a.kind;
-            na.order_id = e.order_id;
+            na.order_id = order_id;
             na.event_id = e.id;
             json p = a.params;
             p["buyer_user_id"] = buyer_user_id;
@@ -356,7 +390,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
                 if (na.state == "skipped") {
                     ++skipped;
                     // Never a message with a hole in it: a person decides instead.
-                    desk_.raise(e.order_id, "action_not_prepared", "warning", "rule " + a.rule_id + ": " + a.error,
+                    desk_.raise(order_id, "action_not_prepared", "warning", "rule " + a.rule_id + ": " + a.error,
                                  {{"rule_id", a.rule_id}, {"event", e.event}, {"inbox_id", e.id}, {"error", a.error}});
                 } else {
                     ++planned;
@@ -369,14 +403,15 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         ctx_.store.set_event_context(e.id, context_json(ctx).dump(-1, ' ', false, json::error_handler_t::replace));
         std::string note = result.matched_rules.empty() ? "no rule matched" : "matched:";
         for (const auto& id : result.matched_rules) note += " " + id;
+        if (buyer_message && !order_id.empty()) ctx_.store.link_event_order(e.id, order_id);
         ctx_.store.finish_event(e.id, "done", note, ctx.now);
     }, crash_safe);
     events_counted("done").add();
-    log::info("event_processed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id},
+    log::info("event_processed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", order_id},
                                   {"matched", result.matched_rules}, {"planned", planned},
                                   {"already_planned", repeated}, {"skipped", skipped}});
     for (const auto& a : result.actions)
-        if (!a.error.empty()) log::warn("action_skipped", {{"rule_id", a.rule_id}, {"order_id", e.order_id}, {"reason", a.error}});
+        if (!a.error.empty()) log::warn("action_skipped", {{"rule_id", a.rule_id}, {"order_id", order_id}, {"reason", a.error}});
     if (planned > 0) on_planned_();
 }
 

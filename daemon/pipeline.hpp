@@ -1,6 +1,7 @@
 // The pipeline: inbox events in, planned actions out. For each pending
-// event: enrich it (the order from Get Order Detail, its tags, the cached
-// previous snapshot), evaluate the rules in force, and commit in ONE
+// event: enrich it (the order from Get Order Detail, its tags and captured
+// answers, the cached previous snapshot; for a buyer message the order it
+// is linked to, daemon/conversation_linker.hpp), evaluate the rules in force, and commit in ONE
 // transaction "event done + its actions planned" (INSERT OR IGNORE on the
 // idempotency key), so a redelivery, a restart or a reload plans nothing
 // twice (docs/architecture.md, "Pipeline").
@@ -26,6 +27,7 @@
 
 namespace orderflow::daemon {
 
+class conversation_linker;
 class order_source;
 class review_desk;
 class rules_in_force;
@@ -44,8 +46,8 @@ public:
     static constexpr int max_event_starts = 3;
 
     // on_planned: called when actions were planned (wakes the executor).
-    pipeline(context ctx, const rules_in_force& in_force, order_source& orders, token_keeper& tokens, review_desk& desk,
-             storage_watch& watch, supervisor& sup, std::function<void()> on_planned);
+    pipeline(context ctx, const rules_in_force& in_force, order_source& orders, conversation_linker& links, token_keeper& tokens,
+             review_desk& desk, storage_watch& watch, supervisor& sup, std::function<void()> on_planned);
 
     boost::asio::awaitable<void> loop();   // supervised as "pipeline"
     void wake() { wake_.notify(); }
@@ -72,6 +74,7 @@ private:
     context ctx_;
     const rules_in_force& in_force_;
     order_source& orders_;
+    conversation_linker& links_;
     token_keeper& tokens_;
     review_desk& desk_;
     storage_watch& watch_;

@@ -4,6 +4,7 @@
 
 #include "daemon/detail/local_time.hpp"
 
+#include "storage/conversation_links.hpp"
 #include "storage/database.hpp"
 #include "storage/store.hpp"
 
@@ -79,6 +80,10 @@ int review_command(storage::database& db, storage::store& store, const review_ar
         if (!item->note.empty()) out << "  note:        " << item->note << "\n";
         out << "  evidence:    " << (evidence.is_discarded() ? item->evidence : evidence.dump(2)) << "\n";
         if (!item->order_id.empty()) {
+            // What the buyer answered in chat (the rules' capture), beside the order.
+            for (const auto& answer : storage::order_attribute_rows(db, item->order_id))
+                out << "  answer:      " << answer.name << " = \"" << answer.value << "\" (" << when(answer.captured_at) << ", rule "
+                    << answer.rule_id << ", message " << answer.message_id << ")\n";
             auto actions = store.actions_for_order(item->order_id);
             if (!actions.empty()) out << "  actions for this order:\n";
             for (const auto& x : actions) {

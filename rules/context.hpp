@@ -17,6 +17,7 @@ struct context {
     nlohmann::json order;          // the order view (rules/fields.hpp); null when the event has no order
     nlohmann::json previous_order; // the cached view before this event, null if none (for changed_to/changed_from)
     nlohmann::json message;        // message.* for message.received; null otherwise
+    nlohmann::json conversation;   // conversation.* for message.received (its buyer, the candidate orders); null otherwise
     std::int64_t now = 0;          // unix seconds
     std::int64_t utc_offset = 0;   // the shop's time zone offset at `now`, seconds east of UTC (template date filters)
     std::string default_locale = "ja";

@@ -312,6 +312,29 @@ planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std
         p.key_material = std::move(key);
         return p;
     }
+    if (a.kind == "capture") {
+        // The buyer's words, for the order the message was linked to. Without
+        // an order there is nothing to keep them on: a visible skip, keyed to
+        // this event, never a silent no-op.
+        std::string text = string_at(ctx.message, "text");
+        p.params = {{"attribute", a.attribute}, {"message_id", string_at(ctx.message, "id")}};
+        if (string_at(ctx.order, "id").empty()) {
+            const std::string link = string_at(ctx.conversation, "order_link");
+            p.error = "no order to keep the answer on: the message was not linked to one order" +
+                      (link.empty() ? std::string() : " (conversation.order_link " + link + ")");
+            p.key_material = per_event_key();
+            return p;
+        }
+        if (!scoped) return p;
+        if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+            p.error = "missing value for message.text";
+            p.key_material = per_event_key();
+            return p;
+        }
+        p.params["value"] = std::move(text);
+        p.key_material = std::move(key);
+        return p;
+    }
     if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag" || a.kind == "schedule") {
         if (a.kind == "flag_review") p.params = {{"reason", a.reason}, {"severity", a.severity}, {"note", a.note}};
         else if (a.kind == "schedule") p.params = {{"event", a.timer}, {"after_s", a.after_s}, {"fire_at", ctx.now + a.after_s}};

@@ -26,7 +26,7 @@ namespace orderflow::rules {
 struct planned_action {
     std::string rule_id;
     int index = 0;                 // position in the rule's `then`
-    std::string kind;              // send_message | reply | update_tracking | flag_review | tag | untag | schedule
+    std::string kind;              // send_message | reply | update_tracking | flag_review | tag | untag | schedule | capture
     std::string once_per;          // "order" | "package" | "order_status" | "message" | "event"
     // rule id, index, once_per and the scope values, joined with '\x1f'.
     // Never rule text: editing a rule keeps its keys. When `error` is set it
@@ -35,7 +35,8 @@ struct planned_action {
     std::string key_material;
     bool shadow = false;           // the rule has mode "shadow": record only, send nothing
     nlohmann::json params;         // send_message, reply: {"template": name, "locale": "ja", "text": rendered text};
-                                   // flag_review: {"reason", "severity", "note"}; tag, untag: {"tag"}
+                                   // flag_review: {"reason", "severity", "note"}; tag, untag: {"tag"};
+                                   // capture: {"attribute", "message_id", "value": the buyer's text}
     // Non-empty when the action could not be prepared ("missing value for
     // order.buyer_name", "no order for once_per"); params then has no "text".
     std::string error;

@@ -9,6 +9,11 @@ namespace orderflow::rules {
 namespace {
 
 constexpr std::string_view sku_count_prefix = "order.sku_counts.";
+constexpr std::string_view attribute_prefix = "order.attributes.";
+
+bool has_prefix(std::string_view path, std::string_view prefix) {
+    return path.size() > prefix.size() && path.substr(0, prefix.size()) == prefix;
+}
 
 }  // namespace
 
@@ -49,6 +54,8 @@ const std::vector<field_info>& field_catalogue() {
         {"order.sku_counts", t::count_map, "seller_sku -> number of units"},
         {"order.sku_counts.<SKU>", t::number, "units of one seller SKU"},
         {"order.tags", t::string_list, "tags set on the order"},
+        // What the buyer answered in chat, kept by a rule's capture action.
+        {"order.attributes.<NAME>", t::string, "a buyer's answer a rule captured for the order, e.g. order.attributes.engraving"},
         {"event.type", t::number, "webhook topic number (1 = order status change)"},
         {"event.order_status", t::string, "order status carried by the webhook"},
         {"event.update_time", t::timestamp, "update time carried by the event"},
@@ -62,6 +69,13 @@ const std::vector<field_info>& field_catalogue() {
         {"message.sender_role", t::string, "BUYER, SHOP, ..."},
         {"message.conversation_id", t::string, "the conversation the message belongs to"},
         {"message.create_time", t::timestamp, "when the message was sent"},
+        {"message.order_id", t::string, "the order an ORDER_CARD message names (the buyer pointed at it)"},
+        // Buyer messages and their order (docs/rules.md, "Buyer messages and their order").
+        {"conversation.id", t::string, "the conversation of the buyer message"},
+        {"conversation.buyer_user_id", t::string, "the buyer of the conversation (the order's user_id), if known"},
+        {"conversation.order_link", t::string, "how order.* was chosen: order_card, only_open_order, ambiguous, no_open_order, unknown_buyer"},
+        {"conversation.orders", t::string_list, "the buyer's open orders, newest first: the candidates"},
+        {"conversation.order_count", t::number, "how many open orders the buyer has"},
         {"shop.name", t::string, "the shop's name"},
     };
     return fields;
@@ -83,15 +97,19 @@ const std::vector<field_info>& element_fields(std::string_view list) {
     return list == "order.line_items" ? line_items : none;
 }
 
+bool is_entry_pattern(std::string_view path) { return path.ends_with(">"); }
+
 std::optional<field_info> find_field(std::string_view path) {
     const auto& fields = field_catalogue();
-    if (path.size() > sku_count_prefix.size() && path.substr(0, sku_count_prefix.size()) == sku_count_prefix) {
-        for (const auto& f : fields) {
-            if (f.path == "order.sku_counts.<SKU>") return f;
-        }
+    // The per-entry paths: the rest of the path is one key (a SKU, an attribute name).
+    for (auto [prefix, entry] : {std::pair{sku_count_prefix, std::string_view("order.sku_counts.<SKU>")},
+                                 std::pair{attribute_prefix, std::string_view("order.attributes.<NAME>")}}) {
+        if (!has_prefix(path, prefix)) continue;
+        for (const auto& f : fields)
+            if (f.path == entry) return f;
     }
     for (const auto& f : fields) {
-        if (f.path == path && f.path != "order.sku_counts.<SKU>") return f;
+        if (f.path == path && !is_entry_pattern(f.path)) return f;
     }
     return std::nullopt;
 }

@@ -37,6 +37,10 @@ const std::vector<field_info>& field_catalogue();
 // empty for other fields.
 const std::vector<field_info>& element_fields(std::string_view list);
 
+// True for the catalogue's per-entry patterns ("order.sku_counts.<SKU>",
+// "order.attributes.<NAME>"), which are not paths themselves.
+bool is_entry_pattern(std::string_view path);
+
 // Looks a path up in the catalogue; "order.sku_counts.ENG-001" finds the
 // per-SKU entry (type number). nullopt when unknown.
 std::optional<field_info> find_field(std::string_view path);

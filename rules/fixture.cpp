@@ -19,7 +19,7 @@ using pointer = json::json_pointer;
 
 const std::vector<std::string_view> top_keys = {"cases", "description"};
 const std::vector<std::string_view> case_keys = {"name", "description", "event", "event_id", "event_data", "order",
-                                                 "previous_order", "message", "shop", "now", "locale", "expect"};
+                                                 "previous_order", "message", "conversation", "shop", "now", "locale", "expect"};
 const std::vector<std::string_view> expect_keys = {"rule", "action", "text", "error", "shadow"};
 
 std::string with_hint(std::string message, const std::string& hint) {
@@ -158,6 +158,7 @@ public:
         read_object(ptr, node, "order", "order", ctx.order);
         read_object(ptr, node, "previous_order", "order", ctx.previous_order);
         read_object(ptr, node, "message", "message", ctx.message);
+        read_object(ptr, node, "conversation", "conversation", ctx.conversation);
         read_object(ptr, node, "shop", "shop", ctx.shop);
         ctx.now = defaults_.now;
         if (auto now = node.find("now"); now != node.end()) {

@@ -116,6 +116,17 @@ done
 control GET "/control/orders/$o3" | jq -r '"   \(.id) Emily Carter: \(.status), shipped with \(.shipping_provider) \(.tracking_number)"'
 echo "   (update_tracking mapped ヤマト運輸 to TikTok's shipping provider and called Ship Package once)"
 
+say "5c. 佐藤 健 answers the engraving question in the chat"
+control POST /control/messages "{\"order_id\":\"$o2\",\"text\":\"KEN & AYA 2026.12.24\"}" > /dev/null
+echo "   buyer writes: KEN & AYA 2026.12.24"
+for _ in $(seq 100); do
+  control GET '/control/messages?sender=SHOP' | jq -e '[.messages[] | select(.text | contains("KEN & AYA"))] | length > 0' > /dev/null && break
+  sleep 0.2
+done
+ctl buyer export --order "$o2" |
+  jq -r '.answers[] | "   kept on order \(.order_id): order.attributes.\(.attribute) = \(.value) (rule \(.rule_id))"'
+echo "   (the message was linked to the buyer's only open order; the 24 h reminder now finds the answer and stays quiet)"
+
 say "6. Webhooks that arrived, what the rules did, and the sends (orderflowctl activity)"
 ctl activity --limit 50 | sed 's/^/   /'
 

@@ -72,8 +72,10 @@ buyer_subject find_buyer(database& db, const buyer_lookup& by) {
                       o, buyers);
             add_texts(db, "SELECT DISTINCT buyer_user_id FROM outbox WHERE order_id = ?1 AND buyer_user_id != ''", o, buyers);
         }
-        for (const auto& c : s.conversation_ids)
+        for (const auto& c : s.conversation_ids) {
             add_texts(db, "SELECT buyer_user_id FROM conversations WHERE conversation_id = ?1", c, buyers);
+            grew |= add_texts(db, "SELECT order_id FROM conversation_cards WHERE conversation_id = ?1", c, s.order_ids);
+        }
         if (s.buyer_user_id.empty() && buyers.size() == 1) {
             s.buyer_user_id = *buyers.begin();
             grew = true;
@@ -168,6 +170,24 @@ json export_buyer(database& db, const buyer_subject& who) {
             st.bind(1, orders);
             while (st.step()) tags.push_back({{"order_id", st.text(0)}, {"tag", st.text(1)}, {"set_at", st.int64(2)}});
         }
+        json& answers = doc["answers"] = json::array();
+        {
+            auto st = db.prepare("SELECT order_id, name, value, message_id, rule_id, captured_at FROM order_attributes "
+                                 "WHERE order_id IN (SELECT value FROM json_each(?1)) ORDER BY order_id, name");
+            st.bind(1, orders);
+            while (st.step())
+                answers.push_back({{"order_id", st.text(0)}, {"attribute", st.text(1)}, {"value", st.text(2)},
+                                   {"message_id", st.text(3)}, {"rule_id", st.text(4)}, {"captured_at", st.int64(5)}});
+        }
+        json& cards = doc["order_cards"] = json::array();
+        {
+            auto st = db.prepare("SELECT conversation_id, order_id, message_id, message_time FROM conversation_cards "
+                                 "WHERE conversation_id IN (SELECT value FROM json_each(?1)) ORDER BY conversation_id");
+            st.bind(1, json_array(who.conversation_ids));
+            while (st.step())
+                cards.push_back({{"conversation_id", st.text(0)}, {"order_id", st.text(1)}, {"message_id", st.text(2)},
+                                 {"sent_at", st.int64(3)}});
+        }
         json& events = doc["events"] = json::array();
         {
             auto st = db.prepare(
@@ -253,7 +273,7 @@ std::string forget_hash(std::span<const unsigned char> key, std::string_view mat
 }
 
 json forget_counts::to_json() const {
-    return {{"orders", orders},   {"tags", tags},       {"events", events},       {"actions", actions},
+    return {{"orders", orders},   {"tags", tags},       {"answers", answers},       {"events", events},       {"actions", actions},
             {"conversations", conversations}, {"reviews", reviews}, {"notifications", notifications},
             {"audit", audit},     {"suppressed", suppressed}};
 }
@@ -263,6 +283,13 @@ namespace {
 int run(database& db, std::string_view sql, const std::string& ids) {
     auto st = db.prepare(sql);
     st.bind(1, ids);
+    st.step();
+    return db.changes();
+}
+
+int run(database& db, std::string_view sql, const std::string& ids, const std::string& more_ids) {
+    auto st = db.prepare(sql);
+    st.bind(1, ids).bind(2, more_ids);
     st.step();
     return db.changes();
 }
@@ -332,6 +359,10 @@ forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<con
             }
             n.orders = run(db, "DELETE FROM orders WHERE order_id IN (SELECT value FROM json_each(?1))", orders);
             n.tags = run(db, "DELETE FROM order_tags WHERE order_id IN (SELECT value FROM json_each(?1))", orders);
+            n.answers = run(db, "DELETE FROM order_attributes WHERE order_id IN (SELECT value FROM json_each(?1))", orders) +
+                        run(db, "DELETE FROM conversation_cards WHERE conversation_id IN (SELECT value FROM json_each(?1)) "
+                                "OR order_id IN (SELECT value FROM json_each(?2))",
+                            conversations, orders);
 
             // The audit rows first: they are found by the ids about to be erased.
             {

@@ -49,8 +49,8 @@ struct buyer_subject {
 buyer_subject find_buyer(database& db, const buyer_lookup& by);
 
 // The buyer's data as one document (fields described in docs/privacy.md):
-// {"format", "buyer", "orders", "tags", "events", "actions", "conversations",
-//  "reviews", "notifications", "audit"}; JSON held in a column (payloads,
+// {"format", "buyer", "orders", "tags", "answers", "order_cards", "events",
+//  "actions", "conversations", "reviews", "notifications", "audit"}; JSON held in a column (payloads,
 // snapshots, evidence) is embedded as JSON, not as a string.
 nlohmann::json export_buyer(database& db, const buyer_subject& who);
 
@@ -66,6 +66,7 @@ std::string forget_hash(std::span<const unsigned char> key, std::string_view mat
 struct forget_counts {
     int orders = 0;          // cached orders deleted
     int tags = 0;            // order tags deleted
+    int answers = 0;         // captured answers (order attributes) and order cards deleted
     int events = 0;          // inbox rows emptied (payload, context, order id; ids in keys hashed)
     int actions = 0;         // outbox rows emptied (texts, results, ids); pending ones skipped
     int conversations = 0;   // buyer -> conversation rows deleted
@@ -73,7 +74,7 @@ struct forget_counts {
     int notifications = 0;   // staff notifications about them deleted
     int audit = 0;           // audit rows whose ids and details were removed
     int suppressed = 0;      // suppression entries written (keyed hashes)
-    int total() const { return orders + tags + events + actions + conversations + reviews + notifications + audit; }
+    int total() const { return orders + tags + answers + events + actions + conversations + reviews + notifications + audit; }
     nlohmann::json to_json() const;
 };
 

@@ -27,7 +27,7 @@ int run(database& db, std::string_view sql, std::int64_t cutoff) {
 
 }  // namespace
 
-int purge_counts::total() const { return events + orders + actions + conversations + reviews + notifications; }
+int purge_counts::total() const { return events + orders + actions + conversations + reviews + notifications + answers; }
 
 purge_counts purge_personal_data(database& db, std::int64_t cutoff) {
     return db.transaction([&] {
@@ -87,6 +87,11 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff) {
         // later occasion can produce the same key again.
         n.notifications = run(db, "DELETE FROM notifications WHERE state IN ('sent', 'failed') AND updated_at < ?1",
                               cutoff);
+
+        // The buyer's own words, captured as an order attribute, and the
+        // order a buyer pointed at: needed while the order is worked on.
+        n.answers = run(db, "DELETE FROM order_attributes WHERE captured_at < ?1", cutoff) +
+                    run(db, "DELETE FROM conversation_cards WHERE updated_at < ?1", cutoff);
 
         // audit_log: kept; its details hold ids and outcomes, no buyer text.
         return n;

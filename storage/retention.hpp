@@ -24,6 +24,7 @@ struct purge_counts {
     int conversations = 0;  // buyer -> conversation rows deleted
     int reviews = 0;        // resolved review items whose evidence and summary were blanked
     int notifications = 0;  // delivered (or given up) notifications deleted
+    int answers = 0;        // captured buyer answers (order attributes) and order cards deleted
     int total() const;
 };
 
@@ -44,6 +45,8 @@ inline constexpr std::string_view purged_summary = "purged after the retention p
 //   nothing was sent and send again.
 // - review: resolved items lose evidence ('{}') and summary (purged_summary).
 // - notifications: sent and failed ones are deleted.
+// - order_attributes (what `capture` kept of a buyer's answer) and
+//   conversation_cards (the order a buyer pointed at) are deleted.
 // - audit_log is kept: it holds no buyer text.
 // Runs as one transaction, so it must be called outside any transaction. Throws
 // storage_error on failure, and then nothing has changed.

@@ -447,6 +447,12 @@ std::optional<action_row> store::get_action(std::int64_t id) {
     return read_action(st);
 }
 
+void store::link_event_order(std::int64_t id, std::string_view order_id) {
+    auto st = db_.prepare("UPDATE inbox SET order_id = ?2 WHERE id = ?1 AND order_id = ''");
+    st.bind(1, id).bind(2, order_id);
+    st.step();
+}
+
 // ------------------------------------------------------------------- order tags
 
 std::vector<std::string> store::tags(std::string_view order_id) {

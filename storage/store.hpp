@@ -268,6 +268,10 @@ public:
     void add_tag(std::string_view order_id, std::string_view tag, std::int64_t now);   // idempotent
     void remove_tag(std::string_view order_id, std::string_view tag);                  // idempotent
 
+    // A buyer message's event, once linked to an order (daemon/conversation_linker.hpp):
+    // the order's activity then lists it. Only an event without an order is changed.
+    void link_event_order(std::int64_t id, std::string_view order_id);
+
     // ---- conversations
     std::optional<std::string> conversation_for(std::string_view buyer_user_id);
     void put_conversation(std::string_view buyer_user_id, std::string_view conversation_id, std::int64_t now);

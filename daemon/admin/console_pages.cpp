@@ -84,6 +84,7 @@ constexpr std::array labels{
     entry{"from_shop", "shop (automated)", "ショップ(自動)"},
     entry{"tracking", "Tracking", "追跡番号"},
     entry{"tags", "Tags", "タグ"},
+    entry{"answers", "Buyer's answers (captured)", "お客様の回答(チャット)"},
     entry{"items", "Items", "商品"},
     entry{"checkout_note", "Buyer's note at checkout", "購入時のメッセージ"},
     entry{"cached", "Cached", "取得"},
@@ -357,6 +358,11 @@ std::string order_page(const viewer& v, const std::string& order_id, const json&
     std::string tags;
     for (const auto& t : doc.value("tags", json::array()))
         if (t.value("order_id", "") == order_id) tags += (tags.empty() ? "" : ", ") + escape(t.value("tag", ""));
+    std::string answers;
+    for (const auto& a : doc.value("answers", json::array()))
+        if (a.value("order_id", "") == order_id)
+            answers += "<li><b>" + escape(a.value("attribute", "")) + "</b>: <span class=\"answer\">" + escape(a.value("value", "")) +
+                       "</span> · " + when(a.value("captured_at", std::int64_t{0})) + "</li>";
     std::string items;
     for (const auto& li : order.value("line_items", json::array()))
         if (li.is_object())
@@ -369,6 +375,7 @@ std::string order_page(const viewer& v, const std::string& order_id, const json&
                                                     (buyer.empty() ? "-" : view_link("/console/orders?q=" + tikapi_percent(buyer), buyer))},
                    {std::string(l(v, "tracking")), escape(order.value("tracking_number", "-")) + " " + escape(order.value("shipping_provider", ""))},
                    {std::string(l(v, "tags")), tags.empty() ? "-" : tags},
+                   {std::string(l(v, "answers")), answers.empty() ? "-" : "<ul id=\"answers\">" + answers + "</ul>"},
                    {std::string(l(v, "checkout_note")), escape(order.value("buyer_message", "-"))},
                    {std::string(l(v, "items")), items.empty() ? "-" : "<ul>" + items + "</ul>"},
                    {std::string(l(v, "cached")), when(cached)}},

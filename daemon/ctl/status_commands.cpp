@@ -138,6 +138,9 @@ int cmd_activity(const args& a) {
     for (const auto& x : actions) {
         json p = json::parse(x.payload, nullptr, false);
         std::string text = p.is_object() ? p.value("text", "") : "";
+        // A capture shows what it kept: the buyer's answer, on the order.
+        if (x.kind == "capture" && p.is_object())
+            text = "order.attributes." + p.value("attribute", "") + " = " + p.value("value", "");
         std::cout << "  #" << x.id << "  " << x.kind << " (rule " << x.rule_id << ") for order " << x.order_id << ": " << x.state
                   << (x.reason.empty() ? "" : " (" + x.reason + ")") << "\n";
         if (!text.empty()) {

@@ -12,6 +12,7 @@
 #include "daemon/storage_watch.hpp"
 #include "daemon/supervisor.hpp"
 #include "daemon/telemetry.hpp"
+#include "storage/conversation_links.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -226,7 +227,7 @@ void executor::settle_interrupted() {
                                                    "and reconciled with TikTok, not re-sent blindly"}});
 }
 
-// flag_review, tag, untag, schedule: orderflow's own state, in one
+// flag_review, tag, untag, schedule, capture: orderflow's own state, in one
 // transaction with the action's outcome, so each happens exactly once. A
 // schedule is an inbox event that waits (not_before) for its time: durable,
 // fired once (its dedupe key is the action's key), and processed like any
@@ -262,21 +263,29 @@ void executor::apply(const storage::action_row& a) {
                                            {"action_id", a.id}, {"fire_at", timer.not_before}}}}.dump();
             ctx_.store.add_event(timer);
             result["fire_at"] = timer.not_before;
+        } else if (a.kind == "capture") {
+            // The buyer's answer, kept on the order (order.attributes.<name>).
+            storage::set_order_attribute(ctx_.db, {a.order_id, p.value("attribute", ""), p.value("value", ""),
+                                                   p.value("message_id", ""), a.rule_id, now});
+            result["attribute"] = p.value("attribute", "");
         } else if (a.kind == "tag") {
             ctx_.store.add_tag(a.order_id, p.value("tag", ""), now);
         } else {
             ctx_.store.remove_tag(a.order_id, p.value("tag", ""));
         }
         ctx_.store.set_action_state(a.id, "done", "", result.dump(), now);
-        ctx_.store.audit(now, "orderflowd", a.kind, a.order_id, {{"action_id", a.id}, {"rule_id", a.rule_id}, {"params", p.value("tag", p.value("reason", ""))}});
+        // Never the buyer's text: the audit log holds ids and outcomes only.
+        const std::string what = a.kind == "capture" ? p.value("attribute", "") : p.value("tag", p.value("reason", ""));
+        ctx_.store.audit(now, "orderflowd", a.kind, a.order_id, {{"action_id", a.id}, {"rule_id", a.rule_id}, {"params", what}});
     });
     log::info("action_done", {{"action_id", a.id}, {"kind", a.kind}, {"rule_id", a.rule_id}, {"order_id", a.order_id}});
 }
 
 asio::awaitable<void> executor::execute(const storage::action_row& a) {
-    if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag" || a.kind == "schedule") {
+    if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag" || a.kind == "schedule" || a.kind == "capture") {
         if (a.order_id.empty() && a.kind != "flag_review") {
-            parts_.out.skip(a, a.kind + " needs an order, and this event has none (orderflowctl check warns of it)");
+            parts_.out.skip(a, a.kind + " needs an order, and this event has none (a buyer message not linked to one order, "
+                               "see conversation.order_link)");
             co_return;
         }
         apply(a);

@@ -10,6 +10,7 @@
 #include "daemon/rules_in_force.hpp"
 #include "rules/engine.hpp"
 #include "rules/ruleset.hpp"
+#include "storage/conversation_links.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -88,6 +89,7 @@ asio::awaitable<bool> guards::rule_still_matches(const storage::action_row& a) {
     rules::context ctx = event_context(*event, ctx_.clock(), in_force_.cfg().rules.default_locale);
     ctx.order = order_view(*fetched.order);
     ctx.order["tags"] = ctx_.store.tags(order_id);
+    ctx.order["attributes"] = storage::order_attributes(ctx_.db, order_id);
     ctx_.store.put_order({order_id, ctx.order.value("status", ""), ctx.order.dump(), ctx_.clock()});
     auto rule_set = in_force_.rules();
     const auto result = rules::evaluate(*rule_set, ctx);

@@ -74,7 +74,7 @@ struct condition {
 enum class scope : std::uint8_t { order, package, order_status, message, event };
 
 struct action {
-    std::string kind;              // send_message | reply | update_tracking | flag_review | tag | untag | schedule | stop
+    std::string kind;              // send_message | reply | update_tracking | flag_review | tag | untag | schedule | capture | stop
     std::string template_name;     // send_message, reply
     std::string locale;            // explicit action locale; empty when not given
     std::size_t template_index = 0;
@@ -85,6 +85,7 @@ struct action {
     std::int64_t after_s = 0;      // schedule: seconds after the action is planned
     std::string timer;             // schedule: "timer.<name>", the event it fires
     std::string carrier;           // update_tracking: a fixed carrier instead of the event's
+    std::string attribute;         // capture: the order attribute the buyer's text is kept as
 };
 
 struct rule {

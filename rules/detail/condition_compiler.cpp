@@ -44,7 +44,7 @@ bool is_scalar(const json& v) { return v.is_string() || v.is_number() || v.is_bo
 std::vector<std::string_view> catalogue_paths() {
     std::vector<std::string_view> out;
     for (const auto& f : field_catalogue()) {
-        if (f.path != "order.sku_counts.<SKU>") out.push_back(f.path);
+        if (!is_entry_pattern(f.path)) out.push_back(f.path);
     }
     return out;
 }

@@ -86,6 +86,7 @@ private:
     void compile_update_tracking(std::size_t doc, const pointer& p, const json& params, rule& r);
     void compile_tag(std::size_t doc, const pointer& p, const std::string& name, const json& params, rule& r);
     void compile_schedule(std::size_t doc, const pointer& p, const json& params, rule& r);
+    void compile_capture(std::size_t doc, const pointer& p, const json& params, rule& r);
     void check_timers();
     void compile_guards(std::size_t doc, const pointer& p, const json& g, rule& r);
     void compile_stop(std::size_t doc, const pointer& p, const json& params, rule& r);

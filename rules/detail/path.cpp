@@ -18,13 +18,16 @@ std::optional<field_ref> make_field_ref(std::string_view path) {
         ref.root = root_kind::event;
     } else if (root == "message") {
         ref.root = root_kind::message;
+    } else if (root == "conversation") {
+        ref.root = root_kind::conversation;
     } else {
         ref.root = root_kind::shop;
     }
-    constexpr std::string_view sku_counts = "sku_counts.";
-    if (ref.root == root_kind::order && rest.substr(0, sku_counts.size()) == sku_counts) {
-        ref.segments = {"sku_counts", std::string(rest.substr(sku_counts.size()))};
-        return ref;
+    for (std::string_view map : {"sku_counts.", "attributes."}) {
+        if (ref.root == root_kind::order && rest.substr(0, map.size()) == map) {
+            ref.segments = {std::string(map.substr(0, map.size() - 1)), std::string(rest.substr(map.size()))};
+            return ref;
+        }
     }
     while (true) {
         auto next = rest.find('.');
@@ -60,6 +63,7 @@ const nlohmann::json* resolve(const field_ref& ref, const context& ctx, const nl
         case root_kind::order: return resolve_in(ref, ctx.order);
         case root_kind::event: return resolve_in(ref, ctx.event_data);
         case root_kind::message: return resolve_in(ref, ctx.message);
+        case root_kind::conversation: return resolve_in(ref, ctx.conversation);
         case root_kind::shop: return resolve_in(ref, ctx.shop);
         case root_kind::element: return element ? resolve_in(ref, *element) : nullptr;
     }

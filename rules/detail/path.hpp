@@ -15,7 +15,7 @@
 
 namespace orderflow::rules::detail {
 
-enum class root_kind : std::uint8_t { order, event, message, shop, element };
+enum class root_kind : std::uint8_t { order, event, message, conversation, shop, element };
 
 struct field_ref {
     root_kind root = root_kind::order;

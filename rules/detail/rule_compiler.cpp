@@ -26,9 +26,10 @@ const std::vector<std::string_view> rule_keys = {"id", "description", "on", "if"
 const std::vector<std::string_view> guard_keys = {"quiet_hours", "messages_per_order_per_day", "messages_per_buyer_per_day",
                                                   "cancelled"};
 const std::vector<std::string_view> supported_actions = {"send_message", "reply", "update_tracking", "flag_review",
-                                                          "tag",          "untag", "schedule",        "stop"};
+                                                          "tag",          "untag", "schedule",        "capture", "stop"};
 const std::vector<std::string_view> update_tracking_keys = {"carrier"};
 const std::vector<std::string_view> schedule_keys = {"after", "event"};
+const std::vector<std::string_view> capture_keys = {"attribute"};
 const std::vector<std::string_view> flag_review_keys = {"reason", "severity", "note"};
 const std::vector<std::string_view> severities = {"info", "warning", "critical"};
 
@@ -199,9 +200,11 @@ void loader::compile_on(std::size_t doc, const pointer& ptr, const json& node, d
 
 void loader::scope_warnings(std::size_t doc, const pointer& ptr, const json& node, const detail::rule& r) {
     if (r.on.empty()) return;
-    // Buyer messages and shop events come without an order: nothing to tag.
+    // Shop events and new conversations come without an order: nothing to
+    // tag. A buyer message has one when it could be linked (its rules test
+    // conversation.order_link; an action needing an order is skipped otherwise).
     const bool orderless = std::all_of(r.on.begin(), r.on.end(), [](const std::string& e) {
-        return e == "message.received" || e == "conversation.created" || e.rfind("shop.", 0) == 0;
+        return e == "conversation.created" || e.rfind("shop.", 0) == 0;
     });
     if (orderless)
         for (std::size_t i = 0; i < r.then.size(); ++i)
@@ -255,6 +258,7 @@ void loader::compile_action(std::size_t doc, const pointer& ptr, const json& nod
     if (name == "stop") return compile_stop(doc, p, params, r);
     if (name == "schedule") return compile_schedule(doc, p, params, r);
     if (name == "update_tracking") return compile_update_tracking(doc, p, params, r);
+    if (name == "capture") return compile_capture(doc, p, params, r);
     if (name == "reply") {
         // A reply goes to the conversation of the buyer message being handled.
         const bool only_messages = !r.on.empty() && std::all_of(r.on.begin(), r.on.end(), [](const std::string& e) {
@@ -485,6 +489,42 @@ void loader::compile_stop(std::size_t doc, const pointer& p, const json& params,
     a.kind = "stop";
     r.then.push_back(std::move(a));
     r.stops = true;
+}
+
+}  // namespace orderflow::rules::detail
+
+namespace orderflow::rules::detail {
+
+// {"capture": {"attribute": "engraving"}}: the buyer's text, kept as
+// order.attributes.engraving on the order the message is linked to.
+void loader::compile_capture(std::size_t doc, const pointer& p, const json& params, detail::rule& r) {
+    const bool only_messages = !r.on.empty() && std::all_of(r.on.begin(), r.on.end(), [](const std::string& e) {
+        return e == "message.received";
+    });
+    if (!only_messages) {
+        error(doc, p, "\"capture\" keeps what a buyer wrote: the rule must listen only to \"message.received\"", true);
+        return;
+    }
+    if (!params.is_object()) {
+        error(doc, p, "expected capture parameters such as {\"attribute\": \"engraving\"}, found " + describe(params));
+        return;
+    }
+    bool ok = known_params(doc, p, "capture", params, capture_keys);
+    auto attribute = params.find("attribute");
+    if (attribute == params.end()) {
+        error(doc, p, "capture has no \"attribute\"; expected the name to keep the answer as, such as \"engraving\" (order.attributes.engraving)");
+        return;
+    }
+    if (!attribute->is_string() || !is_code(attribute->get<std::string>(), false)) {
+        error(doc, p / "attribute", "expected \"attribute\" to be a name of lower-case letters, digits, _ - . : (at most 64), such as \"engraving\", found " +
+                                        describe(*attribute));
+        return;
+    }
+    if (!ok) return;
+    detail::action a;
+    a.kind = "capture";
+    a.attribute = attribute->get<std::string>();
+    r.then.push_back(std::move(a));
 }
 
 }  // namespace orderflow::rules::detail

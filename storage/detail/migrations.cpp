@@ -385,6 +385,33 @@ CREATE TABLE console_accounts (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// Version 15: buyer messages linked to their orders (storage/conversation_links.hpp).
+// The conversation map is read by conversation too (the buyer of a
+// conversation); the latest order card per conversation; what the rules'
+// `capture` kept of a buyer's answer, per order and name. Both new tables
+// hold personal data and are purged by their time (retention.cpp).
+constexpr std::string_view v15 = R"sql(
+CREATE INDEX conversations_conversation ON conversations (conversation_id);
+CREATE TABLE conversation_cards (
+    conversation_id TEXT    PRIMARY KEY,
+    order_id        TEXT    NOT NULL,
+    message_id      TEXT    NOT NULL,
+    message_time    INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX conversation_cards_updated ON conversation_cards (updated_at);
+CREATE TABLE order_attributes (
+    order_id    TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    value       TEXT    NOT NULL,
+    message_id  TEXT    NOT NULL,
+    rule_id     TEXT    NOT NULL,
+    captured_at INTEGER NOT NULL,
+    PRIMARY KEY (order_id, name)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX order_attributes_captured ON order_attributes (captured_at);
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
@@ -400,6 +427,7 @@ constexpr std::string_view list[] = {
     v12,
     v13,
     v14,
+    v15,
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 // (runtime_support.hpp); event_context() is checked on its own.
 #include "daemon/pipeline.hpp"
 
+#include "daemon/conversation_linker.hpp"
 #include "daemon/events.hpp"
 #include "daemon/order_source.hpp"
 #include "daemon/storage_watch.hpp"
@@ -110,13 +111,15 @@ struct pipeline_rig {
     runtime_env env;
     storage_watch watch{env.ctx, *env.desk, env.sup, [] {}};
     std::unique_ptr<order_source> orders;
+    std::unique_ptr<conversation_linker> links;
     std::unique_ptr<pipeline> pipe;
     int planned_wakes = 0;
 
     explicit pipeline_rig(bool authorized = true, const std::string& rules = thanks_and_messages_rules) : env(rules) {
         if (authorized) env.authorize();
         orders = std::make_unique<order_source>(*env.api, *env.tokens);
-        pipe = std::make_unique<pipeline>(env.ctx, *env.in_force, *orders, *env.tokens, *env.desk, watch, env.sup,
+        links = std::make_unique<conversation_linker>(env.ctx, *env.api, *env.tokens);
+        pipe = std::make_unique<pipeline>(env.ctx, *env.in_force, *orders, *links, *env.tokens, *env.desk, watch, env.sup,
                                           [this] { ++planned_wakes; });
     }
 
@@ -333,7 +336,7 @@ TEST_CASE("An event waits for authorization instead of failing when the shop is 
     CHECK(rig.env.store.actions_for_order(order_id).empty());
 }
 
-TEST_CASE("Before the shop is authorized a page of order events waits in one line of log and a buyer message is still processed", "[pipeline]") {
+TEST_CASE("Before the shop is authorized a page of order events and buyer messages waits in one line of log", "[pipeline]") {
     pipeline_rig rig(false);
     std::vector<std::int64_t> ids;
     for (int i = 0; i < 5; ++i) ids.push_back(rig.add_order_event("n-" + std::to_string(i), "57646141303878500" + std::to_string(i)));
@@ -351,9 +354,11 @@ TEST_CASE("Before the shop is authorized a page of order events waits in one lin
         CHECK(e.starts == 0);   // never started: no crash can be blamed on it
         CHECK(e.note == rig.env.tokens->advice());
     }
-    CHECK(rig.event(message_id).state != "pending");   // needs no order: processed
+    // A buyer message waits too: its order is found through TikTok.
+    CHECK(rig.event(message_id).state == "pending");
+    CHECK(rig.event(message_id).starts == 0);
     CHECK(count_lines(text, "\"event\":\"events_deferred\"") == 1);
-    CHECK(count_lines(text, "\"count\":5") == 1);
+    CHECK(count_lines(text, "\"count\":6") == 1);
     CHECK(count_lines(text, "\"event\":\"event_deferred\"") == 0);
     CHECK(order_detail_calls(*rig.env.shop) == 0);
 }

@@ -138,7 +138,7 @@ TEST_CASE("Malformed fixtures are reported at file:line:column with what was exp
         {R"({"cases": [{"name": "a", "event": "order.status_changed"}]})",
          R"(f.json:1:12: error: case has no "expect"; list the actions the rules must plan, or [] for none)"},
         {R"({"cases": [{"name": "a", "event": "order.status_changed", "expect": [], "ordr": {}}]})",
-         R"(f.json:1:73: error: unknown key "ordr"; allowed keys: name, description, event, event_id, event_data, order, previous_order, message, shop, now, locale, expect; did you mean order?)"},
+         R"(f.json:1:73: error: unknown key "ordr"; allowed keys: name, description, event, event_id, event_data, order, previous_order, message, conversation, shop, now, locale, expect; did you mean order?)"},
         {R"({"cases": [{"name": "a", "event": "order.status_changed", "expect": [], "now": "tomorrow"}]})",
          R"(f.json:1:80: error: expected "now" as an RFC 3339 time such as "2026-11-23T10:00:00+09:00" or unix seconds, found "tomorrow")"},
         {R"({"cases": [{"name": "a", "event": "order.status_changed", "expect": [], "order": []}]})",

@@ -162,6 +162,15 @@ std::string event_for(const std::string& action) {
     return action == "update_tracking" ? "tracking.received" : "message.received";
 }
 
+// The condition's patternProperties entry for a map field of order.* ("sku_counts", "attributes"):
+// its pattern and its operator object.
+std::pair<std::string, json> entry_pattern(const std::string& map) {
+    for (const auto& [pattern, test] : def("condition").at("patternProperties").items())
+        if (pattern.find(map) != std::string::npos) return {pattern, test};
+    FAIL("no pattern for order." << map << ".<...> in the schema");
+    return {};
+}
+
 json rule_then(json action, const std::string& on = "order.status_changed") {
     json r = base_rule();
     r["on"] = on;
@@ -321,7 +330,7 @@ TEST_CASE("The schema lists exactly the actions the loader knows and their param
                 CHECK_FALSE(error_with(load_rule(rule_then({{name, missing}}, event_for(name))), name + " has no \"" + key + "\"").empty());
             }
         }
-        CHECK(with_keys == 5u);  // send_message, reply, update_tracking, flag_review, schedule
+        CHECK(with_keys == 6u);  // send_message, reply, update_tracking, flag_review, schedule, capture
     }
     SECTION("flag_review's severities are the loader's") {
         const json& severity = resolve(action["properties"]["flag_review"]).at("properties").at("severity");
@@ -478,19 +487,23 @@ TEST_CASE("Every catalogue field is a field test in the schema with exactly the 
     SECTION("the field tests are the catalogue, the <SKU> entry a pattern") {
         names catalogue;
         for (const auto& f : field_catalogue()) {
-            if (f.path == "order.sku_counts.<SKU>") continue;
+            if (is_entry_pattern(f.path)) continue;
             catalogue.insert(std::string(f.path));
         }
         names fields = keys_of(props);
         for (const auto& c : combinators) CHECK(fields.erase(c) == 1u);
         CHECK(fields == catalogue);
         const json& patterns = condition.at("patternProperties");
-        REQUIRE(patterns.size() == 1u);
-        const std::regex sku(patterns.begin().key(), std::regex::ECMAScript);
+        REQUIRE(patterns.size() == 2u);
+        const std::regex sku(entry_pattern("sku_counts").first, std::regex::ECMAScript);
         CHECK(std::regex_search("order.sku_counts.ENG-001", sku));
         CHECK(std::regex_search("order.sku_counts.A.B", sku));
         CHECK_FALSE(std::regex_search("order.sku_counts", sku));
         CHECK_FALSE(std::regex_search("order.sku_counts.", sku));
+        const std::regex attribute(entry_pattern("attributes").first, std::regex::ECMAScript);
+        CHECK(std::regex_search("order.attributes.engraving", attribute));
+        CHECK_FALSE(std::regex_search("order.attributes", attribute));
+        CHECK_FALSE(std::regex_search("order.attributes.", attribute));
     }
     SECTION("the line item fields are the loader's element fields") {
         names fields = keys_of(def("lineItemCondition").at("properties"));
@@ -504,9 +517,11 @@ TEST_CASE("Every catalogue field is a field test in the schema with exactly the 
         names used;
         std::size_t tested = 0;
         for (const auto& f : field_catalogue()) {
-            const bool per_sku = f.path == "order.sku_counts.<SKU>";
-            const std::string path = per_sku ? "order.sku_counts.ENG-001" : std::string(f.path);
-            const names allowed = operators_of(per_sku ? condition.at("patternProperties").begin().value() : props.at(path));
+            const bool per_sku = f.path == "order.sku_counts.<SKU>", per_attribute = f.path == "order.attributes.<NAME>";
+            const std::string path = per_sku ? "order.sku_counts.ENG-001" : per_attribute ? "order.attributes.engraving" : std::string(f.path);
+            const names allowed = operators_of(per_sku         ? entry_pattern("sku_counts").second
+                                               : per_attribute ? entry_pattern("attributes").second
+                                                               : props.at(path));
             used.insert(allowed.begin(), allowed.end());
             for (const auto& op : all_operators) {
                 CAPTURE(path, op);

@@ -5,6 +5,8 @@
 // suppression, later events about them are recognised by keyed hash.
 #include "storage/buyer_data.hpp"
 
+#include "storage/conversation_links.hpp"
+
 #include "storage/store.hpp"
 #include "tests/storage/temp_dir.hpp"
 
@@ -23,13 +25,15 @@ using json = nlohmann::json;
 namespace {
 
 struct buyer {
-    std::string user_id, order_id, conversation_id, message_id, name, address, message, sent_text;
+    std::string user_id, order_id, conversation_id, message_id, name, address, message, sent_text, answer;
 };
 
 const buyer hanako{"7100000000000001", "5770000000000001", "conv-hanako-0001", "msg-hanako-0001", "山田 花子",
-                   "東京都港区芝公園4-2-8", "刻印は HANAKO でお願いします", "山田 花子様、ご注文ありがとうございます"};
+                   "東京都港区芝公園4-2-8", "刻印は HANAKO でお願いします", "山田 花子様、ご注文ありがとうございます",
+                   "HANAKO-1225-刻印"};
 const buyer ken{"7200000000000002", "5880000000000002", "conv-ken-0002", "msg-ken-0002", "佐藤 健",
-                "大阪府大阪市北区梅田3-1-1", "まだ届いていません", "佐藤 健様、ご注文ありがとうございます"};
+                "大阪府大阪市北区梅田3-1-1", "まだ届いていません", "佐藤 健様、ご注文ありがとうございます",
+                "KEN-0314-刻印"};
 
 const std::vector<unsigned char> key(32, 0x5a);
 
@@ -103,6 +107,9 @@ struct fixture {
             REQUIRE(s.add_action(reply));
 
             s.put_conversation(b.user_id, b.conversation_id, now);
+            // What a capture kept, and the order the buyer shared in the chat.
+            set_order_attribute(db, {b.order_id, "engraving", b.answer, b.message_id, "capture-engraving", now});
+            note_order_card(db, b.conversation_id, b.order_id, b.message_id, now, now);
             const auto review = s.raise_review(b.order_id, "send_failed", "warning", "could not reach " + b.name,
                                                {{"conversation_id", b.conversation_id}, {"text", b.sent_text}}, now);
             s.raise_review("", "buyer_message", "info", "buyer asks: " + b.message, {{"message", b.message}}, now,
@@ -116,7 +123,7 @@ struct fixture {
 
 // The strings that identify or describe one buyer.
 std::vector<std::string> traces(const buyer& b) {
-    return {b.user_id, b.order_id, b.conversation_id, b.message_id, b.name, b.address, b.message, b.sent_text};
+    return {b.user_id, b.order_id, b.conversation_id, b.message_id, b.name, b.address, b.message, b.sent_text, b.answer};
 }
 
 }  // namespace
@@ -145,7 +152,7 @@ TEST_CASE("An export holds the buyer's data from every table and nothing of anot
     f.plant(hanako);
     f.plant(ken);
     const json doc = export_buyer(f.db, find_buyer(f.db, {"", hanako.order_id, ""}));
-    for (const char* part : {"orders", "tags", "events", "actions", "conversations", "reviews", "notifications", "audit"}) {
+    for (const char* part : {"orders", "tags", "answers", "order_cards", "events", "actions", "conversations", "reviews", "notifications", "audit"}) {
         INFO(part);
         REQUIRE(doc.contains(part));
         CHECK(!doc[part].empty());
@@ -163,6 +170,8 @@ TEST_CASE("An export holds the buyer's data from every table and nothing of anot
     CHECK(doc["orders"][0]["order"]["buyer_name"] == hanako.name);
     CHECK(doc["actions"][0]["what"]["text"] == hanako.sent_text);
     CHECK(doc["actions"][0]["history"].size() == 3);   // planned, sending, done
+    CHECK(doc["answers"][0]["value"] == hanako.answer);
+    CHECK(doc["order_cards"][0]["order_id"] == hanako.order_id);
 }
 
 TEST_CASE("A forget leaves no byte of the buyer in the database file or its WAL, and keeps what stops a resend", "[buyer_data]") {
@@ -176,6 +185,7 @@ TEST_CASE("A forget leaves no byte of the buyer in the database file or its WAL,
     const auto n = forget_buyer(f.db, find_buyer(f.db, {hanako.user_id, "", ""}), key, false, f.now, "hanako-request");
     CHECK(n.orders == 1);
     CHECK(n.tags == 1);
+    CHECK(n.answers == 2);   // the captured engraving text and the shared order card
     CHECK(n.events == 3);
     CHECK(n.actions == 2);
     CHECK(n.conversations == 1);

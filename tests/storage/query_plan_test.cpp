@@ -30,6 +30,7 @@
 // Everything else is a SEARCH on a key or a range and passes.
 #include "storage/database.hpp"
 
+#include "storage/conversation_links.hpp"
 #include "storage/retention.hpp"
 #include "storage/store.hpp"
 #include "storage/vault.hpp"
@@ -51,8 +52,9 @@ namespace {
 // Tables whose row count grows with the shop's orders. daemon_state, vault,
 // outbox_transitions, row_counts and console_accounts (the staff console's
 // accounts, read by their primary key) hold a fixed handful of rows.
-const std::set<std::string> growing_tables = {"inbox",  "inbox_changes",  "orders",        "outbox",    "outbox_history",
-                                              "review", "notifications", "audit_log",     "order_tags", "conversations"};
+const std::set<std::string> growing_tables = {"inbox",         "inbox_changes",  "orders",           "outbox",
+                                              "outbox_history", "review",        "notifications",    "audit_log",
+                                              "order_tags",    "conversations",  "conversation_cards", "order_attributes"};
 
 // States in which rows accumulate: a search on one of these alone is a scan.
 const std::regex settled_state_literal("'(done|ignored|failed|skipped|shadow|sent|resolved)'");
@@ -153,6 +155,14 @@ void run_every_store_function(database& db, store& s) {
     CHECK(s.messages_to_buyer_since("b1", 0) == 0);
     CHECK_FALSE(s.conversation_for("b1"));
     s.put_conversation("b1", "c1", 100);
+    // Buyer messages linked to their order (conversation_links.hpp).
+    CHECK(buyer_of_conversation(db, "c1") == "b1");
+    note_order_card(db, "c1", "o1", "m1", 100, 101);
+    CHECK(latest_order_card(db, "c1") == "o1");
+    set_order_attribute(db, {"o1", "engraving", "HANAKO", "m2", "capture-engraving", 102});
+    CHECK(order_attributes(db, "o1").size() == 1);
+    CHECK(order_attribute_rows(db, "o1").size() == 1);
+    s.link_event_order(e1, "o1");
     s.begin_attempt(due[0].id, 110);
     s.set_action_state(due[0].id, "done", "", R"({"message_id":"m1"})", 111);
     s.set_action_state(due[1].id, "deferred", "quiet hours", "", 111, 200);

@@ -4,6 +4,8 @@
 // never touches what the daemon still needs, and counts only what it changed.
 #include "storage/retention.hpp"
 
+#include "storage/conversation_links.hpp"
+
 #include "storage/store.hpp"
 #include "tests/storage/temp_dir.hpp"
 
@@ -177,6 +179,22 @@ TEST_CASE("A purge deletes old orders and conversations and keeps recent ones", 
     CHECK(f.s.get_order("o-new")->snapshot == R"({"buyer":"John Roe"})");
     CHECK_FALSE(f.s.conversation_for("b-old"));
     CHECK(f.s.conversation_for("b-new") == "c-new");
+}
+
+TEST_CASE("A purge deletes old captured answers and shared order cards and keeps recent ones", "[retention]") {
+    fixture f;
+    set_order_attribute(f.db, {"o-old", "engraving", "JANE", "m-1", "capture-engraving", old_time});
+    set_order_attribute(f.db, {"o-new", "engraving", "JOHN", "m-2", "capture-engraving", recent});
+    note_order_card(f.db, "c-old", "o-old", "m-3", old_time, old_time);
+    note_order_card(f.db, "c-new", "o-new", "m-4", recent, recent);
+
+    auto n = purge_personal_data(f.db, cutoff);
+    CHECK(n.answers == 2);
+    CHECK(n.total() == 2);
+    CHECK(order_attributes(f.db, "o-old").empty());
+    CHECK(order_attributes(f.db, "o-new") == nlohmann::json{{"engraving", "JOHN"}});
+    CHECK(latest_order_card(f.db, "c-old").empty());
+    CHECK(latest_order_card(f.db, "c-new") == "o-new");
 }
 
 TEST_CASE("A purge keeps an old conversation while an unfinished send to that buyer needs it", "[retention]") {

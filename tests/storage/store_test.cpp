@@ -552,6 +552,7 @@ TEST_CASE("Migration 10 counts the inbox and outbox rows already stored", "[stor
             DROP INDEX inbox_changes_inbox; DROP TRIGGER inbox_changes_on_delete;   -- from version 13
             DROP TRIGGER outbox_history_on_delete; DROP INDEX order_tags_created; DROP INDEX audit_log_at;
             DROP TABLE console_accounts;                    -- from version 14
+            DROP INDEX conversations_conversation; DROP TABLE conversation_cards; DROP TABLE order_attributes;   -- from version 15
             PRAGMA user_version = 9;
         )sql");
         store s(db);

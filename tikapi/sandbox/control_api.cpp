@@ -157,10 +157,14 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         return reply(200, order_json(o));
     }
 
-    // POST /control/messages {"order_id" | "user_id", "text"}: the buyer writes.
+    // POST /control/messages {"order_id" | "user_id", "text" | "order_card"}: the
+    // buyer writes, or shares an order's card (type ORDER_CARD, content
+    // {"order_id": ...}) in the conversation.
     if (is("POST", {"messages"})) {
         auto text = string_field(body, "text");
-        if (!text || text->empty()) return error(400, "text is required");
+        auto card = string_field(body, "order_card");
+        if (card && !card->empty() && order_index_.find(*card) == order_index_.end()) return error(404, "no order " + *card);
+        if ((!text || text->empty()) && (!card || card->empty())) return error(400, "text or order_card is required");
         std::string user_id;
         if (auto order_id = string_field(body, "order_id")) {
             auto it = order_index_.find(*order_id);
@@ -173,7 +177,9 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         }
         bool created = false;
         conversation& c = open_conversation(user_id, created);
-        const message& m = add_message(c, "BUYER", json{{"content", *text}}.dump());
+        const bool is_card = card && !card->empty();
+        const message& m = is_card ? add_message(c, "BUYER", json{{"order_id", *card}}.dump(), "ORDER_CARD")
+                                   : add_message(c, "BUYER", json{{"content", *text}}.dump());
         return reply(200, {{"message_id", m.id},
                            {"conversation_id", c.id},
                            {"user_id", user_id},

@@ -398,11 +398,11 @@ conversation& shop::open_conversation(const std::string& buyer_user_id, bool& cr
     return stored;
 }
 
-const message& shop::add_message(conversation& c, const std::string& role, std::string content_json) {
+const message& shop::add_message(conversation& c, const std::string& role, std::string content_json, std::string type) {
     message m;
     m.id = fresh_id("74", 19);
     m.conversation_id = c.id;
-    m.type = "TEXT";
+    m.type = std::move(type);
     m.content = std::move(content_json);
     m.role = role;
     m.im_user_id = role == "BUYER" ? c.buyer_im_user_id : shop_im_user_id_;

@@ -393,7 +393,7 @@ private:
     void emit_order_status(const order& o);
     void emit_package_update(const order& o);
     conversation& open_conversation(const std::string& buyer_user_id, bool& created);
-    const message& add_message(conversation& c, const std::string& role, std::string content_json);
+    const message& add_message(conversation& c, const std::string& role, std::string content_json, std::string type = "TEXT");
     conversation* find_conversation(std::string_view id);
     bool known_buyer(std::string_view user_id) const;
     bool can_send_message(const conversation& c) const;
