@@ -5,6 +5,7 @@
 #include "common/log.hpp"
 #include "daemon/data_rights.hpp"
 #include "daemon/detail/local_time.hpp"
+#include "daemon/deadline_timers.hpp"
 #include "daemon/events.hpp"
 #include "daemon/order_source.hpp"
 #include "daemon/review_desk.hpp"
@@ -327,6 +328,8 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
             json prev = json::parse(cached->snapshot, nullptr, false);
             if (!prev.is_discarded()) ctx.previous_order = std::move(prev);
         }
+        // A timer counted from a deadline TikTok has since moved follows the deadline.
+        if (follow_moved_deadline(ctx_, e, ctx.order)) co_return;
     }
 
     auto result = rules::evaluate(*rule_set, ctx);

@@ -35,7 +35,9 @@ struct planned_action {
     std::string key_material;
     bool shadow = false;           // the rule has mode "shadow": record only, send nothing
     nlohmann::json params;         // send_message, reply: {"template": name, "locale": "ja", "text": rendered text};
-                                   // flag_review: {"reason", "severity", "note"}; tag, untag: {"tag"}
+                                   // flag_review: {"reason", "severity", "note"}; tag, untag: {"tag"};
+                                   // schedule: {"event", "after_s", "fire_at"}, and with "at" also
+                                   // {"at": field path, "anchor": its value, "offset_s": signed seconds from it}
     // Non-empty when the action could not be prepared ("missing value for
     // order.buyer_name", "no order for once_per"); params then has no "text".
     std::string error;
