@@ -5,6 +5,7 @@
 #include "daemon/review_desk.hpp"
 #include "tikapi/client.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 namespace orderflow::daemon {
