@@ -32,6 +32,7 @@ tikapi::client_options api_options(const config& cfg, orderflow::secret app_secr
     o.timeout = cfg.tiktok.timeout;
     o.tls.ca_file = cfg.tiktok.ca_file.string();
     o.clock = std::move(clock);
+    o.cs_daily_quota = cfg.customer_service.daily_quota;
     // TikTok counts requests per API in each second (docs/tiktok-shop-api.md,
     // "Rate limits"). A bucket of B tokens refilled at R/s lets B + R through
     // in any one second. R is 90% of the limit and B is small (2% of it, at

@@ -31,6 +31,7 @@
 #include "daemon/order_source.hpp"
 #include "daemon/pipeline.hpp"
 #include "daemon/review_desk.hpp"
+#include "daemon/cs_quota.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/security_watch.hpp"
 #include "daemon/storage_watch.hpp"
@@ -70,6 +71,13 @@ storage::database open_database(const config& cfg) {
     }
 }
 
+// The client tells the quota keeper of each customer-service call, so the
+// day's count is stored as it grows (daemon/cs_quota.hpp).
+tikapi::client_options counting_cs_calls(tikapi::client_options o, std::function<void(std::int64_t)> on_count) {
+    o.on_cs_count = std::move(on_count);
+    return o;
+}
+
 }  // namespace
 
 struct service::impl {
@@ -82,10 +90,11 @@ struct service::impl {
           ctx{io.get_executor(), db, store, clock},
           vault(db, storage::read_vault_key(cfg.storage.vault_key_file)),
           app_secret(read_secret_file(cfg.tiktok.app_secret_file)),
-          api(io.get_executor(), api_options(cfg, app_secret.clone(), clock)),
+          api(io.get_executor(), counting_cs_calls(api_options(cfg, app_secret.clone(), clock), [this](std::int64_t n) { quota.counted(n); })),
           tokens(vault, api, clock),
           in_force(ctx, cfg, load_rules_or_throw(cfg), read_channel_secrets(cfg)),
           desk(ctx, in_force, [this] { notify.wake(); }),
+          quota(ctx, in_force.cfg(), desk),
           security(ctx, desk),
           watch(ctx, desk, sup, [this] {
               pipe.wake();
@@ -241,6 +250,7 @@ struct service::impl {
     supervisor sup{io.get_executor()};
     rules_in_force in_force;
     review_desk desk;
+    cs_quota quota;
     security_watch security;
     storage_watch watch;
     inbox_writer writer;
@@ -290,6 +300,8 @@ void service::start() {
     }
     for (const auto& w : storage::permission_warnings(cfg.storage.path))
         log::warn("storage_permissions_wide", {{"message", w}});
+    // Today's customer-service count survives the restart (daemon/cs_quota.hpp).
+    s.quota.restore(s.api);
     int interrupted = s.store.mark_interrupted_sends(s.clock());
     if (interrupted > 0)
         log::warn("sends_interrupted", {{"count", interrupted},

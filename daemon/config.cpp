@@ -352,6 +352,18 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
                              {"audit", v.duration(cfg.retention.audit, std::chrono::hours(24))},
                              {"interval", v.duration(cfg.retention.interval, std::chrono::seconds(1))}});
         }},
+        {"customer_service", [&](const json& j, const pointer& p) {
+            int quota = static_cast<int>(cfg.customer_service.daily_quota), reserve = static_cast<int>(cfg.customer_service.reply_reserve);
+            v.section(j, p, {{"daily_quota", v.integer(quota, 1, 1000000)},
+                             {"reply_reserve", v.integer(reserve, 0, 1000000)},
+                             {"warn_percent", v.integer(cfg.customer_service.warn_percent, 1, 100)}});
+            cfg.customer_service.daily_quota = quota;
+            cfg.customer_service.reply_reserve = reserve;
+            if (j.is_object() && reserve >= quota)
+                v.error(p / "reply_reserve", "'customer_service.reply_reserve' (" + std::to_string(reserve) +
+                                                 ") must be below 'customer_service.daily_quota' (" + std::to_string(quota) +
+                                                 "), or nothing but replies would ever go out");
+        }},
         {"privacy", [&](const json& j, const pointer& p) {
             v.section(j, p, {{"suppress_forgotten", v.boolean(cfg.privacy.suppress_forgotten)}});
         }},

@@ -148,6 +148,17 @@ struct config {
         bool suppress_forgotten = false;
     } privacy;
 
+    // TikTok's customer-service quota (docs/tiktok-shop-api.md §4; counted
+    // per UTC day, daemon/cs_quota.hpp): when no more than reply_reserve calls
+    // are left, only replies to buyers go out; proactive messages and
+    // conversation polling wait for 00:00 UTC. warn_percent: a warning review
+    // item once the day's count reaches that share.
+    struct {
+        std::int64_t daily_quota = 10000;
+        std::int64_t reply_reserve = 1000;
+        int warn_percent = 80;
+    } customer_service;
+
     std::string log_level = "info";
 
     // Staff notification channels, by name. A review item goes to every channel

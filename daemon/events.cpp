@@ -37,6 +37,8 @@ std::string string_field(const json& data, const char* key) {
     return {};
 }
 
+json deadline(std::int64_t unix_seconds) { return unix_seconds > 0 ? json(unix_seconds) : json(nullptr); }
+
 }  // namespace
 
 storage::new_event inbox_event_from_webhook(const tikapi::webhook_event& w, std::string_view raw_body,
@@ -143,7 +145,14 @@ json order_view(const tikapi::order& o) {
                 {"item_count", static_cast<int>(o.line_items.size())},
                 {"line_items", std::move(items)},
                 {"sku_counts", std::move(sku_counts)},
-                {"tags", json::array()}};
+                {"tags", json::array()},
+                // TikTok's deadlines: null when TikTok gave none, so a
+                // schedule "at" one of them fails visibly instead of firing at 1970.
+                {"rts_sla_time", deadline(o.rts_sla_time)},
+                {"tts_sla_time", deadline(o.tts_sla_time)},
+                {"shipping_due_time", deadline(o.shipping_due_time)},
+                {"collection_due_time", deadline(o.collection_due_time)},
+                {"delivery_due_time", deadline(o.delivery_due_time)}};
 }
 
 json message_view(const json& data) {

@@ -6,6 +6,7 @@
 #include "daemon/conversation_linker.hpp"
 #include "daemon/data_rights.hpp"
 #include "daemon/detail/local_time.hpp"
+#include "daemon/deadline_timers.hpp"
 #include "daemon/events.hpp"
 #include "daemon/order_source.hpp"
 #include "daemon/review_desk.hpp"
@@ -361,6 +362,8 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
                     if (!prev.is_discarded()) ctx.previous_order = std::move(prev);
                 }
         }
+        // A timer counted from a deadline TikTok has since moved follows the deadline.
+        if (follow_moved_deadline(ctx_, e, ctx.order)) co_return;
     }
 
     auto result = rules::evaluate(*rule_set, ctx);

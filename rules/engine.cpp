@@ -263,6 +263,36 @@ const detail::template_variant& choose_variant(const detail::message_template& t
     return first;
 }
 
+// A schedule "at" a timestamp of the event (docs/rules.md, "Actions"): it
+// fires at that time plus after_s (minus, for "before"); a time already past
+// fires at once. The timestamp is part of the key, so the same deadline seen
+// again plans nothing new while a moved deadline gets a timer of its own. A
+// missing timestamp is an error, as a missing template value is: the daemon
+// skips the action with a review item rather than guess a time.
+template <typename per_event>
+planned_action plan_anchored(const detail::action& a, const context& ctx, planned_action p, std::string key, bool scoped,
+                             const per_event& per_event_key) {
+    p.params = {{"event", a.timer}, {"at", a.anchor.path}, {"offset_s", a.after_s}};
+    if (!scoped) return p;
+    const json* value = detail::resolve(a.anchor, ctx);
+    const auto anchor = value ? detail::as_number(*value) : std::nullopt;
+    if (!anchor || *anchor <= 0) {
+        p.error = "missing value for " + a.anchor.path;
+        p.key_material = per_event_key();
+        return p;
+    }
+    const auto at = static_cast<std::int64_t>(*anchor);
+    p.params["anchor"] = at;
+    p.params["fire_at"] = at + a.after_s;
+    p.params["after_s"] = std::max<std::int64_t>(0, at + a.after_s - ctx.now);
+    key.push_back('\x1f');
+    key += a.anchor.path;
+    key.push_back('=');
+    key += std::to_string(at);
+    p.key_material = std::move(key);
+    return p;
+}
+
 planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std::size_t index, const context& ctx) {
     const detail::action& a = r.then[index];
     planned_action p;
@@ -335,6 +365,7 @@ planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std
         p.key_material = std::move(key);
         return p;
     }
+    if (a.kind == "schedule" && a.anchored) return plan_anchored(a, ctx, std::move(p), std::move(key), scoped, per_event_key);
     if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag" || a.kind == "schedule") {
         if (a.kind == "flag_review") p.params = {{"reason", a.reason}, {"severity", a.severity}, {"note", a.note}};
         else if (a.kind == "schedule") p.params = {{"event", a.timer}, {"after_s", a.after_s}, {"fire_at", ctx.now + a.after_s}};

@@ -37,6 +37,8 @@ struct planned_action {
     nlohmann::json params;         // send_message, reply: {"template": name, "locale": "ja", "text": rendered text};
                                    // flag_review: {"reason", "severity", "note"}; tag, untag: {"tag"};
                                    // capture: {"attribute", "message_id", "value": the buyer's text}
+                                   // schedule: {"event", "after_s", "fire_at"}, and with "at" also
+                                   // {"at": field path, "anchor": its value, "offset_s": signed seconds from it}
     // Non-empty when the action could not be prepared ("missing value for
     // order.buyer_name", "no order for once_per"); params then has no "text".
     std::string error;

@@ -56,6 +56,12 @@ const std::vector<field_info>& field_catalogue() {
         {"order.tags", t::string_list, "tags set on the order"},
         // What the buyer answered in chat, kept by a rule's capture action.
         {"order.attributes.<NAME>", t::string, "a buyer's answer a rule captured for the order, e.g. order.attributes.engraving"},
+        // TikTok's deadlines for the order (docs/tiktok-shop-api.md, "Order object"); schedule's "at" counts from them.
+        {"order.rts_sla_time", t::timestamp, "ready-to-ship deadline: the package must be shipped by then"},
+        {"order.tts_sla_time", t::timestamp, "TikTok's own ship-by deadline (TikTok-shipped orders), a little after rts_sla_time"},
+        {"order.shipping_due_time", t::timestamp, "when the order is due to be shipped"},
+        {"order.collection_due_time", t::timestamp, "when the carrier is due to have collected the package"},
+        {"order.delivery_due_time", t::timestamp, "when the order is due to be delivered"},
         {"event.type", t::number, "webhook topic number (1 = order status change)"},
         {"event.order_status", t::string, "order status carried by the webhook"},
         {"event.update_time", t::timestamp, "update time carried by the event"},

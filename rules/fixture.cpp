@@ -20,7 +20,7 @@ using pointer = json::json_pointer;
 const std::vector<std::string_view> top_keys = {"cases", "description"};
 const std::vector<std::string_view> case_keys = {"name", "description", "event", "event_id", "event_data", "order",
                                                  "previous_order", "message", "conversation", "shop", "now", "locale", "expect"};
-const std::vector<std::string_view> expect_keys = {"rule", "action", "text", "error", "shadow"};
+const std::vector<std::string_view> expect_keys = {"rule", "action", "text", "error", "shadow", "fire_at"};
 
 std::string with_hint(std::string message, const std::string& hint) {
     if (!hint.empty()) message += "; " + hint;
@@ -287,6 +287,13 @@ private:
                 error(ptr / "shadow", "expected \"shadow\" to be true or false, found " + describe(*it));
             }
         }
+        if (auto it = node.find("fire_at"); it != node.end()) {
+            std::optional<std::int64_t> t;
+            if (it->is_number_integer()) t = it->get<std::int64_t>();
+            else if (it->is_string()) t = parse_rfc3339(it->get_ref<const std::string&>());
+            if (t) e.fire_at = t;
+            else error(ptr / "fire_at", "expected \"fire_at\" as an RFC 3339 time such as \"2026-11-23T10:00:00+09:00\" or unix seconds, found " + describe(*it));
+        }
         if (error_count() == errors) out.push_back(std::move(e));
     }
 
@@ -316,6 +323,7 @@ std::string describe_expected(const expected_action& e) {
     if (e.text) out += " " + quoted(*e.text);
     if (e.error) out += " error " + quoted(*e.error);
     if (e.shadow) out += *e.shadow ? " (shadow)" : " (live)";
+    if (e.fire_at) out += " at " + format_utc(*e.fire_at);
     return out;
 }
 
@@ -350,6 +358,12 @@ std::string mismatch(const expected_action& e, const planned_action& a) {
         const std::string* text = text_of(a);
         std::string actual = text ? *text : std::string();
         if (actual != *e.text) return "the text differs from character " + std::to_string(first_difference(*e.text, actual));
+    }
+    if (e.fire_at) {
+        const auto at = a.params.find("fire_at");
+        if (at == a.params.end() || !at->is_number_integer()) return "expected a timer at " + format_utc(*e.fire_at) + ", but the action sets none";
+        if (at->get<std::int64_t>() != *e.fire_at)
+            return "the timer fires at " + format_utc(at->get<std::int64_t>()) + ", not at " + format_utc(*e.fire_at);
     }
     if (e.shadow && *e.shadow != a.shadow) return *e.shadow ? "expected a shadow action, planned a live one" : "expected a live action, planned a shadow one";
     return {};

@@ -34,6 +34,7 @@ struct expected_action {
     std::optional<std::string> text;   // the exact rendered text
     std::optional<std::string> error;  // the exact error ("missing value for order.buyer_name")
     std::optional<bool> shadow;
+    std::optional<std::int64_t> fire_at;   // schedule: when the timer fires (unix seconds; RFC 3339 in the file)
     int line = 0;                      // where it was written in the fixture
     int column = 0;
 };

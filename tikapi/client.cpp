@@ -23,6 +23,9 @@ namespace {
 
 using json = nlohmann::json;
 
+// "The query quota has been reached" for customer service (§4).
+constexpr std::int64_t cs_quota_code = 45101004;
+
 // An attempt's result as a metric label: few values, never free text.
 std::string result_name(const api_error& e) {
     switch (e.kind) {
@@ -204,13 +207,17 @@ struct client::impl {
     std::int64_t cs_day = 0;     // utc_day of the customer-service count
     std::int64_t cs_count = 0;
 
-    void count_cs_call() {
+    // One customer-service request reached TikTok; quota_reached: it
+    // answered 45101004, so the day's quota is used up whatever we counted.
+    void count_cs_call(bool quota_reached) {
         const std::int64_t day = utc_day(options.clock());
         if (day != cs_day) {
             cs_day = day;
             cs_count = 0;
         }
         ++cs_count;
+        if (quota_reached) cs_count = std::max(cs_count, options.cs_daily_quota);
+        if (options.on_cs_count) options.on_cs_count(cs_count);
     }
 
     std::chrono::milliseconds next_delay(int retry_number) {
@@ -266,6 +273,16 @@ std::int64_t client::cs_calls_today() const {
     return utc_day(im.options.clock()) == im.cs_day ? im.cs_count : 0;
 }
 
+void client::resume_cs_calls(std::int64_t count_today) {
+    auto& im = *impl_;
+    const std::int64_t day = utc_day(im.options.clock());
+    if (day != im.cs_day) {
+        im.cs_day = day;
+        im.cs_count = 0;
+    }
+    im.cs_count = std::max(im.cs_count, count_today);
+}
+
 boost::asio::awaitable<result<json>> client::call(std::string_view method, std::string_view path,
                                                   std::map<std::string, std::string> query, const json* body,
                                                   const orderflow::secret& access_token, bool shop_scoped,
@@ -310,7 +327,7 @@ boost::asio::awaitable<result<json>> client::call(std::string_view method, std::
         const auto sent_at = std::chrono::steady_clock::now();
         auto response = co_await im.http.send(o.api_base, std::move(req), o.timeout);
         attempt_report report{api, {}, std::chrono::steady_clock::now() - sent_at};
-        if (customer_service && (response.ok() || response.error().request_sent)) im.count_cs_call();
+        if (customer_service && !response.ok() && response.error().request_sent) im.count_cs_call(false);
 
         if (!response.ok()) {
             api_error e = response.error();
@@ -320,6 +337,7 @@ boost::asio::awaitable<result<json>> client::call(std::string_view method, std::
             failure = std::move(e);
         } else {
             auto data = parse_envelope(response.value(), path_text);
+            if (customer_service) im.count_cs_call(!data.ok() && data.error().kind == error_kind::api && data.error().code == cs_quota_code);
             log::debug("tikapi_call", {{"method", method},
                                        {"path", path_text},
                                        {"attempt", attempt},

@@ -55,6 +55,12 @@ struct client_options {
     std::chrono::milliseconds backoff_base{200}, backoff_cap{5000};
     std::uint32_t random_seed = 0;   // for the backoff jitter; 0: std::random_device
 
+    // The customer-service quota per UTC day (§4): a 45101004 answer sets the
+    // day's count to it (TikTok knows better than our count).
+    std::int64_t cs_daily_quota = 10000;
+    // Told of the day's customer-service count after each one that reached
+    // TikTok (the daemon persists it); may be empty.
+    std::function<void(std::int64_t count_today)> on_cs_count;
     // Told of every attempt of a signed API call (the daemon's metrics); may be empty.
     std::function<void(const struct attempt_report&)> on_attempt;
 };
@@ -182,8 +188,12 @@ public:
 
     // Customer-service requests that reached TikTok (answered, or failed
     // after being sent) in the current UTC day by options().clock, retries
-    // included. Not persisted: a restart starts again from zero.
+    // included; options().cs_daily_quota once TikTok answered 45101004. Not
+    // persisted here: the daemon stores it and resumes it at start.
     std::int64_t cs_calls_today() const;
+    // Resumes today's count from a stored one (a restart): the count becomes
+    // the larger of the two. A count of another day is the caller's to drop.
+    void resume_cs_calls(std::int64_t count_today);
 
     // The generic signed call. Adds app_key, timestamp, shop_cipher (when
     // shop_scoped and configured) and sign; sends x-tts-access-token (when

@@ -214,6 +214,10 @@ result<order> parse_order_named(const json& j, const std::string& name) {
     r.integer(j, "delivery_time", o.delivery_time);
     r.integer(j, "cancel_time", o.cancel_time);
     r.integer(j, "shipping_due_time", o.shipping_due_time);
+    r.integer(j, "rts_sla_time", o.rts_sla_time);
+    r.integer(j, "tts_sla_time", o.tts_sla_time);
+    r.integer(j, "collection_due_time", o.collection_due_time);
+    r.integer(j, "delivery_due_time", o.delivery_due_time);
     r.boolean(j, "is_on_hold_order", o.is_on_hold);
     r.boolean(j, "is_buyer_request_cancel", o.is_buyer_request_cancel);
 

@@ -49,6 +49,8 @@ struct order {
     std::string warehouse_id, cancel_reason, fulfillment_type;   // fulfillment_type: e.g. FULFILLMENT_BY_SELLER
     std::int64_t create_time = 0, update_time = 0, paid_time = 0;
     std::int64_t rts_time = 0, delivery_time = 0, cancel_time = 0, shipping_due_time = 0;   // unix seconds, 0 if absent
+    // TikTok's deadlines for the order (§6), unix seconds, 0 if absent.
+    std::int64_t rts_sla_time = 0, tts_sla_time = 0, collection_due_time = 0, delivery_due_time = 0;
     bool is_on_hold = false;
     bool is_buyer_request_cancel = false;
     std::vector<line_item> line_items;   // one unit each: TikTok has no quantity

@@ -1,6 +1,7 @@
 // See metrics.hpp.
 #include "daemon/admin/metrics.hpp"
 
+#include "daemon/cs_quota.hpp"
 #include "daemon/executor/breaker.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/telemetry.hpp"
@@ -52,6 +53,14 @@ std::string metrics_text(const context& ctx, const rules_in_force& in_force, con
       << "orderflow_authorized " << (facts.authorized ? 1 : 0) << "\n";
     m << "# HELP orderflow_loops_unhealthy Loops that are dead or wedged (the watchdog is withheld while above 0).\n"
       << "# TYPE orderflow_loops_unhealthy gauge\norderflow_loops_unhealthy " << facts.loops_unhealthy << "\n";
+    // The customer-service quota of today, UTC (daemon/cs_quota.hpp).
+    const json cs = cs_quota_view(ctx.store, in_force.cfg(), ctx.clock());
+    m << "# HELP orderflow_cs_calls_today Customer-service calls to TikTok today (UTC).\n# TYPE orderflow_cs_calls_today gauge\n"
+      << "orderflow_cs_calls_today " << cs["used"].dump() << "\n";
+    m << "# HELP orderflow_cs_quota Customer-service calls allowed per UTC day (customer_service.daily_quota).\n"
+      << "# TYPE orderflow_cs_quota gauge\norderflow_cs_quota " << cs["limit"].dump() << "\n";
+    m << "# HELP orderflow_cs_reserve_reached 1 while only replies to buyers go to customer service (the reserve is reached).\n"
+      << "# TYPE orderflow_cs_reserve_reached gauge\norderflow_cs_reserve_reached " << (cs["proactive"] == "waits" ? 1 : 0) << "\n";
     m << "# HELP orderflow_start_time_seconds When this orderflowd started.\n# TYPE orderflow_start_time_seconds gauge\n"
       << "orderflow_start_time_seconds " << facts.started_at << "\n";
     m << telemetry::render();

@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "daemon/admin.hpp"
 #include "daemon/config.hpp"
+#include "daemon/context.hpp"
 #include "daemon/detail/local_time.hpp"
 #include "daemon/tokens.hpp"
 #include "rules/engine.hpp"
@@ -133,6 +134,16 @@ void print_indented(const std::string& text, const std::string& prefix) {
     std::cout << out << "\n";
 }
 
+// "timer.sla.shipping_soon at 2026-11-26T01:00:00Z (6 h before order.rts_sla_time,
+// 2026-11-26T07:00:00Z)", saying when the time has already passed.
+std::string schedule_from_deadline(const nlohmann::json& p, std::int64_t now) {
+    const auto offset = p.value("offset_s", std::int64_t{0});
+    const auto fire_at = p.value("fire_at", std::int64_t{0});
+    std::string distance = offset == 0 ? "at" : spoken(std::chrono::seconds(offset < 0 ? -offset : offset)) + (offset < 0 ? " before" : " after");
+    return p.value("event", "") + " at " + rules::format_utc(fire_at) + " (" + distance + " " + p.value("at", "") + ", " +
+           rules::format_utc(p.value("anchor", std::int64_t{0})) + ")" + (fire_at <= now ? "; already past: fires at once" : "");
+}
+
 int cmd_rules_explain(const args& a) {
     if (a.event_file.empty() || a.positional.size() != 2) {
         std::cerr << "usage: orderflowctl rules explain --event FILE [--order FILE] [--previous FILE] [--message FILE] "
@@ -194,6 +205,8 @@ int cmd_rules_explain(const args& a) {
                                   << (p.params.value("note", "").empty() ? "" : ": " + p.params.value("note", "")) << "\n";
                     } else if (p.kind == "tag" || p.kind == "untag") {
                         std::cout << " " << p.params.value("tag", "") << "\n";
+                    } else if (p.kind == "schedule" && p.params.contains("at")) {
+                        std::cout << " " << schedule_from_deadline(p.params, ctx.now) << "\n";
                     } else if (p.kind == "schedule") {
                         std::cout << " " << p.params.value("event", "") << " in " << p.params.value("after_s", std::int64_t{0})
                                   << " s (at " << rules::format_utc(p.params.value("fire_at", std::int64_t{0})) << ")\n";

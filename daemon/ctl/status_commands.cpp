@@ -5,6 +5,8 @@
 #include "common/log.hpp"
 #include "daemon/admin.hpp"
 #include "daemon/config.hpp"
+#include "daemon/context.hpp"
+#include "daemon/cs_quota.hpp"
 #include "daemon/detail/local_time.hpp"
 #include "daemon/tokens.hpp"
 #include "rules/engine.hpp"
@@ -64,10 +66,15 @@ int cmd_status(const args& a) {
     } else {
         std::cout << "auth:     tokens stored" << (auth_state.empty() ? "" : "; daemon: " + auth_state) << "\n";
     }
-    json cs = json::parse(store.get_state("cs_calls").value_or("{}"), nullptr, false);
-    if (cs.is_object() && cs.contains("count"))
-        std::cout << "tiktok:   customer-service calls on " << cs.value("day", "") << " (UTC): " << cs.value("count", 0)
-                  << " of 10000\n";
+    // The customer-service quota of today (UTC), as the daemon stored it (daemon/cs_quota.hpp).
+    const json cs = cs_quota_view(store, *cfg, system_now());
+    std::cout << "tiktok:   customer-service calls today (" << cs["day"].get<std::string>() << " UTC): " << cs["used"].dump() << " of "
+              << cs["limit"].dump() << ", " << cs["reserve"].dump() << " kept for replies to buyers";
+    if (cs["replies"] == "wait")
+        std::cout << "; QUOTA USED UP: nothing goes to customer service until 00:00 UTC";
+    else if (cs["proactive"] == "waits")
+        std::cout << "; RESERVE REACHED: only replies go out, proactive messages and conversation polling wait until 00:00 UTC";
+    std::cout << "\n";
     // What the next poll pass reads: changes since the cursor minus the overlap.
     for (const char* cursor : {"poll.orders", "poll.messages"})
         if (auto v = store.get_state(cursor))

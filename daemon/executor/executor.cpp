@@ -259,8 +259,12 @@ void executor::apply(const storage::action_row& a) {
             timer.order_id = a.order_id;
             timer.not_before = p.value("fire_at", now);
             timer.received_at = now;
-            timer.payload = json{{"data", {{"order_id", a.order_id}, {"timer", timer.event}, {"scheduled_by", a.rule_id},
-                                           {"action_id", a.id}, {"fire_at", timer.not_before}}}}.dump();
+            json data{{"order_id", a.order_id}, {"timer", timer.event}, {"scheduled_by", a.rule_id},
+                      {"action_id", a.id}, {"fire_at", timer.not_before}};
+            // Counted from a deadline: what it was, so a moved one is noticed (daemon/deadline_timers.hpp).
+            for (const char* k : {"at", "anchor", "offset_s"})
+                if (p.contains(k)) data[k] = p[k];
+            timer.payload = json{{"data", std::move(data)}}.dump();
             ctx_.store.add_event(timer);
             result["fire_at"] = timer.not_before;
         } else if (a.kind == "capture") {

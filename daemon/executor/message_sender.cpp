@@ -2,6 +2,7 @@
 #include "daemon/executor/message_sender.hpp"
 
 #include "common/log.hpp"
+#include "daemon/cs_quota.hpp"
 #include "daemon/executor/guards.hpp"
 #include "daemon/executor/outcomes.hpp"
 #include "daemon/executor/reconciler.hpp"
@@ -18,8 +19,22 @@ message_sender::message_sender(context ctx, const rules_in_force& in_force, tika
                                guards& g)
     : ctx_(std::move(ctx)), in_force_(in_force), api_(api), tokens_(tokens), out_(out), guards_(g) {}
 
+// The customer-service quota (daemon/cs_quota.hpp): near its end only
+// replies to buyers go out; the rest wait for 00:00 UTC, saying why. Not a
+// failure, so it does not use up the action's attempts.
+bool message_sender::waits_for_cs_quota(const storage::action_row& a) {
+    const auto purpose = a.kind == "reply" ? cs_purpose::reply : cs_purpose::proactive;
+    const auto wait = cs_refusal(purpose, api_, in_force_.cfg(), ctx_.clock());
+    if (!wait) return false;
+    ctx_.store.set_action_state(a.id, "deferred", wait->why, "", ctx_.clock(), wait->until);
+    log::info("action_deferred", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
+                                  {"reason", wait->why}, {"retry_at", wait->until}});
+    return true;
+}
+
 asio::awaitable<void> message_sender::send(const storage::action_row& a) {
     if (guards_.check(a) != guard_result::go) co_return;
+    if (waits_for_cs_quota(a)) co_return;
     if (a.state == "deferred" && !a.order_id.empty()) {
         const bool still = co_await guards_.rule_still_matches(a);
         if (!still) co_return;

@@ -28,6 +28,8 @@ public:
     boost::asio::awaitable<void> send(const storage::action_row& a);
 
 private:
+    bool waits_for_cs_quota(const storage::action_row& a);
+
     context ctx_;
     const rules_in_force& in_force_;
     tikapi::client& api_;

@@ -2,6 +2,7 @@
 #include "daemon/ingress/poller.hpp"
 
 #include "common/log.hpp"
+#include "daemon/cs_quota.hpp"
 #include "daemon/events.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
 #include "daemon/rules_in_force.hpp"
@@ -96,6 +97,15 @@ asio::awaitable<bool> poller::poll_orders(const orderflow::secret& token) {
 }
 
 asio::awaitable<bool> poller::poll_messages(const orderflow::secret& token) {
+    // Near the end of the customer-service quota, reading conversations
+    // waits for 00:00 UTC: what is left answers buyers (daemon/cs_quota.hpp).
+    if (auto wait = cs_refusal(cs_purpose::poll, api_, in_force_.cfg(), ctx_.clock())) {
+        if (!cs_paused_) log::warn("poll_paused", {{"what", "messages"}, {"reason", wait->why}, {"until", wait->until}});
+        cs_paused_ = true;
+        co_return false;
+    }
+    if (cs_paused_) log::info("poll_resumed", {{"what", "messages"}});
+    cs_paused_ = false;
     const std::int64_t started = ctx_.clock();
     const std::int64_t from = poll_from("poll.messages");
     std::string page_token;

@@ -63,6 +63,7 @@ private:
     std::function<void()> on_new_events_;
     detail::wakeup wake_;
     std::map<std::string, std::string> polled_latest_;   // conversation id -> latest message id already read
+    bool cs_paused_ = false;   // conversation polling waits for the customer-service quota (logged once)
     bool stopping_ = false;
 };
 

@@ -82,8 +82,10 @@ struct action {
     std::string severity;          // flag_review
     std::string note;              // flag_review
     std::string tag;               // tag, untag
-    std::int64_t after_s = 0;      // schedule: seconds after the action is planned
+    std::int64_t after_s = 0;      // schedule: seconds after the action is planned, or after `anchor` (negative: before it)
     std::string timer;             // schedule: "timer.<name>", the event it fires
+    bool anchored = false;         // schedule: counted from `anchor` ("at"), not from when it is planned
+    field_ref anchor;              // schedule: the timestamp field named by "at", e.g. order.rts_sla_time
     std::string carrier;           // update_tracking: a fixed carrier instead of the event's
     std::string attribute;         // capture: the order attribute the buyer's text is kept as
 };

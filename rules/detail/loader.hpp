@@ -87,6 +87,9 @@ private:
     void compile_tag(std::size_t doc, const pointer& p, const std::string& name, const json& params, rule& r);
     void compile_schedule(std::size_t doc, const pointer& p, const json& params, rule& r);
     void compile_capture(std::size_t doc, const pointer& p, const json& params, rule& r);
+    void anchor_warnings(std::size_t doc, const pointer& ptr, const rule& r);
+    bool compile_schedule_anchor(std::size_t doc, const pointer& p, const json& params, action& a);
+    bool compile_schedule_offset(std::size_t doc, const pointer& p, const json& params, action& a);
     void check_timers();
     void compile_guards(std::size_t doc, const pointer& p, const json& g, rule& r);
     void compile_stop(std::size_t doc, const pointer& p, const json& params, rule& r);

@@ -28,7 +28,7 @@ const std::vector<std::string_view> guard_keys = {"quiet_hours", "messages_per_o
 const std::vector<std::string_view> supported_actions = {"send_message", "reply", "update_tracking", "flag_review",
                                                           "tag",          "untag", "schedule",        "capture", "stop"};
 const std::vector<std::string_view> update_tracking_keys = {"carrier"};
-const std::vector<std::string_view> schedule_keys = {"after", "event"};
+const std::vector<std::string_view> schedule_keys = {"after", "before", "at", "event"};
 const std::vector<std::string_view> capture_keys = {"attribute"};
 const std::vector<std::string_view> flag_review_keys = {"reason", "severity", "note"};
 const std::vector<std::string_view> severities = {"info", "warning", "critical"};
@@ -211,6 +211,7 @@ void loader::scope_warnings(std::size_t doc, const pointer& ptr, const json& nod
             if (r.then[i].kind == "tag" || r.then[i].kind == "untag" || r.then[i].kind == "schedule")
                 warning(doc, ptr / "then" / i, "\"" + r.then[i].kind + "\" needs an order, but " + join_on(r) +
                                                    " carries none; it will be skipped");
+    if (!orderless) anchor_warnings(doc, ptr, r);
     pointer where_ptr = node.contains("once_per") ? ptr / "once_per" : ptr;
     bool any_message = std::find(r.on.begin(), r.on.end(), "message.received") != r.on.end();
     bool only_shop = std::all_of(r.on.begin(), r.on.end(), [](const std::string& e) { return e.rfind("shop.", 0) == 0; });
@@ -219,6 +220,28 @@ void loader::scope_warnings(std::size_t doc, const pointer& ptr, const json& nod
     } else if (only_shop && r.once_per != detail::scope::event) {
         warning(doc, where_ptr, "shop events carry no order, so once_per \"" + r.once_per_name +
                                     "\" cannot be satisfied; use once_per \"event\"");
+    }
+}
+
+// A schedule "at" an order's (or a message's) time, in a rule some of whose
+// events carry no order (no message): for those events the time is missing,
+// and the schedule is skipped with a review item.
+void loader::anchor_warnings(std::size_t doc, const pointer& ptr, const detail::rule& r) {
+    for (std::size_t i = 0; i < r.then.size(); ++i) {
+        const auto& a = r.then[i];
+        if (a.kind != "schedule" || !a.anchored) continue;
+        std::vector<std::string> without;
+        for (const auto& e : r.on) {
+            const bool has_order = !(e == "message.received" || e == "conversation.created" || e.rfind("shop.", 0) == 0);
+            const bool has_message = e == "message.received";
+            if ((a.anchor.root == detail::root_kind::order && !has_order) || (a.anchor.root == detail::root_kind::message && !has_message))
+                without.push_back(e);
+        }
+        if (without.empty()) continue;
+        std::string events;
+        for (const auto& e : without) events += (events.empty() ? "" : ", ") + e;
+        warning(doc, ptr / "then" / i / "schedule" / "at",
+                "\"at\": \"" + a.anchor.path + "\" has no value for " + events + "; there the schedule is skipped with a review item");
     }
 }
 
@@ -389,6 +412,10 @@ void loader::compile_tag(std::size_t doc, const pointer& p, const std::string& n
 
 // {"schedule": {"after": "24h", "event": "engraving.reminder"}}: a durable
 // timer that fires timer.engraving.reminder for the order after 24 h.
+// With "at", the time counts from a timestamp of the event instead of from
+// now: {"schedule": {"before": "6h", "at": "order.rts_sla_time", "event": "sla.warning"}}
+// fires 6 h before the order's ready-to-ship deadline, {"after": "1h", "at": ...}
+// an hour after it, and "at" alone at that very time (docs/rules.md, "Actions").
 void loader::compile_schedule(std::size_t doc, const pointer& p, const json& params, detail::rule& r) {
     if (!params.is_object()) {
         error(doc, p, "expected schedule parameters such as {\"after\": \"24h\", \"event\": \"engraving.reminder\"}, found " + describe(params));
@@ -397,18 +424,8 @@ void loader::compile_schedule(std::size_t doc, const pointer& p, const json& par
     bool ok = known_params(doc, p, "schedule", params, schedule_keys);
     detail::action a;
     a.kind = "schedule";
-    auto after = params.find("after");
-    std::optional<std::chrono::seconds> d;
-    if (after != params.end() && after->is_string()) d = parse_duration(after->get<std::string>());
-    if (after == params.end()) {
-        error(doc, p, "schedule has no \"after\"; expected a duration such as \"24h\"");
-        ok = false;
-    } else if (!d || d->count() <= 0) {
-        error(doc, p / "after", "expected \"after\" to be a duration such as \"30m\", \"24h\" or \"3d\", found " + describe(*after));
-        ok = false;
-    } else {
-        a.after_s = d->count();
-    }
+    ok = compile_schedule_anchor(doc, p, params, a) && ok;
+    ok = compile_schedule_offset(doc, p, params, a) && ok;
     auto event = params.find("event");
     std::string name = event != params.end() && event->is_string() ? event->get<std::string>() : "";
     if (name.rfind("timer.", 0) == 0) name = name.substr(6);
@@ -423,6 +440,61 @@ void loader::compile_schedule(std::size_t doc, const pointer& p, const json& par
         schedule_sites_.push_back({a.timer, site{doc, p / "event", false}});
     }
     if (ok) r.then.push_back(std::move(a));
+}
+
+// "at": a timestamp field of the catalogue, such as "order.rts_sla_time".
+// Absent: the timer counts from when it is planned. False on an error.
+bool loader::compile_schedule_anchor(std::size_t doc, const pointer& p, const json& params, detail::action& a) {
+    auto at = params.find("at");
+    if (at == params.end()) return true;
+    std::vector<std::string_view> timestamps;
+    for (const auto& f : field_catalogue())
+        if (f.type == field_type::timestamp) timestamps.push_back(f.path);
+    const std::string path = at->is_string() ? at->get<std::string>() : "";
+    auto info = find_field(path);
+    if (!at->is_string() || !info) {
+        error(doc, p / "at", with_hint("expected \"at\" to name a timestamp field such as \"order.rts_sla_time\", found " + describe(*at),
+                                       path.empty() ? "timestamp fields: " + join(timestamps) : did_you_mean(path, timestamps)));
+        return false;
+    }
+    if (info->type != field_type::timestamp) {
+        error(doc, p / "at", "\"at\" must name a timestamp field, but " + path + " is a " + std::string(type_name(info->type)) +
+                                 "; timestamp fields: " + join(timestamps));
+        return false;
+    }
+    a.anchored = true;
+    a.anchor = *make_field_ref(path);
+    return true;
+}
+
+// "after" (from now, or after "at") or "before" (only with "at"): a
+// duration above zero. "at" alone fires at that time. False on an error.
+bool loader::compile_schedule_offset(std::size_t doc, const pointer& p, const json& params, detail::action& a) {
+    auto after = params.find("after"), before = params.find("before");
+    if (after != params.end() && before != params.end()) {
+        error(doc, p / "before", "schedule takes \"after\" or \"before\", not both");
+        return false;
+    }
+    if (before != params.end() && !a.anchored) {
+        error(doc, p / "before", "\"before\" needs \"at\": the timestamp to count back from, such as \"at\": \"order.rts_sla_time\"");
+        return false;
+    }
+    if (after == params.end() && before == params.end()) {
+        if (a.anchored || params.contains("at")) return a.anchored;   // at the time itself (or "at" was already reported)
+        error(doc, p, "schedule has no \"after\"; expected a duration such as \"24h\", or \"at\" with a timestamp such as \"order.rts_sla_time\"");
+        return false;
+    }
+    const bool is_before = before != params.end();
+    const json& written = is_before ? *before : *after;
+    const char* key = is_before ? "before" : "after";
+    std::optional<std::chrono::seconds> d;
+    if (written.is_string()) d = parse_duration(written.get<std::string>());
+    if (!d || d->count() <= 0) {
+        error(doc, p / key, std::string("expected \"") + key + "\" to be a duration such as \"30m\", \"24h\" or \"3d\", found " + describe(written));
+        return false;
+    }
+    a.after_s = is_before ? -d->count() : d->count();
+    return true;
 }
 
 // A timer that no rule listens to would fire into the void.

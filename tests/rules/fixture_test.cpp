@@ -150,7 +150,7 @@ TEST_CASE("Malformed fixtures are reported at file:line:column with what was exp
         {R"({"cases": [{"name": "a", "event": "order.status_changed", "expect": [{"rule": "r"}]}]})",
          R"(f.json:1:70: error: expected action has no "action")"},
         {R"({"cases": [{"name": "a", "event": "order.status_changed", "expect": [{"rule": "r", "action": "send_message", "txt": "x"}]}]})",
-         R"(f.json:1:110: error: unknown key "txt" in an expected action; allowed keys: rule, action, text, error, shadow; did you mean text?)"},
+         R"(f.json:1:110: error: unknown key "txt" in an expected action; allowed keys: rule, action, text, error, shadow, fire_at; did you mean text?)"},
         {R"({"cases": [{"name": "a", "event": "order.status_changed", "expect": [{"rule": "r", "action": "send_message", "shadow": "yes"}]}]})",
          R"(f.json:1:120: error: expected "shadow" to be true or false, found a string)"},
         {R"({"cases": [{"name": "a", "event": "order.status_changed", "expect": []}, {"name": "a", "event": "order.status_changed", "expect": []}]})",

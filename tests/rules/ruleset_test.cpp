@@ -54,7 +54,7 @@ TEST_CASE("The example rule files in etc/ load without errors or warnings", "[ru
           std::vector<std::string>{"thanks-awaiting-shipment", "ask-engraving-text", "thanks-delivered", "ship-from-warehouse", "damage-or-anger-to-staff",
                                    "where-is-my-order-shipped", "where-is-my-order", "capture-engraving", "engraving-follow-up",
                                    "which-order", "remind-engraving", "remind-engraving-fire", "shipping-sla",
-                                   "shipping-sla-missed", "return-requested"});
+                                   "shipping-sla-soon", "shipping-sla-missed", "return-requested"});
     CHECK(result.rules->template_names() ==
           std::vector<std::string>{"ask_engraving", "remind_engraving", "thanks_delivered", "thanks_for_order", "where_is_my_order"});
 }

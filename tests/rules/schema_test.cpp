@@ -643,3 +643,20 @@ TEST_CASE("The example rule files use nothing the schema does not list", "[schem
     }
     CHECK(rules > 0u);
 }
+
+TEST_CASE("The schema's schedule \"at\" lists exactly the timestamp fields, and its shape rules are the loader's", "[schema][deadline]") {
+    const json& schedule = resolve(def("action").at("properties").at("schedule"));
+    names timestamps;
+    for (const auto& f : field_catalogue())
+        if (f.type == field_type::timestamp) timestamps.insert(std::string(f.path));
+    CHECK(enum_of(schedule.at("properties").at("at")) == timestamps);
+    CHECK(schedule.at("required") == json{"event"});
+    CHECK(schedule.at("dependentRequired") == json{{"before", {"at"}}});
+    CHECK(schedule.at("not") == json{{"required", {"after", "before"}}});
+    CHECK(schedule.at("anyOf") == json{{{"required", {"after"}}}, {{"required", {"at"}}}});
+    // The same four shapes through the loader.
+    CHECK(loader_verdict(load_rule(rule_then({{"schedule", {{"at", "order.rts_sla_time"}, {"event", "x"}}}}))) == "accepted");
+    CHECK(has_error(load_rule(rule_then({{"schedule", {{"event", "x"}}}}))));
+    CHECK(has_error(load_rule(rule_then({{"schedule", {{"before", "1h"}, {"event", "x"}}}}))));
+    CHECK(has_error(load_rule(rule_then({{"schedule", {{"before", "1h"}, {"after", "1h"}, {"at", "order.paid_time"}, {"event", "x"}}}}))));
+}

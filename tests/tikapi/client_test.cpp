@@ -581,3 +581,33 @@ TEST_CASE("requests that never reached TikTok are not counted against the quota"
     CHECK_FALSE(res.error().request_sent);
     CHECK(c.cs_calls_today() == 0);
 }
+
+TEST_CASE("a 45101004 sets the day's customer-service count to the quota, and a stored count resumes", "[client][quota]") {
+    fake_tiktok tiktok;
+    tiktok.respond = [](const http_request& req) {
+        if (req.path() == "/customer_service/202309/conversations/conv-1/messages/read") return error_envelope(200, 45101004);
+        return ok_envelope(json::object());
+    };
+    auto options = tiktok.options();
+    options.cs_daily_quota = 30;
+    std::vector<std::int64_t> told;
+    options.on_cs_count = [&told](std::int64_t n) { told.push_back(n); };
+    client c(tiktok.ioc.get_executor(), std::move(options));
+    c.resume_cs_calls(7);   // as after a restart
+    CHECK(c.cs_calls_today() == 7);
+    c.resume_cs_calls(3);   // never lower than what was counted
+    CHECK(c.cs_calls_today() == 7);
+    auto counts = run(tiktok.ioc, [&]() -> asio::awaitable<std::vector<std::int64_t>> {
+        std::vector<std::int64_t> out;
+        auto a = co_await c.get_conversations(20, "", access_token);
+        out.push_back(c.cs_calls_today());
+        auto b = co_await c.mark_read("conv-1", access_token);   // TikTok: the quota is reached
+        CHECK_FALSE(b.ok());
+        out.push_back(c.cs_calls_today());
+        (void)a;
+        tiktok.server.stop();
+        co_return out;
+    }());
+    CHECK(counts == std::vector<std::int64_t>{8, 30});
+    CHECK(told == std::vector<std::int64_t>{8, 30});
+}

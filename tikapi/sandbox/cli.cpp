@@ -22,7 +22,7 @@ namespace orderflow::sandbox {
 std::string usage() {
     return "usage: orderflow-sandbox --listen 127.0.0.1:PORT --app-key KEY --app-secret-file FILE "
            "--shop-cipher CIPHER [--shop-id ID] [--webhook-url URL] [--retry-scale 0.001] "
-           "[--access-ttl 604800] [--seed N] [--hold-seconds 3600] [--auto-advance N,M] "
+           "[--access-ttl 604800] [--seed N] [--hold-seconds 3600] [--handling-seconds 172800] [--cs-daily-quota 10000] [--auto-advance N,M] "
            "[--webhook-cancel-status CANCEL|CANCELLED] [--require-subscription true|false] [--rate-limit-qps 50] "
            "[--fault-error-share S] [--fault-throttle-share S] [--fault-drop-share S] [--fault-drop-after-share S] "
            "[--fault-slow-share S] [--fault-slow-ms MS] [--webhook-lose-share S] [--webhook-duplicate-share S] "
@@ -96,6 +96,14 @@ std::variant<command_line, std::string> parse_command_line(int argc, const char*
             auto v = detail::parse_int(value);
             if (!v || *v < 0) return "--hold-seconds must be a non-negative number of seconds";
             cl.shop.hold_seconds = *v;
+        } else if (arg == "--handling-seconds") {
+            auto v = detail::parse_int(value);
+            if (!v || *v < 0) return "--handling-seconds must be a non-negative number of seconds";
+            cl.shop.handling_seconds = *v;
+        } else if (arg == "--cs-daily-quota") {
+            auto v = detail::parse_int(value);
+            if (!v || *v < 0) return "--cs-daily-quota must be a non-negative integer (customer-service calls per UTC day)";
+            cl.shop.cs_daily_quota = *v;
         } else if (arg == "--rate-limit-qps") {
             auto v = detail::parse_int(value);
             if (!v || *v < 0) return "--rate-limit-qps must be a non-negative integer (0 disables throttling)";

@@ -321,6 +321,30 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         return reply(200, order_json(o));
     }
 
+    // --- deadlines and the customer-service quota ---------------------------------
+    // POST /control/orders/{id}/deadlines {"rts_sla_time"?: unix s, "tts_sla_time"?, "shipping_due_time"?,
+    // "collection_due_time"?, "delivery_due_time"?}: replaces those deadlines (0 removes one, null
+    // restores the computed one); no notification, as TikTok sends none for a moved deadline.
+    if (is("POST", {"orders", "*", "deadlines"})) {
+        auto it = order_index_.find(seg[2]);
+        if (it == order_index_.end()) return error(404, "no order " + seg[2]);
+        order& o = orders_[it->second];
+        auto overrides = o.deadline_overrides;
+        for (const auto& [key, value] : body.items()) {
+            const auto& names = deadline_names();
+            if (std::find(names.begin(), names.end(), key) == names.end())
+                return error(400, "unknown deadline '" + key + "'; known: rts_sla_time, tts_sla_time, shipping_due_time, collection_due_time, delivery_due_time");
+            if (value.is_null()) overrides.erase(key);
+            else if (value.is_number_integer() && value.get<std::int64_t>() >= 0) overrides[key] = value.get<std::int64_t>();
+            else return error(400, key + " must be unix seconds (0 removes it, null restores the computed one)");
+        }
+        o.deadline_overrides = std::move(overrides);
+        return reply(200, order_json(o));
+    }
+    // GET /control/cs_quota: customer-service calls accepted today (UTC) and the quota.
+    if (is("GET", {"cs_quota"}))
+        return reply(200, {{"day", now() / 86400}, {"used", cs_calls_today()}, {"quota", options_.cs_daily_quota}});
+
     // POST /control/orders/{id}/address {"prefecture"?, "city"?, "address_line1"?, "address_detail"?, "postal_code"?}: type 3.
     if (is("POST", {"orders", "*", "address"})) {
         auto it = order_index_.find(seg[2]);
@@ -430,12 +454,15 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
     // GET /control/calls/summary[?path=prefix][&since_seq=N]
     if (is("GET", {"calls", "summary"})) return reply(200, calls_summary(query));
 
-    // GET / POST /control/settings: hold_seconds, auto_advance, webhook_cancel_status, require_subscription, rate_limit_qps.
+    // GET / POST /control/settings: hold_seconds, auto_advance, webhook_cancel_status, require_subscription, rate_limit_qps,
+    // handling_seconds, cs_daily_quota.
     if (is("GET", {"settings"})) return reply(200, settings_json());
     if (is("POST", {"settings"})) {
         shop_options& o = options_;
-        std::int64_t hold = o.hold_seconds, qps = o.rate_limit_qps;
+        std::int64_t hold = o.hold_seconds, qps = o.rate_limit_qps, handling = o.handling_seconds, cs_quota = o.cs_daily_quota;
         if (auto problem = read_count(body, "hold_seconds", hold)) return error(400, *problem);
+        if (auto problem = read_count(body, "handling_seconds", handling)) return error(400, *problem);
+        if (auto problem = read_count(body, "cs_daily_quota", cs_quota)) return error(400, *problem);
         if (auto problem = read_count(body, "rate_limit_qps", qps)) return error(400, *problem);
         std::int64_t transit = o.auto_in_transit_after, delivered = o.auto_delivered_after;
         if (auto a = body.find("auto_advance"); a != body.end()) {
@@ -456,6 +483,8 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
             require = r->get<bool>();
         }
         o.hold_seconds = hold;
+        o.handling_seconds = handling;
+        o.cs_daily_quota = cs_quota;
         o.rate_limit_qps = qps;
         o.auto_in_transit_after = transit;
         o.auto_delivered_after = delivered;
@@ -525,7 +554,9 @@ json shop::settings_json() const {
             {"auto_advance", advance},
             {"webhook_cancel_status", o.webhook_cancel_status},
             {"require_subscription", o.require_subscription},
-            {"rate_limit_qps", o.rate_limit_qps}};
+            {"rate_limit_qps", o.rate_limit_qps},
+            {"handling_seconds", o.handling_seconds},
+            {"cs_daily_quota", o.cs_daily_quota}};
 }
 
 json shop::faults_json() const {

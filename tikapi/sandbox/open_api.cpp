@@ -33,6 +33,7 @@ namespace {
 
 // Error codes (docs/tiktok-shop-api.md §4).
 constexpr std::int64_t rate_limited = 36009002;
+constexpr std::int64_t cs_quota_reached = 45101004;
 constexpr std::int64_t internal_error = 36009003;
 constexpr std::int64_t bad_request = 36009004;   // app_key, timestamp, unexpected shop_cipher, parameters
 constexpr std::int64_t invalid_path = 36009009;
@@ -295,11 +296,28 @@ std::optional<shop::api_reply> shop::check_rate(api_context& ctx, int route_inde
     return std::nullopt;
 }
 
+// The customer-service quota (§4): cs_daily_quota accepted calls per UTC
+// day, then 45101004 until midnight UTC. Refused calls do not count.
+std::optional<shop::api_reply> shop::check_cs_quota(api_context& ctx) {
+    if (ctx.path.find("/customer_service/") == std::string::npos) return std::nullopt;
+    const std::int64_t day = now() / 86400;
+    if (day != cs_day_) {
+        cs_day_ = day;
+        cs_calls_ = 0;
+    }
+    if (cs_calls_ >= options_.cs_daily_quota)
+        return fail(200, cs_quota_reached,
+                    "The query quota has been reached (" + std::to_string(options_.cs_daily_quota) + " request per day)");
+    ++cs_calls_;
+    return std::nullopt;
+}
+
 shop::api_reply shop::dispatch(api_context& ctx, int route_index) {
     const route& found = routes()[static_cast<std::size_t>(route_index)];
     if (found.signed_call) {
         if (auto throttled = check_rate(ctx, route_index)) return std::move(*throttled);
         if (auto rejected = check_signed(ctx, found.shop_scoped)) return std::move(*rejected);
+        if (auto over = check_cs_quota(ctx)) return std::move(*over);
     }
     const std::string& id = ctx.captured;
     switch (found.id) {

@@ -500,7 +500,7 @@ json shop::order_json(const order& o) const {
     if (o.rts_time) j["rts_time"] = o.rts_time;
     if (o.collection_time) j["collection_time"] = o.collection_time;
     if (o.delivery_time) j["delivery_time"] = o.delivery_time;
-    if (o.status == "ON_HOLD") j["rts_sla_time"] = o.hold_until + 2 * 86400;
+    for (const auto& [name, at] : order_deadlines(o, options_.handling_seconds)) j[name] = at;
     if (o.shipped()) {
         j["tracking_number"] = o.tracking_number;
         j["shipping_provider"] = o.shipping_provider_name;

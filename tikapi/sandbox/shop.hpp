@@ -88,6 +88,9 @@ struct shop_options {
     std::int64_t auto_delivered_after = -1;   // seconds after shipping until DELIVERED; -1: only via control
     std::string webhook_cancel_status = "CANCEL";   // type 1 order_status of a cancelled order (§5), or "CANCELLED"
     bool require_subscription = false;        // deliver only event types subscribed through /event/202309/webhooks
+    // Deadlines and the customer-service quota (docs/tiktok-shop-api.md §4, §6).
+    std::int64_t handling_seconds = 2 * 86400;   // rts_sla_time: this long after payment, or after the ON_HOLD window
+    std::int64_t cs_daily_quota = 10000;         // customer-service calls per UTC day; past it 45101004
     fault_options faults;
 };
 
@@ -135,6 +138,9 @@ struct order {
     int shipping_info_updates = 0;        // successful shipping_info/update calls
     std::vector<tracking_event> tracking; // oldest first
     std::string cancel_id, return_id;     // set by the first type 11 / type 12 notification
+    // Deadlines set through /control/orders/{id}/deadlines, by name
+    // ("rts_sla_time", ...): they replace the computed ones (order_deadlines).
+    std::map<std::string, std::int64_t> deadline_overrides;
 
     bool has_package() const { return package_create_time != 0; }
     bool shipped() const { return rts_time != 0; }
@@ -143,6 +149,16 @@ struct order {
 // PROCESSING before shipping, FULFILLING once shipped, COMPLETED once
 // delivered, CANCELLED; TO_FULFILL while unpaid (line items only).
 std::string_view package_status(const order& o);
+
+// The five deadlines of an order (§6), by field name, unix seconds: none
+// before payment. rts_sla_time is the end of the ON_HOLD window (or the
+// payment) plus handling_seconds; tts_sla_time and shipping_due_time a day
+// later; collection_due_time two days and delivery_due_time five days after
+// rts_sla_time. deadline_overrides replace them one by one (0 removes one).
+// deadlines.cpp.
+std::map<std::string, std::int64_t> order_deadlines(const order& o, std::int64_t handling_seconds);
+// The names order_deadlines uses, in §6's order.
+const std::vector<std::string>& deadline_names();
 
 struct message {
     std::string id, conversation_id, type, content;   // content is the JSON string, e.g. {"content":"hi"}
@@ -255,6 +271,8 @@ public:
     // Starts load mode (replacing a running one); see load_options.
     void start_load(const load_options& load);
 
+    // Customer-service calls accepted today (UTC) and the day, for /control/cs_quota.
+    std::int64_t cs_calls_today() const { return now() / 86400 == cs_day_ ? cs_calls_ : 0; }
     // The 202309 "Order object" JSON (§6) of an order.
     nlohmann::json order_json(const order& o) const;
 
@@ -343,6 +361,7 @@ private:
     served open_api(const tikapi::http_request& request);
     api_reply dispatch(api_context& ctx, int route_index);
     std::optional<api_reply> check_rate(api_context& ctx, int route_index);
+    std::optional<api_reply> check_cs_quota(api_context& ctx);
     std::optional<api_reply> check_app_credentials(api_context& ctx, std::string_view grant_type);
     api_reply issue_tokens();
     api_reply token_get(api_context& ctx);
@@ -434,6 +453,7 @@ private:
     std::function<void()> on_timers_changed_;
     std::vector<fault> faults_;
     std::map<std::string, std::vector<std::int64_t>> rate_windows_;   // api+app+shop -> accepted call times (ms)
+    std::int64_t cs_day_ = -1, cs_calls_ = 0;   // customer-service calls accepted in UTC day cs_day_ (days since 1970)
     std::map<std::string, subscription> subscriptions_;              // event_type -> subscription
     std::int64_t next_timer_second_ = 0;   // 0: no order has a timed change due; else the earliest such second
     load_state load_;
