@@ -47,8 +47,8 @@ TEST_CASE("Testing a cancellation or return field outside its event is a warning
     std::vector<std::string> lines;
     for (const auto& d : result.diagnostics) lines.push_back(d.to_string());
     CHECK(lines == std::vector<std::string>{
-        "f.json:3:52: warning: event.cancel_status is set only on order.cancellation_changed, and this rule listens to order.status_changed: here it is always missing",
-        "f.json:4:68: warning: event.return_status is set only on order.return_changed, and this rule listens to order.cancellation_changed: here it is always missing",
+        "f.json:3:54: warning: event.cancel_status is set only on order.cancellation_changed, and this rule listens to order.status_changed: here it is always missing",
+        "f.json:4:71: warning: event.return_status is set only on order.return_changed, and this rule listens to order.cancellation_changed: here it is always missing",
         "f.json:5:73: warning: event.create_time is set only on order.cancellation_changed or order.return_changed, and this rule listens to message.received: here it is always missing"});
 }
 
