@@ -203,7 +203,8 @@ TEST_CASE("With the webhooks lost, the poller finds the cancellation request and
     // The lost notification arrives late after all: the same change, ignored.
     REQUIRE(s.control("POST", "/control/faults/random", {{"webhook_lose_share", 0.0}}).status == 200);
     std::string notification;
-    for (const auto& w : s.control("GET", "/control/webhooks").json_body().at("webhooks"))
+    const json hooks = s.control("GET", "/control/webhooks").json_body();   // named: the loop must not outlive it
+    for (const auto& w : hooks.at("webhooks"))
         if (w.value("type", 0) == 11 && w.value("order_id", "") == o.id) notification = w.at("notification_id").get<std::string>();
     REQUIRE_FALSE(notification.empty());
     REQUIRE(s.control("POST", "/control/webhooks/redeliver", {{"notification_id", notification}}).status == 200);
