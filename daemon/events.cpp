@@ -73,6 +73,15 @@ std::string change_key_of(int type, const json& data) {
         std::string id = string_field(data, "message_id");
         if (!id.empty()) return "msg:" + id;
     }
+    // After-sales: one change per cancellation or return and status.
+    if (type == 11) {
+        std::string id = string_field(data, "cancel_id"), status = string_field(data, "cancel_status");
+        if (!id.empty() && !status.empty()) return "cancel:" + id + ":" + tikapi::normalize_cancel_status(status);
+    }
+    if (type == 12) {
+        std::string id = string_field(data, "return_id"), status = string_field(data, "return_status");
+        if (!id.empty() && !status.empty()) return "return:" + id + ":" + status;
+    }
     return {};
 }
 
@@ -110,6 +119,38 @@ storage::new_event inbox_event_from_polled_message(const tikapi::cs_message& m, 
     e.payload = json{{"type", 14}, {"source", "poll"}, {"data", std::move(data)}}.dump();
     e.received_at = now;
     return e;
+}
+
+// After-sales changes the poller found: shaped like their webhooks (types
+// 11 and 12, docs/tiktok-shop-api.md §5), so rules see the same event.* fields.
+namespace {
+
+storage::new_event polled_event(int type, const char* event, std::string order_id, json data, std::int64_t now) {
+    storage::new_event e;
+    e.change_key = change_key_of(type, data);
+    e.dedupe_key = "poll:" + e.change_key;
+    e.source = "poll";
+    e.topic = type;
+    e.event = event;
+    e.order_id = std::move(order_id);
+    e.payload = json{{"type", type}, {"source", "poll"}, {"data", std::move(data)}}.dump();
+    e.received_at = now;
+    return e;
+}
+
+}  // namespace
+
+storage::new_event inbox_event_from_polled_cancellation(const tikapi::cancellation& c, std::int64_t now) {
+    json data{{"order_id", c.order_id},    {"cancellations_role", c.role}, {"cancel_status", c.status},
+              {"cancel_id", c.id},         {"create_time", c.create_time}, {"update_time", c.update_time}};
+    return polled_event(11, "order.cancellation_changed", c.order_id, std::move(data), now);
+}
+
+storage::new_event inbox_event_from_polled_return(const tikapi::return_order& r, std::int64_t now) {
+    json data{{"order_id", r.order_id}, {"return_id", r.id},          {"return_role", r.role},
+              {"return_type", r.type},  {"return_status", r.status},  {"create_time", r.create_time},
+              {"update_time", r.update_time}};
+    return polled_event(12, "order.return_changed", r.order_id, std::move(data), now);
 }
 
 json order_view(const tikapi::order& o) {
@@ -152,7 +193,11 @@ json order_view(const tikapi::order& o) {
                 {"tts_sla_time", deadline(o.tts_sla_time)},
                 {"shipping_due_time", deadline(o.shipping_due_time)},
                 {"collection_due_time", deadline(o.collection_due_time)},
-                {"delivery_due_time", deadline(o.delivery_due_time)}};
+                {"delivery_due_time", deadline(o.delivery_due_time)},
+                // after-sales (Get Order Detail)
+                {"is_buyer_request_cancel", o.is_buyer_request_cancel},
+                {"cancel_reason", o.cancel_reason},
+                {"cancellation_initiator", o.cancellation_initiator}};
 }
 
 json message_view(const json& data) {

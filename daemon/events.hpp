@@ -31,8 +31,9 @@ std::string normalize_status(std::string_view status);
 
 // The change a webhook reports, shared with the poller so that a webhook and
 // a poll that see the same change make one event: "order:ID:STATUS" for an
-// order status change (type 1), "msg:ID" for a new message (type 14), ""
-// for topics the poller cannot see.
+// order status change (type 1), "msg:ID" for a new message (type 14),
+// "cancel:CANCEL_ID:CANCEL_STATUS" (type 11), "return:RETURN_ID:RETURN_STATUS"
+// (type 12), "" for topics the poller cannot see.
 std::string change_key_of(int type, const nlohmann::json& data);
 
 // The inbox row for an order the poller found changed: an
@@ -43,6 +44,12 @@ storage::new_event inbox_event_from_polled_order(const tikapi::order& o, std::in
 // shaped like a type 14 webhook, source "poll".
 storage::new_event inbox_event_from_polled_message(const tikapi::cs_message& m, const std::string& conversation_id,
                                                    std::int64_t now);
+
+// The inbox rows for a cancellation or a return the poller found:
+// order.cancellation_changed / order.return_changed, shaped like a type 11 /
+// type 12 webhook (with update_time besides), source "poll".
+storage::new_event inbox_event_from_polled_cancellation(const tikapi::cancellation& c, std::int64_t now);
+storage::new_event inbox_event_from_polled_return(const tikapi::return_order& r, std::int64_t now);
 
 // The order as rules see it (rules/fields.hpp lists the fields).
 nlohmann::json order_view(const tikapi::order& o);

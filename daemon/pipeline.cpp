@@ -61,6 +61,15 @@ rules::context event_context(const storage::event_row& e, std::int64_t now, cons
     for (const char* key : {"package_id", "carrier", "tracking_number"})
         if (data.contains(key) && data[key].is_string() && !data[key].get_ref<const std::string&>().empty())
             ctx.event_data[key] = data[key];
+    // After-sales: what a cancellation (type 11) or a return (type 12) says.
+    for (const char* key : {"cancel_id", "cancel_status", "cancellations_role", "return_id", "return_type",
+                            "return_status", "return_role"})
+        if (data.contains(key) && data[key].is_string() && !data[key].get_ref<const std::string&>().empty())
+            ctx.event_data[key] = key == std::string_view("cancel_status")
+                                      ? json(tikapi::normalize_cancel_status(data[key].get<std::string>()))
+                                      : data[key];
+    if ((e.topic == 11 || e.topic == 12) && data.contains("create_time") && data["create_time"].is_number_integer())
+        ctx.event_data["create_time"] = data["create_time"];
     if (e.event == "message.received") ctx.message = message_view(data);
     return ctx;
 }

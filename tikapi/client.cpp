@@ -479,6 +479,61 @@ boost::asio::awaitable<result<order_page>> client::search_orders(const order_sea
     co_return page;
 }
 
+namespace {
+
+// The query of the after-sales searches: paging and sort.
+std::map<std::string, std::string> search_query(int page_size, const std::string& page_token, const std::string& sort_field,
+                                                const std::string& sort_order) {
+    std::map<std::string, std::string> query;
+    query["page_size"] = std::to_string(page_size);
+    if (!page_token.empty()) query["page_token"] = page_token;
+    if (!sort_field.empty()) query["sort_field"] = sort_field;
+    if (!sort_order.empty()) query["sort_order"] = sort_order;
+    return query;
+}
+
+// The body filters both after-sales searches share.
+void time_filters(json& body, const std::optional<std::int64_t>& create_ge, const std::optional<std::int64_t>& create_lt,
+                  const std::optional<std::int64_t>& update_ge, const std::optional<std::int64_t>& update_lt) {
+    if (create_ge) body["create_time_ge"] = *create_ge;
+    if (create_lt) body["create_time_lt"] = *create_lt;
+    if (update_ge) body["update_time_ge"] = *update_ge;
+    if (update_lt) body["update_time_lt"] = *update_lt;
+}
+
+}  // namespace
+
+boost::asio::awaitable<result<cancellation_page>> client::search_cancellations(const cancellation_search& q,
+                                                                               const orderflow::secret& access_token) {
+    const std::string path = "/return_refund/202309/cancellations/search";
+    if (auto bad = page_size_error(path, q.page_size, max_cancellation_page_size); !bad.ok()) co_return bad.error();
+    auto query = search_query(q.page_size, q.page_token, q.sort_field, q.sort_order);
+    json body = json::object();
+    if (!q.order_ids.empty()) body["order_ids"] = q.order_ids;
+    if (!q.cancel_status.empty()) body["cancel_status"] = q.cancel_status;
+    time_filters(body, q.create_time_ge, q.create_time_lt, q.update_time_ge, q.update_time_lt);
+    auto data = co_await call("POST", path, std::move(query), &body, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return at_path(parse_cancellation_page(data.value()), path);
+}
+
+boost::asio::awaitable<result<return_page>> client::search_returns(const return_search& q,
+                                                                   const orderflow::secret& access_token) {
+    const std::string path = "/return_refund/202309/returns/search";
+    if (q.page_size < min_return_page_size || q.page_size > max_return_page_size)
+        co_return make_error(error_kind::decode, path + ": page_size must be " + std::to_string(min_return_page_size) + ".." +
+                                                     std::to_string(max_return_page_size) + ", got " + std::to_string(q.page_size));
+    auto query = search_query(q.page_size, q.page_token, q.sort_field, q.sort_order);
+    json body = json::object();
+    if (!q.order_ids.empty()) body["order_ids"] = q.order_ids;
+    if (!q.return_status.empty()) body["return_status"] = q.return_status;
+    if (!q.return_types.empty()) body["return_types"] = q.return_types;
+    time_filters(body, q.create_time_ge, q.create_time_lt, q.update_time_ge, q.update_time_lt);
+    auto data = co_await call("POST", path, std::move(query), &body, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return at_path(parse_return_page(data.value()), path);
+}
+
 boost::asio::awaitable<result<package>> client::get_package_detail(std::string_view package_id,
                                                                    const orderflow::secret& access_token) {
     auto segment = id_segment(package_id, "package", "get package detail");

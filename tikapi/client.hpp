@@ -83,6 +83,10 @@ inline constexpr int max_conversation_page_size = 20;
 inline constexpr int max_message_page_size = 10;
 inline constexpr std::size_t max_webhook_address_chars = 255;
 inline constexpr std::int64_t cs_daily_quota = 10000;   // error 45101004 past it
+// After-sales searches (docs/tiktok-shop-api.md, "Cancellations and returns").
+inline constexpr int max_cancellation_page_size = 50;
+inline constexpr int min_return_page_size = 10;
+inline constexpr int max_return_page_size = 50;
 
 class client {
 public:
@@ -185,6 +189,15 @@ public:
     // lost answer may come back as TikTok's error for a missing subscription.
     boost::asio::awaitable<result<nothing>> delete_webhook(std::string_view event_type,
                                                            const orderflow::secret& access_token);
+
+    // After-sales (docs/tiktok-shop-api.md, "Cancellations and returns"):
+    // read only. orderflow never approves or rejects a cancellation or a return.
+    // POST /return_refund/202309/cancellations/search, page_size 1..50.
+    boost::asio::awaitable<result<cancellation_page>> search_cancellations(const cancellation_search& q,
+                                                                           const orderflow::secret& access_token);
+    // POST /return_refund/202309/returns/search, page_size 10..50.
+    boost::asio::awaitable<result<return_page>> search_returns(const return_search& q,
+                                                               const orderflow::secret& access_token);
 
     // Customer-service requests that reached TikTok (answered, or failed
     // after being sent) in the current UTC day by options().clock, retries

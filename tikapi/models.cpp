@@ -1,5 +1,5 @@
 // Defensive decoding of token, order, package, logistics, customer-service,
-// shop and webhook payloads (see models.hpp).
+// shop, webhook and after-sales (cancellation, return) payloads (see models.hpp).
 //
 // A small field reader collects the first type error with its JSON path
 // ("order.line_items[1].sale_price must be a string") instead of throwing,
@@ -206,6 +206,7 @@ result<order> parse_order_named(const json& j, const std::string& name) {
     r.string(j, "shipping_provider_id", o.shipping_provider_id);
     r.string(j, "warehouse_id", o.warehouse_id);
     r.string(j, "cancel_reason", o.cancel_reason);
+    r.string(j, "cancellation_initiator", o.cancellation_initiator);
     r.string(j, "fulfillment_type", o.fulfillment_type);
     r.integer(j, "create_time", o.create_time);
     r.integer(j, "update_time", o.update_time);
@@ -525,6 +526,81 @@ result<std::vector<webhook_subscription>> parse_webhooks(const nlohmann::json& d
             if (r.failed()) return decode_error(r.error());
             return w;
         });
+}
+
+// --- After-sales: cancellations and returns --------------------------------------
+
+std::string normalize_cancel_status(std::string_view status) {
+    if (status == "CANCELLATION_REQUEST_CANCEL") return "CANCELLATION_REQUEST_CANCELLED";
+    return std::string(status);
+}
+
+namespace {
+
+result<cancellation> parse_cancellation_named(const json& j, const std::string& name) {
+    if (!j.is_object()) return decode_error(name + " must be an object");
+    cancellation c;
+    reader r(name);
+    r.string(j, "cancel_id", c.id);
+    r.string(j, "order_id", c.order_id);
+    r.string(j, "cancel_status", c.status);
+    r.string(j, "cancel_type", c.cancel_type);
+    r.string(j, "cancel_reason", c.reason);
+    r.integer(j, "create_time", c.create_time);
+    r.integer(j, "update_time", c.update_time);
+    // The reference page names the initiator `role`; the webhook calls it
+    // cancellations_role. GUESS: either may appear, `role` wins.
+    std::string webhook_role;
+    r.string(j, "role", c.role);
+    r.string(j, "cancellations_role", webhook_role);
+    if (r.failed()) return decode_error(r.error());
+    if (c.role.empty()) c.role = std::move(webhook_role);
+    if (c.id.empty()) return decode_error(name + ".cancel_id is missing");
+    c.status = normalize_cancel_status(c.status);
+    return c;
+}
+
+result<return_order> parse_return_named(const json& j, const std::string& name) {
+    if (!j.is_object()) return decode_error(name + " must be an object");
+    return_order o;
+    reader r(name);
+    r.string(j, "return_id", o.id);
+    r.string(j, "order_id", o.order_id);
+    r.string(j, "return_type", o.type);
+    r.string(j, "return_status", o.status);
+    r.string(j, "return_reason", o.reason);
+    r.integer(j, "create_time", o.create_time);
+    r.integer(j, "update_time", o.update_time);
+    std::string webhook_role;   // as for cancellations: `role` here, return_role in the webhook
+    r.string(j, "role", o.role);
+    r.string(j, "return_role", webhook_role);
+    if (r.failed()) return decode_error(r.error());
+    if (o.role.empty()) o.role = std::move(webhook_role);
+    if (o.id.empty()) return decode_error(name + ".return_id is missing");
+    return o;
+}
+
+}  // namespace
+
+result<cancellation> parse_cancellation(const nlohmann::json& j) { return parse_cancellation_named(j, "cancellation"); }
+result<return_order> parse_return_order(const nlohmann::json& j) { return parse_return_named(j, "return"); }
+
+result<cancellation_page> parse_cancellation_page(const nlohmann::json& data) {
+    auto cancellations = parse_list<cancellation>(data, "cancellations", parse_cancellation_named);
+    if (!cancellations.ok()) return cancellations.error();
+    cancellation_page page;
+    page.cancellations = std::move(cancellations).value();
+    if (auto e = page_fields(data, page.next_page_token, &page.total_count)) return *e;
+    return page;
+}
+
+result<return_page> parse_return_page(const nlohmann::json& data) {
+    auto returns = parse_list<return_order>(data, "return_orders", parse_return_named);
+    if (!returns.ok()) return returns.error();
+    return_page page;
+    page.returns = std::move(returns).value();
+    if (auto e = page_fields(data, page.next_page_token, &page.total_count)) return *e;
+    return page;
 }
 
 }  // namespace orderflow::tikapi

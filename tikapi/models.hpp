@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace orderflow::tikapi {
@@ -47,6 +48,7 @@ struct order {
         delivery_option_name, tracking_number, shipping_provider, shipping_provider_id, currency, total_amount,
         recipient_name;   // recipient_address.name, or first_name + " " + last_name
     std::string warehouse_id, cancel_reason, fulfillment_type;   // fulfillment_type: e.g. FULFILLMENT_BY_SELLER
+    std::string cancellation_initiator;   // BUYER, SELLER or SYSTEM once cancelled; "" otherwise
     std::int64_t create_time = 0, update_time = 0, paid_time = 0;
     std::int64_t rts_time = 0, delivery_time = 0, cancel_time = 0, shipping_due_time = 0;   // unix seconds, 0 if absent
     // TikTok's deadlines for the order (§6), unix seconds, 0 if absent.
@@ -197,5 +199,67 @@ struct webhook_subscription {
     std::int64_t create_time = 0, update_time = 0;
 };
 result<std::vector<webhook_subscription>> parse_webhooks(const nlohmann::json& data);
+
+// --- After-sales: cancellations and returns (docs/tiktok-shop-api.md,
+// "Cancellations and returns") ------------------------------------------------
+
+// One of data.cancellations[] of Search Cancellations. `cancel_id` is
+// required. `role` is the initiator (BUYER, SELLER, SYSTEM); the status is
+// spelled CANCELLATION_REQUEST_CANCELLED in answers, while the request filter
+// documents CANCELLATION_REQUEST_CANCEL: both are read as CANCELLED.
+struct cancellation {
+    std::string id, order_id, status, role, cancel_type, reason;
+    std::int64_t create_time = 0, update_time = 0;
+};
+result<cancellation> parse_cancellation(const nlohmann::json& j);
+
+// POST /return_refund/202309/cancellations/search: the filters go in the
+// body when set; sort and paging in the query. page_size 1..50.
+struct cancellation_search {
+    std::vector<std::string> order_ids, cancel_status;
+    std::optional<std::int64_t> create_time_ge, create_time_lt, update_time_ge, update_time_lt;
+    std::string sort_field = "update_time";   // create_time or update_time
+    std::string sort_order = "ASC";
+    int page_size = 50;
+    std::string page_token;
+};
+
+struct cancellation_page {
+    std::vector<cancellation> cancellations;
+    std::string next_page_token;
+    std::int64_t total_count = 0;
+};
+result<cancellation_page> parse_cancellation_page(const nlohmann::json& data);
+
+// One of data.return_orders[] of Search Returns. `return_id` is required.
+// type: REFUND, RETURN_AND_REFUND, REPLACEMENT; role: BUYER, SELLER,
+// OPERATOR, SYSTEM.
+struct return_order {
+    std::string id, order_id, type, status, role, reason;
+    std::int64_t create_time = 0, update_time = 0;
+};
+result<return_order> parse_return_order(const nlohmann::json& j);
+
+// POST /return_refund/202309/returns/search. page_size 10..50 (the reference
+// page gives that range).
+struct return_search {
+    std::vector<std::string> order_ids, return_status, return_types;
+    std::optional<std::int64_t> create_time_ge, create_time_lt, update_time_ge, update_time_lt;
+    std::string sort_field = "update_time";
+    std::string sort_order = "ASC";
+    int page_size = 50;
+    std::string page_token;
+};
+
+struct return_page {
+    std::vector<return_order> returns;
+    std::string next_page_token;
+    std::int64_t total_count = 0;
+};
+result<return_page> parse_return_page(const nlohmann::json& data);
+
+// CANCELLATION_REQUEST_CANCEL (the search filter's spelling) ->
+// CANCELLATION_REQUEST_CANCELLED (the webhook's and the answer's); others unchanged.
+std::string normalize_cancel_status(std::string_view status);
 
 }  // namespace orderflow::tikapi

@@ -191,6 +191,17 @@ asio::awaitable<void> poller::loop() {
                 bool expired = co_await poll_orders(*token);
                 if (expired) co_await tokens_.refresh_after_rejection();
                 token = co_await tokens_.access();
+                // After-sales (after_sales_poll.cpp), each with its own cursor.
+                if (token && !stopping_) {
+                    expired = co_await poll_cancellations(*token);
+                    if (expired) co_await tokens_.refresh_after_rejection();
+                    token = co_await tokens_.access();
+                }
+                if (token && !stopping_) {
+                    expired = co_await poll_returns(*token);
+                    if (expired) co_await tokens_.refresh_after_rejection();
+                    token = co_await tokens_.access();
+                }
                 if (token && !stopping_) {
                     expired = co_await poll_messages(*token);
                     if (expired) co_await tokens_.refresh_after_rejection();

@@ -5,7 +5,9 @@
 // would have, so a change seen by both is one event. Cursors (daemon_state
 // "poll.orders", "poll.messages") advance to the start of a pass that read
 // every page; on the very first start they begin at poll.start ("now" by
-// default), so the shop's history is not messaged.
+// default), so the shop's history is not messaged. Cancellations and returns
+// are searched the same way (after_sales_poll.cpp; cursors
+// "poll.cancellations", "poll.returns").
 #pragma once
 
 #include "common/secret.hpp"
@@ -48,6 +50,9 @@ public:
     // TikTok said the token expired (the caller refreshes it).
     boost::asio::awaitable<bool> poll_orders(const orderflow::secret& token);
     boost::asio::awaitable<bool> poll_messages(const orderflow::secret& token);
+    // After-sales passes (after_sales_poll.cpp): cancellations and returns.
+    boost::asio::awaitable<bool> poll_cancellations(const orderflow::secret& token);
+    boost::asio::awaitable<bool> poll_returns(const orderflow::secret& token);
 
 private:
     std::int64_t poll_from(const char* name);

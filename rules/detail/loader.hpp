@@ -79,6 +79,7 @@ private:
     void compile_rule(std::size_t doc, const pointer& ptr, const json& node);
     void compile_on(std::size_t doc, const pointer& ptr, const json& node, rule& r);
     void scope_warnings(std::size_t doc, const pointer& ptr, const json& node, const rule& r);
+    void after_sales_warnings(std::size_t doc, const rule& r, const condition& c);
     bool known_params(std::size_t doc, const pointer& p, const std::string& action, const json& params,
                       const std::vector<std::string_view>& allowed);
     void compile_action(std::size_t doc, const pointer& ptr, const json& node, rule& r, std::vector<template_ref>& refs);

@@ -160,6 +160,7 @@ void loader::compile_rule(std::size_t doc, const pointer& ptr, const json& node)
     }
 
     scope_warnings(doc, ptr, node, r);
+    if (r.has_condition) after_sales_warnings(doc, r, r.when);
 
     bool ok = error_count() == errors;
     for (auto& ref : refs) {
@@ -232,7 +233,8 @@ void loader::anchor_warnings(std::size_t doc, const pointer& ptr, const detail::
         if (a.kind != "schedule" || !a.anchored) continue;
         std::vector<std::string> without;
         for (const auto& e : r.on) {
-            const bool has_order = !(e == "message.received" || e == "conversation.created" || e.rfind("shop.", 0) == 0);
+            // A buyer message has its order when it is linked to one (docs/rules.md); the others never.
+            const bool has_order = !(e == "conversation.created" || e.rfind("shop.", 0) == 0);
             const bool has_message = e == "message.received";
             if ((a.anchor.root == detail::root_kind::order && !has_order) || (a.anchor.root == detail::root_kind::message && !has_message))
                 without.push_back(e);
@@ -243,6 +245,32 @@ void loader::anchor_warnings(std::size_t doc, const pointer& ptr, const detail::
         warning(doc, ptr / "then" / i / "schedule" / "at",
                 "\"at\": \"" + a.anchor.path + "\" has no value for " + events + "; there the schedule is skipped with a review item");
     }
+}
+
+// After-sales fields exist only on their own events: a test of
+// event.cancel_status in a rule that does not listen to
+// order.cancellation_changed always sees the field missing.
+void loader::after_sales_warnings(std::size_t doc, const detail::rule& r, const detail::condition& c) {
+    for (const auto& child : c.children) after_sales_warnings(doc, r, child);
+    if (c.k != detail::condition::kind::test || c.field.root != root_kind::event || r.on.empty()) return;
+    static const std::set<std::string> cancel_fields = {"event.cancel_id", "event.cancel_status", "event.cancellations_role"};
+    static const std::set<std::string> return_fields = {"event.return_id", "event.return_type", "event.return_status",
+                                                        "event.return_role"};
+    auto listens = [&](std::string_view e) { return std::find(r.on.begin(), r.on.end(), e) != r.on.end(); };
+    std::string needs;
+    if (cancel_fields.count(c.field.path) && !listens("order.cancellation_changed")) needs = "order.cancellation_changed";
+    else if (return_fields.count(c.field.path) && !listens("order.return_changed")) needs = "order.return_changed";
+    else if (c.field.path == "event.create_time" && !listens("order.cancellation_changed") && !listens("order.return_changed"))
+        needs = "order.cancellation_changed or order.return_changed";
+    if (needs.empty()) return;
+    diagnostic d;
+    d.file = docs_[doc].file();
+    d.line = c.at.line;
+    d.column = c.at.column;
+    d.warning = true;
+    d.message = c.field.path + " is set only on " + needs + ", and this rule listens to " + join_on(r) +
+                ": here it is always missing";
+    diags_.push_back(std::move(d));
 }
 
 // Every key of an action's parameters must be one it takes; each stray

@@ -84,6 +84,9 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         return true;
     };
 
+    // Cancellations and returns, by hand and as a story (after_sales.cpp).
+    if (auto answered = after_sales_control(method, seg, body)) return std::move(*answered);
+
     // POST /control/orders {"buyer_name", "user_id"?, "line_items": [...], "buyer_message"?, "status"?}
     if (is("POST", {"orders"})) {
         order o;
@@ -356,52 +359,6 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         o.update_time = now();
         emit_webhook(3, {{"order_id", o.id}, {"update_time", o.update_time}}, o.id);
         return reply(200, order_json(o));
-    }
-
-    // POST /control/orders/{id}/cancellation {"cancel_status"?, "role"?, "cancel_reason"?}: type 11.
-    if (is("POST", {"orders", "*", "cancellation"})) {
-        auto it = order_index_.find(seg[2]);
-        if (it == order_index_.end()) return error(404, "no order " + seg[2]);
-        order& o = orders_[it->second];
-        const std::string cancel_status = string_field(body, "cancel_status").value_or("CANCELLATION_REQUEST_PENDING");
-        const std::string role = string_field(body, "role").value_or("BUYER");
-        static const std::set<std::string> statuses = {"CANCELLATION_REQUEST_PENDING", "CANCELLATION_REQUEST_SUCCESS",
-                                                       "CANCELLATION_REQUEST_CANCELLED", "CANCELLATION_REQUEST_COMPLETE"};
-        if (!statuses.count(cancel_status)) return error(400, "cancel_status must be one of CANCELLATION_REQUEST_{PENDING,SUCCESS,CANCELLED,COMPLETE}");
-        if (role != "BUYER" && role != "SELLER" && role != "SYSTEM") return error(400, "role must be BUYER, SELLER or SYSTEM");
-        const bool cancels = cancel_status == "CANCELLATION_REQUEST_SUCCESS" || cancel_status == "CANCELLATION_REQUEST_COMPLETE";
-        if (cancels && o.status != "CANCELLED" && !is_legal_transition(o.status, "CANCELLED"))
-            return error(409, "illegal transition " + o.status + " -> CANCELLED for order " + o.id);
-        if (o.cancel_id.empty()) o.cancel_id = fresh_id("58", 18);
-        o.buyer_request_cancel = cancel_status == "CANCELLATION_REQUEST_PENDING" && role == "BUYER";
-        o.update_time = now();
-        emit_webhook(11, {{"order_id", o.id}, {"cancellations_role", role}, {"cancel_status", cancel_status},
-                          {"cancel_id", o.cancel_id}, {"create_time", now()}},
-                     o.id);
-        if (cancels && o.status != "CANCELLED") {
-            o.cancellation_initiator = role;
-            o.cancel_reason = string_field(body, "cancel_reason").value_or(role == "BUYER" ? "Buyer cancelled" : "Cancelled");
-            change_status(o, "CANCELLED");
-        }
-        return reply(200, order_json(o));
-    }
-
-    // POST /control/orders/{id}/return {"return_status"?, "return_type"?, "role"?}: type 12.
-    if (is("POST", {"orders", "*", "return"})) {
-        auto it = order_index_.find(seg[2]);
-        if (it == order_index_.end()) return error(404, "no order " + seg[2]);
-        order& o = orders_[it->second];
-        if (o.return_id.empty()) o.return_id = fresh_id("46", 18);
-        const auto t = now();
-        json data = {{"order_id", o.id},
-                     {"return_id", o.return_id},
-                     {"return_role", string_field(body, "role").value_or("BUYER")},
-                     {"return_type", string_field(body, "return_type").value_or("RETURN_AND_REFUND")},
-                     {"return_status", string_field(body, "return_status").value_or("RETURN_OR_REFUND_REQUEST_PENDING")},
-                     {"create_time", t},
-                     {"update_time", t}};
-        emit_webhook(12, data, o.id);
-        return reply(200, data);
     }
 
     // POST /control/deauthorize {"message"?}: type 6; every token stops working (105001).

@@ -75,6 +75,9 @@ enum class route_id {
     webhooks_get,
     webhooks_put,
     webhooks_delete,
+    // after-sales (after_sales.cpp)
+    cancellations_search,
+    returns_search,
 };
 
 struct route {
@@ -109,6 +112,9 @@ const std::vector<route>& routes() {
         {"GET", {"event", "202309", "webhooks"}, route_id::webhooks_get, true, true},
         {"PUT", {"event", "202309", "webhooks"}, route_id::webhooks_put, true, true},
         {"DELETE", {"event", "202309", "webhooks"}, route_id::webhooks_delete, true, true},
+        // after-sales (after_sales.cpp)
+        {"POST", {"return_refund", "202309", "cancellations", "search"}, route_id::cancellations_search, true, true},
+        {"POST", {"return_refund", "202309", "returns", "search"}, route_id::returns_search, true, true},
     };
     return table;
 }
@@ -343,6 +349,8 @@ shop::api_reply shop::dispatch(api_context& ctx, int route_index) {
         case route_id::webhooks_get: return get_webhooks(ctx);
         case route_id::webhooks_put: return put_webhook(ctx);
         case route_id::webhooks_delete: return delete_webhook(ctx);
+        case route_id::cancellations_search: return search_cancellations(ctx);
+        case route_id::returns_search: return search_returns(ctx);
     }
     return fail(404, invalid_path, "Invalid path");
 }

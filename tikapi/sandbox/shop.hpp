@@ -137,7 +137,7 @@ struct order {
     std::string tracking_number, shipping_provider_id, shipping_provider_name, handover_method;
     int shipping_info_updates = 0;        // successful shipping_info/update calls
     std::vector<tracking_event> tracking; // oldest first
-    std::string cancel_id, return_id;     // set by the first type 11 / type 12 notification
+    std::string cancel_id, return_id;     // the order's latest cancellation / return (after_sales.cpp)
     // Deadlines set through /control/orders/{id}/deadlines, by name
     // ("rts_sla_time", ...): they replace the computed ones (order_deadlines).
     std::map<std::string, std::int64_t> deadline_overrides;
@@ -145,6 +145,38 @@ struct order {
     bool has_package() const { return package_create_time != 0; }
     bool shipped() const { return rts_time != 0; }
 };
+
+// --- after-sales (after_sales.cpp): cancellation requests and returns --------
+// One cancellation of an order, as Search Cancellations returns it and type
+// 11 reports it (docs/tiktok-shop-api.md, "Cancellations and returns").
+struct cancellation {
+    std::string id, order_id;
+    std::string status;   // CANCELLATION_REQUEST_PENDING, _SUCCESS, _CANCELLED, _COMPLETE
+    std::string role;     // who started it: BUYER, SELLER, SYSTEM
+    std::string reason;
+    std::int64_t create_time = 0, update_time = 0;
+};
+
+// One return, refund or replacement request (type 12, Search Returns).
+struct return_request {
+    std::string id, order_id;
+    std::string type;     // REFUND, RETURN_AND_REFUND, REPLACEMENT
+    std::string status;   // RETURN_OR_REFUND_REQUEST_PENDING, AWAITING_BUYER_SHIP, ...
+    std::string role;     // BUYER, SELLER, OPERATOR, SYSTEM
+    std::string reason;
+    std::int64_t create_time = 0, update_time = 0;
+};
+
+bool is_cancel_status(std::string_view status);
+bool is_return_status(std::string_view status);
+// A cancellation or return in one of these statuses is over; the next
+// request for the order is a new one with a new id.
+bool is_final_cancel_status(std::string_view status);
+bool is_final_return_status(std::string_view status);
+// The status a step of the return story leads to from `from` for a return
+// of `type` ("" when the step is not possible there). Steps: approve,
+// buyer_ship, receive, refund, reject, cancel (after_sales.cpp has the table).
+std::string_view return_step_target(std::string_view type, std::string_view from, std::string_view step);
 
 // PROCESSING before shipping, FULFILLING once shipped, COMPLETED once
 // delivered, CANCELLED; TO_FULFILL while unpaid (line items only).
@@ -260,6 +292,10 @@ public:
     const std::vector<conversation>& conversations() const { return conversations_; }
     const std::vector<call_record>& calls() const { return calls_; }
     const std::vector<delivery>& deliveries() const { return deliveries_; }
+
+    // After-sales records, oldest first (after_sales.cpp).
+    const std::vector<cancellation>& cancellations() const { return cancellations_; }
+    const std::vector<return_request>& returns() const { return returns_; }
 
     // A fresh single-use authorization code, as if the seller clicked "authorize".
     std::string issue_auth_code();
@@ -426,6 +462,26 @@ private:
     bool draw(double share);   // fault generator: true with probability `share`
     std::string_view order_status_for_webhook(const order& o) const;
 
+    // after_sales.cpp: the /control/ calls for cancellations and returns
+    // (nullopt: not one of them), their state changes and the two searches.
+    std::optional<tikapi::http_response> after_sales_control(const std::string& method,
+                                                             const std::vector<std::string>& seg,
+                                                             const nlohmann::json& body);
+    tikapi::http_response cancellation_by_hand(order& o, const nlohmann::json& body);
+    tikapi::http_response return_by_hand(order& o, const nlohmann::json& body);
+    tikapi::http_response cancel_request(order& o, const nlohmann::json& body);
+    tikapi::http_response cancellation_step(cancellation& c, const std::string& step);
+    tikapi::http_response return_request_call(order& o, const nlohmann::json& body);
+    tikapi::http_response return_step(return_request& r, const std::string& step);
+    cancellation& cancellation_for(order& o, const std::string& role, const std::string& reason);
+    return_request& return_for(order& o, const std::string& type, const std::string& role);
+    void set_cancel_status(order& o, cancellation& c, const std::string& status);
+    void set_return_status(order& o, return_request& r, const std::string& status);
+    api_reply search_cancellations(api_context& ctx);
+    api_reply search_returns(api_context& ctx);
+    nlohmann::json cancellation_json(const cancellation& c) const;
+    nlohmann::json return_json(const return_request& r) const;
+
     // load.cpp
     void advance_load();
     void create_load_order(std::int64_t due_ms);
@@ -458,6 +514,8 @@ private:
     std::int64_t next_timer_second_ = 0;   // 0: no order has a timed change due; else the earliest such second
     load_state load_;
     bool advancing_ = false;
+    std::vector<cancellation> cancellations_;   // after-sales, oldest first
+    std::vector<return_request> returns_;
 };
 
 }  // namespace orderflow::sandbox
