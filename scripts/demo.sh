@@ -127,6 +127,18 @@ ctl buyer export --order "$o2" |
   jq -r '.answers[] | "   kept on order \(.order_id): order.attributes.\(.attribute) = \(.value) (rule \(.rule_id))"'
 echo "   (the message was linked to the buyer's only open order; the 24 h reminder now finds the answer and stays quiet)"
 
+say "5d. A buyer asks to cancel an order that is ready to ship"
+o5=$(new_order '{"buyer_name":"高橋 美咲","line_items":[{"seller_sku":"TOTE-02","product_name":"帆布トートバッグ","sale_price":"3600"}]}')
+for s in ON_HOLD AWAITING_SHIPMENT; do control POST "/control/orders/$o5/status" "{\"status\":\"$s\"}" > /dev/null; done
+control POST "/control/orders/$o5/cancel_request" '{"reason":"注文を間違えました"}' > /dev/null
+echo "   $o5 高橋 美咲: paid, then asks TikTok to cancel (a type 11 webhook, CANCELLATION_REQUEST_PENDING by BUYER)"
+for _ in $(seq 100); do
+  ctl review list 2>/dev/null | grep -q cancel_requested && break
+  sleep 0.2
+done
+ctl review list | grep cancel_requested | sed "s/^/   /" || true
+echo "   (orderflow told staff and acknowledged the request to the buyer; accepting or refusing it stays with staff, on TikTok)"
+
 say "6. Webhooks that arrived, what the rules did, and the sends (orderflowctl activity)"
 ctl activity --limit 50 | sed 's/^/   /'
 
