@@ -56,7 +56,8 @@ TEST_CASE("The example rule files in etc/ load without errors or warnings", "[ru
                                    "which-order", "remind-engraving", "remind-engraving-fire", "shipping-sla",
                                    "shipping-sla-missed", "return-requested"});
     CHECK(result.rules->template_names() ==
-          std::vector<std::string>{"ask_engraving", "remind_engraving", "thanks_delivered", "thanks_for_order", "where_is_my_order"});
+          std::vector<std::string>{"ask_engraving", "engraving_received", "remind_engraving", "thanks_delivered", "thanks_for_order",
+                                   "where_is_my_order", "where_is_my_order_tracking"});
 }
 
 TEST_CASE("Each rule error is reported at its exact line and column", "[ruleset]") {
