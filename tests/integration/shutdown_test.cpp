@@ -34,8 +34,9 @@ TEST_CASE("SIGTERM during a send that TikTok never answers exits within 10 s and
                                  {"line_items", {{{"seller_sku", "SKU-1"}, {"product_name", "品物"}, {"sale_price", "1000"}}}}});
     const std::string order_id = order.at("id").get<std::string>();
 
-    // Every Open API call from now on is processed and answered only after 100 s.
-    s.control("POST", "/control/faults/random", {{"slow_share", 1.0}, {"slow_ms", 100000}, {"seed", 5}});
+    // Every message sent from now on is processed and answered only after 100 s
+    // (the calls that link the buyer's message to the order are answered at once).
+    s.control("POST", "/control/faults/random", {{"slow_share", 1.0}, {"slow_ms", 100000}, {"seed", 5}, {"only_path", "/messages"}});
     s.control("POST", "/control/messages", {{"order_id", order_id}, {"text", "注文の件で質問です"}});
     // The reply reached TikTok (the sandbox processed it) but its answer is held back.
     REQUIRE(eventually([&] {

@@ -467,6 +467,11 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
             if (auto problem = read_count(body, name, *field)) return error(400, *problem);
         if (f.error_share + f.throttle_share + f.drop_share + f.drop_after_share + f.slow_share > 1.0 + 1e-9)
             return error(400, "error_share + throttle_share + drop_share + drop_after_share + slow_share must not exceed 1");
+        // "only_path": the calls' faults hit only paths containing it ("" or absent: every call).
+        if (body.is_object() && body.contains("only_path")) {
+            if (!body["only_path"].is_string()) return error(400, "only_path must be a string");
+            f.only_path = body["only_path"].get<std::string>();
+        }
         std::int64_t seed = 0;
         if (auto problem = read_count(body, "seed", seed)) return error(400, *problem);
         set_faults(f, static_cast<std::uint64_t>(seed));
@@ -526,6 +531,7 @@ json shop::faults_json() const {
             {"drop_after_share", f.drop_after_share},
             {"slow_share", f.slow_share},
             {"slow_ms", f.slow_ms},
+            {"only_path", f.only_path},
             {"webhook_lose_share", f.webhook_lose_share},
             {"webhook_duplicate_share", f.webhook_duplicate_share},
             {"webhook_reorder_ms", f.webhook_reorder_ms},

@@ -203,7 +203,8 @@ served shop::open_api(const tikapi::http_request& request) {
             record.fault = "injected";
             break;
         }
-        if (!injected) {
+        const bool eligible = options_.faults.only_path.empty() || ctx.path.find(options_.faults.only_path) != std::string::npos;
+        if (!injected && eligible) {
             // Random faults: one draw picks at most one of them.
             const auto& f = options_.faults;
             const double shares[] = {f.error_share, f.throttle_share, f.drop_share, f.drop_after_share, f.slow_share};

@@ -48,6 +48,7 @@ struct fault_options {
     double drop_share = 0;          // connection closed without an answer; not processed
     double drop_after_share = 0;    // processed, then the connection is closed without an answer
     double slow_share = 0;          // processed, then answered after slow_ms (the client times out first)
+    std::string only_path;          // "": every Open API call may meet a random fault; else only calls whose path contains this
     std::int64_t slow_ms = 15000;
     double webhook_lose_share = 0;       // never delivered; listed in /control/webhooks with "lost": true
     double webhook_duplicate_share = 0;  // delivered twice with the same tts_notification_id and bytes
