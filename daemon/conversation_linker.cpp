@@ -31,9 +31,11 @@ asio::awaitable<conversation_link> conversation_linker::link(const json& message
     conversation_link out;
     out.conversation_id = message.value("conversation_id", "");
     const std::string card = message.value("order_id", "");
-    if (!card.empty())
-        storage::note_order_card(ctx_.db, out.conversation_id, card, message.value("id", ""), message.value("create_time", std::int64_t{0}),
-                                 ctx_.clock());
+    if (!card.empty()) {
+        out.card_order_id = card;
+        out.card_message_id = message.value("id", "");
+        out.card_time = message.value("create_time", std::int64_t{0});
+    }
     const orderflow::secret* token = co_await tokens_.access();
     if (!token) {
         out.error = tokens_.advice();
@@ -47,6 +49,7 @@ asio::awaitable<conversation_link> conversation_linker::link(const json& message
     if (out.buyer_user_id.empty() && latest_card.empty()) {
         out.buyer_user_id = co_await find_buyer(out.conversation_id, *token, out);
         if (!out.error.empty()) co_return out;
+        out.learned_buyer = !out.buyer_user_id.empty();
     }
     if (!out.buyer_user_id.empty()) {
         const bool ok = co_await find_open_orders(*token, out);
@@ -66,26 +69,29 @@ asio::awaitable<conversation_link> conversation_linker::link(const json& message
     co_return out;
 }
 
-// The conversation's buyer from TikTok's conversation list; every buyer seen
-// on the way is remembered. "" when it is not among the most recent pages.
+// The conversation's buyer from TikTok's conversation list; "" when it is
+// not among the most recent pages.
 asio::awaitable<std::string> conversation_linker::find_buyer(const std::string& conversation_id, const orderflow::secret& token,
                                                              conversation_link& out) {
     std::string page_token, found;
     for (int page = 0; page < max_conversation_pages && found.empty(); ++page) {
         auto r = co_await api_.get_conversations(tikapi::max_conversation_page_size, page_token, token);
+        if (!r && r.error().kind == tikapi::error_kind::api && r.error().code == 45101004) {
+            // The day's customer-service quota is used up: the message is
+            // handled without its buyer rather than held until 00:00 UTC.
+            log::warn("conversation_buyer_unknown", {{"conversation_id", conversation_id}, {"error", r.error().describe()},
+                                                     {"advice", "the message is handled without an order (conversation.order_link unknown_buyer)"}});
+            co_return std::string();
+        }
         if (!r) {
             out.error = "conversation list: " + r.error().describe();
             out.retryable = r.error().retryable() || r.error().token_expired();
             co_return std::string();
         }
-        ctx_.db.transaction([&] {
-            for (const auto& c : r.value().conversations) {
-                const std::string buyer = c.buyer_user_id();
-                if (buyer.empty()) continue;
-                ctx_.store.put_conversation(buyer, c.id, ctx_.clock());
-                if (c.id == conversation_id) found = buyer;
-            }
-        }, storage::database::durability::process_crash);
+        // Only this conversation's buyer is kept: the other buyers on the
+        // page are none of this message's business.
+        for (const auto& c : r.value().conversations)
+            if (c.id == conversation_id) found = c.buyer_user_id();
         if (r.value().next_page_token.empty()) break;
         page_token = r.value().next_page_token;
     }
@@ -111,6 +117,12 @@ asio::awaitable<bool> conversation_linker::find_open_orders(const orderflow::sec
         if (o.user_id == out.buyer_user_id || o.user_id.empty())
             if (is_open_order_status(o.status)) out.candidates.push_back(o.id);
     co_return true;
+}
+
+void conversation_linker::remember(const conversation_link& link) {
+    if (link.learned_buyer) ctx_.store.put_conversation(link.buyer_user_id, link.conversation_id, ctx_.clock());
+    if (!link.card_order_id.empty())
+        storage::note_order_card(ctx_.db, link.conversation_id, link.card_order_id, link.card_message_id, link.card_time, ctx_.clock());
 }
 
 }  // namespace orderflow::daemon

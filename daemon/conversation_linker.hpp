@@ -43,6 +43,12 @@ struct conversation_link {
     std::vector<std::string> candidates;  // the buyer's open orders, newest first
     std::string error;                    // TikTok could not be asked; the event waits
     bool retryable = false;
+    // To remember, written by the pipeline with the event's outcome (after
+    // the check for a forgotten buyer): the buyer just learned from TikTok's
+    // conversation list, and an order card this message carries.
+    bool learned_buyer = false;
+    std::string card_order_id, card_message_id;
+    std::int64_t card_time = 0;
 
     // conversation.* as rules see it.
     nlohmann::json view() const;
@@ -57,10 +63,11 @@ public:
 
     conversation_linker(context ctx, tikapi::client& api, token_keeper& tokens);
 
-    // For a buyer message (message.* as the pipeline builds it). Records an
-    // ORDER_CARD it carries (durable with the event's outcome: call it
-    // before the event's commit).
+    // For a buyer message (message.* as the pipeline builds it). Writes
+    // nothing: what is to be remembered is in the link (learned_buyer, card_*).
     boost::asio::awaitable<conversation_link> link(const nlohmann::json& message);
+    // Remembers what link() learned; call inside the event's commit.
+    void remember(const conversation_link& link);
 
 private:
     boost::asio::awaitable<std::string> find_buyer(const std::string& conversation_id, const orderflow::secret& token,

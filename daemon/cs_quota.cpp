@@ -43,7 +43,7 @@ std::optional<cs_wait> cs_refusal(cs_purpose purpose, const tikapi::client& api,
 namespace {
 
 // The stored count of `day`, 0 when the stored one is of another day.
-std::int64_t stored_count(const storage::store& store, const std::string& day) {
+std::int64_t stored_count(storage::store& store, const std::string& day) {
     json j = json::parse(store.get_state("cs_calls").value_or("{}"), nullptr, false);
     if (!j.is_object() || j.value("day", "") != day || !j.contains("count") || !j["count"].is_number_integer()) return 0;
     return j["count"].get<std::int64_t>();
@@ -51,7 +51,7 @@ std::int64_t stored_count(const storage::store& store, const std::string& day) {
 
 }  // namespace
 
-json cs_quota_view(const storage::store& store, const config& cfg, std::int64_t now) {
+json cs_quota_view(storage::store& store, const config& cfg, std::int64_t now) {
     const std::string day = utc_day_text(now);
     const std::int64_t used = stored_count(store, day);
     const auto& q = cfg.customer_service;

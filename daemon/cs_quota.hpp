@@ -53,7 +53,7 @@ std::optional<cs_wait> cs_refusal(cs_purpose purpose, const tikapi::client& api,
 
 // {"day", "used", "limit", "reserve", "remaining", "proactive": "go" | "waits", "replies": "go" | "wait"}
 // for status and /metrics, from the stored count (a count of an earlier day is 0).
-nlohmann::json cs_quota_view(const storage::store& store, const config& cfg, std::int64_t now);
+nlohmann::json cs_quota_view(storage::store& store, const config& cfg, std::int64_t now);
 
 class cs_quota {
 public:

@@ -325,8 +325,9 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
     std::string order_id = e.order_id;
     std::string buyer_user_id;
     const bool buyer_message = e.event == "message.received";
+    conversation_link link;
     if (buyer_message) {
-        auto link = co_await links_.link(ctx.message);
+        link = co_await links_.link(ctx.message);
         if (!link.error.empty()) {
             if (link.retryable) retry_later(e, link.error);
             else fail_event(e, link.error);
@@ -353,6 +354,13 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
             if (fetched.retryable) retry_later(e, fetched.error);
             else fail_event(e, fetched.error);
             co_return;
+        } else if (buyer_message && !link.buyer_user_id.empty() && !fetched.order->user_id.empty() &&
+                   fetched.order->user_id != link.buyer_user_id) {
+            // An order card for someone else's order: never shown to this buyer.
+            log::warn("message_order_unavailable", {{"inbox_id", e.id}, {"order_id", order_id},
+                                                    {"error", "the order belongs to another buyer"}});
+            ctx.conversation["order_link"] = "order_unavailable";
+            order_id.clear();
         } else {
             ctx.order = order_view(*fetched.order);
             ctx.order["tags"] = ctx_.store.tags(order_id);
@@ -399,6 +407,12 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
             na.reason = a.error;
             na.created_at = ctx.now;
             if (ctx_.store.add_action(na)) {
+                // A captured answer is orderflow's own state: kept with the
+                // plan, so the buyer's next message already sees it (the
+                // executor writes the same value again, and records it).
+                if (a.kind == "capture" && na.state == "planned")
+                    storage::set_order_attribute(ctx_.db, {order_id, a.params.value("attribute", ""), a.params.value("value", ""),
+                                                           a.params.value("message_id", ""), a.rule_id, ctx.now});
                 if (na.state == "skipped") {
                     ++skipped;
                     // Never a message with a hole in it: a person decides instead.
@@ -415,7 +429,10 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         ctx_.store.set_event_context(e.id, context_json(ctx).dump(-1, ' ', false, json::error_handler_t::replace));
         std::string note = result.matched_rules.empty() ? "no rule matched" : "matched:";
         for (const auto& id : result.matched_rules) note += " " + id;
-        if (buyer_message && !order_id.empty()) ctx_.store.link_event_order(e.id, order_id);
+        if (buyer_message) {
+            links_.remember(link);
+            if (!order_id.empty()) ctx_.store.link_event_order(e.id, order_id);
+        }
         ctx_.store.finish_event(e.id, "done", note, ctx.now);
     }, crash_safe);
     events_counted("done").add();

@@ -365,7 +365,8 @@ planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std
         p.key_material = std::move(key);
         return p;
     }
-    if (a.kind == "schedule" && a.anchored) return plan_anchored(a, ctx, std::move(p), std::move(key), scoped, per_event_key);
+    // `key` by copy: per_event_key reads it if the anchor turns out missing.
+    if (a.kind == "schedule" && a.anchored) return plan_anchored(a, ctx, std::move(p), key, scoped, per_event_key);
     if (a.kind == "flag_review" || a.kind == "tag" || a.kind == "untag" || a.kind == "schedule") {
         if (a.kind == "flag_review") p.params = {{"reason", a.reason}, {"severity", a.severity}, {"note", a.note}};
         else if (a.kind == "schedule") p.params = {{"event", a.timer}, {"after_s", a.after_s}, {"fire_at", ctx.now + a.after_s}};

@@ -55,7 +55,9 @@ guard_result guards::check(const storage::action_row& a) {
     }
     if (!a.order_id.empty()) {
         auto cached = ctx_.store.get_order(a.order_id);
-        if (!cancelled_ok && cached && (cached->status == "CANCELLED" || cached->status == "CANCEL")) {
+        // A reply answers the buyer's own message: a question about a
+        // cancelled order still deserves one. Other messages are skipped.
+        if (!cancelled_ok && a.kind != "reply" && cached && (cached->status == "CANCELLED" || cached->status == "CANCEL")) {
             out_.skip(a, "the order is cancelled (a rule may allow it with \"guards\": {\"cancelled\": true})", "order_cancelled", "info");
             return guard_result::stopped;
         }

@@ -32,6 +32,19 @@ bool message_sender::waits_for_cs_quota(const storage::action_row& a) {
     return true;
 }
 
+// TikTok says the day's customer-service quota is used up (45101004):
+// nothing was sent, so the message waits for 00:00 UTC instead of failing.
+// TikTok's count may run ahead of ours (other apps of the shop use it too).
+bool message_sender::waits_for_quota_refusal(const storage::action_row& a, const tikapi::api_error& err) {
+    if (err.kind != tikapi::error_kind::api || err.code != 45101004) return false;
+    const std::int64_t until = next_utc_midnight(ctx_.clock());
+    ctx_.store.set_action_state(a.id, "deferred", "TikTok says the customer-service quota of the day is used up (45101004); waits for 00:00 UTC",
+                                "", ctx_.clock(), until);
+    log::warn("action_deferred", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
+                                  {"reason", "customer-service quota used up (45101004)"}, {"retry_at", until}});
+    return true;
+}
+
 asio::awaitable<void> message_sender::send(const storage::action_row& a) {
     if (guards_.check(a) != guard_result::go) co_return;
     if (waits_for_cs_quota(a)) co_return;
@@ -82,6 +95,7 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
             if (!refreshed || !token) { out_.defer(a, tokens_.advice()); co_return; }
             r = co_await api_.create_conversation(buyer, *token);
         }
+        if (!r && waits_for_quota_refusal(a, r.error())) co_return;
         if (!r) {
             // Nothing was sent to the buyer yet, so retrying is safe.
             if (r.error().retryable() && a.attempts + 1 < in_force_.cfg().executor.max_send_attempts) { out_.defer(a, "create conversation: " + r.error().describe()); co_return; }
@@ -132,6 +146,7 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
                                              {"advice", "not re-sent automatically; check the buyer conversation"}});
         co_return;
     }
+    if (waits_for_quota_refusal(a, err)) co_return;
     if (err.retryable() && a.attempts + 1 < in_force_.cfg().executor.max_send_attempts) { out_.defer(a, err.describe()); co_return; }
     out_.fail(a, err.describe());
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "daemon/context.hpp"
+#include "tikapi/result.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -29,6 +30,7 @@ public:
 
 private:
     bool waits_for_cs_quota(const storage::action_row& a);
+    bool waits_for_quota_refusal(const storage::action_row& a, const tikapi::api_error& err);
 
     context ctx_;
     const rules_in_force& in_force_;

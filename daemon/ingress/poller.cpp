@@ -48,8 +48,15 @@ void poller::stop() {
 // Where a pass starts reading: the cursor minus the overlap, or on the
 // very first pass exactly the start point (nothing before it).
 std::int64_t poller::poll_from(const char* name) {
+    // Whether this database was polled before this process: decided once,
+    // before the first cursor of a first start is written.
+    if (!polled_before_) polled_before_ = ctx_.store.get_state("poll.orders").has_value();
     if (auto v = ctx_.store.get_state(name)) return std::stoll(*v) - in_force_.cfg().poll.overlap.count();
-    const std::int64_t start = in_force_.cfg().poll.start_at.value_or(ctx_.clock());
+    // A cursor added by an upgrade (cancellations, returns) on a daemon that
+    // has polled before starts now: poll.start was for the first start, and
+    // reading back to it would act on every old request still pending.
+    const bool upgraded = *polled_before_ && std::string_view(name) != "poll.orders" && std::string_view(name) != "poll.messages";
+    const std::int64_t start = upgraded ? ctx_.clock() : in_force_.cfg().poll.start_at.value_or(ctx_.clock());
     ctx_.store.put_state(name, std::to_string(start + in_force_.cfg().poll.overlap.count()), ctx_.clock());
     log::info("poll_cursor_started", {{"cursor", name}, {"from", start}});
     return start;

@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,7 @@ private:
     detail::wakeup wake_;
     std::map<std::string, std::string> polled_latest_;   // conversation id -> latest message id already read
     bool cs_paused_ = false;   // conversation polling waits for the customer-service quota (logged once)
+    std::optional<bool> polled_before_;   // poll.orders existed when this process first polled
     bool stopping_ = false;
 };
 

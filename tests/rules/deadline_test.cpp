@@ -126,12 +126,12 @@ TEST_CASE("schedule's at, before and after are checked at load with clear errors
 
 TEST_CASE("An at on an order's deadline in a rule with events without an order is a warning", "[deadline]") {
     auto result = load_text(with_schedule({{"at", "order.rts_sla_time"}, {"event", "sla.check"}},
-                                          json{"order.status_changed", "message.received"}),
+                                          json{"order.status_changed", "conversation.created"}),
                             "f.json");
     REQUIRE(result.ok());
     bool warned = false;
     for (const auto& d : result.diagnostics)
-        warned |= d.warning && d.message.find("\"at\": \"order.rts_sla_time\" has no value for message.received") != std::string::npos;
+        warned |= d.warning && d.message.find("\"at\": \"order.rts_sla_time\" has no value for conversation.created") != std::string::npos;
     CHECK(warned);
     auto quiet = load_text(with_schedule({{"at", "order.rts_sla_time"}, {"event", "sla.check"}}), "f.json");
     CHECK(quiet.diagnostics.empty());
