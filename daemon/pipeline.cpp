@@ -6,6 +6,7 @@
 #include "daemon/data_rights.hpp"
 #include "daemon/detail/local_time.hpp"
 #include "daemon/events.hpp"
+#include "daemon/packages.hpp"
 #include "daemon/order_source.hpp"
 #include "daemon/review_desk.hpp"
 #include "daemon/rules_in_force.hpp"
@@ -59,6 +60,8 @@ rules::context event_context(const storage::event_row& e, std::int64_t now, cons
         if (data.contains(key) && data[key].is_string() && !data[key].get_ref<const std::string&>().empty())
             ctx.event_data[key] = data[key];
     if (e.event == "message.received") ctx.message = message_view(data);
+    // Package events (daemon/packages.hpp): sc_type, role_type, package_orders.
+    if (e.event == "package.updated") ctx.event_data.update(package_event_fields(data));
     return ctx;
 }
 
@@ -306,7 +309,10 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
     }
 
     std::string buyer_user_id;
-    if (needs_order(e.event)) {
+    // A package webhook that names no order (no package_list) is evaluated
+    // without one, as before packages carried their orders.
+    const bool orderless_package = e.event == "package.updated" && e.order_id.empty();
+    if (needs_order(e.event) && !orderless_package) {
         if (e.order_id.empty()) {
             fail_event(e, "webhook has no order_id");
             co_return;
@@ -319,6 +325,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
             co_return;
         }
         ctx.order = order_view(*fetched.order);
+        add_package_status(ctx.event_data, e.event, *fetched.order);
         ctx.order["tags"] = ctx_.store.tags(e.order_id);
         buyer_user_id = fetched.order->user_id;
         // A new order of a buyer forgotten with suppression: not cached, not acted on.
