@@ -53,9 +53,10 @@ TEST_CASE("The example rule files in etc/ load without errors or warnings", "[ru
     CHECK(result.rules->rule_ids() ==
           std::vector<std::string>{"thanks-awaiting-shipment", "ask-engraving-text", "thanks-delivered", "ship-from-warehouse", "damage-or-anger-to-staff",
                                    "where-is-my-order", "remind-engraving", "remind-engraving-fire", "shipping-sla",
-                                   "shipping-sla-missed", "return-requested"});
+                                   "shipping-sla-missed", "return-requested", "split-shipment-notice"});
     CHECK(result.rules->template_names() ==
-          std::vector<std::string>{"ask_engraving", "remind_engraving", "thanks_delivered", "thanks_for_order", "where_is_my_order"});
+          std::vector<std::string>{"ask_engraving", "remind_engraving", "ships_in_parts", "thanks_delivered", "thanks_for_order",
+                                   "where_is_my_order"});
 }
 
 TEST_CASE("Each rule error is reported at its exact line and column", "[ruleset]") {

@@ -230,9 +230,8 @@ shop::api_reply shop::update_shipping_info(api_context& ctx, const std::string& 
         if (parts.size() > 1)
             return fail(400, bad_request, "the order ships in " + std::to_string(parts.size()) +
                                               " packages; update each with Update Package Shipping Info");
-        if (parts.empty() || parts.front()->create_time == 0)
-            return fail(200, not_shipped, "The package has not been shipped yet.");
-        p = parts.front();
+        if (parts.empty()) return fail(200, not_shipped, "The package has not been shipped yet.");
+        p = parts.front();   // an unpaid order's too: the checks below refuse it as before
     }
     auto body = body_object(ctx.request.body);
     if (!body) return fail(400, body_not_json, "The request body must be a JSON object");
