@@ -84,8 +84,9 @@ TEST_CASE("A split order: the rule sees each package, the feed ships them one by
 
     const auto split = f.s.control("POST", "/control/orders/" + id + "/split", json::object());
     REQUIRE(split.status == 200);
+    const json split_order = split.json_body();   // named: the loop must not outlive it
     std::vector<std::string> packages;
-    for (const auto& p : split.json_body().at("packages")) packages.push_back(p.at("id"));
+    for (const auto& p : split_order.at("packages")) packages.push_back(p.at("id"));
     REQUIRE(packages.size() == 2u);
 
     // One message for the order, though both packages were evaluated.
