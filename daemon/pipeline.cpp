@@ -39,6 +39,16 @@ telemetry::counter& events_counted(const char* outcome) {
     return telemetry::count("orderflow_events_processed_total", {{"outcome", outcome}});
 }
 
+// Whether the event's order is fetched before its rules run. A package
+// update is fetched only when some rule listens to package.updated: every
+// shipment sends one, and a shop without package rules should not pay a
+// Get Order Detail for each (nor see its snapshot moved by them). One that
+// names no order (no package_list) is evaluated without one.
+bool fetches_order(const storage::event_row& e, const rules::ruleset& rules) {
+    if (e.event == "package.updated") return !e.order_id.empty() && rules.handles(e.event);
+    return needs_order(e.event);
+}
+
 }  // namespace
 
 // What rules see of an inbox event, before the order is added.
@@ -130,8 +140,9 @@ asio::awaitable<bool> pipeline::pass() {
     // 50 ids), instead of one call per event: a backlog drains at
     // TikTok's rate limit fifty times faster.
     std::vector<std::string> ids;
+    const auto page_rules = in_force_.rules();
     for (const auto& e : events)
-        if (needs_order(e.event) && !e.order_id.empty() && std::find(ids.begin(), ids.end(), e.order_id) == ids.end())
+        if (fetches_order(e, *page_rules) && !e.order_id.empty() && std::find(ids.begin(), ids.end(), e.order_id) == ids.end())
             ids.push_back(e.order_id);
     co_await orders_.prefetch(ids);
     bool storage_ok = true;
@@ -309,10 +320,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
     }
 
     std::string buyer_user_id;
-    // A package webhook that names no order (no package_list) is evaluated
-    // without one, as before packages carried their orders.
-    const bool orderless_package = e.event == "package.updated" && e.order_id.empty();
-    if (needs_order(e.event) && !orderless_package) {
+    if (fetches_order(e, *rule_set)) {
         if (e.order_id.empty()) {
             fail_event(e, "webhook has no order_id");
             co_return;
