@@ -1,6 +1,7 @@
 // See events.hpp.
 #include "daemon/events.hpp"
 
+#include "daemon/packages.hpp"
 #include "storage/database.hpp"
 
 #include "common/json_limits.hpp"
@@ -55,6 +56,18 @@ storage::new_event inbox_event_from_webhook(const tikapi::webhook_event& w, std:
     e.received_at = now;
     e.change_key = change_key_of(w.type, w.data);
     return e;
+}
+
+std::vector<storage::new_event> inbox_events_from_webhook(const tikapi::webhook_event& w, std::string_view raw_body,
+                                                          std::int64_t now) {
+    storage::new_event one = inbox_event_from_webhook(w, raw_body, now);
+    if (w.type == 4) {
+        auto rows = package_events_from_webhook(w, one.dedupe_key, now);
+        if (!rows.empty()) return rows;
+    }
+    std::vector<storage::new_event> rows;
+    rows.push_back(std::move(one));
+    return rows;
 }
 
 std::string normalize_status(std::string_view status) {
@@ -167,6 +180,8 @@ json order_view(const tikapi::order& o) {
     }
     json sku_counts = json::object();
     for (auto& [sku, n] : counts) sku_counts[sku] = n;
+    json packages = packages_view(o);
+    const int package_count = static_cast<int>(packages.size());
     return json{{"id", o.id},
                 {"status", o.status},
                 {"user_id", o.user_id},
@@ -197,7 +212,10 @@ json order_view(const tikapi::order& o) {
                 // after-sales (Get Order Detail)
                 {"is_buyer_request_cancel", o.is_buyer_request_cancel},
                 {"cancel_reason", o.cancel_reason},
-                {"cancellation_initiator", o.cancellation_initiator}};
+                {"cancellation_initiator", o.cancellation_initiator},
+                // Packages (daemon/packages.hpp): split and combined shipments.
+                {"packages", std::move(packages)},
+                {"package_count", package_count}};
 }
 
 json message_view(const json& data) {
@@ -228,7 +246,8 @@ json message_view(const json& data) {
 
 bool needs_order(std::string_view event) {
     return event == "order.status_changed" || event == "order.address_changed" || event == "tracking.received" ||
-           event == "order.cancellation_changed" || event == "order.return_changed" || event.rfind("timer.", 0) == 0;
+           event == "order.cancellation_changed" || event == "order.return_changed" || event.rfind("timer.", 0) == 0 ||
+           event == "package.updated";
 }
 
 nlohmann::json context_json(const rules::context& ctx) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace orderflow::daemon {
 
@@ -25,6 +26,13 @@ std::string_view event_for_topic(int type);
 // (docs/tiktok-shop-api.md §5: the field is optional on some topics).
 storage::new_event inbox_event_from_webhook(const tikapi::webhook_event& w, std::string_view raw_body,
                                             std::int64_t now);
+
+// Every inbox row of a verified webhook, all to be committed together: one
+// row (inbox_event_from_webhook), except that a PACKAGE_UPDATE (type 4)
+// naming packages fans out into one row per (package, order) pair
+// (daemon/packages.hpp, package_events_from_webhook).
+std::vector<storage::new_event> inbox_events_from_webhook(const tikapi::webhook_event& w, std::string_view raw_body,
+                                                          std::int64_t now);
 
 // CANCEL (the webhook's spelling) -> CANCELLED; other statuses unchanged.
 std::string normalize_status(std::string_view status);

@@ -8,6 +8,7 @@
 #include "daemon/detail/local_time.hpp"
 #include "daemon/deadline_timers.hpp"
 #include "daemon/events.hpp"
+#include "daemon/packages.hpp"
 #include "daemon/order_source.hpp"
 #include "daemon/review_desk.hpp"
 #include "daemon/rules_in_force.hpp"
@@ -41,6 +42,16 @@ telemetry::counter& events_counted(const char* outcome) {
     return telemetry::count("orderflow_events_processed_total", {{"outcome", outcome}});
 }
 
+// Whether the event's order is fetched before its rules run. A package
+// update is fetched only when some rule listens to package.updated: every
+// shipment sends one, and a shop without package rules should not pay a
+// Get Order Detail for each (nor see its snapshot moved by them). One that
+// names no order (no package_list) is evaluated without one.
+bool fetches_order(const storage::event_row& e, const rules::ruleset& rules) {
+    if (e.event == "package.updated") return !e.order_id.empty() && rules.handles(e.event);
+    return needs_order(e.event);
+}
+
 }  // namespace
 
 // What rules see of an inbox event, before the order is added.
@@ -71,6 +82,8 @@ rules::context event_context(const storage::event_row& e, std::int64_t now, cons
     if ((e.topic == 11 || e.topic == 12) && data.contains("create_time") && data["create_time"].is_number_integer())
         ctx.event_data["create_time"] = data["create_time"];
     if (e.event == "message.received") ctx.message = message_view(data);
+    // Package events (daemon/packages.hpp): sc_type, role_type, package_orders.
+    if (e.event == "package.updated") ctx.event_data.update(package_event_fields(data));
     return ctx;
 }
 
@@ -140,8 +153,9 @@ asio::awaitable<bool> pipeline::pass() {
     // 50 ids), instead of one call per event: a backlog drains at
     // TikTok's rate limit fifty times faster.
     std::vector<std::string> ids;
+    const auto page_rules = in_force_.rules();
     for (const auto& e : events)
-        if (needs_order(e.event) && !e.order_id.empty() && std::find(ids.begin(), ids.end(), e.order_id) == ids.end())
+        if (fetches_order(e, *page_rules) && !e.order_id.empty() && std::find(ids.begin(), ids.end(), e.order_id) == ids.end())
             ids.push_back(e.order_id);
     co_await orders_.prefetch(ids);
     bool storage_ok = true;
@@ -338,11 +352,14 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         ctx.conversation = link.view();
         if (set_aside_if_forgotten(e, ctx, buyer_user_id)) co_return;
     }
-    if (needs_order(e.event) && order_id.empty()) {
+    // A package update names its order (package_list); one that names none
+    // is evaluated without it (fetches_order).
+    const bool fetch = buyer_message || fetches_order(e, *rule_set);
+    if (fetch && !buyer_message && order_id.empty()) {
         fail_event(e, "webhook has no order_id");
         co_return;
     }
-    if (!order_id.empty()) {
+    if (fetch && !order_id.empty()) {
         auto fetched = co_await orders_.fetch(order_id);
         if (!fetched.order && buyer_message && !fetched.retryable) {
             // An order card naming an order TikTok will not show: the
@@ -363,6 +380,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
             order_id.clear();
         } else {
             ctx.order = order_view(*fetched.order);
+            add_package_status(ctx.event_data, e.event, *fetched.order);
             ctx.order["tags"] = ctx_.store.tags(order_id);
             ctx.order["attributes"] = storage::order_attributes(ctx_.db, order_id);
             buyer_user_id = fetched.order->user_id;

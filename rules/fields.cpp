@@ -95,6 +95,13 @@ const std::vector<field_info>& field_catalogue() {
         {"conversation.orders", t::string_list, "the buyer's open orders, newest first: the candidates"},
         {"conversation.order_count", t::number, "how many open orders the buyer has"},
         {"shop.name", t::string, "the shop's name"},
+        // Packages: split and combined shipments (package.updated).
+        {"order.packages", t::object_list, "one element per package the order ships in; fields below"},
+        {"order.package_count", t::number, "number of packages the order ships in (2 or more once split)"},
+        {"event.package_status", t::string, "status of the event's package: PROCESSING, FULFILLING, COMPLETED, CANCELLED (package.updated)"},
+        {"event.sc_type", t::string, "what happened to the package: SPLIT, COMBINE, CANCEL_SPLIT, ... (package.updated)"},
+        {"event.role_type", t::string, "who changed the package: ROLE_USER, ROLE_SELLER, ROLE_OPERATOR, ROLE_SYSTEM (package.updated)"},
+        {"event.package_orders", t::string_list, "the orders in the event's package: several for a combined package (package.updated)"},
     };
     return fields;
 }
@@ -111,7 +118,15 @@ const std::vector<field_info>& element_fields(std::string_view list) {
         {"sale_price", t::number, "price paid for this unit"},
         {"package_id", t::string, "package the unit ships in"},
     };
+    // Packages: split and combined shipments.
+    static const std::vector<field_info> packages = {
+        {"id", t::string, "package id"},
+        {"status", t::string, "PROCESSING, FULFILLING, COMPLETED or CANCELLED"},
+        {"tracking_number", t::string, "tracking number, once the package shipped"},
+        {"shipping_provider", t::string, "carrier name, once the package shipped"},
+    };
     static const std::vector<field_info> none;
+    if (list == "order.packages") return packages;
     return list == "order.line_items" ? line_items : none;
 }
 

@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "daemon/detail/local_time.hpp"
 #include "daemon/events.hpp"
+#include "daemon/packages.hpp"
 #include "daemon/executor/outcomes.hpp"
 #include "daemon/order_source.hpp"
 #include "daemon/pipeline.hpp"
@@ -90,6 +91,7 @@ asio::awaitable<bool> guards::rule_still_matches(const storage::action_row& a) {
     }
     rules::context ctx = event_context(*event, ctx_.clock(), in_force_.cfg().rules.default_locale);
     ctx.order = order_view(*fetched.order);
+    add_package_status(ctx.event_data, event->event, *fetched.order);
     ctx.order["tags"] = ctx_.store.tags(order_id);
     ctx.order["attributes"] = storage::order_attributes(ctx_.db, order_id);
     ctx_.store.put_order({order_id, ctx.order.value("status", ""), ctx.order.dump(), ctx_.clock()});

@@ -5,6 +5,7 @@
 #include "daemon/events.hpp"
 #include "daemon/executor/outcomes.hpp"
 #include "daemon/order_source.hpp"
+#include "daemon/packages.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/tokens.hpp"
 #include "daemon/tracking.hpp"
@@ -88,13 +89,20 @@ asio::awaitable<void> tracking_sender::send(const storage::action_row& a) {
         co_return;
     }
     if (package_id.empty()) {
-        if (o.package_ids.size() != 1) {
-            out_.fail(a, o.package_ids.empty() ? "the order has no package yet; the warehouse must name package_id"
-                                          : "the order has " + std::to_string(o.package_ids.size()) +
-                                                " packages; the tracking feed must name package_id");
+        // An order in several packages: never guess which one the line
+        // means. The same number again names the package it is already on.
+        auto same = o.package_ids.size() > 1 ? package_with_tracking(o, number) : std::nullopt;
+        if (same) {
+            package_id = *same;
+        } else if (o.package_ids.size() != 1) {
+            out_.fail(a, o.package_ids.empty()
+                             ? "the order has no package yet; the warehouse must name package_id"
+                             : "the order ships in " + std::to_string(o.package_ids.size()) + " packages (" + describe_packages(o) +
+                                   "); the feed line must name package_id (a package_id column in the CSV, or \"package_id\" in the POST)");
             co_return;
+        } else {
+            package_id = o.package_ids.front();
         }
-        package_id = o.package_ids.front();
     } else if (!o.package_ids.empty() &&
                std::find(o.package_ids.begin(), o.package_ids.end(), package_id) == o.package_ids.end()) {
         out_.fail(a, "package " + package_id + " is not one of the order's packages");
@@ -124,7 +132,9 @@ asio::awaitable<void> tracking_sender::send(const storage::action_row& a) {
             current_provider = li.shipping_provider_id;
         }
     json result{{"package_id", package_id}, {"tracking_number", number}, {"shipping_provider_id", *provider_id}, {"carrier", carrier}};
-    const bool shipped = has_shipped(status);
+    // Shipped or not is per package (an order PARTIALLY_SHIPPING has both);
+    // the order's status decides only when no line item names the package.
+    const bool shipped = package_shipped(o, package_id).value_or(has_shipped(status));
     if (shipped && current_number == number && (current_provider.empty() || current_provider == *provider_id)) {
         result["note"] = "TikTok already has this tracking number";
         ctx_.store.begin_attempt(a.id, ctx_.clock());   // done is reached only through sending (the state machine)

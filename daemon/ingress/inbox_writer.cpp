@@ -52,12 +52,20 @@ void inbox_writer::stop() {
 }
 
 asio::awaitable<write_outcome> inbox_writer::enqueue(storage::new_event e) {
+    std::vector<storage::new_event> one;
+    one.push_back(std::move(e));
+    // Named first: no temporary inside a co_await expression (GCC 12).
+    const write_outcome outcome = co_await enqueue_all(std::move(one));
+    co_return outcome;
+}
+
+asio::awaitable<write_outcome> inbox_writer::enqueue_all(std::vector<storage::new_event> events) {
     auto ex = co_await asio::this_coro::executor;
     const write_outcome outcome = co_await asio::async_initiate<decltype(asio::use_awaitable), void(write_outcome)>(
-        [this, ex](auto handler, storage::new_event event) {
-            submit(pending{std::move(event), std::move(handler), tracked(ex)});
+        [this, ex](auto handler, std::vector<storage::new_event> rows) {
+            submit(pending{std::move(rows), std::move(handler), tracked(ex)});
         },
-        asio::use_awaitable, std::move(e));
+        asio::use_awaitable, std::move(events));
     co_return outcome;
 }
 
@@ -108,12 +116,17 @@ std::vector<write_outcome> inbox_writer::commit(const std::vector<pending>& batc
         return outcomes;
     }
     try {
+        std::size_t rows = 0;
         db_->transaction([&] {
-            for (std::size_t i = 0; i < batch.size(); ++i)
-                outcomes[i] = store_->add_event(batch[i].event) ? write_outcome::inserted : write_outcome::duplicate;
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                outcomes[i] = write_outcome::duplicate;
+                for (const auto& event : batch[i].events)
+                    if (store_->add_event(event)) outcomes[i] = write_outcome::inserted;
+                rows += batch[i].events.size();
+            }
         });
         ++commits_;
-        committed_events_ += batch.size();
+        committed_events_ += rows;
     } catch (const std::exception& e) {
         outcomes.assign(batch.size(), write_outcome::unavailable);
         log::error("inbox_commit_failed", {{"error", e.what()}, {"events", batch.size()},

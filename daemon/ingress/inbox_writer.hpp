@@ -54,6 +54,11 @@ public:
     // Queues the event for the next group commit and waits for it; safe to
     // call from any thread, and resumes on the caller's executor.
     boost::asio::awaitable<write_outcome> enqueue(storage::new_event e);
+    // The same for the rows of one webhook (a package update fans out into
+    // several): all of them go into the same transaction, so they are
+    // committed together or not at all. inserted when any row was new,
+    // duplicate when every row was already in.
+    boost::asio::awaitable<write_outcome> enqueue_all(std::vector<storage::new_event> events);
 
     // Commits these events now, in one transaction on the caller's
     // connection (ctx.db: the poller's pages, on the event loop). Returns
@@ -71,7 +76,7 @@ public:
 
 private:
     struct pending {
-        storage::new_event event;
+        std::vector<storage::new_event> events;   // one webhook's rows, committed together
         boost::asio::any_completion_handler<void(write_outcome)> done;
         boost::asio::any_io_executor work;   // the caller's, where `done` runs
     };

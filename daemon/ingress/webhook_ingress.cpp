@@ -93,7 +93,7 @@ webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_se
     }
     v.hook = std::move(std::get<tikapi::webhook_event>(parsed));
     if (!cfg.tiktok.shop_id.empty() && v.hook->shop_id != cfg.tiktok.shop_id) return v;
-    v.event = inbox_event_from_webhook(*v.hook, req.body, now);
+    v.events = inbox_events_from_webhook(*v.hook, req.body, now);
     return v;
 }
 
@@ -122,7 +122,7 @@ boost::asio::awaitable<http_response> webhook_ingress::answer(http_request& req)
         default: break;
     }
     const auto& hook = *verdict.hook;
-    if (!verdict.event) {
+    if (verdict.events.empty()) {
         log::warn("webhook_other_shop", {{"shop_id", hook.shop_id}, {"type", hook.type}});
         counted_.other_shop.add();
         security_.refused("other_shop", req.remote, "shop " + hook.shop_id);
@@ -130,8 +130,9 @@ boost::asio::awaitable<http_response> webhook_ingress::answer(http_request& req)
     }
     // co_await only as a whole statement: GCC 12 miscompiles it inside
     // conditions and short-circuit operators.
-    std::string rule_event = verdict.event->event, order_id = verdict.event->order_id;
-    const write_outcome outcome = co_await writer_.enqueue(std::move(*verdict.event));
+    // The log names the first row's order (a package update may name several).
+    std::string rule_event = verdict.events.front().event, order_id = verdict.events.front().order_id;
+    const write_outcome outcome = co_await writer_.enqueue_all(std::move(verdict.events));
     switch (outcome) {
         case write_outcome::inserted:
             counted_.accepted.add();

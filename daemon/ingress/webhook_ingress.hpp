@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace orderflow::tikapi {
 class http_server;
@@ -51,7 +52,9 @@ struct webhook_verdict {
     int status = 200;
     std::string problem;                         // 400: what is wrong with the body
     std::optional<tikapi::webhook_event> hook;   // set once the body parsed
-    std::optional<storage::new_event> event;     // set when the webhook is to be committed
+    // The inbox rows when the webhook is to be committed (empty otherwise):
+    // one, or one per (package, order) pair of a package update.
+    std::vector<storage::new_event> events;
 };
 webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_secret, const tikapi::http_request& req,
                               std::int64_t now);

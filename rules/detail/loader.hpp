@@ -101,6 +101,9 @@ private:
                            condition& out);
     bool compile_test(std::size_t doc, const pointer& ptr, const json& ops, field_ref ref, condition& out);
 
+    // rules/detail/package_warnings.cpp: package fields on other events.
+    void package_field_warnings(std::size_t doc, const rule& r, const condition& c);
+
     std::vector<jsonc_document> docs_;
     std::vector<diagnostic> diags_;
     std::unique_ptr<ruleset_data> data_ = std::make_unique<ruleset_data>();

@@ -101,6 +101,7 @@ void loader::compile_rule(std::size_t doc, const pointer& ptr, const json& node)
     if (auto c = node.find("if"); c != node.end()) {
         r.has_condition = compile_condition(doc, ptr / "if", *c, "", r.when);
         if (r.has_condition) contradiction_warnings(doc, r.when);
+        if (r.has_condition) package_field_warnings(doc, r, r.when);
     }
 
     if (auto e = node.find("enabled"); e != node.end()) {

@@ -51,20 +51,24 @@ void check_verdict(const daemon::webhook_verdict& v, const tikapi::http_request&
     const bool verified = tikapi::verify_webhook_signature(app_key, secret, req.body, req.header("Authorization"));
     if (!verified) {
         ORDERFLOW_FUZZ_CHECK(v.status == 401);
-        ORDERFLOW_FUZZ_CHECK(!v.hook && !v.event);
+        ORDERFLOW_FUZZ_CHECK(!v.hook && v.events.empty());
         return;
     }
     ORDERFLOW_FUZZ_CHECK(v.status == 200 || v.status == 400);
     ORDERFLOW_FUZZ_CHECK((v.status == 400) == !v.hook);
-    ORDERFLOW_FUZZ_CHECK(!v.event || v.hook);
+    ORDERFLOW_FUZZ_CHECK(v.events.empty() || v.hook);
     if (v.status == 400) ORDERFLOW_FUZZ_CHECK(!v.problem.empty());
-    if (!v.event) return;
-    const auto& e = *v.event;
-    ORDERFLOW_FUZZ_CHECK(e.payload == req.body);
-    ORDERFLOW_FUZZ_CHECK(e.event == daemon::event_for_topic(v.hook->type));
-    ORDERFLOW_FUZZ_CHECK(e.topic == v.hook->type);
-    ORDERFLOW_FUZZ_CHECK(!e.dedupe_key.empty());
-    ORDERFLOW_FUZZ_CHECK(e.change_key == daemon::change_key_of(v.hook->type, v.hook->data));
+    for (const auto& e : v.events) {
+        // A package update naming packages fans out: one row per (package,
+        // order) pair, each with its own payload and key; any other webhook
+        // is one row holding the body as received.
+        const bool fanned_out = v.events.size() > 1 || e.payload != req.body;
+        ORDERFLOW_FUZZ_CHECK(!fanned_out || (v.hook->type == 4 && !e.order_id.empty()));
+        ORDERFLOW_FUZZ_CHECK(e.event == daemon::event_for_topic(v.hook->type));
+        ORDERFLOW_FUZZ_CHECK(e.topic == v.hook->type);
+        ORDERFLOW_FUZZ_CHECK(!e.dedupe_key.empty());
+        ORDERFLOW_FUZZ_CHECK(e.change_key == daemon::change_key_of(v.hook->type, v.hook->data));
+    }
 }
 
 }  // namespace
@@ -93,11 +97,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto for_shop = daemon::judge_webhook(one_shop, app_secret(), req, 1700000000);
     check_verdict(for_shop, req, app_secret());
     ORDERFLOW_FUZZ_CHECK(for_shop.status == verdict.status);
-    if (for_shop.event) ORDERFLOW_FUZZ_CHECK(for_shop.hook->shop_id == one_shop.tiktok.shop_id);
+    if (!for_shop.events.empty()) ORDERFLOW_FUZZ_CHECK(for_shop.hook->shop_id == one_shop.tiktok.shop_id);
 
     // Without a secret nothing verifies.
     const auto unsigned_verdict = daemon::judge_webhook(any_shop, no_secret, req, 1700000000);
-    ORDERFLOW_FUZZ_CHECK(unsigned_verdict.status == 401 && !unsigned_verdict.event);
+    ORDERFLOW_FUZZ_CHECK(unsigned_verdict.status == 401 && unsigned_verdict.events.empty());
 
     if (verdict.hook) {
         const auto& hook = *verdict.hook;

@@ -54,10 +54,11 @@ TEST_CASE("The example rule files in etc/ load without errors or warnings", "[ru
           std::vector<std::string>{"thanks-awaiting-shipment", "ask-engraving-text", "thanks-delivered", "ship-from-warehouse", "damage-or-anger-to-staff",
                                    "where-is-my-order-shipped", "where-is-my-order", "capture-engraving", "engraving-follow-up",
                                    "which-order", "remind-engraving", "remind-engraving-fire", "shipping-sla",
-                                   "shipping-sla-soon", "shipping-sla-missed", "buyer-asks-to-cancel", "return-requested", "return-on-its-way"});
+                                   "shipping-sla-soon", "shipping-sla-missed", "buyer-asks-to-cancel", "return-requested", "return-on-its-way",
+                                   "split-shipment-notice"});
     CHECK(result.rules->template_names() ==
-          std::vector<std::string>{"ask_engraving", "cancel_request_received", "engraving_received", "remind_engraving", "thanks_delivered",
-                                   "thanks_for_order", "where_is_my_order", "where_is_my_order_tracking"});
+          std::vector<std::string>{"ask_engraving", "cancel_request_received", "engraving_received", "remind_engraving", "ships_in_parts",
+                                   "thanks_delivered", "thanks_for_order", "where_is_my_order", "where_is_my_order_tracking"});
 }
 
 TEST_CASE("Each rule error is reported at its exact line and column", "[ruleset]") {

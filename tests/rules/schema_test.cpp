@@ -182,12 +182,13 @@ json rule_if(json condition) { return rule_with("if", std::move(condition)); }
 
 // An operand of the right shape for `op`, so that only the operator vs field
 // type check can refuse it.
-json operand_for(const std::string& op, field_type type) {
+json operand_for(const std::string& op, field_type type, const std::string& list = "order.line_items") {
     if (op == "in" || op == "not_in") return json::array({"x"});
     if (op == "exists" || op == "empty") return true;
     if (op == "gt" || op == "gte" || op == "lt" || op == "lte") return 1;
     if (op == "older_than" || op == "within") return "1h";
     if (op == "any" || op == "all") {
+        if (type == field_type::object_list && list == "order.packages") return {{"id", {{"eq", "x"}}}};
         if (type == field_type::object_list) return {{"seller_sku", {{"eq", "x"}}}};
         return {{"eq", "x"}};
     }
@@ -513,6 +514,24 @@ TEST_CASE("Every catalogue field is a field test in the schema with exactly the 
         CHECK(fields == elements);
         CHECK(def("lineItemCondition").at("additionalProperties") == false);
     }
+    SECTION("the package fields are the loader's element fields of order.packages") {
+        names fields = keys_of(def("packageCondition").at("properties"));
+        for (const auto& c : combinators) CHECK(fields.erase(c) == 1u);
+        names elements;
+        for (const auto& f : element_fields("order.packages")) elements.insert(std::string(f.path));
+        CHECK(fields == elements);
+        CHECK(def("packageCondition").at("additionalProperties") == false);
+        for (const auto& f : element_fields("order.packages")) {
+            const std::string name(f.path);
+            const names allowed = operators_of(def("packageCondition")["properties"][name]);
+            for (const auto& op : all_operators) {
+                CAPTURE(name, op);
+                auto result = load_rule(rule_if({{"order.packages", {{"any", {{name, {{op, operand_for(op, f.type)}}}}}}}}));
+                INFO("loader: " << loader_verdict(result));
+                CHECK(has_error(result) == !allowed.count(op));
+            }
+        }
+    }
     SECTION("each field's operators are the ones the loader accepts for its type") {
         names used;
         std::size_t tested = 0;
@@ -525,7 +544,7 @@ TEST_CASE("Every catalogue field is a field test in the schema with exactly the 
             used.insert(allowed.begin(), allowed.end());
             for (const auto& op : all_operators) {
                 CAPTURE(path, op);
-                auto result = load_rule(rule_if({{path, {{op, operand_for(op, f.type)}}}}));
+                auto result = load_rule(rule_if({{path, {{op, operand_for(op, f.type, path)}}}}));
                 INFO("loader: " << loader_verdict(result));
                 CHECK(has_error(result) == !allowed.count(op));
                 ++tested;

@@ -129,7 +129,7 @@ TEST_CASE("Ship Package refuses what TikTok refuses, with its codes", "[fulfillm
     CAPTURE(name);
     json created = f.create_order(status);
     // An unpaid order's package id is not public; use the stored one.
-    const std::string package = f.shop.find_order(created["id"].get<std::string>())->package_id;
+    const std::string package = f.shop.find_order(created["id"].get<std::string>())->package_ids.front();
     json env = f.ship(package, tracking, provider);
     CHECK(env["code"] == code);
     CHECK(env["data"].is_null());

@@ -73,6 +73,8 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         body = json::parse(request.body, nullptr, false);
         if (body.is_discarded() || !body.is_object()) return error(400, "the request body must be a JSON object");
     }
+    // Split and combine (packages.cpp).
+    if (auto answered = package_control(method, seg, body)) return std::move(*answered);
     auto is = [&](std::string_view m, std::initializer_list<std::string_view> rest) {
         if (m != method || seg.size() != rest.size() + 1) return false;
         std::size_t i = 1;

@@ -6,15 +6,17 @@
 // (docs/tiktok-shop-api.md §4 "Endpoint-specific codes";
 // lazykern/ecommerce-api-docs fulfillment/*.spec.json).
 //
-// Each order has exactly one package (no split or combine). Shipping is
-// allowed only in AWAITING_SHIPMENT: the order then moves to
-// AWAITING_COLLECTION, its package to FULFILLING, and type 1 and type 4
-// webhooks go out.
+// Shipping is per package (packages.cpp: an order ships in one package
+// unless split or combined). It is allowed only in AWAITING_SHIPMENT or
+// PARTIALLY_SHIPPING: the package moves to FULFILLING, the order to
+// PARTIALLY_SHIPPING while others of its packages wait and to
+// AWAITING_COLLECTION with its last, and type 1 and type 4 webhooks go out.
 #include "tikapi/sandbox/shop.hpp"
 
 #include "tikapi/sandbox/detail/params.hpp"
 
 #include <algorithm>
+#include <set>
 
 namespace orderflow::sandbox {
 
@@ -86,6 +88,14 @@ bool plausible_tracking_number(std::string_view s) {
     });
 }
 
+// The line items of `o` in package `p`.
+std::vector<std::string> items_in(const order& o, const package& p) {
+    std::vector<std::string> ids;
+    for (const auto& li : o.line_items)
+        if (li.package_id == p.id) ids.push_back(li.id);
+    return ids;
+}
+
 }  // namespace
 
 shop::api_reply shop::shipping_providers(api_context&, const std::string& delivery_option_id) {
@@ -103,19 +113,27 @@ shop::api_reply shop::shipping_providers(api_context&, const std::string& delive
 }
 
 // The checks of Ship Package in order: platform-fulfilled, cancelled,
-// shipped, not yet shippable (UNPAID / ON_HOLD), then the body.
-std::optional<shop::api_reply> shop::ship(order& o, const std::string& tracking_number,
+// shipped, not yet shippable (UNPAID / ON_HOLD), then the body. Every order
+// in the package is checked (several when combined). Shipping the last
+// unshipped package of an order moves it to AWAITING_COLLECTION; an earlier
+// one to PARTIALLY_SHIPPING (§7).
+std::optional<shop::api_reply> shop::ship(package& p, const std::string& tracking_number,
                                           const std::string& provider_id, const std::string& handover_method,
                                           std::int64_t already_shipped_code) {
-    const delivery_option* option = find_option(o.delivery_option_id);
+    const order& first = first_order(p);
+    const delivery_option* option = find_option(first.delivery_option_id);
     if (!option || !option->seller_shipped)
         return fail(200, platform_order, "Seller cannot operate orders which are fulfilled by platform");
-    if (o.status == "CANCELLED") return fail(200, cancelled_order, "Cannot complete the operation when order is cancelled.");
-    if (o.shipped() || (o.status != "AWAITING_SHIPMENT" && o.status != "UNPAID" && o.status != "ON_HOLD"))
-        return fail(200, already_shipped_code, "Package has been shipped. Please not ship the package again.");
-    if (o.status == "ON_HOLD")
-        return fail(200, on_hold, "The order is on hold (the buyer may still cancel it); it cannot be shipped yet");
-    if (o.status == "UNPAID") return fail(200, on_hold, "The order is not paid yet; it cannot be shipped");
+    for (const auto& id : p.order_ids) {
+        const order& o = orders_[order_index_.at(id)];
+        if (o.status == "CANCELLED") return fail(200, cancelled_order, "Cannot complete the operation when order is cancelled.");
+        if (p.rts_time != 0 || o.shipped() ||
+            (o.status != "AWAITING_SHIPMENT" && o.status != "PARTIALLY_SHIPPING" && o.status != "UNPAID" && o.status != "ON_HOLD"))
+            return fail(200, already_shipped_code, "Package has been shipped. Please not ship the package again.");
+        if (o.status == "ON_HOLD")
+            return fail(200, on_hold, "The order is on hold (the buyer may still cancel it); it cannot be shipped yet");
+        if (o.status == "UNPAID") return fail(200, on_hold, "The order is not paid yet; it cannot be shipped");
+    }
     const provider* carrier = find_provider(*option, provider_id);
     if (tracking_number.empty() || !carrier)
         return fail(200, invalid_tracking, "Invalid tracking number or provider ID. Please double check and try again.");
@@ -126,20 +144,30 @@ std::optional<shop::api_reply> shop::ship(order& o, const std::string& tracking_
     if (!handover_method.empty() && handover_method != "PICKUP" && handover_method != "DROP_OFF")
         return fail(400, bad_request, "handover_method must be PICKUP or DROP_OFF");
 
-    o.tracking_number = tracking_number;
-    o.shipping_provider_id = std::string(carrier->id);
-    o.shipping_provider_name = std::string(carrier->name);
-    o.handover_method = handover_method.empty() ? "DROP_OFF" : handover_method;
-    o.rts_time = now();
-    add_tracking(o, "The seller has shipped the package with " + o.shipping_provider_name + " (" + tracking_number + ")");
-    change_status(o, "AWAITING_COLLECTION");
-    emit_package_update(o);
+    p.tracking_number = tracking_number;
+    p.shipping_provider_id = std::string(carrier->id);
+    p.shipping_provider_name = std::string(carrier->name);
+    p.handover_method = handover_method.empty() ? "DROP_OFF" : handover_method;
+    p.rts_time = p.update_time = now();
+    for (const auto& id : p.order_ids) {
+        order& o = orders_[order_index_.at(id)];
+        o.tracking_number = p.tracking_number;
+        o.shipping_provider_id = p.shipping_provider_id;
+        o.shipping_provider_name = p.shipping_provider_name;
+        add_tracking(o, "The seller has shipped the package with " + o.shipping_provider_name + " (" + tracking_number + ")");
+        const auto parts = packages_of(o);
+        const bool all = std::all_of(parts.begin(), parts.end(), [](const package* q) { return q->rts_time != 0; });
+        if (all) change_status(o, "AWAITING_COLLECTION");
+        else if (o.status == "AWAITING_SHIPMENT") change_status(o, "PARTIALLY_SHIPPING");
+        else o.update_time = now();
+    }
+    emit_packages({&p}, "", "ROLE_SELLER");
     return std::nullopt;
 }
 
 shop::api_reply shop::ship_package(api_context& ctx, const std::string& package_id) {
-    order* o = find_package(package_id);
-    if (!o) return fail(404, not_found, "The order or package does not belong to the current seller");
+    package* p = find_package(package_id);
+    if (!p) return fail(404, not_found, "The order or package does not belong to the current seller");
     auto body = body_object(ctx.request.body);
     if (!body) return fail(400, body_not_json, "The request body must be a JSON object");
     std::string tracking, provider_id;
@@ -147,7 +175,7 @@ shop::api_reply shop::ship_package(api_context& ctx, const std::string& package_
         tracking = string_field(*self, "tracking_number").value_or("");
         provider_id = string_field(*self, "shipping_provider_id").value_or("");
     }
-    if (auto refused = ship(*o, tracking, provider_id, string_field(*body, "handover_method").value_or(""),
+    if (auto refused = ship(*p, tracking, provider_id, string_field(*body, "handover_method").value_or(""),
                             already_shipped))
         return std::move(*refused);
     return api_reply{};
@@ -159,107 +187,152 @@ shop::api_reply shop::mark_shipped(api_context& ctx, const std::string& order_id
     order& o = orders_[it->second];
     auto body = body_object(ctx.request.body);
     if (!body) return fail(400, body_not_json, "The request body must be a JSON object");
+    auto parts = packages_of(o);
+    if (parts.empty()) return fail(200, on_hold, "The order is not paid yet; it cannot be shipped");
+    package* target = parts.size() == 1 ? parts.front() : nullptr;
     if (auto ids = body->find("order_line_item_ids"); ids != body->end()) {
-        // One package per order: naming a subset would split it, which the sandbox does not do.
+        // The sandbox ships whole packages: the ids must be one package's line items.
         if (!ids->is_array()) return fail(400, bad_request, "order_line_item_ids must be an array");
-        if (!ids->empty() && ids->size() != o.line_items.size())
-            return fail(400, bad_request, "the sandbox ships whole orders only: list every line item or none");
+        std::set<std::string> named;
+        for (const auto& id : *ids)
+            if (id.is_string()) named.insert(id.get<std::string>());
+        if (!ids->empty()) {
+            target = nullptr;
+            for (package* p : parts) {
+                const auto in = items_in(o, *p);
+                if (std::set<std::string>(in.begin(), in.end()) == named) target = p;
+            }
+            if (!target)
+                return fail(400, bad_request, "the sandbox ships whole packages only: list every line item of one package or none");
+        }
     }
-    if (auto refused = ship(o, string_field(*body, "tracking_number").value_or(""),
+    if (!target)
+        return fail(400, bad_request, "the order ships in " + std::to_string(parts.size()) +
+                                          " packages: name one package's order_line_item_ids, or use Ship Package");
+    if (auto refused = ship(*target, string_field(*body, "tracking_number").value_or(""),
                             string_field(*body, "shipping_provider_id").value_or(""), "", already_shipped_mark))
         return std::move(*refused);
-    json items = json::array();
-    for (const auto& li : o.line_items) items.push_back(li.id);
     api_reply reply;
-    reply.data = {{"order_id", o.id}, {"order_line_item_ids", std::move(items)}, {"package_id", o.package_id},
+    reply.data = {{"order_id", o.id}, {"order_line_item_ids", items_in(o, *target)}, {"package_id", target->id},
                   {"warning", {{"message", ""}}}};
     return reply;
 }
 
 shop::api_reply shop::update_shipping_info(api_context& ctx, const std::string& id, bool by_package) {
-    order* o = nullptr;
+    package* p = nullptr;
     if (by_package) {
-        o = find_package(id);
-    } else if (auto it = order_index_.find(id); it != order_index_.end()) {
-        o = &orders_[it->second];
+        p = find_package(id);
+        if (!p) return fail(404, not_found, "The order or package does not belong to the current seller");
+    } else {
+        auto it = order_index_.find(id);
+        if (it == order_index_.end()) return fail(404, not_found, "The order or package does not belong to the current seller");
+        auto parts = packages_of(orders_[it->second]);
+        if (parts.size() > 1)
+            return fail(400, bad_request, "the order ships in " + std::to_string(parts.size()) +
+                                              " packages; update each with Update Package Shipping Info");
+        if (parts.empty()) return fail(200, not_shipped, "The package has not been shipped yet.");
+        p = parts.front();   // an unpaid order's too: the checks below refuse it as before
     }
-    if (!o) return fail(404, not_found, "The order or package does not belong to the current seller");
     auto body = body_object(ctx.request.body);
     if (!body) return fail(400, body_not_json, "The request body must be a JSON object");
-    if (o->status == "CANCELLED")
+    const order& o = first_order(*p);
+    if (o.status == "CANCELLED")
         return fail(200, by_package ? cancelled_package : cancelled_order,
                     "Cannot complete the operation when order is cancelled.");
-    if (!o->shipped()) return fail(200, not_shipped, "The package has not been shipped yet.");
-    if (o->status == "DELIVERED" || o->status == "COMPLETED")
+    if (!package_shipped(*p)) return fail(200, not_shipped, "The package has not been shipped yet.");
+    if (o.status == "DELIVERED" || o.status == "COMPLETED")
         return fail(200, delivered_already,
                     "Package has already been delivered. If you would still like to update the tracking number, "
                     "please contact the platform for assistance.");
-    if (now() > o->rts_time + update_window)
+    if (now() > package_shipped_at(*p) + update_window)
         return fail(200, window_passed, "Due to platform rule limitations, you are unable to update the tracking number.");
-    if (o->shipping_info_updates >= max_updates)
+    if (p->shipping_info_updates >= max_updates)
         return fail(200, update_limit, "The tracking number can only be updated a limited number of times.");
     const std::string tracking = string_field(*body, "tracking_number").value_or("");
     const std::string provider_id = string_field(*body, "shipping_provider_id").value_or("");
-    const delivery_option* option = find_option(o->delivery_option_id);
+    const delivery_option* option = find_option(o.delivery_option_id);
     const provider* carrier = option ? find_provider(*option, provider_id) : nullptr;
     if (tracking.empty() || !carrier || !plausible_tracking_number(tracking))
         return fail(200, invalid_tracking, "Invalid tracking number or provider ID. Please double check and try again.");
-    o->tracking_number = tracking;
-    o->shipping_provider_id = std::string(carrier->id);
-    o->shipping_provider_name = std::string(carrier->name);
-    ++o->shipping_info_updates;
-    o->update_time = o->package_update_time = now();
-    add_tracking(*o, "The seller has updated the shipping information: " + o->shipping_provider_name + " (" +
-                         tracking + ")");
+    p->tracking_number = tracking;
+    p->shipping_provider_id = std::string(carrier->id);
+    p->shipping_provider_name = std::string(carrier->name);
+    if (p->rts_time == 0) p->rts_time = package_shipped_at(*p);   // the info now belongs to the package
+    ++p->shipping_info_updates;
+    p->update_time = now();
+    for (const auto& order_id : p->order_ids) {
+        order& each = orders_[order_index_.at(order_id)];
+        each.tracking_number = p->tracking_number;
+        each.shipping_provider_id = p->shipping_provider_id;
+        each.shipping_provider_name = p->shipping_provider_name;
+        each.update_time = now();
+        add_tracking(each, "The seller has updated the shipping information: " + each.shipping_provider_name + " (" +
+                               tracking + ")");
+    }
     return api_reply{};
 }
 
-json shop::package_summary_json(const order& o) const {
-    json skus = json::array();
+json shop::package_summary_json(const package& p) const {
+    json orders = json::array();
     json item_ids = json::array();
-    for (const auto& li : o.line_items) item_ids.push_back(li.id);
-    // Deprecated upstream, still returned: one entry per SKU with its count.
-    std::map<std::string, std::pair<const line_item*, int>> per_sku;
-    for (const auto& li : o.line_items) {
-        auto& [first, count] = per_sku[li.sku_id];
-        if (!first) first = &li;
-        ++count;
+    for (const auto& order_id : p.order_ids) {
+        const order& o = orders_[order_index_.at(order_id)];
+        // Deprecated upstream, still returned: one entry per SKU with its count.
+        std::map<std::string, std::pair<const line_item*, int>> per_sku;
+        for (const auto& li : o.line_items) {
+            if (li.package_id != p.id) continue;
+            item_ids.push_back(li.id);
+            auto& [first, count] = per_sku[li.sku_id];
+            if (!first) first = &li;
+            ++count;
+        }
+        json skus = json::array();
+        for (const auto& [sku_id, entry] : per_sku)
+            skus.push_back({{"id", sku_id},
+                            {"name", entry.first->sku_name},
+                            {"image_url", "https://p16-oec-va.ibyteimg.com/sandbox/" + sku_id + ".jpg"},
+                            {"quantity", entry.second}});
+        orders.push_back({{"id", o.id}, {"skus", std::move(skus)}});
     }
-    for (const auto& [sku_id, entry] : per_sku)
-        skus.push_back({{"id", sku_id},
-                        {"name", entry.first->sku_name},
-                        {"image_url", "https://p16-oec-va.ibyteimg.com/sandbox/" + sku_id + ".jpg"},
-                        {"quantity", entry.second}});
-    return {{"id", o.package_id},
-            {"orders", json::array({{{"id", o.id}, {"skus", std::move(skus)}}})},
-            {"create_time", o.package_create_time},
-            {"update_time", o.package_update_time},
-            {"status", package_status(o)},
-            {"tracking_number", o.tracking_number},
-            {"shipping_provider_name", o.shipping_provider_name},
-            {"shipping_provider_id", o.shipping_provider_id},
+    const order& first = first_order(p);
+    const bool shipped = package_shipped(p);
+    return {{"id", p.id},
+            {"orders", std::move(orders)},
+            {"create_time", p.create_time},
+            {"update_time", p.update_time},
+            {"status", package_status(first, p)},
+            {"tracking_number", p.rts_time != 0 ? p.tracking_number : shipped ? first.tracking_number : ""},
+            {"shipping_provider_name", p.rts_time != 0 ? p.shipping_provider_name : shipped ? first.shipping_provider_name : ""},
+            {"shipping_provider_id", p.rts_time != 0 ? p.shipping_provider_id : shipped ? first.shipping_provider_id : ""},
             {"order_line_item_ids", std::move(item_ids)}};
 }
 
-json shop::package_json(const order& o) const {
-    json summary = package_summary_json(o);
+json shop::package_json(const package& p) const {
+    json summary = package_summary_json(p);
+    const order& first = first_order(p);
     std::set<std::string> skus;
-    for (const auto& li : o.line_items) skus.insert(li.sku_id);
-    json j = {{"package_id", o.package_id},
+    bool noted = false;
+    for (const auto& order_id : p.order_ids) {
+        const order& o = orders_[order_index_.at(order_id)];
+        noted = noted || !o.buyer_message.empty();
+        for (const auto& li : o.line_items)
+            if (li.package_id == p.id) skus.insert(li.sku_id);
+    }
+    json j = {{"package_id", p.id},
               {"orders", summary["orders"]},
-              {"package_status", package_status(o)},
-              {"split_and_combine_tag", "DEFAULT"},
+              {"package_status", summary["status"]},
+              {"split_and_combine_tag", p.tag},
               {"has_multi_skus", skus.size() > 1},
-              {"note_tag", o.buyer_message.empty() ? "BUYER_UNNOTED" : "BUYER_NOTED"},
-              {"shipping_provider_name", o.shipping_provider_name},
-              {"shipping_provider_id", o.shipping_provider_id},
+              {"note_tag", noted ? "BUYER_NOTED" : "BUYER_UNNOTED"},
+              {"shipping_provider_name", summary["shipping_provider_name"]},
+              {"shipping_provider_id", summary["shipping_provider_id"]},
               {"shipping_type", "SELLER"},
-              {"delivery_option_id", o.delivery_option_id},
-              {"tracking_number", o.tracking_number},
+              {"delivery_option_id", first.delivery_option_id},
+              {"tracking_number", summary["tracking_number"]},
               {"last_mile_tracking_number", ""},
-              {"create_time", o.package_create_time},
-              {"update_time", o.package_update_time},
-              {"handover_method", o.handover_method},
+              {"create_time", p.create_time},
+              {"update_time", p.update_time},
+              {"handover_method", p.handover_method},
               {"order_line_item_ids", summary["order_line_item_ids"]},
               {"sender_address",
                {{"name", options_.shop_name},
@@ -267,24 +340,24 @@ json shop::package_json(const order& o) const {
                 {"postal_code", "100-0005"},
                 {"region_code", "JP"},
                 {"phone_number", "(+81)3*****000"}}},
-              {"weight", {{"value", std::to_string(300 * o.line_items.size())}, {"unit", "GRAM"}}},
+              {"weight", {{"value", std::to_string(300 * summary["order_line_item_ids"].size())}, {"unit", "GRAM"}}},
               {"dimension", {{"length", "25"}, {"width", "18"}, {"height", "6"}, {"unit", "CM"}}}};
-    if (o.status != "UNPAID" && o.status != "ON_HOLD") j["recipient_address"] = address_json(o);
+    if (first.status != "UNPAID" && first.status != "ON_HOLD") j["recipient_address"] = address_json(first);
     return j;
 }
 
 shop::api_reply shop::package_detail(api_context&, const std::string& package_id) {
-    const order* o = find_package(package_id);
-    if (!o) return fail(404, not_found, "The order or package does not belong to the current seller");
+    const package* p = find_package(package_id);
+    if (!p) return fail(404, not_found, "The order or package does not belong to the current seller");
     api_reply reply;
-    reply.data = package_json(*o);
+    reply.data = package_json(*p);
     return reply;
 }
 
 shop::api_reply shop::search_packages(api_context& ctx) {
     std::string error;
-    auto p = detail::read_page(ctx.query, 50, error);
-    if (!p) return fail(400, bad_request, error);
+    auto page = detail::read_page(ctx.query, 50, error);
+    if (!page) return fail(400, bad_request, error);
     const std::string sort_field = detail::query_value(ctx.query, "sort_field").value_or("create_time");
     const std::string sort_order = detail::query_value(ctx.query, "sort_order").value_or("DESC");
     if (sort_field != "create_time" && sort_field != "update_time" && sort_field != "order_pay_time")
@@ -296,31 +369,31 @@ shop::api_reply shop::search_packages(api_context& ctx) {
     const auto create_ge = detail::int_field(*body, "create_time_ge"), create_lt = detail::int_field(*body, "create_time_lt");
     const auto update_ge = detail::int_field(*body, "update_time_ge"), update_lt = detail::int_field(*body, "update_time_lt");
 
-    std::vector<const order*> hits;
-    for (const auto& o : orders_) {
-        if (!o.has_package()) continue;
-        if (status && package_status(o) != *status) continue;
-        if (create_ge && o.package_create_time < *create_ge) continue;
-        if (create_lt && o.package_create_time >= *create_lt) continue;
-        if (update_ge && o.package_update_time < *update_ge) continue;
-        if (update_lt && o.package_update_time >= *update_lt) continue;
-        hits.push_back(&o);
+    std::vector<const package*> hits;
+    for (const auto& p : packages_) {
+        if (p.removed || p.create_time == 0) continue;
+        if (status && package_status(first_order(p), p) != *status) continue;
+        if (create_ge && p.create_time < *create_ge) continue;
+        if (create_lt && p.create_time >= *create_lt) continue;
+        if (update_ge && p.update_time < *update_ge) continue;
+        if (update_lt && p.update_time >= *update_lt) continue;
+        hits.push_back(&p);
     }
-    auto key = [&](const order* o) {
-        if (sort_field == "update_time") return o->package_update_time;
-        if (sort_field == "order_pay_time") return o->paid_time;
-        return o->package_create_time;
+    auto key = [&](const package* p) {
+        if (sort_field == "update_time") return p->update_time;
+        if (sort_field == "order_pay_time") return first_order(*p).paid_time;
+        return p->create_time;
     };
     const bool ascending = sort_order == "ASC";
     std::stable_sort(hits.begin(), hits.end(),
-                     [&](const order* a, const order* b) { return ascending ? key(a) < key(b) : key(a) > key(b); });
+                     [&](const package* a, const package* b) { return ascending ? key(a) < key(b) : key(a) > key(b); });
     json packages = json::array();
-    for (std::size_t i = p->offset; i < hits.size() && i < p->offset + p->size; ++i)
+    for (std::size_t i = page->offset; i < hits.size() && i < page->offset + page->size; ++i)
         packages.push_back(package_summary_json(*hits[i]));
     api_reply reply;
     reply.data = {{"packages", std::move(packages)},
                   {"total_count", hits.size()},
-                  {"next_page_token", detail::next_token(*p, hits.size())}};
+                  {"next_page_token", detail::next_token(*page, hits.size())}};
     return reply;
 }
 

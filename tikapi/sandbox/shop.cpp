@@ -103,16 +103,6 @@ std::string_view event_type_of(int webhook_type) {
     return "";
 }
 
-std::string_view package_status(const order& o) {
-    if (o.status == "CANCELLED") return "CANCELLED";
-    if (o.status == "UNPAID") return "TO_FULFILL";
-    if (o.status == "DELIVERED" || o.status == "COMPLETED") return "COMPLETED";
-    if (o.shipped() || o.status == "AWAITING_COLLECTION" || o.status == "IN_TRANSIT" ||
-        o.status == "PARTIALLY_SHIPPING")
-        return "FULFILLING";
-    return "PROCESSING";
-}
-
 shop::shop(shop_options options) : options_(std::move(options)) {
     std::uint64_t seed = options_.seed;
     if (seed == 0) seed = (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
@@ -191,12 +181,6 @@ std::optional<order> shop::find_order(std::string_view id) const {
 
 std::vector<order> shop::orders() const { return orders_; }
 
-order* shop::find_package(std::string_view package_id) {
-    auto it = package_index_.find(package_id);
-    if (it == package_index_.end() || !orders_[it->second].has_package()) return nullptr;
-    return &orders_[it->second];
-}
-
 // --- time ---------------------------------------------------------------------
 
 void shop::note_timer(std::int64_t unix_second) {
@@ -254,13 +238,11 @@ std::optional<std::int64_t> shop::next_timer_ms() const {
 order& shop::add_order(order o) {
     const auto t = now();
     o.id = fresh_id("57", 18);
-    o.package_id = fresh_id("11", 18);
+    const std::size_t package_index = new_package("DEFAULT");   // drawn here, as ever: seeded ids stay the same
     if (o.user_id.empty()) o.user_id = fresh_id("7", 19);
     if (o.delivery_option_id.empty()) o.delivery_option_id = "7208502187360519982";
     o.create_time = o.update_time = t;
     if (paid(o.status)) o.paid_time = t;
-    // A package exists once paid; an order created CANCELLED counts as paid and then cancelled.
-    if (o.status != "UNPAID") o.package_create_time = o.package_update_time = t;
     if (o.status == "ON_HOLD") o.hold_until = t + options_.hold_seconds;
     if (o.status == "CANCELLED") {
         o.cancel_time = t;
@@ -268,16 +250,15 @@ order& shop::add_order(order o) {
     }
     for (auto& item : o.line_items) {
         item.id = fresh_id("57", 18);
-        item.package_id = o.package_id;
         auto [sku, inserted] = skus_.try_emplace(item.seller_sku);
         if (inserted) sku->second = {fresh_id("17", 19), fresh_id("17", 19)};
         item.product_id = sku->second.first;
         item.sku_id = sku->second.second;
     }
     order_index_[o.id] = orders_.size();
-    package_index_[o.package_id] = orders_.size();
     orders_.push_back(std::move(o));
     order& stored = orders_.back();
+    put_in_package(package_index, stored, {});
     if (stored.status == "ON_HOLD") note_timer(stored.hold_until);
     emit_order_status(stored);
     return stored;
@@ -295,13 +276,6 @@ void shop::emit_order_status(const order& o) {
                  o.id);
 }
 
-void shop::emit_package_update(const order& o) {
-    emit_webhook(4, {{"package_list", json::array({{{"package_id", o.package_id}, {"order_id_list", json::array({o.id})}}})},
-                     {"role_type", "ROLE_SELLER"},
-                     {"update_time", o.package_update_time}},
-                 o.id);
-}
-
 void shop::add_tracking(order& o, std::string description) {
     o.tracking.push_back({std::move(description), now_ms()});
 }
@@ -314,7 +288,7 @@ std::optional<std::string> shop::change_status(order& o, const std::string& stat
     const std::string carrier = o.shipping_provider_name.empty() ? "the carrier" : o.shipping_provider_name;
     if (o.status == "UNPAID" && paid(status)) {
         o.paid_time = t;
-        o.package_create_time = o.package_update_time = t;
+        for (package* p : packages_of(o)) p->create_time = p->update_time = t;
     }
     if (status == "ON_HOLD") {
         o.hold_until = t + options_.hold_seconds;
@@ -337,7 +311,8 @@ std::optional<std::string> shop::change_status(order& o, const std::string& stat
     }
     o.status = status;
     o.update_time = t;
-    if (o.has_package()) o.package_update_time = t;
+    for (package* p : packages_of(o))
+        if (p->create_time != 0) p->update_time = t;
     // Shipped orders move on by themselves with auto_advance.
     if (status == "AWAITING_COLLECTION" && options_.auto_in_transit_after >= 0)
         note_timer(o.rts_time + options_.auto_in_transit_after);
@@ -484,7 +459,7 @@ json shop::order_json(const order& o) const {
         {"is_replacement_order", false},
         {"order_type", "NORMAL"},
         {"split_or_combine_tag", ""},
-        {"packages", o.has_package() ? json::array({{{"id", o.package_id}}}) : json::array()},
+        {"packages", json::array()},
         {"payment",
          {{"currency", "JPY"},
           {"sub_total", amount},
@@ -501,7 +476,7 @@ json shop::order_json(const order& o) const {
     if (o.collection_time) j["collection_time"] = o.collection_time;
     if (o.delivery_time) j["delivery_time"] = o.delivery_time;
     for (const auto& [name, at] : order_deadlines(o, options_.handling_seconds)) j[name] = at;
-    if (o.shipped()) {
+    if (o.shipped() || !o.tracking_number.empty()) {
         j["tracking_number"] = o.tracking_number;
         j["shipping_provider"] = o.shipping_provider_name;
         j["shipping_provider_id"] = o.shipping_provider_id;
@@ -513,8 +488,18 @@ json shop::order_json(const order& o) const {
     }
     // §6: the address is "not available under UNPAID and ON_HOLD statuses".
     if (o.status != "UNPAID" && o.status != "ON_HOLD") j["recipient_address"] = address_json(o);
+    // Packages (packages.cpp): the order's, and each line item's.
+    json packages = json::array();
+    for (const package* p : packages_of(o)) {
+        if (p->create_time == 0) continue;
+        packages.push_back({{"id", p->id}});
+        if (p->tag != "DEFAULT") j["split_or_combine_tag"] = p->tag;
+    }
+    j["packages"] = std::move(packages);
+    static const package no_package;   // an unpaid order's items: no package yet
     json items = json::array();
     for (const auto& item : o.line_items) {
+        const package* pkg = find_package(item.package_id);
         json li = {
             {"id", item.id},
             {"sku_id", item.sku_id},
@@ -526,13 +511,18 @@ json shop::order_json(const order& o) const {
             {"original_price", item.sale_price},
             {"sale_price", item.sale_price},
             {"currency", "JPY"},
-            {"package_status", package_status(o)},
+            {"package_status", package_status(o, pkg ? *pkg : no_package)},
             {"display_status", o.status},
             {"is_gift", false},
             {"is_on_hold_order", o.status == "ON_HOLD"},
         };
-        if (o.has_package()) li["package_id"] = item.package_id;
-        if (o.shipped()) {
+        if (pkg) li["package_id"] = item.package_id;
+        if (pkg && pkg->rts_time != 0) {
+            li["tracking_number"] = pkg->tracking_number;
+            li["shipping_provider_id"] = pkg->shipping_provider_id;
+            li["shipping_provider_name"] = pkg->shipping_provider_name;
+            li["rts_time"] = pkg->rts_time;
+        } else if (o.shipped()) {   // moved on by the control API without a ship call
             li["tracking_number"] = o.tracking_number;
             li["shipping_provider_id"] = o.shipping_provider_id;
             li["shipping_provider_name"] = o.shipping_provider_name;

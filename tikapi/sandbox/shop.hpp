@@ -120,11 +120,13 @@ struct tracking_event {
     std::int64_t time_ms = 0;
 };
 
-// One order with its one package (the sandbox neither splits nor combines).
-// The package exists once the order is paid; its status is derived from the
-// order's (package_status()).
+// One order. It ships in one package by default; a control call splits it
+// into several (each line item names its package) or combines it with
+// another order of the same buyer into one package (struct package). Its
+// packages exist once the order is paid.
 struct order {
-    std::string id, status, user_id, buyer_name, buyer_message, seller_note, package_id, cancel_reason;
+    std::string id, status, user_id, buyer_name, buyer_message, seller_note, cancel_reason;
+    std::vector<std::string> package_ids;   // the packages its line items ship in, first created first
     std::string cancellation_initiator;   // BUYER, SELLER or SYSTEM once cancelled
     std::int64_t create_time = 0, update_time = 0, paid_time = 0, rts_time = 0, collection_time = 0,
                  delivery_time = 0, cancel_time = 0;
@@ -133,17 +135,15 @@ struct order {
     std::string delivery_option_id;
     std::int64_t hold_until = 0;          // ON_HOLD ends at this unix second
     bool buyer_request_cancel = false;    // a cancellation request is pending
-    // The package (§6 "Package detail").
-    std::int64_t package_create_time = 0, package_update_time = 0;
-    std::string tracking_number, shipping_provider_id, shipping_provider_name, handover_method;
-    int shipping_info_updates = 0;        // successful shipping_info/update calls
+    // What the order shows of its shipment: the last package shipped.
+    std::string tracking_number, shipping_provider_id, shipping_provider_name;
     std::vector<tracking_event> tracking; // oldest first
     std::string cancel_id, return_id;     // the order's latest cancellation / return (after_sales.cpp)
     // Deadlines set through /control/orders/{id}/deadlines, by name
     // ("rts_sla_time", ...): they replace the computed ones (order_deadlines).
     std::map<std::string, std::int64_t> deadline_overrides;
 
-    bool has_package() const { return package_create_time != 0; }
+    // Every package shipped (rts_time is set on reaching AWAITING_COLLECTION).
     bool shipped() const { return rts_time != 0; }
 };
 
@@ -179,9 +179,26 @@ bool is_final_return_status(std::string_view status);
 // buyer_ship, receive, refund, reject, cancel (after_sales.cpp has the table).
 std::string_view return_step_target(std::string_view type, std::string_view from, std::string_view step);
 
-// PROCESSING before shipping, FULFILLING once shipped, COMPLETED once
+
+// One package (§6 "Package detail"): some line items of one order (the
+// default: all of them; after a split: a part), or all line items of
+// several orders of one buyer (combined). Its status follows its first
+// order's (package_status()).
+struct package {
+    std::string id;
+    std::vector<std::string> order_ids;   // several when combined
+    std::string tag = "DEFAULT";          // split_and_combine_tag: DEFAULT, SPLIT or COMBINE
+    std::int64_t create_time = 0, update_time = 0;   // create_time 0: not yet (its order is unpaid)
+    std::string tracking_number, shipping_provider_id, shipping_provider_name, handover_method;
+    std::int64_t rts_time = 0;            // when the seller shipped it
+    int shipping_info_updates = 0;        // successful shipping_info/update calls
+    bool removed = false;                 // replaced by a split or combine: unknown from then on
+};
+
+// Of a package whose first order is `o`: PROCESSING before shipping,
+// FULFILLING once shipped (or the order is collected), COMPLETED once
 // delivered, CANCELLED; TO_FULFILL while unpaid (line items only).
-std::string_view package_status(const order& o);
+std::string_view package_status(const order& o, const package& p);
 
 // The five deadlines of an order (§6), by field name, unix seconds: none
 // before payment. rts_sla_time is the end of the ON_HOLD window (or the
@@ -290,6 +307,18 @@ public:
 
     std::optional<order> find_order(std::string_view id) const;
     std::vector<order> orders() const;
+    // The package with this id, while it exists (paid, not replaced).
+    std::optional<package> find_package_copy(std::string_view id) const;
+
+    // Splits an order that has not shipped into one package per group of
+    // line item ids (together exactly the order's line items, at least
+    // two groups); no groups: one package per line item. Emits a type 4
+    // webhook with sc_type SPLIT listing the new packages. Returns an
+    // error text, or nullopt on success.
+    std::optional<std::string> split_order(const std::string& order_id, std::vector<std::vector<std::string>> groups);
+    // Combines unshipped orders of one buyer, each in one package, into one
+    // new package (sc_type COMBINE). Returns an error text, or nullopt.
+    std::optional<std::string> combine_orders(const std::vector<std::string>& order_ids);
     const std::vector<conversation>& conversations() const { return conversations_; }
     const std::vector<call_record>& calls() const { return calls_; }
     const std::vector<delivery>& deliveries() const { return deliveries_; }
@@ -427,11 +456,25 @@ private:
     api_reply package_detail(api_context& ctx, const std::string& package_id);
     api_reply search_packages(api_context& ctx);
     api_reply get_tracking(api_context& ctx, const std::string& order_id);
-    std::optional<api_reply> ship(order& o, const std::string& tracking_number, const std::string& provider_id,
+    std::optional<api_reply> ship(package& p, const std::string& tracking_number, const std::string& provider_id,
                                   const std::string& handover_method, std::int64_t already_shipped_code);
-    order* find_package(std::string_view package_id);
-    nlohmann::json package_json(const order& o) const;
-    nlohmann::json package_summary_json(const order& o) const;
+    nlohmann::json package_json(const package& p) const;
+    nlohmann::json package_summary_json(const package& p) const;
+
+    // packages.cpp: the package model, split and combine, their control paths
+    package* find_package(std::string_view package_id);
+    const package* find_package(std::string_view package_id) const;
+    std::vector<package*> packages_of(const order& o);
+    std::vector<const package*> packages_of(const order& o) const;
+    order& first_order(const package& p);
+    const order& first_order(const package& p) const;
+    std::size_t new_package(std::string tag);   // its index in packages_; ids drawn here
+    void put_in_package(std::size_t package_index, order& o, const std::vector<std::string>& item_ids);
+    bool package_shipped(const package& p) const;       // shipped, or its orders all are
+    std::int64_t package_shipped_at(const package& p) const;
+    void emit_packages(const std::vector<const package*>& list, std::string_view sc_type, std::string_view role_type);
+    std::optional<tikapi::http_response> package_control(const std::string& method, const std::vector<std::string>& seg,
+                                                         const nlohmann::json& body);
 
     // control_api.cpp
     tikapi::http_response control(const tikapi::http_request& request);
@@ -447,7 +490,6 @@ private:
     std::optional<std::string> change_status(order& o, const std::string& status);
     void add_tracking(order& o, std::string description);
     void emit_order_status(const order& o);
-    void emit_package_update(const order& o);
     conversation& open_conversation(const std::string& buyer_user_id, bool& created);
     const message& add_message(conversation& c, const std::string& role, std::string content_json, std::string type = "TEXT");
     conversation* find_conversation(std::string_view id);
@@ -494,7 +536,8 @@ private:
     std::set<std::string> used_ids_;
     std::vector<order> orders_;                        // creation order
     std::map<std::string, std::size_t, std::less<>> order_index_;
-    std::map<std::string, std::size_t, std::less<>> package_index_;
+    std::vector<package> packages_;                    // creation order; removed ones stay, marked
+    std::map<std::string, std::size_t, std::less<>> package_index_;   // live packages only
     std::map<std::string, std::pair<std::string, std::string>> skus_;   // seller_sku -> (product_id, sku_id)
     std::vector<conversation> conversations_;
     std::map<std::string, std::string> buyer_im_ids_;  // user_id -> im_user_id
