@@ -359,25 +359,23 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         fail_event(e, "webhook has no order_id");
         co_return;
     }
+    // A buyer message whose order cannot be shown is still handled, without an order.
+    auto unlink = [&](const std::string& why) {
+        log::warn("message_order_unavailable", {{"inbox_id", e.id}, {"order_id", order_id}, {"error", why}});
+        ctx.conversation["order_link"] = "order_unavailable";
+        order_id.clear();
+    };
     if (fetch && !order_id.empty()) {
         auto fetched = co_await orders_.fetch(order_id);
         if (!fetched.order && buyer_message && !fetched.retryable) {
-            // An order card naming an order TikTok will not show: the
-            // message is still handled, without an order.
-            log::warn("message_order_unavailable", {{"inbox_id", e.id}, {"order_id", order_id}, {"error", fetched.error}});
-            ctx.conversation["order_link"] = "order_unavailable";
-            order_id.clear();
+            unlink(fetched.error);   // an order card naming an order TikTok will not show
         } else if (!fetched.order) {
             if (fetched.retryable) retry_later(e, fetched.error);
             else fail_event(e, fetched.error);
             co_return;
         } else if (buyer_message && !link.buyer_user_id.empty() && !fetched.order->user_id.empty() &&
                    fetched.order->user_id != link.buyer_user_id) {
-            // An order card for someone else's order: never shown to this buyer.
-            log::warn("message_order_unavailable", {{"inbox_id", e.id}, {"order_id", order_id},
-                                                    {"error", "the order belongs to another buyer"}});
-            ctx.conversation["order_link"] = "order_unavailable";
-            order_id.clear();
+            unlink("the order belongs to another buyer");   // an order card for someone else's order
         } else {
             ctx.order = order_view(*fetched.order);
             add_package_status(ctx.event_data, e.event, *fetched.order);
@@ -427,7 +425,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
             if (ctx_.store.add_action(na)) {
                 // A captured answer is orderflow's own state: kept with the
                 // plan, so the buyer's next message already sees it (the
-                // executor writes the same value again, and records it).
+                // executor only records the action's outcome).
                 if (a.kind == "capture" && na.state == "planned")
                     storage::set_order_attribute(ctx_.db, {order_id, a.params.value("attribute", ""), a.params.value("value", ""),
                                                            a.params.value("message_id", ""), a.rule_id, ctx.now});

@@ -12,7 +12,6 @@
 #include "daemon/storage_watch.hpp"
 #include "daemon/supervisor.hpp"
 #include "daemon/telemetry.hpp"
-#include "storage/conversation_links.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -268,9 +267,8 @@ void executor::apply(const storage::action_row& a) {
             ctx_.store.add_event(timer);
             result["fire_at"] = timer.not_before;
         } else if (a.kind == "capture") {
-            // The buyer's answer, kept on the order (order.attributes.<name>).
-            storage::set_order_attribute(ctx_.db, {a.order_id, p.value("attribute", ""), p.value("value", ""),
-                                                   p.value("message_id", ""), a.rule_id, now});
+            // The answer was kept on the order with the plan (pipeline.cpp):
+            // written again here it could bring back one a forget erased.
             result["attribute"] = p.value("attribute", "");
         } else if (a.kind == "tag") {
             ctx_.store.add_tag(a.order_id, p.value("tag", ""), now);
