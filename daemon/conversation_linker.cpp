@@ -28,6 +28,23 @@ conversation_linker::conversation_linker(context ctx, tikapi::client& api, token
     : ctx_(std::move(ctx)), api_(api), tokens_(tokens) {}
 
 asio::awaitable<conversation_link> conversation_linker::link(const json& message) {
+    const orderflow::secret* token = co_await tokens_.access();
+    if (!token) {
+        conversation_link out;
+        out.conversation_id = message.value("conversation_id", "");
+        out.error = tokens_.advice();
+        out.retryable = true;
+        co_return out;
+    }
+    conversation_link out = co_await link_with(message, *token);
+    if (!out.token_rejected) co_return out;
+    const bool refreshed = co_await tokens_.refresh_after_rejection();
+    if (refreshed) token = co_await tokens_.access();
+    if (refreshed && token) out = co_await link_with(message, *token);
+    co_return out;
+}
+
+asio::awaitable<conversation_link> conversation_linker::link_with(const json& message, const orderflow::secret& token) {
     conversation_link out;
     out.conversation_id = message.value("conversation_id", "");
     const std::string card = message.value("order_id", "");
@@ -36,23 +53,17 @@ asio::awaitable<conversation_link> conversation_linker::link(const json& message
         out.card_message_id = message.value("id", "");
         out.card_time = message.value("create_time", std::int64_t{0});
     }
-    const orderflow::secret* token = co_await tokens_.access();
-    if (!token) {
-        out.error = tokens_.advice();
-        out.retryable = true;
-        co_return out;
-    }
     out.buyer_user_id = storage::buyer_of_conversation(ctx_.db, out.conversation_id);
     const std::string latest_card = card.empty() ? storage::latest_order_card(ctx_.db, out.conversation_id) : card;
     // With a card, the order names its buyer (the pipeline reads it): no
     // customer-service call is spent on the conversation list.
     if (out.buyer_user_id.empty() && latest_card.empty()) {
-        out.buyer_user_id = co_await find_buyer(out.conversation_id, *token, out);
+        out.buyer_user_id = co_await find_buyer(out.conversation_id, token, out);
         if (!out.error.empty()) co_return out;
         out.learned_buyer = !out.buyer_user_id.empty();
     }
     if (!out.buyer_user_id.empty()) {
-        const bool ok = co_await find_open_orders(*token, out);
+        const bool ok = co_await find_open_orders(token, out);
         if (!ok) co_return out;
     }
     if (!latest_card.empty()) {
@@ -85,7 +96,8 @@ asio::awaitable<std::string> conversation_linker::find_buyer(const std::string& 
         }
         if (!r) {
             out.error = "conversation list: " + r.error().describe();
-            out.retryable = r.error().retryable() || r.error().token_expired();
+            out.token_rejected = r.error().token_expired();
+            out.retryable = r.error().retryable() || out.token_rejected;
             co_return std::string();
         }
         // Only this conversation's buyer is kept: the other buyers on the
@@ -110,7 +122,8 @@ asio::awaitable<bool> conversation_linker::find_open_orders(const orderflow::sec
     auto r = co_await api_.search_orders(q, token);
     if (!r) {
         out.error = "the buyer's orders: " + r.error().describe();
-        out.retryable = r.error().retryable() || r.error().token_expired();
+        out.token_rejected = r.error().token_expired();
+        out.retryable = r.error().retryable() || out.token_rejected;
         co_return false;
     }
     for (const auto& o : r.value().orders)

@@ -43,6 +43,7 @@ struct conversation_link {
     std::vector<std::string> candidates;  // the buyer's open orders, newest first
     std::string error;                    // TikTok could not be asked; the event waits
     bool retryable = false;
+    bool token_rejected = false;          // TikTok said the access token expired (105002)
     // To remember, written by the pipeline with the event's outcome (after
     // the check for a forgotten buyer): the buyer just learned from TikTok's
     // conversation list, and an order card this message carries.
@@ -65,11 +66,14 @@ public:
 
     // For a buyer message (message.* as the pipeline builds it). Writes
     // nothing: what is to be remembered is in the link (learned_buyer, card_*).
+    // An access token TikTok calls expired is refreshed at once and the link
+    // tried again, once, as the order source does.
     boost::asio::awaitable<conversation_link> link(const nlohmann::json& message);
     // Remembers what link() learned; call inside the event's commit.
     void remember(const conversation_link& link);
 
 private:
+    boost::asio::awaitable<conversation_link> link_with(const nlohmann::json& message, const orderflow::secret& token);
     boost::asio::awaitable<std::string> find_buyer(const std::string& conversation_id, const orderflow::secret& token,
                                                    conversation_link& out);
     boost::asio::awaitable<bool> find_open_orders(const orderflow::secret& token, conversation_link& out);

@@ -7,6 +7,10 @@ namespace orderflow::daemon {
 
 using json = nlohmann::json;
 
+std::string timer_key(const std::string& series, std::int64_t deadline) {
+    return "timer:" + series + "@" + std::to_string(deadline);
+}
+
 std::optional<moved_deadline> deadline_moved(const storage::event_row& e, const json& order, std::int64_t now) {
     if (e.source != "timer" || !order.is_object()) return std::nullopt;
     json payload = json::parse(e.payload, nullptr, false);
@@ -24,9 +28,12 @@ std::optional<moved_deadline> deadline_moved(const storage::event_row& e, const 
     moved["anchor"] = now_is;
     moved["fire_at"] = now_is + offset;
     moved["moved_from"] = was;
-    // One timer per deadline value: the same move seen twice sets nothing new.
-    const std::string root = e.dedupe_key.substr(0, e.dedupe_key.find('@'));
-    m.rearmed.dedupe_key = root + "@" + std::to_string(now_is);
+    // One timer per deadline value: the same move seen twice, or seen by a
+    // re-plan too, sets nothing new. A timer set before timers had a series
+    // keeps its own name with the new value.
+    const std::string series = data.value("series", "");
+    m.rearmed.dedupe_key = series.empty() ? e.dedupe_key.substr(0, e.dedupe_key.find('@')) + "@" + std::to_string(now_is)
+                                          : timer_key(series, now_is);
     m.rearmed.source = "timer";
     m.rearmed.event = e.event;
     m.rearmed.order_id = e.order_id;

@@ -26,6 +26,12 @@ struct moved_deadline {
     storage::new_event rearmed;   // the timer for the new deadline
 };
 
+// The inbox key of a timer counted from a deadline: its series (a hash the
+// pipeline gives every schedule with "at", rules/engine.hpp) and the
+// deadline's value. A re-plan after the deadline moved and the old timer
+// following the move both arrive at this key, so only one timer is set.
+std::string timer_key(const std::string& series, std::int64_t deadline);
+
 // Whether timer event `e` was counted from a deadline that `order` (the order
 // view, daemon/events.hpp) no longer has; pure.
 std::optional<moved_deadline> deadline_moved(const storage::event_row& e, const nlohmann::json& order, std::int64_t now);

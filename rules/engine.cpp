@@ -287,6 +287,7 @@ planned_action plan_anchored(const detail::action& a, const context& ctx, planne
     p.params["after_s"] = std::max<std::int64_t>(0, at + a.after_s - ctx.now);
     key.push_back('\x1f');
     key += a.anchor.path;
+    p.series_material = key;
     key.push_back('=');
     key += std::to_string(at);
     p.key_material = std::move(key);

@@ -33,6 +33,12 @@ struct planned_action {
     // is rule id, index, once_per, "!error" and ctx.event_id instead: the skip
     // is recorded once per event and does not use up the real key.
     std::string key_material;
+    // A schedule with "at": key_material without the deadline's value. The
+    // timers one action sets for one scope share it, whatever deadline value
+    // each counts from, so the daemon names a timer by it and the value: a
+    // re-plan after TikTok moved the deadline and the old timer following the
+    // move (daemon/deadline_timers.hpp) then set the same one timer.
+    std::string series_material;
     bool shadow = false;           // the rule has mode "shadow": record only, send nothing
     nlohmann::json params;         // send_message, reply: {"template": name, "locale": "ja", "text": rendered text};
                                    // flag_review: {"reason", "severity", "note"}; tag, untag: {"tag"};

@@ -3,6 +3,7 @@
 
 #include "common/log.hpp"
 #include "daemon/admin/console_pages.hpp"
+#include "daemon/cs_quota.hpp"
 #include "daemon/executor/breaker.hpp"
 #include "daemon/review_cli.hpp"
 #include "daemon/security_watch.hpp"
@@ -378,6 +379,7 @@ http_response console::page_for(request& r) {
         if (state.is_object() && state.contains("last_reload")) s.last_reload = state["last_reload"];
         s.breaker_open = parts_.brk.open();
         s.reviews_open = ctx_.store.open_review_count();
+        s.cs_quota = cs_quota_view(ctx_.store, in_force_.cfg(), ctx_.clock());
         return html_response(200, html::status_page(v, s, notice));
     }
     return html_response(404, html::message_page(v, "404", "No such page."));

@@ -103,6 +103,13 @@ constexpr std::array labels{
     entry{"ok", "ok", "正常"},
     entry{"failed", "failed", "失敗"},
     entry{"reviews_open", "Open review items", "未解決の確認項目"},
+    entry{"cs_quota", "Customer-service calls today (UTC)", "本日のカスタマーサービス呼び出し (UTC)"},
+    entry{"cs_of", "of", "/"},
+    entry{"cs_reserve", "kept for replies to buyers", "購入者への返信用に確保"},
+    entry{"cs_used_up", "USED UP: nothing goes to customer service until 00:00 UTC",
+          "上限到達: 00:00 UTC までカスタマーサービスへの呼び出しは行いません"},
+    entry{"cs_reserve_reached", "RESERVE REACHED: only replies go out; proactive messages wait until 00:00 UTC",
+          "確保分に到達: 返信のみ送信し、自動メッセージは 00:00 UTC まで待機します"},
     entry{"operator_actions", "Operator actions", "運用担当者の操作"},
     entry{"resume", "Resume sending", "送信を再開"},
     entry{"drop_held", "Drop the held messages instead of sending them", "保留中のメッセージを送らずに破棄する"},
@@ -413,6 +420,22 @@ std::string conversation_page(const viewer& v, const json& doc) {
     return page(v, l(v, "conversation"), body + "</ol>");
 }
 
+namespace {
+
+// "120 of 10000 · 1000 kept for replies to buyers", and a warning once
+// proactive messages or everything waits for the next UTC day.
+std::string quota_text(const viewer& v, const nlohmann::json& q) {
+    if (!q.is_object()) return "-";
+    const bool used_up = q.value("replies", "go") == "wait", reserve = q.value("proactive", "go") == "waits";
+    std::string out = "<span id=\"cs-quota\" class=\"" + std::string(used_up ? "fail" : reserve ? "warn" : "ok") + "\">" +
+                      q.value("used", json(0)).dump() + " " + std::string(l(v, "cs_of")) + " " + q.value("limit", json(0)).dump() + "</span> · " +
+                      q.value("reserve", json(0)).dump() + " " + std::string(l(v, "cs_reserve"));
+    if (used_up || reserve) out += " · <strong>" + std::string(l(v, used_up ? "cs_used_up" : "cs_reserve_reached")) + "</strong>";
+    return out;
+}
+
+}  // namespace
+
 std::string status_page(const viewer& v, const status_facts& s, std::string_view notice) {
     std::string body = "<h1>" + std::string(l(v, "status")) + "</h1><section><h2>" + std::string(l(v, "checks")) + "</h2><ul id=\"checks\">";
     for (const auto& c : s.checks)
@@ -427,7 +450,8 @@ std::string status_page(const viewer& v, const status_facts& s, std::string_view
                                                       std::string(l(v, s.breaker_open ? "breaker_open" : "breaker_closed")) + "</span>"},
                    {std::string(l(v, "rules")), std::to_string(s.rules) + " · " + escape(s.rules_hash)},
                    {std::string(l(v, "last_reload")), reload},
-                   {std::string(l(v, "reviews_open")), view_link("/console/reviews", std::to_string(s.reviews_open))}},
+                   {std::string(l(v, "reviews_open")), view_link("/console/reviews", std::to_string(s.reviews_open))},
+                   {std::string(l(v, "cs_quota")), quota_text(v, s.cs_quota)}},
                   "status-facts");
     body += "<section><h2>" + std::string(l(v, "queues")) + "</h2><table id=\"queues\">";
     for (const char* table : {"inbox", "outbox"}) {
@@ -484,6 +508,7 @@ blockquote.text { margin: .3em 0 .3em 1em; padding: .4em .8em; background: #fff;
 .sev-warning { color: var(--warn); }
 .ok { color: var(--good); }
 .fail { color: var(--bad); }
+.warn { color: var(--warn); }
 .action { background: #fff; border: 1px solid var(--line); padding: .4em .8em; margin: .5em 0; }
 .history { color: var(--muted); font-size: .9em; margin: .2em 0; }
 #conversation { list-style: none; padding: 0; }

@@ -50,6 +50,7 @@ struct status_facts {
     nlohmann::json last_reload;    // {"at","ok","by",...} or null
     bool breaker_open = false;
     int reviews_open = 0;
+    nlohmann::json cs_quota;       // cs_quota_view() (daemon/cs_quota.hpp)
 };
 
 std::string escape(std::string_view text);

@@ -2,6 +2,7 @@
 #include "daemon/executor/executor.hpp"
 
 #include "common/log.hpp"
+#include "daemon/deadline_timers.hpp"
 #include "daemon/executor/breaker.hpp"
 #include "daemon/executor/message_sender.hpp"
 #include "daemon/executor/outcomes.hpp"
@@ -252,7 +253,11 @@ void executor::apply(const storage::action_row& a) {
                                               "rule " + a.rule_id + ": " + (note.empty() ? reason : note), evidence, case_key);
         } else if (a.kind == "schedule") {
             storage::new_event timer;
-            timer.dedupe_key = "timer:" + a.idem_key;
+            // Counted from a deadline: named by its series and the deadline's
+            // value, the name daemon/deadline_timers.cpp gives a moved one.
+            timer.dedupe_key = p.contains("series") && p.contains("anchor")
+                                   ? timer_key(p.value("series", ""), p.value("anchor", std::int64_t{0}))
+                                   : "timer:" + a.idem_key;
             timer.source = "timer";
             timer.event = p.value("event", "");
             timer.order_id = a.order_id;
@@ -261,7 +266,7 @@ void executor::apply(const storage::action_row& a) {
             json data{{"order_id", a.order_id}, {"timer", timer.event}, {"scheduled_by", a.rule_id},
                       {"action_id", a.id}, {"fire_at", timer.not_before}};
             // Counted from a deadline: what it was, so a moved one is noticed (daemon/deadline_timers.hpp).
-            for (const char* k : {"at", "anchor", "offset_s"})
+            for (const char* k : {"at", "anchor", "offset_s", "series"})
                 if (p.contains(k)) data[k] = p[k];
             timer.payload = json{{"data", std::move(data)}}.dump();
             ctx_.store.add_event(timer);

@@ -7,6 +7,8 @@
 
 #include <string>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using orderflow::json_nests_deeper_than;
 using orderflow::max_json_depth;
 using orderflow::parse_untrusted_json;
@@ -76,3 +78,5 @@ TEST_CASE("parse_untrusted_json says when text is not JSON and takes a smaller l
     REQUIRE(std::holds_alternative<nlohmann::json>(ok));
     CHECK(std::get<nlohmann::json>(ok)["content"] == "[[[ not nesting ]]]");
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

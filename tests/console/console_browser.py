@@ -10,7 +10,10 @@ when every step passed, 1 at the first that did not (saying what it saw).
       --buyer-text TEXT [--shots DIR]
 
 --order/--review: the flagged order staff resolve; --untouched: another open
-item that a request without the CSRF token must leave open. --shots: where
+item that a request without the CSRF token must leave open. --buyer-text:
+the flagged order's buyer's chat message, which a rule captured as the
+order's engraving: it must be in the conversation and on the order page.
+--shots: where
 the screenshots go (docs/console/ when taken for the documentation).
 """
 import argparse
@@ -196,7 +199,16 @@ class Steps:
         self.check("resolved" in self.text("#order-reviews") or self.find("#order-reviews") is not None,
                    "the order page does not list its review item")
         self.step("looking an order up by its id opens the order")
+        answers = [e.text for e in self.d.find_elements(By.CSS_SELECTOR, "#answers .answer")]
+        self.check(a.buyer_text in answers, "the buyer's captured answer is not on the order page: %r" % answers)
+        self.step("the order page shows the buyer's answer from the chat")
         self.shot("order")
+
+        # The status page: the customer-service calls of the day.
+        self.go("/console/status")
+        quota = self.text("#cs-quota")
+        self.check(" of " in quota, "the status page does not show the customer-service calls: %r" % quota)
+        self.step("the status page shows today's customer-service calls: " + quota)
 
         # Staff may not resume or reload: no buttons, and a POST is refused.
         self.go("/console/status")

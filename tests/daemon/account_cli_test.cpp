@@ -14,6 +14,8 @@
 
 #include <sstream>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using json = nlohmann::json;
@@ -150,3 +152,5 @@ TEST_CASE("account with a wrong shape prints the usage with exit 2", "[account]"
     CHECK_THAT(r.err, Catch::StartsWith("usage: orderflowctl account add NAME --role staff|operator"));
     CHECK(storage::list_accounts(r.db).empty());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using json = nlohmann::json;
 
@@ -126,3 +128,5 @@ TEST_CASE("The order view carries the buyer's cancellation request and who cance
     CHECK(parsed.value().cancellation_initiator == "SELLER");
     CHECK(parsed.value().is_buyer_request_cancel);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -18,6 +18,8 @@
 #include <tuple>
 #include <unistd.h>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace fs = std::filesystem;
 using orderflow::daemon::load_config;
 
@@ -468,3 +470,5 @@ TEST_CASE("admin.open_metrics is accepted only on a loopback address, and a name
     CHECK(r.ok() == ok);
     CHECK((diagnostic_containing(r, {"'admin.open_metrics'", "loopback"}) == nullptr) == ok);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -19,6 +19,8 @@
 #include <string>
 #include <variant>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using json = nlohmann::json;
@@ -130,6 +132,22 @@ TEST_CASE("A buyer message is linked to the buyer's only open order and its repl
     CHECK(storage::buyer_of_conversation(rig.env.db, c.at("id").get<std::string>()) == "buyer-1");
 }
 
+TEST_CASE("The linker refreshes an access token TikTok says has expired and links the message", "[linker]") {
+    linker_rig rig;
+    const std::string order = rig.order_for("buyer-1");
+    auto m = rig.env.control("POST", "/control/messages", {{"user_id", "buyer-1"}, {"text", "いつ届きますか"}});
+    REQUIRE(rig.env.shop->expire_access_tokens() > 0);
+
+    conversation_link got;
+    const json message{{"id", m.at("message_id")}, {"conversation_id", m.at("conversation_id")}, {"text", "いつ届きますか"}};
+    rig.env.drive([&]() -> boost::asio::awaitable<void> { got = co_await rig.links->link(message); });
+
+    CHECK(got.error.empty());
+    CHECK(got.how == "only_open_order");
+    CHECK(got.order_id == order);
+    CHECK(rig.env.tokens->state() == "authorized");
+}
+
 TEST_CASE("With two open orders a message names neither until the buyer shares an order card", "[linker]") {
     linker_rig rig;
     const std::string first = rig.order_for("buyer-2");
@@ -182,3 +200,5 @@ TEST_CASE("A buyer with no open order gets no order, and a cancelled or complete
     REQUIRE(actions.size() == 1);
     CHECK(actions[0].kind == "flag_review");
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -13,6 +13,8 @@
 
 #include <set>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
 using json = nlohmann::json;
@@ -113,7 +115,18 @@ TEST_CASE("A timer counted from a deadline TikTok moved is void and follows the 
     auto twice = deadline_moved(again, json{{"rts_sla_time", 6000}}, now);
     REQUIRE(twice);
     CHECK(twice->rearmed.dedupe_key == "timer:abc@6000");
+    // A timer with a series (every timer set since series exist) moves to the
+    // name a re-plan for the new deadline gives its timer: one timer, not two.
+    e.dedupe_key = timer_key("f00d", 1000);
+    e.payload = json{{"data", {{"order_id", e.order_id}, {"at", "order.rts_sla_time"}, {"anchor", 1000}, {"offset_s", -100},
+                               {"fire_at", 900}, {"series", "f00d"}}}}.dump();
+    auto in_series = deadline_moved(e, json{{"rts_sla_time", 5000}}, now);
+    REQUIRE(in_series);
+    CHECK(in_series->rearmed.dedupe_key == "timer:f00d@5000");
+    CHECK(in_series->rearmed.dedupe_key == timer_key("f00d", 5000));
     // A timer not counted from a deadline is left alone.
     e.payload = json{{"data", {{"order_id", e.order_id}, {"fire_at", 900}}}}.dump();
     CHECK_FALSE(deadline_moved(e, json{{"rts_sla_time", 5000}}, now));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

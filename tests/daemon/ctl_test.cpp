@@ -20,6 +20,8 @@
 #include <random>
 #include <string>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -329,3 +331,5 @@ TEST_CASE("An unknown flag, or one the command does not take, is an error naming
     CHECK(r.exit_code == 2);
     CHECK(r.output.find(says) != std::string::npos);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using json = nlohmann::json;
 
@@ -132,3 +134,5 @@ TEST_CASE("A rule context stored for replay reads back as the same context", "[e
     CHECK(old.now == 42);
     CHECK(old.default_locale == "ja");
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

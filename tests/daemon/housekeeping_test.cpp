@@ -13,6 +13,8 @@
 #include <chrono>
 #include <string>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using json = nlohmann::json;
@@ -173,3 +175,5 @@ TEST_CASE("purge deletes finished events past retention.keys in batches and says
     // keys are kept far past any redelivery (config: 30 days at least).
     CHECK(env.store.add_event(redelivery("tts:gone-1", env.now)));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

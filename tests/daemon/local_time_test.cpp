@@ -16,6 +16,8 @@
 #include <string>
 #include <tuple>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::daemon::detail;
 
 namespace {
@@ -161,3 +163,5 @@ TEST_CASE("A daily window includes its start and excludes its end, also when it 
     INFO("minute " << minute << " in [" << from << ", " << to << ")");
     CHECK(in_daily_window(minute, from, to) == inside);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -11,6 +11,8 @@
 #include <tuple>
 #include <vector>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using json = nlohmann::json;
 
@@ -184,3 +186,5 @@ TEST_CASE("The heartbeat says what the last day brought and whether sending is p
                                                       Catch::EndsWith("Act: orderflowctl status"));
     }
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

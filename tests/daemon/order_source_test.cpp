@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 using namespace orderflow;
 using namespace orderflow::daemon;
@@ -152,3 +154,5 @@ TEST_CASE("Forgotten prefetched orders and a prefetch of one id leave fetch to a
     CHECK(fetch(env, orders, a).order.has_value());
     CHECK(order_detail_calls(*env.shop) == before + 1);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

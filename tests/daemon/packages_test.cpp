@@ -12,6 +12,8 @@
 
 #include <optional>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 using json = nlohmann::json;
 using namespace orderflow;
@@ -185,3 +187,5 @@ TEST_CASE("A package update webhook is stored as one row per pair in one commit,
     CHECK(env.store.recent_events(10).size() == 2u);
     CHECK(wakes == 1);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

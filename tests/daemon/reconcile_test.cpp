@@ -7,6 +7,8 @@
 
 #include <vector>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::daemon;
 using json = nlohmann::json;
 
@@ -93,3 +95,5 @@ TEST_CASE("Not found after a complete look is sent again, at most three times, o
     CAPTURE(found, complete, resent);
     CHECK(decide_reconcile(found, complete, resent) == verdict);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

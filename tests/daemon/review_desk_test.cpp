@@ -12,6 +12,8 @@
 #include <set>
 #include <string>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using json = nlohmann::json;
@@ -138,3 +140,5 @@ TEST_CASE("Without channels an item is still opened and nothing is queued", "[re
     CHECK(env.store.get_review(id).has_value());
     CHECK(env.store.recent_notifications(10).empty());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using namespace orderflow;
@@ -248,3 +250,5 @@ TEST_CASE("A successful reload records the new rules for status and raises nothi
     CHECK(st.at("in_force").at("since") == rig.env.now);
     CHECK(st.at("last_reload").at("ok") == true);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -10,6 +10,8 @@
 
 #include <thread>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -83,3 +85,5 @@ TEST_CASE("Refusals spread wider than the window raise nothing", "[security_watc
     env.run_for(std::chrono::milliseconds(20));
     CHECK(security_items(env).empty());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace fs = std::filesystem;
 using namespace orderflow;
 using namespace orderflow::daemon;
@@ -107,3 +109,5 @@ TEST_CASE("A database file lost a second time raises the count of the open item"
     REQUIRE(items.size() == 1);
     CHECK(items[0].occurrences == 2);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

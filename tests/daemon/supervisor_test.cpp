@@ -11,6 +11,8 @@
 
 #include <stdexcept>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 using orderflow::daemon::supervisor;
 using namespace std::chrono_literals;
@@ -156,3 +158,5 @@ TEST_CASE("A loop that fails at every pass stops the watchdog once it has made n
     sup.stop();
     io.run_for(20ms);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

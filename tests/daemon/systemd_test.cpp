@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <string>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 TEST_CASE("sd_notify messages reach $NOTIFY_SOCKET as datagrams", "[systemd]") {
     std::string path = (std::filesystem::temp_directory_path() / ("orderflow-notify-" + std::to_string(::getpid()))).string();
     ::unlink(path.c_str());
@@ -42,3 +44,5 @@ TEST_CASE("The watchdog interval is half of $WATCHDOG_USEC", "[systemd]") {
     unsetenv("WATCHDOG_USEC");
     CHECK_FALSE(orderflow::daemon::systemd::watchdog_interval());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::daemon;
 
 TEST_CASE("A counter is one series per label set, and the same labels give the same counter", "[telemetry]") {
@@ -54,3 +56,5 @@ TEST_CASE("Label values are escaped, and an undeclared family or the wrong type 
     CHECK_THROWS_AS(telemetry::timing("orderflow_reloads_total"), std::logic_error);
     CHECK_THROWS_AS(telemetry::count("orderflow_webhook_ack_seconds"), std::logic_error);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -23,6 +23,8 @@
 #include <utility>
 #include <vector>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 using namespace orderflow;
 using namespace std::chrono_literals;
@@ -364,3 +366,5 @@ TEST_CASE("deauthorized() forgets the tokens until new ones are stored", "[token
     CHECK(keeper.state() == "authorized");
     CHECK(changes.size() == 2);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

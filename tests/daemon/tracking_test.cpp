@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::daemon;
 using json = nlohmann::json;
 
@@ -227,3 +229,5 @@ TEST_CASE("A UTF-16 CSV is refused as a whole, saying how to save it", "[trackin
     REQUIRE(r.problems.size() == 1);
     CHECK_THAT(r.problems[0].why, Catch::Contains("save it as \"CSV UTF-8\""));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

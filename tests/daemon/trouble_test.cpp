@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <unistd.h>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using orderflow::daemon::detail::trouble;
 using namespace std::chrono_literals;
 
@@ -58,3 +60,5 @@ TEST_CASE("A repeated failure is logged once per interval with the count of line
     CHECK(lines[1].at("failures_in_a_row") == 1001);
     CHECK(lines[2].at("event") == "pipeline_storage_failed_recovered");
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -12,6 +12,8 @@
 
 #include <csignal>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 namespace storage = orderflow::storage;
 
@@ -131,3 +133,5 @@ TEST_CASE("orderflowctl account adds, lists, updates and removes console account
         CHECK(logs.find(password) == std::string::npos);
     }
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

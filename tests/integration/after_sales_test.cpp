@@ -15,6 +15,8 @@
 
 #include <map>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 using namespace std::chrono_literals;
 
@@ -225,3 +227,5 @@ TEST_CASE("With the webhooks lost, the poller finds the cancellation request and
     CHECK(counted_changes(inbox(s, 12, d.id)) ==
           std::map<std::string, int>{{ret.at("return_id").get<std::string>() + ":RETURN_OR_REFUND_REQUEST_PENDING", 1}});
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

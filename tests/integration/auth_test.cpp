@@ -12,6 +12,8 @@
 #include <csignal>
 #include <ctime>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -125,3 +127,5 @@ TEST_CASE("notify test says so and exits 1 when the daemon is not running, and q
     CHECK(down.output.find("is it running?") != std::string::npos);
     CHECK(down.output.find("nothing was queued") != std::string::npos);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

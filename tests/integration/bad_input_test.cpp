@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 namespace fs = std::filesystem;
 
@@ -276,3 +278,5 @@ TEST_CASE("Admin requests of the wrong shape get an error reply and the admin so
     CHECK(ok.at("stdout").get<std::string>().find("orderflow_rules_loaded") != std::string::npos);
     CHECK(log_lines(s.daemon.log(), "loop_crashed").empty());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -2,7 +2,9 @@
 // would: real orderflowd and sandbox, accounts added with the real
 // `orderflowctl account add`, and a real browser (headless Chromium driven
 // by tests/console/console_browser.py) that logs in, finds a flagged order,
-// reads its evidence, resolves it and sees it gone; staff are refused the
+// reads its evidence, resolves it and sees it gone, reads the buyer's
+// answer from the chat on the order page and the day's customer-service
+// calls on the status page; staff are refused the
 // operator's actions; a request without the CSRF token changes nothing.
 // Then the database and the log judge what the browser said.
 //
@@ -19,6 +21,8 @@
 #include <cstdlib>
 #include <set>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -34,7 +38,9 @@ const char* const console_rules = R"({
       "then": [ { "send_message": { "template": "thanks" } } ] },
     { "id": "engraving", "on": "order.status_changed",
       "if": { "order.status": { "eq": "AWAITING_SHIPMENT" }, "order.buyer_message": { "matches": "刻印" } },
-      "then": [ { "flag_review": { "reason": "engraving_check", "severity": "warning", "note": "check the engraving text" } } ] }
+      "then": [ { "flag_review": { "reason": "engraving_check", "severity": "warning", "note": "check the engraving text" } } ] },
+    { "id": "engraving-answer", "on": "message.received", "if": { "message.text": { "contains": "刻印" } },
+      "then": [ { "capture": { "attribute": "engraving" } } ] }
   ] })";
 
 run_result add_account(stack& s, const std::string& name, const std::string& role, const std::string& password) {
@@ -164,3 +170,5 @@ TEST_CASE("A burst of failed console logins raises one security review item", "[
     CHECK(item.evidence.find("127.0.0.1") != std::string::npos);
     CHECK(item.evidence.find("guess-") == std::string::npos);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -14,6 +14,8 @@
 
 #include <algorithm>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -112,3 +114,5 @@ TEST_CASE("A buyer's engraving answer in the chat is kept on the order, confirme
     REQUIRE(doc.at("answers").size() == 1);
     CHECK(doc.at("answers")[0].at("value") == "HANAKO 2026");
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

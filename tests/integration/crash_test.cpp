@@ -15,6 +15,8 @@
 #include <set>
 #include <thread>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -139,3 +141,5 @@ TEST_CASE("Killed with SIGKILL 20 times mid-flow, the daemon never messages a bu
     CHECK(s.daemon_starts == 21);
     CHECK(acked_ready.size() > orders.size() / 2);   // the run really exercised the flow
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

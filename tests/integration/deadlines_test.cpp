@@ -1,11 +1,18 @@
 // TikTok's deadlines and its customer-service quota with the real binaries:
-// a timer counted from an order's rts_sla_time fires and opens a review item;
+// a timer counted from an order's rts_sla_time fires and opens a review item,
+// and one whose deadline TikTok moves is set once for the new deadline;
 // near the end of a small quota, proactive messages wait while a reply still
 // goes out, staff are told, status shows the count, and the count survives
 // a restart of orderflowd.
 #include "tests/integration/harness.hpp"
+#include "storage/database.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <ctime>
+#include <thread>
+
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
 
 using namespace orderflow::testing;
 
@@ -48,6 +55,43 @@ TEST_CASE("A timer an hour before the ready-to-ship deadline fires and opens a r
     auto list = ctl(s, {"review", "list"});
     CHECK_THAT(list.output, Catch::Contains("shipping_sla_soon"));
     (void)rts;
+}
+
+TEST_CASE("A deadline TikTok moves gives one timer, whether a new order event or the old timer sees the move",
+          "[integration][deadlines]") {
+    stack s;
+    s.write_rules("10-sla.json", R"({
+  "templates": { "soon": { "ja": "まもなく発送いたします。" } },
+  "rules": [
+    { "id": "sla", "on": "order.status_changed", "if": { "order.status": { "in": ["ON_HOLD", "AWAITING_SHIPMENT"] } },
+      "then": [ { "schedule": { "before": "1h", "at": "order.rts_sla_time", "event": "sla.soon" } } ] },
+    { "id": "sla-soon", "on": "timer.sla.soon", "once_per": "event",
+      "then": [ { "send_message": { "template": "soon" } } ] }
+  ]})");
+    s.start_all();
+    auto order = s.create_order(order_of("林 七海", "UNPAID"));
+    const std::string id = order.at("id");
+    // The deadline is 1 h 6 s away: the first timer fires in 6 s.
+    const std::int64_t rts = static_cast<std::int64_t>(std::time(nullptr)) + 3606;
+    REQUIRE(s.control("POST", "/control/orders/" + id + "/deadlines", {{"rts_sla_time", rts}}).status == 200);
+    s.set_status(id, "ON_HOLD");
+    wait_for_log(s.daemon.log(), "action_done");   // the first timer is set
+    // TikTok moves the deadline 4 s later, and the order moves on: the rule
+    // plans a timer for the new deadline before the old timer fires.
+    REQUIRE(s.control("POST", "/control/orders/" + id + "/deadlines", {{"rts_sla_time", rts + 4}}).status == 200);
+    s.set_status(id, "AWAITING_SHIPMENT");
+    auto moved = wait_for_log(s.daemon.log(), "timer_moved", std::chrono::seconds(20));
+    CHECK(moved.at("now_is") == rts + 4);
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }, std::chrono::seconds(20)));
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    CHECK(s.shop_messages().size() == 1);
+    // The old timer (void) and the one for the new deadline; never a second one for it.
+    auto db = orderflow::storage::database::open(s.db_path());
+    auto st = db.prepare("SELECT count(*), count(DISTINCT dedupe_key) FROM inbox WHERE event = 'timer.sla.soon' AND order_id = ?1");
+    st.bind(1, id);
+    REQUIRE(st.step());
+    CHECK(st.int64(0) == 2);
+    CHECK(st.int64(1) == 2);
 }
 
 TEST_CASE("An order without the deadline cannot be timed: the schedule is skipped with a review item", "[integration][deadlines]") {
@@ -136,3 +180,5 @@ TEST_CASE("Near the end of the customer-service quota only replies go out, staff
     CHECK(s.control("GET", "/control/cs_quota").json_body().at("used") == used + 1);
     CHECK(s.shop_messages().size() == sent + 1);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -17,6 +17,8 @@
 #include <set>
 #include <thread>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -213,3 +215,5 @@ TEST_CASE("500 orders (200 when sanitized) reach DELIVERED through faults, lost 
     for (const auto& e : store.recent_events(100000)) polled += e.source == "poll" && e.state == "done";
     CHECK(polled > 0);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

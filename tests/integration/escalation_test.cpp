@@ -16,6 +16,8 @@
 #include <set>
 #include <sys/stat.h>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -360,3 +362,5 @@ TEST_CASE("Staff commands go over the admin socket, which only the service's use
     CHECK(down.exit_code == 1);
     CHECK_THAT(down.output, Catch::Contains("is it running?"));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -13,6 +13,8 @@
 #include <map>
 #include <random>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 TEST_CASE("With 20% retryable and 2% permanent send failures every order ends done or in review, none twice",
@@ -86,3 +88,5 @@ TEST_CASE("With 20% retryable and 2% permanent send failures every order ends do
     for (const auto& [buyer, n] : messages_to) CHECK(n <= 1);   // nobody twice
     CHECK(log_lines(s.daemon.log(), "action_deferred").size() >= 10);   // the retryable faults were met and retried
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -12,6 +12,8 @@
 #include <mutex>
 #include <thread>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 namespace asio = boost::asio;
 
@@ -121,3 +123,5 @@ TEST_CASE("A review item reaches chat, a signed webhook and a command, once each
     CHECK(chat.bodies().size() == 1);
     CHECK(log_lines(s.daemon.log(), "notification_sent").size() == 4);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -13,6 +13,8 @@
 
 #include <cstdlib>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -205,3 +207,5 @@ TEST_CASE("orderflowctl run by staff (admin.operators) reviews but cannot reload
     CHECK(!log_lines(s.daemon.log(), "admin_request_refused").empty());
     CHECK(log_lines(s.daemon.log(), "reload_done").empty());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

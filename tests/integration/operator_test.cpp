@@ -14,6 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -200,3 +202,5 @@ TEST_CASE("No log line of a whole run contains the app secret or a token", "[int
     CHECK(everything.find(tokens->refresh_token.reveal()) == std::string::npos);
     CHECK(everything.find("TTP_") == std::string::npos);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

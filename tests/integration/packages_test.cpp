@@ -16,6 +16,8 @@
 
 #include <set>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -156,3 +158,5 @@ TEST_CASE("A split order: the rule sees each package, the feed ships them one by
     CHECK(failed == 1);
     CHECK(f.s.shop_messages().size() == 1);   // the shipments' package updates carry no sc_type: no new message
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -17,6 +17,8 @@
 #include <map>
 #include <set>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 using namespace std::chrono_literals;
 
@@ -378,3 +380,5 @@ TEST_CASE("poll.start before the changes takes them in on the first start, and a
     CHECK(resumed_orders[0].at("new_changes") == 0);
     for (const auto& o : orders) CHECK(messages_to(s, o.user_id).size() == 1);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

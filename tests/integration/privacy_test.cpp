@@ -16,6 +16,8 @@
 #include <set>
 #include <thread>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -327,3 +329,5 @@ TEST_CASE("With the daemon stopped, orderflowctl exports and forgets a buyer on 
     CHECK_THAT(ctl(s, {"buyer", "refresh", "--order", order}).output, Catch::Contains("orderflowd is not running"));
     CHECK_THAT(ctl(s, {"audit", "--action", "buyer.forget"}).output, Catch::Contains("offline-desk"));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

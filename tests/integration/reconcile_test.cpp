@@ -11,6 +11,8 @@
 #include <csignal>
 #include <ctime>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -158,3 +160,5 @@ TEST_CASE("A resend interrupted by a crash is reconciled at the next start, not 
     for (const auto& m : s.shop_messages()) sent += m.value("text", "") == text;
     CHECK(sent == 1);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -16,6 +16,8 @@
 #include <set>
 #include <thread>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -167,3 +169,5 @@ TEST_CASE("Replay runs the stored events through candidate rules and shows what 
     CHECK_THAT(ctl(s, {"replay", "--since", "1h"}).output, Catch::Contains("0 new, 0 no longer, 2 unchanged"));
     CHECK(ctl(s, {"replay"}).exit_code == 2);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -9,6 +9,8 @@
 
 #include <fstream>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 TEST_CASE("A send refused by conversation rules fails at once and opens one review item staff can resolve", "[integration][review]") {
@@ -100,3 +102,5 @@ TEST_CASE("Two buyers' complaints are two review items, each notified, with its 
                all.find("review show " + std::to_string(items_now[1].id)) != std::string::npos;
     }));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -11,6 +11,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -138,3 +140,5 @@ TEST_CASE("A scheduled reminder survives a crash, fires once, and checks the ord
     REQUIRE(messages.size() == 3);   // once, and not for the shipped order
     CHECK(messages.at(2).at("text") == "森 大輔様、刻印の文字をまだ伺っておりません。ご返信をお待ちしております。");
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

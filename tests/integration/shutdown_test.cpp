@@ -11,6 +11,8 @@
 
 #include <csignal>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -65,3 +67,5 @@ TEST_CASE("SIGTERM during a send that TikTok never answers exits within 10 s and
     CHECK(replies == 1);
     CHECK(!log_lines(s.daemon.log(), "action_reconciled").empty());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -16,6 +16,8 @@
 #include <fstream>
 #include <optional>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 namespace fs = std::filesystem;
 
@@ -150,3 +152,5 @@ TEST_CASE("A write lock held from outside past the busy timeout stalls each loop
     CHECK(thanks_to_waiting == 1);   // the planted event's change was already thanked for: once per order
     CHECK(s.daemon.running());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

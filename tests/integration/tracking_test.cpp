@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -207,3 +209,5 @@ TEST_CASE("A CSV with one bad row ships every other row and names the bad line",
     CHECK(second.at("new_events") == 0);
     CHECK(f.calls("/ship").size() == 4);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -9,6 +9,8 @@
 
 #include <csignal>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::testing;
 
 namespace {
@@ -203,3 +205,5 @@ TEST_CASE("A buyer message matched by a rule gets one reply per message, in the 
         CHECK(message_text(m) == "お問い合わせありがとうございます。配送状況を確認し、担当者よりご連絡いたします。");
     }
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

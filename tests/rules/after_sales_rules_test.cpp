@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::rules;
 using json = nlohmann::json;
 
@@ -69,3 +71,5 @@ TEST_CASE("A rule tells a buyer's cancellation request from its completion", "[e
     ctx.event_data["cancellations_role"] = "SELLER";
     CHECK(evaluate(*rules, ctx).matched_rules.empty());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

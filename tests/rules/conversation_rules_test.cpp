@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::rules;
 using orderflow::rules::test::errors_of;
 using orderflow::rules::test::must_load;
@@ -120,3 +122,5 @@ TEST_CASE("capture loads only in rules that listen to buyer messages alone, with
     CHECK(tagging.ok());
     CHECK(tagging.diagnostics.empty());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::rules;
 using json = nlohmann::json;
 using orderflow::rules::test::errors_of;
@@ -155,3 +157,5 @@ TEST_CASE("A fixture can expect when a timer fires", "[deadline][fixture]") {
     CHECK_FALSE(wrong.passed);
     CHECK_THAT(wrong.diff, Catch::Contains("the timer fires at 2026-11-25T19:00:00Z, not at 2026-11-25T20:00:00Z"));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

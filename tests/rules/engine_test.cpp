@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::rules;
 using json = nlohmann::json;
 using orderflow::rules::test::must_load;
@@ -586,3 +588,5 @@ TEST_CASE("update_tracking plans the event's carrier and number, keyed per packa
         CHECK(e.actions[0].key_material.find("!error") != std::string::npos);
     }
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::rules;
 
 TEST_CASE("Catalogue fields are found with their types", "[fields]") {
@@ -55,3 +57,5 @@ TEST_CASE("Close matches suggest the intended name", "[fields]") {
     CHECK(close_matches("event.buyer_name", names).front() == "order.buyer_name");
     CHECK(did_you_mean("completely.different", names).empty());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

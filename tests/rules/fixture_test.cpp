@@ -9,6 +9,8 @@
 
 #include <algorithm>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::rules;
 using json = nlohmann::json;
 using orderflow::rules::test::must_load;
@@ -301,3 +303,5 @@ TEST_CASE("Unix seconds format back as UTC", "[fixture]") {
     CHECK(format_utc(1795395600) == "2026-11-23T01:00:00Z");
     CHECK(format_utc(-1) == "1969-12-31T23:59:59Z");
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::rules;
 using json = nlohmann::json;
 using pointer = json::json_pointer;
@@ -165,3 +167,5 @@ TEST_CASE("Diagnostics format as file:line:column with error or warning", "[json
     CHECK(diagnostic{"a.json", 3, 7, "odd", true}.to_string() == "a.json:3:7: warning: odd");
     CHECK(diagnostic{"a.json", 0, 0, "unreadable", false}.to_string() == "a.json: error: unreadable");
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -10,6 +10,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::rules;
 using namespace orderflow::rules::test;
 using json = nlohmann::json;
@@ -73,3 +75,5 @@ TEST_CASE("A package field tested in a rule that does not listen to package.upda
                                      "f.json:2:52: warning: event.sc_type is set only for package.updated, which this rule does not "
                                      "listen to (on: order.status_changed), so the test always sees it missing; add \"package.updated\" to \"on\""});
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

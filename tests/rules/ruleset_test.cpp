@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::rules;
 using orderflow::rules::test::all_diagnostics;
 using orderflow::rules::test::errors_of;
@@ -522,3 +524,5 @@ TEST_CASE("A rule file nested 100,000 levels deep is a diagnostic at its place, 
           std::vector<std::string>{deep.string() + ":1:138: error: nested deeper than 128 levels of [ and {, the limit for "
                                                    "rule and config files; rules need far fewer, so flatten the nesting"});
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -33,6 +33,8 @@
 #include <string>
 #include <vector>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::rules;
 using json = nlohmann::json;
 using orderflow::rules::test::all_diagnostics;
@@ -679,3 +681,5 @@ TEST_CASE("The schema's schedule \"at\" lists exactly the timestamp fields, and 
     CHECK(has_error(load_rule(rule_then({{"schedule", {{"before", "1h"}, {"event", "x"}}}}))));
     CHECK(has_error(load_rule(rule_then({{"schedule", {{"before", "1h"}, {"after", "1h"}, {"at", "order.paid_time"}, {"event", "x"}}}}))));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

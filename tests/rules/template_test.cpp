@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::rules;
 using json = nlohmann::json;
 using orderflow::rules::test::must_load;
@@ -198,3 +200,5 @@ TEST_CASE("An unknown filter, or one that does not fit the field, is a load erro
     REQUIRE(std::holds_alternative<std::string>(r));
     CHECK(std::get<std::string>(r) == error);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

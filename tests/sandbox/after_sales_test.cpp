@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 
 namespace {
@@ -220,3 +222,5 @@ TEST_CASE("The by-hand cancellation and return calls record what they send, so t
     CHECK(body_of(f.control("GET", "/control/cancellations"))["cancellations"].size() == 1);
     CHECK(body_of(f.control("GET", "/control/returns"))["returns"].size() == 1);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

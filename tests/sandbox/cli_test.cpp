@@ -12,6 +12,8 @@
 
 #include <unistd.h>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace {
 
 struct temp_file {
@@ -139,3 +141,5 @@ TEST_CASE("The command line refuses bad time, fault and load options", "[cli]") 
     REQUIRE(std::holds_alternative<std::string>(result));
     CHECK_THAT(std::get<std::string>(result), Catch::Contains(expected));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

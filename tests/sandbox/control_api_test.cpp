@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 
 TEST_CASE("Creating an order checks its input", "[control][orders]") {
@@ -121,3 +123,5 @@ TEST_CASE("Redelivery queues the same payload with the same notification id", "[
         CHECK(f.control("POST", "/control/webhooks/redeliver", {{"notification_id", "1"}}).status == 404);
     }
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

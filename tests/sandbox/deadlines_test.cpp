@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 
 TEST_CASE("A paid order carries all five deadlines, counted from the end of its ON_HOLD window", "[shop][deadlines]") {
@@ -65,3 +67,5 @@ TEST_CASE("Customer-service calls past the day's quota get 45101004 until 00:00 
     CHECK(body_of(f.control("POST", "/control/settings", {{"cs_daily_quota", 1}})).at("cs_daily_quota") == 1);
     CHECK(f.call("GET", "/customer_service/202309/conversations", {{"page_size", "20"}}).at("code") == 45101004);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 
 namespace {
@@ -203,3 +205,5 @@ TEST_CASE("Deauthorization sends type 6 and stops every token, expiry warnings a
     CHECK(any["payload"]["data"]["product_id"] == "1");
     CHECK(f.control("POST", "/control/webhooks/emit", {{"type", "x"}}).status == 400);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

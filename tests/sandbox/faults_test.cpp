@@ -11,6 +11,8 @@
 
 #include <algorithm>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 
 namespace {
@@ -255,3 +257,5 @@ TEST_CASE("The call summary counts per path, per API and per (http_status, code)
     CHECK(calls[3]["fault"].is_null());
     CHECK(calls[4]["fault"].is_string());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 
 namespace {
@@ -395,3 +397,5 @@ TEST_CASE("The cancelled status is spelled CANCEL in type 1 webhooks unless set 
     CHECK(json::parse(f.shop.deliveries().back().body)["data"]["order_status"] == "CANCELLED");
     CHECK(f.control("POST", "/control/settings", {{"webhook_cancel_status", "CANCELED"}}).status == 400);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

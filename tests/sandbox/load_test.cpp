@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 
 TEST_CASE("Load mode creates paid orders at its rate with the asked shares", "[load]") {
@@ -77,3 +79,5 @@ TEST_CASE("A running load can be stopped", "[load]") {
     f.shop.advance();
     CHECK(static_cast<int>(f.shop.orders().size()) == created);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

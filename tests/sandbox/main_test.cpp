@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 using namespace std::chrono_literals;
 
@@ -121,3 +123,5 @@ TEST_CASE("The binary logs its port, answers, keeps the secret out of its logs a
     CHECK(rest.find("bin-secret-123") == std::string::npos);
     std::filesystem::remove(secret_name);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 
 namespace {
@@ -527,3 +529,5 @@ TEST_CASE("An injected fault fails the next calls under its path, then clears", 
     }
     CHECK(f.call("GET", "/authorization/202309/shops", {}, "", false)["code"] == 0);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

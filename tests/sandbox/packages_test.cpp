@@ -11,6 +11,8 @@
 
 #include <set>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 
 namespace {
@@ -191,3 +193,5 @@ TEST_CASE("Split and combine refuse what the platform would not do", "[packages]
     // Nothing changed by the refusals.
     CHECK(package_ids(f.order_detail(id)).size() == 1u);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -11,6 +11,8 @@
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -235,3 +237,5 @@ TEST_CASE("The server's timer ends the ON_HOLD window without any request", "[se
     sandbox.stop();
     io.run_for(2s);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

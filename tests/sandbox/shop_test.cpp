@@ -8,6 +8,8 @@
 
 #include <regex>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 using orderflow::sandbox::is_legal_transition;
 
@@ -201,3 +203,5 @@ TEST_CASE("Deliveries go out in the order they were queued, and only once a targ
     f.create_order();
     CHECK(woken == 2);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -18,6 +18,8 @@
 #include <memory>
 #include <random>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace sandbox_test;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -181,3 +183,5 @@ TEST_CASE("A missing certificate file fails at start-up naming the file", "[serv
         CHECK_THAT(e.what(), Catch::Contains("/nonexistent/cert.pem"));
     }
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

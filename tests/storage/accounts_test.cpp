@@ -10,6 +10,8 @@
 
 #include <string>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::storage;
 using orderflow::storage::testing::temp_dir;
 
@@ -163,3 +165,5 @@ TEST_CASE("The database refuses an account with a role it does not know", "[acco
     CHECK_THROWS_AS(put_account(f.db, make_account("hanako", "admin", sample_hash()), 1000), storage_error);
     CHECK_FALSE(get_account(f.db, "hanako").has_value());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::storage;
 using orderflow::storage::testing::temp_dir;
 using json = nlohmann::json;
@@ -320,3 +322,5 @@ TEST_CASE("Database files that others may read are reported, 0600 and 0640 are n
     CHECK(w[0].find("0644") != std::string::npos);
     CHECK(w[0].find("chmod 600") != std::string::npos);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -17,6 +17,8 @@
 #include <string>
 #include <thread>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::storage;
 using orderflow::storage::testing::temp_dir;
 namespace fs = std::filesystem;
@@ -142,3 +144,5 @@ TEST_CASE("A checkpointer stops at once when nothing is due", "[checkpointer]") 
     commit_a_page(db, 2);
     CHECK(rows(db) == 2);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

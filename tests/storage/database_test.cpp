@@ -13,6 +13,8 @@
 #include <fstream>
 #include <stdexcept>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using orderflow::storage::database;
 using orderflow::storage::statement;
 using orderflow::storage::storage_error;
@@ -503,3 +505,5 @@ TEST_CASE("A crash-safe transaction that is rolled back leaves nothing unsynced 
     CHECK(pragma_text(db, "synchronous") == "2");
     CHECK(count_rows(db, "orders") == 0);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::storage;
 using orderflow::storage::testing::temp_dir;
 
@@ -432,3 +434,5 @@ TEST_CASE("The space of deleted rows goes back to the file system", "[retention]
     INFO("before: " << full << " bytes, after: " << after);
     CHECK(after * 10 < full);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

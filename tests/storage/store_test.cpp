@@ -9,6 +9,8 @@
 
 #include <stdexcept>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::storage;
 using orderflow::storage::testing::temp_dir;
 
@@ -726,3 +728,5 @@ TEST_CASE("make_durable writes only after a crash-safe commit, and then leaves n
     CHECK(f.s.get_state("durable_at") == std::optional<std::string>("101"));
     CHECK_FALSE(f.db.has_unsynced_commits());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

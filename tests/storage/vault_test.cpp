@@ -15,6 +15,8 @@
 #include <functional>
 #include <iterator>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::storage;
 using orderflow::secret;
 using orderflow::storage::testing::temp_dir;
@@ -328,3 +330,5 @@ TEST_CASE("write_vault_key creates a fresh mode 0600 key and never overwrites on
         CHECK(vault(db, read_vault_key(file)).get("t")->reveal() == "value");
     }
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::tikapi;
 using json = nlohmann::json;
 
@@ -60,3 +62,5 @@ TEST_CASE("After-sales records without their id, or with a field of the wrong ty
     CHECK(normalize_cancel_status("CANCELLATION_REQUEST_CANCEL") == "CANCELLATION_REQUEST_CANCELLED");
     CHECK(normalize_cancel_status("CANCELLATION_REQUEST_PENDING") == "CANCELLATION_REQUEST_PENDING");
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

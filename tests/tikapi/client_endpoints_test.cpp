@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 using namespace orderflow::tikapi;
 using namespace orderflow::tikapi::test;
@@ -410,3 +412,5 @@ TEST_CASE("a malformed model in a typed response is a decode error naming the pa
           "/logistics/202309/delivery_options/7091146663229654785/shipping_providers: "
           "data.shipping_providers[0].id must be a string");
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -11,6 +11,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 using namespace orderflow::tikapi;
 using namespace orderflow::tikapi::test;
@@ -611,3 +613,5 @@ TEST_CASE("a 45101004 sets the day's customer-service count to the quota, and a 
     CHECK(counts == std::vector<std::int64_t>{8, 30});
     CHECK(told == std::vector<std::int64_t>{8, 30});
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

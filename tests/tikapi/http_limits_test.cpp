@@ -34,6 +34,8 @@
 #include <string>
 #include <vector>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using namespace orderflow::tikapi;
@@ -759,3 +761,5 @@ TEST_CASE("a request over header_limit, max_header_count or body_limit is refuse
     CHECK(after.fds == baseline);
     CHECK(after.connections == 0);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

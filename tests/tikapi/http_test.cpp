@@ -15,6 +15,8 @@
 
 #include <set>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 using namespace orderflow::tikapi;
 using orderflow::tikapi::test::run;
@@ -409,3 +411,5 @@ TEST_CASE("a client that stops sending mid-request is disconnected after the rea
     CHECK(calls == 0);
     CHECK(received.find("200") == std::string::npos);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

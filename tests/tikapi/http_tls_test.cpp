@@ -22,6 +22,8 @@
 #include <fstream>
 #include <random>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 namespace ssl = boost::asio::ssl;
 using namespace orderflow::tikapi;
@@ -227,3 +229,5 @@ TEST_CASE("a CA file that cannot be read is refused when the client is built", "
     tls.ca_file = "/nonexistent/orderflow-ca.pem";
     CHECK_THROWS_WITH(http_client(ioc.get_executor(), tls), Catch::Contains("/nonexistent/orderflow-ca.pem"));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

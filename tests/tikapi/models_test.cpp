@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::tikapi;
 using json = nlohmann::json;
 
@@ -585,3 +587,5 @@ TEST_CASE("webhook subscriptions decode from the Event API list", "[models]") {
     CHECK(parse_webhooks(data).error().message == "data.webhooks[1].update_time must be an integer");
     CHECK(parse_webhooks(json::array()).error().kind == error_kind::decode);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::tikapi;
 using namespace std::chrono_literals;
 using std::chrono::nanoseconds;
@@ -136,3 +138,5 @@ TEST_CASE("the bucket key is the path template", "[rate_limiter]") {
     CAPTURE(path);
     CHECK(api_template(path) == key);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

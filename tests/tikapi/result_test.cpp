@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::tikapi;
 
 namespace {
@@ -53,3 +55,5 @@ TEST_CASE("the retry classification table", "[result]") {
     CHECK(should_retry(error, retry::idempotent) == idempotent);
     CHECK(should_retry(error, retry::at_most_once) == at_most_once);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using orderflow::tikapi::sign_request;
 using orderflow::tikapi::signature_equals;
 using orderflow::tikapi::string_to_sign;
@@ -65,3 +67,5 @@ TEST_CASE("signatures compare equal regardless of case and surrounding whitespac
     CHECK_FALSE(signature_equals(expected, expected.substr(0, 63)));
     CHECK_FALSE(signature_equals(expected, expected.substr(0, 63) + "9"));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::tikapi;
 using orderflow::secret;
 
@@ -144,3 +146,5 @@ TEST_CASE("a webhook nested exactly 64 levels is accepted and 65 levels is not",
     REQUIRE(std::holds_alternative<std::string>(over));
     CHECK(std::get<std::string>(over) == "body is JSON nested deeper than 64 levels");
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -14,6 +14,8 @@
 
 #include <tuple>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -249,3 +251,5 @@ TEST_CASE("account over the socket: operators add, list and remove accounts, sta
     CHECK_FALSE(storage::get_account(env.db, "hanako").has_value());
     CHECK(rig.dispatch(json{{"argv", {"account", "remove", "hanako"}}}.dump(), "taro")["exit"] == 1);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

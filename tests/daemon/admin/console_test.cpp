@@ -5,6 +5,7 @@
 // (tests/integration/console_test.cpp) walks the pages as staff would.
 #include "daemon/admin/console.hpp"
 
+#include "daemon/cs_quota.hpp"
 #include "daemon/executor/breaker.hpp"
 #include "daemon/security_watch.hpp"
 #include "storage/accounts.hpp"
@@ -15,6 +16,8 @@
 #include <catch2/catch.hpp>
 
 #include <regex>
+
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
 
 using namespace orderflow;
 using namespace orderflow::daemon;
@@ -255,3 +258,24 @@ TEST_CASE("The console refuses line breaks in where to go back to, and Host name
     // Behind an HTTPS proxy the proxy's name is the console's.
     CHECK(rig.send("GET", "/console/login", "", {{"Host", "console.shop.example"}, {"X-Forwarded-Proto", "https"}}).status == 200);
 }
+
+TEST_CASE("The status page shows the customer-service calls of the day and says when only replies go out", "[console]") {
+    runtime_env env([](config& c) {
+        c.customer_service.daily_quota = 30;
+        c.customer_service.reply_reserve = 10;
+    });
+    console_rig rig(env);
+    REQUIRE(rig.login("hanako", staff_password).status == 303);
+    cs_quota quota(env.ctx, env.in_force->cfg(), *env.desk);
+    quota.counted(7);
+    auto page = rig.send("GET", "/console/status");
+    CHECK_THAT(page.body, Catch::Contains("<span id=\"cs-quota\" class=\"ok\">7 of 30</span> · 10 kept for replies to buyers"));
+    CHECK_THAT(page.body, !Catch::Contains("RESERVE REACHED"));
+
+    quota.counted(21);
+    page = rig.send("GET", "/console/status");
+    CHECK_THAT(page.body, Catch::Contains("<span id=\"cs-quota\" class=\"warn\">21 of 30</span>"));
+    CHECK_THAT(page.body, Catch::Contains("RESERVE REACHED: only replies go out"));
+}
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -72,3 +74,5 @@ TEST_CASE("metrics_text has a gauge for every part of the daemon's state", "[met
     CHECK_THAT(m, Catch::Contains("orderflow_sending_paused 1\n"));
     CHECK_THAT(m, Catch::Contains("orderflow_reviews_open_critical 2\n"));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

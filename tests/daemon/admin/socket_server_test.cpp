@@ -30,6 +30,8 @@
 #include <future>
 #include <thread>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -419,3 +421,5 @@ TEST_CASE("A socket left by a dead daemon is replaced, a live one is refused, an
     CHECK_FALSE(fs::exists(path));
     CHECK(rig->wait_for_connections(0) == 0);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -156,3 +158,5 @@ TEST_CASE("The breaker counts the window again only when something new was plann
     CHECK(brk.open());
     env.db.observe_prepares({});
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

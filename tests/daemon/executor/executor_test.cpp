@@ -17,6 +17,8 @@
 #include <vector>
 #include <optional>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -258,3 +260,5 @@ TEST_CASE("Actions of different buyers are carried out side by side and one buye
     CHECK(to_first_buyer == std::vector<std::string>{"一通目", "二通目"});
     CHECK(env.shop_messages().size() == 4);   // each once
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -10,6 +10,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -174,3 +176,5 @@ TEST_CASE("rule_still_matches defers the send while TikTok cannot be asked", "[g
     CHECK(row.state == "deferred");
     CHECK_THAT(row.reason, Catch::StartsWith("re-check before sending"));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -11,6 +11,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -152,3 +154,5 @@ TEST_CASE("A planned message without text fails without calling TikTok", "[messa
     CHECK(row.reason == "planned message has no buyer or no text");
     CHECK(env.shop->calls().size() == calls_before);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -94,3 +96,5 @@ TEST_CASE("skip with a review reason raises an item with that reason and severit
     CHECK(items[0].order_id == "O-4");
     CHECK_THAT(items[0].summary, Catch::Contains("not sent: cap reached"));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -12,6 +12,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -174,3 +176,5 @@ TEST_CASE("An unknown send stays unknown when the conversation cannot be read", 
     CHECK(states_of(env, a.id) == history);
     CHECK(env.store.reviews(false, 10).empty());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

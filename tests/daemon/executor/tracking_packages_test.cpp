@@ -9,6 +9,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -106,3 +108,5 @@ TEST_CASE("A feed line naming only an order in several packages fails listing th
     CHECK(json::parse(action_now(env, repeat.id).result)["package_id"] == packages[0]);
     CHECK(shipped_packages(env).size() == 1u);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

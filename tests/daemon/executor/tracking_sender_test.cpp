@@ -8,6 +8,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <catch2/catch.hpp>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -140,3 +142,5 @@ TEST_CASE("update_tracking that TikTok already has is done without a call", "[tr
     CHECK(calls_to(env, update_api) == 1);
     CHECK(env.control("GET", "/control/orders/" + id)["tracking_number"] == "4711-0815-9999");
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -18,6 +18,8 @@
 #include <string>
 #include <variant>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 using json = nlohmann::json;
 using namespace orderflow;
@@ -259,3 +261,5 @@ TEST_CASE("A return's statuses are found by the returns pass, one event each, sh
     CHECK(p.events()[0].dedupe_key == "poll:return:" + return_id + ":AWAITING_BUYER_SHIP");
     CHECK(p.env.store.get_state("poll.returns").has_value());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using namespace orderflow;
@@ -156,3 +158,5 @@ TEST_CASE("When the database refuses the write every writer in the batch hears u
     CHECK(w.enqueue("tts:a") == write_outcome::inserted);
     CHECK(w.writer.add_now({webhook_event("poll:c", w.env.now)}) == 1);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -19,6 +19,8 @@
 #include <string>
 #include <variant>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 using json = nlohmann::json;
 using namespace orderflow;
@@ -290,3 +292,5 @@ TEST_CASE("An orders pass while the database refuses writes adds nothing and kee
     CHECK_FALSE(p.orders_pass());
     CHECK(p.events().size() == 1);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

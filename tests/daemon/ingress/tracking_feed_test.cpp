@@ -31,6 +31,8 @@
 #include <string>
 #include <sys/stat.h>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -420,3 +422,5 @@ TEST_CASE("A large CSV file is committed 500 rows at a time with the event loop 
     CHECK(seen.count(1000) == 1);
     for (auto n : seen) CHECK((n == 0 || n == 500 || n == 1000 || n == rows));
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

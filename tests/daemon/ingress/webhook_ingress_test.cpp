@@ -19,6 +19,8 @@
 #include <optional>
 #include <string>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -221,3 +223,5 @@ TEST_CASE("Every accepted webhook is in the log, on a line of its own or counted
     // Within two seconds at most 40 got a line: the rest must be in a summary.
     if (elapsed < std::chrono::seconds(2)) CHECK_FALSE(summaries.empty());
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

@@ -25,6 +25,8 @@
 #include <sstream>
 #include <thread>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow;
 using namespace orderflow::daemon;
 using namespace orderflow::daemon::testing;
@@ -265,3 +267,5 @@ TEST_CASE("A notification delivered while the database refused its outcome is re
     REQUIRE(env.run_until([&] { return ended; }));
     CHECK(deliveries() == 1);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE
