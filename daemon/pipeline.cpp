@@ -129,8 +129,7 @@ asio::awaitable<bool> pipeline::pass() {
             }, crash_safe);
             interrupted_.clear();
         }
-        events = ctx_.store.pending_events(ctx_.clock(), 50);
-        events = co_await defer_while_unauthorized(std::move(events));
+        events = co_await due_events();
         // Counted and committed before processing (one commit for the
         // page); an event that was in a page when the process died is
         // processed alone afterwards, its own start counted, so only
@@ -197,36 +196,45 @@ asio::awaitable<bool> pipeline::pass() {
     co_return storage_ok;
 }
 
-// Without a usable token no order can be fetched: the page's events that need one
-// wait, all in one commit and one log line, with no start counted, instead of
-// each taking its turn to fail (a burst of webhooks before the shop is
-// authorized would otherwise cost a commit and a line per event). Returns
-// the events that can be processed now.
-asio::awaitable<std::vector<storage::event_row>> pipeline::defer_while_unauthorized(std::vector<storage::event_row> events) {
-    if (events.empty()) co_return events;
+// The next page of due events that can be processed now. Without a usable
+// token no order can be fetched: the events that need one wait untouched
+// (state pending, nothing written, no start counted) and the pages go on
+// after them, so a burst of webhooks before the shop is authorized costs no
+// commit and no log line per event. Once a token is there (`auth exchange`
+// on the running daemon is picked up by access()), every waiting event is
+// due again at once, in inbox order.
+asio::awaitable<std::vector<storage::event_row>> pipeline::due_events() {
     // access(): tokens stored by `auth exchange` while running are picked up here.
     const orderflow::secret* token = co_await tokens_.access();
-    if (token) co_return events;
+    if (token) {
+        if (held_through_ != 0)
+            log::info("events_released", {{"count", held_count_}, {"reason", "the shop is authorized; the events that waited are processed now"}});
+        held_through_ = held_count_ = held_logged_at_ = 0;
+        co_return ctx_.store.pending_events(ctx_.clock(), 50);
+    }
+    co_return hold_while_unauthorized(ctx_.store.pending_events_after(ctx_.clock(), 50, held_through_));
+}
+
+std::vector<storage::event_row> pipeline::hold_while_unauthorized(std::vector<storage::event_row> events) {
+    if (events.empty()) return events;
+    held_through_ = events.back().id;
     // The events that can go on first, those that wait after them, each in id order.
     // A buyer message too: its order is found through TikTok (conversation_linker).
     const auto waiting = std::stable_partition(events.begin(), events.end(), [](const auto& e) {
         return e.event != "message.received" && (!needs_order(e.event) || e.order_id.empty());
     });
-    if (waiting == events.end()) co_return events;
-    const std::string why = tokens_.advice();
-    std::int64_t first_retry = 0;
-    ctx_.db.transaction([&] {
-        for (auto e = waiting; e != events.end(); ++e) {
-            const std::int64_t at = retry_at(*e);
-            ctx_.store.retry_event(e->id, why, at);
-            first_retry = first_retry == 0 ? at : std::min(first_retry, at);
-        }
-    }, crash_safe);
-    events_counted("retried").add(static_cast<std::uint64_t>(events.end() - waiting));
-    log::warn("events_deferred", {{"count", events.end() - waiting}, {"reason", why}, {"retry_at", first_retry},
-                                  {"first_inbox_id", waiting->id}, {"last_inbox_id", events.back().id}});
+    if (waiting == events.end()) return events;
+    const auto count = events.end() - waiting;
+    const bool first = held_count_ == 0;
+    held_count_ += count;
+    const std::int64_t now = ctx_.clock();
+    if (first || now - held_logged_at_ >= 60) {
+        log::warn("events_held", {{"count", held_count_}, {"reason", tokens_.advice()}, {"last_inbox_id", held_through_},
+                                  {"advice", "they stay in the inbox and are processed as soon as the shop is authorized"}});
+        held_logged_at_ = now;
+    }
     events.erase(waiting, events.end());
-    co_return events;
+    return events;
 }
 
 void pipeline::quarantine(const storage::event_row& e) {
@@ -414,6 +422,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
             na.event_id = e.id;
             json p = a.params;
             p["buyer_user_id"] = buyer_user_id;
+            if (!a.series_material.empty()) p["series"] = storage::hash_key(a.series_material);
             if (ctx.message.is_object()) p["conversation_id"] = ctx.message.value("conversation_id", "");
             if (a.kind == "flag_review" && ctx.message.is_object())
                 p["message"] = {{"id", ctx.message.value("id", "")}, {"text", ctx.message.value("text", "")}};

@@ -65,7 +65,8 @@ public:
 
 private:
     bool set_aside_if_forgotten(const storage::event_row& e, const rules::context& ctx, const std::string& buyer_user_id);
-    boost::asio::awaitable<std::vector<storage::event_row>> defer_while_unauthorized(std::vector<storage::event_row> events);
+    boost::asio::awaitable<std::vector<storage::event_row>> due_events();
+    std::vector<storage::event_row> hold_while_unauthorized(std::vector<storage::event_row> events);
     std::int64_t retry_at(const storage::event_row& e) const;
     void quarantine(const storage::event_row& e);
     void retry_later(const storage::event_row& e, const std::string& why);
@@ -85,6 +86,11 @@ private:
     detail::trouble trouble_{"pipeline_storage_failed"};
     std::string last_error_;
     std::vector<std::int64_t> interrupted_;   // events whose start ended in a storage failure
+    // While the shop is not authorized: the events up to this inbox id that
+    // wait for a token were read once and left as they are; the next pages
+    // start after it. 0 once a token is there: everything due is read again.
+    std::int64_t held_through_ = 0;
+    std::int64_t held_count_ = 0, held_logged_at_ = 0;   // for one events_held line a minute
     bool stopping_ = false;
 };
 

@@ -128,6 +128,16 @@ std::vector<event_row> store::pending_events(std::int64_t now, int limit) {
     return collect<event_row>(st, read_event);
 }
 
+std::vector<event_row> store::pending_events_after(std::int64_t now, int limit, std::int64_t after) {
+    // NOT INDEXED: by rowid from `after`, not through inbox_due, whose
+    // entries before `after` (the events that wait) would all be read.
+    static const std::string sql = select_from(
+        event_columns, "FROM inbox NOT INDEXED WHERE id > ?3 AND state = 'pending' AND not_before <= ?1 ORDER BY id LIMIT ?2");
+    auto st = db_.prepare(sql);
+    st.bind(1, now).bind(2, std::int64_t{limit}).bind(3, after);
+    return collect<event_row>(st, read_event);
+}
+
 void store::finish_event(std::int64_t id, std::string_view state, std::string_view note, std::int64_t now) {
     assert(state == "done" || state == "ignored" || state == "failed");
     auto st = db_.prepare("UPDATE inbox SET state = ?2, note = ?3, finished_at = ?4, starts = 0 WHERE id = ?1");

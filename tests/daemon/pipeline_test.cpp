@@ -11,8 +11,11 @@
 #include "daemon/events.hpp"
 #include "daemon/order_source.hpp"
 #include "daemon/storage_watch.hpp"
+#include "daemon/tokens.hpp"
+#include "storage/vault.hpp"
 #include "tests/common/log_capture.hpp"
 #include "tests/daemon/runtime_support.hpp"
+#include "tikapi/models.hpp"
 #include "tikapi/webhook.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -24,6 +27,8 @@
 #include <optional>
 #include <string>
 #include <variant>
+
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
 
 namespace asio = boost::asio;
 using namespace orderflow;
@@ -317,26 +322,46 @@ TEST_CASE("An event for an order TikTok does not know fails and a person is told
     CHECK(rig.env.store.actions_for_order(unknown).empty());
 }
 
-TEST_CASE("An event waits for authorization instead of failing when the shop is not authorized", "[pipeline]") {
+TEST_CASE("An event waits for authorization untouched, and goes as soon as the running daemon finds tokens", "[pipeline]") {
     pipeline_rig rig(false);
     const std::string order_id = rig.env.create_order();
     rig.env.make_ready_to_ship(order_id);
     const auto id = rig.add_order_event("n-1", order_id);
+    const auto before = rig.event(id);
 
     CHECK(rig.pass());
+    CHECK(rig.pass());   // the next pages start after it: it is not read again
 
     auto e = rig.event(id);
     CHECK(e.state == "pending");
-    CHECK(e.attempts == 1);
-    CHECK(e.not_before > rig.env.now);
+    CHECK(e.attempts == 0);             // nothing written: no commit per waiting event
+    CHECK(e.not_before == before.not_before);
     CHECK(e.starts == 0);
-    CHECK(e.note == rig.env.tokens->advice());
+    CHECK(e.note.empty());
     CHECK(rig.env.store.reviews(true, 10).empty());
     CHECK(order_detail_calls(*rig.env.shop) == 0);
     CHECK(rig.env.store.actions_for_order(order_id).empty());
+
+    // `orderflowctl auth exchange` while the daemon runs: the keeper finds the
+    // tokens at its next look (every few seconds) and the event goes at once.
+    const std::string code = rig.env.shop->issue_auth_code();
+    std::optional<tikapi::token_set> got;
+    rig.env.drive([&]() -> boost::asio::awaitable<void> {
+        auto r = co_await rig.env.api->get_token(code);
+        if (r) got = std::move(r.value());
+    });
+    REQUIRE(got);
+    rig.env.vault->put(token_vault_name, tikapi::serialize_tokens(*got), rig.env.now);
+    rig.env.now += 5;
+    orderflow::testing::log_capture logs;
+    CHECK(rig.pass());
+    CHECK(count_lines(logs.finish(), "\"event\":\"events_released\"") == 1);
+    CHECK(rig.event(id).state == "done");
+    CHECK(order_detail_calls(*rig.env.shop) == 1);
+    CHECK(rig.env.store.actions_for_order(order_id).size() == 1);
 }
 
-TEST_CASE("Before the shop is authorized a page of order events and buyer messages waits in one line of log", "[pipeline]") {
+TEST_CASE("Before the shop is authorized order events and buyer messages wait with one line of log", "[pipeline]") {
     pipeline_rig rig(false);
     std::vector<std::int64_t> ids;
     for (int i = 0; i < 5; ++i) ids.push_back(rig.add_order_event("n-" + std::to_string(i), "57646141303878500" + std::to_string(i)));
@@ -344,20 +369,24 @@ TEST_CASE("Before the shop is authorized a page of order events and buyer messag
 
     orderflow::testing::log_capture logs;
     CHECK(rig.pass());
+    // More arrive: read once, waiting too, and no new line within the minute.
+    const auto later = rig.add_order_event("n-9", "576461413038785009");
+    CHECK(rig.pass());
+    CHECK(rig.pass());
     const std::string text = logs.finish();
 
+    ids.push_back(later);
     for (auto id : ids) {
         auto e = rig.event(id);
         CHECK(e.state == "pending");
-        CHECK(e.attempts == 1);
-        CHECK(e.not_before > rig.env.now);
+        CHECK(e.attempts == 0);
         CHECK(e.starts == 0);   // never started: no crash can be blamed on it
-        CHECK(e.note == rig.env.tokens->advice());
+        CHECK(e.note.empty());
     }
     // A buyer message waits too: its order is found through TikTok.
     CHECK(rig.event(message_id).state == "pending");
     CHECK(rig.event(message_id).starts == 0);
-    CHECK(count_lines(text, "\"event\":\"events_deferred\"") == 1);
+    CHECK(count_lines(text, "\"event\":\"events_held\"") == 1);
     CHECK(count_lines(text, "\"count\":6") == 1);
     CHECK(count_lines(text, "\"event\":\"event_deferred\"") == 0);
     CHECK(order_detail_calls(*rig.env.shop) == 0);
@@ -511,3 +540,5 @@ TEST_CASE("A pass while the database refuses writes leaves the inbox as it was",
     CHECK(rig.event(id).state == "done");
     CHECK(rig.env.store.actions_for_order(order_id).size() == 1);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE

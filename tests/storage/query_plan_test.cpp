@@ -44,6 +44,8 @@
 #include <string>
 #include <vector>
 
+namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
+
 using namespace orderflow::storage;
 using orderflow::storage::testing::temp_dir;
 
@@ -134,6 +136,7 @@ void run_every_store_function(database& db, store& s) {
     REQUIRE(s.add_event(timer));
     auto pending = s.pending_events(1000, 50);
     REQUIRE(pending.size() == 2);
+    CHECK(s.pending_events_after(1000, 50, pending[0].id).size() == 1);   // before authorization
     const std::int64_t e1 = pending[0].id;
     s.mark_started(e1);
     s.undo_start(e1);
@@ -315,3 +318,5 @@ TEST_CASE("Every index on a growing table serves some statement of the store or 
     }
     CHECK(checked >= 8);
 }
+
+}  // namespace ORDERFLOW_TEST_FILE
