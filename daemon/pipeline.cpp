@@ -209,10 +209,20 @@ asio::awaitable<std::vector<storage::event_row>> pipeline::due_events() {
     if (token) {
         if (held_through_ != 0)
             log::info("events_released", {{"count", held_count_}, {"reason", "the shop is authorized; the events that waited are processed now"}});
-        held_through_ = held_count_ = held_logged_at_ = 0;
+        held_through_ = held_count_ = held_logged_at_ = held_looked_at_ = 0;
         co_return ctx_.store.pending_events(ctx_.clock(), 50);
     }
-    co_return hold_while_unauthorized(ctx_.store.pending_events_after(ctx_.clock(), 50, held_through_));
+    const std::int64_t now = ctx_.clock();
+    std::vector<storage::event_row> ready;
+    if (now == held_looked_at_) co_return ready;
+    held_looked_at_ = now;
+    // Pages until one has an event that can go on, or the inbox's end.
+    for (;;) {
+        auto page = ctx_.store.pending_events_after(now, 50, held_through_);
+        const bool more = page.size() == 50;
+        ready = hold_while_unauthorized(std::move(page));
+        if (!ready.empty() || !more) co_return ready;
+    }
 }
 
 std::vector<storage::event_row> pipeline::hold_while_unauthorized(std::vector<storage::event_row> events) {

@@ -91,6 +91,10 @@ private:
     // start after it. 0 once a token is there: everything due is read again.
     std::int64_t held_through_ = 0;
     std::int64_t held_count_ = 0, held_logged_at_ = 0;   // for one events_held line a minute
+    // While not authorized: at most one look a second at what arrived, not
+    // one per inbox commit (each look rereads the pages another connection's
+    // commit took out of this connection's cache).
+    std::int64_t held_looked_at_ = 0;
     bool stopping_ = false;
 };
 

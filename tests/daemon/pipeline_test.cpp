@@ -330,6 +330,7 @@ TEST_CASE("An event waits for authorization untouched, and goes as soon as the r
     const auto before = rig.event(id);
 
     CHECK(rig.pass());
+    rig.env.now += 1;
     CHECK(rig.pass());   // the next pages start after it: it is not read again
 
     auto e = rig.event(id);
@@ -369,9 +370,11 @@ TEST_CASE("Before the shop is authorized order events and buyer messages wait wi
 
     orderflow::testing::log_capture logs;
     CHECK(rig.pass());
-    // More arrive: read once, waiting too, and no new line within the minute.
+    // More arrive: read at the next look (at most one a second), waiting
+    // too, and no new line within the minute.
     const auto later = rig.add_order_event("n-9", "576461413038785009");
     CHECK(rig.pass());
+    rig.env.now += 1;
     CHECK(rig.pass());
     const std::string text = logs.finish();
 
