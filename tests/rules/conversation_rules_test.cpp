@@ -123,4 +123,19 @@ TEST_CASE("capture loads only in rules that listen to buyer messages alone, with
     CHECK(tagging.diagnostics.empty());
 }
 
+TEST_CASE("check warns of a buyer message's fields tested in a rule that does not listen to buyer messages", "[capture]") {
+    auto result = load_text(R"({"rules": [
+  {"id": "a", "on": "order.status_changed", "if": {"conversation.order_link": {"eq": "ambiguous"}}, "then": [{"flag_review": {"reason": "x"}}]},
+  {"id": "b", "on": ["order.status_changed"], "if": {"not": {"message.order_id": {"empty": true}}}, "then": [{"flag_review": {"reason": "x"}}]},
+  {"id": "ok", "on": ["message.received", "order.status_changed"], "once_per": "event",
+   "if": {"any": [{"conversation.order_link": {"eq": "ambiguous"}}, {"message.text": {"contains": "x"}}]}, "then": [{"flag_review": {"reason": "x"}}]}
+]})", "f.json");
+    REQUIRE(result.ok());
+    std::vector<std::string> lines;
+    for (const auto& d : result.diagnostics) lines.push_back(d.to_string());
+    CHECK(lines == std::vector<std::string>{
+        "f.json:2:52: warning: conversation.order_link is set only on message.received, and this rule listens to order.status_changed: here it is always missing",
+        "f.json:3:62: warning: message.order_id is set only on message.received, and this rule listens to order.status_changed: here it is always missing"});
+}
+
 }  // namespace ORDERFLOW_TEST_FILE
