@@ -12,6 +12,9 @@
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+#include <utility>
+
 namespace orderflow::daemon {
 
 namespace asio = boost::asio;
@@ -101,11 +104,25 @@ void inbox_writer::run() {
             // a caller there hears unavailable only after it is raised).
             asio::post(ctx_.ex, [watch = &watch_] { watch->lost(); });
         }
-        for (std::size_t i = 0; i < batch.size(); ++i) {
-            auto work = batch[i].work;
-            asio::post(work, [done = std::move(batch[i].done), o = outcomes[i]]() mutable { std::move(done)(o); });
-        }
+        answer(batch, outcomes);
     }
+}
+
+// One post per caller's executor for the whole batch (in the daemon, all of
+// a batch's webhooks wait on the listener's thread), not one per webhook:
+// each post takes that executor's lock and may wake its thread.
+void inbox_writer::answer(std::vector<pending>& batch, const std::vector<write_outcome>& outcomes) {
+    using answers = std::vector<std::pair<asio::any_completion_handler<void(write_outcome)>, write_outcome>>;
+    std::vector<std::pair<asio::any_io_executor, answers>> by_executor;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        auto group = std::find_if(by_executor.begin(), by_executor.end(), [&](const auto& g) { return g.first == batch[i].work; });
+        if (group == by_executor.end()) group = by_executor.insert(by_executor.end(), {batch[i].work, answers{}});
+        group->second.emplace_back(std::move(batch[i].done), outcomes[i]);
+    }
+    for (auto& [work, list] : by_executor)
+        asio::post(work, [list = std::move(list)]() mutable {
+            for (auto& [done, outcome] : list) std::move(done)(outcome);
+        });
 }
 
 std::vector<write_outcome> inbox_writer::commit(const std::vector<pending>& batch, bool& file_lost) {

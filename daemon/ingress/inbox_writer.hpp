@@ -83,6 +83,7 @@ private:
     void submit(pending p);
     void run();
     std::vector<write_outcome> commit(const std::vector<pending>& batch, bool& file_lost);
+    void answer(std::vector<pending>& batch, const std::vector<write_outcome>& outcomes);
 
     context ctx_;
     storage_watch& watch_;

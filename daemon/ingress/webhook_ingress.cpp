@@ -137,7 +137,7 @@ boost::asio::awaitable<http_response> webhook_ingress::answer(http_request& req)
         case write_outcome::inserted:
             counted_.accepted.add();
             log_accepted(hook, rule_event, order_id, false);
-            if (on_new_event_) boost::asio::dispatch(ctx_.ex, on_new_event_);   // at once when on the event loop
+            wake_pipeline();
             co_return http_response{200, {}, {}};
         case write_outcome::duplicate:
             counted_.duplicate.add();
@@ -148,6 +148,18 @@ boost::asio::awaitable<http_response> webhook_ingress::answer(http_request& req)
     }
     counted_.unavailable.add();
     co_return http_response::text(503, "storage unavailable; retry later\n");
+}
+
+// The flag is cleared before the pipeline is woken, and set by a webhook
+// only after its commit: a webhook that finds it set is committed before
+// the wake-up on its way runs, so the pass that follows reads it.
+void webhook_ingress::wake_pipeline() {
+    if (!on_new_event_ || wake_queued_->exchange(true, std::memory_order_acq_rel)) return;
+    // At once when on the event loop (tests run the listener there).
+    boost::asio::dispatch(ctx_.ex, [queued = wake_queued_, wake = on_new_event_] {
+        queued->store(false, std::memory_order_release);
+        wake();
+    });
 }
 
 bool webhook_log_budget::admit(std::int64_t now_ms, bool duplicate) {

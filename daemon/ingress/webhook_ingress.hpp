@@ -21,6 +21,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -112,6 +113,7 @@ public:
 
 private:
     boost::asio::awaitable<tikapi::http_response> answer(tikapi::http_request& req);
+    void wake_pipeline();
 
     context ctx_;
     const rules_in_force& in_force_;
@@ -119,6 +121,10 @@ private:
     inbox_writer& writer_;
     security_watch& security_;
     std::function<void()> on_new_event_;
+    // A wake-up on its way to the event loop: the webhooks committed before
+    // it runs need no other (one cross-thread post per burst, not one per
+    // webhook; each post wakes the event loop's thread).
+    std::shared_ptr<std::atomic<bool>> wake_queued_ = std::make_shared<std::atomic<bool>>(false);
     // The answers by result, and their latency (telemetry.hpp).
     struct counted {
         telemetry::counter &accepted, &duplicate, &rejected, &malformed, &unavailable, &other_shop;
