@@ -145,8 +145,8 @@ public:
     // Events in state pending with not_before <= now, oldest (lowest id) first.
     std::vector<event_row> pending_events(std::int64_t now, int limit);
     // The same, among the events after inbox id `after` (the pipeline's page
-    // while the shop is not authorized, past the events that wait for it):
-    // a walk of the inbox from that id, so what waits is never read again.
+    // while the shop is not authorized, past the events that wait for it,
+    // which are not read again; their index entries are).
     std::vector<event_row> pending_events_after(std::int64_t now, int limit, std::int64_t after);
     // state: done | ignored | failed.
     void finish_event(std::int64_t id, std::string_view state, std::string_view note, std::int64_t now);
