@@ -218,7 +218,7 @@ asio::awaitable<std::vector<storage::event_row>> pipeline::due_events() {
     held_looked_at_ = now;
     // Pages until one has an event that can go on, or the inbox's end.
     for (;;) {
-        auto page = ctx_.store.pending_events_after(now, 50, held_through_);
+        auto page = ctx_.store.pending_events(now, 50, held_through_);
         const bool more = page.size() == 50;
         ready = hold_while_unauthorized(std::move(page));
         if (!ready.empty() || !more) co_return ready;

@@ -117,24 +117,13 @@ bool store::add_event(const new_event& e) {
 }
 
 // The due ids first, from inbox_due alone (deferred events are never
-// read), then their rows.
-std::vector<event_row> store::pending_events(std::int64_t now, int limit) {
+// read; nor are the finished rows around them, of which a shop keeps
+// millions), then their rows.
+std::vector<event_row> store::pending_events(std::int64_t now, int limit, std::int64_t after) {
     static const std::string sql =
         select_from(event_columns,
                     "FROM inbox WHERE id IN (SELECT id FROM inbox INDEXED BY inbox_due "
-                    "WHERE state = 'pending' AND not_before <= ?1 ORDER BY id LIMIT ?2) ORDER BY id");
-    auto st = db_.prepare(sql);
-    st.bind(1, now).bind(2, std::int64_t{limit});
-    return collect<event_row>(st, read_event);
-}
-
-std::vector<event_row> store::pending_events_after(std::int64_t now, int limit, std::int64_t after) {
-    // Through inbox_due, which holds only pending events: a look reads the
-    // index entries of the events that wait (a few bytes each), never the
-    // finished rows around them, of which a shop keeps millions.
-    static const std::string sql = select_from(
-        event_columns, "FROM inbox WHERE id IN (SELECT id FROM inbox INDEXED BY inbox_due "
-                       "WHERE state = 'pending' AND not_before <= ?1 AND id > ?3 ORDER BY id LIMIT ?2) ORDER BY id");
+                    "WHERE state = 'pending' AND not_before <= ?1 AND id > ?3 ORDER BY id LIMIT ?2) ORDER BY id");
     auto st = db_.prepare(sql);
     st.bind(1, now).bind(2, std::int64_t{limit}).bind(3, after);
     return collect<event_row>(st, read_event);

@@ -142,12 +142,10 @@ public:
     // ---- inbox
     // INSERT OR IGNORE on dedupe_key; true when the event is new.
     bool add_event(const new_event& e);
-    // Events in state pending with not_before <= now, oldest (lowest id) first.
-    std::vector<event_row> pending_events(std::int64_t now, int limit);
-    // The same, among the events after inbox id `after` (the pipeline's page
-    // while the shop is not authorized, past the events that wait for it,
-    // which are not read again; their index entries are).
-    std::vector<event_row> pending_events_after(std::int64_t now, int limit, std::int64_t after);
+    // Events in state pending with not_before <= now, oldest (lowest id)
+    // first, after inbox id `after` (the pipeline's page while the shop is
+    // not authorized starts past the events that wait for it).
+    std::vector<event_row> pending_events(std::int64_t now, int limit, std::int64_t after = 0);
     // state: done | ignored | failed.
     void finish_event(std::int64_t id, std::string_view state, std::string_view note, std::int64_t now);
     // What the rules saw when the event was processed (JSON), for replay.
