@@ -24,6 +24,7 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
@@ -98,18 +99,28 @@ class Steps:
         e = self.find(css)
         return e.text if e else ""
 
+    def follow(self, element):
+        """Clicks a link or a form's button and waits for the next page: a
+        click returns before the browser has the server's answer, and
+        looking at once would read the page being left (a slow login's
+        password check made CI read the form instead of its error)."""
+        page = self.d.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(self.d, 30).until(expected_conditions.staleness_of(page))
+        WebDriverWait(self.d, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
     def login(self, who, expect_ok=True):
         name, password = who.split(":", 1)
         self.go("/console/login")
         self.d.find_element(By.NAME, "name").send_keys(name)
         self.d.find_element(By.NAME, "password").send_keys(password)
-        self.d.find_element(By.ID, "login-submit").click()
+        self.follow(self.d.find_element(By.ID, "login-submit"))
         if expect_ok:
             WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.ID, "who"))
             self.check(name in self.text("#who"), "logged in as %s, the header says %r" % (name, self.text("#who")))
 
     def logout(self):
-        self.d.find_element(By.CSS_SELECTOR, "#logout button").click()
+        self.follow(self.d.find_element(By.CSS_SELECTOR, "#logout button"))
         WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.ID, "login"))
 
     def post(self, path, fields):
@@ -149,7 +160,7 @@ class Steps:
 
         # The filters narrow the list.
         Select(self.d.find_element(By.NAME, "severity")).select_by_value("critical")
-        self.d.find_element(By.CSS_SELECTOR, "#filters button").click()
+        self.follow(self.d.find_element(By.CSS_SELECTOR, "#filters button"))
         WebDriverWait(self.d, 20).until(lambda d: "severity=critical" in d.current_url)
         self.check(self.find('tr.review[data-order="%s"]' % a.order) is None, "a severity filter kept a warning item")
         self.go("/console/reviews?order=" + a.order)
@@ -158,7 +169,7 @@ class Steps:
         self.step("the filters narrow the queue by severity and by order")
 
         # The item: its evidence, the order's events and actions with their texts and history.
-        self.find('tr.review[data-order="%s"] a.review-link' % a.order).click()
+        self.follow(self.find('tr.review[data-order="%s"] a.review-link' % a.order))
         WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.ID, "evidence"))
         self.check("/console/reviews/" + a.review in self.d.current_url, "the link led to %s" % self.d.current_url)
         evidence = self.text("#evidence")
@@ -171,7 +182,7 @@ class Steps:
         self.shot("item")
 
         # The buyer's conversation as orderflow saw it.
-        self.find("a.conversation-link").click()
+        self.follow(self.find("a.conversation-link"))
         WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.TAG_NAME, "h1"))
         said = self.text("#conversation")
         self.check(a.buyer_text in said, "the buyer's message is not in the conversation: %r" % said)
@@ -182,7 +193,7 @@ class Steps:
         # Resolve it with a note; it leaves the queue.
         self.go("/console/reviews/" + a.review)
         self.d.find_element(By.CSS_SELECTOR, "#resolve textarea[name=note]").send_keys("刻印の文字を電話で確認しました")
-        self.d.find_element(By.ID, "resolve-submit").click()
+        self.follow(self.d.find_element(By.ID, "resolve-submit"))
         WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.ID, "notice"))
         self.check(self.find('tr.review[data-order="%s"]' % a.order) is None, "the resolved item is still in the queue")
         self.check(self.find('tr.review[data-id="%s"]' % a.untouched) is not None, "the other item left the queue")
@@ -190,10 +201,10 @@ class Steps:
         self.shot("resolved")
 
         # Order lookup by id.
-        self.d.find_element(By.ID, "nav-orders").click()
+        self.follow(self.d.find_element(By.ID, "nav-orders"))
         box = self.d.find_element(By.CSS_SELECTOR, "#lookup input[name=q]")
         box.send_keys(a.order)
-        self.d.find_element(By.CSS_SELECTOR, "#lookup button").click()
+        self.follow(self.d.find_element(By.CSS_SELECTOR, "#lookup button"))
         WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.ID, "order-id"))
         self.check(self.text("#order-id") == a.order, "the lookup found %r" % self.text("#order-id"))
         self.check("resolved" in self.text("#order-reviews") or self.find("#order-reviews") is not None,
@@ -235,7 +246,7 @@ class Steps:
         self.go("/console/status")
         self.check(self.find("#operator #reload") is not None, "the operator sees no reload button")
         self.d.execute_script("window.confirm = function () { return true; };")
-        self.d.find_element(By.CSS_SELECTOR, "#reload button").click()
+        self.follow(self.d.find_element(By.CSS_SELECTOR, "#reload button"))
         WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.ID, "notice"))
         self.check("eload" in self.text("#notice"), "the reload said %r" % self.text("#notice"))
         self.step("an operator reloads from the status page")
