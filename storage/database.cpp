@@ -11,6 +11,7 @@
 #include "storage/database.hpp"
 
 #include "common/log.hpp"
+#include "storage/detail/batched_wal.hpp"
 #include "storage/detail/migrations.hpp"
 #include "storage/detail/sodium.hpp"
 
@@ -40,6 +41,7 @@ struct connection {
     std::map<std::string, std::vector<sqlite3_stmt*>, std::less<>> cache;
     bool in_tx = false;
     bool relaxed_tx = false;      // the open transaction commits with synchronous=NORMAL
+    bool gathered_wal = false;    // opened with wal_writes::gathered
     bool unsynced = false;        // see database::has_unsynced_commits
     sqlite3_int64 changes_at_begin = 0;
     std::function<void(std::string_view)> observer;  // database::observe_prepares
@@ -260,7 +262,9 @@ database::database(database&&) noexcept = default;
 database& database::operator=(database&&) noexcept = default;
 database::~database() = default;
 
-database database::open(const fs::path& file) {
+database database::open(const fs::path& file) { return open(file, wal_writes::as_made); }
+
+database database::open(const fs::path& file, wal_writes writes) {
     const std::string name = file.string();
     fs::path dir = file.parent_path();
     if (dir.empty()) dir = ".";
@@ -303,7 +307,7 @@ database database::open(const fs::path& file) {
     sqlite3* raw = nullptr;
     int rc = sqlite3_open_v2(name.c_str(), &raw,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
-                             nullptr);
+                             writes == wal_writes::gathered ? detail::batched_wal_vfs() : nullptr);
     if (rc != SQLITE_OK) {
         std::string why = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
         int err = raw ? sqlite3_system_errno(raw) : 0;
@@ -313,6 +317,7 @@ database database::open(const fs::path& file) {
     }
     sqlite3_extended_result_codes(raw, 1);
     auto conn = std::make_shared<detail::connection>(raw, file);
+    conn->gathered_wal = writes == wal_writes::gathered;
     struct stat st {};
     if (::stat(name.c_str(), &st) == 0) {
         conn->device = st.st_dev;
@@ -469,6 +474,13 @@ statement database::prepare(std::string_view sql) {
 void database::begin_transaction(durability d) {
     assert(conn_);
     assert(!conn_->in_tx && "database::transaction is not nestable");
+    if (conn_->gathered_wal) {
+        // What the WAL file still holds is from a transaction that did not
+        // commit (SQLite may roll back by itself); and every commit here
+        // must sync (wal_writes::gathered).
+        detail::discard_pending_wal_writes(conn_->db);
+        d = durability::power_loss;
+    }
     if (d == durability::process_crash) {
         prepare("PRAGMA synchronous = NORMAL").step();
         conn_->relaxed_tx = true;
@@ -508,6 +520,7 @@ void database::rollback_transaction() noexcept {
     // SQLite rolls back by itself on some errors (e.g. SQLITE_FULL); then
     // there is nothing left to roll back.
     if (sqlite3_get_autocommit(conn_->db) == 0) sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (conn_->gathered_wal) detail::discard_pending_wal_writes(conn_->db);
     end_relaxed();
 }
 

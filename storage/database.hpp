@@ -108,6 +108,21 @@ public:
     // than this build).
     static database open(const std::filesystem::path& file);
 
+    // How a connection writes its WAL file.
+    enum class wal_writes {
+        // SQLite's way: each frame's header and page as they are made.
+        as_made,
+        // Gathered into one write before each commit's fsync: a commit of
+        // 27 pages is one system call instead of 54. Every transaction of
+        // such a connection is then durable to power loss (process_crash
+        // is raised to power_loss), because a commit without an fsync would
+        // publish frames still held in memory (storage/detail/batched_wal.cpp).
+        // For a connection that only commits what must be durable anyway:
+        // the inbox writer's.
+        gathered,
+    };
+    static database open(const std::filesystem::path& file, wal_writes writes);
+
     database(database&&) noexcept;
     database& operator=(database&&) noexcept;
     database(const database&) = delete;

@@ -32,7 +32,7 @@ asio::any_io_executor tracked(const asio::any_io_executor& ex) {
 inbox_writer::inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout,
                            storage::checkpointer* checkpoints)
     : ctx_(std::move(ctx)), watch_(watch) {
-    db_ = std::make_unique<storage::database>(storage::database::open(ctx_.db.path()));
+    db_ = std::make_unique<storage::database>(storage::database::open(ctx_.db.path(), storage::database::wal_writes::gathered));
     db_->exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout.count()));
     if (checkpoints) checkpoints->serve(*db_);
     store_ = std::make_unique<storage::store>(*db_);
