@@ -216,13 +216,31 @@ asio::awaitable<std::vector<storage::event_row>> pipeline::due_events() {
     std::vector<storage::event_row> ready;
     if (now == held_looked_at_) co_return ready;
     held_looked_at_ = now;
-    // Pages until one has an event that can go on, or the inbox's end.
-    for (;;) {
-        auto page = ctx_.store.pending_events(now, 50, held_through_);
-        const bool more = page.size() == 50;
+    // The first look takes the oldest pending events through inbox_due.
+    // Later ones walk the ids after the cursor in windows, until an event
+    // can go on or the inbox ends: each new row is read once, however many
+    // wait (a query through inbox_due per page read them all every time),
+    // and one look reads at most held_windows_per_look windows, so a long
+    // run of finished rows after an old pending event costs a few looks,
+    // not a stall of the event loop.
+    constexpr int page_size = 50;
+    constexpr std::int64_t held_window = 1000;
+    constexpr int held_windows_per_look = 50;
+    if (held_through_ == 0) {
+        auto page = ctx_.store.pending_events(now, page_size);
+        if (page.empty()) co_return ready;
         ready = hold_while_unauthorized(std::move(page));
-        if (!ready.empty() || !more) co_return ready;
+        if (!ready.empty()) co_return ready;
     }
+    const std::int64_t last = ctx_.store.last_event_id();
+    for (int windows = 0; held_through_ < last && windows < held_windows_per_look; ++windows) {
+        const std::int64_t through = std::min(last, held_through_ + held_window);
+        // At most held_window rows in the window: every pending one comes back.
+        ready = hold_while_unauthorized(ctx_.store.pending_events_between(now, static_cast<int>(held_window), held_through_, through));
+        held_through_ = through;
+        if (!ready.empty()) co_return ready;
+    }
+    co_return ready;
 }
 
 std::vector<storage::event_row> pipeline::hold_while_unauthorized(std::vector<storage::event_row> events) {

@@ -87,8 +87,9 @@ private:
     std::string last_error_;
     std::vector<std::int64_t> interrupted_;   // events whose start ended in a storage failure
     // While the shop is not authorized: the events up to this inbox id that
-    // wait for a token were read once and left as they are; the next pages
-    // start after it. 0 once a token is there: everything due is read again.
+    // wait for a token were read once and left as they are; the next look
+    // walks the ids after it (due_events). 0 once a token is there:
+    // everything due is read again.
     std::int64_t held_through_ = 0;
     std::int64_t held_count_ = 0, held_logged_at_ = 0;   // for one events_held line a minute
     // While not authorized: at most one look a second at what arrived, not

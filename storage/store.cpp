@@ -119,14 +119,32 @@ bool store::add_event(const new_event& e) {
 // The due ids first, from inbox_due alone (deferred events are never
 // read; nor are the finished rows around them, of which a shop keeps
 // millions), then their rows.
-std::vector<event_row> store::pending_events(std::int64_t now, int limit, std::int64_t after) {
+std::vector<event_row> store::pending_events(std::int64_t now, int limit) {
     static const std::string sql =
         select_from(event_columns,
                     "FROM inbox WHERE id IN (SELECT id FROM inbox INDEXED BY inbox_due "
-                    "WHERE state = 'pending' AND not_before <= ?1 AND id > ?3 ORDER BY id LIMIT ?2) ORDER BY id");
+                    "WHERE state = 'pending' AND not_before <= ?1 ORDER BY id LIMIT ?2) ORDER BY id");
     auto st = db_.prepare(sql);
-    st.bind(1, now).bind(2, std::int64_t{limit}).bind(3, after);
+    st.bind(1, now).bind(2, std::int64_t{limit});
     return collect<event_row>(st, read_event);
+}
+
+// NOT INDEXED: by rowid over the range, never through inbox_due, which
+// would read every pending entry to find those in the range.
+std::vector<event_row> store::pending_events_between(std::int64_t now, int limit, std::int64_t after, std::int64_t through) {
+    static const std::string sql =
+        select_from(event_columns,
+                    "FROM inbox NOT INDEXED WHERE id > ?3 AND id <= ?4 AND state = 'pending' AND not_before <= ?1 "
+                    "ORDER BY id LIMIT ?2");
+    auto st = db_.prepare(sql);
+    st.bind(1, now).bind(2, std::int64_t{limit}).bind(3, after).bind(4, through);
+    return collect<event_row>(st, read_event);
+}
+
+std::int64_t store::last_event_id() {
+    auto st = db_.prepare("SELECT coalesce(max(id), 0) FROM inbox");
+    st.step();
+    return st.int64(0);
 }
 
 void store::finish_event(std::int64_t id, std::string_view state, std::string_view note, std::int64_t now) {

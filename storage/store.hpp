@@ -143,9 +143,15 @@ public:
     // INSERT OR IGNORE on dedupe_key; true when the event is new.
     bool add_event(const new_event& e);
     // Events in state pending with not_before <= now, oldest (lowest id)
-    // first, after inbox id `after` (the pipeline's page while the shop is
-    // not authorized starts past the events that wait for it).
-    std::vector<event_row> pending_events(std::int64_t now, int limit, std::int64_t after = 0);
+    // first. Reads the index of pending events, not the finished rows.
+    std::vector<event_row> pending_events(std::int64_t now, int limit);
+    // The same, among the inbox ids in (after, through] only: a walk of at
+    // most through - after rows, finished ones included, by id. For the
+    // pipeline while the shop is not authorized: it moves a cursor over
+    // the new rows instead of reading every waiting event again.
+    std::vector<event_row> pending_events_between(std::int64_t now, int limit, std::int64_t after, std::int64_t through);
+    // The highest inbox id (0 when empty).
+    std::int64_t last_event_id();
     // state: done | ignored | failed.
     void finish_event(std::int64_t id, std::string_view state, std::string_view note, std::int64_t now);
     // What the rules saw when the event was processed (JSON), for replay.

@@ -395,6 +395,32 @@ TEST_CASE("Before the shop is authorized order events and buyer messages wait wi
     CHECK(order_detail_calls(*rig.env.shop) == 0);
 }
 
+TEST_CASE("Before authorization an event that needs no TikTok goes on behind thousands that wait, in one look", "[pipeline]") {
+    pipeline_rig rig(false);
+    std::vector<std::int64_t> waiting;
+    rig.env.db.transaction([&] {
+        for (int i = 0; i < 2500; ++i)
+            waiting.push_back(rig.add_order_event("n-" + std::to_string(i), std::to_string(576461413038700000 + i)));
+    });
+    CHECK(rig.pass());   // the first look: the oldest, through the index of pending events, then the rest by id
+    // Arrives behind 2,500 waiting events, more than two windows of the walk.
+    const auto expiring = rig.add(event_from(
+        json{{"type", 7}, {"tts_notification_id", "x-1"}, {"timestamp", rig.env.now}, {"data", {{"expiration_time", "2027-01-01"}}}}.dump(),
+        rig.env.now));
+    rig.env.now += 1;
+    CHECK(rig.pass());
+
+    CHECK(rig.event(expiring).state != "pending");
+    CHECK(reviews_for(rig.env, "authorization_expiring").size() == 1);
+    for (auto id : {waiting.front(), waiting[1234], waiting.back()}) {
+        auto e = rig.event(id);
+        CHECK(e.state == "pending");
+        CHECK(e.starts == 0);
+        CHECK(e.attempts == 0);
+    }
+    CHECK(order_detail_calls(*rig.env.shop) == 0);
+}
+
 TEST_CASE("An event whose payload is nested deeper than 64 levels fails cleanly", "[pipeline]") {
     pipeline_rig rig;
     const std::string order_id = rig.env.create_order();
