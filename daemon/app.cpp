@@ -5,6 +5,7 @@
 #include "daemon/app.hpp"
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "daemon/admin/commands.hpp"
 #include "daemon/admin/console.hpp"
 #include "daemon/admin/http_admin.hpp"
@@ -122,6 +123,8 @@ struct service::impl {
           commands(ctx, in_force, brk, [this] { return in_force.reload(background.get_executor(), desk); }),
           admin(io.get_executor(), in_force.cfg().admin.socket, commands, sup) {
         checkpoints.serve(db);
+        asio::post(background, [] { name_this_thread("of-background"); });
+        asio::post(command_runner, [] { name_this_thread("of-commands"); });
         commands.on_metrics([this] { return metrics(); });
         // The shop's time zone for quiet hours and the heartbeat (detail/local_time.hpp).
         apply_timezone(in_force.cfg().timezone);

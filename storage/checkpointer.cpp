@@ -2,6 +2,7 @@
 #include "storage/checkpointer.hpp"
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 
 #include <chrono>
 
@@ -42,6 +43,7 @@ bool checkpointer::wal_grew(int pages) {
 // meanwhile, so it passes again (each pass shorter) until the WAL is copied
 // whole, or a few times.
 void checkpointer::run() {
+    name_this_thread("of-checkpoint");
     using clock = std::chrono::steady_clock;
     clock::time_point last_failure_logged{};
     for (;;) {

@@ -2,6 +2,7 @@
 #include "daemon/ingress/inbox_writer.hpp"
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "daemon/storage_watch.hpp"
 #include "storage/checkpointer.hpp"
 
@@ -89,6 +90,7 @@ void inbox_writer::submit(pending p) {
 // batch, so the batch grows while the disk is slow and stays small when it
 // is fast.
 void inbox_writer::run() {
+    name_this_thread("of-inbox");
     for (;;) {
         std::vector<pending> batch;
         {

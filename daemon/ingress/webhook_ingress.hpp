@@ -113,7 +113,7 @@ public:
 
 private:
     boost::asio::awaitable<tikapi::http_response> answer(tikapi::http_request& req);
-    void wake_pipeline();
+    void wake_pipeline(const boost::asio::any_io_executor& here);
 
     context ctx_;
     const rules_in_force& in_force_;
@@ -123,8 +123,14 @@ private:
     std::function<void()> on_new_event_;
     // A wake-up on its way to the event loop: the webhooks committed before
     // it runs need no other (one cross-thread post per burst, not one per
-    // webhook; each post wakes the event loop's thread).
-    std::shared_ptr<std::atomic<bool>> wake_queued_ = std::make_shared<std::atomic<bool>>(false);
+    // webhook; each post wakes the event loop's thread). At most one is sent
+    // per wake_interval (webhook_ingress.cpp); `last` is when the latest
+    // went, touched on the listener's thread only.
+    struct wake_state {
+        std::atomic<bool> queued{false};
+        std::chrono::steady_clock::time_point last{};
+    };
+    std::shared_ptr<wake_state> wake_ = std::make_shared<wake_state>();
     // The answers by result, and their latency (telemetry.hpp).
     struct counted {
         telemetry::counter &accepted, &duplicate, &rejected, &malformed, &unavailable, &other_shop;
