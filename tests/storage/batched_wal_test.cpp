@@ -36,6 +36,13 @@ std::string integrity(database& db) {
     return st.text(0);
 }
 
+// A new database with the table t, through a connection that writes as SQLite does.
+database with_table(const temp_dir& dir) {
+    auto plain = database::open(dir / "of.db");
+    plain.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT, n INTEGER, body BLOB)");
+    return plain;
+}
+
 // Rows of 300 bytes: 40 of them fill a few dozen pages (each a WAL frame).
 void insert_rows(database& db, const std::string& who, int from, int n) {
     auto st = db.prepare("INSERT INTO t(who, n, body) VALUES (?, ?, ?)");
@@ -53,8 +60,7 @@ void insert_rows(database& db, const std::string& who, int from, int n) {
 TEST_CASE("A connection that gathers its WAL writes makes one write per commit, and others read every row at once",
           "[database][wal]") {
     temp_dir dir;
-    auto plain = database::open(dir / "of.db");
-    plain.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT, n INTEGER, body BLOB)");
+    auto plain = with_table(dir);
     plain.exec("CREATE INDEX t_body ON t(body)");   // more pages per commit
     auto writer = database::open(dir / "of.db", gathered);
 
@@ -82,8 +88,7 @@ TEST_CASE("A gathering connection's commits survive closing every connection, an
           "[database][wal]") {
     temp_dir dir;
     {
-        auto plain = database::open(dir / "of.db");
-        plain.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT, n INTEGER, body BLOB)");
+        auto plain = with_table(dir);
         auto writer = database::open(dir / "of.db", gathered);
         for (int i = 0; i < 10; ++i) writer.transaction([&] { insert_rows(writer, "w", i * 10, 10); });
         // A gathering connection never commits without its fsync.
@@ -98,8 +103,7 @@ TEST_CASE("A gathering connection's commits survive closing every connection, an
 TEST_CASE("What a rolled-back transaction held is never written over another connection's later commit",
           "[database][wal]") {
     temp_dir dir;
-    auto plain = database::open(dir / "of.db");
-    plain.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT, n INTEGER, body BLOB)");
+    auto plain = with_table(dir);
     auto writer = database::open(dir / "of.db", gathered);
     writer.transaction([&] { insert_rows(writer, "w", 0, 10); });
     // A small page cache spills a large transaction's pages to the WAL
@@ -130,10 +134,7 @@ TEST_CASE("What a rolled-back transaction held is never written over another con
 TEST_CASE("A gathering writer, a relaxed writer and checkpoints that restart the WAL, on three threads, lose nothing",
           "[database][wal]") {
     temp_dir dir;
-    {
-        auto setup = database::open(dir / "of.db");
-        setup.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT, n INTEGER, body BLOB)");
-    }
+    with_table(dir);
     std::atomic<bool> writing{true};
     std::atomic<int> failures{0};
     auto guarded = [&](auto body) {
