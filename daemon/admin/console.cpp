@@ -2,6 +2,7 @@
 #include "daemon/admin/console.hpp"
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "daemon/admin/console_pages.hpp"
 #include "daemon/cs_quota.hpp"
 #include "daemon/executor/breaker.hpp"
@@ -166,7 +167,9 @@ struct console::request {
 };
 
 console::console(context ctx, const rules_in_force& in_force, parts p, console_sessions::options sessions)
-    : ctx_(std::move(ctx)), in_force_(in_force), parts_(std::move(p)), sessions_(sessions) {}
+    : ctx_(std::move(ctx)), in_force_(in_force), parts_(std::move(p)), sessions_(sessions) {
+    asio::post(passwords_, [] { name_this_thread("of-passwords"); });
+}
 
 console::~console() { passwords_.join(); }
 
