@@ -256,23 +256,13 @@ void loader::after_sales_warnings(std::size_t doc, const detail::rule& r, const 
     for (const auto& child : c.children) after_sales_warnings(doc, r, child);
     if (c.k != detail::condition::kind::test || r.on.empty()) return;
     auto listens = [&](std::string_view e) { return std::find(r.on.begin(), r.on.end(), e) != r.on.end(); };
-    if ((c.field.root == root_kind::message || c.field.root == root_kind::conversation) && !listens("message.received")) {
-        diagnostic d;
-        d.file = docs_[doc].file();
-        d.line = c.at.line;
-        d.column = c.at.column;
-        d.warning = true;
-        d.message = c.field.path + " is set only on message.received, and this rule listens to " + join_on(r) +
-                    ": here it is always missing";
-        diags_.push_back(std::move(d));
-        return;
-    }
-    if (c.field.root != root_kind::event) return;
     static const std::set<std::string> cancel_fields = {"event.cancel_id", "event.cancel_status", "event.cancellations_role"};
     static const std::set<std::string> return_fields = {"event.return_id", "event.return_type", "event.return_status",
                                                         "event.return_role"};
     std::string needs;
-    if (cancel_fields.count(c.field.path) && !listens("order.cancellation_changed")) needs = "order.cancellation_changed";
+    if (c.field.root == root_kind::message || c.field.root == root_kind::conversation) {
+        if (!listens("message.received")) needs = "message.received";
+    } else if (cancel_fields.count(c.field.path) && !listens("order.cancellation_changed")) needs = "order.cancellation_changed";
     else if (return_fields.count(c.field.path) && !listens("order.return_changed")) needs = "order.return_changed";
     else if (c.field.path == "event.create_time" && !listens("order.cancellation_changed") && !listens("order.return_changed"))
         needs = "order.cancellation_changed or order.return_changed";

@@ -402,8 +402,8 @@ TEST_CASE("Before authorization an event that needs no TikTok goes on behind tho
         for (int i = 0; i < 2500; ++i)
             waiting.push_back(rig.add_order_event("n-" + std::to_string(i), std::to_string(576461413038700000 + i)));
     });
-    CHECK(rig.pass());   // the first look: the oldest, through the index of pending events, then the rest by id
-    // Arrives behind 2,500 waiting events, more than two windows of the walk.
+    CHECK(rig.pass());   // the first look: the oldest through the index of pending events, the rest by id in three windows
+    // Arrives behind the 2,500 waiting events: the next look walks only what came after them.
     const auto expiring = rig.add(event_from(
         json{{"type", 7}, {"tts_notification_id", "x-1"}, {"timestamp", rig.env.now}, {"data", {{"expiration_time", "2027-01-01"}}}}.dump(),
         rig.env.now));
