@@ -244,6 +244,8 @@ echo "   actions by state: $d_actions"
 if [ "$w_issued" -gt "$orders" ]; then
   echo "   note: the stream went past the $orders sandbox orders; later webhooks repeat an order already seen (raise ORDERS)"
 fi
+echo "   calls per API (the sandbox's call log, whole seconds; orderflowd paces each API at 90% of TikTok's 50/s, 45/s):"
+tools calls "$sandbox_port" --limit 50
 ack_check "$d4/orderflow.db"
 peak_daemon=$(peak_rss_mb "$daemon_pid")
 echo "   peak RSS after processing: $peak_daemon MB"

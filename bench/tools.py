@@ -341,16 +341,21 @@ def calls(port, limit):
     throttled = [c for c in log if c["http_status"] == 429 or c["code"] == 36009002]
     errors = collections.Counter((c["api"], c["http_status"], c["code"]) for c in log
                                  if c["code"] not in (0, None) or c["http_status"] not in (200,))
-    print(f"   {'API (route template)':<62} {'calls':>6} {'busiest s':>9} {'mean/s':>7}  vs limit {limit}/s")
+    print(f"   {'API (route template)':<62} {'calls':>6} {'busiest s':>9} {'mean/s':>7} {'median s':>8}  vs limit {limit}/s")
     binding = None
     for api, cs in sorted(by_api.items(), key=lambda kv: -len(kv[1])):
         per_second = collections.Counter(c["time"] for c in cs)
         span = max(per_second) - min(per_second) + 1
         mean = len(cs) / span
         busiest = max(per_second.values())
+        # The typical second while the API was in use (seconds without a call
+        # inside the span count as 0): the steady pace, which a slow start or
+        # tail pulls the mean away from.
+        in_span = sorted(per_second.get(t, 0) for t in range(min(per_second), max(per_second) + 1))
+        median = in_span[len(in_span) // 2]
         # Seconds at (or one short of) the limit: where the API, not the daemon, set the pace.
         saturated = sum(1 for n in per_second.values() if n >= limit - 1)
-        print(f"   {api:<62} {len(cs):>6} {busiest:>9} {mean:>7.1f}  {100 * mean / limit:5.1f}% of the limit, "
+        print(f"   {api:<62} {len(cs):>6} {busiest:>9} {mean:>7.1f} {median:>8}  {100 * mean / limit:5.1f}% of the limit, "
               f"{saturated} s at it")
         if binding is None or len(cs) > len(by_api[binding]):
             binding = api

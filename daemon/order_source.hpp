@@ -39,6 +39,8 @@ public:
     // Fewer than two ids: nothing to gain, nothing fetched.
     boost::asio::awaitable<void> prefetch(const std::vector<std::string>& ids);
     void forget_prefetched() { prefetched_.clear(); }
+    // Whether fetch(order_id) answers from the prefetched page, without waiting.
+    bool has_prefetched(const std::string& order_id) const { return prefetched_.contains(order_id); }
 
 private:
     tikapi::client& api_;

@@ -20,6 +20,9 @@
 #include "storage/buyer_data.hpp"
 #include "storage/conversation_links.hpp"
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <algorithm>
 
 namespace orderflow::daemon {
@@ -157,17 +160,33 @@ asio::awaitable<bool> pipeline::pass() {
         if (fetches_order(e, *page_rules) && !e.order_id.empty() && std::find(ids.begin(), ids.end(), e.order_id) == ids.end())
             ids.push_back(e.order_id);
     co_await orders_.prefetch(ids);
+    // Whatever ends the page, nothing of it is left open: a batch still
+    // open here (an exception nobody expected) is rolled back, and its
+    // events are processed again.
+    struct batch_guard {
+        pipeline& p;
+        ~batch_guard() {
+            if (!p.batch_.open) return;
+            p.ctx_.db.abandon_batch();
+            p.interrupted_.insert(p.interrupted_.end(), p.batch_.events.begin(), p.batch_.events.end());
+            p.batch_ = {};
+        }
+    } guard{*this};
     bool storage_ok = true;
     for (auto& e : events) {
         if (stopping_ || !storage_ok) break;
         sup_.beat("pipeline");
         std::string error;
         try {
+            // An event that was in a page when the process died has its own
+            // start committed before it is processed, outside any batch.
+            if (e.starts > 0) commit_batch();
             if (e.starts >= max_event_starts) {
                 quarantine(e);
                 continue;
             }
             if (e.starts > 0) ctx_.db.transaction([&] { ctx_.store.mark_started(e.id); }, crash_safe);
+            else if (!batch_.open) begin_batch();
         } catch (const std::exception& ex) {
             last_error_ = ex.what();
             storage_ok = false;
@@ -175,25 +194,74 @@ asio::awaitable<bool> pipeline::pass() {
         }
         try {
             co_await process(e);
-            continue;
         } catch (const std::exception& ex) {
             error = ex.what();
         }
-        log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"error", error}});
-        try {
-            ctx_.db.transaction([&] { ctx_.store.retry_event(e.id, error, retry_at(e)); }, crash_safe);
-            events_counted("retried").add();
-        } catch (const std::exception& again) {
-            // Not even the retry could be recorded: the database refuses
-            // writes. Back off in memory rather than re-read it at once.
-            last_error_ = again.what();
-            storage_ok = false;
-            interrupted_.push_back(e.id);
+        if (!error.empty()) {
+            log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"error", error}});
+            try {
+                ctx_.db.transaction([&] { ctx_.store.retry_event(e.id, error, retry_at(e)); }, crash_safe);
+                after_commit([] { events_counted("retried").add(); });
+            } catch (const std::exception& again) {
+                // Not even the retry could be recorded: the database refuses
+                // writes. Back off in memory rather than re-read it at once.
+                last_error_ = again.what();
+                storage_ok = false;
+                interrupted_.push_back(e.id);
+                continue;
+            }
         }
+        if (batch_.open) batch_.events.push_back(e.id);
+        // A few milliseconds of events share a commit; then the batch
+        // gives SQLite's write lock back (the inbox writer's webhooks wait
+        // for it) and the event loop its thread (the executor's sends).
+        if (batch_.open && std::chrono::steady_clock::now() - batch_.began >= batch_span_) {
+            try {
+                commit_batch();
+            } catch (const std::exception& ex) {
+                last_error_ = ex.what();
+                storage_ok = false;
+                break;
+            }
+            co_await asio::post(ctx_.ex, asio::use_awaitable);
+        }
+    }
+    try {
+        commit_batch();
+    } catch (const std::exception& ex) {
+        last_error_ = ex.what();
+        storage_ok = false;
     }
     orders_.forget_prefetched();
     if (storage_ok) trouble_.ok();
     co_return storage_ok;
+}
+
+void pipeline::begin_batch() {
+    ctx_.db.begin_batch();
+    batch_.open = true;
+    batch_.began = std::chrono::steady_clock::now();
+}
+
+void pipeline::commit_batch() {
+    if (!batch_.open) return;
+    batch_state b = std::move(batch_);
+    batch_ = {};
+    try {
+        ctx_.db.end_batch();
+    } catch (const std::exception& e) {
+        interrupted_.insert(interrupted_.end(), b.events.begin(), b.events.end());
+        log::error("pipeline_batch_lost", {{"events", b.events.size()}, {"error", e.what()},
+                                           {"advice", "nothing of these events was kept: they stay pending and are processed "
+                                                      "again once the database takes writes"}});
+        throw;
+    }
+    for (auto& say : b.said) say();
+}
+
+void pipeline::after_commit(std::function<void()> say) {
+    if (batch_.open) batch_.said.push_back(std::move(say));
+    else say();
 }
 
 // The next page of due events that can be processed now. Without a usable
@@ -288,8 +356,10 @@ std::int64_t pipeline::retry_at(const storage::event_row& e) const {
 void pipeline::retry_later(const storage::event_row& e, const std::string& why) {
     const auto at = retry_at(e);
     ctx_.db.transaction([&] { ctx_.store.retry_event(e.id, why, at); }, crash_safe);
-    events_counted("retried").add();
-    log::warn("event_deferred", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"reason", why}, {"retry_at", at}});
+    after_commit([id = e.id, event = e.event, order_id = e.order_id, why, at] {
+        events_counted("retried").add();
+        log::warn("event_deferred", {{"inbox_id", id}, {"rule_event", event}, {"order_id", order_id}, {"reason", why}, {"retry_at", at}});
+    });
 }
 
 // The event cannot be processed: recorded as failed, and a person is told.
@@ -299,8 +369,10 @@ void pipeline::fail_event(const storage::event_row& e, const std::string& why) {
         desk_.raise(e.order_id, "event_failed", "warning", e.event + " could not be processed: " + why,
                      {{"inbox_id", e.id}, {"event", e.event}, {"source", e.source}, {"error", why}});
     }, crash_safe);
-    events_counted("failed").add();
-    log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", e.order_id}, {"error", why}});
+    after_commit([id = e.id, event = e.event, order_id = e.order_id, why] {
+        events_counted("failed").add();
+        log::error("event_failed", {{"inbox_id", id}, {"rule_event", event}, {"order_id", order_id}, {"error", why}});
+    });
 }
 
 // With privacy.suppress_forgotten, an event about a buyer whose data was
@@ -312,9 +384,11 @@ bool pipeline::set_aside_if_forgotten(const storage::event_row& e, const rules::
     const std::string conversation = ctx.message.is_object() ? ctx.message.value("conversation_id", "") : "";
     if (!storage::is_forgotten(ctx_.db, key, buyer_user_id, e.order_id, conversation)) return false;
     ctx_.db.transaction([&] { storage::set_aside_event(ctx_.db, key, e.id, ctx_.clock()); }, crash_safe);
-    events_counted("set_aside").add();
-    log::info("event_set_aside", {{"inbox_id", e.id}, {"rule_event", e.event},
-                                  {"reason", "about a buyer whose data was erased at their request (privacy.suppress_forgotten)"}});
+    after_commit([id = e.id, event = e.event] {
+        events_counted("set_aside").add();
+        log::info("event_set_aside", {{"inbox_id", id}, {"rule_event", event},
+                                      {"reason", "about a buyer whose data was erased at their request (privacy.suppress_forgotten)"}});
+    });
     return true;
 }
 
@@ -324,8 +398,10 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         ctx_.db.transaction([&] {
             ctx_.store.finish_event(e.id, "ignored", "topic " + std::to_string(e.topic) + " is not used by orderflow", ctx_.clock());
         }, crash_safe);
-        events_counted("ignored").add();
-        log::info("event_ignored", {{"inbox_id", e.id}, {"topic", e.topic}});
+        after_commit([id = e.id, topic = e.topic] {
+            events_counted("ignored").add();
+            log::info("event_ignored", {{"inbox_id", id}, {"topic", topic}});
+        });
         co_return;
     }
     // Checked here too: a payload stored before ingress limited the depth
@@ -365,7 +441,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
                 ctx_.store.finish_event(e.id, "ignored", "message from " + (role.empty() ? std::string("unknown sender") : role),
                                         ctx_.clock());
             }, crash_safe);
-            events_counted("ignored").add();
+            after_commit([] { events_counted("ignored").add(); });
             co_return;
         }
     }
@@ -377,6 +453,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
     const bool buyer_message = e.event == "message.received";
     conversation_link link;
     if (buyer_message) {
+        commit_batch();   // nothing waits with a batch open: it holds the write lock
         link = co_await links_.link(ctx.message);
         if (!link.error.empty()) {
             if (link.retryable) retry_later(e, link.error);
@@ -402,6 +479,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         order_id.clear();
     };
     if (fetch && !order_id.empty()) {
+        if (!orders_.has_prefetched(order_id)) commit_batch();   // a call to TikTok waits
         auto fetched = co_await orders_.fetch(order_id);
         if (!fetched.order && buyer_message && !fetched.retryable) {
             unlink(fetched.error);   // an order card naming an order TikTok will not show
@@ -488,13 +566,18 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         }
         ctx_.store.finish_event(e.id, "done", note, ctx.now);
     }, crash_safe);
-    events_counted("done").add();
-    log::info("event_processed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"order_id", order_id},
-                                  {"matched", result.matched_rules}, {"planned", planned},
-                                  {"already_planned", repeated}, {"skipped", skipped}});
+    std::vector<std::pair<std::string, std::string>> skipped_why;
     for (const auto& a : result.actions)
-        if (!a.error.empty()) log::warn("action_skipped", {{"rule_id", a.rule_id}, {"order_id", order_id}, {"reason", a.error}});
-    if (planned > 0) on_planned_();
+        if (!a.error.empty()) skipped_why.emplace_back(a.rule_id, a.error);
+    after_commit([this, id = e.id, event = e.event, order_id, matched = std::move(result.matched_rules), planned, repeated, skipped,
+                  skipped_why = std::move(skipped_why)] {
+        events_counted("done").add();
+        log::info("event_processed", {{"inbox_id", id}, {"rule_event", event}, {"order_id", order_id}, {"matched", matched},
+                                      {"planned", planned}, {"already_planned", repeated}, {"skipped", skipped}});
+        for (const auto& [rule_id, why] : skipped_why)
+            log::warn("action_skipped", {{"rule_id", rule_id}, {"order_id", order_id}, {"reason", why}});
+        if (planned > 0) on_planned_();
+    });
 }
 
 }  // namespace orderflow::daemon

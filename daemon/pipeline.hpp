@@ -21,6 +21,8 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -42,6 +44,10 @@ rules::context event_context(const storage::event_row& e, std::int64_t now, cons
 
 class pipeline {
 public:
+    // While a batch is open it holds SQLite's write lock and the event
+    // loop's thread, so its span bounds what a webhook's commit and the
+    // executor's sends wait for (bench/README.md, "Seventh round").
+    static constexpr std::chrono::milliseconds default_batch_span{5};
     // Processing started this many times without an orderly outcome: quarantined.
     static constexpr int max_event_starts = 3;
 
@@ -60,6 +66,9 @@ public:
     // One pass: the due events, at most 50 (public for tests). Returns
     // false when storage failed (the loop then backs off).
     boost::asio::awaitable<bool> pass();
+    // How long a page's events may share one commit (storage::database's
+    // batch); 5 ms unless a test or a benchmark says otherwise.
+    void set_batch_span(std::chrono::microseconds span) { batch_span_ = span; }
     // One event (public for tests); throws on storage failure.
     boost::asio::awaitable<void> process(const storage::event_row& e);
 
@@ -71,6 +80,16 @@ private:
     void quarantine(const storage::event_row& e);
     void retry_later(const storage::event_row& e, const std::string& why);
     void fail_event(const storage::event_row& e, const std::string& why);
+    // The page's batch (storage::database::begin_batch): the events of a
+    // page share one commit, a few milliseconds of them at a time.
+    void begin_batch();
+    // Commits the batch, then says what it holds (after_commit). Throws the
+    // storage error when nothing of it was kept; its events are then
+    // pending again, their starts taken back (interrupted_).
+    void commit_batch();
+    // What is said of an outcome (log line, counter, waking the executor):
+    // once it is committed, not before.
+    void after_commit(std::function<void()> say);
 
     context ctx_;
     const rules_in_force& in_force_;
@@ -97,6 +116,14 @@ private:
     // commit took out of this connection's cache).
     std::int64_t held_looked_at_ = 0;
     bool stopping_ = false;
+    struct batch_state {
+        bool open = false;
+        std::chrono::steady_clock::time_point began;
+        std::vector<std::int64_t> events;          // whose outcome it holds
+        std::vector<std::function<void()>> said;   // after_commit
+    };
+    batch_state batch_;
+    std::chrono::microseconds batch_span_{default_batch_span};
 };
 
 }  // namespace orderflow::daemon

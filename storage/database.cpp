@@ -44,6 +44,14 @@ struct connection {
     bool gathered_wal = false;    // opened with wal_writes::gathered
     bool unsynced = false;        // see database::has_unsynced_commits
     sqlite3_int64 changes_at_begin = 0;
+    // database::begin_batch: whether process_crash transactions join one
+    // SQLite transaction, whether it is open (BEGIN ran), whether the open
+    // transaction is a savepoint in it, and whether SQLite rolled the
+    // batch's transaction back under it (an error such as SQLITE_FULL).
+    bool batching = false;
+    bool batch_open = false;
+    bool in_savepoint = false;
+    bool batch_lost = false;
     std::function<void(std::string_view)> observer;  // database::observe_prepares
     std::function<bool(int)> wal_grew;                // database::hand_off_checkpoints
 
@@ -474,6 +482,25 @@ statement database::prepare(std::string_view sql) {
 void database::begin_transaction(durability d) {
     assert(conn_);
     assert(!conn_->in_tx && "database::transaction is not nestable");
+    if (conn_->batching && d == durability::process_crash && !conn_->gathered_wal) {
+        if (!conn_->batch_open) {
+            prepare("PRAGMA synchronous = NORMAL").step();
+            conn_->relaxed_tx = true;
+            try {
+                prepare("BEGIN IMMEDIATE").step();
+            } catch (...) {
+                end_relaxed();
+                throw;
+            }
+            conn_->batch_open = true;
+            conn_->changes_at_begin = sqlite3_total_changes64(conn_->db);
+        }
+        prepare("SAVEPOINT orderflow_batched").step();
+        conn_->in_tx = conn_->in_savepoint = true;
+        return;
+    }
+    // Whatever the batch holds is committed before a transaction of its own.
+    if (conn_->batch_open) commit_open_batch();
     if (conn_->gathered_wal) {
         // What the WAL file still holds is from a transaction that did not
         // commit (SQLite may roll back by itself); and every commit here
@@ -496,6 +523,11 @@ void database::begin_transaction(durability d) {
 }
 
 void database::commit_transaction() {
+    if (conn_->in_savepoint) {
+        prepare("RELEASE orderflow_batched").step();
+        conn_->in_tx = conn_->in_savepoint = false;
+        return;
+    }
     prepare("COMMIT").step();
     conn_->in_tx = false;
     const bool wrote = sqlite3_total_changes64(conn_->db) != conn_->changes_at_begin;
@@ -517,6 +549,19 @@ bool database::has_unsynced_commits() const { return conn_ && conn_->unsynced; }
 
 void database::rollback_transaction() noexcept {
     conn_->in_tx = false;
+    if (conn_->in_savepoint) {
+        conn_->in_savepoint = false;
+        if (sqlite3_get_autocommit(conn_->db) == 0) {
+            sqlite3_exec(conn_->db, "ROLLBACK TO orderflow_batched; RELEASE orderflow_batched", nullptr, nullptr, nullptr);
+        } else {
+            // SQLite rolled back the batch's whole transaction by itself:
+            // the earlier transactions of the batch are gone as well.
+            conn_->batch_open = false;
+            conn_->batch_lost = true;
+            end_relaxed();
+        }
+        return;
+    }
     // SQLite rolls back by itself on some errors (e.g. SQLITE_FULL); then
     // there is nothing left to roll back.
     if (sqlite3_get_autocommit(conn_->db) == 0) sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -525,6 +570,50 @@ void database::rollback_transaction() noexcept {
 }
 
 bool database::in_transaction() const { return conn_ && conn_->in_tx; }
+
+void database::begin_batch() {
+    assert(conn_);
+    assert(!conn_->in_tx && !conn_->batching && "begin_batch: a transaction or a batch is open");
+    conn_->batching = true;
+    conn_->batch_lost = false;
+}
+
+void database::commit_open_batch() {
+    try {
+        prepare("COMMIT").step();
+    } catch (...) {
+        if (sqlite3_get_autocommit(conn_->db) == 0) sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+        conn_->batch_open = false;
+        conn_->batch_lost = true;
+        end_relaxed();
+        throw;
+    }
+    conn_->batch_open = false;
+    if (sqlite3_total_changes64(conn_->db) != conn_->changes_at_begin) conn_->unsynced = true;
+    end_relaxed();
+}
+
+void database::end_batch() {
+    assert(conn_ && conn_->batching && !conn_->in_tx);
+    conn_->batching = false;
+    if (conn_->batch_lost) {
+        abandon_batch();
+        throw storage_error(SQLITE_ABORT, "database " + db_name(conn_->db) +
+                                              ": an error rolled back a batch of transactions; none of them was kept");
+    }
+    if (conn_->batch_open) commit_open_batch();
+}
+
+void database::abandon_batch() noexcept {
+    if (!conn_) return;
+    conn_->batching = conn_->batch_lost = false;
+    if (!conn_->batch_open) return;
+    conn_->batch_open = false;
+    if (sqlite3_get_autocommit(conn_->db) == 0) sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+    end_relaxed();
+}
+
+bool database::batching() const { return conn_ && conn_->batching; }
 
 int database::schema_version() {
     auto st = prepare("PRAGMA user_version");

@@ -164,7 +164,9 @@ public:
 
     // Runs body inside BEGIN IMMEDIATE ... COMMIT and returns what it
     // returns. If body throws, or COMMIT fails, the transaction is rolled back
-    // and the exception propagates. Not nestable.
+    // and the exception propagates. Not nestable. In a batch, a
+    // process_crash transaction is a savepoint of the batch's transaction
+    // (begin_batch()).
     template <class F>
     decltype(auto) transaction(F&& body, durability d = durability::power_loss) {
         begin_transaction(d);
@@ -183,6 +185,32 @@ public:
         }
     }
     bool in_transaction() const;
+
+    // A batch: from begin_batch() to end_batch(), this connection's
+    // process_crash transactions share one SQLite transaction, each a
+    // savepoint in it (a body that throws takes back its own writes only),
+    // and are committed together by end_batch(). So a page of the
+    // pipeline's events costs one commit, and the pages they all touch
+    // (the inbox's, the outbox's tail, the order cache's) are written to
+    // the WAL once instead of once per event. A power_loss transaction in
+    // a batch first commits what the batch holds, then runs as always.
+    //
+    // The batch holds SQLite's write lock from its first transaction to
+    // its end: every other connection's writes wait for it. End it before
+    // anything that waits (a co_await that may suspend), and keep it
+    // short. A batch is one caller's: code that runs on the same connection
+    // while the batch is open joins it.
+    //
+    // end_batch() throws storage_error when the commit fails, or when an
+    // earlier error made SQLite roll the whole transaction back (a full
+    // disk): then none of the batch is kept, and the caller must treat
+    // every transaction of it as not done. abandon_batch() rolls back what
+    // the batch holds and never throws (for unwinding).
+    void begin_batch();
+    void end_batch();
+    void abandon_batch() noexcept;
+    bool batching() const;
+
     // True when a process_crash commit has not yet been followed by a
     // power_loss commit that wrote something: a power loss now could take
     // those commits back. Before an effect that depends on them, write
@@ -219,6 +247,7 @@ private:
     void commit_transaction();
     void rollback_transaction() noexcept;
     void end_relaxed() noexcept;
+    void commit_open_batch();
     void migrate();
 
     std::shared_ptr<detail::connection> conn_;

@@ -349,12 +349,14 @@ int count_of(statement& st) {
 
 }  // namespace
 
-int store::sends_planned_since(std::int64_t since, std::int64_t after_id, int cap) {
+std::vector<std::int64_t> store::sends_planned_between(std::int64_t after_id, std::int64_t through_id, std::int64_t since, int cap) {
     auto st = db_.prepare(
-        "SELECT count(*) FROM (SELECT 1 FROM outbox WHERE created_at >= ?1 AND id > ?2 AND kind IN ('send_message', 'reply') "
-        "AND state NOT IN ('shadow', 'skipped') LIMIT ?3)");
-    st.bind(1, since).bind(2, after_id).bind(3, std::int64_t{cap});
-    return count_of(st);
+        "SELECT created_at FROM outbox WHERE id > ?1 AND id <= ?2 AND created_at >= ?3 AND kind IN ('send_message', 'reply') "
+        "AND state NOT IN ('shadow', 'skipped') ORDER BY id LIMIT ?4");
+    st.bind(1, after_id).bind(2, through_id).bind(3, since).bind(4, std::int64_t{cap});
+    std::vector<std::int64_t> out;
+    while (st.step()) out.push_back(st.int64(0));
+    return out;
 }
 
 std::int64_t store::newest_action_id() {
@@ -364,6 +366,12 @@ std::int64_t store::newest_action_id() {
     while (st.step()) {
     }
     return id;
+}
+
+std::int64_t store::first_action_since(std::int64_t since) {
+    auto st = db_.prepare("SELECT coalesce(min(id), 0) FROM outbox WHERE created_at >= ?1");
+    st.bind(1, since);
+    return st.step() ? st.int64(0) : 0;
 }
 
 int store::messages_to_order_since(std::string_view order_id, std::int64_t since) {

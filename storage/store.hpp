@@ -196,13 +196,17 @@ public:
     std::vector<action_row> actions_for_order(std::string_view order_id);  // by id
     std::vector<action_row> actions_in_state(std::string_view state, int limit);
     std::vector<history_row> action_history(std::int64_t id);   // oldest first
-    // Messages (send_message and reply, not shadow or skipped) planned at or
-    // after `since` and with an id above `after_id`: the circuit breaker's
-    // measure (after_id: the newest action when staff resumed).
-    // Counting stops at `cap` (the breaker asks only whether its limit is
-    // passed, so a backlog of planned sends costs it nothing extra).
-    int sends_planned_since(std::int64_t since, std::int64_t after_id = 0, int cap = 1'000'000'000);
+    // When each message (send_message and reply, not shadow or skipped) with
+    // an id above `after_id` and up to `through_id` was planned, if at or
+    // after `since`; in id order, at most `cap`: the circuit breaker's
+    // measure. It reads only the ids it names (a range of the rowid), so the
+    // breaker reads each new action once however many are in its window.
+    std::vector<std::int64_t> sends_planned_between(std::int64_t after_id, std::int64_t through_id, std::int64_t since,
+                                                    int cap = 1'000'000'000);
     std::int64_t newest_action_id();   // 0 when the outbox is empty
+    // The first action planned at or after `since` (through the created_at
+    // index); 0 when there is none. Where the breaker starts reading.
+    std::int64_t first_action_since(std::int64_t since);
     // Automated messages that reached, or may have reached (sending, unknown),
     // an order's or a buyer's conversation since `since`: the caps' measure.
     int messages_to_order_since(std::string_view order_id, std::int64_t since);

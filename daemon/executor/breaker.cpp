@@ -5,6 +5,8 @@
 #include "daemon/review_desk.hpp"
 #include "daemon/rules_in_force.hpp"
 
+#include <algorithm>
+
 namespace orderflow::daemon {
 
 using json = nlohmann::json;
@@ -14,21 +16,33 @@ breaker::breaker(context ctx, const rules_in_force& in_force, review_desk& desk,
     json st = json::parse(ctx_.store.get_state("breaker").value_or("{}"), nullptr, false);
     if (!st.is_object()) return;
     open_ = st.value("open", false);
-    counted_after_ = st.value("resumed_after_action", std::int64_t{0});
+    counted_after_ = seen_through_ = st.value("resumed_after_action", std::int64_t{0});
 }
 
 bool breaker::allows_sending() {
     if (open_) return false;
     const std::int64_t now = ctx_.clock();
     const auto& limits = in_force_.cfg().breaker;
-    const count key{ctx_.store.newest_action_id(), counted_after_, limits.interval.count(), limits.max_sends};
-    if (key == last_) return true;
-    const int planned = ctx_.store.sends_planned_since(now - limits.interval.count(), counted_after_, limits.max_sends + 1);
-    if (planned <= limits.max_sends) {
-        last_ = key;
-        return true;
+    const std::int64_t since = now - limits.interval.count();
+    if (window_interval_ != limits.interval.count()) {
+        // First read, or a reload changed the interval: the window is read
+        // from its start, not from the outbox's first row.
+        window_.clear();
+        const std::int64_t first = ctx_.store.first_action_since(since);
+        seen_through_ = std::max(counted_after_, first > 0 ? first - 1 : ctx_.store.newest_action_id());
+        window_interval_ = limits.interval.count();
     }
-    last_ = count{};
+    const std::int64_t newest = ctx_.store.newest_action_id();
+    if (newest > seen_through_) {
+        // Ids grow with time, so the new ones go at the end (a clock set
+        // back is put in its place all the same).
+        for (const std::int64_t at : ctx_.store.sends_planned_between(seen_through_, newest, since, limits.max_sends + 1))
+            window_.insert(std::upper_bound(window_.begin(), window_.end(), at), at);
+        seen_through_ = newest;
+    }
+    while (!window_.empty() && window_.front() < since) window_.pop_front();
+    const int planned = static_cast<int>(window_.size());
+    if (planned <= limits.max_sends) return true;
     json st{{"open", true}, {"tripped_at", now}, {"planned", planned}, {"limit", in_force_.cfg().breaker.max_sends},
             {"interval_s", in_force_.cfg().breaker.interval.count()}, {"resumed_after_action", counted_after_}};
     ctx_.db.transaction([&] {
@@ -61,7 +75,8 @@ std::string breaker::resume(const std::string& by, const std::string& peer, bool
                 ctx_.store.set_review_state(r.id, "resolved", by, drop_held ? "resumed; held messages dropped" : "resumed", now);
     });
     open_ = false;
-    counted_after_ = newest;
+    counted_after_ = seen_through_ = newest;
+    window_.clear();
     log::warn("sending_resumed", {{"by", by}, {"dropped", dropped}});
     if (on_resumed_) on_resumed_();
     return "sending resumed by " + by + (drop_held ? "; " + std::to_string(dropped) + " held messages dropped (skipped)" : "") + "\n";

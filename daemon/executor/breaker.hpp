@@ -8,6 +8,7 @@
 #include "daemon/context.hpp"
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <string>
 
@@ -37,16 +38,14 @@ private:
     std::function<void()> on_resumed_;
     bool open_ = false;
     std::int64_t counted_after_ = 0;   // outbox id at the last resume: what was planned before it does not count
-    // The last count below the limit, and what it was counted for: while no
-    // action was planned since and the settings are the same, the count can
-    // only have fallen (the window slides), so "below the limit" still holds
-    // and a backlog of sends does not recount the window for each message.
-    struct count {
-        std::int64_t newest_action = -1, after = 0, interval = 0;
-        int limit = 0;
-        bool operator==(const count&) const = default;
-    };
-    count last_;
+    // The window: when each message with an id from counted_after_ to
+    // seen_through_ was planned, oldest first, less those the interval has
+    // left behind. Each action is read once (the ids after seen_through_),
+    // so a backlog of thousands of planned sends does not recount the
+    // window for each message. At most twice max_sends + 1 entries.
+    std::deque<std::int64_t> window_;
+    std::int64_t seen_through_ = 0;
+    std::int64_t window_interval_ = 0;   // the interval the window was read for (a reload may change it)
 };
 
 }  // namespace orderflow::daemon

@@ -284,7 +284,7 @@ void executor::apply(const storage::action_row& a) {
         // Never the buyer's text: the audit log holds ids and outcomes only.
         const std::string what = a.kind == "capture" ? p.value("attribute", "") : p.value("tag", p.value("reason", ""));
         ctx_.store.audit(now, "orderflowd", a.kind, a.order_id, {{"action_id", a.id}, {"rule_id", a.rule_id}, {"params", what}});
-    });
+    }, storage::database::durability::process_crash);
     log::info("action_done", {{"action_id", a.id}, {"kind", a.kind}, {"rule_id", a.rule_id}, {"order_id", a.order_id}});
 }
 

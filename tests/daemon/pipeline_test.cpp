@@ -570,4 +570,42 @@ TEST_CASE("A pass while the database refuses writes leaves the inbox as it was",
     CHECK(rig.env.store.actions_for_order(order_id).size() == 1);
 }
 
+TEST_CASE("The events of a page share one commit, and each is logged once it is in", "[pipeline]") {
+    pipeline_rig rig;
+    rig.pipe->set_batch_span(std::chrono::seconds(60));   // however slow this build: one batch
+    std::vector<std::int64_t> ids;
+    for (int i = 0; i < 6; ++i) {
+        const std::string order_id = rig.env.create_order();
+        rig.env.make_ready_to_ship(order_id);
+        ids.push_back(rig.add_order_event("n-" + std::to_string(i), order_id));
+    }
+    int commits = 0;
+    rig.env.db.observe_prepares([&](std::string_view sql) { commits += sql == "COMMIT"; });
+    orderflow::testing::log_capture logs;
+    CHECK(rig.pass());
+    rig.env.db.observe_prepares({});
+    // The page's starts, then its six outcomes together.
+    CHECK(commits == 2);
+    for (auto id : ids) CHECK(rig.event(id).state == "done");
+    CHECK(count_lines(logs.finish(), "event_processed") == 6);
+    CHECK(rig.planned_wakes == 6);
+    CHECK_FALSE(rig.env.db.batching());
+}
+
+TEST_CASE("A page's batch gives the write lock back between spans", "[pipeline]") {
+    pipeline_rig rig;
+    rig.pipe->set_batch_span(std::chrono::microseconds(0));   // every event its own commit
+    for (int i = 0; i < 4; ++i) {
+        const std::string order_id = rig.env.create_order();
+        rig.env.make_ready_to_ship(order_id);
+        rig.add_order_event("n-" + std::to_string(i), order_id);
+    }
+    int commits = 0;
+    rig.env.db.observe_prepares([&](std::string_view sql) { commits += sql == "COMMIT"; });
+    CHECK(rig.pass());
+    rig.env.db.observe_prepares({});
+    CHECK(commits == 5);
+    CHECK(rig.env.store.pending_events(rig.env.now, 10).empty());
+}
+
 }  // namespace ORDERFLOW_TEST_FILE

@@ -506,4 +506,81 @@ TEST_CASE("A crash-safe transaction that is rolled back leaves nothing unsynced 
     CHECK(count_rows(db, "orders") == 0);
 }
 
+TEST_CASE("A batch commits its crash-safe transactions together, and a body that throws takes back only its own", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    auto reader = database::open(dir / "orderflow.db");
+    const auto crash_safe = database::durability::process_crash;
+    db.begin_batch();
+    CHECK(db.batching());
+    db.transaction([&] { insert_order(db, "o1"); }, crash_safe);
+    CHECK_THROWS_WITH(db.transaction([&] {
+        insert_order(db, "o2");
+        throw std::runtime_error("rule engine blew up");
+    }, crash_safe), "rule engine blew up");
+    db.transaction([&] { insert_order(db, "o3"); }, crash_safe);
+    CHECK_FALSE(db.in_transaction());
+    CHECK(count_rows(db, "orders") == 2);       // this connection sees its batch
+    CHECK(count_rows(reader, "orders") == 0);   // nobody else before it ends
+    db.end_batch();
+    CHECK_FALSE(db.batching());
+    CHECK(count_rows(reader, "orders") == 2);
+    CHECK(db.has_unsynced_commits());
+    CHECK(pragma_text(db, "synchronous") == "2");   // FULL again for everything else
+}
+
+TEST_CASE("A durable transaction in a batch first commits what the batch holds, then syncs with its own commit", "[database]") {
+    temp_dir dir;
+    counting_vfs vfs;
+    auto db = database::open(dir / "orderflow.db");
+    auto reader = database::open(dir / "orderflow.db");
+    const auto crash_safe = database::durability::process_crash;
+    db.begin_batch();
+    db.transaction([&] { insert_order(db, "o1"); }, crash_safe);
+    CHECK(count_rows(reader, "orders") == 0);
+    syncs = 0;
+    db.transaction([&] { insert_order(db, "o2"); });
+    CHECK(syncs > 0);
+    CHECK_FALSE(db.has_unsynced_commits());
+    CHECK(count_rows(reader, "orders") == 2);
+    db.transaction([&] { insert_order(db, "o3"); }, crash_safe);   // the batch goes on
+    CHECK(count_rows(reader, "orders") == 2);
+    db.end_batch();
+    CHECK(count_rows(reader, "orders") == 3);
+}
+
+TEST_CASE("When SQLite rolls a batch back under it, end_batch says so and nothing of the batch is kept", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    const auto crash_safe = database::durability::process_crash;
+    db.begin_batch();
+    db.transaction([&] { insert_order(db, "o1"); }, crash_safe);
+    // What SQLite does by itself on some errors (a full disk): the whole
+    // transaction is rolled back, not just the failing statement.
+    CHECK_THROWS(db.transaction([&] {
+        insert_order(db, "o2");
+        db.exec("ROLLBACK");
+        throw std::runtime_error("database or disk is full");
+    }, crash_safe));
+    db.transaction([&] { insert_order(db, "o3"); }, crash_safe);
+    CHECK_THROWS_WITH(db.end_batch(), Catch::Contains("rolled back a batch") && Catch::Contains("none of them was kept"));
+    CHECK_FALSE(db.batching());
+    CHECK(count_rows(db, "orders") == 0);   // not o1, and not o3 after the loss either
+    CHECK(pragma_text(db, "synchronous") == "2");
+    db.transaction([&] { insert_order(db, "o4"); }, crash_safe);   // the connection goes on
+    CHECK(count_rows(db, "orders") == 1);
+}
+
+TEST_CASE("An abandoned batch is rolled back", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    db.begin_batch();
+    db.transaction([&] { insert_order(db, "o1"); }, database::durability::process_crash);
+    db.abandon_batch();
+    CHECK_FALSE(db.batching());
+    CHECK(count_rows(db, "orders") == 0);
+    CHECK_FALSE(db.has_unsynced_commits());
+    CHECK(pragma_text(db, "synchronous") == "2");
+}
+
 }  // namespace ORDERFLOW_TEST_FILE

@@ -174,7 +174,8 @@ void run_every_store_function(database& db, store& s) {
     s.add_tag("o1", "vip", 111);
     s.remove_tag("o1", "vip");
     CHECK(s.mark_interrupted_sends(112) == 0);
-    CHECK(s.sends_planned_since(0) == 2);
+    CHECK(s.sends_planned_between(0, s.newest_action_id(), 0).size() == 2);
+    CHECK(s.first_action_since(0) > 0);
     CHECK(s.newest_action_id() == due[1].id);
     CHECK(s.skip_held_sends(0, "dropped", 112) == 0);
     CHECK_FALSE(s.get_state("breaker"));

@@ -341,10 +341,14 @@ TEST_CASE("Caps and the circuit breaker count only the messages that count", "[s
     shadow.state = "shadow";
     shadow.created_at = 200;
     REQUIRE(f.s.add_action(shadow));
-    CHECK(f.s.sends_planned_since(100) == 4);   // shadow rows send nothing
-    CHECK(f.s.sends_planned_since(102) == 2);
-    CHECK(f.s.sends_planned_since(0, 2) == 2);   // after a resume at action 2, only 3 and 4 count
-    CHECK(f.s.sends_planned_since(100, 0, 3) == 3);   // counting stops at the cap
+    using times = std::vector<std::int64_t>;
+    CHECK(f.s.sends_planned_between(0, 5, 100) == times{100, 101, 102, 103});   // shadow rows send nothing
+    CHECK(f.s.sends_planned_between(0, 5, 102) == times{102, 103});
+    CHECK(f.s.sends_planned_between(2, 5, 0) == times{102, 103});   // after a resume at action 2, only 3 and 4 count
+    CHECK(f.s.sends_planned_between(0, 3, 0) == times{100, 101, 102});   // up to the newest action seen
+    CHECK(f.s.sends_planned_between(0, 5, 100, 3) == times{100, 101, 102});   // reading stops at the cap
+    CHECK(f.s.first_action_since(102) == 3);
+    CHECK(f.s.first_action_since(201) == 0);
     CHECK(f.s.newest_action_id() == 5);
     CHECK(f.s.messages_to_order_since("o1", 0) == 0);   // planned is not sent
     f.s.begin_attempt(1, 300);

@@ -139,24 +139,53 @@ TEST_CASE("resume while sending is not paused changes nothing", "[breaker]") {
     CHECK_FALSE(env.store.get_state("breaker").has_value());
 }
 
-TEST_CASE("The breaker counts the window again only when something new was planned, and trips on the message that passes the limit", "[breaker]") {
+TEST_CASE("The breaker reads each planned action once, and trips on the message that passes the limit", "[breaker]") {
     runtime_env env(thanks_rules, limit_to_two_in_ten_minutes);
     breaker brk(env.ctx, *env.in_force, *env.desk, nullptr);
     plan_message(env, "O-1");
     plan_message(env, "O-2");
-    int counts = 0;
+    int reads = 0;
     env.db.observe_prepares([&](std::string_view sql) {
-        if (sql.find("SELECT count(*) FROM (SELECT 1 FROM outbox WHERE created_at") != std::string_view::npos) ++counts;
+        if (sql.find("SELECT created_at FROM outbox WHERE id >") != std::string_view::npos) ++reads;
     });
-    // A backlog of sends asks before each message: one count serves them all.
+    // A backlog of sends asks before each message: one read serves them all.
     for (int i = 0; i < 5; ++i) CHECK(brk.allows_sending());
-    CHECK(counts == 1);
+    CHECK(reads == 1);
 
     plan_message(env, "O-3");   // the third within ten minutes: over the limit of two
     CHECK_FALSE(brk.allows_sending());
-    CHECK(counts == 2);
+    CHECK(reads == 2);
     CHECK(brk.open());
+    CHECK(json::parse(*env.store.get_state("breaker"))["planned"] == 3);
     env.db.observe_prepares({});
+}
+
+TEST_CASE("The breaker's window slides: what it read once drops out as the interval passes", "[breaker]") {
+    runtime_env env(thanks_rules, limit_to_two_in_ten_minutes);
+    breaker brk(env.ctx, *env.in_force, *env.desk, nullptr);
+    plan_message(env, "O-1");
+    plan_message(env, "O-2");
+    CHECK(brk.allows_sending());   // two in the window, read now
+    env.now += 300;
+    plan_message(env, "O-3");
+    env.now += 301;                // O-1 and O-2 are 601 s old, O-3 301 s
+    plan_message(env, "O-4");
+    CHECK(brk.allows_sending());   // O-3 and O-4: two
+    plan_message(env, "O-5");
+    CHECK_FALSE(brk.allows_sending());   // O-3, O-4 and O-5: three
+}
+
+TEST_CASE("A breaker started on a long outbox reads only the interval's actions", "[breaker]") {
+    runtime_env env(thanks_rules, limit_to_two_in_ten_minutes);
+    for (int i = 0; i < 5; ++i) plan_message(env, "OLD-" + std::to_string(i));
+    env.now += 3600;
+    plan_message(env, "O-1");
+    plan_message(env, "O-2");
+    breaker brk(env.ctx, *env.in_force, *env.desk, nullptr);
+    CHECK(brk.allows_sending());
+    plan_message(env, "O-3");
+    CHECK_FALSE(brk.allows_sending());
+    CHECK(json::parse(*env.store.get_state("breaker"))["planned"] == 3);
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
