@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <atomic>
 #include <map>
 #include <system_error>
 
@@ -52,6 +53,10 @@ struct connection {
     bool batch_open = false;
     bool in_savepoint = false;
     bool batch_lost = false;
+    // database::set_busy_timeout: how long to wait, and since when this
+    // wait began.
+    std::chrono::milliseconds busy_timeout{0};
+    std::chrono::steady_clock::time_point busy_since;
     std::function<void(std::string_view)> observer;  // database::observe_prepares
     std::function<bool(int)> wal_grew;                // database::hand_off_checkpoints
 
@@ -69,6 +74,28 @@ struct connection {
 }  // namespace detail
 
 namespace {
+
+// The last time any connection of the process polled for a lock, and
+// which (database::others_want_the_lock).
+std::atomic<std::int64_t> lock_wanted_at_ns{0};
+std::atomic<const detail::connection*> lock_wanted_by{nullptr};
+
+std::int64_t steady_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// SQLite's busy handler for set_busy_timeout: `count` is how many times it
+// was called for this wait. Returning 0 gives up (SQLITE_BUSY).
+int poll_for_lock(void* arg, int count) {
+    auto* conn = static_cast<detail::connection*>(arg);
+    const auto now = std::chrono::steady_clock::now();
+    if (count == 0) conn->busy_since = now;
+    if (now - conn->busy_since >= conn->busy_timeout) return 0;
+    lock_wanted_by.store(conn, std::memory_order_relaxed);
+    lock_wanted_at_ns.store(steady_ns(), std::memory_order_relaxed);
+    ::usleep(count < 20 ? 100 : 1000);
+    return 1;
+}
 
 // The statement's SQL on one line, shortened, for error messages. Only SQL
 // text appears, never bound values, so no personal data or secret leaks.
@@ -570,6 +597,17 @@ void database::rollback_transaction() noexcept {
 }
 
 bool database::in_transaction() const { return conn_ && conn_->in_tx; }
+
+void database::set_busy_timeout(std::chrono::milliseconds timeout) {
+    conn_->busy_timeout = timeout;
+    sqlite3_busy_handler(conn_->db, timeout.count() > 0 ? poll_for_lock : nullptr, conn_.get());
+}
+
+bool database::others_want_the_lock() const {
+    constexpr std::int64_t fresh_ns = 600'000;
+    return lock_wanted_by.load(std::memory_order_relaxed) != conn_.get() &&
+           steady_ns() - lock_wanted_at_ns.load(std::memory_order_relaxed) < fresh_ns;
+}
 
 void database::begin_batch() {
     assert(conn_);

@@ -34,7 +34,7 @@ inbox_writer::inbox_writer(context ctx, storage_watch& watch, std::chrono::milli
                            storage::checkpointer* checkpoints)
     : ctx_(std::move(ctx)), watch_(watch) {
     db_ = std::make_unique<storage::database>(storage::database::open(ctx_.db.path(), storage::database::wal_writes::gathered));
-    db_->exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout.count()));
+    db_->set_busy_timeout(busy_timeout);
     if (checkpoints) checkpoints->serve(*db_);
     store_ = std::make_unique<storage::store>(*db_);
     thread_ = std::thread([this] { run(); });

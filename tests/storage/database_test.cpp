@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 #include <stdexcept>
 
 namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
@@ -581,6 +582,47 @@ TEST_CASE("An abandoned batch is rolled back", "[database]") {
     CHECK(count_rows(db, "orders") == 0);
     CHECK_FALSE(db.has_unsynced_commits());
     CHECK(pragma_text(db, "synchronous") == "2");
+}
+
+TEST_CASE("A connection with set_busy_timeout waits for the write lock and is seen waiting by the holder", "[database]") {
+    temp_dir dir;
+    auto holder = database::open(dir / "orderflow.db");
+    auto waiter = database::open(dir / "orderflow.db");
+    waiter.set_busy_timeout(std::chrono::seconds(10));
+    CHECK_FALSE(holder.others_want_the_lock());
+    bool seen = false;
+    std::thread other;
+    holder.transaction([&] {
+        insert_order(holder, "o1");
+        other = std::thread([&] { waiter.transaction([&] { insert_order(waiter, "o2"); }); });
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!seen && std::chrono::steady_clock::now() < give_up) {
+            seen = holder.others_want_the_lock();
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+    });
+    other.join();
+    CHECK(seen);
+    CHECK(count_rows(holder, "orders") == 2);   // the waiter got the lock once it was free
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    CHECK_FALSE(holder.others_want_the_lock());   // nobody waits any more
+}
+
+TEST_CASE("set_busy_timeout gives up after its timeout with a busy error", "[database]") {
+    temp_dir dir;
+    auto holder = database::open(dir / "orderflow.db");
+    auto waiter = database::open(dir / "orderflow.db");
+    waiter.set_busy_timeout(std::chrono::milliseconds(50));
+    holder.transaction([&] {
+        insert_order(holder, "o1");
+        try {
+            waiter.transaction([&] { insert_order(waiter, "o2"); });
+            FAIL("the waiter got a lock that was held");
+        } catch (const storage_error& e) {
+            CHECK(e.busy());
+        }
+    });
+    CHECK(count_rows(waiter, "orders") == 1);
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
