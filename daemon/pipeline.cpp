@@ -189,6 +189,7 @@ asio::awaitable<bool> pipeline::pass() {
             if (e.starts > 0) ctx_.db.transaction([&] { ctx_.store.mark_started(e.id); }, crash_safe);
             else if (!batch_.open) begin_batch();
         } catch (const std::exception& ex) {
+            batch_failed_ = false;
             last_error_ = ex.what();
             storage_ok = false;
             break;
@@ -197,6 +198,15 @@ asio::awaitable<bool> pipeline::pass() {
             co_await process(e);
         } catch (const std::exception& ex) {
             error = ex.what();
+        }
+        if (batch_failed_) {
+            // A batch's commit failed inside process() (before a call to
+            // TikTok): storage, not this event. It goes again later.
+            batch_failed_ = false;
+            last_error_ = error;
+            storage_ok = false;
+            interrupted_.push_back(e.id);
+            break;
         }
         if (!error.empty()) {
             log::error("event_failed", {{"inbox_id", e.id}, {"rule_event", e.event}, {"error", error}});
@@ -222,6 +232,7 @@ asio::awaitable<bool> pipeline::pass() {
             try {
                 commit_batch();
             } catch (const std::exception& ex) {
+                batch_failed_ = false;
                 last_error_ = ex.what();
                 storage_ok = false;
                 break;
@@ -232,6 +243,7 @@ asio::awaitable<bool> pipeline::pass() {
     try {
         commit_batch();
     } catch (const std::exception& ex) {
+        batch_failed_ = false;
         last_error_ = ex.what();
         storage_ok = false;
     }
@@ -266,6 +278,7 @@ void pipeline::commit_batch() {
     try {
         ctx_.db.end_batch();
     } catch (const std::exception& e) {
+        batch_failed_ = true;
         interrupted_.insert(interrupted_.end(), b.events.begin(), b.events.end());
         log::error("pipeline_batch_lost", {{"events", b.events.size()}, {"error", e.what()},
                                            {"advice", "nothing of these events was kept: they stay pending and are processed "

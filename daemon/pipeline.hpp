@@ -125,6 +125,7 @@ private:
     };
     batch_state batch_;
     std::chrono::microseconds batch_span_{default_batch_span};
+    bool batch_failed_ = false;   // commit_batch() threw (pass() tells storage from the event's own failure)
 };
 
 }  // namespace orderflow::daemon

@@ -93,7 +93,7 @@ int poll_for_lock(void* arg, int count) {
     if (now - conn->busy_since >= conn->busy_timeout) return 0;
     lock_wanted_by.store(conn, std::memory_order_relaxed);
     lock_wanted_at_ns.store(steady_ns(), std::memory_order_relaxed);
-    ::usleep(count < 20 ? 100 : 1000);
+    ::usleep(count < 100 ? 100 : 1000);
     return 1;
 }
 
@@ -509,6 +509,16 @@ statement database::prepare(std::string_view sql) {
 void database::begin_transaction(durability d) {
     assert(conn_);
     assert(!conn_->in_tx && "database::transaction is not nestable");
+    if (conn_->batching && conn_->batch_open && sqlite3_get_autocommit(conn_->db) != 0) {
+        // SQLite rolled the batch back after a statement outside
+        // transaction() failed: what it held is gone.
+        conn_->batch_open = false;
+        conn_->batch_lost = true;
+        end_relaxed();
+    }
+    if (conn_->batching && conn_->batch_lost)
+        throw storage_error(SQLITE_ABORT, "database " + db_name(conn_->db) +
+                                              ": an error rolled back this batch of transactions; end the batch first");
     if (conn_->batching && d == durability::process_crash && !conn_->gathered_wal) {
         if (!conn_->batch_open) {
             prepare("PRAGMA synchronous = NORMAL").step();
@@ -578,15 +588,17 @@ void database::rollback_transaction() noexcept {
     conn_->in_tx = false;
     if (conn_->in_savepoint) {
         conn_->in_savepoint = false;
-        if (sqlite3_get_autocommit(conn_->db) == 0) {
-            sqlite3_exec(conn_->db, "ROLLBACK TO orderflow_batched; RELEASE orderflow_batched", nullptr, nullptr, nullptr);
-        } else {
-            // SQLite rolled back the batch's whole transaction by itself:
-            // the earlier transactions of the batch are gone as well.
-            conn_->batch_open = false;
-            conn_->batch_lost = true;
-            end_relaxed();
+        if (sqlite3_get_autocommit(conn_->db) == 0 &&
+            sqlite3_exec(conn_->db, "ROLLBACK TO orderflow_batched; RELEASE orderflow_batched", nullptr, nullptr, nullptr) == SQLITE_OK) {
+            return;
         }
+        // SQLite rolled back the batch's whole transaction by itself, or the
+        // savepoint could not be taken back alone: the whole batch goes,
+        // the earlier transactions of the batch with it.
+        if (sqlite3_get_autocommit(conn_->db) == 0) sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+        conn_->batch_open = false;
+        conn_->batch_lost = true;
+        end_relaxed();
         return;
     }
     // SQLite rolls back by itself on some errors (e.g. SQLITE_FULL); then
@@ -634,6 +646,7 @@ void database::commit_open_batch() {
 void database::end_batch() {
     assert(conn_ && conn_->batching && !conn_->in_tx);
     conn_->batching = false;
+    if (conn_->batch_open && sqlite3_get_autocommit(conn_->db) != 0) conn_->batch_lost = true;
     if (conn_->batch_lost) {
         abandon_batch();
         throw storage_error(SQLITE_ABORT, "database " + db_name(conn_->db) +

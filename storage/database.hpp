@@ -218,7 +218,8 @@ public:
     // end_batch() throws storage_error when the commit fails, or when an
     // earlier error made SQLite roll the whole transaction back (a full
     // disk): then none of the batch is kept, and the caller must treat
-    // every transaction of it as not done. abandon_batch() rolls back what
+    // every transaction of it as not done. After such a rollback every
+    // transaction throws until end_batch(): nothing joins a lost batch. abandon_batch() rolls back what
     // the batch holds and never throws (for unwinding).
     void begin_batch();
     void end_batch();

@@ -24,24 +24,40 @@ bool breaker::allows_sending() {
     const std::int64_t now = ctx_.clock();
     const auto& limits = in_force_.cfg().breaker;
     const std::int64_t since = now - limits.interval.count();
-    if (window_interval_ != limits.interval.count()) {
-        // First read, or a reload changed the interval: the window is read
-        // from its start, not from the outbox's first row.
+    const std::int64_t newest = ctx_.store.newest_action_id();
+    if (newest < seen_through_) {
+        // The newest rows were purged and their ids are being used again.
+        counted_after_ = std::min(counted_after_, newest);
+        window_interval_ = 0;
+    }
+    // The window from its start (the first read, or a reload changed the
+    // interval), not from the outbox's first row.
+    auto read_window = [&] {
         window_.clear();
         const std::int64_t first = ctx_.store.first_action_since(since);
-        seen_through_ = std::max(counted_after_, first > 0 ? first - 1 : ctx_.store.newest_action_id());
+        seen_through_ = std::max(counted_after_, first > 0 ? first - 1 : newest);
+    };
+    if (window_interval_ != limits.interval.count()) {
+        read_window();
         window_interval_ = limits.interval.count();
     }
-    const std::int64_t newest = ctx_.store.newest_action_id();
-    if (newest > seen_through_) {
+    auto read_new = [&] {
         // Ids grow with time, so the new ones go at the end (a clock set
         // back is put in its place all the same).
         for (const std::int64_t at : ctx_.store.sends_planned_between(seen_through_, newest, since, limits.max_sends + 1))
             window_.insert(std::upper_bound(window_.begin(), window_.end(), at), at);
         seen_through_ = newest;
-    }
+    };
+    if (newest > seen_through_) read_new();
     while (!window_.empty() && window_.front() < since) window_.pop_front();
-    const int planned = static_cast<int>(window_.size());
+    int planned = static_cast<int>(window_.size());
+    if (planned <= limits.max_sends) return true;
+    // Over the limit as read: a message read once may have been skipped
+    // since (a cap, a drop at resume), so the window is read again as it is
+    // now before sending is paused.
+    read_window();
+    read_new();
+    planned = static_cast<int>(window_.size());
     if (planned <= limits.max_sends) return true;
     json st{{"open", true}, {"tripped_at", now}, {"planned", planned}, {"limit", in_force_.cfg().breaker.max_sends},
             {"interval_s", in_force_.cfg().breaker.interval.count()}, {"resumed_after_action", counted_after_}};

@@ -563,10 +563,12 @@ TEST_CASE("When SQLite rolls a batch back under it, end_batch says so and nothin
         db.exec("ROLLBACK");
         throw std::runtime_error("database or disk is full");
     }, crash_safe));
-    db.transaction([&] { insert_order(db, "o3"); }, crash_safe);
+    // Nothing more joins a lost batch, crash-safe or durable: the caller learns at once.
+    CHECK_THROWS_WITH(db.transaction([&] { insert_order(db, "o3"); }, crash_safe), Catch::Contains("end the batch first"));
+    CHECK_THROWS_AS(db.transaction([&] { insert_order(db, "o3"); }), storage_error);
     CHECK_THROWS_WITH(db.end_batch(), Catch::Contains("rolled back a batch") && Catch::Contains("none of them was kept"));
     CHECK_FALSE(db.batching());
-    CHECK(count_rows(db, "orders") == 0);   // not o1, and not o3 after the loss either
+    CHECK(count_rows(db, "orders") == 0);   // not o1, and not o3
     CHECK(pragma_text(db, "synchronous") == "2");
     db.transaction([&] { insert_order(db, "o4"); }, crash_safe);   // the connection goes on
     CHECK(count_rows(db, "orders") == 1);
@@ -623,6 +625,18 @@ TEST_CASE("set_busy_timeout gives up after its timeout with a busy error", "[dat
         }
     });
     CHECK(count_rows(waiter, "orders") == 1);
+}
+
+TEST_CASE("A batch rolled back by a statement outside a transaction is found lost, not committed piecemeal", "[database]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    const auto crash_safe = database::durability::process_crash;
+    db.begin_batch();
+    db.transaction([&] { insert_order(db, "o1"); }, crash_safe);
+    db.exec("ROLLBACK");   // as SQLite does by itself when a statement hits a full disk
+    CHECK_THROWS_AS(db.transaction([&] { insert_order(db, "o2"); }, crash_safe), storage_error);
+    CHECK_THROWS_WITH(db.end_batch(), Catch::Contains("none of them was kept"));
+    CHECK(count_rows(db, "orders") == 0);
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

@@ -154,7 +154,7 @@ TEST_CASE("The breaker reads each planned action once, and trips on the message 
 
     plan_message(env, "O-3");   // the third within ten minutes: over the limit of two
     CHECK_FALSE(brk.allows_sending());
-    CHECK(reads == 2);
+    CHECK(reads == 3);   // the new row, then the window again as it is now before pausing
     CHECK(brk.open());
     CHECK(json::parse(*env.store.get_state("breaker"))["planned"] == 3);
     env.db.observe_prepares({});
@@ -186,6 +186,18 @@ TEST_CASE("A breaker started on a long outbox reads only the interval's actions"
     plan_message(env, "O-3");
     CHECK_FALSE(brk.allows_sending());
     CHECK(json::parse(*env.store.get_state("breaker"))["planned"] == 3);
+}
+
+TEST_CASE("A message skipped after the breaker read it no longer counts when the limit seems passed", "[breaker]") {
+    runtime_env env(thanks_rules, limit_to_two_in_ten_minutes);
+    breaker brk(env.ctx, *env.in_force, *env.desk, nullptr);
+    const auto first = plan_message(env, "O-1");
+    plan_message(env, "O-2");
+    CHECK(brk.allows_sending());   // both read as planned
+    env.store.set_action_state(first.id, "skipped", "cap", "", env.now);
+    plan_message(env, "O-3");
+    CHECK(brk.allows_sending());   // O-2 and O-3: two, not three
+    CHECK_FALSE(brk.open());
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
