@@ -229,24 +229,12 @@ asio::awaitable<bool> pipeline::pass() {
         // (its webhooks' 200s wait for their commit).
         const bool wanted = ctx_.db.others_want_the_lock();
         if (batch_.open && (wanted || std::chrono::steady_clock::now() - batch_.began >= batch_span_)) {
-            try {
-                commit_batch();
-            } catch (const std::exception& ex) {
-                batch_failed_ = false;
-                last_error_ = ex.what();
-                storage_ok = false;
-                break;
-            }
+            storage_ok = commit_batch_in_pass();
+            if (!storage_ok) break;
             co_await let_others_in();
         }
     }
-    try {
-        commit_batch();
-    } catch (const std::exception& ex) {
-        batch_failed_ = false;
-        last_error_ = ex.what();
-        storage_ok = false;
-    }
+    if (!commit_batch_in_pass()) storage_ok = false;
     orders_.forget_prefetched();
     if (storage_ok) trouble_.ok();
     co_return storage_ok;
@@ -286,6 +274,18 @@ void pipeline::commit_batch() {
         throw;
     }
     for (auto& say : b.said) say();
+}
+
+// commit_batch() where pass() handles its failure: false, and why in last_error_.
+bool pipeline::commit_batch_in_pass() {
+    try {
+        commit_batch();
+        return true;
+    } catch (const std::exception& ex) {
+        batch_failed_ = false;
+        last_error_ = ex.what();
+        return false;
+    }
 }
 
 void pipeline::after_commit(std::function<void()> say) {

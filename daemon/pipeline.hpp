@@ -88,6 +88,7 @@ private:
     // storage error when nothing of it was kept; its events are then
     // pending again, their starts taken back (interrupted_).
     void commit_batch();
+    bool commit_batch_in_pass();
     // What is said of an outcome (log line, counter, waking the executor):
     // once it is committed, not before.
     void after_commit(std::function<void()> say);

@@ -521,16 +521,8 @@ void database::begin_transaction(durability d) {
                                               ": an error rolled back this batch of transactions; end the batch first");
     if (conn_->batching && d == durability::process_crash && !conn_->gathered_wal) {
         if (!conn_->batch_open) {
-            prepare("PRAGMA synchronous = NORMAL").step();
-            conn_->relaxed_tx = true;
-            try {
-                prepare("BEGIN IMMEDIATE").step();
-            } catch (...) {
-                end_relaxed();
-                throw;
-            }
+            begin_immediate(durability::process_crash);
             conn_->batch_open = true;
-            conn_->changes_at_begin = sqlite3_total_changes64(conn_->db);
         }
         prepare("SAVEPOINT orderflow_batched").step();
         conn_->in_tx = conn_->in_savepoint = true;
@@ -545,6 +537,13 @@ void database::begin_transaction(durability d) {
         detail::discard_pending_wal_writes(conn_->db);
         d = durability::power_loss;
     }
+    begin_immediate(d);
+    conn_->in_tx = true;
+}
+
+// BEGIN IMMEDIATE, its commit with synchronous=NORMAL when d asks only for
+// surviving a crash of the process.
+void database::begin_immediate(durability d) {
     if (d == durability::process_crash) {
         prepare("PRAGMA synchronous = NORMAL").step();
         conn_->relaxed_tx = true;
@@ -555,7 +554,6 @@ void database::begin_transaction(durability d) {
         end_relaxed();
         throw;
     }
-    conn_->in_tx = true;
     conn_->changes_at_begin = sqlite3_total_changes64(conn_->db);
 }
 

@@ -259,6 +259,7 @@ public:
 private:
     explicit database(std::shared_ptr<detail::connection> conn);
     void begin_transaction(durability d);
+    void begin_immediate(durability d);
     void commit_transaction();
     void rollback_transaction() noexcept;
     void end_relaxed() noexcept;
