@@ -227,8 +227,7 @@ asio::awaitable<bool> pipeline::pass() {
         // gives the event loop its thread back (the executor's sends), and
         // SQLite's write lock at once when the inbox writer waits for it
         // (its webhooks' 200s wait for their commit).
-        const bool wanted = ctx_.db.others_want_the_lock();
-        if (batch_.open && (wanted || std::chrono::steady_clock::now() - batch_.began >= batch_span_)) {
+        if (batch_.open && (ctx_.db.others_want_the_lock() || std::chrono::steady_clock::now() - batch_.began >= batch_span_)) {
             storage_ok = commit_batch_in_pass();
             if (!storage_ok) break;
             co_await let_others_in();

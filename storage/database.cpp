@@ -509,13 +509,9 @@ statement database::prepare(std::string_view sql) {
 void database::begin_transaction(durability d) {
     assert(conn_);
     assert(!conn_->in_tx && "database::transaction is not nestable");
-    if (conn_->batching && conn_->batch_open && sqlite3_get_autocommit(conn_->db) != 0) {
-        // SQLite rolled the batch back after a statement outside
-        // transaction() failed: what it held is gone.
-        conn_->batch_open = false;
-        conn_->batch_lost = true;
-        end_relaxed();
-    }
+    // SQLite rolled the batch back after a statement outside transaction()
+    // failed: what it held is gone.
+    if (conn_->batching && conn_->batch_open && sqlite3_get_autocommit(conn_->db) != 0) lose_batch();
     if (conn_->batching && conn_->batch_lost)
         throw storage_error(SQLITE_ABORT, "database " + db_name(conn_->db) +
                                               ": an error rolled back this batch of transactions; end the batch first");
@@ -593,10 +589,7 @@ void database::rollback_transaction() noexcept {
         // SQLite rolled back the batch's whole transaction by itself, or the
         // savepoint could not be taken back alone: the whole batch goes,
         // the earlier transactions of the batch with it.
-        if (sqlite3_get_autocommit(conn_->db) == 0) sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
-        conn_->batch_open = false;
-        conn_->batch_lost = true;
-        end_relaxed();
+        lose_batch();
         return;
     }
     // SQLite rolls back by itself on some errors (e.g. SQLITE_FULL); then
@@ -630,14 +623,20 @@ void database::commit_open_batch() {
     try {
         prepare("COMMIT").step();
     } catch (...) {
-        if (sqlite3_get_autocommit(conn_->db) == 0) sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
-        conn_->batch_open = false;
-        conn_->batch_lost = true;
-        end_relaxed();
+        lose_batch();
         throw;
     }
     conn_->batch_open = false;
     if (sqlite3_total_changes64(conn_->db) != conn_->changes_at_begin) conn_->unsynced = true;
+    end_relaxed();
+}
+
+// Rolls back what is left of the batch's transaction, if anything, and
+// marks the batch lost: end_batch() then says so.
+void database::lose_batch() noexcept {
+    if (sqlite3_get_autocommit(conn_->db) == 0) sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
+    conn_->batch_open = false;
+    conn_->batch_lost = true;
     end_relaxed();
 }
 
@@ -655,11 +654,8 @@ void database::end_batch() {
 
 void database::abandon_batch() noexcept {
     if (!conn_) return;
+    if (conn_->batch_open) lose_batch();
     conn_->batching = conn_->batch_lost = false;
-    if (!conn_->batch_open) return;
-    conn_->batch_open = false;
-    if (sqlite3_get_autocommit(conn_->db) == 0) sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
-    end_relaxed();
 }
 
 bool database::batching() const { return conn_ && conn_->batching; }

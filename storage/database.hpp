@@ -264,6 +264,7 @@ private:
     void rollback_transaction() noexcept;
     void end_relaxed() noexcept;
     void commit_open_batch();
+    void lose_batch() noexcept;
     void migrate();
 
     std::shared_ptr<detail::connection> conn_;
