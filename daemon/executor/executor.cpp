@@ -24,8 +24,11 @@
 
 #include <algorithm>
 #include <exception>
+#include <deque>
 #include <list>
 #include <map>
+#include <unordered_set>
+#include <vector>
 
 namespace orderflow::daemon {
 
@@ -61,26 +64,18 @@ asio::awaitable<void> executor::loop() {
                 storage_error = e.what();
             }
         }
-        std::vector<storage::action_row> due;
-        if (storage_error.empty()) {
-            try {
-                due = ctx_.store.due_actions(ctx_.clock(), 50);
-            } catch (const std::exception& e) {
-                storage_error = e.what();
-            }
-        }
         if (!storage_error.empty()) {
             co_await wake_.wait(trouble_.failed(storage_error));
             continue;
         }
-        if (due.empty()) {
+        const pass_state st = co_await run_lanes(last_reconcile + 10);
+        bool storage_trouble = st.storage_trouble;
+        if (storage_trouble) storage_error = st.storage_error;
+        if (!st.ran_any && !storage_trouble) {
             trouble_.ok();
             co_await wake_.wait(std::chrono::seconds(5));
             continue;
         }
-        const pass_state st = co_await run_lanes(into_lanes(std::move(due)));
-        bool storage_trouble = st.storage_trouble;
-        if (storage_trouble) storage_error = st.storage_error;
         try {
             record_cs_calls(ctx_, api_);
         } catch (const std::exception& e) {
@@ -97,58 +92,108 @@ asio::awaitable<void> executor::loop() {
 // checked at send time, so one buyer's sends must not overlap), else the
 // order, else the conversation (replies in the order they were planned),
 // else the action alone.
-std::vector<std::vector<storage::action_row>> executor::into_lanes(std::vector<storage::action_row> due) {
-    std::vector<std::vector<storage::action_row>> lanes;
-    std::map<std::string, std::size_t> lane_of;
-    for (auto& a : due) {
-        std::string key;
-        if (!a.buyer_user_id.empty()) key = "buyer:" + a.buyer_user_id;
-        else if (!a.order_id.empty()) key = "order:" + a.order_id;
-        else {
-            json p = json::parse(a.payload, nullptr, false);
-            const std::string conversation = p.is_object() ? p.value("conversation_id", "") : "";
-            key = conversation.empty() ? "action:" + std::to_string(a.id) : "conversation:" + conversation;
-        }
-        auto [it, fresh] = lane_of.try_emplace(key, lanes.size());
-        if (fresh) lanes.emplace_back();
-        lanes[it->second].push_back(std::move(a));
-    }
-    return lanes;
+std::string executor::lane_key(const storage::action_row& a) {
+    if (!a.buyer_user_id.empty()) return "buyer:" + a.buyer_user_id;
+    if (!a.order_id.empty()) return "order:" + a.order_id;
+    json p = json::parse(a.payload, nullptr, false);
+    const std::string conversation = p.is_object() ? p.value("conversation_id", "") : "";
+    return conversation.empty() ? "action:" + std::to_string(a.id) : "conversation:" + conversation;
 }
 
-// Up to max_lanes workers take lanes in turn; each lane runs its actions in
-// id order. Returns when every worker has finished, so nothing is in flight
-// once the pass is over. What the workers share lives on the heap, and a
+// A pass: up to max_lanes workers, each taking a lane (a key with actions
+// waiting) and running its actions in id order, one at a time. Whenever
+// fewer than queue_low actions wait, the pass reads more due ones, so a
+// backlog keeps every lane busy instead of a pass of 50 ending with its
+// slowest lane while TikTok's rate limit goes unused. An action read while
+// its key's lane is running joins that lane's end: one buyer's sends never
+// overlap and keep their order. The pass stops reading at `read_until` (the
+// next reconciliation), when the breaker holds messages, or on a storage
+// failure, and returns when every worker has finished, so nothing is in
+// flight once it is over. What the workers share lives on the heap, and a
 // cancellation of the loop (the supervisor stopping it) is passed on to
 // them: a send that TikTok never answers ends at once, and the pass still
 // waits for every worker before it returns.
 struct executor::lanes_run {
-    explicit lanes_run(asio::any_io_executor ex) : all_done(ex, asio::steady_timer::time_point::max()) {}
-    std::vector<std::vector<storage::action_row>> lanes;
-    std::size_t next = 0;
-    int running = 0;
+    explicit lanes_run(asio::any_io_executor ex) : changed(ex, asio::steady_timer::time_point::max()) {}
+    std::map<std::string, std::deque<storage::action_row>> lanes;   // waiting or running
+    std::deque<std::string> ready;                                  // keys no worker has taken yet
+    std::unordered_set<std::int64_t> known;                         // ids waiting or running
+    std::size_t waiting = 0;                                        // actions not yet started
+    bool nothing_new = false;                                       // the last read found nothing new ...
+    asio::steady_timer::time_point next_read{};                     // ... so the next waits until then
+    bool cancelled = false;                                         // the loop was cancelled
+    int running = 0;                                                // workers
     pass_state st;
     std::exception_ptr unexpected;
-    asio::steady_timer all_done;
-    std::list<asio::cancellation_signal> signals;   // one per worker
+    asio::steady_timer changed;                                     // cancelled when an action or a worker ends
+    std::list<asio::cancellation_signal> signals;                   // one per worker
 };
 
-asio::awaitable<executor::pass_state> executor::run_lanes(std::vector<std::vector<storage::action_row>> lanes) {
-    auto run = std::make_shared<lanes_run>(ctx_.ex);
-    run->lanes = std::move(lanes);
-    const std::size_t workers = std::min(run->lanes.size(), max_lanes);
-    for (std::size_t i = 0; i < workers; ++i) {
-        ++run->running;
-        auto& signal = run->signals.emplace_back();
-        asio::co_spawn(ctx_.ex, lane_worker(run), asio::bind_cancellation_slot(signal.slot(), [run](std::exception_ptr e) {
-            if (e && !run->unexpected) run->unexpected = e;
-            if (--run->running == 0) run->all_done.cancel();
-        }));
+// Reads the due actions (the lowest ids, as many more than the pass already
+// holds as it may read) and queues the new ones. False on a storage failure.
+bool executor::take_due(lanes_run& r) {
+    std::vector<storage::action_row> due;
+    try {
+        due = ctx_.store.due_actions(ctx_.clock(), static_cast<int>(r.known.size() + read_at_most));
+    } catch (const std::exception& e) {
+        r.st.storage_trouble = true;
+        r.st.storage_error = e.what();
+        return false;
     }
-    while (run->running > 0) {
-        co_await run->all_done.async_wait(asio::as_tuple(asio::use_awaitable));
-        auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
-        if (cancelled != asio::cancellation_type::none && run->running > 0) {
+    r.nothing_new = true;
+    for (auto& a : due) {
+        if (!r.known.insert(a.id).second) continue;
+        auto [lane, fresh] = r.lanes.try_emplace(lane_key(a));
+        if (fresh) r.ready.push_back(lane->first);
+        lane->second.push_back(std::move(a));
+        ++r.waiting;
+        r.nothing_new = false;
+    }
+    return true;
+}
+
+asio::awaitable<executor::pass_state> executor::run_lanes(std::int64_t read_until) {
+    using namespace std::chrono_literals;
+    using clock = asio::steady_timer::clock_type;
+    auto run = std::make_shared<lanes_run>(ctx_.ex);
+    auto next_record = clock::now() + 1s;
+    for (;;) {
+        auto may_read = [&] {
+            return !stopping_ && !run->cancelled && !run->st.storage_trouble && !run->st.paused &&
+                   (ctx_.clock() < read_until || !run->st.ran_any) && run->waiting < queue_low;
+        };
+        // Actions planned meanwhile are read within 100 ms. Once a read found
+        // nothing new, the next waits that long (or until no worker is
+        // left): an action's end alone is no reason to look again.
+        const auto now = clock::now();
+        if (may_read() && (run->running == 0 || !run->nothing_new || now >= run->next_read) && take_due(*run))
+            run->next_read = now + 100ms;
+        while (!stopping_ && !run->cancelled && !run->st.storage_trouble && !run->ready.empty() &&
+               run->running < static_cast<int>(max_lanes)) {
+            ++run->running;
+            run->st.ran_any = true;
+            auto& signal = run->signals.emplace_back();
+            asio::co_spawn(ctx_.ex, lane_worker(run), asio::bind_cancellation_slot(signal.slot(), [run](std::exception_ptr e) {
+                if (e && !run->unexpected) run->unexpected = e;
+                --run->running;
+                run->changed.cancel();
+            }));
+        }
+        if (run->running == 0) break;
+        if (now >= next_record) {   // the day's customer-service calls, as the loop records them after a pass
+            next_record = now + 1s;
+            try {
+                record_cs_calls(ctx_, api_);
+            } catch (const std::exception& e) {
+                run->st.storage_trouble = true;
+                run->st.storage_error = e.what();
+            }
+        }
+        // Woken by an action's or a worker's end, or when a read is due again.
+        run->changed.expires_at(may_read() ? run->next_read : clock::time_point::max());
+        co_await run->changed.async_wait(asio::as_tuple(asio::use_awaitable));
+        if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+            run->cancelled = true;   // nothing more is read or started
             for (auto& signal : run->signals) signal.emit(asio::cancellation_type::terminal);
             co_await asio::this_coro::reset_cancellation_state();
         }
@@ -160,12 +205,19 @@ asio::awaitable<executor::pass_state> executor::run_lanes(std::vector<std::vecto
 // A member, not a lambda: its frame then holds everything it uses (the
 // shared run, `this`), nothing that lives in run_lanes' frame.
 asio::awaitable<void> executor::lane_worker(std::shared_ptr<lanes_run> r) {
-    while (r->next < r->lanes.size() && !stopping_ && !r->st.storage_trouble) {
-        auto& lane = r->lanes[r->next++];
-        for (auto& a : lane) {
-            if (stopping_ || r->st.storage_trouble) break;
+    while (!r->ready.empty() && !stopping_ && !r->cancelled && !r->st.storage_trouble) {
+        const std::string key = std::move(r->ready.front());
+        r->ready.pop_front();
+        auto& lane = r->lanes[key];   // a map's element stays put while others come and go
+        while (!lane.empty() && !stopping_ && !r->cancelled && !r->st.storage_trouble) {
+            const storage::action_row a = std::move(lane.front());
+            lane.pop_front();
+            --r->waiting;
             co_await run_one(a, r->st);
+            r->known.erase(a.id);
+            r->changed.cancel();
         }
+        r->lanes.erase(key);
     }
 }
 

@@ -1,6 +1,7 @@
 // The executor: the outbox's one consumer. Every pass it reconciles sends
 // whose outcome is unknown (at start, then every 10 s), then carries out the
-// due actions by kind: messages through the circuit breaker and the message
+// due actions until the next reconciliation is due, taking more as lanes
+// free up (not 50 at a time with a wait for the slowest), by kind: messages through the circuit breaker and the message
 // sender, tracking updates through the tracking sender, and orderflow's own
 // state (flag_review, tag, untag, schedule) applied in one transaction with
 // the action's outcome, so each happens exactly once. A storage failure ends
@@ -18,7 +19,6 @@
 #include <cstddef>
 #include <memory>
 #include <string>
-#include <vector>
 
 namespace orderflow::tikapi {
 class client;
@@ -57,16 +57,23 @@ public:
     // TikTok's 50 calls/s per API busy when each send waits on a round trip
     // and an fsync; the client's rate limiter keeps them under it.
     static constexpr std::size_t max_lanes = 8;
+    // A pass reads more due actions whenever fewer than this many wait for
+    // a lane, so a lane that frees up finds work at once; it reads at most
+    // this many new ones at a time.
+    static constexpr std::size_t queue_low = 2 * max_lanes;
+    static constexpr std::size_t read_at_most = 50;
 
 private:
     struct pass_state {
         bool storage_trouble = false;   // a storage failure: the pass ends, the loop backs off
         bool paused = false;            // the breaker held messages back
+        bool ran_any = false;           // some action was due
         std::string storage_error;
     };
     struct lanes_run;
-    static std::vector<std::vector<storage::action_row>> into_lanes(std::vector<storage::action_row> due);
-    boost::asio::awaitable<pass_state> run_lanes(std::vector<std::vector<storage::action_row>> lanes);
+    static std::string lane_key(const storage::action_row& a);
+    bool take_due(lanes_run& r);
+    boost::asio::awaitable<pass_state> run_lanes(std::int64_t read_until);
     boost::asio::awaitable<void> lane_worker(std::shared_ptr<lanes_run> r);
     boost::asio::awaitable<void> run_one(const storage::action_row& a, pass_state& st);
     void apply(const storage::action_row& a);

@@ -261,4 +261,50 @@ TEST_CASE("Actions of different buyers are carried out side by side and one buye
     CHECK(env.shop_messages().size() == 4);   // each once
 }
 
+TEST_CASE("An action planned while a slow send is in flight starts before that send ends, and a second message to the same buyer waits for the first", "[executor]") {
+    runtime_env env;
+    env.authorize();
+    executor_rig rig(env);
+    const std::string order_id = env.create_order(), other_order = env.create_order();
+    env.make_ready_to_ship(order_id);
+    const std::string buyer = buyer_of(env, order_id);
+    const auto first = plant_action(env, "send_message", order_id, {{"text", "一通目"}, {"buyer_user_id", buyer}});
+    // Every TikTok answer takes 500 ms: the first message (two calls) is in
+    // flight for at least a second.
+    env.control("POST", "/control/faults/random", {{"slow_share", 1.0}, {"slow_ms", 500}});
+
+    std::size_t most_for_the_buyer = 0;
+    auto watch_buyer = [&] {
+        std::size_t n = 0;
+        for (const auto& a : env.store.actions_in_state("sending", 100)) n += a.buyer_user_id == buyer;
+        most_for_the_buyer = std::max(most_for_the_buyer, n);
+    };
+    rig.start_loop();
+    rig.run_until([&] { return action_now(env, first.id).state == "sending"; });
+    REQUIRE(action_now(env, first.id).state == "sending");
+
+    // Planned while the pass that took the first is still running.
+    const auto tag = plant_action(env, "tag", other_order, {{"tag", "vip"}}, "tag_vip");
+    const auto second = plant_action(env, "send_message", order_id, {{"text", "二通目"}, {"buyer_user_id", buyer}});
+    rig.run_until([&] {
+        watch_buyer();
+        return action_now(env, tag.id).state == "done";
+    });
+    CHECK(action_now(env, tag.id).state == "done");
+    CHECK(action_now(env, first.id).state == "sending");   // the pass did not wait for it
+    CHECK(env.store.tags(other_order) == std::vector<std::string>{"vip"});
+
+    rig.run_until([&] {
+        watch_buyer();
+        return action_now(env, second.id).state == "done";
+    });
+    rig.stop_loop();
+    CHECK(action_now(env, first.id).state == "done");
+    CHECK(action_now(env, second.id).state == "done");
+    CHECK(most_for_the_buyer == 1);   // one buyer: one at a time
+    std::vector<std::string> texts;
+    for (const auto& m : env.shop_messages()) texts.push_back(m.value("text", ""));
+    CHECK(texts == std::vector<std::string>{"一通目", "二通目"});
+}
+
 }  // namespace ORDERFLOW_TEST_FILE
