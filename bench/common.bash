@@ -47,19 +47,28 @@ control() {  # method path [json]: the sandbox's control API
 app_key=bench_app_key
 shop_cipher=ROW_bench_cipher
 
+# TikTok's customer-service endpoints allow 10,000 calls a day per shop, and
+# orderflowd keeps the last 1,000 for replies to buyers: a backlog of 10,000
+# new buyers (two calls each: open the conversation, send) would stop at
+# about 4,500 messages and wait for 00:00 UTC. The benchmarks measure the
+# drain at the rate limit, so both sides get CS_QUOTA (default 1,000,000);
+# CS_QUOTA=10000 shows the quota binding instead.
+cs_quota=${CS_QUOTA:-1000000}
+
 start_sandbox() {  # extra sandbox options...
   head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/app_secret"; chmod 600 "$work/app_secret"
   "$bin/orderflow-sandbox" --listen 127.0.0.1:0 --app-key "$app_key" --app-secret-file "$work/app_secret" \
-    --shop-cipher "$shop_cipher" --retry-scale 0.001 "$@" 2> "$work/sandbox.log" &
+    --shop-cipher "$shop_cipher" --retry-scale 0.001 --cs-daily-quota "$cs_quota" "$@" 2> "$work/sandbox.log" &
   sandbox_pid=$!; started "$sandbox_pid"
   sandbox_port=$(port_from "$work/sandbox.log" sandbox_listening)
   shop_id=$(field_from "$work/sandbox.log" sandbox_listening shop_id)
 }
 
 # A daemon's folder: configuration as scripts/demo.sh's, against the sandbox,
-# with the poller off (only the webhooks under test make events) and the
+# with the poller off (only the webhooks under test make events), the
 # circuit breaker raised (its default, 200 messages in 10 minutes, is a
-# safety stop that a benchmark of thousands of orders would trip on purpose).
+# safety stop that a benchmark of thousands of orders would trip on purpose)
+# and the customer-service quota at CS_QUOTA (above).
 daemon_dir() {  # dir
   local d=$1
   mkdir -p "$d"
@@ -76,6 +85,7 @@ daemon_dir() {  # dir
   "admin": { "socket": "admin.sock" },
   "poll": { "enabled": false },
   "breaker": { "max_sends": 1000000, "interval": "10m" },
+  "customer_service": { "daily_quota": $cs_quota },
   "timezone": "Asia/Tokyo"
 }
 JSON

@@ -302,14 +302,21 @@ boost::asio::awaitable<result<json>> client::call(std::string_view method, std::
 
     std::optional<api_error> failure;   // of the latest attempt
     for (int attempt = 1;; ++attempt) {
-        const auto wait = o.limiter->reserve(api, rate_limiter::clock::now());
-        if (wait.count() > 0) {
-            const bool waited = co_await im.sleep(wait);
-            if (!waited) {
-                if (failure) co_return *failure;
-                api_error e = make_error(error_kind::timeout, path_text + ": cancelled while waiting for the rate limit");
-                co_return e;
+        // The reserved slot, then as long as a second's count of sends asks.
+        bool waited = true;
+        std::chrono::nanoseconds wait = o.limiter->reserve(api, rate_limiter::clock::now());
+        for (;;) {
+            if (wait.count() > 0) {
+                waited = co_await im.sleep(wait);
+                if (!waited) break;
             }
+            wait = o.limiter->admit(api, rate_limiter::clock::now());
+            if (wait.count() == 0) break;
+        }
+        if (!waited) {
+            if (failure) co_return *failure;
+            api_error e = make_error(error_kind::timeout, path_text + ": cancelled while waiting for the rate limit");
+            co_return e;
         }
 
         // A fresh timestamp, hence a fresh signature, for every attempt.

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <random>
@@ -42,6 +43,16 @@ public:
     // A `now` earlier than one seen before is treated as that earlier time.
     std::chrono::nanoseconds reserve(std::string_view api, time_point now);
 
+    // Called just before the request goes out, after reserve()'s wait:
+    // how much longer to wait so that at most `rate` requests of `api` go out
+    // in any one second, counted when they are sent. Reserved slots are
+    // spaced evenly, but a thread that stalls (an fsync, a busy core) wakes
+    // every caller whose slot passed meanwhile at once, and TikTok counts
+    // what arrives in a second, not slots: seven callers released together
+    // after a 150 ms stall made the 50th call of one second. Zero means the
+    // request is counted as sent now; otherwise wait and ask again.
+    std::chrono::nanoseconds admit(std::string_view api, time_point now);
+
     // TikTok said "too many requests" for `api` (HTTP 429 or code 36009002):
     // empties its bucket and pauses it for penalty + jitter. Slots already
     // reserved are not taken back; later ones come after the pause, spaced at
@@ -57,6 +68,7 @@ private:
         double tokens = 0;         // may go negative: slots reserved in the future
         time_point last{};         // when `tokens` was last brought up to date
         time_point paused_until{}; // only used when limiting is disabled (rate 0)
+        std::deque<time_point> sent;   // when the latest requests went out (admit), at most `rate`
     };
     bucket& find(std::string_view api, time_point now);
     void refill(bucket& b, time_point now) const;

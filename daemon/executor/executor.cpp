@@ -95,8 +95,9 @@ asio::awaitable<void> executor::loop() {
 std::string executor::lane_key(const storage::action_row& a) {
     if (!a.buyer_user_id.empty()) return "buyer:" + a.buyer_user_id;
     if (!a.order_id.empty()) return "order:" + a.order_id;
-    json p = json::parse(a.payload, nullptr, false);
-    const std::string conversation = p.is_object() ? p.value("conversation_id", "") : "";
+    const json p = json::parse(a.payload, nullptr, false);
+    const std::string conversation =
+        p.is_object() && p.contains("conversation_id") && p["conversation_id"].is_string() ? p["conversation_id"].get<std::string>() : "";
     return conversation.empty() ? "action:" + std::to_string(a.id) : "conversation:" + conversation;
 }
 
@@ -118,6 +119,7 @@ struct executor::lanes_run {
     std::map<std::string, std::deque<storage::action_row>> lanes;   // waiting or running
     std::deque<std::string> ready;                                  // keys no worker has taken yet
     std::unordered_set<std::int64_t> known;                         // ids waiting or running
+    std::unordered_set<std::int64_t> again;                         // ids that ran and may still be due: not twice a pass
     std::size_t waiting = 0;                                        // actions not yet started
     bool nothing_new = false;                                       // the last read found nothing new ...
     asio::steady_timer::time_point next_read{};                     // ... so the next waits until then
@@ -134,7 +136,7 @@ struct executor::lanes_run {
 bool executor::take_due(lanes_run& r) {
     std::vector<storage::action_row> due;
     try {
-        due = ctx_.store.due_actions(ctx_.clock(), static_cast<int>(r.known.size() + read_at_most));
+        due = ctx_.store.due_actions(ctx_.clock(), static_cast<int>(r.known.size() + r.again.size() + read_at_most));
     } catch (const std::exception& e) {
         r.st.storage_trouble = true;
         r.st.storage_error = e.what();
@@ -142,7 +144,7 @@ bool executor::take_due(lanes_run& r) {
     }
     r.nothing_new = true;
     for (auto& a : due) {
-        if (!r.known.insert(a.id).second) continue;
+        if (r.again.contains(a.id) || !r.known.insert(a.id).second) continue;
         auto [lane, fresh] = r.lanes.try_emplace(lane_key(a));
         if (fresh) r.ready.push_back(lane->first);
         lane->second.push_back(std::move(a));
@@ -166,18 +168,25 @@ asio::awaitable<executor::pass_state> executor::run_lanes(std::int64_t read_unti
         // nothing new, the next waits that long (or until no worker is
         // left): an action's end alone is no reason to look again.
         const auto now = clock::now();
-        if (may_read() && (run->running == 0 || !run->nothing_new || now >= run->next_read) && take_due(*run))
-            run->next_read = now + 100ms;
-        while (!stopping_ && !run->cancelled && !run->st.storage_trouble && !run->ready.empty() &&
-               run->running < static_cast<int>(max_lanes)) {
-            ++run->running;
-            run->st.ran_any = true;
-            auto& signal = run->signals.emplace_back();
-            asio::co_spawn(ctx_.ex, lane_worker(run), asio::bind_cancellation_slot(signal.slot(), [run](std::exception_ptr e) {
-                if (e && !run->unexpected) run->unexpected = e;
-                --run->running;
-                run->changed.cancel();
-            }));
+        // Whatever throws here ends the reading, never the wait for the
+        // workers already started: the pass returns with nothing in flight.
+        try {
+            if (may_read() && (run->running == 0 || !run->nothing_new || now >= run->next_read) && take_due(*run))
+                run->next_read = clock::now() + 100ms;
+            while (!stopping_ && !run->cancelled && !run->st.storage_trouble && !run->ready.empty() &&
+                   run->running < static_cast<int>(max_lanes)) {
+                auto& signal = run->signals.emplace_back();
+                asio::co_spawn(ctx_.ex, lane_worker(run), asio::bind_cancellation_slot(signal.slot(), [run](std::exception_ptr e) {
+                    if (e && !run->unexpected) run->unexpected = e;
+                    --run->running;
+                    run->changed.cancel();
+                }));
+                ++run->running;
+                run->st.ran_any = true;
+            }
+        } catch (...) {
+            if (!run->unexpected) run->unexpected = std::current_exception();
+            run->cancelled = true;
         }
         if (run->running == 0) break;
         if (now >= next_record) {   // the day's customer-service calls, as the loop records them after a pass
@@ -213,23 +222,27 @@ asio::awaitable<void> executor::lane_worker(std::shared_ptr<lanes_run> r) {
             const storage::action_row a = std::move(lane.front());
             lane.pop_front();
             --r->waiting;
-            co_await run_one(a, r->st);
+            const bool may_be_due = co_await run_one(a, r->st);
             r->known.erase(a.id);
+            if (may_be_due) r->again.insert(a.id);
             r->changed.cancel();
         }
         r->lanes.erase(key);
     }
 }
 
-asio::awaitable<void> executor::run_one(const storage::action_row& a, pass_state& st) {
+// True when the action may still be due (held by the breaker, deferred to
+// now, or its outcome unreadable): the pass does not take it again.
+asio::awaitable<bool> executor::run_one(const storage::action_row& a, pass_state& st) {
     sup_.beat("executor");
     try {
         if (is_message(a.kind) && !parts_.brk.allows_sending()) {
             st.paused = true;   // messages wait; reviews and tags go on
-            co_return;
+            co_return true;
         }
         co_await execute(a);
-        count_outcome(a);
+        const std::string state = count_outcome(a);
+        co_return state != "done" && state != "failed" && state != "skipped" && state != "sending" && state != "unknown";
     } catch (const std::exception& ex) {
         if (stopping_) {
             // Cut short by the shutdown, not by storage: the row stays
@@ -237,7 +250,7 @@ asio::awaitable<void> executor::run_one(const storage::action_row& a, pass_state
             log::info("action_interrupted", {{"action_id", a.id}, {"kind", a.kind}, {"reason", ex.what()},
                                              {"advice", "reconciled at the next start, never sent twice"}});
             st.storage_trouble = true;
-            co_return;
+            co_return true;
         }
         // A storage failure after the send leaves the row 'sending';
         // once the database takes writes again it becomes 'unknown'
@@ -247,23 +260,26 @@ asio::awaitable<void> executor::run_one(const storage::action_row& a, pass_state
         st.storage_trouble = true;
         interrupted_ = true;
     }
+    co_return true;
 }
 
 // For /metrics: how the action ended this time (done, deferred, failed,
 // skipped, unknown) and, when it is over, how long after its event arrived
 // (a timer's event arrives when it fires). A read that fails costs the
-// metric, not the pass.
-void executor::count_outcome(const storage::action_row& a) {
+// metric, not the pass. Returns the state ("" when unreadable).
+std::string executor::count_outcome(const storage::action_row& a) {
     try {
         const auto now = ctx_.store.get_action(a.id);
-        if (!now || now->state == "sending") return;
+        if (!now || now->state == "sending") return now ? now->state : "";
         telemetry::count("orderflow_actions_total", {{"kind", a.kind}, {"outcome", now->state}}).add();
-        if (now->state != "done" && now->state != "failed" && now->state != "skipped") return;
+        if (now->state != "done" && now->state != "failed" && now->state != "skipped") return now->state;
         if (const auto ev = ctx_.store.get_event(a.event_id))
             telemetry::timing("orderflow_event_to_action_seconds")
                 .observe(static_cast<double>(ctx_.clock() - std::max(ev->received_at, ev->not_before)));
+        return now->state;
     } catch (const std::exception& e) {
         log::debug("action_not_counted", {{"action_id", a.id}, {"error", e.what()}});
+        return "";
     }
 }
 

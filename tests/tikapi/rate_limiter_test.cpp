@@ -73,6 +73,29 @@ TEST_CASE("a smaller burst spaces requests from the start", "[rate_limiter]") {
     CHECK(limiter.reserve(orders_api, t0) == nanoseconds(100ms));
 }
 
+TEST_CASE("admit lets at most `rate` requests out in any one second, counted when they go, whatever slots they held", "[rate_limiter]") {
+    rate_limiter limiter(quiet(10, 1));
+    // Ten sends 100 ms apart, on their slots: each goes at once.
+    for (int i = 0; i < 10; ++i) {
+        CAPTURE(i);
+        CHECK(limiter.admit(messages_api, t0 + i * 100ms) == nanoseconds(0));
+    }
+    // A thread that stalled releases two callers at 950 ms whose slots have
+    // passed: the second of that window would be the eleventh, so it waits
+    // until the first send is a second old.
+    CHECK(limiter.admit(messages_api, t0 + 950ms) == nanoseconds(50ms));
+    CHECK(limiter.admit(messages_api, t0 + 1000ms) == nanoseconds(0));
+    CHECK(limiter.admit(messages_api, t0 + 1000ms) == nanoseconds(100ms));   // the one at 100 ms is next to leave the window
+    CHECK(limiter.admit(messages_api, t0 + 1100ms) == nanoseconds(0));
+    // Another API counts its own sends.
+    CHECK(limiter.admit(orders_api, t0 + 1100ms) == nanoseconds(0));
+}
+
+TEST_CASE("admit does not count when limiting is disabled", "[rate_limiter]") {
+    rate_limiter limiter(quiet(0, 0));
+    for (int i = 0; i < 1000; ++i) CHECK(limiter.admit(messages_api, t0) == nanoseconds(0));
+}
+
 TEST_CASE("throttled pauses the API for the penalty plus jitter, then spaces the callers", "[rate_limiter]") {
     rate_limiter limiter(quiet());
     (void)limiter.reserve(orders_api, t0);

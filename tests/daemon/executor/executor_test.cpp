@@ -269,9 +269,9 @@ TEST_CASE("An action planned while a slow send is in flight starts before that s
     env.make_ready_to_ship(order_id);
     const std::string buyer = buyer_of(env, order_id);
     const auto first = plant_action(env, "send_message", order_id, {{"text", "一通目"}, {"buyer_user_id", buyer}});
-    // Every TikTok answer takes 500 ms: the first message (two calls) is in
-    // flight for at least a second.
-    env.control("POST", "/control/faults/random", {{"slow_share", 1.0}, {"slow_ms", 500}});
+    // Every TikTok answer takes 1 s: the first message is 'sending' for at
+    // least a second (its conversation is opened before, its send after).
+    env.control("POST", "/control/faults/random", {{"slow_share", 1.0}, {"slow_ms", 1000}});
 
     std::size_t most_for_the_buyer = 0;
     auto watch_buyer = [&] {
