@@ -60,9 +60,16 @@ def main():
     steps = Steps(driver, a)
     try:
         steps.run()
-    except Failed as e:
-        print("FAIL %s" % e)
-        print("     at %s" % driver.current_url)
+    except (Failed, WebDriverException) as e:
+        # A wait that timed out says only that: what the browser showed then
+        # tells why (an error page, the form still there, a 429).
+        print("FAIL %s" % (e if isinstance(e, Failed) else "%s: %s" % (type(e).__name__, e.msg)))
+        try:
+            print("     at %s" % driver.current_url)
+            shown = driver.execute_script("return document.body ? document.body.innerText : ''") or ""
+            print("     the page says: %r" % shown[:600])
+        except WebDriverException:
+            pass
         return 1
     finally:
         driver.quit()

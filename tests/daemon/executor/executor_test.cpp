@@ -307,4 +307,49 @@ TEST_CASE("An action planned while a slow send is in flight starts before that s
     CHECK(texts == std::vector<std::string>{"一通目", "二通目"});
 }
 
+TEST_CASE("A pass stops taking new actions once the reconciliation is due, so an unknown send is looked at before them", "[executor]") {
+    runtime_env env;
+    env.authorize();
+    executor_rig rig(env);
+    const std::string order_id = env.create_order(), other_order = env.create_order(), unknown_order = env.create_order();
+    env.make_ready_to_ship(order_id);
+    env.make_ready_to_ship(unknown_order);
+    const std::string buyer = buyer_of(env, order_id);
+    // One buyer's three messages: a lane busy for about three seconds.
+    std::vector<storage::action_row> lane;
+    for (const char* text : {"一通目", "二通目", "三通目"})
+        lane.push_back(plant_action(env, "send_message", order_id, {{"text", text}, {"buyer_user_id", buyer}}));
+    env.control("POST", "/control/faults/random", {{"slow_share", 1.0}, {"slow_ms", 500}});
+    rig.start_loop();
+    rig.run_until([&] { return action_now(env, lane[0].id).state == "sending"; });
+    REQUIRE(action_now(env, lane[0].id).state == "sending");
+
+    // A send a crash left unknown (no conversation was opened for it), then
+    // ten seconds later, with the lane still busy, a new action.
+    const auto unknown = plant_action(env, "send_message", unknown_order, {{"text", "ありがとうございます。"}, {"buyer_user_id", buyer_of(env, unknown_order)}});
+    env.store.set_action_state(unknown.id, "sending", "test", "", env.now);
+    env.store.set_action_state(unknown.id, "unknown", "test: cut short", "", env.now);
+    env.now += 11;
+    const auto tag = plant_action(env, "tag", other_order, {{"tag", "vip"}}, "tag_vip");
+
+    rig.run_until([&] { return action_now(env, tag.id).state == "done" && action_now(env, unknown.id).state == "done"; });
+    rig.stop_loop();
+    CHECK(action_now(env, tag.id).state == "done");
+    CHECK(states_of(env, unknown.id) == std::vector<std::string>{"planned", "sending", "unknown", "planned", "sending", "done"});
+    // In the audit log's order: the lane's sends, then the reconciliation
+    // (nothing was sent, so planned again), and only then the tag. A pass
+    // that went on reading after the reconciliation was due would have
+    // taken the tag while the lane was still busy.
+    std::vector<std::string> order;
+    const auto audit = env.store.recent_audit(100);
+    for (auto it = audit.rbegin(); it != audit.rend(); ++it) {
+        const std::string what = it->at("action").get<std::string>();
+        const std::int64_t action_id = it->at("detail").value("action_id", std::int64_t{0});
+        if (action_id == lane.back().id && what == "send_message") order.push_back("lane");
+        if (action_id == unknown.id && what == "send_message.reconciled") order.push_back("reconciled");
+        if (action_id == tag.id) order.push_back("tag");
+    }
+    CHECK(order == std::vector<std::string>{"lane", "reconciled", "tag"});
+}
+
 }  // namespace ORDERFLOW_TEST_FILE
