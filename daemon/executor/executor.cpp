@@ -233,9 +233,19 @@ asio::awaitable<void> executor::lane_worker(std::shared_ptr<lanes_run> r) {
 
 // True when the action may still be due (held by the breaker, deferred to
 // now, or its outcome unreadable): the pass does not take it again.
-asio::awaitable<bool> executor::run_one(const storage::action_row& a, pass_state& st) {
+asio::awaitable<bool> executor::run_one(const storage::action_row& queued, pass_state& st) {
     sup_.beat("executor");
     try {
+        // The row as it is now: while it waited for its lane, a buyer's
+        // erasure or a resume that drops held messages may have skipped it,
+        // and the database refuses to send what is skipped (a refusal that
+        // would end the pass as a storage failure).
+        const auto fresh = ctx_.store.get_action(queued.id);
+        if (!fresh || (fresh->state != "planned" && fresh->state != "deferred")) {
+            log::info("action_withdrawn", {{"action_id", queued.id}, {"kind", queued.kind}, {"state", fresh ? fresh->state : "gone"}});
+            co_return false;
+        }
+        const storage::action_row& a = *fresh;
         if (is_message(a.kind) && !parts_.brk.allows_sending()) {
             st.paused = true;   // messages wait; reviews and tags go on
             co_return true;
@@ -247,7 +257,7 @@ asio::awaitable<bool> executor::run_one(const storage::action_row& a, pass_state
         if (stopping_) {
             // Cut short by the shutdown, not by storage: the row stays
             // 'sending' and the next start reconciles it.
-            log::info("action_interrupted", {{"action_id", a.id}, {"kind", a.kind}, {"reason", ex.what()},
+            log::info("action_interrupted", {{"action_id", queued.id}, {"kind", queued.kind}, {"reason", ex.what()},
                                              {"advice", "reconciled at the next start, never sent twice"}});
             st.storage_trouble = true;
             co_return true;
@@ -255,7 +265,7 @@ asio::awaitable<bool> executor::run_one(const storage::action_row& a, pass_state
         // A storage failure after the send leaves the row 'sending';
         // once the database takes writes again it becomes 'unknown'
         // and is reconciled, never re-sent blindly.
-        log::error("action_error", {{"action_id", a.id}, {"error", ex.what()}});
+        log::error("action_error", {{"action_id", queued.id}, {"error", ex.what()}});
         if (!st.storage_trouble) st.storage_error = ex.what();
         st.storage_trouble = true;
         interrupted_ = true;

@@ -75,7 +75,7 @@ private:
     bool take_due(lanes_run& r);
     boost::asio::awaitable<pass_state> run_lanes(std::int64_t read_until);
     boost::asio::awaitable<void> lane_worker(std::shared_ptr<lanes_run> r);
-    boost::asio::awaitable<bool> run_one(const storage::action_row& a, pass_state& st);
+    boost::asio::awaitable<bool> run_one(const storage::action_row& queued, pass_state& st);
     void apply(const storage::action_row& a);
     std::string count_outcome(const storage::action_row& a);
     void settle_interrupted();

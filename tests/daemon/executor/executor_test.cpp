@@ -352,4 +352,37 @@ TEST_CASE("A pass stops taking new actions once the reconciliation is due, so an
     CHECK(order == std::vector<std::string>{"lane", "reconciled", "tag"});
 }
 
+TEST_CASE("A message skipped while it waits for its lane is passed over, not reported as a storage failure", "[executor]") {
+    runtime_env env;
+    env.authorize();
+    executor_rig rig(env);
+    const std::string order_id = env.create_order();
+    env.make_ready_to_ship(order_id);
+    const std::string buyer = buyer_of(env, order_id);
+    const auto first = plant_action(env, "send_message", order_id, {{"text", "一通目"}, {"buyer_user_id", buyer}});
+    const auto second = plant_action(env, "send_message", order_id, {{"text", "二通目"}, {"buyer_user_id", buyer}});
+    env.control("POST", "/control/faults/random", {{"slow_share", 1.0}, {"slow_ms", 500}});
+    orderflow::testing::log_capture logs;
+    rig.start_loop();
+    rig.run_until([&] { return action_now(env, first.id).state == "sending"; });
+    REQUIRE(action_now(env, first.id).state == "sending");
+    // The buyer's data is erased meanwhile: what waits for them is skipped.
+    env.store.set_action_state(second.id, "skipped", "test: the buyer's data was erased", "", env.now);
+
+    rig.run_until([&] { return action_now(env, first.id).state == "done"; });
+    const auto tag = plant_action(env, "tag", order_id, {{"tag", "after"}}, "tag_after");
+    rig.run_until([&] { return action_now(env, tag.id).state == "done"; });
+    rig.stop_loop();
+    const std::string said = logs.finish();
+    CHECK(action_now(env, second.id).state == "skipped");
+    CHECK(action_now(env, tag.id).state == "done");
+    CHECK(env.shop_messages().size() == 1);
+    const auto withdrawn = log_lines(said, "action_withdrawn");
+    REQUIRE(withdrawn.size() == 1);
+    CHECK(withdrawn[0].value("action_id", std::int64_t{0}) == second.id);
+    CHECK(withdrawn[0].value("state", "") == "skipped");
+    CHECK(log_lines(said, "action_error").empty());
+    CHECK(log_lines(said, "executor_storage_failed").empty());
+}
+
 }  // namespace ORDERFLOW_TEST_FILE
