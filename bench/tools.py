@@ -343,6 +343,7 @@ def calls(port, limit):
                                  if c["code"] not in (0, None) or c["http_status"] not in (200,))
     print(f"   {'API (route template)':<62} {'calls':>6} {'busiest s':>9} {'mean/s':>7} {'median s':>8}  vs limit {limit}/s")
     binding = None
+    rate_of = {}   # api -> (mean per second, median second)
     for api, cs in sorted(by_api.items(), key=lambda kv: -len(kv[1])):
         per_second = collections.Counter(c["time"] for c in cs)
         span = max(per_second) - min(per_second) + 1
@@ -352,19 +353,16 @@ def calls(port, limit):
         # inside the span count as 0): the steady pace, which a slow start or
         # tail pulls the mean away from.
         in_span = sorted(per_second.get(t, 0) for t in range(min(per_second), max(per_second) + 1))
-        median = in_span[len(in_span) // 2]
+        rate_of[api] = (mean, in_span[len(in_span) // 2])
         # Seconds at (or one short of) the limit: where the API, not the daemon, set the pace.
         saturated = sum(1 for n in per_second.values() if n >= limit - 1)
-        print(f"   {api:<62} {len(cs):>6} {busiest:>9} {mean:>7.1f} {median:>8}  {100 * mean / limit:5.1f}% of the limit, "
+        print(f"   {api:<62} {len(cs):>6} {busiest:>9} {mean:>7.1f} {rate_of[api][1]:>8}  {100 * mean / limit:5.1f}% of the limit, "
               f"{saturated} s at it")
         if binding is None or len(cs) > len(by_api[binding]):
             binding = api
     if binding:
         cs = by_api[binding]
-        per_second = collections.Counter(c["time"] for c in cs)
-        first, last = min(per_second), max(per_second)
-        mean = len(cs) / (last - first + 1)
-        median = sorted(per_second.get(t, 0) for t in range(first, last + 1))[(last - first + 1) // 2]
+        mean, median = rate_of[binding]
         # orderflowd paces each API at 90% of the limit (daemon/api_options.cpp):
         # a typical second at that pace means the limit, as orderflowd keeps
         # under it, set the drain; the mean also counts the start and the tail.

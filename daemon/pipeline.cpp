@@ -167,7 +167,7 @@ asio::awaitable<bool> pipeline::pass() {
     struct batch_guard {
         pipeline& p;
         ~batch_guard() {
-            if (!p.batch_.open) return;
+            if (!p.ctx_.db.batching()) return;
             p.ctx_.db.abandon_batch();
             p.interrupted_.insert(p.interrupted_.end(), p.batch_.events.begin(), p.batch_.events.end());
             p.batch_ = {};
@@ -187,7 +187,7 @@ asio::awaitable<bool> pipeline::pass() {
                 continue;
             }
             if (e.starts > 0) ctx_.db.transaction([&] { ctx_.store.mark_started(e.id); }, crash_safe);
-            else if (!batch_.open) begin_batch();
+            else if (!ctx_.db.batching()) begin_batch();
         } catch (const std::exception& ex) {
             batch_failed_ = false;
             last_error_ = ex.what();
@@ -222,12 +222,12 @@ asio::awaitable<bool> pipeline::pass() {
                 continue;
             }
         }
-        if (batch_.open) batch_.events.push_back(e.id);
+        if (ctx_.db.batching()) batch_.events.push_back(e.id);
         // A few milliseconds of events share a commit; then the batch
         // gives the event loop its thread back (the executor's sends), and
         // SQLite's write lock at once when the inbox writer waits for it
         // (its webhooks' 200s wait for their commit).
-        if (batch_.open && (ctx_.db.others_want_the_lock() || std::chrono::steady_clock::now() - batch_.began >= batch_span_)) {
+        if (ctx_.db.batching() && (ctx_.db.others_want_the_lock() || std::chrono::steady_clock::now() - batch_.began >= batch_span_)) {
             storage_ok = commit_batch_in_pass();
             if (!storage_ok) break;
             co_await let_others_in();
@@ -254,12 +254,11 @@ asio::awaitable<void> pipeline::let_others_in() {
 
 void pipeline::begin_batch() {
     ctx_.db.begin_batch();
-    batch_.open = true;
     batch_.began = std::chrono::steady_clock::now();
 }
 
 void pipeline::commit_batch() {
-    if (!batch_.open) return;
+    if (!ctx_.db.batching()) return;
     batch_state b = std::move(batch_);
     batch_ = {};
     try {
@@ -288,7 +287,7 @@ bool pipeline::commit_batch_in_pass() {
 }
 
 void pipeline::after_commit(std::function<void()> say) {
-    if (batch_.open) batch_.said.push_back(std::move(say));
+    if (ctx_.db.batching()) batch_.said.push_back(std::move(say));
     else say();
 }
 

@@ -118,8 +118,8 @@ private:
     // commit took out of this connection's cache).
     std::int64_t held_looked_at_ = 0;
     bool stopping_ = false;
+    // What the open batch (ctx_.db.batching()) holds.
     struct batch_state {
-        bool open = false;
         std::chrono::steady_clock::time_point began;
         std::vector<std::int64_t> events;          // whose outcome it holds
         std::vector<std::function<void()>> said;   // after_commit

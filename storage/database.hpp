@@ -219,8 +219,9 @@ public:
     // earlier error made SQLite roll the whole transaction back (a full
     // disk): then none of the batch is kept, and the caller must treat
     // every transaction of it as not done. After such a rollback every
-    // transaction throws until end_batch(): nothing joins a lost batch. abandon_batch() rolls back what
-    // the batch holds and never throws (for unwinding).
+    // transaction throws until end_batch(): nothing joins a lost batch.
+    // abandon_batch() rolls back what the batch holds and never throws (for
+    // unwinding).
     void begin_batch();
     void end_batch();
     void abandon_batch() noexcept;

@@ -68,7 +68,7 @@ std::chrono::nanoseconds rate_limiter::admit(std::string_view api, time_point no
     bucket& b = find(api, now);
     const auto most = static_cast<std::size_t>(std::max(1.0, options_.rate));
     constexpr auto second = std::chrono::seconds(1);
-    while (!b.sent.empty() && (b.sent.size() > most || b.sent.front() + second <= now)) b.sent.pop_front();
+    while (!b.sent.empty() && b.sent.front() + second <= now) b.sent.pop_front();
     if (b.sent.size() == most) return std::max(std::chrono::nanoseconds(b.sent.front() + second - now), std::chrono::nanoseconds(1));
     b.sent.push_back(std::max(now, b.sent.empty() ? now : b.sent.back()));
     return std::chrono::nanoseconds(0);

@@ -121,8 +121,8 @@ struct executor::lanes_run {
     std::unordered_set<std::int64_t> known;                         // ids waiting or running
     std::unordered_set<std::int64_t> again;                         // ids that ran and may still be due: not twice a pass
     std::size_t waiting = 0;                                        // actions not yet started
-    bool nothing_new = false;                                       // the last read found nothing new ...
-    asio::steady_timer::time_point next_read{};                     // ... so the next waits until then
+    bool nothing_new = false;                                       // the last read found nothing new
+    asio::steady_timer::time_point next_read{};                     // 100 ms after the last read
     bool cancelled = false;                                         // the loop was cancelled
     int running = 0;                                                // workers
     pass_state st;
