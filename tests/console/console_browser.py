@@ -24,7 +24,6 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
@@ -106,15 +105,24 @@ class Steps:
         e = self.find(css)
         return e.text if e else ""
 
+    def wait(self, until, seconds=20):
+        """Waits for a condition on a page that may still be changing. A
+        look taken mid-navigation can fail in the browser itself, not only
+        as a stale element (chromedriver: "Node with given id does not
+        belong to the document"); such a look is taken again, and only a
+        condition still unmet when the time is up fails the step."""
+        return WebDriverWait(self.d, seconds, ignored_exceptions=(WebDriverException,)).until(until)
+
     def follow(self, element):
         """Clicks a link or a form's button and waits for the next page: a
         click returns before the browser has the server's answer, and
         looking at once would read the page being left (a slow login's
-        password check made CI read the form instead of its error)."""
-        page = self.d.find_element(By.TAG_NAME, "html")
+        password check made CI read the form instead of its error). The
+        page being left carries a mark; the next page is the one without
+        it, fully loaded."""
+        self.d.execute_script("window.orderflowLeaving = true;")
         element.click()
-        WebDriverWait(self.d, 30).until(expected_conditions.staleness_of(page))
-        WebDriverWait(self.d, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        self.wait(lambda d: d.execute_script("return !window.orderflowLeaving && document.readyState === 'complete'"), 30)
 
     def login(self, who, expect_ok=True):
         name, password = who.split(":", 1)
@@ -123,12 +131,12 @@ class Steps:
         self.d.find_element(By.NAME, "password").send_keys(password)
         self.follow(self.d.find_element(By.ID, "login-submit"))
         if expect_ok:
-            WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.ID, "who"))
+            self.wait(lambda d: d.find_elements(By.ID, "who"))
             self.check(name in self.text("#who"), "logged in as %s, the header says %r" % (name, self.text("#who")))
 
     def logout(self):
         self.follow(self.d.find_element(By.CSS_SELECTOR, "#logout button"))
-        WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.ID, "login"))
+        self.wait(lambda d: d.find_elements(By.ID, "login"))
 
     def post(self, path, fields):
         """A POST from the page's own script: its HTTP status."""
@@ -168,7 +176,7 @@ class Steps:
         # The filters narrow the list.
         Select(self.d.find_element(By.NAME, "severity")).select_by_value("critical")
         self.follow(self.d.find_element(By.CSS_SELECTOR, "#filters button"))
-        WebDriverWait(self.d, 20).until(lambda d: "severity=critical" in d.current_url)
+        self.wait(lambda d: "severity=critical" in d.current_url)
         self.check(self.find('tr.review[data-order="%s"]' % a.order) is None, "a severity filter kept a warning item")
         self.go("/console/reviews?order=" + a.order)
         self.check(self.find('tr.review[data-order="%s"]' % a.order) is not None, "the order filter lost the item")
@@ -177,7 +185,7 @@ class Steps:
 
         # The item: its evidence, the order's events and actions with their texts and history.
         self.follow(self.find('tr.review[data-order="%s"] a.review-link' % a.order))
-        WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.ID, "evidence"))
+        self.wait(lambda d: d.find_elements(By.ID, "evidence"))
         self.check("/console/reviews/" + a.review in self.d.current_url, "the link led to %s" % self.d.current_url)
         evidence = self.text("#evidence")
         self.check("engraving" in evidence, "the evidence does not name the rule: %r" % evidence)
@@ -190,7 +198,7 @@ class Steps:
 
         # The buyer's conversation as orderflow saw it.
         self.follow(self.find("a.conversation-link"))
-        WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.TAG_NAME, "h1"))
+        self.wait(lambda d: d.find_elements(By.TAG_NAME, "h1"))
         said = self.text("#conversation")
         self.check(a.buyer_text in said, "the buyer's message is not in the conversation: %r" % said)
         self.check(a.order in said, "the shop's message is not in the conversation: %r" % said)
@@ -201,7 +209,7 @@ class Steps:
         self.go("/console/reviews/" + a.review)
         self.d.find_element(By.CSS_SELECTOR, "#resolve textarea[name=note]").send_keys("刻印の文字を電話で確認しました")
         self.follow(self.d.find_element(By.ID, "resolve-submit"))
-        WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.ID, "notice"))
+        self.wait(lambda d: d.find_elements(By.ID, "notice"))
         self.check(self.find('tr.review[data-order="%s"]' % a.order) is None, "the resolved item is still in the queue")
         self.check(self.find('tr.review[data-id="%s"]' % a.untouched) is not None, "the other item left the queue")
         self.step("resolving with a note takes the item out of the queue")
@@ -212,7 +220,7 @@ class Steps:
         box = self.d.find_element(By.CSS_SELECTOR, "#lookup input[name=q]")
         box.send_keys(a.order)
         self.follow(self.d.find_element(By.CSS_SELECTOR, "#lookup button"))
-        WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.ID, "order-id"))
+        self.wait(lambda d: d.find_elements(By.ID, "order-id"))
         self.check(self.text("#order-id") == a.order, "the lookup found %r" % self.text("#order-id"))
         self.check("resolved" in self.text("#order-reviews") or self.find("#order-reviews") is not None,
                    "the order page does not list its review item")
@@ -254,7 +262,7 @@ class Steps:
         self.check(self.find("#operator #reload") is not None, "the operator sees no reload button")
         self.d.execute_script("window.confirm = function () { return true; };")
         self.follow(self.d.find_element(By.CSS_SELECTOR, "#reload button"))
-        WebDriverWait(self.d, 20).until(lambda d: d.find_elements(By.ID, "notice"))
+        self.wait(lambda d: d.find_elements(By.ID, "notice"))
         self.check("eload" in self.text("#notice"), "the reload said %r" % self.text("#notice"))
         self.step("an operator reloads from the status page")
         self.shot("status")
@@ -262,7 +270,7 @@ class Steps:
         # Japanese labels.
         self.go("/console/reviews")
         self.d.find_element(By.ID, "lang").click()
-        WebDriverWait(self.d, 20).until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ja")
+        self.wait(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == "ja")
         self.check(self.text("#nav-reviews") == "確認待ち", "the Japanese navigation says %r" % self.text("#nav-reviews"))
         self.step("the console speaks Japanese")
         self.shot("queue-ja")

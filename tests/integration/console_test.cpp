@@ -18,6 +18,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 
@@ -104,6 +105,14 @@ TEST_CASE("Staff resolve a flagged order in a real browser, cannot resume or rel
     process browser(argv, s.dir / "browser.log");
     const auto status = browser.wait(std::chrono::seconds(240));
     const std::string said = read_file(s.dir / "browser.log");
+    // Why it failed first: a long report can be cut short in the middle.
+    std::string why;
+    for (std::size_t at = 0; at < said.size();) {
+        const std::size_t end = std::min(said.find('\n', at), said.size());
+        if (said.compare(at, 2, "ok") != 0) why.append(said, at, end - at).push_back('\n');
+        at = end + 1;
+    }
+    INFO(why);
     INFO(said);
     REQUIRE(status == 0);
 
