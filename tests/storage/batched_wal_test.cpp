@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -175,6 +176,138 @@ TEST_CASE("A gathering writer, a relaxed writer and checkpoints that restart the
     CHECK(count(db, "SELECT count(DISTINCT n) FROM t WHERE who = 'g'") == 1200);
     CHECK(count(db, "SELECT count(*) FROM t WHERE who = 'r'") == 450);
     CHECK(integrity(db) == "ok");
+}
+
+TEST_CASE("A commit that leaves its sync owed writes its frames without an fsync, others read it at once, and the WAL syncer syncs it",
+          "[database][wal]") {
+    using orderflow::storage::detail::batched_wal_syncs_made;
+    temp_dir dir;
+    auto plain = with_table(dir);
+    auto writer = database::open(dir / "of.db", gathered);
+    writer.leave_syncs_owed(true);
+    writer.transaction([&] { insert_rows(writer, "w", 0, 5); });
+    CHECK(writer.sync_owed());
+
+    const long before = batched_wal_syncs_made();
+    writer.transaction([&] { insert_rows(writer, "w", 5, 40); });
+    CHECK(batched_wal_syncs_made() == before);   // no fsync in the commit
+    CHECK(writer.sync_owed());
+    CHECK_FALSE(writer.sync_owed());              // told once
+    CHECK(writer.has_unsynced_commits());
+    CHECK(count(plain, "SELECT count(*) FROM t WHERE who = 'w'") == 45);
+    orderflow::storage::wal_syncer syncer(writer);
+    CHECK(writer.wal_path().filename() == "of.db-wal");
+    syncer.sync();
+
+    // A commit that wrote nothing, and one that failed, owe nothing.
+    writer.transaction([] {});
+    CHECK_FALSE(writer.sync_owed());
+    CHECK_THROWS_AS(writer.transaction([&] {
+        insert_rows(writer, "w", 45, 3);
+        throw std::runtime_error("the body failed");
+    }),
+                    std::runtime_error);
+    CHECK_FALSE(writer.sync_owed());
+
+    // Back to SQLite's own: the commit syncs, nothing is owed.
+    writer.leave_syncs_owed(false);
+    const long before_own = batched_wal_syncs_made();
+    writer.transaction([&] { insert_rows(writer, "w", 45, 3); });
+    CHECK(batched_wal_syncs_made() == before_own + 1);
+    CHECK_FALSE(writer.sync_owed());
+    CHECK_FALSE(writer.has_unsynced_commits());
+    CHECK(integrity(plain) == "ok");
+}
+
+TEST_CASE("After the WAL starts over, the first commit that leaves its sync owed still syncs the new header itself",
+          "[database][wal]") {
+    using orderflow::storage::detail::batched_wal_syncs_made;
+    temp_dir dir;
+    auto plain = with_table(dir);
+    auto writer = database::open(dir / "of.db", gathered);
+    writer.leave_syncs_owed(true);
+    writer.transaction([&] { insert_rows(writer, "w", 0, 5); });
+    CHECK(writer.sync_owed());
+    // Copied back whole, nobody reading: the next commit writes a new header at the WAL's start.
+    CHECK(count(plain, "PRAGMA wal_checkpoint(RESTART)") == 0);
+    const long before = batched_wal_syncs_made();
+    writer.transaction([&] { insert_rows(writer, "w", 5, 5); });
+    CHECK(batched_wal_syncs_made() == before + 1);   // the header's sync, before its frames
+    CHECK(writer.sync_owed());                       // the commit's own is left
+    CHECK(count(plain, "SELECT count(*) FROM t") == 10);
+}
+
+TEST_CASE("A WAL syncer that cannot open the WAL says which file and what to do", "[database][wal]") {
+    temp_dir dir;
+    auto plain = with_table(dir);
+    orderflow::storage::wal_syncer syncer(plain);
+    std::filesystem::remove(dir / "of.db-wal");
+    try {
+        syncer.sync();
+        FAIL("sync() did not throw");
+    } catch (const orderflow::storage::storage_error& e) {
+        const std::string what = e.what();
+        CHECK(what.find("of.db-wal") != std::string::npos);
+        CHECK(what.find("No such file") != std::string::npos);
+        CHECK(what.find("check the disk") != std::string::npos);
+    }
+}
+
+TEST_CASE("A writer that leaves its syncs owed, a thread that syncs them, a relaxed writer and restarting checkpoints lose nothing",
+          "[database][wal]") {
+    temp_dir dir;
+    with_table(dir);
+    std::atomic<bool> writing{true};
+    std::atomic<int> failures{0}, owed{0};
+    auto guarded = [&](auto body) {
+        return [&, body] {
+            try {
+                body();
+            } catch (const std::exception& e) {
+                ++failures;
+                UNSCOPED_INFO(e.what());
+            }
+        };
+    };
+    auto db = database::open(dir / "of.db", gathered);
+    db.leave_syncs_owed(true);
+    orderflow::storage::wal_syncer syncer(db);
+    std::thread gathering(guarded([&] {
+        for (int i = 0; i < 150; ++i) {
+            db.transaction([&] { insert_rows(db, "g", i * 8, 8); });
+            if (db.sync_owed()) ++owed;
+        }
+    }));
+    std::thread syncing(guarded([&] {
+        while (writing) syncer.sync();
+    }));
+    std::thread relaxed(guarded([&] {
+        auto other = database::open(dir / "of.db");
+        for (int i = 0; i < 150; ++i)
+            other.transaction([&] { insert_rows(other, "r", i * 3, 3); },
+                              i % 2 ? database::durability::process_crash : database::durability::power_loss);
+    }));
+    std::thread checkpoints(guarded([&] {
+        auto other = database::open(dir / "of.db");
+        for (int i = 0; writing; ++i) {
+            other.exec(i % 4 == 0 ? "PRAGMA wal_checkpoint(RESTART)" : "PRAGMA wal_checkpoint(PASSIVE)");
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+    }));
+    gathering.join();
+    relaxed.join();
+    writing = false;
+    syncing.join();
+    checkpoints.join();
+    REQUIRE(failures == 0);
+    CHECK(owed > 0);
+    syncer.sync();
+
+    auto fresh = database::open(dir / "of.db");
+    CHECK(count(fresh, "SELECT count(*) FROM t WHERE who = 'g'") == 1200);
+    CHECK(count(fresh, "SELECT count(DISTINCT n) FROM t WHERE who = 'g'") == 1200);
+    CHECK(count(fresh, "SELECT count(*) FROM t WHERE who = 'r'") == 450);
+    CHECK(integrity(fresh) == "ok");
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
