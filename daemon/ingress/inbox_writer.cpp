@@ -120,22 +120,15 @@ void inbox_writer::run() {
             // a caller there hears unavailable only after it is raised).
             asio::post(ctx_.ex, [watch = &watch_] { watch->lost(); });
         }
-        // A batch that wrote nothing (every webhook in it a redelivery) may
-        // name rows of a batch still waiting for its sync: it waits for the
-        // next sync too, or a 200 could answer for a row a power loss takes.
-        bool wait_for_sync = sync_owed;
+        if (!sync_owed) {
+            answer(batch, outcomes);
+            continue;
+        }
         {
             std::lock_guard lock(sync_mutex_);
-            wait_for_sync = wait_for_sync || waiting_for_sync_ > 0;
-            if (wait_for_sync) {
-                unsynced_.push_back(written{std::move(batch), std::move(outcomes)});
-                ++waiting_for_sync_;
-            }
+            unsynced_.push_back(written{std::move(batch), std::move(outcomes)});
         }
-        if (wait_for_sync)
-            to_sync_.notify_one();
-        else
-            answer(batch, outcomes);
+        to_sync_.notify_one();
     }
 }
 
@@ -164,10 +157,6 @@ void inbox_writer::run_syncs() {
                                              {"advice", "those webhooks get 503 and TikTok retries them; from now on every inbox commit "
                                                         "syncs itself, so a failing disk fails them; check the disk (dmesg)"}});
             sync_failed_ = true;
-        }
-        {
-            std::lock_guard lock(sync_mutex_);
-            waiting_for_sync_ -= due.size();
         }
         for (auto& w : due) {
             if (!synced) w.outcomes.assign(w.outcomes.size(), write_outcome::unavailable);

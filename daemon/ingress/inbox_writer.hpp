@@ -29,7 +29,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -120,7 +119,6 @@ private:
     std::mutex sync_mutex_;
     std::condition_variable to_sync_;
     std::vector<written> unsynced_;
-    std::size_t waiting_for_sync_ = 0;   // batches handed to the sync thread and not yet synced
     bool syncs_stopping_ = false;
     std::atomic<bool> sync_failed_{false};   // set by the sync thread; the writer then syncs its own commits
     bool leaving_syncs_ = false;             // the writer thread's
