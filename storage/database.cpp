@@ -17,7 +17,6 @@
 
 #include <sqlite3.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
@@ -25,7 +24,6 @@
 #include <unistd.h>
 #include <atomic>
 #include <map>
-#include <utility>
 #include <system_error>
 
 namespace orderflow::storage {
@@ -46,8 +44,6 @@ struct connection {
     bool relaxed_tx = false;      // the open transaction commits with synchronous=NORMAL
     bool gathered_wal = false;    // opened with wal_writes::gathered
     bool unsynced = false;        // see database::has_unsynced_commits
-    bool leave_syncs = false;     // database::leave_syncs_owed
-    bool sync_owed = false;       // the last commit left its fsync owed (database::sync_owed)
     sqlite3_int64 changes_at_begin = 0;
     // database::begin_batch: whether process_crash transactions join one
     // SQLite transaction, whether it is open (BEGIN ran), whether the open
@@ -539,8 +535,6 @@ void database::begin_transaction(durability d) {
     }
     begin_immediate(d);
     conn_->in_tx = true;
-    // The WAL file is open once the transaction is.
-    if (conn_->leave_syncs) detail::defer_next_wal_sync(conn_->db);
 }
 
 // BEGIN IMMEDIATE, its commit with synchronous=NORMAL when d asks only for
@@ -568,12 +562,11 @@ void database::commit_transaction() {
     prepare("COMMIT").step();
     conn_->in_tx = false;
     const bool wrote = sqlite3_total_changes64(conn_->db) != conn_->changes_at_begin;
-    if (conn_->leave_syncs) conn_->sync_owed = detail::take_owed_wal_sync(conn_->db);
     if (conn_->relaxed_tx) {
         if (wrote) conn_->unsynced = true;
         end_relaxed();
     } else if (wrote) {
-        conn_->unsynced = conn_->sync_owed;   // else this commit's fsync carried the WAL before it too
+        conn_->unsynced = false;   // this commit's fsync carried the WAL before it too
     }
 }
 
@@ -603,29 +596,7 @@ void database::rollback_transaction() noexcept {
     // there is nothing left to roll back.
     if (sqlite3_get_autocommit(conn_->db) == 0) sqlite3_exec(conn_->db, "ROLLBACK", nullptr, nullptr, nullptr);
     if (conn_->gathered_wal) detail::discard_pending_wal_writes(conn_->db);
-    // A COMMIT that failed after writing its frames published nothing; its
-    // sync is owed to no one.
-    if (conn_->leave_syncs) {
-        (void)detail::take_owed_wal_sync(conn_->db);
-        conn_->sync_owed = false;
-    }
     end_relaxed();
-}
-
-void database::leave_syncs_owed(bool on) {
-    assert(conn_ && !conn_->in_tx);
-    assert((!on || conn_->gathered_wal) && "leave_syncs_owed: only for a connection opened with wal_writes::gathered");
-    conn_->leave_syncs = on && conn_->gathered_wal;
-    conn_->sync_owed = false;
-}
-
-bool database::sync_owed() {
-    return conn_ && std::exchange(conn_->sync_owed, false);
-}
-
-fs::path database::wal_path() const {
-    const char* wal = sqlite3_filename_wal(sqlite3_db_filename(conn_->db, "main"));
-    return wal != nullptr ? fs::path(wal) : fs::path(conn_->path.string() + "-wal");
 }
 
 bool database::in_transaction() const { return conn_ && conn_->in_tx; }
@@ -821,29 +792,6 @@ std::string hash_key(std::string_view material) {
     char hex[crypto_hash_sha256_BYTES * 2 + 1];
     sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
     return std::string(hex, crypto_hash_sha256_BYTES * 2);
-}
-
-wal_syncer::wal_syncer(const database& db) : path_(db.wal_path()) {}
-
-wal_syncer::~wal_syncer() {
-    if (fd_ >= 0) ::close(fd_);
-}
-
-void wal_syncer::sync() {
-    if (fd_ < 0) {
-        fd_ = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
-        if (fd_ < 0) {
-            const int err = errno;
-            throw storage_error(SQLITE_IOERR, "cannot open " + path_.string() + " to sync it: " + std::strerror(err) +
-                                                  "; check the disk and the database's folder");
-        }
-    }
-    if (::fdatasync(fd_) != 0) {
-        const int err = errno;
-        throw storage_error(SQLITE_IOERR_FSYNC, "cannot sync " + path_.string() + ": " + std::strerror(err) +
-                                                    "; the disk refused to make the last commits durable: check it (dmesg) "
-                                                    "and the free space");
-    }
 }
 
 }  // namespace orderflow::storage

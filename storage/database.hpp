@@ -233,20 +233,6 @@ public:
     // something with durability::power_loss (store::make_durable).
     bool has_unsynced_commits() const;
 
-    // For a connection opened with wal_writes::gathered: its commits write
-    // their WAL frames but leave the fsync to the caller, who asks
-    // sync_owed() after each commit and, when it is true, syncs the WAL
-    // (wal_syncer, from any thread) before telling anyone the commit is
-    // durable. Until then the commit survives the process, not the machine,
-    // and other connections already read it (storage/detail/batched_wal.cpp
-    // says why that keeps every promise). The inbox writer's: it writes its
-    // next batch while the last one's fsync runs. Not inside a transaction.
-    void leave_syncs_owed(bool on);
-    // True once after a commit that left its fsync owed.
-    bool sync_owed();
-    // The WAL file's name (the database's with "-wal").
-    std::filesystem::path wal_path() const;
-
     int schema_version();
     // The version a freshly opened database ends up at (the number of
     // migrations this build knows).
@@ -296,25 +282,5 @@ std::vector<std::string> permission_warnings(const std::filesystem::path& file);
 // idempotency keys, which are kept after personal data is purged because a
 // hash does not reveal what it was made from.
 std::string hash_key(std::string_view material);
-
-// A database's WAL file opened for fdatasync alone, for the thread that
-// syncs what a connection's commits left owed (database::leave_syncs_owed).
-// An fsync of the file carries every frame written to it before, by any
-// connection. The file is opened at the first sync (it exists by then).
-class wal_syncer {
-public:
-    explicit wal_syncer(const database& db);
-    ~wal_syncer();
-    wal_syncer(const wal_syncer&) = delete;
-    wal_syncer& operator=(const wal_syncer&) = delete;
-
-    // Every frame written to the WAL before the call is on disk when it
-    // returns. Throws storage_error (naming the file, saying what to do).
-    void sync();
-
-private:
-    std::filesystem::path path_;
-    int fd_ = -1;
-};
 
 }  // namespace orderflow::storage

@@ -5,7 +5,6 @@
 #include "common/thread_name.hpp"
 #include "daemon/storage_watch.hpp"
 #include "storage/checkpointer.hpp"
-#include "storage/database.hpp"
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -32,19 +31,12 @@ asio::any_io_executor tracked(const asio::any_io_executor& ex) {
 }  // namespace
 
 inbox_writer::inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout,
-                           storage::checkpointer* checkpoints, std::function<void()> sync_wal)
-    : ctx_(std::move(ctx)), watch_(watch), sync_wal_(std::move(sync_wal)) {
+                           storage::checkpointer* checkpoints)
+    : ctx_(std::move(ctx)), watch_(watch) {
     db_ = std::make_unique<storage::database>(storage::database::open(ctx_.db.path(), storage::database::wal_writes::gathered));
     db_->set_busy_timeout(busy_timeout);
     if (checkpoints) checkpoints->serve(*db_);
     store_ = std::make_unique<storage::store>(*db_);
-    if (!sync_wal_) {
-        wal_syncer_ = std::make_unique<storage::wal_syncer>(*db_);
-        sync_wal_ = [syncer = wal_syncer_.get()] { syncer->sync(); };
-    }
-    db_->leave_syncs_owed(true);
-    leaving_syncs_ = true;
-    sync_thread_ = std::thread([this] { run_syncs(); });
     thread_ = std::thread([this] { run(); });
 }
 
@@ -56,17 +48,11 @@ void inbox_writer::stop() {
         stopping_ = true;
     }
     queued_.notify_one();
-    if (!thread_.joinable()) return;
-    thread_.join();
-    // The writer handed over its last batches: synced and answered, then the sync thread ends.
-    {
-        std::lock_guard lock(sync_mutex_);
-        syncs_stopping_ = true;
+    if (thread_.joinable()) {
+        thread_.join();
+        if (commits_ > 0)
+            log::info("inbox_writer_stopped", {{"commits", commits_.load()}, {"events", committed_events_.load()}});
     }
-    to_sync_.notify_one();
-    sync_thread_.join();
-    if (commits_ > 0)
-        log::info("inbox_writer_stopped", {{"commits", commits_.load()}, {"events", committed_events_.load()}, {"syncs", syncs_.load()}});
 }
 
 asio::awaitable<write_outcome> inbox_writer::enqueue(storage::new_event e) {
@@ -113,55 +99,14 @@ void inbox_writer::run() {
             if (queue_.empty()) return;   // stopping, and everything answered
             batch.swap(queue_);
         }
-        bool file_lost = false, sync_owed = false;
-        auto outcomes = commit(batch, file_lost, sync_owed);
+        bool file_lost = false;
+        const auto outcomes = commit(batch, file_lost);
         if (file_lost) {
             // The watch raises the alarm on the event loop (posted first, so
             // a caller there hears unavailable only after it is raised).
             asio::post(ctx_.ex, [watch = &watch_] { watch->lost(); });
         }
-        if (!sync_owed) {
-            answer(batch, outcomes);
-            continue;
-        }
-        {
-            std::lock_guard lock(sync_mutex_);
-            unsynced_.push_back(written{std::move(batch), std::move(outcomes)});
-        }
-        to_sync_.notify_one();
-    }
-}
-
-// The sync thread: one fsync for every batch written since the last, then
-// their answers. While it waits for the disk the writer writes the next
-// batches, which the next fsync carries.
-void inbox_writer::run_syncs() {
-    name_this_thread("of-inbox-sync");
-    for (;;) {
-        std::vector<written> due;
-        {
-            std::unique_lock lock(sync_mutex_);
-            to_sync_.wait(lock, [&] { return syncs_stopping_ || !unsynced_.empty(); });
-            if (unsynced_.empty()) return;   // stopping, and everything answered
-            due.swap(unsynced_);
-        }
-        bool synced = true;
-        try {
-            sync_wal_();
-            ++syncs_;
-        } catch (const std::exception& e) {
-            synced = false;
-            std::size_t webhooks = 0;
-            for (const auto& w : due) webhooks += w.batch.size();
-            log::error("inbox_sync_failed", {{"error", e.what()}, {"webhooks", webhooks},
-                                             {"advice", "those webhooks get 503 and TikTok retries them; from now on every inbox commit "
-                                                        "syncs itself, so a failing disk fails them; check the disk (dmesg)"}});
-            sync_failed_ = true;
-        }
-        for (auto& w : due) {
-            if (!synced) w.outcomes.assign(w.outcomes.size(), write_outcome::unavailable);
-            answer(w.batch, w.outcomes);
-        }
+        answer(batch, outcomes);
     }
 }
 
@@ -182,16 +127,12 @@ void inbox_writer::answer(std::vector<pending>& batch, const std::vector<write_o
         });
 }
 
-std::vector<write_outcome> inbox_writer::commit(const std::vector<pending>& batch, bool& file_lost, bool& sync_owed) {
+std::vector<write_outcome> inbox_writer::commit(const std::vector<pending>& batch, bool& file_lost) {
     std::vector<write_outcome> outcomes(batch.size(), write_outcome::unavailable);
     // A commit into a deleted file is lost at the next start: 503, and TikTok retries.
     if (!db_->file_intact()) {
         file_lost = true;
         return outcomes;
-    }
-    if (leaving_syncs_ && sync_failed_) {
-        db_->leave_syncs_owed(false);
-        leaving_syncs_ = false;
     }
     try {
         std::size_t rows = 0;
@@ -203,7 +144,6 @@ std::vector<write_outcome> inbox_writer::commit(const std::vector<pending>& batc
                 rows += batch[i].events.size();
             }
         });
-        sync_owed = db_->sync_owed();
         ++commits_;
         committed_events_ += rows;
     } catch (const std::exception& e) {

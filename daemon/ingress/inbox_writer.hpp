@@ -8,13 +8,6 @@
 // "Ingress"). A caller learns its event's outcome only after the commit, on
 // its own executor: ingress answers 200 only then.
 //
-// The fsync runs on a second thread: the writer writes a batch's frames and
-// goes on to the next batch, the sync thread syncs the WAL (one fdatasync
-// for every batch written meanwhile) and only then answers them. Until the
-// sync, a batch is committed for the process, not the machine: other
-// connections read it, and their own durable commits carry it to disk
-// first (storage/detail/batched_wal.cpp).
-//
 // While the database file is missing or replaced nothing is committed: the
 // outcome is `unavailable` (webhooks get 503) and the storage watch raises
 // the alarm.
@@ -30,7 +23,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -38,7 +30,6 @@
 
 namespace orderflow::storage {
 class checkpointer;
-class wal_syncer;
 }
 
 namespace orderflow::daemon {
@@ -54,11 +45,8 @@ public:
     // connection's write lock before its events are answered unavailable.
     // checkpoints: when given, it checkpoints this connection's WAL on its
     // own thread, so a batch never waits for a checkpoint.
-    // sync_wal: what makes the written batches durable (for tests; the
-    // default fdatasyncs the WAL file). If it throws, those batches are
-    // answered unavailable and every later commit syncs itself.
     inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout = std::chrono::seconds(5),
-                 storage::checkpointer* checkpoints = nullptr, std::function<void()> sync_wal = {});
+                 storage::checkpointer* checkpoints = nullptr);
     ~inbox_writer();   // stop()
     inbox_writer(const inbox_writer&) = delete;
     inbox_writer& operator=(const inbox_writer&) = delete;
@@ -85,9 +73,6 @@ public:
     // shutdown log line: events per commit is the batching achieved).
     std::uint64_t commits() const { return commits_.load(); }
     std::uint64_t committed_events() const { return committed_events_.load(); }
-    // fsyncs of the WAL by the sync thread (commits per sync: the batches
-    // each sync carried).
-    std::uint64_t syncs() const { return syncs_.load(); }
 
 private:
     struct pending {
@@ -95,14 +80,9 @@ private:
         boost::asio::any_completion_handler<void(write_outcome)> done;
         boost::asio::any_io_executor work;   // the caller's, where `done` runs
     };
-    struct written {   // a batch whose commit left its fsync to the sync thread
-        std::vector<pending> batch;
-        std::vector<write_outcome> outcomes;
-    };
     void submit(pending p);
     void run();
-    void run_syncs();
-    std::vector<write_outcome> commit(const std::vector<pending>& batch, bool& file_lost, bool& sync_owed);
+    std::vector<write_outcome> commit(const std::vector<pending>& batch, bool& file_lost);
     void answer(std::vector<pending>& batch, const std::vector<write_outcome>& outcomes);
 
     context ctx_;
@@ -113,17 +93,7 @@ private:
     std::condition_variable queued_;
     std::vector<pending> queue_;
     bool stopping_ = false;
-    // The sync thread's: batches written and not yet synced.
-    std::function<void()> sync_wal_;
-    std::unique_ptr<storage::wal_syncer> wal_syncer_;
-    std::mutex sync_mutex_;
-    std::condition_variable to_sync_;
-    std::vector<written> unsynced_;
-    bool syncs_stopping_ = false;
-    std::atomic<bool> sync_failed_{false};   // set by the sync thread; the writer then syncs its own commits
-    bool leaving_syncs_ = false;             // the writer thread's
-    std::atomic<std::uint64_t> commits_{0}, committed_events_{0}, syncs_{0};
-    std::thread sync_thread_;
+    std::atomic<std::uint64_t> commits_{0}, committed_events_{0};
     std::thread thread_;
 };
 

@@ -29,21 +29,6 @@
 //    fine.
 //  - SQLite overwrites a frame of the open transaction when it writes the
 //    page again; an overwrite inside what is held changes the held copy.
-//
-// A connection may also leave one commit's fsync to someone else
-// (defer_next_wal_sync): the commit writes its frames, so they are in the
-// file before the wal-index publishes them, but returns without syncing,
-// and whoever committed syncs the file later (storage::wal_syncer, on
-// another thread) before telling anyone the commit is durable. Meanwhile
-// the commit is what a synchronous=NORMAL commit is: it survives the
-// process, not the machine, and other connections may read it. That keeps
-// every promise because the WAL is one file read from its start: a later
-// fsync by any connection (the syncer's, or another connection's
-// power_loss commit, which must come before any effect based on what it
-// read) carries every frame written before it, and after a power loss
-// SQLite recovers the WAL up to its first incomplete commit. Only the
-// commit's own sync is left: the sync of a new WAL header (after the WAL
-// started over) and a checkpoint's sync stay SQLite's.
 #include "storage/detail/batched_wal.hpp"
 
 #include <sqlite3.h>
@@ -52,7 +37,6 @@
 #include <cstddef>
 #include <cstring>
 #include <mutex>
-#include <utility>
 
 namespace orderflow::storage::detail {
 
@@ -62,7 +46,6 @@ constexpr sqlite3_int64 max_held = 8 << 20;        // a larger write goes out at
 constexpr sqlite3_int64 capacity_kept = 1 << 20;   // a larger buffer is freed after a flush
 
 std::atomic<long> writes_made{0};
-std::atomic<long> syncs_made{0};
 
 struct wal_file {
     sqlite3_file base;    // pMethods = &wal_methods
@@ -71,9 +54,6 @@ struct wal_file {
     sqlite3_int64 at;
     sqlite3_int64 length;
     sqlite3_int64 capacity;
-    bool defer_sync;     // the next commit's sync is left owed (defer_next_wal_sync)
-    bool sync_owed;      // a sync was left owed and none has run since
-    bool wrote_header;   // the WAL header was written and not yet synced
 };
 
 constexpr std::size_t header_size = (sizeof(wal_file) + 15) & ~std::size_t{15};
@@ -139,7 +119,6 @@ bool hold(wal_file* f, const void* data, int amount, sqlite3_int64 offset) {
 
 int wal_write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
     wal_file* f = as_wal(file);
-    if (offset == 0) f->wrote_header = true;
     const sqlite3_int64 end = f->at + f->length;
     if (f->length > 0 && offset >= f->at && offset + amount <= end) {
         std::memcpy(f->held + (offset - f->at), data, static_cast<std::size_t>(amount));
@@ -160,17 +139,7 @@ int wal_read(sqlite3_file* file, void* out, int amount, sqlite3_int64 offset) {
 int wal_sync(sqlite3_file* file, int flags) {
     wal_file* f = as_wal(file);
     if (const int rc = flush(f); rc != SQLITE_OK) return rc;
-    // The frames are in the file; the sync is the caller's (the header's
-    // is not: SQLite syncs a new header before the frames that follow it).
-    if (f->defer_sync && !f->wrote_header) {
-        f->defer_sync = false;
-        f->sync_owed = true;
-        return SQLITE_OK;
-    }
-    ++syncs_made;
-    const int rc = f->real->pMethods->xSync(f->real, flags);
-    if (rc == SQLITE_OK) f->wrote_header = f->sync_owed = false;   // it carried everything written before it
-    return rc;
+    return f->real->pMethods->xSync(f->real, flags);
 }
 
 int wal_truncate(sqlite3_file* file, sqlite3_int64 size) {
@@ -280,38 +249,13 @@ const char* batched_wal_vfs() {
     return batched.zName;
 }
 
-namespace {
-
-// The connection's WAL file when it is this VFS's (SQLite opens it with the
-// first read or write of the connection).
-wal_file* wal_of(sqlite3* db) {
-    sqlite3_file* wal = nullptr;
-    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK || wal == nullptr) return nullptr;
-    if (wal->pMethods != &wal_methods) return nullptr;
-    return as_wal(wal);
-}
-
-}  // namespace
-
 void discard_pending_wal_writes(sqlite3* db) {
-    if (wal_file* f = wal_of(db)) release(f);
-}
-
-bool defer_next_wal_sync(sqlite3* db) {
-    wal_file* f = wal_of(db);
-    if (f == nullptr) return false;
-    f->defer_sync = true;
-    return true;
-}
-
-bool take_owed_wal_sync(sqlite3* db) {
-    wal_file* f = wal_of(db);
-    if (f == nullptr) return false;
-    f->defer_sync = false;
-    return std::exchange(f->sync_owed, false);
+    sqlite3_file* wal = nullptr;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) != SQLITE_OK || wal == nullptr) return;
+    if (wal->pMethods != &wal_methods) return;
+    release(as_wal(wal));
 }
 
 long batched_wal_writes_made() { return writes_made.load(); }
-long batched_wal_syncs_made() { return syncs_made.load(); }
 
 }  // namespace orderflow::storage::detail

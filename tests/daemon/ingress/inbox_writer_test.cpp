@@ -6,20 +6,14 @@
 #include "daemon/ingress/inbox_writer.hpp"
 
 #include "daemon/storage_watch.hpp"
-#include "storage/detail/batched_wal.hpp"
-#include "tests/common/log_capture.hpp"
 #include "tests/daemon/runtime_support.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <catch2/catch.hpp>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <functional>
-#include <mutex>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -52,8 +46,7 @@ std::size_t inbox_size(runtime_env& env) { return env.store.recent_events(100).s
 
 // The writer and what it needs, on runtime_env.
 struct writer_env {
-    explicit writer_env(std::chrono::milliseconds busy_timeout = 5s, std::function<void()> sync_wal = {})
-        : writer(env.ctx, watch, busy_timeout, nullptr, std::move(sync_wal)) {}
+    explicit writer_env(std::chrono::milliseconds busy_timeout = 5s) : writer(env.ctx, watch, busy_timeout) {}
     runtime_env env;
     storage_watch watch{env.ctx, *env.desk, env.sup, {}};
     inbox_writer writer;
@@ -164,79 +157,6 @@ TEST_CASE("When the database refuses the write every writer in the batch hears u
     CHECK(inbox_size(w.env) == 0);
     CHECK(w.enqueue("tts:a") == write_outcome::inserted);
     CHECK(w.writer.add_now({webhook_event("poll:c", w.env.now)}) == 1);
-}
-
-// A WAL sync the test holds until it lets go: the disk, slow.
-struct held_sync {
-    std::mutex mutex;
-    std::condition_variable changed;
-    bool open = false;
-    int calls = 0;
-    void operator()() {
-        std::unique_lock lock(mutex);
-        ++calls;
-        changed.wait(lock, [&] { return open; });
-    }
-    void let_go() {
-        {
-            std::lock_guard lock(mutex);
-            open = true;
-        }
-        changed.notify_all();
-    }
-};
-
-TEST_CASE("A webhook is answered only once the WAL is synced, and the writer commits the next batch while the sync runs", "[inbox_writer]") {
-    held_sync disk;
-    writer_env w(5s, [&] { disk(); });
-    std::optional<write_outcome> first, second;
-    asio::co_spawn(w.env.io, [&]() -> asio::awaitable<void> { first = co_await w.writer.enqueue(webhook_event("tts:first", w.env.now)); },
-                   asio::detached);
-    REQUIRE(w.env.run_until([&] { return w.writer.commits() == 1; }));
-    asio::co_spawn(w.env.io, [&]() -> asio::awaitable<void> { second = co_await w.writer.enqueue(webhook_event("tts:second", w.env.now)); },
-                   asio::detached);
-    // The second batch is written while the first one's sync waits for the disk.
-    REQUIRE(w.env.run_until([&] { return w.writer.commits() == 2; }));
-    w.env.run_for(100ms);
-    CHECK_FALSE(first.has_value());
-    CHECK_FALSE(second.has_value());
-    CHECK(w.writer.syncs() == 0);
-    // Written for the process: another connection reads both already.
-    CHECK(inbox_size(w.env) == 2);
-
-    disk.let_go();
-    REQUIRE(w.env.run_until([&] { return first && second; }));
-    CHECK(*first == write_outcome::inserted);
-    CHECK(*second == write_outcome::inserted);
-    // One sync carried both batches, or one each: never more syncs than commits.
-    CHECK(w.writer.syncs() >= 1);
-    CHECK(w.writer.syncs() <= 2);
-    CHECK(w.writer.syncs() == static_cast<std::uint64_t>(disk.calls));
-}
-
-TEST_CASE("When the WAL's sync fails its webhooks hear unavailable, and every later commit syncs itself", "[inbox_writer]") {
-    int calls = 0;
-    orderflow::testing::log_capture logs;
-    writer_env w(5s, [&] {
-        ++calls;
-        throw storage::storage_error(SQLITE_IOERR_FSYNC, "cannot sync orderflow.db-wal: Input/output error");
-    });
-    CHECK(w.enqueue("tts:lost-sync") == write_outcome::unavailable);
-    const auto failed = orderflow::testing::log_lines(logs.finish(), "inbox_sync_failed");
-    REQUIRE(failed.size() == 1);
-    CHECK(failed[0].at("level") == "error");
-    CHECK(failed[0].at("webhooks") == 1);
-    CHECK(failed[0].at("advice").get<std::string>().find("dmesg") != std::string::npos);
-
-    // TikTok retries: the row is in (a duplicate now), and a new one goes
-    // in with SQLite's own sync in its commit; the failed sync is not tried again.
-    const long synced_before = storage::detail::batched_wal_syncs_made();
-    CHECK(w.enqueue("tts:lost-sync") == write_outcome::duplicate);
-    CHECK(w.enqueue("tts:after") == write_outcome::inserted);
-    CHECK(storage::detail::batched_wal_syncs_made() > synced_before);
-    CHECK(calls == 1);
-    CHECK(w.writer.syncs() == 0);
-    CHECK(inbox_size(w.env) == 2);
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
