@@ -19,6 +19,9 @@
 #   DRAIN_LIMIT=120 (seconds system 4 may take to process what it stored)
 #   SYSTEMS="1 2 3 4" (which to run: SYSTEMS=3 DURATION=15 for comparing two builds of orderflowd)
 #   KEEP=1 keeps the temporary folder (logs, databases)
+#   PERF_DIR=DIR records orderflowd's profile during each of its wrk runs
+#     (perf record, DWARF call graphs: DIR/orderflowd-ingest.data, ...);
+#     read with perf report -i FILE. Costs CPU: not for the numbers.
 # shellcheck disable=SC2154  # w_* and d_* are set by eval of bench/tools.py output
 set -euo pipefail
 build=${1:-build}
@@ -77,11 +80,18 @@ run_wrk() {
   local name=$1 pid=$2 port=$3 label=${4:-process}
   local out="$work/wrk-$name.txt" c0 c1 t0
   echo "   load before: $(loadavg)"
+  local perf_pid=''
+  if [ -n "${PERF_DIR:-}" ] && [ "$name" != nginx ] && [ "$name" != node-red ]; then
+    mkdir -p "$PERF_DIR"
+    perf record -q -F 499 --call-graph dwarf,16384 -p "$pid" -o "$PERF_DIR/$name.data" 2> "$PERF_DIR/$name.log" &
+    perf_pid=$!
+  fi
   c0=$(cpu_ticks "$pid")
   wrk -t"$threads" -c"$connections" -d"${duration}s" --latency -s "$work/stream.lua" \
     "http://127.0.0.1:$port/webhooks/tiktok" -- "$work/stream.txt" /webhooks/tiktok > "$out" 2>&1 ||
     { cat "$out"; echo "wrk failed" >&2; exit 1; }
   c1=$(cpu_ticks "$pid")
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
   eval "$(tools wrk-result "$out")"
   local rate errors
   rate=$(awk -v n="$w_completed" -v us="$w_duration_us" 'BEGIN {printf "%.0f", n / (us / 1e6)}')
