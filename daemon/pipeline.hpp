@@ -46,7 +46,7 @@ class pipeline {
 public:
     // While a batch is open it holds SQLite's write lock and the event
     // loop's thread, so its span bounds what a webhook's commit and the
-    // executor's sends wait for (bench/README.md, "Seventh round").
+    // executor's sends wait for (bench/ingest-history.md, "Seventh round").
     static constexpr std::chrono::milliseconds default_batch_span{5};
     // Processing started this many times without an orderly outcome: quarantined.
     static constexpr int max_event_starts = 3;

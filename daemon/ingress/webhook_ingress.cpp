@@ -166,7 +166,7 @@ boost::asio::awaitable<http_response> webhook_ingress::answer(http_request& req)
 // executor, `here`): in a burst the inbox writer commits a thousand times a
 // second or more, and each wake-up cost the listener a post to the event
 // loop and the system call that interrupts its epoll_wait, 15% of the
-// listener's time (bench/README.md, "Fifth round"). The pipeline reads
+// listener's time (bench/ingest-history.md, "Fifth round"). The pipeline reads
 // every event committed up to its pass, so a later wake-up loses nothing;
 // an event waits at most wake_interval longer.
 void webhook_ingress::wake_pipeline(const boost::asio::any_io_executor& here) {

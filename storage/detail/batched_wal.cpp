@@ -2,7 +2,7 @@
 // the page, so a commit of 27 pages costs 54 system calls before its fsync;
 // on a virtual machine a system call costs several times what it does on
 // bare metal, and the inbox writer's commits were 3.6 writes per webhook
-// (bench/README.md, "Fifth round"). This VFS wraps the default one and, for
+// (bench/ingest-history.md, "Fifth round"). This VFS wraps the default one and, for
 // WAL files only, keeps consecutive writes in memory and makes them one
 // write when SQLite next syncs, reads, sizes, truncates or closes the file.
 // The database file and the shared-memory index go straight to the default
