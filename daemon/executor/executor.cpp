@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <string_view>
 #include <deque>
 #include <list>
 #include <map>
@@ -262,6 +263,7 @@ asio::awaitable<bool> executor::run_one(const storage::action_row& queued, pass_
             st.storage_trouble = true;
             co_return true;
         }
+        if (skipped_meanwhile(queued, ex)) co_return false;
         // A storage failure after the send leaves the row 'sending';
         // once the database takes writes again it becomes 'unknown'
         // and is reconciled, never re-sent blindly.
@@ -271,6 +273,25 @@ asio::awaitable<bool> executor::run_one(const storage::action_row& queued, pass_
         interrupted_ = true;
     }
     co_return true;
+}
+
+// An action skipped by someone else while it ran, during a call before its
+// send began (a buyer's erasure or a resume dropping held messages while
+// Create Conversation was under way): the database then refuses the
+// sender's next step, because nothing leaves 'skipped'. That refusal is the
+// skip taking effect, not a storage failure; the action is passed over as
+// one skipped while it waited. Anything else, or a row that cannot be read,
+// stays a storage failure.
+bool executor::skipped_meanwhile(const storage::action_row& a, const std::exception& refused) {
+    if (std::string_view(refused.what()).find("outbox state transition not allowed") == std::string_view::npos) return false;
+    try {
+        const auto now = ctx_.store.get_action(a.id);
+        if (!now || now->state != "skipped") return false;
+        log::info("action_withdrawn", {{"action_id", a.id}, {"kind", a.kind}, {"state", now->state}, {"while", "running"}});
+        return true;
+    } catch (const std::exception&) {
+        return false;
+    }
 }
 
 // For /metrics: how the action ended this time (done, deferred, failed,

@@ -78,6 +78,7 @@ private:
     boost::asio::awaitable<bool> run_one(const storage::action_row& queued, pass_state& st);
     void apply(const storage::action_row& a);
     std::string count_outcome(const storage::action_row& a);
+    bool skipped_meanwhile(const storage::action_row& a, const std::exception& refused);
     void settle_interrupted();
 
     context ctx_;

@@ -385,4 +385,42 @@ TEST_CASE("A message skipped while it waits for its lane is passed over, not rep
     CHECK(log_lines(said, "executor_storage_failed").empty());
 }
 
+TEST_CASE("A message skipped while its conversation is being opened is passed over, not reported as a storage failure", "[executor]") {
+    runtime_env env;
+    env.authorize();
+    executor_rig rig(env);
+    const std::string order_id = env.create_order();
+    env.make_ready_to_ship(order_id);
+    const std::string buyer = buyer_of(env, order_id);
+    const auto message = plant_action(env, "send_message", order_id, {{"text", "ご注文ありがとうございます"}, {"buyer_user_id", buyer}});
+    // A new buyer: the send opens the conversation first, and that call is slow.
+    env.control("POST", "/control/faults/random", {{"slow_share", 1.0}, {"slow_ms", 1500}});
+    orderflow::testing::log_capture logs;
+    rig.start_loop();
+    const auto call_under_way = std::chrono::steady_clock::now() + 500ms;
+    rig.run_until([&] { return std::chrono::steady_clock::now() >= call_under_way; });
+    REQUIRE(action_now(env, message.id).state == "planned");
+    // The buyer's data is erased while Create Conversation is under way.
+    env.store.set_action_state(message.id, "skipped", "test: the buyer's data was erased", "", env.now);
+    // The call answers (1.5 s after it began), and the sender goes on from there.
+    const auto answered = std::chrono::steady_clock::now() + 2500ms;
+    rig.run_until([&] { return std::chrono::steady_clock::now() >= answered; });
+
+    const auto tag = plant_action(env, "tag", order_id, {{"tag", "after"}}, "tag_after");
+    rig.run_until([&] { return action_now(env, tag.id).state == "done"; });
+    rig.stop_loop();
+    const std::string said = logs.finish();
+    // The skip came during the call, not before it.
+    CHECK_FALSE(env.control("GET", "/control/calls?path=/customer_service/202309/conversations")["calls"].empty());
+    CHECK(action_now(env, message.id).state == "skipped");
+    CHECK(action_now(env, tag.id).state == "done");
+    CHECK(env.shop_messages().empty());
+    const auto withdrawn = log_lines(said, "action_withdrawn");
+    REQUIRE(withdrawn.size() == 1);
+    CHECK(withdrawn[0].value("action_id", std::int64_t{0}) == message.id);
+    CHECK(withdrawn[0].value("while", "") == "running");
+    CHECK(log_lines(said, "action_error").empty());
+    CHECK(log_lines(said, "executor_storage_failed").empty());
+}
+
 }  // namespace ORDERFLOW_TEST_FILE
