@@ -24,10 +24,10 @@
 
 #include <algorithm>
 #include <exception>
-#include <string_view>
 #include <deque>
 #include <list>
 #include <map>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
