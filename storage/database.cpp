@@ -172,6 +172,8 @@ bool storage_error::full() const {
     return primary == SQLITE_FULL || primary == SQLITE_IOERR;
 }
 
+bool storage_error::refused_transition() const { return code_ == SQLITE_CONSTRAINT_TRIGGER; }
+
 // -------------------------------------------------------------------- statement
 
 statement::statement(sqlite3_stmt* stmt, std::weak_ptr<detail::connection> owner, std::vector<sqlite3_stmt*>* slot)

@@ -49,6 +49,10 @@ public:
     bool busy() const;
     // SQLITE_FULL or an I/O error: the disk is full or failing.
     bool full() const;
+    // A trigger refused the change: the outbox's state machine does not
+    // allow that transition (migrations.cpp, outbox_transition_check; the
+    // schema's only trigger that refuses).
+    bool refused_transition() const;
 
 private:
     int code_;

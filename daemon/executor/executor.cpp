@@ -27,7 +27,6 @@
 #include <deque>
 #include <list>
 #include <map>
-#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -283,7 +282,8 @@ asio::awaitable<bool> executor::run_one(const storage::action_row& queued, pass_
 // one skipped while it waited. Anything else, or a row that cannot be read,
 // stays a storage failure.
 bool executor::skipped_meanwhile(const storage::action_row& a, const std::exception& refused) {
-    if (std::string_view(refused.what()).find("outbox state transition not allowed") == std::string_view::npos) return false;
+    const auto* storage = dynamic_cast<const storage::storage_error*>(&refused);
+    if (storage == nullptr || !storage->refused_transition()) return false;
     try {
         const auto now = ctx_.store.get_action(a.id);
         if (!now || now->state != "skipped") return false;

@@ -293,6 +293,15 @@ TEST_CASE("Every outbox state transition is allowed or refused as the state mach
             FAIL("the transition was accepted");
         } catch (const storage_error& e) {
             CHECK_THAT(e.what(), Catch::Contains(f_state + " -> " + t_state + " refused"));
+            CHECK(e.refused_transition());
+            CHECK_FALSE(e.full());
+        }
+        // An action that is not there is another error, not a refusal.
+        try {
+            f.s.set_action_state(99, t_state, "why", "", 200, 0);
+            FAIL("a missing action changed state");
+        } catch (const storage_error& e) {
+            CHECK_FALSE(e.refused_transition());
         }
         CHECK(f.s.get_action(1)->state == f_state);
         CHECK(f.s.action_history(1).size() == 1);

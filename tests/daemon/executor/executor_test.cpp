@@ -352,6 +352,21 @@ TEST_CASE("A pass stops taking new actions once the reconciliation is due, so an
     CHECK(order == std::vector<std::string>{"lane", "reconciled", "tag"});
 }
 
+namespace {
+
+// A message passed over leaves one action_withdrawn line, and no storage
+// failure, in the log: that line.
+json withdrawn_line(const std::string& said, std::int64_t action_id) {
+    const auto withdrawn = log_lines(said, "action_withdrawn");
+    REQUIRE(withdrawn.size() == 1);
+    CHECK(withdrawn[0].value("action_id", std::int64_t{0}) == action_id);
+    CHECK(log_lines(said, "action_error").empty());
+    CHECK(log_lines(said, "executor_storage_failed").empty());
+    return withdrawn[0];
+}
+
+}  // namespace
+
 TEST_CASE("A message skipped while it waits for its lane is passed over, not reported as a storage failure", "[executor]") {
     runtime_env env;
     env.authorize();
@@ -377,12 +392,7 @@ TEST_CASE("A message skipped while it waits for its lane is passed over, not rep
     CHECK(action_now(env, second.id).state == "skipped");
     CHECK(action_now(env, tag.id).state == "done");
     CHECK(env.shop_messages().size() == 1);
-    const auto withdrawn = log_lines(said, "action_withdrawn");
-    REQUIRE(withdrawn.size() == 1);
-    CHECK(withdrawn[0].value("action_id", std::int64_t{0}) == second.id);
-    CHECK(withdrawn[0].value("state", "") == "skipped");
-    CHECK(log_lines(said, "action_error").empty());
-    CHECK(log_lines(said, "executor_storage_failed").empty());
+    CHECK(withdrawn_line(said, second.id).value("state", "") == "skipped");
 }
 
 TEST_CASE("A message skipped while its conversation is being opened is passed over, not reported as a storage failure", "[executor]") {
@@ -397,14 +407,12 @@ TEST_CASE("A message skipped while its conversation is being opened is passed ov
     env.control("POST", "/control/faults/random", {{"slow_share", 1.0}, {"slow_ms", 1500}});
     orderflow::testing::log_capture logs;
     rig.start_loop();
-    const auto call_under_way = std::chrono::steady_clock::now() + 500ms;
-    rig.run_until([&] { return std::chrono::steady_clock::now() >= call_under_way; });
+    env.run_for(500ms);
     REQUIRE(action_now(env, message.id).state == "planned");
     // The buyer's data is erased while Create Conversation is under way.
     env.store.set_action_state(message.id, "skipped", "test: the buyer's data was erased", "", env.now);
     // The call answers (1.5 s after it began), and the sender goes on from there.
-    const auto answered = std::chrono::steady_clock::now() + 2500ms;
-    rig.run_until([&] { return std::chrono::steady_clock::now() >= answered; });
+    env.run_for(2500ms);
 
     const auto tag = plant_action(env, "tag", order_id, {{"tag", "after"}}, "tag_after");
     rig.run_until([&] { return action_now(env, tag.id).state == "done"; });
@@ -415,12 +423,7 @@ TEST_CASE("A message skipped while its conversation is being opened is passed ov
     CHECK(action_now(env, message.id).state == "skipped");
     CHECK(action_now(env, tag.id).state == "done");
     CHECK(env.shop_messages().empty());
-    const auto withdrawn = log_lines(said, "action_withdrawn");
-    REQUIRE(withdrawn.size() == 1);
-    CHECK(withdrawn[0].value("action_id", std::int64_t{0}) == message.id);
-    CHECK(withdrawn[0].value("while", "") == "running");
-    CHECK(log_lines(said, "action_error").empty());
-    CHECK(log_lines(said, "executor_storage_failed").empty());
+    CHECK(withdrawn_line(said, message.id).value("while", "") == "running");
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
