@@ -402,6 +402,29 @@ void pipeline::fail_event(const storage::event_row& e, const std::string& why) {
     });
 }
 
+// One change, one processed event: a change that a webhook and a poll (or
+// two webhooks with different notification ids) both report is claimed by
+// the first of them the pipeline takes up, which is the first stored, and
+// every later one is ignored. The claim is made here rather than when the
+// event is stored, so a webhook's commit before its 200 writes only the
+// inbox row (storage/store.hpp, claim_change). False when the event was
+// ignored.
+bool pipeline::claims_its_change(const storage::event_row& e) {
+    if (e.change_key.empty()) return true;
+    std::int64_t holder = e.id;
+    ctx_.db.transaction([&] {
+        holder = ctx_.store.claim_change(e.id, e.change_key);
+        if (holder != e.id)
+            ctx_.store.finish_event(e.id, "ignored", "same change as inbox event " + std::to_string(holder), ctx_.clock());
+    }, crash_safe);
+    if (holder == e.id) return true;
+    after_commit([id = e.id, event = e.event, holder] {
+        events_counted("ignored").add();
+        log::info("event_ignored", {{"inbox_id", id}, {"rule_event", event}, {"same_change_as", holder}});
+    });
+    return false;
+}
+
 // With privacy.suppress_forgotten, an event about a buyer whose data was
 // erased at their request is emptied and set aside, and nothing about it is
 // cached or planned (docs/privacy.md). True when it was.
@@ -421,6 +444,7 @@ bool pipeline::set_aside_if_forgotten(const storage::event_row& e, const rules::
 
 asio::awaitable<void> pipeline::process(const storage::event_row& e) {
     auto rule_set = in_force_.rules();   // in-flight work finishes on the set it started with
+    if (!claims_its_change(e)) co_return;
     if (e.event == "unknown") {
         ctx_.db.transaction([&] {
             ctx_.store.finish_event(e.id, "ignored", "topic " + std::to_string(e.topic) + " is not used by orderflow", ctx_.clock());

@@ -12,7 +12,7 @@ namespace {
 
 constexpr std::string_view event_columns =
     "id, dedupe_key, source, topic, event, order_id, payload, received_at, state, attempts, not_before, note, "
-    "finished_at, starts";
+    "finished_at, starts, change_key";
 
 event_row read_event(const statement& st) {
     event_row r;
@@ -30,6 +30,7 @@ event_row read_event(const statement& st) {
     r.note = st.text(11);
     r.finished_at = st.int64(12);
     r.starts = static_cast<int>(st.int64(13));
+    r.change_key = st.text(14);
     return r;
 }
 
@@ -79,19 +80,20 @@ store::store(database& db) : db_(db) {}
 
 // ------------------------------------------------------------------------ inbox
 
+// The hot path of every webhook (the inbox writer's commit, before the 200):
+// one insert, into pages that only grow at their end but for the dedupe
+// key's. A webhook's change is claimed later, by claim_change() when the
+// pipeline takes the event up; only another source looks at the claims
+// here, because a poll that sees a change taken already adds nothing.
 bool store::add_event(const new_event& e) {
-    std::int64_t claimed_by = 0;
-    if (!e.change_key.empty()) {
-        auto q = db_.prepare("SELECT inbox_id FROM inbox_changes WHERE change_key = ?1");
+    if (!e.change_key.empty() && e.source != "webhook") {
+        auto q = db_.prepare("SELECT 1 FROM inbox_changes WHERE change_key = ?1");
         q.bind(1, e.change_key);
-        if (q.step()) claimed_by = q.int64(0);
-        // A poll that sees a change already taken in adds nothing; a webhook
-        // is kept (every acked webhook is in the inbox) but not processed.
-        if (claimed_by != 0 && e.source != "webhook") return false;
+        if (q.step()) return false;
     }
     auto st = db_.prepare(
-        "INSERT INTO inbox (dedupe_key, source, topic, event, order_id, payload, received_at, not_before) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (dedupe_key) DO NOTHING");
+        "INSERT INTO inbox (dedupe_key, source, topic, event, order_id, payload, received_at, not_before, change_key) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (dedupe_key) DO NOTHING");
     st.bind(1, e.dedupe_key)
         .bind(2, e.source)
         .bind(3, std::int64_t{e.topic})
@@ -99,21 +101,21 @@ bool store::add_event(const new_event& e) {
         .bind(5, e.order_id)
         .bind(6, e.payload)
         .bind(7, e.received_at)
-        .bind(8, e.not_before);
+        .bind(8, e.not_before)
+        .bind(9, e.change_key);
     st.step();
-    if (db_.changes() != 1) return false;
-    if (e.change_key.empty()) return true;
-    const std::int64_t id = db_.last_insert_rowid();
-    if (claimed_by != 0) {
-        auto u = db_.prepare("UPDATE inbox SET state = 'ignored', note = ?2, finished_at = received_at WHERE id = ?1");
-        u.bind(1, id).bind(2, "same change as inbox event " + std::to_string(claimed_by));
-        u.step();
-    } else {
-        auto c = db_.prepare("INSERT INTO inbox_changes (change_key, inbox_id) VALUES (?1, ?2)");
-        c.bind(1, e.change_key).bind(2, id);
-        c.step();
-    }
-    return true;
+    return db_.changes() == 1;
+}
+
+std::int64_t store::claim_change(std::int64_t id, std::string_view change_key) {
+    assert(!change_key.empty());
+    auto claim = db_.prepare("INSERT INTO inbox_changes (change_key, inbox_id) VALUES (?1, ?2) ON CONFLICT (change_key) DO NOTHING");
+    claim.bind(1, change_key).bind(2, id);
+    claim.step();
+    if (db_.changes() == 1) return id;
+    auto q = db_.prepare("SELECT inbox_id FROM inbox_changes WHERE change_key = ?1");
+    q.bind(1, change_key);
+    return q.step() ? q.int64(0) : id;
 }
 
 // The due ids first, from inbox_due alone (deferred events are never
@@ -197,7 +199,7 @@ std::vector<std::pair<event_row, std::string>> store::events_with_context(std::i
     auto st = db_.prepare(sql);
     st.bind(1, since).bind(2, std::int64_t{limit});
     std::vector<std::pair<event_row, std::string>> out;
-    while (st.step()) out.emplace_back(read_event(st), st.text(14));
+    while (st.step()) out.emplace_back(read_event(st), st.text(15));
     return out;
 }
 

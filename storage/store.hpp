@@ -32,7 +32,8 @@ struct new_event {
     std::int64_t received_at = 0;  // unix seconds
     std::int64_t not_before = 0;   // not processed before this (a timer's firing time)
     // The change this event reports ("order:ID:STATUS", "msg:ID"); empty
-    // when it has none. Only the first event of a change is processed.
+    // when it has none. Only the first event of a change is processed
+    // (store::claim_change). Rows stored before schema version 16 read ''.
     std::string change_key;
 };
 
@@ -140,8 +141,19 @@ public:
     explicit store(database& db);
 
     // ---- inbox
-    // INSERT OR IGNORE on dedupe_key; true when the event is new.
+    // INSERT OR IGNORE on dedupe_key; true when the event is new. An event
+    // that reports a change (change_key) keeps it unclaimed: the pipeline
+    // claims it when it takes the event up (claim_change). Only a poll or
+    // another non-webhook source whose change is claimed already adds
+    // nothing; every acknowledged webhook is stored.
     bool add_event(const new_event& e);
+    // Claims the change for inbox event `id` unless an earlier event did:
+    // returns the id of the event that holds the claim (`id` itself when it
+    // is this one, also on a second call). The pipeline calls it before it
+    // processes an event with a change key, and sets the event aside as
+    // ignored when another holds it: one change, one processed event,
+    // whichever source saw it first (events are taken in inbox order).
+    std::int64_t claim_change(std::int64_t id, std::string_view change_key);
     // Events in state pending with not_before <= now, oldest (lowest id)
     // first. Reads the index of pending events, not the finished rows.
     std::vector<event_row> pending_events(std::int64_t now, int limit);

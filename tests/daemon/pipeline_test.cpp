@@ -76,6 +76,13 @@ std::string message_webhook(const std::string& message_id, const std::string& ro
         .dump();
 }
 
+// Changes claimed so far (inbox_changes rows).
+std::int64_t claims(storage::database& db) {
+    auto st = db.prepare("SELECT count(*) FROM inbox_changes");
+    st.step();
+    return st.int64(0);
+}
+
 storage::new_event event_from(const std::string& body, std::int64_t now) {
     auto parsed = tikapi::parse_webhook(body);
     auto* w = std::get_if<tikapi::webhook_event>(&parsed);
@@ -225,6 +232,44 @@ TEST_CASE("A redelivered webhook of the same change is not processed again", "[p
 
     CHECK(rig.event(first).state == "done");
     CHECK(rig.event(second).state == "ignored");
+    CHECK(rig.env.store.actions_for_order(order_id).size() == 1);
+}
+
+TEST_CASE("A second sighting of a change is stored unclaimed and ignored when the pipeline reaches it", "[pipeline]") {
+    pipeline_rig rig;
+    const std::string order_id = rig.env.create_order();
+    rig.env.make_ready_to_ship(order_id);
+    const bool same_pass = GENERATE(true, false);
+    const auto first = rig.add_order_event("n-1", order_id);
+    // Stored as it came: pending, its change not yet claimed by anyone.
+    CHECK(rig.event(first).change_key == "order:" + order_id + ":AWAITING_SHIPMENT");
+    CHECK(claims(rig.env.db) == 0);
+    std::int64_t second = 0;
+    if (!same_pass) {
+        CHECK(rig.pass());
+        CHECK(claims(rig.env.db) == 1);
+    }
+    // The poller finds the same change (its webhook looked lost).
+    storage::new_event poll = event_from(order_webhook("unused", order_id, "AWAITING_SHIPMENT", rig.env.now), rig.env.now);
+    poll.source = "poll";
+    poll.dedupe_key = "poll:" + poll.change_key;
+    if (same_pass) {
+        second = rig.add(poll);
+        CHECK(rig.event(second).state == "pending");
+    } else {
+        CHECK_FALSE(rig.env.store.add_event(poll));   // claimed already: a poll adds nothing
+        second = rig.add_order_event("n-2", order_id);   // a webhook is kept, whatever it repeats
+    }
+    orderflow::testing::log_capture logs;
+    CHECK(rig.pass());
+
+    CHECK(rig.event(first).state == "done");
+    CHECK(rig.event(second).state == "ignored");
+    CHECK(rig.event(second).note == "same change as inbox event " + std::to_string(first));
+    const auto lines = orderflow::testing::log_lines(logs.finish(), "event_ignored");
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["inbox_id"] == second);
+    CHECK(lines[0]["same_change_as"] == first);
     CHECK(rig.env.store.actions_for_order(order_id).size() == 1);
 }
 

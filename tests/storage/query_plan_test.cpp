@@ -130,11 +130,17 @@ new_action action(std::string rule, std::string order_id, std::int64_t event_id)
 void run_every_store_function(database& db, store& s) {
     // Pipeline: events in, processed, orders cached, actions planned.
     REQUIRE(s.add_event(event("n-1", "o1", "order:o1:AWAITING_SHIPMENT")));
-    REQUIRE(s.add_event(event("n-2", "o1", "order:o1:AWAITING_SHIPMENT")));  // same change: stored, ignored
+    REQUIRE(s.add_event(event("n-2", "o1", "order:o1:AWAITING_SHIPMENT")));  // same change: stored, ignored when claimed
     auto timer = event("t-1", "o1", "", "timer");
     timer.not_before = 50;
     REQUIRE(s.add_event(timer));
     auto pending = s.pending_events(1000, 50);
+    REQUIRE(pending.size() == 3);
+    CHECK(s.claim_change(pending[0].id, pending[0].change_key) == pending[0].id);
+    CHECK(s.claim_change(pending[1].id, pending[1].change_key) == pending[0].id);
+    s.finish_event(pending[1].id, "ignored", "same change as inbox event 1", 100);
+    CHECK_FALSE(s.add_event(event("poll:order:o1:AWAITING_SHIPMENT", "o1", "order:o1:AWAITING_SHIPMENT", "poll")));  // claimed
+    pending = s.pending_events(1000, 50);
     REQUIRE(pending.size() == 2);
     // Before authorization: a window of ids after a cursor.
     CHECK(s.pending_events_between(1000, 50, pending[0].id, s.last_event_id()).size() == 1);

@@ -301,6 +301,8 @@ TEST_CASE("Whole rows go after their own periods, and what is still needed stays
     auto old_event = make_event("n-old", old_time);
     old_event.change_key = "order:o1:DELIVERED";
     REQUIRE(f.s.add_event(old_event));
+    REQUIRE(f.s.claim_change(f.db.last_insert_rowid(), old_event.change_key) > 0);
+    CHECK(count_rows(f.db, "inbox_changes") == 1);
     f.s.finish_event(f.db.last_insert_rowid(), "done", "handled", old_time);
     const auto pending = f.add_event("n-old-pending", old_time);   // a timer or a retry: never deleted
     const auto fresh = f.add_event("n-recent", recent, "done");

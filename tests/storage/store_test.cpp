@@ -98,31 +98,42 @@ TEST_CASE("One change is processed once, whichever of webhook and poll sees it f
     poll.source = "poll";
     poll.change_key = hook.change_key;
 
-    SECTION("webhook first: the poll adds nothing") {
+    SECTION("a webhook is stored with its change unclaimed: the pipeline claims it") {
         CHECK(f.s.add_event(hook));
-        CHECK_FALSE(f.s.add_event(poll));
-        CHECK(count_rows(f.db, "inbox") == 1);
-        CHECK(f.s.pending_events(1000, 10).size() == 1);
+        CHECK(count_rows(f.db, "inbox_changes") == 0);
+        auto stored = f.s.get_event(1);
+        REQUIRE(stored);
+        CHECK(stored->change_key == hook.change_key);
+        CHECK(f.s.claim_change(1, hook.change_key) == 1);
+        CHECK(f.s.claim_change(1, hook.change_key) == 1);   // again (a retry): still its own
+        SECTION("then a poll of the change adds nothing") {
+            CHECK_FALSE(f.s.add_event(poll));
+            CHECK(count_rows(f.db, "inbox") == 1);
+        }
     }
-    SECTION("poll first: a late webhook is kept but not processed") {
+    SECTION("webhook first, a poll before the webhook is processed: both are stored, the first claims the change") {
+        CHECK(f.s.add_event(hook));
         CHECK(f.s.add_event(poll));
+        CHECK(f.s.pending_events(1000, 10).size() == 2);
+        CHECK(f.s.claim_change(1, hook.change_key) == 1);
+        CHECK(f.s.claim_change(2, poll.change_key) == 1);
+    }
+    SECTION("poll first: a late webhook is kept, and finds the change claimed") {
+        CHECK(f.s.add_event(poll));
+        CHECK(f.s.claim_change(1, poll.change_key) == 1);
         CHECK(f.s.add_event(hook));
         CHECK(count_rows(f.db, "inbox") == 2);
-        auto pending = f.s.pending_events(1000, 10);
-        REQUIRE(pending.size() == 1);
-        CHECK(pending[0].source == "poll");
-        auto late = f.s.get_event(pending[0].id + 1);
-        REQUIRE(late);
-        CHECK(late->state == "ignored");
-        CHECK(late->note == "same change as inbox event " + std::to_string(pending[0].id));
+        CHECK(f.s.claim_change(2, hook.change_key) == 1);
         // A redelivery of that webhook is still just a duplicate.
         CHECK_FALSE(f.s.add_event(hook));
     }
     SECTION("another status of the same order is another change") {
         CHECK(f.s.add_event(hook));
+        CHECK(f.s.claim_change(1, hook.change_key) == 1);
         poll.change_key = "order:576461413038785752:IN_TRANSIT";
         poll.dedupe_key = "poll:" + poll.change_key;
         CHECK(f.s.add_event(poll));
+        CHECK(f.s.claim_change(2, poll.change_key) == 2);
         CHECK(f.s.pending_events(1000, 10).size() == 2);
     }
 }
@@ -508,7 +519,10 @@ void fill_inbox_and_outbox(store& s) {
     poll.source = "poll";
     poll.change_key = hook.change_key;
     REQUIRE(s.add_event(poll));
-    REQUIRE(s.add_event(hook));   // stored as ignored
+    REQUIRE(s.add_event(hook));
+    REQUIRE(s.claim_change(8, hook.change_key) == 8);   // the poll, first stored, claims the change
+    REQUIRE(s.claim_change(9, hook.change_key) == 8);
+    s.finish_event(9, "ignored", "same change as inbox event 8", 100);
     s.finish_event(1, "done", "", 100);
     s.finish_event(2, "failed", "bad", 100);
     s.finish_event(7, "done", "", 5000);   // the timer fired
@@ -572,6 +586,7 @@ TEST_CASE("Migration 10 counts the inbox and outbox rows already stored", "[stor
         )sql");
         store s(db);
         fill_inbox_and_outbox(s);
+        db.exec("ALTER TABLE inbox DROP COLUMN change_key");   // from version 16 (filled first: today's store writes it)
     }
     auto db = database::open(dir / "orderflow.db");
     REQUIRE(db.schema_version() == database::latest_schema_version());

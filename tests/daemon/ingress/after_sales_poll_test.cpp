@@ -204,9 +204,13 @@ TEST_CASE("A cancellation request whose webhook was lost is found once by the po
     REQUIRE(late.has_value());
     CHECK(late->change_key == "cancel:" + cancel_id + ":CANCELLATION_REQUEST_PENDING");
     REQUIRE(p.env.store.add_event(*late));
+    // Both wait for the pipeline, which takes them in inbox order: the poll
+    // claims the change, and the webhook finds it claimed (it is ignored then).
     auto pending = p.env.store.pending_events(p.env.now, 10);
-    REQUIRE(pending.size() == 1);
+    REQUIRE(pending.size() == 2);
     CHECK(pending[0].source == "poll");
+    CHECK(p.env.store.claim_change(pending[0].id, pending[0].change_key) == pending[0].id);
+    CHECK(p.env.store.claim_change(pending[1].id, pending[1].change_key) == pending[0].id);
 
     // The seller approves later: a new change, found by the next pass.
     p.env.now = t0 + 60;
@@ -217,7 +221,7 @@ TEST_CASE("A cancellation request whose webhook was lost is found once by the po
     CHECK(after[0].dedupe_key == "poll:cancel:" + cancel_id + ":CANCELLATION_REQUEST_SUCCESS");
 }
 
-TEST_CASE("A webhook seen first makes the poller add nothing for the same cancellation change", "[poller][after_sales]") {
+TEST_CASE("A webhook taken up first makes the poller add nothing for the same cancellation change", "[poller][after_sales]") {
     const std::int64_t t0 = 1'790'000'000;
     after_sales_env p(t0 - 300);
     p.env.now = t0 - 100;
@@ -227,6 +231,9 @@ TEST_CASE("A webhook seen first makes the poller add nothing for the same cancel
     auto hook = p.webhook_for(11, "cancel_id", request["cancel_id"]);
     REQUIRE(hook.has_value());
     REQUIRE(p.env.store.add_event(*hook));
+    // The pipeline took it up, which claims its change.
+    const auto hook_id = p.events().at(0).id;
+    REQUIRE(p.env.store.claim_change(hook_id, hook->change_key) == hook_id);
     p.env.now = t0;
     p.cancellations_pass();
     auto events = p.events();
