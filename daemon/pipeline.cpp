@@ -124,6 +124,7 @@ asio::awaitable<void> pipeline::loop() {
 
 asio::awaitable<bool> pipeline::pass() {
     std::vector<storage::event_row> events;
+    bool due = false;   // some event was due, even if every one repeated a change
     try {
         // Starts that ended in a storage failure, not a crash: taken back,
         // so an outage of the database cannot quarantine good events.
@@ -137,19 +138,28 @@ asio::awaitable<bool> pipeline::pass() {
         // Counted and committed before processing (one commit for the
         // page); an event that was in a page when the process died is
         // processed alone afterwards, its own start counted, so only
-        // the event that kills the process reaches the limit.
-        if (!events.empty())
+        // the event that kills the process reaches the limit. The page's
+        // changes are claimed in the same commit, before any order is
+        // fetched for them.
+        std::vector<repeated_change> repeats;
+        due = !events.empty();
+        if (due)
             ctx_.db.transaction([&] {
+                repeats = claim_changes(events);
                 for (const auto& e : events)
                     if (e.starts == 0) ctx_.store.mark_started(e.id);
             }, crash_safe);
+        for (const auto& r : repeats) {
+            events_counted("ignored").add();
+            log::info("event_ignored", {{"inbox_id", r.id}, {"rule_event", r.event}, {"same_change_as", r.holder}});
+        }
     } catch (const std::exception& e) {
         last_error_ = e.what();
         co_return false;
     }
     if (events.empty()) {
         trouble_.ok();
-        co_await wake_.wait(std::chrono::seconds(5));
+        if (!due) co_await wake_.wait(std::chrono::seconds(5));   // else the next page at once
         co_return true;
     }
     // One Get Order Detail for the orders of the whole page (it takes
@@ -404,25 +414,23 @@ void pipeline::fail_event(const storage::event_row& e, const std::string& why) {
 
 // One change, one processed event: a change that a webhook and a poll (or
 // two webhooks with different notification ids) both report is claimed by
-// the first of them the pipeline takes up, which is the first stored, and
-// every later one is ignored. The claim is made here rather than when the
-// event is stored, so a webhook's commit before its 200 writes only the
-// inbox row (storage/store.hpp, claim_change). False when the event was
-// ignored.
-bool pipeline::claims_its_change(const storage::event_row& e) {
-    if (e.change_key.empty()) return true;
-    std::int64_t holder = e.id;
-    ctx_.db.transaction([&] {
-        holder = ctx_.store.claim_change(e.id, e.change_key);
-        if (holder != e.id)
-            ctx_.store.finish_event(e.id, "ignored", "same change as inbox event " + std::to_string(holder), ctx_.clock());
-    }, crash_safe);
-    if (holder == e.id) return true;
-    after_commit([id = e.id, event = e.event, holder] {
-        events_counted("ignored").add();
-        log::info("event_ignored", {{"inbox_id", id}, {"rule_event", event}, {"same_change_as", holder}});
+// the first of them the pipeline takes up, which is the first stored (pages
+// come in inbox order), and every later one is ignored. The claim is made
+// here rather than when the event is stored, so a webhook's commit before
+// its 200 writes only the inbox row (storage/store.hpp, claim_change); and
+// for the whole page before its orders are fetched, so a repeated change
+// costs no Get Order Detail. The ignored events leave `events`.
+std::vector<pipeline::repeated_change> pipeline::claim_changes(std::vector<storage::event_row>& events) {
+    std::vector<repeated_change> repeats;
+    std::erase_if(events, [&](const storage::event_row& e) {
+        if (e.change_key.empty()) return false;
+        const std::int64_t holder = ctx_.store.claim_change(e.id, e.change_key);
+        if (holder == e.id) return false;
+        ctx_.store.finish_event(e.id, "ignored", "same change as inbox event " + std::to_string(holder), ctx_.clock());
+        repeats.push_back({e.id, e.event, holder});
+        return true;
     });
-    return false;
+    return repeats;
 }
 
 // With privacy.suppress_forgotten, an event about a buyer whose data was
@@ -444,7 +452,6 @@ bool pipeline::set_aside_if_forgotten(const storage::event_row& e, const rules::
 
 asio::awaitable<void> pipeline::process(const storage::event_row& e) {
     auto rule_set = in_force_.rules();   // in-flight work finishes on the set it started with
-    if (!claims_its_change(e)) co_return;
     if (e.event == "unknown") {
         ctx_.db.transaction([&] {
             ctx_.store.finish_event(e.id, "ignored", "topic " + std::to_string(e.topic) + " is not used by orderflow", ctx_.clock());

@@ -73,7 +73,13 @@ public:
     boost::asio::awaitable<void> process(const storage::event_row& e);
 
 private:
-    bool claims_its_change(const storage::event_row& e);
+    // An event set aside because an earlier one reported its change.
+    struct repeated_change {
+        std::int64_t id;
+        std::string event;
+        std::int64_t holder;
+    };
+    std::vector<repeated_change> claim_changes(std::vector<storage::event_row>& events);
     bool set_aside_if_forgotten(const storage::event_row& e, const rules::context& ctx, const std::string& buyer_user_id);
     boost::asio::awaitable<std::vector<storage::event_row>> due_events();
     std::vector<storage::event_row> hold_while_unauthorized(std::vector<storage::event_row> events);

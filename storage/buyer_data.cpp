@@ -333,16 +333,11 @@ void hash_keys_of_event(database& db, std::span<const unsigned char> key, std::i
         ins.bind(1, "forgotten:" + forget_hash(key, k)).bind(2, id);
         ins.step();
     }
-    // The row's own change key (the claim it makes, or made, when processed):
-    // hashed the same way, so an event still pending claims the hashed key.
-    auto own = db.prepare("SELECT change_key FROM inbox WHERE id = ?1 AND change_key != '' AND change_key NOT LIKE 'forgotten:%'");
-    own.bind(1, id);
-    if (own.step()) {
-        const std::string k = own.text(0);
-        auto up = db.prepare("UPDATE inbox SET change_key = ?2 WHERE id = ?1");
-        up.bind(1, id).bind(2, "forgotten:" + forget_hash(key, k));
-        up.step();
-    }
+    // The claim the row had still to make (store::claim_change): both callers
+    // set a pending event aside as ignored, so it never makes it.
+    auto unclaimed = db.prepare("UPDATE inbox SET change_key = '' WHERE id = ?1");
+    unclaimed.bind(1, id);
+    unclaimed.step();
 }
 
 }  // namespace

@@ -109,6 +109,10 @@ bool store::add_event(const new_event& e) {
 
 std::int64_t store::claim_change(std::int64_t id, std::string_view change_key) {
     assert(!change_key.empty());
+    // Taken up: the key lives on in the claim, or nowhere (a later sighting).
+    auto taken = db_.prepare("UPDATE inbox SET change_key = '' WHERE id = ?1");
+    taken.bind(1, id);
+    taken.step();
     auto claim = db_.prepare("INSERT INTO inbox_changes (change_key, inbox_id) VALUES (?1, ?2) ON CONFLICT (change_key) DO NOTHING");
     claim.bind(1, change_key).bind(2, id);
     claim.step();

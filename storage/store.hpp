@@ -33,7 +33,9 @@ struct new_event {
     std::int64_t not_before = 0;   // not processed before this (a timer's firing time)
     // The change this event reports ("order:ID:STATUS", "msg:ID"); empty
     // when it has none. Only the first event of a change is processed
-    // (store::claim_change). Rows stored before schema version 16 read ''.
+    // (store::claim_change). Read back from the inbox, it is the claim still
+    // to be made: '' once the pipeline took the event up, and for rows
+    // stored before schema version 16 (they claimed theirs when stored).
     std::string change_key;
 };
 
@@ -149,10 +151,12 @@ public:
     bool add_event(const new_event& e);
     // Claims the change for inbox event `id` unless an earlier event did:
     // returns the id of the event that holds the claim (`id` itself when it
-    // is this one, also on a second call). The pipeline calls it before it
-    // processes an event with a change key, and sets the event aside as
-    // ignored when another holds it: one change, one processed event,
-    // whichever source saw it first (events are taken in inbox order).
+    // is this one, also on a second call), and clears the row's change_key
+    // (the key stays in the claim only). The pipeline claims the changes of
+    // a page's events before it fetches their orders, and sets an event
+    // aside as ignored when another holds its change: one change, one
+    // processed event, whichever source saw it first (events are taken in
+    // inbox order).
     std::int64_t claim_change(std::int64_t id, std::string_view change_key);
     // Events in state pending with not_before <= now, oldest (lowest id)
     // first. Reads the index of pending events, not the finished rows.

@@ -260,12 +260,17 @@ TEST_CASE("A second sighting of a change is stored unclaimed and ignored when th
         CHECK_FALSE(rig.env.store.add_event(poll));   // claimed already: a poll adds nothing
         second = rig.add_order_event("n-2", order_id);   // a webhook is kept, whatever it repeats
     }
+    const auto calls_before = order_detail_calls(*rig.env.shop);
     orderflow::testing::log_capture logs;
     CHECK(rig.pass());
 
     CHECK(rig.event(first).state == "done");
+    CHECK(rig.event(first).change_key.empty());   // taken up: the key lives on in the claim only
     CHECK(rig.event(second).state == "ignored");
     CHECK(rig.event(second).note == "same change as inbox event " + std::to_string(first));
+    CHECK(rig.event(second).change_key.empty());
+    // Set aside before the page's orders were fetched: a repeat costs no call.
+    if (!same_pass) CHECK(order_detail_calls(*rig.env.shop) == calls_before);
     const auto lines = orderflow::testing::log_lines(logs.finish(), "event_ignored");
     REQUIRE(lines.size() == 1);
     CHECK(lines[0]["inbox_id"] == second);

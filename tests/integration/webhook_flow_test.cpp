@@ -96,22 +96,12 @@ TEST_CASE("A webhook delivered three times across a SIGKILL and restart sends th
     REQUIRE(s.post_webhook(again.dump()).status == 200);
     wait_for_log(s.daemon.log(), "webhook_received");
 
-    auto messages = s.shop_messages();
-    REQUIRE(messages.size() == 1);
-    CHECK(message_text(messages[0]) == expected_text(id));
-
-    // The database agrees: one outbox row, done; every webhook in the inbox once.
+    // The database agrees: one outbox row, done; every webhook in the inbox
+    // once. The second sighting is stored at once and set aside when the
+    // pipeline reaches it (it claims its change only then): waited for
+    // first, so the checks below see what it left.
     auto db = orderflow::storage::database::open(s.db_path());
     orderflow::storage::store store(db);
-    auto actions = store.actions_for_order(id);
-    REQUIRE(actions.size() == 1);
-    CHECK(actions[0].state == "done");
-    CHECK(actions[0].rule_id == "thanks-awaiting-shipment");
-    int status_events = 0;
-    for (const auto& e : store.recent_events(100)) status_events += e.event == "order.status_changed" && e.order_id == id;
-    CHECK(status_events == 4);   // UNPAID, ON_HOLD, AWAITING_SHIPMENT, and the second sighting
-    // The second sighting is stored at once and set aside when the pipeline
-    // reaches it (it claims its change only then).
     bool second_ignored = false;
     CHECK(eventually([&] {
         for (const auto& e : store.recent_events(100))
@@ -119,6 +109,16 @@ TEST_CASE("A webhook delivered three times across a SIGKILL and restart sends th
                 second_ignored = e.state == "ignored" && e.note.rfind("same change as inbox event ", 0) == 0;
         return second_ignored;
     }));
+    auto messages = s.shop_messages();
+    REQUIRE(messages.size() == 1);
+    CHECK(message_text(messages[0]) == expected_text(id));
+    auto actions = store.actions_for_order(id);
+    REQUIRE(actions.size() == 1);
+    CHECK(actions[0].state == "done");
+    CHECK(actions[0].rule_id == "thanks-awaiting-shipment");
+    int status_events = 0;
+    for (const auto& e : store.recent_events(100)) status_events += e.event == "order.status_changed" && e.order_id == id;
+    CHECK(status_events == 4);   // UNPAID, ON_HOLD, AWAITING_SHIPMENT, and the second sighting
 }
 
 TEST_CASE("Webhooks that are forged, oversized or malformed are refused and the daemon keeps serving", "[integration]") {

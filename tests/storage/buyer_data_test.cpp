@@ -69,6 +69,7 @@ struct fixture {
                            "order:" + b.order_id + ":AWAITING_SHIPMENT"};
             REQUIRE(s.add_event(hook));
             const auto hook_id = db.last_insert_rowid();
+            REQUIRE(s.claim_change(hook_id, hook.change_key) == hook_id);   // the pipeline took it up
             s.set_event_context(hook_id, json{{"order", order}}.dump());
             s.finish_event(hook_id, "done", "matched: thanks", now);
 
@@ -84,6 +85,7 @@ struct fixture {
                           now, 0, "msg:" + b.message_id};
             REQUIRE(s.add_event(msg));
             const auto msg_id = db.last_insert_rowid();
+            REQUIRE(s.claim_change(msg_id, msg.change_key) == msg_id);
 
             new_action thanks;
             thanks.idem_key = hash_key("thanks|0|order:" + b.order_id);

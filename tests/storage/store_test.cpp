@@ -105,7 +105,8 @@ TEST_CASE("One change is processed once, whichever of webhook and poll sees it f
         REQUIRE(stored);
         CHECK(stored->change_key == hook.change_key);
         CHECK(f.s.claim_change(1, hook.change_key) == 1);
-        CHECK(f.s.claim_change(1, hook.change_key) == 1);   // again (a retry): still its own
+        CHECK(f.s.get_event(1)->change_key.empty());        // taken up: the key lives on in the claim
+        CHECK(f.s.claim_change(1, hook.change_key) == 1);   // again: still its own
         SECTION("then a poll of the change adds nothing") {
             CHECK_FALSE(f.s.add_event(poll));
             CHECK(count_rows(f.db, "inbox") == 1);
