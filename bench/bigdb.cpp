@@ -265,7 +265,7 @@ double median_ms(int rounds, const std::function<void()>& f) {
 }
 
 struct measured {
-    double status_ms = 0, review_list_ms = 0, review_list_all_ms = 0, insert_page_ms = 0, pending_read_ms = 0,
+    double status_ms = 0, review_list_ms = 0, review_list_all_ms = 0, insert_page_ms = 0, pending_read_ms = 0, claim_page_ms = 0,
            heartbeat_ms = 0, purge_ms = 0, old_counts_ms = 0;
     std::uintmax_t bytes = 0;
 };
@@ -289,10 +289,12 @@ measured measure(const fs::path& file, std::int64_t now, int rounds) {
     m.review_list_ms = median_ms(rounds, [&] { sink += s.reviews(false, 20).size(); });
     m.review_list_all_ms = median_ms(rounds, [&] { sink += s.reviews(true, 20).size(); });
     // A page of 50 webhooks as the inbox writer stores them (one transaction),
-    // then the pipeline's read. Finished afterwards, untimed, so the pending
-    // set stays as small as it is in a daemon that keeps up.
+    // then the pipeline's read and its claims of their changes (one
+    // transaction, as the pipeline makes them before the page's orders are
+    // fetched). Finished afterwards, untimed, so the pending set stays as
+    // small as it is in a daemon that keeps up.
     static int page = 0;
-    std::vector<double> insert_ms, read_ms;
+    std::vector<double> insert_ms, read_ms, claim_ms;
     for (int round = 0; round < rounds; ++round, ++page) {
         auto t0 = clock_type::now();
         db.transaction([&] {
@@ -312,16 +314,24 @@ measured measure(const fs::path& file, std::int64_t now, int rounds) {
         auto t1 = clock_type::now();
         auto pending = s.pending_events(now, 50);
         auto t2 = clock_type::now();
+        db.transaction([&] {
+            for (const auto& e : pending)
+                if (!e.change_key.empty()) sink += s.claim_change(e.id, e.change_key) == e.id;
+        }, database::durability::process_crash);
+        auto t3 = clock_type::now();
         insert_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
         read_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());
+        claim_ms.push_back(std::chrono::duration<double, std::milli>(t3 - t2).count());
         db.transaction([&] {
             for (const auto& e : pending) s.finish_event(e.id, "done", "no rule matched", now);
         });
     }
     std::sort(insert_ms.begin(), insert_ms.end());
     std::sort(read_ms.begin(), read_ms.end());
+    std::sort(claim_ms.begin(), claim_ms.end());
     m.insert_page_ms = insert_ms[insert_ms.size() / 2];
     m.pending_read_ms = read_ms[read_ms.size() / 2];
+    m.claim_page_ms = claim_ms[claim_ms.size() / 2];
     // The notifier's daily heartbeat and the hourly purge in its steady state
     // (everything older than 90 days purged already, so nothing to do).
     m.heartbeat_ms = median_ms(rounds, [&] { sink += static_cast<std::size_t>(s.activity_since(now - day).events_processed); });
@@ -390,6 +400,7 @@ int main(int argc, char** argv) {
     row("review list --all (--limit 20)", small.review_list_all_ms, big.review_list_all_ms);
     row("50 new inbox events, one transaction (synchronous=FULL)", small.insert_page_ms, big.insert_page_ms);
     row("pipeline pending_events(now, 50)", small.pending_read_ms, big.pending_read_ms);
+    row("pipeline claim_change x 50, one transaction (crash-safe)", small.claim_page_ms, big.claim_page_ms);
     row("notifier heartbeat activity_since(1 day)", small.heartbeat_ms, big.heartbeat_ms);
     row("hourly retention purge, nothing to purge", small.purge_ms, big.purge_ms);
     row("(before migration 10) counts() by counting rows", small.old_counts_ms, big.old_counts_ms);
