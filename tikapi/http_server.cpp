@@ -471,6 +471,11 @@ asio::awaitable<void> http_server::impl::serve(std::shared_ptr<impl> self, std::
     const auto& options = self->options;
     auto& lowest = beast::get_lowest_layer(*stream);
     beast::flat_buffer buffer;
+    // One request object for the connection's life: each request overwrites
+    // it, and its strings keep their capacity, so a keep-alive client's
+    // requests cost no allocation for their method, target and headers.
+    http_request request;
+    request.remote = std::move(remote);
     bool first = true;
     while (!self->stopped) {
         // Between requests the connection may idle for idle_timeout; once a
@@ -529,14 +534,17 @@ asio::awaitable<void> http_server::impl::serve(std::shared_ptr<impl> self, std::
 
         self->set_busy(id, true);
         auto& msg = parser.get();
-        http_request request;
-        request.method = std::string(msg.method_string());
-        request.target = std::string(msg.target());
+        request.method.assign(msg.method_string());
+        request.target.assign(msg.target());
+        std::size_t header_count = 0;
         for (const auto& field : msg) {
-            request.headers.push_back({std::string(field.name_string()), std::string(field.value())});
+            if (header_count == request.headers.size()) request.headers.emplace_back();
+            auto& header = request.headers[header_count++];
+            header.name.assign(field.name_string());
+            header.value.assign(field.value());
         }
+        request.headers.resize(header_count);
         request.body = std::move(msg.body());
-        request.remote = remote;
         const bool keep_alive = msg.keep_alive();
 
         http_response response;

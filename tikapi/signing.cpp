@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include <array>
 #include <cctype>
 
 namespace orderflow::tikapi {
@@ -48,11 +49,20 @@ bool signature_equals(std::string_view expected_hex, std::string_view received) 
     while (!received.empty() && is_space(received.back())) received.remove_suffix(1);
     if (received.empty() || received.size() != expected_hex.size()) return false;
 
-    std::string normalized(received);
-    for (char& c : normalized) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    // Lower-cased on the stack (a signature is 64 characters): no allocation
+    // per webhook.
+    std::array<char, 128> small;
+    std::string large;
+    char* normalized = small.data();
+    if (received.size() > small.size()) {
+        large.resize(received.size());
+        normalized = large.data();
+    }
+    for (std::size_t i = 0; i < received.size(); ++i)
+        normalized[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(received[i])));
     // The length is public (always 64 for SHA-256); the contents are compared
     // in constant time.
-    return sodium_memcmp(normalized.data(), expected_hex.data(), normalized.size()) == 0;
+    return sodium_memcmp(normalized, expected_hex.data(), received.size()) == 0;
 }
 
 }  // namespace orderflow::tikapi

@@ -14,11 +14,7 @@
 namespace orderflow::tikapi {
 
 std::string webhook_signature(std::string_view app_key, std::string_view app_secret, std::string_view body) {
-    std::string message;
-    message.reserve(app_key.size() + body.size());
-    message.append(app_key);
-    message.append(body);
-    return detail::hmac_sha256_hex(app_secret, message);
+    return detail::hmac_sha256_hex(app_secret, {app_key, body});
 }
 
 bool verify_webhook_signature(std::string_view app_key, const orderflow::secret& app_secret,

@@ -2,10 +2,13 @@
 // and against values computed independently with Python's hmac module.
 #include "tikapi/signing.hpp"
 
+#include "tikapi/detail/hmac.hpp"
+
 #include <catch2/catch.hpp>
 
 namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
 
+using orderflow::tikapi::hmac_sha256_hex;
 using orderflow::tikapi::sign_request;
 using orderflow::tikapi::signature_equals;
 using orderflow::tikapi::string_to_sign;
@@ -66,6 +69,30 @@ TEST_CASE("signatures compare equal regardless of case and surrounding whitespac
     CHECK_FALSE(signature_equals(expected, ""));
     CHECK_FALSE(signature_equals(expected, expected.substr(0, 63)));
     CHECK_FALSE(signature_equals(expected, expected.substr(0, 63) + "9"));
+}
+
+// RFC 4231's vectors, and keys at and past SHA-256's 64-byte block (a longer
+// key is hashed first); values checked with Python's hmac module.
+TEST_CASE("HMAC-SHA256 gives RFC 4231's values for keys shorter than, as long as and longer than a block", "[signing]") {
+    CHECK(hmac_sha256_hex(std::string(20, '\x0b'), "Hi There") == "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    CHECK(hmac_sha256_hex("Jefe", "what do ya want for nothing?") == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    CHECK(hmac_sha256_hex(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First") ==
+          "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    CHECK(hmac_sha256_hex(std::string(64, 'k'), "exactly a block of key") == "d4229b87e09c5dba84a00e3679ece32b5de4bb58a64d28afe3800adb898c6920");
+    CHECK(hmac_sha256_hex("", "") == "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+}
+
+TEST_CASE("a message signed in pieces signs as the pieces joined", "[signing]") {
+    using orderflow::tikapi::detail::hmac_sha256_hex;
+    CHECK(hmac_sha256_hex("Jefe", {"what do ya ", "", "want for nothing?"}) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    CHECK(hmac_sha256_hex(std::string(131, '\xaa'), {"Test Using Larger Than Block-Size Key", " - Hash Key First"}) ==
+          "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+TEST_CASE("signatures longer than the stack buffer still compare by content", "[signing]") {
+    const std::string long_hex(200, 'a');
+    CHECK(signature_equals(long_hex, std::string(200, 'A')));
+    CHECK_FALSE(signature_equals(long_hex, std::string(199, 'a') + "b"));
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
