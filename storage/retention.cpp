@@ -107,8 +107,9 @@ row_purge_counts purge_rows(database& db, const row_cutoffs& c, int max_rows) {
     };
     return db.transaction([&] {
         row_purge_counts n;
-        // finished_at is 0 only while pending: the range starts at 1.
-        n.events = batch("DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE finished_at BETWEEN 1 AND ?1 - 1 "
+        // finished_at is 0 only while pending, and inbox_finished holds the
+        // rows past 0 only: the range says so in the index's own words.
+        n.events = batch("DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE finished_at > 0 AND finished_at < ?1 "
                          "AND state != 'pending' LIMIT ?2)",
                          c.keys);
         // One range per settled state on outbox_settled (state, updated_at).

@@ -420,7 +420,7 @@ activity_summary store::activity_since(std::int64_t since) {
         else if (state == "skipped") s.messages_skipped = n;
         else s.messages_unknown = n;
     }
-    auto ev = db_.prepare("SELECT count(*) FROM inbox WHERE state = 'done' AND finished_at >= ?1");
+    auto ev = db_.prepare("SELECT count(*) FROM inbox WHERE finished_at > 0 AND finished_at >= ?1 AND state = 'done'");
     ev.bind(1, since);
     s.events_processed = count_of(ev);
     auto opened = db_.prepare("SELECT count(*) FROM review WHERE created_at >= ?1");
@@ -435,7 +435,7 @@ activity_summary store::activity_since(std::int64_t since) {
 
 store::coverage store::rule_coverage(std::int64_t since) {
     coverage out;
-    auto ev = db_.prepare("SELECT note FROM inbox WHERE state = 'done' AND finished_at >= ?1");
+    auto ev = db_.prepare("SELECT note FROM inbox WHERE finished_at > 0 AND finished_at >= ?1 AND state = 'done'");
     ev.bind(1, since);
     while (ev.step()) {
         ++out.events;

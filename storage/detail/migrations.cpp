@@ -425,6 +425,20 @@ constexpr std::string_view v16 = R"sql(
 ALTER TABLE inbox ADD COLUMN change_key TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 17: inbox_finished holds finished events only. A pending event's
+// finished_at is 0, and every pending event had its entry there, at key 0:
+// one more index entry for the inbox writer to insert with each webhook and
+// one more page for each commit to write, fsync and checkpoint, then a delete
+// when the event finished. Every statement that reads through the index asks
+// for finished_at > 0 (store::activity_since, store::rule_coverage, the retention
+// purge). Measured: the inbox writer's CPU per webhook 14.3-15.4 µs before,
+// 13.2-13.5 after; bytes written 4.4 KB before, 3.8 KB after (bench/README.md,
+// "Eleventh round").
+constexpr std::string_view v17 = R"sql(
+DROP INDEX inbox_finished;
+CREATE INDEX inbox_finished ON inbox (finished_at) WHERE finished_at > 0;
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
@@ -442,6 +456,7 @@ constexpr std::string_view list[] = {
     v14,
     v15,
     v16,
+    v17,
 };
 
 }  // namespace

@@ -561,6 +561,40 @@ TEST_CASE("counts equals counting the rows after inserts, state changes, rollbac
     CHECK(f.s.counts() == counted(f.db));
 }
 
+TEST_CASE("Migration 17 leaves pending events out of inbox_finished, and the activity still counts the finished ones", "[store][migration]") {
+    temp_dir dir;
+    {
+        auto db = database::open(dir / "orderflow.db");
+        // Back to version 16: every event in inbox_finished, pending ones at 0.
+        db.exec("DROP INDEX inbox_finished; CREATE INDEX inbox_finished ON inbox (finished_at); PRAGMA user_version = 16;");
+        store s(db);
+        REQUIRE(s.add_event(make_event("done-1")));
+        REQUIRE(s.add_event(make_event("pending-1")));
+        s.finish_event(1, "done", "matched:r1", 500);
+        auto in_index = db.prepare("SELECT count(*) FROM inbox INDEXED BY inbox_finished WHERE finished_at >= 0");
+        REQUIRE(in_index.step());
+        CHECK(in_index.int64(0) == 2);
+    }
+    auto db = database::open(dir / "orderflow.db");
+    REQUIRE(db.schema_version() == database::latest_schema_version());
+    auto sql = db.prepare("SELECT sql FROM sqlite_master WHERE name = 'inbox_finished'");
+    REQUIRE(sql.step());
+    CHECK_THAT(sql.text(0), Catch::Contains("WHERE finished_at > 0"));
+    // The pending event is in the inbox and not in the index.
+    auto in_index = db.prepare("SELECT id FROM inbox INDEXED BY inbox_finished WHERE finished_at > 0");
+    REQUIRE(in_index.step());
+    CHECK(in_index.int64(0) == 1);
+    CHECK_FALSE(in_index.step());
+    store s(db);
+    CHECK(s.activity_since(0).events_processed == 1);
+    CHECK(s.activity_since(501).events_processed == 0);
+    CHECK(s.rule_coverage(0).events == 1);
+    // A new event stays out until it finishes.
+    REQUIRE(s.add_event(make_event("later")));
+    s.finish_event(3, "done", "matched:r1", 600);
+    CHECK(s.activity_since(0).events_processed == 2);
+}
+
 TEST_CASE("Migration 10 counts the inbox and outbox rows already stored", "[store][migration]") {
     temp_dir dir;
     {
