@@ -28,6 +28,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/beast/core/read_size.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -498,26 +499,64 @@ asio::awaitable<void> http_server::impl::serve(std::shared_ptr<impl> self, std::
         bhttp::request_parser<bhttp::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(options.header_limit, UINT32_MAX)));
         parser.body_limit(options.body_limit);
-        lowest.expires_at(header_deadline);
-        auto r_hec = co_await bhttp::async_read_header(*stream, buffer, parser, use_tuple);
-        error_code ec = std::get<0>(std::move(r_hec));
+        // What the buffer holds is parsed in place, and the stream is read
+        // only while the parser needs more: a request that came whole in one
+        // read (a webhook does) costs no further trip through the event loop,
+        // where Beast's async_read_header and async_read post their
+        // completion even when there is nothing left to read
+        // (bench/README.md, "Eleventh round"). The header must be in by
+        // header_deadline, the body within read_timeout after the header.
+        error_code ec;
         bool in_header = true;
-        if (!ec) {
-            self->set_waiting(id, false);
-            const auto& head = parser.get();
-            const auto fields = static_cast<std::size_t>(std::distance(head.begin(), head.end()));
-            if (fields > options.max_header_count) {
-                self->note_limit("http_request_refused", "max_header_count",
-                                 {{"status", 431}, {"max", options.max_header_count}, {"peer", peer}});
-                co_await refuse(*stream, 431, "too many header fields\n", options.read_timeout);
-                break;
+        bool too_many_fields = false;
+        steady::time_point body_deadline{};
+        for (;;) {
+            bool need_more = buffer.size() == 0;
+            std::size_t used = 0;
+            if (!need_more) {
+                used = parser.put(buffer.data(), ec);
+                buffer.consume(used);
+                if (ec == bhttp::error::need_more) {
+                    ec = {};
+                    need_more = true;
+                } else if (ec) {
+                    break;
+                }
             }
-            in_header = false;
-            if (!parser.is_done()) {
-                lowest.expires_after(options.read_timeout);
-                auto r_ec = co_await bhttp::async_read(*stream, buffer, parser, use_tuple);
-                ec = std::get<0>(std::move(r_ec));
+            if (in_header && parser.is_header_done()) {
+                in_header = false;
+                self->set_waiting(id, false);
+                const auto& head = parser.get();
+                if (static_cast<std::size_t>(std::distance(head.begin(), head.end())) > options.max_header_count) {
+                    too_many_fields = true;
+                    break;
+                }
+                body_deadline = steady::now() + options.read_timeout;
             }
+            if (parser.is_done()) break;
+            if (!need_more && used > 0) continue;   // the rest of the buffer: the body, or more of it
+            lowest.expires_at(in_header ? header_deadline : body_deadline);
+            auto r_rec = co_await stream->async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), use_tuple);
+            ec = std::get<0>(std::move(r_rec));
+            const auto received = std::get<1>(std::move(r_rec));
+            if (ec == asio::error::eof) {
+                // Closed between requests, or in the middle of one.
+                if (!parser.got_some()) {
+                    ec = bhttp::error::end_of_stream;
+                } else {
+                    ec = {};
+                    parser.put_eof(ec);
+                    if (!ec) ec = bhttp::error::partial_message;
+                }
+            }
+            if (ec) break;
+            buffer.commit(received);
+        }
+        if (too_many_fields) {
+            self->note_limit("http_request_refused", "max_header_count",
+                             {{"status", 431}, {"max", options.max_header_count}, {"peer", peer}});
+            co_await refuse(*stream, 431, "too many header fields\n", options.read_timeout);
+            break;
         }
         if (ec) {
             auto failure = classify(ec, in_header);

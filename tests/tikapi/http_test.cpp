@@ -8,6 +8,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
@@ -173,6 +174,43 @@ TEST_CASE("one keep-alive connection serves several requests in order", "[http]"
     CHECK(third != std::string::npos);
     CHECK(paths == std::vector<std::string>{"/first", "/second", "/third"});
     CHECK(remotes.size() == 1);
+}
+
+// The server parses what it has read and reads more only while the parser
+// needs it: a request cut anywhere, in the request line, a header or the
+// body, still arrives whole; and the request object it reuses on a
+// keep-alive connection carries nothing of the request before.
+TEST_CASE("a request that arrives in pieces is read whole, and the next one on the connection keeps none of its headers", "[http]") {
+    asio::io_context ioc;
+    http_server server(ioc.get_executor(), "127.0.0.1", 0, echo);
+    server.start();
+
+    auto received = run(ioc, [&]() -> asio::awaitable<std::string> {
+        asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
+        co_await socket.async_connect({asio::ip::make_address("127.0.0.1"), server.port()}, asio::use_awaitable);
+        const std::vector<std::string> pieces{"POST /pie", "ces?a=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nX-Other: 1\r\nX-Te",
+                                              "st: first\r\n\r\nhello",
+                                              " world", "POST /next HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"};
+        for (const auto& piece : pieces) {
+            co_await asio::async_write(socket, asio::buffer(piece), asio::use_awaitable);
+            asio::steady_timer pause(socket.get_executor(), 30ms);
+            co_await pause.async_wait(asio::use_awaitable);
+        }
+        std::string text;
+        auto r_ec = co_await asio::async_read(socket, asio::dynamic_buffer(text), asio::as_tuple(asio::use_awaitable));
+        (void)r_ec;
+        server.stop();
+        co_return text;
+    }());
+
+    CHECK(count(received, "HTTP/1.1 200 OK") == 2);
+    const auto first = received.find(R"("body":"hello world","method":"POST","path":"/pieces","query":{"a":"1"})");
+    const auto second = received.find(R"("body":"ok","method":"POST","path":"/next","query":{})");
+    CHECK(first != std::string::npos);
+    CHECK(second != std::string::npos);
+    CHECK(first < second);
+    CHECK(count(received, R"("x_test":"first")") == 1);
+    CHECK(count(received, R"("x_test":"")") == 1);
 }
 
 TEST_CASE("a malformed request gets 400 and the connection is closed", "[http]") {
