@@ -476,7 +476,6 @@ asio::awaitable<void> http_server::impl::serve(std::shared_ptr<impl> self, std::
     // it, and its strings keep their capacity, so a keep-alive client's
     // requests cost no allocation for their method, target and headers.
     http_request request;
-    request.remote = std::move(remote);
     bool first = true;
     while (!self->stopped) {
         // Between requests the connection may idle for idle_timeout; once a
@@ -584,6 +583,7 @@ asio::awaitable<void> http_server::impl::serve(std::shared_ptr<impl> self, std::
         }
         request.headers.resize(header_count);
         request.body = std::move(msg.body());
+        request.remote.assign(remote);   // set again: a handler takes the request by reference
         const bool keep_alive = msg.keep_alive();
 
         http_response response;
@@ -598,6 +598,10 @@ asio::awaitable<void> http_server::impl::serve(std::shared_ptr<impl> self, std::
             failed = true;
             failure = "unknown exception";
         }
+        // The body is not kept for the next request: it may hold what a
+        // client should not have sitting in memory while the connection idles
+        // (a console login's password, say).
+        std::string().swap(request.body);
         if (failed) {
             log::error("http_handler_failed",
                        {{"method", request.method}, {"path", request.path()}, {"error", failure}});

@@ -61,7 +61,7 @@ std::string hmac_sha256_hex(std::string_view key, std::initializer_list<std::str
     if (key.size() > block_size) {
         unsigned int length = 0;
         if (EVP_Digest(key.data(), key.size(), k0.data(), &length, sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 failed");
-    } else {
+    } else if (!key.empty()) {
         std::memcpy(k0.data(), key.data(), key.size());
     }
     wiped<block_size> pad;
