@@ -51,6 +51,22 @@ asio::awaitable<std::string> raw_exchange(std::uint16_t port, std::string raw) {
     co_return received;
 }
 
+// Writes `pieces` on a fresh connection, 30 ms apart (each reaches the
+// server as a read of its own), and reads until the server closes.
+asio::awaitable<std::string> exchange_in_pieces(std::uint16_t port, std::vector<std::string> pieces) {
+    asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
+    co_await socket.async_connect({asio::ip::make_address("127.0.0.1"), port}, asio::use_awaitable);
+    for (const auto& piece : pieces) {
+        co_await asio::async_write(socket, asio::buffer(piece), asio::use_awaitable);
+        asio::steady_timer pause(socket.get_executor(), 30ms);
+        co_await pause.async_wait(asio::use_awaitable);
+    }
+    std::string received;
+    auto r_ec = co_await asio::async_read(socket, asio::dynamic_buffer(received), asio::as_tuple(asio::use_awaitable));
+    (void)r_ec;
+    co_return received;
+}
+
 std::size_t count(const std::string& haystack, const std::string& needle) {
     std::size_t n = 0;
     for (auto pos = haystack.find(needle); pos != std::string::npos; pos = haystack.find(needle, pos + 1)) ++n;
@@ -186,19 +202,10 @@ TEST_CASE("a request that arrives in pieces is read whole, and the next one on t
     server.start();
 
     auto received = run(ioc, [&]() -> asio::awaitable<std::string> {
-        asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
-        co_await socket.async_connect({asio::ip::make_address("127.0.0.1"), server.port()}, asio::use_awaitable);
-        const std::vector<std::string> pieces{"POST /pie", "ces?a=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nX-Other: 1\r\nX-Te",
-                                              "st: first\r\n\r\nhello",
-                                              " world", "POST /next HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"};
-        for (const auto& piece : pieces) {
-            co_await asio::async_write(socket, asio::buffer(piece), asio::use_awaitable);
-            asio::steady_timer pause(socket.get_executor(), 30ms);
-            co_await pause.async_wait(asio::use_awaitable);
-        }
-        std::string text;
-        auto r_ec = co_await asio::async_read(socket, asio::dynamic_buffer(text), asio::as_tuple(asio::use_awaitable));
-        (void)r_ec;
+        std::vector<std::string> pieces{"POST /pie", "ces?a=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nX-Other: 1\r\nX-Te",
+                                        "st: first\r\n\r\nhello", " world",
+                                        "POST /next HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"};
+        auto text = co_await exchange_in_pieces(server.port(), std::move(pieces));
         server.stop();
         co_return text;
     }());
@@ -211,6 +218,23 @@ TEST_CASE("a request that arrives in pieces is read whole, and the next one on t
     CHECK(first < second);
     CHECK(count(received, R"("x_test":"first")") == 1);
     CHECK(count(received, R"("x_test":"")") == 1);
+}
+
+TEST_CASE("a chunked body that arrives chunk by chunk is read whole", "[http]") {
+    asio::io_context ioc;
+    http_server server(ioc.get_executor(), "127.0.0.1", 0, echo);
+    server.start();
+
+    auto received = run(ioc, [&]() -> asio::awaitable<std::string> {
+        std::vector<std::string> pieces{"POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                                        "5\r\nhel", "lo\r\n", "6\r\n world\r\n0\r\n", "\r\n"};
+        auto text = co_await exchange_in_pieces(server.port(), std::move(pieces));
+        server.stop();
+        co_return text;
+    }());
+
+    CHECK(count(received, "HTTP/1.1 200 OK") == 1);
+    CHECK(received.find(R"("body":"hello world","method":"POST","path":"/chunked")") != std::string::npos);
 }
 
 TEST_CASE("a malformed request gets 400 and the connection is closed", "[http]") {
