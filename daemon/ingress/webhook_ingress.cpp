@@ -79,9 +79,7 @@ std::uint16_t webhook_ingress::port() const { return server_ ? server_->port() :
 webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_secret, const http_request& req,
                               std::int64_t now) {
     webhook_verdict v;
-    // The target up to its query, without a copy (req.path() makes one).
-    const std::string_view target(req.target);
-    if (target.substr(0, target.find('?')) != cfg.webhook.path) {
+    if (req.path() != cfg.webhook.path) {
         v.status = 404;
         return v;
     }

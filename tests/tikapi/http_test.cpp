@@ -37,33 +37,28 @@ asio::awaitable<http_response> echo(http_request& req) {
     co_return http_response::json(200, out.dump());
 }
 
-// Writes `raw` on a fresh connection and reads until the server closes.
-asio::awaitable<std::string> raw_exchange(std::uint16_t port, std::string raw) {
-    asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
-    co_await socket.async_connect({asio::ip::make_address("127.0.0.1"), port}, asio::use_awaitable);
-    co_await asio::async_write(socket, asio::buffer(raw), asio::use_awaitable);
-    std::string received;
-    auto r_ec = co_await asio::async_read(socket, asio::dynamic_buffer(received), asio::as_tuple(asio::use_awaitable));
-    auto ec = std::get<0>(std::move(r_ec));
-    auto n = std::get<1>(std::move(r_ec));
-    (void)ec;
-    (void)n;
-    co_return received;
-}
-
 // Writes `pieces` on a fresh connection, 30 ms apart (each reaches the
 // server as a read of its own), and reads until the server closes.
 asio::awaitable<std::string> exchange_in_pieces(std::uint16_t port, std::vector<std::string> pieces) {
     asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
     co_await socket.async_connect({asio::ip::make_address("127.0.0.1"), port}, asio::use_awaitable);
-    for (const auto& piece : pieces) {
-        co_await asio::async_write(socket, asio::buffer(piece), asio::use_awaitable);
-        asio::steady_timer pause(socket.get_executor(), 30ms);
-        co_await pause.async_wait(asio::use_awaitable);
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        if (i > 0) {
+            asio::steady_timer pause(socket.get_executor(), 30ms);
+            co_await pause.async_wait(asio::use_awaitable);
+        }
+        co_await asio::async_write(socket, asio::buffer(pieces[i]), asio::use_awaitable);
     }
     std::string received;
     auto r_ec = co_await asio::async_read(socket, asio::dynamic_buffer(received), asio::as_tuple(asio::use_awaitable));
     (void)r_ec;
+    co_return received;
+}
+
+// Writes `raw` on a fresh connection and reads until the server closes.
+asio::awaitable<std::string> raw_exchange(std::uint16_t port, std::string raw) {
+    std::vector<std::string> pieces{std::move(raw)};
+    auto received = co_await exchange_in_pieces(port, std::move(pieces));
     co_return received;
 }
 
