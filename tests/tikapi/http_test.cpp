@@ -232,6 +232,53 @@ TEST_CASE("a chunked body that arrives chunk by chunk is read whole", "[http]") 
     CHECK(received.find(R"("body":"hello world","method":"POST","path":"/chunked")") != std::string::npos);
 }
 
+// The bytes of each answer on a keep-alive connection, as clients have
+// always received them: one line per header, the last of a repeated name
+// (the console sets a cookie once per answer), values without surrounding
+// blanks, a Content-Length the server computes, Connection: close only on
+// the last answer, and a HEAD answer with the length but not the body.
+TEST_CASE("answers are written byte for byte as before, on a keep-alive connection and on its last request", "[http]") {
+    asio::io_context ioc;
+    http_server server(ioc.get_executor(), "127.0.0.1", 0, [](http_request& r) -> asio::awaitable<http_response> {
+        const auto path = r.path();
+        if (path == "/text") co_return http_response::text(503, "storage unavailable; retry later\n");
+        if (path == "/headers") co_return http_response{201, {{"content-type", "application/json"}, {"X-Request-Id", "abc"}}, "{}"};
+        if (path == "/repeated") co_return http_response{303, {{"location", "/x"}, {"set-cookie", "a=1"}, {"Set-Cookie", "b=2"}}, ""};
+        if (path == "/padded") co_return http_response{200, {{"x-pad", " \tv w\t "}}, "ok"};
+        if (path == "/own-length") co_return http_response{200, {{"content-length", "99"}, {"x-after", "1"}}, "abc"};
+        if (path == "/no-content") co_return http_response{204, {}, {}};
+        if (path == "/odd-status") co_return http_response{299, {}, "x"};
+        co_return http_response{200, {}, {}};
+    });
+    server.start();
+
+    auto received = run(ioc, [&]() -> asio::awaitable<std::string> {
+        std::string requests;
+        for (const char* path : {"/plain", "/text", "/headers", "/repeated", "/padded", "/own-length", "/no-content", "/odd-status"})
+            requests += std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+        requests += "HEAD /headers HTTP/1.1\r\nHost: x\r\n\r\n";
+        requests += "GET /text HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        auto text = co_await raw_exchange(server.port(), std::move(requests));
+        server.stop();
+        co_return text;
+    }());
+
+    const std::string expected =
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nContent-Length: 33\r\n\r\n"
+        "storage unavailable; retry later\n"
+        "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nX-Request-Id: abc\r\nContent-Length: 2\r\n\r\n{}"
+        "HTTP/1.1 303 See Other\r\nlocation: /x\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nx-pad: v w\r\nContent-Length: 2\r\n\r\nok"
+        "HTTP/1.1 200 OK\r\nx-after: 1\r\nContent-Length: 3\r\n\r\nabc"
+        "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+        "HTTP/1.1 299 <unknown-status>\r\nContent-Length: 1\r\n\r\nx"
+        "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nX-Request-Id: abc\r\nContent-Length: 2\r\n\r\n"
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: 33\r\n\r\n"
+        "storage unavailable; retry later\n";
+    CHECK(received == expected);
+}
+
 TEST_CASE("a malformed request gets 400 and the connection is closed", "[http]") {
     asio::io_context ioc;
     int calls = 0;
