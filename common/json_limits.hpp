@@ -51,6 +51,13 @@ inline bool json_nests_deeper_than(std::string_view text, std::size_t max_depth)
     return false;
 }
 
+// The reason text from outside is refused for its depth, in words that read
+// after "body is " / "the response is "; "" when it is within max_depth.
+inline std::string json_depth_problem(std::string_view text, std::size_t max_depth = max_json_depth) {
+    if (!json_nests_deeper_than(text, max_depth)) return {};
+    return "JSON nested deeper than " + std::to_string(max_depth) + (max_depth == 1 ? " level" : " levels");
+}
+
 // Parses JSON from outside: the value, or a reason that reads after "body
 // is " / "the response is ": "not valid JSON" or "JSON nested deeper than 64
 // levels". Never throws on bad input.
@@ -58,10 +65,8 @@ inline std::variant<nlohmann::json, std::string> parse_untrusted_json(std::strin
                                                                       std::size_t max_depth = max_json_depth) {
     using outcome = std::variant<nlohmann::json, std::string>;
     // in_place_index: a json converts to a string and back, so say which.
-    if (json_nests_deeper_than(text, max_depth)) {
-        return outcome(std::in_place_index<1>, "JSON nested deeper than " + std::to_string(max_depth) +
-                                                       (max_depth == 1 ? " level" : " levels"));
-    }
+    if (auto problem = json_depth_problem(text, max_depth); !problem.empty())
+        return outcome(std::in_place_index<1>, std::move(problem));
     auto j = nlohmann::json::parse(text, nullptr, false);
     if (j.is_discarded()) return outcome(std::in_place_index<1>, "not valid JSON");
     return outcome(std::in_place_index<0>, std::move(j));

@@ -2,6 +2,7 @@
 #include "tikapi/webhook.hpp"
 
 #include "tikapi/detail/hmac.hpp"
+#include "tikapi/detail/json_reader.hpp"
 #include "tikapi/signing.hpp"
 
 #include "common/json_limits.hpp"
@@ -49,9 +50,11 @@ std::optional<std::string> optional_id(const nlohmann::json& j, const char* key,
 std::variant<webhook_event, std::string> parse_webhook(std::string_view body) {
     // Depth is checked before anything is built: the daemon hashes and
     // copies `data` recursively, so a body nested too deep must never get in.
-    auto parsed = parse_untrusted_json(body);
-    if (auto* problem = std::get_if<std::string>(&parsed)) return "body is " + *problem;
-    auto& j = std::get<nlohmann::json>(parsed);
+    // Then the body is read as parse_untrusted_json would read it, by the
+    // webhook's own reader (detail/json_reader.hpp).
+    if (auto problem = json_depth_problem(body); !problem.empty()) return "body is " + problem;
+    nlohmann::json j;
+    if (!detail::read_json(body, j, max_json_depth)) return std::string("body is not valid JSON");
     if (!j.is_object()) return std::string("body must be a JSON object");
 
     webhook_event event;

@@ -1,0 +1,65 @@
+// Fuzzes the webhook's JSON reader (tikapi/detail/json_reader.hpp) against
+// nlohmann's parser, the parser it stands in for: every webhook body is read
+// by it before anything else looks at the body.
+//
+// Input: any bytes, taken as the body.
+//
+// Invariants: the reader accepts exactly what nlohmann accepts, and what it
+// accepts is the same value, type for type (an unsigned 0 is not a signed
+// 0) and float bit for bit; within the webhook depth limit the two agree
+// too, and parse_webhook gives the same answer as parsing with nlohmann
+// would.
+#include "common/json_limits.hpp"
+#include "tests/fuzz/fuzz_support.hpp"
+#include "tikapi/detail/json_reader.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+
+namespace {
+
+using json = nlohmann::json;
+
+bool same(const json& a, const json& b) {
+    if (a.type() != b.type()) return false;
+    switch (a.type()) {
+        case json::value_t::object: {
+            if (a.size() != b.size()) return false;
+            for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
+                if (ia.key() != ib.key() || !same(*ia, *ib)) return false;
+            return true;
+        }
+        case json::value_t::array: {
+            if (a.size() != b.size()) return false;
+            for (std::size_t i = 0; i < a.size(); ++i)
+                if (!same(a[i], b[i])) return false;
+            return true;
+        }
+        case json::value_t::number_float: {
+            const double x = a.get<double>(), y = b.get<double>();
+            return std::memcmp(&x, &y, sizeof x) == 0;
+        }
+        default: return a == b;
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    using namespace orderflow;
+    const auto text = fuzz::as_text(data, size);
+    // nlohmann's parse is iterative, but its destructor recurses per level:
+    // deeper texts than the webhook ever lets through are only read with the limit.
+    const bool shallow = !json_nests_deeper_than(text, 1000);
+    json mine;
+    const bool read = tikapi::detail::read_json(text, mine, 1000);
+    if (!shallow) {
+        ORDERFLOW_FUZZ_CHECK(!read);
+        return 0;
+    }
+    const json theirs = json::parse(text, nullptr, false);
+    ORDERFLOW_FUZZ_CHECK(read == !theirs.is_discarded());
+    if (read) ORDERFLOW_FUZZ_CHECK(same(mine, theirs));
+    return 0;
+}
