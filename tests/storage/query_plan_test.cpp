@@ -327,4 +327,57 @@ TEST_CASE("Every index on a growing table serves some statement of the store or 
     CHECK(checked >= 8);
 }
 
+// SQLite tests a value against a list of more than two constants, `x IN (a,
+// b, c)`, with a temporary B-tree it builds every time the statement runs:
+// a temporary database opened, a page zeroed, a table created. In a CHECK
+// constraint that was every webhook's insert and every state change paying
+// for one (migration 18 says them with OR; bench/README.md, "Twelfth
+// round"). So no write of one row builds one, and no CHECK lists more than
+// two values: a new table's constraint would bring the cost back. (The
+// purges and the start's recovery, one statement for many rows, build
+// theirs once per run, for their own IN lists and subqueries; so does a
+// review item's upsert.)
+TEST_CASE("No write of one row builds a temporary B-tree, and no CHECK lists more than two values with IN", "[query_plan]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    std::vector<std::string> builds;
+    std::size_t writes = 0;
+    for (const auto& sql : every_store_statement(db)) {
+        const auto verb = sql.substr(0, sql.find(' '));
+        const bool one_row = (verb == "INSERT" && sql.find(" VALUES ") != std::string::npos &&
+                              sql.find("DO UPDATE") == std::string::npos) ||
+                             ((verb == "UPDATE" || verb == "DELETE") && sql.find("WHERE id = ?") != std::string::npos);
+        if (!one_row) continue;
+        ++writes;
+        auto code = db.prepare("EXPLAIN " + sql);
+        while (code.step())
+            if (code.text(1) == "OpenEphemeral") builds.push_back(sql);
+    }
+    CHECK(writes >= 15);
+    CHECK(builds == std::vector<std::string>{});
+
+    static const std::regex long_in_list(R"(CHECK\s*\(\s*\w+\s+IN\s*\([^)]*,[^)]*,)", std::regex::icase);
+    auto tables = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table'");
+    std::size_t checked = 0;
+    while (tables.step()) {
+        INFO("table " << tables.text(0) << ": " << tables.text(1));
+        CHECK_FALSE(std::regex_search(tables.text(1), long_in_list));
+        ++checked;
+    }
+    CHECK(checked >= 10);
+
+    // The constraints still refuse what they refused.
+    CHECK_THROWS_AS(db.exec("INSERT INTO inbox (dedupe_key, source, event, payload, received_at, state) "
+                            "VALUES ('k', 'webhook', 'x', '{}', 1, 'bogus')"),
+                    storage_error);
+    CHECK_THROWS_AS(db.exec("INSERT INTO review (reason, severity, summary, created_at, updated_at) "
+                            "VALUES ('r', 'urgent', 's', 1, 1)"),
+                    storage_error);
+    CHECK_NOTHROW(db.exec("INSERT INTO review (reason, severity, summary, created_at, updated_at) "
+                          "VALUES ('r', 'critical', 's', 1, 1)"));
+    auto ok = db.prepare("PRAGMA integrity_check");
+    REQUIRE(ok.step());
+    CHECK(ok.text(0) == "ok");
+}
+
 }  // namespace ORDERFLOW_TEST_FILE
