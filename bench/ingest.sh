@@ -79,7 +79,7 @@ failures=0
 run_wrk() {
   local name=$1 pid=$2 port=$3 label=${4:-process}
   local out="$work/wrk-$name.txt" c0 c1 t0
-  echo "   load before: $(loadavg)"
+  echo "   load before: $(loadavg); dirty and in writeback: $(awk '/^(Dirty|Writeback):/ {kb += $2} END {print kb}' /proc/meminfo) kB"
   local perf_pid=''
   if [ -n "${PERF_DIR:-}" ] && [ "$name" != nginx ] && [ "$name" != node-red ]; then
     mkdir -p "$PERF_DIR"
