@@ -322,36 +322,26 @@ private:
         if (at_end()) return fail_at(line, column, "unterminated escape sequence at end of input");
         char c = peek();
         advance();
-        switch (c) {
-            case '"': out.push_back('"'); return true;
-            case '\\': out.push_back('\\'); return true;
-            case '/': out.push_back('/'); return true;
-            case 'b': out.push_back('\b'); return true;
-            case 'f': out.push_back('\f'); return true;
-            case 'n': out.push_back('\n'); return true;
-            case 'r': out.push_back('\r'); return true;
-            case 't': out.push_back('\t'); return true;
-            case 'u': {
-                auto cp = read_hex4();
-                if (!cp) return fail_at(line, column, "expected four hex digits after \\u");
-                if (*cp >= 0xDC00 && *cp <= 0xDFFF) return fail_at(line, column, "unpaired UTF-16 low surrogate in \\u escape");
-                if (*cp >= 0xD800 && *cp <= 0xDBFF) {
-                    if (text_.substr(pos_, 2) != "\\u") return fail_at(line, column, "expected a \\u low surrogate after a high surrogate");
-                    advance();
-                    advance();
-                    auto low = read_hex4();
-                    if (!low || *low < 0xDC00 || *low > 0xDFFF) {
-                        return fail_at(line, column, "expected a \\u low surrogate after a high surrogate");
-                    }
-                    *cp = 0x10000 + ((*cp - 0xD800) << 10) + (*low - 0xDC00);
-                }
-                detail::append_utf8(out, *cp);
-                return true;
-            }
-            default:
-                return fail_at(line, column, "unknown escape sequence '\\" + std::string(1, c) +
-                                                 "'; expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX");
+        if (append_simple_escape(out, c)) return true;
+        if (c != 'u') {
+            return fail_at(line, column, "unknown escape sequence '\\" + std::string(1, c) +
+                                             "'; expected one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX");
         }
+        auto cp = read_hex4();
+        if (!cp) return fail_at(line, column, "expected four hex digits after \\u");
+        if (*cp >= 0xDC00 && *cp <= 0xDFFF) return fail_at(line, column, "unpaired UTF-16 low surrogate in \\u escape");
+        if (*cp >= 0xD800 && *cp <= 0xDBFF) {
+            if (text_.substr(pos_, 2) != "\\u") return fail_at(line, column, "expected a \\u low surrogate after a high surrogate");
+            advance();
+            advance();
+            auto low = read_hex4();
+            if (!low || *low < 0xDC00 || *low > 0xDFFF) {
+                return fail_at(line, column, "expected a \\u low surrogate after a high surrogate");
+            }
+            *cp = 0x10000 + ((*cp - 0xD800) << 10) + (*low - 0xDC00);
+        }
+        detail::append_utf8(out, *cp);
+        return true;
     }
 
     bool parse_number(nlohmann::json& out) {

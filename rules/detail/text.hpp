@@ -3,6 +3,8 @@
 // conditions use (a numeric string equals the number it spells).
 #pragma once
 
+#include "common/json_text.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -18,8 +20,8 @@ namespace orderflow::rules::detail {
 void fold(std::string_view text, std::string& out);
 std::string fold(std::string_view text);
 
-// Appends the UTF-8 encoding of a Unicode scalar value.
-void append_utf8(std::string& out, std::uint32_t cp);
+// A code point as UTF-8 (common/json_text.hpp).
+using orderflow::append_utf8;
 
 // True when the text is only spaces (ASCII whitespace or U+3000).
 bool is_blank(std::string_view text);

@@ -11,40 +11,12 @@
 // would.
 #include "common/json_limits.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
+#include "tests/tikapi/json_identical.hpp"
 #include "tikapi/detail/json_reader.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <cstring>
-
-namespace {
-
 using json = nlohmann::json;
-
-bool same(const json& a, const json& b) {
-    if (a.type() != b.type()) return false;
-    switch (a.type()) {
-        case json::value_t::object: {
-            if (a.size() != b.size()) return false;
-            for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
-                if (ia.key() != ib.key() || !same(*ia, *ib)) return false;
-            return true;
-        }
-        case json::value_t::array: {
-            if (a.size() != b.size()) return false;
-            for (std::size_t i = 0; i < a.size(); ++i)
-                if (!same(a[i], b[i])) return false;
-            return true;
-        }
-        case json::value_t::number_float: {
-            const double x = a.get<double>(), y = b.get<double>();
-            return std::memcmp(&x, &y, sizeof x) == 0;
-        }
-        default: return a == b;
-    }
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace orderflow;
@@ -60,6 +32,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const json theirs = json::parse(text, nullptr, false);
     ORDERFLOW_FUZZ_CHECK(read == !theirs.is_discarded());
-    if (read) ORDERFLOW_FUZZ_CHECK(same(mine, theirs));
+    if (read) ORDERFLOW_FUZZ_CHECK(testing::json_identical(mine, theirs));
     return 0;
 }

@@ -1,9 +1,9 @@
 // The webhook's JSON reader (tikapi/detail/json_reader.hpp) against
 // nlohmann's parser: for every text, both accept or both refuse, and what
-// they accept is the same value with the same types (nlohmann's == calls
-// 0 and 0u equal; parse_webhook's callers ask is_number_unsigned()).
+// they accept is the same value with the same types (json_identical.hpp).
 #include "tikapi/detail/json_reader.hpp"
 #include "tikapi/webhook.hpp"
+#include "tests/tikapi/json_identical.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -20,30 +20,6 @@ using orderflow::tikapi::detail::read_json;
 
 namespace {
 
-bool same(const json& a, const json& b) {
-    if (a.type() != b.type()) return false;
-    switch (a.type()) {
-        case json::value_t::object: {
-            if (a.size() != b.size()) return false;
-            for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
-                if (ia.key() != ib.key() || !same(*ia, *ib)) return false;
-            return true;
-        }
-        case json::value_t::array: {
-            if (a.size() != b.size()) return false;
-            for (std::size_t i = 0; i < a.size(); ++i)
-                if (!same(a[i], b[i])) return false;
-            return true;
-        }
-        case json::value_t::number_float: {
-            // Bit for bit: 0.0 and -0.0 differ here, as NaN cannot occur.
-            const double x = a.get<double>(), y = b.get<double>();
-            return std::memcmp(&x, &y, sizeof x) == 0;
-        }
-        default: return a == b;
-    }
-}
-
 // Empty when the reader agrees with nlohmann on `text`, else what differs.
 std::string disagreement(const std::string& text) {
     const json expected = json::parse(text, nullptr, false);
@@ -52,7 +28,7 @@ std::string disagreement(const std::string& text) {
     if (expected.is_discarded() != !read)
         return std::string(read ? "the reader accepts" : "the reader refuses") + " what nlohmann " +
                (read ? "refuses" : "accepts");
-    if (read && !same(expected, got)) return "values differ: nlohmann " + expected.dump() + ", reader " + got.dump();
+    if (read && !orderflow::testing::json_identical(expected, got)) return "values differ: nlohmann " + expected.dump() + ", reader " + got.dump();
     return {};
 }
 
