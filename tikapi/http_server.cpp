@@ -28,6 +28,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/read_size.hpp>
 
@@ -556,10 +557,12 @@ asio::awaitable<void> http_server::impl::serve(std::shared_ptr<impl> self, std::
     // it, and its strings keep their capacity, so a keep-alive client's
     // requests cost no allocation for their method, target and headers.
     http_request request;
-    std::string head;   // the answer's status line and headers, reused likewise
+    std::string answer_head;   // the answer's status line and headers, reused likewise
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
         // For send_answer's write at once: a full send buffer then says
-        // would_block instead of blocking the thread.
+        // would_block instead of blocking the thread. So a synchronous
+        // operation on this socket gets would_block too; the session makes
+        // none other (Asio's and Beast's asynchronous ones ignore the flag).
         error_code ignored;
         lowest.socket().non_blocking(true, ignored);
     }
@@ -612,8 +615,8 @@ asio::awaitable<void> http_server::impl::serve(std::shared_ptr<impl> self, std::
             if (in_header && parser.is_header_done()) {
                 in_header = false;
                 self->set_waiting(id, false);
-                const auto& head = parser.get();
-                if (static_cast<std::size_t>(std::distance(head.begin(), head.end())) > options.max_header_count) {
+                const auto& fields = parser.get();
+                if (static_cast<std::size_t>(std::distance(fields.begin(), fields.end())) > options.max_header_count) {
                     too_many_fields = true;
                     break;
                 }
@@ -703,9 +706,20 @@ asio::awaitable<void> http_server::impl::serve(std::shared_ptr<impl> self, std::
         // A request in flight when stop() came still gets its answer (an
         // acknowledged webhook must not look lost), then the connection closes.
         const bool keep = keep_alive && !self->stopped;
-        const bool sent = co_await send_answer(*stream, head, response, keep, request.method == "HEAD", options.read_timeout);
+        const bool sent = co_await send_answer(*stream, answer_head, response, keep, request.method == "HEAD", options.read_timeout);
         self->set_busy(id, false);
         if (!sent || !keep) break;
+        // Headers a handler chose (the console's session cookie, say) are not
+        // kept in memory while the connection idles, as the body is not.
+        if (!response.headers.empty()) std::string().swap(answer_head);
+        if (buffer.size() > 0) {
+            // More requests of this client are already here. An answer
+            // written at once made no trip through the event loop, so one
+            // is made before the next request: a client that pipelines
+            // hundreds of requests does not hold the other connections up.
+            const auto ex = co_await asio::this_coro::executor;
+            co_await asio::post(ex, asio::use_awaitable);
+        }
     }
     error_code ignored;
     lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);

@@ -452,7 +452,9 @@ CREATE INDEX inbox_finished ON inbox (finished_at) WHERE finished_at > 0;
 // the new text, then RESET, which turns it off and reloads this connection's
 // schema; the table created and dropped last changes the schema cookie, so
 // every other connection reloads its own. replace() leaves a text that has
-// the new form already as it is.
+// the new form already as it is. Last, a check: should a table's text not
+// have matched, the migration fails ("CHECK constraint failed:
+// constraints_said_with_or") and the database stays at version 17.
 constexpr std::string_view v18 = R"sql(
 PRAGMA writable_schema = ON;
 UPDATE sqlite_master SET sql = replace(sql, 'CHECK (state IN (''pending'', ''done'', ''ignored'', ''failed''))',
@@ -474,6 +476,10 @@ UPDATE sqlite_master SET sql = replace(sql, 'CHECK (state IN (''pending'', ''sen
 PRAGMA writable_schema = RESET;
 CREATE TABLE schema_edited (x INTEGER);
 DROP TABLE schema_edited;
+CREATE TEMP TABLE migration_18 (constraints_said_with_or INTEGER CHECK (constraints_said_with_or));
+INSERT INTO migration_18 SELECT NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table'
+    AND name IN ('inbox', 'outbox', 'review', 'notifications') AND sql LIKE '% IN (%');
+DROP TABLE migration_18;
 )sql";
 
 constexpr std::string_view list[] = {

@@ -6,6 +6,7 @@
 #include "tests/storage/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 
 #include <stdexcept>
 
@@ -593,6 +594,36 @@ TEST_CASE("Migration 17 leaves pending events out of inbox_finished, and the act
     REQUIRE(s.add_event(make_event("later")));
     s.finish_event(3, "done", "matched:r1", 600);
     CHECK(s.activity_since(0).events_processed == 2);
+}
+
+// Migration 18 rewrites each CHECK by its exact text; a database whose text
+// differs (edited by hand, say) must not reach version 18 with the slow form
+// left in place.
+TEST_CASE("Migration 18 fails, leaving version 17, when a constraint is not in the text it rewrites", "[store][migration]") {
+    temp_dir dir;
+    {
+        auto db = database::open(dir / "orderflow.db");
+        db.exec(R"sql(
+            PRAGMA writable_schema = ON;
+            UPDATE sqlite_master SET sql = replace(sql,
+                'CHECK (state = ''pending'' OR state = ''done'' OR state = ''ignored'' OR state = ''failed'')',
+                'CHECK (state IN (''pending'',''done'',''ignored'',''failed''))')
+                WHERE type = 'table' AND name = 'inbox';
+            PRAGMA writable_schema = RESET;
+            PRAGMA user_version = 17;
+        )sql");
+    }
+    CHECK_THROWS_WITH(database::open(dir / "orderflow.db"),
+                      Catch::Contains("migration 18 failed, the database stays at version 17") &&
+                          Catch::Contains("constraints_said_with_or"));
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open_v2((dir / "orderflow.db").c_str(), &raw, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    sqlite3_stmt* version = nullptr;
+    REQUIRE(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &version, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_step(version) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(version, 0) == 17);
+    sqlite3_finalize(version);
+    sqlite3_close(raw);
 }
 
 TEST_CASE("Migration 10 counts the inbox and outbox rows already stored", "[store][migration]") {
