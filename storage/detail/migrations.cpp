@@ -443,7 +443,7 @@ CREATE INDEX inbox_finished ON inbox (finished_at) WHERE finished_at > 0;
 // with OR. SQLite tests `x IN (a, b, c)` against constants with a temporary
 // b-tree that it builds each time the statement runs: a temporary database
 // opened, a page zeroed and a table created for every webhook's INSERT and
-// every state change, over half of the inbox writer's instructions per row
+// every state change, about 40% of the inbox writer's instructions per row
 // (bench/README.md, "Twelfth round"). Two values or fewer, and OR, it
 // compares in place. Each constraint means what it meant, every stored row
 // meets it, and a CHECK is no part of the file format, so the stored SQL is

@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <sodium.h>
 
 #include <array>
 #include <cstring>
@@ -72,13 +73,9 @@ std::string hmac_sha256_hex(std::string_view key, std::initializer_list<std::str
     std::array<unsigned char, digest_size> mac;
     digest(ctx, pad.data(), {std::string_view(reinterpret_cast<const char*>(inner.data()), inner.size())}, mac.data());
 
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out(digest_size * 2, '\0');
-    for (std::size_t i = 0; i < digest_size; ++i) {
-        out[2 * i] = hex[mac[i] >> 4];
-        out[2 * i + 1] = hex[mac[i] & 0x0f];
-    }
-    return out;
+    char hex[digest_size * 2 + 1];
+    sodium_bin2hex(hex, sizeof hex, mac.data(), mac.size());
+    return std::string(hex, digest_size * 2);
 }
 
 }  // namespace orderflow::tikapi::detail

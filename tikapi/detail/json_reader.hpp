@@ -6,8 +6,8 @@
 // nor uint64 becomes a double, a number too large for a double is refused,
 // and a NUL byte after the value ends the text: what follows it is ignored).
 // It reads in one pass and copies each string's plain runs whole, where
-// nlohmann's lexer handles the text a character at a time: it was two thirds
-// of a webhook's parse (bench/README.md, "Twelfth round").
+// nlohmann's lexer handles the text a character at a time: it was about three
+// quarters of nlohmann's parse of a webhook (bench/README.md, "Twelfth round").
 //
 // tests/tikapi/json_reader_test.cpp and tests/fuzz/json_fuzz.cpp compare it
 // with nlohmann's parser, value for value and type for type.
