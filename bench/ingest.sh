@@ -17,6 +17,10 @@
 # environment: DURATION=5 (seconds per wrk run; not SECONDS, bash's own clock),
 #   THREADS=1 CONNECTIONS=32 WEBHOOKS=200000 REDELIVERY_SHARE=0.05 ORDERS=50000
 #   DRAIN_LIMIT=120 (seconds system 4 may take to process what it stored)
+#   WARMUP=5 (seconds of wrk against nginx and Node-RED before their measured
+#     run, not counted: Node-RED's JavaScript is compiled while it runs, and
+#     a cold flow measures its compiler, not its flow; orderflowd is compiled
+#     ahead of time and is measured cold, on a fresh database; 0: none)
 #   SYSTEMS="1 2 3 4" (which to run: SYSTEMS=3 DURATION=15 for comparing two builds of orderflowd)
 #   KEEP=1 keeps the temporary folder (logs, databases)
 #   PERF_DIR=DIR records orderflowd's profile during each of its wrk runs
@@ -35,6 +39,7 @@ redelivery_share=${REDELIVERY_SHARE:-0.05}
 orders=${ORDERS:-50000}
 drain_limit=${DRAIN_LIMIT:-120}
 systems=${SYSTEMS:-1 2 3 4}
+warmup=${WARMUP:-5}
 node_red_dir=${XDG_CACHE_HOME:-$HOME/.cache}/orderflow-bench/node-red
 
 for b in orderflowd orderflowctl orderflow-sandbox; do
@@ -110,6 +115,26 @@ run_wrk() {
   fi
 }
 
+# warm_up NAME PORT: WARMUP seconds of the same load, not counted. The
+# stream starts over in the measured run, so Node-RED has seen its ids:
+# each is then one Set lookup instead of a lookup and an insert.
+warm_up() {
+  local name=$1 port=$2 out="$work/wrk-$1-warmup.txt"
+  [ "$warmup" -gt 0 ] || return 0
+  wrk -t"$threads" -c"$connections" -d"${warmup}s" -s "$work/stream.lua" \
+    "http://127.0.0.1:$port/webhooks/tiktok" -- "$work/stream.txt" /webhooks/tiktok > "$out" 2>&1 ||
+    { cat "$out"; echo "wrk failed (warm-up)" >&2; exit 1; }
+  eval "$(tools wrk-result "$out")"
+  awk -v n="$w_completed" -v us="$w_duration_us" -v s="$warmup" \
+    'BEGIN {printf "   warm-up: %d s, %.0f requests/s (not counted)\n", s, n / (us / 1e6)}'
+}
+
+# commit_times DIR: the inbox's group commits during the run, from the
+# daemon's metrics (a p99 far above the p50 is one stalled commit, or not).
+commit_times() {
+  "$bin/orderflowctl" metrics --config "$1/orderflow.json" 2> /dev/null | tools commit-times || true
+}
+
 # settle DB: after wrk stops, requests still in flight are committed; wait
 # until the inbox stops growing (1 s unchanged, at most 15 s).
 settle() {
@@ -157,6 +182,7 @@ nginx_pid=$!; started "$nginx_pid"
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$nginx_port/" && break; sleep 0.1; done
 nginx_worker=$(pgrep -P "$nginx_pid" | head -1 || true)
 [ -n "$nginx_worker" ] || { echo "nginx did not start:" >&2; cat "$work/nginx/stderr.log" "$work/nginx/error.log" >&2 2>/dev/null; exit 1; }
+warm_up nginx "$nginx_port"
 run_wrk nginx "$nginx_worker" "$nginx_port" "the worker"
 stop_pid "$nginx_pid"
 fi
@@ -206,6 +232,7 @@ for _ in $(seq 300); do
 done
 [ "$nr_status" = 401 ] || { echo "Node-RED did not answer a bad signature with 401 (got $nr_status):" >&2; cat "$work/node-red/node-red.log" >&2; exit 1; }
 echo "   a bad signature is answered 401"
+warm_up node-red "$nr_port"
 run_wrk node-red "$nr_pid" "$nr_port" "node"
 stop_pid "$nr_pid"
 fi
@@ -220,6 +247,7 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: 00' -
 [ "$status" = 401 ] || { echo "orderflowd answered a bad signature with $status, not 401" >&2; exit 1; }
 echo "   a bad signature is answered 401"
 run_wrk orderflowd-ingest "$daemon_pid" "$webhook_port" "orderflowd"
+commit_times "$d3"
 settle "$d3/orderflow.db"
 ack_check "$d3/orderflow.db"
 stop_pid "$daemon_pid"
@@ -235,6 +263,7 @@ start_daemon "$d4"
 echo "   order ids of the stream: $orders orders created in the sandbox first (POST /control/orders, AWAITING_SHIPMENT)"
 t0=$(date +%s.%N); cpu0=$(cpu_ticks "$daemon_pid")
 run_wrk orderflowd-full "$daemon_pid" "$webhook_port" "orderflowd"
+commit_times "$d4"
 during=$(sqlite3 -readonly "$d4/orderflow.db" "SELECT count(*) FROM inbox WHERE source = 'webhook' AND state IN ('done','ignored','failed')")
 settle "$d4/orderflow.db"
 stored=$(sqlite3 -readonly "$d4/orderflow.db" "SELECT count(*) FROM inbox WHERE source = 'webhook'")

@@ -383,6 +383,36 @@ def calls(port, limit):
         sys.exit(3)
 
 
+def commit_times(text):
+    """The inbox's group commits from `orderflowctl metrics` (Prometheus text on
+    stdin): how many, their mean, how many were slow, and the bucket of the
+    slowest. A wrk p99 far above the rest of the run comes from one stalled
+    commit (wrk's latency correction counts the requests a stall held back),
+    and this line says whether the stall was the commit's (the disk's fsync)."""
+    name = "orderflow_inbox_commit_seconds"
+    buckets, total, count = [], 0.0, 0
+    for line in text.splitlines():
+        if line.startswith(name + "_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), int(float(line.rsplit(" ", 1)[1]))))
+        elif line.startswith(name + "_sum"):
+            total = float(line.rsplit(" ", 1)[1])
+        elif line.startswith(name + "_count"):
+            count = int(float(line.rsplit(" ", 1)[1]))
+    if count == 0:
+        print("   inbox commits: none in the metrics")
+        return
+    def over(bound):  # commits above `bound` seconds (a bucket bound)
+        return count - next(n for le, n in buckets if le >= bound)
+    slowest_lo, slowest_hi = 0.0, buckets[0][0]
+    for (lo, below), (hi, upto) in zip([(0.0, 0)] + buckets, buckets):
+        if upto > below:
+            slowest_lo, slowest_hi = lo, hi
+    hi_text = "above" if slowest_hi == float("inf") else f"{slowest_hi * 1000:g} ms"
+    print(f"   inbox commits: {count} (mean {total / count * 1000:.2f} ms); over 10 ms: {over(0.01)}, over 50 ms: {over(0.05)}; "
+          f"the slowest between {slowest_lo * 1000:g} ms and {hi_text}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -431,6 +461,7 @@ def main():
     c = sub.add_parser("calls")
     c.add_argument("port", type=int)
     c.add_argument("--limit", type=int, default=50)
+    sub.add_parser("commit-times", help="read `orderflowctl metrics` on stdin")
     args = p.parse_args()
     if args.cmd == "free-port":
         free_port()
@@ -450,6 +481,8 @@ def main():
         deliver(args)
     elif args.cmd == "calls":
         calls(args.port, args.limit)
+    elif args.cmd == "commit-times":
+        commit_times(sys.stdin.read())
 
 
 if __name__ == "__main__":

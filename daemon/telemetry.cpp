@@ -34,6 +34,9 @@ const std::vector<family_spec>& specs() {
          "unavailable (storage down, 503), other_shop.", {}},
         {"orderflow_webhook_ack_seconds", kind::histogram,
          "From a webhook's request read to its answer (signature check, parse, commit).", fast_bounds},
+        {"orderflow_inbox_commit_seconds", kind::histogram,
+         "One group commit of webhooks to the inbox: the wait for the write lock, the writes and the WAL's fsync "
+         "(every webhook of the batch waits for it before its answer).", fast_bounds},
         {"orderflow_tracking_submissions_total", kind::counter,
          "Tracking submissions on POST /v1/tracking, by result: accepted, duplicate, invalid, unavailable.", {}},
         {"orderflow_events_processed_total", kind::counter,

@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "common/thread_name.hpp"
 #include "daemon/storage_watch.hpp"
+#include "daemon/telemetry.hpp"
 #include "storage/checkpointer.hpp"
 
 #include <boost/asio/associated_executor.hpp>
@@ -32,8 +33,11 @@ asio::any_io_executor tracked(const asio::any_io_executor& ex) {
 }  // namespace
 
 inbox_writer::inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout,
-                           storage::checkpointer* checkpoints)
-    : ctx_(std::move(ctx)), watch_(watch) {
+                           storage::checkpointer* checkpoints, std::chrono::milliseconds slow_commit)
+    : ctx_(std::move(ctx)),
+      watch_(watch),
+      commit_time_(telemetry::timing("orderflow_inbox_commit_seconds")),
+      slow_commit_(slow_commit) {
     db_ = std::make_unique<storage::database>(storage::database::open(ctx_.db.path(), storage::database::wal_writes::gathered));
     db_->set_busy_timeout(busy_timeout);
     if (checkpoints) checkpoints->serve(*db_);
@@ -101,7 +105,9 @@ void inbox_writer::run() {
             batch.swap(queue_);
         }
         bool file_lost = false;
+        const auto started = std::chrono::steady_clock::now();
         const auto outcomes = commit(batch, file_lost);
+        if (!file_lost) observe_commit(std::chrono::steady_clock::now() - started, batch.size());
         if (file_lost) {
             // The watch raises the alarm on the event loop (posted first, so
             // a caller there hears unavailable only after it is raised).
@@ -109,6 +115,30 @@ void inbox_writer::run() {
         }
         answer(batch, outcomes);
     }
+}
+
+// A commit's time is what every webhook of its batch waited before its
+// answer could go: the write lock, the writes, and above all the WAL's fsync,
+// which on a busy or failing disk can take seconds (TikTok gives up on an
+// answer after 3 s and delivers the webhook again). A slow one is told, at
+// most once a minute, with how many others were slow since the last line.
+void inbox_writer::observe_commit(std::chrono::steady_clock::duration took, std::size_t webhooks) {
+    commit_time_.observe(std::chrono::duration<double>(took).count());
+    if (took < slow_commit_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (slow_logged_ != std::chrono::steady_clock::time_point{} && now - slow_logged_ < std::chrono::minutes(1)) {
+        ++slow_unlogged_;
+        return;
+    }
+    log::warn("inbox_commit_slow",
+              {{"ms", std::chrono::duration_cast<std::chrono::milliseconds>(took).count()},
+               {"webhooks", webhooks},
+               {"slow_since_last_line", slow_unlogged_},
+               {"advice", "webhooks wait for this commit before their 200 (TikTok gives up after 3 s and delivers them again); "
+                          "the time is mostly the disk making the write durable (fsync): check the disk and what else writes to it "
+                          "(iostat -x, the host's storage), and orderflow_inbox_commit_seconds"}});
+    slow_logged_ = now;
+    slow_unlogged_ = 0;
 }
 
 // One post per caller's executor for the whole batch (in the daemon, all of

@@ -35,6 +35,9 @@ class checkpointer;
 namespace orderflow::daemon {
 
 class storage_watch;
+namespace telemetry {
+class histogram;
+}
 
 enum class write_outcome { inserted, duplicate, unavailable };
 
@@ -44,9 +47,12 @@ public:
     // thread. busy_timeout: how long a commit waits for another
     // connection's write lock before its events are answered unavailable.
     // checkpoints: when given, it checkpoints this connection's WAL on its
-    // own thread, so a batch never waits for a checkpoint.
+    // own thread, so a batch never waits for a checkpoint. slow_commit: a
+    // commit that takes this long (the wait for the write lock, the writes
+    // and the WAL's fsync) is logged as inbox_commit_slow, at most once a
+    // minute; every commit's time is in orderflow_inbox_commit_seconds.
     inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout = std::chrono::seconds(5),
-                 storage::checkpointer* checkpoints = nullptr);
+                 storage::checkpointer* checkpoints = nullptr, std::chrono::milliseconds slow_commit = std::chrono::seconds(1));
     ~inbox_writer();   // stop()
     inbox_writer(const inbox_writer&) = delete;
     inbox_writer& operator=(const inbox_writer&) = delete;
@@ -84,6 +90,7 @@ private:
     void run();
     std::vector<write_outcome> commit(const std::vector<pending>& batch, bool& file_lost);
     void answer(std::vector<pending>& batch, const std::vector<write_outcome>& outcomes);
+    void observe_commit(std::chrono::steady_clock::duration took, std::size_t webhooks);
 
     context ctx_;
     storage_watch& watch_;
@@ -94,6 +101,12 @@ private:
     std::vector<pending> queue_;
     bool stopping_ = false;
     std::atomic<std::uint64_t> commits_{0}, committed_events_{0};
+    telemetry::histogram& commit_time_;
+    // inbox_commit_slow: the threshold, when the last line went, and the
+    // slow commits since then (touched on the writer thread only).
+    std::chrono::milliseconds slow_commit_;
+    std::chrono::steady_clock::time_point slow_logged_{};
+    long slow_unlogged_ = 0;
     std::thread thread_;
 };
 

@@ -6,6 +6,7 @@
 #include "daemon/ingress/inbox_writer.hpp"
 
 #include "daemon/storage_watch.hpp"
+#include "daemon/telemetry.hpp"
 #include "tests/daemon/runtime_support.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -46,7 +47,8 @@ std::size_t inbox_size(runtime_env& env) { return env.store.recent_events(100).s
 
 // The writer and what it needs, on runtime_env.
 struct writer_env {
-    explicit writer_env(std::chrono::milliseconds busy_timeout = 5s) : writer(env.ctx, watch, busy_timeout) {}
+    explicit writer_env(std::chrono::milliseconds busy_timeout = 5s, std::chrono::milliseconds slow_commit = 1s)
+        : writer(env.ctx, watch, busy_timeout, nullptr, slow_commit) {}
     runtime_env env;
     storage_watch watch{env.ctx, *env.desk, env.sup, {}};
     inbox_writer writer;
@@ -157,6 +159,50 @@ TEST_CASE("When the database refuses the write every writer in the batch hears u
     CHECK(inbox_size(w.env) == 0);
     CHECK(w.enqueue("tts:a") == write_outcome::inserted);
     CHECK(w.writer.add_now({webhook_event("poll:c", w.env.now)}) == 1);
+}
+
+TEST_CASE("Every commit's time is in orderflow_inbox_commit_seconds and a slow one is logged once a minute with what waited", "[inbox_writer]") {
+    auto& histogram = telemetry::timing("orderflow_inbox_commit_seconds");
+    const auto before = histogram.count();
+    // Commits above 100 ms so far (the registry is the process's).
+    auto above_100ms = [&] {
+        std::uint64_t n = 0;
+        const auto& bounds = histogram.bounds();
+        for (std::size_t i = 0; i <= bounds.size(); ++i)
+            if (i == bounds.size() || bounds[i] > 0.1) n += histogram.in_bucket(i);
+        return n;
+    };
+    const auto slow_before = above_100ms();
+    writer_env w(30s, 100ms);
+    CHECK(w.enqueue("tts:quick") == write_outcome::inserted);
+    CHECK(histogram.count() == before + 1);
+
+    // Another connection holds the write lock for longer than the
+    // threshold: the commit waits for it, as it would for a slow fsync.
+    auto slow_commit = [&](const std::string& key) {
+        auto other = storage::database::open(w.env.db.path());
+        other.exec("BEGIN IMMEDIATE");
+        std::optional<write_outcome> got;
+        asio::co_spawn(w.env.io, [&]() -> asio::awaitable<void> { got = co_await w.writer.enqueue(webhook_event(key, w.env.now)); },
+                       asio::detached);
+        w.env.run_for(250ms);
+        REQUIRE_FALSE(got.has_value());
+        other.exec("ROLLBACK");
+        REQUIRE(w.env.run_until([&] { return got.has_value(); }));
+        CHECK(*got == write_outcome::inserted);
+    };
+    orderflow::testing::log_capture logs;
+    slow_commit("tts:slow-1");
+    slow_commit("tts:slow-2");   // within the minute: counted, not logged
+    const auto lines = orderflow::testing::log_lines(logs.finish(), "inbox_commit_slow");
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["level"] == "warn");
+    CHECK(lines[0]["ms"].get<long>() >= 200);
+    CHECK(lines[0]["webhooks"] == 1);
+    CHECK(lines[0]["slow_since_last_line"] == 0);
+    CHECK_THAT(lines[0]["advice"].get<std::string>(), Catch::Contains("fsync"));
+    CHECK(histogram.count() == before + 3);
+    CHECK(above_100ms() == slow_before + 2);   // the quick one is not among them
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
