@@ -593,7 +593,7 @@ asio::awaitable<void> http_server::impl::serve(std::shared_ptr<impl> self, std::
         // read (a webhook does) costs no further trip through the event loop,
         // where Beast's async_read_header and async_read post their
         // completion even when there is nothing left to read
-        // (bench/README.md, "Eleventh round"). The header must be in by
+        // (bench/ingest-history.md, "Eleventh round"). The header must be in by
         // header_deadline, the body within read_timeout after the header.
         error_code ec;
         bool in_header = true;

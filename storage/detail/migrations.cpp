@@ -432,8 +432,8 @@ ALTER TABLE inbox ADD COLUMN change_key TEXT NOT NULL DEFAULT '';
 // when the event finished. Every statement that reads through the index asks
 // for finished_at > 0 (store::activity_since, store::rule_coverage, the retention
 // purge). Measured: the inbox writer's CPU per webhook 14.3-15.4 µs before,
-// 13.2-13.5 after; bytes written 4.4 KB before, 3.8 KB after (bench/README.md,
-// "Eleventh round").
+// 13.2-13.5 after; bytes written 4.4 KB before, 3.8 KB after
+// (bench/ingest-history.md, "Eleventh round").
 constexpr std::string_view v17 = R"sql(
 DROP INDEX inbox_finished;
 CREATE INDEX inbox_finished ON inbox (finished_at) WHERE finished_at > 0;
