@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <fstream>
 
 namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
 
@@ -86,6 +87,7 @@ TEST_CASE("GET /metrics counts a real order flow in counters and histograms that
     CHECK(sample(text, R"(orderflow_events_processed_total{outcome="done"})") >= 2);
     CHECK(sample(text, R"(orderflow_event_to_action_seconds_count)") == 1);
     CHECK(sample(text, R"(orderflow_webhook_ack_seconds_bucket{le="+Inf"})") >= 3);
+    CHECK(sample(text, R"(orderflow_inbox_commit_seconds_bucket{le="+Inf"})") >= 2);   // the two accepted webhooks' commits
     CHECK_THAT(text, Catch::Contains("orderflow_tiktok_calls_total{api=\"/customer_service/202309/conversations/{id}/messages\",code=\"0\"} 1\n"));
     CHECK_THAT(text, Catch::Contains("orderflow_tiktok_call_seconds_bucket{api="));
     CHECK(sample(text, "orderflow_authorized") == 1);
@@ -114,6 +116,46 @@ TEST_CASE("GET /metrics counts a real order flow in counters and histograms that
     CHECK_THAT(ready.body, Catch::Contains("ok   authorized"));
     CHECK_THAT(ready.body, Catch::Contains("ok   loops"));
     CHECK_THAT(ready.body, Catch::Contains("ok   rules: 1 rule(s) in force"));
+}
+
+// The alert rules docs/operations.md gives operators load in promtool, and
+// the one on the inbox's commits fires when a tenth of them are slow, not
+// when a few are.
+TEST_CASE("The alert rules in docs/operations.md pass promtool and OrderflowDiskSlow fires only on a slow disk", "[integration][operations]") {
+    std::ifstream doc(source_dir() / "docs" / "operations.md");
+    REQUIRE(doc);
+    std::string line, rules;
+    bool after_heading = false, in_block = false;
+    while (std::getline(doc, line)) {
+        if (line == "Alert rules:") after_heading = true;
+        else if (after_heading && !in_block && line == "```yaml") in_block = true;
+        else if (in_block && line == "```") break;
+        else if (in_block) rules += line + "\n";
+    }
+    REQUIRE_THAT(rules, Catch::Contains("alert: OrderflowDiskSlow"));
+    temp_dir dir;
+    write_file(dir / "rules.yml", rules);
+    const auto check = run({"/bin/sh", "-c", "promtool check rules " + (dir / "rules.yml").string()});
+    INFO(check.output);
+    CHECK(check.exit_code == 0);
+
+    // Commits every minute, 100 of them; 20 over 250 ms (fires), or 5 (does not).
+    auto scenario = [](int within_250ms) {
+        return "  - interval: 1m\n"
+               "    input_series:\n"
+               "      - series: 'orderflow_inbox_commit_seconds_count'\n"
+               "        values: '0+100x40'\n"
+               "      - series: 'orderflow_inbox_commit_seconds_bucket{le=\"0.25\"}'\n"
+               "        values: '0+" + std::to_string(within_250ms) + "x40'\n"
+               "    alert_rule_test:\n"
+               "      - eval_time: 30m\n"
+               "        alertname: OrderflowDiskSlow\n"
+               "        exp_alerts: " + std::string(within_250ms < 90 ? "[{exp_labels: {}}]" : "[]") + "\n";
+    };
+    write_file(dir / "test.yml", "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n" + scenario(80) + scenario(95));
+    const auto test = run({"/bin/sh", "-c", "promtool test rules " + (dir / "test.yml").string()});
+    INFO(test.output);
+    CHECK(test.exit_code == 0);
 }
 
 TEST_CASE("The admin endpoints need the token, and /readyz names the check that fails", "[integration][operations]") {
