@@ -119,7 +119,8 @@ run_wrk() {
 # stream starts over in the measured run, so Node-RED has seen its ids:
 # each is then one Set lookup instead of a lookup and an insert.
 warm_up() {
-  local name=$1 port=$2 out="$work/wrk-$1-warmup.txt"
+  local name=$1 port=$2
+  local out="$work/wrk-$name-warmup.txt"
   [ "$warmup" -gt 0 ] || return 0
   wrk -t"$threads" -c"$connections" -d"${warmup}s" -s "$work/stream.lua" \
     "http://127.0.0.1:$port/webhooks/tiktok" -- "$work/stream.txt" /webhooks/tiktok > "$out" 2>&1 ||
@@ -132,7 +133,12 @@ warm_up() {
 # commit_times DIR: the inbox's group commits during the run, from the
 # daemon's metrics (a p99 far above the p50 is one stalled commit, or not).
 commit_times() {
-  "$bin/orderflowctl" metrics --config "$1/orderflow.json" 2> /dev/null | tools commit-times || true
+  local text
+  if text=$("$bin/orderflowctl" metrics --config "$1/orderflow.json" 2>&1); then
+    tools commit-times <<< "$text" || true
+  else
+    echo "   inbox commits: orderflowctl metrics failed: $text"
+  fi
 }
 
 # settle DB: after wrk stops, requests still in flight are committed; wait
@@ -263,8 +269,8 @@ start_daemon "$d4"
 echo "   order ids of the stream: $orders orders created in the sandbox first (POST /control/orders, AWAITING_SHIPMENT)"
 t0=$(date +%s.%N); cpu0=$(cpu_ticks "$daemon_pid")
 run_wrk orderflowd-full "$daemon_pid" "$webhook_port" "orderflowd"
-commit_times "$d4"
 during=$(sqlite3 -readonly "$d4/orderflow.db" "SELECT count(*) FROM inbox WHERE source = 'webhook' AND state IN ('done','ignored','failed')")
+commit_times "$d4"
 settle "$d4/orderflow.db"
 stored=$(sqlite3 -readonly "$d4/orderflow.db" "SELECT count(*) FROM inbox WHERE source = 'webhook'")
 echo "   processing what was stored (at most ${drain_limit} s):"

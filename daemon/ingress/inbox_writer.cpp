@@ -107,7 +107,10 @@ void inbox_writer::run() {
         bool file_lost = false;
         const auto started = std::chrono::steady_clock::now();
         const auto outcomes = commit(batch, file_lost);
-        if (!file_lost) observe_commit(std::chrono::steady_clock::now() - started, batch.size());
+        // A commit that failed (logged as inbox_commit_failed, answered 503)
+        // is not a time the disk took: only commits are timed.
+        const bool committed = !outcomes.empty() && outcomes.front() != write_outcome::unavailable;
+        if (committed) observe_commit(std::chrono::steady_clock::now() - started, batch.size());
         if (file_lost) {
             // The watch raises the alarm on the event loop (posted first, so
             // a caller there hears unavailable only after it is raised).
@@ -117,12 +120,14 @@ void inbox_writer::run() {
     }
 }
 
-// A commit's time is what every webhook of its batch waited before its
-// answer could go: the write lock, the writes, and above all the WAL's fsync,
-// which on a busy or failing disk can take seconds (TikTok gives up on an
-// answer after 3 s and delivers the webhook again). A slow one is told, at
-// most once a minute, with how many others were slow since the last line.
-void inbox_writer::observe_commit(std::chrono::steady_clock::duration took, std::size_t webhooks) {
+// A commit's time is what every webhook (or tracking submission) of its
+// batch waited before its answer could go: the write lock, the writes, the
+// WAL's fsync, which on a busy or failing disk can take seconds (TikTok
+// gives up on an answer after 3 s and delivers the webhook again), and the
+// checkpoint this connection makes itself when the WAL has grown to four
+// times the checkpointer's threshold. A slow one is told, at most once a
+// minute, with how many others were slow since the last line.
+void inbox_writer::observe_commit(std::chrono::steady_clock::duration took, std::size_t waiting) {
     commit_time_.observe(std::chrono::duration<double>(took).count());
     if (took < slow_commit_) return;
     const auto now = std::chrono::steady_clock::now();
@@ -132,7 +137,7 @@ void inbox_writer::observe_commit(std::chrono::steady_clock::duration took, std:
     }
     log::warn("inbox_commit_slow",
               {{"ms", std::chrono::duration_cast<std::chrono::milliseconds>(took).count()},
-               {"webhooks", webhooks},
+               {"waiting", waiting},
                {"slow_since_last_line", slow_unlogged_},
                {"advice", "webhooks wait for this commit before their 200 (TikTok gives up after 3 s and delivers them again); "
                           "the time is mostly the disk making the write durable (fsync): check the disk and what else writes to it "

@@ -50,7 +50,8 @@ public:
     // own thread, so a batch never waits for a checkpoint. slow_commit: a
     // commit that takes this long (the wait for the write lock, the writes
     // and the WAL's fsync) is logged as inbox_commit_slow, at most once a
-    // minute; every commit's time is in orderflow_inbox_commit_seconds.
+    // minute; every commit's time is in orderflow_inbox_commit_seconds
+    // (failed commits are not timed: they are inbox_commit_failed).
     inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout = std::chrono::seconds(5),
                  storage::checkpointer* checkpoints = nullptr, std::chrono::milliseconds slow_commit = std::chrono::seconds(1));
     ~inbox_writer();   // stop()
@@ -90,7 +91,7 @@ private:
     void run();
     std::vector<write_outcome> commit(const std::vector<pending>& batch, bool& file_lost);
     void answer(std::vector<pending>& batch, const std::vector<write_outcome>& outcomes);
-    void observe_commit(std::chrono::steady_clock::duration took, std::size_t webhooks);
+    void observe_commit(std::chrono::steady_clock::duration took, std::size_t waiting);
 
     context ctx_;
     storage_watch& watch_;
