@@ -197,7 +197,7 @@ TEST_CASE("Every commit's time is in orderflow_inbox_commit_seconds and a slow o
     const auto lines = orderflow::testing::log_lines(logs.finish(), "inbox_commit_slow");
     REQUIRE(lines.size() == 1);
     CHECK(lines[0]["level"] == "warn");
-    CHECK(lines[0]["ms"].get<long>() >= 1000);
+    CHECK(lines[0]["ms"].get<long>() >= 500);   // the threshold: the lock was held for about a second
     CHECK(lines[0]["waiting"] == 1);
     CHECK(lines[0]["slow_since_last_line"] == 0);
     CHECK_THAT(lines[0]["advice"].get<std::string>(), Catch::Contains("fsync"));
