@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -50,7 +51,7 @@ public:
     // own thread, so a batch never waits for a checkpoint. slow_commit: a
     // commit that takes this long (the wait for the write lock, the writes
     // and the WAL's fsync) is logged as inbox_commit_slow, at most once a
-    // minute; every commit's time is in orderflow_inbox_commit_seconds
+    // minute of ctx.clock; every commit's time is in orderflow_inbox_commit_seconds
     // (failed commits are not timed: they are inbox_commit_failed).
     inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout = std::chrono::seconds(5),
                  storage::checkpointer* checkpoints = nullptr, std::chrono::milliseconds slow_commit = std::chrono::seconds(1));
@@ -106,7 +107,7 @@ private:
     // inbox_commit_slow: the threshold, when the last line went, and the
     // slow commits since then (touched on the writer thread only).
     std::chrono::milliseconds slow_commit_;
-    std::chrono::steady_clock::time_point slow_logged_{};
+    std::optional<std::int64_t> slow_logged_;   // unix seconds (ctx_.clock())
     long slow_unlogged_ = 0;
     std::thread thread_;
 };

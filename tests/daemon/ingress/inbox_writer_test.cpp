@@ -194,15 +194,26 @@ TEST_CASE("Every commit's time is in orderflow_inbox_commit_seconds and a slow o
     orderflow::testing::log_capture logs;
     slow_commit("tts:slow-1");
     slow_commit("tts:slow-2");   // within the minute: counted, not logged
-    const auto lines = orderflow::testing::log_lines(logs.finish(), "inbox_commit_slow");
+    w.env.now += 59;
+    slow_commit("tts:slow-3");   // still within it
+    auto lines = orderflow::testing::log_lines(logs.finish(), "inbox_commit_slow");
     REQUIRE(lines.size() == 1);
     CHECK(lines[0]["level"] == "warn");
     CHECK(lines[0]["ms"].get<long>() >= 500);   // the threshold: the lock was held for about a second
     CHECK(lines[0]["waiting"] == 1);
     CHECK(lines[0]["slow_since_last_line"] == 0);
     CHECK_THAT(lines[0]["advice"].get<std::string>(), Catch::Contains("fsync"));
-    CHECK(histogram.count() == before + 3);
-    CHECK(above_half_second() >= slow_before + 2);
+    CHECK(histogram.count() == before + 4);
+    CHECK(above_half_second() >= slow_before + 3);
+
+    // A minute after the line, the next slow commit gets one, with the two
+    // held back since.
+    w.env.now += 1;
+    orderflow::testing::log_capture later;
+    slow_commit("tts:slow-4");
+    lines = orderflow::testing::log_lines(later.finish(), "inbox_commit_slow");
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["slow_since_last_line"] == 2);
 }
 
 TEST_CASE("A commit that fails is not timed as the disk's", "[inbox_writer]") {
