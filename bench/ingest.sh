@@ -66,7 +66,8 @@ stop_all_on_exit
 echo "== ingest benchmark: wrk -t$threads -c$connections -d${duration}s, $(nproc) cores, $(date -u +%FT%TZ)"
 if [ "$connections" -gt 32 ]; then
   echo "   note: orderflowd admits 32 connections per client address (max_connections_per_peer, docs/operations.md);"
-  echo "         past that, connections are closed or refused as they come, so systems 3 and 4 measure that churn, not ingest"
+  echo "         past that, each new connection closes the longest-idle one, or gets a 503 when all are busy,"
+  echo "         so systems 3 and 4 measure that churn, not ingest"
 fi
 echo "   wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'), $("$nginx_bin" -v 2>&1 | sed 's/.*: //'), Node-RED $node_red_version on node $(node --version)"
 
