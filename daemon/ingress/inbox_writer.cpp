@@ -130,8 +130,10 @@ void inbox_writer::run() {
 void inbox_writer::observe_commit(std::chrono::steady_clock::duration took, std::size_t waiting) {
     commit_time_.observe(std::chrono::duration<double>(took).count());
     if (took < slow_commit_) return;
-    // The context's clock (unix seconds; a test moves it). A clock set back
-    // lets the next line through rather than holding lines back for longer.
+    // The context's clock (unix seconds; a test moves it between commits),
+    // called here on the writer's thread as the listener calls it on its
+    // own. A clock set back lets the next line through rather than holding
+    // lines back for longer.
     const std::int64_t now = ctx_.clock();
     if (slow_logged_ && now >= *slow_logged_ && now - *slow_logged_ < 60) {
         ++slow_unlogged_;

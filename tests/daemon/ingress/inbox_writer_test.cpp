@@ -176,6 +176,9 @@ TEST_CASE("Every commit's time is in orderflow_inbox_commit_seconds and a slow o
     writer_env w(30s, 500ms);
     CHECK(w.enqueue("tts:quick") == write_outcome::inserted);
     CHECK(histogram.count() == before + 1);
+    // A new minute: should the first commit's fsync have been slow (a busy
+    // CI disk), its line does not hold back the ones below.
+    w.env.now += 60;
 
     // Another connection holds the write lock for twice the threshold: the
     // commit waits for it, as it would for a slow fsync.
@@ -211,9 +214,17 @@ TEST_CASE("Every commit's time is in orderflow_inbox_commit_seconds and a slow o
     w.env.now += 1;
     orderflow::testing::log_capture later;
     slow_commit("tts:slow-4");
+    slow_commit("tts:slow-5");   // held back again, counted from that line
     lines = orderflow::testing::log_lines(later.finish(), "inbox_commit_slow");
     REQUIRE(lines.size() == 1);
     CHECK(lines[0]["slow_since_last_line"] == 2);
+
+    w.env.now += 60;
+    orderflow::testing::log_capture last;
+    slow_commit("tts:slow-6");
+    lines = orderflow::testing::log_lines(last.finish(), "inbox_commit_slow");
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["slow_since_last_line"] == 1);
 }
 
 TEST_CASE("A commit that fails is not timed as the disk's", "[inbox_writer]") {
