@@ -51,8 +51,9 @@ public:
     // own thread, so a batch never waits for a checkpoint. slow_commit: a
     // commit that takes this long (the wait for the write lock, the writes
     // and the WAL's fsync) is logged as inbox_commit_slow, at most once a
-    // minute of ctx.clock; every commit's time is in orderflow_inbox_commit_seconds
-    // (failed commits are not timed: they are inbox_commit_failed).
+    // minute of ctx.clock; every commit's time is in
+    // orderflow_inbox_commit_seconds (failed commits are not timed: they
+    // are inbox_commit_failed).
     inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout = std::chrono::seconds(5),
                  storage::checkpointer* checkpoints = nullptr, std::chrono::milliseconds slow_commit = std::chrono::seconds(1));
     ~inbox_writer();   // stop()
