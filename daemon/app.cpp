@@ -123,6 +123,7 @@ struct service::impl {
           commands(ctx, in_force, brk, [this] { return in_force.reload(background.get_executor(), desk); }),
           admin(io.get_executor(), in_force.cfg().admin.socket, commands, sup) {
         checkpoints.serve(db);
+        in_force.running_with_app_secret(app_secret);
         asio::post(background, [] { name_this_thread("of-background"); });
         asio::post(command_runner, [] { name_this_thread("of-commands"); });
         commands.on_metrics([this] { return metrics(); });

@@ -11,6 +11,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <ctime>
 #include <malloc.h>
@@ -87,13 +89,18 @@ const orderflow::secret* rules_in_force::channel_secret(const std::string& chann
 }
 
 rules_in_force::candidate rules_in_force::read_candidate(const std::filesystem::path& file) {
-    candidate c{load_config(file), std::nullopt, {}, {}};
+    candidate c{load_config(file), std::nullopt, {}, {}, std::nullopt, {}};
     if (!c.cfg.ok()) return c;
     c.rules = rules::load_directory(c.cfg.value->rules.dir);
     try {
         c.channel_secrets = read_channel_secrets(*c.cfg.value);
     } catch (const std::exception& e) {
         c.secret_error = e.what();
+    }
+    try {
+        c.app_secret = read_secret_file(c.cfg.value->tiktok.app_secret_file);
+    } catch (const std::exception& e) {
+        c.app_secret_error = e.what();
     }
     return c;
 }
@@ -118,10 +125,22 @@ rules_in_force::reload_outcome rules_in_force::adopt(candidate& next) {
         log::error("reload_failed", {{"message", next.secret_error}});
         out.errors.push_back(next.secret_error);
     }
-    if (!loaded.ok() || !next.secret_error.empty()) return out;
+    // The app secret is read again at the next start: a file that cannot be
+    // read now would keep the daemon from starting then.
+    const bool app_secret_unreadable = app_secret_ && !next.app_secret_error.empty();
+    if (app_secret_unreadable) {
+        log::error("reload_failed", {{"message", next.app_secret_error}});
+        out.errors.push_back(next.app_secret_error);
+    }
+    if (!loaded.ok() || !next.secret_error.empty() || app_secret_unreadable) return out;
 
     const config& n = *loaded_cfg.value;
     out.needs_restart = restart_keys(cfg_, n);
+    // A new app secret in the same file: webhooks signed with it are refused
+    // (401) until the restart, so it is named like a changed path.
+    const bool secret_changed = app_secret_ && next.app_secret && next.app_secret->reveal() != app_secret_->reveal();
+    if (secret_changed && std::find(out.needs_restart.begin(), out.needs_restart.end(), "tiktok.app_secret_file") == out.needs_restart.end())
+        out.needs_restart.emplace_back("tiktok.app_secret_file");
     rules_ = loaded.rules;
     // What takes effect without a restart.
     cfg_.rules = n.rules;
@@ -134,6 +153,11 @@ rules_in_force::reload_outcome rules_in_force::adopt(candidate& next) {
     cfg_.heartbeat_at = n.heartbeat_at;
     cfg_.channels = n.channels;
     channel_secrets_ = std::move(next.channel_secrets);
+    // Who may run operator commands, and whether /metrics needs the token:
+    // read per request (on this loop), so a revoked operator is refused at once.
+    cfg_.admin.operators = n.admin.operators;
+    cfg_.admin.open_metrics = n.admin.open_metrics;
+    cfg_.customer_service = n.customer_service;
     cfg_.poll.interval = n.poll.interval;
     cfg_.poll.overlap = n.poll.overlap;
     cfg_.tracking.scan_interval = n.tracking.scan_interval;

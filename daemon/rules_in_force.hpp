@@ -51,6 +51,11 @@ public:
     std::shared_ptr<const rules::ruleset> rules() const { return rules_; }
     // A webhook channel's HMAC key; nullptr when the channel has none.
     const orderflow::secret* channel_secret(const std::string& channel) const;
+    // The app secret the daemon runs with: the webhook check and the API
+    // client keep theirs from the start, so a reload reads the file again
+    // and, when its contents differ, names tiktok.app_secret_file among the
+    // settings that need a restart (and fails when the file cannot be read).
+    void running_with_app_secret(const orderflow::secret& app_secret) { app_secret_ = app_secret.clone(); }
 
     struct reload_outcome {
         bool ok = false;
@@ -72,6 +77,8 @@ public:
         std::optional<rules::load_result> rules;
         std::map<std::string, orderflow::secret> channel_secrets;
         std::string secret_error;   // a channel secret could not be read
+        std::optional<orderflow::secret> app_secret;   // tiktok.app_secret_file's contents
+        std::string app_secret_error;                  // why it could not be read
     };
     static candidate read_candidate(const std::filesystem::path& file);
     // Swaps when the candidate is valid (on the loop's thread).
@@ -82,6 +89,7 @@ private:
     config cfg_;
     std::shared_ptr<const rules::ruleset> rules_;
     std::map<std::string, orderflow::secret> channel_secrets_;
+    std::optional<orderflow::secret> app_secret_;
     bool reloading_ = false;
 };
 

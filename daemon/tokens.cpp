@@ -114,7 +114,11 @@ boost::asio::awaitable<bool> token_keeper::refresh() {
     refreshing_ = false;
     if (!r) {
         const auto& e = r.error();
-        if (e.retryable()) {
+        // Only TikTok's own answer (an envelope with a code) can say the
+        // refresh token is dead. A TLS or HTTP failure on the way, an HTTP
+        // error without an envelope, a body that could not be read: the
+        // network's or a gateway's, tried again at the next call.
+        if (e.retryable() || e.kind != tikapi::error_kind::api) {
             log::warn("token_refresh_failed", {{"error", e.describe()}, {"retry", true}});
             co_return false;
         }

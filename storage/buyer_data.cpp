@@ -130,16 +130,20 @@ buyer_subject find_buyer(database& db, const buyer_lookup& by) {
 
 // ----------------------------------------------------------------------- export
 
+// By review id too: a review item about a buyer's message has no order, and
+// staff's review.ack / review.resolve entries (and console.view of the item)
+// carry its note, which may name the buyer ("called 山田 花子 at ...").
 std::vector<json> audit_rows_about(database& db, const buyer_subject& who) {
     auto st = db.prepare(
         "SELECT id, at, actor, action, order_id, detail FROM audit_log "
         "WHERE order_id IN (SELECT value FROM json_each(?1)) "
         "OR (json_valid(detail) AND (json_extract(detail, '$.conversation_id') IN (SELECT value FROM json_each(?2)) "
         "    OR json_extract(detail, '$.action_id') IN (SELECT value FROM json_each(?3)) "
+        "    OR json_extract(detail, '$.review_id') IN (SELECT value FROM json_each(?5)) "
         "    OR (?4 != '' AND json_extract(detail, '$.buyer_user_id') = ?4))) "
         "ORDER BY id");
     st.bind(1, json_array(who.order_ids)).bind(2, json_array(who.conversation_ids)).bind(3, json_array(who.action_ids));
-    st.bind(4, who.buyer_user_id);
+    st.bind(4, who.buyer_user_id).bind(5, json_array(who.review_ids));
     std::vector<json> rows;
     while (st.step())
         rows.push_back({{"id", st.int64(0)}, {"at", st.int64(1)}, {"actor", st.text(2)}, {"action", st.text(3)},
@@ -294,17 +298,29 @@ int run(database& db, std::string_view sql, const std::string& ids, const std::s
     return db.changes();
 }
 
-// Keys that name the buyer's orders or messages ("poll:order:ID:STATUS",
-// "order:ID:STATUS", "msg:ID") become hashes of themselves, so they still
-// tell a repeated change apart and no longer say whose it was. A key whose
-// hashed form is already there (the same change, forgotten before) is the
-// same row twice: the newer one goes.
+// Whether an inbox dedupe key names an order, a package or a message:
+// a poll's "poll:CHANGE_KEY", and the rows of a package webhook (type 4),
+// "tts:NOTIFICATION#PACKAGE#ORDER" (or "h:HASH#PACKAGE#ORDER" without a
+// notification id; daemon/packages.cpp). A webhook's own "tts:N" (TikTok's
+// id) and the other keys (hashes) name nobody.
+bool key_names_ids(std::string_view k) {
+    return k.starts_with("poll:") || k.find('#') != std::string_view::npos;
+}
+
+// Keys that name the buyer's orders, packages or messages
+// ("poll:order:ID:STATUS", "tts:N#PACKAGE#ORDER", "order:ID:STATUS",
+// "msg:ID") become hashes of themselves, so they still tell a repeated
+// change apart and no longer say whose it was. The hash is of the whole key,
+// so a redelivery or a poll that brings the same key again, once set aside
+// (set_aside_event), hashes to the row already there: a key whose hashed
+// form is already there (the same change or delivery, forgotten before) is
+// the same row twice, and the newer one goes (dedupe_key is UNIQUE).
 void hash_keys_of_event(database& db, std::span<const unsigned char> key, std::int64_t id) {
     auto st = db.prepare("SELECT dedupe_key FROM inbox WHERE id = ?1");
     st.bind(1, id);
     if (st.step()) {
         const std::string k = st.text(0);
-        if (k.starts_with("poll:")) {
+        if (key_names_ids(k)) {
             const std::string hashed = "forgotten:" + forget_hash(key, k);
             auto taken = db.prepare("SELECT 1 FROM inbox WHERE dedupe_key = ?1");
             taken.bind(1, hashed);
@@ -347,104 +363,112 @@ forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<con
     const std::string orders = json_array(who.order_ids), actions = json_array(who.action_ids),
                       events = json_array(who.event_ids), reviews = json_array(who.review_ids),
                       conversations = json_array(who.conversation_ids);
-    // Freed and overwritten bytes are zeroed, not left in free pages.
+    // Freed and overwritten bytes are zeroed, not left in free pages. Every
+    // connection is opened with secure_delete on (database::open), and the
+    // forget no longer turns it off afterwards: that left every later write
+    // of a long-lived connection (the daemon's) leaving old copies of rows
+    // in free space (even where SQLite is built with it on by default), in
+    // pages a later forget does not rewrite (e.g. the rows a table's first
+    // page held before it split). Set here again only so that the forget
+    // never depends on how the connection was opened.
     db.exec("PRAGMA secure_delete = ON");
     forget_counts n;
-    try {
-        db.transaction([&] {
-            {
-                auto st = db.prepare("SELECT count(*) FROM outbox WHERE id IN (SELECT value FROM json_each(?1)) AND state IN ('sending', 'unknown')");
-                st.bind(1, actions);
-                st.step();
-                if (st.int64(0) > 0)
-                    throw forget_refused(std::to_string(st.int64(0)) +
-                                         " message(s) to this buyer are being sent or have an unknown outcome, and reconciling them needs "
-                                         "their text; nothing was erased. Try again once they are settled (orderflowctl review list "
-                                         "shows the unknown ones)");
-            }
-            n.orders = run(db, "DELETE FROM orders WHERE order_id IN (SELECT value FROM json_each(?1))", orders);
-            n.tags = run(db, "DELETE FROM order_tags WHERE order_id IN (SELECT value FROM json_each(?1))", orders);
-            n.answers = run(db, "DELETE FROM order_attributes WHERE order_id IN (SELECT value FROM json_each(?1))", orders) +
-                        run(db, "DELETE FROM conversation_cards WHERE conversation_id IN (SELECT value FROM json_each(?1)) "
-                                "OR order_id IN (SELECT value FROM json_each(?2))",
-                            conversations, orders);
-
-            // The audit rows first: they are found by the ids about to be erased.
-            {
-                json ids = json::array();
-                for (const auto& row : audit_rows_about(db, who)) ids.push_back(row.at("id"));
-                auto st = db.prepare("UPDATE audit_log SET order_id = '', detail = ?2 WHERE id IN (SELECT value FROM json_each(?1))");
-                st.bind(1, ids.dump()).bind(2, json{{"erased", "at the buyer's request"}}.dump());
-                st.step();
-                n.audit = db.changes();
-            }
-
-            {
-                auto st = db.prepare(
-                    "UPDATE outbox SET state = 'skipped', reason = 'the buyer''s data was erased at their request', updated_at = ?2 "
-                    "WHERE id IN (SELECT value FROM json_each(?1)) AND state IN ('planned', 'deferred')");
-                st.bind(1, actions).bind(2, now);
-                st.step();
-            }
-            n.actions = run(db,
-                            "UPDATE outbox SET payload = '{}', result = '', buyer_user_id = '', order_id = '' "
-                            "WHERE id IN (SELECT value FROM json_each(?1))",
-                            actions);
-            // The history's reasons may quote an API error about the order.
-            run(db, "UPDATE outbox_history SET reason = '' WHERE action_id IN (SELECT value FROM json_each(?1))", actions);
-
-            for (std::int64_t id : who.event_ids) hash_keys_of_event(db, key, id);
-            n.events = run(db,
-                           "UPDATE inbox SET payload = '{}', context = '', order_id = '', "
-                           "note = CASE WHEN state = 'pending' THEN '' ELSE note END, "
-                           "finished_at = CASE WHEN state = 'pending' THEN unixepoch() ELSE finished_at END, "
-                           "state = CASE WHEN state = 'pending' THEN 'ignored' ELSE state END "
-                           "WHERE id IN (SELECT value FROM json_each(?1))",
-                           events);
-
-            {
-                auto st = db.prepare(
-                    "DELETE FROM conversations WHERE (?1 != '' AND buyer_user_id = ?1) OR conversation_id IN (SELECT value FROM json_each(?2))");
-                st.bind(1, who.buyer_user_id).bind(2, conversations);
-                st.step();
-                n.conversations = db.changes();
-            }
-            n.notifications = run(db, "DELETE FROM notifications WHERE review_id IN (SELECT value FROM json_each(?1))", reviews);
-            {
-                auto st = db.prepare(
-                    "UPDATE review SET order_id = '', case_key = '', evidence = '{}', summary = 'erased at the buyer''s request', "
-                    "state = 'resolved', resolved_by = CASE WHEN state = 'resolved' THEN resolved_by ELSE ?2 END, "
-                    "note = CASE WHEN state = 'resolved' THEN note ELSE 'closed by a forget of the buyer''s data' END, updated_at = ?3 "
-                    "WHERE id IN (SELECT value FROM json_each(?1))");
-                st.bind(1, reviews).bind(2, by).bind(3, now);
-                st.step();
-                n.reviews = db.changes();
-            }
-
-            if (suppress) {
-                std::vector<std::string> subjects;
-                if (!who.buyer_user_id.empty()) subjects.push_back("buyer:" + who.buyer_user_id);
-                for (const auto& o : who.order_ids) subjects.push_back("order:" + o);
-                for (const auto& c : who.conversation_ids) subjects.push_back("conversation:" + c);
-                for (const auto& s : subjects) {
-                    auto st = db.prepare("INSERT OR IGNORE INTO forgotten (subject, at) VALUES (?1, ?2)");
-                    st.bind(1, forget_hash(key, s)).bind(2, now);
-                    st.step();
-                    n.suppressed += db.changes();
-                }
-            }
-
-            auto st = db.prepare("INSERT INTO audit_log (at, actor, action, order_id, detail) VALUES (?1, ?2, 'buyer.forget', '', ?3)");
-            json detail = n.to_json();
-            detail["by"] = by;
-            st.bind(1, now).bind(2, "orderflowctl").bind(3, detail.dump());
+    db.transaction([&] {
+        {
+            auto st = db.prepare("SELECT count(*) FROM outbox WHERE id IN (SELECT value FROM json_each(?1)) AND state IN ('sending', 'unknown')");
+            st.bind(1, actions);
             st.step();
-        });
-    } catch (...) {
-        db.exec("PRAGMA secure_delete = OFF");
-        throw;
-    }
-    db.exec("PRAGMA secure_delete = OFF");
+            if (st.int64(0) > 0)
+                throw forget_refused(std::to_string(st.int64(0)) +
+                                     " message(s) to this buyer are being sent or have an unknown outcome, and reconciling them needs "
+                                     "their text; nothing was erased. Try again once they are settled (orderflowctl review list "
+                                     "shows the unknown ones)");
+        }
+        n.orders = run(db, "DELETE FROM orders WHERE order_id IN (SELECT value FROM json_each(?1))", orders);
+        n.tags = run(db, "DELETE FROM order_tags WHERE order_id IN (SELECT value FROM json_each(?1))", orders);
+        n.answers = run(db, "DELETE FROM order_attributes WHERE order_id IN (SELECT value FROM json_each(?1))", orders) +
+                    run(db, "DELETE FROM conversation_cards WHERE conversation_id IN (SELECT value FROM json_each(?1)) "
+                            "OR order_id IN (SELECT value FROM json_each(?2))",
+                        conversations, orders);
+
+        // The audit rows first: they are found by the ids about to be erased.
+        {
+            json ids = json::array();
+            for (const auto& row : audit_rows_about(db, who)) ids.push_back(row.at("id"));
+            auto st = db.prepare("UPDATE audit_log SET order_id = '', detail = ?2 WHERE id IN (SELECT value FROM json_each(?1))");
+            st.bind(1, ids.dump()).bind(2, json{{"erased", "at the buyer's request"}}.dump());
+            st.step();
+            n.audit = db.changes();
+        }
+
+        // The reason too: like the history's, it may quote an API error about
+        // the order. Emptied first, so the skipped ones then say why.
+        n.actions = run(db,
+                        "UPDATE outbox SET payload = '{}', result = '', buyer_user_id = '', order_id = '', reason = '' "
+                        "WHERE id IN (SELECT value FROM json_each(?1))",
+                        actions);
+        {
+            auto st = db.prepare(
+                "UPDATE outbox SET state = 'skipped', reason = 'the buyer''s data was erased at their request', updated_at = ?2 "
+                "WHERE id IN (SELECT value FROM json_each(?1)) AND state IN ('planned', 'deferred')");
+            st.bind(1, actions).bind(2, now);
+            st.step();
+        }
+        // The history's reasons may quote an API error about the order.
+        run(db, "UPDATE outbox_history SET reason = '' WHERE action_id IN (SELECT value FROM json_each(?1))", actions);
+
+        for (std::int64_t id : who.event_ids) hash_keys_of_event(db, key, id);
+        n.events = run(db,
+                       "UPDATE inbox SET payload = '{}', context = '', order_id = '', "
+                       "note = CASE WHEN state = 'pending' THEN '' ELSE note END, "
+                       "finished_at = CASE WHEN state = 'pending' THEN unixepoch() ELSE finished_at END, "
+                       "state = CASE WHEN state = 'pending' THEN 'ignored' ELSE state END "
+                       "WHERE id IN (SELECT value FROM json_each(?1))",
+                       events);
+
+        {
+            auto st = db.prepare(
+                "DELETE FROM conversations WHERE (?1 != '' AND buyer_user_id = ?1) OR conversation_id IN (SELECT value FROM json_each(?2))");
+            st.bind(1, who.buyer_user_id).bind(2, conversations);
+            st.step();
+            n.conversations = db.changes();
+        }
+        n.notifications = run(db, "DELETE FROM notifications WHERE review_id IN (SELECT value FROM json_each(?1))", reviews);
+        {
+            auto st = db.prepare(
+                // Staff's note goes too, on an item already resolved as
+                // well: staff write what they did about the buyer there
+                // ("called 山田 花子 at ...", a corrected engraving text).
+                // Who resolved it stays.
+                "UPDATE review SET order_id = '', case_key = '', evidence = '{}', summary = 'erased at the buyer''s request', "
+                "state = 'resolved', resolved_by = CASE WHEN state = 'resolved' THEN resolved_by ELSE ?2 END, "
+                "note = CASE WHEN state = 'resolved' THEN 'erased at the buyer''s request' "
+                "ELSE 'closed by a forget of the buyer''s data' END, updated_at = ?3 "
+                "WHERE id IN (SELECT value FROM json_each(?1))");
+            st.bind(1, reviews).bind(2, by).bind(3, now);
+            st.step();
+            n.reviews = db.changes();
+        }
+
+        if (suppress) {
+            std::vector<std::string> subjects;
+            if (!who.buyer_user_id.empty()) subjects.push_back("buyer:" + who.buyer_user_id);
+            for (const auto& o : who.order_ids) subjects.push_back("order:" + o);
+            for (const auto& c : who.conversation_ids) subjects.push_back("conversation:" + c);
+            for (const auto& s : subjects) {
+                auto st = db.prepare("INSERT OR IGNORE INTO forgotten (subject, at) VALUES (?1, ?2)");
+                st.bind(1, forget_hash(key, s)).bind(2, now);
+                st.step();
+                n.suppressed += db.changes();
+            }
+        }
+
+        auto st = db.prepare("INSERT INTO audit_log (at, actor, action, order_id, detail) VALUES (?1, ?2, 'buyer.forget', '', ?3)");
+        json detail = n.to_json();
+        detail["by"] = by;
+        st.bind(1, now).bind(2, "orderflowctl").bind(3, detail.dump());
+        st.step();
+    });
     // The old page images are still in the WAL: copied over and the WAL
     // emptied. TRUNCATE waits (busy timeout) for readers of older snapshots.
     auto st = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)");

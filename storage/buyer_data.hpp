@@ -54,8 +54,8 @@ buyer_subject find_buyer(database& db, const buyer_lookup& by);
 // snapshots, evidence) is embedded as JSON, not as a string.
 nlohmann::json export_buyer(database& db, const buyer_subject& who);
 
-// The audit rows about the buyer (by order, action, conversation or buyer
-// id), oldest first, in the shape of store::recent_audit.
+// The audit rows about the buyer (by order, action, conversation, review
+// item or buyer id), oldest first, in the shape of store::recent_audit.
 std::vector<nlohmann::json> audit_rows_about(database& db, const buyer_subject& who);
 
 // A keyed one-way hash (BLAKE2b, 128 bits, hex) of `material`: what a
@@ -68,9 +68,9 @@ struct forget_counts {
     int tags = 0;            // order tags deleted
     int answers = 0;         // captured answers (order attributes) and order cards deleted
     int events = 0;          // inbox rows emptied (payload, context, order id; ids in keys hashed)
-    int actions = 0;         // outbox rows emptied (texts, results, ids); pending ones skipped
+    int actions = 0;         // outbox rows emptied (texts, results, reasons, ids); pending ones skipped
     int conversations = 0;   // buyer -> conversation rows deleted
-    int reviews = 0;         // review items emptied (and resolved)
+    int reviews = 0;         // review items emptied, staff notes too (and resolved)
     int notifications = 0;   // staff notifications about them deleted
     int audit = 0;           // audit rows whose ids and details were removed
     int suppressed = 0;      // suppression entries written (keyed hashes)
@@ -85,13 +85,16 @@ public:
 };
 
 // Erases the buyer's personal data from every table, in one transaction
-// with secure_delete on (freed bytes are overwritten), then checkpoints the
-// WAL and truncates it, so the database file and its WAL hold no trace of
-// the buyer's name, address, messages or ids (docs/privacy.md, "Forget").
+// with secure_delete on (freed bytes are overwritten; database::open sets it
+// on every connection, so no earlier write left a stale copy either), then
+// checkpoints the WAL and truncates it, so the database file and its WAL
+// hold no trace of the buyer's name, address, messages or ids, nor staff's
+// notes about them (docs/privacy.md, "Forget").
 // Kept: idempotency keys (already hashes), webhook notification ids
 // (TikTok's, not the buyer's), the event and action rows themselves with
-// their states, so nothing is sent twice; keys that contain an id are
-// replaced by forget_hash of themselves. With `suppress`, keyed hashes of the
+// their states, so nothing is sent twice; keys that contain an id (a poll's,
+// a package webhook's "tts:N#PACKAGE#ORDER", change keys) are replaced by
+// forget_hash of themselves. With `suppress`, keyed hashes of the
 // buyer, order and conversation ids are written to `forgotten`, so later
 // events about them are set aside unread (is_forgotten).
 // Planned and deferred actions for the buyer become skipped. Refuses

@@ -367,6 +367,16 @@ database database::open(const fs::path& file, wal_writes writes) {
             throw storage_error(SQLITE_READONLY, "the file is read-only for this user");
         }
         db.exec("PRAGMA busy_timeout = 5000");
+        // Every connection zeroes what it frees, all the time: a row's old
+        // copy left by an UPDATE or DELETE, a cell moved by a page split
+        // (the old root keeps the rows it held before its first split),
+        // a page put on the freelist. A buyer forget (storage/buyer_data.hpp)
+        // promises that not one byte of the buyer stays in the file; it can
+        // only zero the pages it rewrites itself, so stale copies written
+        // earlier must never have been left behind. ON rather than FAST:
+        // FAST leaves freed pages' content when zeroing would cost a write.
+        // Nothing else changes; a write that frees pages writes them zeroed.
+        db.exec("PRAGMA secure_delete = ON");
         // A new file gives the space the retention purge frees back to the
         // file system (storage/retention.hpp, return_free_pages); this can
         // only be chosen before the first table exists.

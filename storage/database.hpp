@@ -106,7 +106,8 @@ private:
 class database {
 public:
     // Opens or creates the file (created with mode 0600); sets journal_mode=WAL, synchronous=FULL,
-    // busy_timeout=5000 and foreign_keys=ON; runs pending migrations (each in
+    // busy_timeout=5000, foreign_keys=ON and secure_delete=ON (freed bytes are zeroed, so a
+    // buyer forget leaves no stale copy behind); runs pending migrations (each in
     // its own transaction, recorded in PRAGMA user_version). Throws
     // storage_error whose message names the file and says what to do (missing
     // or unwritable directory, read-only file, not a database, a schema newer

@@ -335,6 +335,18 @@ std::vector<action_row> store::actions_in_state(std::string_view state, int limi
     return collect<action_row>(st, read_action);
 }
 
+std::vector<action_row> store::actions_to_reconcile(int limit) {
+    // json_extract only on valid JSON: `result` is '' until an outcome is recorded.
+    static const std::string sql = select_from(
+        action_columns,
+        "FROM outbox WHERE state = 'unknown' AND "
+        "(CASE WHEN json_valid(result) THEN json_extract(result, '$.reconciled') END) IS NOT 'inconclusive' "
+        "ORDER BY id LIMIT ?1");
+    auto st = db_.prepare(sql);
+    st.bind(1, static_cast<std::int64_t>(limit));
+    return collect<action_row>(st, read_action);
+}
+
 std::vector<history_row> store::action_history(std::int64_t id) {
     auto st = db_.prepare("SELECT at, state, reason, attempt FROM outbox_history WHERE action_id = ?1 ORDER BY id");
     st.bind(1, id);

@@ -211,6 +211,11 @@ public:
     std::vector<action_row> recent_actions(int limit);  // newest first
     std::vector<action_row> actions_for_order(std::string_view order_id);  // by id
     std::vector<action_row> actions_in_state(std::string_view state, int limit);
+    // The 'unknown' actions the reconciler still has to look at, oldest
+    // first: every one except those a look already found inconclusive
+    // (result {"reconciled": "inconclusive"}), which wait for a person and
+    // must not crowd out the newer ones.
+    std::vector<action_row> actions_to_reconcile(int limit);
     std::vector<history_row> action_history(std::int64_t id);   // oldest first
     // When each message (send_message and reply, not shadow or skipped) with
     // an id above `after_id` and up to `through_id` was planned, if at or

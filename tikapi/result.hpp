@@ -83,8 +83,10 @@ enum class retry {
 //   envelope, timeouts and connection errors whether or not the request was sent.
 // - at_most_once: rate-limit rejections (36009002 / 429: refused, not acted
 //   on), and connection errors or timeouts that happened before the request
-//   was fully written (request_sent == false). A timeout, a reset or a
-//   36009003 after sending is returned: the caller records it as unknown.
+//   was fully written (request_sent == false). Anything else is returned,
+//   and the caller decides: a message whose call may have acted (a timeout
+//   or reset after sending, a 502 / 504, 36009007) becomes unknown and is
+//   reconciled; a refusal (503, 36009003) is tried again later.
 // Nothing else is retried (105002 in particular: the caller refreshes).
 inline bool should_retry(const api_error& e, retry mode) {
     if (e.rate_limited() && (e.kind == error_kind::api || e.kind == error_kind::http_status)) return true;

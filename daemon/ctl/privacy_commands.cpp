@@ -56,7 +56,7 @@ int cmd_data_rights(const args& a) {
     }
     if (cmd == "buyer" && a.positional[1] == "refresh") {
         std::cerr << "orderflowctl buyer refresh: orderflowd is not running, and the refresh reads the orders from TikTok "
-                     "through it; start it (systemctl start orderflowd) and run this again\n";
+                     "through it; start it (systemctl start orderflow) and run this again\n";
         return 1;
     }
     // No daemon: the same command, here.

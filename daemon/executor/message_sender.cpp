@@ -45,6 +45,35 @@ bool message_sender::waits_for_quota_refusal(const storage::action_row& a, const
     return true;
 }
 
+// Whether TikTok may have sent the message although the call failed (once
+// the request was written): the answer was lost (a timeout, a reset, bad
+// HTTP), or a gateway or TikTok itself says the request timed out behind it
+// (HTTP 504 or 502 without an envelope, 36009007), so the service may have
+// acted. Such a send is never repeated blindly: it becomes unknown and is
+// reconciled against the conversation. A refusal (429 / 36009002, 503,
+// 36009003, any other code) sent nothing and may be tried again.
+bool message_sender::may_have_acted(const tikapi::api_error& err) {
+    switch (err.kind) {
+        case tikapi::error_kind::timeout:
+        case tikapi::error_kind::connect:
+        case tikapi::error_kind::protocol: return true;
+        case tikapi::error_kind::http_status: return err.http_status == 502 || err.http_status == 504;
+        case tikapi::error_kind::api: return err.code == 36009007;
+        case tikapi::error_kind::tls:
+        case tikapi::error_kind::decode: return false;
+    }
+    return false;
+}
+
+// Why a message waits after TikTok refused the access token and no fresh one
+// came (105001 / 105002: nothing was sent).
+std::string message_sender::token_refused_why(const tikapi::api_error& err) const {
+    const std::string advice = tokens_.advice();
+    if (!advice.empty()) return advice;
+    return "TikTok refused the access token (" + err.describe() +
+           "), so nothing was sent; waits for the token's refresh (under way, or failed for now)";
+}
+
 asio::awaitable<void> message_sender::send(const storage::action_row& a) {
     if (guards_.check(a) != guard_result::go) co_return;
     if (waits_for_cs_quota(a)) co_return;
@@ -92,7 +121,7 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         if (!r && r.error().token_expired()) {
             const bool refreshed = co_await tokens_.refresh_after_rejection();
             if (refreshed) token = co_await tokens_.access();
-            if (!refreshed || !token) { out_.defer(a, tokens_.advice()); co_return; }
+            if (!refreshed || !token) { out_.defer(a, token_refused_why(r.error())); co_return; }
             r = co_await api_.create_conversation(buyer, *token);
         }
         if (!r && waits_for_quota_refusal(a, r.error())) co_return;
@@ -120,6 +149,12 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         const bool refreshed = co_await tokens_.refresh_after_rejection();
         if (refreshed) token = co_await tokens_.access();
         if (refreshed && token) r = co_await api_.send_text_message(*conversation, text, *token);
+        // Not refreshed: another lane's refresh is under way, or the refresh
+        // failed for now. Either way nothing was sent, so the message waits.
+        else {
+            out_.defer(a, token_refused_why(r.error()));
+            co_return;
+        }
     }
     if (r) {
         json result{{"message_id", r.value()}, {"conversation_id", *conversation}};
@@ -137,9 +172,7 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         co_return;
     }
     const auto& err = r.error();
-    bool maybe_delivered = err.request_sent && (err.kind == tikapi::error_kind::timeout ||
-                                                err.kind == tikapi::error_kind::connect ||
-                                                err.kind == tikapi::error_kind::protocol);
+    const bool maybe_delivered = err.request_sent && may_have_acted(err);
     if (maybe_delivered) {
         ctx_.store.set_action_state(a.id, "unknown", "outcome unknown: " + err.describe(), "", ctx_.clock());
         log::warn("action_outcome_unknown", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id}, {"error", err.describe()},

@@ -3,13 +3,16 @@
 // else opened with Create Conversation), then 'sending' is committed before
 // Send Message, so a crash mid-send is found at start-up instead of sending
 // twice. A refusal that certainly sent nothing is retried (deferred); an
-// answer that never came makes the outcome `unknown`, for the reconciler.
+// answer that never came, or a timeout behind TikTok's gateway, makes the
+// outcome `unknown`, for the reconciler.
 #pragma once
 
 #include "daemon/context.hpp"
 #include "tikapi/result.hpp"
 
 #include <boost/asio/awaitable.hpp>
+
+#include <string>
 
 namespace orderflow::tikapi {
 class client;
@@ -28,9 +31,15 @@ public:
 
     boost::asio::awaitable<void> send(const storage::action_row& a);
 
+    // After the request was written: whether TikTok may have sent the
+    // message although the call failed (then it becomes unknown, never sent
+    // again blindly).
+    static bool may_have_acted(const tikapi::api_error& err);
+
 private:
     bool waits_for_cs_quota(const storage::action_row& a);
     bool waits_for_quota_refusal(const storage::action_row& a, const tikapi::api_error& err);
+    std::string token_refused_why(const tikapi::api_error& err) const;
 
     context ctx_;
     const rules_in_force& in_force_;

@@ -33,19 +33,19 @@ reconciler::reconciler(context ctx, tikapi::client& api, token_keeper& tokens, r
     : ctx_(std::move(ctx)), api_(api), tokens_(tokens), desk_(desk) {}
 
 asio::awaitable<void> reconciler::pass() {
-    const std::vector<storage::action_row> rows = ctx_.store.actions_in_state("unknown", 100);
+    // An inconclusive look already has a critical review item: a person
+    // decides, so those are not read (however many build up). Anything else
+    // unknown is looked at, a resend that was itself interrupted included
+    // (the resend limit bounds it).
+    const std::vector<storage::action_row> rows = ctx_.store.actions_to_reconcile(100);
     for (const auto& a : rows) {
         if (stopping_) break;
-        json previous = json::parse(a.result.empty() ? "{}" : a.result, nullptr, false);
         if (a.kind == "update_tracking") {
             // Interrupted mid-call: shipping and updating are safe to repeat.
             replan(a, "outcome unknown after a restart; a tracking update is safe to repeat, so it is tried again");
             continue;
         }
-        // An inconclusive look already has a critical review item: a person
-        // decides. Anything else unknown is looked at, a resend that was
-        // itself interrupted included (the resend limit bounds it).
-        if (!is_message(a.kind) || (previous.is_object() && previous.value("reconciled", "") == "inconclusive")) continue;
+        if (!is_message(a.kind)) continue;
         co_await reconcile(a);
     }
 }

@@ -117,12 +117,14 @@ boost::asio::awaitable<http_response> webhook_ingress::answer(http_request& req)
         case 404: co_return http_response::text(404, "not found\n");
         case 405: co_return http_response::text(405, "use POST\n");
         case 401:
-            log::warn("webhook_rejected", {{"reason", "signature does not match"}, {"remote", req.remote}, {"bytes", req.body.size()}});
+            if (refusal_gets_line(false))
+                log::warn("webhook_rejected", {{"reason", "signature does not match"}, {"remote", req.remote}, {"bytes", req.body.size()}});
             counted_.rejected.add();
             security_.refused("webhook_signature", req.remote);
             co_return http_response{401, {}, {}};
         case 400:
-            log::warn("webhook_malformed", {{"error", verdict.problem}, {"remote", req.remote}, {"bytes", req.body.size()}});
+            if (refusal_gets_line(true))
+                log::warn("webhook_malformed", {{"error", verdict.problem}, {"remote", req.remote}, {"bytes", req.body.size()}});
             counted_.malformed.add();
             co_return http_response::text(400, "malformed webhook: " + verdict.problem + "\n");
         default: break;
@@ -189,23 +191,39 @@ void webhook_ingress::wake_pipeline(const boost::asio::any_io_executor& here) {
     timer->async_wait([timer, send](const boost::system::error_code&) { send(); });
 }
 
+void webhook_log_budget::roll(std::int64_t second) {
+    if (second == second_) return;
+    second_ = second;
+    logged_ = 0;
+    refusals_logged_ = 0;
+}
+
 bool webhook_log_budget::admit(std::int64_t now_ms, bool duplicate) {
     const std::int64_t second = now_ms / 1000;
-    if (second != second_) {
-        second_ = second;
-        logged_ = 0;
-    }
+    roll(second);
     if (logged_ < per_second_) {
         ++logged_;
         return true;
     }
-    if (held_.received + held_.duplicate == 0) held_.second = second;
+    if (held_.total() == 0) held_.second = second;
     ++(duplicate ? held_.duplicate : held_.received);
     return false;
 }
 
+bool webhook_log_budget::admit_refusal(std::int64_t now_ms, bool malformed) {
+    const std::int64_t second = now_ms / 1000;
+    roll(second);
+    if (refusals_logged_ < refusals_per_second_) {
+        ++refusals_logged_;
+        return true;
+    }
+    if (held_.total() == 0) held_.second = second;
+    ++(malformed ? held_.malformed : held_.rejected);
+    return false;
+}
+
 std::optional<webhook_log_budget::held_back> webhook_log_budget::take_summary(std::int64_t now_ms) {
-    if (held_.received + held_.duplicate == 0 || held_.second >= now_ms / 1000) return std::nullopt;
+    if (held_.total() == 0 || held_.second >= now_ms / 1000) return std::nullopt;
     return std::exchange(held_, held_back{});
 }
 
@@ -246,9 +264,25 @@ void webhook_ingress::schedule_summary() {
     });
 }
 
+bool webhook_ingress::refusal_gets_line(bool malformed) {
+    if (log::threshold().load() <= log::level::debug) return true;
+    if (log_budget_.admit_refusal(wall_ms(), malformed)) return true;
+    schedule_summary();
+    return false;
+}
+
+// With refusals in it the summary is a warning, as their own lines are.
 void webhook_ingress::log_summary(const webhook_log_budget::held_back& held) {
-    log::info("webhooks_summary", {{"received", held.received}, {"duplicate", held.duplicate}, {"second", held.second},
-                                   {"why", "more webhooks in that second than get a line each; all are in the inbox"}});
+    if (held.rejected + held.malformed == 0) {
+        log::info("webhooks_summary", {{"received", held.received}, {"duplicate", held.duplicate}, {"second", held.second},
+                                       {"why", "more webhooks in that second than get a line each; all are in the inbox"}});
+        return;
+    }
+    log::warn("webhooks_summary",
+              {{"received", held.received}, {"duplicate", held.duplicate}, {"rejected", held.rejected}, {"malformed", held.malformed},
+               {"second", held.second},
+               {"why", "more webhooks in that second than get a line each; the accepted are in the inbox, the refused were "
+                       "answered 401 (rejected) or 400 (malformed) and stored nowhere"}});
 }
 
 }  // namespace orderflow::daemon

@@ -69,27 +69,43 @@ webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_se
 // per 30 s per service, the rest dropped). Every webhook is in the inbox
 // whether or not it got a line. Pure (the caller passes the time); used on
 // the listener's thread only.
+//
+// Refused webhooks (a bad signature, a malformed body) have a budget of their
+// own, `refusals_per_second` lines, so that whoever can reach the URL cannot
+// flood the journal (and make journald drop the daemon's other lines) with
+// requests that need no secret; the rest are counted in the same summary.
 class webhook_log_budget {
 public:
-    explicit webhook_log_budget(int per_second) : per_second_(per_second) {}
+    explicit webhook_log_budget(int per_second, int refusals_per_second = 5)
+        : per_second_(per_second), refusals_per_second_(refusals_per_second) {}
 
     // What is held back from a second that is over, to be told in one line.
     struct held_back {
         std::int64_t second = 0;   // the second (now_ms / 1000) the first of them arrived in
         long received = 0;
         long duplicate = 0;
+        long rejected = 0;    // bad signature (401)
+        long malformed = 0;   // malformed body (400)
+        long total() const { return received + duplicate + rejected + malformed; }
     };
     // A webhook arrived at now_ms: true when it gets its own line. Otherwise
     // it is counted (duplicate: a redelivery) for the summary.
     bool admit(std::int64_t now_ms, bool duplicate);
+    // A webhook was refused at now_ms (malformed, or its signature did not
+    // match): true when it gets its own line; otherwise counted.
+    bool admit_refusal(std::int64_t now_ms, bool malformed);
     // The counts of an earlier second than now_ms's, once (then forgotten);
     // nothing while the second is still running or nothing was held back.
     std::optional<held_back> take_summary(std::int64_t now_ms);
 
 private:
+    void roll(std::int64_t second);
+
     int per_second_;
+    int refusals_per_second_;
     std::int64_t second_ = -1;
     int logged_ = 0;
+    int refusals_logged_ = 0;
     held_back held_;
 };
 
@@ -148,6 +164,9 @@ private:
     void log_accepted(const tikapi::webhook_event& hook, const std::string& rule_event, const std::string& order_id, bool duplicate);
     void schedule_summary();
     static void log_summary(const webhook_log_budget::held_back& held);
+    // Whether a refused webhook gets its own warn line (at log level debug
+    // always; otherwise within the refusals' budget, the rest summarised).
+    bool refusal_gets_line(bool malformed);
 };
 
 }  // namespace orderflow::daemon

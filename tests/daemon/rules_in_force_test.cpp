@@ -122,6 +122,8 @@ TEST_CASE("A valid reload swaps the rules and applies the reloadable settings at
     next["guards"]["quiet_hours"] = {{"from", "21:00"}, {"to", "09:00"}};
     next["timezone"] = "Europe/Berlin";
     next["notify"] = {{"channels", {{"staff", {{"type", "slack"}, {"url", "http://127.0.0.1:9/hook"}, {"min_severity", "critical"}}}}}};
+    next["admin"] = {{"operators", {"alice", "@shop-ops"}}};
+    next["customer_service"] = {{"daily_quota", 500}, {"reply_reserve", 50}};
     rig.write_config(next);
 
     auto out = rig.adopt();
@@ -140,6 +142,10 @@ TEST_CASE("A valid reload swaps the rules and applies the reloadable settings at
     REQUIRE(cfg.channels.size() == 1);
     CHECK(cfg.channels[0].name == "staff");
     CHECK(cfg.channels[0].min_severity == "critical");
+    // Who may run operator commands: a revoked operator is refused at once.
+    CHECK(cfg.admin.operators == std::vector<std::string>{"alice", "@shop-ops"});
+    CHECK(cfg.customer_service.daily_quota == 500);
+    CHECK(cfg.customer_service.reply_reserve == 50);
 }
 
 TEST_CASE("A reload names the changed settings that apply only after a restart and keeps them", "[rules_in_force]") {
@@ -158,6 +164,33 @@ TEST_CASE("A reload names the changed settings that apply only after a restart a
     CHECK(cfg.webhook.listen.port == 8080);   // still what the listener was opened with
     CHECK(cfg.poll.enabled);
     CHECK(cfg.poll.interval == std::chrono::minutes(1));
+}
+
+TEST_CASE("A new app secret in the same file is named for a restart, and an unreadable one fails the reload", "[rules_in_force]") {
+    reload_rig rig;
+    const fs::path secret_file = rig.file.parent_path() / "secrets" / "app_secret";
+    fs::create_directories(secret_file.parent_path());
+    auto write_secret = [&](const std::string& value) {
+        std::ofstream(secret_file) << value << "\n";
+        fs::permissions(secret_file, fs::perms::owner_read | fs::perms::owner_write);
+    };
+    write_secret("secret-a");
+    rig.in_force->running_with_app_secret(orderflow::secret("secret-a"));
+
+    auto same = rig.adopt();
+    CHECK(same.ok);
+    CHECK(same.needs_restart.empty());
+
+    write_secret("secret-b");   // TikTok's app secret rotated, written over the old one
+    auto changed = rig.adopt();
+    CHECK(changed.ok);
+    CHECK(changed.needs_restart == std::vector<std::string>{"tiktok.app_secret_file"});
+
+    fs::remove(secret_file);
+    auto gone = rig.adopt();
+    CHECK_FALSE(gone.ok);
+    REQUIRE(gone.errors.size() == 1);
+    CHECK_THAT(gone.errors[0], Catch::Contains("tiktok.app_secret_file"));
 }
 
 TEST_CASE("An invalid rule file keeps the rules in force and names the file and line", "[rules_in_force]") {

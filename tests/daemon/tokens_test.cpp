@@ -9,6 +9,7 @@
 #include "storage/vault.hpp"
 #include "tests/storage/temp_dir.hpp"
 #include "tikapi/client.hpp"
+#include "tikapi/http.hpp"
 #include "tikapi/sandbox/server.hpp"
 #include "tikapi/sandbox/shop.hpp"
 
@@ -365,6 +366,34 @@ TEST_CASE("deauthorized() forgets the tokens until new ones are stored", "[token
     CHECK(is_renewed);
     CHECK(keeper.state() == "authorized");
     CHECK(changes.size() == 2);
+}
+
+TEST_CASE("A refresh that fails on the way (HTTP 500 without TikTok's answer) is tried again, not taken for a dead token", "[tokens]") {
+    keeper_env env;
+    const auto stored = env.authorize();
+    int calls = 0;
+    tikapi::http_server gateway{env.io.get_executor(), "127.0.0.1", 0,
+                                [&](tikapi::http_request&) -> asio::awaitable<tikapi::http_response> {
+                                    ++calls;
+                                    co_return tikapi::http_response::text(500, "upstream connect error\n");
+                                }};
+    gateway.start();
+    tikapi::client through_gateway{env.io.get_executor(), client_settings(gateway.port(), env.clock)};
+    token_keeper keeper(env.vault, through_gateway, env.clock);
+
+    env.now = stored.access_expires_at - 300;   // inside the refresh margin
+    const secret* token = env.access(keeper);
+    CHECK(calls == 1);
+    REQUIRE(token != nullptr);   // still valid for five minutes: used meanwhile
+    const bool kept = same(*token, stored.access_token);
+    CHECK(kept);
+    CHECK(keeper.state() == "authorized");
+
+    env.now += 10;   // the next call tries the refresh again
+    CHECK(env.access(keeper) != nullptr);
+    CHECK(calls == 2);
+    CHECK(keeper.state() == "authorized");
+    gateway.stop();
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

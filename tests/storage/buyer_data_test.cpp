@@ -1,8 +1,10 @@
 // Tests for storage/buyer_data.hpp: two buyers' data planted in every table
 // that can hold it; an export of one has all of theirs and nothing of the
 // other's; a forget leaves no byte of theirs in the database file or its WAL
-// while the other's stays, and keeps the keys that stop a resend; with
-// suppression, later events about them are recognised by keyed hash.
+// while the other's stays (also when their rows were written before the
+// tables' pages split, and in staff's notes about them), and keeps the keys
+// that stop a resend; with suppression, later events about them are
+// recognised by keyed hash.
 #include "storage/buyer_data.hpp"
 
 #include "storage/conversation_links.hpp"
@@ -27,17 +29,22 @@ using json = nlohmann::json;
 namespace {
 
 struct buyer {
-    std::string user_id, order_id, conversation_id, message_id, name, address, message, sent_text, answer;
+    std::string user_id, order_id, conversation_id, message_id, name, address, message, sent_text, answer, package_id;
 };
 
 const buyer hanako{"7100000000000001", "5770000000000001", "conv-hanako-0001", "msg-hanako-0001", "山田 花子",
                    "東京都港区芝公園4-2-8", "刻印は HANAKO でお願いします", "山田 花子様、ご注文ありがとうございます",
-                   "HANAKO-1225-刻印"};
+                   "HANAKO-1225-刻印", "1152000000000000071"};
 const buyer ken{"7200000000000002", "5880000000000002", "conv-ken-0002", "msg-ken-0002", "佐藤 健",
                 "大阪府大阪市北区梅田3-1-1", "まだ届いていません", "佐藤 健様、ご注文ありがとうございます",
-                "KEN-0314-刻印"};
+                "KEN-0314-刻印", "1152000000000000082"};
 
 const std::vector<unsigned char> key(32, 0x5a);
+
+// TikTok's notification id of the buyer's package webhook (kept by a
+// forget), and the dedupe key of its row (daemon/packages.cpp).
+std::string package_notification(const buyer& b) { return hash_key("package " + b.order_id).substr(0, 19); }
+std::string package_key(const buyer& b) { return "tts:" + package_notification(b) + "#" + b.package_id + "#" + b.order_id; }
 
 std::string read_bytes(const std::filesystem::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -72,6 +79,17 @@ struct fixture {
             REQUIRE(s.claim_change(hook_id, hook.change_key) == hook_id);   // the pipeline took it up
             s.set_event_context(hook_id, json{{"order", order}}.dump());
             s.finish_event(hook_id, "done", "matched: thanks", now);
+
+            // A PACKAGE_UPDATE webhook (type 4), stored as daemon/packages.cpp
+            // does: one row per (package, order), keyed "tts:N#PACKAGE#ORDER".
+            {
+                json data{{"order_id", b.order_id}, {"package_id", b.package_id}, {"sc_type", "1"}, {"role_type", "SELLER"},
+                          {"package_list", json::array({{{"package_id", b.package_id}, {"order_id_list", json::array({b.order_id})}}})}};
+                new_event package{package_key(b), "webhook", 4, "package.updated", b.order_id,
+                                  json{{"type", 4}, {"data", data}, {"tts_notification_id", package_notification(b)}}.dump(), now, 0, ""};
+                REQUIRE(s.add_event(package));
+                s.finish_event(db.last_insert_rowid(), "done", "matched: shipped", now);
+            }
 
             new_event poll{"poll:order:" + b.order_id + ":IN_TRANSIT", "poll", 1, "order.status_changed", b.order_id,
                            json{{"type", 1}, {"data", {{"order_id", b.order_id}, {"order_status", "IN_TRANSIT"}}}}.dump(), now, 0,
@@ -127,7 +145,7 @@ struct fixture {
 
 // The strings that identify or describe one buyer.
 std::vector<std::string> traces(const buyer& b) {
-    return {b.user_id, b.order_id, b.conversation_id, b.message_id, b.name, b.address, b.message, b.sent_text, b.answer};
+    return {b.user_id, b.order_id, b.conversation_id, b.message_id, b.name, b.address, b.message, b.sent_text, b.answer, b.package_id};
 }
 
 }  // namespace
@@ -142,7 +160,7 @@ TEST_CASE("A buyer is found by user, order or conversation id, and the three agr
         CHECK(who.buyer_user_id == hanako.user_id);
         CHECK(who.order_ids == std::set<std::string>{hanako.order_id});
         CHECK(who.conversation_ids == std::set<std::string>{hanako.conversation_id});
-        CHECK(who.event_ids.size() == 3);
+        CHECK(who.event_ids.size() == 4);
         CHECK(who.action_ids.size() == 2);
         CHECK(who.review_ids.size() == 2);
     }
@@ -190,7 +208,7 @@ TEST_CASE("A forget leaves no byte of the buyer in the database file or its WAL,
     CHECK(n.orders == 1);
     CHECK(n.tags == 1);
     CHECK(n.answers == 2);   // the captured engraving text and the shared order card
-    CHECK(n.events == 3);
+    CHECK(n.events == 4);
     CHECK(n.actions == 2);
     CHECK(n.conversations == 1);
     CHECK(n.reviews == 2);
@@ -227,12 +245,194 @@ TEST_CASE("A forget leaves no byte of the buyer in the database file or its WAL,
     REQUIRE(audit.size() == 1);
     CHECK(audit[0]["action"] == "buyer.forget");
     CHECK(audit[0]["detail"]["by"] == "hanako-request");
-    CHECK(audit[0]["detail"]["events"] == 3);
+    CHECK(audit[0]["detail"]["events"] == 4);
     // The export now finds nothing of theirs.
     const json doc = export_buyer(f.db, find_buyer(f.db, {hanako.user_id, "", ""}));
     CHECK(doc["orders"].empty());
     CHECK(doc["actions"].empty());
     CHECK(doc["conversations"].empty());
+}
+
+TEST_CASE("A forget leaves no stale copy of rows written before the tables' pages split, after an earlier forget too", "[buyer_data]") {
+    fixture f;
+    auto secure_delete = [&] {
+        auto st = f.db.prepare("PRAGMA secure_delete");
+        REQUIRE(st.step());
+        return st.int64(0);
+    };
+    CHECK(secure_delete() == 1);   // every connection, from its open, whatever SQLite's build defaults to
+    // A first forget on this connection (a daemon runs for months): what is
+    // written after it must still zero what it frees.
+    f.plant(ken);
+    forget_buyer(f.db, find_buyer(f.db, {ken.user_id, "", ""}), key, false, f.now, "ken-request");
+    CHECK(secure_delete() == 1);
+    // Hanako's rows go in early, into each table's first page; the other
+    // buyers after her fill the tables until their first pages split. A split
+    // moves the cells and, unless every write zeroes what it frees, leaves
+    // their old bytes in the free space of pages a forget never rewrites.
+    std::vector<buyer> others;
+    for (int i = 0; i < 40; ++i) {
+        if (i == 2) f.plant(hanako);
+        const std::string n = std::to_string(300 + i);
+        others.push_back({"7300000000000" + n, "5990000000000" + n, "conv-other-0" + n, "msg-other-0" + n, "購入者 " + n,
+                          "福岡県福岡市中央区天神 " + n, "在庫はありますか " + n, "購入者 " + n + " 様、ご注文ありがとうございます",
+                          "OTHER-" + n, "1163000000000000" + n});
+        f.plant(others.back());
+    }
+    {
+        // Each of these tables holds more than a page (4 KiB) of text: their first pages have split.
+        for (const char* sql : {"SELECT sum(length(CAST(snapshot AS BLOB))) FROM orders",
+                                "SELECT sum(length(CAST(payload || context AS BLOB))) FROM inbox",
+                                "SELECT sum(length(CAST(payload || result AS BLOB))) FROM outbox",
+                                "SELECT sum(length(CAST(summary || evidence AS BLOB))) FROM review"}) {
+            INFO(sql);
+            auto bytes = f.db.prepare(sql);
+            REQUIRE(bytes.step());
+            REQUIRE(bytes.int64(0) > 4096);
+        }
+        const std::string before = f.everything_on_disk();
+        for (const auto& t : traces(hanako)) REQUIRE(before.find(t) != std::string::npos);
+    }
+    forget_buyer(f.db, find_buyer(f.db, {hanako.user_id, "", ""}), key, false, f.now, "hanako-request");
+
+    const std::string after = f.everything_on_disk();
+    for (const auto& t : traces(hanako)) {
+        INFO("a trace of the forgotten buyer: " << t);
+        CHECK(after.find(t) == std::string::npos);
+    }
+    for (const auto& b : {others.front(), others.back()}) {
+        for (const auto& t : traces(b)) {
+            INFO("another buyer's data: " << t);
+            CHECK(after.find(t) != std::string::npos);
+        }
+    }
+}
+
+TEST_CASE("A forget erases staff's notes about the buyer, on resolved review items and in their audit entries", "[buyer_data]") {
+    fixture f;
+    f.plant(hanako);
+    f.plant(ken);
+    // Staff resolve every item with a note, as orderflowctl review resolve
+    // does (daemon/review_cli.cpp, settle_review): the item's note and a
+    // review.resolve audit entry naming the item. The buyer's message has no
+    // order: only its review id ties that entry to the buyer.
+    const std::string hanako_note = "called 山田 花子 at 090-1234-5678: engraving is HANAKO-1226";
+    const std::string ken_note = "called 佐藤 健 at 080-8765-4321";
+    auto resolve_all = [&](const buyer& b, const std::string& note) {
+        std::vector<std::int64_t> ids;
+        for (const auto& item : f.s.reviews(true, 100)) {
+            const bool theirs = item.order_id == b.order_id || item.summary.find(b.message) != std::string::npos;
+            if (!theirs) continue;
+            f.db.transaction([&] {
+                REQUIRE(f.s.set_review_state(item.id, "resolved", "staff-a", note, f.now));
+                f.s.audit(f.now, "orderflowctl", "review.resolve", item.order_id,
+                          {{"review_id", item.id}, {"by", "staff-a"}, {"peer", "uid 1000"}, {"note", note}});
+            });
+            ids.push_back(item.id);
+        }
+        return ids;
+    };
+    const auto hanako_reviews = resolve_all(hanako, hanako_note);
+    REQUIRE(hanako_reviews.size() == 2);   // the failed send (with an order), the buyer's message (without)
+    resolve_all(ken, ken_note);
+
+    const auto who = find_buyer(f.db, {hanako.user_id, "", ""});
+    // The export holds what the forget will erase: both notes and both entries.
+    {
+        const json doc = export_buyer(f.db, who);
+        int notes = 0, entries = 0;
+        for (const auto& r : doc["reviews"]) notes += r["note"] == hanako_note;
+        for (const auto& a : doc["audit"])
+            if (a["action"] == "review.resolve") {
+                ++entries;
+                CHECK(a["detail"]["note"] == hanako_note);
+            }
+        CHECK(notes == 2);
+        CHECK(entries == 2);
+        CHECK(doc.dump().find(ken_note) == std::string::npos);
+    }
+
+    const auto n = forget_buyer(f.db, who, key, false, f.now, "hanako-request");
+    CHECK(n.reviews == 2);
+    CHECK(n.audit == 4);   // create_conversation, send_message and the two review.resolve entries
+
+    for (const auto id : hanako_reviews) {
+        const auto item = f.s.get_review(id);
+        REQUIRE(item);
+        CHECK(item->state == "resolved");
+        CHECK(item->resolved_by == "staff-a");   // who, kept
+        CHECK(item->note == "erased at the buyer's request");
+    }
+    int resolve_entries = 0;
+    for (const auto& a : f.s.recent_audit(100)) {
+        if (a["action"] != "review.resolve") continue;
+        ++resolve_entries;
+        const std::string detail = a["detail"].dump();
+        CHECK(detail.find(hanako_note) == std::string::npos);
+        CHECK(a["actor"] == "orderflowctl");   // who and what, kept
+    }
+    CHECK(resolve_entries == 4);   // two of hers (reduced), two of his
+    const std::string after = f.everything_on_disk();
+    CHECK(after.find("090-1234-5678") == std::string::npos);
+    CHECK(after.find("HANAKO-1226") == std::string::npos);
+    CHECK(after.find(hanako.name) == std::string::npos);
+    CHECK(after.find("080-8765-4321") != std::string::npos);   // the other buyer's notes stay
+}
+
+TEST_CASE("A package webhook's rows lose the order and package ids in a forget, and a redelivery set aside is the same row", "[buyer_data]") {
+    fixture f;
+    f.plant(hanako);
+    f.plant(ken);
+    forget_buyer(f.db, find_buyer(f.db, {hanako.user_id, "", ""}), key, true, f.now, "staff");
+
+    // Her package row is still there (state kept), under a keyed hash of its key.
+    int hashed = 0;
+    {
+        auto st = f.db.prepare("SELECT dedupe_key, state FROM inbox WHERE topic = 4 ORDER BY id");
+        std::vector<std::pair<std::string, std::string>> rows;
+        while (st.step()) rows.emplace_back(st.text(0), st.text(1));
+        REQUIRE(rows.size() == 2);
+        for (const auto& [k, state] : rows) {
+            INFO(k);
+            CHECK(k.find(hanako.order_id) == std::string::npos);
+            CHECK(k.find(hanako.package_id) == std::string::npos);
+            CHECK(state == "done");
+            if (k.starts_with("forgotten:")) ++hashed;
+        }
+        CHECK(rows[1].first == package_key(ken));   // the other buyer's key is untouched
+    }
+    CHECK(hashed == 1);
+
+    // TikTok redelivers the package webhook: the row is stored under its
+    // plain key, and once set aside (suppression) it is the row already
+    // there: it goes.
+    new_event again{package_key(hanako), "webhook", 4, "package.updated", hanako.order_id,
+                    json{{"type", 4}, {"data", {{"order_id", hanako.order_id}, {"package_id", hanako.package_id}}}}.dump(), f.now, 0, ""};
+    REQUIRE(f.s.add_event(again));
+    const auto id = f.db.last_insert_rowid();
+    f.db.transaction([&] { set_aside_event(f.db, key, id, f.now); });
+    CHECK_FALSE(f.s.get_event(id).has_value());
+    // Another package of hers, set aside, keeps no id in its key either.
+    new_event other{"tts:7327000000000000999#1152000000000000999#" + hanako.order_id, "webhook", 4, "package.updated",
+                    hanako.order_id, "{}", f.now, 0, ""};
+    REQUIRE(f.s.add_event(other));
+    const auto id2 = f.db.last_insert_rowid();
+    f.db.transaction([&] { set_aside_event(f.db, key, id2, f.now); });
+    const auto row = f.s.get_event(id2);
+    REQUIRE(row);
+    CHECK(row->state == "ignored");
+    CHECK(row->dedupe_key.starts_with("forgotten:"));
+    CHECK(row->dedupe_key.find(hanako.order_id) == std::string::npos);
+    // A second forget (her data came back meanwhile) meets the hashed keys
+    // already there and still succeeds.
+    REQUIRE(f.s.add_event(again));
+    f.s.finish_event(f.db.last_insert_rowid(), "done", "matched: shipped", f.now);
+    CHECK_NOTHROW(forget_buyer(f.db, find_buyer(f.db, {"", hanako.order_id, ""}), key, true, f.now, "staff"));
+    const std::string after = f.everything_on_disk();
+    for (const auto& t : traces(hanako)) {
+        INFO("a trace of the forgotten buyer: " << t);
+        CHECK(after.find(t) == std::string::npos);
+    }
 }
 
 TEST_CASE("With suppression, a forgotten buyer's later events are recognised by keyed hash and set aside", "[buyer_data]") {

@@ -190,6 +190,7 @@ void run_every_store_function(database& db, store& s) {
 
     // Reconciler.
     CHECK(s.actions_in_state("unknown", 100).empty());
+    CHECK(s.actions_to_reconcile(100).empty());
     CHECK(s.action_history(due[0].id).size() == 3);
     CHECK(s.get_action(due[0].id));
 

@@ -155,4 +155,88 @@ TEST_CASE("A planned message without text fails without calling TikTok", "[messa
     CHECK(env.shop->calls().size() == calls_before);
 }
 
+TEST_CASE("A refused token whose refresh fails for now defers the message, and the next try sends it once", "[message_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto [order_id, buyer] = ready_order(env);
+    const auto opened = env.control("POST", "/control/messages", {{"order_id", order_id}, {"text", "いつ届きますか?"}});
+    env.store.put_conversation(buyer, opened.at("conversation_id").get<std::string>(), env.now);
+    const auto a = plant_action(env, "send_message", order_id, {{"text", thanks_text}, {"buyer_user_id", buyer}});
+    // TikTok expires the token early (105002 on the send), and the refresh
+    // meets an internal error once: no fresh token, nothing was sent.
+    REQUIRE(env.shop->expire_access_tokens() == 1);
+    env.control("POST", "/control/faults", {{"path", "/api/v2/token/refresh"}, {"code", 36009003}, {"http_status", 500}, {"count", 1}});
+    send(env, parts.messages, a);
+
+    auto row = action_now(env, a.id);
+    CHECK(row.state == "deferred");
+    CHECK_THAT(row.reason, Catch::Contains("refused the access token") && Catch::Contains("105002") &&
+                               Catch::Contains("nothing was sent"));
+    CHECK(row.not_before > env.now);
+    CHECK(env.shop_messages().empty());
+    CHECK(env.store.reviews(false, 10).empty());
+    CHECK(env.tokens->state() == "authorized");
+
+    env.now = row.not_before;
+    const auto due = env.store.due_actions(env.now, 10);
+    REQUIRE(due.size() == 1);
+    send(env, parts.messages, due.front());
+    row = action_now(env, a.id);
+    CHECK(row.state == "done");
+    CHECK(env.shop_messages().size() == 1);
+}
+
+TEST_CASE("A request timeout behind TikTok's gateway (36009007) leaves the message unknown for the reconciler", "[message_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto [order_id, buyer] = ready_order(env);
+    const auto opened = env.control("POST", "/control/messages", {{"order_id", order_id}, {"text", "いつ届きますか?"}});
+    env.store.put_conversation(buyer, opened.at("conversation_id").get<std::string>(), env.now);
+    const auto a = plant_action(env, "send_message", order_id, {{"text", thanks_text}, {"buyer_user_id", buyer}});
+    env.control("POST", "/control/faults", {{"path", "/customer_service/202309/conversations/"}, {"code", 36009007}, {"http_status", 504},
+                                            {"message", "Request timeout"}, {"count", 1}});
+    send(env, parts.messages, a);
+
+    auto row = action_now(env, a.id);
+    CHECK(row.state == "unknown");
+    CHECK_THAT(row.reason, Catch::StartsWith("outcome unknown") && Catch::Contains("36009007"));
+    CHECK(env.store.due_actions(env.now + 86400, 10).empty());   // not sent again blindly
+
+    // The reconciler reads the conversation: not there, so it is planned
+    // once more under the same key, and then sent once.
+    env.drive([&]() -> asio::awaitable<void> { co_await parts.recon.pass(); });
+    row = action_now(env, a.id);
+    CHECK(row.state == "planned");
+    CHECK_THAT(row.reason, Catch::StartsWith("reconciled"));
+    send(env, parts.messages, row);
+    CHECK(action_now(env, a.id).state == "done");
+    CHECK(env.shop_messages().size() == 1);
+}
+
+TEST_CASE("may_have_acted: a lost answer or a timeout behind the gateway may have sent; a refusal did not", "[message_sender]") {
+    using k = tikapi::error_kind;
+    const auto err = [](k kind, int status, std::int64_t code) {
+        tikapi::api_error e;
+        e.kind = kind;
+        e.http_status = status;
+        e.code = code;
+        e.request_sent = true;
+        return e;
+    };
+    CHECK(message_sender::may_have_acted(err(k::timeout, 0, 0)));
+    CHECK(message_sender::may_have_acted(err(k::connect, 0, 0)));
+    CHECK(message_sender::may_have_acted(err(k::protocol, 0, 0)));
+    CHECK(message_sender::may_have_acted(err(k::http_status, 504, 0)));
+    CHECK(message_sender::may_have_acted(err(k::http_status, 502, 0)));
+    CHECK(message_sender::may_have_acted(err(k::api, 504, 36009007)));
+    CHECK_FALSE(message_sender::may_have_acted(err(k::http_status, 503, 0)));
+    CHECK_FALSE(message_sender::may_have_acted(err(k::http_status, 429, 0)));
+    CHECK_FALSE(message_sender::may_have_acted(err(k::api, 500, 36009003)));
+    CHECK_FALSE(message_sender::may_have_acted(err(k::api, 429, 36009002)));
+    CHECK_FALSE(message_sender::may_have_acted(err(k::api, 200, 45109001)));
+    CHECK_FALSE(message_sender::may_have_acted(err(k::tls, 0, 0)));
+}
+
 }  // namespace ORDERFLOW_TEST_FILE

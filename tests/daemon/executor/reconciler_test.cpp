@@ -163,6 +163,31 @@ TEST_CASE("An unknown send already judged inconclusive is left alone", "[reconci
     CHECK(env.shop->calls().size() == calls_before);
 }
 
+TEST_CASE("Inconclusive sends, however many, do not keep newer unknown actions from being reconciled", "[reconciler]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto f = buyer_wrote(env);
+    // More inconclusive sends than one pass reads (100), all older than the rest.
+    for (int i = 0; i < 120; ++i) {
+        const auto old = plant_action(env, "send_message", f.order_id, {{"text", thanks_text}, {"buyer_user_id", f.buyer}});
+        settle(env, old.id, "unknown", "reconciliation could not tell", {{"reconciled", "inconclusive"}});
+    }
+    const auto tracking = plant_action(env, "update_tracking", "O-2",
+                                       {{"order_id", "O-2"}, {"tracking_number", "4711-0815-2024"}, {"carrier", "Yamato Transport"}},
+                                       "ship_from_feed");
+    settle(env, tracking.id, "unknown", "interrupted: outcome unknown");
+    const auto send = interrupted_send(env, f);   // not in the conversation
+    CHECK(env.store.actions_to_reconcile(100).size() == 2);
+
+    pass(env, parts.recon);
+    CHECK(action_now(env, tracking.id).state == "planned");
+    const auto row = action_now(env, send.id);
+    CHECK(row.state == "planned");
+    CHECK_THAT(row.reason, Catch::StartsWith("reconciled"));
+    CHECK(env.store.actions_in_state("unknown", 1000).size() == 120);
+}
+
 TEST_CASE("An unknown send stays unknown when the conversation cannot be read", "[reconciler]") {
     runtime_env env;
     env.authorize();

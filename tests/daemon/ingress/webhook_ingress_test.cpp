@@ -244,4 +244,50 @@ TEST_CASE("Every accepted webhook is in the log, on a line of its own or counted
     if (elapsed < std::chrono::seconds(2)) CHECK_FALSE(summaries.empty());
 }
 
+TEST_CASE("Refused webhooks have a line budget of their own, and the rest are counted in the summary", "[webhook_ingress]") {
+    webhook_log_budget budget(3, 2);
+    const std::int64_t second = 1'796'000'000;
+    const std::int64_t t = second * 1000;
+    CHECK(budget.admit_refusal(t, false));
+    CHECK(budget.admit_refusal(t + 1, true));
+    for (int i = 0; i < 5; ++i) CHECK_FALSE(budget.admit_refusal(t + 10 + i, false));
+    CHECK_FALSE(budget.admit_refusal(t + 20, true));
+    CHECK(budget.admit(t + 30, false));   // accepted webhooks keep their own budget
+    CHECK_FALSE(budget.take_summary(t + 999));
+
+    CHECK(budget.admit_refusal(t + 1000, false));   // a new second, a new budget
+    auto held = budget.take_summary(t + 1000);
+    REQUIRE(held);
+    CHECK(held->second == second);
+    CHECK(held->rejected == 5);
+    CHECK(held->malformed == 1);
+    CHECK(held->received == 0);
+    CHECK(held->duplicate == 0);
+    CHECK_FALSE(budget.take_summary(t + 5000));
+}
+
+TEST_CASE("A flood of forged webhooks writes a few lines and one summary a second, not a line each", "[webhook_ingress]") {
+    constexpr int forged = 200;
+    support::log_capture capture;
+    const auto started = std::chrono::steady_clock::now();
+    {
+        ingress_env w;
+        for (int i = 0; i < forged; ++i) REQUIRE(w.handle(post(order_webhook("tts-forged-" + std::to_string(i)), "00")).status == 401);
+        CHECK(w.inbox_size() == 0);
+    }   // the ingress goes: what its last second held back is told now
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    const std::string log = capture.finish();
+    const auto lines = support::log_lines(log, "webhook_rejected");
+    long rejected = static_cast<long>(lines.size());
+    const auto summaries = support::log_lines(log, "webhooks_summary");
+    for (const auto& s : summaries) {
+        CHECK(s.at("level") == "warn");
+        rejected += s.at("rejected").get<long>();
+    }
+    CHECK(rejected == forged);   // each refusal is in the log, on a line or in a count
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(elapsed).count() + 1;
+    CHECK(static_cast<long>(lines.size()) <= 5 * seconds);
+    CHECK_FALSE(summaries.empty());
+}
+
 }  // namespace ORDERFLOW_TEST_FILE
