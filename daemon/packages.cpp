@@ -2,6 +2,7 @@
 #include "daemon/packages.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 namespace orderflow::daemon {
@@ -53,8 +54,18 @@ std::vector<std::pair<std::string, std::string>> package_order_pairs(const json&
 std::vector<storage::new_event> package_events_from_webhook(const tikapi::webhook_event& w, const std::string& base_key,
                                                             std::int64_t now) {
     std::vector<storage::new_event> rows;
-    for (const auto& [package_id, order_id] : package_order_pairs(w.data)) {
+    const auto pairs = package_order_pairs(w.data);
+    // Each row keeps its own package's entry of package_list, not the whole
+    // list: a row per pair each holding every pair would grow with the
+    // square of the body.
+    std::map<std::string, json> entries;   // package id -> {"package_id", "order_id_list"}
+    for (const auto& [package_id, order_id] : pairs) {
+        auto [it, fresh] = entries.try_emplace(package_id, json{{"package_id", package_id}, {"order_id_list", json::array()}});
+        it->second["order_id_list"].push_back(order_id);
+    }
+    for (const auto& [package_id, order_id] : pairs) {
         json data = w.data;
+        data["package_list"] = json::array({entries.at(package_id)});
         data["package_id"] = package_id;
         data["order_id"] = order_id;
         json envelope{{"type", w.type}, {"shop_id", w.shop_id}, {"timestamp", w.timestamp}, {"data", std::move(data)}};

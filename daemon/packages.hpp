@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,9 +33,12 @@ std::vector<std::pair<std::string, std::string>> package_order_pairs(const nlohm
 // pair, so that each evaluation has one order and one package (and
 // once_per "package" means what it says). Each row's dedupe key is
 // `base_key#PACKAGE#ORDER`; its payload is the webhook's envelope with
-// data.package_id and data.order_id set to the pair (the rest of data,
-// package_list included, kept). Empty when the webhook names no pair: the caller then
-// stores it as one row, as for any topic.
+// data.package_id and data.order_id set to the pair, and data.package_list
+// holding only that package's entry (its order ids; the rest of data kept).
+// Empty when the webhook names no pair: the caller then stores it as one
+// row, as for any topic. A webhook naming more than max_package_pairs pairs
+// is refused before this (judge_webhook: 400).
+inline constexpr std::size_t max_package_pairs = 500;
 std::vector<storage::new_event> package_events_from_webhook(const tikapi::webhook_event& w, const std::string& base_key,
                                                             std::int64_t now);
 

@@ -686,6 +686,13 @@ void store::notification_retry(std::int64_t id, std::string_view error, std::int
     st.step();
 }
 
+void store::notification_failed(std::int64_t id, std::string_view error, std::int64_t now) {
+    auto st = db_.prepare(
+        "UPDATE notifications SET state = 'failed', attempts = attempts + 1, last_error = ?2, updated_at = ?3 WHERE id = ?1");
+    st.bind(1, id).bind(2, error).bind(3, now);
+    st.step();
+}
+
 void store::postpone_notifications(std::string_view channel, std::int64_t until) {
     auto st = db_.prepare(
         "UPDATE notifications SET not_before = ?2 WHERE channel = ?1 AND state = 'pending' AND review_id != 0 AND not_before < ?2");

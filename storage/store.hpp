@@ -277,6 +277,9 @@ public:
     // sent, or pending again at `not_before` with the error (attempts + 1).
     void notification_sent(std::int64_t id, std::int64_t now);
     void notification_retry(std::int64_t id, std::string_view error, std::int64_t not_before, std::int64_t now);
+    // Never to be delivered (its channel was removed): failed, and purged
+    // with the delivered ones (storage/retention.hpp).
+    void notification_failed(std::int64_t id, std::string_view error, std::int64_t now);
     std::vector<notification_row> recent_notifications(int limit);   // newest first
     // Pending review notifications of one channel wait until `until` (a digest is being gathered).
     void postpone_notifications(std::string_view channel, std::int64_t until);

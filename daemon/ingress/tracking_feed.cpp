@@ -83,6 +83,10 @@ asio::awaitable<void> tracking_feed::scan() {
     const fs::path dir = in_force_.cfg().tracking.feed_dir;
     std::error_code ec;
     if (dir.empty() || !fs::is_directory(dir, ec)) co_return;
+    if (ctx_.clock() - last_pruned_ >= 3600) {
+        last_pruned_ = ctx_.clock();
+        prune_set_aside(dir);
+    }
     std::vector<fs::path> files;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
         if (entry.path().extension() != ".csv") continue;
@@ -158,10 +162,40 @@ std::filesystem::path tracking_feed::move_aside(const std::filesystem::path& fil
     fs::rename(file, target, ec);
     if (ec) log::error("tracking_file_not_moved", {{"file", file.string()}, {"error", ec.message()}});
     if (!report.empty()) {
-        std::ofstream out(target.string() + ".errors.txt");
-        for (const auto& line : report) out << line << "\n";
+        const std::string errors = target.string() + ".errors.txt";
+        {
+            std::ofstream out(errors);
+            for (const auto& line : report) out << line << "\n";
+        }
+        // It quotes the file's rows: readable by the service's user only.
+        fs::permissions(errors, fs::perms::owner_read | fs::perms::owner_write, ec);
     }
     return target;
+}
+
+// The files read (processed/) or refused (rejected/) hold order ids and
+// tracking numbers, which the database keeps only for the retention period
+// (docs/privacy.md): a file goes once it is that old, counted from when it
+// was last written (a move keeps that time), with its .errors.txt report.
+void tracking_feed::prune_set_aside(const std::filesystem::path& dir) {
+    namespace fs = std::filesystem;
+    const auto keep = in_force_.cfg().retention.personal_data;
+    const auto cutoff = fs::file_time_type::clock::now() - keep;
+    int removed = 0;
+    for (const char* sub : {"processed", "rejected"}) {
+        std::error_code ec;
+        for (const auto& entry : fs::directory_iterator(dir / sub, ec)) {
+            std::error_code e2;
+            if (!entry.is_regular_file(e2) || entry.is_symlink(e2)) continue;
+            const auto written = entry.last_write_time(e2);
+            if (e2 || written >= cutoff) continue;
+            if (fs::remove(entry.path(), e2)) ++removed;
+            else if (e2) log::warn("tracking_file_not_removed", {{"file", entry.path().string()}, {"error", e2.message()}});
+        }
+    }
+    if (removed > 0)
+        log::info("tracking_files_purged", {{"files", removed}, {"older_than_days", keep.count() / 86400},
+                                            {"why", "read or refused tracking files are kept for retention.personal_data"}});
 }
 
 asio::awaitable<void> tracking_feed::process(const std::filesystem::path& file) {

@@ -54,7 +54,9 @@ public:
 
     // One authorized request for /v1/tracking from the admin listener.
     boost::asio::awaitable<tikapi::http_response> handle(tikapi::http_request& req);
-    // One pass over the drop folder (public for tests).
+    // One pass over the drop folder (public for tests). At most once an hour
+    // it also deletes what processed/ and rejected/ hold from before the
+    // retention period of personal data (order ids, tracking numbers).
     boost::asio::awaitable<void> scan();
 
     // What the background thread makes of one file.
@@ -69,6 +71,7 @@ public:
 private:
     boost::asio::awaitable<void> process(const std::filesystem::path& file);
     std::filesystem::path move_aside(const std::filesystem::path& file, const char* sub, const std::vector<std::string>& report);
+    void prune_set_aside(const std::filesystem::path& dir);
 
     context ctx_;
     const rules_in_force& in_force_;
@@ -79,6 +82,7 @@ private:
     std::function<void()> on_new_events_;
     detail::wakeup wake_;
     bool stopping_ = false;
+    std::int64_t last_pruned_ = 0;   // ctx_.clock() of the last prune_set_aside
 };
 
 }  // namespace orderflow::daemon

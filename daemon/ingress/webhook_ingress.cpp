@@ -6,6 +6,7 @@
 #include "daemon/config.hpp"
 #include "daemon/events.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
+#include "daemon/packages.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/security_watch.hpp"
 #include "tikapi/http.hpp"
@@ -98,6 +99,18 @@ webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_se
         return v;
     }
     v.hook = std::move(std::get<tikapi::webhook_event>(parsed));
+    if (v.hook->type == 4) {
+        // One inbox row per (package, order) pair: bounded, as a real
+        // package update names a handful.
+        const std::size_t pairs = package_order_pairs(v.hook->data).size();
+        if (pairs > max_package_pairs) {
+            v.status = 400;
+            v.problem = "a package update naming " + std::to_string(pairs) + " (package, order) pairs, more than the " +
+                        std::to_string(max_package_pairs) + " orderflow takes in one webhook";
+            v.hook.reset();
+            return v;
+        }
+    }
     if (!cfg.tiktok.shop_id.empty() && v.hook->shop_id != cfg.tiktok.shop_id) return v;
     v.events = inbox_events_from_webhook(*v.hook, req.body, now);
     return v;

@@ -142,8 +142,12 @@ asio::awaitable<std::string> notifier::deliver(const std::vector<storage::notifi
         body = digest_notification(items, ctx_.clock()).dump(-1, ' ', false, json::error_handler_t::replace);
     }
     std::string error;
+    bool permanent = false;
     if (!ch) {
+        // Retrying could never deliver it, and the row (a summary of a
+        // review item) would stay forever: the purge deletes failed rows.
         error = "channel '" + channel + "' is no longer configured";
+        permanent = true;
     } else if (ch->type == "command") {
         const std::vector<std::string> argv = ch->command;
         auto run = [argv, body]() -> asio::awaitable<detail::command_result> {
@@ -178,7 +182,7 @@ asio::awaitable<std::string> notifier::deliver(const std::vector<storage::notifi
             else if (r.value().status < 200 || r.value().status >= 300) error = "HTTP " + std::to_string(r.value().status);
         }
     }
-    unrecorded outcome{rows, error, ctx_.clock()};
+    unrecorded outcome{rows, error, ctx_.clock(), permanent};
     try {
         record(outcome);
     } catch (const std::exception& e) {
@@ -196,6 +200,7 @@ void notifier::record(const unrecorded& outcome) {
     ctx_.db.transaction([&] {
         for (const auto& n : rows) {
             if (error.empty()) ctx_.store.notification_sent(n.id, now);
+            else if (outcome.permanent) ctx_.store.notification_failed(n.id, error, now);
             else ctx_.store.notification_retry(n.id, error, now + std::min<std::int64_t>(600, 5LL << std::min(n.attempts, 7)), now);
         }
     });
@@ -205,16 +210,18 @@ void notifier::record(const unrecorded& outcome) {
         if (n.review_id) review_ids.push_back(n.review_id);
     }
     const std::string& channel = rows.front().channel;
-    telemetry::count("orderflow_notifications_total", {{"channel", channel}, {"outcome", error.empty() ? "sent" : "retried"}})
+    telemetry::count("orderflow_notifications_total",
+                     {{"channel", channel}, {"outcome", error.empty() ? "sent" : outcome.permanent ? "failed" : "retried"}})
         .add(rows.size());
     if (error.empty()) {
         if (!review_ids.empty()) channel_last_review_[channel] = now;
         log::info("notification_sent", {{"notification_ids", ids}, {"channel", channel}, {"review_ids", review_ids},
                                         {"digest", rows.size() > 1}});
     } else {
-        log::warn("notification_failed", {{"notification_ids", ids}, {"channel", channel}, {"error", error},
-                                          {"attempts", rows.front().attempts + 1},
-                                          {"retry_in_s", std::min<std::int64_t>(600, 5LL << std::min(rows.front().attempts, 7))}});
+        json fields{{"notification_ids", ids}, {"channel", channel}, {"error", error}, {"attempts", rows.front().attempts + 1}};
+        if (outcome.permanent) fields["advice"] = "not retried: add the channel back to notify.channels to get later alerts there";
+        else fields["retry_in_s"] = std::min<std::int64_t>(600, 5LL << std::min(rows.front().attempts, 7));
+        log::warn("notification_failed", std::move(fields));
     }
 }
 

@@ -55,6 +55,7 @@ private:
         std::vector<storage::notification_row> rows;
         std::string error;   // "" when delivered
         std::int64_t at = 0;
+        bool permanent = false;   // the error cannot go away by itself (the channel was removed): failed, not retried
     };
 
     void queue_heartbeat();

@@ -72,7 +72,10 @@ TEST_CASE("A package update fans out into one inbox row per package and order, e
         CHECK(payload["data"]["package_id"] == "1152000000000000002");
         CHECK(payload["data"]["order_id"] == order_a);
         CHECK(payload["data"]["sc_type"] == "SPLIT");
-        CHECK(payload["data"]["package_list"] == split_list());
+        // Only its own package's entry of the list: a row per pair holding
+        // every pair would grow with the square of the body.
+        CHECK(payload["data"]["package_list"] ==
+              json::array({{{"package_id", "1152000000000000002"}, {"order_id_list", json::array({order_a})}}}));
     }
     SECTION("a combined package: one row per order, integer ids read as text, repeats once") {
         json list = json::array({{{"package_id", 1152000000000000003ULL}, {"order_id_list", json::array({order_a, order_b, order_a})}},
@@ -186,6 +189,43 @@ TEST_CASE("A package update webhook is stored as one row per pair in one commit,
     CHECK(deliver() == 200);
     CHECK(env.store.recent_events(10).size() == 2u);
     CHECK(wakes == 1);
+}
+
+TEST_CASE("A package update naming more pairs than orderflow takes is refused with 400 and stores nothing", "[packages][webhook_ingress]") {
+    support::runtime_env env;
+    auto in_force = env.in_force_with([](config&) {});
+    const orderflow::secret app_secret{support::test_app_secret};
+    // `packages` packages of `orders` orders each.
+    auto judged = [&](std::size_t packages, std::size_t orders) {
+        json list = json::array();
+        for (std::size_t p = 0; p < packages; ++p) {
+            json ids = json::array();
+            for (std::size_t i = 0; i < orders; ++i) ids.push_back(std::to_string(576461413038700000ULL + p * orders + i));
+            list.push_back({{"package_id", std::to_string(1152000000000000000ULL + p)}, {"order_id_list", ids}});
+        }
+        const auto w = package_webhook(list, "COMBINE");
+        tikapi::http_request req;
+        req.method = "POST";
+        req.target = "/webhooks/tiktok";
+        req.body = json{{"type", 4}, {"tts_notification_id", w.notification_id}, {"shop_id", w.shop_id},
+                        {"timestamp", w.timestamp}, {"data", w.data}}.dump();
+        req.headers.push_back({"Authorization", tikapi::webhook_signature(support::test_app_key, support::test_app_secret, req.body)});
+        return judge_webhook(in_force->cfg(), app_secret, req, env.now);
+    };
+    const auto at_limit = judged(max_package_pairs, 1);
+    CHECK(at_limit.status == 200);
+    REQUIRE(at_limit.events.size() == max_package_pairs);
+    // Each row holds its own package's entry, not all 500: the rows grow
+    // with the body, not with its square.
+    const json last = json::parse(at_limit.events.back().payload);
+    CHECK(last["data"]["package_list"] ==
+          json::array({{{"package_id", "1152000000000000499"}, {"order_id_list", json::array({"576461413038700499"})}}}));
+    CHECK(at_limit.events.back().payload.size() < 1024);
+
+    const auto over = judged(1, max_package_pairs + 1);
+    CHECK(over.status == 400);
+    CHECK(over.problem == "a package update naming 501 (package, order) pairs, more than the 500 orderflow takes in one webhook");
+    CHECK(over.events.empty());
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

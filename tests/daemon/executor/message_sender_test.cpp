@@ -215,7 +215,7 @@ TEST_CASE("A request timeout behind TikTok's gateway (36009007) leaves the messa
     CHECK(env.shop_messages().size() == 1);
 }
 
-TEST_CASE("may_have_acted: a lost answer or a timeout behind the gateway may have sent; a refusal did not", "[message_sender]") {
+TEST_CASE("may_have_acted: a lost answer or a timeout behind the gateway may have sent, a refusal did not", "[message_sender]") {
     using k = tikapi::error_kind;
     const auto err = [](k kind, int status, std::int64_t code) {
         tikapi::api_error e;

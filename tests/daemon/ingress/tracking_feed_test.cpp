@@ -242,6 +242,36 @@ TEST_CASE("A dropped CSV file becomes events for its good rows and moves to proc
     }
 }
 
+TEST_CASE("Read and refused tracking files go once older than the retention of personal data, their reports too", "[tracking_feed]") {
+    feed_env f;
+    write_file(f.drop / "old.csv", "order_id,carrier,tracking_number\n57646141303878500X,ヤマト運輸,4912-0002\n");
+    settle(f.drop / "old.csv");
+    f.scan();
+    const fs::path processed = f.drop / "processed" / "old.csv", report = f.drop / "processed" / "old.csv.errors.txt";
+    REQUIRE(present(processed));
+    REQUIRE(present(report));
+    // The report quotes the file's rows: the service's user only.
+    CHECK((fs::status(report).permissions() & (fs::perms::group_all | fs::perms::others_all)) == fs::perms::none);
+    fs::create_directories(f.drop / "rejected");
+    const fs::path refused = f.drop / "rejected" / "big.csv";
+    write_file(refused, "order_id\n");
+
+    // Ninety-one days later (retention.personal_data is 90 days).
+    const auto aged = fs::file_time_type::clock::now() - std::chrono::hours(24 * 91);
+    for (const auto& p : {processed, report, refused}) fs::last_write_time(p, aged);
+    write_file(f.drop / "new.csv", "order_id,carrier,tracking_number\n576461413038785001,ヤマト運輸,4912-0001\n");
+    settle(f.drop / "new.csv");
+    f.env.now += 1800;   // within the hour: not looked at again yet
+    f.scan();
+    CHECK(present(processed));
+    f.env.now += 1800;
+    f.scan();
+    CHECK_FALSE(present(processed));
+    CHECK_FALSE(present(report));
+    CHECK_FALSE(present(refused));
+    CHECK(present(f.drop / "processed" / "new.csv"));   // read just now: kept
+}
+
 TEST_CASE("A CSV file changed in the last two seconds is left for the next scan", "[tracking_feed]") {
     feed_env f;
     write_file(f.drop / "writing.csv", "order_id,carrier,tracking_number\n576461413038785001,ヤマト運輸,4912-0001\n");

@@ -6,6 +6,7 @@
 #include "daemon/notifier/notifier.hpp"
 
 #include "daemon/notify.hpp"
+#include "storage/retention.hpp"
 #include "tests/daemon/runtime_support.hpp"
 #include "tikapi/http.hpp"
 #include "tikapi/signing.hpp"
@@ -235,6 +236,26 @@ TEST_CASE("A failing channel keeps the notification pending with backoff and cou
         CHECK(notification(env, id).state == "sent");
         CHECK(hook.requests().size() == 3);
     }
+}
+
+TEST_CASE("A notification for a channel no longer configured fails at once and is purged like a delivered one", "[notifier]") {
+    runtime_env env(thanks_rules, [&](config& c) { c.channels = {command_channel("ops", {"sh", "-c", "cat > /dev/null"})}; });
+    notifier_rig rig(env);
+    // Queued for a channel the operator has since removed (and reloaded).
+    REQUIRE(env.store.add_notification("gone", "review:7", 7, {{"summary", "a buyer's words"}}, env.now));
+    const auto id = env.store.due_notifications(env.now, 10).front().id;
+
+    REQUIRE(rig.deliver_due().empty());
+    auto n = notification(env, id);
+    CHECK(n.state == "failed");
+    CHECK(n.attempts == 1);
+    CHECK(n.last_error == "channel 'gone' is no longer configured");
+    CHECK(env.store.due_notifications(env.now + 86400, 10).empty());   // never retried
+
+    // The retention purge deletes it once it is old, as it does delivered ones.
+    const auto purged = storage::purge_personal_data(env.db, env.now + 1);
+    CHECK(purged.notifications == 1);
+    CHECK(env.store.recent_notifications(10).empty());
 }
 
 TEST_CASE("A notification delivered while the database refused its outcome is recorded afterwards and not delivered again", "[notifier]") {
