@@ -32,7 +32,7 @@ asio::awaitable<conversation_link> conversation_linker::link(const json& message
     if (!token) {
         conversation_link out;
         out.conversation_id = message.value("conversation_id", "");
-        out.error = tokens_.advice();
+        out.error = tokens_.why_no_token();
         out.retryable = true;
         co_return out;
     }

@@ -39,7 +39,7 @@ boost::asio::awaitable<order_source::fetched> order_source::fetch(const std::str
     }
     const orderflow::secret* token = co_await tokens_.access();
     if (!token) {
-        out.error = tokens_.advice();
+        out.error = tokens_.why_no_token();
         out.retryable = true;
         co_return out;
     }

@@ -56,8 +56,10 @@ std::vector<storage::new_event> package_events_from_webhook(const tikapi::webhoo
     std::vector<storage::new_event> rows;
     const auto pairs = package_order_pairs(w.data);
     // Each row keeps its own package's entry of package_list, not the whole
-    // list: a row per pair each holding every pair would grow with the
-    // square of the body.
+    // list, which a row per pair would repeat for every pair. One package
+    // of many orders still repeats its own list in each of its rows:
+    // judge_webhook's cap of max_package_pairs bounds that (500 rows of 500
+    // ids, about 5 MB).
     std::map<std::string, json> entries;   // package id -> {"package_id", "order_id_list"}
     for (const auto& [package_id, order_id] : pairs) {
         auto [it, fresh] = entries.try_emplace(package_id, json{{"package_id", package_id}, {"order_id_list", json::array()}});

@@ -362,7 +362,7 @@ std::vector<storage::event_row> pipeline::hold_while_unauthorized(std::vector<st
     held_count_ += count;
     const std::int64_t now = ctx_.clock();
     if (first || now - held_logged_at_ >= 60) {
-        log::warn("events_held", {{"count", held_count_}, {"reason", tokens_.advice()}, {"last_inbox_id", held_through_},
+        log::warn("events_held", {{"count", held_count_}, {"reason", tokens_.why_no_token()}, {"last_inbox_id", held_through_},
                                   {"advice", "they stay in the inbox and are processed as soon as the shop is authorized"}});
         held_logged_at_ = now;
     }

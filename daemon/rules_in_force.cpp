@@ -156,7 +156,14 @@ rules_in_force::reload_outcome rules_in_force::adopt(candidate& next) {
     // Who may run operator commands, and whether /metrics needs the token:
     // read per request (on this loop), so a revoked operator is refused at once.
     cfg_.admin.operators = n.admin.operators;
-    cfg_.admin.open_metrics = n.admin.open_metrics;
+    // open_metrics is allowed only on a loopback admin.listen, which the
+    // config check verifies against the new file's address; the listener
+    // keeps its old one until a restart, so it applies only when unchanged.
+    const bool same_listen = cfg_.admin.listen.has_value() == n.admin.listen.has_value() &&
+                             (!cfg_.admin.listen || (cfg_.admin.listen->host == n.admin.listen->host &&
+                                                     cfg_.admin.listen->port == n.admin.listen->port));
+    if (same_listen) cfg_.admin.open_metrics = n.admin.open_metrics;
+    else if (cfg_.admin.open_metrics != n.admin.open_metrics) out.needs_restart.emplace_back("admin.open_metrics");
     cfg_.customer_service = n.customer_service;
     cfg_.poll.interval = n.poll.interval;
     cfg_.poll.overlap = n.poll.overlap;

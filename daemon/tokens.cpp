@@ -87,6 +87,11 @@ std::string token_keeper::advice() const {
     return "the shop is not authorized: run orderflowctl auth url, authorize, then orderflowctl auth exchange CODE";
 }
 
+std::string token_keeper::why_no_token() const {
+    if (state_ != "authorized") return advice();
+    return "the access token expired and its refresh failed for now (token_refresh_failed in the log); tried again";
+}
+
 boost::asio::awaitable<const orderflow::secret*> token_keeper::access() {
     // Tokens appear in the vault when the operator runs `auth exchange` while
     // the daemon is running: look again, at most every few seconds.

@@ -48,6 +48,10 @@ public:
     const std::optional<tikapi::token_set>& tokens() const { return tokens_; }
     // What the operator should do, for logs and `orderflowctl status`.
     std::string advice() const;
+    // Why access() gave no token: advice() when the operator must act, else
+    // (authorized, but the access token expired and its refresh failed for
+    // now) that it is tried again.
+    std::string why_no_token() const;
 
 private:
     bool load();

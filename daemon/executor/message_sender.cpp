@@ -91,7 +91,7 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         co_return;
     }
     const orderflow::secret* token = co_await tokens_.access();
-    if (!token) { out_.defer(a, tokens_.advice()); co_return; }
+    if (!token) { out_.defer(a, tokens_.why_no_token()); co_return; }
 
     // Restored from a backup a day ago or less: this message may have gone
     // out after the copy was taken. The reconciler looks for it in the

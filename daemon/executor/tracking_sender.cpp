@@ -68,7 +68,7 @@ asio::awaitable<void> tracking_sender::send(const storage::action_row& a) {
         co_return;
     }
     const orderflow::secret* token = co_await tokens_.access();
-    if (!token) { out_.defer(a, tokens_.advice()); co_return; }
+    if (!token) { out_.defer(a, tokens_.why_no_token()); co_return; }
 
     // The order as it is now: status, packages, what shipped.
     auto fetched = co_await orders_.fetch(order_id);

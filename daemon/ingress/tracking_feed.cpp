@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <sys/stat.h>
@@ -161,14 +162,25 @@ std::filesystem::path tracking_feed::move_aside(const std::filesystem::path& fil
     if (fs::exists(fs::symlink_status(target, ec))) target = done_dir / (file.stem().string() + "." + std::to_string(ctx_.clock()) + file.extension().string());
     fs::rename(file, target, ec);
     if (ec) log::error("tracking_file_not_moved", {{"file", file.string()}, {"error", ec.message()}});
+    // Its age for the retention of what is set aside (prune_set_aside)
+    // counts from now: a file copied in with an old time kept (cp -p,
+    // rsync -t) must not go at the next prune.
+    else fs::last_write_time(target, fs::file_time_type::clock::now(), ec);
     if (!report.empty()) {
+        // It quotes the file's rows: created readable by the service's user only.
+        std::string text;
+        for (const auto& line : report) text += line + "\n";
         const std::string errors = target.string() + ".errors.txt";
-        {
-            std::ofstream out(errors);
-            for (const auto& line : report) out << line << "\n";
+        const int fd = ::open(errors.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        bool written = fd >= 0;
+        for (std::size_t at = 0; written && at < text.size();) {
+            const ssize_t n = ::write(fd, text.data() + at, text.size() - at);
+            if (n < 0 && errno == EINTR) continue;
+            written = n > 0;
+            if (written) at += static_cast<std::size_t>(n);
         }
-        // It quotes the file's rows: readable by the service's user only.
-        fs::permissions(errors, fs::perms::owner_read | fs::perms::owner_write, ec);
+        if (fd >= 0) ::close(fd);
+        if (!written) log::error("tracking_report_not_written", {{"file", errors}, {"error", std::strerror(errno)}});
     }
     return target;
 }
@@ -176,7 +188,7 @@ std::filesystem::path tracking_feed::move_aside(const std::filesystem::path& fil
 // The files read (processed/) or refused (rejected/) hold order ids and
 // tracking numbers, which the database keeps only for the retention period
 // (docs/privacy.md): a file goes once it is that old, counted from when it
-// was last written (a move keeps that time), with its .errors.txt report.
+// was set aside (move_aside sets its time), with its .errors.txt report.
 void tracking_feed::prune_set_aside(const std::filesystem::path& dir) {
     namespace fs = std::filesystem;
     const auto keep = in_force_.cfg().retention.personal_data;

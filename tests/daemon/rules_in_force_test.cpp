@@ -164,6 +164,16 @@ TEST_CASE("A reload names the changed settings that apply only after a restart a
     CHECK(cfg.webhook.listen.port == 8080);   // still what the listener was opened with
     CHECK(cfg.poll.enabled);
     CHECK(cfg.poll.interval == std::chrono::minutes(1));
+
+    // open_metrics is checked against the file's admin.listen, which the
+    // running listener takes only at a restart: with it, not before.
+    next["admin"] = {{"listen", "127.0.0.1:9100"}, {"token_file", "admin.token"}, {"open_metrics", true}};
+    rig.write_config(next);
+    out = rig.adopt();
+    CHECK(out.ok);
+    CHECK(out.needs_restart ==
+          std::vector<std::string>{"webhook.listen", "admin.listen", "admin.token_file", "poll.enabled", "admin.open_metrics"});
+    CHECK_FALSE(cfg.admin.open_metrics);
 }
 
 TEST_CASE("A new app secret in the same file is named for a restart, and an unreadable one fails the reload", "[rules_in_force]") {

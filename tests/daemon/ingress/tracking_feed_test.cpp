@@ -246,6 +246,9 @@ TEST_CASE("Read and refused tracking files go once older than the retention of p
     feed_env f;
     write_file(f.drop / "old.csv", "order_id,carrier,tracking_number\n57646141303878500X,ヤマト運輸,4912-0002\n");
     settle(f.drop / "old.csv");
+    // Copied in with its old time kept (cp -p): its age counts from when it was read.
+    write_file(f.drop / "copied.csv", "order_id,carrier,tracking_number\n576461413038785002,ヤマト運輸,4912-0003\n");
+    fs::last_write_time(f.drop / "copied.csv", fs::file_time_type::clock::now() - std::chrono::hours(24 * 100));
     f.scan();
     const fs::path processed = f.drop / "processed" / "old.csv", report = f.drop / "processed" / "old.csv.errors.txt";
     REQUIRE(present(processed));
@@ -270,6 +273,7 @@ TEST_CASE("Read and refused tracking files go once older than the retention of p
     CHECK_FALSE(present(report));
     CHECK_FALSE(present(refused));
     CHECK(present(f.drop / "processed" / "new.csv"));   // read just now: kept
+    CHECK(present(f.drop / "processed" / "copied.csv"));
 }
 
 TEST_CASE("A CSV file changed in the last two seconds is left for the next scan", "[tracking_feed]") {
