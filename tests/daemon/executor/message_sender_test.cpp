@@ -30,6 +30,15 @@ std::pair<std::string, std::string> ready_order(runtime_env& env) {
     return {id, buyer_of(env, id)};
 }
 
+// A thank-you planned for a buyer who wrote first: the conversation exists
+// and is known, so the one call the send makes is Send Message.
+storage::action_row thanks_in_known_conversation(runtime_env& env) {
+    const auto [order_id, buyer] = ready_order(env);
+    const auto opened = env.control("POST", "/control/messages", {{"order_id", order_id}, {"text", "いつ届きますか?"}});
+    env.store.put_conversation(buyer, opened.at("conversation_id").get<std::string>(), env.now);
+    return plant_action(env, "send_message", order_id, {{"text", thanks_text}, {"buyer_user_id", buyer}});
+}
+
 void send(runtime_env& env, message_sender& sender, const storage::action_row& a) {
     env.drive([&]() -> asio::awaitable<void> { co_await sender.send(a); });
 }
@@ -125,12 +134,7 @@ TEST_CASE("An answer lost after the shop sent the message leaves it unknown and 
     runtime_env env;
     env.authorize();
     executor_parts parts(env);
-    const auto [order_id, buyer] = ready_order(env);
-    // The buyer wrote first: the conversation exists and is known, so the
-    // one call under the fault is Send Message.
-    const auto opened = env.control("POST", "/control/messages", {{"order_id", order_id}, {"text", "いつ届きますか?"}});
-    env.store.put_conversation(buyer, opened.at("conversation_id").get<std::string>(), env.now);
-    const auto a = plant_action(env, "send_message", order_id, {{"text", thanks_text}, {"buyer_user_id", buyer}});
+    const auto a = thanks_in_known_conversation(env);
     env.control("POST", "/control/faults/random", {{"drop_after_share", 1.0}});
     send(env, parts.messages, a);
 
@@ -159,10 +163,7 @@ TEST_CASE("A refused token whose refresh fails for now defers the message, and t
     runtime_env env;
     env.authorize();
     executor_parts parts(env);
-    const auto [order_id, buyer] = ready_order(env);
-    const auto opened = env.control("POST", "/control/messages", {{"order_id", order_id}, {"text", "いつ届きますか?"}});
-    env.store.put_conversation(buyer, opened.at("conversation_id").get<std::string>(), env.now);
-    const auto a = plant_action(env, "send_message", order_id, {{"text", thanks_text}, {"buyer_user_id", buyer}});
+    const auto a = thanks_in_known_conversation(env);
     // TikTok expires the token early (105002 on the send), and the refresh
     // meets an internal error once: no fresh token, nothing was sent.
     REQUIRE(env.shop->expire_access_tokens() == 1);
@@ -191,10 +192,7 @@ TEST_CASE("A request timeout behind TikTok's gateway (36009007) leaves the messa
     runtime_env env;
     env.authorize();
     executor_parts parts(env);
-    const auto [order_id, buyer] = ready_order(env);
-    const auto opened = env.control("POST", "/control/messages", {{"order_id", order_id}, {"text", "いつ届きますか?"}});
-    env.store.put_conversation(buyer, opened.at("conversation_id").get<std::string>(), env.now);
-    const auto a = plant_action(env, "send_message", order_id, {{"text", thanks_text}, {"buyer_user_id", buyer}});
+    const auto a = thanks_in_known_conversation(env);
     env.control("POST", "/control/faults", {{"path", "/customer_service/202309/conversations/"}, {"code", 36009007}, {"http_status", 504},
                                             {"message", "Request timeout"}, {"count", 1}});
     send(env, parts.messages, a);
