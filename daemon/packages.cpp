@@ -61,10 +61,9 @@ std::vector<storage::new_event> package_events_from_webhook(const tikapi::webhoo
     // judge_webhook's cap of max_package_pairs bounds that (500 rows of 500
     // ids, about 5 MB).
     std::map<std::string, json> entries;   // package id -> {"package_id", "order_id_list"}
-    for (const auto& [package_id, order_id] : pairs) {
-        auto [it, fresh] = entries.try_emplace(package_id, json{{"package_id", package_id}, {"order_id_list", json::array()}});
-        it->second["order_id_list"].push_back(order_id);
-    }
+    for (const auto& [package_id, order_id] : pairs)
+        entries.try_emplace(package_id, json{{"package_id", package_id}, {"order_id_list", json::array()}})
+            .first->second["order_id_list"].push_back(order_id);
     for (const auto& [package_id, order_id] : pairs) {
         json data = w.data;
         data["package_list"] = json::array({entries.at(package_id)});

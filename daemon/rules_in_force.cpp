@@ -12,7 +12,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
-
 #include <cstdlib>
 #include <ctime>
 #include <malloc.h>
@@ -136,11 +135,13 @@ rules_in_force::reload_outcome rules_in_force::adopt(candidate& next) {
 
     const config& n = *loaded_cfg.value;
     out.needs_restart = restart_keys(cfg_, n);
+    auto needs_restart = [&](std::string_view key) {
+        return std::find(out.needs_restart.begin(), out.needs_restart.end(), key) != out.needs_restart.end();
+    };
     // A new app secret in the same file: webhooks signed with it are refused
     // (401) until the restart, so it is named like a changed path.
     const bool secret_changed = app_secret_ && next.app_secret && next.app_secret->reveal() != app_secret_->reveal();
-    if (secret_changed && std::find(out.needs_restart.begin(), out.needs_restart.end(), "tiktok.app_secret_file") == out.needs_restart.end())
-        out.needs_restart.emplace_back("tiktok.app_secret_file");
+    if (secret_changed && !needs_restart("tiktok.app_secret_file")) out.needs_restart.emplace_back("tiktok.app_secret_file");
     rules_ = loaded.rules;
     // What takes effect without a restart.
     cfg_.rules = n.rules;
@@ -159,10 +160,7 @@ rules_in_force::reload_outcome rules_in_force::adopt(candidate& next) {
     // open_metrics is allowed only on a loopback admin.listen, which the
     // config check verifies against the new file's address; the listener
     // keeps its old one until a restart, so it applies only when unchanged.
-    const bool same_listen = cfg_.admin.listen.has_value() == n.admin.listen.has_value() &&
-                             (!cfg_.admin.listen || (cfg_.admin.listen->host == n.admin.listen->host &&
-                                                     cfg_.admin.listen->port == n.admin.listen->port));
-    if (same_listen) cfg_.admin.open_metrics = n.admin.open_metrics;
+    if (!needs_restart("admin.listen")) cfg_.admin.open_metrics = n.admin.open_metrics;
     else if (cfg_.admin.open_metrics != n.admin.open_metrics) out.needs_restart.emplace_back("admin.open_metrics");
     cfg_.customer_service = n.customer_service;
     cfg_.poll.interval = n.poll.interval;

@@ -42,8 +42,8 @@ const char* what_door(std::string_view door) {
 
 const char* advice_for(std::string_view door) {
     if (door == "webhook_signature")
-        return "if TikTok's webhooks are among them, the app secret changed: update tiktok.app_secret_file and restart (systemctl restart orderflow; a reload does not change it); "
-               "otherwise someone is probing the webhook URL (the sources are listed)";
+        return "if TikTok's webhooks are among them, the app secret changed: update tiktok.app_secret_file and restart "
+               "(systemctl restart orderflow; a reload does not change it); otherwise someone is probing the webhook URL (the sources are listed)";
     if (door == "admin_token")
         return "check the warehouse's and the scraper's admin token; unknown sources are probing the admin listener";
     if (door == "console_login") return "someone is guessing console passwords; block the sources (orderflowctl account list shows who has an account)";

@@ -148,13 +148,10 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         // 105002 means TikTok refused the request: nothing was sent, so one retry is safe.
         const bool refreshed = co_await tokens_.refresh_after_rejection();
         if (refreshed) token = co_await tokens_.access();
-        if (refreshed && token) r = co_await api_.send_text_message(*conversation, text, *token);
         // Not refreshed: another lane's refresh is under way, or the refresh
         // failed for now. Either way nothing was sent, so the message waits.
-        else {
-            out_.defer(a, token_refused_why(r.error()));
-            co_return;
-        }
+        if (!refreshed || !token) { out_.defer(a, token_refused_why(r.error())); co_return; }
+        r = co_await api_.send_text_message(*conversation, text, *token);
     }
     if (r) {
         json result{{"message_id", r.value()}, {"conversation_id", *conversation}};

@@ -43,6 +43,16 @@ void send(runtime_env& env, message_sender& sender, const storage::action_row& a
     env.drive([&]() -> asio::awaitable<void> { co_await sender.send(a); });
 }
 
+// A deferred message at its time: the one action due then, sent; returns its row after.
+storage::action_row send_when_due(runtime_env& env, message_sender& sender, const storage::action_row& deferred) {
+    env.now = deferred.not_before;
+    const auto due = env.store.due_actions(env.now, 10);
+    REQUIRE(due.size() == 1);
+    CHECK(due.front().id == deferred.id);
+    send(env, sender, due.front());
+    return action_now(env, deferred.id);
+}
+
 int calls_to(runtime_env& env, const std::string& api) {
     int n = 0;
     for (const auto& c : env.shop->calls()) n += c.api == api;
@@ -100,11 +110,7 @@ TEST_CASE("A retryable refusal of the send defers the message and the next try s
     CHECK(env.shop_messages().empty());
     CHECK(env.store.reviews(false, 10).empty());
 
-    env.now = row.not_before;
-    const auto due = env.store.due_actions(env.now, 10);
-    REQUIRE(due.size() == 1);
-    send(env, parts.messages, due.front());
-    row = action_now(env, a.id);
+    row = send_when_due(env, parts.messages, row);
     CHECK(row.state == "done");
     CHECK(row.attempts == 2);
     CHECK(env.shop_messages().size() == 1);
@@ -179,11 +185,7 @@ TEST_CASE("A refused token whose refresh fails for now defers the message, and t
     CHECK(env.store.reviews(false, 10).empty());
     CHECK(env.tokens->state() == "authorized");
 
-    env.now = row.not_before;
-    const auto due = env.store.due_actions(env.now, 10);
-    REQUIRE(due.size() == 1);
-    send(env, parts.messages, due.front());
-    row = action_now(env, a.id);
+    row = send_when_due(env, parts.messages, row);
     CHECK(row.state == "done");
     CHECK(env.shop_messages().size() == 1);
 }
