@@ -89,7 +89,7 @@ std::string token_keeper::advice() const {
 
 std::string token_keeper::why_no_token() const {
     if (state_ != "authorized") return advice();
-    return "the access token expired and its refresh failed for now (token_refresh_failed in the log); tried again";
+    return "the access token expired and its refresh failed for now (token_refresh_failed in the log); tried again within a minute";
 }
 
 boost::asio::awaitable<const orderflow::secret*> token_keeper::access() {
@@ -113,7 +113,7 @@ boost::asio::awaitable<bool> token_keeper::refresh_after_rejection() {
 }
 
 boost::asio::awaitable<bool> token_keeper::refresh() {
-    if (refreshing_ || !tokens_) co_return false;
+    if (refreshing_ || !tokens_ || clock_() < next_refresh_at_) co_return false;
     refreshing_ = true;
     auto r = co_await api_.refresh_token(tokens_->refresh_token);
     refreshing_ = false;
@@ -124,7 +124,10 @@ boost::asio::awaitable<bool> token_keeper::refresh() {
         // error without an envelope, a body that could not be read: the
         // network's or a gateway's, tried again at the next call.
         if (e.retryable() || e.kind != tikapi::error_kind::api) {
-            log::warn("token_refresh_failed", {{"error", e.describe()}, {"retry", true}});
+            const std::int64_t pause = std::min<std::int64_t>(60, std::int64_t{5} << std::min(refresh_failures_, 4));
+            ++refresh_failures_;
+            next_refresh_at_ = clock_() + pause;
+            log::warn("token_refresh_failed", {{"error", e.describe()}, {"retry", true}, {"retry_in_seconds", pause}});
             co_return false;
         }
         // The refresh token is dead: stop calling the API until the operator acts.
@@ -132,6 +135,8 @@ boost::asio::awaitable<bool> token_keeper::refresh() {
         log::error("token_refresh_failed", {{"error", e.describe()}, {"retry", false}, {"advice", advice()}});
         co_return false;
     }
+    refresh_failures_ = 0;
+    next_refresh_at_ = 0;
     tokens_ = std::move(r.value());
     tokens_->obtained_at = clock_();
     vault_.put(token_vault_name, tikapi::serialize_tokens(*tokens_), clock_());

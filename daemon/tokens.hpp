@@ -66,6 +66,12 @@ private:
     std::string state_ = "not_authorized";
     std::int64_t last_load_attempt_ = 0;
     bool refreshing_ = false;
+    // After a refresh that failed on the way: no new attempt before
+    // next_refresh_at_ (5 s, doubling per failure up to a minute), so a
+    // TikTok outage is not met with a refresh for every call that needs a
+    // token. A success clears both.
+    int refresh_failures_ = 0;
+    std::int64_t next_refresh_at_ = 0;
     orderflow::secret dead_refresh_token_;   // of tokens TikTok refused: not loaded again
     std::function<void(const std::string&, const std::string&)> on_change_;
 };

@@ -396,4 +396,61 @@ TEST_CASE("A refresh that fails on the way (HTTP 500 without TikTok's answer) is
     gateway.stop();
 }
 
+TEST_CASE("A refresh that keeps failing on the way is paused, 5 s doubling to a minute, and a success ends the pause", "[tokens]") {
+    keeper_env env;
+    const auto stored = env.authorize();
+    int calls = 0;
+    bool gateway_up = false;
+    tikapi::http_server gateway{env.io.get_executor(), "127.0.0.1", 0,
+                                [&](tikapi::http_request& r) -> asio::awaitable<tikapi::http_response> {
+                                    ++calls;
+                                    if (gateway_up) co_return env.shop.handle(r);
+                                    co_return tikapi::http_response::text(503, "no healthy upstream\n");
+                                }};
+    gateway.start();
+    tikapi::client through_gateway{env.io.get_executor(), client_settings(gateway.port(), env.clock)};
+    token_keeper keeper(env.vault, through_gateway, env.clock);
+
+    // Inside the refresh margin, the token still valid: every call needs a
+    // token, and only the first one after each pause tries the refresh.
+    const std::int64_t start = stored.access_expires_at - 590;
+    env.now = start;
+    std::vector<std::int64_t> tried_at;
+    for (; env.now < start + 200; ++env.now) {
+        const int before = calls;
+        REQUIRE(env.access(keeper) != nullptr);
+        if (calls != before) tried_at.push_back(env.now - start);
+    }
+    CHECK(tried_at == std::vector<std::int64_t>{0, 5, 15, 35, 75, 135, 195});
+    CHECK(keeper.state() == "authorized");
+
+    // A 105002 meanwhile does not try it before the pause ends either.
+    const int before = calls;
+    CHECK_FALSE(env.refresh_after_rejection(keeper));
+    CHECK(calls == before);
+    CHECK(keeper.why_no_token().find("tried again within a minute") != std::string::npos);
+
+    // The gateway recovers: the next attempt after the pause succeeds, and
+    // the pause is gone (a later failure starts again at 5 s).
+    gateway_up = true;
+    env.now = start + 255;
+    const secret* token = env.access(keeper);
+    REQUIRE(token != nullptr);
+    CHECK(calls == before + 1);
+    const bool rotated = !same(*token, stored.access_token);
+    CHECK(rotated);
+    gateway_up = false;
+    CHECK(env.shop.expire_access_tokens() >= 1);   // the new one, and the old one in its reuse window
+    CHECK_FALSE(env.refresh_after_rejection(keeper));
+    CHECK(calls == before + 2);
+    env.now += 4;
+    CHECK_FALSE(env.refresh_after_rejection(keeper));
+    CHECK(calls == before + 2);
+    env.now += 1;
+    gateway_up = true;
+    CHECK(env.refresh_after_rejection(keeper));
+    CHECK(calls == before + 3);
+    gateway.stop();
+}
+
 }  // namespace ORDERFLOW_TEST_FILE
