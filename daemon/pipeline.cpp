@@ -70,7 +70,12 @@ rules::context event_context(const storage::event_row& e, std::int64_t now, cons
     ctx.utc_offset = detail::local_utc_offset(ctx.now);
     ctx.default_locale = default_locale;
     ctx.event_data = json{{"type", e.topic}, {"source", e.source}};
-    if (data.contains("order_status")) ctx.event_data["order_status"] = data["order_status"];
+    // One spelling whichever way the change came: a webhook's CANCEL is
+    // the order's CANCELLED, as a poll reports it.
+    if (data.contains("order_status"))
+        ctx.event_data["order_status"] = data["order_status"].is_string()
+                                             ? json(normalize_status(data["order_status"].get<std::string>()))
+                                             : data["order_status"];
     if (data.contains("update_time")) ctx.event_data["update_time"] = data["update_time"];
     if (data.contains("fire_at")) ctx.event_data["fire_at"] = data["fire_at"];
     for (const char* key : {"package_id", "carrier", "tracking_number"})

@@ -74,6 +74,42 @@ std::string message_sender::token_refused_why(const tikapi::api_error& err) cons
            "), so nothing was sent; waits for the token's refresh (under way, or failed for now)";
 }
 
+// A send refused because the conversation is closed (45109001, "conversation
+// rules": TikTok closes one after 6 h without a buyer reply) or unknown
+// (45101003): Create Conversation reopens the buyer's.
+bool message_sender::conversation_gone(const tikapi::api_error& err) {
+    return err.kind == tikapi::error_kind::api && (err.code == 45109001 || err.code == 45101003);
+}
+
+// Create Conversation for the buyer, cached: the conversation's id, or
+// nothing when the action was deferred or failed instead (saying why).
+asio::awaitable<std::optional<std::string>> message_sender::open_conversation(const storage::action_row& a, const std::string& buyer,
+                                                                              const orderflow::secret*& token) {
+    auto r = co_await api_.create_conversation(buyer, *token);
+    if (!r && r.error().token_expired()) {
+        const bool refreshed = co_await tokens_.refresh_after_rejection();
+        if (refreshed) token = co_await tokens_.access();
+        if (!refreshed || !token) { out_.defer(a, token_refused_why(r.error())); co_return std::nullopt; }
+        r = co_await api_.create_conversation(buyer, *token);
+    }
+    if (!r && waits_for_quota_refusal(a, r.error())) co_return std::nullopt;
+    if (!r) {
+        // Nothing was sent to the buyer yet, so retrying is safe.
+        if (r.error().retryable() && a.attempts + 1 < in_force_.cfg().executor.max_send_attempts) out_.defer(a, "create conversation: " + r.error().describe());
+        else out_.fail(a, "create conversation: " + r.error().describe());
+        co_return std::nullopt;
+    }
+    std::string conversation = r.value();
+    // Crash-safe is enough: a cache, and Create Conversation answers the
+    // same conversation again if a power loss takes it back.
+    ctx_.db.transaction([&] {
+        ctx_.store.put_conversation(buyer, conversation, ctx_.clock());
+        ctx_.store.audit(ctx_.clock(), "orderflowd", "create_conversation", a.order_id,
+                         {{"action_id", a.id}, {"conversation_id", conversation}});
+    }, storage::database::durability::process_crash);
+    co_return conversation;
+}
+
 asio::awaitable<void> message_sender::send(const storage::action_row& a) {
     if (guards_.check(a) != guard_result::go) co_return;
     if (waits_for_cs_quota(a)) co_return;
@@ -111,33 +147,16 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         }
     }
 
-    // The conversation: cached per buyer, else opened (Create Conversation
-    // reopens an existing one and returns its id).
+    // The conversation: the event's, or cached per buyer, else opened
+    // (Create Conversation reopens an existing one and returns its id).
     std::optional<std::string> conversation;
     if (!known_conversation.empty()) conversation = known_conversation;
     else conversation = ctx_.store.conversation_for(buyer);
-    if (!conversation) {
-        auto r = co_await api_.create_conversation(buyer, *token);
-        if (!r && r.error().token_expired()) {
-            const bool refreshed = co_await tokens_.refresh_after_rejection();
-            if (refreshed) token = co_await tokens_.access();
-            if (!refreshed || !token) { out_.defer(a, token_refused_why(r.error())); co_return; }
-            r = co_await api_.create_conversation(buyer, *token);
-        }
-        if (!r && waits_for_quota_refusal(a, r.error())) co_return;
-        if (!r) {
-            // Nothing was sent to the buyer yet, so retrying is safe.
-            if (r.error().retryable() && a.attempts + 1 < in_force_.cfg().executor.max_send_attempts) { out_.defer(a, "create conversation: " + r.error().describe()); co_return; }
-            { out_.fail(a, "create conversation: " + r.error().describe()); co_return; }
-        }
-        conversation = r.value();
-        // Crash-safe is enough: a cache, and Create Conversation answers
-        // the same conversation again if a power loss takes it back.
-        ctx_.db.transaction([&] {
-            ctx_.store.put_conversation(buyer, *conversation, ctx_.clock());
-            ctx_.store.audit(ctx_.clock(), "orderflowd", "create_conversation", a.order_id,
-                        {{"action_id", a.id}, {"conversation_id", *conversation}});
-        }, storage::database::durability::process_crash);
+    const bool opened_now = !conversation;
+    if (opened_now) {
+        auto opened = co_await open_conversation(a, buyer, token);
+        if (!opened) co_return;
+        conversation = std::move(opened);
     }
 
     // From here the outcome may become unknown: commit 'sending' first, so a
@@ -151,6 +170,16 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         // Not refreshed: another lane's refresh is under way, or the refresh
         // failed for now. Either way nothing was sent, so the message waits.
         if (!refreshed || !token) { out_.defer(a, token_refused_why(r.error())); co_return; }
+        r = co_await api_.send_text_message(*conversation, text, *token);
+    }
+    if (!r && !opened_now && !buyer.empty() && conversation_gone(r.error())) {
+        // TikTok closed the conversation (6 h without a buyer reply) or no
+        // longer knows it: a refusal, nothing was sent. Create Conversation
+        // reopens it (or opens a new one), and the message goes once more.
+        log::info("conversation_reopening", {{"action_id", a.id}, {"order_id", a.order_id}, {"error", r.error().describe()}});
+        auto reopened = co_await open_conversation(a, buyer, token);
+        if (!reopened) co_return;
+        conversation = std::move(reopened);
         r = co_await api_.send_text_message(*conversation, text, *token);
     }
     if (r) {

@@ -1,6 +1,7 @@
 // Sends one planned buyer message (send_message, or reply in the buyer's
 // conversation): the guards first, then the conversation (cached per buyer,
-// else opened with Create Conversation), then 'sending' is committed before
+// else opened with Create Conversation; reopened when TikTok closed it),
+// then 'sending' is committed before
 // Send Message, so a crash mid-send is found at start-up instead of sending
 // twice. A refusal that certainly sent nothing is retried (deferred); an
 // answer that never came, or a timeout behind TikTok's gateway, makes the
@@ -12,8 +13,12 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <optional>
 #include <string>
 
+namespace orderflow {
+class secret;
+}
 namespace orderflow::tikapi {
 class client;
 }
@@ -40,6 +45,9 @@ private:
     bool waits_for_cs_quota(const storage::action_row& a);
     bool waits_for_quota_refusal(const storage::action_row& a, const tikapi::api_error& err);
     std::string token_refused_why(const tikapi::api_error& err) const;
+    static bool conversation_gone(const tikapi::api_error& err);
+    boost::asio::awaitable<std::optional<std::string>> open_conversation(const storage::action_row& a, const std::string& buyer,
+                                                                         const orderflow::secret*& token);
 
     context ctx_;
     const rules_in_force& in_force_;

@@ -23,12 +23,12 @@ tracking_sender::tracking_sender(context ctx, const rules_in_force& in_force, ti
     : ctx_(std::move(ctx)), in_force_(in_force), api_(api), tokens_(tokens), out_(out), orders_(orders) {}
 
 asio::awaitable<std::optional<tracking_sender::provider_names>> tracking_sender::shipping_providers(
-    const std::string& delivery_option_id, const orderflow::secret& token, std::string& error) {
+    const std::string& delivery_option_id, const orderflow::secret& token, tikapi::api_error& error) {
     auto cached = providers_by_option_.find(delivery_option_id);
     if (cached != providers_by_option_.end() && ctx_.clock() - cached->second.fetched_at < 3600) co_return cached->second.providers;
     auto r = co_await api_.get_shipping_providers(delivery_option_id, token);
     if (!r) {
-        error = "shipping providers: " + r.error().describe();
+        error = r.error();
         co_return std::nullopt;
     }
     provider_list list{ctx_.clock(), {}};
@@ -38,6 +38,14 @@ asio::awaitable<std::optional<tracking_sender::provider_names>> tracking_sender:
 }
 
 namespace {
+// TikTok ships the order itself (its delivery option is fulfilled by TikTok):
+// the seller has nothing to ship and no tracking number to give. Get
+// Shipping Providers says so with 21008117, shipping with 21008025.
+constexpr const char* tiktok_ships = "TikTok ships this order itself (shipping_type TIKTOK); the warehouse's tracking number is not sent";
+bool tiktok_ships_refusal(const tikapi::api_error& e) {
+    return e.kind == tikapi::error_kind::api && (e.code == 21008117 || e.code == 21008025);
+}
+
 bool has_shipped(const std::string& status) {
     return status == "AWAITING_COLLECTION" || status == "IN_TRANSIT" || status == "DELIVERED" || status == "COMPLETED" ||
            status == "PARTIALLY_SHIPPING";
@@ -83,6 +91,10 @@ asio::awaitable<void> tracking_sender::send(const storage::action_row& a) {
         out_.skip(a, "the order is cancelled; nothing is shipped", "tracking_for_cancelled_order", "warning");
         co_return;
     }
+    if (o.shipping_type == "TIKTOK") {
+        out_.skip(a, tiktok_ships, "tracking_for_tiktok_shipped_order", "warning");
+        co_return;
+    }
     if (status == "UNPAID" || status == "ON_HOLD" || o.is_on_hold) {
         // TikTok refuses fulfilment in the buyer's remorse window (21011044); it ends by itself.
         out_.defer(a, "the order is " + status + ": no fulfilment until it is AWAITING_SHIPMENT");
@@ -109,10 +121,22 @@ asio::awaitable<void> tracking_sender::send(const storage::action_row& a) {
         co_return;
     }
 
-    std::string error;
-    auto providers = co_await shipping_providers(o.delivery_option_id, *token, error);
+    tikapi::api_error providers_error;
+    auto providers = co_await shipping_providers(o.delivery_option_id, *token, providers_error);
     if (!providers) {
-        out_.defer(a, error);
+        if (tiktok_ships_refusal(providers_error)) {
+            out_.skip(a, std::string(tiktok_ships) + ": " + providers_error.describe(), "tracking_for_tiktok_shipped_order", "warning");
+            co_return;
+        }
+        const std::string why = "shipping providers: " + providers_error.describe();
+        if (providers_error.token_expired()) co_await tokens_.refresh_after_rejection();
+        // Nothing was shipped, so trying again is safe: deferred while it may
+        // help (a refusal that will not change, such as an unknown delivery
+        // option, fails for staff at once instead of for 24 hours).
+        if (providers_error.kind != tikapi::error_kind::api || providers_error.retryable() || providers_error.token_expired())
+            out_.defer(a, why);
+        else
+            out_.fail(a, why);
         co_return;
     }
     auto provider_id = resolve_provider(carrier, in_force_.cfg().tracking.carriers, *providers);
@@ -167,6 +191,10 @@ asio::awaitable<void> tracking_sender::send(const storage::action_row& a) {
         // Shipped meanwhile (or our earlier attempt did ship it): the next
         // attempt looks again and updates the info if it differs.
         out_.defer(a, "TikTok says the package has shipped already; checking its tracking number next");
+        co_return;
+    }
+    if (tiktok_ships_refusal(err)) {
+        out_.skip(a, std::string(tiktok_ships) + ": " + err.describe(), "tracking_for_tiktok_shipped_order", "warning");
         co_return;
     }
     if (err.kind == tikapi::error_kind::api && err.code == 21011044) {

@@ -12,6 +12,7 @@
 
 #include "common/secret.hpp"
 #include "daemon/context.hpp"
+#include "tikapi/result.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -44,7 +45,7 @@ public:
 private:
     using provider_names = std::vector<std::pair<std::string, std::string>>;   // id, name
     boost::asio::awaitable<std::optional<provider_names>> shipping_providers(const std::string& delivery_option_id,
-                                                                             const orderflow::secret& token, std::string& error);
+                                                                             const orderflow::secret& token, tikapi::api_error& error);
     void finish(const storage::action_row& a, const std::string& call, const nlohmann::json& result);
 
     context ctx_;

@@ -112,6 +112,24 @@ TEST_CASE("event_context gives rules the cancellation's and the return's fields"
                                  {"create_time", 1'790'000'000}});
 }
 
+TEST_CASE("event_context spells a cancelled order CANCELLED whether a webhook or a poll reported it", "[pipeline][after_sales]") {
+    storage::event_row e;
+    e.id = 10;
+    e.dedupe_key = "tts:n-10";
+    e.source = "webhook";
+    e.topic = 1;
+    e.event = "order.status_changed";
+    e.payload = json{{"type", 1}, {"data", {{"order_id", "5761"}, {"order_status", "CANCEL"}, {"update_time", 1'790'000'100}}}}.dump();
+    CHECK(daemon::event_context(e, 1'790'000'200, "ja").event_data["order_status"] == "CANCELLED");
+
+    e.source = "poll";
+    e.payload = json{{"type", 1}, {"data", {{"order_id", "5761"}, {"order_status", "CANCELLED"}, {"update_time", 1'790'000'100}}}}.dump();
+    CHECK(daemon::event_context(e, 1'790'000'200, "ja").event_data["order_status"] == "CANCELLED");
+
+    e.payload = json{{"type", 1}, {"data", {{"order_id", "5761"}, {"order_status", "AWAITING_SHIPMENT"}}}}.dump();
+    CHECK(daemon::event_context(e, 1'790'000'200, "ja").event_data["order_status"] == "AWAITING_SHIPMENT");
+}
+
 TEST_CASE("The order view carries the buyer's cancellation request and who cancelled", "[events][after_sales]") {
     tikapi::order o;
     o.id = "5761";

@@ -414,15 +414,17 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
     if (is("GET", {"calls", "summary"})) return reply(200, calls_summary(query));
 
     // GET / POST /control/settings: hold_seconds, auto_advance, webhook_cancel_status, require_subscription, rate_limit_qps,
-    // handling_seconds, cs_daily_quota.
+    // handling_seconds, cs_daily_quota, conversation_close_after.
     if (is("GET", {"settings"})) return reply(200, settings_json());
     if (is("POST", {"settings"})) {
         shop_options& o = options_;
-        std::int64_t hold = o.hold_seconds, qps = o.rate_limit_qps, handling = o.handling_seconds, cs_quota = o.cs_daily_quota;
+        std::int64_t hold = o.hold_seconds, qps = o.rate_limit_qps, handling = o.handling_seconds, cs_quota = o.cs_daily_quota,
+                     close_after = o.conversation_close_after;
         if (auto problem = read_count(body, "hold_seconds", hold)) return error(400, *problem);
         if (auto problem = read_count(body, "handling_seconds", handling)) return error(400, *problem);
         if (auto problem = read_count(body, "cs_daily_quota", cs_quota)) return error(400, *problem);
         if (auto problem = read_count(body, "rate_limit_qps", qps)) return error(400, *problem);
+        if (auto problem = read_count(body, "conversation_close_after", close_after)) return error(400, *problem);
         std::int64_t transit = o.auto_in_transit_after, delivered = o.auto_delivered_after;
         if (auto a = body.find("auto_advance"); a != body.end()) {
             if (a->is_null()) {
@@ -445,6 +447,7 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         o.handling_seconds = handling;
         o.cs_daily_quota = cs_quota;
         o.rate_limit_qps = qps;
+        o.conversation_close_after = close_after;
         o.auto_in_transit_after = transit;
         o.auto_delivered_after = delivered;
         o.webhook_cancel_status = spelling;
@@ -520,7 +523,8 @@ json shop::settings_json() const {
             {"require_subscription", o.require_subscription},
             {"rate_limit_qps", o.rate_limit_qps},
             {"handling_seconds", o.handling_seconds},
-            {"cs_daily_quota", o.cs_daily_quota}};
+            {"cs_daily_quota", o.cs_daily_quota},
+            {"conversation_close_after", o.conversation_close_after}};
 }
 
 json shop::faults_json() const {

@@ -613,6 +613,7 @@ shop::api_reply shop::create_conversation(api_context& ctx) {
     bool created = false;
     conversation& c = open_conversation(buyer, created);
     c.closed = false;   // §6: "If a conversation already exists, it is reopened"
+    c.opened_at = now();
     api_reply reply;
     reply.data = {{"conversation_id", c.id}};
     return reply;

@@ -337,7 +337,17 @@ bool shop::known_buyer(std::string_view user_id) const {
     return false;
 }
 
-bool shop::can_send_message(const conversation& c) const { return !c.closed && known_buyer(c.buyer_user_id); }
+bool shop::can_send_message(const conversation& c) const {
+    if (c.closed || !known_buyer(c.buyer_user_id)) return false;
+    if (options_.conversation_close_after <= 0) return true;
+    std::int64_t last = c.opened_at;
+    for (auto m = c.messages.rbegin(); m != c.messages.rend(); ++m) {
+        if (m->role != "BUYER") continue;
+        last = std::max(last, m->create_time);
+        break;
+    }
+    return now() - last < options_.conversation_close_after;
+}
 
 std::int64_t shop::unread_count(const conversation& c) const {
     std::int64_t n = 0;
@@ -367,6 +377,7 @@ conversation& shop::open_conversation(const std::string& buyer_user_id, bool& cr
     c.buyer_user_id = buyer_user_id;
     c.buyer_im_user_id = im->second;
     c.create_time = now();
+    c.opened_at = c.create_time;
     conversations_.push_back(std::move(c));
     conversation& stored = conversations_.back();
     emit_webhook(13, {{"conversation_id", stored.id}, {"create_time", stored.create_time}}, "");

@@ -92,6 +92,11 @@ struct shop_options {
     // Deadlines and the customer-service quota (docs/tiktok-shop-api.md §4, §6).
     std::int64_t handling_seconds = 2 * 86400;   // rts_sla_time: this long after payment, or after the ON_HOLD window
     std::int64_t cs_daily_quota = 10000;         // customer-service calls per UTC day; past it 45101004
+    // A conversation closes after this long without a buyer message (§6:
+    // "after 6 h without a buyer reply"), counted from its last buyer
+    // message or from when it was opened or reopened, whichever is later;
+    // sending then gets 45109001 until Create Conversation reopens it. 0: never.
+    std::int64_t conversation_close_after = 6 * 3600;
     fault_options faults;
 };
 
@@ -222,6 +227,7 @@ struct conversation {
     std::int64_t create_time = 0;
     std::vector<message> messages;   // oldest first
     bool closed = false;             // closed by the platform (control API): sending gets 45109001
+    std::int64_t opened_at = 0;      // created or last reopened (Create Conversation)
     std::int64_t read_index = 0;     // buyer messages with a larger index are unread
 };
 

@@ -152,6 +152,46 @@ TEST_CASE("An answer lost after the shop sent the message leaves it unknown and 
     CHECK(calls_to(env, "POST /customer_service/202309/conversations/{id}/messages") == 1);
 }
 
+TEST_CASE("A message to a cached conversation TikTok closed reopens it and is sent once", "[message_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto a = thanks_in_known_conversation(env);
+    const std::string cached = *env.store.conversation_for(json::parse(a.payload)["buyer_user_id"].get<std::string>());
+    // Seven hours after the buyer's last message: TikTok has closed the
+    // conversation (6 h without a buyer reply), and sending gets 45109001.
+    env.now += 7 * 3600;
+    send(env, parts.messages, a);
+
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "done");
+    CHECK(row.attempts == 1);
+    const auto sent = env.shop_messages();
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0]["text"] == thanks_text);
+    CHECK(sent[0]["conversation_id"] == cached);   // reopened: the same conversation
+    CHECK(calls_to(env, "POST /customer_service/202309/conversations") == 1);
+    CHECK(calls_to(env, "POST /customer_service/202309/conversations/{id}/messages") == 2);
+    CHECK(env.store.reviews(false, 10).empty());
+}
+
+TEST_CASE("A message refused again after its conversation was reopened fails, sent nowhere", "[message_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto a = thanks_in_known_conversation(env);
+    env.control("POST", "/control/faults", {{"path", "/customer_service/202309/conversations/"}, {"code", 45109001}, {"http_status", 200},
+                                            {"message", "Unable to send messages due to conversation rules"}, {"count", 2}});
+    send(env, parts.messages, a);
+
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "failed");
+    CHECK_THAT(row.reason, Catch::Contains("45109001"));
+    CHECK(env.shop_messages().empty());
+    CHECK(calls_to(env, "POST /customer_service/202309/conversations") == 1);
+    CHECK(reviews_for(env, "send_failed").size() == 1);
+}
+
 TEST_CASE("A planned message without text fails without calling TikTok", "[message_sender]") {
     runtime_env env;
     env.authorize();

@@ -100,6 +100,67 @@ TEST_CASE("update_tracking of a cancelled order is skipped with a review item", 
     CHECK(items[0].order_id == id);
 }
 
+TEST_CASE("update_tracking of an order TikTok ships itself is skipped with a review item, not retried", "[tracking_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto providers_api = "GET /logistics/202309/delivery_options/{id}/shipping_providers";
+
+    SECTION("the order says shipping_type TIKTOK") {
+        const auto o = env.control("POST", "/control/orders",
+                                   {{"buyer_name", "山田 太郎"},
+                                    {"delivery_option_id", "7208502187360519984"},
+                                    {"line_items", {{{"seller_sku", "SKU-1"}, {"product_name", "品物"}, {"sale_price", "1000"}}}}});
+        const std::string id = o.at("id").get<std::string>();
+        env.make_ready_to_ship(id);
+        const auto a = plan_tracking(env, id, "Yamato Transport");
+        send(env, parts.tracking, a);
+
+        const auto row = action_now(env, a.id);
+        CHECK(row.state == "skipped");
+        CHECK_THAT(row.reason, Catch::Contains("TikTok ships this order itself"));
+        CHECK(calls_to(env, providers_api) == 0);
+        CHECK(calls_to(env, ship_api) == 0);
+        CHECK(reviews_for(env, "tracking_for_tiktok_shipped_order").size() == 1);
+    }
+    SECTION("Get Shipping Providers answers 21008117") {
+        const std::string id = env.create_order();
+        env.make_ready_to_ship(id);
+        env.control("POST", "/control/faults", {{"path", "/logistics/202309/delivery_options/"}, {"code", 21008117}, {"http_status", 200},
+                                                {"message", "The delivery option is fulfilled by TikTok"}, {"count", 1}});
+        const auto a = plan_tracking(env, id, "Yamato Transport");
+        send(env, parts.tracking, a);
+
+        const auto row = action_now(env, a.id);
+        CHECK(row.state == "skipped");
+        CHECK_THAT(row.reason, Catch::Contains("21008117"));
+        CHECK(calls_to(env, ship_api) == 0);
+        CHECK(reviews_for(env, "tracking_for_tiktok_shipped_order").size() == 1);
+        CHECK(env.store.due_actions(env.now + 86400, 10).empty());
+    }
+    SECTION("a refusal of Get Shipping Providers that will not change fails for staff at once") {
+        const std::string id = env.create_order();
+        env.make_ready_to_ship(id);
+        env.control("POST", "/control/faults", {{"path", "/logistics/202309/delivery_options/"}, {"code", 36009004}, {"http_status", 200},
+                                                {"message", "Invalid delivery option"}, {"count", 1}});
+        const auto a = plan_tracking(env, id, "Yamato Transport");
+        send(env, parts.tracking, a);
+
+        const auto row = action_now(env, a.id);
+        CHECK(row.state == "failed");
+        CHECK_THAT(row.reason, Catch::Contains("shipping providers") && Catch::Contains("36009004"));
+        CHECK(calls_to(env, ship_api) == 0);
+    }
+    SECTION("a retryable one waits and is tried again") {
+        const std::string id = env.create_order();
+        env.make_ready_to_ship(id);
+        env.control("POST", "/control/faults", {{"path", "/logistics/202309/delivery_options/"}, {"code", 36009003}, {"http_status", 500}, {"count", 1}});
+        const auto a = plan_tracking(env, id, "Yamato Transport");
+        send(env, parts.tracking, a);
+        CHECK(action_now(env, a.id).state == "deferred");
+    }
+}
+
 TEST_CASE("update_tracking with a carrier the delivery option does not offer fails naming the providers", "[tracking_sender]") {
     runtime_env env;
     env.authorize();
