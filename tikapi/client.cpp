@@ -588,6 +588,21 @@ boost::asio::awaitable<result<nothing>> client::ship_package(std::string_view pa
     co_return nothing{};
 }
 
+boost::asio::awaitable<result<std::string>> client::mark_package_shipped(std::string_view order_id,
+                                                                        std::string_view tracking_number,
+                                                                        std::string_view shipping_provider_id,
+                                                                        const orderflow::secret& access_token) {
+    auto segment = id_segment(order_id, "order", "mark package as shipped");
+    if (!segment.ok()) co_return segment.error();
+    const std::string path = "/fulfillment/202309/orders/" + segment.value() + "/packages";
+    if (auto bad = shipping_args_error(path, tracking_number, shipping_provider_id); !bad.ok()) co_return bad.error();
+    json body = shipping_body(tracking_number, shipping_provider_id);
+    std::map<std::string, std::string> no_query;
+    auto data = co_await call("POST", path, std::move(no_query), &body, access_token, true, retry::idempotent);
+    if (!data.ok()) co_return data.error();
+    co_return required_string(data.value(), "package_id", path);
+}
+
 namespace {
 
 // Update Shipping Info, for an order or a package: the same body and rules,

@@ -100,7 +100,10 @@ asio::awaitable<void> tracking_sender::send(const storage::action_row& a) {
         out_.defer(a, "the order is " + status + ": no fulfilment until it is AWAITING_SHIPMENT");
         co_return;
     }
-    if (package_id.empty()) {
+    // TikTok names no package before shipping for local sellers in the US
+    // and UK: such an order is shipped by its id (Mark Package As Shipped).
+    const bool by_order = package_id.empty() && o.package_ids.empty() && !has_shipped(status);
+    if (package_id.empty() && !by_order) {
         // An order in several packages: never guess which one the line
         // means. The same number again names the package it is already on.
         auto same = o.package_ids.size() > 1 ? package_with_tracking(o, number) : std::nullopt;
@@ -172,11 +175,22 @@ asio::awaitable<void> tracking_sender::send(const storage::action_row& a) {
     }
 
     ctx_.store.begin_attempt(a.id, ctx_.clock());
-    const char* call = shipped ? "update_package_shipping_info" : "ship_package";
+    const char* call = by_order ? "mark_package_shipped" : shipped ? "update_package_shipping_info" : "ship_package";
     // co_await only as a whole statement (GCC 12).
     tikapi::result<tikapi::nothing> r = tikapi::api_error{};
-    if (shipped) r = co_await api_.update_package_shipping_info(package_id, number, *provider_id, *token);
-    else r = co_await api_.ship_package(package_id, number, *provider_id, *token);
+    if (by_order) {
+        auto marked = co_await api_.mark_package_shipped(order_id, number, *provider_id, *token);
+        if (marked) {
+            result["package_id"] = marked.value();
+            r = tikapi::nothing{};
+        } else {
+            r = marked.error();
+        }
+    } else if (shipped) {
+        r = co_await api_.update_package_shipping_info(package_id, number, *provider_id, *token);
+    } else {
+        r = co_await api_.ship_package(package_id, number, *provider_id, *token);
+    }
     if (r) {
         finish(a, call, result);
         co_return;
@@ -187,7 +201,7 @@ asio::awaitable<void> tracking_sender::send(const storage::action_row& a) {
         out_.defer(a, err.describe());
         co_return;
     }
-    if (err.kind == tikapi::error_kind::api && err.code == 11006021) {
+    if (err.kind == tikapi::error_kind::api && (err.code == 11006021 || err.code == 21008099)) {
         // Shipped meanwhile (or our earlier attempt did ship it): the next
         // attempt looks again and updates the info if it differs.
         out_.defer(a, "TikTok says the package has shipped already; checking its tracking number next");

@@ -414,7 +414,7 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
     if (is("GET", {"calls", "summary"})) return reply(200, calls_summary(query));
 
     // GET / POST /control/settings: hold_seconds, auto_advance, webhook_cancel_status, require_subscription, rate_limit_qps,
-    // handling_seconds, cs_daily_quota, conversation_close_after.
+    // handling_seconds, cs_daily_quota, conversation_close_after, packages_before_shipping.
     if (is("GET", {"settings"})) return reply(200, settings_json());
     if (is("POST", {"settings"})) {
         shop_options& o = options_;
@@ -438,6 +438,11 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         }
         std::string spelling = string_field(body, "webhook_cancel_status").value_or(o.webhook_cancel_status);
         if (spelling != "CANCEL" && spelling != "CANCELLED") return error(400, "webhook_cancel_status must be CANCEL or CANCELLED");
+        bool before_shipping = o.packages_before_shipping;
+        if (auto r = body.find("packages_before_shipping"); r != body.end()) {
+            if (!r->is_boolean()) return error(400, "packages_before_shipping must be true or false");
+            before_shipping = r->get<bool>();
+        }
         bool require = o.require_subscription;
         if (auto r = body.find("require_subscription"); r != body.end()) {
             if (!r->is_boolean()) return error(400, "require_subscription must be true or false");
@@ -448,6 +453,7 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         o.cs_daily_quota = cs_quota;
         o.rate_limit_qps = qps;
         o.conversation_close_after = close_after;
+        o.packages_before_shipping = before_shipping;
         o.auto_in_transit_after = transit;
         o.auto_delivered_after = delivered;
         o.webhook_cancel_status = spelling;
@@ -524,7 +530,8 @@ json shop::settings_json() const {
             {"rate_limit_qps", o.rate_limit_qps},
             {"handling_seconds", o.handling_seconds},
             {"cs_daily_quota", o.cs_daily_quota},
-            {"conversation_close_after", o.conversation_close_after}};
+            {"conversation_close_after", o.conversation_close_after},
+            {"packages_before_shipping", o.packages_before_shipping}};
 }
 
 json shop::faults_json() const {

@@ -501,8 +501,9 @@ json shop::order_json(const order& o) const {
     if (o.status != "UNPAID" && o.status != "ON_HOLD") j["recipient_address"] = address_json(o);
     // Packages (packages.cpp): the order's, and each line item's.
     json packages = json::array();
+    const auto hidden = [&](const package* p) { return !options_.packages_before_shipping && !package_shipped(*p); };
     for (const package* p : packages_of(o)) {
-        if (p->create_time == 0) continue;
+        if (p->create_time == 0 || hidden(p)) continue;
         packages.push_back({{"id", p->id}});
         if (p->tag != "DEFAULT") j["split_or_combine_tag"] = p->tag;
     }
@@ -511,6 +512,7 @@ json shop::order_json(const order& o) const {
     json items = json::array();
     for (const auto& item : o.line_items) {
         const package* pkg = find_package(item.package_id);
+        if (pkg && hidden(pkg)) pkg = nullptr;
         json li = {
             {"id", item.id},
             {"sku_id", item.sku_id},

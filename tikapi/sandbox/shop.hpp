@@ -97,6 +97,10 @@ struct shop_options {
     // message or from when it was opened or reopened, whichever is later;
     // sending then gets 45109001 until Create Conversation reopens it. 0: never.
     std::int64_t conversation_close_after = 6 * 3600;
+    // false: as for local sellers in the US and UK (§6), an order names no
+    // package (packages[], line items' package_id and package_status) until
+    // it shipped; Mark Package As Shipped ships it by the order's id.
+    bool packages_before_shipping = true;
     fault_options faults;
 };
 

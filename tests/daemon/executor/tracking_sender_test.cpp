@@ -65,6 +65,38 @@ TEST_CASE("update_tracking ships the package of an order awaiting shipment with 
     CHECK(audit_of(env, "ship_package").size() == 1);
 }
 
+TEST_CASE("update_tracking ships an order TikTok names no package for by its id (Mark Package As Shipped)", "[tracking_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    // A local seller in the US or UK: no package id until the order shipped.
+    env.control("POST", "/control/settings", {{"packages_before_shipping", false}});
+    const std::string id = env.create_order();
+    env.make_ready_to_ship(id);
+    const auto a = plan_tracking(env, id, "Yamato Transport");
+    send(env, parts.tracking, a);
+
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "done");
+    const json result = json::parse(row.result);
+    const std::string package_id = result.value("package_id", "");
+    CHECK_FALSE(package_id.empty());
+    CHECK(calls_to(env, "POST /fulfillment/202309/orders/{id}/packages") == 1);
+    CHECK(calls_to(env, ship_api) == 0);
+    const json order = env.control("GET", "/control/orders/" + id);
+    CHECK(order["status"] == "AWAITING_COLLECTION");
+    CHECK(order["tracking_number"] == "4711-0815-2024");
+    CHECK(audit_of(env, "mark_package_shipped").size() == 1);
+
+    // Shipped, the order names its package: the same line again is current.
+    const auto again = plan_tracking(env, id, "Yamato Transport");
+    send(env, parts.tracking, again);
+    CHECK(action_now(env, again.id).state == "done");
+    CHECK(json::parse(action_now(env, again.id).result)["package_id"] == package_id);
+    CHECK(calls_to(env, "POST /fulfillment/202309/orders/{id}/packages") == 1);
+    CHECK(calls_to(env, update_api) == 0);
+}
+
 TEST_CASE("update_tracking of an order on hold is deferred without a fulfilment call", "[tracking_sender]") {
     runtime_env env;
     env.authorize();
