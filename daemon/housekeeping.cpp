@@ -7,22 +7,41 @@
 #include "storage/retention.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 
 namespace orderflow::daemon {
 
+namespace asio = boost::asio;
+
 housekeeping::housekeeping(context ctx, const rules_in_force& in_force, supervisor& sup)
     : ctx_(std::move(ctx)), in_force_(in_force), sup_(sup), wake_(ctx_.ex) {}
 
-void housekeeping::purge_personal_data() {
-    const std::int64_t cutoff = ctx_.clock() - in_force_.cfg().retention.personal_data.count();
-    auto n = storage::purge_personal_data(ctx_.db, cutoff);
-    if (n.total() > 0)
-        log::info("retention_purged", {{"events", n.events}, {"orders", n.orders}, {"actions", n.actions},
-                                       {"conversations", n.conversations}, {"reviews", n.reviews},
-                                       {"notifications", n.notifications}, {"older_than", cutoff}});
+std::int64_t housekeeping::personal_data_cutoff() const {
+    return ctx_.clock() - in_force_.cfg().retention.personal_data.count();
+}
+
+int housekeeping::purge_personal_data(std::int64_t cutoff, storage::purge_counts& sum) {
+    const auto n = storage::purge_personal_data(ctx_.db, cutoff, batch_rows);
+    sum.events += n.events;
+    sum.orders += n.orders;
+    sum.actions += n.actions;
+    sum.conversations += n.conversations;
+    sum.reviews += n.reviews;
+    sum.notifications += n.notifications;
+    sum.answers += n.answers;
+    return n.total();
+}
+
+// One line for the whole purge, however many batches it took.
+void housekeeping::report_personal_data(const storage::purge_counts& sum, int batches, std::int64_t cutoff) {
+    if (sum.total() > 0)
+        log::info("retention_purged", {{"events", sum.events}, {"orders", sum.orders}, {"actions", sum.actions},
+                                       {"conversations", sum.conversations}, {"reviews", sum.reviews},
+                                       {"notifications", sum.notifications}, {"answers", sum.answers},
+                                       {"batches", batches}, {"older_than", cutoff}});
 }
 
 int housekeeping::delete_rows(storage::row_purge_counts& sum) {
@@ -46,27 +65,59 @@ void housekeeping::finish(const storage::row_purge_counts& sum) {
 }
 
 void housekeeping::purge() {
-    purge_personal_data();
+    const std::int64_t cutoff = personal_data_cutoff();
+    storage::purge_counts purged;
+    int batches = 0;
+    while (purge_personal_data(cutoff, purged) > 0) ++batches;
+    report_personal_data(purged, batches, cutoff);
     storage::row_purge_counts sum;
     while (delete_rows(sum) > 0) {
     }
     finish(sum);
 }
 
-boost::asio::awaitable<void> housekeeping::loop() {
+// As the pipeline does between its batches (pipeline::let_others_in): the
+// handlers already queued run first, then the inbox writer, when it polls
+// for the write lock (every 0.1 ms), takes it before the next batch does;
+// at most 10 ms, so the purge still moves on.
+asio::awaitable<void> housekeeping::let_others_in() {
+    co_await asio::post(ctx_.ex, asio::use_awaitable);
+    asio::steady_timer pause(ctx_.ex);
+    for (int i = 0; i < 100 && ctx_.db.others_want_the_lock(); ++i) {
+        pause.expires_after(std::chrono::microseconds(100));
+        co_await pause.async_wait(asio::use_awaitable);
+    }
+}
+
+asio::awaitable<void> housekeeping::loop() {
     while (!stopping_) {
         sup_.beat("housekeeping");
+        // A backlog (the first purge of an old database, a shorter period
+        // after a reload) goes a batch at a time, the loop's other work
+        // running in between: in one transaction, two million events held
+        // the event loop past the systemd watchdog, and the purge, rolled
+        // back by the restart, started over at the next start.
+        const std::int64_t cutoff = personal_data_cutoff();
+        storage::purge_counts purged;
+        int batches = 0;
+        bool reported = false;
         try {
-            purge_personal_data();
-            // A backlog (the first purge of an old database) goes a batch at
-            // a time, the loop's other work running in between.
+            while (!stopping_ && purge_personal_data(cutoff, purged) > 0) {
+                ++batches;
+                sup_.beat("housekeeping");
+                co_await let_others_in();
+            }
+            reported = true;
+            report_personal_data(purged, batches, cutoff);
             storage::row_purge_counts sum;
             while (!stopping_ && delete_rows(sum) > 0) {
                 sup_.beat("housekeeping");
-                co_await boost::asio::post(ctx_.ex, boost::asio::use_awaitable);
+                co_await let_others_in();
             }
             finish(sum);
         } catch (const std::exception& e) {
+            // The batches before the failure are committed: said as well.
+            if (!reported) report_personal_data(purged, batches, cutoff);
             log::error("retention_failed", {{"error", e.what()}, {"advice", "retried at the next purge; check the disk and the database"}});
         }
         const auto interval = in_force_.cfg().retention.interval;

@@ -1,7 +1,8 @@
 // Retention: at start and then every retention.interval (an hour), personal
 // data of finished rows older than retention.personal_data is purged, then
 // whole rows past their own periods (retention.keys, .reviews, .audit) are
-// deleted in batches, and the space is given back (storage/retention.hpp).
+// deleted, both in batches with the event loop's other work in between, and
+// the space is given back (storage/retention.hpp).
 // Keys stay until retention.keys, long after anything could bring their
 // change back, so nothing purged can be sent again.
 #pragma once
@@ -23,17 +24,26 @@ public:
 
     boost::asio::awaitable<void> loop();   // supervised as "housekeeping"
     void stop();
-    // One whole purge now (public for tests); logs what it did. Throws storage_error.
+    // One whole purge now, its batches back to back (public for tests); logs
+    // what it did. Throws storage_error.
     void purge();
 
 private:
     // Rows per table per transaction: the write lock (which webhooks' commits
-    // wait for) is held for one batch at a time.
+    // wait for) and the event loop are held for one batch at a time.
     static constexpr int batch_rows = 2000;
-    void purge_personal_data();
+    // Personal data older than this (unix seconds) goes; taken once per
+    // purge, so its batches all work towards the same end.
+    std::int64_t personal_data_cutoff() const;
+    // One batch of personal data; adds to `sum`. Returns how many rows it changed.
+    int purge_personal_data(std::int64_t cutoff, storage::purge_counts& sum);
+    void report_personal_data(const storage::purge_counts& sum, int batches, std::int64_t cutoff);
     // One batch of whole rows; adds to `sum`. Returns how many it deleted.
     int delete_rows(storage::row_purge_counts& sum);
     void finish(const storage::row_purge_counts& sum);
+    // Between two batches: the event loop's other work, and the inbox
+    // writer's commit when it waits for the write lock.
+    boost::asio::awaitable<void> let_others_in();
     context ctx_;
     const rules_in_force& in_force_;
     supervisor& sup_;

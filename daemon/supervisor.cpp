@@ -30,6 +30,11 @@ struct supervisor::impl {
     struct watched {
         steady::time_point deadline;   // unhealthy after this without a beat
         int crashes = 0;
+        // Crashes since the loop last completed a pass, and when it did (or
+        // was first started): failing when both are too many and too long ago.
+        int crashes_in_a_row = 0;
+        steady::time_point completed;
+        bool beaten = false;           // this start of the loop has beaten
     };
     std::map<std::string, watched, std::less<>> loops;
     std::set<asio::steady_timer*> sleeping;   // backoff and watchdog waits, cancelled by stop()
@@ -55,13 +60,17 @@ supervisor::~supervisor() { stop(); }
 
 void supervisor::run(std::string name, std::function<asio::awaitable<void>()> loop) {
     auto s = impl_;
-    s->loops[name] = {s->now() + s->opts.wedged_after, 0};
+    auto& w = s->loops[name];
+    w = {};
+    w.deadline = s->now() + s->opts.wedged_after;
+    w.completed = s->now();
     auto signal = std::make_shared<asio::cancellation_signal>();
     s->signals.push_back(signal);
     auto body = [s, name, loop = std::move(loop)]() -> asio::awaitable<void> {
         auto backoff = std::chrono::duration_cast<steady::duration>(s->opts.first_backoff);
         while (!s->stopping) {
             const auto started = s->now();
+            s->loops[name].beaten = false;
             std::string error;
             try {
                 co_await loop();
@@ -77,11 +86,14 @@ void supervisor::run(std::string name, std::function<asio::awaitable<void>()> lo
             if (s->now() - started > std::chrono::seconds(60)) backoff = s->opts.first_backoff;
             auto& w = s->loops[name];
             ++w.crashes;
-            log::error("loop_crashed", {{"loop", name}, {"error", error}, {"crashes", w.crashes},
+            ++w.crashes_in_a_row;
+            log::error("loop_crashed", {{"loop", name}, {"error", error}, {"crashes", w.crashes}, {"in_a_row", w.crashes_in_a_row},
                                         {"restart_in_ms", std::chrono::duration_cast<std::chrono::milliseconds>(backoff).count()},
                                         {"advice", "the loop restarts by itself; if this repeats, the error says what to fix"}});
-            // No beat here: a loop that fails at every pass makes no progress,
-            // and after wedged_after the watchdog says so.
+            // No beat here, and the beats of this start complete no pass: a
+            // loop that beats at the top of every pass and then throws makes
+            // no progress, and after wedged_after unhealthy() says so (the
+            // backoff, at most 60 s, would otherwise keep its beats fresh).
             co_await s->sleep(backoff);
             backoff = std::min<steady::duration>(backoff * 2, s->opts.max_backoff);
             if (!s->stopping) log::info("loop_restarted", {{"loop", name}});
@@ -96,14 +108,28 @@ void supervisor::run(std::string name, std::function<asio::awaitable<void>()> lo
 
 void supervisor::beat(std::string_view name, steady::duration quiet) {
     auto it = impl_->loops.find(name);
-    if (it != impl_->loops.end()) it->second.deadline = impl_->now() + quiet + impl_->opts.wedged_after;
+    if (it == impl_->loops.end()) return;
+    auto& w = it->second;
+    const auto t = impl_->now();
+    w.deadline = t + quiet + impl_->opts.wedged_after;
+    // A beat before a wait, after an earlier beat of this start: the loop
+    // went round at least once (its first beat may be the top of a pass
+    // that throws). Beats without a wait come from inside a pass.
+    if (quiet > steady::duration::zero() && w.beaten) {
+        w.completed = t;
+        w.crashes_in_a_row = 0;
+    }
+    w.beaten = true;
 }
 
 std::vector<std::string> supervisor::unhealthy() const {
     std::vector<std::string> out;
+    const auto& o = impl_->opts;
     const auto t = impl_->now();
-    for (const auto& [name, w] : impl_->loops)
-        if (t > w.deadline) out.push_back(name);
+    for (const auto& [name, w] : impl_->loops) {
+        const bool failing = w.crashes_in_a_row >= o.failing_after_crashes && t - w.completed > o.wedged_after;
+        if (t > w.deadline || failing) out.push_back(name);
+    }
     return out;
 }
 
@@ -124,7 +150,8 @@ asio::awaitable<void> supervisor::watchdog(std::chrono::milliseconds every, std:
         } else if (bad != withheld_for) {
             withheld_for = bad;
             log::error("watchdog_withheld", {{"loops", bad},
-                                             {"advice", "these loops are dead or stuck; systemd restarts the daemon when its watchdog runs out"}});
+                                             {"advice", "these loops are dead, stuck, or crash at every pass (loop_crashed); systemd restarts the daemon "
+                                                        "when its watchdog runs out"}});
         }
         co_await s->sleep(every);
     }

@@ -5,10 +5,17 @@
 // growing backoff (1 s, 2 s, ... 60 s) and starts again, so one SQLITE_BUSY
 // or one bad answer never leaves a loop dead. A loop proves it is alive by
 // calling beat() on every pass and before it waits, saying how long it may
-// now stay quiet. watchdog() sends WATCHDOG=1 only while every loop has beaten
-// in time; a loop that is dead or wedged (stuck in one pass longer than
-// `wedged_after`) stops the pings, and systemd restarts the daemon instead
-// of trusting a husk (docs/architecture.md, "Supervision").
+// now stay quiet. watchdog() sends WATCHDOG=1 only while every loop is
+// healthy; a loop that is dead, wedged (stuck in one pass longer than
+// `wedged_after`) or failing (it crashes again and again and has completed
+// no pass for `wedged_after`) stops the pings, and systemd restarts the
+// daemon instead of trusting a husk (docs/architecture.md, "Supervision").
+//
+// A pass is complete when the loop beats with a wait (quiet > 0) after an
+// earlier beat of the same start: every loop beats so at the top of each
+// pass or before its wait. A beat at the top of a pass that then throws
+// proves nothing, so a loop that beats and throws on every pass is failing,
+// however often it beats.
 //
 // Everything runs on the io_context's one thread; nothing here locks.
 #pragma once
@@ -33,6 +40,12 @@ struct supervisor_options {
     std::chrono::seconds wedged_after{300};
     std::chrono::milliseconds first_backoff{1000};
     std::chrono::milliseconds max_backoff{60000};
+    // A loop that crashed this many times in a row without completing a
+    // pass in between, and has completed none for wedged_after, is failing
+    // until it completes one. Not one crash: a loop that rarely completes a
+    // pass (the admin socket's, between two connections) and crashed once
+    // is restarted, not judged.
+    int failing_after_crashes = 3;
 };
 
 class supervisor {
@@ -52,10 +65,11 @@ public:
     void run(std::string name, std::function<boost::asio::awaitable<void>()> loop);
 
     // The loop `name` is alive and may stay quiet for `quiet` (its wait)
-    // plus wedged_after before it counts as wedged.
+    // plus wedged_after before it counts as wedged. With quiet > 0 after an
+    // earlier beat of the same start, it has also completed a pass.
     void beat(std::string_view name, std::chrono::steady_clock::duration quiet = {});
 
-    // Loops that are dead or wedged, by name; empty while all is well.
+    // Loops that are dead, wedged or failing, by name; empty while all is well.
     std::vector<std::string> unhealthy() const;
     // How many times a loop has crashed since the start (for status and tests).
     int crashes(std::string_view name) const;

@@ -1,6 +1,8 @@
 // See systemd.hpp. Abstract socket names start with '@' (sd_notify(3)).
 #include "daemon/systemd.hpp"
 
+#include "common/log.hpp"
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -35,7 +37,15 @@ std::optional<std::chrono::milliseconds> watchdog_interval() {
     if (pid && std::strtol(pid, nullptr, 10) != ::getpid()) return std::nullopt;
     long long us = std::strtoll(usec, nullptr, 10);
     if (us <= 0) return std::nullopt;
-    return std::chrono::milliseconds(us / 2000);
+    const std::chrono::milliseconds half(us / 2000);
+    if (half >= min_watchdog_interval) return half;
+    // Below 2 ms half the interval rounds down to 0 ms, and a watchdog timer
+    // of 0 spins the event loop. A WatchdogSec= that short cannot be kept
+    // anyway (one storage call on the event loop takes longer): ping at the
+    // floor, say so, and let systemd judge.
+    log::warn("watchdog_too_short", {{"watchdog_usec", us}, {"ping_every_ms", min_watchdog_interval.count()},
+                                     {"advice", "WatchdogSec= in the unit is too short for orderflowd to keep; the shipped unit sets 60s"}});
+    return min_watchdog_interval;
 }
 
 }  // namespace orderflow::daemon::systemd

@@ -12,7 +12,11 @@ namespace orderflow::daemon::systemd {
 
 bool notify(std::string_view state);    // false when not under systemd or the send failed
 
-// Half the watchdog interval systemd asked for ($WATCHDOG_USEC), if any.
+// The shortest interval watchdog_interval() returns.
+inline constexpr std::chrono::milliseconds min_watchdog_interval{100};
+
+// Half the watchdog interval systemd asked for ($WATCHDOG_USEC), if any, and
+// never less than min_watchdog_interval.
 std::optional<std::chrono::milliseconds> watchdog_interval();
 
 }  // namespace orderflow::daemon::systemd

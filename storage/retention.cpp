@@ -1,5 +1,6 @@
 // SQL behind retention.hpp: one UPDATE or DELETE per table, all in one
-// transaction, written against the columns of migrations 1-3 and the indexes of 10.
+// transaction (a batch: at most so many rows per table), written against the
+// columns of migrations 1-3 and the indexes of 10.
 //
 // Each WHERE clause leaves out rows an earlier run already blanked, so
 // db.changes() is what this run changed and a repeated purge is a no-op.
@@ -17,10 +18,11 @@ namespace orderflow::storage {
 
 namespace {
 
-// Runs one data-changing statement whose ?1 is the cutoff; returns the rows it changed.
-int run(database& db, std::string_view sql, std::int64_t cutoff) {
+// Runs one data-changing statement whose ?1 is the cutoff and ?2 the most
+// rows it may change; returns the rows it changed.
+int run(database& db, std::string_view sql, std::int64_t cutoff, int max_rows) {
     auto st = db.prepare(sql);
-    st.bind(1, cutoff);
+    st.bind(1, cutoff).bind(2, std::int64_t{max_rows});
     st.step();
     return db.changes();
 }
@@ -29,30 +31,40 @@ int run(database& db, std::string_view sql, std::int64_t cutoff) {
 
 int purge_counts::total() const { return events + orders + actions + conversations + reviews + notifications + answers; }
 
-purge_counts purge_personal_data(database& db, std::int64_t cutoff) {
+// SQLite reads LIMIT -1 as no limit at all: the whole purge in one transaction.
+purge_counts purge_personal_data(database& db, std::int64_t cutoff) { return purge_personal_data(db, cutoff, -1); }
+
+// Each statement picks at most ?2 rows in a subquery (UPDATE and DELETE take
+// no LIMIT of their own in SQLite's default build) and changes them by their
+// key. The subquery keeps the WHERE clause and the index it always used.
+purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows) {
     return db.transaction([&] {
         purge_counts n;
 
         // The raw webhook body names the buyer and may carry the address. A
         // pending event still needs it; dedupe_key is what recognises a redelivery.
         n.events = run(db,
-                       "UPDATE inbox INDEXED BY inbox_unpurged SET payload = '{}', context = '' "
-                       "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND (payload != '{}' OR context != '')",
-                       cutoff);
+                       "UPDATE inbox SET payload = '{}', context = '' WHERE id IN ("
+                       "SELECT id FROM inbox INDEXED BY inbox_unpurged "
+                       "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND (payload != '{}' OR context != '') "
+                       "LIMIT ?2)",
+                       cutoff, max_rows);
 
         // A cache of order details (buyer name, address); fetched again if the
         // order ever comes back.
-        n.orders = run(db, "DELETE FROM orders WHERE updated_at < ?1", cutoff);
+        n.orders = run(db, "DELETE FROM orders WHERE rowid IN (SELECT rowid FROM orders WHERE updated_at < ?1 LIMIT ?2)",
+                       cutoff, max_rows);
 
         // payload holds the rendered message text and the buyer id, result the
         // API's answer. Only terminal rows: the executor and the reconciler
         // still read the payload of planned, deferred, sending and unknown ones.
         // idem_key stays, so re-planning the action is still refused.
         n.actions = run(db,
-                        "UPDATE outbox INDEXED BY outbox_unpurged SET payload = '{}', result = '', buyer_user_id = '' "
+                        "UPDATE outbox SET payload = '{}', result = '', buyer_user_id = '' WHERE id IN ("
+                        "SELECT id FROM outbox INDEXED BY outbox_unpurged "
                         "WHERE state IN ('done', 'failed', 'skipped', 'shadow') AND updated_at < ?1 "
-                        "AND (payload != '{}' OR result != '' OR buyer_user_id != '')",
-                        cutoff);
+                        "AND (payload != '{}' OR result != '' OR buyer_user_id != '') LIMIT ?2)",
+                        cutoff, max_rows);
 
         // Reconciling an unknown send looks its buyer's conversation up here and,
         // finding none, concludes that nothing was sent and plans it again
@@ -61,22 +73,25 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff) {
         // from a payload that is not JSON (it would fail the whole purge); the
         // IS NOT NULL keeps one NULL from making NOT IN match nothing.
         n.conversations = run(db,
-                              "DELETE FROM conversations WHERE updated_at < ?1 AND buyer_user_id NOT IN ("
+                              "DELETE FROM conversations WHERE rowid IN ("
+                              "SELECT rowid FROM conversations WHERE updated_at < ?1 AND buyer_user_id NOT IN ("
                               "  SELECT buyer FROM ("
                               "    SELECT CASE WHEN json_valid(payload) THEN json_extract(payload, '$.buyer_user_id') END"
                               "      AS buyer"
                               "    FROM outbox WHERE state IN ('planned', 'deferred', 'sending', 'unknown'))"
-                              "  WHERE buyer IS NOT NULL)",
-                              cutoff);
+                              "  WHERE buyer IS NOT NULL) "
+                              "LIMIT ?2)",
+                              cutoff, max_rows);
 
         // Evidence holds the buyer message, the failed text, the API error; the
         // summary may quote them. Reason, note, resolved_by and order_id stay
         // for the record. Open and acknowledged items are still being worked on.
         {
             auto st = db.prepare(
-                "UPDATE review SET evidence = '{}', summary = ?2 "
-                "WHERE state = 'resolved' AND updated_at < ?1 AND (evidence != '{}' OR summary != ?2)");
-            st.bind(1, cutoff).bind(2, purged_summary);
+                "UPDATE review SET evidence = '{}', summary = ?3 WHERE id IN ("
+                "SELECT id FROM review WHERE state = 'resolved' AND updated_at < ?1 AND (evidence != '{}' OR summary != ?3) "
+                "LIMIT ?2)");
+            st.bind(1, cutoff).bind(2, std::int64_t{max_rows}).bind(3, purged_summary);
             st.step();
             n.reviews = db.changes();
         }
@@ -85,13 +100,21 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff) {
         // dedupe) key too, which is safe: the daemon queues a notification only
         // when a review item opens, and its dedupe names that item's id, so no
         // later occasion can produce the same key again.
-        n.notifications = run(db, "DELETE FROM notifications WHERE state IN ('sent', 'failed') AND updated_at < ?1",
-                              cutoff);
+        n.notifications = run(db,
+                              "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications "
+                              "WHERE state IN ('sent', 'failed') AND updated_at < ?1 LIMIT ?2)",
+                              cutoff, max_rows);
 
         // The buyer's own words, captured as an order attribute, and the
         // order a buyer pointed at: needed while the order is worked on.
-        n.answers = run(db, "DELETE FROM order_attributes WHERE captured_at < ?1", cutoff) +
-                    run(db, "DELETE FROM conversation_cards WHERE updated_at < ?1", cutoff);
+        n.answers = run(db,
+                        "DELETE FROM order_attributes WHERE (order_id, name) IN "
+                        "(SELECT order_id, name FROM order_attributes WHERE captured_at < ?1 LIMIT ?2)",
+                        cutoff, max_rows) +
+                    run(db,
+                        "DELETE FROM conversation_cards WHERE conversation_id IN "
+                        "(SELECT conversation_id FROM conversation_cards WHERE updated_at < ?1 LIMIT ?2)",
+                        cutoff, max_rows);
 
         // audit_log: kept; its details hold ids and outcomes, no buyer text.
         return n;

@@ -199,10 +199,26 @@ std::vector<write_outcome> inbox_writer::commit(const std::vector<pending>& batc
         committed_events_ += rows;
     } catch (const std::exception& e) {
         outcomes.assign(batch.size(), write_outcome::unavailable);
-        log::error("inbox_commit_failed", {{"error", e.what()}, {"events", batch.size()},
-                                           {"advice", "webhooks get 503 and TikTok retries them; check the disk and the database file"}});
+        log_failed_commit(e.what(), batch.size());
     }
     return outcomes;
+}
+
+// While the disk is full every commit fails, and TikTok retries each webhook
+// several times: one line per failed commit was dozens a minute saying the
+// same thing. At most one a minute of ctx.clock, as the loops'
+// *_storage_failed lines, with how many failed since the last line; each
+// webhook still gets its 503.
+void inbox_writer::log_failed_commit(const std::string& error, std::size_t events) {
+    const std::int64_t now = ctx_.clock();
+    if (failed_logged_ && now >= *failed_logged_ && now - *failed_logged_ < 60) {
+        ++failed_unlogged_;
+        return;
+    }
+    log::error("inbox_commit_failed", {{"error", error}, {"events", events}, {"failed_since_last_line", failed_unlogged_},
+                                       {"advice", "webhooks get 503 and TikTok retries them; check the disk and the database file"}});
+    failed_logged_ = now;
+    failed_unlogged_ = 0;
 }
 
 int inbox_writer::add_now(const std::vector<storage::new_event>& events) {

@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -53,7 +54,7 @@ public:
     // and the WAL's fsync) is logged as inbox_commit_slow, at most once a
     // minute of ctx.clock; every commit's time is in
     // orderflow_inbox_commit_seconds (failed commits are not timed: they
-    // are inbox_commit_failed).
+    // are inbox_commit_failed, also at most once a minute).
     inbox_writer(context ctx, storage_watch& watch, std::chrono::milliseconds busy_timeout = std::chrono::seconds(5),
                  storage::checkpointer* checkpoints = nullptr, std::chrono::milliseconds slow_commit = std::chrono::seconds(1));
     ~inbox_writer();   // stop()
@@ -94,6 +95,7 @@ private:
     std::vector<write_outcome> commit(const std::vector<pending>& batch, bool& file_lost);
     void answer(std::vector<pending>& batch, const std::vector<write_outcome>& outcomes);
     void observe_commit(std::chrono::steady_clock::duration took, std::size_t waiting);
+    void log_failed_commit(const std::string& error, std::size_t events);
 
     context ctx_;
     storage_watch& watch_;
@@ -110,6 +112,9 @@ private:
     std::chrono::milliseconds slow_commit_;
     std::optional<std::int64_t> slow_logged_;   // unix seconds (ctx_.clock())
     long slow_unlogged_ = 0;
+    // inbox_commit_failed, paced the same way (writer thread only).
+    std::optional<std::int64_t> failed_logged_;
+    long failed_unlogged_ = 0;
     std::thread thread_;
 };
 

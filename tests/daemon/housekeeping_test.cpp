@@ -8,15 +8,22 @@
 #include "tests/common/log_capture.hpp"
 #include "tests/daemon/runtime_support.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
 
+namespace asio = boost::asio;
 using namespace orderflow;
 using namespace orderflow::daemon;
+using namespace std::chrono_literals;
 using json = nlohmann::json;
 using orderflow::daemon::testing::runtime_env;
 
@@ -56,6 +63,13 @@ storage::new_event redelivery(const std::string& key, std::int64_t at) {
     e.payload = buyer_payload;
     e.received_at = at;
     return e;
+}
+
+// Inbox rows that still hold personal data.
+std::int64_t unpurged_events(runtime_env& env) {
+    auto st = env.db.prepare("SELECT count(*) FROM inbox WHERE payload != '{}' OR context != ''");
+    REQUIRE(st.step());
+    return st.int64(0);
 }
 
 }  // namespace
@@ -174,6 +188,45 @@ TEST_CASE("purge deletes finished events past retention.keys in batches and says
     // Gone means gone: the same webhook now would be new, which is why the
     // keys are kept far past any redelivery (config: 30 days at least).
     CHECK(env.store.add_event(redelivery("tts:gone-1", env.now)));
+}
+
+// A backlog of personal data (the first purge of an old database) is purged
+// in batches of 2,000 rows a table, each its own transaction, and the event
+// loop runs its other work between them: in one transaction, 600,000 events
+// held it for 9 s, and two million past the systemd watchdog.
+TEST_CASE("The loop purges a backlog of personal data in batches and the event loop runs other work between them", "[housekeeping]") {
+    runtime_env env;
+    housekeeping house(env.ctx, *env.in_force, env.sup);
+    for (int i = 0; i < 4500; ++i) add_event(env, "tts:old-" + std::to_string(i), env.now - 100 * day);
+    REQUIRE(unpurged_events(env) == 4500);
+
+    // Another coroutine on the same event loop (a webhook's wake-up, another
+    // loop) notes what the purge has committed each time it gets a turn.
+    std::vector<std::int64_t> seen;
+    bool watching = true;
+    asio::co_spawn(env.io, [&]() -> asio::awaitable<void> {
+        while (watching) {
+            const auto left = unpurged_events(env);
+            if (seen.empty() || seen.back() != left) seen.push_back(left);
+            co_await asio::post(env.io, asio::use_awaitable);
+        }
+    }, asio::detached);
+    orderflow::testing::log_capture logs;
+    asio::co_spawn(env.io, house.loop(), asio::detached);
+    REQUIRE(env.run_until([&] { return unpurged_events(env) == 0; }));
+    env.run_for(50ms);
+    house.stop();
+    watching = false;
+    env.run_for(50ms);
+    const auto lines = orderflow::testing::log_lines(logs.finish(), "retention_purged");
+
+    // It had a turn after each batch of 2,000: three transactions, not one.
+    CHECK(seen == std::vector<std::int64_t>{4500, 2500, 500, 0});
+    // One line for the whole purge, with its totals.
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["events"] == 4500);
+    CHECK(lines[0].value("batches", 0) == 3);
+    CHECK_FALSE(env.store.add_event(redelivery("tts:old-1", env.now)));   // the keys stay
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

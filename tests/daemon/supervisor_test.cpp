@@ -159,4 +159,65 @@ TEST_CASE("A loop that fails at every pass stops the watchdog once it has made n
     io.run_for(20ms);
 }
 
+// The real loops beat at the top of each pass, before the work that can
+// throw: with a crash backoff (at most 60 s) shorter than wedged_after, those
+// beats alone kept such a loop "alive" while it crashed forever.
+TEST_CASE("A loop that beats and then throws on every pass stops the watchdog until it completes a pass again", "[supervisor]") {
+    asio::io_context io;
+    manual_clock clock;
+    supervisor sup(io.get_executor(), fast(), clock.fn());
+    // A beat inside the pass (without a wait) proves no more than the one at its top.
+    const bool beat_inside_the_pass = GENERATE(false, true);
+    bool failing = true;
+    int pings = 0;
+    sup.run("executor", [&]() -> asio::awaitable<void> {
+        for (;;) {
+            sup.beat("executor", 5s);
+            if (beat_inside_the_pass) sup.beat("executor");
+            if (failing) throw std::runtime_error("no such column: lane");
+            co_await pause(1ms);
+        }
+    });
+    asio::co_spawn(io, sup.watchdog(2ms, [&] { ++pings; }), asio::detached);
+    io.run_for(30ms);
+    CHECK(sup.crashes("executor") >= 3);
+    CHECK(sup.unhealthy().empty());   // not judged before wedged_after
+    CHECK(pings > 0);
+
+    // It keeps beating and crashing past wedged_after without completing a pass.
+    clock.t += 61s;
+    io.run_for(30ms);
+    CHECK(sup.unhealthy() == std::vector<std::string>{"executor"});
+    const int at_failing = pings;
+    io.run_for(30ms);
+    CHECK(pings == at_failing);
+
+    // The fault is gone: the next start goes round a pass, and the pings resume.
+    failing = false;
+    io.run_for(50ms);
+    CHECK(sup.unhealthy().empty());
+    CHECK(pings > at_failing);
+    sup.stop();
+    io.run_for(20ms);
+}
+
+TEST_CASE("A loop that crashed once and then waits for work for a long time stays healthy", "[supervisor]") {
+    asio::io_context io;
+    manual_clock clock;
+    supervisor sup(io.get_executor(), fast(), clock.fn());
+    int starts = 0;
+    // As the admin socket's loop: one beat, then a wait for a connection that may take hours.
+    sup.run("admin", [&]() -> asio::awaitable<void> {
+        sup.beat("admin", std::chrono::hours(24 * 365));
+        if (++starts == 1) throw std::runtime_error("accept: too many open files");
+        co_await pause(1h);
+    });
+    io.run_for(20ms);
+    CHECK(sup.crashes("admin") == 1);
+    clock.t += std::chrono::hours(2);
+    CHECK(sup.unhealthy().empty());
+    sup.stop();
+    io.run_for(20ms);
+}
+
 }  // namespace ORDERFLOW_TEST_FILE

@@ -1,5 +1,7 @@
 #include "daemon/systemd.hpp"
 
+#include "tests/common/log_capture.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <sys/socket.h>
@@ -43,6 +45,33 @@ TEST_CASE("The watchdog interval is half of $WATCHDOG_USEC", "[systemd]") {
     CHECK(*w == std::chrono::seconds(10));
     unsetenv("WATCHDOG_USEC");
     CHECK_FALSE(orderflow::daemon::systemd::watchdog_interval());
+}
+
+// Half of anything under 2 ms was 0 ms: a watchdog timer that fired at once,
+// again and again, and a core spinning on WATCHDOG=1.
+TEST_CASE("A watchdog interval too short to keep is raised to the floor and logged and never 0 ms", "[systemd]") {
+    unsetenv("WATCHDOG_PID");
+    const auto usec = GENERATE(as<std::string>{}, "1", "1999", "2000", "150000");
+    setenv("WATCHDOG_USEC", usec.c_str(), 1);
+    orderflow::testing::log_capture logs;
+    auto w = orderflow::daemon::systemd::watchdog_interval();
+    const auto lines = orderflow::testing::log_lines(logs.finish(), "watchdog_too_short");
+    unsetenv("WATCHDOG_USEC");
+    REQUIRE(w);
+    CHECK(*w == orderflow::daemon::systemd::min_watchdog_interval);
+    CHECK(lines.size() == 1);
+}
+
+TEST_CASE("A watchdog interval of at least twice the floor is halved as asked and not logged", "[systemd]") {
+    unsetenv("WATCHDOG_PID");
+    setenv("WATCHDOG_USEC", "200000", 1);
+    orderflow::testing::log_capture logs;
+    auto w = orderflow::daemon::systemd::watchdog_interval();
+    const auto text = logs.finish();
+    unsetenv("WATCHDOG_USEC");
+    REQUIRE(w);
+    CHECK(*w == std::chrono::milliseconds(100));
+    CHECK(orderflow::testing::log_lines(text, "watchdog_too_short").empty());
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

@@ -295,6 +295,54 @@ TEST_CASE("A second purge with the same cutoff changes nothing", "[retention]") 
     CHECK(f.s.conversation_for("b2") == "c2");  // still protected by the unknown send
 }
 
+TEST_CASE("A purge in batches changes at most max_rows rows per table per call and adds up to one whole purge", "[retention]") {
+    fixture f;
+    for (int i = 0; i < 5; ++i) {
+        const auto n = std::to_string(i);
+        f.add_event("n-" + n, old_time, "done");
+        f.s.put_order({"o-" + n, "DELIVERED", R"({"buyer":"Jane Doe"})", old_time});
+        f.add_action("rule-" + n, old_time, "done");
+        f.s.put_conversation("b-" + n, "c-" + n, old_time);
+        f.add_notification("review:" + n, old_time, true);
+        set_order_attribute(f.db, {"o-" + n, "engraving", "JANE", "m-" + n, "capture-engraving", old_time});
+    }
+    f.add_event("n-pending", old_time);
+    f.add_event("n-recent", recent, "done");
+
+    std::vector<int> per_call;
+    purge_counts sum;
+    for (int call = 0; call < 10; ++call) {
+        const auto n = purge_personal_data(f.db, cutoff, 2);
+        CHECK(n.events <= 2);
+        CHECK(n.orders <= 2);
+        CHECK(n.actions <= 2);
+        CHECK(n.conversations <= 2);
+        CHECK(n.notifications <= 2);
+        CHECK(n.answers <= 2);   // order attributes only here
+        per_call.push_back(n.total());
+        sum.events += n.events;
+        sum.orders += n.orders;
+        sum.actions += n.actions;
+        sum.conversations += n.conversations;
+        sum.notifications += n.notifications;
+        sum.answers += n.answers;
+        if (n.total() == 0) break;
+    }
+    // Five rows a table in batches of two: 2, 2, 1, then nothing left.
+    CHECK(per_call == std::vector<int>{12, 12, 6, 0});
+    CHECK(sum.events == 5);
+    CHECK(sum.orders == 5);
+    CHECK(sum.actions == 5);
+    CHECK(sum.conversations == 5);
+    CHECK(sum.notifications == 5);
+    CHECK(sum.answers == 5);
+    // Nothing is left for a whole purge, and what was never due is untouched.
+    CHECK(purge_personal_data(f.db, cutoff).total() == 0);
+    auto st = f.db.prepare("SELECT count(*) FROM inbox WHERE payload != '{}'");
+    REQUIRE(st.step());
+    CHECK(st.int64(0) == 2);   // the pending and the recent event
+}
+
 TEST_CASE("Whole rows go after their own periods, and what is still needed stays", "[retention]") {
     fixture f;
     // Finished events with their change keys: old ones go, the rest stay.

@@ -242,4 +242,35 @@ TEST_CASE("A commit that fails is not timed as the disk's", "[inbox_writer]") {
     other.exec("ROLLBACK");
 }
 
+// A full disk fails every commit, and TikTok retries every webhook: one line
+// per failed commit was 55 lines for 15 webhooks.
+TEST_CASE("A failed commit is logged at most once a minute with how many failed since the last line", "[inbox_writer]") {
+    writer_env w(0ms);
+    auto other = storage::database::open(w.env.db.path());
+    other.exec("BEGIN IMMEDIATE");
+
+    orderflow::testing::log_capture logs;
+    CHECK(w.enqueue("tts:a") == write_outcome::unavailable);
+    CHECK(w.enqueue("tts:b") == write_outcome::unavailable);   // within the minute: counted, not logged
+    w.env.now += 59;
+    CHECK(w.enqueue("tts:a") == write_outcome::unavailable);   // TikTok's retry, still within it
+    auto lines = orderflow::testing::log_lines(logs.finish(), "inbox_commit_failed");
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["level"] == "error");
+    CHECK(lines[0]["events"] == 1);
+    CHECK(lines[0]["failed_since_last_line"] == 0);
+
+    // A minute after the line, the next failure gets one, with the two held back.
+    w.env.now += 1;
+    orderflow::testing::log_capture later;
+    CHECK(w.enqueue("tts:b") == write_outcome::unavailable);
+    CHECK(w.enqueue("tts:c") == write_outcome::unavailable);
+    lines = orderflow::testing::log_lines(later.finish(), "inbox_commit_failed");
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["failed_since_last_line"] == 2);
+
+    other.exec("ROLLBACK");
+    CHECK(w.enqueue("tts:a") == write_outcome::inserted);
+}
+
 }  // namespace ORDERFLOW_TEST_FILE
