@@ -34,10 +34,15 @@ std::string string_field(const json& data, const char* key) {
     auto it = data.find(key);
     if (it == data.end()) return {};
     if (it->is_string()) return it->get<std::string>();
+    // As daemon/packages.cpp reads ids: an id above INT64_MAX is unsigned,
+    // and read as int64 it would come out negative.
+    if (it->is_number_unsigned()) return std::to_string(it->get<std::uint64_t>());
     if (it->is_number_integer()) return std::to_string(it->get<std::int64_t>());
     return {};
 }
 
+// A time TikTok gives as 0 when there is none (a deadline, the paid time of
+// an unpaid order): null, which rules see as missing.
 json deadline(std::int64_t unix_seconds) { return unix_seconds > 0 ? json(unix_seconds) : json(nullptr); }
 
 }  // namespace
@@ -190,7 +195,9 @@ json order_view(const tikapi::order& o) {
                 {"seller_note", o.seller_note},
                 {"create_time", o.create_time},
                 {"update_time", o.update_time},
-                {"paid_time", o.paid_time},
+                // Missing until paid (TikTok gives 0): exists: false holds,
+                // and a date filter refuses rather than render 1970.
+                {"paid_time", deadline(o.paid_time)},
                 {"is_on_hold", o.is_on_hold},
                 {"shipping_type", o.shipping_type},
                 {"delivery_option_name", o.delivery_option_name},

@@ -22,6 +22,12 @@ struct context {
     std::int64_t utc_offset = 0;   // the shop's time zone offset at `now`, seconds east of UTC (template date filters)
     std::string default_locale = "ja";
     nlohmann::json shop;           // shop.* (name); null when unknown
+    // The change is taken as given and only the present is tested:
+    // changed_to X holds when the field is X now, changed_from X when it is
+    // not X now, whatever previous_order says. For the re-check of a send
+    // that waited (daemon/executor/guards.hpp), which has no view of the
+    // order before its event.
+    bool edges_given = false;
 };
 
 }  // namespace orderflow::rules

@@ -170,8 +170,11 @@ bool apply(const operation& op, const json* value, const condition& test, eval_s
         }
         case op_kind::changed_to:
         case op_kind::changed_from: {
-            const json* before = state.previous(test.field);
             bool now_is = equals(value, op.operand);
+            // The change itself taken as given (context::edges_given): only
+            // the present is tested, as the side of the edge it ends on.
+            if (state.ctx().edges_given) return op.kind == op_kind::changed_to ? now_is : !now_is;
+            const json* before = state.previous(test.field);
             bool was = equals(before, op.operand);
             return op.kind == op_kind::changed_to ? now_is && !was : was && !now_is;
         }
@@ -294,7 +297,7 @@ planned_action plan_anchored(const detail::action& a, const context& ctx, planne
     return p;
 }
 
-planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std::size_t index, const context& ctx) {
+planned_action plan_one(const detail::ruleset_data& data, const detail::rule& r, std::size_t index, const context& ctx) {
     const detail::action& a = r.then[index];
     planned_action p;
     p.rule_id = r.id;
@@ -395,6 +398,17 @@ planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std
     return p;
 }
 
+// A shadow rule's keys end in "shadow" (docs/rules.md, "Once per"): its row
+// records what would happen and sends nothing, so it must not use up the key
+// the rule's live action will have. Once the rule is live, the first real
+// effect for a scope is the live row; switching back and forth again meets
+// the same two keys, so nothing happens twice.
+planned_action plan(const detail::ruleset_data& data, const detail::rule& r, std::size_t index, const context& ctx) {
+    planned_action p = plan_one(data, r, index, ctx);
+    if (r.shadow && !p.key_material.empty()) p.key_material += "\x1fshadow";
+    return p;
+}
+
 // ---- explain ----------------------------------------------------------------
 //
 // `blame` walks a condition that does not hold down to the part that made it
@@ -420,7 +434,7 @@ condition_failure blame_operation(const detail::rule& r, const condition& test, 
     f.op = std::string(detail::op_name(op.kind));
     f.operand = op.written;
     f.seen = seen_value(value);
-    if (op.kind == op_kind::changed_to || op.kind == op_kind::changed_from) {
+    if ((op.kind == op_kind::changed_to || op.kind == op_kind::changed_from) && !state.ctx().edges_given) {
         f.has_before = true;
         f.before = seen_value(detail::resolve_in(test.field, state.ctx().previous_order));
     }
@@ -554,7 +568,10 @@ std::vector<rule_trace> explain(const ruleset& rules, const context& ctx) {
             t.verdict = rule_verdict::matched;
             for (std::size_t k = 0; k < r.then.size(); ++k)
                 if (r.then[k].kind != "stop") t.actions.push_back(plan(data, r, k, ctx));
-            stopped = r.stops;
+            // A shadow rule's stop is recorded, not obeyed: it sends nothing,
+            // so it must not silence the live rules after it.
+            t.would_stop = r.stops && r.shadow;
+            stopped = r.stops && !r.shadow;
         }
         out.push_back(std::move(t));
     }
@@ -574,7 +591,8 @@ evaluation evaluate(const ruleset& rules, const context& ctx) {
         out.matched_rules.push_back(r.id);
         for (std::size_t k = 0; k < r.then.size(); ++k)
             if (r.then[k].kind != "stop") out.actions.push_back(plan(data, r, k, ctx));
-        if (r.stops) break;   // {"stop": true}: no further rules for this event
+        if (r.stops && r.shadow) out.shadow_stops.push_back(r.id);   // recorded; the later rules still run
+        else if (r.stops) break;   // {"stop": true}: no further rules for this event
     }
     return out;
 }

@@ -31,7 +31,9 @@ struct planned_action {
     // rule id, index, once_per and the scope values, joined with '\x1f'.
     // Never rule text: editing a rule keeps its keys. When `error` is set it
     // is rule id, index, once_per, "!error" and ctx.event_id instead: the skip
-    // is recorded once per event and does not use up the real key.
+    // is recorded once per event and does not use up the real key. A shadow
+    // rule's key material ends in '\x1f' "shadow": its record never uses up
+    // the key its live action will have.
     std::string key_material;
     // A schedule with "at": key_material without the deadline's value. The
     // timers one action sets for one scope share it, whatever deadline value
@@ -53,10 +55,15 @@ struct planned_action {
 struct evaluation {
     std::vector<std::string> matched_rules;   // ids, in evaluation order
     std::vector<planned_action> actions;
+    // Shadow rules that matched with {"stop": true}: live, they would have
+    // ended the evaluation; in shadow the later rules still run.
+    std::vector<std::string> shadow_stops;
 };
 
 // Rules run in load order (file order, then position); disabled rules are
-// skipped; a rule fires when ctx.event is in its `on` and its `if` holds.
+// skipped; a rule fires when ctx.event is in its `on` and its `if` holds; a
+// live rule that fires with {"stop": true} ends the evaluation (a shadow
+// rule's stop does not: it is listed in shadow_stops).
 evaluation evaluate(const ruleset& rules, const context& ctx);
 
 // The first condition that made a rule not match, and what it saw.
@@ -85,7 +92,7 @@ enum class rule_verdict {
     not_listening,   // ctx.event is not in its `on`
     not_matched,     // listens, but its `if` does not hold (see failure)
     matched,         // fires: its actions are planned
-    after_stop,      // listens, but an earlier matched rule said {"stop": true}; not evaluated
+    after_stop,      // listens, but an earlier matched live rule said {"stop": true}; not evaluated
 };
 
 struct rule_trace {
@@ -96,6 +103,7 @@ struct rule_trace {
     rule_verdict verdict = rule_verdict::not_listening;
     std::vector<std::string> on;                  // the events it listens to
     bool shadow = false;
+    bool would_stop = false;                      // matched, shadow, with {"stop": true}: live, the later rules would be after_stop
     std::optional<condition_failure> failure;     // set for not_matched
     std::vector<planned_action> actions;          // set for matched: exactly what evaluate plans
 };

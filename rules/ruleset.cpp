@@ -85,6 +85,7 @@ bool is_locale(std::string_view s) {
 }
 
 void loader::add_file(const std::string& name, std::string_view bytes) {
+    ++files_read_;
     note_file(name);
     hash_bytes(name);
     hash_bytes(bytes);
@@ -103,9 +104,31 @@ void loader::add_failure(diagnostic d) {
     diags_.push_back(std::move(d));
 }
 
+void loader::add_note(diagnostic d) {
+    note_file(d.file);
+    diags_.push_back(std::move(d));
+}
+
+void loader::require_rules(std::string dir) { rules_required_in_ = std::move(dir); }
+
 load_result loader::finish() {
     resolve_templates();
     check_timers();
+    // A rules directory emptied by mistake (files moved away, renamed to
+    // .jsonc) would otherwise load as a valid set that acts on nothing, and
+    // a reload would swap it in. Running without rules is a choice a file
+    // states; the error comes only when nothing else is wrong, so it is
+    // never noise after a real error.
+    if (rules_required_in_ && data_->rules.empty() && !declared_empty_ && error_count() == 0) {
+        diagnostic d;
+        d.file = *rules_required_in_;
+        d.message = (files_read_ == 0 ? std::string("no rule files (*.json) in the rules directory")
+                                      : "the rule files here (" + std::to_string(files_read_) + ") hold no rules") +
+                    ", so orderflow would act on no event; put the rule files back, or, to run without rules on "
+                    "purpose, add a file holding {\"rules\": []}";
+        note_file(d.file);
+        diags_.push_back(std::move(d));
+    }
     load_result result;
     std::stable_sort(diags_.begin(), diags_.end(), [&](const diagnostic& a, const diagnostic& b) {
         auto fa = file_order_[a.file], fb = file_order_[b.file];
@@ -181,6 +204,7 @@ void loader::add_document(std::size_t doc) {
     }
     if (auto it = root.find("templates"); it != root.end()) load_templates(doc, top / "templates", *it);
     if (auto it = root.find("rules"); it != root.end()) {
+        if (it->is_array() && it->empty()) declared_empty_ = true;   // running without rules on purpose
         if (!it->is_array()) {
             error(doc, top / "rules", "expected \"rules\" to be an array of rule objects, found " + describe(*it));
         } else {
@@ -348,10 +372,8 @@ const std::string directory_limit = "the limit for all rule files together is " 
                                     std::to_string(max_rule_directory_bytes) +
                                     " bytes (4 MiB); remove files that are not needed";
 
-}  // namespace
-
-load_result load_files(const std::vector<std::filesystem::path>& files) {
-    detail::loader l;
+// Reads `files` into `l`, within the size limits.
+void read_files(detail::loader& l, const std::vector<std::filesystem::path>& files) {
     std::uintmax_t total = 0;
     for (const auto& f : files) {
         // Sizes are checked before reading, so an oversized file costs a
@@ -381,6 +403,37 @@ load_result load_files(const std::vector<std::filesystem::path>& files) {
             l.add_file(f.string(), std::get<std::string>(bytes));
         }
     }
+}
+
+// A warning for a directory entry that looks like a rule file but is not
+// loaded, so that a rule file renamed or linked wrongly is not silently
+// missing from the set. Empty when the entry is simply not a rule file.
+std::string not_loaded_because(const std::filesystem::directory_entry& entry) {
+    namespace fs = std::filesystem;
+    const fs::path& path = entry.path();
+    std::string ext = path.extension().string();
+    std::string lower = ext;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (ext != ".json") {
+        if (lower == ".json" || lower == ".jsonc")
+            return "not loaded: only names ending in \".json\" (lower case) are rule files; rename it to " +
+                   path.stem().string() + ".json to load it, or move it out of the rules directory";
+        return {};
+    }
+    std::error_code ec, link_ec;
+    if (entry.is_regular_file(ec)) return {};
+    if (entry.is_symlink(link_ec) && fs::status(path, link_ec).type() == fs::file_type::not_found)
+        return "not loaded: a symbolic link to " + fs::read_symlink(path, link_ec).string() + ", which does not exist";
+    if (ec) return "not loaded: cannot tell what it is: " + ec.message();
+    if (entry.is_directory(ec)) return {};   // subdirectories are ignored, whatever their name
+    return "not loaded: not a regular file";
+}
+
+}  // namespace
+
+load_result load_files(const std::vector<std::filesystem::path>& files) {
+    detail::loader l;
+    read_files(l, files);
     return l.finish();
 }
 
@@ -408,18 +461,28 @@ load_result load_directory(const std::filesystem::path& dir) {
     }
     if (!fs::is_directory(status)) return failure("rules directory is not a directory");
     std::vector<fs::path> files;
+    std::vector<diagnostic> skipped;
     fs::directory_iterator end;
     for (fs::directory_iterator it(dir, ec); !ec && it != end; it.increment(ec)) {
         const auto& path = it->path();
         std::string name = path.filename().string();
-        if (name.empty() || name.front() == '.' || path.extension() != ".json") continue;
+        if (name.empty() || name.front() == '.') continue;
+        if (std::string why = not_loaded_because(*it); !why.empty()) {
+            skipped.push_back(diagnostic{path.string(), 0, 0, std::move(why), true});
+            continue;
+        }
         std::error_code type_ec;
-        if (!it->is_regular_file(type_ec)) continue;
+        if (path.extension() != ".json" || !it->is_regular_file(type_ec)) continue;
         files.push_back(path);
     }
     if (ec) return failure("cannot read rules directory: " + ec.message());
     std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); });
-    return load_files(files);
+    std::sort(skipped.begin(), skipped.end(), [](const diagnostic& a, const diagnostic& b) { return a.file < b.file; });
+    detail::loader l;
+    l.require_rules(dir.string());
+    read_files(l, files);
+    for (auto& d : skipped) l.add_note(std::move(d));
+    return l.finish();
 }
 
 }  // namespace orderflow::rules

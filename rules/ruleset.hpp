@@ -75,7 +75,11 @@ inline constexpr std::size_t max_templates = 1000;   // across all files
 
 // Every *.json file directly in `dir`, in lexical order of file name (names
 // starting with '.' are skipped, as editors use them for temporary files).
-// A missing or unreadable directory is an error diagnostic.
+// A missing or unreadable directory is an error diagnostic. An entry that
+// looks like a rule file but is not read (*.jsonc, *.JSON, a link to
+// nothing) is a warning naming it. A directory that yields no rule at all
+// is an error, unless a file holds "rules": [] to say that running without
+// rules is meant: the daemon's start, a reload and `check` all refuse it.
 load_result load_directory(const std::filesystem::path& dir);
 // The files in the order given.
 load_result load_files(const std::vector<std::filesystem::path>& files);

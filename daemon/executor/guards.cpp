@@ -15,11 +15,39 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 
 namespace orderflow::daemon {
 
 namespace asio = boost::asio;
 using json = nlohmann::json;
+
+namespace {
+
+// Why rule `rule_id` did not match at the re-check, for the skipped row's
+// reason: the first condition that failed and what it saw, or why the rule
+// was not evaluated at all.
+std::string why_not_matched(const std::vector<rules::rule_trace>& traces, std::vector<rules::rule_trace>::const_iterator it,
+                            const std::string& rule_id, const std::string& event) {
+    if (it == traces.end()) return "rule " + rule_id + " is no longer loaded";
+    switch (it->verdict) {
+        case rules::rule_verdict::disabled: return "rule " + rule_id + " is disabled now";
+        case rules::rule_verdict::not_listening: return "rule " + rule_id + " no longer listens to " + event;
+        case rules::rule_verdict::not_matched:
+            return it->failure ? "first failed: " + it->failure->to_string() : "its condition does not hold";
+        case rules::rule_verdict::after_stop: {
+            // The rule that stopped is the last one that matched before it.
+            auto stopper = std::find_if(std::make_reverse_iterator(it), traces.rend(),
+                                        [](const rules::rule_trace& t) { return t.verdict == rules::rule_verdict::matched; });
+            return (stopper == traces.rend() ? std::string("an earlier rule") : "rule " + stopper->rule_id) +
+                   " matched first and has {\"stop\": true}";
+        }
+        case rules::rule_verdict::matched: break;
+    }
+    return "it matches";   // not reached: callers pass a rule that did not match
+}
+
+}  // namespace
 
 guards::guards(context ctx, const rules_in_force& in_force, outcomes& out, order_source& orders)
     : ctx_(std::move(ctx)), in_force_(in_force), out_(out), orders_(orders) {}
@@ -94,11 +122,20 @@ asio::awaitable<bool> guards::rule_still_matches(const storage::action_row& a) {
     add_package_status(ctx.event_data, event->event, *fetched.order);
     ctx.order["tags"] = ctx_.store.tags(order_id);
     ctx.order["attributes"] = storage::order_attributes(ctx_.db, order_id);
-    ctx_.store.put_order({order_id, ctx.order.value("status", ""), ctx.order.dump(), ctx_.clock()});
+    // The edge that planned the send is given (docs/rules.md, "Guards"):
+    // changed_to / changed_from test only where the order is now. The order
+    // fetched here is not cached: the orders cache is the previous view of
+    // the pipeline's next order event, and a status this re-check saw first
+    // must still be an edge for that event's rules (as for messages,
+    // daemon/pipeline.cpp).
+    ctx.edges_given = true;
     auto rule_set = in_force_.rules();
-    const auto result = rules::evaluate(*rule_set, ctx);
-    if (std::find(result.matched_rules.begin(), result.matched_rules.end(), a.rule_id) != result.matched_rules.end()) co_return true;
-    out_.skip(a, "its rule no longer matches the order as it is now (checked again after waiting)");
+    // explain decides exactly as evaluate does, and says why not.
+    const auto traces = rules::explain(*rule_set, ctx);
+    auto it = std::find_if(traces.begin(), traces.end(), [&](const rules::rule_trace& t) { return t.rule_id == a.rule_id; });
+    if (it != traces.end() && it->verdict == rules::rule_verdict::matched) co_return true;
+    out_.skip(a, "its rule no longer matches the order as it is now (checked again after waiting): " +
+                     why_not_matched(traces, it, a.rule_id, event->event));
     co_return false;
 }
 

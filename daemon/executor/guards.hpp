@@ -26,9 +26,12 @@ public:
     // Quiet hours, cancellation and caps; records the deferral or skip itself.
     guard_result check(const storage::action_row& a);
     // For a send that waited: its rule evaluated again on the order as it is
-    // now (previous_order left empty, so an edge such as changed_to counts as
-    // given and the present is what is tested). False when the action was
-    // deferred or skipped here.
+    // now, fetched from TikTok. An edge is taken as given and the present is
+    // what is tested (rules::context::edges_given: changed_to X holds when
+    // the field is X now, changed_from X when it is not). The fetched order
+    // is not written to the orders cache, which only the pipeline moves. False
+    // when the action was deferred or skipped here; a skip's reason names the
+    // condition that failed.
     boost::asio::awaitable<bool> rule_still_matches(const storage::action_row& a);
 
 private:

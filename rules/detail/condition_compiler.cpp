@@ -59,10 +59,48 @@ std::vector<std::string_view> element_names(std::string_view list) {
 
 // ---- conditions ---------------------------------------------------------
 
+namespace {
+
+// Whether some value can equal both operands as evaluation compares
+// (rules/engine.cpp: null means missing, loose_equal otherwise): 4980 and
+// "4980" can, and so can "4980" and "4980.0" (the number 4980 equals both).
+bool can_equal_both(const json& a, const json& b) {
+    if (a.is_null() || b.is_null()) return a.is_null() && b.is_null();
+    if (a == b) return true;
+    const auto x = (a.is_number() || a.is_string()) ? as_number(a) : std::nullopt;
+    const auto y = (b.is_number() || b.is_string()) ? as_number(b) : std::nullopt;
+    return x && y && *x == *y;
+}
+
+bool can_equal_one_of(const json& value, const std::vector<json>& list) {
+    return std::any_of(list.begin(), list.end(), [&](const json& v) { return can_equal_both(value, v); });
+}
+
+// Whether the operator can hold on a missing field (docs/rules.md,
+// "Conditions"): those tests do not need a value, so they do not contradict
+// exists: false.
+bool holds_when_missing(const operation& op) {
+    switch (op.kind) {
+        case op_kind::eq: return op.operand.is_null();
+        case op_kind::ne: return !op.operand.is_null();
+        case op_kind::in: return op.operand.is_array() && std::any_of(op.operand.begin(), op.operand.end(), [](const json& v) { return v.is_null(); });
+        case op_kind::not_in: return op.operand.is_array() && std::none_of(op.operand.begin(), op.operand.end(), [](const json& v) { return v.is_null(); });
+        case op_kind::exists: return !op.flag;
+        case op_kind::empty: return op.flag;
+        case op_kind::changed_to: return op.operand.is_null();       // missing now, present before
+        case op_kind::changed_from: return !op.operand.is_null();    // the value before, missing now
+        default: return false;
+    }
+}
+
+}  // namespace
+
 // Conditions that can never all hold ("can never fire"): within one
 // "all" (or one field test with several operators), the same field must
 // equal two different values, equal a value it must not, lie outside its
-// "in" list, be missing and tested, or fall in an empty numeric range.
+// "in" list, be missing and tested with an operator that needs a value, or
+// fall in an empty numeric range. Values compare as evaluation compares
+// them (4980 equals "4980"), so a warning never names a rule that can fire.
 void loader::contradiction_warnings(std::size_t doc, const detail::condition& c) {
     if (c.k == detail::condition::kind::any || c.k == detail::condition::kind::negate) {
         for (const auto& child : c.children) contradiction_warnings(doc, child);
@@ -96,12 +134,13 @@ void loader::contradiction_warnings(std::size_t doc, const detail::condition& c)
         auto& b = by_field[t->field.path];
         for (const auto& op : t->ops) {
             switch (op.kind) {
+                // An eq and a ne contradict only for the very same value:
+                // eq 4980 with ne "4980.0" still holds for the text "4980".
                 case op_kind::eq:
-                    if (b.eq && *b.eq != op.operand) warn(op, t->field.path, "must equal both " + b.eq->dump() + " and " + op.operand.dump());
+                    if (b.eq && !can_equal_both(*b.eq, op.operand)) warn(op, t->field.path, "must equal both " + b.eq->dump() + " and " + op.operand.dump());
                     else if (std::find(b.excluded.begin(), b.excluded.end(), op.operand) != b.excluded.end()) warn(op, t->field.path, "must equal and not equal " + op.operand.dump());
-                    else if (b.in && std::find(b.in->begin(), b.in->end(), op.operand) == b.in->end()) warn(op, t->field.path, "must equal " + op.operand.dump() + ", which its \"in\" list does not hold");
+                    else if (b.in && !can_equal_one_of(op.operand, *b.in)) warn(op, t->field.path, "must equal " + op.operand.dump() + ", which its \"in\" list does not hold");
                     b.eq = op.operand;
-                    b.tested = true;
                     break;
                 case op_kind::ne:
                     if (b.eq && *b.eq == op.operand) warn(op, t->field.path, "must equal and not equal " + op.operand.dump());
@@ -110,39 +149,40 @@ void loader::contradiction_warnings(std::size_t doc, const detail::condition& c)
                 case op_kind::in:
                     if (op.operand.is_array()) {
                         std::vector<json> list(op.operand.begin(), op.operand.end());
-                        if (b.eq && std::find(list.begin(), list.end(), *b.eq) == list.end())
+                        if (b.eq && !can_equal_one_of(*b.eq, list))
                             warn(op, t->field.path, "must equal " + b.eq->dump() + ", which this \"in\" list does not hold");
                         if (b.in) {
                             std::vector<json> both;
                             for (const auto& v : list)
-                                if (std::find(b.in->begin(), b.in->end(), v) != b.in->end()) both.push_back(v);
+                                if (can_equal_one_of(v, *b.in)) both.push_back(v);
                             if (both.empty()) warn(op, t->field.path, "must be in two lists that share no value");
                             list = both;
                         }
                         b.in = list;
-                        b.tested = true;
                     }
                     break;
                 case op_kind::exists:
                     if (!op.flag) b.missing = true;
-                    else b.tested = true;
                     if (b.missing && b.tested) warn(op, t->field.path, "must be missing and present at once");
                     break;
                 case op_kind::gt: case op_kind::gte:
                     if (op.number > b.low || (op.number == b.low && op.kind == op_kind::gt)) { b.low = op.number; b.low_open = op.kind == op_kind::gt; }
-                    b.tested = true;
                     if (b.low > b.high || (b.low == b.high && (b.low_open || b.high_open))) warn(op, t->field.path, "has no number in its range");
                     break;
                 case op_kind::lt: case op_kind::lte:
                     if (op.number < b.high || (op.number == b.high && op.kind == op_kind::lt)) { b.high = op.number; b.high_open = op.kind == op_kind::lt; }
-                    b.tested = true;
                     if (b.low > b.high || (b.low == b.high && (b.low_open || b.high_open))) warn(op, t->field.path, "has no number in its range");
                     break;
                 default:
-                    if (op.kind != op_kind::empty) b.tested = true;   // every other test needs a value
                     break;
             }
-            if (b.missing && b.tested && op.kind != op_kind::exists) warn(op, t->field.path, "must be missing and present at once");
+            // Whether this test needs a value: ne, not_in, eq: null,
+            // changed_from and the like hold on a missing field too.
+            if (!holds_when_missing(op)) {
+                const bool was_tested = b.tested;
+                b.tested = true;
+                if (b.missing && (op.kind != op_kind::exists || !was_tested)) warn(op, t->field.path, "must be missing and present at once");
+            }
         }
     }
 }

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -58,6 +59,12 @@ class loader {
 public:
     void add_file(const std::string& name, std::string_view bytes);
     void add_failure(diagnostic d);
+    // A diagnostic about an entry that was not read (a warning for a name
+    // that looks like a rule file): listed, not hashed.
+    void add_note(diagnostic d);
+    // A load of a rules directory: finish() refuses a load without a single
+    // rule unless a file says so with "rules": [] (docs/rules.md, "Files").
+    void require_rules(std::string dir);
     load_result finish();
 
 private:
@@ -117,6 +124,9 @@ private:
     std::uint64_t hash_ = 0xcbf29ce484222325ULL;
     std::size_t rules_seen_ = 0;       // against max_rules
     std::size_t templates_seen_ = 0;   // against max_templates
+    std::size_t files_read_ = 0;
+    bool declared_empty_ = false;      // a file has "rules": []
+    std::optional<std::string> rules_required_in_;   // require_rules(dir)
 };
 
 }  // namespace orderflow::rules::detail

@@ -57,6 +57,50 @@ TEST_CASE("The order view counts units per SKU, since line items have no quantit
     CHECK(v["line_items"].size() == 3);
 }
 
+TEST_CASE("An unpaid order's paid_time is missing so exists false holds and a date refuses to render", "[events]") {
+    tikapi::order o;
+    o.id = "1";
+    o.status = "UNPAID";
+    o.recipient_name = "山田 花子";
+    auto rules = orderflow::rules::load_text(R"({"templates": {"paid": "{{order.paid_time | date}} に確認しました"},
+        "rules": [{"id": "unpaid", "on": "order.status_changed", "if": {"order.paid_time": {"exists": false}}, "then": [{"tag": "unpaid"}]},
+                  {"id": "paid", "on": "order.status_changed", "then": [{"send_message": {"template": "paid"}}]}]})",
+                                             "t.json");
+    REQUIRE(rules.ok());
+    orderflow::rules::context ctx;
+    ctx.event = "order.status_changed";
+    ctx.event_id = "e1";
+    ctx.order = daemon::order_view(o);
+    CHECK(ctx.order["paid_time"].is_null());
+    auto unpaid = orderflow::rules::evaluate(*rules.rules, ctx);
+    CHECK(unpaid.matched_rules == std::vector<std::string>{"unpaid", "paid"});
+    REQUIRE(unpaid.actions.size() == 2);
+    CHECK(unpaid.actions[1].error == "missing value for order.paid_time");
+
+    o.paid_time = 1700000100;
+    ctx.order = daemon::order_view(o);
+    CHECK(ctx.order["paid_time"] == 1700000100);
+    auto paid = orderflow::rules::evaluate(*rules.rules, ctx);
+    CHECK(paid.matched_rules == std::vector<std::string>{"paid"});
+}
+
+TEST_CASE("Ids above INT64_MAX keep their digits", "[events]") {
+    tikapi::webhook_event w;
+    w.type = 1;
+    w.notification_id = "n-1";
+    w.data = json::parse(R"({"order_id": 18446744073709551615, "order_status": "AWAITING_SHIPMENT"})");
+    REQUIRE(w.data["order_id"].is_number_unsigned());
+    auto e = daemon::inbox_event_from_webhook(w, "{}", 100);
+    CHECK(e.order_id == "18446744073709551615");
+    CHECK(e.change_key == "order:18446744073709551615:AWAITING_SHIPMENT");
+    w.data["order_id"] = 9223372036854775808ULL;
+    CHECK(daemon::inbox_event_from_webhook(w, "{}", 100).order_id == "9223372036854775808");
+    w.data["order_id"] = 576486316948490001LL;
+    CHECK(daemon::inbox_event_from_webhook(w, "{}", 100).order_id == "576486316948490001");
+    json message = {{"message_id", 18446744073709551615ULL}, {"conversation_id", "c1"}, {"type", "TEXT"}, {"content", "{}"}};
+    CHECK(daemon::message_view(message)["id"] == "18446744073709551615");
+}
+
 TEST_CASE("A NEW_MESSAGE webhook's JSON-string content is decoded into message.text", "[events]") {
     json data = {{"message_id", "m1"}, {"conversation_id", "c1"}, {"type", "TEXT"}, {"content", "{\"content\":\"届いていません\"}"},
                  {"create_time", 1700000000}, {"sender", {{"im_user_id", "u"}, {"role", "BUYER"}}}};

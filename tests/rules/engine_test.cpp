@@ -221,6 +221,56 @@ TEST_CASE("Shadow rules plan actions marked shadow, live rules do not", "[engine
     CHECK(result.actions[1].error.empty());
 }
 
+TEST_CASE("A shadow rule's stop is recorded and the live rules after it still run", "[engine]") {
+    auto rules = must_load(R"({"templates": {"t": "hi"}, "rules": [
+      {"id": "trial-damage", "mode": "shadow", "on": "order.status_changed",
+       "then": [{"flag_review": {"reason": "damage_reported"}}, {"stop": true}]},
+      {"id": "damage", "on": "order.status_changed", "then": [{"send_message": {"template": "t"}}]},
+      {"id": "live-stop", "on": "order.status_changed", "then": [{"tag": "seen"}, {"stop": true}]},
+      {"id": "after", "on": "order.status_changed", "then": [{"tag": "never"}]}
+    ]})");
+    const auto ctx = sample_context();
+    auto result = evaluate(*rules, ctx);
+    CHECK(result.matched_rules == std::vector<std::string>{"trial-damage", "damage", "live-stop"});
+    CHECK(result.shadow_stops == std::vector<std::string>{"trial-damage"});
+    REQUIRE(result.actions.size() == 3);
+    CHECK(result.actions[0].shadow);
+    CHECK(result.actions[1].rule_id == "damage");
+    CHECK_FALSE(result.actions[1].shadow);
+
+    auto traces = explain(*rules, ctx);
+    REQUIRE(traces.size() == 4);
+    CHECK(traces[0].verdict == rule_verdict::matched);
+    CHECK(traces[0].would_stop);
+    CHECK(traces[1].verdict == rule_verdict::matched);
+    CHECK_FALSE(traces[1].would_stop);
+    CHECK(traces[2].verdict == rule_verdict::matched);
+    CHECK_FALSE(traces[2].would_stop);   // a live stop: it does stop
+    CHECK(traces[3].verdict == rule_verdict::after_stop);
+}
+
+TEST_CASE("A shadow action's key differs from the live key the same rule has once live", "[engine]") {
+    auto rule = [](const std::string& mode) {
+        return must_load(R"({"templates": {"t": "hi"}, "rules": [{"id": "r", "mode": ")" + mode +
+                         R"(", "on": "order.status_changed", "then": [{"send_message": {"template": "t"}}, {"tag": "x"}]}]})");
+    };
+    const auto ctx = sample_context();
+    auto shadow = evaluate(*rule("shadow"), ctx);
+    auto live = evaluate(*rule("live"), ctx);
+    REQUIRE(shadow.actions.size() == 2);
+    REQUIRE(live.actions.size() == 2);
+    // The live key is the documented one, unchanged by the rule's time in shadow.
+    CHECK(live.actions[0].key_material == "r\x1f" "0\x1forder\x1f" "576461413038785752");
+    CHECK(shadow.actions[0].key_material == live.actions[0].key_material + "\x1fshadow");
+    CHECK(shadow.actions[1].key_material == live.actions[1].key_material + "\x1fshadow");
+
+    // An error's per-event key is kept apart the same way.
+    auto no_order = ctx;
+    no_order.order = nullptr;
+    CHECK(evaluate(*rule("shadow"), no_order).actions[0].key_material ==
+          evaluate(*rule("live"), no_order).actions[0].key_material + "\x1fshadow");
+}
+
 TEST_CASE("Key material is rule id, index, scope and scope values", "[engine]") {
     auto [once_per, expected] = GENERATE(table<std::string, std::string>({
         {"order", "r\x1f" "0\x1forder\x1f" "576461413038785752"},
@@ -587,6 +637,24 @@ TEST_CASE("update_tracking plans the event's carrier and number, keyed per packa
         CHECK(e.actions[0].error == "missing value for event.tracking_number");
         CHECK(e.actions[0].key_material.find("!error") != std::string::npos);
     }
+}
+
+TEST_CASE("With the edge given changed_to and changed_from test only where the order is now", "[engine]") {
+    auto ctx = sample_context();   // ON_HOLD -> AWAITING_SHIPMENT
+    ctx.edges_given = true;
+    ctx.previous_order = nullptr;
+    CHECK(fires(R"({"order.status": {"changed_to": "AWAITING_SHIPMENT"}})", ctx));
+    CHECK_FALSE(fires(R"({"order.status": {"changed_to": "DELIVERED"}})", ctx));
+    CHECK(fires(R"({"order.status": {"changed_from": "ON_HOLD"}})", ctx));
+    CHECK_FALSE(fires(R"({"order.status": {"changed_from": "AWAITING_SHIPMENT"}})", ctx));
+    // A previous view, were there one, does not count.
+    ctx.previous_order = {{"status", "AWAITING_SHIPMENT"}};
+    CHECK(fires(R"({"order.status": {"changed_to": "AWAITING_SHIPMENT"}})", ctx));
+    CHECK(fires(R"({"order.status": {"changed_from": "ON_HOLD"}})", ctx));
+    auto t = explain_one(R"({"order.status": {"changed_from": "AWAITING_SHIPMENT"}})", ctx);
+    REQUIRE(t.failure);
+    CHECK_FALSE(t.failure->has_before);
+    CHECK(t.failure->to_string() == "test.json:1:104: order.status changed_from \"AWAITING_SHIPMENT\": saw \"AWAITING_SHIPMENT\"");
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

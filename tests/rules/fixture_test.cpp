@@ -175,6 +175,28 @@ TEST_CASE("Unknown order fields in a fixture are warnings with a hint, not error
                                    R"(f.json:2:47: warning: order.line_items element field "sellr_sku" is not one rules can name; did you mean seller_sku?)"});
 }
 
+TEST_CASE("order.attributes and order.sku_counts given as whole objects are not warned about", "[fixture]") {
+    const std::string order = R"({"id": "1", "attributes": {"engraving": "HANAKO"}, "sku_counts": {"ENG-001": 2}})";
+    auto fixture = parse(R"({"cases": [{"name": "a", "event": "order.status_changed", "expect": [], "order": )" + order + "}]}");
+    CHECK(fixture.ok());
+    CHECK(messages(fixture.diagnostics).empty());
+    REQUIRE(fixture.cases.size() == 1);
+    CHECK(fixture.cases[0].ctx.order["attributes"]["engraving"] == "HANAKO");
+
+    auto event = parse_event(parse_ok(R"({"event": "order.status_changed", "order": )" + order + "}"), {});
+    REQUIRE(event.ctx);
+    CHECK(messages(event.diagnostics).empty());
+
+    orderflow::rules::test::temp_dir dir;
+    auto file = read_object_file(dir.write("o.json", order), "order");
+    REQUIRE(file.value);
+    CHECK(messages(file.diagnostics).empty());
+
+    // A near miss of the name is still a warning.
+    auto typo = parse(R"({"cases": [{"name": "a", "event": "order.status_changed", "expect": [], "order": {"atributes": {"x": "y"}}}]})");
+    CHECK(messages(typo.diagnostics).size() == 1);
+}
+
 TEST_CASE("A syntax error in a fixture file is one diagnostic with its place", "[fixture]") {
     orderflow::rules::test::temp_dir dir;
     auto path = dir.write("bad.json", "{\"cases\": [\n  {\"name\": \"a\",}\n]}");

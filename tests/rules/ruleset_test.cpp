@@ -332,11 +332,74 @@ TEST_CASE("A missing rules directory is an error", "[ruleset]") {
     CHECK(load_directory(file).diagnostics.at(0).message == "rules directory is not a directory");
 }
 
-TEST_CASE("An empty directory gives an empty, valid ruleset", "[ruleset]") {
+TEST_CASE("A directory without a single rule is refused unless a file holds an empty rules list", "[ruleset]") {
     temp_dir dir;
+    const std::string refused = dir.path().string() + ": error: ";
+    SECTION("no rule file at all: the files were moved away") {
+        dir.write("notes.txt", "not rules");
+        auto result = load_directory(dir.path());
+        CHECK_FALSE(result.ok());
+        CHECK(errors_of(result) ==
+              std::vector<std::string>{refused + "no rule files (*.json) in the rules directory, so orderflow would act on no "
+                                                 "event; put the rule files back, or, to run without rules on purpose, add a "
+                                                 "file holding {\"rules\": []}"});
+    }
+    SECTION("files without rules") {
+        dir.write("10-templates.json", R"({"templates": {"t": "hi"}})");
+        auto result = load_directory(dir.path());
+        CHECK_FALSE(result.ok());
+        REQUIRE(errors_of(result).size() == 1);
+        CHECK_THAT(errors_of(result)[0], Catch::StartsWith(refused + "the rule files here (1) hold no rules, so orderflow"));
+    }
+    SECTION("an empty rules list says it is meant") {
+        dir.write("00-none.json", R"({"rules": []})");
+        auto result = load_directory(dir.path());
+        INFO(all_diagnostics(result));
+        REQUIRE(result.ok());
+        CHECK(result.rules->size() == 0);
+    }
+    SECTION("another error is not buried under this one") {
+        dir.write("10-broken.json", "{\"rules\": [}");
+        auto result = load_directory(dir.path());
+        REQUIRE(errors_of(result).size() == 1);
+        CHECK_THAT(errors_of(result)[0], Catch::Contains("10-broken.json:1:12: error:"));
+    }
+    SECTION("a file of rules text given on its own is not a directory: no rules is fine there") {
+        CHECK(load_text("{}", "f.json").ok());
+    }
+}
+
+TEST_CASE("Entries that look like rule files but are not loaded are warnings naming them", "[ruleset]") {
+    temp_dir dir;
+    dir.write("10-rules.json", R"({"rules": [{"id": "a", "on": "order.status_changed", "then": [{"tag": "x"}]}]})");
+    auto jsonc = dir.write("20-more.jsonc", R"({"rules": [{"id": "b", "on": "order.status_changed", "then": [{"tag": "y"}]}]})");
+    auto upper = dir.write("30-LOUD.JSON", R"({"rules": []})");
+    const auto dangling = dir.path() / "40-gone.json";
+    std::filesystem::create_symlink(dir.path() / "moved-away.json", dangling);
+    dir.write("notes.txt", "not rules");
+    dir.write("10-rules.json.bak", "a backup");
+    std::filesystem::create_directories(dir.path() / "archive.json");
     auto result = load_directory(dir.path());
+    INFO(all_diagnostics(result));
     REQUIRE(result.ok());
-    CHECK(result.rules->size() == 0);
+    CHECK(result.rules->rule_ids() == std::vector<std::string>{"a"});
+    std::vector<std::string> lines;
+    for (const auto& d : result.diagnostics) lines.push_back(d.to_string());
+    CHECK(lines == std::vector<std::string>{
+                       jsonc.string() + ": warning: not loaded: only names ending in \".json\" (lower case) are rule files; "
+                                        "rename it to 20-more.json to load it, or move it out of the rules directory",
+                       upper.string() + ": warning: not loaded: only names ending in \".json\" (lower case) are rule files; "
+                                        "rename it to 30-LOUD.json to load it, or move it out of the rules directory",
+                       dangling.string() + ": warning: not loaded: a symbolic link to " + (dir.path() / "moved-away.json").string() +
+                           ", which does not exist",
+                   });
+    SECTION("with nothing else there the load is refused, and the warnings say why") {
+        std::filesystem::remove(dir.path() / "10-rules.json");
+        auto emptied = load_directory(dir.path());
+        CHECK_FALSE(emptied.ok());
+        CHECK(errors_of(emptied).size() == 1);
+        CHECK(emptied.diagnostics.size() == 4);
+    }
 }
 
 TEST_CASE("The hash is stable for the same files and changes with any byte", "[ruleset]") {
@@ -403,6 +466,33 @@ TEST_CASE("Conditions that can never all hold are a warning that the rule can ne
     }
 }
 
+TEST_CASE("Tests that hold on a missing value or compare numbers as evaluation does do not warn that the rule can never fire", "[ruleset][warnings]") {
+    auto [condition, warning] = GENERATE(table<std::string, std::string>({
+        {R"({"order.tracking_number": {"exists": false, "not_in": ["X"]}})", ""},
+        {R"({"order.tracking_number": {"exists": false, "eq": null}})", ""},
+        {R"({"order.tracking_number": {"exists": false, "ne": "X"}})", ""},
+        {R"({"order.tracking_number": {"exists": false, "in": [null, "X"]}})", ""},
+        {R"({"order.tracking_number": {"exists": false, "empty": true}})", ""},
+        {R"({"order.total_amount": {"eq": 4980, "in": ["4980", "5000"]}})", ""},
+        {R"({"all": [{"order.total_amount": {"eq": "4980"}}, {"order.total_amount": {"eq": 4980.0}}]})", ""},
+        {R"({"all": [{"order.total_amount": {"in": [4980]}}, {"order.total_amount": {"in": ["4980"]}}]})", ""},
+        // still warned: these need a value
+        {R"({"order.tracking_number": {"exists": false, "empty": false}})", "order.tracking_number must be missing and present at once"},
+        {R"({"order.tracking_number": {"exists": false, "ne": null}})", "order.tracking_number must be missing and present at once"},
+        {R"({"order.tracking_number": {"exists": false, "in": ["X"]}})", "order.tracking_number must be missing and present at once"},
+        {R"({"order.total_amount": {"eq": 4980, "in": ["4981"]}})", "order.total_amount must equal 4980, which this \"in\" list does not hold"},
+    }));
+    CAPTURE(condition);
+    auto result = load_text(R"({"templates": {"t": "hi"}, "rules": [{"id": "a", "on": "order.status_changed", "if": )" + condition +
+                                R"(, "then": [{"send_message": {"template": "t"}}]}]})", "f.json");
+    REQUIRE(result.ok());
+    std::vector<std::string> warnings;
+    for (const auto& d : result.diagnostics)
+        if (d.warning) warnings.push_back(d.message);
+    if (warning.empty()) CHECK(warnings.empty());
+    else CHECK(warnings == std::vector<std::string>{"this rule can never fire: " + warning});
+}
+
 // ---------------------------------------------------------------------------
 // Limits (ruleset.hpp): each one is an ordinary error diagnostic.
 
@@ -441,7 +531,7 @@ TEST_CASE("Rule text over the size limit is refused before it is parsed", "[rule
 
 TEST_CASE("Rule files past the total size limit are not read", "[ruleset][limits]") {
     temp_dir dir;
-    std::string full = "{}";
+    std::string full = "{\"rules\": []}";
     full.resize(max_rule_file_bytes, ' ');
     REQUIRE(max_rule_directory_bytes == 4 * max_rule_file_bytes);
     for (const char* name : {"10-a.json", "20-b.json", "30-c.json", "40-d.json"}) dir.write(name, full);

@@ -4,7 +4,10 @@
 // real outbox and review queue and, for the re-check, the sandbox shop.
 #include "daemon/executor/guards.hpp"
 
+#include "daemon/conversation_linker.hpp"
 #include "daemon/detail/local_time.hpp"
+#include "daemon/pipeline.hpp"
+#include "daemon/storage_watch.hpp"
 #include "tests/daemon/executor/outbox_support.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -43,6 +46,28 @@ bool still_matches(runtime_env& env, guards& g, const storage::action_row& a) {
     bool out = false;
     env.drive([&]() -> asio::awaitable<void> { out = co_await g.rule_still_matches(a); });
     return out;
+}
+
+// Edge rules: a message when the order becomes ready to ship, one when it
+// is delivered, and one when it leaves ON_HOLD.
+const char* const edge_rules = R"({
+  "templates": { "t": { "ja": "{{order.buyer_name}}様" } },
+  "rules": [ { "id": "to-ship", "on": "order.status_changed",
+               "if": { "order.status": { "changed_to": "AWAITING_SHIPMENT" } },
+               "then": [ { "send_message": { "template": "t" } } ] },
+             { "id": "delivered", "on": "order.status_changed",
+               "if": { "order.status": { "changed_to": "DELIVERED" } },
+               "then": [ { "send_message": { "template": "t" } } ] },
+             { "id": "left-hold", "on": "order.status_changed",
+               "if": { "order.status": { "changed_from": "ON_HOLD" } },
+               "then": [ { "send_message": { "template": "t" } } ] } ]
+})";
+
+// AWAITING_SHIPMENT -> DELIVERED in the sandbox, by the steps it allows.
+void deliver(runtime_env& env, const std::string& order_id) {
+    for (const char* status : {"AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED"})
+        env.control("POST", "/control/orders/" + order_id + "/status", {{"status", status}});
+    REQUIRE(env.control("GET", "/control/orders/" + order_id).at("status") == "DELIVERED");
 }
 
 }  // namespace
@@ -134,7 +159,7 @@ TEST_CASE("The per-buyer cap counts messages to the buyer across orders", "[guar
     CHECK(reviews_for(env, "message_cap").size() == 1);
 }
 
-TEST_CASE("rule_still_matches is true while the order still fits the rule and refreshes the orders cache", "[guards]") {
+TEST_CASE("rule_still_matches is true while the order still fits the rule and leaves the orders cache alone", "[guards]") {
     runtime_env env;
     env.authorize();
     executor_parts parts(env);
@@ -144,9 +169,67 @@ TEST_CASE("rule_still_matches is true while the order still fits the rule and re
                                 status_event(env, id, "AWAITING_SHIPMENT"));
     CHECK(still_matches(env, parts.grd, a));
     CHECK(action_now(env, a.id).state == "planned");
+    // Only the pipeline moves the previous view the rules compare with.
+    CHECK_FALSE(env.store.get_order(id).has_value());
+}
+
+TEST_CASE("rule_still_matches takes a changed_from edge as given and tests only where the order is now", "[guards]") {
+    runtime_env env(edge_rules);
+    env.authorize();
+    executor_parts parts(env);
+    const std::string id = env.create_order();
+    env.make_ready_to_ship(id);
+    const auto a = plant_action(env, "send_message", id, message_to(buyer_of(env, id)), "left-hold",
+                                status_event(env, id, "AWAITING_SHIPMENT"));
+    CHECK(still_matches(env, parts.grd, a));
+    CHECK(action_now(env, a.id).state == "planned");
+
+    // Back where the edge started: the rule no longer holds.
+    const std::string held = env.create_order();
+    env.control("POST", "/control/orders/" + held + "/status", {{"status", "ON_HOLD"}});
+    const auto b = plant_action(env, "send_message", held, message_to(buyer_of(env, held)), "left-hold",
+                                status_event(env, held, "AWAITING_SHIPMENT"));
+    CHECK_FALSE(still_matches(env, parts.grd, b));
+    CHECK_THAT(action_now(env, b.id).reason, Catch::Contains("order.status changed_from \"ON_HOLD\": saw \"ON_HOLD\""));
+}
+
+TEST_CASE("A deferred message checked again does not hide the next status change from the rules", "[guards]") {
+    runtime_env env(edge_rules);
+    env.authorize();
+    executor_parts parts(env);
+    storage_watch watch{env.ctx, *env.desk, env.sup, [] {}};
+    conversation_linker links(env.ctx, *env.api, *env.tokens);
+    pipeline pipe(env.ctx, *env.in_force, parts.orders, links, *env.tokens, *env.desk, watch, env.sup, [] {});
+    auto process = [&](std::int64_t event_id) {
+        auto e = env.store.get_event(event_id);
+        REQUIRE(e.has_value());
+        env.drive([&]() -> asio::awaitable<void> { co_await pipe.process(*e); });
+    };
+    const std::string id = env.create_order();
+    env.make_ready_to_ship(id);
+    process(status_event(env, id, "AWAITING_SHIPMENT"));
+    auto planned = env.store.actions_for_order(id);
+    REQUIRE(planned.size() == 1);
+    REQUIRE(planned[0].rule_id == "to-ship");
+
+    // While the message waits (quiet hours), the order is delivered; the
+    // DELIVERED webhook has not arrived yet when the message is checked again.
+    deliver(env, id);
+    CHECK_FALSE(still_matches(env, parts.grd, planned[0]));
+    const auto skipped = action_now(env, planned[0].id);
+    CHECK(skipped.state == "skipped");
+    CHECK_THAT(skipped.reason, Catch::Contains("first failed:") &&
+                                   Catch::Contains("order.status changed_to \"AWAITING_SHIPMENT\": saw \"DELIVERED\""));
     auto cached = env.store.get_order(id);
     REQUIRE(cached.has_value());
     CHECK(cached->status == "AWAITING_SHIPMENT");
+
+    // The DELIVERED webhook is still an edge for the rules.
+    env.now += 60;
+    process(status_event(env, id, "DELIVERED"));
+    std::vector<std::string> rules;
+    for (const auto& a : env.store.actions_for_order(id)) rules.push_back(a.rule_id);
+    CHECK(rules == std::vector<std::string>{"to-ship", "delivered"});
 }
 
 TEST_CASE("rule_still_matches is false and skips the send when the order no longer fits the rule", "[guards]") {
@@ -161,7 +244,8 @@ TEST_CASE("rule_still_matches is false and skips the send when the order no long
     CHECK_FALSE(still_matches(env, parts.grd, a));
     const auto row = action_now(env, a.id);
     CHECK(row.state == "skipped");
-    CHECK_THAT(row.reason, Catch::Contains("no longer matches"));
+    CHECK_THAT(row.reason, Catch::Contains("no longer matches") &&
+                               Catch::Contains("order.status eq \"AWAITING_SHIPMENT\": saw \"CANCELLED\""));
     CHECK(env.shop_messages().empty());
 }
 
