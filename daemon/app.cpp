@@ -56,6 +56,10 @@
 #include <iostream>
 #include <sstream>
 #include <malloc.h>
+#include <cstring>
+#include <unistd.h>
+#include <sys/file.h>
+#include <fcntl.h>
 
 namespace orderflow::daemon {
 
@@ -63,6 +67,38 @@ namespace asio = boost::asio;
 using json = nlohmann::json;
 
 namespace {
+
+// One orderflowd per database. A second one, started by mistake, would
+// otherwise write before it noticed the first (its start-up marks the
+// first's sends in flight as interrupted). An flock on the file beside
+// storage.path, taken before anything is opened and held for the process's
+// life: the kernel releases it at any exit, a crash included. The file
+// holds the pid, for the refusal's message.
+int lock_instance(const config& cfg) {
+    const std::string path = cfg.storage.path.string() + ".lock";
+    const std::string where = " (beside storage.path in " + cfg.file.string() + ")";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        throw std::runtime_error("cannot open the lock file " + path + ": " + std::strerror(errno) + where +
+                                 "; check storage.path, and that its folder exists and is writable by the user orderflowd runs as");
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        char pid[24] = {};
+        const auto got = ::pread(fd, pid, sizeof pid - 1, 0);
+        std::string holder = got > 0 ? std::string(pid, static_cast<std::size_t>(got)) : "";
+        holder.erase(std::remove_if(holder.begin(), holder.end(), [](char c) { return c < '0' || c > '9'; }), holder.end());
+        ::close(fd);
+        if (err != EWOULDBLOCK) throw std::runtime_error("cannot lock " + path + ": " + std::strerror(err) + where);
+        throw std::runtime_error("another orderflowd" + (holder.empty() ? std::string() : " (pid " + holder + ")") +
+                                 " runs on the database " + cfg.storage.path.string() +
+                                 "; stop it first (systemctl stop orderflow), or give this one its own storage.path");
+    }
+    const std::string text = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()))
+        log::warn("instance_lock_pid_not_written", {{"file", path}, {"error", std::strerror(errno)}});
+    return fd;
+}
 
 storage::database open_database(const config& cfg) {
     try {
@@ -229,6 +265,11 @@ struct service::impl {
         const auto unhealthy = sup.unhealthy();
         std::string loops;
         for (const auto& name : unhealthy) loops += (loops.empty() ? "" : ", ") + name;
+        if (!in_force.cfg().tracking.feed_dir.empty()) {
+            const std::string problem = feed.unavailable();
+            out.push_back({"tracking_feed", problem.empty(),
+                           problem.empty() ? "reading " + in_force.cfg().tracking.feed_dir.string() : problem});
+        }
         out.push_back({"loops", unhealthy.empty(),
                        unhealthy.empty() ? "every loop made progress recently" : "dead or wedged: " + loops + " (see loop_crashed in the log)"});
         return out;
@@ -316,8 +357,8 @@ void service::start() {
     s.web.start();
     if (cfg.poll.enabled) s.sup.run("poller", [&s] { return s.poll.loop(); });
     if (!cfg.tracking.feed_dir.empty()) {
-        std::error_code ec;
-        std::filesystem::create_directories(cfg.tracking.feed_dir, ec);
+        // The feed creates the folder when it is missing, and says so in
+        // the log and /readyz when it cannot (tracking_feed::scan).
         s.sup.run("tracking_feed", [&s] { return s.feed.loop(); });
         log::info("tracking_feed_watching", {{"dir", cfg.tracking.feed_dir.string()}, {"every_s", cfg.tracking.scan_interval.count()}});
     }
@@ -383,7 +424,11 @@ int run_orderflowd(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--config" && i + 1 < argc) config_path = argv[++i];
-        else if (a.rfind("--config=", 0) == 0) config_path = a.substr(9);
+        else if (a == "--config" || a == "--config=") {
+            std::cerr << "orderflowd: --config needs the path of the config file, e.g. --config /etc/orderflow/orderflow.json\n"
+                         "usage: orderflowd --config FILE\n";
+            return 2;
+        } else if (a.rfind("--config=", 0) == 0) config_path = a.substr(9);
         else if (a == "--help" || a == "-h") {
             std::cout << "usage: orderflowd --config FILE\n";
             return 0;
@@ -398,7 +443,9 @@ int run_orderflowd(int argc, char** argv) {
     }
     auto loaded = load_config(config_path);
     for (const auto& d : loaded.diagnostics) log::write(d.warning ? log::level::warn : log::level::error, "config_invalid", {{"message", d.to_string()}});
-    if (!loaded.ok()) return 1;
+    // 78 (EX_CONFIG): a config orderflowd refuses; the unit does not restart
+    // on it (RestartPreventExitStatus=78), as no restart can fix it.
+    if (!loaded.ok()) return 78;
     log::threshold() = log::parse_level(loaded.value->log_level);
 
     // Events are allocated on the listener's thread and freed on the inbox
@@ -409,10 +456,16 @@ int run_orderflowd(int argc, char** argv) {
     // up to 4 MiB free per arena costs little resident memory.
     ::mallopt(M_TRIM_THRESHOLD, 4 << 20);
     try {
+        const int instance_lock = lock_instance(*loaded.value);   // held until exit
+        (void)instance_lock;
         asio::io_context io(1);
+        // Before anything starts, so a signal during start-up (READY=1 is
+        // sent from svc.start(); a locked database can hold the constructor
+        // for seconds) waits for the loop below instead of killing the
+        // process without a word.
+        asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
         service svc(io, std::move(*loaded.value));
         svc.start();
-        asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
         asio::co_spawn(io, [&]() -> asio::awaitable<void> {
             for (;;) {
                 auto [ec, sig] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));

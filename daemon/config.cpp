@@ -8,6 +8,7 @@
 #include "rules/fixture.hpp"
 #include "rules/jsonc.hpp"
 #include "storage/vault.hpp"
+#include "tikapi/http.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -47,6 +48,18 @@ bool known_time_zone(const std::string& name) {
     }
     std::error_code ec;
     return std::filesystem::is_regular_file("/usr/share/zoneinfo/" + name, ec);
+}
+
+// The longest duration any key takes: ten years.
+constexpr std::chrono::seconds longest_duration = std::chrono::hours(24 * 3650);
+
+// A whole number of seconds as the config writes it: "3650d", "5m", "90s".
+std::string duration_text(std::chrono::seconds d) {
+    const auto n = d.count();
+    if (n != 0 && n % 86400 == 0) return std::to_string(n / 86400) + "d";
+    if (n != 0 && n % 3600 == 0) return std::to_string(n / 3600) + "h";
+    if (n != 0 && n % 60 == 0) return std::to_string(n / 60) + "m";
+    return std::to_string(n) + "s";
 }
 
 class validator {
@@ -115,14 +128,37 @@ public:
         };
     }
     // min: the shortest value that makes sense (0 s would switch a safety off).
+    // max: the longest; every duration has one, so that no value overflows
+    // a timer (steady_clock counts nanoseconds: about 292 years).
     template <class Duration>
-    setter duration(Duration& out, std::chrono::seconds min = std::chrono::seconds(0)) {
-        return [this, &out, min](const json& v, const pointer& p) {
+    setter duration(Duration& out, std::chrono::seconds min = std::chrono::seconds(0), std::chrono::seconds max = longest_duration) {
+        return [this, &out, min, max](const json& v, const pointer& p) {
             if (!v.is_string()) return error(p, "'" + path_of(p) + "' must be a duration string such as \"90s\", \"10m\" or \"24h\", found " + type_name(v));
             auto d = parse_duration(v.get<std::string>());
             if (!d) return error(p, "'" + path_of(p) + "': \"" + v.get<std::string>() + "\" is not a duration; expected e.g. \"90s\", \"10m\", \"24h\"");
-            if (*d < min) return error(p, "'" + path_of(p) + "' must be at least " + std::to_string(min.count()) + " s");
+            if (*d < min)
+                return error(p, "'" + path_of(p) + "' must be at least \"" + duration_text(min) + "\", found \"" + v.get<std::string>() + "\"");
+            if (*d > max)
+                return error(p, "'" + path_of(p) + "' must be at most \"" + duration_text(max) + "\", found \"" + v.get<std::string>() + "\"");
             out = std::chrono::duration_cast<Duration>(*d);
+        };
+    }
+    // An http(s) URL that tikapi's client can use (daemon/api_options.cpp
+    // parses it the same way at start). Plain http only to this machine:
+    // the token calls carry the app secret, and every call a token.
+    setter api_url(std::string& out) {
+        return [this, &out](const json& v, const pointer& p) {
+            std::string s;
+            string(s)(v, p);
+            if (s.empty()) return;
+            const auto u = tikapi::url::parse(s);
+            if (!u)
+                return error(p, "'" + path_of(p) + "': \"" + s + "\" is not an http(s) URL; expected e.g. \"https://open-api.tiktokglobalshop.com\"");
+            if (u->scheme == "http" && !is_loopback_host(u->host))
+                return error(p, "'" + path_of(p) + "': \"" + s + "\" is plain http to another machine (" + u->host +
+                                    "), which would carry the app secret and the shop's tokens in clear; use https:// "
+                                    "(http:// is allowed only to a loopback address, for a local sandbox)");
+            out = s;
         };
     }
     setter listen(listen_address& out) {
@@ -201,6 +237,12 @@ private:
     config& cfg_;
 };
 
+// A DNS name as a browser sends it in Host: letters, digits, '-' and '.'.
+bool host_name(const std::string& s) {
+    if (s.size() > 253 || s.front() == '.' || s.back() == '.' || s.find("..") != std::string::npos) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'; });
+}
+
 bool valid_locale(const std::string& s) {
     if (s.size() < 2 || s.size() > 8) return false;
     for (char c : s) if (!((c >= 'a' && c <= 'z') || c == '-' || (c >= 'A' && c <= 'Z'))) return false;
@@ -226,13 +268,15 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
     v.section(root, top, {
         {"tiktok", [&](const json& j, const pointer& p) {
             v.section(j, p, {
-                {"api_base", v.string(cfg.tiktok.api_base)},
-                {"auth_base", v.string(cfg.tiktok.auth_base)},
+                {"api_base", v.api_url(cfg.tiktok.api_base)},
+                {"auth_base", v.api_url(cfg.tiktok.auth_base)},
                 {"app_key", v.string(cfg.tiktok.app_key)},
                 {"app_secret_file", v.secret(cfg.tiktok.app_secret_file)},
                 {"shop_cipher", v.string(cfg.tiktok.shop_cipher)},
                 {"shop_id", v.string(cfg.tiktok.shop_id)},
-                {"timeout", v.duration(cfg.tiktok.timeout)},
+                // 0 s would time every call out; a call still unanswered after
+                // minutes is hung, and holds its lane that long.
+                {"timeout", v.duration(cfg.tiktok.timeout, std::chrono::seconds(1), std::chrono::minutes(5))},
                 {"ca_file", v.path(cfg.tiktok.ca_file)},
                 {"rate_limit_qps", v.integer(cfg.tiktok.rate_limit_qps, 0, 10000)},
             });
@@ -242,7 +286,9 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
                 {"listen", v.listen(cfg.webhook.listen)},
                 {"path", v.string(cfg.webhook.path)},
                 {"max_body", v.size(cfg.webhook.max_body, 1024, 16 * 1024 * 1024)},
-                {"read_timeout", v.duration(cfg.webhook.read_timeout)},
+                // 0 s would drop every webhook whose body comes a moment after its
+                // header; a long one lets slow clients hold connections.
+                {"read_timeout", v.duration(cfg.webhook.read_timeout, std::chrono::seconds(1), std::chrono::minutes(5))},
             });
         }},
         {"storage", [&](const json& j, const pointer& p) {
@@ -270,6 +316,12 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
                 }},
                 {"token_file", v.secret(cfg.admin.token_file)},
                 {"open_metrics", v.boolean(cfg.admin.open_metrics)},
+                {"console_host", [&](const json& x, const pointer& q) {
+                    v.string(cfg.admin.console_host)(x, q);
+                    if (!cfg.admin.console_host.empty() && !host_name(cfg.admin.console_host))
+                        v.error(q, "'admin.console_host' must be the host name the HTTPS proxy serves the console as, such as "
+                                   "\"console.shop.example\": no scheme, port or path");
+                }},
                 {"operators", [&](const json& x, const pointer& q) {
                     if (!x.is_array()) return v.error(q, "'admin.operators' must be an array of Unix user names and \"@group\" names");
                     for (std::size_t i = 0; i < x.size(); ++i) {
@@ -287,8 +339,9 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
         }},
         {"poll", [&](const json& j, const pointer& p) {
             v.section(j, p, {
-                {"interval", v.duration(cfg.poll.interval, std::chrono::seconds(1))},
-                {"overlap", v.duration(cfg.poll.overlap)},
+                // The backstop for lost webhooks: a day at the most.
+                {"interval", v.duration(cfg.poll.interval, std::chrono::seconds(1), std::chrono::hours(24))},
+                {"overlap", v.duration(cfg.poll.overlap, std::chrono::seconds(0), std::chrono::hours(24 * 7))},
                 {"enabled", v.boolean(cfg.poll.enabled)},
                 {"start", [&](const json& x, const pointer& q) {
                     v.string(cfg.poll.start)(x, q);
@@ -301,7 +354,7 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
         {"tracking", [&](const json& j, const pointer& p) {
             v.section(j, p, {
                 {"feed_dir", v.path(cfg.tracking.feed_dir)},
-                {"scan_interval", v.duration(cfg.tracking.scan_interval, std::chrono::seconds(1))},
+                {"scan_interval", v.duration(cfg.tracking.scan_interval, std::chrono::seconds(1), std::chrono::hours(24))},
                 {"carriers", [&](const json& x, const pointer& q) {
                     if (!x.is_object()) return v.error(q, "'tracking.carriers' must be an object of carrier name -> TikTok shipping provider name or id, e.g. {\"ヤマト運輸\": \"Yamato Transport\"}");
                     for (const auto& [name, target] : x.items()) {
@@ -315,10 +368,10 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
         }},
         {"executor", [&](const json& j, const pointer& p) {
             v.section(j, p, {
-                {"event_retry_max", v.duration(cfg.executor.event_retry_max)},
-                {"send_retry_max", v.duration(cfg.executor.send_retry_max)},
+                {"event_retry_max", v.duration(cfg.executor.event_retry_max, std::chrono::seconds(0), std::chrono::hours(24))},
+                {"send_retry_max", v.duration(cfg.executor.send_retry_max, std::chrono::seconds(0), std::chrono::hours(24))},
                 {"max_send_attempts", v.integer(cfg.executor.max_send_attempts, 1, 100)},
-                {"give_up_after", v.duration(cfg.executor.give_up_after, std::chrono::seconds(1))},
+                {"give_up_after", v.duration(cfg.executor.give_up_after, std::chrono::seconds(1), std::chrono::hours(24 * 30))},
             });
         }},
         {"guards", [&](const json& j, const pointer& p) {
@@ -341,7 +394,7 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
         {"breaker", [&](const json& j, const pointer& p) {
             v.section(j, p, {
                 {"max_sends", v.integer(cfg.breaker.max_sends, 1, 1000000)},
-                {"interval", v.duration(cfg.breaker.interval, std::chrono::seconds(10))},
+                {"interval", v.duration(cfg.breaker.interval, std::chrono::seconds(10), std::chrono::hours(24 * 7))},
             });
         }},
         {"retention", [&](const json& j, const pointer& p) {
@@ -350,7 +403,7 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
                              {"keys", v.duration(cfg.retention.keys, std::chrono::hours(24 * 30))},
                              {"reviews", v.duration(cfg.retention.reviews, std::chrono::hours(24))},
                              {"audit", v.duration(cfg.retention.audit, std::chrono::hours(24))},
-                             {"interval", v.duration(cfg.retention.interval, std::chrono::seconds(1))}});
+                             {"interval", v.duration(cfg.retention.interval, std::chrono::seconds(1), std::chrono::hours(24))}});
         }},
         {"customer_service", [&](const json& j, const pointer& p) {
             int quota = static_cast<int>(cfg.customer_service.daily_quota), reserve = static_cast<int>(cfg.customer_service.reply_reserve);
@@ -369,7 +422,7 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
         }},
         {"notify", [&](const json& j, const pointer& p) {
             v.section(j, p, {
-              {"digest_interval", v.duration(cfg.digest_interval)},
+              {"digest_interval", v.duration(cfg.digest_interval, std::chrono::seconds(0), std::chrono::hours(24))},
               {"heartbeat", [&](const json& x, const pointer& q) {
                   if (x.is_string() && x.get<std::string>() == "off") { cfg.heartbeat_at.reset(); return; }
                   int at = -1;

@@ -83,6 +83,12 @@ struct config {
         // members of a group. Empty: everyone who can reach the socket.
         // Everyone else is staff: review, metrics, order tag, notify test.
         std::vector<std::string> operators;
+        // The host name an HTTPS reverse proxy serves the staff console as
+        // ("console.shop.example"). A console request that came through the
+        // proxy (X-Forwarded-Proto: https) is answered only with this Host;
+        // empty: only an address or localhost, as without a proxy
+        // (daemon/admin/console.cpp, host_ok).
+        std::string console_host;
     } admin;
 
     std::string timezone = "Asia/Tokyo";

@@ -132,15 +132,29 @@ int order_tags(storage::database& db, storage::store& store, const data_request&
     }
     const std::string& order_id = r.argv[2];
     const std::string& tag = r.argv[3];
-    bool changed = false;
+    bool changed = false, unknown = false;
     db.transaction([&] {
         const auto before = store.tags(order_id);
         const bool had = std::find(before.begin(), before.end(), tag) != before.end();
+        // A mistyped id must not pass for a correction: an order orderflow
+        // has neither cached nor had an event about is refused. A tag it
+        // has can still be removed (one set before this check existed).
+        if (!store.get_order(order_id) && !(r.argv[1] == "untag" && had)) {
+            auto seen = db.prepare("SELECT 1 FROM inbox WHERE order_id = ?1 LIMIT 1");
+            seen.bind(1, order_id);
+            unknown = !seen.step();
+            if (unknown) return;
+        }
         if (r.argv[1] == "tag") store.add_tag(order_id, tag, now);
         else store.remove_tag(order_id, tag);
         changed = (r.argv[1] == "tag") != had;
         if (changed) store.audit(now, "orderflowctl", "order." + r.argv[1], order_id, {{"by", r.by}, {"tag", tag}});
     });
+    if (unknown) {
+        err << "orderflowctl order " << r.argv[1] << ": orderflow knows no order " << order_id
+            << " (none cached, no event about it); check the id; nothing changed\n";
+        return 1;
+    }
     if (!changed) out << "order " << order_id << (r.argv[1] == "tag" ? " already has" : " does not have") << " tag " << tag << "; nothing changed\n";
     else out << "order " << order_id << ": tag " << tag << (r.argv[1] == "tag" ? " set" : " removed") << " by " << r.by << "\n";
     return 0;

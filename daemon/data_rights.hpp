@@ -3,7 +3,8 @@
 //   buyer export  --buyer ID | --order ID | --conversation ID
 //   buyer forget  (the same)
 //   audit [--since T] [--order ID] [--buyer ID] [--action NAME] [--limit N] [--json]
-//   order tag|untag ORDER TAG        (staff correct an order's tags, audited)
+//   order tag|untag ORDER TAG        (staff correct an order's tags, audited;
+//                                     an order orderflow has never seen is refused)
 //
 // Like `review`, these run inside orderflowd on a request over the admin
 // socket (the socket's permissions decide who may, the daemon records who

@@ -24,7 +24,7 @@ namespace {
 std::string when(std::int64_t t) { return detail::local_minute_text(t); }
 
 constexpr const char* usage =
-    "usage: orderflowctl review list [--all] --config FILE\n"
+    "usage: orderflowctl review list [--all] [--limit N] --config FILE   (the newest 200 unless --limit N)\n"
     "       orderflowctl review show ID --config FILE\n"
     "       orderflowctl review ack ID [--note TEXT] [--by NAME] --config FILE\n"
     "       orderflowctl review resolve ID --note TEXT [--by NAME] --config FILE\n";
@@ -38,6 +38,13 @@ int review_command(storage::database& db, storage::store& store, const review_ar
         err << usage;
         return 2;
     }
+    // list takes nothing more, the others one ID: an extra word is a
+    // mistake (a note without --note?), not something to drop silently.
+    const std::size_t words = sub == "list" ? 2 : 3;
+    if (a.positional.size() > words && (sub == "list" || sub == "show" || sub == "ack" || sub == "resolve")) {
+        err << "orderflowctl review " << sub << ": unexpected argument '" << a.positional[words] << "'\n" << usage;
+        return 2;
+    }
     if (sub == "list") {
         auto items = store.reviews(a.all, a.limit);
         if (items.empty()) {
@@ -48,6 +55,18 @@ int review_command(storage::database& db, storage::store& store, const review_ar
             out << "#" << r.id << "  " << std::left << std::setw(12) << r.state << std::setw(9) << r.severity
                 << when(r.updated_at) << "  order " << (r.order_id.empty() ? "-" : r.order_id) << "  " << r.reason
                 << (r.occurrences > 1 ? " (x" + std::to_string(r.occurrences) + ")" : "") << "\n      " << r.summary << "\n";
+        // Newest first: what is cut is the oldest, which has waited longest.
+        if (static_cast<int>(items.size()) == a.limit) {
+            std::int64_t total = 0;
+            if (a.all) {
+                auto st = db.prepare("SELECT count(*) FROM review");
+                if (st.step()) total = st.int64(0);
+            } else {
+                total = store.open_review_count();
+            }
+            if (total > a.limit)
+                out << (total - a.limit) << " more " << (a.all ? "" : "open ") << "items not shown: --limit " << total << "\n";
+        }
         return 0;
     }
     if (sub != "show" && sub != "ack" && sub != "resolve") {

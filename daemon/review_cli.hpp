@@ -26,12 +26,14 @@ struct review_args {
     std::string by;                        // who acts, as they say
     std::string peer;                      // who is on the other end of the socket (uid's name)
     bool all = false;                      // list: include resolved items
-    int limit = 50;
+    int limit = 200;                       // list: the newest this many (the staff console shows 200 too)
 };
 
 // Runs one review subcommand against the database; output for people on
-// `out`, problems on `err`. Returns the exit code: 0 ok, 1 failure (e.g. no
-// such item), 2 usage. Throws storage_error when the database fails.
+// `out`, problems on `err`. A list cut at the limit ends with how many more
+// items there are and the --limit that shows them all. Returns the exit
+// code: 0 ok, 1 failure (e.g. no such item), 2 usage (an extra argument
+// too). Throws storage_error when the database fails.
 int review_command(storage::database& db, storage::store& store, const review_args& args, std::ostream& out,
                    std::ostream& err, std::int64_t now);
 

@@ -157,6 +157,8 @@ rules_in_force::reload_outcome rules_in_force::adopt(candidate& next) {
     // Who may run operator commands, and whether /metrics needs the token:
     // read per request (on this loop), so a revoked operator is refused at once.
     cfg_.admin.operators = n.admin.operators;
+    // The console's name behind its proxy: read per request too.
+    cfg_.admin.console_host = n.admin.console_host;
     // open_metrics is allowed only on a loopback admin.listen, which the
     // config check verifies against the new file's address; the listener
     // keeps its old one until a restart, so it applies only when unchanged.

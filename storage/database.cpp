@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
@@ -39,6 +40,13 @@ struct connection {
     // what the path names now (deleted or replaced under the daemon's feet).
     dev_t device = 0;
     ino_t inode = 0;
+    // The same for its write-ahead log once open (0: none to compare). The
+    // last connection to a file deletes its -wal when it closes: another
+    // program that opens a new file at the path while this one is moved
+    // away deletes this connection's WAL, and its commits then go to an
+    // unlinked file, lost in a crash.
+    dev_t wal_device = 0;
+    ino_t wal_inode = 0;
     std::map<std::string, std::vector<sqlite3_stmt*>, std::less<>> cache;
     bool in_tx = false;
     bool relaxed_tx = false;      // the open transaction commits with synchronous=NORMAL
@@ -301,8 +309,19 @@ database::~database() = default;
 
 database database::open(const fs::path& file) { return open(file, wal_writes::as_made); }
 
-database database::open(const fs::path& file, wal_writes writes) {
+database database::open(const fs::path& file, wal_writes writes) { return open_file(file, writes, true); }
+
+database database::open_existing(const fs::path& file) { return open_file(file, wal_writes::as_made, false); }
+
+database database::open_file(const fs::path& file, wal_writes writes, bool create) {
     const std::string name = file.string();
+    if (!create) {
+        // A missing folder is a missing database too: for a tool that must
+        // not create one, there is nothing to create the folder for.
+        struct stat st {};
+        if (::stat(name.c_str(), &st) != 0 && errno == ENOENT)
+            throw storage_error(SQLITE_CANTOPEN, "no database at " + name + ": has orderflowd run here? is storage.path right?");
+    }
     fs::path dir = file.parent_path();
     if (dir.empty()) dir = ".";
 
@@ -327,7 +346,7 @@ database database::open(const fs::path& file, wal_writes writes) {
     // Created 0600: the file holds buyer names, addresses and messages, and
     // SQLite gives the -wal and -shm files the main file's mode. Done here,
     // not by SQLite, so the mode does not depend on the caller's umask.
-    if (!fs::exists(fs::symlink_status(file, ec))) {
+    if (create && !fs::exists(fs::symlink_status(file, ec))) {
         int fd = ::open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd >= 0) ::close(fd);
     }
@@ -343,7 +362,7 @@ database database::open(const fs::path& file, wal_writes writes) {
 
     sqlite3* raw = nullptr;
     int rc = sqlite3_open_v2(name.c_str(), &raw,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+                             SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
                              writes == wal_writes::gathered ? detail::batched_wal_vfs() : nullptr);
     if (rc != SQLITE_OK) {
         std::string why = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
@@ -399,6 +418,13 @@ database database::open(const fs::path& file, wal_writes writes) {
             log::warn("storage_wal_unavailable", {{"file", name}, {"journal_mode", mode}});
         }
         db.migrate();
+        if (mode == "wal") {
+            struct stat wal {};
+            if (::stat((name + "-wal").c_str(), &wal) == 0) {
+                db.conn_->wal_device = wal.st_dev;
+                db.conn_->wal_inode = wal.st_ino;
+            }
+        }
     } catch (const storage_error& e) {
         // Errors from statements already start with "database FILE: ".
         std::string why = e.what();
@@ -412,7 +438,11 @@ database database::open(const fs::path& file, wal_writes writes) {
 bool database::file_intact() const {
     struct stat st {};
     if (::stat(conn_->path.c_str(), &st) != 0) return false;
-    return st.st_dev == conn_->device && st.st_ino == conn_->inode;
+    if (st.st_dev != conn_->device || st.st_ino != conn_->inode) return false;
+    if (conn_->wal_inode == 0) return true;
+    std::string wal = conn_->path.string() + "-wal";
+    if (::stat(wal.c_str(), &st) != 0) return false;
+    return st.st_dev == conn_->wal_device && st.st_ino == conn_->wal_inode;
 }
 
 void database::migrate() {

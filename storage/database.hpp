@@ -128,6 +128,13 @@ public:
         gathered,
     };
     static database open(const std::filesystem::path& file, wal_writes writes);
+    // As open(file), but a file that does not exist is an error instead of a
+    // new, empty database: storage_error (SQLITE_CANTOPEN) "no database at
+    // FILE: has orderflowd run here? is storage.path right?". For the
+    // operator's tools, which read or change what the daemon stored: one
+    // run with a mistyped path, or before the first start, must not leave an
+    // empty database (owned by whoever ran it) where the daemon's belongs.
+    static database open_existing(const std::filesystem::path& file);
 
     database(database&&) noexcept;
     database& operator=(database&&) noexcept;
@@ -259,11 +266,16 @@ public:
     std::int64_t backup_to(const std::filesystem::path& dest);
     // False when the path no longer names the file that was opened: it was
     // deleted (writes would go to an unlinked file, lost at the next start)
-    // or replaced by another file. One stat(2); cheap enough per commit.
+    // or replaced by another file; or when its -wal is no longer the one
+    // this connection writes (deleted by another program that opened a new
+    // file at the path while this one was moved away: a restart is the way
+    // back, its clean stop saves what the WAL holds). Two stat(2) calls;
+    // cheap enough per commit.
     bool file_intact() const;
 
 private:
     explicit database(std::shared_ptr<detail::connection> conn);
+    static database open_file(const std::filesystem::path& file, wal_writes writes, bool create);
     void begin_transaction(durability d);
     void begin_immediate(durability d);
     void commit_transaction();

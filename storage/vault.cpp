@@ -172,6 +172,10 @@ void write_vault_key(const fs::path& file) {
     fd_guard fd(::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600));
     if (fd.get() < 0) {
         int err = errno;
+        struct stat st {};
+        if (err == EEXIST && ::lstat(name.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+            throw std::runtime_error(name + " is a directory; name the key file to create, e.g. " + (file / "vault_key").string());
+        }
         if (err == EEXIST) {
             throw std::runtime_error("refusing to overwrite existing vault key file " + name +
                                      ": the stored tokens are encrypted with it; remove it first only if you mean "

@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 namespace orderflow::daemon {
@@ -107,16 +108,21 @@ std::string session_cookie_header(const http_request& req, std::string_view valu
 }
 
 // The name the browser used to reach the console: an address (the listener
-// itself, or an SSH tunnel's), localhost, or, behind an HTTPS proxy, the
-// name the proxy serves. Any other name is a page that had its own name
-// pointed at the listener (DNS rebinding), and is refused.
-bool host_ok(const http_request& req) {
+// itself, or an SSH tunnel's), localhost, or, behind an HTTPS proxy
+// (X-Forwarded-Proto: https), admin.console_host, the name the proxy serves.
+// Any other name is a page that had its own name pointed at the listener
+// (DNS rebinding), and is refused. X-Forwarded-Proto alone proves nothing:
+// script on such a page can set it.
+bool host_ok(const http_request& req, std::string_view console_host) {
     std::string_view host = req.header("Host");
-    if (req.header("X-Forwarded-Proto") == "https") return true;
     if (host.empty()) return false;
     if (host.front() == '[') return host.find(']') != std::string_view::npos;   // an IPv6 address
     host = host.substr(0, host.find(':'));
-    return host == "localhost" || std::all_of(host.begin(), host.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+    if (host == "localhost" || std::all_of(host.begin(), host.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; }))
+        return true;
+    const auto same_letters = [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); };
+    return !console_host.empty() && req.header("X-Forwarded-Proto") == "https" && host.size() == console_host.size() &&
+           std::equal(host.begin(), host.end(), console_host.begin(), same_letters);
 }
 
 // A browser's POST names where its page came from; it must be this console.
@@ -183,9 +189,10 @@ asio::awaitable<http_response> console::handle(http_request& req) {
         r.headers.push_back({"allow", "GET, HEAD, POST"});
         co_return r;
     }
-    if (!host_ok(req)) {
+    if (!host_ok(req, in_force_.cfg().admin.console_host)) {
         log::warn("console_request_refused", {{"remote", req.remote}, {"path", path}, {"reason", "a Host that is not this console's"}});
-        co_return html_response(421, "This console answers to its address (or localhost), or behind an HTTPS proxy that sets X-Forwarded-Proto.");
+        co_return html_response(421, "This console answers to its address (or localhost), and behind an HTTPS proxy to the name in "
+                                     "admin.console_host.");
     }
     if (path == "/console" || path == "/console/") co_return redirect("/console/reviews");
     if (path == "/console/static/console.css" && get)

@@ -3,6 +3,7 @@
 
 #include "common/log.hpp"
 #include "daemon/admin/console.hpp"
+#include "daemon/detail/listen_error.hpp"
 #include "daemon/ingress/tracking_feed.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/security_watch.hpp"
@@ -37,9 +38,13 @@ void http_admin::start() {
     token_ = read_secret_file(cfg.admin.token_file);
     tikapi::server_options opts;
     opts.body_limit = 16 * 1024;
-    server_ = std::make_unique<tikapi::http_server>(ctx_.ex, cfg.admin.listen->host, cfg.admin.listen->port,
-                                                    [this](http_request& req) { return handle(req); }, opts);
-    server_->start();
+    try {
+        server_ = std::make_unique<tikapi::http_server>(ctx_.ex, cfg.admin.listen->host, cfg.admin.listen->port,
+                                                        [this](http_request& req) { return handle(req); }, opts);
+        server_->start();
+    } catch (const std::system_error&) {
+        detail::rethrow_listen_error("admin.listen");
+    }
     log::info("admin_http_listening", {{"host", cfg.admin.listen->host}, {"port", server_->port()},
                                        {"paths", {"POST /v1/tracking", "GET /metrics", "GET /healthz", "GET /readyz", "/console"}},
                                        {"open_metrics", cfg.admin.open_metrics}});

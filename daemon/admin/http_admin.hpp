@@ -7,6 +7,7 @@
 //   GET  /healthz        200 "ok" while the process answers
 //   GET  /readyz         200 when every check passes, 503 naming the ones that fail:
 //                        database writable, rules in force, shop authorized,
+//                        the tracking drop folder usable (with tracking.feed_dir),
 //                        every loop made progress recently
 //   /console/...         the staff console (console.hpp), with its own logins
 //
@@ -49,7 +50,7 @@ bool bearer_matches(std::string_view authorization, const orderflow::secret& tok
 
 // One readiness check's answer.
 struct readiness_check {
-    std::string name;   // database, rules, authorized, loops
+    std::string name;   // database, rules, authorized, tracking_feed, loops
     bool ok = false;
     std::string detail;
 };

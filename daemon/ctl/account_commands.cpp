@@ -105,7 +105,11 @@ std::optional<orderflow::secret> new_password(const std::string& name) {
         }
     } else {
         password = read_line();
-        const std::string problem = storage::password_problem(password ? password->reveal() : std::string());
+        if (!password) {
+            std::cerr << "orderflowctl account add: no password given on stdin (it reads one line); nothing changed\n";
+            return std::nullopt;
+        }
+        const std::string problem = storage::password_problem(password->reveal());
         if (!problem.empty()) {
             std::cerr << "orderflowctl account add: " << problem << " (read from stdin, one line); nothing changed\n";
             return std::nullopt;
@@ -166,8 +170,9 @@ int cmd_account(const args& a) {
             return 1;
         }
     }
-    // No daemon: the same command, here.
-    auto db = storage::database::open(cfg->storage.path);
+    // No daemon: the same command, here. Only `add` may make the database:
+    // accounts can be set up before the first start (docs/operations.md).
+    auto db = open_database(*cfg, sub == "add" ? if_missing::create : if_missing::fail);
     storage::store store(db);
     return account_command(db, store, r, std::cout, std::cerr, now_seconds());
 }

@@ -1,10 +1,11 @@
 // What orderflowctl's commands share: the parsed command line, loading the
-// config with its errors shown, times for people, who is running the command,
-// and the TikTok client options. Each command is one function,
+// config with its errors shown, opening the daemon's database, times for
+// people, who is running the command, and the TikTok client options. Each command is one function,
 // `int cmd_NAME(const args&)`, returning the exit code (0 ok, 1 failure, 2 usage).
 #pragma once
 
 #include "daemon/config.hpp"
+#include "storage/database.hpp"
 #include "tikapi/client.hpp"
 
 #include <cstdint>
@@ -17,7 +18,7 @@ namespace orderflow::daemon::ctl {
 struct args {
     std::vector<std::string> positional;
     std::string config;
-    int limit = 20;
+    int limit = 20;       // activity; review list and audit have their own defaults (limit_set says it was given)
     // rules test / rules explain
     std::string rules_dir;
     std::string event_file, order_file, previous_file, message_file;
@@ -34,10 +35,27 @@ struct args {
 };
 
 std::int64_t now_seconds();
-// A time for people, in the local zone; "-" for 0.
+// A time for people, in the shop's zone (load_config_or_report sets it); "-" for 0.
 std::string format_time(std::int64_t t);
-// The config, or nullopt after printing its errors (or that --config is missing).
+// The config, or nullopt after printing its errors (or that --config is
+// missing). On success the process's local zone becomes the config's
+// `timezone`, so every time orderflowctl prints is in the shop's zone, as the
+// daemon prints them (review list, audit).
 std::optional<config> load_config_or_report(const std::string& path);
+
+// Whether the command may create the database. Only what can come before the
+// daemon's first start and stores something there may: `auth exchange`
+// (docs/operations.md, the setup steps) and `account add`. The rest would
+// leave an empty database, owned by whoever ran them, where the daemon's
+// belongs, and report on (or back up) nothing as if all were well.
+enum class if_missing { fail, create };
+// The daemon's database (cfg.storage.path). Throws storage_error, e.g. "no
+// database at PATH: has orderflowd run here? is storage.path right?"; and,
+// when the user running orderflowctl is not the file's owner and may not
+// open it (staff), a std::runtime_error saying to run as the service's user
+// or to go through the daemon, not storage's advice to change the file's
+// modes, which is for the daemon's own user.
+storage::database open_database(const config& cfg, if_missing missing = if_missing::fail);
 // Who runs the command, as the audit log names them: the person behind sudo, else the login.
 std::string invoking_user();
 

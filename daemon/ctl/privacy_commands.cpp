@@ -60,7 +60,7 @@ int cmd_data_rights(const args& a) {
         return 1;
     }
     // No daemon: the same command, here.
-    auto db = storage::database::open(cfg->storage.path);
+    auto db = open_database(*cfg);
     storage::store store(db);
     data_request r{a.positional, by, a.buyer, a.order_file, a.conversation, a.action, since, limit, a.json,
                    cfg->privacy.suppress_forgotten};
@@ -76,7 +76,9 @@ int cmd_backup(const args& a) {
     }
     auto cfg = load_config_or_report(a.config);
     if (!cfg) return 1;
-    auto db = storage::database::open(cfg->storage.path);
+    // Never of a database made here: a nightly backup with a mistyped path
+    // would otherwise copy an empty one, successfully, every night.
+    auto db = open_database(*cfg);
     const std::int64_t bytes = db.backup_to(a.positional[1]);
     // Who took a copy of everyone's data, and where to.
     db.transaction([&] {

@@ -241,7 +241,7 @@ int cmd_rules_coverage(const args& a) {
     for (const auto& d : loaded.diagnostics)
         if (!d.warning) std::cerr << d.to_string() << "\n";
     std::vector<std::string> ids = loaded.rules ? loaded.rules->rule_ids() : std::vector<std::string>{};
-    auto db = storage::database::open(cfg->storage.path);
+    auto db = open_database(*cfg);
     storage::store store(db);
     auto cov = store.rule_coverage(since);
     std::cout << "rules coverage since " << format_time(since) << ": " << cov.events << " events processed\n";
@@ -302,7 +302,7 @@ int cmd_replay(const args& a) {
         std::cerr << "orderflowctl replay: the rules in " << dir.string() << " do not load; fix them first (orderflowctl check)\n";
         return 1;
     }
-    auto db = storage::database::open(cfg->storage.path);
+    auto db = open_database(*cfg);
     storage::store store(db);
     auto events = store.events_with_context(since, 1000000);
 

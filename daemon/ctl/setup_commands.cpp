@@ -5,6 +5,7 @@
 
 #include "common/duration.hpp"
 #include "common/log.hpp"
+#include "common/loopback.hpp"
 #include "daemon/admin.hpp"
 #include "daemon/config.hpp"
 #include "daemon/detail/local_time.hpp"
@@ -24,7 +25,9 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -41,12 +44,64 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <unistd.h>
 
 
 namespace orderflow::daemon::ctl {
 
 namespace asio = boost::asio;
 using json = nlohmann::json;
+
+namespace {
+
+// Why orderflowd could not use `dir` as the tracking drop folder, which it
+// creates when missing: nullopt when it is a folder, or could be created
+// (its nearest existing parent is a folder this user may write in).
+std::optional<std::string> unusable_folder(const std::filesystem::path& dir) {
+    namespace fs = std::filesystem;
+    if (dir.empty()) return std::nullopt;
+    std::error_code ec;
+    const auto st = fs::status(dir, ec);
+    if (fs::is_directory(st)) return std::nullopt;
+    if (fs::exists(st)) return dir.string() + " exists and is not a folder";
+    fs::path parent = dir.parent_path();
+    while (!parent.empty() && !fs::exists(parent, ec) && parent != parent.root_path()) parent = parent.parent_path();
+    if (!fs::is_directory(parent, ec))
+        return dir.string() + " does not exist and cannot be created: " + parent.string() + " is not a folder";
+    if (::access(parent.c_str(), W_OK | X_OK) != 0)
+        return dir.string() + " does not exist and cannot be created: " + parent.string() + ": " + std::strerror(errno);
+    return std::nullopt;
+}
+
+// What to do after a failed `auth exchange`. Only TikTok's own refusal
+// speaks of the code; when TikTok was not reached, or did not answer in
+// time, the code may well be unused (docs/tiktok-shop-api.md §3).
+std::string exchange_advice(const tikapi::api_error& e, const config& cfg) {
+    using tikapi::error_kind;
+    const std::string again = "run the same command again; if TikTok then says the code is used or expired, get a new one with: orderflowctl auth url";
+    switch (e.kind) {
+        case error_kind::connect:
+            return "TikTok's auth host (" + cfg.tiktok.auth_base + ", tiktok.auth_base) could not be reached: check the network, DNS and any "
+                   "firewall or proxy, then " + again;
+        case error_kind::timeout:
+            return "TikTok's auth host (" + cfg.tiktok.auth_base + ") did not answer within tiktok.timeout (" +
+                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(cfg.tiktok.timeout).count()) +
+                   " s): check the network and that setting, then " + again;
+        case error_kind::tls:
+            return "the TLS connection to " + cfg.tiktok.auth_base + " failed: check the system's CA certificates, tiktok.ca_file and the clock, then " +
+                   again;
+        case error_kind::api:
+            if (!e.retryable())
+                return "An authorization code works once and for 30 minutes; get a new one with: orderflowctl auth url";
+            [[fallthrough]];
+        case error_kind::http_status:
+        case error_kind::protocol:
+        case error_kind::decode: break;
+    }
+    return "TikTok could not complete the exchange now: wait a minute, then " + again;
+}
+
+}  // namespace
 
 int cmd_check(const args& a) {
     if (a.config.empty()) {
@@ -97,6 +152,32 @@ int cmd_check(const args& a) {
             std::cout << cfg.file.string() << ": warning: storage.path: " << w << "\n";
             ++warnings;
         }
+        // The CA bundle, loaded as the daemon's API client loads it at start.
+        if (!cfg.tiktok.ca_file.empty()) {
+            try {
+                asio::io_context io;
+                tikapi::http_client probe(io.get_executor(), tikapi::tls_options{true, cfg.tiktok.ca_file.string()});
+            } catch (const std::exception& e) {
+                std::cout << cfg.file.string() << ": error: tiktok.ca_file: " << e.what()
+                          << "; point it at a PEM bundle the service's user can read, or remove it to use the system's CA store\n";
+                ++errors;
+            }
+        }
+        // Off this machine the admin listener speaks plain HTTP: fine behind
+        // a proxy that adds TLS, which check cannot see, so only a warning.
+        if (cfg.admin.listen && !is_loopback_host(cfg.admin.listen->host)) {
+            std::cout << cfg.file.string() << ": warning: admin.listen: " << cfg.admin.listen->host << ":" << cfg.admin.listen->port
+                      << " is not a loopback address, and the listener speaks plain HTTP: console passwords, session cookies and the "
+                         "bearer token would cross the network in clear. Listen on 127.0.0.1 and put an HTTPS reverse proxy in front "
+                         "(see admin.console_host) or use an SSH tunnel (docs/operations.md, \"The staff console\")\n";
+            ++warnings;
+        }
+        if (auto why = unusable_folder(cfg.tracking.feed_dir)) {
+            std::cout << cfg.file.string() << ": warning: tracking.feed_dir: " << *why
+                      << "; CSV files dropped there are not read until it is a folder. Create it (mkdir -p " << cfg.tracking.feed_dir.string()
+                      << ", writable by the service's user) or correct the path\n";
+            ++warnings;
+        }
         if (rules.ok() && errors == 0) {
             std::cout << "ok: " << cfg.file.string() << "; " << rules.rules->size() << " rule(s), "
                       << rules.rules->template_names().size() << " template(s) in " << cfg.rules.dir.string()
@@ -120,10 +201,12 @@ int cmd_keygen(const args& a) {
     return 0;
 }
 
-// Everything `auth` needs: the database and the vault (with its key).
+// Everything `auth` needs: the database and the vault (with its key). Only
+// `auth exchange` makes the database: it is a setup step before the first
+// start (docs/operations.md).
 struct local_state {
-    explicit local_state(const config& cfg)
-        : db(storage::database::open(cfg.storage.path)), store(db), vault(db, storage::read_vault_key(cfg.storage.vault_key_file)) {}
+    local_state(const config& cfg, if_missing missing)
+        : db(open_database(cfg, missing)), store(db), vault(db, storage::read_vault_key(cfg.storage.vault_key_file)) {}
     storage::database db;
     storage::store store;
     storage::vault vault;
@@ -144,12 +227,16 @@ int cmd_auth(const args& a) {
                   << "Open it as the seller, authorize, then run: orderflowctl auth exchange CODE --config " << cfg->file.string() << "\n";
         return 0;
     }
-    local_state st(*cfg);
+    if (sub != "exchange" && sub != "status" && sub != "disconnect") {
+        std::cerr << "usage: orderflowctl auth url|exchange CODE|status|disconnect --config FILE\n";
+        return 2;
+    }
+    if (sub == "exchange" && a.positional.size() != 3) {
+        std::cerr << "usage: orderflowctl auth exchange CODE --config FILE\n";
+        return 2;
+    }
+    local_state st(*cfg, sub == "exchange" ? if_missing::create : if_missing::fail);
     if (sub == "exchange") {
-        if (a.positional.size() != 3) {
-            std::cerr << "usage: orderflowctl auth exchange CODE --config FILE\n";
-            return 2;
-        }
         asio::io_context io;
         tikapi::client api(io.get_executor(), api_options(*cfg, read_secret_file(cfg->tiktok.app_secret_file)));
         std::string code = a.positional[2];
@@ -158,8 +245,8 @@ int cmd_auth(const args& a) {
         io.run();
         auto& r = *outcome;
         if (!r) {
-            std::cerr << "orderflowctl: token exchange failed: " << r.error().describe()
-                      << "\nAn authorization code works once and for 30 minutes; get a new one with: orderflowctl auth url\n";
+            std::cerr << "orderflowctl: token exchange failed: " << r.error().describe() << "\n"
+                      << exchange_advice(r.error(), *cfg) << "\n";
             return 1;
         }
         auto& t = r.value();

@@ -6,6 +6,7 @@
 #include "daemon/admin.hpp"
 #include "daemon/config.hpp"
 #include "daemon/detail/local_time.hpp"
+#include "daemon/review_cli.hpp"
 #include "daemon/tokens.hpp"
 #include "rules/engine.hpp"
 #include "rules/fixture.hpp"
@@ -81,7 +82,9 @@ int cmd_admin(const args& a) {
     if (!cfg) return 1;
     std::string by = a.by;
     if (by.empty()) by = invoking_user();
-    json request{{"argv", a.positional}, {"note", a.note}, {"by", by}, {"all", a.all}, {"limit", a.limit}, {"drop_held", a.drop_held}};
+    // review list's default is the daemon's own (review_args).
+    const int limit = a.limit_set ? a.limit : review_args{}.limit;
+    json request{{"argv", a.positional}, {"note", a.note}, {"by", by}, {"all", a.all}, {"limit", limit}, {"drop_held", a.drop_held}};
     json reply;
     try {
         reply = admin_call(cfg->admin.socket, request);

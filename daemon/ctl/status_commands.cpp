@@ -1,4 +1,5 @@
-// orderflowctl status and activity: what the daemon has done, from the database.
+// orderflowctl status and activity: whether the daemon runs (asked on its
+// admin socket), and what it has done, from the database.
 #include "daemon/ctl/common.hpp"
 
 #include "common/duration.hpp"
@@ -8,6 +9,7 @@
 #include "daemon/context.hpp"
 #include "daemon/cs_quota.hpp"
 #include "daemon/detail/local_time.hpp"
+#include "daemon/events.hpp"
 #include "daemon/tokens.hpp"
 #include "rules/engine.hpp"
 #include "rules/fixture.hpp"
@@ -45,11 +47,37 @@ namespace orderflow::daemon::ctl {
 namespace asio = boost::asio;
 using json = nlohmann::json;
 
+namespace {
+
+// Whether orderflowd answers on its admin socket, as `metrics` asks it; ""
+// when it does, else the line that says why not.
+std::string daemon_trouble(const config& cfg) {
+    try {
+        admin_call(cfg.admin.socket, {{"argv", {"metrics"}}, {"by", invoking_user()}}, std::chrono::seconds(10));
+        return "";
+    } catch (const admin_unreachable& e) {
+        if (e.not_running()) return "NOT RUNNING (systemctl status orderflow)";
+        return std::string("UNKNOWN: ") + e.what();
+    } catch (const std::exception& e) {
+        return std::string("NOT ANSWERING: ") + e.what();
+    }
+}
+
+}  // namespace
+
+// Exit 0 when the daemon answers, 1 when it does not (or the database
+// cannot be read): `orderflowctl status || alert` is a liveness check.
 int cmd_status(const args& a) {
     auto cfg = load_config_or_report(a.config);
     if (!cfg) return 1;
+    // What the database says is what the daemon last wrote: while it does
+    // not run, nothing of it is happening now.
+    const std::string trouble = daemon_trouble(*cfg);
+    const bool running = trouble.empty();
+    const std::string last_known = running ? "" : " (last known)";
+    std::cout << "daemon:   " << (running ? "running" : trouble + "; what follows is the last known state, from the database") << "\n";
     // No secret: staff who may not read the vault key can still see the state.
-    auto db = storage::database::open(cfg->storage.path);
+    auto db = open_database(*cfg);
     storage::store store(db);
     auto counts = store.counts();
     const bool stored = storage::vault::stored(db, token_vault_name);
@@ -60,11 +88,12 @@ int cmd_status(const args& a) {
     // A deauthorization deletes the tokens: the daemon's word comes first.
     if (auth_state == "reauthorization_required" || auth_state == "deauthorized") {
         std::cout << "auth:     STOPPED since " << format_time(auth.value("since", std::int64_t{0})) << ": " << auth.value("advice", "")
-                  << "\n";
+                  << last_known << "\n";
     } else if (!stored) {
         std::cout << "auth:     not authorized (orderflowctl auth url, then orderflowctl auth exchange CODE)\n";
     } else {
-        std::cout << "auth:     tokens stored" << (auth_state.empty() ? "" : "; daemon: " + auth_state) << "\n";
+        std::cout << "auth:     tokens stored"
+                  << (auth_state.empty() ? "" : (running ? "; daemon: " : "; last known: ") + auth_state) << "\n";
     }
     // The customer-service quota of today (UTC), as the daemon stored it (daemon/cs_quota.hpp).
     const json cs = cs_quota_view(store, *cfg, system_now());
@@ -100,11 +129,12 @@ int cmd_status(const args& a) {
     if (rules_state.is_object() && rules_state.contains("in_force")) {
         const json& f = rules_state["in_force"];
         std::cout << "rules:    " << f.value("count", 0) << " in force (hash " << f.value("hash", "").substr(0, 12) << "), since "
-                  << format_time(f.value("since", std::int64_t{0})) << " (" << f.value("how", "") << ")\n";
+                  << format_time(f.value("since", std::int64_t{0})) << " (" << f.value("how", "") << ")" << last_known << "\n";
     }
     if (rules_state.is_object() && rules_state.contains("last_reload")) {
         const json& r = rules_state["last_reload"];
         std::cout << "reload:   last " << format_time(r.value("at", std::int64_t{0})) << " " << (r.value("ok", false) ? "ok" : "FAILED; the rules above stay in force");
+        std::cout << last_known;
         for (const auto& e : r.value("errors", json::array())) std::cout << "\n          " << e.get<std::string>();
         std::cout << "\n";
     }
@@ -112,10 +142,13 @@ int cmd_status(const args& a) {
     if (breaker.is_object() && breaker.value("open", false))
         std::cout << "sending:  PAUSED by the circuit breaker since " << format_time(breaker.value("tripped_at", std::int64_t{0})) << ": "
                   << breaker.value("planned", 0) << " messages planned within " << breaker.value("interval_s", 0)
-                  << " s (limit " << breaker.value("limit", 0) << "); check the rules, then orderflowctl resume [--drop-held]\n";
-    else
+                  << " s (limit " << breaker.value("limit", 0) << "); check the rules, then orderflowctl resume [--drop-held]"
+                  << last_known << "\n";
+    else if (running)
         std::cout << "sending:  on\n";
-    return 0;
+    else
+        std::cout << "sending:  nothing is sent while orderflowd does not run (last known: on)\n";
+    return running ? 0 : 1;
 }
 
 // What happened, oldest first: each event with what the rules made of it, and
@@ -123,7 +156,7 @@ int cmd_status(const args& a) {
 int cmd_activity(const args& a) {
     auto cfg = load_config_or_report(a.config);
     if (!cfg) return 1;
-    auto db = storage::database::open(cfg->storage.path);
+    auto db = open_database(*cfg);
     storage::store store(db);
     auto events = store.recent_events(a.limit);
     std::reverse(events.begin(), events.end());
@@ -133,7 +166,8 @@ int cmd_activity(const args& a) {
         std::string detail;
         if (payload.is_object() && payload.contains("data") && payload["data"].is_object()) {
             const auto& d = payload["data"];
-            if (d.contains("order_status") && d["order_status"].is_string()) detail = " -> " + d["order_status"].get<std::string>();
+            if (d.contains("order_status") && d["order_status"].is_string())
+                detail = " -> " + normalize_status(d["order_status"].get<std::string>());   // as the rules see it
         }
         std::cout << "  #" << e.id << "  " << format_time(e.received_at) << "  " << e.source << "  " << e.event << detail
                   << (e.order_id.empty() ? "" : "  order " + e.order_id) << "\n"

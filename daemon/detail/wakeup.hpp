@@ -21,7 +21,28 @@ public:
         timer_.cancel();
     }
 
-    boost::asio::awaitable<void> wait(std::chrono::steady_clock::duration timeout) {
+    // Any duration: one longer than the clock can count (nanoseconds, about
+    // 292 years) waits as long as it can instead of overflowing into the
+    // past, which would make every wait return at once.
+    template <class Rep, class Period>
+    boost::asio::awaitable<void> wait(std::chrono::duration<Rep, Period> timeout) {
+        return wait_for(saturated(timeout));
+    }
+
+    void cancel() { timer_.cancel(); }
+
+    // d in the steady clock's unit, clamped to what it can hold (0 for a negative d).
+    template <class Rep, class Period>
+    static std::chrono::steady_clock::duration saturated(std::chrono::duration<Rep, Period> d) {
+        using steady = std::chrono::steady_clock::duration;
+        using given = std::chrono::duration<Rep, Period>;
+        if (d <= given::zero()) return steady::zero();
+        if (d >= std::chrono::duration_cast<given>(steady::max())) return steady::max();
+        return std::chrono::duration_cast<steady>(d);
+    }
+
+private:
+    boost::asio::awaitable<void> wait_for(std::chrono::steady_clock::duration timeout) {
         if (pending_) {
             pending_ = false;
             co_return;
@@ -31,9 +52,6 @@ public:
         pending_ = false;
     }
 
-    void cancel() { timer_.cancel(); }
-
-private:
     boost::asio::steady_timer timer_;
     bool pending_ = false;
 };

@@ -83,7 +83,7 @@ asio::awaitable<void> tracking_feed::scan() {
     namespace fs = std::filesystem;
     const fs::path dir = in_force_.cfg().tracking.feed_dir;
     std::error_code ec;
-    if (dir.empty() || !fs::is_directory(dir, ec)) co_return;
+    if (dir.empty() || !folder_ready(dir)) co_return;
     if (ctx_.clock() - last_pruned_ >= 3600) {
         last_pruned_ = ctx_.clock();
         prune_set_aside(dir);
@@ -105,6 +105,34 @@ asio::awaitable<void> tracking_feed::scan() {
         sup_.beat("tracking_feed");
         co_await process(file);
     }
+}
+
+// The drop folder, created when missing. A change between usable and not
+// is logged once, not at every scan.
+bool tracking_feed::folder_ready(const std::filesystem::path& dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    std::string problem;
+    if (!fs::is_directory(dir, ec)) {
+        if (fs::exists(fs::symlink_status(dir, ec)) && !fs::is_directory(dir, ec)) {
+            problem = dir.string() + " is not a folder";
+        } else if (fs::create_directories(dir, ec); ec) {
+            problem = dir.string() + " does not exist and cannot be created: " + ec.message();
+        } else {
+            log::info("tracking_feed_dir_created", {{"dir", dir.string()}});
+        }
+    }
+    if (problem == unavailable_) return problem.empty();
+    if (!problem.empty())
+        log::error("tracking_feed_unavailable",
+                   {{"dir", dir.string()}, {"error", problem},
+                    {"advice", "CSV files are not read until it is a folder: create it (mkdir -p " + dir.string() +
+                                   ", writable by the service's user; it is tried again at every scan) or correct "
+                                   "tracking.feed_dir and restart"}});
+    else
+        log::info("tracking_feed_available", {{"dir", dir.string()}});
+    unavailable_ = std::move(problem);
+    return unavailable_.empty();
 }
 
 // Runs on a background thread: no storage, no loop state.

@@ -1,6 +1,6 @@
 // The warehouse's tracking feed: POST /v1/tracking on the TCP admin listener
 // (admin/http_admin.hpp checks the bearer token and hands it here), and CSV
-// files dropped into tracking.feed_dir. Each submission becomes one
+// files dropped into tracking.feed_dir (created when missing). Each submission becomes one
 // tracking.received inbox event; the same submission twice is one event.
 //
 // Drop-folder files are read and parsed on a background thread and their
@@ -59,6 +59,12 @@ public:
     // retention period of personal data (order ids, tracking numbers).
     boost::asio::awaitable<void> scan();
 
+    // Why the drop folder cannot be used ("" while it can): it is missing
+    // and cannot be created, or is not a folder. scan() creates a missing
+    // folder, and logs tracking_feed_unavailable once when it cannot and
+    // tracking_feed_available once it can again; /readyz shows this.
+    const std::string& unavailable() const { return unavailable_; }
+
     // What the background thread makes of one file.
     struct file_read {
         std::string refused;      // why the file is not taken at all ("" when it is)
@@ -69,6 +75,7 @@ public:
     static file_read read_file(const std::filesystem::path& file);
 
 private:
+    bool folder_ready(const std::filesystem::path& dir);
     boost::asio::awaitable<void> process(const std::filesystem::path& file);
     std::filesystem::path move_aside(const std::filesystem::path& file, const char* sub, const std::vector<std::string>& report);
     void prune_set_aside(const std::filesystem::path& dir);
@@ -83,6 +90,7 @@ private:
     detail::wakeup wake_;
     bool stopping_ = false;
     std::int64_t last_pruned_ = 0;   // ctx_.clock() of the last prune_set_aside
+    std::string unavailable_;        // see unavailable()
 };
 
 }  // namespace orderflow::daemon

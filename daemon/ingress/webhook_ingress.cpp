@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "common/thread_name.hpp"
 #include "daemon/config.hpp"
+#include "daemon/detail/listen_error.hpp"
 #include "daemon/events.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
 #include "daemon/packages.hpp"
@@ -60,9 +61,13 @@ void webhook_ingress::start() {
     tikapi::server_options opts;
     opts.body_limit = cfg.webhook.max_body;
     opts.read_timeout = cfg.webhook.read_timeout;
-    server_ = std::make_unique<tikapi::http_server>(listener_io_.get_executor(), cfg.webhook.listen.host, cfg.webhook.listen.port,
-                                                    [this](http_request& req) { return handle(req); }, opts);
-    server_->start();
+    try {
+        server_ = std::make_unique<tikapi::http_server>(listener_io_.get_executor(), cfg.webhook.listen.host, cfg.webhook.listen.port,
+                                                        [this](http_request& req) { return handle(req); }, opts);
+        server_->start();
+    } catch (const std::system_error&) {
+        detail::rethrow_listen_error("webhook.listen");
+    }
     log::info("webhook_listening", {{"host", cfg.webhook.listen.host}, {"port", server_->port()}, {"path", cfg.webhook.path}});
     listener_thread_ = std::thread([this] {
         name_this_thread("of-webhooks");

@@ -54,12 +54,20 @@ std::string all_messages(const orderflow::daemon::config_result& r) {
 
 // `minimal` with `extra` (one or more top-level "key": value pairs) added on
 // its own line, so that a diagnostic about `extra` is on line 6 of the file.
-std::string minimal_with(const std::string& extra) {
-    std::string s = minimal;
+std::string minimal_with_text(std::string s, const std::string& extra) {
     s.erase(s.rfind("\n}"));
     return s + ",\n  " + extra + "\n}";
 }
+std::string minimal_with(const std::string& extra) { return minimal_with_text(minimal, extra); }
 constexpr int extra_line = 6;
+
+// `minimal` with its tiktok section on line 6 instead, `keys` added to it.
+std::string minimal_with_tiktok(const std::string& keys) {
+    std::string s = minimal;
+    const auto at = s.find("  \"tiktok\":");
+    s.erase(at, s.find('\n', at) - at);   // line 3 stays, empty
+    return minimal_with_text(s, R"("tiktok": { "app_key": "k", "app_secret_file": "secret", "shop_cipher": "c", )" + keys + " }");
+}
 
 // The first diagnostic whose message contains every one of `parts`, or nullptr.
 const orderflow::rules::diagnostic* diagnostic_containing(const orderflow::daemon::config_result& r,
@@ -469,6 +477,104 @@ TEST_CASE("admin.open_metrics is accepted only on a loopback address, and a name
     INFO(host << "\n" << all_messages(r));
     CHECK(r.ok() == ok);
     CHECK((diagnostic_containing(r, {"'admin.open_metrics'", "loopback"}) == nullptr) == ok);
+}
+
+TEST_CASE("A duration outside its key's bounds is refused naming the key, its line and the limit", "[config]") {
+    temp_folder t;
+    using row = std::tuple<std::string, std::string, std::string>;
+    auto [extra, key, what] = GENERATE(table<std::string, std::string, std::string>({
+        // 0 s: every API call times out, every webhook body that comes a moment late is dropped.
+        row{R"("timeout": "0s")", "tiktok.timeout", "must be at least \"1s\", found \"0s\""},
+        row{R"("webhook": { "read_timeout": "0s" })", "webhook.read_timeout", "must be at least \"1s\""},
+        row{R"("timeout": "6m")", "tiktok.timeout", "must be at most \"5m\""},
+        // Longer than steady_clock's nanoseconds can count: the timers would spin.
+        row{R"("poll": { "interval": "1000000d" })", "poll.interval", "must be at most \"1d\", found \"1000000d\""},
+        row{R"("retention": { "interval": "9999999999d" })", "retention.interval", "must be at most \"1d\""},
+        row{R"("tracking": { "scan_interval": "1000000d" })", "tracking.scan_interval", "must be at most \"1d\""},
+        row{R"("retention": { "audit": "3651d" })", "retention.audit", "must be at most \"3650d\""},
+        row{R"("poll": { "overlap": "8d" })", "poll.overlap", "must be at most \"7d\""},
+        row{R"("executor": { "send_retry_max": "2d" })", "executor.send_retry_max", "must be at most \"1d\""},
+        row{R"("executor": { "give_up_after": "31d" })", "executor.give_up_after", "must be at most \"30d\""},
+        row{R"("breaker": { "interval": "8d" })", "breaker.interval", "must be at most \"7d\""},
+        row{R"("notify": { "digest_interval": "25h" })", "notify.digest_interval", "must be at most \"1d\""},
+    }));
+    // A tiktok row is a key of that section.
+    auto file = t.write("c.json", key.rfind("tiktok.", 0) == 0 ? minimal_with_tiktok(extra) : minimal_with(extra));
+    auto r = load_config(file);
+    INFO(extra << "\n" << all_messages(r));
+    CHECK_FALSE(r.ok());
+    auto* d = diagnostic_containing(r, {"'" + key + "'", what});
+    REQUIRE(d);
+    CHECK(d->line == extra_line);
+    CHECK_THAT(d->to_string(), Catch::StartsWith(file.string() + ":6:"));
+}
+
+TEST_CASE("The longest and shortest durations a key allows are accepted", "[config]") {
+    temp_folder t;
+    auto r = load_config(t.write("c.json", minimal_with(
+        R"("webhook": { "read_timeout": "1s" }, "poll": { "interval": "1d", "overlap": "7d" }, "tracking": { "scan_interval": "24h" },)"
+        R"( "retention": { "personal_data": "3650d", "keys": "3650d", "reviews": "3650d", "audit": "3650d", "interval": "1d" },)"
+        R"( "executor": { "give_up_after": "30d", "send_retry_max": "1d", "event_retry_max": "1d" }, "breaker": { "interval": "7d" })")));
+    INFO(all_messages(r));
+    REQUIRE(r.ok());
+    CHECK(r.value->webhook.read_timeout == std::chrono::seconds(1));
+    CHECK(r.value->poll.interval == std::chrono::hours(24));
+    CHECK(r.value->retention.audit == std::chrono::hours(24 * 3650));
+    CHECK(r.value->executor.give_up_after == std::chrono::hours(24 * 30));
+}
+
+TEST_CASE("tiktok.api_base and auth_base must be http(s) URLs and plain http only to this machine", "[config]") {
+    temp_folder t;
+    auto [key, url, error] = GENERATE(table<std::string, std::string, std::string>({
+        {"api_base", "not a url", "is not an http(s) URL"},
+        {"api_base", "ftp://open-api.tiktokglobalshop.com", "is not an http(s) URL"},
+        {"auth_base", "https://", "is not an http(s) URL"},
+        {"api_base", "http://open-api.tiktokglobalshop.com", "is plain http to another machine (open-api.tiktokglobalshop.com)"},
+        {"auth_base", "http://192.0.2.10:8443", "is plain http to another machine (192.0.2.10)"},
+        {"auth_base", "http://127.0.0.1.example.com", "is plain http to another machine"},
+        {"api_base", "https://open-api.tiktokglobalshop.com", ""},
+        {"api_base", "http://127.0.0.1:18080/base", ""},
+        {"auth_base", "http://localhost:18081", ""},
+        {"auth_base", "http://[::1]:18081", ""},
+    }));
+    auto file = t.write("c.json", "{\n  \"storage\": { \"path\": \"p\", \"vault_key_file\": \"v\" }, \"rules\": { \"dir\": \"r\" },\n"
+                                  "  \"tiktok\": { \"app_key\": \"k\", \"app_secret_file\": \"s\", \"shop_cipher\": \"c\", \"" + key +
+                                  "\": \"" + url + "\" }\n}");
+    auto r = load_config(file);
+    INFO(key << " " << url << "\n" << all_messages(r));
+    if (error.empty()) {
+        REQUIRE(r.ok());
+        CHECK((key == "api_base" ? r.value->tiktok.api_base : r.value->tiktok.auth_base) == url);
+    } else {
+        CHECK_FALSE(r.ok());
+        auto* d = diagnostic_containing(r, {"'tiktok." + key + "'", error});
+        REQUIRE(d);
+        CHECK(d->line == 3);
+    }
+}
+
+TEST_CASE("admin.console_host takes a bare host name", "[config]") {
+    temp_folder t;
+    SECTION("a name") {
+        auto r = load_config(t.write("c.json", minimal_with(R"("admin": { "console_host": "console.shop.example" })")));
+        INFO(all_messages(r));
+        REQUIRE(r.ok());
+        CHECK(r.value->admin.console_host == "console.shop.example");
+    }
+    SECTION("unset: empty") {
+        auto r = load_config(t.write("c.json", minimal));
+        REQUIRE(r.ok());
+        CHECK(r.value->admin.console_host.empty());
+    }
+    SECTION("a URL or host:port is refused where it stands") {
+        const std::string value = GENERATE(as<std::string>{}, "https://console.shop.example", "console.shop.example:443", "console.shop.example/console", "");
+        auto r = load_config(t.write("c.json", minimal_with(R"("admin": { "console_host": ")" + value + R"(" })")));
+        INFO(value << "\n" << all_messages(r));
+        CHECK_FALSE(r.ok());
+        auto* d = diagnostic_containing(r, {"'admin.console_host'"});
+        REQUIRE(d);
+        CHECK(d->line == extra_line);
+    }
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

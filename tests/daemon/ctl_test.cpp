@@ -7,18 +7,38 @@
 // sees.
 #include "daemon/ctl.hpp"
 
+#include "daemon/tokens.hpp"
+#include "storage/database.hpp"
+#include "storage/store.hpp"
+#include "storage/vault.hpp"
+#include "tikapi/models.hpp"
+
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/file.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
 
@@ -299,13 +319,77 @@ TEST_CASE("check refuses every secret file orderflowd refuses, with the daemon's
     }
 }
 
+namespace {
+
+// The database orderflowd made at its first start.
+fs::path make_database(const installation& inst) {
+    const fs::path file = inst.dir.path() / "orderflow.db";
+    orderflow::storage::database::open(file);
+    return file;
+}
+
+// Stands in for orderflowd on its admin socket: answers every request with
+// exit 0 and keeps the requests, until it is destroyed.
+class fake_daemon {
+public:
+    explicit fake_daemon(const fs::path& socket) {
+        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(fd_ >= 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        REQUIRE(socket.native().size() < sizeof addr.sun_path);
+        std::strcpy(addr.sun_path, socket.c_str());
+        REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        REQUIRE(::listen(fd_, 8) == 0);
+        thread_ = std::thread([this] { serve(); });
+    }
+    ~fake_daemon() {
+        ::shutdown(fd_, SHUT_RDWR);   // accept() returns
+        thread_.join();
+        ::close(fd_);
+    }
+    fake_daemon(const fake_daemon&) = delete;
+    fake_daemon& operator=(const fake_daemon&) = delete;
+
+    std::vector<nlohmann::json> requests() {
+        std::lock_guard lock(mutex_);
+        return requests_;
+    }
+
+private:
+    void serve() {
+        for (;;) {
+            const int c = ::accept(fd_, nullptr, nullptr);
+            if (c < 0) return;
+            std::string line;
+            char ch = 0;
+            while (::read(c, &ch, 1) == 1 && ch != '\n') line += ch;
+            {
+                std::lock_guard lock(mutex_);
+                requests_.push_back(nlohmann::json::parse(line, nullptr, false));
+            }
+            const std::string reply = R"({"exit": 0, "stdout": "", "stderr": ""})";
+            [[maybe_unused]] const auto n = ::write(c, reply.data(), reply.size());
+            ::close(c);
+        }
+    }
+
+    int fd_ = -1;
+    std::thread thread_;
+    std::mutex mutex_;
+    std::vector<nlohmann::json> requests_;
+};
+
+}  // namespace
+
 TEST_CASE("status and review work from a shell without the secrets", "[ctl][secrets]") {
     installation inst;
+    make_database(inst);
     fs::remove_all(inst.dir.path() / "secrets");
 
     auto status = ctl("status --config " + inst.config.string());
     INFO(status.output);
-    CHECK(status.exit_code == 0);
+    CHECK(status.exit_code == 1);   // no daemon runs
     CHECK_THAT(status.output, Catch::Contains("auth:     not authorized"));
 
     // No daemon runs: review says so, not that a secret is missing.
@@ -330,6 +414,360 @@ TEST_CASE("An unknown flag, or one the command does not take, is an error naming
     INFO(r.output);
     CHECK(r.exit_code == 2);
     CHECK(r.output.find(says) != std::string::npos);
+}
+
+TEST_CASE("Commands that read or change what orderflowd stored refuse a missing database and create none", "[ctl]") {
+    installation inst;
+    const fs::path db = inst.dir.path() / "orderflow.db";
+    const std::string line = GENERATE(as<std::string>{}, "status", "activity", "audit", "account list", "account remove hanako",
+                                      "rules coverage", "replay --since 1h", "auth status", "auth disconnect", "order tag 1 vip",
+                                      "buyer export --buyer u1", "backup BACKUP");
+    CAPTURE(line);
+    const fs::path backup = inst.dir.path() / "backup.db";
+    std::string args = line;
+    if (auto at = args.find("BACKUP"); at != std::string::npos) args.replace(at, 6, backup.string());
+    auto r = ctl(args + " --config " + inst.config.string());
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("no database at " + db.string() + ": has orderflowd run here? is storage.path right?\n"));
+    CHECK_THAT(r.output, !Catch::Contains("backed up"));
+    CHECK_FALSE(fs::exists(db));
+    CHECK_FALSE(fs::exists(backup));
+}
+
+TEST_CASE("account add creates the database before the first start as the setup steps need", "[ctl]") {
+    installation inst;
+    auto r = shell("printf 'a long enough passphrase\\n' | " + (bin_dir() / "orderflowctl").string() + " account add hanako --role staff --config " +
+                   inst.config.string());
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains("added account hanako (staff)"));
+    CHECK(fs::exists(inst.dir.path() / "orderflow.db"));
+}
+
+TEST_CASE("status says whether orderflowd runs and exits 1 when it does not", "[ctl]") {
+    installation inst;
+    {
+        auto db = orderflow::storage::database::open(make_database(inst));
+        orderflow::storage::store store(db);
+        orderflow::storage::vault vault(db, orderflow::storage::read_vault_key(inst.secret("vault_key")));
+        orderflow::tikapi::token_set t;
+        t.access_token = orderflow::secret("access");
+        t.refresh_token = orderflow::secret("refresh");
+        t.access_expires_at = 4'000'000'000;
+        vault.put(orderflow::daemon::token_vault_name, orderflow::tikapi::serialize_tokens(t), 1'790'000'000);
+        store.put_state("auth", R"({"state": "authorized", "advice": "", "since": 1790000000})", 1'790'000'000);
+    }
+    SECTION("not running: it says so, and what the database says is the last known state") {
+        auto r = ctl("status --config " + inst.config.string());
+        INFO(r.output);
+        CHECK(r.exit_code == 1);
+        CHECK_THAT(r.output, Catch::StartsWith("daemon:   NOT RUNNING (systemctl status orderflow); what follows is the last known state"));
+        CHECK_THAT(r.output, Catch::Contains("auth:     tokens stored; last known: authorized\n"));
+        CHECK_THAT(r.output, Catch::Contains("sending:  nothing is sent while orderflowd does not run (last known: on)\n"));
+        CHECK_THAT(r.output, !Catch::Contains("daemon: authorized"));
+        CHECK_THAT(r.output, !Catch::Contains("sending:  on"));
+    }
+    SECTION("running: asked on its admin socket") {
+        fake_daemon daemon(inst.dir.path() / "admin.sock");
+        auto r = ctl("status --config " + inst.config.string());
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        CHECK_THAT(r.output, Catch::StartsWith("daemon:   running\n"));
+        CHECK_THAT(r.output, Catch::Contains("auth:     tokens stored; daemon: authorized\n"));
+        CHECK_THAT(r.output, Catch::Contains("sending:  on\n"));
+        CHECK_THAT(r.output, !Catch::Contains("last known"));
+        const auto asked = daemon.requests();
+        REQUIRE(asked.size() == 1);
+        CHECK(asked[0].at("argv") == nlohmann::json::array({"metrics"}));
+    }
+}
+
+TEST_CASE("review list asks the daemon for 200 items unless --limit is given and the help documents --limit", "[ctl]") {
+    installation inst;
+    fake_daemon daemon(inst.dir.path() / "admin.sock");
+    CHECK(ctl("review list --config " + inst.config.string()).exit_code == 0);
+    CHECK(ctl("review list --limit 30 --config " + inst.config.string()).exit_code == 0);
+    const auto asked = daemon.requests();
+    REQUIRE(asked.size() == 2);
+    CHECK(asked[0].at("limit") == 200);
+    CHECK(asked[1].at("limit") == 30);
+
+    auto help = ctl("--help");
+    CHECK_THAT(help.output, Catch::Contains("  review list [--all] [--limit N]\n"));
+    CHECK_THAT(help.output, Catch::Contains("exit 1 when orderflowd does not\n"));
+}
+
+TEST_CASE("status and auth status print times in the config's timezone and not the machine's", "[ctl]") {
+    installation inst;   // no timezone in the config: Asia/Tokyo
+    {
+        auto db = orderflow::storage::database::open(make_database(inst));
+        orderflow::storage::store(db).put_state("poll.orders", "1790000000", 1'790'000'000);
+        orderflow::storage::vault vault(db, orderflow::storage::read_vault_key(inst.secret("vault_key")));
+        orderflow::tikapi::token_set t;
+        t.access_token = orderflow::secret("access");
+        t.refresh_token = orderflow::secret("refresh");
+        t.access_expires_at = 4'000'000'000;   // 2096-10-02 07:06:40 UTC
+        vault.put(orderflow::daemon::token_vault_name, orderflow::tikapi::serialize_tokens(t), 1'790'000'000);
+    }
+    const std::string bin = (bin_dir() / "orderflowctl").string();
+    auto status = shell("TZ=UTC " + bin + " status --config " + inst.config.string());
+    INFO(status.output);
+    CHECK_THAT(status.output, Catch::Contains("poll:     next pass reads orders changed since 2026-"));
+    CHECK_THAT(status.output, Catch::Contains(" +0900\n"));
+    CHECK_THAT(status.output, !Catch::Contains("+0000"));
+    auto auth = shell("TZ=UTC " + bin + " auth status --config " + inst.config.string());
+    INFO(auth.output);
+    CHECK(auth.exit_code == 0);
+    CHECK_THAT(auth.output, Catch::Contains("access token:  valid until 2096-10-02 16:06:40 +0900\n"));
+}
+
+TEST_CASE("account add with nothing on stdin says no password was given", "[ctl]") {
+    installation inst;
+    auto r = ctl("account add hanako --role staff --config " + inst.config.string() + " < /dev/null");
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(r.output == "orderflowctl account add: no password given on stdin (it reads one line); nothing changed\n");
+    CHECK_FALSE(fs::exists(inst.dir.path() / "orderflow.db"));
+}
+
+TEST_CASE("keygen on a directory says it is a directory", "[ctl]") {
+    temp_dir dir;
+    auto r = ctl("keygen " + (dir.path() / "rules").string());
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    CHECK(r.output == "orderflowctl keygen: " + (dir.path() / "rules").string() + " is a directory; name the key file to create, e.g. " +
+                          (dir.path() / "rules" / "vault_key").string() + "\n");
+    CHECK(fs::is_empty(dir.path() / "rules"));
+}
+
+TEST_CASE("Someone who may not open the database is told to run as its owner or go through the daemon", "[ctl]") {
+    if (::geteuid() != 0) {
+        WARN("needs root: the database must belong to someone other than the user running orderflowctl");
+        return;
+    }
+    installation inst;
+    const fs::path db = make_database(inst);   // root's, mode 0600, as the daemon's is orderflow's
+    const std::string line = GENERATE(as<std::string>{}, "status", "activity");
+    CAPTURE(line);
+    auto r = shell("setpriv --reuid=65534 --regid=65534 --clear-groups " + (bin_dir() / "orderflowctl").string() + " " + line +
+                   " --config " + inst.config.string());
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("cannot open database " + db.string() + ": permission denied; it is root's, the user orderflowd runs as: "
+                                         "run this as that user (sudo -u root orderflowctl ...), or use orderflowctl review, which goes through the daemon\n"));
+    CHECK_THAT(r.output, !Catch::Contains("writable by the user orderflowd runs as"));
+}
+
+namespace {
+
+// Rewrites the installation's config with `change` applied.
+void change_config(const installation& inst, const std::function<void(nlohmann::json&)>& change) {
+    std::ifstream in(inst.config);
+    auto j = nlohmann::json::parse(in);
+    change(j);
+    std::ofstream(inst.config, std::ios::trunc) << j.dump(2);
+}
+
+// A TCP socket on a free loopback port, listening (the kernel completes
+// connections, nobody ever answers) or closed at once (connections are refused).
+struct loopback_port {
+    int fd = -1;
+    std::uint16_t port = 0;
+    explicit loopback_port(bool listening) {
+        fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(fd >= 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        socklen_t n = sizeof a;
+        REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) == 0);
+        port = ntohs(a.sin_port);
+        if (listening) REQUIRE(::listen(fd, 16) == 0);
+        else close();
+    }
+    ~loopback_port() { close(); }
+    void close() {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+    }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
+};
+
+// Answers one request on `listener` with `response`, on its own thread.
+std::thread answer_once(const loopback_port& listener, std::string response) {
+    // A client that never comes must not hang the test: accept gives up after 30 s.
+    const timeval limit{30, 0};
+    REQUIRE(::setsockopt(listener.fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) == 0);
+    return std::thread([fd = listener.fd, response = std::move(response)] {
+        const int c = ::accept(fd, nullptr, nullptr);
+        if (c < 0) return;
+        std::string request;
+        char buf[4096];
+        while (request.find("\r\n\r\n") == std::string::npos) {
+            const ssize_t n = ::read(c, buf, sizeof buf);
+            if (n <= 0) break;
+            request.append(buf, static_cast<std::size_t>(n));
+        }
+        [[maybe_unused]] const ssize_t written = ::write(c, response.data(), response.size());
+        ::close(c);
+    });
+}
+
+}  // namespace
+
+TEST_CASE("check refuses a TikTok base URL or CA file that orderflowd would refuse at start", "[ctl]") {
+    installation inst;
+    const auto [what, key, says] = GENERATE(table<std::string, std::string, std::string>({
+        {"not a url", "/tiktok/api_base", "'tiktok.api_base': \"not a url\" is not an http(s) URL"},
+        {"http://open-api.tiktokglobalshop.com", "/tiktok/api_base", "'tiktok.api_base': \"http://open-api.tiktokglobalshop.com\" is plain http to another machine"},
+        {"http://auth.tiktok-shops.com", "/tiktok/auth_base", "'tiktok.auth_base': \"http://auth.tiktok-shops.com\" is plain http to another machine"},
+        {"/nonexistent/ca.pem", "/tiktok/ca_file", "error: tiktok.ca_file: cannot load the CA certificates from /nonexistent/ca.pem"},
+    }));
+    CAPTURE(what);
+    change_config(inst, [&](nlohmann::json& j) { j[nlohmann::json::json_pointer(key)] = what; });
+    auto r = ctl("check --config " + inst.config.string());
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains(says));
+    CHECK_THAT(r.output, !Catch::Contains("ok: "));
+    // orderflowd refuses the same file: a URL as a config it refuses (78, not
+    // restarted), the CA file when it loads it, as a start-up failure (1).
+    auto daemon = shell("timeout 20 " + (bin_dir() / "orderflowd").string() + " --config " + inst.config.string());
+    CHECK(daemon.exit_code == (key == "/tiktok/ca_file" ? 1 : 78));
+}
+
+TEST_CASE("check warns that an admin.listen off loopback carries console passwords in clear, and still passes", "[ctl]") {
+    installation inst;
+    SECTION("0.0.0.0") {
+        change_config(inst, [](nlohmann::json& j) { j["admin"]["listen"] = "0.0.0.0:8081"; });
+        auto r = ctl("check --config " + inst.config.string());
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        CHECK_THAT(r.output, Catch::Contains(inst.config.string() + ": warning: admin.listen: 0.0.0.0:8081 is not a loopback address"));
+        CHECK_THAT(r.output, Catch::Contains("console passwords, session cookies"));
+        CHECK_THAT(r.output, Catch::Contains("HTTPS reverse proxy"));
+        CHECK_THAT(r.output, Catch::Contains("ok: " + inst.config.string()) && Catch::Contains("1 warning(s)"));
+    }
+    SECTION("loopback: nothing to say") {
+        auto r = ctl("check --config " + inst.config.string());
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        CHECK_THAT(r.output, !Catch::Contains("admin.listen"));
+    }
+}
+
+TEST_CASE("check warns when tracking.feed_dir does not exist and cannot be created", "[ctl]") {
+    installation inst;
+    inst.dir.write("blocked", "a file where the drop folder's parent should be\n");
+    SECTION("its parent is a file") {
+        change_config(inst, [](nlohmann::json& j) { j["tracking"] = {{"feed_dir", "blocked/feed"}}; });
+        auto r = ctl("check --config " + inst.config.string());
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        const std::string feed = (inst.dir.path() / "blocked" / "feed").string();
+        CHECK_THAT(r.output, Catch::Contains(": warning: tracking.feed_dir: " + feed + " does not exist and cannot be created"));
+        CHECK_THAT(r.output, Catch::Contains("mkdir -p " + feed));
+    }
+    SECTION("a file, not a folder") {
+        change_config(inst, [](nlohmann::json& j) { j["tracking"] = {{"feed_dir", "blocked"}}; });
+        auto r = ctl("check --config " + inst.config.string());
+        INFO(r.output);
+        CHECK_THAT(r.output, Catch::Contains("warning: tracking.feed_dir: " + (inst.dir.path() / "blocked").string() + " exists and is not a folder"));
+    }
+    SECTION("missing but creatable, as orderflowd creates it: nothing to say") {
+        change_config(inst, [](nlohmann::json& j) { j["tracking"] = {{"feed_dir", "feed/incoming"}}; });
+        auto r = ctl("check --config " + inst.config.string());
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        CHECK_THAT(r.output, !Catch::Contains("tracking.feed_dir"));
+        CHECK_FALSE(fs::exists(inst.dir.path() / "feed"));   // check changes nothing
+    }
+}
+
+TEST_CASE("orderflowd --config without a path says that the option needs one", "[ctl]") {
+    const std::string line = GENERATE(as<std::string>{}, " --config", " --config=");
+    auto r = shell((bin_dir() / "orderflowd").string() + line);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Contains("--config needs the path of the config file"));
+    CHECK_THAT(r.output, !Catch::Contains("unknown argument"));
+}
+
+TEST_CASE("auth exchange tells an unreachable or silent auth host from a spent code", "[ctl]") {
+    installation inst;
+    SECTION("nobody answers within tiktok.timeout") {
+        loopback_port silent(true);
+        change_config(inst, [&](nlohmann::json& j) {
+            j["tiktok"]["auth_base"] = silent.url();
+            j["tiktok"]["timeout"] = "1s";
+        });
+        auto r = ctl("auth exchange some-code --config " + inst.config.string());
+        INFO(r.output);
+        CHECK(r.exit_code == 1);
+        CHECK_THAT(r.output, Catch::Contains("token exchange failed: timed out"));
+        CHECK_THAT(r.output, Catch::Contains("did not answer within tiktok.timeout (1 s)"));
+        CHECK_THAT(r.output, !Catch::Contains("works once"));
+    }
+    SECTION("the connection is refused") {
+        loopback_port closed(false);
+        change_config(inst, [&](nlohmann::json& j) { j["tiktok"]["auth_base"] = closed.url(); });
+        auto r = ctl("auth exchange some-code --config " + inst.config.string());
+        INFO(r.output);
+        CHECK(r.exit_code == 1);
+        CHECK_THAT(r.output, Catch::Contains("could not be reached"));
+        CHECK_THAT(r.output, !Catch::Contains("works once"));
+    }
+    SECTION("TikTok refuses the code") {
+        loopback_port auth(true);
+        const std::string body = R"({"code":36004005,"message":"invalid auth code","request_id":"r-1","data":{}})";
+        auto server = answer_once(auth, "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " +
+                                             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+        change_config(inst, [&](nlohmann::json& j) { j["tiktok"]["auth_base"] = auth.url(); });
+        auto r = ctl("auth exchange some-code --config " + inst.config.string());
+        server.join();
+        INFO(r.output);
+        CHECK(r.exit_code == 1);
+        CHECK_THAT(r.output, Catch::Contains("TikTok error 36004005"));
+        CHECK_THAT(r.output, Catch::Contains("An authorization code works once and for 30 minutes"));
+    }
+}
+
+TEST_CASE("A second orderflowd on the same database is refused before it writes anything, naming the first's pid", "[ctl][startup]") {
+    installation inst;
+    // The first orderflowd: this process holds the lock beside the database.
+    const fs::path lock = inst.dir.path() / "orderflow.db.lock";
+    const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    REQUIRE(fd >= 0);
+    REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    REQUIRE(::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size()));
+
+    const std::string error = daemon_startup_error(inst.config, (inst.dir.path() / "secrets").string());
+    CHECK_THAT(error, Catch::Contains("another orderflowd (pid " + std::to_string(::getpid()) + ") runs on the database") &&
+                          Catch::Contains("stop it first"));
+    CHECK_FALSE(fs::exists(inst.dir.path() / "orderflow.db"));   // nothing opened, nothing written
+    ::close(fd);
+}
+
+TEST_CASE("orderflowd names webhook.listen or admin.listen when its address is in use", "[ctl][startup]") {
+    installation inst;
+    loopback_port taken(true);
+    const std::string key = GENERATE(as<std::string>{}, "webhook", "admin");
+    change_config(inst, [&](nlohmann::json& j) { j[key]["listen"] = "127.0.0.1:" + std::to_string(taken.port); });
+    const std::string error = daemon_startup_error(inst.config, (inst.dir.path() / "secrets").string());
+    CHECK_THAT(error, Catch::StartsWith(key + ".listen: cannot listen on 127.0.0.1:" + std::to_string(taken.port)) &&
+                          Catch::Contains("choose another port in " + key + ".listen"));
+}
+
+TEST_CASE("orderflowd exits 78 for a config it refuses, so the unit does not restart it", "[ctl][startup]") {
+    installation inst;
+    change_config(inst, [](nlohmann::json& j) { j["poll"]["interval"] = "1000000d"; });
+    auto r = shell((bin_dir() / "orderflowd").string() + " --config " + inst.config.string(), (inst.dir.path() / "secrets").string());
+    INFO(r.output);
+    CHECK(r.exit_code == 78);
+    CHECK_THAT(r.output, Catch::Contains("config_invalid") && Catch::Contains("poll.interval"));
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

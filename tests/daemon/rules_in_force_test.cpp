@@ -122,7 +122,7 @@ TEST_CASE("A valid reload swaps the rules and applies the reloadable settings at
     next["guards"]["quiet_hours"] = {{"from", "21:00"}, {"to", "09:00"}};
     next["timezone"] = "Europe/Berlin";
     next["notify"] = {{"channels", {{"staff", {{"type", "slack"}, {"url", "http://127.0.0.1:9/hook"}, {"min_severity", "critical"}}}}}};
-    next["admin"] = {{"operators", {"alice", "@shop-ops"}}};
+    next["admin"] = {{"operators", {"alice", "@shop-ops"}}, {"console_host", "console.shop.example"}};
     next["customer_service"] = {{"daily_quota", 500}, {"reply_reserve", 50}};
     rig.write_config(next);
 
@@ -144,6 +144,8 @@ TEST_CASE("A valid reload swaps the rules and applies the reloadable settings at
     CHECK(cfg.channels[0].min_severity == "critical");
     // Who may run operator commands: a revoked operator is refused at once.
     CHECK(cfg.admin.operators == std::vector<std::string>{"alice", "@shop-ops"});
+    // The console's name behind its proxy: read per request, so at once too.
+    CHECK(cfg.admin.console_host == "console.shop.example");
     CHECK(cfg.customer_service.daily_quota == 500);
     CHECK(cfg.customer_service.reply_reserve == 50);
 }

@@ -48,6 +48,7 @@ const char* unknown_action =
 
 struct offline_stack : stack {
     offline_stack() {
+        sandbox_port = 9;   // no sandbox: a base URL check accepts (port 0 is not one), where nobody answers
         write_file(dir / "app_secret", app_secret, 0600);
         write_config();
         auto r = run({(bin_dir() / "orderflowctl").string(), "keygen", (dir / "vault.key").string()});

@@ -2,13 +2,18 @@
 // listener (bearer token) and the CSV drop folder become tracking.received
 // events; update_tracking ships the package at the sandbox with the mapped
 // shipping provider, corrects a shipped one, waits out ON_HOLD and skips a
-// cancelled order. Real binaries; the sandbox's call log and the database judge.
+// cancelled order; a drop folder that cannot be created is logged once and
+// fails /readyz until it can be. Real binaries; the sandbox's call log and
+// the database judge.
 #include "tests/integration/harness.hpp"
 
 #include "storage/database.hpp"
 #include "storage/store.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <functional>
 
 namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
 
@@ -28,12 +33,15 @@ struct feed_stack {
     stack s;
     std::uint16_t admin_port = 0;
 
-    feed_stack() {
+    // feed_dir: the drop folder, relative to the stack's folder; before_start
+    // gets that folder before the daemon starts.
+    explicit feed_stack(const std::string& feed_dir = "feed", const std::function<void(const std::filesystem::path&)>& before_start = nullptr) {
         s.write_rules("10-tracking.json", tracking_rules);
         write_file(s.dir / "admin.token", admin_token, 0600);
         s.extra_config = {{"admin", {{"listen", "127.0.0.1:0"}, {"token_file", "admin.token"}}},
-                          {"tracking", {{"feed_dir", "feed"}, {"scan_interval", "1s"}, {"carriers", {{"ヤマト運輸", "Yamato Transport"}}}}},
+                          {"tracking", {{"feed_dir", feed_dir}, {"scan_interval", "1s"}, {"carriers", {{"ヤマト運輸", "Yamato Transport"}}}}},
                           {"poll", {{"enabled", false}}}};
+        if (before_start) before_start(s.dir.path());
         s.start_all();
         admin_port = wait_for_log(s.daemon.log(), "admin_http_listening").at("port").get<std::uint16_t>();
     }
@@ -208,6 +216,28 @@ TEST_CASE("A CSV with one bad row ships every other row and names the bad line",
     auto second = wait_for_log(f.s.daemon.log(), "tracking_file_processed", std::chrono::seconds(30), 2);
     CHECK(second.at("new_events") == 0);
     CHECK(f.calls("/ship").size() == 4);
+}
+
+TEST_CASE("A drop folder that cannot be created is logged once and fails /readyz until it can be", "[integration][tracking]") {
+    // A file where the folder's parent should be: not even root can create it.
+    feed_stack f("blocked/feed", [](const std::filesystem::path& dir) { write_file(dir / "blocked", "not a folder\n"); });
+    const auto feed = f.s.dir / "blocked" / "feed";
+    auto unavailable = wait_for_log(f.s.daemon.log(), "tracking_feed_unavailable");
+    CHECK(unavailable.at("dir") == feed.string());
+    CHECK(unavailable.at("advice").get<std::string>().find("mkdir -p " + feed.string()) != std::string::npos);
+    const std::vector<std::pair<std::string, std::string>> bearer = {{"Authorization", std::string("Bearer ") + admin_token}};
+    auto ready = http(f.admin_port, "GET", "/readyz", "", bearer);
+    INFO(ready.body);
+    CHECK(ready.status == 503);
+    CHECK(ready.body.find("FAIL tracking_feed: " + feed.string() + " does not exist and cannot be created") != std::string::npos);
+
+    // The operator makes room: the next scan creates the folder and reads what is dropped there.
+    std::filesystem::remove(f.s.dir / "blocked");
+    wait_for_log(f.s.daemon.log(), "tracking_feed_available", std::chrono::seconds(10));
+    CHECK(std::filesystem::is_directory(feed));
+    REQUIRE(eventually([&] { return http(f.admin_port, "GET", "/readyz", "", bearer).status == 200; }));
+    // Scans went on every second meanwhile: still the one line.
+    CHECK(log_lines(f.s.daemon.log(), "tracking_feed_unavailable").size() == 1);
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

@@ -344,6 +344,27 @@ TEST_CASE("Opening a database where it cannot be created gives a clear storage_e
     }
 }
 
+TEST_CASE("open_existing refuses a missing database and creates nothing but opens one that exists", "[database]") {
+    temp_dir dir;
+    const auto file = dir / "orderflow.db";
+    for (const auto& missing : {file, dir / "missing" / "orderflow.db"}) {
+        CAPTURE(missing);
+        std::string message;
+        try {
+            database::open_existing(missing);
+        } catch (const storage_error& e) {
+            message = e.what();
+            CHECK((e.code() & 0xff) == SQLITE_CANTOPEN);
+        }
+        CHECK(message == "no database at " + missing.string() + ": has orderflowd run here? is storage.path right?");
+    }
+    CHECK(std::filesystem::is_empty(dir.path()));
+
+    database::open(file).exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7)");
+    auto db = database::open_existing(file);
+    CHECK(count_rows(db, "t") == 1);
+}
+
 TEST_CASE("hash_key is lowercase hex SHA-256", "[database]") {
     using orderflow::storage::hash_key;
     CHECK(hash_key("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
@@ -383,6 +404,22 @@ TEST_CASE("file_intact says whether the path still names the file that was opene
     SECTION("replaced by another file") {
         std::filesystem::remove(path);
         std::ofstream(path) << "x";
+        CHECK_FALSE(db.file_intact());
+    }
+    SECTION("moved away, another program opens a new file at the path, moved back: its write-ahead log is gone") {
+        db.exec("CREATE TABLE t (x)");
+        std::filesystem::rename(path, dir.path() / "aside.db");
+        // Another program (the sqlite3 shell, an old orderflowctl) opens the
+        // path: a new file, which takes the -wal left there as its own and,
+        // as its last connection, deletes it on close.
+        sqlite3* stray = nullptr;
+        REQUIRE(sqlite3_open_v2(path.c_str(), &stray, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) == SQLITE_OK);
+        sqlite3_exec(stray, "PRAGMA journal_mode = WAL", nullptr, nullptr, nullptr);
+        sqlite3_exec(stray, "SELECT count(*) FROM sqlite_schema", nullptr, nullptr, nullptr);
+        sqlite3_close(stray);
+        REQUIRE_FALSE(std::filesystem::exists(dir.path() / "orders.db-wal"));
+        std::filesystem::remove(path);
+        std::filesystem::rename(dir.path() / "aside.db", path);
         CHECK_FALSE(db.file_intact());
     }
 }

@@ -255,8 +255,41 @@ TEST_CASE("The console refuses line breaks in where to go back to, and Host name
     CHECK(rig.send("POST", "/console/login", "name=hanako&password=x", {{"Host", "rebind.evil.example"}}).status == 421);
     CHECK(rig.send("GET", "/console/login", "", {{"Host", "localhost:8081"}}).status == 200);
     CHECK(rig.send("GET", "/console/login", "", {{"Host", "[::1]:8081"}}).status == 200);
-    // Behind an HTTPS proxy the proxy's name is the console's.
-    CHECK(rig.send("GET", "/console/login", "", {{"Host", "console.shop.example"}, {"X-Forwarded-Proto", "https"}}).status == 200);
+}
+
+TEST_CASE("Behind an HTTPS proxy the console answers only to the name in admin.console_host", "[console]") {
+    // Script on a rebound page can set X-Forwarded-Proto itself: the header alone lets no name in.
+    const tikapi::http_header proxied{"X-Forwarded-Proto", "https"};
+    SECTION("without admin.console_host only addresses and localhost pass, with the header or without") {
+        runtime_env env;
+        console_rig rig(env);
+        CHECK(rig.send("GET", "/console/login", "", {{"Host", "rebind.evil.example"}, proxied}).status == 421);
+        CHECK(rig.send("POST", "/console/login", "name=hanako&password=x", {{"Host", "rebind.evil.example:8080"}, proxied}).status == 421);
+        CHECK(rig.send("GET", "/console/login", "", {{"Host", "console.shop.example"}, proxied}).status == 421);
+        CHECK(rig.send("GET", "/console/login", "", {{"Host", "127.0.0.1:8081"}, proxied}).status == 200);
+        CHECK(rig.send("GET", "/console/login", "", {{"Host", "localhost"}, proxied}).status == 200);
+    }
+    SECTION("with admin.console_host, that name through the proxy and nothing else") {
+        runtime_env env([](config& c) { c.admin.console_host = "console.shop.example"; });
+        console_rig rig(env);
+        CHECK(rig.send("GET", "/console/login", "", {{"Host", "console.shop.example"}, proxied}).status == 200);
+        CHECK(rig.send("GET", "/console/login", "", {{"Host", "Console.Shop.Example:443"}, proxied}).status == 200);
+        CHECK(rig.send("GET", "/console/login", "", {{"Host", "rebind.evil.example"}, proxied}).status == 421);
+        CHECK(rig.send("GET", "/console/login", "", {{"Host", "console.shop.example.evil.example"}, proxied}).status == 421);
+        CHECK(rig.send("GET", "/console/login", "", {{"Host", "shop.example"}, proxied}).status == 421);
+        // Not through the proxy: the name is not the console's.
+        CHECK(rig.send("GET", "/console/login", "", {{"Host", "console.shop.example"}}).status == 421);
+        auto login = rig.send("POST", "/console/login", std::string("name=hanako&password=") + tikapi::percent_encode(staff_password),
+                              {{"Host", "console.shop.example"}, proxied});
+        CHECK(login.status == 303);
+        CHECK_THAT(std::string(login.header("set-cookie")), Catch::Contains("; Secure"));
+    }
+    SECTION("with another name in admin.console_host a foreign Host is still refused") {
+        runtime_env env([](config& c) { c.admin.console_host = "staff.shop.example"; });
+        console_rig rig(env);
+        CHECK(rig.send("GET", "/console/login", "", {{"Host", "console.shop.example"}, proxied}).status == 421);
+        CHECK(rig.send("GET", "/console/login", "", {{"Host", "staff.shop.example"}, proxied}).status == 200);
+    }
 }
 
 TEST_CASE("The status page shows the customer-service calls of the day and says when only replies go out", "[console]") {

@@ -64,10 +64,11 @@ void settle(const fs::path& file) { fs::last_write_time(file, fs::file_time_type
 
 bool present(const fs::path& p) { return fs::exists(fs::symlink_status(p)); }
 
-// The feed and what it needs, on runtime_env, with an admin listener and a drop folder.
+// The feed and what it needs, on runtime_env, with an admin listener and a
+// drop folder (`sub` in the environment's folder).
 struct feed_env {
     runtime_env env;
-    fs::path drop = env.dir / "drop";
+    fs::path drop;
     std::unique_ptr<rules_in_force> in_force;
     storage_watch watch{env.ctx, *env.desk, env.sup, {}};
     inbox_writer writer{env.ctx, watch};
@@ -79,7 +80,7 @@ struct feed_env {
     std::unique_ptr<console> ui;
     std::unique_ptr<http_admin> admin;
 
-    feed_env() {
+    explicit feed_env(const std::string& sub = "drop") : drop(env.dir / sub) {
         write_file(env.dir / "admin.token", std::string(admin_token) + "\n");
         ::chmod((env.dir / "admin.token").c_str(), 0600);
         fs::create_directories(drop);
@@ -455,6 +456,49 @@ TEST_CASE("A large CSV file is committed 500 rows at a time with the event loop 
     CHECK(seen.count(500) == 1);
     CHECK(seen.count(1000) == 1);
     for (auto n : seen) CHECK((n == 0 || n == 500 || n == 1000 || n == rows));
+}
+
+TEST_CASE("A drop folder that cannot be created is logged once and reported until it can, then created", "[tracking_feed]") {
+    feed_env f("blocked/drop");
+    // A file where the folder's parent should be: not even root can create it.
+    fs::remove_all(f.env.dir / "blocked");
+    write_file(f.env.dir / "blocked", "not a folder\n");
+
+    log_capture capture;
+    f.scan();
+    f.scan();
+    f.scan();
+    const std::string while_blocked = capture.finish();
+    const auto unavailable = log_lines(while_blocked, "tracking_feed_unavailable");
+    REQUIRE(unavailable.size() == 1);   // once, not at every scan
+    CHECK(unavailable[0]["level"] == "error");
+    CHECK(unavailable[0]["dir"] == f.drop.string());
+    CHECK_THAT(unavailable[0]["error"].get<std::string>(), Catch::Contains("cannot be created") && Catch::Contains("Not a directory"));
+    CHECK_THAT(unavailable[0]["advice"].get<std::string>(), Catch::Contains("mkdir -p " + f.drop.string()));
+    CHECK_THAT(f.feed->unavailable(), Catch::Contains(f.drop.string()) && Catch::Contains("cannot be created"));
+
+    // The operator makes room: the next scan creates the folder, says so once, and reads what comes.
+    fs::remove(f.env.dir / "blocked");
+    log_capture again;
+    f.scan();
+    f.scan();
+    const std::string after = again.finish();
+    CHECK(log_lines(after, "tracking_feed_available").size() == 1);
+    CHECK(log_lines(after, "tracking_feed_unavailable").empty());
+    CHECK(fs::is_directory(f.drop));
+    CHECK(f.feed->unavailable().empty());
+}
+
+TEST_CASE("A drop folder path that is a file is reported as not a folder", "[tracking_feed]") {
+    feed_env f;
+    fs::remove_all(f.drop);
+    write_file(f.drop, "order_id,carrier,tracking_number\n");
+    log_capture capture;
+    f.scan();
+    const auto lines = log_lines(capture.finish(), "tracking_feed_unavailable");
+    REQUIRE(lines.size() == 1);
+    CHECK_THAT(lines[0]["error"].get<std::string>(), Catch::Contains("is not a folder"));
+    CHECK_FALSE(f.feed->unavailable().empty());
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
