@@ -623,6 +623,9 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
         ctx_.store.set_event_context(e.id, context_json(ctx).dump(-1, ' ', false, json::error_handler_t::replace));
         std::string note = result.matched_rules.empty() ? "no rule matched" : "matched:";
         for (const auto& id : result.matched_rules) note += " " + id;
+        // A shadow rule's stop is not applied; live, it would hold back the
+        // rules after it, which the activity view says.
+        for (const auto& id : result.shadow_stops) note += "; shadow " + id + " would stop the rules after it once live";
         if (buyer_message) {
             links_.remember(link);
             if (!order_id.empty()) ctx_.store.link_event_order(e.id, order_id);

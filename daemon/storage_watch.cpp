@@ -21,8 +21,9 @@ bool storage_watch::lost() {
         return false;
     }
     const std::string advice =
-        "webhooks get 503 and nothing is sent until it is back. If it was moved, move it back, and run no orderflowctl "
-        "command meanwhile (one would make a new file there and delete this one's write-ahead log); if orderflowd still "
+        "webhooks get 503 and nothing is sent until it is back. If it was moved, move it back, and run no other program on "
+        "the path meanwhile (orderflowctl auth exchange or account add, sqlite3: one would make a new file there and delete "
+        "this one's write-ahead log); if orderflowd still "
         "says so once it is back, restart it (systemctl restart orderflow: a clean stop saves what it wrote). To restore "
         "a backup, stop orderflowd first (docs/operations.md, Restoring)";
     log::error("database_file_missing", {{"database", path}, {"advice", advice}});

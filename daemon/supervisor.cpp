@@ -35,6 +35,7 @@ struct supervisor::impl {
         int crashes_in_a_row = 0;
         steady::time_point completed;
         bool beaten = false;           // this start of the loop has beaten
+        bool backing_off = false;      // crashed, waiting to start again
     };
     std::map<std::string, watched, std::less<>> loops;
     std::set<asio::steady_timer*> sleeping;   // backoff and watchdog waits, cancelled by stop()
@@ -94,7 +95,9 @@ void supervisor::run(std::string name, std::function<asio::awaitable<void>()> lo
             // loop that beats at the top of every pass and then throws makes
             // no progress, and after wedged_after unhealthy() says so (the
             // backoff, at most 60 s, would otherwise keep its beats fresh).
+            w.backing_off = true;
             co_await s->sleep(backoff);
+            s->loops[name].backing_off = false;
             backoff = std::min<steady::duration>(backoff * 2, s->opts.max_backoff);
             if (!s->stopping) log::info("loop_restarted", {{"loop", name}});
         }
@@ -127,7 +130,12 @@ std::vector<std::string> supervisor::unhealthy() const {
     const auto& o = impl_->opts;
     const auto t = impl_->now();
     for (const auto& [name, w] : impl_->loops) {
-        const bool failing = w.crashes_in_a_row >= o.failing_after_crashes && t - w.completed > o.wedged_after;
+        // Judged only while it waits to start again: a loop that crashes at
+        // every pass spends nearly all its time there (its backoff grows to
+        // a minute), while one that recovered is running, and may go a whole
+        // poll interval (up to a day) before its next beat completes a pass.
+        const bool failing =
+            w.backing_off && w.crashes_in_a_row >= o.failing_after_crashes && t - w.completed > o.wedged_after;
         if (t > w.deadline || failing) out.push_back(name);
     }
     return out;

@@ -7,8 +7,8 @@
 // calling beat() on every pass and before it waits, saying how long it may
 // now stay quiet. watchdog() sends WATCHDOG=1 only while every loop is
 // healthy; a loop that is dead, wedged (stuck in one pass longer than
-// `wedged_after`) or failing (it crashes again and again and has completed
-// no pass for `wedged_after`) stops the pings, and systemd restarts the
+// `wedged_after`) or failing (it crashes again and again, has completed no
+// pass for `wedged_after`, and is waiting to start again) stops the pings, and systemd restarts the
 // daemon instead of trusting a husk (docs/architecture.md, "Supervision").
 //
 // A pass is complete when the loop beats with a wait (quiet > 0) after an

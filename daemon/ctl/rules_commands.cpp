@@ -191,7 +191,8 @@ int cmd_rules_explain(const args& a) {
                 break;
             case rules::rule_verdict::matched:
                 ++matched;
-                std::cout << "MATCHED" << (t.shadow ? " (shadow: would be recorded, not sent)" : "") << "\n";
+                std::cout << "MATCHED" << (t.shadow ? " (shadow: would be recorded, not sent)" : "")
+                          << (t.would_stop ? " (its stop applies once it is live: the rules after it would not run)" : "") << "\n";
                 for (const auto& p : t.actions) {
                     ++actions;
                     std::cout << "  " << p.kind;

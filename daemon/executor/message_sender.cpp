@@ -100,13 +100,14 @@ asio::awaitable<std::optional<std::string>> message_sender::open_conversation(co
         co_return std::nullopt;
     }
     std::string conversation = r.value();
-    // Crash-safe is enough: a cache, and Create Conversation answers the
-    // same conversation again if a power loss takes it back.
+    // Durable before a message goes into it: the reconciler looks for an
+    // interrupted send in the buyer's cached conversation, and after a
+    // reopen that is not the one the message was first sent to.
     ctx_.db.transaction([&] {
         ctx_.store.put_conversation(buyer, conversation, ctx_.clock());
         ctx_.store.audit(ctx_.clock(), "orderflowd", "create_conversation", a.order_id,
                          {{"action_id", a.id}, {"conversation_id", conversation}});
-    }, storage::database::durability::process_crash);
+    });
     co_return conversation;
 }
 
@@ -179,8 +180,21 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         log::info("conversation_reopening", {{"action_id", a.id}, {"order_id", a.order_id}, {"error", r.error().describe()}});
         auto reopened = co_await open_conversation(a, buyer, token);
         if (!reopened) co_return;
+        // A reply is reconciled against the conversation its event named:
+        // it goes only into that one (TikTok reopens it under the same id).
+        if (!known_conversation.empty() && *reopened != known_conversation) {
+            out_.fail(a, "the buyer's conversation " + known_conversation + " is gone (" + r.error().describe() + "); TikTok opened " +
+                             *reopened + " instead, so the reply was not sent: answer the buyer in Seller Center");
+            co_return;
+        }
         conversation = std::move(reopened);
         r = co_await api_.send_text_message(*conversation, text, *token);
+        if (!r && r.error().token_expired()) {
+            // Refused: nothing was sent. The message waits for a fresh token.
+            co_await tokens_.refresh_after_rejection();
+            out_.defer(a, token_refused_why(r.error()));
+            co_return;
+        }
     }
     if (r) {
         json result{{"message_id", r.value()}, {"conversation_id", *conversation}};

@@ -220,4 +220,27 @@ TEST_CASE("A loop that crashed once and then waits for work for a long time stay
     io.run_for(20ms);
 }
 
+TEST_CASE("A loop that crashed three times in a row and then runs with a long wait stays healthy", "[supervisor]") {
+    asio::io_context io;
+    manual_clock clock;
+    supervisor sup(io.get_executor(), fast(), clock.fn());
+    int starts = 0;
+    // As the poller with a poll.interval of a day: one beat a pass, so the
+    // start that recovered completes its first pass only a day later.
+    sup.run("poller", [&]() -> asio::awaitable<void> {
+        for (;;) {
+            sup.beat("poller", std::chrono::hours(24));
+            if (++starts <= 3) throw std::runtime_error("database is locked");
+            co_await pause(1h);
+        }
+    });
+    io.run_for(50ms);
+    REQUIRE(sup.crashes("poller") == 3);
+    clock.t += std::chrono::hours(2);
+    io.run_for(10ms);
+    CHECK(sup.unhealthy().empty());
+    sup.stop();
+    io.run_for(20ms);
+}
+
 }  // namespace ORDERFLOW_TEST_FILE
