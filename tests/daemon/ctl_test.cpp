@@ -29,6 +29,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -768,6 +770,55 @@ TEST_CASE("orderflowd exits 78 for a config it refuses, so the unit does not res
     INFO(r.output);
     CHECK(r.exit_code == 78);
     CHECK_THAT(r.output, Catch::Contains("config_invalid") && Catch::Contains("poll.interval"));
+}
+
+TEST_CASE("A SIGHUP while orderflowd starts is not the end of it", "[ctl][startup]") {
+    installation inst;
+    const std::string log = (inst.dir.path() / "orderflowd.log").string();
+    const std::string daemon = (bin_dir() / "orderflowd").string();
+    const std::string config = inst.config.string();
+    const std::string credentials = "CREDENTIALS_DIRECTORY=" + (inst.dir.path() / "secrets").string();
+    // From 50 ms on: a program's first milliseconds belong to the dynamic
+    // loader, before main, where no program catches a signal (systemd sends
+    // none then: a reload waits for READY=1).
+    const int after_ms = GENERATE(50, 200);
+    CAPTURE(after_ms);
+    // The signal goes to orderflowd, counted from its exec: the pipe's end
+    // in the child closes on exec (O_CLOEXEC), which ends the parent's read.
+    int exec_done[2];
+    REQUIRE(::pipe2(exec_done, O_CLOEXEC) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(exec_done[0]);
+        const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (out < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) ::_exit(127);
+        ::putenv(const_cast<char*>(credentials.c_str()));
+        ::execl(daemon.c_str(), daemon.c_str(), "--config", config.c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ::close(exec_done[1]);
+    char byte = 0;
+    while (::read(exec_done[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    ::close(exec_done[0]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
+    ::kill(pid, SIGHUP);
+    // Still there a second later: it started (and reloads, or had already).
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    int status = 0;
+    const pid_t ended_early = ::waitpid(pid, &status, WNOHANG);
+    if (ended_early == 0) {
+        ::kill(pid, SIGTERM);
+        REQUIRE(::waitpid(pid, &status, 0) == pid);
+    }
+    std::ifstream in(log);
+    const std::string lines((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    INFO(lines);
+    CHECK(ended_early == 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK_THAT(lines, Catch::Contains("\"event\":\"daemon_stopped\""));
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
