@@ -420,11 +420,9 @@ std::uint16_t service::webhook_port() const { return impl_->webhooks.port(); }
 std::uint16_t service::admin_port() const { return impl_->web.port(); }
 
 int run_orderflowd(int argc, char** argv) {
-    // A SIGHUP before the signal handling below exists (systemctl reload at
-    // the wrong moment) would end the process without a word: until then it
-    // is ignored, as the config being loaded is the newest anyway. SIGTERM
-    // keeps its default: before the lock nothing has been written.
-    std::signal(SIGHUP, SIG_IGN);
+    // SIGHUP is ignored from main (orderflowd_main.cpp) until the signal
+    // set below exists; SIGTERM keeps its default: before the lock nothing
+    // has been written.
     std::string config_path;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];

@@ -2,7 +2,14 @@
 #include "daemon/app.hpp"
 #include "tikapi/http.hpp"
 
+#include <csignal>
+
 int main(int argc, char** argv) {
+    // A SIGHUP before the daemon's signal handling exists (a reload at the
+    // wrong moment) would end the process without a word: until then it is
+    // ignored, the config being loaded being the newest anyway
+    // (run_orderflowd catches it from before the service is built).
+    std::signal(SIGHUP, SIG_IGN);
     // Before any thread starts: the soft open-file limit up to the hard one,
     // so connection floods meet the listeners' own caps, not EMFILE.
     orderflow::tikapi::raise_open_file_limit();
