@@ -2,13 +2,10 @@
 #include "daemon/housekeeping.hpp"
 
 #include "common/log.hpp"
+#include "daemon/detail/let_others_in.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/supervisor.hpp"
 #include "storage/retention.hpp"
-
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 
@@ -76,19 +73,6 @@ void housekeeping::purge() {
     finish(sum);
 }
 
-// As the pipeline does between its batches (pipeline::let_others_in): the
-// handlers already queued run first, then the inbox writer, when it polls
-// for the write lock (every 0.1 ms), takes it before the next batch does;
-// at most 10 ms, so the purge still moves on.
-asio::awaitable<void> housekeeping::let_others_in() {
-    co_await asio::post(ctx_.ex, asio::use_awaitable);
-    asio::steady_timer pause(ctx_.ex);
-    for (int i = 0; i < 100 && ctx_.db.others_want_the_lock(); ++i) {
-        pause.expires_after(std::chrono::microseconds(100));
-        co_await pause.async_wait(asio::use_awaitable);
-    }
-}
-
 asio::awaitable<void> housekeeping::loop() {
     while (!stopping_) {
         sup_.beat("housekeeping");
@@ -105,14 +89,14 @@ asio::awaitable<void> housekeeping::loop() {
             while (!stopping_ && purge_personal_data(cutoff, purged) > 0) {
                 ++batches;
                 sup_.beat("housekeeping");
-                co_await let_others_in();
+                co_await detail::let_others_in(ctx_);
             }
             reported = true;
             report_personal_data(purged, batches, cutoff);
             storage::row_purge_counts sum;
             while (!stopping_ && delete_rows(sum) > 0) {
                 sup_.beat("housekeeping");
-                co_await let_others_in();
+                co_await detail::let_others_in(ctx_);
             }
             finish(sum);
         } catch (const std::exception& e) {

@@ -41,9 +41,6 @@ private:
     // One batch of whole rows; adds to `sum`. Returns how many it deleted.
     int delete_rows(storage::row_purge_counts& sum);
     void finish(const storage::row_purge_counts& sum);
-    // Between two batches: the event loop's other work, and the inbox
-    // writer's commit when it waits for the write lock.
-    boost::asio::awaitable<void> let_others_in();
     context ctx_;
     const rules_in_force& in_force_;
     supervisor& sup_;

@@ -5,6 +5,7 @@
 #include "common/log.hpp"
 #include "daemon/conversation_linker.hpp"
 #include "daemon/data_rights.hpp"
+#include "daemon/detail/let_others_in.hpp"
 #include "daemon/detail/local_time.hpp"
 #include "daemon/deadline_timers.hpp"
 #include "daemon/events.hpp"
@@ -21,7 +22,6 @@
 #include "storage/conversation_links.hpp"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -245,26 +245,13 @@ asio::awaitable<bool> pipeline::pass() {
         if (ctx_.db.batching() && (ctx_.db.others_want_the_lock() || std::chrono::steady_clock::now() - batch_.began >= batch_span_)) {
             storage_ok = commit_batch_in_pass();
             if (!storage_ok) break;
-            co_await let_others_in();
+            co_await detail::let_others_in(ctx_);
         }
     }
     if (!commit_batch_in_pass()) storage_ok = false;
     orders_.forget_prefetched();
     if (storage_ok) trouble_.ok();
     co_return storage_ok;
-}
-
-// Between two batches: the event loop's other work runs, and the inbox
-// writer, when it waits for the write lock (it polls every 0.1 ms), takes
-// it before the next batch does; at most 10 ms, so the pipeline is never
-// starved.
-asio::awaitable<void> pipeline::let_others_in() {
-    co_await asio::post(ctx_.ex, asio::use_awaitable);
-    asio::steady_timer pause(ctx_.ex);
-    for (int i = 0; i < 100 && ctx_.db.others_want_the_lock(); ++i) {
-        pause.expires_after(std::chrono::microseconds(100));
-        co_await pause.async_wait(asio::use_awaitable);
-    }
 }
 
 void pipeline::begin_batch() {

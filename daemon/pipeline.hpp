@@ -90,7 +90,6 @@ private:
     // The page's batch (storage::database::begin_batch): the events of a
     // page share one commit, a few milliseconds of them at a time.
     void begin_batch();
-    boost::asio::awaitable<void> let_others_in();
     // Commits the batch, then says what it holds (after_commit). Throws the
     // storage error when nothing of it was kept; its events are then
     // pending again, their starts taken back (interrupted_).
