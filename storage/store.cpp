@@ -304,6 +304,12 @@ void store::begin_attempt(std::int64_t id, std::int64_t now) {
     if (db_.changes() == 0) throw storage_error(0, "outbox action " + std::to_string(id) + " does not exist");
 }
 
+void store::give_back_attempt(std::int64_t id) {
+    auto st = db_.prepare("UPDATE outbox SET attempts = attempts - 1 WHERE id = ?1 AND attempts > 0");
+    st.bind(1, id);
+    st.step();
+}
+
 int store::mark_interrupted_sends(std::int64_t now) {
     auto st = db_.prepare(
         "UPDATE outbox SET state = 'unknown', reason = 'interrupted: outcome unknown', updated_at = ?1 "

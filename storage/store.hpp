@@ -204,6 +204,10 @@ public:
     // state = sending, attempts+1. Commit this before the network call, so a
     // crash mid-send is visible at start-up (mark_interrupted_sends).
     void begin_attempt(std::int64_t id, std::int64_t now);
+    // attempts-1 (not below 0): the attempt begun was refused before TikTok
+    // acted (an expired token, the day's quota), so it does not count. The
+    // caller then sets the row's next state.
+    void give_back_attempt(std::int64_t id);
     // At start-up: every 'sending' row becomes 'unknown' with reason
     // "interrupted: outcome unknown"; it is reconciled, never blindly resent.
     // Returns how many rows changed.

@@ -55,22 +55,30 @@ std::int64_t system_clock_seconds() {
         .count();
 }
 
-// A required string field of `data`, or a decode error naming it.
+// A decode error about an answer that came: the request reached TikTok, which
+// may have acted on it (a send whose answer lacks its message id was sent).
+api_error answer_error(std::string message) {
+    api_error e = make_error(error_kind::decode, std::move(message));
+    e.request_sent = true;
+    return e;
+}
+
+// A required string field of the answer's `data`, or a decode error naming it.
 result<std::string> required_string(const json& data, const char* key, std::string_view path) {
     auto it = data.find(key);
-    if (it == data.end() || it->is_null())
-        return make_error(error_kind::decode, std::string(path) + ": data." + key + " is missing");
-    if (!it->is_string())
-        return make_error(error_kind::decode, std::string(path) + ": data." + key + " must be a string");
+    if (it == data.end() || it->is_null()) return answer_error(std::string(path) + ": data." + key + " is missing");
+    if (!it->is_string()) return answer_error(std::string(path) + ": data." + key + " must be a string");
     return it->get<std::string>();
 }
 
-// Puts the path in front of a decode error from a model parser.
+// Puts the path in front of a decode error from a model parser (of an answer
+// that came, so the request was sent).
 template <class T>
 result<T> at_path(result<T> r, std::string_view path) {
     if (r.ok()) return r;
     api_error e = r.error();
     e.message = std::string(path) + ": " + e.message;
+    e.request_sent = true;
     return e;
 }
 
@@ -156,7 +164,7 @@ result<json> parse_envelope(const http_response& response, std::string_view path
     if (!envelope) {
         const std::string problem = found == nullptr ? "the response is " + std::get<std::string>(parsed)
                                                       : std::string("the response is not a TikTok envelope");
-        if (success_status) return make_error(error_kind::decode, std::string(path) + ": " + problem);
+        if (success_status) return answer_error(std::string(path) + ": " + problem);
         api_error e = make_error(error_kind::http_status, std::string(path) + ": no TikTok envelope in the response");
         e.http_status = response.status;
         e.request_sent = true;

@@ -35,8 +35,9 @@ bool message_sender::waits_for_cs_quota(const storage::action_row& a) {
 // TikTok says the day's customer-service quota is used up (45101004):
 // nothing was sent, so the message waits for 00:00 UTC instead of failing.
 // TikTok's count may run ahead of ours (other apps of the shop use it too).
-bool message_sender::waits_for_quota_refusal(const storage::action_row& a, const tikapi::api_error& err) {
+bool message_sender::waits_for_quota_refusal(const storage::action_row& a, const tikapi::api_error& err, bool attempt_begun) {
     if (err.kind != tikapi::error_kind::api || err.code != 45101004) return false;
+    if (attempt_begun) ctx_.store.give_back_attempt(a.id);
     const std::int64_t until = next_utc_midnight(ctx_.clock());
     ctx_.store.set_action_state(a.id, "deferred", "TikTok says the customer-service quota of the day is used up (45101004); waits for 00:00 UTC",
                                 "", ctx_.clock(), until);
@@ -49,7 +50,8 @@ bool message_sender::waits_for_quota_refusal(const storage::action_row& a, const
 // the request was written): the answer was lost (a timeout, a reset, bad
 // HTTP), or a gateway or TikTok itself says the request timed out behind it
 // (HTTP 504 or 502 without an envelope, 36009007), so the service may have
-// acted. Such a send is never repeated blindly: it becomes unknown and is
+// acted, or an answer came that we cannot read (an HTTP 200 that is not
+// TikTok's envelope, or code 0 without the message id). Such a send is never repeated blindly: it becomes unknown and is
 // reconciled against the conversation. A refusal (429 / 36009002, 503,
 // 36009003, any other code) sent nothing and may be tried again.
 bool message_sender::may_have_acted(const tikapi::api_error& err) {
@@ -59,8 +61,8 @@ bool message_sender::may_have_acted(const tikapi::api_error& err) {
         case tikapi::error_kind::protocol: return true;
         case tikapi::error_kind::http_status: return err.http_status == 502 || err.http_status == 504;
         case tikapi::error_kind::api: return err.code == 36009007;
-        case tikapi::error_kind::tls:
-        case tikapi::error_kind::decode: return false;
+        case tikapi::error_kind::decode: return true;   // about an answer: request_sent is set only then
+        case tikapi::error_kind::tls: return false;     // the handshake: nothing was written
     }
     return false;
 }
@@ -74,6 +76,14 @@ std::string message_sender::token_refused_why(const tikapi::api_error& err) cons
            "), so nothing was sent; waits for the token's refresh (under way, or failed for now)";
 }
 
+// Deferred after a refusal that certainly sent nothing and says nothing about
+// the message (the access token refused): the attempt, if begun, is given
+// back, so waiting for a token never uses up the message's attempts.
+void message_sender::defer_unsent(const storage::action_row& a, const std::string& why, bool attempt_begun) {
+    if (attempt_begun) ctx_.store.give_back_attempt(a.id);
+    out_.defer(a, why);
+}
+
 // A send refused because the conversation is closed (45109001, "conversation
 // rules": TikTok closes one after 6 h without a buyer reply) or unknown
 // (45101003): Create Conversation reopens the buyer's.
@@ -84,15 +94,15 @@ bool message_sender::conversation_gone(const tikapi::api_error& err) {
 // Create Conversation for the buyer, cached: the conversation's id, or
 // nothing when the action was deferred or failed instead (saying why).
 asio::awaitable<std::optional<std::string>> message_sender::open_conversation(const storage::action_row& a, const std::string& buyer,
-                                                                              const orderflow::secret*& token) {
+                                                                              const orderflow::secret*& token, bool attempt_begun) {
     auto r = co_await api_.create_conversation(buyer, *token);
     if (!r && r.error().token_expired()) {
         const bool refreshed = co_await tokens_.refresh_after_rejection();
         if (refreshed) token = co_await tokens_.access();
-        if (!refreshed || !token) { out_.defer(a, token_refused_why(r.error())); co_return std::nullopt; }
+        if (!refreshed || !token) { defer_unsent(a, token_refused_why(r.error()), attempt_begun); co_return std::nullopt; }
         r = co_await api_.create_conversation(buyer, *token);
     }
-    if (!r && waits_for_quota_refusal(a, r.error())) co_return std::nullopt;
+    if (!r && waits_for_quota_refusal(a, r.error(), attempt_begun)) co_return std::nullopt;
     if (!r) {
         // Nothing was sent to the buyer yet, so retrying is safe.
         if (r.error().retryable() && a.attempts + 1 < in_force_.cfg().executor.max_send_attempts) out_.defer(a, "create conversation: " + r.error().describe());
@@ -155,7 +165,7 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
     else conversation = ctx_.store.conversation_for(buyer);
     const bool opened_now = !conversation;
     if (opened_now) {
-        auto opened = co_await open_conversation(a, buyer, token);
+        auto opened = co_await open_conversation(a, buyer, token, false);
         if (!opened) co_return;
         conversation = std::move(opened);
     }
@@ -169,8 +179,9 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         const bool refreshed = co_await tokens_.refresh_after_rejection();
         if (refreshed) token = co_await tokens_.access();
         // Not refreshed: another lane's refresh is under way, or the refresh
-        // failed for now. Either way nothing was sent, so the message waits.
-        if (!refreshed || !token) { out_.defer(a, token_refused_why(r.error())); co_return; }
+        // failed for now. Either way nothing was sent, so the message waits,
+        // and the attempt does not count.
+        if (!refreshed || !token) { defer_unsent(a, token_refused_why(r.error()), true); co_return; }
         r = co_await api_.send_text_message(*conversation, text, *token);
     }
     if (!r && !opened_now && !buyer.empty() && conversation_gone(r.error())) {
@@ -178,7 +189,7 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         // longer knows it: a refusal, nothing was sent. Create Conversation
         // reopens it (or opens a new one), and the message goes once more.
         log::info("conversation_reopening", {{"action_id", a.id}, {"order_id", a.order_id}, {"error", r.error().describe()}});
-        auto reopened = co_await open_conversation(a, buyer, token);
+        auto reopened = co_await open_conversation(a, buyer, token, true);
         if (!reopened) co_return;
         // A reply is reconciled against the conversation its event named:
         // it goes only into that one (TikTok reopens it under the same id).
@@ -192,7 +203,7 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         if (!r && r.error().token_expired()) {
             // Refused: nothing was sent. The message waits for a fresh token.
             co_await tokens_.refresh_after_rejection();
-            out_.defer(a, token_refused_why(r.error()));
+            defer_unsent(a, token_refused_why(r.error()), true);
             co_return;
         }
     }
@@ -219,7 +230,7 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
                                              {"advice", "not re-sent automatically; check the buyer conversation"}});
         co_return;
     }
-    if (waits_for_quota_refusal(a, err)) co_return;
+    if (waits_for_quota_refusal(a, err, true)) co_return;
     if (err.retryable() && a.attempts + 1 < in_force_.cfg().executor.max_send_attempts) { out_.defer(a, err.describe()); co_return; }
     out_.fail(a, err.describe());
 }

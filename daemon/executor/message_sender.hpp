@@ -4,8 +4,8 @@
 // then 'sending' is committed before
 // Send Message, so a crash mid-send is found at start-up instead of sending
 // twice. A refusal that certainly sent nothing is retried (deferred); an
-// answer that never came, or a timeout behind TikTok's gateway, makes the
-// outcome `unknown`, for the reconciler.
+// answer that never came or could not be read, or a timeout behind TikTok's
+// gateway, makes the outcome `unknown`, for the reconciler.
 #pragma once
 
 #include "daemon/context.hpp"
@@ -43,11 +43,12 @@ public:
 
 private:
     bool waits_for_cs_quota(const storage::action_row& a);
-    bool waits_for_quota_refusal(const storage::action_row& a, const tikapi::api_error& err);
+    bool waits_for_quota_refusal(const storage::action_row& a, const tikapi::api_error& err, bool attempt_begun);
+    void defer_unsent(const storage::action_row& a, const std::string& why, bool attempt_begun);
     std::string token_refused_why(const tikapi::api_error& err) const;
     static bool conversation_gone(const tikapi::api_error& err);
     boost::asio::awaitable<std::optional<std::string>> open_conversation(const storage::action_row& a, const std::string& buyer,
-                                                                         const orderflow::secret*& token);
+                                                                         const orderflow::secret*& token, bool attempt_begun);
 
     context ctx_;
     const rules_in_force& in_force_;

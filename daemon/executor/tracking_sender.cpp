@@ -219,8 +219,10 @@ asio::awaitable<void> tracking_sender::send(const storage::action_row& a) {
         out_.skip(a, "TikTok no longer takes shipping info updates for this package: " + err.describe(), "tracking_update_too_late", "warning");
         co_return;
     }
+    // The answer never came, or came unreadable (a decode error is about an
+    // answer): TikTok may have acted, and repeating is safe.
     const bool unknown = err.request_sent && (err.kind == tikapi::error_kind::timeout || err.kind == tikapi::error_kind::connect ||
-                                              err.kind == tikapi::error_kind::protocol);
+                                              err.kind == tikapi::error_kind::protocol || err.kind == tikapi::error_kind::decode);
     if ((unknown || err.retryable()) && a.attempts + 1 < in_force_.cfg().executor.max_send_attempts) {
         out_.defer(a, (unknown ? "outcome unknown, tried again (safe to repeat): " : "") + err.describe());
         co_return;

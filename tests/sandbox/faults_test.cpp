@@ -108,6 +108,18 @@ TEST_CASE("A call dropped before processing changed nothing, one dropped after, 
         CHECK(logged["code"] == 0);
         CHECK(logged["api"] == "POST /fulfillment/202309/packages/{id}/ship");
     }
+    SECTION("garble_after") {
+        f.control("POST", "/control/faults/random", {{"garble_after_share", 1.0}});
+        auto out = f.shop.serve(ship_request());
+        CHECK_FALSE(out.response.drop);
+        CHECK(out.response.status == 200);
+        CHECK(body_of(out.response).is_discarded());   // a page, not TikTok's envelope
+        CHECK(f.shop.find_order(id)->status == "AWAITING_COLLECTION");   // processed
+        json logged = body_of(f.control("GET", "/control/calls"))["calls"].back();
+        CHECK(logged["fault"] == "garble_after");
+        CHECK(logged["http_status"] == 200);
+        CHECK(logged["code"].is_null());
+    }
     SECTION("slow") {
         f.control("POST", "/control/faults/random", {{"slow_share", 1.0}, {"slow_ms", 100}});
         auto out = f.shop.serve(ship_request());
@@ -117,6 +129,7 @@ TEST_CASE("A call dropped before processing changed nothing, one dropped after, 
     SECTION("shares adding up to more than 1 are refused") {
         CHECK(f.control("POST", "/control/faults/random", {{"drop_share", 0.6}, {"slow_share", 0.6}}).status == 400);
         CHECK(f.control("POST", "/control/faults/random", {{"drop_share", 2}}).status == 400);
+        CHECK(f.control("POST", "/control/faults/random", {{"drop_share", 0.5}, {"garble_after_share", 0.6}}).status == 400);
     }
 }
 

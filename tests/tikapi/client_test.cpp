@@ -135,6 +135,7 @@ TEST_CASE("a 200 whose body is not an envelope is a decode error", "[client]") {
     });
     REQUIRE_FALSE(res.ok());
     CHECK(res.error().kind == error_kind::decode);
+    CHECK(res.error().request_sent);   // an answer came: TikTok may have acted
 }
 
 TEST_CASE("an answer nested 10,000 levels deep is a decode error that names the limit", "[client]") {
@@ -200,6 +201,7 @@ TEST_CASE("get_order_detail refuses more than 50 ids without calling", "[client]
     });
     REQUIRE_FALSE(res.ok());
     CHECK(res.error().kind == error_kind::decode);
+    CHECK_FALSE(res.error().request_sent);   // refused before calling
     CHECK(tiktok.received.empty());
 }
 
@@ -215,6 +217,20 @@ TEST_CASE("a malformed order in the response is a decode error", "[client]") {
     REQUIRE_FALSE(res.ok());
     CHECK(res.error().kind == error_kind::decode);
     CHECK(res.error().message == "/order/202309/orders: data.orders[0].create_time must be an integer");
+    CHECK(res.error().request_sent);
+}
+
+TEST_CASE("a send answered code 0 without its message id is a decode error about a request that was sent", "[client]") {
+    fake_tiktok tiktok;
+    tiktok.respond = [](const http_request&) { return http_response::json(200, R"({"code":0,"message":"Success","data":{}})"); };
+    auto res = tiktok.call<result<std::string>>([](client& c) -> asio::awaitable<result<std::string>> {
+        co_return co_await c.send_text_message("conv-1", "hello", access_token);
+    });
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.error().kind == error_kind::decode);
+    CHECK(res.error().request_sent);
+    CHECK(res.error().message.find("data.message_id is missing") != std::string::npos);
+    CHECK(tiktok.received.size() == 1);   // at most once: not repeated
 }
 
 TEST_CASE("create_conversation posts the buyer id in a signed body", "[client]") {

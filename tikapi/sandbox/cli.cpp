@@ -25,7 +25,7 @@ std::string usage() {
            "[--access-ttl 604800] [--seed N] [--hold-seconds 3600] [--handling-seconds 172800] [--cs-daily-quota 10000] [--auto-advance N,M] "
            "[--webhook-cancel-status CANCEL|CANCELLED] [--require-subscription true|false] [--rate-limit-qps 50] "
            "[--fault-error-share S] [--fault-throttle-share S] [--fault-drop-share S] [--fault-drop-after-share S] "
-           "[--fault-slow-share S] [--fault-slow-ms MS] [--webhook-lose-share S] [--webhook-duplicate-share S] "
+           "[--fault-slow-share S] [--fault-garble-after-share S] [--fault-slow-ms MS] [--webhook-lose-share S] [--webhook-duplicate-share S] "
            "[--webhook-reorder-ms MS] [--token-early-share S] [--token-early-after SECONDS] "
            "[--load-orders N] [--load-rate PER_SECOND] [--load-custom-share S] [--load-note-share S] "
            "[--load-message-share S] [--tls-cert FILE --tls-key FILE]";
@@ -127,6 +127,7 @@ std::variant<command_line, std::string> parse_command_line(int argc, const char*
                                    : arg == "--fault-drop-share"        ? &cl.shop.faults.drop_share
                                    : arg == "--fault-drop-after-share"  ? &cl.shop.faults.drop_after_share
                                    : arg == "--fault-slow-share"        ? &cl.shop.faults.slow_share
+                                   : arg == "--fault-garble-after-share" ? &cl.shop.faults.garble_after_share
                                    : arg == "--webhook-lose-share"      ? &cl.shop.faults.webhook_lose_share
                                    : arg == "--webhook-duplicate-share" ? &cl.shop.faults.webhook_duplicate_share
                                    : arg == "--token-early-share"       ? &cl.shop.faults.token_early_share
@@ -159,8 +160,7 @@ std::variant<command_line, std::string> parse_command_line(int argc, const char*
     }
     {
         const auto& f = cl.shop.faults;
-        if (f.error_share + f.throttle_share + f.drop_share + f.drop_after_share + f.slow_share > 1.0 + 1e-9)
-            return "the --fault-*-share values must add up to at most 1";
+        if (f.call_share_total() > 1.0 + 1e-9) return "the --fault-*-share values must add up to at most 1";
     }
     if (cl.tls_cert.empty() != cl.tls_key.empty()) return "--tls-cert and --tls-key go together";
     if (listen.empty() || cl.shop.app_key.empty() || secret_file.empty() || cl.shop.shop_cipher.empty())

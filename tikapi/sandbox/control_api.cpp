@@ -469,15 +469,16 @@ tikapi::http_response shop::control(const tikapi::http_request& request) {
         fault_options f = options_.faults;
         for (auto [name, field] : {std::pair{"error_share", &f.error_share}, std::pair{"throttle_share", &f.throttle_share},
                                    std::pair{"drop_share", &f.drop_share}, std::pair{"drop_after_share", &f.drop_after_share},
-                                   std::pair{"slow_share", &f.slow_share}, std::pair{"webhook_lose_share", &f.webhook_lose_share},
+                                   std::pair{"slow_share", &f.slow_share}, std::pair{"garble_after_share", &f.garble_after_share},
+                                   std::pair{"webhook_lose_share", &f.webhook_lose_share},
                                    std::pair{"webhook_duplicate_share", &f.webhook_duplicate_share},
                                    std::pair{"token_early_share", &f.token_early_share}})
             if (auto problem = read_share(body, name, *field)) return error(400, *problem);
         for (auto [name, field] : {std::pair{"slow_ms", &f.slow_ms}, std::pair{"webhook_reorder_ms", &f.webhook_reorder_ms},
                                    std::pair{"token_early_after", &f.token_early_after}})
             if (auto problem = read_count(body, name, *field)) return error(400, *problem);
-        if (f.error_share + f.throttle_share + f.drop_share + f.drop_after_share + f.slow_share > 1.0 + 1e-9)
-            return error(400, "error_share + throttle_share + drop_share + drop_after_share + slow_share must not exceed 1");
+        if (f.call_share_total() > 1.0 + 1e-9)
+            return error(400, "error_share + throttle_share + drop_share + drop_after_share + slow_share + garble_after_share must not exceed 1");
         // "only_path": the calls' faults hit only paths containing it ("" or absent: every call).
         if (body.is_object() && body.contains("only_path")) {
             if (!body["only_path"].is_string()) return error(400, "only_path must be a string");
@@ -543,6 +544,7 @@ json shop::faults_json() const {
             {"drop_share", f.drop_share},
             {"drop_after_share", f.drop_after_share},
             {"slow_share", f.slow_share},
+            {"garble_after_share", f.garble_after_share},
             {"slow_ms", f.slow_ms},
             {"only_path", f.only_path},
             {"webhook_lose_share", f.webhook_lose_share},

@@ -207,14 +207,14 @@ served shop::open_api(const tikapi::http_request& request) {
         if (!injected && eligible) {
             // Random faults: one draw picks at most one of them.
             const auto& f = options_.faults;
-            const double shares[] = {f.error_share, f.throttle_share, f.drop_share, f.drop_after_share, f.slow_share};
+            const double shares[] = {f.error_share, f.throttle_share, f.drop_share, f.drop_after_share, f.slow_share, f.garble_after_share};
             double total = 0;
             for (double share : shares) total += std::max(0.0, share);
             int picked = -1;
             if (total > 0) {
                 const double u = std::uniform_real_distribution<double>(0, 1)(fault_rng_);
                 double edge = 0;
-                for (int i = 0; i < 5; ++i) {
+                for (int i = 0; i < static_cast<int>(std::size(shares)); ++i) {
                     edge += std::max(0.0, shares[i]);
                     if (u < edge) {
                         picked = i;
@@ -250,6 +250,11 @@ served shop::open_api(const tikapi::http_request& request) {
                     } else if (picked == 4) {
                         record.fault = "slow";
                         out.delay = std::chrono::milliseconds(std::max<std::int64_t>(0, f.slow_ms));
+                    } else if (picked == 5) {
+                        // A gateway's page in place of TikTok's answer, after TikTok acted.
+                        record.fault = "garble_after";
+                        record.has_code = false;
+                        out.response = tikapi::http_response::text(200, "<html><body>upstream answered</body></html>\n");
                     }
                     break;
             }

@@ -48,6 +48,7 @@ struct fault_options {
     double drop_share = 0;          // connection closed without an answer; not processed
     double drop_after_share = 0;    // processed, then the connection is closed without an answer
     double slow_share = 0;          // processed, then answered after slow_ms (the client times out first)
+    double garble_after_share = 0;  // processed, then answered HTTP 200 with a body that is not a TikTok envelope
     std::string only_path;          // "": every Open API call may meet a random fault; else only calls whose path contains this
     std::int64_t slow_ms = 15000;
     double webhook_lose_share = 0;       // never delivered; listed in /control/webhooks with "lost": true
@@ -55,6 +56,11 @@ struct fault_options {
     std::int64_t webhook_reorder_ms = 0; // each notification held back a random 0..N ms, so later ones may overtake it
     double token_early_share = 0;   // a new access token stops working (105002) token_early_after s after issue,
     std::int64_t token_early_after = 60;   // long before its stated access_token_expire_in
+
+    // The calls' shares together: one draw picks at most one, so at most 1.
+    double call_share_total() const {
+        return error_share + throttle_share + drop_share + drop_after_share + slow_share + garble_after_share;
+    }
 };
 
 // Load mode: a stream of paid orders for the demo and benchmarks.

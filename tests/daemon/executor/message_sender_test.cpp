@@ -221,6 +221,7 @@ TEST_CASE("A refused token whose refresh fails for now defers the message, and t
     CHECK_THAT(row.reason, Catch::Contains("refused the access token") && Catch::Contains("105002") &&
                                Catch::Contains("nothing was sent"));
     CHECK(row.not_before > env.now);
+    CHECK(row.attempts == a.attempts);   // nothing was sent: waiting for a token uses up no attempt
     CHECK(env.shop_messages().empty());
     CHECK(env.store.reviews(false, 10).empty());
     CHECK(env.tokens->state() == "authorized");
@@ -228,6 +229,23 @@ TEST_CASE("A refused token whose refresh fails for now defers the message, and t
     row = send_when_due(env, parts.messages, row);
     CHECK(row.state == "done");
     CHECK(env.shop_messages().size() == 1);
+}
+
+TEST_CASE("TikTok's refusal for the day's customer-service quota defers the message to 00:00 UTC without using an attempt", "[message_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto a = thanks_in_known_conversation(env);
+    // TikTok's count ran ahead of orderflow's (other apps of the shop use the quota too).
+    env.control("POST", "/control/settings", {{"cs_daily_quota", 0}});
+    send(env, parts.messages, a);
+
+    const auto row = action_now(env, a.id);
+    CHECK(row.state == "deferred");
+    CHECK_THAT(row.reason, Catch::Contains("45101004"));
+    CHECK(row.not_before == (env.now / 86400 + 1) * 86400);
+    CHECK(row.attempts == a.attempts);
+    CHECK(env.shop_messages().empty());
 }
 
 TEST_CASE("A request timeout behind TikTok's gateway (36009007) leaves the message unknown for the reconciler", "[message_sender]") {
@@ -276,7 +294,34 @@ TEST_CASE("may_have_acted: a lost answer or a timeout behind the gateway may hav
     CHECK_FALSE(message_sender::may_have_acted(err(k::api, 500, 36009003)));
     CHECK_FALSE(message_sender::may_have_acted(err(k::api, 429, 36009002)));
     CHECK_FALSE(message_sender::may_have_acted(err(k::api, 200, 45109001)));
+    CHECK(message_sender::may_have_acted(err(k::decode, 200, 0)));   // an answer we cannot read
     CHECK_FALSE(message_sender::may_have_acted(err(k::tls, 0, 0)));
+}
+
+TEST_CASE("An unreadable answer after the shop sent the message leaves it unknown and the reconciler finds it sent", "[message_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto a = thanks_in_known_conversation(env);
+    // The shop sends the message, then a gateway's HTML page comes back in
+    // place of TikTok's answer, with HTTP 200.
+    env.control("POST", "/control/faults/random", {{"garble_after_share", 1.0}, {"only_path", "/messages"}});
+    send(env, parts.messages, a);
+
+    auto row = action_now(env, a.id);
+    CHECK(row.state == "unknown");
+    CHECK_THAT(row.reason, Catch::StartsWith("outcome unknown") && Catch::Contains("unexpected response"));
+    CHECK(env.shop_messages().size() == 1);   // the shop did send it
+    CHECK(env.store.due_actions(env.now + 86400, 10).empty());   // not sent again blindly
+    CHECK(env.store.reviews(false, 10).empty());
+
+    // TikTok answers again: the reconciler finds the text in the conversation.
+    env.control("POST", "/control/faults/random", {{"garble_after_share", 0.0}});
+    env.drive([&]() -> asio::awaitable<void> { co_await parts.recon.pass(); });
+    row = action_now(env, a.id);
+    CHECK(row.state == "done");
+    CHECK(env.shop_messages().size() == 1);
+    CHECK(calls_to(env, "POST /customer_service/202309/conversations/{id}/messages") == 1);
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
