@@ -176,6 +176,32 @@ public:
             out = listen_address{host, static_cast<std::uint16_t>(port)};
         };
     }
+    // A list of reverse proxies' own addresses (no names, ports or prefixes).
+    setter trusted_proxies(std::vector<ip_address>& out) {
+        return [this, &out](const json& v, const pointer& p) {
+            const std::string key = path_of(p);
+            if (!v.is_array())
+                return error(p, "'" + key + "' must be an array of the reverse proxies' IP addresses, e.g. [\"127.0.0.1\", \"::1\"], found " +
+                                    type_name(v));
+            for (std::size_t i = 0; i < v.size(); ++i) {
+                if (!v[i].is_string()) {
+                    error(p / i, "'" + key + "' items must be IP addresses as strings, such as \"127.0.0.1\", found " + type_name(v[i]));
+                    continue;
+                }
+                const std::string& s = v[i].get_ref<const std::string&>();
+                const auto a = parse_ip_address(s);
+                if (!a) {
+                    const bool prefix = s.find('/') != std::string::npos;
+                    error(p / i, "'" + key + "': \"" + s + "\" is not an IP address; list each proxy's own address, such as \"127.0.0.1\" or \"::1\" (" +
+                                     (prefix ? "not a range" : "no host names, ports or brackets") + ")");
+                } else if (a->is_unspecified()) {
+                    error(p / i, "'" + key + "': \"" + s + "\" is no machine's address; list the address the proxy connects from, such as \"127.0.0.1\"");
+                } else if (std::find(out.begin(), out.end(), *a) == out.end()) {
+                    out.push_back(*a);
+                }
+            }
+        };
+    }
     // "HH:MM" (24-hour clock) as minutes after midnight.
     setter time_of_day(int& out) {
         return [this, &out](const json& v, const pointer& p) {
@@ -243,6 +269,12 @@ bool host_name(const std::string& s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'; });
 }
 
+// A Partner Center service id as it stands in the authorization link's
+// query: letters, digits, '-' and '_' (a pasted link is refused, not parsed).
+bool service_id_text(const std::string& s) {
+    return s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; });
+}
+
 bool valid_locale(const std::string& s) {
     if (s.size() < 2 || s.size() > 8) return false;
     for (char c : s) if (!((c >= 'a' && c <= 'z') || c == '-' || (c >= 'A' && c <= 'Z'))) return false;
@@ -270,6 +302,16 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
             v.section(j, p, {
                 {"api_base", v.api_url(cfg.tiktok.api_base)},
                 {"auth_base", v.api_url(cfg.tiktok.auth_base)},
+                {"authorize_base", v.api_url(cfg.tiktok.authorize_base)},
+                {"service_id", [&](const json& x, const pointer& q) {
+                    v.string(cfg.tiktok.service_id)(x, q);
+                    if (!cfg.tiktok.service_id.empty() && !service_id_text(cfg.tiktok.service_id)) {
+                        v.error(q, "'tiktok.service_id': \"" + cfg.tiktok.service_id +
+                                       "\" is not a service id; give the id alone: the value after service_id= in the app's authorization "
+                                       "link, shown under the app's name in Partner Center (App & Service)");
+                        cfg.tiktok.service_id.clear();
+                    }
+                }},
                 {"app_key", v.string(cfg.tiktok.app_key)},
                 {"app_secret_file", v.secret(cfg.tiktok.app_secret_file)},
                 {"shop_cipher", v.string(cfg.tiktok.shop_cipher)},
@@ -289,6 +331,7 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
                 // 0 s would drop every webhook whose body comes a moment after its
                 // header; a long one lets slow clients hold connections.
                 {"read_timeout", v.duration(cfg.webhook.read_timeout, std::chrono::seconds(1), std::chrono::minutes(5))},
+                {"trusted_proxies", v.trusted_proxies(cfg.webhook.trusted_proxies)},
             });
         }},
         {"storage", [&](const json& j, const pointer& p) {
@@ -316,6 +359,7 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
                 }},
                 {"token_file", v.secret(cfg.admin.token_file)},
                 {"open_metrics", v.boolean(cfg.admin.open_metrics)},
+                {"trusted_proxies", v.trusted_proxies(cfg.admin.trusted_proxies)},
                 {"console_host", [&](const json& x, const pointer& q) {
                     v.string(cfg.admin.console_host)(x, q);
                     if (!cfg.admin.console_host.empty() && !host_name(cfg.admin.console_host))

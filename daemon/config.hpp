@@ -11,6 +11,7 @@
 #pragma once
 
 #include "common/secret.hpp"
+#include "daemon/ingress/forwarded_for.hpp"
 #include "rules/diagnostic.hpp"
 
 #include <chrono>
@@ -45,6 +46,12 @@ struct config {
     struct {
         std::string api_base = "https://open-api.tiktokglobalshop.com";
         std::string auth_base = "https://auth.tiktok-shops.com";
+        // Where the seller authorizes the app (`orderflowctl auth url`):
+        // authorize_base + "/open/authorize?service_id=...", the link Partner
+        // Center gives. The host is TikTok's outside the US; US shops set the
+        // host of their Partner Center link (docs/tiktok-shop-api.md §3).
+        std::string authorize_base = "https://services.tiktokshop.com";
+        std::string service_id;                       // the app's service id in Partner Center; empty: the legacy link
         std::string app_key;
         secret_path app_secret_file;
         std::string shop_cipher;
@@ -59,6 +66,10 @@ struct config {
         std::string path = "/webhooks/tiktok";
         std::size_t max_body = 256 * 1024;
         std::chrono::milliseconds read_timeout{5000};
+        // Reverse proxies whose X-Forwarded-For names the client
+        // (daemon/ingress/forwarded_for.hpp); empty: the header is never read.
+        // The listener reads it on its own thread: it changes with a restart.
+        std::vector<ip_address> trusted_proxies;
     } webhook;
 
     struct {
@@ -89,6 +100,9 @@ struct config {
         // empty: only an address or localhost, as without a proxy
         // (daemon/admin/console.cpp, host_ok).
         std::string console_host;
+        // As webhook.trusted_proxies, for admin.listen (the console, the
+        // tracking feed, /metrics); read per request, so it applies at a reload.
+        std::vector<ip_address> trusted_proxies;
     } admin;
 
     std::string timezone = "Asia/Tokyo";

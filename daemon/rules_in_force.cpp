@@ -44,6 +44,12 @@ void apply_timezone(const std::string& tz) {
 
 namespace {
 
+// The event of a warning found by a reload: the config's are logged as
+// reload_failed lines (at warn level), the rules' as rules_warning.
+const char* warning_event(const char* error_event) {
+    return std::string_view(error_event) == "rules_reload_failed" ? "rules_warning" : error_event;
+}
+
 // The config keys whose change needs a restart, when they differ.
 std::vector<std::string> restart_keys(const config& now, const config& next) {
     std::vector<std::string> keys;
@@ -63,6 +69,7 @@ std::vector<std::string> restart_keys(const config& now, const config& next) {
     differ(now.webhook.path != next.webhook.path, "webhook.path");
     differ(now.webhook.max_body != next.webhook.max_body, "webhook.max_body");
     differ(now.webhook.read_timeout != next.webhook.read_timeout, "webhook.read_timeout");
+    differ(now.webhook.trusted_proxies != next.webhook.trusted_proxies, "webhook.trusted_proxies");
     differ(now.storage.path != next.storage.path, "storage.path");
     differ(now.storage.vault_key_file != next.storage.vault_key_file, "storage.vault_key_file");
     differ(now.admin.socket != next.admin.socket, "admin.socket");
@@ -106,31 +113,33 @@ rules_in_force::candidate rules_in_force::read_candidate(const std::filesystem::
 
 rules_in_force::reload_outcome rules_in_force::adopt(candidate& next) {
     reload_outcome out;
+    // Every error is counted; the first errors_listed are logged (one line
+    // each, with their warnings) and listed in the outcome, so that a
+    // folder of a thousand broken rules does not flood the journal at every
+    // reload. rules_kept (reload()) says how many were left out.
+    std::size_t warnings_logged = 0;
+    auto note = [&](const char* event, const std::string& message, bool warning) {
+        if (warning) {
+            if (warnings_logged++ < errors_listed) log::warn(warning_event(event), {{"message", message}});
+            return;
+        }
+        ++out.error_count;
+        if (out.errors.size() >= errors_listed) return;
+        log::error(event, {{"message", message}});
+        out.errors.push_back(message);
+    };
     auto& loaded_cfg = next.cfg;
     if (!loaded_cfg.ok()) {
-        for (const auto& d : loaded_cfg.diagnostics) {
-            log::error("reload_failed", {{"message", d.to_string()}});
-            if (!d.warning && out.errors.size() < 5) out.errors.push_back(d.to_string());
-        }
+        for (const auto& d : loaded_cfg.diagnostics) note("reload_failed", d.to_string(), d.warning);
         return out;
     }
     const auto& loaded = *next.rules;
-    for (const auto& d : loaded.diagnostics) {
-        log::write(d.warning ? log::level::warn : log::level::error, d.warning ? "rules_warning" : "rules_reload_failed",
-                   {{"message", d.to_string()}});
-        if (!d.warning && out.errors.size() < 5) out.errors.push_back(d.to_string());
-    }
-    if (!next.secret_error.empty()) {
-        log::error("reload_failed", {{"message", next.secret_error}});
-        out.errors.push_back(next.secret_error);
-    }
+    for (const auto& d : loaded.diagnostics) note("rules_reload_failed", d.to_string(), d.warning);
+    if (!next.secret_error.empty()) note("reload_failed", next.secret_error, false);
     // The app secret is read again at the next start: a file that cannot be
     // read now would keep the daemon from starting then.
     const bool app_secret_unreadable = app_secret_ && !next.app_secret_error.empty();
-    if (app_secret_unreadable) {
-        log::error("reload_failed", {{"message", next.app_secret_error}});
-        out.errors.push_back(next.app_secret_error);
-    }
+    if (app_secret_unreadable) note("reload_failed", next.app_secret_error, false);
     if (!loaded.ok() || !next.secret_error.empty() || app_secret_unreadable) return out;
 
     const config& n = *loaded_cfg.value;
@@ -159,6 +168,8 @@ rules_in_force::reload_outcome rules_in_force::adopt(candidate& next) {
     cfg_.admin.operators = n.admin.operators;
     // The console's name behind its proxy: read per request too.
     cfg_.admin.console_host = n.admin.console_host;
+    // Whose X-Forwarded-For the admin listener believes: read per request too.
+    cfg_.admin.trusted_proxies = n.admin.trusted_proxies;
     // open_metrics is allowed only on a loopback admin.listen, which the
     // config check verifies against the new file's address; the listener
     // keeps its old one until a restart, so it applies only when unchanged.
@@ -201,32 +212,45 @@ asio::awaitable<rules_in_force::reload_outcome> rules_in_force::reload(asio::any
     // A large rejected rule set was freed just above; hand its pages back.
     ::malloc_trim(0);
     if (!out.ok) {
-        log::error("rules_kept", {{"rules", rules_->size()}, {"rules_hash", rules_->hash()},
-                                  {"advice", "fix the errors above and reload again; the previous rules stay in force"}});
+        const std::string check = "orderflowctl check --config " + cfg_.file.string();
+        json kept{{"rules", rules_->size()}, {"rules_hash", rules_->hash()}, {"errors", out.total()},
+                  {"advice", "fix the errors above and reload again; the previous rules stay in force"}};
+        if (out.not_listed() > 0) {
+            kept["not_logged"] = out.not_listed();
+            kept["advice"] = "fix the errors above and reload again; the previous rules stay in force. " + std::to_string(out.not_listed()) +
+                             " more errors are not logged: " + check + " shows all";
+        }
+        log::error("rules_kept", kept);
+        // The first error in the summary, so that the notification itself says what is wrong.
+        std::string summary = "a reload failed";
+        if (!out.errors.empty())
+            summary += ": " + out.errors.front() + (out.total() > 1 ? " (and " + std::to_string(out.total() - 1) + " more)" : "");
+        summary += "; the previous rules stay in force. Run " + check;
         try {
             ctx_.db.transaction([&] {
-                desk.raise("", "reload_failed", "warning",
-                           "a reload failed; the previous rules stay in force. Run orderflowctl check --config " + cfg_.file.string(),
-                           {{"rules_hash", rules_->hash()}, {"config", cfg_.file.string()}, {"errors", out.errors}});
+                desk.raise("", "reload_failed", "warning", summary,
+                           {{"rules_hash", rules_->hash()}, {"config", cfg_.file.string()}, {"errors", out.errors},
+                            {"error_count", out.total()}});
             });
         } catch (const std::exception& e) {
             log::error("review_not_recorded", {{"error", e.what()}});
         }
     }
-    record("reload", out.ok, out.errors);
+    record("reload", out.ok, out.errors, out.total());
     systemd::notify("READY=1");
     reloading_ = false;
     co_return out;
 }
 
-void rules_in_force::record(const char* how, bool ok, const std::vector<std::string>& errors) {
+void rules_in_force::record(const char* how, bool ok, const std::vector<std::string>& errors, std::size_t error_count) {
     const std::int64_t now = ctx_.clock();
     if (std::string_view(how) == "reload") telemetry::count("orderflow_reloads_total", {{"result", ok ? "ok" : "failed"}}).add();
     try {
         json st = json::parse(ctx_.store.get_state("rules").value_or("{}"), nullptr, false);
         if (!st.is_object()) st = json::object();
         if (ok) st["in_force"] = {{"count", rules_->size()}, {"hash", rules_->hash()}, {"since", now}, {"how", how}};
-        if (std::string_view(how) != "start") st["last_reload"] = {{"at", now}, {"ok", ok}, {"errors", errors}};
+        if (std::string_view(how) != "start")
+            st["last_reload"] = {{"at", now}, {"ok", ok}, {"errors", errors}, {"error_count", std::max(error_count, errors.size())}};
         ctx_.store.put_state("rules", st.dump(), now);
     } catch (const std::exception& e) {
         log::error("rules_state_not_recorded", {{"error", e.what()}});

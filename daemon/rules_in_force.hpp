@@ -57,10 +57,22 @@ public:
     // settings that need a restart (and fails when the file cannot be read).
     void running_with_app_secret(const orderflow::secret& app_secret) { app_secret_ = app_secret.clone(); }
 
+    // A failed reload lists its errors in the reply to `orderflowctl reload`,
+    // in the log, in the review item and for status: all of them, up to
+    // this many (`orderflowctl check` prints every one). A rules folder
+    // gone wrong wholesale (a thousand rules with the same mistake) then
+    // costs the log a bounded number of lines at every reload, not one per
+    // error.
+    static constexpr std::size_t errors_listed = 50;
+
     struct reload_outcome {
         bool ok = false;
-        std::vector<std::string> errors;           // file:line:column: error: ... (first five)
+        std::vector<std::string> errors;           // file:line:column: error: ..., the first errors_listed
         std::vector<std::string> needs_restart;    // config keys that changed but apply only after a restart
+        std::size_t error_count = 0;               // all the errors, listed or not (0: as many as listed)
+        // The errors not in `errors`.
+        std::size_t not_listed() const { return error_count > errors.size() ? error_count - errors.size() : 0; }
+        std::size_t total() const { return errors.size() + not_listed(); }
     };
     // The whole reload: RELOADING=1, read on `background`, validate, swap or
     // keep (review item on failure), record for status, READY=1. One at a
@@ -68,8 +80,9 @@ public:
     boost::asio::awaitable<reload_outcome> reload(boost::asio::any_io_executor background, review_desk& desk);
 
     // What status shows of the rules in force and the last reload
-    // (daemon_state "rules"); `how`: "start" or "reload".
-    void record(const char* how, bool ok, const std::vector<std::string>& errors);
+    // (daemon_state "rules": last_reload.errors, the first errors_listed,
+    // and last_reload.error_count, all of them); `how`: "start" or "reload".
+    void record(const char* how, bool ok, const std::vector<std::string>& errors, std::size_t error_count = 0);
 
     // The candidate a reload reads (public for tests).
     struct candidate {

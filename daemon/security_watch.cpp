@@ -2,6 +2,7 @@
 #include "daemon/security_watch.hpp"
 
 #include "common/log.hpp"
+#include "daemon/ingress/forwarded_for.hpp"
 #include "daemon/review_desk.hpp"
 #include "daemon/telemetry.hpp"
 
@@ -19,17 +20,6 @@ namespace {
 std::int64_t wall_ms() {
     using namespace std::chrono;
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-// "203.0.113.5:40112" -> "203.0.113.5"; "[2001:db8::1]:443" -> "2001:db8::1".
-std::string address_of(std::string_view remote) {
-    if (!remote.empty() && remote.front() == '[') {
-        auto end = remote.find(']');
-        return std::string(remote.substr(1, end == std::string_view::npos ? std::string_view::npos : end - 1));
-    }
-    auto colon = remote.rfind(':');
-    if (colon != std::string_view::npos && remote.find(':') == colon) remote = remote.substr(0, colon);
-    return std::string(remote);
 }
 
 const char* what_door(std::string_view door) {
@@ -85,7 +75,7 @@ void security_watch::refused(std::string_view door, std::string_view remote, std
     if (d.first_ms == 0) d.first_ms = now;
     // Sources and details are kept per alert, bounded: a flood from many
     // addresses keeps the first thousand.
-    const std::string source = address_of(remote);
+    const std::string source(address_of(remote));
     if (d.sources.size() < 1000 || d.sources.count(source)) ++d.sources[source];
     const std::string what(detail);
     if (!what.empty() && (d.details.size() < 100 || d.details.count(what))) ++d.details[what];

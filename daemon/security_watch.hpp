@@ -36,7 +36,9 @@ public:
 
     // Safe from any thread (the webhook listener has its own). door:
     // webhook_signature, admin_token, console_login or other_shop; remote:
-    // "address:port" as the HTTP server gives it; detail: what was refused,
+    // "address:port" as the HTTP server gives it, or the bare address of
+    // the client a trusted proxy named (ingress/forwarded_for.hpp), counted
+    // by address either way; detail: what was refused,
     // never the credential itself (a shop id, an account name).
     void refused(std::string_view door, std::string_view remote, std::string_view detail = {});
 

@@ -98,7 +98,7 @@ const std::vector<field_info>& field_catalogue() {
         // Packages: split and combined shipments (package.updated).
         {"order.packages", t::object_list, "one element per package the order ships in; fields below"},
         {"order.package_count", t::number, "number of packages the order ships in (2 or more once split)"},
-        {"event.package_status", t::string, "status of the event's package: PROCESSING, FULFILLING, COMPLETED, CANCELLED (package.updated)"},
+        {"event.package_status", t::string, "status of the event's package: TO_FULFILL, PROCESSING, FULFILLING, COMPLETED, CANCELLED (package.updated)"},
         {"event.sc_type", t::string, "what happened to the package: SPLIT, COMBINE, CANCEL_SPLIT, ... (package.updated)"},
         {"event.role_type", t::string, "who changed the package: ROLE_USER, ROLE_SELLER, ROLE_OPERATOR, ROLE_SYSTEM (package.updated)"},
         {"event.package_orders", t::string_list, "the orders in the event's package: several for a combined package (package.updated)"},
@@ -121,7 +121,7 @@ const std::vector<field_info>& element_fields(std::string_view list) {
     // Packages: split and combined shipments.
     static const std::vector<field_info> packages = {
         {"id", t::string, "package id"},
-        {"status", t::string, "PROCESSING, FULFILLING, COMPLETED or CANCELLED"},
+        {"status", t::string, "TO_FULFILL, PROCESSING, FULFILLING, COMPLETED or CANCELLED"},
         {"tracking_number", t::string, "tracking number, once the package shipped"},
         {"shipping_provider", t::string, "carrier name, once the package shipped"},
     };
@@ -152,6 +152,66 @@ std::optional<field_info> find_element_field(std::string_view list, std::string_
         if (f.path == name) return f;
     }
     return std::nullopt;
+}
+
+namespace {
+
+// docs/tiktok-shop-api.md §7: "an order's status is one of these strings".
+const std::vector<std::string_view> order_statuses = {
+    "UNPAID", "ON_HOLD", "AWAITING_SHIPMENT", "PARTIALLY_SHIPPING", "AWAITING_COLLECTION",
+    "IN_TRANSIT", "DELIVERED", "COMPLETED", "CANCELLED",
+};
+// A package's status as rules see it is its line items' package_status
+// (daemon/packages.cpp), which TikTok documents with TO_FULFILL besides the
+// package statuses of Get Package Detail (docs/tiktok-shop-api.md §6).
+const std::vector<std::string_view> package_statuses = {"TO_FULFILL", "PROCESSING", "FULFILLING", "COMPLETED", "CANCELLED"};
+const std::vector<std::string_view> initiators = {"BUYER", "SELLER", "SYSTEM"};
+const std::vector<std::string_view> no_values;
+
+}  // namespace
+
+const std::vector<std::string_view>& closed_values(std::string_view path) {
+    static const std::vector<std::pair<std::string_view, std::vector<std::string_view>>> sets = {
+        {"order.status", order_statuses},
+        // Normalized by the daemon: a webhook's CANCEL is given as CANCELLED.
+        {"event.order_status", order_statuses},
+        {"order.shipping_type", {"TIKTOK", "SELLER"}},
+        {"order.cancellation_initiator", initiators},
+        // The topics that reach the rules (daemon/events.cpp), and 0 for the
+        // events that come from no webhook: timers and the tracking feed.
+        {"event.type", {"0", "1", "3", "4", "6", "7", "11", "12", "13", "14"}},
+        {"event.source", {"webhook", "poll", "tracking_feed", "timer"}},
+        // Normalized by tikapi: the search filter's CANCELLATION_REQUEST_CANCEL is _CANCELLED.
+        {"event.cancel_status", {"CANCELLATION_REQUEST_PENDING", "CANCELLATION_REQUEST_SUCCESS",
+                                 "CANCELLATION_REQUEST_CANCELLED", "CANCELLATION_REQUEST_COMPLETE"}},
+        {"event.cancellations_role", initiators},
+        {"event.return_type", {"REFUND", "RETURN_AND_REFUND", "REPLACEMENT"}},
+        {"event.return_status", {"RETURN_OR_REFUND_REQUEST_PENDING", "REFUND_OR_RETURN_REQUEST_REJECT", "AWAITING_BUYER_SHIP",
+                                 "BUYER_SHIPPED_ITEM", "REJECT_RECEIVE_PACKAGE", "RETURN_OR_REFUND_REQUEST_SUCCESS",
+                                 "RETURN_OR_REFUND_REQUEST_CANCEL", "RETURN_OR_REFUND_REQUEST_COMPLETE",
+                                 "REPLACEMENT_REQUEST_PENDING", "REPLACEMENT_REQUEST_REJECT", "REPLACEMENT_REQUEST_REFUND_SUCCESS",
+                                 "REPLACEMENT_REQUEST_CANCEL", "REPLACEMENT_REQUEST_COMPLETE", "AWAITING_BUYER_RESPONSE"}},
+        {"event.return_role", {"BUYER", "SELLER", "OPERATOR", "SYSTEM"}},
+        {"message.type", {"TEXT", "IMAGE", "VIDEO", "EMOTICONS", "PRODUCT_CARD", "ORDER_CARD", "COUPON_CARD",
+                          "ALLOCATED_SERVICE", "NOTIFICATION", "BUYER_ENTER_FROM_TRANSFER", "BUYER_ENTER_FROM_PRODUCT",
+                          "BUYER_ENTER_FROM_ORDER", "OTHER"}},
+        {"message.sender_role", {"BUYER", "SHOP", "CUSTOMER_SERVICE", "SYSTEM", "ROBOT"}},
+        // daemon/conversation_linker.cpp and daemon/pipeline.cpp.
+        {"conversation.order_link", {"order_card", "only_open_order", "ambiguous", "no_open_order", "unknown_buyer",
+                                     "order_unavailable"}},
+        {"event.package_status", package_statuses},
+        {"event.sc_type", {"SPLIT", "COMBINE", "CANCEL_SPLIT", "CANCEL_COMBINE", "ADDRESS_UPDATE_SPLIT", "CANCEL_FULFILL_SPLIT",
+                           "FULFILL_UNCOMBINE", "PARTLY_CANCEL_SPLIT", "SPLIT_BY_SKU_CANCEL"}},
+        {"event.role_type", {"ROLE_USER", "ROLE_SELLER", "ROLE_OPERATOR", "ROLE_SYSTEM"}},
+    };
+    for (const auto& [field, values] : sets)
+        if (field == path) return values;
+    return no_values;
+}
+
+const std::vector<std::string_view>& closed_element_values(std::string_view list, std::string_view name) {
+    if (list == "order.packages" && name == "status") return package_statuses;
+    return no_values;
 }
 
 const std::vector<std::string_view>& known_events() {

@@ -48,6 +48,20 @@ std::optional<field_info> find_field(std::string_view path);
 // Looks up a field of one element of `list`; nullopt when unknown.
 std::optional<field_info> find_element_field(std::string_view list, std::string_view name);
 
+// The values a field can hold when they form a closed set, in documentation
+// order; empty for a field whose values are open (names, ids, texts). The
+// sets are TikTok's documented enums (docs/tiktok-shop-api.md: order status
+// §7, webhook data §5, cancellations and returns §6) as orderflow passes them
+// on (a webhook's CANCEL is CANCELLED, a package's status is its line items'),
+// and orderflow's own (event.type, event.source, conversation.order_link).
+// event.type's values are numbers written as text ("1"). A field may also
+// hold "" (TikTok left it out), which is not listed. The loader refuses a
+// condition value outside the set: such a test never matches.
+const std::vector<std::string_view>& closed_values(std::string_view path);
+
+// The same for a field of one element of `list` (order.packages status).
+const std::vector<std::string_view>& closed_element_values(std::string_view list, std::string_view name);
+
 // Events a rule may name in `on`, besides "timer.<name>".
 const std::vector<std::string_view>& known_events();
 

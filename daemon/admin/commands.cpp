@@ -23,6 +23,21 @@ using json = nlohmann::json;
 admin_commands::admin_commands(context ctx, const rules_in_force& in_force, breaker& brk, reload_fn reload)
     : ctx_(std::move(ctx)), in_force_(in_force), breaker_(brk), reload_(std::move(reload)) {}
 
+std::string reload_failure_text(const rules_in_force::reload_outcome& outcome, std::size_t rules, const std::string& hash,
+                                const std::string& config_file) {
+    const std::string check = "orderflowctl check --config " + config_file;
+    std::string text = "reload failed; the previous rules stay in force (" + std::to_string(rules) + " rules, hash " + hash + ").";
+    if (outcome.errors.empty()) return text + " " + check + " shows why\n";
+    const std::size_t total = outcome.total();
+    text += " " + std::to_string(total) + (total == 1 ? " error" : " errors") + "; fix " + (total == 1 ? "it" : "them") +
+            " and reload again:\n";
+    // As `check` prints them: one per line, from the start of the line, so
+    // that an editor or terminal can jump to file:line:column.
+    for (const auto& e : outcome.errors) text += e + "\n";
+    if (outcome.not_listed() > 0) text += "and " + std::to_string(outcome.not_listed()) + " more (" + check + " shows all)\n";
+    return text;
+}
+
 json admin_commands::malformed(const std::string& why) {
     log::warn("admin_request_malformed", {{"error", why}});
     return {{"exit", 2}, {"stdout", ""}, {"stderr", "orderflowd: malformed request: " + why + "\n"}};
@@ -106,8 +121,7 @@ asio::awaitable<json> admin_commands::dispatch(std::string line, std::string pee
             const bool ok = outcome.ok;
             const auto rules = in_force_.rules();
             if (ok) out << "reloaded: " << rules->size() << " rules in force (hash " << rules->hash() << ")\n";
-            else err << "reload failed; the previous rules stay in force (" << rules->size() << " rules, hash " << rules->hash()
-                     << "). orderflowctl check --config " << in_force_.cfg().file.string() << " shows why\n";
+            else err << reload_failure_text(outcome, rules->size(), rules->hash(), in_force_.cfg().file.string());
             for (const auto& key : outcome.needs_restart) err << key << " changed; it takes effect after a restart\n";
             ctx_.db.transaction([&] {
                 ctx_.store.audit(ctx_.clock(), "orderflowctl", "config.reload", "",

@@ -52,6 +52,13 @@ struct admin_request {
 // Pure: no log, no throw on any input.
 std::variant<admin_request, std::string> parse_admin_request(std::string_view line);
 
+// What `orderflowctl reload` prints when the reload failed: the rules that
+// stay in force, then the errors as `orderflowctl check` prints them (the
+// first rules_in_force::errors_listed, then "and N more (orderflowctl check
+// --config FILE shows all)").
+std::string reload_failure_text(const rules_in_force::reload_outcome& outcome, std::size_t rules, const std::string& hash,
+                                const std::string& config_file);
+
 class admin_commands {
 public:
     using reload_fn = std::function<boost::asio::awaitable<rules_in_force::reload_outcome>()>;

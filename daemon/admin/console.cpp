@@ -6,6 +6,7 @@
 #include "daemon/admin/console_pages.hpp"
 #include "daemon/cs_quota.hpp"
 #include "daemon/executor/breaker.hpp"
+#include "daemon/ingress/forwarded_for.hpp"
 #include "daemon/review_cli.hpp"
 #include "daemon/security_watch.hpp"
 #include "storage/accounts.hpp"
@@ -153,8 +154,8 @@ std::string notice_for(const html::viewer& v, std::string_view done) {
         {"resumed", {"Sending resumed.", "送信を再開しました。"}},
         {"not_paused", {"Sending was not paused; nothing to resume.", "送信は停止していません。"}},
         {"reloaded", {"Reloaded: the new rules are in force.", "再読み込みしました。新しいルールが適用されています。"}},
-        {"reload_failed", {"The reload failed; the previous rules stay in force. orderflowctl check on the server shows why.",
-                           "再読み込みに失敗しました。以前のルールが引き続き適用されます。原因はサーバーで orderflowctl check を実行すると表示されます。"}},
+        {"reload_failed", {"The reload failed; the previous rules stay in force. Why is listed below.",
+                           "再読み込みに失敗しました。以前のルールが引き続き適用されます。原因を下に表示しています。"}},
     };
     auto it = said.find(done);
     if (it == said.end()) return {};
@@ -267,7 +268,7 @@ asio::awaitable<http_response> console::login(http_request& req) {
     }
     // One login waiting per address, a few in all: a flood neither queues
     // work (and 64 MiB each) nor keeps others out for long.
-    const std::string address = req.remote.substr(0, req.remote.rfind(':'));
+    const std::string address(address_of(req.remote));
     std::size_t waiting = 0;
     for (const auto& [from, n] : pending_logins_) waiting += static_cast<std::size_t>(n);
     if (waiting >= max_pending_logins || pending_logins_.count(address)) {

@@ -100,6 +100,9 @@ constexpr std::array labels{
     entry{"breaker_closed", "running", "稼働中"},
     entry{"rules", "Rules in force", "適用中のルール"},
     entry{"last_reload", "Last reload", "最終リロード"},
+    entry{"reload_errors", "Why the last reload failed", "最後の再読み込みが失敗した理由"},
+    entry{"and", "and", "ほか"},
+    entry{"more_errors", "more (orderflowctl check on the server shows all)", "件 (すべてはサーバーで orderflowctl check を実行すると表示されます)"},
     entry{"ok", "ok", "正常"},
     entry{"failed", "failed", "失敗"},
     entry{"reviews_open", "Open review items", "未解決の確認項目"},
@@ -453,6 +456,27 @@ std::string status_page(const viewer& v, const status_facts& s, std::string_view
                    {std::string(l(v, "reviews_open")), view_link("/console/reviews", std::to_string(s.reviews_open))},
                    {std::string(l(v, "cs_quota")), quota_text(v, s.cs_quota)}},
                   "status-facts");
+    // A failed last reload: its errors, as `orderflowctl reload` printed them.
+    if (s.last_reload.is_object() && !s.last_reload.value("ok", true)) {
+        const json errors = s.last_reload.value("errors", json::array());
+        std::size_t listed = 0;
+        std::string items;
+        for (const auto& e : errors)
+            if (e.is_string()) {
+                items += "<li>" + escape(e.get<std::string>()) + "</li>";
+                ++listed;
+            }
+        std::size_t total = listed;
+        if (auto count = s.last_reload.find("error_count"); count != s.last_reload.end() && count->is_number_unsigned())
+            total = std::max(total, count->get<std::size_t>());
+        if (listed > 0) {
+            body += "<section id=\"reload-errors\"><h2>" + std::string(l(v, "reload_errors")) + "</h2><ul class=\"errors\">" + items + "</ul>";
+            if (total > listed)
+                body += "<p id=\"reload-errors-more\">" + std::string(l(v, "and")) + " " + std::to_string(total - listed) + " " +
+                        std::string(l(v, "more_errors")) + "</p>";
+            body += "</section>";
+        }
+    }
     body += "<section><h2>" + std::string(l(v, "queues")) + "</h2><table id=\"queues\">";
     for (const char* table : {"inbox", "outbox"}) {
         body += "<tr><th>" + std::string(l(v, table)) + "</th><td>";
@@ -503,6 +527,7 @@ blockquote.text { margin: .3em 0 .3em 1em; padding: .4em .8em; background: #fff;
 .facts ul { margin: 0; padding-left: 1.2em; }
 .notice { background: #e6f2e9; border: 1px solid #b7d9c0; padding: .5em .8em; }
 .error { color: var(--bad); }
+ul.errors { font-family: ui-monospace, monospace; font-size: .9em; overflow-wrap: anywhere; }
 .empty { color: var(--muted); }
 .sev-critical { color: var(--bad); font-weight: 600; }
 .sev-warning { color: var(--warn); }

@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "daemon/admin/console.hpp"
 #include "daemon/detail/listen_error.hpp"
+#include "daemon/ingress/forwarded_for.hpp"
 #include "daemon/ingress/tracking_feed.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/security_watch.hpp"
@@ -57,6 +58,10 @@ void http_admin::stop() {
 }
 
 boost::asio::awaitable<http_response> http_admin::handle(http_request& req) {
+    // Behind a trusted reverse proxy, the client it names, for everything
+    // below (logs, security alerts, the console's per-address login limit).
+    if (const auto& proxies = in_force_.cfg().admin.trusted_proxies; !proxies.empty())
+        use_forwarded_client(proxies, req, forwarded_reported_, "admin.trusted_proxies");
     const std::string path = req.path();
     // The console checks its own logins; a browser never holds the bearer token.
     if (console::serves(path)) co_return co_await console_.handle(req);

@@ -24,6 +24,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -84,6 +85,8 @@ private:
     console& console_;
     sources from_;
     orderflow::secret token_;
+    // Whether a malformed X-Forwarded-For from a trusted proxy was logged (once).
+    std::atomic<bool> forwarded_reported_{false};
     std::unique_ptr<tikapi::http_server> server_;
 };
 

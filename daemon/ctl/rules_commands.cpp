@@ -211,9 +211,20 @@ int cmd_rules_explain(const args& a) {
                     } else if (p.kind == "schedule") {
                         std::cout << " " << p.params.value("event", "") << " in " << p.params.value("after_s", std::int64_t{0})
                                   << " s (at " << rules::format_utc(p.params.value("fire_at", std::int64_t{0})) << ")\n";
-                    } else {
+                    } else if (p.kind == "capture") {
+                        // What would be kept, and from which message: the buyer's words, as a message's text is shown.
+                        std::cout << " order.attributes." << p.params.value("attribute", "") << " from message "
+                                  << p.params.value("message_id", "") << ":\n";
+                        print_indented(p.params.value("value", ""), "    | ");
+                    } else if (p.kind == "update_tracking") {
+                        const std::string package = p.params.value("package_id", "");
+                        std::cout << " " << p.params.value("carrier", "") << " " << p.params.value("tracking_number", "")
+                                  << (package.empty() ? " (the order's package)" : " (package " + package + ")") << "\n";
+                    } else if (p.params.is_object() && p.params.contains("text")) {
                         std::cout << ":\n";
                         print_indented(p.params.value("text", ""), "    | ");
+                    } else {
+                        std::cout << " " << p.params.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
                     }
                 }
                 break;
@@ -238,10 +249,22 @@ int cmd_rules_coverage(const args& a) {
             return 2;
         }
     }
-    auto loaded = rules::load_directory(cfg->rules.dir);
-    for (const auto& d : loaded.diagnostics)
-        if (!d.warning) std::cerr << d.to_string() << "\n";
-    std::vector<std::string> ids = loaded.rules ? loaded.rules->rule_ids() : std::vector<std::string>{};
+    // Rules that do not load have no ids to count against: every rule would
+    // look removed. Refused as check refuses them, with the same errors.
+    const std::filesystem::path dir = a.rules_dir.empty() ? cfg->rules.dir : std::filesystem::path(a.rules_dir);
+    auto loaded = rules::load_directory(dir);
+    if (!loaded.ok()) {
+        int errors = 0, warnings = 0;
+        for (const auto& d : loaded.diagnostics) {
+            std::cerr << d.to_string() << "\n";
+            (d.warning ? warnings : errors)++;
+        }
+        std::cerr << errors << " error(s), " << warnings << " warning(s)\n"
+                  << "orderflowctl rules coverage: the rules in " << dir.string()
+                  << " do not load, so their coverage cannot be shown; fix them first (orderflowctl check)\n";
+        return 1;
+    }
+    std::vector<std::string> ids = loaded.rules->rule_ids();
     auto db = open_database(*cfg);
     storage::store store(db);
     auto cov = store.rule_coverage(since);
@@ -308,7 +331,7 @@ int cmd_replay(const args& a) {
     auto events = store.events_with_context(since, 1000000);
 
     struct candidate {
-        std::string order_id, rule_id, kind, text;
+        std::string order_id, rule_id, kind, text, error;
         std::int64_t inbox_id = 0;
         bool shadow = false;
     };
@@ -320,13 +343,14 @@ int cmd_replay(const args& a) {
         json c = json::parse(context_text, nullptr, false);
         if (!c.is_object()) continue;
         rules::context ctx = context_from_json(c, e, cfg->rules.default_locale);
+        // An action that cannot be prepared is planned too, as the daemon
+        // records it: skipped, under its per-event key. Left out, every
+        // such skip the daemon recorded would look like an action the
+        // candidate drops.
         for (const auto& p : rules::evaluate(*loaded.rules, ctx).actions) {
-            if (!p.error.empty()) {
-                ++skipped;
-                continue;
-            }
+            if (!p.error.empty()) ++skipped;
             const std::string key = storage::hash_key(p.key_material);
-            planned.try_emplace(key, candidate{e.order_id, p.rule_id, p.kind, p.params.value("text", ""), e.id, p.shadow});
+            planned.try_emplace(key, candidate{e.order_id, p.rule_id, p.kind, p.params.value("text", ""), p.error, e.id, p.shadow});
         }
         for (auto& row : store.actions_of_event(e.id)) {
             actual_keys.insert(row.idem_key);
@@ -348,8 +372,13 @@ int cmd_replay(const args& a) {
             continue;
         }
         ++added;
-        std::cout << "+ order " << (p.order_id.empty() ? "-" : p.order_id) << ": rule " << p.rule_id << " would " << p.kind
-                  << (p.shadow ? " (shadow: recorded only)" : "") << " (event #" << p.inbox_id << ")\n";
+        std::cout << "+ order " << (p.order_id.empty() ? "-" : p.order_id) << ": rule " << p.rule_id;
+        if (!p.error.empty()) {
+            std::cout << " " << p.kind << " would be skipped: " << p.error << (p.shadow ? " (shadow)" : "") << " (event #" << p.inbox_id
+                      << ")\n";
+            continue;
+        }
+        std::cout << " would " << p.kind << (p.shadow ? " (shadow: recorded only)" : "") << " (event #" << p.inbox_id << ")\n";
         show_text(p.text);
     }
     for (const auto& row : actual) {
@@ -357,7 +386,8 @@ int cmd_replay(const args& a) {
         ++removed;
         json pl = json::parse(row.payload, nullptr, false);
         std::cout << "- order " << (row.order_id.empty() ? "-" : row.order_id) << ": rule " << row.rule_id << " " << row.kind
-                  << " would no longer happen (it was " << row.state << ", event #" << row.event_id << ")\n";
+                  << " would no longer happen (it was " << row.state << (row.reason.empty() ? "" : ": " + row.reason) << ", event #"
+                  << row.event_id << ")\n";
         show_text(pl.is_object() ? pl.value("text", "") : "");
     }
     std::cout << added << " new, " << removed << " no longer, " << same << " unchanged";
@@ -371,7 +401,10 @@ int cmd_rules(const args& a) {
     if (sub == "test") return cmd_rules_test(a);
     if (sub == "explain") return cmd_rules_explain(a);
     if (sub == "coverage") return cmd_rules_coverage(a);
-    std::cerr << "usage: orderflowctl rules test FILE... | rules explain --event FILE [--order FILE] ... | rules coverage [--since 7d] (--config FILE | --rules DIR)\n";
+    if (sub == "replay") return cmd_replay(a);   // also `orderflowctl replay`
+    std::cerr << "usage: orderflowctl rules test FILE... | rules explain --event FILE [--order FILE] ... (--config FILE | --rules DIR)\n"
+                 "       orderflowctl rules coverage [--since 7d] [--rules DIR] --config FILE\n"
+                 "       orderflowctl rules replay --since TIME [--rules DIR] --config FILE\n";
     return 2;
 }
 

@@ -221,10 +221,20 @@ int cmd_auth(const args& a) {
         randombytes_buf(raw, sizeof raw);
         char state[25];
         sodium_bin2hex(state, sizeof state, raw, sizeof raw);
-        // The legacy form (docs/tiktok-shop-api.md §3); Partner Center also shows a services.* link per region.
-        std::cout << cfg->tiktok.auth_base << "/oauth/authorize?app_key=" << tikapi::percent_encode(cfg->tiktok.app_key)
-                  << "&state=" << state << "\n"
-                  << "Open it as the seller, authorize, then run: orderflowctl auth exchange CODE --config " << cfg->file.string() << "\n";
+        // The current link names the app's service id; without one, the
+        // legacy form, which the PHP SDK still builds (docs/tiktok-shop-api.md §3).
+        const std::string& service = cfg->tiktok.service_id;
+        if (!service.empty())
+            std::cout << cfg->tiktok.authorize_base << "/open/authorize?service_id=" << tikapi::percent_encode(service) << "&state=" << state
+                      << "\n";
+        else
+            std::cout << cfg->tiktok.auth_base << "/oauth/authorize?app_key=" << tikapi::percent_encode(cfg->tiktok.app_key)
+                      << "&state=" << state << "\n";
+        std::cout << "Open it as the seller, authorize, then run: orderflowctl auth exchange CODE --config " << cfg->file.string() << "\n";
+        if (service.empty())
+            std::cout << "This is TikTok's legacy authorization link. For the current one, set tiktok.service_id in " << cfg->file.string()
+                      << " to the app's service id from Partner Center (App & Service: the id under the app's name, the value after "
+                         "service_id= in its authorization link) and run orderflowctl auth url again\n";
         return 0;
     }
     if (sub != "exchange" && sub != "status" && sub != "disconnect") {

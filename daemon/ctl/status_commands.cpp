@@ -135,7 +135,22 @@ int cmd_status(const args& a) {
         const json& r = rules_state["last_reload"];
         std::cout << "reload:   last " << format_time(r.value("at", std::int64_t{0})) << " " << (r.value("ok", false) ? "ok" : "FAILED; the rules above stay in force");
         std::cout << last_known;
-        for (const auto& e : r.value("errors", json::array())) std::cout << "\n          " << e.get<std::string>();
+        // The first few errors; the rest counted (the daemon keeps up to 50
+        // of them and the number of all; `check` prints every one).
+        constexpr std::size_t shown = 5;
+        const json errors = r.value("errors", json::array());
+        std::size_t listed = 0;
+        for (const auto& e : errors) {
+            if (listed == shown) break;
+            if (!e.is_string()) continue;
+            std::cout << "\n          " << e.get<std::string>();
+            ++listed;
+        }
+        std::size_t total = errors.is_array() ? errors.size() : 0;
+        if (auto count = r.find("error_count"); count != r.end() && count->is_number_unsigned())
+            total = std::max(total, count->get<std::size_t>());
+        if (total > listed)
+            std::cout << "\n          and " << total - listed << " more (orderflowctl check shows all)";
         std::cout << "\n";
     }
     json breaker = json::parse(store.get_state("breaker").value_or("{}"), nullptr, false);

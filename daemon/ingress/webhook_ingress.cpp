@@ -6,6 +6,7 @@
 #include "daemon/config.hpp"
 #include "daemon/detail/listen_error.hpp"
 #include "daemon/events.hpp"
+#include "daemon/ingress/forwarded_for.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
 #include "daemon/packages.hpp"
 #include "daemon/rules_in_force.hpp"
@@ -123,6 +124,10 @@ webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_se
 
 boost::asio::awaitable<http_response> webhook_ingress::handle(http_request& req) {
     const auto started = std::chrono::steady_clock::now();
+    // Behind a trusted reverse proxy, the client it names; without the
+    // setting nothing is read (forwarded_for.hpp).
+    if (const auto& proxies = in_force_.cfg().webhook.trusted_proxies; !proxies.empty())
+        use_forwarded_client(proxies, req, forwarded_reported_, "webhook.trusted_proxies");
     http_response r = co_await answer(req);
     if (r.status != 404 && r.status != 405)
         counted_.ack.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());

@@ -157,6 +157,8 @@ private:
     boost::asio::io_context listener_io_{1};
     std::unique_ptr<tikapi::http_server> server_;
     webhook_log_budget log_budget_{20};
+    // Whether a malformed X-Forwarded-For from a trusted proxy was logged (once).
+    std::atomic<bool> forwarded_reported_{false};
     boost::asio::steady_timer summary_timer_{listener_io_};
     bool summary_due_ = false;
     std::thread listener_thread_;

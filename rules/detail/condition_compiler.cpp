@@ -14,6 +14,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <memory>
 #include <optional>
@@ -257,7 +258,7 @@ bool loader::compile_condition(std::size_t doc, const pointer& ptr, const json& 
                 ref->id = it->second;
             }
             part.k = detail::condition::kind::test;
-            if (!compile_test(doc, kp, value, std::move(*ref), part)) ok = false;
+            if (!compile_test(doc, kp, value, std::move(*ref), element_list, part)) ok = false;
         }
         parts.push_back(std::move(part));
     }
@@ -273,7 +274,10 @@ bool loader::compile_condition(std::size_t doc, const pointer& ptr, const json& 
 }
 
 // Compiles {"<op>": operand, ...} on one field into a test condition.
-bool loader::compile_test(std::size_t doc, const pointer& ptr, const json& ops, detail::field_ref ref, detail::condition& out) {
+// `element_list` names the list whose elements `ref` is a field of, empty
+// at top level.
+bool loader::compile_test(std::size_t doc, const pointer& ptr, const json& ops, detail::field_ref ref, std::string_view element_list,
+                          detail::condition& out) {
     const std::string shown = ref.path.empty() ? "the element" : ref.path;
     if (!ops.is_object() || ops.empty()) {
         error(doc, ptr, "expected an object of operators for " + shown + " such as {\"eq\": \"...\"}, found " + describe(ops));
@@ -316,6 +320,8 @@ bool loader::compile_test(std::size_t doc, const pointer& ptr, const json& ops, 
                 } else if (is_list || is_map) {
                     reject(p, "\"" + name + "\" compares single values, but " + shown + " is a " + std::string(type_name(type)) +
                                   (is_list ? "; use \"any\" or \"contains\"" : "; name one entry, e.g. order.sku_counts.<SKU>"));
+                } else if (!check_value(doc, p, operand, ref, element_list, op.kind)) {
+                    ok = false;
                 } else {
                     op.operand = operand;
                 }
@@ -327,7 +333,12 @@ bool loader::compile_test(std::size_t doc, const pointer& ptr, const json& ops, 
                 } else if (is_list || is_map) {
                     reject(p, "\"" + name + "\" tests a single value, but " + shown + " is a " + std::string(type_name(type)));
                 } else {
-                    op.operand = operand;
+                    // Each value on its own, at its place in the list.
+                    bool values_ok = true;
+                    for (std::size_t i = 0; i < operand.size(); ++i)
+                        values_ok = check_value(doc, p / i, operand[i], ref, element_list, op.kind) && values_ok;
+                    if (values_ok) op.operand = operand;
+                    else ok = false;
                 }
                 break;
             case op_kind::exists:
@@ -346,6 +357,7 @@ bool loader::compile_test(std::size_t doc, const pointer& ptr, const json& ops, 
                                   (type == field_type::object_list ? "; use \"any\" with a condition on the elements" : ""));
                 } else {
                     op.folded = detail::fold(operand.get_ref<const std::string&>());
+                    if (!check_text_test(doc, p, op, ref, element_list)) ok = false;
                 }
                 break;
             case op_kind::matches:
@@ -362,6 +374,7 @@ bool loader::compile_test(std::size_t doc, const pointer& ptr, const json& ops, 
                         reject(p, "invalid regular expression: " + re->error(), false);
                     } else {
                         op.regex = std::move(re);
+                        if (!check_text_test(doc, p, op, ref, element_list)) ok = false;
                     }
                 }
                 break;
@@ -370,7 +383,11 @@ bool loader::compile_test(std::size_t doc, const pointer& ptr, const json& ops, 
             case op_kind::lt:
             case op_kind::lte:
                 if (!operand.is_number()) {
-                    reject(p, "expected a number for \"" + name + "\", found " + describe(operand), false);
+                    // "5" for 5: the quotes are the mistake.
+                    const bool spells_number = operand.is_string() && as_number(operand);
+                    reject(p, "expected a number for \"" + name + "\", found " + describe(operand) +
+                                  (spells_number ? "; write " + operand.get<std::string>() + " without quotes" : ""),
+                           false);
                 } else if (type != field_type::number && type != field_type::timestamp) {
                     reject(p, "\"" + name + "\" compares numbers, but " + shown + " is a " + std::string(type_name(type)));
                 } else {
@@ -400,7 +417,7 @@ bool loader::compile_test(std::size_t doc, const pointer& ptr, const json& ops, 
                 auto nested = std::make_shared<detail::condition>();
                 bool nested_ok = type == field_type::object_list
                                      ? compile_condition(doc, p, operand, ref.path, *nested)
-                                     : compile_test(doc, p, operand, detail::make_element_ref("", field_type::string), *nested);
+                                     : compile_test(doc, p, operand, detail::make_element_ref("", field_type::string), ref.path, *nested);
                 if (nested_ok) {
                     op.nested = std::move(nested);
                 } else {
@@ -413,6 +430,121 @@ bool loader::compile_test(std::size_t doc, const pointer& ptr, const json& ops, 
     }
     out.field = std::move(ref);
     return ok;
+}
+
+// ---- values that can never match ----------------------------------------
+//
+// A condition value the field can never hold makes its test constant: a
+// typo such as "DELIVERD", or "true" in quotes for a boolean, would load and
+// silently never fire (or, under "ne", always hold). Values compare as
+// evaluation compares them (rules/detail/text.hpp, loose_equal): the same
+// JSON type, or a number and a string that spells it, so 4980 and "4980"
+// stay interchangeable where a field may be either (ids, amounts).
+
+namespace {
+
+// "order.status", or "the status of order.packages" for an element field.
+std::string field_shown(const detail::field_ref& ref, std::string_view element_list) {
+    if (element_list.empty()) return ref.path;
+    if (ref.path.empty()) return "an element of " + std::string(element_list);
+    return "the " + ref.path + " of " + std::string(element_list);
+}
+
+const std::vector<std::string_view>& values_of(const detail::field_ref& ref, std::string_view element_list) {
+    return element_list.empty() ? closed_values(ref.path) : closed_element_values(element_list, ref.path);
+}
+
+bool is_closed_value(const json& v, const std::vector<std::string_view>& values, field_type type) {
+    if (v.is_string() && v.get_ref<const std::string&>().empty()) return true;   // what a field TikTok left out holds
+    if (type == field_type::number) {
+        const auto n = (v.is_number() || v.is_string()) ? as_number(v) : std::nullopt;
+        return n && std::any_of(values.begin(), values.end(), [&](std::string_view s) { return as_number(json(s)) == n; });
+    }
+    return v.is_string() && std::find(values.begin(), values.end(), v.get_ref<const std::string&>()) != values.end();
+}
+
+// "did you mean DELIVERED?" for a value that differs in case or by a typo.
+std::string closest_value(const json& v, const std::vector<std::string_view>& values) {
+    if (!v.is_string()) return {};
+    const auto& text = v.get_ref<const std::string&>();
+    auto upper = [](std::string_view s) {
+        std::string out(s);
+        for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        return out;
+    };
+    for (auto value : values)
+        if (upper(value) == upper(text)) return "did you mean " + std::string(value) + "?";
+    return did_you_mean(text, values);
+}
+
+// What a value the field never equals does to the operator's test.
+std::string consequence(op_kind kind) {
+    switch (kind) {
+        case op_kind::ne: return "so \"ne\" always holds";
+        case op_kind::in: return "so this value of \"in\" never matches";
+        case op_kind::not_in: return "so this value of \"not_in\" excludes nothing";
+        default: return "so \"" + std::string(op_name(kind)) + "\" never holds";
+    }
+}
+
+}  // namespace
+
+// Refuses an eq, ne, in, not_in, changed_to or changed_from value the field
+// can never equal: one of the wrong JSON type, or outside the field's closed
+// set of values (rules/fields.hpp, closed_values). null (missing) fits every
+// field. False when refused.
+bool loader::check_value(std::size_t doc, const pointer& p, const json& v, const detail::field_ref& ref, std::string_view element_list,
+                         op_kind kind) {
+    if (v.is_null()) return true;
+    const std::string field = field_shown(ref, element_list);
+    const std::string rule = rule_id_.empty() ? "" : "rule \"" + rule_id_ + "\": ";
+    auto refuse = [&](const std::string& is, const std::string& fix) {
+        error(doc, p, rule + field + " is " + is + ", never " + describe(v) + ", " + consequence(kind) + "; " + fix);
+        return false;
+    };
+    const bool text = v.is_string();
+    const std::string written = text ? v.get<std::string>() : v.dump();
+    switch (ref.type) {
+        case field_type::boolean:
+            if (v.is_boolean()) return true;
+            if (text && (written == "true" || written == "false")) return refuse("true or false", "write " + written + " without quotes");
+            return refuse("true or false", "write true or false");
+        case field_type::number:
+        case field_type::timestamp: {
+            if (v.is_number() || (text && (written.empty() || as_number(v)))) break;
+            if (ref.type == field_type::number) return refuse("a number", "write a number such as 4980");
+            return refuse("a timestamp (unix seconds)", "write unix seconds such as 1764547200, or test the time with \"older_than\" or \"within\"");
+        }
+        default:
+            if (v.is_boolean()) return refuse("text", "write \"" + written + "\" in quotes to compare with the text");
+            break;
+    }
+    const auto& values = values_of(ref, element_list);
+    if (values.empty() || is_closed_value(v, values, ref.type)) return true;
+    // A near miss among codes is a typo; among topic numbers it is not.
+    const std::string hint = ref.type == field_type::number ? std::string() : closest_value(v, values);
+    error(doc, p, with_hint(rule + field + " is never " + v.dump() + " (its values: " + join(values) + "), " + consequence(kind), hint));
+    return false;
+}
+
+// Refuses a "contains" or "matches" that no value of a field with a closed
+// set can satisfy: "contains": "DELIVERD" on order.status. False when refused.
+bool loader::check_text_test(std::size_t doc, const pointer& p, const operation& op, const detail::field_ref& ref,
+                             std::string_view element_list) {
+    const auto& values = values_of(ref, element_list);
+    if (values.empty()) return true;
+    auto satisfied_by = [&](std::string_view value) {
+        return op.kind == op_kind::contains ? detail::fold(value).find(op.folded) != std::string::npos
+                                            : RE2::PartialMatch(value, *op.regex);
+    };
+    if (std::any_of(values.begin(), values.end(), satisfied_by) || satisfied_by("")) return true;
+    const std::string field = field_shown(ref, element_list);
+    const std::string rule = rule_id_.empty() ? "" : "rule \"" + rule_id_ + "\": ";
+    const std::string& written = op.written.get_ref<const std::string&>();
+    std::string what = "no value of " + field + " (" + join(values) + ") " +
+                       (op.kind == op_kind::contains ? "contains \"" + written + "\"" : "matches " + op.written.dump());
+    error(doc, p, with_hint(rule + what + ", so \"" + std::string(op_name(op.kind)) + "\" never holds", closest_value(op.written, values)));
+    return false;
 }
 
 }  // namespace orderflow::rules::detail

@@ -106,7 +106,12 @@ private:
     void contradiction_warnings(std::size_t doc, const condition& c);
     bool compile_condition(std::size_t doc, const pointer& ptr, const json& node, std::string_view element_list,
                            condition& out);
-    bool compile_test(std::size_t doc, const pointer& ptr, const json& ops, field_ref ref, condition& out);
+    bool compile_test(std::size_t doc, const pointer& ptr, const json& ops, field_ref ref, std::string_view element_list,
+                      condition& out);
+    bool check_value(std::size_t doc, const pointer& p, const json& value, const field_ref& ref, std::string_view element_list,
+                     op_kind kind);
+    bool check_text_test(std::size_t doc, const pointer& p, const operation& op, const field_ref& ref,
+                         std::string_view element_list);
 
     // rules/detail/package_warnings.cpp: package fields on other events.
     void package_field_warnings(std::size_t doc, const rule& r, const condition& c);
@@ -127,6 +132,7 @@ private:
     std::size_t files_read_ = 0;
     bool declared_empty_ = false;      // a file has "rules": []
     std::optional<std::string> rules_required_in_;   // require_rules(dir)
+    std::string rule_id_;              // the rule being compiled, as written, for messages; empty when it has none
 };
 
 }  // namespace orderflow::rules::detail

@@ -74,6 +74,7 @@ void loader::compile_rule(std::size_t doc, const pointer& ptr, const json& node)
     }
 
     auto id = node.find("id");
+    rule_id_ = id != node.end() && id->is_string() ? id->get<std::string>() : std::string();
     if (id == node.end()) {
         error(doc, ptr, "rule has no \"id\"; every rule needs a unique id such as \"thanks-awaiting-shipment\"");
     } else if (!id->is_string()) {

@@ -577,4 +577,73 @@ TEST_CASE("admin.console_host takes a bare host name", "[config]") {
     }
 }
 
+TEST_CASE("webhook.trusted_proxies and admin.trusted_proxies hold the proxies' addresses and are empty unless set", "[config][trusted_proxies]") {
+    temp_folder t;
+    using orderflow::daemon::parse_ip_address;
+    SECTION("unset: empty, and X-Forwarded-For is never read") {
+        auto r = load_config(t.write("c.json", minimal));
+        REQUIRE(r.ok());
+        CHECK(r.value->webhook.trusted_proxies.empty());
+        CHECK(r.value->admin.trusted_proxies.empty());
+    }
+    SECTION("IPv4 and IPv6 addresses, each once") {
+        auto r = load_config(t.write("c.json", minimal_with(R"("webhook": { "trusted_proxies": ["127.0.0.1", "::1", "::ffff:127.0.0.1"] }, )"
+                                                            R"("admin": { "trusted_proxies": ["10.0.0.2"] })")));
+        INFO(all_messages(r));
+        REQUIRE(r.ok());
+        CHECK(r.value->webhook.trusted_proxies ==
+              std::vector<orderflow::daemon::ip_address>{*parse_ip_address("127.0.0.1"), *parse_ip_address("::1")});
+        CHECK(r.value->admin.trusted_proxies == std::vector<orderflow::daemon::ip_address>{*parse_ip_address("10.0.0.2")});
+    }
+}
+
+TEST_CASE("A trusted proxy that is not an IP address is an error naming the key at its line", "[config][trusted_proxies]") {
+    temp_folder t;
+    using row = std::tuple<std::string, std::string, std::string>;
+    const auto [section, value, what] = GENERATE(table<std::string, std::string, std::string>({
+        row{"webhook", R"(["localhost"])", "\"localhost\" is not an IP address"},
+        row{"webhook", R"(["127.0.0.1:8080"])", "no host names, ports or brackets"},
+        row{"admin", R"(["[::1]"])", "\"[::1]\" is not an IP address"},
+        row{"admin", R"(["10.0.0.0/8"])", "not a range"},
+        row{"webhook", R"(["0.0.0.0"])", "is no machine's address"},
+        row{"webhook", R"([7])", "must be IP addresses as strings"},
+        row{"admin", R"("127.0.0.1")", "must be an array of the reverse proxies' IP addresses"},
+    }));
+    auto file = t.write("c.json", minimal_with("\"" + section + R"(": { "trusted_proxies": )" + value + " }"));
+    auto r = load_config(file);
+    INFO(section << " " << value << "\n" << all_messages(r));
+    CHECK_FALSE(r.ok());
+    auto* d = diagnostic_containing(r, {"'" + section + ".trusted_proxies'", what});
+    REQUIRE(d);
+    CHECK(d->line == extra_line);
+    CHECK_THAT(d->to_string(), Catch::StartsWith(file.string() + ":6:"));
+}
+
+TEST_CASE("tiktok.service_id takes the id from Partner Center and refuses a pasted link", "[config]") {
+    temp_folder t;
+    SECTION("unset: the legacy link's settings, and TikTok's host for the current one") {
+        auto r = load_config(t.write("c.json", minimal));
+        REQUIRE(r.ok());
+        CHECK(r.value->tiktok.service_id.empty());
+        CHECK(r.value->tiktok.authorize_base == "https://services.tiktokshop.com");
+    }
+    SECTION("an id, and a US shop's host") {
+        auto r = load_config(t.write("c.json", minimal_with_tiktok(R"("service_id": "7369437808455026474", "authorize_base": "https://services.us.tiktokshop.com")")));
+        INFO(all_messages(r));
+        REQUIRE(r.ok());
+        CHECK(r.value->tiktok.service_id == "7369437808455026474");
+        CHECK(r.value->tiktok.authorize_base == "https://services.us.tiktokshop.com");
+    }
+    SECTION("a link or an empty id is refused where it stands") {
+        const std::string value = GENERATE(as<std::string>{}, "https://services.tiktokshop.com/open/authorize?service_id=7369437808455026474",
+                                           "service_id=7369437808455026474", "");
+        auto r = load_config(t.write("c.json", minimal_with_tiktok(R"("service_id": ")" + value + R"(")")));
+        INFO(value << "\n" << all_messages(r));
+        CHECK_FALSE(r.ok());
+        auto* d = diagnostic_containing(r, {"'tiktok.service_id'"});
+        REQUIRE(d);
+        CHECK(d->line == extra_line);
+    }
+}
+
 }  // namespace ORDERFLOW_TEST_FILE

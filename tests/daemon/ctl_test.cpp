@@ -820,4 +820,160 @@ TEST_CASE("A SIGHUP while orderflowd starts is not the end of it", "[ctl][startu
     CHECK_THAT(lines, Catch::Contains("\"event\":\"daemon_stopped\""));
 }
 
+TEST_CASE("status shows the first five errors of a failed reload and says how many more there are", "[ctl]") {
+    installation inst;
+    const int errors = GENERATE(3, 8, 60);
+    CAPTURE(errors);
+    {
+        auto db = orderflow::storage::database::open(make_database(inst));
+        orderflow::storage::store store(db);
+        // As rules_in_force records a failed reload: at most 50 errors listed, and the number of all.
+        nlohmann::json listed = nlohmann::json::array();
+        for (int i = 0; i < std::min(errors, 50); ++i) listed.push_back("rules/20-a.json:" + std::to_string(i + 1) + ":3: error: unknown event");
+        store.put_state("rules",
+                        nlohmann::json{{"in_force", {{"count", 1}, {"hash", "0123456789abcdef"}, {"since", 1'790'000'000}, {"how", "start"}}},
+                                       {"last_reload", {{"at", 1'790'000'100}, {"ok", false}, {"errors", listed}, {"error_count", errors}}}}
+                            .dump(),
+                        1'790'000'100);
+    }
+    auto r = ctl("status --config " + inst.config.string());
+    INFO(r.output);
+    CHECK_THAT(r.output, Catch::Contains("FAILED; the rules above stay in force"));
+    CHECK_THAT(r.output, Catch::Contains("\n          rules/20-a.json:1:3: error: unknown event\n"));
+    CHECK_THAT(r.output, Catch::Contains("rules/20-a.json:" + std::to_string(std::min(errors, 5)) + ":3: error"));
+    CHECK_THAT(r.output, !Catch::Contains("rules/20-a.json:6:3: error"));
+    if (errors > 5)
+        CHECK_THAT(r.output, Catch::Contains("\n          and " + std::to_string(errors - 5) + " more (orderflowctl check shows all)\n"));
+    else
+        CHECK_THAT(r.output, !Catch::Contains(" more (orderflowctl check shows all)"));
+}
+
+TEST_CASE("auth url prints the current link with tiktok.service_id and says how to get it without", "[ctl][auth]") {
+    installation inst;
+    SECTION("without tiktok.service_id: the legacy link, and what to set") {
+        auto r = ctl("auth url --config " + inst.config.string());
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        CHECK_THAT(r.output, Catch::StartsWith("https://auth.tiktok-shops.com/oauth/authorize?app_key=k&state="));
+        CHECK_THAT(r.output, Catch::Contains("legacy authorization link") && Catch::Contains("set tiktok.service_id in " + inst.config.string()) &&
+                                 Catch::Contains("Partner Center"));
+    }
+    SECTION("with it: the current link, outside the US and on a US shop's host") {
+        const bool us = GENERATE(false, true);
+        change_config(inst, [&](nlohmann::json& c) {
+            c["tiktok"]["service_id"] = "7369437808455026474";
+            if (us) c["tiktok"]["authorize_base"] = "https://services.us.tiktokshop.com";
+        });
+        auto r = ctl("auth url --config " + inst.config.string());
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        const std::string host = us ? "https://services.us.tiktokshop.com" : "https://services.tiktokshop.com";
+        CHECK_THAT(r.output, Catch::StartsWith(host + "/open/authorize?service_id=7369437808455026474&state="));
+        CHECK_THAT(r.output, Catch::Contains("orderflowctl auth exchange CODE --config " + inst.config.string()));
+        CHECK_THAT(r.output, !Catch::Contains("legacy"));
+        CHECK_THAT(r.output, !Catch::Contains("app_key="));
+    }
+}
+
+}  // namespace ORDERFLOW_TEST_FILE
+
+namespace ORDERFLOW_TEST_FILE {
+
+namespace {
+
+// rules_text with a typo in the status its condition names: loads nowhere.
+std::string rules_with_typo() {
+    std::string text = rules_text;
+    text.replace(text.find("AWAITING_SHIPMENT"), 17, "AWAITING_SHIPPMENT");
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("check and orderflowd refuse a condition value its field never holds naming the rule and the closest value", "[ctl][values]") {
+    installation inst;
+    inst.dir.write("rules/10-a.json", rules_with_typo());
+    auto r = ctl("check --config " + inst.config.string());
+    INFO(r.output);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains((inst.dir.path() / "rules/10-a.json").string() +
+                                         ":5:44: error: rule \"thanks\": order.status is never \"AWAITING_SHIPPMENT\" (its values: UNPAID, "
+                                         "ON_HOLD, AWAITING_SHIPMENT, PARTIALLY_SHIPPING, AWAITING_COLLECTION, IN_TRANSIT, DELIVERED, "
+                                         "COMPLETED, CANCELLED), so \"changed_to\" never holds; did you mean AWAITING_SHIPMENT?\n"));
+    CHECK_THAT(r.output, Catch::Contains("1 error(s)"));
+    CHECK_THAT(daemon_startup_error(inst.config, ""), Catch::Contains("are not valid; run orderflowctl check"));
+}
+
+TEST_CASE("rules coverage with rules that do not load shows their errors and exits 1 instead of listing every rule as removed", "[ctl][coverage]") {
+    installation inst;
+    {
+        auto db = orderflow::storage::database::open(make_database(inst));
+        orderflow::storage::store store(db);
+        const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        orderflow::storage::new_event e;
+        e.dedupe_key = "tts:1";
+        e.source = "webhook";
+        e.topic = 1;
+        e.event = "order.status_changed";
+        e.order_id = "7";
+        e.payload = "{}";
+        e.received_at = now;
+        REQUIRE(store.add_event(e));
+        auto pending = store.pending_events(now + 1, 10);
+        REQUIRE(pending.size() == 1u);
+        store.finish_event(pending.front().id, "done", "matched: thanks", now);
+    }
+    SECTION("the rules load: the rule's events are counted") {
+        auto r = ctl("rules coverage --config " + inst.config.string());
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        CHECK_THAT(r.output, Catch::Matches("(.|\n)*thanks +matched 1 event\n(.|\n)*"));
+    }
+    SECTION("they do not: the errors, as check shows them, and exit 1") {
+        inst.dir.write("rules/10-a.json", rules_with_typo());
+        auto r = ctl("rules coverage --config " + inst.config.string());
+        INFO(r.output);
+        CHECK(r.exit_code == 1);
+        CHECK_THAT(r.output, Catch::Contains((inst.dir.path() / "rules/10-a.json").string() + ":5:44: error: rule \"thanks\": order.status is never"));
+        CHECK_THAT(r.output, Catch::Contains("1 error(s), 0 warning(s)\n"));
+        CHECK_THAT(r.output, Catch::Contains("do not load, so their coverage cannot be shown; fix them first (orderflowctl check)"));
+        CHECK_THAT(r.output, !Catch::Contains("no longer in the rules"));
+        CHECK_THAT(r.output, !Catch::Contains("never fired"));
+    }
+}
+
+TEST_CASE("rules explain shows what a capture would keep and what an update_tracking would send and never an empty line", "[ctl][explain]") {
+    temp_dir dir;
+    dir.write("rules/10-a.json", R"({
+  "rules": [
+    {"id": "keep-engraving", "on": "message.received", "then": [{"capture": {"attribute": "engraving"}}]},
+    {"id": "ship", "on": "tracking.received", "then": [{"update_tracking": {}}]}
+  ]})");
+    const std::string rules = (dir.path() / "rules").string();
+    SECTION("capture: the attribute, the message and the words kept") {
+        auto event = dir.write("event.json", R"({"event": "message.received", "now": 1700000000,
+          "message": {"id": "m1", "type": "TEXT", "text": "KEN & AYA\n2026.12.24", "conversation_id": "c1"},
+          "order": {"id": "7", "status": "AWAITING_SHIPMENT"}})");
+        auto r = ctl("rules explain --event " + event.string() + " --rules " + rules);
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        CHECK_THAT(r.output, Catch::Contains("keep-engraving (" + rules + "/10-a.json:3:5): MATCHED\n"
+                                             "  capture order.attributes.engraving from message m1:\n"
+                                             "    | KEN & AYA\n"
+                                             "    | 2026.12.24\n"));
+        CHECK_THAT(r.output, !Catch::Contains("    | \n"));
+    }
+    SECTION("update_tracking: the carrier, the number and the package") {
+        auto event = dir.write("event.json", R"({"event": "tracking.received", "now": 1700000000,
+          "event_data": {"package_id": "P1", "carrier": "ヤマト運輸", "tracking_number": "4912-3456-7890"},
+          "order": {"id": "7", "status": "AWAITING_SHIPMENT"}})");
+        auto r = ctl("rules explain --event " + event.string() + " --rules " + rules);
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        CHECK_THAT(r.output, Catch::Contains("ship (" + rules + "/10-a.json:4:5): MATCHED\n"
+                                             "  update_tracking ヤマト運輸 4912-3456-7890 (package P1)\n"));
+        CHECK_THAT(r.output, !Catch::Contains("    | \n"));
+    }
+}
+
 }  // namespace ORDERFLOW_TEST_FILE

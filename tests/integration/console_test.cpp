@@ -180,4 +180,48 @@ TEST_CASE("A burst of failed console logins raises one security review item", "[
     CHECK(item.evidence.find("guess-") == std::string::npos);
 }
 
+TEST_CASE("Behind a trusted proxy the logs and security alerts name the client X-Forwarded-For names and not the proxy",
+          "[integration][operations][console][trusted_proxies]") {
+    stack s;
+    s.write_rules("10-thanks.json", thanks_rules);
+    write_file(s.dir / "admin.token", admin_token, 0600);
+    // The proxy on this host connects from 127.0.0.1 to both listeners.
+    s.extra_config = {{"admin", {{"listen", "127.0.0.1:0"}, {"token_file", "admin.token"}, {"trusted_proxies", {"127.0.0.1"}}}},
+                      {"webhook", {{"trusted_proxies", {"127.0.0.1", "::1"}}}},
+                      {"poll", {{"enabled", false}}}};
+    s.start_all();
+    const auto port = wait_for_log(s.daemon.log(), "admin_http_listening").at("port").get<std::uint16_t>();
+    REQUIRE(add_account(s, "hanako", "staff", staff_password).exit_code == 0);
+
+    // Failed console logins from one client, and forged webhooks from another, through the proxy.
+    for (int i = 0; i < 10; ++i)
+        CHECK(http(port, "POST", "/console/login", "name=hanako&password=guess-" + std::to_string(i),
+                   {{"Content-Type", "application/x-www-form-urlencoded"}, {"X-Forwarded-For", "198.51.100.77"}})
+                  .status == 401);
+    for (int i = 0; i < 10; ++i)
+        CHECK(http(s.webhook_port, "POST", "/webhooks/tiktok", R"({"type": 1})",
+                   {{"Authorization", "forged"}, {"X-Forwarded-For", "127.0.0.1, 203.0.113.45"}})
+                  .status == 401);
+    auto security_items = [&] {
+        auto db = orderflow::storage::database::open(s.db_path());
+        std::vector<orderflow::storage::review_item> out;
+        for (auto& r : orderflow::storage::store(db).reviews(false, 100))
+            if (r.reason == "security") out.push_back(r);
+        return out;
+    };
+    REQUIRE(eventually([&] { return security_items().size() == 2; }));
+    for (const auto& item : security_items()) {
+        INFO(item.evidence);
+        const json sources = json::parse(item.evidence).at("sources");
+        if (item.evidence.find("console_login") != std::string::npos) CHECK(sources == json{{"198.51.100.77", 10}});
+        else CHECK(sources == json{{"203.0.113.45", 10}});
+    }
+    const auto refused = log_lines(s.daemon.log(), "console_login_refused");
+    REQUIRE_FALSE(refused.empty());
+    CHECK(refused.front().at("remote") == "198.51.100.77");
+    const auto rejected = log_lines(s.daemon.log(), "webhook_rejected");
+    REQUIRE_FALSE(rejected.empty());
+    CHECK(rejected.front().at("remote") == "203.0.113.45");
+}
+
 }  // namespace ORDERFLOW_TEST_FILE

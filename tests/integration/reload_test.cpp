@@ -170,4 +170,125 @@ TEST_CASE("Replay runs the stored events through candidate rules and shows what 
     CHECK(ctl(s, {"replay"}).exit_code == 2);
 }
 
+TEST_CASE("A failed reload prints its errors and a SIGHUP logs at most fifty of them with the number of the rest",
+          "[integration][reload]") {
+    stack s;
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
+    // Sixty rules with the same mistake: sixty errors, one per rule.
+    json broken = json::array();
+    for (int i = 0; i < 60; ++i) broken.push_back({{"id", "broken-" + std::to_string(i)}, {"on", "order.teleported"}, {"then", {{{"tag", "x"}}}}});
+    s.write_rules("20-broken.json", json{{"rules", broken}}.dump(1));
+    const std::string file = (s.rules_dir() / "20-broken.json").string();
+
+    // orderflowctl reload: the errors themselves, as check prints them, and how many more.
+    auto reload = ctl(s, {"reload"});
+    INFO(reload.output);
+    CHECK(reload.exit_code == 1);
+    CHECK_THAT(reload.output, Catch::Contains("reload failed; the previous rules stay in force (1 rules, hash ") &&
+                                  Catch::Contains("60 errors; fix them and reload again:\n" + file + ":") &&
+                                  Catch::Contains("error: unknown event \"order.teleported\"") &&
+                                  Catch::Contains("\nand 10 more (orderflowctl check --config " + s.config_path().string() + " shows all)\n"));
+    // The same load through the signal: fifty error lines, and the count of the rest.
+    wait_for_log(s.daemon.log(), "rules_kept");
+    s.daemon.signal(SIGHUP);
+    const json kept = wait_for_log(s.daemon.log(), "rules_kept", std::chrono::seconds(20), 2);
+    CHECK(kept.at("errors") == 60);
+    CHECK(kept.at("not_logged") == 10);
+    CHECK_THAT(kept.at("advice").get<std::string>(), Catch::Contains("orderflowctl check --config " + s.config_path().string() + " shows all"));
+    const auto error_lines = log_lines(s.daemon.log(), "rules_reload_failed");
+    CHECK(error_lines.size() == 100);   // two reloads, fifty each
+    REQUIRE_FALSE(error_lines.empty());
+    CHECK_THAT(error_lines.front().at("message").get<std::string>(), Catch::StartsWith(file + ":"));
+
+    auto status = ctl(s, {"status"});
+    INFO(status.output);
+    CHECK_THAT(status.output, Catch::Contains("\n          and 55 more (orderflowctl check shows all)\n"));
+    // Staff hear of the failure with its first error.
+    auto db = orderflow::storage::database::open(s.db_path());
+    bool told = false;
+    for (const auto& r : orderflow::storage::store(db).reviews(false, 100))
+        told |= r.reason == "reload_failed" && r.summary.find("unknown event") != std::string::npos &&
+                r.summary.find("(and 59 more)") != std::string::npos;
+    CHECK(told);
+}
+
+}  // namespace ORDERFLOW_TEST_FILE
+
+namespace ORDERFLOW_TEST_FILE {
+
+namespace {
+
+// A thank-you, and an acknowledgement of the buyer's note that cannot be
+// prepared for an order without one (a missing value: skipped, with a review item).
+const char* const note_rules = R"({
+  "templates": { "thanks": { "ja": "{{order.buyer_name}}様、ご注文 {{order.id}} ありがとうございます。" },
+                 "note": { "ja": "{{order.buyer_name}}様、ご要望「{{order.buyer_message}}」を承りました。" } },
+  "rules": [ { "id": "thanks", "on": "order.status_changed", "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+               "then": [ { "send_message": { "template": "thanks" } } ] },
+             { "id": "note-ack", "on": "order.status_changed", "if": { "order.status": { "eq": "AWAITING_SHIPMENT" } },
+               "then": [ { "send_message": { "template": "note" } } ] } ]
+})";
+
+}  // namespace
+
+TEST_CASE("Replay through the rules in force shows no difference for actions that could not be prepared", "[integration][replay]") {
+    stack s;
+    s.write_rules("10-rules.json", note_rules);
+    s.start_all();
+    auto cup = s.create_order({{"buyer_name", "青木 蒼"}, {"line_items", {{{"seller_sku", "CUP-1"}, {"product_name", "湯呑み"}, {"sale_price", "900"}}}}});
+    const std::string cup_id = cup.at("id");
+    for (const char* st : {"ON_HOLD", "AWAITING_SHIPMENT"}) s.set_status(cup_id, st);
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }));
+    auto db = orderflow::storage::database::open(s.db_path());
+    orderflow::storage::store store(db);
+    REQUIRE(eventually([&] {
+        auto counts = store.counts();
+        return counts["inbox"].value("pending", 0) == 0 && counts["outbox"].value("skipped", 0) == 1 && counts["outbox"].value("done", 0) == 1;
+    }));
+
+    // Unchanged rules: the skip the daemon recorded is the skip replay plans.
+    for (const auto& command : {std::vector<std::string>{"replay", "--since", "1h"}, std::vector<std::string>{"rules", "replay", "--since", "1h"}}) {
+        auto r = ctl(s, command);
+        INFO(r.output);
+        CHECK(r.exit_code == 0);
+        CHECK_THAT(r.output, Catch::Contains("0 new, 0 no longer, 2 unchanged; 1 could not be prepared"));
+        CHECK_THAT(r.output, !Catch::Contains("would no longer happen"));
+    }
+
+    // A candidate that can prepare it: the message is new, the skip gone.
+    temp_dir candidate;
+    std::string fixed = note_rules;
+    fixed.replace(fixed.find("「{{order.buyer_message}}」"), std::string("「{{order.buyer_message}}」").size(), "");
+    write_file(candidate / "10-rules.json", fixed);
+    auto r = ctl(s, {"replay", "--since", "1h", "--rules", candidate.path().string()});
+    INFO(r.output);
+    CHECK_THAT(r.output, Catch::Contains("1 new, 1 no longer, 1 unchanged\n"));
+    CHECK_THAT(r.output, Catch::Contains("+ order " + cup_id + ": rule note-ack would send_message"));
+    CHECK_THAT(r.output, Catch::Contains("- order " + cup_id + ": rule note-ack send_message would no longer happen (it was skipped: "
+                                         "missing value for order.buyer_message"));
+    CHECK(s.shop_messages().size() == 1);   // nothing was sent
+}
+
+TEST_CASE("A reload with a condition value its field never holds is refused and the rules in force stay", "[integration][reload]") {
+    stack s;
+    s.write_rules("10-thanks.json", rules_with(""));
+    s.start_all();
+    std::string typo = rules_with("");
+    typo.replace(typo.find("AWAITING_SHIPMENT"), 17, "AWAITING_SHIPPMENT");
+    s.write_rules("10-thanks.json", typo);
+    auto reload = ctl(s, {"reload"});
+    INFO(reload.output);
+    CHECK(reload.exit_code == 1);
+    CHECK_THAT(reload.output, Catch::Contains("previous rules stay in force"));
+    CHECK_THAT(reload.output, Catch::Contains("rule \"thanks\": order.status is never \"AWAITING_SHIPPMENT\""));
+    CHECK_THAT(reload.output, Catch::Contains("did you mean AWAITING_SHIPMENT?"));
+
+    // The rules in force still act on the status the typo missed.
+    auto o = s.create_order({{"buyer_name", "石井 凛"}, {"line_items", {{{"seller_sku", "PEN-1"}, {"product_name", "万年筆"}, {"sale_price", "5000"}}}}});
+    const std::string id = o.at("id");
+    for (const char* st : {"ON_HOLD", "AWAITING_SHIPMENT"}) s.set_status(id, st);
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }));
+}
+
 }  // namespace ORDERFLOW_TEST_FILE

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
 
 using namespace orderflow::rules;
@@ -56,6 +58,27 @@ TEST_CASE("Close matches suggest the intended name", "[fields]") {
     CHECK(did_you_mean("order.buyer_nme", names) == "did you mean order.buyer_name?");
     CHECK(close_matches("event.buyer_name", names).front() == "order.buyer_name");
     CHECK(did_you_mean("completely.different", names).empty());
+}
+
+TEST_CASE("Closed sets of values belong to text and number fields of the catalogue and follow TikTok's documents", "[fields][values]") {
+    std::size_t with_values = 0;
+    for (const auto& f : field_catalogue()) {
+        const auto& values = closed_values(f.path);
+        if (values.empty()) continue;
+        ++with_values;
+        CAPTURE(f.path);
+        CHECK((f.type == field_type::string || f.type == field_type::number));
+        CHECK(std::find(values.begin(), values.end(), std::string_view()) == values.end());
+    }
+    CHECK(with_values == 17u);
+    CHECK(closed_values("order.status") == closed_values("event.order_status"));
+    const auto& statuses = closed_values("order.status");
+    CHECK(std::find(statuses.begin(), statuses.end(), "DELIVERED") != statuses.end());
+    CHECK(std::find(statuses.begin(), statuses.end(), "CANCEL") == statuses.end());   // the webhook's spelling, normalized
+    CHECK(closed_element_values("order.packages", "status") == closed_values("event.package_status"));
+    CHECK(closed_values("order.buyer_name").empty());
+    CHECK(closed_values("order.nope").empty());
+    CHECK(closed_element_values("order.line_items", "seller_sku").empty());
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

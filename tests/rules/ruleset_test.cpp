@@ -109,7 +109,7 @@ TEST_CASE("Each rule error is reported at its exact line and column", "[ruleset]
          "unknown field \"quantity\" of order.line_items elements; they have: id, sku_id, product_id, product_name, "
          "sku_name, seller_sku, sale_price, package_id"},
         {"{\"id\": \"a\", " + on + R"(, "if": {"order.total_amount": {"gt": "1000"}}, )" + then_t + "}", "\"1000\"",
-         "expected a number for \"gt\", found the string \"1000\""},
+         "expected a number for \"gt\", found the string \"1000\"; write 1000 without quotes"},
         {"{\"id\": \"a\", " + on + R"(, "if": {"order.status": {"in": "A"}}, )" + then_t + "}", "\"A\"",
          "expected a non-empty array of values for \"in\", found the string \"A\""},
         {"{\"id\": \"a\", " + on + R"(, "if": {"order.id": {"exists": "yes"}}, )" + then_t + "}", "\"yes\"",
@@ -240,12 +240,13 @@ TEST_CASE("All errors in a file are reported, in order of position", "[ruleset]"
     CHECK(result.rules == nullptr);
     auto errors = errors_of(result);
     INFO(all_diagnostics(result));
-    REQUIRE(errors.size() == 5);
+    REQUIRE(errors.size() == 6);
     CHECK(errors[0].rfind("f.json:2:22: error: unknown placeholder {{order.nope}}", 0) == 0);
     CHECK(errors[1].rfind("f.json:4:23: error: unknown event \"order.nope\"", 0) == 0);
     CHECK(errors[2].rfind("f.json:5:54: error: unknown field \"order.x\"", 0) == 0);
-    CHECK(errors[3].rfind("f.json:5:102: error: unknown operator \"nope\"", 0) == 0);
-    CHECK(errors[4].rfind("f.json:6:45: error: unknown template \"missing\"", 0) == 0);
+    CHECK(errors[3].rfind("f.json:5:99: error: rule \"b\": order.status is never 1 ", 0) == 0);
+    CHECK(errors[4].rfind("f.json:5:102: error: unknown operator \"nope\"", 0) == 0);
+    CHECK(errors[5].rfind("f.json:6:45: error: unknown template \"missing\"", 0) == 0);
 }
 
 TEST_CASE("Warnings do not stop a ruleset from loading", "[ruleset]") {
@@ -437,16 +438,16 @@ TEST_CASE("Tagging in a rule whose events carry no order is a warning at the act
 
 TEST_CASE("Conditions that can never all hold are a warning that the rule can never fire", "[ruleset][warnings]") {
     auto [condition, warning] = GENERATE(table<std::string, std::string>({
-        {R"({"all": [{"order.status": {"eq": "A"}}, {"order.status": {"eq": "B"}}]})", "order.status must equal both \"A\" and \"B\""},
-        {R"({"order.status": {"eq": "A", "ne": "A"}})", "order.status must equal and not equal \"A\""},
-        {R"({"all": [{"order.status": {"in": ["B", "C"]}}, {"order.status": {"eq": "A"}}]})", "order.status must equal \"A\", which its \"in\" list does not hold"},
-        {R"({"all": [{"order.status": {"in": ["A"]}}, {"order.status": {"in": ["B"]}}]})", "order.status must be in two lists that share no value"},
+        {R"({"all": [{"order.status": {"eq": "ON_HOLD"}}, {"order.status": {"eq": "DELIVERED"}}]})", "order.status must equal both \"ON_HOLD\" and \"DELIVERED\""},
+        {R"({"order.status": {"eq": "ON_HOLD", "ne": "ON_HOLD"}})", "order.status must equal and not equal \"ON_HOLD\""},
+        {R"({"all": [{"order.status": {"in": ["DELIVERED", "COMPLETED"]}}, {"order.status": {"eq": "ON_HOLD"}}]})", "order.status must equal \"ON_HOLD\", which its \"in\" list does not hold"},
+        {R"({"all": [{"order.status": {"in": ["ON_HOLD"]}}, {"order.status": {"in": ["DELIVERED"]}}]})", "order.status must be in two lists that share no value"},
         {R"({"order.total_amount": {"gt": 10, "lt": 5}})", "order.total_amount has no number in its range"},
         {R"({"order.total_amount": {"gte": 5, "lt": 5}})", "order.total_amount has no number in its range"},
         {R"({"all": [{"order.buyer_message": {"exists": false}}, {"order.buyer_message": {"contains": "x"}}]})", "order.buyer_message must be missing and present at once"},
-        {R"({"any": [{"order.status": {"eq": "X"}}, {"all": [{"order.status": {"eq": "A"}}, {"order.status": {"eq": "B"}}]}]})", "order.status must equal both \"A\" and \"B\""},
-        {R"({"all": [{"order.status": {"eq": "A"}}, {"order.status": {"ne": "B"}}]})", ""},
-        {R"({"any": [{"order.status": {"eq": "A"}}, {"order.status": {"eq": "B"}}]})", ""},
+        {R"({"any": [{"order.status": {"eq": "CANCELLED"}}, {"all": [{"order.status": {"eq": "ON_HOLD"}}, {"order.status": {"eq": "DELIVERED"}}]}]})", "order.status must equal both \"ON_HOLD\" and \"DELIVERED\""},
+        {R"({"all": [{"order.status": {"eq": "ON_HOLD"}}, {"order.status": {"ne": "DELIVERED"}}]})", ""},
+        {R"({"any": [{"order.status": {"eq": "ON_HOLD"}}, {"order.status": {"eq": "DELIVERED"}}]})", ""},
         {R"({"order.total_amount": {"gte": 5, "lte": 5}})", ""},
     }));
     CAPTURE(condition);
@@ -613,6 +614,121 @@ TEST_CASE("A rule file nested 100,000 levels deep is a diagnostic at its place, 
     CHECK(errors_of(result) ==
           std::vector<std::string>{deep.string() + ":1:138: error: nested deeper than 128 levels of [ and {, the limit for "
                                                    "rule and config files; rules need far fewer, so flatten the nesting"});
+}
+
+TEST_CASE("A condition value outside the closed set of values of its field is an error naming the rule and the closest value", "[ruleset][values]") {
+    const std::string statuses = "UNPAID, ON_HOLD, AWAITING_SHIPMENT, PARTIALLY_SHIPPING, AWAITING_COLLECTION, IN_TRANSIT, DELIVERED, COMPLETED, CANCELLED";
+    auto [condition, token, message] = GENERATE_REF(table<std::string, std::string, std::string>({
+        {R"({"order.status": {"eq": "DELIVERD"}})", "\"DELIVERD\"",
+         "rule \"a\": order.status is never \"DELIVERD\" (its values: " + statuses + "), so \"eq\" never holds; did you mean DELIVERED?"},
+        {R"({"order.status": {"ne": "DELIVERD"}})", "\"DELIVERD\"",
+         "rule \"a\": order.status is never \"DELIVERD\" (its values: " + statuses + "), so \"ne\" always holds; did you mean DELIVERED?"},
+        {R"({"order.status": {"in": ["ON_HOLD", "delivered"]}})", "\"delivered\"",
+         "rule \"a\": order.status is never \"delivered\" (its values: " + statuses + "), so this value of \"in\" never matches; did you mean DELIVERED?"},
+        {R"({"order.status": {"not_in": ["CANCEL"]}})", "\"CANCEL\"",
+         "rule \"a\": order.status is never \"CANCEL\" (its values: " + statuses + "), so this value of \"not_in\" excludes nothing"},
+        {R"({"order.status": {"changed_to": "AWAITING_SHIPPMENT"}})", "\"AWAITING_SHIPPMENT\"",
+         "rule \"a\": order.status is never \"AWAITING_SHIPPMENT\" (its values: " + statuses + "), so \"changed_to\" never holds; did you mean AWAITING_SHIPMENT?"},
+        {R"({"order.status": {"changed_from": "ONHOLD"}})", "\"ONHOLD\"",
+         "rule \"a\": order.status is never \"ONHOLD\" (its values: " + statuses + "), so \"changed_from\" never holds; did you mean ON_HOLD?"},
+        {R"({"order.status": {"contains": "DELIVERD"}})", "\"DELIVERD\"",
+         "rule \"a\": no value of order.status (" + statuses + ") contains \"DELIVERD\", so \"contains\" never holds; did you mean DELIVERED?"},
+        {R"({"order.status": {"matches": "^SHIPPED$"}})", "\"^SHIPPED$\"",
+         "rule \"a\": no value of order.status (" + statuses + ") matches \"^SHIPPED$\", so \"matches\" never holds"},
+        {R"({"event.order_status": {"eq": "CANCEL"}})", "\"CANCEL\"",
+         "rule \"a\": event.order_status is never \"CANCEL\" (its values: " + statuses + "), so \"eq\" never holds"},
+        {R"({"event.type": {"eq": 2}})", "2}",
+         "rule \"a\": event.type is never 2 (its values: 0, 1, 3, 4, 6, 7, 11, 12, 13, 14), so \"eq\" never holds"},
+        {R"({"event.source": {"eq": "webhooks"}})", "\"webhooks\"",
+         "rule \"a\": event.source is never \"webhooks\" (its values: webhook, poll, tracking_feed, timer), so \"eq\" never holds; did you mean webhook?"},
+        {R"({"event.cancel_status": {"eq": "CANCELLATION_REQUEST_CANCEL"}})", "\"CANCELLATION_REQUEST_CANCEL\"",
+         "rule \"a\": event.cancel_status is never \"CANCELLATION_REQUEST_CANCEL\" (its values: CANCELLATION_REQUEST_PENDING, "
+         "CANCELLATION_REQUEST_SUCCESS, CANCELLATION_REQUEST_CANCELLED, CANCELLATION_REQUEST_COMPLETE), so \"eq\" never holds; "
+         "did you mean CANCELLATION_REQUEST_CANCELLED?"},
+        {R"({"message.type": {"eq": "text"}})", "\"text\"",
+         "rule \"a\": message.type is never \"text\" (its values: TEXT, IMAGE, VIDEO, EMOTICONS, PRODUCT_CARD, ORDER_CARD, COUPON_CARD, "
+         "ALLOCATED_SERVICE, NOTIFICATION, BUYER_ENTER_FROM_TRANSFER, BUYER_ENTER_FROM_PRODUCT, BUYER_ENTER_FROM_ORDER, OTHER), "
+         "so \"eq\" never holds; did you mean TEXT?"},
+        {R"({"conversation.order_link": {"eq": "ambigous"}})", "\"ambigous\"",
+         "rule \"a\": conversation.order_link is never \"ambigous\" (its values: order_card, only_open_order, ambiguous, no_open_order, "
+         "unknown_buyer, order_unavailable), so \"eq\" never holds; did you mean ambiguous?"},
+        {R"({"event.return_role": {"eq": "BUYERS"}})", "\"BUYERS\"",
+         "rule \"a\": event.return_role is never \"BUYERS\" (its values: BUYER, SELLER, OPERATOR, SYSTEM), so \"eq\" never holds; did you mean BUYER?"},
+        {R"({"order.status": {"eq": 5}})", "5}",
+         "rule \"a\": order.status is never 5 (its values: " + statuses + "), so \"eq\" never holds"},
+        {R"({"order.packages": {"any": {"status": {"eq": "SHIPPED"}}}})", "\"SHIPPED\"",
+         "rule \"a\": the status of order.packages is never \"SHIPPED\" (its values: TO_FULFILL, PROCESSING, FULFILLING, COMPLETED, CANCELLED), "
+         "so \"eq\" never holds"},
+    }));
+    const std::string rule = R"({"id": "a", "on": "order.status_changed", "if": )" + condition + ", " + then_t + "}";
+    CAPTURE(rule);
+    auto result = load_text(frame(rule), "f.json");
+    INFO(all_diagnostics(result));
+    CHECK(result.rules == nullptr);   // an error: the rule set is refused, a reload keeps the running one
+    CHECK(errors_of(result) == std::vector<std::string>{error_at(4, rule, token, message)});
+}
+
+TEST_CASE("A condition value whose JSON type the field never has is an error saying how to write it", "[ruleset][values]") {
+    auto [condition, token, message] = GENERATE(table<std::string, std::string, std::string>({
+        {R"({"order.is_on_hold": {"eq": "true"}})", "\"true\"",
+         "rule \"a\": order.is_on_hold is true or false, never the string \"true\", so \"eq\" never holds; write true without quotes"},
+        {R"({"order.is_buyer_request_cancel": {"in": [1]}})", "1]",
+         "rule \"a\": order.is_buyer_request_cancel is true or false, never the number 1, so this value of \"in\" never matches; write true or false"},
+        {R"({"order.is_on_hold": {"changed_to": "false"}})", "\"false\"",
+         "rule \"a\": order.is_on_hold is true or false, never the string \"false\", so \"changed_to\" never holds; write false without quotes"},
+        {R"({"order.total_amount": {"eq": "4,980"}})", "\"4,980\"",
+         "rule \"a\": order.total_amount is a number, never the string \"4,980\", so \"eq\" never holds; write a number such as 4980"},
+        {R"({"order.total_amount": {"ne": true}})", "true",
+         "rule \"a\": order.total_amount is a number, never true, so \"ne\" always holds; write a number such as 4980"},
+        {R"({"order.sku_counts.ENG-1": {"not_in": ["one"]}})", "\"one\"",
+         "rule \"a\": order.sku_counts.ENG-1 is a number, never the string \"one\", so this value of \"not_in\" excludes nothing; write a number such as 4980"},
+        {R"({"order.create_time": {"eq": "2026-11-23"}})", "\"2026-11-23\"",
+         "rule \"a\": order.create_time is a timestamp (unix seconds), never the string \"2026-11-23\", so \"eq\" never holds; "
+         "write unix seconds such as 1764547200, or test the time with \"older_than\" or \"within\""},
+        {R"({"order.buyer_message": {"eq": false}})", "false",
+         "rule \"a\": order.buyer_message is text, never false, so \"eq\" never holds; write \"false\" in quotes to compare with the text"},
+        {R"({"order.line_items": {"any": {"sale_price": {"eq": "free"}}}})", "\"free\"",
+         "rule \"a\": the sale_price of order.line_items is a number, never the string \"free\", so \"eq\" never holds; write a number such as 4980"},
+        {R"({"order.tags": {"any": {"eq": true}}})", "true",
+         "rule \"a\": an element of order.tags is text, never true, so \"eq\" never holds; write \"true\" in quotes to compare with the text"},
+    }));
+    const std::string rule = R"({"id": "a", "on": "order.status_changed", "if": )" + condition + ", " + then_t + "}";
+    CAPTURE(rule);
+    auto result = load_text(frame(rule), "f.json");
+    INFO(all_diagnostics(result));
+    CHECK(result.rules == nullptr);
+    CHECK(errors_of(result) == std::vector<std::string>{error_at(4, rule, token, message)});
+}
+
+TEST_CASE("Condition values that can equal the field as evaluation compares them load without error", "[ruleset][values]") {
+    auto condition = GENERATE(as<std::string>{},
+        R"({"order.total_amount": {"eq": "4980"}})",             // a numeric string counts as a number
+        R"({"order.id": {"eq": 4980}})",                          // and a number as the id it spells
+        R"({"order.id": {"in": [576461413038785752, "576461413038785753"]}})",
+        R"({"order.sku_counts.ENG-1": {"eq": "2"}})",
+        R"({"order.create_time": {"eq": "1764547200"}})",
+        R"({"event.type": {"eq": "1"}})",
+        R"({"event.type": {"in": [0, 14]}})",
+        R"({"order.status": {"eq": null}})",                      // null: missing, on any field
+        R"({"order.is_on_hold": {"ne": null}})",
+        R"({"order.cancellation_initiator": {"eq": ""}})",        // what a field TikTok left out holds
+        R"({"order.is_on_hold": {"eq": false}})",
+        R"({"order.status": {"in": ["ON_HOLD", "AWAITING_SHIPMENT"]}})",
+        R"({"order.status": {"contains": "ship"}})",               // folded as evaluation folds it
+        R"({"order.status": {"matches": "^AWAITING_"}})",
+        R"({"event.cancel_status": {"eq": "CANCELLATION_REQUEST_CANCELLED"}})",
+        R"({"event.package_status": {"eq": "TO_FULFILL"}})",
+        R"({"order.packages": {"any": {"status": {"in": ["TO_FULFILL", "COMPLETED"]}}}})",
+        R"({"event.sc_type": {"in": ["SPLIT", "PARTLY_CANCEL_SPLIT"]}})",
+        R"({"message.text": {"eq": "4980"}})",
+        R"({"order.tags": {"any": {"eq": "true"}}})");
+    const std::string rule = R"({"id": "a", "on": ["order.status_changed", "message.received", "package.updated", "order.cancellation_changed"], "if": )" +
+                             condition + ", " + then_t + "}";
+    CAPTURE(rule);
+    auto result = load_text(frame(rule), "f.json");
+    INFO(all_diagnostics(result));
+    CHECK(errors_of(result).empty());
+    CHECK(result.ok());
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

@@ -182,10 +182,16 @@ json rule_then(json action, const std::string& on = "order.status_changed") {
 
 json rule_if(json condition) { return rule_with("if", std::move(condition)); }
 
-// An operand of the right shape for `op`, so that only the operator vs field
-// type check can refuse it.
-json operand_for(const std::string& op, field_type type, const std::string& list = "order.line_items") {
-    if (op == "in" || op == "not_in") return json::array({"x"});
+// An operand of the right shape for `op`, and a value the field can hold
+// (of its type, one of its `closed` values if it has them), so that only the
+// operator vs field type check can refuse it.
+json operand_for(const std::string& op, field_type type, const std::vector<std::string_view>& closed = {},
+                 const std::string& list = "order.line_items") {
+    const json value = type == field_type::boolean                                     ? json(true)
+                       : type == field_type::number || type == field_type::timestamp ? json(1)
+                       : closed.empty()                                               ? json("x")
+                                                                                       : json(std::string(closed.front()));
+    if (op == "in" || op == "not_in") return json::array({value});
     if (op == "exists" || op == "empty") return true;
     if (op == "gt" || op == "gte" || op == "lt" || op == "lte") return 1;
     if (op == "older_than" || op == "within") return "1h";
@@ -194,7 +200,8 @@ json operand_for(const std::string& op, field_type type, const std::string& list
         if (type == field_type::object_list) return {{"seller_sku", {{"eq", "x"}}}};
         return {{"eq", "x"}};
     }
-    return "x";  // eq, ne, contains, matches, changed_to, changed_from
+    if (op == "contains" || op == "matches") return closed.empty() ? json("x") : json(std::string(closed.front()));
+    return value;  // eq, ne, changed_to, changed_from
 }
 
 std::string loader_verdict(const load_result& r) { return has_error(r) ? "refused:\n" + all_diagnostics(r) : "accepted"; }
@@ -253,7 +260,7 @@ TEST_CASE("The schema's top-level and rule keys are exactly the keys the loader 
         CHECK(schema_keys == list_in(message, "allowed keys: "));
     }
     SECTION("no key the schema allows is an unknown rule key") {
-        const json samples = {{"description", "d"},      {"if", {{"order.status", {{"eq", "X"}}}}},
+        const json samples = {{"description", "d"},      {"if", {{"order.status", {{"eq", "DELIVERED"}}}}},
                               {"enabled", false},         {"mode", "shadow"},
                               {"once_per", "order"},      {"locale", "en"},
                               {"guards", {{"cancelled", true}}}};
@@ -528,7 +535,7 @@ TEST_CASE("Every catalogue field is a field test in the schema with exactly the 
             const names allowed = operators_of(def("packageCondition")["properties"][name]);
             for (const auto& op : all_operators) {
                 CAPTURE(name, op);
-                auto result = load_rule(rule_if({{"order.packages", {{"any", {{name, {{op, operand_for(op, f.type)}}}}}}}}));
+                auto result = load_rule(rule_if({{"order.packages", {{"any", {{name, {{op, operand_for(op, f.type, closed_element_values("order.packages", name))}}}}}}}}));
                 INFO("loader: " << loader_verdict(result));
                 CHECK(has_error(result) == !allowed.count(op));
             }
@@ -546,7 +553,7 @@ TEST_CASE("Every catalogue field is a field test in the schema with exactly the 
             used.insert(allowed.begin(), allowed.end());
             for (const auto& op : all_operators) {
                 CAPTURE(path, op);
-                auto result = load_rule(rule_if({{path, {{op, operand_for(op, f.type, path)}}}}));
+                auto result = load_rule(rule_if({{path, {{op, operand_for(op, f.type, closed_values(path), path)}}}}));
                 INFO("loader: " << loader_verdict(result));
                 CHECK(has_error(result) == !allowed.count(op));
                 ++tested;

@@ -252,4 +252,34 @@ TEST_CASE("account over the socket: operators add, list and remove accounts, sta
     CHECK(rig.dispatch(json{{"argv", {"account", "remove", "hanako"}}}.dump(), "taro")["exit"] == 1);
 }
 
+TEST_CASE("A failed reload's reply lists its errors as check prints them and says how many more there are", "[admin]") {
+    runtime_env env;
+    commands_rig rig(env);
+    const auto rules = env.in_force->rules();
+    const std::string check = "orderflowctl check --config " + env.cfg.file.string();
+    rig.outcome.ok = false;
+    rig.outcome.errors = {"/etc/orderflow/rules/20-a.json:3:12: error: unknown event \"order.teleported\"",
+                          "/etc/orderflow/rules/20-a.json:9:5: error: unknown template \"thanks2\""};
+
+    SECTION("every error listed") {
+        const json reply = rig.dispatch(json{{"argv", {"reload"}}});
+        CHECK(reply["exit"] == 1);
+        CHECK(reply["stderr"] == "reload failed; the previous rules stay in force (1 rules, hash " + rules->hash() +
+                                     "). 2 errors; fix them and reload again:\n"
+                                     "/etc/orderflow/rules/20-a.json:3:12: error: unknown event \"order.teleported\"\n"
+                                     "/etc/orderflow/rules/20-a.json:9:5: error: unknown template \"thanks2\"\n");
+    }
+    SECTION("more errors than are listed") {
+        rig.outcome.error_count = 75;
+        const std::string err = rig.dispatch(json{{"argv", {"reload"}}})["stderr"];
+        CHECK_THAT(err, Catch::Contains("75 errors; fix them and reload again:\n/etc/orderflow/rules/20-a.json:3:12: error:") &&
+                            Catch::EndsWith("\nand 73 more (" + check + " shows all)\n"));
+    }
+    SECTION("a setting that needs a restart is still named") {
+        rig.outcome.needs_restart = {"webhook.trusted_proxies"};
+        const std::string err = rig.dispatch(json{{"argv", {"reload"}}})["stderr"];
+        CHECK_THAT(err, Catch::Contains("unknown template") && Catch::EndsWith("webhook.trusted_proxies changed; it takes effect after a restart\n"));
+    }
+}
+
 }  // namespace ORDERFLOW_TEST_FILE

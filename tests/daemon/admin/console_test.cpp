@@ -15,6 +15,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <regex>
 
 namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
@@ -39,7 +40,8 @@ struct console_rig {
              {brk, security,
               [this]() -> asio::awaitable<rules_in_force::reload_outcome> {
                   ++reloads;
-                  co_return rules_in_force::reload_outcome{true, {}, {}};
+                  if (on_reload) on_reload();
+                  co_return rules_in_force::reload_outcome{reload_ok, {}, {}};
               },
               [] { return std::vector<readiness_check>{{"database", true, "writable"}}; }},
              sessions) {
@@ -83,6 +85,8 @@ struct console_rig {
     breaker brk;
     security_watch security;
     int reloads = 0;
+    bool reload_ok = true;                // what the reload answers
+    std::function<void()> on_reload;      // and what it does besides
     console ui;
     std::string cookie;
 };
@@ -309,6 +313,34 @@ TEST_CASE("The status page shows the customer-service calls of the day and says 
     page = rig.send("GET", "/console/status");
     CHECK_THAT(page.body, Catch::Contains("<span id=\"cs-quota\" class=\"warn\">21 of 30</span>"));
     CHECK_THAT(page.body, Catch::Contains("RESERVE REACHED: only replies go out"));
+}
+
+TEST_CASE("After a failed reload the status page lists its errors and how many more there are", "[console]") {
+    runtime_env env;
+    console_rig rig(env);
+    rig.reload_ok = false;
+    // What rules_in_force::reload records for status: the first errors and the number of all.
+    rig.on_reload = [&] {
+        env.in_force->record("reload", false,
+                             {"/etc/orderflow/rules/20-a.json:3:12: error: unknown event \"order.teleported\"",
+                              "/etc/orderflow/rules/20-a.json:9:5: error: unknown template <thanks2>"},
+                             9);
+    };
+    REQUIRE(rig.login("taro", operator_password).status == 303);
+    auto reloaded = rig.send("POST", "/console/reload", "csrf=" + rig.csrf());
+    REQUIRE(reloaded.header("location") == "/console/status?done=reload_failed");
+    const auto page = rig.send("GET", "/console/status?done=reload_failed");
+    CHECK_THAT(page.body, Catch::Contains("The reload failed; the previous rules stay in force. Why is listed below."));
+    CHECK_THAT(page.body, Catch::Contains("<section id=\"reload-errors\">"));
+    CHECK_THAT(page.body, Catch::Contains("<li>/etc/orderflow/rules/20-a.json:3:12: error: unknown event &quot;order.teleported&quot;</li>"));
+    CHECK_THAT(page.body, Catch::Contains("unknown template &lt;thanks2&gt;</li>"));
+    CHECK_THAT(page.body, Catch::Contains("<p id=\"reload-errors-more\">and 7 more (orderflowctl check on the server shows all)</p>"));
+
+    // A reload that worked next: no errors shown.
+    rig.reload_ok = true;
+    rig.on_reload = [&] { env.in_force->record("reload", true, {}); };
+    CHECK(rig.send("POST", "/console/reload", "csrf=" + rig.csrf()).header("location") == "/console/status?done=reloaded");
+    CHECK_THAT(rig.send("GET", "/console/status").body, !Catch::Contains("reload-errors"));
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -59,8 +60,15 @@ tikapi::http_request signed_post(const std::string& body) {
 
 // The ingress and what it needs, on runtime_env, for shop `our_shop`.
 struct ingress_env {
+    // more: further settings (e.g. webhook.trusted_proxies) over shop `our_shop`.
+    explicit ingress_env(const std::function<void(config&)>& more = {})
+        : in_force(env.in_force_with([&](config& c) {
+              c.tiktok.shop_id = our_shop;
+              if (more) more(c);
+          })) {}
+
     runtime_env env;
-    std::unique_ptr<rules_in_force> in_force = env.in_force_with([](config& c) { c.tiktok.shop_id = our_shop; });
+    std::unique_ptr<rules_in_force> in_force;
     storage_watch watch{env.ctx, *env.desk, env.sup, {}};
     inbox_writer writer{env.ctx, watch};
     orderflow::secret app_secret{support::test_app_secret};
@@ -290,6 +298,67 @@ TEST_CASE("A flood of forged webhooks writes a few lines and one summary a secon
     CHECK(static_cast<long>(lines.size()) <= 5 * seconds);
     CHECK(static_cast<long>(lines.size()) < forged);
     CHECK_FALSE(summaries.empty());
+}
+
+namespace {
+
+// The security items' sources (address -> refusals), merged.
+json security_sources(runtime_env& env) {
+    json out = json::object();
+    for (const auto& r : env.store.reviews(false, 100))
+        if (r.reason == "security") out.update(json::parse(r.evidence).at("sources"));
+    return out;
+}
+
+// A request from the reverse proxy on this host, whose X-Forwarded-For names `client` after what the client sent itself.
+tikapi::http_request forged_through_proxy(const std::string& client) {
+    auto req = post(order_webhook("tts-forged"), "forged-signature");
+    req.headers.push_back({"X-Forwarded-For", "127.0.0.1, " + client});
+    return req;
+}
+
+}  // namespace
+
+TEST_CASE("Behind a trusted proxy refused webhooks are logged and counted under the client X-Forwarded-For names",
+          "[webhook_ingress][trusted_proxies]") {
+    ingress_env w([](config& c) { c.webhook.trusted_proxies = {*parse_ip_address("127.0.0.1"), *parse_ip_address("::1")}; });
+    orderflow::testing::log_capture capture;
+    for (int i = 0; i < 10; ++i) CHECK(w.handle(forged_through_proxy("198.51.100.23")).status == 401);
+    w.env.run_for(std::chrono::milliseconds(20));
+    const auto lines = orderflow::testing::log_lines(capture.finish(), "webhook_rejected");
+    REQUIRE_FALSE(lines.empty());
+    CHECK(lines[0].at("remote") == "198.51.100.23");
+    CHECK(security_sources(w.env) == json{{"198.51.100.23", 10}});
+}
+
+TEST_CASE("Without webhook.trusted_proxies X-Forwarded-For is never read", "[webhook_ingress][trusted_proxies]") {
+    ingress_env w;
+    orderflow::testing::log_capture capture;
+    for (int i = 0; i < 10; ++i) CHECK(w.handle(forged_through_proxy("198.51.100.23")).status == 401);
+    w.env.run_for(std::chrono::milliseconds(20));
+    const std::string log = capture.finish();
+    const auto lines = orderflow::testing::log_lines(log, "webhook_rejected");
+    REQUIRE_FALSE(lines.empty());
+    CHECK(lines[0].at("remote") == "127.0.0.1:40000");
+    CHECK(security_sources(w.env) == json{{"127.0.0.1", 10}});
+    CHECK(log.find("198.51.100.23") == std::string::npos);
+}
+
+TEST_CASE("A trusted proxy's malformed X-Forwarded-For counts the proxy and is logged once", "[webhook_ingress][trusted_proxies]") {
+    ingress_env w([](config& c) { c.webhook.trusted_proxies = {*parse_ip_address("127.0.0.1")}; });
+    orderflow::testing::log_capture capture;
+    for (int i = 0; i < 3; ++i) {
+        auto req = post(order_webhook("tts-forged"), "forged-signature");
+        req.headers.push_back({"X-Forwarded-For", "unknown"});
+        CHECK(w.handle(req).status == 401);
+    }
+    const std::string log = capture.finish();
+    const auto invalid = orderflow::testing::log_lines(log, "forwarded_for_invalid");
+    REQUIRE(invalid.size() == 1);
+    CHECK(invalid[0].at("setting") == "webhook.trusted_proxies");
+    const auto rejected = orderflow::testing::log_lines(log, "webhook_rejected");
+    REQUIRE_FALSE(rejected.empty());
+    CHECK(rejected[0].at("remote") == "127.0.0.1:40000");
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
