@@ -5,6 +5,7 @@
 #include "daemon/detail/local_time.hpp"
 #include "storage/buyer_data.hpp"
 #include "storage/database.hpp"
+#include "storage/retention.hpp"
 #include "storage/store.hpp"
 #include "storage/vault.hpp"
 
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <iomanip>
+#include <iterator>
 #include <ostream>
 
 namespace orderflow::daemon {
@@ -35,16 +37,20 @@ bool action_matches(const std::string& action, const std::string& filter) {
     return filter.empty() || action == filter || (action.size() > filter.size() && action.starts_with(filter) && action[filter.size()] == '.');
 }
 
-int audit(storage::database& db, storage::store& store, const data_request& r, std::ostream& out, std::ostream& err) {
+int audit(storage::database& db, storage::store& store, std::span<const unsigned char> key, const data_request& r, std::ostream& out,
+          std::ostream& err) {
     if (r.argv.size() != 1) {
         err << "usage: orderflowctl audit [--since 7d|TIME] [--order ID] [--buyer ID] [--action NAME] [--limit N] [--json] --config FILE\n";
         return 2;
     }
     // Newest first until --limit matches, then turned around.
     std::vector<json> rows;
+    // An entry older than retention.personal_data names its order by a
+    // keyed pseudonym (storage/retention.hpp): --order finds it by that too.
+    const std::string hashed_order = r.order.empty() ? std::string() : storage::order_pseudonym(key, r.order);
     auto take = [&](json row) {
         if (row.at("at").get<std::int64_t>() < r.since) return;
-        if (!r.order.empty() && row.at("order_id") != r.order) return;
+        if (!r.order.empty() && row.at("order_id") != r.order && row.at("order_id") != hashed_order) return;
         if (!action_matches(row.at("action").get<std::string>(), r.action)) return;
         if (static_cast<int>(rows.size()) < r.limit) rows.push_back(std::move(row));
     };
@@ -52,8 +58,17 @@ int audit(storage::database& db, storage::store& store, const data_request& r, s
         // Everything about the buyer, found as an export finds it.
         storage::buyer_lookup by;
         by.buyer_user_id = r.buyer;
-        auto about = storage::audit_rows_about(db, storage::find_buyer(db, by));
+        auto about = storage::audit_rows_about(db, storage::find_buyer(db, by, key));
         for (auto it = about.rbegin(); it != about.rend(); ++it) take(std::move(*it));
+    } else if (!r.order.empty()) {
+        // Newest first from both: the entries naming the order, and those naming its pseudonym.
+        auto plain = store.audit_entries(r.since, r.order, r.action, r.limit);
+        auto hashed = store.audit_entries(r.since, hashed_order, r.action, r.limit);
+        std::vector<json> both;
+        std::merge(std::make_move_iterator(plain.begin()), std::make_move_iterator(plain.end()), std::make_move_iterator(hashed.begin()),
+                   std::make_move_iterator(hashed.end()), std::back_inserter(both),
+                   [](const json& a, const json& b) { return a.at("id").get<std::int64_t>() > b.at("id").get<std::int64_t>(); });
+        for (auto& row : both) take(std::move(row));
     } else {
         for (auto& row : store.audit_entries(r.since, r.order, r.action, r.limit)) take(std::move(row));
     }
@@ -78,6 +93,29 @@ int audit(storage::database& db, storage::store& store, const data_request& r, s
     return 0;
 }
 
+// The daemon's last whole purge (daemon/housekeeping.cpp records it):
+// {"purge_ran_at", "purged_before"} (unix seconds), or null before the first.
+json last_purge(storage::store& store) {
+    const json purge = json::parse(store.get_state(storage::last_purge_state).value_or("null"), nullptr, false);
+    if (!purge.is_object() || !purge.contains("at") || !purge.contains("before") || !purge["at"].is_number_integer() ||
+        !purge["before"].is_number_integer())
+        return nullptr;
+    return {{"purge_ran_at", purge["at"]}, {"purged_before", purge["before"]}};
+}
+
+// What became of the data older than retention.personal_data: a forget by
+// the buyer's id finds none of it, and must say why truthfully.
+std::string older_data(storage::store& store) {
+    const json purge = last_purge(store);
+    if (purge.is_null())
+        return "older data: no retention purge has run yet, so none was removed before this";
+    return "older data: the retention purge of " + detail::local_time_text(purge["purge_ran_at"].get<std::int64_t>()) +
+           " removed the personal data of everything finished before " +
+           detail::local_time_text(purge["purged_before"].get<std::int64_t>()) +
+           ", and what it keeps (keys, audit entries) names orders, conversations and buyers only by keyed hashes, which nothing "
+           "links to this buyer any more";
+}
+
 int buyer(storage::database& db, storage::store& store, std::span<const unsigned char> key, const data_request& r,
           std::ostream& out, std::ostream& err, std::int64_t now) {
     if (r.argv.size() != 2 || (r.argv[1] != "export" && r.argv[1] != "forget")) {
@@ -86,9 +124,12 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
     }
     storage::buyer_lookup lookup;
     if (!buyer_lookup_of(r, lookup, err)) return 2;
-    const storage::buyer_subject who = storage::find_buyer(db, lookup);
+    const storage::buyer_subject who = storage::find_buyer(db, lookup, key);
     if (r.argv[1] == "export") {
         json doc = storage::export_buyer(db, who);
+        // An empty export on day 100 must not read as "never held": what
+        // the purge removed, and up to when (docs/privacy.md).
+        doc["older_data"] = last_purge(store);
         doc["exported_at"] = now;
         doc["exported_by"] = r.by;
         json counts = json::object();
@@ -106,11 +147,15 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
     }
     try {
         const storage::forget_counts n = storage::forget_buyer(db, who, key, r.suppress, now, r.by);
-        out << "erased the buyer's data: " << n.orders << " cached order(s), " << n.tags << " tag(s), " << n.events
-            << " event(s), " << n.actions << " action(s), " << n.conversations << " conversation(s), " << n.reviews
-            << " review item(s), " << n.notifications << " notification(s), " << n.audit << " audit entr"
-            << (n.audit == 1 ? "y" : "ies") << "\n";
-        if (n.total() == 0) out << "nothing was held about them\n";
+        if (n.total() > 0)
+            out << "erased the buyer's data: " << n.orders << " cached order(s), " << n.tags << " tag(s), " << n.events
+                << " event(s), " << n.actions << " action(s), " << n.conversations << " conversation(s), " << n.reviews
+                << " review item(s), " << n.notifications << " notification(s), " << n.audit << " audit entr"
+                << (n.audit == 1 ? "y" : "ies") << "\n";
+        else
+            out << "nothing left that names this buyer: no row holds their id, or an order or conversation linked to them; "
+                   "nothing was erased\n";
+        out << older_data(store) << "\n";
         out << "kept: the keys that stop anything being sent twice (hashes)";
         if (r.suppress) out << "; " << n.suppressed << " suppression entr" << (n.suppressed == 1 ? "y" : "ies")
                             << " (keyed hashes): later events about this buyer are set aside unread";
@@ -183,7 +228,7 @@ bool buyer_lookup_of(const data_request& r, storage::buyer_lookup& out, std::ost
 int data_rights_command(storage::database& db, storage::store& store, const orderflow::secret& forget_key,
                         const data_request& r, std::ostream& out, std::ostream& err, std::int64_t now) {
     if (r.argv.empty()) return 2;
-    if (r.argv[0] == "audit") return audit(db, store, r, out, err);
+    if (r.argv[0] == "audit") return audit(db, store, key_bytes(forget_key), r, out, err);
     if (r.argv[0] == "buyer") return buyer(db, store, key_bytes(forget_key), r, out, err, now);
     if (r.argv[0] == "order") return order_tags(db, store, r, out, err, now);
     err << "unknown command '" << r.argv[0] << "'\n";

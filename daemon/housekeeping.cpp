@@ -2,10 +2,13 @@
 #include "daemon/housekeeping.hpp"
 
 #include "common/log.hpp"
+#include "daemon/data_rights.hpp"
 #include "daemon/detail/let_others_in.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/supervisor.hpp"
 #include "storage/retention.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 
@@ -21,7 +24,8 @@ std::int64_t housekeeping::personal_data_cutoff() const {
 }
 
 int housekeeping::purge_personal_data(std::int64_t cutoff, storage::purge_counts& sum) {
-    const auto n = storage::purge_personal_data(ctx_.db, cutoff, batch_rows);
+    const auto n = forget_key_.empty() ? storage::purge_personal_data(ctx_.db, cutoff, batch_rows)
+                                       : storage::purge_personal_data(ctx_.db, cutoff, batch_rows, key_bytes(forget_key_));
     sum.events += n.events;
     sum.orders += n.orders;
     sum.actions += n.actions;
@@ -29,16 +33,25 @@ int housekeeping::purge_personal_data(std::int64_t cutoff, storage::purge_counts
     sum.reviews += n.reviews;
     sum.notifications += n.notifications;
     sum.answers += n.answers;
+    sum.tags += n.tags;
+    sum.hashed += n.hashed;
     return n.total();
 }
 
-// One line for the whole purge, however many batches it took.
-void housekeeping::report_personal_data(const storage::purge_counts& sum, int batches, std::int64_t cutoff) {
+// One line for the whole purge, however many batches it took. A whole purge
+// is recorded, so that `buyer forget` can say what became of older data.
+void housekeeping::report_personal_data(const storage::purge_counts& sum, int batches, std::int64_t cutoff, bool whole) {
     if (sum.total() > 0)
         log::info("retention_purged", {{"events", sum.events}, {"orders", sum.orders}, {"actions", sum.actions},
                                        {"conversations", sum.conversations}, {"reviews", sum.reviews},
-                                       {"notifications", sum.notifications}, {"answers", sum.answers},
-                                       {"batches", batches}, {"older_than", cutoff}});
+                                       {"notifications", sum.notifications}, {"answers", sum.answers}, {"tags", sum.tags},
+                                       {"ids_hashed", sum.hashed}, {"batches", batches}, {"older_than", cutoff}});
+    if (whole && !forget_key_.empty()) {
+        const std::int64_t now = ctx_.clock();
+        ctx_.db.transaction([&] {
+            ctx_.store.put_state(storage::last_purge_state, nlohmann::json{{"at", now}, {"before", cutoff}}.dump(), now);
+        });
+    }
 }
 
 int housekeeping::delete_rows(storage::row_purge_counts& sum) {
@@ -66,7 +79,7 @@ void housekeeping::purge() {
     storage::purge_counts purged;
     int batches = 0;
     while (purge_personal_data(cutoff, purged) > 0) ++batches;
-    report_personal_data(purged, batches, cutoff);
+    report_personal_data(purged, batches, cutoff, true);
     storage::row_purge_counts sum;
     while (delete_rows(sum) > 0) {
     }
@@ -92,7 +105,7 @@ asio::awaitable<void> housekeeping::loop() {
                 co_await detail::let_others_in(ctx_);
             }
             reported = true;
-            report_personal_data(purged, batches, cutoff);
+            report_personal_data(purged, batches, cutoff, !stopping_);
             storage::row_purge_counts sum;
             while (!stopping_ && delete_rows(sum) > 0) {
                 sup_.beat("housekeeping");
@@ -101,7 +114,7 @@ asio::awaitable<void> housekeeping::loop() {
             finish(sum);
         } catch (const std::exception& e) {
             // The batches before the failure are committed: said as well.
-            if (!reported) report_personal_data(purged, batches, cutoff);
+            if (!reported) report_personal_data(purged, batches, cutoff, false);
             log::error("retention_failed", {{"error", e.what()}, {"advice", "retried at the next purge; check the disk and the database"}});
         }
         const auto interval = in_force_.cfg().retention.interval;

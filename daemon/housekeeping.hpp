@@ -4,9 +4,12 @@
 // deleted, both in batches with the event loop's other work in between, and
 // the space is given back (storage/retention.hpp).
 // Keys stay until retention.keys, long after anything could bring their
-// change back, so nothing purged can be sent again.
+// change back, so nothing purged can be sent again. With the forget key
+// (set_forget_key), the purge also hashes the ids in what it keeps, so no
+// order id outlives the buyer's personal data (docs/privacy.md).
 #pragma once
 
+#include "common/secret.hpp"
 #include "daemon/context.hpp"
 #include "daemon/detail/wakeup.hpp"
 #include "storage/retention.hpp"
@@ -24,6 +27,10 @@ public:
 
     boost::asio::awaitable<void> loop();   // supervised as "housekeeping"
     void stop();
+    // The key buyer forget hashes ids with (daemon/data_rights.hpp,
+    // forget_key): the purge hashes the ids it keeps with it. Without it
+    // (tests), ids in kept rows stay as they are.
+    void set_forget_key(orderflow::secret key) { forget_key_ = std::move(key); }
     // One whole purge now, its batches back to back (public for tests); logs
     // what it did. Throws storage_error.
     void purge();
@@ -37,7 +44,8 @@ private:
     std::int64_t personal_data_cutoff() const;
     // One batch of personal data; adds to `sum`. Returns how many rows it changed.
     int purge_personal_data(std::int64_t cutoff, storage::purge_counts& sum);
-    void report_personal_data(const storage::purge_counts& sum, int batches, std::int64_t cutoff);
+    // Logs the purge and records it (storage::last_purge_state) once it is whole.
+    void report_personal_data(const storage::purge_counts& sum, int batches, std::int64_t cutoff, bool whole);
     // One batch of whole rows; adds to `sum`. Returns how many it deleted.
     int delete_rows(storage::row_purge_counts& sum);
     void finish(const storage::row_purge_counts& sum);
@@ -46,6 +54,7 @@ private:
     supervisor& sup_;
     detail::wakeup wake_;
     bool stopping_ = false;
+    orderflow::secret forget_key_;
 };
 
 }  // namespace orderflow::daemon

@@ -7,6 +7,7 @@
 // cannot fail a whole export or forget.
 #include "storage/buyer_data.hpp"
 
+#include "storage/detail/pseudonyms.hpp"
 #include "storage/detail/sodium.hpp"
 
 #include <sodium.h>
@@ -56,7 +57,7 @@ constexpr std::string_view outbox_conversation =
 
 // ------------------------------------------------------------------- find_buyer
 
-buyer_subject find_buyer(database& db, const buyer_lookup& by) {
+buyer_subject find_buyer(database& db, const buyer_lookup& by, std::span<const unsigned char> key) {
     buyer_subject s;
     s.buyer_user_id = by.buyer_user_id;
     if (!by.order_id.empty()) s.order_ids.insert(by.order_id);
@@ -125,6 +126,11 @@ buyer_subject find_buyer(database& db, const buyer_lookup& by) {
         st.bind(1, orders).bind(2, conversations).bind(3, json_array(s.event_ids)).bind(4, json_array(s.action_ids));
         add_ids(st, s.review_ids);
     }
+    if (!key.empty()) {
+        if (!s.buyer_user_id.empty()) s.hashed_ids.insert(detail::pseudonym(key, "buyer", s.buyer_user_id));
+        for (const auto& o : s.order_ids) s.hashed_ids.insert(detail::pseudonym(key, "order", o));
+        for (const auto& c : s.conversation_ids) s.hashed_ids.insert(detail::pseudonym(key, "conversation", c));
+    }
     return s;
 }
 
@@ -133,6 +139,9 @@ buyer_subject find_buyer(database& db, const buyer_lookup& by) {
 // By review id too: a review item about a buyer's message has no order, and
 // staff's review.ack / review.resolve entries (and console.view of the item)
 // carry its note, which may name the buyer ("called 山田 花子 at ...").
+// A pseudonym (what the purge leaves of an id) never equals an id, so the
+// ids and the pseudonyms can be looked for in one list: each column is
+// compared with both.
 std::vector<json> audit_rows_about(database& db, const buyer_subject& who) {
     auto st = db.prepare(
         "SELECT id, at, actor, action, order_id, detail FROM audit_log "
@@ -140,10 +149,14 @@ std::vector<json> audit_rows_about(database& db, const buyer_subject& who) {
         "OR (json_valid(detail) AND (json_extract(detail, '$.conversation_id') IN (SELECT value FROM json_each(?2)) "
         "    OR json_extract(detail, '$.action_id') IN (SELECT value FROM json_each(?3)) "
         "    OR json_extract(detail, '$.review_id') IN (SELECT value FROM json_each(?5)) "
-        "    OR (?4 != '' AND json_extract(detail, '$.buyer_user_id') = ?4))) "
+        "    OR json_extract(detail, '$.buyer_user_id') IN (SELECT value FROM json_each(?4)))) "
         "ORDER BY id");
-    st.bind(1, json_array(who.order_ids)).bind(2, json_array(who.conversation_ids)).bind(3, json_array(who.action_ids));
-    st.bind(4, who.buyer_user_id).bind(5, json_array(who.review_ids));
+    std::set<std::string> orders = who.order_ids, conversations = who.conversation_ids, buyers = who.hashed_ids;
+    orders.insert(who.hashed_ids.begin(), who.hashed_ids.end());
+    conversations.insert(who.hashed_ids.begin(), who.hashed_ids.end());
+    if (!who.buyer_user_id.empty()) buyers.insert(who.buyer_user_id);
+    st.bind(1, json_array(orders)).bind(2, json_array(conversations)).bind(3, json_array(who.action_ids));
+    st.bind(4, json_array(buyers)).bind(5, json_array(who.review_ids));
     std::vector<json> rows;
     while (st.step())
         rows.push_back({{"id", st.int64(0)}, {"at", st.int64(1)}, {"actor", st.text(2)}, {"action", st.text(3)},
@@ -276,6 +289,10 @@ std::string forget_hash(std::span<const unsigned char> key, std::string_view mat
     return std::string(hex, sizeof digest * 2);
 }
 
+std::string order_pseudonym(std::span<const unsigned char> key, std::string_view order_id) {
+    return detail::pseudonym(key, "order", order_id);
+}
+
 json forget_counts::to_json() const {
     return {{"orders", orders},   {"tags", tags},       {"answers", answers},       {"events", events},       {"actions", actions},
             {"conversations", conversations}, {"reviews", reviews}, {"notifications", notifications},
@@ -296,64 +313,6 @@ int run(database& db, std::string_view sql, const std::string& ids, const std::s
     st.bind(1, ids).bind(2, more_ids);
     st.step();
     return db.changes();
-}
-
-// Whether an inbox dedupe key names an order, a package or a message:
-// a poll's "poll:CHANGE_KEY", and the rows of a package webhook (type 4),
-// "tts:NOTIFICATION#PACKAGE#ORDER" (or "h:HASH#PACKAGE#ORDER" without a
-// notification id; daemon/packages.cpp). A webhook's own "tts:N" (TikTok's
-// id) and the other keys (hashes) name nobody.
-bool key_names_ids(std::string_view k) {
-    return k.starts_with("poll:") || k.find('#') != std::string_view::npos;
-}
-
-// Keys that name the buyer's orders, packages or messages
-// ("poll:order:ID:STATUS", "tts:N#PACKAGE#ORDER", "order:ID:STATUS",
-// "msg:ID") become hashes of themselves, so they still tell a repeated
-// change apart and no longer say whose it was. The hash is of the whole key,
-// so a redelivery or a poll that brings the same key again, once set aside
-// (set_aside_event), hashes to the row already there: a key whose hashed
-// form is already there (the same change or delivery, forgotten before) is
-// the same row twice, and the newer one goes (dedupe_key is UNIQUE).
-void hash_keys_of_event(database& db, std::span<const unsigned char> key, std::int64_t id) {
-    auto st = db.prepare("SELECT dedupe_key FROM inbox WHERE id = ?1");
-    st.bind(1, id);
-    if (st.step()) {
-        const std::string k = st.text(0);
-        if (key_names_ids(k)) {
-            const std::string hashed = "forgotten:" + forget_hash(key, k);
-            auto taken = db.prepare("SELECT 1 FROM inbox WHERE dedupe_key = ?1");
-            taken.bind(1, hashed);
-            if (taken.step()) {
-                auto del = db.prepare("DELETE FROM inbox WHERE id = ?1");
-                del.bind(1, id);
-                del.step();
-            } else {
-                auto up = db.prepare("UPDATE inbox SET dedupe_key = ?2 WHERE id = ?1");
-                up.bind(1, id).bind(2, hashed);
-                up.step();
-            }
-        }
-    }
-    std::vector<std::string> changes;
-    {
-        auto ch = db.prepare("SELECT change_key FROM inbox_changes WHERE inbox_id = ?1 AND change_key NOT LIKE 'forgotten:%'");
-        ch.bind(1, id);
-        while (ch.step()) changes.push_back(ch.text(0));
-    }
-    for (const auto& k : changes) {
-        auto del = db.prepare("DELETE FROM inbox_changes WHERE change_key = ?1");
-        del.bind(1, k);
-        del.step();
-        auto ins = db.prepare("INSERT OR IGNORE INTO inbox_changes (change_key, inbox_id) VALUES (?1, ?2)");
-        ins.bind(1, "forgotten:" + forget_hash(key, k)).bind(2, id);
-        ins.step();
-    }
-    // The claim the row had still to make (store::claim_change): both callers
-    // set a pending event aside as ignored, so it never makes it.
-    auto unclaimed = db.prepare("UPDATE inbox SET change_key = '' WHERE id = ?1");
-    unclaimed.bind(1, id);
-    unclaimed.step();
 }
 
 }  // namespace
@@ -417,7 +376,7 @@ forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<con
         // The history's reasons may quote an API error about the order.
         run(db, "UPDATE outbox_history SET reason = '' WHERE action_id IN (SELECT value FROM json_each(?1))", actions);
 
-        for (std::int64_t id : who.event_ids) hash_keys_of_event(db, key, id);
+        for (std::int64_t id : who.event_ids) detail::hash_keys_of_event(db, key, id);
         n.events = run(db,
                        "UPDATE inbox SET payload = '{}', context = '', order_id = '', "
                        "note = CASE WHEN state = 'pending' THEN '' ELSE note END, "
@@ -480,7 +439,7 @@ forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<con
 }
 
 void set_aside_event(database& db, std::span<const unsigned char> key, std::int64_t id, std::int64_t now) {
-    hash_keys_of_event(db, key, id);
+    detail::hash_keys_of_event(db, key, id);
     auto st = db.prepare(
         "UPDATE inbox SET payload = '{}', context = '', order_id = '', state = 'ignored', "
         "note = 'about a buyer whose data was erased at their request; not read or acted on', finished_at = ?2, starts = 0 "

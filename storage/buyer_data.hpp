@@ -41,12 +41,21 @@ struct buyer_subject {
     std::set<std::int64_t> action_ids;         // outbox rows for this buyer
     std::set<std::int64_t> event_ids;          // inbox rows about this buyer
     std::set<std::int64_t> review_ids;         // review items about this buyer
+    // The pseudonyms (detail::pseudonym) of the ids above, when find_buyer
+    // was given the key: what the retention purge left of them in audit
+    // entries older than retention.personal_data.
+    std::set<std::string> hashed_ids;
     bool nothing_found() const { return action_ids.empty() && event_ids.empty() && review_ids.empty() && order_ids.empty() && conversation_ids.empty() && buyer_user_id.empty(); }
 };
 
 // Follows the links from what was given; ids given are kept even when no
-// row mentions them (the answer is then "nothing held").
-buyer_subject find_buyer(database& db, const buyer_lookup& by);
+// row mentions them (the answer is then "nothing held"). With `key` (the
+// forget key, as forget_buyer takes it), also the pseudonyms of the ids
+// found, so the audit entries the purge has since hashed are found by them
+// (audit_rows_about): an export or a forget by order id on day 100 still
+// reaches them. The purge removed the links from the buyer to their orders,
+// so by the buyer's id alone only entries naming that id are found.
+buyer_subject find_buyer(database& db, const buyer_lookup& by, std::span<const unsigned char> key = {});
 
 // The buyer's data as one document (fields described in docs/privacy.md):
 // {"format", "buyer", "orders", "tags", "answers", "order_cards", "events",
@@ -55,12 +64,18 @@ buyer_subject find_buyer(database& db, const buyer_lookup& by);
 nlohmann::json export_buyer(database& db, const buyer_subject& who);
 
 // The audit rows about the buyer (by order, action, conversation, review
-// item or buyer id), oldest first, in the shape of store::recent_audit.
+// item or buyer id, or by the pseudonyms of these ids), oldest first, in the
+// shape of store::recent_audit.
 std::vector<nlohmann::json> audit_rows_about(database& db, const buyer_subject& who);
 
 // A keyed one-way hash (BLAKE2b, 128 bits, hex) of `material`: what a
 // forget keeps instead of an id. key: the vault key (32 bytes).
 std::string forget_hash(std::span<const unsigned char> key, std::string_view material);
+
+// What the retention purge leaves of an order id in the audit entries it
+// keeps (storage/retention.hpp): a keyed pseudonym made with the same key,
+// so that `orderflowctl audit --order ID` still finds them.
+std::string order_pseudonym(std::span<const unsigned char> key, std::string_view order_id);
 
 // What forget_buyer changed, per table.
 struct forget_counts {

@@ -12,7 +12,17 @@
 // so a range on their time column alone would walk every row purged before;
 // their statements name the partial indexes of rows that still hold personal
 // data (INDEXED BY: an error, not a silent full walk, if the index is gone).
+// With the key, the rows those statements pick have their kept ids hashed
+// one at a time (a key may turn out to be taken), the audit entries through
+// audit_log_unhashed (migration 19), an earlier version's purged rows
+// through the rowid, a batch at a time.
 #include "storage/retention.hpp"
+
+#include "storage/detail/pseudonyms.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <vector>
 
 namespace orderflow::storage {
 
@@ -29,26 +39,182 @@ int run(database& db, std::string_view sql, std::int64_t cutoff, int max_rows) {
 
 }  // namespace
 
-int purge_counts::total() const { return events + orders + actions + conversations + reviews + notifications + answers; }
+int purge_counts::total() const {
+    return events + orders + actions + conversations + reviews + notifications + answers + tags + hashed;
+}
+
+namespace {
+
+using key_span = std::span<const unsigned char>;
+
+std::vector<std::int64_t> ids_of(statement& st) {
+    std::vector<std::int64_t> ids;
+    while (st.step()) ids.push_back(st.int64(0));
+    return ids;
+}
+
+std::string json_ids(const std::vector<std::int64_t>& ids) { return nlohmann::json(ids).dump(); }
+
+// Finished events whose payload goes: with the key, each also loses its
+// order id and the ids in its keys, one at a time (a key whose hashed form
+// is taken makes the row go, detail::hash_keys_of_event).
+int purge_events(database& db, std::int64_t cutoff, int max_rows, key_span key) {
+    if (key.empty())
+        return run(db,
+                   "UPDATE inbox SET payload = '{}', context = '' WHERE id IN ("
+                   "SELECT id FROM inbox INDEXED BY inbox_unpurged "
+                   "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND (payload != '{}' OR context != '') "
+                   "LIMIT ?2)",
+                   cutoff, max_rows);
+    auto pick = db.prepare(
+        "SELECT id FROM inbox INDEXED BY inbox_unpurged "
+        "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND (payload != '{}' OR context != '') LIMIT ?2");
+    pick.bind(1, cutoff).bind(2, std::int64_t{max_rows});
+    const auto ids = ids_of(pick);
+    for (const auto id : ids) {
+        detail::hash_keys_of_event(db, key, id);
+        auto blank = db.prepare("UPDATE inbox SET payload = '{}', context = '', order_id = '' WHERE id = ?1");
+        blank.bind(1, id);
+        blank.step();
+    }
+    return static_cast<int>(ids.size());
+}
+
+// Settled actions whose payload goes: with the key, their order id and
+// reasons too (a reason may quote a conversation, a package or an error).
+int purge_actions(database& db, std::int64_t cutoff, int max_rows, key_span key) {
+    if (key.empty())
+        return run(db,
+                   "UPDATE outbox SET payload = '{}', result = '', buyer_user_id = '' WHERE id IN ("
+                   "SELECT id FROM outbox INDEXED BY outbox_unpurged "
+                   "WHERE state IN ('done', 'failed', 'skipped', 'shadow') AND updated_at < ?1 "
+                   "AND (payload != '{}' OR result != '' OR buyer_user_id != '') LIMIT ?2)",
+                   cutoff, max_rows);
+    auto pick = db.prepare(
+        "SELECT id FROM outbox INDEXED BY outbox_unpurged "
+        "WHERE state IN ('done', 'failed', 'skipped', 'shadow') AND updated_at < ?1 "
+        "AND (payload != '{}' OR result != '' OR buyer_user_id != '') LIMIT ?2");
+    pick.bind(1, cutoff).bind(2, std::int64_t{max_rows});
+    const std::string ids = json_ids(ids_of(pick));
+    auto blank = db.prepare(
+        "UPDATE outbox SET payload = '{}', result = '', buyer_user_id = '', order_id = '', reason = '' "
+        "WHERE id IN (SELECT value FROM json_each(?1))");
+    blank.bind(1, ids);
+    blank.step();
+    const int n = db.changes();
+    auto history = db.prepare("UPDATE outbox_history SET reason = '' WHERE action_id IN (SELECT value FROM json_each(?1)) AND reason != ''");
+    history.bind(1, ids);
+    history.step();
+    return n;
+}
+
+// Events and actions purged by a version before 19 kept their ids: migration
+// 19 recorded the last id of each table then (daemon_state "purge_backlog":
+// {"inbox": [done through, last], "outbox": [...]}), and each batch takes
+// the next max_rows of them that are purged already, through the rowid (NOT
+// INDEXED: never a state index, which would walk every settled row). The
+// record goes once both are through.
+int hash_backlog(database& db, int max_rows, key_span key) {
+    using json = nlohmann::json;
+    auto read = db.prepare("SELECT value FROM daemon_state WHERE name = 'purge_backlog'");
+    if (!read.step()) return 0;
+    json backlog = json::parse(read.text(0), nullptr, false);
+    read.reset();
+    auto range = [&](const char* table, std::int64_t& from, std::int64_t& to) {
+        if (!backlog.is_object() || !backlog.contains(table) || !backlog[table].is_array() || backlog[table].size() != 2 ||
+            !backlog[table][0].is_number_integer() || !backlog[table][1].is_number_integer())
+            return false;
+        from = backlog[table][0].get<std::int64_t>();
+        to = backlog[table][1].get<std::int64_t>();
+        return from < to;
+    };
+    int n = 0;
+    std::int64_t from = 0, to = 0;
+    if (range("inbox", from, to)) {
+        auto pick = db.prepare(
+            "SELECT id FROM inbox NOT INDEXED WHERE id > ?1 AND id <= ?2 AND state != 'pending' AND payload = '{}' AND context = '' "
+            "ORDER BY id LIMIT ?3");
+        pick.bind(1, from).bind(2, to).bind(3, std::int64_t{max_rows});
+        const auto ids = ids_of(pick);
+        for (const auto id : ids) {
+            detail::hash_keys_of_event(db, key, id);
+            auto blank = db.prepare("UPDATE inbox SET order_id = '' WHERE id = ?1 AND order_id != ''");
+            blank.bind(1, id);
+            blank.step();
+        }
+        n += static_cast<int>(ids.size());
+        backlog["inbox"][0] = max_rows > 0 && static_cast<int>(ids.size()) == max_rows ? ids.back() : to;
+    }
+    if (range("outbox", from, to)) {
+        auto pick = db.prepare(
+            "SELECT id FROM outbox NOT INDEXED WHERE id > ?1 AND id <= ?2 AND payload = '{}' AND result = '' "
+            "AND (state = 'done' OR state = 'failed' OR state = 'skipped' OR state = 'shadow') ORDER BY id LIMIT ?3");
+        pick.bind(1, from).bind(2, to).bind(3, std::int64_t{max_rows});
+        const auto picked = ids_of(pick);
+        const std::string ids = json_ids(picked);
+        auto blank = db.prepare("UPDATE outbox SET order_id = '', reason = '' WHERE id IN (SELECT value FROM json_each(?1))");
+        blank.bind(1, ids);
+        blank.step();
+        auto history = db.prepare(
+            "UPDATE outbox_history SET reason = '' WHERE action_id IN (SELECT value FROM json_each(?1)) AND reason != ''");
+        history.bind(1, ids);
+        history.step();
+        n += static_cast<int>(picked.size());
+        backlog["outbox"][0] = max_rows > 0 && static_cast<int>(picked.size()) == max_rows ? picked.back() : to;
+    }
+    if (!range("inbox", from, to) && !range("outbox", from, to)) {
+        db.exec("DELETE FROM daemon_state WHERE name = 'purge_backlog'");
+    } else {
+        auto write = db.prepare("UPDATE daemon_state SET value = ?1 WHERE name = 'purge_backlog'");
+        write.bind(1, backlog.dump());
+        write.step();
+    }
+    return n;
+}
+
+// Audit entries older than the cutoff, each once (audit_log_unhashed holds
+// the entries not yet done): ids to pseudonyms, free text out.
+int hash_audit(database& db, std::int64_t cutoff, int max_rows, key_span key) {
+    struct entry {
+        std::int64_t id;
+        std::string order_id, detail;
+    };
+    std::vector<entry> entries;
+    {
+        auto pick = db.prepare(
+            "SELECT id, order_id, detail FROM audit_log INDEXED BY audit_log_unhashed WHERE pseudonymised = 0 AND at < ?1 LIMIT ?2");
+        pick.bind(1, cutoff).bind(2, std::int64_t{max_rows});
+        while (pick.step()) entries.push_back({pick.int64(0), pick.text(1), pick.text(2)});
+    }
+    for (const auto& e : entries) {
+        auto up = db.prepare("UPDATE audit_log SET order_id = ?2, detail = ?3, pseudonymised = 1 WHERE id = ?1");
+        up.bind(1, e.id)
+            .bind(2, e.order_id.empty() ? std::string() : detail::pseudonym(key, "order", e.order_id))
+            .bind(3, detail::pseudonymised_audit_detail(key, e.detail, !e.order_id.empty()));
+        up.step();
+    }
+    return static_cast<int>(entries.size());
+}
+
+}  // namespace
 
 // SQLite reads LIMIT -1 as no limit at all: the whole purge in one transaction.
 purge_counts purge_personal_data(database& db, std::int64_t cutoff) { return purge_personal_data(db, cutoff, -1); }
 
+purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows) {
+    return purge_personal_data(db, cutoff, max_rows, {});
+}
+
 // Each statement picks at most ?2 rows in a subquery (UPDATE and DELETE take
 // no LIMIT of their own in SQLite's default build) and changes them by their
 // key. The subquery keeps the WHERE clause and the index it always used.
-purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows) {
+purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows, std::span<const unsigned char> key) {
     return db.transaction([&] {
         purge_counts n;
 
         // The raw webhook body names the buyer and may carry the address. A
         // pending event still needs it; dedupe_key is what recognises a redelivery.
-        n.events = run(db,
-                       "UPDATE inbox SET payload = '{}', context = '' WHERE id IN ("
-                       "SELECT id FROM inbox INDEXED BY inbox_unpurged "
-                       "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND (payload != '{}' OR context != '') "
-                       "LIMIT ?2)",
-                       cutoff, max_rows);
+        n.events = purge_events(db, cutoff, max_rows, key);
 
         // A cache of order details (buyer name, address); fetched again if the
         // order ever comes back.
@@ -59,12 +225,7 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows
         // API's answer. Only terminal rows: the executor and the reconciler
         // still read the payload of planned, deferred, sending and unknown ones.
         // idem_key stays, so re-planning the action is still refused.
-        n.actions = run(db,
-                        "UPDATE outbox SET payload = '{}', result = '', buyer_user_id = '' WHERE id IN ("
-                        "SELECT id FROM outbox INDEXED BY outbox_unpurged "
-                        "WHERE state IN ('done', 'failed', 'skipped', 'shadow') AND updated_at < ?1 "
-                        "AND (payload != '{}' OR result != '' OR buyer_user_id != '') LIMIT ?2)",
-                        cutoff, max_rows);
+        n.actions = purge_actions(db, cutoff, max_rows, key);
 
         // Reconciling an unknown send looks its buyer's conversation up here and,
         // finding none, concludes that nothing was sent and plans it again
@@ -84,13 +245,21 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows
                               cutoff, max_rows);
 
         // Evidence holds the buyer message, the failed text, the API error; the
-        // summary may quote them. Reason, note, resolved_by and order_id stay
-        // for the record. Open and acknowledged items are still being worked on.
+        // summary may quote them. Reason and resolved_by stay for the record.
+        // With the key, the order id, the case key (a conversation) and
+        // staff's note go too: staff write what they did about the buyer
+        // there ("called 山田 花子 at ..."), as a forget knows. Open and
+        // acknowledged items are still being worked on.
         {
             auto st = db.prepare(
-                "UPDATE review SET evidence = '{}', summary = ?3 WHERE id IN ("
-                "SELECT id FROM review WHERE state = 'resolved' AND updated_at < ?1 AND (evidence != '{}' OR summary != ?3) "
-                "LIMIT ?2)");
+                key.empty()
+                    ? "UPDATE review SET evidence = '{}', summary = ?3 WHERE id IN ("
+                      "SELECT id FROM review WHERE state = 'resolved' AND updated_at < ?1 AND (evidence != '{}' OR summary != ?3) "
+                      "LIMIT ?2)"
+                    : "UPDATE review SET evidence = '{}', summary = ?3, order_id = '', case_key = '', "
+                      "note = CASE WHEN note = '' THEN '' ELSE ?3 END WHERE id IN ("
+                      "SELECT id FROM review WHERE state = 'resolved' AND updated_at < ?1 AND (evidence != '{}' OR summary != ?3 "
+                      "OR order_id != '' OR case_key != '' OR (note != '' AND note != ?3)) LIMIT ?2)");
             st.bind(1, cutoff).bind(2, std::int64_t{max_rows}).bind(3, purged_summary);
             st.step();
             n.reviews = db.changes();
@@ -116,7 +285,21 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows
                         "(SELECT conversation_id FROM conversation_cards WHERE updated_at < ?1 LIMIT ?2)",
                         cutoff, max_rows);
 
-        // audit_log: kept; its details hold ids and outcomes, no buyer text.
+        if (!key.empty()) {
+            // A tag is state a rule reads while events about the order come;
+            // the orders cache keeps the order as long (it is refreshed by
+            // every event that fetches it). A tag older than the period, of
+            // an order the cache no longer holds, is no longer needed, and
+            // names the order.
+            n.tags = run(db,
+                         "DELETE FROM order_tags WHERE (order_id, tag) IN (SELECT order_id, tag FROM order_tags "
+                         "WHERE created_at < ?1 AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.order_id = order_tags.order_id) "
+                         "LIMIT ?2)",
+                         cutoff, max_rows);
+            // audit_log: who did what and when stays (until retention.audit);
+            // the ids in it become keyed pseudonyms.
+            n.hashed = hash_audit(db, cutoff, max_rows, key) + hash_backlog(db, max_rows, key);
+        }
         return n;
     });
 }

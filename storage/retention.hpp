@@ -11,6 +11,7 @@
 #include "storage/database.hpp"
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 namespace orderflow::storage {
@@ -25,6 +26,10 @@ struct purge_counts {
     int reviews = 0;        // resolved review items whose evidence and summary were blanked
     int notifications = 0;  // delivered (or given up) notifications deleted
     int answers = 0;        // captured buyer answers (order attributes) and order cards deleted
+    // With the key only (the daemon's purge):
+    int tags = 0;           // tags of orders no longer cached (quiet for the period) deleted
+    int hashed = 0;         // kept rows whose ids were hashed or blanked: audit entries, and
+                            // events and actions purged before this version
     int total() const;
 };
 
@@ -47,10 +52,12 @@ inline constexpr std::string_view purged_summary = "purged after the retention p
 // - notifications: sent and failed ones are deleted.
 // - order_attributes (what `capture` kept of a buyer's answer) and
 //   conversation_cards (the order a buyer pointed at) are deleted.
-// - audit_log is kept: it holds no buyer text.
+// - audit_log is kept (with the key, its ids are hashed: below).
 // Runs as one transaction, so it must be called outside any transaction. Throws
 // storage_error on failure, and then nothing has changed. Every row at once:
 // for a small database and the tests; the daemon purges in batches (below).
+// Without the key (these two overloads) the ids in what is kept stay as they
+// are: for tests and benchmarks only; the daemon's purge takes the key.
 purge_counts purge_personal_data(database& db, std::int64_t cutoff);
 
 // One batch of the same purge: at most `max_rows` rows per table, in one
@@ -61,6 +68,37 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff);
 // backlog: 600,000 events in one transaction took 9 s. Throws storage_error
 // on failure, and then this batch has changed nothing.
 purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows);
+
+// The daemon's purge: the same batch, and what it keeps names no one any
+// more (docs/privacy.md, "How long it is kept"). `key` is the forget key
+// (storage/buyer_data.hpp, forget_hash), so what is hashed here is hashed as
+// a forget hashes it, and a forget or an export by order id still finds it:
+// - inbox: the events it blanks also lose their order id, and their dedupe
+//   and change keys that name an order, package or message become keyed
+//   hashes (storage/detail/pseudonyms.hpp, hash_keys_of_event). A
+//   redelivery is still recognised (TikTok's notification ids stay).
+// - outbox: the actions it blanks also lose their order id and their reason
+//   (and their history's reasons), which may quote a conversation, a package
+//   or TikTok's error.
+// - events and actions that an earlier version purged are done the same
+//   way, a batch at a time, in id order (a backlog migration 19 records).
+// - audit_log: entries written before `cutoff` keep who, what and when;
+//   their order id and the ids in their detail become keyed pseudonyms
+//   (detail::pseudonym), and in entries about a buyer's order, action or
+//   review item staff's notes, errors and reasons go
+//   (detail::pseudonymised_audit_detail).
+// - review: resolved items also lose their order id, case key and staff's
+//   note.
+// - order_tags: tags set before `cutoff` on an order no longer cached (the
+//   orders cache keeps an order while events about it come) are deleted.
+// Nothing left after it links an order, a conversation or a message to a
+// buyer: a forget by the buyer's id afterwards has nothing to find.
+purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows, std::span<const unsigned char> key);
+
+// Where the daemon records its last whole purge (daemon_state, JSON
+// {"at": unix seconds, "before": the cutoff}), for `buyer forget` to say
+// what became of older data.
+inline constexpr std::string_view last_purge_state = "personal_data_purge";
 
 // When whole rows go, per table (unix seconds, exclusive).
 struct row_cutoffs {

@@ -3,6 +3,8 @@
 // executor tick) do not re-parse SQL.
 #include "storage/store.hpp"
 
+#include "storage/detail/pseudonyms.hpp"
+
 #include <cassert>
 #include <utility>
 
@@ -85,12 +87,17 @@ store::store(database& db) : db_(db) {}
 // key's. A webhook's change is claimed later, by claim_change() when the
 // pipeline takes the event up; only another source looks at the claims
 // here, because a poll that sees a change taken already adds nothing.
+// A package webhook's row (topic 4) alone costs one more lookup: its key
+// names the package and the order, so a forget or the purge hashes it, and
+// a redelivery of the same notification must still be the duplicate it is
+// (storage/detail/pseudonyms.hpp, package_delivery_hashed).
 bool store::add_event(const new_event& e) {
     if (!e.change_key.empty() && e.source != "webhook") {
         auto q = db_.prepare("SELECT 1 FROM inbox_changes WHERE change_key = ?1");
         q.bind(1, e.change_key);
         if (q.step()) return false;
     }
+    if (e.topic == 4 && e.source == "webhook" && detail::package_delivery_hashed(db_, e.dedupe_key)) return false;
     auto st = db_.prepare(
         "INSERT INTO inbox (dedupe_key, source, topic, event, order_id, payload, received_at, not_before, change_key) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (dedupe_key) DO NOTHING");

@@ -482,6 +482,30 @@ INSERT INTO migration_18 SELECT NOT EXISTS (SELECT 1 FROM sqlite_master WHERE ty
 DROP TABLE migration_18;
 )sql";
 
+// Version 19: the retention purge leaves no id in clear in what it keeps
+// (storage/retention.hpp, purge_personal_data with the key), so that a
+// buyer's order ids do not outlive their personal data in keys and audit
+// entries (docs/privacy.md, "How long it is kept").
+// - audit_log.pseudonymised, and audit_log_unhashed, a partial index of the
+//   entries whose ids are not yet hashed: the hourly purge reads the entries
+//   that have just passed the period, never the two years of those done.
+//   An entry is appended at the index's end (its time only grows); the
+//   webhook path writes no audit entry.
+// - purge_backlog: the events and actions purged by an earlier version kept
+//   their order ids and their keys in clear; the purge goes through them
+//   once, by id, up to the last ids stored now ([done through, last]).
+//   Nothing is hashed here: the key is the vault's, which SQL has not.
+constexpr std::string_view v19 = R"sql(
+ALTER TABLE audit_log ADD COLUMN pseudonymised INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX audit_log_unhashed ON audit_log (at) WHERE pseudonymised = 0;
+INSERT INTO daemon_state (name, value, updated_at)
+    SELECT 'purge_backlog',
+           json_object('inbox', json_array(0, (SELECT coalesce(max(id), 0) FROM inbox)),
+                       'outbox', json_array(0, (SELECT coalesce(max(id), 0) FROM outbox))),
+           unixepoch()
+    WHERE EXISTS (SELECT 1 FROM inbox) OR EXISTS (SELECT 1 FROM outbox);
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
@@ -501,6 +525,7 @@ constexpr std::string_view list[] = {
     v16,
     v17,
     v18,
+    v19,
 };
 
 }  // namespace

@@ -97,6 +97,33 @@ TEST_CASE("purge blanks the personal data of an old finished event and keeps its
     CHECK(recent->payload == buyer_payload);
 }
 
+// In the daemon the purge has the forget key (daemon/app.cpp): what it
+// keeps names the order only by keyed hashes, and it records when it ran
+// for `buyer forget` to tell (docs/privacy.md).
+TEST_CASE("purge with the forget key hashes the order ids it keeps and records when it ran", "[housekeeping]") {
+    runtime_env env;
+    housekeeping house(env.ctx, *env.in_force, env.sup);
+    house.set_forget_key(orderflow::secret(std::string(32, 'k')));
+    const auto old_id = add_event(env, "poll:order:5761:AWAITING_SHIPMENT", env.now - 100 * day);
+    env.store.audit(env.now - 100 * day, "orderflowd", "send_message", "5761", {{"action_id", 1}, {"conversation_id", "c-5761"}});
+
+    orderflow::testing::log_capture logs;
+    house.purge();
+    const std::string text = logs.finish();
+
+    const auto row = env.store.get_event(old_id);
+    REQUIRE(row);
+    CHECK(row->order_id.empty());
+    CHECK(row->dedupe_key.starts_with("forgotten:"));
+    const auto audit = env.store.recent_audit(1);
+    REQUIRE(audit.size() == 1);
+    CHECK(audit[0]["order_id"].get<std::string>().starts_with("hash:"));
+    CHECK(audit[0].dump().find("5761") == std::string::npos);
+    CHECK(text.find("\"ids_hashed\":1") != std::string::npos);
+    const auto recorded = json::parse(env.store.get_state(storage::last_purge_state).value_or("null"));
+    CHECK(recorded == json{{"at", env.now}, {"before", env.now - 90 * day}});
+}
+
 TEST_CASE("purge leaves an old event that is still pending alone", "[housekeeping]") {
     runtime_env env;
     housekeeping house(env.ctx, *env.in_force, env.sup);

@@ -42,7 +42,135 @@ const char* privacy_rules = R"({
   ]
 })";
 
+// A message when an order ships in parts: the pipeline fetches the order
+// for every package update (a rule listens to package.updated).
+const char* parts_rules = R"({
+  "templates": { "parts": { "ja": "{{order.buyer_name}}様、ご注文 {{order.id}} は分けてお届けします。" } },
+  "rules": [
+    { "id": "parts", "on": "package.updated", "if": { "event.sc_type": { "eq": "SPLIT" } },
+      "then": [ { "send_message": { "template": "parts" } } ] }
+  ]
+})";
+
+// The sandbox's Get Order Detail calls so far.
+std::size_t order_fetches(stack& s) {
+    const json calls = s.control("GET", "/control/calls?path=/order/202309/orders").json_body();
+    std::size_t n = 0;
+    for (const auto& c : calls.at("calls")) n += c.at("path") == "/order/202309/orders";
+    return n;
+}
+
+std::int64_t inbox_rows(stack& s) {
+    auto db = orderflow::storage::database::open(s.db_path());
+    auto st = db.prepare("SELECT count(*) FROM inbox");
+    REQUIRE(st.step());
+    return st.int64(0);
+}
+
+bool order_cached(stack& s, const std::string& order) {
+    auto db = orderflow::storage::database::open(s.db_path());
+    return orderflow::storage::store(db).get_order(order).has_value();
+}
+
 }  // namespace
+
+// docs/privacy.md, "Kept, so that nothing is ever sent twice": a package
+// webhook's rows are keyed by the package and the order, so a forget hashes
+// their keys; TikTok delivering it again must still be the duplicate it is,
+// without privacy.suppress_forgotten too.
+TEST_CASE("Without suppression a package webhook redelivered after a forget is a duplicate and nothing is fetched or cached",
+          "[integration][privacy]") {
+    stack s;
+    s.extra_config = {{"poll", {{"enabled", false}}}};
+    s.write_rules("10-parts.json", parts_rules);
+    s.start_all();
+    const std::string name = "森 さくら";
+    const json placed = s.create_order({{"buyer_name", name}, {"status", "AWAITING_SHIPMENT"},
+                                        {"line_items", {{{"seller_sku", "CUP-1"}, {"product_name", "湯呑み"}, {"sale_price", "900"}},
+                                                        {{"seller_sku", "VASE-3"}, {"product_name", "花瓶"}, {"sale_price", "3200"}}}}});
+    const std::string order = placed.at("id").get<std::string>();
+    REQUIRE(s.control("POST", "/control/orders/" + order + "/split", json::object()).status == 200);
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }));
+    std::string notification;
+    const json hooks = s.control("GET", "/control/webhooks").json_body();   // named: the loop must not outlive it
+    for (const auto& w : hooks.at("webhooks"))
+        if (w.value("type", 0) == 4 && w.value("delivered", false)) notification = w.at("notification_id").get<std::string>();
+    REQUIRE_FALSE(notification.empty());
+
+    const auto forgot = ctl(s, {"buyer", "forget", "--order", order, "--by", "privacy-desk"});
+    INFO(forgot.output);
+    REQUIRE(forgot.exit_code == 0);
+    CHECK_THAT(forgot.output, Catch::Contains("no suppression entry"));
+    REQUIRE_FALSE(order_cached(s, order));
+    const auto rows = inbox_rows(s);
+    const auto fetches = order_fetches(s);
+    const auto duplicates = log_lines(s.daemon.log(), "webhook_duplicate").size();
+
+    REQUIRE(s.control("POST", "/control/webhooks/redeliver", {{"notification_id", notification}}).status == 200);
+    REQUIRE(eventually([&] { return log_lines(s.daemon.log(), "webhook_duplicate").size() > duplicates; }));
+    CHECK(inbox_rows(s) == rows);   // acknowledged, nothing stored: nothing for the pipeline to fetch
+    CHECK(order_fetches(s) == fetches);
+    CHECK_FALSE(order_cached(s, order));
+    CHECK(read_file(s.db_path()).find(name) == std::string::npos);
+    CHECK(s.shop_messages().size() == 1);
+
+    // A new change of the order after the forget is handled as anyone's (the default).
+    s.set_status(order, "AWAITING_COLLECTION");
+    CHECK(eventually([&] { return order_cached(s, order); }));
+}
+
+// A buyer asks to be forgotten on day 100: the purge took their personal
+// data after 90 days, and must have taken their order ids out of what it
+// keeps (keys, audit entries) too; the forget says so truthfully.
+TEST_CASE("After the 90-day purge no id of the buyer is left and forget by buyer says so truthfully", "[integration][privacy][retention]") {
+    stack s;
+    // The days pass in the database only: the sandbox's order changed
+    // minutes ago, and a poll's look back would read it in again.
+    s.extra_config = {{"poll", {{"enabled", false}}}};
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
+    const std::string name = "石井 翼";
+    const json placed = s.create_order({{"buyer_name", name}, {"line_items", {{{"seller_sku", "BAG-2"}, {"product_name", "鞄"}, {"sale_price", "5400"}}}}});
+    const std::string order = placed.at("id").get<std::string>(), user = placed.at("user_id").get<std::string>();
+    s.set_status(order, "ON_HOLD");
+    s.set_status(order, "AWAITING_SHIPMENT");
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 1; }));
+    const std::string conversation = [&] {
+        auto db = orderflow::storage::database::open(s.db_path());
+        return orderflow::storage::store(db).conversation_for(user).value_or("");
+    }();
+    REQUIRE_FALSE(conversation.empty());
+    s.daemon.signal(SIGTERM);
+    REQUIRE(s.daemon.wait() == 0);
+    {
+        // 100 days pass.
+        auto db = orderflow::storage::database::open(s.db_path());
+        db.exec(R"sql(
+            UPDATE inbox SET received_at = received_at - 8640000, finished_at = CASE WHEN finished_at > 0 THEN finished_at - 8640000 ELSE 0 END;
+            UPDATE outbox SET created_at = created_at - 8640000, updated_at = updated_at - 8640000;
+            UPDATE orders SET updated_at = updated_at - 8640000;
+            UPDATE conversations SET updated_at = updated_at - 8640000;
+            UPDATE order_tags SET created_at = created_at - 8640000;
+            UPDATE audit_log SET at = at - 8640000;
+        )sql");
+    }
+    s.start_daemon();   // purges at start
+    const json purged = wait_for_log(s.daemon.log(), "retention_purged");
+    CHECK(purged.at("ids_hashed").get<int>() >= 2);
+
+    const auto forgot = ctl(s, {"buyer", "forget", "--buyer", user, "--by", "privacy-desk"});
+    INFO(forgot.output);
+    REQUIRE(forgot.exit_code == 0);
+    CHECK_THAT(forgot.output, Catch::StartsWith("nothing left that names this buyer"));
+    CHECK_THAT(forgot.output, Catch::Contains("older data: the retention purge of"));
+    const std::string disk = read_file(s.db_path()) + read_file(s.dir / "orderflow.db-wal");
+    for (const std::string& trace : {name, user, order, conversation, thanks_text(name, order)}) {
+        INFO("a trace of the buyer after the purge: " << trace);
+        CHECK(disk.find(trace) == std::string::npos);
+    }
+    // Who did what is still on record, found by the order id.
+    CHECK_THAT(ctl(s, {"audit", "--order", order}).output, Catch::Contains("send_message"));
+}
 
 TEST_CASE("Staff export a buyer's data, forget it without a trace in the database, and a redelivery sends nothing",
           "[integration][privacy]") {

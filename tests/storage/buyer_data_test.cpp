@@ -9,6 +9,7 @@
 
 #include "storage/conversation_links.hpp"
 
+#include "storage/retention.hpp"
 #include "storage/store.hpp"
 #include "tests/storage/temp_dir.hpp"
 
@@ -379,13 +380,30 @@ TEST_CASE("A forget erases staff's notes about the buyer, on resolved review ite
     CHECK(after.find("080-8765-4321") != std::string::npos);   // the other buyer's notes stay
 }
 
-TEST_CASE("A package webhook's rows lose the order and package ids in a forget, and a redelivery set aside is the same row", "[buyer_data]") {
+namespace {
+
+// A package webhook's row as TikTok delivers it (again).
+new_event package_row(const std::string& dedupe_key, const buyer& b) {
+    return {dedupe_key, "webhook", 4, "package.updated", b.order_id,
+            json{{"type", 4}, {"data", {{"order_id", b.order_id}, {"package_id", b.package_id}}}}.dump(), 1'700'000'000, 0, ""};
+}
+
+std::int64_t count_inbox(database& db) {
+    auto st = db.prepare("SELECT count(*) FROM inbox");
+    REQUIRE(st.step());
+    return st.int64(0);
+}
+
+}  // namespace
+
+TEST_CASE("A package webhook's rows lose the order and package ids in a forget and a redelivery is still recognised", "[buyer_data]") {
     fixture f;
     f.plant(hanako);
     f.plant(ken);
     forget_buyer(f.db, find_buyer(f.db, {hanako.user_id, "", ""}), key, true, f.now, "staff");
 
-    // Her package row is still there (state kept), under a keyed hash of its key.
+    // Her package row is still there (state kept), under a keyed hash of its
+    // key, after the notification's own id (TikTok's).
     int hashed = 0;
     {
         auto st = f.db.prepare("SELECT dedupe_key, state FROM inbox WHERE topic = 4 ORDER BY id");
@@ -397,21 +415,17 @@ TEST_CASE("A package webhook's rows lose the order and package ids in a forget, 
             CHECK(k.find(hanako.order_id) == std::string::npos);
             CHECK(k.find(hanako.package_id) == std::string::npos);
             CHECK(state == "done");
-            if (k.starts_with("forgotten:")) ++hashed;
+            if (k.starts_with("tts:" + package_notification(hanako) + "#forgotten:")) ++hashed;
         }
         CHECK(rows[1].first == package_key(ken));   // the other buyer's key is untouched
     }
     CHECK(hashed == 1);
 
-    // TikTok redelivers the package webhook: the row is stored under its
-    // plain key, and once set aside (suppression) it is the row already
-    // there: it goes.
-    new_event again{package_key(hanako), "webhook", 4, "package.updated", hanako.order_id,
-                    json{{"type", 4}, {"data", {{"order_id", hanako.order_id}, {"package_id", hanako.package_id}}}}.dump(), f.now, 0, ""};
-    REQUIRE(f.s.add_event(again));
-    const auto id = f.db.last_insert_rowid();
-    f.db.transaction([&] { set_aside_event(f.db, key, id, f.now); });
-    CHECK_FALSE(f.s.get_event(id).has_value());
+    // TikTok redelivers the package webhook: recognised as stored before,
+    // not stored again.
+    const auto rows_before = count_inbox(f.db);
+    CHECK_FALSE(f.s.add_event(package_row(package_key(hanako), hanako)));
+    CHECK(count_inbox(f.db) == rows_before);
     // Another package of hers, set aside, keeps no id in its key either.
     new_event other{"tts:7327000000000000999#1152000000000000999#" + hanako.order_id, "webhook", 4, "package.updated",
                     hanako.order_id, "{}", f.now, 0, ""};
@@ -421,11 +435,13 @@ TEST_CASE("A package webhook's rows lose the order and package ids in a forget, 
     const auto row = f.s.get_event(id2);
     REQUIRE(row);
     CHECK(row->state == "ignored");
-    CHECK(row->dedupe_key.starts_with("forgotten:"));
+    CHECK(row->dedupe_key.starts_with("tts:7327000000000000999#forgotten:"));
     CHECK(row->dedupe_key.find(hanako.order_id) == std::string::npos);
-    // A second forget (her data came back meanwhile) meets the hashed keys
-    // already there and still succeeds.
-    REQUIRE(f.s.add_event(again));
+    // ... and its redelivery is recognised too.
+    CHECK_FALSE(f.s.add_event(other));
+    // A second forget (her data came back meanwhile, with a new package
+    // update) meets the hashed keys already there and still succeeds.
+    REQUIRE(f.s.add_event(package_row("tts:7327000000000001000#" + hanako.package_id + "#" + hanako.order_id, hanako)));
     f.s.finish_event(f.db.last_insert_rowid(), "done", "matched: shipped", f.now);
     CHECK_NOTHROW(forget_buyer(f.db, find_buyer(f.db, {"", hanako.order_id, ""}), key, true, f.now, "staff"));
     const std::string after = f.everything_on_disk();
@@ -433,6 +449,87 @@ TEST_CASE("A package webhook's rows lose the order and package ids in a forget, 
         INFO("a trace of the forgotten buyer: " << t);
         CHECK(after.find(t) == std::string::npos);
     }
+}
+
+// Without privacy.suppress_forgotten nothing of the buyer is kept to test
+// later events against; a package webhook's rows had their keys hashed, so
+// its redelivery must be recognised by the notification alone. A new
+// notification about the order is a new event (docs/privacy.md).
+TEST_CASE("Without suppression a package webhook redelivered after a forget is the duplicate it is and a new one is stored", "[buyer_data]") {
+    fixture f;
+    f.plant(hanako);
+    f.plant(ken);
+    // A package update that came without a notification id, keyed by its content.
+    const std::string by_content = "h:" + hash_key("content of the package update") + "#" + hanako.package_id + "#" + hanako.order_id;
+    REQUIRE(f.s.add_event(package_row(by_content, hanako)));
+    f.s.finish_event(f.db.last_insert_rowid(), "done", "matched: shipped", f.now);
+    const auto n = forget_buyer(f.db, find_buyer(f.db, {hanako.user_id, "", ""}), key, false, f.now, "staff");
+    CHECK(n.suppressed == 0);
+
+    const auto rows = count_inbox(f.db);
+    for (const auto& redelivered : {package_key(hanako), by_content}) {
+        INFO(redelivered);
+        CHECK_FALSE(f.s.add_event(package_row(redelivered, hanako)));
+    }
+    CHECK(count_inbox(f.db) == rows);   // nothing stored: nothing for the pipeline to fetch or cache
+    // The other buyer's redelivery is the plain duplicate it always was.
+    CHECK_FALSE(f.s.add_event(package_row(package_key(ken), ken)));
+    // A new notification about her order, after the forget, is a new event.
+    CHECK(f.s.add_event(package_row("tts:7327000000000002000#" + hanako.package_id + "#" + hanako.order_id, hanako)));
+    // So is a package update of anyone's, about a delivery never seen.
+    CHECK(f.s.add_event(package_row("tts:7327000000000002001#" + ken.package_id + "#" + ken.order_id, ken)));
+    CHECK(count_inbox(f.db) == rows + 2);
+}
+
+// After the retention purge (storage/retention.hpp, with the key) nothing
+// links the buyer's id to their orders any more, and nothing names them in
+// clear: a forget by their id has nothing to find. A forget by one of their
+// order ids still reaches the audit entries, by the order's pseudonym.
+TEST_CASE("After the purge nothing on disk names the buyer and a forget by order id still reduces its audit entries", "[buyer_data]") {
+    fixture f;
+    f.plant(hanako);
+    // Everything of hers settles: the pending poll, the reply, the reviews, the alert.
+    f.db.transaction([&] {
+        for (const auto& e : f.s.pending_events(f.now + 1, 100)) f.s.finish_event(e.id, "done", "matched: nothing", f.now);
+        for (const auto& a : f.s.recent_actions(100))
+            if (a.state == "planned") f.s.set_action_state(a.id, "skipped", "quiet hours for conversation " + hanako.conversation_id, "", f.now);
+        for (const auto& r : f.s.reviews(false, 100)) f.s.set_review_state(r.id, "resolved", "staff-a", "called " + hanako.name, f.now);
+        for (const auto& nt : f.s.due_notifications(f.now + 1, 100)) f.s.notification_sent(nt.id, f.now);
+    });
+    f.s.audit(f.now, "orderflowctl", "buyer.export", "", {{"by", "desk"}, {"buyer_user_id", hanako.user_id}});
+    // The other buyer comes 200 days later; the purge runs at day 290 (90 days' period).
+    constexpr std::int64_t day = 86400;
+    const std::int64_t hers = f.now;
+    f.now += 200 * day;
+    f.plant(ken);
+    const auto purged = purge_personal_data(f.db, hers + 1, -1, key);
+    CHECK(purged.hashed == 3);   // her audit entries: create_conversation, send_message, buyer.export
+    CHECK(purged.tags == 1);
+
+    f.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    const std::string disk = f.everything_on_disk();
+    for (const auto& t : traces(hanako)) {
+        INFO("a trace of the buyer whose data was purged: " << t);
+        CHECK(disk.find(t) == std::string::npos);
+    }
+    for (const auto& t : traces(ken)) {
+        INFO("the other buyer's recent data: " << t);
+        CHECK(disk.find(t) != std::string::npos);
+    }
+
+    // By her id: no order, event or action is linked to her any more; only
+    // the export's audit entry, which named her id (now by its pseudonym).
+    const auto by_id = forget_buyer(f.db, find_buyer(f.db, {hanako.user_id, "", ""}, key), key, false, f.now, "desk");
+    CHECK(by_id.audit == 1);
+    CHECK(by_id.total() == 1);
+    CHECK(forget_buyer(f.db, find_buyer(f.db, {hanako.user_id, "", ""}, key), key, false, f.now, "desk").total() == 0);
+    // By her order id: the entries the purge kept under the order's pseudonym.
+    REQUIRE(f.s.audit_entries(0, order_pseudonym(key, hanako.order_id), "", 10).size() == 2);
+    const auto who = find_buyer(f.db, {"", hanako.order_id, ""}, key);
+    CHECK(export_buyer(f.db, who)["audit"].size() == 2);
+    const auto by_order = forget_buyer(f.db, who, key, false, f.now, "desk");
+    CHECK(by_order.audit == 2);
+    CHECK(f.s.audit_entries(0, order_pseudonym(key, hanako.order_id), "", 10).empty());
 }
 
 TEST_CASE("With suppression, a forgotten buyer's later events are recognised by keyed hash and set aside", "[buyer_data]") {

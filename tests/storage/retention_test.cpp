@@ -4,8 +4,8 @@
 // never touches what the daemon still needs, and counts only what it changed.
 #include "storage/retention.hpp"
 
+#include "storage/buyer_data.hpp"
 #include "storage/conversation_links.hpp"
-
 #include "storage/store.hpp"
 #include "tests/storage/temp_dir.hpp"
 
@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -341,6 +343,171 @@ TEST_CASE("A purge in batches changes at most max_rows rows per table per call a
     auto st = f.db.prepare("SELECT count(*) FROM inbox WHERE payload != '{}'");
     REQUIRE(st.step());
     CHECK(st.int64(0) == 2);   // the pending and the recent event
+}
+
+namespace {
+
+const std::vector<unsigned char> forget_key(32, 0x5a);
+
+// An old order's rows as the daemon leaves them once everything about it is
+// finished, each id distinct so the database's bytes can be searched for it.
+struct old_order {
+    std::string order = "5770000000000001", buyer = "7100000000000001", conversation = "conv-0001", message = "msg-0001",
+                package = "1152000000000071", tracking = "4912-3456-7890", note = "called 山田 花子 at 090-1234-5678";
+    std::string notifications = "tts:730000000000000000";   // TikTok's notification ids: this and a digit
+    std::vector<std::string> traces() const { return {order, buyer, conversation, message, package, tracking, note}; }
+};
+
+void plant_old_order(fixture& f, const old_order& o, std::int64_t at) {
+    f.db.transaction([&] {
+        auto finished = [&](new_event e, const std::string& change) {
+            e.change_key = change;
+            REQUIRE(f.s.add_event(e));
+            const auto id = f.db.last_insert_rowid();
+            if (!change.empty()) REQUIRE(f.s.claim_change(id, change) == id);
+            f.s.finish_event(id, "done", "matched: thanks", at);
+            return id;
+        };
+        new_event hook = make_event(o.notifications + "1", at);
+        hook.order_id = o.order;
+        finished(hook, "order:" + o.order + ":AWAITING_SHIPMENT");
+        new_event package = make_event(o.notifications + "2#" + o.package + "#" + o.order, at);
+        package.topic = 4;
+        package.event = "package.updated";
+        package.order_id = o.order;
+        finished(package, "");
+        new_event poll = make_event("poll:order:" + o.order + ":IN_TRANSIT", at);
+        poll.source = "poll";
+        poll.order_id = o.order;
+        finished(poll, "order:" + o.order + ":IN_TRANSIT");
+        new_event message = make_event(o.notifications + "3", at);
+        message.topic = 14;
+        message.event = "message.received";
+        message.order_id = o.order;   // linked to the order
+        finished(message, "msg:" + o.message);
+
+        new_action a = make_action("thanks", at, R"({"text":"Hi","buyer_user_id":")" + o.buyer + R"("})");
+        a.idem_key = hash_key("thanks|0|order:" + o.order);
+        a.order_id = o.order;
+        a.buyer_user_id = o.buyer;
+        REQUIRE(f.s.add_action(a));
+        const auto action = f.db.last_insert_rowid();
+        f.s.begin_attempt(action, at);
+        f.s.set_action_state(action, "failed", "the buyer's conversation " + o.conversation + " is gone", "", at);
+
+        f.s.audit(at, "orderflowd", "send_message", o.order, {{"action_id", action}, {"conversation_id", o.conversation}, {"message_id", o.message}});
+        f.s.audit(at, "orderflowd", "ship_package", o.order, {{"action_id", action}, {"package_id", o.package}, {"tracking_number", o.tracking}});
+        const auto review = f.s.raise_review("", "buyer_message", "info", "buyer asks", {{"text", "hi"}}, at, "conversation:" + o.conversation);
+        REQUIRE(f.s.set_review_state(review, "resolved", "staff-a", o.note, at));
+        f.s.audit(at, "orderflowctl", "review.resolve", "", {{"review_id", review}, {"by", "staff-a"}, {"note", o.note}});
+        f.s.audit(at, "orderflowctl", "buyer.export", o.order, {{"by", "desk"}, {"buyer_user_id", o.buyer}});
+        f.s.add_tag(o.order, "engraving", at);
+        f.s.put_conversation(o.buyer, o.conversation, at);
+    });
+}
+
+std::string on_disk(fixture& f) {
+    f.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    std::ifstream in(f.dir / "orderflow.db", std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+// The daemon's purge (docs/privacy.md, "How long it is kept"): a buyer's
+// order ids must not outlive their personal data in the keys and audit
+// entries kept for months more, or a forget by their id later finds nothing
+// while their orders are still named.
+TEST_CASE("With the key a purge leaves no id in clear in what it keeps and still refuses a redelivery or a re-plan", "[retention]") {
+    fixture f;
+    const old_order gone;
+    old_order kept;
+    kept.order = "5880000000000002", kept.buyer = "7200000000000002", kept.conversation = "conv-0002", kept.message = "msg-0002";
+    kept.package = "1152000000000082", kept.tracking = "4912-0000-1111", kept.note = "called 佐藤 健";
+    kept.notifications = "tts:830000000000000000";
+    plant_old_order(f, gone, old_time);
+    plant_old_order(f, kept, recent);
+    f.s.audit(old_time, "orderflowd", "breaker.tripped", "", {{"reason", "5 failed sends in a row"}});   // about the daemon itself
+    {
+        const std::string before = on_disk(f);
+        for (const auto& t : gone.traces()) REQUIRE(before.find(t) != std::string::npos);   // the search can see them
+    }
+
+    const auto n = purge_personal_data(f.db, cutoff, -1, forget_key);
+    CHECK(n.events == 4);
+    CHECK(n.actions == 1);
+    CHECK(n.conversations == 1);
+    CHECK(n.reviews == 1);
+    CHECK(n.tags == 1);
+    CHECK(n.hashed == 5);   // the old order's four audit entries and the breaker's
+
+    const std::string after = on_disk(f);
+    for (const auto& t : gone.traces()) {
+        INFO("an id of the old order, or staff's note about its buyer: " << t);
+        CHECK(after.find(t) == std::string::npos);
+    }
+    for (const auto& t : kept.traces()) {
+        INFO("the recent order's data: " << t);
+        CHECK(after.find(t) != std::string::npos);
+    }
+    // Redeliveries and re-plans are still refused: TikTok's notification
+    // ids are kept, a package webhook's rows by their notification, and the
+    // idempotency key (a hash already).
+    auto again = make_event(gone.notifications + "1", recent);
+    CHECK_FALSE(f.s.add_event(again));
+    auto package_again = make_event(gone.notifications + "2#" + gone.package + "#" + gone.order, recent);
+    package_again.topic = 4;
+    CHECK_FALSE(f.s.add_event(package_again));
+    auto replanned = make_action("thanks", recent);
+    replanned.idem_key = hash_key("thanks|0|order:" + gone.order);
+    CHECK_FALSE(f.s.add_action(replanned));
+    // Who did what and when is kept, under the order's pseudonym; the
+    // operator who has the key finds it by the order id.
+    const auto audit = f.s.audit_entries(0, order_pseudonym(forget_key, gone.order), "", 10);
+    REQUIRE(audit.size() == 3);
+    for (const auto& e : audit) {
+        INFO(e.dump());
+        CHECK((e.at("detail").contains("action_id") || e.at("detail").contains("by")));
+        if (e.at("action") == "send_message") CHECK(e.at("detail").at("conversation_id").get<std::string>().starts_with("hash:"));
+    }
+    const auto resolve = f.s.audit_entries(0, "", "review.resolve", 10);
+    REQUIRE(resolve.size() == 2);
+    CHECK_FALSE(resolve[1].at("detail").contains("note"));   // the old one (newest first)
+    CHECK(resolve[1].at("detail").at("by") == "staff-a");
+    // An entry about the daemon itself keeps its own words.
+    CHECK(f.s.audit_entries(0, "", "breaker.tripped", 10).at(0).at("detail").at("reason") == "5 failed sends in a row");
+    // A second purge finds nothing more to do.
+    CHECK(purge_personal_data(f.db, cutoff, -1, forget_key).total() == 0);
+}
+
+// Rows an earlier version purged kept their ids in clear; migration 19
+// recorded how far they go, and the purge hashes them a batch at a time.
+TEST_CASE("With the key a purge in batches also hashes the ids that an earlier version's purge left in clear", "[retention]") {
+    fixture f;
+    const old_order o;
+    plant_old_order(f, o, old_time);
+    purge_personal_data(f.db, cutoff);   // as a version before 19 did: payloads only
+    // The backlog migration 19 records on a database that has rows.
+    f.db.exec("INSERT INTO daemon_state (name, value, updated_at) VALUES ('purge_backlog', "
+              "json_object('inbox', json_array(0, (SELECT max(id) FROM inbox)), 'outbox', json_array(0, (SELECT max(id) FROM outbox))), 0)");
+    REQUIRE(on_disk(f).find(o.order) != std::string::npos);
+
+    std::vector<int> hashed;
+    for (int call = 0; call < 10; ++call) {
+        const auto n = purge_personal_data(f.db, cutoff, 2, forget_key);
+        hashed.push_back(n.hashed);
+        if (n.total() == 0) break;
+    }
+    // Four audit entries, four events and one action, at most two of each a batch.
+    CHECK(hashed == std::vector<int>{5, 4, 0});
+    CHECK_FALSE(f.s.get_state("purge_backlog"));
+    const std::string disk = on_disk(f);
+    for (const auto& t : o.traces()) {
+        INFO(t);
+        CHECK(disk.find(t) == std::string::npos);
+    }
 }
 
 TEST_CASE("Whole rows go after their own periods, and what is still needed stays", "[retention]") {

@@ -60,6 +60,12 @@ struct fixture {
     store s{db};
 };
 
+// What migration 19 added, taken away again (a test that goes back to an
+// earlier version first).
+constexpr std::string_view undo_19 =
+    "DROP INDEX audit_log_unhashed; ALTER TABLE audit_log DROP COLUMN pseudonymised; "
+    "DELETE FROM daemon_state WHERE name = 'purge_backlog'; ";
+
 }  // namespace
 
 TEST_CASE("add_event stores an event once per dedupe key", "[store]") {
@@ -567,7 +573,8 @@ TEST_CASE("Migration 17 leaves pending events out of inbox_finished, and the act
     {
         auto db = database::open(dir / "orderflow.db");
         // Back to version 16: every event in inbox_finished, pending ones at 0.
-        db.exec("DROP INDEX inbox_finished; CREATE INDEX inbox_finished ON inbox (finished_at); PRAGMA user_version = 16;");
+        db.exec("DROP INDEX inbox_finished; CREATE INDEX inbox_finished ON inbox (finished_at); " + std::string(undo_19) +
+                "PRAGMA user_version = 16;");
         store s(db);
         REQUIRE(s.add_event(make_event("done-1")));
         REQUIRE(s.add_event(make_event("pending-1")));
@@ -626,6 +633,48 @@ TEST_CASE("Migration 18 fails, leaving version 17, when a constraint is not in t
     sqlite3_close(raw);
 }
 
+// Rows an older version purged kept their order ids and keys in clear;
+// migration 19 records how far they go, so the daemon's purge hashes them
+// once (storage/retention.hpp), and marks every audit entry as not yet done.
+TEST_CASE("Migration 19 records the rows an older version purged and marks every audit entry for the purge", "[store][migration]") {
+    temp_dir dir;
+    std::int64_t last_event = 0, last_action = 0;
+    {
+        auto db = database::open(dir / "orderflow.db");
+        db.exec(std::string(undo_19) + "PRAGMA user_version = 18;");
+        store s(db);
+        REQUIRE(s.add_event(make_event("n-1")));
+        s.finish_event(1, "done", "matched: thanks", 100);
+        REQUIRE(s.add_event(make_event("n-2")));
+        last_event = db.last_insert_rowid();
+        REQUIRE(s.add_action(make_action("thanks", 0)));
+        last_action = db.last_insert_rowid();
+        s.audit(100, "orderflowd", "send_message", "576461413038785752", {{"action_id", last_action}});
+    }
+    auto db = database::open(dir / "orderflow.db");
+    REQUIRE(db.schema_version() == database::latest_schema_version());
+    store s(db);
+    const auto backlog = nlohmann::json::parse(s.get_state("purge_backlog").value_or("null"));
+    CHECK(backlog == nlohmann::json{{"inbox", {0, last_event}}, {"outbox", {0, last_action}}});
+    auto unhashed = db.prepare("SELECT count(*) FROM audit_log INDEXED BY audit_log_unhashed WHERE pseudonymised = 0 AND at < 1000");
+    REQUIRE(unhashed.step());
+    CHECK(unhashed.int64(0) == 1);
+    // A new entry is not yet done either.
+    s.audit(200, "orderflowd", "send_message", "576461413038785752", {{"action_id", last_action}});
+    unhashed.reset();
+    REQUIRE(unhashed.step());
+    CHECK(unhashed.int64(0) == 2);
+
+    // A database without rows records no backlog.
+    temp_dir empty_dir;
+    {
+        auto empty = database::open(empty_dir / "orderflow.db");
+        empty.exec(std::string(undo_19) + "PRAGMA user_version = 18;");
+    }
+    auto empty = database::open(empty_dir / "orderflow.db");
+    CHECK_FALSE(store(empty).get_state("purge_backlog"));
+}
+
 TEST_CASE("Migration 10 counts the inbox and outbox rows already stored", "[store][migration]") {
     temp_dir dir;
     {
@@ -648,8 +697,8 @@ TEST_CASE("Migration 10 counts the inbox and outbox rows already stored", "[stor
             DROP TRIGGER outbox_history_on_delete; DROP INDEX order_tags_created; DROP INDEX audit_log_at;
             DROP TABLE console_accounts;                    -- from version 14
             DROP INDEX conversations_conversation; DROP TABLE conversation_cards; DROP TABLE order_attributes;   -- from version 15
-            PRAGMA user_version = 9;
         )sql");
+        db.exec(std::string(undo_19) + "PRAGMA user_version = 9;");
         store s(db);
         fill_inbox_and_outbox(s);
         db.exec("ALTER TABLE inbox DROP COLUMN change_key");   // from version 16 (filled first: today's store writes it)
