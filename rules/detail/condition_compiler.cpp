@@ -474,8 +474,39 @@ std::string closest_value(const json& v, const std::vector<std::string_view>& va
     };
     for (auto value : values)
         if (upper(value) == upper(text)) return "did you mean " + std::string(value) + "?";
+    // A shortened or retired spelling: CANCEL (webhooks' old word) for CANCELLED.
+    const std::string shown = upper(text);
+    if (shown.size() >= 4)
+        for (auto value : values)
+            if (upper(value).starts_with(shown)) return "did you mean " + std::string(value) + "?";
     return did_you_mean(text, values);
 }
+
+// The sets orderflow itself makes (daemon/events.cpp, conversation_linker):
+// no other value can ever come.
+bool set_is_ours(const detail::field_ref& ref, std::string_view element_list) {
+    return element_list.empty() && (ref.path == "event.type" || ref.path == "event.source" || ref.path == "conversation.order_link");
+}
+
+// Whether a value outside a field's set is refused (an error) or only
+// warned about. TikTok may add a value to its lists before orderflow's copy
+// knows it, and a rule that loaded yesterday must not stop the daemon
+// starting today over it, so only what is surely a mistake is refused:
+// - any value of a set orderflow makes itself;
+// - a number where the values are codes;
+// - a near miss of a listed value ("DELIVERD", "delivered", a retired
+//   spelling such as CANCEL) in a test that then never holds, or, for "ne",
+//   always holds (the rule fires for the very value it meant to exclude).
+// A value far from every listed one, and any value of "not_in" (the list's
+// other values still exclude), is a warning.
+bool refuses_unlisted(const detail::field_ref& ref, std::string_view element_list, op_kind kind, const std::string& hint,
+                      const json& value) {
+    if (set_is_ours(ref, element_list)) return true;
+    if (value.is_number() && ref.type != field_type::number) return true;   // a number is never one of the codes
+    return kind != op_kind::not_in && !hint.empty();
+}
+
+constexpr const char* unlisted_advice = "; if TikTok has added this value since, the rule works as written";
 
 // What a value the field never equals does to the operator's test.
 std::string consequence(op_kind kind) {
@@ -523,8 +554,13 @@ bool loader::check_value(std::size_t doc, const pointer& p, const json& v, const
     if (values.empty() || is_closed_value(v, values, ref.type)) return true;
     // A near miss among codes is a typo; among topic numbers it is not.
     const std::string hint = ref.type == field_type::number ? std::string() : closest_value(v, values);
-    error(doc, p, with_hint(rule + field + " is never " + v.dump() + " (its values: " + join(values) + "), " + consequence(kind), hint));
-    return false;
+    const std::string said = rule + field + " is never " + v.dump() + " (its values: " + join(values) + "), " + consequence(kind);
+    if (refuses_unlisted(ref, element_list, kind, hint, v)) {
+        error(doc, p, with_hint(said, hint));
+        return false;
+    }
+    warning(doc, p, with_hint(said + unlisted_advice, hint));
+    return true;
 }
 
 // Refuses a "contains" or "matches" that no value of a field with a closed
@@ -543,8 +579,14 @@ bool loader::check_text_test(std::size_t doc, const pointer& p, const operation&
     const std::string& written = op.written.get_ref<const std::string&>();
     std::string what = "no value of " + field + " (" + join(values) + ") " +
                        (op.kind == op_kind::contains ? "contains \"" + written + "\"" : "matches " + op.written.dump());
-    error(doc, p, with_hint(rule + what + ", so \"" + std::string(op_name(op.kind)) + "\" never holds", closest_value(op.written, values)));
-    return false;
+    const std::string hint = closest_value(op.written, values);
+    const std::string said = rule + what + ", so \"" + std::string(op_name(op.kind)) + "\" never holds";
+    if (refuses_unlisted(ref, element_list, op.kind, hint, op.written)) {
+        error(doc, p, with_hint(said, hint));
+        return false;
+    }
+    warning(doc, p, with_hint(said + unlisted_advice, hint));
+    return true;
 }
 
 }  // namespace orderflow::rules::detail

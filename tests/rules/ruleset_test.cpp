@@ -17,6 +17,7 @@ namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
 using namespace orderflow::rules;
 using orderflow::rules::test::all_diagnostics;
 using orderflow::rules::test::errors_of;
+using orderflow::rules::test::warnings_of;
 using orderflow::rules::test::temp_dir;
 
 namespace {
@@ -41,6 +42,12 @@ std::string error_at(int line, const std::string& line_text, const std::string& 
     REQUIRE(offset != std::string::npos);
     return "f.json:" + std::to_string(line) + ":" + std::to_string(first_column + static_cast<int>(offset)) +
            ": error: " + message;
+}
+
+// The same for a warning.
+std::string warning_at(int line, const std::string& line_text, const std::string& token, const std::string& message) {
+    std::string out = error_at(line, line_text, token, message);
+    return out.replace(out.find(": error: "), 9, ": warning: ");
 }
 
 }  // namespace
@@ -616,7 +623,7 @@ TEST_CASE("A rule file nested 100,000 levels deep is a diagnostic at its place, 
                                                    "rule and config files; rules need far fewer, so flatten the nesting"});
 }
 
-TEST_CASE("A condition value outside the closed set of values of its field is an error naming the rule and the closest value", "[ruleset][values]") {
+TEST_CASE("A condition value that is surely a mistake for its field's closed set of values is an error naming the rule and the closest value", "[ruleset][values]") {
     const std::string statuses = "UNPAID, ON_HOLD, AWAITING_SHIPMENT, PARTIALLY_SHIPPING, AWAITING_COLLECTION, IN_TRANSIT, DELIVERED, COMPLETED, CANCELLED";
     auto [condition, token, message] = GENERATE_REF(table<std::string, std::string, std::string>({
         {R"({"order.status": {"eq": "DELIVERD"}})", "\"DELIVERD\"",
@@ -625,18 +632,18 @@ TEST_CASE("A condition value outside the closed set of values of its field is an
          "rule \"a\": order.status is never \"DELIVERD\" (its values: " + statuses + "), so \"ne\" always holds; did you mean DELIVERED?"},
         {R"({"order.status": {"in": ["ON_HOLD", "delivered"]}})", "\"delivered\"",
          "rule \"a\": order.status is never \"delivered\" (its values: " + statuses + "), so this value of \"in\" never matches; did you mean DELIVERED?"},
-        {R"({"order.status": {"not_in": ["CANCEL"]}})", "\"CANCEL\"",
-         "rule \"a\": order.status is never \"CANCEL\" (its values: " + statuses + "), so this value of \"not_in\" excludes nothing"},
         {R"({"order.status": {"changed_to": "AWAITING_SHIPPMENT"}})", "\"AWAITING_SHIPPMENT\"",
          "rule \"a\": order.status is never \"AWAITING_SHIPPMENT\" (its values: " + statuses + "), so \"changed_to\" never holds; did you mean AWAITING_SHIPMENT?"},
         {R"({"order.status": {"changed_from": "ONHOLD"}})", "\"ONHOLD\"",
          "rule \"a\": order.status is never \"ONHOLD\" (its values: " + statuses + "), so \"changed_from\" never holds; did you mean ON_HOLD?"},
         {R"({"order.status": {"contains": "DELIVERD"}})", "\"DELIVERD\"",
          "rule \"a\": no value of order.status (" + statuses + ") contains \"DELIVERD\", so \"contains\" never holds; did you mean DELIVERED?"},
-        {R"({"order.status": {"matches": "^SHIPPED$"}})", "\"^SHIPPED$\"",
-         "rule \"a\": no value of order.status (" + statuses + ") matches \"^SHIPPED$\", so \"matches\" never holds"},
         {R"({"event.order_status": {"eq": "CANCEL"}})", "\"CANCEL\"",
-         "rule \"a\": event.order_status is never \"CANCEL\" (its values: " + statuses + "), so \"eq\" never holds"},
+         "rule \"a\": event.order_status is never \"CANCEL\" (its values: " + statuses + "), so \"eq\" never holds; did you mean CANCELLED?"},
+        {R"({"event.order_status": {"ne": "CANCEL"}})", "\"CANCEL\"",
+         "rule \"a\": event.order_status is never \"CANCEL\" (its values: " + statuses + "), so \"ne\" always holds; did you mean CANCELLED?"},
+        {R"({"event.source": {"eq": "api"}})", "\"api\"",
+         "rule \"a\": event.source is never \"api\" (its values: webhook, poll, tracking_feed, timer), so \"eq\" never holds"},
         {R"({"event.type": {"eq": 2}})", "2}",
          "rule \"a\": event.type is never 2 (its values: 0, 1, 3, 4, 6, 7, 11, 12, 13, 14), so \"eq\" never holds"},
         {R"({"event.source": {"eq": "webhooks"}})", "\"webhooks\"",
@@ -656,9 +663,6 @@ TEST_CASE("A condition value outside the closed set of values of its field is an
          "rule \"a\": event.return_role is never \"BUYERS\" (its values: BUYER, SELLER, OPERATOR, SYSTEM), so \"eq\" never holds; did you mean BUYER?"},
         {R"({"order.status": {"eq": 5}})", "5}",
          "rule \"a\": order.status is never 5 (its values: " + statuses + "), so \"eq\" never holds"},
-        {R"({"order.packages": {"any": {"status": {"eq": "SHIPPED"}}}})", "\"SHIPPED\"",
-         "rule \"a\": the status of order.packages is never \"SHIPPED\" (its values: TO_FULFILL, PROCESSING, FULFILLING, COMPLETED, CANCELLED), "
-         "so \"eq\" never holds"},
     }));
     const std::string rule = R"({"id": "a", "on": "order.status_changed", "if": )" + condition + ", " + then_t + "}";
     CAPTURE(rule);
@@ -666,6 +670,33 @@ TEST_CASE("A condition value outside the closed set of values of its field is an
     INFO(all_diagnostics(result));
     CHECK(result.rules == nullptr);   // an error: the rule set is refused, a reload keeps the running one
     CHECK(errors_of(result) == std::vector<std::string>{error_at(4, rule, token, message)});
+}
+
+// A rule that loaded before this check existed must not stop the daemon
+// starting after an upgrade over a value TikTok may have added since, or
+// one "not_in" lists besides the values that exclude.
+TEST_CASE("A condition value far from every listed value or only in not_in is a warning and the rule loads", "[ruleset][values]") {
+    const std::string statuses = "UNPAID, ON_HOLD, AWAITING_SHIPMENT, PARTIALLY_SHIPPING, AWAITING_COLLECTION, IN_TRANSIT, DELIVERED, COMPLETED, CANCELLED";
+    const std::string advice = "; if TikTok has added this value since, the rule works as written";
+    auto [condition, token, message] = GENERATE_REF(table<std::string, std::string, std::string>({
+        {R"({"order.status": {"not_in": ["CANCELLED", "CANCEL"]}})", "\"CANCEL\"",
+         "rule \"a\": order.status is never \"CANCEL\" (its values: " + statuses + "), so this value of \"not_in\" excludes nothing" +
+             advice + "; did you mean CANCELLED?"},
+        {R"({"order.status": {"matches": "^SHIPPED$"}})", "\"^SHIPPED$\"",
+         "rule \"a\": no value of order.status (" + statuses + ") matches \"^SHIPPED$\", so \"matches\" never holds" + advice},
+        {R"({"order.packages": {"any": {"status": {"eq": "SHIPPED"}}}})", "\"SHIPPED\"",
+         "rule \"a\": the status of order.packages is never \"SHIPPED\" (its values: TO_FULFILL, PROCESSING, FULFILLING, COMPLETED, CANCELLED), "
+         "so \"eq\" never holds" + advice},
+        {R"({"order.shipping_type": {"eq": "PICKUP"}})", "\"PICKUP\"",
+         "rule \"a\": order.shipping_type is never \"PICKUP\" (its values: TIKTOK, SELLER), so \"eq\" never holds" + advice},
+    }));
+    const std::string rule = R"({"id": "a", "on": "order.status_changed", "if": )" + condition + ", " + then_t + "}";
+    CAPTURE(rule);
+    auto result = load_text(frame(rule), "f.json");
+    INFO(all_diagnostics(result));
+    CHECK(result.rules != nullptr);
+    CHECK(errors_of(result).empty());
+    CHECK(warnings_of(result) == std::vector<std::string>{warning_at(4, rule, token, message)});
 }
 
 TEST_CASE("A condition value whose JSON type the field never has is an error saying how to write it", "[ruleset][values]") {

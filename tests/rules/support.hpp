@@ -37,6 +37,15 @@ inline std::vector<std::string> errors_of(const load_result& r) {
     return out;
 }
 
+// Only the warnings, formatted.
+inline std::vector<std::string> warnings_of(const load_result& r) {
+    std::vector<std::string> out;
+    for (const auto& d : r.diagnostics) {
+        if (d.warning) out.push_back(d.to_string());
+    }
+    return out;
+}
+
 // A fresh directory under the system temp dir, removed when done.
 class temp_dir {
 public:
