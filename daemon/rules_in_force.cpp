@@ -117,10 +117,9 @@ rules_in_force::reload_outcome rules_in_force::adopt(candidate& next) {
     // each, with their warnings) and listed in the outcome, so that a
     // folder of a thousand broken rules does not flood the journal at every
     // reload. rules_kept (reload()) says how many were left out.
-    std::size_t warnings_logged = 0;
     auto note = [&](const char* event, const std::string& message, bool warning) {
         if (warning) {
-            if (warnings_logged++ < errors_listed) log::warn(warning_event(event), {{"message", message}});
+            if (out.warning_count++ < errors_listed) log::warn(warning_event(event), {{"message", message}});
             return;
         }
         ++out.error_count;
@@ -189,7 +188,12 @@ rules_in_force::reload_outcome rules_in_force::adopt(candidate& next) {
         log::threshold() = log::parse_level(cfg_.log_level);
     }
     out.ok = true;
-    log::info("rules_reloaded", {{"rules", rules_->size()}, {"rules_hash", rules_->hash()}});
+    json reloaded{{"rules", rules_->size()}, {"rules_hash", rules_->hash()}};
+    if (out.warning_count > 0) reloaded["warnings"] = out.warning_count;
+    if (out.warning_count > errors_listed)
+        reloaded["advice"] = std::to_string(out.warning_count - errors_listed) + " more warnings are not logged: orderflowctl check --config " +
+                             cfg_.file.string() + " shows all";
+    log::info("rules_reloaded", reloaded);
     if (!out.needs_restart.empty())
         log::warn("config_change_needs_restart", {{"keys", out.needs_restart},
                                                   {"advice", "these settings changed but take effect only after a restart (systemctl restart orderflow)"}});
@@ -213,7 +217,7 @@ asio::awaitable<rules_in_force::reload_outcome> rules_in_force::reload(asio::any
     ::malloc_trim(0);
     if (!out.ok) {
         const std::string check = "orderflowctl check --config " + cfg_.file.string();
-        json kept{{"rules", rules_->size()}, {"rules_hash", rules_->hash()}, {"errors", out.total()},
+        json kept{{"rules", rules_->size()}, {"rules_hash", rules_->hash()}, {"errors", out.total()}, {"warnings", out.warning_count},
                   {"advice", "fix the errors above and reload again; the previous rules stay in force"}};
         if (out.not_listed() > 0) {
             kept["not_logged"] = out.not_listed();

@@ -70,6 +70,7 @@ public:
         std::vector<std::string> errors;           // file:line:column: error: ..., the first errors_listed
         std::vector<std::string> needs_restart;    // config keys that changed but apply only after a restart
         std::size_t error_count = 0;               // all the errors, listed or not (0: as many as listed)
+        std::size_t warning_count = 0;             // all the warnings; the first errors_listed are logged
         // The errors not in `errors`.
         std::size_t not_listed() const { return error_count > errors.size() ? error_count - errors.size() : 0; }
         std::size_t total() const { return errors.size() + not_listed(); }

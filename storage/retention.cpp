@@ -55,13 +55,14 @@ std::vector<std::int64_t> ids_of(statement& st) {
 
 std::string json_ids(const std::vector<std::int64_t>& ids) { return nlohmann::json(ids).dump(); }
 
-// Finished events whose payload goes: with the key, each also loses its
+// Finished events whose payload goes, and their note (a failure's text can
+// name a conversation or a package): with the key, each also loses its
 // order id and the ids in its keys, one at a time (a key whose hashed form
 // is taken makes the row go, detail::hash_keys_of_event).
 int purge_events(database& db, std::int64_t cutoff, int max_rows, key_span key) {
     if (key.empty())
         return run(db,
-                   "UPDATE inbox SET payload = '{}', context = '' WHERE id IN ("
+                   "UPDATE inbox SET payload = '{}', context = '', note = '' WHERE id IN ("
                    "SELECT id FROM inbox INDEXED BY inbox_unpurged "
                    "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND (payload != '{}' OR context != '') "
                    "LIMIT ?2)",
@@ -73,7 +74,7 @@ int purge_events(database& db, std::int64_t cutoff, int max_rows, key_span key) 
     const auto ids = ids_of(pick);
     for (const auto id : ids) {
         detail::hash_keys_of_event(db, key, id);
-        auto blank = db.prepare("UPDATE inbox SET payload = '{}', context = '', order_id = '' WHERE id = ?1");
+        auto blank = db.prepare("UPDATE inbox SET payload = '{}', context = '', order_id = '', note = '' WHERE id = ?1");
         blank.bind(1, id);
         blank.step();
     }
@@ -112,9 +113,16 @@ int purge_actions(database& db, std::int64_t cutoff, int max_rows, key_span key)
 // 19 recorded the last id of each table then (daemon_state "purge_backlog":
 // {"inbox": [done through, last], "outbox": [...]}), and each batch takes
 // the next max_rows of them that are purged already, through the rowid (NOT
-// INDEXED: never a state index, which would walk every settled row). The
-// record goes once both are through.
-int hash_backlog(database& db, int max_rows, key_span key) {
+// INDEXED: never a state index, which would walk every settled row), among
+// at most scan_window(max_rows) rows, so a stretch of rows that need nothing
+// (the recent ones) costs one bounded look per batch, not a scan of all of
+// them inside the write lock. The record goes once both are through.
+// max_rows < 0: no limit, the whole range at once (tests, tools).
+std::int64_t scan_window(int max_rows, std::int64_t from, std::int64_t to) {
+    return max_rows < 0 ? to - from : std::int64_t{std::max(max_rows, 1)} * 4;
+}
+
+int hash_backlog(database& db, int max_rows, key_span key, bool& more) {
     using json = nlohmann::json;
     auto read = db.prepare("SELECT value FROM daemon_state WHERE name = 'purge_backlog'");
     if (!read.step()) return 0;
@@ -134,22 +142,24 @@ int hash_backlog(database& db, int max_rows, key_span key) {
         auto pick = db.prepare(
             "SELECT id FROM inbox NOT INDEXED WHERE id > ?1 AND id <= ?2 AND state != 'pending' AND payload = '{}' AND context = '' "
             "ORDER BY id LIMIT ?3");
-        pick.bind(1, from).bind(2, to).bind(3, std::int64_t{max_rows});
+        const std::int64_t until = std::min(to, from + scan_window(max_rows, from, to));
+        pick.bind(1, from).bind(2, until).bind(3, std::int64_t{max_rows});
         const auto ids = ids_of(pick);
         for (const auto id : ids) {
             detail::hash_keys_of_event(db, key, id);
-            auto blank = db.prepare("UPDATE inbox SET order_id = '' WHERE id = ?1 AND order_id != ''");
+            auto blank = db.prepare("UPDATE inbox SET order_id = '', note = '' WHERE id = ?1 AND (order_id != '' OR note != '')");
             blank.bind(1, id);
             blank.step();
         }
         n += static_cast<int>(ids.size());
-        backlog["inbox"][0] = max_rows > 0 && static_cast<int>(ids.size()) == max_rows ? ids.back() : to;
+        backlog["inbox"][0] = max_rows > 0 && static_cast<int>(ids.size()) == max_rows ? ids.back() : until;
     }
     if (range("outbox", from, to)) {
         auto pick = db.prepare(
             "SELECT id FROM outbox NOT INDEXED WHERE id > ?1 AND id <= ?2 AND payload = '{}' AND result = '' "
             "AND (state = 'done' OR state = 'failed' OR state = 'skipped' OR state = 'shadow') ORDER BY id LIMIT ?3");
-        pick.bind(1, from).bind(2, to).bind(3, std::int64_t{max_rows});
+        const std::int64_t until = std::min(to, from + scan_window(max_rows, from, to));
+        pick.bind(1, from).bind(2, until).bind(3, std::int64_t{max_rows});
         const auto picked = ids_of(pick);
         const std::string ids = json_ids(picked);
         auto blank = db.prepare("UPDATE outbox SET order_id = '', reason = '' WHERE id IN (SELECT value FROM json_each(?1))");
@@ -160,11 +170,12 @@ int hash_backlog(database& db, int max_rows, key_span key) {
         history.bind(1, ids);
         history.step();
         n += static_cast<int>(picked.size());
-        backlog["outbox"][0] = max_rows > 0 && static_cast<int>(picked.size()) == max_rows ? picked.back() : to;
+        backlog["outbox"][0] = max_rows > 0 && static_cast<int>(picked.size()) == max_rows ? picked.back() : until;
     }
     if (!range("inbox", from, to) && !range("outbox", from, to)) {
         db.exec("DELETE FROM daemon_state WHERE name = 'purge_backlog'");
     } else {
+        more = true;
         auto write = db.prepare("UPDATE daemon_state SET value = ?1 WHERE name = 'purge_backlog'");
         write.bind(1, backlog.dump());
         write.step();
@@ -298,7 +309,7 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows
                          cutoff, max_rows);
             // audit_log: who did what and when stays (until retention.audit);
             // the ids in it become keyed pseudonyms.
-            n.hashed = hash_audit(db, cutoff, max_rows, key) + hash_backlog(db, max_rows, key);
+            n.hashed = hash_audit(db, cutoff, max_rows, key) + hash_backlog(db, max_rows, key, n.more);
         }
         return n;
     });

@@ -30,6 +30,8 @@ struct purge_counts {
     int tags = 0;           // tags of orders no longer cached (quiet for the period) deleted
     int hashed = 0;         // kept rows whose ids were hashed or blanked: audit entries, and
                             // events and actions purged before this version
+    bool more = false;      // the older version's backlog moved on without hashing anything yet:
+                            // call again, although total() may be 0
     int total() const;
 };
 
@@ -38,8 +40,10 @@ inline constexpr std::string_view purged_summary = "purged after the retention p
 
 // Removes or blanks personal data in rows last touched before `cutoff` (unix
 // seconds, exclusive) that are finished with:
-// - inbox: done / ignored / failed events lose their payload ('{}'); pending
-//   events are untouched. dedupe_key, event, order_id, state and note stay.
+// - inbox: done / ignored / failed events lose their payload ('{}'),
+//   and their note, which can quote a failure's text naming a conversation
+//   or a package; pending events are untouched. dedupe_key, event, order_id
+//   and state stay.
 // - orders: cached snapshots are deleted.
 // - outbox: done / failed / skipped / shadow actions lose payload ('{}') and
 //   result (''); idem_key, rule_id, kind, order_id, state and reason stay.

@@ -7,6 +7,7 @@
 // shows in daemon_state "rules". Against real config and rule files.
 #include "daemon/rules_in_force.hpp"
 
+#include "tests/common/log_capture.hpp"
 #include "tests/daemon/runtime_support.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -221,6 +222,29 @@ TEST_CASE("An invalid rule file keeps the rules in force and names the file and 
     CHECK(out.errors[0].rfind(where, 0) == 0);
     CHECK(rig.in_force->rules() == before);
     CHECK(rig.in_force->cfg().poll.interval == std::chrono::minutes(5));
+}
+
+TEST_CASE("A reload with many warnings logs the first fifty and counts them all", "[rules_in_force]") {
+    reload_rig rig;
+    // 60 rules, each with a value not_in lists besides nothing: a warning each.
+    std::string text = "{\n  \"rules\": [\n";
+    for (int i = 0; i < 60; ++i)
+        text += std::string(i ? ",\n" : "") + R"(    { "id": "w)" + std::to_string(i) +
+                R"(", "on": "order.status_changed", "if": { "order.status": { "not_in": ["CANCEL"] } }, "then": [ { "tag": "x" } ] })";
+    text += "\n  ]\n}\n";
+    rig.write_rules("30-warnings.json", text);
+
+    orderflow::testing::log_capture log;
+    auto out = rig.reload();
+    const std::string lines = log.finish();
+
+    CHECK(out.ok);
+    CHECK(out.warning_count == 60);
+    CHECK(orderflow::testing::log_lines(lines, "rules_warning").size() == 50);
+    const auto reloaded = orderflow::testing::log_lines(lines, "rules_reloaded");
+    REQUIRE(reloaded.size() == 1);
+    CHECK(reloaded[0].at("warnings") == 60);
+    CHECK(reloaded[0].at("advice").get<std::string>().starts_with("10 more warnings are not logged: orderflowctl check --config "));
 }
 
 TEST_CASE("An invalid config file keeps everything in force with the error's place", "[rules_in_force]") {

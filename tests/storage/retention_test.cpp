@@ -120,7 +120,7 @@ TEST_CASE("A purge blanks old finished events and still recognises their redeliv
     CHECK(e->event == "order.status_changed");
     CHECK(e->order_id == "o1");
     CHECK(e->state == state);
-    CHECK(e->note == "handled");
+    CHECK(e->note.empty());   // a failure's text can name a conversation or a package
 
     CHECK_FALSE(f.s.add_event(make_event("n-old-finished", recent)));  // still deduplicated
     CHECK(count_rows(f.db, "inbox") == 3);
@@ -480,6 +480,26 @@ TEST_CASE("With the key a purge leaves no id in clear in what it keeps and still
     CHECK(f.s.audit_entries(0, "", "breaker.tripped", 10).at(0).at("detail").at("reason") == "5 failed sends in a row");
     // A second purge finds nothing more to do.
     CHECK(purge_personal_data(f.db, cutoff, -1, forget_key).total() == 0);
+}
+
+// The backlog's rows after the old purge's are recent ones that need
+// nothing yet: a batch looks at a bounded window of them and says there is
+// more, rather than scanning them all inside one write lock.
+TEST_CASE("The backlog of an earlier version's purge moves through rows that need nothing a bounded window at a time", "[retention]") {
+    fixture f;
+    for (int i = 0; i < 40; ++i) f.add_event("n-recent-" + std::to_string(i), recent, "done");
+    f.db.exec("INSERT INTO daemon_state (name, value, updated_at) VALUES ('purge_backlog', "
+              "json_object('inbox', json_array(0, (SELECT max(id) FROM inbox)), 'outbox', json_array(0, 0)), 0)");
+    std::vector<bool> more;
+    for (int call = 0; call < 20; ++call) {
+        const auto n = purge_personal_data(f.db, cutoff, 2, forget_key);
+        CHECK(n.hashed == 0);   // nothing there was purged by the old version
+        more.push_back(n.more);
+        if (!n.more) break;
+    }
+    // 40 rows, 8 (4 batches of 2) a look: five looks, the last one through.
+    CHECK(more == std::vector<bool>{true, true, true, true, false});
+    CHECK_FALSE(f.s.get_state("purge_backlog"));
 }
 
 // Rows an earlier version purged kept their ids in clear; migration 19
