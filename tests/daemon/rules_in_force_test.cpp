@@ -13,6 +13,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -177,6 +178,19 @@ TEST_CASE("A reload names the changed settings that apply only after a restart a
     CHECK(out.needs_restart ==
           std::vector<std::string>{"webhook.listen", "admin.listen", "admin.token_file", "poll.enabled", "admin.open_metrics"});
     CHECK_FALSE(cfg.admin.open_metrics);
+
+    // The webhook listener runs on its own thread and reads its trusted
+    // proxies unguarded: a change waits for a restart. The admin listener's
+    // apply at once.
+    next["webhook"]["trusted_proxies"] = {"127.0.0.1"};
+    next["admin"]["trusted_proxies"] = {"127.0.0.1"};
+    rig.write_config(next);
+    out = rig.adopt();
+    CHECK(out.ok);
+    CHECK(std::find(out.needs_restart.begin(), out.needs_restart.end(), "webhook.trusted_proxies") != out.needs_restart.end());
+    CHECK(std::find(out.needs_restart.begin(), out.needs_restart.end(), "admin.trusted_proxies") == out.needs_restart.end());
+    CHECK(cfg.webhook.trusted_proxies.empty());
+    CHECK(cfg.admin.trusted_proxies.size() == 1);
 }
 
 TEST_CASE("A new app secret in the same file is named for a restart, and an unreadable one fails the reload", "[rules_in_force]") {
