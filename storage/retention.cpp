@@ -81,6 +81,13 @@ int purge_events(database& db, std::int64_t cutoff, int max_rows, key_span key) 
     return static_cast<int>(ids.size());
 }
 
+// The reasons in the history of the actions `ids` (a JSON array) go.
+void blank_history_reasons(database& db, const std::string& ids) {
+    auto history = db.prepare("UPDATE outbox_history SET reason = '' WHERE action_id IN (SELECT value FROM json_each(?1)) AND reason != ''");
+    history.bind(1, ids);
+    history.step();
+}
+
 // Settled actions whose payload goes: with the key, their order id and
 // reasons too (a reason may quote a conversation, a package or an error).
 int purge_actions(database& db, std::int64_t cutoff, int max_rows, key_span key) {
@@ -103,9 +110,7 @@ int purge_actions(database& db, std::int64_t cutoff, int max_rows, key_span key)
     blank.bind(1, ids);
     blank.step();
     const int n = db.changes();
-    auto history = db.prepare("UPDATE outbox_history SET reason = '' WHERE action_id IN (SELECT value FROM json_each(?1)) AND reason != ''");
-    history.bind(1, ids);
-    history.step();
+    blank_history_reasons(db, ids);
     return n;
 }
 
@@ -136,42 +141,40 @@ int hash_backlog(database& db, int max_rows, key_span key, bool& more) {
         to = backlog[table][1].get<std::int64_t>();
         return from < to;
     };
-    int n = 0;
-    std::int64_t from = 0, to = 0;
-    if (range("inbox", from, to)) {
-        auto pick = db.prepare(
-            "SELECT id FROM inbox NOT INDEXED WHERE id > ?1 AND id <= ?2 AND state != 'pending' AND payload = '{}' AND context = '' "
-            "ORDER BY id LIMIT ?3");
+    // The table's next ids that need hashing, from its next window; the
+    // backlog's mark moves past them (past the window when it held fewer).
+    auto next_ids = [&](const char* table, const char* sql) {
+        std::int64_t from = 0, to = 0;
+        if (!range(table, from, to)) return std::vector<std::int64_t>{};
+        auto pick = db.prepare(sql);
         const std::int64_t until = std::min(to, from + scan_window(max_rows, from, to));
         pick.bind(1, from).bind(2, until).bind(3, std::int64_t{max_rows});
-        const auto ids = ids_of(pick);
-        for (const auto id : ids) {
-            detail::hash_keys_of_event(db, key, id);
-            auto blank = db.prepare("UPDATE inbox SET order_id = '', note = '' WHERE id = ?1 AND (order_id != '' OR note != '')");
-            blank.bind(1, id);
-            blank.step();
-        }
-        n += static_cast<int>(ids.size());
-        backlog["inbox"][0] = max_rows > 0 && static_cast<int>(ids.size()) == max_rows ? ids.back() : until;
+        auto ids = ids_of(pick);
+        backlog[table][0] = max_rows > 0 && static_cast<int>(ids.size()) == max_rows ? ids.back() : until;
+        return ids;
+    };
+    const auto events = next_ids(
+        "inbox",
+        "SELECT id FROM inbox NOT INDEXED WHERE id > ?1 AND id <= ?2 AND state != 'pending' AND payload = '{}' AND context = '' "
+        "ORDER BY id LIMIT ?3");
+    for (const auto id : events) {
+        detail::hash_keys_of_event(db, key, id);
+        auto blank = db.prepare("UPDATE inbox SET order_id = '', note = '' WHERE id = ?1 AND (order_id != '' OR note != '')");
+        blank.bind(1, id);
+        blank.step();
     }
-    if (range("outbox", from, to)) {
-        auto pick = db.prepare(
-            "SELECT id FROM outbox NOT INDEXED WHERE id > ?1 AND id <= ?2 AND payload = '{}' AND result = '' "
-            "AND (state = 'done' OR state = 'failed' OR state = 'skipped' OR state = 'shadow') ORDER BY id LIMIT ?3");
-        const std::int64_t until = std::min(to, from + scan_window(max_rows, from, to));
-        pick.bind(1, from).bind(2, until).bind(3, std::int64_t{max_rows});
-        const auto picked = ids_of(pick);
-        const std::string ids = json_ids(picked);
+    const auto actions = next_ids(
+        "outbox",
+        "SELECT id FROM outbox NOT INDEXED WHERE id > ?1 AND id <= ?2 AND payload = '{}' AND result = '' "
+        "AND (state = 'done' OR state = 'failed' OR state = 'skipped' OR state = 'shadow') ORDER BY id LIMIT ?3");
+    if (!actions.empty()) {
+        const std::string ids = json_ids(actions);
         auto blank = db.prepare("UPDATE outbox SET order_id = '', reason = '' WHERE id IN (SELECT value FROM json_each(?1))");
         blank.bind(1, ids);
         blank.step();
-        auto history = db.prepare(
-            "UPDATE outbox_history SET reason = '' WHERE action_id IN (SELECT value FROM json_each(?1)) AND reason != ''");
-        history.bind(1, ids);
-        history.step();
-        n += static_cast<int>(picked.size());
-        backlog["outbox"][0] = max_rows > 0 && static_cast<int>(picked.size()) == max_rows ? picked.back() : until;
+        blank_history_reasons(db, ids);
     }
+    std::int64_t from = 0, to = 0;
     if (!range("inbox", from, to) && !range("outbox", from, to)) {
         db.exec("DELETE FROM daemon_state WHERE name = 'purge_backlog'");
     } else {
@@ -180,7 +183,7 @@ int hash_backlog(database& db, int max_rows, key_span key, bool& more) {
         write.bind(1, backlog.dump());
         write.step();
     }
-    return n;
+    return static_cast<int>(events.size() + actions.size());
 }
 
 // Audit entries older than the cutoff, each once (audit_log_unhashed holds

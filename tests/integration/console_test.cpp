@@ -50,6 +50,15 @@ run_result add_account(stack& s, const std::string& name, const std::string& rol
                 (bin_dir() / "orderflowctl").string(), name, role, s.config_path().string()});
 }
 
+// The open security review items, read from the daemon's database.
+std::vector<orderflow::storage::review_item> security_items(stack& s) {
+    auto db = orderflow::storage::database::open(s.db_path());
+    std::vector<orderflow::storage::review_item> out;
+    for (auto& r : orderflow::storage::store(db).reviews(false, 100))
+        if (r.reason == "security") out.push_back(r);
+    return out;
+}
+
 }  // namespace
 
 TEST_CASE("Staff resolve a flagged order in a real browser, cannot resume or reload, and nothing changes without the CSRF token",
@@ -166,15 +175,8 @@ TEST_CASE("A burst of failed console logins raises one security review item", "[
     CHECK(good.status == 303);
     for (int i = 0; i < 10; ++i)
         CHECK(http(port, "POST", "/console/login", "name=hanako&password=guess-" + std::to_string(i), form).status == 401);
-    auto security_items = [&] {
-        auto db = orderflow::storage::database::open(s.db_path());
-        std::vector<orderflow::storage::review_item> out;
-        for (auto& r : orderflow::storage::store(db).reviews(false, 100))
-            if (r.reason == "security") out.push_back(r);
-        return out;
-    };
-    REQUIRE(eventually([&] { return security_items().size() == 1; }));
-    const auto item = security_items()[0];
+    REQUIRE(eventually([&] { return security_items(s).size() == 1; }));
+    const auto item = security_items(s)[0];
     CHECK(item.evidence.find("console_login") != std::string::npos);
     CHECK(item.evidence.find("127.0.0.1") != std::string::npos);
     CHECK(item.evidence.find("guess-") == std::string::npos);
@@ -202,15 +204,8 @@ TEST_CASE("Behind a trusted proxy the logs and security alerts name the client X
         CHECK(http(s.webhook_port, "POST", "/webhooks/tiktok", R"({"type": 1})",
                    {{"Authorization", "forged"}, {"X-Forwarded-For", "127.0.0.1, 203.0.113.45"}})
                   .status == 401);
-    auto security_items = [&] {
-        auto db = orderflow::storage::database::open(s.db_path());
-        std::vector<orderflow::storage::review_item> out;
-        for (auto& r : orderflow::storage::store(db).reviews(false, 100))
-            if (r.reason == "security") out.push_back(r);
-        return out;
-    };
-    REQUIRE(eventually([&] { return security_items().size() == 2; }));
-    for (const auto& item : security_items()) {
+    REQUIRE(eventually([&] { return security_items(s).size() == 2; }));
+    for (const auto& item : security_items(s)) {
         INFO(item.evidence);
         const json sources = json::parse(item.evidence).at("sources");
         if (item.evidence.find("console_login") != std::string::npos) CHECK(sources == json{{"198.51.100.77", 10}});
