@@ -1,6 +1,7 @@
 // See data_rights.hpp.
 #include "daemon/data_rights.hpp"
 
+#include "common/log.hpp"
 #include "common/secret.hpp"
 #include "daemon/detail/local_time.hpp"
 #include "storage/buyer_data.hpp"
@@ -93,6 +94,19 @@ int audit(storage::database& db, storage::store& store, std::span<const unsigned
     return 0;
 }
 
+// The last forget ledger record this database has had applied
+// (storage/forget_ledger.hpp), in daemon_state; 0 before the first.
+constexpr std::string_view ledger_mark_state = "forget_ledger";
+
+std::int64_t ledger_mark(storage::store& store) {
+    const json j = json::parse(store.get_state(ledger_mark_state).value_or("null"), nullptr, false);
+    return j.is_object() && j.contains("seq") && j["seq"].is_number_integer() ? j["seq"].get<std::int64_t>() : 0;
+}
+
+void set_ledger_mark(storage::store& store, std::int64_t seq, std::int64_t now) {
+    store.put_state(ledger_mark_state, json{{"seq", seq}}.dump(), now);
+}
+
 // The daemon's last whole purge (daemon/housekeeping.cpp records it):
 // {"purge_ran_at", "purged_before"} (unix seconds), or null before the first.
 json last_purge(storage::store& store) {
@@ -145,8 +159,25 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
         out << doc.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
         return 0;
     }
+    // The database's place in the forget ledger before this forget: only
+    // when it had every earlier record applied does it move on to this one
+    // (otherwise catch_up_forgets applies them, this one with them).
+    const std::filesystem::path ledger = storage::forget_ledger_path(db.path());
+    const std::int64_t mark = ledger_mark(store);
     try {
         const storage::forget_counts n = storage::forget_buyer(db, who, key, r.suppress, now, r.by);
+        // Recorded outside the database, so a restore of an older backup
+        // does not bring the buyer back (storage/forget_ledger.hpp).
+        std::int64_t seq = 0;
+        std::string not_recorded;
+        try {
+            seq = storage::append_forget_record(ledger, now, r.suppress, storage::forget_subjects(key, who), mark,
+                                                r.ledger_keep > 0 ? now - r.ledger_keep : 0);
+            // The record right after the mark: the database had every earlier one.
+            if (seq == mark + 1) db.transaction([&] { set_ledger_mark(store, seq, now); });
+        } catch (const storage::storage_error& e) {
+            not_recorded = e.what();
+        }
         if (n.total() > 0)
             out << "erased the buyer's data: " << n.orders << " cached order(s), " << n.tags << " tag(s), " << n.events
                 << " event(s), " << n.actions << " action(s), " << n.conversations << " conversation(s), " << n.reviews
@@ -161,6 +192,14 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
                             << " (keyed hashes): later events about this buyer are set aside unread";
         else out << "; no suppression entry (privacy.suppress_forgotten is off): a later order from them is handled as anyone's";
         out << "\n";
+        if (!not_recorded.empty()) {
+            err << "orderflowctl buyer forget: the buyer's data was erased, but the forget could not be recorded in the forget "
+                   "ledger (" << not_recorded << "). A database restored from an older backup would not forget them again: fix "
+                   "the ledger file's folder or permissions and run this forget again (it is safe to repeat)\n";
+            return 1;
+        }
+        out << "recorded in the forget ledger (" << ledger.filename().string() << ", record " << seq
+            << "): a database restored from an older backup forgets them again when orderflowd starts on it\n";
         return 0;
     } catch (const storage::forget_refused& e) {
         err << "orderflowctl buyer forget: " << e.what() << "\n";
@@ -211,6 +250,42 @@ orderflow::secret forget_key(const storage::vault& vault) { return vault.derived
 
 std::span<const unsigned char> key_bytes(const orderflow::secret& key) {
     return {reinterpret_cast<const unsigned char*>(key.reveal().data()), key.reveal().size()};
+}
+
+forget_catch_up catch_up_forgets(storage::database& db, storage::store& store, const orderflow::secret& forget_key,
+                                 const std::filesystem::path& ledger_file, std::int64_t now) {
+    forget_catch_up out;
+    storage::ledger_contents ledger;
+    try {
+        ledger = storage::read_forget_ledger(ledger_file);
+    } catch (const storage::storage_error& e) {
+        log::error("forget_ledger_unreadable",
+                   {{"error", e.what()},
+                    {"advice", "forgets made after the backup this database was restored from cannot be done again until it "
+                               "can be read: give it to the daemon's user, mode 0600; tried again at every retention pass"}});
+        out.unreadable = true;
+        return out;
+    }
+    out.unreadable_lines = ledger.unreadable_lines;
+    const std::int64_t mark = ledger_mark(store);
+    std::vector<storage::forget_record> pending;
+    for (const auto& r : ledger.records)
+        if (r.seq > mark) pending.push_back(r);
+    out.pending = static_cast<int>(pending.size());
+    if (pending.empty()) return out;
+    out.done = storage::reapply_forgets(db, key_bytes(forget_key), pending, now, "forget ledger (applied again)");
+    if (out.done.through > mark) db.transaction([&] { set_ledger_mark(store, out.done.through, now); });
+    if (out.done.records > 0)
+        log::warn("forgets_applied_again",
+                  {{"records", out.done.records},
+                   {"found", out.done.found},
+                   {"erased", out.done.erased.total()},
+                   {"sends_given_up", out.done.erased.given_up},
+                   {"suppressed", out.done.suppressed},
+                   {"skipped", out.unreadable_lines},
+                   {"advice", "this database was behind the forget ledger (restored from a backup taken before these forgets): "
+                              "the buyers it still held were forgotten again; orderflowctl audit --action buyer.forget lists them"}});
+    return out;
 }
 
 bool buyer_lookup_of(const data_request& r, storage::buyer_lookup& out, std::ostream& err) {

@@ -13,7 +13,10 @@
 // TikTok and so the running daemon (admin/commands.cpp).
 #pragma once
 
+#include "storage/forget_ledger.hpp"
+
 #include <cstdint>
+#include <filesystem>
 #include <iosfwd>
 #include <span>
 #include <string>
@@ -41,6 +44,7 @@ struct data_request {
     int limit = 100;                   // audit: the newest this many
     bool json = false;                 // audit: JSON lines instead of a table
     bool suppress = false;             // forget: config privacy.suppress_forgotten
+    std::int64_t ledger_keep = 0;      // forget: seconds the forget ledger keeps a record (retention.audit); 0: for good
 };
 
 // The key forget_hash is keyed with, derived from the vault key (so it is
@@ -55,6 +59,23 @@ std::span<const unsigned char> key_bytes(const orderflow::secret& key);
 // usage. Throws storage_error when the database fails.
 int data_rights_command(storage::database& db, storage::store& store, const orderflow::secret& forget_key,
                         const data_request& r, std::ostream& out, std::ostream& err, std::int64_t now);
+
+// The forgets recorded in the ledger (storage/forget_ledger.hpp) that this
+// database has not had applied: after a restore from a backup taken before
+// them. Applies them and moves the database's
+// mark; `ledger_file` is forget_ledger_path(storage.path). Logs what it did
+// (forgets_applied_again) and a ledger it cannot read
+// (forget_ledger_unreadable, and returns). Throws storage_error when the
+// database fails. For orderflowd: at start, before anything is processed,
+// and at every retention pass.
+struct forget_catch_up {
+    int pending = 0;              // records the database had not had applied
+    storage::reapplied_forgets done;
+    int unreadable_lines = 0;     // ledger lines skipped
+    bool unreadable = false;      // the ledger could not be read (logged)
+};
+forget_catch_up catch_up_forgets(storage::database& db, storage::store& store, const orderflow::secret& forget_key,
+                                 const std::filesystem::path& ledger_file, std::int64_t now);
 
 // The buyer's ids from the request (usage on `err` and false when none or
 // more than one kind is given).

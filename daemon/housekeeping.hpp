@@ -1,5 +1,7 @@
 // Retention: at start and then every retention.interval (an hour), personal
-// data of finished rows older than retention.personal_data is purged, then
+// data of finished rows older than retention.personal_data is purged (rows
+// that never finished and were untouched that long are settled first and
+// purged with them: logged as retention_expired_unfinished), then
 // whole rows past their own periods (retention.keys, .reviews, .audit) are
 // deleted, both in batches with the event loop's other work in between, and
 // the space is given back (storage/retention.hpp).
@@ -31,6 +33,11 @@ public:
     // forget_key): the purge hashes the ids it keeps with it. Without it
     // (tests), ids in kept rows stay as they are.
     void set_forget_key(orderflow::secret key) { forget_key_ = std::move(key); }
+    // Forgets from the forget ledger this database has not had applied (a
+    // restore from an older backup; one refused before): done again now
+    // (daemon/data_rights.hpp, catch_up_forgets). At start, before anything
+    // is processed, and at the top of every pass. Needs the forget key.
+    void catch_up_forgets();
     // One whole purge now, its batches back to back (public for tests); logs
     // what it did. Throws storage_error.
     void purge();

@@ -296,7 +296,7 @@ std::string order_pseudonym(std::span<const unsigned char> key, std::string_view
 json forget_counts::to_json() const {
     return {{"orders", orders},   {"tags", tags},       {"answers", answers},       {"events", events},       {"actions", actions},
             {"conversations", conversations}, {"reviews", reviews}, {"notifications", notifications},
-            {"audit", audit},     {"suppressed", suppressed}};
+            {"audit", audit},     {"suppressed", suppressed}, {"given_up", given_up}};
 }
 
 namespace {
@@ -318,7 +318,7 @@ int run(database& db, std::string_view sql, const std::string& ids, const std::s
 }  // namespace
 
 forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<const unsigned char> key, bool suppress,
-                           std::int64_t now, std::string_view by) {
+                           std::int64_t now, std::string_view by, in_flight sends) {
     const std::string orders = json_array(who.order_ids), actions = json_array(who.action_ids),
                       events = json_array(who.event_ids), reviews = json_array(who.review_ids),
                       conversations = json_array(who.conversation_ids);
@@ -333,7 +333,7 @@ forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<con
     db.exec("PRAGMA secure_delete = ON");
     forget_counts n;
     db.transaction([&] {
-        {
+        if (sends == in_flight::refuse) {
             auto st = db.prepare("SELECT count(*) FROM outbox WHERE id IN (SELECT value FROM json_each(?1)) AND state IN ('sending', 'unknown')");
             st.bind(1, actions);
             st.step();
@@ -372,6 +372,16 @@ forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<con
                 "WHERE id IN (SELECT value FROM json_each(?1)) AND state IN ('planned', 'deferred')");
             st.bind(1, actions).bind(2, now);
             st.step();
+        }
+        if (sends == in_flight::give_up) {
+            auto st = db.prepare(
+                "UPDATE outbox SET state = 'failed', updated_at = ?2, "
+                "reason = 'given up, never sent: the buyer''s data was erased at their request after the backup this database "
+                "was restored from' "
+                "WHERE id IN (SELECT value FROM json_each(?1)) AND state IN ('sending', 'unknown')");
+            st.bind(1, actions).bind(2, now);
+            st.step();
+            n.given_up = db.changes();
         }
         // The history's reasons may quote an API error about the order.
         run(db, "UPDATE outbox_history SET reason = '' WHERE action_id IN (SELECT value FROM json_each(?1))", actions);

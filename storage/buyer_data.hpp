@@ -89,6 +89,7 @@ struct forget_counts {
     int notifications = 0;   // staff notifications about them deleted
     int audit = 0;           // audit rows whose ids and details were removed
     int suppressed = 0;      // suppression entries written (keyed hashes)
+    int given_up = 0;        // sends in flight or unknown given up as failed (in_flight::give_up)
     int total() const { return orders + tags + answers + events + actions + conversations + reviews + notifications + audit; }
     nlohmann::json to_json() const;
 };
@@ -116,8 +117,14 @@ public:
 // (forget_refused) while one is being sent or its outcome is unknown: the
 // reconciliation needs its text. `by` and the counts go to the audit log
 // (no id of the buyer). Must be called outside a transaction.
+// With in_flight::give_up (a forget made before, done again in a database
+// restored from an older backup: storage/forget_ledger.hpp) such sends are
+// not waited for: they end `failed`, never sent (again), and the forget goes
+// on. A backup marks its planned messages as being sent, so without this a
+// restored copy would reconcile, and send, a message to a forgotten buyer.
+enum class in_flight { refuse, give_up };
 forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<const unsigned char> key, bool suppress,
-                           std::int64_t now, std::string_view by);
+                           std::int64_t now, std::string_view by, in_flight sends = in_flight::refuse);
 
 // True when one of the ids given (empty ones are skipped) was forgotten with
 // suppression. Reads one small table; false at once when it is empty.

@@ -16,12 +16,21 @@
 // one at a time (a key may turn out to be taken), the audit entries through
 // audit_log_unhashed (migration 19), an earlier version's purged rows
 // through the rowid, a batch at a time.
+// Unfinished rows untouched for the period are picked through an index on
+// their state and time (or, for events, inbox_unpurged), settled through the
+// store's own functions (the outbox's transitions stay the trigger's to
+// allow), and then purged by id as finished rows are.
 #include "storage/retention.hpp"
 
 #include "storage/detail/pseudonyms.hpp"
+#include "storage/store.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <string>
 #include <vector>
 
 namespace orderflow::storage {
@@ -55,41 +64,119 @@ std::vector<std::int64_t> ids_of(statement& st) {
 
 std::string json_ids(const std::vector<std::int64_t>& ids) { return nlohmann::json(ids).dump(); }
 
-// Finished events whose payload goes, and their note (a failure's text can
-// name a conversation or a package): with the key, each also loses its
-// order id and the ids in its keys, one at a time (a key whose hashed form
-// is taken makes the row go, detail::hash_keys_of_event).
-int purge_events(database& db, std::int64_t cutoff, int max_rows, key_span key) {
-    if (key.empty())
-        return run(db,
-                   "UPDATE inbox SET payload = '{}', context = '', note = '' WHERE id IN ("
-                   "SELECT id FROM inbox INDEXED BY inbox_unpurged "
-                   "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND (payload != '{}' OR context != '') "
-                   "LIMIT ?2)",
-                   cutoff, max_rows);
-    auto pick = db.prepare(
-        "SELECT id FROM inbox INDEXED BY inbox_unpurged "
-        "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND (payload != '{}' OR context != '') LIMIT ?2");
+std::vector<std::int64_t> pick_ids(database& db, std::string_view sql, std::int64_t cutoff, int max_rows) {
+    auto pick = db.prepare(sql);
     pick.bind(1, cutoff).bind(2, std::int64_t{max_rows});
-    const auto ids = ids_of(pick);
+    return ids_of(pick);
+}
+
+// What is left of a table's max_rows once `used` of its rows were taken by
+// this batch (no limit, -1, stays none).
+int rows_left(int max_rows, int used) { return max_rows < 0 ? max_rows : std::max(max_rows - used, 0); }
+
+// The purge's own words (retention.hpp: expired_*) as SQL literals: a note
+// or a reason the purge blanks stays when it is one of them, since it names
+// no one and says what became of the row.
+constexpr bool quotable(std::string_view text) { return text.find('\'') == std::string_view::npos; }
+static_assert(quotable(expired_review_note) && quotable(expired_event_note) && quotable(expired_action_reason) &&
+              quotable(expired_unknown_reason));
+std::string literal(std::string_view text) { return "'" + std::string(text) + "'"; }
+const std::string& event_note_blanked() {
+    static const std::string sql = "note = CASE WHEN note = " + literal(expired_event_note) + " THEN note ELSE '' END";
+    return sql;
+}
+const std::string& own_reasons() {
+    static const std::string sql = "(" + literal(expired_action_reason) + ", " + literal(expired_unknown_reason) + ")";
+    return sql;
+}
+
+// One event's payload and context go, and its note (a failure's text can
+// name a conversation or a package): with the key, its order id too and
+// the ids in its keys (a key whose hashed form is taken makes the row go,
+// detail::hash_keys_of_event).
+void blank_event(database& db, std::int64_t id, key_span key) {
+    if (!key.empty()) detail::hash_keys_of_event(db, key, id);
+    static const std::string plain = "UPDATE inbox SET payload = '{}', context = '', " + event_note_blanked() + " WHERE id = ?1";
+    static const std::string keyed =
+        "UPDATE inbox SET payload = '{}', context = '', order_id = '', " + event_note_blanked() + " WHERE id = ?1";
+    auto blank = db.prepare(key.empty() ? plain : keyed);
+    blank.bind(1, id);
+    blank.step();
+}
+
+// Finished events whose payload goes, and their note; with the key one at
+// a time (blank_event).
+int purge_events(database& db, std::int64_t cutoff, int max_rows, key_span key) {
+    if (key.empty()) {
+        static const std::string sql =
+            "UPDATE inbox SET payload = '{}', context = '', " + event_note_blanked() +
+            " WHERE id IN (SELECT id FROM inbox INDEXED BY inbox_unpurged "
+            "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND (payload != '{}' OR context != '') "
+            "LIMIT ?2)";
+        return run(db, sql, cutoff, max_rows);
+    }
+    const auto ids = pick_ids(db,
+                              "SELECT id FROM inbox INDEXED BY inbox_unpurged "
+                              "WHERE state IN ('done', 'ignored', 'failed') AND received_at < ?1 AND (payload != '{}' OR context != '') "
+                              "LIMIT ?2",
+                              cutoff, max_rows);
+    for (const auto id : ids) blank_event(db, id, key);
+    return static_cast<int>(ids.size());
+}
+
+// Pending events received before the cutoff and due before it (a timer due
+// later keeps its deadline): never processed, so set aside unread, then
+// purged as finished ones. Through inbox_unpurged, like the finished ones:
+// below the cutoff it holds only the rows still to purge, and these.
+int expire_events(database& db, std::int64_t cutoff, std::int64_t now, int max_rows, key_span key) {
+    const auto ids = pick_ids(db,
+                              "SELECT id FROM inbox INDEXED BY inbox_unpurged "
+                              "WHERE state = 'pending' AND received_at < ?1 AND not_before < ?1 AND (payload != '{}' OR context != '') "
+                              "LIMIT ?2",
+                              cutoff, max_rows);
+    store s(db);
     for (const auto id : ids) {
-        detail::hash_keys_of_event(db, key, id);
-        auto blank = db.prepare("UPDATE inbox SET payload = '{}', context = '', order_id = '', note = '' WHERE id = ?1");
-        blank.bind(1, id);
-        blank.step();
+        s.finish_event(id, "ignored", expired_event_note, now);
+        // The change it reports is not claimed: it was never acted on. The
+        // key names an order or a message (hash_keys_of_event clears it too).
+        auto unclaimed = db.prepare("UPDATE inbox SET change_key = '' WHERE id = ?1 AND change_key != ''");
+        unclaimed.bind(1, id);
+        unclaimed.step();
+        blank_event(db, id, key);
     }
     return static_cast<int>(ids.size());
 }
 
-// The reasons in the history of the actions `ids` (a JSON array) go.
+// The reasons in the history of the actions `ids` (a JSON array) go, but
+// the purge's own.
 void blank_history_reasons(database& db, const std::string& ids) {
-    auto history = db.prepare("UPDATE outbox_history SET reason = '' WHERE action_id IN (SELECT value FROM json_each(?1)) AND reason != ''");
+    static const std::string sql =
+        "UPDATE outbox_history SET reason = '' WHERE action_id IN (SELECT value FROM json_each(?1)) AND reason != '' "
+        "AND reason NOT IN " + own_reasons();
+    auto history = db.prepare(sql);
     history.bind(1, ids);
     history.step();
 }
 
-// Settled actions whose payload goes: with the key, their order id and
-// reasons too (a reason may quote a conversation, a package or an error).
+// The actions `ids` (a JSON array) lose payload, result and buyer: with the
+// key, their order id and reasons too (a reason may quote a conversation,
+// a package or an error). Returns how many rows changed.
+int blank_actions(database& db, const std::string& ids, key_span key) {
+    static const std::string keyed =
+        "UPDATE outbox SET payload = '{}', result = '', buyer_user_id = '', order_id = '', "
+        "reason = CASE WHEN reason IN " + own_reasons() + " THEN reason ELSE '' END "
+        "WHERE id IN (SELECT value FROM json_each(?1))";
+    auto blank = db.prepare(key.empty()
+                                ? "UPDATE outbox SET payload = '{}', result = '', buyer_user_id = '' WHERE id IN (SELECT value FROM json_each(?1))"
+                                : std::string_view(keyed));
+    blank.bind(1, ids);
+    blank.step();
+    const int n = db.changes();
+    if (!key.empty()) blank_history_reasons(db, ids);
+    return n;
+}
+
+// Settled actions whose payload goes (blank_actions).
 int purge_actions(database& db, std::int64_t cutoff, int max_rows, key_span key) {
     if (key.empty())
         return run(db,
@@ -98,20 +185,74 @@ int purge_actions(database& db, std::int64_t cutoff, int max_rows, key_span key)
                    "WHERE state IN ('done', 'failed', 'skipped', 'shadow') AND updated_at < ?1 "
                    "AND (payload != '{}' OR result != '' OR buyer_user_id != '') LIMIT ?2)",
                    cutoff, max_rows);
-    auto pick = db.prepare(
-        "SELECT id FROM outbox INDEXED BY outbox_unpurged "
-        "WHERE state IN ('done', 'failed', 'skipped', 'shadow') AND updated_at < ?1 "
-        "AND (payload != '{}' OR result != '' OR buyer_user_id != '') LIMIT ?2");
-    pick.bind(1, cutoff).bind(2, std::int64_t{max_rows});
-    const std::string ids = json_ids(ids_of(pick));
-    auto blank = db.prepare(
-        "UPDATE outbox SET payload = '{}', result = '', buyer_user_id = '', order_id = '', reason = '' "
-        "WHERE id IN (SELECT value FROM json_each(?1))");
-    blank.bind(1, ids);
-    blank.step();
-    const int n = db.changes();
-    blank_history_reasons(db, ids);
-    return n;
+    const auto ids = pick_ids(db,
+                              "SELECT id FROM outbox INDEXED BY outbox_unpurged "
+                              "WHERE state IN ('done', 'failed', 'skipped', 'shadow') AND updated_at < ?1 "
+                              "AND (payload != '{}' OR result != '' OR buyer_user_id != '') LIMIT ?2",
+                              cutoff, max_rows);
+    return blank_actions(db, json_ids(ids), key);
+}
+
+// Actions planned, deferred or unknown and untouched since before the
+// cutoff: settled (retention.hpp says why unknown ones end failed), then
+// purged as settled ones. Through outbox_settled (state, updated_at): a
+// range per state, of rows that only pass through these states. sending
+// stays: the daemon makes it unknown at its start.
+int expire_actions(database& db, std::int64_t cutoff, std::int64_t now, int max_rows, key_span key) {
+    struct picked {
+        std::int64_t id;
+        bool unknown;
+    };
+    std::vector<picked> rows;
+    {
+        auto pick = db.prepare(
+            "SELECT id, state = 'unknown' FROM outbox WHERE state IN ('planned', 'deferred', 'unknown') AND updated_at < ?1 LIMIT ?2");
+        pick.bind(1, cutoff).bind(2, std::int64_t{max_rows});
+        while (pick.step()) rows.push_back({pick.int64(0), pick.int64(1) != 0});
+    }
+    if (rows.empty()) return 0;
+    store s(db);
+    std::vector<std::int64_t> ids;
+    for (const auto& r : rows) {
+        // The idempotency key stays: planning it again is refused, and a
+        // final state is never sent.
+        s.set_action_state(r.id, r.unknown ? "failed" : "skipped", r.unknown ? expired_unknown_reason : expired_action_reason, "", now);
+        ids.push_back(r.id);
+    }
+    blank_actions(db, json_ids(ids), key);
+    return static_cast<int>(ids.size());
+}
+
+// Review items open or acknowledged and untouched since before the cutoff:
+// resolved by the purge, listed in one audit entry (how many, their ids,
+// how many of each reason: nothing about a buyer), then purged as resolved
+// ones are (review_blanked). Through review_settled (state, updated_at).
+std::vector<std::int64_t> expire_reviews(database& db, std::int64_t cutoff, std::int64_t now, int max_rows) {
+    std::vector<std::int64_t> ids;
+    std::map<std::string, int> reasons;
+    {
+        auto pick = db.prepare("SELECT id, reason FROM review WHERE state IN ('open', 'acknowledged') AND updated_at < ?1 LIMIT ?2");
+        pick.bind(1, cutoff).bind(2, std::int64_t{max_rows});
+        while (pick.step()) {
+            ids.push_back(pick.int64(0));
+            ++reasons[pick.text(1)];
+        }
+    }
+    if (ids.empty()) return ids;
+    store s(db);
+    for (const auto id : ids) s.set_review_state(id, "resolved", expired_review_by, expired_review_note, now);
+    s.audit(now, "orderflowd", expired_review_audit, "",
+            {{"by", expired_review_by}, {"count", ids.size()}, {"review_ids", ids}, {"reasons", reasons}, {"untouched_before", cutoff}});
+    return ids;
+}
+
+// What a purged review item keeps: its evidence and summary go, and with
+// the key its order id, case key and staff's note (purged_summary in its
+// place), but the purge's own note. ?3 is purged_summary.
+std::string review_blanked(bool keyed) {
+    return keyed ? "evidence = '{}', summary = ?3, order_id = '', case_key = '', note = CASE WHEN note = '' OR note = " +
+                       literal(expired_review_note) + " THEN note ELSE ?3 END"
+                 : "evidence = '{}', summary = ?3";
 }
 
 // Events and actions purged by a version before 19 kept their ids: migration
@@ -159,7 +300,9 @@ int hash_backlog(database& db, int max_rows, key_span key, bool& more) {
         "ORDER BY id LIMIT ?3");
     for (const auto id : events) {
         detail::hash_keys_of_event(db, key, id);
-        auto blank = db.prepare("UPDATE inbox SET order_id = '', note = '' WHERE id = ?1 AND (order_id != '' OR note != '')");
+        static const std::string sql = "UPDATE inbox SET order_id = '', " + event_note_blanked() +
+                                       " WHERE id = ?1 AND (order_id != '' OR (note != '' AND note != " + literal(expired_event_note) + "))";
+        auto blank = db.prepare(sql);
         blank.bind(1, id);
         blank.step();
     }
@@ -169,7 +312,9 @@ int hash_backlog(database& db, int max_rows, key_span key, bool& more) {
         "AND (state = 'done' OR state = 'failed' OR state = 'skipped' OR state = 'shadow') ORDER BY id LIMIT ?3");
     if (!actions.empty()) {
         const std::string ids = json_ids(actions);
-        auto blank = db.prepare("UPDATE outbox SET order_id = '', reason = '' WHERE id IN (SELECT value FROM json_each(?1))");
+        static const std::string sql = "UPDATE outbox SET order_id = '', reason = CASE WHEN reason IN " + own_reasons() +
+                                       " THEN reason ELSE '' END WHERE id IN (SELECT value FROM json_each(?1))";
+        auto blank = db.prepare(sql);
         blank.bind(1, ids);
         blank.step();
         blank_history_reasons(db, ids);
@@ -219,16 +364,25 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows
     return purge_personal_data(db, cutoff, max_rows, {});
 }
 
+purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows, std::span<const unsigned char> key) {
+    return purge_personal_data(db, cutoff, max_rows, key, static_cast<std::int64_t>(std::time(nullptr)));
+}
+
 // Each statement picks at most ?2 rows in a subquery (UPDATE and DELETE take
 // no LIMIT of their own in SQLite's default build) and changes them by their
 // key. The subquery keeps the WHERE clause and the index it always used.
-purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows, std::span<const unsigned char> key) {
+// Unfinished rows settled in a batch count towards their table's max_rows:
+// the finished rows' statement then picks only what is left.
+purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows, std::span<const unsigned char> key,
+                                 std::int64_t now) {
     return db.transaction([&] {
         purge_counts n;
 
         // The raw webhook body names the buyer and may carry the address. A
-        // pending event still needs it; dedupe_key is what recognises a redelivery.
-        n.events = purge_events(db, cutoff, max_rows, key);
+        // pending event still needs it, until it has waited for the whole
+        // period unread; dedupe_key is what recognises a redelivery.
+        n.expired_events = expire_events(db, cutoff, now, max_rows, key);
+        n.events = n.expired_events + purge_events(db, cutoff, rows_left(max_rows, n.expired_events), key);
 
         // A cache of order details (buyer name, address); fetched again if the
         // order ever comes back.
@@ -237,14 +391,17 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows
 
         // payload holds the rendered message text and the buyer id, result the
         // API's answer. Only terminal rows: the executor and the reconciler
-        // still read the payload of planned, deferred, sending and unknown ones.
+        // still read the payload of planned, deferred, sending and unknown ones,
+        // until they are settled for having waited the whole period.
         // idem_key stays, so re-planning the action is still refused.
-        n.actions = purge_actions(db, cutoff, max_rows, key);
+        n.expired_actions = expire_actions(db, cutoff, now, max_rows, key);
+        n.actions = n.expired_actions + purge_actions(db, cutoff, rows_left(max_rows, n.expired_actions), key);
 
         // Reconciling an unknown send looks its buyer's conversation up here and,
         // finding none, concludes that nothing was sent and plans it again
-        // (daemon/service.cpp, reconcile): so a buyer named by an unfinished
-        // action keeps the row, however old. The CASE keeps json_extract away
+        // (daemon/executor/reconciler.cpp): so a buyer named by an unfinished
+        // action keeps the row, however old (an unknown action settled just
+        // above names no buyer any more). The CASE keeps json_extract away
         // from a payload that is not JSON (it would fail the whole purge); the
         // IS NOT NULL keeps one NULL from making NOT IN match nothing.
         n.conversations = run(db,
@@ -263,20 +420,29 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows
         // With the key, the order id, the case key (a conversation) and
         // staff's note go too: staff write what they did about the buyer
         // there ("called 山田 花子 at ..."), as a forget knows. Open and
-        // acknowledged items are still being worked on.
+        // acknowledged items are still being worked on, unless nobody and
+        // nothing touched them for the whole period: those are resolved
+        // here first and purged by id.
         {
-            auto st = db.prepare(
-                key.empty()
-                    ? "UPDATE review SET evidence = '{}', summary = ?3 WHERE id IN ("
-                      "SELECT id FROM review WHERE state = 'resolved' AND updated_at < ?1 AND (evidence != '{}' OR summary != ?3) "
-                      "LIMIT ?2)"
-                    : "UPDATE review SET evidence = '{}', summary = ?3, order_id = '', case_key = '', "
-                      "note = CASE WHEN note = '' THEN '' ELSE ?3 END WHERE id IN ("
-                      "SELECT id FROM review WHERE state = 'resolved' AND updated_at < ?1 AND (evidence != '{}' OR summary != ?3 "
-                      "OR order_id != '' OR case_key != '' OR (note != '' AND note != ?3)) LIMIT ?2)");
-            st.bind(1, cutoff).bind(2, std::int64_t{max_rows}).bind(3, purged_summary);
+            const auto expired = expire_reviews(db, cutoff, now, max_rows);
+            n.expired_reviews = static_cast<int>(expired.size());
+            if (!expired.empty()) {
+                auto st = db.prepare("UPDATE review SET " + review_blanked(!key.empty()) +
+                                     " WHERE id IN (SELECT value FROM json_each(?1))");
+                st.bind(1, json_ids(expired)).bind(3, purged_summary);
+                st.step();
+            }
+            static const std::string plain = "UPDATE review SET " + review_blanked(false) +
+                                             " WHERE id IN (SELECT id FROM review WHERE state = 'resolved' AND updated_at < ?1 "
+                                             "AND (evidence != '{}' OR summary != ?3) LIMIT ?2)";
+            static const std::string keyed = "UPDATE review SET " + review_blanked(true) +
+                                             " WHERE id IN (SELECT id FROM review WHERE state = 'resolved' AND updated_at < ?1 "
+                                             "AND (evidence != '{}' OR summary != ?3 OR order_id != '' OR case_key != '' "
+                                             "OR (note != '' AND note != ?3 AND note != " + literal(expired_review_note) + ")) LIMIT ?2)";
+            auto st = db.prepare(key.empty() ? plain : keyed);
+            st.bind(1, cutoff).bind(2, std::int64_t{rows_left(max_rows, n.expired_reviews)}).bind(3, purged_summary);
             st.step();
-            n.reviews = db.changes();
+            n.reviews = n.expired_reviews + db.changes();
         }
 
         // The payload repeats the review's summary. Deleting drops the (channel,

@@ -276,12 +276,13 @@ std::vector<action_row> store::due_actions(std::int64_t now, int limit) {
 }
 
 bool outbox_transition_allowed(std::string_view from, std::string_view to) {
-    // The same table as migration 4's outbox_transitions (a test keeps them equal).
+    // The same table as migration 4's outbox_transitions, with 20's
+    // unknown -> failed (a test keeps them equal).
     static constexpr std::pair<std::string_view, std::string_view> allowed[] = {
         {"planned", "sending"},  {"planned", "deferred"},  {"planned", "failed"},   {"planned", "skipped"},
         {"deferred", "sending"}, {"deferred", "deferred"}, {"deferred", "failed"},  {"deferred", "skipped"},
         {"sending", "done"},     {"sending", "failed"},    {"sending", "deferred"}, {"sending", "unknown"},
-        {"unknown", "done"},     {"unknown", "planned"},   {"unknown", "unknown"},
+        {"unknown", "done"},     {"unknown", "planned"},   {"unknown", "unknown"},  {"unknown", "failed"},
     };
     for (const auto& [f, t] : allowed)
         if (f == from && t == to) return true;

@@ -94,7 +94,9 @@ struct history_row {
 // transition. planned and deferred go to sending, deferred, failed or skipped;
 // sending ends done, failed, deferred (a refusal that nothing was sent) or
 // unknown; unknown is reconciled to done, or planned once more, or stays
-// unknown. done, failed, skipped and shadow are final.
+// unknown, or is given up as failed (the retention purge, once its outcome
+// was not established within retention.personal_data: storage/retention.hpp).
+// done, failed, skipped and shadow are final.
 bool outbox_transition_allowed(std::string_view from, std::string_view to);
 
 // What the daemon did over a period, for the daily heartbeat.

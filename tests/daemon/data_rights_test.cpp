@@ -1,7 +1,9 @@
-// Tests for daemon/data_rights.hpp's `order tag|untag` against a real
-// database: a correction is only for an order orderflow knows (cached, or
-// named by an event it received), so a mistyped id is refused, changes
-// nothing and leaves no audit entry.
+// Tests for daemon/data_rights.hpp against a real database: `buyer forget`
+// says truthfully what the purge took, and records itself in the forget
+// ledger, which a database restored from an older copy catches up with;
+// `order tag|untag` is only for an order orderflow knows (cached, or named
+// by an event it received), so a mistyped id is refused, changes nothing
+// and leaves no audit entry.
 #include "daemon/data_rights.hpp"
 
 #include "common/secret.hpp"
@@ -9,6 +11,8 @@
 #include "storage/database.hpp"
 #include "storage/retention.hpp"
 #include "storage/store.hpp"
+#include "storage/forget_ledger.hpp"
+#include "tests/common/log_capture.hpp"
 #include "tests/storage/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -30,6 +34,11 @@ struct rig {
     const orderflow::secret key{std::string(32, 'k')};
     std::int64_t now = 1'790'000'000;
     std::string out, err;
+
+    std::filesystem::path ledger() const { return dir / "orderflow.db.forgets"; }
+    std::int64_t mark() {
+        return nlohmann::json::parse(store.get_state("forget_ledger").value_or("{\"seq\":0}")).at("seq").get<std::int64_t>();
+    }
 
     int run(std::vector<std::string> argv, std::string buyer = {}, std::string order = {}) {
         data_request r;
@@ -130,6 +139,94 @@ TEST_CASE("buyer forget before any purge erases what is held and says no purge h
     CHECK_THAT(r.out, Catch::StartsWith("nothing left that names this buyer"));
     CHECK(r.run({"buyer", "export"}, buyer_id) == 0);
     CHECK(nlohmann::json::parse(r.out).at("older_data").is_null());
+}
+
+// docs/privacy.md, "The forget ledger".
+TEST_CASE("buyer forget records itself in the ledger and a copy taken before it catches up once", "[data_rights][forget_ledger]") {
+    rig r;
+    plant_order(r, r.now - day);
+    r.db.backup_to(r.dir / "nightly.db");
+    CHECK(r.run({"buyer", "forget"}, buyer_id) == 0);
+    INFO(r.out << r.err);
+    CHECK_THAT(r.out, Catch::EndsWith("recorded in the forget ledger (orderflow.db.forgets, record 1): a database restored from "
+                                      "an older backup forgets them again when orderflowd starts on it\n"));
+    CHECK(storage::read_forget_ledger(r.ledger()).records.size() == 1);
+    CHECK(r.mark() == 1);
+    CHECK(catch_up_forgets(r.db, r.store, r.key, r.ledger(), r.now).pending == 0);   // the live database is caught up
+
+    // The copy is restored: it is behind the ledger, and catches up.
+    auto copy = storage::database::open(r.dir / "nightly.db");
+    storage::store cs(copy);
+    REQUIRE(cs.get_order(order_id).has_value());
+    orderflow::testing::log_capture logs;
+    const auto caught = catch_up_forgets(copy, cs, r.key, r.ledger(), r.now + 60);
+    const auto lines = orderflow::testing::log_lines(logs.finish(), "forgets_applied_again");
+    CHECK(caught.pending == 1);
+    CHECK(caught.done.records == 1);
+    CHECK(caught.done.found == 1);
+    CHECK_FALSE(cs.get_order(order_id).has_value());
+    CHECK_FALSE(cs.conversation_for(buyer_id).has_value());
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["records"] == 1);
+    CHECK(lines[0]["found"] == 1);
+    CHECK(lines[0].dump().find(buyer_id) == std::string::npos);
+    CHECK(lines[0].dump().find(order_id) == std::string::npos);
+    // Caught up: nothing more to do, and nothing logged.
+    orderflow::testing::log_capture again_logs;
+    CHECK(catch_up_forgets(copy, cs, r.key, r.ledger(), r.now + 120).pending == 0);
+    CHECK(orderflow::testing::log_lines(again_logs.finish(), "forgets_applied_again").empty());
+}
+
+TEST_CASE("A forget in a database behind the ledger leaves the earlier records for the catch-up", "[data_rights][forget_ledger]") {
+    rig r;
+    plant_order(r, r.now - day);
+    // A forget this database (restored since) has not had applied.
+    storage::append_forget_record(r.ledger(), r.now - 10, false, {storage::forget_hash(key_bytes(r.key), "buyer:" + buyer_id)}, 0, 0);
+    CHECK(r.run({"buyer", "forget"}, "", "5999999999999999") == 0);   // another buyer, by an order id nobody holds
+    CHECK_THAT(r.out, Catch::Contains("record 2)"));
+    CHECK(r.mark() == 0);   // record 1 is still to do here
+    REQUIRE(r.store.get_order(order_id).has_value());
+    const auto caught = catch_up_forgets(r.db, r.store, r.key, r.ledger(), r.now);
+    CHECK(caught.pending == 2);
+    CHECK(caught.done.through == 2);
+    CHECK(caught.done.found == 1);
+    CHECK(r.mark() == 2);
+    CHECK_FALSE(r.store.get_order(order_id).has_value());
+}
+
+TEST_CASE("A forget whose ledger cannot be written still erases and exits 1 saying to run it again", "[data_rights][forget_ledger]") {
+    rig r;
+    plant_order(r, r.now - day);
+    std::filesystem::create_directory(r.ledger());   // in the ledger's place: it can be neither read as one nor appended to
+    CHECK(r.run({"buyer", "forget"}, buyer_id) == 1);
+    INFO(r.out << r.err);
+    CHECK_THAT(r.out, Catch::StartsWith("erased the buyer's data: 1 cached order(s)"));
+    CHECK_THAT(r.err, Catch::Contains("the buyer's data was erased, but the forget could not be recorded in the forget ledger"));
+    CHECK_THAT(r.err, Catch::Contains("run this forget again (it is safe to repeat)"));
+    CHECK_FALSE(r.store.get_order(order_id).has_value());
+    CHECK(r.mark() == 0);
+    // The daemon's catch-up says the ledger cannot be read, and goes on.
+    orderflow::testing::log_capture logs;
+    CHECK(catch_up_forgets(r.db, r.store, r.key, r.ledger(), r.now).unreadable);
+    CHECK(orderflow::testing::log_lines(logs.finish(), "forget_ledger_unreadable").size() == 1);
+}
+
+TEST_CASE("The ledger keeps a record for retention.audit and a suppressed one for good", "[data_rights][forget_ledger]") {
+    rig r;
+    plant_order(r, r.now - day);
+    storage::append_forget_record(r.ledger(), r.now - 800 * day, false, {"old"}, 0, 0);
+    storage::append_forget_record(r.ledger(), r.now - 800 * day, true, {"old-suppressed"}, 0, 0);
+    data_request req;
+    req.argv = {"buyer", "forget"};
+    req.by = "hanako";
+    req.buyer = buyer_id;
+    req.ledger_keep = 730 * day;
+    std::ostringstream o, e;
+    CHECK(data_rights_command(r.db, r.store, r.key, req, o, e, r.now) == 0);
+    const auto records = storage::read_forget_ledger(r.ledger()).records;
+    REQUIRE(records.size() == 2);
+    CHECK(records[0].subjects == std::vector<std::string>{"old-suppressed"});
+    CHECK(records[1].seq == 3);
 }
 
 TEST_CASE("order tag refuses an order orderflow has never seen and changes and audits nothing", "[data_rights]") {

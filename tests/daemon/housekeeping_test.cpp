@@ -2,7 +2,9 @@
 // rows finished longer ago than retention.personal_data (the config in
 // force, measured on the injected clock) and keeps every dedupe and
 // idempotency key, so a redelivery after the purge still does nothing;
-// recent and unfinished rows keep their data.
+// recent rows keep their data, and so do unfinished ones until they were
+// left untouched for the period: then they are settled, purged, and said
+// so in one log line.
 #include "daemon/housekeeping.hpp"
 
 #include "tests/common/log_capture.hpp"
@@ -124,14 +126,80 @@ TEST_CASE("purge with the forget key hashes the order ids it keeps and records w
     CHECK(recorded == json{{"at", env.now}, {"before", env.now - 90 * day}});
 }
 
-TEST_CASE("purge leaves an old event that is still pending alone", "[housekeeping]") {
+TEST_CASE("purge leaves a pending event alone until it has waited for the whole period", "[housekeeping]") {
     runtime_env env;
     housekeeping house(env.ctx, *env.in_force, env.sup);
-    const auto id = add_event(env, "tts:waiting", env.now - 100 * day, "pending");
+    const auto id = add_event(env, "tts:waiting", env.now - 80 * day, "pending");
 
     house.purge();
-
     CHECK(env.store.get_event(id)->payload == buyer_payload);
+    CHECK(env.store.get_event(id)->state == "pending");
+
+    // Still unprocessed 90 days after it came: set aside unread and purged.
+    env.now += 11 * day;
+    house.purge();
+    CHECK(env.store.get_event(id)->state == "ignored");
+    CHECK(env.store.get_event(id)->payload == "{}");
+    CHECK(env.store.get_event(id)->finished_at == env.now);
+    CHECK_FALSE(env.store.add_event(redelivery("tts:waiting", env.now)));
+}
+
+// Rows that never finish (docs/privacy.md, "How long it is kept") are
+// settled by the purge on the daemon's clock, and staff learn of it from one
+// line per purge, which names no one, and from the audit log.
+TEST_CASE("purge settles rows left unfinished for the period and says so in one line", "[housekeeping]") {
+    runtime_env env;
+    housekeeping house(env.ctx, *env.in_force, env.sup);
+    house.set_forget_key(orderflow::secret(std::string(32, 'k')));
+    const std::int64_t then = env.now - 100 * day;
+    for (int i = 0; i < 3; ++i)
+        env.store.raise_review("5761" + std::to_string(i), "send_failed", "warning", "山田 太郎 asked", {{"text", "山田 太郎"}}, then);
+    // More than one batch (2,000 rows a table) of events never processed.
+    for (int i = 0; i < 2500; ++i) add_event(env, "tts:never-" + std::to_string(i), then, "pending");
+    storage::new_action a;
+    a.idem_key = storage::hash_key("thanks|0|order:5761");
+    a.rule_id = "thanks";
+    a.kind = "send_message";
+    a.order_id = "5761";
+    a.payload = json{{"text", "山田 太郎様、ありがとうございます。"}, {"buyer_user_id", "u-1"}}.dump();
+    a.buyer_user_id = "u-1";
+    a.created_at = then;
+    REQUIRE(env.store.add_action(a));
+    const auto action_id = env.store.newest_action_id();
+    const auto timer = add_event(env, "tts:later", then, "pending");
+    env.db.exec("UPDATE inbox SET not_before = " + std::to_string(env.now + day) + " WHERE id = " + std::to_string(timer));
+
+    orderflow::testing::log_capture logs;
+    house.purge();
+    const std::string text = logs.finish();
+
+    const auto lines = orderflow::testing::log_lines(text, "retention_expired_unfinished");
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0]["level"] == "warn");
+    CHECK(lines[0]["reviews"] == 3);
+    CHECK(lines[0]["events"] == 2500);
+    CHECK(lines[0]["actions"] == 1);
+    CHECK(lines[0]["older_than"] == env.now - 90 * day);
+    CHECK_THAT(lines[0].value("advice", ""), Catch::Contains("orderflowctl audit --action review.expire"));
+    CHECK(text.find("山田") == std::string::npos);   // no personal data in the log
+    const auto purged = orderflow::testing::log_lines(text, "retention_purged");
+    REQUIRE(purged.size() == 1);
+    CHECK(purged[0]["events"] == 2500);
+
+    CHECK(env.store.open_review_count() == 0);
+    const auto audit = env.store.audit_entries(env.now, "", "review.expire", 10);
+    REQUIRE(audit.size() == 1);
+    CHECK(audit[0]["detail"]["count"] == 3);
+    CHECK(env.store.get_action(action_id)->state == "skipped");
+    CHECK(env.store.get_action(action_id)->updated_at == env.now);
+    CHECK_FALSE(env.store.add_action(a));   // planned again, still refused
+    CHECK(env.store.get_event(timer)->state == "pending");
+    CHECK(env.store.get_event(timer)->payload == buyer_payload);
+
+    // The next purge finds nothing more, and says nothing.
+    orderflow::testing::log_capture again;
+    house.purge();
+    CHECK(orderflow::testing::log_lines(again.finish(), "retention_expired_unfinished").empty());
 }
 
 TEST_CASE("purge measures the retention period from the config in force on the injected clock", "[housekeeping]") {

@@ -356,6 +356,71 @@ TEST_CASE("A backup taken during a burst of webhooks is whole, and a daemon star
     }
 }
 
+// docs/operations.md, "Backups": a forget made after the backup that is
+// restored is not lost. The forget ledger beside the database names the
+// buyer only by keyed hashes; the daemon started on the restored copy
+// forgets them again before it processes anything, and puts their
+// suppression entries back.
+TEST_CASE("A database restored from a backup taken before a forget forgets the buyer again when the daemon starts on it",
+          "[integration][privacy][backup]") {
+    stack s;
+    s.extra_config = {{"poll", {{"enabled", false}}}, {"privacy", {{"suppress_forgotten", true}}}};
+    s.write_rules("10-thanks.json", thanks_rules);
+    s.start_all();
+    const std::string name = "森 さくら", other_name = "林 大輔";
+    const json placed = s.create_order({{"buyer_name", name}, {"line_items", {{{"seller_sku", "VASE-3"}, {"product_name", "花瓶"}, {"sale_price", "3200"}}}}});
+    const json other = s.create_order({{"buyer_name", other_name}, {"line_items", {{{"seller_sku", "CUP-1"}, {"product_name", "湯呑み"}, {"sale_price", "900"}}}}});
+    const std::string order = placed.at("id").get<std::string>(), user = placed.at("user_id").get<std::string>();
+    for (const auto& id : {order, other.at("id").get<std::string>()}) {
+        s.set_status(id, "ON_HOLD");
+        s.set_status(id, "AWAITING_SHIPMENT");
+    }
+    REQUIRE(eventually([&] { return s.shop_messages().size() == 2; }));
+    const auto backup = s.dir / "nightly.db";
+    REQUIRE(ctl(s, {"backup", backup.string()}).exit_code == 0);
+
+    const auto forgot = ctl(s, {"buyer", "forget", "--order", order, "--by", "privacy-desk"});
+    INFO(forgot.output);
+    REQUIRE(forgot.exit_code == 0);
+    CHECK_THAT(forgot.output, Catch::Contains("recorded in the forget ledger (orderflow.db.forgets, record 1)"));
+    const auto ledger = std::filesystem::path(s.db_path().string() + ".forgets");
+    REQUIRE(std::filesystem::exists(ledger));
+    CHECK((std::filesystem::status(ledger).permissions() & std::filesystem::perms::all) ==
+          (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+    for (const std::string& trace : {name, user, order}) CHECK(read_file(ledger).find(trace) == std::string::npos);
+
+    // Restore the backup taken before the forget.
+    s.daemon.signal(SIGTERM);
+    REQUIRE(s.daemon.wait() == 0);
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(s.db_path().string() + suffix);
+    std::filesystem::copy_file(backup, s.db_path());
+    REQUIRE(read_file(s.db_path()).find(name) != std::string::npos);   // she is back in the copy
+    s.start_daemon();
+    const json applied = wait_for_log(s.daemon.log(), "forgets_applied_again");
+    CHECK(applied.at("records") == 1);
+    CHECK(applied.at("found") == 1);
+    CHECK(applied.at("suppressed").get<int>() >= 1);
+    const std::string disk = read_file(s.db_path()) + read_file(s.dir / "orderflow.db-wal");
+    for (const std::string& trace : {name, user, order, thanks_text(name, order)}) {
+        INFO("a trace of the forgotten buyer in the restored database: " << trace);
+        CHECK(disk.find(trace) == std::string::npos);
+    }
+    CHECK(disk.find(other_name) != std::string::npos);
+    CHECK_THAT(ctl(s, {"audit", "--action", "buyer.forget"}).output, Catch::Contains("forget ledger (applied again)"));
+
+    // Her suppression is back: a later change of her order is set aside unread, nothing is sent.
+    s.set_status(order, "AWAITING_COLLECTION");
+    CHECK(eventually([&] { return !log_lines(s.daemon.log(), "event_set_aside").empty(); }));
+    CHECK_FALSE(order_cached(s, order));
+    CHECK(s.shop_messages().size() == 2);
+    // A second start has nothing left to apply.
+    s.daemon.signal(SIGTERM);
+    REQUIRE(s.daemon.wait() == 0);
+    s.start_daemon();
+    wait_for_log(s.daemon.log(), "daemon_ready");
+    CHECK(log_lines(s.daemon.log(), "forgets_applied_again").empty());
+}
+
 TEST_CASE("orderflowctl check warns when the database is readable by others", "[integration][privacy][permissions]") {
     stack s;
     s.write_rules("10-thanks.json", thanks_rules);

@@ -8,6 +8,7 @@
 #include "storage/buyer_data.hpp"
 
 #include "storage/conversation_links.hpp"
+#include "storage/forget_ledger.hpp"
 
 #include "storage/retention.hpp"
 #include "storage/store.hpp"
@@ -620,6 +621,159 @@ TEST_CASE("Database files that others may read are reported, 0600 and 0640 are n
     REQUIRE(w.size() == 1);
     CHECK(w[0].find("0644") != std::string::npos);
     CHECK(w[0].find("chmod 600") != std::string::npos);
+}
+
+TEST_CASE("The forget ledger numbers its records and never reuses a number a database has seen", "[buyer_data][forget_ledger]") {
+    temp_dir dir;
+    const auto file = forget_ledger_path(dir / "orderflow.db");
+    CHECK(file.filename() == "orderflow.db.forgets");
+    CHECK(read_forget_ledger(file).records.empty());   // none yet: an empty ledger
+    CHECK(append_forget_record(file, 100, false, {"aa", "bb"}, 0, 0) == 1);
+    CHECK(append_forget_record(file, 200, true, {"cc"}, 0, 0) == 2);
+    // The database has seen record 7 (its ledger was lost since): the next is 8.
+    CHECK(append_forget_record(file, 300, false, {"dd"}, 7, 0) == 8);
+    struct stat st {};
+    REQUIRE(::stat(file.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    auto got = read_forget_ledger(file);
+    REQUIRE(got.records.size() == 3);
+    CHECK(got.records[0].subjects == std::vector<std::string>{"aa", "bb"});
+    CHECK(got.records[1].suppress);
+    CHECK(got.last_seq() == 8);
+    // A torn append is skipped and counted, the rest read.
+    {
+        std::ofstream out(file, std::ios::app);
+        out << "{\"seq\":9,\"at\":40";
+    }
+    got = read_forget_ledger(file);
+    CHECK(got.records.size() == 3);
+    CHECK(got.unreadable_lines == 1);
+    // Records past their time go, except suppressions; the numbers go on.
+    CHECK(append_forget_record(file, 1000, false, {"ee"}, 0, 250) == 9);
+    got = read_forget_ledger(file);
+    CHECK(got.unreadable_lines == 0);
+    REQUIRE(got.records.size() == 3);
+    CHECK(got.records[0].seq == 2);   // the suppression, though older
+    CHECK(got.records[1].seq == 8);
+    CHECK(got.records[2].seq == 9);
+    CHECK_FALSE(std::filesystem::exists(file.string() + ".tmp"));
+}
+
+TEST_CASE("A copy made before a forget forgets the buyer again from the ledger and keeps the other buyer", "[buyer_data][forget_ledger]") {
+    fixture f;
+    f.plant(hanako);
+    f.plant(ken);
+    const auto copy_path = f.dir / "nightly.db";
+    f.db.backup_to(copy_path);
+    // The forget, in the live database and in the ledger, as `buyer forget` does.
+    const auto who = find_buyer(f.db, {"", hanako.order_id, ""}, key);
+    forget_buyer(f.db, who, key, false, f.now, "hanako-request");
+    const auto ledger = forget_ledger_path(f.dir / "orderflow.db");
+    append_forget_record(ledger, f.now, false, forget_subjects(key, who), 0, 0);
+    {
+        const std::string text = read_bytes(ledger);
+        for (const auto& t : traces(hanako)) CHECK(text.find(t) == std::string::npos);   // the ledger names no one
+    }
+
+    // The copy is restored: it still holds her, until the ledger is applied.
+    auto copy = database::open(copy_path);
+    const auto on_disk = [&] { return read_bytes(copy_path) + read_bytes(copy_path.string() + "-wal"); };
+    REQUIRE(on_disk().find(hanako.name) != std::string::npos);
+    const auto records = read_forget_ledger(ledger).records;
+    const auto done = reapply_forgets(copy, key, records, f.now + 60, "forget ledger");
+    CHECK(done.records == 1);
+    CHECK(done.found == 1);
+    CHECK(done.through == 1);
+    CHECK(done.erased.orders == 1);
+    // The backup marked her planned reply as possibly sent; she was
+    // forgotten since, so it is given up, not reconciled and sent.
+    CHECK(done.erased.given_up == 1);
+    CHECK(done.erased.events == 4);
+    CHECK(done.erased.actions == 2);
+    CHECK(done.erased.reviews == 2);
+    const std::string after = on_disk();
+    for (const auto& t : traces(hanako)) {
+        INFO("a trace of the forgotten buyer in the restored copy: " << t);
+        CHECK(after.find(t) == std::string::npos);
+    }
+    for (const auto& t : traces(ken)) {
+        INFO("the other buyer's data: " << t);
+        CHECK(after.find(t) != std::string::npos);
+    }
+    // Applying it again finds nothing more and changes nothing.
+    const auto again = reapply_forgets(copy, key, records, f.now + 120, "forget ledger");
+    CHECK(again.records == 1);
+    CHECK(again.found == 0);
+    CHECK(again.erased.total() == 0);
+}
+
+TEST_CASE("A suppressed forget applied again puts its suppression entries back into the copy", "[buyer_data][forget_ledger]") {
+    fixture f;
+    f.plant(hanako);
+    f.plant(ken);
+    f.db.backup_to(f.dir / "nightly.db");
+    const auto who = find_buyer(f.db, {hanako.user_id, "", ""}, key);
+    forget_buyer(f.db, who, key, true, f.now, "staff");
+    const forget_record record{1, f.now, true, forget_subjects(key, who)};
+    REQUIRE(record.subjects.size() == 3);
+
+    auto copy = database::open(f.dir / "nightly.db");
+    CHECK_FALSE(is_forgotten(copy, key, hanako.user_id, "", ""));
+    const auto done = reapply_forgets(copy, key, std::vector{record}, f.now, "forget ledger");
+    CHECK(done.found == 1);
+    CHECK(done.suppressed == 3);
+    CHECK(is_forgotten(copy, key, hanako.user_id, "", ""));
+    CHECK(is_forgotten(copy, key, "", hanako.order_id, ""));
+    CHECK(is_forgotten(copy, key, "", "", hanako.conversation_id));
+    CHECK_FALSE(is_forgotten(copy, key, ken.user_id, ken.order_id, ken.conversation_id));
+}
+
+TEST_CASE("Records made with another vault key match no one in a copy", "[buyer_data][forget_ledger]") {
+    fixture f;
+    f.plant(hanako);
+    const std::vector<unsigned char> other_key(32, 0x01);
+    const forget_record record{1, f.now, true, forget_subjects(other_key, find_buyer(f.db, {hanako.user_id, "", ""}, other_key))};
+    const auto done = reapply_forgets(f.db, key, std::vector{record}, f.now, "forget ledger");
+    CHECK(done.records == 1);
+    CHECK(done.found == 0);
+    CHECK(done.erased.total() == 0);
+    CHECK(f.s.get_order(hanako.order_id).has_value());
+}
+
+TEST_CASE("A forget applied again gives up the buyer's sends in flight or unknown and never sends them", "[buyer_data][forget_ledger]") {
+    fixture f;
+    f.plant(hanako);
+    f.plant(ken);
+    f.db.backup_to(f.dir / "nightly.db");
+    const forget_record first{4, f.now, false, forget_subjects(key, find_buyer(f.db, {hanako.user_id, "", ""}, key))};
+
+    auto copy = database::open(f.dir / "nightly.db");
+    store cs(copy);
+    // In the copy both buyers' planned replies are 'sending' (the backup
+    // marks them); a start makes them unknown. Hers is given up; his stays.
+    CHECK(cs.mark_interrupted_sends(f.now) == 2);
+    std::int64_t hers = 0, his = 0;
+    for (const auto& a : cs.recent_actions(10)) {
+        if (a.rule_id != "reply") continue;
+        (a.payload.find(hanako.conversation_id) != std::string::npos ? hers : his) = a.id;
+    }
+    REQUIRE(hers != 0);
+    REQUIRE(his != 0);
+    CHECK(cs.get_action(hers)->state == "unknown");
+    const auto done = reapply_forgets(copy, key, std::vector{first}, f.now + 5, "forget ledger");
+    CHECK(done.records == 1);
+    CHECK(done.through == 4);
+    CHECK(done.erased.given_up == 1);
+    const auto given_up = cs.get_action(hers);
+    REQUIRE(given_up);
+    CHECK(given_up->state == "failed");
+    CHECK(given_up->payload == "{}");
+    CHECK_THAT(given_up->reason, Catch::Contains("erased at their request"));
+    CHECK(cs.get_action(his)->state == "unknown");   // his is reconciled as before
+    CHECK_FALSE(cs.get_order(hanako.order_id).has_value());
+    CHECK(cs.get_order(ken.order_id).has_value());
+    // An interactive forget still waits for his unknown send.
+    CHECK_THROWS_AS(forget_buyer(copy, find_buyer(copy, {ken.user_id, "", ""}), key, false, f.now, "staff"), forget_refused);
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

@@ -1,7 +1,8 @@
 // Tests for storage/retention.hpp: the purge blanks or deletes personal data
-// in old, finished rows only, keeps every dedupe and idempotency key (so a
+// in old, finished rows, keeps every dedupe and idempotency key (so a
 // redelivered webhook or a re-planned action is still refused afterwards),
 // never touches what the daemon still needs, and counts only what it changed.
+// Rows that never finished are settled first: retention_unfinished_test.cpp.
 #include "storage/retention.hpp"
 
 #include "storage/buyer_data.hpp"
@@ -106,7 +107,13 @@ TEST_CASE("A purge blanks old finished events and still recognises their redeliv
     fixture f;
     const std::string state = GENERATE(as<std::string>{}, "done", "ignored", "failed");
     auto finished = f.add_event("n-old-finished", old_time, state.c_str());
-    auto pending = f.add_event("n-old-pending", old_time);
+    // A deadline timer set long ago and due after the cutoff (tests/storage/
+    // retention_unfinished_test.cpp has the pending events that are not).
+    auto timer = make_event("t-old-pending", old_time);
+    timer.source = "timer";
+    timer.not_before = recent;
+    REQUIRE(f.s.add_event(timer));
+    auto pending = f.db.last_insert_rowid();
     auto fresh = f.add_event("n-recent", recent, "done");
 
     auto n = purge_personal_data(f.db, cutoff);
@@ -134,9 +141,11 @@ TEST_CASE("A purge blanks old finished actions and still refuses to plan them ag
     fixture f;
     const std::string state = GENERATE(as<std::string>{}, "done", "failed", "skipped", "shadow");
     auto finished = f.add_action("finished", old_time, state);
-    auto unknown = f.add_action("unknown", old_time, "unknown");
-    auto deferred = f.add_action("deferred", old_time, "deferred");
-    auto planned = f.add_action("planned", old_time, "planned");
+    // Unfinished and changed after the cutoff (those untouched since before
+    // it are settled: tests/storage/retention_unfinished_test.cpp).
+    auto unknown = f.add_action("unknown", recent, "unknown");
+    auto deferred = f.add_action("deferred", recent, "deferred");
+    auto planned = f.add_action("planned", recent, "planned");
     auto fresh = f.add_action("recent", recent, "done");
 
     auto n = purge_personal_data(f.db, cutoff);
@@ -207,11 +216,11 @@ TEST_CASE("A purge keeps an old conversation while an unfinished send to that bu
     fixture f;
     f.s.put_conversation("b1", "c1", old_time);
     f.s.put_conversation("b2", "c2", old_time);
-    f.add_action("unknown-to-b1", old_time, "unknown");
+    f.add_action("unknown-to-b1", recent, "unknown");   // the conversation is old, the send is not
     f.add_action("done-to-b2", old_time, "done", R"({"text":"Hi","buyer_user_id":"b2"})");
     // Payloads without a buyer, or not JSON at all, neither protect nor break anything.
-    f.add_action("no-buyer", old_time, "planned", R"({"text":"Hi","conversation_id":"c9"})");
-    f.add_action("not-json", old_time, "deferred", "not json");
+    f.add_action("no-buyer", recent, "planned", R"({"text":"Hi","conversation_id":"c9"})");
+    f.add_action("not-json", recent, "deferred", "not json");
 
     auto n = purge_personal_data(f.db, cutoff);
     CHECK(n.conversations == 1);
@@ -224,9 +233,13 @@ TEST_CASE("A purge blanks resolved old review items and keeps the ones still bei
     const nlohmann::json evidence = {{"text", "Jane Doe: where is my parcel?"}};
     auto resolved = f.s.raise_review("o1", "send_failed", "warning", "Jane Doe asked twice", evidence, old_time);
     REQUIRE(f.s.set_review_state(resolved, "resolved", "alice", "called the buyer", old_time));
+    // Raised before the cutoff and still being worked on: it came again, and
+    // staff acknowledged one (untouched ones are closed:
+    // tests/storage/retention_unfinished_test.cpp).
     auto open = f.s.raise_review("o2", "send_failed", "warning", "John Roe asked", evidence, old_time);
+    REQUIRE(f.s.raise_review("o2", "send_failed", "warning", "John Roe asked", evidence, recent) == open);
     auto acknowledged = f.s.raise_review("o3", "send_unknown", "critical", "check c3", evidence, old_time);
-    REQUIRE(f.s.set_review_state(acknowledged, "acknowledged", "bob", "", old_time));
+    REQUIRE(f.s.set_review_state(acknowledged, "acknowledged", "bob", "", recent));
     auto resolved_recently = f.s.raise_review("o4", "send_failed", "info", "Ann asked", evidence, recent);
     REQUIRE(f.s.set_review_state(resolved_recently, "resolved", "alice", "", recent));
 
@@ -272,9 +285,9 @@ TEST_CASE("A purge deletes old delivered notifications and keeps pending ones", 
 TEST_CASE("A second purge with the same cutoff changes nothing", "[retention]") {
     fixture f;
     f.add_event("n-1", old_time, "done");
-    f.add_event("n-2", old_time);
+    f.add_event("n-2", recent);
     f.add_action("rule", old_time, "done");
-    f.add_action("other", old_time, "unknown", R"({"text":"Hi","buyer_user_id":"b2"})");
+    f.add_action("other", recent, "unknown", R"({"text":"Hi","buyer_user_id":"b2"})");
     f.s.put_order({"o1", "DELIVERED", R"({"buyer":"Jane Doe"})", old_time});
     f.s.put_conversation("b1", "c1", old_time);
     f.s.put_conversation("b2", "c2", old_time);
@@ -308,7 +321,10 @@ TEST_CASE("A purge in batches changes at most max_rows rows per table per call a
         f.add_notification("review:" + n, old_time, true);
         set_order_attribute(f.db, {"o-" + n, "engraving", "JANE", "m-" + n, "capture-engraving", old_time});
     }
-    f.add_event("n-pending", old_time);
+    auto timer = make_event("t-pending", old_time);   // due after the cutoff: stays pending
+    timer.source = "timer";
+    timer.not_before = recent;
+    REQUIRE(f.s.add_event(timer));
     f.add_event("n-recent", recent, "done");
 
     std::vector<int> per_call;
@@ -342,7 +358,7 @@ TEST_CASE("A purge in batches changes at most max_rows rows per table per call a
     CHECK(purge_personal_data(f.db, cutoff).total() == 0);
     auto st = f.db.prepare("SELECT count(*) FROM inbox WHERE payload != '{}'");
     REQUIRE(st.step());
-    CHECK(st.int64(0) == 2);   // the pending and the recent event
+    CHECK(st.int64(0) == 2);   // the timer and the recent event
 }
 
 namespace {

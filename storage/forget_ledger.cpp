@@ -1,0 +1,245 @@
+// See forget_ledger.hpp.
+#include "storage/forget_ledger.hpp"
+
+#include "storage/detail/pseudonyms.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace orderflow::storage {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+storage_error ledger_error(const fs::path& file, std::string_view doing, int err) {
+    return storage_error(0, "the forget ledger " + file.string() + ": " + std::string(doing) + ": " + std::strerror(err) +
+                                "; it lives beside storage.path and must be writable by the user orderflowd runs as");
+}
+
+std::string line_of(const forget_record& r) {
+    return json{{"seq", r.seq}, {"at", r.at}, {"suppress", r.suppress}, {"subjects", r.subjects}}.dump() + "\n";
+}
+
+void write_all(int fd, const std::string& text, const fs::path& file) {
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw ledger_error(file, "writing", errno);
+        done += static_cast<std::size_t>(n);
+    }
+}
+
+void sync_folder(const fs::path& file) {
+    const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+    if (int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+}
+
+// The whole ledger written anew: a temporary file, synced, renamed over it.
+void rewrite(const fs::path& file, const std::vector<forget_record>& records) {
+    const fs::path tmp = file.string() + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) throw ledger_error(tmp, "creating", errno);
+    try {
+        std::string text;
+        for (const auto& r : records) text += line_of(r);
+        write_all(fd, text, tmp);
+        if (::fsync(fd) != 0) throw ledger_error(tmp, "syncing", errno);
+    } catch (...) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    ::close(fd);
+    if (::rename(tmp.c_str(), file.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        throw ledger_error(file, "replacing", err);
+    }
+    sync_folder(file);
+}
+
+// The ids a database holds in the clear, each as the subject it would be
+// recorded under ("buyer:ID" and so on, not yet hashed).
+std::vector<std::pair<std::string, std::string>> ids_held(database& db) {
+    static constexpr std::pair<std::string_view, std::string_view> queries[] = {
+        {"buyer", "SELECT DISTINCT json_extract(snapshot, '$.user_id') FROM orders WHERE json_valid(snapshot)"},
+        {"buyer", "SELECT DISTINCT buyer_user_id FROM outbox WHERE buyer_user_id != ''"},
+        {"buyer", "SELECT DISTINCT buyer_user_id FROM conversations"},
+        {"order", "SELECT order_id FROM orders"},
+        {"order", "SELECT DISTINCT order_id FROM inbox WHERE order_id != ''"},
+        {"order", "SELECT DISTINCT order_id FROM outbox WHERE order_id != ''"},
+        {"order", "SELECT DISTINCT order_id FROM review WHERE order_id != ''"},
+        {"order", "SELECT DISTINCT order_id FROM order_tags"},
+        {"order", "SELECT DISTINCT order_id FROM order_attributes"},
+        {"order", "SELECT DISTINCT order_id FROM conversation_cards"},
+        {"order", "SELECT DISTINCT order_id FROM audit_log WHERE order_id != '' AND order_id NOT LIKE 'hash:%'"},
+        {"conversation", "SELECT conversation_id FROM conversations"},
+        {"conversation", "SELECT DISTINCT conversation_id FROM conversation_cards"},
+        {"conversation", "SELECT DISTINCT substr(case_key, 14) FROM review WHERE case_key LIKE 'conversation:%'"},
+    };
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const auto& [kind, sql] : queries) {
+        auto st = db.prepare(sql);
+        while (st.step()) {
+            if (st.is_null(0)) continue;
+            std::string id = st.text(0);
+            if (!id.empty()) seen.emplace(std::string(kind), std::move(id));
+        }
+    }
+    return {seen.begin(), seen.end()};
+}
+
+}  // namespace
+
+fs::path forget_ledger_path(const fs::path& database_file) { return database_file.string() + ".forgets"; }
+
+std::vector<std::string> forget_subjects(std::span<const unsigned char> key, const buyer_subject& who) {
+    std::vector<std::string> out;
+    if (!who.buyer_user_id.empty()) out.push_back(forget_hash(key, "buyer:" + who.buyer_user_id));
+    for (const auto& o : who.order_ids) out.push_back(forget_hash(key, "order:" + o));
+    for (const auto& c : who.conversation_ids) out.push_back(forget_hash(key, "conversation:" + c));
+    return out;
+}
+
+ledger_contents read_forget_ledger(const fs::path& file) {
+    ledger_contents out;
+    std::error_code ec;
+    const auto status = fs::status(file, ec);
+    if (status.type() == fs::file_type::not_found) return out;
+    if (!ec && status.type() != fs::file_type::regular)
+        throw storage_error(0, "the forget ledger " + file.string() + " is not a file; move it aside, and run the forgets it "
+                               "was to record again");
+    std::ifstream in(file);
+    if (!in) throw ledger_error(file, "opening", errno ? errno : EACCES);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        const json j = json::parse(line, nullptr, false);
+        if (!j.is_object() || !j.contains("seq") || !j["seq"].is_number_integer() || !j.contains("subjects") ||
+            !j["subjects"].is_array()) {
+            ++out.unreadable_lines;
+            continue;
+        }
+        forget_record r;
+        r.seq = j["seq"].get<std::int64_t>();
+        r.at = j.value("at", std::int64_t{0});
+        r.suppress = j.value("suppress", false);
+        for (const auto& s : j["subjects"])
+            if (s.is_string()) r.subjects.push_back(s.get<std::string>());
+        out.records.push_back(std::move(r));
+    }
+    if (in.bad()) throw ledger_error(file, "reading", errno ? errno : EIO);
+    std::stable_sort(out.records.begin(), out.records.end(), [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    return out;
+}
+
+std::int64_t append_forget_record(const fs::path& file, std::int64_t at, bool suppress, const std::vector<std::string>& subjects,
+                                  std::int64_t at_least, std::int64_t drop_before) {
+    ledger_contents now = read_forget_ledger(file);
+    forget_record r{std::max(now.last_seq(), at_least) + 1, at, suppress, subjects};
+    const bool drops = drop_before > 0 && std::any_of(now.records.begin(), now.records.end(), [&](const forget_record& old) {
+                           return !old.suppress && old.at < drop_before;
+                       });
+    if (drops || now.unreadable_lines > 0) {
+        std::vector<forget_record> kept;
+        for (auto& old : now.records)
+            if (old.suppress || old.at >= drop_before) kept.push_back(std::move(old));
+        kept.push_back(r);
+        rewrite(file, kept);
+        return r.seq;
+    }
+    std::error_code ec;
+    const bool existed = fs::exists(file, ec);
+    const int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) throw ledger_error(file, "opening", errno);
+    try {
+        write_all(fd, line_of(r), file);
+        if (::fdatasync(fd) != 0) throw ledger_error(file, "syncing", errno);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    ::close(fd);
+    if (!existed) sync_folder(file);
+    return r.seq;
+}
+
+reapplied_forgets reapply_forgets(database& db, std::span<const unsigned char> key, std::span<const forget_record> records,
+                                  std::int64_t now, std::string_view by) {
+    reapplied_forgets out;
+    if (records.empty()) return out;
+    // Every id held, hashed once, by subject.
+    std::unordered_map<std::string, buyer_lookup> held;
+    for (auto& [kind, id] : ids_held(db)) {
+        buyer_lookup lookup;
+        (kind == "buyer" ? lookup.buyer_user_id : kind == "order" ? lookup.order_id : lookup.conversation_id) = id;
+        held.emplace(forget_hash(key, kind + ":" + id), std::move(lookup));
+    }
+    for (const auto& record : records) {
+        // One buyer per record: what each of its ids leads to, together, and
+        // the pseudonyms the purge leaves of them in audit entries.
+        buyer_subject who;
+        bool found = false;
+        for (const auto& subject : record.subjects) {
+            who.hashed_ids.insert(std::string(detail::pseudonym_prefix) + subject);
+            auto it = held.find(subject);
+            if (it == held.end()) continue;
+            found = true;
+            buyer_subject part = find_buyer(db, it->second, key);
+            if (who.buyer_user_id.empty()) who.buyer_user_id = part.buyer_user_id;
+            who.order_ids.merge(part.order_ids);
+            who.conversation_ids.merge(part.conversation_ids);
+            who.action_ids.merge(part.action_ids);
+            who.event_ids.merge(part.event_ids);
+            who.review_ids.merge(part.review_ids);
+            who.hashed_ids.merge(part.hashed_ids);
+        }
+        if (found || !audit_rows_about(db, who).empty()) {
+            const forget_counts n = forget_buyer(db, who, key, record.suppress, now, by, in_flight::give_up);
+            out.erased.orders += n.orders;
+            out.erased.tags += n.tags;
+            out.erased.answers += n.answers;
+            out.erased.events += n.events;
+            out.erased.actions += n.actions;
+            out.erased.conversations += n.conversations;
+            out.erased.reviews += n.reviews;
+            out.erased.notifications += n.notifications;
+            out.erased.audit += n.audit;
+            out.erased.given_up += n.given_up;
+            out.suppressed += n.suppressed;
+            if (found) ++out.found;
+        }
+        if (record.suppress) {
+            db.transaction([&] {
+                auto st = db.prepare("INSERT OR IGNORE INTO forgotten (subject, at) VALUES (?1, ?2)");
+                for (const auto& s : record.subjects) {
+                    st.reset();
+                    st.bind(1, s).bind(2, record.at);
+                    st.step();
+                    out.suppressed += db.changes();
+                }
+            });
+        }
+        ++out.records;
+        out.through = record.seq;
+    }
+    return out;
+}
+
+}  // namespace orderflow::storage

@@ -1,0 +1,89 @@
+// The forget ledger: every buyer forget, recorded outside the database, so a
+// database restored from a backup taken before a forget does not bring the
+// buyer back (docs/privacy.md, "Forget"; docs/operations.md, "Backups").
+//
+// A file beside the database (storage.path + ".forgets", mode 0600), one
+// JSON line per forget: {"seq", "at", "suppress", "subjects"}. The subjects
+// are keyed hashes (forget_hash, keyed with the forget key) of "buyer:ID",
+// "order:ID" and "conversation:ID", the material a suppression entry holds:
+// nobody without the vault key can test an id against them, and the ledger
+// names no one. Each database remembers the last record it has had applied
+// (a mark the daemon keeps in daemon_state); a restored copy's mark is
+// older than the ledger's last record, and the daemon, at start and then
+// every retention pass, finds the records' subjects among the ids the copy
+// holds and forgets them again (reapply_forgets).
+//
+// Records go after retention.audit (a restored copy's older data, and its
+// audit entries, are purged by the retention purge by then), except those
+// of forgets with suppression: the `forgotten` table keeps those for good,
+// and so does the ledger, to put them back into an older copy.
+#pragma once
+
+#include "storage/buyer_data.hpp"
+#include "storage/database.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace orderflow::storage {
+
+struct forget_record {
+    std::int64_t seq = 0;                 // 1, 2, ... never reused
+    std::int64_t at = 0;                  // when the forget ran (unix seconds)
+    bool suppress = false;                // made with privacy.suppress_forgotten
+    std::vector<std::string> subjects;    // forget_hash of "buyer:ID", "order:ID", "conversation:ID"
+};
+
+// storage.path + ".forgets".
+std::filesystem::path forget_ledger_path(const std::filesystem::path& database_file);
+
+// The subjects of a forget: the keyed hashes of every id find_buyer found
+// (and of the id it was given, found or not).
+std::vector<std::string> forget_subjects(std::span<const unsigned char> key, const buyer_subject& who);
+
+struct ledger_contents {
+    std::vector<forget_record> records;   // oldest first
+    int unreadable_lines = 0;             // skipped (an append a crash tore, an edit by hand)
+    std::int64_t last_seq() const { return records.empty() ? 0 : records.back().seq; }
+};
+
+// Reads the ledger; a missing file is an empty ledger. Throws storage_error
+// (code 0) when the file exists but cannot be read, naming it.
+ledger_contents read_forget_ledger(const std::filesystem::path& file);
+
+// Appends a record with seq = max(the ledger's last, `at_least`) + 1 (the
+// caller passes the database's mark, so a ledger pruned empty never reuses a
+// number a database has seen), and syncs it to disk before returning its
+// seq. Records before `drop_before` (unix seconds; 0 keeps all) that are not
+// suppressions are dropped on the way, by writing the ledger anew (a
+// temporary file, synced, renamed over it). Throws storage_error naming the
+// file when it cannot be written.
+std::int64_t append_forget_record(const std::filesystem::path& file, std::int64_t at, bool suppress,
+                                  const std::vector<std::string>& subjects, std::int64_t at_least, std::int64_t drop_before);
+
+// What reapply_forgets did.
+struct reapplied_forgets {
+    int records = 0;            // records applied
+    int found = 0;              // records whose buyer this database still held in the clear
+    forget_counts erased;       // summed over the forgets it ran
+    int suppressed = 0;         // suppression entries written or put back
+    std::int64_t through = 0;   // the seq of the last record applied (the new mark)
+};
+
+// Forgets again, in this database, the buyers the records name: every id the
+// database holds in the clear (cached orders and their buyers, events,
+// actions, conversations, review items, tags, answers, audit entries) is
+// hashed and looked up among the records' subjects; each match is forgotten
+// as `buyer forget` would (find_buyer, then forget_buyer with `by`), and
+// audit entries the retention purge has since pseudonymised are found by
+// the subjects themselves. Sends to the buyer in flight or unknown in the
+// copy are given up, never sent (in_flight::give_up): the buyer was
+// forgotten after the copy was taken. A record with `suppress` also puts
+// its subjects back into `forgotten`. Must be called outside a transaction.
+reapplied_forgets reapply_forgets(database& db, std::span<const unsigned char> key, std::span<const forget_record> records,
+                                  std::int64_t now, std::string_view by);
+
+}  // namespace orderflow::storage
