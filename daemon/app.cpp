@@ -355,7 +355,7 @@ void service::start() {
                                         {"advice", "these sends were in flight when the daemon stopped; they are marked unknown and not re-sent"}});
     // A database restored from a backup taken before some buyer forgets:
     // they are done again before a webhook is taken or an event processed.
-    s.house.catch_up_forgets();
+    s.house.catch_up_forgets(true);
     s.webhooks.start();
     s.admin.open();
     s.sup.run("admin", [&s] { return s.admin.loop(); });

@@ -14,6 +14,7 @@
 #include "daemon/ingress/forwarded_for.hpp"
 #include "rules/diagnostic.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -158,6 +159,11 @@ struct config {
         std::chrono::seconds reviews{365 * 86400};
         std::chrono::seconds audit{730 * 86400};
         std::chrono::seconds interval{3600};
+        // How long the forget ledger keeps a forget's record (one without
+        // suppression): until a copy restored from a backup that old has
+        // had its personal data, keys and audit entries purged anyway
+        // (docs/privacy.md, "Erasure").
+        std::chrono::seconds forget_records() const { return std::max({personal_data, keys, audit}); }
     } retention;
 
     // A buyer's data erased at their request (orderflowctl buyer forget):

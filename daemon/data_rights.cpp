@@ -173,11 +173,11 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
         try {
             seq = storage::append_forget_record(ledger, now, r.suppress, storage::forget_subjects(key, who), mark,
                                                 r.ledger_keep > 0 ? now - r.ledger_keep : 0);
-            // The record right after the mark: the database had every earlier one.
-            if (seq == mark + 1) db.transaction([&] { set_ledger_mark(store, seq, now); });
         } catch (const storage::storage_error& e) {
             not_recorded = e.what();
         }
+        // The record right after the mark: the database had every earlier one.
+        if (seq == mark + 1) db.transaction([&] { set_ledger_mark(store, seq, now); });
         if (n.total() > 0)
             out << "erased the buyer's data: " << n.orders << " cached order(s), " << n.tags << " tag(s), " << n.events
                 << " event(s), " << n.actions << " action(s), " << n.conversations << " conversation(s), " << n.reviews
@@ -192,6 +192,10 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
                             << " (keyed hashes): later events about this buyer are set aside unread";
         else out << "; no suppression entry (privacy.suppress_forgotten is off): a later order from them is handled as anyone's";
         out << "\n";
+        if (n.wal_kept)
+            err << "orderflowctl buyer forget: the buyer's data was erased, but the write-ahead log could not be emptied now "
+                   "(another connection was reading), so old copies of their rows stay in it until the next checkpoint; "
+                   "run the forget again in a minute (it is safe to repeat)\n";
         if (!not_recorded.empty()) {
             err << "orderflowctl buyer forget: the buyer's data was erased, but the forget could not be recorded in the forget "
                    "ledger (" << not_recorded << "). A database restored from an older backup would not forget them again: fix "
@@ -200,7 +204,7 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
         }
         out << "recorded in the forget ledger (" << ledger.filename().string() << ", record " << seq
             << "): a database restored from an older backup forgets them again when orderflowd starts on it\n";
-        return 0;
+        return n.wal_kept ? 1 : 0;
     } catch (const storage::forget_refused& e) {
         err << "orderflowctl buyer forget: " << e.what() << "\n";
         return 1;
@@ -253,17 +257,30 @@ std::span<const unsigned char> key_bytes(const orderflow::secret& key) {
 }
 
 forget_catch_up catch_up_forgets(storage::database& db, storage::store& store, const orderflow::secret& forget_key,
-                                 const std::filesystem::path& ledger_file, std::int64_t now) {
+                                 const std::filesystem::path& ledger_file, std::int64_t now, std::int64_t drop_before,
+                                 bool at_start) {
     forget_catch_up out;
+    constexpr std::string_view fix =
+        "give the forget ledger to the daemon's user (chown orderflow: FILE; chmod 600 FILE), or, if it is not a file, move it "
+        "aside and run the forgets it held again";
+    const auto ledger_failed = [&](const storage::storage_error& e) {
+        log::error("forget_ledger_failed",
+                   {{"error", e.what()},
+                    {"advice", "until the forget ledger can be read and written, forgets made after the backup this database "
+                               "may be restored from cannot be done again: " + std::string(fix) + "; tried again at every retention pass"}});
+        out.unreadable = true;
+    };
     storage::ledger_contents ledger;
     try {
         ledger = storage::read_forget_ledger(ledger_file);
     } catch (const storage::storage_error& e) {
-        log::error("forget_ledger_unreadable",
-                   {{"error", e.what()},
-                    {"advice", "forgets made after the backup this database was restored from cannot be done again until it "
-                               "can be read: give it to the daemon's user, mode 0600; tried again at every retention pass"}});
-        out.unreadable = true;
+        // At start nothing has been processed yet: a copy restored from a
+        // backup may hold forgotten buyers, and its sends to them would be
+        // reconciled and sent. Better not to start than to message them.
+        if (at_start)
+            throw std::runtime_error(std::string(e.what()) + "; orderflowd does not start without it, since this database may "
+                                     "be a restored backup holding buyers forgotten since: " + std::string(fix));
+        ledger_failed(e);
         return out;
     }
     out.unreadable_lines = ledger.unreadable_lines;
@@ -272,19 +289,34 @@ forget_catch_up catch_up_forgets(storage::database& db, storage::store& store, c
     for (const auto& r : ledger.records)
         if (r.seq > mark) pending.push_back(r);
     out.pending = static_cast<int>(pending.size());
-    if (pending.empty()) return out;
-    out.done = storage::reapply_forgets(db, key_bytes(forget_key), pending, now, "forget ledger (applied again)");
-    if (out.done.through > mark) db.transaction([&] { set_ledger_mark(store, out.done.through, now); });
-    if (out.done.records > 0)
-        log::warn("forgets_applied_again",
-                  {{"records", out.done.records},
-                   {"found", out.done.found},
-                   {"erased", out.done.erased.total()},
-                   {"sends_given_up", out.done.erased.given_up},
-                   {"suppressed", out.done.suppressed},
-                   {"skipped", out.unreadable_lines},
-                   {"advice", "this database was behind the forget ledger (restored from a backup taken before these forgets): "
-                              "the buyers it still held were forgotten again; orderflowctl audit --action buyer.forget lists them"}});
+    if (!pending.empty()) {
+        // The mark moves record by record: a stop half way does not start over.
+        out.done = storage::reapply_forgets(db, key_bytes(forget_key), pending, now, "forget ledger (applied again)",
+                                            [&](std::int64_t seq) { db.transaction([&] { set_ledger_mark(store, seq, now); }); });
+        if (out.done.records > 0)
+            log::warn("forgets_applied_again",
+                      {{"records", out.done.records},
+                       {"found", out.done.found},
+                       {"erased", out.done.erased.total()},
+                       {"sends_given_up", out.done.erased.given_up},
+                       {"suppressed", out.done.suppressed},
+                       {"skipped_lines", out.unreadable_lines},
+                       {"advice", "this database was behind the forget ledger (restored from a backup taken before these "
+                                  "forgets): the buyers it still held were forgotten again; orderflowctl audit --action "
+                                  "buyer.forget lists them"}});
+        if (!out.done.refused.empty())
+            log::warn("forgets_waiting",
+                      {{"records", out.pending - out.done.records},
+                       {"reason", out.done.refused},
+                       {"advice", "a message to the buyer is being sent right now; tried again at the next retention pass"}});
+    }
+    if (drop_before > 0) {
+        try {
+            out.dropped = storage::prune_forget_ledger(ledger_file, drop_before);
+        } catch (const storage::storage_error& e) {
+            ledger_failed(e);
+        }
+    }
     return out;
 }
 

@@ -44,7 +44,7 @@ struct data_request {
     int limit = 100;                   // audit: the newest this many
     bool json = false;                 // audit: JSON lines instead of a table
     bool suppress = false;             // forget: config privacy.suppress_forgotten
-    std::int64_t ledger_keep = 0;      // forget: seconds the forget ledger keeps a record (retention.audit); 0: for good
+    std::int64_t ledger_keep = 0;      // forget: seconds the forget ledger keeps a record (config retention.forget_records()); 0: for good
 };
 
 // The key forget_hash is keyed with, derived from the vault key (so it is
@@ -64,18 +64,23 @@ int data_rights_command(storage::database& db, storage::store& store, const orde
 // database has not had applied: after a restore from a backup taken before
 // them. Applies them and moves the database's
 // mark; `ledger_file` is forget_ledger_path(storage.path). Logs what it did
-// (forgets_applied_again) and a ledger it cannot read
-// (forget_ledger_unreadable, and returns). Throws storage_error when the
+// (forgets_applied_again, forgets_waiting when a send to the buyer is under
+// way) and a ledger it cannot read or write (forget_ledger_failed); with
+// `at_start`, a ledger that exists but cannot be read is an error instead
+// (std::runtime_error saying what to do): orderflowd does not start. With `drop_before` (0: none), prunes the ledger's
+// records past their time (storage::prune_forget_ledger). Throws storage_error when the
 // database fails. For orderflowd: at start, before anything is processed,
 // and at every retention pass.
 struct forget_catch_up {
     int pending = 0;              // records the database had not had applied
     storage::reapplied_forgets done;
     int unreadable_lines = 0;     // ledger lines skipped
-    bool unreadable = false;      // the ledger could not be read (logged)
+    bool unreadable = false;      // the ledger could not be read or pruned (logged)
+    int dropped = 0;              // records past their time, pruned
 };
 forget_catch_up catch_up_forgets(storage::database& db, storage::store& store, const orderflow::secret& forget_key,
-                                 const std::filesystem::path& ledger_file, std::int64_t now);
+                                 const std::filesystem::path& ledger_file, std::int64_t now, std::int64_t drop_before = 0,
+                                 bool at_start = false);
 
 // The buyer's ids from the request (usage on `err` and false when none or
 // more than one kind is given).

@@ -100,10 +100,11 @@ void housekeeping::purge() {
     finish(sum);
 }
 
-void housekeeping::catch_up_forgets() {
+void housekeeping::catch_up_forgets(bool at_start) {
     if (forget_key_.empty()) return;
-    daemon::catch_up_forgets(ctx_.db, ctx_.store, forget_key_, storage::forget_ledger_path(in_force_.cfg().storage.path),
-                             ctx_.clock());
+    const auto& cfg = in_force_.cfg();
+    daemon::catch_up_forgets(ctx_.db, ctx_.store, forget_key_, storage::forget_ledger_path(cfg.storage.path), ctx_.clock(),
+                             ctx_.clock() - cfg.retention.forget_records().count(), at_start);
 }
 
 asio::awaitable<void> housekeeping::loop() {
@@ -118,8 +119,13 @@ asio::awaitable<void> housekeeping::loop() {
         storage::purge_counts purged;
         int batches = 0;
         bool reported = false;
+        // Its own failure does not cost the purge its pass.
         try {
-            catch_up_forgets();
+            catch_up_forgets(false);
+        } catch (const std::exception& e) {
+            log::error("forget_ledger_failed", {{"error", e.what()}, {"advice", "tried again at the next retention pass; check the disk and the database"}});
+        }
+        try {
             while (!stopping_ && purge_personal_data(cutoff, purged) > 0) {
                 ++batches;
                 sup_.beat("housekeeping");

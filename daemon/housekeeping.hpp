@@ -35,9 +35,10 @@ public:
     void set_forget_key(orderflow::secret key) { forget_key_ = std::move(key); }
     // Forgets from the forget ledger this database has not had applied (a
     // restore from an older backup; one refused before): done again now
-    // (daemon/data_rights.hpp, catch_up_forgets). At start, before anything
-    // is processed, and at the top of every pass. Needs the forget key.
-    void catch_up_forgets();
+    // (daemon/data_rights.hpp, catch_up_forgets). At start (`at_start`: a
+    // ledger that cannot be read stops the start), before anything is
+    // processed, and at the top of every pass. Needs the forget key.
+    void catch_up_forgets(bool at_start);
     // One whole purge now, its batches back to back (public for tests); logs
     // what it did. Throws storage_error.
     void purge();

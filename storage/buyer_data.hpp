@@ -89,7 +89,9 @@ struct forget_counts {
     int notifications = 0;   // staff notifications about them deleted
     int audit = 0;           // audit rows whose ids and details were removed
     int suppressed = 0;      // suppression entries written (keyed hashes)
-    int given_up = 0;        // sends in flight or unknown given up as failed (in_flight::give_up)
+    int given_up = 0;        // unknown sends given up as failed (in_flight::give_up)
+    bool wal_kept = false;   // erased, but the WAL could not be emptied now (another connection was reading):
+                             // old page images stay in it until the next checkpoint
     int total() const { return orders + tags + answers + events + actions + conversations + reviews + notifications + audit; }
     nlohmann::json to_json() const;
 };
@@ -105,7 +107,9 @@ public:
 // on every connection, so no earlier write left a stale copy either), then
 // checkpoints the WAL and truncates it, so the database file and its WAL
 // hold no trace of the buyer's name, address, messages or ids, nor staff's
-// notes about them (docs/privacy.md, "Forget").
+// notes about them (docs/privacy.md, "Forget"); when another connection is
+// reading, the WAL cannot be emptied now, and the counts say so (wal_kept)
+// rather than throwing: the erasure itself is committed.
 // Kept: idempotency keys (already hashes), webhook notification ids
 // (TikTok's, not the buyer's), the event and action rows themselves with
 // their states, so nothing is sent twice; keys that contain an id (a poll's,
@@ -118,10 +122,12 @@ public:
 // reconciliation needs its text. `by` and the counts go to the audit log
 // (no id of the buyer). Must be called outside a transaction.
 // With in_flight::give_up (a forget made before, done again in a database
-// restored from an older backup: storage/forget_ledger.hpp) such sends are
-// not waited for: they end `failed`, never sent (again), and the forget goes
-// on. A backup marks its planned messages as being sent, so without this a
-// restored copy would reconcile, and send, a message to a forgotten buyer.
+// restored from an older backup: storage/forget_ledger.hpp) unknown sends
+// are not waited for: they end `failed`, never sent (again), and the forget
+// goes on. A backup marks its planned messages as being sent, which the
+// daemon's start makes unknown, so without this a restored copy would
+// reconcile, and send, a message to a forgotten buyer. A send in flight
+// (`sending`, an API call under way) is still refused.
 enum class in_flight { refuse, give_up };
 forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<const unsigned char> key, bool suppress,
                            std::int64_t now, std::string_view by, in_flight sends = in_flight::refuse);

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -51,12 +52,14 @@ void sync_folder(const fs::path& file) {
 }
 
 // The whole ledger written anew: a temporary file, synced, renamed over it.
-void rewrite(const fs::path& file, const std::vector<forget_record>& records) {
+// Its first line keeps the highest number given so far, so that numbers go
+// on rising when the records that bore them are gone.
+void rewrite(const fs::path& file, const std::vector<forget_record>& records, std::int64_t last_seq) {
     const fs::path tmp = file.string() + ".tmp";
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) throw ledger_error(tmp, "creating", errno);
     try {
-        std::string text;
+        std::string text = json{{"last_seq", last_seq}}.dump() + "\n";
         for (const auto& r : records) text += line_of(r);
         write_all(fd, text, tmp);
         if (::fsync(fd) != 0) throw ledger_error(tmp, "syncing", errno);
@@ -92,6 +95,12 @@ std::vector<std::pair<std::string, std::string>> ids_held(database& db) {
         {"conversation", "SELECT conversation_id FROM conversations"},
         {"conversation", "SELECT DISTINCT conversation_id FROM conversation_cards"},
         {"conversation", "SELECT DISTINCT substr(case_key, 14) FROM review WHERE case_key LIKE 'conversation:%'"},
+        // A conversation only a payload names (the linker had not yet
+        // learned its buyer): a message event waiting, a reply planned.
+        {"conversation", "SELECT DISTINCT json_extract(payload, '$.conversation_id') FROM outbox "
+                         "WHERE instr(payload, 'conversation_id') AND json_valid(payload)"},
+        {"conversation", "SELECT DISTINCT json_extract(payload, '$.data.conversation_id') FROM inbox "
+                         "WHERE payload != '{}' AND instr(payload, 'conversation_id') AND json_valid(payload)"},
     };
     std::set<std::pair<std::string, std::string>> seen;
     for (const auto& [kind, sql] : queries) {
@@ -120,7 +129,7 @@ std::vector<std::string> forget_subjects(std::span<const unsigned char> key, con
 ledger_contents read_forget_ledger(const fs::path& file) {
     ledger_contents out;
     std::error_code ec;
-    const auto status = fs::status(file, ec);
+    const auto status = fs::symlink_status(file, ec);
     if (status.type() == fs::file_type::not_found) return out;
     if (!ec && status.type() != fs::file_type::regular)
         throw storage_error(0, "the forget ledger " + file.string() + " is not a file; move it aside, and run the forgets it "
@@ -131,6 +140,10 @@ ledger_contents read_forget_ledger(const fs::path& file) {
     while (std::getline(in, line)) {
         if (line.empty()) continue;
         const json j = json::parse(line, nullptr, false);
+        if (j.is_object() && j.size() == 1 && j.contains("last_seq") && j["last_seq"].is_number_integer()) {
+            out.numbered_up_to = std::max(out.numbered_up_to, j["last_seq"].get<std::int64_t>());
+            continue;
+        }
         if (!j.is_object() || !j.contains("seq") || !j["seq"].is_number_integer() || !j.contains("subjects") ||
             !j["subjects"].is_array()) {
             ++out.unreadable_lines;
@@ -149,27 +162,33 @@ ledger_contents read_forget_ledger(const fs::path& file) {
     return out;
 }
 
+int prune_forget_ledger(const fs::path& file, std::int64_t drop_before) {
+    ledger_contents now = read_forget_ledger(file);
+    std::vector<forget_record> kept;
+    for (auto& r : now.records)
+        if (r.suppress || r.at >= drop_before) kept.push_back(std::move(r));
+    const int dropped = static_cast<int>(now.records.size() - kept.size());
+    if (dropped == 0 && now.unreadable_lines == 0) return 0;
+    rewrite(file, kept, now.last_seq());
+    return dropped;
+}
+
 std::int64_t append_forget_record(const fs::path& file, std::int64_t at, bool suppress, const std::vector<std::string>& subjects,
                                   std::int64_t at_least, std::int64_t drop_before) {
-    ledger_contents now = read_forget_ledger(file);
-    forget_record r{std::max(now.last_seq(), at_least) + 1, at, suppress, subjects};
-    const bool drops = drop_before > 0 && std::any_of(now.records.begin(), now.records.end(), [&](const forget_record& old) {
-                           return !old.suppress && old.at < drop_before;
-                       });
-    if (drops || now.unreadable_lines > 0) {
-        std::vector<forget_record> kept;
-        for (auto& old : now.records)
-            if (old.suppress || old.at >= drop_before) kept.push_back(std::move(old));
-        kept.push_back(r);
-        rewrite(file, kept);
-        return r.seq;
-    }
+    if (drop_before > 0) prune_forget_ledger(file, drop_before);
+    const forget_record r{std::max(read_forget_ledger(file).last_seq(), at_least) + 1, at, suppress, subjects};
     std::error_code ec;
     const bool existed = fs::exists(file, ec);
-    const int fd = ::open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    const int fd = ::open(file.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) throw ledger_error(file, "opening", errno);
     try {
-        write_all(fd, line_of(r), file);
+        // A line a crash cut short of its newline would run into this one.
+        std::string text = line_of(r);
+        if (const off_t size = ::lseek(fd, 0, SEEK_END); size > 0) {
+            char last = '\n';
+            if (::pread(fd, &last, 1, size - 1) == 1 && last != '\n') text.insert(text.begin(), '\n');
+        }
+        write_all(fd, text, file);
         if (::fdatasync(fd) != 0) throw ledger_error(file, "syncing", errno);
     } catch (...) {
         ::close(fd);
@@ -181,7 +200,7 @@ std::int64_t append_forget_record(const fs::path& file, std::int64_t at, bool su
 }
 
 reapplied_forgets reapply_forgets(database& db, std::span<const unsigned char> key, std::span<const forget_record> records,
-                                  std::int64_t now, std::string_view by) {
+                                  std::int64_t now, std::string_view by, const std::function<void(std::int64_t)>& applied) {
     reapplied_forgets out;
     if (records.empty()) return out;
     // Every id held, hashed once, by subject.
@@ -193,7 +212,9 @@ reapplied_forgets reapply_forgets(database& db, std::span<const unsigned char> k
     }
     for (const auto& record : records) {
         // One buyer per record: what each of its ids leads to, together, and
-        // the pseudonyms the purge leaves of them in audit entries.
+        // the pseudonyms the purge leaves of them in audit entries. The
+        // buyer's own id comes first in a record and leads to the rest, so
+        // an id already reached is not followed again.
         buyer_subject who;
         bool found = false;
         for (const auto& subject : record.subjects) {
@@ -201,7 +222,12 @@ reapplied_forgets reapply_forgets(database& db, std::span<const unsigned char> k
             auto it = held.find(subject);
             if (it == held.end()) continue;
             found = true;
-            buyer_subject part = find_buyer(db, it->second, key);
+            const buyer_lookup& by_id = it->second;
+            if ((!by_id.order_id.empty() && who.order_ids.contains(by_id.order_id)) ||
+                (!by_id.conversation_id.empty() && who.conversation_ids.contains(by_id.conversation_id)) ||
+                (!by_id.buyer_user_id.empty() && who.buyer_user_id == by_id.buyer_user_id))
+                continue;
+            buyer_subject part = find_buyer(db, by_id, key);
             if (who.buyer_user_id.empty()) who.buyer_user_id = part.buyer_user_id;
             who.order_ids.merge(part.order_ids);
             who.conversation_ids.merge(part.conversation_ids);
@@ -210,20 +236,25 @@ reapplied_forgets reapply_forgets(database& db, std::span<const unsigned char> k
             who.review_ids.merge(part.review_ids);
             who.hashed_ids.merge(part.hashed_ids);
         }
-        if (found || !audit_rows_about(db, who).empty()) {
-            const forget_counts n = forget_buyer(db, who, key, record.suppress, now, by, in_flight::give_up);
-            out.erased.orders += n.orders;
-            out.erased.tags += n.tags;
-            out.erased.answers += n.answers;
-            out.erased.events += n.events;
-            out.erased.actions += n.actions;
-            out.erased.conversations += n.conversations;
-            out.erased.reviews += n.reviews;
-            out.erased.notifications += n.notifications;
-            out.erased.audit += n.audit;
-            out.erased.given_up += n.given_up;
-            out.suppressed += n.suppressed;
-            if (found) ++out.found;
+        try {
+            if (found || !audit_rows_about(db, who).empty()) {
+                const forget_counts n = forget_buyer(db, who, key, record.suppress, now, by, in_flight::give_up);
+                out.erased.orders += n.orders;
+                out.erased.tags += n.tags;
+                out.erased.answers += n.answers;
+                out.erased.events += n.events;
+                out.erased.actions += n.actions;
+                out.erased.conversations += n.conversations;
+                out.erased.reviews += n.reviews;
+                out.erased.notifications += n.notifications;
+                out.erased.audit += n.audit;
+                out.erased.given_up += n.given_up;
+                out.suppressed += n.suppressed;
+                if (found) ++out.found;
+            }
+        } catch (const forget_refused& e) {
+            out.refused = e.what();
+            return out;
         }
         if (record.suppress) {
             db.transaction([&] {
@@ -238,6 +269,7 @@ reapplied_forgets reapply_forgets(database& db, std::span<const unsigned char> k
         }
         ++out.records;
         out.through = record.seq;
+        if (applied) applied(record.seq);
     }
     return out;
 }

@@ -22,8 +22,10 @@
 #include "storage/buyer_data.hpp"
 #include "storage/database.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -47,20 +49,27 @@ std::vector<std::string> forget_subjects(std::span<const unsigned char> key, con
 struct ledger_contents {
     std::vector<forget_record> records;   // oldest first
     int unreadable_lines = 0;             // skipped (an append a crash tore, an edit by hand)
-    std::int64_t last_seq() const { return records.empty() ? 0 : records.back().seq; }
+    std::int64_t numbered_up_to = 0;      // the highest number given, kept when its record went
+    std::int64_t last_seq() const { return std::max(numbered_up_to, records.empty() ? 0 : records.back().seq); }
 };
 
 // Reads the ledger; a missing file is an empty ledger. Throws storage_error
 // (code 0) when the file exists but cannot be read, naming it.
 ledger_contents read_forget_ledger(const std::filesystem::path& file);
 
+// Drops the records made before `drop_before` (unix seconds) that are not
+// suppressions, and lines that cannot be read, by writing the ledger anew (a
+// temporary file, synced, renamed over it; its first line keeps the highest
+// number given, so numbers are never reused). Returns how many records
+// went; with nothing to drop the file is not touched. Throws storage_error
+// naming the file when it cannot be read or written.
+int prune_forget_ledger(const std::filesystem::path& file, std::int64_t drop_before);
+
 // Appends a record with seq = max(the ledger's last, `at_least`) + 1 (the
-// caller passes the database's mark, so a ledger pruned empty never reuses a
-// number a database has seen), and syncs it to disk before returning its
-// seq. Records before `drop_before` (unix seconds; 0 keeps all) that are not
-// suppressions are dropped on the way, by writing the ledger anew (a
-// temporary file, synced, renamed over it). Throws storage_error naming the
-// file when it cannot be written.
+// caller passes the database's mark as well, in case the ledger was lost),
+// and syncs it to disk before returning its seq. With `drop_before` (0: none)
+// the ledger is pruned first (prune_forget_ledger). Throws storage_error
+// naming the file when it cannot be written.
 std::int64_t append_forget_record(const std::filesystem::path& file, std::int64_t at, bool suppress,
                                   const std::vector<std::string>& subjects, std::int64_t at_least, std::int64_t drop_before);
 
@@ -71,6 +80,7 @@ struct reapplied_forgets {
     forget_counts erased;       // summed over the forgets it ran
     int suppressed = 0;         // suppression entries written or put back
     std::int64_t through = 0;   // the seq of the last record applied (the new mark)
+    std::string refused;        // why it stopped before the rest (forget_refused's text), or ""
 };
 
 // Forgets again, in this database, the buyers the records name: every id the
@@ -79,11 +89,16 @@ struct reapplied_forgets {
 // hashed and looked up among the records' subjects; each match is forgotten
 // as `buyer forget` would (find_buyer, then forget_buyer with `by`), and
 // audit entries the retention purge has since pseudonymised are found by
-// the subjects themselves. Sends to the buyer in flight or unknown in the
-// copy are given up, never sent (in_flight::give_up): the buyer was
-// forgotten after the copy was taken. A record with `suppress` also puts
-// its subjects back into `forgotten`. Must be called outside a transaction.
+// the subjects themselves. Sends to the buyer with an unknown outcome in
+// the copy are given up, never sent (in_flight::give_up): the buyer was
+// forgotten after the copy was taken. A send in flight (an API call under
+// way) makes it stop before that record (`refused`), to be tried again. A
+// record with `suppress` also puts its subjects back into `forgotten`.
+// `applied` (may be empty) is called with each record's seq once it is done,
+// so the caller can move its mark record by record. Must be called outside
+// a transaction.
 reapplied_forgets reapply_forgets(database& db, std::span<const unsigned char> key, std::span<const forget_record> records,
-                                  std::int64_t now, std::string_view by);
+                                  std::int64_t now, std::string_view by,
+                                  const std::function<void(std::int64_t)>& applied = {});
 
 }  // namespace orderflow::storage

@@ -193,8 +193,9 @@ int purge_actions(database& db, std::int64_t cutoff, int max_rows, key_span key)
     return blank_actions(db, json_ids(ids), key);
 }
 
-// Actions planned, deferred or unknown and untouched since before the
-// cutoff: settled (retention.hpp says why unknown ones end failed), then
+// Actions planned, deferred or unknown, untouched since before the cutoff
+// and due before it too (one deferred to a time after it keeps its time):
+// settled (retention.hpp says why unknown ones end failed), then
 // purged as settled ones. Through outbox_settled (state, updated_at): a
 // range per state, of rows that only pass through these states. sending
 // stays: the daemon makes it unknown at its start.
@@ -206,7 +207,8 @@ int expire_actions(database& db, std::int64_t cutoff, std::int64_t now, int max_
     std::vector<picked> rows;
     {
         auto pick = db.prepare(
-            "SELECT id, state = 'unknown' FROM outbox WHERE state IN ('planned', 'deferred', 'unknown') AND updated_at < ?1 LIMIT ?2");
+            "SELECT id, state = 'unknown' FROM outbox WHERE state IN ('planned', 'deferred', 'unknown') AND updated_at < ?1 "
+            "AND not_before < ?1 LIMIT ?2");
         pick.bind(1, cutoff).bind(2, std::int64_t{max_rows});
         while (pick.step()) rows.push_back({pick.int64(0), pick.int64(1) != 0});
     }

@@ -164,7 +164,7 @@ asio::awaitable<json> admin_commands::dispatch(std::string line, std::string pee
         } else if (argv[0] == "buyer" || argv[0] == "audit" || argv[0] == "order") {
             data_request dr{argv, by, request.buyer, request.order, request.conversation, request.action, request.since,
                             static_cast<int>(std::clamp<std::int64_t>(request.limit, 1, 1000000)), request.json,
-                            in_force_.cfg().privacy.suppress_forgotten, in_force_.cfg().retention.audit.count()};
+                            in_force_.cfg().privacy.suppress_forgotten, in_force_.cfg().retention.forget_records().count()};
             exit_code = data_rights_command(ctx_.db, ctx_.store, forget_key_, dr, out, err, ctx_.clock());
         } else if (argv[0] == "account") {
             account_request ar{argv, request.role, request.password_hash, by};

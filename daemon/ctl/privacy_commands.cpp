@@ -63,7 +63,7 @@ int cmd_data_rights(const args& a) {
     auto db = open_database(*cfg);
     storage::store store(db);
     data_request r{a.positional, by, a.buyer, a.order_file, a.conversation, a.action, since, limit, a.json,
-                   cfg->privacy.suppress_forgotten, cfg->retention.audit.count()};
+                   cfg->privacy.suppress_forgotten, cfg->retention.forget_records().count()};
     const orderflow::secret key = forget_key(storage::vault(db, storage::read_vault_key(cfg->storage.vault_key_file)));
     return data_rights_command(db, store, key, r, std::cout, std::cerr, now_seconds());
 }

@@ -205,10 +205,13 @@ TEST_CASE("A forget whose ledger cannot be written still erases and exits 1 sayi
     CHECK_THAT(r.err, Catch::Contains("run this forget again (it is safe to repeat)"));
     CHECK_FALSE(r.store.get_order(order_id).has_value());
     CHECK(r.mark() == 0);
-    // The daemon's catch-up says the ledger cannot be read, and goes on.
+    // At a retention pass the catch-up says the ledger cannot be read, and goes on.
     orderflow::testing::log_capture logs;
     CHECK(catch_up_forgets(r.db, r.store, r.key, r.ledger(), r.now).unreadable);
-    CHECK(orderflow::testing::log_lines(logs.finish(), "forget_ledger_unreadable").size() == 1);
+    CHECK(orderflow::testing::log_lines(logs.finish(), "forget_ledger_failed").size() == 1);
+    // At start it is an error: a restored copy could message a buyer forgotten since.
+    CHECK_THROWS_WITH(catch_up_forgets(r.db, r.store, r.key, r.ledger(), r.now, 0, true),
+                      Catch::Contains("orderflowd does not start without it") && Catch::Contains("is not a file"));
 }
 
 TEST_CASE("The ledger keeps a record for retention.audit and a suppressed one for good", "[data_rights][forget_ledger]") {
@@ -220,7 +223,7 @@ TEST_CASE("The ledger keeps a record for retention.audit and a suppressed one fo
     req.argv = {"buyer", "forget"};
     req.by = "hanako";
     req.buyer = buyer_id;
-    req.ledger_keep = 730 * day;
+    req.ledger_keep = 730 * day;   // retention.forget_records() by default
     std::ostringstream o, e;
     CHECK(data_rights_command(r.db, r.store, r.key, req, o, e, r.now) == 0);
     const auto records = storage::read_forget_ledger(r.ledger()).records;

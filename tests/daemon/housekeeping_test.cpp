@@ -55,6 +55,26 @@ std::int64_t add_event(runtime_env& env, const std::string& key, std::int64_t at
     return id;
 }
 
+const std::string thanks_key = storage::hash_key("thanks|0|order:5761");
+
+// The thank-you for order 5761, planned at `at`.
+storage::new_action thanks(std::int64_t at) {
+    storage::new_action a;
+    a.idem_key = thanks_key;
+    a.rule_id = "thanks";
+    a.kind = "send_message";
+    a.order_id = "5761";
+    a.payload = json{{"text", "山田 太郎様、ありがとうございます。"}, {"buyer_user_id", "u-1"}}.dump();
+    a.buyer_user_id = "u-1";
+    a.created_at = at;
+    return a;
+}
+
+std::int64_t add_thanks(runtime_env& env, std::int64_t at) {
+    REQUIRE(env.store.add_action(thanks(at)));
+    return env.store.newest_action_id();
+}
+
 storage::new_event redelivery(const std::string& key, std::int64_t at) {
     storage::new_event e;
     e.dedupe_key = key;
@@ -156,16 +176,7 @@ TEST_CASE("purge settles rows left unfinished for the period and says so in one 
         env.store.raise_review("5761" + std::to_string(i), "send_failed", "warning", "山田 太郎 asked", {{"text", "山田 太郎"}}, then);
     // More than one batch (2,000 rows a table) of events never processed.
     for (int i = 0; i < 2500; ++i) add_event(env, "tts:never-" + std::to_string(i), then, "pending");
-    storage::new_action a;
-    a.idem_key = storage::hash_key("thanks|0|order:5761");
-    a.rule_id = "thanks";
-    a.kind = "send_message";
-    a.order_id = "5761";
-    a.payload = json{{"text", "山田 太郎様、ありがとうございます。"}, {"buyer_user_id", "u-1"}}.dump();
-    a.buyer_user_id = "u-1";
-    a.created_at = then;
-    REQUIRE(env.store.add_action(a));
-    const auto action_id = env.store.newest_action_id();
+    const auto action_id = add_thanks(env, then);
     const auto timer = add_event(env, "tts:later", then, "pending");
     env.db.exec("UPDATE inbox SET not_before = " + std::to_string(env.now + day) + " WHERE id = " + std::to_string(timer));
 
@@ -192,7 +203,7 @@ TEST_CASE("purge settles rows left unfinished for the period and says so in one 
     CHECK(audit[0]["detail"]["count"] == 3);
     CHECK(env.store.get_action(action_id)->state == "skipped");
     CHECK(env.store.get_action(action_id)->updated_at == env.now);
-    CHECK_FALSE(env.store.add_action(a));   // planned again, still refused
+    CHECK_FALSE(env.store.add_action(thanks(env.now)));   // planned again, still refused
     CHECK(env.store.get_event(timer)->state == "pending");
     CHECK(env.store.get_event(timer)->payload == buyer_payload);
 
@@ -224,16 +235,7 @@ TEST_CASE("purge drops an old order snapshot and blanks a sent message but keeps
     housekeeping house(env.ctx, *env.in_force, env.sup);
     const std::int64_t then = env.now - 100 * day;
     env.store.put_order({"5761", "AWAITING_SHIPMENT", R"({"buyer_name":"山田 太郎"})", then});
-    storage::new_action a;
-    a.idem_key = storage::hash_key("thanks\x1f" "0\x1f" "order\x1f" "5761");
-    a.rule_id = "thanks";
-    a.kind = "send_message";
-    a.order_id = "5761";
-    a.payload = json{{"text", "山田 太郎様、ありがとうございます。"}, {"buyer_user_id", "u-1"}}.dump();
-    a.buyer_user_id = "u-1";
-    a.created_at = then;
-    REQUIRE(env.store.add_action(a));
-    const auto action_id = env.store.newest_action_id();
+    const auto action_id = add_thanks(env, then);
     env.store.begin_attempt(action_id, then);
     env.store.set_action_state(action_id, "done", "", R"({"message_id":"m-1"})", then);
 
@@ -246,7 +248,7 @@ TEST_CASE("purge drops an old order snapshot and blanks a sent message but keeps
     CHECK(row->result.empty());
     CHECK(row->state == "done");
     // Planned again after the purge, the message is still refused.
-    CHECK_FALSE(env.store.add_action(a));
+    CHECK_FALSE(env.store.add_action(thanks(env.now)));
 }
 
 TEST_CASE("purge while the database refuses writes changes nothing and the next purge does the work", "[housekeeping]") {

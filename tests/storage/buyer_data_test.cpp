@@ -657,6 +657,27 @@ TEST_CASE("The forget ledger numbers its records and never reuses a number a dat
     CHECK(got.records[1].seq == 8);
     CHECK(got.records[2].seq == 9);
     CHECK_FALSE(std::filesystem::exists(file.string() + ".tmp"));
+    // The newest record goes too: its number is still not given again.
+    CHECK(prune_forget_ledger(file, 2000) == 2);
+    CHECK(prune_forget_ledger(file, 2000) == 0);
+    got = read_forget_ledger(file);
+    REQUIRE(got.records.size() == 1);
+    CHECK(got.last_seq() == 9);
+    CHECK(append_forget_record(file, 3000, false, {"ff"}, 0, 0) == 10);
+    // A record a crash left without its newline is not run into by the next.
+    {
+        std::ofstream out(file, std::ios::app);
+        out << R"({"seq":11,"at":3100,"suppress":false,"subjects":["gg"]})";
+    }
+    CHECK(append_forget_record(file, 3200, false, {"hh"}, 0, 0) == 12);
+    got = read_forget_ledger(file);
+    CHECK(got.unreadable_lines == 0);
+    CHECK(got.records.size() == 4);
+    // A link in the ledger's place is refused, not followed.
+    const auto elsewhere = dir / "elsewhere";
+    std::filesystem::rename(file, elsewhere);
+    std::filesystem::create_symlink(elsewhere, file);
+    CHECK_THROWS_WITH(read_forget_ledger(file), Catch::Contains("is not a file"));
 }
 
 TEST_CASE("A copy made before a forget forgets the buyer again from the ledger and keeps the other buyer", "[buyer_data][forget_ledger]") {
@@ -680,6 +701,8 @@ TEST_CASE("A copy made before a forget forgets the buyer again from the ledger a
     const auto on_disk = [&] { return read_bytes(copy_path) + read_bytes(copy_path.string() + "-wal"); };
     REQUIRE(on_disk().find(hanako.name) != std::string::npos);
     const auto records = read_forget_ledger(ledger).records;
+    // As orderflowd's start does first: the sends the backup marked in flight become unknown.
+    CHECK(store(copy).mark_interrupted_sends(f.now + 60) == 2);
     const auto done = reapply_forgets(copy, key, records, f.now + 60, "forget ledger");
     CHECK(done.records == 1);
     CHECK(done.found == 1);
@@ -718,6 +741,7 @@ TEST_CASE("A suppressed forget applied again puts its suppression entries back i
     REQUIRE(record.subjects.size() == 3);
 
     auto copy = database::open(f.dir / "nightly.db");
+    store(copy).mark_interrupted_sends(f.now);   // as orderflowd's start does first
     CHECK_FALSE(is_forgotten(copy, key, hanako.user_id, "", ""));
     const auto done = reapply_forgets(copy, key, std::vector{record}, f.now, "forget ledger");
     CHECK(done.found == 1);
@@ -740,7 +764,7 @@ TEST_CASE("Records made with another vault key match no one in a copy", "[buyer_
     CHECK(f.s.get_order(hanako.order_id).has_value());
 }
 
-TEST_CASE("A forget applied again gives up the buyer's sends in flight or unknown and never sends them", "[buyer_data][forget_ledger]") {
+TEST_CASE("A forget applied again gives up the buyer's unknown sends and waits for one under way", "[buyer_data][forget_ledger]") {
     fixture f;
     f.plant(hanako);
     f.plant(ken);
@@ -760,7 +784,34 @@ TEST_CASE("A forget applied again gives up the buyer's sends in flight or unknow
     REQUIRE(hers != 0);
     REQUIRE(his != 0);
     CHECK(cs.get_action(hers)->state == "unknown");
-    const auto done = reapply_forgets(copy, key, std::vector{first}, f.now + 5, "forget ledger");
+    // A send to her under way right now (a second message of hers): the
+    // record waits for it, and nothing of hers is erased meanwhile.
+    new_action more;
+    more.idem_key = hash_key("more|0|order:" + hanako.order_id);
+    more.rule_id = "more";
+    more.kind = "send_message";
+    more.order_id = hanako.order_id;
+    more.buyer_user_id = hanako.user_id;
+    more.payload = json{{"text", hanako.sent_text}}.dump();
+    more.created_at = f.now;
+    std::int64_t in_flight_id = 0;
+    copy.transaction([&] {
+        REQUIRE(cs.add_action(more));
+        in_flight_id = copy.last_insert_rowid();
+        cs.begin_attempt(in_flight_id, f.now);
+    });
+    std::vector<std::int64_t> marks;
+    const auto waiting = reapply_forgets(copy, key, std::vector{first}, f.now + 5, "forget ledger",
+                                         [&](std::int64_t seq) { marks.push_back(seq); });
+    CHECK(waiting.records == 0);
+    CHECK(waiting.through == 0);
+    CHECK_THAT(waiting.refused, Catch::Contains("being sent"));
+    CHECK(marks.empty());
+    CHECK(cs.get_order(hanako.order_id).has_value());
+    copy.transaction([&] { cs.set_action_state(in_flight_id, "done", "", "{}", f.now); });
+    const auto done = reapply_forgets(copy, key, std::vector{first}, f.now + 5, "forget ledger",
+                                      [&](std::int64_t seq) { marks.push_back(seq); });
+    CHECK(marks == std::vector<std::int64_t>{4});
     CHECK(done.records == 1);
     CHECK(done.through == 4);
     CHECK(done.erased.given_up == 1);
