@@ -260,14 +260,13 @@ forget_catch_up catch_up_forgets(storage::database& db, storage::store& store, c
                                  const std::filesystem::path& ledger_file, std::int64_t now, std::int64_t drop_before,
                                  bool at_start) {
     forget_catch_up out;
-    constexpr std::string_view fix =
-        "give the forget ledger to the daemon's user (chown orderflow: FILE; chmod 600 FILE), or, if it is not a file, move it "
-        "aside and run the forgets it held again";
+    const std::string fix = "make " + ledger_file.string() + " a file the daemon's user can read and write (chown orderflow: "
+                            "FILE; chmod 600 FILE), or move what is there aside and run again the forgets it held";
     const auto ledger_failed = [&](const storage::storage_error& e) {
         log::error("forget_ledger_failed",
                    {{"error", e.what()},
                     {"advice", "until the forget ledger can be read and written, forgets made after the backup this database "
-                               "may be restored from cannot be done again: " + std::string(fix) + "; tried again at every retention pass"}});
+                               "may be restored from cannot be done again: " + fix + "; tried again at every retention pass"}});
         out.unreadable = true;
     };
     storage::ledger_contents ledger;
@@ -279,7 +278,7 @@ forget_catch_up catch_up_forgets(storage::database& db, storage::store& store, c
         // reconciled and sent. Better not to start than to message them.
         if (at_start)
             throw std::runtime_error(std::string(e.what()) + "; orderflowd does not start without it, since this database may "
-                                     "be a restored backup holding buyers forgotten since: " + std::string(fix));
+                                     "be a restored backup holding buyers forgotten since: " + fix);
         ledger_failed(e);
         return out;
     }

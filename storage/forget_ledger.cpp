@@ -11,7 +11,6 @@
 #include <fstream>
 #include <functional>
 #include <set>
-#include <sstream>
 #include <unordered_map>
 
 #include <fcntl.h>
@@ -132,8 +131,7 @@ ledger_contents read_forget_ledger(const fs::path& file) {
     const auto status = fs::symlink_status(file, ec);
     if (status.type() == fs::file_type::not_found) return out;
     if (!ec && status.type() != fs::file_type::regular)
-        throw storage_error(0, "the forget ledger " + file.string() + " is not a file; move it aside, and run the forgets it "
-                               "was to record again");
+        throw storage_error(0, "the forget ledger " + file.string() + " is not a file (a folder or a link is in its place)");
     std::ifstream in(file);
     if (!in) throw ledger_error(file, "opening", errno ? errno : EACCES);
     std::string line;
