@@ -108,6 +108,7 @@ void housekeeping::catch_up_forgets(bool at_start) {
 }
 
 asio::awaitable<void> housekeeping::loop() {
+    bool first_pass = true;
     while (!stopping_) {
         sup_.beat("housekeeping");
         // A backlog (the first purge of an old database, a shorter period
@@ -119,12 +120,17 @@ asio::awaitable<void> housekeeping::loop() {
         storage::purge_counts purged;
         int batches = 0;
         bool reported = false;
-        // Its own failure does not cost the purge its pass.
-        try {
-            catch_up_forgets(false);
-        } catch (const std::exception& e) {
-            log::error("forget_ledger_failed", {{"error", e.what()}, {"advice", "tried again at the next retention pass; check the disk and the database"}});
+        // The first pass comes right after start, which has just caught
+        // up (service::start). Its own failure does not cost the purge its pass.
+        if (!first_pass) {
+            try {
+                catch_up_forgets(false);
+            } catch (const std::exception& e) {
+                log::error("forget_ledger_failed",
+                           {{"error", e.what()}, {"advice", "tried again at the next retention pass; check the disk and the database"}});
+            }
         }
+        first_pass = false;
         try {
             while (!stopping_ && purge_personal_data(cutoff, purged) > 0) {
                 ++batches;

@@ -37,7 +37,8 @@ public:
     // restore from an older backup; one refused before): done again now
     // (daemon/data_rights.hpp, catch_up_forgets). At start (`at_start`: a
     // ledger that cannot be read stops the start), before anything is
-    // processed, and at the top of every pass. Needs the forget key.
+    // processed, and at the top of every pass after the first (which comes
+    // right after start). Needs the forget key.
     void catch_up_forgets(bool at_start);
     // One whole purge now, its batches back to back (public for tests); logs
     // what it did. Throws storage_error.

@@ -293,6 +293,22 @@ std::string order_pseudonym(std::span<const unsigned char> key, std::string_view
     return detail::pseudonym(key, "order", order_id);
 }
 
+forget_counts& forget_counts::operator+=(const forget_counts& n) {
+    orders += n.orders;
+    tags += n.tags;
+    answers += n.answers;
+    events += n.events;
+    actions += n.actions;
+    conversations += n.conversations;
+    reviews += n.reviews;
+    notifications += n.notifications;
+    audit += n.audit;
+    suppressed += n.suppressed;
+    given_up += n.given_up;
+    wal_kept = wal_kept || n.wal_kept;
+    return *this;
+}
+
 json forget_counts::to_json() const {
     return {{"orders", orders},   {"tags", tags},       {"answers", answers},       {"events", events},       {"actions", actions},
             {"conversations", conversations}, {"reviews", reviews}, {"notifications", notifications},

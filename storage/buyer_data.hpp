@@ -93,6 +93,7 @@ struct forget_counts {
     bool wal_kept = false;   // erased, but the WAL could not be emptied now (another connection was reading):
                              // old page images stay in it until the next checkpoint
     int total() const { return orders + tags + answers + events + actions + conversations + reviews + notifications + audit; }
+    forget_counts& operator+=(const forget_counts& n);
     nlohmann::json to_json() const;
 };
 

@@ -160,21 +160,33 @@ ledger_contents read_forget_ledger(const fs::path& file) {
     return out;
 }
 
+namespace {
+
+// prune_forget_ledger on what was read of `file`; `now` becomes what is left.
+int prune(const fs::path& file, ledger_contents& now, std::int64_t drop_before) {
+    const auto before = now.records.size();
+    const std::int64_t last = now.last_seq();
+    std::erase_if(now.records, [&](const forget_record& r) { return !r.suppress && r.at < drop_before; });
+    const int dropped = static_cast<int>(before - now.records.size());
+    if (dropped == 0 && now.unreadable_lines == 0) return 0;
+    rewrite(file, now.records, last);
+    now.numbered_up_to = last;
+    now.unreadable_lines = 0;
+    return dropped;
+}
+
+}  // namespace
+
 int prune_forget_ledger(const fs::path& file, std::int64_t drop_before) {
     ledger_contents now = read_forget_ledger(file);
-    std::vector<forget_record> kept;
-    for (auto& r : now.records)
-        if (r.suppress || r.at >= drop_before) kept.push_back(std::move(r));
-    const int dropped = static_cast<int>(now.records.size() - kept.size());
-    if (dropped == 0 && now.unreadable_lines == 0) return 0;
-    rewrite(file, kept, now.last_seq());
-    return dropped;
+    return prune(file, now, drop_before);
 }
 
 std::int64_t append_forget_record(const fs::path& file, std::int64_t at, bool suppress, const std::vector<std::string>& subjects,
                                   std::int64_t at_least, std::int64_t drop_before) {
-    if (drop_before > 0) prune_forget_ledger(file, drop_before);
-    const forget_record r{std::max(read_forget_ledger(file).last_seq(), at_least) + 1, at, suppress, subjects};
+    ledger_contents now = read_forget_ledger(file);
+    if (drop_before > 0) prune(file, now, drop_before);
+    const forget_record r{std::max(now.last_seq(), at_least) + 1, at, suppress, subjects};
     std::error_code ec;
     const bool existed = fs::exists(file, ec);
     const int fd = ::open(file.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -237,16 +249,7 @@ reapplied_forgets reapply_forgets(database& db, std::span<const unsigned char> k
         try {
             if (found || !audit_rows_about(db, who).empty()) {
                 const forget_counts n = forget_buyer(db, who, key, record.suppress, now, by, in_flight::give_up);
-                out.erased.orders += n.orders;
-                out.erased.tags += n.tags;
-                out.erased.answers += n.answers;
-                out.erased.events += n.events;
-                out.erased.actions += n.actions;
-                out.erased.conversations += n.conversations;
-                out.erased.reviews += n.reviews;
-                out.erased.notifications += n.notifications;
-                out.erased.audit += n.audit;
-                out.erased.given_up += n.given_up;
+                out.erased += n;
                 out.suppressed += n.suppressed;
                 if (found) ++out.found;
             }

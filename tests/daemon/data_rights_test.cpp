@@ -214,7 +214,7 @@ TEST_CASE("A forget whose ledger cannot be written still erases and exits 1 sayi
                       Catch::Contains("orderflowd does not start without it") && Catch::Contains("is not a file"));
 }
 
-TEST_CASE("The ledger keeps a record for retention.audit and a suppressed one for good", "[data_rights][forget_ledger]") {
+TEST_CASE("The ledger keeps a record for its period and a suppressed one for good", "[data_rights][forget_ledger]") {
     rig r;
     plant_order(r, r.now - day);
     storage::append_forget_record(r.ledger(), r.now - 800 * day, false, {"old"}, 0, 0);
