@@ -189,11 +189,12 @@ struct service::impl {
                        : "no tokens were stored; orderflowd makes no TikTok call until the shop is authorized\n";
         });
         // orderflowctl buyer forget hashes ids with a key derived from the vault's;
-        // the pipeline sets aside events about buyers forgotten with suppression;
+        // the pipeline and the poller set aside changes about forgotten buyers;
         // the retention purge hashes the ids it keeps with it.
         {
             orderflow::secret key = forget_key(vault);
             pipe.set_forget_key(key.clone());
+            poll.set_forget_key(key.clone());
             house.set_forget_key(key.clone());
             commands.set_forget_key(std::move(key));
         }

@@ -159,25 +159,33 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
         out << doc.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
         return 0;
     }
-    // The database's place in the forget ledger before this forget: only
-    // when it had every earlier record applied does it move on to this one
-    // (otherwise catch_up_forgets applies them, this one with them).
+    // Recorded outside the database, so a restore of an older backup does
+    // not bring the buyer back (storage/forget_ledger.hpp): synced to the
+    // ledger inside the forget's transaction, before its commit. A crash
+    // between the two leaves the record without the erasure, which the
+    // daemon's next catch-up applies; never the erasure without the record.
+    // A record that cannot be written does not stop the erasure: the
+    // buyer's request comes first, and the command says what to fix.
     const std::filesystem::path ledger = storage::forget_ledger_path(db.path());
-    const std::int64_t mark = ledger_mark(store);
-    try {
-        const storage::forget_counts n = storage::forget_buyer(db, who, key, r.suppress, now, r.by);
-        // Recorded outside the database, so a restore of an older backup
-        // does not bring the buyer back (storage/forget_ledger.hpp).
-        std::int64_t seq = 0;
-        std::string not_recorded;
+    std::int64_t seq = 0;
+    std::string not_recorded;
+    storage::forget_options how;
+    how.before_commit = [&] {
+        // The database's place in the ledger: only when it had every
+        // earlier record applied does it move on to this one (otherwise
+        // catch_up_forgets applies them, this one with them).
+        const std::int64_t mark = ledger_mark(store);
         try {
             seq = storage::append_forget_record(ledger, now, r.suppress, storage::forget_subjects(key, who), mark,
                                                 r.ledger_keep > 0 ? now - r.ledger_keep : 0);
         } catch (const storage::storage_error& e) {
             not_recorded = e.what();
+            return;
         }
-        // The record right after the mark: the database had every earlier one.
-        if (seq == mark + 1) db.transaction([&] { set_ledger_mark(store, seq, now); });
+        if (seq == mark + 1) set_ledger_mark(store, seq, now);
+    };
+    try {
+        const storage::forget_counts n = storage::forget_buyer(db, who, key, r.suppress, now, r.by, how);
         if (n.total() > 0)
             out << "erased the buyer's data: " << n.orders << " cached order(s), " << n.tags << " tag(s), " << n.events
                 << " event(s), " << n.actions << " action(s), " << n.conversations << " conversation(s), " << n.reviews
@@ -190,7 +198,8 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
         out << "kept: the keys that stop anything being sent twice (hashes)";
         if (r.suppress) out << "; " << n.suppressed << " suppression entr" << (n.suppressed == 1 ? "y" : "ies")
                             << " (keyed hashes): later events about this buyer are set aside unread";
-        else out << "; no suppression entry (privacy.suppress_forgotten is off): a later order from them is handled as anyone's";
+        else out << "; no suppression entry (privacy.suppress_forgotten is off): a later order from them is handled as anyone's, "
+                    "while a change from before this forget that TikTok reports again is set aside unread";
         out << "\n";
         if (n.wal_kept)
             err << "orderflowctl buyer forget: the buyer's data was erased, but the write-ahead log could not be emptied now "
@@ -310,6 +319,8 @@ forget_catch_up catch_up_forgets(storage::database& db, storage::store& store, c
                        {"advice", "a message to the buyer is being sent right now; tried again at the next retention pass"}});
     }
     if (drop_before > 0) {
+        // The horizons of forgets without suppression go with their records.
+        out.horizons_dropped = storage::drop_forget_horizons(db, drop_before);
         try {
             out.dropped = storage::prune_forget_ledger(ledger_file, drop_before);
         } catch (const storage::storage_error& e) {

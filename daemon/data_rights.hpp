@@ -68,7 +68,8 @@ int data_rights_command(storage::database& db, storage::store& store, const orde
 // way) and a ledger it cannot read or write (forget_ledger_failed); with
 // `at_start`, a ledger that exists but cannot be read is an error instead
 // (std::runtime_error saying what to do): orderflowd does not start. With `drop_before` (0: none), prunes the ledger's
-// records past their time (storage::prune_forget_ledger). Throws storage_error when the
+// records past their time (storage::prune_forget_ledger) and the horizons
+// of forgets without suppression as old (storage::drop_forget_horizons). Throws storage_error when the
 // database fails. For orderflowd: at start, before anything is processed,
 // and at every retention pass.
 struct forget_catch_up {
@@ -77,6 +78,7 @@ struct forget_catch_up {
     int unreadable_lines = 0;     // ledger lines skipped
     bool unreadable = false;      // the ledger could not be read or pruned (logged)
     int dropped = 0;              // records past their time, pruned
+    int horizons_dropped = 0;     // `forgotten` entries of forgets without suppression, as old
 };
 forget_catch_up catch_up_forgets(storage::database& db, storage::store& store, const orderflow::secret& forget_key,
                                  const std::filesystem::path& ledger_file, std::int64_t now, std::int64_t drop_before = 0,

@@ -25,6 +25,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace orderflow::daemon {
 
@@ -54,6 +55,25 @@ telemetry::counter& events_counted(const char* outcome) {
 bool fetches_order(const storage::event_row& e, const rules::ruleset& rules) {
     if (e.event == "package.updated") return !e.order_id.empty() && rules.handles(e.event);
     return needs_order(e.event);
+}
+
+// When the change an event reports was made, as TikTok dates it (unix
+// seconds): the payload's data.update_time, else data.create_time (a
+// message, a cancellation); 0 when neither is there, as in a timer's.
+std::int64_t reported_change_time(std::string_view payload) {
+    auto parsed = parse_untrusted_json(payload);
+    const json* j = std::get_if<json>(&parsed);
+    if (!j || !j->is_object() || !j->contains("data") || !(*j)["data"].is_object()) return 0;
+    const json& data = (*j)["data"];
+    for (const char* field : {"update_time", "create_time"}) {
+        auto it = data.find(field);
+        if (it == data.end()) continue;
+        std::int64_t t = 0;
+        if (it->is_number_integer()) t = it->get<std::int64_t>();
+        else if (it->is_string()) t = std::strtoll(it->get_ref<const std::string&>().c_str(), nullptr, 10);
+        if (t > 0) return t;
+    }
+    return 0;
 }
 
 }  // namespace
@@ -425,19 +445,34 @@ std::vector<pipeline::repeated_change> pipeline::claim_changes(std::vector<stora
     return repeats;
 }
 
-// With privacy.suppress_forgotten, an event about a buyer whose data was
-// erased at their request is emptied and set aside, and nothing about it is
-// cached or planned (docs/privacy.md). True when it was.
-bool pipeline::set_aside_if_forgotten(const storage::event_row& e, const rules::context& ctx, const std::string& buyer_user_id) {
-    if (forget_key_.empty() || !in_force_.cfg().privacy.suppress_forgotten) return false;
+// An event about a buyer whose data was erased at their request is emptied
+// and set aside, and nothing about it is cached or planned (docs/privacy.md,
+// "Forget"), when it reports a change made before the forget (TikTok's
+// update_time, or create_time, in what arrived; else the order's
+// update_time once fetched): the poll's overlap reads such changes again
+// after a forget, and a database restored from an older backup polls them
+// again. With privacy.suppress_forgotten, every event about the buyer.
+// True when it was.
+bool pipeline::set_aside_if_forgotten(const storage::event_row& e, const rules::context& ctx, const std::string& buyer_user_id,
+                                      std::int64_t order_update_time) {
+    if (forget_key_.empty()) return false;
     const auto key = key_bytes(forget_key_);
     const std::string conversation = ctx.message.is_object() ? ctx.message.value("conversation_id", "") : "";
-    if (!storage::is_forgotten(ctx_.db, key, buyer_user_id, e.order_id, conversation)) return false;
+    const auto mark = storage::forget_mark_of(ctx_.db, key, buyer_user_id, e.order_id, conversation);
+    if (!mark) return false;
+    const bool suppression = in_force_.cfg().privacy.suppress_forgotten;
+    std::int64_t changed = reported_change_time(e.payload);
+    if (changed == 0) changed = order_update_time;
+    if (!storage::forgotten_change(mark, changed, suppression)) return false;   // a later change: anyone's
+    const bool suppressed = mark->suppress && suppression;
     ctx_.db.transaction([&] { storage::set_aside_event(ctx_.db, key, e.id, ctx_.clock()); }, crash_safe);
-    after_commit([id = e.id, event = e.event] {
+    after_commit([id = e.id, event = e.event, suppressed] {
         events_counted("set_aside").add();
-        log::info("event_set_aside", {{"inbox_id", id}, {"rule_event", event},
-                                      {"reason", "about a buyer whose data was erased at their request (privacy.suppress_forgotten)"}});
+        log::info("event_set_aside",
+                  {{"inbox_id", id},
+                   {"rule_event", event},
+                   {"reason", suppressed ? "about a buyer whose data was erased at their request (privacy.suppress_forgotten)"
+                                         : "reports a change made before the buyer's data was erased at their request"}});
     });
     return true;
 }
@@ -548,8 +583,9 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
             buyer_user_id = fetched.order->user_id;
             if (buyer_message && !ctx.conversation.contains("buyer_user_id") && !buyer_user_id.empty())
                 ctx.conversation["buyer_user_id"] = buyer_user_id;
-            // A new order of a buyer forgotten with suppression: not cached, not acted on.
-            if (set_aside_if_forgotten(e, ctx, buyer_user_id)) co_return;
+            // A new order of a buyer forgotten with suppression, or an old
+            // one unchanged since the forget: not cached, not acted on.
+            if (set_aside_if_forgotten(e, ctx, buyer_user_id, fetched.order->update_time)) co_return;
             // The previous view is for order events' edges (changed_to). A
             // message neither reads nor moves it: a status change fetched
             // here first must still be an edge for its own webhook.

@@ -57,8 +57,9 @@ public:
 
     boost::asio::awaitable<void> loop();   // supervised as "pipeline"
     void wake() { wake_.notify(); }
-    // The key buyer forget hashed ids with (daemon/data_rights.hpp): with
-    // privacy.suppress_forgotten, events about a forgotten buyer are set
+    // The key buyer forget hashed ids with (daemon/data_rights.hpp): events
+    // about a forgotten buyer that report a change made before the forget,
+    // and with privacy.suppress_forgotten every later one too, are set
     // aside unread (storage::set_aside_event). Without a key, nothing is.
     void set_forget_key(orderflow::secret key) { forget_key_ = std::move(key); }
     void stop();
@@ -80,7 +81,8 @@ private:
         std::int64_t holder;
     };
     std::vector<repeated_change> claim_changes(std::vector<storage::event_row>& events);
-    bool set_aside_if_forgotten(const storage::event_row& e, const rules::context& ctx, const std::string& buyer_user_id);
+    bool set_aside_if_forgotten(const storage::event_row& e, const rules::context& ctx, const std::string& buyer_user_id,
+                                std::int64_t order_update_time = 0);
     boost::asio::awaitable<std::vector<storage::event_row>> due_events();
     std::vector<storage::event_row> hold_while_unauthorized(std::vector<storage::event_row> events);
     std::int64_t retry_at(const storage::event_row& e) const;

@@ -10,6 +10,9 @@
 #include "storage/detail/pseudonyms.hpp"
 #include "storage/detail/sodium.hpp"
 
+#include <algorithm>
+#include <utility>
+
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -334,7 +337,8 @@ int run(database& db, std::string_view sql, const std::string& ids, const std::s
 }  // namespace
 
 forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<const unsigned char> key, bool suppress,
-                           std::int64_t now, std::string_view by, in_flight sends) {
+                           std::int64_t now, std::string_view by, const forget_options& options) {
+    const in_flight sends = options.sends;
     const std::string orders = json_array(who.order_ids), actions = json_array(who.action_ids),
                       events = json_array(who.event_ids), reviews = json_array(who.review_ids),
                       conversations = json_array(who.conversation_ids);
@@ -437,24 +441,20 @@ forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<con
             n.reviews = db.changes();
         }
 
-        if (suppress) {
+        {
             std::vector<std::string> subjects;
             if (!who.buyer_user_id.empty()) subjects.push_back("buyer:" + who.buyer_user_id);
             for (const auto& o : who.order_ids) subjects.push_back("order:" + o);
             for (const auto& c : who.conversation_ids) subjects.push_back("conversation:" + c);
-            for (const auto& s : subjects) {
-                auto st = db.prepare("INSERT OR IGNORE INTO forgotten (subject, at) VALUES (?1, ?2)");
-                st.bind(1, forget_hash(key, s)).bind(2, now);
-                st.step();
-                n.suppressed += db.changes();
-            }
+            for (const auto& s : subjects) n.suppressed += note_forgotten(db, forget_hash(key, s), options.forgotten_at > 0 ? options.forgotten_at : now, suppress);
         }
 
         auto st = db.prepare("INSERT INTO audit_log (at, actor, action, order_id, detail) VALUES (?1, ?2, 'buyer.forget', '', ?3)");
         json detail = n.to_json();
         detail["by"] = by;
-        st.bind(1, now).bind(2, "orderflowctl").bind(3, detail.dump());
+        st.bind(1, now).bind(2, options.actor).bind(3, detail.dump());
         st.step();
+        if (options.before_commit) options.before_commit();
     });
     // The old page images are still in the WAL: copied over and the WAL
     // emptied. TRUNCATE waits (busy timeout) for readers of older snapshots.
@@ -473,20 +473,58 @@ void set_aside_event(database& db, std::span<const unsigned char> key, std::int6
     st.step();
 }
 
-bool is_forgotten(database& db, std::span<const unsigned char> key, std::string_view buyer_user_id, std::string_view order_id,
-                  std::string_view conversation_id) {
+bool note_forgotten(database& db, std::string_view subject, std::int64_t at, bool suppress) {
+    auto had = db.prepare("SELECT suppress FROM forgotten WHERE subject = ?1");
+    had.bind(1, subject);
+    if (!had.step()) {
+        auto st = db.prepare("INSERT INTO forgotten (subject, at, suppress) VALUES (?1, ?2, ?3)");
+        st.bind(1, subject).bind(2, at).bind(3, std::int64_t{suppress});
+        st.step();
+        return suppress;
+    }
+    const bool suppressed = had.int64(0) != 0;
+    auto st = db.prepare("UPDATE forgotten SET at = max(at, ?2), suppress = max(suppress, ?3) WHERE subject = ?1");
+    st.bind(1, subject).bind(2, at).bind(3, std::int64_t{suppress});
+    st.step();
+    return suppress && !suppressed;
+}
+
+std::optional<forget_mark> forget_mark_of(database& db, std::span<const unsigned char> key, std::string_view buyer_user_id,
+                                          std::string_view order_id, std::string_view conversation_id) {
     {
         auto any = db.prepare("SELECT 1 FROM forgotten LIMIT 1");
-        if (!any.step()) return false;
+        if (!any.step()) return std::nullopt;
     }
-    auto st = db.prepare("SELECT 1 FROM forgotten WHERE subject = ?1");
-    auto check = [&](std::string_view kind, std::string_view id) {
-        if (id.empty()) return false;
+    auto st = db.prepare("SELECT at, suppress FROM forgotten WHERE subject = ?1");
+    std::optional<forget_mark> out;
+    for (const auto& [kind, id] : {std::pair{"buyer:", buyer_user_id}, std::pair{"order:", order_id},
+                                   std::pair{"conversation:", conversation_id}}) {
+        if (id.empty()) continue;
         st.reset();
         st.bind(1, forget_hash(key, std::string(kind) + std::string(id)));
-        return st.step();
-    };
-    return check("buyer:", buyer_user_id) || check("order:", order_id) || check("conversation:", conversation_id);
+        if (!st.step()) continue;
+        if (!out) out.emplace();
+        out->at = std::max(out->at, st.int64(0));
+        out->suppress = out->suppress || st.int64(1) != 0;
+    }
+    return out;
+}
+
+bool is_forgotten(database& db, std::span<const unsigned char> key, std::string_view buyer_user_id, std::string_view order_id,
+                  std::string_view conversation_id) {
+    const auto mark = forget_mark_of(db, key, buyer_user_id, order_id, conversation_id);
+    return mark && mark->suppress;
+}
+
+int drop_forget_horizons(database& db, std::int64_t before) {
+    int n = 0;
+    db.transaction([&] {
+        auto st = db.prepare("DELETE FROM forgotten WHERE suppress = 0 AND at < ?1");
+        st.bind(1, before);
+        st.step();
+        n = db.changes();
+    });
+    return n;
 }
 
 }  // namespace orderflow::storage

@@ -19,6 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -115,14 +117,21 @@ public:
 // (TikTok's, not the buyer's), the event and action rows themselves with
 // their states, so nothing is sent twice; keys that contain an id (a poll's,
 // a package webhook's "tts:N#PACKAGE#ORDER", change keys) are replaced by
-// forget_hash of themselves. With `suppress`, keyed hashes of the
-// buyer, order and conversation ids are written to `forgotten`, so later
-// events about them are set aside unread (is_forgotten).
+// forget_hash of themselves. Keyed hashes of the buyer, order and
+// conversation ids are written to `forgotten` (note_forgotten): with
+// `suppress`, later events about them are set aside unread (is_forgotten);
+// without, only events reporting a change made before the forget
+// (forget_mark_of), which the poll's overlap or a restored backup would
+// otherwise bring back.
+// options.before_commit (may be empty) runs inside the transaction, after the
+// erasure and before its commit: the forget ledger's record is written
+// there (daemon/data_rights.cpp), so a crash leaves either both or the
+// record alone, which the next catch-up applies (storage/forget_ledger.hpp).
 // Planned and deferred actions for the buyer become skipped. Refuses
 // (forget_refused) while one is being sent or its outcome is unknown: the
 // reconciliation needs its text. `by` and the counts go to the audit log
 // (no id of the buyer). Must be called outside a transaction.
-// With in_flight::give_up (a forget made before, done again in a database
+// With options.sends = in_flight::give_up (a forget made before, done again in a database
 // restored from an older backup: storage/forget_ledger.hpp) unknown sends
 // are not waited for: they end `failed`, never sent (again), and the forget
 // goes on. A backup marks its planned messages as being sent, which the
@@ -130,13 +139,57 @@ public:
 // reconcile, and send, a message to a forgotten buyer. A send in flight
 // (`sending`, an API call under way) is still refused.
 enum class in_flight { refuse, give_up };
+struct forget_options {
+    in_flight sends = in_flight::refuse;
+    // The time `forgotten` records for the subjects (0: now): a forget done
+    // again from the ledger keeps the time of the first, so a change made
+    // between the two is still handled as anyone's.
+    std::int64_t forgotten_at = 0;
+    std::function<void()> before_commit;
+    // Who the `buyer.forget` audit entry names as its actor (`by` says who
+    // asked): the command, or the daemon applying the ledger again.
+    std::string_view actor = "orderflowctl";
+};
 forget_counts forget_buyer(database& db, const buyer_subject& who, std::span<const unsigned char> key, bool suppress,
-                           std::int64_t now, std::string_view by, in_flight sends = in_flight::refuse);
+                           std::int64_t now, std::string_view by, const forget_options& options = {});
 
-// True when one of the ids given (empty ones are skipped) was forgotten with
-// suppression. Reads one small table; false at once when it is empty.
+// A subject (forget_hash of "buyer:ID", "order:ID" or "conversation:ID")
+// forgotten at `at`: the entry is written, or its time moved forward, or
+// made to suppress. True when it suppresses now and did not before (a new
+// suppression entry). Call inside a transaction.
+bool note_forgotten(database& db, std::string_view subject, std::int64_t at, bool suppress);
+
+// What `forgotten` holds about the ids given (empty ones are skipped): the
+// latest forget of any of them, and whether any was made with suppression;
+// nullopt when none was forgotten. Reads one small table; at once when it
+// is empty.
+struct forget_mark {
+    std::int64_t at = 0;     // unix seconds
+    bool suppress = false;
+};
+std::optional<forget_mark> forget_mark_of(database& db, std::span<const unsigned char> key, std::string_view buyer_user_id,
+                                          std::string_view order_id, std::string_view conversation_id);
+
+// Whether a change TikTok reports about ids with this mark, made at
+// `changed` (unix seconds; 0 when undated), is set aside unread: always when
+// the forget suppressed and `suppression` (privacy.suppress_forgotten) is
+// on; else when it was made at or before the forget. The forget's own
+// second counts as before: TikTok dates changes to the second.
+inline bool forgotten_change(const std::optional<forget_mark>& mark, std::int64_t changed, bool suppression) {
+    if (!mark) return false;
+    if (mark->suppress && suppression) return true;
+    return changed > 0 && changed <= mark->at;
+}
+
+// True when one of the ids given was forgotten with suppression.
 bool is_forgotten(database& db, std::span<const unsigned char> key, std::string_view buyer_user_id,
                   std::string_view order_id, std::string_view conversation_id);
+
+// The entries of forgets without suppression made before `before` go: no
+// change TikTok reports again is that old by then (the forget ledger's
+// records, which put them back into a restored copy, go at the same age).
+// Suppression entries stay for good. Returns how many went.
+int drop_forget_horizons(database& db, std::int64_t before);
 
 // An event about a forgotten buyer (is_forgotten) is emptied as a forget
 // would have, without being read, and finished 'ignored' (or deleted when its

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 namespace orderflow::storage {
@@ -49,6 +50,31 @@ void sync_folder(const fs::path& file) {
         ::close(fd);
     }
 }
+
+// Appends and rewrites hold an exclusive lock on the ledger's folder, so
+// two forgets at once (orderflowctl with the daemon stopped, say) cannot
+// lose a record to each other's rewrite. The folder, not the file: a
+// rewrite renames a new file over the one another writer may hold open.
+class folder_lock {
+public:
+    explicit folder_lock(const fs::path& file) {
+        const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+        fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd_ < 0) throw ledger_error(file, "opening its folder", errno);
+        while (::flock(fd_, LOCK_EX) != 0) {
+            if (errno == EINTR) continue;
+            const int err = errno;
+            ::close(fd_);
+            throw ledger_error(file, "locking its folder", err);
+        }
+    }
+    ~folder_lock() { ::close(fd_); }   // closing releases the lock
+    folder_lock(const folder_lock&) = delete;
+    folder_lock& operator=(const folder_lock&) = delete;
+
+private:
+    int fd_ = -1;
+};
 
 // The whole ledger written anew: a temporary file, synced, renamed over it.
 // Its first line keeps the highest number given so far, so that numbers go
@@ -178,12 +204,14 @@ int prune(const fs::path& file, ledger_contents& now, std::int64_t drop_before) 
 }  // namespace
 
 int prune_forget_ledger(const fs::path& file, std::int64_t drop_before) {
+    const folder_lock lock(file);
     ledger_contents now = read_forget_ledger(file);
     return prune(file, now, drop_before);
 }
 
 std::int64_t append_forget_record(const fs::path& file, std::int64_t at, bool suppress, const std::vector<std::string>& subjects,
                                   std::int64_t at_least, std::int64_t drop_before) {
+    const folder_lock lock(file);
     ledger_contents now = read_forget_ledger(file);
     if (drop_before > 0) prune(file, now, drop_before);
     const forget_record r{std::max(now.last_seq(), at_least) + 1, at, suppress, subjects};
@@ -248,7 +276,7 @@ reapplied_forgets reapply_forgets(database& db, std::span<const unsigned char> k
         }
         try {
             if (found || !audit_rows_about(db, who).empty()) {
-                const forget_counts n = forget_buyer(db, who, key, record.suppress, now, by, in_flight::give_up);
+                const forget_counts n = forget_buyer(db, who, key, record.suppress, now, by, {in_flight::give_up, record.at, {}, "orderflowd"});
                 out.erased += n;
                 out.suppressed += n.suppressed;
                 if (found) ++out.found;
@@ -257,17 +285,13 @@ reapplied_forgets reapply_forgets(database& db, std::span<const unsigned char> k
             out.refused = e.what();
             return out;
         }
-        if (record.suppress) {
-            db.transaction([&] {
-                auto st = db.prepare("INSERT OR IGNORE INTO forgotten (subject, at) VALUES (?1, ?2)");
-                for (const auto& s : record.subjects) {
-                    st.reset();
-                    st.bind(1, s).bind(2, record.at);
-                    st.step();
-                    out.suppressed += db.changes();
-                }
-            });
-        }
+        // Every record's subjects, the buyer held here or not: a change
+        // from before the forget that the poll reads again since this
+        // copy's cursors is set aside (storage/buyer_data.hpp,
+        // forget_mark_of), and with `suppress` every later one too.
+        db.transaction([&] {
+            for (const auto& s : record.subjects) out.suppressed += note_forgotten(db, s, record.at, record.suppress);
+        });
         ++out.records;
         out.through = record.seq;
         if (applied) applied(record.seq);

@@ -13,10 +13,11 @@
 // every retention pass, finds the records' subjects among the ids the copy
 // holds and forgets them again (reapply_forgets).
 //
-// Records go after retention.audit (a restored copy's older data, and its
-// audit entries, are purged by the retention purge by then), except those
-// of forgets with suppression: the `forgotten` table keeps those for good,
-// and so does the ledger, to put them back into an older copy.
+// Records go after retention.forget_records() (the longest of the
+// retention periods: a restored copy's older data, and its audit entries,
+// are purged by the retention purge by then), except those of forgets with
+// suppression: the `forgotten` table keeps those for good, and so does the
+// ledger, to put them back into an older copy.
 #pragma once
 
 #include "storage/buyer_data.hpp"
@@ -68,8 +69,10 @@ int prune_forget_ledger(const std::filesystem::path& file, std::int64_t drop_bef
 // Appends a record with seq = max(the ledger's last, `at_least`) + 1 (the
 // caller passes the database's mark as well, in case the ledger was lost),
 // and syncs it to disk before returning its seq. With `drop_before` (0: none)
-// the ledger is pruned first (prune_forget_ledger). Throws storage_error
-// naming the file when it cannot be written.
+// the ledger is pruned first (prune_forget_ledger). Both hold an exclusive
+// lock on the ledger's folder meanwhile, so concurrent forgets each keep
+// their record. Throws storage_error naming the file when it cannot be
+// written.
 std::int64_t append_forget_record(const std::filesystem::path& file, std::int64_t at, bool suppress,
                                   const std::vector<std::string>& subjects, std::int64_t at_least, std::int64_t drop_before);
 
@@ -78,7 +81,7 @@ struct reapplied_forgets {
     int records = 0;            // records applied
     int found = 0;              // records whose buyer this database still held in the clear
     forget_counts erased;       // summed over the forgets it ran
-    int suppressed = 0;         // suppression entries written or put back
+    int suppressed = 0;         // suppression entries written or put back (horizons not counted)
     std::int64_t through = 0;   // the seq of the last record applied (the new mark)
     std::string refused;        // why it stopped before the rest (forget_refused's text), or ""
 };
@@ -93,7 +96,10 @@ struct reapplied_forgets {
 // the copy are given up, never sent (in_flight::give_up): the buyer was
 // forgotten after the copy was taken. A send in flight (an API call under
 // way) makes it stop before that record (`refused`), to be tried again. A
-// record with `suppress` also puts its subjects back into `forgotten`.
+// record's subjects also go back into `forgotten` (note_forgotten), whether
+// or not the copy held the buyer: with `suppress` as suppression entries,
+// without as the forget's horizon, so the changes from before the forget
+// that the poll reads again since the copy's cursors are set aside.
 // `applied` (may be empty) is called with each record's seq once it is done,
 // so the caller can move its mark record by record. Must be called outside
 // a transaction.

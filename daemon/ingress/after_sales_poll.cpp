@@ -36,7 +36,7 @@ asio::awaitable<bool> poller::poll_cancellations(const orderflow::secret& token)
     tikapi::cancellation_search q;
     q.update_time_ge = poll_from("poll.cancellations");
     q.page_size = tikapi::max_cancellation_page_size;
-    int pages = 0, seen = 0, added = 0;
+    int pages = 0, seen = 0, added = 0, set_aside = 0;
     for (;;) {
         auto page = co_await api_.search_cancellations(q, token);
         if (!page) {
@@ -49,6 +49,10 @@ asio::awaitable<bool> poller::poll_cancellations(const orderflow::secret& token)
         for (const auto& c : page.value().cancellations) {
             ++seen;
             if (c.status.empty() || c.order_id.empty()) continue;
+            if (forgotten("", c.order_id, "", c.update_time > 0 ? c.update_time : c.create_time)) {
+                ++set_aside;
+                continue;
+            }
             events.push_back(inbox_event_from_polled_cancellation(c, ctx_.clock()));
         }
         added += add_polled(events);
@@ -60,7 +64,7 @@ asio::awaitable<bool> poller::poll_cancellations(const orderflow::secret& token)
                          std::to_string(std::max(started, *q.update_time_ge + in_force_.cfg().poll.overlap.count())),
                          ctx_.clock());
     log::info("poll_done", {{"what", "cancellations"}, {"from", *q.update_time_ge}, {"pages", pages},
-                            {"cancellations", seen}, {"new_changes", added}});
+                            {"cancellations", seen}, {"new_changes", added}, {"set_aside", set_aside}});
     co_return false;
 }
 
@@ -69,7 +73,7 @@ asio::awaitable<bool> poller::poll_returns(const orderflow::secret& token) {
     tikapi::return_search q;
     q.update_time_ge = poll_from("poll.returns");
     q.page_size = tikapi::max_return_page_size;
-    int pages = 0, seen = 0, added = 0;
+    int pages = 0, seen = 0, added = 0, set_aside = 0;
     for (;;) {
         auto page = co_await api_.search_returns(q, token);
         if (!page) {
@@ -82,6 +86,10 @@ asio::awaitable<bool> poller::poll_returns(const orderflow::secret& token) {
         for (const auto& r : page.value().returns) {
             ++seen;
             if (r.status.empty() || r.order_id.empty()) continue;
+            if (forgotten("", r.order_id, "", r.update_time > 0 ? r.update_time : r.create_time)) {
+                ++set_aside;
+                continue;
+            }
             events.push_back(inbox_event_from_polled_return(r, ctx_.clock()));
         }
         added += add_polled(events);
@@ -93,7 +101,7 @@ asio::awaitable<bool> poller::poll_returns(const orderflow::secret& token) {
                          std::to_string(std::max(started, *q.update_time_ge + in_force_.cfg().poll.overlap.count())),
                          ctx_.clock());
     log::info("poll_done", {{"what", "returns"}, {"from", *q.update_time_ge}, {"pages", pages}, {"returns", seen},
-                            {"new_changes", added}});
+                            {"new_changes", added}, {"set_aside", set_aside}});
     co_return false;
 }
 

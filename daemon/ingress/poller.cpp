@@ -3,12 +3,14 @@
 
 #include "common/log.hpp"
 #include "daemon/cs_quota.hpp"
+#include "daemon/data_rights.hpp"
 #include "daemon/events.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/storage_watch.hpp"
 #include "daemon/supervisor.hpp"
 #include "daemon/tokens.hpp"
+#include "storage/buyer_data.hpp"
 #include "tikapi/client.hpp"
 
 #include <algorithm>
@@ -69,6 +71,14 @@ int poller::add_polled(const std::vector<storage::new_event>& events) {
     return added;
 }
 
+bool poller::forgotten(std::string_view buyer_user_id, std::string_view order_id, std::string_view conversation_id,
+                       std::int64_t changed) {
+    if (forget_key_.empty()) return false;
+    return storage::forgotten_change(
+        storage::forget_mark_of(ctx_.db, key_bytes(forget_key_), buyer_user_id, order_id, conversation_id), changed,
+        in_force_.cfg().privacy.suppress_forgotten);
+}
+
 asio::awaitable<bool> poller::poll_orders(const orderflow::secret& token) {
     const std::int64_t started = ctx_.clock();
     tikapi::order_search q;
@@ -76,7 +86,7 @@ asio::awaitable<bool> poller::poll_orders(const orderflow::secret& token) {
     q.sort_field = "update_time";
     q.sort_order = "ASC";
     q.page_size = 50;
-    int pages = 0, seen = 0, added = 0;
+    int pages = 0, seen = 0, added = 0, set_aside = 0;
     for (;;) {
         auto page = co_await api_.search_orders(q, token);
         if (!page) {
@@ -90,6 +100,10 @@ asio::awaitable<bool> poller::poll_orders(const orderflow::secret& token) {
         for (const auto& o : page.value().orders) {
             ++seen;
             if (o.status.empty()) continue;
+            if (forgotten(o.user_id, o.id, "", o.update_time)) {
+                ++set_aside;
+                continue;
+            }
             events.push_back(inbox_event_from_polled_order(o, ctx_.clock()));
         }
         added += add_polled(events);
@@ -99,7 +113,8 @@ asio::awaitable<bool> poller::poll_orders(const orderflow::secret& token) {
     }
     // Never behind the start point: the next pass reads from here minus the overlap.
     ctx_.store.put_state("poll.orders", std::to_string(std::max(started, *q.update_time_ge + in_force_.cfg().poll.overlap.count())), ctx_.clock());
-    log::info("poll_done", {{"what", "orders"}, {"from", *q.update_time_ge}, {"pages", pages}, {"orders", seen}, {"new_changes", added}});
+    log::info("poll_done", {{"what", "orders"}, {"from", *q.update_time_ge}, {"pages", pages}, {"orders", seen}, {"new_changes", added},
+                            {"set_aside", set_aside}});
     co_return false;
 }
 
@@ -116,7 +131,7 @@ asio::awaitable<bool> poller::poll_messages(const orderflow::secret& token) {
     const std::int64_t started = ctx_.clock();
     const std::int64_t from = poll_from("poll.messages");
     std::string page_token;
-    int pages = 0, conversations = 0, added = 0;
+    int pages = 0, conversations = 0, added = 0, set_aside = 0;
     bool complete = false;
     for (int page_no = 0; page_no < 20 && !stopping_; ++page_no) {
         auto page = co_await api_.get_conversations(20, page_token, token);
@@ -139,8 +154,16 @@ asio::awaitable<bool> poller::poll_messages(const orderflow::secret& token) {
             const bool buyer_news = c.latest_message->sender_role == "BUYER" || c.unread_count > 0;
             const std::string latest_id = c.latest_message->id;
             if (!buyer_news || polled_latest_[c.id] == latest_id) continue;
+            // A forgotten buyer's conversation with nothing since the
+            // forget: not linked to them again, not read.
+            const std::string buyer = c.buyer_user_id();
+            if (forgotten(buyer, "", c.id, c.latest_message->create_time)) {
+                ++set_aside;
+                polled_latest_[c.id] = latest_id;
+                continue;
+            }
             ++conversations;
-            if (auto buyer = c.buyer_user_id(); !buyer.empty()) ctx_.store.put_conversation(buyer, c.id, ctx_.clock());
+            if (!buyer.empty()) ctx_.store.put_conversation(buyer, c.id, ctx_.clock());
             const std::string conversation_id = c.id;
             std::string message_token;
             for (int message_page = 0; message_page < 10 && !stopping_; ++message_page) {
@@ -158,6 +181,10 @@ asio::awaitable<bool> poller::poll_messages(const orderflow::secret& token) {
                         continue;
                     }
                     if (m.sender_role != "BUYER") continue;
+                    if (forgotten(buyer, "", conversation_id, m.create_time)) {
+                        ++set_aside;
+                        continue;
+                    }
                     events.push_back(inbox_event_from_polled_message(m, conversation_id, ctx_.clock()));
                 }
                 added += add_polled(events);
@@ -181,7 +208,7 @@ asio::awaitable<bool> poller::poll_messages(const orderflow::secret& token) {
     ctx_.store.put_state("poll.messages", std::to_string(std::max(started, from + in_force_.cfg().poll.overlap.count())), ctx_.clock());
     record_cs_calls(ctx_, api_);
     log::info("poll_done", {{"what", "messages"}, {"from", from}, {"pages", pages}, {"conversations", conversations},
-                            {"new_changes", added}});
+                            {"new_changes", added}, {"set_aside", set_aside}});
     co_return false;
 }
 

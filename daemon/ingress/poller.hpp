@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace orderflow::tikapi {
@@ -45,6 +46,12 @@ public:
 
     boost::asio::awaitable<void> loop();   // supervised as "poller"
     void stop();
+    // The key buyer forget hashed ids with (daemon/data_rights.hpp): a
+    // change about a forgotten buyer made before the forget (read again
+    // within the overlap, or by a database restored from an older backup),
+    // and with privacy.suppress_forgotten every change about them, is not
+    // stored (storage::forgotten_change), only counted in poll_done.
+    void set_forget_key(orderflow::secret key) { forget_key_ = std::move(key); }
     void wake() { wake_.notify(); }
 
     // One pass over orders / conversations (public for tests). True when
@@ -58,6 +65,8 @@ public:
 private:
     std::int64_t poll_from(const char* name);
     int add_polled(const std::vector<storage::new_event>& events);
+    bool forgotten(std::string_view buyer_user_id, std::string_view order_id, std::string_view conversation_id,
+                   std::int64_t changed);
 
     context ctx_;
     const rules_in_force& in_force_;
@@ -71,6 +80,7 @@ private:
     std::map<std::string, std::string> polled_latest_;   // conversation id -> latest message id already read
     bool cs_paused_ = false;   // conversation polling waits for the customer-service quota (logged once)
     std::optional<bool> polled_before_;   // poll.orders existed when this process first polled
+    orderflow::secret forget_key_;
     bool stopping_ = false;
 };
 

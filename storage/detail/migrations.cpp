@@ -520,6 +520,17 @@ constexpr std::string_view v20 = R"sql(
 INSERT OR IGNORE INTO outbox_transitions (from_state, to_state) VALUES ('unknown', 'failed');
 )sql";
 
+// Version 21: every forget leaves its subjects in `forgotten`, not only a
+// forget with suppression. An entry without `suppress` is a horizon: an
+// event about the subject that reports a change made before `at` (a poll's
+// overlap reading it again, a database restored from an older backup
+// polling it again) is history the forget erased, and is set aside unread;
+// a later change is handled as anyone's (storage/buyer_data.hpp,
+// forget_mark_of). Entries made before this version all suppress.
+constexpr std::string_view v21 = R"sql(
+ALTER TABLE forgotten ADD COLUMN suppress INTEGER NOT NULL DEFAULT 1 CHECK (suppress IN (0, 1));
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
@@ -541,6 +552,7 @@ constexpr std::string_view list[] = {
     v18,
     v19,
     v20,
+    v21,
 };
 
 }  // namespace

@@ -232,6 +232,29 @@ TEST_CASE("The ledger keeps a record for its period and a suppressed one for goo
     CHECK(records[1].seq == 3);
 }
 
+// docs/privacy.md, "Erasure": without suppression the forget's time for
+// the buyer's ids is kept as long as its ledger record, and no longer.
+TEST_CASE("A forget's time for the buyer's ids goes with its ledger record when the catch-up prunes", "[data_rights][forget_ledger]") {
+    rig r;
+    plant_order(r, r.now - day);
+    CHECK(r.run({"buyer", "forget"}, buyer_id) == 0);
+    INFO(r.out << r.err);
+    CHECK_THAT(r.out, Catch::Contains("a change from before this forget that TikTok reports again is set aside unread"));
+    const auto mark = [&] { return storage::forget_mark_of(r.db, key_bytes(r.key), buyer_id, order_id, conversation_id); };
+    REQUIRE(mark());
+    CHECK(mark()->at == r.now);
+    CHECK_FALSE(mark()->suppress);
+    const auto kept = catch_up_forgets(r.db, r.store, r.key, r.ledger(), r.now + day, r.now - day);
+    CHECK(kept.horizons_dropped == 0);
+    CHECK(kept.dropped == 0);
+    CHECK(mark());
+    const auto pruned = catch_up_forgets(r.db, r.store, r.key, r.ledger(), r.now + 800 * day, r.now + 1);
+    CHECK(pruned.horizons_dropped == 3);   // the buyer, the order, the conversation
+    CHECK(pruned.dropped == 1);
+    CHECK_FALSE(mark());
+    CHECK(storage::read_forget_ledger(r.ledger()).records.empty());
+}
+
 TEST_CASE("order tag refuses an order orderflow has never seen and changes and audits nothing", "[data_rights]") {
     rig r;
     CHECK(r.run({"order", "tag", "999999", "vip"}) == 1);

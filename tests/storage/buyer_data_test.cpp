@@ -18,8 +18,12 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
@@ -825,6 +829,135 @@ TEST_CASE("A forget applied again gives up the buyer's unknown sends and waits f
     CHECK(cs.get_order(ken.order_id).has_value());
     // An interactive forget still waits for his unknown send.
     CHECK_THROWS_AS(forget_buyer(copy, find_buyer(copy, {ken.user_id, "", ""}), key, false, f.now, "staff"), forget_refused);
+}
+
+// docs/privacy.md, "Forget": without suppression a forget still leaves its
+// subjects' keyed hashes, with its time, so a change from before it that
+// comes back (the poll's overlap, a restored backup's polls) is known for
+// history; a later change is anyone's. They go with the ledger's records.
+TEST_CASE("Without suppression a forget leaves its time for the buyer's ids, and old ones go", "[buyer_data][forget_horizon]") {
+    fixture f;
+    f.plant(hanako);
+    f.plant(ken);
+    const auto n = forget_buyer(f.db, find_buyer(f.db, {hanako.user_id, "", ""}), key, false, f.now, "staff");
+    CHECK(n.suppressed == 0);   // no suppression entry: only the forget's time
+    CHECK_FALSE(is_forgotten(f.db, key, hanako.user_id, "", ""));
+    for (const auto& [buyer_id, order_id, conversation_id] :
+         {std::tuple{hanako.user_id, std::string(), std::string()}, std::tuple{std::string(), hanako.order_id, std::string()},
+          std::tuple{std::string(), std::string(), hanako.conversation_id}}) {
+        const auto mark = forget_mark_of(f.db, key, buyer_id, order_id, conversation_id);
+        REQUIRE(mark);
+        CHECK(mark->at == f.now);
+        CHECK_FALSE(mark->suppress);
+    }
+    CHECK_FALSE(forget_mark_of(f.db, key, ken.user_id, ken.order_id, ken.conversation_id));
+    CHECK_FALSE(forget_mark_of(f.db, std::vector<unsigned char>(32, 0x01), hanako.user_id, "", ""));   // another vault
+    {
+        const std::string disk = f.everything_on_disk();
+        for (const auto& t : traces(hanako)) CHECK(disk.find(t) == std::string::npos);   // hashes only
+    }
+
+    // Forgotten again later, with suppression: the later time, and suppressed.
+    f.db.transaction([&] { CHECK(note_forgotten(f.db, forget_hash(key, "buyer:" + hanako.user_id), f.now + 50, true)); });
+    f.db.transaction([&] { CHECK_FALSE(note_forgotten(f.db, forget_hash(key, "buyer:" + hanako.user_id), f.now + 10, true)); });
+    auto mark = forget_mark_of(f.db, key, hanako.user_id, hanako.order_id, "");
+    REQUIRE(mark);
+    CHECK(mark->at == f.now + 50);
+    CHECK(mark->suppress);
+    CHECK(is_forgotten(f.db, key, hanako.user_id, "", ""));
+
+    // Ken forgotten with suppression: his entries stay for good.
+    forget_buyer(f.db, find_buyer(f.db, {ken.user_id, "", ""}), key, true, f.now, "staff");
+    CHECK(drop_forget_horizons(f.db, f.now) == 0);        // none older than that
+    CHECK(drop_forget_horizons(f.db, f.now + 1) == 2);    // her order and conversation; her id suppresses now
+    CHECK_FALSE(forget_mark_of(f.db, key, "", hanako.order_id, ""));
+    CHECK(forget_mark_of(f.db, key, hanako.user_id, "", ""));
+    CHECK(is_forgotten(f.db, key, ken.user_id, ken.order_id, ken.conversation_id));
+    CHECK(drop_forget_horizons(f.db, f.now + 1'000'000) == 0);
+}
+
+// A restored copy may never have held the buyer (the backup was taken
+// before her order), yet its polls read her changes again from its older
+// cursors: the records' times go into every copy the ledger is applied to.
+TEST_CASE("A forget applied again from the ledger sets its time in a copy that never held the buyer", "[buyer_data][forget_horizon]") {
+    fixture f;
+    f.plant(ken);
+    f.db.backup_to(f.dir / "nightly.db");
+    f.plant(hanako);
+    const auto who = find_buyer(f.db, {"", hanako.order_id, ""}, key);
+    forget_buyer(f.db, who, key, false, f.now, "staff");
+    const forget_record record{1, f.now, false, forget_subjects(key, who)};
+
+    auto copy = database::open(f.dir / "nightly.db");
+    CHECK_FALSE(forget_mark_of(copy, key, "", hanako.order_id, ""));
+    const auto done = reapply_forgets(copy, key, std::vector{record}, f.now + 3600, "forget ledger");
+    CHECK(done.records == 1);
+    CHECK(done.found == 0);
+    CHECK(done.suppressed == 0);
+    const auto mark = forget_mark_of(copy, key, hanako.user_id, hanako.order_id, hanako.conversation_id);
+    REQUIRE(mark);
+    CHECK(mark->at == f.now);   // the forget's own time, not the restore's
+    CHECK_FALSE(mark->suppress);
+    CHECK_FALSE(forget_mark_of(copy, key, ken.user_id, ken.order_id, ken.conversation_id));
+}
+
+// The ledger's record is written before the forget's commit (daemon/
+// data_rights.cpp): a forget that fails to commit after it leaves the
+// record alone, and the next catch-up does the forget.
+TEST_CASE("A forget that does not commit after its record is written is done by the ledger's next catch-up", "[buyer_data][forget_ledger]") {
+    fixture f;
+    f.plant(hanako);
+    const auto ledger = forget_ledger_path(f.dir / "orderflow.db");
+    const auto who = find_buyer(f.db, {hanako.user_id, "", ""}, key);
+    forget_options failing;
+    failing.before_commit = [&] {
+        append_forget_record(ledger, f.now, false, forget_subjects(key, who), 0, 0);
+        throw std::runtime_error("the process died before the commit");
+    };
+    CHECK_THROWS_WITH(forget_buyer(f.db, who, key, false, f.now, "staff", failing), "the process died before the commit");
+    CHECK(f.s.get_order(hanako.order_id).has_value());   // rolled back
+    const auto records = read_forget_ledger(ledger).records;
+    REQUIRE(records.size() == 1);
+    const auto done = reapply_forgets(f.db, key, records, f.now + 60, "forget ledger (applied again)");
+    CHECK(done.found == 1);
+    {
+        auto audit = f.db.prepare("SELECT actor, json_extract(detail, '$.by') FROM audit_log WHERE action = 'buyer.forget'");
+        REQUIRE(audit.step());
+        CHECK(audit.text(0) == "orderflowd");   // the daemon did it; `by` says why
+        CHECK(audit.text(1) == "forget ledger (applied again)");
+        CHECK_FALSE(audit.step());
+    }
+    CHECK_FALSE(f.s.get_order(hanako.order_id).has_value());
+    const std::string disk = f.everything_on_disk();
+    for (const auto& t : traces(hanako)) CHECK(disk.find(t) == std::string::npos);
+}
+
+// Two forgets at once (orderflowctl runs with the daemon stopped), one of
+// them pruning, i.e. rewriting the file: each keeps its record and number.
+TEST_CASE("Forgets recorded at once from two threads, one pruning, each keep their record and number", "[buyer_data][forget_ledger]") {
+    temp_dir dir;
+    const auto file = forget_ledger_path(dir / "orderflow.db");
+    constexpr int each = 60;
+    std::vector<std::int64_t> kept_seqs, pruned_seqs;
+    std::thread keeper([&] {
+        for (int i = 0; i < each; ++i) kept_seqs.push_back(append_forget_record(file, 5000, false, {"kept-" + std::to_string(i)}, 0, 0));
+    });
+    std::thread pruner([&] {
+        // Old records, each append pruning the one before: a rewrite every time.
+        for (int i = 0; i < each; ++i) pruned_seqs.push_back(append_forget_record(file, 10, false, {"old-" + std::to_string(i)}, 0, 20));
+    });
+    keeper.join();
+    pruner.join();
+    std::set<std::int64_t> all(kept_seqs.begin(), kept_seqs.end());
+    all.insert(pruned_seqs.begin(), pruned_seqs.end());
+    CHECK(all.size() == 2 * each);   // no number given twice
+    const auto got = read_forget_ledger(file);
+    CHECK(got.last_seq() == 2 * each);
+    CHECK(got.unreadable_lines == 0);
+    std::set<std::int64_t> in_file;
+    for (const auto& r : got.records)
+        if (r.at == 5000) in_file.insert(r.seq);
+    CHECK(in_file == std::set<std::int64_t>(kept_seqs.begin(), kept_seqs.end()));   // none lost to a rewrite
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

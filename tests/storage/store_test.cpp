@@ -62,6 +62,8 @@ struct fixture {
 
 // What migration 19 added, taken away again (a test that goes back to an
 // earlier version first).
+// Back past migration 21 (forgotten.suppress), then 19.
+constexpr std::string_view undo_21 = "ALTER TABLE forgotten DROP COLUMN suppress; ";
 constexpr std::string_view undo_19 =
     "DROP INDEX audit_log_unhashed; ALTER TABLE audit_log DROP COLUMN pseudonymised; "
     "DELETE FROM daemon_state WHERE name = 'purge_backlog'; ";
@@ -573,7 +575,7 @@ TEST_CASE("Migration 17 leaves pending events out of inbox_finished, and the act
     {
         auto db = database::open(dir / "orderflow.db");
         // Back to version 16: every event in inbox_finished, pending ones at 0.
-        db.exec("DROP INDEX inbox_finished; CREATE INDEX inbox_finished ON inbox (finished_at); " + std::string(undo_19) +
+        db.exec("DROP INDEX inbox_finished; CREATE INDEX inbox_finished ON inbox (finished_at); " + std::string(undo_21) + std::string(undo_19) +
                 "PRAGMA user_version = 16;");
         store s(db);
         REQUIRE(s.add_event(make_event("done-1")));
@@ -641,7 +643,7 @@ TEST_CASE("Migration 19 records the rows an older version purged and marks every
     std::int64_t last_event = 0, last_action = 0;
     {
         auto db = database::open(dir / "orderflow.db");
-        db.exec(std::string(undo_19) + "PRAGMA user_version = 18;");
+        db.exec(std::string(undo_21) + std::string(undo_19) + "PRAGMA user_version = 18;");
         store s(db);
         REQUIRE(s.add_event(make_event("n-1")));
         s.finish_event(1, "done", "matched: thanks", 100);
@@ -669,7 +671,7 @@ TEST_CASE("Migration 19 records the rows an older version purged and marks every
     temp_dir empty_dir;
     {
         auto empty = database::open(empty_dir / "orderflow.db");
-        empty.exec(std::string(undo_19) + "PRAGMA user_version = 18;");
+        empty.exec(std::string(undo_21) + std::string(undo_19) + "PRAGMA user_version = 18;");
     }
     auto empty = database::open(empty_dir / "orderflow.db");
     CHECK_FALSE(store(empty).get_state("purge_backlog"));

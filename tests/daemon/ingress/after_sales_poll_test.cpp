@@ -6,9 +6,12 @@
 // history before poll.start is left alone, and the cursors move forward.
 #include "daemon/ingress/poller.hpp"
 
+#include "daemon/data_rights.hpp"
 #include "daemon/events.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
 #include "daemon/storage_watch.hpp"
+#include "storage/buyer_data.hpp"
+#include "tests/common/log_capture.hpp"
 #include "tests/daemon/runtime_support.hpp"
 #include "tikapi/webhook.hpp"
 
@@ -267,6 +270,45 @@ TEST_CASE("A return's statuses are found by the returns pass, one event each, sh
     REQUIRE(p.events().size() == 2);
     CHECK(p.events()[0].dedupe_key == "poll:return:" + return_id + ":AWAITING_BUYER_SHIP");
     CHECK(p.env.store.get_state("poll.returns").has_value());
+}
+
+// docs/privacy.md, "Erasure": a cancellation or a return of a forgotten
+// buyer's order, made before the forget and read after it (the overlap, a
+// restored copy's older cursor), is not stored; a later change is.
+TEST_CASE("After-sales passes store nothing of a forgotten buyer's requests made before the forget, and her later ones", "[poller][after_sales][privacy]") {
+    after_sales_env p(1'790'000'000 - 60);
+    const orderflow::secret key(std::string(32, 'k'));
+    p.poll->set_forget_key(key.clone());
+    const std::string cancelled = p.env.create_order("高橋 美咲");
+    p.env.make_ready_to_ship(cancelled);
+    const json request = p.env.control("POST", "/control/orders/" + cancelled + "/cancel_request", {{"reason", "Ordered twice"}});
+    const std::string returned = delivered_order(p.env);
+    p.env.control("POST", "/control/orders/" + returned + "/return_request", {{"return_type", "REFUND"}});
+    p.env.now += 10;
+    // Both buyers are forgotten (as buyer forget leaves their orders' hashes).
+    p.env.db.transaction([&] {
+        for (const auto& order : {cancelled, returned})
+            storage::note_forgotten(p.env.db, storage::forget_hash(key_bytes(key), "order:" + order), p.env.now, false);
+    });
+    p.env.now += 10;
+    orderflow::testing::log_capture logs;
+    p.cancellations_pass();
+    p.returns_pass();
+    const auto done = orderflow::testing::log_lines(logs.finish(), "poll_done");
+    REQUIRE(done.size() == 2);
+    CHECK(done[0]["set_aside"] == 1);
+    CHECK(done[1]["set_aside"] == 1);
+    CHECK(p.events().empty());
+
+    // Her later change of mind: anyone's.
+    p.env.now += 10;
+    p.env.control("POST", "/control/cancellations/" + request["cancel_id"].get<std::string>() + "/withdraw", json::object());
+    p.env.now += 5;
+    p.cancellations_pass();
+    const auto events = p.events();
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].order_id == cancelled);
+    CHECK(events[0].event == "order.cancellation_changed");
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

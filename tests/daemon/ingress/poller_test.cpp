@@ -7,9 +7,12 @@
 // complete pass. Time moves by env.now alone.
 #include "daemon/ingress/poller.hpp"
 
+#include "daemon/data_rights.hpp"
 #include "daemon/events.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
 #include "daemon/storage_watch.hpp"
+#include "storage/buyer_data.hpp"
+#include "tests/common/log_capture.hpp"
 #include "tests/daemon/runtime_support.hpp"
 #include "tikapi/webhook.hpp"
 
@@ -301,6 +304,99 @@ TEST_CASE("An orders pass while the database refuses writes adds nothing and kee
     CHECK(p.events()[0].order_id == order_id);
     CHECK_FALSE(p.orders_pass());
     CHECK(p.events().size() == 1);
+}
+
+// docs/privacy.md, "Erasure": the poll's overlap reads a forgotten buyer's
+// changes again after the forget, and a restored copy reads them from its
+// older cursors. Those made before the forget are not stored (nor is her
+// conversation linked to her again); later ones are, without suppression.
+TEST_CASE("A pass stores nothing of a forgotten buyer's changes from before the forget, and her later ones as anyone's", "[poller][privacy]") {
+    poller_env p(1'790'000'000 - 60);
+    const orderflow::secret key(std::string(32, 'k'));
+    p.poll->set_forget_key(key.clone());
+    const std::string order = changed_order(p.env);
+    p.env.now += 5;
+    const json sent = p.env.control("POST", "/control/messages", {{"order_id", order}, {"text", "住所を変えたいです"}});
+    const std::string user = sent.at("user_id").get<std::string>(), conversation = sent.at("conversation_id").get<std::string>();
+    p.env.now += 5;
+    CHECK_FALSE(p.orders_pass());
+    CHECK_FALSE(p.messages_pass());
+    REQUIRE(p.events().size() == 2);
+    REQUIRE(p.env.store.conversation_for(user) == conversation);
+
+    // She is forgotten (without suppression). No pipeline ran here to cache
+    // her order, which links it to her: found by both ids.
+    p.env.now += 10;
+    const auto her = [&] {
+        auto who = storage::find_buyer(p.env.db, {user, "", ""});
+        auto by_order = storage::find_buyer(p.env.db, {"", order, ""});
+        who.order_ids.merge(by_order.order_ids);
+        who.event_ids.merge(by_order.event_ids);
+        return who;
+    };
+    storage::forget_buyer(p.env.db, her(), key_bytes(key), false, p.env.now, "staff");
+    REQUIRE_FALSE(p.env.store.conversation_for(user).has_value());
+    const auto holds_her = [&] {
+        for (const auto& e : p.events())
+            if (e.order_id == order || e.payload.find(order) != std::string::npos || e.payload.find(conversation) != std::string::npos)
+                return true;
+        return p.env.store.conversation_for(user).has_value();
+    };
+    REQUIRE_FALSE(holds_her());
+
+    // The next passes read the same window (the overlap); a new poller, as
+    // after a restart or a restore, reads her conversation again too.
+    p.env.now += 30;
+    orderflow::testing::log_capture logs;
+    CHECK_FALSE(p.orders_pass());
+    p.poll = std::make_unique<poller>(p.env.ctx, *p.in_force, *p.env.api, *p.env.tokens, p.writer, p.watch, p.env.sup, [] {});
+    p.poll->set_forget_key(key.clone());
+    CHECK_FALSE(p.messages_pass());
+    const auto done = orderflow::testing::log_lines(logs.finish(), "poll_done");
+    REQUIRE(done.size() == 2);
+    CHECK(done[0]["what"] == "orders");
+    CHECK(done[0]["set_aside"] == 1);
+    CHECK(done[0]["new_changes"] == 0);
+    CHECK(done[1]["what"] == "messages");
+    CHECK(done[1]["set_aside"] == 1);
+    CHECK_FALSE(holds_her());
+
+    // After the forget she writes again, and her order moves on: anyone's.
+    p.env.now += 30;
+    p.env.control("POST", "/control/messages", {{"order_id", order}, {"text", "やはり同じ住所で大丈夫です"}});
+    p.env.control("POST", "/control/orders/" + order + "/status", {{"status", "AWAITING_COLLECTION"}});
+    p.env.now += 5;
+    CHECK_FALSE(p.orders_pass());
+    CHECK_FALSE(p.messages_pass());
+    int orders = 0, messages = 0;
+    for (const auto& e : p.events()) {
+        if (e.dedupe_key == "poll:order:" + order + ":AWAITING_COLLECTION") ++orders;
+        if (e.event == "message.received" && e.payload.find("やはり同じ住所で") != std::string::npos) ++messages;
+        CHECK(e.payload.find("住所を変えたいです") == std::string::npos);   // the message from before the forget, never again
+    }
+    CHECK(orders == 1);
+    CHECK(messages == 1);
+    CHECK(p.env.store.conversation_for(user) == conversation);
+
+    SECTION("with privacy.suppress_forgotten and a suppressing forget, her later changes are not stored either") {
+        auto suppressing = p.env.in_force_with([](config& c) {
+            c.poll.start_at = 1'790'000'000 - 60;
+            c.privacy.suppress_forgotten = true;
+        });
+        poller quiet(p.env.ctx, *suppressing, *p.env.api, *p.env.tokens, p.writer, p.watch, p.env.sup, [] {});
+        quiet.set_forget_key(key.clone());
+        p.env.now += 10;
+        storage::forget_buyer(p.env.db, her(), key_bytes(key), true, p.env.now, "staff");
+        p.env.now += 10;
+        p.env.control("POST", "/control/orders/" + order + "/status", {{"status", "IN_TRANSIT"}});
+        p.env.now += 5;
+        p.env.drive([&]() -> asio::awaitable<void> {
+            const orderflow::secret* token = co_await p.env.tokens->access();
+            REQUIRE(token != nullptr);
+            co_await quiet.poll_orders(*token);
+        });
+        for (const auto& e : p.events()) CHECK(e.dedupe_key != "poll:order:" + order + ":IN_TRANSIT");
+    }
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
