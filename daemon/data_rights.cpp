@@ -161,11 +161,12 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
     }
     // Recorded outside the database, so a restore of an older backup does
     // not bring the buyer back (storage/forget_ledger.hpp): synced to the
-    // ledger inside the forget's transaction, before its commit. A crash
-    // between the two leaves the record without the erasure, which the
-    // daemon's next catch-up applies; never the erasure without the record.
-    // A record that cannot be written does not stop the erasure: the
-    // buyer's request comes first, and the command says what to fix.
+    // ledger inside the forget's transaction, before its commit. A crash or
+    // a failed commit between the two leaves the record without the
+    // erasure, which the daemon's next catch-up applies, rather than the
+    // erasure without its record. Only a record that cannot be written at
+    // all (its folder, its permissions) lets the erasure go on without it:
+    // the buyer's request comes first, and the command says what to fix.
     const std::filesystem::path ledger = storage::forget_ledger_path(db.path());
     std::int64_t seq = 0;
     std::string not_recorded;
@@ -184,40 +185,49 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
         }
         if (seq == mark + 1) set_ledger_mark(store, seq, now);
     };
+    storage::forget_counts n;
     try {
-        const storage::forget_counts n = storage::forget_buyer(db, who, key, r.suppress, now, r.by, how);
-        if (n.total() > 0)
-            out << "erased the buyer's data: " << n.orders << " cached order(s), " << n.tags << " tag(s), " << n.events
-                << " event(s), " << n.actions << " action(s), " << n.conversations << " conversation(s), " << n.reviews
-                << " review item(s), " << n.notifications << " notification(s), " << n.audit << " audit entr"
-                << (n.audit == 1 ? "y" : "ies") << "\n";
-        else
-            out << "nothing left that names this buyer: no row holds their id, or an order or conversation linked to them; "
-                   "nothing was erased\n";
-        out << older_data(store) << "\n";
-        out << "kept: the keys that stop anything being sent twice (hashes)";
-        if (r.suppress) out << "; " << n.suppressed << " suppression entr" << (n.suppressed == 1 ? "y" : "ies")
-                            << " (keyed hashes): later events about this buyer are set aside unread";
-        else out << "; no suppression entry (privacy.suppress_forgotten is off): a later order from them is handled as anyone's, "
-                    "while a change from before this forget that TikTok reports again is set aside unread";
-        out << "\n";
-        if (n.wal_kept)
-            err << "orderflowctl buyer forget: the buyer's data was erased, but the write-ahead log could not be emptied now "
-                   "(another connection was reading), so old copies of their rows stay in it until the next checkpoint; "
-                   "run the forget again in a minute (it is safe to repeat)\n";
-        if (!not_recorded.empty()) {
-            err << "orderflowctl buyer forget: the buyer's data was erased, but the forget could not be recorded in the forget "
-                   "ledger (" << not_recorded << "). A database restored from an older backup would not forget them again: fix "
-                   "the ledger file's folder or permissions and run this forget again (it is safe to repeat)\n";
-            return 1;
-        }
-        out << "recorded in the forget ledger (" << ledger.filename().string() << ", record " << seq
-            << "): a database restored from an older backup forgets them again when orderflowd starts on it\n";
-        return n.wal_kept ? 1 : 0;
+        n = storage::forget_buyer(db, who, key, r.suppress, now, r.by, how);
     } catch (const storage::forget_refused& e) {
         err << "orderflowctl buyer forget: " << e.what() << "\n";
         return 1;
+    } catch (const storage::storage_error& e) {
+        if (seq == 0) throw;
+        // The record is synced; the erasure may not be committed.
+        err << "orderflowctl buyer forget: the forget failed (" << e.what() << ") after it was recorded in the forget ledger ("
+            << ledger.filename().string() << ", record " << seq
+            << "): if its erasure did not commit, orderflowd does it at its next start or retention pass (retention.interval); "
+               "fix the database's trouble and run this forget again now to finish it (it is safe to repeat)\n";
+        return 1;
     }
+    if (n.total() > 0)
+        out << "erased the buyer's data: " << n.orders << " cached order(s), " << n.tags << " tag(s), " << n.events
+            << " event(s), " << n.actions << " action(s), " << n.conversations << " conversation(s), " << n.reviews
+            << " review item(s), " << n.notifications << " notification(s), " << n.audit << " audit entr"
+            << (n.audit == 1 ? "y" : "ies") << "\n";
+    else
+        out << "nothing left that names this buyer: no row holds their id, or an order or conversation linked to them; "
+               "nothing was erased\n";
+    out << older_data(store) << "\n";
+    out << "kept: the keys that stop anything being sent twice (hashes)";
+    if (r.suppress) out << "; " << n.suppressed << " suppression entr" << (n.suppressed == 1 ? "y" : "ies")
+                        << " (keyed hashes): later events about this buyer are set aside unread";
+    else out << "; no suppression entry (privacy.suppress_forgotten is off): a later order from them is handled as anyone's, "
+                "while a change from before this forget that TikTok reports again is set aside unread";
+    out << "\n";
+    if (n.wal_kept)
+        err << "orderflowctl buyer forget: the buyer's data was erased, but the write-ahead log could not be emptied now "
+               "(another connection was reading), so old copies of their rows stay in it until the next checkpoint; "
+               "run the forget again in a minute (it is safe to repeat)\n";
+    if (!not_recorded.empty()) {
+        err << "orderflowctl buyer forget: the buyer's data was erased, but the forget could not be recorded in the forget "
+               "ledger (" << not_recorded << "). A database restored from an older backup would not forget them again: fix "
+               "the ledger file's folder or permissions and run this forget again (it is safe to repeat)\n";
+        return 1;
+    }
+    out << "recorded in the forget ledger (" << ledger.filename().string() << ", record " << seq
+        << "): a database restored from an older backup forgets them again when orderflowd starts on it\n";
+    return n.wal_kept ? 1 : 0;
 }
 
 // Staff correct an order's tags (the attributes rules set and read).

@@ -58,14 +58,20 @@ bool fetches_order(const storage::event_row& e, const rules::ruleset& rules) {
 }
 
 // When the change an event reports was made, as TikTok dates it (unix
-// seconds): the payload's data.update_time, else data.create_time (a
-// message, a cancellation); 0 when neither is there, as in a timer's.
-std::int64_t reported_change_time(std::string_view payload) {
-    auto parsed = parse_untrusted_json(payload);
+// seconds): its update_time, or a message's create_time (the message is
+// the change); 0 when TikTok does not date the change itself. A
+// cancellation webhook's create_time is when the request was made, not
+// when its status changed, so it is undated. So are the events orderflow
+// makes itself (timers, tracking numbers): a forget ignores those pending,
+// so any the pipeline meets came after it.
+std::int64_t reported_change_time(const storage::event_row& e) {
+    if (e.source != "webhook" && e.source != "poll") return 0;
+    auto parsed = parse_untrusted_json(e.payload);
     const json* j = std::get_if<json>(&parsed);
     if (!j || !j->is_object() || !j->contains("data") || !(*j)["data"].is_object()) return 0;
     const json& data = (*j)["data"];
     for (const char* field : {"update_time", "create_time"}) {
+        if (std::string_view(field) == "create_time" && e.topic != 14) break;
         auto it = data.find(field);
         if (it == data.end()) continue;
         std::int64_t t = 0;
@@ -74,6 +80,12 @@ std::int64_t reported_change_time(std::string_view payload) {
         if (t > 0) return t;
     }
     return 0;
+}
+
+// An order change TikTok reported without a date (status, address,
+// package): the order's own update_time, once fetched, dates it.
+bool dated_by_order(const storage::event_row& e) {
+    return (e.source == "webhook" || e.source == "poll") && (e.topic == 1 || e.topic == 3 || e.topic == 4);
 }
 
 }  // namespace
@@ -447,12 +459,11 @@ std::vector<pipeline::repeated_change> pipeline::claim_changes(std::vector<stora
 
 // An event about a buyer whose data was erased at their request is emptied
 // and set aside, and nothing about it is cached or planned (docs/privacy.md,
-// "Forget"), when it reports a change made before the forget (TikTok's
-// update_time, or create_time, in what arrived; else the order's
-// update_time once fetched): the poll's overlap reads such changes again
-// after a forget, and a database restored from an older backup polls them
-// again. With privacy.suppress_forgotten, every event about the buyer.
-// True when it was.
+// "Erasure"), when it reports a change made before the forget
+// (reported_change_time; for an undated order change, the order's
+// update_time once fetched): TikTok retries webhooks, and a database
+// restored from an older backup receives changes it never saw. With
+// privacy.suppress_forgotten, every event about the buyer. True when it was.
 bool pipeline::set_aside_if_forgotten(const storage::event_row& e, const rules::context& ctx, const std::string& buyer_user_id,
                                       std::int64_t order_update_time) {
     if (forget_key_.empty()) return false;
@@ -461,8 +472,8 @@ bool pipeline::set_aside_if_forgotten(const storage::event_row& e, const rules::
     const auto mark = storage::forget_mark_of(ctx_.db, key, buyer_user_id, e.order_id, conversation);
     if (!mark) return false;
     const bool suppression = in_force_.cfg().privacy.suppress_forgotten;
-    std::int64_t changed = reported_change_time(e.payload);
-    if (changed == 0) changed = order_update_time;
+    std::int64_t changed = reported_change_time(e);
+    if (changed == 0 && dated_by_order(e)) changed = order_update_time;
     if (!storage::forgotten_change(mark, changed, suppression)) return false;   // a later change: anyone's
     const bool suppressed = mark->suppress && suppression;
     ctx_.db.transaction([&] { storage::set_aside_event(ctx_.db, key, e.id, ctx_.clock()); }, crash_safe);

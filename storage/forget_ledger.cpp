@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include <fcntl.h>
@@ -52,20 +54,32 @@ void sync_folder(const fs::path& file) {
 }
 
 // Appends and rewrites hold an exclusive lock on the ledger's folder, so
-// two forgets at once (orderflowctl with the daemon stopped, say) cannot
-// lose a record to each other's rewrite. The folder, not the file: a
-// rewrite renames a new file over the one another writer may hold open.
+// an append and a prune at once (orderflowctl and the daemon's retention
+// pass, say) cannot lose a record to the rewrite. The folder, not the file:
+// a rewrite renames a new file over the one another writer may hold open.
+// A forget appends inside its transaction, so the wait is bounded: past
+// 5 s the holder is taken to be stuck and the append fails, which the
+// forget reports.
 class folder_lock {
 public:
     explicit folder_lock(const fs::path& file) {
         const fs::path dir = file.parent_path().empty() ? fs::path(".") : file.parent_path();
         fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd_ < 0) throw ledger_error(file, "opening its folder", errno);
-        while (::flock(fd_, LOCK_EX) != 0) {
-            if (errno == EINTR) continue;
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
             const int err = errno;
+            if (err == EINTR) continue;
+            if (err == EWOULDBLOCK && std::chrono::steady_clock::now() < give_up) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                continue;
+            }
             ::close(fd_);
-            throw ledger_error(file, "locking its folder", err);
+            throw storage_error(0, "the forget ledger " + file.string() + ": locking its folder: " +
+                                       (err == EWOULDBLOCK ? std::string("another process has held the lock for 5 s")
+                                                           : std::string(std::strerror(err))) +
+                                       "; another orderflowctl buyer forget may be stuck: let it finish or stop it, then "
+                                       "run this again");
         }
     }
     ~folder_lock() { ::close(fd_); }   // closing releases the lock

@@ -8,10 +8,12 @@
 #include "daemon/pipeline.hpp"
 
 #include "daemon/conversation_linker.hpp"
+#include "daemon/data_rights.hpp"
 #include "daemon/events.hpp"
 #include "daemon/order_source.hpp"
 #include "daemon/storage_watch.hpp"
 #include "daemon/tokens.hpp"
+#include "storage/buyer_data.hpp"
 #include "storage/vault.hpp"
 #include "tests/common/log_capture.hpp"
 #include "tests/daemon/runtime_support.hpp"
@@ -656,6 +658,84 @@ TEST_CASE("A page's batch gives the write lock back between spans", "[pipeline]"
     rig.env.db.observe_prepares({});
     CHECK(commits == 5);
     CHECK(rig.env.store.pending_events(rig.env.now, 10).empty());
+}
+
+// docs/privacy.md, "Erasure": without suppression, what TikTok reports
+// again about a forgotten buyer from before the forget is set aside unread
+// (dated by the change, or by the order when the change is undated), while
+// a later change, and what orderflowd makes itself after the forget
+// (timers, tracking numbers), is handled as anyone's.
+TEST_CASE("After a forget a change from before it is set aside unread and later work is done", "[pipeline][privacy]") {
+    pipeline_rig rig;
+    const orderflow::secret key(std::string(32, 'k'));
+    rig.pipe->set_forget_key(key.clone());
+    const std::string order_id = rig.env.create_order("山田 花子");
+    rig.env.make_ready_to_ship(order_id);   // TikTok dates the change env.now
+    const std::int64_t changed = rig.env.now;
+    rig.env.now += 60;
+    rig.env.db.transaction([&] {
+        storage::note_forgotten(rig.env.db, storage::forget_hash(key_bytes(key), "order:" + order_id), rig.env.now, false);
+    });
+    rig.env.now += 60;
+    const auto calls_before = order_detail_calls(*rig.env.shop);
+
+    orderflow::testing::log_capture logs;
+    // TikTok retries the change's webhook: dated before the forget.
+    const auto retried = rig.add(event_from(order_webhook("n-1", order_id, "AWAITING_SHIPMENT", changed), rig.env.now));
+    // The same change without a date: the order, unchanged since, dates it.
+    auto undated = event_from(json{{"type", 1}, {"tts_notification_id", "n-2"}, {"timestamp", changed},
+                                   {"data", {{"order_id", order_id}, {"order_status", "AWAITING_SHIPMENT"}}}}.dump(),
+                              rig.env.now);
+    undated.change_key.clear();   // not the same change to the inbox: the pipeline must judge it on its own
+    const auto undated_id = rig.add(undated);
+    CHECK(rig.pass());
+    const auto lines = orderflow::testing::log_lines(logs.finish(), "event_set_aside");
+    for (const auto id : {retried, undated_id}) {
+        const auto e = rig.env.store.get_event(id);
+        if (!e) continue;   // a second sighting of a change already set aside goes (storage::set_aside_event)
+        CHECK(e->state == "ignored");
+        CHECK(e->payload == "{}");
+        CHECK(e->order_id.empty());
+    }
+    CHECK(lines.size() == 2);
+    for (const auto& line : lines)
+        CHECK_THAT(line.value("reason", ""), Catch::Contains("before the buyer's data was erased"));
+    CHECK(order_detail_calls(*rig.env.shop) == calls_before + 1);   // only the undated one fetched its order
+    CHECK(rig.env.store.actions_for_order(order_id).empty());
+    CHECK_FALSE(rig.env.store.get_order(order_id).has_value());
+
+    // A timer a rule set after the forget, and a tracking number the
+    // warehouse posts: orderflowd's own, and done.
+    storage::new_event timer;
+    timer.dedupe_key = "timer:after-forget";
+    timer.source = "timer";
+    timer.event = "timer.ship_sla";
+    timer.order_id = order_id;
+    timer.payload = json{{"data", {{"order_id", order_id}, {"timer", "timer.ship_sla"}, {"fire_at", rig.env.now}}}}.dump();
+    timer.received_at = rig.env.now;
+    const auto timer_id = rig.add(timer);
+    storage::new_event tracking;
+    tracking.dedupe_key = "trk:after-forget";
+    tracking.source = "tracking_feed";
+    tracking.event = "tracking.received";
+    tracking.order_id = order_id;
+    tracking.payload = json{{"source", "tracking_feed"},
+                            {"data", {{"order_id", order_id}, {"package_id", ""}, {"carrier", "yamato"}, {"tracking_number", "1234"}}}}
+                           .dump();
+    tracking.received_at = rig.env.now;
+    const auto tracking_id = rig.add(tracking);
+    CHECK(rig.pass());
+    CHECK(rig.event(timer_id).state == "done");
+    CHECK(rig.event(tracking_id).state == "done");
+
+    // Her order moves on after the forget: a new change, handled as anyone's.
+    rig.env.control("POST", "/control/orders/" + order_id + "/status", {{"status", "AWAITING_COLLECTION"}});
+    const auto later = rig.add(event_from(order_webhook("n-3", order_id, "AWAITING_COLLECTION", rig.env.now), rig.env.now));
+    CHECK(rig.pass());
+    CHECK(rig.event(later).state == "done");
+    const auto cached = rig.env.store.get_order(order_id);
+    REQUIRE(cached.has_value());
+    CHECK(cached->status == "AWAITING_COLLECTION");
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

@@ -15,7 +15,10 @@
 #include "tests/storage/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <set>
@@ -958,6 +961,16 @@ TEST_CASE("Forgets recorded at once from two threads, one pruning, each keep the
     for (const auto& r : got.records)
         if (r.at == 5000) in_file.insert(r.seq);
     CHECK(in_file == std::set<std::int64_t>(kept_seqs.begin(), kept_seqs.end()));   // none lost to a rewrite
+
+    // A holder that never lets go (a stuck process): the append gives up
+    // after 5 s with an error that says so, rather than waiting for ever
+    // inside a forget's transaction.
+    const int held = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY);
+    REQUIRE(held >= 0);
+    REQUIRE(::flock(held, LOCK_EX) == 0);
+    CHECK_THROWS_WITH(append_forget_record(file, 6000, false, {"late"}, 0, 0), Catch::Contains("held the lock for 5 s"));
+    ::close(held);
+    CHECK(append_forget_record(file, 6000, false, {"late"}, 0, 0) == 2 * each + 1);
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

@@ -390,11 +390,17 @@ TEST_CASE("A pass stores nothing of a forgotten buyer's changes from before the 
         p.env.now += 10;
         p.env.control("POST", "/control/orders/" + order + "/status", {{"status", "IN_TRANSIT"}});
         p.env.now += 5;
+        orderflow::testing::log_capture quiet_logs;
+        std::optional<bool> expired;
         p.env.drive([&]() -> asio::awaitable<void> {
             const orderflow::secret* token = co_await p.env.tokens->access();
             REQUIRE(token != nullptr);
-            co_await quiet.poll_orders(*token);
+            expired = co_await quiet.poll_orders(*token);
         });
+        REQUIRE(expired == false);
+        const auto quiet_done = orderflow::testing::log_lines(quiet_logs.finish(), "poll_done");
+        REQUIRE(quiet_done.size() == 1);
+        CHECK(quiet_done[0]["set_aside"] == 1);   // the IN_TRANSIT change, after the forget
         for (const auto& e : p.events()) CHECK(e.dedupe_key != "poll:order:" + order + ":IN_TRANSIT");
     }
 }
