@@ -14,6 +14,7 @@
 #include "daemon/api_options.hpp"
 #include "daemon/context.hpp"
 #include "daemon/data_rights.hpp"
+#include "daemon/detail/storage_path.hpp"
 #include "daemon/events.hpp"
 #include "daemon/executor/breaker.hpp"
 #include "daemon/executor/executor.hpp"
@@ -101,6 +102,7 @@ int lock_instance(const config& cfg) {
 }
 
 storage::database open_database(const config& cfg) {
+    if (std::string why = detail::new_database_refusal(cfg.storage.path, cfg.file); !why.empty()) throw std::runtime_error(why);
     try {
         return storage::database::open(cfg.storage.path);
     } catch (const std::exception& e) {

@@ -16,6 +16,12 @@ std::int64_t refresh_margin(const tikapi::token_set& t) {
     if (t.obtained_at <= 0 || t.obtained_at >= t.access_expires_at) return 600;
     return std::max<std::int64_t>(5, std::min<std::int64_t>(600, (t.access_expires_at - t.obtained_at) / 4));
 }
+
+// A token whose refresh failed is still handed out until this close to its
+// expiry, no closer: a call made with it in its last seconds reaches TikTok
+// after it expired (the clock counts whole seconds; the call takes time),
+// and is refused with 105002 instead of waiting for the refresh's retry.
+constexpr std::int64_t last_use_guard = 2;
 }
 
 token_keeper::token_keeper(storage::vault& vault, tikapi::client& api, std::function<std::int64_t()> clock)
@@ -100,7 +106,7 @@ boost::asio::awaitable<const orderflow::secret*> token_keeper::access() {
     if (tokens_->access_expires_at - refresh_margin(*tokens_) <= clock_()) {
         const bool refreshed = co_await refresh();   // as a statement: see service.cpp on GCC 12
         if (!refreshed) {
-            if (state_ != "authorized" || tokens_->access_expires_at <= clock_()) co_return nullptr;
+            if (state_ != "authorized" || tokens_->access_expires_at - last_use_guard <= clock_()) co_return nullptr;
         }
     }
     co_return &tokens_->access_token;

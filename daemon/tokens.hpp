@@ -24,8 +24,10 @@ public:
     token_keeper(storage::vault& vault, tikapi::client& api, std::function<std::int64_t()> clock);
 
     // An access token valid for at least the refresh margin, refreshing if
-    // needed; nullptr when there is none (not authorized, or the refresh
-    // token is dead: state() says which and what to do).
+    // needed; when the refresh fails for now, the current one while it is
+    // valid for more than 2 s; nullptr when there is none (not authorized,
+    // the refresh token is dead: state() says which and what to do; or the
+    // token expires before a refresh worked: why_no_token()).
     boost::asio::awaitable<const orderflow::secret*> access();
 
     // TikTok said 105002 (expired): refresh now, whatever the clock says.

@@ -8,6 +8,7 @@
 #include "daemon/admin.hpp"
 #include "daemon/config.hpp"
 #include "daemon/detail/local_time.hpp"
+#include "daemon/detail/storage_path.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/tokens.hpp"
 #include "rules/engine.hpp"
@@ -98,6 +99,8 @@ std::string not_yours(const std::filesystem::path& file) {
 
 storage::database open_database(const config& cfg, if_missing missing) {
     if (std::string why = not_yours(cfg.storage.path); !why.empty()) throw std::runtime_error(why);
+    if (missing == if_missing::create)
+        if (std::string why = detail::new_database_refusal(cfg.storage.path, cfg.file); !why.empty()) throw std::runtime_error(why);
     return missing == if_missing::create ? storage::database::open(cfg.storage.path) : storage::database::open_existing(cfg.storage.path);
 }
 

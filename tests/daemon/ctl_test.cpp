@@ -36,6 +36,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <string>
@@ -445,6 +446,48 @@ TEST_CASE("account add creates the database before the first start as the setup 
     CHECK(r.exit_code == 0);
     CHECK_THAT(r.output, Catch::Contains("added account hanako (staff)"));
     CHECK(fs::exists(inst.dir.path() / "orderflow.db"));
+}
+
+// A typo in storage.path must not quietly start a second, empty database
+// beside the one the shop's history is in (docs/operations.md, "Files").
+TEST_CASE("orderflowd and account add refuse a mistyped storage.path beside a database orderflowd has run on", "[ctl]") {
+    installation inst;
+    auto add = [&](const fs::path& config) {
+        return shell("printf 'a long enough passphrase\\n' | " + (bin_dir() / "orderflowctl").string() + " account add hanako --role staff --config " +
+                     config.string());
+    };
+    REQUIRE(add(inst.config).exit_code == 0);   // orderflow.db, as the setup steps make it
+    std::string text;
+    {
+        std::ifstream in(inst.config);
+        text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const auto at = text.find("\"path\": \"orderflow.db\"");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, std::string("\"path\": \"orderflow.db\"").size(), "\"path\": \"orderflw.db\"");
+    const fs::path mistyped = inst.dir.write("mistyped.json", text);
+    const fs::path typo = inst.dir.path() / "orderflw.db";
+
+    // Before any daemon ran on orderflow.db (only a copy, say): a new database is fine.
+    SECTION("no daemon has run beside it") {
+        CHECK(add(mistyped).exit_code == 0);
+        CHECK(fs::exists(typo));
+    }
+    SECTION("orderflowd has run on orderflow.db") {
+        std::ofstream(inst.dir.path() / "orderflow.db.lock") << "4242\n";   // what every start of orderflowd leaves
+        const std::string refusal = daemon_startup_error(mistyped, "");
+        INFO(refusal);
+        CHECK_THAT(refusal, Catch::Contains("names " + typo.string() + ", which does not exist, but orderflowd has run on " +
+                                            (inst.dir.path() / "orderflow.db").string()));
+        CHECK_THAT(refusal, Catch::Contains("If storage.path is mistyped, correct it"));
+        auto r = add(mistyped);
+        INFO(r.output);
+        CHECK(r.exit_code == 1);
+        CHECK_THAT(r.output, Catch::Contains("which does not exist, but orderflowd has run on"));
+        CHECK_FALSE(fs::exists(typo));
+        // The right path still starts as before.
+        CHECK(add(inst.config).exit_code == 0);
+    }
 }
 
 TEST_CASE("status says whether orderflowd runs and exits 1 when it does not", "[ctl]") {

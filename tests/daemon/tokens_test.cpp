@@ -393,6 +393,15 @@ TEST_CASE("A refresh that fails on the way (HTTP 500 without TikTok's answer) is
     CHECK(env.access(keeper) != nullptr);
     CHECK(calls == 2);
     CHECK(keeper.state() == "authorized");
+
+    // Its last seconds: a call made with it would reach TikTok expired
+    // (105002), so none is made; the refresh is tried again meanwhile.
+    env.now = stored.access_expires_at - 3;
+    CHECK(env.access(keeper) != nullptr);
+    env.now = stored.access_expires_at - 2;
+    CHECK(env.access(keeper) == nullptr);
+    CHECK(keeper.state() == "authorized");
+    CHECK_THAT(keeper.why_no_token(), Catch::Contains("refresh failed for now"));
     gateway.stop();
 }
 
