@@ -70,16 +70,12 @@ std::int64_t reported_change_time(const storage::event_row& e) {
     const json* j = std::get_if<json>(&parsed);
     if (!j || !j->is_object() || !j->contains("data") || !(*j)["data"].is_object()) return 0;
     const json& data = (*j)["data"];
-    for (const char* field : {"update_time", "create_time"}) {
-        if (std::string_view(field) == "create_time" && e.topic != 14) break;
-        auto it = data.find(field);
-        if (it == data.end()) continue;
-        std::int64_t t = 0;
-        if (it->is_number_integer()) t = it->get<std::int64_t>();
-        else if (it->is_string()) t = std::strtoll(it->get_ref<const std::string&>().c_str(), nullptr, 10);
-        if (t > 0) return t;
-    }
-    return 0;
+    auto it = data.find(e.topic == 14 ? "create_time" : "update_time");
+    if (it == data.end()) return 0;
+    std::int64_t t = 0;
+    if (it->is_number_integer()) t = it->get<std::int64_t>();
+    else if (it->is_string()) t = std::strtoll(it->get_ref<const std::string&>().c_str(), nullptr, 10);
+    return std::max<std::int64_t>(t, 0);
 }
 
 // An order change TikTok reported without a date (status, address,
