@@ -41,6 +41,7 @@
 #include "daemon/systemd.hpp"
 #include "daemon/tokens.hpp"
 #include "storage/checkpointer.hpp"
+#include "storage/idempotency.hpp"
 #include "storage/vault.hpp"
 #include "tikapi/client.hpp"
 #include "tikapi/rate_limiter.hpp"
@@ -115,6 +116,28 @@ storage::database open_database(const config& cfg) {
 tikapi::client_options counting_cs_calls(tikapi::client_options o, std::function<void(std::int64_t)> on_count) {
     o.on_cs_count = std::move(on_count);
     return o;
+}
+
+// A database written before version 22 holds its idempotency keys as plain
+// hashes: converted here, 10,000 rows a transaction, before anything plans
+// an action (storage/idempotency.hpp). A large database takes a while, so
+// each step tells systemd how far it got and asks for more start time.
+void convert_plain_hashes(storage::database& db, const orderflow::secret& key) {
+    if (!storage::plain_hashes_left(db)) return;
+    log::info("idempotency_keys_rekeying", {{"why", "this database holds keys made before they were keyed hashes; "
+                                                    "they are converted once, before webhooks are taken"}});
+    const auto started = std::chrono::steady_clock::now();
+    std::int64_t actions = 0, events = 0;
+    for (;;) {
+        const auto n = storage::rekey_plain_hashes(db, key_bytes(key));
+        actions += n.actions;
+        events += n.events;
+        if (n.done) break;
+        systemd::notify("EXTEND_TIMEOUT_USEC=60000000\nSTATUS=converting stored keys: " + std::to_string(actions) +
+                        " actions and " + std::to_string(events) + " events so far");
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    log::info("idempotency_keys_rekeyed", {{"actions", actions}, {"events", events}, {"ms", ms.count()}});
 }
 
 }  // namespace
@@ -199,6 +222,17 @@ struct service::impl {
             poll.set_forget_key(key.clone());
             house.set_forget_key(key.clone());
             commands.set_forget_key(std::move(key));
+        }
+        // Idempotency keys, and the inbox keys made from what names an
+        // order, are hashed with another key derived from the vault's, so
+        // what stays after the purge or a forget cannot be tested against
+        // an order id (storage/idempotency.hpp).
+        {
+            orderflow::secret key = storage::idempotency_key(vault);
+            pipe.set_hash_key(key.clone());
+            webhooks.set_hash_key(key.clone());
+            feed.set_hash_key(key.clone());
+            hash_key = std::move(key);
         }
         // orderflowctl buyer refresh: TikTok is the source of truth for order
         // data; the cached copies are replaced by what it says now.
@@ -323,6 +357,7 @@ struct service::impl {
     housekeeping house;
     admin_commands commands;
     admin_socket_server admin;
+    orderflow::secret hash_key;   // storage::idempotency_key(vault), for convert_plain_hashes at start
     bool stopping = false;
     std::int64_t started_at = clock();
     std::int64_t notify_tests = 0;   // makes each test notification's dedupe key unique
@@ -356,6 +391,9 @@ void service::start() {
     if (interrupted > 0)
         log::warn("sends_interrupted", {{"count", interrupted},
                                         {"advice", "these sends were in flight when the daemon stopped; they are marked unknown and not re-sent"}});
+    // Keys a version before 22 stored as plain hashes are converted, once,
+    // before a webhook is taken or an action planned.
+    convert_plain_hashes(s.db, s.hash_key);
     // A database restored from a backup taken before some buyer forgets:
     // they are done again before a webhook is taken or an event processed.
     s.house.catch_up_forgets(true);

@@ -3,6 +3,7 @@
 
 #include "daemon/packages.hpp"
 #include "storage/database.hpp"
+#include "storage/idempotency.hpp"
 
 #include "common/json_limits.hpp"
 
@@ -48,11 +49,11 @@ json deadline(std::int64_t unix_seconds) { return unix_seconds > 0 ? json(unix_s
 }  // namespace
 
 storage::new_event inbox_event_from_webhook(const tikapi::webhook_event& w, std::string_view raw_body,
-                                            std::int64_t now) {
+                                            std::int64_t now, std::span<const unsigned char> key) {
     storage::new_event e;
     e.dedupe_key = !w.notification_id.empty()
                        ? "tts:" + w.notification_id
-                       : "h:" + storage::hash_key(std::to_string(w.type) + "\x1f" + w.data.dump());
+                       : "h:" + storage::idempotency_hash(key, std::to_string(w.type) + "\x1f" + w.data.dump());
     e.source = "webhook";
     e.topic = w.type;
     e.event = std::string(event_for_topic(w.type));
@@ -64,8 +65,8 @@ storage::new_event inbox_event_from_webhook(const tikapi::webhook_event& w, std:
 }
 
 std::vector<storage::new_event> inbox_events_from_webhook(const tikapi::webhook_event& w, std::string_view raw_body,
-                                                          std::int64_t now) {
-    storage::new_event one = inbox_event_from_webhook(w, raw_body, now);
+                                                          std::int64_t now, std::span<const unsigned char> key) {
+    storage::new_event one = inbox_event_from_webhook(w, raw_body, now, key);
     if (w.type == 4) {
         auto rows = package_events_from_webhook(w, one.dedupe_key, now);
         if (!rows.empty()) return rows;

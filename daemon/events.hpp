@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,17 +23,19 @@ namespace orderflow::daemon {
 std::string_view event_for_topic(int type);
 
 // The inbox row for a verified webhook. The dedupe key is the
-// tts_notification_id when present, otherwise a hash of type and data
-// (docs/tiktok-shop-api.md §5: the field is optional on some topics).
+// tts_notification_id when present, otherwise "h:" and a hash of type and
+// data (docs/tiktok-shop-api.md §5: the field is optional on some topics),
+// keyed with `key` (storage/idempotency.hpp: the data names the order; a
+// plain hash without a key).
 storage::new_event inbox_event_from_webhook(const tikapi::webhook_event& w, std::string_view raw_body,
-                                            std::int64_t now);
+                                            std::int64_t now, std::span<const unsigned char> key = {});
 
 // Every inbox row of a verified webhook, all to be committed together: one
 // row (inbox_event_from_webhook), except that a PACKAGE_UPDATE (type 4)
 // naming packages fans out into one row per (package, order) pair
 // (daemon/packages.hpp, package_events_from_webhook).
 std::vector<storage::new_event> inbox_events_from_webhook(const tikapi::webhook_event& w, std::string_view raw_body,
-                                                          std::int64_t now);
+                                                          std::int64_t now, std::span<const unsigned char> key = {});
 
 // CANCEL (the webhook's spelling) -> CANCELLED; other statuses unchanged.
 std::string normalize_status(std::string_view status);

@@ -20,6 +20,7 @@
 #include "rules/ruleset.hpp"
 #include "storage/buyer_data.hpp"
 #include "storage/conversation_links.hpp"
+#include "storage/idempotency.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -613,7 +614,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
             ctx_.store.put_order({order_id, ctx.order.value("status", ""), ctx.order.dump(), ctx.now});
         for (const auto& a : result.actions) {
             storage::new_action na;
-            na.idem_key = storage::hash_key(a.key_material);
+            na.idem_key = storage::idempotency_hash(key_bytes(hash_key_), a.key_material);
             na.rule_id = a.rule_id;
             na.action_index = a.index;
             na.kind = a.kind;
@@ -621,7 +622,7 @@ asio::awaitable<void> pipeline::process(const storage::event_row& e) {
             na.event_id = e.id;
             json p = a.params;
             p["buyer_user_id"] = buyer_user_id;
-            if (!a.series_material.empty()) p["series"] = storage::hash_key(a.series_material);
+            if (!a.series_material.empty()) p["series"] = storage::idempotency_hash(key_bytes(hash_key_), a.series_material);
             if (ctx.message.is_object()) p["conversation_id"] = ctx.message.value("conversation_id", "");
             if (a.kind == "flag_review" && ctx.message.is_object())
                 p["message"] = {{"id", ctx.message.value("id", "")}, {"text", ctx.message.value("text", "")}};

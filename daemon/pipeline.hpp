@@ -62,6 +62,9 @@ public:
     // and with privacy.suppress_forgotten every later one too, are set
     // aside unread (storage::set_aside_event). Without a key, nothing is.
     void set_forget_key(orderflow::secret key) { forget_key_ = std::move(key); }
+    // The key idempotency keys are hashed with (storage/idempotency.hpp);
+    // without one (unit tests), plain hashes.
+    void set_hash_key(orderflow::secret key) { hash_key_ = std::move(key); }
     void stop();
 
     // One pass: the due events, at most 50 (public for tests). Returns
@@ -111,6 +114,7 @@ private:
     supervisor& sup_;
     std::function<void()> on_planned_;
     orderflow::secret forget_key_;
+    orderflow::secret hash_key_;
     detail::wakeup wake_;
     detail::trouble trouble_{"pipeline_storage_failed"};
     std::string last_error_;

@@ -4,6 +4,7 @@
 #include "common/json_limits.hpp"
 
 #include "storage/database.hpp"
+#include "storage/idempotency.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -306,9 +307,10 @@ csv_result parse_tracking_csv(std::string_view text) {
     return out;
 }
 
-storage::new_event tracking_event(const tracking_submission& s, std::string_view via, std::int64_t now) {
+storage::new_event tracking_event(const tracking_submission& s, std::string_view via, std::int64_t now,
+                                  std::span<const unsigned char> key) {
     storage::new_event e;
-    e.dedupe_key = "trk:" + storage::hash_key(s.order_id + "\x1f" + s.package_id + "\x1f" + carrier_key(s.carrier) + "\x1f" +
+    e.dedupe_key = "trk:" + storage::idempotency_hash(key, s.order_id + "\x1f" + s.package_id + "\x1f" + carrier_key(s.carrier) + "\x1f" +
                                                s.tracking_number);
     e.source = "tracking_feed";
     e.event = "tracking.received";

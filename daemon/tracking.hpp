@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -73,8 +74,11 @@ csv_result parse_tracking_csv(std::string_view text);
 // The same submission twice (a re-posted request, the same CSV row in two
 // files) has the same dedupe key, so it is one event. Never throws for
 // invalid UTF-8 (check_submission refuses it; should any reach here, it is
-// replaced by U+FFFD in the payload).
-storage::new_event tracking_event(const tracking_submission& s, std::string_view via, std::int64_t now);
+// replaced by U+FFFD in the payload). The key is "trk:" and a hash of the
+// submission keyed with `key` (storage/idempotency.hpp; a plain hash
+// without a key).
+storage::new_event tracking_event(const tracking_submission& s, std::string_view via, std::int64_t now,
+                                  std::span<const unsigned char> key = {});
 
 // Finds the shipping provider id for a carrier name. `aliases` (config
 // tracking.carriers) maps the warehouse's name to a provider name or id;

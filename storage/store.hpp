@@ -59,7 +59,7 @@ struct order_row {
 };
 
 struct new_action {
-    std::string idem_key;  // hash_key(...): UNIQUE
+    std::string idem_key;  // idempotency_hash(...) (storage/idempotency.hpp): UNIQUE
     std::string rule_id;
     int action_index = 0;
     std::string kind;

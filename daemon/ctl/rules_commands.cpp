@@ -13,7 +13,9 @@
 #include "rules/engine.hpp"
 #include "rules/fixture.hpp"
 #include "rules/ruleset.hpp"
+#include "daemon/data_rights.hpp"
 #include "storage/database.hpp"
+#include "storage/idempotency.hpp"
 #include "storage/store.hpp"
 #include "storage/vault.hpp"
 #include "tikapi/client.hpp"
@@ -31,6 +33,7 @@
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -328,6 +331,21 @@ int cmd_replay(const args& a) {
     }
     auto db = open_database(*cfg);
     storage::store store(db);
+    // Idempotency keys are hashed with a key derived from the vault's
+    // (storage/idempotency.hpp): the planned actions' keys are made as
+    // orderflowd makes them. In a database orderflowd has not yet converted
+    // (a copy from before version 22), the actions after the conversion's
+    // mark still have plain keys, and are compared in their keyed form.
+    const orderflow::secret hash_key = storage::idempotency_key(storage::vault(db, storage::read_vault_key(cfg->storage.vault_key_file)));
+    const auto hash_key_bytes = key_bytes(hash_key);
+    const std::int64_t keyed_through = storage::actions_keyed_through(db);
+    auto stored_key = [&](const storage::action_row& row) {
+        return row.id <= keyed_through ? row.idem_key : storage::keyed_hash(hash_key_bytes, row.idem_key);
+    };
+    auto stored = [&](const std::string& material) {
+        if (store.action_by_key(storage::idempotency_hash(hash_key_bytes, material))) return true;
+        return keyed_through < std::numeric_limits<std::int64_t>::max() && store.action_by_key(storage::hash_key(material));
+    };
     auto events = store.events_with_context(since, 1000000);
 
     struct candidate {
@@ -336,6 +354,7 @@ int cmd_replay(const args& a) {
         bool shadow = false;
     };
     std::map<std::string, candidate> planned;   // idempotency key -> the first event that plans it
+    std::map<std::string, std::string> material_of;   // idempotency key -> what it hashes
     std::set<std::string> actual_keys;
     std::vector<storage::action_row> actual;
     int skipped = 0;
@@ -349,10 +368,13 @@ int cmd_replay(const args& a) {
         // candidate drops.
         for (const auto& p : rules::evaluate(*loaded.rules, ctx).actions) {
             if (!p.error.empty()) ++skipped;
-            const std::string key = storage::hash_key(p.key_material);
-            planned.try_emplace(key, candidate{e.order_id, p.rule_id, p.kind, p.params.value("text", ""), p.error, e.id, p.shadow});
+            const std::string key = storage::idempotency_hash(hash_key_bytes, p.key_material);
+            if (planned.try_emplace(key, candidate{e.order_id, p.rule_id, p.kind, p.params.value("text", ""), p.error, e.id, p.shadow})
+                    .second)
+                material_of.emplace(key, p.key_material);
         }
         for (auto& row : store.actions_of_event(e.id)) {
+            row.idem_key = stored_key(row);
             actual_keys.insert(row.idem_key);
             actual.push_back(std::move(row));
         }
@@ -367,7 +389,7 @@ int cmd_replay(const args& a) {
     };
     int added = 0, removed = 0, same = 0;
     for (const auto& [key, p] : planned) {
-        if (actual_keys.count(key) || store.action_by_key(key)) {
+        if (actual_keys.count(key) || stored(material_of[key])) {
             ++same;
             continue;
         }

@@ -3,6 +3,7 @@
 
 #include "common/json_limits.hpp"
 #include "common/log.hpp"
+#include "daemon/data_rights.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
 #include "daemon/review_desk.hpp"
 #include "daemon/rules_in_force.hpp"
@@ -58,7 +59,7 @@ asio::awaitable<http_response> tracking_feed::handle(http_request& req) {
         co_return http_response::json(400, json{{"error", *why}}.dump());
     }
     const auto& submission = std::get<tracking_submission>(parsed);
-    auto event = tracking_event(submission, "api", ctx_.clock());
+    auto event = tracking_event(submission, "api", ctx_.clock(), key_bytes(hash_key_));
     json fields{{"order_id", submission.order_id}, {"package_id", submission.package_id}, {"carrier", submission.carrier},
                 {"via", "api"}};
     const write_outcome outcome = co_await writer_.enqueue(std::move(event));
@@ -265,7 +266,7 @@ asio::awaitable<void> tracking_feed::process(const std::filesystem::path& file) 
         try {
             ctx_.db.transaction([&] {
                 for (std::size_t i = at; i < end; ++i)
-                    if (ctx_.store.add_event(tracking_event(parsed.rows[i].submission, "csv", ctx_.clock()))) ++added;
+                    if (ctx_.store.add_event(tracking_event(parsed.rows[i].submission, "csv", ctx_.clock(), key_bytes(hash_key_)))) ++added;
             });
         } catch (const std::exception& e) {
             log::error("tracking_file_failed", {{"file", file.string()}, {"error", e.what()}, {"rows_committed", at},

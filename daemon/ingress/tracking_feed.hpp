@@ -11,6 +11,7 @@
 // .errors.txt naming each bad line (docs/operations.md, "The tracking feed").
 #pragma once
 
+#include "common/secret.hpp"
 #include "daemon/context.hpp"
 #include "daemon/detail/wakeup.hpp"
 #include "daemon/tracking.hpp"
@@ -51,6 +52,8 @@ public:
 
     boost::asio::awaitable<void> loop();   // supervised as "tracking_feed"
     void stop();
+    // The key tracking events are named with (storage/idempotency.hpp).
+    void set_hash_key(orderflow::secret key) { hash_key_ = std::move(key); }
 
     // One authorized request for /v1/tracking from the admin listener.
     boost::asio::awaitable<tikapi::http_response> handle(tikapi::http_request& req);
@@ -87,6 +90,7 @@ private:
     supervisor& sup_;
     boost::asio::any_io_executor background_;
     std::function<void()> on_new_events_;
+    orderflow::secret hash_key_;
     detail::wakeup wake_;
     bool stopping_ = false;
     std::int64_t last_pruned_ = 0;   // ctx_.clock() of the last prune_set_aside

@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "common/thread_name.hpp"
 #include "daemon/config.hpp"
+#include "daemon/data_rights.hpp"
 #include "daemon/detail/listen_error.hpp"
 #include "daemon/events.hpp"
 #include "daemon/ingress/forwarded_for.hpp"
@@ -84,7 +85,7 @@ void webhook_ingress::stop() {
 std::uint16_t webhook_ingress::port() const { return server_ ? server_->port() : 0; }
 
 webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_secret, const http_request& req,
-                              std::int64_t now) {
+                              std::int64_t now, std::span<const unsigned char> key) {
     webhook_verdict v;
     if (req.path() != cfg.webhook.path) {
         v.status = 404;
@@ -118,7 +119,7 @@ webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_se
         }
     }
     if (!cfg.tiktok.shop_id.empty() && v.hook->shop_id != cfg.tiktok.shop_id) return v;
-    v.events = inbox_events_from_webhook(*v.hook, req.body, now);
+    v.events = inbox_events_from_webhook(*v.hook, req.body, now, key);
     return v;
 }
 
@@ -135,7 +136,7 @@ boost::asio::awaitable<http_response> webhook_ingress::handle(http_request& req)
 }
 
 boost::asio::awaitable<http_response> webhook_ingress::answer(http_request& req) {
-    auto verdict = judge_webhook(in_force_.cfg(), app_secret_, req, ctx_.clock());
+    auto verdict = judge_webhook(in_force_.cfg(), app_secret_, req, ctx_.clock(), key_bytes(hash_key_));
     switch (verdict.status) {
         case 404: co_return http_response::text(404, "not found\n");
         case 405: co_return http_response::text(405, "use POST\n");

@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,8 +58,9 @@ struct webhook_verdict {
     // one, or one per (package, order) pair of a package update.
     std::vector<storage::new_event> events;
 };
+// key: what "h:" keys are hashed with (daemon/events.hpp).
 webhook_verdict judge_webhook(const config& cfg, const orderflow::secret& app_secret, const tikapi::http_request& req,
-                              std::int64_t now);
+                              std::int64_t now, std::span<const unsigned char> key = {});
 
 // How many webhooks get a line of their own (webhook_received,
 // webhook_duplicate): the first `per_second` of each second; the rest are
@@ -122,6 +124,9 @@ public:
     void start();
     void stop();    // stops accepting; callable from any thread
     std::uint16_t port() const;
+    // The key a webhook without a notification id is named with
+    // (storage/idempotency.hpp). Set before start().
+    void set_hash_key(orderflow::secret key) { hash_key_ = std::move(key); }
 
     // One request, as the listener hands it over (public for tests); runs
     // on any executor, and wakes the pipeline through ctx.ex.
@@ -134,6 +139,7 @@ private:
     context ctx_;
     const rules_in_force& in_force_;
     const orderflow::secret& app_secret_;
+    orderflow::secret hash_key_;
     inbox_writer& writer_;
     security_watch& security_;
     std::function<void()> on_new_event_;

@@ -531,6 +531,24 @@ constexpr std::string_view v21 = R"sql(
 ALTER TABLE forgotten ADD COLUMN suppress INTEGER NOT NULL DEFAULT 1 CHECK (suppress IN (0, 1));
 )sql";
 
+// Version 22: idempotency keys, and the inbox keys made from content that
+// names an order, are keyed hashes (storage/idempotency.hpp), so nobody
+// without the vault key can test an order id against what stays after the
+// retention purge or a forget. The keys stored before this version are plain
+// hashes: their rows are recorded here, by id ([converted through, last]),
+// and rekey_plain_hashes converts them with the key, which SQL has not.
+// orderflowd does that at its start, before it takes a webhook or plans an
+// action. OR IGNORE: a test that takes a database back to an earlier version
+// runs this again.
+constexpr std::string_view v22 = R"sql(
+INSERT OR IGNORE INTO daemon_state (name, value, updated_at)
+    SELECT 'plain_hashes',
+           json_object('inbox', json_array(0, (SELECT coalesce(max(id), 0) FROM inbox)),
+                       'outbox', json_array(0, (SELECT coalesce(max(id), 0) FROM outbox))),
+           unixepoch()
+    WHERE EXISTS (SELECT 1 FROM inbox) OR EXISTS (SELECT 1 FROM outbox);
+)sql";
+
 constexpr std::string_view list[] = {
     v1,
     v2,
@@ -553,6 +571,7 @@ constexpr std::string_view list[] = {
     v19,
     v20,
     v21,
+    v22,
 };
 
 }  // namespace

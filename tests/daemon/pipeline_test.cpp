@@ -14,6 +14,7 @@
 #include "daemon/storage_watch.hpp"
 #include "daemon/tokens.hpp"
 #include "storage/buyer_data.hpp"
+#include "storage/idempotency.hpp"
 #include "storage/vault.hpp"
 #include "tests/common/log_capture.hpp"
 #include "tests/daemon/runtime_support.hpp"
@@ -736,6 +737,56 @@ TEST_CASE("After a forget a change from before it is set aside unread and later 
     const auto cached = rig.env.store.get_order(order_id);
     REQUIRE(cached.has_value());
     CHECK(cached->status == "AWAITING_COLLECTION");
+}
+
+// storage/idempotency.hpp: with the daemon's key, what the pipeline plans is
+// named by the keyed hash of its material. An action an earlier version
+// planned under the plain hash, converted at the upgrade, is still refused
+// when a later event plans it again.
+TEST_CASE("Planned actions are named by keyed hashes and one planned before the upgrade is not planned again", "[pipeline][privacy]") {
+    const std::string every_change = R"({
+      "templates": { "thanks": { "ja": "{{order.buyer_name}}様、ご注文 {{order.id}} ありがとうございます。" } },
+      "rules": [ { "id": "thanks", "on": "order.status_changed", "then": [ { "send_message": { "template": "thanks" } } ] } ]
+    })";
+    pipeline_rig rig(true, every_change);
+    const std::string before = rig.env.create_order("山田 花子");
+    rig.env.make_ready_to_ship(before);
+    const auto material = [](const std::string& order_id) { return std::string("thanks\x1f") + "0\x1f" + "order\x1f" + order_id; };
+
+    // The version before 22: no key, the plain hash.
+    rig.add_order_event("n-1", before);
+    REQUIRE(rig.pass());
+    REQUIRE(rig.env.store.actions_for_order(before).size() == 1);
+    CHECK(rig.env.store.actions_for_order(before)[0].idem_key == storage::hash_key(material(before)));
+
+    // The upgrade: migration 22's record, the conversion, then the key.
+    const orderflow::secret key(std::string(32, 'i'));
+    rig.env.db.exec("INSERT INTO daemon_state (name, value, updated_at) SELECT 'plain_hashes', "
+                    "json_object('inbox', json_array(0, (SELECT max(id) FROM inbox)), 'outbox', json_array(0, (SELECT max(id) FROM outbox))), 0");
+    while (!storage::rekey_plain_hashes(rig.env.db, key_bytes(key)).done) {
+    }
+    rig.pipe->set_hash_key(key.clone());
+    const std::string keyed = storage::idempotency_hash(key_bytes(key), material(before));
+    CHECK(rig.env.store.actions_for_order(before)[0].idem_key == keyed);
+
+    // The order changes again: the rule plans its message again, refused.
+    const auto again = rig.add_order_event("n-2", before, "IN_TRANSIT");
+    REQUIRE(rig.pass());
+    CHECK(rig.event(again).state == "done");
+    CHECK(rig.event(again).note == "matched: thanks");   // planned again, and refused
+    auto actions = rig.env.store.actions_for_order(before);
+    REQUIRE(actions.size() == 1);
+    CHECK(actions[0].idem_key == keyed);
+
+    // A new order: its action is named by the keyed hash, not the plain one.
+    const std::string after = rig.env.create_order("佐藤 次郎");
+    rig.env.make_ready_to_ship(after);
+    rig.add_order_event("n-3", after);
+    REQUIRE(rig.pass());
+    actions = rig.env.store.actions_for_order(after);
+    REQUIRE(actions.size() == 1);
+    CHECK(actions[0].idem_key == storage::idempotency_hash(key_bytes(key), material(after)));
+    CHECK(actions[0].idem_key != storage::hash_key(material(after)));
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

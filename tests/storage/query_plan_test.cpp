@@ -37,6 +37,7 @@
 #include "tests/storage/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <regex>

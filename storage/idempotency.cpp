@@ -1,0 +1,174 @@
+// See idempotency.hpp.
+#include "storage/idempotency.hpp"
+
+#include "storage/detail/sodium.hpp"
+#include "storage/vault.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <vector>
+
+namespace orderflow::storage {
+
+namespace {
+
+bool is_plain_hash(std::string_view s) {
+    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// A series (a plain hash) in its keyed form; false when it is not one.
+bool rekey_series(std::span<const unsigned char> key, nlohmann::json& series) {
+    if (!series.is_string() || !is_plain_hash(series.get_ref<const std::string&>())) return false;
+    series = keyed_hash(key, series.get_ref<const std::string&>());
+    return true;
+}
+
+// An outbox payload ({"series": ...}) or a timer's ({"data": {"series": ...}})
+// with its series keyed; the payload as it was when there is none.
+std::string rekeyed_payload(std::span<const unsigned char> key, const std::string& payload, bool in_data) {
+    if (payload.find("\"series\"") == std::string::npos) return payload;
+    auto doc = nlohmann::json::parse(payload, nullptr, false);
+    if (!doc.is_object()) return payload;
+    nlohmann::json* holder = &doc;
+    if (in_data) {
+        auto it = doc.find("data");
+        if (it == doc.end() || !it->is_object()) return payload;
+        holder = &*it;
+    }
+    auto series = holder->find("series");
+    if (series == holder->end() || !rekey_series(key, *series)) return payload;
+    return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+struct progress {
+    std::int64_t done = 0, last = 0;
+};
+
+}  // namespace
+
+orderflow::secret idempotency_key(const vault& v) { return v.derived_key("orderflow: idempotency keys, v1"); }
+
+std::string keyed_hash(std::span<const unsigned char> key, std::string_view plain_hash) {
+    detail::ensure_sodium();
+    unsigned char digest[32];
+    crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(plain_hash.data()), plain_hash.size(),
+                       key.data(), key.size());
+    char hex[sizeof digest * 2 + 1];
+    sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+    return std::string(hex, sizeof digest * 2);
+}
+
+std::string idempotency_hash(std::span<const unsigned char> key, std::string_view material) {
+    std::string plain = hash_key(material);
+    return key.empty() ? plain : keyed_hash(key, plain);
+}
+
+std::string keyed_dedupe_key(std::span<const unsigned char> key, std::string_view dedupe_key) {
+    for (std::string_view prefix : {std::string_view("h:"), std::string_view("trk:"), std::string_view("timer:")}) {
+        if (dedupe_key.substr(0, prefix.size()) != prefix) continue;
+        const std::string_view plain = dedupe_key.substr(prefix.size(), 64);
+        const std::string_view rest = dedupe_key.substr(std::min(dedupe_key.size(), prefix.size() + 64));
+        // What may follow: a package row's "#PACKAGE#ORDER" (or "#forgotten:HASH"), a timer's "@DEADLINE".
+        if (!is_plain_hash(plain) || !(rest.empty() || rest[0] == '#' || rest[0] == '@')) break;
+        return std::string(prefix) + keyed_hash(key, plain) + std::string(rest);
+    }
+    return std::string(dedupe_key);
+}
+
+bool plain_hashes_left(database& db) {
+    auto st = db.prepare("SELECT 1 FROM daemon_state WHERE name = 'plain_hashes'");
+    return st.step();
+}
+
+std::int64_t actions_keyed_through(database& db) {
+    auto st = db.prepare("SELECT value FROM daemon_state WHERE name = 'plain_hashes'");
+    if (!st.step()) return std::numeric_limits<std::int64_t>::max();
+    auto record = nlohmann::json::parse(st.text(0), nullptr, false);
+    if (!record.is_object() || !record.contains("outbox") || !record["outbox"].is_array() || record["outbox"].empty() ||
+        !record["outbox"][0].is_number_integer())
+        return 0;
+    return record["outbox"][0].get<std::int64_t>();
+}
+
+rekey_counts rekey_plain_hashes(database& db, std::span<const unsigned char> key, int max_rows) {
+    rekey_counts n;
+    if (key.size() != 32) throw std::invalid_argument("rekey_plain_hashes: the key must be 32 bytes");
+    db.transaction([&] {
+        auto read = db.prepare("SELECT value FROM daemon_state WHERE name = 'plain_hashes'");
+        if (!read.step()) {
+            n.done = true;
+            return;
+        }
+        auto record = nlohmann::json::parse(read.text(0), nullptr, false);
+        read.reset();
+        auto range = [&](const char* table) {
+            progress p;
+            if (record.is_object() && record.contains(table) && record[table].is_array() && record[table].size() == 2 &&
+                record[table][0].is_number_integer() && record[table][1].is_number_integer()) {
+                p.done = record[table][0].get<std::int64_t>();
+                p.last = record[table][1].get<std::int64_t>();
+            }
+            return p;
+        };
+        const std::int64_t limit = max_rows < 0 ? -1 : std::max(max_rows, 1);
+        // The next rows of a table, the record's mark moved past them.
+        auto next = [&](const char* table, const std::string& sql, auto&& convert) {
+            progress p = range(table);
+            if (p.done >= p.last) return std::int64_t{0};
+            auto pick = db.prepare(sql);
+            pick.bind(1, p.done).bind(2, p.last).bind(3, limit);
+            std::int64_t seen = 0, changed = 0, last_id = p.done;
+            while (pick.step()) {
+                ++seen;
+                last_id = pick.int64(0);
+                changed += convert(pick);
+            }
+            pick.reset();
+            record[table] = nlohmann::json::array({limit > 0 && seen == limit ? last_id : p.last, p.last});
+            return changed;
+        };
+        auto write_action = db.prepare("UPDATE outbox SET idem_key = ?2, payload = ?3 WHERE id = ?1");
+        n.actions = next("outbox", "SELECT id, idem_key, payload FROM outbox WHERE id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
+                         [&](statement& row) {
+                             const std::string idem = row.text(1), payload = row.text(2);
+                             std::string new_idem = is_plain_hash(idem) ? keyed_hash(key, idem) : idem;
+                             std::string new_payload = rekeyed_payload(key, payload, false);
+                             if (new_idem == idem && new_payload == payload) return 0;
+                             write_action.bind(1, row.int64(0)).bind(2, new_idem).bind(3, new_payload);
+                             write_action.step();
+                             write_action.reset();
+                             return 1;
+                         });
+        // Only the keys made from content: a rowid range, not the dedupe
+        // key's index (whose order the conversion changes).
+        auto write_event = db.prepare("UPDATE inbox SET dedupe_key = ?2, payload = ?3 WHERE id = ?1");
+        n.events = next("inbox",
+                        "SELECT id, dedupe_key, payload, source FROM inbox NOT INDEXED WHERE id > ?1 AND id <= ?2 "
+                        "AND (dedupe_key GLOB 'h:*' OR dedupe_key GLOB 'trk:*' OR dedupe_key GLOB 'timer:*') ORDER BY id LIMIT ?3",
+                        [&](statement& row) {
+                            const std::string dedupe = row.text(1), payload = row.text(2);
+                            std::string new_dedupe = keyed_dedupe_key(key, dedupe);
+                            std::string new_payload = row.text(3) == "timer" ? rekeyed_payload(key, payload, true) : payload;
+                            if (new_dedupe == dedupe && new_payload == payload) return 0;
+                            write_event.bind(1, row.int64(0)).bind(2, new_dedupe).bind(3, new_payload);
+                            write_event.step();
+                            write_event.reset();
+                            return 1;
+                        });
+        const progress a = range("outbox"), e = range("inbox");
+        if (a.done >= a.last && e.done >= e.last) {
+            db.exec("DELETE FROM daemon_state WHERE name = 'plain_hashes'");
+            n.done = true;
+        } else {
+            auto write = db.prepare("UPDATE daemon_state SET value = ?1 WHERE name = 'plain_hashes'");
+            write.bind(1, record.dump());
+            write.step();
+        }
+    });
+    return n;
+}
+
+}  // namespace orderflow::storage

@@ -1,0 +1,77 @@
+// Idempotency keys that nobody without the vault key can test.
+//
+// Every automated effect is recorded in the outbox under an idempotency key
+// made from what identifies it (the rule, the action, the order or message
+// it is about: rules/engine.hpp, key_material), so that planning it again
+// does nothing. The key stays after the retention purge and after a buyer
+// forget, when the row no longer names its order. A plain hash of that text
+// could still be tested by anyone holding the database and an order id
+// ("did rule X act on order Y?"), so the keys are keyed hashes, as the ids a
+// forget keeps are (docs/privacy.md, "Keys that stay"). The same holds for
+// the inbox keys made from content that names an order: a webhook without a
+// notification id ("h:"), a tracking number from the feed ("trk:"), and the
+// timers an action sets ("timer:"), named after the action's key or its
+// series.
+//
+// A key is hash_key(material) (SHA-256, hex) hashed again with the key
+// (keyed BLAKE2b-256, hex): 64 hex characters, as before. Hashing the plain
+// hash, rather than the material, lets a database written before this
+// version be converted in place (rekey_plain_hashes): its stored keys are
+// the plain hashes.
+#pragma once
+
+#include "common/secret.hpp"
+#include "storage/database.hpp"
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace orderflow::storage {
+
+class vault;
+
+// The key these hashes are made with, derived from the vault key.
+orderflow::secret idempotency_key(const vault& v);
+
+// The keyed form of a plain hash (64 hex characters): keyed BLAKE2b-256, hex.
+std::string keyed_hash(std::span<const unsigned char> key, std::string_view plain_hash);
+
+// An idempotency key for `material`: keyed_hash(key, hash_key(material)).
+// Without a key (a unit test that sets none), the plain hash_key(material).
+std::string idempotency_hash(std::span<const unsigned char> key, std::string_view material);
+
+// An inbox dedupe key in its keyed form: "h:PLAIN" (also "h:PLAIN#..." for
+// a package webhook's rows), "trk:PLAIN", "timer:PLAIN" and "timer:PLAIN@N",
+// where PLAIN is 64 hex characters, get keyed_hash(PLAIN) in its place; any
+// other key is returned as it is.
+std::string keyed_dedupe_key(std::span<const unsigned char> key, std::string_view dedupe_key);
+
+// Whether the database still holds keys made before this version, as plain
+// hashes (migration 22 records them: daemon_state "plain_hashes"). While it
+// does, nothing may plan an action: a plan's keyed key would not meet the
+// plain key of the same action.
+bool plain_hashes_left(database& db);
+
+// The outbox id through which keys are keyed: the largest id when all are
+// (no conversion pending), else the conversion's mark; the actions after it
+// still hold plain keys.
+std::int64_t actions_keyed_through(database& db);
+
+struct rekey_counts {
+    std::int64_t actions = 0;   // outbox keys (and series) converted
+    std::int64_t events = 0;    // inbox keys (and timers' series) converted
+    bool done = false;          // nothing is left: the record is gone
+};
+
+// Converts the next rows recorded by migration 22, at most max_rows of each
+// table, in one transaction: an action's idem_key and its payload's series,
+// an event's dedupe key (keyed_dedupe_key) and a timer's series. The record
+// moves past them in the same transaction, so a crash between calls loses
+// nothing and converts nothing twice. Call until done (orderflowd does at
+// its start, before it takes a webhook; orderflowctl replay does too).
+// max_rows < 0: everything at once. key: 32 bytes.
+rekey_counts rekey_plain_hashes(database& db, std::span<const unsigned char> key, int max_rows = 10000);
+
+}  // namespace orderflow::storage
