@@ -1,5 +1,9 @@
 // Durations as operators write them in config and rule files: "90s", "10m",
-// "24h", "7d", or a sum such as "1h30m". Returns nullopt on anything else.
+// "24h", "7d", or a sum such as "1h30m". Returns nullopt on anything else,
+// and on a sum longer than max_duration_seconds (about three billion years:
+// no setting means that; a sum of thousands of parts would otherwise leave
+// int64). A single part may be up to 10^10 units, so that a setting's own
+// bound can name what was written ("must be at most 1d, found 9999999999d").
 #pragma once
 
 #include <chrono>
@@ -8,6 +12,8 @@
 #include <string_view>
 
 namespace orderflow {
+
+inline constexpr std::int64_t max_duration_seconds = 100'000'000'000'000'000;
 
 inline std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
     if (text.empty()) return std::nullopt;
@@ -30,6 +36,9 @@ inline std::optional<std::chrono::seconds> parse_duration(std::string_view text)
             case 'd': total += n * 86400; break;
             default: return std::nullopt;
         }
+        // Each part adds at most 10^10 days (8.64e14 s), so the sum is
+        // checked before it can leave int64.
+        if (total > max_duration_seconds) return std::nullopt;
         ++i;
     }
     return std::chrono::seconds(total);

@@ -118,11 +118,14 @@ tikapi::client_options counting_cs_calls(tikapi::client_options o, std::function
     return o;
 }
 
-// A database written before version 22 holds its idempotency keys as plain
-// hashes: converted here, 10,000 rows a transaction, before anything plans
-// an action (storage/idempotency.hpp). A large database takes a while, so
-// each step tells systemd how far it got and asks for more start time.
+// The vault key must be the one the database's idempotency keys were made
+// with (another would plan again what was sent: storage/idempotency.hpp),
+// and a database written before version 22 holds its keys as plain hashes:
+// converted here, 10,000 rows a transaction, before anything plans an action.
+// A large database takes a while, so each step tells systemd how far it got
+// and asks for more start time.
 void convert_plain_hashes(storage::database& db, const orderflow::secret& key) {
+    storage::check_idempotency_key(db, key_bytes(key));
     if (!storage::plain_hashes_left(db)) return;
     log::info("idempotency_keys_rekeying", {{"why", "this database holds keys made before they were keyed hashes; "
                                                     "they are converted once, before webhooks are taken"}});

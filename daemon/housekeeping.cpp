@@ -39,6 +39,7 @@ int housekeeping::purge_personal_data(std::int64_t cutoff, storage::purge_counts
     sum.expired_reviews += n.expired_reviews;
     sum.expired_events += n.expired_events;
     sum.expired_actions += n.expired_actions;
+    sum.expired_notifications += n.expired_notifications;
     return n.total() + (n.more ? 1 : 0);   // the backlog of an older version's purge may move on hashing nothing
 }
 
@@ -55,11 +56,12 @@ void housekeeping::report_personal_data(const storage::purge_counts& sum, int ba
     if (sum.expired() > 0)
         log::warn("retention_expired_unfinished",
                   {{"reviews", sum.expired_reviews}, {"events", sum.expired_events}, {"actions", sum.expired_actions},
-                   {"older_than", cutoff},
+                   {"notifications", sum.expired_notifications}, {"older_than", cutoff},
                    {"advice", "untouched for retention.personal_data: review items were closed unresolved, pending events set "
                               "aside unread, unsent messages skipped and unknown sends given up as failed (never sent again), "
-                              "and their personal data purged. orderflowctl audit --action review.expire lists the items "
-                              "closed; work the queue (orderflowctl review list) before the period runs out"}});
+                              "staff notifications no channel took deleted, and their personal data purged. orderflowctl audit "
+                              "--action review.expire lists the items closed; work the queue (orderflowctl review list) before "
+                              "the period runs out, and fix a failing channel (orderflowctl notify test)"}});
     if (whole && !forget_key_.empty()) {
         const std::int64_t now = ctx_.clock();
         ctx_.db.transaction([&] {

@@ -93,6 +93,23 @@ std::int64_t actions_keyed_through(database& db) {
     return record["outbox"][0].get<std::int64_t>();
 }
 
+void check_idempotency_key(database& db, std::span<const unsigned char> key) {
+    const std::string check = keyed_hash(key, "orderflow: the key idempotency keys are made with");
+    auto read = db.prepare("SELECT value FROM daemon_state WHERE name = 'idempotency_key_check'");
+    if (read.step()) {
+        if (read.text(0) == check) return;
+        throw storage_error(0, "the vault key (storage.vault_key_file) is not the key this database's idempotency keys were made "
+                            "with: with it, every message already sent could be planned and sent again. Put back the vault "
+                            "key file this database was used with (a backup of it), and start again");
+    }
+    read.reset();
+    db.transaction([&] {
+        auto write = db.prepare("INSERT OR IGNORE INTO daemon_state (name, value, updated_at) VALUES ('idempotency_key_check', ?1, 0)");
+        write.bind(1, check);
+        write.step();
+    });
+}
+
 rekey_counts rekey_plain_hashes(database& db, std::span<const unsigned char> key, int max_rows) {
     rekey_counts n;
     if (key.size() != 32) throw std::invalid_argument("rekey_plain_hashes: the key must be 32 bytes");
@@ -104,13 +121,23 @@ rekey_counts rekey_plain_hashes(database& db, std::span<const unsigned char> key
         }
         auto record = nlohmann::json::parse(read.text(0), nullptr, false);
         read.reset();
+        // The rows to convert run to the table's last row now, not the one
+        // migration 22 saw: an orderflowctl command may have run the
+        // migration while the older orderflowd still ran and went on writing
+        // plain keys. While the record exists nothing writes a keyed one
+        // (orderflowd converts before it plans or takes a webhook), so every
+        // row after the mark is plain.
         auto range = [&](const char* table) {
+            if (!record.is_object() || !record.contains(table) || !record[table].is_array() || record[table].empty() ||
+                !record[table][0].is_number_integer())
+                throw storage_error(0, std::string("the record of the keys still to convert (daemon_state 'plain_hashes') is "
+                                                "unreadable; nothing was converted. Restore the database from a backup "
+                                                "taken before this version, and start orderflowd on it"));
             progress p;
-            if (record.is_object() && record.contains(table) && record[table].is_array() && record[table].size() == 2 &&
-                record[table][0].is_number_integer() && record[table][1].is_number_integer()) {
-                p.done = record[table][0].get<std::int64_t>();
-                p.last = record[table][1].get<std::int64_t>();
-            }
+            p.done = record[table][0].get<std::int64_t>();
+            auto last = db.prepare(std::string("SELECT coalesce(max(id), 0) FROM ") + table);
+            last.step();
+            p.last = last.int64(0);
             return p;
         };
         const std::int64_t limit = max_rows < 0 ? -1 : std::max(max_rows, 1);

@@ -48,10 +48,20 @@ std::string idempotency_hash(std::span<const unsigned char> key, std::string_vie
 // other key is returned as it is.
 std::string keyed_dedupe_key(std::span<const unsigned char> key, std::string_view dedupe_key);
 
+// Keyed hashes made with another vault key meet none of the stored ones: a
+// database started with another key than its own would plan again, and
+// send again, everything it did before. The first call records a check
+// value of the key (daemon_state 'idempotency_key_check', which reveals
+// nothing of the key); later calls throw storage_error, saying what to do,
+// when the key does not match it. orderflowd calls it at every start,
+// before it converts or plans anything; orderflowctl replay before it compares.
+void check_idempotency_key(database& db, std::span<const unsigned char> key);
+
 // Whether the database still holds keys made before this version, as plain
 // hashes (migration 22 records them: daemon_state "plain_hashes"). While it
 // does, nothing may plan an action: a plan's keyed key would not meet the
-// plain key of the same action.
+// plain key of the same action. (orderflowctl replay maps the plain ones
+// instead: actions_keyed_through.)
 bool plain_hashes_left(database& db);
 
 // The outbox id through which keys are keyed: the largest id when all are
@@ -65,13 +75,17 @@ struct rekey_counts {
     bool done = false;          // nothing is left: the record is gone
 };
 
-// Converts the next rows recorded by migration 22, at most max_rows of each
-// table, in one transaction: an action's idem_key and its payload's series,
-// an event's dedupe key (keyed_dedupe_key) and a timer's series. The record
-// moves past them in the same transaction, so a crash between calls loses
-// nothing and converts nothing twice. Call until done (orderflowd does at
-// its start, before it takes a webhook; orderflowctl replay does too).
-// max_rows < 0: everything at once. key: 32 bytes.
+// Converts the next rows while migration 22's record is there, at most
+// max_rows of each table, in one transaction: an action's idem_key and its
+// payload's series, an event's dedupe key (keyed_dedupe_key) and a timer's
+// series. The record keeps how far it got and moves past them in the same
+// transaction, so a crash between calls loses nothing and converts nothing
+// twice. It goes on to each table's last row at the time of the call: rows
+// an older orderflowd wrote after the migration ran (from an orderflowctl
+// command) are plain too. Call until done, before anything writes a keyed
+// key (orderflowd does at its start, after check_idempotency_key). An
+// unreadable record throws storage_error and converts nothing: converting a
+// row twice would lose its key. max_rows < 0: everything at once. key: 32 bytes.
 rekey_counts rekey_plain_hashes(database& db, std::span<const unsigned char> key, int max_rows = 10000);
 
 }  // namespace orderflow::storage

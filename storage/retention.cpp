@@ -451,10 +451,18 @@ purge_counts purge_personal_data(database& db, std::int64_t cutoff, int max_rows
         // dedupe) key too, which is safe: the daemon queues a notification only
         // when a review item opens, and its dedupe names that item's id, so no
         // later occasion can produce the same key again.
-        n.notifications = run(db,
+        // One still pending since before the cutoff is for a channel that
+        // has failed all that time (the notifier retries it as long as it
+        // is there): it goes too, with the summary it repeats.
+        n.expired_notifications = run(db,
+                                      "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications "
+                                      "WHERE state = 'pending' AND created_at < ?1 LIMIT ?2)",
+                                      cutoff, max_rows);
+        n.notifications = n.expired_notifications +
+                          run(db,
                               "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications "
                               "WHERE state IN ('sent', 'failed') AND updated_at < ?1 LIMIT ?2)",
-                              cutoff, max_rows);
+                              cutoff, rows_left(max_rows, n.expired_notifications));
 
         // The buyer's own words, captured as an order attribute, and the
         // order a buyer pointed at: needed while the order is worked on.

@@ -41,7 +41,8 @@ struct purge_counts {
     int expired_reviews = 0;  // open or acknowledged items resolved by 'retention'
     int expired_events = 0;   // pending events set to ignored, unread
     int expired_actions = 0;  // planned or deferred actions skipped, unknown ones failed
-    int expired() const { return expired_reviews + expired_events + expired_actions; }
+    int expired_notifications = 0;   // staff notifications still undelivered, deleted
+    int expired() const { return expired_reviews + expired_events + expired_actions + expired_notifications; }
     int total() const;
 };
 
@@ -84,6 +85,10 @@ inline constexpr std::string_view expired_review_audit = "review.expire";
 //   delivered them, so skipped (nothing was sent) would misstate them;
 //   failed, a final state, says it was never confirmed and is never tried
 //   again. sending actions stay (the daemon makes them unknown at its start).
+// - notifications: pending ones queued before the cutoff (a channel that
+//   has failed for the whole period: the notifier retries a pending one for
+//   as long as it is there) are deleted with their payload, which repeats
+//   a review item's summary. The item itself stays in the review queue.
 // Each is then purged as below, in the same call, like a finished row.
 // - inbox: done / ignored / failed events lose their payload ('{}'),
 //   and their note, which can quote a failure's text naming a conversation

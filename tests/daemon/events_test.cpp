@@ -1,5 +1,7 @@
 #include "daemon/events.hpp"
 
+#include "storage/idempotency.hpp"
+
 #include <catch2/catch.hpp>
 
 namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
@@ -35,6 +37,21 @@ TEST_CASE("The inbox dedupe key is the notification id, or a content hash when i
         CHECK(a.dedupe_key.rfind("h:", 0) == 0);
         CHECK(a.dedupe_key == b.dedupe_key);
         CHECK(a.dedupe_key != c.dedupe_key);
+    }
+    SECTION("without, and with the daemon's key: the keyed hash of the same content (storage/idempotency.hpp)") {
+        const std::vector<unsigned char> key(32, 0x11);
+        auto plain = daemon::inbox_event_from_webhook(w, "{}", 100);
+        auto keyed = daemon::inbox_event_from_webhook(w, "{}", 100, key);
+        CHECK(keyed.dedupe_key == "h:" + storage::keyed_hash(key, plain.dedupe_key.substr(2)));
+        CHECK(keyed.dedupe_key == daemon::inbox_event_from_webhook(w, "{ }", 200, key).dedupe_key);
+        CHECK(keyed.dedupe_key != daemon::inbox_event_from_webhook(w, "{}", 100, std::vector<unsigned char>(32, 0x12)).dedupe_key);
+        // A package update's rows carry the same key in front (daemon/packages.hpp).
+        w.type = 4;
+        w.data = {{"package_id", "1152921504606846976"}, {"order_id", "576486316948490001"}, {"sc_type", "SPLIT"}};
+        const auto rows = daemon::inbox_events_from_webhook(w, "{}", 100, key);
+        REQUIRE_FALSE(rows.empty());
+        const std::string base = daemon::inbox_event_from_webhook(w, "{}", 100, key).dedupe_key;
+        for (const auto& row : rows) CHECK(row.dedupe_key.rfind(base, 0) == 0);
     }
 }
 

@@ -2,6 +2,8 @@
 // their inbox events, and carrier name -> shipping provider mapping.
 #include "daemon/tracking.hpp"
 
+#include "storage/idempotency.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
@@ -101,6 +103,13 @@ TEST_CASE("The same submission is the same inbox event, another number is anothe
     CHECK(payload["data"]["tracking_number"] == "4912-3456-7890");
     s.tracking_number = "4912-3456-7891";
     CHECK(tracking_event(s, "api", 100).dedupe_key != a.dedupe_key);
+    // With the daemon's key (storage/idempotency.hpp): the keyed hash of the
+    // same submission, the same from either door.
+    const std::vector<unsigned char> key(32, 0x21);
+    s.tracking_number = "4912-3456-7890";
+    const auto keyed = tracking_event(s, "api", 100, key);
+    CHECK(keyed.dedupe_key == "trk:" + orderflow::storage::keyed_hash(key, a.dedupe_key.substr(4)));
+    CHECK(keyed.dedupe_key == tracking_event(s, "csv", 200, key).dedupe_key);
 }
 
 TEST_CASE("Carrier names map to shipping provider ids through aliases or by name", "[tracking]") {

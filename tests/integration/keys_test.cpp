@@ -87,12 +87,26 @@ TEST_CASE("A database from before keyed idempotency keys is converted at start a
         auto old = db.prepare("UPDATE outbox SET idem_key = ?1 WHERE idem_key = ?2");
         old.bind(1, storage::hash_key(material)).bind(2, keyed);
         old.step();
-        db.exec("PRAGMA user_version = 21");
+        db.exec("DELETE FROM daemon_state WHERE name = 'idempotency_key_check'; PRAGMA user_version = 21");
+    }
+
+    // replay on the database as the upgrade finds it (an orderflowctl
+    // command runs migration 22 before orderflowd starts): the plain key is
+    // compared in its keyed form, and nothing differs.
+    {
+        const auto replay = ctl(s, {"replay", "--since", "1h"});
+        INFO(replay.output);
+        CHECK(replay.exit_code == 0);
+        CHECK_THAT(replay.output, Catch::Contains("0 new, 0 no longer, 1 unchanged"));
+        auto db = storage::database::open(s.db_path());
+        CHECK(storage::plain_hashes_left(db));
+        CHECK(thanks_key(db, before) == storage::hash_key(material));   // replay converts nothing
     }
 
     s.start_daemon();
     const json rekeyed = wait_for_log(s.daemon.log(), "idempotency_keys_rekeyed");
-    CHECK(rekeyed.value("actions", 0) >= 1);
+    CHECK(rekeyed.value("actions", 0) == 1);   // the one action; the webhooks' keys are TikTok's ids
+    CHECK(rekeyed.value("events", 0) == 0);
     {
         auto db = storage::database::open(s.db_path());
         CHECK(thanks_key(db, before) == keyed);
@@ -141,6 +155,17 @@ TEST_CASE("A database from before keyed idempotency keys is converted at start a
     s.start_daemon();
     CHECK(log_lines(s.daemon.log(), "idempotency_keys_rekeying").empty());
     CHECK(log_lines(s.daemon.log(), "idempotency_keys_rekeyed").empty());
+
+    // Another vault key would plan everything again: refused, saying what to do.
+    s.daemon.signal(SIGTERM);
+    REQUIRE(s.daemon.wait() == 0);
+    std::filesystem::rename(s.dir / "vault.key", s.dir / "vault.key.real");
+    REQUIRE(run({(bin_dir() / "orderflowctl").string(), "keygen", (s.dir / "vault.key").string()}).exit_code == 0);
+    const auto wrong = ctl(s, {"replay", "--since", "1h"});
+    INFO(wrong.output);
+    CHECK(wrong.exit_code == 1);
+    CHECK_THAT(wrong.output, Catch::Contains("is not the key this database's idempotency keys were made with"));
+    CHECK_THAT(wrong.output, Catch::Contains("Put back the vault key file"));
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

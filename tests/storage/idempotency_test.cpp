@@ -197,7 +197,29 @@ TEST_CASE("Plain keys from before version 22 are converted a batch at a time, on
     CHECK(column(db, "SELECT idem_key FROM outbox WHERE id = 1")[0] == keyed_thanks);
 }
 
-TEST_CASE("Rows stored after the upgrade are not converted again", "[idempotency]") {
+TEST_CASE("Rows an older orderflowd wrote after a command ran migration 22 are converted too", "[idempotency]") {
+    temp_dir dir;
+    const auto file = dir / "orderflow.db";
+    {
+        auto db = database::open(file);
+        REQUIRE(store(db).add_action(action(hash_key(thanks_material))));
+    }
+    // An orderflowctl command opens the database (migration 22 runs) while
+    // the older orderflowd still runs and plans under a plain key.
+    auto db = reopened_as_version_21(file);
+    REQUIRE(plain_hashes_left(db));
+    REQUIRE(store(db).add_action(action(hash_key("later"))));
+    REQUIRE(store(db).add_event(event("timer:" + hash_key("later"), "timer")));
+    const auto n = rekey_plain_hashes(db, key, -1);
+    CHECK(n.done);
+    CHECK(n.actions == 2);
+    CHECK(n.events == 1);
+    CHECK(column(db, "SELECT idem_key FROM outbox ORDER BY id") ==
+          std::vector<std::string>{idempotency_hash(key, thanks_material), idempotency_hash(key, "later")});
+    CHECK(column(db, "SELECT dedupe_key FROM inbox")[0] == "timer:" + idempotency_hash(key, "later"));
+}
+
+TEST_CASE("An unreadable record of what is left to convert converts nothing and says what to do", "[idempotency]") {
     temp_dir dir;
     const auto file = dir / "orderflow.db";
     {
@@ -205,14 +227,23 @@ TEST_CASE("Rows stored after the upgrade are not converted again", "[idempotency
         REQUIRE(store(db).add_action(action(hash_key(thanks_material))));
     }
     auto db = reopened_as_version_21(file);
-    REQUIRE(plain_hashes_left(db));
-    // A row past the record's last id (none should come before the
-    // conversion is done, but should one): left as it was written.
-    const std::string keyed_other = idempotency_hash(key, "other");
-    REQUIRE(store(db).add_action(action(keyed_other)));
-    REQUIRE(rekey_plain_hashes(db, key, -1).done);
-    CHECK(column(db, "SELECT idem_key FROM outbox ORDER BY id") ==
-          std::vector<std::string>{idempotency_hash(key, thanks_material), keyed_other});
+    db.exec("UPDATE daemon_state SET value = 'torn' WHERE name = 'plain_hashes'");
+    CHECK_THROWS_WITH(rekey_plain_hashes(db, key), Catch::Contains("Restore the database from a backup"));
+    CHECK(plain_hashes_left(db));
+    CHECK(column(db, "SELECT idem_key FROM outbox")[0] == hash_key(thanks_material));
+}
+
+TEST_CASE("A database refuses a vault key other than the one its keys were made with", "[idempotency]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    CHECK_NOTHROW(check_idempotency_key(db, key));   // the first start records the key's check value
+    CHECK_NOTHROW(check_idempotency_key(db, key));
+    CHECK_THROWS_WITH(check_idempotency_key(db, other_key), Catch::Contains("Put back the vault key file"));
+    // Nothing of the key itself is stored.
+    const auto stored = column(db, "SELECT value FROM daemon_state WHERE name = 'idempotency_key_check'");
+    REQUIRE(stored.size() == 1);
+    CHECK(stored[0].find(std::string(key.begin(), key.end())) == std::string::npos);
+    CHECK(stored[0] != keyed_hash(other_key, "orderflow: the key idempotency keys are made with"));
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

@@ -266,10 +266,12 @@ TEST_CASE("A purge blanks resolved old review items and keeps the ones still bei
     CHECK(f.s.get_review(open)->summary == "John Roe asked");
 }
 
-TEST_CASE("A purge deletes old delivered notifications and keeps pending ones", "[retention]") {
+TEST_CASE("A purge deletes old delivered notifications and keeps pending ones queued within the period", "[retention]") {
     fixture f;
     f.add_notification("review:1", old_time, true);
-    auto pending = f.add_notification("review:2", old_time, false);
+    // (One pending since before the cutoff is for a channel failing all
+    // along: retention_unfinished_test.cpp.)
+    auto pending = f.add_notification("review:2", recent, false);
     auto sent_recently = f.add_notification("review:3", recent, true);
 
     auto n = purge_personal_data(f.db, cutoff);

@@ -329,6 +329,39 @@ TEST_CASE("Actions never sent within the period are skipped or failed and purged
     CHECK(purge_personal_data(f.db, cutoff, -1, forget_key, now).total() == 0);
 }
 
+TEST_CASE("A staff notification no channel took within the period is deleted with the summary it repeats", "[retention][unfinished]") {
+    fixture f;
+    const auto item = f.s.raise_review(order_id, "send_failed", "warning", buyer_name + " asked twice", {}, old_time);
+    const json payload{{"summary", buyer_name + " asked twice"}, {"review_id", item}};
+    // A channel failing since before the cutoff: the notifier retried it
+    // every ten minutes, so its row was touched recently.
+    REQUIRE(f.s.add_notification("slack", "review:" + std::to_string(item), item, payload, old_time));
+    const auto stuck = f.db.last_insert_rowid();
+    f.s.notification_retry(stuck, "connection refused", now + 600, now - 60);
+    // Queued after the cutoff, still pending: on its way.
+    REQUIRE(f.s.add_notification("mail", "review:recent", item, {{"summary", "John Roe asked"}}, recent));
+    const auto on_its_way = f.db.last_insert_rowid();
+
+    const auto n = purge_personal_data(f.db, cutoff, -1, forget_key, now);
+    CHECK(n.expired_notifications == 1);
+    CHECK(n.notifications == 1);
+    CHECK(n.expired() >= 1);
+    std::vector<std::int64_t> left;
+    for (const auto& row : f.s.recent_notifications(10)) left.push_back(row.id);
+    CHECK(left == std::vector<std::int64_t>{on_its_way});
+    CHECK(rows_naming(f.db, "notifications", buyer_name) == 0);
+    CHECK(f.on_disk().find(buyer_name + " asked twice") == std::string::npos);
+    // The item stays in the queue (settled by its own rule, as the others are).
+    CHECK(f.s.get_review(item).has_value());
+
+    // A batch counts them towards the table's rows.
+    REQUIRE(f.s.add_notification("slack", "review:b1", item, payload, old_time));
+    REQUIRE(f.s.add_notification("slack", "review:b2", item, payload, old_time));
+    CHECK(purge_personal_data(f.db, cutoff, 1, forget_key, now).expired_notifications == 1);
+    CHECK(purge_personal_data(f.db, cutoff, 1, forget_key, now).expired_notifications == 1);
+    CHECK(purge_personal_data(f.db, cutoff, 1, forget_key, now).expired_notifications == 0);
+}
+
 TEST_CASE("Nothing on disk names the buyer of rows that never finished once the purge has settled them", "[retention][unfinished]") {
     fixture f;
     const std::string name = "山田 花子";
