@@ -535,8 +535,10 @@ ALTER TABLE forgotten ADD COLUMN suppress INTEGER NOT NULL DEFAULT 1 CHECK (supp
 // names an order, are keyed hashes (storage/idempotency.hpp), so nobody
 // without the vault key can test an order id against what stays after the
 // retention purge or a forget. The keys stored before this version are plain
-// hashes: their rows are recorded here, by id ([converted through, last]),
-// and rekey_plain_hashes converts them with the key, which SQL has not.
+// hashes: this records that there are some ([converted through, last] per
+// table; the conversion reads each table's last row itself, since an older
+// orderflowd may still write after an orderflowctl command ran this), and
+// rekey_plain_hashes converts them with the key, which SQL has not.
 // orderflowd does that at its start, before it takes a webhook or plans an
 // action. OR IGNORE: a test that takes a database back to an earlier version
 // runs this again.
