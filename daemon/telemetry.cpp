@@ -18,6 +18,11 @@ struct family_spec {
     kind type;
     const char* help;
     std::vector<double> bounds;   // histograms only
+    // A counter whose one label takes a known set of values: each value's
+    // series is shown from the start, at 0, so that increase() and rate()
+    // see its first occurrence (a series that appears at 1 shows none).
+    const char* label = nullptr;
+    std::vector<const char*> values = {};
 };
 
 // Webhook acknowledgement: TikTok gives up at 3 s; the target is 10 ms at p99.
@@ -34,7 +39,8 @@ const std::vector<family_spec>& specs() {
     static const std::vector<family_spec> all{
         {"orderflow_webhooks_total", kind::counter,
          "Webhooks answered, by result: accepted, duplicate (already stored), rejected (signature), malformed, "
-         "unavailable (storage down, 503), other_shop.", {}},
+         "unavailable (storage down, 503), other_shop.", {},
+         "result", {"accepted", "duplicate", "rejected", "malformed", "unavailable", "other_shop"}},
         {"orderflow_webhook_ack_seconds", kind::histogram,
          "From a webhook's request read to its answer (signature check, parse, commit).", fast_bounds},
         {"orderflow_inbox_commit_seconds", kind::histogram,
@@ -42,9 +48,11 @@ const std::vector<family_spec>& specs() {
          "the WAL's fsync and, when the WAL is long, a checkpoint (each of the batch waits for it before its answer).",
          commit_bounds},
         {"orderflow_tracking_submissions_total", kind::counter,
-         "Tracking submissions on POST /v1/tracking, by result: accepted, duplicate, invalid, unavailable.", {}},
+         "Tracking submissions on POST /v1/tracking, by result: accepted, duplicate, invalid, unavailable.", {},
+         "result", {"accepted", "duplicate", "invalid", "unavailable"}},
         {"orderflow_events_processed_total", kind::counter,
-         "Inbox events the pipeline finished or put off, by outcome: done, ignored, failed, retried, quarantined, set_aside.", {}},
+         "Inbox events the pipeline finished or put off, by outcome: done, ignored, failed, retried, quarantined, set_aside.", {},
+         "outcome", {"done", "ignored", "failed", "retried", "quarantined", "set_aside"}},
         {"orderflow_actions_total", kind::counter,
          "Actions the executor ended, by kind and outcome: done, deferred, failed, skipped, unknown.", {}},
         {"orderflow_event_to_action_seconds", kind::histogram,
@@ -56,10 +64,12 @@ const std::vector<family_spec>& specs() {
         {"orderflow_tiktok_throttled_total", kind::counter, "TikTok API answers that said the rate limit was reached, by API.", {}},
         {"orderflow_notifications_total", kind::counter,
          "Staff notification deliveries, by channel and outcome: sent, retried, failed.", {}},
-        {"orderflow_reloads_total", kind::counter, "Configuration and rule reloads, by result: ok, failed.", {}},
+        {"orderflow_reloads_total", kind::counter, "Configuration and rule reloads, by result: ok, failed.", {}, "result", {"ok", "failed"}},
         {"orderflow_security_failures_total", kind::counter,
-         "Refused credentials, by door: webhook_signature, admin_token, console_login, other_shop.", {}},
-        {"orderflow_security_alerts_total", kind::counter, "Security review items raised for bursts of refused credentials, by door.", {}},
+         "Refused credentials, by door: webhook_signature, admin_token, console_login, other_shop.", {},
+         "door", {"webhook_signature", "admin_token", "console_login", "other_shop"}},
+        {"orderflow_security_alerts_total", kind::counter, "Security review items raised for bursts of refused credentials, by door.", {},
+         "door", {"webhook_signature", "admin_token", "console_login", "other_shop"}},
     };
     return all;
 }
@@ -160,6 +170,8 @@ histogram& timing(std::string_view family, const labels& l) {
 }
 
 std::string render() {
+    for (const auto& spec : specs())
+        for (const char* value : spec.values) count(spec.name, {{spec.label, value}});
     auto& r = the_registry();
     std::lock_guard lock(r.mutex);
     std::ostringstream out;

@@ -57,4 +57,24 @@ TEST_CASE("Label values are escaped, and an undeclared family or the wrong type 
     CHECK_THROWS_AS(telemetry::count("orderflow_webhook_ack_seconds"), std::logic_error);
 }
 
+// An alert on increase(orderflow_webhooks_total{result="rejected"}[5m]) must
+// see the first bad signature: a series that appears at 1 shows no increase.
+TEST_CASE("Counters whose label takes known values show each value's series before it is first counted", "[telemetry]") {
+    const std::string text = telemetry::render();
+    for (const char* series : {"orderflow_webhooks_total{result=\"rejected\"} ", "orderflow_webhooks_total{result=\"unavailable\"} ",
+                               "orderflow_events_processed_total{outcome=\"quarantined\"} ",
+                               "orderflow_tracking_submissions_total{result=\"invalid\"} ", "orderflow_reloads_total{result=\"failed\"} ",
+                               "orderflow_security_failures_total{door=\"console_login\"} ",
+                               "orderflow_security_alerts_total{door=\"admin_token\"} "}) {
+        INFO(series);
+        CHECK_THAT(text, Catch::Contains(std::string("\n") + series));
+    }
+    // Each family's HELP and TYPE once, whatever was shown before.
+    std::size_t helps = 0;
+    for (std::size_t at = text.find("# HELP orderflow_webhooks_total "); at != std::string::npos;
+         at = text.find("# HELP orderflow_webhooks_total ", at + 1))
+        ++helps;
+    CHECK(helps == 1);
+}
+
 }  // namespace ORDERFLOW_TEST_FILE
