@@ -119,8 +119,11 @@ asio::awaitable<void> reconciler::reconcile(const storage::action_row& a) {
         ctx_.db.transaction([&] {
             ctx_.store.set_action_state(a.id, "unknown", "reconciliation could not tell whether it was delivered; check the conversation",
                                    json{{"reconciled", "inconclusive"}}.dump(), ctx_.clock());
+            // The summary goes to the staff channels: the conversation is
+            // named in the evidence (the console and review show), not there.
             desk_.raise(a.order_id, "send_unknown", "critical",
-                         "rule " + a.rule_id + ": a message may or may not have reached the buyer; check conversation " + *conversation,
+                         "rule " + a.rule_id + ": a message may or may not have reached the buyer; check the order's conversation "
+                         "(the item's evidence names it)",
                          {{"action_id", a.id}, {"rule_id", a.rule_id}, {"conversation_id", *conversation}, {"text", text}});
         });
         log::warn("action_reconcile_inconclusive", {{"action_id", a.id}, {"rule_id", a.rule_id}, {"order_id", a.order_id},
