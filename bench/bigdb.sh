@@ -39,7 +39,9 @@ ms() {
 run_one() {
     local name=$1 db=$2 dir=$scratch/run-$1 pid
     rm -rf "$dir" && mkdir -p "$dir/rules"
-    "$build/bin/orderflowctl" keygen "$dir/vault.key" > /dev/null
+    # One key per database, kept beside it: its first start records the
+    # key's check value, and a later run with another key would be refused.
+    [[ -f $db.vault.key ]] || "$build/bin/orderflowctl" keygen "$db.vault.key" > /dev/null
     printf 'bench-app-secret' > "$dir/app_secret" && chmod 600 "$dir/app_secret"
     cat > "$dir/rules/thanks.json" <<'EOF'
 {
@@ -54,7 +56,7 @@ EOF
   "tiktok": { "api_base": "http://127.0.0.1:9", "auth_base": "http://127.0.0.1:9", "app_key": "bench",
               "app_secret_file": "app_secret", "shop_cipher": "ROW_bench", "timeout": "2s" },
   "webhook": { "listen": "127.0.0.1:0", "path": "/webhooks/tiktok", "max_body": 262144 },
-  "storage": { "path": "$db", "vault_key_file": "vault.key" },
+  "storage": { "path": "$db", "vault_key_file": "$db.vault.key" },
   "rules": { "dir": "rules", "default_locale": "ja" },
   "admin": { "socket": "admin.sock" },
   "retention": { "personal_data": "90d" },

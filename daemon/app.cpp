@@ -125,8 +125,16 @@ tikapi::client_options counting_cs_calls(tikapi::client_options o, std::function
 // A large database takes a while, so each step tells systemd how far it got
 // and asks for more start time.
 void convert_plain_hashes(storage::database& db, const orderflow::secret& key) {
-    storage::check_idempotency_key(db, key_bytes(key));
+    storage::check_idempotency_key(db, key_bytes(key), true);
     if (!storage::plain_hashes_left(db)) return;
+    // A new database carries the record too (migration 22): nothing to say.
+    auto rows = db.prepare("SELECT EXISTS (SELECT 1 FROM outbox) OR EXISTS (SELECT 1 FROM inbox)");
+    const bool any = rows.step() && rows.int64(0) != 0;
+    rows.reset();
+    if (!any) {
+        storage::rekey_plain_hashes(db, key_bytes(key));
+        return;
+    }
     log::info("idempotency_keys_rekeying", {{"why", "this database holds keys made before they were keyed hashes; "
                                                     "they are converted once, before webhooks are taken"}});
     const auto started = std::chrono::steady_clock::now();
@@ -536,6 +544,10 @@ int run_orderflowd(int argc, char** argv) {
         io.run();
         log::info("daemon_stopped", {});
         return 0;
+    } catch (const storage::wrong_key_error& e) {
+        // No restart can fix it either (RestartPreventExitStatus=78).
+        log::error("startup_failed", {{"error", e.what()}});
+        return 78;
     } catch (const std::exception& e) {
         log::error("startup_failed", {{"error", e.what()}});
         return 1;

@@ -93,16 +93,17 @@ std::int64_t actions_keyed_through(database& db) {
     return record["outbox"][0].get<std::int64_t>();
 }
 
-void check_idempotency_key(database& db, std::span<const unsigned char> key) {
+void check_idempotency_key(database& db, std::span<const unsigned char> key, bool record) {
     const std::string check = keyed_hash(key, "orderflow: the key idempotency keys are made with");
     auto read = db.prepare("SELECT value FROM daemon_state WHERE name = 'idempotency_key_check'");
     if (read.step()) {
         if (read.text(0) == check) return;
-        throw storage_error(0, "the vault key (storage.vault_key_file) is not the key this database's idempotency keys were made "
+        throw wrong_key_error(0, "the vault key (storage.vault_key_file) is not the key this database's idempotency keys were made "
                             "with: with it, every message already sent could be planned and sent again. Put back the vault "
                             "key file this database was used with (a backup of it), and start again");
     }
     read.reset();
+    if (!record) return;
     db.transaction([&] {
         auto write = db.prepare("INSERT OR IGNORE INTO daemon_state (name, value, updated_at) VALUES ('idempotency_key_check', ?1, 0)");
         write.bind(1, check);

@@ -48,17 +48,26 @@ std::string idempotency_hash(std::span<const unsigned char> key, std::string_vie
 // other key is returned as it is.
 std::string keyed_dedupe_key(std::span<const unsigned char> key, std::string_view dedupe_key);
 
+// The refusal below: another vault key than the database's own.
+class wrong_key_error : public storage_error {
+public:
+    using storage_error::storage_error;
+};
+
 // Keyed hashes made with another vault key meet none of the stored ones: a
 // database started with another key than its own would plan again, and
-// send again, everything it did before. The first call records a check
-// value of the key (daemon_state 'idempotency_key_check', which reveals
-// nothing of the key); later calls throw storage_error, saying what to do,
-// when the key does not match it. orderflowd calls it at every start,
-// before it converts or plans anything; orderflowctl replay before it compares.
-void check_idempotency_key(database& db, std::span<const unsigned char> key);
+// send again, everything it did before. With `record`, a database without
+// one gets the key's check value (daemon_state 'idempotency_key_check',
+// which reveals nothing of the key): orderflowd, at every start, before it
+// converts or plans anything. Without, a database without one is taken as
+// it is (orderflowctl replay, which writes nothing, before it compares).
+// Throws wrong_key_error, saying what to do, when the key does not match
+// the recorded one.
+void check_idempotency_key(database& db, std::span<const unsigned char> key, bool record);
 
-// Whether the database still holds keys made before this version, as plain
-// hashes (migration 22 records them: daemon_state "plain_hashes"). While it
+// Whether the database may still hold keys made before this version, as
+// plain hashes (migration 22's record, daemon_state "plain_hashes", on every
+// database until orderflowd's first start converts them). While it
 // does, nothing may plan an action: a plan's keyed key would not meet the
 // plain key of the same action. (orderflowctl replay maps the plain ones
 // instead: actions_keyed_through.)

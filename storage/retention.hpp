@@ -27,7 +27,7 @@ struct purge_counts {
     int actions = 0;        // outbox payloads and results blanked
     int conversations = 0;  // buyer -> conversation rows deleted
     int reviews = 0;        // resolved review items whose evidence and summary were blanked
-    int notifications = 0;  // delivered (or given up) notifications deleted
+    int notifications = 0;  // delivered, given up, or (expired_notifications) never delivered, deleted
     int answers = 0;        // captured buyer answers (order attributes) and order cards deleted
     // With the key only (the daemon's purge):
     int tags = 0;           // tags of orders no longer cached (quiet for the period) deleted
@@ -104,7 +104,8 @@ inline constexpr std::string_view expired_review_audit = "review.expire";
 //   nothing was sent and send again. (An unknown action untouched for the
 //   period is settled above, and then no longer protects one.)
 // - review: resolved items lose evidence ('{}') and summary (purged_summary).
-// - notifications: sent and failed ones are deleted.
+// - notifications: sent and failed ones are deleted (and the pending ones
+//   settled above).
 // - order_attributes (what `capture` kept of a buyer's answer) and
 //   conversation_cards (the order a buyer pointed at) are deleted.
 // - audit_log is kept (with the key, its ids are hashed: below).

@@ -338,7 +338,7 @@ int cmd_replay(const args& a) {
     // mark still have plain keys, and are compared in their keyed form.
     const orderflow::secret hash_key = storage::idempotency_key(storage::vault(db, storage::read_vault_key(cfg->storage.vault_key_file)));
     const auto hash_key_bytes = key_bytes(hash_key);
-    storage::check_idempotency_key(db, hash_key_bytes);
+    storage::check_idempotency_key(db, hash_key_bytes, false);
     const std::int64_t keyed_through = storage::actions_keyed_through(db);
     auto stored_key = [&](const storage::action_row& row) {
         return row.id <= keyed_through ? row.idem_key : storage::keyed_hash(hash_key_bytes, row.idem_key);

@@ -194,8 +194,10 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         // A reply is reconciled against the conversation its event named:
         // it goes only into that one (TikTok reopens it under the same id).
         if (!known_conversation.empty() && *reopened != known_conversation) {
-            out_.fail(a, "the buyer's conversation " + known_conversation + " is gone (" + r.error().describe() + "); TikTok opened " +
-                             *reopened + " instead, so the reply was not sent: answer the buyer in Seller Center");
+            // The reason becomes a review item's summary, which the staff
+            // channels receive: it names the order, not the conversations.
+            out_.fail(a, "the buyer's conversation is gone (" + r.error().describe() +
+                             "); TikTok opened another one instead, so the reply was not sent: answer the buyer in Seller Center");
             co_return;
         }
         conversation = std::move(reopened);

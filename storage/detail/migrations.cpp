@@ -535,20 +535,22 @@ ALTER TABLE forgotten ADD COLUMN suppress INTEGER NOT NULL DEFAULT 1 CHECK (supp
 // names an order, are keyed hashes (storage/idempotency.hpp), so nobody
 // without the vault key can test an order id against what stays after the
 // retention purge or a forget. The keys stored before this version are plain
-// hashes: this records that there are some ([converted through, last] per
-// table; the conversion reads each table's last row itself, since an older
-// orderflowd may still write after an orderflowctl command ran this), and
-// rekey_plain_hashes converts them with the key, which SQL has not.
-// orderflowd does that at its start, before it takes a webhook or plans an
-// action. OR IGNORE: a test that takes a database back to an earlier version
-// runs this again.
+// hashes: this records that the rows up to now may hold some ([converted
+// through, last] per table), and rekey_plain_hashes converts them with the
+// key, which SQL has not. orderflowd does that at its start, before it takes
+// a webhook or plans an action. The record is written whatever the tables
+// hold, even on a new database: an orderflowctl command may run this while
+// an older orderflowd still runs and goes on writing plain keys, into
+// tables empty now (the conversion reads each table's last row itself).
+// Only orderflowd writes keyed keys, and only once the record is gone.
+// OR IGNORE: a test that takes a database back to an earlier version runs
+// this again.
 constexpr std::string_view v22 = R"sql(
 INSERT OR IGNORE INTO daemon_state (name, value, updated_at)
     SELECT 'plain_hashes',
            json_object('inbox', json_array(0, (SELECT coalesce(max(id), 0) FROM inbox)),
                        'outbox', json_array(0, (SELECT coalesce(max(id), 0) FROM outbox))),
-           unixepoch()
-    WHERE EXISTS (SELECT 1 FROM inbox) OR EXISTS (SELECT 1 FROM outbox);
+           unixepoch();
 )sql";
 
 constexpr std::string_view list[] = {
