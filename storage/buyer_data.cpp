@@ -283,13 +283,7 @@ json export_buyer(database& db, const buyer_subject& who) {
 // ----------------------------------------------------------------------- forget
 
 std::string forget_hash(std::span<const unsigned char> key, std::string_view material) {
-    detail::ensure_sodium();
-    unsigned char digest[16];
-    crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(material.data()), material.size(),
-                       key.data(), key.size());
-    char hex[sizeof digest * 2 + 1];
-    sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-    return std::string(hex, sizeof digest * 2);
+    return detail::keyed_hex(key, material, 16);
 }
 
 std::string order_pseudonym(std::span<const unsigned char> key, std::string_view order_id) {

@@ -52,13 +52,7 @@ struct progress {
 orderflow::secret idempotency_key(const vault& v) { return v.derived_key("orderflow: idempotency keys, v1"); }
 
 std::string keyed_hash(std::span<const unsigned char> key, std::string_view plain_hash) {
-    detail::ensure_sodium();
-    unsigned char digest[32];
-    crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(plain_hash.data()), plain_hash.size(),
-                       key.data(), key.size());
-    char hex[sizeof digest * 2 + 1];
-    sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-    return std::string(hex, sizeof digest * 2);
+    return detail::keyed_hex(key, plain_hash, 32);
 }
 
 std::string idempotency_hash(std::span<const unsigned char> key, std::string_view material) {

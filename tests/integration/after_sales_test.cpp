@@ -110,13 +110,6 @@ void wait_passes(stack& s, const std::string& what, std::size_t more) {
     REQUIRE(eventually([&] { return poll_passes(s, what) >= before + more; }, 2 * poll_deadline));
 }
 
-run_result ctl(stack& s, std::vector<std::string> args) {
-    args.insert(args.begin(), (bin_dir() / "orderflowctl").string());
-    args.push_back("--config");
-    args.push_back(s.config_path().string());
-    return run(args);
-}
-
 // orderflow informs and flags; accepting or refusing is staff's, in Seller Center.
 void no_after_sales_decision(stack& s) {
     const json calls = s.control("GET", "/control/calls?path=/return_refund/").json_body();

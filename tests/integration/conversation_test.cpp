@@ -20,14 +20,6 @@ using namespace orderflow::testing;
 
 namespace {
 
-run_result ctl(const stack& s, std::vector<std::string> args) {
-    std::vector<std::string> argv{(bin_dir() / "orderflowctl").string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back("--config");
-    argv.push_back(s.config_path().string());
-    return run(argv);
-}
-
 // The example rules as shipped, with the engraving reminder due after `after`.
 void install_cookbook(stack& s, const std::string& after) {
     const auto dir = source_dir() / "etc" / "orderflow" / "rules";

@@ -18,13 +18,6 @@ using namespace orderflow::testing;
 
 namespace {
 
-run_result ctl(const stack& s, std::vector<std::string> args) {
-    args.insert(args.begin(), (bin_dir() / "orderflowctl").string());
-    args.push_back("--config");
-    args.push_back(s.config_path().string());
-    return run(args);
-}
-
 json order_of(const std::string& buyer, const std::string& status) {
     return {{"buyer_name", buyer}, {"status", status}, {"line_items", {{{"seller_sku", "CUP-9"}, {"product_name", "湯呑み"}, {"sale_price", "900"}}}}};
 }

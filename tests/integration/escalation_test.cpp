@@ -22,13 +22,6 @@ using namespace orderflow::testing;
 
 namespace {
 
-run_result ctl(stack& s, std::vector<std::string> args) {
-    args.insert(args.begin(), (bin_dir() / "orderflowctl").string());
-    args.push_back("--config");
-    args.push_back(s.config_path().string());
-    return run(args);
-}
-
 // A command channel that appends each notification, one JSON object per line.
 json command_channel(const std::filesystem::path& file) {
     return {{"type", "command"}, {"min_severity", "info"},

@@ -304,4 +304,11 @@ http_reply stack::post_webhook(const std::string& body, bool sign) {
     return http(webhook_port, "POST", "/webhooks/tiktok", body, {{"Authorization", signature}});
 }
 
+run_result ctl(const stack& s, std::vector<std::string> args) {
+    args.insert(args.begin(), (bin_dir() / "orderflowctl").string());
+    args.push_back("--config");
+    args.push_back(s.config_path().string());
+    return run(args);
+}
+
 }  // namespace orderflow::testing

@@ -132,4 +132,7 @@ public:
     std::string ctl_log() const;
 };
 
+// orderflowctl ARGS --config <the stack's config>, run to completion.
+run_result ctl(const stack& s, std::vector<std::string> args);
+
 }  // namespace orderflow::testing

@@ -19,13 +19,6 @@ namespace storage = orderflow::storage;
 
 namespace {
 
-run_result ctl(const stack& s, std::vector<std::string> args) {
-    args.insert(args.begin(), (bin_dir() / "orderflowctl").string());
-    args.push_back("--config");
-    args.push_back(s.config_path().string());
-    return run(args);
-}
-
 std::span<const unsigned char> bytes(const orderflow::secret& s) {
     return {reinterpret_cast<const unsigned char*>(s.reveal().data()), s.reveal().size()};
 }

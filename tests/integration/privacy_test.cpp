@@ -22,13 +22,6 @@ using namespace orderflow::testing;
 
 namespace {
 
-run_result ctl(const stack& s, std::vector<std::string> args) {
-    args.insert(args.begin(), (bin_dir() / "orderflowctl").string());
-    args.push_back("--config");
-    args.push_back(s.config_path().string());
-    return run(args);
-}
-
 const char* privacy_rules = R"({
   "templates": {
     "thanks": { "ja": "{{order.buyer_name}}様、ご注文 {{order.id}} ありがとうございます。" },

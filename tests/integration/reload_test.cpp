@@ -31,13 +31,6 @@ std::string rules_with(const std::string& greeting) {
 })";
 }
 
-run_result ctl(stack& s, std::vector<std::string> args) {
-    args.insert(args.begin(), (bin_dir() / "orderflowctl").string());
-    args.push_back("--config");
-    args.push_back(s.config_path().string());
-    return run(args);
-}
-
 }  // namespace
 
 TEST_CASE("Reloading while webhooks arrive loses nothing, sends nothing twice, and a broken file keeps the rules working",
