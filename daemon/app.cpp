@@ -129,14 +129,11 @@ void convert_plain_hashes(storage::database& db, const orderflow::secret& key) {
     if (!storage::plain_hashes_left(db)) return;
     // A new database carries the record too (migration 22): nothing to say.
     auto rows = db.prepare("SELECT EXISTS (SELECT 1 FROM outbox) OR EXISTS (SELECT 1 FROM inbox)");
-    const bool any = rows.step() && rows.int64(0) != 0;
+    const bool said = rows.step() && rows.int64(0) != 0;
     rows.reset();
-    if (!any) {
-        storage::rekey_plain_hashes(db, key_bytes(key));
-        return;
-    }
-    log::info("idempotency_keys_rekeying", {{"why", "this database holds keys made before they were keyed hashes; "
-                                                    "they are converted once, before webhooks are taken"}});
+    if (said)
+        log::info("idempotency_keys_rekeying", {{"why", "this database holds keys made before they were keyed hashes; "
+                                                        "they are converted once, before webhooks are taken"}});
     const auto started = std::chrono::steady_clock::now();
     std::int64_t actions = 0, events = 0;
     for (;;) {
@@ -148,7 +145,7 @@ void convert_plain_hashes(storage::database& db, const orderflow::secret& key) {
                         " actions and " + std::to_string(events) + " events so far");
     }
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    log::info("idempotency_keys_rekeyed", {{"actions", actions}, {"events", events}, {"ms", ms.count()}});
+    if (said) log::info("idempotency_keys_rekeyed", {{"actions", actions}, {"events", events}, {"ms", ms.count()}});
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <deque>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 
@@ -170,8 +171,11 @@ histogram& timing(std::string_view family, const labels& l) {
 }
 
 std::string render() {
-    for (const auto& spec : specs())
-        for (const char* value : spec.values) count(spec.name, {{spec.label, value}});
+    static std::once_flag known_shown;
+    std::call_once(known_shown, [] {
+        for (const auto& spec : specs())
+            for (const char* value : spec.values) count(spec.name, {{spec.label, value}});
+    });
     auto& r = the_registry();
     std::lock_guard lock(r.mutex);
     std::ostringstream out;

@@ -7,9 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <array>
 #include <limits>
-#include <vector>
 
 namespace orderflow::storage {
 
@@ -81,10 +79,8 @@ std::int64_t actions_keyed_through(database& db) {
     auto st = db.prepare("SELECT value FROM daemon_state WHERE name = 'plain_hashes'");
     if (!st.step()) return std::numeric_limits<std::int64_t>::max();
     auto record = nlohmann::json::parse(st.text(0), nullptr, false);
-    if (!record.is_object() || !record.contains("outbox") || !record["outbox"].is_array() || record["outbox"].empty() ||
-        !record["outbox"][0].is_number_integer())
-        return 0;
-    return record["outbox"][0].get<std::int64_t>();
+    if (!record.is_object() || !record.contains("outbox") || !record["outbox"].is_number_integer()) return 0;
+    return record["outbox"].get<std::int64_t>();
 }
 
 void check_idempotency_key(database& db, std::span<const unsigned char> key, bool record) {
@@ -123,13 +119,12 @@ rekey_counts rekey_plain_hashes(database& db, std::span<const unsigned char> key
         // (orderflowd converts before it plans or takes a webhook), so every
         // row after the mark is plain.
         auto range = [&](const char* table) {
-            if (!record.is_object() || !record.contains(table) || !record[table].is_array() || record[table].empty() ||
-                !record[table][0].is_number_integer())
+            if (!record.is_object() || !record.contains(table) || !record[table].is_number_integer())
                 throw storage_error(0, std::string("the record of the keys still to convert (daemon_state 'plain_hashes') is "
                                                 "unreadable; nothing was converted. Restore the database from a backup "
                                                 "taken before this version, and start orderflowd on it"));
             progress p;
-            p.done = record[table][0].get<std::int64_t>();
+            p.done = record[table].get<std::int64_t>();
             auto last = db.prepare(std::string("SELECT coalesce(max(id), 0) FROM ") + table);
             last.step();
             p.last = last.int64(0);
@@ -149,7 +144,7 @@ rekey_counts rekey_plain_hashes(database& db, std::span<const unsigned char> key
                 changed += convert(pick);
             }
             pick.reset();
-            record[table] = nlohmann::json::array({limit > 0 && seen == limit ? last_id : p.last, p.last});
+            record[table] = limit > 0 && seen == limit ? last_id : p.last;
             return changed;
         };
         auto write_action = db.prepare("UPDATE outbox SET idem_key = ?2, payload = ?3 WHERE id = ?1");

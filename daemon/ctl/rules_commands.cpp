@@ -350,12 +350,11 @@ int cmd_replay(const args& a) {
     auto events = store.events_with_context(since, 1000000);
 
     struct candidate {
-        std::string order_id, rule_id, kind, text, error;
+        std::string order_id, rule_id, kind, text, error, material;
         std::int64_t inbox_id = 0;
         bool shadow = false;
     };
     std::map<std::string, candidate> planned;   // idempotency key -> the first event that plans it
-    std::map<std::string, std::string> material_of;   // idempotency key -> what it hashes
     std::set<std::string> actual_keys;
     std::vector<storage::action_row> actual;
     int skipped = 0;
@@ -370,9 +369,8 @@ int cmd_replay(const args& a) {
         for (const auto& p : rules::evaluate(*loaded.rules, ctx).actions) {
             if (!p.error.empty()) ++skipped;
             const std::string key = storage::idempotency_hash(hash_key_bytes, p.key_material);
-            if (planned.try_emplace(key, candidate{e.order_id, p.rule_id, p.kind, p.params.value("text", ""), p.error, e.id, p.shadow})
-                    .second)
-                material_of.emplace(key, p.key_material);
+            planned.try_emplace(key, candidate{e.order_id, p.rule_id, p.kind, p.params.value("text", ""), p.error, p.key_material, e.id,
+                                               p.shadow});
         }
         for (auto& row : store.actions_of_event(e.id)) {
             row.idem_key = stored_key(row);
@@ -390,7 +388,7 @@ int cmd_replay(const args& a) {
     };
     int added = 0, removed = 0, same = 0;
     for (const auto& [key, p] : planned) {
-        if (actual_keys.count(key) || stored(material_of[key])) {
+        if (actual_keys.count(key) || stored(p.material)) {
             ++same;
             continue;
         }

@@ -535,8 +535,8 @@ ALTER TABLE forgotten ADD COLUMN suppress INTEGER NOT NULL DEFAULT 1 CHECK (supp
 // names an order, are keyed hashes (storage/idempotency.hpp), so nobody
 // without the vault key can test an order id against what stays after the
 // retention purge or a forget. The keys stored before this version are plain
-// hashes: this records that the rows up to now may hold some ([converted
-// through, last] per table), and rekey_plain_hashes converts them with the
+// hashes: this records that the rows may hold some (per table, the id they
+// are converted through: 0), and rekey_plain_hashes converts them with the
 // key, which SQL has not. orderflowd does that at its start, before it takes
 // a webhook or plans an action. The record is written whatever the tables
 // hold, even on a new database: an orderflowctl command may run this while
@@ -548,8 +548,7 @@ ALTER TABLE forgotten ADD COLUMN suppress INTEGER NOT NULL DEFAULT 1 CHECK (supp
 constexpr std::string_view v22 = R"sql(
 INSERT OR IGNORE INTO daemon_state (name, value, updated_at)
     SELECT 'plain_hashes',
-           json_object('inbox', json_array(0, (SELECT coalesce(max(id), 0) FROM inbox)),
-                       'outbox', json_array(0, (SELECT coalesce(max(id), 0) FROM outbox))),
+           json_object('inbox', 0, 'outbox', 0),
            unixepoch();
 )sql";
 
