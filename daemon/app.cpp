@@ -513,6 +513,11 @@ int run_orderflowd(int argc, char** argv) {
     // up to 4 MiB free per arena costs little resident memory.
     ::mallopt(M_TRIM_THRESHOLD, 4 << 20);
     try {
+        // A mistyped storage.path is refused before its lock file is made,
+        // which would otherwise stay beside the real database (open_database
+        // asks again, for the service built without this function).
+        if (std::string why = detail::new_database_refusal(loaded.value->storage.path, loaded.value->file); !why.empty())
+            throw std::runtime_error(why);
         const int instance_lock = lock_instance(*loaded.value);   // held until exit
         (void)instance_lock;
         asio::io_context io(1);

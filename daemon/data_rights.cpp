@@ -166,7 +166,9 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
     // erasure, which the daemon's next catch-up applies, rather than the
     // erasure without its record. Only a record that cannot be written at
     // all (its folder, its permissions) lets the erasure go on without it:
-    // the buyer's request comes first, and the command says what to fix.
+    // the buyer's request comes first, and the command says what to fix. A
+    // ledger another process holds locked (storage::ledger_locked) passes:
+    // then nothing is erased, and the command says to run it again.
     const std::filesystem::path ledger = storage::forget_ledger_path(db.path());
     std::int64_t seq = 0;
     std::string not_recorded;
@@ -179,6 +181,8 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
         try {
             seq = storage::append_forget_record(ledger, now, r.suppress, storage::forget_subjects(key, who), mark,
                                                 r.ledger_keep > 0 ? now - r.ledger_keep : 0);
+        } catch (const storage::ledger_locked&) {
+            throw;   // rolls the erasure back
         } catch (const storage::storage_error& e) {
             not_recorded = e.what();
             return;
@@ -190,6 +194,9 @@ int buyer(storage::database& db, storage::store& store, std::span<const unsigned
         n = storage::forget_buyer(db, who, key, r.suppress, now, r.by, how);
     } catch (const storage::forget_refused& e) {
         err << "orderflowctl buyer forget: " << e.what() << "\n";
+        return 1;
+    } catch (const storage::ledger_locked& e) {
+        err << "orderflowctl buyer forget: nothing was erased: " << e.what() << "\n";
         return 1;
     } catch (const storage::storage_error& e) {
         if (seq == 0) throw;

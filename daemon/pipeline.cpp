@@ -145,6 +145,7 @@ void pipeline::stop() {
 }
 
 asio::awaitable<void> pipeline::loop() {
+    if (!hash_key_.empty()) storage::require_keyed(ctx_.db, "the pipeline");
     while (!stopping_) {
         sup_.beat("pipeline", std::chrono::seconds(5));
         if (watch_.known_lost()) {

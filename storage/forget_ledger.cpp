@@ -58,8 +58,8 @@ void sync_folder(const fs::path& file) {
 // pass, say) cannot lose a record to the rewrite. The folder, not the file:
 // a rewrite renames a new file over the one another writer may hold open.
 // A forget appends inside its transaction, so the wait is bounded: past
-// 5 s the holder is taken to be stuck and the append fails, which the
-// forget reports.
+// 5 s the holder is taken to be stuck and the append throws ledger_locked,
+// on which the forget erases nothing and says to run it again.
 class folder_lock {
 public:
     explicit folder_lock(const fs::path& file) {
@@ -75,11 +75,11 @@ public:
                 continue;
             }
             ::close(fd_);
-            throw storage_error(0, "the forget ledger " + file.string() + ": locking its folder: " +
-                                       (err == EWOULDBLOCK ? std::string("another process has held the lock for 5 s")
-                                                           : std::string(std::strerror(err))) +
-                                       "; another orderflowctl buyer forget may be stuck: let it finish or stop it, then "
-                                       "run this again");
+            if (err == EWOULDBLOCK)
+                throw ledger_locked(0, "the forget ledger " + file.string() +
+                                           ": locking its folder: another process has held the lock for 5 s; another "
+                                           "orderflowctl buyer forget may be stuck: let it finish or stop it, then run this again");
+            throw ledger_error(file, "locking its folder", err);
         }
     }
     ~folder_lock() { ::close(fd_); }   // closing releases the lock

@@ -33,6 +33,15 @@
 
 namespace orderflow::storage {
 
+// An append that waited 5 s for the ledger's lock: another process holds
+// it (a stuck orderflowctl buyer forget, say). Unlike a ledger that cannot
+// be written at all, this passes: a forget seeing it erases nothing and
+// says to run it again.
+class ledger_locked : public storage_error {
+public:
+    using storage_error::storage_error;
+};
+
 struct forget_record {
     std::int64_t seq = 0;                 // 1, 2, ... never reused
     std::int64_t at = 0;                  // when the forget ran (unix seconds)
@@ -72,7 +81,7 @@ int prune_forget_ledger(const std::filesystem::path& file, std::int64_t drop_bef
 // the ledger is pruned first (prune_forget_ledger). Both hold an exclusive
 // lock on the ledger's folder meanwhile, so concurrent forgets each keep
 // their record. Throws storage_error naming the file when it cannot be
-// written.
+// written, and ledger_locked when another holds the lock for 5 s.
 std::int64_t append_forget_record(const std::filesystem::path& file, std::int64_t at, bool suppress,
                                   const std::vector<std::string>& subjects, std::int64_t at_least, std::int64_t drop_before);
 

@@ -75,6 +75,14 @@ bool plain_hashes_left(database& db) {
     return st.step();
 }
 
+void require_keyed(database& db, std::string_view who) {
+    if (plain_hashes_left(db))
+        throw storage_error(0, std::string(who) + " started before the database's stored keys were converted to keyed hashes "
+                                                  "(orderflowd converts them at its start, before anything plans an action); "
+                                                  "it stops rather than make keys that would be converted again: a fault in "
+                                                  "orderflowd's start-up, please report it");
+}
+
 std::int64_t actions_keyed_through(database& db) {
     auto st = db.prepare("SELECT value FROM daemon_state WHERE name = 'plain_hashes'");
     if (!st.step()) return std::numeric_limits<std::int64_t>::max();

@@ -73,6 +73,13 @@ void check_idempotency_key(database& db, std::span<const unsigned char> key, boo
 // instead: actions_keyed_through.)
 bool plain_hashes_left(database& db);
 
+// Throws storage_error while plain_hashes_left(db): `who` (a part of
+// orderflowd that makes keyed keys) was started before orderflowd's start
+// converted the stored keys. Its keys would then be converted again and
+// refuse nothing, so it stops instead: a fault in the start-up order, which
+// every start on a new database (it carries the record) would show.
+void require_keyed(database& db, std::string_view who);
+
 // The outbox id through which keys are keyed: the largest id when all are
 // (no conversion pending), else the conversion's mark; the actions after it
 // still hold plain keys.

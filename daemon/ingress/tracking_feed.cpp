@@ -9,6 +9,7 @@
 #include "daemon/rules_in_force.hpp"
 #include "daemon/supervisor.hpp"
 #include "daemon/telemetry.hpp"
+#include "storage/idempotency.hpp"
 #include "tikapi/http.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -48,6 +49,14 @@ void tracking_feed::stop() {
     wake_.notify();
 }
 
+std::span<const unsigned char> tracking_feed::hash_key() {
+    if (!keyed_checked_ && !hash_key_.empty()) {
+        storage::require_keyed(ctx_.db, "the tracking feed");
+        keyed_checked_ = true;
+    }
+    return key_bytes(hash_key_);
+}
+
 asio::awaitable<http_response> tracking_feed::handle(http_request& req) {
     if (req.path() != "/v1/tracking")
         co_return http_response::json(404, json{{"error", "no such endpoint; the tracking feed is POST /v1/tracking"}}.dump());
@@ -59,7 +68,7 @@ asio::awaitable<http_response> tracking_feed::handle(http_request& req) {
         co_return http_response::json(400, json{{"error", *why}}.dump());
     }
     const auto& submission = std::get<tracking_submission>(parsed);
-    auto event = tracking_event(submission, "api", ctx_.clock(), key_bytes(hash_key_));
+    auto event = tracking_event(submission, "api", ctx_.clock(), hash_key());
     json fields{{"order_id", submission.order_id}, {"package_id", submission.package_id}, {"carrier", submission.carrier},
                 {"via", "api"}};
     const write_outcome outcome = co_await writer_.enqueue(std::move(event));
@@ -266,7 +275,7 @@ asio::awaitable<void> tracking_feed::process(const std::filesystem::path& file) 
         try {
             ctx_.db.transaction([&] {
                 for (std::size_t i = at; i < end; ++i)
-                    if (ctx_.store.add_event(tracking_event(parsed.rows[i].submission, "csv", ctx_.clock(), key_bytes(hash_key_)))) ++added;
+                    if (ctx_.store.add_event(tracking_event(parsed.rows[i].submission, "csv", ctx_.clock(), hash_key()))) ++added;
             });
         } catch (const std::exception& e) {
             log::error("tracking_file_failed", {{"file", file.string()}, {"error", e.what()}, {"rows_committed", at},

@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,9 @@ public:
     static file_read read_file(const std::filesystem::path& file);
 
 private:
+    // The key for tracking_event; the first call checks that the start
+    // converted the stored keys (storage::require_keyed).
+    std::span<const unsigned char> hash_key();
     bool folder_ready(const std::filesystem::path& dir);
     boost::asio::awaitable<void> process(const std::filesystem::path& file);
     std::filesystem::path move_aside(const std::filesystem::path& file, const char* sub, const std::vector<std::string>& report);
@@ -91,6 +95,7 @@ private:
     boost::asio::any_io_executor background_;
     std::function<void()> on_new_events_;
     orderflow::secret hash_key_;
+    bool keyed_checked_ = false;     // storage::require_keyed passed once (hash_key())
     detail::wakeup wake_;
     bool stopping_ = false;
     std::int64_t last_pruned_ = 0;   // ctx_.clock() of the last prune_set_aside

@@ -12,6 +12,7 @@
 #include "daemon/packages.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/security_watch.hpp"
+#include "storage/idempotency.hpp"
 #include "tikapi/http.hpp"
 #include "tikapi/webhook.hpp"
 
@@ -59,6 +60,7 @@ webhook_ingress::~webhook_ingress() {
 }
 
 void webhook_ingress::start() {
+    if (!hash_key_.empty()) storage::require_keyed(ctx_.db, "the webhook listener");
     const auto& cfg = in_force_.cfg();
     tikapi::server_options opts;
     opts.body_limit = cfg.webhook.max_body;

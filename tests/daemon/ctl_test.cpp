@@ -480,6 +480,8 @@ TEST_CASE("orderflowd and account add refuse a mistyped storage.path beside a da
         CHECK_THAT(refusal, Catch::Contains("names " + typo.string() + ", which does not exist, but orderflowd has run on " +
                                             (inst.dir.path() / "orderflow.db").string()));
         CHECK_THAT(refusal, Catch::Contains("If storage.path is mistyped, correct it"));
+        CHECK_FALSE(fs::exists(typo));
+        CHECK_FALSE(fs::exists(typo.string() + ".lock"));   // nothing left beside the real database
         auto r = add(mistyped);
         INFO(r.output);
         CHECK(r.exit_code == 1);

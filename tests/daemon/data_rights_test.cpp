@@ -20,6 +20,10 @@
 
 #include <sstream>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
 
 using namespace orderflow;
@@ -212,6 +216,30 @@ TEST_CASE("A forget whose ledger cannot be written still erases and exits 1 sayi
     // At start it is an error: a restored copy could message a buyer forgotten since.
     CHECK_THROWS_WITH(catch_up_forgets(r.db, r.store, r.key, r.ledger(), r.now, 0, true),
                       Catch::Contains("orderflowd does not start without it") && Catch::Contains("is not a file"));
+}
+
+TEST_CASE("A forget whose ledger another process holds locked erases nothing and says to run it again", "[data_rights][forget_ledger]") {
+    rig r;
+    plant_order(r, r.now - day);
+    // A stuck orderflowctl buyer forget holds the ledger folder's lock.
+    const int held = ::open(r.dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    REQUIRE(held >= 0);
+    REQUIRE(::flock(held, LOCK_EX) == 0);
+    CHECK(r.run({"buyer", "forget"}, buyer_id) == 1);
+    INFO(r.out << r.err);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Catch::StartsWith("orderflowctl buyer forget: nothing was erased: ") &&
+                          Catch::Contains("another process has held the lock for 5 s") && Catch::Contains("run this again"));
+    CHECK(r.store.get_order(order_id).has_value());   // rolled back: no erasure without its record
+    CHECK(r.store.conversation_for(buyer_id).has_value());
+    CHECK_FALSE(std::filesystem::exists(r.ledger()));
+    CHECK(r.mark() == 0);
+    ::close(held);
+    // Once the holder lets go, the same command erases and records it.
+    CHECK(r.run({"buyer", "forget"}, buyer_id) == 0);
+    CHECK_FALSE(r.store.get_order(order_id).has_value());
+    CHECK(storage::read_forget_ledger(r.ledger()).records.size() == 1);
+    CHECK(r.mark() == 1);
 }
 
 TEST_CASE("The ledger keeps a record for its period and a suppressed one for good", "[data_rights][forget_ledger]") {

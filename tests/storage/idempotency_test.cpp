@@ -115,6 +115,17 @@ TEST_CASE("A new database carries the record too and its first conversion finds 
     CHECK(actions_keyed_through(db) == std::numeric_limits<std::int64_t>::max());
 }
 
+TEST_CASE("What makes keyed keys refuses to start before the conversion is done", "[idempotency]") {
+    temp_dir dir;
+    auto db = database::open(dir / "orderflow.db");
+    CHECK_THROWS_WITH(require_keyed(db, "the pipeline"),
+                      Catch::StartsWith("the pipeline started before the database's stored keys were converted") &&
+                          Catch::Contains("a fault in orderflowd's start-up"));
+    while (!rekey_plain_hashes(db, key, 1).done) {
+    }
+    CHECK_NOTHROW(require_keyed(db, "the pipeline"));
+}
+
 TEST_CASE("Plain keys from before version 22 are converted a batch at a time, once, and refuse what they refused",
           "[idempotency]") {
     temp_dir dir;

@@ -5,9 +5,11 @@
 // database file is gone.
 #include "daemon/ingress/webhook_ingress.hpp"
 
+#include "daemon/data_rights.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
 #include "daemon/security_watch.hpp"
 #include "daemon/storage_watch.hpp"
+#include "storage/idempotency.hpp"
 #include "tests/daemon/runtime_support.hpp"
 #include "tikapi/http.hpp"
 #include "tikapi/webhook.hpp"
@@ -105,6 +107,18 @@ TEST_CASE("A signed order webhook is stored, wakes the pipeline and is answered 
     CHECK(events[0].payload == body);   // the raw bytes, as signed
     CHECK(events[0].received_at == w.env.now);
     CHECK(w.wakes == 1);
+}
+
+TEST_CASE("With its key the webhook listener does not start before the stored keys are converted", "[webhook_ingress]") {
+    ingress_env w([](config& c) { c.webhook.listen.port = 0; });
+    const orderflow::secret key(std::string(32, 'i'));
+    w.ingress.set_hash_key(key.clone());
+    // A new database carries migration 22's record until orderflowd's start converts.
+    CHECK_THROWS_WITH(w.ingress.start(), Catch::StartsWith("the webhook listener started before the database's stored keys were converted"));
+    while (!storage::rekey_plain_hashes(w.env.db, key_bytes(key)).done) {
+    }
+    CHECK_NOTHROW(w.ingress.start());
+    w.ingress.stop();
 }
 
 TEST_CASE("A burst of webhooks wakes the pipeline at once, and again after the last one however close they came",
