@@ -65,7 +65,8 @@ int review_command(storage::database& db, storage::store& store, const review_ar
                 total = store.open_review_count();
             }
             if (total > a.limit)
-                out << (total - a.limit) << " more " << (a.all ? "" : "open ") << "items not shown: --limit " << total << "\n";
+                out << (total - a.limit) << " more " << (a.all ? "" : "open ") << (total - a.limit == 1 ? "item" : "items")
+                    << " not shown: --limit " << total << "\n";
         }
         return 0;
     }

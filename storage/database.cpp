@@ -720,12 +720,12 @@ std::int64_t database::backup_to(const fs::path& dest) {
     assert(conn_);
     std::error_code ec;
     if (fs::exists(fs::symlink_status(dest, ec)))
-        throw storage_error(SQLITE_CANTOPEN, "backup: " + dest.string() + " already exists; name a new file (nothing is overwritten)");
+        throw storage_error(SQLITE_CANTOPEN, "the backup file " + dest.string() + " already exists; name a new file (nothing is overwritten)");
     const fs::path tmp = dest.string() + ".partial";
     fs::remove(tmp, ec);   // left by a backup that died; never a finished one
     int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
-        throw storage_error(SQLITE_CANTOPEN, "backup: cannot create " + tmp.string() + ": " + std::strerror(errno) +
+        throw storage_error(SQLITE_CANTOPEN, "cannot create the backup's temporary file " + tmp.string() + ": " + std::strerror(errno) +
                                                  "; check that the directory exists and is writable");
     ::close(fd);
     sqlite3* out = nullptr;
@@ -797,7 +797,7 @@ std::int64_t database::backup_to(const fs::path& dest) {
     if (::link(tmp.c_str(), dest.c_str()) != 0) {   // not rename: never replaces a file that appeared meanwhile
         const int err = errno;
         fs::remove(tmp, ec);
-        throw storage_error(SQLITE_CANTOPEN, "backup: cannot name the copy " + dest.string() + ": " + std::strerror(err));
+        throw storage_error(SQLITE_CANTOPEN, "cannot name the backup " + dest.string() + ": " + std::strerror(err));
     }
     fs::remove(tmp, ec);
     if (int dir = ::open(dest.parent_path().empty() ? "." : dest.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {

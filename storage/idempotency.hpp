@@ -22,6 +22,7 @@
 
 #include "common/secret.hpp"
 #include "storage/database.hpp"
+#include "storage/vault.hpp"
 
 #include <cstdint>
 #include <span>
@@ -29,8 +30,6 @@
 #include <string_view>
 
 namespace orderflow::storage {
-
-class vault;
 
 // The key these hashes are made with, derived from the vault key.
 orderflow::secret idempotency_key(const vault& v);
@@ -48,12 +47,6 @@ std::string idempotency_hash(std::span<const unsigned char> key, std::string_vie
 // other key is returned as it is.
 std::string keyed_dedupe_key(std::span<const unsigned char> key, std::string_view dedupe_key);
 
-// The refusal below: another vault key than the database's own.
-class wrong_key_error : public storage_error {
-public:
-    using storage_error::storage_error;
-};
-
 // Keyed hashes made with another vault key meet none of the stored ones: a
 // database started with another key than its own would plan again, and
 // send again, everything it did before. With `record`, a database without
@@ -61,8 +54,8 @@ public:
 // which reveals nothing of the key): orderflowd, at every start, before it
 // converts or plans anything. Without, a database without one is taken as
 // it is (orderflowctl replay, which writes nothing, before it compares).
-// Throws wrong_key_error, saying what to do, when the key does not match
-// the recorded one.
+// Throws wrong_key_error (storage/vault.hpp), saying what to do, when the
+// key does not match the recorded one.
 void check_idempotency_key(database& db, std::span<const unsigned char> key, bool record);
 
 // Whether the database may still hold keys made before this version, as

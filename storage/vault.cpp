@@ -259,7 +259,7 @@ std::optional<orderflow::secret> vault::get(std::string_view name) {
     std::string plain(sealed.size() - crypto_secretbox_MACBYTES, '\0');
     if (crypto_secretbox_open_easy(reinterpret_cast<unsigned char*>(plain.data()), sealed.data(), sealed.size(),
                                    nonce.data(), bytes(key_.reveal())) != 0) {
-        throw storage_error(0, "cannot decrypt " + where +
+        throw wrong_key_error(0, "cannot decrypt " + where +
                                    ": wrong vault key? Check that storage.vault_key_file is the key this database "
                                    "was written with");
     }

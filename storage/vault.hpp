@@ -18,6 +18,15 @@
 
 namespace orderflow::storage {
 
+// Another vault key than the database's own: a vault entry that does not
+// decrypt (vault::get), or idempotency keys made with another key
+// (check_idempotency_key, storage/idempotency.hpp). No restart can fix it:
+// orderflowd exits 78, which its unit does not restart on.
+class wrong_key_error : public storage_error {
+public:
+    using storage_error::storage_error;
+};
+
 // The one rule for every secret file (the vault key, the app secret, the
 // admin token, notification HMAC keys): reads at most max_bytes of `file`.
 // Throws std::runtime_error, starting with config_key (the config key that
@@ -49,8 +58,8 @@ public:
 
     // Encrypts and stores (replacing any previous value under name).
     void put(std::string_view name, const orderflow::secret& plaintext, std::int64_t now);
-    // nullopt when there is no entry. Throws storage_error "cannot decrypt
-    // ... wrong vault key?" when the entry does not authenticate.
+    // nullopt when there is no entry. Throws wrong_key_error "cannot
+    // decrypt ... wrong vault key?" when the entry does not authenticate.
     std::optional<orderflow::secret> get(std::string_view name);
     // true when an entry was removed.
     bool erase(std::string_view name);

@@ -13,6 +13,7 @@
 #include "common/secret.hpp"
 #include "daemon/account_cli.hpp"
 #include "daemon/admin.hpp"
+#include "daemon/detail/storage_path.hpp"
 #include "storage/accounts.hpp"
 #include "storage/database.hpp"
 #include "storage/store.hpp"
@@ -134,11 +135,17 @@ int cmd_account(const args& a) {
         return 2;
     }
     auto cfg = load_config_or_report(a.config);
-    if (!cfg) return 1;
+    if (!cfg) return config_exit_code(a);
     const std::string by = a.by.empty() ? invoking_user() : a.by;
     account_request r{a.positional, a.role, "", by};
     if (sub == "add") {
-        // What can be told before the password is asked for.
+        // What can be told before the password is asked for. A mistyped
+        // storage.path is refused whether or not a daemon answers on
+        // admin.socket: without one, this would start a new database.
+        if (std::string why = detail::new_database_refusal(cfg->storage.path, cfg->file); !why.empty()) {
+            std::cerr << "orderflowctl account add: " << why << "\n";
+            return 1;
+        }
         const std::string& name = a.positional[2];
         if (const std::string problem = storage::account_name_problem(name); !problem.empty()) {
             std::cerr << "orderflowctl account add: '" << name << "' cannot name an account: " << problem << "\n";

@@ -58,6 +58,8 @@ std::string format_time(std::int64_t t) {
     return t == 0 ? "-" : detail::local_time_text(t);
 }
 
+int config_exit_code(const args& a) { return a.config.empty() ? 2 : 1; }
+
 std::optional<config> load_config_or_report(const std::string& path) {
     if (path.empty()) {
         std::cerr << "orderflowctl: --config FILE is required\n";

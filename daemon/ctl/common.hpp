@@ -42,6 +42,9 @@ std::string format_time(std::int64_t t);
 // `timezone`, so every time orderflowctl prints is in the shop's zone, as the
 // daemon prints them (review list, audit).
 std::optional<config> load_config_or_report(const std::string& path);
+// A command's exit code when load_config_or_report gave nothing: 2 (a usage
+// error) when --config was not given, 1 when the config could not be loaded.
+int config_exit_code(const args& a);
 
 // Whether the command may create the database. Only what can come before the
 // daemon's first start and stores something there may: `auth exchange`

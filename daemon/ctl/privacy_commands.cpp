@@ -22,7 +22,7 @@ using json = nlohmann::json;
 int cmd_data_rights(const args& a) {
     const std::string& cmd = a.positional[0];
     auto cfg = load_config_or_report(a.config);
-    if (!cfg) return 1;
+    if (!cfg) return config_exit_code(a);
     std::int64_t since = 0;
     if (!a.since.empty()) {
         if (auto d = parse_duration(a.since)) since = now_seconds() - d->count();
@@ -75,7 +75,7 @@ int cmd_backup(const args& a) {
         return 2;
     }
     auto cfg = load_config_or_report(a.config);
-    if (!cfg) return 1;
+    if (!cfg) return config_exit_code(a);
     // Never of a database made here: a nightly backup with a mistyped path
     // would otherwise copy an empty one, successfully, every night.
     auto db = open_database(*cfg);

@@ -105,7 +105,7 @@ int cmd_rules_test(const args& a) {
         return 2;
     }
     auto loaded = load_rules_for_tools(a);
-    if (!loaded) return 1;
+    if (!loaded) return a.config.empty() && a.rules_dir.empty() ? 2 : 1;   // neither given: a usage error
     int passed = 0, failed = 0;
     bool malformed = false;
     for (const auto& file : files) {
@@ -154,7 +154,7 @@ int cmd_rules_explain(const args& a) {
         return 2;
     }
     auto loaded = load_rules_for_tools(a);
-    if (!loaded) return 1;
+    if (!loaded) return a.config.empty() && a.rules_dir.empty() ? 2 : 1;   // neither given: a usage error
     bool bad = false;
     auto event = rules::read_event_file(a.event_file, loaded->defaults);
     for (const auto& d : event.diagnostics) std::cerr << d.to_string() << "\n";
@@ -241,7 +241,7 @@ int cmd_rules_explain(const args& a) {
 // never fired: from the database (read only), against the rules in rules.dir.
 int cmd_rules_coverage(const args& a) {
     auto cfg = load_config_or_report(a.config);
-    if (!cfg) return 1;
+    if (!cfg) return config_exit_code(a);
     const std::int64_t now = now_seconds();
     std::int64_t since = now - 7 * 86400;
     if (!a.since.empty()) {
@@ -309,7 +309,7 @@ int cmd_rules_coverage(const args& a) {
 // actions that happened but would not. Reads the database; sends nothing.
 int cmd_replay(const args& a) {
     auto cfg = load_config_or_report(a.config);
-    if (!cfg) return 1;
+    if (!cfg) return config_exit_code(a);
     if (a.since.empty()) {
         std::cerr << "usage: orderflowctl replay --since TIME|DURATION [--rules DIR] --config FILE\n";
         return 2;

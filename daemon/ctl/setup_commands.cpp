@@ -173,9 +173,12 @@ int cmd_check(const args& a) {
             ++warnings;
         }
         if (auto why = unusable_folder(cfg.tracking.feed_dir)) {
+            std::error_code ec;
+            const bool taken = std::filesystem::exists(std::filesystem::symlink_status(cfg.tracking.feed_dir, ec));   // something else in its place
             std::cout << cfg.file.string() << ": warning: tracking.feed_dir: " << *why
-                      << "; CSV files dropped there are not read until it is a folder. Create it (mkdir -p " << cfg.tracking.feed_dir.string()
-                      << ", writable by the service's user) or correct the path\n";
+                      << "; CSV files dropped there are not read until it is a folder. "
+                      << (taken ? "Move what is there out of the way and create the folder (mkdir " : "Create it (mkdir -p ")
+                      << cfg.tracking.feed_dir.string() << ", writable by the service's user) or correct the path\n";
             ++warnings;
         }
         if (rules.ok() && errors == 0) {
@@ -215,7 +218,7 @@ struct local_state {
 int cmd_auth(const args& a) {
     std::string sub = a.positional.size() > 1 ? a.positional[1] : "";
     auto cfg = load_config_or_report(a.config);
-    if (!cfg) return 1;
+    if (!cfg) return config_exit_code(a);
     if (sub == "url") {
         unsigned char raw[12];
         randombytes_buf(raw, sizeof raw);

@@ -52,7 +52,7 @@ int cmd_notify(const args& a) {
         return 2;
     }
     auto cfg = load_config_or_report(a.config);
-    if (!cfg) return 1;
+    if (!cfg) return config_exit_code(a);
     const std::string& name = a.positional[2];
     if (std::none_of(cfg->channels.begin(), cfg->channels.end(), [&](const auto& c) { return c.name == name; })) {
         std::cerr << "orderflowctl notify: no channel '" << name << "' in notify.channels of " << cfg->file.string() << "\n";
@@ -79,7 +79,7 @@ int cmd_admin(const args& a) {
         return 2;
     }
     auto cfg = load_config_or_report(a.config);
-    if (!cfg) return 1;
+    if (!cfg) return config_exit_code(a);
     std::string by = a.by;
     if (by.empty()) by = invoking_user();
     // review list's default is the daemon's own (review_args).

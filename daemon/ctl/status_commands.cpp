@@ -69,7 +69,7 @@ std::string daemon_trouble(const config& cfg) {
 // cannot be read): `orderflowctl status || alert` is a liveness check.
 int cmd_status(const args& a) {
     auto cfg = load_config_or_report(a.config);
-    if (!cfg) return 1;
+    if (!cfg) return config_exit_code(a);
     // What the database says is what the daemon last wrote: while it does
     // not run, nothing of it is happening now.
     const std::string trouble = daemon_trouble(*cfg);
@@ -170,7 +170,7 @@ int cmd_status(const args& a) {
 // each action with its outcome and text. For operators and for `make demo`.
 int cmd_activity(const args& a) {
     auto cfg = load_config_or_report(a.config);
-    if (!cfg) return 1;
+    if (!cfg) return config_exit_code(a);
     auto db = open_database(*cfg);
     storage::store store(db);
     auto events = store.recent_events(a.limit);

@@ -123,9 +123,11 @@ bool tracking_feed::folder_ready(const std::filesystem::path& dir) {
     namespace fs = std::filesystem;
     std::error_code ec;
     std::string problem;
+    bool taken = false;   // something that is not a folder in its place
     if (!fs::is_directory(dir, ec)) {
         if (fs::exists(fs::symlink_status(dir, ec)) && !fs::is_directory(dir, ec)) {
             problem = dir.string() + " is not a folder";
+            taken = true;
         } else if (fs::create_directories(dir, ec); ec) {
             problem = dir.string() + " does not exist and cannot be created: " + ec.message();
         } else {
@@ -136,8 +138,9 @@ bool tracking_feed::folder_ready(const std::filesystem::path& dir) {
     if (!problem.empty())
         log::error("tracking_feed_unavailable",
                    {{"dir", dir.string()}, {"error", problem},
-                    {"advice", "CSV files are not read until it is a folder: create it (mkdir -p " + dir.string() +
-                                   ", writable by the service's user; it is tried again at every scan) or correct "
+                    {"advice", std::string("CSV files are not read until it is a folder: ") +
+                                   (taken ? "move what is there out of the way and create the folder (mkdir " : "create it (mkdir -p ") +
+                                   dir.string() + ", writable by the service's user; it is tried again at every scan) or correct "
                                    "tracking.feed_dir and restart"}});
     else
         log::info("tracking_feed_available", {{"dir", dir.string()}});

@@ -419,6 +419,26 @@ TEST_CASE("An unknown flag, or one the command does not take, is an error naming
     CHECK(r.output.find(says) != std::string::npos);
 }
 
+TEST_CASE("A command without the --config it needs is a usage error and exits 2", "[ctl]") {
+    const auto [line, says] = GENERATE(table<std::string, std::string>({
+        {"status", "--config FILE is required"},
+        {"activity", "--config FILE is required"},
+        {"rules coverage", "--config FILE is required"},
+        {"rules test fixture.json", "--config FILE or --rules DIR is required"},
+        {"rules explain --event event.json", "--config FILE or --rules DIR is required"},
+        {"replay --since 1h", "--config FILE is required"},
+        {"audit", "--config FILE is required"},
+        {"buyer export 7100000000000001", "--config FILE is required"},
+        {"account list", "--config FILE is required"},
+        {"review list", "--config FILE is required"},
+    }));
+    CAPTURE(line);
+    auto r = ctl(line);
+    INFO(r.output);
+    CHECK(r.exit_code == 2);
+    CHECK(r.output.find(says) != std::string::npos);
+}
+
 TEST_CASE("Commands that read or change what orderflowd stored refuse a missing database and create none", "[ctl]") {
     installation inst;
     const fs::path db = inst.dir.path() / "orderflow.db";
@@ -722,6 +742,7 @@ TEST_CASE("check warns when tracking.feed_dir does not exist and cannot be creat
         auto r = ctl("check --config " + inst.config.string());
         INFO(r.output);
         CHECK_THAT(r.output, Catch::Contains("warning: tracking.feed_dir: " + (inst.dir.path() / "blocked").string() + " exists and is not a folder"));
+        CHECK_THAT(r.output, Catch::Contains("Move what is there out of the way") && !Catch::Contains("mkdir -p"));
     }
     SECTION("missing but creatable, as orderflowd creates it: nothing to say") {
         change_config(inst, [](nlohmann::json& j) { j["tracking"] = {{"feed_dir", "feed/incoming"}}; });
@@ -806,6 +827,13 @@ TEST_CASE("orderflowd names webhook.listen or admin.listen when its address is i
     const std::string error = daemon_startup_error(inst.config, (inst.dir.path() / "secrets").string());
     CHECK_THAT(error, Catch::StartsWith(key + ".listen: cannot listen on 127.0.0.1:" + std::to_string(taken.port)) &&
                           Catch::Contains("choose another port in " + key + ".listen"));
+}
+
+TEST_CASE("orderflowd --help prints its usage and nothing else", "[ctl][startup]") {
+    auto r = shell((bin_dir() / "orderflowd").string() + " --help", "");
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK(r.output == "usage: orderflowd --config FILE\n");
 }
 
 TEST_CASE("orderflowd exits 78 for a config it refuses, so the unit does not restart it", "[ctl][startup]") {

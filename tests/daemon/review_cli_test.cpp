@@ -66,6 +66,9 @@ TEST_CASE("review list shows the newest 200 by default and says how many more op
     REQUIRE(r.run(a) == 0);
     CHECK(count(r.out, "send_failed") == 205);
     CHECK_THAT(r.out, !Catch::Contains("not shown"));
+    a.limit = 204;
+    REQUIRE(r.run(a) == 0);
+    CHECK_THAT(r.out, Catch::EndsWith("\n1 more open item not shown: --limit 205\n"));
 
     SECTION("with --all the count is of every item") {
         REQUIRE(r.store.set_review_state(first, "resolved", "hanako", "done", r.now));

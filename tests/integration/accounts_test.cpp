@@ -73,6 +73,20 @@ TEST_CASE("orderflowctl account adds, lists, updates and removes console account
     r = t.ctl(s, {"account", "add", "Jiro", "--role", "staff"}, jiro_password + "\n");
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Catch::Contains("cannot name an account"));
+    // A config whose storage.path is mistyped is refused, though the daemon
+    // answers on its admin.socket (docs/operations.md).
+    std::string mistyped = read_file(s.config_path());
+    const auto at = mistyped.find("\"path\": \"orderflow.db\"");
+    REQUIRE(at != std::string::npos);
+    mistyped.replace(at, std::string("\"path\": \"orderflow.db\"").size(), "\"path\": \"orderflw.db\"");
+    write_file(s.dir / "mistyped.json", mistyped);
+    r = run_with_stdin({(bin_dir() / "orderflowctl").string(), "account", "add", "jiro", "--role", "staff", "--config",
+                        (s.dir / "mistyped.json").string()},
+                       jiro_password + "\n");
+    t.text += r.output;
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("which does not exist, but orderflowd has run on"));
+    CHECK_FALSE(std::filesystem::exists(s.dir / "orderflw.db"));
 
     r = t.ctl(s, {"account", "list"});
     REQUIRE(r.exit_code == 0);

@@ -498,6 +498,7 @@ TEST_CASE("A drop folder path that is a file is reported as not a folder", "[tra
     const auto lines = log_lines(capture.finish(), "tracking_feed_unavailable");
     REQUIRE(lines.size() == 1);
     CHECK_THAT(lines[0]["error"].get<std::string>(), Catch::Contains("is not a folder"));
+    CHECK_THAT(lines[0]["advice"].get<std::string>(), Catch::StartsWith("CSV files are not read until it is a folder: move what is there"));
     CHECK_FALSE(f.feed->unavailable().empty());
 }
 
