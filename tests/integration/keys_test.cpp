@@ -159,26 +159,22 @@ TEST_CASE("A database from before keyed idempotency keys is converted at start a
     CHECK(wrong.exit_code == 1);
     CHECK_THAT(wrong.output, Catch::Contains("is not the key this database's idempotency keys were made with"));
     CHECK_THAT(wrong.output, Catch::Contains("Put back the vault key file"));
-    // orderflowd: with the tokens stored, they do not decrypt: exit 78, which
-    // the unit does not restart on (no restart can fix it).
-    {
-        process refused({(bin_dir() / "orderflowd").string(), "--config", s.config_path().string()}, s.dir / "orderflowd-tokens.log");
+    // orderflowd refuses it too, with exit 78, which the unit does not
+    // restart on (no restart can fix it); the error it says, from its log.
+    auto refused_start = [&](const std::string& log_name) {
+        process refused({(bin_dir() / "orderflowd").string(), "--config", s.config_path().string()}, s.dir / log_name);
         const auto status = refused.wait(std::chrono::seconds(30));
         REQUIRE(status.has_value());
         CHECK(*status == 78);
-        const auto failed = log_lines(s.dir / "orderflowd-tokens.log", "startup_failed");
+        const auto failed = log_lines(s.dir / log_name, "startup_failed");
         REQUIRE(failed.size() == 1);
-        CHECK_THAT(failed[0].value("error", ""), Catch::Contains("cannot decrypt vault entry") && Catch::Contains("wrong vault key?"));
-    }
-    // And with no tokens left to fail on, the idempotency keys' check.
+        return failed[0].value("error", "");
+    };
+    // With the tokens stored, they do not decrypt.
+    CHECK_THAT(refused_start("orderflowd-tokens.log"), Catch::Contains("cannot decrypt vault entry") && Catch::Contains("wrong vault key?"));
+    // With no tokens left to fail on, the idempotency keys' check.
     REQUIRE(ctl(s, {"auth", "disconnect"}).exit_code == 0);
-    process refused({(bin_dir() / "orderflowd").string(), "--config", s.config_path().string()}, s.dir / "orderflowd-wrong-key.log");
-    const auto status = refused.wait(std::chrono::seconds(30));
-    REQUIRE(status.has_value());
-    CHECK(*status == 78);
-    const auto failed = log_lines(s.dir / "orderflowd-wrong-key.log", "startup_failed");
-    REQUIRE(failed.size() == 1);
-    CHECK_THAT(failed[0].value("error", ""), Catch::Contains("is not the key this database's idempotency keys were made with"));
+    CHECK_THAT(refused_start("orderflowd-wrong-key.log"), Catch::Contains("is not the key this database's idempotency keys were made with"));
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
