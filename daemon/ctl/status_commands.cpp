@@ -70,14 +70,16 @@ std::string daemon_trouble(const config& cfg) {
 int cmd_status(const args& a) {
     auto cfg = load_config_or_report(a.config);
     if (!cfg) return config_exit_code(a);
+    // No secret: staff who may not read the vault key can still see the
+    // state. Opened first: a storage.path naming no database (mistyped)
+    // says so alone, not after a daemon on admin.socket answered.
+    auto db = open_database(*cfg);
     // What the database says is what the daemon last wrote: while it does
     // not run, nothing of it is happening now.
     const std::string trouble = daemon_trouble(*cfg);
     const bool running = trouble.empty();
     const std::string last_known = running ? "" : " (last known)";
     std::cout << "daemon:   " << (running ? "running" : trouble + "; what follows is the last known state, from the database") << "\n";
-    // No secret: staff who may not read the vault key can still see the state.
-    auto db = open_database(*cfg);
     storage::store store(db);
     auto counts = store.counts();
     const bool stored = storage::vault::stored(db, token_vault_name);

@@ -87,6 +87,10 @@ TEST_CASE("orderflowctl account adds, lists, updates and removes console account
     CHECK(r.exit_code == 1);
     CHECK_THAT(r.output, Catch::Contains("which does not exist, but orderflowd has run on"));
     CHECK_FALSE(std::filesystem::exists(s.dir / "orderflw.db"));
+    // status with it says only that (not first that a daemon is running).
+    r = run({(bin_dir() / "orderflowctl").string(), "status", "--config", (s.dir / "mistyped.json").string()});
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.output, Catch::Contains("no database at " + (s.dir / "orderflw.db").string()) && !Catch::Contains("daemon:"));
 
     r = t.ctl(s, {"account", "list"});
     REQUIRE(r.exit_code == 0);
