@@ -8,6 +8,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -22,6 +23,17 @@ struct fd_guard {
         if (fd >= 0) ::close(fd);
     }
 };
+
+// The group whose members may use the socket: the socket's own, or its
+// folder's when the socket cannot be looked at from here; "orderflow" (the
+// package's) when neither can.
+std::string socket_group(const std::filesystem::path& socket) {
+    struct stat st {};
+    if (::stat(socket.c_str(), &st) != 0 && ::stat(socket.parent_path().empty() ? "." : socket.parent_path().c_str(), &st) != 0)
+        return "orderflow";
+    if (const group* g = ::getgrgid(st.st_gid)) return g->gr_name;
+    return std::to_string(st.st_gid);
+}
 
 }  // namespace
 
@@ -45,7 +57,8 @@ nlohmann::json admin_call(const std::filesystem::path& socket, const nlohmann::j
                                     "): is it running? (systemctl status orderflow)", true);
         if (e == EACCES || e == EPERM)
             throw admin_unreachable("no permission to use " + path + " (" + why +
-                                    "): run as the service's user, or join its group (usermod -aG orderflow $USER)");
+                                    "): run as the service's user, or join its group (usermod -aG " + socket_group(socket) +
+                                    " $USER)");
         throw admin_unreachable("cannot connect to " + path + ": " + why);
     }
     std::string line = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -498,6 +498,10 @@ config_result validate(std::variant<rules::jsonc_document, rules::diagnostic> pa
                                 if (!x[i].is_string()) return v.error(q / i, "'" + validator::path_of(q) + "' items must be strings");
                                 ch.command.push_back(x[i].get<std::string>());
                             }
+                            // The program: a path with a slash, relative ones
+                            // against the config's folder like every path here;
+                            // a bare name is looked up in PATH.
+                            if (ch.command[0].find('/') != std::string::npos) ch.command[0] = v.resolve(ch.command[0]).string();
                         }},
                         {"min_severity", [&](const json& x, const pointer& q) {
                             v.string(ch.min_severity)(x, q);

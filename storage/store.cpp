@@ -426,7 +426,7 @@ int store::messages_to_buyer_since(std::string_view buyer_user_id, std::int64_t 
 int store::skip_held_sends(std::int64_t before, std::string_view reason, std::int64_t now) {
     auto st = db_.prepare(
         "UPDATE outbox SET state = 'skipped', reason = ?2, updated_at = ?3, not_before = 0 "
-        "WHERE state IN ('planned', 'deferred') AND kind IN ('send_message', 'reply') AND created_at < ?1");
+        "WHERE state IN ('planned', 'deferred') AND kind IN ('send_message', 'reply') AND created_at < ?1 AND not_before <= ?3");
     st.bind(1, before).bind(2, reason).bind(3, now);
     st.step();
     return db_.changes();

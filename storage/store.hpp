@@ -238,9 +238,11 @@ public:
     // an order's or a buyer's conversation since `since`: the caps' measure.
     int messages_to_order_since(std::string_view order_id, std::int64_t since);
     int messages_to_buyer_since(std::string_view buyer_user_id, std::int64_t since);
-    // Every planned or deferred send_message planned before `before` becomes
-    // skipped with `reason` (a rule gone wrong: staff drop what the circuit
-    // breaker held). Returns how many.
+    // Every planned or deferred message (send_message, reply) planned before
+    // `before` and due by `now` becomes skipped with `reason` (a rule gone
+    // wrong: staff drop what the circuit breaker held). One still waiting for
+    // its time (quiet hours, a retry's backoff, a delay) was not held, and
+    // stays. Returns how many.
     int skip_held_sends(std::int64_t before, std::string_view reason, std::int64_t now);
     activity_summary activity_since(std::int64_t since);
 

@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -53,6 +54,26 @@ namespace asio = boost::asio;
 using json = nlohmann::json;
 
 namespace {
+
+// Why the notifier could not start `program` (a command channel's first
+// word): a path that is not an executable file for this user, or a bare name
+// found nowhere in PATH. nullopt when it can be run.
+std::optional<std::string> unrunnable_program(const std::string& program) {
+    if (program.find('/') != std::string::npos) {
+        if (std::filesystem::is_regular_file(program) && ::access(program.c_str(), X_OK) == 0) return std::nullopt;
+        return program + " is not an executable file" +
+               (std::filesystem::exists(program) ? std::string() : std::string(" (it does not exist)"));
+    }
+    const char* path = std::getenv("PATH");
+    std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+    for (std::size_t at = 0; at <= dirs.size();) {
+        const std::size_t end = std::min(dirs.find(':', at), dirs.size());
+        const std::filesystem::path candidate = std::filesystem::path(dirs.substr(at, end - at)) / program;
+        if (std::filesystem::is_regular_file(candidate) && ::access(candidate.c_str(), X_OK) == 0) return std::nullopt;
+        at = end + 1;
+    }
+    return "'" + program + "' is not found in PATH (" + dirs + ")";
+}
 
 // Why orderflowd could not use `dir` as the tracking drop folder, which it
 // creates when missing: nullopt when it is a folder, or could be created
@@ -172,6 +193,15 @@ int cmd_check(const args& a) {
                          "(see admin.console_host) or use an SSH tunnel (docs/operations.md, \"The staff console\")\n";
             ++warnings;
         }
+        // A command channel's program, as the notifier will start it.
+        for (const auto& ch : cfg.channels)
+            if (ch.type == "command" && !ch.command.empty())
+                if (auto why = unrunnable_program(ch.command[0])) {
+                    std::cout << cfg.file.string() << ": warning: notify.channels." << ch.name << ".command: " << *why
+                              << "; its notifications would be retried until it can be run. Give the program's absolute "
+                                 "path, or one relative to this file's folder\n";
+                    ++warnings;
+                }
         if (auto why = unusable_folder(cfg.tracking.feed_dir)) {
             std::error_code ec;
             const bool taken = std::filesystem::exists(std::filesystem::symlink_status(cfg.tracking.feed_dir, ec));   // something else in its place

@@ -27,8 +27,16 @@ command_result run_command(const std::vector<std::string>& argv, std::string_vie
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
+    // In a process group of its own, so that a timeout kills what it
+    // started too (a mail bridge's child left running could deliver the
+    // notification beside the retry).
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
     pid_t pid = -1;
-    int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+    int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), environ);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     ::close(pipe_fds[0]);
     if (rc != 0) {
@@ -55,7 +63,7 @@ command_result run_command(const std::vector<std::string>& argv, std::string_vie
         if (r == pid) break;
         if (r < 0) return {false, std::string("waitpid: ") + std::strerror(errno)};
         if (std::chrono::steady_clock::now() >= deadline) {
-            ::kill(pid, SIGKILL);
+            ::kill(-pid, SIGKILL);   // the group: the command and what it started
             ::waitpid(pid, &status, 0);
             return {false, argv[0] + " did not finish within " + std::to_string(timeout.count()) + " ms and was killed"};
         }

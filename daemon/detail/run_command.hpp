@@ -15,7 +15,8 @@ struct command_result {
     std::string error;     // otherwise what went wrong, for the log
 };
 
-// Blocks the calling thread for at most `timeout` (then the child is killed).
+// Blocks the calling thread for at most `timeout` (then the child is killed,
+// with every process it started: it runs in a process group of its own).
 command_result run_command(const std::vector<std::string>& argv, std::string_view input, std::chrono::milliseconds timeout);
 
 }  // namespace orderflow::daemon::detail

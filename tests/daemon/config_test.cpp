@@ -274,7 +274,9 @@ TEST_CASE("The send guards, breaker, retention and notification keys are read fr
       "privacy": { "suppress_forgotten": true },
       "notify": { "digest_interval": "2m", "heartbeat": "18:45", "channels": {
         "chat": { "type": "slack", "url": "https://chat.example/hook", "heartbeat": false },
-        "pager": { "type": "command", "command": ["/bin/true"] } } },
+        "pager": { "type": "command", "command": ["/bin/true"] },
+        "mail": { "type": "command", "command": ["./bin/mail", "./ops"] },
+        "line": { "type": "command", "command": ["line-bridge"] } } },
       "admin": { "socket": "run/admin.sock" })")));
     INFO(all_messages(r));
     REQUIRE(r.ok());
@@ -297,7 +299,7 @@ TEST_CASE("The send guards, breaker, retention and notification keys are read fr
     CHECK(c.heartbeat_at == std::optional<int>(18 * 60 + 45));
     CHECK(c.admin.socket == t.path / "run" / "admin.sock");
 
-    REQUIRE(c.channels.size() == 2);
+    REQUIRE(c.channels.size() == 4);
     auto channel = [&](const std::string& name) {
         auto it = std::find_if(c.channels.begin(), c.channels.end(), [&](auto& ch) { return ch.name == name; });
         REQUIRE(it != c.channels.end());
@@ -305,6 +307,12 @@ TEST_CASE("The send guards, breaker, retention and notification keys are read fr
     };
     CHECK_FALSE(channel("chat").heartbeat);
     CHECK(channel("pager").heartbeat);   // the default
+    CHECK(channel("pager").min_severity == "warning");   // the default
+    // A command's program with a slash is a path, relative to the config's
+    // folder; a bare name is left for PATH; arguments stay as written.
+    CHECK(channel("pager").command == std::vector<std::string>{"/bin/true"});
+    CHECK(channel("mail").command == std::vector<std::string>{(t.path / "bin" / "mail").string(), "./ops"});
+    CHECK(channel("line").command == std::vector<std::string>{"line-bridge"});
 }
 
 TEST_CASE("notify.heartbeat takes a time of day or \"off\"", "[config]") {

@@ -725,6 +725,25 @@ TEST_CASE("check warns that an admin.listen off loopback carries console passwor
     }
 }
 
+TEST_CASE("check warns about a command channel whose program cannot be run, and still passes", "[ctl]") {
+    installation inst;
+    const auto [program, says] = GENERATE(table<std::string, std::string>({
+        {"/nonexistent/mailer", "/nonexistent/mailer is not an executable file (it does not exist)"},
+        {"orderflow-no-such-bridge", "'orderflow-no-such-bridge' is not found in PATH"},
+    }));
+    CAPTURE(program);
+    change_config(inst, [&](nlohmann::json& j) { j["notify"]["channels"]["mail"] = {{"type", "command"}, {"command", {program}}}; });
+    auto r = ctl("check --config " + inst.config.string());
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.output, Catch::Contains(": warning: notify.channels.mail.command: " + says));
+    CHECK_THAT(r.output, Catch::Contains("ok: " + inst.config.string()) && Catch::Contains("1 warning(s)"));
+    // One that runs: nothing to say.
+    change_config(inst, [&](nlohmann::json& j) { j["notify"]["channels"]["mail"]["command"] = {"/bin/true"}; });
+    r = ctl("check --config " + inst.config.string());
+    CHECK_THAT(r.output, !Catch::Contains("notify.channels"));
+}
+
 TEST_CASE("check warns when tracking.feed_dir does not exist and cannot be created", "[ctl]") {
     installation inst;
     inst.dir.write("blocked", "a file where the drop folder's parent should be\n");

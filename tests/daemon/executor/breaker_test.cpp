@@ -116,6 +116,9 @@ TEST_CASE("resume with drop_held skips the messages the breaker held", "[breaker
     for (const char* id : {"O-1", "O-2", "O-3"}) held.push_back(plan_message(env, id));
     const auto tag = plant_action(env, "tag", "O-1", {{"tag", "vip"}});
     REQUIRE_FALSE(brk.allows_sending());
+    // One waits for the end of quiet hours: not held by the pause, it stays.
+    const auto waiting = plan_message(env, "O-4");
+    env.store.set_action_state(waiting.id, "deferred", "quiet hours", "", env.now, env.now + 3600);
 
     const std::string reply = brk.resume("hanako", "uid 1000", true);
     CHECK_THAT(reply, Catch::Contains("3 held messages dropped"));
@@ -125,6 +128,8 @@ TEST_CASE("resume with drop_held skips the messages the breaker held", "[breaker
         CHECK_THAT(row.reason, Catch::Contains("dropped at resume by hanako"));
     }
     CHECK(action_now(env, tag.id).state == "planned");
+    CHECK(action_now(env, waiting.id).state == "deferred");
+    CHECK(action_now(env, waiting.id).not_before == env.now + 3600);
     CHECK(env.store.reviews(true, 10).front().note == "resumed; held messages dropped");
 }
 
