@@ -707,6 +707,14 @@ void store::notification_failed(std::int64_t id, std::string_view error, std::in
     st.step();
 }
 
+std::vector<notification_row> store::pending_review_notifications(std::string_view channel, int limit) {
+    static const std::string sql = std::string("SELECT ") + notification_columns +
+                                   " FROM notifications WHERE channel = ?1 AND state = 'pending' AND review_id != 0 ORDER BY id LIMIT ?2";
+    auto st = db_.prepare(sql);
+    st.bind(1, channel).bind(2, static_cast<std::int64_t>(limit));
+    return collect<notification_row>(st, read_notification);
+}
+
 void store::postpone_notifications(std::string_view channel, std::int64_t until) {
     auto st = db_.prepare(
         "UPDATE notifications SET not_before = ?2 WHERE channel = ?1 AND state = 'pending' AND review_id != 0 AND not_before < ?2");

@@ -289,6 +289,9 @@ public:
     // with the delivered ones (storage/retention.hpp).
     void notification_failed(std::int64_t id, std::string_view error, std::int64_t now);
     std::vector<notification_row> recent_notifications(int limit);   // newest first
+    // Pending review notifications of one channel, due or waiting for a retry
+    // after a failure, by id (at most `limit`): what a digest to it carries.
+    std::vector<notification_row> pending_review_notifications(std::string_view channel, int limit);
     // Pending review notifications of one channel wait until `until` (a digest is being gathered).
     void postpone_notifications(std::string_view channel, std::int64_t until);
     // When the channel last took a review notification (0: never).

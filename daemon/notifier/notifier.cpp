@@ -24,6 +24,13 @@ namespace orderflow::daemon {
 namespace asio = boost::asio;
 using json = nlohmann::json;
 
+namespace {
+
+// Rows a pass reads, and a digest carries at most (the rest go in the next).
+constexpr int pass_rows = 500;
+
+}  // namespace
+
 notifier::notifier(context ctx, const rules_in_force& in_force, supervisor& sup, asio::any_io_executor commands,
                    std::function<bool()> sending_paused)
     : ctx_(std::move(ctx)),
@@ -49,7 +56,7 @@ asio::awaitable<void> notifier::loop() {
         try {
             record_unrecorded();
             queue_heartbeat();
-            due = ctx_.store.due_notifications(ctx_.clock(), 500);
+            due = ctx_.store.due_notifications(ctx_.clock(), pass_rows);
             // What a notification tells of (a review item the pipeline
             // raised) may sit in a commit that only survives a crash of the
             // process: made to survive a power loss first, so staff are
@@ -87,6 +94,11 @@ asio::awaitable<void> notifier::loop() {
             if (stopping_ || !storage_error.empty()) break;
             sup_.beat("notifier");
             bool postponed = false;
+            // The channel's review alerts still waiting for a retry after a
+            // failure go in the same message, rather than alone after their
+            // backoff: after an outage the oldest (often the critical one)
+            // would otherwise come after the digest of the newer ones.
+            std::vector<storage::notification_row> with_retries;
             try {
                 auto [last, fresh] = channel_last_review_.try_emplace(channel, 0);
                 if (fresh) last->second = ctx_.store.last_review_notification(channel);
@@ -94,13 +106,15 @@ asio::awaitable<void> notifier::loop() {
                 if (last->second > 0 && next > ctx_.clock()) {
                     ctx_.store.postpone_notifications(channel, next);
                     postponed = true;
+                } else {
+                    with_retries = ctx_.store.pending_review_notifications(channel, pass_rows);
                 }
             } catch (const std::exception& e) {
                 storage_error = e.what();
                 break;
             }
             if (postponed) continue;
-            storage_error = co_await deliver(rows);
+            storage_error = co_await deliver(with_retries.size() > rows.size() ? with_retries : rows);
         }
         if (!storage_error.empty()) co_await wake_.wait(trouble_.failed(storage_error));
         else trouble_.ok();

@@ -203,6 +203,7 @@ void run_every_store_function(database& db, store& s) {
     auto notes = s.due_notifications(1000, 500);
     REQUIRE(notes.size() == 1);
     s.postpone_notifications("mail", 120);
+    CHECK(s.pending_review_notifications("mail", 500).size() == 1);
     CHECK(s.last_review_notification("mail") == 0);
     s.notification_retry(notes[0].id, "timeout", 130, 115);
     s.notification_sent(notes[0].id, 131);

@@ -238,6 +238,53 @@ TEST_CASE("A failing channel keeps the notification pending with backoff and cou
     }
 }
 
+TEST_CASE("A review alert waiting for a retry goes in the next message the channel takes, not alone after it", "[notifier]") {
+    hook_server hook;
+    runtime_env env(thanks_rules, [&](config& c) {
+        config::channel ch;
+        ch.name = "ops";
+        ch.type = "webhook";
+        ch.url = hook.url();
+        const auto file = c.file.parent_path() / "hook.secret";
+        std::ofstream(file) << hook_secret << "\n";
+        std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        ch.secret_file = secret_path(file, "channels.ops.secret_file");
+        c.channels = {ch};
+        c.heartbeat_at = std::nullopt;   // review alerts only
+    });
+    hook.status = 503;
+    notifier_rig rig(env);
+    bool ended = false;
+    asio::co_spawn(env.io, rig.notify.loop(), [&](std::exception_ptr) { ended = true; });
+    env.desk->raise("O-1", "circuit_breaker", "critical", "sending paused", json::object());
+    const auto first = env.store.due_notifications(env.now, 10).front().id;
+    rig.notify.wake();
+    const bool tried = env.run_until([&] { return notification(env, first).attempts == 1; });
+    CHECK(notification(env, first).state == "pending");   // waits 5 s for its retry
+
+    // The channel is back, and two more items open before that retry is due.
+    hook.status = 200;
+    env.desk->raise("O-2", "send_failed", "warning", "rule thanks: send_message failed", json::object());
+    env.desk->raise("O-3", "send_failed", "warning", "rule thanks: send_message failed", json::object());
+    rig.notify.wake();
+    const bool all_sent = env.run_until([&] {
+        for (const auto& n : env.store.recent_notifications(10))
+            if (n.state != "sent") return false;
+        return true;
+    });
+    rig.notify.stop();
+    REQUIRE(env.run_until([&] { return ended; }));
+    REQUIRE(tried);
+    REQUIRE(all_sent);
+    const auto got = hook.requests();
+    REQUIRE(got.size() == 2);   // the failed try, then one digest of all three
+    const auto digest = json::parse(got[1].body);
+    CHECK(digest["kind"] == "digest");
+    CHECK(digest["count"] == 3);
+    CHECK(digest["severity"] == "critical");
+    CHECK(digest["items"][0]["order_id"] == "O-1");
+}
+
 TEST_CASE("A notification for a channel no longer configured fails at once and is purged like a delivered one", "[notifier]") {
     runtime_env env(thanks_rules, [&](config& c) { c.channels = {command_channel("ops", {"sh", "-c", "cat > /dev/null"})}; });
     notifier_rig rig(env);
