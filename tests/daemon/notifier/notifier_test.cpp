@@ -72,6 +72,22 @@ struct hook_server {
     std::atomic<int> status = 200;   // set by the test's thread, read by the server's
 };
 
+// A chat ("slack") or signed ("webhook") channel to `url`; a webhook's key
+// is hook_secret, in a file beside the config as orderflowd reads it.
+config::channel http_channel(const config& c, const std::string& name, const std::string& type, const std::string& url) {
+    config::channel ch;
+    ch.name = name;
+    ch.type = type;
+    ch.url = url;
+    if (type == "webhook") {
+        const auto file = c.file.parent_path() / (name + ".secret");
+        std::ofstream(file) << hook_secret << "\n";
+        std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+        ch.secret_file = secret_path(file, "channels." + name + ".secret_file");
+    }
+    return ch;
+}
+
 config::channel command_channel(const std::string& name, std::vector<std::string> argv) {
     config::channel ch;
     ch.name = name;
@@ -138,19 +154,7 @@ TEST_CASE("deliver() to a command channel writes the notification as JSON on its
 TEST_CASE("deliver() posts to chat and webhook channels, signing what goes to a webhook", "[notifier]") {
     hook_server hook;
     const std::string type = GENERATE("slack", "webhook");
-    runtime_env env(thanks_rules, [&](config& c) {
-        config::channel ch;
-        ch.name = "staff";
-        ch.type = type;
-        ch.url = hook.url();
-        if (type == "webhook") {
-            const auto file = c.file.parent_path() / "hook.secret";
-            std::ofstream(file) << hook_secret << "\n";
-            std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-            ch.secret_file = secret_path(file, "channels.staff.secret_file");
-        }
-        c.channels = {ch};
-    });
+    runtime_env env(thanks_rules, [&](config& c) { c.channels = {http_channel(c, "staff", type, hook.url())}; });
     notifier_rig rig(env);
     env.desk->raise("O-2", "send_unknown", "critical", "a message may or may not have reached the buyer", json::object());
     REQUIRE(rig.deliver_due().empty());
@@ -174,13 +178,7 @@ TEST_CASE("deliver() posts to chat and webhook channels, signing what goes to a 
 
 TEST_CASE("deliver() of several review alerts sends one digest and marks every row sent", "[notifier]") {
     hook_server hook;
-    runtime_env env(thanks_rules, [&](config& c) {
-        config::channel ch;
-        ch.name = "chat";
-        ch.type = "slack";
-        ch.url = hook.url();
-        c.channels = {ch};
-    });
+    runtime_env env(thanks_rules, [&](config& c) { c.channels = {http_channel(c, "chat", "slack", hook.url())}; });
     notifier_rig rig(env);
     env.desk->raise("O-3", "send_failed", "warning", "first", json::object());
     env.desk->raise("O-4", "send_failed", "critical", "second", json::object());
@@ -200,11 +198,7 @@ TEST_CASE("A failing channel keeps the notification pending with backoff and cou
         if (failure == "command") {
             c.channels = {command_channel("ops", {"sh", "-c", "cat > /dev/null; exit 3"})};
         } else {
-            config::channel ch;
-            ch.name = "ops";
-            ch.type = "slack";
-            ch.url = hook.url();
-            c.channels = {ch};
+            c.channels = {http_channel(c, "ops", "slack", hook.url())};
         }
     });
     hook.status = 503;
@@ -241,15 +235,7 @@ TEST_CASE("A failing channel keeps the notification pending with backoff and cou
 TEST_CASE("A review alert waiting for a retry goes in the next message the channel takes, not alone after it", "[notifier]") {
     hook_server hook;
     runtime_env env(thanks_rules, [&](config& c) {
-        config::channel ch;
-        ch.name = "ops";
-        ch.type = "webhook";
-        ch.url = hook.url();
-        const auto file = c.file.parent_path() / "hook.secret";
-        std::ofstream(file) << hook_secret << "\n";
-        std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-        ch.secret_file = secret_path(file, "channels.ops.secret_file");
-        c.channels = {ch};
+        c.channels = {http_channel(c, "ops", "webhook", hook.url())};
         c.heartbeat_at = std::nullopt;   // review alerts only
     });
     hook.status = 503;
