@@ -114,7 +114,8 @@ asio::awaitable<void> notifier::loop() {
                 break;
             }
             if (postponed) continue;
-            storage_error = co_await deliver(with_retries.size() > rows.size() ? with_retries : rows);
+            // The pending rows hold the due ones (unless another writer took them meanwhile).
+            storage_error = co_await deliver(with_retries.empty() ? rows : with_retries);
         }
         if (!storage_error.empty()) co_await wake_.wait(trouble_.failed(storage_error));
         else trouble_.ok();
