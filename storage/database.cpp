@@ -448,8 +448,15 @@ namespace {
 // device's round trips under load (bench/README.md, sixteenth round).
 bool names_file(const fs::path& path, dev_t device, ino_t inode) {
     struct statx sx {};
-    if (::statx(AT_FDCWD, path.c_str(), 0, STATX_INO, &sx) != 0 || (sx.stx_mask & STATX_INO) == 0) return false;
-    return makedev(sx.stx_dev_major, sx.stx_dev_minor) == device && sx.stx_ino == inode;
+    const int rc = ::statx(AT_FDCWD, path.c_str(), 0, STATX_INO, &sx);
+    if (rc == 0 && (sx.stx_mask & STATX_INO) != 0)
+        return makedev(sx.stx_dev_major, sx.stx_dev_minor) == device && sx.stx_ino == inode;
+    // Gone, or not ours to look at. Otherwise a kernel older than 4.11, a
+    // sandbox that refuses statx, or a file system without inode numbers in
+    // statx: stat, as before.
+    if (rc != 0 && errno != ENOSYS && errno != EPERM) return false;
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && st.st_dev == device && st.st_ino == inode;
 }
 
 }  // namespace
