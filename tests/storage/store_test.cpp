@@ -180,6 +180,29 @@ TEST_CASE("pending_events returns pending events due now, oldest first, up to th
         CHECK(row->note == "order API timed out again");
         CHECK(row->not_before == 900);
     }
+
+    SECTION("the lowest ids of the due events, whether due at once, retried, timed or dated before 1970") {
+        // 60 more events, each due at once (0), at a time now passed or to
+        // come, or at a negative time; the page must be what one sort of
+        // every due event by id would give.
+        std::vector<std::pair<std::int64_t, std::int64_t>> stored;   // (id, not_before)
+        for (const auto& e : all) stored.emplace_back(e.id, 0);
+        const std::int64_t times[] = {0, 0, 300, 0, 700, -5, 0, 450, 1200, 0};
+        for (int i = 0; i < 60; ++i) {
+            auto e = make_event("m-" + std::to_string(i));
+            e.not_before = times[i % 10];
+            REQUIRE(f.s.add_event(e));
+            stored.emplace_back(f.s.last_event_id(), e.not_before);
+        }
+        for (std::int64_t now : {0, 299, 300, 500, 1000, 5000})
+            for (int limit : {1, 5, 17, 50, 100}) {
+                std::vector<std::int64_t> expected;
+                for (const auto& [id, not_before] : stored)
+                    if (not_before <= now && static_cast<int>(expected.size()) < limit) expected.push_back(id);
+                INFO("now " << now << ", limit " << limit);
+                CHECK(ids(f.s.pending_events(now, limit)) == expected);
+            }
+    }
 }
 
 TEST_CASE("recent_events lists the newest events first", "[store]") {
