@@ -397,6 +397,15 @@ database database::open_file(const fs::path& file, wal_writes writes, bool creat
         // FAST leaves freed pages' content when zeroing would cost a write.
         // Nothing else changes; a write that frees pages writes them zeroed.
         db.exec("PRAGMA secure_delete = ON");
+        // A savepoint's journal (the pipeline's one per event in its batch,
+        // and each statement's inside it) holds the pages it changed, as
+        // they were. SQLite moves one past 64 KiB to a temporary file in
+        // /var/tmp, and an event's statements pass that: a file created,
+        // written and deleted for nearly every batch, on the event loop's
+        // thread, with buyer data in it. In memory instead, as is every
+        // other temporary table or index a statement builds (the sorter of
+        // a large ORDER BY still spills to a file; none runs here).
+        db.exec("PRAGMA temp_store = MEMORY");
         // A new file gives the space the retention purge frees back to the
         // file system (storage/retention.hpp, return_free_pages); this can
         // only be chosen before the first table exists.

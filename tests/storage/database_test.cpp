@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,13 +48,14 @@ std::string open_error(const std::filesystem::path& file) {
 
 }  // namespace
 
-TEST_CASE("Opening a database sets WAL, full sync, a busy timeout and foreign keys", "[database]") {
+TEST_CASE("Opening a database sets WAL, full sync, a busy timeout, foreign keys and temporary data in memory", "[database]") {
     temp_dir dir;
     auto db = database::open(dir / "orderflow.db");
     CHECK(pragma_text(db, "journal_mode") == "wal");
     CHECK(pragma_text(db, "synchronous") == "2");  // FULL
     CHECK(pragma_text(db, "busy_timeout") == "5000");
     CHECK(pragma_text(db, "foreign_keys") == "1");
+    CHECK(pragma_text(db, "temp_store") == "2");   // MEMORY
     CHECK(db.path() == dir / "orderflow.db");
 }
 
@@ -565,6 +567,48 @@ TEST_CASE("A batch commits its crash-safe transactions together, and a body that
     CHECK(count_rows(reader, "orders") == 2);
     CHECK(db.has_unsynced_commits());
     CHECK(pragma_text(db, "synchronous") == "2");   // FULL again for everything else
+}
+
+// SQLite's temporary files are opened and unlinked at once, so a listing
+// never shows them: the folder is watched for files created instead.
+TEST_CASE("A batch's savepoint that changes a few hundred KB keeps its journal in memory, not in a temporary file", "[database]") {
+    temp_dir dir;
+    const auto tmp = dir / "sqlite-tmp";
+    std::filesystem::create_directory(tmp);
+    auto db = database::open(dir / "orderflow.db");
+    db.exec("CREATE TABLE scratch (x TEXT NOT NULL)");
+    db.transaction([&] {
+        for (int i = 0; i < 300; ++i) db.exec("INSERT INTO scratch (x) VALUES (printf('%.1000c', 'a'))");
+    });
+
+    char* before = sqlite3_temp_directory;
+    sqlite3_temp_directory = sqlite3_mprintf("%s", tmp.c_str());
+    int watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    REQUIRE(watch >= 0);
+    REQUIRE(inotify_add_watch(watch, tmp.c_str(), IN_CREATE) >= 0);
+
+    // About 300 KB of pages that existed before the savepoint, changed in
+    // it: SQLite's own threshold (64 KiB) would move them to a file.
+    db.begin_batch();
+    db.transaction([&] { db.exec("UPDATE scratch SET x = printf('%.1000c', 'b')"); },
+                   database::durability::process_crash);
+    CHECK_THROWS(db.transaction([&] {
+        db.exec("UPDATE scratch SET x = printf('%.1000c', 'c')");
+        throw std::runtime_error("taken back");
+    }, database::durability::process_crash));
+    db.end_batch();
+
+    alignas(inotify_event) char events[4096];
+    ssize_t got = ::read(watch, events, sizeof events);
+    CHECK(got < 0);   // nothing created (EAGAIN)
+    ::close(watch);
+    sqlite3_free(sqlite3_temp_directory);
+    sqlite3_temp_directory = before;
+
+    // The journal did its work: the second savepoint was taken back.
+    auto st = db.prepare("SELECT count(*) FROM scratch WHERE x = printf('%.1000c', 'b')");
+    REQUIRE(st.step());
+    CHECK(st.int64(0) == 300);
 }
 
 TEST_CASE("A durable transaction in a batch first commits what the batch holds, then syncs with its own commit", "[database]") {
