@@ -310,22 +310,25 @@ boost::asio::awaitable<result<json>> client::call(std::string_view method, std::
 
     std::optional<api_error> failure;   // of the latest attempt
     for (int attempt = 1;; ++attempt) {
-        // The reserved slot, then as long as a second's count of sends asks.
-        bool waited = true;
-        std::chrono::nanoseconds wait = o.limiter->reserve(api, rate_limiter::clock::now());
-        for (;;) {
-            if (wait.count() > 0) {
-                waited = co_await im.sleep(wait);
-                if (!waited) break;
-            }
-            wait = o.limiter->admit(api, rate_limiter::clock::now());
-            if (wait.count() == 0) break;
-        }
-        if (!waited) {
+        // The reserved slot here; the second's count of sends once the
+        // connection is up, just before the request is written (admit).
+        const std::chrono::nanoseconds slot = o.limiter->reserve(api, rate_limiter::clock::now());
+        if (slot.count() > 0 && !co_await im.sleep(slot)) {
             if (failure) co_return *failure;
             api_error e = make_error(error_kind::timeout, path_text + ": cancelled while waiting for the rate limit");
             co_return e;
         }
+        bool cancelled = false;
+        auto admit = [&]() -> boost::asio::awaitable<bool> {
+            for (;;) {
+                const std::chrono::nanoseconds wait = o.limiter->admit(api, rate_limiter::clock::now());
+                if (wait.count() == 0) co_return true;
+                if (!co_await im.sleep(wait)) {
+                    cancelled = true;
+                    co_return false;
+                }
+            }
+        };
 
         // A fresh timestamp, hence a fresh signature, for every attempt.
         query["timestamp"] = std::to_string(o.clock());
@@ -340,8 +343,13 @@ boost::asio::awaitable<result<json>> client::call(std::string_view method, std::
         req.body = body_text;
 
         const auto sent_at = std::chrono::steady_clock::now();
-        auto response = co_await im.http.send(o.api_base, std::move(req), o.timeout);
+        auto response = co_await im.http.send(o.api_base, std::move(req), o.timeout, admit);
         attempt_report report{api, {}, std::chrono::steady_clock::now() - sent_at};
+        if (cancelled) {
+            if (failure) co_return *failure;
+            api_error e = make_error(error_kind::timeout, path_text + ": cancelled while waiting for the rate limit");
+            co_return e;
+        }
         if (customer_service && !response.ok() && response.error().request_sent) im.count_cs_call(false);
 
         if (!response.ok()) {

@@ -88,8 +88,18 @@ public:
     // write, read) shares one deadline. Failures come back as api_error with
     // kind connect/timeout/tls/protocol and request_sent set once the request
     // was fully written. Non-2xx responses are returned as responses, not errors.
-    boost::asio::awaitable<result<http_response>> send(const url& base, http_request request,
-                                                       std::chrono::milliseconds timeout);
+    //
+    // before_write, when given, is awaited once the connection is up (after
+    // the TLS handshake), just before the first byte is written; false
+    // abandons the request (kind timeout, not sent). Its wait is not taken
+    // from the timeout. A caller pacing its requests (tikapi::client and its
+    // rate limiter) counts them here, where they go out: resolving and
+    // connecting each take a turn of the event loop, which a busy loop
+    // delays by tens of milliseconds, so a count taken before them let
+    // requests held back meet those behind them on the wire.
+    boost::asio::awaitable<result<http_response>> send(
+        const url& base, http_request request, std::chrono::milliseconds timeout,
+        const std::function<boost::asio::awaitable<bool>()>& before_write = {});
 
 private:
     struct impl;

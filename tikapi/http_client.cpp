@@ -37,7 +37,13 @@ api_error make_error(error_kind kind, std::string message, bool sent) {
 template <class Stream>
 asio::awaitable<result<http_response>> exchange(Stream& stream, bhttp::request<bhttp::string_body>& req,
                                                 std::chrono::steady_clock::time_point deadline,
-                                                const std::string& where) {
+                                                const std::string& where,
+                                                const std::function<asio::awaitable<bool>()>& before_write) {
+    if (before_write) {
+        const auto waiting_since = std::chrono::steady_clock::now();
+        if (!co_await before_write()) co_return make_error(error_kind::timeout, "cancelled before sending to " + where, false);
+        deadline += std::chrono::steady_clock::now() - waiting_since;
+    }
     beast::get_lowest_layer(stream).expires_at(deadline);
     auto r_wec = co_await bhttp::async_write(stream, req, use_tuple);
     auto wec = std::get<0>(std::move(r_wec));
@@ -105,7 +111,8 @@ http_client::http_client(asio::any_io_executor ex, tls_options tls) : impl_(std:
 http_client::~http_client() = default;
 
 asio::awaitable<result<http_response>> http_client::send(const url& base, http_request request,
-                                                         std::chrono::milliseconds timeout) {
+                                                         std::chrono::milliseconds timeout,
+                                                         const std::function<asio::awaitable<bool>()>& before_write) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     const std::string where = host_header(base);
 
@@ -169,7 +176,7 @@ asio::awaitable<result<http_response>> http_client::send(const url& base, http_r
             co_return make_error(is_timeout(hs_ec) ? error_kind::timeout : error_kind::tls,
                                  "TLS handshake with " + where + ": " + reason, false);
         }
-        auto response = co_await exchange(stream, req, deadline, where);
+        auto response = co_await exchange(stream, req, deadline, where, before_write);
         error_code ignored;
         beast::get_lowest_layer(stream).socket().close(ignored);
         co_return response;
@@ -183,7 +190,7 @@ asio::awaitable<result<http_response>> http_client::send(const url& base, http_r
         co_return make_error(is_timeout(plain_connect_ec) ? error_kind::timeout : error_kind::connect,
                              "connecting to " + where + ": " + plain_connect_ec.message(), false);
     }
-    auto response = co_await exchange(stream, req, deadline, where);
+    auto response = co_await exchange(stream, req, deadline, where, before_write);
     error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream.close();

@@ -7,7 +7,9 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -412,6 +414,85 @@ TEST_CASE("a refused connection is a connect error and nothing was sent", "[http
     CHECK(res.error().kind == error_kind::connect);
     CHECK_FALSE(res.error().request_sent);
     CHECK(res.error().describe().find("do-not-leak") == std::string::npos);
+}
+
+// The hook is where tikapi::client counts a request against the rate
+// limit, so it must run with the connection up and nothing written yet.
+TEST_CASE("before_write runs once the connection is up and before a byte is written, and its wait is not taken from the timeout", "[http]") {
+    asio::io_context ioc;
+    asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+    acceptor.non_blocking(true);
+    http_client client(ioc.get_executor());
+    asio::ip::tcp::socket server_side(ioc);
+    int calls = 0;
+    bool connected_at_call = false;
+    std::size_t bytes_at_call = 1;
+    std::string received;
+
+    auto res = run(ioc, [&]() -> asio::awaitable<result<http_response>> {
+        http_request req;
+        req.method = "POST";
+        req.target = "/paced";
+        req.body = "{}";
+        auto before_write = [&]() -> asio::awaitable<bool> {
+            ++calls;
+            boost::system::error_code ec;
+            acceptor.accept(server_side, ec);   // at once, or would_block: not connected yet
+            connected_at_call = !ec;
+            if (connected_at_call) bytes_at_call = server_side.available();
+            // Longer than the whole timeout below.
+            asio::steady_timer wait(co_await asio::this_coro::executor, 300ms);
+            co_await wait.async_wait(asio::use_awaitable);
+            if (connected_at_call) {
+                asio::co_spawn(server_side.get_executor(), [&]() -> asio::awaitable<void> {
+                    co_await asio::async_read_until(server_side, asio::dynamic_buffer(received), "\r\n\r\n{}",
+                                                    asio::use_awaitable);
+                    // Answered 100 ms later: within the timeout only if the
+                    // hook's 300 ms were not taken from it.
+                    asio::steady_timer think(server_side.get_executor(), 100ms);
+                    co_await think.async_wait(asio::use_awaitable);
+                    std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+                    co_await asio::async_write(server_side, asio::buffer(answer), asio::use_awaitable);
+                    server_side.close();
+                }, asio::detached);
+            }
+            co_return true;
+        };
+        co_return co_await client.send(local(acceptor.local_endpoint().port()), req, 200ms, before_write);
+    }());
+
+    CHECK(calls == 1);
+    CHECK(connected_at_call);
+    CHECK(bytes_at_call == 0);
+    REQUIRE(res.ok());
+    CHECK(res.value().status == 200);
+    CHECK(res.value().body == "ok");
+    CHECK(received.rfind("POST /paced HTTP/1.1\r\n", 0) == 0);
+}
+
+TEST_CASE("before_write that says no abandons the request: nothing is written and nothing was sent", "[http]") {
+    asio::io_context ioc;
+    asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+    http_client client(ioc.get_executor());
+    http_request req;
+    req.target = "/not-now";
+
+    auto res = run(ioc, [&]() -> asio::awaitable<result<http_response>> {
+        co_return co_await client.send(local(acceptor.local_endpoint().port()), req, 2s,
+                                       []() -> asio::awaitable<bool> { co_return false; });
+    }());
+
+    REQUIRE_FALSE(res.ok());
+    CHECK(res.error().kind == error_kind::timeout);
+    CHECK_FALSE(res.error().request_sent);
+    // The connection was made and closed without a byte.
+    asio::ip::tcp::socket server_side(ioc);
+    acceptor.accept(server_side);
+    std::array<char, 64> buf{};
+    boost::system::error_code ec;
+    std::size_t n = server_side.read_some(asio::buffer(buf), ec);
+    CHECK(n == 0);
+    CHECK(ec == asio::error::eof);
 }
 
 TEST_CASE("stop closes idle keep-alive connections so run returns", "[http]") {
