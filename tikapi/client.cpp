@@ -319,7 +319,9 @@ boost::asio::awaitable<result<json>> client::call(std::string_view method, std::
             co_return e;
         }
         bool cancelled = false;
-        auto admit = [&]() -> boost::asio::awaitable<bool> {
+        // A named std::function, passed as is: GCC 12 mishandles a
+        // temporary converted for a coroutine's parameter inside co_await.
+        const std::function<boost::asio::awaitable<bool>()> admit = [&]() -> boost::asio::awaitable<bool> {
             for (;;) {
                 const std::chrono::nanoseconds wait = o.limiter->admit(api, rate_limiter::clock::now());
                 if (wait.count() == 0) co_return true;

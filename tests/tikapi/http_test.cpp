@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <set>
 
 namespace ORDERFLOW_TEST_FILE {  // see orderflow_test() in tests/CMakeLists.txt
@@ -434,7 +435,8 @@ TEST_CASE("before_write runs once the connection is up and before a byte is writ
         req.method = "POST";
         req.target = "/paced";
         req.body = "{}";
-        auto before_write = [&]() -> asio::awaitable<bool> {
+        // Named, not a temporary made for the call: see tikapi/client.cpp.
+        const std::function<asio::awaitable<bool>()> before_write = [&]() -> asio::awaitable<bool> {
             ++calls;
             boost::system::error_code ec;
             acceptor.accept(server_side, ec);   // at once, or would_block: not connected yet
@@ -477,9 +479,9 @@ TEST_CASE("before_write that says no abandons the request: nothing is written an
     http_request req;
     req.target = "/not-now";
 
+    const std::function<asio::awaitable<bool>()> refuse = []() -> asio::awaitable<bool> { co_return false; };
     auto res = run(ioc, [&]() -> asio::awaitable<result<http_response>> {
-        co_return co_await client.send(local(acceptor.local_endpoint().port()), req, 2s,
-                                       []() -> asio::awaitable<bool> { co_return false; });
+        co_return co_await client.send(local(acceptor.local_endpoint().port()), req, 2s, refuse);
     }());
 
     REQUIRE_FALSE(res.ok());
