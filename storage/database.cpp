@@ -403,9 +403,11 @@ database database::open_file(const fs::path& file, wal_writes writes, bool creat
         // /var/tmp, and an event's statements pass that: a file created,
         // written and deleted for nearly every batch, on the event loop's
         // thread, with buyer data in it. In memory instead, as is every
-        // other temporary table or index a statement builds. (The sorter of
-        // an ORDER BY that no index serves still spills to a file past its
-        // memory: that is not a journal, and temp_store does not move it.)
+        // other temporary table or index a statement builds. So is a sort
+        // that no index serves, which SQLite would otherwise spill to a file
+        // past the page cache's 2 MB: the store's sorts each keep at most a
+        // LIMIT of rows, or a day's (the activity counts by rule), so none
+        // grows with the database.
         db.exec("PRAGMA temp_store = MEMORY");
         // A new file gives the space the retention purge frees back to the
         // file system (storage/retention.hpp, return_free_pages); this can
