@@ -405,9 +405,9 @@ database database::open_file(const fs::path& file, wal_writes writes, bool creat
         // thread, with buyer data in it. In memory instead, as is every
         // other temporary table or index a statement builds. So is a sort
         // that no index serves, which SQLite would otherwise spill to a file
-        // past the page cache's 2 MB: the store's sorts each keep at most a
-        // LIMIT of rows, or a day's (the activity counts by rule), so none
-        // grows with the database.
+        // past the page cache's 2 MB. The daemon's sorts each keep at most a
+        // LIMIT of rows; the one without (`orderflowctl rules coverage`, in
+        // that process) holds a record per action since the time asked.
         db.exec("PRAGMA temp_store = MEMORY");
         // A new file gives the space the retention purge frees back to the
         // file system (storage/retention.hpp, return_free_pages); this can
