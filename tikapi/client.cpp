@@ -309,23 +309,27 @@ boost::asio::awaitable<result<json>> client::call(std::string_view method, std::
     const std::string body_text = body ? dump(*body) : std::string();
 
     std::optional<api_error> failure;   // of the latest attempt
+    // Stopped while waiting for the rate limit: what the last attempt got, if any.
+    auto cancelled_while_paced = [&] {
+        return failure ? *failure : make_error(error_kind::timeout, path_text + ": cancelled while waiting for the rate limit");
+    };
     for (int attempt = 1;; ++attempt) {
         // The reserved slot here; the second's count of sends once the
         // connection is up, just before the request is written (admit).
         const std::chrono::nanoseconds slot = o.limiter->reserve(api, rate_limiter::clock::now());
-        if (slot.count() > 0 && !co_await im.sleep(slot)) {
-            if (failure) co_return *failure;
-            api_error e = make_error(error_kind::timeout, path_text + ": cancelled while waiting for the rate limit");
-            co_return e;
-        }
+        if (slot.count() > 0 && !co_await im.sleep(slot)) co_return cancelled_while_paced();
         bool cancelled = false;
+        std::chrono::nanoseconds paced{0};   // admit's waits, not the call's time
         // A named std::function, passed as is: GCC 12 mishandles a
         // temporary converted for a coroutine's parameter inside co_await.
         const std::function<boost::asio::awaitable<bool>()> admit = [&]() -> boost::asio::awaitable<bool> {
             for (;;) {
                 const std::chrono::nanoseconds wait = o.limiter->admit(api, rate_limiter::clock::now());
                 if (wait.count() == 0) co_return true;
-                if (!co_await im.sleep(wait)) {
+                const auto asleep_at = std::chrono::steady_clock::now();
+                const bool woke = co_await im.sleep(wait);
+                paced += std::chrono::steady_clock::now() - asleep_at;
+                if (!woke) {
                     cancelled = true;
                     co_return false;
                 }
@@ -346,12 +350,8 @@ boost::asio::awaitable<result<json>> client::call(std::string_view method, std::
 
         const auto sent_at = std::chrono::steady_clock::now();
         auto response = co_await im.http.send(o.api_base, std::move(req), o.timeout, admit);
-        attempt_report report{api, {}, std::chrono::steady_clock::now() - sent_at};
-        if (cancelled) {
-            if (failure) co_return *failure;
-            api_error e = make_error(error_kind::timeout, path_text + ": cancelled while waiting for the rate limit");
-            co_return e;
-        }
+        attempt_report report{api, {}, std::chrono::steady_clock::now() - sent_at - paced};
+        if (cancelled) co_return cancelled_while_paced();
         if (customer_service && !response.ok() && response.error().request_sent) im.count_cs_call(false);
 
         if (!response.ok()) {

@@ -509,6 +509,31 @@ TEST_CASE("all callers of one shared limiter draw from the same bucket", "[clien
     CHECK(shared->reserve("/customer_service/202309/conversations", now) > std::chrono::nanoseconds(0));
 }
 
+// orderflow_tiktok_call_seconds is what TikTok took, so the wait for the
+// second's count (admit, after connecting) is not part of an attempt's time.
+TEST_CASE("an attempt's time leaves out its wait for the rate limit", "[client][rate_limit]") {
+    fake_tiktok tiktok;
+    rate_limiter_options lo;
+    lo.rate = 1;    // one send a second: the second call waits about a second to be admitted
+    lo.burst = 5;   // while its slot is free at once
+    auto o = tiktok.options();
+    o.limiter = std::make_shared<rate_limiter>(lo);
+    std::vector<std::chrono::nanoseconds> took;
+    o.on_attempt = [&](const attempt_report& r) { took.push_back(r.took); };
+    const auto started = std::chrono::steady_clock::now();
+    auto res = tiktok.call_with<result<conversation_page>>(
+        std::move(o), [](client& c) -> asio::awaitable<result<conversation_page>> {
+            auto first = co_await c.get_conversations(20, "", access_token);
+            (void)first;
+            co_return co_await c.get_conversations(20, "", access_token);
+        });
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    REQUIRE(res.ok());
+    REQUIRE(took.size() == 2);
+    CHECK(elapsed >= std::chrono::milliseconds(900));      // it did wait
+    CHECK(took[1] < std::chrono::milliseconds(500));       // and that wait is not the call's time
+}
+
 TEST_CASE("a 429 throttles that API in the limiter", "[client][rate_limit]") {
     fake_tiktok tiktok;
     tiktok.respond = [](const http_request&) { return error_envelope(429, 36009002, "Too many requests"); };
