@@ -288,6 +288,48 @@ TEST_CASE("due_actions returns planned and deferred actions whose time has come"
     CHECK(skipped_row->reason == "quiet hours");
 }
 
+TEST_CASE("due_actions gives the lowest ids of the due actions, whether planned at once, timed or deferred", "[store]") {
+    // 70 actions: planned due at once (not_before 0), planned with a time
+    // (written here by hand: nothing in the daemon writes one today), deferred
+    // to a time passed or to come or before 1970, and some not due in any
+    // case (sending, done, shadow). Each page must be what one sort of every
+    // due action by id would give.
+    fixture f;
+    struct kind {
+        const char* state;
+        std::int64_t not_before;
+    };
+    const kind kinds[] = {{"planned", 0},    {"planned", 0},   {"deferred", 300}, {"planned", 450}, {"deferred", 1200},
+                          {"planned", 0},    {"deferred", -5}, {"sending", 0},    {"planned", -7},  {"deferred", 700},
+                          {"done", 0},       {"shadow", 0},    {"deferred", 300}, {"planned", 0}};
+    std::vector<std::pair<std::int64_t, std::int64_t>> due_at;   // (id, not_before) of the planned and deferred
+    for (int i = 0; i < 70; ++i) {
+        const auto& k = kinds[i % std::size(kinds)];
+        auto a = make_action("r", i);
+        if (std::string_view(k.state) == "shadow") a.state = "shadow";
+        REQUIRE(f.s.add_action(a));
+        const auto id = f.db.last_insert_rowid();
+        const std::string_view state = k.state;
+        if (state == "deferred") f.s.set_action_state(id, "deferred", "retry", "", 110, k.not_before);
+        if (state == "sending" || state == "done") f.s.begin_attempt(id, 110);
+        if (state == "done") f.s.set_action_state(id, "done", "", R"({"message_id":"m"})", 111);
+        if (state == "planned" && k.not_before != 0) {
+            auto st = f.db.prepare("UPDATE outbox SET not_before = ?2 WHERE id = ?1");
+            st.bind(1, id).bind(2, k.not_before);
+            st.step();
+        }
+        if (state == "planned" || state == "deferred") due_at.emplace_back(id, k.not_before);
+    }
+    for (std::int64_t now : {-6, 0, 299, 300, 500, 1000, 5000})
+        for (int limit : {1, 5, 17, 50, 100}) {
+            std::vector<std::int64_t> expected;
+            for (const auto& [id, not_before] : due_at)
+                if (not_before <= now && static_cast<int>(expected.size()) < limit) expected.push_back(id);
+            INFO("now " << now << ", limit " << limit);
+            CHECK(ids(f.s.due_actions(now, limit)) == expected);
+        }
+}
+
 TEST_CASE("set_action_state rejects a state the outbox does not know", "[store]") {
     fixture f;
     REQUIRE(f.s.add_action(make_action("r", 0)));
