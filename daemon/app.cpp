@@ -24,6 +24,7 @@
 #include "daemon/executor/reconciler.hpp"
 #include "daemon/executor/tracking_sender.hpp"
 #include "daemon/housekeeping.hpp"
+#include "daemon/durable_commits.hpp"
 #include "daemon/ingress/inbox_writer.hpp"
 #include "daemon/ingress/poller.hpp"
 #include "daemon/ingress/tracking_feed.hpp"
@@ -157,7 +158,8 @@ struct service::impl {
           db(open_database(cfg)),
           checkpoints(db.path()),
           store(db),
-          ctx{io.get_executor(), db, store, clock},
+          durable(io.get_executor(), db),
+          ctx{io.get_executor(), db, store, durable, clock},
           vault(db, storage::read_vault_key(cfg.storage.vault_key_file)),
           app_secret(read_secret_file(cfg.tiktok.app_secret_file)),
           api(io.get_executor(), counting_cs_calls(api_options(cfg, app_secret.clone(), clock), [this](std::int64_t n) { quota.counted(n); })),
@@ -329,6 +331,7 @@ struct service::impl {
     // both their threads (storage/checkpointer.hpp).
     storage::checkpointer checkpoints;
     storage::store store;
+    durable_commits durable;
     context ctx;
     storage::vault vault;
     orderflow::secret app_secret;

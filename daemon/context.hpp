@@ -1,6 +1,7 @@
 // What every runtime component shares: the event loop's executor, the
 // database (one connection, used only from the loop's thread), the order-flow
-// tables over it, and the clock. Passed by value; the references outlive
+// tables over it, what makes its commits survive a power loss off the loop's
+// thread (durable_commits.hpp), and the clock. Passed by value; the references outlive
 // every component (the composition root, app.cpp, owns them).
 #pragma once
 
@@ -16,10 +17,13 @@
 
 namespace orderflow::daemon {
 
+class durable_commits;
+
 struct context {
     boost::asio::any_io_executor ex;
     storage::database& db;
     storage::store& store;
+    durable_commits& durable;
     std::function<std::int64_t()> clock;   // unix seconds; injected by tests
 };
 

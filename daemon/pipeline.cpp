@@ -38,7 +38,7 @@ using json = nlohmann::json;
 // keyed, so a power loss that takes its commits back only means the same
 // events are processed again and plan the same actions. Every effect outside
 // is preceded by a durable commit (the executor's 'sending', the notifier's
-// store::make_durable), whose fsync carries these along. So a page of events
+// wait for durable_commits), whose fsync carries these along. So a page of events
 // costs no fsync, and a burst of webhooks keeps the disk for their 200s.
 constexpr auto crash_safe = storage::database::durability::process_crash;
 

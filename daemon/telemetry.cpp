@@ -48,6 +48,10 @@ const std::vector<family_spec>& specs() {
          "One group commit of webhooks and tracking submissions to the inbox: the wait for the write lock, the writes, "
          "the WAL's fsync and, when the WAL is long, a checkpoint (each of the batch waits for it before its answer).",
          commit_bounds},
+        {"orderflow_wal_sync_seconds", kind::histogram,
+         "One fsync of the WAL file on its own thread, before a send or shipment (its intent) or a staff notification; "
+         "every caller that committed before it began shares it (daemon/durable_commits.hpp).",
+         commit_bounds},
         {"orderflow_tracking_submissions_total", kind::counter,
          "Tracking submissions on POST /v1/tracking, by result: accepted, duplicate, invalid, unavailable.", {},
          "result", {"accepted", "duplicate", "invalid", "unavailable"}},

@@ -9,12 +9,13 @@
 // runs PASSIVE checkpoints (never waiting for a lock, never blocking a
 // writer or a reader) until everything is copied.
 //
-// The WAL starts over only when a commit finds it copied whole (and no reader
-// in it), and commits go on while the thread copies, so under a load that
-// never pauses it may keep growing. At four thresholds the committing
-// connection checkpoints itself, as SQLite would have: by then the thread has
-// copied nearly everything, so that costs the commit little, and the next
-// commit starts the WAL over.
+// The WAL starts over only when a write finds it copied whole (and no reader
+// in it), and commits go on while the thread copies. So after a pass that
+// copied everything the thread writes one row itself, which starts the WAL
+// over unless a commit came first. Should the WAL still grow (a reader that
+// holds an old snapshot, a load that never leaves a gap), at four
+// thresholds the committing connection checkpoints itself, as SQLite would
+// have, and the next commit starts the WAL over.
 //
 // Only in-process connections hand off; orderflowctl's own connections keep
 // SQLite's default, which is harmless beside this one (a checkpoint that
@@ -51,9 +52,11 @@ public:
     bool wal_grew(int pages);
 
     std::int64_t checkpoints() const { return checkpoints_; }   // passes on the thread, for tests
+    std::int64_t starts_over() const { return starts_over_; }   // writes after a whole pass, for tests
 
 private:
     void run();
+    void start_over();
 
     database db_;
     const int threshold_;
@@ -63,6 +66,7 @@ private:
     int seen_ = 0;   // the WAL's length when the last pass ended
     bool stopping_ = false;
     std::atomic<std::int64_t> checkpoints_{0};
+    std::atomic<std::int64_t> starts_over_{0};
     std::thread thread_;   // last: started once everything above exists
 };
 

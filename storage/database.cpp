@@ -53,6 +53,7 @@ struct connection {
     bool relaxed_tx = false;      // the open transaction commits with synchronous=NORMAL
     bool gathered_wal = false;    // opened with wal_writes::gathered
     bool unsynced = false;        // see database::has_unsynced_commits
+    std::uint64_t commits = 0;    // commits that wrote something (database::commits_written)
     sqlite3_int64 changes_at_begin = 0;
     // database::begin_batch: whether process_crash transactions join one
     // SQLite transaction, whether it is open (BEGIN ran), whether the open
@@ -638,6 +639,7 @@ void database::commit_transaction() {
     prepare("COMMIT").step();
     conn_->in_tx = false;
     const bool wrote = sqlite3_total_changes64(conn_->db) != conn_->changes_at_begin;
+    if (wrote) ++conn_->commits;
     if (conn_->relaxed_tx) {
         if (wrote) conn_->unsynced = true;
         end_relaxed();
@@ -653,6 +655,12 @@ void database::end_relaxed() noexcept {
 }
 
 bool database::has_unsynced_commits() const { return conn_ && conn_->unsynced; }
+
+std::uint64_t database::commits_written() const { return conn_ ? conn_->commits : 0; }
+
+void database::synced_through(std::uint64_t commits) {
+    if (conn_ && commits >= conn_->commits) conn_->unsynced = false;
+}
 
 void database::rollback_transaction() noexcept {
     conn_->in_tx = false;
@@ -703,7 +711,10 @@ void database::commit_open_batch() {
         throw;
     }
     conn_->batch_open = false;
-    if (sqlite3_total_changes64(conn_->db) != conn_->changes_at_begin) conn_->unsynced = true;
+    if (sqlite3_total_changes64(conn_->db) != conn_->changes_at_begin) {
+        conn_->unsynced = true;
+        ++conn_->commits;
+    }
     end_relaxed();
 }
 

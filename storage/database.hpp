@@ -240,10 +240,19 @@ public:
     bool batching() const;
 
     // True when a process_crash commit has not yet been followed by a
-    // power_loss commit that wrote something: a power loss now could take
-    // those commits back. Before an effect that depends on them, write
-    // something with durability::power_loss (store::make_durable).
+    // power_loss commit that wrote something, nor by a sync of the WAL
+    // (synced_through): a power loss now could take those commits back.
+    // Before an effect that depends on them, sync the WAL
+    // (daemon/durable_commits.hpp) or write something with
+    // durability::power_loss.
     bool has_unsynced_commits() const;
+    // How many commits of this connection wrote something, of either
+    // durability (a batch counts once, when it commits).
+    std::uint64_t commits_written() const;
+    // The WAL file was synced (fdatasync) after the first `commits` commits
+    // were written (daemon/durable_commits.hpp): when no commit came since,
+    // nothing is unsynced.
+    void synced_through(std::uint64_t commits);
 
     int schema_version();
     // The version a freshly opened database ends up at (the number of

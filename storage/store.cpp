@@ -842,13 +842,6 @@ void store::put_state(std::string_view name, std::string_view value, std::int64_
     st.step();
 }
 
-// One small write with synchronous=FULL: its fsync carries the WAL's earlier
-// frames to stable storage too.
-void store::make_durable(std::int64_t now) {
-    if (!db_.has_unsynced_commits()) return;
-    db_.transaction([&] { put_state("durable_at", std::to_string(now), now); });
-}
-
 // ----------------------------------------------------------------------- counts
 
 nlohmann::json store::counts() {

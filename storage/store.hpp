@@ -304,11 +304,6 @@ public:
     // ---- daemon state that survives restarts (name -> JSON text)
     std::optional<std::string> get_state(std::string_view name);
     void put_state(std::string_view name, std::string_view value, std::int64_t now);
-    // Makes every commit so far survive a power loss (a no-op when one
-    // already does): before an effect that depends on commits made with
-    // database::durability::process_crash, such as a staff notification
-    // about a review item the pipeline raised.
-    void make_durable(std::int64_t now);
 
     // ---- order tags (the rules' tag / untag)
     std::vector<std::string> tags(std::string_view order_id);   // sorted

@@ -3,6 +3,7 @@
 
 #include "common/log.hpp"
 #include "daemon/cs_quota.hpp"
+#include "daemon/durable_commits.hpp"
 #include "daemon/executor/guards.hpp"
 #include "daemon/executor/outcomes.hpp"
 #include "daemon/executor/reconciler.hpp"
@@ -110,14 +111,15 @@ asio::awaitable<std::optional<std::string>> message_sender::open_conversation(co
         co_return std::nullopt;
     }
     std::string conversation = r.value();
-    // Durable before a message goes into it: the reconciler looks for an
-    // interrupted send in the buyer's cached conversation, and after a
-    // reopen that is not the one the message was first sent to.
+    // Durable before a message goes into it (the caller's durable() before
+    // the send): the reconciler looks for an interrupted send in the buyer's
+    // cached conversation, and after a reopen that is not the one the
+    // message was first sent to.
     ctx_.db.transaction([&] {
         ctx_.store.put_conversation(buyer, conversation, ctx_.clock());
         ctx_.store.audit(ctx_.clock(), "orderflowd", "create_conversation", a.order_id,
                          {{"action_id", a.id}, {"conversation_id", conversation}});
-    });
+    }, storage::database::durability::process_crash);
     co_return conversation;
 }
 
@@ -170,9 +172,12 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
         conversation = std::move(opened);
     }
 
-    // From here the outcome may become unknown: commit 'sending' first, so a
-    // crash mid-send is found at start-up instead of sending twice.
-    ctx_.store.begin_attempt(a.id, ctx_.clock());
+    // From here the outcome may become unknown: 'sending' on stable storage
+    // first, so a crash or a power loss mid-send is found at start-up
+    // instead of sending twice. The fsync is the WAL thread's
+    // (durable_commits.hpp), shared with the other lanes' intents.
+    ctx_.db.transaction([&] { ctx_.store.begin_attempt(a.id, ctx_.clock()); }, storage::database::durability::process_crash);
+    co_await ctx_.durable.durable();
     auto r = co_await api_.send_text_message(*conversation, text, *token);
     if (!r && r.error().token_expired()) {
         // 105002 means TikTok refused the request: nothing was sent, so one retry is safe.
@@ -201,6 +206,7 @@ asio::awaitable<void> message_sender::send(const storage::action_row& a) {
             co_return;
         }
         conversation = std::move(reopened);
+        co_await ctx_.durable.durable();   // the reopened conversation, before the message goes into it
         r = co_await api_.send_text_message(*conversation, text, *token);
         if (!r && r.error().token_expired()) {
             // Refused: nothing was sent. The message waits for a fresh token.

@@ -2,6 +2,7 @@
 #include "daemon/executor/tracking_sender.hpp"
 
 #include "common/log.hpp"
+#include "daemon/durable_commits.hpp"
 #include "daemon/events.hpp"
 #include "daemon/executor/outcomes.hpp"
 #include "daemon/order_source.hpp"
@@ -174,7 +175,9 @@ asio::awaitable<void> tracking_sender::send(const storage::action_row& a) {
         co_return;
     }
 
-    ctx_.store.begin_attempt(a.id, ctx_.clock());
+    // 'sending' on stable storage before the call (durable_commits.hpp).
+    ctx_.db.transaction([&] { ctx_.store.begin_attempt(a.id, ctx_.clock()); }, storage::database::durability::process_crash);
+    co_await ctx_.durable.durable();
     const char* call = by_order ? "mark_package_shipped" : shipped ? "update_package_shipping_info" : "ship_package";
     // co_await only as a whole statement (GCC 12).
     tikapi::result<tikapi::nothing> r = tikapi::api_error{};

@@ -2,6 +2,7 @@
 #include "daemon/notifier/notifier.hpp"
 
 #include "common/log.hpp"
+#include "daemon/durable_commits.hpp"
 #include "daemon/detail/local_time.hpp"
 #include "daemon/detail/run_command.hpp"
 #include "daemon/notify.hpp"
@@ -61,7 +62,7 @@ asio::awaitable<void> notifier::loop() {
             // raised) may sit in a commit that only survives a crash of the
             // process: made to survive a power loss first, so staff are
             // never told of something that a power loss then takes back.
-            if (!due.empty()) ctx_.store.make_durable(ctx_.clock());
+            if (!due.empty()) co_await ctx_.durable.durable();
         } catch (const std::exception& e) {
             storage_error = e.what();
         }

@@ -8,6 +8,7 @@
 
 #include "daemon/config.hpp"
 #include "daemon/context.hpp"
+#include "daemon/durable_commits.hpp"
 #include "daemon/review_desk.hpp"
 #include "daemon/rules_in_force.hpp"
 #include "daemon/supervisor.hpp"
@@ -25,11 +26,15 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
+
+#include <unistd.h>
 
 namespace orderflow::daemon::testing {
 
@@ -65,7 +70,13 @@ struct runtime_env {
     storage::store store{db};
     std::unique_ptr<storage::vault> vault;
     std::unique_ptr<token_keeper> tokens;
-    context ctx{io.get_executor(), db, store, clock};
+    // Set: every sync of the WAL fails with this errno (durable_commits.hpp).
+    std::atomic<int> wal_sync_error{0};
+    durable_commits durable{io.get_executor(), db, [this](int fd) {
+                                const int e = wal_sync_error.load();
+                                return e != 0 ? e : ::fdatasync(fd) == 0 ? 0 : errno;
+                            }};
+    context ctx{io.get_executor(), db, store, durable, clock};
     supervisor sup{io.get_executor()};
     config cfg;                                   // what in_force started with
     std::unique_ptr<rules_in_force> in_force;

@@ -145,4 +145,22 @@ TEST_CASE("A checkpointer stops at once when nothing is due", "[checkpointer]") 
     CHECK(rows(db) == 2);
 }
 
+TEST_CASE("After a pass that copied the whole WAL the checkpointer starts it over itself, before any other commit", "[checkpointer]") {
+    temp_dir dir;
+    auto db = filled_db(dir / "orderflow.db");
+    db.hand_off_checkpoints([](int) { return false; });   // nobody copies these yet
+    for (int i = 0; i < 120; ++i) commit_a_page(db, i);
+    checkpointer ck(dir / "orderflow.db", 50);
+    ck.serve(db);
+    CHECK_FALSE(ck.wal_grew(120));   // wakes the thread, as the last commit would have
+    // No commit after these: only the thread's own write can start the WAL
+    // over. Before, the WAL kept its 120 pages until the next commit.
+    REQUIRE(eventually([&] { return ck.starts_over() > 0; }));
+    auto st = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    st.step();
+    CHECK(st.int64(1) < 5);   // the WAL holds the thread's write, not the 120 pages
+    CHECK(rows(db) == 120);
+    db.hand_off_checkpoints({});
+}
+
 }  // namespace ORDERFLOW_TEST_FILE

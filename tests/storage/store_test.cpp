@@ -927,16 +927,4 @@ TEST_CASE("Review items without an order are told apart by their case key", "[st
     CHECK(f.s.get_review(b)->summary == "buyer B: late");
 }
 
-TEST_CASE("make_durable writes only after a crash-safe commit, and then leaves nothing unsynced", "[store]") {
-    fixture f;
-    f.s.make_durable(100);
-    CHECK_FALSE(f.s.get_state("durable_at").has_value());   // nothing to carry: no write
-
-    f.db.transaction([&] { f.s.put_state("cursor", "1", 100); }, database::durability::process_crash);
-    REQUIRE(f.db.has_unsynced_commits());
-    f.s.make_durable(101);
-    CHECK(f.s.get_state("durable_at") == std::optional<std::string>("101"));
-    CHECK_FALSE(f.db.has_unsynced_commits());
-}
-
 }  // namespace ORDERFLOW_TEST_FILE

@@ -324,4 +324,19 @@ TEST_CASE("An unreadable answer after the shop sent the message leaves it unknow
     CHECK(calls_to(env, "POST /customer_service/202309/conversations/{id}/messages") == 1);
 }
 
+// The intent ('sending') must be on stable storage before the message goes
+// out (daemon/durable_commits.hpp): when the WAL cannot be synced, nothing
+// is sent, and the row stays 'sending' for the reconciler.
+TEST_CASE("A message whose intent cannot be synced to disk is not sent", "[message_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const auto a = thanks_in_known_conversation(env);
+    env.wal_sync_error = EIO;
+    CHECK_THROWS_AS(send(env, parts.messages, a), storage::storage_error);
+    CHECK(env.shop_messages().empty());
+    CHECK(calls_to(env, "POST /customer_service/202309/conversations/{id}/messages") == 0);
+    CHECK(action_now(env, a.id).state == "sending");
+}
+
 }  // namespace ORDERFLOW_TEST_FILE

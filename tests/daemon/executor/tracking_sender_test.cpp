@@ -236,4 +236,18 @@ TEST_CASE("update_tracking that TikTok already has is done without a call", "[tr
     CHECK(env.control("GET", "/control/orders/" + id)["tracking_number"] == "4711-0815-9999");
 }
 
+TEST_CASE("A shipment whose intent cannot be synced to disk is not sent to TikTok", "[tracking_sender]") {
+    runtime_env env;
+    env.authorize();
+    executor_parts parts(env);
+    const std::string id = env.create_order();
+    env.make_ready_to_ship(id);
+    const auto a = plan_tracking(env, id, "Yamato Transport");
+    env.wal_sync_error = EIO;
+    CHECK_THROWS_AS(send(env, parts.tracking, a), storage::storage_error);
+    CHECK(calls_to(env, ship_api) == 0);
+    CHECK(env.control("GET", "/control/orders/" + id)["status"] == "AWAITING_SHIPMENT");
+    CHECK(action_now(env, a.id).state == "sending");
+}
+
 }  // namespace ORDERFLOW_TEST_FILE
