@@ -194,6 +194,7 @@ struct service::impl {
           commands(ctx, in_force, brk, [this] { return in_force.reload(background.get_executor(), desk); }),
           admin(io.get_executor(), in_force.cfg().admin.socket, commands, sup) {
         checkpoints.serve(db);
+        durable.checkpoints_by(checkpoints);
         in_force.running_with_app_secret(app_secret);
         asio::post(background, [] { name_this_thread("of-background"); });
         asio::post(command_runner, [] { name_this_thread("of-commands"); });

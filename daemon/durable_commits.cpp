@@ -4,6 +4,7 @@
 #include "common/log.hpp"
 #include "common/thread_name.hpp"
 #include "daemon/telemetry.hpp"
+#include "storage/checkpointer.hpp"
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/async_result.hpp>
@@ -154,6 +155,20 @@ asio::awaitable<void> durable_commits::durable() {
 }
 
 std::int64_t durable_commits::syncs() const { return state_->syncs.load(); }
+
+asio::awaitable<void> durable_commits::let_wal_catch_up() {
+    if (checkpoints_ == nullptr || !checkpoints_->behind()) co_return;
+    ++catch_ups_;
+    auto ex = co_await asio::this_coro::executor;
+    storage::checkpointer* ck = checkpoints_;
+    // Named, not a temporary inside the co_await (GCC 12). The handler is
+    // held by a shared_ptr: catch_up takes a copyable std::function.
+    auto ask = [ck, &ex](auto handler) {
+        auto h = std::make_shared<asio::any_completion_handler<void()>>(std::move(handler));
+        ck->catch_up([h, work = tracked(ex)] { asio::post(work, [h] { std::move(*h)(); }); });
+    };
+    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(ask, asio::use_awaitable);
+}
 
 // Syncs whenever a waiter asked for more than the last sync covered. What
 // was asked for is written already (the loop committed before it asked),

@@ -34,6 +34,10 @@
 #include <memory>
 #include <thread>
 
+namespace orderflow::storage {
+class checkpointer;
+}
+
 namespace orderflow::daemon {
 
 class durable_commits {
@@ -61,6 +65,18 @@ public:
     // fdatasyncs of the WAL so far (for tests and metrics).
     std::int64_t syncs() const;
 
+    // The checkpointer that copies the WAL back (app.cpp); without one,
+    // let_wal_catch_up() returns at once. ck must outlive this object's use.
+    void checkpoints_by(storage::checkpointer& ck) { checkpoints_ = &ck; }
+    // For a writer between its transactions (the pipeline, between
+    // batches): when the WAL has grown two thresholds long, waits (without
+    // blocking the loop) until the checkpointer has copied it whole and
+    // started it over; else returns at once. The loop's other work goes on,
+    // and its commit at four thresholds need not checkpoint on the loop's
+    // thread (storage/checkpointer.hpp; bench/README.md, eighteenth round).
+    boost::asio::awaitable<void> let_wal_catch_up();
+    std::int64_t catch_ups() const { return catch_ups_; }   // waits so far, for tests
+
     struct shared;   // what the thread and the loop share (durable_commits.cpp)
 
 private:
@@ -68,6 +84,8 @@ private:
 
     std::shared_ptr<shared> state_;
     storage::database& db_;
+    storage::checkpointer* checkpoints_ = nullptr;
+    std::int64_t catch_ups_ = 0;
     std::thread thread_;   // last: started once everything above exists
 };
 

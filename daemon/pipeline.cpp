@@ -8,6 +8,7 @@
 #include "daemon/detail/let_others_in.hpp"
 #include "daemon/detail/local_time.hpp"
 #include "daemon/deadline_timers.hpp"
+#include "daemon/durable_commits.hpp"
 #include "daemon/events.hpp"
 #include "daemon/packages.hpp"
 #include "daemon/order_source.hpp"
@@ -276,6 +277,11 @@ asio::awaitable<bool> pipeline::pass() {
             storage_ok = commit_batch_in_pass();
             if (!storage_ok) break;
             co_await detail::let_others_in(ctx_);
+            // A drain's batches grow the WAL faster than a pass can copy
+            // it: past two thresholds the next batch waits for the
+            // checkpointer to catch up and start the WAL over, instead of a
+            // commit at four checkpointing on this thread.
+            co_await ctx_.durable.let_wal_catch_up();
         }
     }
     if (!commit_batch_in_pass()) storage_ok = false;

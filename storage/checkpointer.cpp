@@ -20,6 +20,23 @@ checkpointer::~checkpointer() {
     }
     wake_.notify_one();
     thread_.join();
+    for (auto& done : caught_up_) done();   // asked after the last pass
+}
+
+void checkpointer::catch_up(std::function<void()> done) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!stopping_) {
+            caught_up_.push_back(std::move(done));
+            due_ = true;
+            done = nullptr;
+        }
+    }
+    if (done) {
+        done();
+        return;
+    }
+    wake_.notify_one();
 }
 
 void checkpointer::serve(database& db) {
@@ -30,6 +47,7 @@ void checkpointer::serve(database& db) {
 // grew by another threshold since the last pass looked (so not after every
 // commit while a WAL that cannot start over yet stays long).
 bool checkpointer::wal_grew(int pages) {
+    pages_.store(pages, std::memory_order_relaxed);
     if (pages >= 4 * threshold_) return true;
     {
         std::lock_guard lock(mutex_);
@@ -54,6 +72,11 @@ void checkpointer::run() {
             wake_.wait(lock, [&] { return stopping_ || due_; });
             if (stopping_) return;
         }
+        std::vector<std::function<void()>> waiting;
+        {
+            std::lock_guard lock(mutex_);
+            waiting.swap(caught_up_);   // those who asked before these passes
+        }
         std::int64_t wal = 0;
         try {
             bool whole = false;
@@ -65,6 +88,7 @@ void checkpointer::run() {
                 ++checkpoints_;
             }
             if (whole) start_over();
+            pages_.store(whole ? 0 : static_cast<int>(wal), std::memory_order_relaxed);
         } catch (const storage_error& e) {
             // The next wake tries again; a full disk is told by the commits too.
             if (clock::now() - last_failure_logged > std::chrono::minutes(1)) {
@@ -73,22 +97,24 @@ void checkpointer::run() {
                                                 {"advice", "the WAL file grows until a checkpoint succeeds; check the disk"}});
             }
         }
-        std::lock_guard lock(mutex_);
-        seen_ = static_cast<int>(wal);
-        due_ = false;
+        {
+            std::lock_guard lock(mutex_);
+            seen_ = static_cast<int>(wal);
+            due_ = !caught_up_.empty();   // asked during these passes: one more round for them
+        }
+        for (auto& done : waiting) done();
     }
 }
 
-// The WAL starts over at the first write that finds it copied whole. Under
-// a drain that write is the event loop's, a few milliseconds after a pass
-// began, and by then its own commits have grown the WAL again: it never
-// found it whole, so the WAL grew to four thresholds and the loop's commit
-// checkpointed itself, a database fsync on the loop's thread (12-160 ms
-// under load, 121 in 25 s: bench/README.md, eighteenth round). So the
-// thread writes first, right after a pass that copied everything: one row,
-// crash-safe only (no fsync while it holds the write lock). When no commit
-// came in between, that write starts the WAL over; when one did, it costs a
-// page and the next pass tries again.
+// The WAL starts over at the first write that finds it copied whole; until
+// then a pass that copied everything leaves it as long as it was, for the
+// next commit to find. So the thread writes first, right after such a pass:
+// one row, crash-safe only (no fsync while it holds the write lock). When
+// no commit came in between, that write starts the WAL over; when one did,
+// it costs a page and a later pass tries again. Under a drain the pipeline
+// commits during every pass, so a pass seldom ends whole and the commit at
+// four thresholds still checkpoints itself (bench/README.md, eighteenth
+// round).
 void checkpointer::start_over() {
     db_.transaction([&] {
         auto st = db_.prepare(

@@ -15,7 +15,9 @@
 // over unless a commit came first. Should the WAL still grow (a reader that
 // holds an old snapshot, a load that never leaves a gap), at four
 // thresholds the committing connection checkpoints itself, as SQLite would
-// have, and the next commit starts the WAL over.
+// have, and the next commit starts the WAL over. A writer that can wait
+// avoids that: at two thresholds it asks the thread to catch up
+// (catch_up()) and commits nothing until it has.
 //
 // Only in-process connections hand off; orderflowctl's own connections keep
 // SQLite's default, which is harmless beside this one (a checkpoint that
@@ -28,8 +30,10 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace orderflow::storage {
 
@@ -51,6 +55,17 @@ public:
     // connection should checkpoint now, itself.
     bool wal_grew(int pages);
 
+    // For a writer that can wait between its transactions (the pipeline,
+    // between batches): true once a commit left the WAL two thresholds
+    // long, a sign that the passes cannot end whole while it writes.
+    bool behind() const { return pages_.load(std::memory_order_relaxed) >= 2 * threshold_; }
+    // Runs passes now until the WAL is copied whole (at most four) and then
+    // starts it over as after any whole pass, then calls `done` on the
+    // thread. A writer that waits for it meanwhile lets the pass end whole,
+    // so the WAL starts over without a commit checkpointing itself. `done`
+    // is called once, also when the checkpointer stops first.
+    void catch_up(std::function<void()> done);
+
     std::int64_t checkpoints() const { return checkpoints_; }   // passes on the thread, for tests
     std::int64_t starts_over() const { return starts_over_; }   // writes after a whole pass, for tests
 
@@ -65,6 +80,8 @@ private:
     bool due_ = false;
     int seen_ = 0;   // the WAL's length when the last pass ended
     bool stopping_ = false;
+    std::vector<std::function<void()>> caught_up_;   // catch_up's callers, called after the next passes
+    std::atomic<int> pages_{0};                       // the WAL's length after the last commit or pass
     std::atomic<std::int64_t> checkpoints_{0};
     std::atomic<std::int64_t> starts_over_{0};
     std::thread thread_;   // last: started once everything above exists

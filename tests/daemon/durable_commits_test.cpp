@@ -7,6 +7,7 @@
 #include "daemon/durable_commits.hpp"
 
 #include "common/log.hpp"
+#include "storage/checkpointer.hpp"
 #include "storage/database.hpp"
 #include "tests/common/log_capture.hpp"
 #include "tests/storage/temp_dir.hpp"
@@ -185,6 +186,39 @@ TEST_CASE("A failed sync fails its waiters and every later call, and says what t
     const auto said = orderflow::testing::log_lines(logs.finish(), "wal_sync_failed");
     REQUIRE(said.size() == 1);
     CHECK_THAT(said[0].value("advice", ""), Catch::Contains("restart"));
+}
+
+TEST_CASE("let_wal_catch_up returns at once without a checkpointer or a long WAL, and otherwise once the WAL started over", "[durable_commits]") {
+    rig r;
+    bool done = false;
+    auto wait = [&]() -> asio::awaitable<void> {
+        co_await r.durable.let_wal_catch_up();
+        done = true;
+    };
+    asio::co_spawn(r.io, wait(), asio::detached);
+    REQUIRE(r.run_until([&] { return done; }));
+    CHECK(r.durable.catch_ups() == 0);   // no checkpointer
+
+    r.db.hand_off_checkpoints([](int) { return false; });
+    for (int i = 0; i < 120; ++i) r.commit(i);
+    storage::checkpointer ck(r.db.path(), 50);
+    r.durable.checkpoints_by(ck);
+    done = false;
+    asio::co_spawn(r.io, wait(), asio::detached);
+    REQUIRE(r.run_until([&] { return done; }));
+    CHECK(r.durable.catch_ups() == 0);   // nobody said the WAL is long
+
+    ck.serve(r.db);
+    CHECK_FALSE(ck.wal_grew(120));   // as the last commit would have
+    done = false;
+    asio::co_spawn(r.io, wait(), asio::detached);
+    REQUIRE(r.run_until([&] { return done; }));
+    CHECK(r.durable.catch_ups() == 1);
+    CHECK(ck.starts_over() >= 1);
+    auto st = r.db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    st.step();
+    CHECK(st.int64(1) < 5);
+    r.db.hand_off_checkpoints({});
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

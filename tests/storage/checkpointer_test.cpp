@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -161,6 +162,43 @@ TEST_CASE("After a pass that copied the whole WAL the checkpointer starts it ove
     CHECK(st.int64(1) < 5);   // the WAL holds the thread's write, not the 120 pages
     CHECK(rows(db) == 120);
     db.hand_off_checkpoints({});
+}
+
+TEST_CASE("catch_up runs the passes at once, starts the WAL over and calls back, and behind() says when the WAL is two thresholds long", "[checkpointer]") {
+    temp_dir dir;
+    auto db = filled_db(dir / "orderflow.db");
+    db.hand_off_checkpoints([](int) { return false; });   // nobody copies these yet
+    for (int i = 0; i < 120; ++i) commit_a_page(db, i);
+    checkpointer ck(dir / "orderflow.db", 50);
+    CHECK_FALSE(ck.behind());   // nobody said how long the WAL is
+    CHECK_FALSE(ck.wal_grew(99));
+    CHECK_FALSE(ck.behind());
+    // A commit at 120 pages would wake the thread; a writer that sees it
+    // behind waits for it instead of committing.
+    ck.serve(db);
+    CHECK_FALSE(ck.wal_grew(120));
+    CHECK(ck.behind());
+    std::atomic<int> called{0};
+    ck.catch_up([&] { ++called; });
+    REQUIRE(eventually([&] { return called.load() == 1; }));
+    CHECK(ck.starts_over() >= 1);
+    CHECK_FALSE(ck.behind());
+    auto st = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    st.step();
+    CHECK(st.int64(1) < 5);   // started over before any other commit
+    CHECK(rows(db) == 120);
+    db.hand_off_checkpoints({});
+}
+
+TEST_CASE("A catch_up asked as the checkpointer stops is still called back", "[checkpointer]") {
+    temp_dir dir;
+    auto db = filled_db(dir / "orderflow.db");
+    int called = 0;
+    {
+        checkpointer ck(dir / "orderflow.db");
+        ck.catch_up([&] { ++called; });
+    }
+    CHECK(called == 1);
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
