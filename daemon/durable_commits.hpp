@@ -56,10 +56,10 @@ public:
 
     // Returns once every commit db made before the call is on stable
     // storage: at once when none is unsynced. Throws storage::storage_error
-    // when the sync fails (or failed before); boost::system::system_error
-    // when the coroutine is cancelled while it waits (the commits may or
-    // may not be durable: the caller treats its effect as not done).
-    // Call only between transactions (never with a batch open).
+    // when the sync fails (or failed before). Not cancellable: a caller
+    // cancelled meanwhile resumes when the sync under way ends (the disk's
+    // time, milliseconds). Call only between transactions (never with a
+    // batch open).
     boost::asio::awaitable<void> durable();
 
     // fdatasyncs of the WAL so far (for tests and metrics).
