@@ -20,13 +20,12 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <iterator>
 #include <list>
-#include <cstring>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -60,7 +59,6 @@ struct durable_commits::shared {
     // A list: a waiter is never copied (any_completion_handler's template
     // constructor would wrap a copy of one inside another).
     std::list<waiter> waiting;
-    std::uint64_t synced = 0;   // commits known durable
     std::string failed;         // why the WAL can no longer be synced
 
     // On the loop: a sync that began once `through` commits were written
@@ -74,10 +72,7 @@ struct durable_commits::shared {
             log::error("wal_sync_failed", {{"file", wal}, {"error", std::strerror(error)},
                                            {"advice", "nothing more is sent until orderflowd restarts; check the disk (dmesg), then restart it"}});
         }
-        if (error == 0) {
-            synced = std::max(synced, through);
-            if (db) db->synced_through(through);
-        }
+        if (error == 0 && db) db->synced_through(through);
         // Resumed by posts, not from here: a resumed caller may ask again,
         // and so change `waiting` while it is walked.
         std::list<waiter> ready;
@@ -138,7 +133,6 @@ asio::awaitable<void> durable_commits::durable() {
     if (!s.failed.empty()) throw storage::storage_error(SQLITE_IOERR_FSYNC, s.failed);
     if (!db_.has_unsynced_commits()) co_return;
     const std::uint64_t through = db_.commits_written();
-    if (through <= s.synced) co_return;
     auto ex = co_await asio::this_coro::executor;
     // Named, not a temporary inside the co_await: GCC 12 destroys such a
     // temporary twice (a shared_ptr captured there lost a reference).

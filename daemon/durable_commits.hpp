@@ -21,7 +21,7 @@
 // A failed fsync is final: Linux may drop the pages it could not write and
 // report success to the next fsync, so after one failure no commit is
 // confirmed durable again: durable() throws until orderflowd restarts
-// (the sends wait; the log and `orderflowctl status` say why).
+// (the sends wait; wal_sync_failed in the log says why).
 #pragma once
 
 #include "storage/database.hpp"

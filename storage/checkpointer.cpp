@@ -67,15 +67,12 @@ void checkpointer::run() {
     using clock = std::chrono::steady_clock;
     clock::time_point last_failure_logged{};
     for (;;) {
+        std::vector<std::function<void()>> waiting;   // catch_up's callers before these passes
         {
             std::unique_lock lock(mutex_);
             wake_.wait(lock, [&] { return stopping_ || due_; });
             if (stopping_) return;
-        }
-        std::vector<std::function<void()>> waiting;
-        {
-            std::lock_guard lock(mutex_);
-            waiting.swap(caught_up_);   // those who asked before these passes
+            waiting.swap(caught_up_);
         }
         std::int64_t wal = 0;
         try {

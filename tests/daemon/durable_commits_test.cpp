@@ -42,13 +42,13 @@ namespace {
 
 constexpr auto crash_safe = storage::database::durability::process_crash;
 
-// A sync that records the commits each call covers (what db had written when
-// it began) and can be held until released.
+// A sync that records the file each call synced and can be held until
+// released, or made to fail.
 struct recorded_sync {
     std::mutex mutex;
     std::condition_variable cv;
     bool held = false;
-    int entered = 0;
+    std::atomic<int> entered{0};
     std::vector<ino_t> files;   // the inode each call synced
     int error = 0;
 
@@ -69,10 +69,6 @@ struct recorded_sync {
         std::lock_guard lock(mutex);
         held = false;
         cv.notify_all();
-    }
-    void wait_entered(int n) {
-        std::unique_lock lock(mutex);
-        cv.wait_for(lock, std::chrono::seconds(10), [&] { return entered >= n; });
     }
 };
 
