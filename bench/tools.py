@@ -383,13 +383,10 @@ def calls(port, limit):
         sys.exit(3)
 
 
-def commit_times(text):
-    """The inbox's group commits from `orderflowctl metrics` (Prometheus text on
-    stdin): how many, their mean, how many were slow, and the bucket of the
-    slowest. A wrk p99 far above the rest of the run comes from one stalled
-    commit (wrk's latency correction counts the requests a stall held back),
-    and this line says whether the stall was the commit's (the disk's fsync)."""
-    name = "orderflow_inbox_commit_seconds"
+def histogram_line(text, name, what):
+    """One histogram of `orderflowctl metrics` (Prometheus text): how many
+    observations, their mean, how many were over 10 and 50 ms, and the bucket
+    of the slowest; None when it has none."""
     buckets, total, count = [], 0.0, 0
     for line in text.splitlines():
         if line.startswith(name + "_bucket{"):
@@ -400,17 +397,32 @@ def commit_times(text):
         elif line.startswith(name + "_count"):
             count = int(float(line.rsplit(" ", 1)[1]))
     if count == 0:
-        print("   inbox commits: none in the metrics")
-        return
-    def over(bound):  # commits above `bound` seconds (a bucket bound)
+        return None
+    def over(bound):  # observations above `bound` seconds (a bucket bound)
         return count - next(n for le, n in buckets if le >= bound)
     slowest_lo, slowest_hi = 0.0, buckets[0][0]
     for (lo, below), (hi, upto) in zip([(0.0, 0)] + buckets, buckets):
         if upto > below:
             slowest_lo, slowest_hi = lo, hi
     hi_text = "above" if slowest_hi == float("inf") else f"{slowest_hi * 1000:g} ms"
-    print(f"   inbox commits: {count} (mean {total / count * 1000:.2f} ms); over 10 ms: {over(0.01)}, over 50 ms: {over(0.05)}; "
-          f"the slowest between {slowest_lo * 1000:g} ms and {hi_text}")
+    return (f"   {what}: {count} (mean {total / count * 1000:.2f} ms); over 10 ms: {over(0.01)}, over 50 ms: {over(0.05)}; "
+            f"the slowest between {slowest_lo * 1000:g} ms and {hi_text}")
+
+
+def commit_times(text):
+    """The inbox's group commits and the event loop's delays, from
+    `orderflowctl metrics` (Prometheus text on stdin). A wrk p99 far above
+    the rest of the run comes from one stalled commit (wrk's latency
+    correction counts the requests a stall held back), and the commit line
+    says whether the stall was the commit's (the disk's fsync). The loop
+    line is a timer due every 50 ms and how late it ran: a long one held
+    back the pipeline and the sends (a burst of sends after it is what
+    TikTok's rate limit refuses)."""
+    line = histogram_line(text, "orderflow_inbox_commit_seconds", "inbox commits")
+    print(line or "   inbox commits: none in the metrics")
+    line = histogram_line(text, "orderflow_event_loop_delay_seconds", "event loop delays (a timer every 50 ms)")
+    if line:
+        print(line)
 
 
 def main():

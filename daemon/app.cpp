@@ -29,6 +29,7 @@
 #include "daemon/ingress/poller.hpp"
 #include "daemon/ingress/tracking_feed.hpp"
 #include "daemon/ingress/webhook_ingress.hpp"
+#include "daemon/loop_delay.hpp"
 #include "daemon/notifier/notifier.hpp"
 #include "daemon/conversation_linker.hpp"
 #include "daemon/order_source.hpp"
@@ -172,6 +173,7 @@ struct service::impl {
               pipe.wake();
               exec.wake();
           }),
+          lag(ctx, sup),
           writer(ctx, watch, std::chrono::seconds(5), &checkpoints),
           orders(api, tokens),
           links(ctx, api, tokens),
@@ -193,7 +195,15 @@ struct service::impl {
           house(ctx, in_force, sup),
           commands(ctx, in_force, brk, [this] { return in_force.reload(background.get_executor(), desk); }),
           admin(io.get_executor(), in_force.cfg().admin.socket, commands, sup) {
-        checkpoints.serve(db);
+        // The loop's writes poll for the lock every 0.1 ms, as the inbox
+        // writer's do: with SQLite's own wait (sleeps of 1, 2, 5 ... 100 ms
+        // between tries) a burst of webhooks, whose writer takes the lock
+        // again within microseconds of each commit, kept the loop asleep
+        // for seconds (bench/README.md, nineteenth round).
+        db.set_busy_timeout(std::chrono::seconds(5));
+        // The loop's commits leave the checkpoint at four thresholds to the
+        // inbox writer and to the pipeline's waits (storage/checkpointer.hpp).
+        checkpoints.serve(db, 16);
         durable.checkpoints_by(checkpoints);
         in_force.running_with_app_secret(app_secret);
         asio::post(background, [] { name_this_thread("of-background"); });
@@ -349,6 +359,7 @@ struct service::impl {
     cs_quota quota;
     security_watch security;
     storage_watch watch;
+    loop_delay lag;   // how late the event loop runs what is due (loop_delay.hpp)
     inbox_writer writer;
     order_source orders;
     conversation_linker links;
@@ -425,6 +436,7 @@ void service::start() {
     s.sup.run("notifier", [&s] { return s.notify.loop(); });
     s.sup.run("housekeeping", [&s] { return s.house.loop(); });
     s.sup.run("storage_watch", [&s] { return s.watch.loop(); });
+    s.sup.run("loop_delay", [&s] { return s.lag.loop(); });
     // WATCHDOG=1 only while every loop above makes progress (supervisor.hpp).
     if (auto every = systemd::watchdog_interval())
         asio::co_spawn(s.io, s.sup.watchdog(*every, [] { systemd::notify("WATCHDOG=1"); }), asio::detached);
@@ -471,6 +483,7 @@ void service::stop() {
     s.house.stop();
     s.poll.stop();
     s.watch.stop();
+    s.lag.stop();
     s.sup.stop();
 }
 

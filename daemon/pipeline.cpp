@@ -207,6 +207,8 @@ asio::awaitable<bool> pipeline::pass() {
         if (fetches_order(e, *page_rules) && !e.order_id.empty() && std::find(ids.begin(), ids.end(), e.order_id) == ids.end())
             ids.push_back(e.order_id);
     co_await orders_.prefetch(ids);
+    // The page's first batch makes way for a burst of webhooks too.
+    co_await detail::let_others_in(ctx_);
     // Whatever ends the page, nothing of it is left open: a batch still
     // open here (an exception nobody expected) is rolled back, and its
     // events are processed again.

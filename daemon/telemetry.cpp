@@ -52,6 +52,10 @@ const std::vector<family_spec>& specs() {
          "One fsync of the WAL file on its own thread, before a send or shipment (its intent) or a staff notification; "
          "every caller that committed before it began shares it (daemon/durable_commits.hpp).",
          commit_bounds},
+        {"orderflow_event_loop_delay_seconds", kind::histogram,
+         "How late the event loop ran a timer due every 50 ms: time in which nothing on the loop ran (pipeline, sends, "
+         "notifier, console, orderflowctl); long ones are an fsync, a checkpoint or a host short of CPU (daemon/loop_delay.hpp).",
+         commit_bounds},
         {"orderflow_tracking_submissions_total", kind::counter,
          "Tracking submissions on POST /v1/tracking, by result: accepted, duplicate, invalid, unavailable.", {},
          "result", {"accepted", "duplicate", "invalid", "unavailable"}},

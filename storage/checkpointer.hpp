@@ -15,7 +15,8 @@
 // over unless a commit came first. Should the WAL still grow (a reader that
 // holds an old snapshot, a load that never leaves a gap), at four
 // thresholds the committing connection checkpoints itself, as SQLite would
-// have, and the next commit starts the WAL over. A writer that can wait
+// have, and the next commit starts the WAL over (a connection served with
+// a higher `self_at` waits longer; see serve()). A writer that can wait
 // avoids that: at two thresholds it asks the thread to catch up
 // (catch_up()) and commits nothing until it has.
 //
@@ -48,12 +49,17 @@ public:
     checkpointer& operator=(const checkpointer&) = delete;
 
     // Makes db's commits wake this checkpointer instead of checkpointing
-    // themselves. The checkpointer must outlive db's use of it: call
+    // themselves, until one leaves the WAL `self_at` thresholds long: that
+    // one checkpoints on its own connection, as SQLite would have. Four for
+    // a connection whose thread may wait for it (the inbox writer's); more
+    // for one whose thread runs everything else (the event loop's), which
+    // leaves those checkpoints to the others and to its own waits
+    // (catch_up()). The checkpointer must outlive db's use of it: call
     // db.hand_off_checkpoints({}) or destroy db first.
-    void serve(database& db);
+    void serve(database& db, int self_at = 4);
     // A commit left the WAL `pages` long (any thread); true: that commit's
-    // connection should checkpoint now, itself.
-    bool wal_grew(int pages);
+    // connection should checkpoint now, itself (at `self_at` thresholds).
+    bool wal_grew(int pages, int self_at = 4);
 
     // For a writer that can wait between its transactions (the pipeline,
     // between batches): true once a commit left the WAL two thresholds

@@ -89,6 +89,10 @@ namespace {
 // which (database::others_want_the_lock).
 std::atomic<std::int64_t> lock_wanted_at_ns{0};
 std::atomic<const detail::connection*> lock_wanted_by{nullptr};
+// The last time any connection of the process took the write lock, and
+// which (database::others_writing).
+std::atomic<std::int64_t> lock_taken_at_ns{0};
+std::atomic<const detail::connection*> lock_taken_by{nullptr};
 
 std::int64_t steady_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -627,6 +631,11 @@ void database::begin_immediate(durability d) {
         end_relaxed();
         throw;
     }
+    // Got it: no longer waiting, whatever others_want_the_lock() saw last.
+    const detail::connection* waiting = conn_.get();   // replaced by the current value when another's
+    lock_wanted_by.compare_exchange_strong(waiting, nullptr, std::memory_order_relaxed);
+    lock_taken_by.store(conn_.get(), std::memory_order_relaxed);
+    lock_taken_at_ns.store(steady_ns(), std::memory_order_relaxed);
     conn_->changes_at_begin = sqlite3_total_changes64(conn_->db);
 }
 
@@ -690,10 +699,16 @@ void database::set_busy_timeout(std::chrono::milliseconds timeout) {
     sqlite3_busy_handler(conn_->db, timeout.count() > 0 ? poll_for_lock : nullptr, conn_.get());
 }
 
+bool database::others_writing() const {
+    constexpr std::int64_t lately_ns = 2'000'000;
+    const detail::connection* by = lock_taken_by.load(std::memory_order_relaxed);
+    return by != nullptr && by != conn_.get() && steady_ns() - lock_taken_at_ns.load(std::memory_order_relaxed) < lately_ns;
+}
+
 bool database::others_want_the_lock() const {
     constexpr std::int64_t fresh_ns = 600'000;
-    return lock_wanted_by.load(std::memory_order_relaxed) != conn_.get() &&
-           steady_ns() - lock_wanted_at_ns.load(std::memory_order_relaxed) < fresh_ns;
+    const detail::connection* by = lock_wanted_by.load(std::memory_order_relaxed);
+    return by != nullptr && by != conn_.get() && steady_ns() - lock_wanted_at_ns.load(std::memory_order_relaxed) < fresh_ns;
 }
 
 void database::begin_batch() {

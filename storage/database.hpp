@@ -199,18 +199,26 @@ public:
     }
     bool in_transaction() const;
 
-    // For a connection that must get the write lock first (the inbox
-    // writer: webhooks wait for its commit): how long a statement waits for
-    // a lock another connection holds before it fails with SQLITE_BUSY. It
-    // polls every 0.1 ms at first, then every 1 ms, and while it waits it
-    // is seen by others_want_the_lock(). Other connections keep SQLite's own
-    // busy_timeout (5 s, set by open()), which sleeps 1, 2, 5 ... 100 ms
-    // between tries: they wait behind this one instead of racing it.
+    // For a connection whose thread must not sleep long for the write lock
+    // (the inbox writer: webhooks wait for its commit; the event loop's):
+    // how long a statement waits for a lock another connection holds before
+    // it fails with SQLITE_BUSY. It polls every 0.1 ms at first, then every
+    // 1 ms, and while it waits it is seen by others_want_the_lock(). Other
+    // connections keep SQLite's own busy_timeout (5 s, set by open()), which
+    // sleeps 1, 2, 5 ... 100 ms between tries: against a writer that
+    // commits a thousand times a second they can wait for seconds.
     void set_busy_timeout(std::chrono::milliseconds timeout);
-    // True when a connection of this process with set_busy_timeout() is
-    // waiting for a lock right now (it polled within the last 0.6 ms). A
-    // batch asks this to give the write lock back early (pipeline::pass).
+    // True when another connection of this process with set_busy_timeout()
+    // is waiting for a lock right now (it polled within the last 0.6 ms and
+    // has not got the write lock since). A batch asks this to give the
+    // write lock back early (pipeline::pass).
     bool others_want_the_lock() const;
+    // True when another connection of this process began a write
+    // transaction within the last 2 ms: the inbox writer, in a burst of
+    // webhooks, does so about every millisecond. Bulk work on the event
+    // loop waits for a gap in such a run before it takes the lock
+    // (daemon/detail/let_others_in.hpp).
+    bool others_writing() const;
 
     // A batch: from begin_batch() to end_batch(), this connection's
     // process_crash transactions share one SQLite transaction, each a

@@ -7,6 +7,7 @@
 #include "storage/checkpointer.hpp"
 
 #include "storage/database.hpp"
+#include "tests/common/log_capture.hpp"
 #include "tests/storage/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -132,6 +133,20 @@ TEST_CASE("At four thresholds the committing connection checkpoints itself, so t
     db.hand_off_checkpoints({});
 }
 
+TEST_CASE("A connection served to checkpoint itself later leaves four thresholds to the thread", "[checkpointer]") {
+    temp_dir dir;
+    auto db = filled_db(dir / "orderflow.db");
+    checkpointer ck(dir / "orderflow.db", 50);
+    ck.serve(db, 16);   // as the event loop's connection is (daemon/app.cpp)
+    // The thread is woken, the committing connection is not asked to checkpoint.
+    CHECK_FALSE(ck.wal_grew(200, 16));
+    CHECK_FALSE(ck.wal_grew(799, 16));
+    CHECK(ck.wal_grew(800, 16));
+    CHECK(ck.wal_grew(200));   // another connection, served with four
+    CHECK(eventually([&] { return ck.checkpoints() > 0; }));   // the thread was woken and ran its passes
+    db.hand_off_checkpoints({});
+}
+
 TEST_CASE("A checkpointer stops at once when nothing is due", "[checkpointer]") {
     temp_dir dir;
     auto db = filled_db(dir / "orderflow.db");
@@ -187,6 +202,41 @@ TEST_CASE("catch_up runs the passes at once, starts the WAL over and calls back,
     st.step();
     CHECK(st.int64(1) < 5);   // started over before any other commit
     CHECK(rows(db) == 120);
+    db.hand_off_checkpoints({});
+}
+
+TEST_CASE("A catch_up while another connection writes does not wait for its lock, and the next one starts the WAL over", "[checkpointer]") {
+    temp_dir dir;
+    auto db = filled_db(dir / "orderflow.db");
+    db.hand_off_checkpoints([](int) { return false; });   // nobody copies these yet
+    for (int i = 0; i < 120; ++i) commit_a_page(db, i);
+    checkpointer ck(dir / "orderflow.db", 50);
+    ck.serve(db);
+    auto writer = database::open(dir / "orderflow.db");
+    writer.exec("BEGIN IMMEDIATE");   // a write under way, as the inbox writer's nearly always is in a burst
+    orderflow::testing::log_capture logs;
+    std::atomic<int> called{0};
+    ck.catch_up([&] { ++called; });
+    // The writer commits a second later, or once the round is over. Had the
+    // thread's own write waited for the lock (SQLite's wait: up to 5 s),
+    // it would have got it then and started the WAL over.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (called.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    writer.exec("INSERT INTO filler (n, pad) VALUES (1000, 'x')");
+    writer.exec("COMMIT");
+    REQUIRE(eventually([&] { return called.load() == 1; }));
+    // The passes copied everything; the thread's own write found the lock
+    // taken and gave way at once.
+    CHECK(ck.starts_over() == 0);
+    CHECK(orderflow::testing::log_lines(logs.finish(), "checkpoint_failed").empty());
+    // The next round, with nobody writing, ends with the WAL started over.
+    ck.catch_up([&] { ++called; });
+    REQUIRE(eventually([&] { return called.load() == 2; }));
+    CHECK(ck.starts_over() == 1);
+    auto st = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    st.step();
+    CHECK(st.int64(1) < 5);   // the WAL holds the thread's write only
+    CHECK(rows(db) == 121);
     db.hand_off_checkpoints({});
 }
 

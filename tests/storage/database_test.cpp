@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 #include <stdexcept>
@@ -674,10 +675,17 @@ TEST_CASE("A connection with set_busy_timeout waits for the write lock and is se
     waiter.set_busy_timeout(std::chrono::seconds(10));
     CHECK_FALSE(holder.others_want_the_lock());
     bool seen = false;
+    std::atomic<bool> seen_once_in = true;
     std::thread other;
     holder.transaction([&] {
         insert_order(holder, "o1");
-        other = std::thread([&] { waiter.transaction([&] { insert_order(waiter, "o2"); }); });
+        other = std::thread([&] {
+            waiter.transaction([&] {
+                // Got the lock: no longer seen waiting, at once.
+                seen_once_in = holder.others_want_the_lock();
+                insert_order(waiter, "o2");
+            });
+        });
         const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
         while (!seen && std::chrono::steady_clock::now() < give_up) {
             seen = holder.others_want_the_lock();
@@ -686,9 +694,30 @@ TEST_CASE("A connection with set_busy_timeout waits for the write lock and is se
     });
     other.join();
     CHECK(seen);
+    CHECK_FALSE(seen_once_in.load());
     CHECK(count_rows(holder, "orders") == 2);   // the waiter got the lock once it was free
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     CHECK_FALSE(holder.others_want_the_lock());   // nobody waits any more
+}
+
+TEST_CASE("others_writing says another connection took the write lock within the last 2 ms", "[database]") {
+    temp_dir dir;
+    auto writer = database::open(dir / "orderflow.db");
+    auto other = database::open(dir / "orderflow.db");
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));   // the migrations' writes are old news
+    CHECK_FALSE(other.others_writing());
+    writer.transaction([&] {
+        CHECK(other.others_writing());
+        CHECK_FALSE(writer.others_writing());   // its own write is not another's
+        insert_order(writer, "o1");
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    CHECK_FALSE(other.others_writing());
+    other.transaction([&] {
+        CHECK(writer.others_writing());
+        CHECK_FALSE(other.others_writing());
+        insert_order(other, "o2");
+    });
 }
 
 TEST_CASE("set_busy_timeout gives up after its timeout with a busy error", "[database]") {
