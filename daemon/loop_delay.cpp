@@ -32,22 +32,16 @@ void loop_delay::observe(std::chrono::steady_clock::duration late) {
     longest_ = std::max(longest_, late);
     delays_.observe(std::chrono::duration<double>(late).count());
     if (late < opts_.told_over) return;
-    // The context's clock (unix seconds; a test moves it). A clock set back
-    // lets the next line through rather than holding lines back longer.
     const std::int64_t now = ctx_.clock();
-    if (told_at_ && now >= *told_at_ && now - *told_at_ < 60) {
-        ++untold_;
-        return;
-    }
+    if (!told_.due(now)) return;
     log::warn("event_loop_stalled",
               {{"ms", std::chrono::duration_cast<std::chrono::milliseconds>(late).count()},
-               {"stalled_since_last_line", untold_},
+               {"stalled_since_last_line", told_.held_back()},
                {"advice", "for that time nothing on the event loop ran: no event processed, no message or shipment sent, no "
                           "console or orderflowctl answer (webhooks are answered on their own thread); usually the disk "
                           "(a slow fsync or checkpoint) or a host short of CPU: check the host's load and disk (iostat -x), "
                           "and orderflow_event_loop_delay_seconds"}});
-    told_at_ = now;
-    untold_ = 0;
+    told_.told(now);
 }
 
 void loop_delay::stop() {

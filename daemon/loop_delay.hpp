@@ -14,13 +14,12 @@
 #pragma once
 
 #include "daemon/context.hpp"
+#include "daemon/detail/once_a_minute.hpp"
 #include "daemon/detail/wakeup.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
-#include <cstdint>
-#include <optional>
 
 namespace orderflow::daemon {
 
@@ -58,8 +57,7 @@ private:
     telemetry::histogram& delays_;
     detail::wakeup wake_;
     std::chrono::steady_clock::duration longest_{};
-    std::optional<std::int64_t> told_at_;   // ctx.clock() of the last event_loop_stalled line
-    std::int64_t untold_ = 0;
+    detail::once_a_minute told_;   // event_loop_stalled lines
     bool stopping_ = false;
 };
 

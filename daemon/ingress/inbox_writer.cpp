@@ -130,24 +130,18 @@ void inbox_writer::run() {
 void inbox_writer::observe_commit(std::chrono::steady_clock::duration took, std::size_t waiting) {
     commit_time_.observe(std::chrono::duration<double>(took).count());
     if (took < slow_commit_) return;
-    // The context's clock (unix seconds; a test moves it between commits),
-    // called here on the writer's thread as the listener calls it on its
-    // own. A clock set back lets the next line through rather than holding
-    // lines back for longer.
+    // The context's clock, called here on the writer's thread as the
+    // listener calls it on its own.
     const std::int64_t now = ctx_.clock();
-    if (slow_logged_ && now >= *slow_logged_ && now - *slow_logged_ < 60) {
-        ++slow_unlogged_;
-        return;
-    }
+    if (!slow_told_.due(now)) return;
     log::warn("inbox_commit_slow",
               {{"ms", std::chrono::duration_cast<std::chrono::milliseconds>(took).count()},
                {"waiting", waiting},
-               {"slow_since_last_line", slow_unlogged_},
+               {"slow_since_last_line", slow_told_.held_back()},
                {"advice", "webhooks wait for this commit before their 200 (TikTok gives up after 3 s and delivers them again); "
                           "the time is mostly the disk making the write durable (fsync): check the disk and what else writes to it "
                           "(iostat -x, the host's storage), and orderflow_inbox_commit_seconds"}});
-    slow_logged_ = now;
-    slow_unlogged_ = 0;
+    slow_told_.told(now);
 }
 
 // One post per caller's executor for the whole batch (in the daemon, all of
@@ -211,14 +205,10 @@ std::vector<write_outcome> inbox_writer::commit(const std::vector<pending>& batc
 // webhook still gets its 503.
 void inbox_writer::log_failed_commit(const std::string& error, std::size_t events) {
     const std::int64_t now = ctx_.clock();
-    if (failed_logged_ && now >= *failed_logged_ && now - *failed_logged_ < 60) {
-        ++failed_unlogged_;
-        return;
-    }
-    log::error("inbox_commit_failed", {{"error", error}, {"events", events}, {"failed_since_last_line", failed_unlogged_},
+    if (!failed_told_.due(now)) return;
+    log::error("inbox_commit_failed", {{"error", error}, {"events", events}, {"failed_since_last_line", failed_told_.held_back()},
                                        {"advice", "webhooks get 503 and TikTok retries them; check the disk and the database file"}});
-    failed_logged_ = now;
-    failed_unlogged_ = 0;
+    failed_told_.told(now);
 }
 
 int inbox_writer::add_now(const std::vector<storage::new_event>& events) {

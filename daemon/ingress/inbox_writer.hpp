@@ -14,6 +14,7 @@
 #pragma once
 
 #include "daemon/context.hpp"
+#include "daemon/detail/once_a_minute.hpp"
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
@@ -25,7 +26,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -107,14 +107,12 @@ private:
     bool stopping_ = false;
     std::atomic<std::uint64_t> commits_{0}, committed_events_{0};
     telemetry::histogram& commit_time_;
-    // inbox_commit_slow: the threshold, when the last line went, and the
-    // slow commits since then (touched on the writer thread only).
+    // inbox_commit_slow: the threshold, and its lines at most once a
+    // minute (touched on the writer thread only).
     std::chrono::milliseconds slow_commit_;
-    std::optional<std::int64_t> slow_logged_;   // unix seconds (ctx_.clock())
-    long slow_unlogged_ = 0;
+    detail::once_a_minute slow_told_;
     // inbox_commit_failed, paced the same way (writer thread only).
-    std::optional<std::int64_t> failed_logged_;
-    long failed_unlogged_ = 0;
+    detail::once_a_minute failed_told_;
     std::thread thread_;
 };
 
