@@ -23,7 +23,7 @@ boost::asio::awaitable<void> loop_delay::loop() {
         const auto due = clock::now() + opts_.every;
         co_await wake_.wait(opts_.every);
         if (stopping_) break;
-        // Early only when woken by stop(), handled above.
+        // The wait ends early only on stop(), handled above.
         observe(std::max(clock::now() - due, clock::duration::zero()));
     }
 }
