@@ -72,8 +72,9 @@ public:
     // batches): when the WAL has grown two thresholds long, waits (without
     // blocking the loop) until the checkpointer has copied it whole and
     // started it over; else returns at once. The loop's other work goes on,
-    // and its commit at four thresholds need not checkpoint on the loop's
-    // thread (storage/checkpointer.hpp; bench/README.md, eighteenth round).
+    // and the WAL seldom grows long enough for a commit of the loop's to
+    // checkpoint on its thread (storage/checkpointer.hpp; bench/README.md,
+    // eighteenth and nineteenth rounds).
     boost::asio::awaitable<void> let_wal_catch_up();
     std::int64_t catch_ups() const { return catch_ups_; }   // waits so far, for tests
 

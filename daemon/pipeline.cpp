@@ -282,7 +282,7 @@ asio::awaitable<bool> pipeline::pass() {
             // A drain's batches grow the WAL faster than a pass can copy
             // it: past two thresholds the next batch waits for the
             // checkpointer to catch up and start the WAL over, instead of a
-            // commit at four checkpointing on this thread.
+            // commit of this connection's checkpointing on the loop's thread.
             co_await ctx_.durable.let_wal_catch_up();
         }
     }

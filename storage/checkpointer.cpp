@@ -121,10 +121,12 @@ void checkpointer::run() {
 // next commit to find. So the thread writes first, right after such a pass:
 // one row, crash-safe only (no fsync while it holds the write lock). When
 // no commit came in between, that write starts the WAL over; when one did,
-// it costs a page and a later pass tries again. Under a drain the pipeline
-// commits during every pass, so a pass seldom ends whole and the commit at
-// four thresholds still checkpoints itself (bench/README.md, eighteenth
-// round).
+// it costs a page and a later pass tries again. It never waits for the lock:
+// a connection that holds it is writing, which is the commit that came
+// first. Under a drain the pipeline commits during every pass, so a pass
+// seldom ends whole; the pipeline then waits for catch_up(), and a commit
+// at its connection's `self_at` thresholds checkpoints itself
+// (bench/README.md, eighteenth and nineteenth rounds).
 void checkpointer::start_over() {
     try {
         db_.transaction([&] {
@@ -135,8 +137,7 @@ void checkpointer::start_over() {
             st.step();
         }, database::durability::process_crash);
     } catch (const storage_error& e) {
-        // Another connection is writing: its commit came first, as above.
-        if (e.busy()) return;
+        if (e.busy()) return;   // another connection is writing: its commit came first
         throw;
     }
     ++starts_over_;

@@ -112,7 +112,7 @@ TEST_CASE("A handler that holds the event loop shows as one long delay, told onc
     CHECK(orderflow::testing::log_lines(short_ones.finish(), "event_loop_stalled").empty());
 }
 
-TEST_CASE("The delay loop beats the supervisor and ends when stopped", "[loop_delay]") {
+TEST_CASE("The delay loop runs until stopped, then ends", "[loop_delay]") {
     runtime_env env;
     loop_delay lag{env.ctx, env.sup, loop_delay_options{10ms, 1000ms}};
     bool ended = false;

@@ -57,6 +57,16 @@ std::uintmax_t wal_size(const fs::path& file) {
     return ec ? 0 : n;
 }
 
+// A database whose WAL holds `pages` commits of a page each that nobody has
+// copied back yet (its connection hands its checkpoints to no one until a
+// test serves it).
+database uncopied_wal(const fs::path& file, int pages) {
+    auto db = filled_db(file);
+    db.hand_off_checkpoints([](int) { return false; });
+    for (int i = 0; i < pages; ++i) commit_a_page(db, i);
+    return db;
+}
+
 std::int64_t rows(database& db) {
     auto st = db.prepare("SELECT count(*) FROM filler");
     st.step();
@@ -163,9 +173,7 @@ TEST_CASE("A checkpointer stops at once when nothing is due", "[checkpointer]") 
 
 TEST_CASE("After a pass that copied the whole WAL the checkpointer starts it over itself, before any other commit", "[checkpointer]") {
     temp_dir dir;
-    auto db = filled_db(dir / "orderflow.db");
-    db.hand_off_checkpoints([](int) { return false; });   // nobody copies these yet
-    for (int i = 0; i < 120; ++i) commit_a_page(db, i);
+    auto db = uncopied_wal(dir / "orderflow.db", 120);
     checkpointer ck(dir / "orderflow.db", 50);
     ck.serve(db);
     CHECK_FALSE(ck.wal_grew(120));   // wakes the thread, as the last commit would have
@@ -181,9 +189,7 @@ TEST_CASE("After a pass that copied the whole WAL the checkpointer starts it ove
 
 TEST_CASE("catch_up runs the passes at once, starts the WAL over and calls back, and behind() says when the WAL is two thresholds long", "[checkpointer]") {
     temp_dir dir;
-    auto db = filled_db(dir / "orderflow.db");
-    db.hand_off_checkpoints([](int) { return false; });   // nobody copies these yet
-    for (int i = 0; i < 120; ++i) commit_a_page(db, i);
+    auto db = uncopied_wal(dir / "orderflow.db", 120);
     checkpointer ck(dir / "orderflow.db", 50);
     CHECK_FALSE(ck.behind());   // nobody said how long the WAL is
     CHECK_FALSE(ck.wal_grew(99));
@@ -207,9 +213,7 @@ TEST_CASE("catch_up runs the passes at once, starts the WAL over and calls back,
 
 TEST_CASE("A catch_up while another connection writes does not wait for its lock, and the next one starts the WAL over", "[checkpointer]") {
     temp_dir dir;
-    auto db = filled_db(dir / "orderflow.db");
-    db.hand_off_checkpoints([](int) { return false; });   // nobody copies these yet
-    for (int i = 0; i < 120; ++i) commit_a_page(db, i);
+    auto db = uncopied_wal(dir / "orderflow.db", 120);
     checkpointer ck(dir / "orderflow.db", 50);
     ck.serve(db);
     auto writer = database::open(dir / "orderflow.db");
