@@ -481,7 +481,12 @@ activity_summary store::activity_since(std::int64_t since) {
         else if (state == "skipped") s.messages_skipped = n;
         else s.messages_unknown = n;
     }
-    auto ev = db_.prepare("SELECT count(*) FROM inbox WHERE finished_at > 0 AND finished_at >= ?1 AND state = 'done'");
+    // The time asked comes first: of two lower bounds on the index's
+    // column, SQLite starts the range at the first one written, and
+    // `finished_at > 0` (which must be there for the partial index to be
+    // used) would read every finished event ever kept (a million orders:
+    // 3 million entries and 143 ms, against 8 ms from the time asked).
+    auto ev = db_.prepare("SELECT count(*) FROM inbox WHERE finished_at >= ?1 AND finished_at > 0 AND state = 'done'");
     ev.bind(1, since);
     s.events_processed = count_of(ev);
     auto opened = db_.prepare("SELECT count(*) FROM review WHERE created_at >= ?1");
@@ -496,7 +501,8 @@ activity_summary store::activity_since(std::int64_t since) {
 
 store::coverage store::rule_coverage(std::int64_t since) {
     coverage out;
-    auto ev = db_.prepare("SELECT note FROM inbox WHERE finished_at > 0 AND finished_at >= ?1 AND state = 'done'");
+    // The time asked first, as in activity_since.
+    auto ev = db_.prepare("SELECT note FROM inbox WHERE finished_at >= ?1 AND finished_at > 0 AND state = 'done'");
     ev.bind(1, since);
     while (ev.step()) {
         ++out.events;
