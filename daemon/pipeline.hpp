@@ -88,6 +88,8 @@ private:
                                 std::int64_t order_update_time = 0);
     boost::asio::awaitable<std::vector<storage::event_row>> due_events();
     std::vector<storage::event_row> hold_while_unauthorized(std::vector<storage::event_row> events);
+    static bool goes_on_unauthorized(std::string_view event, bool has_order);
+    void note_held(std::int64_t count);
     std::int64_t retry_at(const storage::event_row& e) const;
     void quarantine(const storage::event_row& e);
     void retry_later(const storage::event_row& e, const std::string& why);

@@ -170,6 +170,16 @@ std::vector<event_row> store::pending_events_between(std::int64_t now, int limit
     return collect<event_row>(st, read_event);
 }
 
+std::vector<store::pending_kind> store::pending_kinds_between(std::int64_t now, std::int64_t after, std::int64_t through) {
+    auto st = db_.prepare(
+        "SELECT id, event, order_id != '' FROM inbox NOT INDEXED WHERE id > ?2 AND id <= ?3 AND state = 'pending' "
+        "AND not_before <= ?1 ORDER BY id");
+    st.bind(1, now).bind(2, after).bind(3, through);
+    std::vector<pending_kind> kinds;
+    while (st.step()) kinds.push_back({st.int64(0), st.text(1), st.int64(2) != 0});
+    return kinds;
+}
+
 std::int64_t store::last_event_id() {
     auto st = db_.prepare("SELECT coalesce(max(id), 0) FROM inbox");
     st.step();

@@ -448,6 +448,37 @@ TEST_CASE("Before the shop is authorized order events and buyer messages wait wi
     CHECK(order_detail_calls(*rig.env.shop) == 0);
 }
 
+// In a burst before authorization the look walks every new row; reading
+// each whole (its payload, copied and set aside again) was most of that
+// walk's time, on the event loop's thread.
+TEST_CASE("Before authorization the events that wait are walked without reading their payloads", "[pipeline]") {
+    pipeline_rig rig(false);
+    rig.env.db.transaction([&] {
+        for (int i = 0; i < 2500; ++i) rig.add_order_event("n-" + std::to_string(i), std::to_string(576461413038700000 + i));
+    });
+    std::vector<std::string> reads;
+    rig.env.db.observe_prepares([&](std::string_view sql) {
+        if (sql.find("FROM inbox") != std::string_view::npos) reads.emplace_back(sql);
+    });
+    const auto whole_rows = [&] {
+        return std::count_if(reads.begin(), reads.end(), [](const auto& sql) { return sql.find("payload") != std::string::npos; });
+    };
+    CHECK(rig.pass());
+    // The first look: the oldest page through the index of pending events
+    // (whole rows), then the rest by id, what each event is and no more.
+    CHECK(whole_rows() == 1);
+    CHECK(reads.size() >= 4);
+    const auto later = rig.add_order_event("n-late", "576461413038799999");
+    reads.clear();
+    rig.env.now += 1;
+    CHECK(rig.pass());
+    CHECK(whole_rows() == 0);
+    CHECK_FALSE(reads.empty());
+    rig.env.db.observe_prepares({});
+    CHECK(rig.event(later).state == "pending");
+    CHECK(rig.event(later).starts == 0);
+}
+
 TEST_CASE("Before authorization an event that needs no TikTok goes on behind thousands that wait, in one look", "[pipeline]") {
     pipeline_rig rig(false);
     std::vector<std::int64_t> waiting;

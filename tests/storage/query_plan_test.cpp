@@ -185,6 +185,7 @@ void run_every_store_function(database& db, store& s) {
     REQUIRE(pending.size() == 2);
     // Before authorization: a window of ids after a cursor.
     CHECK(s.pending_events_between(1000, 50, pending[0].id, s.last_event_id()).size() == 1);
+    CHECK(s.pending_kinds_between(1000, pending[0].id, s.last_event_id()).size() == 1);
     const std::int64_t e1 = pending[0].id;
     s.mark_started(e1);
     s.undo_start(e1);
