@@ -371,9 +371,10 @@ asio::awaitable<std::vector<storage::event_row>> pipeline::due_events() {
     for (int windows = 0; held_through_ < last && windows < held_windows_per_look; ++windows) {
         const std::int64_t through = std::min(last, held_through_ + held_window);
         // In a burst every row of a window waits: what each is, not the
-        // whole row, is enough to tell (a row with its payload cost about
-        // five times as much). A window where one can go on is read whole:
-        // at most held_window rows, so every pending one comes back.
+        // whole row, is enough to tell (reading each whole, payload and
+        // all, was most of the look's time). A window where one can go on
+        // is read whole: at most held_window rows, so every pending one
+        // comes back.
         const auto kinds = ctx_.store.pending_kinds_between(now, held_through_, through);
         if (std::any_of(kinds.begin(), kinds.end(), [](const auto& k) { return goes_on_unauthorized(k.event, k.has_order); })) {
             ready = hold_while_unauthorized(ctx_.store.pending_events_between(now, static_cast<int>(held_window), held_through_, through));
