@@ -142,30 +142,25 @@ TEST_CASE("The alert rules in docs/operations.md pass promtool and OrderflowDisk
     INFO(check.output);
     CHECK(check.exit_code == 0);
 
+    // One promtool case: counters that grow by `per_minute` each minute
+    // (series name -> growth), and whether `alert` fires at 30 minutes.
+    auto alert_case = [](std::vector<std::pair<std::string, int>> series, const std::string& alert, bool fires) {
+        std::string yaml = "  - interval: 1m\n    input_series:\n";
+        for (const auto& [name, per_minute] : series)
+            yaml += "      - series: '" + name + "'\n        values: '0+" + std::to_string(per_minute) + "x40'\n";
+        return yaml + "    alert_rule_test:\n      - eval_time: 30m\n        alertname: " + alert +
+               "\n        exp_alerts: " + std::string(fires ? "[{exp_labels: {}}]" : "[]") + "\n";
+    };
     // Commits every minute: 100, of them 20 over 250 ms (fires) or 5 (does
     // not); or 2, both slow (too few to page anyone: does not).
-    auto scenario = [](int per_minute, int within_250ms, bool fires) {
-        return "  - interval: 1m\n"
-               "    input_series:\n"
-               "      - series: 'orderflow_inbox_commit_seconds_count'\n"
-               "        values: '0+" + std::to_string(per_minute) + "x40'\n"
-               "      - series: 'orderflow_inbox_commit_seconds_bucket{le=\"0.25\"}'\n"
-               "        values: '0+" + std::to_string(within_250ms) + "x40'\n"
-               "    alert_rule_test:\n"
-               "      - eval_time: 30m\n"
-               "        alertname: OrderflowDiskSlow\n"
-               "        exp_alerts: " + std::string(fires ? "[{exp_labels: {}}]" : "[]") + "\n";
+    auto scenario = [&](int per_minute, int within_250ms, bool fires) {
+        return alert_case({{"orderflow_inbox_commit_seconds_count", per_minute},
+                           {"orderflow_inbox_commit_seconds_bucket{le=\"0.25\"}", within_250ms}},
+                          "OrderflowDiskSlow", fires);
     };
     // The event loop late 12 s a minute (a fifth of the time: fires) or 1 s (does not).
-    auto loop_scenario = [](int late_seconds_per_minute, bool fires) {
-        return "  - interval: 1m\n"
-               "    input_series:\n"
-               "      - series: 'orderflow_event_loop_delay_seconds_sum'\n"
-               "        values: '0+" + std::to_string(late_seconds_per_minute) + "x40'\n"
-               "    alert_rule_test:\n"
-               "      - eval_time: 30m\n"
-               "        alertname: OrderflowLoopStalled\n"
-               "        exp_alerts: " + std::string(fires ? "[{exp_labels: {}}]" : "[]") + "\n";
+    auto loop_scenario = [&](int late_seconds_per_minute, bool fires) {
+        return alert_case({{"orderflow_event_loop_delay_seconds_sum", late_seconds_per_minute}}, "OrderflowLoopStalled", fires);
     };
     write_file(dir / "test.yml", "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n" + scenario(100, 80, true) +
                                      scenario(100, 95, false) + scenario(2, 0, false) + loop_scenario(12, true) +
