@@ -22,6 +22,9 @@
 #     a cold flow measures its compiler, not its flow; orderflowd is compiled
 #     ahead of time and is measured cold, on a fresh database; 0: none)
 #   SYSTEMS="1 2 3 4" (which to run: SYSTEMS=3 DURATION=15 for comparing two builds of orderflowd)
+#   ROUNDS=3 (systems 1 to 3 are run this many times, in turn, each time fresh:
+#     this VM's rate moves by a fifth from one run to the next, so the ratios
+#     are given per round and as medians; system 4 runs once, after them)
 #   KEEP=1 keeps the temporary folder (logs, databases)
 #   PERF_DIR=DIR records orderflowd's profile during each of its wrk runs
 #     (perf record, DWARF call graphs: DIR/orderflowd-ingest.data, ...);
@@ -39,6 +42,8 @@ redelivery_share=${REDELIVERY_SHARE:-0.05}
 orders=${ORDERS:-50000}
 drain_limit=${DRAIN_LIMIT:-120}
 systems=${SYSTEMS:-1 2 3 4}
+rounds=${ROUNDS:-3}
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS must be a whole number of at least 1, not '$rounds'" >&2; exit 2; }
 warmup=${WARMUP:-5}
 node_red_dir=${XDG_CACHE_HOME:-$HOME/.cache}/orderflow-bench/node-red
 
@@ -63,7 +68,7 @@ sandbox_pid='' sandbox_port=''
 source "$root/bench/common.bash"
 stop_all_on_exit
 
-echo "== ingest benchmark: wrk -t$threads -c$connections -d${duration}s, $(nproc) cores, $(date -u +%FT%TZ)"
+echo "== ingest benchmark: wrk -t$threads -c$connections -d${duration}s, $(nproc) cores, $(date -u +%FT%TZ); systems 1-3: $rounds round(s)"
 if [ "$connections" -gt 32 ]; then
   echo "   note: orderflowd admits 32 connections per client address (max_connections_per_peer, docs/operations.md);"
   echo "         past that, each new connection closes the longest-idle one, or gets a 503 when all are busy,"
@@ -91,7 +96,7 @@ run_wrk() {
   local out="$work/wrk-$name.txt" c0 c1 t0
   echo "   load before: $(loadavg); dirty and in writeback: $(awk '/^(Dirty|Writeback):/ {kb += $2} END {print kb}' /proc/meminfo) kB"
   local perf_pid=''
-  if [ -n "${PERF_DIR:-}" ] && [ "$name" != nginx ] && [ "$name" != node-red ]; then
+  if [ -n "${PERF_DIR:-}" ] && [[ $name == orderflowd* ]]; then
     mkdir -p "$PERF_DIR"
     perf record -q -F 499 --call-graph dwarf,16384 -p "$pid" -o "$PERF_DIR/$name.data" 2> "$PERF_DIR/$name.log" &
     perf_pid=$!
@@ -115,7 +120,7 @@ run_wrk() {
     printf "   wrk itself: %.2f s CPU, %.0f%% of its %d thread(s) (near 100%%: the client, not the server, set the rate)\n", wc / hz, 100 * wc / hz / (wd / 1e6) / wt, wt
   }'
   echo "   load after:  $(loadavg)"
-  if [ "$name" != nginx ] && [ "$w_issued" -gt "$stream_length" ]; then
+  if [[ $name != nginx* ]] && [ "$w_issued" -gt "$stream_length" ]; then
     echo "   note: wrk went past the end of the stream ($stream_length requests): the rest were repeats, cheap duplicates for a deduplicating server (raise WEBHOOKS)"
   fi
 }
@@ -163,52 +168,57 @@ ack_check() {  # db
 # wants N: system N is in SYSTEMS.
 wants() { [[ " $systems " == *" $1 "* ]]; }
 
-if wants 1; then
+# system_N SUFFIX: one run of system N; SUFFIX ("", or "-r2" for round 2)
+# names its folder, its wrk output and its entry in rps.
+
+system_1() {
+local nd="$work/nginx$1"
 echo
 echo "== 1. nginx: return 200 (the ceiling)"
-mkdir -p "$work/nginx"
+mkdir -p "$nd"
 nginx_port=$(tools free-port)
-cat > "$work/nginx/nginx.conf" <<NGINX
+cat > "$nd/nginx.conf" <<NGINX
 # One worker (orderflowd and Node-RED each serve on one thread), no access log.
 daemon off;
 worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
+pid $nd/nginx.pid;
+error_log $nd/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
+  client_body_temp_path $nd/body;
+  proxy_temp_path $nd/proxy;
+  fastcgi_temp_path $nd/fastcgi;
+  uwsgi_temp_path $nd/uwsgi;
+  scgi_temp_path $nd/scgi;
   server {
     listen 127.0.0.1:$nginx_port;
     location / { return 200; }
   }
 }
 NGINX
-"$nginx_bin" -p "$work/nginx" -c "$work/nginx/nginx.conf" 2> "$work/nginx/stderr.log" &
+"$nginx_bin" -p "$nd" -c "$nd/nginx.conf" 2> "$nd/stderr.log" &
 nginx_pid=$!; started "$nginx_pid"
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$nginx_port/" && break; sleep 0.1; done
 nginx_worker=$(pgrep -P "$nginx_pid" | head -1 || true)
-[ -n "$nginx_worker" ] || { echo "nginx did not start:" >&2; cat "$work/nginx/stderr.log" "$work/nginx/error.log" >&2 2>/dev/null; exit 1; }
-warm_up nginx "$nginx_port"
-run_wrk nginx "$nginx_worker" "$nginx_port" "the worker"
+[ -n "$nginx_worker" ] || { echo "nginx did not start:" >&2; cat "$nd/stderr.log" "$nd/error.log" >&2 2>/dev/null; exit 1; }
+warm_up "nginx$1" "$nginx_port"
+run_wrk "nginx$1" "$nginx_worker" "$nginx_port" "the worker"
 stop_pid "$nginx_pid"
-fi
+}
 
-if wants 2; then
+system_2() {
+local nrd="$work/node-red$1"
 echo
 echo "== 2. Node-RED $node_red_version: http in -> function (HMAC over the raw body, dedupe in a Set) -> http response"
-mkdir -p "$work/node-red"
+mkdir -p "$nrd"
 nr_port=$(tools free-port)
-cat > "$work/node-red/settings.js" <<JS
+cat > "$nrd/settings.js" <<JS
 // Node-RED for the benchmark: loopback only, no editor, warnings only.
 module.exports = {
   uiHost: "127.0.0.1",
   uiPort: $nr_port,
-  userDir: "$work/node-red",
+  userDir: "$nrd",
   flowFile: "flows.json",
   credentialSecret: false,
   httpAdminRoot: false,
@@ -219,7 +229,7 @@ module.exports = {
 };
 JS
 # skipBodyParsing (http in, Node-RED 4): msg.payload is the body's exact bytes.
-cat > "$work/node-red/flows.json" <<'JSON'
+cat > "$nrd/flows.json" <<'JSON'
 [
   {"id": "tab1", "type": "tab", "label": "TikTok webhooks"},
   {"id": "in1", "type": "http in", "z": "tab1", "name": "webhook", "url": "/webhooks/tiktok", "method": "post",
@@ -232,7 +242,7 @@ cat > "$work/node-red/flows.json" <<'JSON'
 ]
 JSON
 APP_KEY=$app_key APP_SECRET=$(cat "$work/app_secret") \
-  node "$node_red_dir/node_modules/node-red/red.js" --settings "$work/node-red/settings.js" > "$work/node-red/node-red.log" 2>&1 &
+  node "$node_red_dir/node_modules/node-red/red.js" --settings "$nrd/settings.js" > "$nrd/node-red.log" 2>&1 &
 nr_pid=$!; started "$nr_pid"
 nr_status=
 for _ in $(seq 300); do
@@ -241,28 +251,39 @@ for _ in $(seq 300); do
   [ "$nr_status" = 401 ] && break
   sleep 0.1
 done
-[ "$nr_status" = 401 ] || { echo "Node-RED did not answer a bad signature with 401 (got $nr_status):" >&2; cat "$work/node-red/node-red.log" >&2; exit 1; }
+[ "$nr_status" = 401 ] || { echo "Node-RED did not answer a bad signature with 401 (got $nr_status):" >&2; cat "$nrd/node-red.log" >&2; exit 1; }
 echo "   a bad signature is answered 401"
-warm_up node-red "$nr_port"
-run_wrk node-red "$nr_pid" "$nr_port" "node"
+warm_up "node-red$1" "$nr_port"
+run_wrk "node-red$1" "$nr_pid" "$nr_port" "node"
 stop_pid "$nr_pid"
-fi
+}
 
-if wants 3; then
+system_3() {
 echo
 echo "== 3. orderflowd ingest alone (not authorized: every event stored and deferred)"
-d3="$work/orderflowd-ingest"
+local d3="$work/orderflowd-ingest$1"
 daemon_dir "$d3"
 start_daemon "$d3"
 status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: 00' --data "$bad_body" "http://127.0.0.1:$webhook_port/webhooks/tiktok")
 [ "$status" = 401 ] || { echo "orderflowd answered a bad signature with $status, not 401" >&2; exit 1; }
 echo "   a bad signature is answered 401"
-run_wrk orderflowd-ingest "$daemon_pid" "$webhook_port" "orderflowd"
+run_wrk "orderflowd-ingest$1" "$daemon_pid" "$webhook_port" "orderflowd"
 commit_times "$d3"
 settle "$d3/orderflow.db"
 ack_check "$d3/orderflow.db"
 stop_pid "$daemon_pid"
-fi
+}
+
+for round in $(seq 1 "$rounds"); do
+  suffix=''
+  if [ "$rounds" -gt 1 ]; then
+    suffix="-r$round"
+    wants 1 || wants 2 || wants 3 && { echo; echo "==== round $round of $rounds"; }
+  fi
+  if wants 1; then system_1 "$suffix"; fi
+  if wants 2; then system_2 "$suffix"; fi
+  if wants 3; then system_3 "$suffix"; fi
+done
 
 if wants 4; then
 echo
@@ -304,9 +325,34 @@ fi
 
 echo
 echo "== ratios (requests/s)"
-awk -v a="${rps[orderflowd-ingest]:-0}" -v n="${rps[node-red]:-0}" -v x="${rps[nginx]:-0}" -v f="${rps[orderflowd-full]:-0}" 'BEGIN {
-  if (a > 0 && n > 0) printf "   orderflowd ingest / Node-RED: %.2fx   (%d / %d)\n", a / n, a, n
-  if (a > 0 && x > 0) printf "   orderflowd ingest / nginx:    %.3fx  (%d / %d)\n", a / x, a, x
+# Per round (systems 1-3 of the same round, one after another), then the
+# medians over the rounds: the median of each system's rate, and the
+# median of the rounds' ratios. The full flow (once) against the medians.
+median() { if [ $# -eq 0 ]; then echo 0; return; fi; printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+m_ingest=() m_nr=() m_nginx=() q_nr=() q_nginx=()
+for round in $(seq 1 "$rounds"); do
+  suffix=''; [ "$rounds" -gt 1 ] && suffix="-r$round"
+  a=${rps[orderflowd-ingest$suffix]:-0} n=${rps[node-red$suffix]:-0} x=${rps[nginx$suffix]:-0}
+  [ "$a" -gt 0 ] && m_ingest+=("$a"); [ "$n" -gt 0 ] && m_nr+=("$n"); [ "$x" -gt 0 ] && m_nginx+=("$x")
+  [ "$a" -gt 0 ] && [ "$n" -gt 0 ] && q_nr+=("$(awk -v a="$a" -v n="$n" 'BEGIN {printf "%.4f", a / n}')")
+  [ "$a" -gt 0 ] && [ "$x" -gt 0 ] && q_nginx+=("$(awk -v a="$a" -v x="$x" 'BEGIN {printf "%.4f", a / x}')")
+  [ "$rounds" -gt 1 ] || continue
+  awk -v r="$round" -v a="$a" -v n="$n" -v x="$x" 'BEGIN {
+    line = sprintf("   round %d: nginx %d, Node-RED %d, orderflowd ingest %d", r, x, n, a)
+    if (a > 0 && n > 0) line = line sprintf("; ingest / Node-RED %.2fx", a / n)
+    if (a > 0 && x > 0) line = line sprintf(", / nginx %.3fx", a / x)
+    print line
+  }'
+done
+a=$(median "${m_ingest[@]}") n=$(median "${m_nr[@]}") x=$(median "${m_nginx[@]}")
+label=''; [ "$rounds" -gt 1 ] && label=" (medians of $rounds rounds)"
+awk -v a="$a" -v n="$n" -v x="$x" -v f="${rps[orderflowd-full]:-0}" -v qn="$(median "${q_nr[@]}")" -v qx="$(median "${q_nginx[@]}")" \
+    -v rounds="$rounds" -v label="$label" 'BEGIN {
+  rn = (rounds > 1) ? qn : (n > 0 ? a / n : 0)
+  rx = (rounds > 1) ? qx : (x > 0 ? a / x : 0)
+  how = (rounds > 1) ? "; each ratio is the median of the rounds\047 ratios" : ""
+  if (a > 0 && n > 0) printf "   orderflowd ingest / Node-RED: %.2fx   (%d / %d%s)%s\n", rn, a, n, label, how
+  if (a > 0 && x > 0) printf "   orderflowd ingest / nginx:    %.3fx  (%d / %d%s)\n", rx, a, x, label
   if (f > 0 && n > 0) printf "   orderflowd full / Node-RED:   %.2fx   (%d / %d)\n", f / n, f, n
   if (f > 0 && x > 0) printf "   orderflowd full / nginx:      %.3fx  (%d / %d)\n", f / x, f, x
   if ((a + f) == 0 || (n + x) == 0) print "   none: a ratio needs orderflowd (3 or 4) and nginx or Node-RED (1 or 2) in SYSTEMS"
