@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -140,6 +141,39 @@ TEST_CASE("The command line refuses bad time, fault and load options", "[cli]") 
     auto result = parse(args);
     REQUIRE(std::holds_alternative<std::string>(result));
     CHECK_THAT(std::get<std::string>(result), Catch::Contains(expected));
+}
+
+TEST_CASE("Asked for help the sandbox prints its usage on standard output and exits 0, a bad option still exits 1", "[cli]") {
+    auto run = [](std::vector<std::string> args, std::string& out) {
+        std::vector<const char*> argv = {"orderflow-sandbox"};
+        for (auto& a : args) argv.push_back(a.c_str());
+        std::fflush(stdout);
+        char name[] = "/tmp/sandbox_cli_out_XXXXXX";
+        const int fd = mkstemp(name);
+        REQUIRE(fd >= 0);
+        const int saved = dup(STDOUT_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        const int status = orderflow::sandbox::run(static_cast<int>(argv.size()), argv.data());
+        std::fflush(stdout);
+        dup2(saved, STDOUT_FILENO);
+        close(saved);
+        close(fd);
+        std::ifstream in(name);
+        out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        std::filesystem::remove(name);
+        return status;
+    };
+    std::string out;
+    for (const char* flag : {"--help", "-h"}) {
+        CHECK(run({flag}, out) == 0);
+        CHECK(out.rfind("usage: orderflow-sandbox --listen", 0) == 0);
+    }
+    CHECK(run({"--listen", "127.0.0.1:0", "--help"}, out) == 0);
+    // "--help" as an option's value is that value, not a request for help.
+    CHECK(run({"--app-key", "--help"}, out) == 1);
+    CHECK(out.empty());
+    CHECK(run({"--no-such-option", "x"}, out) == 1);
+    CHECK(out.empty());
 }
 
 }  // namespace ORDERFLOW_TEST_FILE

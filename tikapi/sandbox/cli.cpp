@@ -12,6 +12,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <csignal>
 #include <exception>
 #include <fstream>
@@ -189,7 +190,20 @@ std::variant<command_line, std::string> parse_command_line(int argc, const char*
     return cl;
 }
 
+bool asks_for_help(int argc, const char* const* argv) {
+    // Options come in pairs: "--help" as another option's value is a value.
+    for (int i = 1; i < argc; i += 2) {
+        const std::string_view arg = argv[i];
+        if (arg == "--help" || arg == "-h") return true;
+    }
+    return false;
+}
+
 int run(int argc, const char* const* argv) {
+    if (asks_for_help(argc, argv)) {
+        std::printf("%s\n", usage().c_str());
+        return 0;
+    }
     auto parsed = parse_command_line(argc, argv);
     if (auto* problem = std::get_if<std::string>(&parsed)) {
         log::error("sandbox_bad_arguments", {{"error", *problem}});

@@ -31,6 +31,10 @@ std::variant<command_line, std::string> parse_command_line(int argc, const char*
 
 std::string usage();
 
+// Whether the command line asks for the usage (--help or -h in an option's
+// place): run() then prints usage() on standard output and returns 0.
+bool asks_for_help(int argc, const char* const* argv);
+
 // The program: parse, listen, log {"event":"sandbox_listening","port":N,...}
 // on stderr, serve until SIGTERM or SIGINT, exit 0. Returns the exit status
 // (1 on a start-up error, with a log line saying why).
