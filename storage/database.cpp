@@ -319,6 +319,25 @@ database database::open(const fs::path& file, wal_writes writes) { return open_f
 
 database database::open_existing(const fs::path& file) { return open_file(file, wal_writes::as_made, false); }
 
+database database::open_read_only(const fs::path& file) {
+    const std::string name = file.string();
+    struct stat st {};
+    if (::stat(name.c_str(), &st) != 0 && errno == ENOENT)
+        throw storage_error(SQLITE_CANTOPEN, "no database at " + name + ": has orderflowd run here? is storage.path right?");
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(name.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
+    if (rc != SQLITE_OK) {
+        std::string why = raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
+        sqlite3_close_v2(raw);
+        throw storage_error(rc, "cannot open database " + name + ": " + why + "; " + open_hint(rc));
+    }
+    sqlite3_extended_result_codes(raw, 1);
+    database db(std::make_shared<detail::connection>(raw, file));
+    db.exec("PRAGMA busy_timeout = 5000");
+    db.exec("PRAGMA query_only = ON");
+    return db;
+}
+
 database database::open_file(const fs::path& file, wal_writes writes, bool create) {
     const std::string name = file.string();
     if (!create) {

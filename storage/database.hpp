@@ -135,6 +135,12 @@ public:
     // run with a mistyped path, or before the first start, must not leave an
     // empty database (owned by whoever ran it) where the daemon's belongs.
     static database open_existing(const std::filesystem::path& file);
+    // For `orderflowctl check`, which compares what orderflowd would compare
+    // at its start and must change nothing: the file opened read-only, no
+    // pragma that writes, no migration. A missing file is an error, as for
+    // open_existing. A database in WAL mode still needs its -shm file
+    // (SQLite makes it if the folder allows, owned as the database is).
+    static database open_read_only(const std::filesystem::path& file);
 
     database(database&&) noexcept;
     database& operator=(database&&) noexcept;

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
+#include <vector>
 
 namespace orderflow::storage {
 
@@ -107,6 +109,21 @@ void check_idempotency_key(database& db, std::span<const unsigned char> key, boo
         write.bind(1, check);
         write.step();
     });
+}
+
+std::string vault_key_refusal(database& db, orderflow::secret vault_key) {
+    vault v(db, std::move(vault_key));
+    try {
+        // In the order orderflowd meets them at its start: the tokens, then the keys.
+        std::vector<std::string> names;
+        for (auto st = db.prepare("SELECT name FROM vault ORDER BY name"); st.step();) names.push_back(st.text(0));
+        for (const auto& name : names) v.get(name);
+        const orderflow::secret key = idempotency_key(v);
+        check_idempotency_key(db, {reinterpret_cast<const unsigned char*>(key.reveal().data()), key.reveal().size()}, false);
+    } catch (const wrong_key_error& e) {
+        return e.what();
+    }
+    return {};
 }
 
 rekey_counts rekey_plain_hashes(database& db, std::span<const unsigned char> key, int max_rows) {

@@ -58,6 +58,12 @@ std::string keyed_dedupe_key(std::span<const unsigned char> key, std::string_vie
 // key does not match the recorded one.
 void check_idempotency_key(database& db, std::span<const unsigned char> key, bool record);
 
+// What orderflowd would refuse at its start about this vault key on this
+// database, in its words: a vault entry that does not decrypt with it (the
+// shop's tokens), or keyed hashes recorded as made with another key. Empty
+// when neither. Reads only (orderflowctl check, on a read-only connection).
+std::string vault_key_refusal(database& db, orderflow::secret vault_key);
+
 // Whether the database may still hold keys made before this version, as
 // plain hashes (migration 22's record, daemon_state "plain_hashes", on every
 // database until orderflowd's first start converts them). While it

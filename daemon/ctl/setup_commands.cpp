@@ -14,6 +14,7 @@
 #include "rules/fixture.hpp"
 #include "rules/ruleset.hpp"
 #include "storage/database.hpp"
+#include "storage/idempotency.hpp"
 #include "storage/store.hpp"
 #include "storage/vault.hpp"
 #include "tikapi/client.hpp"
@@ -41,6 +42,7 @@
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <grp.h>
@@ -124,6 +126,33 @@ std::string exchange_advice(const tikapi::api_error& e, const config& cfg) {
 
 }  // namespace
 
+namespace {
+
+// "error: ..." when the database at storage.path was made with another vault
+// key, "warning: ..." when it is there but could not be compared; empty when
+// the key is the database's, or there is no database (yet) or no readable key
+// (said already).
+std::string vault_key_mismatch(const config& cfg) {
+    std::error_code ec;
+    if (!std::filesystem::exists(cfg.storage.path, ec)) return {};
+    orderflow::secret key;
+    try {
+        key = storage::read_vault_key(cfg.storage.vault_key_file);
+    } catch (const std::exception&) {
+        return {};
+    }
+    try {
+        auto db = storage::database::open_read_only(cfg.storage.path);
+        if (std::string why = storage::vault_key_refusal(db, std::move(key)); !why.empty())
+            return "error: storage.vault_key_file: " + why + " (orderflowd would refuse to start with it, exit 78)";
+    } catch (const std::exception& e) {
+        return "warning: storage.path: the vault key could not be compared with the database: " + std::string(e.what());
+    }
+    return {};
+}
+
+}  // namespace
+
 int cmd_check(const args& a) {
     if (a.config.empty()) {
         std::cerr << "orderflowctl: --config FILE is required\n";
@@ -154,6 +183,15 @@ int cmd_check(const args& a) {
             }
         };
         read([&] { return storage::read_vault_key(cfg.storage.vault_key_file); });
+        // A database already here (an upgrade, a restored backup) must be
+        // this key's: orderflowd would refuse another at its start, with
+        // exit 78 (the tokens would not decrypt, or every message could be
+        // sent again). Compared on a read-only connection: check writes
+        // nothing and runs no migration.
+        if (std::string why = vault_key_mismatch(cfg); !why.empty()) {
+            std::cout << cfg.file.string() << ": " << why << "\n";
+            (why.starts_with("error: ") ? errors : warnings)++;
+        }
         read([&] { return read_secret_file(cfg.tiktok.app_secret_file); });
         if (cfg.admin.listen) read([&] { return read_secret_file(cfg.admin.token_file); });
         for (const auto& ch : cfg.channels)

@@ -152,8 +152,32 @@ TEST_CASE("A database from before keyed idempotency keys is converted at start a
     // Another vault key would plan everything again: refused, saying what to do.
     s.daemon.signal(SIGTERM);
     REQUIRE(s.daemon.wait() == 0);
+    // check compares the key with the database first; with its own key, nothing to say.
+    {
+        const auto checked = ctl(s, {"check"});
+        INFO(checked.output);
+        CHECK(checked.exit_code == 0);
+        CHECK_THAT(checked.output, !Catch::Contains("vault_key_file") && !Catch::Contains("could not be compared"));
+    }
     std::filesystem::rename(s.dir / "vault.key", s.dir / "vault.key.real");
     REQUIRE(run({(bin_dir() / "orderflowctl").string(), "keygen", (s.dir / "vault.key").string()}).exit_code == 0);
+    // check says what orderflowd would refuse below, before anyone starts it,
+    // and changes nothing in the database.
+    const auto schema_version = [&] {
+        auto db = storage::database::open_read_only(s.db_path());
+        auto st = db.prepare("PRAGMA user_version");
+        REQUIRE(st.step());
+        return st.int64(0);
+    };
+    const auto version_before = schema_version();
+    {
+        const auto checked = ctl(s, {"check"});
+        INFO(checked.output);
+        CHECK(checked.exit_code == 1);
+        CHECK_THAT(checked.output, Catch::Contains("error: storage.vault_key_file: cannot decrypt vault entry") &&
+                                       Catch::Contains("orderflowd would refuse to start with it, exit 78"));
+    }
+    CHECK(schema_version() == version_before);
     const auto wrong = ctl(s, {"replay", "--since", "1h"});
     INFO(wrong.output);
     CHECK(wrong.exit_code == 1);
@@ -174,7 +198,17 @@ TEST_CASE("A database from before keyed idempotency keys is converted at start a
     CHECK_THAT(refused_start("orderflowd-tokens.log"), Catch::Contains("cannot decrypt vault entry") && Catch::Contains("wrong vault key?"));
     // With no tokens left to fail on, the idempotency keys' check.
     REQUIRE(ctl(s, {"auth", "disconnect"}).exit_code == 0);
+    {
+        const auto checked = ctl(s, {"check"});
+        INFO(checked.output);
+        CHECK(checked.exit_code == 1);
+        CHECK_THAT(checked.output, Catch::Contains("error: storage.vault_key_file: the vault key (storage.vault_key_file) is not the key "
+                                                   "this database's idempotency keys were made with"));
+    }
     CHECK_THAT(refused_start("orderflowd-wrong-key.log"), Catch::Contains("is not the key this database's idempotency keys were made with"));
+    // The right key back: check is content again.
+    std::filesystem::rename(s.dir / "vault.key.real", s.dir / "vault.key");
+    CHECK(ctl(s, {"check"}).exit_code == 0);
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
