@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -272,6 +273,37 @@ TEST_CASE("A database refuses a vault key other than the one its keys were made 
     REQUIRE(stored.size() == 1);
     CHECK(stored[0].find(std::string(key.begin(), key.end())) == std::string::npos);
     CHECK(stored[0] != keyed_hash(other_key, "orderflow: the key idempotency keys are made with"));
+}
+
+TEST_CASE("A read-only look says which vault key a database refuses and writes nothing", "[idempotency]") {
+    temp_dir dir;
+    const auto file = dir / "orderflow.db";
+    const std::string right(32, 'r'), wrong(32, 'w');
+    {
+        auto db = database::open(file);
+        vault v(db, orderflow::secret(right));
+        v.put("tiktok_tokens", orderflow::secret("{\"access_token\":\"t\"}"), 1);
+        const auto derived = idempotency_key(v);
+        check_idempotency_key(db, {reinterpret_cast<const unsigned char*>(derived.reveal().data()), derived.reveal().size()}, true);
+    }
+    const auto version = [&](database& db) { return column(db, "PRAGMA user_version").at(0); };
+    auto ro = database::open_read_only(file);
+    const auto before = version(ro);
+    CHECK(vault_key_refusal(ro, orderflow::secret(right)).empty());
+    // The tokens first, as orderflowd meets them at its start.
+    CHECK_THAT(vault_key_refusal(ro, orderflow::secret(wrong)), Catch::Contains("cannot decrypt vault entry") && Catch::Contains("wrong vault key?"));
+    CHECK_THROWS_AS(ro.exec("DELETE FROM vault"), storage_error);
+    CHECK(column(ro, "SELECT count(*) FROM vault").at(0) == "1");
+    {
+        auto db = database::open(file);
+        db.exec("DELETE FROM vault");
+    }
+    // No tokens left: the idempotency keys' check value.
+    CHECK_THAT(vault_key_refusal(ro, orderflow::secret(wrong)), Catch::Contains("is not the key this database's idempotency keys were made with"));
+    CHECK(vault_key_refusal(ro, orderflow::secret(right)).empty());
+    CHECK(version(ro) == before);
+    CHECK_THROWS_WITH(database::open_read_only(dir / "missing.db"), Catch::Contains("no database at"));
+    CHECK_FALSE(std::filesystem::exists(dir / "missing.db"));
 }
 
 }  // namespace ORDERFLOW_TEST_FILE
