@@ -319,11 +319,21 @@ database database::open(const fs::path& file, wal_writes writes) { return open_f
 
 database database::open_existing(const fs::path& file) { return open_file(file, wal_writes::as_made, false); }
 
-database database::open_read_only(const fs::path& file) {
-    const std::string name = file.string();
+namespace {
+
+// For the operator's tools, which must not create a database: a missing
+// file (or folder) is no database.
+void require_existing(const std::string& name) {
     struct stat st {};
     if (::stat(name.c_str(), &st) != 0 && errno == ENOENT)
         throw storage_error(SQLITE_CANTOPEN, "no database at " + name + ": has orderflowd run here? is storage.path right?");
+}
+
+}  // namespace
+
+database database::open_read_only(const fs::path& file) {
+    const std::string name = file.string();
+    require_existing(name);
     sqlite3* raw = nullptr;
     const int rc = sqlite3_open_v2(name.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
     if (rc != SQLITE_OK) {
@@ -340,13 +350,9 @@ database database::open_read_only(const fs::path& file) {
 
 database database::open_file(const fs::path& file, wal_writes writes, bool create) {
     const std::string name = file.string();
-    if (!create) {
-        // A missing folder is a missing database too: for a tool that must
-        // not create one, there is nothing to create the folder for.
-        struct stat st {};
-        if (::stat(name.c_str(), &st) != 0 && errno == ENOENT)
-            throw storage_error(SQLITE_CANTOPEN, "no database at " + name + ": has orderflowd run here? is storage.path right?");
-    }
+    // A missing folder is a missing database too: for a tool that must
+    // not create one, there is nothing to create the folder for.
+    if (!create) require_existing(name);
     fs::path dir = file.parent_path();
     if (dir.empty()) dir = ".";
 

@@ -124,10 +124,6 @@ std::string exchange_advice(const tikapi::api_error& e, const config& cfg) {
     return "TikTok could not complete the exchange now: wait a minute, then " + again;
 }
 
-}  // namespace
-
-namespace {
-
 // "error: ..." when the database at storage.path was made with another vault
 // key, "warning: ..." when it is there but could not be compared; empty when
 // the key is the database's, or there is no database (yet) or no readable key
