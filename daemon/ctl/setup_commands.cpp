@@ -126,17 +126,10 @@ std::string exchange_advice(const tikapi::api_error& e, const config& cfg) {
 
 // "error: ..." when the database at storage.path was made with another vault
 // key, "warning: ..." when it is there but could not be compared; empty when
-// the key is the database's, or there is no database (yet) or no readable key
-// (said already).
-std::string vault_key_mismatch(const config& cfg) {
+// the key is the database's, or there is no database (yet).
+std::string vault_key_mismatch(const config& cfg, orderflow::secret key) {
     std::error_code ec;
     if (!std::filesystem::exists(cfg.storage.path, ec)) return {};
-    orderflow::secret key;
-    try {
-        key = storage::read_vault_key(cfg.storage.vault_key_file);
-    } catch (const std::exception&) {
-        return {};
-    }
     try {
         auto db = storage::database::open_read_only(cfg.storage.path);
         if (std::string why = storage::vault_key_refusal(db, std::move(key)); !why.empty())
@@ -170,24 +163,25 @@ int cmd_check(const args& a) {
         // Every secret the config names, read by the very functions orderflowd
         // reads them with at start, so check refuses what the daemon would
         // refuse, with the daemon's message.
-        auto read = [&](const std::function<orderflow::secret()>& read_secret) {
+        auto read = [&](const std::function<orderflow::secret()>& read_secret) -> std::optional<orderflow::secret> {
             try {
-                read_secret();
+                return read_secret();
             } catch (const std::exception& e) {
                 std::cout << cfg.file.string() << ": error: " << e.what() << "\n";
                 ++errors;
+                return std::nullopt;
             }
         };
-        read([&] { return storage::read_vault_key(cfg.storage.vault_key_file); });
         // A database already here (an upgrade, a restored backup) must be
         // this key's: orderflowd would refuse another at its start, with
         // exit 78 (the tokens would not decrypt, or every message could be
         // sent again). Compared on a read-only connection: check writes
         // nothing and runs no migration.
-        if (std::string why = vault_key_mismatch(cfg); !why.empty()) {
-            std::cout << cfg.file.string() << ": " << why << "\n";
-            (why.starts_with("error: ") ? errors : warnings)++;
-        }
+        if (auto vault_key = read([&] { return storage::read_vault_key(cfg.storage.vault_key_file); }))
+            if (std::string why = vault_key_mismatch(cfg, std::move(*vault_key)); !why.empty()) {
+                std::cout << cfg.file.string() << ": " << why << "\n";
+                (why.starts_with("error: ") ? errors : warnings)++;
+            }
         read([&] { return read_secret_file(cfg.tiktok.app_secret_file); });
         if (cfg.admin.listen) read([&] { return read_secret_file(cfg.admin.token_file); });
         for (const auto& ch : cfg.channels)
